@@ -1,0 +1,67 @@
+# Routescope: `make run` serves the dashboard on http://127.0.0.1:8000, `make test` runs every test.
+# Both set everything up on a fresh machine (Python venv, npm packages, system packages for tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/activate
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+# Front-end libraries come from npm (lockfile committed) and are copied under static/vendor/.
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/.stamp: node_modules/.stamp scripts/vendor.sh
+	bash scripts/vendor.sh
+	touch $@
+
+frontend: static/vendor/.stamp
+
+# What the tests need that a fresh machine of this kind lacks: Chromium for page tests,
+# iptables/nftables/ipvsadm for the rule tests. Installed only when missing.
+sysdeps:
+	@bash scripts/sysdeps.sh
+
+migrate: venv
+	$(PY) manage.py migrate --noinput -v 0
+
+demo: migrate
+	$(PY) manage.py load_demo --if-empty
+
+run: venv frontend demo
+	$(PY) manage.py collectstatic --noinput -v 0
+	@echo "Routescope is serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120 --access-logfile -
+
+lint: venv-dev
+	$(VENV)/bin/lint-imports
+
+test: venv-dev frontend sysdeps lint
+	$(VENV)/bin/pytest -p no:django -p no:cacheprovider routing/tests/engine $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=routing/tests/engine $(PYTEST_ARGS)
+
+bench: venv-dev
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor staticfiles

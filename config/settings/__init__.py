@@ -1,0 +1,1 @@
+"""Settings split: ``base`` plus ``local`` (default), ``test`` and ``production`` overrides."""

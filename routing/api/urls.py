@@ -1,0 +1,6 @@
+"""API routes of the routing app."""
+from rest_framework.routers import DefaultRouter
+
+router = DefaultRouter(trailing_slash=False)
+
+urlpatterns = router.urls

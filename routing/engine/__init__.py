@@ -1,0 +1,1 @@
+"""Routescope routing engine: pure Python (+ numpy). No Django, no database."""
