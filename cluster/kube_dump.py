@@ -1,0 +1,224 @@
+"""Read what ``kubectl get ... -o json|yaml`` prints into a flat list of object dicts.
+
+Pure: the standard library and PyYAML only, no Django. The importer, the ``simulate``
+command and the API's inline dumps all read dumps through :func:`read_objects`, so every
+entry point refuses bad input with the same one-line :class:`DumpError`.
+
+Accepted shapes: a JSON document, a YAML stream of one or more documents, a ``kind: List``
+(nested Lists flattened), typed API lists such as ``ServiceList`` (whose items omit ``kind``
+and ``apiVersion``, which are then inferred from the list), a bare JSON array of objects, and
+single objects. Objects come back in file order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+__all__ = ["DumpError", "read_objects"]
+
+_CHUNK = 1 << 20
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class DumpError(ValueError):
+    """A dump that cannot be read; the message is one line naming the object and field."""
+
+
+class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """A safe YAML loader that keeps timestamps as the strings Kubernetes sent.
+
+    PyYAML would turn an unquoted ``creationTimestamp`` into a ``datetime``, which neither
+    survives JSON storage nor exports back to the same text.
+    """
+
+
+_KubeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_objects(
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None
+) -> list[dict[str, Any]]:
+    """Return the Kubernetes objects in ``source`` as a flat list of dicts, in file order.
+
+    ``source`` is a path, ``"-"`` for standard input, or a binary file object. A source
+    larger than ``max_bytes`` is refused before it is parsed (a path by its size on disk,
+    a stream after reading at most ``max_bytes + 1`` bytes). Raises :class:`DumpError` for
+    anything that is not a readable Kubernetes dump.
+    """
+    data = _read_bytes(source, max_bytes=max_bytes)
+    documents = _parse(data)
+    del data  # the parsed objects are what we keep; let the raw bytes go early
+    objects: list[dict[str, Any]] = []
+    count = 0
+    for index, document in enumerate(documents):
+        if document is None:  # an empty YAML document between two '---'
+            continue
+        count += 1
+        where = f"document {index + 1}" if not isinstance(documents, _Single) else "top level"
+        _flatten(document, where=where, out=objects, inherited=None)
+    if not count:
+        raise DumpError("empty input: no Kubernetes objects found")
+    return objects
+
+
+class _Single(list):
+    """Marks a parse result that held exactly one JSON document (for error wording)."""
+
+
+def _read_bytes(source: Any, *, max_bytes: int | None) -> bytes:
+    if isinstance(source, (str, os.PathLike)) and str(source) == "-":
+        return _read_stream(sys.stdin.buffer, name="standard input", max_bytes=max_bytes)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if max_bytes is not None and size > max_bytes:
+                raise DumpError(_too_big(str(path), size, max_bytes))
+            with path.open("rb") as handle:
+                return _read_stream(handle, name=str(path), max_bytes=max_bytes)
+        except OSError as exc:
+            raise DumpError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if hasattr(source, "read"):
+        return _read_stream(source, name=getattr(source, "name", "input"), max_bytes=max_bytes)
+    raise DumpError(f"cannot read a dump from a {type(source).__name__}")
+
+
+def _read_stream(handle: IO[bytes], *, name: str, max_bytes: int | None) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            break
+        if isinstance(chunk, str):  # a text stream was handed in; accept it as UTF-8
+            chunk = chunk.encode("utf-8")
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            # Stop reading at once: a multi-gigabyte stream must not be buffered.
+            raise DumpError(_too_big(name, None, max_bytes))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_big(name: str, size: int | None, limit: int) -> str:
+    actual = f"{size:,} bytes" if size is not None else "more than that"
+    return f"{name} is too large: {actual}, the limit is {limit:,} bytes"
+
+
+def _parse(data: bytes) -> list[Any]:
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise DumpError("empty input: no Kubernetes objects found")
+    if stripped[:1] in (b"{", b"["):
+        try:
+            return _Single([json.loads(data)])
+        except json.JSONDecodeError as exc:
+            raise DumpError(
+                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        except UnicodeDecodeError:
+            raise DumpError("input is not UTF-8 text") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DumpError(f"input is not UTF-8 text (byte offset {exc.start})") from None
+    try:
+        return list(yaml.load_all(text, Loader=_KubeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DumpError(f"invalid YAML{at}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise DumpError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+        name = obj["metadata"].get("name")
+        if name:
+            namespace = obj["metadata"].get("namespace")
+            return f" (metadata.name {namespace + '/' if namespace else ''}{name})"
+    return ""
+
+
+def _is_list(obj: dict[str, Any]) -> bool:
+    kind = obj.get("kind")
+    if kind is None:
+        # `{"apiVersion": "v1", "items": [...]}` is a List that lost its kind.
+        return isinstance(obj.get("items"), list)
+    return isinstance(kind, str) and kind.endswith("List") and "items" in obj
+
+
+def _flatten(
+    obj: Any, *, where: str, out: list[dict[str, Any]], inherited: tuple[str, str] | None
+) -> None:
+    if isinstance(obj, list):  # a bare JSON array of objects
+        for index, item in enumerate(obj):
+            _flatten(item, where=f"{where}, item {index}", out=out, inherited=None)
+        return
+    if not isinstance(obj, dict):
+        raise DumpError(
+            f"{where} is not a Kubernetes object: expected a mapping with kind and apiVersion,"
+            f" got {_type_name(obj)}"
+        )
+    if inherited is not None:
+        # Items of a typed list (`ServiceList`) as the API server returns them omit
+        # kind and apiVersion; kubectl fills them in, and so do we.
+        obj.setdefault("kind", inherited[0])
+        obj.setdefault("apiVersion", inherited[1])
+    if _is_list(obj):
+        items = obj.get("items")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise DumpError(f"{where}: items must be a list, got {_type_name(items)}")
+        child = _typed_list_item(obj)
+        for index, item in enumerate(items):
+            _flatten(item, where=f"{where}, items[{index}]", out=out, inherited=child)
+        return
+    _check_object(obj, where=where)
+    out.append(obj)
+
+
+def _typed_list_item(obj: dict[str, Any]) -> tuple[str, str] | None:
+    kind = obj.get("kind")
+    api_version = obj.get("apiVersion")
+    if isinstance(kind, str) and kind != "List" and kind.endswith("List") and api_version:
+        return kind[: -len("List")], str(api_version)
+    return None
+
+
+def _check_object(obj: dict[str, Any], *, where: str) -> None:
+    for field in ("kind", "apiVersion"):
+        value = obj.get(field)
+        if value is None or value == "":
+            if "kind" not in obj and "apiVersion" not in obj and "metadata" not in obj:
+                raise DumpError(
+                    f"{where} is not a Kubernetes object: it has no kind and no apiVersion"
+                )
+            raise DumpError(f"{where}{_describe(obj)}: missing {field}")
+        if not isinstance(value, str):
+            raise DumpError(
+                f"{where}{_describe(obj)}: {field} must be a string, got {_type_name(value)}"
+            )
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+

@@ -1,0 +1,151 @@
+"""Reading kubectl dumps: every accepted shape, and one clear line for every bad one."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from cluster.kube_dump import DumpError, read_objects
+
+SVC = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "a"}}
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "a"}}
+NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+
+
+def _read(text: str | bytes, **kwargs):
+    data = text.encode() if isinstance(text, str) else text
+    return read_objects(io.BytesIO(data), **kwargs)
+
+
+def _names(objects):
+    return [o["metadata"]["name"] for o in objects]
+
+
+def test_json_list_is_flattened_in_file_order():
+    dump = {"apiVersion": "v1", "kind": "List", "items": [NODE, SVC, POD]}
+    assert _names(_read(json.dumps(dump))) == ["n1", "web", "web-1"]
+
+
+def test_nested_lists_are_flattened():
+    inner = {"apiVersion": "v1", "kind": "List", "items": [SVC, POD]}
+    dump = {"apiVersion": "v1", "kind": "List", "items": [NODE, inner]}
+    assert _names(_read(json.dumps(dump))) == ["n1", "web", "web-1"]
+
+
+def test_single_json_object():
+    assert _read(json.dumps(SVC)) == [SVC]
+
+
+def test_bare_json_array():
+    assert _names(_read(json.dumps([NODE, POD]))) == ["n1", "web-1"]
+
+
+def test_multi_document_yaml_with_empty_documents_and_a_list():
+    text = (
+        "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n---\n---\n"
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n"
+        "  metadata: {name: web, namespace: a}\n"
+    )
+    assert _names(_read(text)) == ["n1", "web"]
+
+
+def test_yaml_timestamps_stay_strings():
+    text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  creationTimestamp: 2024-05-01T10:00:00Z\n"
+    (pod,) = _read(text)
+    assert pod["metadata"]["creationTimestamp"] == "2024-05-01T10:00:00Z"
+
+
+def test_typed_api_list_items_inherit_kind_and_api_version():
+    dump = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSliceList",
+        "items": [{"metadata": {"name": "web-abc", "namespace": "a"}, "addressType": "IPv4"}],
+    }
+    (obj,) = _read(json.dumps(dump))
+    assert (obj["kind"], obj["apiVersion"]) == ("EndpointSlice", "discovery.k8s.io/v1")
+
+
+def test_utf8_bom_is_accepted():
+    assert _read(b"\xef\xbb\xbf" + json.dumps(SVC).encode()) == [SVC]
+
+
+def test_path_and_stdin(tmp_path, monkeypatch):
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(SVC))
+    assert read_objects(path) == [SVC]
+    assert read_objects(str(path)) == [SVC]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(POD).encode())))
+    assert read_objects("-") == [POD]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"kind": "Service",\n "apiVersion": }', "invalid JSON at line 2, column 16: Expecting value"),
+        ("kind: Service\n  apiVersion: v1\n bad: [", "invalid YAML at line 2, column 13:"),
+        ("", "empty input: no Kubernetes objects found"),
+        ("---\n---\n", "empty input: no Kubernetes objects found"),
+        ("just some words", "document 1 is not a Kubernetes object: expected a mapping with kind and apiVersion, got a string"),
+        ('{"name": "x", "value": 3}', "top level is not a Kubernetes object: it has no kind and no apiVersion"),
+        ('{"kind": "Service", "metadata": {"name": "web"}}', "top level (metadata.name web): missing apiVersion"),
+        ('{"kind": 3, "apiVersion": "v1"}', "top level: kind must be a string, got a number"),
+        ('{"kind": "List", "apiVersion": "v1", "items": {"a": 1}}', "top level: items must be a list, got a mapping"),
+        (
+            '{"apiVersion": "v1", "items": [{"metadata": {"name": "n9"}, "spec": {}}]}',
+            "top level, items[0] (metadata.name n9): missing kind",
+        ),
+        (
+            '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Node"},'
+            ' {"metadata": {"name": "web", "namespace": "shop"}}]}',
+            "top level, items[1] (metadata.name shop/web): missing kind",
+        ),
+    ],
+    ids=[
+        "bad-json", "bad-yaml", "empty", "only-separators", "plain-text", "json-not-k8s",
+        "no-apiversion", "kind-not-string", "items-not-list", "list-without-kind",
+        "list-item-without-kind",
+    ],
+)
+def test_bad_input_is_one_line(text, message):
+    with pytest.raises(DumpError) as info:
+        _read(text)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_not_utf8():
+    with pytest.raises(DumpError, match="^input is not UTF-8 text"):
+        _read(b"kind: \xff\xfe\n")
+
+
+def test_file_over_the_limit_is_refused_by_size(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_bytes(b" " * 5000 + json.dumps(SVC).encode())
+    with pytest.raises(DumpError, match=r"big\.json is too large: 5,0\d\d bytes, the limit is 1,000 bytes"):
+        read_objects(path, max_bytes=1000)
+
+
+def test_stream_over_the_limit_stops_reading():
+    class Endless(io.RawIOBase):
+        """A stream that never ends: the reader must stop at the limit."""
+
+        reads = 0
+
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            self.reads += 1
+            return b" " * (size if size and size > 0 else 1024)
+
+    stream = Endless()
+    with pytest.raises(DumpError, match="is too large: more than that, the limit is 3,000,000 bytes"):
+        read_objects(stream, max_bytes=3_000_000)
+    assert stream.reads <= 4
+
+
+def test_missing_file():
+    with pytest.raises(DumpError, match="^cannot read /nonexistent/dump.json: No such file"):
+        read_objects("/nonexistent/dump.json")
