@@ -1,0 +1,128 @@
+"""Stable reason codes for the explanation trail.
+
+Codes are public (API, CLI, findings): never rename one, only add. Each message is a
+``str.format`` template; ``reason(code, **params)`` fills it in, and ``str(reason)`` gives
+``"CODE: message"`` as printed in the ``explain`` list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """Every reason the engine can give."""
+
+    # topology (pkg/proxy/topology.go topologyModeFromHints)
+    TOPOLOGY_SAME_NODE = "TOPOLOGY_SAME_NODE"
+    TOPOLOGY_SAME_ZONE = "TOPOLOGY_SAME_ZONE"
+    HINTS_IGNORED_ENDPOINT_WITHOUT_HINT = "HINTS_IGNORED_ENDPOINT_WITHOUT_HINT"
+    HINTS_IGNORED_NODE_WITHOUT_ZONE = "HINTS_IGNORED_NODE_WITHOUT_ZONE"
+    HINTS_IGNORED_NO_HINT_FOR_ZONE = "HINTS_IGNORED_NO_HINT_FOR_ZONE"
+    NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT = "NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT"
+    NODE_HINTS_IGNORED_NO_HINT_FOR_NODE = "NODE_HINTS_IGNORED_NO_HINT_FOR_NODE"
+    NODE_HINTS_IGNORED_GATE_OFF = "NODE_HINTS_IGNORED_GATE_OFF"
+    HINTS_IGNORED_NO_ANNOTATION = "HINTS_IGNORED_NO_ANNOTATION"
+    HINTS_IGNORED_GATE_OFF = "HINTS_IGNORED_GATE_OFF"
+    TRAFFIC_DISTRIBUTION_WITHOUT_HINTS = "TRAFFIC_DISTRIBUTION_WITHOUT_HINTS"
+    # endpoint conditions
+    TERMINATING_FALLBACK = "TERMINATING_FALLBACK"
+    LOCAL_TERMINATING_FALLBACK = "LOCAL_TERMINATING_FALLBACK"
+    NOT_READY_IGNORED = "NOT_READY_IGNORED"
+    # policies and verdicts
+    CLUSTER_POLICY = "CLUSTER_POLICY"
+    INTERNAL_POLICY_LOCAL = "INTERNAL_POLICY_LOCAL"
+    EXTERNAL_POLICY_LOCAL = "EXTERNAL_POLICY_LOCAL"
+    LOCAL_NO_ENDPOINT_ON_NODE = "LOCAL_NO_ENDPOINT_ON_NODE"
+    NO_ENDPOINTS_REJECT = "NO_ENDPOINTS_REJECT"
+    SHORT_CIRCUIT_POD_TRAFFIC = "SHORT_CIRCUIT_POD_TRAFFIC"
+    NO_LOCAL_TRAFFIC_DETECTOR = "NO_LOCAL_TRAFFIC_DETECTOR"
+    ETP_IGNORED_NOT_EXTERNAL = "ETP_IGNORED_NOT_EXTERNAL"
+    ITP_GATE_OFF = "ITP_GATE_OFF"
+    IPVS_LOCAL_FALLBACK_TO_CLUSTER = "IPVS_LOCAL_FALLBACK_TO_CLUSTER"
+    USERSPACE_NO_POLICIES = "USERSPACE_NO_POLICIES"
+    # masquerade (semantics §5)
+    MASQUERADE_EXTERNAL_CLUSTER = "MASQUERADE_EXTERNAL_CLUSTER"
+    MASQUERADE_OFF_CLUSTER_SOURCE = "MASQUERADE_OFF_CLUSTER_SOURCE"
+    MASQUERADE_ALL = "MASQUERADE_ALL"
+    MASQUERADE_USERSPACE = "MASQUERADE_USERSPACE"
+    CLIENT_IP_PRESERVED = "CLIENT_IP_PRESERVED"
+    # load balancer (health checks)
+    LB_NODES_HEALTH_CHECK = "LB_NODES_HEALTH_CHECK"
+    LB_NODE_EXCLUDED = "LB_NODE_EXCLUDED"
+    LB_NO_HEALTHY_NODE = "LB_NO_HEALTHY_NODE"
+    LB_NOT_CAPTURED = "LB_NOT_CAPTURED"
+    LB_BALANCES_PER_NODE = "LB_BALANCES_PER_NODE"
+    # choice
+    CHOICE_UNIFORM = "CHOICE_UNIFORM"
+    CHOICE_IPVS = "CHOICE_IPVS"
+    CHOICE_USERSPACE = "CHOICE_USERSPACE"
+    SESSION_AFFINITY = "SESSION_AFFINITY"
+    # applicability
+    NO_EXTERNAL_ADDRESS = "NO_EXTERNAL_ADDRESS"
+    HEADLESS_SERVICE = "HEADLESS_SERVICE"
+    NODE_PROXY_MODE = "NODE_PROXY_MODE"
+    NODE_NOT_READY = "NODE_NOT_READY"
+
+
+MESSAGES: dict[Code, str] = {
+    Code.TOPOLOGY_SAME_NODE: "every ready endpoint has a node hint and {node} is hinted: only endpoints hinted for {node}",
+    Code.TOPOLOGY_SAME_ZONE: "every ready endpoint has a zone hint and zone {zone} is hinted: only endpoints hinted for {zone}",
+    Code.HINTS_IGNORED_ENDPOINT_WITHOUT_HINT: "hints ignored: ready endpoint {endpoint} has no zone hint, so no endpoint is filtered",
+    Code.HINTS_IGNORED_NODE_WITHOUT_ZONE: "hints ignored: node {node} has no topology.kubernetes.io/zone label",
+    Code.HINTS_IGNORED_NO_HINT_FOR_ZONE: "hints ignored: no ready endpoint is hinted for zone {zone}",
+    Code.NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT: "node hints ignored: ready endpoint {endpoint} has no node hint",
+    Code.NODE_HINTS_IGNORED_NO_HINT_FOR_NODE: "node hints ignored: no ready endpoint is hinted for node {node}",
+    Code.NODE_HINTS_IGNORED_GATE_OFF: "node hints ignored: PreferSameTrafficDistribution is off in kube-proxy {version}",
+    Code.HINTS_IGNORED_NO_ANNOTATION: "hints ignored: kube-proxy {version} also needs the service.kubernetes.io/topology-mode annotation",
+    Code.HINTS_IGNORED_GATE_OFF: "hints ignored: TopologyAwareHints is off in kube-proxy {version}",
+    Code.TRAFFIC_DISTRIBUTION_WITHOUT_HINTS: "trafficDistribution {value} is set but no endpoint carries hints yet; kube-proxy only reads hints",
+    Code.TERMINATING_FALLBACK: "no ready endpoint anywhere: falling back to {count} serving terminating endpoint(s)",
+    Code.LOCAL_TERMINATING_FALLBACK: "no ready endpoint on {node}: falling back to {count} local serving terminating endpoint(s)",
+    Code.NOT_READY_IGNORED: "{count} endpoint(s) neither ready nor serving-terminating are never used",
+    Code.CLUSTER_POLICY: "{policy}=Cluster: any usable endpoint in the cluster",
+    Code.INTERNAL_POLICY_LOCAL: "internalTrafficPolicy=Local: only endpoints on {node}",
+    Code.EXTERNAL_POLICY_LOCAL: "externalTrafficPolicy=Local: only endpoints on {node}",
+    Code.LOCAL_NO_ENDPOINT_ON_NODE: "{policy}=Local and {node} has no usable endpoint: packets are dropped (client times out)",
+    Code.NO_ENDPOINTS_REJECT: "no usable endpoint anywhere: connections are rejected (connection refused)",
+    Code.SHORT_CIRCUIT_POD_TRAFFIC: "pod traffic to an external address of an externalTrafficPolicy=Local service is short-circuited to the cluster-wide endpoints, not masqueraded",
+    Code.NO_LOCAL_TRAFFIC_DETECTOR: "kube-proxy on {node} cannot tell pod traffic apart (no cluster CIDR): the pod is treated as an external client",
+    Code.ETP_IGNORED_NOT_EXTERNAL: "externalTrafficPolicy=Local is ignored: the service is not externally accessible",
+    Code.ITP_GATE_OFF: "internalTrafficPolicy is ignored by kube-proxy {version}",
+    Code.IPVS_LOCAL_FALLBACK_TO_CLUSTER: "IPVS: no local endpoint on {node}, falls back to cluster-wide endpoints instead of dropping (kubernetes#97081)",
+    Code.USERSPACE_NO_POLICIES: "userspace mode knows no traffic policies or topology: every ready endpoint",
+    Code.MASQUERADE_EXTERNAL_CLUSTER: "externalTrafficPolicy=Cluster: external traffic is masqueraded to the node IP (client IP lost)",
+    Code.MASQUERADE_OFF_CLUSTER_SOURCE: "source outside the cluster CIDR: ClusterIP traffic is masqueraded",
+    Code.MASQUERADE_ALL: "masqueradeAll is set: every ClusterIP connection is masqueraded",
+    Code.MASQUERADE_USERSPACE: "userspace mode proxies the connection itself: the client IP is always lost",
+    Code.CLIENT_IP_PRESERVED: "the client source IP reaches the endpoint",
+    Code.LB_NODES_HEALTH_CHECK: "load balancer sends to {count} of {total} node(s) passing its health check ({check})",
+    Code.LB_NODE_EXCLUDED: "load balancer skips node {node}: {why}",
+    Code.LB_NO_HEALTHY_NODE: "no node passes the load balancer health check: clients get no answer",
+    Code.LB_NOT_CAPTURED: "load balancer ingress {address} is not captured by kube-proxy (hostname or ipMode Proxy): traffic arrives through a NodePort",
+    Code.LB_BALANCES_PER_NODE: "externalTrafficPolicy=Local: the load balancer splits per node, not per pod",
+    Code.CHOICE_UNIFORM: "{mode}: uniform random choice over {count} endpoint(s)",
+    Code.CHOICE_IPVS: "ipvs scheduler {scheduler} ({method})",
+    Code.CHOICE_USERSPACE: "userspace: round robin with retry on failure",
+    Code.SESSION_AFFINITY: "sessionAffinity=ClientIP: one client sticks to one endpoint for {timeout}s; shares over many clients are unchanged",
+    Code.NO_EXTERNAL_ADDRESS: "the service has no {to} address for port {port}",
+    Code.HEADLESS_SERVICE: "headless service: kube-proxy programs nothing, clients resolve pod IPs by DNS",
+    Code.NODE_PROXY_MODE: "node {node} runs kube-proxy {version} in {mode} mode",
+    Code.NODE_NOT_READY: "node {node} is not Ready: its kube-proxy rules may be stale",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One explanation line: a stable code plus a filled-in message."""
+
+    code: Code
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+def reason(code: Code, **params: object) -> Reason:
+    """Build the ``Reason`` for ``code`` with its template filled from ``params``."""
+    return Reason(code, MESSAGES[code].format(**params))

@@ -1,0 +1,305 @@
+"""The one adapter from Kubernetes objects (kubectl dicts) to an engine ``Snapshot``.
+
+Reads Nodes, Services, EndpointSlices (discovery.k8s.io v1 and v1beta1), v1 Endpoints,
+Pods and the ``kube-system/kube-proxy`` ConfigMap. Built once per dump: per-service
+indexes are made here so that every later question is per service, never per cluster.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
+from routing.engine.proxyconf import parse_proxy_config
+from routing.engine.snapshot import Snapshot, freeze, sort_endpoints
+from routing.engine.types import (
+    DEFAULT_VERSION, IPVS_SCHEDULERS, PROXY_MODES, Endpoint, FeatureGates, Node, ProxyConfig,
+    Service, ServicePort, Version, parse_version,
+)
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+REGION_LABEL = "topology.kubernetes.io/region"
+EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+TOPOLOGY_ANNOTATIONS = ("service.kubernetes.io/topology-mode", "service.kubernetes.io/topology-aware-hints")
+
+
+class SnapshotError(ValueError):
+    """A Kubernetes object the engine cannot read (one line naming object and field)."""
+
+
+def _meta(obj: Mapping) -> Mapping:
+    meta = obj.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        raise SnapshotError(f"{obj.get('kind', 'object')}: metadata is not a mapping")
+    return meta
+
+
+def node_from_object(obj: Mapping) -> Node:
+    """A Node object -> ``Node``."""
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    labels = meta.get("labels") or {}
+    ready = True
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Ready":
+            ready = cond.get("status") == "True"
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for addr in status.get("addresses") or ():
+        by_type[addr.get("type", "")].append(str(addr.get("address", "")))
+    info = status.get("nodeInfo") or {}
+    cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+    return Node(
+        name=str(meta.get("name", "")),
+        zone=str(labels.get(ZONE_LABEL) or labels.get("failure-domain.beta.kubernetes.io/zone") or ""),
+        region=str(labels.get(REGION_LABEL) or ""),
+        ready=ready,
+        unschedulable=bool(spec.get("unschedulable")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        exclude_from_lb=EXCLUDE_LB_LABEL in labels,
+        addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
+        pod_cidrs=tuple(str(c) for c in cidrs),
+        version=parse_version(info.get("kubeProxyVersion")) or parse_version(info.get("kubeletVersion")),
+    )
+
+
+def service_from_object(obj: Mapping) -> Service:
+    """A Service object -> ``Service`` (defaults as the API server fills them)."""
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    name = f"Service {meta.get('namespace', 'default')}/{meta.get('name', '')}"
+    ports = []
+    for i, p in enumerate(spec.get("ports") or ()):
+        try:
+            ports.append(ServicePort(name=str(p.get("name") or ""), port=int(p["port"]),
+                                     protocol=str(p.get("protocol") or "TCP"),
+                                     target_port=p.get("targetPort"), node_port=int(p.get("nodePort") or 0)))
+        except (KeyError, TypeError, ValueError):
+            raise SnapshotError(f"{name}: spec.ports[{i}].port is missing or not a number") from None
+    vip, uncaptured = [], []
+    for ing in (status.get("loadBalancer") or {}).get("ingress") or ():
+        if ing.get("ip") and ing.get("ipMode") in (None, "", "VIP"):
+            vip.append(str(ing["ip"]))
+        else:
+            uncaptured.append(str(ing.get("ip") or ing.get("hostname") or ""))
+    cips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    annotations = meta.get("annotations") or {}
+    selector = spec.get("selector")
+    affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
+    return Service(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name", "")),
+        type=str(spec.get("type") or "ClusterIP"),
+        cluster_ips=tuple(str(c) for c in cips),
+        ports=tuple(ports),
+        external_ips=tuple(str(i) for i in spec.get("externalIPs") or ()),
+        lb_ips=tuple(vip),
+        lb_uncaptured=tuple(uncaptured),
+        lb_source_ranges=tuple(str(r).strip() for r in spec.get("loadBalancerSourceRanges") or ()),
+        internal_traffic_policy=str(spec.get("internalTrafficPolicy") or "Cluster"),
+        external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
+        traffic_distribution=spec.get("trafficDistribution") or None,
+        topology_annotation=str(next((annotations[a] for a in TOPOLOGY_ANNOTATIONS if a in annotations), "")),
+        session_affinity=str(spec.get("sessionAffinity") or "None"),
+        affinity_timeout=int(affinity) if affinity else 10800,
+        health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
+        publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
+        selector=tuple(sorted((str(k), str(v)) for k, v in selector.items())) if isinstance(selector, Mapping) else None,
+    )
+
+
+def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
+    return frozenset(str(h.get("name")) for h in (hints or {}).get(key) or () if h.get("name"))
+
+
+def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
+    """An EndpointSlice -> port name -> endpoints (endpointslicecache.go ``addEndpoints``)."""
+    out: dict[str, list[Endpoint]] = {}
+    v1beta1 = str(obj.get("apiVersion", "")).endswith("v1beta1")
+    for port in obj.get("ports") or ():
+        # kube-proxy skips ports with a nil name or port (endpointslicecache.go).
+        if port.get("name") is None or not port.get("port"):
+            continue
+        eps = out.setdefault(str(port["name"]), [])
+        for ep in obj.get("endpoints") or ():
+            addresses = ep.get("addresses") or ()
+            if not addresses:
+                continue
+            cond = ep.get("conditions") or {}
+            ref = ep.get("targetRef") or {}
+            topo = ep.get("topology") or {}
+            eps.append(Endpoint(
+                ip=str(addresses[0]), port=int(port["port"]),
+                node=ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
+                zone=ep.get("zone") or topo.get(ZONE_LABEL),
+                ready=cond.get("ready") is not False,
+                serving=cond.get("serving", cond.get("ready")) is not False,
+                terminating=cond.get("terminating") is True,
+                zone_hints=_hint_names(ep.get("hints"), "forZones"),
+                node_hints=_hint_names(ep.get("hints"), "forNodes"),
+                pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else None,
+            ))
+    return out
+
+
+def endpoints_object_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
+    """A v1 Endpoints object -> port name -> endpoints (for dumps without slices)."""
+    out: dict[str, list[Endpoint]] = {}
+    for subset in obj.get("subsets") or ():
+        for port in subset.get("ports") or ():
+            eps = out.setdefault(str(port.get("name") or ""), [])
+            for key, ok in (("addresses", True), ("notReadyAddresses", False)):
+                for addr in subset.get(key) or ():
+                    ref = addr.get("targetRef") or {}
+                    eps.append(Endpoint(ip=str(addr.get("ip")), port=int(port.get("port") or 0),
+                                        node=addr.get("nodeName"), ready=ok, serving=ok,
+                                        pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else None))
+    return out
+
+
+def _family(ip: str) -> str:
+    return "IPv6" if ":" in ip else "IPv4"
+
+
+def _node_config(base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: dict) -> ProxyConfig:
+    """Per-release configs are interned: 5,000 nodes usually share one or two."""
+    key = (version, base.mode)
+    if key not in cache:
+        gates = replace(FeatureGates.for_version(version), **gate_overrides)
+        cache[key] = replace(base, version=version, gates=gates)
+    return cache[key]
+
+
+def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Snapshot:
+    """Build a ``Snapshot`` from Kubernetes object dicts (a flattened kubectl dump).
+
+    ``overrides`` (all optional): ``proxy_mode``, ``ipvs_scheduler``, ``version`` ("1.29"
+    or (1, 29), applies to every node), ``feature_gates`` (dict of ``FeatureGates`` field
+    -> bool), ``cluster_cidrs``, ``local_detector`` (bool), ``masquerade_all`` (bool),
+    ``node_proxy_modes`` (node -> mode, a cluster mid-migration).
+    Unknown override names or values raise ``SnapshotError``.
+    """
+    allowed = {"proxy_mode", "ipvs_scheduler", "version", "feature_gates", "cluster_cidrs",
+               "local_detector", "masquerade_all", "node_proxy_modes"}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise SnapshotError(f"unknown snapshot override {sorted(unknown)[0]!r}")
+    by_kind: dict[str, list[Mapping]] = defaultdict(list)
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, Mapping):
+            raise SnapshotError(f"item {i}: not a Kubernetes object (mapping)")
+        by_kind[str(obj.get("kind", ""))].append(obj)
+    notes: list[str] = []
+    nodes = {n.name: n for n in map(node_from_object, by_kind["Node"]) if n.name}
+    services = {s.key: s for s in map(service_from_object, by_kind["Service"]) if s.name}
+    pods = {p.key: p for p in (pod_from_object(o) for o in by_kind["Pod"]) if p.name}
+    raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
+    for obj in by_kind["EndpointSlice"]:
+        meta = _meta(obj)
+        svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        key = f"{meta.get('namespace') or 'default'}/{svc_name}"
+        svc = services.get(key)
+        if not svc_name or svc is None or obj.get("addressType") == "FQDN":
+            continue
+        # kube-proxy runs one proxier per IP family; we model the Service's primary family.
+        if svc.cluster_ips and not svc.headless and obj.get("addressType") not in (None, _family(svc.cluster_ips[0])):
+            continue
+        for port_name, eps in slice_endpoints(obj).items():
+            raw[key][port_name].extend(eps)
+    if not by_kind["EndpointSlice"] and by_kind["Endpoints"]:
+        notes.append("no EndpointSlices in the dump: endpoints read from v1 Endpoints objects")
+        for obj in by_kind["Endpoints"]:
+            meta = _meta(obj)
+            key = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
+            if key in services:
+                for port_name, eps in endpoints_object_endpoints(obj).items():
+                    raw[key][port_name].extend(eps)
+    elif not by_kind["EndpointSlice"] and pods:
+        notes.append("no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would")
+        raw = derive_endpoints_from_pods(services, by_kind["Pod"], nodes)
+    index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in raw.items()}
+    base, cm_gates = _base_proxy(by_kind["ConfigMap"], nodes, overrides, notes)
+    return Snapshot(nodes=freeze(nodes), services=freeze(services), endpoint_index=freeze(index),
+                    pods=freeze(pods), proxy=base,
+                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides)), notes=tuple(notes))
+
+
+def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]) -> tuple[ProxyConfig, dict]:
+    """The cluster-wide kube-proxy configuration (ConfigMap, then overrides)."""
+    conf: dict = {}
+    for cm in configmaps:
+        meta = _meta(cm)
+        if meta.get("namespace") == "kube-system" and meta.get("name") == "kube-proxy":
+            text = (cm.get("data") or {}).get("config.conf")
+            if text:
+                conf = parse_proxy_config(str(text))
+    if not conf:
+        notes.append("no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)")
+    mode = str(overrides.get("proxy_mode") or conf.get("mode") or "iptables")
+    scheduler = str(overrides.get("ipvs_scheduler") or conf.get("ipvs_scheduler") or "rr")
+    if mode not in PROXY_MODES:
+        raise SnapshotError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+    if scheduler not in IPVS_SCHEDULERS:
+        raise SnapshotError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+    cidrs = overrides.get("cluster_cidrs")
+    cidrs = tuple(cidrs) if cidrs is not None else tuple(c for c in str(conf.get("clusterCIDR") or "").split(",") if c)
+    detect = str(conf.get("detectLocalMode") or "ClusterCIDR")
+    # ClusterCIDR mode without a CIDR gives kube-proxy a no-op detector; the other modes
+    # always detect. Without a ConfigMap we assume a standard install (kubeadm, kind and
+    # the managed offerings set clusterCIDR).
+    detector = bool(cidrs) or detect != "ClusterCIDR" or not conf
+    if "local_detector" in overrides:
+        detector = bool(overrides["local_detector"])
+    version = overrides.get("version")
+    if isinstance(version, str):
+        parsed = parse_version(version)
+        if parsed is None:
+            raise SnapshotError(f"version {version!r} is not like 1.29")
+        version = parsed
+    gates = dict(conf.get("featureGates") or {})
+    gates.update(overrides.get("feature_gates") or {})
+    fields = set(FeatureGates.__dataclass_fields__)
+    bad = set(gates) - fields
+    if bad:
+        raise SnapshotError(f"unknown feature gate {sorted(bad)[0]!r}")
+    base_version: Version = version or _majority_version(nodes) or DEFAULT_VERSION  # type: ignore[assignment]
+    base = ProxyConfig(mode=mode, ipvs_scheduler=scheduler, cluster_cidrs=cidrs, detect_local_mode=detect,
+                       local_detector=detector, masquerade_all=bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
+                       version=base_version, gates=replace(FeatureGates.for_version(base_version), **gates))
+    if version:
+        gates["__forced_version__"] = version
+    return base, gates
+
+
+def _majority_version(nodes: Mapping[str, Node]) -> Version | None:
+    counts: dict[Version, int] = defaultdict(int)
+    for node in nodes.values():
+        if node.version:
+            counts[node.version] += 1
+    return max(counts, key=lambda v: (counts[v], v)) if counts else None
+
+
+def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, overrides: Mapping) -> dict[str, ProxyConfig]:
+    """Nodes whose kube-proxy differs from ``base`` (another release or mode)."""
+    forced = gates.pop("__forced_version__", None)
+    modes = dict(overrides.get("node_proxy_modes") or {})
+    for node, mode in modes.items():
+        if node not in nodes:
+            raise SnapshotError(f"node_proxy_modes: unknown node {node!r}")
+        if mode not in PROXY_MODES:
+            raise SnapshotError(f"node_proxy_modes: proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+    cache: dict = {(base.version, base.mode): base}
+    out: dict[str, ProxyConfig] = {}
+    for node in nodes.values():
+        version = forced or node.version or base.version
+        mode_base = replace(base, mode=modes[node.name]) if node.name in modes else base
+        config = _node_config(mode_base, version, gates, cache)
+        if config is not base:
+            out[node.name] = config
+    return out
+
+
+def objects_summary(snapshot: Snapshot) -> str:
+    """One line describing a snapshot (for logs and the CLI)."""
+    count = sum(len(eps) for ports in snapshot.endpoint_index.values() for eps in ports.values())
+    return json.dumps({"nodes": len(snapshot.nodes), "services": len(snapshot.services), "endpoints": count})

@@ -1,0 +1,95 @@
+"""Pods: the what-if's view of them, and endpoints derived from them for dumps that carry
+Pods but no EndpointSlices (what the EndpointSlice controller would publish)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from routing.engine.types import Endpoint, Node, Pod, Service
+
+TEMPLATE_HASH_LABEL = "pod-template-hash"
+
+
+def _owner(meta: Mapping) -> str | None:
+    labels = meta.get("labels") or {}
+    for ref in meta.get("ownerReferences") or ():
+        kind, name = ref.get("kind"), str(ref.get("name", ""))
+        template_hash = labels.get(TEMPLATE_HASH_LABEL)
+        # A Deployment's ReplicaSet is named <deployment>-<pod-template-hash>.
+        if kind == "ReplicaSet" and template_hash and name.endswith(f"-{template_hash}"):
+            return f"Deployment/{name[: -len(template_hash) - 1]}"
+        if kind:
+            return f"{kind}/{name}"
+    return None
+
+
+def pod_from_object(obj: Mapping) -> Pod:
+    """A Pod object -> ``Pod``."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return Pod(namespace=str(meta.get("namespace") or "default"), name=str(meta.get("name", "")),
+               node=(obj.get("spec") or {}).get("nodeName"), ip=(obj.get("status") or {}).get("podIP"),
+               owner=_owner(meta), labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())))
+
+
+def _pod_ready(obj: Mapping) -> bool:
+    for cond in (obj.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def _target_port(obj: Mapping, target: object, default: int) -> int | None:
+    if target is None:
+        return default
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for container in (obj.get("spec") or {}).get("containers") or ():
+        for port in container.get("ports") or ():
+            if port.get("name") == target:
+                return int(port.get("containerPort") or 0)
+    return None
+
+
+def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: list[Mapping],
+                               nodes: Mapping[str, Node]) -> dict[str, dict[str, list[Endpoint]]]:
+    """Endpoints for every selector Service from the Pods it selects.
+
+    Mirrors the EndpointSlice controller: ready = pod Ready and not terminating (or
+    ``publishNotReadyAddresses``), serving = pod Ready, terminating = deletionTimestamp
+    set; ``trafficDistribution`` PreferClose/PreferSameZone gives each ready endpoint a
+    hint for its own zone, PreferSameNode a node hint too. ``topology-mode: Auto``'s
+    CPU-proportional allocation is not reproduced (no hints written).
+    """
+    by_ns: dict[str, list[Mapping]] = defaultdict(list)
+    for obj in pod_objects:
+        status = obj.get("status") or {}
+        if status.get("podIP") and status.get("phase") not in ("Succeeded", "Failed"):
+            by_ns[str((obj.get("metadata") or {}).get("namespace") or "default")].append(obj)
+    out: dict[str, dict[str, list[Endpoint]]] = {}
+    for key, svc in services.items():
+        if not svc.selector or svc.headless and not svc.ports:
+            continue
+        wanted = dict(svc.selector)
+        ports: dict[str, list[Endpoint]] = defaultdict(list)
+        for obj in by_ns.get(svc.namespace, ()):
+            meta = obj.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            if any(labels.get(k) != v for k, v in wanted.items()):
+                continue
+            node = (obj.get("spec") or {}).get("nodeName")
+            zone = nodes[node].zone if node in nodes else ""
+            terminating = bool(meta.get("deletionTimestamp"))
+            serving = _pod_ready(obj)
+            ready = svc.publish_not_ready or (serving and not terminating)
+            zone_hints = frozenset([zone]) if ready and zone and svc.traffic_distribution else frozenset()
+            node_hints = frozenset([node]) if ready and node and svc.traffic_distribution == "PreferSameNode" else frozenset()
+            for sp in svc.ports:
+                number = _target_port(obj, sp.target_port, sp.port)
+                if number:
+                    ports[sp.name].append(Endpoint(ip=str(obj["status"]["podIP"]), port=number, node=node, zone=zone or None,
+                                                   ready=ready, serving=serving, terminating=terminating,
+                                                   zone_hints=zone_hints, node_hints=node_hints,
+                                                   pod=f"{svc.namespace}/{meta.get('name', '')}"))
+        out[key] = dict(ports)
+    return out

@@ -1,0 +1,135 @@
+"""Data the rule renderers read and write: per-port plans in, rule sets with reasons out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODES = ("iptables", "nftables", "ipvs")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """kube-proxy flags that change the rule text (defaults = kube-proxy's own defaults).
+
+    ``cluster_cidr`` is the LocalTrafficDetector (``--cluster-cidr`` with the default
+    ``--detect-local-mode=ClusterCIDR``); ``None`` means no detector: no off-cluster
+    masquerade rule and no eTP=Local pod short-circuit. ``include_jumps`` adds the hook
+    rules (PREROUTING → KUBE-SERVICES …) that kube-proxy installs outside the restore
+    input, so the text programs an empty network namespace on its own.
+    """
+
+    cluster_cidr: str | None = None
+    masquerade_all: bool = False
+    masquerade_mark: str = "0x4000"
+    localhost_nodeports: bool = True
+    nfacct: bool = False
+    random_fully: bool = True
+    conntrack_tcp_liberal: bool = False
+    include_jumps: bool = True
+    service_cidrs: tuple[str, ...] = ()
+    large_cluster_threshold: int = 1000
+    ipvs_scheduler: str = "rr"
+
+
+@dataclass(frozen=True)
+class EpRef:
+    """One endpoint as the rules see it: address, target port and where it runs."""
+
+    ip: str
+    port: int
+    node: str | None = None
+    zone: str | None = None
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """Everything a renderer needs about one service port on one node.
+
+    ``cluster`` / ``local`` mirror kube-proxy's CategorizeEndpoints output for this node:
+    ``None`` = the set is not used by this service's policies, ``()`` = used, and empty.
+    ``has_any`` is kube-proxy's ``hasEndpoints`` (decides REJECT vs DROP).
+    """
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str
+    cluster_ip: str | None
+    port: int
+    node_port: int = 0
+    external_ips: tuple[str, ...] = ()
+    lb_ips: tuple[str, ...] = ()
+    source_ranges: tuple[str, ...] = ()
+    affinity_timeout: int | None = None
+    internal_local: bool = False
+    external_local: bool = False
+    externally_accessible: bool = False
+    health_check_node_port: int = 0
+    cluster: tuple[EpRef, ...] | None = ()
+    local: tuple[EpRef, ...] | None = None
+    has_any: bool = False
+    total_endpoints: int = 0
+
+    @property
+    def key(self) -> str:
+        """``ns/name`` of the Service."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def reachable(self) -> tuple[EpRef, ...]:
+        """Union of the Cluster and Local sets, in kube-proxy's ``ip:port`` string order."""
+        seen: dict[tuple[str, int], EpRef] = {}
+        for ep in (self.cluster or ()) + (self.local or ()):
+            seen.setdefault((ep.ip, ep.port), ep)
+        return tuple(sorted(seen.values(), key=lambda e: f"{e.ip}:{e.port}"))
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """The node whose kube-proxy is rendered."""
+
+    name: str
+    ip: str | None = None
+    zone: str = ""
+
+
+@dataclass(frozen=True)
+class RuleLine:
+    """One line of rendered rules with the policy reason it exists for."""
+
+    text: str
+    service: str | None
+    reason: str
+    why: str
+
+
+@dataclass
+class ServiceRules:
+    """The lines one Service contributes, in order, with parallel reason codes.
+
+    ``sections`` maps a section name (e.g. ``filter``, ``nat-chains``, ``nat``) to its lines;
+    ``reasons`` holds, for the same section, one reason code per line.
+    """
+
+    service: str
+    sections: dict[str, list[str]] = field(default_factory=dict)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, section: str, line: str, reason: str) -> None:
+        """Append ``line`` to ``section`` with its reason code."""
+        self.sections.setdefault(section, []).append(line)
+        self.reasons.setdefault(section, []).append(reason)
+
+    def lines(self) -> list[str]:
+        """All lines of this Service, section by section (the unit the diff compares)."""
+        out: list[str] = []
+        for lines in self.sections.values():
+            out.extend(lines)
+        return out
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(line, reason code) for every line."""
+        out: list[tuple[str, str]] = []
+        for section, lines in self.sections.items():
+            out.extend(zip(lines, self.reasons[section]))
+        return out

@@ -1,0 +1,91 @@
+"""Chain, set and hash names exactly as kube-proxy spells them.
+
+iptables (pkg/proxy/iptables): ``KUBE-SVC-``/``KUBE-SVL-``/``KUBE-EXT-``/``KUBE-FW-`` share one
+suffix, the first 16 characters of the standard base32 encoding of SHA-256 over
+``servicePortName + protocol``; ``KUBE-SEP-`` hashes ``servicePortName + protocol + endpoint``.
+``servicePortName`` is ``ns/name`` plus ``:port`` only when the port has a name; the protocol
+is lower case and appended with no separator; the endpoint is ``ip:port`` (``[v6]:port``).
+
+nftables (pkg/proxy/nftables): a readable base ``ns/name/proto/port`` (plus
+``__ip/port`` for endpoints, ``:`` in IPv6 replaced by ``.``) prefixed with the first 8
+base32 characters of its own SHA-256 and a dash, cut to 237 characters + ``...`` past 240.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+
+# nftables names may be 256 characters; kube-proxy reserves 16 for its prefixes.
+_NFT_BASE_MAX = 256 - 16
+
+
+def _b32(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode("ascii")
+
+
+def service_port_name(namespace: str, name: str, port_name: str) -> str:
+    """kube-proxy's ``ServicePortName.String()``: ``ns/name`` or ``ns/name:port``."""
+    if port_name:
+        return f"{namespace}/{name}:{port_name}"
+    return f"{namespace}/{name}"
+
+
+def endpoint_string(ip: str, port: int) -> str:
+    """``ip:port`` as Go's ``net.JoinHostPort`` writes it (IPv6 in brackets)."""
+    if ":" in ip:
+        return f"[{ip}]:{port}"
+    return f"{ip}:{port}"
+
+
+@lru_cache(maxsize=65536)
+def port_proto_hash(spn: str, protocol: str) -> str:
+    """The 16-character suffix shared by a service port's SVC/SVL/EXT/FW chains."""
+    return _b32(spn + protocol.lower())[:16]
+
+
+def svc_chain(spn: str, protocol: str) -> str:
+    """``KUBE-SVC-…``: dispatch to the Cluster endpoint set."""
+    return "KUBE-SVC-" + port_proto_hash(spn, protocol)
+
+
+def svl_chain(spn: str, protocol: str) -> str:
+    """``KUBE-SVL-…``: dispatch to the node-local endpoint set."""
+    return "KUBE-SVL-" + port_proto_hash(spn, protocol)
+
+
+def ext_chain(spn: str, protocol: str) -> str:
+    """``KUBE-EXT-…``: NodePort / LoadBalancer / externalIP traffic."""
+    return "KUBE-EXT-" + port_proto_hash(spn, protocol)
+
+
+def fw_chain(spn: str, protocol: str) -> str:
+    """``KUBE-FW-…``: loadBalancerSourceRanges filtering."""
+    return "KUBE-FW-" + port_proto_hash(spn, protocol)
+
+
+@lru_cache(maxsize=262144)
+def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
+    """``KUBE-SEP-…`` for one endpoint (``endpoint`` as :func:`endpoint_string`)."""
+    return "KUBE-SEP-" + _b32(spn + protocol.lower() + endpoint)[:16]
+
+
+def _nft_hash_and_truncate(name: str) -> str:
+    base = _b32(name)[:8] + "-" + name
+    if len(base) > _NFT_BASE_MAX:
+        base = base[: _NFT_BASE_MAX - 3] + "..."
+    return base
+
+
+@lru_cache(maxsize=65536)
+def nft_service_base(namespace: str, name: str, protocol: str, port_name: str) -> str:
+    """``HASH-ns/name/proto/port``, e.g. ``ULMVA6XW-ns1/svc1/tcp/p80``."""
+    return _nft_hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name}")
+
+
+@lru_cache(maxsize=262144)
+def nft_endpoint_base(namespace: str, name: str, protocol: str, port_name: str, ip: str, port: int) -> str:
+    """``HASH-ns/name/proto/port__ip/port`` (IPv6 colons become dots)."""
+    ip_part = ip.replace(":", ".")
+    return _nft_hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name}__{ip_part}/{port}")

@@ -1,0 +1,77 @@
+"""The immutable cluster snapshot the engine answers questions about."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from routing.engine.types import Endpoint, Node, Pod, ProxyConfig, Service
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+def freeze(mapping: Mapping) -> Mapping:
+    """A read-only view of ``mapping`` (already read-only views are returned as they are)."""
+    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
+
+
+def sort_endpoints(endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:
+    """De-duplicate by ``ip:port`` and sort by that *string*, as kube-proxy does.
+
+    When a key repeats (the same pod in two slices) a terminating copy never replaces an
+    existing one and a non-terminating copy always does (endpointslicecache.go).
+    """
+    by_key: dict[str, Endpoint] = {}
+    for ep in endpoints:
+        key = ep.key
+        if key in by_key and ep.terminating:
+            continue
+        by_key[key] = ep
+    return tuple(by_key[k] for k in sorted(by_key))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
+    """Nodes, services, per-service-port endpoints and per-node kube-proxy configuration.
+
+    Build one with ``routing.engine.kube.snapshot_from_objects``; derive what-if variants
+    with ``routing.engine.scenario.apply_scenario``. Never mutated.
+    """
+
+    #: node name -> Node.
+    nodes: Mapping[str, Node] = field(default_factory=lambda: _EMPTY)
+    #: "namespace/name" -> Service.
+    services: Mapping[str, Service] = field(default_factory=lambda: _EMPTY)
+    #: "namespace/name" -> port name -> endpoints (de-duplicated, sorted by "ip:port").
+    endpoint_index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(default_factory=lambda: _EMPTY)
+    #: "namespace/name" -> Pod (only what the what-if needs).
+    pods: Mapping[str, Pod] = field(default_factory=lambda: _EMPTY)
+    #: kube-proxy configuration of nodes not listed in ``node_proxy``.
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    #: node name -> kube-proxy configuration where it differs from ``proxy``
+    #: (another release, or a cluster halfway through a mode migration).
+    node_proxy: Mapping[str, ProxyConfig] = field(default_factory=lambda: _EMPTY)
+    #: What the adapter assumed or derived (one line each).
+    notes: tuple[str, ...] = ()
+
+    def endpoints(self, service_key: str, port_name: str) -> tuple[Endpoint, ...]:
+        """kube-proxy's endpoint list for one service port (empty when unknown)."""
+        return self.endpoint_index.get(service_key, _EMPTY).get(port_name, ())
+
+    def proxy_for(self, node_name: str | None) -> ProxyConfig:
+        """The kube-proxy configuration running on ``node_name``."""
+        if node_name is None:
+            return self.proxy
+        return self.node_proxy.get(node_name, self.proxy)
+
+    def zone_of(self, node_name: str | None) -> str:
+        """The node's ``topology.kubernetes.io/zone`` ("" when unknown or unlabeled)."""
+        node = self.nodes.get(node_name) if node_name else None
+        return node.zone if node else ""
+
+    def evolve(self, **changes: object) -> Snapshot:
+        """A copy with some fields replaced (mappings are frozen on the way in)."""
+        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy"):
+            if name in changes:
+                changes[name] = freeze(changes[name])  # type: ignore[arg-type]
+        return replace(self, **changes)
