@@ -1,0 +1,1 @@
+"""Everything Routescope says to a Kubernetes API server goes through this package."""

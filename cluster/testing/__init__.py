@@ -1,0 +1,1 @@
+"""Test helpers that talk real protocols: a Kubernetes API server written for the tests."""
