@@ -1,0 +1,97 @@
+"""One JSON error shape for the whole API (DRF ``EXCEPTION_HANDLER``).
+
+Every error response under ``/api/`` has this body::
+
+    {"error": {"code": "invalid", "message": "service: no Service shop/nope in cluster demo",
+               "field": "service", "details": {"service": ["no Service shop/nope ..."]}}}
+
+- ``code``: a stable machine word (``invalid``, ``required``, ``not_found``,
+  ``not_authenticated``, ``permission_denied``, ``throttled``, ``method_not_allowed``,
+  ``parse_error``, ``unsupported_media_type``, ``conflict``, ``server_error``).
+- ``message``: one line a person understands; it names the field at fault first.
+- ``field``: the request field at fault as a dotted path (``set.internalTrafficPolicy``), or
+  null when the error is not about one field.
+- ``details``: every field error DRF collected (``{field: [messages]}``), or null.
+
+Scripts can rely on ``error.code`` and ``error.field``; the message is for people.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+#: Fields DRF uses for errors that belong to no single field.
+_NON_FIELD_KEYS = ("non_field_errors", "detail")
+
+
+def error_body(*, code: str, message: str, field: str | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The documented error body; views that answer an error themselves use it too."""
+    return {"error": {"code": code, "message": message, "field": field, "details": details}}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn any exception raised by an API view into the one error shape.
+
+    DRF's own handler first maps Http404 / PermissionDenied / APIException to a response;
+    we then rewrite its body. Anything else is a bug: it is logged with its traceback and
+    answered as a JSON 500 in the same shape (never an HTML page, never the exception text,
+    which could carry a credential).
+    """
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        view = context.get("view")
+        logger.exception("unhandled error in %s", type(view).__name__ if view else "API view")
+        return Response(
+            error_body(code="server_error", message="Internal error; the server log has details."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, exceptions.APIException):
+        response.data = _body_for(exc)
+    return response
+
+
+def _body_for(exc: exceptions.APIException) -> dict[str, Any]:
+    detail = exc.detail
+    codes = exc.get_codes()
+    if isinstance(detail, (dict, list)) and isinstance(exc, exceptions.ValidationError):
+        flat = _flatten(detail, prefix="")
+        flat_codes = _flatten(codes, prefix="") if isinstance(codes, (dict, list)) else {}
+        field, messages = next(iter(flat.items()), (None, ["Invalid input."]))
+        code = (flat_codes.get(field) or ["invalid"])[0]
+        shown_field = None if field in _NON_FIELD_KEYS or field == "" else field
+        message = messages[0] if shown_field is None else f"{shown_field}: {messages[0]}"
+        return error_body(code=str(code), message=message, field=shown_field, details=flat)
+    code = codes if isinstance(codes, str) else exc.default_code
+    return error_body(code=str(code), message=str(detail))
+
+
+def _flatten(detail: Any, *, prefix: str) -> dict[str, list[str]]:
+    """``{"set": {"x": ["bad"]}}`` -> ``{"set.x": ["bad"]}``; list indexes become ``a.0``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.update(_flatten(value, prefix=name))
+    elif isinstance(detail, list) and detail and all(not isinstance(v, (dict, list)) for v in detail):
+        out[prefix] = [str(v) for v in detail]
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value in ({}, [], None):
+                continue  # DRF marks the valid items of a list with {}
+            out.update(_flatten(value, prefix=f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out[prefix] = [str(detail)]
+    return out
