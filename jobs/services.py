@@ -1,0 +1,142 @@
+"""Writes on job rows: create, enqueue, start, progress, log, finish, requeue."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from jobs.models import Job
+
+logger = logging.getLogger(__name__)
+MESSAGE_MAX = 255
+
+
+def job_create(*, kind: str, cluster=None, created_by=None, params: dict | None = None,
+               parent: Job | None = None, message: str = "queued", task_name: str = "",
+               task_args: list | None = None) -> Job:
+    """A new queued job; ``task_name``/``task_args`` say how ``job_enqueue`` runs it."""
+    return Job.objects.create(kind=kind, cluster=cluster, created_by=_user_or_none(created_by),
+                              params=params or {}, parent=parent, message=message[:MESSAGE_MAX],
+                              task_name=task_name, task_args=task_args or [])
+
+
+def job_create_sync(*, cluster, created_by=None, task_name: str = "",
+                    task_args: list | None = None) -> tuple[Job, bool]:
+    """The cluster's queued/running sync job, or a new one: ``(job, created)``.
+
+    Duplicate requests coalesce: a partial unique constraint allows one active sync per
+    cluster, so two concurrent requests cannot both create one.
+    """
+    existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
+                                  state__in=Job.ACTIVE_STATES).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            job = job_create(kind=Job.Kind.SYNC, cluster=cluster, created_by=created_by,
+                             task_name=task_name, task_args=task_args)
+        return job, True
+    except IntegrityError:
+        return Job.objects.get(cluster=cluster, kind=Job.Kind.SYNC,
+                               state__in=Job.ACTIVE_STATES), False
+
+
+def job_enqueue(*, job: Job) -> None:
+    """Send the job's task once the current transaction commits.
+
+    A broker that is down does not fail the request: the job stays queued with a note in
+    its log, and ``job_requeue_stale`` (periodic, and at worker start) sends it again.
+    """
+    def send() -> None:
+        try:
+            result = current_app.tasks[job.task_name].apply_async(args=job.task_args)
+        except (BrokerError, ConnectionError, OSError) as error:
+            logger.warning("job %s: could not reach the broker (%s); will re-send", job.pk, error)
+            job_log(job=job, line=f"broker unreachable, will re-send: {error}")
+            return
+        Job.objects.filter(pk=job.pk, celery_task_id="").update(celery_task_id=result.id or "")
+
+    transaction.on_commit(send)
+
+
+def job_start(*, job_id: int, celery_task_id: str = "") -> Job | None:
+    """Move a queued job to running, exactly once; None when it is not queued any more.
+
+    The conditional UPDATE is what makes tasks idempotent: a second delivery of the same
+    message (broker restart, re-send of a lost message) finds the job taken and does nothing.
+    """
+    now = timezone.now()
+    taken = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+        state=Job.State.RUNNING, started_at=now, updated_at=now, message="running",
+        attempts=F("attempts") + 1, celery_task_id=celery_task_id or F("celery_task_id"))
+    return Job.objects.get(pk=job_id) if taken else None
+
+
+def job_progress(*, job: Job, percent: int, message: str) -> None:
+    """Record progress (clamped to 0..100) and a short status line, visible at once."""
+    job.progress = max(0, min(100, int(percent)))
+    job.message = message[:MESSAGE_MAX]
+    Job.objects.filter(pk=job.pk).update(progress=job.progress, message=job.message,
+                                         updated_at=timezone.now())
+
+
+def job_log(*, job: Job, line: str) -> None:
+    """Append one line to the job's log (an atomic append: no lost concurrent lines)."""
+    stamp = timezone.now().strftime("%H:%M:%S")
+    Job.objects.filter(pk=job.pk).update(log=Concat(F("log"), Value(f"{stamp} {line}\n")),
+                                         updated_at=timezone.now())
+
+
+def job_finish(*, job: Job, state: str, message: str = "", error: str = "",
+               result: dict | None = None) -> Job:
+    """Put the job in a final state with its outcome."""
+    if state not in Job.DONE_STATES:
+        raise ValueError(f"job_finish needs a final state, not {state!r}")
+    job.state, job.error = state, error
+    job.message = (message or state)[:MESSAGE_MAX]
+    job.progress = 100 if state == Job.State.SUCCEEDED else job.progress
+    job.finished_at = timezone.now()
+    if result is not None:
+        job.result = result
+    job.save(update_fields=["state", "message", "error", "progress", "finished_at", "result",
+                            "updated_at"])
+    return job
+
+
+def job_cancel(*, job: Job) -> bool:
+    """Cancel a job that has not started yet; False when it already runs or ran."""
+    now = timezone.now()
+    return bool(Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
+        state=Job.State.CANCELLED, message="cancelled", finished_at=now, updated_at=now))
+
+
+def job_requeue_stale(*, older_than_seconds: float = 60, lost_after_seconds: float | None = None
+                      ) -> dict[str, int]:
+    """Re-send queued jobs whose message may be lost; fail running jobs whose worker died.
+
+    Re-sending is safe because ``job_start`` lets only one delivery run a job.
+    """
+    now = timezone.now()
+    queued = list(Job.objects.filter(state=Job.State.QUEUED, task_name__gt="",
+                                     created_at__lte=now - timedelta(seconds=older_than_seconds)))
+    for job in queued:
+        job_log(job=job, line="re-sending the task message")
+        job_enqueue(job=job)
+    lost = 0
+    if lost_after_seconds is not None:
+        lost = Job.objects.filter(state=Job.State.RUNNING,
+                                  updated_at__lte=now - timedelta(seconds=lost_after_seconds)
+                                  ).update(state=Job.State.FAILED, finished_at=now,
+                                           message="worker lost", error="worker lost: no "
+                                           "progress within the task's hard time limit")
+    return {"requeued": len(queued), "lost": lost}
+
+
+def _user_or_none(user):
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
