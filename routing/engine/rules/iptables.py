@@ -1,0 +1,362 @@
+"""iptables-restore input for one node, laid out as kube-proxy's ``syncProxyRules`` writes it.
+
+Facts from upstream ``pkg/proxy/iptables/proxier.go`` (v1.33+) and the expected dumps in
+``proxier_test.go`` (``TestOverallIPTablesRules``); the code is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from routing.engine.rules import naming
+from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
+
+# (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
+# order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
+_JUMPS = (
+    ("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", "-m conntrack --ctstate NEW "),
+    ("filter", "FORWARD", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", "-m conntrack --ctstate NEW "),
+    ("filter", "INPUT", "KUBE-NODEPORTS", "kubernetes health check service ports", ""),
+    ("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", "-m conntrack --ctstate NEW "),
+    ("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", "-m conntrack --ctstate NEW "),
+    ("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", ""),
+    ("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
+    ("filter", "OUTPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
+    ("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
+    ("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", ""),
+    ("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", ""),
+    ("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", ""),
+)
+_BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
+
+
+def probability(n: int) -> str:
+    """The ``--probability`` for a rule with ``n`` endpoints left: ``%0.10f`` of 1/n."""
+    return f"{1.0 / n:0.10f}"
+
+
+def _q(text: str) -> str:
+    # kube-proxy quotes comments containing spaces; single-word comments stay bare.
+    return f'"{text}"' if " " in text else text
+
+
+def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, large: bool) -> ServiceRules:
+    """The filter and nat lines one service port contributes on ``node``."""
+    out = ServiceRules(service=plan.key)
+    spn = naming.service_port_name(plan.namespace, plan.name, plan.port_name)
+    proto = plan.protocol.lower()
+    svc_chain = naming.svc_chain(spn, proto)
+    svl_chain = naming.svl_chain(spn, proto)
+    ext_chain = naming.ext_chain(spn, proto)
+    fw_chain = naming.fw_chain(spn, proto)
+    cluster = plan.cluster or ()
+    local = plan.local or ()
+    uses_cluster_chain = plan.cluster is not None and len(cluster) > 0
+    uses_local_chain = plan.local is not None and len(local) > 0
+    has_any = plan.has_any
+
+    internal_chain, internal_policy = svc_chain, "Cluster"
+    has_internal = has_any
+    if plan.internal_local:
+        internal_chain, internal_policy = svl_chain, "Local"
+        has_internal = has_any and len(local) > 0
+    external_policy_chain, external_policy = svc_chain, "Cluster"
+    has_external = has_any
+    if plan.external_local:
+        external_policy_chain, external_policy = svl_chain, "Local"
+        has_external = has_any and len(local) > 0
+    uses_ext_chain = has_any and plan.externally_accessible
+    uses_fw = has_any and bool(plan.lb_ips) and bool(plan.source_ranges)
+    lb_chain = fw_chain if uses_fw else ext_chain
+
+    if not has_any:
+        int_target, int_comment, int_reason = "REJECT", _q(f"{spn} has no endpoints"), "reject"
+        ext_target, ext_comment, ext_reason = int_target, int_comment, int_reason
+    else:
+        int_target, int_comment, int_reason = "DROP", _q(f"{spn} has no local endpoints"), "drop-internal"
+        ext_target, ext_comment, ext_reason = "DROP", int_comment, "drop-external"
+
+    mp = f"-m {proto} -p {proto}"
+    cip = plan.cluster_ip
+    dport = f"--dport {plan.port}"
+
+    if cip:
+        if has_internal:
+            out.add(
+                "nat",
+                f'-A KUBE-SERVICES -m comment --comment "{spn} cluster IP" {mp} -d {cip} {dport} -j {internal_chain}',
+                f"clusterip|{internal_policy}",
+            )
+        else:
+            out.add(
+                "filter",
+                f"-A KUBE-SERVICES -m comment --comment {int_comment} {mp} -d {cip} {dport} -j {int_target}",
+                int_reason,
+            )
+
+    for eip in plan.external_ips:
+        if has_any:
+            out.add(
+                "nat",
+                f'-A KUBE-SERVICES -m comment --comment "{spn} external IP" {mp} -d {eip} {dport} -j {ext_chain}',
+                f"externalip|{eip}",
+            )
+        if not has_external:
+            out.add(
+                "filter",
+                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {eip} {dport} -j {ext_target}",
+                ext_reason,
+            )
+
+    for lbip in plan.lb_ips:
+        if has_any:
+            out.add(
+                "nat",
+                f'-A KUBE-SERVICES -m comment --comment "{spn} loadbalancer IP" {mp} -d {lbip} {dport} -j {lb_chain}',
+                f"loadbalancer|{lbip}",
+            )
+        if uses_fw:
+            out.add(
+                "filter",
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{spn} traffic not accepted by {fw_chain}" '
+                f"{mp} -d {lbip} {dport} -j DROP",
+                "fw-drop",
+            )
+    if not has_external:
+        for lbip in plan.lb_ips:
+            out.add(
+                "filter",
+                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {lbip} {dport} -j {ext_target}",
+                ext_reason,
+            )
+
+    if plan.node_port:
+        if has_any:
+            if opts.localhost_nodeports and opts.nfacct:
+                out.add(
+                    "nat",
+                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} -d 127.0.0.0/8 --dport {plan.node_port} "
+                    f"-m nfacct --nfacct-name localhost_nps_accepted_pkts -j {ext_chain}",
+                    f"nodeport|{plan.node_port}",
+                )
+            out.add(
+                "nat",
+                f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} --dport {plan.node_port} -j {ext_chain}",
+                f"nodeport|{plan.node_port}",
+            )
+        if not has_external:
+            out.add(
+                "filter",
+                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} -m addrtype --dst-type LOCAL "
+                f"{mp} --dport {plan.node_port} -j {ext_target}",
+                ext_reason,
+            )
+
+    if plan.health_check_node_port:
+        out.add(
+            "filter",
+            f'-A KUBE-NODEPORTS -m comment --comment "{spn} health check node port" -m tcp -p tcp '
+            f"--dport {plan.health_check_node_port} -j ACCEPT",
+            f"healthcheck|{plan.health_check_node_port}",
+        )
+
+    if has_internal and cip:
+        match = f'-m comment --comment "{spn} cluster IP" {mp} -d {cip} {dport}'
+        if opts.masquerade_all:
+            out.add("nat", f"-A {internal_chain} {match} -j KUBE-MARK-MASQ", "masq-all")
+        elif opts.cluster_cidr:
+            out.add("nat", f"-A {internal_chain} {match} ! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ", "masq-offcluster")
+
+    if uses_ext_chain:
+        out.add("nat-chains", f":{ext_chain} - [0:0]", "chain")
+        if not plan.external_local:
+            out.add(
+                "nat",
+                f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external destinations" -j KUBE-MARK-MASQ',
+                "ext-masq",
+            )
+        else:
+            if opts.cluster_cidr:
+                out.add(
+                    "nat",
+                    f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external destinations" '
+                    f"-s {opts.cluster_cidr} -j {svc_chain}",
+                    "ext-short-circuit",
+                )
+            out.add(
+                "nat",
+                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} external destinations" '
+                f"-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
+                "ext-local-masq",
+            )
+            out.add(
+                "nat",
+                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external destinations" '
+                f"-m addrtype --src-type LOCAL -j {svc_chain}",
+                "ext-local-route",
+            )
+        if has_external:
+            out.add("nat", f"-A {ext_chain} -j {external_policy_chain}", f"ext-policy|{external_policy}")
+
+    if uses_fw:
+        out.add("nat-chains", f":{fw_chain} - [0:0]", "chain")
+        head = f'-A {fw_chain} -m comment --comment "{spn} loadbalancer IP"'
+        allow_node = False
+        for cidr in plan.source_ranges:
+            out.add("nat", f"{head} -s {cidr} -j {ext_chain}", f"fw-allow|{cidr}")
+            allow_node = allow_node or _cidr_contains(cidr, node.ip)
+        if allow_node:
+            for lbip in plan.lb_ips:
+                out.add("nat", f"{head} -s {lbip} -j {ext_chain}", f"fw-allow|{lbip}")
+        out.add(
+            "nat",
+            f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"',
+            "fw-drop",
+        )
+
+    if uses_cluster_chain:
+        out.add("nat-chains", f":{svc_chain} - [0:0]", "chain")
+        _write_dispatch(out, spn, proto, svc_chain, cluster, plan.affinity_timeout, large)
+    if uses_local_chain:
+        out.add("nat-chains", f":{svl_chain} - [0:0]", "chain")
+        _write_dispatch(out, spn, proto, svl_chain, local, plan.affinity_timeout, large)
+
+    comment = "" if large else f"-m comment --comment {_q(spn)} "
+    for ep in plan.reachable:
+        epstr = naming.endpoint_string(ep.ip, ep.port)
+        sep = naming.sep_chain(spn, proto, epstr)
+        out.add("nat-chains", f":{sep} - [0:0]", "chain")
+        out.add("nat", f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ", "hairpin")
+        recent = f"-m recent --name {sep} --set " if plan.affinity_timeout else ""
+        out.add("nat", f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}", f"dnat|{epstr}")
+    return out
+
+
+def _write_dispatch(
+    out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool
+) -> None:
+    """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
+    entries = []
+    for ep in eps:
+        epstr = naming.endpoint_string(ep.ip, ep.port)
+        comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
+        entries.append((epstr, naming.sep_chain(spn, proto, epstr), comment))
+    if affinity:
+        for epstr, sep, comment in entries:
+            out.add(
+                "nat",
+                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}",
+                f"affinity|{epstr}",
+            )
+    n = len(entries)
+    for i, (epstr, sep, comment) in enumerate(entries):
+        if i < n - 1:
+            p = probability(n - i)
+            out.add("nat", f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}", f"pick|{epstr} 1/{n}")
+        else:
+            out.add("nat", f"-A {chain} {comment}-j {sep}", f"pick|{epstr} 1/{n}")
+
+
+def _cidr_contains(cidr: str, ip: str | None) -> bool:
+    if not ip:
+        return False
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+
+
+def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[str, str]]]:
+    """Node-wide lines by section: ``filter-chains``, ``filter-head``, ``filter-tail``,
+    ``nat-chains``, ``nat-head``, ``nat-tail`` and ``hooks-filter``/``hooks-nat``."""
+    mark = opts.masquerade_mark
+    sec: dict[str, list[tuple[str, str]]] = {k: [] for k in (
+        "filter-chains", "filter-head", "filter-tail", "nat-chains", "nat-head", "nat-tail", "hooks-filter", "hooks-nat")}
+    for chain in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"):
+        sec["filter-chains"].append((f":{chain} - [0:0]", "base"))
+    for chain in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
+        sec["nat-chains"].append((f":{chain} - [0:0]", "base"))
+    sec["nat-head"] += [
+        (f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN", "masq"),
+        (f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}", "masq"),
+        (
+            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+            + (" --random-fully" if opts.random_fully else ""),
+            "masq",
+        ),
+        (f"-A KUBE-MARK-MASQ -j MARK --or-mark {mark}", "masq"),
+    ]
+    if opts.localhost_nodeports:
+        sec["filter-chains"].append((":KUBE-FIREWALL - [0:0]", "localnet"))
+        sec["filter-head"].append((
+            '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+            "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+            "localnet",
+        ))
+    dest = "-m addrtype --dst-type LOCAL" + ("" if opts.localhost_nodeports else " ! -d 127.0.0.0/8")
+    sec["nat-tail"].append((
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
+        f'in this chain" {dest} -j KUBE-NODEPORTS',
+        "nodeports-jump",
+    ))
+    if not opts.conntrack_tcp_liberal:
+        nfacct = "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts " if opts.nfacct else ""
+        sec["filter-tail"].append((f"-A KUBE-FORWARD -m conntrack --ctstate INVALID {nfacct}-j DROP", "forward"))
+    sec["filter-tail"] += [
+        (
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
+            f"-m mark --mark {mark}/{mark} -j ACCEPT",
+            "forward",
+        ),
+        (
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '
+            "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "forward",
+        ),
+    ]
+    if opts.include_jumps:
+        jumps = list(_JUMPS)
+        if opts.localhost_nodeports:
+            jumps += [("filter", "INPUT", "KUBE-FIREWALL", "", ""), ("filter", "OUTPUT", "KUBE-FIREWALL", "", "")]
+        for table, src, dst, comment, extra in reversed(jumps):
+            c = f'-m comment --comment "{comment}" ' if comment else ""
+            sec[f"hooks-{table}"].append((f"-A {src} {extra}{c}-j {dst}", "hook"))
+    return sec
+
+
+def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions):
+    """Join base and per-service lines into restore text; returns (text, [(line, service, reason)])."""
+    rows: list[tuple[str, str | None, str]] = []
+
+    def put(pairs, service=None):
+        rows.extend((line, service, reason) for line, reason in pairs)
+
+    rows.append(("*filter", None, "base"))
+    if opts.include_jumps:
+        put(((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["filter"]))
+    put(base["filter-chains"])
+    put(base["hooks-filter"])
+    put(base["filter-head"])
+    for svc in services:
+        if "filter" in svc.sections:
+            put(zip(svc.sections["filter"], svc.reasons["filter"]), svc.service)
+    put(base["filter-tail"])
+    rows.append(("COMMIT", None, "base"))
+    rows.append(("*nat", None, "base"))
+    if opts.include_jumps:
+        put(((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["nat"]))
+    put(base["nat-chains"])
+    for svc in services:
+        if "nat-chains" in svc.sections:
+            put(zip(svc.sections["nat-chains"], svc.reasons["nat-chains"]), svc.service)
+    put(base["hooks-nat"])
+    put(base["nat-head"])
+    for svc in services:
+        if "nat" in svc.sections:
+            put(zip(svc.sections["nat"], svc.reasons["nat"]), svc.service)
+    put(base["nat-tail"])
+    rows.append(("COMMIT", None, "base"))
+    text = "\n".join(r[0] for r in rows) + "\n"
+    return text, rows

@@ -1,0 +1,124 @@
+"""Turn a ``Snapshot`` into per-node ``PortPlan``s: the one place the renderers meet the
+engine's types and its ``categorize_endpoints`` decision."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions
+from routing.engine.snapshot import Snapshot
+from routing.engine.topology import (
+    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local,
+)
+from routing.engine.types import Endpoint, Service, ServicePort
+
+
+class RulesError(ValueError):
+    """Bad input for rendering (unknown node, service or mode): one line."""
+
+
+def _v4(ip: str) -> bool:
+    return ":" not in ip
+
+
+def node_context(snapshot: Snapshot, node_name: str) -> NodeContext:
+    """The node as its kube-proxy sees itself (first IPv4 InternalIP as the node IP)."""
+    node = snapshot.nodes.get(node_name)
+    if node is None:
+        known = ", ".join(sorted(snapshot.nodes)[:5]) or "none"
+        raise RulesError(f"unknown node {node_name!r} (known: {known})")
+    ip = next((a for a in node.addresses if _v4(a)), None)
+    return NodeContext(name=node.name, ip=ip, zone=node.zone)
+
+
+def cluster_cidr(snapshot: Snapshot, node_name: str) -> str | None:
+    """The CIDR kube-proxy's LocalTrafficDetector matches pod traffic with, or None.
+
+    ClusterCIDR mode uses ``clusterCIDR``; NodeCIDR mode the node's ``podCIDR``. When the
+    dump says a detector exists but not its CIDR (no ConfigMap), the smallest network
+    covering every node's pod CIDR stands in for it.
+    """
+    conf = snapshot.proxy_for(node_name)
+    if not conf.local_detector:
+        return None
+    v4 = [c for c in conf.cluster_cidrs if _v4(c)]
+    if v4:
+        return v4[0].strip()
+    node = snapshot.nodes.get(node_name)
+    if conf.detect_local_mode == "NodeCIDR" and node and node.pod_cidrs:
+        return node.pod_cidrs[0]
+    nets = [ipaddress.ip_network(c, strict=False) for n in snapshot.nodes.values() for c in n.pod_cidrs if _v4(c)]
+    if not nets:
+        return None
+    net = nets[0]
+    while not all(n.subnet_of(net) for n in nets):
+        net = net.supernet()
+    return str(net)
+
+
+def render_options(snapshot: Snapshot, node_name: str, **changes: object) -> RenderOptions:
+    """kube-proxy flags for ``node_name`` read from the snapshot, plus explicit changes."""
+    conf = snapshot.proxy_for(node_name)
+    opts = dict(
+        cluster_cidr=cluster_cidr(snapshot, node_name),
+        masquerade_all=conf.masquerade_all,
+        ipvs_scheduler=conf.ipvs_scheduler or "rr",
+    )
+    opts.update(changes)
+    return RenderOptions(**opts)  # type: ignore[arg-type]
+
+
+def _ep(e: Endpoint) -> EpRef:
+    return EpRef(ip=e.ip, port=e.port, node=e.node, zone=e.zone)
+
+
+def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Service]:
+    """Services kube-proxy programs (not headless, IPv4 ClusterIP), sorted by key."""
+    if service is not None:
+        svc = snapshot.services.get(service)
+        if svc is None:
+            raise RulesError(f"unknown service {service!r} (expected namespace/name)")
+        candidates: Iterable[Service] = [svc]
+    else:
+        candidates = (snapshot.services[k] for k in sorted(snapshot.services))
+    return [s for s in candidates if not s.headless and s.type != "ExternalName" and _v4(s.cluster_ips[0])]
+
+
+def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext) -> PortPlan:
+    """One service port as ``node``'s kube-proxy programs it."""
+    conf = snapshot.proxy_for(node.name)
+    endpoints = snapshot.endpoints(svc.key, port.name)
+    cat = categorize_endpoints(
+        endpoints, service=svc, port=port, node_name=node.name, zone=node.zone, gates=conf.gates, version=conf.version
+    )
+    affinity = svc.affinity_timeout if svc.session_affinity == "ClientIP" else None
+    hc = svc.health_check_node_port if (svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local") else 0
+    return PortPlan(
+        namespace=svc.namespace,
+        name=svc.name,
+        port_name=port.name,
+        protocol=port.protocol.lower(),
+        cluster_ip=svc.cluster_ips[0],
+        port=port.port,
+        node_port=port.node_port,
+        external_ips=tuple(ip for ip in svc.external_ips if _v4(ip)),
+        lb_ips=tuple(ip for ip in svc.lb_ips if _v4(ip)),
+        source_ranges=tuple(c.strip() for c in svc.lb_source_ranges if c.strip() and _v4(c)),
+        affinity_timeout=affinity or None,
+        internal_local=internal_policy_local(svc, conf.gates),
+        external_local=external_policy_local(svc, port),
+        externally_accessible=externally_accessible(svc, port),
+        health_check_node_port=hc,
+        cluster=None if cat.cluster is None else tuple(map(_ep, cat.cluster)),
+        local=None if cat.local is None else tuple(map(_ep, cat.local)),
+        has_any=cat.has_any_endpoints,
+        total_endpoints=len(endpoints),
+    )
+
+
+def node_plans(snapshot: Snapshot, node_name: str, *, service: str | None = None) -> tuple[NodeContext, list[PortPlan]]:
+    """Every proxied service port (or one Service's ports) as ``node_name`` programs them."""
+    node = node_context(snapshot, node_name)
+    plans = [port_plan(snapshot, svc, port, node) for svc in proxied_services(snapshot, service) for port in svc.ports]
+    return node, plans

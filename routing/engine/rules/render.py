@@ -1,0 +1,101 @@
+"""``render_node_rules``: the rules one node's kube-proxy would program, with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from routing.engine.rules import iptables, ipvs, nftables
+from routing.engine.rules.model import MODES, NodeContext, PortPlan, RenderOptions, RuleLine, ServiceRules
+from routing.engine.rules.plan import RulesError, node_plans, render_options
+from routing.engine.rules.reasons import explain
+from routing.engine.snapshot import Snapshot
+
+
+@dataclass
+class RuleSet:
+    """Rendered rules for one node and mode.
+
+    ``text`` is what ``iptables-restore`` / ``nft -f`` / ``ipvsadm-restore`` accepts;
+    ``rows`` holds (line, service or None, reason code) for every line of ``text``;
+    ``companions`` (IPVS only) holds the ipset and iptables text kube-proxy programs beside
+    the virtual servers.
+    """
+
+    node: str
+    mode: str
+    text: str
+    rows: list[tuple[str, str | None, str]]
+    services: dict[str, ServiceRules]
+    companions: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def lines(self) -> list[RuleLine]:
+        """Every line with its policy reason in words (built on demand)."""
+        return [RuleLine(t, s, r, explain(r, service=s, node=self.node)) for t, s, r in self.rows]
+
+    def by_service(self) -> dict[str, list[RuleLine]]:
+        """Lines grouped by Service key (``None`` key: node-wide infrastructure)."""
+        groups: dict[str, list[RuleLine]] = {}
+        for line in self.lines:
+            groups.setdefault(line.service or "", []).append(line)
+        return groups
+
+
+def total_endpoints(snapshot: Snapshot) -> int:
+    """All endpoints of all service ports (kube-proxy's large-cluster-mode count)."""
+    return sum(len(eps) for ports in snapshot.endpoint_index.values() for eps in ports.values())
+
+
+def render_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool) -> ServiceRules:
+    """One service port's lines in ``mode``."""
+    if mode == "iptables":
+        return iptables.render_service(plan, node, opts, large=large)
+    if mode == "nftables":
+        return nftables.render_service(plan, node, opts)
+    return ipvs.render_service(plan, node, opts)
+
+
+def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
+    """Per-port ServiceRules merged per Service key, sections kept in order."""
+    out: dict[str, ServiceRules] = {}
+    for part in parts:
+        target = out.setdefault(part.service, ServiceRules(service=part.service))
+        for section, lines in part.sections.items():
+            target.sections.setdefault(section, []).extend(lines)
+            target.reasons.setdefault(section, []).extend(part.reasons[section])
+    return out
+
+
+def render_node_rules(
+    snapshot: Snapshot,
+    node_name: str,
+    mode: str,
+    *,
+    service: str | None = None,
+    options: RenderOptions | None = None,
+) -> RuleSet:
+    """Render what kube-proxy in ``mode`` programs on ``node_name``.
+
+    ``service`` ("ns/name") limits the output to that Service's rules (plus the node-wide
+    chains, so the text still loads on its own). ``options`` replaces the kube-proxy flags
+    read from the snapshot. Raises ``RulesError`` for an unknown node, service or mode.
+    """
+    if mode not in MODES:
+        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    node, plans = node_plans(snapshot, node_name, service=service)
+    opts = options or render_options(snapshot, node_name)
+    large = total_endpoints(snapshot) > opts.large_cluster_threshold
+    parts = [render_service(p, node, mode, opts, large=large) for p in plans]
+    services = merge(parts)
+    notes = []
+    if opts.cluster_cidr is None:
+        notes.append("no LocalTrafficDetector: no off-cluster masquerade and no eTP=Local pod short-circuit")
+    if mode == "iptables":
+        text, rows = iptables.assemble(iptables.base_rules(node, opts), list(services.values()), opts)
+        return RuleSet(node.name, mode, text, rows, services, notes=tuple(notes))
+    if mode == "nftables":
+        text, rows = nftables.assemble(nftables.base_rules(node, opts), list(services.values()))
+        return RuleSet(node.name, mode, text, rows, services, notes=tuple(notes))
+    text, rows, companions = ipvs.assemble(node, opts, list(services.values()))
+    return RuleSet(node.name, mode, text, rows, services, companions=companions, notes=tuple(notes))
