@@ -7,7 +7,7 @@ Every error response under ``/api/`` has this body::
 
 - ``code``: a stable machine word (``invalid``, ``required``, ``not_found``,
   ``not_authenticated``, ``permission_denied``, ``throttled``, ``method_not_allowed``,
-  ``parse_error``, ``unsupported_media_type``, ``conflict``, ``server_error``).
+  ``parse_error``, ``unsupported_media_type``, ``conflict``, ``too_large``, ``server_error``).
 - ``message``: one line a person understands; it names the field at fault first.
 - ``field``: the request field at fault as a dotted path (``set.internalTrafficPolicy``), or
   null when the error is not about one field.
@@ -20,16 +20,31 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
 #: Fields DRF uses for errors that belong to no single field.
 _NON_FIELD_KEYS = ("non_field_errors", "detail")
+
+
+class RequestTooLarge(exceptions.APIException):
+    """A request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+    def __init__(self) -> None:
+        limit = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
+        super().__init__(f"Request body is larger than the server accepts ({limit} bytes); "
+                         "import big dumps with 'manage.py import_cluster' and name the cluster.")
 
 
 def error_body(*, code: str, message: str, field: str | None = None,
@@ -50,10 +65,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")
         logger.exception("unhandled error in %s", type(view).__name__ if view else "API view")
+        set_rollback()
         return Response(
             error_body(code="server_error", message="Internal error; the server log has details."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
