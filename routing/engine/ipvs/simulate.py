@@ -1,0 +1,295 @@
+"""Seeded request-level simulation of one node's IPVS virtual server.
+
+Each arrival (Poisson) is a new connection carrying one request. The scheduler picks a
+real server by the kernel's own rule from the live counters; the request queues FCFS for
+one of the endpoint's workers, is served (exponential, the endpoint's mean), then the
+connection stays ESTABLISHED for an optional keep-alive idle time and closes.
+
+Counters follow the kernel: a TCP/SCTP connection is *active* while established and
+*inactive* for ``inactive_timeout`` after it closes (FIN_WAIT/TIME_WAIT); a UDP flow is
+inactive for its whole life plus the UDP timeout (IPVS only marks TCP/SCTP connections
+active). Ties go to the first real server in list order, as the kernel's strict
+comparisons do.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routing.engine.ipvs import hashing
+from routing.engine.ipvs.model import Workload
+
+LBLCR_EXPIRATION_S = 24 * 60 * 60.0  # sysctl lblcr_expiration default (DEFAULT_EXPIRATION)
+EPHEMERAL_PORTS = (32768, 61000)  # Linux ip_local_port_range default, upper bound exclusive
+_HUGE = float("inf")
+
+
+@dataclass(frozen=True)
+class SimOutcome:
+    """Raw simulation counts, by endpoint index."""
+
+    delivered: tuple[int, ...]
+    dropped: int
+    latency_ms: dict[str, float] | None
+    active_mean: tuple[float, ...]
+
+
+class _Counters:
+    """Live per-real-server counters, mirrored in numpy arrays for vectorised picks."""
+
+    def __init__(self, weights: Sequence[int]) -> None:
+        self.n = len(weights)
+        self.weight = np.asarray(weights, dtype=np.int64)
+        self.usable = self.weight > 0
+        self.divisor = np.maximum(self.weight, 1).astype(float)
+        self.active = np.zeros(self.n, dtype=np.int64)
+        self.inactive = np.zeros(self.n, dtype=np.int64)
+
+    def overhead(self) -> np.ndarray:
+        """ip_vs_dest_conn_overhead(): activeconns * 256 + inactconns."""
+        return self.active * 256 + self.inactive
+
+    def weighted_least(self, load: np.ndarray, among: np.ndarray | None = None) -> int | None:
+        """First usable server minimising load/weight (weight-0 servers never win)."""
+        mask = self.usable if among is None else self.usable & among
+        if not mask.any():
+            return None
+        # Division is correctly rounded, so equal ratios tie exactly as the kernel's
+        # cross-multiplied integer comparison does.
+        scores = np.where(mask, load / self.divisor, _HUGE)
+        return int(np.argmin(scores))
+
+    def overloaded(self, index: int) -> bool:
+        """lblc/lblcr is_overloaded(): busier than its weight while some server sits under half its weight."""
+        if self.active[index] <= self.weight[index]:
+            return False
+        return bool((self.active * 2 < self.weight).any())
+
+
+def _client_ips(workload: Workload) -> list[str]:
+    if workload.client_ips:
+        return list(workload.client_ips)
+    base = int(ipaddress.ip_address(workload.client_base_ip))
+    return [str(ipaddress.ip_address(base + i)) for i in range(workload.clients)]
+
+
+def _make_picker(
+    scheduler: str, endpoints: Sequence[str], counters: _Counters, workload: Workload
+) -> Callable[[float, int], int | None]:
+    """Return pick(now, request_index) -> endpoint index or None, holding the scheduler's state."""
+    n = counters.n
+    weights = [int(w) for w in counters.weight]
+    if scheduler in ("lc", "wlc"):
+        # lc compares raw overhead and wlc overhead/weight; with kube-proxy's weight 1 they agree,
+        # and lc only differs by ignoring non-zero weights, which weighted_least would honour.
+        if scheduler == "lc":
+            def pick_lc(now: float, k: int) -> int | None:
+                if not counters.usable.any():
+                    return None
+                return int(np.argmin(np.where(counters.usable, counters.overhead(), np.iinfo(np.int64).max)))
+            return pick_lc
+        return lambda now, k: counters.weighted_least(counters.overhead())
+    if scheduler == "sed":
+        return lambda now, k: counters.weighted_least(counters.active + 1)
+    if scheduler == "nq":
+        def pick_nq(now: float, k: int) -> int | None:
+            idle = counters.usable & (counters.active == 0)
+            if idle.any():
+                return int(np.argmax(idle))
+            return counters.weighted_least(counters.active + 1)
+        return pick_nq
+    if scheduler == "rr":
+        position = [-1]
+
+        def pick_rr(now: float, k: int) -> int | None:
+            for step in range(1, n + 1):
+                candidate = (position[0] + step) % n
+                if weights[candidate] > 0:
+                    position[0] = candidate
+                    return candidate
+            return None
+        return pick_rr
+    if scheduler == "wrr":
+        return _wrr_picker(weights)
+    if scheduler in ("sh", "mh", "dh"):
+        return _hash_picker(scheduler, endpoints, weights, workload)
+    if scheduler == "lblc":
+        return _lblc_picker(counters)
+    if scheduler == "lblcr":
+        return _lblcr_picker(counters)
+    raise ValueError(f"scheduler {scheduler!r} cannot be simulated")
+
+
+def _wrr_picker(weights: list[int]) -> Callable[[float, int], int | None]:
+    """ip_vs_wrr_schedule(): interleaved weighted round robin (current weight cw steps down by gcd)."""
+    positive = [w for w in weights if w > 0]
+    divisor = 0
+    for w in positive:
+        divisor = int(np.gcd(divisor, w))
+    divisor = divisor or 1
+    top = max(weights, default=0) - (divisor - 1)
+    state = {"pos": -1, "cw": top}
+
+    def pick(now: float, k: int) -> int | None:
+        if top <= 0:
+            return None
+        while True:
+            state["pos"] += 1
+            if state["pos"] == len(weights):
+                state["pos"] = -1
+                state["cw"] -= divisor
+                if state["cw"] <= 0:
+                    state["cw"] = top
+                continue
+            if weights[state["pos"]] >= state["cw"]:
+                return state["pos"]
+
+    return pick
+
+
+def _hash_picker(
+    scheduler: str, endpoints: Sequence[str], weights: list[int], workload: Workload
+) -> Callable[[float, int], int | None]:
+    """sh/mh/dh: a fixed table lookup; a weight-0 hashed server means the connection fails."""
+    if scheduler == "dh":
+        table = hashing.dh_table(len(endpoints))
+        pinned = table[hashing.dh_bucket(workload.destination_vip or "0.0.0.0")]
+        return lambda now, k: pinned if pinned is not None and weights[pinned] > 0 else None
+    clients = _client_ips(workload)
+    rng = np.random.default_rng(len(clients))
+    chooser = rng.integers(0, len(clients), size=workload.requests)
+    if scheduler == "sh":
+        sh = hashing.sh_table(weights)
+        by_client = [sh[hashing.sh_bucket(ip)] for ip in clients]
+        return lambda now, k: _available(by_client[chooser[k]], weights)
+    size = workload.mh_table_size
+    dests = [hashing.split_endpoint(e) for e in endpoints]
+    mh = hashing.mh_table(dests, [w if w > 0 else 1 for w in weights], size=size)
+    if workload.client_ports:
+        fixed = [mh[hashing.mh_slot(ip, port, size=size)] for ip, port in zip(clients, workload.client_ports)]
+        return lambda now, k: _available(fixed[chooser[k]], weights)
+    ports = rng.integers(*EPHEMERAL_PORTS, size=workload.requests)
+    return lambda now, k: _available(mh[hashing.mh_slot(clients[chooser[k]], int(ports[k]), size=size)], weights)
+
+
+def _available(index: int | None, weights: list[int]) -> int | None:
+    return index if index is not None and weights[index] > 0 else None
+
+
+def _lblc_picker(counters: _Counters) -> Callable[[float, int], int | None]:
+    """ip_vs_lblc_schedule() for a virtual server whose packets all carry one destination VIP."""
+    cache: list[int | None] = [None]
+
+    def pick(now: float, k: int) -> int | None:
+        current = cache[0]
+        if current is not None and counters.usable[current] and not counters.overloaded(current):
+            return current
+        chosen = counters.weighted_least(counters.overhead())
+        if chosen is not None:
+            cache[0] = chosen
+        return chosen
+
+    return pick
+
+
+def _lblcr_picker(counters: _Counters) -> Callable[[float, int], int | None]:
+    """ip_vs_lblcr_schedule(): a growing server set per VIP, least-loaded member first."""
+    members: list[int] = []  # head first, as list_add_rcu inserts
+    lastmod = [0.0]
+
+    def set_least() -> int | None:
+        load = counters.overhead()
+        best = None
+        for index in members:
+            if not counters.usable[index]:
+                continue
+            if best is None or load[best] * counters.weight[index] > load[index] * counters.weight[best]:
+                best = index
+        return best
+
+    def pick(now: float, k: int) -> int | None:
+        if members:
+            chosen = set_least()
+            if len(members) > 1 and now - lastmod[0] > LBLCR_EXPIRATION_S:
+                load = counters.overhead()
+                usable = [i for i in members if counters.weight[i] > 0]
+                if usable:
+                    members.remove(max(usable, key=lambda i: (load[i] / counters.weight[i], -members.index(i))))
+                    lastmod[0] = now
+            if chosen is not None and not counters.overloaded(chosen):
+                return chosen
+        chosen = counters.weighted_least(counters.overhead())
+        if chosen is not None and chosen not in members:
+            members.insert(0, chosen)
+            lastmod[0] = now
+        return chosen
+
+    return pick
+
+
+def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: int) -> SimOutcome:
+    """Simulate ``workload.requests`` new connections and count where IPVS sent them."""
+    n = len(endpoints)
+    counters = _Counters([workload.weight(e) for e in endpoints])
+    rng = np.random.default_rng(seed)
+    count = workload.requests
+    arrivals = np.cumsum(rng.exponential(1.0 / workload.arrival_rate, size=count)).tolist()
+    work = rng.exponential(1.0, size=count).tolist()
+    idle = (
+        rng.exponential(workload.connection_lifetime_s, size=count).tolist()
+        if workload.connection_lifetime_s > 0
+        else [0.0] * count
+    )
+    mean_s = [workload.service_time(e) / 1000.0 for e in endpoints]
+    free_at = [[0.0] * workload.workers for _ in range(n)]
+    udp = workload.protocol == "UDP"
+    linger = workload.inactive_timeout()
+    closes: list[tuple[float, int]] = []
+    expiries: list[tuple[float, int]] = []
+    delivered = [0] * n
+    active_time = [0.0] * n
+    latencies: list[float] = []
+    dropped = 0
+    pick = _make_picker(scheduler, endpoints, counters, workload)
+    for k, now in enumerate(arrivals):
+        while closes and closes[0][0] <= now:
+            closed_at, index = heapq.heappop(closes)
+            counters.active[index] -= 1
+            counters.inactive[index] += 1
+            heapq.heappush(expiries, (closed_at + linger, index))
+        while expiries and expiries[0][0] <= now:
+            counters.inactive[heapq.heappop(expiries)[1]] -= 1
+        index = pick(now, k)
+        if index is None:
+            dropped += 1
+            continue
+        workers = free_at[index]
+        start = max(now, workers[0])
+        finish = start + work[k] * mean_s[index]
+        heapq.heapreplace(workers, finish)
+        latencies.append((finish - now) * 1000.0)
+        close_at = finish + idle[k]
+        delivered[index] += 1
+        if udp:
+            counters.inactive[index] += 1
+            heapq.heappush(expiries, (close_at + linger, index))
+        else:
+            counters.active[index] += 1
+            active_time[index] += close_at - now
+            heapq.heappush(closes, (close_at, index))
+    horizon = arrivals[-1] if arrivals[-1] > 0 else 1.0
+    latency = None
+    if latencies:
+        p50, p95, p99 = np.percentile(np.asarray(latencies), [50, 95, 99])
+        latency = {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+    return SimOutcome(
+        delivered=tuple(delivered),
+        dropped=dropped,
+        latency_ms=latency,
+        active_mean=tuple(t / horizon for t in active_time),
+    )
