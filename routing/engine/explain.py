@@ -98,7 +98,7 @@ MESSAGES: dict[Code, str] = {
     Code.CLIENT_IP_PRESERVED: "the client source IP reaches the endpoint",
     Code.LB_NODES_HEALTH_CHECK: "load balancer sends to {count} of {total} node(s) passing its health check ({check})",
     Code.LB_NODE_EXCLUDED: "load balancer skips node {node}: {why}",
-    Code.LB_NO_HEALTHY_NODE: "no node passes the load balancer health check: clients get no answer",
+    Code.LB_NO_HEALTHY_NODE: "no node passes the load balancer health check: it fails open to all {count} backend node(s)",
     Code.LB_NOT_CAPTURED: "load balancer ingress {address} is not captured by kube-proxy (hostname or ipMode Proxy): traffic arrives through a NodePort",
     Code.LB_BALANCES_PER_NODE: "externalTrafficPolicy=Local: the load balancer splits per node, not per pod",
     Code.CHOICE_UNIFORM: "{mode}: uniform random choice over {count} endpoint(s)",
@@ -116,11 +116,12 @@ MESSAGES: dict[Code, str] = {
 class Reason:
     """One explanation line: a stable code plus a filled-in message."""
 
-    code: Code
+    #: a ``Code``, or a code from a scheduler module (``routing.engine.ipvs``) kept verbatim.
+    code: Code | str
     message: str
 
     def __str__(self) -> str:
-        return f"{self.code.value}: {self.message}"
+        return f"{self.code}: {self.message}"
 
 
 def reason(code: Code, **params: object) -> Reason:

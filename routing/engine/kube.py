@@ -56,7 +56,8 @@ def node_from_object(obj: Mapping) -> Node:
         region=str(labels.get(REGION_LABEL) or ""),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
-        deleting=bool(meta.get("deletionTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")) or any(
+            t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()),
         exclude_from_lb=EXCLUDE_LB_LABEL in labels,
         addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
         pod_cidrs=tuple(str(c) for c in cidrs),

@@ -1,0 +1,221 @@
+"""What-if scenarios: data in, a new snapshot out (never a write to cluster state).
+
+A ``Scenario`` lists the user's changes; ``apply_scenario`` is a pure function
+snapshot -> snapshot that also does what the control plane would do next (the
+EndpointSlice controller rewriting hints after a ``trafficDistribution`` change, pods on a
+downed node turning not-ready, a drained node's Deployment pods rescheduled);
+``diff_answers`` says what moved between two answers.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from routing.engine.errors import ScenarioError
+from routing.engine.scaling import reschedule_drained, scale_owner
+from routing.engine.snapshot import Snapshot, sort_endpoints
+from routing.engine.types import (
+    IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Endpoint, Service,
+)
+
+if TYPE_CHECKING:
+    from routing.engine.simulate import Answer
+
+#: Service fields a scenario may override -> (engine attribute, allowed values).
+SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "internalTrafficPolicy": ("internal_traffic_policy", TRAFFIC_POLICIES),
+    "externalTrafficPolicy": ("external_traffic_policy", TRAFFIC_POLICIES),
+    "trafficDistribution": ("traffic_distribution", TRAFFIC_DISTRIBUTIONS + ("",)),
+    "sessionAffinity": ("session_affinity", SESSION_AFFINITIES),
+}
+#: First release whose API accepts each trafficDistribution value (KEP-4444, KEP-3015).
+DISTRIBUTION_SINCE = {"PreferClose": (1, 31), "PreferSameZone": (1, 34), "PreferSameNode": (1, 34)}
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The user's what-if, as data. Every field is optional; the empty scenario is a no-op."""
+
+    #: service key -> {Service field name (API spelling) -> value}; "" clears trafficDistribution.
+    service_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
+    #: cluster-wide kube-proxy mode / IPVS scheduler.
+    proxy_mode: str | None = None
+    ipvs_scheduler: str | None = None
+    #: node -> mode / scheduler (a cluster halfway through a migration).
+    node_proxy_modes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    node_ipvs_schedulers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: nodes that go NotReady (their pods' endpoints turn not-ready, LB health checks fail).
+    nodes_down: frozenset[str] = frozenset()
+    #: nodes cordoned (``spec.unschedulable``): no routing change, no new pods there.
+    nodes_cordoned: frozenset[str] = frozenset()
+    #: nodes drained: cordoned, pods evicted, controller-owned pods recreated elsewhere.
+    nodes_drained: frozenset[str] = frozenset()
+    #: pods ("ns/name") or endpoint IPs turned not-ready / terminating (serving, graceful).
+    endpoints_not_ready: frozenset[str] = frozenset()
+    endpoints_terminating: frozenset[str] = frozenset()
+    #: "ns/name" of a Deployment (or StatefulSet/ReplicaSet) -> replicas.
+    scale: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+
+    def is_empty(self) -> bool:
+        """True when applying the scenario can change nothing."""
+        return not any((self.service_overrides, self.proxy_mode, self.ipvs_scheduler, self.node_proxy_modes,
+                        self.node_ipvs_schedulers, self.nodes_down, self.nodes_cordoned, self.nodes_drained,
+                        self.endpoints_not_ready, self.endpoints_terminating, self.scale))
+
+
+def _check(snapshot: Snapshot, scenario: Scenario) -> None:
+    for key, fields in scenario.service_overrides.items():
+        if key not in snapshot.services:
+            raise ScenarioError(f"unknown service {key!r}")
+        for name, value in fields.items():
+            if name not in SERVICE_FIELDS:
+                raise ScenarioError(f"cannot override {name!r} (allowed: {', '.join(SERVICE_FIELDS)})")
+            allowed = SERVICE_FIELDS[name][1]
+            if value not in allowed:
+                raise ScenarioError(f"{name}={value!r} is not one of {', '.join(a for a in allowed if a)}")
+            since = DISTRIBUTION_SINCE.get(value) if name == "trafficDistribution" else None
+            if since and snapshot.proxy.version < since:
+                raise ScenarioError(f"trafficDistribution={value} needs Kubernetes {since[0]}.{since[1]}+ "
+                                    f"(cluster runs {snapshot.proxy.version[0]}.{snapshot.proxy.version[1]})")
+    for mode in [scenario.proxy_mode, *scenario.node_proxy_modes.values()]:
+        if mode is not None and mode not in PROXY_MODES:
+            raise ScenarioError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+    for sched in [scenario.ipvs_scheduler, *scenario.node_ipvs_schedulers.values()]:
+        if sched is not None and sched not in IPVS_SCHEDULERS:
+            raise ScenarioError(f"ipvs scheduler {sched!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+    for label, names in (("node_proxy_modes", scenario.node_proxy_modes), ("node_ipvs_schedulers", scenario.node_ipvs_schedulers),
+                         ("nodes_down", scenario.nodes_down), ("nodes_cordoned", scenario.nodes_cordoned),
+                         ("nodes_drained", scenario.nodes_drained)):
+        for name in names:
+            if name not in snapshot.nodes:
+                raise ScenarioError(f"{label}: unknown node {name!r}")
+    for count in scenario.scale.values():
+        if not isinstance(count, int) or count < 0:
+            raise ScenarioError(f"scale: replicas must be a whole number >= 0, not {count!r}")
+
+
+def _controller_hints(ep: Endpoint, service: Service, zone_of) -> Endpoint:  # noqa: ANN001
+    """Hints the EndpointSlice controller writes for ``trafficDistribution`` (trafficdist.go):
+    each Ready endpoint is hinted for its own zone; PreferSameNode adds its node."""
+    dist = service.traffic_distribution
+    zone = ep.zone or zone_of(ep.node)
+    if not dist or not ep.ready or not zone:
+        return replace(ep, zone_hints=frozenset(), node_hints=frozenset())
+    nodes = frozenset([ep.node]) if dist == "PreferSameNode" and ep.node else frozenset()
+    return replace(ep, zone_hints=frozenset([zone]), node_hints=nodes)
+
+
+def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, index: dict) -> None:
+    for key, fields in scenario.service_overrides.items():
+        old = services[key]
+        new = replace(old, **{SERVICE_FIELDS[name][0]: (value or None) if name == "trafficDistribution" else value
+                              for name, value in fields.items()})
+        services[key] = new
+        # The topology annotation wins over the field, so the controller keeps its hints then.
+        if new.traffic_distribution != old.traffic_distribution and new.topology_annotation.lower() not in ("auto",):
+            index[key] = {port: tuple(_controller_hints(ep, new, snapshot.zone_of) for ep in eps)
+                          for port, eps in index.get(key, {}).items()}
+
+
+def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: dict) -> None:
+    down, drained = scenario.nodes_down, scenario.nodes_drained
+    not_ready, terminating = scenario.endpoints_not_ready, scenario.endpoints_terminating
+    if not (down or drained or not_ready or terminating):
+        return
+    for key, ports in list(index.items()):
+        service = services[key]
+        new_ports = {}
+        for port, eps in ports.items():
+            out = []
+            for ep in eps:
+                if ep.node in drained:
+                    continue
+                if ep.node in down or ep.pod in not_ready or ep.ip in not_ready:
+                    ep = replace(ep, ready=service.publish_not_ready, serving=False, terminating=False)
+                elif ep.pod in terminating or ep.ip in terminating:
+                    ep = replace(ep, ready=service.publish_not_ready, serving=True, terminating=True)
+                out.append(ep)
+            new_ports[port] = tuple(out)
+        index[key] = new_ports
+
+
+def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
+    """The snapshot as it would be after ``scenario`` (pure; the empty scenario returns
+    ``snapshot`` itself). Raises ``ScenarioError`` on bad fields or values."""
+    if scenario.is_empty():
+        return snapshot
+    _check(snapshot, scenario)
+    services = dict(snapshot.services)
+    index = {key: dict(ports) for key, ports in snapshot.endpoint_index.items()}
+    nodes, pods = dict(snapshot.nodes), dict(snapshot.pods)
+    _override_services(snapshot, scenario, services, index)
+    for name in scenario.nodes_down:
+        nodes[name] = replace(nodes[name], ready=False)
+    for name in scenario.nodes_cordoned | scenario.nodes_drained:
+        nodes[name] = replace(nodes[name], unschedulable=True)
+    _rewrite_endpoints(snapshot, scenario, services, index)
+    if scenario.nodes_drained:
+        reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)
+    for owner, replicas in scenario.scale.items():
+        scale_owner(owner, replicas, pods, nodes, services, index)
+    index = {key: MappingProxyType({p: sort_endpoints(list(eps)) for p, eps in ports.items()}) for key, ports in index.items()}
+    proxy = snapshot.proxy
+    if scenario.proxy_mode or scenario.ipvs_scheduler:
+        proxy = replace(proxy, mode=scenario.proxy_mode or proxy.mode, ipvs_scheduler=scenario.ipvs_scheduler or proxy.ipvs_scheduler)
+    node_proxy = {}
+    for name in nodes:
+        config = snapshot.node_proxy.get(name)
+        if scenario.proxy_mode or scenario.ipvs_scheduler:
+            config = config and replace(config, mode=proxy.mode, ipvs_scheduler=proxy.ipvs_scheduler)
+        if name in scenario.node_proxy_modes or name in scenario.node_ipvs_schedulers:
+            base = config or proxy
+            config = replace(base, mode=scenario.node_proxy_modes.get(name, base.mode),
+                             ipvs_scheduler=scenario.node_ipvs_schedulers.get(name, base.ipvs_scheduler))
+        if config is not None and config != proxy:
+            node_proxy[name] = config
+    return snapshot.evolve(services=services, endpoint_index=index, nodes=nodes, pods=pods, proxy=proxy, node_proxy=node_proxy)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDiff:
+    """What a scenario changed for one question."""
+
+    before: dict
+    after: dict
+
+    def to_json(self) -> dict:
+        """moved (per-endpoint share change), newly_dropped / stops_dropping, and the
+        change in action, client IP, latency, cross-zone cost and imbalance."""
+        old = {e["ip"]: e["share"] for e in self.before["endpoints"]}
+        new = {e["ip"]: e["share"] for e in self.after["endpoints"]}
+        moved = [{"ip": ip, "before": old.get(ip, 0.0), "after": new.get(ip, 0.0),
+                  "change": round(new.get(ip, 0.0) - old.get(ip, 0.0), 6)}
+                 for ip in sorted(old.keys() | new.keys()) if abs(new.get(ip, 0.0) - old.get(ip, 0.0)) > 1e-9]
+        delta_drop = round(self.after["dropped"] - self.before["dropped"], 6)
+
+        def change(path: tuple[str, ...]) -> dict:
+            a, b = self.before, self.after
+            for key in path:
+                a, b = (a or {}).get(key), (b or {}).get(key)
+            return {"before": a, "after": b, "change": None if a is None or b is None else round(b - a, 6)}
+
+        return {
+            "moved": moved,
+            "newly_dropped": max(delta_drop, 0.0), "stops_dropping": max(-delta_drop, 0.0),
+            "action": {"before": self.before["action"], "after": self.after["action"]},
+            "drop_reason": {"before": self.before["drop_reason"], "after": self.after["drop_reason"]},
+            "client_ip_preserved": {"before": self.before["client_ip_preserved"], "after": self.after["client_ip_preserved"]},
+            "latency_ms": change(("latency_ms", "expected")),
+            "cost_usd_per_month": change(("cost", "usd_per_month")),
+            "cross_zone": change(("locality", "cross_zone")),
+            "imbalance": change(("imbalance",)),
+        }
+
+
+def diff_answers(before: Answer, after: Answer) -> AnswerDiff:
+    """Compare the answers to the same question before and after a scenario."""
+    return AnswerDiff(before.to_json(), after.to_json())

@@ -1,0 +1,261 @@
+"""One question, one answer: where new connections from a source to a service port land.
+
+``simulate(snapshot, question)`` walks the paths (one per node doing the NAT), asks
+``candidates.path_for`` which endpoints each may reach and ``choice.choose`` how the
+node's proxy mode spreads over them, then adds locality, latency, cost, imbalance and the
+explanation trail. ``Answer.to_json()`` is the DESIGN.md simulate contract.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from routing.engine.candidates import (
+    CLUSTERIP, DESTINATIONS, DROP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, SOURCE_KINDS, Path, path_for,
+)
+from routing.engine.choice import choose
+from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
+from routing.engine.explain import Code, Reason, reason
+from routing.engine.lb import lb_nodes
+from routing.engine.rounding import round_shares
+from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.snapshot import Snapshot
+from routing.engine.types import Endpoint, Service, ServicePort
+
+DEFAULT_TO = {"pod": CLUSTERIP, "external": NODEPORT, "lb": LOADBALANCER}
+
+
+class QuestionError(ValueError):
+    """A question the snapshot cannot answer (unknown service/port/node, bad source or dest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """"If a new connection leaves ``source`` for ``service``:``port`` via ``to``…"
+
+    ``source``: ``pod:NODE``, ``external:NODE`` or ``lb``. ``to``: clusterip, nodeport,
+    loadbalancer or externalip (None: clusterip for pods, nodeport for external clients,
+    loadbalancer for ``lb``). ``overrides``: Service field what-ifs for this service
+    (internalTrafficPolicy, externalTrafficPolicy, trafficDistribution, sessionAffinity);
+    ``proxy_mode`` / ``ipvs_scheduler``: cluster-wide what-ifs. ``seed`` feeds the IPVS
+    request-level simulation.
+    """
+
+    service: str
+    source: str
+    to: str | None = None
+    port: str | int | None = None
+    overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    proxy_mode: str | None = None
+    ipvs_scheduler: str | None = None
+    seed: int = 0
+
+    def parse_source(self) -> tuple[str, str | None]:
+        """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
+        kind, _, node = self.source.partition(":")
+        if kind not in SOURCE_KINDS or (kind == "lb") != (node == ""):
+            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE or lb")
+        return kind, node or None
+
+    def scenario(self) -> Scenario:
+        """The what-if this question carries (empty when it carries none)."""
+        return Scenario(service_overrides={self.service: dict(self.overrides)} if self.overrides else {},
+                        proxy_mode=self.proxy_mode, ipvs_scheduler=self.ipvs_scheduler)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to one ``Question`` (raw shares; ``to_json`` rounds them)."""
+
+    service: str
+    port: str
+    source_kind: str
+    source_node: str | None
+    to: str
+    proxy_mode: str
+    action: str
+    #: endpoint key -> (Endpoint, share of all new connections).
+    endpoint_shares: Mapping[str, tuple[Endpoint, float]]
+    dropped: float
+    rejected: float
+    drop_reason: str | None
+    client_ip_preserved: bool
+    locality: Mapping[str, float]
+    expected_latency_ms: float | None
+    scheduler_latency_ms: Mapping[str, float] | None
+    cross_zone_bytes_per_s: float
+    cost_usd_per_month: float
+    imbalance: float | None
+    reasons: tuple[Reason, ...]
+    ingress_nodes: tuple[tuple[str, float], ...] = ()
+    session_affinity_timeout: int | None = None
+    zone_of: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_json(self) -> dict:
+        """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
+        keys = sorted(self.endpoint_shares, key=lambda k: (self.endpoint_shares[k][0].ip, self.endpoint_shares[k][0].port))
+        rounded = round_shares([self.endpoint_shares[k][1] for k in keys] + [self.dropped - self.rejected, self.rejected])
+        endpoints, nodes, zones = [], defaultdict(float), defaultdict(float)
+        for key, share in zip(keys, rounded, strict=False):
+            ep = self.endpoint_shares[key][0]
+            if share <= 0:
+                continue
+            zone = ep.zone or self.zone_of.get(ep.node or "", "") or None
+            endpoints.append({"ip": ep.ip, "node": ep.node, "zone": zone, "share": share})
+            nodes[ep.node or ""] += share
+            zones[zone or ""] += share
+        dropped = round(rounded[-2] + rounded[-1], 6)
+        return {
+            "service": self.service, "port": self.port,
+            "source": {"kind": self.source_kind, "node": self.source_node}, "to": self.to,
+            "proxy_mode": self.proxy_mode, "action": self.action, "dropped": dropped,
+            "drop_reason": self.drop_reason, "client_ip_preserved": self.client_ip_preserved,
+            "endpoints": endpoints, "explain": [str(r) for r in self.reasons],
+            "rejected": rounded[-1],
+            "nodes": {k: round(v, 6) for k, v in sorted(nodes.items())},
+            "zones": {k: round(v, 6) for k, v in sorted(zones.items())},
+            "locality": {k: round(self.locality.get(k, 0.0), 6) for k in LOCALITIES},
+            "latency_ms": {"expected": None if self.expected_latency_ms is None else round(self.expected_latency_ms, 4),
+                           "scheduler": dict(self.scheduler_latency_ms) if self.scheduler_latency_ms else None},
+            "cost": {"cross_zone_bytes_per_s": round(self.cross_zone_bytes_per_s, 3),
+                     "usd_per_month": round(self.cost_usd_per_month, 4)},
+            "imbalance": None if self.imbalance is None else round(self.imbalance, 4),
+            "ingress_nodes": [{"node": n, "share": round(s, 6)} for n, s in self.ingress_nodes],
+            "session_affinity": None if self.session_affinity_timeout is None else {"timeout_seconds": self.session_affinity_timeout},
+            "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
+        }
+
+
+def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePort, str, str | None, str]:
+    service = snapshot.services.get(question.service)
+    if service is None:
+        raise QuestionError(f"unknown service {question.service!r}")
+    if service.type == "ExternalName" or service.headless:
+        raise QuestionError(f"service {service.key} is {'ExternalName' if service.type == 'ExternalName' else 'headless'}: kube-proxy does not route it")
+    port = service.port(question.port)
+    if port is None:
+        names = ", ".join(p.name or str(p.port) for p in service.ports) or "none"
+        raise QuestionError(f"service {service.key} has no port {question.port!r} (ports: {names})" if question.port not in (None, "")
+                            else f"service {service.key} has several ports, pick one with --port ({names})")
+    kind, node = question.parse_source()
+    if node is not None and node not in snapshot.nodes and not any(
+            ep.node == node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps):
+        raise QuestionError(f"unknown node {node!r}")
+    to = question.to or DEFAULT_TO[kind]
+    if to not in DESTINATIONS:
+        raise QuestionError(f"destination {to!r} is not one of {', '.join(DESTINATIONS)}")
+    if kind == "lb":
+        if service.type != "LoadBalancer":
+            raise QuestionError(f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer")
+        if to not in (LOADBALANCER, NODEPORT):
+            raise QuestionError("source lb reaches the service through its load balancer (--to loadbalancer or nodeport)")
+    if to == NODEPORT and not port.node_port:
+        raise QuestionError(f"service {service.key} port {port.name or port.port} has no nodePort")
+    if to == LOADBALANCER and kind != "lb" and not service.lb_ips:
+        raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy")
+    if to == EXTERNALIP and not service.external_ips:
+        raise QuestionError(f"service {service.key} has no externalIPs")
+    return service, port, kind, node, to
+
+
+def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
+    """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
+    proxy config, no endpoint and no node hint of theirs) are decided once."""
+    if kind != "lb":
+        return [(path_for(snapshot, service=service, port=port, node=node, pod_source=kind == "pod", to=to), 1.0)], [], ()
+    chosen = lb_nodes(snapshot, service=service, port=port)
+    special = set()
+    for ep in snapshot.endpoints(service.key, port.name):
+        special.add(ep.node)
+        special.update(ep.node_hints)
+    groups: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
+    for name, share in chosen.nodes:
+        key = (name,) if name in special else (snapshot.zone_of(name), id(snapshot.proxy_for(name)))
+        groups[key].append((name, share))
+    paths = []
+    for members in groups.values():
+        path = path_for(snapshot, service=service, port=port, node=members[0][0], pod_source=False, to=LOADBALANCER)
+        paths.append((path, sum(share for _, share in members)))
+    return paths, list(chosen.reasons), chosen.nodes
+
+
+def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
+    """Answer ``question`` on ``snapshot`` (after applying the question's own what-if)."""
+    scenario = question.scenario()
+    if not scenario.is_empty():
+        snapshot = apply_scenario(snapshot, scenario)
+    service, port, kind, node, to = _resolve(snapshot, question)
+    paths, notes, ingress = _paths(snapshot, service, port, kind, node, to)
+    if node is not None:
+        config = snapshot.proxy_for(node)
+        notes.insert(0, reason(Code.NODE_PROXY_MODE, node=node, mode=config.mode, version=f"v{config.version[0]}.{config.version[1]}"))
+        if node in snapshot.nodes and not snapshot.nodes[node].ready:
+            notes.append(reason(Code.NODE_NOT_READY, node=node))
+    shares: dict[str, tuple[Endpoint, float]] = {}
+    loc: dict[str, float] = defaultdict(float)
+    dropped = rejected = 0.0
+    drop_weights: dict[str, float] = defaultdict(float)
+    latency = None
+    for path, weight in paths:
+        notes.extend(path.reasons)
+        if path.action != FORWARD:
+            dropped += weight
+            rejected += weight if path.action == REJECT else 0.0
+            drop_weights[str(path.drop_reason)] += weight
+            continue
+        config = snapshot.proxy_for(path.node)
+        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=question.seed)
+        notes.extend(choice.reasons)
+        latency = latency or choice.latency_ms
+        nat_zone = snapshot.zone_of(path.node)
+        for ep in path.endpoints:
+            share = weight * choice.shares.get(ep.key, 0.0)
+            prev = shares.get(ep.key)
+            shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
+            loc[locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
+    if service.session_affinity == "ClientIP":
+        notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
+    forwarded = 1.0 - dropped
+    action = FORWARD if forwarded > 1e-12 else (REJECT if rejected >= dropped - 1e-12 else DROP)
+    preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [p.client_ip_preserved for p, _ in paths]
+    positive = [s for _, s in shares.values() if s > 0]
+    cross = loc.get(CROSS_ZONE, 0.0)
+    bytes_per_s = model.request_rate * cross * (model.request_bytes + model.response_bytes)
+    return Answer(
+        service=service.key, port=port.name or str(port.port), source_kind=kind, source_node=node, to=to,
+        proxy_mode=snapshot.proxy_for(node).mode, action=action, endpoint_shares=shares, dropped=dropped,
+        rejected=rejected, drop_reason=max(drop_weights, key=drop_weights.__getitem__) if drop_weights else None,
+        client_ip_preserved=all(preserved), locality=dict(loc),
+        expected_latency_ms=(sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded) if forwarded > 1e-12 else None,
+        scheduler_latency_ms=latency, cross_zone_bytes_per_s=bytes_per_s,
+        cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        imbalance=(max(positive) / (sum(positive) / len(positive))) if positive else None,
+        reasons=_dedupe(notes), ingress_nodes=ingress,
+        session_affinity_timeout=service.affinity_timeout if service.session_affinity == "ClientIP" else None,
+        zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in shares.values() if ep.node}),
+    )
+
+
+def _dedupe(notes: list[Reason], *, per_code: int = 3) -> tuple[Reason, ...]:
+    """Keep each line once, and at most ``per_code`` lines per code (an LB answer over
+    5,000 nodes would otherwise repeat one reason per node); the last kept line of a
+    truncated code says how many were left out."""
+    kept: list[Reason] = []
+    seen: set[str] = set()
+    counts: dict[str, int] = defaultdict(int)
+    for note in notes:
+        text = str(note)
+        if text in seen:
+            continue
+        seen.add(text)
+        counts[str(note.code)] += 1
+        if counts[str(note.code)] <= per_code:
+            kept.append(note)
+    out = []
+    for i, note in enumerate(kept):
+        extra = counts[str(note.code)] - per_code
+        last = all(str(later.code) != str(note.code) for later in kept[i + 1:])
+        out.append(Reason(note.code, f"{note.message} (and {extra} more like it)") if extra > 0 and last else note)
+    return tuple(out)
