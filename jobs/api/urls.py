@@ -1,6 +1,6 @@
 """API routes of the jobs app."""
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
-router = DefaultRouter(trailing_slash=False)
+router = SimpleRouter(trailing_slash=False)
 
 urlpatterns = router.urls

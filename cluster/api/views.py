@@ -1,0 +1,170 @@
+"""Read-only API over stored cluster state, plus the per-cluster sync trigger.
+
+Every list has a fixed number of queries whatever the page size: one for the cluster
+filter (when given), one count, one page — related rows come by ``select_related`` and the
+big ``raw`` columns are left out of lists.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cluster.api import serializers as s
+from cluster.filters import (
+    ClusterFilterSet,
+    EndpointFilterSet,
+    EndpointSliceFilterSet,
+    NodeFilterSet,
+    PodFilterSet,
+    ServiceFilterSet,
+)
+from cluster.models import Cluster, Endpoint, EndpointSlice, Node, Pod, Service
+from cluster.permissions import CanOperate, CanRead
+from config.api_errors import ErrorSerializer, error_body
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad filter value (field named)."),
+    401: OpenApiResponse(ErrorSerializer, description="Login or token needed."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed."),
+    404: OpenApiResponse(ErrorSerializer, description="No such object."),
+}
+
+
+class _ReadOnly(viewsets.ReadOnlyModelViewSet):
+    """A list + detail endpoint: list serializer for lists, detail serializer (with raw) else."""
+
+    permission_classes = [CanRead]
+    filter_backends = [DjangoFilterBackend]
+    detail_serializer_class: type[serializers.Serializer]
+    list_only: tuple[str, ...] = ()
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return self.detail_serializer_class if self.action == "retrieve" else self.serializer_class
+
+    def get_queryset(self) -> QuerySet:
+        queryset = self.queryset.all()
+        return queryset.defer(*self.list_only) if self.action == "list" else queryset
+
+
+def _job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
+    url = request.build_absolute_uri(reverse("api-job-detail", kwargs={"pk": job.pk}))
+    return {"job_id": job.pk, "state": job.state, "url": url, "created": created}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List clusters", responses={200: s.ClusterSerializer, **_ERRORS}),
+    retrieve=extend_schema(summary="One cluster, with its kube-proxy configuration",
+                           responses={200: s.ClusterDetailSerializer, **_ERRORS}),
+)
+class ClusterViewSet(_ReadOnly):
+    """Stored clusters, looked up by name."""
+
+    queryset = Cluster.objects.select_related("kube_proxy_config")
+    serializer_class = s.ClusterSerializer
+    detail_serializer_class = s.ClusterDetailSerializer
+    filterset_class = ClusterFilterSet
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet:
+        if self.action == "list":
+            return Cluster.objects.defer("import_summary")
+        return super().get_queryset()
+
+    @extend_schema(
+        summary="Sync the cluster from its API server (operators)",
+        request=None,
+        responses={202: s.JobLinkSerializer, 409: OpenApiResponse(ErrorSerializer,
+                   description="The cluster has no connection settings."), **_ERRORS},
+        examples=[OpenApiExample("Started", response_only=True, status_codes=["202"], value={
+            "job_id": 12, "state": "queued", "url": "http://127.0.0.1:8000/api/v1/jobs/12",
+            "created": True})],
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanOperate])
+    def sync(self, request: Request, name: str | None = None) -> Response:
+        """Start (or join) a sync job; follow it at the returned job URL."""
+        from cluster.sync_jobs import sync_request
+
+        cluster = self.get_object()
+        if not (cluster.kubeconfig_path or cluster.in_cluster):
+            return _conflict(f"cluster {cluster.name!r} was {cluster.get_source_display().lower()}"
+                             " and has no connection settings; add one with "
+                             "'manage.py add_cluster NAME --kubeconfig PATH --context CTX'")
+        job, created = sync_request(cluster=cluster, user=request.user)
+        job.refresh_from_db(fields=["state"])
+        return Response(_job_link(request, job, created), status=status.HTTP_202_ACCEPTED)
+
+
+def _conflict(message: str) -> Response:
+    return Response(error_body(code="conflict", message=message), status=status.HTTP_409_CONFLICT)
+
+
+def _read_only_schema(name: str, list_serializer: type, detail_serializer: type) -> Any:
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {name}", responses={200: list_serializer, **_ERRORS}),
+        retrieve=extend_schema(summary=f"One of the {name}, with its raw object",
+                               responses={200: detail_serializer, **_ERRORS}),
+    )
+
+
+@_read_only_schema("nodes", s.NodeSerializer, s.NodeDetailSerializer)
+class NodeViewSet(_ReadOnly):
+    """Nodes of the stored clusters."""
+
+    queryset = Node.objects.select_related("cluster")
+    serializer_class = s.NodeSerializer
+    detail_serializer_class = s.NodeDetailSerializer
+    filterset_class = NodeFilterSet
+    list_only = ("raw", "addresses", "cluster__import_summary")
+
+
+@_read_only_schema("services", s.ServiceSerializer, s.ServiceDetailSerializer)
+class ServiceViewSet(_ReadOnly):
+    """Services of the stored clusters."""
+
+    queryset = Service.objects.select_related("cluster")
+    serializer_class = s.ServiceSerializer
+    detail_serializer_class = s.ServiceDetailSerializer
+    filterset_class = ServiceFilterSet
+    list_only = ("raw", "labels", "annotations", "cluster__import_summary")
+
+
+@_read_only_schema("EndpointSlices", s.EndpointSliceSerializer, s.EndpointSliceDetailSerializer)
+class EndpointSliceViewSet(_ReadOnly):
+    """EndpointSlices of the stored clusters."""
+
+    queryset = EndpointSlice.objects.select_related("cluster")
+    serializer_class = s.EndpointSliceSerializer
+    detail_serializer_class = s.EndpointSliceDetailSerializer
+    filterset_class = EndpointSliceFilterSet
+    list_only = ("raw", "labels", "cluster__import_summary")
+
+
+@_read_only_schema("endpoints", s.EndpointSerializer, s.EndpointDetailSerializer)
+class EndpointViewSet(_ReadOnly):
+    """Endpoints (one row per entry of an EndpointSlice)."""
+
+    queryset = Endpoint.objects.select_related("cluster", "slice")
+    serializer_class = s.EndpointSerializer
+    detail_serializer_class = s.EndpointDetailSerializer
+    filterset_class = EndpointFilterSet
+    list_only = ("raw", "slice__raw", "slice__labels", "slice__ports", "cluster__import_summary")
+
+
+@_read_only_schema("pods", s.PodSerializer, s.PodDetailSerializer)
+class PodViewSet(_ReadOnly):
+    """Pods of the stored clusters."""
+
+    queryset = Pod.objects.select_related("cluster")
+    serializer_class = s.PodSerializer
+    detail_serializer_class = s.PodDetailSerializer
+    filterset_class = PodFilterSet
+    list_only = ("raw", "cluster__import_summary")
