@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
-__all__ = ["DumpError", "read_objects"]
+__all__ = ["Dump", "DumpError", "read_dump", "read_objects"]
 
 _CHUNK = 1 << 20
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,6 +44,16 @@ _KubeLoader.yaml_implicit_resolvers = {
 }
 
 
+@dataclass(frozen=True)
+class Dump:
+    """The objects of one dump, and the objects a later YAML document replaced."""
+
+    objects: list[dict[str, Any]]
+    #: "Kind namespace/name" of each object dropped because a later document of the same
+    #: stream holds an object with the same kind, namespace and name.
+    replaced: tuple[str, ...] = ()
+
+
 def read_objects(
     source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None
 ) -> list[dict[str, Any]]:
@@ -51,22 +62,67 @@ def read_objects(
     ``source`` is a path, ``"-"`` for standard input, or a binary file object. A source
     larger than ``max_bytes`` is refused before it is parsed (a path by its size on disk,
     a stream after reading at most ``max_bytes + 1`` bytes). Raises :class:`DumpError` for
-    anything that is not a readable Kubernetes dump.
+    anything that is not a readable Kubernetes dump. See :func:`read_dump` for what
+    happens to an object repeated in a later YAML document.
+    """
+    return read_dump(source, max_bytes=max_bytes).objects
+
+
+def read_dump(
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None
+) -> Dump:
+    """Like :func:`read_objects`, also naming the objects later documents replaced.
+
+    A multi-document YAML stream is a sequence of manifests: applied in order (as
+    ``kubectl apply -f`` does), a later document's object replaces an earlier one with
+    the same kind, namespace and name, so only the later one is returned. Within one
+    document (one ``List``, as ``kubectl get`` prints) a repeated object is left in place
+    for the importer to refuse: no API server lists an object twice.
     """
     data = _read_bytes(source, max_bytes=max_bytes)
     documents = _parse(data)
     del data  # the parsed objects are what we keep; let the raw bytes go early
-    objects: list[dict[str, Any]] = []
-    count = 0
+    per_document: list[list[dict[str, Any]]] = []
     for index, document in enumerate(documents):
         if document is None:  # an empty YAML document between two '---'
             continue
-        count += 1
         where = f"document {index + 1}" if not isinstance(documents, _Single) else "top level"
+        objects: list[dict[str, Any]] = []
         _flatten(document, where=where, out=objects, inherited=None)
-    if not count:
+        per_document.append(objects)
+    if not per_document:
         raise DumpError("empty input: no Kubernetes objects found")
-    return objects
+    if len(per_document) == 1:
+        return Dump(objects=per_document[0])
+    return _merge(per_document)
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str] | None:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return None
+    namespace = meta.get("namespace")
+    return obj["kind"], namespace if isinstance(namespace, str) else "", meta["name"]
+
+
+def _merge(per_document: list[list[dict[str, Any]]]) -> Dump:
+    last_document: dict[tuple[str, str, str], int] = {}
+    for number, objects in enumerate(per_document):
+        for obj in objects:
+            key = _identity(obj)
+            if key is not None:
+                last_document[key] = number
+    kept: list[dict[str, Any]] = []
+    replaced: list[str] = []
+    for number, objects in enumerate(per_document):
+        for obj in objects:
+            key = _identity(obj)
+            if key is not None and last_document[key] != number:
+                kind, namespace, name = key
+                replaced.append(f"{kind} {namespace + '/' if namespace else ''}{name}")
+                continue
+            kept.append(obj)
+    return Dump(objects=kept, replaced=tuple(replaced))
 
 
 class _Single(list):

@@ -1,0 +1,40 @@
+"""``manage.py import_cluster FILE|- --name NAME``: load a kubectl dump as a cluster."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cluster.kube_dump import DumpError, read_dump
+from cluster.models import ClusterSource
+from cluster.services import cluster_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import what `kubectl get nodes,services,endpointslices,pods -A -o json|yaml` prints"
+        " (plus the kube-system/kube-proxy ConfigMap) as cluster NAME, replacing its state."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="a JSON or YAML dump, or - for standard input")
+        parser.add_argument("--name", required=True, help="the cluster's name")
+        parser.add_argument(
+            "--source", default=ClusterSource.IMPORTED, choices=ClusterSource.values
+        )
+        parser.add_argument(
+            "--max-bytes", type=int, default=None,
+            help="refuse larger dumps (default: ROUTESCOPE_MAX_DUMP_BYTES)",
+        )
+
+    def handle(self, *args, **options):
+        limit = options["max_bytes"] or settings.ROUTESCOPE_MAX_DUMP_BYTES
+        try:
+            dump = read_dump(options["file"], max_bytes=limit)
+            summary = cluster_import(
+                name=options["name"], objects=dump.objects, source=options["source"],
+                replaced=dump.replaced,
+            )
+        except DumpError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        for line in summary.lines():
+            self.stdout.write(line)

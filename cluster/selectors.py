@@ -1,0 +1,51 @@
+"""Reads of cluster state. Views, commands and the engine adapter read through these."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from django.db.models import QuerySet
+
+from cluster.models import Cluster, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+
+#: The order kinds are exported in: what ``kubectl get nodes,services,endpointslices,pods``
+#: prints, then the kube-proxy ConfigMap.
+EXPORT_ORDER = (Node, Service, EndpointSlice, Pod)
+
+
+def cluster_list() -> QuerySet[Cluster]:
+    """Every cluster, by name."""
+    return Cluster.objects.order_by("name")
+
+
+def cluster_get(*, name: str) -> Cluster:
+    """The cluster called ``name``; raises ``Cluster.DoesNotExist``."""
+    return Cluster.objects.get(name=name)
+
+
+def cluster_iter_objects(*, cluster: Cluster, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Yield the stored raw objects in export order without loading all rows at once."""
+    for model in EXPORT_ORDER:
+        rows = model.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)
+        yield from rows.iterator(chunk_size=chunk_size)
+    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list("raw", flat=True).first()
+    if proxy is not None:
+        yield proxy
+
+
+def cluster_objects(*, cluster: Cluster) -> list[dict[str, Any]]:
+    """The cluster's stored objects as kubectl prints them (raw, in import order per kind).
+
+    What ``export_cluster`` prints and what the engine adapter reads.
+    """
+    return list(cluster_iter_objects(cluster=cluster))
+
+
+def cluster_counts(*, cluster: Cluster) -> dict[str, int]:
+    """Rows per kind, for summaries and pages."""
+    return {
+        "Node": cluster.nodes.count(),
+        "Service": cluster.services.count(),
+        "EndpointSlice": cluster.endpoint_slices.count(),
+        "Endpoint": cluster.endpoints.count(),
+        "Pod": cluster.pods.count(),
+    }

@@ -1,0 +1,253 @@
+"""cluster_import / cluster_replace_state: what is stored, and refusals that change nothing."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cluster.fields import ObjectError
+from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.services import cluster_import, cluster_replace_state
+from cluster.tests import builders as b
+from cluster.tests.state import cluster_state, database_state
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_stores_every_kind_and_links_rows():
+    summary = cluster_import(name="c1", objects=b.small_cluster())
+    cluster = Cluster.objects.get(name="c1")
+    assert (summary.revision, cluster.revision, cluster.source) == (1, 1, "imported")
+    assert summary.counts == {
+        "Node": 2, "Service": 1, "EndpointSlice": 1, "Endpoint": 2, "Pod": 2, "ConfigMap": 0,
+    }
+    web = Service.objects.get(cluster=cluster, namespace="shop", name="web")
+    assert list(web.endpoints.order_by("position").values_list("address", "node_name", "zone")) == [
+        ("10.244.1.5", "n1", "z-a"),
+        ("10.244.2.5", "n2", "z-b"),
+    ]
+    assert Pod.objects.get(cluster=cluster, name="web-2").node.name == "n2"
+    assert cluster.import_summary["counts"]["Pod"] == 2
+
+
+def test_reimport_replaces_state_and_bumps_revision():
+    cluster_import(name="c1", objects=b.small_cluster())
+    summary = cluster_import(name="c1", objects=[b.node("n9", ip="10.0.0.9")])
+    cluster = Cluster.objects.get(name="c1")
+    assert summary.revision == cluster.revision == 2
+    assert list(cluster.nodes.values_list("name", flat=True)) == ["n9"]
+    assert not Service.objects.filter(cluster=cluster).exists()
+    assert not Endpoint.objects.filter(cluster=cluster).exists()
+
+
+def test_replace_state_keeps_other_clusters():
+    cluster_import(name="c1", objects=b.small_cluster())
+    cluster_import(name="c2", objects=b.small_cluster())
+    c1 = Cluster.objects.get(name="c1")
+    before = cluster_state(Cluster.objects.get(name="c2"))
+    summary = cluster_replace_state(cluster=c1, objects=[b.node("n5", ip="10.0.0.5")])
+    assert summary.revision == c1.revision == 2
+    assert cluster_state(Cluster.objects.get(name="c2")) == before
+
+
+def test_node_fields_and_deprecated_zone_label():
+    old = b.node("old", zone=None, ready=False)
+    old["metadata"]["labels"]["failure-domain.beta.kubernetes.io/zone"] = "legacy-a"
+    old["metadata"]["labels"]["failure-domain.beta.kubernetes.io/region"] = "legacy"
+    old["spec"]["unschedulable"] = True
+    old["spec"]["taints"] = [{"key": "k", "effect": "NoSchedule"}]
+    bare = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "bare"}}
+    cluster_import(name="c", objects=[old, b.node("new"), bare])
+    rows = {n.name: n for n in Node.objects.all()}
+    assert (rows["old"].zone, rows["old"].region) == ("legacy-a", "legacy")
+    assert (rows["old"].ready, rows["old"].unschedulable) == (False, True)
+    assert rows["old"].taints == [{"key": "k", "effect": "NoSchedule"}]
+    assert (rows["new"].zone, rows["new"].internal_ips, rows["new"].kubelet_version) == (
+        "z-a", ["10.0.0.1"], "v1.33.2",
+    )
+    # No Ready condition: counted ready, as kube-proxy does.
+    assert (rows["bare"].ready, rows["bare"].zone, rows["bare"].pod_cidrs) == (True, "", [])
+
+
+def test_service_fields_dual_stack_and_policies():
+    svc = b.service(
+        "api",
+        type="LoadBalancer",
+        clusterIP="10.96.1.1",
+        clusterIPs=["10.96.1.1", "fd00:10:96::1"],
+        ipFamilies=["IPv4", "IPv6"],
+        ipFamilyPolicy="RequireDualStack",
+        externalTrafficPolicy="Local",
+        internalTrafficPolicy="Local",
+        healthCheckNodePort=32000,
+        trafficDistribution="PreferClose",
+        sessionAffinity="ClientIP",
+        externalIPs=["203.0.113.7"],
+    )
+    svc["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    svc["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}, {"hostname": "lb.example"}]}}
+    cluster_import(name="c", objects=[svc, b.service("plain")])
+    api, plain = Service.objects.get(name="api"), Service.objects.get(name="plain")
+    assert api.cluster_ips == ["10.96.1.1", "fd00:10:96::1"]
+    assert (api.internal_traffic_policy, api.external_traffic_policy) == ("Local", "Local")
+    assert (api.health_check_node_port, api.traffic_distribution, api.topology_mode) == (
+        32000, "PreferClose", "Auto",
+    )
+    # ClientIP without sessionAffinityConfig: the API default of three hours.
+    assert (api.session_affinity, api.session_affinity_timeout) == ("ClientIP", 10800)
+    assert api.load_balancer_ingress[0] == {"ip": "198.51.100.1"}
+    assert (plain.internal_traffic_policy, plain.external_traffic_policy, plain.session_affinity) == (
+        "", "", "None",
+    )
+
+
+def test_endpoint_conditions_default_like_kube_proxy_and_raw_is_kept():
+    entries = [
+        b.endpoint("10.244.1.5"),
+        b.endpoint("10.244.1.6", conditions={"ready": False, "serving": True, "terminating": True}),
+        b.endpoint("10.244.1.7", hints={"forZones": [{"name": "z-a"}], "forNodes": [{"name": "n1"}]},
+                   targetRef={"kind": "Pod", "namespace": "shop", "name": "web-7"}),
+    ]
+    cluster_import(name="c", objects=[b.service(), b.endpoint_slice(endpoints=entries)])
+    rows = list(Endpoint.objects.order_by("position"))
+    assert [(e.ready, e.serving, e.terminating) for e in rows] == [
+        (True, True, False), (False, True, True), (True, True, False),
+    ]
+    assert "conditions" not in rows[0].raw
+    assert (rows[2].hints_for_zones, rows[2].hints_for_nodes, rows[2].target_name) == (["z-a"], ["n1"], "web-7")
+
+
+def test_ipv6_slice_and_v1beta1_topology():
+    v6 = b.endpoint_slice("web-v6", address_type="IPv6", endpoints=[b.endpoint("fd00:10:244:1::5")])
+    beta = b.endpoint_slice("web-beta", endpoints=[{"addresses": ["10.244.3.3"], "topology": {
+        "kubernetes.io/hostname": "n3", "topology.kubernetes.io/zone": "z-c"}}])
+    beta["apiVersion"] = "discovery.k8s.io/v1beta1"
+    cluster_import(name="c", objects=[b.service(), v6, beta])
+    assert Endpoint.objects.get(slice__name="web-v6").address == "fd00:10:244:1::5"
+    assert (Endpoint.objects.get(slice__name="web-beta").node_name,
+            Endpoint.objects.get(slice__name="web-beta").zone) == ("n3", "z-c")
+
+
+def test_slice_without_service_is_kept_and_flagged():
+    orphan = b.endpoint_slice("ghost-1", service_name="ghost")
+    summary = cluster_import(name="c", objects=[b.service(), orphan, b.endpoint_slice()])
+    assert summary.flagged_slices == ("shop/ghost-1 (Service shop/ghost not found)",)
+    stored = EndpointSlice.objects.get(name="ghost-1")
+    assert (stored.service, stored.service_missing, stored.endpoints.count()) == (None, True, 1)
+    assert EndpointSlice.objects.get(name="web-abc").service.name == "web"
+
+
+def test_unknown_kinds_are_skipped_and_counted():
+    objects = b.small_cluster() + [
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "shop"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}},
+        {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "kn", "namespace": "a"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "shop"}},
+    ]
+    summary = cluster_import(name="c", objects=objects)
+    assert summary.skipped == {
+        "Endpoints": 1, "Deployment": 1, "Service (serving.knative.dev/v1)": 1, "ConfigMap": 1,
+    }
+    assert summary.counts["Service"] == 1
+
+
+def test_kube_proxy_configmap_and_node_override():
+    config = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n" \
+             "ipvs:\n  scheduler: lc\nclusterCIDR: 10.244.0.0/16,fd00:10:244::/56\n"
+    special = b.node("n2", ip="10.0.0.2")
+    special["metadata"]["annotations"] = {"routescope.io/kube-proxy-mode": "nftables"}
+    cluster_import(name="c", objects=[b.node(), special, b.kube_proxy_configmap(config)])
+    proxy = KubeProxyConfig.objects.get(cluster__name="c")
+    assert (proxy.mode, proxy.ipvs_scheduler, proxy.cluster_cidr) == ("ipvs", "lc", "10.244.0.0/16,fd00:10:244::/56")
+    assert proxy.node_overrides == {"n2": {"mode": "nftables"}}
+    assert proxy.raw["data"]["config.conf"] == config
+
+
+def test_no_configmap_means_iptables_defaults():
+    cluster_import(name="c", objects=b.small_cluster())
+    proxy = KubeProxyConfig.objects.get(cluster__name="c")
+    assert (proxy.mode, proxy.ipvs_scheduler, proxy.raw) == ("iptables", "rr", None)
+
+
+def test_empty_mode_in_config_is_iptables():
+    cluster_import(name="c", objects=[b.kube_proxy_configmap('mode: ""\nipvs:\n  scheduler: ""\n')])
+    proxy = KubeProxyConfig.objects.get(cluster__name="c")
+    assert (proxy.mode, proxy.ipvs_scheduler) == ("iptables", "rr")
+
+
+def _break(path, value):
+    """A mutation setting ``obj[path...] = value`` on the object at ``index`` of small_cluster."""
+    def apply(obj):
+        target = obj
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return apply
+
+
+# (id, index in small_cluster or None to append, mutation or object, expected message)
+BAD = [
+    ("node-without-name", 0, _break(["metadata", "name"], None), "Node (object 1): missing metadata.name"),
+    ("node-bad-ip", 0, _break(["status", "addresses", 0, "address"], "10.0.0.300"),
+     "Node n1: status.addresses[0].address '10.0.0.300' is not an IP address"),
+    ("node-bad-cidr", 1, _break(["spec", "podCIDRs"], ["10.244.2.0/99"]),
+     "Node n2: spec.podCIDRs[0] '10.244.2.0/99' is not a CIDR"),
+    ("label-not-string", 1, _break(["metadata", "labels", "tier"], 3),
+     "Node n2: metadata.labels.tier must be a string, got an integer"),
+    ("service-port-string", 2, _break(["spec", "ports", 0, "port"], "80"),
+     "Service shop/web: spec.ports[0].port must be an integer, got a string"),
+    ("service-port-range", 2, _break(["spec", "ports", 0, "port"], 70000),
+     "Service shop/web: spec.ports[0].port 70000 is not a port number (1-65535)"),
+    ("service-missing-port", 2, _break(["spec", "ports", 0, "port"], None),
+     "Service shop/web: missing spec.ports[0].port"),
+    ("service-bad-type", 2, _break(["spec", "type"], "Ingress"),
+     "Service shop/web: spec.type 'Ingress' is not one of ClusterIP, NodePort, LoadBalancer, ExternalName"),
+    ("service-bad-policy", 2, _break(["spec", "externalTrafficPolicy"], "Nearest"),
+     "Service shop/web: spec.externalTrafficPolicy 'Nearest' is not one of Cluster, Local"),
+    ("service-bad-cluster-ip", 2, _break(["spec", "clusterIPs"], ["10.96.0.x"]),
+     "Service shop/web: spec.clusterIPs[0] '10.96.0.x' is not an IP address"),
+    ("service-no-spec", 2, _break(["spec"], None), "Service shop/web: missing spec"),
+    ("slice-no-address-type", 3, _break(["addressType"], None),
+     "EndpointSlice shop/web-abc: missing addressType"),
+    ("slice-bad-address-type", 3, _break(["addressType"], "IPv5"),
+     "EndpointSlice shop/web-abc: addressType 'IPv5' is not one of IPv4, IPv6, FQDN"),
+    ("slice-family-mismatch", 3, _break(["endpoints", 1, "addresses"], ["fd00::5"]),
+     "EndpointSlice shop/web-abc: endpoints[1].addresses[0] 'fd00::5' is not an IPv4 address"),
+    ("slice-no-addresses", 3, _break(["endpoints", 0, "addresses"], []),
+     "EndpointSlice shop/web-abc: missing endpoints[0].addresses"),
+    ("slice-condition-string", 3, _break(["endpoints", 0, "conditions"], {"ready": "true"}),
+     "EndpointSlice shop/web-abc: endpoints[0].conditions.ready must be a boolean, got a string"),
+    ("pod-bad-ip", 4, _break(["status", "podIP"], "nope"), "Pod shop/web-1: status.podIP 'nope' is not an IP address"),
+    ("metadata-not-mapping", 5, _break(["metadata"], "web-2"),
+     "Pod (object 6): metadata must be a mapping, got a string"),
+    ("duplicate", None, b.pod("web-1"), "duplicate Pod shop/web-1: objects 5 and 7 have the same name"),
+    ("configmap-bad-mode", None, b.kube_proxy_configmap("mode: kernelspace\n"),
+     "ConfigMap kube-system/kube-proxy: data.config.conf mode 'kernelspace' is not one of iptables, nftables, ipvs, userspace"),
+    ("configmap-bad-yaml", None, b.kube_proxy_configmap("mode: [ipvs\n"),
+     "ConfigMap kube-system/kube-proxy: data.config.conf is not valid YAML at line 2, column 1"),
+    ("node-override-bad", None, {**b.node("n7", ip="10.0.0.7"), "metadata": {
+        "name": "n7", "annotations": {"routescope.io/kube-proxy-mode": "ebpf"}}},
+     "Node n7: metadata.annotations.routescope.io/kube-proxy-mode 'ebpf' is not one of iptables, nftables, ipvs, userspace"),
+]
+
+
+@pytest.mark.parametrize(("index", "change", "message"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_object_is_refused_with_one_line_and_nothing_changes(index, change, message):
+    cluster_import(name="existing", objects=b.small_cluster())
+    before = database_state()
+    objects = copy.deepcopy(b.small_cluster())
+    if index is None:
+        objects.append(change)
+    else:
+        change(objects[index])
+    for name in ("existing", "fresh"):
+        with pytest.raises(ObjectError) as info:
+            cluster_import(name=name, objects=objects)
+        assert str(info.value) == message
+    assert database_state() == before
+
+
+def test_bad_cluster_name():
+    with pytest.raises(ObjectError, match="cluster name '' must be 1-253 characters"):
+        cluster_import(name="", objects=b.small_cluster())
+    assert not Cluster.objects.exists()
