@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MODES = ("iptables", "nftables", "ipvs")
+# Reading order of a Service's lines in diffs: declarations before the rules using them.
+_SECTION_ORDER = {"filter": 0, "nat-chains": 1, "nat": 2, "chains": 3, "sets": 4, "rules": 5, "elements": 6,
+                  "ipvs": 7, "ipset": 8}
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,8 @@ class ServiceRules:
     def lines(self) -> list[str]:
         """All lines of this Service, section by section (the unit the diff compares)."""
         out: list[str] = []
-        for lines in self.sections.values():
-            out.extend(lines)
+        for section in sorted(self.sections, key=_SECTION_ORDER.get):
+            out.extend(self.sections[section])
         return out
 
     def pairs(self) -> list[tuple[str, str]]:

@@ -1,0 +1,50 @@
+"""Shared input handling for the ``render_rules`` and ``lab`` commands (no command here)."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from cluster.kube_dump import DumpError, read_objects
+from routing.engine.errors import ScenarioError
+from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.snapshot import Snapshot
+
+BAD_INPUT = (DumpError, SnapshotError, ScenarioError, ValueError, OSError)
+
+
+def fail(message: str) -> CommandError:
+    """A one-line error that makes the command exit with status 2."""
+    return CommandError(str(message).splitlines()[0] if message else "bad input", returncode=2)
+
+
+def parse_sets(pairs: list[str] | None) -> dict[str, str]:
+    """``["internalTrafficPolicy=Local", …]`` -> dict; one-line error on a malformed pair."""
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        field, sep, value = pair.partition("=")
+        if not sep or not field:
+            raise fail(f"--set {pair!r}: expected FIELD=VALUE")
+        out[field.strip()] = value.strip()
+    return out
+
+
+def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
+    """Read a kubectl dump (file or "-") into a snapshot; CommandError(2) on bad input."""
+    try:
+        objects = read_objects(path)
+        overrides = {"proxy_mode": proxy_mode} if proxy_mode else {}
+        return snapshot_from_objects(objects, **overrides)
+    except BAD_INPUT as exc:
+        raise fail(f"{path}: {exc}") from None
+
+
+def whatif(snapshot: Snapshot, sets: dict[str, str], service: str | None) -> Snapshot:
+    """Apply ``--set`` overrides to ``service`` (or to every Service when None)."""
+    if not sets:
+        return snapshot
+    keys = [service] if service else sorted(snapshot.services)
+    try:
+        return apply_scenario(snapshot, Scenario(service_overrides={k: dict(sets) for k in keys}))
+    except BAD_INPUT as exc:
+        raise fail(f"--set: {exc}") from None
