@@ -91,6 +91,14 @@ SERVICE_ENUMS = {
 }
 
 
+def _default(plural: str, obj: dict) -> None:
+    # The API server's defaulting for the fields we patch: ClientIP affinity gets its timeout.
+    spec = obj.get("spec") or {}
+    if plural == "services" and spec.get("sessionAffinity") == "ClientIP" \
+            and not spec.get("sessionAffinityConfig"):
+        obj["spec"] = {**spec, "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}}}
+
+
 def validate(plural: str, obj: dict) -> None:
     """Refuse (422 Invalid) what the real API server's validation would refuse for our fields."""
     causes = []
@@ -102,6 +110,9 @@ def validate(plural: str, obj: dict) -> None:
             if value is not None and value not in allowed:
                 causes.append((f"spec.{field}", f'Unsupported value: "{value}": supported values: '
                                + ", ".join(f'"{a}"' for a in allowed)))
+        if spec.get("sessionAffinity", "None") == "None" and spec.get("sessionAffinityConfig"):
+            causes.append(("spec.sessionAffinityConfig",
+                           "must not be set when `sessionAffinity` is None"))
         external = spec.get("type") in ("NodePort", "LoadBalancer") or spec.get("externalIPs")
         if spec.get("externalTrafficPolicy") and not external:
             causes.append(("spec.externalTrafficPolicy",
@@ -266,6 +277,7 @@ class Store:
                     meta[field] = current["metadata"][field]
             merged["metadata"] = meta
             merged["kind"], merged["apiVersion"] = current["kind"], current["apiVersion"]
+            _default(plural, merged)
             validate(plural, merged)
             if merged.get("spec") != current.get("spec"):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1

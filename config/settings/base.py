@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -150,6 +151,12 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static schedules live here; per-cluster syncs are PeriodicTask rows made by add_cluster.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-jobs": {"task": "cluster.tasks.requeue_stale_jobs_task", "schedule": 60.0},
+}
+# Seconds between periodic syncs of a cluster added with add_cluster (0: none).
+ROUTESCOPE_SYNC_INTERVAL = env.int("ROUTESCOPE_SYNC_INTERVAL", default=300)
 
 LOGGING = {
     "version": 1,

@@ -8,3 +8,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK_THROTTLE_DISABLED = True
+
+# Worker tests start real `celery worker` processes that must open the test database, and
+# an in-memory SQLite database cannot be shared between processes: on SQLite the test
+# database is a file (on tmpfs when there is one), one per pytest process.
+from config.settings.base import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    import os as _os
+    import tempfile as _tempfile
+
+    _tmp = "/dev/shm" if _os.path.isdir("/dev/shm") else _tempfile.gettempdir()
+    DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/routescope-test-{_os.getpid()}.sqlite3"}

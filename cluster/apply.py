@@ -1,0 +1,259 @@
+"""Push accepted Service changes to a live cluster, safely, and roll them back.
+
+An apply is: validate the input -> read every object and check it is still at the
+resourceVersion the user previewed -> server-side dry-run of every patch (nothing is
+written unless ALL pass) -> the real patches, each guarded by that resourceVersion (a
+concurrent edit answers 409: refused, nothing clobbered) -> re-read to verify. One
+``AuditEntry`` per object records who, when, before -> after and the result. A rollback
+patches the recorded "before" values back the same way, guarded by the resourceVersion
+the apply left. kube-proxy mode/scheduler changes live in ``cluster.proxy_apply``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+
+from cluster.kube.client import connect
+from cluster.kube.errors import KubeConflict, KubeError
+from cluster.kube.resources import get_object, patch_object
+from cluster.models import Cluster
+from jobs.models import AuditEntry, Job
+from jobs.services import job_create, job_enqueue, job_finish, job_log, job_progress, job_start
+
+logger = logging.getLogger(__name__)
+PERMISSION = "cluster.operate_cluster"
+SERVICE_FIELDS = {
+    "internalTrafficPolicy": ("Cluster", "Local"),
+    "externalTrafficPolicy": ("Cluster", "Local"),
+    "trafficDistribution": ("PreferClose", "PreferSameZone", "PreferSameNode"),
+    "sessionAffinity": ("None", "ClientIP"),
+}
+APPLY_TASK, ROLLBACK_TASK = "cluster.tasks.apply_changes_task", "cluster.tasks.rollback_task"
+
+
+class ApplyError(ValueError):
+    """Input that cannot be applied (one line, naming the change and field)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One Service change: the fields to set (None = remove) and the version previewed."""
+
+    namespace: str
+    name: str
+    set: dict
+    expected_resource_version: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"Service {self.namespace}/{self.name}"
+
+
+def parse_changes(raw: list) -> list[Change]:
+    """Validate the JSON list of changes (the API turns a Scenario into it)."""
+    if not isinstance(raw, list) or not raw:
+        raise ApplyError("changes must be a non-empty list")
+    changes, seen = [], set()
+    for index, item in enumerate(raw):
+        where = f"changes[{index}]"
+        if not isinstance(item, dict):
+            raise ApplyError(f"{where} must be an object")
+        namespace, name = item.get("namespace"), item.get("name")
+        if not isinstance(namespace, str) or not namespace or not isinstance(name, str) or not name:
+            raise ApplyError(f"{where} needs a namespace and a name")
+        fields = item.get("set")
+        if not isinstance(fields, dict) or not fields:
+            raise ApplyError(f"{where} ({namespace}/{name}): 'set' must be a non-empty object")
+        for field, value in fields.items():
+            if field not in SERVICE_FIELDS:
+                raise ApplyError(f"{where} ({namespace}/{name}): cannot change {field!r} "
+                                 f"(allowed: {', '.join(SERVICE_FIELDS)})")
+            if value is not None and value not in SERVICE_FIELDS[field]:
+                raise ApplyError(f"{where} ({namespace}/{name}): {field} {value!r} is not one of "
+                                 + ", ".join(SERVICE_FIELDS[field]))
+        rv = item.get("expected_resource_version") or ""
+        if not isinstance(rv, str):
+            raise ApplyError(f"{where} ({namespace}/{name}): expected_resource_version must be a string")
+        if (namespace, name) in seen:
+            raise ApplyError(f"{where}: Service {namespace}/{name} appears twice")
+        seen.add((namespace, name))
+        changes.append(Change(namespace, name, dict(fields), rv))
+    return changes
+
+
+def check_operator(user) -> None:
+    """Raise ``PermissionDenied`` unless ``user`` may change live clusters."""
+    if user is None or not user.has_perm(PERMISSION):
+        raise PermissionDenied("changing a live cluster needs the 'operate_cluster' permission")
+
+
+def apply_request(*, cluster: Cluster, changes: list, user) -> Job:
+    """Check permission and input, then queue an apply job (runs ``apply_changes_task``)."""
+    check_operator(user)
+    parsed = parse_changes(changes)
+    _check_live(cluster)
+    job = job_create(kind=Job.Kind.APPLY, cluster=cluster, created_by=user,
+                     params={"changes": [c.__dict__ for c in parsed]}, task_name=APPLY_TASK)
+    job.task_args = [job.pk]
+    job.save(update_fields=["task_args"])
+    job_enqueue(job=job)
+    return job
+
+
+def rollback_request(*, apply_job: Job, user, confirm_restart: bool = False) -> Job:
+    """Queue the rollback of a finished apply job (restores its audited before values).
+
+    Rolling back a kube-proxy change restarts kube-proxy again: it needs ``confirm_restart``.
+    """
+    check_operator(user)
+    if apply_job.kind not in (Job.Kind.APPLY, Job.Kind.PROXY_CHANGE) or not apply_job.is_done:
+        raise ApplyError(f"job {apply_job.pk} is not a finished apply job")
+    if apply_job.kind == Job.Kind.PROXY_CHANGE and not confirm_restart:
+        nodes = apply_job.params.get("nodes") or []
+        raise ApplyError(f"confirmation needed: kube-proxy restarts and reprograms its rules "
+                         f"on {len(nodes)} node(s): {', '.join(nodes[:20])}")
+    if not apply_job.audit_entries.filter(result__in=_APPLIED).exists():
+        raise ApplyError(f"job {apply_job.pk} changed nothing: there is nothing to roll back")
+    job = job_create(kind=Job.Kind.ROLLBACK, cluster=apply_job.cluster, created_by=user,
+                     parent=apply_job, task_name=ROLLBACK_TASK, params=dict(apply_job.params))
+    job.task_args = [job.pk]
+    job.save(update_fields=["task_args"])
+    job_enqueue(job=job)
+    return job
+
+
+_APPLIED = (AuditEntry.Result.APPLIED, AuditEntry.Result.NOT_VERIFIED)
+
+
+def _check_live(cluster: Cluster) -> None:
+    if not cluster.in_cluster and not cluster.kubeconfig_path:
+        raise ApplyError(f"cluster {cluster.name!r} is not connected to a live API server "
+                         "(add it with add_cluster)")
+
+
+def apply_job_run(*, job_id: int, task_id: str = "") -> Job | None:
+    """Run a queued apply job (once); None when another delivery already took it."""
+    job = job_start(job_id=job_id, celery_task_id=task_id)
+    if job is None:
+        return None
+    if job.kind == Job.Kind.PROXY_CHANGE:
+        from cluster.proxy_apply import proxy_change_run
+
+        return proxy_change_run(job=job)
+    changes = [Change(**c) for c in job.params["changes"]]
+    targets = [(c, _patch_for(c)) for c in changes]
+    return _run(job=job, targets=targets, action=AuditEntry.Action.APPLY)
+
+
+def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
+    """Run a queued rollback job (once): patch every applied object back to "before"."""
+    job = job_start(job_id=job_id, celery_task_id=task_id)
+    if job is None:
+        return None
+    if job.parent.kind == Job.Kind.PROXY_CHANGE:
+        from cluster.proxy_apply import proxy_rollback_run
+
+        return proxy_rollback_run(job=job)
+    targets = []
+    for entry in job.parent.audit_entries.filter(result__in=_APPLIED).order_by("id"):
+        change = Change(entry.object_namespace, entry.object_name, dict(entry.before),
+                        entry.resource_version_after)
+        targets.append((change, _patch_for(change)))
+    return _run(job=job, targets=targets, action=AuditEntry.Action.ROLLBACK)
+
+
+def _patch_for(change: Change) -> dict:
+    spec = dict(change.set)
+    if spec.get("sessionAffinity") in ("None", None) and "sessionAffinity" in spec:
+        # The API refuses a sessionAffinityConfig beside sessionAffinity None.
+        spec.setdefault("sessionAffinityConfig", None)
+    patch = {"spec": spec}
+    if change.expected_resource_version:
+        patch["metadata"] = {"resourceVersion": change.expected_resource_version}
+    return patch
+
+
+def _run(*, job: Job, targets: list[tuple[Change, dict]], action: str) -> Job:
+    try:
+        with connect(cluster=job.cluster) as api:
+            befores = _preview(job=job, api=api, targets=targets, action=action)
+            if befores is None:
+                return job
+            _write(job=job, api=api, targets=targets, befores=befores, action=action)
+    except KubeError as error:
+        return job_finish(job=job, state=Job.State.FAILED, error=str(error),
+                          message=f"{action} failed")
+    return job
+
+
+def _preview(*, job, api, targets, action) -> list[dict] | None:
+    """Read and dry-run every patch; on any refusal audit it and fail the job untouched."""
+    befores, refused = [], []
+    for index, (change, patch) in enumerate(targets):
+        job_progress(job=job, percent=5 + 40 * index // len(targets),
+                     message=f"dry-run {change.label}")
+        current = get_object(api, "Service", change.namespace, change.name)
+        current_rv = current["metadata"]["resourceVersion"]
+        befores.append(current)
+        try:
+            if change.expected_resource_version and current_rv != change.expected_resource_version:
+                raise KubeConflict(f"{change.label} changed since the preview (resourceVersion "
+                                   f"{change.expected_resource_version} -> {current_rv})", code=409)
+            patch_object(api, "Service", change.namespace, change.name, patch, dry_run=True)
+        except KubeError as error:
+            refused.append(change.label)
+            _audit(job, action, change, current, current, _result_for(error), str(error))
+    if refused:
+        message = f"refused, nothing changed: {', '.join(refused)}"
+        job_log(job=job, line=message)
+        job_finish(job=job, state=Job.State.FAILED, message=message[:255],
+                   error="; ".join(e.message for e in job.audit_entries.all()))
+        return None
+    return befores
+
+
+def _write(*, job, api, targets, befores, action) -> None:
+    failed = 0
+    for index, ((change, patch), current) in enumerate(zip(targets, befores)):
+        job_progress(job=job, percent=50 + 45 * index // len(targets),
+                     message=f"patching {change.label}")
+        try:
+            patch_object(api, "Service", change.namespace, change.name, patch, dry_run=False)
+        except KubeError as error:
+            failed += 1
+            _audit(job, action, change, current, current, _result_for(error), str(error))
+            continue
+        after = get_object(api, "Service", change.namespace, change.name)
+        spec = after.get("spec") or {}
+        verified = all(spec.get(f) == v for f, v in change.set.items())
+        result = AuditEntry.Result.APPLIED if verified else AuditEntry.Result.NOT_VERIFIED
+        _audit(job, action, change, current, after, result,
+               "" if verified else "read back differs from what was patched")
+    done = len(targets) - failed
+    state = Job.State.SUCCEEDED if not failed else Job.State.FAILED
+    job_finish(job=job, state=state, message=f"{action}: {done} of {len(targets)} Services changed",
+               error="" if not failed else f"{failed} patch(es) refused; see the audit entries")
+
+
+def _result_for(error: KubeError) -> str:
+    if error.code == 409:
+        return AuditEntry.Result.CONFLICT
+    if error.code in (400, 422):
+        return AuditEntry.Result.INVALID
+    return AuditEntry.Result.FAILED
+
+
+def _audit(job: Job, action: str, change: Change, before: dict, after: dict, result: str,
+           message: str) -> AuditEntry:
+    fields = set(change.set) | ({"sessionAffinityConfig"} if "sessionAffinity" in change.set else set())
+    pick = lambda obj: {f: (obj.get("spec") or {}).get(f) for f in sorted(fields)}  # noqa: E731
+    user = job.created_by
+    return AuditEntry.objects.create(
+        user=user, username=user.get_username() if user else "", cluster=job.cluster,
+        cluster_name=job.cluster.name if job.cluster else "", job=job, action=action,
+        object_kind="Service", object_namespace=change.namespace, object_name=change.name,
+        before=pick(before), after=pick(after), result=result, message=message,
+        resource_version_before=before["metadata"]["resourceVersion"],
+        resource_version_after=after["metadata"]["resourceVersion"])
