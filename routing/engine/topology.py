@@ -85,7 +85,9 @@ def topology_mode(
     ver = f"v{version[0]}.{version[1]}"
     if not gates.topology_aware_hints:
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_GATE_OFF, version=ver),))
-    if not gates.service_traffic_distribution and service.topology_annotation in ("", "disabled", "Disabled"):
+    # Before ServiceTrafficDistribution (1.31) kube-proxy also demanded the annotation,
+    # spelled exactly "auto" or "Auto" (topology_test.go: "aUto" is ignored).
+    if not gates.service_traffic_distribution and service.topology_annotation not in ("auto", "Auto"):
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_NO_ANNOTATION, version=ver),))
     if not gates.service_traffic_distribution and not zone:
         # Before 1.31 canUseTopology refused a node without a zone label up front.

@@ -1,0 +1,108 @@
+"""``manage.py simulate FILE|- --service NS/NAME --source SOURCE ...`` — one what-if answer.
+
+Runs on a dump file without touching the database. Exit 0 when the question was answered
+(also when everything drops), 2 with one line on stderr for bad input.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cluster.kube_dump import DumpError, read_objects
+from routing.engine.errors import ScenarioError
+from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.simulate import Question, QuestionError, simulate
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
+
+BAD_INPUT = 2
+
+
+def parse_sets(values: list[str]) -> dict[str, str]:
+    """``["FIELD=VALUE", ...]`` -> dict; raises ``QuestionError`` on a malformed item."""
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise QuestionError(f"--set {item!r} is not FIELD=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def summary_lines(answer: dict) -> list[str]:
+    """A readable rendering of the simulate JSON."""
+    src = answer["source"]
+    source = f"{src['kind']}:{src['node']}" if src["node"] else src["kind"]
+    lines = [
+        f"{answer['service']} port {answer['port']} from {source} via {answer['to']} ({answer['proxy_mode']})",
+        f"action: {answer['action']}   dropped: {answer['dropped']:.1%}"
+        + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")
+        + f"   client IP preserved: {'yes' if answer['client_ip_preserved'] else 'no'}",
+    ]
+    if answer["endpoints"]:
+        lines.append(f"{'endpoint':<40} {'node':<20} {'zone':<12} share")
+        for ep in answer["endpoints"]:
+            lines.append(f"{ep['ip']:<40} {ep['node'] or '-':<20} {ep['zone'] or '-':<12} {ep['share']:.1%}")
+    loc = answer["locality"]
+    lines.append("locality: " + ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in loc.items() if v))
+    if answer["latency_ms"]["expected"] is not None:
+        lines.append(f"expected hop latency: {answer['latency_ms']['expected']} ms   "
+                     f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   imbalance: {answer['imbalance']}")
+    lines.append("why:")
+    lines.extend(f"  - {line}" for line in answer["explain"])
+    return lines
+
+
+class Command(BaseCommand):
+    help = "Where new connections from SOURCE to a Service land, and what drops (no database needed)."
+    requires_system_checks: list = []
+    requires_migrations_checks = False
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def one_line_error(message: str) -> None:
+            # argparse would print the whole usage block; the contract is one line, exit 2.
+            if parser.called_from_command_line:
+                sys.stderr.write(f"simulate: {message}\n")
+                sys.exit(BAD_INPUT)
+            raise CommandError(f"Error: {message}", returncode=BAD_INPUT)
+
+        parser.error = one_line_error  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
+        parser.add_argument("--service", required=True, help="NAMESPACE/NAME")
+        parser.add_argument("--source", required=True, help="pod:NODE, external:NODE or lb")
+        parser.add_argument("--to", default=None, help="clusterip, nodeport, loadbalancer or externalip")
+        parser.add_argument("--port", default=None, help="port name or number (needed if several)")
+        parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                            help="what-if Service field: internalTrafficPolicy, externalTrafficPolicy, "
+                                 "trafficDistribution, sessionAffinity")
+        parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
+        parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
+        parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the IPVS request-level simulation")
+        parser.add_argument("--json", action="store_true", help="print the JSON answer")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            source = sys.stdin.buffer if options["file"] == "-" else options["file"]
+            objects = read_objects(source)
+            overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
+            snapshot = snapshot_from_objects(objects, **overrides)
+            question = Question(service=options["service"], source=options["source"], to=options["to"],
+                                port=options["port"], overrides=parse_sets(options["set"]),
+                                proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"],
+                                seed=options["seed"])
+            answer = simulate(snapshot, question).to_json()
+        except (DumpError, SnapshotError, QuestionError, ScenarioError) as exc:
+            raise CommandError(" ".join(str(exc).split()), returncode=BAD_INPUT) from None
+        except OSError as exc:
+            raise CommandError(f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(answer))
+        else:
+            self.stdout.write("\n".join(summary_lines(answer)))
