@@ -31,7 +31,6 @@ SH_TAB_BITS = 8
 DH_TAB_BITS = 8
 MH_PRIMES = (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)
 MH_DEFAULT_TABLE_SIZE = MH_PRIMES[12 - 8]
-MH_TAB_BITS = 12 // 2  # IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDEX / 2
 
 # ip_vs_mh.c generate_hash_secret(): fixed (not random) hsiphash keys.
 MH_KEY1 = (2654435761, 2654435761)
@@ -179,7 +178,9 @@ def mh_table(
     divisor = 0
     for w in positive:
         divisor = gcd(divisor, w)
-    shift = max((max(weights) // divisor).bit_length() - MH_TAB_BITS, 0)
+    # IP_VS_MH_TAB_BITS is CONFIG_IP_VS_MH_TAB_INDEX / 2, and the index picks the prime.
+    tab_bits = (MH_PRIMES.index(size) + 8) // 2
+    shift = max((max(weights) // divisor).bit_length() - tab_bits, 0)
     offsets, skips, turns = [], [], []
     for (ip, port), weight in zip(dests, weights):
         offsets.append(mh_hashkey(ip, port, MH_KEY1) % size)

@@ -150,7 +150,7 @@ class SchedulerResult:
                  endpoints given (all 0.0 when nothing is delivered).
     method:      "analytic" (exact steady state or exact hash mapping) or "simulated".
     notes:       reason codes (keys of ``REASONS``); ``explanations`` spells them out.
-    latency_ms:  {"p50","p95","p99"} response time (queue + service) when simulated, else None.
+    latency_ms:  {"p50","p95","p99","mean"} response time (queue + service) when simulated, else None.
     active_connections: endpoint -> time-averaged active connections when simulated, else None.
     dropped:     fraction of new connections that find no real server (fail), 0..1.
     pinned:      for dh/lblc at light load, the backend that takes everything; else None.

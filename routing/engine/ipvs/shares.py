@@ -29,7 +29,8 @@ def needs_simulation(*, scheduler: str, workload: Workload | None, weights: Sequ
     rr/wrr/sh/mh/dh never need it (their choice ignores load); ``workload.simulate`` forces
     the answer either way. lc/wlc with identical endpoints are uniform by symmetry (their
     inactive counts keep recent connection counts level), so they simulate only with
-    differing service times or weights, or for UDP. sed/nq always depend on load: the
+    differing service times or weights, for UDP, or when too few closed connections linger
+    (arrival rate x inactive timeout < 10 per server) to break ties. sed/nq always depend on load: the
     first idle server in list order wins. lblc/lblcr are analytic only without a workload
     (the light-load limit: the VIP stays pinned).
     """
@@ -42,7 +43,10 @@ def needs_simulation(*, scheduler: str, workload: Workload | None, weights: Sequ
     if scheduler in ("lblc", "lblcr"):
         return True
     identical = len(set(service_ms)) <= 1 and len({w for w in weights if w > 0}) <= 1
-    return not identical or workload.protocol == "UDP"
+    # Symmetry only levels the shares when inactive counts break the ties: with few
+    # connections lingering per server, every idle tie goes to the first in list order.
+    lingering = workload.arrival_rate * workload.inactive_timeout() >= 10 * len(weights)
+    return not identical or workload.protocol == "UDP" or not lingering
 
 
 def scheduler_shares(

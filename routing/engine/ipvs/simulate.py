@@ -79,7 +79,7 @@ def _client_ips(workload: Workload) -> list[str]:
 
 
 def _make_picker(
-    scheduler: str, endpoints: Sequence[str], counters: _Counters, workload: Workload
+    scheduler: str, endpoints: Sequence[str], counters: _Counters, workload: Workload, rng: np.random.Generator
 ) -> Callable[[float, int], int | None]:
     """Return pick(now, request_index) -> endpoint index or None, holding the scheduler's state."""
     n = counters.n
@@ -117,7 +117,7 @@ def _make_picker(
     if scheduler == "wrr":
         return _wrr_picker(weights)
     if scheduler in ("sh", "mh", "dh"):
-        return _hash_picker(scheduler, endpoints, weights, workload)
+        return _hash_picker(scheduler, endpoints, weights, workload, rng)
     if scheduler == "lblc":
         return _lblc_picker(counters)
     if scheduler == "lblcr":
@@ -153,7 +153,7 @@ def _wrr_picker(weights: list[int]) -> Callable[[float, int], int | None]:
 
 
 def _hash_picker(
-    scheduler: str, endpoints: Sequence[str], weights: list[int], workload: Workload
+    scheduler: str, endpoints: Sequence[str], weights: list[int], workload: Workload, rng: np.random.Generator
 ) -> Callable[[float, int], int | None]:
     """sh/mh/dh: a fixed table lookup; a weight-0 hashed server means the connection fails."""
     if scheduler == "dh":
@@ -161,7 +161,6 @@ def _hash_picker(
         pinned = table[hashing.dh_bucket(workload.destination_vip or "0.0.0.0")]
         return lambda now, k: pinned if pinned is not None and weights[pinned] > 0 else None
     clients = _client_ips(workload)
-    rng = np.random.default_rng(len(clients))
     chooser = rng.integers(0, len(clients), size=workload.requests)
     if scheduler == "sh":
         sh = hashing.sh_table(weights)
@@ -255,7 +254,7 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     active_time = [0.0] * n
     latencies: list[float] = []
     dropped = 0
-    pick = _make_picker(scheduler, endpoints, counters, workload)
+    pick = _make_picker(scheduler, endpoints, counters, workload, rng)
     for k, now in enumerate(arrivals):
         while closes and closes[0][0] <= now:
             closed_at, index = heapq.heappop(closes)
@@ -285,8 +284,14 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     horizon = arrivals[-1] if arrivals[-1] > 0 else 1.0
     latency = None
     if latencies:
-        p50, p95, p99 = np.percentile(np.asarray(latencies), [50, 95, 99])
-        latency = {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+        values = np.asarray(latencies)
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        latency = {
+            "p50": round(float(p50), 3),
+            "p95": round(float(p95), 3),
+            "p99": round(float(p99), 3),
+            "mean": round(float(values.mean()), 3),
+        }
     return SimOutcome(
         delivered=tuple(delivered),
         dropped=dropped,
