@@ -1,0 +1,81 @@
+"""Cluster-wide analysis: every Service port × source class, aggregated, plus ranked findings.
+
+``analyze(snapshot)`` never walks nodes × services: nodes are grouped once per snapshot by
+(kube-proxy configuration, zone) and each service port only looks at the few nodes that
+host or are hinted by its endpoints (see ``ports``). The result equals averaging
+``simulate`` over every source node, which the tests check on random clusters.
+"""
+from __future__ import annotations
+
+from routing.engine.analysis.findings import findings_for, rank
+from routing.engine.analysis.nodes import node_index
+from routing.engine.analysis.ports import SOURCES, PortAnalysis, PortContext, SourceAggregate, analyze_port
+from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
+from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
+from routing.engine.snapshot import Snapshot
+
+__all__ = ["SOURCES", "EndpointShare", "Finding", "Report", "ServiceRow", "SourceStats", "analyze", "source_stats"]
+
+
+def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
+    """The cluster-wide report of ``snapshot`` under the latency/cost ``model``.
+
+    Rows: one per port of every Service kube-proxy programs (headless and ExternalName
+    Services are skipped, as kube-proxy skips them), sorted by ``namespace/name`` then
+    port order. Findings: ranked by impact.
+    """
+    index = node_index(snapshot)
+    ctx = PortContext(snapshot, index)
+    rows: list[ServiceRow] = []
+    findings = []
+    for key in sorted(snapshot.services):
+        service = snapshot.services[key]
+        if service.type == "ExternalName" or service.headless:
+            continue
+        for port in service.ports:
+            pa = analyze_port(ctx, service, port)
+            row = _row(pa, model, index.total)
+            rows.append(row)
+            findings.extend(findings_for(row, pa))
+    modes: dict[str, int] = {}
+    for cls in index.classes:
+        modes[cls.config.mode] = modes.get(cls.config.mode, 0) + len(cls.names)
+    zones = tuple(sorted({cls.zone for cls in index.classes}))
+    return Report(tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, snapshot.notes)
+
+
+def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> SourceStats:
+    """Turn a raw aggregate (shares of all connections) into report figures."""
+    forwarded = sum(agg.locality)
+    loc = dict(zip(LOCALITIES, agg.locality, strict=True))
+    positive = [s for s in agg.shares if s > 0]
+    cross_bytes = model.request_rate * loc[CROSS_ZONE] * (model.request_bytes + model.response_bytes)
+    drop_reason = max(agg.drop_reasons, key=lambda k: (agg.drop_reasons[k], k)) if agg.drop_reasons else None
+    return SourceStats(
+        source=agg.source, to=agg.to, nodes=agg.nodes, forward_nodes=agg.actions["forward"],
+        drop_nodes=agg.actions["drop"], reject_nodes=agg.actions["reject"], dropped=agg.dropped, refused=agg.refused,
+        drop_reason=drop_reason or None,
+        locality={k: (v / forwarded if forwarded > 1e-12 else 0.0) for k, v in loc.items()},
+        client_ip_preserved=agg.preserved / forwarded if forwarded > 1e-12 else 0.0,
+        imbalance=max(positive) * len(positive) / sum(positive) if positive else None,
+        latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded if forwarded > 1e-12 else None,
+        cross_zone_bytes_per_s=cross_bytes, cost_usd_per_month=cross_bytes * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        port_endpoints=endpoints, shares=tuple(agg.shares), lb_fail_open=agg.lb_fail_open,
+        ipvs_fallback_nodes=agg.ipvs_fallback,
+    )
+
+
+def _row(pa: PortAnalysis, model: CostModel, nodes_total: int) -> ServiceRow:
+    service, port, eps = pa.service, pa.port, pa.endpoints
+    sources = tuple(source_stats(agg, eps, model) for agg in pa.sources)
+    pod = sources[0]
+    return ServiceRow(
+        service=service.key, port=port.name or str(port.port), port_number=port.port, protocol=port.protocol,
+        type=service.type, internal_traffic_policy=service.internal_traffic_policy,
+        external_traffic_policy=service.external_traffic_policy, traffic_distribution=service.traffic_distribution,
+        session_affinity=service.session_affinity, endpoints_total=len(eps),
+        endpoints_ready=sum(1 for ep in eps if ep.ready),
+        endpoints_terminating=sum(1 for ep in eps if ep.serving and ep.terminating and not ep.ready),
+        nodes_hosting=pa.hosting_nodes, nodes_covered=pod.forward_nodes, nodes_total=nodes_total,
+        topology=dict(pa.topology_modes), sources=sources,
+    )

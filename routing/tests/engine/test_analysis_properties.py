@@ -1,0 +1,110 @@
+"""Property: the grouped cluster-wide analysis equals ``simulate`` asked from every node.
+
+Random small clusters (zones with and without labels, NotReady / excluded / deleting
+nodes, several kube-proxy releases and modes, per-node mode migrations, every policy mix,
+hints for zones and nodes, ready / serving / terminating conditions, endpoints on unknown
+nodes) are analysed once, and every source class of every service port is compared with
+the brute force of ``analysis_reference``.
+"""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from routing.engine.analysis import analyze
+from routing.engine.costmodel import LOCALITIES
+from routing.engine.kube import snapshot_from_objects
+from routing.tests.engine.analysis_reference import brute_force
+from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+
+TOL = 1e-9
+EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> tuple[list[dict], dict]:
+    """(kubectl objects, snapshot overrides) of a random small cluster."""
+    names = [f"n{i}" for i in range(draw(st.integers(1, 6)))]
+    objects = []
+    for name in names:
+        objects.append(node_obj(
+            name, zone=draw(st.sampled_from(["a", "a", "b", "c", None])),
+            ready=draw(st.sampled_from([True, True, True, False])),
+            version=draw(st.sampled_from([None, "v1.35.1", "v1.30.4", "v1.25.9", "v1.33.0"])),
+            labels={EXCLUDE: ""} if draw(st.integers(0, 9)) == 0 else None,
+            deleting=draw(st.integers(0, 14)) == 0))
+    for s in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer", "ClusterIP-ext"]))
+        svc_type = "ClusterIP" if kind == "ClusterIP-ext" else kind
+        objects.append(service_obj(
+            f"s{s}", type=svc_type, cluster_ip=f"10.96.0.{s + 10}",
+            itp=draw(st.sampled_from([None, "Cluster", "Local"])), etp=draw(st.sampled_from([None, "Cluster", "Local"])),
+            lb_ips=[f"192.0.2.{s + 1}"] if svc_type == "LoadBalancer" else None,
+            external_ips=[f"198.51.100.{s + 1}"] if kind == "ClusterIP-ext" else None,
+            distribution=draw(st.sampled_from([None, None, "PreferClose"]))))
+        endpoints = []
+        for e in range(draw(st.integers(0, 6))):
+            cond = draw(st.sampled_from([(True, None, None), (None, None, None), (False, False, False),
+                                         (False, True, True), (False, False, True), (True, True, True), (False, True, False)]))
+            endpoints.append(endpoint_obj(
+                f"10.244.{s}.{e + 1}", draw(st.sampled_from([*names, None, "ghost"])),
+                ready=cond[0], serving=cond[1], terminating=cond[2],
+                zone=draw(st.sampled_from([None, None, "a", "b"])),
+                zones=tuple(draw(st.sets(st.sampled_from(["a", "b", "c"]), max_size=2))) if draw(st.booleans()) else (),
+                nodes=tuple(draw(st.sets(st.sampled_from(names), max_size=2))) if draw(st.integers(0, 3)) == 0 else (),
+                pod=f"default/s{s}-pod-{e}"))
+        objects.append(slice_obj(f"s{s}", endpoints))
+    overrides: dict = {"proxy_mode": draw(st.sampled_from(["iptables", "iptables", "nftables", "ipvs", "userspace"]))}
+    migrating = draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["iptables", "ipvs", "nftables"]), max_size=2))
+    if migrating:
+        overrides["node_proxy_modes"] = migrating
+    if draw(st.integers(0, 5)) == 0:
+        overrides["local_detector"] = False
+    return objects, overrides
+
+
+def _assert_equal(stats, expected, where: str) -> None:
+    shares = {f"{e.ip}:{e.port}": e.share for e in stats.endpoints}
+    keys = set(shares) | {k for k, v in expected.shares.items() if v > TOL}
+    for key in keys:
+        assert shares.get(key, 0.0) == pytest.approx(expected.shares.get(key, 0.0), abs=TOL), f"{where} share of {key}"
+    assert stats.dropped == pytest.approx(expected.dropped, abs=TOL), f"{where} dropped"
+    assert stats.refused == pytest.approx(expected.refused, abs=TOL), f"{where} refused"
+    forwarded = 1.0 - stats.dropped
+    for name in LOCALITIES:
+        assert stats.locality[name] * forwarded == pytest.approx(expected.locality[name], abs=TOL), f"{where} {name}"
+    assert stats.client_ip_preserved * forwarded == pytest.approx(expected.preserved, abs=TOL), f"{where} client IP"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_grouped_analysis_equals_simulate_from_every_node(cluster: tuple[list[dict], dict]) -> None:
+    objects, overrides = cluster
+    snapshot = snapshot_from_objects(objects, **overrides)
+    report = analyze(snapshot)
+    for row in report.rows:
+        for stats in row.sources:
+            if stats.source == "lb" and not stats.nodes:
+                # No backend node at all: clients get no answer. (simulate answers this
+                # case with an empty "forward"; reported to the engine core.)
+                assert stats.dropped == 1.0
+                continue
+            expected = brute_force(snapshot, row.service, row.port, stats.source, stats.to)
+            _assert_equal(stats, expected, f"{row.key} {stats.source}->{stats.to}")
+            if stats.source != "lb":
+                assert stats.forward_nodes == expected.actions["forward"], f"{row.key} {stats.source} forwarding nodes"
+                assert stats.drop_nodes == expected.actions["drop"], f"{row.key} {stats.source} dropping nodes"
+
+
+@settings(max_examples=60, deadline=None)
+@given(clusters())
+def test_shares_and_dropped_sum_to_one_per_source(cluster: tuple[list[dict], dict]) -> None:
+    objects, overrides = cluster
+    report = analyze(snapshot_from_objects(objects, **overrides))
+    for row in report.rows:
+        for stats in row.sources:
+            if not stats.nodes:
+                continue
+            assert sum(e.share for e in stats.endpoints) + stats.dropped == pytest.approx(1.0, abs=1e-9)
+            assert 0.0 <= stats.refused <= stats.dropped + 1e-12
