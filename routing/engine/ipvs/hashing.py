@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 from math import gcd
 
 MASK32 = 0xFFFFFFFF
@@ -37,8 +38,12 @@ MH_KEY1 = (2654435761, 2654435761)
 MH_KEY2 = (2654446892, 2654446892)
 
 
+@lru_cache(maxsize=1 << 16)
 def split_endpoint(endpoint: str) -> tuple[str, int]:
-    """Split ``"10.1.0.5:8080"`` or ``"[fd00::5]:8080"`` into (ip, port); ValueError if malformed."""
+    """Split ``"10.1.0.5:8080"`` or ``"[fd00::5]:8080"`` into (ip, port); ValueError if malformed.
+
+    Cached: the same endpoint ids come back for every node and scheduler asked about.
+    """
     host, sep, port = endpoint.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"endpoint {endpoint!r} is not ip:port")

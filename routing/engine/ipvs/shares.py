@@ -75,8 +75,9 @@ def scheduler_shares(
             scheduler, {e: 0.0 for e in endpoints}, "analytic", (*base_notes, "IPVS_NO_AVAILABLE_DEST"), dropped=1.0
         )
     chosen = workload or _DEFAULT_WORKLOAD
-    service_ms = tuple(chosen.service_time(e) for e in endpoints)
+    service_ms = tuple(chosen.service_time(e) for e in endpoints) if workload is not None else ()
     if needs_simulation(scheduler=scheduler, workload=workload, weights=weights, service_ms=service_ms):
+        service_ms = service_ms or tuple(chosen.service_time(e) for e in endpoints)
         return _simulated(endpoints, scheduler, chosen, seed, weights, service_ms, base_notes)
     return _analytic(endpoints, scheduler, workload, weights, base_notes)
 
@@ -156,12 +157,17 @@ def _mh(endpoints, workload, weights, notes) -> SchedulerResult:
     if workload is not None and workload.client_ports:
         counts = Counter(table[hashing.mh_slot(ip, port, size=size)] for ip, port in zip(workload.client_ips, workload.client_ports))
         return _with_drops(endpoints, counts, weights, "mh", "analytic", notes)
-    return _with_drops(endpoints, Counter(table), weights, "mh", "analytic", (*notes, "IPVS_MH_SLOT_SHARE"))
+    return _with_drops(endpoints, _slot_counts(table), weights, "mh", "analytic", (*notes, "IPVS_MH_SLOT_SHARE"))
 
 
 @lru_cache(maxsize=4096)
 def _mh_table_cached(dests: tuple[tuple[str, int], ...], weights: tuple[int, ...], size: int) -> tuple[int | None, ...]:
     return tuple(hashing.mh_table(dests, weights, size=size))
+
+
+@lru_cache(maxsize=4096)
+def _slot_counts(table: tuple[int | None, ...]) -> Counter:
+    return Counter(table)
 
 
 def _dh(endpoints, workload, weights, notes) -> SchedulerResult:

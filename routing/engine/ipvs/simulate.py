@@ -199,32 +199,41 @@ def _lblc_picker(counters: _Counters) -> Callable[[float, int], int | None]:
 def _lblcr_picker(counters: _Counters) -> Callable[[float, int], int | None]:
     """ip_vs_lblcr_schedule(): a growing server set per VIP, least-loaded member first."""
     members: list[int] = []  # head first, as list_add_rcu inserts
+    present: set[int] = set()
     lastmod = [0.0]
 
     def set_least() -> int | None:
-        load = counters.overhead()
-        best = None
-        for index in members:
-            if not counters.usable[index]:
-                continue
-            if best is None or load[best] * counters.weight[index] > load[index] * counters.weight[best]:
-                best = index
-        return best
+        # ip_vs_dest_set_min(): first usable member minimising overhead/weight, in set order.
+        order = np.asarray(members)
+        usable = counters.usable[order]
+        if not usable.any():
+            return None
+        scores = np.where(usable, counters.overhead()[order] / counters.divisor[order], _HUGE)
+        return int(order[int(np.argmin(scores))])
+
+    def drop_most_loaded() -> None:
+        # ip_vs_dest_set_max(): first member maximising overhead/weight among weight > 0.
+        order = np.asarray(members)
+        usable = counters.usable[order]
+        if not usable.any():
+            return
+        scores = np.where(usable, counters.overhead()[order] / counters.divisor[order], -_HUGE)
+        victim = int(order[int(np.argmax(scores))])
+        members.remove(victim)
+        present.discard(victim)
 
     def pick(now: float, k: int) -> int | None:
         if members:
             chosen = set_least()
             if len(members) > 1 and now - lastmod[0] > LBLCR_EXPIRATION_S:
-                load = counters.overhead()
-                usable = [i for i in members if counters.weight[i] > 0]
-                if usable:
-                    members.remove(max(usable, key=lambda i: (load[i] / counters.weight[i], -members.index(i))))
-                    lastmod[0] = now
+                drop_most_loaded()
+                lastmod[0] = now
             if chosen is not None and not counters.overloaded(chosen):
                 return chosen
         chosen = counters.weighted_least(counters.overhead())
-        if chosen is not None and chosen not in members:
+        if chosen is not None and chosen not in present:
             members.insert(0, chosen)
+            present.add(chosen)
             lastmod[0] = now
         return chosen
 

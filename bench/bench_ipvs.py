@@ -1,0 +1,68 @@
+"""Throughput of the IPVS request-level simulation, per load-dependent scheduler.
+
+Usage: .venv/bin/python bench/bench_ipvs.py [--requests N] [--repeat R]
+
+For 8 and 200 real servers, runs routing.engine.ipvs.simulate directly (no result cache)
+and prints simulated requests per second of wall time (best of R runs), plus the
+analytic-path cost of scheduler_shares for the hash schedulers for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from routing.engine.ipvs import Workload, scheduler_shares  # noqa: E402
+from routing.engine.ipvs import simulate  # noqa: E402
+
+LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")
+SIZES = (8, 200)
+
+
+def endpoints(count: int) -> tuple[str, ...]:
+    """``count`` distinct pod endpoints, as kube-proxy would name them."""
+    return tuple(f"10.{1 + i // 65536}.{i // 256 % 256}.{i % 256 + 1}:8080" for i in range(count))
+
+
+def best_seconds(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"IPVS simulation throughput, {args.requests} requests per run, best of {args.repeat}")
+    print(f"{'scheduler':<10}{'endpoints':>10}{'seconds':>10}{'requests/s':>14}")
+    for count in SIZES:
+        eps = endpoints(count)
+        # Heterogeneous service times and a load near saturation, so every rule is exercised.
+        workload = Workload(
+            requests=args.requests,
+            arrival_rate=count * 300.0,
+            service_time_ms={e: 8.0 + (i % 5) * 2.0 for i, e in enumerate(eps)},
+        )
+        for scheduler in LOAD_DEPENDENT:
+            seconds = best_seconds(lambda: simulate.run(endpoints=eps, scheduler=scheduler, workload=workload, seed=1), args.repeat)
+            print(f"{scheduler:<10}{count:>10}{seconds:>10.3f}{args.requests / seconds:>14,.0f}")
+    print("\nAnalytic path (scheduler_shares without a workload), calls/s")
+    for count in SIZES:
+        eps = endpoints(count)
+        for scheduler in ("rr", "sh", "dh", "mh"):
+            seconds = best_seconds(lambda: scheduler_shares(endpoints=eps, scheduler=scheduler), args.repeat)
+            print(f"{scheduler:<10}{count:>10}{seconds:>10.5f}{1 / seconds:>14,.0f}")
+
+
+if __name__ == "__main__":
+    main()
