@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -25,7 +25,8 @@ from cluster.kube.client import connect
 from cluster.kube.errors import KubeError
 from cluster.kube.resources import KUBE_PROXY_CONFIGMAP, RESOURCES, list_objects, read_configmap
 from cluster.models import Cluster, ClusterSource
-from cluster.selectors import cluster_objects
+from cluster.fields import ObjectError
+from cluster.selectors import cluster_iter_objects
 from cluster.services import cluster_replace_state
 from jobs.models import SyncRun
 
@@ -72,17 +73,20 @@ def cluster_fetch(*, api_client, on_progress: Progress | None = None,
     return state
 
 
-def state_diff(*, stored: list[dict], fetched: list[dict]) -> dict[str, int]:
-    """How many objects were added, changed and removed between two object lists."""
-    before = {object_key(o): o for o in stored}
-    added = changed = 0
-    for obj in fetched:
-        old = before.pop(object_key(obj), None)
-        if old is None:
-            added += 1
-        elif old != obj:
+def state_diff(*, stored: Iterable[dict], fetched: list[dict]) -> dict[str, int]:
+    """How many objects were added, changed and removed from ``stored`` to ``fetched``.
+
+    ``stored`` may be a stream (rows read in chunks): only ``fetched`` is held in memory.
+    """
+    after = {object_key(o): o for o in fetched}
+    changed = removed = 0
+    for obj in stored:
+        new = after.pop(object_key(obj), None)
+        if new is None:
+            removed += 1
+        elif new != obj:
             changed += 1
-    return {"added": added, "changed": changed, "removed": len(before)}
+    return {"added": len(after), "changed": changed, "removed": removed}
 
 
 @contextlib.contextmanager
@@ -124,7 +128,7 @@ def cluster_sync(*, cluster: Cluster, job=None, on_progress: Progress | None = N
             run.fetch_seconds = time.monotonic() - started
             progress(70, "comparing with the stored state")
             _store(run=run, cluster=cluster, fetched=fetched, progress=progress)
-    except (KubeError, SyncBusy) as error:
+    except (KubeError, SyncBusy, ObjectError) as error:
         run.status, run.error = SyncRun.Status.FAILED, str(error)
         run.error_transient = getattr(error, "transient", False)
         logger.warning("sync of cluster %s failed: %s", cluster.name, error)
@@ -134,7 +138,7 @@ def cluster_sync(*, cluster: Cluster, job=None, on_progress: Progress | None = N
 
 
 def _store(*, run: SyncRun, cluster: Cluster, fetched: FetchedState, progress: Progress) -> None:
-    diff = state_diff(stored=cluster_objects(cluster=cluster), fetched=fetched.objects)
+    diff = state_diff(stored=cluster_iter_objects(cluster=cluster), fetched=fetched.objects)
     run.counts = {"fetched": fetched.counts, **diff}
     run.resource_versions = fetched.resource_versions
     applied = time.monotonic()

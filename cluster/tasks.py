@@ -38,8 +38,9 @@ def sync_cluster_task(self, cluster_id: int, job_id: int | None = None) -> None:
             sync_request(cluster=cluster)
         return
     try:
-        sync_job_run(job_id=job_id, task_id=self.request.id or "",
-                     final_attempt=self.request.retries >= self.max_retries)
+        # In eager mode (no broker) a retry would raise into the caller: one attempt only.
+        final = self.request.is_eager or self.request.retries >= self.max_retries
+        sync_job_run(job_id=job_id, task_id=self.request.id or "", final_attempt=final)
     except SoftTimeLimitExceeded:
         _fail(job_id, "sync exceeded its time limit")
 

@@ -1,6 +1,7 @@
 """Writes on job rows: create, enqueue, start, progress, log, finish, requeue."""
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import timedelta
 
@@ -55,7 +56,7 @@ def job_enqueue(*, job: Job) -> None:
     """
     def send() -> None:
         try:
-            result = current_app.tasks[job.task_name].apply_async(args=job.task_args)
+            result = _task(job.task_name).apply_async(args=job.task_args)
         except (BrokerError, ConnectionError, OSError) as error:
             logger.warning("job %s: could not reach the broker (%s); will re-send", job.pk, error)
             job_log(job=job, line=f"broker unreachable, will re-send: {error}")
@@ -136,6 +137,14 @@ def job_requeue_stale(*, older_than_seconds: float = 60, lost_after_seconds: flo
                                            message="worker lost", error="worker lost: no "
                                            "progress within the task's hard time limit")
     return {"requeued": len(queued), "lost": lost}
+
+
+def _task(name: str):
+    # Task modules are imported by workers at start; a web process imports the module the
+    # task lives in (Celery names tasks "module.function") before sending.
+    if name not in current_app.tasks:
+        importlib.import_module(name.rsplit(".", 1)[0])
+    return current_app.tasks[name]
 
 
 def _user_or_none(user):

@@ -1,0 +1,175 @@
+"""Sync from a live API server (the fake one, through the official client and a socket)."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from cluster.models import Cluster, Node, Pod, Service
+from cluster.selectors import cluster_objects
+from cluster.sync import cluster_sync, state_diff
+from cluster.sync_jobs import cluster_add_live, sync_job_run, sync_request
+from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster  # noqa: F401
+from cluster.testing.objects import node, pod
+from jobs.models import Job, SyncRun
+from jobs.services import job_create_sync
+
+
+def _keys(objects):
+    return sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                  for o in objects)
+
+
+def _served(fake_api):  # noqa: F811
+    served = [o for plural in ("nodes", "services", "endpointslices", "pods")
+              for o in fake_api.store.objects[plural].values()]
+    return served + [fake_api.store.get("configmaps", "kube-system", "kube-proxy")]
+
+
+def test_sync_stores_every_object_as_served_and_bumps_the_revision(live_cluster, fake_api):  # noqa: F811
+    run = cluster_sync(cluster=live_cluster, page_size=2)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.counts["fetched"] == {"Node": 3, "Service": 2, "EndpointSlice": 2, "Pod": 4,
+                                     "ConfigMap": 1}
+    assert run.counts["added"] == 12 and run.revision_after == run.revision_before + 1
+    stored = cluster_objects(cluster=live_cluster)
+    canonical = lambda objs: sorted(json.dumps(o, sort_keys=True) for o in objs)  # noqa: E731
+    assert canonical(stored) == canonical(_served(fake_api))
+    assert run.resource_versions["pods"] == str(fake_api.store.rv)
+    live_cluster.refresh_from_db()
+    assert live_cluster.last_synced_at is not None and live_cluster.source == "synced"
+
+
+def test_second_sync_of_an_unchanged_cluster_changes_nothing(live_cluster):  # noqa: F811
+    first = cluster_sync(cluster=live_cluster)
+    second = cluster_sync(cluster=live_cluster)
+    assert second.status == SyncRun.Status.UNCHANGED
+    assert second.revision_after == first.revision_after
+    assert (second.counts["added"], second.counts["changed"], second.counts["removed"]) == (0, 0, 0)
+
+
+def test_changes_on_the_server_are_diffed_and_stored(live_cluster, fake_api):  # noqa: F811
+    cluster_sync(cluster=live_cluster)
+    fake_api.store.upsert(node("n4", "z-b", ip="192.168.0.4"))
+    fake_api.store.delete("pods", "shop", "api-0")
+    fake_api.store.upsert(pod("shop", "web-0", app="web", node_name="n4", ip="10.244.4.10"))
+    run = cluster_sync(cluster=live_cluster)
+    assert (run.counts["added"], run.counts["changed"], run.counts["removed"]) == (1, 1, 1)
+    assert set(Node.objects.filter(cluster=live_cluster).values_list("name", flat=True)) == \
+        {"n1", "n2", "n3", "n4"}
+    moved = Pod.objects.get(cluster=live_cluster, name="web-0")
+    assert moved.node_name == "n4" and moved.node.name == "n4"
+    assert not Pod.objects.filter(cluster=live_cluster, name="api-0").exists()
+
+
+def test_api_server_dying_mid_sync_leaves_the_stored_state_intact(live_cluster, fake_api):  # noqa: F811
+    cluster_sync(cluster=live_cluster)
+    before, revision = cluster_objects(cluster=live_cluster), Cluster.objects.get().revision
+    fake_api.store.upsert(pod("shop", "web-9", app="web", node_name="n1", ip="10.244.1.99"))
+    fake_api.fail_list_after("pods", 3)  # the connection drops in the middle of the pod list
+    failed = cluster_sync(cluster=live_cluster, page_size=2)
+    assert failed.status == SyncRun.Status.FAILED
+    assert "list pods" in failed.error and "connection lost" in failed.error
+    assert failed.error_transient
+    assert cluster_objects(cluster=live_cluster) == before
+    assert Cluster.objects.get().revision == revision
+    retried = cluster_sync(cluster=live_cluster, page_size=2)
+    assert retried.status == SyncRun.Status.SUCCEEDED
+    assert Pod.objects.filter(cluster=live_cluster, name="web-9").exists()
+
+
+def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_api):  # noqa: F811
+    fake_api.stop()
+    run = cluster_sync(cluster=live_cluster)
+    assert run.status == SyncRun.Status.FAILED and "unreachable" in run.error
+    assert not Service.objects.filter(cluster=live_cluster).exists()
+
+
+def test_state_diff_counts_added_changed_removed():
+    a = {"kind": "Node", "metadata": {"name": "a"}}
+    b = {"kind": "Node", "metadata": {"name": "b"}}
+    b2 = {"kind": "Node", "metadata": {"name": "b", "labels": {"x": "1"}}}
+    c = {"kind": "Node", "metadata": {"name": "c"}}
+    assert state_diff(stored=iter([a, b]), fetched=[b2, c]) == \
+        {"added": 1, "changed": 1, "removed": 1}
+
+
+def test_sync_job_runs_once_and_records_progress(live_cluster):  # noqa: F811
+    job, created = job_create_sync(cluster=live_cluster)
+    seen = []
+    run = sync_job_run(job_id=job.pk, on_progress=lambda p, m: seen.append(p))
+    job.refresh_from_db()
+    assert created and job.state == Job.State.SUCCEEDED and job.progress == 100
+    assert job.result["sync_run"] == run.pk and "sync succeeded" in job.log
+    assert seen == sorted(seen) and seen[-1] >= 80
+    assert sync_job_run(job_id=job.pk) is None  # a second delivery does nothing
+    assert SyncRun.objects.count() == 1
+
+
+def test_duplicate_sync_requests_coalesce_into_one_job(live_cluster, django_capture_on_commit_callbacks):  # noqa: F811
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first, created = sync_request(cluster=live_cluster)
+        second, again = sync_request(cluster=live_cluster)
+    assert created and not again and first.pk == second.pk
+    assert len(callbacks) == 1  # one message for one job
+    assert first.task_args == [live_cluster.pk, first.pk]
+
+
+def test_token_never_reaches_the_database_logs_or_output(
+        live_cluster, caplog, fake_api, django_capture_on_commit_callbacks):  # noqa: F811
+    caplog.set_level(logging.DEBUG)
+    out = io.StringIO()
+    call_command("sync_cluster", "live", stdout=out)
+    fake_api.fail_next("nodes", 500, 500, 500, 500, 500)
+    with django_capture_on_commit_callbacks(execute=True):  # eager task: runs, fails, retries
+        call_command("sync_cluster", "live", "--async", stdout=out)
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    assert "[  5%] listing nodes: 3" in out.getvalue() and "sync succeeded" in out.getvalue()
+    assert Job.objects.filter(state=Job.State.FAILED).exists()
+    for text in (dump.getvalue(), caplog.text, out.getvalue()):
+        assert TOKEN not in text
+
+
+def test_add_cluster_command_stores_only_path_and_context(db, kubeconfig, tmp_path):  # noqa: F811
+    out = io.StringIO()
+    call_command("add_cluster", "prod", "--kubeconfig", str(kubeconfig), "--context", "fake",
+                 "--sync-every", "120", stdout=out)
+    cluster = Cluster.objects.get(name="prod")
+    assert cluster.kubeconfig_path == str(kubeconfig) and cluster.kube_context == "fake"
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="sync cluster prod")
+    assert task.task == "cluster.tasks.sync_cluster_task" and task.interval.every == 120
+    assert task.args == f"[{cluster.pk}]"
+    with pytest.raises(CommandError, match="context 'nope' not found"):
+        call_command("add_cluster", "other", "--kubeconfig", str(kubeconfig), "--context", "nope")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("add_cluster", "prod", "--kubeconfig", str(kubeconfig), "--context", "fake")
+    with pytest.raises(CommandError, match="Service host/port is not set"):
+        call_command("add_cluster", "incl", "--in-cluster")
+    assert Cluster.objects.count() == 1
+
+
+def test_sync_cluster_refuses_an_imported_cluster(db):
+    Cluster.objects.create(name="dump")
+    with pytest.raises(CommandError, match="was imported, not added with add_cluster"):
+        call_command("sync_cluster", "dump")
+    with pytest.raises(CommandError, match="no cluster named 'x'"):
+        call_command("sync_cluster", "x")
+
+
+def test_several_live_clusters_side_by_side(live_cluster, fake_api, tmp_path):  # noqa: F811
+    from cluster.testing.fake_apiserver import FakeApiServer
+
+    with FakeApiServer([node("solo", "z-q", ip="192.168.9.1")], token="other") as second:
+        path = second.write_kubeconfig(tmp_path / "kc2", context="second")
+        other = cluster_add_live(name="other", kubeconfig_path=str(path), context="second")
+        assert cluster_sync(cluster=other).status == SyncRun.Status.SUCCEEDED
+    assert cluster_sync(cluster=live_cluster).status == SyncRun.Status.SUCCEEDED
+    assert _keys(cluster_objects(cluster=other)) == [("Node", "", "solo")]
+    assert len(cluster_objects(cluster=live_cluster)) == 12
