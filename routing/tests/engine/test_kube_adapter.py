@@ -1,0 +1,139 @@
+"""snapshot_from_objects: reading kubectl dumps the way kube-proxy reads the API.
+
+Rules from K/K pkg/proxy/endpointslicecache.go (conditions, de-duplication, ordering),
+pkg/proxy/serviceport.go (LB ingress capture) and the kube-proxy ConfigMap.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cluster.kube_dump import read_objects
+from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.types import FeatureGates
+from routing.tests.engine.core_builders import endpoint_obj, node_obj, pod_obj, service_obj, slice_obj
+
+# Next to the repository, as CI lays it out (same place cluster/tests/fixtures.py reads).
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
+
+
+def endpoints_of(objects: list[dict], service: str = "default/web", port: str = "http"):
+    return snapshot_from_objects(objects).endpoints(service, port)
+
+
+def test_omitted_conditions_mean_ready_and_serving() -> None:
+    (got,) = endpoints_of([service_obj("web"), slice_obj("web", [endpoint_obj("10.0.0.1", "n1", ready=None)])])
+    assert (got.ready, got.serving, got.terminating) == (True, True, False)
+
+
+def test_serving_defaults_to_ready_when_omitted() -> None:
+    (got,) = endpoints_of([service_obj("web"), slice_obj("web", [endpoint_obj("10.0.0.1", "n1", ready=False)])])
+    assert (got.ready, got.serving) == (False, False)
+
+
+def test_sorted_by_ip_port_string_and_deduplicated_across_slices() -> None:
+    objects = [service_obj("web"),
+               slice_obj("web", [endpoint_obj("10.0.0.9", "n1"), endpoint_obj("10.0.0.10", "n1")], name="a"),
+               slice_obj("web", [endpoint_obj("10.0.0.9", "n1", ready=False, serving=True, terminating=True)], name="b")]
+    got = endpoints_of(objects)
+    assert [e.key for e in got] == ["10.0.0.10:8080", "10.0.0.9:8080"]
+    # a terminating duplicate never replaces the existing copy
+    assert got[1].ready is True
+
+
+def test_port_without_name_is_skipped_like_kube_proxy() -> None:
+    objects = [service_obj("web"), slice_obj("web", [endpoint_obj("10.0.0.1", "n1")], ports=[{"port": 8080}])]
+    assert endpoints_of(objects) == ()
+
+
+def test_fqdn_slices_and_other_family_are_ignored() -> None:
+    objects = [service_obj("web"), slice_obj("web", [endpoint_obj("fd00::1", "n1")], name="v6", address_type="IPv6"),
+               slice_obj("web", [endpoint_obj("web.example.com", "n1")], name="f", address_type="FQDN"),
+               slice_obj("web", [endpoint_obj("10.0.0.1", "n1")], name="v4")]
+    assert [e.ip for e in endpoints_of(objects)] == ["10.0.0.1"]
+
+
+def test_hints_and_zone_are_read() -> None:
+    objects = [service_obj("web"), slice_obj("web", [endpoint_obj("10.0.0.1", "n1", zone="a", zones=("a", "b"), nodes=("n1",))])]
+    (got,) = endpoints_of(objects)
+    assert got.zone == "a" and got.zone_hints == {"a", "b"} and got.node_hints == {"n1"}
+
+
+def test_only_vip_mode_lb_ingress_is_captured() -> None:
+    service = service_obj("web", type="LoadBalancer")
+    service["status"]["loadBalancer"]["ingress"] = [{"ip": "192.0.2.1"}, {"ip": "192.0.2.2", "ipMode": "Proxy"},
+                                                   {"hostname": "x.elb.example.com"}]
+    got = snapshot_from_objects([service]).services["default/web"]
+    assert got.lb_ips == ("192.0.2.1",)
+    assert got.lb_uncaptured == ("192.0.2.2", "x.elb.example.com")
+
+
+def test_kube_proxy_configmap_sets_mode_scheduler_and_detector() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+          "data": {"config.conf": "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                                  "clusterCIDR: \"\"\nipvs:\n  scheduler: lc\n  syncPeriod: 30s\nmode: ipvs\n"
+                                  "featureGates:\n  TopologyAwareHints: false\n"}}
+    s = snapshot_from_objects([cm])
+    assert (s.proxy.mode, s.proxy.ipvs_scheduler, s.proxy.local_detector) == ("ipvs", "lc", False)
+    assert s.proxy.gates.topology_aware_hints is False
+
+
+def test_no_configmap_means_iptables_with_a_detector() -> None:
+    s = snapshot_from_objects([])
+    assert (s.proxy.mode, s.proxy.local_detector) == ("iptables", True)
+    assert any("ConfigMap" in note for note in s.notes)
+
+
+def test_each_node_runs_its_own_release() -> None:
+    s = snapshot_from_objects([node_obj("old", version="v1.29.3"), node_obj("new1", version="v1.35.0"),
+                               node_obj("new2", version="v1.35.1")])
+    assert s.proxy.version == (1, 35)
+    assert s.proxy_for("old").version == (1, 29)
+    assert s.proxy_for("old").gates == FeatureGates.for_version((1, 29))
+    assert s.proxy_for("new1") is s.proxy
+
+
+def test_endpoints_derived_from_pods_when_the_dump_has_no_slices() -> None:
+    objects = [node_obj("n1", zone="a"), service_obj("web", distribution="PreferClose"),
+               pod_obj("web-1", "n1", "10.0.0.1"), pod_obj("web-2", "n1", "10.0.0.2", ready=False),
+               pod_obj("other", "n1", "10.0.0.3", app="other")]
+    s = snapshot_from_objects(objects)
+    got = s.endpoints("default/web", "http")
+    assert [(e.ip, e.port, e.ready) for e in got] == [("10.0.0.1", 8080, True), ("10.0.0.2", 8080, False)]
+    assert got[0].zone_hints == {"a"} and got[1].zone_hints == frozenset()
+    assert s.pods["default/web-1"].owner == "Deployment/web"
+
+
+@pytest.mark.parametrize("bad", [{"unknown_override": 1}, {"proxy_mode": "ebpf"}, {"ipvs_scheduler": "fastest"},
+                                 {"version": "latest"}, {"feature_gates": {"NoSuchGate": True}}])
+def test_bad_overrides_raise_one_line(bad: dict) -> None:
+    with pytest.raises(SnapshotError) as err:
+        snapshot_from_objects([], **bad)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_service_port_names_object_and_field() -> None:
+    service = service_obj("web", ports=[{"name": "http", "port": "eighty"}])
+    with pytest.raises(SnapshotError, match=r"Service default/web: spec.ports\[0\].port"):
+        snapshot_from_objects([service])
+
+
+def test_real_fixtures_are_present() -> None:
+    assert len(list(FIXTURES.glob("*.*[ln]"))) >= 8
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.*[ln]")), ids=lambda p: p.name)
+def test_every_real_fixture_builds_a_snapshot(path: Path) -> None:
+    s = snapshot_from_objects(read_objects(path))
+    assert s.services or s.nodes or s.pods
+
+
+def test_graceful_termination_fixture_routes_to_the_terminating_pod() -> None:
+    """cilium graceful-termination state2: the only pod is serving+terminating (KEP-1669)."""
+    from routing.engine.simulate import Question, simulate
+
+    s = snapshot_from_objects(read_objects(FIXTURES / "cilium-graceful-termination-state2.yaml"))
+    answer = simulate(s, Question(service="test/graceful-term-svc", source="pod:graceful-term-control-plane")).to_json()
+    assert answer["action"] == "forward" and len(answer["endpoints"]) == 1
+    assert any(line.startswith("TERMINATING_FALLBACK") for line in answer["explain"])
