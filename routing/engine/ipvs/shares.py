@@ -16,7 +16,9 @@ from routing.engine.ipvs import hashing, simulate
 from routing.engine.ipvs.model import SCHEDULERS, SchedulerResult, Workload
 
 LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")
-_DEFAULT_WORKLOAD = Workload()
+# With no workload, sed/nq still need one (their answer depends on load): kube-proxy's typical
+# light-to-moderate load, kept short because cluster-wide analysis asks once per endpoint count.
+_DEFAULT_WORKLOAD = Workload(requests=4000)
 # Simulation outcomes by (scheduler, shape, workload, seed); a plain dict evicted oldest-first
 # because Workload holds mappings and cannot be an lru_cache key.
 _SIM_CACHE: dict[tuple, simulate.SimOutcome] = {}
@@ -59,7 +61,9 @@ def scheduler_shares(
     only for tie-breaks and hash tables). ``scheduler`` is one of ``SCHEDULERS``; a bad name
     or a malformed/duplicate endpoint raises ValueError with a one-line message. Shares sum
     to 1 over ``endpoints`` unless every connection fails (then ``dropped`` is 1).
-    Deterministic for a given ``seed``.
+    Without a workload, the answer is analytic except for sed/nq, which are simulated
+    under a default workload (200 new connections/s, 10 ms service, 4 workers per endpoint,
+    4000 connections) because they have no load-free answer. Deterministic for a given ``seed``.
     """
     if scheduler not in SCHEDULERS:
         raise ValueError(f"unknown IPVS scheduler {scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
