@@ -1,0 +1,157 @@
+"""Compare the engine's prediction with what real packets do in the lab.
+
+For every (mode, source) the lab opens N connections and counts where each landed
+(endpoint IP), how many timed out (``drop``) and how many were refused (``reject``). The
+prediction is ``routing.engine.simulate.simulate`` for the same question. Agreement is
+Pearson's chi-square goodness-of-fit test at significance ``alpha`` (default 0.001: a
+correct prediction is flagged by chance once in a thousand runs); an outcome the engine
+calls impossible that happens even once is a disagreement. With ClientIP session affinity
+every connection from one client must land on one endpoint the engine allows. The
+responders also report the source address they saw, checked against
+``client_ip_preserved``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from routing.engine.simulate import Question, simulate
+from routing.engine.snapshot import Snapshot
+from routing.lab.netns import LabError
+from routing.lab.stats import goodness_of_fit
+from routing.lab.topology import Lab
+from routing.lab.traffic import burst
+
+
+@dataclass
+class SourceResult:
+    """One (mode, source) comparison."""
+
+    mode: str
+    source: str
+    to: str
+    requests: int
+    observed: Counter
+    expected: dict[str, float]
+    p_value: float | None
+    preserved_expected: bool
+    preserved_ok: bool
+    ok: bool
+    note: str = ""
+
+
+def default_sources(snapshot: Snapshot, service: str) -> list[str]:
+    """``pod:NODE`` for every node, plus ``external:NODE`` when the Service has a NodePort."""
+    svc = snapshot.services[service]
+    out = [f"pod:{n}" for n in sorted(snapshot.nodes)]
+    if any(p.node_port for p in svc.ports):
+        out += [f"external:{n}" for n in sorted(snapshot.nodes)]
+    return out
+
+
+def _target(lab: Lab, snapshot: Snapshot, source: str, to: str, port_name: str) -> tuple[str, str, int]:
+    """(client namespace, destination IP, destination port) for one source."""
+    kind, _, node = source.partition(":")
+    svc = snapshot.services[lab.service]
+    port = svc.port(port_name)
+    if node not in lab.nodes:
+        raise LabError(f"source {source!r}: unknown node")
+    if to == "clusterip":
+        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
+        if kind == "external":
+            lab.route_external(svc.cluster_ips[0], node)
+        return ns, svc.cluster_ips[0], port.port
+    if to == "nodeport":
+        if not port.node_port:
+            raise LabError(f"{lab.service} port {port_name or port.port} has no NodePort")
+        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
+        return ns, lab.nodes[node].ip, port.node_port
+    ips = svc.lb_ips if to == "loadbalancer" else svc.external_ips
+    if not ips or kind != "external":
+        raise LabError(f"source {source!r} cannot be sent to {to} in the lab")
+    lab.route_external(ips[0], node)
+    return lab.external[0], ips[0], port.port
+
+
+def expected_shares(answer_json: dict) -> dict[str, float]:
+    """Outcome -> predicted share, from the simulate JSON."""
+    shares = {ep["ip"]: ep["share"] for ep in answer_json["endpoints"]}
+    rejected = answer_json.get("rejected", 0.0) or 0.0
+    shares["reject"] = rejected
+    shares["drop"] = max(0.0, answer_json["dropped"] - rejected)
+    return shares
+
+
+def verify(
+    lab: Lab,
+    snapshot: Snapshot,
+    *,
+    modes: tuple[str, ...] = ("iptables",),
+    sources: list[str] | None = None,
+    requests: int = 200,
+    alpha: float = 0.001,
+    port: str | None = None,
+) -> list[SourceResult]:
+    """Program the lab with ``snapshot``'s rules in each mode and compare every source."""
+    svc = snapshot.services[lab.service]
+    svc_port = svc.port(port) if port else next((p for p in svc.ports if p.protocol == "TCP"), None)
+    if svc_port is None or svc_port.protocol != "TCP":
+        raise LabError(f"{lab.service}: the lab sends TCP; pick a TCP port with --port")
+    results = []
+    for mode in modes:
+        lab.program(snapshot, mode)
+        for source in sources or default_sources(snapshot, lab.service):
+            kind = source.partition(":")[0]
+            to = "clusterip" if kind == "pod" else "nodeport"
+            results.append(_one(lab, snapshot, mode, source, to, svc_port.name, requests, alpha))
+    return results
+
+
+def _one(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, port_name: str,
+         requests: int, alpha: float) -> SourceResult:
+    question = Question(service=lab.service, source=source, to=to, port=port_name or None, proxy_mode=mode)
+    answer = simulate(snapshot, question).to_json()
+    expected = expected_shares(answer)
+    ns, dest, dport = _target(lab, snapshot, source, to, port_name)
+    outcome = burst(ns, dest, dport, requests)
+    observed = Counter({k: v for k, v in outcome.counts.items() if v})
+    client_ip = lab.clients[source.partition(":")[2]][1] if source.startswith("pod:") else lab.external[1]
+    forwarded = sum(outcome.peers.values())
+    preserved = answer["client_ip_preserved"]
+    seen_client = outcome.peers.get(client_ip, 0)
+    preserved_ok = forwarded == 0 or (seen_client == forwarded if preserved else seen_client == 0)
+    note = ""
+    if snapshot.services[lab.service].session_affinity == "ClientIP" and answer["endpoints"]:
+        landed = [k for k in observed if k not in ("drop", "reject", "error")]
+        allowed = {k for k, v in expected.items() if v > 0}
+        ok = len(landed) == 1 and landed[0] in allowed and sum(observed.values()) == observed[landed[0]]
+        p = None
+        note = "sessionAffinity=ClientIP: one client sticks to one endpoint"
+    else:
+        fit = goodness_of_fit(observed, expected, alpha=alpha)
+        ok, p = fit.ok, fit.p_value
+        if fit.impossible:
+            note = "observed outcomes the engine calls impossible: " + ", ".join(fit.impossible)
+    if outcome.errors:
+        note = (note + "; " if note else "") + "socket errors: " + ", ".join(f"{k}x{v}" for k, v in outcome.errors.items())
+    return SourceResult(mode, source, to, requests, observed, expected, p, preserved, preserved_ok,
+                        ok and preserved_ok, note)
+
+
+def format_table(results: list[SourceResult], *, alpha: float) -> str:
+    """A fixed-width table: one row per (mode, source, outcome)."""
+    lines = [f"chi-square goodness of fit per source, alpha={alpha} (p < alpha or an impossible outcome = DISAGREE)",
+             f"{'mode':9} {'source':22} {'to':10} {'outcome':16} {'observed':>9} {'expected':>9} {'p-value':>9}  verdict"]
+    for r in results:
+        keys = sorted(set(r.observed) | {k for k, v in r.expected.items() if v > 0})
+        for i, k in enumerate(keys):
+            exp = r.expected.get(k, 0.0) * r.requests
+            p = "" if i or r.p_value is None else f"{r.p_value:.4f}"
+            verdict = "" if i else ("agree" if r.ok else "DISAGREE")
+            lines.append(f"{r.mode:9} {r.source:22} {r.to:10} {k:16} {r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}")
+        src = "client IP preserved" if r.preserved_expected else "client IP masqueraded"
+        lines.append(f"{'':9} {'':22} {'':10} {src:16} {'ok' if r.preserved_ok else 'WRONG':>9}")
+        if r.note:
+            lines.append(f"{'':9} note: {r.note}")
+    return "\n".join(lines)
