@@ -1,0 +1,116 @@
+"""Properties over random small clusters (hypothesis): shares + dropped = 1; Local never
+leaves the node; Cluster never drops while a usable endpoint exists; an empty what-if
+changes nothing."""
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.simulate import Question, simulate
+from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+
+NODES = ("n1", "n2", "n3", "n4")
+MODES = ("iptables", "nftables", "ipvs")
+
+endpoint_st = st.fixed_dictionaries({
+    "node": st.sampled_from(NODES),
+    "ready": st.sampled_from([True, False, None]),
+    "serving": st.sampled_from([True, False, None]),
+    "terminating": st.sampled_from([True, False, None]),
+    "zones": st.sampled_from([(), ("a",), ("b",), ("a", "b")]),
+    "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
+})
+
+world_st = st.fixed_dictionaries({
+    "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
+    "endpoints": st.lists(endpoint_st, max_size=7),
+    "itp": st.sampled_from(["Cluster", "Local"]),
+    "etp": st.sampled_from(["Cluster", "Local"]),
+    "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
+    "mode": st.sampled_from(MODES),
+    "source": st.sampled_from(["pod", "external", "lb"]),
+    "node": st.sampled_from(NODES),
+    "detector": st.booleans(),
+})
+
+
+def build(world: dict):
+    nodes = [node_obj(n, zone=z) for n, z in zip(NODES, world["zones"], strict=True)]
+    eps = [endpoint_obj(f"10.0.0.{i + 1}", e["node"], ready=e["ready"], serving=e["serving"],
+                        terminating=e["terminating"], zones=e["zones"], nodes=e["nodes"])
+           for i, e in enumerate(world["endpoints"])]
+    service = service_obj("web", type=world["type"], itp=world["itp"], etp=world["etp"],
+                          lb_ips=["192.0.2.1"] if world["type"] == "LoadBalancer" else None, hc_port=32000)
+    snapshot = snapshot_from_objects(nodes + [service, slice_obj("web", eps)], proxy_mode=world["mode"],
+                                     local_detector=world["detector"])
+    return snapshot, service
+
+
+def question(world: dict) -> Question:
+    kind = world["source"]
+    if kind in ("external", "lb") and world["type"] == "ClusterIP":
+        kind = "pod"
+    if kind == "lb" and world["type"] != "LoadBalancer":
+        kind = "external"
+    source = "lb" if kind == "lb" else f"{kind}:{world['node']}"
+    to = None if kind != "pod" or world["type"] == "ClusterIP" else ("nodeport" if world["node"] != "n4" else None)
+    return Question(service="default/web", source=source, to=to)
+
+
+def usable(snapshot) -> bool:
+    return any(e.ready or (e.serving and e.terminating) for e in snapshot.endpoints("default/web", "http"))
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(world_st)
+def test_shares_and_dropped_sum_to_one(world: dict) -> None:
+    snapshot, _ = build(world)
+    answer = simulate(snapshot, question(world))
+    raw = sum(share for _, share in answer.endpoint_shares.values()) + answer.dropped
+    assert math.isclose(raw, 1.0, abs_tol=1e-9)
+    out = answer.to_json()
+    assert round((sum(e["share"] for e in out["endpoints"]) + out["dropped"]) * 1_000_000) == 1_000_000
+    assert all(e["share"] > 0 for e in out["endpoints"])
+
+
+@SETTINGS
+@given(world_st)
+def test_local_policy_never_leaves_the_node(world: dict) -> None:
+    """iptables/nftables: iTP=Local ClusterIP traffic and eTP=Local external traffic stay on N."""
+    world = {**world, "mode": "nftables"}
+    snapshot, _ = build(world)
+    q = question(world)
+    kind, node = q.parse_source()
+    answer = simulate(snapshot, q).to_json()
+    local_internal = kind == "pod" and (q.to or "clusterip") == "clusterip" and world["itp"] == "Local"
+    local_external = kind == "external" and world["etp"] == "Local"
+    if local_internal or local_external:
+        assert {e["node"] for e in answer["endpoints"]} <= {node}
+
+
+@SETTINGS
+@given(world_st)
+def test_cluster_policy_never_drops_while_something_is_usable(world: dict) -> None:
+    world = {**world, "itp": "Cluster", "etp": "Cluster"}
+    snapshot, _ = build(world)
+    q = question(world)
+    answer = simulate(snapshot, q)
+    if usable(snapshot):
+        assert answer.action == "forward" and answer.dropped == 0.0
+    if not usable(snapshot):
+        assert answer.action == "reject"
+
+
+@SETTINGS
+@given(world_st)
+def test_empty_scenario_changes_nothing(world: dict) -> None:
+    snapshot, _ = build(world)
+    q = question(world)
+    assert simulate(apply_scenario(snapshot, Scenario()), q).to_json() == simulate(snapshot, q).to_json()
