@@ -1,10 +1,23 @@
-"""Dashboard pages."""
+"""Dashboard pages: one URL per page; htmx requests to the same URL get the fragment."""
 from django.urls import path
 
-from dashboard import views
+from dashboard.views import jobs, overview, rules, services, whatif
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", overview.home, name="home"),
+    path("switch/", overview.switch, name="switch"),
+    path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
+    path("scenarios/<int:pk>/", whatif.scenario_detail, name="scenario"),
+    path("scenarios/<int:pk>/apply/", whatif.scenario_apply, name="scenario-apply"),
+    path("clusters/<str:name>/", overview.overview, name="overview"),
+    path("clusters/<str:name>/sync/", overview.sync, name="sync"),
+    path("clusters/<str:name>/services/", services.service_list, name="services"),
+    path("clusters/<str:name>/services/<str:namespace>/<str:service>/", services.service_detail,
+         name="service-detail"),
+    path("clusters/<str:name>/what-if/", whatif.explorer, name="whatif"),
+    path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
+    path("clusters/<str:name>/rules/", rules.rules, name="rules"),
 ]

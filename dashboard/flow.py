@@ -1,0 +1,128 @@
+"""Geometry of the flow diagram: sources on the left, endpoints on the right, bands ∝ share.
+
+Pure presentation: the shares come from the engine's answers; this module only lays out
+boxes and bands so a template can draw them as SVG (sized by attributes, never by inline
+styles, which the Content-Security-Policy forbids).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WIDTH = 760
+LEFT_X, BOX_W = 10, 190
+RIGHT_X = WIDTH - BOX_W - 10
+GAP = 8
+MIN_BOX = 22
+DROP_TARGETS = ("dropped", "rejected")
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """One source of traffic: a node, a group of nodes, a zone, or the external LB.
+
+    ``weight`` is the source's part of all traffic drawn (e.g. its node count); ``targets``
+    maps an endpoint label to the share of this source's connections it receives;
+    ``dropped`` is the share dropped (``action`` "reject" draws it as rejected).
+    """
+
+    label: str
+    weight: float
+    targets: dict[str, float]
+    dropped: float = 0.0
+    action: str = "forward"
+    detail: str = ""
+    cross: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Box:
+    label: str
+    x: float
+    y: float
+    h: float
+    value: float
+    kind: str = ""
+    detail: str = ""
+
+    @property
+    def label_y(self) -> float:
+        return self.y + self.h / 2 + 4
+
+    @property
+    def text_x(self) -> float:
+        return self.x + 8
+
+    @property
+    def percent(self) -> str:
+        return f"{self.value * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class Link:
+    path: str
+    width: float
+    kind: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Everything the template draws; ``height`` is the SVG viewBox height."""
+
+    width: int
+    height: float
+    sources: list[Box]
+    targets: list[Box]
+    links: list[Link]
+    box_w: int = BOX_W
+
+
+def _stack(items: list[tuple[str, float, str, str]], x: float, scale: float) -> list[Box]:
+    boxes, y = [], GAP
+    for label, value, kind, detail in items:
+        h = max(MIN_BOX, value * scale)
+        boxes.append(Box(label=label, x=x, y=y, h=h, value=value, kind=kind, detail=detail))
+        y += h + GAP
+    return boxes
+
+
+def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
+    """Lay out ``sources`` and the endpoints they reach; band width ∝ weight × share."""
+    total = sum(s.weight for s in sources) or 1.0
+    inflow: dict[str, float] = {}
+    for source in sources:
+        for target, share in source.targets.items():
+            inflow[target] = inflow.get(target, 0.0) + share * source.weight / total
+        if source.dropped > 0:
+            sink = "rejected" if source.action == "reject" else "dropped"
+            inflow[sink] = inflow.get(sink, 0.0) + source.dropped * source.weight / total
+    order = sorted((t for t in inflow if t not in DROP_TARGETS)) + [t for t in DROP_TARGETS if t in inflow]
+    left = _stack([(s.label, s.weight / total, "src", s.detail) for s in sources], LEFT_X, scale)
+    right = _stack([(t, inflow[t], "drop" if t in DROP_TARGETS else "dst", "") for t in order], RIGHT_X, scale)
+    by_label = {box.label: box for box in right}
+    # Bands leave each source box top to bottom and enter each target box top to bottom.
+    out_offset = {box.label: 0.0 for box in left}
+    in_offset = {box.label: 0.0 for box in right}
+    links: list[Link] = []
+    for source, box in zip(sources, left):
+        flows = [(t, sh) for t, sh in sorted(source.targets.items()) if sh > 0]
+        if source.dropped > 0:
+            flows.append(("rejected" if source.action == "reject" else "dropped", source.dropped))
+        for target, share in flows:
+            value = share * source.weight / total
+            width = max(1.0, value * scale)
+            dst = by_label[target]
+            y0 = box.y + min(out_offset[box.label] + width / 2, box.h)
+            y1 = dst.y + min(in_offset[target] + width / 2, dst.h)
+            out_offset[box.label] += width
+            in_offset[target] += width
+            x0, x1 = box.x + BOX_W, dst.x
+            mid = (x0 + x1) / 2
+            kind = "drop" if target in DROP_TARGETS else ("cross" if target in source.cross else "")
+            links.append(Link(
+                path=f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}",
+                width=round(width, 1), kind=kind,
+                title=f"{source.label} → {target}: {share * 100:.1f}% of its connections",
+            ))
+    height = max((b.y + b.h for b in left + right), default=MIN_BOX) + GAP
+    return Flow(width=WIDTH, height=round(height, 1), sources=left, targets=right, links=links)

@@ -1,0 +1,95 @@
+"""Turn the engine's answers for one way into a Service into what the detail page draws."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard.answers import Entry
+from dashboard.flow import Flow, FlowSource, build_flow
+
+BAR_WIDTH = 200
+
+
+@dataclass
+class LoadBar:
+    """One endpoint's share of an entry's connections, as an SVG bar."""
+
+    ip: str
+    node: str
+    zone: str
+    share: float
+    width: float
+    heavy: bool
+
+    @property
+    def percent(self) -> str:
+        return f"{self.share * 100:.1f}%"
+
+
+@dataclass
+class PathRow:
+    """One source's answer in words and numbers."""
+
+    label: str
+    nodes: int
+    action: str
+    dropped: float
+    drop_reason: str | None
+    client_ip_preserved: bool
+    latency_ms: float | None
+    locality: dict[str, float]
+    cost: float
+
+
+@dataclass
+class EntryView:
+    """Everything the template shows for one entry."""
+
+    key: str
+    title: str
+    dropped: float
+    flow: Flow
+    bars: list[LoadBar]
+    paths: list[PathRow]
+    trail: list[tuple[str, str]]
+    preserved_everywhere: bool
+
+
+def _target_label(ep: dict[str, Any]) -> str:
+    return f"{ep['ip']} · {ep['node'] or 'no node'}"
+
+
+def entry_view(entry: Entry) -> EntryView:
+    """Flow diagram, load bars, per-source rows and the de-duplicated explanation trail."""
+    sources, rows, trail, seen = [], [], [], set()
+    zone_of_target: dict[str, str] = {}
+    for path in entry.paths:
+        answer = path.answer
+        targets = {}
+        for ep in answer["endpoints"]:
+            label = _target_label(ep)
+            targets[label] = ep["share"]
+            zone_of_target[label] = ep["zone"] or ""
+        cross = frozenset(t for t in targets if path.group.zone and zone_of_target[t]
+                          and zone_of_target[t] != path.group.zone)
+        sources.append(FlowSource(label=path.group.label, weight=path.group.weight, targets=targets,
+                                  dropped=answer["dropped"], action=answer["action"], cross=cross))
+        rows.append(PathRow(
+            label=path.group.label, nodes=path.group.weight, action=answer["action"],
+            dropped=answer["dropped"], drop_reason=answer["drop_reason"],
+            client_ip_preserved=answer["client_ip_preserved"],
+            latency_ms=(answer.get("latency_ms") or {}).get("expected"),
+            locality=answer.get("locality") or {}, cost=(answer.get("cost") or {}).get("usd_per_month", 0.0)))
+        for item in answer.get("reasons") or []:
+            if item["message"] not in seen:
+                seen.add(item["message"])
+                trail.append((item["code"], item["message"]))
+    shares = entry.endpoint_shares
+    node_of = {ep["ip"]: (ep["node"] or "", ep["zone"] or "") for p in entry.paths for ep in p.answer["endpoints"]}
+    top = max(shares.values(), default=0.0)
+    mean = (sum(shares.values()) / len(shares)) if shares else 0.0
+    bars = [LoadBar(ip, *node_of[ip], share=share, width=round(BAR_WIDTH * share / top, 1) if top else 0,
+                    heavy=len(shares) > 1 and share > 1.5 * mean)
+            for ip, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return EntryView(entry.key, entry.title, entry.dropped, build_flow(sources), bars, rows, trail,
+                     all(r.client_ip_preserved for r in rows))

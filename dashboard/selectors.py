@@ -1,0 +1,203 @@
+"""Reads the pages need beyond the other apps' selectors: bounded, fixed query counts.
+
+Each function is shaped for one picture (the overview's zones → nodes → pods, the
+service detail's endpoint grid). None of them computes routing: answers come from
+``routing.reports`` and ``routing.engine`` through ``dashboard.answers``.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+
+from cluster.models import Cluster, Endpoint, KubeProxyConfig, Node, Pod, Service
+
+#: The overview draws at most this many nodes per zone and pod dots per node, so a
+#: 5,000-node cluster renders as fast as the demo; the rest is counted, not drawn.
+NODES_PER_ZONE = 48
+PODS_PER_NODE = 24
+LEGEND_SIZE = 10
+
+
+@dataclass
+class NodeCard:
+    """One node of the overview picture."""
+
+    name: str
+    ready: bool
+    unschedulable: bool
+    proxy_mode: str
+    pod_count: int = 0
+    #: (pod "ns/name", the Service keys it backs space-separated, colour class or "").
+    pods: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def more_pods(self) -> int:
+        return self.pod_count - len(self.pods)
+
+
+@dataclass
+class ZoneCard:
+    """One zone (or the "no zone label" bucket) with the nodes drawn and the rest counted."""
+
+    name: str
+    node_count: int
+    not_ready: int
+    cordoned: int
+    nodes: list[NodeCard] = field(default_factory=list)
+
+    @property
+    def hidden(self) -> int:
+        return self.node_count - len(self.nodes)
+
+
+def cluster_counts(*, cluster: Cluster) -> dict[str, int]:
+    """Object counts shown on the overview (one query per kind, all index-only)."""
+    return {
+        "nodes": Node.objects.filter(cluster=cluster).count(),
+        "services": Service.objects.filter(cluster=cluster).count(),
+        "pods": Pod.objects.filter(cluster=cluster).count(),
+        "endpoints": Endpoint.objects.filter(cluster=cluster).count(),
+    }
+
+
+def proxy_config(*, cluster: Cluster) -> KubeProxyConfig | None:
+    """The cluster's kube-proxy configuration row (None when never imported)."""
+    return KubeProxyConfig.objects.filter(cluster=cluster).first()
+
+
+def node_proxy_mode(config: KubeProxyConfig | None, node: str) -> str:
+    """The proxy mode running on ``node`` (a per-node override wins)."""
+    if config is None:
+        return "iptables"
+    override = (config.node_overrides or {}).get(node) or {}
+    return override.get("mode") or config.mode or "iptables"
+
+
+def overview_zones(*, cluster: Cluster) -> tuple[list[ZoneCard], list[tuple[str, str]]]:
+    """Zones → nodes → pods, bounded; and the legend (service key, colour class).
+
+    Pod dots carry the classes of the Services they back; the legend lists the Services
+    with the most pods among those drawn. Four queries plus one per zone, whatever the
+    number of nodes and pods.
+    """
+    config = proxy_config(cluster=cluster)
+    zone_rows = (Node.objects.filter(cluster=cluster).values("zone")
+                 .annotate(n=Count("id"), not_ready=Count("id", filter=Q(ready=False)),
+                           cordoned=Count("id", filter=Q(unschedulable=True))).order_by("zone"))
+    zones = {r["zone"]: ZoneCard(r["zone"] or "(no zone label)", r["n"], r["not_ready"], r["cordoned"])
+             for r in zone_rows}
+    drawn: dict[str, NodeCard] = {}
+    for zone_key, zone in zones.items():
+        # Unhealthy nodes first: they are what an operator looks for.
+        rows = (Node.objects.filter(cluster=cluster, zone=zone_key)
+                .order_by("ready", "-unschedulable", "name")
+                .values_list("name", "ready", "unschedulable")[:NODES_PER_ZONE])
+        for name, ready, unschedulable in rows:
+            card = NodeCard(name, ready, unschedulable, node_proxy_mode(config, name))
+            zone.nodes.append(card)
+            drawn[name] = card
+    _attach_pods(cluster=cluster, drawn=drawn)
+    legend = _legend(drawn)
+    colour = dict(legend)
+    for card in drawn.values():
+        card.pods = [(pod, services, next((colour[k] for k in services.split() if k in colour), ""))
+                     for pod, services, _ in card.pods]
+    return list(zones.values()), legend
+
+
+def _attach_pods(*, cluster: Cluster, drawn: dict[str, NodeCard]) -> None:
+    counts = (Pod.objects.filter(cluster=cluster, node_name__in=list(drawn))
+              .values("node_name").annotate(n=Count("id")))
+    for row in counts:
+        drawn[row["node_name"]].pod_count = row["n"]
+    backing: dict[tuple[str, str], list[str]] = defaultdict(list)
+    rows = (Endpoint.objects.filter(cluster=cluster, node_name__in=list(drawn), target_kind="Pod",
+                                    service__isnull=False)
+            .values_list("target_namespace", "target_name", "service__namespace", "service__name"))
+    for pod_ns, pod_name, svc_ns, svc_name in rows:
+        key = f"{svc_ns}/{svc_name}"
+        if key not in backing[(pod_ns, pod_name)]:
+            backing[(pod_ns, pod_name)].append(key)
+    pods = (Pod.objects.filter(cluster=cluster, node_name__in=list(drawn))
+            .order_by("node_name", "namespace", "name").values_list("node_name", "namespace", "name"))
+    for node_name, ns, name in pods:
+        card = drawn[node_name]
+        if len(card.pods) < PODS_PER_NODE:
+            card.pods.append((f"{ns}/{name}", " ".join(backing.get((ns, name), ())), ""))
+
+
+def _legend(drawn: dict[str, NodeCard]) -> list[tuple[str, str]]:
+    counter: Counter[str] = Counter()
+    for card in drawn.values():
+        for _pod, services, _colour in card.pods:
+            counter.update(services.split())
+    return [(key, f"c{i}") for i, (key, _n) in enumerate(counter.most_common(LEGEND_SIZE))]
+
+
+def services_by_keys(*, cluster: Cluster, keys: list[tuple[str, str]]) -> list[Service]:
+    """The Services named by (namespace, name) pairs, in one query."""
+    if not keys:
+        return []
+    condition = Q()
+    for namespace, name in keys:
+        condition |= Q(namespace=namespace, name=name)
+    return list(Service.objects.filter(cluster=cluster).filter(condition))
+
+
+def endpoint_counts(*, services: list[Service]) -> dict[int, tuple[int, int]]:
+    """Service id -> (ready endpoints, all endpoints), one grouped query for a page."""
+    rows = (Endpoint.objects.filter(service__in=[s.pk for s in services]).values("service_id")
+            .annotate(total=Count("id"), ready=Count("id", filter=Q(ready=True))))
+    return {r["service_id"]: (r["ready"], r["total"]) for r in rows}
+
+
+@dataclass
+class PlacedEndpoint:
+    """One endpoint as the placement grid draws it."""
+
+    address: str
+    pod: str
+    ready: bool
+    serving: bool
+    terminating: bool
+    zone_hints: list[str]
+    node_hints: list[str]
+
+    @property
+    def state(self) -> str:
+        if self.terminating:
+            return "terminating"
+        return "ready" if self.ready else "notready"
+
+
+def endpoint_placement(*, cluster: Cluster, service: Service) -> list[tuple[str, list[tuple[str, bool, bool, list[PlacedEndpoint]]]]]:
+    """[(zone, [(node, node ready, cordoned, [endpoints])])] for the Service's endpoints.
+
+    Nodes without endpoints are left out (they are counted in the flow diagram's
+    sources); endpoints without a node go under "(no node)". Two queries.
+    """
+    eps = list(Endpoint.objects.filter(service=service).order_by("node_name", "address")
+               .values_list("address", "target_name", "ready", "serving", "terminating",
+                            "hints_for_zones", "hints_for_nodes", "node_name", "zone"))
+    names = {row[7] for row in eps if row[7]}
+    nodes = {n.name: n for n in Node.objects.filter(cluster=cluster, name__in=names)
+             .only("name", "zone", "ready", "unschedulable")}
+    grid: dict[str, dict[str, list[PlacedEndpoint]]] = defaultdict(lambda: defaultdict(list))
+    for address, pod, ready, serving, terminating, zh, nh, node_name, ep_zone in eps:
+        node = nodes.get(node_name)
+        zone = (node.zone if node else ep_zone) or "(no zone label)"
+        grid[zone][node_name or "(no node)"].append(PlacedEndpoint(
+            address, pod, ready, serving, terminating,
+            [h.get("name", "") if isinstance(h, dict) else str(h) for h in zh or []],
+            [h.get("name", "") if isinstance(h, dict) else str(h) for h in nh or []]))
+    out = []
+    for zone in sorted(grid):
+        node_rows = []
+        for node_name in sorted(grid[zone]):
+            node = nodes.get(node_name)
+            node_rows.append((node_name, node.ready if node else True,
+                              node.unschedulable if node else False, grid[zone][node_name]))
+        out.append((zone, node_rows))
+    return out

@@ -1,0 +1,39 @@
+"""Small presentation filters for the dashboard templates."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """``mapping[key]`` or None (templates cannot index by a variable)."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def percent(value: Any, digits: int = 1) -> str:
+    """0.3333 -> "33.3%"; None -> "—"."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def signed_percent(value: Any) -> str:
+    """0.25 -> "+25.0 pp" (a change of a share, in percentage points)."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:+.1f} pp"
+
+
+@register.filter
+def subtract(value: Any, other: Any) -> float:
+    """``value - other`` for numbers."""
+    return float(value) - float(other)

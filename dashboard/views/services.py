@@ -1,0 +1,75 @@
+"""The services table and the service detail page."""
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from cluster.filters import ServiceFilterSet
+from cluster.models import Service
+from dashboard import answers, flowviews, selectors
+from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.engine.simulate import QuestionError
+
+PAGE_SIZE = 50
+#: Orderings by the analysis' figures; the FilterSet orders by stored columns.
+METRIC_ORDERINGS = {"drop": "dropped", "imbalance": "imbalance", "nodes": "nodes_covered"}
+
+
+@read_required
+def service_list(request: HttpRequest, name: str) -> HttpResponse:
+    """Searchable, filterable, sortable table with the analysis' figures per Service."""
+    cluster = cluster_or_404(name)
+    params = request.GET.copy()
+    ordering = params.pop("ordering", [""])[-1]
+    metric = METRIC_ORDERINGS.get(ordering.lstrip("-"))
+    if ordering and not metric:
+        params["ordering"] = ordering
+    filterset = ServiceFilterSet(data=params, queryset=Service.objects.filter(cluster=cluster))
+    report = answers.report(cluster=cluster)
+    rows = filterset.qs.only("id", "namespace", "name", "type", "internal_traffic_policy",
+                             "external_traffic_policy", "traffic_distribution", "session_affinity",
+                             "topology_mode") if filterset.is_valid() else Service.objects.none()
+    if metric:
+        # Sort every matching key by the report's figure, then fetch one page of rows.
+        keys = list(rows.values_list("namespace", "name"))
+        figure = report.figure(metric)
+        keys.sort(key=lambda k: (figure(f"{k[0]}/{k[1]}"), k), reverse=ordering.startswith("-"))
+        page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
+        wanted = {f"{ns}/{n}": i for i, (ns, n) in enumerate(page.object_list)}
+        fetched = selectors.services_by_keys(cluster=cluster, keys=list(page.object_list))
+        services = sorted(fetched, key=lambda s: wanted[f"{s.namespace}/{s.name}"])
+    else:
+        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        services = list(page.object_list)
+    context = {
+        "cluster": cluster, "filterset": filterset, "page": page, "ordering": ordering,
+        "rows": [(s, report.service(f"{s.namespace}/{s.name}")) for s in services],
+        "counts": selectors.endpoint_counts(services=services),
+    }
+    if is_htmx(request):
+        return render(request, "dashboard/services/_table.html", context)
+    return render_page(request, "dashboard/services/list.html", context, cluster=cluster, section="services")
+
+
+@read_required
+def service_detail(request: HttpRequest, name: str, namespace: str, service: str) -> HttpResponse:
+    """Endpoint placement, the flow diagram per way in, load bars, locality, the trail."""
+    cluster = cluster_or_404(name)
+    row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
+    key = f"{namespace}/{service}"
+    snapshot = answers.cluster_snapshot(cluster=cluster)
+    error = None
+    try:
+        entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
+    except QuestionError as exc:
+        entries, error = [], str(exc)
+    context = {
+        "cluster": cluster, "service": row, "key": key, "error": error,
+        "ports": row.ports, "port": request.GET.get("port", ""),
+        "entries": [flowviews.entry_view(entry) for entry in entries],
+        "placement": selectors.endpoint_placement(cluster=cluster, service=row),
+        "report_row": answers.report(cluster=cluster).service(key),
+    }
+    return render_page(request, "dashboard/services/detail.html", context, cluster=cluster, section="services")
+

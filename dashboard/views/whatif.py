@@ -1,0 +1,164 @@
+"""The what-if explorer: controls, before | after preview (htmx), save, apply."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from cluster.models import Cluster, Service
+from cluster.permissions import user_can_operate
+from dashboard import answers, flowviews, patches
+from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
+from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.engine.scenario import ScenarioError, apply_scenario
+from routing.engine.simulate import QuestionError
+from routing.models import Scenario
+from routing.selectors import InputError, engine_scenario
+
+SERVICE_PICKS = 30
+
+
+def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any) -> dict[str, Any]:
+    """Before and after for the focused Service, or the error that stops the what-if."""
+    key = form.cleaned_data["service"]
+    changes = form.changes()
+    if form.cleaned_data.get("scale") is not None:
+        workload = answers.workload_of(snapshot, key)
+        if workload is None:
+            return {"changes": changes, "error": f"service {key}: its pods have no controller to scale"}
+        changes["scale"] = {workload: form.cleaned_data["scale"]}
+    try:
+        after_snapshot = apply_scenario(snapshot, engine_scenario(changes))
+        special = answers.special_nodes(snapshot, key) | answers.special_nodes(after_snapshot, key)
+        special |= set(changes.get("nodes_down", [])) | set(changes.get("nodes_drained", []))
+        groups = answers.source_groups(snapshot, key, special=special)
+        before = answers.service_entries(snapshot, key, groups=groups)
+        after = answers.service_entries(after_snapshot, key, groups=groups)
+    except (ScenarioError, QuestionError, InputError) as exc:
+        return {"changes": changes, "error": str(exc)}
+    compared = answers.compare(before, after)
+    return {
+        "changes": changes, "error": None,
+        "compared": [(d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared],
+        "patch": patches.service_patch(cluster=cluster, changes=changes),
+    }
+
+
+def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scenario: Scenario | None) -> HttpResponse:
+    snapshot = answers.cluster_snapshot(cluster=cluster)
+    nodes = sorted(snapshot.nodes)
+    form = WhatIfForm(params or None, nodes=nodes)
+    context: dict[str, Any] = {
+        "cluster": cluster, "form": form, "scenario": scenario, "nodes": nodes,
+        "node_checkboxes": len(nodes) <= NODE_CHECKBOXES_MAX,
+        "picks": Service.objects.filter(cluster=cluster).order_by("namespace", "name")
+                 .values_list("namespace", "name")[:SERVICE_PICKS],
+        "save_form": SaveScenarioForm(),
+        "can_operate": user_can_operate(request.user),
+        "query": params.urlencode(),
+    }
+    if form.is_bound and form.is_valid():
+        if form.cleaned_data["service"] not in snapshot.services:
+            form.add_error("service", f"unknown service {form.cleaned_data['service']!r} in cluster {cluster.name}")
+        else:
+            context.update(_preview(cluster, form, snapshot))
+    context["apply_block"] = patches.apply_blocker(request.user, cluster, scenario, context.get("patch"))
+    if is_htmx(request):
+        return render(request, "dashboard/whatif/_preview.html", context)
+    return render_page(request, "dashboard/whatif/explorer.html", context, cluster=cluster, section="whatif")
+
+
+@read_required
+def explorer(request: HttpRequest, name: str) -> HttpResponse:
+    """Controls on the left, before | after on the right; htmx swaps only the preview."""
+    return _explorer(request, cluster_or_404(name), request.GET, scenario=None)
+
+
+@read_required
+def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A saved scenario's shareable page: the explorer with its changes filled in.
+
+    Only ``?service=`` (which Service to look at) may accompany the bare URL; once a
+    control is flipped the query string carries the whole what-if, as on the explorer.
+    """
+    scenario = get_object_or_404(Scenario.objects.select_related("cluster", "created_by"), pk=pk)
+    params = request.GET
+    if set(params) <= {"service"}:
+        snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
+        params = _params_for(scenario, params.get("service") or answers.focus_of(snapshot, scenario.changes))
+    return _explorer(request, scenario.cluster, params, scenario=scenario)
+
+
+def _params_for(scenario: Scenario, service: str) -> QueryDict:
+    """The explorer's query string for a stored scenario looked at through ``service``."""
+    data = WhatIfForm.initial_from_changes(service, scenario.changes)
+    scale = scenario.changes.get("scale") or {}
+    if len(scale) == 1:
+        data["scale"] = next(iter(scale.values()))
+    params = QueryDict(mutable=True)
+    for field, value in data.items():
+        if isinstance(value, list):
+            params.setlist(field, value)
+        else:
+            params[field] = str(value)
+    return params
+
+
+@require_POST
+@read_required
+def save(request: HttpRequest, name: str) -> HttpResponse:
+    """Save the what-if in the query string as a named scenario; go to its shareable URL."""
+    cluster = cluster_or_404(name)
+    if not request.user.is_authenticated:
+        messages.error(request, "Log in to save a scenario.")
+        return redirect(f"{reverse('login')}?next={reverse('dashboard:whatif', args=[name])}")
+    params = QueryDict(request.POST.get("query", ""))
+    snapshot = answers.cluster_snapshot(cluster=cluster)
+    form = WhatIfForm(params, nodes=sorted(snapshot.nodes))
+    save_form = SaveScenarioForm(request.POST)
+    if not (form.is_valid() and save_form.is_valid()):
+        messages.error(request, "Nothing saved: " + "; ".join(
+            f"{f}: {' '.join(e)}" for f, e in {**form.errors, **save_form.errors}.items()))
+        return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
+    preview = _preview(cluster, form, snapshot)
+    if preview["error"]:
+        messages.error(request, f"Nothing saved: {preview['error']}")
+        return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
+    try:
+        scenario = patches.save_scenario(cluster=cluster, user=request.user, name=save_form.cleaned_data["name"],
+                                         description=save_form.cleaned_data["description"],
+                                         changes=preview["changes"])
+    except InputError as exc:
+        messages.error(request, f"Nothing saved: {exc}")
+        return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
+    messages.success(request, f"Saved scenario “{scenario.name}”. Share this page's URL.")
+    url = reverse("dashboard:scenario", args=[scenario.pk])
+    return redirect(f"{url}?{urlencode({'service': form.cleaned_data['service']})}")
+
+
+@require_POST
+@read_required
+def scenario_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Operators only: start the apply job for the scenario's Service changes."""
+    scenario = get_object_or_404(Scenario.objects.select_related("cluster"), pk=pk)
+    patch = patches.service_patch(cluster=scenario.cluster, changes=scenario.changes)
+    blocker = patches.apply_blocker(request.user, scenario.cluster, scenario, patch)
+    if blocker:
+        if not user_can_operate(request.user):
+            raise PermissionDenied(blocker)
+        messages.error(request, f"Not applied: {blocker}")
+        return redirect("dashboard:scenario", pk=pk)
+    try:
+        jobs = patches.start_apply(scenario=scenario, user=request.user,
+                                   confirm_restart=request.POST.get("confirm_restart") == "yes")
+    except InputError as exc:
+        messages.error(request, f"Not applied: {exc}")
+        return redirect("dashboard:scenario", pk=pk)
+    messages.info(request, f"Started {', '.join(f'job #{job.pk}' for job in jobs)} for scenario “{scenario.name}”.")
+    return redirect("dashboard:job-detail", pk=jobs[0].pk)
