@@ -43,6 +43,8 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "IPVS_NO_AVAILABLE_DEST": "no real server can take new connections: every connection fails",
         "IPVS_DEST_ORDER_AS_GIVEN": "list-order tie-breaks and hash tables follow the endpoint order given (on a node it is kube-proxy's map order)",
         "IPVS_PER_NODE_STATE": "each node's IPVS schedules on its own: counts and round-robin position are per node",
+        "IPVS_PERSISTENCE_PER_CLIENT": "sessionAffinity ClientIP makes the virtual server persistent: the scheduler picks once per client and later connections follow that client's template",
+        "IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES": "kube-proxy sets expire_quiescent_template=1: clients pinned to a weight-0 server are rescheduled",
         "IPVS_SED_EQUALS_NQ_EQUAL_WEIGHTS": "with equal weights nq and sed pick the same server (both take the first idle one, else the fewest active)",
         "USERSPACE_REMOVED_1_26": "userspace mode was deprecated in 1.23 and removed in 1.26; modelled for clusters still running it",
         "USERSPACE_ROUND_ROBIN": "kube-proxy accepted each connection itself and round-robined over the service port's endpoint list",
@@ -82,6 +84,10 @@ class Workload:
                           terminating). Missing endpoints get 1.
     protocol:             "TCP", "UDP" or "SCTP" (UDP flows never count as active in IPVS).
     inactive_timeout_s:   how long a closed connection counts as inactive; None = kernel default.
+    persistence_timeout_s: IPVS persistence (kube-proxy sets it for sessionAffinity: ClientIP,
+                          timeout = timeoutSeconds, default 10800); 0 = no affinity. The
+                          scheduler then runs once per client; later connections follow the
+                          client's template.
     mh_table_size:        Maglev table size (a kernel prime; default 4093 = CONFIG_IP_VS_MH_TAB_INDEX 12).
     simulate:             True forces the simulation (to get latency), False forbids it,
                           None simulates only when the answer depends on load.
@@ -101,6 +107,7 @@ class Workload:
     weights: Mapping[str, int] = field(default_factory=dict)
     protocol: str = "TCP"
     inactive_timeout_s: float | None = None
+    persistence_timeout_s: float = 0.0
     mh_table_size: int = 4093
     simulate: bool | None = None
 
@@ -115,6 +122,8 @@ class Workload:
             raise ValueError(f"workload workers must be >= 1, got {self.workers}")
         if self.connection_lifetime_s < 0:
             raise ValueError(f"workload connection_lifetime_s must be >= 0, got {self.connection_lifetime_s}")
+        if self.persistence_timeout_s < 0:
+            raise ValueError(f"workload persistence_timeout_s must be >= 0, got {self.persistence_timeout_s}")
         if self.protocol not in ("TCP", "UDP", "SCTP"):
             raise ValueError(f"workload protocol must be TCP, UDP or SCTP, got {self.protocol!r}")
         if self.client_ports and len(self.client_ports) != len(self.client_ips):

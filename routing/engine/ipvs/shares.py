@@ -42,7 +42,7 @@ def needs_simulation(*, scheduler: str, workload: Workload | None, weights: Sequ
         return True
     if workload is None or scheduler not in LOAD_DEPENDENT:
         return False
-    if scheduler in ("lblc", "lblcr"):
+    if scheduler in ("lblc", "lblcr") or workload.persistence_timeout_s > 0:
         return True
     identical = len(set(service_ms)) <= 1 and len({w for w in weights if w > 0}) <= 1
     # Symmetry only levels the shares when inactive counts break the ties: with few
@@ -74,6 +74,10 @@ def scheduler_shares(
         hashing.split_endpoint(endpoint)
     weights = tuple(workload.weight(e) if workload else 1 for e in endpoints)
     base_notes = _base_notes(scheduler, weights, len(endpoints))
+    if workload is not None and workload.persistence_timeout_s > 0:
+        base_notes += ("IPVS_PERSISTENCE_PER_CLIENT",)
+        if any(w == 0 for w in weights):
+            base_notes += ("IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES",)
     if not any(w > 0 for w in weights):
         return SchedulerResult(
             scheduler, {e: 0.0 for e in endpoints}, "analytic", (*base_notes, "IPVS_NO_AVAILABLE_DEST"), dropped=1.0
@@ -108,6 +112,8 @@ def _analytic(
     endpoints: tuple[str, ...], scheduler: str, workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]
 ) -> SchedulerResult:
     positive = [w if w > 0 else 0 for w in weights]
+    if scheduler in ("rr", "wrr") and workload is not None and workload.persistence_timeout_s > 0:
+        return _persistent_turns(endpoints, scheduler, workload, weights, notes)
     if scheduler in ("rr", "wrr", "lc", "wlc"):
         if scheduler == "wrr" and len(set(p for p in positive if p)) > 1:
             code = "IPVS_WRR_BY_WEIGHT"
@@ -129,6 +135,19 @@ def _analytic(
     first = next(i for i, w in enumerate(weights) if w > 0)
     shares = {e: (1.0 if i == first else 0.0) for i, e in enumerate(endpoints)}
     return SchedulerResult(scheduler, shares, "analytic", (*notes, "IPVS_LBLC_PINS_VIP"), pinned=endpoints[first])
+
+
+def _persistent_turns(endpoints, scheduler, workload, weights, notes) -> SchedulerResult:
+    """rr/wrr under persistence: the k-th client to arrive takes the k-th turn, then keeps it.
+
+    Exact when every client returns within the timeout (templates are re-armed on each
+    use) and clients send at equal rates: shares are clients per server / clients.
+    """
+    clients = len(workload.client_ips) if workload.client_ips else workload.clients
+    picker = simulate.turn_picker(scheduler, list(weights))
+    counts = Counter(picker(0.0, k) for k in range(clients))
+    code = "IPVS_RR_UNIFORM" if scheduler == "rr" or len({w for w in weights if w > 0}) == 1 else "IPVS_WRR_BY_WEIGHT"
+    return SchedulerResult(scheduler, _normalise(endpoints, [counts.get(i, 0) for i in range(len(endpoints))]), "analytic", (*notes, code))
 
 
 def _with_drops(endpoints, counts: Counter, weights, scheduler, method, notes, pinned=None) -> SchedulerResult:
@@ -233,5 +252,5 @@ def _workload_key(workload: Workload) -> tuple:
     return (
         workload.arrival_rate, workload.requests, workload.clients, workload.client_ips, workload.client_ports,
         workload.client_base_ip, workload.workers, workload.connection_lifetime_s, workload.destination_vip,
-        workload.protocol, workload.inactive_timeout(), workload.mh_table_size,
+        workload.protocol, workload.inactive_timeout(), workload.mh_table_size, workload.persistence_timeout_s,
     )

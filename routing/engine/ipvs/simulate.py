@@ -79,7 +79,12 @@ def _client_ips(workload: Workload) -> list[str]:
 
 
 def _make_picker(
-    scheduler: str, endpoints: Sequence[str], counters: _Counters, workload: Workload, rng: np.random.Generator
+    scheduler: str,
+    endpoints: Sequence[str],
+    counters: _Counters,
+    workload: Workload,
+    rng: np.random.Generator,
+    client_of: np.ndarray | None,
 ) -> Callable[[float, int], int | None]:
     """Return pick(now, request_index) -> endpoint index or None, holding the scheduler's state."""
     n = counters.n
@@ -103,26 +108,33 @@ def _make_picker(
                 return int(np.argmax(idle))
             return counters.weighted_least(counters.active + 1)
         return pick_nq
-    if scheduler == "rr":
-        position = [-1]
-
-        def pick_rr(now: float, k: int) -> int | None:
-            for step in range(1, n + 1):
-                candidate = (position[0] + step) % n
-                if weights[candidate] > 0:
-                    position[0] = candidate
-                    return candidate
-            return None
-        return pick_rr
-    if scheduler == "wrr":
-        return _wrr_picker(weights)
+    if scheduler in ("rr", "wrr"):
+        return turn_picker(scheduler, weights)
     if scheduler in ("sh", "mh", "dh"):
-        return _hash_picker(scheduler, endpoints, weights, workload, rng)
+        return _hash_picker(scheduler, endpoints, weights, workload, rng, client_of)
     if scheduler == "lblc":
         return _lblc_picker(counters)
     if scheduler == "lblcr":
         return _lblcr_picker(counters)
     raise ValueError(f"scheduler {scheduler!r} cannot be simulated")
+
+
+def turn_picker(scheduler: str, weights: list[int]) -> Callable[[float, int], int | None]:
+    """The load-blind pickers: ip_vs_rr.c (next server with weight > 0) or ip_vs_wrr.c."""
+    if scheduler == "wrr":
+        return _wrr_picker(weights)
+    n = len(weights)
+    position = [-1]
+
+    def pick_rr(now: float, k: int) -> int | None:
+        for step in range(1, n + 1):
+            candidate = (position[0] + step) % n
+            if weights[candidate] > 0:
+                position[0] = candidate
+                return candidate
+        return None
+
+    return pick_rr
 
 
 def _wrr_picker(weights: list[int]) -> Callable[[float, int], int | None]:
@@ -153,7 +165,12 @@ def _wrr_picker(weights: list[int]) -> Callable[[float, int], int | None]:
 
 
 def _hash_picker(
-    scheduler: str, endpoints: Sequence[str], weights: list[int], workload: Workload, rng: np.random.Generator
+    scheduler: str,
+    endpoints: Sequence[str],
+    weights: list[int],
+    workload: Workload,
+    rng: np.random.Generator,
+    chooser: np.ndarray | None,
 ) -> Callable[[float, int], int | None]:
     """sh/mh/dh: a fixed table lookup; a weight-0 hashed server means the connection fails."""
     if scheduler == "dh":
@@ -161,7 +178,6 @@ def _hash_picker(
         pinned = table[hashing.dh_bucket(workload.destination_vip or "0.0.0.0")]
         return lambda now, k: pinned if pinned is not None and weights[pinned] > 0 else None
     clients = _client_ips(workload)
-    chooser = rng.integers(0, len(clients), size=workload.requests)
     if scheduler == "sh":
         sh = hashing.sh_table(weights)
         by_client = [sh[hashing.sh_bucket(ip)] for ip in clients]
@@ -263,7 +279,11 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     active_time = [0.0] * n
     latencies: list[float] = []
     dropped = 0
-    pick = _make_picker(scheduler, endpoints, counters, workload, rng)
+    persist = workload.persistence_timeout_s
+    # Which client opens each connection: sh/mh hash it, persistence keys templates on it.
+    client_of = rng.integers(0, len(_client_ips(workload)), size=count) if scheduler in ("sh", "mh") or persist > 0 else None
+    templates: dict[int, list] = {}  # client -> [real server, expiry]: ip_vs_sched_persist()
+    pick = _make_picker(scheduler, endpoints, counters, workload, rng, client_of)
     for k, now in enumerate(arrivals):
         while closes and closes[0][0] <= now:
             closed_at, index = heapq.heappop(closes)
@@ -272,7 +292,15 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             heapq.heappush(expiries, (closed_at + linger, index))
         while expiries and expiries[0][0] <= now:
             counters.inactive[heapq.heappop(expiries)[1]] -= 1
-        index = pick(now, k)
+        template = templates.get(int(client_of[k])) if persist > 0 else None
+        # kube-proxy sets expire_quiescent_template=1: a template whose server has weight 0 is dropped.
+        if template is not None and template[1] > now and counters.weight[template[0]] > 0:
+            index = template[0]
+        else:
+            index = pick(now, k)
+            template = [index, 0.0] if index is not None and persist > 0 else None
+            if template is not None:
+                templates[int(client_of[k])] = template
         if index is None:
             dropped += 1
             continue
@@ -282,6 +310,9 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
         heapq.heapreplace(workers, finish)
         latencies.append((finish - now) * 1000.0)
         close_at = finish + idle[k]
+        if template is not None:
+            # Each use re-arms the template's timer; it outlives the connections it controls.
+            template[1] = max(template[1], now + persist, close_at)
         delivered[index] += 1
         if udp:
             counters.inactive[index] += 1

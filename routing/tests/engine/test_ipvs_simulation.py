@@ -160,3 +160,40 @@ def test_sh_simulation_drops_clients_of_a_quiesced_bucket_owner():
     assert result.shares[EPS4[1]] == 0.0
     assert 0.1 < result.dropped < 0.4
     assert "IPVS_HASHED_DEST_UNAVAILABLE" in result.notes
+
+
+# Session affinity (ClientIP) in IPVS mode: proxier.go sets FlagPersistent with
+# Timeout = sessionAffinityConfig.clientIP.timeoutSeconds; ip_vs_core.c ip_vs_sched_persist()
+# schedules once per client template and re-arms it on every use.
+def test_persistent_rr_assigns_clients_in_turn():
+    """10 clients, 4 servers: client k takes turn k mod 4 -> 3, 3, 2, 2 clients (hand count)."""
+    result = scheduler_shares(endpoints=EPS4, scheduler="rr", workload=Workload(clients=10, persistence_timeout_s=10800))
+    assert result.method == "analytic"
+    assert list(result.shares.values()) == pytest.approx([0.3, 0.3, 0.2, 0.2])
+    assert "IPVS_PERSISTENCE_PER_CLIENT" in result.notes
+
+
+def test_persistent_rr_simulation_matches_the_client_turns():
+    workload = Workload(clients=10, persistence_timeout_s=10800, requests=6000)
+    simulated = scheduler_shares(endpoints=EPS4, scheduler="rr", workload=Workload(**{**workload.__dict__, "simulate": True}))
+    assert list(simulated.shares.values()) == pytest.approx([0.3, 0.3, 0.2, 0.2], abs=0.03)
+
+
+def test_expired_templates_fall_back_to_per_connection_turns():
+    """A timeout far shorter than a client's return interval (0.2 s) rarely reuses a template.
+
+    Only a client returning while its previous connection is still open (~10 ms) reuses it:
+    templates outlive the connections they control.
+    """
+    workload = Workload(clients=10, persistence_timeout_s=0.001, requests=4000, arrival_rate=50, simulate=True)
+    result = scheduler_shares(endpoints=EPS4, scheduler="rr", workload=workload)
+    assert list(result.shares.values()) == pytest.approx([0.25] * 4, abs=0.01)
+
+
+def test_quiesced_server_loses_its_persistent_clients():
+    """kube-proxy sets net/ipv4/vs/expire_quiescent_template=1: weight 0 invalidates templates."""
+    workload = Workload(clients=10, persistence_timeout_s=10800, weights={EPS4[0]: 0}, requests=3000)
+    result = scheduler_shares(endpoints=EPS4, scheduler="lc", workload=workload)
+    assert result.method == "simulated"
+    assert result.shares[EPS4[0]] == 0.0
+    assert "IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES" in result.notes
