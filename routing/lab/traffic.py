@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import resource
 import selectors
 import socket
 import threading
@@ -88,39 +89,58 @@ class Outcomes:
 
 def burst(ns: str, dest: str, port: int, n: int, *, timeout: float = 0.6, concurrency: int = 100) -> Outcomes:
     """Open ``n`` TCP connections from namespace ``ns`` to ``dest:port`` and classify each."""
-    out = Outcomes()
-    remaining = n
-    while remaining > 0:
-        batch = min(concurrency, remaining)
-        remaining -= batch
-        _one_batch(ns, dest, port, batch, timeout, out)
-    return out
+    return burst_many([(ns, dest, port)], n, timeout=timeout, concurrency=concurrency)[0]
 
 
-def _one_batch(ns: str, dest: str, port: int, count: int, timeout: float, out: Outcomes) -> None:
+def burst_many(
+    targets: list[tuple[str, str, int]], n: int, *, timeout: float = 0.6, concurrency: int = 100
+) -> list[Outcomes]:
+    """``n`` connections for each (namespace, dest, port), all targets at once.
+
+    Running the sources side by side means a drop (a connection that can only time out)
+    costs one timeout per round, not one per source.
+    """
+    outs = [Outcomes() for _ in targets]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, len(targets) * concurrency + 256)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    remaining = [n] * len(targets)
+    while any(remaining):
+        batch = [min(concurrency, r) for r in remaining]
+        remaining = [r - b for r, b in zip(remaining, batch)]
+        _one_round(targets, batch, timeout, outs)
+    return outs
+
+
+def _one_round(targets: list[tuple[str, str, int]], counts: list[int], timeout: float, outs: list[Outcomes]) -> None:
     sel = selectors.DefaultSelector()
-    with inside(ns):
-        socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    for sock in socks:
-        sock.setblocking(False)
-        err = sock.connect_ex((dest, port))
-        if err not in (0, errno.EINPROGRESS):
-            _classify_error(err, out)
-            sock.close()
+    for i, ((ns, dest, port), count) in enumerate(zip(targets, counts)):
+        if not count:
             continue
-        sel.register(sock, selectors.EVENT_WRITE, b"")
+        with inside(ns):
+            socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+        for sock in socks:
+            sock.setblocking(False)
+            err = sock.connect_ex((dest, port))
+            if err not in (0, errno.EINPROGRESS):
+                _classify_error(err, outs[i])
+                sock.close()
+                continue
+            sel.register(sock, selectors.EVENT_WRITE, (i, False))
     deadline = time.monotonic() + timeout
     while sel.get_map() and time.monotonic() < deadline:
         for key, mask in sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            sock = key.fileobj
-            if mask & selectors.EVENT_WRITE and key.data == b"":
+            sock, (i, connected) = key.fileobj, key.data
+            out = outs[i]
+            if mask & selectors.EVENT_WRITE and not connected:
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     _classify_error(err, out)
                     sel.unregister(sock)
                     sock.close()
                 else:
-                    sel.modify(sock, selectors.EVENT_READ, b"connected")
+                    sel.modify(sock, selectors.EVENT_READ, (i, True))
                 continue
             try:
                 data = sock.recv(256)
@@ -137,7 +157,7 @@ def _one_batch(ns: str, dest: str, port: int, count: int, timeout: float, out: O
             sel.unregister(sock)
             sock.close()
     for key in list(sel.get_map().values()):
-        out.counts["drop"] += 1
+        outs[key.data[0]].counts["drop"] += 1
         key.fileobj.close()  # type: ignore[union-attr]
     sel.close()
 

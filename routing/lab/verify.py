@@ -21,7 +21,7 @@ from routing.engine.snapshot import Snapshot
 from routing.lab.netns import LabError
 from routing.lab.stats import goodness_of_fit
 from routing.lab.topology import Lab
-from routing.lab.traffic import burst
+from routing.lab.traffic import Outcomes, burst_many
 
 
 @dataclass
@@ -99,22 +99,25 @@ def verify(
     if svc_port is None or svc_port.protocol != "TCP":
         raise LabError(f"{lab.service}: the lab sends TCP; pick a TCP port with --port")
     results = []
+    chosen = sources or default_sources(snapshot, lab.service)
     for mode in modes:
         lab.program(snapshot, mode)
-        for source in sources or default_sources(snapshot, lab.service):
+        plans = []
+        for source in chosen:
             kind = source.partition(":")[0]
             to = "clusterip" if kind == "pod" else "nodeport"
-            results.append(_one(lab, snapshot, mode, source, to, svc_port.name, requests, alpha))
+            question = Question(service=lab.service, source=source, to=to, port=svc_port.name or None, proxy_mode=mode)
+            answer = simulate(snapshot, question).to_json()
+            plans.append((source, to, answer, _target(lab, snapshot, source, to, svc_port.name)))
+        outcomes = burst_many([p[3] for p in plans], requests)
+        for (source, to, answer, _), outcome in zip(plans, outcomes):
+            results.append(_judge(lab, snapshot, mode, source, to, answer, outcome, requests, alpha))
     return results
 
 
-def _one(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, port_name: str,
-         requests: int, alpha: float) -> SourceResult:
-    question = Question(service=lab.service, source=source, to=to, port=port_name or None, proxy_mode=mode)
-    answer = simulate(snapshot, question).to_json()
+def _judge(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, answer: dict, outcome: Outcomes,
+           requests: int, alpha: float) -> SourceResult:
     expected = expected_shares(answer)
-    ns, dest, dport = _target(lab, snapshot, source, to, port_name)
-    outcome = burst(ns, dest, dport, requests)
     observed = Counter({k: v for k, v in outcome.counts.items() if v})
     client_ip = lab.clients[source.partition(":")[2]][1] if source.startswith("pod:") else lab.external[1]
     forwarded = sum(outcome.peers.values())
