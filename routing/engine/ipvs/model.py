@@ -39,8 +39,8 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "IPVS_LBLC_PINS_VIP": "lblc/lblcr cache one backend (set) per destination VIP; at light load one backend gets every new connection",
         "IPVS_LBLC_REBALANCES_UNDER_LOAD": "lblc moves the VIP to the least-loaded backend once its backend has >1 active connection and another is idle",
         "IPVS_LBLCR_SET_GROWS": "lblcr adds backends to the VIP's set under load and only drops one after 24 h without change",
-        "IPVS_HASHED_DEST_UNAVAILABLE": "the hashed backend has weight 0 and kube-proxy sets no fallback flag: those connections fail",
-        "IPVS_NO_AVAILABLE_DEST": "no real server can take new connections: every connection fails",
+        "IPVS_HASHED_DEST_UNAVAILABLE": "the hashed backend has weight 0 and kube-proxy sets no fallback flag: IPVS answers those connections with ICMP port unreachable (refused)",
+        "IPVS_NO_AVAILABLE_DEST": "no real server can take new connections: IPVS answers ICMP port unreachable, so clients see connection refused",
         "IPVS_DEST_ORDER_AS_GIVEN": "list-order tie-breaks and hash tables follow the endpoint order given (on a node it is kube-proxy's map order)",
         "IPVS_PER_NODE_STATE": "each node's IPVS schedules on its own: counts and round-robin position are per node",
         "IPVS_PERSISTENCE_PER_CLIENT": "sessionAffinity ClientIP makes the virtual server persistent: the scheduler picks once per client and later connections follow that client's template",
@@ -161,7 +161,9 @@ class SchedulerResult:
     notes:       reason codes (keys of ``REASONS``); ``explanations`` spells them out.
     latency_ms:  {"p50","p95","p99","mean"} response time (queue + service) when simulated, else None.
     active_connections: endpoint -> time-averaged active connections when simulated, else None.
-    dropped:     fraction of new connections that find no real server (fail), 0..1.
+    dropped:     fraction of new connections that find no real server, 0..1. IPVS answers them
+                 with ICMP port unreachable (ip_vs_leave), i.e. refused, not silently dropped;
+                 for userspace they are closed after the last dial.
     pinned:      for dh/lblc at light load, the backend that takes everything; else None.
     connect_delay_ms: userspace only: connect delay added by retries {"mean","p50","p95","p99"}.
     """
