@@ -184,6 +184,12 @@ def small_cluster(db: Any) -> Any:
     """:func:`small_cluster_objects` imported as cluster ``small``."""
     from cluster.models import Cluster
     from cluster.services import cluster_import
+    from routing.reports import report_cache_clear
+    from routing.snapshots import snapshot_cache_clear
 
+    # Caches key on (cluster pk, revision); a rolled-back test database hands the same
+    # pair to the next test's cluster, so start clean.
+    snapshot_cache_clear()
+    report_cache_clear()
     cluster_import(name="small", objects=small_cluster_objects())
     return Cluster.objects.get(name="small")

@@ -22,7 +22,8 @@ class ApiRootView(routers.APIRootView):
 class _Router(routers.DefaultRouter):
     APIRootView = ApiRootView
     #: Lists served by the other apps' routers, shown in the root too.
-    other_lists = {"scenarios": "api-scenario-list", "jobs": "api-job-list"}
+    other_lists = {"scenarios": "api-scenario-list", "jobs": "api-job-list",
+                   "sync-runs": "api-sync-run-list", "audit-entries": "api-audit-entry-list"}
 
     def get_api_root_view(self, api_urls: Any = None) -> Any:
         list_name = self.routes[0].name

@@ -54,7 +54,8 @@ class _ReadOnly(viewsets.ReadOnlyModelViewSet):
         return queryset.defer(*self.list_only) if self.action == "list" else queryset
 
 
-def _job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
+def job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
+    """The body of a 202 answer: the job's id, state and the URL to follow it at."""
     url = request.build_absolute_uri(reverse("api-job-detail", kwargs={"pk": job.pk}))
     return {"job_id": job.pk, "state": job.state, "url": url, "created": created}
 
@@ -100,7 +101,7 @@ class ClusterViewSet(_ReadOnly):
                              "'manage.py add_cluster NAME --kubeconfig PATH --context CTX'")
         job, created = sync_request(cluster=cluster, user=request.user)
         job.refresh_from_db(fields=["state"])
-        return Response(_job_link(request, job, created), status=status.HTTP_202_ACCEPTED)
+        return Response(job_link(request, job, created), status=status.HTTP_202_ACCEPTED)
 
 
 def _conflict(message: str) -> Response:

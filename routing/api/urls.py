@@ -1,6 +1,16 @@
-"""API routes of the routing app."""
+"""API routes of the routing app: simulate, scenarios, and per-cluster analysis and rules."""
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=False)
+from routing.api import views
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=False)
+router.register("scenarios", views.ScenarioViewSet, basename="api-scenario")
+
+urlpatterns = [
+    path("simulate", views.SimulateView.as_view(), name="api-simulate"),
+    path("clusters/<str:name>/analysis", views.ClusterAnalysisView.as_view(),
+         name="api-cluster-analysis"),
+    path("clusters/<str:name>/rules", views.ClusterRulesView.as_view(), name="api-cluster-rules"),
+    *router.urls,
+]

@@ -1,0 +1,59 @@
+"""Serializers of jobs, sync runs and audit entries (what the API shows of background work)."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from jobs.models import AuditEntry, Job, SyncRun
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job's state and progress (the list leaves the log out)."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api-job-detail")
+    done = serializers.BooleanField(source="is_done", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "url", "kind", "state", "done", "progress", "message", "error",
+                  "cluster", "created_by", "parent", "created_at", "updated_at", "started_at",
+                  "finished_at"]
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job with its log, input parameters and result."""
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "log", "params", "result", "attempts"]
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    """One sync of a cluster: outcome, counts, timings, error."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = SyncRun
+        fields = ["id", "cluster", "job", "mode", "status", "counts", "revision_before",
+                  "revision_after", "fetch_seconds", "apply_seconds", "duration_seconds",
+                  "error", "started_at", "finished_at"]
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    """Who changed which object, from what to what, and how it went."""
+
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "created_at", "username", "cluster_name", "job", "action",
+                  "object_kind", "object_namespace", "object_name", "before", "after",
+                  "resource_version_before", "resource_version_after", "result", "message"]
+
+
+class RollbackRequestSerializer(serializers.Serializer):
+    """Roll back a finished apply job."""
+
+    confirm_restart = serializers.BooleanField(
+        default=False, help_text="Needed to roll back a kube-proxy change: kube-proxy restarts "
+                                 "and reprograms its rules on every node.")

@@ -1,0 +1,27 @@
+"""FilterSet of saved scenarios (shared by the API list and the scenarios page)."""
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django_filters import rest_framework as filters
+
+from cluster.models import Cluster
+from routing.models import Scenario
+
+
+class ScenarioFilterSet(filters.FilterSet):
+    """Scenarios by cluster name, author, free text."""
+
+    cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
+    created_by = filters.CharFilter(field_name="created_by__username")
+    q = filters.CharFilter(method="filter_q", label="Search")
+    ordering = filters.OrderingFilter(fields=("name", "created_at", "updated_at"))
+
+    class Meta:
+        model = Scenario
+        fields = ["cluster", "created_by"]
+
+    def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """Search names and descriptions."""
+        for word in value.split():
+            queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word))
+        return queryset

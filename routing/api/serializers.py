@@ -1,0 +1,421 @@
+"""Typed request and response serializers of the routing API (simulate, scenarios, rules).
+
+Requests are strict: an unknown key (a typo such as ``"srouce"``) is a 400 naming it,
+never silently ignored. Responses mirror ``Answer.to_json()`` (the DESIGN.md contract)
+field by field, so the OpenAPI schema documents exactly what a script receives.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from cluster.models import Cluster
+from routing.engine.candidates import DESTINATIONS
+from routing.engine.types import (
+    IPVS_SCHEDULERS,
+    PROXY_MODES,
+    SESSION_AFFINITIES,
+    TRAFFIC_DISTRIBUTIONS,
+    TRAFFIC_POLICIES,
+)
+from routing.models import Scenario
+
+SERVICE_KEY = r"^[^/\s]+/[^/\s]+$"
+SOURCE = r"^((pod|external):[^\s]+|lb)$"
+RULE_MODES = ("iptables", "nftables", "ipvs")
+
+
+class StrictMixin:
+    """Refuse keys the serializer does not declare (typos must not pass silently)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: [f"unknown field (known: {', '.join(self.fields)})"]})  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class ServiceOverridesSerializer(StrictMixin, serializers.Serializer):
+    """Service fields a what-if may set (the CLI's ``--set FIELD=VALUE``)."""
+
+    internalTrafficPolicy = serializers.ChoiceField(TRAFFIC_POLICIES, required=False)  # noqa: N815
+    externalTrafficPolicy = serializers.ChoiceField(TRAFFIC_POLICIES, required=False)  # noqa: N815
+    trafficDistribution = serializers.ChoiceField(  # noqa: N815
+        ("",) + TRAFFIC_DISTRIBUTIONS, required=False, help_text='"" removes the field.')
+    sessionAffinity = serializers.ChoiceField(SESSION_AFFINITIES, required=False)  # noqa: N815
+
+
+# --- simulate ---------------------------------------------------------------------------
+
+class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
+    """The CLI's ``simulate`` flags by the same names, plus where the cluster comes from."""
+
+    cluster = serializers.CharField(required=False, help_text="Name of a stored cluster.")
+    cluster_dump = serializers.JSONField(
+        required=False, help_text="An inline kubectl dump (a List, or one object) instead of "
+                                  "a stored cluster.")
+    service = serializers.RegexField(SERVICE_KEY, help_text="namespace/name",
+                                     error_messages={"invalid": "must be namespace/name"})
+    source = serializers.RegexField(
+        SOURCE, help_text="pod:NODE (a pod on NODE), external:NODE (a client outside the "
+                          "cluster arriving at NODE) or lb (behind the cloud load balancer).",
+        error_messages={"invalid": "must be pod:NODE, external:NODE or lb"})
+    to = serializers.ChoiceField(DESTINATIONS, required=False, allow_null=True,
+                                 help_text="Default: clusterip for pods, nodeport for "
+                                           "external:NODE, loadbalancer for lb.")
+    port = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                 help_text="Port name or number; needed when the Service has "
+                                           "several ports.")
+    set = ServiceOverridesSerializer(required=False, help_text="What-if Service fields.")
+    proxy_mode = serializers.ChoiceField(PROXY_MODES, required=False, allow_null=True)
+    ipvs_scheduler = serializers.ChoiceField(IPVS_SCHEDULERS, required=False, allow_null=True)
+    kube_version = serializers.RegexField(r"^v?\d+\.\d+(\.\d+)?$", required=False,
+                                          help_text="kube-proxy release to model, e.g. 1.29.")
+    seed = serializers.IntegerField(required=False, default=0, min_value=0,
+                                    max_value=2**31 - 1,
+                                    help_text="Seed of the IPVS request-level simulation.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("cluster" in attrs) == ("cluster_dump" in attrs):
+            raise serializers.ValidationError(
+                {"cluster": ["give either cluster (a stored cluster's name) or cluster_dump"]})
+        return attrs
+
+
+class SimulateSourceSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(("pod", "external", "lb"))
+    node = serializers.CharField(allow_null=True)
+
+
+class AnswerEndpointSerializer(serializers.Serializer):
+    ip = serializers.CharField()
+    node = serializers.CharField(allow_null=True)
+    zone = serializers.CharField(allow_null=True)
+    share = serializers.FloatField(help_text="Share of all new connections (0..1).")
+
+
+class LatencySerializer(serializers.Serializer):
+    expected = serializers.FloatField(allow_null=True, help_text="Mean hop latency, ms.")
+    scheduler = serializers.DictField(child=serializers.FloatField(), allow_null=True,
+                                      help_text="p50/p95/p99 from the IPVS simulation.")
+
+
+class CostSerializer(serializers.Serializer):
+    cross_zone_bytes_per_s = serializers.FloatField()
+    usd_per_month = serializers.FloatField()
+
+
+class NodeShareSerializer(serializers.Serializer):
+    node = serializers.CharField()
+    share = serializers.FloatField()
+
+
+class AffinitySerializer(serializers.Serializer):
+    timeout_seconds = serializers.IntegerField()
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable reason code, e.g. LOCAL_NO_ENDPOINT_ON_NODE.")
+    message = serializers.CharField()
+
+
+class SimulateAnswerSerializer(serializers.Serializer):
+    """Where new connections land and what is dropped (the DESIGN.md simulate object)."""
+
+    service = serializers.CharField()
+    port = serializers.CharField()
+    source = SimulateSourceSerializer()
+    to = serializers.ChoiceField(DESTINATIONS)
+    proxy_mode = serializers.ChoiceField(PROXY_MODES)
+    action = serializers.ChoiceField(("forward", "drop", "reject"))
+    dropped = serializers.FloatField()
+    drop_reason = serializers.CharField(allow_null=True)
+    client_ip_preserved = serializers.BooleanField()
+    endpoints = AnswerEndpointSerializer(many=True)
+    explain = serializers.ListField(child=serializers.CharField())
+    rejected = serializers.FloatField()
+    nodes = serializers.DictField(child=serializers.FloatField())
+    zones = serializers.DictField(child=serializers.FloatField())
+    locality = serializers.DictField(child=serializers.FloatField())
+    latency_ms = LatencySerializer()
+    cost = CostSerializer()
+    imbalance = serializers.FloatField(allow_null=True)
+    ingress_nodes = NodeShareSerializer(many=True)
+    session_affinity = AffinitySerializer(allow_null=True)
+    reasons = ReasonSerializer(many=True)
+
+
+# --- scenarios --------------------------------------------------------------------------
+
+class ScenarioChangesSerializer(StrictMixin, serializers.Serializer):
+    """A what-if: Service fields per Service, proxy changes, nodes, endpoints, scale."""
+
+    services = serializers.DictField(child=ServiceOverridesSerializer(), required=False,
+                                     help_text='{"namespace/name": {field: value}}')
+    proxy_mode = serializers.ChoiceField(PROXY_MODES, required=False, allow_null=True)
+    ipvs_scheduler = serializers.ChoiceField(IPVS_SCHEDULERS, required=False, allow_null=True)
+    node_proxy_modes = serializers.DictField(child=serializers.ChoiceField(PROXY_MODES),
+                                             required=False)
+    node_ipvs_schedulers = serializers.DictField(
+        child=serializers.ChoiceField(IPVS_SCHEDULERS), required=False)
+    nodes_down = serializers.ListField(child=serializers.CharField(), required=False)
+    nodes_cordoned = serializers.ListField(child=serializers.CharField(), required=False)
+    nodes_drained = serializers.ListField(child=serializers.CharField(), required=False)
+    endpoints_not_ready = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Pods (ns/name) or endpoint IPs.")
+    endpoints_terminating = serializers.ListField(child=serializers.CharField(), required=False)
+    scale = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=100000),
+                                  required=False, help_text='{"ns/deployment": replicas}')
+
+    def validate_services(self, value: dict[str, Any]) -> dict[str, Any]:
+        for key, fields in value.items():
+            if "/" not in key or not fields:
+                raise serializers.ValidationError(
+                    f"{key!r}: give a namespace/name and at least one field to change")
+        return value
+
+
+class ScenarioSerializer(serializers.ModelSerializer):
+    """A saved what-if on one cluster (only the user's input is stored)."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
+    changes = ScenarioChangesSerializer()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api-scenario-detail")
+
+    class Meta:
+        model = Scenario
+        fields = ["id", "url", "name", "cluster", "description", "changes", "created_by",
+                  "created_at", "updated_at"]
+        # Uniqueness is checked by the service (one clear message naming "name").
+        validators: list = []
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {f for f, v in self.fields.items() if not v.read_only})
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["unknown or read-only field"]})
+        return super().to_internal_value(data)
+
+
+class ScenarioUpdateSerializer(ScenarioSerializer):
+    """A scenario's name, description or changes (its cluster never changes)."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+
+class PreviewRequestSerializer(StrictMixin, serializers.Serializer):
+    """Narrow a preview to some Services and sources (default: the ones the scenario touches)."""
+
+    services = serializers.ListField(child=serializers.RegexField(SERVICE_KEY), required=False,
+                                     max_length=200)
+    sources = serializers.ListField(child=serializers.RegexField(SOURCE), required=False,
+                                    max_length=200)
+
+
+class AnswerBriefSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(("forward", "drop", "reject"))
+    dropped = serializers.FloatField()
+    drop_reason = serializers.CharField(allow_null=True)
+    client_ip_preserved = serializers.BooleanField()
+    endpoints = AnswerEndpointSerializer(many=True)
+    explain = serializers.ListField(child=serializers.CharField())
+    proxy_mode = serializers.CharField()
+
+
+class MovedSerializer(serializers.Serializer):
+    ip = serializers.CharField()
+    before = serializers.FloatField()
+    after = serializers.FloatField()
+    change = serializers.FloatField()
+
+
+class BeforeAfterTextSerializer(serializers.Serializer):
+    before = serializers.CharField(allow_null=True)
+    after = serializers.CharField(allow_null=True)
+
+
+class BeforeAfterBoolSerializer(serializers.Serializer):
+    before = serializers.BooleanField()
+    after = serializers.BooleanField()
+
+
+class NumberChangeSerializer(serializers.Serializer):
+    before = serializers.FloatField(allow_null=True)
+    after = serializers.FloatField(allow_null=True)
+    change = serializers.FloatField(allow_null=True)
+
+
+class AnswerDiffSerializer(serializers.Serializer):
+    """What a scenario changes for one question (``diff_answers``)."""
+
+    moved = MovedSerializer(many=True)
+    newly_dropped = serializers.FloatField()
+    stops_dropping = serializers.FloatField()
+    action = BeforeAfterTextSerializer()
+    drop_reason = BeforeAfterTextSerializer()
+    client_ip_preserved = BeforeAfterBoolSerializer()
+    latency_ms = NumberChangeSerializer()
+    cost_usd_per_month = NumberChangeSerializer()
+    cross_zone = NumberChangeSerializer()
+    imbalance = NumberChangeSerializer()
+
+
+class PreviewQuestionSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    port = serializers.CharField()
+    to = serializers.CharField()
+    before = AnswerBriefSerializer()
+    after = AnswerBriefSerializer()
+    diff = AnswerDiffSerializer()
+
+
+class PreviewServiceSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    type = serializers.CharField()
+    questions = PreviewQuestionSerializer(many=True)
+
+
+class PreviewSummarySerializer(serializers.Serializer):
+    services = serializers.IntegerField()
+    questions = serializers.IntegerField()
+    questions_newly_dropping = serializers.IntegerField()
+    worst_newly_dropped = serializers.FloatField()
+    questions_stop_dropping = serializers.IntegerField()
+    changed = serializers.IntegerField(help_text="Questions whose answer changes at all.")
+
+
+class PreviewSerializer(serializers.Serializer):
+    """Before / after / diff for every Service and source the scenario touches."""
+
+    cluster = serializers.CharField()
+    revision = serializers.IntegerField()
+    changes = serializers.JSONField()
+    services = PreviewServiceSerializer(many=True)
+    summary = PreviewSummarySerializer()
+
+
+class ApplyRequestSerializer(StrictMixin, serializers.Serializer):
+    """Confirmations an apply may need."""
+
+    confirm_restart = serializers.BooleanField(
+        default=False, help_text="Needed for a proxy mode / scheduler change: kube-proxy "
+                                 "restarts and reprograms its rules on every node.")
+
+
+class JobLinksSerializer(serializers.Serializer):
+    """The jobs an apply started (Service patches, and a kube-proxy change if any)."""
+
+    job_id = serializers.IntegerField(help_text="The first job's id.")
+    state = serializers.CharField()
+    url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
+    jobs = serializers.ListField(child=serializers.DictField())
+
+
+# --- rules ------------------------------------------------------------------------------
+
+class RulesQuerySerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="Node whose kube-proxy rules to render.")
+    mode = serializers.ChoiceField(RULE_MODES, required=False,
+                                   help_text="Default: the node's kube-proxy mode.")
+    service = serializers.RegexField(SERVICE_KEY, required=False,
+                                     help_text="Only this Service's rules (namespace/name).")
+
+
+class RuleLineSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    service = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(help_text="Reason code of the policy the line implements.")
+    why = serializers.CharField()
+
+
+class RulesSerializer(serializers.Serializer):
+    """The rules one node's kube-proxy programs, as restore-ready text and line by line."""
+
+    cluster = serializers.CharField()
+    node = serializers.CharField()
+    mode = serializers.ChoiceField(RULE_MODES)
+    service = serializers.CharField(allow_null=True)
+    text = serializers.CharField(help_text="What iptables-restore / nft -f / ipvsadm-restore "
+                                           "accepts.")
+    lines = RuleLineSerializer(many=True)
+    companions = serializers.DictField(child=serializers.CharField(),
+                                       help_text="IPVS: the ipset / iptables text beside it.")
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class RulesDiffQuerySerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(RULE_MODES, required=False, default="iptables")
+    node = serializers.CharField(required=False, help_text="Also return this node's "
+                                                           "unified diff.")
+    service = serializers.RegexField(SERVICE_KEY, required=False)
+
+
+class NodeRuleChangeSerializer(serializers.Serializer):
+    node = serializers.CharField()
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    services = serializers.ListField(child=serializers.CharField())
+
+
+class RulesDiffSerializer(serializers.Serializer):
+    """Which nodes' rules a scenario changes, by how many lines (and one node's diff)."""
+
+    mode = serializers.ChoiceField(RULE_MODES)
+    services = serializers.ListField(child=serializers.CharField())
+    nodes_total = serializers.IntegerField()
+    nodes_changed = serializers.IntegerField()
+    render_classes = serializers.IntegerField()
+    nodes = NodeRuleChangeSerializer(many=True)
+    node = serializers.CharField(allow_null=True)
+    node_diff = serializers.CharField(allow_null=True, help_text="Unified diff of ``node``.")
+
+
+# --- analysis ---------------------------------------------------------------------------
+
+class AnalysisQuerySerializer(serializers.Serializer):
+    service = serializers.RegexField(SERVICE_KEY, required=False,
+                                     help_text="Only this Service's rows (namespace/name).")
+    dropping = serializers.BooleanField(required=False, default=False,
+                                        help_text="Only rows where some calls drop.")
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    endpoints = serializers.BooleanField(required=False, default=False,
+                                         help_text="Add per-endpoint shares to every source.")
+    max_findings = serializers.IntegerField(required=False, default=100, min_value=0,
+                                            max_value=10000)
+
+
+class FindingSerializer(serializers.Serializer):
+    """One ranked problem, with a stable code (e.g. ITP_LOCAL_DROPS)."""
+
+    code = serializers.CharField()
+    severity = serializers.CharField(help_text="critical, warning or info")
+    impact = serializers.FloatField(help_text="0..1, ranks findings.")
+    service = serializers.CharField()
+    port = serializers.CharField()
+    source = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    nodes = serializers.ListField(child=serializers.CharField())
+
+
+class AnalysisSerializer(serializers.Serializer):
+    """The cluster-wide report: summary, Service rows (paged), ranked findings."""
+
+    cluster = serializers.CharField()
+    revision = serializers.IntegerField()
+    summary = serializers.DictField(help_text="Counts: nodes, zones, services, findings by "
+                                              "severity, ports dropping, cross-zone cost.")
+    cost_model = serializers.DictField(child=serializers.FloatField())
+    count = serializers.IntegerField(help_text="Service rows matching the filters.")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    services = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per Service port: type, policies, endpoint counts, nodes covered, dropped "
+                  "share, imbalance, locality, and per source class statistics.")
+    findings = FindingSerializer(many=True)
+    notes = serializers.ListField(child=serializers.CharField())

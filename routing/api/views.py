@@ -1,0 +1,317 @@
+"""Routing API: simulate, scenarios (CRUD, preview, apply), rules, the cluster analysis.
+
+Views parse input with a serializer, call one selector or service, and render; every
+engine refusal comes back as a 400 naming the request field at fault.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cluster.api.views import job_link
+from cluster.models import Cluster
+from cluster.permissions import CanOperate, CanRead, CanReadOrWriteOwn
+from config.api_errors import ErrorSerializer
+from routing.api import examples
+from routing.api import serializers as s
+from routing.api.filters import ScenarioFilterSet
+from routing.models import Scenario
+from routing.selectors import InputError, engine_scenario, scenario_snapshot, simulate_answer, \
+    snapshot_for
+from routing.services import scenario_apply, scenario_create, scenario_delete, scenario_preview, \
+    scenario_update
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input; error.field names it."),
+    401: OpenApiResponse(ErrorSerializer, description="Login or token needed."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed."),
+    404: OpenApiResponse(ErrorSerializer, description="No such object."),
+}
+
+
+def bad_input(error: InputError) -> ValidationError:
+    """The DRF 400 for an ``InputError`` (the exception handler shapes the body)."""
+    return ValidationError({error.field or "non_field_errors": [str(error)]})
+
+
+def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
+    cluster = Cluster.objects.filter(name=name).first()
+    if cluster is None:
+        raise ValidationError({field: [f"no cluster called {name!r}"]})
+    return cluster
+
+
+class SimulateView(APIView):
+    """``POST /api/v1/simulate``: the CLI's ``simulate`` over HTTP, same answer shape."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        summary="Where new connections from a source to a Service land, and what drops",
+        request=s.SimulateRequestSerializer,
+        responses={200: s.SimulateAnswerSerializer, **ERRORS},
+        examples=examples.SIMULATE,
+    )
+    def post(self, request: Request) -> Response:
+        body = s.SimulateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        cluster = _cluster_named(data["cluster"]) if "cluster" in data else None
+        try:
+            snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"),
+                                    kube_version=data.get("kube_version"))
+            answer = simulate_answer(
+                snapshot=snapshot, service=data["service"], source=data["source"],
+                to=data.get("to"), port=data.get("port") or None,
+                overrides=data.get("set") or {}, proxy_mode=data.get("proxy_mode"),
+                ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"])
+        except InputError as error:
+            raise bad_input(error) from None
+        return Response(answer)
+
+
+class ClusterAnalysisView(APIView):
+    """``GET /api/v1/clusters/{name}/analysis``: the cluster-wide report."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        summary="The cluster-wide report: every Service x source class, ranked findings",
+        parameters=[
+            OpenApiParameter("service", str, description="Only this Service (namespace/name)."),
+            OpenApiParameter("dropping", bool, description="Only rows where some calls drop."),
+            OpenApiParameter("limit", int, description="Service rows per page (default 100, "
+                                                       "max 1000)."),
+            OpenApiParameter("offset", int, description="First service row."),
+            OpenApiParameter("endpoints", bool, description="Per-endpoint shares per source."),
+        ],
+        responses={200: s.AnalysisSerializer, **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        from routing.reports import cluster_report
+
+        cluster = get_object_or_404(Cluster, name=name)
+        query = s.AnalysisQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(analysis_body(cluster_report(cluster=cluster), query.validated_data,
+                                      cluster=cluster))
+
+
+def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> dict[str, Any]:
+    """The report's JSON with its Service rows filtered and paged."""
+    rows = report.rows
+    if query.get("service"):
+        rows = [r for r in rows if r.service == query["service"]]
+    if query.get("dropping"):
+        rows = [r for r in rows if r.worst_dropped > 0]
+    offset, limit = query["offset"], query["limit"]
+    full = report.to_json(endpoints=False, max_findings=0)
+    return {
+        "cluster": cluster.name, "revision": cluster.revision,
+        "summary": full["summary"], "cost_model": full["cost_model"],
+        "count": len(rows), "offset": offset, "limit": limit,
+        "services": [r.to_json(endpoints=query["endpoints"]) for r in rows[offset:offset + limit]],
+        "findings": [f.to_json() for f in report.findings[:query["max_findings"]]],
+        "notes": full["notes"],
+    }
+
+
+class ClusterRulesView(APIView):
+    """``GET /api/v1/clusters/{name}/rules?node=N``: one node's kube-proxy rules."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        summary="The rules kube-proxy programs on a node, each line with its reason",
+        parameters=[s.RulesQuerySerializer], responses={200: s.RulesSerializer, **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        from routing.engine.rules import RulesError, render_node_rules
+
+        cluster = get_object_or_404(Cluster, name=name)
+        query = s.RulesQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        node, service = query.validated_data["node"], query.validated_data.get("service")
+        snapshot = snapshot_for(cluster=cluster)
+        if node not in snapshot.nodes:
+            raise ValidationError({"node": [f"no node {node!r} in cluster {cluster.name}"]})
+        if service is not None and service not in snapshot.services:
+            raise ValidationError({"service": [f"no Service {service} in cluster {cluster.name}"]})
+        mode = query.validated_data.get("mode") or snapshot.proxy_for(node).mode
+        if mode not in s.RULE_MODES:
+            raise ValidationError({"mode": [f"node {node} runs kube-proxy in {mode} mode, which "
+                                            "programs no rules we render; pick a mode"]})
+        try:
+            rules = render_node_rules(snapshot, node, mode, service=service)
+        except RulesError as error:
+            raise ValidationError({"node": [" ".join(str(error).split())]}) from None
+        return Response({
+            "cluster": cluster.name, "node": rules.node, "mode": rules.mode, "service": service,
+            "text": rules.text, "companions": dict(rules.companions), "notes": list(rules.notes),
+            "lines": [{"text": line.text, "service": line.service or None,
+                       "reason": line.reason, "why": line.why} for line in rules.lines],
+        })
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List saved scenarios", responses={200: s.ScenarioSerializer,
+                                                                  **ERRORS}),
+    retrieve=extend_schema(summary="One scenario", responses={200: s.ScenarioSerializer,
+                                                              **ERRORS}),
+    create=extend_schema(summary="Save a what-if scenario (logged-in users)",
+                         request=s.ScenarioSerializer,
+                         responses={201: s.ScenarioSerializer, **ERRORS},
+                         examples=examples.SCENARIO),
+    update=extend_schema(summary="Replace a scenario (its author or an operator)",
+                         request=s.ScenarioUpdateSerializer,
+                         responses={200: s.ScenarioSerializer, **ERRORS}),
+    partial_update=extend_schema(summary="Change part of a scenario (author or operator)",
+                                 request=s.ScenarioUpdateSerializer,
+                                 responses={200: s.ScenarioSerializer, **ERRORS}),
+    destroy=extend_schema(summary="Delete a scenario (author or operator)",
+                          responses={204: None, **ERRORS}),
+)
+class ScenarioViewSet(viewsets.ModelViewSet):
+    """Saved what-ifs: only the user's input is stored; previews are computed fresh."""
+
+    permission_classes = [CanReadOrWriteOwn]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ScenarioFilterSet
+    serializer_class = s.ScenarioSerializer
+
+    def get_queryset(self) -> QuerySet[Scenario]:
+        return Scenario.objects.select_related("cluster", "created_by")
+
+    def get_serializer_class(self) -> type:
+        if self.action in ("update", "partial_update"):
+            return s.ScenarioUpdateSerializer
+        return s.ScenarioSerializer
+
+    def perform_create(self, serializer: s.ScenarioSerializer) -> None:
+        data = serializer.validated_data
+        try:
+            serializer.instance = scenario_create(
+                cluster=data["cluster"], name=data["name"], changes=data["changes"],
+                description=data.get("description", ""), user=self.request.user)
+        except InputError as error:
+            raise bad_input(error) from None
+
+    def perform_update(self, serializer: s.ScenarioUpdateSerializer) -> None:
+        data = serializer.validated_data
+        try:
+            serializer.instance = scenario_update(
+                scenario=serializer.instance, name=data.get("name"),
+                changes=data.get("changes"), description=data.get("description"))
+        except InputError as error:
+            raise bad_input(error) from None
+
+    def perform_destroy(self, instance: Scenario) -> None:
+        scenario_delete(scenario=instance)
+
+    @extend_schema(summary="Preview: before / after / diff for what the scenario touches",
+                   request=s.PreviewRequestSerializer,
+                   responses={200: s.PreviewSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], permission_classes=[CanRead])
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        """What the scenario changes for each Service and source it touches."""
+        scenario = self.get_object()
+        body = s.PreviewRequestSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        try:
+            result = scenario_preview(cluster=scenario.cluster, changes=scenario.changes,
+                                      services=body.validated_data.get("services"),
+                                      sources=body.validated_data.get("sources"))
+        except InputError as error:
+            raise bad_input(error) from None
+        return Response(result)
+
+    @extend_schema(
+        summary="Apply the scenario to its live cluster (operators); starts jobs",
+        request=s.ApplyRequestSerializer,
+        responses={202: s.JobLinksSerializer, 409: OpenApiResponse(ErrorSerializer), **ERRORS},
+        examples=[OpenApiExample("Started", response_only=True, status_codes=["202"], value={
+            "job_id": 7, "state": "queued", "url": "http://127.0.0.1:8000/api/v1/jobs/7",
+            "jobs": [{"job_id": 7, "state": "queued", "created": True,
+                      "url": "http://127.0.0.1:8000/api/v1/jobs/7"}]})],
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanOperate])
+    def apply(self, request: Request, pk: str | None = None) -> Response:
+        """Queue the Service patches (and a confirmed kube-proxy change) as jobs."""
+        scenario = self.get_object()
+        body = s.ApplyRequestSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        try:
+            jobs = scenario_apply(scenario=scenario, user=request.user,
+                                  confirm_restart=body.validated_data["confirm_restart"])
+        except InputError as error:
+            raise bad_input(error) from None
+        links = [job_link(request, job, True) for job in jobs]
+        first = links[0]
+        return Response({"job_id": first["job_id"], "state": first["state"], "url": first["url"],
+                         "jobs": links}, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": first["url"]})
+
+    @extend_schema(summary="How every node's rules change under the scenario",
+                   parameters=[s.RulesDiffQuerySerializer],
+                   responses={200: s.RulesDiffSerializer, **ERRORS})
+    @action(detail=True, methods=["get"], url_path="rules-diff", permission_classes=[CanRead])
+    def rules_diff(self, request: Request, pk: str | None = None) -> Response:
+        """Nodes whose kube-proxy rules change, by how many lines; one node's unified diff."""
+        from routing.engine.rules import RulesError
+        from routing.engine.rules.diff import diff_rules
+
+        scenario = self.get_object()
+        query = s.RulesDiffQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        node, service = query.validated_data.get("node"), query.validated_data.get("service")
+        try:
+            before = snapshot_for(cluster=scenario.cluster)
+            after = scenario_snapshot(snapshot=before, changes=scenario.changes)
+            if node is not None and node not in before.nodes:
+                raise ValidationError({"node": [f"no node {node!r} in this cluster"]})
+            if service is not None and service not in before.services:
+                raise ValidationError({"service": [f"no Service {service} in this cluster"]})
+            diff = diff_rules(before, after, query.validated_data["mode"], service=service)
+        except InputError as error:
+            raise bad_input(error) from None
+        except RulesError as error:
+            raise ValidationError({"mode": [" ".join(str(error).split())]}) from None
+        return Response({**diff.to_json(), "node": node,
+                         "node_diff": diff.node_diff(node) if node else None})
+
+    @extend_schema(summary="The cluster-wide report as it would be under the scenario",
+                   parameters=[s.AnalysisQuerySerializer],
+                   responses={200: s.AnalysisSerializer, **ERRORS})
+    @action(detail=True, methods=["get"], permission_classes=[CanRead])
+    def analysis(self, request: Request, pk: str | None = None) -> Response:
+        """The analysis after the scenario (computed fresh, not cached)."""
+        from routing.engine.errors import ScenarioError
+        from routing.reports import scenario_report
+
+        scenario = self.get_object()
+        query = s.AnalysisQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        try:
+            report = scenario_report(cluster=scenario.cluster,
+                                     scenario=engine_scenario(scenario.changes))
+        except InputError as error:
+            raise bad_input(error) from None
+        except ScenarioError as error:
+            raise ValidationError({"changes": [" ".join(str(error).split())]}) from None
+        return Response(analysis_body(report, query.validated_data, cluster=scenario.cluster))

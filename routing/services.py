@@ -1,0 +1,133 @@
+"""Writes of the routing app: saving what-if scenarios and turning one into an apply job.
+
+A stored scenario keeps only the user's input (``changes``); it is checked against the
+cluster's current state when saved, so a typo (unknown Service, bad value) is refused at
+once with the field at fault. Previews and simulations are reads: see
+``routing.selectors`` (re-exported here for the pages' convenience).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from cluster.models import Cluster
+from routing.models import Scenario
+from routing.selectors import (
+    InputError,
+    scenario_preview,
+    scenario_snapshot,
+    simulate_answer,
+    snapshot_for,
+)
+
+__all__ = ["InputError", "scenario_apply", "scenario_apply_changes", "scenario_create",
+           "scenario_delete", "scenario_preview", "scenario_update", "simulate_answer"]
+
+#: Parts of a scenario that exist only as a what-if: nothing to patch on a live cluster.
+WHAT_IF_ONLY = ("nodes_down", "nodes_cordoned", "nodes_drained", "endpoints_not_ready",
+                "endpoints_terminating", "scale", "node_proxy_modes", "node_ipvs_schedulers")
+
+
+def _validate(*, cluster: Cluster, changes: dict[str, Any]) -> None:
+    """Refuse changes the engine cannot apply to the cluster as it is now."""
+    scenario_snapshot(snapshot=snapshot_for(cluster=cluster), changes=changes)
+
+
+def scenario_create(*, cluster: Cluster, name: str, changes: dict[str, Any],
+                    description: str = "", user: Any = None) -> Scenario:
+    """Save a named what-if on ``cluster``; ``InputError`` if the name is taken or a change
+    does not fit the cluster (unknown Service or node, bad value)."""
+    _validate(cluster=cluster, changes=changes)
+    try:
+        with transaction.atomic():
+            return Scenario.objects.create(
+                cluster=cluster, name=name, changes=changes, description=description,
+                created_by=user if user is not None and user.is_authenticated else None)
+    except IntegrityError:
+        raise InputError(f"cluster {cluster.name} already has a scenario called {name!r}",
+                         field="name") from None
+
+
+def scenario_update(*, scenario: Scenario, name: str | None = None,
+                    changes: dict[str, Any] | None = None,
+                    description: str | None = None) -> Scenario:
+    """Change a scenario's name, changes or description (the changes are re-checked)."""
+    if changes is not None:
+        _validate(cluster=scenario.cluster, changes=changes)
+        scenario.changes = changes
+    if name is not None:
+        scenario.name = name
+    if description is not None:
+        scenario.description = description
+    try:
+        with transaction.atomic():
+            scenario.save()
+    except IntegrityError:
+        raise InputError(f"cluster {scenario.cluster.name} already has a scenario called "
+                         f"{name!r}", field="name") from None
+    return scenario
+
+
+def scenario_delete(*, scenario: Scenario) -> None:
+    """Forget a scenario (the cluster is untouched)."""
+    scenario.delete()
+
+
+def scenario_apply_changes(*, scenario: Scenario) -> list[dict[str, Any]]:
+    """The Service patches a scenario stands for, in ``cluster.apply``'s input shape, each
+    guarded by the resourceVersion the preview was computed from."""
+    from cluster.models import Service
+
+    overrides = scenario.changes.get("services") or {}
+    versions = {}
+    for key in overrides:
+        namespace, _, name = key.partition("/")
+        raw = (Service.objects.filter(cluster=scenario.cluster, namespace=namespace, name=name)
+               .values_list("raw", flat=True).first())
+        if raw is None:
+            raise InputError(f"Service {key} is not in cluster {scenario.cluster.name} any more",
+                             field="changes.services")
+        versions[key] = (raw.get("metadata") or {}).get("resourceVersion") or ""
+    return [{"namespace": key.partition("/")[0], "name": key.partition("/")[2],
+             "set": dict(fields), "expected_resource_version": versions[key]}
+            for key, fields in sorted(overrides.items())]
+
+
+def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = False) -> list[Any]:
+    """Queue the jobs that make a scenario real on its live cluster; returns the jobs.
+
+    Service field changes become one apply job; a cluster-wide proxy mode / scheduler
+    becomes a kube-proxy change job, which restarts kube-proxy on every node and so needs
+    ``confirm_restart``. What-if-only parts (a node down, a scale) cannot be applied: the
+    request is refused naming them. Raises ``PermissionDenied`` for non-operators.
+    """
+    from cluster.apply import ApplyError, apply_request, check_operator
+    from cluster.proxy_apply import proxy_change_request
+
+    check_operator(user)
+    changes = scenario.changes
+    only = [key for key in WHAT_IF_ONLY if changes.get(key)]
+    if only:
+        raise InputError(f"{', '.join(only)} cannot be applied to a live cluster (what-if "
+                         "only); save a scenario with just Service or proxy changes",
+                         field=f"changes.{only[0]}")
+    mode, scheduler = changes.get("proxy_mode") or None, changes.get("ipvs_scheduler") or None
+    if not changes.get("services") and not (mode or scheduler):
+        raise InputError("the scenario changes nothing that can be applied", field="changes")
+    _validate(cluster=scenario.cluster, changes=changes)
+    jobs = []
+    try:
+        with transaction.atomic():
+            if changes.get("services"):
+                jobs.append(apply_request(cluster=scenario.cluster, user=user,
+                                          changes=scenario_apply_changes(scenario=scenario)))
+            if mode or scheduler:
+                jobs.append(proxy_change_request(cluster=scenario.cluster, user=user, mode=mode,
+                                                 scheduler=scheduler,
+                                                 confirm_restart=confirm_restart))
+    except ApplyError as error:
+        raise InputError(" ".join(str(error).split()),
+                         field="confirm_restart" if "confirmation" in str(error) else
+                         "cluster") from None
+    return jobs
