@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -45,6 +45,24 @@ class RequestTooLarge(exceptions.APIException):
         limit = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
         super().__init__(f"Request body is larger than the server accepts ({limit} bytes); "
                          "import big dumps with 'manage.py import_cluster' and name the cluster.")
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """The inside of an error response (for the OpenAPI schema)."""
+
+    code = serializers.CharField(help_text="Stable machine word, e.g. invalid, not_found.")
+    message = serializers.CharField(help_text="One line for a person; names the field first.")
+    field = serializers.CharField(allow_null=True, help_text="Dotted request field at fault.")
+    details = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), allow_null=True,
+        help_text="Every field error: {field: [messages]}.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx/5xx body of the API: ``{"error": {...}}``."""
+
+    error = ErrorDetailSerializer()
 
 
 def error_body(*, code: str, message: str, field: str | None = None,
