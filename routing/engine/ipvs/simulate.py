@@ -256,42 +256,78 @@ def _lblcr_picker(counters: _Counters) -> Callable[[float, int], int | None]:
     return pick
 
 
+class _Connections:
+    """IPVS connection entries of one virtual server: active until close, then inactive until expiry."""
+
+    def __init__(self, counters: _Counters, *, udp: bool, linger: float) -> None:
+        self.counters = counters
+        self.udp = udp
+        self.linger = linger
+        self.closes: list[tuple[float, int]] = []
+        self.expiries: list[tuple[float, int]] = []
+        self.active_time = [0.0] * counters.n
+
+    def advance(self, now: float) -> None:
+        """Apply every close and expiry due by ``now``."""
+        while self.closes and self.closes[0][0] <= now:
+            closed_at, index = heapq.heappop(self.closes)
+            self.counters.active[index] -= 1
+            self.counters.inactive[index] += 1
+            heapq.heappush(self.expiries, (closed_at + self.linger, index))
+        while self.expiries and self.expiries[0][0] <= now:
+            self.counters.inactive[heapq.heappop(self.expiries)[1]] -= 1
+
+    def open(self, index: int, now: float, close_at: float) -> None:
+        """A new connection to ``index``; UDP flows only ever count as inactive (no state machine)."""
+        if self.udp:
+            self.counters.inactive[index] += 1
+            heapq.heappush(self.expiries, (close_at + self.linger, index))
+        else:
+            self.counters.active[index] += 1
+            self.active_time[index] += close_at - now
+            heapq.heappush(self.closes, (close_at, index))
+
+
+def _latency_summary(latencies: list[float]) -> dict[str, float] | None:
+    if not latencies:
+        return None
+    values = np.asarray(latencies)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "mean": round(float(values.mean()), 3),
+    }
+
+
 def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: int) -> SimOutcome:
-    """Simulate ``workload.requests`` new connections and count where IPVS sent them."""
+    """Simulate ``workload.requests`` new connections and count where IPVS sent them.
+
+    ``active_mean`` is the time-averaged IPVS activeconns per endpoint (always 0 for UDP).
+    """
     n = len(endpoints)
     counters = _Counters([workload.weight(e) for e in endpoints])
     rng = np.random.default_rng(seed)
     count = workload.requests
     arrivals = np.cumsum(rng.exponential(1.0 / workload.arrival_rate, size=count)).tolist()
     work = rng.exponential(1.0, size=count).tolist()
-    idle = (
-        rng.exponential(workload.connection_lifetime_s, size=count).tolist()
-        if workload.connection_lifetime_s > 0
-        else [0.0] * count
-    )
+    lifetime = workload.connection_lifetime_s
+    idle = rng.exponential(lifetime, size=count).tolist() if lifetime > 0 else [0.0] * count
     mean_s = [workload.service_time(e) / 1000.0 for e in endpoints]
-    free_at = [[0.0] * workload.workers for _ in range(n)]
-    udp = workload.protocol == "UDP"
-    linger = workload.inactive_timeout()
-    closes: list[tuple[float, int]] = []
-    expiries: list[tuple[float, int]] = []
-    delivered = [0] * n
-    active_time = [0.0] * n
-    latencies: list[float] = []
-    dropped = 0
+    free_at = [[0.0] * workload.workers for _ in range(n)]  # per endpoint, a heap of worker free times
+    connections = _Connections(counters, udp=workload.protocol == "UDP", linger=workload.inactive_timeout())
     persist = workload.persistence_timeout_s
     # Which client opens each connection: sh/mh hash it, persistence keys templates on it.
-    client_of = rng.integers(0, len(_client_ips(workload)), size=count) if scheduler in ("sh", "mh") or persist > 0 else None
+    needs_client = scheduler in ("sh", "mh") or persist > 0
+    client_of = rng.integers(0, len(_client_ips(workload)), size=count) if needs_client else None
     templates: dict[int, list] = {}  # client -> [real server, expiry]: ip_vs_sched_persist()
     pick = _make_picker(scheduler, endpoints, counters, workload, rng, client_of)
+    delivered = [0] * n
+    latencies: list[float] = []
+    dropped = 0
     for k, now in enumerate(arrivals):
-        while closes and closes[0][0] <= now:
-            closed_at, index = heapq.heappop(closes)
-            counters.active[index] -= 1
-            counters.inactive[index] += 1
-            heapq.heappush(expiries, (closed_at + linger, index))
-        while expiries and expiries[0][0] <= now:
-            counters.inactive[heapq.heappop(expiries)[1]] -= 1
+        connections.advance(now)
         template = templates.get(int(client_of[k])) if persist > 0 else None
         # kube-proxy sets expire_quiescent_template=1: a template whose server has weight 0 is dropped.
         if template is not None and template[1] > now and counters.weight[template[0]] > 0:
@@ -305,8 +341,7 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             dropped += 1
             continue
         workers = free_at[index]
-        start = max(now, workers[0])
-        finish = start + work[k] * mean_s[index]
+        finish = max(now, workers[0]) + work[k] * mean_s[index]
         heapq.heapreplace(workers, finish)
         latencies.append((finish - now) * 1000.0)
         close_at = finish + idle[k]
@@ -314,27 +349,11 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             # Each use re-arms the template's timer; it outlives the connections it controls.
             template[1] = max(template[1], now + persist, close_at)
         delivered[index] += 1
-        if udp:
-            counters.inactive[index] += 1
-            heapq.heappush(expiries, (close_at + linger, index))
-        else:
-            counters.active[index] += 1
-            active_time[index] += close_at - now
-            heapq.heappush(closes, (close_at, index))
+        connections.open(index, now, close_at)
     horizon = arrivals[-1] if arrivals[-1] > 0 else 1.0
-    latency = None
-    if latencies:
-        values = np.asarray(latencies)
-        p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        latency = {
-            "p50": round(float(p50), 3),
-            "p95": round(float(p95), 3),
-            "p99": round(float(p99), 3),
-            "mean": round(float(values.mean()), 3),
-        }
     return SimOutcome(
         delivered=tuple(delivered),
         dropped=dropped,
-        latency_ms=latency,
-        active_mean=tuple(t / horizon for t in active_time),
+        latency_ms=_latency_summary(latencies),
+        active_mean=tuple(t / horizon for t in connections.active_time),
     )
