@@ -170,6 +170,10 @@ class ScenarioChangesSerializer(StrictMixin, serializers.Serializer):
     scale = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=100000),
                                   required=False, help_text='{"ns/deployment": replicas}')
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # The stored input as the user gave it: no nulls for the keys they left out.
+        return {key: value for key, value in dict(instance).items() if key in self.fields}
+
     def validate_services(self, value: dict[str, Any]) -> dict[str, Any]:
         for key, fields in value.items():
             if "/" not in key or not fields:
