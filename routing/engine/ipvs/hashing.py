@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from math import gcd
 
+from routing.engine.ipvs.model import MH_TABLE_SIZES
+
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 
@@ -30,7 +32,7 @@ GOLDEN_RATIO_32 = 0x61C88647
 # buckets; CONFIG_IP_VS_MH_TAB_INDEX = 12 selects primes[12 - 8] = 4093 Maglev slots.
 SH_TAB_BITS = 8
 DH_TAB_BITS = 8
-MH_PRIMES = (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)
+MH_PRIMES = MH_TABLE_SIZES
 MH_DEFAULT_TABLE_SIZE = MH_PRIMES[12 - 8]
 
 # ip_vs_mh.c generate_hash_secret(): fixed (not random) hsiphash keys.

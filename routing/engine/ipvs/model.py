@@ -6,6 +6,7 @@ one-line explanation for the explanation trail.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -56,6 +57,18 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "USERSPACE_SOURCE_IP_LOST": "backends saw the node's address: the proxy opened a new connection, so the client IP never survived",
     }
 )
+
+
+# ip_vs_mh.c primes[]: CONFIG_IP_VS_MH_TAB_INDEX 8..17 selects one of these.
+MH_TABLE_SIZES = (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def explain(codes: tuple[str, ...]) -> tuple[str, ...]:
@@ -133,6 +146,16 @@ class Workload:
             raise ValueError("workload service times must be > 0 ms")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("workload weights must be >= 0")
+        if self.mh_table_size not in MH_TABLE_SIZES:
+            raise ValueError(f"workload mh_table_size must be one of the kernel's primes {MH_TABLE_SIZES}, got {self.mh_table_size}")
+        for field_name, address in (("destination_vip", self.destination_vip), ("client_base_ip", self.client_base_ip)):
+            if address and not _is_ip(address):
+                raise ValueError(f"workload {field_name} {address!r} is not an IP address")
+        bad = next((ip for ip in self.client_ips if not _is_ip(ip)), None)
+        if bad is not None:
+            raise ValueError(f"workload client_ips entry {bad!r} is not an IP address")
+        if any(not 0 <= port <= 65535 for port in self.client_ports):
+            raise ValueError("workload client_ports must be within 0..65535")
 
     def service_time(self, endpoint: str) -> float:
         """Mean service time (ms) of ``endpoint``."""

@@ -246,3 +246,28 @@ def test_result_is_a_frozen_dataclass():
     assert isinstance(result, SchedulerResult)
     with pytest.raises(AttributeError):
         result.method = "simulated"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"destination_vip": "cluster-ip"}, "destination_vip 'cluster-ip' is not an IP address"),
+        ({"client_ips": ("10.0.0.1", "10.0.0.999")}, "client_ips entry '10.0.0.999'"),
+        ({"mh_table_size": 4096}, "mh_table_size must be one of the kernel's primes"),
+        ({"client_ips": ("10.0.0.1",), "client_ports": (70000,)}, "client_ports must be within 0..65535"),
+    ],
+    ids=["vip not an address", "bad client ip", "mh size not a kernel prime", "port out of range"],
+)
+def test_bad_workload_addresses_are_rejected_up_front(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Workload(**kwargs)
+
+
+def test_ipv6_endpoints_and_clients_hash_like_the_kernel():
+    """IPv6 addresses fold to the XOR of their four 32-bit words (ip_vs_sh_hashkey, ip_vs_mh_hashkey)."""
+    eps = ("[fd00::1]:8080", "[fd00::2]:8080", "[fd00::3]:8080")
+    # Client ::1 folds to 1, like 0.0.0.1 -> bucket 97 -> 97 mod 3 = 1 -> second endpoint.
+    sh = scheduler_shares(endpoints=eps, scheduler="sh", workload=Workload(client_ips=("::1",)))
+    assert sh.shares == {eps[0]: 0.0, eps[1]: 1.0, eps[2]: 0.0}
+    mh = scheduler_shares(endpoints=eps, scheduler="mh")
+    assert sum(mh.shares.values()) == pytest.approx(1.0) and min(mh.shares.values()) > 0.3
