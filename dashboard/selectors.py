@@ -75,14 +75,13 @@ def node_proxy_mode(config: KubeProxyConfig | None, node: str) -> str:
     return override.get("mode") or config.mode or "iptables"
 
 
-def overview_zones(*, cluster: Cluster) -> tuple[list[ZoneCard], list[tuple[str, str]]]:
+def overview_zones(*, cluster: Cluster, config: KubeProxyConfig | None) -> tuple[list[ZoneCard], list[tuple[str, str]]]:
     """Zones → nodes → pods, bounded; and the legend (service key, colour class).
 
     Pod dots carry the classes of the Services they back; the legend lists the Services
     with the most pods among those drawn. Four queries plus one per zone, whatever the
-    number of nodes and pods.
+    number of nodes and pods. ``config`` gives each node's kube-proxy mode.
     """
-    config = proxy_config(cluster=cluster)
     zone_rows = (Node.objects.filter(cluster=cluster).values("zone")
                  .annotate(n=Count("id"), not_ready=Count("id", filter=Q(ready=False)),
                            cordoned=Count("id", filter=Q(unschedulable=True))).order_by("zone"))

@@ -38,12 +38,13 @@ def switch(request: HttpRequest) -> HttpResponse:
 def overview(request: HttpRequest, name: str) -> HttpResponse:
     """Zones → nodes → pods, counts, ranked findings, revision and last sync."""
     cluster = cluster_or_404(name)
-    zones, legend = selectors.overview_zones(cluster=cluster)
+    proxy = selectors.proxy_config(cluster=cluster)
+    zones, legend = selectors.overview_zones(cluster=cluster, config=proxy)
     report = answers.report(cluster=cluster)
     context = {
         "cluster": cluster,
         "counts": selectors.cluster_counts(cluster=cluster),
-        "proxy": selectors.proxy_config(cluster=cluster),
+        "proxy": proxy,
         "zones": zones,
         "legend": legend,
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],

@@ -13,6 +13,7 @@ from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
 from routing.engine.rules.model import MODES
 from routing.engine.scenario import ScenarioError, apply_scenario
+from routing.selectors import InputError, engine_scenario
 
 #: Without a Service filter a big cluster's rule set is megabytes: the page asks for one.
 ALL_SERVICES_MAX = 40
@@ -40,7 +41,7 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
             ruleset = render_node_rules(snapshot, node, mode, service=service)
             context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions)
             context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes)
-        except (RulesError, ScenarioError) as exc:
+        except (RulesError, ScenarioError, InputError) as exc:
             context["error"] = str(exc)
     return render_page(request, "dashboard/rules.html", context, cluster=cluster, section="rules")
 
@@ -53,6 +54,6 @@ def _whatif_diff(request: HttpRequest, snapshot: Any, node: str, mode: str, serv
     form = WhatIfForm(request.GET, nodes=nodes)
     if not form.is_valid():
         raise ScenarioError("; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
-    whatif = apply_scenario(snapshot, answers.scenario_from_changes(form.changes()))
+    whatif = apply_scenario(snapshot, engine_scenario(form.changes()))
     result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service)
     return {"text": result.node_diff(node), "summary": result.to_json(), "query": form.changes()}

@@ -1,0 +1,149 @@
+"""Server-side page tests: status, the facts each page must show, query counts, headers."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from cluster.models import Cluster, Endpoint, Node, Pod, Service
+from dashboard.middleware import CONTENT_SECURITY_POLICY
+from dashboard.selectors import PODS_PER_NODE
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def local_drop_share(cluster: Cluster, namespace: str, name: str) -> float:
+    """What a Local policy must drop, from the stored rows alone: the share of nodes that
+    host no ready endpoint of the Service (each node is one equally weighted source)."""
+    hosting = set(Endpoint.objects.filter(service__cluster=cluster, service__namespace=namespace,
+                                          service__name=name, ready=True).values_list("node_name", flat=True))
+    nodes = list(Node.objects.filter(cluster=cluster).values_list("name", flat=True))
+    return sum(1 for n in nodes if n not in hosting) / len(nodes)
+
+
+def as_percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def test_home_without_clusters_shows_the_commands(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "No clusters yet" in body
+    assert "python manage.py load_demo" in body
+    assert "import_cluster" in body
+
+
+def test_home_goes_to_the_first_cluster(client: Client, demo: Cluster) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:overview", args=["demo"])
+
+
+def test_overview_shows_nodes_health_modes_and_findings(client: Client, demo: Cluster) -> None:
+    response = client.get(reverse("dashboard:overview", args=["demo"]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'data-count="nodes">{Node.objects.filter(cluster=demo).count()}<' in body
+    not_ready = Node.objects.get(cluster=demo, ready=False).name
+    cordoned = Node.objects.get(cluster=demo, unschedulable=True).name
+    assert re.search(rf'class="node notready"[^>]*data-node="{not_ready}"', body)
+    assert re.search(rf'class="node cordoned"[^>]*data-node="{cordoned}"', body)
+    assert "(no zone label)" in body  # the node without a zone label has its own bucket
+    assert 'data-finding="ITP_LOCAL_DROPS"' in body
+    assert f"revision {demo.revision}" in body
+
+
+def test_overview_query_count_does_not_grow_with_pods(client: Client, demo: Cluster,
+                                                     django_assert_num_queries) -> None:
+    url = reverse("dashboard:overview", args=["demo"])
+    client.get(url)  # warm the per-revision snapshot and report caches
+    # cluster, nav list, 4 counts, proxy config, zone aggregate, one per zone (4), pod
+    # counts, endpoints, pods, latest sync run.
+    with django_assert_num_queries(16):
+        assert client.get(url).status_code == 200
+    node = Node.objects.filter(cluster=demo).first()
+    Pod.objects.bulk_create([Pod(cluster=demo, node=node, node_name=node.name, namespace="bulk",
+                                 name=f"p{i}", raw={}) for i in range(300)])
+    with django_assert_num_queries(16):
+        body = client.get(url).content.decode()
+    assert f"+{300 + Pod.objects.filter(node=node).count() - 300 - PODS_PER_NODE} more pods" in body
+
+
+def test_cluster_switcher_lists_every_cluster(client: Client, demo: Cluster) -> None:
+    call_command("load_demo", "--name", "second", verbosity=0)
+    body = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert '<option value="second">second</option>' in body
+    response = client.get(reverse("dashboard:switch"), {"cluster": "second"})
+    assert response["Location"] == reverse("dashboard:overview", args=["second"])
+    assert client.get(reverse("dashboard:switch"), {"cluster": "nope"}).status_code == 404
+
+
+def test_services_table_badges_counts_and_drop_share(client: Client, demo: Cluster) -> None:
+    body = client.get(reverse("dashboard:services", args=["demo"])).content.decode()
+    assert body.count('data-service="') == Service.objects.filter(cluster=demo).count()
+    cache = re.search(r'data-service="shop/cache">(.*?)</tr>', body, re.S).group(1)
+    assert "iTP Local" in cache
+    ready = Endpoint.objects.filter(service__cluster=demo, service__name="cache", ready=True).count()
+    total = Endpoint.objects.filter(service__cluster=demo, service__name="cache").count()
+    assert f">{ready}/{total}<" in cache
+    assert as_percent(local_drop_share(demo, "shop", "cache")) in cache
+
+
+def test_services_table_filters_search_and_sort(client: Client, demo: Cluster) -> None:
+    url = reverse("dashboard:services", args=["demo"])
+    local = client.get(url, {"internal_traffic_policy": "Local"}).content.decode()
+    expected = set(Service.objects.filter(cluster=demo, internal_traffic_policy="Local")
+                   .values_list("namespace", "name"))
+    assert set(re.findall(r'data-service="([^/]+)/([^"]+)"', local)) == expected
+    searched = client.get(url, {"q": "checkout"}).content.decode()
+    assert re.findall(r'data-service="([^"]+)"', searched) == ["shop/checkout"]
+    by_drop = client.get(url, {"ordering": "-drop"}).content.decode()
+    drops = [float(x) for x in re.findall(r"data-dropped>([\d.]+)%", by_drop)]
+    assert drops == sorted(drops, reverse=True) and drops[0] > 0
+    assert client.get(url, {"type": "Bogus"}).status_code == 200  # a bad filter is shown, not a 500
+
+
+def test_services_table_htmx_gets_only_the_fragment(client: Client, demo: Cluster) -> None:
+    body = client.get(reverse("dashboard:services", args=["demo"]), {"q": "shop"}, **HTMX).content.decode()
+    assert body.lstrip().startswith('<div id="service-table">')
+    assert "<html" not in body
+
+
+def test_services_table_query_count_is_fixed(client: Client, demo: Cluster, django_assert_num_queries) -> None:
+    url = reverse("dashboard:services", args=["demo"])
+    client.get(url)
+    with django_assert_num_queries(5):  # cluster, nav list, count, one page of rows, endpoint counts
+        client.get(url)
+    # 120 more Services (three pages) cost no extra query.
+    Service.objects.bulk_create([Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={})
+                                 for i in range(120)])
+    client.get(url)
+    with django_assert_num_queries(5):
+        assert client.get(url, {"page": 2}).status_code == 200
+
+
+def test_service_detail_shows_the_local_service_drop(client: Client, demo: Cluster) -> None:
+    body = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "checkout"])).content.decode()
+    expected = as_percent(local_drop_share(demo, "shop", "checkout"))
+    assert f'data-entry-dropped="nodeport">{expected}<' in body
+    assert 'data-entry-dropped="pod">0.0%<' in body  # iTP is Cluster: pods reach every endpoint
+    assert "<svg class=\"flow\"" in body and 'class="link drop' in body
+    assert "LOCAL_NO_ENDPOINT_ON_NODE" in body  # the explanation trail says why
+
+
+def test_service_detail_placement_marks_endpoint_states(client: Client, demo: Cluster) -> None:
+    terminating = Endpoint.objects.filter(service__cluster=demo, terminating=True).select_related("service").first()
+    service = terminating.service
+    body = client.get(reverse("dashboard:service-detail", args=["demo", service.namespace, service.name])).content.decode()
+    assert re.search(rf'class="ep terminating"[^>]*>{re.escape(terminating.address)}<', body)
+
+
+def test_service_detail_unknown_service_is_404(client: Client, demo: Cluster) -> None:
+    assert client.get(reverse("dashboard:service-detail", args=["demo", "shop", "nope"])).status_code == 404

@@ -1,0 +1,203 @@
+"""What-if explorer, scenarios, apply permissions, rules, jobs, login and page headers."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from cluster.models import Cluster, Endpoint, Node
+from dashboard.middleware import CONTENT_SECURITY_POLICY
+from jobs.models import Job
+from routing.models import Scenario
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def nodes_without_ready_endpoint(cluster: Cluster, name: str) -> float:
+    hosting = set(Endpoint.objects.filter(service__cluster=cluster, service__name=name, ready=True)
+                  .values_list("node_name", flat=True))
+    nodes = list(Node.objects.filter(cluster=cluster).values_list("name", flat=True))
+    return sum(1 for n in nodes if n not in hosting) / len(nodes)
+
+
+def whatif(client: Client, **params: str) -> str:
+    return client.get(reverse("dashboard:whatif", args=["demo"]), params).content.decode()
+
+
+def test_flipping_etp_to_cluster_stops_the_nodeport_drops(client: Client, demo: Cluster) -> None:
+    body = whatif(client, service="shop/checkout", etp="Cluster")
+    before = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
+    assert f'data-before-dropped="nodeport">{before}<' in body
+    assert 'data-after-dropped="nodeport" class="diff-add">0.0%<' in body
+    assert "stops dropping" in body
+
+
+def test_flipping_itp_to_local_newly_drops(client: Client, demo: Cluster) -> None:
+    body = whatif(client, service="shop/checkout", itp="Local")
+    after = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
+    assert f'data-after-dropped="pod" class="diff-del">{after}<' in body
+    assert "newly dropped" in body
+
+
+def test_node_down_moves_traffic_off_its_endpoints(client: Client, demo: Cluster) -> None:
+    body = whatif(client, service="shop/inventory", down="node-a1")
+    addresses = set(Endpoint.objects.filter(service__cluster=demo, service__name="inventory", node_name="node-a1")
+                    .values_list("address", flat=True))
+    moved = re.findall(r'<td class="mono">([\d.]+)</td><td class="num">[\d.]+%</td><td class="num">0.0%</td>', body)
+    assert addresses and addresses <= set(moved)
+
+
+def test_explorer_htmx_request_returns_the_preview_fragment(client: Client, demo: Cluster) -> None:
+    body = client.get(reverse("dashboard:whatif", args=["demo"]), {"service": "shop/checkout", "etp": "Cluster"},
+                      **HTMX).content.decode()
+    assert body.lstrip().startswith('<section id="preview"')
+    assert "<html" not in body and "data-diff" in body
+
+
+def test_explorer_reports_bad_input_in_one_line(client: Client, demo: Cluster) -> None:
+    assert "unknown node: node-zz" in whatif(client, service="shop/cart", down="node-zz")
+    assert "unknown service &#x27;shop/nope&#x27;" in whatif(client, service="shop/nope")
+    assert "only applies in ipvs mode" in whatif(client, service="shop/cart", proxy_mode="nftables",
+                                                 ipvs_scheduler="lc")
+
+
+def test_saving_needs_a_login(client: Client, demo: Cluster) -> None:
+    response = client.post(reverse("dashboard:whatif-save", args=["demo"]),
+                           {"name": "x", "query": "service=shop/checkout&etp=Cluster"})
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert not Scenario.objects.exists()
+
+
+def test_saved_scenario_reopens_with_its_controls(client: Client, demo: Cluster, reader: User) -> None:
+    client.force_login(reader)
+    response = client.post(reverse("dashboard:whatif-save", args=["demo"]),
+                           {"name": "checkout to Cluster", "query": "service=shop/checkout&etp=Cluster&down=node-c3"})
+    scenario = Scenario.objects.get(name="checkout to Cluster")
+    assert scenario.changes == {"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}},
+                                "nodes_down": ["node-c3"]}
+    assert response["Location"].startswith(reverse("dashboard:scenario", args=[scenario.pk]))
+    body = Client().get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()  # shareable: anonymous
+    assert "Scenario “checkout to Cluster”" in body
+    assert '<option value="Cluster" selected>' in body
+    assert re.search(r'name="down" value="node-c3" checked', body)
+    assert 'data-after-dropped="nodeport"' in body
+
+
+def test_duplicate_scenario_name_is_refused(client: Client, demo: Cluster, reader: User) -> None:
+    client.force_login(reader)
+    data = {"name": "same", "query": "service=shop/checkout&etp=Cluster"}
+    client.post(reverse("dashboard:whatif-save", args=["demo"]), data)
+    response = client.post(reverse("dashboard:whatif-save", args=["demo"]), data, follow=True)
+    assert "Nothing saved" in response.content.decode()
+    assert Scenario.objects.filter(name="same").count() == 1
+
+
+def _scenario(demo: Cluster, **changes) -> Scenario:
+    return Scenario.objects.create(cluster=demo, name="s", changes=changes)
+
+
+def test_apply_is_refused_for_readers(client: Client, demo: Cluster, reader: User) -> None:
+    scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"}})
+    client.force_login(reader)
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
+    assert re.search(r'<button class="btn btn-danger" type="button" disabled[^>]*data-apply>', body)
+    assert "needs the operate-cluster permission" in body
+    assert client.post(reverse("dashboard:scenario-apply", args=[scenario.pk])).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_apply_is_offered_to_operators_with_the_exact_patch(client: Client, demo: Cluster, operator: User) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+    scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"}})
+    client.force_login(operator)
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
+    assert 'data-open-dialog="apply-dialog" data-apply>' in body
+    patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S).group(1)
+    version = (demo.services.get(name="checkout").raw["metadata"]).get("resourceVersion")
+    assert f"Service shop/checkout (resourceVersion {version})" in patch
+    assert "spec.externalTrafficPolicy: Local → Cluster" in patch
+
+
+def test_apply_on_an_imported_cluster_says_why_not(client: Client, demo: Cluster, operator: User) -> None:
+    scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"}})
+    client.force_login(operator)
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
+    assert "not connected to a live API server" in body
+    response = client.post(reverse("dashboard:scenario-apply", args=[scenario.pk]), follow=True)
+    assert "Not applied" in response.content.decode() and not Job.objects.exists()
+
+
+def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(client: Client, demo: Cluster) -> None:
+    url = reverse("dashboard:rules", args=["demo"])
+    body = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout"}).content.decode()
+    assert "KUBE-SVC-" in body and "KUBE-EXT-" in body
+    assert body.count("<tr><td><code>") > 5
+    diff = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout",
+                            "etp": "Cluster"}).content.decode()
+    changed = re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S).group(1)
+    assert 'class="diff-add">+' in changed and 'class="diff-del">-' in changed
+    nft = client.get(url, {"node": "node-a1", "mode": "nftables", "service": "shop/cache"}).content.decode()
+    assert "table ip kube-proxy" in nft or "add table ip kube-proxy" in nft
+
+
+def test_jobs_pages_poll_only_while_running(client: Client, demo: Cluster) -> None:
+    running = Job.objects.create(kind="sync", state="running", progress=40, cluster=demo, message="listing pods")
+    done = Job.objects.create(kind="apply", state="failed", progress=100, cluster=demo, error="409 Conflict",
+                              log="dry-run ok\npatch refused")
+    listing = client.get(reverse("dashboard:jobs")).content.decode()
+    assert f"#{running.pk}" in listing and 'hx-trigger="every 2s"' in listing
+    live = client.get(reverse("dashboard:job-detail", args=[running.pk])).content.decode()
+    assert 'hx-trigger="every 1s"' in live and 'value="40"' in live and "listing pods" in live
+    final = client.get(reverse("dashboard:job-detail", args=[done.pk]), **HTMX).content.decode()
+    assert "hx-trigger" not in final and "409 Conflict" in final and "patch refused" in final
+
+
+def test_sync_is_for_operators_only(client: Client, demo: Cluster, reader: User) -> None:
+    client.force_login(reader)
+    assert client.post(reverse("dashboard:sync", args=["demo"])).status_code == 403
+
+
+def test_anonymous_read_can_be_switched_off(client: Client, demo: Cluster, settings, reader: User) -> None:
+    settings.ROUTESCOPE_ANONYMOUS_READ = False
+    response = client.get(reverse("dashboard:services", args=["demo"]))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    client.force_login(reader)
+    assert client.get(reverse("dashboard:services", args=["demo"])).status_code == 200
+
+
+def test_login_page_and_logout(client: Client, reader: User) -> None:
+    assert "Log in" in client.get(reverse("login")).content.decode()
+    response = client.post(reverse("login"), {"username": "reader", "password": "reader-pass-1"})
+    assert response.status_code == 302
+    assert "reader · reader" in client.get(reverse("dashboard:jobs")).content.decode()
+    client.post(reverse("logout"))
+    assert "Log in" in client.get(reverse("dashboard:jobs")).content.decode()
+
+
+PAGES = [
+    ("dashboard:overview", ["demo"], {}),
+    ("dashboard:services", ["demo"], {}),
+    ("dashboard:service-detail", ["demo", "shop", "checkout"], {}),
+    ("dashboard:whatif", ["demo"], {"service": "shop/checkout", "etp": "Cluster"}),
+    ("dashboard:rules", ["demo"], {"service": "shop/cart"}),
+    ("dashboard:jobs", [], {}),
+    ("login", [], {}),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "params"), PAGES, ids=[p[0] for p in PAGES])
+def test_pages_send_a_strict_csp_and_have_no_inline_code(client: Client, demo: Cluster, name, args, params) -> None:
+    response = client.get(reverse(name, args=args), params)
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "script-src 'self'" in CONTENT_SECURITY_POLICY
+    body = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body), "inline <script>"
+    assert not re.search(r"<style[\s>]", body), "inline <style>"
+    assert not re.search(r"\sstyle=", body), "style attribute"
+    assert not re.search(r"\son[a-z]+=", body), "inline event handler"
