@@ -24,6 +24,7 @@ REASONS: Mapping[str, str] = MappingProxyType(
         "IPVS_WEIGHTS_ALL_ONE": "kube-proxy programs every real server with weight 1, so weighted variants behave like their plain ones",
         "IPVS_RR_UNIFORM": "rr/wrr hand new connections to real servers in turn: equal shares, whatever their load",
         "IPVS_WRR_BY_WEIGHT": "wrr gives each real server a share proportional to its weight",
+        "IPVS_WLC_BY_WEIGHT": "wlc levels connection counts per unit of weight: at light load (lingering inactive counts dominate) shares follow the weights; under load, queues shift them toward capacity",
         "IPVS_WEIGHT_ZERO_QUIESCED": "a real server with weight 0 (kube-proxy's graceful termination) gets no new connections",
         "IPVS_LEAST_CONN_UNIFORM_IDENTICAL": "least-connection schedulers split evenly when the endpoints are identical (steady state by symmetry)",
         "IPVS_LOAD_DEPENDENT_SIMULATED": "the scheduler reacts to live connection counts: shares come from a seeded request-level simulation",

@@ -34,7 +34,8 @@ def needs_simulation(*, scheduler: str, workload: Workload | None, weights: Sequ
     differing service times or weights, for UDP, or when too few closed connections linger
     (arrival rate x inactive timeout < 10 per server) to break ties. sed/nq always depend on load: the
     first idle server in list order wins. lblc/lblcr are analytic only without a workload
-    (the light-load limit: the VIP stays pinned).
+    (the light-load limit: the VIP stays pinned). Persistence (sessionAffinity) makes every
+    load-dependent scheduler simulated; rr/wrr stay analytic per client.
     """
     if workload is not None and workload.simulate is not None:
         return workload.simulate
@@ -115,8 +116,10 @@ def _analytic(
     if scheduler in ("rr", "wrr") and workload is not None and workload.persistence_timeout_s > 0:
         return _persistent_turns(endpoints, scheduler, workload, weights, notes)
     if scheduler in ("rr", "wrr", "lc", "wlc"):
-        if scheduler == "wrr" and len(set(p for p in positive if p)) > 1:
-            code = "IPVS_WRR_BY_WEIGHT"
+        if scheduler in ("wrr", "wlc") and len(set(p for p in positive if p)) > 1:
+            # wrr hands out turns by weight; wlc levels overhead/weight, which at light load is
+            # the lingering connection count, so shares follow the weights (the light-load limit).
+            code = "IPVS_WRR_BY_WEIGHT" if scheduler == "wrr" else "IPVS_WLC_BY_WEIGHT"
             amounts = positive
         else:
             code = "IPVS_RR_UNIFORM" if scheduler in ("rr", "wrr") else "IPVS_LEAST_CONN_UNIFORM_IDENTICAL"

@@ -197,3 +197,19 @@ def test_quiesced_server_loses_its_persistent_clients():
     assert result.method == "simulated"
     assert result.shares[EPS4[0]] == 0.0
     assert "IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES" in result.notes
+
+
+def test_wlc_with_unequal_weights_tracks_weight_at_light_load():
+    """ip_vs_wlc.c levels overhead/weight; at light load overhead is the lingering inactive count -> 3:1."""
+    workload = Workload(weights={EPS4[0]: 3}, arrival_rate=50, requests=6000)
+    simulated = scheduler_shares(endpoints=EPS4[:2], scheduler="wlc", workload=workload)
+    analytic = scheduler_shares(endpoints=EPS4[:2], scheduler="wlc", workload=Workload(**{**workload.__dict__, "simulate": False}))
+    assert simulated.method == "simulated" and "IPVS_WLC_BY_WEIGHT" in analytic.notes
+    assert analytic.shares[EPS4[0]] == pytest.approx(0.75)
+    assert simulated.shares[EPS4[0]] == pytest.approx(0.75, abs=0.03)
+
+
+def test_wlc_weight_cannot_buy_capacity_under_load():
+    """Same capacity, weight 3:1, near saturation: active*256 dominates and the queue pushes back."""
+    result = scheduler_shares(endpoints=EPS4[:2], scheduler="wlc", workload=Workload(weights={EPS4[0]: 3}, arrival_rate=1500, requests=6000))
+    assert 0.5 < result.shares[EPS4[0]] < 0.7
