@@ -213,3 +213,10 @@ def test_wlc_weight_cannot_buy_capacity_under_load():
     """Same capacity, weight 3:1, near saturation: active*256 dominates and the queue pushes back."""
     result = scheduler_shares(endpoints=EPS4[:2], scheduler="wlc", workload=Workload(weights={EPS4[0]: 3}, arrival_rate=1500, requests=6000))
     assert 0.5 < result.shares[EPS4[0]] < 0.7
+
+
+def test_lblc_over_udp_never_lets_go_of_the_vip():
+    """is_overloaded() reads activeconns, which UDP flows never raise: one backend takes it all, queue and all."""
+    result = scheduler_shares(endpoints=EPS4, scheduler="lblc", workload=Workload(protocol="UDP", arrival_rate=1500, requests=4000))
+    assert result.shares[EPS4[0]] == 1.0 and result.pinned == EPS4[0]
+    assert result.latency_ms["p50"] > 1000  # 1500/s into one server that can do 400/s
