@@ -7,6 +7,10 @@ host or are hinted by its endpoints (see ``ports``). The result equals averaging
 """
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from routing.engine.analysis.findings import findings_for, rank
 from routing.engine.analysis.nodes import node_index
 from routing.engine.analysis.ports import SOURCES, PortAnalysis, PortContext, SourceAggregate, analyze_port
@@ -24,6 +28,26 @@ def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
     Services are skipped, as kube-proxy skips them), sorted by ``namespace/name`` then
     port order. Findings: ranked by impact.
     """
+    with _gc_paused():
+        return _analyze(snapshot, model)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the analysis allocates hundreds of thousands of
+    small acyclic objects, and each collection would re-walk the snapshot's million objects
+    (about a quarter of the run time on a 5,000-node cluster). Reference counting still
+    frees everything; the collector's previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     index = node_index(snapshot)
     ctx = PortContext(snapshot, index)
     rows: list[ServiceRow] = []
@@ -41,7 +65,10 @@ def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
     for cls in index.classes:
         modes[cls.config.mode] = modes.get(cls.config.mode, 0) + len(cls.names)
     zones = tuple(sorted({cls.zone for cls in index.classes}))
-    return Report(tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, snapshot.notes)
+    notes = snapshot.notes
+    if not index.total:
+        notes += ("no Node in the snapshot: the per-node source classes have no node to start from",)
+    return Report(tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, notes)
 
 
 def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> SourceStats:

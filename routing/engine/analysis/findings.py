@@ -83,8 +83,12 @@ def etp_local_drops(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
 def lb_fail_open(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     """No node passes the LB health check: it sprays every node, and Local ones drop."""
     lb = row.source("lb")
-    if lb is None or not lb.lb_fail_open:
+    if lb is None or not (lb.lb_fail_open or not lb.nodes):
         return None
+    if not lb.nodes:
+        return _finding(row, "LB_NO_BACKEND_NODE", "critical", 1.0,
+                        "the load balancer has no backend node (none in the snapshot, or all excluded/deleting): clients get no answer",
+                        source="lb")
     message = (f"no node passes the load balancer health check: it fails open to all {lb.nodes} nodes"
                f" and {lb.dropped:.0%} of its connections are not delivered")
     return _finding(row, "LB_NO_HEALTHY_NODE", "critical", max(lb.dropped, 0.5), message, source="lb")

@@ -22,6 +22,8 @@ class NodeClass:
 
     index: int
     config: ProxyConfig
+    #: index of ``config`` among the snapshot's distinct configurations (a cheap cache key).
+    config_id: int
     zone: str
     #: member node names, in snapshot order.
     names: tuple[str, ...]
@@ -62,8 +64,10 @@ def node_index(snapshot: Snapshot) -> NodeIndex:
         ready[name] = node.ready
     classes = []
     class_of: dict[str, int] = {}
+    config_ids: dict[ProxyConfig, int] = {}
     for i, ((config, zone), names) in enumerate(groups.items()):
-        classes.append(NodeClass(i, config, zone, tuple(names), sum(backend[n] for n in names),
+        config_id = config_ids.setdefault(config, len(config_ids))
+        classes.append(NodeClass(i, config, config_id, zone, tuple(names), sum(backend[n] for n in names),
                                  sum(backend[n] and ready[n] for n in names)))
         class_of.update(dict.fromkeys(names, i))
     return NodeIndex(tuple(classes), class_of, zone_of, backend, ready, len(zone_of),

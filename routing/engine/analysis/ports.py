@@ -85,21 +85,41 @@ class _Port:
         self.ctx, self.service, self.port = ctx, service, port
         snap, idx = ctx.snapshot, ctx.index
         self.eps = eps = snap.endpoints(service.key, port.name)
-        self.pos = {id(ep): i for i, ep in enumerate(eps)}
-        self.ep_node = [ep.node if ep.node in idx.class_of else None for ep in eps]
-        self.ep_zone = [endpoint_zone(snap, ep) for ep in eps]
-        self.ep_class = [idx.class_of.get(n, -1) if n else -1 for n in self.ep_node]
+        class_of, zone_of = idx.class_of, idx.zone_of
+        count = len(eps)
+        self._pos: dict[int, int] | None = None
+        self.ep_node: list[str | None] = [None] * count
+        self.ep_zone: list[str] = [""] * count
+        self.ep_class: list[int] = [-1] * count
         self.hosting: dict[str, list[Endpoint]] = {}
-        for ep, node in zip(eps, self.ep_node):
-            if node:
+        self.hinted = False
+        # One pass over the endpoints: this loop runs for every endpoint of the cluster.
+        for i, ep in enumerate(eps):
+            node = ep.node
+            cls = class_of.get(node, -1) if node else -1
+            if cls >= 0:
+                self.ep_node[i], self.ep_class[i] = node, cls
                 self.hosting.setdefault(node, []).append(ep)
-        self.hinted = any(ep.ready and (ep.zone_hints or ep.node_hints) for ep in eps)
+                self.ep_zone[i] = ep.zone or zone_of[node]
+            else:
+                # simulate reads the zone as ``ep.zone or snapshot.zone_of(ep.node)``.
+                self.ep_zone[i] = ep.zone or ""
+            if ep.ready and (ep.zone_hints or ep.node_hints):
+                self.hinted = True
+        self._indices: dict[int, tuple[tuple[Endpoint, ...], list[int]]] = {}
         node_hinted: set[str] = set()
         if self.hinted:
             for ep in eps:
                 if ep.ready:
                     node_hinted.update(ep.node_hints)
         self.node_hinted = {n for n in node_hinted if n in idx.class_of}
+        self.hinted_by_class: dict[int, list[str]] = {}
+        for n in self.node_hinted:
+            self.hinted_by_class.setdefault(idx.class_of[n], []).append(n)
+        self.hosting_by_class: dict[int, list[str]] = {}
+        for n in self.hosting:
+            if n not in self.node_hinted:
+                self.hosting_by_class.setdefault(idx.class_of[n], []).append(n)
         self._cats: dict[tuple, Categorized] = {}
         self._node_cats: dict[str, Categorized] = {}
         self.topology_reasons: dict[str, tuple[str, list[str]]] = {}
@@ -110,7 +130,7 @@ class _Port:
         """The categorisation every non-hinted node of ``cls`` shares (None: userspace)."""
         if cls.config.mode == "userspace":
             return None
-        key = (cls.config, cls.zone if self.hinted else None)
+        key = (cls.config_id, cls.zone if self.hinted else None)
         cat = self._cats.get(key)
         if cat is None:
             rep = next((n for n in cls.names if n not in self.node_hinted), None)
@@ -136,6 +156,20 @@ class _Port:
     def _note(self, cat: Categorized, where: str) -> None:
         for r in cat.reasons:
             self.topology_reasons.setdefault(str(r.code), (r.message, []))[1].append(where)
+
+    def indices(self, cands: tuple[Endpoint, ...]) -> list[int]:
+        """Positions of ``cands`` in the port's endpoint tuple (cached per candidate tuple)."""
+        found = self._indices.get(id(cands))
+        if found is None or found[0] is not cands:
+            if len(cands) == len(self.eps):
+                # Candidate sets are order-preserving filters of the endpoint tuple.
+                positions = list(range(len(cands)))
+            else:
+                if self._pos is None:
+                    self._pos = {id(ep): i for i, ep in enumerate(self.eps)}
+                positions = [self._pos[id(ep)] for ep in cands]
+            found = self._indices[id(cands)] = (cands, positions)
+        return found[1]
 
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
         """kube-proxy's Local set on ``node``: its Ready endpoints, else its serving-terminating ones."""
@@ -264,26 +298,26 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
         return agg
     weight = 1.0 / idx.total
     to_cip = to == "clusterip"
+    bulk: list[tuple[NodeClass, _Answer, int, list[str]]] = []
     for cls in idx.classes:
         local_path = _uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
         special = _special_nodes(p, cls, local_path)
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
-        bulk = len(cls.names) - len(special)
-        if bulk:
-            cat = p.class_cat(cls)
-            local = () if local_path else None
-            answer = _decide(p, cls.config, cat, local, pod_source=pod_source, to_cluster_ip=to_cip)
-            _add_bulk(p, agg, cls, answer, bulk, weight, excluded=special, member=None)
+        if len(cls.names) > len(special):
+            answer = _decide(p, cls.config, p.class_cat(cls), () if local_path else None, pod_source=pod_source,
+                             to_cluster_ip=to_cip)
+            bulk.append((cls, answer, len(cls.names) - len(special), special))
+    _add_bulk(p, agg, bulk, weight, member=None)
     return agg
 
 
 def _special_nodes(p: _Port, cls: NodeClass, local_path: bool) -> list[str]:
     """Nodes of ``cls`` whose answer differs from the group's: hinted by name, or hosting
     endpoints when the answer comes from the Local set."""
-    out = [n for n in p.node_hinted if p.ctx.index.class_of[n] == cls.index]
+    out = p.hinted_by_class.get(cls.index, [])
     if local_path:
-        out += [n for n in p.hosting if n not in p.node_hinted and p.ctx.index.class_of[n] == cls.index]
+        out = out + p.hosting_by_class.get(cls.index, [])
     return out
 
 
@@ -303,8 +337,7 @@ def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer:
     agg.actions[FORWARD] += 1
     agg.ipvs_fallback += answer.fallback
     zone = cls.zone
-    for ep, share in zip(answer.cands, p.ctx.shares(answer.cands, cls.config)):
-        i = p.pos[id(ep)]
+    for i, share in zip(p.indices(answer.cands), p.ctx.shares(answer.cands, cls.config)):
         mass = weight * share
         agg.shares[i] += mass
         agg.locality[_LOC_INDEX[locality(node, zone, p.ep_node[i], p.ep_zone[i])]] += mass
@@ -312,29 +345,51 @@ def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer:
         agg.preserved += weight
 
 
-def _add_bulk(p: _Port, agg: SourceAggregate, cls: NodeClass, answer: _Answer, count: int, weight: float, *,
-              excluded: list[str], member: Callable[[str], bool] | None) -> None:
-    """Add ``count`` interchangeable nodes of ``cls``; an endpoint is same-node for exactly
-    one of them when its node is in the group (in ``cls``, not ``excluded``, and ``member``)."""
-    if answer.action != FORWARD:
-        _add_loss(agg, answer, count, weight)
-        return
-    agg.actions[FORWARD] += count
-    agg.ipvs_fallback += count if answer.fallback else 0
-    total = weight * count
-    for ep, share in zip(answer.cands, p.ctx.shares(answer.cands, cls.config)):
-        i = p.pos[id(ep)]
-        agg.shares[i] += total * share
-        node = p.ep_node[i]
-        here = p.ep_class[i] == cls.index and node not in excluded and (member is None or member(node))
-        zone_loc = _LOC_INDEX[locality("", cls.zone, None, p.ep_zone[i])]
-        if here:
-            agg.locality[_LOC_INDEX[SAME_NODE]] += weight * share
-            agg.locality[zone_loc] += weight * share * (count - 1)
-        else:
-            agg.locality[zone_loc] += total * share
-    if answer.preserved:
-        agg.preserved += total
+def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, _Answer, int, list[str]]], weight: float,
+              *, member: Callable[[str], bool] | None) -> None:
+    """Add groups of interchangeable nodes: (class, its answer, node count, nodes of the class
+    handled one by one). Classes whose answers share one candidate tuple and one choice are
+    summed together, so each endpoint is visited once per distinct answer, not per class.
+    An endpoint is same-node for exactly one node of a group when its node is in the group
+    (in the class, not handled one by one, and ``member`` of the weighted set)."""
+    merged: dict[tuple, list[tuple[NodeClass, _Answer, int, list[str]]]] = {}
+    for entry in entries:
+        cls, answer, count, _ = entry
+        if answer.action != FORWARD:
+            _add_loss(agg, answer, count, weight)
+            continue
+        agg.actions[FORWARD] += count
+        agg.ipvs_fallback += count if answer.fallback else 0
+        if answer.preserved:
+            agg.preserved += weight * count
+        mode = cls.config.mode
+        choice = "uniform" if mode in ("iptables", "nftables") else (mode, cls.config.ipvs_scheduler)
+        merged.setdefault((id(answer.cands), choice), []).append(entry)
+    loc, same_node = agg.locality, _LOC_INDEX[SAME_NODE]
+    for group in merged.values():
+        cands, config = group[0][1].cands, group[0][0].config
+        shares = p.ctx.shares(cands, config)
+        total = weight * sum(count for _, _, count, _ in group)
+        zone_mass: dict[str, float] = {}
+        indices = p.indices(cands)
+        for i, share in zip(indices, shares):
+            agg.shares[i] += total * share
+            zone_mass[p.ep_zone[i]] = zone_mass.get(p.ep_zone[i], 0.0) + share
+        by_class = {}
+        for cls, _, count, excluded in group:
+            by_class[cls.index] = (cls, excluded)
+            for zone, mass in zone_mass.items():
+                loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += weight * count * mass
+        for i, share in zip(indices, shares):
+            hit = by_class.get(p.ep_class[i])
+            if hit is None:
+                continue
+            node = p.ep_node[i]
+            if node in hit[1] or (member is not None and not member(node)):
+                continue
+            # One node of the group is this endpoint's own: same node there, not same/cross zone.
+            loc[_LOC_INDEX[locality("", hit[0].zone, None, p.ep_zone[i])]] -= weight * share
+            loc[same_node] += weight * share
 
 
 def _add_loss(agg: SourceAggregate, answer: _Answer, count: int, weight: float) -> None:
@@ -374,6 +429,7 @@ def _lb(p: _Port) -> SourceAggregate:
     def member(node: str) -> bool:
         return idx.backend[node] and (fail_open or idx.ready[node])
 
+    bulk: list[tuple[NodeClass, _Answer, int, list[str]]] = []
     for cls in idx.classes:
         count = cls.backends if fail_open else cls.healthy
         if not count:
@@ -384,5 +440,6 @@ def _lb(p: _Port) -> SourceAggregate:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=False, to_cluster_ip=False)
         if count > len(special):
             answer = _decide(p, cls.config, p.class_cat(cls), () if local_path else None, pod_source=False, to_cluster_ip=False)
-            _add_bulk(p, agg, cls, answer, count - len(special), weight, excluded=special, member=member)
+            bulk.append((cls, answer, count - len(special), special))
+    _add_bulk(p, agg, bulk, weight, member=member)
     return agg

@@ -1,0 +1,125 @@
+"""``manage.py analyze FILE|--cluster NAME [--json]`` — the cluster-wide report.
+
+Every Service port × source class (pods to the ClusterIP, external clients at each node,
+pods to their own cluster's external address, clients behind the cloud load balancer):
+shares, drops, imbalance, locality, cost, and ranked findings. Takes the same what-if
+flags as ``simulate``; ``--set`` applies to every Service, or to ``--service`` only.
+A FILE needs no database. Exit 0 with the report, 2 with one line on stderr for bad input.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cluster.kube_dump import DumpError, read_objects
+from routing.engine.analysis import Report, analyze
+from routing.engine.analysis.text import render_text
+from routing.engine.errors import ScenarioError
+from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.simulate import QuestionError
+from routing.engine.snapshot import Snapshot
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
+from routing.management.commands.simulate import parse_sets
+
+BAD_INPUT = 2
+
+
+def build_scenario(snapshot: Snapshot, *, sets: dict[str, str], service: str | None, proxy_mode: str | None,
+                   ipvs_scheduler: str | None) -> Scenario:
+    """The what-if of the command line: ``sets`` on ``service`` (or on every Service)."""
+    if service is not None and service not in snapshot.services:
+        raise ScenarioError(f"unknown service {service!r}")
+    targets = [service] if service else list(snapshot.services)
+    overrides = {key: dict(sets) for key in targets} if sets else {}
+    return Scenario(service_overrides=overrides, proxy_mode=proxy_mode, ipvs_scheduler=ipvs_scheduler)
+
+
+def only_service(report: Report, service: str) -> Report:
+    """``report`` narrowed to one Service's rows and findings."""
+    from dataclasses import replace  # noqa: PLC0415 — only needed with --service
+
+    return replace(report, rows=tuple(r for r in report.rows if r.service == service),
+                   findings=report.findings_for(service))
+
+
+class Command(BaseCommand):
+    help = "Cluster-wide routing report: every Service and source class, drops, imbalance, locality, findings."
+    requires_system_checks: list = []
+    requires_migrations_checks = False
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def one_line_error(message: str) -> None:
+            # argparse would print the whole usage block; the contract is one line, exit 2.
+            if parser.called_from_command_line:
+                sys.stderr.write(f"analyze: {message}\n")
+                sys.exit(BAD_INPUT)
+            raise CommandError(f"Error: {message}", returncode=BAD_INPUT)
+
+        parser.error = one_line_error  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", nargs="?", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
+        parser.add_argument("--cluster", default=None, metavar="NAME", help="a stored cluster instead of a file")
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                            help="what-if Service field (internalTrafficPolicy, externalTrafficPolicy, "
+                                 "trafficDistribution, sessionAffinity), on every Service or on --service")
+        parser.add_argument("--service", default=None, metavar="NS/NAME", help="report (and --set) only this Service")
+        parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
+        parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
+        parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29 (FILE only)")
+        parser.add_argument("--endpoints", action="store_true", help="JSON: add every endpoint's share per source")
+        parser.add_argument("--max-findings", type=int, default=None, metavar="N", help="show at most N findings")
+
+    def handle(self, *args, **options) -> None:
+        if (options["file"] is None) == (options["cluster"] is None):
+            raise CommandError("give a dump FILE (or -) or --cluster NAME, not both", returncode=BAD_INPUT)
+        if options["max_findings"] is not None and options["max_findings"] < 0:
+            raise CommandError("--max-findings must be >= 0", returncode=BAD_INPUT)
+        try:
+            report = self._report(options)
+        except (DumpError, SnapshotError, QuestionError, ScenarioError) as exc:
+            raise CommandError(" ".join(str(exc).split()), returncode=BAD_INPUT) from None
+        except OSError as exc:
+            raise CommandError(f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT) from None
+        if options["service"]:
+            report = only_service(report, options["service"])
+        if options["json"]:
+            self.stdout.write(json.dumps(report.to_json(endpoints=options["endpoints"], max_findings=options["max_findings"])))
+        else:
+            limit = options["max_findings"] if options["max_findings"] is not None else 50
+            self.stdout.write(render_text(report, max_findings=limit))
+
+    def _report(self, options: dict) -> Report:
+        sets = parse_sets(options["set"])
+        if options["cluster"] is not None:
+            return self._cluster_report(options, sets)
+        source = sys.stdin.buffer if options["file"] == "-" else options["file"]
+        overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
+        snapshot = snapshot_from_objects(read_objects(source), **overrides)
+        scenario = build_scenario(snapshot, sets=sets, service=options["service"], proxy_mode=options["proxy_mode"],
+                                  ipvs_scheduler=options["ipvs_scheduler"])
+        return analyze(apply_scenario(snapshot, scenario))
+
+    def _cluster_report(self, options: dict, sets: dict[str, str]) -> Report:
+        # The database is only touched for --cluster, so FILE runs work without one.
+        from cluster.models import Cluster  # noqa: PLC0415
+        from cluster.selectors import cluster_get  # noqa: PLC0415
+        from routing.reports import scenario_report  # noqa: PLC0415
+        from routing.snapshots import snapshot_for_cluster  # noqa: PLC0415
+
+        if options["kube_version"]:
+            raise CommandError("--kube-version applies to a FILE only", returncode=BAD_INPUT)
+        try:
+            cluster = cluster_get(name=options["cluster"])
+        except Cluster.DoesNotExist:
+            raise CommandError(f"unknown cluster {options['cluster']!r}", returncode=BAD_INPUT) from None
+        scenario = build_scenario(snapshot_for_cluster(cluster=cluster), sets=sets, service=options["service"],
+                                  proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"])
+        return scenario_report(cluster=cluster, scenario=scenario)
