@@ -93,6 +93,9 @@ class Workload:
     workers:              requests an endpoint serves at once (FCFS queue beyond that).
     connection_lifetime_s: mean time (exponential) a connection stays ESTABLISHED after its
                           response, e.g. HTTP keep-alive idling; 0 closes at once.
+    handshake_ms:         time from SYN to ESTABLISHED (about one round trip); IPVS counts the
+                          connection as inactive until then, so bursts can double up on an
+                          "idle" server under lc/sed/nq. 0 = counted active at once.
     destination_vip:      the packets' destination address (ClusterIP, node IP, LB IP); dh hashes it.
     weights:              real-server weights; kube-proxy always programs 1 (0 while gracefully
                           terminating). Missing endpoints get 1.
@@ -117,6 +120,7 @@ class Workload:
     default_service_time_ms: float = 10.0
     workers: int = 4
     connection_lifetime_s: float = 0.0
+    handshake_ms: float = 0.0
     destination_vip: str = ""
     weights: Mapping[str, int] = field(default_factory=dict)
     protocol: str = "TCP"
@@ -136,6 +140,8 @@ class Workload:
             raise ValueError(f"workload workers must be >= 1, got {self.workers}")
         if self.connection_lifetime_s < 0:
             raise ValueError(f"workload connection_lifetime_s must be >= 0, got {self.connection_lifetime_s}")
+        if self.handshake_ms < 0:
+            raise ValueError(f"workload handshake_ms must be >= 0, got {self.handshake_ms}")
         if self.persistence_timeout_s < 0:
             raise ValueError(f"workload persistence_timeout_s must be >= 0, got {self.persistence_timeout_s}")
         if self.protocol not in ("TCP", "UDP", "SCTP"):
@@ -183,7 +189,7 @@ class SchedulerResult:
                  endpoints given (all 0.0 when nothing is delivered).
     method:      "analytic" (exact steady state or exact hash mapping) or "simulated".
     notes:       reason codes (keys of ``REASONS``); ``explanations`` spells them out.
-    latency_ms:  {"p50","p95","p99","mean"} response time (queue + service) when simulated, else None.
+    latency_ms:  {"p50","p95","p99","mean"} response time (handshake + queue + service) when simulated, else None.
     active_connections: endpoint -> time-averaged active connections when simulated, else None.
     dropped:     fraction of new connections that find no real server, 0..1. IPVS answers them
                  with ICMP port unreachable (ip_vs_leave), i.e. refused, not silently dropped;

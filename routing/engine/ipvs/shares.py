@@ -256,4 +256,5 @@ def _workload_key(workload: Workload) -> tuple:
         workload.arrival_rate, workload.requests, workload.clients, workload.client_ips, workload.client_ports,
         workload.client_base_ip, workload.workers, workload.connection_lifetime_s, workload.destination_vip,
         workload.protocol, workload.inactive_timeout(), workload.mh_table_size, workload.persistence_timeout_s,
+        workload.handshake_ms,
     )

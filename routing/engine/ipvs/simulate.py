@@ -263,12 +263,21 @@ class _Connections:
         self.counters = counters
         self.udp = udp
         self.linger = linger
+        self.establishes: list[tuple[float, int]] = []
         self.closes: list[tuple[float, int]] = []
         self.expiries: list[tuple[float, int]] = []
         self.active_time = [0.0] * counters.n
 
     def advance(self, now: float) -> None:
-        """Apply every close and expiry due by ``now``."""
+        """Apply every handshake completion, close and expiry due by ``now``.
+
+        Each connection's events are ordered (established <= closed <= expired), so draining
+        the three heaps one after another leaves the same counts as a merged timeline.
+        """
+        while self.establishes and self.establishes[0][0] <= now:
+            index = heapq.heappop(self.establishes)[1]
+            self.counters.inactive[index] -= 1
+            self.counters.active[index] += 1
         while self.closes and self.closes[0][0] <= now:
             closed_at, index = heapq.heappop(self.closes)
             self.counters.active[index] -= 1
@@ -277,15 +286,23 @@ class _Connections:
         while self.expiries and self.expiries[0][0] <= now:
             self.counters.inactive[heapq.heappop(self.expiries)[1]] -= 1
 
-    def open(self, index: int, now: float, close_at: float) -> None:
-        """A new connection to ``index``; UDP flows only ever count as inactive (no state machine)."""
+    def open(self, index: int, now: float, established_at: float, close_at: float) -> None:
+        """A new connection to ``index``.
+
+        IPVS creates every connection INACTIVE (__ip_vs_update_dest sets IP_VS_CONN_F_INACTIVE);
+        the TCP/SCTP state machine makes it active once ESTABLISHED. UDP flows stay inactive.
+        """
         if self.udp:
             self.counters.inactive[index] += 1
             heapq.heappush(self.expiries, (close_at + self.linger, index))
+            return
+        if established_at > now:
+            self.counters.inactive[index] += 1
+            heapq.heappush(self.establishes, (established_at, index))
         else:
             self.counters.active[index] += 1
-            self.active_time[index] += close_at - now
-            heapq.heappush(self.closes, (close_at, index))
+        self.active_time[index] += close_at - established_at
+        heapq.heappush(self.closes, (close_at, index))
 
 
 def _latency_summary(latencies: list[float]) -> dict[str, float] | None:
@@ -317,6 +334,7 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     mean_s = [workload.service_time(e) / 1000.0 for e in endpoints]
     free_at = [[0.0] * workload.workers for _ in range(n)]  # per endpoint, a heap of worker free times
     connections = _Connections(counters, udp=workload.protocol == "UDP", linger=workload.inactive_timeout())
+    handshake = workload.handshake_ms / 1000.0
     persist = workload.persistence_timeout_s
     # Which client opens each connection: sh/mh hash it, persistence keys templates on it.
     needs_client = scheduler in ("sh", "mh") or persist > 0
@@ -341,7 +359,8 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             dropped += 1
             continue
         workers = free_at[index]
-        finish = max(now, workers[0]) + work[k] * mean_s[index]
+        established_at = now + handshake
+        finish = max(established_at, workers[0]) + work[k] * mean_s[index]
         heapq.heapreplace(workers, finish)
         latencies.append((finish - now) * 1000.0)
         close_at = finish + idle[k]
@@ -349,7 +368,7 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             # Each use re-arms the template's timer; it outlives the connections it controls.
             template[1] = max(template[1], now + persist, close_at)
         delivered[index] += 1
-        connections.open(index, now, close_at)
+        connections.open(index, now, established_at, close_at)
     horizon = arrivals[-1] if arrivals[-1] > 0 else 1.0
     return SimOutcome(
         delivered=tuple(delivered),

@@ -220,3 +220,16 @@ def test_lblc_over_udp_never_lets_go_of_the_vip():
     result = scheduler_shares(endpoints=EPS4, scheduler="lblc", workload=Workload(protocol="UDP", arrival_rate=1500, requests=4000))
     assert result.shares[EPS4[0]] == 1.0 and result.pinned == EPS4[0]
     assert result.latency_ms["p50"] > 1000  # 1500/s into one server that can do 400/s
+
+
+def test_handshake_window_lets_nq_double_up_on_a_server_that_looks_idle():
+    """New connections count as inactive until ESTABLISHED (__ip_vs_update_dest sets IP_VS_CONN_F_INACTIVE).
+
+    nq keys on activeconns only, so a SYN arriving within the handshake of another still sees
+    that server idle and queues behind it: mean latency grows by more than the handshake itself.
+    """
+    eps = EPS4[:2]
+    base = Workload(arrival_rate=100, requests=5000, workers=1)
+    instant = scheduler_shares(endpoints=eps, scheduler="nq", workload=base)
+    handshake = scheduler_shares(endpoints=eps, scheduler="nq", workload=Workload(**{**base.__dict__, "handshake_ms": 5.0}))
+    assert handshake.latency_ms["mean"] > instant.latency_ms["mean"] + 5.0 + 0.5
