@@ -46,9 +46,11 @@ def userspace_shares(
 
     ``endpoints`` is the (shuffled) list in kube-proxy's order; ``failing`` endpoints refuse
     or black-hole new connections. ``failure`` is "timeout" (each failed dial costs its full
-    timeout) or "refused" (fails at once); it only changes ``connect_delay_ms``. Shares are
-    over delivered connections; ``dropped`` is the fraction that never reach a working
-    endpoint. ValueError with one line on bad input.
+    timeout) or "refused" (fails at once); it only changes ``connect_delay_ms``.
+    ``arrivals`` is "sequential" or "concurrent" (see the module docstring); ``protocol``
+    "UDP" disables retries. Shares are over delivered connections; ``dropped`` is the
+    fraction that never reach a working endpoint (closed after the last dial, or lost for
+    UDP). ValueError with one line on bad input.
     """
     endpoints = tuple(endpoints)
     if protocol not in ("TCP", "UDP", "SCTP"):
