@@ -58,8 +58,9 @@ BUCKET_CASES = (
     BucketCase("0.0.0.0 lands in bucket 0", "0.0.0.0", 0),
     # IPv6 folds to the XOR of its four words: ::1 -> 1, like 0.0.0.1.
     BucketCase("::1 folds like 0.0.0.1", "::1", 97),
-    # 2001:db8::1: 0x20010DB8 ^ 0 ^ 0 ^ 1 = 0x20010DB9, the fold of 32.1.13.185.
-    BucketCase("2001:db8::1 folds like 32.1.13.185", "2001:db8::1", hashing.sh_bucket("32.1.13.185")),
+    # 2001:db8::1: 0x20010DB8 ^ 0 ^ 0 ^ 1 = 0x20010DB9 (the fold of 32.1.13.185), then hash_32 as written in hash.h.
+    BucketCase("2001:db8::1 folds to 0x20010DB9", "2001:db8::1", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24),
+    BucketCase("32.1.13.185 shares that fold", "32.1.13.185", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24),
 )
 
 
