@@ -24,7 +24,7 @@ ENDPOINT_LISTS = st.lists(
 ).map(lambda items: tuple(f"10.{a}.0.{b}:{port}" for a, b, port in items))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(endpoints=ENDPOINT_LISTS, scheduler=st.sampled_from([s for s in SCHEDULERS if s not in ("sed", "nq")]), data=st.data())
 def test_shares_are_a_distribution_and_quiesced_servers_get_nothing(endpoints, scheduler, data):
     zero = data.draw(st.sets(st.sampled_from(endpoints), max_size=len(endpoints)))
@@ -38,7 +38,7 @@ def test_shares_are_a_distribution_and_quiesced_servers_get_nothing(endpoints, s
     assert all(result.shares[e] == 0.0 for e in zero)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(endpoints=ENDPOINT_LISTS, data=st.data())
 def test_userspace_working_endpoints_share_evenly(endpoints, data):
     failing = frozenset(data.draw(st.sets(st.sampled_from(endpoints), max_size=len(endpoints))))
@@ -52,7 +52,7 @@ def test_userspace_working_endpoints_share_evenly(endpoints, data):
         assert result.shares[endpoint] == pytest.approx(expected)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(endpoints=ENDPOINT_LISTS, data=st.data())
 def test_userspace_drops_only_behind_four_consecutive_failures(endpoints, data):
     failing = frozenset(data.draw(st.sets(st.sampled_from(endpoints), max_size=len(endpoints))))
