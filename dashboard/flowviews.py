@@ -51,7 +51,8 @@ class EntryView:
     flow: Flow
     bars: list[LoadBar]
     paths: list[PathRow]
-    trail: list[tuple[str, str]]
+    #: (reason code, first message, how many more sources gave the same code).
+    trail: list[tuple[str, str, int]]
     preserved_everywhere: bool
 
 
@@ -61,7 +62,8 @@ def _target_label(ep: dict[str, Any]) -> str:
 
 def entry_view(entry: Entry) -> EntryView:
     """Flow diagram, load bars, per-source rows and the de-duplicated explanation trail."""
-    sources, rows, trail, seen = [], [], [], set()
+    sources, rows = [], []
+    by_code: dict[str, list[str]] = {}
     zone_of_target: dict[str, str] = {}
     for path in entry.paths:
         answer = path.answer
@@ -81,9 +83,9 @@ def entry_view(entry: Entry) -> EntryView:
             latency_ms=(answer.get("latency_ms") or {}).get("expected"),
             locality=answer.get("locality") or {}, cost=(answer.get("cost") or {}).get("usd_per_month", 0.0)))
         for item in answer.get("reasons") or []:
-            if item["message"] not in seen:
-                seen.add(item["message"])
-                trail.append((item["code"], item["message"]))
+            messages = by_code.setdefault(item["code"], [])
+            if item["message"] not in messages:
+                messages.append(item["message"])
     shares = entry.endpoint_shares
     node_of = {ep["ip"]: (ep["node"] or "", ep["zone"] or "") for p in entry.paths for ep in p.answer["endpoints"]}
     top = max(shares.values(), default=0.0)
@@ -91,5 +93,8 @@ def entry_view(entry: Entry) -> EntryView:
     bars = [LoadBar(ip, *node_of[ip], share=share, width=round(BAR_WIDTH * share / top, 1) if top else 0,
                     heavy=len(shares) > 1 and share > 1.5 * mean)
             for ip, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))]
+    # One line per reason: per-node repeats ("node-a2 has no usable endpoint", "node-a3 …")
+    # would bury the few distinct reasons a reader needs.
+    trail = [(code, messages[0], len(messages) - 1) for code, messages in by_code.items()]
     return EntryView(entry.key, entry.title, entry.dropped, build_flow(sources), bars, rows, trail,
                      all(r.client_ip_preserved for r in rows))

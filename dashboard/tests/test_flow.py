@@ -1,0 +1,52 @@
+"""The flow diagram's geometry: band widths follow the shares, drops get their own sink."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard.flow import BOX_W, LEFT_X, RIGHT_X, FlowSource, build_flow
+
+
+def test_bands_are_proportional_to_weight_times_share() -> None:
+    flow = build_flow([
+        FlowSource("n1", 1, {"a": 0.5, "b": 0.5}),
+        FlowSource("n2", 3, {"a": 1.0}),
+    ], scale=400)
+    widths = {link.title.split(":")[0]: link.width for link in flow.links}
+    # n1 is 1/4 of the sources: 1/8 of all traffic to each endpoint; n2 sends 3/4 to a.
+    assert widths["n1 → a"] == pytest.approx(400 / 8, abs=0.1)
+    assert widths["n2 → a"] == pytest.approx(400 * 3 / 4, abs=0.1)
+    a = next(b for b in flow.targets if b.label == "a")
+    assert a.value == pytest.approx(7 / 8)
+
+
+def test_drops_and_rejects_go_to_red_sinks_after_the_endpoints() -> None:
+    flow = build_flow([
+        FlowSource("n1", 1, {}, dropped=1.0, action="drop"),
+        FlowSource("n2", 1, {}, dropped=1.0, action="reject"),
+        FlowSource("n3", 2, {"z": 1.0}),
+    ])
+    assert [b.label for b in flow.targets] == ["z", "dropped", "rejected"]
+    assert [b.kind for b in flow.targets] == ["dst", "drop", "drop"]
+    assert {link.kind for link in flow.links if "→ dropped" in link.title or "→ rejected" in link.title} == {"drop"}
+
+
+def test_cross_zone_links_are_marked() -> None:
+    flow = build_flow([FlowSource("n1", 1, {"near": 0.5, "far": 0.5}, cross=frozenset({"far"}))])
+    kinds = {link.title.split(":")[0]: link.kind for link in flow.links}
+    assert kinds == {"n1 → far": "cross", "n1 → near": ""}
+
+
+def test_links_join_the_box_edges_and_the_picture_fits() -> None:
+    flow = build_flow([FlowSource(f"n{i}", 1, {"a": 1.0}) for i in range(5)])
+    for link in flow.links:
+        x0, y0, x1, y1 = map(float, re.match(r"M([\d.]+),([\d.]+) C.* ([\d.]+),([\d.]+)$", link.path).groups())
+        assert x0 == LEFT_X + BOX_W and x1 == RIGHT_X
+        assert 0 < y0 < flow.height and 0 < y1 < flow.height
+    assert all(box.y + box.h <= flow.height for box in flow.sources + flow.targets)
+
+
+def test_no_sources_draws_an_empty_picture() -> None:
+    flow = build_flow([])
+    assert flow.links == [] and flow.sources == [] and flow.height > 0
