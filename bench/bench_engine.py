@@ -1,0 +1,176 @@
+"""Engine benchmark: dump -> snapshot -> cluster-wide analysis -> one-service what-if.
+
+    .venv/bin/python bench/bench_engine.py [--sizes 1250,2500,5000] [--runs 200]
+
+For each size (nodes; services = 2 x nodes, pods = 30 x nodes, 3 zones, seed 1) the dump
+is generated once with ``cluster.generator`` and cached under ``bench/out/``. Every size is
+measured in a fresh child process, so ``ru_maxrss`` is that size's own peak memory and one
+size's garbage cannot slow the next. In one run the child measures:
+
+* ``json.load`` of the dump (the yardstick the analysis is compared with);
+* ``snapshot_from_objects`` on the loaded objects (the engine adapter);
+* ``analyze`` (every Service port x source class, findings);
+* a one-service what-if: ``apply_scenario`` (iTP=Local on the largest Service) plus
+  ``simulate`` from one node, median of ``--runs`` runs;
+* peak resident memory of the child.
+
+Wall-clock seconds (``time.perf_counter``); CPU seconds are printed beside them because
+this 2-core machine is shared and wall time includes waiting for a core. The last table
+shows per-1,000-node cost, which stays flat when the cost grows linearly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"snapshot_s": 3.0, "analyze_s": 2.0, "whatif_ms": 10.0, "peak_mb": 1536.0}
+
+
+def dump_path(nodes: int) -> Path:
+    """The cached dump for ``nodes`` (generated on first use)."""
+    from cluster.generator import Shape, generate_cluster  # noqa: PLC0415 — pure, no Django
+
+    path = OUT / f"engine-{nodes}n-{2 * nodes}s-{30 * nodes}p-seed1.json"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        started = time.perf_counter()
+        with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out:
+            generate_cluster(shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1), out=out)
+        tmp.rename(path)
+        print(f"generated {path.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return path
+
+
+class Clock:
+    """Wall and CPU time of one step."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def child(path: Path, runs: int) -> dict:
+    """Measure one dump in this process (run via ``--child``)."""
+    from routing.engine.analysis import analyze  # noqa: PLC0415
+    from routing.engine.kube import snapshot_from_objects  # noqa: PLC0415
+    from routing.engine.scenario import Scenario, apply_scenario  # noqa: PLC0415
+    from routing.engine.simulate import Question, simulate  # noqa: PLC0415
+
+    out: dict = {"bytes": path.stat().st_size}
+    clock = Clock()
+    with open(path, "rb") as handle:
+        data = json.load(handle)
+    out["json_s"], out["json_cpu"] = clock.stop()
+    items = data["items"]
+    clock = Clock()
+    snapshot = snapshot_from_objects(items)
+    out["snapshot_s"], out["snapshot_cpu"] = clock.stop()
+    del data, items
+    clock = Clock()
+    report = analyze(snapshot)
+    out["analyze_s"], out["analyze_cpu"] = clock.stop()
+    out.update(nodes=len(snapshot.nodes), services=len(snapshot.services), rows=len(report.rows),
+               findings=len(report.findings),
+               endpoints=sum(len(e) for ports in snapshot.endpoint_index.values() for e in ports.values()))
+    # The what-if: the Service with the most endpoints turns iTP=Local, asked from a node
+    # that hosts one of them.
+    key = max(snapshot.endpoint_index, key=lambda k: sum(len(e) for e in snapshot.endpoint_index[k].values()))
+    service = snapshot.services[key]
+    port = service.ports[0]
+    node = next(ep.node for ep in snapshot.endpoints(key, port.name) if ep.node in snapshot.nodes)
+    scenario = Scenario(service_overrides={key: {"internalTrafficPolicy": "Local"}})
+    question = Question(service=key, source=f"pod:{node}", port=port.name or port.port)
+    timings, steps = [], {"apply": [], "simulate": []}
+    for _ in range(runs):
+        started = time.perf_counter()
+        changed = apply_scenario(snapshot, scenario)
+        middle = time.perf_counter()
+        simulate(changed, question)
+        done = time.perf_counter()
+        timings.append(done - started)
+        steps["apply"].append(middle - started)
+        steps["simulate"].append(done - middle)
+    out["whatif_ms"] = statistics.median(timings) * 1000
+    out["whatif_apply_ms"] = statistics.median(steps["apply"]) * 1000
+    out["whatif_simulate_ms"] = statistics.median(steps["simulate"]) * 1000
+    out["whatif_service"] = key
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+
+
+def report(results: list[dict]) -> str:
+    """The results as two tables: figures per size, and per-1,000-node cost."""
+    head = ["nodes", "services", "endpoints", "dump MB", "json.load s", "snapshot s", "analyze s", "analyze/json",
+            "what-if ms", "(apply+sim)", "peak MB"]
+    lines = []
+    body = []
+    for r in results:
+        body.append([f"{r['nodes']:,}", f"{r['services']:,}", f"{r['endpoints']:,}", f"{r['bytes'] / 1e6:.0f}",
+                     f"{r['json_s']:.2f} ({r['json_cpu']:.2f})", f"{r['snapshot_s']:.2f} ({r['snapshot_cpu']:.2f})",
+                     f"{r['analyze_s']:.2f} ({r['analyze_cpu']:.2f})", f"{r['analyze_s'] / r['json_s']:.2f}x",
+                     f"{r['whatif_ms']:.1f}", f"{r['whatif_apply_ms']:.1f}+{r['whatif_simulate_ms']:.1f}",
+                     f"{r['peak_mb']:.0f}"])
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    lines.append(_row(head, widths))
+    lines.extend(_row(b, widths) for b in body)
+    lines.append("(seconds are wall clock, CPU seconds in brackets)")
+    lines.append("")
+    per = ["nodes", "json.load ms/1k nodes", "snapshot ms/1k nodes", "analyze ms/1k nodes", "what-if ms/1k nodes"]
+    rows = [[f"{r['nodes']:,}"] + [f"{r[k] * (1 if k == 'whatif_ms' else 1000) / (r['nodes'] / 1000):.0f}"
+                                   for k in ("json_cpu", "snapshot_cpu", "analyze_cpu", "whatif_ms")] for r in results]
+    widths = [max(len(x) for x in col) for col in zip(per, *rows, strict=True)]
+    lines.append(_row(per, widths))
+    lines.extend(_row(r, widths) for r in rows)
+    big = results[-1]
+    checks = [("snapshot < 3 s", big["snapshot_s"] < TARGETS["snapshot_s"]),
+              ("analyze < 2 s", big["analyze_s"] < TARGETS["analyze_s"]),
+              ("analyze <= 2x json.load", big["analyze_s"] <= 2 * big["json_s"]),
+              ("what-if < 10 ms", big["whatif_ms"] < TARGETS["whatif_ms"]),
+              ("peak < 1.5 GB", big["peak_mb"] < TARGETS["peak_mb"])]
+    lines.append("")
+    lines.append(f"targets at {big['nodes']:,} nodes: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in checks))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1250,2500,5000", help="node counts, comma-separated")
+    parser.add_argument("--runs", type=int, default=200, help="what-if repetitions (median reported)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child), args.runs)))
+        return
+    results = []
+    for nodes in (int(n) for n in args.sizes.split(",")):
+        path = dump_path(nodes)
+        done = subprocess.run([sys.executable, __file__, "--child", str(path), "--runs", str(args.runs)],
+                              capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"measured {nodes:,} nodes", file=sys.stderr)
+    print(report(results))
+    if args.json:
+        print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
