@@ -6,6 +6,7 @@ indexes are made here so that every later question is per service, never per clu
 """
 from __future__ import annotations
 
+import gc
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -13,10 +14,10 @@ from dataclasses import replace
 
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
 from routing.engine.proxyconf import parse_proxy_config
-from routing.engine.snapshot import Snapshot, freeze, sort_endpoints
+from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
 from routing.engine.types import (
     DEFAULT_VERSION, IPVS_SCHEDULERS, PROXY_MODES, Endpoint, FeatureGates, Node, ProxyConfig,
-    Service, ServicePort, Version, parse_version,
+    Service, ServicePort, Version, make_endpoint, parse_version,
 )
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -109,37 +110,57 @@ def service_from_object(obj: Mapping) -> Service:
     )
 
 
+_NO_HINTS: frozenset[str] = frozenset()
+_EMPTY_MAP: Mapping = {}
+_HINT_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
-    return frozenset(str(h.get("name")) for h in (hints or {}).get(key) or () if h.get("name"))
+    """Hint names as a frozenset, interned: a cluster has few distinct hint sets."""
+    entries = hints.get(key) if hints else None
+    if not entries:
+        return _NO_HINTS
+    names = tuple(str(h["name"]) for h in entries if h.get("name"))
+    found = _HINT_SETS.get(names)
+    if found is None:
+        found = _HINT_SETS.setdefault(names, frozenset(names)) if len(_HINT_SETS) < 100_000 else frozenset(names)
+    return found
 
 
 def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
     """An EndpointSlice -> port name -> endpoints (endpointslicecache.go ``addEndpoints``)."""
-    out: dict[str, list[Endpoint]] = {}
     v1beta1 = str(obj.get("apiVersion", "")).endswith("v1beta1")
+    parsed = []
+    for ep in obj.get("endpoints") or ():
+        addresses = ep.get("addresses")
+        if not addresses:
+            continue
+        cond = ep.get("conditions") or _EMPTY_MAP
+        ready = cond.get("ready") is not False
+        hints = ep.get("hints")
+        topo = ep.get("topology") or _EMPTY_MAP
+        ref = ep.get("targetRef")
+        parsed.append((
+            str(addresses[0]),
+            ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
+            ep.get("zone") or topo.get(ZONE_LABEL),
+            ready,
+            cond.get("serving", ready) is not False,
+            cond.get("terminating") is True,
+            _hint_names(hints, "forZones"),
+            _hint_names(hints, "forNodes"),
+            f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref and ref.get("kind") == "Pod" else None,
+        ))
+    out: dict[str, list[Endpoint]] = {}
     for port in obj.get("ports") or ():
         # kube-proxy skips ports with a nil name or port (endpointslicecache.go).
-        if port.get("name") is None or not port.get("port"):
+        name, number = port.get("name"), port.get("port")
+        if name is None or not number:
             continue
-        eps = out.setdefault(str(port["name"]), [])
-        for ep in obj.get("endpoints") or ():
-            addresses = ep.get("addresses") or ()
-            if not addresses:
-                continue
-            cond = ep.get("conditions") or {}
-            ref = ep.get("targetRef") or {}
-            topo = ep.get("topology") or {}
-            eps.append(Endpoint(
-                ip=str(addresses[0]), port=int(port["port"]),
-                node=ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
-                zone=ep.get("zone") or topo.get(ZONE_LABEL),
-                ready=cond.get("ready") is not False,
-                serving=cond.get("serving", cond.get("ready")) is not False,
-                terminating=cond.get("terminating") is True,
-                zone_hints=_hint_names(ep.get("hints"), "forZones"),
-                node_hints=_hint_names(ep.get("hints"), "forNodes"),
-                pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else None,
-            ))
+        number = int(number)
+        out.setdefault(str(name), []).extend(
+            make_endpoint(ip, number, node, zone, ready, serving, term, zh, nh, pod)
+            for ip, node, zone, ready, serving, term, zh, nh, pod in parsed)
     return out
 
 
@@ -172,6 +193,19 @@ def _node_config(base: ProxyConfig, version: Version, gate_overrides: Mapping[st
 
 
 def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Snapshot:
+    """See ``_snapshot_from_objects``; runs with the cyclic GC paused, because building
+    hundreds of thousands of small immutable objects otherwise triggers collections over
+    an ever larger heap (they hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _snapshot_from_objects(objects, **overrides)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Snapshot:
     """Build a ``Snapshot`` from Kubernetes object dicts (a flattened kubectl dump).
 
     ``overrides`` (all optional): ``proxy_mode``, ``ipvs_scheduler``, ``version`` ("1.29"
@@ -222,7 +256,8 @@ def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Sn
     base, cm_gates = _base_proxy(by_kind["ConfigMap"], nodes, overrides, notes)
     return Snapshot(nodes=freeze(nodes), services=freeze(services), endpoint_index=freeze(index),
                     pods=freeze(pods), proxy=base,
-                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides)), notes=tuple(notes))
+                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides)), notes=tuple(notes),
+                    node_services=freeze(services_by_node(index)))
 
 
 def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]) -> tuple[ProxyConfig, dict]:

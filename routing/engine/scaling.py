@@ -77,8 +77,9 @@ def _add_replica(owner: str, members: list[Pod], templates: dict, pods: dict, no
         node_hints = frozenset([node.name]) if dist == "PreferSameNode" else frozenset()
         ep = replace(tpl, ip=pod.ip, node=node.name, zone=node.zone or None, ready=True, serving=True,
                      terminating=False, zone_hints=zone_hints, node_hints=node_hints, pod=pod.key)
-        ports = index.setdefault(svc_key, {})
+        ports = dict(index.get(svc_key, {}))
         ports[port] = tuple(ports.get(port, ())) + (ep,)
+        index[svc_key] = ports
 
 
 def _used_ips(pods: Mapping[str, Pod], index: Mapping) -> set[str]:
@@ -90,8 +91,9 @@ def _used_ips(pods: Mapping[str, Pod], index: Mapping) -> set[str]:
 def _remove_pods(keys: set[str], pods: dict, index: dict) -> None:
     for key in keys:
         pods.pop(key, None)
-    for svc, ports in index.items():
-        index[svc] = {port: tuple(ep for ep in eps if ep.pod not in keys) for port, eps in ports.items()}
+    for svc, ports in list(index.items()):
+        if any(ep.pod in keys for eps in ports.values() for ep in eps):
+            index[svc] = {port: tuple(ep for ep in eps if ep.pod not in keys) for port, eps in ports.items()}
 
 
 def scale_owner(owner: str, replicas: int, pods: dict, nodes: Mapping[str, Node], services: Mapping[str, Service], index: dict) -> None:

@@ -121,15 +121,36 @@ def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, i
                           for port, eps in index.get(key, {}).items()}
 
 
+class _Tracking(dict):
+    """The endpoint index being rewritten; remembers which services were written so only
+    those are re-sorted and re-indexed."""
+
+    def __init__(self, base: Mapping) -> None:
+        super().__init__(base.copy() if isinstance(base, MappingProxyType) else base)
+        self.written: set[str] = set()
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self.written.add(key)
+        super().__setitem__(key, value)
+
+
+def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
+    """Services whose endpoints a node- or pod-level change can touch."""
+    if scenario.endpoints_not_ready or scenario.endpoints_terminating:
+        return set(snapshot.endpoint_index)
+    keys: set[str] = set()
+    for node in scenario.nodes_down | scenario.nodes_drained:
+        keys |= snapshot.node_services.get(node, frozenset())
+    return keys
+
+
 def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: dict) -> None:
     down, drained = scenario.nodes_down, scenario.nodes_drained
     not_ready, terminating = scenario.endpoints_not_ready, scenario.endpoints_terminating
-    if not (down or drained or not_ready or terminating):
-        return
-    for key, ports in list(index.items()):
+    for key in _affected(snapshot, scenario):
         service = services[key]
         new_ports = {}
-        for port, eps in ports.items():
+        for port, eps in index[key].items():
             out = []
             for ep in eps:
                 if ep.node in drained:
@@ -145,39 +166,77 @@ def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping
 
 def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     """The snapshot as it would be after ``scenario`` (pure; the empty scenario returns
-    ``snapshot`` itself). Raises ``ScenarioError`` on bad fields or values."""
+    ``snapshot`` itself). Raises ``ScenarioError`` on bad fields or values.
+
+    Only the services a change can reach are rebuilt, so a one-service what-if on a
+    10,000-service snapshot costs about as much as that one service."""
     if scenario.is_empty():
         return snapshot
     _check(snapshot, scenario)
-    services = dict(snapshot.services)
-    index = {key: dict(ports) for key, ports in snapshot.endpoint_index.items()}
-    nodes, pods = dict(snapshot.nodes), dict(snapshot.pods)
-    _override_services(snapshot, scenario, services, index)
+    # Copy only what the scenario can change; mappingproxy.copy() is the C-speed dict copy.
+    services = snapshot.services.copy() if scenario.service_overrides else snapshot.services
+    touches_endpoints = bool(scenario.service_overrides or scenario.nodes_down or scenario.nodes_drained
+                             or scenario.endpoints_not_ready or scenario.endpoints_terminating or scenario.scale)
+    index = _Tracking(snapshot.endpoint_index) if touches_endpoints else None
+    node_changes = scenario.nodes_down | scenario.nodes_cordoned | scenario.nodes_drained
+    nodes = snapshot.nodes.copy() if node_changes else snapshot.nodes
+    pods = snapshot.pods.copy() if scenario.nodes_drained or scenario.scale else snapshot.pods
+    changes: dict = {"proxy": _proxy(snapshot, scenario), "node_proxy": _node_proxy(snapshot, scenario, snapshot.nodes)}
     for name in scenario.nodes_down:
         nodes[name] = replace(nodes[name], ready=False)
     for name in scenario.nodes_cordoned | scenario.nodes_drained:
         nodes[name] = replace(nodes[name], unschedulable=True)
-    _rewrite_endpoints(snapshot, scenario, services, index)
-    if scenario.nodes_drained:
-        reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)
-    for owner, replicas in scenario.scale.items():
-        scale_owner(owner, replicas, pods, nodes, services, index)
-    index = {key: MappingProxyType({p: sort_endpoints(list(eps)) for p, eps in ports.items()}) for key, ports in index.items()}
+    if index is not None:
+        _override_services(snapshot, scenario, services, index)
+        _rewrite_endpoints(snapshot, scenario, services, index)
+        if scenario.nodes_drained:
+            reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)
+        for owner, replicas in scenario.scale.items():
+            scale_owner(owner, replicas, pods, nodes, services, index)
+        changes.update(_finish_index(snapshot, index))
+    return snapshot.evolve(services=services, nodes=nodes, pods=pods, **changes)
+
+
+def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict:
+    """Sort and freeze the rewritten services; extend the node -> services index."""
+    node_services = snapshot.node_services.copy() if index.written else snapshot.node_services
+    for key in index.written:
+        ports = index[key]
+        if ports is snapshot.endpoint_index.get(key):
+            continue
+        frozen = MappingProxyType({p: sort_endpoints(list(eps)) for p, eps in ports.items()})
+        dict.__setitem__(index, key, frozen)
+        for eps in frozen.values():
+            for ep in eps:
+                if ep.node and key not in node_services.get(ep.node, frozenset()):
+                    node_services[ep.node] = node_services.get(ep.node, frozenset()) | {key}
+    return {"endpoint_index": dict.copy(index), "node_services": node_services}
+
+
+def _proxy(snapshot: Snapshot, scenario: Scenario):  # noqa: ANN202
     proxy = snapshot.proxy
     if scenario.proxy_mode or scenario.ipvs_scheduler:
         proxy = replace(proxy, mode=scenario.proxy_mode or proxy.mode, ipvs_scheduler=scenario.ipvs_scheduler or proxy.ipvs_scheduler)
-    node_proxy = {}
+    return proxy
+
+
+def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
+    """Per-node kube-proxy configs after a cluster-wide or per-node mode change."""
+    proxy = _proxy(snapshot, scenario)
+    if not (scenario.proxy_mode or scenario.ipvs_scheduler or scenario.node_proxy_modes or scenario.node_ipvs_schedulers):
+        return snapshot.node_proxy
+    out = {}
     for name in nodes:
         config = snapshot.node_proxy.get(name)
-        if scenario.proxy_mode or scenario.ipvs_scheduler:
-            config = config and replace(config, mode=proxy.mode, ipvs_scheduler=proxy.ipvs_scheduler)
+        if config is not None and (scenario.proxy_mode or scenario.ipvs_scheduler):
+            config = replace(config, mode=proxy.mode, ipvs_scheduler=proxy.ipvs_scheduler)
         if name in scenario.node_proxy_modes or name in scenario.node_ipvs_schedulers:
             base = config or proxy
             config = replace(base, mode=scenario.node_proxy_modes.get(name, base.mode),
                              ipvs_scheduler=scenario.node_ipvs_schedulers.get(name, base.ipvs_scheduler))
         if config is not None and config != proxy:
-            node_proxy[name] = config
-    return snapshot.evolve(services=services, endpoint_index=index, nodes=nodes, pods=pods, proxy=proxy, node_proxy=node_proxy)
+            out[name] = config
+    return out
 
 
 @dataclass(frozen=True, slots=True)

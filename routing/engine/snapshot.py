@@ -11,8 +11,23 @@ _EMPTY: Mapping = MappingProxyType({})
 
 
 def freeze(mapping: Mapping) -> Mapping:
-    """A read-only view of ``mapping`` (already read-only views are returned as they are)."""
-    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
+    """A read-only view of ``mapping``. A plain dict is wrapped, not copied: callers hand
+    over dicts they built and never touch again (copying 10,000 services per what-if
+    would cost more than the what-if)."""
+    if isinstance(mapping, MappingProxyType):
+        return mapping
+    return MappingProxyType(mapping if type(mapping) is dict else dict(mapping))
+
+
+def services_by_node(index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]]) -> dict[str, frozenset[str]]:
+    """node -> keys of the services with an endpoint on it."""
+    found: dict[str, set[str]] = {}
+    for key, ports in index.items():
+        for eps in ports.values():
+            for ep in eps:
+                if ep.node:
+                    found.setdefault(ep.node, set()).add(key)
+    return {node: frozenset(keys) for node, keys in found.items()}
 
 
 def sort_endpoints(endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:
@@ -23,11 +38,12 @@ def sort_endpoints(endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:
     """
     by_key: dict[str, Endpoint] = {}
     for ep in endpoints:
-        key = ep.key
-        if key in by_key and ep.terminating:
+        ip = ep.ip
+        key = f"[{ip}]:{ep.port}" if ":" in ip else f"{ip}:{ep.port}"
+        if ep.terminating and key in by_key:
             continue
         by_key[key] = ep
-    return tuple(by_key[k] for k in sorted(by_key))
+    return tuple([by_key[k] for k in sorted(by_key)])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,6 +69,9 @@ class Snapshot:
     node_proxy: Mapping[str, ProxyConfig] = field(default_factory=lambda: _EMPTY)
     #: What the adapter assumed or derived (one line each).
     notes: tuple[str, ...] = ()
+    #: node name -> keys of services that have (or had, in a derived snapshot) endpoints
+    #: on it: a superset index so node-level what-ifs touch only those services.
+    node_services: Mapping[str, frozenset[str]] = field(default_factory=lambda: _EMPTY)
 
     def endpoints(self, service_key: str, port_name: str) -> tuple[Endpoint, ...]:
         """kube-proxy's endpoint list for one service port (empty when unknown)."""
@@ -71,7 +90,7 @@ class Snapshot:
 
     def evolve(self, **changes: object) -> Snapshot:
         """A copy with some fields replaced (mappings are frozen on the way in)."""
-        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy"):
+        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy", "node_services"):
             if name in changes:
                 changes[name] = freeze(changes[name])  # type: ignore[arg-type]
         return replace(self, **changes)
