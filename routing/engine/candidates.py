@@ -96,7 +96,7 @@ def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: s
         notes.append(reason(Code.NO_LOCAL_TRAFFIC_DETECTOR, node=node))
     notes.append(reason(Code.EXTERNAL_POLICY_LOCAL, node=node))
     notes.append(reason(Code.LB_BALANCES_PER_NODE) if to == LOADBALANCER else reason(Code.CLIENT_IP_PRESERVED))
-    return _local_path(node, mode, cat, "externalTrafficPolicy", notes, True)
+    return _local_path(node, mode, cat, "externalTrafficPolicy", notes, True, external_client=not pod_source)
 
 
 def _cluster_path(node: str, mode: str, cat: Categorized, notes: list[Reason], preserved: bool) -> Path:
@@ -107,7 +107,8 @@ def _cluster_path(node: str, mode: str, cat: Categorized, notes: list[Reason], p
     return _verdict_empty(node, mode, cat, "externalTrafficPolicy", notes, preserved)
 
 
-def _local_path(node: str, mode: str, cat: Categorized, policy: str, notes: list[Reason], preserved: bool) -> Path:
+def _local_path(node: str, mode: str, cat: Categorized, policy: str, notes: list[Reason], preserved: bool,
+                external_client: bool = False) -> Path:
     if cat.local:
         return Path(node, FORWARD, cat.local, preserved, None, tuple(notes), mode)
     if mode == "ipvs":
@@ -116,6 +117,8 @@ def _local_path(node: str, mode: str, cat: Categorized, policy: str, notes: list
         # ICMP port-unreachable: refused, not dropped.
         if cat.cluster:
             notes.append(reason(Code.IPVS_LOCAL_FALLBACK_TO_CLUSTER, node=node))
+            if external_client and any(ep.node != node for ep in cat.cluster):
+                notes.append(reason(Code.IPVS_FALLBACK_REPLY_LOST))
             return Path(node, FORWARD, cat.cluster, preserved, None, tuple(notes), mode)
         notes.append(reason(Code.NO_ENDPOINTS_REJECT))
         return Path(node, REJECT, (), preserved, Code.NO_ENDPOINTS_REJECT, tuple(notes), mode)

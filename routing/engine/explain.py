@@ -63,6 +63,10 @@ class Code(StrEnum):
     HEADLESS_SERVICE = "HEADLESS_SERVICE"
     NODE_PROXY_MODE = "NODE_PROXY_MODE"
     NODE_NOT_READY = "NODE_NOT_READY"
+    IPVS_FALLBACK_REPLY_LOST = "IPVS_FALLBACK_REPLY_LOST"
+    LB_SOURCE_RANGES = "LB_SOURCE_RANGES"
+    MODE_NOT_IN_RELEASE = "MODE_NOT_IN_RELEASE"
+    DUAL_STACK_PRIMARY_FAMILY = "DUAL_STACK_PRIMARY_FAMILY"
 
 
 MESSAGES: dict[Code, str] = {
@@ -109,6 +113,10 @@ MESSAGES: dict[Code, str] = {
     Code.HEADLESS_SERVICE: "headless service: kube-proxy programs nothing, clients resolve pod IPs by DNS",
     Code.NODE_PROXY_MODE: "node {node} runs kube-proxy {version} in {mode} mode",
     Code.NODE_NOT_READY: "node {node} is not Ready: its kube-proxy rules may be stale",
+    Code.IPVS_FALLBACK_REPLY_LOST: "IPVS fallback without SNAT: the remote pod answers the external client directly from its own IP, so the reply is usually discarded",
+    Code.LB_SOURCE_RANGES: "loadBalancerSourceRanges {ranges}: clients outside them are dropped at the load-balancer IP (NodePorts are not filtered)",
+    Code.MODE_NOT_IN_RELEASE: "{mode} mode does not exist in kube-proxy {version} ({why}); modelled anyway for the what-if",
+    Code.DUAL_STACK_PRIMARY_FAMILY: "dual-stack service: answered for its primary family {family}; kube-proxy runs one proxier per family",
 }
 
 

@@ -154,6 +154,10 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
     if to == NODEPORT and not port.node_port:
         raise QuestionError(f"service {service.key} port {port.name or port.port} has no nodePort")
     if to == LOADBALANCER and kind != "lb" and not service.lb_ips:
+        if kind == "pod" and service.lb_uncaptured and port.node_port:
+            # Not captured on nodes: the packet really leaves for the LB, which sends it
+            # back through a NodePort on the nodes it deems healthy.
+            return service, port, "pod-via-lb", node, to
         raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy")
     if to == EXTERNALIP and not service.external_ips:
         raise QuestionError(f"service {service.key} has no externalIPs")
@@ -163,7 +167,7 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
 def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
-    if kind != "lb":
+    if kind not in ("lb", "pod-via-lb"):
         return [(path_for(snapshot, service=service, port=port, node=node, pod_source=kind == "pod", to=to), 1.0)], [], ()
     chosen = lb_nodes(snapshot, service=service, port=port)
     special = set()
@@ -176,9 +180,29 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
         groups[key].append((name, share))
     paths = []
     for members in groups.values():
-        path = path_for(snapshot, service=service, port=port, node=members[0][0], pod_source=False, to=LOADBALANCER)
+        # A pod whose packet comes back from an uncaptured LB still has a pod source IP
+        # (unless the LB proxies): the arriving node's short-circuit rule matches it.
+        path = path_for(snapshot, service=service, port=port, node=members[0][0], pod_source=kind == "pod-via-lb",
+                        to=LOADBALANCER)
         paths.append((path, sum(share for _, share in members)))
     return paths, list(chosen.reasons), chosen.nodes
+
+
+def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | None, to: str) -> list[Reason]:
+    """Facts around the answer: source ranges, release/mode mismatches, dual-stack."""
+    notes = []
+    if to == LOADBALANCER and service.lb_source_ranges:
+        notes.append(reason(Code.LB_SOURCE_RANGES, ranges=", ".join(service.lb_source_ranges)))
+    config = snapshot.proxy_for(node)
+    ver = f"v{config.version[0]}.{config.version[1]}"
+    why = {"userspace": "removed in 1.26", "nftables": "added in 1.29"}.get(config.mode)
+    if (config.mode == "userspace" and config.version >= (1, 26)) or (config.mode == "nftables" and config.version < (1, 29)):
+        notes.append(reason(Code.MODE_NOT_IN_RELEASE, mode=config.mode, version=ver, why=why))
+    if len(service.cluster_ips) > 1:
+        notes.append(reason(Code.DUAL_STACK_PRIMARY_FAMILY, family="IPv6" if ":" in service.cluster_ips[0] else "IPv4"))
+    if kind == "pod-via-lb":
+        notes.extend(reason(Code.LB_NOT_CAPTURED, address=a) for a in service.lb_uncaptured)
+    return notes
 
 
 def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
@@ -188,6 +212,8 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         snapshot = apply_scenario(snapshot, scenario)
     service, port, kind, node, to = _resolve(snapshot, question)
     paths, notes, ingress = _paths(snapshot, service, port, kind, node, to)
+    notes.extend(_context_notes(snapshot, service, kind, node, to))
+    kind = "pod" if kind == "pod-via-lb" else kind
     if node is not None:
         config = snapshot.proxy_for(node)
         notes.insert(0, reason(Code.NODE_PROXY_MODE, node=node, mode=config.mode, version=f"v{config.version[0]}.{config.version[1]}"))

@@ -154,3 +154,36 @@ def test_bad_questions_raise_one_line(question: Question, message: str) -> None:
     with pytest.raises(QuestionError, match=message) as err:
         simulate(s, question)
     assert "\n" not in str(err.value)
+
+
+def test_pod_to_uncaptured_lb_comes_back_through_node_ports() -> None:
+    """semantics §1.1: hostname / ipMode Proxy ingress gets no node rules; the LB sends the
+    packet to a NodePort, where the pod source IP matches the short-circuit rule."""
+    service = service_obj("web", type="LoadBalancer", etp="Local", hc_port=32000)
+    service["status"]["loadBalancer"]["ingress"] = [{"hostname": "web.elb.example.com"}]
+    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="pod:n2", to="loadbalancer")).to_json()
+    assert {e["ip"] for e in answer["endpoints"]} == {"10.1.0.11", "10.1.0.12", "10.3.0.31"}
+    assert answer["source"] == {"kind": "pod", "node": "n2"}
+    assert any(line.startswith("LB_NOT_CAPTURED") for line in answer["explain"])
+
+
+@pytest.mark.parametrize(("service", "question", "code"), [
+    (service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"]) | {}, Question(service="default/web", source="lb"), None),
+    (service_obj("web"), Question(service="default/web", source="pod:n1", proxy_mode="userspace"), "MODE_NOT_IN_RELEASE"),
+    (service_obj("web", type="NodePort", etp="Local"), Question(service="default/web", source="external:n2", proxy_mode="ipvs"),
+     "IPVS_FALLBACK_REPLY_LOST"),
+], ids=["no ranges, no note", "userspace on 1.35", "ipvs fallback for an outsider"])
+def test_context_notes(service: dict, question: Question, code: str | None) -> None:
+    explain = simulate(snap(*THREE, services=[(service, WEB)]), question).to_json()["explain"]
+    notes = {line.split(":")[0] for line in explain}
+    if code is None:
+        assert not notes & {"LB_SOURCE_RANGES", "MODE_NOT_IN_RELEASE", "IPVS_FALLBACK_REPLY_LOST"}
+    else:
+        assert code in notes
+
+
+def test_lb_source_ranges_are_mentioned() -> None:
+    service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
+    service["spec"]["loadBalancerSourceRanges"] = ["203.0.113.0/24 "]
+    explain = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()["explain"]
+    assert any(line.startswith("LB_SOURCE_RANGES") and "203.0.113.0/24" in line for line in explain)
