@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 from django.db import models, transaction
 
+from cluster.bulk import insert_rows
+
 from cluster.fields import ObjectError
 from cluster.models import (
     Cluster,
@@ -33,7 +35,6 @@ from cluster.parsing import (
 )
 from cluster.slice_parsing import parse_slice
 
-BATCH_SIZE = 2000
 #: The kinds stored, with the API groups read for each.
 KNOWN = {
     "Node": ("v1",),
@@ -184,35 +185,29 @@ def _clear(cluster: Cluster) -> None:
         model.objects.filter(cluster=cluster)._raw_delete(model.objects.db)
 
 
-def _bulk(model: type[models.Model], rows: Iterable[models.Model]) -> Iterable[models.Model]:
-    """Insert ``rows`` in batches; yield each created row (primary key set)."""
-    batch: list[models.Model] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH_SIZE:
-            yield from model.objects.bulk_create(batch, batch_size=BATCH_SIZE)
-            batch = []
-    if batch:
-        yield from model.objects.bulk_create(batch, batch_size=BATCH_SIZE)
+def _label(kind: str) -> Any:
+    return lambda row: f"{kind} {row['namespace'] + '/' if row.get('namespace') else ''}{row['name']}"
 
 
-def _count(created: Iterable[models.Model]) -> int:
-    return sum(1 for _ in created)
+def _ids(queryset: models.QuerySet, *keys: str) -> dict[Any, int]:
+    if len(keys) == 1:
+        return dict(queryset.values_list(keys[0], "id"))
+    return {tuple(row[:-1]): row[-1] for row in queryset.values_list(*keys, "id")}
 
 
 def _write(cluster: Cluster, plan: _Plan, *, replaced: tuple[str, ...] = ()) -> ImportSummary:
     if cluster.pk is None:
         cluster.save()
     _clear(cluster)
-    nodes = {n.name: n.pk for n in _bulk(Node, (Node(cluster=cluster, **r) for r in plan.nodes))}
-    services = {
-        (s.namespace, s.name): s.pk
-        for s in _bulk(Service, (Service(cluster=cluster, **r) for r in plan.services))
-    }
+    fixed = {"cluster_id": cluster.pk}
+    insert_rows(Node, plan.nodes, fixed=fixed, label=_label("Node"))
+    nodes = _ids(Node.objects.filter(cluster=cluster), "name")
+    insert_rows(Service, plan.services, fixed=fixed, label=_label("Service"))
+    services = _ids(Service.objects.filter(cluster=cluster), "namespace", "name")
     flagged, endpoint_count = _write_slices(cluster, plan.slices, services)
-    _count(
-        _bulk(Pod, (Pod(cluster=cluster, node_id=nodes.get(r["node_name"]), **r) for r in plan.pods))
-    )
+    for row in plan.pods:
+        row["node_id"] = nodes.get(row["node_name"])
+    insert_rows(Pod, plan.pods, fixed=fixed, label=_label("Pod"))
     proxy = plan.proxy or {"mode": "iptables", "ipvs_scheduler": "rr", "raw": None}
     KubeProxyConfig.objects.create(cluster=cluster, node_overrides=plan.overrides, **proxy)
     counts = {
@@ -244,30 +239,31 @@ def _write_slices(
 ) -> tuple[list[str], int]:
     """Write slices then their endpoints; return the flagged slices and the endpoint count."""
     flagged: list[str] = []
-    rows = []
     for row, _ in slices:
-        service_id = services.get((row["namespace"], row["service_name"]))
-        if service_id is None:
+        row["service_id"] = services.get((row["namespace"], row["service_name"]))
+        row["service_missing"] = row["service_id"] is None
+        if row["service_missing"]:
             why = (
                 f"Service {row['namespace']}/{row['service_name']} not found"
                 if row["service_name"]
                 else "no kubernetes.io/service-name label"
             )
             flagged.append(f"{row['namespace']}/{row['name']} ({why})")
-        rows.append(
-            EndpointSlice(
-                cluster=cluster, service_id=service_id, service_missing=service_id is None, **row
-            )
-        )
-    created = list(_bulk(EndpointSlice, rows))
-    del rows
+    fixed = {"cluster_id": cluster.pk}
+    insert_rows(EndpointSlice, (row for row, _ in slices), fixed=fixed, label=_label("EndpointSlice"))
+    stored = _ids(EndpointSlice.objects.filter(cluster=cluster), "namespace", "name")
 
-    def endpoints() -> Iterable[Endpoint]:
-        for stored, (_, entries) in zip(created, slices):
+    def endpoints() -> Iterable[dict[str, Any]]:
+        for row, entries in slices:
+            slice_id = stored[(row["namespace"], row["name"])]
             for entry in entries:
-                yield Endpoint(
-                    cluster=cluster, slice_id=stored.pk, service_id=stored.service_id, **entry
-                )
+                entry["slice_id"], entry["service_id"] = slice_id, row["service_id"]
+                entry["_slice"] = row
+                yield entry
 
-    count = _count(_bulk(Endpoint, endpoints()))
+    def label(entry: dict[str, Any]) -> str:
+        row = entry["_slice"]
+        return f"EndpointSlice {row['namespace']}/{row['name']}: endpoints[{entry['position']}]"
+
+    count = insert_rows(Endpoint, endpoints(), fixed=fixed, label=label)
     return flagged, count

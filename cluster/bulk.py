@@ -1,0 +1,82 @@
+"""Fast bulk inserts of cluster rows: COPY on PostgreSQL, executemany elsewhere.
+
+Why not ``bulk_create``: for a 150,000-pod cluster the ORM spends most of an import
+compiling per-row SQL (about half a millisecond a row). The rows written here are plain
+values already checked by ``cluster.parsing``; this module only turns them into columns.
+Callers run it inside their transaction.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from django.db import connection, models
+
+from cluster.fields import ObjectError
+
+BATCH_SIZE = 2000
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class _Column:
+    __slots__ = ("attname", "is_json", "max_length", "default")
+
+    def __init__(self, field: models.Field) -> None:
+        self.attname = field.attname
+        self.is_json = isinstance(field, models.JSONField)
+        self.max_length = getattr(field, "max_length", None) if isinstance(field, models.CharField) else None
+        self.default = field.get_default()
+
+
+def insert_rows(
+    model: type[models.Model],
+    rows: Iterable[dict[str, Any]],
+    *,
+    fixed: dict[str, Any],
+    label: Callable[[dict[str, Any]], str],
+) -> int:
+    """Insert one row per dict of field values (``fixed`` adds columns common to all rows).
+
+    Missing fields take the model default. A string longer than its column raises
+    :class:`ObjectError` naming the object (``label(row)``) and the field. Returns the
+    number of rows written.
+    """
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = [_Column(f) for f in fields]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+
+    def values(row: dict[str, Any]) -> tuple:
+        out = []
+        for column in columns:
+            name = column.attname
+            value = row[name] if name in row else fixed.get(name, column.default)
+            if column.is_json:
+                value = None if value is None else _dumps(value)
+            elif column.max_length is not None and value is not None and len(value) > column.max_length:
+                raise ObjectError(
+                    f"{label(row)}: {name} is longer than {column.max_length} characters"
+                )
+            out.append(value)
+        return tuple(out)
+
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+                    count += 1
+            return count
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(values(row))
+            if len(batch) >= BATCH_SIZE:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
