@@ -96,3 +96,12 @@ def test_bad_file_exits_2_with_one_line(tmp_path: Path, content: str) -> None:
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     done = run(str(tmp_path / "absent.json"), "--service", "default/web", "--source", "pod:n1")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_node_proxy_mode_flag(dump: Path) -> None:
+    done = run(str(dump), "--service", "default/web", "--source", "external:n2", "--node-proxy-mode", "n2=ipvs", "--json")
+    answer = json.loads(done.stdout)
+    # IPVS on n2 falls back to remote endpoints instead of dropping (kubernetes#97081).
+    assert answer["proxy_mode"] == "ipvs" and answer["action"] == "forward"
+    bad = run(str(dump), "--service", "default/web", "--source", "pod:n1", "--node-proxy-mode", "n9=ipvs")
+    assert bad.returncode == 2 and "unknown node" in bad.stderr

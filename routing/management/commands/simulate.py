@@ -19,13 +19,13 @@ from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 BAD_INPUT = 2
 
 
-def parse_sets(values: list[str]) -> dict[str, str]:
+def parse_sets(values: list[str], *, flag: str = "--set") -> dict[str, str]:
     """``["FIELD=VALUE", ...]`` -> dict; raises ``QuestionError`` on a malformed item."""
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise QuestionError(f"--set {item!r} is not FIELD=VALUE")
+            raise QuestionError(f"{flag} {item!r} is not NAME=VALUE")
         out[name.strip()] = value.strip()
     return out
 
@@ -83,6 +83,8 @@ class Command(BaseCommand):
                                  "trafficDistribution, sessionAffinity")
         parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
         parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
+        parser.add_argument("--node-proxy-mode", action="append", default=[], metavar="NODE=MODE",
+                            help="kube-proxy mode of one node (a cluster halfway through a migration)")
         parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29")
         parser.add_argument("--seed", type=int, default=0, help="seed of the IPVS request-level simulation")
         parser.add_argument("--json", action="store_true", help="print the JSON answer")
@@ -91,7 +93,9 @@ class Command(BaseCommand):
         try:
             source = sys.stdin.buffer if options["file"] == "-" else options["file"]
             objects = read_objects(source)
-            overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
+            overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
+            if options["node_proxy_mode"]:
+                overrides["node_proxy_modes"] = parse_sets(options["node_proxy_mode"], flag="--node-proxy-mode")
             snapshot = snapshot_from_objects(objects, **overrides)
             question = Question(service=options["service"], source=options["source"], to=options["to"],
                                 port=options["port"], overrides=parse_sets(options["set"]),
