@@ -29,7 +29,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         started = time.monotonic()
         if options["output"] == "-":
-            counts = generate_cluster(shape=shape, out=sys.stdout)
+            generate_cluster(shape=shape, out=sys.stdout)
             return
         try:
             with open(options["output"], "w", encoding="utf-8", buffering=1 << 20) as out:
