@@ -4,12 +4,14 @@ Runs the real command in a subprocess, without a database.
 """
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
@@ -67,17 +69,32 @@ def test_lb_source_and_readable_summary(dump: Path) -> None:
     assert "action: forward" in done.stdout and "LB_NODES_HEALTH_CHECK" in done.stdout
 
 
-@pytest.mark.parametrize(("args", "needle"), [
+BAD_INPUT = [
     (["--service", "default/nope", "--source", "pod:n1"], "unknown service"),
     (["--service", "default/web", "--source", "pod:n7"], "unknown node"),
     (["--service", "default/web", "--source", "pod:n1", "--port", "9999"], "has no port"),
     (["--service", "default/web", "--source", "pod:n1", "--set", "internalTrafficPolicy=Sometimes"], "internalTrafficPolicy"),
     (["--service", "default/web", "--source", "pod:n1", "--set", "replicas=3"], "cannot override"),
+    (["--service", "default/web", "--source", "pod:n1", "--set", "oops"], "not NAME=VALUE"),
     (["--service", "default/web", "--source", "satellite"], "is not pod:NODE"),
     (["--service", "default/web", "--source", "pod:n1", "--to", "moon"], "destination"),
-    (["--service", "default/web"], "--source"),
     (["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "ebpf"], "proxy-mode"),
-], ids=["service", "node", "port", "override value", "override field", "source", "dest", "missing flag", "mode"])
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_INPUT,
+                         ids=["service", "node", "port", "override value", "override field", "malformed set",
+                              "source", "dest", "mode"])
+def test_bad_input_is_a_one_line_exit_2_error(dump: Path, args: list[str], needle: str) -> None:
+    """In-process (fast); the subprocess tests below check the same path end to end."""
+    with pytest.raises(CommandError) as err:
+        call_command("simulate", str(dump), *args, "--json", stdout=io.StringIO())
+    assert err.value.returncode == 2
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("args", "needle"), [BAD_INPUT[1], (["--service", "default/web"], "--source")],
+                         ids=["unknown node", "missing flag"])
 def test_bad_input_exits_2_with_one_line(dump: Path, args: list[str], needle: str) -> None:
     done = run(str(dump), *args, "--json")
     assert done.returncode == 2
@@ -86,11 +103,12 @@ def test_bad_input_exits_2_with_one_line(dump: Path, args: list[str], needle: st
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"kind": "List", "items": [42]}'], ids=["garbage", "non-object item"])
-def test_bad_file_exits_2_with_one_line(tmp_path: Path, content: str) -> None:
+def test_bad_file_is_a_one_line_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    done = run(str(path), "--service", "default/web", "--source", "pod:n1", "--json")
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    with pytest.raises(CommandError) as err:
+        call_command("simulate", str(path), "--service", "default/web", "--source", "pod:n1", stdout=io.StringIO())
+    assert err.value.returncode == 2 and "\n" not in str(err.value)
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
@@ -103,5 +121,6 @@ def test_node_proxy_mode_flag(dump: Path) -> None:
     answer = json.loads(done.stdout)
     # IPVS on n2 falls back to remote endpoints instead of dropping (kubernetes#97081).
     assert answer["proxy_mode"] == "ipvs" and answer["action"] == "forward"
-    bad = run(str(dump), "--service", "default/web", "--source", "pod:n1", "--node-proxy-mode", "n9=ipvs")
-    assert bad.returncode == 2 and "unknown node" in bad.stderr
+    with pytest.raises(CommandError, match="unknown node"):
+        call_command("simulate", str(dump), "--service", "default/web", "--source", "pod:n1",
+                     "--node-proxy-mode", "n9=ipvs", stdout=io.StringIO())
