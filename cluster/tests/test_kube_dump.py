@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cluster.kube_dump import DumpError, read_objects
+from cluster.kube_dump import DumpError, read_dump, read_objects
 
 SVC = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "a"}}
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "a"}}
@@ -149,3 +149,20 @@ def test_stream_over_the_limit_stops_reading():
 def test_missing_file():
     with pytest.raises(DumpError, match="^cannot read /nonexistent/dump.json: No such file"):
         read_objects("/nonexistent/dump.json")
+
+
+def test_later_yaml_document_replaces_an_earlier_object():
+    text = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: ClusterIP}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: NodePort}\n"
+    )
+    dump = read_dump(io.BytesIO(text.encode()))
+    assert [(o["kind"], o.get("spec", {}).get("type")) for o in dump.objects] == [("Pod", None), ("Service", "NodePort")]
+    assert dump.replaced == ("Service a/web",)
+
+
+def test_repeats_inside_one_list_are_left_for_the_importer():
+    dump = {"apiVersion": "v1", "kind": "List", "items": [SVC, SVC]}
+    result = read_dump(io.BytesIO(json.dumps(dump).encode()))
+    assert (len(result.objects), result.replaced) == (2, ())
