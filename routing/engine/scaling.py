@@ -11,6 +11,7 @@ sibling's, with hints as the EndpointSlice controller writes for ``trafficDistri
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -103,15 +104,45 @@ def scale_owner(owner: str, replicas: int, pods: dict, nodes: Mapping[str, Node]
         raise ScenarioError(f"scale: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}")
     templates = _templates(members, index)
     if replicas < len(members):
-        ready = {ep.pod for ports in index.values() for eps in ports.values() for ep in eps if ep.ready}
-        crowd = Counter(p.node for p in members)
-        # Upstream deletes the lowest-ranked first: unscheduled, not ready, crowded, newest.
-        ranked = sorted(members, key=lambda p: (p.node is not None, p.key in ready, -crowd[p.node], _reverse_name(p.name)))
+        ranked = _deletion_order(members, index)
         _remove_pods({p.key for p in ranked[: len(members) - replicas]}, pods, index)
         return
     used = _used_ips(pods, index)
     for _ in range(replicas - len(members)):
         _add_replica(owner, members, templates, pods, nodes, services, index, used)
+
+
+def _deletion_order(members: list[Pod], index: Mapping) -> list[Pod]:
+    """ReplicaSet controller's order: unscheduled, not ready, crowded nodes, newest first."""
+    ready = {ep.pod for ports in index.values() for eps in ports.values() for ep in eps if ep.ready}
+    crowd = Counter(p.node for p in members)
+    return sorted(members, key=lambda p: (p.node is not None, p.key in ready, -crowd[p.node], _reverse_name(p.name)))
+
+
+def _set_conditions(keys: set[str], index: dict, *, ready: bool, serving: bool, terminating: bool) -> None:
+    for svc, ports in list(index.items()):
+        if any(ep.pod in keys for eps in ports.values() for ep in eps):
+            index[svc] = {port: tuple(replace(ep, ready=ready, serving=serving, terminating=terminating)
+                                      if ep.pod in keys else ep for ep in eps) for port, eps in ports.items()}
+
+
+def roll_owner(owner: str, pods: dict, nodes: Mapping[str, Node], services: Mapping[str, Service], index: dict) -> None:
+    """The middle of a default RollingUpdate (maxSurge 25% rounded up, maxUnavailable 25%
+    rounded down): surge pods created but not ready yet, that many old pods terminating
+    (still serving, as during their grace period)."""
+    members = owner_pods(owner, pods)
+    if not members:
+        raise ScenarioError(f"rollout: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}")
+    total = len(members)
+    surge, unavailable = math.ceil(total * 0.25), math.floor(total * 0.25)
+    old = _deletion_order(members, index)[:unavailable]
+    templates = _templates(members, index)
+    used = _used_ips(pods, index)
+    before = set(pods)
+    for _ in range(surge):
+        _add_replica(owner, members, templates, pods, nodes, services, index, used)
+    _set_conditions(set(pods) - before, index, ready=False, serving=False, terminating=False)
+    _set_conditions({p.key for p in old}, index, ready=False, serving=True, terminating=True)
 
 
 def _reverse_name(name: str) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from routing.engine.errors import ScenarioError
-from routing.engine.scaling import reschedule_drained, scale_owner
+from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
 from routing.engine.snapshot import Snapshot, sort_endpoints
 from routing.engine.types import (
     IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Endpoint, Service,
@@ -59,12 +59,14 @@ class Scenario:
     endpoints_terminating: frozenset[str] = frozenset()
     #: "ns/name" of a Deployment (or StatefulSet/ReplicaSet) -> replicas.
     scale: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    #: owners ("ns/name") caught in the middle of a default RollingUpdate.
+    rollouts: frozenset[str] = frozenset()
 
     def is_empty(self) -> bool:
         """True when applying the scenario can change nothing."""
         return not any((self.service_overrides, self.proxy_mode, self.ipvs_scheduler, self.node_proxy_modes,
                         self.node_ipvs_schedulers, self.nodes_down, self.nodes_cordoned, self.nodes_drained,
-                        self.endpoints_not_ready, self.endpoints_terminating, self.scale))
+                        self.endpoints_not_ready, self.endpoints_terminating, self.scale, self.rollouts))
 
 
 def _check(snapshot: Snapshot, scenario: Scenario) -> None:
@@ -176,11 +178,12 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     # Copy only what the scenario can change; mappingproxy.copy() is the C-speed dict copy.
     services = snapshot.services.copy() if scenario.service_overrides else snapshot.services
     touches_endpoints = bool(scenario.service_overrides or scenario.nodes_down or scenario.nodes_drained
-                             or scenario.endpoints_not_ready or scenario.endpoints_terminating or scenario.scale)
+                             or scenario.endpoints_not_ready or scenario.endpoints_terminating or scenario.scale
+                             or scenario.rollouts)
     index = _Tracking(snapshot.endpoint_index) if touches_endpoints else None
     node_changes = scenario.nodes_down | scenario.nodes_cordoned | scenario.nodes_drained
     nodes = snapshot.nodes.copy() if node_changes else snapshot.nodes
-    pods = snapshot.pods.copy() if scenario.nodes_drained or scenario.scale else snapshot.pods
+    pods = snapshot.pods.copy() if scenario.nodes_drained or scenario.scale or scenario.rollouts else snapshot.pods
     changes: dict = {"proxy": _proxy(snapshot, scenario), "node_proxy": _node_proxy(snapshot, scenario, snapshot.nodes)}
     for name in scenario.nodes_down:
         nodes[name] = replace(nodes[name], ready=False)
@@ -193,6 +196,8 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
             reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)
         for owner, replicas in scenario.scale.items():
             scale_owner(owner, replicas, pods, nodes, services, index)
+        for owner in sorted(scenario.rollouts):
+            roll_owner(owner, pods, nodes, services, index)
         changes.update(_finish_index(snapshot, index))
     return snapshot.evolve(services=services, nodes=nodes, pods=pods, **changes)
 

@@ -152,3 +152,23 @@ def test_diff_of_preferclose_cuts_cross_zone_cost() -> None:
     diff = diff_answers(simulate(before_snap, q), simulate(after_snap, q)).to_json()
     assert diff["cross_zone"]["before"] == pytest.approx(1 / 3, abs=1e-6) and diff["cross_zone"]["after"] == 0.0
     assert diff["latency_ms"]["change"] < 0
+
+
+def test_rollout_midpoint_surges_one_and_terminates_none_of_three() -> None:
+    """3 replicas: maxSurge ceil(0.75)=1 new (not ready yet), maxUnavailable floor(0.75)=0."""
+    after = apply_scenario(cluster(), Scenario(rollouts=frozenset({"default/web"})))
+    eps = after.endpoints("default/web", "http")
+    assert len(eps) == 4
+    assert [e.ready for e in eps if "whatif" in (e.pod or "")] == [False]
+    assert all(e.ready for e in eps if "whatif" not in (e.pod or ""))
+    assert len(lands(after)) == 3
+
+
+def test_rollout_of_eight_terminates_two_old_pods_still_serving() -> None:
+    before = apply_scenario(cluster(), Scenario(scale={"default/web": 8}))
+    after = apply_scenario(before, Scenario(rollouts=frozenset({"default/web"})))
+    eps = after.endpoints("default/web", "http")
+    assert len(eps) == 10
+    assert sum(1 for e in eps if e.terminating and e.serving and not e.ready) == 2
+    assert sum(1 for e in eps if not e.ready and not e.serving) == 2
+    assert len(lands(after)) == 6
