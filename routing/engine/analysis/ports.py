@@ -86,26 +86,19 @@ class _Port:
         snap, idx = ctx.snapshot, ctx.index
         self.eps = eps = snap.endpoints(service.key, port.name)
         class_of, zone_of = idx.class_of, idx.zone_of
-        count = len(eps)
-        self._pos: dict[int, int] | None = None
-        self.ep_node: list[str | None] = [None] * count
-        self.ep_zone: list[str] = [""] * count
-        self.ep_class: list[int] = [-1] * count
+        # Comprehensions, not one explicit loop: this runs for every endpoint of the
+        # cluster, and list comprehensions are several times faster per item.
+        nodes = [ep.node for ep in eps]
+        self.ep_class: list[int] = [class_of.get(n, -1) for n in nodes]
+        self.ep_node: list[str | None] = [n if c >= 0 else None for n, c in zip(nodes, self.ep_class)]
+        # simulate reads the zone as ``ep.zone or snapshot.zone_of(ep.node)``.
+        self.ep_zone: list[str] = [ep.zone or zone_of.get(n, "") for ep, n in zip(eps, nodes)]
         self.hosting: dict[str, list[Endpoint]] = {}
-        self.hinted = False
-        # One pass over the endpoints: this loop runs for every endpoint of the cluster.
-        for i, ep in enumerate(eps):
-            node = ep.node
-            cls = class_of.get(node, -1) if node else -1
-            if cls >= 0:
-                self.ep_node[i], self.ep_class[i] = node, cls
+        for ep, node in zip(eps, self.ep_node):
+            if node is not None:
                 self.hosting.setdefault(node, []).append(ep)
-                self.ep_zone[i] = ep.zone or zone_of[node]
-            else:
-                # simulate reads the zone as ``ep.zone or snapshot.zone_of(ep.node)``.
-                self.ep_zone[i] = ep.zone or ""
-            if ep.ready and (ep.zone_hints or ep.node_hints):
-                self.hinted = True
+        self.hinted = any(ep.ready and (ep.zone_hints or ep.node_hints) for ep in eps)
+        self._pos: dict[int, int] | None = None
         self._indices: dict[int, tuple[tuple[Endpoint, ...], list[int]]] = {}
         node_hinted: set[str] = set()
         if self.hinted:
