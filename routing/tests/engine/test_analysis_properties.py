@@ -113,6 +113,25 @@ def test_shares_and_dropped_sum_to_one_per_source(cluster: tuple[list[dict], dic
                 continue
             assert sum(e.share for e in stats.endpoints) + stats.dropped == pytest.approx(1.0, abs=1e-9)
             assert 0.0 <= stats.refused <= stats.dropped + 1e-12
+            if stats.forward_nodes:
+                assert sum(stats.locality.values()) == pytest.approx(1.0, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(clusters())
+def test_local_never_leaves_the_node_and_cluster_never_drops(cluster: tuple[list[dict], dict]) -> None:
+    """iptables/nftables: iTP=Local pod calls are delivered on their own node only; with
+    iTP=Cluster a pod call is never dropped while some endpoint is usable (semantics §3.1)."""
+    objects, overrides = cluster
+    overrides = {**overrides, "proxy_mode": "iptables", "node_proxy_modes": {}}
+    snapshot = snapshot_from_objects(objects, **overrides)
+    for row in analyze(snapshot).rows:
+        pod = row.source("pod")
+        gates_on = all(snapshot.proxy_for(n).gates.service_internal_traffic_policy for n in snapshot.nodes)
+        if row.internal_traffic_policy == "Local" and gates_on and pod.forward_nodes:
+            assert pod.locality["same_node"] == pytest.approx(1.0)
+        if row.internal_traffic_policy == "Cluster" and row.endpoints_ready:
+            assert pod.dropped == 0.0
 
 
 ROOT = Path(__file__).resolve().parents[3]
