@@ -114,3 +114,16 @@ def test_empty_scenario_changes_nothing(world: dict) -> None:
     snapshot, _ = build(world)
     q = question(world)
     assert simulate(apply_scenario(snapshot, Scenario()), q).to_json() == simulate(snapshot, q).to_json()
+
+
+@SETTINGS
+@given(world_st)
+def test_reject_exactly_when_nothing_is_usable_anywhere(world: dict) -> None:
+    """semantics §4: REJECT iff no endpoint is ready or serving-terminating; a Local policy
+    with endpoints elsewhere DROPs instead (iptables/nftables, one NAT node)."""
+    world = {**world, "mode": "iptables", "source": "pod" if world["source"] == "lb" else world["source"]}
+    snapshot, _ = build(world)
+    answer = simulate(snapshot, question(world))
+    assert (answer.action == "reject") == (not usable(snapshot))
+    if answer.action == "drop":
+        assert "Local" in (world["itp"], world["etp"])
