@@ -144,6 +144,10 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
             ep.node == node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps):
         raise QuestionError(f"unknown node {node!r}")
     to = question.to or DEFAULT_TO[kind]
+    if question.to is None and kind == "external" and not port.node_port:
+        # No NodePort (e.g. a ClusterIP service with externalIPs): the default is whichever
+        # external address the port does have.
+        to = LOADBALANCER if service.lb_ips else EXTERNALIP if service.external_ips else NODEPORT
     if to not in DESTINATIONS:
         raise QuestionError(f"destination {to!r} is not one of {', '.join(DESTINATIONS)}")
     if kind == "lb":

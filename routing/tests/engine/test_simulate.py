@@ -187,3 +187,10 @@ def test_lb_source_ranges_are_mentioned() -> None:
     service["spec"]["loadBalancerSourceRanges"] = ["203.0.113.0/24 "]
     explain = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()["explain"]
     assert any(line.startswith("LB_SOURCE_RANGES") and "203.0.113.0/24" in line for line in explain)
+
+
+def test_external_default_destination_is_the_address_the_port_has() -> None:
+    service = service_obj("web", external_ips=["198.51.100.7"], etp="Local")
+    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="external:n3")).to_json()
+    assert answer["to"] == "externalip"
+    assert [e["ip"] for e in answer["endpoints"]] == ["10.3.0.31"]
