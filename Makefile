@@ -57,7 +57,7 @@ lint: venv-dev
 	$(VENV)/bin/lint-imports
 
 test: venv-dev frontend sysdeps lint
-	$(VENV)/bin/pytest -p no:django -p no:cacheprovider routing/tests/engine $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning routing/tests/engine $(PYTEST_ARGS)
 	$(VENV)/bin/pytest --ignore=routing/tests/engine $(PYTEST_ARGS)
 
 bench: venv-dev
