@@ -75,7 +75,7 @@ BAD_INPUT = [
     (["--service", "default/web", "--source", "pod:n1", "--port", "9999"], "has no port"),
     (["--service", "default/web", "--source", "pod:n1", "--set", "internalTrafficPolicy=Sometimes"], "internalTrafficPolicy"),
     (["--service", "default/web", "--source", "pod:n1", "--set", "replicas=3"], "cannot override"),
-    (["--service", "default/web", "--source", "pod:n1", "--set", "oops"], "not NAME=VALUE"),
+    (["--service", "default/web", "--source", "pod:n1", "--set", "oops"], "not FIELD=VALUE"),
     (["--service", "default/web", "--source", "satellite"], "is not pod:NODE"),
     (["--service", "default/web", "--source", "pod:n1", "--to", "moon"], "destination"),
     (["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "ebpf"], "proxy-mode"),

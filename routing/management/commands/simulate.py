@@ -19,13 +19,13 @@ from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 BAD_INPUT = 2
 
 
-def parse_sets(values: list[str], *, flag: str = "--set") -> dict[str, str]:
+def parse_sets(values: list[str], *, flag: str = "--set", shape: str = "FIELD=VALUE") -> dict[str, str]:
     """``["FIELD=VALUE", ...]`` -> dict; raises ``QuestionError`` on a malformed item."""
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise QuestionError(f"{flag} {item!r} is not NAME=VALUE")
+            raise QuestionError(f"{flag} {item!r} is not {shape}")
         out[name.strip()] = value.strip()
     return out
 
@@ -95,7 +95,7 @@ class Command(BaseCommand):
             objects = read_objects(source)
             overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
             if options["node_proxy_mode"]:
-                overrides["node_proxy_modes"] = parse_sets(options["node_proxy_mode"], flag="--node-proxy-mode")
+                overrides["node_proxy_modes"] = parse_sets(options["node_proxy_mode"], flag="--node-proxy-mode", shape="NODE=MODE")
             snapshot = snapshot_from_objects(objects, **overrides)
             question = Question(service=options["service"], source=options["source"], to=options["to"],
                                 port=options["port"], overrides=parse_sets(options["set"]),
