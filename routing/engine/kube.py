@@ -38,6 +38,19 @@ def _meta(obj: Mapping) -> Mapping:
     return meta
 
 
+_GO_FALSE = {"0", "f", "F", "false", "False", "FALSE"}
+_GO_TRUE = {"1", "t", "T", "true", "True", "TRUE"}
+
+
+def _excluded_from_lb(labels: Mapping) -> bool:
+    """cloud-provider ``nodeIncludedPredicate``: the label excludes unless its value parses
+    (Go ``strconv.ParseBool``) as false; an empty or unparsable value excludes."""
+    if EXCLUDE_LB_LABEL not in labels:
+        return False
+    value = str(labels[EXCLUDE_LB_LABEL])
+    return value in _GO_TRUE or value not in _GO_FALSE
+
+
 def node_from_object(obj: Mapping) -> Node:
     """A Node object -> ``Node``."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
@@ -59,7 +72,7 @@ def node_from_object(obj: Mapping) -> Node:
         unschedulable=bool(spec.get("unschedulable")),
         deleting=bool(meta.get("deletionTimestamp")) or any(
             t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()),
-        exclude_from_lb=EXCLUDE_LB_LABEL in labels,
+        exclude_from_lb=_excluded_from_lb(labels),
         addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
         pod_cidrs=tuple(str(c) for c in cidrs),
         version=parse_version(info.get("kubeProxyVersion")) or parse_version(info.get("kubeletVersion")),

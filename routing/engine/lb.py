@@ -2,13 +2,14 @@
 
 Model (documented, configurable only through the snapshot):
 
-* **Backend node set** — what the cloud-provider service controller registers
-  (``k8s.io/cloud-provider`` ``controllers/service``): every node except those labelled
-  ``node.kubernetes.io/exclude-from-external-load-balancers`` and those being deleted
-  (``deletionTimestamp`` or the ``ToBeDeletedByClusterAutoscaler`` taint). Cordoned
-  (``spec.unschedulable``) nodes stay in: the controller stopped filtering on
-  schedulability when the exclusion label went GA (ServiceNodeExclusion, 1.21), and since
-  StableLoadBalancerNodeSet (1.27) it leaves NotReady nodes to the health check too.
+* **Backend node set** — the cloud-provider service controller's
+  ``stableNodeSetPredicates`` (``k8s.io/cloud-provider`` ``controllers/service``,
+  KEP-3458, on since 1.27): not being deleted (``deletionTimestamp``), no
+  ``node.kubernetes.io/exclude-from-external-load-balancers`` label (unless its value
+  parses as false), no ``ToBeDeletedByClusterAutoscaler`` taint. Cordoned
+  (``spec.unschedulable``) nodes stay in: no predicate looks at schedulability. NotReady
+  nodes stay registered and are left to the health check (the pre-1.27 predicate set
+  dropped them instead — the same traffic either way).
 * **Health check** — eTP=Local (type LoadBalancer): ``healthCheckNodePort`` answers 200
   only if kube-proxy is healthy and the node has at least one *Ready* local endpoint
   (terminating ones do not count, ``service_health.go``). eTP=Cluster: kube-proxy's

@@ -137,3 +137,10 @@ def test_graceful_termination_fixture_routes_to_the_terminating_pod() -> None:
     answer = simulate(s, Question(service="test/graceful-term-svc", source="pod:graceful-term-control-plane")).to_json()
     assert answer["action"] == "forward" and len(answer["endpoints"]) == 1
     assert any(line.startswith("TERMINATING_FALLBACK") for line in answer["explain"])
+
+
+@pytest.mark.parametrize(("value", "excluded"), [("", True), ("true", True), ("false", False), ("0", False), ("yes", True)])
+def test_lb_exclusion_label_value_parses_like_go(value: str, excluded: bool) -> None:
+    """cloud-provider nodeIncludedPredicate: strconv.ParseBool; unparsable excludes."""
+    s = snapshot_from_objects([node_obj("n1", labels={"node.kubernetes.io/exclude-from-external-load-balancers": value})])
+    assert s.nodes["n1"].exclude_from_lb is excluded
