@@ -6,7 +6,7 @@ connections (each source node weighted equally; ``lb``: as the load balancer spr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from routing.engine.costmodel import LOCALITIES, CostModel
 from routing.engine.types import Endpoint
@@ -140,7 +140,8 @@ class ServiceRow:
 
     def to_json(self, *, endpoints: bool = False) -> dict:
         """JSON-ready dict."""
-        pod = self.source("pod")
+        sources = [s.to_json(endpoints=endpoints) for s in self.sources]
+        pod = next((s for s in sources if s["source"] == "pod"), None)
         return {
             "service": self.service, "port": self.port, "port_number": self.port_number, "protocol": self.protocol,
             "type": self.type,
@@ -153,8 +154,8 @@ class ServiceRow:
             "topology": dict(self.topology),
             "dropped": round(self.worst_dropped, 6),
             "imbalance": None if self.worst_imbalance is None else round(self.worst_imbalance, 4),
-            "locality": pod.to_json(endpoints=False)["locality"] if pod else None,
-            "sources": [s.to_json(endpoints=endpoints) for s in self.sources],
+            "locality": pod["locality"] if pod else None,
+            "sources": sources,
         }
 
 
@@ -196,6 +197,9 @@ class Report:
     proxy_modes: dict[str, int]
     model: CostModel
     notes: tuple[str, ...] = ()
+    #: rows' JSON (without endpoints), built on first use: a report is cached per cluster
+    #: revision and its 10,000 rows cost about a second to render.
+    _rows_json: list = field(default_factory=list, compare=False, repr=False)
 
     def row(self, service: str, port: str | None = None) -> ServiceRow | None:
         """The row of ``service`` (``ns/name``) and ``port`` (the only/first port if None)."""
@@ -221,11 +225,17 @@ class Report:
     def to_json(self, *, endpoints: bool = False, max_findings: int | None = None) -> dict:
         """JSON-ready dict; ``endpoints`` adds per-endpoint shares to every source."""
         findings = self.findings if max_findings is None else self.findings[:max_findings]
+        if endpoints:
+            services = [r.to_json(endpoints=True) for r in self.rows]
+        else:
+            if not self._rows_json and self.rows:
+                self._rows_json.extend(r.to_json() for r in self.rows)
+            services = list(self._rows_json)
         return {
             "summary": self.summary(),
             "cost_model": {"request_rate": self.model.request_rate, "request_bytes": self.model.request_bytes,
                            "response_bytes": self.model.response_bytes, "price_per_gb": self.model.price_per_gb},
-            "services": [r.to_json(endpoints=endpoints) for r in self.rows],
+            "services": services,
             "findings": [f.to_json() for f in findings],
             "notes": list(self.notes),
         }
