@@ -15,7 +15,8 @@ from django.db import connection, models
 from cluster.fields import ObjectError
 
 BATCH_SIZE = 2000
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# allow_nan=False: PostgreSQL jsonb refuses NaN, so refuse it for every database alike.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 class _Column:
@@ -51,8 +52,11 @@ def insert_rows(
         for column in columns:
             name = column.attname
             value = row[name] if name in row else fixed.get(name, column.default)
-            if column.is_json:
-                value = None if value is None else _dumps(value)
+            if column.is_json and value is not None:
+                try:
+                    value = _dumps(value)
+                except (TypeError, ValueError) as exc:
+                    raise ObjectError(f"{label(row)}: {name} is not JSON ({exc})") from None
             elif column.max_length is not None and value is not None and len(value) > column.max_length:
                 raise ObjectError(
                     f"{label(row)}: {name} is longer than {column.max_length} characters"

@@ -251,3 +251,20 @@ def test_bad_cluster_name():
     with pytest.raises(ObjectError, match="cluster name '' must be 1-253 characters"):
         cluster_import(name="", objects=b.small_cluster())
     assert not Cluster.objects.exists()
+
+
+@pytest.mark.parametrize(("value", "reason"), [(float("nan"), "Out of range float values"), ({1, 2}, "set")])
+def test_values_json_cannot_hold_are_refused(value, reason):
+    bad = b.service("odd")
+    bad["metadata"]["x-extra"] = value
+    with pytest.raises(ObjectError, match=rf"^Service shop/odd: raw is not JSON \(.*{reason}"):
+        cluster_import(name="c", objects=[b.node(), bad])
+    assert not Cluster.objects.exists()
+
+
+def test_overlong_field_is_refused():
+    bad = b.node()
+    bad["status"]["nodeInfo"]["kubeletVersion"] = "v" * 65
+    with pytest.raises(ObjectError, match=r"^Node n1: kubelet_version is longer than 64 characters$"):
+        cluster_import(name="c", objects=[bad])
+    assert not Cluster.objects.exists()
