@@ -51,6 +51,13 @@ def _excluded_from_lb(labels: Mapping) -> bool:
     return value in _GO_TRUE or value not in _GO_FALSE
 
 
+def _real_version(text: object) -> Version | None:
+    """A release string, ignoring placeholders: kubeProxyVersion is deprecated (KEP-4004)
+    and reads "" or "v0.0.0" on recent kubelets."""
+    version = parse_version(str(text)) if text else None
+    return version if version and version >= (1, 0) else None
+
+
 def node_from_object(obj: Mapping) -> Node:
     """A Node object -> ``Node``."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
@@ -75,7 +82,7 @@ def node_from_object(obj: Mapping) -> Node:
         exclude_from_lb=_excluded_from_lb(labels),
         addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
         pod_cidrs=tuple(str(c) for c in cidrs),
-        version=parse_version(info.get("kubeProxyVersion")) or parse_version(info.get("kubeletVersion")),
+        version=_real_version(info.get("kubeProxyVersion")) or _real_version(info.get("kubeletVersion")),
     )
 
 

@@ -29,7 +29,7 @@ def svc(*, itp: str = "Cluster", etp: str = "Cluster", node_port: int = 0, annot
 # ---- kubectl-shaped objects -------------------------------------------------------------
 
 def node_obj(name: str, *, zone: str | None = None, ready: bool = True, version: str | None = None,
-             labels: dict | None = None, unschedulable: bool = False, deleting: bool = False,
+             proxy_version: str = "", labels: dict | None = None, unschedulable: bool = False, deleting: bool = False,
              pod_cidr: str | None = None) -> dict:
     """A Node as ``kubectl get nodes -o json`` prints it (only the fields we read)."""
     all_labels = dict(labels or {})
@@ -44,7 +44,7 @@ def node_obj(name: str, *, zone: str | None = None, ready: bool = True, version:
         spec["podCIDRs"] = [pod_cidr]
     status: dict = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
     if version:
-        status["nodeInfo"] = {"kubeletVersion": version, "kubeProxyVersion": ""}
+        status["nodeInfo"] = {"kubeletVersion": version, "kubeProxyVersion": proxy_version}
     return {"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": spec, "status": status}
 
 

@@ -144,3 +144,11 @@ def test_lb_exclusion_label_value_parses_like_go(value: str, excluded: bool) -> 
     """cloud-provider nodeIncludedPredicate: strconv.ParseBool; unparsable excludes."""
     s = snapshot_from_objects([node_obj("n1", labels={"node.kubernetes.io/exclude-from-external-load-balancers": value})])
     assert s.nodes["n1"].exclude_from_lb is excluded
+
+
+@pytest.mark.parametrize(("proxy", "kubelet", "expected"), [
+    ("v1.27.3", "v1.28.1", (1, 27)), ("", "v1.28.1", (1, 28)), ("v0.0.0", "v1.31.0", (1, 31)),
+], ids=["kubeProxyVersion wins", "empty falls back to kubelet", "v0.0.0 placeholder ignored"])
+def test_node_release(proxy: str, kubelet: str, expected: tuple[int, int]) -> None:
+    s = snapshot_from_objects([node_obj("n1", version=kubelet, proxy_version=proxy)])
+    assert s.proxy_for("n1").version == expected
