@@ -6,6 +6,7 @@ the database is locked only while rows are written.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -44,6 +45,8 @@ KNOWN = {
     "ConfigMap": ("v1",),
 }
 KUBE_PROXY_CONFIGMAP = ("kube-system", "kube-proxy")
+#: Cluster names appear in URLs (/clusters/<name>/): no slashes, spaces or other oddities.
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 #: At most this many flagged slices are named in the stored summary (all are counted).
 FLAGGED_KEPT = 200
 
@@ -118,8 +121,11 @@ def cluster_import(
     object, leaving the database unchanged. ``replaced`` (from ``read_dump``) is only
     reported in the summary.
     """
-    if not name or len(name) > 253 or name.strip() != name:
-        raise ObjectError(f"cluster name {name!r} must be 1-253 characters without spaces at the ends")
+    if not CLUSTER_NAME.fullmatch(name or ""):
+        raise ObjectError(
+            f"cluster name {name!r} must be 1-253 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
     if source not in ClusterSource.values:
         raise ObjectError(f"source {source!r} is not one of {', '.join(ClusterSource.values)}")
     plan = _plan(objects)

@@ -247,10 +247,17 @@ def test_bad_object_is_refused_with_one_line_and_nothing_changes(index, change, 
     assert database_state() == before
 
 
-def test_bad_cluster_name():
-    with pytest.raises(ObjectError, match="cluster name '' must be 1-253 characters"):
-        cluster_import(name="", objects=b.small_cluster())
+@pytest.mark.parametrize("name", ["", " prod", "prod/eu", "-x", "a" * 254, "prod eu"])
+def test_bad_cluster_name(name):
+    with pytest.raises(ObjectError, match=r"^cluster name .* must be 1-253 letters, digits, '\.', '_' or '-'"):
+        cluster_import(name=name, objects=b.small_cluster())
     assert not Cluster.objects.exists()
+
+
+def test_cluster_names_like_files_and_contexts_are_fine():
+    for name in ("prod", "kind-kind", "gke_proj_europe-west1_main", "dump.yaml", "a" * 253):
+        cluster_import(name=name, objects=[])
+    assert Cluster.objects.count() == 5
 
 
 @pytest.mark.parametrize(("value", "reason"), [(float("nan"), "Out of range float values"), ({1, 2}, "set")])
