@@ -59,6 +59,8 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict], dict]:
                 pod=f"default/s{s}-pod-{e}"))
         objects.append(slice_obj(f"s{s}", endpoints))
     overrides: dict = {"proxy_mode": draw(st.sampled_from(["iptables", "iptables", "nftables", "ipvs", "userspace"]))}
+    if overrides["proxy_mode"] == "ipvs":
+        overrides["ipvs_scheduler"] = draw(st.sampled_from(["rr", "wrr", "lc", "sh", "mh", "dh", "sed", "nq", "lblc"]))
     migrating = draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["iptables", "ipvs", "nftables"]), max_size=2))
     if migrating:
         overrides["node_proxy_modes"] = migrating
