@@ -25,12 +25,10 @@ def sync_request(*, cluster: Cluster, user=None) -> tuple[Job, bool]:
     When a sync of this cluster is already queued or running, that job is returned and
     nothing new is enqueued (duplicate requests coalesce).
     """
-    with transaction.atomic():
-        job, created = job_create_sync(cluster=cluster, created_by=user, task_name=SYNC_TASK)
-        if created:
-            job.task_args = [cluster.pk, job.pk]
-            job.save(update_fields=["task_args"])
-            job_enqueue(job=job)
+    job, created = job_create_sync(cluster=cluster, created_by=user, task_name=SYNC_TASK,
+                                   task_args=lambda job: [cluster.pk, job.pk])
+    if created:
+        job_enqueue(job=job)
     return job, created
 
 

@@ -28,11 +28,12 @@ def job_create(*, kind: str, cluster=None, created_by=None, params: dict | None 
 
 
 def job_create_sync(*, cluster, created_by=None, task_name: str = "",
-                    task_args: list | None = None) -> tuple[Job, bool]:
+                    task_args=None) -> tuple[Job, bool]:
     """The cluster's queued/running sync job, or a new one: ``(job, created)``.
 
     Duplicate requests coalesce: a partial unique constraint allows one active sync per
-    cluster, so two concurrent requests cannot both create one.
+    cluster, so two concurrent requests cannot both create one. ``task_args`` may be a
+    callable of the new job (arguments usually include its id).
     """
     existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
                                   state__in=Job.ACTIVE_STATES).first()
@@ -41,7 +42,10 @@ def job_create_sync(*, cluster, created_by=None, task_name: str = "",
     try:
         with transaction.atomic():
             job = job_create(kind=Job.Kind.SYNC, cluster=cluster, created_by=created_by,
-                             task_name=task_name, task_args=task_args)
+                             task_name=task_name)
+            if task_args is not None:
+                job.task_args = task_args(job) if callable(task_args) else task_args
+                job.save(update_fields=["task_args"])
         return job, True
     except IntegrityError:
         return Job.objects.get(cluster=cluster, kind=Job.Kind.SYNC,
