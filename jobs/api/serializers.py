@@ -9,8 +9,9 @@ from jobs.models import AuditEntry, Job, SyncRun
 class JobSerializer(serializers.ModelSerializer):
     """A job's state and progress (the list leaves the log out)."""
 
-    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
     url = serializers.HyperlinkedIdentityField(view_name="api-job-detail")
     done = serializers.BooleanField(source="is_done", read_only=True)
 

@@ -187,7 +187,8 @@ class ScenarioSerializer(serializers.ModelSerializer):
 
     cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
     changes = ScenarioChangesSerializer()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
     url = serializers.HyperlinkedIdentityField(view_name="api-scenario-detail")
 
     class Meta:
