@@ -266,9 +266,11 @@ def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortA
     if service.type == "LoadBalancer" and (service.lb_ips or service.lb_uncaptured):
         sources.append(_lb(p))
     for cls in ctx.index.classes:
-        cat = p.class_cat(cls)
-        mode = cat.topology_mode if cat is not None else ""
-        p.topology_modes[mode] = p.topology_modes.get(mode, 0) + len(cls.names)
+        hinted = p.hinted_by_class.get(cls.index, [])
+        groups = [(p.class_cat(cls), len(cls.names) - len(hinted))] + [(p.node_cat(n, cls), 1) for n in hinted]
+        for cat, count in groups:
+            mode = cat.topology_mode if cat is not None else ""
+            p.topology_modes[mode] = p.topology_modes.get(mode, 0) + count
     return PortAnalysis(service, port, p.eps, tuple(sources), len(p.hosting), p.topology_reasons, p.topology_modes)
 
 

@@ -255,3 +255,20 @@ def test_a_cluster_without_nodes_reports_the_lb_has_no_backend() -> None:
     assert report.nodes == 0
     assert [f.code for f in report.findings] == ["LB_NO_BACKEND_NODE"]
     assert any("no Node in the snapshot" in n for n in report.notes)
+
+
+def test_prefer_same_node_counts_nodes_per_topology_mode() -> None:
+    """PreferSameNode hints (forNodes + forZones, KEP-3015): n1 and n2 are hinted by name and
+    use same-node mode, n3 (zone a is hinted) same-zone mode, n4 (zone b, no hint) none.
+
+    zone a: n1 (web-1)  n2 (web-2)  n3        zone b: n4
+    """
+    objects = [node_obj("n1", zone="a"), node_obj("n2", zone="a"), node_obj("n3", zone="a"), node_obj("n4", zone="b"),
+               service_obj("web", distribution="PreferSameNode"),
+               slice_obj("web", [endpoint_obj("10.0.0.1", "n1", zones=("a",), nodes=("n1",), pod="default/web-1"),
+                                 endpoint_obj("10.0.0.2", "n2", zones=("a",), nodes=("n2",), pod="default/web-2")])]
+    row = analyze(snapshot_from_objects(objects)).row("default/web")
+    assert row.topology == {"PreferSameNode": 2, "PreferSameZone": 1, "": 1}
+    pod = row.source("pod")
+    # n1 -> web-1, n2 -> web-2 (same node); n3 -> both (same zone); n4 -> both (cross zone).
+    assert pod.locality == pytest.approx({"same_node": 0.5, "same_zone": 0.25, "cross_zone": 0.25, "unknown": 0.0})
