@@ -237,6 +237,7 @@ class PageReport:
     def __init__(self, report: Any) -> None:
         self.report = report
         self.findings = list(report.findings)
+        self._summary = report.summary()  # walks every row: once per report, not per request
         self._rows: dict[str, ServiceFigures] = {}
         for row in report.rows:
             figures = ServiceFigures(row.worst_dropped, row.worst_imbalance, row.nodes_covered, row.nodes_total)
@@ -248,7 +249,7 @@ class PageReport:
     @property
     def summary(self) -> list[tuple[str, str, str]]:
         """(label, value, tone) tiles for the overview."""
-        data = self.report.summary()
+        data = self._summary
         findings = data["findings"]
         return [
             ("service ports dropping traffic", str(data["ports_dropping"]), "bad" if data["ports_dropping"] else ""),

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-WIDTH = 760
-LEFT_X, BOX_W = 10, 190
-RIGHT_X = WIDTH - BOX_W - 10
+# Sankey layout: narrow bars, labels outside them (sources right-aligned on the left,
+# endpoints on the right), so text stays legible when the picture is scaled down.
+WIDTH = 600
+LABEL_W = 150
+BOX_W = 12
+LEFT_X = LABEL_W
+RIGHT_X = WIDTH - LABEL_W - BOX_W
 GAP = 8
-MIN_BOX = 22
+MIN_BOX = 18
 DROP_TARGETS = ("dropped", "rejected")
 
 
@@ -50,7 +54,16 @@ class Box:
 
     @property
     def text_x(self) -> float:
-        return self.x + 8
+        return self.x - 6 if self.kind == "src" else self.x + BOX_W + 6
+
+    @property
+    def anchor(self) -> str:
+        return "end" if self.kind == "src" else "start"
+
+    @property
+    def short_label(self) -> str:
+        """The endpoint IP (the node is in the tooltip) or the sink's name."""
+        return self.label.split(" · ")[0]
 
     @property
     def percent(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -37,3 +39,16 @@ def signed_percent(value: Any) -> str:
 def subtract(value: Any, other: Any) -> float:
     """``value - other`` for numbers."""
     return float(value) - float(other)
+
+
+@register.filter
+def pod_dots(pods: list[tuple[str, str, str]]) -> str:
+    """The overview's pod dots for one node: (pod, Service keys, colour class) each.
+
+    Built as one escaped string because a 5,000-node overview draws
+    thousands of them and per-dot template tags would dominate the page's render time.
+    """
+    return mark_safe("".join(  # noqa: S308 — every interpolated value is escaped here
+        f'<span class="pod {escape(colour)}" data-svc="{escape(services)}" '
+        f'title="{escape(pod)}{escape(" → " + services) if services else ""}"></span>'
+        for pod, services, colour in pods))

@@ -1,0 +1,147 @@
+"""Page benchmark: server-side render time of every dashboard page on a 5,000-node cluster.
+
+    .venv/bin/python bench/bench_pages.py [--nodes 5000] [--runs 15] [--database-url URL]
+
+Generates (once, cached under ``bench/out/``) the cluster of ``cluster.generator`` with
+``--nodes`` nodes, 2 x nodes Services and 30 x nodes pods (3 zones, seed 1), imports it as
+cluster ``bench-pages`` into a benchmark database (SQLite file ``bench/out/pages.sqlite3``
+unless ``--database-url``), then renders each page through Django's full request stack
+(middleware, views, templates; the test client, no network) ``--runs`` times and prints
+the median and worst time per page. The first request of a revision builds the engine
+snapshot and the cluster-wide analysis (cached per revision); it is reported apart as
+"cold". Target: every page's median under 300 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+TARGET_MS = 300.0
+NAME = "bench-pages"
+
+
+def dump_path(nodes: int) -> Path:
+    """The generated dump (shared with bench_engine.py's cache when sizes match)."""
+    from cluster.generator import Shape, generate_cluster  # noqa: PLC0415 — pure, no Django
+
+    path = OUT / f"engine-{nodes}n-{2 * nodes}s-{30 * nodes}p-seed1.json"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out:
+            generate_cluster(shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1), out=out)
+        tmp.rename(path)
+    return path
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django  # noqa: PLC0415
+
+    django.setup()
+    from django.conf import settings  # noqa: PLC0415
+
+    settings.ALLOWED_HOSTS = ["*"]
+    from django.core.management import call_command  # noqa: PLC0415
+
+    call_command("migrate", verbosity=0)
+
+
+def ensure_cluster(dump: Path):
+    from cluster.kube_dump import read_objects  # noqa: PLC0415
+    from cluster.models import Cluster  # noqa: PLC0415
+    from cluster.services import cluster_import  # noqa: PLC0415
+
+    cluster = Cluster.objects.filter(name=NAME).first()
+    if cluster is None:
+        started = time.perf_counter()
+        cluster_import(name=NAME, objects=read_objects(dump), source="generated")
+        print(f"imported {dump.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        cluster = Cluster.objects.get(name=NAME)
+    return cluster
+
+
+def pages(cluster) -> list[tuple[str, str, dict, dict]]:
+    """(label, URL, query, headers) for every page, on the cluster's own objects."""
+    from cluster.models import Node, Service  # noqa: PLC0415
+    from jobs.models import Job  # noqa: PLC0415
+
+    local = (Service.objects.filter(cluster=cluster, internal_traffic_policy="Local").first()
+             or Service.objects.filter(cluster=cluster).first())
+    node = Node.objects.filter(cluster=cluster).order_by("name").first()
+    key = f"{local.namespace}/{local.name}"
+    job = Job.objects.filter(cluster=cluster).first() or Job.objects.create(kind="sync", cluster=cluster, state="succeeded")
+    base = f"/clusters/{cluster.name}"
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    return [
+        ("overview", f"{base}/", {}, {}),
+        ("services", f"{base}/services/", {}, {}),
+        ("services page 50", f"{base}/services/", {"page": "50"}, {}),
+        ("services search", f"{base}/services/", {"q": "svc-1"}, {}),
+        ("services by drop", f"{base}/services/", {"ordering": "-drop"}, {}),
+        ("services iTP Local", f"{base}/services/", {"internal_traffic_policy": "Local"}, {}),
+        ("service detail", f"{base}/services/{local.namespace}/{local.name}/", {}, {}),
+        ("what-if (page)", f"{base}/what-if/", {"service": key, "itp": "Cluster"}, {}),
+        ("what-if preview (htmx)", f"{base}/what-if/", {"service": key, "itp": "Cluster", "etp": "Local"}, htmx),
+        ("what-if node down", f"{base}/what-if/", {"service": key, "down": node.name}, htmx),
+        ("rules", f"{base}/rules/", {"node": node.name, "service": key}, {}),
+        ("rules what-if diff", f"{base}/rules/", {"node": node.name, "service": key, "itp": "Cluster"}, {}),
+        ("jobs", "/jobs/", {}, {}),
+        ("job detail", f"/jobs/{job.pk}/", {}, {}),
+    ]
+
+
+def measure(client, url: str, query: dict, headers: dict, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url, query, **headers)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{url} {query}: HTTP {response.status_code}")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--database-url", default=f"sqlite:///{OUT / 'pages.sqlite3'}")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    dump = dump_path(args.nodes)
+    setup_django(args.database_url)
+    cluster = ensure_cluster(dump)
+    from django.test import Client  # noqa: PLC0415
+
+    client = Client()
+    started = time.perf_counter()
+    client.get(f"/clusters/{cluster.name}/")
+    cold = (time.perf_counter() - started) * 1000
+    print(f"cluster {cluster.name}: {cluster.nodes.count()} nodes, {cluster.services.count()} services, "
+          f"{cluster.pods.count()} pods on {args.database_url.split(':')[0]}")
+    print(f"cold first request (snapshot + cluster-wide analysis, once per revision): {cold:.0f} ms\n")
+    print(f"{'page':<26}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}  target {TARGET_MS:.0f} ms")
+    worst = 0.0
+    for label, url, query, headers in pages(cluster):
+        measure(client, url, query, headers, 1)  # warm this page's own caches
+        times = sorted(measure(client, url, query, headers, args.runs))
+        median = statistics.median(times)
+        worst = max(worst, median)
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        flag = "ok" if median < TARGET_MS else "SLOW"
+        print(f"{label:<26}{median:>11.1f}{p95:>9.1f}{times[-1]:>9.1f}  {flag}")
+    print(f"\nslowest median: {worst:.1f} ms ({'within' if worst < TARGET_MS else 'OVER'} the {TARGET_MS:.0f} ms target)")
+    return 0 if worst < TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
