@@ -1,0 +1,122 @@
+"""Job services: start-once, progress, log, finish, coalescing, requeue."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cluster.models import Cluster
+from jobs.models import Job
+from jobs.selectors import job_active_sync, job_list
+from jobs.services import (
+    job_cancel,
+    job_create,
+    job_create_sync,
+    job_enqueue,
+    job_finish,
+    job_log,
+    job_progress,
+    job_requeue_stale,
+    job_start,
+)
+
+
+@pytest.fixture
+def cluster(db):
+    return Cluster.objects.create(name="c1")
+
+
+def test_a_job_starts_exactly_once(cluster):
+    job = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    started = job_start(job_id=job.pk, celery_task_id="t-1")
+    assert started.state == Job.State.RUNNING and started.attempts == 1
+    assert started.started_at is not None and started.celery_task_id == "t-1"
+    assert job_start(job_id=job.pk, celery_task_id="t-2") is None
+    assert Job.objects.get(pk=job.pk).celery_task_id == "t-1"
+
+
+def test_progress_is_clamped_and_log_lines_append(cluster):
+    job = job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    job_progress(job=job, percent=140, message="x" * 400)
+    job_log(job=job, line="first")
+    job_log(job=job, line="second")
+    job.refresh_from_db()
+    assert job.progress == 100 and len(job.message) == 255
+    lines = job.log.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["first", "second"]
+
+
+def test_finish_needs_a_final_state(cluster):
+    job = job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    with pytest.raises(ValueError, match="final state"):
+        job_finish(job=job, state=Job.State.RUNNING)
+    job_finish(job=job, state=Job.State.FAILED, error="boom", result={"a": 1})
+    job.refresh_from_db()
+    assert job.is_done and job.error == "boom" and job.result == {"a": 1} and job.finished_at
+
+
+def test_one_active_sync_per_cluster_is_enforced_by_the_database(cluster):
+    job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    other = Cluster.objects.create(name="c2")
+    job_create(kind=Job.Kind.SYNC, cluster=other)  # another cluster: fine
+    job_create(kind=Job.Kind.APPLY, cluster=cluster)  # another kind: fine
+
+
+def test_sync_requests_coalesce_until_the_job_is_done(cluster):
+    first, created = job_create_sync(cluster=cluster, task_args=lambda job: [job.pk])
+    again, created_again = job_create_sync(cluster=cluster)
+    assert created and not created_again and again.pk == first.pk
+    assert first.task_args == [first.pk] and job_active_sync(cluster=cluster) == first
+    job_finish(job=first, state=Job.State.SUCCEEDED)
+    fresh, created_fresh = job_create_sync(cluster=cluster)
+    assert created_fresh and fresh.pk != first.pk
+
+
+def test_cancel_only_before_start(cluster):
+    job = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    assert job_cancel(job=job)
+    assert job_start(job_id=job.pk) is None
+    running = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    job_start(job_id=running.pk)
+    assert not job_cancel(job=running)
+
+
+def test_requeue_resends_old_queued_jobs_and_fails_lost_ones(cluster, django_capture_on_commit_callbacks):
+    old = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task",
+                     task_args=[0])
+    young = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task")
+    inline = job_create(kind=Job.Kind.SYNC, cluster=cluster)  # run in-process: no task
+    stuck = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    job_start(job_id=stuck.pk)
+    past = timezone.now() - timedelta(hours=2)
+    Job.objects.filter(pk__in=[old.pk, inline.pk]).update(created_at=past)
+    Job.objects.filter(pk=stuck.pk).update(updated_at=past)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        counts = job_requeue_stale(older_than_seconds=60, lost_after_seconds=3600)
+    assert counts == {"requeued": 1, "lost": 1} and len(callbacks) == 1
+    assert "re-sending" in Job.objects.get(pk=old.pk).log
+    assert Job.objects.get(pk=young.pk).log == ""
+    assert Job.objects.get(pk=stuck.pk).state == Job.State.FAILED
+
+
+def test_enqueue_sends_after_commit_and_records_the_task_id(cluster, django_capture_on_commit_callbacks):
+    job = job_create(kind=Job.Kind.ROLLBACK, cluster=cluster, task_name="cluster.tasks.rollback_task",
+                     task_args=[123456])  # no such job: the (eager) task does nothing
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job_enqueue(job=job)
+        job.refresh_from_db()
+        assert job.celery_task_id == ""  # nothing sent before the commit
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.celery_task_id
+
+
+def test_job_list_filters(cluster):
+    job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    assert [j.kind for j in job_list(cluster=cluster, kind="apply")] == ["apply"]
+    assert job_list(state="queued").count() == 2
