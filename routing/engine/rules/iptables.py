@@ -35,6 +35,9 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
+_PROB = [""] + [probability(k) for k in range(1, 256)]
+
+
 def _q(text: str) -> str:
     # kube-proxy quotes comments containing spaces; single-word comments stay bare.
     return f'"{text}"' if " " in text else text
@@ -222,13 +225,20 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
         _write_dispatch(out, spn, proto, svl_chain, local, plan.affinity_timeout, large)
 
     comment = "" if large else f"-m comment --comment {_q(spn)} "
+    chains, chains_r = out.section("nat-chains")
+    nat, nat_r = out.section("nat")
+    recent_flag = bool(plan.affinity_timeout)
     for ep in plan.reachable:
-        epstr = naming.endpoint_string(ep.ip, ep.port)
+        # Hot loop (one pass per endpoint of the cluster): plain appends, no helpers.
+        epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
         sep = naming.sep_chain(spn, proto, epstr)
-        out.add("nat-chains", f":{sep} - [0:0]", "chain")
-        out.add("nat", f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ", "hairpin")
-        recent = f"-m recent --name {sep} --set " if plan.affinity_timeout else ""
-        out.add("nat", f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}", f"dnat|{epstr}")
+        chains.append(f":{sep} - [0:0]")
+        chains_r.append("chain")
+        nat.append(f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ")
+        nat_r.append("hairpin")
+        recent = f"-m recent --name {sep} --set " if recent_flag else ""
+        nat.append(f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}")
+        nat_r.append(f"dnat|{epstr}")
     return out
 
 
@@ -238,7 +248,7 @@ def _write_dispatch(
     """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
     entries = []
     for ep in eps:
-        epstr = naming.endpoint_string(ep.ip, ep.port)
+        epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
         comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
         entries.append((epstr, naming.sep_chain(spn, proto, epstr), comment))
     if affinity:
@@ -249,12 +259,15 @@ def _write_dispatch(
                 f"affinity|{epstr}",
             )
     n = len(entries)
+    nat, nat_r = out.section("nat")
     for i, (epstr, sep, comment) in enumerate(entries):
+        reason = f"pick|{epstr} 1/{n}"
         if i < n - 1:
-            p = probability(n - i)
-            out.add("nat", f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}", f"pick|{epstr} 1/{n}")
+            p = _PROB[n - i] if n - i < 256 else probability(n - i)
+            nat.append(f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}")
         else:
-            out.add("nat", f"-A {chain} {comment}-j {sep}", f"pick|{epstr} 1/{n}")
+            nat.append(f"-A {chain} {comment}-j {sep}")
+        nat_r.append(reason)
 
 
 def _cidr_contains(cidr: str, ip: str | None) -> bool:
@@ -327,36 +340,41 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
 
 
 def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions):
-    """Join base and per-service lines into restore text; returns (text, [(line, service, reason)])."""
-    rows: list[tuple[str, str | None, str]] = []
+    """Join base and per-service lines into restore text.
+
+    Returns (text, layout): layout is a list of (lines, reasons, service) blocks in text
+    order, from which ``RuleSet.rows`` is built only when someone asks for reasons.
+    """
+    layout: list[tuple[list[str], list[str], str | None]] = []
 
     def put(pairs, service=None):
-        rows.extend((line, service, reason) for line, reason in pairs)
+        pairs = list(pairs)
+        layout.append(([p[0] for p in pairs], [p[1] for p in pairs], service))
 
-    rows.append(("*filter", None, "base"))
+    def put_section(section):
+        for svc in services:
+            if section in svc.sections:
+                layout.append((svc.sections[section], svc.reasons[section], svc.service))
+
+    put([("*filter", "base")])
     if opts.include_jumps:
-        put(((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["filter"]))
+        put((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["filter"])
     put(base["filter-chains"])
     put(base["hooks-filter"])
     put(base["filter-head"])
-    for svc in services:
-        if "filter" in svc.sections:
-            put(zip(svc.sections["filter"], svc.reasons["filter"]), svc.service)
+    put_section("filter")
     put(base["filter-tail"])
-    rows.append(("COMMIT", None, "base"))
-    rows.append(("*nat", None, "base"))
+    put([("COMMIT", "base"), ("*nat", "base")])
     if opts.include_jumps:
-        put(((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["nat"]))
+        put((f":{c} ACCEPT [0:0]", "hook") for c in _BUILTIN["nat"])
     put(base["nat-chains"])
-    for svc in services:
-        if "nat-chains" in svc.sections:
-            put(zip(svc.sections["nat-chains"], svc.reasons["nat-chains"]), svc.service)
+    put_section("nat-chains")
     put(base["hooks-nat"])
     put(base["nat-head"])
-    for svc in services:
-        if "nat" in svc.sections:
-            put(zip(svc.sections["nat"], svc.reasons["nat"]), svc.service)
+    put_section("nat")
     put(base["nat-tail"])
-    rows.append(("COMMIT", None, "base"))
-    text = "\n".join(r[0] for r in rows) + "\n"
-    return text, rows
+    put([("COMMIT", "base")])
+    lines: list[str] = []
+    for block, _, _ in layout:
+        lines.extend(block)
+    return "\n".join(lines) + "\n", layout

@@ -120,13 +120,16 @@ def _companion_iptables(opts: RenderOptions) -> str:
 
 def assemble(node: NodeContext, opts: RenderOptions, services: Sequence[ServiceRules]):
     """``ipvsadm-restore`` text, its rows, and companions {"ipset": …, "iptables": …}."""
-    rows: list[tuple[str, str | None, str]] = []
+    layout: list[tuple[list[str], list[str], str | None]] = []
     ipset = [f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS]
+    lines: list[str] = []
     for svc in services:
-        rows.extend((line, svc.service, r) for line, r in zip(svc.sections.get("ipvs", []), svc.reasons.get("ipvs", [])))
+        if "ipvs" in svc.sections:
+            layout.append((svc.sections["ipvs"], svc.reasons["ipvs"], svc.service))
+            lines.extend(svc.sections["ipvs"])
         ipset.extend(svc.sections.get("ipset", []))
-    text = "\n".join(r[0] for r in rows) + ("\n" if rows else "")
-    return text, rows, {"ipset": "\n".join(ipset) + "\n", "iptables": _companion_iptables(opts)}
+    text = "\n".join(lines) + ("\n" if lines else "")
+    return text, layout, {"ipset": "\n".join(ipset) + "\n", "iptables": _companion_iptables(opts)}
 
 
 def parse_ipvsadm(text: str) -> dict[tuple[str, str], dict]:

@@ -81,10 +81,16 @@ class PortPlan:
     @property
     def reachable(self) -> tuple[EpRef, ...]:
         """Union of the Cluster and Local sets, in kube-proxy's ``ip:port`` string order."""
-        seen: dict[tuple[str, int], EpRef] = {}
-        for ep in (self.cluster or ()) + (self.local or ()):
-            seen.setdefault((ep.ip, ep.port), ep)
-        return tuple(sorted(seen.values(), key=lambda e: f"{e.ip}:{e.port}"))
+        cluster, local = self.cluster or (), self.local or ()
+        if not local:
+            return cluster
+        if not cluster:
+            return local
+        seen = {(e.ip, e.port): e for e in cluster}
+        extra = [e for e in local if (e.ip, e.port) not in seen]
+        if not extra:
+            return cluster
+        return tuple(sorted((*cluster, *extra), key=lambda e: f"{e.ip}:{e.port}"))
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,13 @@ class ServiceRules:
     service: str
     sections: dict[str, list[str]] = field(default_factory=dict)
     reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    def section(self, name: str) -> tuple[list[str], list[str]]:
+        """(lines, reasons) lists of ``name``, for hot loops that append directly."""
+        if name not in self.sections:
+            self.sections[name] = []
+            self.reasons[name] = []
+        return self.sections[name], self.reasons[name]
 
     def add(self, section: str, line: str, reason: str) -> None:
         """Append ``line`` to ``section`` with its reason code."""

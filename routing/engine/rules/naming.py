@@ -13,7 +13,6 @@ base32 characters of its own SHA-256 and a dash, cut to 237 characters + ``...``
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from functools import lru_cache
 
@@ -21,8 +20,24 @@ from functools import lru_cache
 _NFT_BASE_MAX = 256 - 16
 
 
-def _b32(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode("ascii")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 standard base32
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+
+
+def _b32(text: str, chars: int) -> str:
+    """The first ``chars`` (8 or 16) characters of base32(SHA-256(text)).
+
+    Every 5 digest bytes give exactly 8 base32 characters, so only the needed prefix is
+    encoded, two characters per table lookup — ``base64.b32encode`` of the digest costs
+    ~15 µs in CPython 3.11 and a 150,000-endpoint render needs one hash per endpoint.
+    """
+    nbytes = chars * 5 // 8
+    value = int.from_bytes(hashlib.sha256(text.encode()).digest()[:nbytes], "big")
+    p = _PAIRS
+    if chars == 16:
+        return (p[value >> 70] + p[(value >> 60) & 1023] + p[(value >> 50) & 1023] + p[(value >> 40) & 1023]
+                + p[(value >> 30) & 1023] + p[(value >> 20) & 1023] + p[(value >> 10) & 1023] + p[value & 1023])
+    return "".join(p[(value >> shift) & 1023] for shift in range(10 * (chars // 2 - 1), -1, -10))
 
 
 def service_port_name(namespace: str, name: str, port_name: str) -> str:
@@ -42,7 +57,7 @@ def endpoint_string(ip: str, port: int) -> str:
 @lru_cache(maxsize=65536)
 def port_proto_hash(spn: str, protocol: str) -> str:
     """The 16-character suffix shared by a service port's SVC/SVL/EXT/FW chains."""
-    return _b32(spn + protocol.lower())[:16]
+    return _b32(spn + protocol.lower(), 16)
 
 
 def svc_chain(spn: str, protocol: str) -> str:
@@ -68,11 +83,11 @@ def fw_chain(spn: str, protocol: str) -> str:
 @lru_cache(maxsize=262144)
 def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
     """``KUBE-SEP-…`` for one endpoint (``endpoint`` as :func:`endpoint_string`)."""
-    return "KUBE-SEP-" + _b32(spn + protocol.lower() + endpoint)[:16]
+    return "KUBE-SEP-" + _b32(spn + protocol.lower() + endpoint, 16)
 
 
 def _nft_hash_and_truncate(name: str) -> str:
-    base = _b32(name)[:8] + "-" + name
+    base = _b32(name, 8) + "-" + name
     if len(base) > _NFT_BASE_MAX:
         base = base[: _NFT_BASE_MAX - 3] + "..."
     return base

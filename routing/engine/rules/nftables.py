@@ -32,8 +32,10 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     reachable = plan.reachable
     ep_base = {(e.ip, e.port): naming.nft_endpoint_base(ns, name, proto, pname, e.ip, e.port) for e in reachable}
 
+    chains, chains_r = out.section("chains")
     for e in reachable:
-        out.add("chains", f"add chain {T} endpoint-{ep_base[(e.ip, e.port)]}", "chain")
+        chains.append(f"add chain {T} endpoint-{ep_base[(e.ip, e.port)]}")
+        chains_r.append("chain")
     if uses_cluster_chain:
         out.add("chains", f"add chain {T} {svc_chain}", "chain")
     if uses_local_chain:
@@ -161,13 +163,18 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     if uses_local_chain:
         _dispatch(out, local_chain, local, ep_base, bool(plan.affinity_timeout))
 
+    rules, rules_r = out.section("rules")
     for e in reachable:
+        # Hot loop (every endpoint of the cluster): plain appends.
         b = ep_base[(e.ip, e.port)]
         chain = "endpoint-" + b
-        out.add("rules", f"add rule {T} {chain} ip saddr {e.ip} jump mark-for-masquerade", "hairpin")
+        rules.append(f"add rule {T} {chain} ip saddr {e.ip} jump mark-for-masquerade")
+        rules_r.append("hairpin")
         if plan.affinity_timeout:
-            out.add("rules", f"add rule {T} {chain} update @affinity-{b} {{ ip saddr }}", f"affinity|{e.ip}:{e.port}")
-        out.add("rules", f"add rule {T} {chain} meta l4proto {proto} dnat to {e.ip}:{e.port}", f"dnat|{e.ip}:{e.port}")
+            rules.append(f"add rule {T} {chain} update @affinity-{b} {{ ip saddr }}")
+            rules_r.append(f"affinity|{e.ip}:{e.port}")
+        rules.append(f"add rule {T} {chain} meta l4proto {proto} dnat to {e.ip}:{e.port}")
+        rules_r.append(f"dnat|{e.ip}:{e.port}")
     return out
 
 
@@ -275,11 +282,13 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
 
 
 def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]):
-    """Join base and per-service lines into ``nft -f`` text; returns (text, rows)."""
-    rows: list[tuple[str, str | None, str]] = [(line, None, reason) for line, reason in base]
+    """Join base and per-service lines into ``nft -f`` text; returns (text, layout)."""
+    layout: list[tuple[list[str], list[str], str | None]] = [([b[0] for b in base], [b[1] for b in base], None)]
     for svc in services:
         for section in ("chains", "sets", "rules", "elements"):
             if section in svc.sections:
-                rows.extend((line, svc.service, r) for line, r in zip(svc.sections[section], svc.reasons[section]))
-    text = "\n".join(r[0] for r in rows) + "\n"
-    return text, rows
+                layout.append((svc.sections[section], svc.reasons[section], svc.service))
+    lines: list[str] = []
+    for block, _, _ in layout:
+        lines.extend(block)
+    return "\n".join(lines) + "\n", layout

@@ -57,3 +57,13 @@ def test_long_nft_names_are_cut_to_240_with_an_ellipsis() -> None:
 
 def test_iptables_names_fit_the_28_character_limit() -> None:
     assert len(naming.sep_chain("x" * 200, "sctp", "1.2.3.4:5")) == 25
+
+
+@pytest.mark.parametrize("text", ["", "ns1/svc1:p80tcp", "kube-system/kube-dns:dns-tcptcp10.244.5.11:53", "x" * 300])
+def test_fast_base32_prefix_equals_full_base32(text: str) -> None:
+    import base64
+    import hashlib
+
+    full = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
+    assert naming._b32(text, 16) == full[:16]
+    assert naming._b32(text, 8) == full[:8]
