@@ -22,3 +22,32 @@ def round_shares(values: Sequence[float]) -> list[float]:
     for i in order[:missing]:
         floors[i] += 1
     return [f / UNITS for f in floors]
+
+
+def exact_float_sum(values: list[float], *, tries: int = 64) -> list[float]:
+    """Make ``sum(values) == 1.0`` hold in float arithmetic (left to right), not only in
+    millionths, by moving single millionths between non-zero entries.
+
+    Readers check ``sum(shares) + dropped == 1``; six-decimal floats summing to one
+    million millionths miss that by an ulp about one time in six. Zero entries stay zero
+    and no entry moves by more than 10^-6.
+    """
+    if not values or sum(values) == 1.0:
+        return values
+    units = [round(v * UNITS) for v in values]
+    live = [i for i, u in enumerate(units) if u > 0]
+    attempts = 0
+    for i in live:
+        for j in live:
+            if i == j or units[i] < 2:
+                continue
+            trial = list(units)
+            trial[i] -= 1
+            trial[j] += 1
+            floats = [u / UNITS for u in trial]
+            if sum(floats) == 1.0:
+                return floats
+            attempts += 1
+            if attempts >= tries:
+                return values
+    return values

@@ -19,7 +19,7 @@ from routing.engine.choice import choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.lb import lb_nodes
-from routing.engine.rounding import round_shares
+from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Endpoint, Service, ServicePort
@@ -97,16 +97,22 @@ class Answer:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
         keys = sorted(self.endpoint_shares, key=lambda k: (self.endpoint_shares[k][0].ip, self.endpoint_shares[k][0].port))
         rounded = round_shares([self.endpoint_shares[k][1] for k in keys] + [self.dropped - self.rejected, self.rejected])
-        endpoints, nodes, zones = [], defaultdict(float), defaultdict(float)
+        endpoints = []
         for key, share in zip(keys, rounded, strict=False):
             ep = self.endpoint_shares[key][0]
             if share <= 0:
                 continue
             zone = ep.zone or self.zone_of.get(ep.node or "", "") or None
             endpoints.append({"ip": ep.ip, "node": ep.node, "zone": zone, "share": share})
-            nodes[ep.node or ""] += share
-            zones[zone or ""] += share
         dropped = round(rounded[-2] + rounded[-1], 6)
+        exact = exact_float_sum([e["share"] for e in endpoints] + [dropped])
+        for entry, share in zip(endpoints, exact, strict=False):
+            entry["share"] = share
+        dropped = exact[-1]
+        nodes, zones = defaultdict(float), defaultdict(float)
+        for entry in endpoints:
+            nodes[entry["node"] or ""] += entry["share"]
+            zones[entry["zone"] or ""] += entry["share"]
         return {
             "service": self.service, "port": self.port,
             "source": {"kind": self.source_kind, "node": self.source_node}, "to": self.to,

@@ -194,3 +194,12 @@ def test_external_default_destination_is_the_address_the_port_has() -> None:
     answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="external:n3")).to_json()
     assert answer["to"] == "externalip"
     assert [e["ip"] for e in answer["endpoints"]] == ["10.3.0.31"]
+
+
+def test_ten_equal_shares_sum_to_one_in_float_arithmetic() -> None:
+    """0.1 * 10 sums to 0.9999999999999999 in floats; the answer moves one millionth."""
+    eps = [endpoint_obj(f"10.0.0.{i}", "n1") for i in range(1, 11)]
+    answer = simulate(snap(*THREE, services=[(service_obj("web"), eps)]), Question(service="default/web", source="pod:n1")).to_json()
+    shares = [e["share"] for e in answer["endpoints"]]
+    assert sum(shares) + answer["dropped"] == 1.0
+    assert all(abs(s - 0.1) <= 1.0000001e-6 for s in shares)
