@@ -15,15 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from routing.engine.analysis.decide import Answer, decide, uses_local_path
 from routing.engine.analysis.nodes import NodeClass, NodeIndex
 from routing.engine.candidates import DROP, FORWARD, REJECT
 from routing.engine.choice import choose
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code
 from routing.engine.snapshot import Snapshot
-from routing.engine.topology import (
-    Categorized, categorize_endpoints, external_policy_local, internal_policy_local,
-)
+from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
 #: Source classes: (name, pod source?, destination). "pod-external" is a pod calling its own
@@ -173,58 +172,6 @@ class _Port:
         return tuple(ep for ep in mine if ep.serving and ep.terminating)
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    action: str
-    cands: tuple[Endpoint, ...]
-    preserved: bool
-    reason: str | None = None
-    #: IPVS forwarded to the Cluster set because the Local set was empty.
-    fallback: bool = False
-
-
-def _uses_local_path(service: Service, port: ServicePort, config: ProxyConfig, *, pod_source: bool, to_cluster_ip: bool) -> bool:
-    """Whether the node's answer comes from its Local set (path_for's routing of the question)."""
-    if config.mode == "userspace":
-        return False
-    if to_cluster_ip:
-        return internal_policy_local(service, config.gates)
-    if not external_policy_local(service, port):
-        return False
-    return not (pod_source and config.mode != "ipvs" and config.local_detector)
-
-
-def _decide(p: _Port, config: ProxyConfig, cat: Categorized | None, local: tuple[Endpoint, ...] | None, *,
-            pod_source: bool, to_cluster_ip: bool) -> _Answer:
-    """One node's verdict and candidates for one source class (mirrors ``path_for``)."""
-    service, port = p.service, p.port
-    if config.mode == "userspace":
-        usable = tuple(ep for ep in p.eps if ep.ready)
-        return _Answer(FORWARD, usable, False) if usable else _Answer(REJECT, (), False, Code.NO_ENDPOINTS_REJECT.value)
-    assert cat is not None
-    if to_cluster_ip:
-        preserved = not config.masquerade_all and (pod_source or not config.local_detector)
-    else:
-        preserved = external_policy_local(service, port)
-    if _uses_local_path(service, port, config, pod_source=pod_source, to_cluster_ip=to_cluster_ip):
-        if local:
-            return _Answer(FORWARD, local, preserved)
-        if config.mode == "ipvs":
-            if cat.cluster:
-                return _Answer(FORWARD, cat.cluster, preserved, fallback=True)
-            return _Answer(REJECT, (), preserved, Code.NO_ENDPOINTS_REJECT.value)
-        return _empty(cat, preserved)
-    if cat.cluster:
-        return _Answer(FORWARD, cat.cluster, preserved)
-    return _empty(cat, preserved)
-
-
-def _empty(cat: Categorized, preserved: bool) -> _Answer:
-    if not cat.has_any_endpoints:
-        return _Answer(REJECT, (), preserved, Code.NO_ENDPOINTS_REJECT.value)
-    return _Answer(DROP, (), preserved, Code.LOCAL_NO_ENDPOINT_ON_NODE.value)
-
-
 @dataclass(slots=True)
 class PortContext:
     """What every port of one snapshot shares: the snapshot, node groups and a choice cache."""
@@ -293,15 +240,15 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
         return agg
     weight = 1.0 / idx.total
     to_cip = to == "clusterip"
-    bulk: list[tuple[NodeClass, _Answer, int, list[str]]] = []
+    bulk: list[tuple[NodeClass, Answer, int, list[str]]] = []
     for cls in idx.classes:
-        local_path = _uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
+        local_path = uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
         special = _special_nodes(p, cls, local_path)
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
         if len(cls.names) > len(special):
-            answer = _decide(p, cls.config, p.class_cat(cls), () if local_path else None, pod_source=pod_source,
-                             to_cluster_ip=to_cip)
+            answer = decide(p.eps, p.service, p.port, cls.config, p.class_cat(cls), () if local_path else None,
+                            pod_source=pod_source, to_cluster_ip=to_cip)
             bulk.append((cls, answer, len(cls.names) - len(special), special))
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
@@ -320,11 +267,11 @@ def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weig
                  *, pod_source: bool, to_cluster_ip: bool) -> None:
     cat = p.node_cat(node, cls)
     local = p.local_set(node, cls.config) if local_path else None
-    answer = _decide(p, cls.config, cat, local, pod_source=pod_source, to_cluster_ip=to_cluster_ip)
+    answer = decide(p.eps, p.service, p.port, cls.config, cat, local, pod_source=pod_source, to_cluster_ip=to_cluster_ip)
     _add_node(p, agg, cls, node, answer, weight)
 
 
-def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer: _Answer, weight: float) -> None:
+def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer: Answer, weight: float) -> None:
     """Add one node's answer with ``weight``."""
     if answer.action != FORWARD:
         _add_loss(agg, answer, 1, weight)
@@ -340,14 +287,14 @@ def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer:
         agg.preserved += weight
 
 
-def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, _Answer, int, list[str]]], weight: float,
+def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, Answer, int, list[str]]], weight: float,
               *, member: Callable[[str], bool] | None) -> None:
     """Add groups of interchangeable nodes: (class, its answer, node count, nodes of the class
     handled one by one). Classes whose answers share one candidate tuple and one choice are
     summed together, so each endpoint is visited once per distinct answer, not per class.
     An endpoint is same-node for exactly one node of a group when its node is in the group
     (in the class, not handled one by one, and ``member`` of the weighted set)."""
-    merged: dict[tuple, list[tuple[NodeClass, _Answer, int, list[str]]]] = {}
+    merged: dict[tuple, list[tuple[NodeClass, Answer, int, list[str]]]] = {}
     for entry in entries:
         cls, answer, count, _ = entry
         if answer.action != FORWARD:
@@ -387,7 +334,7 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, _An
             loc[same_node] += weight * share
 
 
-def _add_loss(agg: SourceAggregate, answer: _Answer, count: int, weight: float) -> None:
+def _add_loss(agg: SourceAggregate, answer: Answer, count: int, weight: float) -> None:
     agg.actions[answer.action] += count
     agg.dropped += weight * count
     if answer.action == REJECT:
@@ -407,7 +354,7 @@ def _lb(p: _Port) -> SourceAggregate:
             agg.nodes = len(passing)
             for node in passing:
                 cls = idx.classes[idx.class_of[node]]
-                local_path = _uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
+                local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
                 _node_answer(p, agg, cls, node, 1.0 / len(passing), local_path, pod_source=False, to_cluster_ip=False)
             return agg
     # No node passes: the load balancer fails open to every backend node.
@@ -424,17 +371,18 @@ def _lb(p: _Port) -> SourceAggregate:
     def member(node: str) -> bool:
         return idx.backend[node] and (fail_open or idx.ready[node])
 
-    bulk: list[tuple[NodeClass, _Answer, int, list[str]]] = []
+    bulk: list[tuple[NodeClass, Answer, int, list[str]]] = []
     for cls in idx.classes:
         count = cls.backends if fail_open else cls.healthy
         if not count:
             continue
-        local_path = _uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
+        local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
         special = [n for n in _special_nodes(p, cls, local_path) if member(n)]
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=False, to_cluster_ip=False)
         if count > len(special):
-            answer = _decide(p, cls.config, p.class_cat(cls), () if local_path else None, pod_source=False, to_cluster_ip=False)
+            answer = decide(p.eps, service, port, cls.config, p.class_cat(cls), () if local_path else None,
+                            pod_source=False, to_cluster_ip=False)
             bulk.append((cls, answer, count - len(special), special))
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg
