@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from routing.engine.rules.model import MODES, NodeContext
 from routing.engine.rules.plan import RulesError, node_context, port_plan, render_options
-from routing.engine.rules.render import merge, render_service, total_endpoints
+from routing.engine.rules.render import gc_paused, merge, render_service, total_endpoints
 from routing.engine.snapshot import Snapshot
 
 
@@ -85,23 +85,39 @@ def changed_services(baseline: Snapshot, whatif: Snapshot) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _class_key(snapshot: Snapshot, svc_key: str, node: str, mode: str) -> tuple:
-    """Everything about ``node`` that can change how it renders ``svc_key``."""
-    svc = snapshot.services.get(svc_key)
-    if svc is None:
-        return ("absent",)
-    ports = snapshot.endpoint_index.get(svc_key) or {}
-    local = tuple(sorted(e.key for eps in ports.values() for e in eps if e.node == node))
-    hinted = any(e.node_hints for eps in ports.values() for e in eps)
-    n = snapshot.nodes.get(node)
-    needs_ip = (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges)
-    return (
-        snapshot.proxy_for(node),
-        n.zone if n else "",
-        local,
-        node if hinted else None,
-        (n.addresses if n else ()) if needs_ip else None,
-    )
+class _NodeClasses:
+    """Per-(snapshot, Service) index that maps a node to its render class in O(1)."""
+
+    def __init__(self, snapshot: Snapshot, svc_key: str, mode: str) -> None:
+        self.snapshot = snapshot
+        svc = snapshot.services.get(svc_key)
+        self.absent = svc is None
+        ports = snapshot.endpoint_index.get(svc_key) or {}
+        local: dict[str | None, list[str]] = {}
+        hinted = False
+        for eps in ports.values():
+            for e in eps:
+                local.setdefault(e.node, []).append(e.key)
+                hinted = hinted or bool(e.node_hints)
+        self.local = {node: tuple(sorted(keys)) for node, keys in local.items()}
+        self.hinted = hinted
+        self.needs_ip = svc is not None and (
+            (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges))
+
+    def key(self, node: str) -> tuple:
+        """Everything about ``node`` that can change how it renders this Service: its
+        kube-proxy configuration, zone, local endpoints, and (only when the text can
+        depend on them) its name and addresses."""
+        if self.absent:
+            return ("absent",)
+        n = self.snapshot.nodes.get(node)
+        return (
+            self.snapshot.proxy_for(node),
+            n.zone if n else "",
+            self.local.get(node, ()),
+            node if self.hinted else None,
+            (n.addresses if n else ()) if self.needs_ip else None,
+        )
 
 
 def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool) -> list[str]:
@@ -128,6 +144,11 @@ def diff_rules(
     """
     if mode not in MODES:
         raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    with gc_paused():
+        return _diff(baseline, whatif, mode, nodes, service)
+
+
+def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] | None, service: str | None) -> RuleDiff:
     node_names = list(nodes) if nodes is not None else sorted(baseline.nodes)
     for name in node_names:
         node_context(baseline, name)  # raises RulesError for unknown nodes
@@ -143,8 +164,9 @@ def diff_rules(
     node_class: dict[str, dict[str, object]] = {}
     for svc in services:
         hunks[svc], counts[svc] = {}, {}
+        before_classes, after_classes = _NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode)
         for name in node_names:
-            key = (_class_key(baseline, svc, name, mode), _class_key(whatif, svc, name, mode))
+            key = (before_classes.key(name), after_classes.key(name))
             if key not in hunks[svc]:
                 before = _render_lines(baseline, svc, node_context(baseline, name), mode, large_b)
                 ctx = node_context(whatif, name) if name in whatif.nodes else node_context(baseline, name)
