@@ -16,7 +16,8 @@ from routing.engine.types import Endpoint, Service, ServicePort
 FORWARD, DROP, REJECT = "forward", "drop", "reject"
 CLUSTERIP, NODEPORT, LOADBALANCER, EXTERNALIP = "clusterip", "nodeport", "loadbalancer", "externalip"
 DESTINATIONS = (CLUSTERIP, NODEPORT, LOADBALANCER, EXTERNALIP)
-SOURCE_KINDS = ("pod", "external", "lb")
+#: pod:NODE, external:NODE, lb (DESIGN.md) and host:NODE (a host-network process on NODE).
+SOURCE_KINDS = ("pod", "external", "lb", "host")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,13 @@ def _verdict_empty(node: str, mode: str, categorized: Categorized, policy: str, 
     return Path(node, DROP, (), preserved, Code.LOCAL_NO_ENDPOINT_ON_NODE, tuple(notes), mode)
 
 
-def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: str, pod_source: bool, to: str) -> Path:
+def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: str, pod_source: bool, to: str,
+             host_source: bool = False) -> Path:
     """Decide candidates for one connection NATed on ``node``.
 
     ``pod_source`` — the client is a pod on ``node`` (else an external client arriving at
-    ``node``); ``to`` — the destination address kind (clusterip, nodeport, loadbalancer,
+    ``node``); ``host_source`` — a host-network process on ``node`` (semantics §3.3
+    "related paths"); ``to`` — the destination address kind (clusterip, nodeport, loadbalancer,
     externalip). Follows the matrix of semantics §3.4 for iptables/nftables, with IPVS's
     Local fallback (§7.3) and userspace's policy-free choice (§7.4).
     """
@@ -74,7 +77,7 @@ def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: s
         if config.masquerade_all:
             notes.append(reason(Code.MASQUERADE_ALL))
         elif not preserved:
-            notes.append(reason(Code.MASQUERADE_OFF_CLUSTER_SOURCE))
+            notes.append(reason(Code.MASQUERADE_HOST_SOURCE if host_source else Code.MASQUERADE_OFF_CLUSTER_SOURCE))
         if service.internal_traffic_policy == "Local" and not gates.service_internal_traffic_policy:
             notes.append(reason(Code.ITP_GATE_OFF, version=f"v{config.version[0]}.{config.version[1]}"))
         if internal_policy_local(service, gates):
@@ -88,6 +91,11 @@ def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: s
     if not external_policy_local(service, port):
         notes.append(reason(Code.MASQUERADE_EXTERNAL_CLUSTER))
         return _cluster_path(node, mode, cat, notes, False)
+    if host_source and mode != "ipvs":
+        # "masquerade LOCAL traffic" + "route LOCAL traffic": src-type LOCAL goes to the
+        # Cluster set, masqueraded, whatever the Local set holds.
+        notes.append(reason(Code.HOST_SOURCE_LOCAL_TRAFFIC, node=node))
+        return _cluster_path(node, mode, cat, notes, False)
     if pod_source and mode != "ipvs":
         if config.local_detector:
             # "pod traffic for <svc> external destinations": Cluster set, no masquerade.
@@ -96,7 +104,8 @@ def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: s
         notes.append(reason(Code.NO_LOCAL_TRAFFIC_DETECTOR, node=node))
     notes.append(reason(Code.EXTERNAL_POLICY_LOCAL, node=node))
     notes.append(reason(Code.LB_BALANCES_PER_NODE) if to == LOADBALANCER else reason(Code.CLIENT_IP_PRESERVED))
-    return _local_path(node, mode, cat, "externalTrafficPolicy", notes, True, external_client=not pod_source)
+    return _local_path(node, mode, cat, "externalTrafficPolicy", notes, not host_source,
+                       external_client=not (pod_source or host_source))
 
 
 def _cluster_path(node: str, mode: str, cat: Categorized, notes: list[Reason], preserved: bool) -> Path:

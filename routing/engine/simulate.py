@@ -24,7 +24,7 @@ from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Endpoint, Service, ServicePort
 
-DEFAULT_TO = {"pod": CLUSTERIP, "external": NODEPORT, "lb": LOADBALANCER}
+DEFAULT_TO = {"pod": CLUSTERIP, "external": NODEPORT, "lb": LOADBALANCER, "host": CLUSTERIP}
 
 
 class QuestionError(ValueError):
@@ -35,7 +35,8 @@ class QuestionError(ValueError):
 class Question:
     """"If a new connection leaves ``source`` for ``service``:``port`` via ``to``…"
 
-    ``source``: ``pod:NODE``, ``external:NODE`` or ``lb``. ``to``: clusterip, nodeport,
+    ``source``: ``pod:NODE``, ``external:NODE``, ``lb`` or (beyond DESIGN.md) ``host:NODE``,
+    a host-network process. ``to``: clusterip, nodeport,
     loadbalancer or externalip (None: clusterip for pods, nodeport for external clients,
     loadbalancer for ``lb``). ``overrides``: Service field what-ifs for this service
     (internalTrafficPolicy, externalTrafficPolicy, trafficDistribution, sessionAffinity);
@@ -56,7 +57,7 @@ class Question:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
         kind, _, node = self.source.partition(":")
         if kind not in SOURCE_KINDS or (kind == "lb") != (node == ""):
-            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE or lb")
+            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE, host:NODE or lb")
         return kind, node or None
 
     def scenario(self) -> Scenario:
@@ -178,7 +179,9 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
     if kind not in ("lb", "pod-via-lb"):
-        return [(path_for(snapshot, service=service, port=port, node=node, pod_source=kind == "pod", to=to), 1.0)], [], ()
+        path = path_for(snapshot, service=service, port=port, node=node, pod_source=kind == "pod", to=to,
+                        host_source=kind == "host")
+        return [(path, 1.0)], [], ()
     chosen = lb_nodes(snapshot, service=service, port=port)
     special = set()
     for ep in snapshot.endpoints(service.key, port.name):

@@ -75,7 +75,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
         parser.add_argument("--service", required=True, help="NAMESPACE/NAME")
-        parser.add_argument("--source", required=True, help="pod:NODE, external:NODE or lb")
+        parser.add_argument("--source", required=True, help="pod:NODE, external:NODE or lb (also host:NODE, a host-network process)")
         parser.add_argument("--to", default=None, help="clusterip, nodeport, loadbalancer or externalip")
         parser.add_argument("--port", default=None, help="port name or number (needed if several)")
         parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",

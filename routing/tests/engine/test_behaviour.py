@@ -127,3 +127,18 @@ def test_behaviour(case: Case) -> None:
         assert answer["dropped"] == 1.0
     if case.drop_reason:
         assert answer["drop_reason"] == case.drop_reason
+
+
+HOST_CASES = (
+    # semantics §3.3 "related paths" (iptables "masquerade LOCAL traffic" / "route LOCAL traffic")
+    Case("host process on n2 -> NodePort eTP=Local: cluster set, masqueraded", "web-lb-local", "host:n2", "nodeport", ALL_WEB,
+         preserved=False),
+    Case("host process on n2 -> ClusterIP: masqueraded, iTP applies", "web-itp-local", "host:n2", None, set(), action="drop"),
+    Case("host process on n1 -> ClusterIP iTP=Cluster: every endpoint, masqueraded", "web", "host:n1", None, ALL_WEB,
+         preserved=False),
+)
+
+
+@pytest.mark.parametrize("case", HOST_CASES, ids=lambda c: c.name)
+def test_host_network_source(case: Case) -> None:
+    test_behaviour(case)
