@@ -40,6 +40,10 @@ def summary_lines(answer: dict) -> list[str]:
         + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")
         + f"   client IP preserved: {'yes' if answer['client_ip_preserved'] else 'no'}",
     ]
+    if answer.get("ingress_nodes"):
+        shown = ", ".join(f"{n['node']} {n['share']:.1%}" for n in answer["ingress_nodes"][:10])
+        more = len(answer["ingress_nodes"]) - 10
+        lines.append(f"load balancer sends to: {shown}" + (f" (+{more} more)" if more > 0 else ""))
     if answer["endpoints"]:
         lines.append(f"{'endpoint':<40} {'node':<20} {'zone':<12} share")
         for ep in answer["endpoints"]:
