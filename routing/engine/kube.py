@@ -322,8 +322,6 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
     base = ProxyConfig(mode=mode, ipvs_scheduler=scheduler, cluster_cidrs=cidrs, detect_local_mode=detect,
                        local_detector=detector, masquerade_all=bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
                        version=base_version, gates=replace(FeatureGates.for_version(base_version), **gates))
-    if version:
-        gates["__forced_version__"] = version
     return base, gates
 
 
@@ -336,8 +334,9 @@ def _majority_version(nodes: Mapping[str, Node]) -> Version | None:
 
 
 def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, overrides: Mapping) -> dict[str, ProxyConfig]:
-    """Nodes whose kube-proxy differs from ``base`` (another release or mode)."""
-    forced = gates.pop("__forced_version__", None)
+    """Nodes whose kube-proxy differs from ``base`` (another release or mode). A
+    ``version`` override applies to every node, so only modes can differ then."""
+    forced = base.version if overrides.get("version") else None
     modes = dict(overrides.get("node_proxy_modes") or {})
     for node, mode in modes.items():
         if node not in nodes:
