@@ -26,6 +26,9 @@ def service_list(request: HttpRequest, name: str) -> HttpResponse:
     if ordering and not metric:
         params["ordering"] = ordering
     filterset = ServiceFilterSet(data=params, queryset=Service.objects.filter(cluster=cluster))
+    for name in ("type", "internal_traffic_policy", "external_traffic_policy", "session_affinity"):
+        field = filterset.form.fields[name]
+        field.choices = [("", "any"), *list(field.choices)[1:]]  # "any" reads better than "---------"
     report = answers.report(cluster=cluster)
     rows = filterset.qs.only("id", "namespace", "name", "type", "internal_traffic_policy",
                              "external_traffic_policy", "traffic_distribution", "session_affinity",
