@@ -38,6 +38,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("pods", "Pod", "v1", k8s.CoreV1Api, "list_pod_for_all_namespaces"),
 )
 BY_KIND = {r.kind: r for r in RESOURCES}
+#: Watched beside RESOURCES, in kube-system only, for the kube-proxy ConfigMap.
+CONFIGMAPS = Resource("configmaps", "ConfigMap", "v1", k8s.CoreV1Api, "list_namespaced_config_map")
 KUBE_PROXY_CONFIGMAP = ("kube-system", "kube-proxy")
 
 
@@ -126,13 +128,15 @@ def patch_object(api_client: k8s.ApiClient, kind: str, namespace: str, name: str
 
 
 def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_version: str,
-                  timeout_seconds: int = 300) -> Iterator[tuple[str, dict]]:
+                  timeout_seconds: int = 300, on_response: Callable | None = None,
+                  **list_kwargs) -> Iterator[tuple[str, dict]]:
     """Yield ``(type, object)`` watch events after ``resource_version``.
 
     Ends normally when the server closes the watch (``timeout_seconds``); raises
     ``KubeGone`` for a too-old version (relist), ``KubeError`` (transient) when the stream
     breaks (resume from the last version seen). BOOKMARK events are yielded too: they only
-    move the resourceVersion on.
+    move the resourceVersion on. ``on_response`` receives the streaming response (so another
+    thread can ``shutdown()`` it); ``list_kwargs`` go to the list call (e.g. namespace).
     """
     method = getattr(resource.api(api_client), resource.list_method)
     connect, _read = request_timeout()
@@ -141,9 +145,11 @@ def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_ver
         response = method(watch=True, resource_version=resource_version,
                           allow_watch_bookmarks=True, timeout_seconds=timeout_seconds,
                           _preload_content=False,
-                          _request_timeout=(connect, timeout_seconds + connect))
+                          _request_timeout=(connect, timeout_seconds + connect), **list_kwargs)
     except Exception as error:  # noqa: BLE001
         raise translate(error, what=what) from None
+    if on_response:
+        on_response(response)
     try:
         for line in iter_resp_lines(response):
             if not line.strip():
