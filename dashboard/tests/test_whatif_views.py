@@ -201,3 +201,17 @@ def test_pages_send_a_strict_csp_and_have_no_inline_code(client: Client, demo: C
     assert not re.search(r"<style[\s>]", body), "inline <style>"
     assert not re.search(r"\sstyle=", body), "style attribute"
     assert not re.search(r"\son[a-z]+=", body), "inline event handler"
+
+
+def test_scaling_the_workload_to_zero_refuses_every_connection(client: Client, demo: Cluster) -> None:
+    body = whatif(client, service="shop/checkout", scale="0")
+    assert 'data-after-dropped="pod" class="diff-del">100.0%<' in body
+    assert "newly dropped" in body
+
+
+def test_not_allowed_and_not_found_pages_explain(client: Client, demo: Cluster, reader: User) -> None:
+    client.force_login(reader)
+    forbidden = client.post(reverse("dashboard:sync", args=["demo"]))
+    assert forbidden.status_code == 403 and "operate-cluster permission" in forbidden.content.decode()
+    missing = client.get(reverse("dashboard:overview", args=["nope"]))
+    assert missing.status_code == 404 and "Not found" in missing.content.decode()
