@@ -1,0 +1,64 @@
+"""Celery tasks a node agent runs. Each agent is a worker consuming only its node's queue
+``node.<NODE>`` (``manage.py node_agent --node NODE``), deployable as a hostNetwork
+DaemonSet. Checking is read-only; applying refuses unless the worker was started with
+``--allow-write`` (environment ``ROUTESCOPE_AGENT_WRITE=1``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from celery import shared_task
+
+from routing.agent.drift import read_actual, rules_drift
+
+WRITE_ENV = "ROUTESCOPE_AGENT_WRITE"
+NETNS_ENV = "ROUTESCOPE_AGENT_NETNS"
+
+
+def node_queue(node: str) -> str:
+    """The queue one node's agent consumes."""
+    return f"node.{node}"
+
+
+def agent_netns() -> str | None:
+    """The network namespace this agent stands for (lab nodes), or None for the host."""
+    return os.environ.get(NETNS_ENV) or None
+
+
+@shared_task(name="routing.agent.check_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)
+def check_node_rules(cluster_id: int, node: str, mode: str | None = None) -> dict:
+    """Compare the node's actual rules with the rules predicted for it; return the drift."""
+    from cluster.models import Cluster
+    from routing.engine.rules import render_node_rules
+    from routing.snapshots import snapshot_for_cluster
+
+    cluster = Cluster.objects.get(pk=cluster_id)
+    snapshot = snapshot_for_cluster(cluster=cluster)
+    mode = mode or snapshot.proxy_for(node).mode
+    expected = render_node_rules(snapshot, node, mode)
+    drift = rules_drift(expected, read_actual(mode, netns=agent_netns()))
+    return {"cluster": cluster.name, "node": node, "revision": cluster.revision, **drift.to_json()}
+
+
+@shared_task(name="routing.agent.apply_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)
+def apply_node_rules(mode: str, text: str) -> dict:
+    """Replace the node's kube-proxy rules with ``text`` (iptables-restore or nft -f input).
+
+    Refused unless this worker was started with the explicit write flag: on a real node
+    kube-proxy owns these rules and Routescope only reads them.
+    """
+    if os.environ.get(WRITE_ENV) != "1":
+        raise PermissionError("this node agent is read-only (start it with --allow-write to apply rules)")
+    if mode not in ("iptables", "nftables"):
+        raise ValueError(f"cannot apply {mode!r} rules")
+    prefix = ["ip", "netns", "exec", agent_netns()] if agent_netns() else []
+    if mode == "nftables":
+        subprocess.run([*prefix, "nft", "delete", "table", "ip", "kube-proxy"], capture_output=True)
+        cmd = [*prefix, "nft", "-f", "-"]
+    else:
+        cmd = [*prefix, "iptables-restore", "--noflush"]
+    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[-2:])}: {proc.stderr.strip()[:300]}")
+    return {"mode": mode, "lines": text.count("\n")}
