@@ -14,7 +14,7 @@ class EndpointSlice(models.Model):
     """
 
     cluster = models.ForeignKey(
-        Cluster, on_delete=models.CASCADE, related_name="endpoint_slices"
+        Cluster, on_delete=models.CASCADE, related_name="endpoint_slices", db_index=False
     )
     service = models.ForeignKey(
         Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="endpoint_slices"
@@ -57,8 +57,13 @@ class Endpoint(models.Model):
     as written. ``address`` is the first address, the only one kube-proxy uses.
     """
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="endpoints")
-    slice = models.ForeignKey(EndpointSlice, on_delete=models.CASCADE, related_name="endpoints")
+    # Indexed through (cluster, node_name) and the (slice, position) unique constraint.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="endpoints", db_index=False
+    )
+    slice = models.ForeignKey(
+        EndpointSlice, on_delete=models.CASCADE, related_name="endpoints", db_index=False
+    )
     service = models.ForeignKey(
         Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="endpoints"
     )
