@@ -157,3 +157,18 @@ def test_cluster_flag_reads_the_database() -> None:
     assert next(s for s in data["services"] if s["service"] == "default/web")["dropped"] == pytest.approx(1 / 3, abs=1e-6)
     assert "unknown cluster 'nope'" in bad("--cluster", "nope")
     assert "not both" in bad("some.json", "--cluster", "small")
+
+
+def test_kube_version_changes_how_hints_are_read(tmp_path: Path) -> None:
+    """Before 1.31 kube-proxy also wanted the topology annotation (KEP-4444): the same hinted
+    slice is honoured on 1.35 and ignored on 1.29."""
+    objects = [node_obj("n1", zone="a"), node_obj("n2", zone="b"), service_obj("web", distribution="PreferClose"),
+               slice_obj("web", [endpoint_obj("10.0.0.1", "n1", zones=("a",)), endpoint_obj("10.0.0.2", "n2", zones=("b",))])]
+    path = tmp_path / "hinted.json"
+    path.write_text(json.dumps({"kind": "List", "apiVersion": "v1", "items": objects}))
+    now = json.loads(run(str(path), "--json"))
+    assert now["services"][0]["topology"] == {"PreferSameZone": 2}
+    old = json.loads(run(str(path), "--json", "--kube-version", "1.29"))
+    assert old["services"][0]["topology"] == {"": 2}
+    assert [f["code"] for f in old["findings"]][:1] == ["HINTS_IGNORED_NO_ANNOTATION"]
+    assert "version 'bad' is not like 1.29" in bad(str(path), "--kube-version", "bad")
