@@ -66,6 +66,26 @@ class Entry:
         return sum(p.answer["dropped"] * p.group.weight for p in self.paths) / total
 
     @property
+    def latency_ms(self) -> float | None:
+        """Expected latency of a forwarded connection, weighted by forwarded traffic."""
+        pairs = [((p.answer.get("latency_ms") or {}).get("expected"), p.group.weight * (1 - p.answer["dropped"]))
+                 for p in self.paths]
+        pairs = [(ms, w) for ms, w in pairs if ms is not None and w > 0]
+        total = sum(w for _, w in pairs)
+        return sum(ms * w for ms, w in pairs) / total if total else None
+
+    @property
+    def cost_usd_per_month(self) -> float:
+        """Cross-zone cost of the entry: every source node sends the cost model's rate."""
+        return sum((p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight for p in self.paths)
+
+    @property
+    def client_ip_lost(self) -> int:
+        """Source nodes whose forwarded connections are SNATed (client IP lost)."""
+        return sum(p.group.weight for p in self.paths
+                   if p.answer["action"] == "forward" and not p.answer["client_ip_preserved"])
+
+    @property
     def endpoint_shares(self) -> dict[str, float]:
         """endpoint IP -> weighted share of all new connections of this entry."""
         total = sum(p.group.weight for p in self.paths) or 1

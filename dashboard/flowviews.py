@@ -60,8 +60,31 @@ def _target_label(ep: dict[str, Any]) -> str:
     return f"{ep['ip']} · {ep['node'] or 'no node'}"
 
 
-def entry_view(entry: Entry) -> EntryView:
-    """Flow diagram, load bars, per-source rows and the de-duplicated explanation trail."""
+def _by_zone(sources: list[FlowSource], zones: list[str]) -> list[FlowSource]:
+    """Sources merged per zone: weights add up, shares and drops are weighted averages."""
+    merged: dict[str, list[FlowSource]] = {}
+    for source, zone in zip(sources, zones):
+        merged.setdefault(zone or "(no zone label)", []).append(source)
+    out = []
+    for zone, members in sorted(merged.items()):
+        weight = sum(m.weight for m in members)
+        targets: dict[str, float] = {}
+        for m in members:
+            for target, share in m.targets.items():
+                targets[target] = targets.get(target, 0.0) + share * m.weight / weight
+        dropped = sum(m.dropped * m.weight for m in members) / weight
+        rejecting = all(m.action == "reject" for m in members if m.dropped > 0)
+        out.append(FlowSource(label=f"{zone} ({weight} node{'s' if weight != 1 else ''})", weight=weight,
+                              targets=targets, dropped=dropped, action="reject" if rejecting else "drop",
+                              cross=frozenset().union(*(m.cross for m in members))))
+    return out
+
+
+def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
+    """Flow diagram, load bars, per-source rows and the de-duplicated explanation trail.
+
+    ``by_zone`` draws one source per zone instead of one per node (group).
+    """
     sources, rows = [], []
     by_code: dict[str, list[str]] = {}
     zone_of_target: dict[str, str] = {}
@@ -96,5 +119,7 @@ def entry_view(entry: Entry) -> EntryView:
     # One line per reason: per-node repeats ("node-a2 has no usable endpoint", "node-a3 …")
     # would bury the few distinct reasons a reader needs.
     trail = [(code, messages[0], len(messages) - 1) for code, messages in by_code.items()]
+    if by_zone and entry.key != "lb":
+        sources = _by_zone(sources, [p.group.zone for p in entry.paths])
     return EntryView(entry.key, entry.title, entry.dropped, build_flow(sources), bars, rows, trail,
                      all(r.client_ip_preserved for r in rows))

@@ -50,3 +50,13 @@ def test_links_join_the_box_edges_and_the_picture_fits() -> None:
 def test_no_sources_draws_an_empty_picture() -> None:
     flow = build_flow([])
     assert flow.links == [] and flow.sources == [] and flow.height > 0
+
+
+def test_sources_merge_per_zone_with_weighted_shares() -> None:
+    from dashboard.flowviews import _by_zone
+
+    merged = _by_zone([FlowSource("n1", 1, {"a": 1.0}), FlowSource("n2", 1, {}, dropped=1.0, action="drop"),
+                       FlowSource("n3", 2, {"a": 0.5, "b": 0.5})], ["z1", "z1", "z2"])
+    assert [m.label for m in merged] == ["z1 (2 nodes)", "z2 (2 nodes)"]
+    assert merged[0].targets == {"a": 0.5} and merged[0].dropped == 0.5 and merged[0].action == "drop"
+    assert merged[1].targets == {"a": 0.5, "b": 0.5} and merged[1].dropped == 0

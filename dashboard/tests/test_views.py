@@ -147,3 +147,11 @@ def test_service_detail_placement_marks_endpoint_states(client: Client, demo: Cl
 
 def test_service_detail_unknown_service_is_404(client: Client, demo: Cluster) -> None:
     assert client.get(reverse("dashboard:service-detail", args=["demo", "shop", "nope"])).status_code == 404
+
+
+def test_service_detail_groups_sources_by_zone(client: Client, demo: Cluster) -> None:
+    body = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "cache"]), {"by": "zone"}).content.decode()
+    zones = sorted({z or "(no zone label)" for z in Node.objects.filter(cluster=demo).values_list("zone", flat=True)})
+    for zone in zones:
+        count = Node.objects.filter(cluster=demo, zone="" if zone == "(no zone label)" else zone).count()
+        assert f"{zone} ({count} node{'s' if count != 1 else ''})" in body

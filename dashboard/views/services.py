@@ -61,6 +61,7 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     cluster = cluster_or_404(name)
     row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
     key = f"{namespace}/{service}"
+    by_zone = request.GET.get("by") == "zone"
     snapshot = answers.cluster_snapshot(cluster=cluster)
     error = None
     try:
@@ -70,7 +71,8 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     context = {
         "cluster": cluster, "service": row, "key": key, "error": error,
         "ports": row.ports, "port": request.GET.get("port", ""),
-        "entries": [flowviews.entry_view(entry) for entry in entries],
+        "entries": [flowviews.entry_view(entry, by_zone=by_zone) for entry in entries],
+        "by_zone": by_zone,
         "placement": selectors.endpoint_placement(cluster=cluster, service=row),
         "report_row": answers.report(cluster=cluster).service(key),
     }
