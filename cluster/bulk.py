@@ -57,6 +57,8 @@ def insert_rows(
                     value = _dumps(value)
                 except (TypeError, ValueError) as exc:
                     raise ObjectError(f"{label(row)}: {name} is not JSON ({exc})") from None
+                if "\\u0000" in value:  # PostgreSQL jsonb cannot store NUL; refuse it everywhere
+                    raise ObjectError(f"{label(row)}: {name} contains a NUL character (\\u0000)")
             elif column.max_length is not None and value is not None and len(value) > column.max_length:
                 raise ObjectError(
                     f"{label(row)}: {name} is longer than {column.max_length} characters"

@@ -275,3 +275,11 @@ def test_overlong_field_is_refused():
     with pytest.raises(ObjectError, match=r"^Node n1: kubelet_version is longer than 64 characters$"):
         cluster_import(name="c", objects=[bad])
     assert not Cluster.objects.exists()
+
+
+def test_nul_character_is_refused_on_every_database():
+    bad = b.pod("web-9")
+    bad["metadata"]["annotations"] = {"note": "a\x00b"}
+    with pytest.raises(ObjectError, match=r"^Pod shop/web-9: raw contains a NUL character"):
+        cluster_import(name="c", objects=[b.node(), bad])
+    assert not Cluster.objects.exists()
