@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
+from routing.engine.kube_proxy_pods import node_settings
 from routing.engine.proxyconf import parse_proxy_config
 from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
 from routing.engine.types import (
@@ -204,8 +205,8 @@ def _family(ip: str) -> str:
 
 
 def _node_config(base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: dict) -> ProxyConfig:
-    """Per-release configs are interned: 5,000 nodes usually share one or two."""
-    key = (version, base.mode)
+    """Per-node configs are interned: 5,000 nodes usually share one or two."""
+    key = (version, base)
     if key not in cache:
         gates = replace(FeatureGates.for_version(version), **gate_overrides)
         cache[key] = replace(base, version=version, gates=gates)
@@ -276,8 +277,33 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     base, cm_gates = _base_proxy(by_kind["ConfigMap"], nodes, overrides, notes)
     return Snapshot(nodes=freeze(nodes), services=freeze(services), endpoint_index=freeze(index),
                     pods=freeze(pods), proxy=base,
-                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides)), notes=tuple(notes),
+                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides,
+                                                    node_settings(by_kind["Pod"], by_kind["ConfigMap"]), notes)),
+                    notes=tuple(notes),
                     node_services=freeze(services_by_node(index)))
+
+
+def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:
+    """ProxyConfig fields from parsed ``config.conf`` settings, overrides winning.
+
+    ``assumed``: no configuration was found, so a standard install is assumed (kubeadm,
+    kind and the managed offerings set clusterCIDR, so pod traffic is detectable)."""
+    mode = str(overrides.get("proxy_mode") or conf.get("mode") or "iptables")
+    scheduler = str(overrides.get("ipvs_scheduler") or conf.get("ipvs_scheduler") or "rr")
+    if mode not in PROXY_MODES:
+        raise SnapshotError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+    if scheduler not in IPVS_SCHEDULERS:
+        raise SnapshotError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+    cidrs = overrides.get("cluster_cidrs")
+    cidrs = tuple(cidrs) if cidrs is not None else tuple(c for c in str(conf.get("clusterCIDR") or "").split(",") if c)
+    detect = str(conf.get("detectLocalMode") or "ClusterCIDR")
+    # ClusterCIDR mode without a CIDR gives kube-proxy a no-op detector; the other modes
+    # always detect.
+    detector = bool(overrides["local_detector"]) if "local_detector" in overrides else (
+        bool(cidrs) or detect != "ClusterCIDR" or assumed)
+    return {"mode": mode, "ipvs_scheduler": scheduler, "cluster_cidrs": cidrs, "detect_local_mode": detect,
+            "local_detector": detector,
+            "masquerade_all": bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False)))}
 
 
 def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]) -> tuple[ProxyConfig, dict]:
@@ -291,21 +317,6 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
                 conf = parse_proxy_config(str(text))
     if not conf:
         notes.append("no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)")
-    mode = str(overrides.get("proxy_mode") or conf.get("mode") or "iptables")
-    scheduler = str(overrides.get("ipvs_scheduler") or conf.get("ipvs_scheduler") or "rr")
-    if mode not in PROXY_MODES:
-        raise SnapshotError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
-    if scheduler not in IPVS_SCHEDULERS:
-        raise SnapshotError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
-    cidrs = overrides.get("cluster_cidrs")
-    cidrs = tuple(cidrs) if cidrs is not None else tuple(c for c in str(conf.get("clusterCIDR") or "").split(",") if c)
-    detect = str(conf.get("detectLocalMode") or "ClusterCIDR")
-    # ClusterCIDR mode without a CIDR gives kube-proxy a no-op detector; the other modes
-    # always detect. Without a ConfigMap we assume a standard install (kubeadm, kind and
-    # the managed offerings set clusterCIDR).
-    detector = bool(cidrs) or detect != "ClusterCIDR" or not conf
-    if "local_detector" in overrides:
-        detector = bool(overrides["local_detector"])
     version = overrides.get("version")
     if isinstance(version, str):
         parsed = parse_version(version)
@@ -314,14 +325,12 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
         version = parsed
     gates = dict(conf.get("featureGates") or {})
     gates.update(overrides.get("feature_gates") or {})
-    fields = set(FeatureGates.__dataclass_fields__)
-    bad = set(gates) - fields
+    bad = set(gates) - set(FeatureGates.__dataclass_fields__)
     if bad:
         raise SnapshotError(f"unknown feature gate {sorted(bad)[0]!r}")
     base_version: Version = version or _majority_version(nodes) or DEFAULT_VERSION  # type: ignore[assignment]
-    base = ProxyConfig(mode=mode, ipvs_scheduler=scheduler, cluster_cidrs=cidrs, detect_local_mode=detect,
-                       local_detector=detector, masquerade_all=bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
-                       version=base_version, gates=replace(FeatureGates.for_version(base_version), **gates))
+    base = ProxyConfig(**_conf_fields(conf, overrides, assumed=not conf), version=base_version,
+                       gates=replace(FeatureGates.for_version(base_version), **gates))
     return base, gates
 
 
@@ -333,9 +342,11 @@ def _majority_version(nodes: Mapping[str, Node]) -> Version | None:
     return max(counts, key=lambda v: (counts[v], v)) if counts else None
 
 
-def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, overrides: Mapping) -> dict[str, ProxyConfig]:
-    """Nodes whose kube-proxy differs from ``base`` (another release or mode). A
-    ``version`` override applies to every node, so only modes can differ then."""
+def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, overrides: Mapping,
+                  pod_settings: Mapping[str, dict], notes: list[str]) -> dict[str, ProxyConfig]:
+    """Nodes whose kube-proxy differs from ``base``: another release, or another
+    configuration read from the node's own kube-proxy Pod (a mode migration), or a
+    ``node_proxy_modes`` override. A ``version`` override applies to every node."""
     forced = base.version if overrides.get("version") else None
     modes = dict(overrides.get("node_proxy_modes") or {})
     for node, mode in modes.items():
@@ -343,13 +354,19 @@ def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, ove
             raise SnapshotError(f"node_proxy_modes: unknown node {node!r}")
         if mode not in PROXY_MODES:
             raise SnapshotError(f"node_proxy_modes: proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
-    cache: dict = {(base.version, base.mode): base}
+    cache: dict = {(base.version, base): base}
     out: dict[str, ProxyConfig] = {}
     for node in nodes.values():
-        version = forced or node.version or base.version
-        mode_base = replace(base, mode=modes[node.name]) if node.name in modes else base
-        config = _node_config(mode_base, version, gates, cache)
-        if config is not base:
+        node_base = base
+        if node.name in pod_settings:
+            try:
+                node_base = replace(base, **_conf_fields(pod_settings[node.name], overrides, assumed=False))
+            except SnapshotError as exc:
+                notes.append(f"kube-proxy Pod on {node.name} ignored: {exc}")
+        if node.name in modes:
+            node_base = replace(node_base, mode=modes[node.name])
+        config = _node_config(node_base, forced or node.version or base.version, gates, cache)
+        if config != base:
             out[node.name] = config
     return out
 

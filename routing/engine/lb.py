@@ -85,9 +85,11 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
     check = f"healthCheckNodePort {service.health_check_node_port}" if local else "kube-proxy :10256/healthz"
     if passing:
         notes.insert(0, reason(Code.LB_NODES_HEALTH_CHECK, count=len(passing), total=len(snapshot.nodes), check=check))
-    else:
+    elif backends:
         passing = backends
         notes.insert(0, reason(Code.LB_NO_HEALTHY_NODE, count=len(backends)))
+    else:
+        notes.insert(0, reason(Code.LB_NO_BACKEND_NODE))
     for address in service.lb_uncaptured:
         notes.append(reason(Code.LB_NOT_CAPTURED, address=address))
     share = 1.0 / len(passing) if passing else 0.0

@@ -82,6 +82,7 @@ class Answer:
     dropped: float
     rejected: float
     drop_reason: str | None
+    #: True only if every forwarded path keeps the client IP (the DESIGN.md boolean).
     client_ip_preserved: bool
     locality: Mapping[str, float]
     expected_latency_ms: float | None
@@ -93,6 +94,8 @@ class Answer:
     ingress_nodes: tuple[tuple[str, float], ...] = ()
     session_affinity_timeout: int | None = None
     zone_of: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: share of the forwarded connections that keep the client IP (mixed-mode LB answers).
+    client_ip_preserved_share: float = 0.0
 
     def to_json(self) -> dict:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
@@ -121,6 +124,7 @@ class Answer:
             "drop_reason": self.drop_reason, "client_ip_preserved": self.client_ip_preserved,
             "endpoints": endpoints, "explain": [str(r) for r in self.reasons],
             "rejected": rounded[-1],
+            "client_ip_preserved_share": round(self.client_ip_preserved_share, 6),
             "nodes": {k: round(v, 6) for k, v in sorted(nodes.items())},
             "zones": {k: round(v, 6) for k, v in sorted(zones.items())},
             "locality": {k: round(self.locality.get(k, 0.0), 6) for k in LOCALITIES},
@@ -256,9 +260,13 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
             loc[locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
     if service.session_affinity == "ClientIP":
         notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
+    if not paths:
+        # An LB without a single backend node: nothing reaches any kube-proxy.
+        dropped, drop_weights[str(Code.LB_NO_BACKEND_NODE)] = 1.0, 1.0
     forwarded = 1.0 - dropped
     action = FORWARD if forwarded > 1e-12 else (REJECT if rejected >= dropped - 1e-12 else DROP)
     preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [p.client_ip_preserved for p, _ in paths]
+    kept = sum(w for p, w in paths if p.action == FORWARD and p.client_ip_preserved)
     positive = [s for _, s in shares.values() if s > 0]
     cross = loc.get(CROSS_ZONE, 0.0)
     bytes_per_s = model.request_rate * cross * (model.request_bytes + model.response_bytes)
@@ -267,6 +275,7 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         proxy_mode=snapshot.proxy_for(node).mode, action=action, endpoint_shares=shares, dropped=dropped,
         rejected=rejected, drop_reason=max(drop_weights, key=drop_weights.__getitem__) if drop_weights else None,
         client_ip_preserved=all(preserved), locality=dict(loc),
+        client_ip_preserved_share=kept / forwarded if forwarded > 1e-12 else 0.0,
         expected_latency_ms=(sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded) if forwarded > 1e-12 else None,
         scheduler_latency_ms=latency, cross_zone_bytes_per_s=bytes_per_s,
         cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,

@@ -152,3 +152,34 @@ def test_lb_exclusion_label_value_parses_like_go(value: str, excluded: bool) -> 
 def test_node_release(proxy: str, kubelet: str, expected: tuple[int, int]) -> None:
     s = snapshot_from_objects([node_obj("n1", version=kubelet, proxy_version=proxy)])
     assert s.proxy_for("n1").version == expected
+
+
+def _proxy_pod(node: str, *, args: list[str], configmap: str | None = None) -> dict:
+    spec: dict = {"nodeName": node, "containers": [{"name": "kube-proxy", "command": ["/usr/local/bin/kube-proxy", *args]}]}
+    if configmap:
+        spec["containers"][0]["volumeMounts"] = [{"name": "kube-proxy", "mountPath": "/var/lib/kube-proxy"}]
+        spec["volumes"] = [{"name": "kube-proxy", "configMap": {"name": configmap}}]
+    return {"apiVersion": "v1", "kind": "Pod", "spec": spec,
+            "metadata": {"name": f"kube-proxy-{node}", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}}}
+
+
+def _proxy_cm(name: str, conf: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "kube-system"},
+            "data": {"config.conf": conf}}
+
+
+def test_mode_migration_read_from_each_nodes_kube_proxy_pod() -> None:
+    """Two DaemonSets mid-migration: each node's Pod mounts its own ConfigMap (or flags)."""
+    objects = [node_obj("n1"), node_obj("n2"), node_obj("n3"), node_obj("n4"),
+               _proxy_cm("kube-proxy", "mode: iptables\nclusterCIDR: 10.244.0.0/16\n"),
+               _proxy_cm("kube-proxy-ipvs", "mode: ipvs\nipvs:\n  scheduler: lc\nclusterCIDR: 10.244.0.0/16\n"),
+               _proxy_pod("n1", args=["--config=/var/lib/kube-proxy/config.conf"], configmap="kube-proxy"),
+               _proxy_pod("n2", args=["--config=/var/lib/kube-proxy/config.conf"], configmap="kube-proxy-ipvs"),
+               _proxy_pod("n3", args=["--proxy-mode", "nftables", "--cluster-cidr=10.244.0.0/16"]),
+               _proxy_pod("n4", args=["--config=/var/lib/kube-proxy/config.conf"], configmap="missing")]
+    s = snapshot_from_objects(objects)
+    assert [s.proxy_for(n).mode for n in ("n1", "n2", "n3", "n4")] == ["iptables", "ipvs", "nftables", "iptables"]
+    assert s.proxy_for("n2").ipvs_scheduler == "lc"
+    assert s.proxy_for("n3").cluster_cidrs == ("10.244.0.0/16",) and s.proxy_for("n3").local_detector
+    # a cluster-wide what-if still wins over what the Pods say
+    assert snapshot_from_objects(objects, proxy_mode="nftables").proxy_for("n2").mode == "nftables"

@@ -203,3 +203,21 @@ def test_ten_equal_shares_sum_to_one_in_float_arithmetic() -> None:
     shares = [e["share"] for e in answer["endpoints"]]
     assert sum(shares) + answer["dropped"] == 1.0
     assert all(abs(s - 0.1) <= 1.0000001e-6 for s in shares)
+
+
+def test_lb_without_any_backend_node_drops_everything() -> None:
+    excluded = {"node.kubernetes.io/exclude-from-external-load-balancers": "true"}
+    nodes = (node_obj("n1", zone="a", labels=excluded), node_obj("n3", zone="b", deleting=True))
+    service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
+    answer = simulate(snap(*nodes, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()
+    assert (answer["action"], answer["dropped"], answer["drop_reason"]) == ("drop", 1.0, "LB_NO_BACKEND_NODE")
+    assert answer["endpoints"] == []
+
+
+def test_mixed_mode_lb_reports_the_preserved_share() -> None:
+    """n1 in iptables keeps the client IP (eTP=Local); n3 in userspace always loses it."""
+    service = service_obj("web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000)
+    s = snap(*THREE, services=[(service, WEB)], node_proxy_modes={"n3": "userspace"})
+    answer = simulate(s, Question(service="default/web", source="lb")).to_json()
+    assert answer["client_ip_preserved"] is False
+    assert answer["client_ip_preserved_share"] == 0.5

@@ -1,0 +1,88 @@
+"""Per-node kube-proxy settings read from the kube-proxy Pods themselves.
+
+A cluster halfway through a mode migration typically runs two kube-proxy DaemonSets
+with different ConfigMaps (or ``--proxy-mode`` flags) on different node pools. When the
+dump carries the ``kube-system`` kube-proxy Pods, each node's mode, IPVS scheduler and
+cluster CIDR come from its own Pod: the ConfigMap mounted at its ``--config`` path, or
+its flags when it has no config file (kube-proxy ignores most flags once ``--config`` is
+given, so the file wins).
+"""
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+
+from routing.engine.proxyconf import parse_proxy_config
+
+_FLAGS = {"--proxy-mode": "mode", "--ipvs-scheduler": "ipvs_scheduler", "--cluster-cidr": "clusterCIDR",
+          "--detect-local-mode": "detectLocalMode"}
+
+
+def is_kube_proxy_pod(obj: Mapping) -> bool:
+    """A kube-system Pod of the kube-proxy DaemonSet (kubeadm/kind label or name)."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return meta.get("namespace") == "kube-system" and (
+        labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith("kube-proxy-"))
+
+
+def _tokens(container: Mapping) -> list[str]:
+    out: list[str] = []
+    for part in list(container.get("command") or ()) + list(container.get("args") or ()):
+        # "sh -c 'kube-proxy --config=…'" style launchers put every flag in one string.
+        out.extend(str(part).split())
+    return out
+
+
+def _flag_values(tokens: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for i, token in enumerate(tokens):
+        name, sep, value = token.partition("=")
+        if not sep and i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+            value = tokens[i + 1]
+        values[name] = value
+    return values
+
+
+def _config_file(pod: Mapping, container: Mapping, path: str, configmaps: Mapping[str, Mapping]) -> str | None:
+    """The text of the ConfigMap key mounted at ``path`` in ``container``."""
+    volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or ()}
+    for mount in container.get("volumeMounts") or ():
+        mount_path = str(mount.get("mountPath", "")).rstrip("/")
+        if not mount_path or not path.startswith(mount_path + "/"):
+            continue
+        source = (volumes.get(mount.get("name")) or {}).get("configMap") or {}
+        data = (configmaps.get(str(source.get("name", ""))) or {}).get("data") or {}
+        key = posixpath.relpath(path, mount_path)
+        for item in source.get("items") or ():
+            if item.get("path") == key:
+                key = item.get("key", key)
+        return data.get(key)
+    return None
+
+
+def node_settings(pods: list[Mapping], configmaps: list[Mapping]) -> dict[str, dict]:
+    """node name -> settings (``parse_proxy_config`` keys) of the kube-proxy Pod on it."""
+    by_name = {str((cm.get("metadata") or {}).get("name", "")): cm for cm in configmaps
+               if (cm.get("metadata") or {}).get("namespace") == "kube-system"}
+    out: dict[str, dict] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node or not is_kube_proxy_pod(pod):
+            continue
+        for container in (pod.get("spec") or {}).get("containers") or ():
+            tokens = _tokens(container)
+            if not any("kube-proxy" in t for t in tokens[:3]):
+                continue
+            flags = _flag_values(tokens)
+            settings = {key: flags[flag] for flag, key in _FLAGS.items() if flags.get(flag)}
+            if "--masquerade-all" in flags:
+                settings["masqueradeAll"] = flags["--masquerade-all"] in ("", "true", "True", "1")
+            if flags.get("--config"):
+                text = _config_file(pod, container, flags["--config"], by_name)
+                if not text:
+                    break  # its configuration is not in the dump: nothing known about this node
+                settings = parse_proxy_config(text)
+            out[str(node)] = settings
+            break
+    return out
