@@ -130,7 +130,9 @@ def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None
 
 def test_phone_width_has_no_horizontal_scroll(browser, live_server, demo: Cluster) -> None:
     phone = Page(browser, live_server.url, width=390)
-    for path, name in (("/clusters/demo/", "phone-overview"), ("/clusters/demo/services/shop/cache/", "phone-detail")):
+    for path, name in (("/clusters/demo/", "phone-overview"), ("/clusters/demo/services/shop/cache/", "phone-detail"),
+                       ("/clusters/demo/what-if/?service=shop/cache&itp=Cluster", "phone-whatif"),
+                       ("/clusters/demo/services/", "phone-services")):
         tab = phone.open(path, name)
         assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
     phone.close()

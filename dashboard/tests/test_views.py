@@ -155,3 +155,16 @@ def test_service_detail_groups_sources_by_zone(client: Client, demo: Cluster) ->
     for zone in zones:
         count = Node.objects.filter(cluster=demo, zone="" if zone == "(no zone label)" else zone).count()
         assert f"{zone} ({count} node{'s' if count != 1 else ''})" in body
+
+
+def test_detail_and_whatif_query_counts_are_fixed(client: Client, demo: Cluster, django_assert_num_queries) -> None:
+    detail = reverse("dashboard:service-detail", args=["demo", "shop", "checkout"])
+    explorer = reverse("dashboard:whatif", args=["demo"])
+    query = {"service": "shop/checkout", "etp": "Cluster"}
+    client.get(detail), client.get(explorer, query)
+    # detail: cluster, nav list, the Service row, its endpoints, their nodes.
+    with django_assert_num_queries(5):
+        client.get(detail)
+    # explorer: cluster, nav list, service picks, the patch's Service rows, kube-proxy config.
+    with django_assert_num_queries(5):
+        client.get(explorer, query)
