@@ -68,20 +68,50 @@ def render_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOpt
 
 
 def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
-    """Per-port ServiceRules merged per Service key, sections kept in order (a Service
-    with one port keeps its ServiceRules as is: no copying in the common case)."""
+    """Per-port ServiceRules merged per Service key, sections kept in order. A Service with
+    one port keeps its ServiceRules object; parts are never modified (they may be cached)."""
     out: dict[str, ServiceRules] = {}
+    copied: set[str] = set()
     for part in parts:
         target = out.get(part.service)
         if target is None:
             out[part.service] = part
             continue
+        if part.service not in copied:  # first extra port: copy before extending
+            target = ServiceRules(service=part.service, sections={k: list(v) for k, v in target.sections.items()},
+                                  reasons={k: list(v) for k, v in target.reasons.items()})
+            out[part.service] = target
+            copied.add(part.service)
         for section, lines in part.sections.items():
             if section not in target.sections:
                 target.sections[section], target.reasons[section] = [], []
             target.sections[section].extend(lines)
             target.reasons[section].extend(part.reasons[section])
     return out
+
+
+# Rendered blocks keyed by everything they depend on. Nodes in the same zone without local
+# endpoints share nearly every block, so rendering the next node (an agent's check, the
+# rules page, a diff class) reuses them instead of formatting the same lines again.
+_BLOCKS: dict[tuple, ServiceRules] = {}
+_BLOCKS_MAX = 50_000
+
+
+def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool) -> ServiceRules:
+    """``render_service`` through the block cache (blocks are treated as immutable)."""
+    # The node itself matters only where the text names it: the LB source-range check
+    # (node IP) and, in IPVS, the NodePort virtual server and the hairpin ipset.
+    if mode == "ipvs":
+        node_part: object = (node.name, node.ip)
+    else:
+        node_part = node.ip if plan.source_ranges else None
+    key = (mode, opts, large, plan, node_part)
+    block = _BLOCKS.get(key)
+    if block is None:
+        if len(_BLOCKS) >= _BLOCKS_MAX:
+            _BLOCKS.clear()
+        block = _BLOCKS[key] = render_service(plan, node, mode, opts, large=large)
+    return block
 
 
 @contextmanager
@@ -123,7 +153,7 @@ def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, 
     node, plans = node_plans(snapshot, node_name, service=service)
     opts = options or render_options(snapshot, node_name)
     large = total_endpoints(snapshot) > opts.large_cluster_threshold
-    parts = [render_service(p, node, mode, opts, large=large) for p in plans]
+    parts = [cached_service(p, node, mode, opts, large=large) for p in plans]
     services = merge(parts)
     notes = []
     if opts.cluster_cidr is None:

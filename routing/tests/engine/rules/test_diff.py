@@ -65,3 +65,19 @@ def test_nodes_are_grouped_into_few_render_classes() -> None:
     assert diff.classes <= 4
     assert diff.node_diff("n10") == diff.node_diff("n10")  # stable
     assert diff.node_diff("n10").replace("n10", "nXX") == diff.node_diff("n12").replace("n12", "nXX")
+
+
+def test_block_cache_never_changes_a_rendering() -> None:
+    """Rendering node A then B gives B exactly what a fresh render gives (cache cleared)."""
+    from routing.engine.rules import render as render_module
+    from routing.tests.engine.rules.upstream_cases import overall_objects
+
+    snap = snapshot_from_objects(objects("Local", "Local"))
+    for mode in ("iptables", "nftables", "ipvs"):
+        render_module._BLOCKS.clear()
+        fresh = render_node_rules(snap, "n2", mode).text
+        render_module._BLOCKS.clear()
+        render_node_rules(snap, "n1", mode)
+        assert render_node_rules(snap, "n2", mode).text == fresh
+    multi = snapshot_from_objects(overall_objects())
+    assert render_node_rules(multi, "test-node", "iptables").text == render_node_rules(multi, "test-node", "iptables").text
