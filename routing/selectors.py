@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,20 @@ class InputError(ValueError):
         self.field = field
 
 
+_locks: dict[tuple[int, int], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _build_lock(cluster: Cluster) -> threading.Lock:
+    with _locks_guard:
+        key = (cluster.pk, cluster.revision)
+        if key not in _locks:
+            if len(_locks) > 64:
+                _locks.clear()  # old revisions; a lock in use stays referenced by its holder
+            _locks[key] = threading.Lock()
+        return _locks[key]
+
+
 def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
                  kube_version: str | None = None) -> Snapshot:
     """The engine snapshot of a stored ``cluster`` (cached per revision) or of an inline
@@ -46,7 +61,11 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
     overrides = {"version": kube_version} if kube_version else {}
     try:
         if cluster is not None and not overrides:
-            return snapshot_for_cluster(cluster=cluster)
+            # One builder per cluster revision and process: the first request after an
+            # import or sync builds the snapshot (seconds on a big cluster); concurrent
+            # requests wait for it instead of each loading the whole cluster again.
+            with _build_lock(cluster):
+                return snapshot_for_cluster(cluster=cluster)
         if cluster is not None:
             from cluster.selectors import cluster_objects
 

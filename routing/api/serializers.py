@@ -392,6 +392,8 @@ class AnalysisQuerySerializer(serializers.Serializer):
                                          help_text="Add per-endpoint shares to every source.")
     max_findings = serializers.IntegerField(required=False, default=100, min_value=0,
                                             max_value=10000)
+    code = serializers.CharField(required=False, help_text="Only findings with this code, "
+                                 "e.g. ITP_LOCAL_DROPS.")
 
 
 class FindingSerializer(serializers.Serializer):

@@ -100,6 +100,10 @@ class ClusterAnalysisView(APIView):
                                                        "max 1000)."),
             OpenApiParameter("offset", int, description="First service row."),
             OpenApiParameter("endpoints", bool, description="Per-endpoint shares per source."),
+            OpenApiParameter("max_findings", int, description="At most this many findings "
+                                                              "(default 100)."),
+            OpenApiParameter("code", str, description="Only findings with this code, e.g. "
+                                                      "ITP_LOCAL_DROPS."),
         ],
         responses={200: s.AnalysisSerializer, **ERRORS},
     )
@@ -120,6 +124,8 @@ def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> di
         rows = [r for r in rows if r.service == query["service"]]
     if query.get("dropping"):
         rows = [r for r in rows if r.worst_dropped > 0]
+    findings = [f for f in report.findings if f.code == query["code"]] if query.get(
+        "code") else report.findings
     offset, limit = query["offset"], query["limit"]
     full = report.to_json(endpoints=False, max_findings=0)
     return {
@@ -127,7 +133,7 @@ def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> di
         "summary": full["summary"], "cost_model": full["cost_model"],
         "count": len(rows), "offset": offset, "limit": limit,
         "services": [r.to_json(endpoints=query["endpoints"]) for r in rows[offset:offset + limit]],
-        "findings": [f.to_json() for f in report.findings[:query["max_findings"]]],
+        "findings": [f.to_json() for f in findings[:query["max_findings"]]],
         "notes": full["notes"],
     }
 

@@ -78,3 +78,10 @@ def test_scenario_analysis_differs_from_the_cluster(reader_client, small_cluster
     after = reader_client.get(f"/api/v1/scenarios/{created['id']}/analysis",
                               {"service": "shop/cache"}).json()
     assert after["services"][0]["dropped"] == 0
+
+
+def test_analysis_findings_by_code(reader_client, small_cluster):
+    report = reader_client.get("/api/v1/clusters/small/analysis",
+                               {"code": "ITP_LOCAL_DROPS"}).json()
+    assert [f["service"] for f in report["findings"]] == ["shop/cache"]
+    assert all(f["code"] == "ITP_LOCAL_DROPS" for f in report["findings"])
