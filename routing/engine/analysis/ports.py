@@ -114,6 +114,7 @@ class _Port:
                 self.hosting_by_class.setdefault(idx.class_of[n], []).append(n)
         self._cats: dict[tuple, Categorized] = {}
         self._node_cats: dict[str, Categorized] = {}
+        self._answers: dict[tuple, Answer] = {}
         self.topology_reasons: dict[str, tuple[str, list[str]]] = {}
         self.topology_modes: dict[str, int] = {}
 
@@ -162,6 +163,18 @@ class _Port:
                 positions = [self._pos[id(ep)] for ep in cands]
             found = self._indices[id(cands)] = (cands, positions)
         return found[1]
+
+    def group_answer(self, cls: NodeClass, local_path: bool, *, pod_source: bool, to_cluster_ip: bool) -> Answer:
+        """The answer every non-special node of ``cls`` gets (no endpoint of its own, no
+        node hint naming it). Classes sharing a configuration and a categorisation share it."""
+        cat = self.class_cat(cls)
+        key = (id(cat), cls.config_id, local_path, pod_source, to_cluster_ip)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = decide(self.eps, self.service, self.port, cls.config, cat,
+                                                 () if local_path else None, pod_source=pod_source,
+                                                 to_cluster_ip=to_cluster_ip)
+        return answer
 
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
         """kube-proxy's Local set on ``node``: its Ready endpoints, else its serving-terminating ones."""
@@ -247,8 +260,7 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
         if len(cls.names) > len(special):
-            answer = decide(p.eps, p.service, p.port, cls.config, p.class_cat(cls), () if local_path else None,
-                            pod_source=pod_source, to_cluster_ip=to_cip)
+            answer = p.group_answer(cls, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
             bulk.append((cls, answer, len(cls.names) - len(special), special))
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
@@ -381,8 +393,7 @@ def _lb(p: _Port) -> SourceAggregate:
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, pod_source=False, to_cluster_ip=False)
         if count > len(special):
-            answer = decide(p.eps, service, port, cls.config, p.class_cat(cls), () if local_path else None,
-                            pod_source=False, to_cluster_ip=False)
+            answer = p.group_answer(cls, local_path, pod_source=False, to_cluster_ip=False)
             bulk.append((cls, answer, count - len(special), special))
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg

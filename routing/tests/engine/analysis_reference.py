@@ -21,8 +21,10 @@ class Expected:
     dropped: float = 0.0
     refused: float = 0.0
     locality: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    #: share of all connections forwarded with the client IP preserved.
+    #: share of all connections forwarded with the client IP preserved (per-node sources;
+    #: for ``lb`` simulate only says whether every path preserves it: ``preserved_all``).
     preserved: float = 0.0
+    preserved_all: bool = True
     actions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -47,4 +49,5 @@ def brute_force(snapshot: Snapshot, service: str, port: str | int, source: str, 
             out.locality[name] += weight * answer.locality.get(name, 0.0)
         if answer.client_ip_preserved:
             out.preserved += weight * (1.0 - answer.dropped)
+        out.preserved_all = out.preserved_all and answer.client_ip_preserved
     return out

@@ -81,7 +81,11 @@ def _assert_equal(stats, expected, where: str) -> None:
     forwarded = 1.0 - stats.dropped
     for name in LOCALITIES:
         assert stats.locality[name] * forwarded == pytest.approx(expected.locality[name], abs=TOL), f"{where} {name}"
-    assert stats.client_ip_preserved * forwarded == pytest.approx(expected.preserved, abs=TOL), f"{where} client IP"
+    if stats.source != "lb":
+        assert stats.client_ip_preserved * forwarded == pytest.approx(expected.preserved, abs=TOL), f"{where} client IP"
+    elif stats.forward_nodes:
+        # simulate's lb answer is one flag: true only when every delivering path keeps the IP.
+        assert (stats.client_ip_preserved == pytest.approx(1.0)) == expected.preserved_all, f"{where} client IP"
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
