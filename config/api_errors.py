@@ -26,6 +26,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
@@ -131,3 +132,17 @@ def _flatten(detail: Any, *, prefix: str) -> dict[str, list[str]]:
     else:
         out[prefix] = [str(detail)]
     return out
+
+
+class UnknownEndpointView(APIView):
+    """Any other path under /api/v1/: the JSON 404 of the error shape, not an HTML page.
+
+    It has no handler methods, so the OpenAPI schema lists nothing for it.
+    """
+
+    permission_classes: list = []
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        raise exceptions.NotFound(f"no API endpoint {request.path} (see /api/docs/)")

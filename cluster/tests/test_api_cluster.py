@@ -135,3 +135,11 @@ def test_write_methods_are_not_allowed_on_state(operator_client, small_cluster):
     response = operator_client.delete("/api/v1/clusters/small")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_unknown_api_path_is_a_json_404(reader_client, method):
+    response = getattr(reader_client, method)("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "/api/v1/no-such-thing" in response.json()["error"]["message"]
