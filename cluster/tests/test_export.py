@@ -66,3 +66,12 @@ def test_unknown_cluster():
     with pytest.raises(CommandError, match="no cluster named 'nope'") as info:
         _export("nope")
     assert info.value.returncode == 2
+
+
+def test_export_to_an_unwritable_place_is_one_line(tmp_path):
+    cluster_import(name="c", objects=b.small_cluster())
+    target = tmp_path / "missing-dir" / "out.json"
+    with pytest.raises(CommandError, match=r"^cannot write .*out\.json: No such file or directory$") as info:
+        call_command("export_cluster", "c", "-o", str(target))
+    assert info.value.returncode == 2
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import yaml
@@ -28,11 +29,14 @@ class Command(BaseCommand):
             raise CommandError(f"no cluster named {options['name']!r}", returncode=2) from None
         objects = cluster_iter_objects(cluster=cluster)
         if options["output"]:
+            # Write beside the target and rename at the end: never a half-written export.
+            partial = f"{options['output']}.partial"
             try:
-                with open(options["output"], "w", encoding="utf-8") as out:
+                with open(partial, "w", encoding="utf-8") as out:
                     self._write(out.write, objects, as_yaml=options["yaml"])
+                os.replace(partial, options["output"])
             except OSError as exc:
-                raise CommandError(f"cannot write {options['output']}: {exc.strerror}", returncode=2)
+                raise CommandError(f"cannot write {options['output']}: {exc.strerror}", returncode=2) from None
             return
         try:
             self._write(lambda text: self.stdout.write(text, ending=""), objects, as_yaml=options["yaml"])

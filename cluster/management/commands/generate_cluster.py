@@ -1,6 +1,7 @@
 """``manage.py generate_cluster --nodes N --services S --pods P --zones Z --seed K -o FILE``."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -31,9 +32,11 @@ class Command(BaseCommand):
         if options["output"] == "-":
             generate_cluster(shape=shape, out=sys.stdout)
             return
+        partial = f"{options['output']}.partial"  # renamed when complete: never half a dump
         try:
-            with open(options["output"], "w", encoding="utf-8", buffering=1 << 20) as out:
+            with open(partial, "w", encoding="utf-8", buffering=1 << 20) as out:
                 counts = generate_cluster(shape=shape, out=out)
+            os.replace(partial, options["output"])
         except OSError as exc:
             raise CommandError(f"cannot write {options['output']}: {exc.strerror}", returncode=2) from None
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())

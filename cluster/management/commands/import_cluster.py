@@ -36,5 +36,10 @@ class Command(BaseCommand):
             )
         except DumpError as exc:
             raise CommandError(str(exc), returncode=2) from None
+        except MemoryError:
+            raise CommandError(
+                f"not enough memory to import {options['file']}; lower --max-bytes or add memory",
+                returncode=2,
+            ) from None
         for line in summary.lines():
             self.stdout.write(line)
