@@ -320,29 +320,31 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, Ans
         choice = "uniform" if mode in ("iptables", "nftables") else (mode, cls.config.ipvs_scheduler)
         merged.setdefault((id(answer.cands), choice), []).append(entry)
     loc, same_node = agg.locality, _LOC_INDEX[SAME_NODE]
+    agg_shares, ep_zone, ep_class, ep_node = agg.shares, p.ep_zone, p.ep_class, p.ep_node
     for group in merged.values():
         cands, config = group[0][1].cands, group[0][0].config
         shares = p.ctx.shares(cands, config)
-        total = weight * sum(count for _, _, count, _ in group)
+        total = weight * sum(entry[2] for entry in group)
         zone_mass: dict[str, float] = {}
         indices = p.indices(cands)
         for i, share in zip(indices, shares):
-            agg.shares[i] += total * share
-            zone_mass[p.ep_zone[i]] = zone_mass.get(p.ep_zone[i], 0.0) + share
+            agg_shares[i] += total * share
+            zone = ep_zone[i]
+            zone_mass[zone] = zone_mass.get(zone, 0.0) + share
         by_class = {}
         for cls, _, count, excluded in group:
             by_class[cls.index] = (cls, excluded)
             for zone, mass in zone_mass.items():
                 loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += weight * count * mass
         for i, share in zip(indices, shares):
-            hit = by_class.get(p.ep_class[i])
+            hit = by_class.get(ep_class[i])
             if hit is None:
                 continue
-            node = p.ep_node[i]
+            node = ep_node[i]
             if node in hit[1] or (member is not None and not member(node)):
                 continue
             # One node of the group is this endpoint's own: same node there, not same/cross zone.
-            loc[_LOC_INDEX[locality("", hit[0].zone, None, p.ep_zone[i])]] -= weight * share
+            loc[_LOC_INDEX[locality("", hit[0].zone, None, ep_zone[i])]] -= weight * share
             loc[same_node] += weight * share
 
 
