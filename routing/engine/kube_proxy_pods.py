@@ -67,8 +67,10 @@ def node_settings(pods: list[Mapping], configmaps: list[Mapping]) -> dict[str, d
                if (cm.get("metadata") or {}).get("namespace") == "kube-system"}
     out: dict[str, dict] = {}
     for pod in pods:
+        if not is_kube_proxy_pod(pod):
+            continue
         node = (pod.get("spec") or {}).get("nodeName")
-        if not node or not is_kube_proxy_pod(pod):
+        if not node:
             continue
         for container in (pod.get("spec") or {}).get("containers") or ():
             tokens = _tokens(container)

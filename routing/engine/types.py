@@ -260,7 +260,7 @@ class Pod:
     ip: str | None = None
     #: owner as ``Kind/name`` (a ReplicaSet's Deployment is resolved to ``Deployment/x``).
     owner: str | None = None
-    #: ``metadata.labels`` as sorted (key, value) pairs.
+    #: ``metadata.labels`` as (key, value) pairs, in the object's order.
     labels: tuple[tuple[str, str], ...] = ()
 
     @property
