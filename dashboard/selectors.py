@@ -16,7 +16,7 @@ from cluster.models import Cluster, Endpoint, KubeProxyConfig, Node, Pod, Servic
 
 #: The overview draws at most this many nodes per zone and pod dots per node, so a
 #: 5,000-node cluster renders as fast as the demo; the rest is counted, not drawn.
-NODES_PER_ZONE = 32
+NODES_PER_ZONE = 24
 PODS_PER_NODE = 24
 LEGEND_SIZE = 10
 
@@ -59,7 +59,6 @@ def cluster_counts(*, cluster: Cluster) -> dict[str, int]:
         "nodes": Node.objects.filter(cluster=cluster).count(),
         "services": Service.objects.filter(cluster=cluster).count(),
         "pods": Pod.objects.filter(cluster=cluster).count(),
-        "endpoints": Endpoint.objects.filter(cluster=cluster).count(),
     }
 
 
@@ -81,7 +80,7 @@ def overview_zones(*, cluster: Cluster, config: KubeProxyConfig | None) -> tuple
 
     Pod dots carry the classes of the Services they back; the legend lists the Services
     with the most pods among those drawn. Four queries plus one per zone, whatever the
-    number of nodes and pods (five plus one per zone). ``config`` gives each node's kube-proxy mode.
+    number of nodes, pods and zones. ``config`` gives each node's kube-proxy mode.
     """
     zone_rows = (Node.objects.filter(cluster=cluster).values("zone")
                  .annotate(n=Count("id"), not_ready=Count("id", filter=Q(ready=False)),
@@ -89,15 +88,17 @@ def overview_zones(*, cluster: Cluster, config: KubeProxyConfig | None) -> tuple
     zones = {r["zone"]: ZoneCard(r["zone"] or "(no zone label)", r["n"], r["not_ready"], r["cordoned"])
              for r in zone_rows}
     drawn: dict[str, NodeCard] = {}
-    for zone_key, zone in zones.items():
-        # Unhealthy nodes first: they are what an operator looks for.
-        rows = (Node.objects.filter(cluster=cluster, zone=zone_key)
-                .order_by("ready", "-unschedulable", "name")
-                .values_list("name", "ready", "unschedulable")[:NODES_PER_ZONE])
-        for name, ready, unschedulable in rows:
-            card = NodeCard(name, ready, unschedulable, node_proxy_mode(config, name))
-            zone.nodes.append(card)
-            drawn[name] = card
+    # The first NODES_PER_ZONE of every zone in one query, unhealthy nodes first: they are
+    # what an operator looks for.
+    order = [F("ready").asc(), F("unschedulable").desc(), F("name").asc()]
+    rows = (Node.objects.filter(cluster=cluster)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("zone")], order_by=order))
+            .filter(rank__lte=NODES_PER_ZONE).order_by("zone", *order)
+            .values_list("zone", "name", "ready", "unschedulable"))
+    for zone_key, name, ready, unschedulable in rows:
+        card = NodeCard(name, ready, unschedulable, node_proxy_mode(config, name))
+        zones[zone_key].nodes.append(card)
+        drawn[name] = card
     _attach_pods(cluster=cluster, drawn=drawn)
     legend = _legend(drawn)
     colour = dict(legend)
