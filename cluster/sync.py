@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from cluster.kube.client import connect
@@ -147,10 +147,11 @@ def _store(*, run: SyncRun, cluster: Cluster, fetched: FetchedState, progress: P
         Cluster.objects.filter(pk=cluster.pk).update(last_synced_at=timezone.now())
     else:
         progress(80, f"storing {len(fetched.objects)} objects")
-        with transaction.atomic():
-            cluster_replace_state(cluster=cluster, objects=fetched.objects)
-            Cluster.objects.filter(pk=cluster.pk).update(last_synced_at=timezone.now(),
-                                                         source=ClusterSource.SYNCED)
+        # One transaction inside: parsing happens before it, so locks are held only
+        # while rows are written.
+        cluster_replace_state(cluster=cluster, objects=fetched.objects)
+        Cluster.objects.filter(pk=cluster.pk).update(last_synced_at=timezone.now(),
+                                                     source=ClusterSource.SYNCED)
         run.status = SyncRun.Status.SUCCEEDED
     cluster.refresh_from_db(fields=["revision", "last_synced_at", "source"])
     run.revision_after = cluster.revision

@@ -95,8 +95,11 @@ def cluster_add_live(*, name: str, kubeconfig_path: str = "", context: str = "",
     from cluster.kube.errors import KubeConfigError
     from cluster.models import ClusterSource
 
-    if not name or len(name) > 253 or name.strip() != name:
-        raise KubeConfigError(f"cluster name {name!r} must be 1-253 characters")
+    from cluster.services import CLUSTER_NAME
+
+    if not CLUSTER_NAME.fullmatch(name or ""):
+        raise KubeConfigError(f"cluster name {name!r} must be 1-253 letters, digits, '.', '_' "
+                              "or '-', starting with a letter or digit")
     if Cluster.objects.filter(name=name).exists():
         raise KubeConfigError(f"cluster {name!r} already exists")
     if in_cluster == bool(kubeconfig_path):

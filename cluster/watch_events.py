@@ -23,7 +23,7 @@ from cluster.parsing import (
     parse_pod,
     parse_service,
 )
-from cluster.services import KUBE_PROXY_CONFIGMAP
+from cluster.kube.resources import KUBE_PROXY_CONFIGMAP
 from cluster.slice_parsing import parse_slice
 
 logger = logging.getLogger(__name__)
