@@ -199,7 +199,8 @@ class Report:
     notes: tuple[str, ...] = ()
     #: rows' JSON (without endpoints), built on first use: a report is cached per cluster
     #: revision and its 10,000 rows cost about a second to render.
-    _rows_json: list = field(default_factory=list, compare=False, repr=False)
+    #: (init=False: ``dataclasses.replace`` gives a narrowed copy its own, empty cache.)
+    _rows_json: list = field(default_factory=list, init=False, compare=False, repr=False)
 
     def row(self, service: str, port: str | None = None) -> ServiceRow | None:
         """The row of ``service`` (``ns/name``) and ``port`` (the only/first port if None)."""

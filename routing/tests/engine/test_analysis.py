@@ -272,3 +272,15 @@ def test_prefer_same_node_counts_nodes_per_topology_mode() -> None:
     pod = row.source("pod")
     # n1 -> web-1, n2 -> web-2 (same node); n3 -> both (same zone); n4 -> both (cross zone).
     assert pod.locality == pytest.approx({"same_node": 0.5, "same_zone": 0.25, "cross_zone": 0.25, "unknown": 0.0})
+
+
+def test_narrowed_copies_do_not_share_the_rows_json_cache() -> None:
+    from dataclasses import replace
+
+    objects = [*nodes(2), service_obj("web"), slice_obj("web", eps(("w", "n1"))),
+               service_obj("api", cluster_ip="10.96.0.11"), slice_obj("api", eps(("a", "n2")))]
+    report = analyze(snapshot_from_objects(objects))
+    assert len(report.to_json()["services"]) == 2
+    narrowed = replace(report, rows=report.rows[:1])
+    assert [s["service"] for s in narrowed.to_json()["services"]] == ["default/api"]
+    assert len(report.to_json()["services"]) == 2
