@@ -172,3 +172,10 @@ def test_kube_version_changes_how_hints_are_read(tmp_path: Path) -> None:
     assert old["services"][0]["topology"] == {"": 2}
     assert [f["code"] for f in old["findings"]][:1] == ["HINTS_IGNORED_NO_ANNOTATION"]
     assert "version 'bad' is not like 1.29" in bad(str(path), "--kube-version", "bad")
+
+
+def test_service_flag_prints_every_source_in_detail(dump: Path) -> None:
+    text = run(str(dump), "--service", "default/shop")
+    assert "default/web" not in text
+    assert "external -> nodeport: 3 node(s): 1 forward, 2 drop, 0 reject; dropped 66.7% (LOCAL_NO_ENDPOINT_ON_NODE)" in text
+    assert "pod-external -> nodeport: 3 node(s): 3 forward, 0 drop, 0 reject; dropped 0.0%" in text

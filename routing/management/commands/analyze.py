@@ -70,7 +70,8 @@ class Command(BaseCommand):
         parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                             help="what-if Service field (internalTrafficPolicy, externalTrafficPolicy, "
                                  "trafficDistribution, sessionAffinity), on every Service or on --service")
-        parser.add_argument("--service", default=None, metavar="NS/NAME", help="report (and --set) only this Service")
+        parser.add_argument("--service", default=None, metavar="NS/NAME",
+                            help="report (and --set) only this Service, with every source class in detail")
         parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
         parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
         parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29 (FILE only)")
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.to_json(endpoints=options["endpoints"], max_findings=options["max_findings"])))
         else:
             limit = options["max_findings"] if options["max_findings"] is not None else 50
-            self.stdout.write(render_text(report, max_findings=limit))
+            self.stdout.write(render_text(report, max_findings=limit, detail=bool(options["service"])))
 
     def _report(self, options: dict) -> Report:
         sets = parse_sets(options["set"])
