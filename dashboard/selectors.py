@@ -172,9 +172,19 @@ class PlacedEndpoint:
 
     @property
     def state(self) -> str:
+        """CSS class: ready, notready or terminating."""
         if self.terminating:
             return "terminating"
         return "ready" if self.ready else "notready"
+
+    @property
+    def label(self) -> str:
+        """The conditions in words, as kube-proxy weighs them."""
+        if self.terminating:
+            return "terminating, still serving" if self.serving else "terminating, not serving"
+        if self.ready:
+            return "ready"
+        return "not ready, serving" if self.serving else "not ready"
 
 
 def endpoint_placement(*, cluster: Cluster, service: Service) -> list[tuple[str, list[tuple[str, bool, bool, list[PlacedEndpoint]]]]]:

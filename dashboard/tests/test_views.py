@@ -165,6 +165,7 @@ def test_detail_and_whatif_query_counts_are_fixed(client: Client, demo: Cluster,
     # detail: cluster, nav list, the Service row, its endpoints, their nodes.
     with django_assert_num_queries(5):
         client.get(detail)
-    # explorer: cluster, nav list, service picks, the patch's Service rows, kube-proxy config.
-    with django_assert_num_queries(5):
+    # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
+    # kube-proxy config.
+    with django_assert_num_queries(6):
         client.get(explorer, query)

@@ -86,6 +86,8 @@ def test_saved_scenario_reopens_with_its_controls(client: Client, demo: Cluster,
     assert '<option value="Cluster" selected>' in body
     assert re.search(r'name="down" value="node-c3" checked', body)
     assert 'data-after-dropped="nodeport"' in body
+    listed = whatif(client, service="shop/cart")
+    assert f'href="{reverse("dashboard:scenario", args=[scenario.pk])}">checkout to Cluster</a>' in listed
 
 
 def test_duplicate_scenario_name_is_refused(client: Client, demo: Cluster, reader: User) -> None:

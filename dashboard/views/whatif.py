@@ -22,6 +22,7 @@ from routing.models import Scenario
 from routing.selectors import InputError, engine_scenario
 
 SERVICE_PICKS = 30
+SAVED_SHOWN = 12
 
 
 def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scen
         "picks": Service.objects.filter(cluster=cluster).order_by("namespace", "name")
                  .values_list("namespace", "name")[:SERVICE_PICKS],
         "save_form": SaveScenarioForm(),
+        "saved": Scenario.objects.filter(cluster=cluster).select_related("created_by")[:SAVED_SHOWN],
         "can_operate": user_can_operate(request.user),
         "query": params.urlencode(),
     }
