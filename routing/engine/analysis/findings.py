@@ -61,11 +61,14 @@ def terminating_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
 
 def _drops(row: ServiceRow, pa: PortAnalysis, source: str, code: str, severity: str, policy: str) -> Finding | None:
     stats = row.source(source)
-    if stats is None or not stats.drop_nodes or stats.reject_nodes == stats.nodes:
+    lost = stats.drop_nodes + stats.reject_nodes if stats else 0
+    if stats is None or not lost or stats.reject_nodes == stats.nodes:
         return None
     hosts = _hosting(pa)
     where = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
-    message = (f"{policy}=Local: {_SOURCE_WORDS[source]} on {stats.drop_nodes} of {stats.nodes} nodes are dropped"
+    # IPVS answers an empty virtual server with a refusal rather than a silent drop.
+    verb = "dropped" if stats.drop_nodes >= stats.reject_nodes else "refused"
+    message = (f"{policy}=Local: {_SOURCE_WORDS[source]} on {lost} of {stats.nodes} nodes are {verb}"
                f" (ready endpoints only on {where or 'no node'})")
     return _finding(row, code, severity, stats.dropped, message, nodes=hosts, source=source)
 
