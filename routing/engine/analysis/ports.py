@@ -25,8 +25,8 @@ from routing.engine.snapshot import Snapshot
 from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
-#: Source classes: (name, pod source?, destination). "pod-external" is a pod calling its own
-#: cluster's NodePort / LB IP / externalIP (the eTP=Local short-circuit, semantics §3.3).
+#: Source class names. "pod-external" is a pod calling its own cluster's NodePort / LB IP /
+#: externalIP (the eTP=Local short-circuit, semantics §3.3).
 POD, EXTERNAL, POD_EXTERNAL, LB = "pod", "external", "pod-external", "lb"
 SOURCES = (POD, EXTERNAL, POD_EXTERNAL, LB)
 _LOC_INDEX = {name: i for i, name in enumerate(LOCALITIES)}
@@ -207,12 +207,6 @@ class PortContext:
             choice = choose(cands, mode=mode, scheduler=config.ipvs_scheduler)
             found = self._choices[key] = tuple(choice.shares[ep.key] for ep in cands)
         return found
-
-
-def endpoint_zone(snapshot: Snapshot, ep: Endpoint) -> str:
-    """The zone an endpoint counts as for locality: the slice's ``zone``, else its node's
-    label (as ``simulate`` reads it)."""
-    return ep.zone or snapshot.zone_of(ep.node)
 
 
 def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortAnalysis:
