@@ -111,7 +111,7 @@ def _controller_hints(ep: Endpoint, service: Service, zone_of) -> Endpoint:  # n
     return replace(ep, zone_hints=frozenset([zone]), node_hints=nodes)
 
 
-def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, index: dict) -> None:
+def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, index: _Tracking) -> None:
     for key, fields in scenario.service_overrides.items():
         old = services[key]
         new = replace(old, **{SERVICE_FIELDS[name][0]: (value or None) if name == "trafficDistribution" else value
@@ -119,8 +119,8 @@ def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, i
         services[key] = new
         # The topology annotation wins over the field, so the controller keeps its hints then.
         if new.traffic_distribution != old.traffic_distribution and new.topology_annotation.lower() not in ("auto",):
-            index[key] = {port: tuple(_controller_hints(ep, new, snapshot.zone_of) for ep in eps)
-                          for port, eps in index.get(key, {}).items()}
+            index.keep_order(key, {port: tuple(_controller_hints(ep, new, snapshot.zone_of) for ep in eps)
+                                   for port, eps in index.get(key, {}).items()})
 
 
 class _Tracking(dict):
@@ -130,10 +130,18 @@ class _Tracking(dict):
     def __init__(self, base: Mapping) -> None:
         super().__init__(base.copy() if isinstance(base, MappingProxyType) else base)
         self.written: set[str] = set()
+        #: services rewritten in place (conditions, hints, removals): still in kube-proxy order.
+        self.in_order: set[str] = set()
 
     def __setitem__(self, key: str, value: object) -> None:
         self.written.add(key)
+        self.in_order.discard(key)
         super().__setitem__(key, value)
+
+    def keep_order(self, key: str, value: object) -> None:
+        """Write ``value`` whose endpoints keep their kube-proxy order (no re-sort needed)."""
+        self[key] = value
+        self.in_order.add(key)
 
 
 def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
@@ -146,7 +154,7 @@ def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
     return keys
 
 
-def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: dict) -> None:
+def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: _Tracking) -> None:
     down, drained = scenario.nodes_down, scenario.nodes_drained
     not_ready, terminating = scenario.endpoints_not_ready, scenario.endpoints_terminating
     for key in _affected(snapshot, scenario):
@@ -163,7 +171,7 @@ def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping
                     ep = replace(ep, ready=service.publish_not_ready, serving=True, terminating=True)
                 out.append(ep)
             new_ports[port] = tuple(out)
-        index[key] = new_ports
+        index.keep_order(key, new_ports)
 
 
 def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
@@ -209,7 +217,10 @@ def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict:
         ports = index[key]
         if ports is snapshot.endpoint_index.get(key):
             continue
-        frozen = MappingProxyType({p: sort_endpoints(list(eps)) for p, eps in ports.items()})
+        if key in index.in_order:
+            frozen = MappingProxyType({p: tuple(eps) for p, eps in ports.items()})
+        else:
+            frozen = MappingProxyType({p: sort_endpoints(list(eps)) for p, eps in ports.items()})
         dict.__setitem__(index, key, frozen)
         for eps in frozen.values():
             for ep in eps:
