@@ -119,8 +119,9 @@ def test_duplicate_sync_requests_coalesce_into_one_job(live_cluster, django_capt
     assert first.task_args == [live_cluster.pk, first.pk]
 
 
-def test_token_never_reaches_the_database_logs_or_output(
-        live_cluster, caplog, fake_api, django_capture_on_commit_callbacks):  # noqa: F811
+def test_token_never_reaches_the_database_logs_or_pages(
+        live_cluster, caplog, fake_api, django_capture_on_commit_callbacks, admin_client):  # noqa: F811
+    client = admin_client
     caplog.set_level(logging.DEBUG)
     out = io.StringIO()
     call_command("sync_cluster", "live", stdout=out)
@@ -130,9 +131,15 @@ def test_token_never_reaches_the_database_logs_or_output(
     dump = io.StringIO()
     call_command("dumpdata", stdout=dump)
     assert "[  5%] listing nodes: 3" in out.getvalue() and "sync succeeded" in out.getvalue()
-    assert Job.objects.filter(state=Job.State.FAILED).exists()
-    for text in (dump.getvalue(), caplog.text, out.getvalue()):
-        assert TOKEN not in text
+    failed = Job.objects.get(state=Job.State.FAILED)
+    pages = [client.get(url, follow=True) for url in (
+        "/", "/clusters/live/", "/jobs/", f"/jobs/{failed.pk}/", f"/api/v1/jobs/{failed.pk}",
+        "/api/v1/sync-runs", "/api/v1/clusters/live")]
+    assert [p.status_code for p in pages] == [200] * 7
+    assert "HTTP 500" in pages[3].content.decode()  # the failure is shown ...
+    for text in (dump.getvalue(), caplog.text, out.getvalue(),
+                 *(p.content.decode() for p in pages)):
+        assert TOKEN not in text  # ... the credentials never are
 
 
 def test_add_cluster_command_stores_only_path_and_context(db, kubeconfig, tmp_path):  # noqa: F811
@@ -173,3 +180,23 @@ def test_several_live_clusters_side_by_side(live_cluster, fake_api, tmp_path):  
     assert cluster_sync(cluster=live_cluster).status == SyncRun.Status.SUCCEEDED
     assert _keys(cluster_objects(cluster=other)) == [("Node", "", "solo")]
     assert len(cluster_objects(cluster=live_cluster)) == 12
+
+
+def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):  # noqa: F811
+    from django.db import connections
+
+    from cluster.sync import SyncBusy, cluster_sync_lock
+
+    with cluster_sync_lock(cluster=live_cluster):
+        if connections["default"].vendor == "postgresql":
+            # Another session (a second connection) cannot take the advisory lock.
+            other = connections.create_connection("default")
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)",
+                               [__import__("zlib").crc32(f"routescope-sync:{live_cluster.pk}".encode())])
+                assert cursor.fetchone()[0] is False
+            other.close()
+        else:  # SQLite: the one-active-sync-job constraint is the lock
+            assert job_create_sync(cluster=live_cluster)[1]
+            assert not job_create_sync(cluster=live_cluster)[1]
+    assert SyncBusy.__mro__[1] is Exception
