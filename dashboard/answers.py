@@ -127,6 +127,14 @@ def source_groups(snapshot: Snapshot, key: str, *, special: set[str] | None = No
     return groups
 
 
+def whatif_groups(before: Snapshot, after: Snapshot, key: str, changes: dict[str, Any]) -> list[SourceGroup]:
+    """Groups valid on both sides of a what-if: nodes special before or after, and the
+    nodes the what-if takes down or drains, are asked one by one."""
+    special = special_nodes(before, key) | special_nodes(after, key)
+    special |= set(changes.get("nodes_down") or ()) | set(changes.get("nodes_drained") or ())
+    return source_groups(before, key, special=special)
+
+
 def _ask(snapshot: Snapshot, service: Service, groups: list[SourceGroup], kind: str, to: str,
          port: str) -> list[PathAnswer]:
     paths = []

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cluster.generator import Shape, generate_cluster
-from dashboard.answers import EACH_NODE_MAX, SourceGroup, service_entries, source_groups
+from dashboard.answers import EACH_NODE_MAX, SourceGroup, service_entries, source_groups, whatif_groups
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.simulate import QuestionError
@@ -57,3 +57,22 @@ def test_grouped_answers_equal_asking_every_node(snapshot, override) -> None:
             assert shares_g.keys() == shares_f.keys(), (key, g.key)
             for ip in shares_f:
                 assert shares_g[ip] == pytest.approx(shares_f[ip], abs=1e-9), (key, g.key, ip)
+
+
+def test_whatif_groups_hold_after_nodes_go_down_and_the_mode_changes(snapshot) -> None:
+    down = sorted(snapshot.nodes)[:3]
+    changes = {"nodes_down": down, "nodes_drained": [sorted(snapshot.nodes)[5]], "proxy_mode": "ipvs"}
+    after = apply_scenario(snapshot, engine_scenario(changes))
+    for key in routable(snapshot)[:12]:
+        groups = whatif_groups(snapshot, after, key, changes)
+        assert len(groups) < len(snapshot.nodes)
+        for snap in (snapshot, after):
+            try:
+                grouped = service_entries(snap, key, groups=groups)
+            except QuestionError:
+                continue
+            full = service_entries(snap, key, groups=every_node(snap))
+            for g, f in zip(grouped, full, strict=True):
+                assert g.dropped == pytest.approx(f.dropped, abs=1e-9), (key, g.key)
+                for ip, share in f.endpoint_shares.items():
+                    assert g.endpoint_shares.get(ip, 0.0) == pytest.approx(share, abs=1e-9), (key, g.key, ip)

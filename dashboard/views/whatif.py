@@ -36,9 +36,7 @@ def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any) -> dict[str, Any
         changes["scale"] = {workload: form.cleaned_data["scale"]}
     try:
         after_snapshot = apply_scenario(snapshot, engine_scenario(changes))
-        special = answers.special_nodes(snapshot, key) | answers.special_nodes(after_snapshot, key)
-        special |= set(changes.get("nodes_down", [])) | set(changes.get("nodes_drained", []))
-        groups = answers.source_groups(snapshot, key, special=special)
+        groups = answers.whatif_groups(snapshot, after_snapshot, key, changes)
         before = answers.service_entries(snapshot, key, groups=groups)
         after = answers.service_entries(after_snapshot, key, groups=groups)
     except (ScenarioError, QuestionError, InputError) as exc:
