@@ -183,3 +183,18 @@ def test_mode_migration_read_from_each_nodes_kube_proxy_pod() -> None:
     assert s.proxy_for("n3").cluster_cidrs == ("10.244.0.0/16",) and s.proxy_for("n3").local_detector
     # a cluster-wide what-if still wins over what the Pods say
     assert snapshot_from_objects(objects, proxy_mode="nftables").proxy_for("n2").mode == "nftables"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"mode": "nftables", "clusterCIDR": "10.0.0.0/8", "ipvs": {"scheduler": ""}}', {"mode": "nftables", "clusterCIDR": "10.0.0.0/8"}),
+    ("mode: \"ipvs\"  # migrated\nipvs:\n  excludeCIDRs: null\n  scheduler: 'sh'\nmasqueradeAll: true\n",
+     {"mode": "ipvs", "ipvs_scheduler": "sh", "masqueradeAll": True}),
+    ("mode: \"\"\nfeatureGates:\n  PreferSameTrafficDistribution: false\n  SomethingElse: true\n",
+     {"featureGates": {"prefer_same_traffic_distribution": False}}),
+    ("detectLocalMode: NodeCIDR\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n",
+     {"detectLocalMode": "NodeCIDR"}),
+], ids=["json", "yaml with comments and quotes", "gates", "nested sections"])
+def test_kube_proxy_configuration_reader(text: str, expected: dict) -> None:
+    from routing.engine.proxyconf import parse_proxy_config
+
+    assert parse_proxy_config(text) == expected
