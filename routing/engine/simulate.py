@@ -222,6 +222,45 @@ def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | 
     return notes
 
 
+@dataclass
+class _Totals:
+    """Running sums over the paths of one answer."""
+
+    shares: dict[str, tuple[Endpoint, float]] = field(default_factory=dict)
+    locality: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    drop_weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    dropped: float = 0.0
+    rejected: float = 0.0
+    latency: Mapping[str, float] | None = None
+
+
+def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, notes: list[Reason]) -> _Totals:
+    """Spread each path's weight over its endpoints with the node's proxy mode."""
+    totals = _Totals()
+    for path, weight in paths:
+        notes.extend(path.reasons)
+        if path.action != FORWARD:
+            totals.dropped += weight
+            totals.rejected += weight if path.action == REJECT else 0.0
+            totals.drop_weights[str(path.drop_reason)] += weight
+            continue
+        config = snapshot.proxy_for(path.node)
+        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=seed)
+        notes.extend(choice.reasons)
+        totals.latency = totals.latency or choice.latency_ms
+        nat_zone = snapshot.zone_of(path.node)
+        for ep in path.endpoints:
+            share = weight * choice.shares.get(ep.key, 0.0)
+            prev = totals.shares.get(ep.key)
+            totals.shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
+            totals.locality[locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
+    if not paths:
+        # An LB without a single backend node: nothing reaches any kube-proxy.
+        totals.dropped = 1.0
+        totals.drop_weights[str(Code.LB_NO_BACKEND_NODE)] = 1.0
+    return totals
+
+
 def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
     """Answer ``question`` on ``snapshot`` (after applying the question's own what-if)."""
     scenario = question.scenario()
@@ -236,53 +275,29 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         notes.insert(0, reason(Code.NODE_PROXY_MODE, node=node, mode=config.mode, version=f"v{config.version[0]}.{config.version[1]}"))
         if node in snapshot.nodes and not snapshot.nodes[node].ready:
             notes.append(reason(Code.NODE_NOT_READY, node=node))
-    shares: dict[str, tuple[Endpoint, float]] = {}
-    loc: dict[str, float] = defaultdict(float)
-    dropped = rejected = 0.0
-    drop_weights: dict[str, float] = defaultdict(float)
-    latency = None
-    for path, weight in paths:
-        notes.extend(path.reasons)
-        if path.action != FORWARD:
-            dropped += weight
-            rejected += weight if path.action == REJECT else 0.0
-            drop_weights[str(path.drop_reason)] += weight
-            continue
-        config = snapshot.proxy_for(path.node)
-        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=question.seed)
-        notes.extend(choice.reasons)
-        latency = latency or choice.latency_ms
-        nat_zone = snapshot.zone_of(path.node)
-        for ep in path.endpoints:
-            share = weight * choice.shares.get(ep.key, 0.0)
-            prev = shares.get(ep.key)
-            shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
-            loc[locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
+    totals = _accumulate(snapshot, paths, question.seed, notes)
     if service.session_affinity == "ClientIP":
         notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
-    if not paths:
-        # An LB without a single backend node: nothing reaches any kube-proxy.
-        dropped, drop_weights[str(Code.LB_NO_BACKEND_NODE)] = 1.0, 1.0
-    forwarded = 1.0 - dropped
-    action = FORWARD if forwarded > 1e-12 else (REJECT if rejected >= dropped - 1e-12 else DROP)
+    forwarded = 1.0 - totals.dropped
+    action = FORWARD if forwarded > 1e-12 else (REJECT if totals.rejected >= totals.dropped - 1e-12 else DROP)
     preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [p.client_ip_preserved for p, _ in paths]
     kept = sum(w for p, w in paths if p.action == FORWARD and p.client_ip_preserved)
-    positive = [s for _, s in shares.values() if s > 0]
-    cross = loc.get(CROSS_ZONE, 0.0)
-    bytes_per_s = model.request_rate * cross * (model.request_bytes + model.response_bytes)
+    positive = [s for _, s in totals.shares.values() if s > 0]
+    bytes_per_s = model.request_rate * totals.locality.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+    drops = totals.drop_weights
     return Answer(
         service=service.key, port=port.name or str(port.port), source_kind=kind, source_node=node, to=to,
-        proxy_mode=snapshot.proxy_for(node).mode, action=action, endpoint_shares=shares, dropped=dropped,
-        rejected=rejected, drop_reason=max(drop_weights, key=drop_weights.__getitem__) if drop_weights else None,
-        client_ip_preserved=all(preserved), locality=dict(loc),
+        proxy_mode=snapshot.proxy_for(node).mode, action=action, endpoint_shares=totals.shares, dropped=totals.dropped,
+        rejected=totals.rejected, drop_reason=max(drops, key=drops.__getitem__) if drops else None,
+        client_ip_preserved=all(preserved), locality=dict(totals.locality),
         client_ip_preserved_share=kept / forwarded if forwarded > 1e-12 else 0.0,
-        expected_latency_ms=(sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded) if forwarded > 1e-12 else None,
-        scheduler_latency_ms=latency, cross_zone_bytes_per_s=bytes_per_s,
+        expected_latency_ms=(sum(model.hop_ms(k) * v for k, v in totals.locality.items()) / forwarded) if forwarded > 1e-12 else None,
+        scheduler_latency_ms=totals.latency, cross_zone_bytes_per_s=bytes_per_s,
         cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
         imbalance=(max(positive) / (sum(positive) / len(positive))) if positive else None,
         reasons=_dedupe(notes), ingress_nodes=ingress,
         session_affinity_timeout=service.affinity_timeout if service.session_affinity == "ClientIP" else None,
-        zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in shares.values() if ep.node}),
+        zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}),
     )
 
 
