@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from cluster.models import Cluster, Node, Pod, Service
 from cluster.selectors import cluster_objects
-from cluster.sync import cluster_sync, state_diff
+from cluster.sync import cluster_sync, state_diff, stored_versions
 from cluster.sync_jobs import cluster_add_live, sync_job_run, sync_request
 from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster  # noqa: F401
 from cluster.testing.objects import node, pod
@@ -89,13 +89,23 @@ def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_ap
     assert not Service.objects.filter(cluster=live_cluster).exists()
 
 
-def test_state_diff_counts_added_changed_removed():
-    a = {"kind": "Node", "metadata": {"name": "a"}}
-    b = {"kind": "Node", "metadata": {"name": "b"}}
-    b2 = {"kind": "Node", "metadata": {"name": "b", "labels": {"x": "1"}}}
-    c = {"kind": "Node", "metadata": {"name": "c"}}
-    assert state_diff(stored=iter([a, b]), fetched=[b2, c]) == \
-        {"added": 1, "changed": 1, "removed": 1}
+def test_state_diff_compares_resource_versions():
+    def obj(name, rv):
+        return {"kind": "Node", "metadata": {"name": name, **({"resourceVersion": rv} if rv else {})}}
+
+    stored = {("Node", "", "a"): "1", ("Node", "", "b"): "2", ("Node", "", "d"): "4",
+              ("Node", "", "e"): ""}
+    fetched = [obj("b", "7"), obj("c", "8"), obj("d", "4"), obj("e", None)]
+    assert state_diff(stored=stored, fetched=fetched) == {"added": 1, "changed": 2, "removed": 1}
+
+
+def test_stored_versions_reads_every_kind(live_cluster, fake_api):  # noqa: F811
+    cluster_sync(cluster=live_cluster)
+    versions = stored_versions(cluster=live_cluster)
+    assert len(versions) == 12
+    assert versions[("Pod", "shop", "api-0")] == \
+        fake_api.store.get("pods", "shop", "api-0")["metadata"]["resourceVersion"]
+    assert ("ConfigMap", "kube-system", "kube-proxy") in versions
 
 
 def test_sync_job_runs_once_and_records_progress(live_cluster):  # noqa: F811
