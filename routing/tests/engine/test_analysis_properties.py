@@ -108,7 +108,7 @@ def test_grouped_analysis_equals_simulate_from_every_node(cluster: tuple[list[di
                 assert stats.drop_nodes == expected.actions["drop"], f"{row.key} {stats.source} dropping nodes"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
 def test_shares_and_dropped_sum_to_one_per_source(cluster: tuple[list[dict], dict]) -> None:
     objects, overrides = cluster
@@ -123,7 +123,7 @@ def test_shares_and_dropped_sum_to_one_per_source(cluster: tuple[list[dict], dic
                 assert sum(stats.locality.values()) == pytest.approx(1.0, abs=1e-9)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
 def test_local_never_leaves_the_node_and_cluster_never_drops(cluster: tuple[list[dict], dict]) -> None:
     """iptables/nftables: iTP=Local pod calls are delivered on their own node only; with
