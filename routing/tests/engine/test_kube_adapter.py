@@ -198,3 +198,18 @@ def test_kube_proxy_configuration_reader(text: str, expected: dict) -> None:
     from routing.engine.proxyconf import parse_proxy_config
 
     assert parse_proxy_config(text) == expected
+
+
+@pytest.mark.parametrize(("state", "action", "code"), [
+    ("state1", "forward", "CHOICE_UNIFORM"),
+    ("state2", "forward", "TERMINATING_FALLBACK"),
+    ("state3", "reject", "NO_ENDPOINTS_REJECT"),
+], ids=["ready", "terminating but serving", "gone"])
+def test_graceful_termination_captured_sequence(state: str, action: str, code: str) -> None:
+    """A real pod's termination captured in three dumps (cilium graceful-termination test, KEP-1669)."""
+    from routing.engine.simulate import Question, simulate
+
+    s = snapshot_from_objects(read_objects(FIXTURES / f"cilium-graceful-termination-{state}.yaml"))
+    answer = simulate(s, Question(service="test/graceful-term-svc", source="pod:graceful-term-control-plane")).to_json()
+    assert answer["action"] == action
+    assert any(line.startswith(code) for line in answer["explain"])
