@@ -151,7 +151,8 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
         raise QuestionError(f"service {service.key} has no port {question.port!r} (ports: {names})" if question.port not in (None, "")
                             else f"service {service.key} has several ports, pick one with --port ({names})")
     kind, node = question.parse_source()
-    if node is not None and node not in snapshot.nodes and not any(
+    # A dump without Node objects cannot say which names exist: any name is taken then.
+    if node is not None and node not in snapshot.nodes and snapshot.nodes and not any(
             ep.node == node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps):
         raise QuestionError(f"unknown node {node!r}")
     to = question.to or DEFAULT_TO[kind]
