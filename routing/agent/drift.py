@@ -108,6 +108,11 @@ def _ipt_chains(text: str) -> dict[str, list[tuple]]:
         elif line.startswith("-A KUBE-"):
             tokens = shlex.split(line)
             chains.setdefault(f"{table}/{tokens[1]}", []).append(_ipt_fingerprint(tokens[2:]))
+        elif line.startswith("-A ") and " -j KUBE-" in line:
+            # kube-proxy's hooks from the built-in chains, compared as a set per chain:
+            # without them the KUBE-* chains are never reached.
+            tokens = shlex.split(line)
+            chains.setdefault(f"{table}/{tokens[1]} (kube hooks)", []).append(_ipt_fingerprint(tokens[2:]))
     return chains
 
 
@@ -116,9 +121,9 @@ def _describe(chain: str, fp: tuple) -> str:
 
 
 def iptables_drift(expected: str, actual: str) -> Drift:
-    """KUBE-* chains and their rules: same set of chains; per-Service chains in the same
-    order; shared chains (KUBE-SERVICES, …) as multisets, since kube-proxy's own order there
-    follows Go map iteration."""
+    """KUBE-* chains and their rules, and the hooks into them from the built-in chains:
+    same set of chains; per-Service chains in the same order; shared chains (KUBE-SERVICES,
+    …) and hooks as multisets, since kube-proxy's own order there is not fixed."""
     want, got = _ipt_chains(expected), _ipt_chains(actual)
     drift = Drift("iptables")
     for chain in sorted(set(want) | set(got)):
@@ -129,7 +134,7 @@ def iptables_drift(expected: str, actual: str) -> Drift:
         if a is None:
             drift.extra.append(f"chain {chain}")
             continue
-        if chain.split("/", 1)[1] in _SHARED or Counter(a) != Counter(b):
+        if chain.split("/", 1)[1] in _SHARED or chain.endswith("(kube hooks)") or Counter(a) != Counter(b):
             ca, cb = Counter(a), Counter(b)
             drift.missing += [_describe(chain, fp) for fp in (ca - cb).elements()]
             drift.extra += [_describe(chain, fp) for fp in (cb - ca).elements()]

@@ -6,6 +6,7 @@ DaemonSet. Checking is read-only; applying refuses unless the worker was started
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
 from celery import shared_task
@@ -55,10 +56,36 @@ def apply_node_rules(mode: str, text: str) -> dict:
     prefix = ["ip", "netns", "exec", agent_netns()] if agent_netns() else []
     if mode == "nftables":
         subprocess.run([*prefix, "nft", "delete", "table", "ip", "kube-proxy"], capture_output=True)
-        cmd = [*prefix, "nft", "-f", "-"]
+        _run([*prefix, "nft", "-f", "-"], text)
     else:
-        cmd = [*prefix, "iptables-restore", "--noflush"]
-    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[-2:])}: {proc.stderr.strip()[:300]}")
+        _apply_iptables(prefix, text)
     return {"mode": mode, "lines": text.count("\n")}
+
+
+_BUILTIN = ("-A INPUT ", "-A FORWARD ", "-A OUTPUT ", "-A PREROUTING ", "-A POSTROUTING ")
+
+
+def _apply_iptables(prefix: list[str], text: str) -> None:
+    """Restore the KUBE-* chains without touching other software's rules, then make sure
+    each hook rule (INPUT -> KUBE-…) exists exactly once, as kube-proxy's EnsureRule does."""
+    hooks: list[tuple[str, list[str]]] = []
+    body: list[str] = []
+    table = "filter"
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        if line.startswith(_BUILTIN):
+            hooks.append((table, shlex.split(line)[1:]))
+        elif not (line.startswith(":") and not line.startswith(":KUBE-")):
+            body.append(line)
+    _run([*prefix, "iptables-restore", "--noflush"], "\n".join(body) + "\n")
+    for table, rule in hooks:
+        check = subprocess.run([*prefix, "iptables", "-t", table, "-C", *rule], capture_output=True)
+        if check.returncode != 0:
+            _run([*prefix, "iptables", "-t", table, "-I", *rule], None)
+
+
+def _run(cmd: list[str], stdin: str | None) -> None:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[-3:])}: {proc.stderr.strip()[:300]}")

@@ -93,11 +93,13 @@ def verify(
     alpha: float = 0.001,
     port: str | None = None,
     rules_from: Snapshot | None = None,
+    programmer=None,
 ) -> list[SourceResult]:
     """Program the lab with ``snapshot``'s rules in each mode and compare every source.
 
     ``rules_from`` programs the rules of another snapshot while still predicting from
-    ``snapshot`` — how the tests prove a wrong prediction is caught.
+    ``snapshot`` — how the tests prove a wrong prediction is caught. ``programmer`` (e.g.
+    ``LabAgents``) loads the rules instead of the lab itself.
     """
     svc = snapshot.services[lab.service]
     svc_port = svc.port(port) if port else next((p for p in svc.ports if p.protocol == "TCP"), None)
@@ -106,7 +108,7 @@ def verify(
     results = []
     chosen = sources or default_sources(snapshot, lab.service)
     for mode in modes:
-        lab.program(rules_from or snapshot, mode)
+        (programmer or lab).program(rules_from or snapshot, mode)
         plans = []
         for source in chosen:
             kind = source.partition(":")[0]

@@ -87,3 +87,25 @@ def test_lab_command_rejects_bad_input_with_status_2() -> None:
     with pytest.raises(CommandError) as err:
         call_command("lab", "verify", str(DEMO), "--service", "shop/nope", stdout=StringIO())
     assert err.value.returncode == 2
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(180)
+def test_what_if_reaches_lab_nodes_through_their_agents() -> None:
+    """Each lab node is programmed by its own node agent (a real Celery worker on Redis,
+    queue node.<NODE>); a what-if sent the same way changes the measured traffic."""
+    import redis
+
+    from cluster.testing.workers import publishing_to
+    from routing.lab.agents import LabAgents
+    from routing.tests.engine.rules.test_policy_rules import objects
+
+    broker = "redis://127.0.0.1:6379/7"
+    redis.Redis.from_url(broker).flushdb()
+    baseline = snapshot_from_objects(objects("Cluster", "Cluster"))
+    whatif = apply_scenario(baseline, Scenario(service_overrides={"ns/web": {"internalTrafficPolicy": "Local"}}))
+    with Lab(baseline, "ns/web") as small, LabAgents(small, broker_url=broker) as agents, publishing_to(broker):
+        before = verify(small, baseline, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents)
+        after = verify(small, whatif, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents)
+    assert before[0].ok and before[0].observed.get("10.1.2.5") == 40
+    assert after[0].ok and after[0].observed.get("drop") == 40  # iTP=Local, no endpoint on n1

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import ExitStack
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.lab import netns
+from routing.lab.agents import LabAgents
 from routing.lab.netns import LabError
 from routing.lab.topology import PREFIX, Lab
 from routing.lab.verify import format_table, verify
@@ -43,6 +46,8 @@ class Command(BaseCommand):
         v.add_argument("--port", help="service port name or number (default: first TCP port)")
         v.add_argument("--matrix", action="store_true",
                        help="also run every internalTrafficPolicy x externalTrafficPolicy combination")
+        v.add_argument("--via-agents", action="store_true",
+                       help="program each node through its node agent's queue (needs REDIS_URL)")
         sub.add_parser("cleanup", help=f"delete leftover {PREFIX}* namespaces")
 
     def handle(self, *args, **opts):
@@ -68,13 +73,18 @@ class Command(BaseCommand):
                     "internalTrafficPolicy": itp, "externalTrafficPolicy": etp}})
                 variants.append((f"iTP={itp} eTP={etp}", apply_scenario(snapshot, scenario)))
         modes = ("iptables", "nftables") if opts["mode"] == "both" else (opts["mode"],)
+        if opts["via_agents"] and not settings.REDIS_URL:
+            raise fail("--via-agents needs REDIS_URL (a real broker the node agents consume from)")
         old = signal.signal(signal.SIGTERM, _interrupt)
         agree = True
         try:
-            with Lab(snapshot, opts["service"]) as lab:
+            with Lab(snapshot, opts["service"]) as lab, ExitStack() as stack:
+                programmer = None
+                if opts["via_agents"]:
+                    programmer = stack.enter_context(LabAgents(lab, broker_url=settings.REDIS_URL))
                 for label, variant in variants:
                     results = verify(lab, variant, modes=modes, sources=opts["sources"], requests=opts["requests"],
-                                     alpha=opts["alpha"], port=opts["port"])
+                                     alpha=opts["alpha"], port=opts["port"], programmer=programmer)
                     self.stdout.write(f"== {opts['service']} ({label}) ==")
                     self.stdout.write(format_table(results, alpha=opts["alpha"]))
                     agree = agree and all(r.ok for r in results)
