@@ -75,3 +75,19 @@ def test_export_to_an_unwritable_place_is_one_line(tmp_path):
         call_command("export_cluster", "c", "-o", str(target))
     assert info.value.returncode == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_round_trip_of_generated_clusters(seed, tmp_path):
+    from cluster.generator import Shape, generate_cluster
+
+    dump = tmp_path / "gen.json"
+    with dump.open("w") as out:
+        generate_cluster(shape=Shape(nodes=12, services=10, pods=150, zones=2, seed=seed), out=out)
+    cluster_import(name="gen", objects=read_objects(dump))
+    exported = tmp_path / "export.json"
+    call_command("export_cluster", "gen", "-o", str(exported))
+    cluster_import(name="again", objects=read_objects(exported))
+    original, copy = Cluster.objects.get(name="gen"), Cluster.objects.get(name="again")
+    assert cluster_state(copy) == cluster_state(original)
+    assert read_objects(exported) == read_objects(dump)
