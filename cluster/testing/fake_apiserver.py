@@ -164,6 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if not self.server.running or fake.watch_generation != generation:
                     break  # broken stream: drop the socket without the closing chunk
                 if time.monotonic() >= deadline:
+                    if query.get("allowWatchBookmarks") in ("1", "true"):
+                        # As the API server does: a bookmark so the client can resume
+                        # from a recent version even when nothing changed.
+                        _prefix, kind, api_version, _ns = RESOURCES[plural]
+                        self._chunk({"type": "BOOKMARK", "object": {
+                            "kind": kind, "apiVersion": api_version,
+                            "metadata": {"resourceVersion": str(store.rv)}}})
                     self._end_chunks()
                     return
                 events = store.events_after(last, plural, namespace)

@@ -144,3 +144,21 @@ def test_server_errors_and_dropped_connections_are_transient(api, fake_api):  # 
         list_objects(api, NODES, page_size=2)
     assert caught.value.transient
     assert read_configmap(api, "kube-system", "absent") is None
+
+
+def test_watch_ends_with_a_bookmark_of_the_current_version(api, fake_api):  # noqa: F811
+    _items, rv = list_objects(api, NODES)
+    fake_api.store.upsert({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "other", "namespace": "default"}})
+    events = list(watch_objects(api, NODES, resource_version=rv, timeout_seconds=1))
+    assert events == [("BOOKMARK", {"kind": "Node", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(fake_api.store.rv)}})]
+
+
+def test_every_call_has_an_explicit_read_timeout(api, fake_api, settings):  # noqa: F811
+    settings.ROUTESCOPE_KUBE_READ_TIMEOUT = 0.3
+    fake_api.set_delay("services", 1.0)  # a slow resource
+    started = time.monotonic()
+    with pytest.raises(KubeError, match="timed out") as caught:
+        get_object(api, "Service", "shop", "web")
+    assert caught.value.transient and time.monotonic() - started < 3
