@@ -10,6 +10,7 @@ urlpatterns = [
     path("switch/", overview.switch, name="switch"),
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
+    path("jobs/<int:pk>/rollback/", jobs.job_rollback, name="job-rollback"),
     path("scenarios/<int:pk>/", whatif.scenario_detail, name="scenario"),
     path("scenarios/<int:pk>/apply/", whatif.scenario_apply, name="scenario-apply"),
     path("clusters/<str:name>/", overview.overview, name="overview"),

@@ -171,7 +171,7 @@ def test_saving_a_scenario_and_reopening_its_url(page: Page, demo: Cluster) -> N
     assert "operate-cluster permission" in tab.locator("[data-apply-reason]").inner_text()
 
 
-def test_apply_is_offered_to_operators_and_runs_a_job(page: Page, demo: Cluster, tmp_path: Path) -> None:
+def test_apply_is_offered_to_operators_runs_a_job_and_rolls_back(page: Page, demo: Cluster, tmp_path: Path) -> None:
     operator = User.objects.create_user("operator", password="operator-pass-1")
     operator.user_permissions.add(Permission.objects.get(codename="operate_cluster"))
     with FakeApiServer(read_objects(DEMO_DUMP)) as api:
@@ -184,17 +184,24 @@ def test_apply_is_offered_to_operators_and_runs_a_job(page: Page, demo: Cluster,
         tab = page.open("/clusters/demo/")
         tab.click("button:has-text('Sync now')")
         tab.wait_for_url(re.compile(r"/jobs/\d+/"))
-        expect(tab.locator("#job-status .badge")).to_have_text("Succeeded", timeout=15_000)
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
         tab = page.open(f"/scenarios/{scenario.pk}/")
         tab.click("[data-apply]")
         assert "spec.externalTrafficPolicy: Local → Cluster" in tab.locator("[data-patch]").inner_text()
         page.shot("apply-confirmation")
         tab.click("#apply-dialog button[type=submit]")
         tab.wait_for_url(re.compile(r"/jobs/\d+/"))
-        expect(tab.locator("#job-status .badge")).to_have_text("Succeeded", timeout=15_000)
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
         page.shot("job")
         job = Job.objects.get(kind="apply")
         assert Job.objects.get(kind="sync").state == "succeeded"
         assert job.state == "succeeded" and job.created_by == operator
         patched = api.store.get("services", "shop", "checkout")
         assert patched["spec"]["externalTrafficPolicy"] == "Cluster"
+        # The job page lists the audited change and offers the rollback.
+        assert "externalTrafficPolicy: Local → Cluster" in tab.locator("[data-audit='applied']").inner_text()
+        tab.click("[data-rollback]")
+        tab.wait_for_url(re.compile(rf"/jobs/(?!{job.pk}/)\d+/"))
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
+        page.shot("rollback")
+        assert api.store.get("services", "shop", "checkout")["spec"]["externalTrafficPolicy"] == "Local"

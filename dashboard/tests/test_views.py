@@ -65,13 +65,13 @@ def test_overview_query_count_does_not_grow_with_pods(client: Client, demo: Clus
     url = reverse("dashboard:overview", args=["demo"])
     client.get(url)  # warm the per-revision snapshot and report caches
     # cluster, nav list, 3 counts, proxy config, zone aggregate, nodes drawn, pod counts,
-    # endpoints, their Services' names, pods, latest sync run.
-    with django_assert_num_queries(13):
+    # endpoints, their Services' names, pods, latest sync run, active sync job.
+    with django_assert_num_queries(14):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
     Pod.objects.bulk_create([Pod(cluster=demo, node=node, node_name=node.name, namespace="bulk",
                                  name=f"p{i}", raw={}) for i in range(300)])
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         body = client.get(url).content.decode()
     assert f"+{300 + Pod.objects.filter(node=node).count() - 300 - PODS_PER_NODE} more pods" in body
 

@@ -217,3 +217,31 @@ def test_not_allowed_and_not_found_pages_explain(client: Client, demo: Cluster, 
     assert forbidden.status_code == 403 and "operate-cluster permission" in forbidden.content.decode()
     missing = client.get(reverse("dashboard:overview", args=["nope"]))
     assert missing.status_code == 404 and "Not found" in missing.content.decode()
+
+
+def test_overview_announces_a_running_sync(client: Client, demo: Cluster) -> None:
+    job = Job.objects.create(kind="sync", state="running", progress=30, cluster=demo, message="listing pods")
+    body = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert f"follow job #{job.pk}" in body and "30%, listing pods" in body
+
+
+def test_proxy_mode_patch_needs_the_restart_confirmation(client: Client, demo: Cluster, operator: User) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+    scenario = _scenario(demo, proxy_mode="nftables")
+    client.force_login(operator)
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cart"}).content.decode()
+    patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S).group(1)
+    assert "mode: iptables → nftables" in patch and "rollout restart" in patch
+    assert 'name="confirm_restart" value="yes" required' in body
+    response = client.post(reverse("dashboard:scenario-apply", args=[scenario.pk]), follow=True)
+    assert "Not applied" in response.content.decode() and "confirm" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_whatif_only_changes_cannot_be_applied(client: Client, demo: Cluster, operator: User) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+    scenario = _scenario(demo, nodes_down=["node-a1"])
+    client.force_login(operator)
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
+    assert "nodes taken down: what-if only" in body
+    assert re.search(r'<button class="btn btn-danger" type="button" disabled[^>]*data-apply>', body)

@@ -13,7 +13,7 @@ from cluster.permissions import user_can_operate
 from cluster.sync_jobs import sync_request
 from dashboard import answers, selectors
 from dashboard.views.common import cluster_or_404, read_required, render_page
-from jobs.models import SyncRun
+from jobs.selectors import job_active_sync, sync_run_latest
 
 FINDINGS_SHOWN = 12
 
@@ -50,7 +50,8 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],
         "findings_total": len(report.findings),
         "summary": report.summary,
-        "last_sync": SyncRun.objects.filter(cluster=cluster).first(),
+        "last_sync": sync_run_latest(cluster=cluster),
+        "active_sync": job_active_sync(cluster=cluster),
     }
     return render_page(request, "dashboard/overview.html", context, cluster=cluster, section="overview")
 
