@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.services import cluster_delete
 
 
 def _pretty(value) -> str:
@@ -49,6 +50,13 @@ class ClusterAdmin(admin.ModelAdmin):
     @admin.display(description="last import summary")
     def summary_json(self, obj) -> str:
         return _pretty(obj.import_summary)
+
+    def delete_model(self, request, obj) -> None:
+        cluster_delete(cluster=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for cluster in queryset:
+            cluster_delete(cluster=cluster)
 
 
 @admin.register(Node)

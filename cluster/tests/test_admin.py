@@ -37,3 +37,11 @@ def test_changelist_and_change_page(admin_client_with_demo, model):
 def test_rows_cannot_be_added_by_hand(admin_client_with_demo):
     response = admin_client_with_demo.get(reverse("admin:cluster_pod_add"))
     assert response.status_code == 403
+
+
+def test_deleting_a_cluster_in_the_admin(admin_client_with_demo):
+    demo = Cluster.objects.get(name="demo")
+    url = reverse("admin:cluster_cluster_delete", args=[demo.pk])
+    response = admin_client_with_demo.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Cluster.objects.exists() and not Pod.objects.exists() and not Endpoint.objects.exists()

@@ -283,3 +283,16 @@ def test_nul_character_is_refused_on_every_database():
     with pytest.raises(ObjectError, match=r"^Pod shop/web-9: raw contains a NUL character"):
         cluster_import(name="c", objects=[b.node(), bad])
     assert not Cluster.objects.exists()
+
+
+def test_cluster_delete_removes_every_row_and_only_that_cluster():
+    from cluster.services import cluster_delete
+
+    cluster_import(name="gone", objects=b.small_cluster() + [b.kube_proxy_configmap("mode: ipvs\n")])
+    cluster_import(name="kept", objects=b.small_cluster())
+    before = cluster_state(Cluster.objects.get(name="kept"))
+    cluster_delete(cluster=Cluster.objects.get(name="gone"))
+    assert list(Cluster.objects.values_list("name", flat=True)) == ["kept"]
+    for model in (Node, Service, EndpointSlice, Endpoint, Pod, KubeProxyConfig):
+        assert set(model.objects.values_list("cluster__name", flat=True)) == {"kept"}
+    assert cluster_state(Cluster.objects.get(name="kept")) == before
