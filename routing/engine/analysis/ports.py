@@ -372,7 +372,7 @@ def _lb(p: _Port) -> SourceAggregate:
     agg.nodes = total
     if not total:
         agg.dropped = 1.0
-        agg.drop_reasons[Code.LB_NO_HEALTHY_NODE.value] = 0
+        agg.drop_reasons[Code.LB_NO_BACKEND_NODE.value] = 0
         return agg
     weight = 1.0 / total
 

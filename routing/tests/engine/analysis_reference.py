@@ -21,10 +21,8 @@ class Expected:
     dropped: float = 0.0
     refused: float = 0.0
     locality: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    #: share of all connections forwarded with the client IP preserved (per-node sources;
-    #: for ``lb`` simulate only says whether every path preserves it: ``preserved_all``).
+    #: share of all connections forwarded with the client IP preserved.
     preserved: float = 0.0
-    preserved_all: bool = True
     actions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -47,7 +45,5 @@ def brute_force(snapshot: Snapshot, service: str, port: str | int, source: str, 
             out.shares[key] += weight * share
         for name in LOCALITIES:
             out.locality[name] += weight * answer.locality.get(name, 0.0)
-        if answer.client_ip_preserved:
-            out.preserved += weight * (1.0 - answer.dropped)
-        out.preserved_all = out.preserved_all and answer.client_ip_preserved
+        out.preserved += weight * answer.client_ip_preserved_share * (1.0 - answer.dropped)
     return out
