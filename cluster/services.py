@@ -32,6 +32,8 @@ class ImportSummary:
     flagged_slices: tuple[str, ...] = ()
     #: Objects a later YAML document of the same stream replaced (see ``read_dump``).
     replaced: tuple[str, ...] = ()
+    #: Pods / endpoints naming a node the dump does not contain, per kind.
+    unknown_nodes: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored on the cluster, returned by the API)."""
@@ -43,6 +45,7 @@ class ImportSummary:
             "flagged_slices": list(self.flagged_slices[:FLAGGED_KEPT]),
             "flagged_slice_count": len(self.flagged_slices),
             "replaced": list(self.replaced[:FLAGGED_KEPT]),
+            "unknown_nodes": self.unknown_nodes,
         }
 
     def lines(self) -> list[str]:
@@ -56,6 +59,9 @@ class ImportSummary:
             out.append(f"Flagged EndpointSlice {flagged}")
         if len(self.flagged_slices) > 20:
             out.append(f"... and {len(self.flagged_slices) - 20} more flagged EndpointSlices")
+        if self.unknown_nodes:
+            refs = ", ".join(f"{n} {kind}" for kind, n in sorted(self.unknown_nodes.items()))
+            out.append(f"Nodes missing from the dump are named by: {refs}")
         if self.replaced:
             out.append(
                 f"Replaced by a later document with the same name: {', '.join(self.replaced[:20])}"
@@ -116,6 +122,7 @@ def _store(cluster: Cluster, plan: Plan, *, replaced: tuple[str, ...] = ()) -> I
         skipped=dict(plan.skipped),
         flagged_slices=tuple(written.flagged_slices),
         replaced=tuple(replaced),
+        unknown_nodes=written.unknown_nodes,
     )
     cluster.import_summary = summary.to_json()
     cluster.save()

@@ -63,6 +63,8 @@ class Written:
 
     counts: dict[str, int]
     flagged_slices: list[str]
+    #: Pods and endpoints whose node is not among the dump's Nodes, per kind.
+    unknown_nodes: dict[str, int] = field(default_factory=dict)
 
 
 def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
@@ -129,21 +131,27 @@ def write_plan(cluster: Cluster, plan: Plan) -> Written:
     )
     services = _ids(Service.objects.filter(cluster=cluster), "namespace", "name")
     flagged: list[str] = []
+    unknown: Counter = Counter()
     for start in range(0, len(plan.slices), SLICE_CHUNK):
         chunk = [parse_slice(o, r, ns, n) for o, r, ns, n in plan.slices[start:start + SLICE_CHUNK]]
+        unknown["Endpoint"] += sum(
+            1 for _, entries in chunk for e in entries if e["node_name"] and e["node_name"] not in nodes
+        )
         slices, endpoints = _write_slices(cluster, chunk, services, flagged)
         counts["EndpointSlice"] += slices
         counts["Endpoint"] += endpoints
-    counts["Pod"] = insert_rows(Pod, _pods(plan.pods, nodes), fixed=fixed, label=_label("Pod"))
+    counts["Pod"] = insert_rows(Pod, _pods(plan.pods, nodes, unknown), fixed=fixed, label=_label("Pod"))
     proxy = plan.proxy or {"mode": "iptables", "ipvs_scheduler": "rr", "raw": None}
     KubeProxyConfig.objects.create(cluster=cluster, node_overrides=plan.overrides, **proxy)
-    return Written(counts=counts, flagged_slices=flagged)
+    return Written(counts=counts, flagged_slices=flagged, unknown_nodes=+unknown)
 
 
-def _pods(entries: list[Entry], nodes: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _pods(entries: list[Entry], nodes: dict[str, int], unknown: Counter) -> Iterator[dict[str, Any]]:
     for obj, reader, namespace, name in entries:
         row = parse_pod(obj, reader, namespace, name)
         row["node_id"] = nodes.get(row["node_name"])
+        if row["node_name"] and row["node_id"] is None:
+            unknown["Pod"] += 1
         yield row
 
 

@@ -296,3 +296,15 @@ def test_cluster_delete_removes_every_row_and_only_that_cluster():
     for model in (Node, Service, EndpointSlice, Endpoint, Pod, KubeProxyConfig):
         assert set(model.objects.values_list("cluster__name", flat=True)) == {"kept"}
     assert cluster_state(Cluster.objects.get(name="kept")) == before
+
+
+def test_pods_and_endpoints_on_nodes_missing_from_the_dump_are_counted():
+    objects = [b.node("n1"), b.service(), b.endpoint_slice(endpoints=[
+        b.endpoint("10.244.1.5"), b.endpoint("10.244.9.5", node_name="n9"), {"addresses": ["10.244.9.6"]},
+    ]), b.pod("a", node_name="n1"), b.pod("b", node_name="n9", ip="10.244.9.5"), b.pod("c", node_name="")]
+    summary = cluster_import(name="c", objects=objects)
+    assert summary.unknown_nodes == {"Endpoint": 1, "Pod": 1}
+    assert "Nodes missing from the dump are named by: 1 Endpoint, 1 Pod" in summary.lines()
+    assert Pod.objects.get(name="b").node is None
+    clean = cluster_import(name="d", objects=b.small_cluster())
+    assert clean.unknown_nodes == {} and clean.to_json()["unknown_nodes"] == {}
