@@ -107,6 +107,7 @@ def test_services_table_filters_search_and_sort(client: Client, demo: Cluster) -
     by_drop = client.get(url, {"ordering": "-drop"}).content.decode()
     drops = [float(x) for x in re.findall(r"data-dropped>([\d.]+)%", by_drop)]
     assert drops == sorted(drops, reverse=True) and drops[0] > 0
+    assert '<th class="num" aria-sort="descending"><a' in by_drop
     assert client.get(url, {"type": "Bogus"}).status_code == 200  # a bad filter is shown, not a 500
 
 

@@ -138,7 +138,9 @@ def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(client: Client,
     url = reverse("dashboard:rules", args=["demo"])
     body = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout"}).content.decode()
     assert "KUBE-SVC-" in body and "KUBE-EXT-" in body
-    assert body.count("<tr><td><code>") > 5
+    assert body.count('<tr><td><code>') > 5  # the Service's own lines
+    assert '<tr class="infra"><td><code>' in body  # node-wide chains, greyed
+    assert "<pre data-rules-text>*filter" in body  # the restore-ready text
     diff = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout",
                             "etp": "Cluster"}).content.decode()
     changed = re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S).group(1)

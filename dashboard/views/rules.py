@@ -39,7 +39,7 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
     elif node:
         try:
             ruleset = render_node_rules(snapshot, node, mode, service=service)
-            context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions)
+            context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions, text=ruleset.text)
             context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes)
         except (RulesError, ScenarioError, InputError) as exc:
             context["error"] = str(exc)
