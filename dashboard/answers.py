@@ -80,6 +80,15 @@ class Entry:
         return sum((p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight for p in self.paths)
 
     @property
+    def nodes_reaching(self) -> int:
+        """Source nodes from which at least part of the traffic reaches an endpoint."""
+        return sum(p.group.weight for p in self.paths if p.answer["dropped"] < 1.0)
+
+    @property
+    def nodes_total(self) -> int:
+        return sum(p.group.weight for p in self.paths)
+
+    @property
     def client_ip_lost(self) -> int:
         """Source nodes whose forwarded connections are SNATed (client IP lost)."""
         return sum(p.group.weight for p in self.paths

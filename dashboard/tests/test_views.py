@@ -137,6 +137,9 @@ def test_service_detail_shows_the_local_service_drop(client: Client, demo: Clust
     assert 'data-entry-dropped="pod">0.0%<' in body  # iTP is Cluster: pods reach every endpoint
     assert "<svg class=\"flow\"" in body and 'class="link drop' in body
     assert "LOCAL_NO_ENDPOINT_ON_NODE" in body  # the explanation trail says why
+    cache = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "cache"])).content.decode()
+    hosting = Endpoint.objects.filter(service__cluster=demo, service__name="cache", ready=True).values("node_name").distinct().count()
+    assert f"data-nodes-reaching>{hosting}/{Node.objects.filter(cluster=demo).count()}<" in cache
 
 
 def test_service_detail_placement_marks_endpoint_states(client: Client, demo: Cluster) -> None:

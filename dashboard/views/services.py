@@ -74,7 +74,7 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
         "entries": [flowviews.entry_view(entry, by_zone=by_zone) for entry in entries],
         "by_zone": by_zone,
         "placement": selectors.endpoint_placement(cluster=cluster, service=row),
-        "report_row": answers.report(cluster=cluster).service(key),
+        "pod_entry": next((e for e in entries if e.key == "pod"), None),
     }
     return render_page(request, "dashboard/services/detail.html", context, cluster=cluster, section="services")
 
