@@ -69,6 +69,7 @@ class Code(StrEnum):
     DUAL_STACK_PRIMARY_FAMILY = "DUAL_STACK_PRIMARY_FAMILY"
     HOST_SOURCE_LOCAL_TRAFFIC = "HOST_SOURCE_LOCAL_TRAFFIC"
     LB_NO_BACKEND_NODE = "LB_NO_BACKEND_NODE"
+    SNAPSHOT_ASSUMPTION = "SNAPSHOT_ASSUMPTION"
     MASQUERADE_HOST_SOURCE = "MASQUERADE_HOST_SOURCE"
 
 
@@ -119,6 +120,7 @@ MESSAGES: dict[Code, str] = {
     Code.IPVS_FALLBACK_REPLY_LOST: "IPVS fallback without SNAT: the remote pod answers the external client directly from its own IP, so the reply is usually discarded",
     Code.LB_SOURCE_RANGES: "loadBalancerSourceRanges {ranges}: clients outside them are dropped at the load-balancer IP (NodePorts are not filtered)",
     Code.MODE_NOT_IN_RELEASE: "{mode} mode does not exist in kube-proxy {version} ({why}); modelled anyway for the what-if",
+    Code.SNAPSHOT_ASSUMPTION: "{note}",
     Code.LB_NO_BACKEND_NODE: "the load balancer has no backend node at all (every node excluded or being deleted): clients get no answer",
     Code.HOST_SOURCE_LOCAL_TRAFFIC: "a host-network process on {node} reaching an externalTrafficPolicy=Local address is masqueraded and sent to the cluster-wide endpoints (\"route LOCAL traffic\")",
     Code.MASQUERADE_HOST_SOURCE: "the source is the node's own address (outside the cluster CIDR): masqueraded",

@@ -279,6 +279,8 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
     totals = _accumulate(snapshot, paths, question.seed, notes)
     if service.session_affinity == "ClientIP":
         notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
+    # What the dump did not say and the adapter assumed, last: it qualifies the whole answer.
+    notes.extend(reason(Code.SNAPSHOT_ASSUMPTION, note=note) for note in snapshot.notes)
     forwarded = 1.0 - totals.dropped
     action = FORWARD if forwarded > 1e-12 else (REJECT if totals.rejected >= totals.dropped - 1e-12 else DROP)
     preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [p.client_ip_preserved for p, _ in paths]

@@ -221,3 +221,8 @@ def test_mixed_mode_lb_reports_the_preserved_share() -> None:
     answer = simulate(s, Question(service="default/web", source="lb")).to_json()
     assert answer["client_ip_preserved"] is False
     assert answer["client_ip_preserved_share"] == 0.5
+
+
+def test_adapter_assumptions_close_the_explanation() -> None:
+    answer = simulate(snap(*THREE, services=[(service_obj("web"), WEB)]), Question(service="default/web", source="pod:n1")).to_json()
+    assert answer["explain"][-1].startswith("SNAPSHOT_ASSUMPTION: no kube-system/kube-proxy ConfigMap")
