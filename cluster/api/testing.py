@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from cluster.api.throttling import throttle_reset
 from cluster.api.tokens import api_token_issue
 
 HOST = "127.0.0.1"
@@ -130,7 +130,10 @@ def _client(user: Any = None, *, token: bool = False) -> APIClient:
         client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=user)}")
     elif user is not None:
         client.force_login(user)
-    cache.delete(f"throttle_user_{user.pk}" if user is not None else f"throttle_anon_{HOST}")
+    if user is not None:
+        throttle_reset(scope="user", ident=str(user.pk))
+    else:
+        throttle_reset(scope="anon", ident=HOST)
     return client
 
 
@@ -151,7 +154,6 @@ def operator(db: Any) -> Any:
 @pytest.fixture
 def anon_client(db: Any) -> APIClient:
     """No credentials at all."""
-    cache.delete(f"throttle_anon_{HOST}")
     return _client()
 
 

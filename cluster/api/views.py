@@ -153,7 +153,9 @@ class EndpointSliceViewSet(_ReadOnly):
 class EndpointViewSet(_ReadOnly):
     """Endpoints (one row per entry of an EndpointSlice)."""
 
-    queryset = Endpoint.objects.select_related("cluster", "slice")
+    # In primary-key order (= slice order at import): sorting on (slice, position) made
+    # SQLite pick the cluster index and sort every endpoint of a big cluster per page.
+    queryset = Endpoint.objects.select_related("cluster", "slice").order_by("pk")
     serializer_class = s.EndpointSerializer
     detail_serializer_class = s.EndpointDetailSerializer
     filterset_class = EndpointFilterSet

@@ -75,7 +75,8 @@ def test_garbage_token_is_401_even_with_anonymous_read(small_cluster):
 
 
 def test_throttling_answers_429_in_the_error_shape(anon_client, small_cluster):
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/minute"}
+    # Per day: the only window edge is midnight UTC, so the test never straddles one.
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/day"}
     with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK,
                                            "DEFAULT_THROTTLE_RATES": rates}):
         statuses = [anon_client.get("/api/v1/clusters").status_code for _ in range(4)]
@@ -83,6 +84,16 @@ def test_throttling_answers_429_in_the_error_shape(anon_client, small_cluster):
     assert statuses == [200, 200, 200, 429]
     assert last.json()["error"]["code"] == "throttled"
     assert int(last["Retry-After"]) > 0
+
+
+def test_user_throttle_counts_each_user_apart(reader_client, operator_client, small_cluster):
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "2/day"}
+    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK,
+                                           "DEFAULT_THROTTLE_RATES": rates}):
+        reader = [reader_client.get("/api/v1/nodes").status_code for _ in range(3)]
+        operator = operator_client.get("/api/v1/nodes").status_code
+    assert reader == [200, 200, 429]
+    assert operator == 200
 
 
 def test_docs_pages_load_only_local_files(anon_client):

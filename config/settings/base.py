@@ -62,6 +62,10 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+# Keep a connection across requests: opening one (and SQLite's PRAGMA) per API call costs
+# more than a simulate answer; health checks replace connections that died meanwhile.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the dashboard read while an import writes; a busy timeout instead of
     # "database is locked" when a task and a request write at once.
