@@ -4,7 +4,8 @@ Pure: the standard library and PyYAML only, no Django. The importer, the ``simul
 command and the API's inline dumps all read dumps through :func:`read_objects`, so every
 entry point refuses bad input with the same one-line :class:`DumpError`.
 
-Accepted shapes: a JSON document, a YAML stream of one or more documents, a ``kind: List``
+Accepted shapes: a JSON document (or several in a row, as ``kubectl get -w -o json``
+prints), a YAML stream of one or more documents, a ``kind: List``
 (nested Lists flattened), typed API lists such as ``ServiceList`` (whose items omit ``kind``
 and ``apiVersion``, which are then inferred from the list), a bare JSON array of objects, and
 single objects. Objects come back in file order.
@@ -177,11 +178,14 @@ def _parse(data: bytes) -> list[Any]:
         try:
             return _Single([json.loads(data)])
         except json.JSONDecodeError as exc:
-            raise DumpError(
-                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
+            if exc.msg != "Extra data":
+                raise DumpError(
+                    f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+                ) from None
         except UnicodeDecodeError:
             raise DumpError("input is not UTF-8 text") from None
+        # Several JSON documents one after another, as `kubectl get -w -o json` prints.
+        return _json_stream(data.decode("utf-8-sig"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -195,6 +199,23 @@ def _parse(data: bytes) -> list[Any]:
         raise DumpError(f"invalid YAML{at}: {problem}") from None
     except yaml.YAMLError as exc:
         raise DumpError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _json_stream(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    documents, position, end = [], 0, len(text)
+    while True:
+        while position < end and text[position] in " \t\r\n":
+            position += 1
+        if position == end:
+            return documents
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise DumpError(
+                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        documents.append(document)
 
 
 def _describe(obj: Any) -> str:

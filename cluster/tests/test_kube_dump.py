@@ -166,3 +166,17 @@ def test_repeats_inside_one_list_are_left_for_the_importer():
     dump = {"apiVersion": "v1", "kind": "List", "items": [SVC, SVC]}
     result = read_dump(io.BytesIO(json.dumps(dump).encode()))
     assert (len(result.objects), result.replaced) == (2, ())
+
+
+def test_concatenated_json_documents_like_kubectl_watch():
+    first = {**SVC, "spec": {"type": "ClusterIP"}}
+    later = {**SVC, "spec": {"type": "NodePort"}}
+    text = json.dumps(first, indent=2) + "\n" + json.dumps(POD) + json.dumps(later) + "\n"
+    dump = read_dump(io.BytesIO(text.encode()))
+    assert [(o["kind"], o.get("spec")) for o in dump.objects] == [("Pod", None), ("Service", {"type": "NodePort"})]
+    assert dump.replaced == ("Service a/web",)
+
+
+def test_broken_second_json_document_names_its_line():
+    with pytest.raises(DumpError, match=r"^invalid JSON at line 2, column 10: Expecting"):
+        _read(json.dumps(SVC) + "\n" + '{"kind": }')
