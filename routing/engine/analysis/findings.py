@@ -162,6 +162,9 @@ def ipvs_local_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     s = max(hit, key=lambda x: x.ipvs_fallback_nodes)
     message = (f"IPVS: {s.ipvs_fallback_nodes} of {s.nodes} nodes have no local endpoint and forward "
                f"{_SOURCE_WORDS[s.source]} to remote endpoints instead of dropping (kubernetes#97081)")
+    if s.source in ("external", "lb"):
+        # No SNAT on that path: the endpoint answers the client directly, from the wrong address.
+        message += "; without SNAT the replies bypass the node and usually never reach the client"
     return _finding(row, "IPVS_LOCAL_FALLBACK", "warning", s.ipvs_fallback_nodes / max(s.nodes, 1), message, source=s.source)
 
 
