@@ -125,3 +125,28 @@ def test_watch_cluster_command_runs_as_the_sync_job(cluster, fake_api):  # noqa:
     assert "ADDED    Node n7" in out.getvalue() and "1 events applied" in out.getvalue()
     job = Job.objects.get(kind="sync")
     assert job.state == "succeeded" and Node.objects.filter(name="n7").exists()
+
+
+def test_sync_cluster_joins_a_sync_already_running(cluster, fake_api):  # noqa: F811
+    import io
+
+    from django.core.management import call_command
+
+    from cluster.sync_jobs import sync_job_run
+    from jobs.services import job_create_sync
+
+    job, _ = job_create_sync(cluster=cluster)
+    fake_api.set_delay("pods", 0.5)
+
+    def worker():
+        try:
+            sync_job_run(job_id=job.pk)
+        finally:
+            connection.close()
+
+    threading.Thread(target=worker).start()
+    out = io.StringIO()
+    call_command("sync_cluster", "live", stdout=out)
+    text = out.getvalue()
+    assert f"already running (job {job.pk}); waiting" in text and "[100%] sync succeeded" in text
+    assert SyncRun.objects.filter(mode="full").count() == 1
