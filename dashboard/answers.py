@@ -35,6 +35,8 @@ class SourceGroup:
     nodes: tuple[str, ...]
     #: the members' zone ("" when unlabeled, or for the cloud LB).
     zone: str = ""
+    #: a label short enough for the flow diagram ("" means ``label``).
+    short: str = ""
 
     @property
     def weight(self) -> int:
@@ -132,7 +134,7 @@ def source_groups(snapshot: Snapshot, key: str, *, special: set[str] | None = No
         rest = tuple(n for n in cls.names if n not in special)
         if rest:
             label = f"{len(rest)} other node{'s' if len(rest) != 1 else ''} in {cls.zone or 'no zone'} ({cls.config.mode})"
-            groups.append(SourceGroup(label, rest, cls.zone))
+            groups.append(SourceGroup(label, rest, cls.zone, f"{cls.zone or 'no zone'} ×{len(rest)}"))
     return groups
 
 

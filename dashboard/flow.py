@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 # Sankey layout: narrow bars, labels outside them (sources right-aligned on the left,
 # endpoints on the right), so text stays legible when the picture is scaled down.
 WIDTH = 600
-LABEL_W = 150
+LABEL_W = 165
 BOX_W = 12
 LEFT_X = LABEL_W
 RIGHT_X = WIDTH - LABEL_W - BOX_W

@@ -97,7 +97,7 @@ def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
             zone_of_target[label] = ep["zone"] or ""
         cross = frozenset(t for t in targets if path.group.zone and zone_of_target[t]
                           and zone_of_target[t] != path.group.zone)
-        sources.append(FlowSource(label=path.group.label, weight=path.group.weight, targets=targets,
+        sources.append(FlowSource(label=path.group.short or path.group.label, weight=path.group.weight, targets=targets,
                                   dropped=answer["dropped"], action=answer["action"], cross=cross))
         rows.append(PathRow(
             label=path.group.label, nodes=path.group.weight, action=answer["action"],

@@ -21,10 +21,16 @@ def get_item(mapping: Any, key: Any) -> Any:
 
 @register.filter
 def percent(value: Any, digits: int = 1) -> str:
-    """0.3333 -> "33.3%"; None -> "—"."""
+    """0.3333 -> "33.3%"; None -> "—". A share that is neither none nor all never rounds
+    to "0.0%" or "100.0%": it gets the decimals it needs (0.9998 -> "99.98%")."""
     if value is None or value == "":
         return "—"
-    return f"{float(value) * 100:.{int(digits)}f}%"
+    value, digits = float(value), int(digits)
+    text = f"{value * 100:.{digits}f}"
+    while 0 < value < 1 and float(text) in (0.0, 100.0) and digits < 4:
+        digits += 1
+        text = f"{value * 100:.{digits}f}"
+    return f"{text}%"
 
 
 @register.filter

@@ -60,3 +60,11 @@ def test_sources_merge_per_zone_with_weighted_shares() -> None:
     assert [m.label for m in merged] == ["z1 (2 nodes)", "z2 (2 nodes)"]
     assert merged[0].targets == {"a": 0.5} and merged[0].dropped == 0.5 and merged[0].action == "drop"
     assert merged[1].targets == {"a": 0.5, "b": 0.5} and merged[1].dropped == 0
+
+
+@pytest.mark.parametrize(("share", "text"), [(0.0, "0.0%"), (1.0, "100.0%"), (0.8, "80.0%"), (0.9998, "99.98%"),
+                                             (0.0002, "0.02%"), (None, "—")])
+def test_percent_never_rounds_a_partial_share_to_none_or_all(share, text) -> None:
+    from dashboard.templatetags.dashboard import percent
+
+    assert percent(share) == text
