@@ -74,10 +74,14 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
     notes: list[Reason] = []
     backends: list[str] = []
     health: dict[str, int] = {}
+    excluded = 0
     for node in snapshot.nodes.values():
         why = backend_excluded(node)
         if why:
-            notes.append(reason(Code.LB_NODE_EXCLUDED, node=node.name, why=why))
+            excluded += 1
+            # Name a few; thousands of identical lines would only be trimmed later.
+            if excluded <= 3:
+                notes.append(reason(Code.LB_NODE_EXCLUDED, node=node.name, why=why))
             continue
         backends.append(node.name)
         health[node.name] = health_check(node, local_policy=local, local_ready=counts.get(node.name, 0))
@@ -90,6 +94,8 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
         notes.insert(0, reason(Code.LB_NO_HEALTHY_NODE, count=len(backends)))
     else:
         notes.insert(0, reason(Code.LB_NO_BACKEND_NODE))
+    if excluded > 3:
+        notes.append(reason(Code.LB_NODE_EXCLUDED, node=f"{excluded - 3} more node(s)", why="excluded the same way"))
     for address in service.lb_uncaptured:
         notes.append(reason(Code.LB_NOT_CAPTURED, address=address))
     share = 1.0 / len(passing) if passing else 0.0
