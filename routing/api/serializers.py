@@ -137,6 +137,8 @@ class SimulateAnswerSerializer(serializers.Serializer):
     endpoints = AnswerEndpointSerializer(many=True)
     explain = serializers.ListField(child=serializers.CharField())
     rejected = serializers.FloatField()
+    client_ip_preserved_share = serializers.FloatField(
+        required=False, help_text="Share of forwarded connections that keep the client IP.")
     nodes = serializers.DictField(child=serializers.FloatField())
     zones = serializers.DictField(child=serializers.FloatField())
     locality = serializers.DictField(child=serializers.FloatField())
