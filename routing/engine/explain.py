@@ -105,7 +105,7 @@ MESSAGES: dict[Code, str] = {
     Code.MASQUERADE_USERSPACE: "userspace mode proxies the connection itself: the client IP is always lost",
     Code.CLIENT_IP_PRESERVED: "the client source IP reaches the endpoint",
     Code.LB_NODES_HEALTH_CHECK: "load balancer sends to {count} of {total} node(s) passing its health check ({check})",
-    Code.LB_NODE_EXCLUDED: "load balancer skips node {node}: {why}",
+    Code.LB_NODE_EXCLUDED: "load balancer skips {node}: {why}",
     Code.LB_NO_HEALTHY_NODE: "no node passes the load balancer health check: it fails open to all {count} backend node(s)",
     Code.LB_NOT_CAPTURED: "load balancer ingress {address} is not captured by kube-proxy (hostname or ipMode Proxy): traffic arrives through a NodePort",
     Code.LB_BALANCES_PER_NODE: "externalTrafficPolicy=Local: the load balancer splits per node, not per pod",

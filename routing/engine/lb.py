@@ -74,14 +74,11 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
     notes: list[Reason] = []
     backends: list[str] = []
     health: dict[str, int] = {}
-    excluded = 0
+    excluded: list[tuple[str, str]] = []
     for node in snapshot.nodes.values():
         why = backend_excluded(node)
         if why:
-            excluded += 1
-            # Name a few; thousands of identical lines would only be trimmed later.
-            if excluded <= 3:
-                notes.append(reason(Code.LB_NODE_EXCLUDED, node=node.name, why=why))
+            excluded.append((node.name, why))
             continue
         backends.append(node.name)
         health[node.name] = health_check(node, local_policy=local, local_ready=counts.get(node.name, 0))
@@ -94,8 +91,11 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
         notes.insert(0, reason(Code.LB_NO_HEALTHY_NODE, count=len(backends)))
     else:
         notes.insert(0, reason(Code.LB_NO_BACKEND_NODE))
-    if excluded > 3:
-        notes.append(reason(Code.LB_NODE_EXCLUDED, node=f"{excluded - 3} more node(s)", why="excluded the same way"))
+    # Name a few; thousands of identical lines would only be trimmed later.
+    shown = excluded if len(excluded) <= 3 else excluded[:2]
+    notes.extend(reason(Code.LB_NODE_EXCLUDED, node=f"node {name}", why=why) for name, why in shown)
+    if len(excluded) > len(shown):
+        notes.append(reason(Code.LB_NODE_EXCLUDED, node=f"{len(excluded) - len(shown)} more node(s)", why="excluded likewise"))
     for address in service.lb_uncaptured:
         notes.append(reason(Code.LB_NOT_CAPTURED, address=address))
     share = 1.0 / len(passing) if passing else 0.0
