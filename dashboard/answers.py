@@ -291,10 +291,10 @@ class PageReport:
         data = self._summary
         findings = data["findings"]
         return [
-            ("service ports dropping traffic", str(data["ports_dropping"]), "bad" if data["ports_dropping"] else ""),
-            ("critical findings", str(findings.get("critical", 0)), "bad" if findings.get("critical") else ""),
-            ("warnings", str(findings.get("warning", 0)), "warn" if findings.get("warning") else ""),
-            ("cross-zone $/month", f"{data['cross_zone_usd_per_month']:.2f}", ""),
+            ("service ports dropping traffic", f"{data['ports_dropping']:,}", "bad" if data["ports_dropping"] else ""),
+            ("critical findings", f"{findings.get('critical', 0):,}", "bad" if findings.get("critical") else ""),
+            ("warnings", f"{findings.get('warning', 0):,}", "warn" if findings.get("warning") else ""),
+            ("cross-zone $/month", f"{data['cross_zone_usd_per_month']:,.0f}", ""),
         ]
 
     def service(self, key: str) -> ServiceFigures | None:

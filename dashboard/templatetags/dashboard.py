@@ -58,3 +58,12 @@ def pod_dots(pods: list[tuple[str, str, str]]) -> str:
         f'<span class="pod {escape(colour)}" data-svc="{escape(services)}" '
         f'title="{escape(pod)}{escape(" → " + services) if services else ""}"></span>'
         for pod, services, colour in pods))
+
+
+@register.filter
+def thousands(value: Any) -> str:
+    """12345 -> "12,345"."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
