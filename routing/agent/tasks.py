@@ -67,22 +67,37 @@ _BUILTIN = ("-A INPUT ", "-A FORWARD ", "-A OUTPUT ", "-A PREROUTING ", "-A POST
 
 def _apply_iptables(prefix: list[str], text: str) -> None:
     """Restore the KUBE-* chains without touching other software's rules, then make sure
-    each hook rule (INPUT -> KUBE-…) exists exactly once, as kube-proxy's EnsureRule does."""
-    hooks: list[tuple[str, list[str]]] = []
+    each hook rule (INPUT -> KUBE-…) exists exactly once, as kube-proxy's EnsureRule does
+    (one iptables-save to see which are there, one restore inserting the missing ones)."""
+    from routing.agent.drift import _ipt_fingerprint
+
+    hooks: list[tuple[str, str]] = []
     body: list[str] = []
     table = "filter"
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:]
         if line.startswith(_BUILTIN):
-            hooks.append((table, shlex.split(line)[1:]))
+            hooks.append((table, line))
         elif not (line.startswith(":") and not line.startswith(":KUBE-")):
             body.append(line)
     _run([*prefix, "iptables-restore", "--noflush"], "\n".join(body) + "\n")
-    for table, rule in hooks:
-        check = subprocess.run([*prefix, "iptables", "-t", table, "-C", *rule], capture_output=True)
-        if check.returncode != 0:
-            _run([*prefix, "iptables", "-t", table, "-I", *rule], None)
+    present: set[tuple[str, str, tuple]] = set()
+    table = "filter"
+    for line in subprocess.run([*prefix, "iptables-save"], capture_output=True, text=True, check=True).stdout.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(_BUILTIN):
+            tokens = shlex.split(line)
+            present.add((table, tokens[1], _ipt_fingerprint(tokens[2:])))
+    missing: dict[str, list[str]] = {}
+    for table, line in hooks:
+        tokens = shlex.split(line)
+        if (table, tokens[1], _ipt_fingerprint(tokens[2:])) not in present:
+            missing.setdefault(table, []).append("-I" + line[2:])
+    if missing:
+        restore = "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in missing.items())
+        _run([*prefix, "iptables-restore", "--noflush"], restore)
 
 
 def _run(cmd: list[str], stdin: str | None) -> None:

@@ -84,49 +84,18 @@ def test_apply_refuses_without_the_write_flag(monkeypatch) -> None:
     assert node_queue("node-a1") == "node.node-a1"
 
 
-@pytest.mark.worker
-@pytest.mark.timeout(90)
-def test_agent_worker_applies_rules_to_its_node_through_its_queue(demo) -> None:
-    """A real worker (manage.py node_agent) on a real Redis, for one lab node namespace:
-    a rules update sent to queue node.<NODE> reaches that namespace."""
-    import os
-    import sys
-    import threading
-    import time
 
-    import redis
-
-    from cluster.testing.workers import publishing_to
-
-    broker = "redis://127.0.0.1:6379/6"
-    redis.Redis.from_url(broker).flushdb()
-    expected = render_node_rules(demo, "node-c2", "iptables")
+def test_apply_is_idempotent_and_keeps_other_rules(demo, monkeypatch) -> None:
+    """Applying twice leaves each hook once; a rule of other software survives."""
+    expected = render_node_rules(demo, "node-a1", "iptables")
     with scratch_namespace() as ns:
-        env = {**os.environ, "REDIS_URL": broker, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-        manage = Path(__file__).resolve().parents[2] / "manage.py"
-        proc = subprocess.Popen([sys.executable, str(manage), "node_agent", "--node", "node-c2", "--netns", ns,
-                                 "--allow-write"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        ready, lines = threading.Event(), []
-
-        def pump() -> None:
-            for line in proc.stdout:
-                lines.append(line)
-                if " ready." in line:
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            assert ready.wait(45), "".join(lines[-20:])
-            with publishing_to(broker):
-                apply_node_rules.apply_async(args=["iptables", expected.text], queue=node_queue("node-c2"))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not rules_drift(expected, read_actual("iptables", netns=ns)).clean:
-                time.sleep(0.2)
-            assert rules_drift(expected, read_actual("iptables", netns=ns)).clean, "".join(lines[-20:])
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22",
+                        "-j", "ACCEPT"], check=True)
+        monkeypatch.setenv(NETNS_ENV, ns)
+        monkeypatch.setenv(WRITE_ENV, "1")
+        apply_node_rules("iptables", expected.text)
+        apply_node_rules("iptables", expected.text)
+        saved = read_actual("iptables", netns=ns)
+    assert rules_drift(expected, saved).clean
+    assert sum(1 for line in saved.splitlines() if line.startswith("-A PREROUTING")) == 1
+    assert "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" in saved

@@ -34,5 +34,7 @@ class Command(BaseCommand):
             env[NETNS_ENV] = opts["netns"]
         node = opts["node"]
         argv = [celery, "-A", "config", "worker", "-Q", node_queue(node), "-n", f"agent-{node}@%h",
-                "-c", "1", "-I", "routing.agent.tasks", "--loglevel", opts["loglevel"]]
+                "-c", "1", "-I", "routing.agent.tasks", "--loglevel", opts["loglevel"],
+                # Agents share nothing with other workers: skip the start-up handshakes.
+                "--without-mingle", "--without-gossip"]
         os.execvpe(celery, argv, env)
