@@ -47,24 +47,27 @@ def insert_rows(
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
 
-    def values(row: dict[str, Any]) -> tuple:
-        out = []
-        for column in columns:
-            name = column.attname
-            value = row[name] if name in row else fixed.get(name, column.default)
-            if column.is_json and value is not None:
-                try:
-                    value = _dumps(value)
-                except (TypeError, ValueError) as exc:
-                    raise ObjectError(f"{label(row)}: {name} is not JSON ({exc})") from None
-                if "\\u0000" in value:  # PostgreSQL jsonb cannot store NUL; refuse it everywhere
-                    raise ObjectError(f"{label(row)}: {name} contains a NUL character (\\u0000)")
-            elif column.max_length is not None and value is not None and len(value) > column.max_length:
-                raise ObjectError(
-                    f"{label(row)}: {name} is longer than {column.max_length} characters"
-                )
-            out.append(value)
-        return tuple(out)
+    # Per-column work decided once, not per row: this loop runs 300,000 times.
+    attnames = [c.attname for c in columns]
+    defaults = [fixed.get(c.attname, c.default) for c in columns]
+    json_columns = [i for i, c in enumerate(columns) if c.is_json]
+    sized_columns = [(i, c.max_length) for i, c in enumerate(columns) if c.max_length is not None]
+
+    def values(row: dict[str, Any]) -> list:
+        out = [row.get(name, default) for name, default in zip(attnames, defaults)]
+        for i in json_columns:
+            if out[i] is None:
+                continue
+            try:
+                out[i] = _dumps(out[i])
+            except (TypeError, ValueError) as exc:
+                raise ObjectError(f"{label(row)}: {attnames[i]} is not JSON ({exc})") from None
+            if "\\u0000" in out[i]:  # PostgreSQL jsonb cannot store NUL; refuse it everywhere
+                raise ObjectError(f"{label(row)}: {attnames[i]} contains a NUL character (\\u0000)")
+        for i, limit in sized_columns:
+            if out[i] is not None and len(out[i]) > limit:
+                raise ObjectError(f"{label(row)}: {attnames[i]} is longer than {limit} characters")
+        return out
 
     count = 0
     with connection.cursor() as cursor:

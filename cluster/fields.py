@@ -12,9 +12,6 @@ from typing import Any
 
 from cluster.kube_dump import DumpError
 
-_MISSING = object()
-
-
 class ObjectError(DumpError):
     """A Kubernetes object with a missing or malformed field (one line: object, field)."""
 
@@ -67,11 +64,13 @@ class Reader:
         A missing key or a JSON null gives ``default``, or an error when ``required``.
         ``path`` is the field's full dotted name for the message.
         """
-        value = data.get(key, _MISSING) if isinstance(data, dict) else _MISSING
-        if value is _MISSING or value is None:
+        value = data.get(key) if isinstance(data, dict) else None
+        if value is None:
             if required:
                 raise self.fail(f"missing {path}")
             return default
+        if type(value) is expected:  # the common case, decided without isinstance chains
+            return value
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise self.fail(f"{path} must be {_EXPECTED[expected]}, got {type_name(value)}")
         return value
