@@ -105,6 +105,8 @@ def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None
     tab = page.open("/", "overview")
     assert tab.locator("h1").inner_text() == "demo"
     assert tab.locator(".node.notready").count() == Node.objects.filter(cluster=demo, ready=False).count()
+    tab.locator(".pod[data-svc='shop/cache']").first.hover()  # hovering a pod shows its Service's pods
+    assert tab.locator(".pod.hl").count() == Endpoint.objects.filter(service__name="cache").count()
     tab.locator("[data-legend='shop/checkout']").click()  # pin a Service: its pods stand out
     assert tab.locator(".pod.hl").count() == Endpoint.objects.filter(service__name="checkout").count()
     page.shot("overview-highlight")
