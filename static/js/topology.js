@@ -22,6 +22,14 @@ export function init(root) {
     topo.addEventListener("mouseout", (event) => {
       if (event.target.closest("[data-legend], .pod[data-svc]")) hover(null);
     });
+    // Keyboard users get the same preview when a legend button takes focus.
+    topo.addEventListener("focusin", (event) => {
+      const legend = event.target.closest("[data-legend]");
+      if (legend) hover(legend.dataset.legend);
+    });
+    topo.addEventListener("focusout", (event) => {
+      if (event.target.closest("[data-legend]")) hover(null);
+    });
     for (const button of topo.querySelectorAll("[data-legend]")) {
       button.addEventListener("click", () => {
         const service = button.dataset.legend;
