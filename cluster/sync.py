@@ -154,6 +154,11 @@ def cluster_sync(*, cluster: Cluster, job=None, on_progress: Progress | None = N
         run.status, run.error = SyncRun.Status.FAILED, str(error)
         run.error_transient = getattr(error, "transient", False)
         logger.warning("sync of cluster %s failed: %s", cluster.name, error)
+    except Exception as error:  # a time limit or a bug: never leave the run "running"
+        run.status, run.error = SyncRun.Status.FAILED, f"{type(error).__name__}: {error}"
+        run.finished_at = timezone.now()
+        run.save()
+        raise
     run.finished_at = timezone.now()
     run.save()
     return run

@@ -43,6 +43,11 @@ def sync_cluster_task(self, cluster_id: int, job_id: int | None = None) -> None:
         sync_job_run(job_id=job_id, task_id=self.request.id or "", final_attempt=final)
     except SoftTimeLimitExceeded:
         _fail(job_id, "sync exceeded its time limit")
+    except TransientSyncError:
+        raise
+    except Exception as error:
+        _fail(job_id, f"internal error: {type(error).__name__}: {error}")
+        raise
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True,
@@ -55,6 +60,9 @@ def apply_changes_task(self, job_id: int) -> None:
         apply_job_run(job_id=job_id, task_id=self.request.id or "")
     except SoftTimeLimitExceeded:
         _fail(job_id, "apply exceeded its time limit")
+    except Exception as error:
+        _fail(job_id, f"internal error: {type(error).__name__}: {error}")
+        raise
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True,
@@ -67,6 +75,9 @@ def rollback_task(self, job_id: int) -> None:
         rollback_job_run(job_id=job_id, task_id=self.request.id or "")
     except SoftTimeLimitExceeded:
         _fail(job_id, "rollback exceeded its time limit")
+    except Exception as error:
+        _fail(job_id, f"internal error: {type(error).__name__}: {error}")
+        raise
 
 
 @shared_task(acks_late=True, ignore_result=True)

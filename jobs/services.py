@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -71,13 +71,20 @@ def job_enqueue(*, job: Job) -> None:
 
 
 def job_start(*, job_id: int, celery_task_id: str = "") -> Job | None:
-    """Move a queued job to running, exactly once; None when it is not queued any more.
+    """Move a queued job to running, exactly once; None when it is not queued any more
+    (or, for a redelivered message, when it is not still marked as running that message).
 
     The conditional UPDATE is what makes tasks idempotent: a second delivery of the same
     message (broker restart, re-send of a lost message) finds the job taken and does nothing.
     """
     now = timezone.now()
-    taken = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+    startable = Q(state=Job.State.QUEUED)
+    if celery_task_id:
+        # The same message delivered again while its job is "running" means the worker
+        # that ran it died (acks_late redelivers it): take the job over. Safe for every
+        # kind: sync is idempotent, patches are guarded by resourceVersions.
+        startable |= Q(state=Job.State.RUNNING, celery_task_id=celery_task_id)
+    taken = Job.objects.filter(startable, pk=job_id).update(
         state=Job.State.RUNNING, started_at=now, updated_at=now, message="running",
         attempts=F("attempts") + 1, celery_task_id=celery_task_id or F("celery_task_id"))
     return Job.objects.get(pk=job_id) if taken else None

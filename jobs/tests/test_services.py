@@ -37,6 +37,16 @@ def test_a_job_starts_exactly_once(cluster):
     assert Job.objects.get(pk=job.pk).celery_task_id == "t-1"
 
 
+def test_a_redelivered_message_takes_over_the_job_its_dead_worker_left(cluster):
+    job = job_create(kind=Job.Kind.SYNC, cluster=cluster)
+    job_start(job_id=job.pk, celery_task_id="t-1")
+    retaken = job_start(job_id=job.pk, celery_task_id="t-1")  # acks_late redelivery
+    assert retaken is not None and retaken.attempts == 2
+    assert job_start(job_id=job.pk, celery_task_id="t-9") is None  # another message: no
+    job_finish(job=retaken, state=Job.State.SUCCEEDED)
+    assert job_start(job_id=job.pk, celery_task_id="t-1") is None  # finished: never again
+
+
 def test_progress_is_clamped_and_log_lines_append(cluster):
     job = job_create(kind=Job.Kind.SYNC, cluster=cluster)
     job_progress(job=job, percent=140, message="x" * 400)
