@@ -47,15 +47,16 @@ def _kube_nat_rules(text: str) -> set[str]:
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
 def test_demo_rules_load_for_every_node_and_policy_combination(mode: str) -> None:
-    loaded = 0
+    loaded = expected = 0
     with scratch_namespace() as ns:
         for label, snap in demo_variants():
+            expected += len(snap.nodes)
             for node in sorted(snap.nodes):
                 text = render_node_rules(snap, node, mode).text
                 proc = load(ns, mode, text)
                 assert proc.returncode == 0, f"{label} {node}: {proc.stderr.strip()[:300]}"
                 loaded += 1
-    assert loaded == 4 * 10
+    assert loaded == expected >= 4 * 2
 
 
 def test_loaded_iptables_rules_read_back_identically() -> None:
