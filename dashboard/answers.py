@@ -40,6 +40,7 @@ class SourceGroup:
 
     @property
     def weight(self) -> int:
+        """How many nodes this source stands for."""
         return len(self.nodes)
 
 
@@ -88,6 +89,7 @@ class Entry:
 
     @property
     def nodes_total(self) -> int:
+        """Source nodes counted in this entry."""
         return sum(p.group.weight for p in self.paths)
 
     @property
@@ -209,10 +211,12 @@ class EntryDiff:
 
     @property
     def newly_dropped(self) -> float:
+        """Share of the entry's connections dropped after but not before."""
         return max(self.after.dropped - self.before.dropped, 0.0)
 
     @property
     def stops_dropping(self) -> float:
+        """Share dropped before and delivered after."""
         return max(self.before.dropped - self.after.dropped, 0.0)
 
     @property
@@ -224,6 +228,7 @@ class EntryDiff:
 
     @property
     def changed(self) -> bool:
+        """Anything moved, or an action or client-IP outcome changed."""
         return bool(self.moved) or any(
             d["action"]["before"] != d["action"]["after"]
             or d["client_ip_preserved"]["before"] != d["client_ip_preserved"]["after"] for _, d in self.diffs)

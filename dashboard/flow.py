@@ -40,6 +40,8 @@ class FlowSource:
 
 @dataclass(frozen=True)
 class Box:
+    """One bar of the diagram (a source or an endpoint/sink) and its label."""
+
     label: str
     x: float
     y: float
@@ -50,14 +52,17 @@ class Box:
 
     @property
     def label_y(self) -> float:
+        """Baseline of the label, centred on the bar."""
         return self.y + self.h / 2 + 4
 
     @property
     def text_x(self) -> float:
+        """Labels sit outside the bars: left of sources, right of targets."""
         return self.x - 6 if self.kind == "src" else self.x + BOX_W + 6
 
     @property
     def anchor(self) -> str:
+        """SVG text-anchor matching ``text_x``."""
         return "end" if self.kind == "src" else "start"
 
     @property
@@ -67,11 +72,14 @@ class Box:
 
     @property
     def percent(self) -> str:
+        """The bar's share of all drawn traffic."""
         return f"{self.value * 100:.1f}%"
 
 
 @dataclass(frozen=True)
 class Link:
+    """One band from a source to a target: an SVG path and its stroke width."""
+
     path: str
     width: float
     kind: str

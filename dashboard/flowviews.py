@@ -23,6 +23,7 @@ class LoadBar:
 
     @property
     def percent(self) -> str:
+        """The share as a percentage."""
         return f"{self.share * 100:.1f}%"
 
 

@@ -22,6 +22,7 @@ class NodeListField(forms.Field):
     widget = forms.TextInput
 
     def to_python(self, value: Any) -> list[str]:
+        """Split, trim and de-duplicate the node names, keeping their order."""
         values = value if isinstance(value, list) else [value or ""]
         names: list[str] = []
         for item in values:
@@ -35,6 +36,7 @@ class NodeListWidget(forms.TextInput):
     """Reads every value of a repeated GET parameter (checkboxes) or one text field."""
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        """Every value of the parameter (checkboxes repeat it)."""
         return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
 
 
@@ -63,6 +65,7 @@ class WhatIfForm(forms.Form):
         self.nodes = nodes or []
 
     def clean(self) -> dict[str, Any]:
+        """Nodes must exist; an IPVS scheduler needs ipvs mode."""
         data = super().clean()
         known = set(self.nodes)
         for name in ("down", "cordon", "drain"):

@@ -33,6 +33,8 @@ SIMULATION_ONLY = {
 
 @dataclass
 class FieldChange:
+    """One field as it is and as the scenario sets it ("" = unset)."""
+
     field: str
     before: str
     after: str
@@ -59,6 +61,7 @@ class Patch:
 
     @property
     def empty(self) -> bool:
+        """Nothing would be sent to the API server."""
         return not self.services and not self.proxy
 
 

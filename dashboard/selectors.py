@@ -35,6 +35,7 @@ class NodeCard:
 
     @property
     def more_pods(self) -> int:
+        """Pods on the node that are counted but not drawn."""
         return self.pod_count - len(self.pods)
 
 
@@ -50,6 +51,7 @@ class ZoneCard:
 
     @property
     def hidden(self) -> int:
+        """Nodes of the zone counted but not drawn."""
         return self.node_count - len(self.nodes)
 
 
