@@ -112,3 +112,9 @@ def test_what_if_reaches_lab_nodes_through_their_agents() -> None:
         after = verify(small, whatif, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents)
     assert before[0].ok and before[0].observed.get("10.1.2.5") == 40
     assert after[0].ok and after[0].observed.get("drop") == 40  # iTP=Local, no endpoint on n1
+
+
+def test_lab_command_rejects_an_unknown_source_with_status_2() -> None:
+    with pytest.raises(CommandError) as err:
+        call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--source", "lb", stdout=StringIO())
+    assert err.value.returncode == 2 and "pod:NODE" in str(err.value)

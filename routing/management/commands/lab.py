@@ -65,6 +65,10 @@ class Command(BaseCommand):
         snapshot = load_snapshot(opts["file"])
         if opts["service"] not in snapshot.services:
             raise fail(f"unknown service {opts['service']!r}")
+        for source in opts["sources"] or ():
+            kind, _, node = source.partition(":")
+            if kind not in ("pod", "external") or node not in snapshot.nodes:
+                raise fail(f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump")
         snapshot = whatif(snapshot, parse_sets(opts["sets"]), opts["service"])
         variants = [("as given", snapshot)]
         if opts["matrix"]:
