@@ -48,6 +48,18 @@ def usable_anywhere(ep: Endpoint) -> bool:
     return ep.ready or (ep.serving and ep.terminating)
 
 
+def annotation_enables_hints(value: str, version: Version) -> bool:
+    """Whether kube-proxy ``version`` (without ServiceTrafficDistribution) accepts the hints annotation.
+
+    Up to 1.26 ``canUseTopology`` took only "auto"/"Auto" (topology_test.go: "aUto" is
+    ignored); from 1.27 (the ``topology-mode`` annotation, K/K #116522) any non-empty
+    value other than "disabled"/"Disabled" is accepted, so custom heuristics work too.
+    """
+    if version < (1, 27):
+        return value in ("auto", "Auto")
+    return value not in ("", "disabled", "Disabled")
+
+
 @dataclass(frozen=True, slots=True)
 class TopologyDecision:
     """Which topology filter applies on one node, and why."""
@@ -85,9 +97,8 @@ def topology_mode(
     ver = f"v{version[0]}.{version[1]}"
     if not gates.topology_aware_hints:
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_GATE_OFF, version=ver),))
-    # Before ServiceTrafficDistribution (1.31) kube-proxy also demanded the annotation,
-    # spelled exactly "auto" or "Auto" (topology_test.go: "aUto" is ignored).
-    if not gates.service_traffic_distribution and service.topology_annotation not in ("auto", "Auto"):
+    # Before ServiceTrafficDistribution (1.31) kube-proxy also demanded the annotation.
+    if not gates.service_traffic_distribution and not annotation_enables_hints(service.topology_annotation, version):
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_NO_ANNOTATION, version=ver),))
     if not gates.service_traffic_distribution and not zone:
         # Before 1.31 canUseTopology refused a node without a zone label up front.

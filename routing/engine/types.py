@@ -163,8 +163,8 @@ class Service:
     #: ``spec.trafficDistribution``; kube-proxy never reads it (only the hints the
     #: EndpointSlice controller writes because of it).
     traffic_distribution: str | None = None
-    #: annotation ``service.kubernetes.io/topology-mode`` (or the older
-    #: ``service.kubernetes.io/topology-aware-hints``); "" when absent.
+    #: annotation ``service.kubernetes.io/topology-aware-hints`` if set (it wins, as in
+    #: serviceport.go), else ``service.kubernetes.io/topology-mode``; "" when absent.
     topology_annotation: str = ""
     #: ``spec.sessionAffinity``: None or ClientIP.
     session_affinity: str = "None"

@@ -213,3 +213,15 @@ def test_graceful_termination_captured_sequence(state: str, action: str, code: s
     answer = simulate(s, Question(service="test/graceful-term-svc", source="pod:graceful-term-control-plane")).to_json()
     assert answer["action"] == action
     assert any(line.startswith(code) for line in answer["explain"])
+
+
+def test_deprecated_hints_annotation_wins_over_topology_mode() -> None:
+    """K/K serviceport.go newBaseServiceInfo: topology-aware-hints has precedence over topology-mode."""
+    from routing.engine.kube import snapshot_from_objects
+
+    obj = {"kind": "Service", "apiVersion": "v1",
+           "metadata": {"name": "web", "namespace": "default", "annotations": {
+               "service.kubernetes.io/topology-mode": "Auto",
+               "service.kubernetes.io/topology-aware-hints": "disabled"}},
+           "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}}
+    assert snapshot_from_objects([obj]).services["default/web"].topology_annotation == "disabled"

@@ -15,6 +15,7 @@ from routing.engine.types import Endpoint, FeatureGates, Service
 from routing.tests.engine.core_builders import THIS_NODE, ep, svc
 
 OLD = FeatureGates.for_version((1, 30))
+V126 = FeatureGates.for_version((1, 26))
 PTE_OFF = FeatureGates(proxy_terminating_endpoints=False)
 
 
@@ -29,6 +30,7 @@ class Case:
     zone: str = "zone-a"
     gates: FeatureGates = field(default_factory=FeatureGates)
     codes: tuple[Code, ...] = ()
+    version: tuple[int, int] = (1, 35)
 
 
 FOUR_ZONED = (ep("10.1.2.3:80", zones=("zone-a",)), ep("10.1.2.4:80", zones=("zone-b",)),
@@ -45,8 +47,20 @@ CASES = (
     # upstream (<=1.30): "hints, hints annotation == disabled, hints ignored"
     Case("v1.30 with annotation disabled: hints ignored", svc(annotation="disabled"), FOUR_ZONED, ALL_FOUR, None, True,
          gates=OLD, codes=(Code.HINTS_IGNORED_NO_ANNOTATION,)),
-    # upstream (<=1.30): "hints, hints annotation == aUto (wrong capitalization), hints ignored"
-    Case("v1.30 with annotation aUto: hints ignored", svc(annotation="aUto"), FOUR_ZONED, ALL_FOUR, None, True, gates=OLD),
+    # upstream (1.24-1.26): "hints, hints annotation == aUto (wrong capitalization), hints ignored"
+    Case("v1.26 with annotation aUto: hints ignored", svc(annotation="aUto"), FOUR_ZONED, ALL_FOUR, None, True,
+         gates=V126, version=(1, 26), codes=(Code.HINTS_IGNORED_NO_ANNOTATION,)),
+    # upstream 1.27-1.30 canUseTopology: "Any non-empty and non-disabled values for the hints
+    # annotation are acceptable" (K/K #116522, topology-mode annotation)
+    Case("v1.30 with annotation aUto: hints used", svc(annotation="aUto"), FOUR_ZONED,
+         {"10.1.2.3:80", "10.1.2.6:80"}, None, True, gates=OLD),
+    Case("v1.30 with a custom topology-mode value: hints used", svc(annotation="MyHeuristic"), FOUR_ZONED,
+         {"10.1.2.3:80", "10.1.2.6:80"}, None, True, gates=OLD),
+    Case("v1.30 with annotation Disabled: hints ignored", svc(annotation="Disabled"), FOUR_ZONED, ALL_FOUR, None, True,
+         gates=OLD, codes=(Code.HINTS_IGNORED_NO_ANNOTATION,)),
+    # upstream (1.24-1.26): "hints, hints annotation == Auto"
+    Case("v1.26 with annotation Auto: hints used", svc(annotation="Auto"), FOUR_ZONED,
+         {"10.1.2.3:80", "10.1.2.6:80"}, None, True, gates=V126, version=(1, 26)),
     # upstream (<=1.30): "hints, hints annotation empty, hints ignored"
     Case("v1.30 without annotation: hints ignored", svc(), FOUR_ZONED, ALL_FOUR, None, True, gates=OLD),
     # upstream: "externalTrafficPolicy: Local, topology ignored for Local endpoints"
@@ -170,7 +184,7 @@ CASES = (
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_categorize_endpoints(case: Case) -> None:
     got = categorize_endpoints(case.endpoints, service=case.service, port=case.service.ports[0],
-                               node_name=THIS_NODE, zone=case.zone, gates=case.gates)
+                               node_name=THIS_NODE, zone=case.zone, gates=case.gates, version=case.version)
     assert (None if got.cluster is None else {e.key for e in got.cluster}) == case.cluster
     assert (None if got.local is None else {e.key for e in got.local}) == case.local
     assert got.has_any_endpoints is case.has_any
