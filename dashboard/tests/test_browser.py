@@ -126,7 +126,10 @@ def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None
     page.open("/accounts/login/", "login")
     tab = page.open("/clusters/demo/services/shop/checkout/")
     tab.click("[data-theme-toggle]")
-    assert tab.evaluate("document.documentElement.dataset.theme") in ("dark", "light")
+    chosen = tab.evaluate("document.documentElement.dataset.theme")
+    assert chosen in ("dark", "light")
+    tab.reload()
+    assert tab.evaluate("document.documentElement.dataset.theme") == chosen  # remembered
     page.shot("service-detail-toggled-theme")
 
 
