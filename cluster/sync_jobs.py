@@ -5,6 +5,7 @@ import json
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from cluster.models import Cluster
 from cluster.sync import cluster_sync
@@ -43,6 +44,9 @@ def sync_job_run(*, job_id: int, task_id: str = "", final_attempt: bool = True,
     if job is None:
         logger.info("sync job %s is not queued any more: nothing to do", job_id)
         return None
+    # A run left "running" by a worker that died before this delivery took the job over.
+    SyncRun.objects.filter(job=job, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED, error="worker lost", finished_at=timezone.now())
 
     def progress(percent: int, message: str) -> None:
         job_progress(job=job, percent=percent, message=message)

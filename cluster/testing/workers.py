@@ -45,10 +45,11 @@ def database_url_for_tests() -> str:
 class Worker:
     """``celery -A config worker --pool=solo`` running in a subprocess until ``stop()``."""
 
-    def __init__(self, *, broker_url: str, database_url: str, name: str = "test") -> None:
+    def __init__(self, *, broker_url: str, database_url: str, name: str = "test",
+                 env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
                "REDIS_URL": broker_url, "DATABASE_URL": database_url,
-               "PYTHONPATH": str(REPO), "LOG_LEVEL": "INFO"}
+               "PYTHONPATH": str(REPO), "LOG_LEVEL": "INFO", **(env or {})}
         celery = Path(sys.executable).with_name("celery")
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -75,6 +76,11 @@ class Worker:
     def log(self) -> str:
         """Everything the worker printed so far."""
         return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task, its message stays unacknowledged."""
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         """Warm shutdown (TERM), then kill if it hangs."""

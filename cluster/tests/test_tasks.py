@@ -140,3 +140,35 @@ def test_redis_restart_loses_no_job_and_runs_none_twice(transactional_db, kubeco
     finally:
         process.stop()
         broker.stop()
+
+
+def test_a_worker_killed_mid_sync_is_replaced_and_the_job_completes(transactional_db, kubeconfig,  # noqa: F811
+                                                                   fake_api, tmp_path):
+    broker = RedisServer(tmp_path).start()
+    quick = {"CELERY_VISIBILITY_TIMEOUT": "2"}  # redeliver unacknowledged messages fast
+    first = Worker(broker_url=broker.url, database_url=database_url_for_tests(), name="doomed",
+                   env=quick).wait_ready()
+    second = None
+    try:
+        with publishing_to(broker.url):
+            cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig),
+                                       context="fake")
+            fake_api.set_delay("pods", 30)  # the sync hangs on the pod list ...
+            job, _ = sync_request(cluster=cluster)
+            wait_for(lambda: any(p == "/api/v1/pods" for (_m, p, _q) in fake_api.requests),
+                     what="the pod list")
+            first.kill()  # ... and its worker dies
+            fake_api.set_delay("pods", 0)
+            second = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
+                            name="heir", env=quick).wait_ready()
+            job = _done(job, timeout=60)
+            assert job.state == Job.State.SUCCEEDED, second.log()[-3000:]
+            assert job.attempts == 2
+            runs = list(SyncRun.objects.filter(job=job).order_by("id"))
+            assert [(r.status, r.error) for r in runs] == [("failed", "worker lost"),
+                                                          ("succeeded", "")]
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        broker.stop()
