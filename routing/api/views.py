@@ -51,7 +51,8 @@ def bad_input(error: InputError) -> ValidationError:
 
 
 def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
-    cluster = Cluster.objects.filter(name=name).first()
+    # Only what the snapshot cache keys on: the import summary JSON is not needed here.
+    cluster = Cluster.objects.only("pk", "name", "revision").filter(name=name).first()
     if cluster is None:
         raise ValidationError({field: [f"no cluster called {name!r}"]})
     return cluster
