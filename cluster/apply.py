@@ -215,7 +215,7 @@ def _preview(*, job, api, targets, action) -> list[dict] | None:
 
 
 def _write(*, job, api, targets, befores, action) -> None:
-    failed = 0
+    failed = unverified = 0
     for index, ((change, patch), current) in enumerate(zip(targets, befores)):
         job_progress(job=job, percent=50 + 45 * index // len(targets),
                      message=f"patching {change.label}")
@@ -229,12 +229,15 @@ def _write(*, job, api, targets, befores, action) -> None:
         spec = after.get("spec") or {}
         verified = all(spec.get(f) == v for f, v in change.set.items())
         result = AuditEntry.Result.APPLIED if verified else AuditEntry.Result.NOT_VERIFIED
-        _audit(job, action, change, current, after, result,
-               "" if verified else "read back differs from what was patched")
+        unverified += not verified
+        _audit(job, action, change, current, after, result, "" if verified else
+               "read back differs from what was patched (an admission policy may have changed it)")
     done = len(targets) - failed
-    state = Job.State.SUCCEEDED if not failed else Job.State.FAILED
+    errors = [f"{failed} patch(es) refused"] * bool(failed) + \
+        [f"{unverified} Service(s) read back differently"] * bool(unverified)
+    state = Job.State.FAILED if errors else Job.State.SUCCEEDED
     job_finish(job=job, state=state, message=f"{action}: {done} of {len(targets)} Services changed",
-               error="" if not failed else f"{failed} patch(es) refused; see the audit entries")
+               error="; ".join(errors) + ("; see the audit entries" if errors else ""))
 
 
 def _result_for(error: KubeError) -> str:

@@ -141,6 +141,9 @@ class Store:
         self._encoded: dict[tuple[str, str, str], bytes] = {}
         self.events: list[Event] = []
         self._snapshots: OrderedDict[str, tuple[int, list[bytes]]] = OrderedDict()
+        #: Mutating admission hooks ``hook(plural, object)``, run on every PATCH (dry-run
+        #: too, as webhooks without side effects are), e.g. a policy that forces a field.
+        self.admission: list = []
 
     # -- writes (the "other actors" of a cluster, and PATCH) --------------------------
     def load(self, objects) -> None:
@@ -278,6 +281,8 @@ class Store:
             merged["metadata"] = meta
             merged["kind"], merged["apiVersion"] = current["kind"], current["apiVersion"]
             _default(plural, merged)
+            for hook in self.admission:
+                hook(plural, merged)
             validate(plural, merged)
             if merged.get("spec") != current.get("spec"):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1

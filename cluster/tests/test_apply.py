@@ -150,6 +150,22 @@ def test_a_job_runs_once_even_if_delivered_twice(live_cluster, fake_api, operato
     assert AuditEntry.objects.filter(job=job).count() == 1
 
 
+def test_a_value_changed_by_admission_is_reported_not_verified(live_cluster, fake_api, operator):  # noqa: F811
+    def no_local(plural, obj):  # a cluster policy: internalTrafficPolicy stays Cluster
+        if plural == "services" and obj["spec"].get("internalTrafficPolicy") == "Local":
+            obj["spec"] = {**obj["spec"], "internalTrafficPolicy": "Cluster"}
+
+    fake_api.store.admission.append(no_local)
+    job = _run(apply_request(cluster=live_cluster, user=operator,
+                             changes=[_change(fake_api, "api", internalTrafficPolicy="Local")]))
+    entry = AuditEntry.objects.get(job=job)
+    assert entry.result == AuditEntry.Result.NOT_VERIFIED
+    assert entry.after == {"internalTrafficPolicy": "Cluster"}
+    assert job.state == Job.State.FAILED and "read back differently" in job.error
+    # What did change can still be rolled back.
+    assert rollback_request(apply_job=job, user=operator).kind == Job.Kind.ROLLBACK
+
+
 @pytest.mark.parametrize("raw, message", [
     ([], "non-empty list"),
     ([{"namespace": "shop", "set": {"sessionAffinity": "ClientIP"}}], "needs a namespace and a name"),
