@@ -10,6 +10,7 @@ a handful of classes, never 5,000 nodes.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from routing.engine.rules.model import MODES, NodeContext
 from routing.engine.rules.plan import RulesError, node_context, port_plan, render_options
 from routing.engine.rules.render import gc_paused, merge, render_service, total_endpoints
 from routing.engine.snapshot import Snapshot
+from routing.engine.topology import external_policy_local
 
 
 @dataclass(frozen=True)
@@ -31,26 +33,34 @@ class NodeChange:
 
 @dataclass
 class RuleDiff:
-    """Cluster-wide summary plus per-node unified diffs (built on demand)."""
+    """Cluster-wide summary plus per-node unified diffs (built on demand).
+
+    ``added``/``removed`` count lines as multisets (a line present in both versions is
+    unchanged wherever it sits); ``node_diff`` shows the unified diff.
+    """
 
     mode: str
     services: tuple[str, ...]
     nodes_total: int
     changes: list[NodeChange]
     classes: int
-    _hunks: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
-    _node_class: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, dict[tuple, tuple[list[str], list[str]]]] = field(default_factory=dict, repr=False)
+    _node_class: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+    _hunks: dict[tuple, list[str]] = field(default_factory=dict, repr=False)
 
     def node_diff(self, node: str) -> str:
         """Unified diff of ``node``'s rules, one section per changed Service."""
         out: list[str] = []
         for svc, cls in sorted(self._node_class.get(node, {}).items()):
-            lines = self._hunks[svc].get(cls)  # type: ignore[call-overload]
-            if lines:
+            hunk = self._hunks.get((svc, cls))
+            if hunk is None:
+                before, after = self._pairs[svc][cls]
+                hunk = self._hunks[(svc, cls)] = list(difflib.unified_diff(before, after, lineterm="", n=1))[2:]
+            if hunk:
                 out.append(f"# {svc}")
                 out.append(f"--- {node} baseline")
                 out.append(f"+++ {node} what-if")
-                out.extend(lines)
+                out.extend(hunk)
         return "\n".join(out) + ("\n" if out else "")
 
     def to_json(self) -> dict:
@@ -94,28 +104,34 @@ class _NodeClasses:
         self.absent = svc is None
         ports = snapshot.endpoint_index.get(svc_key) or {}
         local: dict[str | None, list[str]] = {}
-        hinted = False
+        zone_hints = node_hints = False
         for eps in ports.values():
             for e in eps:
                 local.setdefault(e.node, []).append(e.key)
-                hinted = hinted or bool(e.node_hints)
+                zone_hints = zone_hints or bool(e.zone_hints)
+                node_hints = node_hints or bool(e.node_hints)
         self.local = {node: tuple(sorted(keys)) for node, keys in local.items()}
-        self.hinted = hinted
+        # What can make two nodes render this Service differently: their zone only when
+        # hints exist, their name only with node hints, their local endpoints only when a
+        # Local policy is in force (IPVS also names local endpoints in its hairpin set),
+        # their addresses only where the text contains them.
+        self.zoned, self.named, self.ipvs = zone_hints, node_hints, mode == "ipvs"
+        self.uses_local = svc is not None and (
+            mode == "ipvs" or svc.internal_traffic_policy == "Local"
+            or any(external_policy_local(svc, p) for p in svc.ports))
         self.needs_ip = svc is not None and (
             (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges))
 
     def key(self, node: str) -> tuple:
-        """Everything about ``node`` that can change how it renders this Service: its
-        kube-proxy configuration, zone, local endpoints, and (only when the text can
-        depend on them) its name and addresses."""
+        """Everything about ``node`` that can change how it renders this Service."""
         if self.absent:
             return ("absent",)
         n = self.snapshot.nodes.get(node)
         return (
             self.snapshot.proxy_for(node),
-            n.zone if n else "",
-            self.local.get(node, ()),
-            node if self.hinted else None,
+            (n.zone if n else "") if self.zoned else None,
+            self.local.get(node, ()) if self.uses_local else None,
+            node if (self.named or self.ipvs) else None,
             (n.addresses if n else ()) if self.needs_ip else None,
         )
 
@@ -159,33 +175,37 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
         services = tuple(s for s in services if s == service)
     large_b = total_endpoints(baseline) > 1000
     large_w = total_endpoints(whatif) > 1000
-    hunks: dict[str, dict[tuple, list[str]]] = {}
-    counts: dict[str, dict[tuple, tuple[int, int]]] = {}
-    node_class: dict[str, dict[str, object]] = {}
+    pairs: dict[str, dict[tuple, tuple[list[str], list[str]]]] = {}
+    counts: dict[tuple, tuple[int, int]] = {}
+    node_class: dict[str, dict[str, tuple]] = {}
     for svc in services:
-        hunks[svc], counts[svc] = {}, {}
-        before_classes, after_classes = _NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode)
+        pairs[svc] = {}
+        sides = (_NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode))
+        renders: tuple[dict, dict] = ({}, {})  # side key -> (lines, Counter); each side once per class
         for name in node_names:
-            key = (before_classes.key(name), after_classes.key(name))
-            if key not in hunks[svc]:
-                before = _render_lines(baseline, svc, node_context(baseline, name), mode, large_b)
-                ctx = node_context(whatif, name) if name in whatif.nodes else node_context(baseline, name)
-                after = _render_lines(whatif, svc, ctx, mode, large_w)
-                lines = list(difflib.unified_diff(before, after, lineterm="", n=1))[2:]
-                hunks[svc][key] = lines
-                counts[svc][key] = (
-                    sum(1 for line in lines if line.startswith("+")),
-                    sum(1 for line in lines if line.startswith("-")),
-                )
-            if hunks[svc][key]:
-                node_class.setdefault(name, {})[svc] = key
+            keys = (sides[0].key(name), sides[1].key(name))
+            if keys not in pairs[svc]:
+                got = []
+                for i, (snap, large) in enumerate(((baseline, large_b), (whatif, large_w))):
+                    if keys[i] not in renders[i]:
+                        ctx = node_context(snap, name) if name in snap.nodes else node_context(baseline, name)
+                        lines = _render_lines(snap, svc, ctx, mode, large)
+                        renders[i][keys[i]] = (lines, Counter(lines))
+                    got.append(renders[i][keys[i]])
+                (before, cb), (after, ca) = got
+                # Multiset counts in O(len(after)); the unified diff is only built on request.
+                common = sum(min(n, cb.get(line, 0)) for line, n in ca.items())
+                counts[(svc, keys)] = (len(after) - common, len(before) - common)
+                pairs[svc][keys] = (before, after)
+            if counts[(svc, keys)] != (0, 0):
+                node_class.setdefault(name, {})[svc] = keys
     changes = []
     for name in node_names:
         per = node_class.get(name)
         if not per:
             continue
-        added = sum(counts[s][k][0] for s, k in per.items())  # type: ignore[index]
-        removed = sum(counts[s][k][1] for s, k in per.items())  # type: ignore[index]
+        added = sum(counts[(s, k)][0] for s, k in per.items())
+        removed = sum(counts[(s, k)][1] for s, k in per.items())
         changes.append(NodeChange(name, added, removed, tuple(sorted(per))))
-    classes = sum(len(h) for h in hunks.values())
-    return RuleDiff(mode, services, len(node_names), changes, classes, hunks, node_class)  # type: ignore[arg-type]
+    classes = sum(len(p) for p in pairs.values())
+    return RuleDiff(mode, services, len(node_names), changes, classes, pairs, node_class)

@@ -46,7 +46,7 @@ class RuleSet:
         return [RuleLine(t, s, r, explain(r, service=s, node=self.node)) for t, s, r in self.rows]
 
     def by_service(self) -> dict[str, list[RuleLine]]:
-        """Lines grouped by Service key (``None`` key: node-wide infrastructure)."""
+        """Lines grouped by Service key (key "": node-wide infrastructure)."""
         groups: dict[str, list[RuleLine]] = {}
         for line in self.lines:
             groups.setdefault(line.service or "", []).append(line)
