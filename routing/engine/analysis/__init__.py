@@ -15,6 +15,7 @@ from routing.engine.analysis.findings import findings_for, rank
 from routing.engine.analysis.nodes import node_index
 from routing.engine.analysis.ports import SOURCES, PortAnalysis, PortContext, SourceAggregate, analyze_port
 from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
+from routing.engine.analysis.simple import simple_port, single_config
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
 from routing.engine.snapshot import Snapshot
 
@@ -50,6 +51,7 @@ def _gc_paused() -> Iterator[None]:
 def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     index = node_index(snapshot)
     ctx = PortContext(snapshot, index)
+    config = single_config(index)
     rows: list[ServiceRow] = []
     findings = []
     for key in sorted(snapshot.services):
@@ -57,7 +59,7 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
         if service.type == "ExternalName" or service.headless:
             continue
         for port in service.ports:
-            pa = analyze_port(ctx, service, port)
+            pa = simple_port(snapshot, index, config, service, port) or analyze_port(ctx, service, port)
             row = _row(pa, model, index.total)
             rows.append(row)
             findings.extend(findings_for(row, pa))

@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 
 from cluster.kube_dump import read_objects
 from routing.engine.analysis import analyze
+from routing.engine.analysis.nodes import node_index
+from routing.engine.analysis.ports import PortContext, analyze_port
+from routing.engine.analysis.simple import simple_port, single_config
 from routing.engine.costmodel import LOCALITIES
 from routing.engine.kube import snapshot_from_objects
 from routing.tests.engine.analysis_reference import brute_force
@@ -30,11 +33,15 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict], dict]:
     """(kubectl objects, snapshot overrides) of a random small cluster."""
     names = [f"n{i}" for i in range(draw(st.integers(1, 6)))]
     objects = []
+    versions = st.sampled_from([None, "v1.35.1", "v1.30.4", "v1.25.9", "v1.33.0"])
+    # Half the clusters run one release everywhere (one kube-proxy configuration: the
+    # analysis' closed-form path), half a mix.
+    same = draw(versions) if draw(st.booleans()) else False
     for name in names:
         objects.append(node_obj(
             name, zone=draw(st.sampled_from(["a", "a", "b", "c", None])),
             ready=draw(st.sampled_from([True, True, True, False])),
-            version=draw(st.sampled_from([None, "v1.35.1", "v1.30.4", "v1.25.9", "v1.33.0"])),
+            version=draw(versions) if same is False else same,
             labels={EXCLUDE: ""} if draw(st.integers(0, 9)) == 0 else None,
             deleting=draw(st.integers(0, 14)) == 0))
     for s in range(draw(st.integers(1, 3))):
@@ -61,7 +68,8 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict], dict]:
     overrides: dict = {"proxy_mode": draw(st.sampled_from(["iptables", "iptables", "nftables", "ipvs", "userspace"]))}
     if overrides["proxy_mode"] == "ipvs":
         overrides["ipvs_scheduler"] = draw(st.sampled_from(["rr", "wrr", "lc", "sh", "mh", "dh", "sed", "nq", "lblc"]))
-    migrating = draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["iptables", "ipvs", "nftables"]), max_size=2))
+    migrating = draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["iptables", "ipvs", "nftables"]), max_size=2)
+                     if draw(st.booleans()) else st.just({}))
     if migrating:
         overrides["node_proxy_modes"] = migrating
     if draw(st.integers(0, 5)) == 0:
@@ -147,3 +155,26 @@ def test_real_dumps_equal_simulate_from_every_node(path: Path, mode: str) -> Non
         for stats in row.sources:
             _assert_equal(stats, brute_force(snapshot, row.service, row.port, stats.source, stats.to),
                           f"{path.name} {row.key} {stats.source}")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_closed_form_path_equals_the_grouping(cluster: tuple[list[dict], dict]) -> None:
+    """Where the ClusterIP-only shortcut applies it gives exactly the general grouping's figures."""
+    objects, overrides = cluster
+    snapshot = snapshot_from_objects(objects, **overrides)
+    index = node_index(snapshot)
+    ctx = PortContext(snapshot, index)
+    config = single_config(index)
+    for service in snapshot.services.values():
+        for port in service.ports:
+            fast = simple_port(snapshot, index, config, service, port)
+            if fast is None:
+                continue
+            (got,), (want,) = fast.sources, analyze_port(ctx, service, port).sources
+            assert got.shares == pytest.approx(want.shares, abs=TOL)
+            assert got.locality == pytest.approx(want.locality, abs=TOL)
+            assert (got.actions, got.dropped, got.refused, got.preserved, got.drop_reasons) == \
+                (want.actions, want.dropped, want.refused, want.preserved, want.drop_reasons)
+            assert fast.hosting_nodes == analyze_port(ctx, service, port).hosting_nodes
+            assert fast.topology_modes == analyze_port(ctx, service, port).topology_modes
