@@ -150,3 +150,31 @@ def test_sync_cluster_joins_a_sync_already_running(cluster, fake_api):  # noqa: 
     text = out.getvalue()
     assert f"already running (job {job.pk}); waiting" in text and "[100%] sync succeeded" in text
     assert SyncRun.objects.filter(mode="full").count() == 1
+
+
+def test_readers_never_see_half_a_sync(cluster, fake_api):  # noqa: F811
+    from cluster.sync import cluster_sync
+
+    cluster_sync(cluster=cluster)
+    for i in range(1500):
+        fake_api.store.upsert(pod("load", f"p-{i}", app="x", node_name="n1",
+                                  ip=f"10.245.{i // 250}.{i % 250 + 1}"))
+    fake_api.store.delete("services", "shop", "api")
+    sql = ("SELECT (SELECT COUNT(*) FROM cluster_pod WHERE cluster_id = %s), "
+           "(SELECT COUNT(*) FROM cluster_service WHERE cluster_id = %s)")
+    done, seen = threading.Event(), set()
+
+    def sync():
+        try:
+            cluster_sync(cluster=Cluster.objects.get(pk=cluster.pk))
+        finally:
+            connection.close()
+            done.set()
+
+    threading.Thread(target=sync).start()
+    with connection.cursor() as cursor:  # each SELECT is one snapshot of both tables
+        while not done.is_set():
+            cursor.execute(sql, [cluster.pk, cluster.pk])
+            seen.add(tuple(cursor.fetchone()))
+    assert seen <= {(4, 2), (1504, 1)}, seen
+    assert Pod.objects.filter(cluster=cluster).count() == 1504
