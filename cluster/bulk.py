@@ -8,6 +8,7 @@ Callers run it inside their transaction.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Iterable
 
 from django.db import connection, models
@@ -15,6 +16,9 @@ from django.db import connection, models
 from cluster.fields import ObjectError
 
 BATCH_SIZE = 2000
+# An escaped NUL in JSON text: "\u0000" after an even number of backslashes (an odd
+# number means the backslash itself was escaped, i.e. the text "\u0000", which is fine).
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # allow_nan=False: PostgreSQL jsonb refuses NaN, so refuse it for every database alike.
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -62,7 +66,7 @@ def insert_rows(
                 out[i] = _dumps(out[i])
             except (TypeError, ValueError) as exc:
                 raise ObjectError(f"{label(row)}: {attnames[i]} is not JSON ({exc})") from None
-            if "\\u0000" in out[i]:  # PostgreSQL jsonb cannot store NUL; refuse it everywhere
+            if "\\u0000" in out[i] and _NUL.search(out[i]):  # jsonb cannot store NUL; refuse everywhere
                 raise ObjectError(f"{label(row)}: {attnames[i]} contains a NUL character (\\u0000)")
         for i, limit in sized_columns:
             if out[i] is not None and len(out[i]) > limit:

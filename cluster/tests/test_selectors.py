@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 # backslashes, quotes, non-ASCII (PostgreSQL COPY and SQLite both must keep them).
 TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
-) | st.sampled_from(["\t", "\\", "\\N", "a\nb", '"', "\\u0041", "ünïcode ✓", "\r\n"])
+) | st.sampled_from(["\t", "\\", "\\N", "a\nb", '"', "\\u0041", "\\u0000", "ünïcode ✓", "\r\n"])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -308,3 +308,10 @@ def test_pods_and_endpoints_on_nodes_missing_from_the_dump_are_counted():
     assert Pod.objects.get(name="b").node is None
     clean = cluster_import(name="d", objects=b.small_cluster())
     assert clean.unknown_nodes == {} and clean.to_json()["unknown_nodes"] == {}
+
+
+def test_the_text_backslash_u0000_is_not_a_nul():
+    fine = b.pod("web-8")
+    fine["metadata"]["annotations"] = {"note": "\\u0000 is how JSON spells NUL"}
+    cluster_import(name="c", objects=[b.node(), fine])
+    assert Pod.objects.get(name="web-8").raw["metadata"]["annotations"]["note"].startswith("\\u0000")
