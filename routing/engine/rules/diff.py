@@ -10,7 +10,6 @@ a handful of classes, never 5,000 nodes.
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,8 +34,8 @@ class NodeChange:
 class RuleDiff:
     """Cluster-wide summary plus per-node unified diffs (built on demand).
 
-    ``added``/``removed`` count lines as multisets (a line present in both versions is
-    unchanged wherever it sits); ``node_diff`` shows the unified diff.
+    ``added``/``removed`` count lines present in only one version (wherever they sit);
+    ``node_diff`` shows the unified diff.
     """
 
     mode: str
@@ -190,12 +189,13 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
                     if keys[i] not in renders[i]:
                         ctx = node_context(snap, name) if name in snap.nodes else node_context(baseline, name)
                         lines = _render_lines(snap, svc, ctx, mode, large)
-                        renders[i][keys[i]] = (lines, Counter(lines))
+                        renders[i][keys[i]] = (lines, frozenset(lines))
                     got.append(renders[i][keys[i]])
-                (before, cb), (after, ca) = got
-                # Multiset counts in O(len(after)); the unified diff is only built on request.
-                common = sum(min(n, cb.get(line, 0)) for line, n in ca.items())
-                counts[(svc, keys)] = (len(after) - common, len(before) - common)
+                (before, sb), (after, sa) = got
+                # Every line of a Service's block is unique (each names its chain and
+                # target), so set differences count added/removed lines; the unified diff
+                # is only built when someone asks for a node's diff.
+                counts[(svc, keys)] = (len(sa - sb), len(sb - sa))
                 pairs[svc][keys] = (before, after)
             if counts[(svc, keys)] != (0, 0):
                 node_class.setdefault(name, {})[svc] = keys

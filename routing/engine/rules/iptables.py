@@ -224,50 +224,91 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
         out.add("nat-chains", f":{svl_chain} - [0:0]", "chain")
         _write_dispatch(out, spn, proto, svl_chain, local, plan.affinity_timeout, large)
 
-    comment = "" if large else f"-m comment --comment {_q(spn)} "
     chains, chains_r = out.section("nat-chains")
     nat, nat_r = out.section("nat")
-    recent_flag = bool(plan.affinity_timeout)
-    for ep in plan.reachable:
-        # Hot loop (one pass per endpoint of the cluster): plain appends, no helpers.
-        epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
-        sep = naming.sep_chain(spn, proto, epstr)
-        chains.append(f":{sep} - [0:0]")
-        chains_r.append("chain")
-        nat.append(f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ")
-        nat_r.append("hairpin")
-        recent = f"-m recent --name {sep} --set " if recent_flag else ""
-        nat.append(f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}")
-        nat_r.append(f"dnat|{epstr}")
+    block = _sep_block(spn, proto, plan.reachable, bool(plan.affinity_timeout), large, mp)
+    chains.extend(block[0])
+    chains_r.extend(block[1])
+    nat.extend(block[2])
+    nat_r.extend(block[3])
     return out
+
+
+# Endpoint-side blocks depend only on the service port and its endpoint list, not on the
+# node: memoised so the many nodes (and diff classes) sharing a Cluster set format them once.
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_MAX = 100_000
+
+
+def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
+    # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
+    # than the lookup saves); the entry keeps the endpoints alive, so an id is never reused
+    # while its entry exists.
+    full = (*key, tuple(map(id, eps)))
+    hit = _MEMO.get(full)
+    if hit is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        hit = _MEMO[full] = (build(), eps)
+    return hit[0]
+
+
+def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str) -> tuple:
+    """(chain lines, chain reasons, nat lines, nat reasons) of the KUBE-SEP chains."""
+
+    def build() -> tuple:
+        comment = "" if large else f"-m comment --comment {_q(spn)} "
+        chains: list[str] = []
+        nat: list[str] = []
+        nat_r: list[str] = []
+        for ep in eps:
+            # Hot loop (one pass per endpoint of the cluster): plain appends, no helpers.
+            epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
+            sep = naming.sep_chain(spn, proto, epstr)
+            chains.append(f":{sep} - [0:0]")
+            nat.append(f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ")
+            nat_r.append("hairpin")
+            recent = f"-m recent --name {sep} --set " if affinity else ""
+            nat.append(f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}")
+            nat_r.append(f"dnat|{epstr}")
+        return chains, ["chain"] * len(chains), nat, nat_r
+
+    return _memo(("sep", spn, proto, affinity, large, mp), build, tuple(eps))
 
 
 def _write_dispatch(
     out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool
 ) -> None:
     """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
+    lines, reasons = _memo(("dispatch", spn, proto, chain, affinity, large),
+                           lambda: _dispatch_lines(spn, proto, chain, eps, affinity, large), tuple(eps))
+    nat, nat_r = out.section("nat")
+    nat.extend(lines)
+    nat_r.extend(reasons)
+
+
+def _dispatch_lines(spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None,
+                    large: bool) -> tuple[list[str], list[str]]:
     entries = []
     for ep in eps:
         epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
         comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
         entries.append((epstr, naming.sep_chain(spn, proto, epstr), comment))
+    nat: list[str] = []
+    nat_r: list[str] = []
     if affinity:
         for epstr, sep, comment in entries:
-            out.add(
-                "nat",
-                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}",
-                f"affinity|{epstr}",
-            )
+            nat.append(f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}")
+            nat_r.append(f"affinity|{epstr}")
     n = len(entries)
-    nat, nat_r = out.section("nat")
     for i, (epstr, sep, comment) in enumerate(entries):
-        reason = f"pick|{epstr} 1/{n}"
         if i < n - 1:
             p = _PROB[n - i] if n - i < 256 else probability(n - i)
             nat.append(f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}")
         else:
             nat.append(f"-A {chain} {comment}-j {sep}")
-        nat_r.append(reason)
+        nat_r.append(f"pick|{epstr} 1/{n}")
+    return nat, nat_r
 
 
 def _cidr_contains(cidr: str, ip: str | None) -> bool:

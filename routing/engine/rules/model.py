@@ -86,6 +86,9 @@ class PortPlan:
             return cluster
         if not cluster:
             return local
+        ids = set(map(id, cluster))
+        if all(id(e) in ids for e in local):  # the usual case: local endpoints are cluster ones
+            return cluster
         seen = {(e.ip, e.port): e for e in cluster}
         extra = [e for e in local if (e.ip, e.port) not in seen]
         if not extra:

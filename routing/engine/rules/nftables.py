@@ -30,12 +30,15 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     uses_cluster_chain = plan.cluster is not None and len(cluster) > 0
     uses_local_chain = plan.local is not None and len(local) > 0
     reachable = plan.reachable
-    ep_base = {(e.ip, e.port): naming.nft_endpoint_base(ns, name, proto, pname, e.ip, e.port) for e in reachable}
+    ep_base = _memo(("bases", ns, name, proto, pname), lambda: {
+        (e.ip, e.port): naming.nft_endpoint_base(ns, name, proto, pname, e.ip, e.port) for e in reachable}, reachable)
+    affinity = bool(plan.affinity_timeout)
+    ep_block = _memo(("endpoints", ns, name, proto, pname, affinity),
+                     lambda: _endpoint_lines(reachable, ep_base, proto, affinity), reachable)
 
     chains, chains_r = out.section("chains")
-    for e in reachable:
-        chains.append(f"add chain {T} endpoint-{ep_base[(e.ip, e.port)]}")
-        chains_r.append("chain")
+    chains.extend(ep_block[0])
+    chains_r.extend(["chain"] * len(ep_block[0]))
     if uses_cluster_chain:
         out.add("chains", f"add chain {T} {svc_chain}", "chain")
     if uses_local_chain:
@@ -164,28 +167,69 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
         _dispatch(out, local_chain, local, ep_base, bool(plan.affinity_timeout))
 
     rules, rules_r = out.section("rules")
+    rules.extend(ep_block[1])
+    rules_r.extend(ep_block[2])
+    return out
+
+
+# Endpoint chains and dispatch maps depend on the service port and its endpoint list only,
+# not on the node: memoised across nodes and diff classes.
+_MEMO: dict[tuple, object] = {}
+_MEMO_MAX = 100_000
+
+
+def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
+    # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
+    # than the lookup saves); the entry keeps the endpoints alive, so an id is never reused
+    # while its entry exists.
+    full = (*key, tuple(map(id, eps)))
+    hit = _MEMO.get(full)
+    if hit is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        hit = _MEMO[full] = (build(), eps)
+    return hit[0]
+
+
+def _endpoint_lines(reachable: tuple, ep_base: dict, proto: str, affinity: bool) -> tuple[list[str], list[str], list[str]]:
+    """(chain declarations, rules, rule reasons) of the per-endpoint chains."""
+    chains: list[str] = []
+    rules: list[str] = []
+    rules_r: list[str] = []
     for e in reachable:
         # Hot loop (every endpoint of the cluster): plain appends.
         b = ep_base[(e.ip, e.port)]
         chain = "endpoint-" + b
+        chains.append(f"add chain {T} {chain}")
         rules.append(f"add rule {T} {chain} ip saddr {e.ip} jump mark-for-masquerade")
         rules_r.append("hairpin")
-        if plan.affinity_timeout:
+        if affinity:
             rules.append(f"add rule {T} {chain} update @affinity-{b} {{ ip saddr }}")
             rules_r.append(f"affinity|{e.ip}:{e.port}")
         rules.append(f"add rule {T} {chain} meta l4proto {proto} dnat to {e.ip}:{e.port}")
         rules_r.append(f"dnat|{e.ip}:{e.port}")
-    return out
+    return chains, rules, rules_r
 
 
 def _dispatch(out: ServiceRules, chain: str, eps: Sequence[EpRef], ep_base: dict, affinity: bool) -> None:
     """Affinity lookups, then one ``numgen random mod n vmap`` over the endpoints in order."""
-    if affinity:
-        for e in eps:
-            b = ep_base[(e.ip, e.port)]
-            out.add("rules", f"add rule {T} {chain} ip saddr @affinity-{b} goto endpoint-{b}", f"affinity|{e.ip}:{e.port}")
-    elements = " , ".join(f"{i} : goto endpoint-{ep_base[(e.ip, e.port)]}" for i, e in enumerate(eps))
-    out.add("rules", f"add rule {T} {chain} numgen random mod {len(eps)} vmap {{ {elements} }}", f"pick|1/{len(eps)} each")
+
+    def build() -> tuple[list[str], list[str]]:
+        lines, reasons = [], []
+        if affinity:
+            for e in eps:
+                b = ep_base[(e.ip, e.port)]
+                lines.append(f"add rule {T} {chain} ip saddr @affinity-{b} goto endpoint-{b}")
+                reasons.append(f"affinity|{e.ip}:{e.port}")
+        elements = " , ".join(f"{i} : goto endpoint-{ep_base[(e.ip, e.port)]}" for i, e in enumerate(eps))
+        lines.append(f"add rule {T} {chain} numgen random mod {len(eps)} vmap {{ {elements} }}")
+        reasons.append(f"pick|1/{len(eps)} each")
+        return lines, reasons
+
+    lines, reasons = _memo(("dispatch", chain, affinity), build, tuple(eps))
+    rules, rules_r = out.section("rules")
+    rules.extend(lines)
+    rules_r.extend(reasons)
 
 
 def _contains(cidr: str, ip: str | None) -> bool:
