@@ -16,6 +16,19 @@ from django.db import connection, models
 from cluster.fields import ObjectError
 
 BATCH_SIZE = 2000
+#: The Kubernetes field behind a column, for messages ("status.podIP", not "pod_ip").
+FIELD_PATHS = {
+    "name": "metadata.name", "namespace": "metadata.namespace", "uid": "metadata.uid",
+    "zone": "zone", "region": "region label", "kubelet_version": "status.nodeInfo.kubeletVersion",
+    "kube_proxy_version": "status.nodeInfo.kubeProxyVersion", "cluster_ip": "spec.clusterIP",
+    "ip_family_policy": "spec.ipFamilyPolicy", "traffic_distribution": "spec.trafficDistribution",
+    "topology_mode": "service.kubernetes.io/topology-mode annotation",
+    "external_name": "spec.externalName", "node_name": "nodeName", "pod_ip": "status.podIP",
+    "phase": "status.phase", "service_name": "kubernetes.io/service-name label",
+    "managed_by": "endpointslice.kubernetes.io/managed-by label", "address": "addresses[0]",
+    "hostname": "hostname", "target_kind": "targetRef.kind", "target_namespace": "targetRef.namespace",
+    "target_name": "targetRef.name", "raw": "the object",
+}
 # An escaped NUL in JSON text: "\u0000" after an even number of backslashes (an odd
 # number means the backslash itself was escaped, i.e. the text "\u0000", which is fine).
 _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -70,7 +83,8 @@ def insert_rows(
                 raise ObjectError(f"{label(row)}: {attnames[i]} contains a NUL character (\\u0000)")
         for i, limit in sized_columns:
             if out[i] is not None and len(out[i]) > limit:
-                raise ObjectError(f"{label(row)}: {attnames[i]} is longer than {limit} characters")
+                field = FIELD_PATHS.get(attnames[i], attnames[i])
+                raise ObjectError(f"{label(row)}: {field} is longer than {limit} characters")
         return out
 
     count = 0

@@ -272,7 +272,7 @@ def test_values_json_cannot_hold_are_refused(value, reason):
 def test_overlong_field_is_refused():
     bad = b.node()
     bad["status"]["nodeInfo"]["kubeletVersion"] = "v" * 65
-    with pytest.raises(ObjectError, match=r"^Node n1: kubelet_version is longer than 64 characters$"):
+    with pytest.raises(ObjectError, match=r"^Node n1: status.nodeInfo.kubeletVersion is longer than 64 characters$"):
         cluster_import(name="c", objects=[bad])
     assert not Cluster.objects.exists()
 
