@@ -68,6 +68,12 @@ class Code(StrEnum):
     MODE_NOT_IN_RELEASE = "MODE_NOT_IN_RELEASE"
     DUAL_STACK_PRIMARY_FAMILY = "DUAL_STACK_PRIMARY_FAMILY"
     HOST_SOURCE_LOCAL_TRAFFIC = "HOST_SOURCE_LOCAL_TRAFFIC"
+    # IPVS / userspace choice outcomes (semantics §7.3, §7.4)
+    IPVS_SCHEDULER_REFUSED = "IPVS_SCHEDULER_REFUSED"
+    IPVS_PINNED = "IPVS_PINNED"
+    IPVS_GRACEFUL_WEIGHT_ZERO = "IPVS_GRACEFUL_WEIGHT_ZERO"
+    IPVS_PERSISTENT = "IPVS_PERSISTENT"
+    USERSPACE_CONNECTION_CLOSED = "USERSPACE_CONNECTION_CLOSED"
     LB_NO_BACKEND_NODE = "LB_NO_BACKEND_NODE"
     SNAPSHOT_ASSUMPTION = "SNAPSHOT_ASSUMPTION"
     MASQUERADE_HOST_SOURCE = "MASQUERADE_HOST_SOURCE"
@@ -124,6 +130,11 @@ MESSAGES: dict[Code, str] = {
     Code.LB_NO_BACKEND_NODE: "the load balancer has no backend node at all (every node excluded or being deleted): clients get no answer",
     Code.HOST_SOURCE_LOCAL_TRAFFIC: "a host-network process on {node} reaching an externalTrafficPolicy=Local address is masqueraded and sent to the cluster-wide endpoints (\"route LOCAL traffic\")",
     Code.MASQUERADE_HOST_SOURCE: "the source is the node's own address (outside the cluster CIDR): masqueraded",
+    Code.IPVS_SCHEDULER_REFUSED: "ipvs {scheduler} on {node}: {percent} of new connections find no available real server and are refused (ICMP port unreachable)",
+    Code.IPVS_PINNED: "ipvs {scheduler} on {node}: every new connection to {vip} goes to one backend, {endpoint} in ip:port list order (a real node adds real servers in kube-proxy's map order, so which one varies by node)",
+    Code.IPVS_GRACEFUL_WEIGHT_ZERO: "ipvs on {node}: terminating endpoint(s) {endpoints} stay as real servers with weight 0 until their connections end (graceful termination): no new connections",
+    Code.IPVS_PERSISTENT: "ipvs virtual server {vip} is persistent for {timeout}s (sessionAffinity ClientIP): each client is scheduled once",
+    Code.USERSPACE_CONNECTION_CLOSED: "userspace proxy on {node}: {percent} of accepted connections fail every dial and are closed",
     Code.DUAL_STACK_PRIMARY_FAMILY: "dual-stack service: answered for its primary family {family}; kube-proxy runs one proxier per family",
 }
 

@@ -7,6 +7,7 @@ explanation trail. ``Answer.to_json()`` is the DESIGN.md simulate contract.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from types import MappingProxyType
 from routing.engine.candidates import (
     CLUSTERIP, DESTINATIONS, DROP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, SOURCE_KINDS, Path, path_for,
 )
-from routing.engine.choice import choose
+from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.lb import lb_nodes
@@ -235,7 +236,54 @@ class _Totals:
     latency: Mapping[str, float] | None = None
 
 
-def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, notes: list[Reason]) -> _Totals:
+def traffic_for(snapshot: Snapshot, *, service: Service, port: ServicePort, path: Path, to: str) -> Traffic | None:
+    """The IPVS virtual server ``path`` hits (its address, protocol, persistence, weight-0
+    servers, node), for ``choice.choose(..., traffic=)``; the userspace protocol; else None."""
+    if path.mode != "ipvs":
+        return Traffic(protocol=port.protocol) if path.mode == "userspace" else None
+    if to == CLUSTERIP:
+        vip = service.cluster_ips[0]
+    elif to == NODEPORT or (to == LOADBALANCER and not service.lb_ips):
+        # An uncaptured LB ingress comes back through the NodePort: the node IP's server.
+        node = snapshot.nodes.get(path.node)
+        vip = node.addresses[0] if node is not None and node.addresses else ""
+    elif to == LOADBALANCER:
+        vip = service.lb_ips[0]
+    else:
+        vip = service.external_ips[0] if service.external_ips else ""
+    timeout = service.affinity_timeout if service.session_affinity == "ClientIP" else 0
+    return Traffic(destination_vip=vip if _is_ip(vip) else "", protocol=port.protocol, persistence_timeout_s=timeout,
+                   quiesced=path.quiesced)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _choice_notes(path: Path, choice: Choice, traffic: Traffic | None, scheduler: str) -> list[Reason]:
+    """What the IPVS / userspace outcome adds to the trail beyond the scheduler's own lines."""
+    notes: list[Reason] = []
+    if path.quiesced:
+        notes.append(reason(Code.IPVS_GRACEFUL_WEIGHT_ZERO, node=path.node, endpoints=", ".join(ep.key for ep in path.quiesced)))
+    if path.mode == "ipvs" and traffic is not None and traffic.persistence_timeout_s:
+        notes.append(reason(Code.IPVS_PERSISTENT, vip=traffic.destination_vip or "the VIP", timeout=traffic.persistence_timeout_s))
+    if choice.pinned is not None and traffic is not None and traffic.destination_vip:
+        notes.append(reason(Code.IPVS_PINNED, scheduler=scheduler, node=path.node, vip=traffic.destination_vip, endpoint=choice.pinned))
+    if choice.refused > 0:
+        percent = f"{choice.refused:.1%}"
+        if path.mode == "ipvs":
+            notes.append(reason(Code.IPVS_SCHEDULER_REFUSED, scheduler=scheduler, node=path.node, percent=percent))
+        else:
+            notes.append(reason(Code.USERSPACE_CONNECTION_CLOSED, node=path.node, percent=percent))
+    return notes
+
+
+def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, notes: list[Reason], *,
+                service: Service, port: ServicePort, to: str) -> _Totals:
     """Spread each path's weight over its endpoints with the node's proxy mode."""
     totals = _Totals()
     for path, weight in paths:
@@ -246,9 +294,20 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
             totals.drop_weights[str(path.drop_reason)] += weight
             continue
         config = snapshot.proxy_for(path.node)
-        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=seed)
+        traffic = traffic_for(snapshot, service=service, port=port, path=path, to=to)
+        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=seed, traffic=traffic)
         notes.extend(choice.reasons)
+        notes.extend(_choice_notes(path, choice, traffic, config.ipvs_scheduler))
         totals.latency = totals.latency or choice.latency_ms
+        if choice.refused > 0:
+            # IPVS answers ICMP port unreachable; the userspace proxy closes the accepted
+            # connection: either way the client is turned away at once.
+            lost = weight * choice.refused
+            totals.dropped += lost
+            totals.rejected += lost
+            code = Code.IPVS_SCHEDULER_REFUSED if path.mode == "ipvs" else Code.USERSPACE_CONNECTION_CLOSED
+            totals.drop_weights[str(code)] += lost
+            weight -= lost
         nat_zone = snapshot.zone_of(path.node)
         for ep in path.endpoints:
             share = weight * choice.shares.get(ep.key, 0.0)
@@ -276,7 +335,7 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         notes.insert(0, reason(Code.NODE_PROXY_MODE, node=node, mode=config.mode, version=f"v{config.version[0]}.{config.version[1]}"))
         if node in snapshot.nodes and not snapshot.nodes[node].ready:
             notes.append(reason(Code.NODE_NOT_READY, node=node))
-    totals = _accumulate(snapshot, paths, question.seed, notes)
+    totals = _accumulate(snapshot, paths, question.seed, notes, service=service, port=port, to=to)
     if service.session_affinity == "ClientIP":
         notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
     # What the dump did not say and the adapter assumed, last: it qualifies the whole answer.
