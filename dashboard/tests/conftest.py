@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
 from cluster.models import Cluster
+from dashboard.selectors import overview_cache_clear
 from routing.reports import report_cache_clear
 from routing.snapshots import snapshot_cache_clear
 
@@ -14,11 +15,11 @@ from routing.snapshots import snapshot_cache_clear
 def _fresh_caches():
     # Cluster ids and revisions repeat across tests (rolled-back transactions), so the
     # per-revision caches of snapshots and reports must not leak from one test to the next.
-    snapshot_cache_clear()
-    report_cache_clear()
+    for clear in (snapshot_cache_clear, report_cache_clear, overview_cache_clear):
+        clear()
     yield
-    snapshot_cache_clear()
-    report_cache_clear()
+    for clear in (snapshot_cache_clear, report_cache_clear, overview_cache_clear):
+        clear()
 
 
 @pytest.fixture

@@ -38,15 +38,14 @@ def switch(request: HttpRequest) -> HttpResponse:
 def overview(request: HttpRequest, name: str) -> HttpResponse:
     """Zones → nodes → pods, counts, ranked findings, revision and last sync."""
     cluster = cluster_or_404(name)
-    proxy = selectors.proxy_config(cluster=cluster)
-    zones, legend = selectors.overview_zones(cluster=cluster, config=proxy)
+    picture = selectors.overview_picture(cluster=cluster)
     report = answers.report(cluster=cluster)
     context = {
         "cluster": cluster,
-        "counts": selectors.cluster_counts(cluster=cluster),
-        "proxy": proxy,
-        "zones": zones,
-        "legend": legend,
+        "counts": picture.counts,
+        "proxy": picture.proxy,
+        "zones": picture.zones,
+        "legend": picture.legend,
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],
         "findings_total": len(report.findings),
         "summary": report.summary,
