@@ -16,7 +16,9 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db import connection
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -55,14 +57,32 @@ def object_key(obj: dict) -> tuple[str, str, str]:
 
 def cluster_fetch(*, api_client, on_progress: Progress | None = None,
                   page_size: int = 500) -> FetchedState:
-    """List every followed resource (and the kube-proxy ConfigMap) from the API server."""
-    state = FetchedState()
-    for index, resource in enumerate(RESOURCES):
-        def page_done(count: int, resource=resource, index=index) -> None:
-            if on_progress:
-                on_progress(5 + 15 * index, f"listing {resource.plural}: {count}")
+    """List every followed resource (and the kube-proxy ConfigMap) from the API server.
 
-        items, rv = list_objects(api_client, resource, page_size=page_size, on_page=page_done)
+    The resources are listed concurrently (as informers do), so one resource's network
+    wait overlaps another's JSON decoding; progress is reported from this thread only
+    (the database connection belongs to it).
+    """
+    counts = {r.plural: 0 for r in RESOURCES}
+
+    def page_done(resource, count: int) -> None:
+        counts[resource.plural] = count
+
+    with ThreadPoolExecutor(max_workers=len(RESOURCES), thread_name_prefix="list") as pool:
+        futures = [pool.submit(list_objects, api_client, r, page_size=page_size,
+                               on_page=partial(page_done, r)) for r in RESOURCES]
+        pending = set(futures)
+        while pending:
+            _done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            if on_progress:
+                listed = sum(counts.values())
+                on_progress(5 + 60 * (len(futures) - len(pending)) // len(futures),
+                            f"listed {listed} objects ({', '.join(f'{n} {p}' for p, n in counts.items())})")
+            if any(f.done() and f.exception() for f in futures):
+                break
+        results = [f.result() for f in futures]  # re-raises the first failure
+    state = FetchedState()
+    for resource, (items, rv) in zip(RESOURCES, results):
         state.objects.extend(items)
         state.resource_versions[resource.plural] = rv
         state.counts[resource.kind] = len(items)
