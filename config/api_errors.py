@@ -122,7 +122,8 @@ def _flatten(detail: Any, *, prefix: str) -> dict[str, list[str]]:
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
             out.update(_flatten(value, prefix=name))
-    elif isinstance(detail, list) and detail and all(not isinstance(v, (dict, list)) for v in detail):
+    elif isinstance(detail, list) and detail and not any(isinstance(v, (dict, list))
+                                                          for v in detail):
         out[prefix] = [str(v) for v in detail]
     elif isinstance(detail, list):
         for index, value in enumerate(detail):

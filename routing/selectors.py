@@ -219,9 +219,8 @@ def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[
         if key in keys:
             continue
         for ep in (ep for eps in ports.values() for ep in eps):
-            owner = snapshot.pods.get(ep.pod or "")
-            owner_key = f"{owner.namespace}/{owner.owner.split('/', 1)[-1]}" if owner and owner.owner else None
-            if ep.node in nodes or ep.pod in pods or ep.ip in pods or owner_key in owners:
+            touched = ep.node in nodes or ep.pod in pods or ep.ip in pods
+            if touched or (owners and _owner(snapshot, ep) in owners):
                 keys.append(key)
                 break
     if changes.get("proxy_mode") or changes.get("ipvs_scheduler") or changes.get(
@@ -229,6 +228,14 @@ def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[
         keys.extend(k for k in sorted(snapshot.services) if k not in keys
                     and not snapshot.services[k].headless)
     return keys[:PREVIEW_SERVICES]
+
+
+def _owner(snapshot: Snapshot, ep: Any) -> str | None:
+    """``namespace/name`` of the workload (e.g. Deployment) owning the endpoint's pod."""
+    pod = snapshot.pods.get(ep.pod or "")
+    if pod is None or not pod.owner:
+        return None
+    return f"{pod.namespace}/{pod.owner.split('/', 1)[-1]}"
 
 
 def preview_sources(*, snapshot: Snapshot, after: Snapshot, service: str) -> list[str]:

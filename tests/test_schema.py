@@ -48,6 +48,19 @@ def test_every_operation_documents_its_responses_and_errors():
             assert "400" in responses or method == "delete", f"{method.upper()} {path}: no 400"
             if method in ("post", "put", "patch") and "requestBody" in operation:
                 assert operation["requestBody"]["content"], f"{method.upper()} {path}: untyped body"
+            if method != "delete":
+                assert _examples(operation), f"{method.upper()} {path}: no example"
+
+
+def _examples(operation):
+    """Every example the operation documents (request body and responses)."""
+    found = []
+    contents = [operation.get("requestBody", {}).get("content", {})]
+    contents += [r.get("content", {}) for r in operation["responses"].values()]
+    for content in contents:
+        for media in content.values():
+            found.extend((media.get("examples") or {}).values())
+    return found
 
 
 @pytest.fixture
@@ -82,3 +95,41 @@ def test_api_conforms_to_its_schema(case, api_state):
 
     case.call_and_validate(headers={**api_state, "Host": "127.0.0.1"},
                            checks=[not_a_server_error, response_schema_conformance])
+
+
+def _json_schema(node):
+    """OpenAPI 3.0 ``nullable`` -> JSON Schema (what ``jsonschema`` understands)."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def test_documented_response_examples_match_their_schemas():
+    import json
+
+    import jsonschema
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    out = io.StringIO()
+    call_command("spectacular", "--format", "openapi-json", stdout=out)
+    spec = _json_schema(json.loads(out.getvalue()))
+    registry = Registry().with_resource("urn:spec", DRAFT202012.create_resource(spec))
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                for media in response.get("content", {}).values():
+                    schema = json.loads(json.dumps(media["schema"]).replace(
+                        '"#/components', '"urn:spec#/components'))
+                    for name, example in (media.get("examples") or {}).items():
+                        errors = list(jsonschema.Draft202012Validator(
+                            schema, registry=registry).iter_errors(example["value"]))
+                        assert not errors, f"{method.upper()} {path} {code} {name}: {errors[0]}"
+                        checked += 1
+    assert checked >= 20

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cluster.api import examples as ex
 from cluster.api import serializers as s
 from cluster.filters import (
     ClusterFilterSet,
@@ -61,9 +62,11 @@ def job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List clusters", responses={200: s.ClusterSerializer, **_ERRORS}),
+    list=extend_schema(summary="List clusters", responses={200: s.ClusterSerializer, **_ERRORS},
+                       examples=[ex.CLUSTER]),
     retrieve=extend_schema(summary="One cluster, with its kube-proxy configuration",
-                           responses={200: s.ClusterDetailSerializer, **_ERRORS}),
+                           responses={200: s.ClusterDetailSerializer, **_ERRORS},
+                           examples=[ex.CLUSTER_DETAIL]),
 )
 class ClusterViewSet(_ReadOnly):
     """Stored clusters, looked up by name."""
@@ -85,9 +88,7 @@ class ClusterViewSet(_ReadOnly):
         request=None,
         responses={202: s.JobLinkSerializer, 409: OpenApiResponse(ErrorSerializer,
                    description="The cluster has no connection settings."), **_ERRORS},
-        examples=[OpenApiExample("Started", response_only=True, status_codes=["202"], value={
-            "job_id": 12, "state": "queued", "url": "http://127.0.0.1:8000/api/v1/jobs/12",
-            "created": True})],
+        examples=[ex.JOB_STARTED],
     )
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
     def sync(self, request: Request, name: str | None = None) -> Response:
@@ -108,15 +109,19 @@ def _conflict(message: str) -> Response:
     return Response(error_body(code="conflict", message=message), status=status.HTTP_409_CONFLICT)
 
 
-def _read_only_schema(name: str, list_serializer: type, detail_serializer: type) -> Any:
+def _read_only_schema(name: str, list_serializer: type, detail_serializer: type,
+                      example: OpenApiExample, detail_example: OpenApiExample) -> Any:
     return extend_schema_view(
-        list=extend_schema(summary=f"List {name}", responses={200: list_serializer, **_ERRORS}),
+        list=extend_schema(summary=f"List {name}", responses={200: list_serializer, **_ERRORS},
+                           examples=[example]),
         retrieve=extend_schema(summary=f"One of the {name}, with its raw object",
-                               responses={200: detail_serializer, **_ERRORS}),
+                               responses={200: detail_serializer, **_ERRORS},
+                               examples=[detail_example]),
     )
 
 
-@_read_only_schema("nodes", s.NodeSerializer, s.NodeDetailSerializer)
+@_read_only_schema("nodes", s.NodeSerializer, s.NodeDetailSerializer, ex.NODE,
+                   ex.NODE_DETAIL)
 class NodeViewSet(_ReadOnly):
     """Nodes of the stored clusters."""
 
@@ -127,7 +132,8 @@ class NodeViewSet(_ReadOnly):
     list_only = ("raw", "addresses", "cluster__import_summary")
 
 
-@_read_only_schema("services", s.ServiceSerializer, s.ServiceDetailSerializer)
+@_read_only_schema("services", s.ServiceSerializer, s.ServiceDetailSerializer, ex.SERVICE,
+                   ex.SERVICE_DETAIL)
 class ServiceViewSet(_ReadOnly):
     """Services of the stored clusters."""
 
@@ -138,7 +144,8 @@ class ServiceViewSet(_ReadOnly):
     list_only = ("raw", "labels", "annotations", "cluster__import_summary")
 
 
-@_read_only_schema("EndpointSlices", s.EndpointSliceSerializer, s.EndpointSliceDetailSerializer)
+@_read_only_schema("EndpointSlices", s.EndpointSliceSerializer,
+                   s.EndpointSliceDetailSerializer, ex.SLICE, ex.SLICE_DETAIL)
 class EndpointSliceViewSet(_ReadOnly):
     """EndpointSlices of the stored clusters."""
 
@@ -149,7 +156,8 @@ class EndpointSliceViewSet(_ReadOnly):
     list_only = ("raw", "labels", "cluster__import_summary")
 
 
-@_read_only_schema("endpoints", s.EndpointSerializer, s.EndpointDetailSerializer)
+@_read_only_schema("endpoints", s.EndpointSerializer, s.EndpointDetailSerializer, ex.ENDPOINT,
+                   ex.ENDPOINT_DETAIL)
 class EndpointViewSet(_ReadOnly):
     """Endpoints (one row per entry of an EndpointSlice)."""
 
@@ -162,7 +170,7 @@ class EndpointViewSet(_ReadOnly):
     list_only = ("raw", "slice__raw", "slice__labels", "slice__ports", "cluster__import_summary")
 
 
-@_read_only_schema("pods", s.PodSerializer, s.PodDetailSerializer)
+@_read_only_schema("pods", s.PodSerializer, s.PodDetailSerializer, ex.POD, ex.POD_DETAIL)
 class PodViewSet(_ReadOnly):
     """Pods of the stored clusters."""
 

@@ -14,6 +14,7 @@ from cluster.api.serializers import JobLinkSerializer
 from cluster.api.views import job_link
 from cluster.permissions import CanOperate, CanRead
 from config.api_errors import ErrorSerializer
+from jobs.api import examples as ex
 from jobs.api import serializers as s
 from jobs.api.filters import AuditEntryFilterSet, JobFilterSet, SyncRunFilterSet
 from jobs.models import AuditEntry, Job, SyncRun
@@ -28,9 +29,11 @@ _ERRORS = {
 
 @extend_schema_view(
     list=extend_schema(summary="List jobs (newest first)", responses={200: s.JobSerializer,
-                                                                      **_ERRORS}),
+                                                                      **_ERRORS},
+                       examples=[ex.JOB]),
     retrieve=extend_schema(summary="One job: state, progress, log, error, result",
-                           responses={200: s.JobDetailSerializer, **_ERRORS}),
+                           responses={200: s.JobDetailSerializer, **_ERRORS},
+                           examples=[ex.JOB_DETAIL]),
 )
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     """Background work: syncs, applies, rollbacks. Poll a job's URL to follow it."""
@@ -49,7 +52,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(summary="Roll back a finished apply job (operators)",
                    request=s.RollbackRequestSerializer,
-                   responses={202: JobLinkSerializer, **_ERRORS})
+                   responses={202: JobLinkSerializer, **_ERRORS}, examples=[ex.ROLLBACK])
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
     def rollback(self, request: Request, pk: str | None = None) -> Response:
         """Queue a rollback job that restores what the apply changed."""
@@ -67,9 +70,11 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List sync runs", responses={200: s.SyncRunSerializer, **_ERRORS}),
+    list=extend_schema(summary="List sync runs", responses={200: s.SyncRunSerializer, **_ERRORS},
+                       examples=[ex.SYNC_RUN]),
     retrieve=extend_schema(summary="One sync run", responses={200: s.SyncRunSerializer,
-                                                              **_ERRORS}),
+                                                              **_ERRORS},
+                           examples=[ex.SYNC_RUN]),
 )
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Every sync of every cluster: outcome, object counts, timings, error."""
@@ -83,9 +88,11 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List audit entries", responses={200: s.AuditEntrySerializer,
-                                                                **_ERRORS}),
+                                                                **_ERRORS},
+                       examples=[ex.AUDIT]),
     retrieve=extend_schema(summary="One audit entry", responses={200: s.AuditEntrySerializer,
-                                                                 **_ERRORS}),
+                                                                 **_ERRORS},
+                           examples=[ex.AUDIT]),
 )
 class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Who changed which object of which cluster, before -> after, and the result."""

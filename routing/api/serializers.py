@@ -11,6 +11,19 @@ from typing import Any
 from rest_framework import serializers
 
 from cluster.models import Cluster
+# Rules and analysis serializers live in their own module (size); views use them as s.X.
+from routing.api.report_serializers import (  # noqa: F401 - re-exported
+    RULE_MODES,
+    AnalysisQuerySerializer,
+    AnalysisSerializer,
+    FindingSerializer,
+    NodeRuleChangeSerializer,
+    RuleLineSerializer,
+    RulesDiffQuerySerializer,
+    RulesDiffSerializer,
+    RulesQuerySerializer,
+    RulesSerializer,
+)
 from routing.engine.candidates import DESTINATIONS
 from routing.engine.types import (
     IPVS_SCHEDULERS,
@@ -23,7 +36,6 @@ from routing.models import Scenario
 
 SERVICE_KEY = r"^[^/\s]+/[^/\s]+$"
 SOURCE = r"^((pod|external):[^\s]+|lb)$"
-RULE_MODES = ("iptables", "nftables", "ipvs")
 
 
 class StrictMixin:
@@ -33,8 +45,8 @@ class StrictMixin:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
             if unknown:
-                raise serializers.ValidationError(
-                    {unknown[0]: [f"unknown field (known: {', '.join(self.fields)})"]})  # type: ignore[attr-defined]
+                known = ", ".join(self.fields)  # type: ignore[attr-defined]
+                raise serializers.ValidationError({unknown[0]: [f"unknown field (known: {known})"]})
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
@@ -320,111 +332,3 @@ class JobLinksSerializer(serializers.Serializer):
     state = serializers.CharField()
     url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
     jobs = serializers.ListField(child=serializers.DictField())
-
-
-# --- rules ------------------------------------------------------------------------------
-
-class RulesQuerySerializer(serializers.Serializer):
-    node = serializers.CharField(help_text="Node whose kube-proxy rules to render.")
-    mode = serializers.ChoiceField(RULE_MODES, required=False,
-                                   help_text="Default: the node's kube-proxy mode.")
-    service = serializers.RegexField(SERVICE_KEY, required=False,
-                                     help_text="Only this Service's rules (namespace/name).")
-
-
-class RuleLineSerializer(serializers.Serializer):
-    text = serializers.CharField()
-    service = serializers.CharField(allow_null=True)
-    reason = serializers.CharField(help_text="Reason code of the policy the line implements.")
-    why = serializers.CharField()
-
-
-class RulesSerializer(serializers.Serializer):
-    """The rules one node's kube-proxy programs, as restore-ready text and line by line."""
-
-    cluster = serializers.CharField()
-    node = serializers.CharField()
-    mode = serializers.ChoiceField(RULE_MODES)
-    service = serializers.CharField(allow_null=True)
-    text = serializers.CharField(help_text="What iptables-restore / nft -f / ipvsadm-restore "
-                                           "accepts.")
-    lines = RuleLineSerializer(many=True)
-    companions = serializers.DictField(child=serializers.CharField(),
-                                       help_text="IPVS: the ipset / iptables text beside it.")
-    notes = serializers.ListField(child=serializers.CharField())
-
-
-class RulesDiffQuerySerializer(serializers.Serializer):
-    mode = serializers.ChoiceField(RULE_MODES, required=False, default="iptables")
-    node = serializers.CharField(required=False, help_text="Also return this node's "
-                                                           "unified diff.")
-    service = serializers.RegexField(SERVICE_KEY, required=False)
-
-
-class NodeRuleChangeSerializer(serializers.Serializer):
-    node = serializers.CharField()
-    added = serializers.IntegerField()
-    removed = serializers.IntegerField()
-    services = serializers.ListField(child=serializers.CharField())
-
-
-class RulesDiffSerializer(serializers.Serializer):
-    """Which nodes' rules a scenario changes, by how many lines (and one node's diff)."""
-
-    mode = serializers.ChoiceField(RULE_MODES)
-    services = serializers.ListField(child=serializers.CharField())
-    nodes_total = serializers.IntegerField()
-    nodes_changed = serializers.IntegerField()
-    render_classes = serializers.IntegerField()
-    nodes = NodeRuleChangeSerializer(many=True)
-    node = serializers.CharField(allow_null=True)
-    node_diff = serializers.CharField(allow_null=True, help_text="Unified diff of ``node``.")
-
-
-# --- analysis ---------------------------------------------------------------------------
-
-class AnalysisQuerySerializer(serializers.Serializer):
-    service = serializers.RegexField(SERVICE_KEY, required=False,
-                                     help_text="Only this Service's rows (namespace/name).")
-    dropping = serializers.BooleanField(required=False, default=False,
-                                        help_text="Only rows where some calls drop.")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
-    endpoints = serializers.BooleanField(required=False, default=False,
-                                         help_text="Add per-endpoint shares to every source.")
-    max_findings = serializers.IntegerField(required=False, default=100, min_value=0,
-                                            max_value=10000)
-    code = serializers.CharField(required=False, help_text="Only findings with this code, "
-                                 "e.g. ITP_LOCAL_DROPS.")
-
-
-class FindingSerializer(serializers.Serializer):
-    """One ranked problem, with a stable code (e.g. ITP_LOCAL_DROPS)."""
-
-    code = serializers.CharField()
-    severity = serializers.CharField(help_text="critical, warning or info")
-    impact = serializers.FloatField(help_text="0..1, ranks findings.")
-    service = serializers.CharField()
-    port = serializers.CharField()
-    source = serializers.CharField(allow_null=True)
-    message = serializers.CharField()
-    nodes = serializers.ListField(child=serializers.CharField())
-
-
-class AnalysisSerializer(serializers.Serializer):
-    """The cluster-wide report: summary, Service rows (paged), ranked findings."""
-
-    cluster = serializers.CharField()
-    revision = serializers.IntegerField()
-    summary = serializers.DictField(help_text="Counts: nodes, zones, services, findings by "
-                                              "severity, ports dropping, cross-zone cost.")
-    cost_model = serializers.DictField(child=serializers.FloatField())
-    count = serializers.IntegerField(help_text="Service rows matching the filters.")
-    offset = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    services = serializers.ListField(
-        child=serializers.DictField(),
-        help_text="Per Service port: type, policies, endpoint counts, nodes covered, dropped "
-                  "share, imbalance, locality, and per source class statistics.")
-    findings = FindingSerializer(many=True)
-    notes = serializers.ListField(child=serializers.CharField())

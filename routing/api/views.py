@@ -106,7 +106,7 @@ class ClusterAnalysisView(APIView):
             OpenApiParameter("code", str, description="Only findings with this code, e.g. "
                                                       "ITP_LOCAL_DROPS."),
         ],
-        responses={200: s.AnalysisSerializer, **ERRORS},
+        responses={200: s.AnalysisSerializer, **ERRORS}, examples=examples.ANALYSIS,
     )
     def get(self, request: Request, name: str) -> Response:
         from routing.reports import cluster_report
@@ -147,6 +147,7 @@ class ClusterRulesView(APIView):
     @extend_schema(
         summary="The rules kube-proxy programs on a node, each line with its reason",
         parameters=[s.RulesQuerySerializer], responses={200: s.RulesSerializer, **ERRORS},
+        examples=examples.RULES,
     )
     def get(self, request: Request, name: str) -> Response:
         from routing.engine.rules import RulesError, render_node_rules
@@ -178,19 +179,23 @@ class ClusterRulesView(APIView):
 
 @extend_schema_view(
     list=extend_schema(summary="List saved scenarios", responses={200: s.ScenarioSerializer,
-                                                                  **ERRORS}),
+                                                                  **ERRORS},
+                       examples=examples.SCENARIO_OUT),
     retrieve=extend_schema(summary="One scenario", responses={200: s.ScenarioSerializer,
-                                                              **ERRORS}),
+                                                              **ERRORS},
+                           examples=examples.SCENARIO_OUT),
     create=extend_schema(summary="Save a what-if scenario (logged-in users)",
                          request=s.ScenarioSerializer,
                          responses={201: s.ScenarioSerializer, **ERRORS},
-                         examples=examples.SCENARIO),
+                         examples=examples.SCENARIO + examples.SCENARIO_OUT),
     update=extend_schema(summary="Replace a scenario (its author or an operator)",
                          request=s.ScenarioUpdateSerializer,
-                         responses={200: s.ScenarioSerializer, **ERRORS}),
+                         responses={200: s.ScenarioSerializer, **ERRORS},
+                         examples=examples.SCENARIO_OUT),
     partial_update=extend_schema(summary="Change part of a scenario (author or operator)",
                                  request=s.ScenarioUpdateSerializer,
-                                 responses={200: s.ScenarioSerializer, **ERRORS}),
+                                 responses={200: s.ScenarioSerializer, **ERRORS},
+                                 examples=examples.SCENARIO_OUT),
     destroy=extend_schema(summary="Delete a scenario (author or operator)",
                           responses={204: None, **ERRORS}),
 )
@@ -233,7 +238,7 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     @extend_schema(summary="Preview: before / after / diff for what the scenario touches",
                    request=s.PreviewRequestSerializer,
-                   responses={200: s.PreviewSerializer, **ERRORS})
+                   responses={200: s.PreviewSerializer, **ERRORS}, examples=examples.PREVIEW)
     @action(detail=True, methods=["post"], permission_classes=[CanRead])
     def preview(self, request: Request, pk: str | None = None) -> Response:
         """What the scenario changes for each Service and source it touches."""
@@ -276,7 +281,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     @extend_schema(summary="How every node's rules change under the scenario",
                    parameters=[s.RulesDiffQuerySerializer],
-                   responses={200: s.RulesDiffSerializer, **ERRORS})
+                   responses={200: s.RulesDiffSerializer, **ERRORS},
+                   examples=examples.RULES_DIFF)
     @action(detail=True, methods=["get"], url_path="rules-diff", permission_classes=[CanRead])
     def rules_diff(self, request: Request, pk: str | None = None) -> Response:
         """Nodes whose kube-proxy rules change, by how many lines; one node's unified diff."""
@@ -304,7 +310,7 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     @extend_schema(summary="The cluster-wide report as it would be under the scenario",
                    parameters=[s.AnalysisQuerySerializer],
-                   responses={200: s.AnalysisSerializer, **ERRORS})
+                   responses={200: s.AnalysisSerializer, **ERRORS}, examples=examples.ANALYSIS)
     @action(detail=True, methods=["get"], permission_classes=[CanRead])
     def analysis(self, request: Request, pk: str | None = None) -> Response:
         """The analysis after the scenario (computed fresh, not cached)."""

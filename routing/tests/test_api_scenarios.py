@@ -56,8 +56,8 @@ def test_duplicate_name_and_unknown_cluster(reader_client, small_cluster):
     assert unknown.json()["error"]["field"] == "cluster"
 
 
-def test_only_author_or_operator_may_change_or_delete(reader_client, operator_client,
-                                                      anon_client, small_cluster, django_user_model):
+def test_only_author_or_operator_may_change_or_delete(reader_client, operator_client, anon_client,
+                                                      small_cluster, django_user_model):
     scenario_id = _create(reader_client).json()["id"]
     other = django_user_model.objects.create_user("other")
     from cluster.api.testing import _client
