@@ -128,15 +128,21 @@ def job_cancel(*, job: Job) -> bool:
         state=Job.State.CANCELLED, message="cancelled", finished_at=now, updated_at=now))
 
 
-def job_requeue_stale(*, older_than_seconds: float = 60, lost_after_seconds: float | None = None
-                      ) -> dict[str, int]:
+def job_requeue_stale(*, older_than_seconds: float = 60, republish_after_seconds: float = 900,
+                      lost_after_seconds: float | None = None) -> dict[str, int]:
     """Re-send queued jobs whose message may be lost; fail running jobs whose worker died.
 
-    Re-sending is safe because ``job_start`` lets only one delivery run a job.
+    A job whose publish failed (no task id) is re-sent once older than
+    ``older_than_seconds``; one that was published but never started only after
+    ``republish_after_seconds`` (its message may still be waiting behind other work: a
+    broker restart without persistence loses it). Re-sending is always safe because
+    ``job_start`` lets only one delivery run a job.
     """
     now = timezone.now()
-    queued = list(Job.objects.filter(state=Job.State.QUEUED, task_name__gt="",
-                                     created_at__lte=now - timedelta(seconds=older_than_seconds)))
+    unpublished = Q(celery_task_id="", created_at__lte=now - timedelta(seconds=older_than_seconds))
+    forgotten = Q(created_at__lte=now - timedelta(seconds=republish_after_seconds))
+    queued = list(Job.objects.filter(unpublished | forgotten, state=Job.State.QUEUED,
+                                     task_name__gt=""))
     for job in queued:
         job_log(job=job, line="re-sending the task message")
         job_enqueue(job=job)

@@ -105,9 +105,15 @@ def test_requeue_resends_old_queued_jobs_and_fails_lost_ones(cluster, django_cap
     past = timezone.now() - timedelta(hours=2)
     Job.objects.filter(pk__in=[old.pk, inline.pk]).update(created_at=past)
     Job.objects.filter(pk=stuck.pk).update(updated_at=past)
+    published = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task")
+    Job.objects.filter(pk=published.pk).update(created_at=past, celery_task_id="sent-1")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        counts = job_requeue_stale(older_than_seconds=60, lost_after_seconds=3600)
+        counts = job_requeue_stale(older_than_seconds=60, republish_after_seconds=3 * 3600,
+                                   lost_after_seconds=3600)
     assert counts == {"requeued": 1, "lost": 1} and len(callbacks) == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        counts = job_requeue_stale(older_than_seconds=60, republish_after_seconds=3600)
+    assert counts["requeued"] == 2  # the published one too, once its message is long overdue
     assert "re-sending" in Job.objects.get(pk=old.pk).log
     assert Job.objects.get(pk=young.pk).log == ""
     assert Job.objects.get(pk=stuck.pk).state == Job.State.FAILED
