@@ -176,7 +176,7 @@ class Lab:
     def _attach_pods(self) -> None:
         node_cmds: dict[str, list[str]] = {n: [] for n in self.nodes}
         attached: list[tuple[str, str, str]] = []  # (ns, ip, node)
-        for j, pod in enumerate(self.pods.values()):
+        for pod in self.pods.values():
             self._add_ns(pod.ns)
             attached.append((pod.ns, pod.ip, pod.node))
         for name, (ns, ip) in self.clients.items():
