@@ -6,8 +6,9 @@
 The dump is generated once with ``cluster.generator`` and cached under ``bench/out/``.
 Each import runs ``manage.py import_cluster`` in a child process against a freshly migrated
 database, first into an empty database, then again over the same name (the replace path).
-Prints wall seconds, CPU seconds (steadier on a shared machine) and the child's peak RSS,
-measured with ``os.wait4``. Targets: under 60 s and under 2 GB each.
+Then ``export_cluster`` writes it back out. Prints wall seconds, CPU seconds (steadier on
+a shared machine) and the child's peak RSS, measured with ``os.wait4``. Targets: under
+60 s and under 2 GB each.
 """
 from __future__ import annotations
 
@@ -96,6 +97,10 @@ def main() -> None:
         for label in ("import", "replace"):
             wall, cpu, rss, out = run(["import_cluster", str(path), "--name", "bench"], env)
             print(f"{kind:<10} {label:<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}  {out.splitlines()[0]}")
+        exported = OUT / f"bench_export_{kind}.json"
+        wall, cpu, rss, _ = run(["export_cluster", "bench", "-o", str(exported)], env)
+        size = exported.stat().st_size / 1e6
+        print(f"{kind:<10} {'export':<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}  {size:.0f} MB written (streamed)")
 
 
 if __name__ == "__main__":
