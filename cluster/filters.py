@@ -46,7 +46,24 @@ def _search(queryset: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet
     return queryset
 
 
-class _ClusterScoped(filters.FilterSet):
+class CachedFormFilterSet(filters.FilterSet):
+    """A FilterSet that builds its form class once, not on every request.
+
+    django-filter assembles a new form class per FilterSet instance; the filters here are
+    static (their querysets are lazy and copied per form), so one class per FilterSet
+    serves every request and saves a few milliseconds on each list.
+    """
+
+    _form_classes: dict[type, type] = {}
+
+    def get_form_class(self) -> type:
+        cls = type(self)
+        if cls not in CachedFormFilterSet._form_classes:
+            CachedFormFilterSet._form_classes[cls] = super().get_form_class()
+        return CachedFormFilterSet._form_classes[cls]
+
+
+class _ClusterScoped(CachedFormFilterSet):
     """Common filters of the models that belong to a cluster."""
 
     cluster = filters.ModelChoiceFilter(
@@ -62,7 +79,7 @@ class _ClusterScoped(filters.FilterSet):
         return _search(queryset, self.search_fields, value)
 
 
-class ClusterFilterSet(filters.FilterSet):
+class ClusterFilterSet(CachedFormFilterSet):
     """Clusters by name, source, free text."""
 
     q = filters.CharFilter(method="filter_q", label="Search")

@@ -4,12 +4,12 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
-from cluster.filters import StrictBooleanFilter
+from cluster.filters import CachedFormFilterSet, StrictBooleanFilter
 from cluster.models import Cluster
 from jobs.models import AuditEntry, Job, SyncRun
 
 
-class JobFilterSet(filters.FilterSet):
+class JobFilterSet(CachedFormFilterSet):
     """Jobs by cluster name, kind, state; ``active=true`` for queued or running ones."""
 
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
@@ -29,7 +29,7 @@ class JobFilterSet(filters.FilterSet):
         return queryset.exclude(state__in=Job.ACTIVE_STATES)
 
 
-class SyncRunFilterSet(filters.FilterSet):
+class SyncRunFilterSet(CachedFormFilterSet):
     """Sync runs by cluster name, status, mode."""
 
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
@@ -41,7 +41,7 @@ class SyncRunFilterSet(filters.FilterSet):
         fields = ["cluster", "status", "mode"]
 
 
-class AuditEntryFilterSet(filters.FilterSet):
+class AuditEntryFilterSet(CachedFormFilterSet):
     """Audit entries by cluster name, job, action, result, object namespace/name."""
 
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")

@@ -4,11 +4,12 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
+from cluster.filters import CachedFormFilterSet
 from cluster.models import Cluster
 from routing.models import Scenario
 
 
-class ScenarioFilterSet(filters.FilterSet):
+class ScenarioFilterSet(CachedFormFilterSet):
     """Scenarios by cluster name, author, free text."""
 
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
