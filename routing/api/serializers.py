@@ -229,10 +229,11 @@ class ScenarioUpdateSerializer(ScenarioSerializer):
 class PreviewRequestSerializer(StrictMixin, serializers.Serializer):
     """Narrow a preview to some Services and sources (default: the ones the scenario touches)."""
 
+    # Bounded: every Service x source x port is two simulations.
     services = serializers.ListField(child=serializers.RegexField(SERVICE_KEY), required=False,
-                                     max_length=200)
+                                     max_length=50)
     sources = serializers.ListField(child=serializers.RegexField(SOURCE), required=False,
-                                    max_length=200)
+                                    max_length=50)
 
 
 class AnswerBriefSerializer(serializers.Serializer):
