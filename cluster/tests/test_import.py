@@ -155,3 +155,17 @@ def test_command_line_prints_one_line_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert err == "CommandError: top level: missing apiVersion\n"
+
+
+def test_dry_run_checks_everything_and_stores_nothing(tmp_path):
+    _run(str(REAL[0]), "--name", "keep")
+    before = database_state()
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": b.small_cluster()}))
+    out, _ = _run(str(path), "--name", "keep", "--dry-run")
+    assert out.startswith("Dry run, nothing stored: Imported cluster 'keep' (revision 2): 2 Node")
+    out, _ = _run(str(path), "--name", "new", "--dry-run")
+    assert database_state() == before
+    path.write_text(json.dumps(b.service(ports=[{"port": 0}])))
+    with pytest.raises(CommandError, match=r"spec.ports\[0\].port 0 is not a port number"):
+        _run(str(path), "--name", "keep", "--dry-run")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from cluster.kube_dump import DumpError, read_dump
 from cluster.models import ClusterSource
@@ -22,6 +23,10 @@ class Command(BaseCommand):
             "--source", default=ClusterSource.IMPORTED, choices=ClusterSource.values
         )
         parser.add_argument(
+            "--dry-run", action="store_true",
+            help="check the dump and print the summary, storing nothing",
+        )
+        parser.add_argument(
             "--max-bytes", type=int, default=None,
             help="refuse larger dumps (default: ROUTESCOPE_MAX_DUMP_BYTES)",
         )
@@ -30,10 +35,14 @@ class Command(BaseCommand):
         limit = options["max_bytes"] or settings.ROUTESCOPE_MAX_DUMP_BYTES
         try:
             dump = read_dump(options["file"], max_bytes=limit)
-            summary = cluster_import(
-                name=options["name"], objects=dump.objects, source=options["source"],
-                replaced=dump.replaced,
-            )
+            with transaction.atomic():
+                summary = cluster_import(
+                    name=options["name"], objects=dump.objects, source=options["source"],
+                    replaced=dump.replaced,
+                )
+                # A dry run goes through every check the real import makes (the database's
+                # included), then rolls the transaction back.
+                transaction.set_rollback(options["dry_run"])
         except DumpError as exc:
             raise CommandError(str(exc), returncode=2) from None
         except MemoryError:
@@ -42,4 +51,4 @@ class Command(BaseCommand):
                 returncode=2,
             ) from None
         for line in summary.lines():
-            self.stdout.write(line)
+            self.stdout.write(f"Dry run, nothing stored: {line}" if options["dry_run"] else line)
