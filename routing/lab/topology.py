@@ -78,12 +78,14 @@ class Lab:
     def close(self) -> None:
         """Stop responders and delete every namespace this lab created."""
         self.responders.close()
-        netns.delete(list(reversed(self.created)))
+        # Everything recorded, plus anything carrying this lab's tag (an interrupt can land
+        # between "ip netns add" and the bookkeeping).
+        netns.delete(list(reversed(self.created)) + netns.existing(self.tag + "-"))
         self.created.clear()
 
     def _add_ns(self, name: str) -> str:
+        self.created.append(name)  # recorded first: cleanup tolerates names never created
         netns.run(["ip", "netns", "add", name])
-        self.created.append(name)
         return name
 
     # -- addressing --------------------------------------------------------------------
