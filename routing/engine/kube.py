@@ -168,7 +168,8 @@ def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
             ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
             ep.get("zone") or topo.get(ZONE_LABEL),
             ready,
-            cond.get("serving", ready) is not False,
+            # Omitted serving means true whatever ready says (endpointslicecache.go).
+            cond.get("serving") is not False,
             cond.get("terminating") is True,
             _hint_names(hints, "forZones"),
             _hint_names(hints, "forNodes"),

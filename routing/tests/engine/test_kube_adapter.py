@@ -27,9 +27,22 @@ def test_omitted_conditions_mean_ready_and_serving() -> None:
     assert (got.ready, got.serving, got.terminating) == (True, True, False)
 
 
-def test_serving_defaults_to_ready_when_omitted() -> None:
+def test_omitted_serving_means_true_even_when_not_ready() -> None:
+    """K/K endpointslicecache.go newEndpointSliceInfo: ``Serving == nil || *Serving`` — kube-proxy
+    does not defer to ready (the API comment suggests consumers may; kube-proxy does not)."""
     (got,) = endpoints_of([service_obj("web"), slice_obj("web", [endpoint_obj("10.0.0.1", "n1", ready=False)])])
-    assert (got.ready, got.serving) == (False, False)
+    assert (got.ready, got.serving, got.terminating) == (False, True, False)
+
+
+def test_terminating_endpoint_without_serving_field_feeds_the_fallback() -> None:
+    """Same rule, seen through CategorizeEndpoints: ready=false, terminating=true, serving
+    omitted counts as serving-terminating, so the Cluster set falls back to it."""
+    from routing.engine.simulate import Question, simulate
+
+    objects = [node_obj("n1"), service_obj("web"),
+               slice_obj("web", [endpoint_obj("10.0.0.1", "n1", ready=False, terminating=True)])]
+    answer = simulate(snapshot_from_objects(objects), Question(service="default/web", source="pod:n1")).to_json()
+    assert answer["action"] == "forward" and [e["ip"] for e in answer["endpoints"]] == ["10.0.0.1"]
 
 
 def test_sorted_by_ip_port_string_and_deduplicated_across_slices() -> None:
