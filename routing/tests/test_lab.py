@@ -118,3 +118,15 @@ def test_lab_command_rejects_an_unknown_source_with_status_2() -> None:
     with pytest.raises(CommandError) as err:
         call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--source", "lb", stdout=StringIO())
     assert err.value.returncode == 2 and "pod:NODE" in str(err.value)
+
+
+def test_close_sweeps_namespaces_carrying_the_lab_tag(demo) -> None:
+    """An interrupt can land between 'ip netns add' and the bookkeeping: close() still
+    removes every namespace with the lab's tag."""
+    import subprocess
+
+    lab = Lab(demo, SERVICE)
+    stray = f"{lab.tag}-zz"
+    subprocess.run(["ip", "netns", "add", stray], check=True)
+    lab.close()
+    assert netns.existing(lab.tag) == []
