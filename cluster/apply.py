@@ -197,6 +197,8 @@ def _preview(*, job, api, targets, action) -> list[dict] | None:
         current = get_object(api, "Service", change.namespace, change.name)
         current_rv = current["metadata"]["resourceVersion"]
         befores.append(current)
+        # Without a version from the preview, guard the patch with the one read now.
+        patch.setdefault("metadata", {}).setdefault("resourceVersion", current_rv)
         try:
             if change.expected_resource_version and current_rv != change.expected_resource_version:
                 raise KubeConflict(f"{change.label} changed since the preview (resourceVersion "

@@ -203,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
             patch = json.loads(raw or b"null")
         except ValueError:
             raise ApiError(400, "BadRequest", "the patch body is not valid JSON") from None
+        self.server.fake.patches.append((self.path, patch))
         content_type = self.headers.get("Content-Type", "")
         if not RESOURCES[plural][3]:
             namespace = ""
@@ -239,6 +240,7 @@ class FakeApiServer:
         self.token = token
         self.port = port
         self.requests: list[tuple[str, str, dict]] = []
+        self.patches: list[tuple[str, object]] = []  # (request path, patch body) of every PATCH
         self.delays: dict[str, float] = {}
         self.failures: dict[str, list[int]] = {}
         self.watch_generation = 0

@@ -166,6 +166,16 @@ def test_a_value_changed_by_admission_is_reported_not_verified(live_cluster, fak
     assert rollback_request(apply_job=job, user=operator).kind == Job.Kind.ROLLBACK
 
 
+def test_without_a_preview_version_the_patch_is_guarded_by_the_one_read(live_cluster, fake_api, operator):  # noqa: F811
+    job = _run(apply_request(cluster=live_cluster, user=operator, changes=[
+        {"namespace": "shop", "name": "web", "set": {"sessionAffinity": "ClientIP"}}]))
+    assert job.state == Job.State.SUCCEEDED
+    entry = AuditEntry.objects.get(job=job)
+    real = [body for (path, body) in fake_api.patches if "dryRun" not in path]
+    assert real == [{"metadata": {"resourceVersion": entry.resource_version_before},
+                     "spec": {"sessionAffinity": "ClientIP"}}]
+
+
 @pytest.mark.parametrize("raw, message", [
     ([], "non-empty list"),
     ([{"namespace": "shop", "set": {"sessionAffinity": "ClientIP"}}], "needs a namespace and a name"),
