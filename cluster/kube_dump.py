@@ -8,22 +8,25 @@ Accepted shapes: a JSON document (or several in a row, as ``kubectl get -w -o js
 prints), a YAML stream of one or more documents, a ``kind: List``
 (nested Lists flattened), typed API lists such as ``ServiceList`` (whose items omit ``kind``
 and ``apiVersion``, which are then inferred from the list), a bare JSON array of objects, and
-single objects. Objects come back in file order.
+single objects. Objects come back in file order. Any of these may be gzip-compressed.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 import yaml
 
 __all__ = ["Dump", "DumpError", "read_dump", "read_objects"]
 
 _CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -149,20 +152,49 @@ def _read_bytes(source: Any, *, max_bytes: int | None) -> bytes:
 
 
 def _read_stream(handle: IO[bytes], *, name: str, max_bytes: int | None) -> bytes:
-    chunks: list[bytes] = []
+    chunks = _chunks(handle)
+    first = next(chunks, b"")
+    if first[:2] == _GZIP_MAGIC:
+        chunks = _gunzip(itertools.chain([first], chunks), name=name)
+    else:
+        chunks = itertools.chain([first], chunks)
+    kept: list[bytes] = []
     total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            # Stop at once: neither a multi-gigabyte stream nor a gzip bomb is buffered.
+            raise DumpError(_too_big(name, None, max_bytes))
+        kept.append(chunk)
+    return b"".join(kept)
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
     while True:
         chunk = handle.read(_CHUNK)
         if not chunk:
-            break
+            return
         if isinstance(chunk, str):  # a text stream was handed in; accept it as UTF-8
             chunk = chunk.encode("utf-8")
-        total += len(chunk)
-        if max_bytes is not None and total > max_bytes:
-            # Stop reading at once: a multi-gigabyte stream must not be buffered.
-            raise DumpError(_too_big(name, None, max_bytes))
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+def _gunzip(compressed: Iterator[bytes], *, name: str) -> Iterator[bytes]:
+    """Decompress a gzip stream (``kubectl get ... | gzip``) in bounded pieces."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        for chunk in compressed:
+            while chunk:
+                # max_length bounds each piece, so a tiny bomb cannot expand all at once.
+                yield inflater.decompress(chunk, _CHUNK)
+                chunk = inflater.unconsumed_tail
+                if inflater.eof and inflater.unused_data:  # several gzip members in a row
+                    chunk, inflater = inflater.unused_data + chunk, zlib.decompressobj(wbits=31)
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise DumpError(f"{name} is not a valid gzip file: {exc}") from None
+    if not inflater.eof:
+        raise DumpError(f"{name} is a truncated gzip file")
 
 
 def _too_big(name: str, size: int | None, limit: int) -> str:

@@ -180,3 +180,35 @@ def test_concatenated_json_documents_like_kubectl_watch():
 def test_broken_second_json_document_names_its_line():
     with pytest.raises(DumpError, match=r"^invalid JSON at line 2, column 10: Expecting"):
         _read(json.dumps(SVC) + "\n" + '{"kind": }')
+
+
+def test_gzip_compressed_dump(tmp_path):
+    import gzip
+
+    dump = json.dumps({"apiVersion": "v1", "kind": "List", "items": [NODE, SVC]}).encode()
+    path = tmp_path / "dump.json.gz"
+    path.write_bytes(gzip.compress(dump))
+    assert _names(read_objects(path)) == ["n1", "web"]
+    two_members = gzip.compress(b"kind: Node\napiVersion: v1\n") + gzip.compress(b"metadata: {name: n2}\n")
+    assert read_objects(io.BytesIO(two_members)) == [{"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n2"}}]
+
+
+def test_gzip_bomb_is_refused_without_inflating_it():
+    import gzip
+
+    bomb = gzip.compress(b" " * 50_000_000, compresslevel=9)  # ~50 KB that inflates to 50 MB
+    assert len(bomb) < 100_000
+    with pytest.raises(DumpError, match="is too large: more than that, the limit is 1,000,000 bytes"):
+        read_objects(io.BytesIO(bomb), max_bytes=1_000_000)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"\x1f\x8b\x08\x00garbage-not-deflate", "input is not a valid gzip file"),
+    (None, "input is a truncated gzip file"),
+])
+def test_broken_gzip(data, message):
+    import gzip
+
+    data = data or gzip.compress(json.dumps(SVC).encode())[:-12]
+    with pytest.raises(DumpError, match=f"^{message}"):
+        read_objects(io.BytesIO(data))
