@@ -10,6 +10,8 @@ RULE_MODES = ("iptables", "nftables", "ipvs")
 # --- rules ------------------------------------------------------------------------------
 
 class RulesQuerySerializer(serializers.Serializer):
+    """Which node's rules, in which mode, for which Service."""
+
     node = serializers.CharField(help_text="Node whose kube-proxy rules to render.")
     mode = serializers.ChoiceField(RULE_MODES, required=False,
                                    help_text="Default: the node's kube-proxy mode.")
@@ -18,6 +20,8 @@ class RulesQuerySerializer(serializers.Serializer):
 
 
 class RuleLineSerializer(serializers.Serializer):
+    """One rule line with the policy reason it exists for."""
+
     text = serializers.CharField()
     service = serializers.CharField(allow_null=True)
     reason = serializers.CharField(help_text="Reason code of the policy the line implements.")
@@ -40,6 +44,8 @@ class RulesSerializer(serializers.Serializer):
 
 
 class RulesDiffQuerySerializer(serializers.Serializer):
+    """The mode to compare in, and optionally one node / Service."""
+
     mode = serializers.ChoiceField(RULE_MODES, required=False, default="iptables")
     node = serializers.CharField(required=False, help_text="Also return this node's "
                                                            "unified diff.")
@@ -47,6 +53,8 @@ class RulesDiffQuerySerializer(serializers.Serializer):
 
 
 class NodeRuleChangeSerializer(serializers.Serializer):
+    """How one node's rules change: lines added / removed, Services."""
+
     node = serializers.CharField()
     added = serializers.IntegerField()
     removed = serializers.IntegerField()
@@ -69,6 +77,8 @@ class RulesDiffSerializer(serializers.Serializer):
 # --- analysis ---------------------------------------------------------------------------
 
 class AnalysisQuerySerializer(serializers.Serializer):
+    """Filters and paging of the analysis' Service rows and findings."""
+
     service = serializers.RegexField(SERVICE_KEY, required=False,
                                      help_text="Only this Service's rows (namespace/name).")
     dropping = serializers.BooleanField(required=False, default=False,

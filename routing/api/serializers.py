@@ -98,11 +98,15 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
 
 
 class SimulateSourceSerializer(serializers.Serializer):
+    """Where the connection starts: a pod on a node, an external client at a node, or the LB."""
+
     kind = serializers.ChoiceField(("pod", "external", "lb"))
     node = serializers.CharField(allow_null=True)
 
 
 class AnswerEndpointSerializer(serializers.Serializer):
+    """One endpoint that receives new connections, with its share."""
+
     ip = serializers.CharField()
     node = serializers.CharField(allow_null=True)
     zone = serializers.CharField(allow_null=True)
@@ -110,26 +114,36 @@ class AnswerEndpointSerializer(serializers.Serializer):
 
 
 class LatencySerializer(serializers.Serializer):
+    """Expected hop latency, and the IPVS simulation's percentiles when one ran."""
+
     expected = serializers.FloatField(allow_null=True, help_text="Mean hop latency, ms.")
     scheduler = serializers.DictField(child=serializers.FloatField(), allow_null=True,
                                       help_text="p50/p95/p99 from the IPVS simulation.")
 
 
 class CostSerializer(serializers.Serializer):
+    """Cross-zone traffic and what it costs under the cost model."""
+
     cross_zone_bytes_per_s = serializers.FloatField()
     usd_per_month = serializers.FloatField()
 
 
 class NodeShareSerializer(serializers.Serializer):
+    """A node and the share of connections that enter the cluster there."""
+
     node = serializers.CharField()
     share = serializers.FloatField()
 
 
 class AffinitySerializer(serializers.Serializer):
+    """ClientIP session affinity: one client sticks to one endpoint for this long."""
+
     timeout_seconds = serializers.IntegerField()
 
 
 class ReasonSerializer(serializers.Serializer):
+    """One step of the explanation trail: a stable code and a sentence."""
+
     code = serializers.CharField(help_text="Stable reason code, e.g. LOCAL_NO_ENDPOINT_ON_NODE.")
     message = serializers.CharField()
 
@@ -237,6 +251,8 @@ class PreviewRequestSerializer(StrictMixin, serializers.Serializer):
 
 
 class AnswerBriefSerializer(serializers.Serializer):
+    """The part of a simulate answer a preview shows beside the diff."""
+
     action = serializers.ChoiceField(("forward", "drop", "reject"))
     dropped = serializers.FloatField()
     drop_reason = serializers.CharField(allow_null=True)
@@ -247,6 +263,8 @@ class AnswerBriefSerializer(serializers.Serializer):
 
 
 class MovedSerializer(serializers.Serializer):
+    """One endpoint whose share of new connections changes."""
+
     ip = serializers.CharField()
     before = serializers.FloatField()
     after = serializers.FloatField()
@@ -254,16 +272,22 @@ class MovedSerializer(serializers.Serializer):
 
 
 class BeforeAfterTextSerializer(serializers.Serializer):
+    """A text value before and after the scenario."""
+
     before = serializers.CharField(allow_null=True)
     after = serializers.CharField(allow_null=True)
 
 
 class BeforeAfterBoolSerializer(serializers.Serializer):
+    """A yes/no value before and after the scenario."""
+
     before = serializers.BooleanField()
     after = serializers.BooleanField()
 
 
 class NumberChangeSerializer(serializers.Serializer):
+    """A number before and after the scenario, and the change."""
+
     before = serializers.FloatField(allow_null=True)
     after = serializers.FloatField(allow_null=True)
     change = serializers.FloatField(allow_null=True)
@@ -285,6 +309,8 @@ class AnswerDiffSerializer(serializers.Serializer):
 
 
 class PreviewQuestionSerializer(serializers.Serializer):
+    """One source asking one Service port: before, after, diff."""
+
     source = serializers.CharField()
     port = serializers.CharField()
     to = serializers.CharField()
@@ -294,12 +320,16 @@ class PreviewQuestionSerializer(serializers.Serializer):
 
 
 class PreviewServiceSerializer(serializers.Serializer):
+    """The questions asked of one Service."""
+
     service = serializers.CharField()
     type = serializers.CharField()
     questions = PreviewQuestionSerializer(many=True)
 
 
 class PreviewSummarySerializer(serializers.Serializer):
+    """Counts over every question of the preview."""
+
     services = serializers.IntegerField()
     questions = serializers.IntegerField()
     questions_newly_dropping = serializers.IntegerField()
