@@ -114,6 +114,8 @@ def _apply(*, job: Job, action: str, new_text, expected_rv: str) -> Job:
                    {"config.conf": after["data"]["config.conf"]})
             job_progress(job=job, percent=70, message="restarting the kube-proxy DaemonSet")
             ds_before = get_object(api, "DaemonSet", namespace, name)
+            strategy = (ds_before.get("spec") or {}).get("updateStrategy") or {
+                "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
             ds_after = patch_object(api, "DaemonSet", namespace, name, restart, dry_run=False)
             _audit(job, AuditEntry.Action.RESTART, "DaemonSet", ds_before, ds_after,
                    {RESTART_ANNOTATION: _restarted_at(ds_before)},
@@ -128,8 +130,12 @@ def _apply(*, job: Job, action: str, new_text, expected_rv: str) -> Job:
         return job_finish(job=job, state=Job.State.FAILED, error=str(error),
                           message="refused, nothing changed" if error.code == 409 else "failed")
     nodes = job.params.get("nodes") or []
-    return job_finish(job=job, state=Job.State.SUCCEEDED, result={"nodes": nodes},
-                      message=f"kube-proxy restarting on {len(nodes)} node(s)")
+    rolling = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
+    how = (f"rolling, {rolling} node(s) at a time" if strategy.get("type") == "RollingUpdate"
+           else "when each kube-proxy pod is deleted (OnDelete)")
+    return job_finish(job=job, state=Job.State.SUCCEEDED,
+                      result={"nodes": nodes, "update_strategy": strategy},
+                      message=f"kube-proxy restarting on {len(nodes)} node(s), {how}")
 
 
 def _restarted_at(daemonset: dict) -> str | None:

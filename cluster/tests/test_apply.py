@@ -198,6 +198,7 @@ def test_proxy_mode_change_needs_a_second_confirmation(live_cluster, fake_api, o
                                confirm_restart=True)
     job = _run(job)
     assert job.state == Job.State.SUCCEEDED and job.result["nodes"] == ["n1", "n2", "n3"]
+    assert job.message == "kube-proxy restarting on 3 node(s), rolling, 1 node(s) at a time"
     conf = yaml.safe_load(fake_api.store.get("configmaps", "kube-system", "kube-proxy")
                           ["data"]["config.conf"])
     assert conf["mode"] == "ipvs" and conf["ipvs"]["scheduler"] == "lc"
