@@ -40,12 +40,18 @@ class LBNodes:
     reasons: tuple[Reason, ...] = ()
 
 
-def local_ready_ips(snapshot: Snapshot, service: Service, port: ServicePort) -> dict[str, int]:
-    """node -> distinct IPs of Ready endpoints on it (``LocalReadyEndpoints``)."""
+def local_ready_ips(snapshot: Snapshot, service: Service, port: ServicePort | None = None) -> dict[str, int]:
+    """node -> distinct IPs of Ready endpoints on it (``LocalReadyEndpoints``).
+
+    The health check is per Service, not per port: kube-proxy collects the local Ready
+    IPs of every port of the service (``getLocalReadyEndpointIPs`` keys them by the
+    namespaced name), so ``port`` does not narrow the count.
+    """
     ips: dict[str, set[str]] = {}
-    for ep in snapshot.endpoints(service.key, port.name):
-        if ep.ready and ep.node:
-            ips.setdefault(ep.node, set()).add(ep.ip)
+    for each in service.ports:
+        for ep in snapshot.endpoints(service.key, each.name):
+            if ep.ready and ep.node:
+                ips.setdefault(ep.node, set()).add(ep.ip)
     return {node: len(found) for node, found in ips.items()}
 
 
