@@ -84,8 +84,13 @@ def read_dump(
     for the importer to refuse: no API server lists an object twice.
     """
     data = _read_bytes(source, max_bytes=max_bytes)
-    documents = _parse(data)
-    del data  # the parsed objects are what we keep; let the raw bytes go early
+    try:
+        return _objects(_parse(data))
+    except RecursionError:  # hostile nesting: the parsers and _flatten recurse per level
+        raise DumpError("input nests too deeply to be a Kubernetes dump") from None
+
+
+def _objects(documents: list[Any]) -> Dump:
     per_document: list[list[dict[str, Any]]] = []
     for index, document in enumerate(documents):
         if document is None:  # an empty YAML document between two '---'

@@ -212,3 +212,16 @@ def test_broken_gzip(data, message):
     data = data or gzip.compress(json.dumps(SVC).encode())[:-12]
     with pytest.raises(DumpError, match=f"^{message}"):
         read_objects(io.BytesIO(data))
+
+
+DEEP = "^input nests too deeply to be a Kubernetes dump$"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[" * 100_000 + "]" * 100_000, DEEP),
+    ('{"apiVersion": "v1", "kind": "List", "items": [' * 3000 + "]}" * 3000, DEEP),
+    ("- " * 5000 + "x", "^invalid YAML at line 1, column 1999: exceeded maximum nesting depth$"),
+], ids=["json-arrays", "nested-lists", "yaml-sequences"])
+def test_hostile_nesting_is_one_line(text, message):
+    with pytest.raises(DumpError, match=message):
+        _read(text)
