@@ -220,7 +220,9 @@ DEEP = "^input nests too deeply to be a Kubernetes dump$"
 @pytest.mark.parametrize(("text", "message"), [
     ("[" * 100_000 + "]" * 100_000, DEEP),
     ('{"apiVersion": "v1", "kind": "List", "items": [' * 3000 + "]}" * 3000, DEEP),
-    ("- " * 5000 + "x", "^invalid YAML at line 1, column 1999: exceeded maximum nesting depth$"),
+    # libyaml stops at its own depth limit; the pure-Python loader would hit RecursionError.
+    ("- " * 5000 + "x", "^(invalid YAML at line 1, column 1999: exceeded maximum nesting depth|"
+                        "input nests too deeply to be a Kubernetes dump)$"),
 ], ids=["json-arrays", "nested-lists", "yaml-sequences"])
 def test_hostile_nesting_is_one_line(text, message):
     with pytest.raises(DumpError, match=message):
