@@ -85,7 +85,9 @@ def read_dump(
     """
     data = _read_bytes(source, max_bytes=max_bytes)
     try:
-        return _objects(_parse(data))
+        documents = _parse(data)
+        del data  # the decoded objects are what we keep; let the raw bytes go first
+        return _objects(documents)
     except RecursionError:  # hostile nesting: the parsers and _flatten recurse per level
         raise DumpError("input nests too deeply to be a Kubernetes dump") from None
 
