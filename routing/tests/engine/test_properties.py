@@ -1,6 +1,7 @@
 """Properties over random small clusters (hypothesis): shares + dropped = 1; Local never
 leaves the node; Cluster never drops while a usable endpoint exists; an empty what-if
-changes nothing."""
+changes nothing; answers are deterministic under a seed — in every proxy mode and IPVS
+scheduler."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,10 @@ from routing.engine.simulate import Question, simulate
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
 NODES = ("n1", "n2", "n3", "n4")
-MODES = ("iptables", "nftables", "ipvs")
+MODES = ("iptables", "nftables", "ipvs", "userspace")
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
+#: schedulers that hash to a fixed real server: a weight-0 (draining) one is refused.
+HASHING = ("dh", "sh", "mh")
 
 endpoint_st = st.fixed_dictionaries({
     "node": st.sampled_from(NODES),
@@ -32,6 +36,9 @@ world_st = st.fixed_dictionaries({
     "etp": st.sampled_from(["Cluster", "Local"]),
     "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
     "mode": st.sampled_from(MODES),
+    "scheduler": st.sampled_from(SCHEDULERS),
+    "affinity": st.sampled_from([None, "ClientIP"]),
+    "seed": st.integers(0, 3),
     "source": st.sampled_from(["pod", "external", "lb"]),
     "node": st.sampled_from(NODES),
     "detector": st.booleans(),
@@ -44,9 +51,10 @@ def build(world: dict):
                         terminating=e["terminating"], zones=e["zones"], nodes=e["nodes"])
            for i, e in enumerate(world["endpoints"])]
     service = service_obj("web", type=world["type"], itp=world["itp"], etp=world["etp"],
-                          lb_ips=["192.0.2.1"] if world["type"] == "LoadBalancer" else None, hc_port=32000)
+                          lb_ips=["192.0.2.1"] if world["type"] == "LoadBalancer" else None, hc_port=32000,
+                          affinity=world.get("affinity"))
     snapshot = snapshot_from_objects(nodes + [service, slice_obj("web", eps)], proxy_mode=world["mode"],
-                                     local_detector=world["detector"])
+                                     ipvs_scheduler=world.get("scheduler", "rr"), local_detector=world["detector"])
     return snapshot, service
 
 
@@ -58,7 +66,7 @@ def question(world: dict) -> Question:
         kind = "external"
     source = "lb" if kind == "lb" else f"{kind}:{world['node']}"
     to = None if kind != "pod" or world["type"] == "ClusterIP" else ("nodeport" if world["node"] != "n4" else None)
-    return Question(service="default/web", source=source, to=to)
+    return Question(service="default/web", source=source, to=to, seed=world.get("seed", 0))
 
 
 def usable(snapshot) -> bool:
@@ -98,13 +106,22 @@ def test_local_policy_never_leaves_the_node(world: dict) -> None:
 @SETTINGS
 @given(world_st)
 def test_cluster_policy_never_drops_while_something_is_usable(world: dict) -> None:
+    """Never a silent drop under Cluster policy. The only losses while something is usable
+    are IPVS hash schedulers refusing clients hashed to a draining (weight-0) real server,
+    and userspace, which only ever knew Ready endpoints."""
     world = {**world, "itp": "Cluster", "etp": "Cluster"}
     snapshot, _ = build(world)
     q = question(world)
     answer = simulate(snapshot, q)
-    if usable(snapshot):
-        assert answer.action == "forward" and answer.dropped == 0.0
-    if not usable(snapshot):
+    assert answer.dropped - answer.rejected == 0.0
+    ready = any(e.ready for e in snapshot.endpoints("default/web", "http"))
+    if world["mode"] == "userspace":
+        assert (answer.action == "forward") == ready
+    elif usable(snapshot):
+        assert answer.action == "forward"
+        if not (world["mode"] == "ipvs" and world["scheduler"] in HASHING):
+            assert answer.dropped == 0.0
+    else:
         assert answer.action == "reject"
 
 
@@ -127,3 +144,28 @@ def test_reject_exactly_when_nothing_is_usable_anywhere(world: dict) -> None:
     assert (answer.action == "reject") == (not usable(snapshot))
     if answer.action == "drop":
         assert "Local" in (world["itp"], world["etp"])
+
+
+@SETTINGS
+@given(world_st)
+def test_answers_are_deterministic_under_a_seed(world: dict) -> None:
+    """The IPVS request-level simulation (sed, nq, lblc, persistence, ...) is seeded: the
+    same question gives the same answer, to the last digit."""
+    world = {**world, "mode": "ipvs"}
+    snapshot, _ = build(world)
+    q = question(world)
+    assert simulate(snapshot, q).to_json() == simulate(snapshot, q).to_json()
+
+
+@SETTINGS
+@given(world_st)
+def test_shares_only_on_candidates_and_refusals_only_in_ipvs_hashing(world: dict) -> None:
+    """Every endpoint with a share is usable somewhere; a refused share that is not
+    "no endpoints" only comes from an IPVS hash scheduler meeting a draining server."""
+    snapshot, _ = build(world)
+    answer = simulate(snapshot, question(world))
+    for ep, share in answer.endpoint_shares.values():
+        if share > 0:
+            assert ep.ready or (ep.serving and ep.terminating)
+    if answer.drop_reason == "IPVS_SCHEDULER_REFUSED":
+        assert world["mode"] == "ipvs" and world["scheduler"] in HASHING
