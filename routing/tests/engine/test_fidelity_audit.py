@@ -115,6 +115,25 @@ CASES = (
           slice_obj("web", [endpoint_obj("10.1.0.11", "n1", zones=("a",), nodes=("n1",)),
                             endpoint_obj("10.3.0.31", "n3", zones=("b",), nodes=("n3",))])),
          {"10.1.0.11": 1.0}, codes=("NODE_HINTS_IGNORED_NO_HINT_FOR_NODE", "TOPOLOGY_SAME_ZONE")),
+    # iptables proxier.go: "has no endpoints" REJECT rules are written for every
+    # destination (ClusterIP, externalIP, LB IP, NodePort), "has no local endpoints" DROP
+    # for the external ones under eTP=Local (TestOnlyLocalNodePorts, TestLoadBalancer...).
+    *(Case(f"no usable endpoint at all: {to} rejected", "external:n2",
+           (*NODES, service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"], external_ips=["198.51.100.7"],
+                                etp=etp),
+            slice_obj("web", [endpoint_obj("10.1.0.11", "n1", ready=False, serving=False)])),
+           {}, to=to, action="reject", codes=("NO_ENDPOINTS_REJECT",))
+      for to in ("nodeport", "loadbalancer", "externalip") for etp in ("Local",)),
+    *(Case(f"eTP=Local, endpoints only elsewhere: {to} dropped", "external:n2",
+           (*NODES, service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"], external_ips=["198.51.100.7"],
+                                etp="Local"), slice_obj("web", [endpoint_obj("10.1.0.11", "n1")])),
+           {}, to=to, action="drop", codes=("LOCAL_NO_ENDPOINT_ON_NODE",))
+      for to in ("nodeport", "loadbalancer", "externalip")),
+    # LB ingress with a hostname only (AWS ELB): nothing captured on nodes.
+    Case("hostname-only ingress: pod traffic comes back through NodePorts", "pod:n1",
+         (*NODES, with_ingress(service_obj("web", type="LoadBalancer"), [{"hostname": "a1.elb.example"}]),
+          slice_obj("web", WEB3)),
+         {"10.1.0.11": 1 / 3, "10.2.0.21": 1 / 3, "10.3.0.31": 1 / 3}, to="loadbalancer", codes=("LB_NOT_CAPTURED",)),
     # 1.33 kube-proxy: PreferSameTrafficDistribution is alpha (off) -> forNodes ignored.
     Case("v1.33: node hints ignored, zone hints used", "pod:n1",
          (node_obj("n1", zone="a", version="v1.33.2"), node_obj("n2", zone="a", version="v1.33.2"),
