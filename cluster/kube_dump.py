@@ -218,9 +218,7 @@ def _parse(data: bytes) -> list[Any]:
             return _Single([json.loads(data)])
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data":
-                raise DumpError(
-                    f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-                ) from None
+                return _yaml_flow_or_fail(data, exc, stripped)
         except UnicodeDecodeError:
             raise DumpError("input is not UTF-8 text") from None
         # Several JSON documents one after another, as `kubectl get -w -o json` prints.
@@ -238,6 +236,29 @@ def _parse(data: bytes) -> list[Any]:
         raise DumpError(f"invalid YAML{at}: {problem}") from None
     except yaml.YAMLError as exc:
         raise DumpError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _yaml_flow_or_fail(data: bytes, error: json.JSONDecodeError, stripped: bytes) -> list[Any]:
+    """``{kind: Node, ...}`` is YAML flow style, not broken JSON: accept it as YAML.
+
+    Only when JSON fails at the very first key (unquoted): any later JSON error is a real
+    one, and its line and column help more than YAML's reading of the same text.
+    """
+    first_key = len(data) - len(stripped) + 1
+    unquoted_start = error.msg.startswith("Expecting property name") and not data[first_key:error.pos].strip()
+    if not unquoted_start:
+        raise DumpError(
+            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    try:
+        documents = list(yaml.load_all(data.decode("utf-8-sig"), Loader=_KubeLoader))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        documents = []
+    if documents and all(isinstance(d, (dict, list)) for d in documents):
+        return documents
+    raise DumpError(
+        f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+    ) from None
 
 
 def _json_stream(text: str) -> list[Any]:
@@ -262,7 +283,7 @@ def _describe(obj: Any) -> str:
         name = obj["metadata"].get("name")
         if name:
             namespace = obj["metadata"].get("namespace")
-            return f" (metadata.name {namespace + '/' if namespace else ''}{name})"
+            return f" (metadata.name {f'{namespace}/' if namespace else ''}{name})"
     return ""
 
 

@@ -227,3 +227,13 @@ DEEP = "^input nests too deeply to be a Kubernetes dump$"
 def test_hostile_nesting_is_one_line(text, message):
     with pytest.raises(DumpError, match=message):
         _read(text)
+
+
+def test_yaml_flow_style_is_not_mistaken_for_broken_json():
+    (obj,) = _read("{kind: Node, apiVersion: v1, metadata: {name: n1}}\n")
+    assert obj == NODE
+
+
+def test_odd_metadata_types_still_give_one_line():
+    with pytest.raises(DumpError, match=r"^top level, items\[0\] \(metadata.name 5/7\): missing kind$"):
+        _read('{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": 7, "namespace": 5}}]}')
