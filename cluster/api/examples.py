@@ -68,3 +68,7 @@ SERVICE_DETAIL = detail(SERVICE, ip_families=["IPv4"], ip_family_policy="SingleS
 SLICE_DETAIL = detail(SLICE, labels={"kubernetes.io/service-name": "cache"}, **_RAW)
 ENDPOINT_DETAIL = detail(ENDPOINT, raw={"addresses": ["10.244.1.21"], "nodeName": "node-a1"})
 POD_DETAIL = detail(POD, **_RAW)
+
+ME = OpenApiExample("A CI bot with operator rights", response_only=True, value={
+    "authenticated": True, "username": "ci-bot", "auth": "token", "can_read": True,
+    "can_operate": True})

@@ -190,3 +190,13 @@ class JobLinkSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
     created = serializers.BooleanField(help_text="False when an already queued or running "
                                        "job was returned instead of a new one.")
+
+
+class MeSerializer(serializers.Serializer):
+    """The caller: identity, how it authenticated, and its rights."""
+
+    authenticated = serializers.BooleanField()
+    username = serializers.CharField(allow_null=True)
+    auth = serializers.ChoiceField(("token", "session"), allow_null=True)
+    can_read = serializers.BooleanField()
+    can_operate = serializers.BooleanField(help_text="May sync clusters and apply changes.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import path
 from rest_framework import routers
 
 from cluster.api import views
@@ -40,4 +41,7 @@ router.register("endpoint-slices", views.EndpointSliceViewSet, basename="api-end
 router.register("endpoints", views.EndpointViewSet, basename="api-endpoint")
 router.register("pods", views.PodViewSet, basename="api-pod")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="api-me"),
+    *router.urls,
+]

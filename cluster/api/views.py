@@ -13,9 +13,11 @@ from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from cluster.api import examples as ex
 from cluster.api import serializers as s
@@ -28,7 +30,7 @@ from cluster.filters import (
     ServiceFilterSet,
 )
 from cluster.models import Cluster, Endpoint, EndpointSlice, Node, Pod, Service
-from cluster.permissions import CanOperate, CanRead
+from cluster.permissions import CanOperate, CanRead, user_can_operate, user_can_read
 from config.api_errors import ErrorSerializer, error_body
 
 _ERRORS = {
@@ -179,3 +181,27 @@ class PodViewSet(_ReadOnly):
     detail_serializer_class = s.PodDetailSerializer
     filterset_class = PodFilterSet
     list_only = ("raw", "cluster__import_summary")
+
+
+class MeView(APIView):
+    """``GET /api/v1/me``: who the request authenticates as, and what it may do.
+
+    Lets a script check its token before it tries to apply ("am I an operator?").
+    """
+
+    permission_classes: list = []
+
+    @extend_schema(summary="Who am I: user, how authenticated, read/operate rights",
+                   responses={200: s.MeSerializer, 401: _ERRORS[401]},
+                   examples=[ex.ME])
+    def get(self, request: Request) -> Response:
+        """The caller's identity and rights (anonymous callers get ``authenticated: false``)."""
+        user = request.user
+        method = {TokenAuthentication: "token", SessionAuthentication: "session"}.get(
+            type(request.successful_authenticator)) if request.successful_authenticator else None
+        return Response({
+            "authenticated": bool(user and user.is_authenticated),
+            "username": user.get_username() if user and user.is_authenticated else None,
+            "auth": method, "can_read": user_can_read(user),
+            "can_operate": user_can_operate(user),
+        })

@@ -114,3 +114,14 @@ def test_schema_is_served(anon_client):
     schema = response.json()
     assert "/api/v1/simulate" in schema["paths"]
     assert "tokenAuth" in schema["components"]["securitySchemes"]
+
+
+def test_me_tells_who_the_caller_is(anon_client, reader_client, operator_client, client, reader):
+    assert anon_client.get("/api/v1/me").json() == {
+        "authenticated": False, "username": None, "auth": None, "can_read": True,
+        "can_operate": False}
+    assert reader_client.get("/api/v1/me").json()["can_operate"] is False
+    me = operator_client.get("/api/v1/me").json()
+    assert (me["username"], me["auth"], me["can_operate"]) == ("operator", "token", True)
+    client.force_login(reader)
+    assert client.get("/api/v1/me", HTTP_HOST="127.0.0.1").json()["auth"] == "session"
