@@ -88,6 +88,8 @@ def test_cluster_switcher_lists_every_cluster(client: Client, demo: Cluster) -> 
     response = client.get(reverse("dashboard:switch"), {"cluster": "second"})
     assert response["Location"] == reverse("dashboard:overview", args=["second"])
     assert client.get(reverse("dashboard:switch"), {"cluster": "nope"}).status_code == 404
+    kept = client.get(reverse("dashboard:switch"), {"cluster": "second", "section": "services"})
+    assert kept["Location"] == reverse("dashboard:services", args=["second"])
 
 
 def test_services_table_badges_counts_and_drop_share(client: Client, demo: Cluster) -> None:

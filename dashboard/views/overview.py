@@ -16,6 +16,8 @@ from dashboard.views.common import cluster_or_404, read_required, render_page
 from jobs.selectors import job_active_sync, sync_run_latest
 
 FINDINGS_SHOWN = 12
+#: Sections the cluster switcher keeps when it changes cluster (the rest go to the overview).
+SWITCH_SECTIONS = {"services": "dashboard:services", "whatif": "dashboard:whatif", "rules": "dashboard:rules"}
 
 
 @read_required
@@ -31,7 +33,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def switch(request: HttpRequest) -> HttpResponse:
     """Cluster switcher target: go to the same section of the chosen cluster."""
     cluster = cluster_or_404(request.GET.get("cluster", ""))
-    return redirect(reverse("dashboard:overview", args=[cluster.name]))
+    section = request.GET.get("section", "")
+    target = SWITCH_SECTIONS.get(section, "dashboard:overview")
+    return redirect(reverse(target, args=[cluster.name]))
 
 
 @read_required
