@@ -48,6 +48,7 @@ class Change:
 
     @property
     def label(self) -> str:
+        """How messages name the object: "Service ns/name"."""
         return f"Service {self.namespace}/{self.name}"
 
 

@@ -102,6 +102,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """Broker URL of this server."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
