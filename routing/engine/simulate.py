@@ -194,8 +194,13 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
         special.add(ep.node)
         special.update(ep.node_hints)
     groups: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
+    per_node_vip = to == NODEPORT or (to == LOADBALANCER and not service.lb_ips)
     for name, share in chosen.nodes:
-        key = (name,) if name in special else (snapshot.zone_of(name), id(snapshot.proxy_for(name)))
+        config = snapshot.proxy_for(name)
+        # dh/lblc/lblcr key on the virtual server's address: the node's own IP for a
+        # NodePort, so every node may pin a different backend.
+        own_vip = per_node_vip and config.mode == "ipvs" and config.ipvs_scheduler in ("dh", "lblc", "lblcr")
+        key = (name,) if name in special or own_vip else (snapshot.zone_of(name), id(config))
         groups[key].append((name, share))
     paths = []
     for members in groups.values():

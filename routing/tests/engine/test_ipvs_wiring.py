@@ -164,3 +164,19 @@ def test_userspace_answers_with_its_own_lines_and_loses_the_client_ip() -> None:
     assert {"USERSPACE_ROUND_ROBIN", "USERSPACE_SOURCE_IP_LOST"} <= set(codes(answer))
     lines = [r for r in answer.reasons if str(r.code) == "USERSPACE_ROUND_ROBIN"]
     assert lines[0].message == REASONS["USERSPACE_ROUND_ROBIN"]
+
+
+def test_lb_through_node_ports_pins_per_node_under_dh() -> None:
+    """An uncaptured LB ingress arrives on each node's NodePort virtual server (the node's
+    IP): dh pins per node, so over the LB's nodes the shares follow each node's pin."""
+    nodes = with_nodes_addresses(THREE)
+    service = {**service_obj("web", type="LoadBalancer"),
+               "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}}
+    s = snap(*nodes, services=[(service, WEB)], proxy_mode="ipvs", ipvs_scheduler="dh")
+    data = simulate(s, Question(service="default/web", source="lb")).to_json()
+    keys = sorted(["10.1.0.11:8080", "10.1.0.12:8080", "10.3.0.31:8080"])
+    expected: dict[str, float] = {}
+    for i in (1, 2, 3):
+        ip = keys[kernel_dh_index(f"172.16.0.{i}", 3)].split(":")[0]
+        expected[ip] = expected.get(ip, 0.0) + 1 / 3
+    assert {e["ip"]: e["share"] for e in data["endpoints"]} == pytest.approx(expected, abs=1e-6)
