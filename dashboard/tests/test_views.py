@@ -180,3 +180,14 @@ def test_detail_and_whatif_query_counts_are_fixed(client: Client, demo: Cluster,
     # kube-proxy config.
     with django_assert_num_queries(6):
         client.get(explorer, query)
+
+
+def test_empty_cluster_pages_say_what_to_do(client: Client, db) -> None:
+    from cluster.services import cluster_import
+
+    cluster_import(name="bare", objects=[{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}])
+    body = client.get(reverse("dashboard:services", args=["bare"])).content.decode()
+    assert "This cluster has no Services" in body and "import_cluster dump.json --name bare" in body
+    assert client.get(reverse("dashboard:overview", args=["bare"])).status_code == 200
+    assert client.get(reverse("dashboard:whatif", args=["bare"])).status_code == 200
+    assert client.get(reverse("dashboard:rules", args=["bare"])).status_code == 200
