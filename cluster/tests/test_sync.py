@@ -211,3 +211,35 @@ def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):  # noqa: F811
             assert job_create_sync(cluster=live_cluster)[1]
             assert not job_create_sync(cluster=live_cluster)[1]
     assert SyncBusy.__mro__[1] is Exception
+
+
+def test_the_periodic_task_requests_a_coalesced_sync(live_cluster, django_capture_on_commit_callbacks):  # noqa: F811
+    from cluster.tasks import sync_cluster_task
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_cluster_task.delay(live_cluster.pk)  # eager here: the request and the run
+    job = Job.objects.get(kind=Job.Kind.SYNC)
+    assert job.state == Job.State.SUCCEEDED and job.task_args == [live_cluster.pk, job.pk]
+    sync_cluster_task.delay(10**9)  # a deleted cluster: nothing happens
+    assert Job.objects.count() == 1
+
+
+def test_schedules_are_created_updated_and_removed(live_cluster):  # noqa: F811
+    from django_celery_beat.models import PeriodicTask
+
+    from cluster.sync_jobs import sync_schedule
+
+    sync_schedule(cluster=live_cluster, every_seconds=60)
+    sync_schedule(cluster=live_cluster, every_seconds=30)
+    assert PeriodicTask.objects.get(name="sync cluster live").interval.every == 30
+    sync_schedule(cluster=live_cluster, every_seconds=0)
+    assert not PeriodicTask.objects.filter(name="sync cluster live").exists()
+
+
+def test_add_live_cluster_refuses_bad_names(db, kubeconfig):  # noqa: F811
+    from cluster.kube.errors import KubeConfigError
+
+    with pytest.raises(KubeConfigError, match="must be 1-253 letters"):
+        cluster_add_live(name="bad name", kubeconfig_path=str(kubeconfig), context="fake")
+    with pytest.raises(KubeConfigError, match="either a kubeconfig path and context, or in-cluster"):
+        cluster_add_live(name="x", kubeconfig_path=str(kubeconfig), context="fake", in_cluster=True)
