@@ -162,3 +162,15 @@ def test_every_call_has_an_explicit_read_timeout(api, fake_api, settings):  # no
     with pytest.raises(KubeError, match="timed out") as caught:
         get_object(api, "Service", "shop", "web")
     assert caught.value.transient and time.monotonic() - started < 3
+
+
+def test_namespaced_lists_and_unknown_paths(api, fake_api):  # noqa: F811
+    core = k8s.CoreV1Api(api)
+    assert len(core.list_namespaced_pod("shop", _request_timeout=5).items) == 4
+    assert core.list_namespaced_pod("other", _request_timeout=5).items == []
+    maps = core.list_namespaced_config_map("kube-system", _request_timeout=5).items
+    assert [m.metadata.name for m in maps] == ["kube-proxy"]
+    with pytest.raises(KubeError, match="HTTP 404"):
+        get_object(api, "Service", "shop", "missing")
+    ds = k8s.AppsV1Api(api).read_namespaced_daemon_set("kube-proxy", "kube-system", _request_timeout=5)
+    assert ds.spec.template.spec.containers[0].name == "kube-proxy"
