@@ -52,12 +52,25 @@ def _read_json(response) -> dict:
 
 def list_objects(api_client: k8s.ApiClient, resource: Resource, *,
                  page_size: int = PAGE_SIZE,
-                 on_page: Callable[[int], None] | None = None) -> tuple[list[dict], str]:
+                 on_page: Callable[[int], None] | None = None,
+                 restarts: int = 2) -> tuple[list[dict], str]:
     """Every object of ``resource`` (kubectl form) and the list's resourceVersion.
 
     Pages with ``limit``/``continue``; the server pins one consistent snapshot across the
-    pages, so the returned resourceVersion is where a watch resumes without a gap.
+    pages, so the returned resourceVersion is where a watch resumes without a gap. When
+    the continue token expires mid-list (410: the snapshot was compacted), the list starts
+    over for a new consistent snapshot, as client-go's pager does (``restarts`` times).
     """
+    for attempt in range(restarts + 1):
+        try:
+            return _list_pages(api_client, resource, page_size=page_size, on_page=on_page)
+        except KubeGone:
+            if attempt == restarts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _list_pages(api_client, resource, *, page_size, on_page) -> tuple[list[dict], str]:
     method = getattr(resource.api(api_client), resource.list_method)
     items: list[dict] = []
     token, rv = None, ""

@@ -294,6 +294,11 @@ class FakeApiServer:
         del self._list_faults[plural]
         return remaining
 
+    def expire_continue_tokens(self) -> None:
+        """Forget every pinned list snapshot: pending ``continue`` tokens answer 410."""
+        with self.store.lock:
+            self.store._snapshots.clear()
+
     def fail_next(self, plural: str, *codes: int) -> None:
         """Answer the next requests for ``plural`` with these HTTP error codes, in order."""
         self.failures.setdefault(plural, []).extend(codes)

@@ -174,3 +174,20 @@ def test_namespaced_lists_and_unknown_paths(api, fake_api):  # noqa: F811
         get_object(api, "Service", "shop", "missing")
     ds = k8s.AppsV1Api(api).read_namespaced_daemon_set("kube-proxy", "kube-system", _request_timeout=5)
     assert ds.spec.template.spec.containers[0].name == "kube-proxy"
+
+
+def test_a_list_whose_continue_token_expires_starts_over(api, fake_api):  # noqa: F811
+    pages = []
+
+    def on_page(count):
+        pages.append(count)
+        if len(pages) == 1:
+            fake_api.store.upsert(node("n0", "z-a", ip="192.168.0.9"))
+            fake_api.expire_continue_tokens()  # compaction while the client pages
+
+    items, rv = list_objects(api, NODES, page_size=2, on_page=on_page)
+    assert [o["metadata"]["name"] for o in items] == ["n0", "n1", "n2", "n3"]
+    assert rv == str(fake_api.store.rv) and pages == [2, 2, 4]
+    with pytest.raises(KubeGone):
+        list_objects(api, NODES, page_size=2, restarts=0,
+                     on_page=lambda count: fake_api.expire_continue_tokens())
