@@ -59,7 +59,8 @@ def manage(*argv: str, env: dict[str, str]) -> str:
 def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str:
     """Dump, database, import, token; returns the token."""
     OUT.mkdir(parents=True, exist_ok=True)
-    dump = OUT / f"api-{args.nodes}n-{args.services}s-{args.pods}p-{args.zones}z-seed{args.seed}.json"
+    shape = f"{args.nodes}n-{args.services}s-{args.pods}p-{args.zones}z-seed{args.seed}"
+    dump = OUT / f"api-{shape}.json"
     if not dump.exists():
         started = time.perf_counter()
         manage("generate_cluster", "--nodes", str(args.nodes), "--services", str(args.services),
@@ -122,7 +123,8 @@ def questions(base: str, token: str, count: int) -> tuple[list, list]:
     """Simulate bodies and endpoint-list paths over many Services and nodes."""
     _, services = get(base, "/api/v1/services?cluster=bench&limit=400&ordering=name", token)
     _, nodes = get(base, "/api/v1/nodes?cluster=bench&limit=200&ordering=name", token)
-    keys = [s["key"] for s in services["results"] if s["ports"] and s["cluster_ip"] not in ("", "None")]
+    keys = [s["key"] for s in services["results"]
+            if s["ports"] and s["cluster_ip"] not in ("", "None")]
     names = [n["name"] for n in nodes["results"]]
     bodies, paths = [], []
     for i in range(count):
@@ -149,6 +151,17 @@ def warm(base: str, token: str, bodies: list, workers: int) -> None:
         if fast >= 10 * workers:
             break
     print(f"warm-up (snapshots built in every worker) {time.perf_counter() - started:.1f} s")
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the gunicorn workers used so far: the server's cost per
+    request, which a busy machine inflates far less than it inflates latency."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(base: str, token: str, requests: list[tuple[str, str, str]], args) -> list[float]:
@@ -183,7 +196,8 @@ def main() -> None:
     args = parser.parse_args()
     database = (f"sqlite:///{OUT / 'api.sqlite3'}" if args.db == "sqlite" else
                 "postgres://postgres@127.0.0.1:5432/routescope_bench_api")
-    env = {**os.environ, "DATABASE_URL": database, "DJANGO_SETTINGS_MODULE": "config.settings.local",
+    env = {**os.environ, "DATABASE_URL": database,
+           "DJANGO_SETTINGS_MODULE": "config.settings.local",
            "THROTTLE_ANON": "10000000/minute", "THROTTLE_USER": "10000000/minute",
            "LOG_LEVEL": "WARNING"}
     token = prepare(args, env, database)
@@ -204,16 +218,21 @@ def main() -> None:
         warm(base, token, bodies, args.workers)
         print(f"{args.connections} clients, {args.duration} s each, gunicorn {args.workers} "
               f"workers x 4 threads, {args.db}")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"{'endpoint':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-              f"{'requests':>9} {'non-2xx':>8}")
+              f"{'requests':>9} {'non-2xx':>8} {'CPU ms/req':>10}")
         for label, reqs, target in (
-            ("POST /api/v1/simulate", [("POST", "/api/v1/simulate", json.dumps(b)) for b in bodies], 50),
+            ("POST /api/v1/simulate",
+             [("POST", "/api/v1/simulate", json.dumps(b)) for b in bodies], 50),
             ("GET /api/v1/endpoints (filtered)", [("GET", p, "") for p in paths], 100),
         ):
+            cpu = workers_cpu(server.pid)
             p50, p95, p99, rps, count, errors, _timeouts = run_wrk(base, token, reqs, args)
+            cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / max(count, 1)
             verdict = "ok" if p95 < target and not errors else f"MISSES {target} ms"
             print(f"{label:<34} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rps:8.0f} {int(count):9d} "
-                  f"{int(errors):8d}  target p95 < {target} ms: {verdict}")
+                  f"{int(errors):8d} {cpu_ms:10.2f}  target p95 < {target} ms: {verdict}")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
