@@ -135,12 +135,14 @@ class _NodeClasses:
         )
 
 
-def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool) -> list[str]:
+def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool,
+                  shared: dict) -> list[str]:
     svc = snapshot.services.get(svc_key)
     if svc is None or svc.headless or svc.type == "ExternalName" or ":" in svc.cluster_ips[0]:
         return []
     opts = render_options(snapshot, node.name)
-    parts = [render_service(port_plan(snapshot, svc, p, node), node, mode, opts, large=large) for p in svc.ports]
+    parts = [render_service(port_plan(snapshot, svc, p, node, shared=shared), node, mode, opts, large=large)
+             for p in svc.ports]
     merged = merge(parts).get(svc_key)
     return merged.lines() if merged else []
 
@@ -180,7 +182,8 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
     for svc in services:
         pairs[svc] = {}
         sides = (_NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode))
-        renders: tuple[dict, dict] = ({}, {})  # side key -> (lines, Counter); each side once per class
+        renders: tuple[dict, dict] = ({}, {})  # side key -> (lines, line set); each side once per class
+        shared: tuple[dict, dict] = ({}, {})  # categorisation shared across classes, per side
         for name in node_names:
             keys = (sides[0].key(name), sides[1].key(name))
             if keys not in pairs[svc]:
@@ -188,7 +191,7 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
                 for i, (snap, large) in enumerate(((baseline, large_b), (whatif, large_w))):
                     if keys[i] not in renders[i]:
                         ctx = node_context(snap, name) if name in snap.nodes else node_context(baseline, name)
-                        lines = _render_lines(snap, svc, ctx, mode, large)
+                        lines = _render_lines(snap, svc, ctx, mode, large, shared[i])
                         renders[i][keys[i]] = (lines, frozenset(lines))
                     got.append(renders[i][keys[i]])
                 (before, sb), (after, sa) = got

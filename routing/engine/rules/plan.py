@@ -88,13 +88,47 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
     return [s for s in candidates if not s.headless and s.type != "ExternalName" and _v4(s.cluster_ips[0])]
 
 
-def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext) -> PortPlan:
-    """One service port as ``node``'s kube-proxy programs it."""
+def _categorize(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, shared: dict | None):
+    """(cluster, local, has_any) for ``node``; with ``shared``, nodes that can only differ in
+    their local endpoints share one full categorisation.
+
+    The Cluster set and ``has_any`` depend on the node only through its zone and name when
+    endpoints carry hints, and through its kube-proxy configuration. So one call per such
+    key gives them; the Local set comes from the same decider run on the node's own
+    endpoints (it only ever looks at those). Used by the diff, where thousands of node
+    classes of one large Service differ only in their local endpoints.
+    """
     conf = snapshot.proxy_for(node.name)
     endpoints = snapshot.endpoints(svc.key, port.name)
-    cat = categorize_endpoints(
-        endpoints, service=svc, port=port, node_name=node.name, zone=node.zone, gates=conf.gates, version=conf.version
-    )
+    kwargs = dict(service=svc, port=port, zone=node.zone, gates=conf.gates, version=conf.version)
+    if shared is None:
+        cat = categorize_endpoints(endpoints, node_name=node.name, **kwargs)
+        return cat.cluster, cat.local, cat.has_any_endpoints
+    index = shared.get((svc.key, port.name))
+    if index is None:
+        by_node: dict[str | None, list] = {}
+        for e in endpoints:
+            by_node.setdefault(e.node, []).append(e)
+        zoned = any(e.zone_hints for e in endpoints)
+        named = any(e.node_hints for e in endpoints)
+        index = shared[(svc.key, port.name)] = (by_node, zoned, named, {})
+    by_node, zoned, named, reps = index
+    rep_key = (conf, node.zone if zoned else None, node.name if named else None)
+    rep = reps.get(rep_key)
+    if rep is None:
+        rep = reps[rep_key] = categorize_endpoints(endpoints, node_name=node.name, **kwargs)
+    own = by_node.get(node.name, ())
+    local = categorize_endpoints(own, node_name=node.name, **kwargs).local if own else (
+        None if rep.local is None else ())
+    return rep.cluster, local, rep.has_any_endpoints
+
+
+def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, *,
+              shared: dict | None = None) -> PortPlan:
+    """One service port as ``node``'s kube-proxy programs it (``shared``: see _categorize)."""
+    conf = snapshot.proxy_for(node.name)
+    endpoints = snapshot.endpoints(svc.key, port.name)
+    cluster, local, has_any = _categorize(snapshot, svc, port, node, shared)
     affinity = svc.affinity_timeout if svc.session_affinity == "ClientIP" else None
     hc = svc.health_check_node_port if (svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local") else 0
     return PortPlan(
@@ -115,9 +149,9 @@ def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeCon
         health_check_node_port=hc,
         # Engine Endpoints carry ip/port/node/zone like EpRef: used as they are (no copy
         # per endpoint; a 150,000-endpoint render would spend most of its time there).
-        cluster=cat.cluster,  # type: ignore[arg-type]
-        local=cat.local,  # type: ignore[arg-type]
-        has_any=cat.has_any_endpoints,
+        cluster=cluster,  # type: ignore[arg-type]
+        local=local,  # type: ignore[arg-type]
+        has_any=has_any,
         total_endpoints=len(endpoints),
     )
 

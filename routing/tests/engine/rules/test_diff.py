@@ -81,3 +81,30 @@ def test_block_cache_never_changes_a_rendering() -> None:
         assert render_node_rules(snap, "n2", mode).text == fresh
     multi = snapshot_from_objects(overall_objects())
     assert render_node_rules(multi, "test-node", "iptables").text == render_node_rules(multi, "test-node", "iptables").text
+
+
+def test_shared_categorisation_equals_per_node_categorisation() -> None:
+    """The diff's shortcut (one full categorisation per zone/hint key, Local set from the
+    node's own endpoints) gives exactly what categorize_endpoints gives per node — on the
+    demo cluster (hints, terminating endpoints, Local policies) under every iTP x eTP."""
+    from pathlib import Path
+
+    from cluster.kube_dump import read_objects
+    from routing.engine.rules.plan import node_context, port_plan
+
+    demo = snapshot_from_objects(read_objects(Path(__file__).resolve().parents[4] / "cluster/fixtures/demo.json"))
+    checked = 0
+    for itp in ("Cluster", "Local"):
+        for etp in ("Cluster", "Local"):
+            snap = apply_scenario(demo, Scenario(service_overrides={
+                k: {"internalTrafficPolicy": itp, "externalTrafficPolicy": etp} for k in demo.services}))
+            shared: dict = {}
+            for key, svc in sorted(snap.services.items()):
+                if svc.headless or svc.type == "ExternalName":
+                    continue
+                for p in svc.ports:
+                    for name in sorted(snap.nodes):
+                        ctx = node_context(snap, name)
+                        assert port_plan(snap, svc, p, ctx, shared=shared) == port_plan(snap, svc, p, ctx), (key, name)
+                        checked += 1
+    assert checked > 400
