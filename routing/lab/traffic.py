@@ -129,8 +129,14 @@ def _one_round(targets: list[tuple[str, str, int]], counts: list[int], timeout: 
                 continue
             sel.register(sock, selectors.EVENT_WRITE, (i, False))
     deadline = time.monotonic() + timeout
-    while sel.get_map() and time.monotonic() < deadline:
-        for key, mask in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+    while sel.get_map():
+        now = time.monotonic()
+        # Past the deadline, keep harvesting while events are still ready: connections the
+        # kernel completed while this process was not scheduled are outcomes, not drops.
+        events = sel.select(timeout=max(0.0, deadline - now) if now < deadline else 0.05)
+        if not events and time.monotonic() >= deadline:
+            break
+        for key, mask in events:
             sock, (i, connected) = key.fileobj, key.data
             out = outs[i]
             if mask & selectors.EVENT_WRITE and not connected:
