@@ -158,3 +158,22 @@ def test_audit_case(case: Case) -> None:
     codes = {r["code"] for r in data["reasons"]}
     for code in case.codes:
         assert code in codes, code
+
+
+def test_health_check_node_port_answer_per_node() -> None:
+    """service_health.go: 200 iff the node has a local Ready endpoint (any port of the
+    service; terminating ones do not count); eTP=Cluster LBs probe kube-proxy's healthz,
+    200 on every Ready node (KEP-3836). A NotReady node is taken as not answering."""
+    from routing.engine.lb import lb_nodes
+
+    nodes = (*NODES, node_obj("n4", zone="b", ready=False))
+    eps = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.2.0.21", "n2", ready=False, serving=True, terminating=True),
+           endpoint_obj("10.4.0.41", "n4")]
+    for etp, expected in (("Local", {"n1": 200, "n2": 503, "n3": 503, "n4": 503}),
+                          ("Cluster", {"n1": 200, "n2": 200, "n3": 200, "n4": 503})):
+        service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"], etp=etp, hc_port=32000)
+        snapshot = snapshot_from_objects([*nodes, service, slice_obj("web", eps)])
+        svc = snapshot.services["default/web"]
+        got = lb_nodes(snapshot, service=svc, port=svc.ports[0])
+        assert got.health == expected, etp
+        assert [name for name, _ in got.nodes] == sorted(n for n, code in expected.items() if code == 200)
