@@ -247,3 +247,16 @@ def test_whatif_only_changes_cannot_be_applied(client: Client, demo: Cluster, op
     body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
     assert "nodes taken down: what-if only" in body
     assert re.search(r'<button class="btn btn-danger" type="button" disabled[^>]*data-apply>', body)
+
+
+def test_stored_scenario_is_previewed_as_saved(client: Client, demo: Cluster) -> None:
+    # Saved through the API with more than the controls show: two Services overridden.
+    scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"},
+                                         "shop/cache": {"internalTrafficPolicy": "Cluster"}})
+    body = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/checkout"}).content.decode()
+    assert 'data-after-dropped="nodeport" class="diff-add">0.0%<' in body
+    assert "Service shop/cache: {&#x27;internalTrafficPolicy&#x27;: &#x27;Cluster&#x27;}" in body
+    patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S)
+    assert patch is None  # anonymous: Apply disabled, no dialog
+    cache = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cache"}).content.decode()
+    assert 'data-after-dropped="pod" class="diff-add">0.0%<' in cache

@@ -25,11 +25,15 @@ SERVICE_PICKS = 30
 SAVED_SHOWN = 12
 
 
-def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any) -> dict[str, Any]:
-    """Before and after for the focused Service, or the error that stops the what-if."""
+def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Before and after for the focused Service, or the error that stops the what-if.
+
+    ``stored``: a saved scenario's changes, previewed as saved (they may hold more than the
+    controls can show, e.g. several Services or endpoints made not-ready via the API).
+    """
     key = form.cleaned_data["service"]
-    changes = form.changes()
-    if form.cleaned_data.get("scale") is not None:
+    changes = dict(stored) if stored is not None else form.changes()
+    if stored is None and form.cleaned_data.get("scale") is not None:
         workload = answers.workload_of(snapshot, key)
         if workload is None:
             return {"changes": changes, "error": f"service {key}: its pods have no controller to scale"}
@@ -49,7 +53,8 @@ def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any) -> dict[str, Any
     }
 
 
-def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scenario: Scenario | None) -> HttpResponse:
+def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scenario: Scenario | None,
+              stored: dict[str, Any] | None = None) -> HttpResponse:
     snapshot = answers.cluster_snapshot(cluster=cluster)
     nodes = sorted(snapshot.nodes)
     form = WhatIfForm(params or None, nodes=nodes)
@@ -67,7 +72,9 @@ def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scen
         if form.cleaned_data["service"] not in snapshot.services:
             form.add_error("service", f"unknown service {form.cleaned_data['service']!r} in cluster {cluster.name}")
         else:
-            context.update(_preview(cluster, form, snapshot))
+            context.update(_preview(cluster, form, snapshot, stored=stored))
+            if stored is not None:
+                context["hidden_changes"] = _not_in_controls(form, stored)
     context["apply_block"] = patches.apply_blocker(request.user, cluster, scenario, context.get("patch"))
     if is_htmx(request):
         return render(request, "dashboard/whatif/_preview.html", context)
@@ -92,7 +99,19 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if set(params) <= {"service"}:
         snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
         params = _params_for(scenario, params.get("service") or answers.focus_of(snapshot, scenario.changes))
+        return _explorer(request, scenario.cluster, params, scenario=scenario, stored=scenario.changes)
     return _explorer(request, scenario.cluster, params, scenario=scenario)
+
+
+def _not_in_controls(form: WhatIfForm, stored: dict[str, Any]) -> list[str]:
+    """Parts of a stored scenario the controls cannot show (they still count in the preview)."""
+    shown = form.changes()
+    hidden = [f"{key}: {stored[key]}" for key in sorted(stored) if key not in shown and key != "scale"]
+    other_services = sorted(set(stored.get("services") or {}) - set(shown.get("services") or {}))
+    hidden += [f"Service {key}: {stored['services'][key]}" for key in other_services]
+    if len(stored.get("scale") or {}) > 1:
+        hidden.append(f"scale: {stored['scale']}")
+    return [h for h in hidden if not h.startswith("services:")]
 
 
 def _params_for(scenario: Scenario, service: str) -> QueryDict:
