@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from routing.engine.analysis.findings import findings_for, rank
+from routing.engine.analysis.model import SOURCES, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import node_index
-from routing.engine.analysis.ports import SOURCES, PortAnalysis, PortContext, SourceAggregate, analyze_port
+from routing.engine.analysis.ports import PortContext, analyze_port
 from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
 from routing.engine.analysis.simple import simple_port, single_config
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from routing.engine.analysis.ports import PortAnalysis
+from routing.engine.analysis.model import PortAnalysis
 from routing.engine.analysis.report import EndpointShare, Finding, ServiceRow, SourceStats
 from routing.engine.costmodel import CROSS_ZONE
 from routing.engine.explain import Code

@@ -8,73 +8,26 @@ one, and every other node of a group shares the group's answer, weighted by its 
 
 The per-node decision mirrors ``routing.engine.candidates.path_for`` (semantics §3-§4, §7.3
 and §7.4) on a precomputed categorisation so that ``categorize_endpoints`` runs once per
-group instead of once per node; the tests hold the two equal on random clusters.
+group instead of once per node, and the spread over the candidates is ``simulate``'s
+(``choices``); the tests hold the result equal to ``simulate`` from every node.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from routing.engine.analysis.choices import ChoiceCache, Spread, node_address_vip, quiesced, vip_depends_on_node
 from routing.engine.analysis.decide import Answer, decide, uses_local_path
+from routing.engine.analysis.model import EXTERNAL, LB, POD, POD_EXTERNAL, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import NodeClass, NodeIndex
-from routing.engine.candidates import DROP, FORWARD, REJECT
-from routing.engine.choice import choose
+from routing.engine.candidates import FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
-#: Source class names. "pod-external" is a pod calling its own cluster's NodePort / LB IP /
-#: externalIP (the eTP=Local short-circuit, semantics §3.3).
-POD, EXTERNAL, POD_EXTERNAL, LB = "pod", "external", "pod-external", "lb"
-SOURCES = (POD, EXTERNAL, POD_EXTERNAL, LB)
 _LOC_INDEX = {name: i for i, name in enumerate(LOCALITIES)}
-
-
-@dataclass(slots=True)
-class SourceAggregate:
-    """One source class of one service port, summed over the source nodes."""
-
-    source: str
-    #: the destination address kind (clusterip, nodeport, loadbalancer, externalip).
-    to: str
-    #: source nodes counted (lb: nodes the load balancer sends clients to).
-    nodes: int = 0
-    #: source nodes per action (forward / drop / reject).
-    actions: dict[str, int] = field(default_factory=lambda: {FORWARD: 0, DROP: 0, REJECT: 0})
-    #: fraction of connections silently dropped, and refused.
-    dropped: float = 0.0
-    refused: float = 0.0
-    #: per endpoint (aligned with the port's endpoint tuple): share of all connections.
-    shares: list[float] = field(default_factory=list)
-    #: share of all connections by locality (same_node, same_zone, cross_zone, unknown).
-    locality: list[float] = field(default_factory=lambda: [0.0] * len(LOCALITIES))
-    #: share of all connections that keep the client source IP.
-    preserved: float = 0.0
-    #: drop/reject reason code -> source nodes.
-    drop_reasons: dict[str, int] = field(default_factory=dict)
-    #: the load balancer found no healthy node and fails open to every backend.
-    lb_fail_open: bool = False
-    #: source nodes whose IPVS replaced an empty Local set by the Cluster set.
-    ipvs_fallback: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PortAnalysis:
-    """Everything the report needs about one service port."""
-
-    service: Service
-    port: ServicePort
-    endpoints: tuple[Endpoint, ...]
-    sources: tuple[SourceAggregate, ...]
-    #: distinct nodes hosting an endpoint of the port.
-    hosting_nodes: int
-    #: reason code -> (first message, node groups — "zone z" or "node n" — that gave it),
-    #: from the categorisation of every node group.
-    topology_reasons: dict[str, tuple[str, list[str]]]
-    #: topology mode -> number of nodes using it for the Cluster set.
-    topology_modes: dict[str, int]
 
 
 class _Port:
@@ -97,6 +50,7 @@ class _Port:
             if node is not None:
                 self.hosting.setdefault(node, []).append(ep)
         self.hinted = any(ep.ready and (ep.zone_hints or ep.node_hints) for ep in eps)
+        self.terminating = any(ep.terminating for ep in eps)
         self._pos: dict[int, int] | None = None
         self._indices: dict[int, tuple[tuple[Endpoint, ...], list[int]]] = {}
         node_hinted: set[str] = set()
@@ -176,6 +130,21 @@ class _Port:
                                                  to_cluster_ip=to_cluster_ip)
         return answer
 
+    def spread(self, answer: Answer, cls: NodeClass, cat: Categorized | None, node: str | None, to: str) -> Spread:
+        """How ``node`` (None: any non-special node of ``cls``) spreads ``answer``'s connections."""
+        config, port = cls.config, self.port
+        draining: tuple[Endpoint, ...] = ()
+        if config.mode == "ipvs" and self.terminating and cat is not None and port.protocol == "TCP":
+            local_answer = (node is not None and cat.local is not None
+                            and answer.cands == self.local_set(node, config))
+            draining = quiesced(self.eps, answer.cands, cat, node or "", cls.zone, local_answer=local_answer)
+        address = ""
+        if node is not None and node_address_vip(self.service, to):
+            found = self.ctx.snapshot.nodes.get(node)
+            address = found.addresses[0] if found is not None and found.addresses else ""
+        return self.ctx.choices.spread(answer.cands, config, service=self.service, port=port, to=to,
+                                       address=address, draining=draining)
+
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
         """kube-proxy's Local set on ``node``: its Ready endpoints, else its serving-terminating ones."""
         mine = self.hosting.get(node, ())
@@ -191,22 +160,7 @@ class PortContext:
 
     snapshot: Snapshot
     index: NodeIndex
-    _choices: dict[tuple, tuple[float, ...]] = field(default_factory=dict)
-
-    def shares(self, cands: tuple[Endpoint, ...], config: ProxyConfig) -> tuple[float, ...]:
-        """Each candidate's share under ``config``'s proxy mode (aligned with ``cands``)."""
-        mode = config.mode
-        if mode in ("iptables", "nftables"):
-            return (1.0 / len(cands),) * len(cands)
-        # rr/wrr/lc/wlc/sed/nq and userspace depend on positions only (all weights 1,
-        # identical endpoints); the hashing schedulers depend on the addresses.
-        positional = mode == "userspace" or config.ipvs_scheduler in ("rr", "wrr", "lc", "wlc", "sed", "nq")
-        key = (mode, config.ipvs_scheduler, len(cands) if positional else tuple(ep.key for ep in cands))
-        found = self._choices.get(key)
-        if found is None:
-            choice = choose(cands, mode=mode, scheduler=config.ipvs_scheduler)
-            found = self._choices[key] = tuple(choice.shares[ep.key] for ep in cands)
-        return found
+    choices: ChoiceCache = field(default_factory=ChoiceCache)
 
 
 def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortAnalysis:
@@ -247,90 +201,113 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
         return agg
     weight = 1.0 / idx.total
     to_cip = to == "clusterip"
-    bulk: list[tuple[NodeClass, Answer, int, list[str]]] = []
+    bulk: list[_Bulk] = []
     for cls in idx.classes:
         local_path = uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
-        special = _special_nodes(p, cls, local_path)
+        special = _special_nodes(p, cls, local_path, to)
         for node in special:
-            _node_answer(p, agg, cls, node, weight, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
+            _node_answer(p, agg, cls, node, weight, local_path, to, pod_source=pod_source)
         if len(cls.names) > len(special):
             answer = p.group_answer(cls, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
-            bulk.append((cls, answer, len(cls.names) - len(special), special))
+            bulk.append(_bulk(p, cls, answer, len(cls.names) - len(special), special, to))
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
 
 
-def _special_nodes(p: _Port, cls: NodeClass, local_path: bool) -> list[str]:
-    """Nodes of ``cls`` whose answer differs from the group's: hinted by name, or hosting
-    endpoints when the answer comes from the Local set."""
+#: (class, answer, node count, nodes of the class handled one by one, spread or None).
+_Bulk = tuple[NodeClass, Answer, int, list[str], "Spread | None"]
+
+
+def _bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: list[str], to: str) -> _Bulk:
+    spread = p.spread(answer, cls, p.class_cat(cls), None, to) if answer.action == FORWARD else None
+    return (cls, answer, count, special, spread)
+
+
+def _special_nodes(p: _Port, cls: NodeClass, local_path: bool, to: str) -> list[str]:
+    """Nodes of ``cls`` whose answer may differ from the group's: hinted by name; hosting
+    endpoints when the answer comes from the Local set, or when IPVS keeps terminating
+    endpoints at weight 0 (which ones depends on the node); every node when IPVS keys its
+    choice on the node's own address (dh/lblc/lblcr behind a NodePort)."""
+    if vip_depends_on_node(cls.config, p.service, to):
+        return list(cls.names)
     out = p.hinted_by_class.get(cls.index, [])
-    if local_path:
+    if local_path or (cls.config.mode == "ipvs" and p.terminating):
         out = out + p.hosting_by_class.get(cls.index, [])
     return out
 
 
 def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weight: float, local_path: bool,
-                 *, pod_source: bool, to_cluster_ip: bool) -> None:
+                 to: str, *, pod_source: bool) -> None:
     cat = p.node_cat(node, cls)
     local = p.local_set(node, cls.config) if local_path else None
-    answer = decide(p.eps, p.service, p.port, cls.config, cat, local, pod_source=pod_source, to_cluster_ip=to_cluster_ip)
-    _add_node(p, agg, cls, node, answer, weight)
-
-
-def _add_node(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, answer: Answer, weight: float) -> None:
-    """Add one node's answer with ``weight``."""
+    answer = decide(p.eps, p.service, p.port, cls.config, cat, local, pod_source=pod_source,
+                    to_cluster_ip=to == "clusterip")
     if answer.action != FORWARD:
         _add_loss(agg, answer, 1, weight)
         return
-    agg.actions[FORWARD] += 1
+    spread = p.spread(answer, cls, cat, node, to)
+    # A node whose scheduler refuses everything answers like REJECT (simulate's action).
+    agg.actions[FORWARD if spread.refused < 1.0 - 1e-12 else REJECT] += 1
     agg.ipvs_fallback += answer.fallback
+    delivered = _add_refused(agg, spread, 1, weight)
     zone = cls.zone
-    for i, share in zip(p.indices(answer.cands), p.ctx.shares(answer.cands, cls.config)):
-        mass = weight * share
+    for i, share in zip(p.indices(answer.cands), spread.shares):
+        mass = delivered * share
         agg.shares[i] += mass
         agg.locality[_LOC_INDEX[locality(node, zone, p.ep_node[i], p.ep_zone[i])]] += mass
     if answer.preserved:
-        agg.preserved += weight
+        agg.preserved += delivered
 
 
-def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, Answer, int, list[str]]], weight: float,
+def _add_refused(agg: SourceAggregate, spread: Spread, count: int, weight: float) -> float:
+    """Count the part the scheduler refuses (IPVS weight-0 server, userspace close); the
+    rest of ``count`` nodes' ``weight`` is delivered and returned (per node)."""
+    if spread.refused > 0:
+        lost = weight * spread.refused
+        agg.dropped += lost * count
+        agg.refused += lost * count
+        agg.drop_reasons[spread.code or ""] = agg.drop_reasons.get(spread.code or "", 0) + count
+    return weight * (1.0 - spread.refused)
+
+
+def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: float,
               *, member: Callable[[str], bool] | None) -> None:
-    """Add groups of interchangeable nodes: (class, its answer, node count, nodes of the class
-    handled one by one). Classes whose answers share one candidate tuple and one choice are
-    summed together, so each endpoint is visited once per distinct answer, not per class.
-    An endpoint is same-node for exactly one node of a group when its node is in the group
-    (in the class, not handled one by one, and ``member`` of the weighted set)."""
-    merged: dict[tuple, list[tuple[NodeClass, Answer, int, list[str]]]] = {}
+    """Add groups of interchangeable nodes (see ``_Bulk``). Classes whose answers share one
+    candidate tuple and one spread are summed together, so each endpoint is visited once
+    per distinct answer, not per class. An endpoint is same-node for exactly one node of a
+    group when its node is in the group (in the class, not handled one by one, and
+    ``member`` of the weighted set)."""
+    merged: dict[tuple, list[_Bulk]] = {}
     for entry in entries:
-        cls, answer, count, _ = entry
-        if answer.action != FORWARD:
+        cls, answer, count, _, spread = entry
+        if answer.action != FORWARD or spread is None:
             _add_loss(agg, answer, count, weight)
             continue
-        agg.actions[FORWARD] += count
+        agg.actions[FORWARD if spread.refused < 1.0 - 1e-12 else REJECT] += count
         agg.ipvs_fallback += count if answer.fallback else 0
+        delivered = _add_refused(agg, spread, count, weight)
         if answer.preserved:
-            agg.preserved += weight * count
-        mode = cls.config.mode
-        choice = "uniform" if mode in ("iptables", "nftables") else (mode, cls.config.ipvs_scheduler)
-        merged.setdefault((id(answer.cands), choice), []).append(entry)
+            agg.preserved += delivered * count
+        merged.setdefault((id(answer.cands), id(spread)), []).append(entry)
     loc, same_node = agg.locality, _LOC_INDEX[SAME_NODE]
     agg_shares, ep_zone, ep_class, ep_node = agg.shares, p.ep_zone, p.ep_class, p.ep_node
     for group in merged.values():
-        cands, config = group[0][1].cands, group[0][0].config
-        shares = p.ctx.shares(cands, config)
-        total = weight * sum(entry[2] for entry in group)
+        cands, spread = group[0][1].cands, group[0][4]
+        assert spread is not None
+        unit = weight * (1.0 - spread.refused)
+        total = unit * sum(entry[2] for entry in group)
         zone_mass: dict[str, float] = {}
         indices = p.indices(cands)
-        for i, share in zip(indices, shares):
+        for i, share in zip(indices, spread.shares):
             agg_shares[i] += total * share
             zone = ep_zone[i]
             zone_mass[zone] = zone_mass.get(zone, 0.0) + share
         by_class = {}
-        for cls, _, count, excluded in group:
+        for cls, _, count, excluded, _ in group:
             by_class[cls.index] = (cls, excluded)
             for zone, mass in zone_mass.items():
-                loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += weight * count * mass
-        for i, share in zip(indices, shares):
+                loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += unit * count * mass
+        for i, share in zip(indices, spread.shares):
             hit = by_class.get(ep_class[i])
             if hit is None:
                 continue
@@ -338,8 +315,8 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[tuple[NodeClass, Ans
             if node in hit[1] or (member is not None and not member(node)):
                 continue
             # One node of the group is this endpoint's own: same node there, not same/cross zone.
-            loc[_LOC_INDEX[locality("", hit[0].zone, None, ep_zone[i])]] -= weight * share
-            loc[same_node] += weight * share
+            loc[_LOC_INDEX[locality("", hit[0].zone, None, ep_zone[i])]] -= unit * share
+            loc[same_node] += unit * share
 
 
 def _add_loss(agg: SourceAggregate, answer: Answer, count: int, weight: float) -> None:
@@ -363,7 +340,7 @@ def _lb(p: _Port) -> SourceAggregate:
             for node in passing:
                 cls = idx.classes[idx.class_of[node]]
                 local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
-                _node_answer(p, agg, cls, node, 1.0 / len(passing), local_path, pod_source=False, to_cluster_ip=False)
+                _node_answer(p, agg, cls, node, 1.0 / len(passing), local_path, "loadbalancer", pod_source=False)
             return agg
     # No node passes: the load balancer fails open to every backend node.
     fail_open = local_lb or not idx.total_healthy
@@ -379,17 +356,17 @@ def _lb(p: _Port) -> SourceAggregate:
     def member(node: str) -> bool:
         return idx.backend[node] and (fail_open or idx.ready[node])
 
-    bulk: list[tuple[NodeClass, Answer, int, list[str]]] = []
+    bulk: list[_Bulk] = []
     for cls in idx.classes:
         count = cls.backends if fail_open else cls.healthy
         if not count:
             continue
         local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
-        special = [n for n in _special_nodes(p, cls, local_path) if member(n)]
+        special = [n for n in _special_nodes(p, cls, local_path, "loadbalancer") if member(n)]
         for node in special:
-            _node_answer(p, agg, cls, node, weight, local_path, pod_source=False, to_cluster_ip=False)
+            _node_answer(p, agg, cls, node, weight, local_path, "loadbalancer", pod_source=False)
         if count > len(special):
             answer = p.group_answer(cls, local_path, pod_source=False, to_cluster_ip=False)
-            bulk.append((cls, answer, count - len(special), special))
+            bulk.append(_bulk(p, cls, answer, count - len(special), special, "loadbalancer"))
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg

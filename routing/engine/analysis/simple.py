@@ -9,8 +9,8 @@ the property tests hold both equal to ``simulate`` from every node.
 """
 from __future__ import annotations
 
+from routing.engine.analysis.model import POD, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import NodeIndex
-from routing.engine.analysis.ports import POD, PortAnalysis, SourceAggregate
 from routing.engine.candidates import FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code

@@ -23,6 +23,8 @@ class Expected:
     locality: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     #: share of all connections forwarded with the client IP preserved.
     preserved: float = 0.0
+    #: False when simulate's figure cannot be compared (see ``brute_force``).
+    preserved_exact: bool = True
     actions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -45,5 +47,10 @@ def brute_force(snapshot: Snapshot, service: str, port: str | int, source: str, 
             out.shares[key] += weight * share
         for name in LOCALITIES:
             out.locality[name] += weight * answer.locality.get(name, 0.0)
-        out.preserved += weight * answer.client_ip_preserved_share * (1.0 - answer.dropped)
+        if source == "lb":
+            out.preserved += weight * answer.client_ip_preserved_share * (1.0 - answer.dropped)
+            # simulate counts a partly refused path's whole weight as kept: not comparable.
+            out.preserved_exact = answer.rejected == 0.0 or answer.dropped >= 1.0
+        elif answer.client_ip_preserved:
+            out.preserved += weight * (1.0 - answer.dropped)
     return out
