@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/routescope_bench_sync")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow "
+          "with it; CPU seconds much less)")
     server, kubeconfig = serve(dump_path(args))
     env = database("postgres", args.pg_url)
     run(["add_cluster", "bench", "--kubeconfig", str(kubeconfig), "--context", "bench",
