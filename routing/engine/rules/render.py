@@ -93,7 +93,7 @@ def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
 # Rendered blocks keyed by everything they depend on. Nodes in the same zone without local
 # endpoints share nearly every block, so rendering the next node (an agent's check, the
 # rules page, a diff class) reuses them instead of formatting the same lines again.
-_BLOCKS: dict[tuple, ServiceRules] = {}
+_BLOCKS: dict[tuple, tuple[ServiceRules, PortPlan]] = {}
 _BLOCKS_MAX = 50_000
 
 
@@ -105,12 +105,19 @@ def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOpt
         node_part: object = (node.name, node.ip)
     else:
         node_part = node.ip if plan.source_ranges else None
-    key = (mode, opts, large, plan, node_part)
-    block = _BLOCKS.get(key)
-    if block is None:
+    # Endpoints enter the key by identity (hashing 150,000 frozen dataclasses would cost
+    # more than the cache saves); the entry keeps the plan, so no id is reused meanwhile.
+    key = (mode, opts, large, node_part, plan.namespace, plan.name, plan.port_name, plan.protocol, plan.cluster_ip,
+           plan.port, plan.node_port, plan.external_ips, plan.lb_ips, plan.source_ranges, plan.affinity_timeout,
+           plan.internal_local, plan.external_local, plan.externally_accessible, plan.health_check_node_port,
+           plan.has_any, None if plan.cluster is None else tuple(map(id, plan.cluster)),
+           None if plan.local is None else tuple(map(id, plan.local)))
+    hit = _BLOCKS.get(key)
+    if hit is None:
         if len(_BLOCKS) >= _BLOCKS_MAX:
             _BLOCKS.clear()
-        block = _BLOCKS[key] = render_service(plan, node, mode, opts, large=large)
+        hit = _BLOCKS[key] = (render_service(plan, node, mode, opts, large=large), plan)
+    block = hit[0]
     return block
 
 

@@ -108,3 +108,17 @@ def test_shared_categorisation_equals_per_node_categorisation() -> None:
                         assert port_plan(snap, svc, p, ctx, shared=shared) == port_plan(snap, svc, p, ctx), (key, name)
                         checked += 1
     assert checked > 400
+
+
+def test_block_cache_key_covers_every_plan_field() -> None:
+    """cached_service spells its key out field by field: a new PortPlan field must join it."""
+    import dataclasses
+    import inspect
+
+    from routing.engine.rules import render as render_module
+    from routing.engine.rules.model import PortPlan
+
+    source = inspect.getsource(render_module.cached_service)
+    missing = [f.name for f in dataclasses.fields(PortPlan)
+               if f.name != "total_endpoints" and f"plan.{f.name}" not in source]
+    assert missing == []
