@@ -243,3 +243,42 @@ def test_add_live_cluster_refuses_bad_names(db, kubeconfig):  # noqa: F811
         cluster_add_live(name="bad name", kubeconfig_path=str(kubeconfig), context="fake")
     with pytest.raises(KubeConfigError, match="either a kubeconfig path and context, or in-cluster"):
         cluster_add_live(name="x", kubeconfig_path=str(kubeconfig), context="fake", in_cluster=True)
+
+
+@pytest.mark.parametrize("path", __import__("cluster.tests.fixtures", fromlist=["REAL"]).REAL,
+                         ids=lambda p: p.name)
+def test_a_real_dump_synced_from_an_api_server_equals_its_import(db, path, tmp_path):
+    """Serving a real dump and syncing it stores what importing the dump stores."""
+    from cluster.kube_dump import read_objects
+    from cluster.models import Endpoint, EndpointSlice, KubeProxyConfig
+    from cluster.services import cluster_import
+    from cluster.testing.fake_apiserver import FakeApiServer
+
+    objects = read_objects(path)
+    imported = Cluster.objects.get(name=cluster_import(name="dump", objects=objects).cluster)
+    with FakeApiServer(objects, token=TOKEN) as server:
+        config = server.write_kubeconfig(tmp_path / "kc", context="real")
+        live = cluster_add_live(name="live", kubeconfig_path=str(config), context="real")
+        run = cluster_sync(cluster=live)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+
+    def rows(cluster):
+        return {
+            "nodes": sorted(Node.objects.filter(cluster=cluster).values_list(
+                "name", "zone", "ready", "unschedulable")),
+            "services": sorted(Service.objects.filter(cluster=cluster).values_list(
+                "namespace", "name", "type", "internal_traffic_policy",
+                "external_traffic_policy", "traffic_distribution", "session_affinity")),
+            "slices": sorted(EndpointSlice.objects.filter(cluster=cluster).values_list(
+                "namespace", "name", "service__name", "service_missing")),
+            "endpoints": sorted(Endpoint.objects.filter(cluster=cluster).values_list(
+                "slice__name", "address", "ready", "serving", "terminating", "node_name", "zone")),
+            "pods": sorted(Pod.objects.filter(cluster=cluster).values_list(
+                "namespace", "name", "node__name", "pod_ip", "ready")),
+            "proxy": list(KubeProxyConfig.objects.filter(cluster=cluster).values_list(
+                "mode", "ipvs_scheduler")),
+        }
+
+    synced = rows(live)
+    assert synced["services"] or synced["pods"] or synced["nodes"]
+    assert synced == rows(imported)
