@@ -1,0 +1,15 @@
+"""gunicorn config for bench_api.py: build the engine snapshot of every stored cluster in
+the master (with ``--preload``) so forked workers start with it in memory."""
+
+
+def when_ready(server):  # noqa: ANN001 - gunicorn's hook signature
+    """Runs in the master once the app is loaded, before the workers fork."""
+    from django.db import connections
+
+    from cluster.models import Cluster
+    from routing.snapshots import snapshot_for_cluster
+
+    for cluster in Cluster.objects.all():
+        snapshot_for_cluster(cluster=cluster)
+    # A forked worker must not share the master's database connection.
+    connections.close_all()
