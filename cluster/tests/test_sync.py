@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import zlib
 
 import pytest
 from django.core.management import call_command
@@ -13,6 +14,7 @@ from cluster.models import Cluster, Node, Pod, Service
 from cluster.selectors import cluster_objects
 from cluster.sync import cluster_sync, state_diff, stored_versions
 from cluster.sync_jobs import cluster_add_live, sync_job_run, sync_request
+from cluster.tests.fixtures import REAL
 from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster  # noqa: F401
 from cluster.testing.objects import node, pod
 from jobs.models import Job, SyncRun
@@ -203,8 +205,8 @@ def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):  # noqa: F811
             # Another session (a second connection) cannot take the advisory lock.
             other = connections.create_connection("default")
             with other.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)",
-                               [__import__("zlib").crc32(f"routescope-sync:{live_cluster.pk}".encode())])
+                key = zlib.crc32(f"routescope-sync:{live_cluster.pk}".encode())
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
                 assert cursor.fetchone()[0] is False
             other.close()
         else:  # SQLite: the one-active-sync-job constraint is the lock
@@ -245,8 +247,7 @@ def test_add_live_cluster_refuses_bad_names(db, kubeconfig):  # noqa: F811
         cluster_add_live(name="x", kubeconfig_path=str(kubeconfig), context="fake", in_cluster=True)
 
 
-@pytest.mark.parametrize("path", __import__("cluster.tests.fixtures", fromlist=["REAL"]).REAL,
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
 def test_a_real_dump_synced_from_an_api_server_equals_its_import(db, path, tmp_path):
     """Serving a real dump and syncing it stores what importing the dump stores."""
     from cluster.kube_dump import read_objects
