@@ -324,3 +324,40 @@ def report(*, cluster: Cluster) -> PageReport:
     if not _page_report or _page_report[0].report is not raw:
         _page_report[:] = [PageReport(raw)]  # one index at a time keeps memory flat
     return _page_report[0]
+
+
+@dataclass
+class Impact:
+    """A what-if's effect on the cluster-wide analysis."""
+
+    ports_dropping: tuple[int, int]
+    findings: dict[str, tuple[int, int]]
+    cost: tuple[float, float]
+    #: findings present only after / only before: (severity, service, message).
+    new: list[tuple[str, str, str]]
+    gone: list[tuple[str, str, str]]
+
+
+IMPACT_LISTED = 10
+
+
+def cluster_impact(*, cluster: Cluster, changes: dict[str, Any]) -> Impact:
+    """Compare the cluster's analysis before and after ``changes`` (Scenario JSON)."""
+    from routing.reports import scenario_report  # noqa: PLC0415 — same module as cluster_report
+    from routing.selectors import engine_scenario  # noqa: PLC0415
+
+    before = cluster_report(cluster=cluster)
+    after = scenario_report(cluster=cluster, scenario=engine_scenario(changes))
+    b, a = before.summary(), after.summary()
+
+    def keyed(report: Any) -> dict[tuple[str, str, str], tuple[str, str, str]]:
+        return {(f.code, f.service, f.port): (f.severity, f.service, f.message) for f in report.findings}
+
+    old, new = keyed(before), keyed(after)
+    return Impact(
+        ports_dropping=(b["ports_dropping"], a["ports_dropping"]),
+        findings={s: (b["findings"].get(s, 0), a["findings"].get(s, 0)) for s in ("critical", "warning", "info")},
+        cost=(b["cross_zone_usd_per_month"], a["cross_zone_usd_per_month"]),
+        new=[new[k] for k in new if k not in old][:IMPACT_LISTED],
+        gone=[old[k] for k in old if k not in new][:IMPACT_LISTED],
+    )

@@ -20,5 +20,6 @@ urlpatterns = [
          name="service-detail"),
     path("clusters/<str:name>/what-if/", whatif.explorer, name="whatif"),
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
+    path("clusters/<str:name>/what-if/impact/", whatif.impact, name="whatif-impact"),
     path("clusters/<str:name>/rules/", rules.rules, name="rules"),
 ]

@@ -260,3 +260,15 @@ def test_stored_scenario_is_previewed_as_saved(client: Client, demo: Cluster) ->
     assert patch is None  # anonymous: Apply disabled, no dialog
     cache = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cache"}).content.decode()
     assert 'data-after-dropped="pod" class="diff-add">0.0%<' in cache
+
+
+def test_cluster_wide_impact_of_a_whatif(client: Client, demo: Cluster) -> None:
+    url = reverse("dashboard:whatif-impact", args=["demo"])
+    body = client.get(url, {"service": "shop/cache", "itp": "Cluster"}, **HTMX).content.decode()
+    before, after = map(int, re.search(r"dropping traffic: <strong>(\d+)</strong> → <strong[^>]*>(\d+)<", body).groups())
+    assert after == before - 1  # cache stops dropping; nothing else changes
+    assert "Resolved findings" in body and "shop/cache" in body
+    worse = client.get(url, {"service": "shop/cart", "itp": "Local"}, **HTMX).content.decode()
+    assert "New findings" in worse and "shop/cart" in worse
+    page = whatif(client, service="shop/cache", itp="Cluster")
+    assert 'hx-trigger="revealed"' in page  # loaded lazily below the preview

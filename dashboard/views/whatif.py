@@ -181,3 +181,22 @@ def scenario_apply(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("dashboard:scenario", pk=pk)
     messages.info(request, f"Started {', '.join(f'job #{job.pk}' for job in jobs)} for scenario “{scenario.name}”.")
     return redirect("dashboard:job-detail", pk=jobs[0].pk)
+
+
+@read_required
+def impact(request: HttpRequest, name: str) -> HttpResponse:
+    """The what-if's cluster-wide impact (every Service × source class), loaded lazily by
+    htmx below the preview: the analysis of a big cluster takes seconds, not milliseconds."""
+    cluster = cluster_or_404(name)
+    snapshot = answers.cluster_snapshot(cluster=cluster)
+    form = WhatIfForm(request.GET, nodes=sorted(snapshot.nodes))
+    context: dict[str, Any] = {"cluster": cluster, "error": None}
+    if not form.is_valid():
+        context["error"] = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+    else:
+        preview_changes = _preview(cluster, form, snapshot)["changes"]
+        try:
+            context["impact"] = answers.cluster_impact(cluster=cluster, changes=preview_changes)
+        except (ScenarioError, InputError) as exc:
+            context["error"] = str(exc)
+    return render(request, "dashboard/whatif/_impact.html", context)
