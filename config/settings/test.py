@@ -20,3 +20,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
     _tmp = "/dev/shm" if _os.path.isdir("/dev/shm") else _tempfile.gettempdir()
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/routescope-test-{_os.getpid()}.sqlite3"}
+
+# Tests close every connection after use (CONN_MAX_AGE 0): worker processes and live-server
+# threads must not keep the test database open when pytest drops it.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
