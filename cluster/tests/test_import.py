@@ -169,3 +169,17 @@ def test_dry_run_checks_everything_and_stores_nothing(tmp_path):
     path.write_text(json.dumps(b.service(ports=[{"port": 0}])))
     with pytest.raises(CommandError, match=r"spec.ports\[0\].port 0 is not a port number"):
         _run(str(path), "--name", "keep", "--dry-run")
+
+
+def test_database_errors_are_one_line(monkeypatch):
+    from django.db import OperationalError
+
+    def broken(**kwargs):
+        raise OperationalError("no such table: cluster_cluster\nmore detail")
+
+    monkeypatch.setattr("cluster.management.commands.import_cluster.cluster_import", broken)
+    with pytest.raises(CommandError) as info:
+        _run(str(REAL[0]), "--name", "x")
+    assert (str(info.value), info.value.returncode) == (
+        "database error, nothing imported: no such table: cluster_cluster", 1,
+    )

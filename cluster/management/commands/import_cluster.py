@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from cluster.kube_dump import DumpError, read_dump
 from cluster.models import ClusterSource
@@ -45,6 +45,9 @@ class Command(BaseCommand):
                 transaction.set_rollback(options["dry_run"])
         except DumpError as exc:
             raise CommandError(str(exc), returncode=2) from None
+        except DatabaseError as exc:  # e.g. tables missing before `migrate`, a full disk
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(f"database error, nothing imported: {first}", returncode=1) from None
         except MemoryError:
             raise CommandError(
                 f"not enough memory to import {options['file']}; lower --max-bytes or add memory",
