@@ -7,6 +7,8 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
 command -v ipvsadm >/dev/null || need+=(ipvsadm)
 command -v ipset >/dev/null || need+=(ipset)
+# Worker tests start private redis-server instances (and need one on :6379).
+command -v redis-server >/dev/null || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
