@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.models import Cluster, ClusterSource
@@ -23,14 +24,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["if_empty"] and Cluster.objects.exists():
-            self.stdout.write("A cluster already exists; demo not loaded.")
-            return
         try:
+            if options["if_empty"] and Cluster.objects.exists():
+                self.stdout.write("A cluster already exists; demo not loaded.")
+                return
             summary = cluster_import(
                 name=options["name"], objects=read_objects(DEMO_DUMP), source=ClusterSource.DEMO
             )
         except DumpError as exc:
             raise CommandError(str(exc), returncode=2) from None
+        except DatabaseError as exc:  # e.g. tables missing: `migrate` has not run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(f"database error, demo not loaded: {first}", returncode=1) from None
         for line in summary.lines():
             self.stdout.write(line)
