@@ -180,3 +180,16 @@ def test_lb_through_node_ports_pins_per_node_under_dh() -> None:
         ip = keys[kernel_dh_index(f"172.16.0.{i}", 3)].split(":")[0]
         expected[ip] = expected.get(ip, 0.0) + 1 / 3
     assert {e["ip"]: e["share"] for e in data["endpoints"]} == pytest.approx(expected, abs=1e-6)
+
+
+def test_dh_pinned_to_a_draining_server_refuses_everything() -> None:
+    """ip_vs_dh_schedule: the VIP's bucket holds a weight-0 server -> "no destination
+    available" for every new connection until kube-proxy deletes it. The cluster IP is
+    picked (by the independent kernel formula) so that its bucket holds the draining pod."""
+    keys = sorted(["10.1.0.11:8080", "10.1.0.12:8080", "10.3.0.31:8080", "10.1.0.9:8080"])
+    cluster_ip = next(f"10.96.0.{i}" for i in range(1, 255) if keys[kernel_dh_index(f"10.96.0.{i}", 4)] == "10.1.0.9:8080")
+    s = snap(*THREE, services=[(service_obj("web", cluster_ip=cluster_ip), [*WEB, DRAINING])],
+             proxy_mode="ipvs", ipvs_scheduler="dh")
+    data = simulate(s, Question(service="default/web", source="pod:n2")).to_json()
+    assert (data["action"], data["dropped"], data["rejected"], data["endpoints"]) == ("reject", 1.0, 1.0, [])
+    assert data["drop_reason"] == "IPVS_SCHEDULER_REFUSED"
