@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from cluster.models import Cluster, EndpointSlice, KubeProxyConfig, Node, Pod, Service
 
 #: The order kinds are exported in: what ``kubectl get nodes,services,endpointslices,pods``
-#: prints, then the kube-proxy ConfigMap.
+#: prints, then the kube-proxy ConfigMap and any other kube-system ConfigMap its Pods mount.
 EXPORT_ORDER = (Node, Service, EndpointSlice, Pod)
 
 
@@ -27,9 +27,12 @@ def cluster_iter_objects(*, cluster: Cluster, chunk_size: int = 2000) -> Iterato
     for model in EXPORT_ORDER:
         rows = model.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)
         yield from rows.iterator(chunk_size=chunk_size)
-    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list("raw", flat=True).first()
+    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list("raw", "extra_config_maps").first()
     if proxy is not None:
-        yield proxy
+        raw, extra = proxy
+        if raw is not None:
+            yield raw
+        yield from extra
 
 
 def cluster_objects(*, cluster: Cluster) -> list[dict[str, Any]]:

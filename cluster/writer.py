@@ -53,6 +53,9 @@ class Plan:
     slices: list[Entry] = field(default_factory=list)
     pods: list[Entry] = field(default_factory=list)
     proxy: dict[str, Any] | None = None
+    #: Other kube-system ConfigMaps, kept only when a kube-proxy Pod mounts them.
+    kube_system_maps: list[tuple[dict[str, Any], Reader, str]] = field(default_factory=list)
+    extra_maps: list[dict[str, Any]] = field(default_factory=list)
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
 
@@ -77,7 +80,7 @@ def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
             plan.skipped[kind if kind not in KNOWN else f"{kind} ({api_version})"] += 1
             continue
         namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
-        if kind == "ConfigMap" and (namespace, name) != KUBE_PROXY_CONFIGMAP:
+        if kind == "ConfigMap" and namespace != "kube-system":
             plan.skipped["ConfigMap"] += 1
             continue
         key = (kind, namespace, name)
@@ -86,15 +89,74 @@ def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
                 f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1} have the same name"
             )
         seen[key] = index
-        if kind == "ConfigMap":
+        if kind == "ConfigMap" and name == KUBE_PROXY_CONFIGMAP[1]:
             plan.proxy = parse_kube_proxy_config(obj, reader)
-            continue
-        lists[kind].append((obj, reader, namespace, name))
+        elif kind == "ConfigMap":
+            plan.kube_system_maps.append((obj, reader, name))
+        else:
+            lists[kind].append((obj, reader, namespace, name))
         if kind == "Node":
             override = node_overrides(obj, reader)
             if override:
                 plan.overrides[name] = override
+    _keep_mounted_maps(plan)
     return plan
+
+
+def _is_kube_proxy_pod(obj: dict[str, Any], namespace: str, name: str) -> bool:
+    labels = obj["metadata"].get("labels")
+    app = labels.get("k8s-app") if isinstance(labels, dict) else None
+    return namespace == "kube-system" and (app == "kube-proxy" or name.startswith("kube-proxy-"))
+
+
+def _mounted_maps(obj: dict[str, Any]) -> set[str]:
+    """Names of the ConfigMaps a Pod's volumes refer to (malformed parts ignored here;
+    parse_pod reports them)."""
+    spec = obj.get("spec")
+    volumes = spec.get("volumes") if isinstance(spec, dict) else None
+    names = set()
+    for volume in volumes if isinstance(volumes, list) else ():
+        source = volume.get("configMap") if isinstance(volume, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            names.add(source["name"])
+    return names
+
+
+def _keep_mounted_maps(plan: Plan) -> None:
+    # A cluster midway through a kube-proxy mode migration runs a second DaemonSet whose
+    # Pods mount their own ConfigMap: keep those (the engine reads them per node) and
+    # skip every other kube-system ConfigMap, as before.
+    mounted: set[str] = set()
+    for obj, _, namespace, name in plan.pods:
+        if _is_kube_proxy_pod(obj, namespace, name):
+            mounted |= _mounted_maps(obj)
+    for obj, reader, name in plan.kube_system_maps:
+        if name not in mounted:
+            plan.skipped["ConfigMap"] += 1
+            continue
+        data = reader.string_map(obj, "data", path="data")
+        if "config.conf" in data:
+            parse_kube_proxy_config(obj, reader)  # the same checks as the main ConfigMap
+        plan.extra_maps.append(obj)
+
+
+def check_objects(objects: Iterable[dict[str, Any]]) -> None:
+    """Refuse what ``import_cluster`` would refuse, storing nothing (no database access).
+
+    The file-based commands (``simulate``, ``analyze``, ``render_rules``) and the API's
+    inline dumps call this before the engine's lenient adapter sees the objects, so a
+    malformed field gets the importer's one-line ``ObjectError`` naming object and field
+    instead of a traceback deep in the engine.
+    """
+    plan = plan_objects(objects)
+    for obj, reader, _, name in plan.nodes:
+        parse_node(obj, reader, name)
+    for obj, reader, namespace, name in plan.services:
+        parse_service(obj, reader, namespace, name)
+    for obj, reader, namespace, name in plan.slices:
+        parse_slice(obj, reader, namespace, name)
+    for obj, reader, namespace, name in plan.pods:
+        parse_pod(obj, reader, namespace, name)
 
 
 def clear_state(cluster: Cluster) -> None:
@@ -120,7 +182,7 @@ def write_plan(cluster: Cluster, plan: Plan) -> Written:
     clear_state(cluster)
     fixed = {"cluster_id": cluster.pk}
     counts = {"Node": 0, "Service": 0, "EndpointSlice": 0, "Endpoint": 0, "Pod": 0,
-              "ConfigMap": int(plan.proxy is not None)}
+              "ConfigMap": int(plan.proxy is not None) + len(plan.extra_maps)}
     counts["Node"] = insert_rows(
         Node, (parse_node(o, r, n) for o, r, _, n in plan.nodes), fixed=fixed, label=_label("Node")
     )
@@ -142,7 +204,9 @@ def write_plan(cluster: Cluster, plan: Plan) -> Written:
         counts["Endpoint"] += endpoints
     counts["Pod"] = insert_rows(Pod, _pods(plan.pods, nodes, unknown), fixed=fixed, label=_label("Pod"))
     proxy = plan.proxy or {"mode": "iptables", "ipvs_scheduler": "rr", "raw": None}
-    KubeProxyConfig.objects.create(cluster=cluster, node_overrides=plan.overrides, **proxy)
+    KubeProxyConfig.objects.create(
+        cluster=cluster, node_overrides=plan.overrides, extra_config_maps=plan.extra_maps, **proxy
+    )
     return Written(counts=counts, flagged_slices=flagged, unknown_nodes=+unknown)
 
 

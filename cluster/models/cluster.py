@@ -84,6 +84,11 @@ class KubeProxyConfig(models.Model):
         default=dict, blank=True, help_text="The parsed config.conf, as found."
     )
     raw = models.JSONField(null=True, blank=True, help_text="The ConfigMap; null when absent.")
+    extra_config_maps = models.JSONField(
+        default=list, blank=True,
+        help_text="Other kube-system ConfigMaps kube-proxy Pods mount (e.g. a second"
+        " DaemonSet's during a mode migration), kept as found.",
+    )
 
     class Meta:
         verbose_name = "kube-proxy configuration"

@@ -7,6 +7,7 @@ import pytest
 
 from cluster.fields import ObjectError
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.selectors import cluster_objects
 from cluster.services import cluster_import, cluster_replace_state
 from cluster.tests import builders as b
 from cluster.tests.state import cluster_state, database_state
@@ -315,3 +316,59 @@ def test_the_text_backslash_u0000_is_not_a_nul():
     fine["metadata"]["annotations"] = {"note": "\\u0000 is how JSON spells NUL"}
     cluster_import(name="c", objects=[b.node(), fine])
     assert Pod.objects.get(name="web-8").raw["metadata"]["annotations"]["note"].startswith("\\u0000")
+
+
+def _kube_proxy_pod(node_name: str, config_map: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"kube-proxy-{node_name}", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-proxy"}},
+        "spec": {
+            "nodeName": node_name, "hostNetwork": True,
+            "containers": [{"name": "kube-proxy", "command": [
+                "/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
+                f"--hostname-override={node_name}"],
+                "volumeMounts": [{"name": "kube-proxy", "mountPath": "/var/lib/kube-proxy"}]}],
+            "volumes": [{"name": "kube-proxy", "configMap": {"name": config_map}}],
+        },
+        "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}]},
+    }
+
+
+def _migration_dump() -> list[dict]:
+    ipvs = b.kube_proxy_configmap("mode: ipvs\nipvs:\n  scheduler: lc\nclusterCIDR: 10.244.0.0/16\n")
+    ipvs["metadata"]["name"] = "kube-proxy-ipvs"
+    unrelated = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"},
+                 "data": {"Corefile": ".:53 {}"}}
+    return b.small_cluster() + [
+        b.kube_proxy_configmap("mode: iptables\nclusterCIDR: 10.244.0.0/16\n"), ipvs, unrelated,
+        _kube_proxy_pod("n1", "kube-proxy"), _kube_proxy_pod("n2", "kube-proxy-ipvs"),
+    ]
+
+
+def test_configmaps_mounted_by_kube_proxy_pods_are_kept_and_exported():
+    summary = cluster_import(name="mig", objects=_migration_dump())
+    assert (summary.counts["ConfigMap"], summary.skipped) == (2, {"ConfigMap": 1})
+    proxy = KubeProxyConfig.objects.get(cluster__name="mig")
+    assert [m["metadata"]["name"] for m in proxy.extra_config_maps] == ["kube-proxy-ipvs"]
+    exported = cluster_objects(cluster=Cluster.objects.get(name="mig"))
+    assert [o["metadata"]["name"] for o in exported if o["kind"] == "ConfigMap"] == ["kube-proxy", "kube-proxy-ipvs"]
+    cluster_import(name="copy", objects=exported)
+    assert cluster_state(Cluster.objects.get(name="copy")) == cluster_state(Cluster.objects.get(name="mig"))
+
+
+def test_stored_cluster_gives_the_engine_the_same_per_node_modes_as_the_file():
+    from routing.engine.kube import snapshot_from_objects
+
+    cluster_import(name="mig", objects=_migration_dump())
+    from_db = snapshot_from_objects(cluster_objects(cluster=Cluster.objects.get(name="mig")))
+    from_file = snapshot_from_objects(_migration_dump())
+    assert from_db.proxy_for("n2").mode == from_file.proxy_for("n2").mode == "ipvs"
+    assert from_db.proxy_for("n1").mode == "iptables"
+
+
+def test_bad_mounted_configmap_is_refused_in_one_line():
+    objects = _migration_dump()
+    objects[7]["data"]["config.conf"] = "mode: ebpf\n"
+    with pytest.raises(ObjectError, match=r"^ConfigMap kube-system/kube-proxy-ipvs: data.config.conf mode 'ebpf'"):
+        cluster_import(name="mig", objects=objects)
