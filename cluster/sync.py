@@ -86,11 +86,35 @@ def cluster_fetch(*, api_client, on_progress: Progress | None = None,
         state.objects.extend(items)
         state.resource_versions[resource.plural] = rv
         state.counts[resource.kind] = len(items)
-    configmap = read_configmap(api_client, *KUBE_PROXY_CONFIGMAP)
-    if configmap is not None:
-        state.objects.append(configmap)
-    state.counts["ConfigMap"] = int(configmap is not None)
+    namespace, main = KUBE_PROXY_CONFIGMAP
+    maps = [read_configmap(api_client, namespace, name)
+            for name in [main, *sorted(kube_proxy_mounted_maps(state.objects) - {main})]]
+    state.objects.extend(m for m in maps if m is not None)
+    state.counts["ConfigMap"] = sum(m is not None for m in maps)
     return state
+
+
+def kube_proxy_mounted_maps(objects: list[dict]) -> set[str]:
+    """Names of the kube-system ConfigMaps that kube-proxy Pods mount.
+
+    A cluster midway through a kube-proxy mode migration runs a second DaemonSet whose
+    Pods mount their own ConfigMap; the importer keeps exactly those (``cluster.writer``),
+    so the sync fetches them too: same rule, kube-system Pods labelled
+    ``k8s-app=kube-proxy`` or named ``kube-proxy-*``.
+    """
+    names: set[str] = set()
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != "Pod" or meta.get("namespace") != "kube-system":
+            continue
+        if (meta.get("labels") or {}).get("k8s-app") != "kube-proxy" \
+                and not meta.get("name", "").startswith("kube-proxy-"):
+            continue
+        for volume in (obj.get("spec") or {}).get("volumes") or ():
+            source = volume.get("configMap") if isinstance(volume, dict) else None
+            if isinstance(source, dict) and isinstance(source.get("name"), str):
+                names.add(source["name"])
+    return names
 
 
 def stored_versions(*, cluster: Cluster) -> dict[tuple[str, str, str], str]:
@@ -110,9 +134,10 @@ def stored_versions(*, cluster: Cluster) -> dict[tuple[str, str, str], str]:
         else:
             for ns, name, rv in rows.values_list("namespace", "name", "rv").iterator(chunk_size=5000):
                 found[(kind, ns, name)] = rv or ""
-    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list("raw", flat=True).first()
-    if proxy:
-        found[object_key(proxy)] = (proxy.get("metadata") or {}).get("resourceVersion") or ""
+    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list(
+        "raw", "extra_config_maps").first()
+    for raw in ([proxy[0]] if proxy and proxy[0] else []) + (list(proxy[1]) if proxy else []):
+        found[object_key(raw)] = (raw.get("metadata") or {}).get("resourceVersion") or ""
     return found
 
 

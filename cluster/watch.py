@@ -169,6 +169,8 @@ def _next_batch(events: queue.Queue, generation: int) -> list[tuple]:
 
 
 def _wanted(item) -> bool:
+    # Only kube-system/kube-proxy is followed by watch; the extra ConfigMaps a migrating
+    # kube-proxy DaemonSet mounts are picked up by the next full list.
     _g, type_, obj = item
     if type_ in ("GONE", "FAILED") or obj.get("kind") != "ConfigMap":
         return True

@@ -283,3 +283,23 @@ def test_a_real_dump_synced_from_an_api_server_equals_its_import(db, path, tmp_p
     synced = rows(live)
     assert synced["services"] or synced["pods"] or synced["nodes"]
     assert synced == rows(imported)
+
+
+def test_configmaps_mounted_by_kube_proxy_pods_are_synced(live_cluster, fake_api):  # noqa: F811
+    from cluster.models import KubeProxyConfig
+    from cluster.testing.objects import KUBE_PROXY_CONF
+
+    migrating = pod("kube-system", "kube-proxy-nft-abcde", app="kube-proxy", node_name="n3",
+                    ip="192.168.0.3")
+    migrating["metadata"]["labels"] = {"k8s-app": "kube-proxy"}
+    migrating["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "kube-proxy-nft"}}]
+    fake_api.store.upsert(migrating)
+    for name in ("kube-proxy-nft", "coredns"):
+        fake_api.store.upsert({"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": name, "namespace": "kube-system"},
+                               "data": {"config.conf": KUBE_PROXY_CONF.replace("iptables", "nftables")}})
+    run = cluster_sync(cluster=live_cluster)
+    assert run.counts["fetched"]["ConfigMap"] == 2
+    extra = KubeProxyConfig.objects.get(cluster=live_cluster).extra_config_maps
+    assert [m["metadata"]["name"] for m in extra] == ["kube-proxy-nft"]
+    assert cluster_sync(cluster=live_cluster).status == SyncRun.Status.UNCHANGED
