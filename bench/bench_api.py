@@ -72,6 +72,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str
                "-o", str(dump), env=env)
         print(f"generated {dump.name} in {time.perf_counter() - started:.1f} s")
     if args.reuse:
+        manage("migrate", "--noinput", "-v", "0", env=env)  # the code may have moved on
         return manage("create_api_token", "bench", "--create", env=env).strip()
     if args.db == "sqlite":
         for suffix in ("", "-wal", "-shm"):
@@ -214,12 +215,14 @@ def main() -> None:
         cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        while True:
+            if server.poll() is not None:
+                sys.exit("gunicorn exited; see its output above")
             try:
                 get(base, "/api/v1/clusters", token)
                 break
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.2)
         bodies, paths = questions(base, token, 300)
         warm(base, token, bodies, args.workers)
         print(f"{args.connections} clients, {args.duration} s each, gunicorn {args.workers} "
