@@ -74,6 +74,7 @@ class Code(StrEnum):
     IPVS_GRACEFUL_WEIGHT_ZERO = "IPVS_GRACEFUL_WEIGHT_ZERO"
     IPVS_PERSISTENT = "IPVS_PERSISTENT"
     USERSPACE_CONNECTION_CLOSED = "USERSPACE_CONNECTION_CLOSED"
+    LB_PROXY_REPLACES_SOURCE = "LB_PROXY_REPLACES_SOURCE"
     LB_NO_BACKEND_NODE = "LB_NO_BACKEND_NODE"
     SNAPSHOT_ASSUMPTION = "SNAPSHOT_ASSUMPTION"
     MASQUERADE_HOST_SOURCE = "MASQUERADE_HOST_SOURCE"
@@ -135,6 +136,7 @@ MESSAGES: dict[Code, str] = {
     Code.IPVS_GRACEFUL_WEIGHT_ZERO: "ipvs on {node}: terminating endpoint(s) {endpoints} stay as real servers with weight 0 until their connections end (graceful termination): no new connections",
     Code.IPVS_PERSISTENT: "ipvs virtual server {vip} is persistent for {timeout}s (sessionAffinity ClientIP): each client is scheduled once",
     Code.USERSPACE_CONNECTION_CLOSED: "userspace proxy on {node}: {percent} of accepted connections fail every dial and are closed",
+    Code.LB_PROXY_REPLACES_SOURCE: "load balancer {address} is ipMode Proxy: it opens its own connection to a NodePort, so nodes see the load balancer's address, never the client's",
     Code.DUAL_STACK_PRIMARY_FAMILY: "dual-stack service: answered for its primary family {family}; kube-proxy runs one proxier per family",
 }
 

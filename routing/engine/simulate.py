@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from routing.engine.candidates import (
@@ -203,13 +203,28 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
         key = (name,) if name in special or own_vip else (snapshot.zone_of(name), id(config))
         groups[key].append((name, share))
     paths = []
+    proxying = lb_proxies(service)
+    notes = list(chosen.reasons)
+    if proxying:
+        notes.append(reason(Code.LB_PROXY_REPLACES_SOURCE, address=", ".join(service.lb_uncaptured)))
     for members in groups.values():
-        # A pod whose packet comes back from an uncaptured LB still has a pod source IP
-        # (unless the LB proxies): the arriving node's short-circuit rule matches it.
-        path = path_for(snapshot, service=service, port=port, node=members[0][0], pod_source=kind == "pod-via-lb",
-                        to=LOADBALANCER)
+        # A pod whose packet comes back from a pass-through LB (hostname ingress) still has
+        # a pod source IP: the arriving node's short-circuit rule matches it. A proxying
+        # LB (ipMode Proxy) opens its own connection: the node sees the LB's address.
+        path = path_for(snapshot, service=service, port=port, node=members[0][0],
+                        pod_source=kind == "pod-via-lb" and not proxying, to=LOADBALANCER)
+        if proxying:
+            path = replace(path, client_ip_preserved=False)
         paths.append((path, sum(share for _, share in members)))
-    return paths, list(chosen.reasons), chosen.nodes
+    return paths, notes, chosen.nodes
+
+
+def lb_proxies(service: Service) -> bool:
+    """The LB's only ingress entries are ``ipMode: Proxy`` IPs (KEP-1860): it proxies, so
+    the packet reaching a node carries the LB's source address, not the client's."""
+    if service.lb_ips or not service.lb_uncaptured:
+        return False
+    return all(_is_ip(address) for address in service.lb_uncaptured)
 
 
 def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | None, to: str) -> list[Reason]:

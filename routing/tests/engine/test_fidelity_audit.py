@@ -177,3 +177,25 @@ def test_health_check_node_port_answer_per_node() -> None:
         got = lb_nodes(snapshot, service=svc, port=svc.ports[0])
         assert got.health == expected, etp
         assert [name for name, _ in got.nodes] == sorted(n for n, code in expected.items() if code == 200)
+
+
+def test_proxy_mode_lb_replaces_the_source_address() -> None:
+    """KEP-1860 ipMode Proxy: the LB opens its own connection to a NodePort. Under eTP=Local
+    a pod's call therefore is not short-circuited (its pod IP is gone): the healthy nodes
+    serve it from their Local sets, per node; and no client IP survives. A hostname
+    (pass-through) ingress keeps the pod source, so the short-circuit spreads per pod."""
+    eps = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.1.0.12", "n1"), endpoint_obj("10.3.0.31", "n3")]
+
+    def answer(ingress: dict, source: str) -> dict:
+        service = with_ingress(service_obj("web", type="LoadBalancer", etp="Local", hc_port=32000), [ingress])
+        snapshot = snapshot_from_objects([*NODES, service, slice_obj("web", eps)])
+        return simulate(snapshot, Question(service="default/web", source=source, to="loadbalancer")).to_json()
+
+    proxied = answer({"ip": "192.0.2.1", "ipMode": "Proxy"}, "pod:n2")
+    assert {e["ip"]: e["share"] for e in proxied["endpoints"]} == {"10.1.0.11": 0.25, "10.1.0.12": 0.25, "10.3.0.31": 0.5}
+    assert proxied["client_ip_preserved"] is False
+    assert "LB_PROXY_REPLACES_SOURCE" in {r["code"] for r in proxied["reasons"]}
+    passthrough = answer({"hostname": "lb.example"}, "pod:n2")
+    assert {e["ip"]: e["share"] for e in passthrough["endpoints"]} == pytest.approx(
+        {"10.1.0.11": 1 / 3, "10.1.0.12": 1 / 3, "10.3.0.31": 1 / 3}, abs=1e-6)
+    assert answer({"ip": "192.0.2.1", "ipMode": "Proxy"}, "lb")["client_ip_preserved"] is False
