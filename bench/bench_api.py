@@ -71,24 +71,13 @@ def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str
                "--pods", str(args.pods), "--zones", str(args.zones), "--seed", str(args.seed),
                "-o", str(dump), env=env)
         print(f"generated {dump.name} in {time.perf_counter() - started:.1f} s")
-    if args.reuse:
-        manage("migrate", "--noinput", "-v", "0", env=env)  # the code may have moved on
-        return manage("create_api_token", "bench", "--create", env=env).strip()
-    if args.db == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(OUT / "api.sqlite3") + suffix).unlink(missing_ok=True)
+    if not args.reuse:
+        load(args, env, dump)
     else:
-        import psycopg
-
-        with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS routescope_bench_api")
-            conn.execute("CREATE DATABASE routescope_bench_api")
-    manage("migrate", "--noinput", "-v", "0", env=env)
-    started = time.perf_counter()
-    manage("import_cluster", str(dump), "--name", "bench", env=env)
-    print(f"imported into {args.db} in {time.perf_counter() - started:.1f} s")
+        manage("migrate", "--noinput", "-v", "0", env=env)  # the code may have moved on
     # Planner statistics: without them SQLite filters endpoints through the (one-valued)
-    # cluster index and scans the whole cluster. import_cluster does not refresh them yet.
+    # cluster index and scans the whole cluster. import_cluster does not refresh them yet,
+    # and a migration that rebuilds a table drops them.
     started = time.perf_counter()
     if args.db == "sqlite":
         import sqlite3
@@ -103,6 +92,23 @@ def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str
             conn.execute("ANALYZE")
     print(f"ANALYZE in {time.perf_counter() - started:.1f} s")
     return manage("create_api_token", "bench", "--create", env=env).strip()
+
+
+def load(args: argparse.Namespace, env: dict[str, str], dump: Path) -> None:
+    """A fresh database with the generated cluster imported as ``bench``."""
+    if args.db == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(OUT / "api.sqlite3") + suffix).unlink(missing_ok=True)
+    else:
+        import psycopg
+
+        with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS routescope_bench_api")
+            conn.execute("CREATE DATABASE routescope_bench_api")
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    started = time.perf_counter()
+    manage("import_cluster", str(dump), "--name", "bench", env=env)
+    print(f"imported into {args.db} in {time.perf_counter() - started:.1f} s")
 
 
 def free_port() -> int:
@@ -244,7 +250,11 @@ def main() -> None:
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a request still running: do not wait for it
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 if __name__ == "__main__":
