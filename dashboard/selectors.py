@@ -66,7 +66,7 @@ class OverviewPicture:
     legend: list[tuple[str, str]]
 
 
-_pictures: OrderedDict[tuple[int, int], OverviewPicture] = OrderedDict()
+_pictures: OrderedDict[tuple[int, int, float], OverviewPicture] = OrderedDict()
 _pictures_lock = threading.Lock()
 PICTURES_KEPT = 8
 
@@ -78,7 +78,7 @@ def overview_picture(*, cluster: Cluster) -> OverviewPicture:
     as the engine's snapshot cache relies on), so after the first visit the overview of a
     5,000-node cluster costs no COUNT over 150,000 pods.
     """
-    key = (cluster.pk, cluster.revision)
+    key = cluster.state_key
     with _pictures_lock:
         if key in _pictures:
             _pictures.move_to_end(key)

@@ -13,13 +13,13 @@ from routing.snapshots import snapshot_for_cluster
 #: stale entry is never served, only evicted.
 CACHE_SIZE = 8
 
-_cache: OrderedDict[tuple[int, int], Report] = OrderedDict()
+_cache: OrderedDict[tuple[int, int, float], Report] = OrderedDict()
 _lock = threading.Lock()
 
 
 def cluster_report(*, cluster: Cluster) -> Report:
     """The cluster-wide analysis of ``cluster`` at its current revision (computed once per revision)."""
-    key = (cluster.pk, cluster.revision)
+    key = cluster.state_key
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

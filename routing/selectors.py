@@ -16,6 +16,7 @@ from django.conf import settings
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.models import Cluster
+from cluster.writer import check_objects
 from routing.engine.candidates import DESTINATIONS
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import SnapshotError, snapshot_from_objects
@@ -39,13 +40,13 @@ class InputError(ValueError):
         self.field = field
 
 
-_locks: dict[tuple[int, int], threading.Lock] = {}
+_locks: dict[tuple[int, int, float], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
 def _build_lock(cluster: Cluster) -> threading.Lock:
     with _locks_guard:
-        key = (cluster.pk, cluster.revision)
+        key = cluster.state_key
         if key not in _locks:
             if len(_locks) > 64:
                 _locks.clear()  # old revisions; a lock in use stays referenced by its holder
@@ -74,6 +75,7 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
         objects = read_objects(io.BytesIO(data), max_bytes=settings.ROUTESCOPE_MAX_DUMP_BYTES)
         if not objects:
             raise InputError("the dump holds no Kubernetes objects", field="cluster_dump")
+        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
         return snapshot_from_objects(objects, **overrides)
     except SnapshotError as error:
         raise InputError(_one_line(error), field="kube_version" if "version" in str(error)

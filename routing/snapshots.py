@@ -13,13 +13,13 @@ from routing.engine.snapshot import Snapshot
 #: stale entry is never served, only evicted.
 CACHE_SIZE = 8
 
-_cache: OrderedDict[tuple[int, int], Snapshot] = OrderedDict()
+_cache: OrderedDict[tuple[int, int, float], Snapshot] = OrderedDict()
 _lock = threading.Lock()
 
 
 def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
     """The engine snapshot of ``cluster`` at its current revision (built once per revision)."""
-    key = (cluster.pk, cluster.revision)
+    key = cluster.state_key
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -50,6 +50,17 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def state_key(self) -> tuple[int, int, float]:
+        """Cache key of the cluster's current state: pk, revision and creation time.
+
+        The revision alone is not enough: a deleted cluster's pk can be handed out again
+        (SQLite reuses the highest rowid) with its revision restarting at 1, and a
+        rolled-back test database does the same; the creation time tells them apart.
+        """
+        created = self.created_at.timestamp() if self.created_at else 0.0
+        return (self.pk, self.revision, created)
+
 
 class ProxyMode(models.TextChoices):
     """kube-proxy's ``mode``; an empty mode means iptables on Linux."""
