@@ -272,6 +272,11 @@ def _json_stream(text: str) -> list[Any]:
         try:
             document, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
+            if text.startswith("---", position):  # JSON documents in a YAML stream
+                try:
+                    return list(yaml.load_all(text, Loader=_KubeLoader))
+                except yaml.YAMLError:
+                    pass  # the JSON error below says more
             raise DumpError(
                 f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None

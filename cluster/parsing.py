@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from cluster.fields import ObjectError, Reader
+from cluster.fields import ObjectError, Reader, type_name
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 POLICIES = ("Cluster", "Local")
@@ -18,8 +18,11 @@ AFFINITIES = ("None", "ClientIP")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 PROXY_MODES = ("iptables", "nftables", "ipvs", "userspace")
 ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
+IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 #: kube-proxy's default ClientIP affinity timeout (seconds), from the API defaults.
 DEFAULT_AFFINITY_TIMEOUT = 10800
+#: The largest timeout the API server accepts (validation's MaxClientIPServiceAffinitySeconds).
+MAX_AFFINITY_TIMEOUT = 86400
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -45,6 +48,15 @@ def _first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str:
         if labels.get(key):
             return labels[key]
     return ""
+
+
+def _mappings(r: Reader, data: dict, key: str, *, path: str) -> list[dict[str, Any]]:
+    """A list field whose items must be mappings (the engine reads their keys)."""
+    value = r.items(data, key, path=path)
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise r.fail(f"{path}[{index}] must be a mapping, got {type_name(item)}")
+    return value
 
 
 def _condition(r: Reader, status: dict, kind: str, *, default: bool) -> bool:
@@ -85,7 +97,7 @@ def parse_node(obj: dict[str, Any], r: Reader, name: str) -> dict[str, Any]:
         "zone": _first_label(labels, ZONE_LABELS),
         "region": _first_label(labels, REGION_LABELS),
         "labels": labels,
-        "taints": r.items(spec, "taints", path="spec.taints"),
+        "taints": _mappings(r, spec, "taints", path="spec.taints"),
         "ready": _condition(r, status, "Ready", default=True),
         "unschedulable": r.get(spec, "unschedulable", bool, path="spec.unschedulable", default=False),
         "addresses": addresses,
@@ -129,6 +141,8 @@ def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
         target = port.get("targetPort")
         if target is not None and (isinstance(target, bool) or not isinstance(target, (int, str))):
             raise r.fail(f"{path}.targetPort must be an integer or a string")
+        if isinstance(target, int) and not 0 <= target < 65536:  # 0: unset, the API defaults it
+            raise r.fail(f"{path}.targetPort {target} is not a port number (1-65535)")
     return ports
 
 
@@ -155,13 +169,17 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
         r.mapping(config, "clientIP", path="spec.sessionAffinityConfig.clientIP"),
         "timeoutSeconds", int, path="spec.sessionAffinityConfig.clientIP.timeoutSeconds",
     )
+    if timeout is not None and not 0 < timeout <= MAX_AFFINITY_TIMEOUT:
+        # The API server's own bound; beyond it the value would not fit the column either.
+        raise r.fail(f"spec.sessionAffinityConfig.clientIP.timeoutSeconds {timeout} is not"
+                     f" within 1-{MAX_AFFINITY_TIMEOUT}")
     if affinity == "ClientIP" and timeout is None:
         timeout = DEFAULT_AFFINITY_TIMEOUT
     external_ips = r.strings(spec, "externalIPs", path="spec.externalIPs")
     for index, ip in enumerate(external_ips):
         r.ip(ip, path=f"spec.externalIPs[{index}]")
     load_balancer = r.mapping(status, "loadBalancer", path="status.loadBalancer")
-    ingress = r.items(load_balancer, "ingress", path="status.loadBalancer.ingress")
+    ingress = _mappings(r, load_balancer, "ingress", path="status.loadBalancer.ingress")
     for index, entry in enumerate(ingress):
         ip = r.get(entry, "ip", str, path=f"status.loadBalancer.ingress[{index}].ip")
         if ip:
@@ -221,6 +239,7 @@ def parse_pod(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> dict
     pod_ip = r.get(status, "podIP", str, path="status.podIP", default="")
     if pod_ip:
         r.ip(pod_ip, path="status.podIP")
+    _pod_parts(r, meta, spec)
     return {
         "namespace": namespace,
         "name": name,
@@ -235,6 +254,23 @@ def parse_pod(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> dict
         "terminating": bool(meta.get("deletionTimestamp")),
         "raw": obj,
     }
+
+
+def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
+    """Check the Pod fields the engine reads but no column stores: owners (the what-if's
+    deployments), named container ports (targetPort), a kube-proxy Pod's flags and mounts."""
+    for index, ref in enumerate(_mappings(r, meta, "ownerReferences", path="metadata.ownerReferences")):
+        r.get(ref, "kind", str, path=f"metadata.ownerReferences[{index}].kind")
+        r.get(ref, "name", str, path=f"metadata.ownerReferences[{index}].name")
+    _mappings(r, spec, "volumes", path="spec.volumes")
+    for index, container in enumerate(_mappings(r, spec, "containers", path="spec.containers")):
+        path = f"spec.containers[{index}]"
+        for number, port in enumerate(_mappings(r, container, "ports", path=f"{path}.ports")):
+            r.get(port, "name", str, path=f"{path}.ports[{number}].name")
+            r.port(port, "containerPort", path=f"{path}.ports[{number}].containerPort")
+        r.strings(container, "command", path=f"{path}.command")
+        r.strings(container, "args", path=f"{path}.args")
+        _mappings(r, container, "volumeMounts", path=f"{path}.volumeMounts")
 
 
 def parse_kube_proxy_config(obj: dict[str, Any], r: Reader) -> dict[str, Any]:
@@ -256,6 +292,8 @@ def parse_kube_proxy_config(obj: dict[str, Any], r: Reader) -> dict[str, Any]:
     mode = r.choice(config, "mode", PROXY_MODES, path="data.config.conf mode") or "iptables"
     ipvs = r.mapping(config, "ipvs", path="data.config.conf ipvs")
     scheduler = r.get(ipvs, "scheduler", str, path="data.config.conf ipvs.scheduler") or "rr"
+    if scheduler not in IPVS_SCHEDULERS:  # kube-proxy's own validation refuses to start
+        raise r.fail(f"data.config.conf ipvs.scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
     cluster_cidr = r.get(config, "clusterCIDR", str, path="data.config.conf clusterCIDR") or ""
     for part in filter(None, (p.strip() for p in cluster_cidr.split(","))):
         r.cidr(part, path="data.config.conf clusterCIDR")

@@ -35,6 +35,10 @@ class Command(BaseCommand):
         limit = options["max_bytes"] or settings.ROUTESCOPE_MAX_DUMP_BYTES
         try:
             dump = read_dump(options["file"], max_bytes=limit)
+            if not dump.objects:
+                # `[]` or an empty List (kubectl against the wrong context): replacing a
+                # cluster's state with nothing is never what was meant.
+                raise DumpError(f"{options['file']} holds no Kubernetes objects: nothing imported")
             with transaction.atomic():
                 summary = cluster_import(
                     name=options["name"], objects=dump.objects, source=options["source"],

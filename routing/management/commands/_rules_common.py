@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from cluster.kube_dump import DumpError, read_objects
+from cluster.writer import check_objects
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import SnapshotError, snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
@@ -33,6 +34,7 @@ def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
     """Read a kubectl dump (file or "-") into a snapshot; CommandError(2) on bad input."""
     try:
         objects = read_objects(path)
+        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
         overrides = {"proxy_mode": proxy_mode} if proxy_mode else {}
         return snapshot_from_objects(objects, **overrides)
     except BAD_INPUT as exc:

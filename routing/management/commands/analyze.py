@@ -14,6 +14,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
+from cluster.writer import check_objects
 from routing.engine.analysis import Report, analyze
 from routing.engine.analysis.text import render_text
 from routing.engine.errors import ScenarioError
@@ -103,7 +104,9 @@ class Command(BaseCommand):
             return self._cluster_report(options, sets)
         source = sys.stdin.buffer if options["file"] == "-" else options["file"]
         overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
-        snapshot = snapshot_from_objects(read_objects(source), **overrides)
+        objects = read_objects(source)
+        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+        snapshot = snapshot_from_objects(objects, **overrides)
         scenario = build_scenario(snapshot, sets=sets, service=options["service"], proxy_mode=options["proxy_mode"],
                                   ipvs_scheduler=options["ipvs_scheduler"])
         return analyze(apply_scenario(snapshot, scenario))

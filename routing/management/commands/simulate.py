@@ -11,6 +11,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
+from cluster.writer import check_objects
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import SnapshotError, snapshot_from_objects
 from routing.engine.simulate import Question, QuestionError, simulate
@@ -97,6 +98,7 @@ class Command(BaseCommand):
         try:
             source = sys.stdin.buffer if options["file"] == "-" else options["file"]
             objects = read_objects(source)
+            check_objects(objects)  # the importer's one-line refusals, not an engine traceback
             overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
             if options["node_proxy_mode"]:
                 overrides["node_proxy_modes"] = parse_sets(options["node_proxy_mode"], flag="--node-proxy-mode", shape="NODE=MODE")
