@@ -146,10 +146,16 @@ def publishing_to(broker_url: str) -> Iterator[None]:
 def _reset_pools(app) -> None:
     # Connection and producer pools are cached on first use; drop them so the next
     # publish connects to the broker configured now.
+    # kombu also keeps a process-wide producer pool per broker URL that holds on to the
+    # connection pool closed here; without clearing it the next eager apply_async (which
+    # still acquires a producer) fails with "Acquire on closed pool".
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    pools.reset()
 
 
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
