@@ -143,3 +143,18 @@ def test_unknown_api_path_is_a_json_404(reader_client, method):
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert "/api/v1/no-such-thing" in response.json()["error"]["message"]
+
+
+def test_hand_written_endpoint_rendering_equals_the_generic_one(small_cluster):
+    from rest_framework import serializers
+
+    from cluster.api.serializers import EndpointDetailSerializer, EndpointSerializer
+    from cluster.models import Endpoint
+
+    rows = Endpoint.objects.select_related("cluster", "slice").order_by("pk")
+    assert rows
+    for cls in (EndpointSerializer, EndpointDetailSerializer):
+        serializer = cls()
+        for row in rows:
+            generic = serializers.ModelSerializer.to_representation(serializer, row)
+            assert serializer.to_representation(row) == dict(generic)
