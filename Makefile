@@ -41,6 +41,7 @@ frontend: static/vendor/.stamp
 # iptables/nftables/ipvsadm for the rule tests. Installed only when missing.
 sysdeps:
 	@bash scripts/sysdeps.sh
+	@bash scripts/services.sh
 
 migrate: venv
 	$(PY) manage.py migrate --noinput -v 0
