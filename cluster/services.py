@@ -125,7 +125,8 @@ def _store(cluster: Cluster, plan: Plan, *, replaced: tuple[str, ...] = ()) -> I
         unknown_nodes=written.unknown_nodes,
     )
     cluster.import_summary = summary.to_json()
-    cluster.save()
+    # Only what an import owns: connection settings edited meanwhile stay as they are.
+    cluster.save(update_fields=["revision", "import_summary", "source", "updated_at"])
     return summary
 
 
