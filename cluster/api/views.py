@@ -197,8 +197,9 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         """The caller's identity and rights (anonymous callers get ``authenticated: false``)."""
         user = request.user
-        method = {TokenAuthentication: "token", SessionAuthentication: "session"}.get(
-            type(request.successful_authenticator)) if request.successful_authenticator else None
+        authenticator = request.successful_authenticator
+        method = ("token" if isinstance(authenticator, TokenAuthentication) else
+                  "session" if isinstance(authenticator, SessionAuthentication) else None)
         return Response({
             "authenticated": bool(user and user.is_authenticated),
             "username": user.get_username() if user and user.is_authenticated else None,
