@@ -125,3 +125,13 @@ def test_me_tells_who_the_caller_is(anon_client, reader_client, operator_client,
     assert (me["username"], me["auth"], me["can_operate"]) == ("operator", "token", True)
     client.force_login(reader)
     assert client.get("/api/v1/me", HTTP_HOST="127.0.0.1").json()["auth"] == "session"
+
+
+def test_inactive_user_token_is_refused(reader, reader_client, small_cluster):
+    assert reader_client.get("/api/v1/nodes").status_code == 200
+    reader.is_active = False
+    reader.save(update_fields=["is_active"])
+    refused = reader_client.get("/api/v1/nodes")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == {"code": "authentication_failed", "field": None,
+                                       "message": "User inactive or deleted.", "details": None}
