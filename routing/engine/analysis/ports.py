@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from routing.engine.analysis.choices import ChoiceCache, Spread, node_address_vip, quiesced, vip_depends_on_node
+from routing.engine.analysis.choices import (
+    ChoiceCache, Spread, address_bucket, dh_by_address, node_address_vip, quiesced, vip_depends_on_node,
+)
 from routing.engine.analysis.decide import Answer, decide, uses_local_path
 from routing.engine.analysis.model import EXTERNAL, LB, POD, POD_EXTERNAL, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import NodeClass, NodeIndex
@@ -145,6 +147,18 @@ class _Port:
         return self.ctx.choices.spread(answer.cands, config, service=self.service, port=port, to=to,
                                        address=address, draining=draining)
 
+    def sole_host(self, cls: NodeClass) -> list[str]:
+        """The node of ``cls`` hosting every endpoint of the class's Cluster set, if any: on
+        it that set equals its Local set, which ``path_for`` then treats as a Local answer
+        when picking IPVS's weight-0 draining servers."""
+        cat = self.class_cat(cls)
+        if cat is None or not cat.cluster or cat.local is None:
+            return []
+        nodes = {ep.node for ep in cat.cluster}
+        node = next(iter(nodes)) if len(nodes) == 1 else None
+        hosts = self.hosting_by_class.get(cls.index, [])
+        return [node] if node in hosts and cat.cluster == self.local_set(node, cls.config) else []
+
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
         """kube-proxy's Local set on ``node``: its Ready endpoints, else its serving-terminating ones."""
         mine = self.hosting.get(node, ())
@@ -161,6 +175,18 @@ class PortContext:
     snapshot: Snapshot
     index: NodeIndex
     choices: ChoiceCache = field(default_factory=ChoiceCache)
+    _dh_groups: dict[int, list[list[str]]] = field(default_factory=dict)
+
+    def dh_groups(self, cls: NodeClass) -> list[list[str]]:
+        """``cls``'s nodes grouped by the dh bucket of their first address."""
+        found = self._dh_groups.get(cls.index)
+        if found is None:
+            groups: dict[int | None, list[str]] = {}
+            for name in cls.names:
+                node = self.snapshot.nodes[name]
+                groups.setdefault(address_bucket(node.addresses[0]) if node.addresses else None, []).append(name)
+            found = self._dh_groups[cls.index] = list(groups.values())
+        return found
 
 
 def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortAnalysis:
@@ -209,9 +235,37 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
             _node_answer(p, agg, cls, node, weight, local_path, to, pod_source=pod_source)
         if len(cls.names) > len(special):
             answer = p.group_answer(cls, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
-            bulk.append(_bulk(p, cls, answer, len(cls.names) - len(special), special, to))
+            bulk += _class_bulk(p, cls, answer, len(cls.names) - len(special), special, to, None)
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
+
+
+class _Outside:
+    """``node in excluded`` for a group given by its members (dh buckets)."""
+
+    __slots__ = ("inside",)
+
+    def __init__(self, inside: set[str]) -> None:
+        self.inside = inside
+
+    def __contains__(self, node: object) -> bool:
+        return node not in self.inside
+
+
+def _class_bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: list[str], to: str,
+                member: Callable[[str], bool] | None) -> list[_Bulk]:
+    """The non-special nodes of ``cls`` as one group, or one group per dh bucket."""
+    if not dh_by_address(cls.config, p.service, to):
+        return [_bulk(p, cls, answer, count, special, to)]
+    out: list[_Bulk] = []
+    skip = set(special)
+    for names in p.ctx.dh_groups(cls):
+        inside = {n for n in names if n not in skip and (member is None or member(n))}
+        if inside:
+            rep = min(inside)
+            spread = p.spread(answer, cls, p.class_cat(cls), rep, to) if answer.action == FORWARD else None
+            out.append((cls, answer, len(inside), _Outside(inside), spread))  # type: ignore[arg-type]
+    return out
 
 
 #: (class, answer, node count, nodes of the class handled one by one, spread or None).
@@ -228,11 +282,13 @@ def _special_nodes(p: _Port, cls: NodeClass, local_path: bool, to: str) -> list[
     endpoints when the answer comes from the Local set, or when IPVS keeps terminating
     endpoints at weight 0 (which ones depends on the node); every node when IPVS keys its
     choice on the node's own address (dh/lblc/lblcr behind a NodePort)."""
-    if vip_depends_on_node(cls.config, p.service, to):
+    if vip_depends_on_node(cls.config, p.service, to) and not dh_by_address(cls.config, p.service, to):
         return list(cls.names)
     out = p.hinted_by_class.get(cls.index, [])
-    if local_path or (cls.config.mode == "ipvs" and p.terminating):
+    if local_path:
         out = out + p.hosting_by_class.get(cls.index, [])
+    elif cls.config.mode == "ipvs" and p.terminating:
+        out = out + p.sole_host(cls)
     return out
 
 
@@ -252,6 +308,8 @@ def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weig
     delivered = _add_refused(agg, spread, 1, weight)
     zone = cls.zone
     for i, share in zip(p.indices(answer.cands), spread.shares):
+        if not share:
+            continue  # dh/lblc pin one backend: most shares are zero
         mass = delivered * share
         agg.shares[i] += mass
         agg.locality[_LOC_INDEX[locality(node, zone, p.ep_node[i], p.ep_zone[i])]] += mass
@@ -299,6 +357,8 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: floa
         zone_mass: dict[str, float] = {}
         indices = p.indices(cands)
         for i, share in zip(indices, spread.shares):
+            if not share:
+                continue
             agg_shares[i] += total * share
             zone = ep_zone[i]
             zone_mass[zone] = zone_mass.get(zone, 0.0) + share
@@ -308,7 +368,7 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: floa
             for zone, mass in zone_mass.items():
                 loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += unit * count * mass
         for i, share in zip(indices, spread.shares):
-            hit = by_class.get(ep_class[i])
+            hit = by_class.get(ep_class[i]) if share else None
             if hit is None:
                 continue
             node = ep_node[i]
@@ -367,6 +427,6 @@ def _lb(p: _Port) -> SourceAggregate:
             _node_answer(p, agg, cls, node, weight, local_path, "loadbalancer", pod_source=False)
         if count > len(special):
             answer = p.group_answer(cls, local_path, pod_source=False, to_cluster_ip=False)
-            bulk.append(_bulk(p, cls, answer, count - len(special), special, "loadbalancer"))
+            bulk += _class_bulk(p, cls, answer, count - len(special), special, "loadbalancer", member)
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg
