@@ -31,7 +31,17 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DumpError(ValueError):
-    """A dump that cannot be read; the message is one line naming the object and field."""
+    """A dump that cannot be read; the message is one line naming the object and field.
+
+    Names and keys quoted in the message come from the file, so control characters
+    (a label key with a newline, say) are escaped here: the message stays one line.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = str(message)
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        super().__init__(text, *args)
 
 
 class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]

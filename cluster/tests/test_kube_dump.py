@@ -237,3 +237,12 @@ def test_yaml_flow_style_is_not_mistaken_for_broken_json():
 def test_odd_metadata_types_still_give_one_line():
     with pytest.raises(DumpError, match=r"^top level, items\[0\] \(metadata.name 5/7\): missing kind$"):
         _read('{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": 7, "namespace": 5}}]}')
+
+
+def test_an_error_quoting_a_key_with_control_characters_stays_on_one_line() -> None:
+    # Found by the import fuzz test: a label key "\n" made a two-line message.
+    from cluster.fields import ObjectError
+
+    error = ObjectError("EndpointSlice shop/web: metadata.labels.\n\t must be a string")
+    assert str(error) == "EndpointSlice shop/web: metadata.labels.\\n\\t must be a string"
+    assert isinstance(error, DumpError)
