@@ -120,7 +120,9 @@ def _flatten(detail: Any, *, prefix: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            # A nested object's own error (e.g. "set" is not a mapping) belongs to it.
+            nested_own = prefix and key in _NON_FIELD_KEYS
+            name = prefix if nested_own else f"{prefix}.{key}" if prefix else str(key)
             out.update(_flatten(value, prefix=name))
     elif isinstance(detail, list) and detail and not any(isinstance(v, (dict, list))
                                                           for v in detail):

@@ -90,6 +90,12 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
                                     max_value=2**31 - 1,
                                     help_text="Seed of the IPVS request-level simulation.")
 
+    def validate_kube_version(self, value: str) -> str:
+        # CharField would take the JSON number 1.30 as "1.3": a release must be a string.
+        if not isinstance(self.initial_data.get("kube_version"), str):
+            raise serializers.ValidationError('must be a string such as "1.29"')
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("cluster" in attrs) == ("cluster_dump" in attrs):
             raise serializers.ValidationError(

@@ -22,13 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, kubeconfig, context, in_cluster, sync_every, **options):
         if not in_cluster and not (kubeconfig and context):
-            raise CommandError("give --kubeconfig PATH --context CTX, or --in-cluster")
+            raise CommandError("give --kubeconfig PATH --context CTX, or --in-cluster", returncode=2)
         every = settings.ROUTESCOPE_SYNC_INTERVAL if sync_every is None else sync_every
         try:
             cluster = cluster_add_live(name=name, kubeconfig_path=kubeconfig, context=context,
                                        in_cluster=in_cluster, sync_every_seconds=every)
         except KubeConfigError as error:
-            raise CommandError(str(error)) from None
+            raise CommandError(str(error), returncode=2) from None
         where = "in-cluster config" if in_cluster else f"{cluster.kubeconfig_path} [{context}]"
         schedule = f", synced every {every}s" if every > 0 else ""
         self.stdout.write(f"Added cluster {name!r} ({where}{schedule}). "

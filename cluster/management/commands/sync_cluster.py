@@ -21,10 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, name, run_async, **options):
         cluster = Cluster.objects.filter(name=name).first()
         if cluster is None:
-            raise CommandError(f"no cluster named {name!r}")
+            raise CommandError(f"no cluster named {name!r}", returncode=2)
         if not cluster.in_cluster and not cluster.kubeconfig_path:
             raise CommandError(f"cluster {name!r} was imported, not added with add_cluster: "
-                               "it has no API server to sync from")
+                               "it has no API server to sync from", returncode=2)
         if run_async:
             job, created = sync_request(cluster=cluster)
             verb = "queued" if created else "already queued/running"

@@ -26,11 +26,23 @@ def _v4(ip: str) -> bool:
 def node_context(snapshot: Snapshot, node_name: str) -> NodeContext:
     """The node as its kube-proxy sees itself (first IPv4 InternalIP as the node IP)."""
     node = snapshot.nodes.get(node_name)
+    if node is None and node_name and (not snapshot.nodes or _hosts_endpoints(snapshot, node_name)):
+        # As simulate does: a dump without Node objects (`kubectl get svc,endpointslices`)
+        # cannot say which names exist, and endpoints may name nodes the dump leaves out.
+        # Such a node's address is unknown; its zone is what its endpoints say.
+        zone = next((ep.zone for ports in snapshot.endpoint_index.values() for eps in ports.values()
+                     for ep in eps if ep.node == node_name and ep.zone), None)
+        return NodeContext(name=node_name, ip=None, zone=zone or "")
     if node is None:
         known = ", ".join(sorted(snapshot.nodes)[:5]) or "none"
         raise RulesError(f"unknown node {node_name!r} (known: {known})")
     ip = next((a for a in node.addresses if _v4(a)), None)
     return NodeContext(name=node.name, ip=ip, zone=node.zone)
+
+
+def _hosts_endpoints(snapshot: Snapshot, node_name: str) -> bool:
+    return any(ep.node == node_name for ports in snapshot.endpoint_index.values()
+               for eps in ports.values() for ep in eps)
 
 
 def cluster_cidr(snapshot: Snapshot, node_name: str) -> str | None:

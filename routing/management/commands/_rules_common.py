@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
+import sys
+
+from django.core.management.base import CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
@@ -12,6 +14,19 @@ from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 
 BAD_INPUT = (DumpError, SnapshotError, ScenarioError, ValueError, OSError)
+
+
+def one_line_errors(parser: CommandParser, name: str) -> CommandParser:
+    """Make ``parser`` report a bad or missing flag in one line, exit 2 (argparse would
+    print its whole usage block first), as ``simulate`` and ``analyze`` do."""
+    def error(message: str) -> None:
+        if parser.called_from_command_line:
+            sys.stderr.write(f"{name}: {message}\n")
+            sys.exit(2)
+        raise CommandError(f"Error: {message}", returncode=2)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
 
 
 def fail(message: str) -> CommandError:

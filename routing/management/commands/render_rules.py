@@ -9,13 +9,16 @@ from django.core.management.base import BaseCommand
 
 from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
-from routing.management.commands._rules_common import fail, load_snapshot, parse_sets, whatif
+from routing.management.commands._rules_common import fail, load_snapshot, one_line_errors, parse_sets, whatif
 
 
 class Command(BaseCommand):
     help = "Print the rules kube-proxy would program on one node (no database needed)."
     # Reads a file and prints text: no models, so no system checks (they may need the DB).
     requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs), "render_rules")
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="kubectl dump (JSON or YAML), or - for stdin")
