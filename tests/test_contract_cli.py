@@ -179,7 +179,8 @@ def test_rendered_rules_of_every_real_fixture_and_node_load_into_the_kernel():
     (["x"], "--kubeconfig"),
     (["x", "--kubeconfig", "/nonexistent/kubeconfig", "--context", "c"], "/nonexistent/kubeconfig"),
     (["x", "--kubeconfig", "KUBECONFIG", "--context", "nope"], "nope"),
-], ids=["no kubeconfig", "missing kubeconfig", "unknown context"])
+    (["x", "--kubeconfig", "KUBECONFIG", "--context", "c", "--sync-every", "-5"], "--sync-every"),
+], ids=["no kubeconfig", "missing kubeconfig", "unknown context", "negative interval"])
 def test_add_cluster_bad_input_exits_2_in_one_line(args, word, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")

@@ -23,6 +23,8 @@ class Command(BaseCommand):
     def handle(self, *args, name, kubeconfig, context, in_cluster, sync_every, **options):
         if not in_cluster and not (kubeconfig and context):
             raise CommandError("give --kubeconfig PATH --context CTX, or --in-cluster", returncode=2)
+        if sync_every is not None and sync_every < 0:
+            raise CommandError("--sync-every must be 0 (no periodic sync) or more seconds", returncode=2)
         every = settings.ROUTESCOPE_SYNC_INTERVAL if sync_every is None else sync_every
         try:
             cluster = cluster_add_live(name=name, kubeconfig_path=kubeconfig, context=context,
