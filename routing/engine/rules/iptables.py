@@ -6,10 +6,11 @@ Facts from upstream ``pkg/proxy/iptables/proxier.go`` (v1.33+) and the expected 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 
 from routing.engine.rules import naming
-from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.model import CHAIN_REASONS, EpRef, LazyReasons, NodeContext, PortPlan, RenderOptions, ServiceRules
 
 # (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
 # order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
@@ -35,7 +36,8 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
-_PROB = [""] + [probability(k) for k in range(1, 256)]
+_PROB_N = 1024
+_PROB = [""] + [probability(k) for k in range(1, _PROB_N)]
 
 
 def _q(text: str) -> str:
@@ -227,10 +229,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
     chains, chains_r = out.section("nat-chains")
     nat, nat_r = out.section("nat")
     block = _sep_block(spn, proto, plan.reachable, bool(plan.affinity_timeout), large, mp)
-    chains.extend(block[0])
-    chains_r.extend(block[1])
-    nat.extend(block[2])
-    nat_r.extend(block[3])
+    if block is not None:
+        chains.append(block[0])
+        chains_r.append(block[1])
+        nat.append(block[2])
+        nat_r.append(block[3])
     return out
 
 
@@ -240,11 +243,16 @@ _MEMO: dict[tuple, tuple] = {}
 _MEMO_MAX = 100_000
 
 
-def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
+def _ids(eps: tuple) -> bytes:
     # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
-    # than the lookup saves); the entry keeps the endpoints alive, so an id is never reused
-    # while its entry exists.
-    full = (*key, tuple(map(id, eps)))
+    # than the lookup saves), packed into bytes: a tuple of ints would be one more object per
+    # endpoint for the garbage collector to visit.
+    return array("Q", map(id, eps)).tobytes()
+
+
+def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
+    # The entry keeps the endpoints alive, so an id is never reused while its entry exists.
+    full = (*key, _ids(eps))
     hit = _MEMO.get(full)
     if hit is None:
         if len(_MEMO) >= _MEMO_MAX:
@@ -253,62 +261,99 @@ def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny in
     return hit[0]
 
 
-def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str) -> tuple:
-    """(chain lines, chain reasons, nat lines, nat reasons) of the KUBE-SEP chains."""
+# The last endpoint tuple's names: a port's dispatch chunk and its SEP block usually walk the
+# same tuple (Cluster set == reachable set), so the second one reuses the first one's lookups.
+# One tuple swapped whole, so a concurrent render never reads a half-updated entry.
+_LAST_NAMES: list = [(None, None, None)]
 
-    def build() -> tuple:
+
+def _names(spn: str, proto: str, eps: tuple) -> list[tuple[str, str]]:
+    """(endpoint string, KUBE-SEP chain) per endpoint, in order."""
+    last_eps, last_key, last_out = _LAST_NAMES[0]
+    if last_eps is eps and last_key == (spn, proto):
+        return last_out
+    names = naming.endpoint_sep
+    out = [names(spn, proto, ep.ip, ep.port) for ep in eps]
+    _LAST_NAMES[0] = (eps, (spn, proto), out)
+    return out
+
+
+def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str) -> tuple | None:
+    """(chain chunk, its reasons, nat chunk, its reasons) of the KUBE-SEP chains, or None
+    without endpoints. A chunk is the block's lines joined by newlines (see LazyReasons)."""
+
+    def build() -> tuple | None:
+        if not eps:
+            return None
         comment = "" if large else f"-m comment --comment {_q(spn)} "
-        chains: list[str] = []
-        nat: list[str] = []
-        nat_r: list[str] = []
-        for ep in eps:
-            # Hot loop (one pass per endpoint of the cluster): plain appends, no helpers.
-            epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
-            sep = naming.sep_chain(spn, proto, epstr)
-            chains.append(f":{sep} - [0:0]")
-            nat.append(f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ")
-            nat_r.append("hairpin")
-            recent = f"-m recent --name {sep} --set " if affinity else ""
-            nat.append(f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}")
-            nat_r.append(f"dnat|{epstr}")
-        return chains, ["chain"] * len(chains), nat, nat_r
+        entries = _names(spn, proto, eps)
+        # Hot loops (one pass per endpoint of the cluster): comprehensions, one string per
+        # endpoint and block.
+        chains = [f":{sep} - [0:0]" for _, sep in entries]
+        if affinity:
+            nat = [f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n"
+                   f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT --to-destination {epstr}"
+                   for ep, (epstr, sep) in zip(eps, entries)]
+        else:
+            nat = [f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j DNAT --to-destination {epstr}"
+                   for ep, (epstr, sep) in zip(eps, entries)]
+        return "\n".join(chains), CHAIN_REASONS, "\n".join(nat), LazyReasons(_sep_reasons, eps)
 
-    return _memo(("sep", spn, proto, affinity, large, mp), build, tuple(eps))
+    eps = tuple(eps)
+    return _memo(("sep", spn, proto, affinity, large, mp), build, eps)
+
+
+def _sep_reasons(chunk: str, eps: tuple) -> list[str]:
+    out: list[str] = []
+    for ep in eps:
+        out += ("hairpin", "dnat|" + naming.endpoint_string(ep.ip, ep.port))
+    return out
+
+
+def _dispatch_reasons(chunk: str, eps: tuple, affinity: int | None) -> list[str]:
+    strs = [naming.endpoint_string(ep.ip, ep.port) for ep in eps]
+    out = [f"affinity|{e}" for e in strs] if affinity else []
+    out += [f"pick|{e} 1/{len(eps)}" for e in strs]
+    return out
 
 
 def _write_dispatch(
     out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool
 ) -> None:
     """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
-    lines, reasons = _memo(("dispatch", spn, proto, chain, affinity, large),
-                           lambda: _dispatch_lines(spn, proto, chain, eps, affinity, large), tuple(eps))
+    eps = tuple(eps)
+    chunk, reasons = _memo(("dispatch", spn, proto, chain, affinity, large),
+                           lambda: _dispatch_chunk(spn, proto, chain, eps, affinity, large), eps)
     nat, nat_r = out.section("nat")
-    nat.extend(lines)
-    nat_r.extend(reasons)
+    nat.append(chunk)
+    nat_r.append(reasons)
 
 
-def _dispatch_lines(spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None,
-                    large: bool) -> tuple[list[str], list[str]]:
-    entries = []
-    for ep in eps:
-        epstr = f"{ep.ip}:{ep.port}" if ":" not in ep.ip else naming.endpoint_string(ep.ip, ep.port)
-        comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
-        entries.append((epstr, naming.sep_chain(spn, proto, epstr), comment))
-    nat: list[str] = []
-    nat_r: list[str] = []
+def _dispatch_chunk(spn: str, proto: str, chain: str, eps: tuple, affinity: int | None,
+                    large: bool) -> tuple[str, LazyReasons]:
+    entries = _names(spn, proto, eps)
+    lines: list[str] = []
     if affinity:
-        for epstr, sep, comment in entries:
-            nat.append(f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}")
-            nat_r.append(f"affinity|{epstr}")
-    n = len(entries)
-    for i, (epstr, sep, comment) in enumerate(entries):
-        if i < n - 1:
-            p = _PROB[n - i] if n - i < 256 else probability(n - i)
-            nat.append(f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}")
-        else:
-            nat.append(f"-A {chain} {comment}-j {sep}")
-        nat_r.append(f"pick|{epstr} 1/{n}")
-    return nat, nat_r
+        for epstr, sep in entries:
+            comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
+            lines.append(f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}")
+    n = len(eps)
+    if large and n < _PROB_N:
+        # No per-endpoint comment: the k-th rule gets probability 1/(n-k), the last none.
+        head = f"-A {chain} -m statistic --mode random --probability "
+        lines += [f"{head}{p} -j {sep}" for p, (_, sep) in zip(_PROB[n:1:-1], entries)]
+        lines.append(f"-A {chain} -j {entries[-1][1]}")
+    else:
+        last = n - 1
+        for i, (epstr, sep) in enumerate(entries):
+            comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
+            if i < last:
+                k = n - i
+                p = _PROB[k] if k < _PROB_N else probability(k)
+                lines.append(f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}")
+            else:
+                lines.append(f"-A {chain} {comment}-j {sep}")
+    return "\n".join(lines), LazyReasons(_dispatch_reasons, eps, affinity)
 
 
 def _cidr_contains(cidr: str, ip: str | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MODES = ("iptables", "nftables", "ipvs")
@@ -105,6 +106,52 @@ class NodeContext:
     zone: str = ""
 
 
+class LazyReasons:
+    """Reason codes of a multi-line chunk, built only when someone reads them.
+
+    The per-endpoint blocks (SEP chains, dispatch rules) hold most of a large node's lines;
+    they are stored as one ``\\n``-joined string each, with this object as their single
+    entry in the parallel reasons list, so a render neither formats 300,000 reason strings
+    nor keeps 600,000 list slots for the garbage collector to walk.
+    """
+
+    __slots__ = ("_args", "_build")
+
+    def __init__(self, build: Callable[..., list[str]], *args: object) -> None:
+        # A module-level function and its arguments rather than a closure: two objects per
+        # chunk instead of five for the garbage collector to walk after a render.
+        self._build = build
+        self._args = args
+
+    def expand(self, chunk: str) -> list[str]:
+        """One reason code per line of ``chunk`` (the text this object stands beside)."""
+        return self._build(chunk, *self._args)
+
+
+def _same_reason(chunk: str, reason: str) -> list[str]:
+    return [reason] * (chunk.count("\n") + 1)
+
+
+CHAIN_REASONS = LazyReasons(_same_reason, "chain")
+"""Reasons of a chunk of chain declarations: ``chain`` on every line."""
+
+
+def expand(lines: list[str], reasons: list) -> tuple[list[str], list[str]]:
+    """``lines``/``reasons`` with every multi-line chunk split into its lines and reasons."""
+    if all(type(r) is str for r in reasons):
+        return lines, reasons
+    out_l: list[str] = []
+    out_r: list[str] = []
+    for line, reason in zip(lines, reasons):
+        if type(reason) is str:
+            out_l.append(line)
+            out_r.append(reason)
+        else:
+            out_l.extend(line.split("\n"))
+            out_r.extend(reason.expand(line))
+    return out_l, out_r
+
+
 @dataclass(frozen=True)
 class RuleLine:
     """One line of rendered rules with the policy reason it exists for."""
@@ -120,7 +167,8 @@ class ServiceRules:
     """The lines one Service contributes, in order, with parallel reason codes.
 
     ``sections`` maps a section name (e.g. ``filter``, ``nat-chains``, ``nat``) to its lines;
-    ``reasons`` holds, for the same section, one reason code per line.
+    ``reasons`` holds, for the same section, one reason code per line — or, for an element
+    that is a multi-line chunk, one ``LazyReasons`` (see :func:`expand`).
     """
 
     service: str
@@ -143,12 +191,12 @@ class ServiceRules:
         """All lines of this Service, section by section (the unit the diff compares)."""
         out: list[str] = []
         for section in sorted(self.sections, key=_SECTION_ORDER.get):
-            out.extend(self.sections[section])
+            out.extend(expand(self.sections[section], self.reasons[section])[0])
         return out
 
     def pairs(self) -> list[tuple[str, str]]:
         """(line, reason code) for every line."""
         out: list[tuple[str, str]] = []
         for section, lines in self.sections.items():
-            out.extend(zip(lines, self.reasons[section]))
+            out.extend(zip(*expand(lines, self.reasons[section])))
         return out

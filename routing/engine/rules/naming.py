@@ -86,6 +86,14 @@ def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
     return "KUBE-SEP-" + _b32(spn + protocol.lower() + endpoint, 16)
 
 
+@lru_cache(maxsize=262144)
+def endpoint_sep(spn: str, protocol: str, ip: str, port: int) -> tuple[str, str]:
+    """(``ip:port`` endpoint string, ``KUBE-SEP-…`` chain) for one endpoint: the renderers'
+    per-endpoint name lookup, one cached call instead of formatting then hashing."""
+    endpoint = endpoint_string(ip, port)
+    return endpoint, sep_chain(spn, protocol, endpoint)
+
+
 def _nft_hash_and_truncate(name: str) -> str:
     base = _b32(name, 8) + "-" + name
     if len(base) > _NFT_BASE_MAX:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from routing.engine.rules import naming
-from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.iptables import _ids
+from routing.engine.rules.model import CHAIN_REASONS, LazyReasons, NodeContext, PortPlan, RenderOptions, ServiceRules
 
 T = "ip kube-proxy"
 
@@ -30,15 +31,18 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     uses_cluster_chain = plan.cluster is not None and len(cluster) > 0
     uses_local_chain = plan.local is not None and len(local) > 0
     reachable = plan.reachable
-    ep_base = _memo(("bases", ns, name, proto, pname), lambda: {
-        (e.ip, e.port): naming.nft_endpoint_base(ns, name, proto, pname, e.ip, e.port) for e in reachable}, reachable)
+
+    def bases(eps: tuple) -> list[str]:
+        return _bases(ns, name, proto, pname, eps)
+
     affinity = bool(plan.affinity_timeout)
     ep_block = _memo(("endpoints", ns, name, proto, pname, affinity),
-                     lambda: _endpoint_lines(reachable, ep_base, proto, affinity), reachable)
+                     lambda: _endpoint_chunks(reachable, bases(reachable), proto, affinity), reachable)
 
     chains, chains_r = out.section("chains")
-    chains.extend(ep_block[0])
-    chains_r.extend(["chain"] * len(ep_block[0]))
+    if ep_block is not None:
+        chains.append(ep_block[0])
+        chains_r.append(ep_block[1])
     if uses_cluster_chain:
         out.add("chains", f"add chain {T} {svc_chain}", "chain")
     if uses_local_chain:
@@ -154,21 +158,22 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
         out.add("rules", f"add rule {T} {fw_chain} ip saddr != {{ {', '.join(sources)} }} drop", "fw-drop")
 
     if plan.affinity_timeout:
-        for e in reachable:
+        for e, b in zip(reachable, bases(reachable)):
             out.add(
                 "sets",
-                f"add set {T} affinity-{ep_base[(e.ip, e.port)]} {{ type ipv4_addr ; flags dynamic,timeout ; "
+                f"add set {T} affinity-{b} {{ type ipv4_addr ; flags dynamic,timeout ; "
                 f"timeout {plan.affinity_timeout}s ; }}",
                 f"affinity|{e.ip}:{e.port}",
             )
     if uses_cluster_chain:
-        _dispatch(out, svc_chain, cluster, ep_base, bool(plan.affinity_timeout))
+        _dispatch(out, svc_chain, tuple(cluster), bases, affinity)
     if uses_local_chain:
-        _dispatch(out, local_chain, local, ep_base, bool(plan.affinity_timeout))
+        _dispatch(out, local_chain, tuple(local), bases, affinity)
 
     rules, rules_r = out.section("rules")
-    rules.extend(ep_block[1])
-    rules_r.extend(ep_block[2])
+    if ep_block is not None:
+        rules.append(ep_block[2])
+        rules_r.append(ep_block[3])
     return out
 
 
@@ -179,10 +184,9 @@ _MEMO_MAX = 100_000
 
 
 def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
-    # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
-    # than the lookup saves); the entry keeps the endpoints alive, so an id is never reused
-    # while its entry exists.
-    full = (*key, tuple(map(id, eps)))
+    # Endpoints are keyed by identity, packed into bytes (see iptables._ids); the entry keeps
+    # the endpoints alive, so an id is never reused while its entry exists.
+    full = (*key, _ids(eps))
     hit = _MEMO.get(full)
     if hit is None:
         if len(_MEMO) >= _MEMO_MAX:
@@ -191,42 +195,66 @@ def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny in
     return hit[0]
 
 
-def _endpoint_lines(reachable: tuple, ep_base: dict, proto: str, affinity: bool) -> tuple[list[str], list[str], list[str]]:
-    """(chain declarations, rules, rule reasons) of the per-endpoint chains."""
-    chains: list[str] = []
-    rules: list[str] = []
-    rules_r: list[str] = []
+# The last endpoint tuple's name bases (a port's dispatch map and endpoint chains usually walk
+# the same tuple); one tuple swapped whole, so concurrent renders never read a torn entry.
+_LAST_BASES: list = [(None, None, None)]
+
+
+def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple) -> list[str]:
+    """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order."""
+    last_eps, last_key, last_out = _LAST_BASES[0]
+    key = (ns, name, proto, pname)
+    if last_eps is eps and last_key == key:
+        return last_out
+    base = naming.nft_endpoint_base
+    out = [base(ns, name, proto, pname, e.ip, e.port) for e in eps]
+    _LAST_BASES[0] = (eps, key, out)
+    return out
+
+
+def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: bool) -> tuple | None:
+    """(chain chunk, its reasons, rule chunk, its reasons) of the per-endpoint chains, or None
+    without endpoints; a chunk is the block's lines joined by newlines (see LazyReasons)."""
+    if not reachable:
+        return None
+    # Hot loop (every endpoint of the cluster): comprehensions, one string per endpoint.
+    chains = "\n".join([f"add chain {T} endpoint-{b}" for b in bases])
+    if affinity:
+        rules = [f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
+                 f"add rule {T} endpoint-{b} update @affinity-{b} {{ ip saddr }}\n"
+                 f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
+                 for e, b in zip(reachable, bases)]
+    else:
+        rules = [f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
+                 f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
+                 for e, b in zip(reachable, bases)]
+    return chains, CHAIN_REASONS, "\n".join(rules), LazyReasons(_endpoint_reasons, reachable, affinity)
+
+
+def _endpoint_reasons(chunk: str, reachable: tuple, affinity: bool) -> list[str]:
+    out: list[str] = []
     for e in reachable:
-        # Hot loop (every endpoint of the cluster): plain appends.
-        b = ep_base[(e.ip, e.port)]
-        chain = "endpoint-" + b
-        chains.append(f"add chain {T} {chain}")
-        rules.append(f"add rule {T} {chain} ip saddr {e.ip} jump mark-for-masquerade")
-        rules_r.append("hairpin")
-        if affinity:
-            rules.append(f"add rule {T} {chain} update @affinity-{b} {{ ip saddr }}")
-            rules_r.append(f"affinity|{e.ip}:{e.port}")
-        rules.append(f"add rule {T} {chain} meta l4proto {proto} dnat to {e.ip}:{e.port}")
-        rules_r.append(f"dnat|{e.ip}:{e.port}")
-    return chains, rules, rules_r
+        where = f"{e.ip}:{e.port}"
+        out += ("hairpin", f"affinity|{where}", f"dnat|{where}") if affinity else ("hairpin", f"dnat|{where}")
+    return out
 
 
-def _dispatch(out: ServiceRules, chain: str, eps: Sequence[EpRef], ep_base: dict, affinity: bool) -> None:
+def _dispatch(out: ServiceRules, chain: str, eps: tuple, bases, affinity: bool) -> None:  # noqa: ANN001
     """Affinity lookups, then one ``numgen random mod n vmap`` over the endpoints in order."""
 
     def build() -> tuple[list[str], list[str]]:
+        names = bases(eps)
         lines, reasons = [], []
         if affinity:
-            for e in eps:
-                b = ep_base[(e.ip, e.port)]
+            for e, b in zip(eps, names):
                 lines.append(f"add rule {T} {chain} ip saddr @affinity-{b} goto endpoint-{b}")
                 reasons.append(f"affinity|{e.ip}:{e.port}")
-        elements = " , ".join(f"{i} : goto endpoint-{ep_base[(e.ip, e.port)]}" for i, e in enumerate(eps))
+        elements = " , ".join([f"{i} : goto endpoint-{b}" for i, b in enumerate(names)])
         lines.append(f"add rule {T} {chain} numgen random mod {len(eps)} vmap {{ {elements} }}")
         reasons.append(f"pick|1/{len(eps)} each")
         return lines, reasons
 
-    lines, reasons = _memo(("dispatch", chain, affinity), build, tuple(eps))
+    lines, reasons = _memo(("dispatch", chain, affinity), build, eps)
     rules, rules_r = out.section("rules")
     rules.extend(lines)
     rules_r.extend(reasons)

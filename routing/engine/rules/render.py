@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from routing.engine.rules import iptables, ipvs, nftables
-from routing.engine.rules.model import MODES, NodeContext, PortPlan, RenderOptions, RuleLine, ServiceRules
+from routing.engine.rules.model import MODES, NodeContext, PortPlan, RenderOptions, RuleLine, ServiceRules, expand
 from routing.engine.rules.plan import RulesError, node_plans, render_options
 from routing.engine.rules.reasons import explain
 from routing.engine.snapshot import Snapshot
@@ -37,6 +37,7 @@ class RuleSet:
         """(line, service key or None, reason code) for every line of ``text``."""
         out: list[tuple[str, str | None, str]] = []
         for lines, reasons, service in self.layout:
+            lines, reasons = expand(lines, reasons)
             out.extend((line, service, reason) for line, reason in zip(lines, reasons))
         return out
 
