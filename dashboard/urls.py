@@ -1,13 +1,14 @@
 """Dashboard pages: one URL per page; htmx requests to the same URL get the fragment."""
 from django.urls import path
 
-from dashboard.views import jobs, overview, rules, services, whatif
+from dashboard.views import account, jobs, overview, rules, services, whatif
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", overview.home, name="home"),
     path("switch/", overview.switch, name="switch"),
+    path("account/", account.account, name="account"),
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/rollback/", jobs.job_rollback, name="job-rollback"),

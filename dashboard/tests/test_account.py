@@ -1,0 +1,59 @@
+"""The account page: role, and the API token shown once, masked after, rotated and revoked."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+pytestmark = pytest.mark.django_db
+
+
+def _api_status(key: str) -> int:
+    return Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/me").status_code
+
+
+def _shown_key(html: str) -> str:
+    match = re.search(r'data-testid="new-token">([0-9a-f]{40})<', html)
+    assert match, "the new key is shown"
+    return match.group(1)
+
+
+def test_anonymous_is_sent_to_log_in(client: Client) -> None:
+    response = client.get("/account/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_create_shows_the_key_once_then_only_masked(client: Client, reader: User) -> None:
+    client.force_login(reader)
+    page = client.get("/account/").content.decode()
+    assert "You have no API token." in page and "reader" in page
+    created = client.post("/account/", {"action": "create"})
+    key = _shown_key(created.content.decode())
+    assert Token.objects.get(user=reader).key == key
+    assert _api_status(key) == 200
+    again = client.get("/account/").content.decode()
+    assert key not in again
+    assert f"{key[:4]}…{key[-4:]}" in again
+    assert "no-store" in client.get("/account/")["Cache-Control"]
+
+
+def test_rotate_kills_the_old_key_and_revoke_kills_the_new(client: Client, operator: User) -> None:
+    client.force_login(operator)
+    old = _shown_key(client.post("/account/", {"action": "create"}).content.decode())
+    new = _shown_key(client.post("/account/", {"action": "rotate"}).content.decode())
+    assert new != old
+    assert _api_status(old) == 401 and _api_status(new) == 200
+    assert "operator" in client.get("/account/").content.decode()
+    client.post("/account/", {"action": "revoke"})
+    assert not Token.objects.filter(user=operator).exists()
+    assert _api_status(new) == 401
+
+
+def test_an_unknown_action_is_a_400_and_changes_nothing(client: Client, reader: User) -> None:
+    client.force_login(reader)
+    response = client.post("/account/", {"action": "steal"})
+    assert response.status_code == 400 and "Unknown action" in response.content.decode()
+    assert not Token.objects.filter(user=reader).exists()
