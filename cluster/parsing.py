@@ -37,6 +37,8 @@ def identify(obj: dict[str, Any], *, index: int, namespaced: bool) -> tuple[str,
     anonymous = Reader(f"{kind} (object {index + 1})")
     meta = anonymous.mapping(obj, "metadata", path="metadata", required=True)
     name = anonymous.get(meta, "name", str, path="metadata.name", required=True)
+    if not name.strip():  # an empty name could never be looked up, linked or exported back
+        raise anonymous.fail("metadata.name is empty")
     namespace = ""
     if namespaced:
         namespace = anonymous.get(meta, "namespace", str, path="metadata.namespace") or "default"
@@ -262,7 +264,14 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
     for index, ref in enumerate(_mappings(r, meta, "ownerReferences", path="metadata.ownerReferences")):
         r.get(ref, "kind", str, path=f"metadata.ownerReferences[{index}].kind")
         r.get(ref, "name", str, path=f"metadata.ownerReferences[{index}].name")
-    _mappings(r, spec, "volumes", path="spec.volumes")
+    for index, volume in enumerate(_mappings(r, spec, "volumes", path="spec.volumes")):
+        path = f"spec.volumes[{index}]"
+        r.get(volume, "name", str, path=f"{path}.name")
+        source = r.mapping(volume, "configMap", path=f"{path}.configMap")
+        r.get(source, "name", str, path=f"{path}.configMap.name")
+        for number, item in enumerate(_mappings(r, source, "items", path=f"{path}.configMap.items")):
+            r.get(item, "key", str, path=f"{path}.configMap.items[{number}].key")
+            r.get(item, "path", str, path=f"{path}.configMap.items[{number}].path")
     for index, container in enumerate(_mappings(r, spec, "containers", path="spec.containers")):
         path = f"spec.containers[{index}]"
         for number, port in enumerate(_mappings(r, container, "ports", path=f"{path}.ports")):
@@ -270,7 +279,9 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
             r.port(port, "containerPort", path=f"{path}.ports[{number}].containerPort")
         r.strings(container, "command", path=f"{path}.command")
         r.strings(container, "args", path=f"{path}.args")
-        _mappings(r, container, "volumeMounts", path=f"{path}.volumeMounts")
+        for number, mount in enumerate(_mappings(r, container, "volumeMounts", path=f"{path}.volumeMounts")):
+            r.get(mount, "name", str, path=f"{path}.volumeMounts[{number}].name")
+            r.get(mount, "mountPath", str, path=f"{path}.volumeMounts[{number}].mountPath")
 
 
 def parse_kube_proxy_config(obj: dict[str, Any], r: Reader) -> dict[str, Any]:

@@ -136,6 +136,16 @@ BAD_FIELDS = {
     "kube-proxy flags as a string": (
         _set("5.spec.containers.0.command", "kube-proxy --config=x"), "Pod kube-system/kube-proxy-abc", "spec.containers[0].command"),
     "volumes as strings": (_set("5.spec.volumes", ["kube-proxy"]), "Pod kube-system/kube-proxy-abc", "spec.volumes[0]"),
+    "volume configMap as a string": (
+        _set("5.spec.volumes.0.configMap", "kube-proxy"), "Pod kube-system/kube-proxy-abc", "spec.volumes[0].configMap"),
+    "volume configMap items as strings": (
+        _set("5.spec.volumes.0.configMap.items", ["config.conf"]), "Pod kube-system/kube-proxy-abc",
+        "spec.volumes[0].configMap.items[0]"),
+    "volumeMount name as a list": (
+        _set("5.spec.containers.0.volumeMounts.0.name", ["x"]), "Pod kube-system/kube-proxy-abc",
+        "spec.containers[0].volumeMounts[0].name"),
+    # Found by this audit: stored, then the services page crashed building its links.
+    "empty metadata.name": (_set("2.metadata.name", ""), "Service", "metadata.name"),
     "unknown IPVS scheduler": (
         _set("6.data", {"config.conf": "mode: ipvs\nipvs:\n  scheduler: fastest\n"}),
         "ConfigMap kube-system/kube-proxy", "ipvs.scheduler"),
@@ -205,3 +215,18 @@ def test_dual_stack_service_imports(tmp_path):
 def test_export_of_unknown_cluster_exits_2():
     result = run("export_cluster", "nope")
     assert result.code == 2 and result.one_line_error and "nope" in result.err, result
+
+
+def test_too_large_dump_is_refused_in_one_line_from_a_file_and_from_stdin(stored, tmp_path):
+    content = json.dumps(small_dump()).encode()
+    from_file = run("import_cluster", write(tmp_path, content), "--name", "c", "--max-bytes", "100")
+    assert from_file.code == 2 and from_file.one_line_error and "too large" in from_file.err, from_file
+    from_stdin = run("import_cluster", "-", "--name", "c", "--max-bytes", "100", stdin=content)
+    assert from_stdin.code == 2 and from_stdin.one_line_error and "too large" in from_stdin.err, from_stdin
+    assert stored()
+
+
+def test_bad_input_on_stdin_changes_nothing(stored):
+    result = run("import_cluster", "-", "--name", "c", stdin=b'{"apiVersion": "v1", "kind": "List", "items": [')
+    assert result.code == 2 and result.one_line_error and "invalid JSON" in result.err, result
+    assert stored()
