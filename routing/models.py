@@ -38,3 +38,35 @@ class Scenario(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RulesDriftReport(models.Model):
+    """One node agent's check of a node's real kube-proxy rules against the prediction.
+
+    Written by ``routing.services.drift_report_record`` when ``check_node_rules`` runs on
+    the node's queue. ``cluster_revision`` is the revision the prediction was rendered
+    from, so a report older than the cluster's current state reads as such. ``diff`` is a
+    bounded text (``-`` missing, ``+`` unexpected lines) truncated with a note: a badly
+    drifted big node must not store megabytes per check.
+    """
+
+    cluster = models.ForeignKey("cluster.Cluster", on_delete=models.CASCADE,
+                                related_name="drift_reports")
+    node = models.CharField(max_length=253)
+    mode = models.CharField(max_length=16)
+    checked_at = models.DateTimeField()
+    cluster_revision = models.PositiveBigIntegerField(default=0)
+    in_sync = models.BooleanField()
+    missing_count = models.PositiveIntegerField(default=0)
+    unexpected_count = models.PositiveIntegerField(default=0)
+    diff = models.TextField(blank=True)
+    agent_hostname = models.CharField(max_length=253, blank=True)
+    agent_version = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["cluster", "node", "-checked_at"],
+                                name="routing_drift_node_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.node} ({self.mode}) {'in sync' if self.in_sync else 'drifted'}"

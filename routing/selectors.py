@@ -329,3 +329,23 @@ def _changed(diff: Mapping[str, Any]) -> bool:
     return bool(diff["moved"] or diff["newly_dropped"] or diff["stops_dropping"]
                 or diff["action"]["before"] != diff["action"]["after"]
                 or diff["client_ip_preserved"]["before"] != diff["client_ip_preserved"]["after"])
+
+
+# Node agents' drift reports (appended section; the model has no import-time dependencies).
+from routing.models import RulesDriftReport  # noqa: E402
+
+
+def drift_latest(*, cluster: Cluster, node: str | None = None,
+                 in_sync: bool | None = None) -> list[RulesDriftReport]:
+    """The latest ``RulesDriftReport`` of each node of ``cluster`` (one query), by node
+    name; ``node`` keeps one node's, ``in_sync`` only reports that are (or are not) in sync."""
+    from django.db.models import OuterRef, Subquery
+
+    newest = (RulesDriftReport.objects.filter(cluster=cluster, node=OuterRef("node"))
+              .order_by("-checked_at", "-id").values("pk")[:1])
+    reports = RulesDriftReport.objects.filter(cluster=cluster, pk=Subquery(newest))
+    if node is not None:
+        reports = reports.filter(node=node)
+    if in_sync is not None:
+        reports = reports.filter(in_sync=in_sync)
+    return list(reports.order_by("node"))

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from cluster.models import Cluster
-from routing.models import Scenario
+from routing.models import RulesDriftReport, Scenario
 from routing.selectors import (
     InputError,
     scenario_preview,
@@ -21,7 +21,7 @@ from routing.selectors import (
     snapshot_for,
 )
 
-__all__ = ["InputError", "scenario_apply", "scenario_apply_changes", "scenario_create",
+__all__ = ["InputError", "drift_report_record", "scenario_apply", "scenario_apply_changes", "scenario_create",
            "scenario_delete", "scenario_preview", "scenario_update", "simulate_answer"]
 
 #: Parts of a scenario that exist only as a what-if: nothing to patch on a live cluster.
@@ -131,3 +131,38 @@ def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = Fal
                          field="confirm_restart" if "confirmation" in str(error) else
                          "cluster") from None
     return jobs
+
+
+#: Longest diff text a drift report keeps; past it the text ends with a note.
+DRIFT_DIFF_MAX_CHARS = 20_000
+
+
+def drift_diff_text(*, missing: list[str], extra: list[str], limit: int = DRIFT_DIFF_MAX_CHARS) -> str:
+    """``-`` lines expected but absent, ``+`` lines present but not expected, cut at
+    ``limit`` characters (whole lines) with a note saying how many lines were left out."""
+    lines = [f"- {line}" for line in missing] + [f"+ {line}" for line in extra]
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if len(kept) < len(lines):
+        kept.append(f"… truncated: {len(lines) - len(kept)} more line(s) not stored")
+    return "\n".join(kept)
+
+
+def drift_report_record(*, cluster: Cluster, node: str, mode: str, result: dict[str, Any],
+                        agent_hostname: str = "", agent_version: str = "") -> RulesDriftReport:
+    """Store one node agent's drift check. ``result`` is ``Drift.to_json()`` plus
+    ``revision`` (the cluster revision the prediction was rendered from)."""
+    from django.utils import timezone
+
+    missing, extra = list(result.get("missing") or []), list(result.get("extra") or [])
+    return RulesDriftReport.objects.create(
+        cluster=cluster, node=node, mode=mode, checked_at=timezone.now(),
+        cluster_revision=int(result.get("revision", getattr(cluster, "revision", 0)) or 0),
+        in_sync=not missing and not extra, missing_count=len(missing), unexpected_count=len(extra),
+        diff=drift_diff_text(missing=missing, extra=extra),
+        agent_hostname=agent_hostname[:253], agent_version=agent_version[:64])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 
 from celery import shared_task
@@ -15,6 +16,9 @@ from routing.agent.drift import read_actual, rules_drift
 
 WRITE_ENV = "ROUTESCOPE_AGENT_WRITE"
 NETNS_ENV = "ROUTESCOPE_AGENT_NETNS"
+#: What an agent reports as its version in each drift report (a DaemonSet may pin its own
+#: image tag through ``ROUTESCOPE_AGENT_VERSION``).
+AGENT_VERSION = "routescope-agent/1"
 
 
 def node_queue(node: str) -> str:
@@ -27,11 +31,18 @@ def agent_netns() -> str | None:
     return os.environ.get(NETNS_ENV) or None
 
 
+def agent_host() -> str:
+    """How this agent names itself in reports: the host, plus the lab namespace if any."""
+    netns = agent_netns()
+    return f"{socket.gethostname()} (netns {netns})" if netns else socket.gethostname()
+
+
 @shared_task(name="routing.agent.check_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)
 def check_node_rules(cluster_id: int, node: str, mode: str | None = None) -> dict:
     """Compare the node's actual rules with the rules predicted for it; return the drift."""
     from cluster.models import Cluster
     from routing.engine.rules import render_node_rules
+    from routing.services import drift_report_record
     from routing.snapshots import snapshot_for_cluster
 
     cluster = Cluster.objects.get(pk=cluster_id)
@@ -39,7 +50,11 @@ def check_node_rules(cluster_id: int, node: str, mode: str | None = None) -> dic
     mode = mode or snapshot.proxy_for(node).mode
     expected = render_node_rules(snapshot, node, mode)
     drift = rules_drift(expected, read_actual(mode, netns=agent_netns()))
-    return {"cluster": cluster.name, "node": node, "revision": cluster.revision, **drift.to_json()}
+    result = {"cluster": cluster.name, "node": node, "revision": cluster.revision, **drift.to_json()}
+    report = drift_report_record(cluster=cluster, node=node, mode=mode, result=result,
+                                 agent_hostname=agent_host(),
+                                 agent_version=os.environ.get("ROUTESCOPE_AGENT_VERSION", AGENT_VERSION))
+    return {**result, "report": report.pk}
 
 
 @shared_task(name="routing.agent.apply_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)

@@ -2,7 +2,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from routing.api import views
+from routing.api import drift, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("scenarios", views.ScenarioViewSet, basename="api-scenario")
@@ -12,5 +12,6 @@ urlpatterns = [
     path("clusters/<str:name>/analysis", views.ClusterAnalysisView.as_view(),
          name="api-cluster-analysis"),
     path("clusters/<str:name>/rules", views.ClusterRulesView.as_view(), name="api-cluster-rules"),
+    path("clusters/<str:name>/drift", drift.ClusterDriftView.as_view(), name="api-cluster-drift"),
     *router.urls,
 ]
