@@ -10,9 +10,10 @@ from functools import lru_cache
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
-    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local,
+    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local, uses_cluster_endpoints,
+    uses_local_endpoints,
 )
-from routing.engine.types import Service, ServicePort
+from routing.engine.types import FeatureGates, Service, ServicePort
 
 
 class RulesError(ValueError):
@@ -100,6 +101,36 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
     return [s for s in candidates if not s.headless and s.type != "ExternalName" and _v4(s.cluster_ips[0])]
 
 
+def trivial_categorization(endpoints: tuple, svc: Service, port: ServicePort, node_name: str,
+                           gates: FeatureGates) -> tuple | None:
+    """``categorize_endpoints``' (cluster, local, has_any) when no topology filter can apply:
+    no endpoint carries a zone or node hint and at least one is Ready (so the topology mode
+    is none, the Cluster set is the Ready endpoints and its terminating fallback is moot);
+    else None.
+
+    One attribute pass instead of the full decision, for the common case of a single
+    node's render (10,000 ports, 150,000 endpoints); same members in the same order
+    (test_render_fast_paths checks it against categorize_endpoints).
+    """
+    all_ready = True
+    for ep in endpoints:
+        if ep.zone_hints or ep.node_hints:
+            return None
+        if not ep.ready:
+            all_ready = False
+    ready = endpoints if all_ready else tuple(ep for ep in endpoints if ep.ready)
+    if not ready:
+        return None
+    uses_cluster = uses_cluster_endpoints(svc, port, gates)
+    uses_local = uses_local_endpoints(svc, port, gates)
+    local = None
+    if uses_local:
+        local = tuple(ep for ep in ready if ep.node == node_name)
+        if not local and gates.proxy_terminating_endpoints:
+            local = tuple(ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating)
+    return (ready if uses_cluster else None), local, uses_cluster or uses_local
+
+
 def _categorize(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, shared: dict | None):
     """(cluster, local, has_any) for ``node``; with ``shared``, nodes that can only differ in
     their local endpoints share one full categorisation.
@@ -140,7 +171,10 @@ def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeCon
     """One service port as ``node``'s kube-proxy programs it (``shared``: see _categorize)."""
     conf = snapshot.proxy_for(node.name)
     endpoints = snapshot.endpoints(svc.key, port.name)
-    cluster, local, has_any = _categorize(snapshot, svc, port, node, shared)
+    trivial = None
+    if shared is None and type(endpoints) is tuple:
+        trivial = trivial_categorization(endpoints, svc, port, node.name, conf.gates)
+    cluster, local, has_any = trivial or _categorize(snapshot, svc, port, node, shared)
     affinity = svc.affinity_timeout if svc.session_affinity == "ClientIP" else None
     hc = svc.health_check_node_port if (svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local") else 0
     return PortPlan(

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from routing.engine.rules import iptables, ipvs, nftables
+from routing.engine.rules.iptables import _ids
 from routing.engine.rules.model import MODES, NodeContext, PortPlan, RenderOptions, RuleLine, ServiceRules, expand
 from routing.engine.rules.plan import RulesError, node_plans, render_options
 from routing.engine.rules.reasons import explain
@@ -94,8 +95,23 @@ def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
 # Rendered blocks keyed by everything they depend on. Nodes in the same zone without local
 # endpoints share nearly every block, so rendering the next node (an agent's check, the
 # rules page, a diff class) reuses them instead of formatting the same lines again.
-_BLOCKS: dict[tuple, tuple[ServiceRules, PortPlan]] = {}
+_BLOCKS: dict[tuple, tuple[ServiceRules, PortPlan, RenderOptions]] = {}
 _BLOCKS_MAX = 50_000
+
+
+# One object per distinct RenderOptions value, so the block cache can key on its identity and
+# two renders of nodes with the same flags share blocks.
+_OPTIONS: dict[RenderOptions, RenderOptions] = {}
+
+
+def interned_options(opts: RenderOptions) -> RenderOptions:
+    """The canonical object equal to ``opts``."""
+    got = _OPTIONS.get(opts)
+    if got is None:
+        if len(_OPTIONS) >= 1024:
+            _OPTIONS.clear()  # cached blocks keep their own options alive: ids stay unique
+        got = _OPTIONS[opts] = opts
+    return got
 
 
 def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool) -> ServiceRules:
@@ -108,16 +124,18 @@ def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOpt
         node_part = node.ip if plan.source_ranges else None
     # Endpoints enter the key by identity (hashing 150,000 frozen dataclasses would cost
     # more than the cache saves); the entry keeps the plan, so no id is reused meanwhile.
-    key = (mode, opts, large, node_part, plan.namespace, plan.name, plan.port_name, plan.protocol, plan.cluster_ip,
+    # The options enter by identity too (a frozen dataclass hashes its 11 fields on every
+    # lookup); the entry keeps them alive, so the id stays theirs.
+    key = (mode, id(opts), large, node_part, plan.namespace, plan.name, plan.port_name, plan.protocol, plan.cluster_ip,
            plan.port, plan.node_port, plan.external_ips, plan.lb_ips, plan.source_ranges, plan.affinity_timeout,
            plan.internal_local, plan.external_local, plan.externally_accessible, plan.health_check_node_port,
-           plan.has_any, None if plan.cluster is None else tuple(map(id, plan.cluster)),
-           None if plan.local is None else tuple(map(id, plan.local)))
+           plan.has_any, None if plan.cluster is None else _ids(plan.cluster),
+           None if plan.local is None else _ids(plan.local))
     hit = _BLOCKS.get(key)
     if hit is None:
         if len(_BLOCKS) >= _BLOCKS_MAX:
             _BLOCKS.clear()
-        hit = _BLOCKS[key] = (render_service(plan, node, mode, opts, large=large), plan)
+        hit = _BLOCKS[key] = (render_service(plan, node, mode, opts, large=large), plan, opts)
     block = hit[0]
     return block
 
@@ -159,7 +177,7 @@ def render_node_rules(
 
 def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, options: RenderOptions | None) -> RuleSet:
     node, plans = node_plans(snapshot, node_name, service=service)
-    opts = options or render_options(snapshot, node_name)
+    opts = interned_options(options or render_options(snapshot, node_name))
     large = total_endpoints(snapshot) > opts.large_cluster_threshold
     parts = [cached_service(p, node, mode, opts, large=large) for p in plans]
     services = merge(parts)
