@@ -157,7 +157,8 @@ def _scenario_field(message: str) -> str:
         return "proxy_mode"
     if "scheduler" in lowered:
         return "ipvs_scheduler"
-    return "set"
+    named = message.split("=", 1)[0].strip()  # "trafficDistribution=PreferSameNode needs ..."
+    return f"set.{named}" if named in SERVICE_FIELDS else "set"
 
 
 def _one_line(error: Exception) -> str:

@@ -100,6 +100,8 @@ BAD_QUESTIONS = {
     "lb to the ClusterIP": ({"source": "lb", "to": "clusterip"}, "to", "lb"),
     "bad set value": ({"set": {"internalTrafficPolicy": "Foo"}}, "set.internalTrafficPolicy", "Foo"),
     "unknown set field": ({"set": {"foo": "bar"}}, "set.foo", "foo"),
+    "set value newer than the cluster": (
+        {"set": {"trafficDistribution": "PreferSameNode"}}, "set.trafficDistribution", "PreferSameNode"),
     "bad proxy mode": ({"proxy_mode": "bogus"}, "proxy_mode", "bogus"),
     "bad IPVS scheduler": ({"ipvs_scheduler": "bogus"}, "ipvs_scheduler", "bogus"),
 }
