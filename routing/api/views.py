@@ -53,10 +53,11 @@ def bad_input(error: InputError) -> ValidationError:
 
 def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
     # Only what the snapshot cache keys on, in one raw query: on the simulate hot path the
-    # ORM's query compilation costs several times the lookup itself.
+    # ORM's query compilation costs several times the lookup itself. created_at is part of
+    # state_key: leaving it out deferred it, and each state_key read re-queried the row.
     quote = connection.ops.quote_name
     rows = list(Cluster.objects.raw(
-        f"SELECT {quote('id')}, {quote('name')}, {quote('revision')} "
+        f"SELECT {quote('id')}, {quote('name')}, {quote('revision')}, {quote('created_at')} "
         f"FROM {quote(Cluster._meta.db_table)} WHERE {quote('name')} = %s", [name]))
     cluster = rows[0] if rows else None
     if cluster is None:
