@@ -262,3 +262,21 @@ def endpoint_placement(*, cluster: Cluster, service: Service) -> list[tuple[str,
                               node.unschedulable if node else False, grid[zone][node_name]))
         out.append((zone, node_rows))
     return out
+
+
+@dataclass
+class DriftCard:
+    """The overview's "Rules drift" card: how many nodes have an agent report, and the
+    latest report of each node whose rules are not what Routescope predicts."""
+
+    reported: int
+    drifted: list  # list[RulesDriftReport], by node name
+
+
+def drift_card(*, cluster: Cluster) -> DriftCard:
+    """Latest drift report per node of ``cluster``, reduced to the card (one query; not
+    cached per revision: agents report without changing the cluster's revision)."""
+    from routing.selectors import drift_latest
+
+    latest = drift_latest(cluster=cluster)
+    return DriftCard(reported=len(latest), drifted=[r for r in latest if not r.in_sync])

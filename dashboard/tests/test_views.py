@@ -66,18 +66,20 @@ def test_overview_query_count_does_not_grow_with_pods(client: Client, demo: Clus
     client.get(url)  # warm the per-revision snapshot and report caches
     overview_cache_clear()  # measure the picture's own queries too
     # cluster, nav list, 3 counts, proxy config, zone aggregate, nodes drawn, pod counts,
-    # endpoints, their Services' names, pods, latest sync run, active sync job.
-    with django_assert_num_queries(14):
+    # endpoints, their Services' names, pods, latest drift report per node, latest sync run,
+    # active sync job.
+    with django_assert_num_queries(15):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
     Pod.objects.bulk_create([Pod(cluster=demo, node=node, node_name=node.name, namespace="bulk",
                                  name=f"p{i}", raw={}) for i in range(300)])
     overview_cache_clear()  # rows written behind the services' back: no revision bump
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         body = client.get(url).content.decode()
     assert f"+{Pod.objects.filter(node=node).count() - PODS_PER_NODE} more pods" in body
     # A second visit at the same revision reuses the picture: only the per-request reads.
-    with django_assert_num_queries(4):  # cluster, nav list, latest sync run, active sync job
+    # cluster, nav list, latest drift report per node, latest sync run, active sync job
+    with django_assert_num_queries(5):
         client.get(url)
 
 

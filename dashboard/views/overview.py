@@ -40,7 +40,7 @@ def switch(request: HttpRequest) -> HttpResponse:
 
 @read_required
 def overview(request: HttpRequest, name: str) -> HttpResponse:
-    """Zones → nodes → pods, counts, ranked findings, revision and last sync."""
+    """Zones → nodes → pods, counts, ranked findings, rules drift, revision and last sync."""
     cluster = cluster_or_404(name)
     picture = selectors.overview_picture(cluster=cluster)
     report = answers.report(cluster=cluster)
@@ -55,6 +55,7 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "summary": report.summary,
         "last_sync": sync_run_latest(cluster=cluster),
         "active_sync": job_active_sync(cluster=cluster),
+        "drift": selectors.drift_card(cluster=cluster),
     }
     return render_page(request, "dashboard/overview.html", context, cluster=cluster, section="overview")
 

@@ -13,7 +13,7 @@ from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
 from routing.engine.rules.model import MODES
 from routing.engine.scenario import ScenarioError, apply_scenario
-from routing.selectors import InputError, engine_scenario
+from routing.selectors import InputError, drift_latest, engine_scenario
 
 #: Without a Service filter a big cluster's rule set is megabytes: the page asks for one.
 ALL_SERVICES_MAX = 40
@@ -22,7 +22,8 @@ WHATIF_FIELDS = ("itp", "etp", "td", "affinity", "proxy_mode", "ipvs_scheduler",
 
 @read_required
 def rules(request: HttpRequest, name: str) -> HttpResponse:
-    """Per node and mode, the rendered rules (optionally one Service's) with reasons."""
+    """Per node and mode, the rendered rules (optionally one Service's) with reasons, and
+    the node agent's latest drift report for the node."""
     cluster = cluster_or_404(name)
     snapshot = answers.cluster_snapshot(cluster=cluster)
     nodes = sorted(snapshot.nodes)
@@ -34,6 +35,8 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
     context: dict[str, Any] = {"cluster": cluster, "nodes": nodes, "node": node, "mode": mode, "modes": MODES,
                                "service": service or "", "error": None, "lines": [], "diff": None,
                                "services": sorted(snapshot.services)[:200]}
+    # The node agent's latest comparison of this node's real rules with the prediction.
+    context["drift"] = next(iter(drift_latest(cluster=cluster, node=node)), None) if node else None
     if service is None and len(snapshot.services) > ALL_SERVICES_MAX:
         context["error"] = f"{len(snapshot.services)} Services: pick one to see its rules."
     elif node:
