@@ -243,11 +243,20 @@ _MEMO: dict[tuple, tuple] = {}
 _MEMO_MAX = 100_000
 
 
+_LAST_IDS: list = [((), b"")]
+
+
 def _ids(eps: tuple) -> bytes:
     # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
     # than the lookup saves), packed into bytes: a tuple of ints would be one more object per
-    # endpoint for the garbage collector to visit.
-    return array("Q", map(id, eps)).tobytes()
+    # endpoint for the garbage collector to visit. A port's block key, dispatch and SEP
+    # memo usually ask for the same tuple in a row: the last answer is kept (swapped whole).
+    last_eps, last_ids = _LAST_IDS[0]
+    if last_eps is eps:
+        return last_ids
+    ids = array("Q", map(id, eps)).tobytes()
+    _LAST_IDS[0] = (eps, ids)
+    return ids
 
 
 def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
@@ -272,8 +281,7 @@ def _names(spn: str, proto: str, eps: tuple) -> list[tuple[str, str]]:
     last_eps, last_key, last_out = _LAST_NAMES[0]
     if last_eps is eps and last_key == (spn, proto):
         return last_out
-    names = naming.endpoint_sep
-    out = [names(spn, proto, ep.ip, ep.port) for ep in eps]
+    out = naming.endpoint_seps(spn, proto, eps)
     _LAST_NAMES[0] = (eps, (spn, proto), out)
     return out
 
@@ -463,4 +471,5 @@ def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceR
     lines: list[str] = []
     for block, _, _ in layout:
         lines.extend(block)
-    return "\n".join(lines) + "\n", layout
+    lines.append("")  # the final newline, without copying 40 MB once more
+    return "\n".join(lines), layout

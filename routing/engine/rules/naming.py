@@ -94,6 +94,46 @@ def endpoint_sep(spn: str, protocol: str, ip: str, port: int) -> tuple[str, str]
     return endpoint, sep_chain(spn, protocol, endpoint)
 
 
+@lru_cache(maxsize=65536)
+def _port_names(spn: str, protocol: str) -> dict:
+    return {}
+
+
+def endpoint_seps(spn: str, protocol: str, eps) -> list[tuple[str, str]]:  # noqa: ANN001
+    """:func:`endpoint_sep` for each endpoint (``.ip``/``.port``) of one service port, through a
+    per-port table keyed by (ip, port): a dict probe per endpoint instead of a 4-argument
+    cache call."""
+    table = _port_names(spn, protocol)
+    if len(table) > 65536:  # endpoints churned through this port: start over
+        table.clear()
+    get = table.get
+    out = [get((ep.ip, ep.port)) for ep in eps]
+    if None in out:
+        for i, ep in enumerate(eps):
+            if out[i] is None:
+                out[i] = table[(ep.ip, ep.port)] = endpoint_sep(spn, protocol, ep.ip, ep.port)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _port_bases(namespace: str, name: str, protocol: str, port_name: str) -> dict:
+    return {}
+
+
+def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str, eps) -> list[str]:  # noqa: ANN001
+    """:func:`nft_endpoint_base` for each endpoint of one service port (per-port table)."""
+    table = _port_bases(namespace, name, protocol, port_name)
+    if len(table) > 65536:
+        table.clear()
+    get = table.get
+    out = [get((ep.ip, ep.port)) for ep in eps]
+    if None in out:
+        for i, ep in enumerate(eps):
+            if out[i] is None:
+                out[i] = table[(ep.ip, ep.port)] = nft_endpoint_base(namespace, name, protocol, port_name, ep.ip, ep.port)
+    return out
+
+
 def _nft_hash_and_truncate(name: str) -> str:
     base = _b32(name, 8) + "-" + name
     if len(base) > _NFT_BASE_MAX:

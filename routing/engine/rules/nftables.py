@@ -206,8 +206,7 @@ def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple) -> list[str]:
     key = (ns, name, proto, pname)
     if last_eps is eps and last_key == key:
         return last_out
-    base = naming.nft_endpoint_base
-    out = [base(ns, name, proto, pname, e.ip, e.port) for e in eps]
+    out = naming.nft_endpoint_bases(ns, name, proto, pname, eps)
     _LAST_BASES[0] = (eps, key, out)
     return out
 
@@ -363,4 +362,5 @@ def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]):
     lines: list[str] = []
     for block, _, _ in layout:
         lines.extend(block)
-    return "\n".join(lines) + "\n", layout
+    lines.append("")  # the final newline, without copying 60 MB once more
+    return "\n".join(lines), layout
