@@ -38,19 +38,52 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
     one-line reason); it cannot stop the rest of the stream.
     """
     counts = {"applied": 0, "rejected": 0}
+    applied: list[tuple[str, dict]] = []
     with transaction.atomic():
+        current = Cluster.objects.select_for_update().get(pk=cluster.pk)
         for type_, obj in events:
             try:
                 with transaction.atomic():
                     _apply(cluster, type_, obj)
                 counts["applied"] += 1
+                applied.append((type_, obj))
             except ObjectError as error:
                 counts["rejected"] += 1
                 logger.warning("cluster %s: watch event skipped: %s", cluster.name, error)
         if counts["applied"]:
             Cluster.objects.filter(pk=cluster.pk).update(revision=F("revision") + 1,
                                                          last_synced_at=timezone.now())
+            previous_key = current.state_key
+            current.revision += 1
+            transaction.on_commit(lambda: _advance_snapshot(current, previous_key, applied))
     return counts
+
+
+def _advance_snapshot(cluster: Cluster, previous_key: tuple, applied: list[tuple[str, dict]]) -> None:
+    """Carry the engine's cached snapshot over to the new revision (only the changed
+    objects are re-read), so readers need not rebuild it from every row."""
+    from routing.snapshots import snapshot_advance  # cluster/ imports no routing/ at load time
+
+    final: dict[tuple[str, str, str], dict | None] = {}
+    touched: set[str] = set()
+    for type_, obj in applied:
+        kind = obj.get("kind")
+        meta = obj.get("metadata") or {}
+        namespace = "" if kind == "Node" else (meta.get("namespace") or "default")
+        if kind == "ConfigMap" and (namespace, meta.get("name")) != KUBE_PROXY_CONFIGMAP:
+            continue  # not stored
+        if kind == "EndpointSlice" and type_ == "DELETED":
+            owner = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+            if owner:
+                touched.add(f"{namespace}/{owner}")
+        final[(kind, namespace, meta.get("name", ""))] = None if type_ == "DELETED" else obj
+    try:
+        snapshot_advance(cluster=cluster, previous_key=previous_key,
+                         upserts=[obj for obj in final.values() if obj is not None],
+                         deletes=[key for key, obj in final.items() if obj is None],
+                         touched_services=touched)
+    except Exception:  # noqa: BLE001 - a cache miss must never fail a stored batch
+        logger.exception("cluster %s: snapshot not advanced", cluster.name)
 
 
 def _apply(cluster: Cluster, type_: str, obj: dict) -> None:

@@ -1,19 +1,42 @@
-"""Django side of the engine: the snapshot of a stored cluster, cached per revision."""
+"""Django side of the engine: the snapshot of a stored cluster, cached per revision.
+
+Two cache levels: this process's memory (``CACHE_SIZE`` entries), then pickles on disk
+under ``settings.ROUTESCOPE_SNAPSHOT_DIR`` shared by every worker process, so only the
+first process after an import/sync pays the full rebuild from the database rows. A
+watch batch advances a cached snapshot incrementally (``snapshot_advance``) instead.
+"""
 from __future__ import annotations
 
+import logging
+import copyreg
+import io
+import os
+import pickle
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from types import MappingProxyType
 
-from cluster.models import Cluster
+from django.conf import settings
+
+from cluster.models import Cluster, EndpointSlice
 from cluster.selectors import cluster_objects
-from routing.engine.kube import snapshot_from_objects
+from routing.engine.incremental import NeedsFullRebuild, snapshot_with_changes
+from routing.engine.kube import SnapshotError, snapshot_from_objects
 from routing.engine.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
 
 #: Snapshots kept in this process; a cluster's revision bumps on every import/sync, so a
 #: stale entry is never served, only evicted.
 CACHE_SIZE = 8
+#: Pickles kept on disk per cluster (the newest revisions).
+DISK_KEEP = 3
 
-_cache: OrderedDict[tuple[int, int, float], Snapshot] = OrderedDict()
+StateKey = tuple[int, int, float]
+_cache: OrderedDict[StateKey, Snapshot] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -24,16 +47,135 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
+    snapshot = _disk_load(key)
+    if snapshot is None:
+        snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
+        _disk_store(key, snapshot)
+    _remember(key, snapshot)
+    return snapshot
+
+
+def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Iterable[dict],
+                     deletes: Iterable[tuple[str, str, str]],
+                     touched_services: Iterable[str] = ()) -> Snapshot | None:
+    """After a watch batch moved ``cluster`` from ``previous_key`` to its current state,
+    cache the previous snapshot updated with the batch's changes under the new key.
+
+    Returns the new snapshot, or None when the previous one is not in memory or the
+    changes need a full rebuild (cluster-wide kube-proxy settings); the next reader
+    then rebuilds as usual. ``cluster`` must carry the new revision; ``touched_services``
+    names the owners of deleted EndpointSlices ("namespace/name").
+    """
+    with _lock:
+        previous = _cache.get(previous_key)
+    if previous is None:
+        return None
+
+    def service_slices(namespace: str, service: str) -> list:
+        return list(EndpointSlice.objects.filter(cluster=cluster, namespace=namespace,
+                                                 service_name=service).order_by("pk").values_list("raw", flat=True))
+
+    try:
+        snapshot = snapshot_with_changes(previous, upserts=upserts, deletes=deletes,
+                                         service_slices=service_slices,
+                                         touched_services=touched_services)
+    except (NeedsFullRebuild, SnapshotError) as why:
+        logger.info("cluster %s: snapshot rebuilt in full on next read: %s", cluster.name, why)
+        return None
+    _remember(cluster.state_key, snapshot)
+    return snapshot
+
+
+def snapshot_cache_clear() -> None:
+    """Forget every cached snapshot, in this process and on disk (tests, or after bulk
+    deletes)."""
+    with _lock:
+        _cache.clear()
+    for path in _snapshot_dir().glob("*.pickle"):
+        path.unlink(missing_ok=True)
+
+
+def _remember(key: StateKey, snapshot: Snapshot) -> None:
     with _lock:
         _cache[key] = snapshot
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    return snapshot
 
 
-def snapshot_cache_clear() -> None:
-    """Forget every cached snapshot (tests, or after bulk deletes)."""
-    with _lock:
-        _cache.clear()
+def _snapshot_dir() -> Path:
+    return Path(settings.ROUTESCOPE_SNAPSHOT_DIR)
+
+
+def snapshot_path(key: StateKey) -> Path:
+    """Where the pickle of the snapshot at ``key`` lives."""
+    pk, revision, created = key
+    return _snapshot_dir() / f"{pk}-{revision}-{created:.6f}.pickle"
+
+
+def _disk_load(key: StateKey) -> Snapshot | None:
+    """The pickled snapshot at ``key``, or None (missing, unreadable or corrupt: rebuild).
+
+    Only files this project wrote are read: the directory is the server's own, never a
+    user upload."""
+    path = snapshot_path(key)
+    try:
+        with open(path, "rb") as handle:
+            snapshot = pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # noqa: BLE001 - any broken pickle means "rebuild"
+        logger.warning("snapshot cache %s ignored: %s", path.name, error)
+        return None
+    return snapshot if isinstance(snapshot, Snapshot) else None
+
+
+def _disk_store(key: StateKey, snapshot: Snapshot) -> None:
+    """Write atomically (temp file + rename) and keep the newest ``DISK_KEEP`` per cluster;
+    a full or read-only disk only costs the next process a rebuild."""
+    directory = _snapshot_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pickle")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                _pickler(out).dump(snapshot)
+            os.replace(temp, snapshot_path(key))
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        _prune(directory, key[0])
+    except Exception as error:  # noqa: BLE001 - the snapshot in memory is still good
+        logger.warning("snapshot cache not written: %s", error)
+
+
+def _frozen(mapping: dict) -> MappingProxyType:
+    """Unpickling half of the snapshot's read-only mappings."""
+    return MappingProxyType(mapping)
+
+
+def _reduce_proxy(proxy: MappingProxyType) -> tuple:
+    return _frozen, (dict(proxy),)
+
+
+def _pickler(out: io.BufferedIOBase) -> pickle.Pickler:
+    """A pickler that also writes ``MappingProxyType`` (the snapshot's frozen mappings),
+    which plain pickle refuses."""
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_proxy}
+    return pickler
+
+
+def _prune(directory: Path, pk: int) -> None:
+    mine: list[tuple[float, int, Path]] = []
+    for path in directory.glob(f"{pk}-*-*.pickle"):
+        _, revision, created = path.stem.split("-", 2)
+        try:
+            mine.append((float(created), int(revision), path))
+        except ValueError:
+            continue
+    for *_, path in sorted(mine, reverse=True)[DISK_KEEP:]:
+        path.unlink(missing_ok=True)
+
+
+__all__: list[str] = ["snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster", "snapshot_path"]

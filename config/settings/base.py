@@ -100,6 +100,8 @@ STORAGES = {
 
 # On the embedded default (loopback) reading needs no login; set to false to require it.
 ROUTESCOPE_ANONYMOUS_READ = env.bool("ROUTESCOPE_ANONYMOUS_READ", default=True)
+# Pickled engine snapshots shared by worker processes (routing.snapshots), git-ignored.
+ROUTESCOPE_SNAPSHOT_DIR = env.path("ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots"))
 # Largest dump import_cluster / the API accept, in bytes.
 ROUTESCOPE_MAX_DUMP_BYTES = env.int("ROUTESCOPE_MAX_DUMP_BYTES", default=2 * 1024**3)
 # Largest request body Django reads (an inline dump in POST /api/v1/simulate), in bytes.

@@ -51,3 +51,107 @@ def test_a_recreated_cluster_with_the_same_pk_and_revision_is_not_served_stale()
     new = Cluster.objects.get(name="two")
     assert (new.pk, new.revision) == (pk, revision)
     assert set(snapshot_for_cluster(cluster=new).nodes) == {"n-new"}
+
+
+# ---- persisted cache and watch-batch advance ----------------------------------------------
+
+from cluster.watch_events import events_apply  # noqa: E402
+from routing.snapshots import snapshot_path  # noqa: E402
+
+
+@pytest.fixture
+def snapshot_dir(settings, tmp_path):
+    settings.ROUTESCOPE_SNAPSHOT_DIR = tmp_path / "snapshots"
+    snapshot_cache_clear()
+    yield settings.ROUTESCOPE_SNAPSHOT_DIR
+    snapshot_cache_clear()
+
+
+def _answer(snapshot) -> dict:
+    return simulate(snapshot, Question(service="default/web", source="pod:n1")).to_json()
+
+
+def test_a_new_process_loads_the_pickle_instead_of_rebuilding(snapshot_dir, monkeypatch) -> None:
+    cluster_import(name="c1", objects=objects(True, True))
+    cluster = Cluster.objects.get(name="c1")
+    built = snapshot_for_cluster(cluster=cluster)
+    assert snapshot_path(cluster.state_key).is_file()
+    import routing.snapshots as snapshots
+
+    snapshots._cache.clear()  # what another worker process starts with
+    monkeypatch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
+    loaded = snapshot_for_cluster(cluster=cluster)
+    assert loaded is not built and _answer(loaded) == _answer(built)
+    assert dict(loaded.nodes) == dict(built.nodes)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", b"\x80\x05K\x01."])
+def test_a_corrupt_pickle_is_ignored_and_rebuilt(snapshot_dir, content: bytes) -> None:
+    import routing.snapshots as snapshots
+
+    cluster_import(name="c1", objects=objects(True, False))
+    cluster = Cluster.objects.get(name="c1")
+    path = snapshot_path(cluster.state_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    snapshot = snapshot_for_cluster(cluster=cluster)
+    assert [e["ip"] for e in _answer(snapshot)["endpoints"]] == ["10.0.0.1"]
+    snapshots._cache.clear()
+    assert _answer(snapshot_for_cluster(cluster=cluster)) == _answer(snapshot)  # rewritten, readable
+
+
+def test_only_the_newest_pickles_of_a_cluster_are_kept(snapshot_dir) -> None:
+    import routing.snapshots as snapshots
+
+    cluster_import(name="c1", objects=objects(True))
+    cluster = Cluster.objects.get(name="c1")
+    for ready in (True, False, True, False, True):
+        cluster_replace_state(cluster=cluster, objects=objects(ready, True))
+        snapshot_for_cluster(cluster=Cluster.objects.get(name="c1"))
+    revisions = sorted(int(p.name.split("-")[1]) for p in snapshot_dir.glob(f"{cluster.pk}-*.pickle"))
+    current = Cluster.objects.get(name="c1").revision
+    assert revisions == [current - 2, current - 1, current] and snapshots.DISK_KEEP == 3
+
+
+def test_a_watch_batch_advances_the_cached_snapshot(snapshot_dir, monkeypatch,
+                                                    django_capture_on_commit_callbacks) -> None:
+    import routing.snapshots as snapshots
+
+    cluster_import(name="c1", objects=objects(True, True) + [node_obj("n2", zone="b")])
+    cluster = Cluster.objects.get(name="c1")
+    snapshot_for_cluster(cluster=cluster)
+    events = [("MODIFIED", slice_obj("web", [endpoint_obj("10.0.0.1", "n1"), endpoint_obj("10.0.0.9", "n2")])),
+              ("ADDED", service_obj("api", cluster_ip="10.96.0.11")),
+              ("ADDED", slice_obj("api", [endpoint_obj("10.0.1.1", "n2")])),
+              ("MODIFIED", node_obj("n1", zone="a", ready=False))]
+    with django_capture_on_commit_callbacks(execute=True):  # the snapshot advances after commit
+        assert events_apply(cluster=cluster, events=events)["applied"] == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_apply(cluster=cluster, events=[("DELETED", slice_obj("web", []))])["applied"] == 1
+    cluster = Cluster.objects.get(name="c1")
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
+        advanced = snapshot_for_cluster(cluster=cluster)
+    snapshot_cache_clear()
+    full = snapshot_for_cluster(cluster=cluster)
+    assert advanced is not full
+    assert not advanced.nodes["n1"].ready and "default/api" in advanced.endpoint_index
+    assert "default/web" not in advanced.endpoint_index
+    for key in ("default/web", "default/api"):
+        for source in ("pod:n1", "pod:n2"):
+            question = Question(service=key, source=source)
+            assert simulate(advanced, question).to_json() == simulate(full, question).to_json()
+    assert dict(advanced.node_services) == dict(full.node_services)
+
+
+def test_a_watch_batch_with_cluster_wide_changes_leaves_the_rebuild_to_the_reader(
+        snapshot_dir, django_capture_on_commit_callbacks) -> None:
+    cluster_import(name="c1", objects=objects(True, True))
+    cluster = Cluster.objects.get(name="c1")
+    before = snapshot_for_cluster(cluster=cluster)
+    with django_capture_on_commit_callbacks(execute=True):
+        events_apply(cluster=cluster, events=[("ADDED", node_obj("n2", zone="b", version="v1.31.0")),
+                                              ("MODIFIED", node_obj("n1", zone="a", version="v1.31.0"))])
+    cluster = Cluster.objects.get(name="c1")
+    after = snapshot_for_cluster(cluster=cluster)
+    assert after is not before and after.proxy.version == (1, 31) and set(after.nodes) == {"n1", "n2"}
