@@ -135,6 +135,10 @@ def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = Fal
 
 #: Longest diff text a drift report keeps; past it the text ends with a note.
 DRIFT_DIFF_MAX_CHARS = 20_000
+#: Reports kept per node (the newest); older ones are deleted when a new one is stored.
+DRIFT_REPORTS_KEPT = 20
+#: Modes a node agent compares (what ``routing.agent.drift.READ_COMMANDS`` can read).
+DRIFT_MODES = ("iptables", "nftables", "ipvs")
 
 
 def drift_diff_text(*, missing: list[str], extra: list[str], limit: int = DRIFT_DIFF_MAX_CHARS) -> str:
@@ -159,10 +163,19 @@ def drift_report_record(*, cluster: Cluster, node: str, mode: str, result: dict[
     ``revision`` (the cluster revision the prediction was rendered from)."""
     from django.utils import timezone
 
+    if mode not in DRIFT_MODES:
+        raise ValueError(f"drift report mode must be one of {', '.join(DRIFT_MODES)}, not {mode!r}")
+    if not node:
+        raise ValueError("drift report needs the node name")
     missing, extra = list(result.get("missing") or []), list(result.get("extra") or [])
-    return RulesDriftReport.objects.create(
+    report = RulesDriftReport.objects.create(
         cluster=cluster, node=node, mode=mode, checked_at=timezone.now(),
         cluster_revision=int(result.get("revision", getattr(cluster, "revision", 0)) or 0),
         in_sync=not missing and not extra, missing_count=len(missing), unexpected_count=len(extra),
         diff=drift_diff_text(missing=missing, extra=extra),
         agent_hostname=agent_hostname[:253], agent_version=agent_version[:64])
+    # Agents check on every change and on a timer: keep each node's recent history only.
+    stale = (RulesDriftReport.objects.filter(cluster=cluster, node=node)
+             .order_by("-checked_at", "-id").values_list("pk", flat=True)[DRIFT_REPORTS_KEPT:])
+    RulesDriftReport.objects.filter(pk__in=list(stale)).delete()
+    return report

@@ -113,3 +113,21 @@ def test_query_count_does_not_grow_with_reports(anon_client, reports, django_ass
         _record(reports, f"extra-{i}")
     with django_assert_num_queries(2):
         assert len(anon_client.get(URL).json()["reports"]) == 32
+
+
+def test_only_the_newest_reports_per_node_are_kept(small_cluster):
+    from routing.services import DRIFT_REPORTS_KEPT
+
+    first = _record(small_cluster, "n1", missing=["first"], minutes_ago=60)
+    for _ in range(DRIFT_REPORTS_KEPT):
+        _record(small_cluster, "n1")
+    _record(small_cluster, "n2", missing=["m"], minutes_ago=120)
+    assert RulesDriftReport.objects.filter(node="n1").count() == DRIFT_REPORTS_KEPT
+    assert not RulesDriftReport.objects.filter(pk=first.pk).exists()
+    assert RulesDriftReport.objects.filter(node="n2").count() == 1  # other nodes untouched
+
+
+def test_record_refuses_an_unknown_mode(small_cluster):
+    with pytest.raises(ValueError, match="mode must be one of iptables, nftables, ipvs, not 'pf'"):
+        drift_report_record(cluster=small_cluster, node="n1", mode="pf", result={})
+    assert not RulesDriftReport.objects.exists()
