@@ -34,6 +34,7 @@ def _card(body: str) -> str:
 def test_overview_says_how_to_start_an_agent_when_none_reported(client: Client, demo: Cluster) -> None:
     card = _card(client.get(reverse("dashboard:overview", args=["demo"])).content.decode())
     assert "No node agent has reported yet" in card and "manage.py node_agent --node NODE" in card
+    assert "manage.py check_drift --cluster demo" in card
     assert "data-drift-node" not in card
 
 

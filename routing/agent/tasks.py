@@ -57,6 +57,13 @@ def check_node_rules(cluster_id: int, node: str, mode: str | None = None) -> dic
     return {**result, "report": report.pk}
 
 
+def drift_checks_queue(*, cluster_id: int, nodes: list[str], mode: str | None = None) -> list:
+    """Send ``check_node_rules`` to each node's own queue (its agent runs it there); the
+    Celery results, in ``nodes`` order. In-process when no broker is configured."""
+    return [check_node_rules.apply_async(args=(cluster_id, node, mode), queue=node_queue(node))
+            for node in nodes]
+
+
 @shared_task(name="routing.agent.apply_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)
 def apply_node_rules(mode: str, text: str) -> dict:
     """Replace the node's kube-proxy rules with ``text`` (iptables-restore or nft -f input).

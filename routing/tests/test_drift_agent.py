@@ -85,3 +85,26 @@ def test_nftables_node_missing_an_element(demo, anon_client, monkeypatch) -> Non
     assert (shown["mode"], shown["in_sync"], shown["missing_count"], shown["unexpected_count"]) == (
         "nftables", False, 1, 0)
     assert shown["diff"] == "- element cluster-ips:10.96.0.13"
+
+
+def test_check_drift_command_runs_the_check_and_stores_the_report(demo, monkeypatch, capsys) -> None:
+    expected = render_node_rules(snapshot_for_cluster(cluster=demo), "node-b1", "nftables")
+    with scratch_namespace() as ns:
+        monkeypatch.setenv(NETNS_ENV, ns)
+        assert load(ns, "nftables", expected.text).returncode == 0
+        call_command("check_drift", "--cluster", "demo", "--node", "node-b1", "--mode", "nftables")
+    assert capsys.readouterr().out.strip() == "node-b1 (nftables): in sync"
+    report = RulesDriftReport.objects.get(cluster=demo)
+    assert (report.node, report.mode, report.in_sync) == ("node-b1", "nftables", True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cluster", "nope"], "no cluster called 'nope'"),
+    (["--cluster", "demo", "--node", "node-zz"], "no node 'node-zz' in cluster demo"),
+])
+def test_check_drift_command_refuses_bad_input(demo, args, message) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=message):
+        call_command("check_drift", *args)
+    assert not RulesDriftReport.objects.exists()
