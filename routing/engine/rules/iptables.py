@@ -10,7 +10,9 @@ from array import array
 from collections.abc import Sequence
 
 from routing.engine.rules import naming
-from routing.engine.rules.model import CHAIN_REASONS, EpRef, LazyReasons, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.model import (
+    CHAIN_REASONS, EpRef, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules,
+)
 
 # (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
 # order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
@@ -311,7 +313,7 @@ def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp
     return _memo(("sep", spn, proto, affinity, large, mp), build, eps)
 
 
-def _sep_reasons(chunk: str, eps: tuple) -> list[str]:
+def _sep_reasons(chunk: str, eps: tuple, _: object) -> list[str]:
     out: list[str] = []
     for ep in eps:
         out += ("hairpin", "dnat|" + naming.endpoint_string(ep.ip, ep.port))
@@ -436,19 +438,23 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
 def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions):
     """Join base and per-service lines into restore text.
 
-    Returns (text, layout): layout is a list of (lines, reasons, service) blocks in text
-    order, from which ``RuleSet.rows`` is built only when someone asks for reasons.
+    Returns (text, layout): layout is a list of (lines, reasons, service) blocks and
+    ``Sections`` entries in text order, from which ``RuleSet.rows`` is built only when someone asks for reasons.
     """
-    layout: list[tuple[list[str], list[str], str | None]] = []
+    layout: list = []
+    lines: list[str] = []
 
     def put(pairs, service=None):
         pairs = list(pairs)
-        layout.append(([p[0] for p in pairs], [p[1] for p in pairs], service))
+        block = [p[0] for p in pairs]
+        layout.append((block, [p[1] for p in pairs], service))
+        lines.extend(block)
 
     def put_section(section):
+        layout.append(Sections(services, (section,)))
         for svc in services:
             if section in svc.sections:
-                layout.append((svc.sections[section], svc.reasons[section], svc.service))
+                lines.extend(svc.sections[section])
 
     put([("*filter", "base")])
     if opts.include_jumps:
@@ -468,8 +474,5 @@ def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceR
     put_section("nat")
     put(base["nat-tail"])
     put([("COMMIT", "base")])
-    lines: list[str] = []
-    for block, _, _ in layout:
-        lines.extend(block)
     lines.append("")  # the final newline, without copying 40 MB once more
     return "\n".join(lines), layout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 MODES = ("iptables", "nftables", "ipvs")
@@ -115,21 +115,22 @@ class LazyReasons:
     nor keeps 600,000 list slots for the garbage collector to walk.
     """
 
-    __slots__ = ("_args", "_build")
+    __slots__ = ("_a", "_b", "_build")
 
-    def __init__(self, build: Callable[..., list[str]], *args: object) -> None:
-        # A module-level function and its arguments rather than a closure: two objects per
+    def __init__(self, build: Callable[[str, object, object], list[str]], a: object = None, b: object = None) -> None:
+        # A module-level function and two arguments rather than a closure: one object per
         # chunk instead of five for the garbage collector to walk after a render.
         self._build = build
-        self._args = args
+        self._a = a
+        self._b = b
 
     def expand(self, chunk: str) -> list[str]:
         """One reason code per line of ``chunk`` (the text this object stands beside)."""
-        return self._build(chunk, *self._args)
+        return self._build(chunk, self._a, self._b)
 
 
-def _same_reason(chunk: str, reason: str) -> list[str]:
-    return [reason] * (chunk.count("\n") + 1)
+def _same_reason(chunk: str, reason: object, _: object) -> list[str]:
+    return [str(reason)] * (chunk.count("\n") + 1)
 
 
 CHAIN_REASONS = LazyReasons(_same_reason, "chain")
@@ -150,6 +151,16 @@ def expand(lines: list[str], reasons: list) -> tuple[list[str], list[str]]:
             out_l.extend(line.split("\n"))
             out_r.extend(reason.expand(line))
     return out_l, out_r
+
+
+@dataclass(frozen=True)
+class Sections:
+    """A RuleSet layout entry standing for the ``names`` sections of every one of
+    ``services`` (service by service, each in ``names`` order): one entry instead of one
+    (lines, reasons, service) tuple per Service and section."""
+
+    services: Sequence[ServiceRules]
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from routing.engine.rules import naming
 from routing.engine.rules.iptables import _ids
-from routing.engine.rules.model import CHAIN_REASONS, LazyReasons, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.model import CHAIN_REASONS, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules
 
 T = "ip kube-proxy"
 
@@ -230,7 +230,7 @@ def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: b
     return chains, CHAIN_REASONS, "\n".join(rules), LazyReasons(_endpoint_reasons, reachable, affinity)
 
 
-def _endpoint_reasons(chunk: str, reachable: tuple, affinity: bool) -> list[str]:
+def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[str]:
     out: list[str] = []
     for e in reachable:
         where = f"{e.ip}:{e.port}"
@@ -352,15 +352,16 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     return rows
 
 
+_SECTIONS = ("chains", "sets", "rules", "elements")
+
+
 def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]):
     """Join base and per-service lines into ``nft -f`` text; returns (text, layout)."""
-    layout: list[tuple[list[str], list[str], str | None]] = [([b[0] for b in base], [b[1] for b in base], None)]
+    lines = [b[0] for b in base]
+    layout: list = [(list(lines), [b[1] for b in base], None), Sections(services, _SECTIONS)]
     for svc in services:
-        for section in ("chains", "sets", "rules", "elements"):
+        for section in _SECTIONS:
             if section in svc.sections:
-                layout.append((svc.sections[section], svc.reasons[section], svc.service))
-    lines: list[str] = []
-    for block, _, _ in layout:
-        lines.extend(block)
+                lines.extend(svc.sections[section])
     lines.append("")  # the final newline, without copying 60 MB once more
     return "\n".join(lines), layout

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from routing.engine.rules import iptables, ipvs, nftables
 from routing.engine.rules.iptables import _ids
-from routing.engine.rules.model import MODES, NodeContext, PortPlan, RenderOptions, RuleLine, ServiceRules, expand
+from routing.engine.rules.model import (
+    MODES, NodeContext, PortPlan, RenderOptions, RuleLine, Sections, ServiceRules, expand,
+)
 from routing.engine.rules.plan import RulesError, node_plans, render_options
 from routing.engine.rules.reasons import explain
 from routing.engine.snapshot import Snapshot
@@ -28,7 +30,7 @@ class RuleSet:
     node: str
     mode: str
     text: str
-    layout: list[tuple[list[str], list[str], str | None]]
+    layout: list[tuple[list[str], list[str], str | None] | Sections]
     services: dict[str, ServiceRules]
     companions: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -37,7 +39,15 @@ class RuleSet:
     def rows(self) -> list[tuple[str, str | None, str]]:
         """(line, service key or None, reason code) for every line of ``text``."""
         out: list[tuple[str, str | None, str]] = []
-        for lines, reasons, service in self.layout:
+        for entry in self.layout:
+            if isinstance(entry, Sections):
+                for svc in entry.services:
+                    for name in entry.names:
+                        if name in svc.sections:
+                            lines, reasons = expand(svc.sections[name], svc.reasons[name])
+                            out.extend((line, svc.service, reason) for line, reason in zip(lines, reasons))
+                continue
+            lines, reasons, service = entry
             lines, reasons = expand(lines, reasons)
             out.extend((line, service, reason) for line, reason in zip(lines, reasons))
         return out
