@@ -31,6 +31,10 @@ def _clear_caches() -> None:
     render._BLOCKS.clear()
     iptables._MEMO.clear()
     nftables._MEMO.clear()
+    # One-entry "same tuple as the last call" shortcuts: reset too, so a from-scratch render
+    # keeps nothing but the chain-name caches (naming.*) from the previous one.
+    iptables._LAST_NAMES[0] = nftables._LAST_BASES[0] = (None, None, None)
+    iptables._LAST_IDS[0] = ((), b"")
 
 
 def _timed(fn) -> tuple[float, float]:  # noqa: ANN001
