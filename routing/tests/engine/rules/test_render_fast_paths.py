@@ -179,3 +179,31 @@ def test_reasons_still_read_as_sentences_for_chunked_lines() -> None:
     dnat = [line for line in rs.lines if line.reason.startswith("dnat|")]
     assert dnat and all(line.why.startswith("DNAT to endpoint ") and line.service for line in dnat)
     assert json.dumps([line.why for line in rs.lines])  # plain strings all the way down
+
+
+def test_gc_pause_restores_the_collector_and_leaves_others_frozen_objects_alone() -> None:
+    import gc
+
+    from routing.engine.rules.render import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        made = [[i] for i in range(1000)]
+    assert gc.isenabled() and len(made) == 1000
+    assert not gc.get_freeze_count()  # promoted to the oldest generation, not left frozen
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        with gc_paused():
+            pass
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
