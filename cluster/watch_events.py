@@ -40,7 +40,6 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
     counts = {"applied": 0, "rejected": 0}
     applied: list[tuple[str, dict]] = []
     with transaction.atomic():
-        current = Cluster.objects.select_for_update().get(pk=cluster.pk)
         for type_, obj in events:
             try:
                 with transaction.atomic():
@@ -53,8 +52,10 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
         if counts["applied"]:
             Cluster.objects.filter(pk=cluster.pk).update(revision=F("revision") + 1,
                                                          last_synced_at=timezone.now())
-            previous_key = current.state_key
-            current.revision += 1
+            # Read after our update (its row lock held until commit): the revision this
+            # batch moved the cluster from is exactly one less.
+            current = Cluster.objects.get(pk=cluster.pk)
+            previous_key = (current.pk, current.revision - 1, current.state_key[2])
             transaction.on_commit(lambda: _advance_snapshot(current, previous_key, applied))
     return counts
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import copyreg
+import fcntl
+import gc
 import io
 import os
 import pickle
 import tempfile
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,10 +53,33 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
             return _cache[key]
     snapshot = _disk_load(key)
     if snapshot is None:
-        snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
-        _disk_store(key, snapshot)
+        # One process builds, the others (gunicorn workers missing at the same moment)
+        # wait for its pickle: seconds of loading instead of each rebuilding for tens.
+        with _build_lock(key[0]):
+            snapshot = _disk_load(key)
+            if snapshot is None:
+                snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
+                _disk_store(key, snapshot)
     _remember(key, snapshot)
     return snapshot
+
+
+@contextmanager
+def _build_lock(pk: int) -> Iterator[None]:
+    """An exclusive lock per cluster across processes and threads (``flock`` on a file in
+    the snapshot directory); without a usable directory, no lock (each builds)."""
+    try:
+        _snapshot_dir().mkdir(parents=True, exist_ok=True)
+        handle = open(_snapshot_dir() / f".build-{pk}.lock", "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Iterable[dict],
@@ -83,7 +110,19 @@ def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Itera
         logger.info("cluster %s: snapshot rebuilt in full on next read: %s", cluster.name, why)
         return None
     _remember(cluster.state_key, snapshot)
+    _persist_later(cluster.state_key, snapshot)
     return snapshot
+
+
+def snapshot_persist_wait(*, timeout: float = 120.0) -> bool:
+    """Wait until advanced snapshots queued for disk are written (tests, benchmarks,
+    a watch process shutting down); True when nothing is left pending."""
+    with _pending_lock:
+        writer = _writer
+    if writer is not None:
+        writer.join(timeout)
+    with _pending_lock:
+        return _writer is None and not _pending
 
 
 def snapshot_cache_clear() -> None:
@@ -91,6 +130,8 @@ def snapshot_cache_clear() -> None:
     deletes)."""
     with _lock:
         _cache.clear()
+    with _pending_lock:
+        _pending.clear()
     for path in _snapshot_dir().glob("*.pickle"):
         path.unlink(missing_ok=True)
 
@@ -101,6 +142,33 @@ def _remember(key: StateKey, snapshot: Snapshot) -> None:
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
+
+
+# Advanced snapshots reach disk from one background thread, newest per cluster only, so a
+# burst of watch events costs one pickle, not one each, and never delays an event.
+_pending: dict[int, tuple[StateKey, Snapshot]] = {}
+_pending_lock = threading.Lock()
+_writer: threading.Thread | None = None
+
+
+def _persist_later(key: StateKey, snapshot: Snapshot) -> None:
+    global _writer
+    with _pending_lock:
+        _pending[key[0]] = (key, snapshot)
+        if _writer is None:
+            _writer = threading.Thread(target=_write_pending, name="snapshot-writer", daemon=True)
+            _writer.start()
+
+
+def _write_pending() -> None:
+    global _writer
+    while True:
+        with _pending_lock:
+            if not _pending:
+                _writer = None
+                return
+            _, (key, snapshot) = _pending.popitem()
+        _disk_store(key, snapshot)
 
 
 def _snapshot_dir() -> Path:
@@ -119,6 +187,8 @@ def _disk_load(key: StateKey) -> Snapshot | None:
     Only files this project wrote are read: the directory is the server's own, never a
     user upload."""
     path = snapshot_path(key)
+    enabled = gc.isenabled()
+    gc.disable()  # hundreds of thousands of acyclic objects: collections would dominate
     try:
         with open(path, "rb") as handle:
             snapshot = pickle.load(handle)
@@ -127,6 +197,9 @@ def _disk_load(key: StateKey) -> Snapshot | None:
     except Exception as error:  # noqa: BLE001 - any broken pickle means "rebuild"
         logger.warning("snapshot cache %s ignored: %s", path.name, error)
         return None
+    finally:
+        if enabled:
+            gc.enable()
     return snapshot if isinstance(snapshot, Snapshot) else None
 
 
@@ -134,12 +207,14 @@ def _disk_store(key: StateKey, snapshot: Snapshot) -> None:
     """Write atomically (temp file + rename) and keep the newest ``DISK_KEEP`` per cluster;
     a full or read-only disk only costs the next process a rebuild."""
     directory = _snapshot_dir()
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pickle")
         try:
             with os.fdopen(handle, "wb") as out:
-                _pickler(out).dump(snapshot)
+                _pickler(_Yielding(out)).dump(snapshot)
             os.replace(temp, snapshot_path(key))
         except BaseException:
             Path(temp).unlink(missing_ok=True)
@@ -147,6 +222,9 @@ def _disk_store(key: StateKey, snapshot: Snapshot) -> None:
         _prune(directory, key[0])
     except Exception as error:  # noqa: BLE001 - the snapshot in memory is still good
         logger.warning("snapshot cache not written: %s", error)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _frozen(mapping: dict) -> MappingProxyType:
@@ -158,7 +236,7 @@ def _reduce_proxy(proxy: MappingProxyType) -> tuple:
     return _frozen, (dict(proxy),)
 
 
-def _pickler(out: io.BufferedIOBase) -> pickle.Pickler:
+def _pickler(out: object) -> pickle.Pickler:
     """A pickler that also writes ``MappingProxyType`` (the snapshot's frozen mappings),
     which plain pickle refuses."""
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -166,7 +244,28 @@ def _pickler(out: io.BufferedIOBase) -> pickle.Pickler:
     return pickler
 
 
+class _Yielding:
+    """A file wrapper whose ``write`` (once per 64 KB pickle frame) lets other threads run:
+    the C pickler otherwise holds the GIL for long stretches, and a watch event or a
+    request in this process would wait behind seconds of pickling."""
+
+    def __init__(self, out: io.BufferedIOBase) -> None:
+        self._out = out
+
+    def write(self, data: bytes) -> int:
+        written = self._out.write(data)
+        time.sleep(0)
+        return written
+
+
 def _prune(directory: Path, pk: int) -> None:
+    stale = time.time() - 600
+    for temp in directory.glob(".tmp-*.pickle"):  # left by a process killed mid-write
+        try:
+            if temp.stat().st_mtime < stale:
+                temp.unlink(missing_ok=True)
+        except OSError:
+            continue
     mine: list[tuple[float, int, Path]] = []
     for path in directory.glob(f"{pk}-*-*.pickle"):
         _, revision, created = path.stem.split("-", 2)
@@ -178,4 +277,5 @@ def _prune(directory: Path, pk: int) -> None:
         path.unlink(missing_ok=True)
 
 
-__all__: list[str] = ["snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster", "snapshot_path"]
+__all__: list[str] = ["snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster", "snapshot_path",
+                      "snapshot_persist_wait"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from routing.engine.kube import (
     SERVICE_NAME_LABEL, _family, _majority_version, _meta, node_from_object, service_from_object,
@@ -54,7 +55,12 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
     """
     if any(note.startswith(_DERIVED_NOTES) for note in snapshot.notes) or not snapshot.endpoint_index:
         raise NeedsFullRebuild("endpoints are not read from EndpointSlices in this snapshot")
-    nodes, services, pods = dict(snapshot.nodes), dict(snapshot.services), dict(snapshot.pods)
+    upserts, deletes = list(upserts), list(deletes)
+    kinds = {obj.get("kind") for obj in upserts} | {kind for kind, _, _ in deletes}
+    # Copy only the mappings that change: the pods of a 150,000-pod cluster cost ~10 ms.
+    nodes = dict(snapshot.nodes) if "Node" in kinds else snapshot.nodes
+    services = dict(snapshot.services) if "Service" in kinds else snapshot.services
+    pod_changes: dict[str, object] = {}
     changed_nodes: set[str] = set()
     dirty: set[str] = set(touched_services)
     for obj in upserts:
@@ -78,7 +84,7 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
                 raise NeedsFullRebuild("a kube-proxy Pod changed")
             pod = pod_from_object(obj)
             if pod.name:
-                pods[pod.key] = pod
+                pod_changes[pod.key] = pod
         elif kind in ("ConfigMap", "Endpoints"):
             # ConfigMaps feed the cluster-wide and per-node kube-proxy settings; v1
             # Endpoints are ignored while EndpointSlices exist.
@@ -94,15 +100,79 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
         elif kind == "Pod":
             if namespace == "kube-system":
                 raise NeedsFullRebuild("a kube-system Pod was deleted")
-            pods.pop(_key(namespace, name), None)
+            pod_changes[_key(namespace, name)] = _GONE
         elif kind == "ConfigMap":
             raise NeedsFullRebuild("a ConfigMap was deleted")
+    pods = PodOverlay.over(snapshot.pods, pod_changes) if pod_changes else snapshot.pods
     node_proxy = _advance_node_proxy(snapshot, nodes, pods, changed_nodes) if changed_nodes else snapshot.node_proxy
     index, node_services = _reindex(snapshot, services, dirty, service_slices)
     if not index:
         raise NeedsFullRebuild("no service has endpoints any more")
-    return snapshot.evolve(nodes=nodes, services=services, pods=pods, endpoint_index=index,
-                           node_proxy=node_proxy, node_services=node_services)
+    # ``replace`` rather than ``evolve``: freezing would copy the pod overlay into a dict.
+    return replace(snapshot.evolve(nodes=nodes, services=services, endpoint_index=index,
+                                   node_proxy=node_proxy, node_services=node_services), pods=pods)
+
+
+_GONE = object()
+
+
+class PodOverlay(Mapping):
+    """A read-only pods mapping: a base mapping plus a few changes, so one Pod event on a
+    150,000-pod cluster costs O(changes) instead of copying the dict (~40 ms). Iterates
+    in the order a full rebuild would (changed pods in place, new ones last); folds the
+    changes into a plain dict once they grow past ``COMPACT_AT``."""
+
+    COMPACT_AT = 4096
+    __slots__ = ("_base", "_changes", "_len")
+
+    def __init__(self, base: Mapping, changes: dict) -> None:
+        self._base, self._changes = base, changes
+        self._len = len(base) + sum((v is not _GONE) - (k in base) for k, v in changes.items())
+
+    @classmethod
+    def over(cls, pods: Mapping, changes: dict) -> Mapping:
+        """``pods`` with ``changes`` (key -> Pod, or ``_GONE`` to remove) applied."""
+        prior = pods._changes if isinstance(pods, PodOverlay) else {}
+        if any(prior.get(key) is _GONE and value is not _GONE for key, value in changes.items()):
+            # Deleted then re-created: its row (and so its place) moves to the end.
+            merged = dict(pods.items())
+            for key, value in changes.items():
+                merged.pop(key, None)
+                if value is not _GONE:
+                    merged[key] = value
+            return freeze(merged)
+        if isinstance(pods, PodOverlay):
+            base, changes = pods._base, {**prior, **changes}
+        else:
+            base = pods
+        if len(changes) > cls.COMPACT_AT:
+            return freeze(dict(cls(base, changes).items()))
+        return cls(base, changes)
+
+    def __getitem__(self, key: str):
+        if key in self._changes:
+            value = self._changes[key]
+            if value is _GONE:
+                raise KeyError(key)
+            return value
+        return self._base[key]
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._changes:
+            return self._changes[key] is not _GONE  # type: ignore[index]
+        return key in self._base
+
+    def __iter__(self):
+        changes = self._changes
+        for key in self._base:
+            if changes.get(key) is not _GONE:
+                yield key
+        for key, value in changes.items():
+            if value is not _GONE and key not in self._base:
+                yield key
+
+    def __len__(self) -> int:
+        return self._len
 
 
 def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping, pods: Mapping,
@@ -147,22 +217,30 @@ def _strip(config: ProxyConfig) -> tuple:
 def _reindex(snapshot: Snapshot, services: Mapping[str, Service], dirty: set[str],
              service_slices: SliceSource) -> tuple[dict, dict]:
     """The endpoint index and node -> services index with the ``dirty`` services redone."""
+    if not dirty:
+        return snapshot.endpoint_index, snapshot.node_services
     index = dict(snapshot.endpoint_index)
-    node_services = {node: set(keys) for node, keys in snapshot.node_services.items()} if dirty else None
+    removed: dict[str, set[str]] = defaultdict(set)
+    added: dict[str, set[str]] = defaultdict(set)
     for key in dirty:
         old = index.pop(key, None)
         svc = services.get(key)
         new = _service_index(svc, service_slices(*key.split("/", 1))) if svc is not None else None
         if new:
             index[key] = new
-        if node_services is not None and old is not new:
-            for node in _nodes_of(old):
-                node_services[node].discard(key)
-            for node in _nodes_of(new):
-                node_services.setdefault(node, set()).add(key)
-    if node_services is None:
-        return index, dict(snapshot.node_services)
-    return index, {node: frozenset(keys) for node, keys in node_services.items() if keys}
+        for node in _nodes_of(old):
+            removed[node].add(key)
+        for node in _nodes_of(new):
+            added[node].add(key)
+    # Only the nodes the changed services had or have endpoints on get a new entry.
+    node_services = dict(snapshot.node_services)
+    for node in removed.keys() | added.keys():
+        keys = (node_services.get(node, frozenset()) - removed[node]) | added[node]
+        if keys:
+            node_services[node] = frozenset(keys)
+        else:
+            node_services.pop(node, None)
+    return index, node_services
 
 
 def _nodes_of(ports: Mapping[str, tuple[Endpoint, ...]] | None) -> set[str]:

@@ -7,7 +7,7 @@ from cluster.models import Cluster
 from cluster.services import cluster_import, cluster_replace_state
 from routing.engine.simulate import Question, simulate
 from routing.snapshots import snapshot_cache_clear, snapshot_for_cluster
-from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+from routing.tests.engine.core_builders import endpoint_obj, node_obj, pod_obj, service_obj, slice_obj
 
 pytestmark = pytest.mark.django_db
 
@@ -74,9 +74,11 @@ def _answer(snapshot) -> dict:
 def test_a_new_process_loads_the_pickle_instead_of_rebuilding(snapshot_dir, monkeypatch) -> None:
     cluster_import(name="c1", objects=objects(True, True))
     cluster = Cluster.objects.get(name="c1")
-    built = snapshot_for_cluster(cluster=cluster)
-    assert snapshot_path(cluster.state_key).is_file()
     import routing.snapshots as snapshots
+
+    built = snapshot_for_cluster(cluster=cluster)
+    assert snapshots.snapshot_persist_wait(timeout=30)
+    assert snapshot_path(cluster.state_key).is_file()
 
     snapshots._cache.clear()  # what another worker process starts with
     monkeypatch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
@@ -96,6 +98,8 @@ def test_a_corrupt_pickle_is_ignored_and_rebuilt(snapshot_dir, content: bytes) -
     path.write_bytes(content)
     snapshot = snapshot_for_cluster(cluster=cluster)
     assert [e["ip"] for e in _answer(snapshot)["endpoints"]] == ["10.0.0.1"]
+    assert snapshots.snapshot_persist_wait(timeout=30)
+    assert path.stat().st_size > len(content)
     snapshots._cache.clear()
     assert _answer(snapshot_for_cluster(cluster=cluster)) == _answer(snapshot)  # rewritten, readable
 
@@ -108,6 +112,7 @@ def test_only_the_newest_pickles_of_a_cluster_are_kept(snapshot_dir) -> None:
     for ready in (True, False, True, False, True):
         cluster_replace_state(cluster=cluster, objects=objects(ready, True))
         snapshot_for_cluster(cluster=Cluster.objects.get(name="c1"))
+        assert snapshots.snapshot_persist_wait(timeout=30)
     revisions = sorted(int(p.name.split("-")[1]) for p in snapshot_dir.glob(f"{cluster.pk}-*.pickle"))
     current = Cluster.objects.get(name="c1").revision
     assert revisions == [current - 2, current - 1, current] and snapshots.DISK_KEEP == 3
@@ -123,15 +128,23 @@ def test_a_watch_batch_advances_the_cached_snapshot(snapshot_dir, monkeypatch,
     events = [("MODIFIED", slice_obj("web", [endpoint_obj("10.0.0.1", "n1"), endpoint_obj("10.0.0.9", "n2")])),
               ("ADDED", service_obj("api", cluster_ip="10.96.0.11")),
               ("ADDED", slice_obj("api", [endpoint_obj("10.0.1.1", "n2")])),
-              ("MODIFIED", node_obj("n1", zone="a", ready=False))]
+              ("MODIFIED", node_obj("n1", zone="a", ready=False)),
+              ("ADDED", pod_obj("web-1", "n2", "10.0.0.9"))]
     with django_capture_on_commit_callbacks(execute=True):  # the snapshot advances after commit
-        assert events_apply(cluster=cluster, events=events)["applied"] == 4
+        assert events_apply(cluster=cluster, events=events)["applied"] == 5
     with django_capture_on_commit_callbacks(execute=True):
         assert events_apply(cluster=cluster, events=[("DELETED", slice_obj("web", []))])["applied"] == 1
     cluster = Cluster.objects.get(name="c1")
     with monkeypatch.context() as patch:
         patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
         advanced = snapshot_for_cluster(cluster=cluster)
+    # The advanced snapshot also reaches disk (from a background thread) for other processes.
+    assert snapshots.snapshot_persist_wait(timeout=30)
+    snapshots._cache.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
+        persisted = snapshot_for_cluster(cluster=cluster)
+    assert persisted is not advanced and dict(persisted.node_services) == dict(advanced.node_services)
     snapshot_cache_clear()
     full = snapshot_for_cluster(cluster=cluster)
     assert advanced is not full
@@ -142,6 +155,7 @@ def test_a_watch_batch_advances_the_cached_snapshot(snapshot_dir, monkeypatch,
             question = Question(service=key, source=source)
             assert simulate(advanced, question).to_json() == simulate(full, question).to_json()
     assert dict(advanced.node_services) == dict(full.node_services)
+    assert dict(advanced.pods) == dict(full.pods) == dict(persisted.pods) and "default/web-1" in advanced.pods
 
 
 def test_a_watch_batch_with_cluster_wide_changes_leaves_the_rebuild_to_the_reader(
@@ -155,3 +169,37 @@ def test_a_watch_batch_with_cluster_wide_changes_leaves_the_rebuild_to_the_reade
     cluster = Cluster.objects.get(name="c1")
     after = snapshot_for_cluster(cluster=cluster)
     assert after is not before and after.proxy.version == (1, 31) and set(after.nodes) == {"n1", "n2"}
+
+
+def test_processes_missing_together_build_once_and_share_the_pickle(snapshot_dir, monkeypatch) -> None:
+    """Workers that miss at the same moment wait for the first one's pickle (the lock is
+    an flock, which also separates threads: each takes its own open file)."""
+    import threading
+    import time
+
+    import routing.snapshots as snapshots
+
+    cluster_import(name="c1", objects=objects(True, True))
+    cluster = Cluster.objects.get(name="c1")
+    rows = snapshots.cluster_objects(cluster=cluster)
+    builds: list[int] = []
+
+    def slow_rows(**_):
+        builds.append(1)
+        time.sleep(0.3)
+        return rows
+
+    monkeypatch.setattr(snapshots, "cluster_objects", slow_rows)
+    got: list = []
+
+    def worker() -> None:
+        got.append(snapshot_for_cluster(cluster=cluster))
+        snapshots._cache.clear()  # the next "process" starts empty
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(got) == 3 and len(builds) == 1
+    assert all(_answer(s) == _answer(got[0]) for s in got)

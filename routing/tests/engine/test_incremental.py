@@ -44,7 +44,7 @@ slice_st = st.builds(lambda svc, suffix, eps, family: slice_obj(svc, eps, name=f
                      st.sampled_from(SERVICES), st.sampled_from(("x", "y")),
                      st.lists(endpoint_st, max_size=4), st.sampled_from(("IPv4", "IPv4", "IPv6", "FQDN")))
 
-pod_st = st.builds(lambda i, node: pod_obj(f"web-{i}", node, f"10.1.0.{i}"), st.integers(1, 4), st.sampled_from(NODES))
+pod_st = st.builds(lambda i, node: pod_obj(f"web-{i}", node, f"10.1.0.{i}"), st.integers(1, 6), st.sampled_from(NODES))
 
 object_st = st.one_of(node_st, service_st, slice_st, pod_st)
 # An event: an object to upsert, or an index into the current objects to delete.
@@ -72,7 +72,8 @@ def answers(snapshot: Snapshot) -> list:
 
 
 def structure(snapshot: Snapshot) -> tuple:
-    return (dict(snapshot.nodes), dict(snapshot.services), dict(snapshot.pods), snapshot.proxy,
+    return (dict(snapshot.nodes), dict(snapshot.services), dict(snapshot.pods), len(snapshot.pods),
+            all(key in snapshot.pods for key in snapshot.pods), snapshot.proxy,
             dict(snapshot.node_proxy), snapshot.notes, dict(snapshot.node_services),
             {key: dict(ports) for key, ports in snapshot.endpoint_index.items()})
 
@@ -154,3 +155,26 @@ def test_cluster_wide_changes_ask_for_a_full_rebuild(change: dict) -> None:
     snapshot = snapshot_from_objects(base_objects())
     with pytest.raises(NeedsFullRebuild):
         snapshot_with_changes(snapshot, upserts=[change], deletes=[], service_slices=lambda ns, name: [])
+
+
+def test_pod_changes_stack_then_fold_into_a_plain_mapping(monkeypatch) -> None:
+    from routing.engine.incremental import PodOverlay
+
+    monkeypatch.setattr(PodOverlay, "COMPACT_AT", 3)
+    objects = {ident(o): o for o in base_objects() + [pod_obj(f"web-{i}", "n1", f"10.1.0.{i}") for i in range(4)]}
+    snapshot = snapshot_from_objects(list(objects.values()))
+    kinds = []
+    for batch in ([pod_obj("web-9", "n2", "10.1.0.9")], [("Pod", "default", "web-1")],
+                  [pod_obj("web-1", "n1", "10.1.0.1")], [pod_obj("web-2", "n8", "10.1.0.2")],
+                  [pod_obj("web-3", "n8", "10.1.0.3")], [pod_obj("web-5", "n8", "10.1.0.5")],
+                  [pod_obj("web-6", "n8", "10.1.0.6")]):
+        if isinstance(batch[0], tuple):
+            batch = [list(objects).index(batch[0])]
+        snapshot, incremental = advance(snapshot, objects, batch)
+        assert incremental
+        kinds.append(type(snapshot.pods).__name__)
+        full = snapshot_from_objects(list(objects.values()))
+        assert structure(snapshot) == structure(full) and list(snapshot.pods) == list(full.pods)
+    # web-1 deleted then re-created moves to the end (a plain mapping); later events stack again.
+    assert kinds == ["PodOverlay", "PodOverlay", "mappingproxy", "PodOverlay", "PodOverlay", "PodOverlay",
+                     "mappingproxy"]
