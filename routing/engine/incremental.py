@@ -174,6 +174,10 @@ class PodOverlay(Mapping):
     def __len__(self) -> int:
         return self._len
 
+    def copy(self) -> dict:
+        """A plain dict of the pods (what ``MappingProxyType.copy`` gives what-ifs)."""
+        return dict(self.items())
+
 
 def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping, pods: Mapping,
                         changed: set[str]) -> Mapping[str, ProxyConfig]:

@@ -178,3 +178,15 @@ def test_pod_changes_stack_then_fold_into_a_plain_mapping(monkeypatch) -> None:
     # web-1 deleted then re-created moves to the end (a plain mapping); later events stack again.
     assert kinds == ["PodOverlay", "PodOverlay", "mappingproxy", "PodOverlay", "PodOverlay", "PodOverlay",
                      "mappingproxy"]
+
+
+def test_a_drain_what_if_on_an_advanced_snapshot_matches_the_full_rebuild() -> None:
+    from routing.engine.scenario import Scenario, apply_scenario
+
+    objects = {ident(o): o for o in base_objects() + [pod_obj(f"web-{i}", "n1", f"10.2.0.{i}") for i in (1, 3)]}
+    snapshot = snapshot_from_objects(list(objects.values()))
+    snapshot, incremental = advance(snapshot, objects, [pod_obj("web-4", "n9", "10.2.0.4")])
+    assert incremental and type(snapshot.pods).__name__ == "PodOverlay"
+    scenario = Scenario(nodes_drained=frozenset({"n1"}))
+    drained, full = (apply_scenario(s, scenario) for s in (snapshot, snapshot_from_objects(list(objects.values()))))
+    assert structure(drained) == structure(full) and answers(drained) == answers(full)
