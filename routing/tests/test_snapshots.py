@@ -55,6 +55,7 @@ def test_a_recreated_cluster_with_the_same_pk_and_revision_is_not_served_stale()
 
 # ---- persisted cache and watch-batch advance ----------------------------------------------
 
+from cluster.testing.fixtures import fake_api, kubeconfig  # noqa: E402,F401
 from cluster.watch_events import events_apply  # noqa: E402
 from routing.snapshots import snapshot_path  # noqa: E402
 
@@ -203,3 +204,56 @@ def test_processes_missing_together_build_once_and_share_the_pickle(snapshot_dir
         thread.join(timeout=30)
     assert len(got) == 3 and len(builds) == 1
     assert all(_answer(s) == _answer(got[0]) for s in got)
+
+
+@pytest.mark.timeout(60)
+def test_a_watched_event_from_the_api_server_advances_the_snapshot(transactional_db, kubeconfig, fake_api,
+                                                                   settings, tmp_path, monkeypatch) -> None:
+    """End to end: the fake API server streams a changed EndpointSlice to ``cluster_watch``
+    (official client), whose batch advances the snapshot a reader has cached."""
+    import threading
+
+    from django.db import connection
+
+    import routing.snapshots as snapshots
+    from cluster.sync_jobs import cluster_add_live
+    from cluster.testing.objects import endpoint_slice, pod
+    from cluster.testing.workers import wait_for
+    from cluster.watch import cluster_watch
+
+    settings.ROUTESCOPE_SNAPSHOT_DIR = tmp_path / "snapshots"
+    snapshot_cache_clear()
+    cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            cluster_watch(cluster=cluster, stop=stop, timeout_seconds=5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_for(lambda: all(fake_api.watch_requests(p) for p in ("nodes", "services", "endpointslices", "pods")),
+                 what="the watches")
+        before = snapshot_for_cluster(cluster=Cluster.objects.get(pk=cluster.pk))
+        pods = [pod("shop", f"api-{i}", app="api", node_name="n1", ip=f"10.244.1.{20 + i}") for i in range(3)]
+        fake_api.store.upsert(endpoint_slice("shop", "api", pods, {"n1": "z-a"}))
+        wait_for(lambda: Cluster.objects.get(pk=cluster.pk).state_key in snapshots._cache, what="the advance")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    current = Cluster.objects.get(pk=cluster.pk)
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
+        advanced = snapshot_for_cluster(cluster=current)
+    assert advanced is not before
+    snapshot_cache_clear()
+    full = snapshot_for_cluster(cluster=current)
+    assert sorted(ep.ip for ep in advanced.endpoints("shop/api", "http")) == ["10.244.1.20", "10.244.1.21",
+                                                                           "10.244.1.22"]
+    for key in ("shop/api", "shop/web"):
+        question = Question(service=key, source="pod:n1")
+        assert simulate(advanced, question).to_json() == simulate(full, question).to_json()
+    assert dict(advanced.node_services) == dict(full.node_services)
