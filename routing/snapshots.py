@@ -18,8 +18,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -55,31 +54,51 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
     if snapshot is None:
         # One process builds, the others (gunicorn workers missing at the same moment)
         # wait for its pickle: seconds of loading instead of each rebuilding for tens.
-        with _build_lock(key[0]):
+        # The pickle is written by a thread that keeps the lock until it is on disk: this
+        # request does not wait for the writing, the waiting processes do (and then load).
+        lock = _build_lock(key[0])
+        try:
             snapshot = _disk_load(key)
             if snapshot is None:
                 snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
-                _disk_store(key, snapshot)
+                writer = threading.Thread(target=_store_and_unlock, args=(key, snapshot, lock),
+                                          name="snapshot-writer", daemon=True)
+                with _pending_lock:
+                    _build_writers.add(writer)
+                writer.start()
+                lock = None
+        finally:
+            _unlock(lock)
     _remember(key, snapshot)
     return snapshot
 
 
-@contextmanager
-def _build_lock(pk: int) -> Iterator[None]:
-    """An exclusive lock per cluster across processes and threads (``flock`` on a file in
-    the snapshot directory); without a usable directory, no lock (each builds)."""
+def _build_lock(pk: int) -> io.BufferedRandom | None:
+    """Take the exclusive lock per cluster across processes and threads (``flock`` on a
+    file in the snapshot directory; each call opens its own file, so threads exclude each
+    other too); None without a usable directory (then each builds)."""
     try:
         _snapshot_dir().mkdir(parents=True, exist_ok=True)
         handle = open(_snapshot_dir() / f".build-{pk}.lock", "a+b")
     except OSError:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _unlock(handle: io.BufferedRandom | None) -> None:
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _store_and_unlock(key: StateKey, snapshot: Snapshot, lock: io.BufferedRandom | None) -> None:
+    try:
+        _disk_store(key, snapshot)
+    finally:
+        _unlock(lock)
+        with _pending_lock:
+            _build_writers.discard(threading.current_thread())
 
 
 def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Iterable[dict],
@@ -115,14 +134,19 @@ def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Itera
 
 
 def snapshot_persist_wait(*, timeout: float = 120.0) -> bool:
-    """Wait until advanced snapshots queued for disk are written (tests, benchmarks,
-    a watch process shutting down); True when nothing is left pending."""
-    with _pending_lock:
-        writer = _writer
-    if writer is not None:
-        writer.join(timeout)
-    with _pending_lock:
-        return _writer is None and not _pending
+    """Wait until snapshots queued for disk are written (tests, benchmarks, a watch
+    process shutting down); True when nothing is left pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            writers = [w for w in (_writer, *_build_writers) if w is not None]
+        if not writers:
+            return True
+        for writer in writers:
+            writer.join(max(0.0, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            with _pending_lock:
+                return _writer is None and not _pending and not _build_writers
 
 
 def snapshot_cache_clear() -> None:
@@ -149,6 +173,8 @@ def _remember(key: StateKey, snapshot: Snapshot) -> None:
 _pending: dict[int, tuple[StateKey, Snapshot]] = {}
 _pending_lock = threading.Lock()
 _writer: threading.Thread | None = None
+#: Threads writing the pickle of a freshly built snapshot (each holds the build lock).
+_build_writers: set[threading.Thread] = set()
 
 
 def _persist_later(key: StateKey, snapshot: Snapshot) -> None:
