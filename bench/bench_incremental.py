@@ -98,6 +98,7 @@ def run(events: int) -> None:
     print(f"pickle written in {dump_s:.1f} s ({path.stat().st_size / 2**20:.0f} MB); "
           f"loaded on a memory miss in median {statistics.median(loads):.2f} s (of {len(loads)})")
 
+    cold_start(cluster, workers=3)
     pods = list(Pod.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)[:events])
     slices = list(EndpointSlice.objects.filter(cluster=cluster, service__isnull=False).exclude(
         raw__endpoints=[]).order_by("pk").values_list("raw", flat=True)[:events])
@@ -134,6 +135,45 @@ def run(events: int) -> None:
     assert snapshots.snapshot_persist_wait(timeout=300)
     print(f"newest advanced snapshot on disk {time.perf_counter() - t0:.1f} s after the last event "
           "(background writer, newest revision only)")
+
+
+WORKER = """
+import sys, time
+sys.path.insert(0, {root!r})
+import django
+django.setup()
+from cluster.models import Cluster
+from routing.snapshots import snapshot_for_cluster, snapshot_persist_wait
+cluster = Cluster.objects.get(pk={pk})
+print("ready", flush=True)
+sys.stdin.readline()
+t0 = time.perf_counter()
+snapshot_for_cluster(cluster=cluster)
+print(f"{{time.perf_counter() - t0:.1f}}", flush=True)
+snapshot_persist_wait()
+"""
+
+
+def cold_start(cluster, *, workers: int) -> None:
+    """``workers`` fresh processes (gunicorn workers after an import) ask at once."""
+    import subprocess
+
+    import routing.snapshots as snapshots
+
+    snapshots.snapshot_cache_clear()  # no pickle on disk either
+    code = WORKER.format(root=str(ROOT), pk=cluster.pk)
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    waits = sorted(float(proc.stdout.readline()) for proc in procs)
+    for proc in procs:
+        proc.wait(timeout=300)
+    print(f"cold start, {workers} worker processes asking at once: first page waits "
+          f"{', '.join(f'{w:.1f}' for w in waits)} s (one builds, the others load its pickle)")
 
 
 def _relabel(obj: dict, index: int) -> dict:

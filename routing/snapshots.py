@@ -58,8 +58,7 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
         # request does not wait for the writing, the waiting processes do (and then load).
         lock = _build_lock(key[0])
         try:
-            snapshot = _disk_load(key)
-            if snapshot is None:
+            if not snapshot_path(key).is_file():  # nobody wrote it while we waited: build
                 snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
                 writer = threading.Thread(target=_store_and_unlock, args=(key, snapshot, lock),
                                           name="snapshot-writer", daemon=True)
@@ -69,6 +68,11 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
                 lock = None
         finally:
             _unlock(lock)
+        if snapshot is None:
+            snapshot = _disk_load(key)  # outside the lock: waiting processes load in parallel
+            if snapshot is None:  # unreadable: rebuild here, rewrite it in the background
+                snapshot = snapshot_from_objects(cluster_objects(cluster=cluster))
+                _persist_later(key, snapshot)
     _remember(key, snapshot)
     return snapshot
 
