@@ -13,10 +13,12 @@ leaves one in bench/out/pages.sqlite3). Prints:
   cached snapshot to the new revision, median and max ms (and the advance alone).
   Target: < 200 ms. The advanced snapshot is pickled by a background thread meanwhile.
 
-Measured 2026-11-27 (2 CPUs, load average 2.7, bench/out/pages.sqlite3: 5,000 nodes,
-10,000 services, 150,000 pods): cold rebuild 20.1 s (rows 18.0 s + build 2.1 s); pickle
-34 MB written in 3.8 s, loaded in 1.5 s; event -> stored + snapshot advanced: Pod 10 ms,
-EndpointSlice 19 ms, Node 12 ms median (the advance itself 0-4 ms).
+Measured 2026-11-27 (2 CPUs, bench/out/pages.sqlite3: 5,000 nodes, 10,000 services,
+150,000 pods; wall times vary with the load other work puts on the machine):
+cold rebuild 11.0-20.1 s (rows 9.7-18.0 s + build 1.3-2.1 s); pickle 34 MB written in
+2.3-3.8 s by a background thread, loaded in 1.4-1.5 s; 3 workers missing at once: 7.3,
+13.1, 13.1 s (one builds, two wait for its pickle); event -> stored + snapshot advanced:
+Pod 9-10 ms, EndpointSlice 19-20 ms, Node 12-13 ms median (the advance itself 0-4 ms).
 """
 from __future__ import annotations
 
