@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
+from routing.management.commands._rules_common import one_line_errors
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import SnapshotError, snapshot_from_objects
 from routing.engine.simulate import Question, QuestionError, simulate
@@ -65,17 +66,8 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def one_line_error(message: str) -> None:
-            # argparse would print the whole usage block; the contract is one line, exit 2.
-            if parser.called_from_command_line:
-                sys.stderr.write(f"simulate: {message}\n")
-                sys.exit(BAD_INPUT)
-            raise CommandError(f"Error: {message}", returncode=BAD_INPUT)
-
-        parser.error = one_line_error  # type: ignore[method-assign]
-        return parser
+        # argparse would print the whole usage block; the contract is one line, exit 2.
+        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs), "simulate")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
