@@ -110,7 +110,7 @@ def verify(
     for mode in modes:
         (programmer or lab).program(rules_from or snapshot, mode)
         plans = []
-        for source in chosen:
+        for source in (s for s in chosen if s != "lb"):
             kind = source.partition(":")[0]
             to = "clusterip" if kind == "pod" else "nodeport"
             question = Question(service=lab.service, source=source, to=to, port=svc_port.name or None, proxy_mode=mode)
@@ -119,7 +119,40 @@ def verify(
         outcomes = burst_many([p[3] for p in plans], requests)
         for (source, to, answer, _), outcome in zip(plans, outcomes):
             results.append(_judge(lab, snapshot, mode, source, to, answer, outcome, requests, alpha))
+        if "lb" in chosen:
+            results.append(_verify_lb(lab, snapshot, mode, svc_port, requests, alpha))
     return results
+
+
+def _verify_lb(lab: Lab, snapshot: Snapshot, mode: str, svc_port, requests: int, alpha: float) -> SourceResult:
+    """The cloud load balancer: external clients spread equally over the ingress nodes the
+    engine reports (those passing the health check), each arriving at that node.
+
+    The lab has no cloud LB, so each node's share of the connections is sent to its
+    NodePort: a VIP-mode LB IP and the NodePort enter the same per-service external chain
+    (KUBE-EXT / external-…), so the rules decide alike — except loadBalancerSourceRanges,
+    which only guard the LB IP (the lab refuses such services rather than mis-measure).
+    """
+    svc = snapshot.services[lab.service]
+    if svc.lb_source_ranges:
+        raise LabError(f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, which the lab cannot reach")
+    if not svc_port.node_port:
+        raise LabError(f"{lab.service} port {svc_port.name or svc_port.port} has no NodePort for the lb source")
+    question = Question(service=lab.service, source="lb", port=svc_port.name or None, proxy_mode=mode)
+    answer = simulate(snapshot, question).to_json()
+    ingress = answer.get("ingress_nodes") or []
+    if not ingress:
+        raise LabError(f"{lab.service}: the load balancer has no ingress node to send from")
+    if max(n["share"] for n in ingress) - min(n["share"] for n in ingress) > 1e-6:
+        raise LabError(f"{lab.service}: the lab spreads the lb source equally; the engine's spread is uneven")
+    per_node = max(1, requests // len(ingress))
+    targets = [(lab.external[0], lab.nodes[n["node"]].ip, svc_port.node_port) for n in ingress]
+    merged = Outcomes()
+    for outcome in burst_many(targets, per_node):
+        merged.counts.update(outcome.counts)
+        merged.peers.update(outcome.peers)
+        merged.errors.update(outcome.errors)
+    return _judge(lab, snapshot, mode, "lb", "loadbalancer", answer, merged, per_node * len(ingress), alpha)
 
 
 def _judge(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, answer: dict, outcome: Outcomes,

@@ -124,8 +124,27 @@ def test_what_if_reaches_lab_nodes_through_their_agents() -> None:
 
 def test_lab_command_rejects_an_unknown_source_with_status_2() -> None:
     with pytest.raises(CommandError) as err:
-        call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--source", "lb", stdout=StringIO())
+        call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--source", "host:node-a1", stdout=StringIO())
     assert err.value.returncode == 2 and "pod:NODE" in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_lb_source_spreads_over_healthy_nodes_and_agrees(lab, demo, mode: str) -> None:
+    """eTP=Local checkout: the LB sends only to the 2 nodes passing the health check, each
+    balancing over its own pods, so the lone pod on node-a1 takes half of all connections."""
+    results = verify(lab, demo, modes=(mode,), sources=["lb"], requests=120, alpha=1e-5)
+    (result,) = results
+    assert result.source == "lb" and result.ok, format_table(results, alpha=1e-5)
+    assert result.expected["10.244.1.11"] == pytest.approx(0.5)
+    assert result.observed.get("drop", 0) == 0 and result.preserved_expected
+    assert sum(result.observed.values()) == 120
+
+
+def test_lb_source_catches_a_wrong_prediction(lab, demo) -> None:
+    """Rules for eTP=Cluster (every node, per pod), prediction for eTP=Local (per node)."""
+    predicted, programmed = policies(demo, "Cluster", "Local"), policies(demo, "Cluster", "Cluster")
+    results = verify(lab, predicted, modes=("iptables",), sources=["lb"], requests=120, rules_from=programmed)
+    assert not results[0].ok  # client IP masqueraded under eTP=Cluster, preserved predicted
 
 
 def test_close_sweeps_namespaces_carrying_the_lab_tag(demo) -> None:

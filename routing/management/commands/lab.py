@@ -37,7 +37,7 @@ class Command(BaseCommand):
         v.add_argument("file", help="kubectl dump (JSON or YAML), or - for stdin")
         v.add_argument("--service", required=True, help="namespace/name")
         v.add_argument("--source", action="append", dest="sources",
-                       help="pod:NODE or external:NODE (repeatable; default: every node, both kinds)")
+                       help="pod:NODE, external:NODE or lb (repeatable; default: every node, both kinds)")
         v.add_argument("--set", action="append", dest="sets", metavar="FIELD=VALUE",
                        help="what-if override for the Service, e.g. externalTrafficPolicy=Local")
         v.add_argument("--mode", choices=["iptables", "nftables", "both"], default="both")
@@ -67,8 +67,8 @@ class Command(BaseCommand):
             raise fail(f"unknown service {opts['service']!r}")
         for source in opts["sources"] or ():
             kind, _, node = source.partition(":")
-            if kind not in ("pod", "external") or node not in snapshot.nodes:
-                raise fail(f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump")
+            if source != "lb" and (kind not in ("pod", "external") or node not in snapshot.nodes):
+                raise fail(f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump, or lb")
         snapshot = whatif(snapshot, parse_sets(opts["sets"]), opts["service"])
         variants = [("as given", snapshot)]
         if opts["matrix"]:
