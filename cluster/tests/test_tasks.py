@@ -6,6 +6,7 @@ the tests use ``transactional_db`` so what they write is committed and visible t
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -159,9 +160,12 @@ def test_a_worker_killed_mid_sync_is_replaced_and_the_job_completes(transactiona
                      what="the pod list")
             first.kill()  # ... and its worker dies
             fake_api.set_delay("pods", 0)
+            # Let the visibility timeout pass first, so the heir restores the unacknowledged
+            # message when it starts instead of waiting for a periodic restore (flaky under load).
+            time.sleep(float(quick["CELERY_VISIBILITY_TIMEOUT"]) + 1)
             second = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
                             name="heir", env=quick).wait_ready()
-            job = _done(job, timeout=60)
+            job = _done(job, timeout=120)
             assert job.state == Job.State.SUCCEEDED, second.log()[-3000:]
             assert job.attempts == 2
             runs = list(SyncRun.objects.filter(job=job).order_by("id"))
