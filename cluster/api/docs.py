@@ -34,7 +34,7 @@ class SwaggerView(SpectacularSwaggerSplitView):
 
 
 class RedocView(SpectacularRedocView):
-    """Redoc without the web fonts the stock page fetches from a CDN."""
+    """Redoc without the web fonts the stock page fetches from a third-party host."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
