@@ -36,6 +36,7 @@ from routing.engine.snapshot import Snapshot
 DNAT = "dnat"
 DROP = "drop"
 REJECT = "reject"
+ACCEPT = "accept"  # a filter rule accepted the packet, nothing rewrote it
 PASS = "pass"  # no kube-proxy rule stopped or rewrote the packet
 
 _MAX_DEPTH = 64
@@ -60,7 +61,7 @@ class Outcome:
     """One branch of the trace: its share of new connections and what happened to it."""
 
     share: float
-    verdict: str  # DNAT, DROP, REJECT or PASS
+    verdict: str  # DNAT, DROP, REJECT, ACCEPT or PASS
     destination: str | None  # "ip:port" after DNAT
     masquerade: bool
 
@@ -92,16 +93,18 @@ class Trace:
     @property
     def masquerade(self) -> bool:
         """True if any delivered branch is masqueraded (upstream tracers' single flag)."""
-        return any(o.masquerade for o in self.outcomes if o.verdict in (DNAT, PASS))
+        return any(o.masquerade for o in self.outcomes if o.verdict in (DNAT, ACCEPT, PASS))
 
     @property
     def masquerade_share(self) -> float:
-        return sum(o.share for o in self.outcomes if o.masquerade and o.verdict in (DNAT, PASS))
+        return sum(o.share for o in self.outcomes if o.masquerade and o.verdict in (DNAT, ACCEPT, PASS))
 
     def output(self) -> str:
-        """Upstream ``tracePacket``'s answer: sorted DNAT destinations, or DROP / REJECT,
-        or "" when no rule touched the packet (mixed outcomes list each kind once)."""
+        """Upstream ``tracePacket``'s answer: sorted DNAT destinations, or ACCEPT / DROP /
+        REJECT, or "" when no rule touched the packet (mixed outcomes list each kind once)."""
         parts = sorted(self.endpoints, key=_endpoint_key)
+        if any(o.verdict == ACCEPT for o in self.outcomes):
+            parts.append("ACCEPT")
         if self.dropped > 0:
             parts.append("DROP")
         if self.rejected > 0:
@@ -125,6 +128,7 @@ class _State:
     dnat: str | None = None
     masq: bool = False
     verdict: str | None = None  # DROP / REJECT (final) or "accept" (ends this base chain)
+    filter_accept: bool = False  # a filter-table / filter-chain accept verdict was reached
     trail: tuple[str, ...] = field(default=())
 
     def scaled(self, p: float) -> _State:
@@ -309,7 +313,7 @@ class _IptablesWalker:
         if t == "RETURN":
             return [(st, "return")]
         if t == "ACCEPT":
-            return [(replace(st, verdict="accept"), "stop")]
+            return [(replace(st, verdict="accept", filter_accept=st.filter_accept or table == "filter"), "stop")]
         if t in ("DROP", "REJECT"):
             return [(replace(st, verdict=t.lower()), "stop")]
         if t == "DNAT":
@@ -356,6 +360,8 @@ def _outcomes(states: list[_State]) -> tuple[Outcome, ...]:
             key = (st.verdict, None, False)
         elif st.dnat:
             key = (DNAT, st.dnat, st.masq)
+        elif st.filter_accept:
+            key = (ACCEPT, None, st.masq)
         else:
             key = (PASS, None, st.masq)
         merged[key] = merged.get(key, 0.0) + st.share
@@ -460,7 +466,7 @@ class _NftWalker:
         if v in ("drop", "reject"):
             return [(replace(st, verdict=v), "stop")]
         if v == "accept":
-            return [(replace(st, verdict="accept"), "stop")]
+            return [(replace(st, verdict="accept", filter_accept=True), "stop")]
         if v == "return":
             return [(st, "return")]
         if v in ("jump", "goto"):
