@@ -4,7 +4,8 @@
 ``iptables``) or ``nft -f`` input (mode ``nftables``) and follows a packet's first packet
 through the hooks a real kernel runs for it:
 
-* from a local address (a host process): nat/filter ``OUTPUT``, then ``POSTROUTING``;
+* from a local address (a host process): nat/filter ``OUTPUT``, then ``POSTROUTING``, then
+  filter ``INPUT`` when the destination (after DNAT) is local again (the loopback path);
 * from elsewhere (a pod, an external client): ``PREROUTING`` (filter -110, then nat), then
   ``INPUT`` when the destination after DNAT is a local address, else ``FORWARD``, then
   ``POSTROUTING``.
@@ -350,6 +351,11 @@ def _trace_iptables(text: str, pkt: Packet, host: _Host) -> Trace:
             routed += w.hook("filter", "INPUT" if host.is_local(st.dst) else "FORWARD", [st])
         states = routed
     states = w.hook("nat", "POSTROUTING", states)
+    if host.is_local(pkt.src):  # a host process reaching a local address comes back in through INPUT
+        looped: list[_State] = []
+        for st in states:
+            looped += w.hook("filter", "INPUT", [st]) if host.is_local(st.dst) else [st]
+        states = looped
     return Trace(_outcomes(states), tuple(w.matched))
 
 
@@ -597,6 +603,11 @@ def _trace_nftables(text: str, pkt: Packet, host: _Host) -> Trace:
             routed += w.hook("input" if host.is_local(st.dst) else "forward", [st])
         states = routed
     states = w.hook("postrouting", states)
+    if host.is_local(pkt.src):  # a host process reaching a local address comes back in through input
+        looped: list[_State] = []
+        for st in states:
+            looped += w.hook("input", [st], ("filter",)) if host.is_local(st.dst) else [st]
+        states = looped
     return Trace(_outcomes(states), tuple(w.matched))
 
 

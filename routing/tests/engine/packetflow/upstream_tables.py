@@ -264,6 +264,27 @@ def _health_check_node_port() -> list[Table]:
     ]
 
 
+# ---- TestTracePacket (iptables only) ----------------------------------------------------
+
+def _trace_packet() -> list[Table]:
+    """Upstream runs these over a fixed rule text: TestOverallIPTablesRules' output (plus the
+    hook jumps). Here they run over our rendering of that test's objects, which
+    test_upstream_fidelity holds equal to that output."""
+    from routing.tests.engine.rules.upstream_cases import overall_objects
+
+    flows = (
+        Flow("no match", "10.0.0.2", "10.0.0.3", 80, "", files=(IPT,)),
+        Flow("single endpoint", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80", files=(IPT,)),
+        Flow("multiple endpoints", "10.0.0.2", "172.30.0.44", 80, "10.180.0.4:80, 10.180.0.5:80", files=(IPT,)),
+        Flow("LOCAL, KUBE-MARK-MASQ", NODE_IP, "192.168.99.22", 80, "10.180.0.2:80", masq=True, files=(IPT,)),
+        Flow("DROP", EXTERNAL_CLIENT, "192.168.99.22", 80, "DROP", files=(IPT,)),
+        Flow("ACCEPT (NodePortHealthCheck)", NODE_IP, NODE_IP, 30000, "ACCEPT", files=(IPT,)),
+        Flow("REJECT", "10.0.0.2", "172.30.0.46", 80, "REJECT", files=(IPT,)),
+    )
+    return [Table("TestTracePacket", tuple(overall_objects()), flows,
+                  note="rule text = TestOverallIPTablesRules' scenario rendered by us")]
+
+
 # ---- TestExternalTrafficPolicyLocal / Cluster -----------------------------------------
 
 def _etp(policy: str) -> list[Table]:
@@ -393,6 +414,7 @@ def _internal_external_masquerade() -> list[Table]:
         Flow("pod to LB", POD, "1.2.3.4", 80, both(1), True),
         Flow("node to ClusterIP", NODE_IP, "172.30.0.41", 80, both(1), True),
         Flow("node to NodePort", NODE_IP, NODE_IP, 3001, both(1), True),
+        Flow("localhost to NodePort", "127.0.0.1", "127.0.0.1", 3001, both(1), True, files=(IPT,)),
         Flow("node to LB", NODE_IP, "1.2.3.4", 80, both(1), True),
         Flow("external to ClusterIP", EXTERNAL_CLIENT, "172.30.0.41", 80, both(1), True),
         Flow("external to NodePort", EXTERNAL_CLIENT, NODE_IP, 3001, both(1), True),
@@ -403,6 +425,7 @@ def _internal_external_masquerade() -> list[Table]:
         Flow("node to ClusterIP with eTP:Local", NODE_IP, "172.30.0.42", 80, both(2), True),
         # upstream sends this one to svc1's NodePort (3001): its output is svc1's
         Flow("node to NodePort with eTP:Local", NODE_IP, NODE_IP, 3001, both(1), True),
+        Flow("localhost to NodePort with eTP:Local", "127.0.0.1", "127.0.0.1", 3002, both(2), True, files=(IPT,)),
         Flow("node to LB with eTP:Local", NODE_IP, "5.6.7.8", 80, both(2), True),
         Flow("external to ClusterIP with eTP:Local", EXTERNAL_CLIENT, "172.30.0.42", 80, both(2), True),
         Flow("external to NodePort with eTP:Local", EXTERNAL_CLIENT, NODE_IP, 3002, "10.180.0.2:80"),
@@ -412,6 +435,7 @@ def _internal_external_masquerade() -> list[Table]:
         Flow("pod to LB with iTP:Local", POD, "9.10.11.12", 80, both(3), True),
         Flow("node to ClusterIP with iTP:Local", NODE_IP, "172.30.0.43", 80, "10.180.0.3:80", True),
         Flow("node to NodePort with iTP:Local", NODE_IP, NODE_IP, 3003, both(3), True),
+        Flow("localhost to NodePort with iTP:Local", "127.0.0.1", "127.0.0.1", 3003, both(3), True, files=(IPT,)),
         Flow("node to LB with iTP:Local", NODE_IP, "9.10.11.12", 80, both(3), True),
         Flow("external to ClusterIP with iTP:Local", EXTERNAL_CLIENT, "172.30.0.43", 80, "10.180.0.3:80", True),
         Flow("external to NodePort with iTP:Local", EXTERNAL_CLIENT, NODE_IP, 3003, both(3), True),
@@ -438,13 +462,14 @@ def _internal_external_masquerade() -> list[Table]:
         flows = []
         for f in base:
             output, masq = changes.get(f.name, (None, None))
-            flows.append(Flow(f.name, f.src, f.dst, f.port, output or f.output, f.masq if masq is None else masq))
+            flows.append(Flow(f.name, f.src, f.dst, f.port, output or f.output, f.masq if masq is None else masq,
+                              f.protocol, f.files))
         tables.append(Table(f"TestInternalExternalMasquerade/{name}", _dump(*objects), tuple(flows), overrides=overrides))
     return tables
 
 
 TABLES: tuple[Table, ...] = tuple(
-    _no_endpoints_reject() + _cluster_ip_general() + _load_balancer() + _node_ports() + _health_check_node_port()
+    _trace_packet() + _no_endpoints_reject() + _cluster_ip_general() + _load_balancer() + _node_ports() + _health_check_node_port()
     + _etp("Local") + _etp("Cluster") + _itp() + _terminating("Local") + _terminating("Cluster")
     + _internal_external_masquerade()
 )
@@ -463,6 +488,4 @@ UNPORTED: dict[tuple[str, str], tuple[int, str]] = {
     (IPT, "TestNodePorts/ipv6, localhost-nodeports disabled"): (5, "IPv6: the renderer writes IPv4 rules only"),
     (IPT, "TestNodePorts/ipv6, localhost-nodeports disabled, multiple nodeport-addresses"): (
         5, "IPv6 and --nodeport-addresses"),
-    (IPT, "TestTracePacket"): (
-        7, "runs upstream's tracer over a fixed rule text, not over the proxier's output: nothing of ours to check"),
 }
