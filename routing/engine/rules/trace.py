@@ -361,6 +361,7 @@ def _trace_iptables(text: str, pkt: Packet, host: _Host) -> Trace:
 
 def _outcomes(states: list[_State]) -> tuple[Outcome, ...]:
     merged: dict[tuple, float] = {}
+    key: tuple[str, str | None, bool]
     for st in states:
         if st.verdict in (DROP, REJECT):
             key = (st.verdict, None, False)
@@ -540,13 +541,13 @@ class _NftWalker:
                     return [(st, "continue")]
                 i += 3
             elif tok == "mark" and w[i + 1] == "and":
-                mask, op, value = int(w[i + 2], 0), w[i + 3], int(w[i + 4], 0)
-                if ((st.mark & mask) == value) != (op == "=="):
+                mask, op, bits = int(w[i + 2], 0), w[i + 3], int(w[i + 4], 0)
+                if ((st.mark & mask) == bits) != (op == "=="):
                     return [(st, "continue")]
                 i += 5
             elif tok == "mark" and w[i + 1] == "set":
-                op, value = w[i + 3], int(w[i + 4], 0)
-                st = replace(st, mark=st.mark | value if op == "or" else st.mark ^ value)
+                op, bits = w[i + 3], int(w[i + 4], 0)
+                st = replace(st, mark=(st.mark | bits) if op == "or" else (st.mark ^ bits))
                 i += 5
             elif tok == "update":
                 i = w.index("}", i) + 1
@@ -559,8 +560,8 @@ class _NftWalker:
                 self.matched.append(raw)
                 res: list[tuple[_State, str]] = []
                 for entry in entries:
-                    _, _, verdict = entry.partition(" : ")
-                    res += self.verdict(verdict.split(), st.scaled(1.0 / n), depth)
+                    _, _, target = entry.partition(" : ")
+                    res += self.verdict(target.split(), st.scaled(1.0 / n), depth)
                 return res
             elif tok == "dnat" and w[i + 1] == "to":
                 self.matched.append(raw)
