@@ -20,6 +20,8 @@ is ``new`` (plus ``DNAT`` once a DNAT happened, as conntrack reports it).
 
 ``trace(snapshot, node, packet, mode)`` renders the node's rules with the engine's
 renderer first (``render_node_rules``), so any rendered rule set is checkable without root.
+iptables text without the built-in chains (``include_jumps=False``, upstream's expected
+dumps) is traced as if kube-proxy's hook jumps were installed.
 Pure Python; IPv4 only (as the renderer).
 """
 
@@ -31,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from routing.engine.rules.iptables import _BUILTIN, _JUMPS
 from routing.engine.rules.model import RenderOptions
 from routing.engine.snapshot import Snapshot
 
@@ -267,9 +270,29 @@ def _ipt_matches(rule: _IptRule, pkt: Packet, st: _State, host: _Host) -> bool:
     return True
 
 
+def _add_hook_jumps(tables: dict[str, dict[str, list[_IptRule]]]) -> None:
+    """Text without the built-in chains (kube-proxy's restore input, or upstream's expected
+    dumps) gets the jumps kube-proxy installs outside it (``iptablesJumpChains``)."""
+    jumps = list(_JUMPS)
+    if "KUBE-FIREWALL" in tables.get("filter", {}):
+        jumps += [("filter", "INPUT", "KUBE-FIREWALL", "", ""), ("filter", "OUTPUT", "KUBE-FIREWALL", "", "")]
+    for name, builtins in _BUILTIN.items():
+        table = tables.setdefault(name, {})
+        if any(chain in table for chain in builtins):
+            continue
+        for chain in builtins:
+            table[chain] = []
+        for t, src, dst, comment, extra in reversed(jumps):  # kube-proxy prepends them
+            if t == name:
+                c = f'-m comment --comment "{comment}" ' if comment else ""
+                line = f"-A {src} {extra}{c}-j {dst}"
+                table[src].append(_parse_ipt_rule(line, shlex.split(line)[2:]))
+
+
 class _IptablesWalker:
     def __init__(self, text: str, pkt: Packet, host: _Host):
         self.tables = _parse_iptables(text)
+        _add_hook_jumps(self.tables)
         self.pkt, self.host = pkt, host
         self.matched: list[str] = []
 

@@ -125,3 +125,37 @@ def test_unknown_rule_text_is_refused() -> None:
                    "add rule ip kube-proxy pre frobnicate\n", "nftables", Packet(POD, "1.1.1.1", 80), [])
     with pytest.raises(TraceError):
         trace_text("", "ipvs", Packet(POD, "1.1.1.1", 80), [])
+
+
+# TestTracePacket's flows (pkg/proxy/iptables/proxier_test.go), run here over upstream's own
+# expected output of TestOverall{IPTables,NFTables}Rules rather than over our rendering.
+TRACE_PACKET_FLOWS = (
+    ("no match", "10.0.0.2", "10.0.0.3", 80, "", False),
+    ("single endpoint", "10.0.0.2", "172.30.0.41", 80, "10.180.0.1:80", False),
+    ("multiple endpoints", "10.0.0.2", "172.30.0.44", 80, "10.180.0.4:80, 10.180.0.5:80", False),
+    ("LOCAL, KUBE-MARK-MASQ", "192.168.0.2", "192.168.99.22", 80, "10.180.0.2:80", True),
+    ("DROP", "203.0.113.2", "192.168.99.22", 80, "DROP", False),
+    ("REJECT", "10.0.0.2", "172.30.0.46", 80, "REJECT", False),
+    ("blocked by LoadBalancerSourceRanges", "203.0.113.130", "5.6.7.8", 80, "DROP", False),
+)
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+@pytest.mark.parametrize(("name", "src", "dst", "port", "output", "masq"), TRACE_PACKET_FLOWS,
+                         ids=[f[0] for f in TRACE_PACKET_FLOWS])
+def test_upstream_expected_text(mode: str, name: str, src: str, dst: str, port: int, output: str, masq: bool) -> None:
+    from routing.tests.engine.rules.upstream_expected import IPTABLES_OVERALL, NFTABLES_OVERALL
+
+    text = IPTABLES_OVERALL if mode == "iptables" else NFTABLES_OVERALL
+    t = trace_text(text, mode, Packet(src, dst, port), ["192.168.0.2", "192.168.1.2", "192.168.99.11"])
+    assert t.output() == output
+    assert t.masquerade is masq
+
+
+def test_health_check_node_port_accepted_by_upstream_iptables_text() -> None:
+    """TestTracePacket's "ACCEPT (NodePortHealthCheck)" (iptables only: nftables kube-proxy
+    writes no accept rule for it)."""
+    from routing.tests.engine.rules.upstream_expected import IPTABLES_OVERALL
+
+    t = trace_text(IPTABLES_OVERALL, "iptables", Packet("192.168.0.2", "192.168.0.2", 30000), ["192.168.0.2"])
+    assert t.output() == "ACCEPT"
