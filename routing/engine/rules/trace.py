@@ -173,7 +173,10 @@ _SKIP_MODULES = {"comment", "tcp", "udp", "sctp", "nfacct", "conntrack", "addrty
                  "multiport"}
 
 
+@lru_cache(maxsize=4)
 def _parse_iptables(text: str) -> dict[str, dict[str, list[_IptRule]]]:
+    """Tables -> chains -> rules (cached: many packets are traced through one text;
+    the result is shared, never mutated after this returns)."""
     tables: dict[str, dict[str, list[_IptRule]]] = {}
     table: dict[str, list[_IptRule]] | None = None
     for line in text.splitlines():
@@ -192,6 +195,7 @@ def _parse_iptables(text: str) -> dict[str, dict[str, list[_IptRule]]]:
         if words[0] != "-A":
             raise TraceError(f"not an append: {line}")
         table.setdefault(words[1], []).append(_parse_ipt_rule(line, words[2:]))
+    _add_hook_jumps(tables)
     return tables
 
 
@@ -292,7 +296,6 @@ def _add_hook_jumps(tables: dict[str, dict[str, list[_IptRule]]]) -> None:
 class _IptablesWalker:
     def __init__(self, text: str, pkt: Packet, host: _Host):
         self.tables = _parse_iptables(text)
-        _add_hook_jumps(self.tables)
         self.pkt, self.host = pkt, host
         self.matched: list[str] = []
 
@@ -424,7 +427,9 @@ def _strip_comment(line: str) -> str:
     return " ".join(out)
 
 
+@lru_cache(maxsize=4)
 def _parse_nft(text: str) -> _NftTable:
+    """Chains, hooks, sets and maps (cached and shared like ``_parse_iptables``)."""
     t = _NftTable()
     for line in text.splitlines():
         line = line.strip()
