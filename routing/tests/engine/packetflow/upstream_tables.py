@@ -8,6 +8,15 @@ Sources (read through the project's code index, never fetched by the tests):
   index (file id 191206484; the index gives no commit for it). Same era as ``NFT``
   (``ptr.To``, ``intstr.FromInt32``, ``testNodeIPs``).
 
+Both files were read for ``runPacketFlowTests`` callers from end to end, except (iptables)
+characters 32,000-56,000 (upstream's own ``iptablesTracer``) and 120,000-152,000
+(``TestBuildServiceMap*``, ``TestUpdateEndpointsMap``), which hold no packet flows in the
+nftables twin of the file either. Callers found: TestTracePacket (iptables only),
+TestNoEndpointsReject, TestClusterIPGeneral, TestLoadBalancer, TestNodePorts,
+TestHealthCheckNodePort (iptables only), TestExternalTrafficPolicyLocal/Cluster,
+TestInternalTrafficPolicy, TestTerminatingEndpointsTrafficPolicyLocal/Cluster,
+TestInternalExternalMasquerade.
+
 Each ``Table`` is one upstream setup (test, subtest, phase) restated as a kubectl dump on
 upstream's node ``test-node`` (192.168.0.2; pod CIDR 10.0.0.0/8 through the kube-proxy
 ConfigMap's ``clusterCIDR``; other nodes named by the slices get made-up addresses), plus
