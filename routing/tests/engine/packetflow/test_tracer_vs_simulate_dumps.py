@@ -25,7 +25,10 @@ from routing.engine.rules.trace import Packet, trace_text
 from routing.engine.simulate import Question, QuestionError, simulate
 
 ROOT = Path(__file__).resolve().parents[4]
-DUMPS = sorted(p for p in (ROOT.parent / "shared" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
+# The real dumps that hold both Nodes with an address and Services (the others have no node
+# a packet could be traced on: they list Services and Pods only, or Nodes only).
+REAL = ("cilium-dualstack-kind-v1.26.yaml", "k9s-testdata-node-service-pods.json")
+DUMPS = [ROOT.parent / "shared" / "fixtures" / "real" / name for name in REAL]
 DUMPS.append(ROOT / "cluster" / "fixtures" / "demo.json")
 EXTERNAL_CLIENT = "203.0.113.2"
 
