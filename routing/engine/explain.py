@@ -137,7 +137,7 @@ MESSAGES: dict[Code, str] = {
     Code.IPVS_PERSISTENT: "ipvs virtual server {vip} is persistent for {timeout}s (sessionAffinity ClientIP): each client is scheduled once",
     Code.USERSPACE_CONNECTION_CLOSED: "userspace proxy on {node}: {percent} of accepted connections fail every dial and are closed",
     Code.LB_PROXY_REPLACES_SOURCE: "load balancer {address} is ipMode Proxy: it opens its own connection to a NodePort, so nodes see the load balancer's address, never the client's",
-    Code.DUAL_STACK_PRIMARY_FAMILY: "dual-stack service: answered for its primary family {family}; kube-proxy runs one proxier per family",
+    Code.DUAL_STACK_PRIMARY_FAMILY: "dual-stack service: answered for family {family}; kube-proxy runs one proxier per family (--family / family picks the other)",
 }
 
 

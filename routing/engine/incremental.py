@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from routing.engine.kube import (
-    SERVICE_NAME_LABEL, _family, _majority_version, _meta, node_from_object, service_from_object,
-    slice_endpoints,
+    SERVICE_NAME_LABEL, _majority_version, _meta, node_from_object, service_from_object, service_slice_endpoints,
 )
 from routing.engine.kube_pods import pod_from_object
 from routing.engine.kube_proxy_pods import is_kube_proxy_pod
@@ -226,6 +225,8 @@ def _reindex(snapshot: Snapshot, services: Mapping[str, Service], dirty: set[str
     removed: dict[str, set[str]] = defaultdict(set)
     added: dict[str, set[str]] = defaultdict(set)
     for key in dirty:
+        if key in snapshot.family_endpoints:
+            raise NeedsFullRebuild(f"dual-stack service {key} changed")
         old = index.pop(key, None)
         svc = services.get(key)
         new = _service_index(svc, service_slices(*key.split("/", 1))) if svc is not None else None
@@ -252,12 +253,8 @@ def _nodes_of(ports: Mapping[str, tuple[Endpoint, ...]] | None) -> set[str]:
 
 def _service_index(svc: Service, slices: Iterable[Mapping]) -> Mapping | None:
     """One service's port -> endpoints, filtered as ``_snapshot_from_objects`` does."""
-    raw: dict[str, list[Endpoint]] = defaultdict(list)
-    for obj in slices:
-        if obj.get("addressType") == "FQDN":
-            continue
-        if svc.cluster_ips and not svc.headless and obj.get("addressType") not in (None, _family(svc.cluster_ips[0])):
-            continue
-        for port_name, eps in slice_endpoints(obj).items():
-            raw[port_name].extend(eps)
+    raw, second = service_slice_endpoints(svc, slices)
+    if second or len(svc.cluster_ips) > 1:
+        # The second family's endpoints live in ``Snapshot.family_endpoints``.
+        raise NeedsFullRebuild(f"dual-stack service {svc.key} changed")
     return freeze({port: sort_endpoints(eps) for port, eps in raw.items()}) if raw else None

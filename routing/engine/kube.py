@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from routing.engine.families import canonical_ip, family_view
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
 from routing.engine.kube_proxy_pods import node_settings
 from routing.engine.proxyconf import parse_proxy_config
@@ -27,8 +28,13 @@ REGION_LABEL = "topology.kubernetes.io/region"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 # serviceport.go: the deprecated topology-aware-hints annotation wins over topology-mode
-# when both are set.
-TOPOLOGY_ANNOTATIONS = ("service.kubernetes.io/topology-aware-hints", "service.kubernetes.io/topology-mode")
+# when both are set (present, even empty).
+HINTS_ANNOTATION = "service.kubernetes.io/topology-aware-hints"
+TOPOLOGY_ANNOTATIONS = (HINTS_ANNOTATION, "service.kubernetes.io/topology-mode")
+#: cmd/kube-proxy/app/server.go: kube-proxy's informers select Services and EndpointSlices
+#: with ``!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless``.
+PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
+HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
 class SnapshotError(ValueError):
@@ -77,7 +83,9 @@ def node_from_object(obj: Mapping) -> Node:
     cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
     return Node(
         name=str(meta.get("name", "")),
-        zone=str(labels.get(ZONE_LABEL) or labels.get("failure-domain.beta.kubernetes.io/zone") or ""),
+        # kube-proxy reads only topology.kubernetes.io/zone (topology.go CategorizeEndpoints:
+        # topologyLabels[v1.LabelTopologyZone]); the deprecated beta label means no zone.
+        zone=str(labels.get(ZONE_LABEL) or ""),
         region=str(labels.get(REGION_LABEL) or ""),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
@@ -105,33 +113,41 @@ def service_from_object(obj: Mapping) -> Service:
     vip, uncaptured = [], []
     for ing in (status.get("loadBalancer") or {}).get("ingress") or ():
         if ing.get("ip") and ing.get("ipMode") in (None, "", "VIP"):
-            vip.append(str(ing["ip"]))
+            vip.append(canonical_ip(str(ing["ip"])))
         else:
             uncaptured.append(str(ing.get("ip") or ing.get("hostname") or ""))
-    cips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    cips = [canonical_ip(str(c)) for c in spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])]
     annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    external_ips = tuple(canonical_ip(str(i)) for i in spec.get("externalIPs") or ())
+    # serviceport.go trims the ranges: validation lets whitespace padding through.
+    ranges = tuple(str(r).strip() for r in spec.get("loadBalancerSourceRanges") or ())
     selector = spec.get("selector")
     affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
-    return Service(
+    return family_view(Service(
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name", "")),
         type=str(spec.get("type") or "ClusterIP"),
-        cluster_ips=tuple(str(c) for c in cips),
+        cluster_ips=tuple(cips),
         ports=tuple(ports),
-        external_ips=tuple(str(i) for i in spec.get("externalIPs") or ()),
+        external_ips=external_ips,
         lb_ips=tuple(vip),
         lb_uncaptured=tuple(uncaptured),
-        lb_source_ranges=tuple(str(r).strip() for r in spec.get("loadBalancerSourceRanges") or ()),
+        lb_source_ranges=ranges,
         internal_traffic_policy=str(spec.get("internalTrafficPolicy") or "Cluster"),
         external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
         traffic_distribution=spec.get("trafficDistribution") or None,
         topology_annotation=str(next((annotations[a] for a in TOPOLOGY_ANNOTATIONS if a in annotations), "")),
+        hints_annotation=str(annotations.get(HINTS_ANNOTATION) or ""),
         session_affinity=str(spec.get("sessionAffinity") or "None"),
         affinity_timeout=int(affinity) if affinity else 10800,
         health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
         publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
         selector=tuple(sorted((str(k), str(v)) for k, v in selector.items())) if isinstance(selector, Mapping) else None,
-    )
+        proxy_name=str(labels[PROXY_NAME_LABEL]) if PROXY_NAME_LABEL in labels else None,
+        external_name=str(spec.get("externalName") or ""),
+        all_external_ips=external_ips, all_lb_ips=tuple(vip), all_source_ranges=ranges,
+    ))
 
 
 _NO_HINTS: frozenset[str] = frozenset()
@@ -144,15 +160,18 @@ def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
     entries = hints.get(key) if hints else None
     if not entries:
         return _NO_HINTS
-    names = tuple(str(h["name"]) for h in entries if h.get("name"))
+    # Names as given, an empty one included: kube-proxy inserts every ``name`` into the
+    # endpoint's hint set (endpointslicecache.go), and the API accepts odd values.
+    names = tuple(str(h.get("name") or "") for h in entries if isinstance(h, Mapping))
     found = _HINT_SETS.get(names)
     if found is None:
         found = _HINT_SETS.setdefault(names, frozenset(names)) if len(_HINT_SETS) < 100_000 else frozenset(names)
     return found
 
 
-def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
-    """An EndpointSlice -> port name -> endpoints (endpointslicecache.go ``addEndpoints``)."""
+def slice_port_endpoints(obj: Mapping) -> dict[tuple[str, str], list[Endpoint]]:
+    """An EndpointSlice -> (port name, protocol) -> endpoints (endpointslicecache.go
+    ``endpointInfoByServicePort`` / ``addEndpoints``)."""
     v1beta1 = str(obj.get("apiVersion", "")).endswith("v1beta1")
     parsed = []
     for ep in obj.get("endpoints") or ():
@@ -165,7 +184,7 @@ def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
         topo = ep.get("topology") or _EMPTY_MAP
         ref = ep.get("targetRef")
         parsed.append((
-            str(addresses[0]),
+            canonical_ip(str(addresses[0])),
             ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
             ep.get("zone") or topo.get(ZONE_LABEL),
             ready,
@@ -176,17 +195,70 @@ def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
             _hint_names(hints, "forNodes"),
             f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref and ref.get("kind") == "Pod" else None,
         ))
-    out: dict[str, list[Endpoint]] = {}
+    out: dict[tuple[str, str], list[Endpoint]] = {}
     for port in obj.get("ports") or ():
         # kube-proxy skips ports with a nil name or port (endpointslicecache.go).
         name, number = port.get("name"), port.get("port")
         if name is None or not number:
             continue
         number = int(number)
-        out.setdefault(str(name), []).extend(
+        # The API defaults an omitted protocol to TCP.
+        out.setdefault((str(name), str(port.get("protocol") or "TCP")), []).extend(
             make_endpoint(ip, number, node, zone, ready, serving, term, zh, nh, pod)
             for ip, node, zone, ready, serving, term, zh, nh, pod in parsed)
     return out
+
+
+def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
+    """An EndpointSlice -> port name -> endpoints, whatever the ports' protocols (see
+    ``slice_port_endpoints`` for kube-proxy's (name, protocol) keys)."""
+    out: dict[str, list[Endpoint]] = {}
+    for (name, _), eps in slice_port_endpoints(obj).items():
+        out.setdefault(name, []).extend(eps)
+    return out
+
+
+def _slice_family(obj: Mapping) -> str | None:
+    kind = obj.get("addressType")
+    return None if kind is None else str(kind)
+
+
+def service_slice_endpoints(svc: Service, slices: Iterable[Mapping]) -> tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]]:
+    """One Service's EndpointSlices -> (port name -> endpoints of the Service's primary
+    family, the same for its second family when it is dual-stack), as kube-proxy reads them.
+
+    * kube-proxy ignores the Service and its slices when ``svc`` is not proxied, and any
+      slice labelled ``service.kubernetes.io/service-proxy-name`` or
+      ``service.kubernetes.io/headless`` (its informers' label selector, server.go).
+    * Each family's proxier reads only slices of its ``addressType`` and, within them,
+      only endpoints of its family (endpointslicecache.go ``addEndpoints``); FQDN slices
+      are read by none.
+    * A Service port is served by the slice ports with its name *and* protocol
+      (``ServicePortName`` keys on both; endpointslicecache.go ``endpointInfoByServicePort``).
+    """
+    if not svc.proxied:
+        return {}, {}
+    primary = svc.family or _family(svc.cluster_ips[0])
+    second = next((_family(ip) for ip in svc.cluster_ips if _family(ip) != primary), None)
+    protocols = {port.name: port.protocol for port in svc.ports}
+    out: tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]] = (defaultdict(list), defaultdict(list))
+    for obj in slices:
+        labels = _meta(obj).get("labels") or _EMPTY_MAP
+        if PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
+            continue
+        kind = _slice_family(obj)
+        if kind == "FQDN":
+            continue
+        if kind is None:
+            kind = primary
+        if kind not in (primary, second):
+            continue
+        target = out[0] if kind == primary else out[1]
+        for (port_name, protocol), eps in slice_port_endpoints(obj).items():
+            if protocols.get(port_name) != protocol:
+                continue
+            target[port_name].extend(ep for ep in eps if _family(ep.ip) == kind)
+    return dict(out[0]), dict(out[1])
 
 
 def _check_endpoints_object(obj: Mapping) -> None:
@@ -292,18 +364,19 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     services = {s.key: s for s in map(service_from_object, by_kind["Service"]) if s.name}
     pods = {p.key: p for p in (pod_from_object(o) for o in by_kind["Pod"]) if p.name}
     raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
+    alt: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
+    slices_of: dict[str, list[Mapping]] = defaultdict(list)
     for obj in by_kind["EndpointSlice"]:
         meta = _meta(obj)
         svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         key = f"{meta.get('namespace') or 'default'}/{svc_name}"
-        svc = services.get(key)
-        if not svc_name or svc is None or obj.get("addressType") == "FQDN":
-            continue
-        # kube-proxy runs one proxier per IP family; we model the Service's primary family.
-        if svc.cluster_ips and not svc.headless and obj.get("addressType") not in (None, _family(svc.cluster_ips[0])):
-            continue
-        for port_name, eps in slice_endpoints(obj).items():
-            raw[key][port_name].extend(eps)
+        if svc_name and key in services:
+            slices_of[key].append(obj)
+    for key, slices in slices_of.items():
+        primary, secondary = service_slice_endpoints(services[key], slices)
+        raw[key] = primary
+        if secondary:
+            alt[key] = secondary
     if not by_kind["EndpointSlice"] and by_kind["Endpoints"]:
         notes.append("no EndpointSlices in the dump: endpoints read from v1 Endpoints objects")
         for obj in by_kind["Endpoints"]:
@@ -315,14 +388,16 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     elif not by_kind["EndpointSlice"] and pods:
         notes.append("no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would")
         raw = derive_endpoints_from_pods(services, by_kind["Pod"], nodes)
-    index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in raw.items()}
+    index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in raw.items() if ports}
+    family_index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in alt.items()}
     base, cm_gates = _base_proxy(by_kind["ConfigMap"], nodes, overrides, notes)
     return Snapshot(nodes=freeze(nodes), services=freeze(services), endpoint_index=freeze(index),
                     pods=freeze(pods), proxy=base,
                     node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides,
                                                     node_settings(by_kind["Pod"], by_kind["ConfigMap"]), notes)),
                     notes=tuple(notes),
-                    node_services=freeze(services_by_node(index)))
+                    node_services=freeze(services_by_node(index)),
+                    family_endpoints=freeze(family_index))
 
 
 def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:

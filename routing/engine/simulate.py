@@ -19,6 +19,7 @@ from routing.engine.candidates import (
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.explain import Code, Reason, reason
+from routing.engine.families import FAMILIES, families, snapshot_for_family
 from routing.engine.lb import lb_nodes
 from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
@@ -53,6 +54,9 @@ class Question:
     proxy_mode: str | None = None
     ipvs_scheduler: str | None = None
     seed: int = 0
+    #: ``IPv4`` / ``IPv6``: which family's proxier answers (a dual-stack Service has one
+    #: per family); None: the Service's primary family (``spec.clusterIPs[0]``).
+    family: str | None = None
 
     def parse_source(self) -> tuple[str, str | None]:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
@@ -97,6 +101,8 @@ class Answer:
     zone_of: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: share of the forwarded connections that keep the client IP (mixed-mode LB answers).
     client_ip_preserved_share: float = 0.0
+    #: the IP family of the proxier that answered ("" when no proxier did).
+    family: str = ""
 
     def to_json(self) -> dict:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
@@ -137,6 +143,7 @@ class Answer:
             "ingress_nodes": [{"node": n, "share": round(s, 6)} for n, s in self.ingress_nodes],
             "session_affinity": None if self.session_affinity_timeout is None else {"timeout_seconds": self.session_affinity_timeout},
             "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
+            "family": self.family or None,
         }
 
 
@@ -238,7 +245,7 @@ def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | 
     if (config.mode == "userspace" and config.version >= (1, 26)) or (config.mode == "nftables" and config.version < (1, 29)):
         notes.append(reason(Code.MODE_NOT_IN_RELEASE, mode=config.mode, version=ver, why=why))
     if len(service.cluster_ips) > 1:
-        notes.append(reason(Code.DUAL_STACK_PRIMARY_FAMILY, family="IPv6" if ":" in service.cluster_ips[0] else "IPv4"))
+        notes.append(reason(Code.DUAL_STACK_PRIMARY_FAMILY, family=service.family or ("IPv6" if ":" in service.cluster_ips[0] else "IPv4")))
     if kind == "pod-via-lb":
         notes.extend(reason(Code.LB_NOT_CAPTURED, address=a) for a in service.lb_uncaptured)
     return notes
@@ -343,6 +350,8 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
 
 def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
     """Answer ``question`` on ``snapshot`` (after applying the question's own what-if)."""
+    if question.family is not None:
+        snapshot = _family_snapshot(snapshot, question)
     scenario = question.scenario()
     if not scenario.is_empty():
         snapshot = apply_scenario(snapshot, scenario)
@@ -380,7 +389,21 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         reasons=_dedupe(notes), ingress_nodes=ingress,
         session_affinity_timeout=service.affinity_timeout if service.session_affinity == "ClientIP" else None,
         zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}),
+        family=service.family,
     )
+
+
+def _family_snapshot(snapshot: Snapshot, question: Question) -> Snapshot:
+    """The snapshot as the ``question.family`` proxier sees the question's Service."""
+    if question.family not in FAMILIES:
+        raise QuestionError(f"family {question.family!r} is not one of {', '.join(FAMILIES)}")
+    service = snapshot.services.get(question.service)
+    if service is None:
+        raise QuestionError(f"unknown service {question.service!r}")
+    if service.proxied and question.family not in families(service):
+        raise QuestionError(f"service {service.key} has no {question.family} ClusterIP "
+                            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it")
+    return snapshot_for_family(snapshot, question.service, question.family)
 
 
 def _dedupe(notes: list[Reason], *, per_code: int = 3) -> tuple[Reason, ...]:

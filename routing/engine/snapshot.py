@@ -72,6 +72,10 @@ class Snapshot:
     #: node name -> keys of services that have (or had, in a derived snapshot) endpoints
     #: on it: a superset index so node-level what-ifs touch only those services.
     node_services: Mapping[str, frozenset[str]] = field(default_factory=lambda: _EMPTY)
+    #: "namespace/name" -> port name -> endpoints of a dual-stack Service's *second* IP
+    #: family (``endpoint_index`` holds its primary family); read by
+    #: ``routing.engine.families.snapshot_for_family``.
+    family_endpoints: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(default_factory=lambda: _EMPTY)
 
     def endpoints(self, service_key: str, port_name: str) -> tuple[Endpoint, ...]:
         """kube-proxy's endpoint list for one service port (empty when unknown)."""
@@ -90,7 +94,7 @@ class Snapshot:
 
     def evolve(self, **changes: object) -> Snapshot:
         """A copy with some fields replaced (mappings are frozen on the way in)."""
-        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy", "node_services"):
+        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy", "node_services", "family_endpoints"):
             if name in changes:
                 changes[name] = freeze(changes[name])  # type: ignore[arg-type]
         return replace(self, **changes)

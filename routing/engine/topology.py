@@ -98,7 +98,7 @@ def topology_mode(
     if not gates.topology_aware_hints:
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_GATE_OFF, version=ver),))
     # Before ServiceTrafficDistribution (1.31) kube-proxy also demanded the annotation.
-    if not gates.service_traffic_distribution and not annotation_enables_hints(service.topology_annotation, version):
+    if not gates.service_traffic_distribution and not annotation_enables_hints(service.annotation_read_by(version), version):
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_NO_ANNOTATION, version=ver),))
     if not gates.service_traffic_distribution and not zone:
         # Before 1.31 canUseTopology refused a node without a zone label up front.

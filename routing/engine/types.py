@@ -165,7 +165,18 @@ class Service:
     traffic_distribution: str | None = None
     #: annotation ``service.kubernetes.io/topology-aware-hints`` if set (it wins, as in
     #: serviceport.go), else ``service.kubernetes.io/topology-mode``; "" when absent.
+    #: What kube-proxy 1.27+ reads.
     topology_annotation: str = ""
+    #: annotation ``service.kubernetes.io/topology-aware-hints`` alone ("" when absent;
+    #: None when the Service was not read from an object: ``topology_annotation`` then
+    #: stands for it): kube-proxy 1.24-1.26 read only this one (``topology-mode`` came in 1.27).
+    hints_annotation: str | None = None
+
+    def annotation_read_by(self, version: Version) -> str:
+        """The topology annotation value kube-proxy ``version`` reads (serviceport.go)."""
+        if version < (1, 27) and self.hints_annotation is not None:
+            return self.hints_annotation
+        return self.topology_annotation
     #: ``spec.sessionAffinity``: None or ClientIP.
     session_affinity: str = "None"
     #: ``spec.sessionAffinityConfig.clientIP.timeoutSeconds`` (API default 10800).
@@ -176,6 +187,22 @@ class Service:
     publish_not_ready: bool = False
     #: ``spec.selector`` as sorted (key, value) pairs; None for a selector-less Service.
     selector: tuple[tuple[str, str], ...] | None = None
+    #: label ``service.kubernetes.io/service-proxy-name`` (None when absent): kube-proxy's
+    #: informers select ``!service.kubernetes.io/service-proxy-name``, so a Service carrying
+    #: it (whatever its value) is left to another proxy (cmd/kube-proxy/app/server.go).
+    proxy_name: str | None = None
+    #: ``spec.externalName`` (type ExternalName).
+    external_name: str = ""
+    #: The IP family this view of the Service is for (kube-proxy runs one proxier per
+    #: family): the family of ``cluster_ips[0]``; "" for headless / ExternalName.
+    #: ``external_ips``, ``lb_ips`` and ``lb_source_ranges`` hold that family's entries
+    #: only, as ``newBaseServiceInfo`` filters them (serviceport.go).
+    family: str = ""
+    #: Every ``spec.externalIPs`` / captured ingress IP / source range, both families
+    #: (``routing.engine.families`` builds the other family's view from them).
+    all_external_ips: tuple[str, ...] = ()
+    all_lb_ips: tuple[str, ...] = ()
+    all_source_ranges: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -186,6 +213,12 @@ class Service:
     def headless(self) -> bool:
         """``clusterIP: None``: kube-proxy ignores the Service entirely."""
         return not self.cluster_ips or self.cluster_ips[0] in ("None", "")
+
+    @property
+    def proxied(self) -> bool:
+        """kube-proxy programs this Service: not ExternalName, not headless, and not
+        labelled for another service proxy."""
+        return not (self.type == "ExternalName" or self.headless or self.proxy_name is not None)
 
     def port(self, name_or_number: str | int | None) -> ServicePort | None:
         """The port called ``name_or_number`` (name, or port number); the only port if None."""

@@ -1,0 +1,110 @@
+"""IP families: kube-proxy runs one proxier per family, and each sees its own Service.
+
+``newBaseServiceInfo`` (K/K pkg/proxy/serviceport.go) takes the ClusterIP of the
+proxier's family (``GetClusterIPByFamily``) and keeps only that family's externalIPs,
+loadBalancerSourceRanges and VIP-mode ingress IPs; a Service without a ClusterIP of the
+family is not in that proxier's map at all (servicechangetracker.go). The EndpointSlice
+cache of the proxier skips endpoints of the other family (endpointslicecache.go
+``addEndpoints``). ``family_view`` gives one family's view of a ``Service``;
+``snapshot_for_family`` the whole snapshot as that family's proxiers see it.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from functools import lru_cache
+
+from routing.engine.types import Service
+
+IPV4, IPV6 = "IPv4", "IPv6"
+FAMILIES = (IPV4, IPV6)
+
+
+def family_of(text: str) -> str:
+    """``IPv6`` for an address or CIDR containing ':', else ``IPv4``."""
+    return IPV6 if ":" in text else IPV4
+
+
+@lru_cache(maxsize=65536)
+def _canonical(text: str) -> str:
+    stripped = text.strip()
+    if ":" not in stripped:
+        # Go's ParseIPSloppy reads "010.001.0.1" as decimal octets, Python refuses it.
+        parts = stripped.split(".")
+        if len(parts) == 4 and all(p.isdigit() for p in parts):
+            return ".".join(str(int(p)) for p in parts)
+        return stripped
+    try:
+        return str(ipaddress.ip_address(stripped))
+    except ValueError:
+        return stripped
+
+
+def canonical_ip(text: str) -> str:
+    """One spelling per address: ``2001:0db8:0:0::1`` and ``2001:DB8::1`` are both
+    ``2001:db8::1`` (RFC 5952), as the kernel (and IPVS, which keys real servers by the
+    parsed address) sees them. Text that is no address is returned unchanged."""
+    if ":" not in text and not ("0" in text and (text.startswith("0") or ".0" in text)):
+        return text  # the common IPv4 case, without a parse
+    return _canonical(text)
+
+
+def primary_family(service: Service) -> str:
+    """The family of ``spec.clusterIPs[0]``; "" when the Service has no ClusterIP."""
+    if service.headless or service.type == "ExternalName":
+        return ""
+    return family_of(service.cluster_ips[0])
+
+
+def families(service: Service) -> tuple[str, ...]:
+    """The families the Service has a ClusterIP in, primary first."""
+    if service.headless or service.type == "ExternalName":
+        return ()
+    return tuple(dict.fromkeys(family_of(ip) for ip in service.cluster_ips))
+
+
+def family_view(service: Service, family: str | None = None) -> Service:
+    """``service`` as the ``family`` proxier sees it (None: the primary family): that
+    family's ClusterIP first, and only that family's externalIPs, ingress IPs and source
+    ranges. A family the Service has no ClusterIP in returns the Service unchanged with
+    ``family`` set to it; callers check ``families(service)`` first."""
+    primary = primary_family(service)
+    if not primary:
+        return service
+    family = family or primary
+    ips = tuple(ip for ip in service.cluster_ips if family_of(ip) == family)
+    others = tuple(ip for ip in service.cluster_ips if family_of(ip) != family)
+    return replace(
+        service, family=family, cluster_ips=ips + others if ips else service.cluster_ips,
+        external_ips=tuple(ip for ip in service.all_external_ips if family_of(ip) == family),
+        lb_ips=tuple(ip for ip in service.all_lb_ips if family_of(ip) == family),
+        lb_source_ranges=tuple(c for c in service.all_source_ranges if family_of(c) == family),
+    )
+
+
+def snapshot_for_family(snapshot, service_key: str, family: str):  # noqa: ANN001, ANN201
+    """``snapshot`` with Service ``service_key`` as its ``family`` proxier sees it: that
+    family's view of the Service and that family's endpoints. The caller has checked that
+    the Service has a ClusterIP of ``family``."""
+    service = snapshot.services[service_key]
+    if family == service.family or not service.family:
+        return snapshot
+    services = dict(snapshot.services)
+    services[service_key] = family_view(service, family)
+    index = dict(snapshot.endpoint_index)
+    swapped = snapshot.family_endpoints.get(service_key)
+    if swapped:
+        index[service_key] = swapped
+    else:
+        index.pop(service_key, None)
+    family_index = dict(snapshot.family_endpoints)
+    if service_key in snapshot.endpoint_index:
+        family_index[service_key] = snapshot.endpoint_index[service_key]
+    else:
+        family_index.pop(service_key, None)
+    nodes = {ep.node for eps in index.get(service_key, {}).values() for ep in eps if ep.node}
+    node_services = dict(snapshot.node_services)
+    for node in nodes:
+        node_services[node] = node_services.get(node, frozenset()) | {service_key}
+    return snapshot.evolve(services=services, endpoint_index=index, family_endpoints=family_index,
+                           node_services=node_services)

@@ -1,0 +1,209 @@
+"""Issue 11 ("Fidelity II"): the adapter and the answer read Services, slices, families and
+topology exactly as kube-proxy's code does. Each case names the upstream file and function
+(kubernetes/kubernetes) it follows.
+"""
+from __future__ import annotations
+
+import pytest
+
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.simulate import Question, QuestionError, simulate
+from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+
+NODES = (node_obj("n1", zone="a"), node_obj("n2", zone="a"), node_obj("n3", zone="b"))
+
+
+def answer(objects, source: str = "pod:n1", service: str = "default/web", **kw) -> dict:
+    return simulate(snapshot_from_objects(list(objects)), Question(service=service, source=source, **kw)).to_json()
+
+
+def shares(result: dict) -> dict[str, float]:
+    return {e["ip"]: e["share"] for e in result["endpoints"]}
+
+
+def codes(result: dict) -> set[str]:
+    return {r["code"] for r in result["reasons"]}
+
+
+# -- item 3: a Service port is served by slice ports matching its name AND protocol ------------
+
+def test_slice_port_of_another_protocol_does_not_serve_the_service_port() -> None:
+    # pkg/proxy/endpointslicecache.go endpointInfoByServicePort: the key is
+    # ServicePortName{NamespacedName, Port: name, Protocol}; serviceport.go keys the
+    # Service side the same way, so a UDP slice port named "http" serves no TCP port "http".
+    svc = service_obj("web")
+    slices = [slice_obj("web", [endpoint_obj("10.1.0.1", "n1")], name="web-tcp"),
+              slice_obj("web", [endpoint_obj("10.2.0.1", "n2")], name="web-udp",
+                        ports=[{"name": "http", "port": 8080, "protocol": "UDP"}])]
+    result = answer((*NODES, svc, *slices))
+    assert shares(result) == {"10.1.0.1": 1.0}
+
+
+def test_service_with_tcp_and_udp_ports_of_one_number_reads_each_protocol() -> None:
+    # pkg/proxy/endpointslicecache.go endpointInfoByServicePort (name + protocol key):
+    # a DNS-like Service with "dns" UDP and "dns-tcp" TCP.
+    svc = service_obj("dns", ports=[{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}])
+    slices = [slice_obj("dns", [endpoint_obj("10.1.0.1", "n1")],
+                        ports=[{"name": "dns", "port": 53, "protocol": "TCP"},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP"}])]
+    objs = (*NODES, svc, *slices)
+    assert answer(objs, service="default/dns", port="dns")["action"] == "reject"
+    assert shares(answer(objs, service="default/dns", port="dns-tcp")) == {"10.1.0.1": 1.0}
+
+
+def test_slice_port_without_protocol_is_tcp() -> None:
+    # The API defaults EndpointPort.protocol to TCP (discovery/v1 defaults), so kube-proxy
+    # sees Protocol TCP in endpointInfoByServicePort.
+    slices = [slice_obj("web", [endpoint_obj("10.1.0.1", "n1")], ports=[{"name": "http", "port": 8080}])]
+    assert shares(answer((*NODES, service_obj("web"), *slices))) == {"10.1.0.1": 1.0}
+
+
+# -- item 4: IP families ---------------------------------------------------------------------
+
+def dual_stack(**kw) -> dict:
+    svc = service_obj("web", type="LoadBalancer", **kw)
+    svc["spec"]["clusterIPs"] = ["10.96.0.10", "fd00::10"]
+    svc["spec"]["ipFamilies"] = ["IPv4", "IPv6"]
+    return svc
+
+
+V6_SLICE = slice_obj("web", [endpoint_obj("fd00:1::1", "n1"), endpoint_obj("fd00:2::1", "n2")], name="web-v6",
+                     address_type="IPv6")
+V4_SLICE = slice_obj("web", [endpoint_obj("10.1.0.1", "n1")], name="web-v4")
+
+
+def test_other_family_external_and_ingress_ips_are_not_programmed() -> None:
+    # pkg/proxy/serviceport.go newBaseServiceInfo: externalIPs, loadBalancerSourceRanges
+    # and VIP ingress IPs are filtered to the proxier's family (MapIPsByIPFamily).
+    svc = service_obj("web", type="LoadBalancer", lb_ips=["2001:db8::9"], external_ips=["2001:db8::7"])
+    snap = snapshot_from_objects([*NODES, svc, V4_SLICE])
+    service = snap.services["default/web"]
+    assert service.external_ips == () and service.lb_ips == ()
+    with pytest.raises(QuestionError):
+        simulate(snap, Question(service="default/web", source="external:n1", to="externalip"))
+    with pytest.raises(QuestionError):
+        simulate(snap, Question(service="default/web", source="external:n1", to="loadbalancer"))
+
+
+def test_dual_stack_service_answered_per_family() -> None:
+    # pkg/proxy/servicechangetracker.go / serviceport.go: each family's proxier takes
+    # GetClusterIPByFamily and the slices of its addressType (endpointslicecache.go
+    # addEndpoints skips the other family).
+    objs = (*NODES, dual_stack(lb_ips=["192.0.2.9", "2001:db8::9"]), V4_SLICE, V6_SLICE)
+    v4 = answer(objs)
+    v6 = answer(objs, family="IPv6")
+    assert shares(v4) == {"10.1.0.1": 1.0} and v4["family"] == "IPv4"
+    assert shares(v6) == {"fd00:1::1": 0.5, "fd00:2::1": 0.5} and v6["family"] == "IPv6"
+    lb6 = answer(objs, source="external:n2", to="loadbalancer", family="IPv6")
+    assert set(shares(lb6)) == {"fd00:1::1", "fd00:2::1"}
+
+
+def test_family_the_service_does_not_have_is_bad_input() -> None:
+    # servicechangetracker.go: no ClusterIP of the family -> not in that proxier's map.
+    with pytest.raises(QuestionError, match="IPv6"):
+        answer((*NODES, service_obj("web"), V4_SLICE), family="IPv6")
+    with pytest.raises(QuestionError, match="family"):
+        answer((*NODES, service_obj("web"), V4_SLICE), family="IPv5")
+
+
+def test_one_address_written_two_ways_is_one_endpoint() -> None:
+    # The kernel (and IPVS, which keys real servers by the parsed address) sees one
+    # destination; utilnet.ParseIPSloppy reads both spellings as the same IP.
+    svc = service_obj("web", cluster_ip="fd00::10")
+    slices = [slice_obj("web", [endpoint_obj("2001:db8::1", "n1")], name="a", address_type="IPv6"),
+              slice_obj("web", [endpoint_obj("2001:0DB8:0:0::1", "n1")], name="b", address_type="IPv6"),
+              slice_obj("web", [endpoint_obj("2001:db8::2", "n2")], name="c", address_type="IPv6")]
+    assert shares(answer((*NODES, svc, *slices))) == {"2001:db8::1": 0.5, "2001:db8::2": 0.5}
+
+
+# -- item 5: topology read as kube-proxy reads it -------------------------------------------------
+
+def test_only_the_ga_zone_label_is_a_zone() -> None:
+    # pkg/proxy/topology.go CategorizeEndpoints: zone := topologyLabels[v1.LabelTopologyZone];
+    # the deprecated failure-domain.beta label is never read.
+    nodes = [node_obj("n1", labels={"failure-domain.beta.kubernetes.io/zone": "a"}), node_obj("n2", zone="a"),
+             node_obj("n3", zone="b")]
+    eps = [endpoint_obj("10.1.0.1", "n1", zone="a", zones=("a",)), endpoint_obj("10.3.0.1", "n3", zone="b", zones=("b",))]
+    result = answer((*nodes, service_obj("web"), slice_obj("web", eps)))
+    # n1 has no zone for kube-proxy: no endpoint hinted for zone "", so no filtering.
+    assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
+
+
+def test_hint_values_are_taken_as_given() -> None:
+    # pkg/proxy/endpointslicecache.go: every ForZones[].Name is inserted as is (no case
+    # folding, no trimming), so hints "A" do not match zone "a".
+    eps = [endpoint_obj("10.1.0.1", "n1", zones=("A",)), endpoint_obj("10.3.0.1", "n3", zones=("b",))]
+    result = answer((*NODES, service_obj("web"), slice_obj("web", eps)), source="pod:n2")
+    assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
+    assert "HINTS_IGNORED_NO_HINT_FOR_ZONE" in codes(result)
+
+
+def test_empty_hint_name_counts_as_a_hint() -> None:
+    # endpointslicecache.go inserts zone.Name even when empty: the endpoint *has* a zone
+    # hint (the name ""), so "every ready endpoint has a hint" holds (topology.go
+    # topologyModeFromHints) and zone "b" gets its own endpoint only.
+    eps = [endpoint_obj("10.1.0.1", "n1"), endpoint_obj("10.3.0.1", "n3", zones=("b",))]
+    eps[0]["hints"] = {"forZones": [{"name": ""}]}
+    result = answer((*NODES, service_obj("web"), slice_obj("web", eps)), source="pod:n3")
+    assert shares(result) == {"10.3.0.1": 1.0}
+
+
+@pytest.mark.parametrize(("version", "annotation", "filtered"), [
+    # 1.24-1.26 read only service.kubernetes.io/topology-aware-hints (serviceport.go of
+    # those releases: hintsAnnotation: service.Annotations[v1.AnnotationTopologyAwareHints]).
+    ("1.26", {"service.kubernetes.io/topology-mode": "Auto"}, False),
+    ("1.26", {"service.kubernetes.io/topology-aware-hints": "Auto"}, True),
+    # 1.27+ read topology-aware-hints when present, else topology-mode (serviceport.go).
+    ("1.27", {"service.kubernetes.io/topology-mode": "Auto"}, True),
+    ("1.29", {"service.kubernetes.io/topology-aware-hints": "", "service.kubernetes.io/topology-mode": "Auto"}, False),
+])
+def test_topology_annotation_read_by_release(version: str, annotation: dict, filtered: bool) -> None:
+    eps = [endpoint_obj("10.1.0.1", "n1", zones=("a",)), endpoint_obj("10.3.0.1", "n3", zones=("b",))]
+    objs = [*NODES, service_obj("web", annotations=annotation), slice_obj("web", eps)]
+    result = simulate(snapshot_from_objects(objs, version=version), Question(service="default/web", source="pod:n2")).to_json()
+    assert shares(result) == ({"10.1.0.1": 1.0} if filtered else {"10.1.0.1": 0.5, "10.3.0.1": 0.5})
+
+
+# -- item 5: what-if trafficDistribution imitates the EndpointSlice controller -------------------
+
+def test_prefer_same_node_what_if_writes_node_hints_without_zone_labels() -> None:
+    # staging/src/k8s.io/endpointslice/trafficdist/trafficdist.go preferCloseHeuristic.update:
+    # forNodes = nodeName for PreferSameNode whether or not the endpoint has a zone.
+    nodes = [node_obj("n1"), node_obj("n2"), node_obj("n3")]
+    eps = [endpoint_obj("10.1.0.1", "n1"), endpoint_obj("10.2.0.1", "n2")]
+    objs = (*nodes, service_obj("web"), slice_obj("web", eps))
+    result = answer(objs, source="pod:n1", overrides={"trafficDistribution": "PreferSameNode"})
+    assert shares(result) == {"10.1.0.1": 1.0}
+    assert "TOPOLOGY_SAME_NODE" in codes(result)
+
+
+def test_what_if_leaves_not_ready_endpoints_hints_alone() -> None:
+    # trafficdist.go preferCloseHeuristic.update skips endpoints that are not Ready: their
+    # old hints stay. A terminating endpoint hinted for zone b stays hinted for b only.
+    eps = [endpoint_obj("10.1.0.1", "n1", zone="a"), endpoint_obj("10.3.0.1", "n3", zone="b")]
+    objs = (*NODES, service_obj("web"), slice_obj("web", eps))
+    snap = snapshot_from_objects(list(objs))
+    from routing.engine.scenario import Scenario, apply_scenario
+    after = apply_scenario(snap, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}))
+    assert {ep.ip: ep.zone_hints for ep in after.endpoints("default/web", "http")} == {
+        "10.1.0.1": frozenset({"a"}), "10.3.0.1": frozenset({"b"})}
+    term = [endpoint_obj("10.1.0.1", "n1", zone="a"), endpoint_obj("10.3.0.1", "n3", zone="b", ready=False,
+                                                                     serving=True, terminating=True, zones=("x",))]
+    snap = snapshot_from_objects([*NODES, service_obj("web"), slice_obj("web", term)])
+    after = apply_scenario(snap, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}))
+    assert {ep.ip: ep.zone_hints for ep in after.endpoints("default/web", "http")} == {
+        "10.1.0.1": frozenset({"a"}), "10.3.0.1": frozenset({"x"})}
+
+
+def test_what_if_never_touches_slices_of_a_service_without_selector() -> None:
+    # pkg/controller/endpointslice/endpointslice_controller.go syncService: a Service
+    # without a selector gets no slices from the controller (they are hand-managed), so
+    # setting trafficDistribution writes no hints.
+    svc = service_obj("web")
+    del svc["spec"]["selector"]
+    eps = [endpoint_obj("10.1.0.1", "n1", zone="a"), endpoint_obj("10.3.0.1", "n3", zone="b")]
+    result = answer((*NODES, svc, slice_obj("web", eps)), source="pod:n2",
+                    overrides={"trafficDistribution": "PreferClose"})
+    assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
+    assert "TRAFFIC_DISTRIBUTION_WITHOUT_HINTS" in codes(result)
