@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from routing.engine.errors import ScenarioError
 from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
+from routing.engine.slicehints import controller_hints, controller_manages
 from routing.engine.snapshot import Snapshot, sort_endpoints
 from routing.engine.types import (
-    IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Endpoint, Service,
+    IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Service,
 )
 
 if TYPE_CHECKING:
@@ -100,17 +101,6 @@ def _check(snapshot: Snapshot, scenario: Scenario) -> None:
             raise ScenarioError(f"scale: replicas must be a whole number >= 0, not {count!r}")
 
 
-def _controller_hints(ep: Endpoint, service: Service, zone_of) -> Endpoint:  # noqa: ANN001
-    """Hints the EndpointSlice controller writes for ``trafficDistribution`` (trafficdist.go):
-    each Ready endpoint is hinted for its own zone; PreferSameNode adds its node."""
-    dist = service.traffic_distribution
-    zone = ep.zone or zone_of(ep.node)
-    if not dist or not ep.ready or not zone:
-        return replace(ep, zone_hints=frozenset(), node_hints=frozenset())
-    nodes = frozenset([ep.node]) if dist == "PreferSameNode" and ep.node else frozenset()
-    return replace(ep, zone_hints=frozenset([zone]), node_hints=nodes)
-
-
 def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, index: _Tracking) -> None:
     for key, fields in scenario.service_overrides.items():
         old = services[key]
@@ -118,8 +108,10 @@ def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, i
                               for name, value in fields.items()})
         services[key] = new
         # The topology annotation wins over the field, so the controller keeps its hints then.
-        if new.traffic_distribution != old.traffic_distribution and new.topology_annotation.lower() not in ("auto",):
-            index.keep_order(key, {port: tuple(_controller_hints(ep, new, snapshot.zone_of) for ep in eps)
+        # Selector-less Services' slices are hand-managed: the controller never rewrites them.
+        if (new.traffic_distribution != old.traffic_distribution and new.topology_annotation.lower() not in ("auto",)
+                and controller_manages(new)):
+            index.keep_order(key, {port: tuple(controller_hints(ep, new, snapshot.zone_of) for ep in eps)
                                    for port, eps in index.get(key, {}).items()})
 
 
