@@ -236,8 +236,16 @@ def service_slice_endpoints(svc: Service, slices: Iterable[Mapping]) -> tuple[di
     * A Service port is served by the slice ports with its name *and* protocol
       (``ServicePortName`` keys on both; endpointslicecache.go ``endpointInfoByServicePort``).
     """
-    if not svc.proxied:
+    if svc.type == "ExternalName" or svc.proxy_name is not None:
         return {}, {}
+    if svc.headless:
+        # Not kube-proxy's: read whole for what DNS returns (``routing.engine.unproxied``).
+        every: dict[str, list[Endpoint]] = defaultdict(list)
+        for obj in slices:
+            if _slice_family(obj) != "FQDN":
+                for port_name, eps in slice_endpoints(obj).items():
+                    every[port_name].extend(eps)
+        return dict(every), {}
     primary = svc.family or _family(svc.cluster_ips[0])
     second = next((_family(ip) for ip in svc.cluster_ips if _family(ip) != primary), None)
     protocols = {port.name: port.protocol for port in svc.ports}

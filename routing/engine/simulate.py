@@ -25,6 +25,7 @@ from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Endpoint, Service, ServicePort
+from routing.engine.unproxied import not_proxied
 
 DEFAULT_TO = {"pod": CLUSTERIP, "external": NODEPORT, "lb": LOADBALANCER, "host": CLUSTERIP}
 
@@ -103,6 +104,12 @@ class Answer:
     client_ip_preserved_share: float = 0.0
     #: the IP family of the proxier that answered ("" when no proxier did).
     family: str = ""
+    #: False when kube-proxy does not handle the Service (headless, ExternalName, another
+    #: service proxy's): ``action`` is then "forward" to what DNS returns (the endpoints
+    #: of a headless Service, the CNAME target, the other proxy's ClusterIP) — "reject"
+    #: when a headless Service has no address to return — and ``dns`` lists it.
+    proxied: bool = True
+    dns: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
@@ -144,6 +151,8 @@ class Answer:
             "session_affinity": None if self.session_affinity_timeout is None else {"timeout_seconds": self.session_affinity_timeout},
             "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
             "family": self.family or None,
+            "proxied": self.proxied,
+            **({"dns": list(self.dns)} if not self.proxied else {}),
         }
 
 
@@ -151,8 +160,6 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
     service = snapshot.services.get(question.service)
     if service is None:
         raise QuestionError(f"unknown service {question.service!r}")
-    if service.type == "ExternalName" or service.headless:
-        raise QuestionError(f"service {service.key} is {'ExternalName' if service.type == 'ExternalName' else 'headless'}: kube-proxy does not route it")
     port = service.port(question.port)
     if port is None:
         names = ", ".join(p.name or str(p.port) for p in service.ports) or "none"
@@ -355,6 +362,9 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
     scenario = question.scenario()
     if not scenario.is_empty():
         snapshot = apply_scenario(snapshot, scenario)
+    unhandled = _not_proxied(snapshot, question, model)
+    if unhandled is not None:
+        return unhandled
     service, port, kind, node, to = _resolve(snapshot, question)
     paths, notes, ingress = _paths(snapshot, service, port, kind, node, to)
     notes.extend(_context_notes(snapshot, service, kind, node, to))
@@ -390,6 +400,43 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         session_affinity_timeout=service.affinity_timeout if service.session_affinity == "ClientIP" else None,
         zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}),
         family=service.family,
+    )
+
+
+def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> Answer | None:
+    """The answer for a Service kube-proxy leaves alone (``unproxied``), else None."""
+    service = snapshot.services.get(question.service)
+    if service is None:
+        raise QuestionError(f"unknown service {question.service!r}")
+    found = not_proxied(snapshot, service)
+    if found is None:
+        return None
+    kind, node = question.parse_source()
+    port = service.port(question.port)
+    label = (port.name or str(port.port)) if port is not None else str(question.port or "")
+    eps = found.endpoints
+    if found.dns and (service.type == "ExternalName" or not service.headless):
+        # ExternalName / another proxy: the client connects to what DNS returned (the CNAME
+        # target, or the ClusterIP the other proxy owns), which kube-proxy passes untouched.
+        eps = (Endpoint(ip=found.dns[0], port=port.port if port is not None else 0),)
+    share = 1.0 / len(eps) if eps else 0.0
+    # A headless Service with no address to return: the client's lookup fails at once.
+    lost = 0.0 if eps else 1.0
+    loc: dict[str, float] = defaultdict(float)
+    for ep in eps:
+        loc[locality(node, snapshot.zone_of(node), ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
+    bytes_per_s = model.request_rate * loc.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+    return Answer(
+        service=service.key, port=label, source_kind=kind, source_node=node,
+        to=question.to or DEFAULT_TO[kind], proxy_mode=snapshot.proxy_for(node).mode, action=REJECT if lost else FORWARD,
+        endpoint_shares={ep.key: (ep, share) for ep in eps}, dropped=lost, rejected=lost,
+        drop_reason=str(found.reason.code) if lost else None,
+        client_ip_preserved=True, locality=dict(loc),
+        expected_latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) if eps else None,
+        scheduler_latency_ms=None, cross_zone_bytes_per_s=bytes_per_s,
+        cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        imbalance=1.0 if eps else None, reasons=(found.reason,), proxied=False, dns=found.dns,
+        zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep in eps if ep.node}),
     )
 
 

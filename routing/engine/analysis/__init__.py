@@ -19,6 +19,7 @@ from routing.engine.analysis.report import EndpointShare, Finding, Report, Servi
 from routing.engine.analysis.simple import simple_port, single_config
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
 from routing.engine.snapshot import Snapshot
+from routing.engine.unproxied import not_proxied
 
 __all__ = ["SOURCES", "EndpointShare", "Finding", "Report", "ServiceRow", "SourceStats", "analyze", "source_stats"]
 
@@ -26,9 +27,10 @@ __all__ = ["SOURCES", "EndpointShare", "Finding", "Report", "ServiceRow", "Sourc
 def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
     """The cluster-wide report of ``snapshot`` under the latency/cost ``model``.
 
-    Rows: one per port of every Service kube-proxy programs (headless and ExternalName
-    Services are skipped, as kube-proxy skips them), sorted by ``namespace/name`` then
-    port order. Findings: ranked by impact.
+    Rows: one per port of every Service kube-proxy programs (headless, ExternalName and
+    other proxies' Services are skipped, as kube-proxy skips them: each gets an info
+    finding ``NOT_PROXIED_*`` saying what DNS returns instead), sorted by ``namespace/name``
+    then port order. Findings: ranked by impact.
     """
     with _gc_paused():
         return _analyze(snapshot, model)
@@ -57,7 +59,10 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     findings = []
     for key in sorted(snapshot.services):
         service = snapshot.services[key]
-        if service.type == "ExternalName" or service.headless:
+        unhandled = not_proxied(snapshot, service)
+        if unhandled is not None:
+            # kube-proxy leaves it alone: no row, one finding saying what DNS returns.
+            findings.append(Finding(str(unhandled.reason.code), "info", 0.0, key, "", unhandled.reason.message))
             continue
         for port in service.ports:
             pa = simple_port(snapshot, index, config, service, port) or analyze_port(ctx, service, port)

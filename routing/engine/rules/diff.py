@@ -138,7 +138,7 @@ class _NodeClasses:
 def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool,
                   shared: dict) -> list[str]:
     svc = snapshot.services.get(svc_key)
-    if svc is None or svc.headless or svc.type == "ExternalName" or ":" in svc.cluster_ips[0]:
+    if svc is None or not svc.proxied or ":" in svc.cluster_ips[0]:
         return []
     opts = render_options(snapshot, node.name)
     parts = [render_service(port_plan(snapshot, svc, p, node, shared=shared), node, mode, opts, large=large)

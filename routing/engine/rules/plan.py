@@ -98,7 +98,8 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
         candidates: Iterable[Service] = [svc]
     else:
         candidates = (snapshot.services[k] for k in sorted(snapshot.services))
-    return [s for s in candidates if not s.headless and s.type != "ExternalName" and _v4(s.cluster_ips[0])]
+    # Headless, ExternalName and other proxies' Services (service-proxy-name) are not kube-proxy's.
+    return [s for s in candidates if s.proxied and _v4(s.cluster_ips[0])]
 
 
 def trivial_categorization(endpoints: tuple, svc: Service, port: ServicePort, node_name: str,

@@ -207,3 +207,83 @@ def test_what_if_never_touches_slices_of_a_service_without_selector() -> None:
                     overrides={"trafficDistribution": "PreferClose"})
     assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
     assert "TRAFFIC_DISTRIBUTION_WITHOUT_HINTS" in codes(result)
+
+
+# -- item 2: Services kube-proxy does not handle ---------------------------------------------
+
+def headless_objects() -> list[dict]:
+    svc = service_obj("web")
+    svc["spec"]["clusterIP"], svc["spec"]["clusterIPs"] = "None", ["None"]
+    eps = [endpoint_obj("10.1.0.1", "n1"), endpoint_obj("10.3.0.1", "n3"), endpoint_obj("10.2.0.9", "n2", ready=False)]
+    sl = slice_obj("web", eps)
+    sl["metadata"]["labels"]["service.kubernetes.io/headless"] = ""
+    return [*NODES, svc, sl]
+
+
+def test_headless_service_is_not_proxied_dns_returns_ready_endpoints() -> None:
+    # pkg/proxy/servicechangetracker.go serviceToServiceMap skips Services without a
+    # ClusterIP (ShouldSkipService); cluster DNS answers with the ready endpoints' addresses.
+    result = answer(headless_objects())
+    assert result["proxied"] is False and result["action"] == "forward" and result["dropped"] == 0.0
+    assert result["dns"] == ["10.1.0.1", "10.3.0.1"]
+    assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
+    assert codes(result) == {"NOT_PROXIED_HEADLESS"}
+    assert result["explain"][0].startswith("NOT_PROXIED_HEADLESS: not proxied by kube-proxy: DNS returns")
+
+
+def test_external_name_is_not_proxied_dns_returns_a_cname() -> None:
+    # servicechangetracker.go: an ExternalName Service has no ClusterIP, kube-proxy skips it.
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "default"},
+           "spec": {"type": "ExternalName", "externalName": "db.example.com"}}
+    result = answer((*NODES, svc), service="default/db")
+    assert result["proxied"] is False and result["action"] == "forward"
+    assert result["endpoints"] == [{"ip": "db.example.com", "node": None, "zone": None, "share": 1.0}]
+    assert result["dns"] == ["db.example.com"] and codes(result) == {"NOT_PROXIED_EXTERNAL_NAME"}
+    assert "DNS returns a CNAME to db.example.com" in result["explain"][0]
+
+
+@pytest.mark.parametrize("value", ["cilium", ""])
+def test_service_proxy_name_label_leaves_service_to_another_proxy(value: str) -> None:
+    # cmd/kube-proxy/app/server.go ProxyServer.Run: informers select
+    # !service.kubernetes.io/service-proxy-name (label present, whatever its value).
+    svc = service_obj("web", type="NodePort")
+    svc["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": value}
+    objs = [*NODES, svc, slice_obj("web", [endpoint_obj("10.1.0.1", "n1")])]
+    for source in ("pod:n1", "external:n2"):
+        result = answer(objs, source=source)
+        assert result["proxied"] is False and result["action"] == "forward" and result["dropped"] == 0.0
+        assert codes(result) == {"NOT_PROXIED_OTHER_PROXY"} and result["dns"] == ["10.96.0.10"]
+    from routing.engine.analysis import analyze
+    from routing.engine.rules.plan import proxied_services
+    snap = snapshot_from_objects(objs)
+    report = analyze(snap)
+    assert not report.rows
+    assert [f.code for f in report.findings] == ["NOT_PROXIED_OTHER_PROXY"]
+    assert proxied_services(snap) == []
+
+
+def test_slices_labelled_for_another_proxy_are_ignored() -> None:
+    # server.go: the same label selector applies to EndpointSlices, so a labelled slice of
+    # an ordinary Service feeds nothing.
+    other = slice_obj("web", [endpoint_obj("10.2.0.1", "n2")], name="web-other")
+    other["metadata"]["labels"]["service.kubernetes.io/service-proxy-name"] = "foo"
+    result = answer((*NODES, service_obj("web"), slice_obj("web", [endpoint_obj("10.1.0.1", "n1")]), other))
+    assert shares(result) == {"10.1.0.1": 1.0}
+
+
+def test_analysis_says_headless_is_not_proxied() -> None:
+    from routing.engine.analysis import analyze
+    report = analyze(snapshot_from_objects(headless_objects()))
+    assert [(f.code, f.service) for f in report.findings] == [("NOT_PROXIED_HEADLESS", "default/web")]
+    assert "DNS returns" in report.findings[0].message
+
+
+def test_headless_service_without_ready_endpoints_fails_the_lookup() -> None:
+    # DNS has no record to return (no ready endpoint, publishNotReadyAddresses unset): the
+    # client fails at once, before any packet: counted as refused, not silently dropped.
+    objs = headless_objects()
+    for ep in objs[-1]["endpoints"]:
+        ep["conditions"] = {"ready": False}
+    result = answer(objs)
+    assert result["proxied"] is False and result["action"] == "reject" and result["dropped"] == 1.0
+    assert result["drop_reason"] == "NOT_PROXIED_HEADLESS" and result["dns"] == []
