@@ -24,6 +24,7 @@ from routing.engine.lb import lb_nodes
 from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
+from routing.engine.sourceranges import ClientAddressError, check_client_ip, filters, firewall_drops, verdict
 from routing.engine.types import Endpoint, Service, ServicePort
 from routing.engine.unproxied import not_proxied
 
@@ -58,6 +59,10 @@ class Question:
     #: ``IPv4`` / ``IPv6``: which family's proxier answers (a dual-stack Service has one
     #: per family); None: the Service's primary family (``spec.clusterIPs[0]``).
     family: str | None = None
+    #: The client's source address, checked against ``loadBalancerSourceRanges`` at the
+    #: LB IP (``sourceranges``); None: a pod's from its node's podCIDR, a host process's
+    #: its node IP, an external / LB client's unknown (taken as inside the ranges).
+    client_ip: str | None = None
 
     def parse_source(self) -> tuple[str, str | None]:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
@@ -368,6 +373,7 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
     service, port, kind, node, to = _resolve(snapshot, question)
     paths, notes, ingress = _paths(snapshot, service, port, kind, node, to)
     notes.extend(_context_notes(snapshot, service, kind, node, to))
+    paths = _source_ranges(snapshot, service, paths, notes, kind, node, to, question.client_ip)
     kind = "pod" if kind == "pod-via-lb" else kind
     if node is not None:
         config = snapshot.proxy_for(node)
@@ -401,6 +407,33 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
         zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}),
         family=service.family,
     )
+
+
+def _source_ranges(snapshot: Snapshot, service: Service, paths: list[tuple[Path, float]], notes: list[Reason],
+                   kind: str, node: str | None, to: str, client_ip: str | None) -> list[tuple[Path, float]]:
+    """Paths whose kube-proxy drops the client at the LB IP (outside loadBalancerSourceRanges)
+    become drops; the verdict joins the explanation either way."""
+    if not filters(service, to) or kind == "pod-via-lb":
+        if client_ip is not None:
+            try:
+                check_client_ip(client_ip)
+            except ClientAddressError as exc:
+                raise QuestionError(str(exc)) from None
+        return paths
+    try:
+        found = verdict(snapshot, service, kind, node, client_ip)
+    except ClientAddressError as exc:
+        raise QuestionError(str(exc)) from None
+    notes.append(found.reason)
+    if found.allowed is not False:
+        return paths
+    out = []
+    for path, weight in paths:
+        no_endpoints = path.action == REJECT and path.drop_reason == Code.NO_ENDPOINTS_REJECT
+        if firewall_drops(path.mode, not no_endpoints):
+            path = Path(path.node, DROP, (), path.client_ip_preserved, Code.LB_SOURCE_RANGE_DROP, (), path.mode)
+        out.append((path, weight))
+    return out
 
 
 def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> Answer | None:

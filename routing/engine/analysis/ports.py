@@ -22,10 +22,11 @@ from routing.engine.analysis.choices import (
 from routing.engine.analysis.decide import Answer, decide, uses_local_path
 from routing.engine.analysis.model import EXTERNAL, LB, POD, POD_EXTERNAL, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import NodeClass, NodeIndex
-from routing.engine.candidates import FORWARD, REJECT
+from routing.engine.candidates import DROP, FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code
 from routing.engine.snapshot import Snapshot
+from routing.engine.sourceranges import filters, firewall_drops, verdict
 from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
@@ -227,17 +228,41 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
         return agg
     weight = 1.0 / idx.total
     to_cip = to == "clusterip"
+    # Pods whose node's podCIDR lies outside loadBalancerSourceRanges: dropped at the LB IP.
+    blocked = blocked_pod_nodes(p.ctx.snapshot, p.service, to) if pod_source else frozenset()
     bulk: list[_Bulk] = []
     for cls in idx.classes:
         local_path = uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
         special = _special_nodes(p, cls, local_path, to)
+        if blocked:
+            special = special + [n for n in cls.names if n in blocked and n not in special]
         for node in special:
+            if node in blocked and _firewalled(p, agg, cls, node, weight):
+                continue
             _node_answer(p, agg, cls, node, weight, local_path, to, pod_source=pod_source)
         if len(cls.names) > len(special):
             answer = p.group_answer(cls, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
             bulk += _class_bulk(p, cls, answer, len(cls.names) - len(special), special, to, None)
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
+
+
+def blocked_pod_nodes(snapshot: Snapshot, service: Service, to: str) -> frozenset[str]:
+    """Nodes whose pods ``simulate`` finds outside the Service's loadBalancerSourceRanges
+    (``sourceranges.verdict`` for ``pod:NODE``, no client IP given)."""
+    if not filters(service, to):
+        return frozenset()
+    return frozenset(n for n in snapshot.nodes if verdict(snapshot, service, "pod", n, None).allowed is False)
+
+
+def _firewalled(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weight: float) -> bool:
+    """Count ``node``'s pods as dropped at the LB IP when its mode's firewall is in place
+    (``sourceranges.firewall_drops``); False when it is not (the usual answer applies)."""
+    cat = p.node_cat(node, cls)
+    if not firewall_drops(cls.config.mode, cat is not None and cat.has_any_endpoints):
+        return False
+    _add_loss(agg, Answer(DROP, (), False, Code.LB_SOURCE_RANGE_DROP.value), 1, weight)
+    return True
 
 
 class _Outside:

@@ -287,3 +287,105 @@ def test_headless_service_without_ready_endpoints_fails_the_lookup() -> None:
     result = answer(objs)
     assert result["proxied"] is False and result["action"] == "reject" and result["dropped"] == 1.0
     assert result["drop_reason"] == "NOT_PROXIED_HEADLESS" and result["dns"] == []
+
+
+# -- item 1: loadBalancerSourceRanges in simulate and the analysis ---------------------------------
+
+def ranged_nodes() -> list[dict]:
+    out = []
+    for i, (name, zone) in enumerate((("n1", "a"), ("n2", "a"), ("n3", "b")), start=1):
+        node = node_obj(name, zone=zone, pod_cidr=f"10.244.{i}.0/24")
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": f"192.168.0.{i}"}]
+        out.append(node)
+    return out
+
+
+def ranged_objects(ranges: list[str], *, endpoints: bool = True) -> list[dict]:
+    svc = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.9"])
+    svc["spec"]["loadBalancerSourceRanges"] = ranges
+    eps = [endpoint_obj("10.244.1.5", "n1"), endpoint_obj("10.244.3.5", "n3")] if endpoints else []
+    return [*ranged_nodes(), svc, slice_obj("web", eps)]
+
+
+MODES_FW = ("iptables", "nftables", "ipvs")
+
+
+@pytest.mark.parametrize("mode", MODES_FW)
+def test_pod_outside_the_ranges_is_dropped_at_the_lb_ip(mode: str) -> None:
+    # pkg/proxy/iptables/proxier.go syncProxyRules (KUBE-FW-* then KUBE-PROXY-FIREWALL DROP),
+    # pkg/proxy/nftables/proxier.go (firewall chain "ip saddr != {…} drop"),
+    # pkg/proxy/ipvs/proxier.go (KUBE-LOAD-BALANCER-FW / -SOURCE-CIDR, else KUBE-MARK-DROP):
+    # the filter sits on the LB IP for every source, pods included.
+    result = answer(ranged_objects(["203.0.113.0/24"]), source="pod:n1", to="loadbalancer", proxy_mode=mode)
+    assert result["action"] == "drop" and result["dropped"] == 1.0 and result["endpoints"] == []
+    assert result["drop_reason"] == "LB_SOURCE_RANGE_DROP"
+    assert "LB_SOURCE_RANGE_DROP" in codes(result)
+    inside = answer(ranged_objects(["10.244.0.0/16"]), source="pod:n1", to="loadbalancer", proxy_mode=mode)
+    assert inside["action"] == "forward" and inside["dropped"] == 0.0
+    assert "LB_SOURCE_RANGE_ALLOWED" in codes(inside)
+
+
+@pytest.mark.parametrize("mode", MODES_FW)
+def test_host_process_is_checked_by_its_node_ip(mode: str) -> None:
+    # iptables/proxier.go: allowFromNode (node IP inside a range) also lets "-s LBIP"
+    # through — a host's call to a local VIP — so a host process passes iff its node IP does.
+    outside = answer(ranged_objects(["10.244.0.0/16"]), source="host:n2", to="loadbalancer", proxy_mode=mode)
+    assert outside["action"] == "drop" and outside["drop_reason"] == "LB_SOURCE_RANGE_DROP"
+    inside = answer(ranged_objects(["192.168.0.0/24"]), source="host:n2", to="loadbalancer", proxy_mode=mode)
+    assert inside["action"] == "forward"
+
+
+@pytest.mark.parametrize("mode", MODES_FW)
+def test_external_and_lb_clients_are_checked_by_client_ip(mode: str) -> None:
+    objs = ranged_objects(["203.0.113.0/24"])
+    out = answer(objs, source="external:n2", to="loadbalancer", proxy_mode=mode, client_ip="198.51.100.7")
+    assert out["action"] == "drop" and out["dropped"] == 1.0
+    assert "198.51.100.7 is outside loadBalancerSourceRanges" in " ".join(out["explain"])
+    ok = answer(objs, source="external:n2", to="loadbalancer", proxy_mode=mode, client_ip="203.0.113.5")
+    assert ok["action"] == "forward" and ok["dropped"] == 0.0
+    lb_out = answer(objs, source="lb", proxy_mode=mode, client_ip="198.51.100.7")
+    assert lb_out["action"] == "drop" and lb_out["dropped"] == 1.0 and lb_out["drop_reason"] == "LB_SOURCE_RANGE_DROP"
+    unknown = answer(objs, source="lb", proxy_mode=mode)
+    assert unknown["action"] == "forward" and "LB_SOURCE_RANGE_ASSUMED" in codes(unknown)
+
+
+def test_node_port_and_other_family_ranges_are_not_filtered() -> None:
+    # The filter is on the LB IP only (NodePorts go through KUBE-NODEPORTS); serviceport.go
+    # keeps only the ranges of the proxier's family.
+    objs = ranged_objects(["203.0.113.0/24"])
+    assert answer(objs, source="external:n2", to="nodeport", client_ip="198.51.100.7")["action"] == "forward"
+    v6_only = ranged_objects(["2001:db8::/64"])
+    assert answer(v6_only, source="pod:n1", to="loadbalancer")["action"] == "forward"
+
+
+def test_without_endpoints_iptables_rejects_before_the_firewall_nftables_drops() -> None:
+    # iptables/proxier.go: usesFWChain := hasEndpoints && …, the REJECT for "has no
+    # endpoints" applies; nftables/proxier.go filters in the firewall chain before that.
+    objs = ranged_objects(["203.0.113.0/24"], endpoints=False)
+    assert answer(objs, source="pod:n1", to="loadbalancer", proxy_mode="iptables")["action"] == "reject"
+    assert answer(objs, source="pod:n1", to="loadbalancer", proxy_mode="nftables")["action"] == "drop"
+
+
+def test_bad_client_ip_is_bad_input() -> None:
+    with pytest.raises(QuestionError, match="client_ip"):
+        answer(ranged_objects(["203.0.113.0/24"]), source="lb", client_ip="not-an-ip")
+
+
+@pytest.mark.parametrize("mode", (*MODES_FW, "userspace"))
+def test_analysis_pod_calls_to_the_lb_ip_agree_with_simulate(mode: str) -> None:
+    # Same readings as above, aggregated: the analysis' pod-external class (a LoadBalancer
+    # without NodePorts, so pods call the LB IP) equals simulate averaged over the nodes.
+    from routing.engine.analysis import analyze
+    from routing.tests.engine.analysis_reference import brute_force
+    objs = ranged_objects(["10.244.1.0/24", "10.244.2.0/25"])
+    del objs[3]["spec"]["ports"][0]["nodePort"]
+    snap = snapshot_from_objects(objs, proxy_mode=mode)
+    row = analyze(snap).row("default/web")
+    stats = next(s for s in row.sources if s.source == "pod-external")
+    assert stats.to == "loadbalancer"
+    expected = brute_force(snap, "default/web", "http", "pod-external", "loadbalancer")
+    assert stats.dropped == pytest.approx(expected.dropped)
+    for share, ep in zip(stats.shares, stats.port_endpoints, strict=True):
+        assert share == pytest.approx(expected.shares.get(ep.key, 0.0))
+    # n1's pods pass; n2's /24 is only half inside (taken as inside); n3's are dropped.
+    assert expected.dropped == pytest.approx(0.0 if mode == "userspace" else 1 / 3)
