@@ -87,13 +87,13 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
 def simulate_answer(*, snapshot: Snapshot, service: str, source: str, to: str | None = None,
                     port: str | int | None = None, overrides: Mapping[str, str] | None = None,
                     proxy_mode: str | None = None, ipvs_scheduler: str | None = None,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, family: str | None = None, client_ip: str | None = None) -> dict[str, Any]:
     """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints."""
     _check_question(snapshot, service=service, source=source, to=to, port=port,
                     overrides=overrides or {})
     question = Question(service=service, source=source, to=to, port=port,
                         overrides=dict(overrides or {}), proxy_mode=proxy_mode,
-                        ipvs_scheduler=ipvs_scheduler, seed=seed)
+                        ipvs_scheduler=ipvs_scheduler, seed=seed, family=family, client_ip=client_ip)
     try:
         return simulate(snapshot, question).to_json()
     except QuestionError as error:
@@ -141,6 +141,10 @@ def _check_question(snapshot: Snapshot, *, service: str, source: str, to: str | 
 
 def _question_field(message: str) -> str:
     lowered = message.lower()
+    if lowered.startswith("client_ip"):
+        return "client_ip"
+    if lowered.startswith("family") or " clusterip (clusterips:" in lowered:
+        return "family"
     if "port" in lowered and "nodeport" not in lowered:
         return "port"
     if any(word in lowered for word in ("destination", "nodeport", "load-balancer", "externalip",

@@ -85,6 +85,15 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
     set = ServiceOverridesSerializer(required=False, help_text="What-if Service fields.")
     proxy_mode = serializers.ChoiceField(PROXY_MODES, required=False, allow_null=True)
     ipvs_scheduler = serializers.ChoiceField(IPVS_SCHEDULERS, required=False, allow_null=True)
+    family = serializers.ChoiceField(
+        ("IPv4", "IPv6"), required=False, allow_null=True,
+        help_text="Which family's kube-proxy answers for a dual-stack Service (default: its "
+                  "primary family, spec.clusterIPs[0]).")
+    client_ip = serializers.IPAddressField(
+        required=False, allow_null=True,
+        help_text="The client's source address, checked against loadBalancerSourceRanges at "
+                  "the LB IP. Default: a pod's from its node's podCIDR, a host process's its "
+                  "node IP, an external or lb client's unknown (taken as inside the ranges).")
     kube_version = serializers.RegexField(r"^v?\d+\.\d+(\.\d+)?$", required=False,
                                           help_text="kube-proxy release to model, e.g. 1.29.")
     seed = serializers.IntegerField(required=False, default=0, min_value=0,
@@ -188,6 +197,13 @@ class SimulateAnswerSerializer(serializers.Serializer):
     ingress_nodes = NodeShareSerializer(many=True)
     session_affinity = AffinitySerializer(allow_null=True)
     reasons = ReasonSerializer(many=True)
+    family = serializers.ChoiceField(("IPv4", "IPv6"), allow_null=True, required=False,
+                                     help_text="IP family of the kube-proxy that answered.")
+    proxied = serializers.BooleanField(
+        required=False, help_text="False: kube-proxy does not handle the Service (headless, "
+                                  "ExternalName, service-proxy-name label); see dns.")
+    dns = serializers.ListField(child=serializers.CharField(), required=False,
+                                help_text="When not proxied: what cluster DNS returns.")
 
 
 # --- scenarios --------------------------------------------------------------------------

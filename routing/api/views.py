@@ -88,7 +88,8 @@ class SimulateView(APIView):
                 snapshot=snapshot, service=data["service"], source=data["source"],
                 to=data.get("to"), port=data.get("port") or None,
                 overrides=data.get("set") or {}, proxy_mode=data.get("proxy_mode"),
-                ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"])
+                ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"],
+                family=data.get("family"), client_ip=data.get("client_ip"))
         except InputError as error:
             raise bad_input(error) from None
         return Response(answer)

@@ -84,6 +84,10 @@ class Command(BaseCommand):
                             help="kube-proxy mode of one node (a cluster halfway through a migration)")
         parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29")
         parser.add_argument("--seed", type=int, default=0, help="seed of the IPVS request-level simulation")
+        parser.add_argument("--family", choices=("IPv4", "IPv6"), default=None,
+                            help="which family's kube-proxy answers for a dual-stack Service (default: its primary family)")
+        parser.add_argument("--client-ip", default=None, metavar="IP",
+                            help="the client's source address, checked against loadBalancerSourceRanges at the LB IP")
         parser.add_argument("--json", action="store_true", help="print the JSON answer")
 
     def handle(self, *args, **options) -> None:
@@ -98,7 +102,7 @@ class Command(BaseCommand):
             question = Question(service=options["service"], source=options["source"], to=options["to"],
                                 port=options["port"], overrides=parse_sets(options["set"]),
                                 proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"],
-                                seed=options["seed"])
+                                seed=options["seed"], family=options["family"], client_ip=options["client_ip"])
             answer = simulate(snapshot, question).to_json()
         except (DumpError, SnapshotError, QuestionError, ScenarioError) as exc:
             raise CommandError(" ".join(str(exc).split()), returncode=BAD_INPUT) from None
