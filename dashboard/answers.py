@@ -18,6 +18,7 @@ from routing.engine.scenario import AnswerDiff
 from routing.engine.simulate import Question, QuestionError, simulate
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Service
+from routing.engine.unproxied import not_proxied
 from routing.reports import cluster_report
 from routing.snapshots import snapshot_for_cluster
 
@@ -167,8 +168,10 @@ def service_entries(snapshot: Snapshot, key: str, *, port: str | None = None,
     service = snapshot.services.get(key)
     if service is None:
         raise QuestionError(f"unknown service {key!r}")
-    if service.type == "ExternalName" or service.headless:
-        raise QuestionError(f"service {key} is {'ExternalName' if service.type == 'ExternalName' else 'headless'}: kube-proxy does not route it")
+    unhandled = not_proxied(snapshot, service)
+    if unhandled is not None:
+        # Headless, ExternalName, another proxy's: the page says what DNS returns instead.
+        raise QuestionError(unhandled.reason.message)
     chosen = service.port(port) if port else service.ports[0] if service.ports else None
     if chosen is None:
         raise QuestionError(f"service {key} has no port {port!r}")

@@ -299,17 +299,22 @@ def _check_endpoints_object(obj: Mapping) -> None:
                     raise SnapshotError(f"{name}: subsets[{i}].{key}[{j}].targetRef must be a mapping")
 
 
-def endpoints_object_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
-    """A v1 Endpoints object -> port name -> endpoints (for dumps without slices)."""
+def endpoints_object_endpoints(obj: Mapping, protocols: Mapping[str, str] | None = None) -> dict[str, list[Endpoint]]:
+    """A v1 Endpoints object -> port name -> endpoints (for dumps without slices).
+    ``protocols`` (Service port name -> protocol): keep only ports matching name and
+    protocol, as kube-proxy keys a ServicePortName."""
     _check_endpoints_object(obj)
     out: dict[str, list[Endpoint]] = {}
     for subset in obj.get("subsets") or ():
         for port in subset.get("ports") or ():
-            eps = out.setdefault(str(port.get("name") or ""), [])
+            name = str(port.get("name") or "")
+            if protocols is not None and protocols.get(name) != str(port.get("protocol") or "TCP"):
+                continue
+            eps = out.setdefault(name, [])
             for key, ok in (("addresses", True), ("notReadyAddresses", False)):
                 for addr in subset.get(key) or ():
                     ref = addr.get("targetRef") or {}
-                    eps.append(Endpoint(ip=str(addr.get("ip")), port=int(port.get("port") or 0),
+                    eps.append(Endpoint(ip=canonical_ip(str(addr.get("ip"))), port=int(port.get("port") or 0),
                                         node=addr.get("nodeName"), ready=ok, serving=ok,
                                         pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else None))
     return out
@@ -390,8 +395,10 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
         for obj in by_kind["Endpoints"]:
             meta = _meta(obj)
             key = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
-            if key in services:
-                for port_name, eps in endpoints_object_endpoints(obj).items():
+            svc = services.get(key)
+            if svc is not None and svc.proxy_name is None and svc.type != "ExternalName":
+                protocols = {port.name: port.protocol for port in svc.ports}
+                for port_name, eps in endpoints_object_endpoints(obj, protocols).items():
                     raw[key][port_name].extend(eps)
     elif not by_kind["EndpointSlice"] and pods:
         notes.append("no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would")

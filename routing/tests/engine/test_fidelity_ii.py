@@ -389,3 +389,14 @@ def test_analysis_pod_calls_to_the_lb_ip_agree_with_simulate(mode: str) -> None:
         assert share == pytest.approx(expected.shares.get(ep.key, 0.0))
     # n1's pods pass; n2's /24 is only half inside (taken as inside); n3's are dropped.
     assert expected.dropped == pytest.approx(0.0 if mode == "userspace" else 1 / 3)
+
+
+def test_v1_endpoints_fallback_matches_name_and_protocol_too() -> None:
+    # Same ServicePortName key (name + protocol) when a dump has only v1 Endpoints
+    # (pkg/proxy/endpointschangetracker.go of the releases that read them).
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "default"},
+                 "subsets": [{"addresses": [{"ip": "10.1.0.1", "nodeName": "n1"}],
+                              "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+                             {"addresses": [{"ip": "10.2.0.1", "nodeName": "n2"}],
+                              "ports": [{"name": "http", "port": 8080, "protocol": "UDP"}]}]}
+    assert shares(answer((*NODES, service_obj("web"), endpoints))) == {"10.1.0.1": 1.0}
