@@ -11,12 +11,14 @@ cache of the proxier skips endpoints of the other family (endpointslicecache.go
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import replace
 from functools import lru_cache
 
 from routing.engine.types import Service
 
 IPV4, IPV6 = "IPv4", "IPv6"
+_ODD_V4 = re.compile(r"(^|\.)0\d|\s")
 FAMILIES = (IPV4, IPV6)
 
 
@@ -44,8 +46,10 @@ def canonical_ip(text: str) -> str:
     """One spelling per address: ``2001:0db8:0:0::1`` and ``2001:DB8::1`` are both
     ``2001:db8::1`` (RFC 5952), as the kernel (and IPVS, which keys real servers by the
     parsed address) sees them. Text that is no address is returned unchanged."""
-    if ":" not in text and not ("0" in text and (text.startswith("0") or ".0" in text)):
-        return text  # the common IPv4 case, without a parse
+    if ":" not in text:
+        # The common IPv4 case, without a parse: only an octet with a leading zero or
+        # padding differs from its canonical text.
+        return _canonical(text) if _ODD_V4.search(text) else text
     return _canonical(text)
 
 
