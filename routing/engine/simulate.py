@@ -19,7 +19,7 @@ from routing.engine.candidates import (
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.explain import Code, Reason, reason
-from routing.engine.families import FAMILIES, families, snapshot_for_family
+from routing.engine.families import FAMILIES, families, family_of, snapshot_for_family
 from routing.engine.lb import lb_nodes
 from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
@@ -194,10 +194,23 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
             # Not captured on nodes: the packet really leaves for the LB, which sends it
             # back through a NodePort on the nodes it deems healthy.
             return service, port, "pod-via-lb", node, to
-        raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy")
+        raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy"
+                            + _other_family(service, service.all_lb_ips, "load-balancer IPs"))
     if to == EXTERNALIP and not service.external_ips:
-        raise QuestionError(f"service {service.key} has no externalIPs")
+        raise QuestionError(f"service {service.key} has no externalIPs" + _other_family(service, service.all_external_ips, "externalIPs"))
     return service, port, kind, node, to
+
+
+def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> str:
+    """Why addresses the Service does have are not this family's proxier's (serviceport.go
+    filters them by family), and whether another proxier programs them."""
+    others = [a for a in addresses if family_of(a) != service.family]
+    if not others or not service.family:
+        return ""
+    other = family_of(others[0])
+    tail = (f"; ask for --family {other}" if other in families(service)
+            else f", and the Service has no {other} ClusterIP, so no kube-proxy programs them")
+    return f" of its family {service.family}: its {what} {', '.join(others)} are {other}{tail}"
 
 
 def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:

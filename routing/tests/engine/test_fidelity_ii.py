@@ -80,9 +80,9 @@ def test_other_family_external_and_ingress_ips_are_not_programmed() -> None:
     snap = snapshot_from_objects([*NODES, svc, V4_SLICE])
     service = snap.services["default/web"]
     assert service.external_ips == () and service.lb_ips == ()
-    with pytest.raises(QuestionError):
+    with pytest.raises(QuestionError, match="2001:db8::7 are IPv6, and the Service has no IPv6 ClusterIP"):
         simulate(snap, Question(service="default/web", source="external:n1", to="externalip"))
-    with pytest.raises(QuestionError):
+    with pytest.raises(QuestionError, match="2001:db8::9 are IPv6"):
         simulate(snap, Question(service="default/web", source="external:n1", to="loadbalancer"))
 
 
@@ -97,6 +97,11 @@ def test_dual_stack_service_answered_per_family() -> None:
     assert shares(v6) == {"fd00:1::1": 0.5, "fd00:2::1": 0.5} and v6["family"] == "IPv6"
     lb6 = answer(objs, source="external:n2", to="loadbalancer", family="IPv6")
     assert set(shares(lb6)) == {"fd00:1::1", "fd00:2::1"}
+    only_v6_eip = (*NODES, dual_stack(external_ips=["2001:db8::7"]), V4_SLICE, V6_SLICE)
+    with pytest.raises(QuestionError, match="ask for --family IPv6"):
+        answer(only_v6_eip, source="external:n1", to="externalip")
+    assert set(shares(answer(only_v6_eip, source="external:n1", to="externalip", family="IPv6"))) == {
+        "fd00:1::1", "fd00:2::1"}
 
 
 def test_family_the_service_does_not_have_is_bad_input() -> None:
