@@ -5,9 +5,10 @@ the first three nodes with an address (by name): every Service port × source (a
 an external client) × destination (ClusterIP, the node's NodePort, the first LB IP, the
 first externalIP) that ``simulate`` answers is traced through the node's rendered rules.
 The verdict (endpoints, DROP, REJECT), the masquerade flag and each endpoint's share must
-be the same. Services with ``loadBalancerSourceRanges`` are left out of the LB destination
-until ``simulate`` honours them (issue 11 item 1, built elsewhere); the tracer alone covers
-them in test_upstream_packet_flows.
+be the same. For the LB destination ``simulate`` is given the traced packet's source as
+``client_ip``, so ``loadBalancerSourceRanges`` are checked against the same address.
+Services kube-proxy does not handle (headless, ExternalName, service-proxy-name) have no
+rules to trace: ``simulate`` answers them with ``proxied: false`` (test_fidelity_ii).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_tracer_agrees_with_simulate_on_real_dumps(path: Path, mode: str) -> Non
             for sp in svc.ports:
                 targets = {"clusterip": svc.cluster_ips[0] if svc.cluster_ips else None,
                            "nodeport": node.addresses[0] if sp.node_port else None,
-                           "loadbalancer": svc.lb_ips[0] if svc.lb_ips and not svc.lb_source_ranges else None,
+                           "loadbalancer": svc.lb_ips[0] if svc.lb_ips else None,
                            "externalip": svc.external_ips[0] if svc.external_ips else None}
                 for kind, src in sources.items():
                     for to, dst in targets.items():
@@ -81,8 +82,11 @@ def test_tracer_agrees_with_simulate_on_real_dumps(path: Path, mode: str) -> Non
                             continue
                         try:
                             answer = simulate(snap, Question(service=key, source=f"{kind}:{node_name}", to=to,
-                                                             port=sp.name or str(sp.port)))
+                                                             port=sp.name or str(sp.port),
+                                                             client_ip=src if to == "loadbalancer" else None))
                         except QuestionError:
+                            continue
+                        if not answer.proxied:
                             continue
                         port = sp.node_port if to == "nodeport" else sp.port
                         t = trace_text(text, mode, Packet(src, dst, port, sp.protocol), node.addresses)

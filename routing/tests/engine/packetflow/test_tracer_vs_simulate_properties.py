@@ -5,7 +5,9 @@ shares, same DROP/REJECT, same masquerade — in iptables and nftables mode.
 Covers what upstream's fixed tables do not combine: topology hints (zone and node), the
 terminating fallbacks, both traffic policies, session affinity, ``masqueradeAll`` and a
 missing LocalTrafficDetector, for pods, host processes and external clients reaching the
-ClusterIP, the node's NodePort, the LB IP and an externalIP.
+ClusterIP, the node's NodePort, the LB IP and an externalIP — the LB IP with or without
+``loadBalancerSourceRanges`` admitting the client (``simulate`` is given the traced
+packet's source as ``client_ip``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ world_st = st.fixed_dictionaries({
     "node": st.sampled_from(NODES),
     "source": st.sampled_from(["pod", "host", "external"]),
     "to": st.sampled_from(["clusterip", "nodeport", "loadbalancer", "externalip"]),
+    # none; the external client's; the pods'; the nodes' network.
+    "ranges": st.sampled_from([None, ["203.0.113.0/24"], ["10.0.0.0/8"], ["192.168.0.0/24"]]),
 })
 
 
@@ -62,6 +66,8 @@ def build(world: dict):
     service = service_obj("web", type=world["type"], cluster_ip=CLUSTER_IP, itp=world["itp"], etp=world["etp"],
                           lb_ips=[LB_IP] if world["type"] == "LoadBalancer" else None, hc_port=32000,
                           affinity=world["affinity"], external_ips=[EXTERNAL_IP] if world["external_ip"] else None)
+    if world["ranges"]:
+        service["spec"]["loadBalancerSourceRanges"] = world["ranges"]
     overrides: dict = {"proxy_mode": world["mode"], "masquerade_all": world["masquerade_all"]}
     if world["detector"]:
         overrides["cluster_cidrs"] = ("10.0.0.0/8",)
@@ -82,15 +88,16 @@ def outcome_of_answer(answer):
 def test_rendered_rules_send_connections_where_simulate_says(world: dict) -> None:
     snap = build(world)
     node = world["node"]
+    src = {"pod": POD_SOURCE, "host": ADDRESS[node], "external": "203.0.113.2"}[world["source"]]
     try:
-        answer = simulate(snap, Question(service="default/web", source=f"{world['source']}:{node}", to=world["to"]))
+        answer = simulate(snap, Question(service="default/web", source=f"{world['source']}:{node}", to=world["to"],
+                                         client_ip=src))
     except QuestionError:
         return  # a destination this Service does not have
     svc = snap.services["default/web"]
     sp = svc.ports[0]
     dst, port = {"clusterip": (CLUSTER_IP, sp.port), "nodeport": (ADDRESS[node], sp.node_port),
                  "loadbalancer": (LB_IP, sp.port), "externalip": (EXTERNAL_IP, sp.port)}[world["to"]]
-    src = {"pod": POD_SOURCE, "host": ADDRESS[node], "external": "203.0.113.2"}[world["source"]]
     text = render_node_rules(snap, node, world["mode"]).text
     t = trace_text(text, world["mode"], Packet(src, dst, port, sp.protocol), [ADDRESS[node]])
     want, want_masq, want_shares = outcome_of_answer(answer)

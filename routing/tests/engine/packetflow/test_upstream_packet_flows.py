@@ -40,15 +40,7 @@ def case_id(file: str, table: Table, flow: Flow) -> str:
 IDS = [case_id(*c) for c in CASES]
 
 #: case id -> why simulate still answers differently (a feature being built elsewhere)
-KNOWN_SIMULATE_GAPS: dict[str, str] = {
-    **{f"{mode}:TestLoadBalancer:{name}": "loadBalancerSourceRanges in simulate (issue 11 item 1, built elsewhere): "
-       "a client outside the ranges is dropped at the LB IP; simulate forwards it today (and its external "
-       "source carries no client address, so the blocked and the accepted external client ask the same question)"
-       for mode in ("nftables", "iptables")
-       for name in ("blocked external to LB1", "blocked external to LB2",
-                    "pod to LB1 (blocked by LoadBalancerSourceRanges)",
-                    "pod to LB2 (blocked by LoadBalancerSourceRanges)")},
-}
+KNOWN_SIMULATE_GAPS: dict[str, str] = {}
 
 
 _SNAPSHOTS: dict[str, Snapshot] = {}
@@ -115,7 +107,9 @@ def question_for(table: Table, flow: Flow) -> Question | str:
         source = f"pod:{NODE}"
     else:
         source = f"external:{NODE}"
-    return Question(service=svc.key, source=source, to=to, port=sp.name or None)
+    # The flow's source address is the client loadBalancerSourceRanges are checked against.
+    return Question(service=svc.key, source=source, to=to, port=sp.name or None,
+                    client_ip=flow.src if to == "loadbalancer" else None)
 
 
 SIM_CASES = [(f, t, fl) for f, t, fl in CASES if isinstance(question_for(t, fl), Question)]
@@ -155,7 +149,7 @@ EXPECTED_COUNTS = {
     ("iptables", "TestTracePacket"): (7, 5, 0),
     ("iptables", "TestNoEndpointsReject"): (6, 6, 0),
     ("iptables", "TestClusterIPGeneral"): (9, 6, 0),
-    ("iptables", "TestLoadBalancer"): (13, 11, 4),
+    ("iptables", "TestLoadBalancer"): (13, 11, 0),
     ("iptables", "TestNodePorts"): (10, 6, 0),
     ("iptables", "TestHealthCheckNodePort"): (2, 0, 0),
     ("iptables", "TestExternalTrafficPolicyLocal"): (7, 7, 0),
@@ -166,7 +160,7 @@ EXPECTED_COUNTS = {
     ("iptables", "TestInternalExternalMasquerade"): (120, 108, 0),
     ("nftables", "TestNoEndpointsReject"): (6, 6, 0),
     ("nftables", "TestClusterIPGeneral"): (10, 6, 0),
-    ("nftables", "TestLoadBalancer"): (13, 11, 4),
+    ("nftables", "TestLoadBalancer"): (13, 11, 0),
     ("nftables", "TestNodePorts"): (4, 3, 0),
     ("nftables", "TestExternalTrafficPolicyLocal"): (7, 7, 0),
     ("nftables", "TestExternalTrafficPolicyCluster"): (7, 7, 0),
