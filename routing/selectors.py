@@ -234,7 +234,7 @@ def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[
     if changes.get("proxy_mode") or changes.get("ipvs_scheduler") or changes.get(
             "node_proxy_modes") or changes.get("node_ipvs_schedulers"):
         keys.extend(k for k in sorted(snapshot.services) if k not in keys
-                    and not snapshot.services[k].headless)
+                    and snapshot.services[k].proxied)
     return keys[:PREVIEW_SERVICES]
 
 
