@@ -72,18 +72,25 @@ def family_view(service: Service, family: str | None = None) -> Service:
     family's ClusterIP first, and only that family's externalIPs, ingress IPs and source
     ranges. A family the Service has no ClusterIP in returns the Service unchanged with
     ``family`` set to it; callers check ``families(service)`` first."""
-    primary = primary_family(service)
-    if not primary:
-        return service
-    family = family or primary
-    ips = tuple(ip for ip in service.cluster_ips if family_of(ip) == family)
-    others = tuple(ip for ip in service.cluster_ips if family_of(ip) != family)
-    return replace(
-        service, family=family, cluster_ips=ips + others if ips else service.cluster_ips,
-        external_ips=tuple(ip for ip in service.all_external_ips if family_of(ip) == family),
-        lb_ips=tuple(ip for ip in service.all_lb_ips if family_of(ip) == family),
-        lb_source_ranges=tuple(c for c in service.all_source_ranges if family_of(c) == family),
-    )
+    fields = family_fields(service.type, service.cluster_ips, service.all_external_ips, service.all_lb_ips,
+                           service.all_source_ranges, family)
+    return replace(service, **fields) if fields else service
+
+
+def family_fields(type_: str, cluster_ips: tuple[str, ...], external_ips: tuple[str, ...], lb_ips: tuple[str, ...],
+                  ranges: tuple[str, ...], family: str | None = None) -> dict:
+    """The ``Service`` fields of one family's view (``family_view``); {} for a Service
+    without a ClusterIP (headless, ExternalName), which no proxier reads."""
+    if type_ == "ExternalName" or not cluster_ips or cluster_ips[0] in ("None", ""):
+        return {}
+    family = family or family_of(cluster_ips[0])
+    v6 = family == IPV6
+    ips = tuple(ip for ip in cluster_ips if (":" in ip) == v6)
+    others = tuple(ip for ip in cluster_ips if (":" in ip) != v6)
+    return {"family": family, "cluster_ips": ips + others if ips else cluster_ips,
+            "external_ips": tuple(ip for ip in external_ips if (":" in ip) == v6),
+            "lb_ips": tuple(ip for ip in lb_ips if (":" in ip) == v6),
+            "lb_source_ranges": tuple(c for c in ranges if (":" in c) == v6)}
 
 
 def snapshot_for_family(snapshot, service_key: str, family: str):  # noqa: ANN001, ANN201

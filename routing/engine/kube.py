@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from routing.engine.families import canonical_ip, family_view
+from routing.engine.families import canonical_ip, family_fields
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
 from routing.engine.kube_proxy_pods import node_settings
 from routing.engine.proxyconf import parse_proxy_config
@@ -124,16 +124,20 @@ def service_from_object(obj: Mapping) -> Service:
     ranges = tuple(str(r).strip() for r in spec.get("loadBalancerSourceRanges") or ())
     selector = spec.get("selector")
     affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
-    return family_view(Service(
+    service_type = str(spec.get("type") or "ClusterIP")
+    # One family's view (families.family_view), built in place: no second object per Service.
+    view = family_fields(service_type, tuple(cips), external_ips, tuple(vip), ranges)
+    return Service(
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name", "")),
-        type=str(spec.get("type") or "ClusterIP"),
-        cluster_ips=tuple(cips),
+        type=service_type,
+        cluster_ips=view.get("cluster_ips", tuple(cips)),
         ports=tuple(ports),
-        external_ips=external_ips,
-        lb_ips=tuple(vip),
+        external_ips=view.get("external_ips", external_ips),
+        lb_ips=view.get("lb_ips", tuple(vip)),
         lb_uncaptured=tuple(uncaptured),
-        lb_source_ranges=ranges,
+        lb_source_ranges=view.get("lb_source_ranges", ranges),
+        family=view.get("family", ""),
         internal_traffic_policy=str(spec.get("internalTrafficPolicy") or "Cluster"),
         external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
         traffic_distribution=spec.get("trafficDistribution") or None,
@@ -147,7 +151,7 @@ def service_from_object(obj: Mapping) -> Service:
         proxy_name=str(labels[PROXY_NAME_LABEL]) if PROXY_NAME_LABEL in labels else None,
         external_name=str(spec.get("externalName") or ""),
         all_external_ips=external_ips, all_lb_ips=tuple(vip), all_source_ranges=ranges,
-    ))
+    )
 
 
 _NO_HINTS: frozenset[str] = frozenset()
@@ -169,14 +173,18 @@ def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
     return found
 
 
-def slice_port_endpoints(obj: Mapping) -> dict[tuple[str, str], list[Endpoint]]:
+def slice_port_endpoints(obj: Mapping, family: str | None = None) -> dict[tuple[str, str], list[Endpoint]]:
     """An EndpointSlice -> (port name, protocol) -> endpoints (endpointslicecache.go
-    ``endpointInfoByServicePort`` / ``addEndpoints``)."""
+    ``endpointInfoByServicePort`` / ``addEndpoints``); with ``family``, only endpoints
+    whose first address is of that family (``addEndpoints`` skips the others)."""
     v1beta1 = str(obj.get("apiVersion", "")).endswith("v1beta1")
+    want_v6 = None if family is None else family == "IPv6"
     parsed = []
     for ep in obj.get("endpoints") or ():
         addresses = ep.get("addresses")
         if not addresses:
+            continue
+        if want_v6 is not None and (":" in str(addresses[0])) != want_v6:
             continue
         cond = ep.get("conditions") or _EMPTY_MAP
         ready = cond.get("ready") is not False
@@ -266,10 +274,9 @@ def service_slice_endpoints(svc: Service, slices: Iterable[Mapping]) -> tuple[di
         if kind not in (primary, second):
             continue
         target = out[0] if kind == primary else out[1]
-        for (port_name, protocol), eps in slice_port_endpoints(obj).items():
-            if protocols.get(port_name) != protocol:
-                continue
-            target[port_name].extend(ep for ep in eps if _family(ep.ip) == kind)
+        for (port_name, protocol), eps in slice_port_endpoints(obj, kind).items():
+            if protocols.get(port_name) == protocol:
+                target[port_name].extend(eps)
     return dict(out[0]), dict(out[1])
 
 
