@@ -65,6 +65,7 @@ class Code(StrEnum):
     NOT_PROXIED_EXTERNAL_NAME = "NOT_PROXIED_EXTERNAL_NAME"
     NOT_PROXIED_OTHER_PROXY = "NOT_PROXIED_OTHER_PROXY"
     LB_SOURCE_RANGE_DROP = "LB_SOURCE_RANGE_DROP"
+    NODE_ONLY_BETA_ZONE = "NODE_ONLY_BETA_ZONE"
     LB_SOURCE_RANGE_ALLOWED = "LB_SOURCE_RANGE_ALLOWED"
     LB_SOURCE_RANGE_ASSUMED = "LB_SOURCE_RANGE_ASSUMED"
     NODE_PROXY_MODE = "NODE_PROXY_MODE"
@@ -136,6 +137,8 @@ MESSAGES: dict[Code, str] = {
                                   "service.kubernetes.io/service-proxy-name={proxy}, so kube-proxy ignores it and its "
                                   "EndpointSlices; only that proxy decides where connections land",
     Code.LB_SOURCE_RANGE_DROP: "client {client} is outside loadBalancerSourceRanges {ranges}: {mode} drops it at the load-balancer IP {lb_ip}",
+    Code.NODE_ONLY_BETA_ZONE: "node {node} has only the deprecated failure-domain.beta.kubernetes.io/zone={zone}: "
+                              "kube-proxy reads topology.kubernetes.io/zone alone, so the node has no zone for topology hints",
     Code.LB_SOURCE_RANGE_ALLOWED: "client {client} is inside loadBalancerSourceRanges {ranges}",
     Code.LB_SOURCE_RANGE_ASSUMED: "loadBalancerSourceRanges {ranges}: the client address is unknown ({why}), "
                                   "so it is taken as inside them; give one with --client-ip / client_ip to check it",

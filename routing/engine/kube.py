@@ -25,6 +25,7 @@ from routing.engine.types import (
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
+BETA_ZONE_LABEL = "failure-domain.beta.kubernetes.io/zone"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 # serviceport.go: the deprecated topology-aware-hints annotation wins over topology-mode
@@ -86,6 +87,7 @@ def node_from_object(obj: Mapping) -> Node:
         # kube-proxy reads only topology.kubernetes.io/zone (topology.go CategorizeEndpoints:
         # topologyLabels[v1.LabelTopologyZone]); the deprecated beta label means no zone.
         zone=str(labels.get(ZONE_LABEL) or ""),
+        beta_zone=str(labels.get(BETA_ZONE_LABEL) or ""),
         region=str(labels.get(REGION_LABEL) or ""),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),

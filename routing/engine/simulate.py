@@ -269,6 +269,9 @@ def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | 
     why = {"userspace": "removed in 1.26", "nftables": "added in 1.29"}.get(config.mode)
     if (config.mode == "userspace" and config.version >= (1, 26)) or (config.mode == "nftables" and config.version < (1, 29)):
         notes.append(reason(Code.MODE_NOT_IN_RELEASE, mode=config.mode, version=ver, why=why))
+    found = snapshot.nodes.get(node) if node else None
+    if found is not None and not found.zone and found.beta_zone:
+        notes.append(reason(Code.NODE_ONLY_BETA_ZONE, node=node, zone=found.beta_zone))
     if len(service.cluster_ips) > 1:
         notes.append(reason(Code.DUAL_STACK_PRIMARY_FAMILY, family=service.family or ("IPv6" if ":" in service.cluster_ips[0] else "IPv4")))
     if kind == "pod-via-lb":

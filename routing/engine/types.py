@@ -104,6 +104,9 @@ class Node:
     zone: str = ""
     #: label ``topology.kubernetes.io/region``.
     region: str = ""
+    #: the deprecated ``failure-domain.beta.kubernetes.io/zone`` label, which kube-proxy
+    #: never reads (kept only to explain why such a node has no zone).
+    beta_zone: str = ""
     #: ``status.conditions[type=Ready].status == "True"`` (missing condition -> True).
     ready: bool = True
     #: ``spec.unschedulable`` (cordoned).

@@ -133,6 +133,7 @@ def test_only_the_ga_zone_label_is_a_zone() -> None:
     result = answer((*nodes, service_obj("web"), slice_obj("web", eps)))
     # n1 has no zone for kube-proxy: no endpoint hinted for zone "", so no filtering.
     assert shares(result) == {"10.1.0.1": 0.5, "10.3.0.1": 0.5}
+    assert "NODE_ONLY_BETA_ZONE" in codes(result)
 
 
 def test_hint_values_are_taken_as_given() -> None:
