@@ -119,3 +119,11 @@ def snapshot_for_family(snapshot, service_key: str, family: str):  # noqa: ANN00
         node_services[node] = node_services.get(node, frozenset()) | {service_key}
     return snapshot.evolve(services=services, endpoint_index=index, family_endpoints=family_index,
                            node_services=node_services)
+
+
+def node_address(addresses: tuple[str, ...], family: str) -> str:
+    """The node address a client of ``family`` targets for a NodePort: the node's first
+    address of that family (kube-proxy opens the NodePort on each node IP of the proxier's
+    family); the first address when the node lists none of it; "" when it lists none."""
+    v6 = family == IPV6
+    return next((a for a in addresses if (":" in a) == v6), addresses[0] if addresses else "")

@@ -19,7 +19,7 @@ from routing.engine.candidates import (
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.explain import Code, Reason, reason
-from routing.engine.families import FAMILIES, families, family_of, snapshot_for_family
+from routing.engine.families import FAMILIES, families, family_of, node_address, snapshot_for_family
 from routing.engine.lb import lb_nodes
 from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
@@ -301,7 +301,7 @@ def traffic_for(snapshot: Snapshot, *, service: Service, port: ServicePort, path
     elif to == NODEPORT or (to == LOADBALANCER and not service.lb_ips):
         # An uncaptured LB ingress comes back through the NodePort: the node IP's server.
         node = snapshot.nodes.get(path.node)
-        vip = node.addresses[0] if node is not None and node.addresses else ""
+        vip = node_address(node.addresses, service.family) if node is not None else ""
     elif to == LOADBALANCER:
         vip = service.lb_ips[0]
     else:

@@ -25,6 +25,7 @@ from routing.engine.analysis.nodes import NodeClass, NodeIndex
 from routing.engine.candidates import DROP, FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code
+from routing.engine.families import node_address
 from routing.engine.snapshot import Snapshot
 from routing.engine.sourceranges import filters, firewall_drops, verdict
 from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
@@ -144,7 +145,7 @@ class _Port:
         address = ""
         if node is not None and node_address_vip(self.service, to):
             found = self.ctx.snapshot.nodes.get(node)
-            address = found.addresses[0] if found is not None and found.addresses else ""
+            address = node_address(found.addresses, self.service.family) if found is not None else ""
         return self.ctx.choices.spread(answer.cands, config, service=self.service, port=port, to=to,
                                        address=address, draining=draining)
 
@@ -176,17 +177,19 @@ class PortContext:
     snapshot: Snapshot
     index: NodeIndex
     choices: ChoiceCache = field(default_factory=ChoiceCache)
-    _dh_groups: dict[int, list[list[str]]] = field(default_factory=dict)
+    _dh_groups: dict[tuple[int, str], list[list[str]]] = field(default_factory=dict)
 
-    def dh_groups(self, cls: NodeClass) -> list[list[str]]:
-        """``cls``'s nodes grouped by the dh bucket of their first address."""
-        found = self._dh_groups.get(cls.index)
+    def dh_groups(self, cls: NodeClass, family: str = "") -> list[list[str]]:
+        """``cls``'s nodes grouped by the dh bucket of their NodePort address for ``family``
+        (``families.node_address``)."""
+        found = self._dh_groups.get((cls.index, family))
         if found is None:
             groups: dict[int | None, list[str]] = {}
             for name in cls.names:
                 node = self.snapshot.nodes[name]
-                groups.setdefault(address_bucket(node.addresses[0]) if node.addresses else None, []).append(name)
-            found = self._dh_groups[cls.index] = list(groups.values())
+                groups.setdefault(address_bucket(node_address(node.addresses, family)) if node.addresses else None,
+                                  []).append(name)
+            found = self._dh_groups[(cls.index, family)] = list(groups.values())
         return found
 
 
@@ -284,7 +287,7 @@ def _class_bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: l
         return [_bulk(p, cls, answer, count, special, to)]
     out: list[_Bulk] = []
     skip = set(special)
-    for names in p.ctx.dh_groups(cls):
+    for names in p.ctx.dh_groups(cls, p.service.family):
         inside = {n for n in names if n not in skip and (member is None or member(n))}
         if inside:
             rep = min(inside)

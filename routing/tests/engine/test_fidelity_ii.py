@@ -406,3 +406,17 @@ def test_v1_endpoints_fallback_matches_name_and_protocol_too() -> None:
                              {"addresses": [{"ip": "10.2.0.1", "nodeName": "n2"}],
                               "ports": [{"name": "http", "port": 8080, "protocol": "UDP"}]}]}
     assert shares(answer((*NODES, service_obj("web"), endpoints))) == {"10.1.0.1": 1.0}
+
+
+def test_ipvs_nodeport_of_the_ipv6_proxier_is_the_nodes_ipv6_address() -> None:
+    # pkg/proxy/ipvs/proxier.go syncService: NodePort virtual servers are made per node IP
+    # of the proxier's family, so an IPv6 client's dh hash keys on the node's IPv6 address.
+    nodes = [node_obj(n, zone="a") for n in ("n1", "n2")]
+    for i, node in enumerate(nodes, start=1):
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": f"192.168.0.{i}"},
+                                       {"type": "InternalIP", "address": f"fd00:ff::{i}"}]
+    objs = (*nodes, dual_stack(), V4_SLICE, V6_SLICE)
+    v6 = answer(objs, source="external:n1", to="nodeport", family="IPv6", proxy_mode="ipvs", ipvs_scheduler="dh")
+    assert any("fd00:ff::1" in line for line in v6["explain"] if line.startswith("IPVS_PINNED"))
+    v4 = answer(objs, source="external:n1", to="nodeport", proxy_mode="ipvs", ipvs_scheduler="dh")
+    assert any("192.168.0.1" in line for line in v4["explain"] if line.startswith("IPVS_PINNED"))
