@@ -108,9 +108,9 @@ def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, i
                               for name, value in fields.items()})
         services[key] = new
         # The topology annotation wins over the field, so the controller keeps its hints then.
-        # Selector-less Services' slices are hand-managed: the controller never rewrites them.
-        if (new.traffic_distribution != old.traffic_distribution and new.topology_annotation.lower() not in ("auto",)
-                and controller_manages(new)):
+        # Selector-less Services' slices are hand-managed, and an "Auto" topology annotation
+        # keeps the topology cache's hints: then the controller rewrites nothing.
+        if new.traffic_distribution != old.traffic_distribution and controller_manages(new):
             index.keep_order(key, {port: tuple(controller_hints(ep, new, snapshot.zone_of) for ep in eps)
                                    for port, eps in index.get(key, {}).items()})
 

@@ -25,8 +25,11 @@ _NONE: frozenset[str] = frozenset()
 
 
 def controller_manages(service: Service) -> bool:
-    """The EndpointSlice controller writes this Service's slices (it has a selector)."""
-    return service.selector is not None
+    """The EndpointSlice controller rewrites this Service's hints for ``trafficDistribution``:
+    it has a selector, and its topology annotation does not hand the hints to the topology
+    cache — ``hintsEnabled`` (pkg/controller/endpointslice/endpointslice_controller.go):
+    ``topology-aware-hints`` if present, else ``topology-mode``, exactly "Auto" or "auto"."""
+    return service.selector is not None and service.topology_annotation not in ("Auto", "auto")
 
 
 def controller_hints(ep: Endpoint, service: Service, zone_of: Callable[[str | None], str]) -> Endpoint:

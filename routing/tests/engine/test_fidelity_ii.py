@@ -420,3 +420,17 @@ def test_ipvs_nodeport_of_the_ipv6_proxier_is_the_nodes_ipv6_address() -> None:
     assert any("fd00:ff::1" in line for line in v6["explain"] if line.startswith("IPVS_PINNED"))
     v4 = answer(objs, source="external:n1", to="nodeport", proxy_mode="ipvs", ipvs_scheduler="dh")
     assert any("192.168.0.1" in line for line in v4["explain"] if line.startswith("IPVS_PINNED"))
+
+
+@pytest.mark.parametrize(("annotation", "rewritten"), [("Auto", False), ("auto", False), ("AUTO", True)])
+def test_what_if_hints_under_a_topology_annotation(annotation: str, rewritten: bool) -> None:
+    # endpointslice_controller.go hintsEnabled: exactly "Auto"/"auto" hands the hints to the
+    # topology cache (trafficDistribution is then not what writes them); any other value
+    # leaves them to trafficdist.go.
+    eps = [endpoint_obj("10.1.0.1", "n1", zone="a"), endpoint_obj("10.3.0.1", "n3", zone="b")]
+    svc = service_obj("web", annotations={"service.kubernetes.io/topology-mode": annotation})
+    from routing.engine.scenario import Scenario, apply_scenario
+    snap = snapshot_from_objects([*NODES, svc, slice_obj("web", eps)])
+    after = apply_scenario(snap, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}))
+    hinted = any(ep.zone_hints for ep in after.endpoints("default/web", "http"))
+    assert hinted is rewritten
