@@ -67,7 +67,8 @@ def render_text(report: Report, *, max_findings: int | None = 50, detail: bool =
     if not findings:
         lines.append("  none")
     for i, f in enumerate(findings, 1):
-        lines.append(f"  {i:>3}. [{f.severity}] {f.code} {f.service}:{f.port} — {f.message}")
+        where = f"{f.service}:{f.port}" if f.port else f.service  # whole-Service findings have no port
+        lines.append(f"  {i:>3}. [{f.severity}] {f.code} {where} — {f.message}")
     for note in report.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
