@@ -150,7 +150,10 @@ def _service_filter(queryset: QuerySet, prefix: str, value: str) -> QuerySet:
 def _validate_service_key(value: str) -> None:
     namespace, _, name = value.partition("/")
     if not namespace or not name or "/" in name:
-        raise ValidationError(f"{value!r} is not a Service as namespace/name")
+        # The value goes in as a parameter: Django %-formats messages, and a "%" in the
+        # input would otherwise turn a 400 into a TypeError (a 500).
+        raise ValidationError("%(value)r is not a Service as namespace/name",
+                              code="invalid", params={"value": value})
 
 
 class EndpointSliceFilterSet(_ClusterScoped):

@@ -10,7 +10,15 @@ from django.utils import timezone
 from cluster.models import Cluster
 from cluster.sync import cluster_sync
 from jobs.models import Job, SyncRun
-from jobs.services import job_create_sync, job_enqueue, job_finish, job_log, job_progress, job_start
+from jobs.services import (
+    job_create_sync,
+    job_enqueue,
+    job_finish,
+    job_heartbeat,
+    job_log,
+    job_progress,
+    job_start,
+)
 
 logger = logging.getLogger(__name__)
 SYNC_TASK = "cluster.tasks.sync_cluster_task"
@@ -53,7 +61,8 @@ def sync_job_run(*, job_id: int, task_id: str = "", final_attempt: bool = True,
         if on_progress:
             on_progress(percent, message)
 
-    run = cluster_sync(cluster=job.cluster, job=job, on_progress=progress)
+    with job_heartbeat(job_id=job.pk):  # a killed process stops beating: job_reap_dead
+        run = cluster_sync(cluster=job.cluster, job=job, on_progress=progress)
     job_log(job=job, line=f"sync {run.status}: {json.dumps(run.counts, sort_keys=True)}"
             + (f" error: {run.error}" if run.error else ""))
     result = {"sync_run": run.pk, "status": run.status, "counts": run.counts,

@@ -17,7 +17,7 @@ from celery.signals import worker_ready
 from cluster.models import Cluster
 from cluster.sync_jobs import TransientSyncError, sync_job_run, sync_request
 from jobs.models import Job
-from jobs.services import job_finish, job_requeue_stale
+from jobs.services import job_finish, job_heartbeat, job_requeue_stale
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def apply_changes_task(self, job_id: int) -> None:
     from cluster.apply import apply_job_run
 
     try:
-        apply_job_run(job_id=job_id, task_id=self.request.id or "")
+        with job_heartbeat(job_id=job_id):
+            apply_job_run(job_id=job_id, task_id=self.request.id or "")
     except SoftTimeLimitExceeded:
         _fail(job_id, "apply exceeded its time limit")
     except Exception as error:
@@ -72,7 +73,8 @@ def rollback_task(self, job_id: int) -> None:
     from cluster.apply import rollback_job_run
 
     try:
-        rollback_job_run(job_id=job_id, task_id=self.request.id or "")
+        with job_heartbeat(job_id=job_id):
+            rollback_job_run(job_id=job_id, task_id=self.request.id or "")
     except SoftTimeLimitExceeded:
         _fail(job_id, "rollback exceeded its time limit")
     except Exception as error:
@@ -83,7 +85,7 @@ def rollback_task(self, job_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def requeue_stale_jobs_task(older_than_seconds: float = 60) -> dict:
     """Re-send queued jobs whose message was lost (broker down or restarted without
-    persistence); fail jobs whose worker died mid-run."""
+    persistence); re-queue or fail jobs whose worker died mid-run (no heartbeat)."""
     return job_requeue_stale(older_than_seconds=older_than_seconds,
                              lost_after_seconds=SYNC_HARD_LIMIT * 2)
 

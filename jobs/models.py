@@ -55,6 +55,9 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the process running the job; "
+                                         "a running job without one for a while has lost it.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

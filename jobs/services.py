@@ -1,18 +1,22 @@
 """Writes on job rows: create, enqueue, start, progress, log, finish, requeue."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from jobs.models import Job
+from jobs.models import Job, SyncRun
 
 logger = logging.getLogger(__name__)
 MESSAGE_MAX = 255
@@ -37,6 +41,10 @@ def job_create_sync(*, cluster, created_by=None, task_name: str = "",
     """
     existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
                                   state__in=Job.ACTIVE_STATES).first()
+    if existing is not None and job_reap_dead(jobs=Job.objects.filter(pk=existing.pk)):
+        # Its worker died: the job was re-queued (a fresh message) or failed with the reason.
+        existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
+                                      state__in=Job.ACTIVE_STATES).first()
     if existing is not None:
         return existing, False
     try:
@@ -85,7 +93,8 @@ def job_start(*, job_id: int, celery_task_id: str = "") -> Job | None:
         # kind: sync is idempotent, patches are guarded by resourceVersions.
         startable |= Q(state=Job.State.RUNNING, celery_task_id=celery_task_id)
     taken = Job.objects.filter(startable, pk=job_id).update(
-        state=Job.State.RUNNING, started_at=now, updated_at=now, message="running",
+        state=Job.State.RUNNING, started_at=now, updated_at=now, heartbeat_at=now,
+        message="running",
         attempts=F("attempts") + 1, celery_task_id=celery_task_id or F("celery_task_id"))
     return Job.objects.get(pk=job_id) if taken else None
 
@@ -94,8 +103,9 @@ def job_progress(*, job: Job, percent: int, message: str) -> None:
     """Record progress (clamped to 0..100) and a short status line, visible at once."""
     job.progress = max(0, min(100, int(percent)))
     job.message = message[:MESSAGE_MAX]
+    now = timezone.now()
     Job.objects.filter(pk=job.pk).update(progress=job.progress, message=job.message,
-                                         updated_at=timezone.now())
+                                         updated_at=now, heartbeat_at=now)
 
 
 def job_log(*, job: Job, line: str) -> None:
@@ -128,6 +138,96 @@ def job_cancel(*, job: Job) -> bool:
         state=Job.State.CANCELLED, message="cancelled", finished_at=now, updated_at=now))
 
 
+@contextlib.contextmanager
+def job_heartbeat(*, job_id: int, every_seconds: float | None = None) -> Iterator[None]:
+    """Beat ``Job.heartbeat_at`` from a side thread while the block runs.
+
+    Progress lines alone are no sign of life: one slow Kubernetes list can take minutes
+    between them. A job whose heartbeat stops (the process was killed) is found by
+    ``job_reap_dead``. A beat that fails (database busy) is skipped, not fatal.
+    """
+    every = float(every_seconds if every_seconds is not None
+                  else settings.ROUTESCOPE_JOB_HEARTBEAT_SECONDS)
+    if connection.in_atomic_block:
+        # The job row was written in this transaction: a beat from another connection
+        # could not see it (or would wait on its lock). Only a caller holding a
+        # transaction around a whole job (tests) gets here; a worker never does.
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                try:
+                    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except DatabaseError as error:
+                    logger.warning("job %s: heartbeat skipped (%s)", job_id, error)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every + 5)
+
+
+def job_is_dead(job: Job) -> bool:
+    """True when ``job`` is running but its process has shown no sign of life for
+    ``ROUTESCOPE_JOB_LOST_SECONDS`` (heartbeat, or start when it never beat)."""
+    if job.state != Job.State.RUNNING:
+        return False
+    last = job.heartbeat_at or job.started_at or job.updated_at
+    return last is not None and timezone.now() - last > _lost_after()
+
+
+def _lost_after() -> timedelta:
+    return timedelta(seconds=float(settings.ROUTESCOPE_JOB_LOST_SECONDS))
+
+
+def job_reap_dead(*, jobs=None) -> int:
+    """Re-queue or fail running jobs whose process died; returns how many were found.
+
+    A sync is idempotent, so it is re-queued with a fresh task message until it has had
+    ``ROUTESCOPE_JOB_MAX_ATTEMPTS`` attempts; an apply or rollback (a person should look
+    first) and a sync out of attempts end failed, the reason in ``error``. Each job is
+    taken with a conditional update, so two reapers never both act on it.
+    """
+    now = timezone.now()
+    stale = Q(heartbeat_at__lt=now - _lost_after()) | Q(
+        heartbeat_at__isnull=True, started_at__lt=now - _lost_after())
+    candidates = (jobs if jobs is not None else Job.objects.all()).filter(
+        stale, state=Job.State.RUNNING)
+    reaped = 0
+    for job in list(candidates):
+        last = job.heartbeat_at or job.started_at
+        silent = int((now - last).total_seconds()) if last else 0
+        reason = f"worker lost: no heartbeat for {silent}s (attempt {job.attempts})"
+        retry = job.kind == Job.Kind.SYNC and job.task_name and \
+            job.attempts < int(settings.ROUTESCOPE_JOB_MAX_ATTEMPTS)
+        still = Job.objects.filter(stale, pk=job.pk, state=Job.State.RUNNING)
+        if retry:
+            taken = still.update(state=Job.State.QUEUED, celery_task_id="", updated_at=now,
+                                 message=f"{reason}; retrying"[:MESSAGE_MAX])
+        else:
+            taken = still.update(state=Job.State.FAILED, finished_at=now, updated_at=now,
+                                 message=reason[:MESSAGE_MAX], error=reason)
+        if not taken:
+            continue
+        reaped += 1
+        SyncRun.objects.filter(job=job, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED, error="worker lost", finished_at=now)
+        logger.warning("job %s: %s; %s", job.pk, reason, "re-queued" if retry else "failed")
+        job_log(job=job, line=reason + ("; re-queued" if retry else "; failed"))
+        if retry:
+            job_enqueue(job=job)
+    return reaped
+
+
 def job_requeue_stale(*, older_than_seconds: float = 60, republish_after_seconds: float = 900,
                       lost_after_seconds: float | None = None) -> dict[str, int]:
     """Re-send queued jobs whose message may be lost; fail running jobs whose worker died.
@@ -146,9 +246,9 @@ def job_requeue_stale(*, older_than_seconds: float = 60, republish_after_seconds
     for job in queued:
         job_log(job=job, line="re-sending the task message")
         job_enqueue(job=job)
-    lost = 0
+    lost = job_reap_dead()
     if lost_after_seconds is not None:
-        lost = Job.objects.filter(state=Job.State.RUNNING,
+        lost += Job.objects.filter(state=Job.State.RUNNING,
                                   updated_at__lte=now - timedelta(seconds=lost_after_seconds)
                                   ).update(state=Job.State.FAILED, finished_at=now,
                                            message="worker lost", error="worker lost: no "

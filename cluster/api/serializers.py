@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -166,7 +165,7 @@ class EndpointSerializer(_ScopedSerializer):
     def get_service(self, obj: Endpoint) -> str:
         return f"{obj.slice.namespace}/{obj.slice.service_name}"
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_target(self, obj: Endpoint) -> str | None:
         if not obj.target_name:
             return None

@@ -34,6 +34,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.api_limits.ApiBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.ContentSecurityPolicyMiddleware",
@@ -104,8 +105,19 @@ ROUTESCOPE_ANONYMOUS_READ = env.bool("ROUTESCOPE_ANONYMOUS_READ", default=True)
 ROUTESCOPE_SNAPSHOT_DIR = env.path("ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots"))
 # Largest dump import_cluster / the API accept, in bytes.
 ROUTESCOPE_MAX_DUMP_BYTES = env.int("ROUTESCOPE_MAX_DUMP_BYTES", default=2 * 1024**3)
-# Largest request body Django reads (an inline dump in POST /api/v1/simulate), in bytes.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=32 * 1024**2)
+# Largest API request body (an inline dump in POST /api/v1/simulate), in bytes: for callers
+# with a session or token, and for anonymous ones (config.api_limits). Django's own limit
+# (forms, request.body) is the larger one.
+ROUTESCOPE_API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024**2)
+ROUTESCOPE_API_MAX_ANON_BODY_BYTES = env.int("API_MAX_ANON_BODY_BYTES", default=1024**2)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ROUTESCOPE_API_MAX_BODY_BYTES
+# A refused body is read and discarded up to this many bytes so the 413 reaches the client.
+ROUTESCOPE_API_DRAIN_MAX_BYTES = env.int("API_DRAIN_MAX_BYTES", default=256 * 1024**2)
+# Deepest JSON nesting an API body may have (a kubectl dump needs about 15).
+ROUTESCOPE_API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
+# Most Kubernetes objects an inline cluster_dump may hold: anonymous / authenticated callers.
+ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS_ANON = env.int("INLINE_DUMP_MAX_OBJECTS_ANON", default=2000)
+ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS = env.int("INLINE_DUMP_MAX_OBJECTS", default=200000)
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes "not logged in" a 401, not a 403.
@@ -119,7 +131,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api_limits.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.api_limits.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -177,8 +194,15 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static schedules live here; per-cluster syncs are PeriodicTask rows made by add_cluster.
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-jobs": {"task": "cluster.tasks.requeue_stale_jobs_task", "schedule": 60.0},
+    # Often enough that a job whose worker died is found within a minute (below).
+    "requeue-stale-jobs": {"task": "cluster.tasks.requeue_stale_jobs_task", "schedule": 15.0},
 }
+# A running job beats Job.heartbeat_at this often; one silent for ROUTESCOPE_JOB_LOST_SECONDS
+# lost its worker: a sync is re-queued (up to ROUTESCOPE_JOB_MAX_ATTEMPTS attempts), other
+# jobs fail with the reason. New sync requests never join such a job.
+ROUTESCOPE_JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
+ROUTESCOPE_JOB_LOST_SECONDS = env.float("JOB_LOST_SECONDS", default=30.0)
+ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # Seconds between periodic syncs of a cluster added with add_cluster (0: none).
 ROUTESCOPE_SYNC_INTERVAL = env.int("ROUTESCOPE_SYNC_INTERVAL", default=300)
 

@@ -28,7 +28,8 @@ from rest_framework.views import APIView
 from cluster.api.views import job_link
 from cluster.models import Cluster
 from cluster.permissions import CanOperate, CanRead, CanReadOrWriteOwn
-from config.api_errors import ErrorSerializer
+from config.api_errors import ErrorSerializer, error_body
+from config.api_limits import inline_dump_limit, kube_object_count
 from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
@@ -73,13 +74,19 @@ class SimulateView(APIView):
     @extend_schema(
         summary="Where new connections from a source to a Service land, and what drops",
         request=s.SimulateRequestSerializer,
-        responses={200: s.SimulateAnswerSerializer, **ERRORS},
+        responses={200: s.SimulateAnswerSerializer, **ERRORS,
+                   413: OpenApiResponse(ErrorSerializer, description="Body or inline dump "
+                                        "too large for this caller.")},
         examples=examples.SIMULATE,
     )
     def post(self, request: Request) -> Response:
         body = s.SimulateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        if "cluster_dump" in data:
+            refusal = _inline_dump_refusal(data["cluster_dump"], user=request.user)
+            if refusal is not None:
+                return refusal
         cluster = _cluster_named(data["cluster"]) if "cluster" in data else None
         try:
             snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"),
@@ -93,6 +100,22 @@ class SimulateView(APIView):
         except InputError as error:
             raise bad_input(error) from None
         return Response(answer)
+
+
+def _inline_dump_refusal(dump: Any, *, user: Any) -> Response | None:
+    """A 413 when an inline dump holds more objects than this caller may have simulated:
+    building a snapshot costs memory and time per object, and anonymous calls are cheap."""
+    authenticated = bool(user and user.is_authenticated)
+    limit = inline_dump_limit(authenticated=authenticated)
+    count = kube_object_count(dump)
+    if count <= limit:
+        return None
+    who = "" if authenticated else " from an anonymous caller (log in or send a token for more)"
+    return Response(error_body(
+        code="too_large", field="cluster_dump",
+        message=f"cluster_dump: {count} objects is more than an inline dump may hold{who}: "
+                f"{limit}; import it with 'manage.py import_cluster' and name the cluster"),
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
 class ClusterAnalysisView(APIView):

@@ -1,5 +1,13 @@
-"""``manage.py sync_cluster NAME [--async]``: sync a live cluster, showing progress."""
+"""``manage.py sync_cluster NAME [--async]``: sync a live cluster, showing progress.
+
+When a sync of the cluster is already queued or running, the command follows that job
+instead of starting a second one, but never forever: a job whose worker died (no
+heartbeat for ``ROUTESCOPE_JOB_LOST_SECONDS``) or that no worker picks up within that time
+is run here, and the whole wait is bounded by ``--wait-timeout``.
+"""
 import time
+
+from django.conf import settings
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,8 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="queue the sync for a worker and print the job id")
+        parser.add_argument("--wait-timeout", type=float, default=None, metavar="SECONDS",
+                            help="give up following another process's sync after this long "
+                                 "(default: the sync task's hard time limit plus the "
+                                 "heartbeat loss time)")
 
-    def handle(self, *args, name, run_async, **options):
+    def handle(self, *args, name, run_async, wait_timeout=None, **options):
         cluster = Cluster.objects.filter(name=name).first()
         if cluster is None:
             raise CommandError(f"no cluster named {name!r}", returncode=2)
@@ -33,8 +45,9 @@ class Command(BaseCommand):
         job, created = self._claim(cluster)
         if not created:
             self.stdout.write(f"a sync of {name!r} is already running (job {job.pk}); waiting")
-            self._wait(job)
-            return
+            if self._wait(job, timeout=wait_timeout):
+                return
+            self.stdout.write(f"running job {job.pk} here: {job.message}")
         try:
             run = sync_job_run(job_id=job.pk, on_progress=self._show)
         except TransientSyncError:  # pragma: no cover - final_attempt=True never raises it
@@ -49,7 +62,15 @@ class Command(BaseCommand):
     def _show(self, percent, message):
         self.stdout.write(f"[{percent:3d}%] {message}")
 
-    def _wait(self, job):
+    def _wait(self, job, *, timeout=None):
+        """Follow ``job`` to its end (True), or return False when this process should run
+        it: its worker died, or no worker took it within the heartbeat loss time."""
+        from cluster.tasks import SYNC_HARD_LIMIT
+        from jobs.services import job_is_dead, job_reap_dead
+
+        lost = float(settings.ROUTESCOPE_JOB_LOST_SECONDS)
+        start = time.monotonic()
+        deadline = start + (timeout if timeout is not None else SYNC_HARD_LIMIT + lost)
         last = None
         while True:
             job.refresh_from_db()
@@ -58,9 +79,19 @@ class Command(BaseCommand):
                 last = (job.progress, job.message)
             if job.is_done:
                 break
+            if job_is_dead(job):
+                job_reap_dead(jobs=Job.objects.filter(pk=job.pk))
+                continue
+            if job.state == Job.State.QUEUED and time.monotonic() - start > lost:
+                return False
+            if time.monotonic() > deadline:
+                raise CommandError(f"gave up waiting for sync job {job.pk} after "
+                                   f"{time.monotonic() - start:.0f}s (state {job.state}: "
+                                   f"{job.message})")
             time.sleep(POLL_SECONDS)
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"sync failed: {job.error}")
+        return True
 
     def _report(self, run):
         if run is None:
