@@ -5,8 +5,12 @@ resourceVersion the user previewed -> server-side dry-run of every patch (nothin
 written unless ALL pass) -> the real patches, each guarded by that resourceVersion (a
 concurrent edit answers 409: refused, nothing clobbered) -> re-read to verify. One
 ``AuditEntry`` per object records who, when, before -> after and the result. A rollback
-patches the recorded "before" values back the same way, guarded by the resourceVersion
-the apply left. kube-proxy mode/scheduler changes live in ``cluster.proxy_apply``.
+patches the recorded "before" values back the same way. It does not insist on the
+resourceVersion the apply left (any later edit, even of a label, changes it, and a rollback
+must stay possible): it compares only the fields the apply changed with their audited
+"after" values, refuses naming the first field that differs, and guards its patch with the
+resourceVersion it just read. kube-proxy mode/scheduler changes live in
+``cluster.proxy_apply``.
 """
 from __future__ import annotations
 
@@ -157,12 +161,12 @@ def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
         from cluster.proxy_apply import proxy_rollback_run
 
         return proxy_rollback_run(job=job)
-    targets = []
+    targets, expected = [], []
     for entry in job.parent.audit_entries.filter(result__in=_APPLIED).order_by("id"):
-        change = Change(entry.object_namespace, entry.object_name, dict(entry.before),
-                        entry.resource_version_after)
+        change = Change(entry.object_namespace, entry.object_name, dict(entry.before))
         targets.append((change, _patch_for(change)))
-    return _run(job=job, targets=targets, action=AuditEntry.Action.ROLLBACK)
+        expected.append(dict(entry.after))
+    return _run(job=job, targets=targets, action=AuditEntry.Action.ROLLBACK, expected=expected)
 
 
 def _patch_for(change: Change) -> dict:
@@ -176,10 +180,13 @@ def _patch_for(change: Change) -> dict:
     return patch
 
 
-def _run(*, job: Job, targets: list[tuple[Change, dict]], action: str) -> Job:
+def _run(*, job: Job, targets: list[tuple[Change, dict]], action: str,
+         expected: list[dict] | None = None) -> Job:
+    """``expected``: per target, the spec fields that must still hold these values."""
     try:
         with connect(cluster=job.cluster) as api:
-            befores = _preview(job=job, api=api, targets=targets, action=action)
+            befores = _preview(job=job, api=api, targets=targets, action=action,
+                               expected=expected)
             if befores is None:
                 return job
             _write(job=job, api=api, targets=targets, befores=befores, action=action)
@@ -189,7 +196,7 @@ def _run(*, job: Job, targets: list[tuple[Change, dict]], action: str) -> Job:
     return job
 
 
-def _preview(*, job, api, targets, action) -> list[dict] | None:
+def _preview(*, job, api, targets, action, expected=None) -> list[dict] | None:
     """Read and dry-run every patch; on any refusal audit it and fail the job untouched."""
     befores, refused = [], []
     for index, (change, patch) in enumerate(targets):
@@ -204,6 +211,8 @@ def _preview(*, job, api, targets, action) -> list[dict] | None:
             if change.expected_resource_version and current_rv != change.expected_resource_version:
                 raise KubeConflict(f"{change.label} changed since the preview (resourceVersion "
                                    f"{change.expected_resource_version} -> {current_rv})", code=409)
+            if expected is not None:
+                _check_fields(change, current, expected[index])
             patch_object(api, "Service", change.namespace, change.name, patch, dry_run=True)
         except KubeError as error:
             refused.append(change.label)
@@ -215,6 +224,16 @@ def _preview(*, job, api, targets, action) -> list[dict] | None:
                    error="; ".join(e.message for e in job.audit_entries.all()))
         return None
     return befores
+
+
+def _check_fields(change: Change, current: dict, expected: dict) -> None:
+    """Refuse (409) when a field the apply changed no longer holds its audited value."""
+    spec = current.get("spec") or {}
+    for field in sorted(expected):
+        if spec.get(field) != expected[field]:
+            raise KubeConflict(
+                f"{change.label}: {field} changed since the apply ({expected[field]!r} -> "
+                f"{spec.get(field)!r}); not rolling back over a later change", code=409)
 
 
 def _write(*, job, api, targets, befores, action) -> None:

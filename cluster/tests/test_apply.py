@@ -138,8 +138,44 @@ def test_rollback_after_a_later_edit_is_refused(live_cluster, fake_api, operator
     rollback = rollback_request(apply_job=applied, user=operator)
     rollback_job_run(job_id=rollback.pk)
     rollback.refresh_from_db()
-    assert rollback.state == Job.State.FAILED and "changed since the preview" in rollback.error
+    assert rollback.state == Job.State.FAILED
+    assert "internalTrafficPolicy changed since the apply ('Local' -> 'Cluster')" in rollback.error
     assert _svc(fake_api, "api")["spec"]["internalTrafficPolicy"] == "Cluster"
+
+
+def test_rollback_after_unrelated_edits_and_a_resync_goes_through(live_cluster, fake_api,  # noqa: F811
+                                                                 operator):
+    before = _svc(fake_api, "api")["spec"]
+    applied = _run(apply_request(cluster=live_cluster, user=operator,
+                                 changes=[_change(fake_api, "api", internalTrafficPolicy="Local")]))
+    later = _svc(fake_api, "api")  # someone labels the Service and changes another field
+    fake_api.store.upsert({**later, "metadata": {**later["metadata"],
+                                                 "labels": {"team": "payments"}},
+                           "spec": {**later["spec"], "publishNotReadyAddresses": True}})
+    assert cluster_sync(cluster=live_cluster).status == "succeeded"
+    rollback = rollback_request(apply_job=applied, user=operator)
+    rollback_job_run(job_id=rollback.pk)
+    rollback.refresh_from_db()
+    assert rollback.state == Job.State.SUCCEEDED, rollback.error
+    restored = _svc(fake_api, "api")
+    assert restored["spec"].get("internalTrafficPolicy") == before.get("internalTrafficPolicy")
+    assert restored["spec"]["publishNotReadyAddresses"] is True  # the later edit survives
+    assert restored["metadata"]["labels"] == {"team": "payments"}
+
+
+def test_rollback_is_refused_naming_the_field_also_after_a_resync(live_cluster, fake_api,  # noqa: F811
+                                                                 operator):
+    applied = _run(apply_request(cluster=live_cluster, user=operator, changes=[
+        _change(fake_api, "web", sessionAffinity="ClientIP", externalTrafficPolicy="Local")]))
+    later = _svc(fake_api, "web")
+    fake_api.store.upsert({**later, "spec": {**later["spec"], "externalTrafficPolicy": "Cluster"}})
+    cluster_sync(cluster=live_cluster)
+    rollback = rollback_request(apply_job=applied, user=operator)
+    rollback_job_run(job_id=rollback.pk)
+    rollback.refresh_from_db()
+    assert rollback.state == Job.State.FAILED
+    assert "externalTrafficPolicy changed since the apply" in rollback.error
+    assert _svc(fake_api, "web")["spec"]["sessionAffinity"] == "ClientIP"  # nothing written
 
 
 def test_a_job_runs_once_even_if_delivered_twice(live_cluster, fake_api, operator):  # noqa: F811
