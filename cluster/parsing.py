@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from cluster.fields import ObjectError, Reader, type_name
+from cluster.redact import pod_redacted
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 POLICIES = ("Cluster", "Local")
@@ -254,7 +255,7 @@ def parse_pod(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> dict
         "phase": r.get(status, "phase", str, path="status.phase", default=""),
         "ready": _condition(r, status, "Ready", default=False),
         "terminating": bool(meta.get("deletionTimestamp")),
-        "raw": obj,
+        "raw": pod_redacted(obj),  # no literal env values: import and sync both come here
     }
 
 

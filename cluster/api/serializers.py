@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.redact import pod_redacted
 
 
 class KubeProxyConfigSerializer(serializers.ModelSerializer):
@@ -192,10 +193,15 @@ class PodSerializer(_ScopedSerializer):
 
 
 class PodDetailSerializer(PodSerializer):
-    """A pod with its raw object."""
+    """A pod with its raw object (never its literal env values: ``cluster.redact``)."""
 
     class Meta(PodSerializer.Meta):
         fields = [*PodSerializer.Meta.fields, "raw"]
+
+    def to_representation(self, obj: Pod) -> dict[str, Any]:
+        data = super().to_representation(obj)
+        data["raw"] = pod_redacted(data["raw"])  # rows stored before redaction existed
+        return data
 
 
 class JobLinkSerializer(serializers.Serializer):

@@ -57,3 +57,13 @@ def test_an_unknown_action_is_a_400_and_changes_nothing(client: Client, reader: 
     response = client.post("/account/", {"action": "steal"})
     assert response.status_code == 400 and "Unknown action" in response.content.decode()
     assert not Token.objects.filter(user=reader).exists()
+
+
+def test_create_when_a_token_exists_never_shows_it_again(client: Client, reader: User) -> None:
+    client.force_login(reader)
+    key = _shown_key(client.post("/account/", {"action": "create"}).content.decode())
+    again = client.post("/account/", {"action": "create"})  # a stale form, a second tab
+    body = again.content.decode()
+    assert again.status_code == 409 and key not in body
+    assert 'data-testid="new-token"' not in body and "rotate it to get a new key" in body
+    assert Token.objects.get(user=reader).key == key and _api_status(key) == 200

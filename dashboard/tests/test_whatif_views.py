@@ -272,3 +272,16 @@ def test_cluster_wide_impact_of_a_whatif(client: Client, demo: Cluster) -> None:
     assert "New findings" in worse and "shop/cart" in worse
     page = whatif(client, service="shop/cache", itp="Cluster")
     assert 'hx-trigger="revealed"' in page  # loaded lazily below the preview
+
+
+def test_sync_button_only_for_live_clusters(client: Client, demo: Cluster, operator: User) -> None:
+    client.force_login(operator)
+    imported = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert "Sync now" not in imported and reverse("dashboard:sync", args=["demo"]) not in imported
+    refused = client.post(reverse("dashboard:sync", args=["demo"]), follow=True)
+    assert "no API server to sync from" in refused.content.decode()
+    assert not Job.objects.exists()  # no job that could only fail
+    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig",
+                                              kube_context="demo")
+    live = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert "Sync now" in live and reverse("dashboard:sync", args=["demo"]) in live

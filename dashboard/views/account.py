@@ -27,10 +27,15 @@ def account(request: HttpRequest) -> HttpResponse:
     """
     new_key = None
     status = 200
+    already = False
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action == "revoke":
             api_token_revoke(user=request.user)
+        elif action == "create" and Token.objects.filter(user=request.user).exists():
+            # "Create" never reveals the key that exists (a stale form, a second tab, or
+            # someone at an unlocked screen): only a rotation shows a key, a new one.
+            already, status = True, 409
         elif action in ("create", "rotate"):
             new_key = api_token_issue(user=request.user, rotate=action == "rotate")
         else:
@@ -41,6 +46,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "token_masked": _masked(existing[0]) if existing else None,
         "token_created": existing[1] if existing else None,
         "bad_action": status == 400,
+        "already_has_token": already,
     }
     return render_page(request, "dashboard/account.html", context, cluster=None,
                        section="account", status=status)

@@ -67,6 +67,12 @@ def sync(request: HttpRequest, name: str) -> HttpResponse:
     cluster = cluster_or_404(name)
     if not user_can_operate(request.user):
         raise PermissionDenied("syncing needs the operate-cluster permission")
+    if not (cluster.kubeconfig_path or cluster.in_cluster):
+        # An imported cluster has no API server: refuse here rather than queue a job that
+        # can only fail.
+        messages.error(request, f"{cluster.name} was imported from a dump: it has no API "
+                                "server to sync from (import the dump again instead).")
+        return redirect("dashboard:overview", name=cluster.name)
     job, created = sync_request(cluster=cluster, user=request.user)
     if not created:
         messages.info(request, f"A sync of {cluster.name} is already running (job #{job.pk}).")
