@@ -66,10 +66,27 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
+#: Longest message / field name an error repeats: input echoed back (a 1 MB key named in
+#: "unknown field") must not make a 1 MB error line.
+TEXT_MAX = 300
+
+
+def _short(text: str) -> str:
+    one_line = " ".join(str(text).split())
+    return one_line if len(one_line) <= TEXT_MAX else one_line[:TEXT_MAX - 1] + "…"
+
+
 def error_body(*, code: str, message: str, field: str | None = None,
                details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The documented error body; views that answer an error themselves use it too."""
-    return {"error": {"code": code, "message": message, "field": field, "details": details}}
+    """The documented error body; views that answer an error themselves use it too.
+
+    Message and field are one line of bounded length; so is everything in ``details``.
+    """
+    if details is not None:
+        details = {_short(name): [_short(m) for m in messages[:20]]
+                   for name, messages in list(details.items())[:50]}
+    return {"error": {"code": code, "message": _short(message),
+                      "field": None if field is None else _short(field), "details": details}}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

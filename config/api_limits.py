@@ -20,6 +20,7 @@ connection, and a client still uploading then sees "connection reset", not the a
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -77,13 +78,27 @@ def _content_length(meta: dict[str, Any]) -> int:
         return 0
 
 
+def _has_nul(request: Any) -> bool:
+    if "\x00" in request.path:
+        return True
+    return any("\x00" in key or any("\x00" in v for v in values)
+               for key, values in request.GET.lists())
+
+
 class ApiBodyLimitMiddleware:
-    """Refuse an over-long API body (by its Content-Length) before anything reads it."""
+    """Refuse an over-long API body (by its Content-Length) before anything reads it, and
+    a URL holding NUL (no database stores it in text: PostgreSQL answers with an error)."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
+        if request.path.startswith("/api/") and _has_nul(request):
+            from config.api_errors import error_body
+
+            return JsonResponse(error_body(
+                code="invalid", message="the URL holds a NUL character (%00), which no name, "
+                                        "id or filter value may contain"), status=400)
         if request.path.startswith("/api/"):
             length = _content_length(request.META)
             claims = bool(request.META.get("HTTP_AUTHORIZATION")) or bool(
@@ -97,6 +112,17 @@ class ApiBodyLimitMiddleware:
                 return JsonResponse(error_body(code="too_large", message=message),
                                     status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         return self.get_response(request)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def json_depth_error(data: Any, *, max_depth: int) -> str | None:
@@ -150,6 +176,16 @@ class BoundedJSONParser(JSONParser):
         problem = json_depth_error(data, max_depth=max_depth)
         if problem:
             raise exceptions.ParseError(f"JSON parse error - {problem}")
+        if "\\u0000" in text:
+            # No database stores NUL in text (PostgreSQL refuses it): a 400 here, not a 500
+            # wherever the string lands.
+            raise exceptions.ParseError("JSON parse error - a string holds a NUL character "
+                                        "(\\u0000)")
+        if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+            # json accepts "\ud800" alone, but no database or UTF-8 encoder does: refuse it
+            # here, once, instead of a 500 wherever the string is stored or printed.
+            raise exceptions.ParseError("JSON parse error - a string holds a lone UTF-16 "
+                                        "surrogate (\\ud800-\\udfff), which is not text")
         return data
 
 
