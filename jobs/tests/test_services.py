@@ -136,3 +136,35 @@ def test_job_list_filters(cluster):
     job_create(kind=Job.Kind.APPLY, cluster=cluster)
     assert [j.kind for j in job_list(cluster=cluster, kind="apply")] == ["apply"]
     assert job_list(state="queued").count() == 2
+
+
+def test_dead_jobs_are_requeued_or_failed_with_the_reason(cluster, settings,
+                                                          django_capture_on_commit_callbacks):
+    from jobs.models import SyncRun
+    from jobs.services import job_is_dead, job_reap_dead
+
+    settings.ROUTESCOPE_JOB_LOST_SECONDS = 30
+    settings.ROUTESCOPE_JOB_MAX_ATTEMPTS = 2
+    silent = timezone.now() - timedelta(seconds=45)
+    sync = job_create(kind=Job.Kind.SYNC, cluster=cluster, task_name="cluster.tasks.sync_cluster_task")
+    apply = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.apply_changes_task")
+    alive = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    for job in (sync, apply, alive):
+        job_start(job_id=job.pk, celery_task_id=f"t-{job.pk}")
+    run = SyncRun.objects.create(cluster=cluster, job=sync)
+    Job.objects.filter(pk__in=[sync.pk, apply.pk]).update(heartbeat_at=silent)
+    assert job_is_dead(Job.objects.get(pk=sync.pk)) and not job_is_dead(Job.objects.get(pk=alive.pk))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert job_reap_dead() == 2
+    sync, apply = Job.objects.get(pk=sync.pk), Job.objects.get(pk=apply.pk)
+    assert sync.state == Job.State.QUEUED and "worker lost: no heartbeat for 45s" in sync.message
+    assert len(callbacks) == 1  # the sync's task is sent again; the apply waits for a person
+    assert apply.state == Job.State.FAILED and apply.error.startswith("worker lost: no heartbeat")
+    assert Job.objects.get(pk=alive.pk).state == Job.State.RUNNING
+    assert SyncRun.objects.get(pk=run.pk).status == SyncRun.Status.FAILED
+    # Out of attempts, a sync fails too; and a new request then starts a fresh job.
+    job_start(job_id=sync.pk, celery_task_id="t-again")
+    Job.objects.filter(pk=sync.pk).update(heartbeat_at=silent)
+    fresh, created = job_create_sync(cluster=cluster)
+    assert created and fresh.pk != sync.pk
+    assert Job.objects.get(pk=sync.pk).state == Job.State.FAILED
