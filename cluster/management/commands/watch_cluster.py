@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from cluster.models import Cluster
 from cluster.watch import cluster_watch
 from jobs.models import Job
-from jobs.services import job_create_sync, job_finish, job_start
+from jobs.services import job_create_sync, job_finish, job_heartbeat, job_start
 
 
 class Command(BaseCommand):
@@ -34,8 +34,9 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"watching {name!r} (job {job.pk}); Ctrl-C stops")
-        stats = cluster_watch(cluster=cluster, job=job, stop=stop, max_seconds=seconds,
-                              on_batch=lambda events: self._show(events))
+        with job_heartbeat(job_id=job.pk):  # alive even through a long relist
+            stats = cluster_watch(cluster=cluster, job=job, stop=stop, max_seconds=seconds,
+                                  on_batch=lambda events: self._show(events))
         state = Job.State.FAILED if stats.error else Job.State.SUCCEEDED
         job_finish(job=job, state=state, error=stats.error,
                    message=f"watched: {sum(stats.events.values())} events, {stats.relists} relists")
