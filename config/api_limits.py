@@ -21,6 +21,7 @@ connection, and a client still uploading then sees "connection reset", not the a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -93,9 +94,11 @@ class ApiBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
-        if request.path.startswith("/api/") and _has_nul(request):
-            from config.api_errors import error_body
+        # Imported here: config.api_errors imports DRF's views, which load the parser
+        # classes (this module) from the settings.
+        from config.api_errors import error_body
 
+        if request.path.startswith("/api/") and _has_nul(request):
             return JsonResponse(error_body(
                 code="invalid", message="the URL holds a NUL character (%00), which no name, "
                                         "id or filter value may contain"), status=400)
@@ -106,8 +109,6 @@ class ApiBodyLimitMiddleware:
             limit = body_limit(authenticated=claims)
             if length > limit:
                 drain(request)
-                from config.api_errors import error_body
-
                 message = too_large_message(limit=limit, authenticated=claims)
                 return JsonResponse(error_body(code="too_large", message=message),
                                     status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
@@ -117,9 +118,23 @@ class ApiBodyLimitMiddleware:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _has_lone_surrogate(data: Any) -> bool:
+def _strings(data: Any) -> Iterator[str]:
+    """Every string in parsed JSON, keys included (iteratively)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            yield from node.keys()
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _not_text(value: str) -> bool:
     try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
@@ -176,12 +191,12 @@ class BoundedJSONParser(JSONParser):
         problem = json_depth_error(data, max_depth=max_depth)
         if problem:
             raise exceptions.ParseError(f"JSON parse error - {problem}")
-        if "\\u0000" in text:
+        if "\\u0000" in text and any("\x00" in value for value in _strings(data)):
             # No database stores NUL in text (PostgreSQL refuses it): a 400 here, not a 500
             # wherever the string lands.
             raise exceptions.ParseError("JSON parse error - a string holds a NUL character "
                                         "(\\u0000)")
-        if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        if _SURROGATE_ESCAPE.search(text) and any(map(_not_text, _strings(data))):
             # json accepts "\ud800" alone, but no database or UTF-8 encoder does: refuse it
             # here, once, instead of a 500 wherever the string is stored or printed.
             raise exceptions.ParseError("JSON parse error - a string holds a lone UTF-16 "
