@@ -12,7 +12,8 @@ JOB_DETAIL = OpenApiExample("A finished sync with its log", response_only=True, 
     **JOB.value, "state": "succeeded", "done": True, "progress": 100,
     "message": "sync succeeded (revision 8)", "finished_at": "2026-01-05T09:00:09Z",
     "log": "09:00:09 sync succeeded: {\"Node\": 10, \"Pod\": 44}\n",
-    "params": {}, "result": {"status": "succeeded", "revision": 8}, "attempts": 1})
+    "params": {}, "result": {"status": "succeeded", "revision": 8}, "attempts": 1,
+    "heartbeat_at": "2026-01-05T09:00:08Z"})
 
 SYNC_RUN = OpenApiExample("An unchanged sync", response_only=True, value={
     "id": 5, "cluster": "prod-eu", "job": 12, "mode": "full", "status": "unchanged",

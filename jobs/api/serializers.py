@@ -26,7 +26,8 @@ class JobDetailSerializer(JobSerializer):
     """A job with its log, input parameters and result."""
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "log", "params", "result", "attempts"]
+        fields = [*JobSerializer.Meta.fields, "log", "params", "result", "attempts",
+                  "heartbeat_at"]
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
