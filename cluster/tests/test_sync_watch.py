@@ -178,3 +178,18 @@ def test_readers_never_see_half_a_sync(cluster, fake_api):  # noqa: F811
             seen.add(tuple(cursor.fetchone()))
     assert seen <= {(4, 2), (1504, 1)}, seen
     assert Pod.objects.filter(cluster=cluster).count() == 1504
+
+
+def test_sync_cluster_gives_up_waiting_on_a_live_job_after_its_timeout(cluster):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from jobs.services import job_create_sync, job_start
+
+    job, _ = job_create_sync(cluster=cluster)
+    job_start(job_id=job.pk)  # "running" elsewhere, and its heartbeat is fresh
+    started = time.monotonic()
+    with pytest.raises(CommandError, match=f"gave up waiting for sync job {job.pk}"):
+        call_command("sync_cluster", "live", "--wait-timeout", "1", stdout=io.StringIO())
+    assert time.monotonic() - started < 10
