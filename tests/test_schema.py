@@ -116,6 +116,34 @@ def test_api_conforms_to_its_schema(api_token, live_server):
             raise
 
 
+RACE = """
+import os, threading, django
+django.setup()
+from django.test import Client
+codes, barrier = [], threading.Barrier(6)
+def fetch():
+    barrier.wait()
+    codes.append(Client(HTTP_HOST="127.0.0.1").get("/api/schema/?format=json").status_code)
+threads = [threading.Thread(target=fetch) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sorted(codes))
+"""
+
+
+def test_concurrent_first_schema_requests_all_succeed():
+    """A fresh process (the schema machinery loads lazily, once) asked six times at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", RACE], cwd=repo, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.stdout.strip().splitlines()[-1] == str([200] * 6), done.stderr[-2000:]
+
+
 def _json_schema(node):
     """OpenAPI 3.0 ``nullable`` -> JSON Schema (what ``jsonschema`` understands)."""
     if isinstance(node, list):
