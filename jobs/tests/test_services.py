@@ -168,3 +168,18 @@ def test_dead_jobs_are_requeued_or_failed_with_the_reason(cluster, settings,
     fresh, created = job_create_sync(cluster=cluster)
     assert created and fresh.pk != sync.pk
     assert Job.objects.get(pk=sync.pk).state == Job.State.FAILED
+
+
+def test_the_periodic_task_finds_dead_jobs_within_a_minute_by_default(cluster, settings):
+    from config.settings import base
+    from jobs.services import job_requeue_stale
+
+    schedule = base.CELERY_BEAT_SCHEDULE["requeue-stale-jobs"]
+    assert schedule["task"] == "cluster.tasks.requeue_stale_jobs_task"
+    assert base.ROUTESCOPE_JOB_LOST_SECONDS + schedule["schedule"] <= 60
+    job = job_create(kind=Job.Kind.APPLY, cluster=cluster)
+    job_start(job_id=job.pk)
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=base.ROUTESCOPE_JOB_LOST_SECONDS + 1))
+    assert job_requeue_stale(older_than_seconds=60)["lost"] == 1  # what the task runs
+    assert Job.objects.get(pk=job.pk).error.startswith("worker lost: no heartbeat")
