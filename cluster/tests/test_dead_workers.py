@@ -90,7 +90,7 @@ def test_a_new_request_never_joins_a_dead_job(transactional_db, broker, fake_api
         job.refresh_from_db()
         assert job.state == Job.State.SUCCEEDED, job.error + heir.log()[-2000:]
         assert "worker lost: no heartbeat" in job.log and job.attempts == 2
-        assert LOST - 0.5 <= detected < LOST + 5, f"found dead {detected:.1f}s after the kill"
+        assert LOST - 0.5 <= detected < LOST + 8, f"found dead {detected:.1f}s after the kill"
         assert Job.objects.filter(kind=Job.Kind.SYNC).count() == 1  # re-queued, not doubled
     finally:
         if heir is not None:
