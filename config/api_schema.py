@@ -18,6 +18,8 @@ _build = threading.Lock()
 class SchemaView(SpectacularAPIView):
     """``SpectacularAPIView`` that builds one schema at a time per process."""
 
-    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+    # dispatch, not get: the schema documents get (its own extend_schema) and must not
+    # see an undocumented override.
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with _build:
-            return super().get(request, *args, **kwargs)
+            return super().dispatch(request, *args, **kwargs)
