@@ -25,9 +25,12 @@ INSTALLED_APPS = [
     "routing",
     "jobs",
     "dashboard",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics: answered first (probes call pods by IP, over HTTP).
+    "ops.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -206,11 +209,20 @@ ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # Seconds between periodic syncs of a cluster added with add_cluster (0: none).
 ROUTESCOPE_SYNC_INTERVAL = env.int("ROUTESCOPE_SYNC_INTERVAL", default=300)
 
+# /metrics asks for "Authorization: Bearer <METRICS_TOKEN>" when set (empty: open).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# LOG_FORMAT=json: one JSON object per line (ops.logs.JsonFormatter), for log collectors.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "ops.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# A Celery worker would replace the root handlers with its own plain ones.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
