@@ -194,6 +194,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_TIMEZONE = TIME_ZONE
+# Task modules outside an app's tasks.py (autodiscovery finds only those): the central
+# compare step of drift checks.
+CELERY_IMPORTS = ["routing.agent.tasks"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static schedules live here; per-cluster syncs are PeriodicTask rows made by add_cluster.
 CELERY_BEAT_SCHEDULE = {

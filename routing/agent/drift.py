@@ -15,13 +15,12 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 
+from routing.agent.node import read_command
 from routing.engine.rules.ipvs import parse_ipvsadm
 from routing.engine.rules.render import RuleSet
 
 _SHARED = {"KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL", "KUBE-FORWARD",
            "KUBE-FIREWALL", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"}
-READ_COMMANDS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "table", "ip", "kube-proxy"],
-                 "ipvs": ["ipvsadm", "-Sn"]}
 
 
 @dataclass
@@ -44,9 +43,7 @@ class Drift:
 
 def read_actual(mode: str, *, netns: str | None = None) -> str:
     """The node's current rules, read with a read-only command (in ``netns`` if given)."""
-    cmd = READ_COMMANDS[mode]
-    if netns:
-        cmd = ["ip", "netns", "exec", netns, *cmd]
+    cmd = read_command(mode, netns)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0 and mode == "nftables" and "No such file" in proc.stderr:
         return ""  # no kube-proxy table at all: everything expected is missing

@@ -2,7 +2,8 @@
 that acts for one node: it consumes only ``node.<NODE>`` and reports rules drift.
 
 Read-only by default; ``--allow-write`` lets it apply rules (the lab uses it with
-``--netns`` pointing at a lab node namespace)."""
+``--netns`` pointing at a lab node namespace). The worker runs with the agent's own
+settings (``config.settings.agent``): the broker only, no database, no web secrets."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import shutil
 
 from django.core.management.base import BaseCommand, CommandError
 
-from routing.agent.tasks import NETNS_ENV, WRITE_ENV, node_queue
+from routing.agent.node import NETNS_ENV, WRITE_ENV, worker_argv
 
 
 class Command(BaseCommand):
@@ -32,9 +33,5 @@ class Command(BaseCommand):
         env[WRITE_ENV] = "1" if opts["allow_write"] else "0"
         if opts["netns"]:
             env[NETNS_ENV] = opts["netns"]
-        node = opts["node"]
-        argv = [celery, "-A", "config", "worker", "-Q", node_queue(node), "-n", f"agent-{node}@%h",
-                "-c", "1", "-I", "routing.agent.tasks", "--loglevel", opts["loglevel"],
-                # Agents share nothing with other workers: skip the start-up handshakes.
-                "--without-mingle", "--without-gossip"]
-        os.execvpe(celery, argv, env)
+        env["DJANGO_SETTINGS_MODULE"] = "config.settings.agent"
+        os.execvpe(celery, worker_argv(celery, opts["node"], loglevel=opts["loglevel"]), env)

@@ -1,0 +1,74 @@
+"""A node agent started with only its own settings (the broker URL: no database, no secret
+key) checks its node through the broker: its collect step on ``node.<NODE>``, the compare
+step on a central worker that has the database. Real Redis, real workers, a real netns."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from cluster.models import Cluster
+from cluster.testing.workers import RedisServer, Worker, database_url_for_tests, publishing_to, wait_for
+from routing.agent.tasks import drift_checks_queue
+from routing.engine.rules import render_node_rules
+from routing.models import RulesDriftReport
+from routing.snapshots import snapshot_cache_clear, snapshot_for_cluster
+from routing.tests.netns_helpers import load, scratch_namespace
+
+pytestmark = [pytest.mark.netns, pytest.mark.worker]
+REPO = Path(__file__).resolve().parents[2]
+#: What a node's container gets: nothing but these (no DATABASE_URL, SECRET_KEY, ...).
+AGENT_ENV_KEYS = ("PATH", "HOME", "LANG")
+
+
+def _start_agent(node: str, *, redis_url: str, netns: str) -> tuple[subprocess.Popen, threading.Event, list]:
+    env = {k: os.environ[k] for k in AGENT_ENV_KEYS if k in os.environ}
+    env.update({"REDIS_URL": redis_url, "ROUTESCOPE_AGENT_NETNS": netns, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen([sys.executable, "-m", "routing.agent", "--node", node], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ready, lines = threading.Event(), []
+
+    def pump():
+        for line in proc.stdout:
+            lines.append(line)
+            if " ready." in line:
+                ready.set()
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, ready, lines
+
+
+def test_agent_with_only_the_broker_url_checks_its_node(transactional_db, tmp_path) -> None:
+    snapshot_cache_clear()
+    call_command("load_demo", verbosity=0)
+    demo = Cluster.objects.get(name="demo")
+    expected = render_node_rules(snapshot_for_cluster(cluster=demo), "node-b1", "iptables")
+    redis = RedisServer(tmp_path).start()
+    central = Worker(broker_url=redis.url, database_url=database_url_for_tests(), name="central")
+    agent = None
+    try:
+        with scratch_namespace() as ns:
+            assert load(ns, "iptables", expected.text).returncode == 0
+            agent, ready, lines = _start_agent("node-b1", redis_url=redis.url, netns=ns)
+            central.wait_ready()
+            assert ready.wait(60), "".join(lines[-20:])
+            with publishing_to(redis.url):
+                drift_checks_queue(cluster_id=demo.pk, nodes=["node-b1"], mode="iptables")
+            report = wait_for(lambda: RulesDriftReport.objects.filter(cluster=demo, node="node-b1").first(),
+                              timeout=60, what="the drift report\nagent:\n" + "".join(lines[-15:])
+                              + "\ncentral:\n" + "\n".join(central.lines[-15:]))
+            assert report.in_sync and report.mode == "iptables" and ns in report.agent_hostname
+            # The agent ran the collect step, the central worker the compare step.
+            assert "routing.agent.collect_node_rules" in "".join(lines)
+            assert "routing.agent.compare_node_rules" in central.log()
+            assert "routing.agent.compare_node_rules" not in "".join(lines)
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=20)
+        central.stop()
+        redis.stop()
