@@ -9,18 +9,20 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean
+.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean lock image
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/activate
-	$(PIP) install -q -r requirements.txt
+# Installed from the hash-locked files (pip-compile --generate-hashes; `make lock` remakes
+# them after a change to requirements*.txt).
+$(VENV)/.runtime: requirements.lock | $(VENV)/bin/activate
+	$(PIP) install -q --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
-	$(PIP) install -q -r requirements-dev.txt
+$(VENV)/.dev: requirements.lock requirements-dev.lock | $(VENV)/bin/activate
+	$(PIP) install -q --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
 
 venv: $(VENV)/.runtime
@@ -60,6 +62,16 @@ lint: venv-dev
 test: venv-dev frontend sysdeps lint
 	$(VENV)/bin/pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning routing/tests/engine $(PYTEST_ARGS)
 	$(VENV)/bin/pytest --ignore=routing/tests/engine $(PYTEST_ARGS)
+
+LOCK_OPTS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: venv-dev
+	$(VENV)/bin/pip-compile $(LOCK_OPTS) --output-file requirements.lock requirements.txt
+	$(VENV)/bin/pip-compile $(LOCK_OPTS) --constraint requirements.lock --output-file requirements-dev.lock requirements-dev.txt
+
+# The container image (Containerfile): base from Debian packages, built with buildah. Takes
+# minutes (the base is reused), so `make test` does not run it.
+image: frontend
+	@bash scripts/build-image.sh
 
 bench: venv-dev
 	$(PY) bench/run_all.py

@@ -102,9 +102,9 @@ def cluster_add_live(*, name: str, kubeconfig_path: str = "", context: str = "",
     Checks that the kubeconfig has ``context`` (or that in-cluster config is available)
     and, when ``sync_every_seconds`` > 0, schedules periodic syncs.
     """
-    from pathlib import Path
+    import os
 
-    from cluster.kube.client import check_kubeconfig, new_api_client
+    from cluster.kube.client import check_kubeconfig, kubeconfig_files, new_api_client
     from cluster.kube.errors import KubeConfigError
     from cluster.models import ClusterSource
 
@@ -120,7 +120,7 @@ def cluster_add_live(*, name: str, kubeconfig_path: str = "", context: str = "",
     if in_cluster:
         new_api_client(in_cluster=True).close()
     else:
-        kubeconfig_path = str(Path(kubeconfig_path).expanduser().resolve())
+        kubeconfig_path = os.pathsep.join(str(f) for f in kubeconfig_files(kubeconfig_path))
         check_kubeconfig(path=kubeconfig_path, context=context)
     with transaction.atomic():
         cluster = Cluster.objects.create(name=name, source=ClusterSource.SYNCED,

@@ -8,16 +8,22 @@ database, a log line or a page.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
 from django.conf import settings
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from cluster.kube.errors import KubeConfigError
+from config.version import VERSION
+
+#: Sent with every request (kubectl sends ``kubectl/<version>``): audit logs name us.
+USER_AGENT = f"routescope/{VERSION}"
+#: Field manager of every write (server-side field ownership and audit).
+FIELD_MANAGER = "routescope"
 
 
 def request_timeout() -> tuple[float, float]:
@@ -28,19 +34,57 @@ def request_timeout() -> tuple[float, float]:
     )
 
 
-def kubeconfig_contexts(*, path: str | Path) -> list[str]:
-    """The context names defined in a kubeconfig file (one-line error when unreadable)."""
-    path = Path(path).expanduser()
+def kubeconfig_files(path: str | Path) -> list[Path]:
+    """The files of a kubeconfig path, which may list several as ``KUBECONFIG`` does
+    (``a:b``; kubectl and the client merge them, the first file's setting winning)."""
+    return [Path(p).expanduser().resolve() for p in str(path).split(os.pathsep) if p]
+
+
+def default_kubeconfig() -> str:
+    """Where kubectl looks: ``KUBECONFIG`` (its existing files), else ``~/.kube/config``;
+    "" when none exists."""
+    files = [f for f in kubeconfig_files(settings.ROUTESCOPE_KUBECONFIG_DEFAULT) if f.is_file()]
+    return os.pathsep.join(str(f) for f in files)
+
+
+def _contexts(path: str | Path) -> tuple[list[dict], dict | None]:
+    files = kubeconfig_files(path)
+    if not files:
+        raise KubeConfigError("no kubeconfig path given")
+    for file in files:
+        try:
+            file.read_bytes()
+        except OSError as error:
+            raise KubeConfigError(f"cannot read kubeconfig {file}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise KubeConfigError(f"cannot read kubeconfig {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise KubeConfigError(f"kubeconfig {path} is not valid YAML: "
-                              f"{str(error).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("contexts") or [], list):
-        raise KubeConfigError(f"kubeconfig {path} has no contexts list")
-    return [c.get("name", "") for c in data.get("contexts") or [] if isinstance(c, dict)]
+        # The client's own kubeconfig reader: the same merge rules as loading it.
+        return k8s_config.list_kube_config_contexts(config_file=os.pathsep.join(map(str, files)))
+    except ConfigException as error:
+        if "no context" in str(error).lower() or "current-context" in str(error):
+            return [], None
+        raise KubeConfigError(f"kubeconfig {path}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # noqa: BLE001 - YAML errors and the like: one line
+        raise KubeConfigError(f"kubeconfig {path} is not valid: "
+                              f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+
+def kubeconfig_contexts(*, path: str | Path) -> list[str]:
+    """The context names defined in a kubeconfig (one-line error when unreadable)."""
+    contexts, _current = _contexts(path)
+    return [c.get("name", "") for c in contexts or [] if isinstance(c, dict)]
+
+
+def current_context(*, path: str | Path) -> str:
+    """The kubeconfig's ``current-context`` ("" when it sets none). With several files,
+    kubectl's rule: the first file that sets it wins (the client's merger keeps the last)."""
+    import yaml
+
+    _contexts(path)  # readable and valid, or a one-line KubeConfigError
+    for file in kubeconfig_files(path):
+        data = yaml.safe_load(file.read_text()) or {}
+        if isinstance(data, dict) and data.get("current-context"):
+            return str(data["current-context"])
+    return ""
 
 
 def check_kubeconfig(*, path: str | Path, context: str) -> None:
@@ -62,13 +106,15 @@ def new_api_client(*, kubeconfig_path: str = "", context: str = "",
         else:
             check_kubeconfig(path=kubeconfig_path, context=context)
             # persist_config=False: never write refreshed credentials back anywhere.
-            k8s_config.load_kube_config(config_file=str(Path(kubeconfig_path).expanduser()),
+            k8s_config.load_kube_config(config_file=os.pathsep.join(map(str, kubeconfig_files(kubeconfig_path))),
                                         context=context or None,
                                         client_configuration=configuration,
                                         persist_config=False)
     except ConfigException as error:
         raise KubeConfigError(f"cannot load Kubernetes config: {error}") from None
-    return k8s.ApiClient(configuration=configuration)
+    api_client = k8s.ApiClient(configuration=configuration)
+    api_client.user_agent = USER_AGENT
+    return api_client
 
 
 @contextlib.contextmanager

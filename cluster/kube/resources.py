@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from kubernetes import client as k8s
-from kubernetes.watch.watch import iter_resp_lines
 
-from cluster.kube.client import request_timeout
+from cluster.kube.client import FIELD_MANAGER, request_timeout
 from cluster.kube.errors import KubeError, KubeGone, translate
 
 PAGE_SIZE = 500
@@ -130,7 +129,7 @@ def patch_object(api_client: k8s.ApiClient, kind: str, namespace: str, name: str
     """JSON-merge-patch one object; ``dry_run`` asks the server to validate only."""
     api, _getter, patcher = _GETTERS[kind]
     kwargs = {"_preload_content": False, "_request_timeout": request_timeout(),
-              "_content_type": "application/merge-patch+json"}
+              "_content_type": "application/merge-patch+json", "field_manager": FIELD_MANAGER}
     if dry_run:
         kwargs["dry_run"] = "All"
     verb = "dry-run patch" if dry_run else "patch"
@@ -138,6 +137,20 @@ def patch_object(api_client: k8s.ApiClient, kind: str, namespace: str, name: str
         return _read_json(getattr(api(api_client), patcher)(name, namespace, patch, **kwargs))
     except Exception as error:  # noqa: BLE001
         raise translate(error, what=f"{verb} {kind} {namespace}/{name}") from None
+
+
+def _lines(response) -> Iterator[str]:
+    """The lines of a streaming (chunked) response as they arrive, decoded as UTF-8."""
+    buffer = bytearray()
+    for segment in response.stream(amt=None, decode_content=False):
+        buffer.extend(segment)
+        start = 0
+        while (end := buffer.find(b"\n", start)) != -1:
+            yield buffer[start:end].decode("utf-8", errors="replace")
+            start = end + 1
+        del buffer[:start]
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
 
 
 def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_version: str,
@@ -164,7 +177,7 @@ def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_ver
     if on_response:
         on_response(response)
     try:
-        for line in iter_resp_lines(response):
+        for line in _lines(response):
             if not line.strip():
                 continue
             event = json.loads(line)

@@ -65,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         fake = self.server.fake
         fake.requests.append((self.command, parts.path, query))
+        fake.request_headers.append((self.command, parts.path, dict(self.headers.items())))
         token = fake.token
         if token and self.headers.get("Authorization") != f"Bearer {token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -240,6 +241,8 @@ class FakeApiServer:
         self.token = token
         self.port = port
         self.requests: list[tuple[str, str, dict]] = []
+        #: (method, path, headers) of every request, in the order received.
+        self.request_headers: list[tuple[str, str, dict]] = []
         self.patches: list[tuple[str, object]] = []  # (request path, patch body) of every PATCH
         self.delays: dict[str, float] = {}
         self.failures: dict[str, list[int]] = {}

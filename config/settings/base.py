@@ -209,6 +209,9 @@ CELERY_BEAT_SCHEDULE = {
 ROUTESCOPE_JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
 ROUTESCOPE_JOB_LOST_SECONDS = env.float("JOB_LOST_SECONDS", default=30.0)
 ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# Where add_cluster looks without --kubeconfig, as kubectl does: KUBECONFIG (a list, merged),
+# else ~/.kube/config.
+ROUTESCOPE_KUBECONFIG_DEFAULT = env.str("KUBECONFIG", default="~/.kube/config")
 # Seconds between periodic syncs of a cluster added with add_cluster (0: none).
 ROUTESCOPE_SYNC_INTERVAL = env.int("ROUTESCOPE_SYNC_INTERVAL", default=300)
 

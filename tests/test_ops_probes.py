@@ -24,7 +24,7 @@ from ops import health
 from routing.models import RulesDriftReport
 from routing.reports import report_cache_clear
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _get(url: str, *, host: str | None = None, headers: dict | None = None) -> tuple[int, str, dict]:
