@@ -8,7 +8,8 @@ from config.env import env
 
 # The agent's own broker URL, e.g. redis://agent:<agent password>@redis:6379/0.
 REDIS_URL = env.str("REDIS_URL")
-INSTALLED_APPS: list[str] = []
+# ops: only for ``manage.py worker_ping --agent-node NODE`` (the liveness probe).
+INSTALLED_APPS = ["ops"]
 DATABASES: dict = {}
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -15,12 +15,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default=f"celery@{socket.gethostname()}",
                             help="worker node name (default: celery@<this host>)")
+        parser.add_argument("--agent-node", metavar="NODE",
+                            help="ping this node's agent instead (agent-<NODE>@<this host>)")
         parser.add_argument("--timeout", type=float, default=5.0)
 
-    def handle(self, *args, name, timeout, **opts):
+    def handle(self, *args, name, agent_node, timeout, **opts):
         from django.conf import settings
 
         from config.celery import app
+
+        if agent_node:
+            name = f"agent-{agent_node}@{socket.gethostname()}"
 
         if not getattr(settings, "REDIS_URL", ""):
             raise CommandError("no REDIS_URL: tasks run in-process and there is no worker to ping", returncode=1)
