@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.testing.workers import free_port
+from cluster.testing.workers import RedisServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("ROUTESCOPE_IMAGE", "localhost/routescope:dev")
@@ -100,8 +100,32 @@ def test_built_image_serves_healthz_and_readyz_as_non_root(tmp_path) -> None:
                     time.sleep(0.5)
         assert answers.get("/healthz") == (200, {"status": "ok"})
         assert answers.get("/readyz") == (200, {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}})
+        _agent_starts_with_only_the_broker_url(name, tmp_path)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
         subprocess.run(["buildah", "rm", name], capture_output=True)
+
+
+def _agent_starts_with_only_the_broker_url(name: str, tmp_path: Path) -> None:
+    """The image's agent role, with the DaemonSet's environment (no database, no secret key)."""
+    redis = RedisServer(tmp_path).start()
+    agent = subprocess.Popen(
+        ["buildah", "run", "--isolation", "chroot", "--network", "host", "--env", f"REDIS_URL={redis.url}",
+         "--env", "DJANGO_SETTINGS_MODULE=config.settings.agent", "--env", "NODE_NAME=node-x", name, "--",
+         "/opt/routescope/app/deploy/image/entrypoint.sh", "agent"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        for line in agent.stdout:
+            lines.append(line)
+            if " ready." in line or time.monotonic() > deadline:
+                break
+        assert any("agent-node-x@" in line and " ready." in line for line in lines), "".join(lines[-20:])
+        assert any("node.node-x" in line for line in lines), "".join(lines)
+    finally:
+        os.killpg(agent.pid, signal.SIGTERM)
+        agent.wait(timeout=30)
+        redis.stop()

@@ -161,9 +161,9 @@ def test_worker_ping_answers_for_a_live_worker_only(transactional_db, tmp_path) 
         redis.stop()
 
 
-def test_production_settings_pass_check_deploy() -> None:
+def test_production_settings_pass_check_deploy(tmp_path) -> None:
     proc = _manage("check", "--deploy", "--fail-level", "DEBUG", env={
         "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "k" * 20 + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "routescope.example.com", "DATABASE_URL": f"sqlite:///{REPO}/var/check-deploy.sqlite3"})
+        "ALLOWED_HOSTS": "routescope.example.com", "DATABASE_URL": f"sqlite:///{tmp_path}/check-deploy.sqlite3"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "System check identified no issues (0 silenced)." in proc.stdout
