@@ -2,8 +2,6 @@
 login: kubelets and Prometheus call pods by IP over plain HTTP."""
 from __future__ import annotations
 
-from django.db import close_old_connections
-
 
 class ProbeMiddleware:
     """First in ``MIDDLEWARE``: ``/healthz``, ``/readyz`` and ``/metrics`` (GET only)."""
@@ -19,7 +17,4 @@ class ProbeMiddleware:
         view = self.views.get(request.path_info.rstrip("/") or "/")
         if view is None or request.method not in ("GET", "HEAD"):
             return self.get_response(request)
-        try:
-            return view(request)
-        finally:
-            close_old_connections()
+        return view(request)
