@@ -128,9 +128,12 @@ def test_metrics_export_the_domain_gauges(live_server, settings) -> None:
     assert _get(f"{live_server.url}/metrics", headers={"Authorization": "Bearer s3cret-scrape"})[0] == 200
 
 
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _manage(*args: str, env: dict[str, str], clean: bool = False) -> subprocess.CompletedProcess:
+    """``manage.py ARGS`` in a subprocess; ``clean``: with nothing of this process's environment
+    but PATH, HOME and LANG (what a deployment has; test modules set variables of their own)."""
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} if clean else dict(os.environ)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO), **env})
+                          timeout=120, env={**base, "PYTHONPATH": str(REPO), **env})
 
 
 def test_json_logs() -> None:
@@ -162,7 +165,7 @@ def test_worker_ping_answers_for_a_live_worker_only(transactional_db, tmp_path) 
 
 
 def test_production_settings_pass_check_deploy(tmp_path) -> None:
-    proc = _manage("check", "--deploy", "--fail-level", "DEBUG", env={
+    proc = _manage("check", "--deploy", "--fail-level", "DEBUG", clean=True, env={
         "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "k" * 20 + os.urandom(24).hex(),
         "ALLOWED_HOSTS": "routescope.example.com", "DATABASE_URL": f"sqlite:///{tmp_path}/check-deploy.sqlite3"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
