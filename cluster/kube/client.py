@@ -102,7 +102,12 @@ def new_api_client(*, kubeconfig_path: str = "", context: str = "",
     configuration = k8s.Configuration()
     try:
         if in_cluster:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            # The pod's ServiceAccount: its token (re-read as the kubelet rotates it) and CA,
+            # and the API server from KUBERNETES_SERVICE_HOST / _PORT.
+            account = Path(settings.ROUTESCOPE_SERVICEACCOUNT_DIR)
+            k8s_config.incluster_config.InClusterConfigLoader(
+                token_filename=str(account / "token"), cert_filename=str(account / "ca.crt"),
+            ).load_and_set(client_configuration=configuration)
         else:
             check_kubeconfig(path=kubeconfig_path, context=context)
             # persist_config=False: never write refreshed credentials back anywhere.

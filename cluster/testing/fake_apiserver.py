@@ -67,7 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake.requests.append((self.command, parts.path, query))
         fake.request_headers.append((self.command, parts.path, dict(self.headers.items())))
         token = fake.token
-        if token and self.headers.get("Authorization") != f"Bearer {token}":
+        scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+        # The scheme is case-insensitive (RFC 7235): the client's in-cluster loader sends "bearer".
+        if token and (scheme.lower() != "bearer" or given != token):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         match = PATH_RE.match(parts.path)
         if not match or match["plural"] not in RESOURCES \
@@ -235,7 +237,9 @@ class _Server(ThreadingHTTPServer):
 class FakeApiServer:
     """The fake API server: ``start()`` it, point a kubeconfig at ``url``, ``stop()`` it."""
 
-    def __init__(self, objects=(), *, token: str | None = None, port: int = 0) -> None:
+    def __init__(self, objects=(), *, token: str | None = None, port: int = 0,
+                 tls: tuple[str, str] | None = None) -> None:
+        self.tls = tls  # (certificate file, key file): serve HTTPS, as in-cluster clients expect
         self.store = Store()
         self.store.load(objects)
         self.token = token
@@ -252,13 +256,19 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://127.0.0.1:{self.port}"
+        """Base URL, e.g. ``http://127.0.0.1:41234`` (``https://`` with ``tls``)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> FakeApiServer:
         """Listen on 127.0.0.1 (a random port unless one was given) in a daemon thread."""
         self._httpd = _Server(("127.0.0.1", self.port), _Handler)
         self._httpd.fake = self
+        if self.tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True, name="fake-apiserver").start()

@@ -95,3 +95,38 @@ def test_every_request_names_routescope_and_every_patch_its_field_manager(fake_a
 def test_no_internal_client_helpers_are_imported() -> None:
     sources = "\n".join(p.read_text() for p in (REPO / "cluster").rglob("*.py"))
     assert not re.search(r"^\s*from kubernetes\.watch\.watch import|iter_resp_lines\(", sources, re.M)
+
+
+@pytest.mark.django_db
+def test_in_cluster_mode_uses_the_pods_service_account(tmp_path, settings, monkeypatch) -> None:
+    """As in a pod: KUBERNETES_SERVICE_HOST/PORT, the ServiceAccount's token and CA; the API
+    server speaks HTTPS with a certificate that CA signed."""
+    import subprocess
+
+    from cluster.testing.fake_apiserver import FakeApiServer
+    from cluster.testing.fixtures import sample_cluster
+
+    cert, key = tmp_path / "apiserver.crt", tmp_path / "apiserver.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(TOKEN)
+    (account / "ca.crt").write_bytes(cert.read_bytes())
+    server = FakeApiServer(sample_cluster(), token=TOKEN, tls=(str(cert), str(key))).start()
+    try:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+        settings.ROUTESCOPE_SERVICEACCOUNT_DIR = str(account)
+        call_command("add_cluster", "incluster", "--in-cluster", "--sync-every", "0", stdout=io.StringIO())
+        cluster = Cluster.objects.get(name="incluster")
+        assert cluster.in_cluster and not cluster.kubeconfig_path
+        call_command("sync_cluster", "incluster", stdout=io.StringIO())
+        cluster.refresh_from_db()
+        assert cluster.last_synced_at is not None and cluster.nodes.count() > 0
+    finally:
+        server.stop()
+    sent = [{k.lower(): v for k, v in headers.items()} for _m, _p, headers in server.request_headers]
+    assert sent and all(h.get("authorization", "").lower() == f"bearer {TOKEN}".lower() for h in sent)
+    assert {h.get("user-agent") for h in sent} == {USER_AGENT}

@@ -212,6 +212,8 @@ ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # Where add_cluster looks without --kubeconfig, as kubectl does: KUBECONFIG (a list, merged),
 # else ~/.kube/config.
 ROUTESCOPE_KUBECONFIG_DEFAULT = env.str("KUBECONFIG", default="~/.kube/config")
+# add_cluster --in-cluster: the pod's ServiceAccount token and CA (mounted by Kubernetes).
+ROUTESCOPE_SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Seconds between periodic syncs of a cluster added with add_cluster (0: none).
 ROUTESCOPE_SYNC_INTERVAL = env.int("ROUTESCOPE_SYNC_INTERVAL", default=300)
 
