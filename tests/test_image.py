@@ -1,6 +1,7 @@
 """The container image: the Containerfile's structure (cheap, always) and, where the image
-was built here (`make image`), the image itself: it starts as a non-root user and answers
-/healthz and /readyz.
+was built here (`make image`), the image itself: it starts as a non-root user, answers
+/healthz and /readyz, starts its node agent with only the broker URL, and writes nothing
+outside /tmp (so a read-only root filesystem holds).
 
 podman cannot start containers in this sandbox (its OCI runtime's setrlimit is refused),
 so the image is run with ``buildah run --isolation chroot`` (the image's own filesystem,
@@ -77,6 +78,9 @@ def _image_missing() -> str | None:
 def test_built_image_serves_healthz_and_readyz_as_non_root(tmp_path) -> None:
     name = f"routescope-test-{os.getpid()}"
     subprocess.run(["buildah", "from", "--name", name, IMAGE], check=True, capture_output=True)
+    stamp = tmp_path / "started"
+    stamp.touch()
+    time.sleep(1.1)  # file times have a resolution; anything written later is newer
     port = free_port()
     env = ["--env", f"SECRET_KEY={os.urandom(32).hex()}", "--env", "ALLOWED_HOSTS=localhost",
            "--env", "DATABASE_URL=sqlite:////tmp/routescope.sqlite3", "--env", f"PORT={port}"]
@@ -101,6 +105,14 @@ def test_built_image_serves_healthz_and_readyz_as_non_root(tmp_path) -> None:
         assert answers.get("/healthz") == (200, {"status": "ok"})
         assert answers.get("/readyz") == (200, {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}})
         _agent_starts_with_only_the_broker_url(name, tmp_path)
+        # Read-only root filesystem: migrate, web and agent wrote nothing outside /tmp.
+        root = subprocess.run(["buildah", "mount", name], capture_output=True, text=True, check=True).stdout.strip()
+        try:
+            written = subprocess.run(["find", root, "-xdev", "-newer", str(stamp), "-not", "-type", "d",
+                                      "-not", "-path", f"{root}/tmp/*"], capture_output=True, text=True).stdout.split()
+        finally:
+            subprocess.run(["buildah", "umount", name], capture_output=True)
+        assert written == []
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
