@@ -18,7 +18,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster.models import Cluster
-from cluster.testing.workers import RedisServer, Worker, database_url_for_tests
+from cluster.testing.workers import RedisServer
 from jobs.models import Job, SyncRun
 from ops import health
 from routing.models import RulesDriftReport
@@ -145,23 +145,6 @@ def test_json_logs() -> None:
     assert (line["level"], line["logger"], line["message"], line["cluster"]) == (
         "WARNING", "routescope.x", "sync of prod failed", "prod")
     assert line["time"].endswith("+00:00")
-
-
-@pytest.mark.worker
-def test_worker_ping_answers_for_a_live_worker_only(transactional_db, tmp_path) -> None:
-    redis = RedisServer(tmp_path).start()
-    worker = Worker(broker_url=redis.url, database_url=database_url_for_tests(), name="ping")
-    try:
-        worker.wait_ready()
-        env = {"REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-        name = f"ping-{os.getpid()}@{os.uname().nodename}"
-        proc = _manage("worker_ping", "--name", name, "--timeout", "5", env=env)
-        assert (proc.returncode, proc.stdout.strip()) == (0, f"{name}: pong"), proc.stderr
-        proc = _manage("worker_ping", "--name", "nobody@nowhere", "--timeout", "1", env=env)
-        assert proc.returncode == 1 and "did not answer" in proc.stderr
-    finally:
-        worker.stop()
-        redis.stop()
 
 
 def test_production_settings_pass_check_deploy(tmp_path) -> None:

@@ -93,6 +93,14 @@ def test_agent_with_only_the_broker_url_checks_its_node(transactional_db, tmp_pa
                                       cwd=REPO, capture_output=True, text=True, timeout=60,
                                       env=_agent_env(agent_url, DJANGO_SETTINGS_MODULE="config.settings.agent"))
                 assert ping.returncode == 0 and ping.stdout.strip().endswith(": pong"), ping.stderr
+                # The worker Deployment's liveness probe (a central worker by name); nobody -> exit 1.
+                central_name = f"central-{os.getpid()}@{socket.gethostname()}"
+                app_env = {**os.environ, "PYTHONPATH": str(REPO), "REDIS_URL": app_url,
+                           "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+                for name, code in ((central_name, 0), ("nobody@nowhere", 1)):
+                    ping = subprocess.run([sys.executable, "manage.py", "worker_ping", "--name", name, "--timeout", "3"],
+                                          cwd=REPO, capture_output=True, text=True, timeout=60, env=app_env)
+                    assert ping.returncode == code, (name, ping.stdout, ping.stderr)
                 with publishing_to(app_url):
                     drift_checks_queue(cluster_id=demo.pk, nodes=["node-b1"], mode="iptables")
                 report = wait_for(lambda: RulesDriftReport.objects.filter(cluster=demo, node="node-b1").first(),
