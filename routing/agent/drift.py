@@ -94,12 +94,19 @@ def _ipt_fingerprint(tokens: list[str]) -> tuple:
     return tuple(sorted(items))
 
 
+#: Empty marker chains, not routing: kube-proxy's and kubelet's canaries (they watch for a
+#: flush of the table) and kubelet's backend hint (what iptables-wrapper reads).
+_MARKERS = {"KUBE-PROXY-CANARY", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"}
+
+
 def _ipt_chains(text: str) -> dict[str, list[tuple]]:
     chains: dict[str, list[tuple]] = {}
     table = ""
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:]
+        elif line.startswith(":KUBE-") and line.split()[0][1:] in _MARKERS:
+            continue
         elif line.startswith(":KUBE-"):
             chains.setdefault(f"{table}/{line.split()[0][1:]}", [])
         elif line.startswith("-A KUBE-"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import zlib
@@ -47,9 +48,27 @@ def agent_host() -> str:
     return f"{socket.gethostname()} (netns {netns})" if netns else socket.gethostname()
 
 
+#: Chains kubelet and kube-proxy create in the mangle table of the iptables backend they use.
+_IPTABLES_HINTS = (":KUBE-IPTABLES-HINT", ":KUBE-KUBELET-CANARY", ":KUBE-PROXY-CANARY")
+
+
+def iptables_save_command(netns: str | None = None) -> list[str]:
+    """``iptables-save`` of the backend kube-proxy uses on this node (legacy or nf_tables),
+    told by the canary chains in the small mangle table, as kube-proxy's iptables-wrapper
+    does; plain ``iptables-save`` (the image's default backend) when neither has them."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    for save in ("iptables-nft-save", "iptables-legacy-save"):
+        if shutil.which(save) is None:
+            continue
+        mangle = subprocess.run([*prefix, save, "-t", "mangle"], capture_output=True, text=True, timeout=30)
+        if mangle.returncode == 0 and any(h in mangle.stdout for h in _IPTABLES_HINTS):
+            return [save]
+    return ["iptables-save"]
+
+
 def read_command(mode: str, netns: str | None = None) -> list[str]:
     """The read-only command printing the node's rules in ``mode`` (in ``netns`` if given)."""
-    cmd = READ_COMMANDS[mode]
+    cmd = iptables_save_command(netns) if mode == "iptables" else READ_COMMANDS[mode]
     return ["ip", "netns", "exec", netns, *cmd] if netns else list(cmd)
 
 

@@ -99,3 +99,25 @@ def test_apply_is_idempotent_and_keeps_other_rules(demo, monkeypatch) -> None:
     assert rules_drift(expected, saved).clean
     assert sum(1 for line in saved.splitlines() if line.startswith("-A PREROUTING")) == 1
     assert "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" in saved
+
+
+def test_agent_reads_the_iptables_backend_kube_proxy_uses(demo, monkeypatch) -> None:
+    """A node whose kube-proxy programs the legacy backend (its canary chain in mangle): the
+    agent reads iptables-legacy-save, the nf_tables side (empty) is not mistaken for it, and the
+    canary chain is no drift."""
+    from routing.agent.node import collect_node_rules, iptables_save_command, unpack_rules
+
+    expected = render_node_rules(demo, "node-b1", "iptables")
+    with scratch_namespace() as ns:
+        restore = subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy-restore"],
+                                 input=expected.text + "*mangle\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n",
+                                 text=True, capture_output=True)
+        assert restore.returncode == 0, restore.stderr
+        try:
+            assert iptables_save_command(ns) == ["iptables-legacy-save"]
+            monkeypatch.setenv(NETNS_ENV, ns)
+            assert rules_drift(expected, unpack_rules(collect_node_rules("iptables"))).clean
+        finally:
+            for table in ("nat", "filter", "mangle"):
+                subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-F"], capture_output=True)
+                subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-X"], capture_output=True)
