@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from routing.engine.errors import EngineError
 from routing.engine.families import canonical_ip, family_fields
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
 from routing.engine.kube_proxy_pods import node_settings
@@ -38,8 +39,9 @@ PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
-class SnapshotError(ValueError):
-    """A Kubernetes object the engine cannot read (one line naming object and field)."""
+class SnapshotError(EngineError):
+    """A Kubernetes object the engine cannot read (one line naming object and field);
+    ``field`` is None for the objects themselves, or the snapshot override at fault."""
 
 
 def _meta(obj: Mapping) -> Mapping:
@@ -466,7 +468,7 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
     if isinstance(version, str):
         parsed = parse_version(version)
         if parsed is None:
-            raise SnapshotError(f"version {version!r} is not like 1.29")
+            raise SnapshotError(f"version {version!r} is not like 1.29", field="version")
         version = parsed
     gates = dict(conf.get("featureGates") or {})
     gates.update(overrides.get("feature_gates") or {})

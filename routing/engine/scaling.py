@@ -50,7 +50,7 @@ def _free_ips(node: Node | None, used: set[str]) -> Iterator[str]:
             if text not in used:
                 used.add(text)
                 yield text
-    raise ScenarioError(f"no free pod address left on node {node.name if node else '?'}")
+    raise ScenarioError(f"no free pod address left on node {node.name if node else '?'}", field="scale")
 
 
 def _pick_node(members: list[Pod], nodes: Mapping[str, Node], exclude: frozenset[str]) -> Node | None:
@@ -101,7 +101,8 @@ def scale_owner(owner: str, replicas: int, pods: dict, nodes: Mapping[str, Node]
     """Scale ``owner`` to ``replicas`` in place (``pods`` and ``index`` are scratch copies)."""
     members = owner_pods(owner, pods)
     if not members:
-        raise ScenarioError(f"scale: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}")
+        raise ScenarioError(f"scale: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}",
+                            field="scale", code="unknown")
     templates = _templates(members, index)
     if replicas < len(members):
         ranked = _deletion_order(members, index)
@@ -132,7 +133,8 @@ def roll_owner(owner: str, pods: dict, nodes: Mapping[str, Node], services: Mapp
     (still serving, as during their grace period)."""
     members = owner_pods(owner, pods)
     if not members:
-        raise ScenarioError(f"rollout: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}")
+        raise ScenarioError(f"rollout: no pods owned by a Deployment, StatefulSet or ReplicaSet {owner!r}",
+                            field="rollouts", code="unknown")
     total = len(members)
     surge, unavailable = math.ceil(total * 0.25), math.floor(total * 0.25)
     old = _deletion_order(members, index)[:unavailable]

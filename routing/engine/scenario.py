@@ -13,26 +13,19 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from routing.engine.errors import ScenarioError
+from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, ScenarioError
 from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
 from routing.engine.slicehints import controller_hints, controller_manages
 from routing.engine.snapshot import Snapshot, sort_endpoints
-from routing.engine.types import (
-    IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Service,
-)
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES, Service
+from routing.engine.whatif_fields import FIELDS, Value, WhatIfField, field_named
 
 if TYPE_CHECKING:
     from routing.engine.simulate import Answer
 
-#: Service fields a scenario may override -> (engine attribute, allowed values).
-SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "internalTrafficPolicy": ("internal_traffic_policy", TRAFFIC_POLICIES),
-    "externalTrafficPolicy": ("external_traffic_policy", TRAFFIC_POLICIES),
-    "trafficDistribution": ("traffic_distribution", TRAFFIC_DISTRIBUTIONS + ("",)),
-    "sessionAffinity": ("session_affinity", SESSION_AFFINITIES),
-}
-#: First release whose API accepts each trafficDistribution value (KEP-4444, KEP-3015).
-DISTRIBUTION_SINCE = {"PreferClose": (1, 31), "PreferSameZone": (1, 34), "PreferSameNode": (1, 34)}
+#: Service fields a scenario may override -> (engine attribute, accepted values); derived
+#: from the field table ``routing.engine.whatif_fields.FIELDS``.
+SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {f.name: (f.attr, f.choices) for f in FIELDS}
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -70,42 +63,66 @@ class Scenario:
                         self.endpoints_not_ready, self.endpoints_terminating, self.scale, self.rollouts))
 
 
-def _check(snapshot: Snapshot, scenario: Scenario) -> None:
+def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField, Value]]:
+    """The scenario's Service overrides as typed values, each checked against the field
+    table and the cluster's release; ``ScenarioError`` names ``services.<key>.<field>``."""
+    out: dict[str, dict[WhatIfField, Value]] = {}
     for key, fields in scenario.service_overrides.items():
-        if key not in snapshot.services:
-            raise ScenarioError(f"unknown service {key!r}")
-        for name, value in fields.items():
-            if name not in SERVICE_FIELDS:
-                raise ScenarioError(f"cannot override {name!r} (allowed: {', '.join(SERVICE_FIELDS)})")
-            allowed = SERVICE_FIELDS[name][1]
-            if value not in allowed:
-                raise ScenarioError(f"{name}={value!r} is not one of {', '.join(a for a in allowed if a)}")
-            since = DISTRIBUTION_SINCE.get(value) if name == "trafficDistribution" else None
-            if since and snapshot.proxy.version < since:
-                raise ScenarioError(f"trafficDistribution={value} needs Kubernetes {since[0]}.{since[1]}+ "
-                                    f"(cluster runs {snapshot.proxy.version[0]}.{snapshot.proxy.version[1]})")
-    for mode in [scenario.proxy_mode, *scenario.node_proxy_modes.values()]:
-        if mode is not None and mode not in PROXY_MODES:
-            raise ScenarioError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
-    for sched in [scenario.ipvs_scheduler, *scenario.node_ipvs_schedulers.values()]:
-        if sched is not None and sched not in IPVS_SCHEDULERS:
-            raise ScenarioError(f"ipvs scheduler {sched!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+        service = snapshot.services.get(key)
+        if service is None:
+            raise ScenarioError(f"unknown service {key!r}", field=f"services.{key}", code=UNKNOWN)
+        parsed = {}
+        for name, raw in fields.items():
+            where = f"services.{key}.{name}"
+            spec = field_named(name, where=where)
+            value = spec.parse(raw, where=where)
+            spec.check_release(value, snapshot.proxy.version, where=where)
+            parsed[spec] = value
+        for spec in parsed:
+            if spec.requires is not None:
+                other, wanted = spec.requires
+                now = next((v for f, v in parsed.items() if f.name == other), None)
+                if now is None:
+                    now = getattr(service, next(f.attr for f in FIELDS if f.name == other))
+                if now != wanted:
+                    raise ScenarioError(f"{spec.name} needs {other}={wanted} (Service {key} has {other}={now})",
+                                        field=f"services.{key}.{spec.name}", code=NOT_APPLICABLE)
+        out[key] = parsed
+    return out
+
+
+def _check(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField, Value]]:
+    """Refuse what cannot apply (field, code and one line); the parsed Service changes."""
+    services = _service_changes(snapshot, scenario)
+    for label, modes in (("proxy_mode", [scenario.proxy_mode]), ("node_proxy_modes", scenario.node_proxy_modes.values())):
+        for mode in modes:
+            if mode is not None and mode not in PROXY_MODES:
+                raise ScenarioError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}",
+                                    field=label, code=INVALID_CHOICE)
+    for label, scheds in (("ipvs_scheduler", [scenario.ipvs_scheduler]),
+                          ("node_ipvs_schedulers", scenario.node_ipvs_schedulers.values())):
+        for sched in scheds:
+            if sched is not None and sched not in IPVS_SCHEDULERS:
+                raise ScenarioError(f"ipvs scheduler {sched!r} is not one of {', '.join(IPVS_SCHEDULERS)}",
+                                    field=label, code=INVALID_CHOICE)
     for label, names in (("node_proxy_modes", scenario.node_proxy_modes), ("node_ipvs_schedulers", scenario.node_ipvs_schedulers),
                          ("nodes_down", scenario.nodes_down), ("nodes_cordoned", scenario.nodes_cordoned),
                          ("nodes_drained", scenario.nodes_drained)):
         for name in names:
             if name not in snapshot.nodes:
-                raise ScenarioError(f"{label}: unknown node {name!r}")
+                raise ScenarioError(f"{label}: unknown node {name!r}", field=label, code=UNKNOWN)
     for count in scenario.scale.values():
-        if not isinstance(count, int) or count < 0:
-            raise ScenarioError(f"scale: replicas must be a whole number >= 0, not {count!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ScenarioError(f"scale: replicas must be a whole number >= 0, not {count!r}", field="scale",
+                                code=INVALID)
+    return services
 
 
-def _override_services(snapshot: Snapshot, scenario: Scenario, services: dict, index: _Tracking) -> None:
-    for key, fields in scenario.service_overrides.items():
+def _override_services(snapshot: Snapshot, changes: Mapping[str, Mapping[WhatIfField, Value]], services: dict,
+                       index: _Tracking) -> None:
+    for key, fields in changes.items():
         old = services[key]
-        new = replace(old, **{SERVICE_FIELDS[name][0]: (value or None) if name == "trafficDistribution" else value
-                              for name, value in fields.items()})
+        new = replace(old, **{spec.attr: spec.engine_value(value) for spec, value in fields.items()})
         services[key] = new
         # The topology annotation wins over the field, so the controller keeps its hints then.
         # Selector-less Services' slices are hand-managed, and an "Auto" topology annotation
@@ -174,7 +191,7 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     10,000-service snapshot costs about as much as that one service."""
     if scenario.is_empty():
         return snapshot
-    _check(snapshot, scenario)
+    service_changes = _check(snapshot, scenario)
     # Copy only what the scenario can change; mappingproxy.copy() is the C-speed dict copy.
     services = snapshot.services.copy() if scenario.service_overrides else snapshot.services
     touches_endpoints = bool(scenario.service_overrides or scenario.nodes_down or scenario.nodes_drained
@@ -190,7 +207,7 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     for name in scenario.nodes_cordoned | scenario.nodes_drained:
         nodes[name] = replace(nodes[name], unschedulable=True)
     if index is not None:
-        _override_services(snapshot, scenario, services, index)
+        _override_services(snapshot, service_changes, services, index)
         _rewrite_endpoints(snapshot, scenario, services, index)
         if scenario.nodes_drained:
             reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)

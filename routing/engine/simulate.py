@@ -18,6 +18,7 @@ from routing.engine.candidates import (
 )
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
+from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.families import FAMILIES, families, family_of, node_address, snapshot_for_family
 from routing.engine.lb import lb_nodes
@@ -31,8 +32,7 @@ from routing.engine.unproxied import not_proxied
 DEFAULT_TO = {"pod": CLUSTERIP, "external": NODEPORT, "lb": LOADBALANCER, "host": CLUSTERIP}
 
 
-class QuestionError(ValueError):
-    """A question the snapshot cannot answer (unknown service/port/node, bad source or dest)."""
+__all__ = ["Answer", "Question", "QuestionError", "simulate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,8 @@ class Question:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
         kind, _, node = self.source.partition(":")
         if kind not in SOURCE_KINDS or (kind == "lb") != (node == ""):
-            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE, host:NODE or lb")
+            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE, host:NODE or lb",
+                                field="source", code=INVALID)
         return kind, node or None
 
     def scenario(self) -> Scenario:
@@ -164,40 +165,46 @@ class Answer:
 def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePort, str, str | None, str]:
     service = snapshot.services.get(question.service)
     if service is None:
-        raise QuestionError(f"unknown service {question.service!r}")
+        raise QuestionError(f"unknown service {question.service!r}", field="service", code=UNKNOWN)
     port = service.port(question.port)
     if port is None:
         names = ", ".join(p.name or str(p.port) for p in service.ports) or "none"
         raise QuestionError(f"service {service.key} has no port {question.port!r} (ports: {names})" if question.port not in (None, "")
-                            else f"service {service.key} has several ports, pick one with --port ({names})")
+                            else f"service {service.key} has several ports, pick one with --port ({names})",
+                            field="port", code=UNKNOWN if question.port not in (None, "") else INVALID)
     kind, node = question.parse_source()
     # A dump without Node objects cannot say which names exist: any name is taken then.
     if node is not None and node not in snapshot.nodes and snapshot.nodes and not any(
             ep.node == node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps):
-        raise QuestionError(f"unknown node {node!r}")
+        raise QuestionError(f"unknown node {node!r}", field="source", code=UNKNOWN)
     to = question.to or DEFAULT_TO[kind]
     if question.to is None and kind == "external" and not port.node_port:
         # No NodePort (e.g. a ClusterIP service with externalIPs): the default is whichever
         # external address the port does have.
         to = LOADBALANCER if service.lb_ips else EXTERNALIP if service.external_ips else NODEPORT
     if to not in DESTINATIONS:
-        raise QuestionError(f"destination {to!r} is not one of {', '.join(DESTINATIONS)}")
+        raise QuestionError(f"destination {to!r} is not one of {', '.join(DESTINATIONS)}", field="to", code=INVALID_CHOICE)
     if kind == "lb":
         if service.type != "LoadBalancer":
-            raise QuestionError(f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer")
+            raise QuestionError(f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer",
+                                field="source", code=NOT_APPLICABLE)
         if to not in (LOADBALANCER, NODEPORT):
-            raise QuestionError("source lb reaches the service through its load balancer (--to loadbalancer or nodeport)")
+            raise QuestionError("source lb reaches the service through its load balancer (--to loadbalancer or nodeport)",
+                                field="to", code=NOT_APPLICABLE)
     if to == NODEPORT and not port.node_port:
-        raise QuestionError(f"service {service.key} port {port.name or port.port} has no nodePort")
+        raise QuestionError(f"service {service.key} port {port.name or port.port} has no nodePort", field="to",
+                            code=NOT_APPLICABLE)
     if to == LOADBALANCER and kind != "lb" and not service.lb_ips:
         if kind == "pod" and service.lb_uncaptured and port.node_port:
             # Not captured on nodes: the packet really leaves for the LB, which sends it
             # back through a NodePort on the nodes it deems healthy.
             return service, port, "pod-via-lb", node, to
         raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy"
-                            + _other_family(service, service.all_lb_ips, "load-balancer IPs"))
+                            + _other_family(service, service.all_lb_ips, "load-balancer IPs"), field="to",
+                            code=NOT_APPLICABLE)
     if to == EXTERNALIP and not service.external_ips:
-        raise QuestionError(f"service {service.key} has no externalIPs" + _other_family(service, service.all_external_ips, "externalIPs"))
+        raise QuestionError(f"service {service.key} has no externalIPs" + _other_family(service, service.all_external_ips, "externalIPs"),
+                            field="to", code=NOT_APPLICABLE)
     return service, port, kind, node, to
 
 
@@ -434,12 +441,12 @@ def _source_ranges(snapshot: Snapshot, service: Service, paths: list[tuple[Path,
             try:
                 check_client_ip(client_ip)
             except ClientAddressError as exc:
-                raise QuestionError(str(exc)) from None
+                raise QuestionError(str(exc), field="client_ip", code=INVALID) from None
         return paths
     try:
         found = verdict(snapshot, service, kind, node, client_ip)
     except ClientAddressError as exc:
-        raise QuestionError(str(exc)) from None
+        raise QuestionError(str(exc), field="client_ip", code=INVALID) from None
     notes.append(found.reason)
     if found.allowed is not False:
         return paths
@@ -456,7 +463,7 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
     """The answer for a Service kube-proxy leaves alone (``unproxied``), else None."""
     service = snapshot.services.get(question.service)
     if service is None:
-        raise QuestionError(f"unknown service {question.service!r}")
+        raise QuestionError(f"unknown service {question.service!r}", field="service", code=UNKNOWN)
     found = not_proxied(snapshot, service)
     if found is None:
         return None
@@ -492,13 +499,15 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
 def _family_snapshot(snapshot: Snapshot, question: Question) -> Snapshot:
     """The snapshot as the ``question.family`` proxier sees the question's Service."""
     if question.family not in FAMILIES:
-        raise QuestionError(f"family {question.family!r} is not one of {', '.join(FAMILIES)}")
+        raise QuestionError(f"family {question.family!r} is not one of {', '.join(FAMILIES)}", field="family",
+                            code=INVALID_CHOICE)
     service = snapshot.services.get(question.service)
     if service is None:
-        raise QuestionError(f"unknown service {question.service!r}")
+        raise QuestionError(f"unknown service {question.service!r}", field="service", code=UNKNOWN)
     if service.proxied and question.family not in families(service):
         raise QuestionError(f"service {service.key} has no {question.family} ClusterIP "
-                            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it")
+                            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it",
+                            field="family", code=NOT_APPLICABLE)
     return snapshot_for_family(snapshot, question.service, question.family)
 
 
