@@ -25,20 +25,23 @@ from cluster.kube.resources import get_object, patch_object
 from cluster.models import Cluster
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_log, job_progress, job_start
+# The what-if field table is the engine's (pure, no Django): one vocabulary for the
+# what-if and for the patch that makes it real.
+from routing.engine.whatif_fields import BY_NAME
 
 logger = logging.getLogger(__name__)
 PERMISSION = "cluster.operate_cluster"
-SERVICE_FIELDS = {
-    "internalTrafficPolicy": ("Cluster", "Local"),
-    "externalTrafficPolicy": ("Cluster", "Local"),
-    "trafficDistribution": ("PreferClose", "PreferSameZone", "PreferSameNode"),
-    "sessionAffinity": ("None", "ClientIP"),
-}
 APPLY_TASK, ROLLBACK_TASK = "cluster.tasks.apply_changes_task", "cluster.tasks.rollback_task"
 
 
 class ApplyError(ValueError):
-    """Input that cannot be applied (one line, naming the change and field)."""
+    """Input that cannot be applied: one line naming the change, the request ``field`` at
+    fault (``changes``, ``confirm_restart``, ``cluster``, ``job``) and a ``code``."""
+
+    def __init__(self, message: str, *, field: str = "changes", code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,16 @@ def parse_changes(raw: list) -> list[Change]:
         if not isinstance(fields, dict) or not fields:
             raise ApplyError(f"{where} ({namespace}/{name}): 'set' must be a non-empty object")
         for field, value in fields.items():
-            if field not in SERVICE_FIELDS:
+            spec = BY_NAME.get(field)
+            if spec is None:
                 raise ApplyError(f"{where} ({namespace}/{name}): cannot change {field!r} "
-                                 f"(allowed: {', '.join(SERVICE_FIELDS)})")
-            if value is not None and value not in SERVICE_FIELDS[field]:
-                raise ApplyError(f"{where} ({namespace}/{name}): {field} {value!r} is not one of "
-                                 + ", ".join(SERVICE_FIELDS[field]))
+                                 f"(allowed: {', '.join(BY_NAME)})")
+            if value is not None:
+                try:  # the field table's own check: the same refusal as a what-if's
+                    spec.parse(value, where=field)
+                except ValueError:
+                    raise ApplyError(f"{where} ({namespace}/{name}): {field} {value!r} is not "
+                                     f"{_accepted(spec)}") from None
         rv = item.get("expected_resource_version") or ""
         if not isinstance(rv, str):
             raise ApplyError(f"{where} ({namespace}/{name}): expected_resource_version must be a string")
@@ -114,13 +121,14 @@ def rollback_request(*, apply_job: Job, user, confirm_restart: bool = False) -> 
     """
     check_operator(user)
     if apply_job.kind not in (Job.Kind.APPLY, Job.Kind.PROXY_CHANGE) or not apply_job.is_done:
-        raise ApplyError(f"job {apply_job.pk} is not a finished apply job")
+        raise ApplyError(f"job {apply_job.pk} is not a finished apply job", field="job")
     if apply_job.kind == Job.Kind.PROXY_CHANGE and not confirm_restart:
         nodes = apply_job.params.get("nodes") or []
         raise ApplyError(f"confirmation needed: kube-proxy restarts and reprograms its rules "
-                         f"on {len(nodes)} node(s): {', '.join(nodes[:20])}")
+                         f"on {len(nodes)} node(s): {', '.join(nodes[:20])}", field="confirm_restart",
+                         code="confirmation_required")
     if not apply_job.audit_entries.filter(result__in=_APPLIED).exists():
-        raise ApplyError(f"job {apply_job.pk} changed nothing: there is nothing to roll back")
+        raise ApplyError(f"job {apply_job.pk} changed nothing: there is nothing to roll back", field="job")
     job = job_create(kind=Job.Kind.ROLLBACK, cluster=apply_job.cluster, created_by=user,
                      parent=apply_job, task_name=ROLLBACK_TASK, params=dict(apply_job.params))
     job.task_args = [job.pk]
@@ -135,7 +143,7 @@ _APPLIED = (AuditEntry.Result.APPLIED, AuditEntry.Result.NOT_VERIFIED)
 def _check_live(cluster: Cluster) -> None:
     if not cluster.in_cluster and not cluster.kubeconfig_path:
         raise ApplyError(f"cluster {cluster.name!r} is not connected to a live API server "
-                         "(add it with add_cluster)")
+                         "(add it with add_cluster)", field="cluster", code="not_applicable")
 
 
 def apply_job_run(*, job_id: int, task_id: str = "") -> Job | None:
@@ -169,8 +177,33 @@ def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
     return _run(job=job, targets=targets, action=AuditEntry.Action.ROLLBACK, expected=expected)
 
 
+def _accepted(spec) -> str:  # noqa: ANN001
+    if spec.kind is int:
+        return f"a whole number {spec.minimum}..{spec.maximum}"
+    return "one of " + ", ".join(v for v in spec.choices if v)
+
+
+def _spec_path(name: str) -> tuple[str, ...]:
+    """Where field ``name`` lives under ``spec`` (the field table's path; a top-level spec
+    key, e.g. an audited ``sessionAffinityConfig`` being rolled back, as itself)."""
+    found = BY_NAME.get(name)
+    return found.path[1:] if found is not None else (name,)
+
+
+def _get(obj: dict, path: tuple[str, ...]) -> object:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
 def _patch_for(change: Change) -> dict:
-    spec = dict(change.set)
+    spec: dict = {}
+    for name, value in change.set.items():
+        *parents, leaf = _spec_path(name)
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
     if spec.get("sessionAffinity") in ("None", None) and "sessionAffinity" in spec:
         # The API refuses a sessionAffinityConfig beside sessionAffinity None.
         spec.setdefault("sessionAffinityConfig", None)
@@ -249,7 +282,7 @@ def _write(*, job, api, targets, befores, action) -> None:
             continue
         after = get_object(api, "Service", change.namespace, change.name)
         spec = after.get("spec") or {}
-        verified = all(spec.get(f) == v for f, v in change.set.items())
+        verified = all(_get(spec, _spec_path(f)) == v for f, v in change.set.items())
         result = AuditEntry.Result.APPLIED if verified else AuditEntry.Result.NOT_VERIFIED
         unverified += not verified
         _audit(job, action, change, current, after, result, "" if verified else
@@ -272,7 +305,8 @@ def _result_for(error: KubeError) -> str:
 
 def _audit(job: Job, action: str, change: Change, before: dict, after: dict, result: str,
            message: str) -> AuditEntry:
-    fields = set(change.set) | ({"sessionAffinityConfig"} if "sessionAffinity" in change.set else set())
+    fields = {_spec_path(f)[0] for f in change.set} | (
+        {"sessionAffinityConfig"} if "sessionAffinity" in change.set else set())
     pick = lambda obj: {f: (obj.get("spec") or {}).get(f) for f in sorted(fields)}  # noqa: E731
     user = job.created_by
     return AuditEntry.objects.create(

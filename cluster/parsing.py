@@ -12,14 +12,14 @@ import yaml
 
 from cluster.fields import ObjectError, Reader, type_name
 from cluster.redact import pod_redacted
+# The Kubernetes vocabularies are defined once, in the pure engine.
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
+from routing.engine.types import SESSION_AFFINITIES as AFFINITIES
+from routing.engine.types import TRAFFIC_POLICIES as POLICIES
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-POLICIES = ("Cluster", "Local")
-AFFINITIES = ("None", "ClientIP")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-PROXY_MODES = ("iptables", "nftables", "ipvs", "userspace")
 ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
-IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 #: kube-proxy's default ClientIP affinity timeout (seconds), from the API defaults.
 DEFAULT_AFFINITY_TIMEOUT = 10800
 #: The largest timeout the API server accepts (validation's MaxClientIPServiceAffinitySeconds).

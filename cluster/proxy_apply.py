@@ -20,18 +20,20 @@ from cluster.models import Cluster, Node
 from cluster.parsing import PROXY_MODES
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_progress
+from routing.engine.types import IPVS_SCHEDULERS
 
 RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
-IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 __all__ = ["PERMISSION", "proxy_change_preview", "proxy_change_request"]
 
 
 def proxy_change_preview(*, cluster: Cluster, mode: str | None, scheduler: str | None) -> dict:
     """Which nodes reprogram: every node whose kube-proxy takes the cluster-wide setting."""
     if mode is not None and mode not in PROXY_MODES:
-        raise ApplyError(f"mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+        raise ApplyError(f"mode {mode!r} is not one of {', '.join(PROXY_MODES)}", field="proxy_mode",
+                         code="invalid_choice")
     if scheduler is not None and scheduler not in IPVS_SCHEDULERS:
-        raise ApplyError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+        raise ApplyError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}",
+                         field="ipvs_scheduler", code="invalid_choice")
     if mode is None and scheduler is None:
         raise ApplyError("nothing to change: give a mode and/or an ipvs scheduler")
     proxy = getattr(cluster, "kube_proxy_config", None)
@@ -52,7 +54,8 @@ def proxy_change_request(*, cluster: Cluster, user, mode: str | None = None,
     check_operator(user)
     preview = proxy_change_preview(cluster=cluster, mode=mode, scheduler=scheduler)
     if not confirm_restart:
-        raise ApplyError(f"confirmation needed: {preview['summary']}")
+        raise ApplyError(f"confirmation needed: {preview['summary']}", field="confirm_restart",
+                         code="confirmation_required")
     job = job_create(kind=Job.Kind.PROXY_CHANGE, cluster=cluster, created_by=user,
                      task_name="cluster.tasks.apply_changes_task",
                      params={"mode": mode, "scheduler": scheduler, "nodes": preview["nodes"],

@@ -30,6 +30,8 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from routing.whatif.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 #: Fields DRF uses for errors that belong to no single field.
@@ -97,7 +99,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     answered as a JSON 500 in the same shape (never an HTML page, never the exception text,
     which could carry a credential).
     """
-    if isinstance(exc, Http404):
+    if isinstance(exc, InputError):
+        exc = _invalid_input(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
@@ -115,6 +119,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, exceptions.APIException):
         response.data = _body_for(exc)
     return response
+
+
+def _invalid_input(error: InputError) -> exceptions.ValidationError:
+    """The one place an input the engine refused (``routing.whatif.errors.InputError``,
+    carrying its request field and code) becomes a 400."""
+    detail = exceptions.ErrorDetail(str(error), code=error.code)
+    return exceptions.ValidationError({error.field or "non_field_errors": [detail]})
 
 
 def _body_for(exc: exceptions.APIException) -> dict[str, Any]:

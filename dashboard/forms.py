@@ -5,9 +5,35 @@ from typing import Any
 
 from django import forms
 
-from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES, SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
+from routing.engine.whatif_fields import FIELDS, WhatIfField
 
 AS_IS = ("", "as is")
+#: The value a form sends for "remove the field" (the table's unset value is "").
+UNSET = "none"
+#: Query parameters of the fields that existed before the field table, kept so shared
+#: links keep working; every other field's parameter is its table name.
+_LEGACY_PARAMS = {"internalTrafficPolicy": "itp", "externalTrafficPolicy": "etp",
+                  "trafficDistribution": "td", "sessionAffinity": "affinity"}
+
+
+def param_of(spec: WhatIfField) -> str:
+    """The query parameter (form field name) of a what-if field."""
+    return _LEGACY_PARAMS.get(spec.name) or spec.name.replace(".", "_")
+
+
+#: form field name -> what-if field, in table order.
+SERVICE_PARAMS: dict[str, WhatIfField] = {param_of(f): f for f in FIELDS}
+
+
+def whatif_form_field(spec: WhatIfField) -> forms.Field:
+    """The form control of one what-if field table row ("as is" = leave it)."""
+    if spec.kind is int:
+        return forms.IntegerField(label=spec.name, required=False, min_value=spec.minimum,
+                                  max_value=spec.maximum, help_text=spec.help)
+    unset = [(UNSET, "none (unset)")] if spec.unset is not None else []
+    return forms.ChoiceField(label=spec.name, required=False, help_text=spec.help,
+                             choices=[AS_IS, *unset, *((v, v) for v in spec.values)])
 #: Nodes listed as checkboxes up to this count; a larger cluster gets a text field.
 NODE_CHECKBOXES_MAX = 40
 
@@ -48,11 +74,7 @@ class WhatIfForm(forms.Form):
     """
 
     service = forms.CharField(max_length=510, help_text="namespace/name")
-    itp = forms.ChoiceField(label="internalTrafficPolicy", choices=_choices(TRAFFIC_POLICIES), required=False)
-    etp = forms.ChoiceField(label="externalTrafficPolicy", choices=_choices(TRAFFIC_POLICIES), required=False)
-    td = forms.ChoiceField(label="trafficDistribution", required=False,
-                           choices=[AS_IS, ("none", "none (unset)"), *((v, v) for v in TRAFFIC_DISTRIBUTIONS)])
-    affinity = forms.ChoiceField(label="sessionAffinity", choices=_choices(SESSION_AFFINITIES), required=False)
+    # One control per row of the field table, added in __init__ (SERVICE_PARAMS).
     proxy_mode = forms.ChoiceField(label="kube-proxy mode", choices=_choices(PROXY_MODES), required=False)
     ipvs_scheduler = forms.ChoiceField(label="IPVS scheduler", choices=_choices(IPVS_SCHEDULERS), required=False)
     down = NodeListField(label="Nodes down", required=False, widget=NodeListWidget)
@@ -63,6 +85,14 @@ class WhatIfForm(forms.Form):
     def __init__(self, *args: Any, nodes: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.nodes = nodes or []
+        controls = {param: whatif_form_field(spec) for param, spec in SERVICE_PARAMS.items()}
+        # Service fields right after "service", as the explorer lays them out.
+        rest = [(k, v) for k, v in self.fields.items() if k != "service"]
+        self.fields = {"service": self.fields["service"], **controls, **dict(rest)}  # type: ignore[assignment]
+
+    def service_field_controls(self) -> list[forms.BoundField]:
+        """The bound controls of the Service fields (the explorer's first fieldset)."""
+        return [self[param] for param in SERVICE_PARAMS]
 
     def clean(self) -> dict[str, Any]:
         """Nodes must exist; an IPVS scheduler needs ipvs mode."""
@@ -80,11 +110,11 @@ class WhatIfForm(forms.Form):
         """The Scenario ``changes`` JSON for the cleaned input."""
         data = self.cleaned_data
         key = data["service"]
-        fields = {}
-        for form_name, api_name in (("itp", "internalTrafficPolicy"), ("etp", "externalTrafficPolicy"),
-                                    ("td", "trafficDistribution"), ("affinity", "sessionAffinity")):
-            if data.get(form_name):
-                fields[api_name] = "" if data[form_name] == "none" else data[form_name]
+        fields: dict[str, Any] = {}
+        for param, spec in SERVICE_PARAMS.items():
+            value = data.get(param)
+            if value not in (None, ""):
+                fields[spec.name] = spec.unset if value == UNSET and spec.unset is not None else value
         changes: dict[str, Any] = {}
         if fields:
             changes["services"] = {key: fields}
@@ -104,10 +134,10 @@ class WhatIfForm(forms.Form):
         """The form's GET parameters that reproduce a stored scenario's ``changes``."""
         fields = (changes.get("services") or {}).get(service, {})
         params: dict[str, Any] = {"service": service}
-        for form_name, api_name in (("itp", "internalTrafficPolicy"), ("etp", "externalTrafficPolicy"),
-                                    ("td", "trafficDistribution"), ("affinity", "sessionAffinity")):
-            if api_name in fields:
-                params[form_name] = fields[api_name] or "none"
+        for param, spec in SERVICE_PARAMS.items():
+            if spec.name in fields:
+                value = fields[spec.name]
+                params[param] = UNSET if spec.unset is not None and value == spec.unset else value
         for name in ("proxy_mode", "ipvs_scheduler"):
             if changes.get(name):
                 params[name] = changes[name]

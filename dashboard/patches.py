@@ -12,16 +12,20 @@ from typing import Any
 from cluster.models import Cluster, KubeProxyConfig, Service
 from cluster.permissions import user_can_operate
 from jobs.models import Job
+from routing.engine.whatif_fields import BY_NAME, WhatIfField
 from routing.models import Scenario
 from routing.services import scenario_apply, scenario_create
 
-#: Service fields with their value when the field is omitted from the object.
-FIELD_DEFAULTS = {
-    "internalTrafficPolicy": ("internal_traffic_policy", "Cluster"),
-    "externalTrafficPolicy": ("external_traffic_policy", "Cluster"),
-    "trafficDistribution": ("traffic_distribution", ""),
-    "sessionAffinity": ("session_affinity", "None"),
-}
+
+def current_value(spec: WhatIfField, raw: dict[str, Any]) -> str:
+    """A Service object's value of a what-if field as text ("" = unset), read at the
+    field table's path, the Kubernetes default standing in for an omitted field."""
+    value: Any = raw
+    for key in spec.path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value in (None, "") and spec.default is not None:
+        value = spec.default
+    return "" if value is None else str(value)
 #: Parts of a what-if that cannot be patched into a live cluster (routing.services.WHAT_IF_ONLY).
 SIMULATION_ONLY = {
     "nodes_down": "nodes taken down", "nodes_cordoned": "nodes cordoned", "nodes_drained": "nodes drained",
@@ -78,10 +82,11 @@ def service_patch(*, cluster: Cluster, changes: dict[str, Any]) -> Patch:
             continue
         diffs = []
         for name, value in fields.items():
-            attr, default = FIELD_DEFAULTS[name]
-            before = getattr(row, attr) or default
-            if (value or default) != before:
-                diffs.append(FieldChange(name, before, value or ""))
+            spec = BY_NAME[name]
+            before = current_value(spec, row.raw)
+            after = "" if value is None else str(value)
+            if (after or str(spec.default or "")) != before:
+                diffs.append(FieldChange(name, before, after))
         if diffs:
             rv = (row.raw.get("metadata") or {}).get("resourceVersion", "")
             patch.services.append(ServicePatch(row.namespace, row.name, str(rv), diffs))

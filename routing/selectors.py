@@ -1,8 +1,9 @@
 """Reads that run the engine for the API and the pages: simulate, and a scenario's preview.
 
 Nothing here writes: a simulation or a preview never changes cluster state (STYLE §5).
-Bad input raises :class:`InputError`, one line naming the request field at fault, which
-the API turns into a 400 and the pages into a form error.
+Both go through the one what-if door (``routing.whatif``): the API, the pages and the CLI
+get the same numbers. Bad input raises :class:`InputError` naming the request field at
+fault (``routing.whatif.errors``, the one translation of the engine's structured errors).
 """
 from __future__ import annotations
 
@@ -17,28 +18,22 @@ from django.conf import settings
 from cluster.kube_dump import DumpError, read_objects
 from cluster.models import Cluster
 from cluster.writer import check_objects
-from routing.engine.candidates import DESTINATIONS
-from routing.engine.errors import ScenarioError
-from routing.engine.kube import SnapshotError, snapshot_from_objects
-from routing.engine.scenario import SERVICE_FIELDS, Scenario, apply_scenario, diff_answers
-from routing.engine.simulate import Question, QuestionError, simulate
+from routing.engine.errors import EngineError
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.snapshots import snapshot_for_cluster
+from routing.whatif.errors import CHANGES, InputError, request_error
+from routing.whatif.preview import ServicePreview, ask, brief, preview
+from routing.whatif.value import CHANGE_KEYS, WhatIf
 
-#: Nodes a preview asks from, per Service (those hosting its endpoints first, then one per
-#: zone): enough to show every distinct answer without one question per node.
-PREVIEW_NODES = 12
+__all__ = ["CHANGE_KEYS", "InputError", "diff_before", "drift_latest", "engine_scenario", "preview_services",
+           "scenario_preview", "scenario_snapshot", "service_preview", "simulate_answer", "snapshot_for", "whatif_for"]
+
 #: Services a preview covers when the scenario touches the whole cluster (a proxy mode).
 PREVIEW_SERVICES = 25
-
-
-class InputError(ValueError):
-    """Input the engine cannot answer; ``field`` names the request field at fault."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
+#: The part of an answer a preview shows beside the diff (kept under its old name).
+diff_before = brief
 
 _locks: dict[tuple[int, int, float], threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -77,142 +72,48 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
             raise InputError("the dump holds no Kubernetes objects", field="cluster_dump")
         check_objects(objects)  # the importer's one-line refusals, not an engine traceback
         return snapshot_from_objects(objects, **overrides)
-    except SnapshotError as error:
-        raise InputError(_one_line(error), field="kube_version" if "version" in str(error)
-                         and kube_version else "cluster_dump") from None
+    except EngineError as error:
+        raise request_error(error) from None
     except DumpError as error:
-        raise InputError(_one_line(error), field="cluster_dump") from None
+        raise InputError(str(error), field="cluster_dump") from None
 
 
 def simulate_answer(*, snapshot: Snapshot, service: str, source: str, to: str | None = None,
-                    port: str | int | None = None, overrides: Mapping[str, str] | None = None,
+                    port: str | int | None = None, overrides: Mapping[str, Any] | None = None,
                     proxy_mode: str | None = None, ipvs_scheduler: str | None = None,
                     seed: int = 0, family: str | None = None, client_ip: str | None = None) -> dict[str, Any]:
     """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints."""
-    _check_question(snapshot, service=service, source=source, to=to, port=port,
-                    overrides=overrides or {})
-    question = Question(service=service, source=source, to=to, port=port,
-                        overrides=dict(overrides or {}), proxy_mode=proxy_mode,
-                        ipvs_scheduler=ipvs_scheduler, seed=seed, family=family, client_ip=client_ip)
     try:
-        return simulate(snapshot, question).to_json()
-    except QuestionError as error:
-        raise InputError(_one_line(error), field=_question_field(str(error))) from None
-    except ScenarioError as error:
-        raise InputError(_one_line(error), field=_scenario_field(str(error))) from None
-
-
-def _check_question(snapshot: Snapshot, *, service: str, source: str, to: str | None,
-                    port: str | int | None, overrides: Mapping[str, str]) -> None:
-    """Name the field at fault before the engine is asked (its errors are plain text)."""
-    namespace, _, name = service.partition("/")
-    if not namespace or not name:
-        raise InputError(f"{service!r} is not a Service as namespace/name", field="service")
-    found = snapshot.services.get(service)
-    if found is None:
-        raise InputError(f"no Service {service} in this cluster", field="service")
-    if found.ports and found.port(port) is None:
-        names = ", ".join(p.name or str(p.port) for p in found.ports)
-        raise InputError(f"Service {service} has no port {port!r} (ports: {names})"
-                         if port not in (None, "") else
-                         f"Service {service} has several ports; pick one ({names})", field="port")
-    kind, _, node = source.partition(":")
-    if kind not in ("pod", "external", "lb") or (kind == "lb") != (node == ""):
-        raise InputError(f"{source!r} is not pod:NODE, external:NODE or lb", field="source")
-    # As the engine: a dump without Node objects cannot say which names exist.
-    if node and snapshot.nodes and node not in snapshot.nodes and not any(
-            ep.node == node for ports in snapshot.endpoint_index.values()
-            for eps in ports.values() for ep in eps):
-        raise InputError(f"no node {node!r} in this cluster", field="source")
-    if kind == "lb" and found.type != "LoadBalancer":
-        raise InputError(f"Service {service} is type {found.type}: no cloud load balancer sends "
-                         "it traffic (source lb needs a LoadBalancer)", field="source")
-    if to is not None and to not in DESTINATIONS:
-        raise InputError(f"{to!r} is not one of {', '.join(DESTINATIONS)}", field="to")
-    for key, value in overrides.items():
-        if key not in SERVICE_FIELDS:
-            raise InputError(f"cannot set {key!r} (allowed: {', '.join(SERVICE_FIELDS)})",
-                             field=f"set.{key}")
-        allowed = [v for v in SERVICE_FIELDS[key][1] if v]
-        if value not in SERVICE_FIELDS[key][1]:
-            raise InputError(f"{key}={value!r} is not one of {', '.join(allowed)}",
-                             field=f"set.{key}")
-
-
-def _question_field(message: str) -> str:
-    lowered = message.lower()
-    if lowered.startswith("client_ip"):
-        return "client_ip"
-    if lowered.startswith("family") or " clusterip (clusterips:" in lowered:
-        return "family"
-    if "port" in lowered and "nodeport" not in lowered:
-        return "port"
-    if any(word in lowered for word in ("destination", "nodeport", "load-balancer", "externalip",
-                                        "--to", "loadbalancer")):
-        return "to"
-    if "source" in lowered or "node" in lowered:
-        return "source"
-    return "service"
-
-
-def _scenario_field(message: str) -> str:
-    lowered = message.lower()
-    if "proxy mode" in lowered:
-        return "proxy_mode"
-    if "scheduler" in lowered:
-        return "ipvs_scheduler"
-    named = message.split("=", 1)[0].strip()  # "trafficDistribution=PreferSameNode needs ..."
-    return f"set.{named}" if named in SERVICE_FIELDS else "set"
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+        whatif = WhatIf.for_service(service, overrides or {}, proxy_mode=proxy_mode,
+                                    ipvs_scheduler=ipvs_scheduler)
+        return ask(snapshot, whatif, service=service, source=source, to=to, port=port, seed=seed,
+                   family=family, client_ip=client_ip)
+    except EngineError as error:
+        raise request_error(error) from None
 
 
 # --- scenarios -------------------------------------------------------------------------
 
-#: ``Scenario.changes`` keys -> how they map onto the engine's Scenario.
-_SET_KEYS = ("nodes_down", "nodes_cordoned", "nodes_drained", "endpoints_not_ready",
-             "endpoints_terminating")
-_MAP_KEYS = ("node_proxy_modes", "node_ipvs_schedulers", "scale")
-CHANGE_KEYS = ("services", "proxy_mode", "ipvs_scheduler", *_MAP_KEYS, *_SET_KEYS)
+def whatif_for(changes: Mapping[str, Any]) -> WhatIf:
+    """The parsed ``WhatIf`` of a stored scenario's ``changes``; ``InputError`` on
+    ``changes.*`` when a key, field or value is not one the field table knows."""
+    try:
+        return WhatIf.from_changes(changes)
+    except EngineError as error:
+        raise request_error(error, context=CHANGES) from None
 
 
 def engine_scenario(changes: Mapping[str, Any]) -> Scenario:
-    """The engine ``Scenario`` for a stored scenario's ``changes`` JSON (shape checked by
-    ``routing.api.serializers.ScenarioChangesSerializer``)."""
-    unknown = sorted(set(changes) - set(CHANGE_KEYS))
-    if unknown:
-        raise InputError(f"unknown change {unknown[0]!r} (known: {', '.join(CHANGE_KEYS)})",
-                         field=f"changes.{unknown[0]}")
-    return Scenario(
-        service_overrides={k: dict(v) for k, v in (changes.get("services") or {}).items()},
-        proxy_mode=changes.get("proxy_mode") or None,
-        ipvs_scheduler=changes.get("ipvs_scheduler") or None,
-        **{key: dict(changes.get(key) or {}) for key in _MAP_KEYS},
-        **{key: frozenset(changes.get(key) or ()) for key in _SET_KEYS},
-    )
+    """The engine ``Scenario`` for a stored scenario's ``changes`` JSON."""
+    return whatif_for(changes).scenario()
 
 
 def scenario_snapshot(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> Snapshot:
     """``snapshot`` after the scenario; a bad change is an ``InputError`` on ``changes.*``."""
     try:
-        return apply_scenario(snapshot, engine_scenario(changes))
-    except ScenarioError as error:
-        raise InputError(_one_line(error), field=_changes_field(str(error), changes)) from None
-
-
-def _changes_field(message: str, changes: Mapping[str, Any]) -> str:
-    for key in CHANGE_KEYS:
-        if message.startswith(f"{key}:"):
-            return f"changes.{key}"
-    if "proxy mode" in message:
-        return "changes.proxy_mode" if changes.get("proxy_mode") else "changes.node_proxy_modes"
-    if "scheduler" in message:
-        return "changes.ipvs_scheduler"
-    if "scale" in message:
-        return "changes.scale"
-    return "changes.services"
+        return apply_scenario(snapshot, whatif_for(changes).scenario())
+    except EngineError as error:
+        raise request_error(error, context=CHANGES) from None
 
 
 def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[str]:
@@ -246,94 +147,44 @@ def _owner(snapshot: Snapshot, ep: Any) -> str | None:
     return f"{pod.namespace}/{pod.owner.split('/', 1)[-1]}"
 
 
-def preview_sources(*, snapshot: Snapshot, after: Snapshot, service: str) -> list[str]:
-    """Sources whose answers can differ: pods on nodes hosting an endpoint (before or
-    after), one pod per other zone, then external clients and the load balancer."""
-    hosting: list[str] = []
-    for snap in (snapshot, after):
-        for eps in snap.endpoint_index.get(service, {}).values():
-            hosting.extend(ep.node for ep in eps if ep.node in snapshot.nodes)
-    nodes = list(dict.fromkeys(sorted(hosting)))[:PREVIEW_NODES]
-    zones_seen = {snapshot.zone_of(n) for n in nodes}
-    for name in sorted(snapshot.nodes):
-        if len(nodes) >= PREVIEW_NODES:
-            break
-        zone = snapshot.zone_of(name)
-        if zone not in zones_seen and name not in nodes:
-            zones_seen.add(zone)
-            nodes.append(name)
-    svc = snapshot.services[service]
-    sources = [f"pod:{n}" for n in nodes]
-    if any(p.node_port for p in svc.ports):
-        sources.extend(f"external:{n}" for n in nodes)
-    if svc.type == "LoadBalancer":
-        sources.append("lb")
-    return sources
+def service_preview(*, snapshot: Snapshot, changes: Mapping[str, Any], service: str,
+                    port: str | None = None) -> ServicePreview:
+    """One Service's before | after under ``changes`` (its ``port``, else its first): the
+    what-if page's preview, the same computation as :func:`scenario_preview`'s."""
+    whatif = whatif_for(changes)
+    found = snapshot.services.get(service)
+    ports = [port] if port else [p.name or str(p.port) for p in found.ports[:1]] if found else None
+    try:
+        return preview(snapshot, whatif, services=[service], ports=ports).services[0]
+    except EngineError as error:
+        raise request_error(error, context=CHANGES) from None
 
 
 def scenario_preview(*, cluster: Cluster, changes: Mapping[str, Any],
                      services: Iterable[str] | None = None,
                      sources: Iterable[str] | None = None) -> dict[str, Any]:
-    """Before/after answers and their diff for the Services and sources a scenario touches.
+    """Before/after answers and their diff for the Services and sources a scenario touches
+    (``routing.whatif.preview``: every node, grouped by equivalence, weighted by node count).
 
     ``services`` / ``sources`` narrow the preview (default: :func:`preview_services` and
-    :func:`preview_sources`). Every Service port is asked; a question that has no answer
-    for a source (e.g. ``lb`` for a ClusterIP) is skipped.
+    every node). Every Service port is asked; a source with no way into a port (e.g.
+    ``external:NODE`` for a port without a nodePort) is skipped.
     """
     before = snapshot_for(cluster=cluster)
-    after = scenario_snapshot(snapshot=before, changes=changes)
     keys = list(services) if services else preview_services(snapshot=before, changes=changes)
     for key in keys:
         if key not in before.services:
-            raise InputError(f"no Service {key} in cluster {cluster.name}", field="services")
-    rows = [_service_preview(before, after, key, list(sources) if sources else None)
-            for key in keys]
-    questions = [q for row in rows for q in row["questions"]]
-    worse = [q for q in questions if q["diff"]["newly_dropped"] > 0]
-    return {
-        "cluster": cluster.name, "revision": cluster.revision, "changes": dict(changes),
-        "services": rows,
-        "summary": {
-            "services": len(rows), "questions": len(questions),
-            "questions_newly_dropping": len(worse),
-            "worst_newly_dropped": max((q["diff"]["newly_dropped"] for q in questions),
-                                       default=0.0),
-            "questions_stop_dropping": sum(1 for q in questions
-                                           if q["diff"]["stops_dropping"] > 0),
-            "changed": sum(1 for q in questions if _changed(q["diff"])),
-        },
-    }
-
-
-def _service_preview(before: Snapshot, after: Snapshot, key: str,
-                     sources: list[str] | None) -> dict[str, Any]:
-    service = before.services[key]
-    questions = []
-    for source in sources or preview_sources(snapshot=before, after=after, service=key):
-        for port in service.ports:
-            question = Question(service=key, source=source, port=port.name or port.port)
-            try:
-                old, new = simulate(before, question), simulate(after, question)
-            except QuestionError:
-                continue  # e.g. external:NODE for a port without a nodePort
-            diff = diff_answers(old, new).to_json()
-            questions.append({"source": source, "port": port.name or str(port.port),
-                              "to": old.to, "before": diff_before(old), "after": diff_before(new),
-                              "diff": diff})
-    return {"service": key, "type": service.type, "questions": questions}
-
-
-def diff_before(answer: Any) -> dict[str, Any]:
-    """The part of an answer a preview shows beside the diff."""
-    data = answer.to_json()
-    return {key: data[key] for key in ("action", "dropped", "drop_reason", "client_ip_preserved",
-                                       "endpoints", "explain", "proxy_mode")}
-
-
-def _changed(diff: Mapping[str, Any]) -> bool:
-    return bool(diff["moved"] or diff["newly_dropped"] or diff["stops_dropping"]
-                or diff["action"]["before"] != diff["action"]["after"]
-                or diff["client_ip_preserved"]["before"] != diff["client_ip_preserved"]["after"])
+            raise InputError(f"no Service {key} in cluster {cluster.name}", field="services",
+                             code="unknown")
+    whatif = whatif_for(changes)
+    try:
+        result = preview(before, whatif, services=keys, sources=list(sources) if sources else None)
+    except EngineError as error:
+        if error.field == "sources":
+            raise InputError(error.message, field="sources", code=error.code) from None
+        raise request_error(error, context=CHANGES) from None
+    return {"cluster": cluster.name, "revision": cluster.revision, **result.to_json(),
+            "changes": dict(changes)}
 
 
 # Node agents' drift reports (appended section; the model has no import-time dependencies).

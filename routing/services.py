@@ -127,9 +127,9 @@ def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = Fal
                                                  scheduler=scheduler,
                                                  confirm_restart=confirm_restart))
     except ApplyError as error:
-        raise InputError(" ".join(str(error).split()),
-                         field="confirm_restart" if "confirmation" in str(error) else
-                         "cluster") from None
+        # ApplyError names the apply's own input; a scenario carries it under "changes".
+        field = error.field if error.field in ("confirm_restart", "cluster", "changes") else f"changes.{error.field}"
+        raise InputError(str(error), field=field, code=error.code) from None
     return jobs
 
 

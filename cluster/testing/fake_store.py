@@ -18,6 +18,8 @@ from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from routing.engine.whatif_fields import FIELDS
+
 # plural -> (api prefix, kind, apiVersion, namespaced)
 RESOURCES: dict[str, tuple[str, str, str, bool]] = {
     "nodes": ("/api/v1", "Node", "v1", False),
@@ -83,12 +85,9 @@ def _strategic_merge_patch(target, patch):
     return merge_patch(target, patch) if target is not None else patch
 
 
-SERVICE_ENUMS = {
-    "internalTrafficPolicy": ("Cluster", "Local"),
-    "externalTrafficPolicy": ("Cluster", "Local"),
-    "sessionAffinity": ("None", "ClientIP"),
-    "trafficDistribution": ("PreferClose", "PreferSameZone", "PreferSameNode"),
-}
+#: The Service enums the API server validates, from the what-if field table (top-level
+#: string fields; nested and numeric ones are checked by ``_field_causes``).
+SERVICE_ENUMS = {f.name: f.values for f in FIELDS if f.kind is str and "." not in f.name}
 
 
 def _default(plural: str, obj: dict) -> None:
@@ -97,6 +96,23 @@ def _default(plural: str, obj: dict) -> None:
     if plural == "services" and spec.get("sessionAffinity") == "ClientIP" \
             and not spec.get("sessionAffinityConfig"):
         obj["spec"] = {**spec, "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}}}
+
+
+def _field_causes(obj: dict) -> list[tuple[str, str]]:
+    """Nested or numeric what-if fields outside the range the field table gives."""
+    causes = []
+    for spec in FIELDS:
+        if spec.kind is not int:
+            continue
+        value: object = obj
+        for key in spec.path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, int) or not spec.minimum <= value <= spec.maximum:
+            causes.append((".".join(spec.path), f"Invalid value: {value}: must be greater than "
+                           f"{spec.minimum - 1} and less than or equal to {spec.maximum}"))
+    return causes
 
 
 def validate(plural: str, obj: dict) -> None:
@@ -110,6 +126,7 @@ def validate(plural: str, obj: dict) -> None:
             if value is not None and value not in allowed:
                 causes.append((f"spec.{field}", f'Unsupported value: "{value}": supported values: '
                                + ", ".join(f'"{a}"' for a in allowed)))
+        causes += _field_causes(obj)
         if spec.get("sessionAffinity", "None") == "None" and spec.get("sessionAffinityConfig"):
             causes.append(("spec.sessionAffinityConfig",
                            "must not be set when `sessionAffinity` is None"))

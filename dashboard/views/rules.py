@@ -7,17 +7,17 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from dashboard import answers
-from dashboard.forms import WhatIfForm
+from dashboard.forms import SERVICE_PARAMS, WhatIfForm
 from dashboard.views.common import cluster_or_404, read_required, render_page
 from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
 from routing.engine.rules.model import MODES
-from routing.engine.scenario import ScenarioError, apply_scenario
-from routing.selectors import InputError, drift_latest, engine_scenario
+from routing.selectors import InputError, drift_latest, scenario_snapshot
 
 #: Without a Service filter a big cluster's rule set is megabytes: the page asks for one.
 ALL_SERVICES_MAX = 40
-WHATIF_FIELDS = ("itp", "etp", "td", "affinity", "proxy_mode", "ipvs_scheduler", "down", "cordon", "drain")
+#: Query parameters that carry a what-if (the form's, so a new field table row counts too).
+WHATIF_FIELDS = (*SERVICE_PARAMS, "proxy_mode", "ipvs_scheduler", "down", "cordon", "drain")
 
 
 @read_required
@@ -44,7 +44,7 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
             ruleset = render_node_rules(snapshot, node, mode, service=service)
             context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions, text=ruleset.text)
             context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes)
-        except (RulesError, ScenarioError, InputError) as exc:
+        except (RulesError, InputError) as exc:
             context["error"] = str(exc)
     return render_page(request, "dashboard/rules.html", context, cluster=cluster, section="rules")
 
@@ -56,7 +56,7 @@ def _whatif_diff(request: HttpRequest, snapshot: Any, node: str, mode: str, serv
         return None
     form = WhatIfForm(request.GET, nodes=nodes)
     if not form.is_valid():
-        raise ScenarioError("; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
-    whatif = apply_scenario(snapshot, engine_scenario(form.changes()))
+        raise InputError("; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+    whatif = scenario_snapshot(snapshot=snapshot, changes=form.changes())
     result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service)
     return {"text": result.node_diff(node), "summary": result.to_json(), "query": form.changes()}

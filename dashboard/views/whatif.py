@@ -16,10 +16,8 @@ from cluster.permissions import user_can_operate
 from dashboard import answers, flowviews, patches
 from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
-from routing.engine.scenario import ScenarioError, apply_scenario
-from routing.engine.simulate import QuestionError
 from routing.models import Scenario
-from routing.selectors import InputError, engine_scenario
+from routing.selectors import InputError, service_preview
 
 SERVICE_PICKS = 30
 SAVED_SHOWN = 12
@@ -39,13 +37,13 @@ def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[
             return {"changes": changes, "error": f"service {key}: its pods have no controller to scale"}
         changes["scale"] = {workload: form.cleaned_data["scale"]}
     try:
-        after_snapshot = apply_scenario(snapshot, engine_scenario(changes))
-        groups = answers.whatif_groups(snapshot, after_snapshot, key, changes)
-        before = answers.service_entries(snapshot, key, groups=groups)
-        after = answers.service_entries(after_snapshot, key, groups=groups)
-    except (ScenarioError, QuestionError, InputError) as exc:
+        # The one preview (routing.whatif.preview), as the API's and the CLI's.
+        row = service_preview(snapshot=snapshot, changes=changes, service=key)
+    except InputError as exc:
         return {"changes": changes, "error": str(exc)}
-    compared = answers.compare(before, after)
+    if row.error:
+        return {"changes": changes, "error": row.error}
+    compared = row.compared
     return {
         "changes": changes, "error": None,
         "compared": [(d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared],
@@ -197,6 +195,6 @@ def impact(request: HttpRequest, name: str) -> HttpResponse:
         preview_changes = _preview(cluster, form, snapshot)["changes"]
         try:
             context["impact"] = answers.cluster_impact(cluster=cluster, changes=preview_changes)
-        except (ScenarioError, InputError) as exc:
+        except InputError as exc:
             context["error"] = str(exc)
     return render(request, "dashboard/whatif/_impact.html", context)

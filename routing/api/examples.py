@@ -88,7 +88,8 @@ PREVIEW = [OpenApiExample("An external client at node-c1 stops being dropped",
     "cluster": "demo", "revision": 1,
     "changes": {"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}}},
     "services": [{"service": "shop/checkout", "type": "LoadBalancer", "questions": [{
-        "source": "external:node-c1", "port": "http", "to": "nodeport", "before": _BRIEF,
+        "source": "external:node-c1", "port": "http", "to": "nodeport", "nodes": ["node-c1"],
+        "weight": 1, "before": _BRIEF,
         "after": {**_BRIEF, "action": "forward", "dropped": 0.0, "drop_reason": None,
                   "client_ip_preserved": False,
                   "endpoints": [{"ip": "10.244.1.30", "node": "node-a1", "zone": "eu-west-1a",
@@ -101,9 +102,15 @@ PREVIEW = [OpenApiExample("An external client at node-c1 stops being dropped",
                  "latency_ms": {"before": None, "after": 1.0, "change": None},
                  "cost_usd_per_month": {"before": 0.0, "after": 4.7, "change": 4.7},
                  "cross_zone": {"before": 0.0, "after": 1.0, "change": 1.0},
-                 "imbalance": {"before": None, "after": 1.0, "change": None}}}]}],
+                 "imbalance": {"before": None, "after": 1.0, "change": None}}}],
+        "entries": [{"entry": "nodeport", "port": "http", "to": "nodeport", "nodes": 10,
+                     "dropped": {"before": 0.9, "after": 0.0}, "newly_dropped": 0.0,
+                     "stops_dropping": 0.9, "changed": True,
+                     "moved": [{"ip": "10.244.1.30", "before": 0.1, "after": 1.0,
+                                "change": 0.9}]}]}],
     "summary": {"services": 1, "questions": 1, "questions_newly_dropping": 0,
-                "worst_newly_dropped": 0.0, "questions_stop_dropping": 1, "changed": 1}})]
+                "worst_newly_dropped": 0.0, "questions_stop_dropping": 1, "changed": 1,
+                "entries_newly_dropping": 0, "worst_entry_newly_dropped": 0.0}})]
 
 RULES_DIFF = [OpenApiExample("Flipping iTP on shop/cache changes 7 nodes' rules",
                              response_only=True, value={

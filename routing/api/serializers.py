@@ -26,13 +26,8 @@ from routing.api.report_serializers import (  # noqa: F401 - re-exported
     RulesSerializer,
 )
 from routing.engine.candidates import DESTINATIONS
-from routing.engine.types import (
-    IPVS_SCHEDULERS,
-    PROXY_MODES,
-    SESSION_AFFINITIES,
-    TRAFFIC_DISTRIBUTIONS,
-    TRAFFIC_POLICIES,
-)
+from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
+from routing.engine.whatif_fields import FIELDS, WhatIfField
 from routing.models import Scenario
 
 SERVICE_KEY = r"^[^/\s]+/[^/\s]+$"
@@ -51,14 +46,39 @@ class StrictMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class ServiceOverridesSerializer(StrictMixin, serializers.Serializer):
-    """Service fields a what-if may set (the CLI's ``--set FIELD=VALUE``)."""
+def whatif_field(spec: WhatIfField) -> serializers.Field:
+    """The DRF field (validation and OpenAPI docs) of one what-if field table row."""
+    if spec.kind is int:
+        return serializers.IntegerField(required=False, min_value=spec.minimum, max_value=spec.maximum,
+                                        help_text=spec.describe())
+    return serializers.ChoiceField(spec.choices, required=False, help_text=spec.describe())
 
-    internalTrafficPolicy = serializers.ChoiceField(TRAFFIC_POLICIES, required=False)  # noqa: N815
-    externalTrafficPolicy = serializers.ChoiceField(TRAFFIC_POLICIES, required=False)  # noqa: N815
-    trafficDistribution = serializers.ChoiceField(  # noqa: N815
-        ("",) + TRAFFIC_DISTRIBUTIONS, required=False, help_text='"" removes the field.')
-    sessionAffinity = serializers.ChoiceField(SESSION_AFFINITIES, required=False)  # noqa: N815
+
+class ServiceOverridesSerializer(serializers.Serializer):
+    """Service fields a what-if may set (the CLI's ``--set FIELD=VALUE``), one per row of
+    the field table ``routing.engine.whatif_fields.FIELDS``. Keys are the Kubernetes field
+    names, dotted when nested (``sessionAffinityConfig.clientIP.timeoutSeconds``)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {spec.name: whatif_field(spec) for spec in FIELDS}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Keyed by the whole name: DRF's own walk would read a dotted name as a path.
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["must be an object of field: value"]})
+        fields = self.fields
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: [f"unknown field (known: {', '.join(fields)})"]})
+        out, errors = {}, {}
+        for name, value in data.items():
+            try:
+                out[name] = fields[name].run_validation(value)
+            except serializers.ValidationError as error:
+                errors[name] = error.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return out
 
 
 # --- simulate ---------------------------------------------------------------------------
@@ -341,12 +361,37 @@ class AnswerDiffSerializer(serializers.Serializer):
 class PreviewQuestionSerializer(serializers.Serializer):
     """One source asking one Service port: before, after, diff."""
 
-    source = serializers.CharField()
+    source = serializers.CharField(help_text="The source asked: one node of its group, or lb.")
     port = serializers.CharField()
     to = serializers.CharField()
+    nodes = serializers.ListField(child=serializers.CharField(),
+                                  help_text="Every node this answer stands for (same zone and "
+                                            "kube-proxy, no endpoint or hint of the Service).")
+    weight = serializers.IntegerField(help_text="How many sources the answer counts for.")
     before = AnswerBriefSerializer()
     after = AnswerBriefSerializer()
     diff = AnswerDiffSerializer()
+
+
+class BeforeAfterNumberSerializer(serializers.Serializer):
+    """A number before and after the scenario."""
+
+    before = serializers.FloatField()
+    after = serializers.FloatField()
+
+
+class PreviewEntrySerializer(serializers.Serializer):
+    """One way into a Service port, over all its sources, weighted by node count."""
+
+    entry = serializers.ChoiceField(("pod", "nodeport", "lb"))
+    port = serializers.CharField()
+    to = serializers.CharField()
+    nodes = serializers.IntegerField(help_text="Source nodes counted.")
+    dropped = BeforeAfterNumberSerializer()
+    newly_dropped = serializers.FloatField()
+    stops_dropping = serializers.FloatField()
+    moved = MovedSerializer(many=True)
+    changed = serializers.BooleanField()
 
 
 class PreviewServiceSerializer(serializers.Serializer):
@@ -355,6 +400,8 @@ class PreviewServiceSerializer(serializers.Serializer):
     service = serializers.CharField()
     type = serializers.CharField()
     questions = PreviewQuestionSerializer(many=True)
+    entries = PreviewEntrySerializer(many=True, help_text="Node-weighted figures per way in "
+                                                          "(what the what-if page shows).")
 
 
 class PreviewSummarySerializer(serializers.Serializer):
@@ -366,6 +413,9 @@ class PreviewSummarySerializer(serializers.Serializer):
     worst_newly_dropped = serializers.FloatField()
     questions_stop_dropping = serializers.IntegerField()
     changed = serializers.IntegerField(help_text="Questions whose answer changes at all.")
+    entries_newly_dropping = serializers.IntegerField()
+    worst_entry_newly_dropped = serializers.FloatField(
+        help_text="Largest node-weighted newly dropped share of one way in.")
 
 
 class PreviewSerializer(serializers.Serializer):

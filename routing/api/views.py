@@ -34,8 +34,7 @@ from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
 from routing.models import Scenario
-from routing.selectors import InputError, engine_scenario, scenario_snapshot, simulate_answer, \
-    snapshot_for
+from routing.selectors import engine_scenario, scenario_snapshot, simulate_answer, snapshot_for
 from routing.services import scenario_apply, scenario_create, scenario_delete, scenario_preview, \
     scenario_update
 
@@ -45,11 +44,6 @@ ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="Not allowed."),
     404: OpenApiResponse(ErrorSerializer, description="No such object."),
 }
-
-
-def bad_input(error: InputError) -> ValidationError:
-    """The DRF 400 for an ``InputError`` (the exception handler shapes the body)."""
-    return ValidationError({error.field or "non_field_errors": [str(error)]})
 
 
 def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
@@ -88,17 +82,16 @@ class SimulateView(APIView):
             if refusal is not None:
                 return refusal
         cluster = _cluster_named(data["cluster"]) if "cluster" in data else None
-        try:
-            snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"),
-                                    kube_version=data.get("kube_version"))
-            answer = simulate_answer(
-                snapshot=snapshot, service=data["service"], source=data["source"],
-                to=data.get("to"), port=data.get("port") or None,
-                overrides=data.get("set") or {}, proxy_mode=data.get("proxy_mode"),
-                ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"],
-                family=data.get("family"), client_ip=data.get("client_ip"))
-        except InputError as error:
-            raise bad_input(error) from None
+        # An InputError (the engine refused the question) is a 400 naming its field:
+        # config.api_errors turns it into the error body, for every view.
+        snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"),
+                                kube_version=data.get("kube_version"))
+        answer = simulate_answer(
+            snapshot=snapshot, service=data["service"], source=data["source"],
+            to=data.get("to"), port=data.get("port") or None,
+            overrides=data.get("set") or {}, proxy_mode=data.get("proxy_mode"),
+            ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"],
+            family=data.get("family"), client_ip=data.get("client_ip"))
         return Response(answer)
 
 
@@ -248,21 +241,15 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: s.ScenarioSerializer) -> None:
         data = serializer.validated_data
-        try:
-            serializer.instance = scenario_create(
-                cluster=data["cluster"], name=data["name"], changes=data["changes"],
-                description=data.get("description", ""), user=self.request.user)
-        except InputError as error:
-            raise bad_input(error) from None
+        serializer.instance = scenario_create(
+            cluster=data["cluster"], name=data["name"], changes=data["changes"],
+            description=data.get("description", ""), user=self.request.user)
 
     def perform_update(self, serializer: s.ScenarioUpdateSerializer) -> None:
         data = serializer.validated_data
-        try:
-            serializer.instance = scenario_update(
-                scenario=serializer.instance, name=data.get("name"),
-                changes=data.get("changes"), description=data.get("description"))
-        except InputError as error:
-            raise bad_input(error) from None
+        serializer.instance = scenario_update(
+            scenario=serializer.instance, name=data.get("name"),
+            changes=data.get("changes"), description=data.get("description"))
 
     def perform_destroy(self, instance: Scenario) -> None:
         scenario_delete(scenario=instance)
@@ -276,12 +263,9 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         scenario = self.get_object()
         body = s.PreviewRequestSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        try:
-            result = scenario_preview(cluster=scenario.cluster, changes=scenario.changes,
-                                      services=body.validated_data.get("services"),
-                                      sources=body.validated_data.get("sources"))
-        except InputError as error:
-            raise bad_input(error) from None
+        result = scenario_preview(cluster=scenario.cluster, changes=scenario.changes,
+                                  services=body.validated_data.get("services"),
+                                  sources=body.validated_data.get("sources"))
         return Response(result)
 
     @extend_schema(
@@ -299,11 +283,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         scenario = self.get_object()
         body = s.ApplyRequestSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        try:
-            jobs = scenario_apply(scenario=scenario, user=request.user,
-                                  confirm_restart=body.validated_data["confirm_restart"])
-        except InputError as error:
-            raise bad_input(error) from None
+        jobs = scenario_apply(scenario=scenario, user=request.user,
+                              confirm_restart=body.validated_data["confirm_restart"])
         links = [job_link(request, job, True) for job in jobs]
         first = links[0]
         return Response({"job_id": first["job_id"], "state": first["state"], "url": first["url"],
@@ -332,8 +313,6 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             if service is not None and service not in before.services:
                 raise ValidationError({"service": [f"no Service {service} in this cluster"]})
             diff = diff_rules(before, after, query.validated_data["mode"], service=service)
-        except InputError as error:
-            raise bad_input(error) from None
         except RulesError as error:
             raise ValidationError({"mode": [" ".join(str(error).split())]}) from None
         return Response({**diff.to_json(), "node": node,
@@ -345,8 +324,9 @@ class ScenarioViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"], permission_classes=[CanRead])
     def analysis(self, request: Request, pk: str | None = None) -> Response:
         """The analysis after the scenario (computed fresh, not cached)."""
-        from routing.engine.errors import ScenarioError
+        from routing.engine.errors import EngineError
         from routing.reports import scenario_report
+        from routing.whatif.errors import CHANGES, request_error
 
         scenario = self.get_object()
         query = s.AnalysisQuerySerializer(data=request.query_params.dict())
@@ -354,8 +334,6 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         try:
             report = scenario_report(cluster=scenario.cluster,
                                      scenario=engine_scenario(scenario.changes))
-        except InputError as error:
-            raise bad_input(error) from None
-        except ScenarioError as error:
-            raise ValidationError({"changes": [" ".join(str(error).split())]}) from None
+        except EngineError as error:
+            raise request_error(error, context=CHANGES) from None
         return Response(analysis_body(report, query.validated_data, cluster=scenario.cluster))

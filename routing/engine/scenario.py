@@ -70,7 +70,7 @@ def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[W
     for key, fields in scenario.service_overrides.items():
         service = snapshot.services.get(key)
         if service is None:
-            raise ScenarioError(f"unknown service {key!r}", field=f"services.{key}", code=UNKNOWN)
+            raise ScenarioError(f"unknown service {key!r}", field="services", code=UNKNOWN)
         parsed = {}
         for name, raw in fields.items():
             where = f"services.{key}.{name}"

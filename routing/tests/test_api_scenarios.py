@@ -92,16 +92,22 @@ def test_preview_shows_cache_calls_stop_dropping(reader_client, small_cluster):
     preview = response.json()
     assert [s["service"] for s in preview["services"]] == ["shop/cache"]
     by_source = {q["source"]: q for q in preview["services"][0]["questions"]}
-    # n1 hosts the only cache endpoint; n3 stands for zone-b (n2 shares n1's zone).
-    assert set(by_source) == {"pod:n1", "pod:n3"}
+    # Every node is a source (a small cluster: each on its own, as on the what-if page);
+    # n1 hosts the only cache endpoint.
+    assert set(by_source) == {"pod:n1", "pod:n2", "pod:n3"}
+    assert by_source["pod:n2"]["nodes"] == ["n2"] and by_source["pod:n2"]["weight"] == 1
     n3 = by_source["pod:n3"]
     assert n3["before"]["action"] == "drop" and n3["after"]["action"] == "forward"
     assert n3["diff"]["stops_dropping"] == 1.0
     assert n3["diff"]["moved"] == [{"ip": "10.244.1.6", "before": 0.0, "after": 1.0,
                                     "change": 1.0}]
     assert by_source["pod:n1"]["diff"]["moved"] == []
-    assert preview["summary"]["questions_stop_dropping"] == 1
+    assert preview["summary"]["questions_stop_dropping"] == 2
     assert preview["summary"]["questions_newly_dropping"] == 0
+    # The node-weighted figure the page shows: 2 of 3 nodes dropped, none after.
+    (pods,) = [e for e in preview["services"][0]["entries"] if e["entry"] == "pod"]
+    assert pods["nodes"] == 3 and pods["dropped"] == {"before": round(2 / 3, 6), "after": 0.0}
+    assert pods["stops_dropping"] == round(2 / 3, 6) and pods["newly_dropped"] == 0.0
 
 
 def test_preview_node_down_and_explicit_sources(anon_client, reader_client, small_cluster):

@@ -8,12 +8,13 @@ from django.core.management.base import CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
-from routing.engine.errors import ScenarioError
-from routing.engine.kube import SnapshotError, snapshot_from_objects
-from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.errors import EngineError
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
+from routing.whatif.cli import whatif_from_flags
 
-BAD_INPUT = (DumpError, SnapshotError, ScenarioError, ValueError, OSError)
+BAD_INPUT = (DumpError, EngineError, ValueError, OSError)
 
 
 def one_line_errors(parser: CommandParser, name: str) -> CommandParser:
@@ -34,15 +35,9 @@ def fail(message: str) -> CommandError:
     return CommandError(str(message).splitlines()[0] if message else "bad input", returncode=2)
 
 
-def parse_sets(pairs: list[str] | None) -> dict[str, str]:
-    """``["internalTrafficPolicy=Local", …]`` -> dict; one-line error on a malformed pair."""
-    out: dict[str, str] = {}
-    for pair in pairs or ():
-        field, sep, value = pair.partition("=")
-        if not sep or not field:
-            raise fail(f"--set {pair!r}: expected FIELD=VALUE")
-        out[field.strip()] = value.strip()
-    return out
+def parse_sets(pairs: list[str] | None) -> list[str]:
+    """The ``--set`` flags as given (``whatif`` parses them through the field table)."""
+    return list(pairs or ())
 
 
 def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
@@ -56,12 +51,12 @@ def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
         raise fail(f"{path}: {exc}") from None
 
 
-def whatif(snapshot: Snapshot, sets: dict[str, str], service: str | None) -> Snapshot:
-    """Apply ``--set`` overrides to ``service`` (or to every Service when None)."""
+def whatif(snapshot: Snapshot, sets: list[str], service: str | None) -> Snapshot:
+    """Apply ``--set FIELD=VALUE`` flags to ``service`` (or to every Service when None)."""
     if not sets:
         return snapshot
-    keys = [service] if service else sorted(snapshot.services)
     try:
-        return apply_scenario(snapshot, Scenario(service_overrides={k: dict(sets) for k in keys}))
+        found = whatif_from_flags(snapshot, sets, services=[service] if service else None)
+        return apply_scenario(snapshot, found.scenario())
     except BAD_INPUT as exc:
         raise fail(f"--set: {exc}") from None

@@ -18,25 +18,19 @@ from cluster.writer import check_objects
 from routing.management.commands._rules_common import one_line_errors
 from routing.engine.analysis import Report, analyze
 from routing.engine.analysis.text import render_text
-from routing.engine.errors import ScenarioError
-from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.errors import EngineError
+from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
-from routing.engine.simulate import QuestionError
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
-from routing.management.commands.simulate import parse_sets
-
-BAD_INPUT = 2
+from routing.whatif.cli import BAD_INPUT, SET_HELP, bad_input, whatif_from_flags
 
 
-def build_scenario(snapshot: Snapshot, *, sets: dict[str, str], service: str | None, proxy_mode: str | None,
+def build_scenario(snapshot: Snapshot, *, sets: list[str], service: str | None, proxy_mode: str | None,
                    ipvs_scheduler: str | None) -> Scenario:
-    """The what-if of the command line: ``sets`` on ``service`` (or on every Service)."""
-    if service is not None and service not in snapshot.services:
-        raise ScenarioError(f"unknown service {service!r}")
-    targets = [service] if service else list(snapshot.services)
-    overrides = {key: dict(sets) for key in targets} if sets else {}
-    return Scenario(service_overrides=overrides, proxy_mode=proxy_mode, ipvs_scheduler=ipvs_scheduler)
+    """The what-if of the command line: ``--set`` flags on ``service`` (or on every Service)."""
+    return whatif_from_flags(snapshot, sets, services=[service] if service else None, proxy_mode=proxy_mode,
+                             ipvs_scheduler=ipvs_scheduler).scenario()
 
 
 def only_service(report: Report, service: str) -> Report:
@@ -61,8 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--cluster", default=None, metavar="NAME", help="a stored cluster instead of a file")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
         parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                            help="what-if Service field (internalTrafficPolicy, externalTrafficPolicy, "
-                                 "trafficDistribution, sessionAffinity), on every Service or on --service")
+                            help=SET_HELP + "; on every Service or on --service")
         parser.add_argument("--service", default=None, metavar="NS/NAME",
                             help="report (and --set) only this Service, with every source class in detail")
         parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
@@ -78,8 +71,8 @@ class Command(BaseCommand):
             raise CommandError("--max-findings must be >= 0", returncode=BAD_INPUT)
         try:
             report = self._report(options)
-        except (DumpError, SnapshotError, QuestionError, ScenarioError) as exc:
-            raise CommandError(" ".join(str(exc).split()), returncode=BAD_INPUT) from None
+        except (DumpError, EngineError) as exc:
+            raise bad_input(exc) from None
         except OSError as exc:
             raise CommandError(f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT) from None
         if options["service"]:
@@ -91,7 +84,7 @@ class Command(BaseCommand):
             self.stdout.write(render_text(report, max_findings=limit, detail=bool(options["service"])))
 
     def _report(self, options: dict) -> Report:
-        sets = parse_sets(options["set"])
+        sets = options["set"]
         if options["cluster"] is not None:
             return self._cluster_report(options, sets)
         source = sys.stdin.buffer if options["file"] == "-" else options["file"]
@@ -103,7 +96,7 @@ class Command(BaseCommand):
                                   ipvs_scheduler=options["ipvs_scheduler"])
         return analyze(apply_scenario(snapshot, scenario))
 
-    def _cluster_report(self, options: dict, sets: dict[str, str]) -> Report:
+    def _cluster_report(self, options: dict, sets: list[str]) -> Report:
         # The database is only touched for --cluster, so FILE runs work without one.
         from cluster.models import Cluster  # noqa: PLC0415
         from cluster.selectors import cluster_get  # noqa: PLC0415

@@ -12,24 +12,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
-from routing.management.commands._rules_common import one_line_errors
-from routing.engine.errors import ScenarioError
-from routing.engine.kube import SnapshotError, snapshot_from_objects
-from routing.engine.simulate import Question, QuestionError, simulate
+from routing.engine.errors import EngineError
+from routing.engine.kube import snapshot_from_objects
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
-
-BAD_INPUT = 2
-
-
-def parse_sets(values: list[str], *, flag: str = "--set", shape: str = "FIELD=VALUE") -> dict[str, str]:
-    """``["FIELD=VALUE", ...]`` -> dict; raises ``QuestionError`` on a malformed item."""
-    out = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise QuestionError(f"{flag} {item!r} is not {shape}")
-        out[name.strip()] = value.strip()
-    return out
+from routing.management.commands._rules_common import one_line_errors
+from routing.whatif.cli import BAD_INPUT, SET_HELP, bad_input, whatif_from_flags
+from routing.whatif.preview import ask
+from routing.whatif.value import parse_set_flags
 
 
 def summary_lines(answer: dict) -> list[str]:
@@ -76,8 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", default=None, help="clusterip, nodeport, loadbalancer or externalip")
         parser.add_argument("--port", default=None, help="port name or number (needed if several)")
         parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                            help="what-if Service field: internalTrafficPolicy, externalTrafficPolicy, "
-                                 "trafficDistribution, sessionAffinity")
+                            help=SET_HELP)
         parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
         parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
         parser.add_argument("--node-proxy-mode", action="append", default=[], metavar="NODE=MODE",
@@ -97,15 +85,17 @@ class Command(BaseCommand):
             check_objects(objects)  # the importer's one-line refusals, not an engine traceback
             overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
             if options["node_proxy_mode"]:
-                overrides["node_proxy_modes"] = parse_sets(options["node_proxy_mode"], flag="--node-proxy-mode", shape="NODE=MODE")
+                overrides["node_proxy_modes"] = parse_set_flags(options["node_proxy_mode"], flag="--node-proxy-mode",
+                                                                shape="NODE=MODE")
             snapshot = snapshot_from_objects(objects, **overrides)
-            question = Question(service=options["service"], source=options["source"], to=options["to"],
-                                port=options["port"], overrides=parse_sets(options["set"]),
-                                proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"],
-                                seed=options["seed"], family=options["family"], client_ip=options["client_ip"])
-            answer = simulate(snapshot, question).to_json()
-        except (DumpError, SnapshotError, QuestionError, ScenarioError) as exc:
-            raise CommandError(" ".join(str(exc).split()), returncode=BAD_INPUT) from None
+            # The same door as POST /api/v1/simulate: one what-if value, one ask.
+            whatif = whatif_from_flags(snapshot, options["set"], services=[options["service"]] if options["set"] else [],
+                                       proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"])
+            answer = ask(snapshot, whatif, service=options["service"], source=options["source"], to=options["to"],
+                         port=options["port"], seed=options["seed"], family=options["family"],
+                         client_ip=options["client_ip"])
+        except (DumpError, EngineError) as exc:
+            raise bad_input(exc) from None
         except OSError as exc:
             raise CommandError(f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT) from None
         if options["json"]:
