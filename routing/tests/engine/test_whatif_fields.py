@@ -1,0 +1,116 @@
+"""The what-if field table and the engine's structured errors (field, code): every refusal
+names the input at fault as data, never only as text.
+
+Cluster (from ``test_scenario``)::
+
+      zone a                 zone a           zone b
+    | n1: web-1, web-2 |   | n2: -   |    | n3: web-3 |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from routing.engine.errors import QuestionError, ScenarioError
+from routing.engine.scenario import SERVICE_FIELDS, Scenario, apply_scenario
+from routing.engine.simulate import Question, simulate
+from routing.engine.whatif_fields import BY_NAME, FIELDS, field_named
+from routing.tests.engine.test_scenario import cluster
+
+
+def _valid_values(spec):  # noqa: ANN001, ANN202
+    return [spec.minimum, spec.maximum] if spec.kind is int else list(spec.choices)
+
+
+@pytest.mark.parametrize("spec", FIELDS, ids=[f.name for f in FIELDS])
+def test_every_field_parses_its_own_values_and_refuses_others(spec) -> None:  # noqa: ANN001
+    for value in _valid_values(spec):
+        assert spec.parse(value, where="w") == value
+    with pytest.raises(ScenarioError) as err:
+        spec.parse("Sideways", where="services.default/web." + spec.name)
+    assert err.value.field == f"services.default/web.{spec.name}"
+    assert err.value.code == ("invalid" if spec.kind is int else "invalid_choice")
+    assert err.value.service_field == spec.name
+
+
+def test_the_scenario_model_is_derived_from_the_table() -> None:
+    assert list(SERVICE_FIELDS) == [f.name for f in FIELDS]
+    assert all(SERVICE_FIELDS[f.name] == (f.attr, f.choices) for f in FIELDS)
+
+
+@pytest.mark.parametrize("spec", FIELDS, ids=[f.name for f in FIELDS])
+def test_every_field_value_lands_on_the_engine_service(spec) -> None:  # noqa: ANN001
+    before = cluster()
+    for value in _valid_values(spec):
+        overrides = {spec.name: value}
+        if spec.requires:
+            overrides[spec.requires[0]] = spec.requires[1]
+        try:
+            after = apply_scenario(before, Scenario(service_overrides={"default/web": overrides}))
+        except ScenarioError as error:
+            assert error.code == "unsupported_release", error  # the only refusal of a valid value here
+            continue
+        assert getattr(after.services["default/web"], spec.attr) == spec.engine_value(value)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    scenario: Scenario
+    field: str
+    code: str
+    version: str = "v1.35.0"
+
+
+BAD = (
+    Case("unknown field", Scenario(service_overrides={"default/web": {"type": "NodePort"}}),
+         "services.default/web.type", "unknown"),
+    Case("value not in the table", Scenario(service_overrides={"default/web": {"sessionAffinity": "Cookie"}}),
+         "services.default/web.sessionAffinity", "invalid_choice"),
+    Case("value newer than the release (KEP-3015: PreferSameNode from 1.34)",
+         Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}),
+         "services.default/web.trafficDistribution", "unsupported_release", version="v1.31.2"),
+    Case("unknown Service", Scenario(service_overrides={"default/nope": {"sessionAffinity": "None"}}),
+         "services", "unknown"),
+    Case("proxy mode", Scenario(proxy_mode="ebpf"), "proxy_mode", "invalid_choice"),
+    Case("per-node proxy mode", Scenario(node_proxy_modes={"n1": "ebpf"}), "node_proxy_modes", "invalid_choice"),
+    Case("scheduler", Scenario(ipvs_scheduler="fastest"), "ipvs_scheduler", "invalid_choice"),
+    Case("node", Scenario(nodes_down=frozenset({"n9"})), "nodes_down", "unknown"),
+    Case("replicas", Scenario(scale={"default/web": -1}), "scale", "invalid"),
+    Case("owner", Scenario(scale={"default/ghost": 2}), "scale", "unknown"),
+)
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c.name for c in BAD])
+def test_scenario_errors_carry_field_and_code(case: Case) -> None:
+    with pytest.raises(ScenarioError) as err:
+        apply_scenario(cluster(version=case.version), case.scenario)
+    assert (err.value.field, err.value.code) == (case.field, case.code)
+    assert "\n" not in err.value.message
+
+
+QUESTIONS = (
+    (Question(service="default/nope", source="pod:n1"), "service", "unknown"),
+    (Question(service="default/web", source="pod:n9"), "source", "unknown"),
+    (Question(service="default/web", source="mars"), "source", "invalid"),
+    (Question(service="default/web", source="pod:n1", port="grpc"), "port", "unknown"),
+    (Question(service="default/web", source="pod:n1", to="wormhole"), "to", "invalid_choice"),
+    (Question(service="default/web", source="pod:n1", to="externalip"), "to", "not_applicable"),
+    (Question(service="default/web", source="pod:n1", overrides={"internalTrafficPolicy": "Nearby"}),
+     "services.default/web.internalTrafficPolicy", "invalid_choice"),
+)
+
+
+@pytest.mark.parametrize(("question", "field", "code"), QUESTIONS,
+                         ids=["service", "node", "source", "port", "dest", "no externalIP", "set value"])
+def test_question_errors_carry_field_and_code(question: Question, field: str, code: str) -> None:
+    with pytest.raises((QuestionError, ScenarioError)) as err:
+        simulate(cluster(), question)
+    assert (err.value.field, err.value.code) == (field, code)
+
+
+def test_an_unknown_name_lists_the_table() -> None:
+    with pytest.raises(ScenarioError, match="allowed: " + ", ".join(BY_NAME)) as err:
+        field_named("color", where="set.color")
+    assert (err.value.field, err.value.code) == ("set.color", "unknown")
