@@ -133,6 +133,14 @@ FIELDS: tuple[WhatIfField, ...] = (
         "sessionAffinity", "session_affinity", str, values=SESSION_AFFINITIES, default="None",
         help="ClientIP sticks each client to one endpoint.",
     ),
+    WhatIfField(
+        # kube-proxy programs it as the iptables "recent --seconds", the nftables affinity
+        # set's timeout and the IPVS persistence timeout; the API accepts 1..86400 and only
+        # beside sessionAffinity ClientIP (MaxClientIPServiceAffinitySeconds).
+        "sessionAffinityConfig.clientIP.timeoutSeconds", "affinity_timeout", int, minimum=1, maximum=86400,
+        default=10800, requires=("sessionAffinity", "ClientIP"),
+        help="How long a ClientIP client sticks to its endpoint after its last packet, in seconds.",
+    ),
 )
 
 #: name -> field.

@@ -114,3 +114,42 @@ def test_an_unknown_name_lists_the_table() -> None:
     with pytest.raises(ScenarioError, match="allowed: " + ", ".join(BY_NAME)) as err:
         field_named("color", where="set.color")
     assert (err.value.field, err.value.code) == ("set.color", "unknown")
+
+
+# --- sessionAffinityConfig.clientIP.timeoutSeconds -------------------------------------------
+# Upstream: pkg/proxy/iptables/proxier.go writes "-m recent --rcheck --seconds <timeout>",
+# nftables/proxier.go an affinity set with "timeout <timeout>s", ipvs/proxier.go the virtual
+# server's persistence "-p <timeout>"; the API refuses it unless sessionAffinity is ClientIP
+# and accepts 1..86400 (validation.go, MaxClientIPServiceAffinitySeconds).
+
+TIMEOUT = "sessionAffinityConfig.clientIP.timeoutSeconds"
+
+
+def test_affinity_timeout_reaches_the_answer_and_every_mode_s_rules() -> None:
+    from routing.engine.rules import render_node_rules
+
+    after = apply_scenario(cluster(), Scenario(service_overrides={"default/web": {
+        "sessionAffinity": "ClientIP", TIMEOUT: 600}}))
+    answer = simulate(after, Question(service="default/web", source="pod:n2")).to_json()
+    assert answer["session_affinity"] == {"timeout_seconds": 600}
+    assert any("600s" in line for line in answer["explain"])
+    # Shares over many clients are unchanged by how long each one sticks.
+    plain = simulate(cluster(), Question(service="default/web", source="pod:n2")).to_json()
+    assert answer["endpoints"] == plain["endpoints"]
+    for mode, text in (("iptables", "--seconds 600"), ("nftables", "timeout 600s"), ("ipvs", "-p 600")):
+        assert text in render_node_rules(after, "n2", mode, service="default/web").text, mode
+
+
+def test_affinity_timeout_needs_client_ip_affinity() -> None:
+    with pytest.raises(ScenarioError) as err:
+        apply_scenario(cluster(), Scenario(service_overrides={"default/web": {TIMEOUT: 600}}))
+    assert (err.value.field, err.value.code) == (f"services.default/web.{TIMEOUT}", "not_applicable")
+    assert "needs sessionAffinity=ClientIP" in err.value.message
+
+
+@pytest.mark.parametrize("value", [0, 86401, "ten"])
+def test_affinity_timeout_outside_what_the_api_accepts_is_refused(value: object) -> None:
+    with pytest.raises(ScenarioError) as err:
+        apply_scenario(cluster(), Scenario(service_overrides={"default/web": {
+            "sessionAffinity": "ClientIP", TIMEOUT: value}}))
+    assert (err.value.field, err.value.code) == (f"services.default/web.{TIMEOUT}", "invalid")
