@@ -34,8 +34,9 @@ _EMPTY: Mapping = MappingProxyType({})
 class Scenario:
     """The user's what-if, as data. Every field is optional; the empty scenario is a no-op."""
 
-    #: service key -> {Service field name (API spelling) -> value}; "" clears trafficDistribution.
-    service_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
+    #: service key -> {what-if field name (``whatif_fields.FIELDS``) -> value}; "" clears
+    #: trafficDistribution; numbers may come as text (a CLI flag) or as int.
+    service_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=lambda: _EMPTY)
     #: cluster-wide kube-proxy mode / IPVS scheduler.
     proxy_mode: str | None = None
     ipvs_scheduler: str | None = None

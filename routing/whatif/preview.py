@@ -88,7 +88,7 @@ class Entry:
     def dropped(self) -> float:
         """The node-weighted share of new connections dropped or rejected over all sources."""
         total = sum(p.group.weight for p in self.paths) or 1
-        return sum(p.answer["dropped"] * p.group.weight for p in self.paths) / total
+        return float(sum(p.answer["dropped"] * p.group.weight for p in self.paths)) / total
 
     @property
     def latency_ms(self) -> float | None:
@@ -102,7 +102,7 @@ class Entry:
     @property
     def cost_usd_per_month(self) -> float:
         """Cross-zone cost of the entry: every source node sends the cost model's rate."""
-        return sum((p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight for p in self.paths)
+        return float(sum((p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight for p in self.paths))
 
     @property
     def nodes_reaching(self) -> int:
@@ -338,7 +338,7 @@ class Preview:
 
     def to_json(self) -> dict[str, Any]:
         """The API's preview body (without the cluster's name and revision)."""
-        rows = [{"service": row.service, "type": row.type, "questions": self.questions(row),
+        rows: list[dict[str, Any]] = [{"service": row.service, "type": row.type, "questions": self.questions(row),
                  "entries": [d.to_json() for d in row.compared]} for row in self.services]
         questions = [q for row in rows for q in row["questions"]]
         entries = [e for row in rows for e in row["entries"]]

@@ -71,13 +71,22 @@ class WhatIf:
             raise ScenarioError(f"unknown change {unknown[0]!r} (known: {', '.join(CHANGE_KEYS)})",
                                 field=unknown[0], code=UNKNOWN)
         services = changes.get("services") or {}
+
+        def names(key: str) -> frozenset[str]:
+            return frozenset(changes.get(key) or ())
+
+        def mapping(key: str) -> Mapping[str, Any]:
+            return MappingProxyType(dict(changes.get(key) or {}))
+
         return cls(
             services=MappingProxyType({key: MappingProxyType(service_fields(key, fields))
                                        for key, fields in services.items()}),
             proxy_mode=changes.get("proxy_mode") or None,
             ipvs_scheduler=changes.get("ipvs_scheduler") or None,
-            **{key: MappingProxyType(dict(changes.get(key) or {})) for key in MAP_KEYS},
-            **{key: frozenset(changes.get(key) or ()) for key in SET_KEYS},
+            node_proxy_modes=mapping("node_proxy_modes"), node_ipvs_schedulers=mapping("node_ipvs_schedulers"),
+            scale=mapping("scale"), nodes_down=names("nodes_down"), nodes_cordoned=names("nodes_cordoned"),
+            nodes_drained=names("nodes_drained"), endpoints_not_ready=names("endpoints_not_ready"),
+            endpoints_terminating=names("endpoints_terminating"),
         )
 
     @classmethod
