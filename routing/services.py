@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from cluster.models import Cluster
+from routing.engine.rules.model import MODES as RULE_MODES
 from routing.models import RulesDriftReport, Scenario
 from routing.selectors import (
     InputError,
@@ -138,7 +139,7 @@ DRIFT_DIFF_MAX_CHARS = 20_000
 #: Reports kept per node (the newest); older ones are deleted when a new one is stored.
 DRIFT_REPORTS_KEPT = 20
 #: Modes a node agent compares (what ``routing.agent.drift.READ_COMMANDS`` can read).
-DRIFT_MODES = ("iptables", "nftables", "ipvs")
+DRIFT_MODES = RULE_MODES
 
 
 def drift_diff_text(*, missing: list[str], extra: list[str], limit: int = DRIFT_DIFF_MAX_CHARS) -> str:

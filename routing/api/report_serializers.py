@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from routing.engine.rules.model import MODES as RULE_MODES
+
 SERVICE_KEY = r"^[^/\s]+/[^/\s]+$"
-RULE_MODES = ("iptables", "nftables", "ipvs")
 
 
 # --- rules ------------------------------------------------------------------------------

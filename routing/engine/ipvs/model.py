@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
+from routing.engine.types import IPVS_SCHEDULERS as SCHEDULERS  # noqa: F401 - re-exported; defined once, in types
 
 # Kernel defaults kube-proxy leaves alone unless --ipvs-tcpfin-timeout / --ipvs-udp-timeout
 # are set: ip_vs_proto_tcp.c keeps a closed connection (FIN_WAIT, then TIME_WAIT) for 2 min,

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.types import TRAFFIC_POLICIES
 from routing.lab import netns
 from routing.lab.agents import LabAgents
 from routing.lab.netns import LabError
@@ -19,7 +20,7 @@ from routing.lab.topology import PREFIX, Lab
 from routing.lab.verify import format_table, verify
 from routing.management.commands._rules_common import BAD_INPUT, fail, load_snapshot, parse_sets, whatif
 
-MATRIX = [(i, e) for i in ("Cluster", "Local") for e in ("Cluster", "Local")]
+MATRIX = [(i, e) for i in TRAFFIC_POLICIES for e in TRAFFIC_POLICIES]
 
 
 def _interrupt(signum, frame):  # noqa: ANN001 - signal handler signature

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
+from routing.engine.rules.model import MODES
 from routing.management.commands._rules_common import fail, load_snapshot, one_line_errors, parse_sets, whatif
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="kubectl dump (JSON or YAML), or - for stdin")
         parser.add_argument("--node", required=True)
-        parser.add_argument("--mode", required=True, choices=["iptables", "nftables", "ipvs"])
+        parser.add_argument("--mode", required=True, choices=MODES)
         parser.add_argument("--service", help="only this Service (namespace/name)")
         parser.add_argument("--set", action="append", dest="sets", metavar="FIELD=VALUE",
                             help="what-if Service override, e.g. internalTrafficPolicy=Local (repeatable)")
