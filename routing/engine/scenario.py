@@ -18,7 +18,7 @@ from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
 from routing.engine.slicehints import controller_hints, controller_manages
 from routing.engine.snapshot import Snapshot, sort_endpoints
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES, Service
-from routing.engine.whatif_fields import FIELDS, Value, WhatIfField, field_named
+from routing.engine.whatif_fields import BY_NAME, FIELDS, Value, WhatIfField, field_named
 
 if TYPE_CHECKING:
     from routing.engine.simulate import Answer
@@ -74,10 +74,10 @@ def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[W
             raise ScenarioError(f"unknown service {key!r}", field="services", code=UNKNOWN)
         parsed = {}
         for name, raw in fields.items():
-            where = f"services.{key}.{name}"
-            spec = field_named(name, where=where)
-            value = spec.parse(raw, where=where)
-            spec.check_release(value, snapshot.proxy.version, where=where)
+            spec = BY_NAME.get(name) or field_named(name, where=f"services.{key}.{name}")
+            value = spec.parse(raw, where=f"services.{key}.{name}")
+            if spec.releases:
+                spec.check_release(value, snapshot.proxy.version, where=f"services.{key}.{name}")
             parsed[spec] = value
         for spec in parsed:
             if spec.requires is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -64,10 +65,14 @@ class WhatIfField:
         """Where the field lives in a Service object: ``("spec", "sessionAffinity")``."""
         return ("spec", *self.name.split("."))
 
-    @property
+    @cached_property
     def choices(self) -> tuple[str, ...]:
         """Every accepted string, the unset value first (empty for ``int`` fields)."""
         return ((self.unset,) if self.unset is not None else ()) + self.values
+
+    @cached_property
+    def _accepted(self) -> frozenset[str]:
+        return frozenset(self.choices)
 
     def parse(self, raw: object, *, where: str) -> Value:
         """``raw`` (text from a flag or a form, or JSON) as this field's value; raises
@@ -82,13 +87,15 @@ class WhatIfField:
                 raise ScenarioError(f"{self.name}={number} is not between {self.minimum} and {self.maximum}",
                                     field=where, code=INVALID)
             return number
-        if raw not in self.choices:
-            shown = ", ".join(v for v in self.choices if v) + (' or "" (unset)' if self.unset == "" else "")
-            raise ScenarioError(f"{self.name}={raw!r} is not one of {shown}", field=where, code=INVALID_CHOICE)
-        return str(raw)
+        if isinstance(raw, str) and raw in self._accepted:
+            return raw
+        shown = ", ".join(v for v in self.choices if v) + (' or "" (unset)' if self.unset == "" else "")
+        raise ScenarioError(f"{self.name}={raw!r} is not one of {shown}", field=where, code=INVALID_CHOICE)
 
     def check_release(self, value: Value, version: Version, *, where: str) -> None:
         """Refuse a value the cluster's Kubernetes release does not have."""
+        if not self.releases:
+            return
         span = self.releases.get(str(value))
         if span is None:
             return

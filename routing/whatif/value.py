@@ -93,17 +93,17 @@ class WhatIf:
     def for_service(cls, service: str, sets: Mapping[str, object], *, proxy_mode: str | None = None,
                     ipvs_scheduler: str | None = None) -> WhatIf:
         """One Service's ``set`` (API) / ``--set`` (CLI) plus the cluster-wide proxy flags."""
-        fields = service_fields(service, sets) if sets else {}
+        fields = service_fields(service, sets) if sets else None
         return cls(services=MappingProxyType({service: MappingProxyType(fields)}) if fields else _EMPTY,
                    proxy_mode=proxy_mode or None, ipvs_scheduler=ipvs_scheduler or None)
 
     def scenario(self) -> Scenario:
         """The engine's ``Scenario`` for this what-if."""
+        # Both are immutable: the mappings are shared, not copied (simulate's hot path).
         return Scenario(
-            service_overrides={key: dict(fields) for key, fields in self.services.items()},
-            proxy_mode=self.proxy_mode, ipvs_scheduler=self.ipvs_scheduler,
-            node_proxy_modes=dict(self.node_proxy_modes), node_ipvs_schedulers=dict(self.node_ipvs_schedulers),
-            scale=dict(self.scale), nodes_down=self.nodes_down, nodes_cordoned=self.nodes_cordoned,
+            service_overrides=self.services, proxy_mode=self.proxy_mode, ipvs_scheduler=self.ipvs_scheduler,
+            node_proxy_modes=self.node_proxy_modes, node_ipvs_schedulers=self.node_ipvs_schedulers,
+            scale=self.scale, nodes_down=self.nodes_down, nodes_cordoned=self.nodes_cordoned,
             nodes_drained=self.nodes_drained, endpoints_not_ready=self.endpoints_not_ready,
             endpoints_terminating=self.endpoints_terminating,
         )
