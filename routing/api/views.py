@@ -35,6 +35,7 @@ from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
 from routing.models import Scenario
 from routing.selectors import engine_scenario, scenario_snapshot, simulate_answer, snapshot_for
+from routing.whatif.errors import request_error
 from routing.services import scenario_apply, scenario_create, scenario_delete, scenario_preview, \
     scenario_update
 
@@ -181,18 +182,14 @@ class ClusterRulesView(APIView):
         query.is_valid(raise_exception=True)
         node, service = query.validated_data["node"], query.validated_data.get("service")
         snapshot = snapshot_for(cluster=cluster)
-        if node not in snapshot.nodes:
-            raise ValidationError({"node": [f"no node {node!r} in cluster {cluster.name}"]})
-        if service is not None and service not in snapshot.services:
-            raise ValidationError({"service": [f"no Service {service} in cluster {cluster.name}"]})
         mode = query.validated_data.get("mode") or snapshot.proxy_for(node).mode
         if mode not in s.RULE_MODES:
             raise ValidationError({"mode": [f"node {node} runs kube-proxy in {mode} mode, which "
                                             "programs no rules we render; pick a mode"]})
         try:
             rules = render_node_rules(snapshot, node, mode, service=service)
-        except RulesError as error:
-            raise ValidationError({"node": [" ".join(str(error).split())]}) from None
+        except RulesError as error:  # names node, service or mode itself
+            raise request_error(error) from None
         return Response({
             "cluster": cluster.name, "node": rules.node, "mode": rules.mode, "service": service,
             "text": rules.text, "companions": dict(rules.companions), "notes": list(rules.notes),
@@ -305,16 +302,15 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         query = s.RulesDiffQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         node, service = query.validated_data.get("node"), query.validated_data.get("service")
+        before = snapshot_for(cluster=scenario.cluster)
+        after = scenario_snapshot(snapshot=before, changes=scenario.changes)
+        if node is not None and node not in before.nodes:
+            # The diff covers every node; the one shown in full must exist.
+            raise ValidationError({"node": [f"no node {node!r} in this cluster"]})
         try:
-            before = snapshot_for(cluster=scenario.cluster)
-            after = scenario_snapshot(snapshot=before, changes=scenario.changes)
-            if node is not None and node not in before.nodes:
-                raise ValidationError({"node": [f"no node {node!r} in this cluster"]})
-            if service is not None and service not in before.services:
-                raise ValidationError({"service": [f"no Service {service} in this cluster"]})
             diff = diff_rules(before, after, query.validated_data["mode"], service=service)
-        except RulesError as error:
-            raise ValidationError({"mode": [" ".join(str(error).split())]}) from None
+        except RulesError as error:  # names service or mode itself
+            raise request_error(error) from None
         return Response({**diff.to_json(), "node": node,
                          "node_diff": diff.node_diff(node) if node else None})
 

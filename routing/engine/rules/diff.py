@@ -160,7 +160,7 @@ def diff_rules(
     ``service`` limits the comparison to one Service. Nodes are taken from the baseline.
     """
     if mode not in MODES:
-        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
     with gc_paused():
         return _diff(baseline, whatif, mode, nodes, service)
 
@@ -172,7 +172,8 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
     services = changed_services(baseline, whatif)
     if service is not None:
         if service not in baseline.services and service not in whatif.services:
-            raise RulesError(f"unknown service {service!r} (expected namespace/name)")
+            raise RulesError(f"unknown service {service!r} (expected namespace/name)", field="service",
+                             code="unknown")
         services = tuple(s for s in services if s == service)
     large_b = total_endpoints(baseline) > 1000
     large_w = total_endpoints(whatif) > 1000

@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
+from routing.engine.errors import EngineError
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
@@ -16,8 +17,9 @@ from routing.engine.topology import (
 from routing.engine.types import FeatureGates, Service, ServicePort
 
 
-class RulesError(ValueError):
-    """Bad input for rendering (unknown node, service or mode): one line."""
+class RulesError(EngineError):
+    """Bad input for rendering (unknown node, service or mode): one line, and ``field``
+    ``node``, ``service`` or ``mode``."""
 
 
 def _v4(ip: str) -> bool:
@@ -36,7 +38,7 @@ def node_context(snapshot: Snapshot, node_name: str) -> NodeContext:
         return NodeContext(name=node_name, ip=None, zone=zone or "")
     if node is None:
         known = ", ".join(sorted(snapshot.nodes)[:5]) or "none"
-        raise RulesError(f"unknown node {node_name!r} (known: {known})")
+        raise RulesError(f"unknown node {node_name!r} (known: {known})", field="node", code="unknown")
     ip = next((a for a in node.addresses if _v4(a)), None)
     return NodeContext(name=node.name, ip=ip, zone=node.zone)
 
@@ -94,7 +96,8 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
     if service is not None:
         svc = snapshot.services.get(service)
         if svc is None:
-            raise RulesError(f"unknown service {service!r} (expected namespace/name)")
+            raise RulesError(f"unknown service {service!r} (expected namespace/name)", field="service",
+                             code="unknown")
         candidates: Iterable[Service] = [svc]
     else:
         candidates = (snapshot.services[k] for k in sorted(snapshot.services))

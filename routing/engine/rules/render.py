@@ -189,7 +189,7 @@ def render_node_rules(
     read from the snapshot. Raises ``RulesError`` for an unknown node, service or mode.
     """
     if mode not in MODES:
-        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
     with gc_paused():
         return _render(snapshot, node_name, mode, service, options)
 

@@ -153,3 +153,16 @@ def test_affinity_timeout_outside_what_the_api_accepts_is_refused(value: object)
         apply_scenario(cluster(), Scenario(service_overrides={"default/web": {
             "sessionAffinity": "ClientIP", TIMEOUT: value}}))
     assert (err.value.field, err.value.code) == (f"services.default/web.{TIMEOUT}", "invalid")
+
+
+@pytest.mark.parametrize(("node", "mode", "service", "field", "code"), [
+    ("n9", "iptables", None, "node", "unknown"),
+    ("n1", "ebpf", None, "mode", "invalid_choice"),
+    ("n1", "iptables", "default/nope", "service", "unknown"),
+], ids=["node", "mode", "service"])
+def test_rules_errors_carry_field_and_code(node: str, mode: str, service: str | None, field: str, code: str) -> None:
+    from routing.engine.rules import RulesError, render_node_rules
+
+    with pytest.raises(RulesError) as err:
+        render_node_rules(cluster(), node, mode, service=service)
+    assert (err.value.field, err.value.code) == (field, code)
