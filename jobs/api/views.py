@@ -6,7 +6,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -64,8 +64,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             job = rollback_request(apply_job=apply_job, user=request.user,
                                    confirm_restart=body.validated_data["confirm_restart"])
-        except ApplyError as error:
-            raise ValidationError({"job": [str(error)]}) from None
+        except ApplyError as error:  # names its field ("job", "confirm_restart") and code
+            raise ValidationError({error.field: [ErrorDetail(str(error), code=error.code)]}) from None
         return Response(job_link(request, job, True), status=status.HTTP_202_ACCEPTED)
 
 
