@@ -191,9 +191,10 @@ def _spec_path(name: str) -> tuple[str, ...]:
 
 
 def _get(obj: dict, path: tuple[str, ...]) -> object:
+    value: object = obj
     for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _patch_for(change: Change) -> dict:
