@@ -117,7 +117,9 @@ class WhatIfField:
             accepts = f"a whole number {self.minimum}..{self.maximum}"
         else:
             accepts = ", ".join(v for v in self.values) + (' ("" removes it)' if self.unset == "" else "")
-        return f"{self.help} Accepts {accepts}."
+        acts = "" if self.service_types == ALL_TYPES else f" Acts on {', '.join(self.service_types)} Services."
+        needs = f" Needs {self.requires[0]}={self.requires[1]}." if self.requires else ""
+        return f"{self.help} Accepts {accepts}.{acts}{needs}"
 
 
 FIELDS: tuple[WhatIfField, ...] = (

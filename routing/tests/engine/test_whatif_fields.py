@@ -166,3 +166,10 @@ def test_rules_errors_carry_field_and_code(node: str, mode: str, service: str | 
     with pytest.raises(RulesError) as err:
         render_node_rules(cluster(), node, mode, service=service)
     assert (err.value.field, err.value.code) == (field, code)
+
+
+def test_descriptions_say_what_a_field_accepts_acts_on_and_needs() -> None:
+    etp = BY_NAME["externalTrafficPolicy"].describe()
+    assert "Accepts Cluster, Local." in etp and "Acts on NodePort, LoadBalancer Services." in etp
+    assert "Acts on" not in BY_NAME["internalTrafficPolicy"].describe()
+    assert "Needs sessionAffinity=ClientIP." in BY_NAME[TIMEOUT].describe()
