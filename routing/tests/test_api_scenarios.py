@@ -123,6 +123,10 @@ def test_preview_node_down_and_explicit_sources(anon_client, reader_client, smal
     bad = anon_client.post(f"/api/v1/scenarios/{scenario_id}/preview",
                            {"services": ["shop/nope"]}, format="json")
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "services"
+    ghost = anon_client.post(f"/api/v1/scenarios/{scenario_id}/preview",
+                             {"services": ["shop/web"], "sources": ["pod:n9"]}, format="json")
+    assert ghost.status_code == 400
+    assert (ghost.json()["error"]["field"], ghost.json()["error"]["code"]) == ("sources", "unknown")
 
 
 def test_apply_needs_an_operator_and_a_live_cluster(reader_client, operator_client,
