@@ -402,6 +402,9 @@ class PreviewServiceSerializer(serializers.Serializer):
     questions = PreviewQuestionSerializer(many=True)
     entries = PreviewEntrySerializer(many=True, help_text="Node-weighted figures per way in "
                                                           "(what the what-if page shows).")
+    error = serializers.CharField(allow_null=True, required=False,
+                                  help_text="Why nothing was asked (e.g. kube-proxy does not proxy "
+                                            "a headless Service: DNS answers instead).")
 
 
 class PreviewSummarySerializer(serializers.Serializer):

@@ -339,7 +339,7 @@ class Preview:
     def to_json(self) -> dict[str, Any]:
         """The API's preview body (without the cluster's name and revision)."""
         rows: list[dict[str, Any]] = [{"service": row.service, "type": row.type, "questions": self.questions(row),
-                 "entries": [d.to_json() for d in row.compared]} for row in self.services]
+                 "entries": [d.to_json() for d in row.compared], "error": row.error} for row in self.services]
         questions = [q for row in rows for q in row["questions"]]
         entries = [e for row in rows for e in row["entries"]]
         return {
