@@ -22,12 +22,17 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
 
-__all__ = ["Dump", "DumpError", "read_dump", "read_objects"]
+from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number, number
+
+__all__ = ["Dump", "DumpError", "DumpTooLarge", "Limits", "load_yaml", "read_dump", "read_objects"]
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The longest error line: whatever a file holds, a refusal stays readable.
+MAX_MESSAGE = 1000
 
 
 class DumpError(ValueError):
@@ -41,7 +46,13 @@ class DumpError(ValueError):
         text = str(message)
         if not text.isprintable():
             text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 3] + "..."
         super().__init__(text, *args)
+
+
+class DumpTooLarge(DumpError):
+    """A dump over a size bound (bytes, objects, values): the API answers 413."""
 
 
 class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
@@ -49,13 +60,80 @@ class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
 
     PyYAML would turn an unquoted ``creationTimestamp`` into a ``datetime``, which neither
     survives JSON storage nor exports back to the same text.
+
+    Bounded (``limits``, set per load): a YAML alias is never expanded, it becomes a
+    :class:`~cluster.bounds.Refused` marker the bounds check reports with its path, so
+    a "billion laughs" costs no more than its text; merge keys (``<<``), which copy
+    mappings while the document is still being composed, are refused outright; numbers
+    too long to be a Kubernetes field are not converted.
     """
+
+    limits: Limits = DEFAULT_LIMITS
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            # A second reference to one node: an alias. Expanding aliases is what blows up.
+            return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
+        return super().construct_object(node, deep=deep)
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConstructorError(None, None, "merge keys (<<) are not accepted in a dump",
+                                       key_node.start_mark)
+        super().flatten_mapping(node)
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
+        text = self.construct_scalar(node)
+        if len(text) > self.limits.max_number:
+            return number(text, self.limits, int)
+        return SafeConstructor.construct_yaml_int(self, node)
+
+    def construct_bounded_float(self, node: yaml.ScalarNode) -> Any:
+        text = self.construct_scalar(node)
+        if len(text) > self.limits.max_number:
+            return number(text, self.limits, float)
+        return SafeConstructor.construct_yaml_float(self, node)
 
 
 _KubeLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
 }
+_KubeLoader.add_constructor("tag:yaml.org,2002:int", _KubeLoader.construct_bounded_int)
+_KubeLoader.add_constructor("tag:yaml.org,2002:float", _KubeLoader.construct_bounded_float)
+
+
+def _load_yaml_all(text: str, limits: Limits) -> list[Any]:
+    loader = _KubeLoader(text)
+    loader.limits = limits
+    try:
+        documents = []
+        while loader.check_data():
+            documents.append(loader.get_data())
+        return documents
+    finally:
+        loader.dispose()
+
+
+def load_yaml(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """One YAML document (``config.conf``), read as dumps are: no aliases, numbers bounded.
+
+    Raises ``yaml.YAMLError`` for bad YAML and ``RecursionError`` for hostile nesting;
+    the caller then runs :func:`cluster.bounds.check_value` on the result.
+    """
+    documents = _load_yaml_all(text, limits)
+    if len(documents) > 1:
+        raise yaml.YAMLError("expected one YAML document, found several")
+    return documents[0] if documents else None
+
+
+def _json_decoder(limits: Limits) -> json.JSONDecoder:
+    return json.JSONDecoder(
+        parse_int=lambda text: int(text) if len(text) <= limits.max_number else number(text, limits, int),
+        parse_float=lambda text: number(text, limits, float),
+        parse_constant=not_a_number,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +147,8 @@ class Dump:
 
 
 def read_objects(
-    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> list[dict[str, Any]]:
     """Return the Kubernetes objects in ``source`` as a flat list of dicts, in file order.
 
@@ -77,13 +156,16 @@ def read_objects(
     larger than ``max_bytes`` is refused before it is parsed (a path by its size on disk,
     a stream after reading at most ``max_bytes + 1`` bytes). Raises :class:`DumpError` for
     anything that is not a readable Kubernetes dump. See :func:`read_dump` for what
-    happens to an object repeated in a later YAML document.
+    happens to an object repeated in a later YAML document. ``limits`` bounds what the
+    decoded objects may hold (depth, string and number length, counts; see
+    :class:`cluster.bounds.Limits`); anything beyond is refused naming object and path.
     """
-    return read_dump(source, max_bytes=max_bytes).objects
+    return read_dump(source, max_bytes=max_bytes, limits=limits).objects
 
 
 def read_dump(
-    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> Dump:
     """Like :func:`read_objects`, also naming the objects later documents replaced.
 
@@ -93,23 +175,25 @@ def read_dump(
     document (one ``List``, as ``kubectl get`` prints) a repeated object is left in place
     for the importer to refuse: no API server lists an object twice.
     """
+    limits = limits or DEFAULT_LIMITS
     data = _read_bytes(source, max_bytes=max_bytes)
     try:
-        documents = _parse(data)
+        documents = _parse(data, limits)
         del data  # the decoded objects are what we keep; let the raw bytes go first
-        return _objects(documents)
+        return _objects(documents, limits)
     except RecursionError:  # hostile nesting: the parsers and _flatten recurse per level
         raise DumpError("input nests too deeply to be a Kubernetes dump") from None
 
 
-def _objects(documents: list[Any]) -> Dump:
+def _objects(documents: list[Any], limits: Limits = DEFAULT_LIMITS) -> Dump:
+    budget = [limits.max_values]
     per_document: list[list[dict[str, Any]]] = []
     for index, document in enumerate(documents):
         if document is None:  # an empty YAML document between two '---'
             continue
         where = f"document {index + 1}" if not isinstance(documents, _Single) else "top level"
         objects: list[dict[str, Any]] = []
-        _flatten(document, where=where, out=objects, inherited=None)
+        _flatten(document, where=where, out=objects, inherited=None, limits=limits, budget=budget)
         per_document.append(objects)
     if not per_document:
         raise DumpError("empty input: no Kubernetes objects found")
@@ -158,7 +242,7 @@ def _read_bytes(source: Any, *, max_bytes: int | None) -> bytes:
         try:
             size = path.stat().st_size
             if max_bytes is not None and size > max_bytes:
-                raise DumpError(_too_big(str(path), size, max_bytes))
+                raise DumpTooLarge(_too_big(str(path), size, max_bytes))
             with path.open("rb") as handle:
                 return _read_stream(handle, name=str(path), max_bytes=max_bytes)
         except OSError as exc:
@@ -181,7 +265,7 @@ def _read_stream(handle: IO[bytes], *, name: str, max_bytes: int | None) -> byte
         total += len(chunk)
         if max_bytes is not None and total > max_bytes:
             # Stop at once: neither a multi-gigabyte stream nor a gzip bomb is buffered.
-            raise DumpError(_too_big(name, None, max_bytes))
+            raise DumpTooLarge(_too_big(name, None, max_bytes))
         kept.append(chunk)
     return b"".join(kept)
 
@@ -219,26 +303,26 @@ def _too_big(name: str, size: int | None, limit: int) -> str:
     return f"{name} is too large: {actual}, the limit is {limit:,} bytes"
 
 
-def _parse(data: bytes) -> list[Any]:
+def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise DumpError("empty input: no Kubernetes objects found")
     if stripped[:1] in (b"{", b"["):
         try:
-            return _Single([json.loads(data)])
+            return _Single([_json_decoder(limits).decode(data.decode("utf-8-sig"))])
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data":
-                return _yaml_flow_or_fail(data, exc, stripped)
+                return _yaml_flow_or_fail(data, exc, stripped, limits)
         except UnicodeDecodeError:
             raise DumpError("input is not UTF-8 text") from None
         # Several JSON documents one after another, as `kubectl get -w -o json` prints.
-        return _json_stream(data.decode("utf-8-sig"))
+        return _json_stream(data.decode("utf-8-sig"), limits)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DumpError(f"input is not UTF-8 text (byte offset {exc.start})") from None
     try:
-        return list(yaml.load_all(text, Loader=_KubeLoader))
+        return _load_yaml_all(text, limits)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
@@ -248,7 +332,9 @@ def _parse(data: bytes) -> list[Any]:
         raise DumpError(f"invalid YAML: {' '.join(str(exc).split())}") from None
 
 
-def _yaml_flow_or_fail(data: bytes, error: json.JSONDecodeError, stripped: bytes) -> list[Any]:
+def _yaml_flow_or_fail(
+    data: bytes, error: json.JSONDecodeError, stripped: bytes, limits: Limits
+) -> list[Any]:
     """``{kind: Node, ...}`` is YAML flow style, not broken JSON: accept it as YAML.
 
     Only when JSON fails at the very first key (unquoted): any later JSON error is a real
@@ -261,7 +347,7 @@ def _yaml_flow_or_fail(data: bytes, error: json.JSONDecodeError, stripped: bytes
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     try:
-        documents = list(yaml.load_all(data.decode("utf-8-sig"), Loader=_KubeLoader))
+        documents = _load_yaml_all(data.decode("utf-8-sig"), limits)
     except (yaml.YAMLError, UnicodeDecodeError):
         documents = []
     if documents and all(isinstance(d, (dict, list)) for d in documents):
@@ -271,8 +357,8 @@ def _yaml_flow_or_fail(data: bytes, error: json.JSONDecodeError, stripped: bytes
     ) from None
 
 
-def _json_stream(text: str) -> list[Any]:
-    decoder = json.JSONDecoder()
+def _json_stream(text: str, limits: Limits) -> list[Any]:
+    decoder = _json_decoder(limits)
     documents, position, end = [], 0, len(text)
     while True:
         while position < end and text[position] in " \t\r\n":
@@ -284,7 +370,7 @@ def _json_stream(text: str) -> list[Any]:
         except json.JSONDecodeError as exc:
             if text.startswith("---", position):  # JSON documents in a YAML stream
                 try:
-                    return list(yaml.load_all(text, Loader=_KubeLoader))
+                    return _load_yaml_all(text, limits)
                 except yaml.YAMLError:
                     pass  # the JSON error below says more
             raise DumpError(
@@ -298,8 +384,23 @@ def _describe(obj: Any) -> str:
         name = obj["metadata"].get("name")
         if name:
             namespace = obj["metadata"].get("namespace")
-            return f" (metadata.name {f'{namespace}/' if namespace else ''}{name})"
+            return f" (metadata.name {_cut(f'{namespace}/' if namespace else '')}{_cut(name)})"
     return ""
+
+
+def _cut(text: Any) -> str:
+    text = str(text)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
+
+
+def _label(obj: dict[str, Any]) -> str:
+    """"Service shop/web" (cut to a readable length), for bounds errors."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    where = f"{namespace}/" if isinstance(namespace, str) and namespace else ""
+    named = f" {_cut(where)}{_cut(name)}" if isinstance(name, str) and name else ""
+    return f" ({_cut(obj.get('kind'))}{named})"
 
 
 def _is_list(obj: dict[str, Any]) -> bool:
@@ -311,11 +412,14 @@ def _is_list(obj: dict[str, Any]) -> bool:
 
 
 def _flatten(
-    obj: Any, *, where: str, out: list[dict[str, Any]], inherited: tuple[str, str] | None
+    obj: Any, *, where: str, out: list[dict[str, Any]], inherited: tuple[str, str] | None,
+    limits: Limits = DEFAULT_LIMITS, budget: list[int] | None = None,
 ) -> None:
+    budget = budget if budget is not None else [limits.max_values]
     if isinstance(obj, list):  # a bare JSON array of objects
         for index, item in enumerate(obj):
-            _flatten(item, where=f"{where}, item {index}", out=out, inherited=None)
+            _flatten(item, where=f"{where}, item {index}", out=out, inherited=None,
+                     limits=limits, budget=budget)
         return
     if not isinstance(obj, dict):
         raise DumpError(
@@ -335,9 +439,18 @@ def _flatten(
             raise DumpError(f"{where}: items must be a list, got {_type_name(items)}")
         child = _typed_list_item(obj)
         for index, item in enumerate(items):
-            _flatten(item, where=f"{where}, items[{index}]", out=out, inherited=child)
+            _flatten(item, where=f"{where}, items[{index}]", out=out, inherited=child,
+                     limits=limits, budget=budget)
         return
     _check_object(obj, where=where)
+    if len(out) >= limits.max_objects:
+        raise DumpTooLarge(f"{where}: the dump holds more than {limits.max_objects:,} objects"
+                        " (the limit; ROUTESCOPE_DUMP_MAX_OBJECTS)")
+    found = check_value(obj, limits, budget)
+    if found is not None:
+        path, problem = found
+        error = DumpTooLarge if budget[0] < 0 else DumpError
+        raise error(f"{where}{_label(obj)}: {path + ' ' if path else ''}{problem}")
     out.append(obj)
 
 
@@ -365,6 +478,8 @@ def _check_object(obj: dict[str, Any], *, where: str) -> None:
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, Refused):
+        return f"a value that {value.why}"
     names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
         return "null"

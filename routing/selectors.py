@@ -14,7 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from cluster.kube_dump import DumpError, read_objects
+from cluster.dump_limits import dump_limits
+from cluster.kube_dump import DumpError, DumpTooLarge, read_objects
 from cluster.models import Cluster
 from cluster.writer import check_objects
 from routing.engine.candidates import DESTINATIONS
@@ -35,9 +36,11 @@ PREVIEW_SERVICES = 25
 class InputError(ValueError):
     """Input the engine cannot answer; ``field`` names the request field at fault."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, too_large: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        #: Over a size bound (the API answers 413, not 400).
+        self.too_large = too_large
 
 
 _locks: dict[tuple[int, int, float], threading.Lock] = {}
@@ -71,17 +74,24 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
             from cluster.selectors import cluster_objects
 
             return snapshot_from_objects(cluster_objects(cluster=cluster), **overrides)
-        data = json.dumps(dump).encode()
-        objects = read_objects(io.BytesIO(data), max_bytes=settings.ROUTESCOPE_MAX_DUMP_BYTES)
+        try:
+            data = json.dumps(dump).encode()
+        except RecursionError:  # the request body parsed, but nests past any dump's depth
+            raise InputError("the dump nests too deeply to be a Kubernetes dump",
+                             field="cluster_dump") from None
+        limits = dump_limits()
+        objects = read_objects(io.BytesIO(data), max_bytes=settings.ROUTESCOPE_MAX_DUMP_BYTES,
+                               limits=limits)
         if not objects:
             raise InputError("the dump holds no Kubernetes objects", field="cluster_dump")
-        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+        check_objects(objects, limits)  # the importer's one-line refusals, not an engine traceback
         return snapshot_from_objects(objects, **overrides)
     except SnapshotError as error:
         raise InputError(_one_line(error), field="kube_version" if "version" in str(error)
                          and kube_version else "cluster_dump") from None
     except DumpError as error:
-        raise InputError(_one_line(error), field="cluster_dump") from None
+        raise InputError(_one_line(error), field="cluster_dump",
+                         too_large=isinstance(error, DumpTooLarge)) from None
 
 
 def simulate_answer(*, snapshot: Snapshot, service: str, source: str, to: str | None = None,

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,9 +47,19 @@ ERRORS = {
 }
 
 
-def bad_input(error: InputError) -> ValidationError:
-    """The DRF 400 for an ``InputError`` (the exception handler shapes the body)."""
+def bad_input(error: InputError) -> APIException:
+    """The DRF 400 for an ``InputError`` (the exception handler shapes the body); 413 for
+    an inline dump over a size bound."""
+    if error.too_large:
+        return DumpTooLarge(f"{error.field}: {error}" if error.field else str(error))
     return ValidationError({error.field or "non_field_errors": [str(error)]})
+
+
+class DumpTooLarge(APIException):
+    """An inline dump over one of the ``ROUTESCOPE_DUMP_MAX_*`` bounds."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
 
 
 def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
