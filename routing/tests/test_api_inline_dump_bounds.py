@@ -9,11 +9,16 @@ import time
 import pytest
 from django.test import override_settings
 
-from cluster.api.testing import small_cluster_dump
 from cluster.tests.test_bounds import alias_bomb
 
 pytest_plugins = ["cluster.api.testing"]
 pytestmark = pytest.mark.django_db
+
+
+def small_cluster_dump():
+    from cluster.api.testing import small_cluster_dump as dump  # loaded as a plugin below
+
+    return dump()
 
 
 def _ask(client, dump):
