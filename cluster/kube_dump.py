@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -128,11 +129,19 @@ def load_yaml(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Any:
     return documents[0] if documents else None
 
 
-def _json_decoder(limits: Limits) -> json.JSONDecoder:
+def _json_decoder(limits: Limits, keys: dict[str, str] | None = None) -> json.JSONDecoder:
+    """A decoder whose numbers are bounded; with ``keys``, mapping keys are shared through
+    it across calls (one ``json.loads`` shares them by itself, but the element-by-element
+    decoding of :class:`_JsonReader` would otherwise hold a copy of "metadata" per object)."""
+    hook = None
+    if keys is not None:
+        def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            return {keys.setdefault(key, key): value for key, value in pairs}
     return json.JSONDecoder(
         parse_int=lambda text: int(text) if len(text) <= limits.max_number else number(text, limits, int),
         parse_float=lambda text: number(text, limits, float),
         parse_constant=not_a_number,
+        object_pairs_hook=hook,
     )
 
 
@@ -186,7 +195,9 @@ def read_dump(
 
 
 def _objects(documents: list[Any], limits: Limits = DEFAULT_LIMITS) -> Dump:
-    budget = [limits.max_values]
+    # Decoded JSON was checked element by element already (see _JsonReader).
+    budget = None if isinstance(documents, _Checked) or getattr(documents, "checked", False) \
+        else [limits.max_values]
     per_document: list[list[dict[str, Any]]] = []
     for index, document in enumerate(documents):
         if document is None:  # an empty YAML document between two '---'
@@ -309,14 +320,19 @@ def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
         raise DumpError("empty input: no Kubernetes objects found")
     if stripped[:1] in (b"{", b"["):
         try:
-            return _Single([_json_decoder(limits).decode(data.decode("utf-8-sig"))])
-        except json.JSONDecodeError as exc:
-            if exc.msg != "Extra data":
-                return _yaml_flow_or_fail(data, exc, stripped, limits)
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise DumpError("input is not UTF-8 text") from None
+        reader = _JsonReader(text, limits)
+        try:
+            document, end = reader.document(_skip(text, 0), where="top level")
+        except json.JSONDecodeError as exc:
+            return _yaml_flow_or_fail(data, exc, stripped, limits)
+        if _skip(text, end) == len(text):
+            return _checked(_Single([document]))
         # Several JSON documents one after another, as `kubectl get -w -o json` prints.
-        return _json_stream(data.decode("utf-8-sig"), limits)
+        del document
+        return _json_stream(text, limits)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -358,15 +374,15 @@ def _yaml_flow_or_fail(
 
 
 def _json_stream(text: str, limits: Limits) -> list[Any]:
-    decoder = _json_decoder(limits)
-    documents, position, end = [], 0, len(text)
+    reader = _JsonReader(text, limits)
+    documents: list[Any] = []
+    position, end = 0, len(text)
     while True:
-        while position < end and text[position] in " \t\r\n":
-            position += 1
+        position = _skip(text, position)
         if position == end:
-            return documents
+            return _checked(documents)
         try:
-            document, position = decoder.raw_decode(text, position)
+            document, position = reader.document(position, where=f"document {len(documents) + 1}")
         except json.JSONDecodeError as exc:
             if text.startswith("---", position):  # JSON documents in a YAML stream
                 try:
@@ -377,6 +393,113 @@ def _json_stream(text: str, limits: Limits) -> list[Any]:
                 f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
         documents.append(document)
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _skip(text: str, position: int) -> int:
+    return _WHITESPACE.match(text, position).end()  # type: ignore[union-attr]
+
+
+class _Checked(list):
+    """Documents whose items were bounds-checked while they were decoded."""
+
+
+def _checked(documents: list[Any]) -> list[Any]:
+    if isinstance(documents, _Single):
+        documents.checked = True  # type: ignore[attr-defined]
+        return documents
+    return _Checked(documents)
+
+
+class _JsonReader:
+    """Decode a JSON document one array element at a time, checking each as it comes.
+
+    A dump is one big array (a bare array, or a List's ``items``) of objects: decoding it
+    element by element lets the bounds check (and the cheapest "is this an object at all"
+    check) refuse a hostile dump at its first bad element, before the rest of it is built
+    in memory: three million ``[]`` would otherwise cost 25 times their bytes first.
+    """
+
+    def __init__(self, text: str, limits: Limits) -> None:
+        self.text, self.limits = text, limits
+        self.decoder = _json_decoder(limits, keys={})
+        self.budget = [limits.max_values]
+
+    def document(self, position: int, *, where: str) -> tuple[Any, int]:
+        first = self.text[position:position + 1]
+        if first == "[":
+            return self._array(position, lambda index: f"{where}, item {index}")
+        if first == "{":
+            obj, end = self._object(position, where)
+            if not _is_list(obj) or not isinstance(obj.get("items"), list):
+                self._check(obj, where)  # one object, not a List: check all of it
+            return obj, end
+        return self.decoder.raw_decode(self.text, position)
+
+    def _array(self, position: int, where: Any) -> tuple[list[Any], int]:
+        text, out = self.text, []
+        position = _skip(text, position + 1)
+        if text.startswith("]", position):
+            return out, position + 1
+        while True:
+            item, position = self.decoder.raw_decode(text, position)
+            self._check(item, where(len(out)))
+            out.append(item)
+            position = _skip(text, position)
+            if text.startswith(",", position):
+                position = _skip(text, position + 1)
+            elif text.startswith("]", position):
+                return out, position + 1
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
+
+    def _object(self, position: int, where: str) -> tuple[dict[str, Any], int]:
+        text, out = self.text, {}
+        position = _skip(text, position + 1)
+        if text.startswith("}", position):
+            return out, position + 1
+        while True:
+            if not text.startswith('"', position):
+                raise json.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", text, position)
+            key, position = self.decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if not text.startswith(":", position):
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, position)
+            position = _skip(text, position + 1)
+            if key == "items" and text.startswith("[", position):
+                out[key], position = self._array(position, lambda index: f"{where}, items[{index}]")
+            else:
+                out[key], position = self.decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if text.startswith(",", position):
+                position = _skip(text, position + 1)
+            elif text.startswith("}", position):
+                return out, position + 1
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
+
+    def _check(self, item: Any, where: str) -> None:
+        if isinstance(item, dict):
+            if "kind" not in item and "apiVersion" not in item and "metadata" not in item:
+                raise DumpError(f"{where} is not a Kubernetes object: it has no kind and no apiVersion")
+            label = _label(item)
+        elif isinstance(item, list):
+            if not item:
+                raise DumpError(f"{where} is an empty list, not a Kubernetes object")
+            label = ""
+        else:
+            raise DumpError(
+                f"{where} is not a Kubernetes object: expected a mapping with kind and"
+                f" apiVersion, got {_type_name(item)}"
+            )
+        found = check_value(item, self.limits, self.budget)
+        if found is not None:
+            path, problem = found
+            error = DumpTooLarge if self.budget[0] < 0 else DumpError
+            raise error(f"{where}{label}: {path + ' ' if path else ''}{problem}")
 
 
 def _describe(obj: Any) -> str:
@@ -415,7 +538,8 @@ def _flatten(
     obj: Any, *, where: str, out: list[dict[str, Any]], inherited: tuple[str, str] | None,
     limits: Limits = DEFAULT_LIMITS, budget: list[int] | None = None,
 ) -> None:
-    budget = budget if budget is not None else [limits.max_values]
+    """Append the objects in ``obj`` to ``out``; ``budget`` (values left, see
+    ``cluster.bounds.check_value``) is None when the bounds were checked while decoding."""
     if isinstance(obj, list):  # a bare JSON array of objects
         for index, item in enumerate(obj):
             _flatten(item, where=f"{where}, item {index}", out=out, inherited=None,
@@ -446,7 +570,7 @@ def _flatten(
     if len(out) >= limits.max_objects:
         raise DumpTooLarge(f"{where}: the dump holds more than {limits.max_objects:,} objects"
                         " (the limit; ROUTESCOPE_DUMP_MAX_OBJECTS)")
-    found = check_value(obj, limits, budget)
+    found = check_value(obj, limits, budget) if budget is not None else None
     if found is not None:
         path, problem = found
         error = DumpTooLarge if budget[0] < 0 else DumpError

@@ -94,6 +94,10 @@ def corpus() -> dict[str, bytes]:
         "1 MB Service name": _list(b.service("x" * 1_000_000)),
         "1 MB label key": _list(_with_meta(b.node("n1"), labels={"k" * 1_000_000: "v"})),
         "2 MB annotation value": _list(_with_meta(b.node("n1"), annotations={"a": "v" * 2_000_000})),
+        # Many tiny containers: 25 times their bytes once decoded, refused at the first.
+        "3,000,000 empty lists": b"[" + b",".join([b"[]"] * 3_000_000) + b"]",
+        "1,000,000 empty mappings in a List": b'{"apiVersion": "v1", "kind": "List", "items": ['
+                                              + b",".join([b"{}"] * 1_000_000) + b"]}",
         # Nesting.
         "JSON nested 100,000 levels": b"[" * 100_000 + b"]" * 100_000,
         "YAML nested 100,000 levels": b"- " * 100_000 + b"x\n",
@@ -147,6 +151,8 @@ EXPECTED = {
     "1 MB Service name": "(1,000,000 characters) is not a valid Service name",
     "1 MB label key": "(1,000,000 characters) name part must be no more than 63",
     "2 MB annotation value": "metadata.annotations.a is a string of 2,000,000 characters",
+    "3,000,000 empty lists": "top level, item 0 is an empty list, not a Kubernetes object",
+    "1,000,000 empty mappings in a List": "items[0] is not a Kubernetes object: it has no kind",
     "JSON nested 100,000 levels": "nests too deeply",
     "YAML nested 100,000 levels": "exceeded maximum nesting depth",
     "List nested 3,000 levels": "nests too deeply",
