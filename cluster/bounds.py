@@ -99,8 +99,12 @@ def _scalar_problem(value: Any, limits: Limits) -> str | None:
     kind = type(value)
     if kind is str:
         return _text_problem(value, limits)
-    if kind is int or kind is bool or value is None:
+    if kind is bool or value is None:
         return None
+    if kind is int:  # only a value decoded elsewhere (the API's request body) can be this long
+        if -10**limits.max_number < value < 10**limits.max_number:
+            return None
+        return f"is a number of more than {limits.max_number} digits (the limit)"
     if kind is float:
         return None if math.isfinite(value) else f"is {value}, not a finite number"
     if kind is Refused:
@@ -137,6 +141,7 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
     if type(root) is not dict and type(root) is not list:
         return _scalar_problem(root, limits) is None
     max_depth, max_string = limits.max_depth, limits.max_string
+    top, bottom = 10**limits.max_number, -10**limits.max_number
     stack: list[tuple[Any, int]] = [(root, 1)]
     count = 0
     while stack:
@@ -160,7 +165,10 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
                     return False
             elif kind is dict or kind is list:
                 stack.append((value, depth + 1))
-            elif kind is int or kind is bool or value is None:
+            elif kind is int:
+                if not bottom < value < top:
+                    return False
+            elif kind is bool or value is None:
                 continue
             elif _scalar_problem(value, limits):
                 return False

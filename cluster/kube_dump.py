@@ -25,9 +25,13 @@ from typing import IO, Any, Iterator
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number, number
+from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number
+from cluster.bounds import number as bounded_number
 
-__all__ = ["Dump", "DumpError", "DumpTooLarge", "Limits", "load_yaml", "read_dump", "read_objects"]
+__all__ = [
+    "Dump", "DumpError", "DumpTooLarge", "Limits", "load_yaml", "read_dump", "read_objects",
+    "read_value",
+]
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -87,13 +91,13 @@ class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
         text = self.construct_scalar(node)
         if len(text) > self.limits.max_number:
-            return number(text, self.limits, int)
+            return bounded_number(text, self.limits, int)
         return SafeConstructor.construct_yaml_int(self, node)
 
     def construct_bounded_float(self, node: yaml.ScalarNode) -> Any:
         text = self.construct_scalar(node)
         if len(text) > self.limits.max_number:
-            return number(text, self.limits, float)
+            return bounded_number(text, self.limits, float)
         return SafeConstructor.construct_yaml_float(self, node)
 
 
@@ -138,8 +142,9 @@ def _json_decoder(limits: Limits, keys: dict[str, str] | None = None) -> json.JS
         def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             return {keys.setdefault(key, key): value for key, value in pairs}
     return json.JSONDecoder(
-        parse_int=lambda text: int(text) if len(text) <= limits.max_number else number(text, limits, int),
-        parse_float=lambda text: number(text, limits, float),
+        parse_int=lambda text: (int(text) if len(text) <= limits.max_number
+                                else bounded_number(text, limits, int)),
+        parse_float=lambda text: bounded_number(text, limits, float),
         parse_constant=not_a_number,
         object_pairs_hook=hook,
     )
@@ -191,6 +196,19 @@ def read_dump(
         del data  # the decoded objects are what we keep; let the raw bytes go first
         return _objects(documents, limits)
     except RecursionError:  # hostile nesting: the parsers and _flatten recurse per level
+        raise DumpError("input nests too deeply to be a Kubernetes dump") from None
+
+
+def read_value(value: Any, *, limits: Limits | None = None) -> list[dict[str, Any]]:
+    """The objects of a dump that is already decoded (the API's inline ``cluster_dump``),
+    checked within ``limits`` as :func:`read_objects` checks a file, without encoding it
+    to text and decoding it again."""
+    limits = limits or DEFAULT_LIMITS
+    if value is None:
+        raise DumpError("empty input: no Kubernetes objects found")
+    try:
+        return _objects(_Single([value]), limits).objects
+    except RecursionError:
         raise DumpError("input nests too deeply to be a Kubernetes dump") from None
 
 

@@ -6,16 +6,12 @@ the API turns into a 400 and the pages into a form error.
 """
 from __future__ import annotations
 
-import io
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.conf import settings
-
 from cluster.dump_limits import dump_limits
-from cluster.kube_dump import DumpError, DumpTooLarge, read_objects
+from cluster.kube_dump import DumpError, DumpTooLarge, read_value
 from cluster.models import Cluster
 from cluster.writer import check_objects
 from routing.engine.candidates import DESTINATIONS
@@ -74,14 +70,9 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
             from cluster.selectors import cluster_objects
 
             return snapshot_from_objects(cluster_objects(cluster=cluster), **overrides)
-        try:
-            data = json.dumps(dump).encode()
-        except RecursionError:  # the request body parsed, but nests past any dump's depth
-            raise InputError("the dump nests too deeply to be a Kubernetes dump",
-                             field="cluster_dump") from None
         limits = dump_limits()
-        objects = read_objects(io.BytesIO(data), max_bytes=settings.ROUTESCOPE_MAX_DUMP_BYTES,
-                               limits=limits)
+        # The request body is decoded already: read it as a dump file is read, bounds and all.
+        objects = read_value(dump, limits=limits)
         if not objects:
             raise InputError("the dump holds no Kubernetes objects", field="cluster_dump")
         check_objects(objects, limits)  # the importer's one-line refusals, not an engine traceback
