@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import yaml
+from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number
 from cluster.bounds import number as bounded_number
@@ -109,16 +118,99 @@ _KubeLoader.add_constructor("tag:yaml.org,2002:int", _KubeLoader.construct_bound
 _KubeLoader.add_constructor("tag:yaml.org,2002:float", _KubeLoader.construct_bounded_float)
 
 
-def _load_yaml_all(text: str, limits: Limits) -> list[Any]:
-    loader = _KubeLoader(text)
+_ALIAS_TAG = "tag:routescope,2026:alias"
+
+
+class _StreamLoader(_KubeLoader, Composer):
+    """libyaml's parser with PyYAML's Python composer, so that a document can be composed
+    one List item at a time (libyaml's own composer only builds whole documents).
+
+    An alias is composed as a marker node, never as the anchored node again: whatever is
+    built and when, no alias is ever expanded.
+    """
+
+    def __init__(self, text: str) -> None:
+        _KubeLoader.__init__(self, text)
+        Composer.__init__(self)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(AliasEvent):
+            event = self.get_event()
+            return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
+        return Composer.compose_node(self, parent, index)
+
+    def construct_alias(self, node: yaml.ScalarNode) -> Refused:
+        return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
+
+
+_StreamLoader.add_constructor(_ALIAS_TAG, _StreamLoader.construct_alias)
+
+
+def _load_yaml_all(text: str, limits: Limits, *, check: bool = True) -> list[Any]:
+    """Every document of a YAML stream. A document's ``items`` (or a bare top-level
+    sequence) is composed, built and, with ``check``, bounds-checked one element at a time:
+    PyYAML's node graph costs some 50 times the text, so a whole List document is never
+    composed at once, and a hostile one is refused at its first bad element."""
+    loader = _StreamLoader(text)
     loader.limits = limits
+    budget = [limits.max_values]
     try:
-        documents = []
-        while loader.check_data():
-            documents.append(loader.get_data())
-        return documents
+        loader.get_event()  # StreamStartEvent
+        documents: list[Any] = []
+        while not loader.check_event(StreamEndEvent):
+            where = f"document {len(documents) + 1}"
+            documents.append(_yaml_document(loader, where, budget if check else None))
+        return _Checked(documents) if check else documents
     finally:
         loader.dispose()
+
+
+def _yaml_value(loader: _StreamLoader) -> Any:
+    return loader.construct_document(loader.compose_node(None, None))
+
+
+def _yaml_sequence(loader: _StreamLoader, where: Any, budget: list[int] | None) -> list[Any]:
+    loader.get_event()  # SequenceStartEvent
+    out: list[Any] = []
+    while not loader.check_event(SequenceEndEvent):
+        item = _yaml_value(loader)
+        if budget is not None:
+            _check_element(item, where(len(out)), loader.limits, budget)
+        out.append(item)
+    loader.get_event()
+    return out
+
+
+def _yaml_document(loader: _StreamLoader, where: str, budget: list[int] | None) -> Any:
+    loader.get_event()  # DocumentStartEvent
+    start = loader.peek_event()
+    if getattr(start, "tag", None) is not None and not getattr(start, "implicit", True):
+        document = _yaml_value(loader)  # an explicit tag: composed whole, as PyYAML does
+        if budget is not None and document is not None:
+            _check_element(document, where, loader.limits, budget)
+    elif loader.check_event(SequenceStartEvent):
+        document: Any = _yaml_sequence(loader, lambda index: f"{where}, item {index}", budget)
+    elif loader.check_event(MappingStartEvent):
+        loader.get_event()
+        document = {}
+        while not loader.check_event(MappingEndEvent):
+            key = _yaml_value(loader)
+            if key == "items" and loader.check_event(SequenceStartEvent):
+                value = _yaml_sequence(loader, lambda index: f"{where}, items[{index}]", budget)
+            else:
+                value = _yaml_value(loader)
+            try:
+                document[key] = value
+            except TypeError:  # `? [a, b]` : a complex key
+                raise DumpError(f"{where}: a mapping key is a {_type_name(key)}") from None
+        loader.get_event()
+        if budget is not None and not (_is_list(document) and isinstance(document.get("items"), list)):
+            _check_element(document, where, loader.limits, budget)  # one object: all of it
+    else:
+        document = _yaml_value(loader)
+    loader.get_event()  # DocumentEndEvent
+    loader.anchors = {}
+    return document
 
 
 def load_yaml(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -127,7 +219,7 @@ def load_yaml(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Any:
     Raises ``yaml.YAMLError`` for bad YAML and ``RecursionError`` for hostile nesting;
     the caller then runs :func:`cluster.bounds.check_value` on the result.
     """
-    documents = _load_yaml_all(text, limits)
+    documents = _load_yaml_all(text, limits, check=False)
     if len(documents) > 1:
         raise yaml.YAMLError("expected one YAML document, found several")
     return documents[0] if documents else None
@@ -500,24 +592,30 @@ class _JsonReader:
                 raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
 
     def _check(self, item: Any, where: str) -> None:
-        if isinstance(item, dict):
-            if "kind" not in item and "apiVersion" not in item and "metadata" not in item:
-                raise DumpError(f"{where} is not a Kubernetes object: it has no kind and no apiVersion")
-            label = _label(item)
-        elif isinstance(item, list):
-            if not item:
-                raise DumpError(f"{where} is an empty list, not a Kubernetes object")
-            label = ""
-        else:
-            raise DumpError(
-                f"{where} is not a Kubernetes object: expected a mapping with kind and"
-                f" apiVersion, got {_type_name(item)}"
-            )
-        found = check_value(item, self.limits, self.budget)
-        if found is not None:
-            path, problem = found
-            error = DumpTooLarge if self.budget[0] < 0 else DumpError
-            raise error(f"{where}{label}: {path + ' ' if path else ''}{problem}")
+        _check_element(item, where, self.limits, self.budget)
+
+
+def _check_element(item: Any, where: str, limits: Limits, budget: list[int]) -> None:
+    """Refuse ``item`` (a List item, an element of a bare array, or one object) unless it
+    could be a Kubernetes object (or a list of them) within ``limits``."""
+    if isinstance(item, dict):
+        if "kind" not in item and "apiVersion" not in item and "metadata" not in item:
+            raise DumpError(f"{where} is not a Kubernetes object: it has no kind and no apiVersion")
+        label = _label(item)
+    elif isinstance(item, list):
+        if not item:
+            raise DumpError(f"{where} is an empty list, not a Kubernetes object")
+        label = ""
+    else:
+        raise DumpError(
+            f"{where} is not a Kubernetes object: expected a mapping with kind and"
+            f" apiVersion, got {_type_name(item)}"
+        )
+    found = check_value(item, limits, budget)
+    if found is not None:
+        path, problem = found
+        error = DumpTooLarge if budget[0] < 0 else DumpError
+        raise error(f"{where}{label}: {path + ' ' if path else ''}{problem}")
 
 
 def _describe(obj: Any) -> str:

@@ -154,7 +154,7 @@ EXPECTED = {
     "3,000,000 empty lists": "top level, item 0 is an empty list, not a Kubernetes object",
     "1,000,000 empty mappings in a List": "items[0] is not a Kubernetes object: it has no kind",
     "JSON nested 100,000 levels": "nests too deeply",
-    "YAML nested 100,000 levels": "exceeded maximum nesting depth",
+    "YAML nested 100,000 levels": "nest",  # libyaml ("exceeded maximum nesting depth") or ours
     "List nested 3,000 levels": "nests too deeply",
     "Node spec nested 300 levels": "nests more than 100 levels deep",
     "config.conf nested 300 levels": "nests more than 100 levels deep",

@@ -197,3 +197,29 @@ def test_import_reads_the_bounds_from_settings(tmp_path):
         result = run("import_cluster", str(conf), "--name", "c")
     assert result.code == 2 and "data.config.conf a.b.c nests more than 3 levels" in result.err, result
     assert run("import_cluster", str(conf), "--name", "c").code == 0
+
+
+def test_yaml_aliases_are_never_expanded_across_list_items():
+    # YAML Lists are built one item at a time: an alias to an earlier item's anchor must
+    # not copy it (100,000 two-byte aliases of a 1 MB string would be 100 GB).
+    big = "x" * 1_000_000
+    text = ("apiVersion: v1\nkind: List\nitems:\n"
+            f"- {{apiVersion: v1, kind: Node, metadata: {{name: n1}}, spec: {{a: &big {big}}}}}\n"
+            + "- {apiVersion: v1, kind: Node, metadata: {name: n2}, spec: {b: *big}}\n" * 1000)
+    error, peak, _ = _bounded(lambda: _read(text))
+    assert str(error) == ("document 1, items[1] (Node n2): spec.b is a YAML alias; anchors and"
+                          " aliases are not accepted in a dump")
+    assert peak < 40 * 1024**2
+
+
+def test_explicitly_tagged_yaml_documents_are_checked_too():
+    text = '--- !!map\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {x: !!binary aGk=}\n'
+    with pytest.raises(DumpError, match=r"^document 1 \(Node n1\): spec.x is binary data"):
+        _read(text)
+
+
+def test_a_yaml_list_is_refused_at_its_first_bad_item():
+    text = "apiVersion: v1\nkind: List\nitems:\n" + "- []\n" * 200_000
+    error, peak, _ = _bounded(lambda: _read(text))
+    assert str(error) == "document 1, items[0] is an empty list, not a Kubernetes object"
+    assert peak < 20 * 1024**2
