@@ -122,14 +122,18 @@ def _key_problem(key: Any, limits: Limits) -> str | None:
     return f"is a {type(key).__name__} used as a mapping key"
 
 
-def check_value(root: Any, limits: Limits, budget: list[int]) -> tuple[str, str] | None:
+def check_value(
+    root: Any, limits: Limits, budget: list[int], *, plain: bool = False
+) -> tuple[str, str] | None:
     """The first ``(path, problem)`` inside ``root``, or None when all is within bounds.
 
     ``budget`` is a one-item list holding the values still allowed in this dump; each
     call takes its values from it (the count bound spans the whole dump). The common case
     (all good) is one pass without paths; only a failure is walked again to name the path.
+    ``plain`` says that ``root`` came from JSON text with no ``\\u0000`` or surrogate
+    escape and with bounded numbers, so only lengths, depth and counts need checking.
     """
-    if _fast_ok(root, limits, budget):
+    if (_fast_plain_ok if plain else _fast_ok)(root, limits, budget):
         return None
     if budget[0] < 0:
         return "", (f"the dump holds more than {limits.max_values:,} values (the limit;"
@@ -176,6 +180,39 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
     return budget[0] >= 0
 
 
+def _fast_plain_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
+    """:func:`_fast_ok` for decoded JSON text that held no NUL or surrogate escape: every
+    key is a string, no string can hold NUL or a surrogate, numbers were bounded when
+    decoded; what is left is depth, lengths, counts and the decoder's Refused markers."""
+    if type(root) is not dict and type(root) is not list:
+        return _scalar_problem(root, limits) is None
+    max_depth, max_string = limits.max_depth, limits.max_string
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    count = 0
+    while stack:
+        container, depth = stack.pop()
+        if depth > max_depth:
+            return False
+        count += len(container)
+        if type(container) is dict:
+            if container and max(map(len, container)) > max_string:
+                return False
+            values = container.values()
+        else:
+            values = container
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if len(value) > max_string:
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((value, depth + 1))
+            elif kind is Refused or (kind is float and not math.isfinite(value)):
+                return False
+    budget[0] -= count
+    return budget[0] >= 0
+
+
 def _step(path: str, key: Any) -> str:
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
@@ -195,7 +232,7 @@ def _locate(root: Any, limits: Limits) -> tuple[str, str] | None:
                 for key in value:
                     problem = _key_problem(key, limits)
                     if problem:
-                        return _step(path, quote(key)), f"key {problem}"
+                        return _step(path, key), f"key {problem}"
                 pairs = list(value.items())
             else:
                 pairs = list(enumerate(value))

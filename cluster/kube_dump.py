@@ -536,6 +536,9 @@ class _JsonReader:
         self.text, self.limits = text, limits
         self.decoder = _json_decoder(limits, keys={})
         self.budget = [limits.max_values]
+        # Without these escapes no decoded string can hold NUL or a lone surrogate (the
+        # text itself is strict UTF-8, and JSON refuses raw control characters).
+        self.plain = _SUSPECT_ESCAPE.search(text) is None
 
     def document(self, position: int, *, where: str) -> tuple[Any, int]:
         first = self.text[position:position + 1]
@@ -592,10 +595,15 @@ class _JsonReader:
                 raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
 
     def _check(self, item: Any, where: str) -> None:
-        _check_element(item, where, self.limits, self.budget)
+        _check_element(item, where, self.limits, self.budget, plain=self.plain)
 
 
-def _check_element(item: Any, where: str, limits: Limits, budget: list[int]) -> None:
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _check_element(
+    item: Any, where: str, limits: Limits, budget: list[int], *, plain: bool = False
+) -> None:
     """Refuse ``item`` (a List item, an element of a bare array, or one object) unless it
     could be a Kubernetes object (or a list of them) within ``limits``."""
     if isinstance(item, dict):
@@ -611,7 +619,7 @@ def _check_element(item: Any, where: str, limits: Limits, budget: list[int]) -> 
             f"{where} is not a Kubernetes object: expected a mapping with kind and"
             f" apiVersion, got {_type_name(item)}"
         )
-    found = check_value(item, limits, budget)
+    found = check_value(item, limits, budget, plain=plain)
     if found is not None:
         path, problem = found
         error = DumpTooLarge if budget[0] < 0 else DumpError

@@ -155,6 +155,9 @@ def test_each_bound_is_a_parameter():
     assert len(_read(text)) == 3
     with pytest.raises(DumpError, match=r"metadata.labels.k is a string of 50 characters \(the limit is 40\)"):
         _read(text, limits=Limits(max_string=40))
+    long_key = json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "k" * 50: 1}})
+    with pytest.raises(DumpError, match=r"\(Node n1\): metadata.k{50} key is a string of 50 characters"):
+        _read(long_key, limits=Limits(max_string=40))
     with pytest.raises(DumpError, match=r"^top level, items\[0\] \(Node n1\): metadata.labels nests more than 2"):
         _read(text, limits=Limits(max_depth=2))
     with pytest.raises(DumpTooLarge, match=r"items\[2\]: the dump holds more than 2 objects"):
