@@ -33,6 +33,10 @@ class Limits:
     max_objects: int = 2_000_000
     #: Values (strings, numbers, mappings, lists...) in all objects of one dump together.
     max_values: int = 100_000_000
+    #: A gzip dump may decompress to this many times its size (kubectl's JSON: 10-20)...
+    max_gzip_ratio: int = 100
+    #: ... once past this many bytes.
+    gzip_allowance: int = 64 * 1024**2
 
 
 DEFAULT_LIMITS = Limits()

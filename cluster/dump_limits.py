@@ -14,4 +14,5 @@ def dump_limits() -> Limits:
         max_number=settings.ROUTESCOPE_DUMP_MAX_NUMBER,
         max_objects=settings.ROUTESCOPE_DUMP_MAX_OBJECTS,
         max_values=settings.ROUTESCOPE_DUMP_MAX_VALUES,
+        max_gzip_ratio=settings.ROUTESCOPE_DUMP_MAX_GZIP_RATIO,
     )

@@ -282,7 +282,7 @@ def read_dump(
     for the importer to refuse: no API server lists an object twice.
     """
     limits = limits or DEFAULT_LIMITS
-    data = _read_bytes(source, max_bytes=max_bytes)
+    data = _read_bytes(source, max_bytes=max_bytes, limits=limits)
     try:
         documents = _parse(data, limits)
         del data  # the decoded objects are what we keep; let the raw bytes go first
@@ -355,9 +355,10 @@ class _Single(list):
     """Marks a parse result that held exactly one JSON document (for error wording)."""
 
 
-def _read_bytes(source: Any, *, max_bytes: int | None) -> bytes:
+def _read_bytes(source: Any, *, max_bytes: int | None, limits: Limits = DEFAULT_LIMITS) -> bytes:
     if isinstance(source, (str, os.PathLike)) and str(source) == "-":
-        return _read_stream(sys.stdin.buffer, name="standard input", max_bytes=max_bytes)
+        return _read_stream(sys.stdin.buffer, name="standard input", max_bytes=max_bytes,
+                            limits=limits)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -365,19 +366,22 @@ def _read_bytes(source: Any, *, max_bytes: int | None) -> bytes:
             if max_bytes is not None and size > max_bytes:
                 raise DumpTooLarge(_too_big(str(path), size, max_bytes))
             with path.open("rb") as handle:
-                return _read_stream(handle, name=str(path), max_bytes=max_bytes)
+                return _read_stream(handle, name=str(path), max_bytes=max_bytes, limits=limits)
         except OSError as exc:
             raise DumpError(f"cannot read {path}: {exc.strerror or exc}") from None
     if hasattr(source, "read"):
-        return _read_stream(source, name=getattr(source, "name", "input"), max_bytes=max_bytes)
+        return _read_stream(source, name=getattr(source, "name", "input"), max_bytes=max_bytes,
+                            limits=limits)
     raise DumpError(f"cannot read a dump from a {type(source).__name__}")
 
 
-def _read_stream(handle: IO[bytes], *, name: str, max_bytes: int | None) -> bytes:
+def _read_stream(
+    handle: IO[bytes], *, name: str, max_bytes: int | None, limits: Limits = DEFAULT_LIMITS
+) -> bytes:
     chunks = _chunks(handle)
     first = next(chunks, b"")
     if first[:2] == _GZIP_MAGIC:
-        chunks = _gunzip(itertools.chain([first], chunks), name=name)
+        chunks = _gunzip(itertools.chain([first], chunks), name=name, limits=limits)
     else:
         chunks = itertools.chain([first], chunks)
     kept: list[bytes] = []
@@ -401,14 +405,30 @@ def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _gunzip(compressed: Iterator[bytes], *, name: str) -> Iterator[bytes]:
-    """Decompress a gzip stream (``kubectl get ... | gzip``) in bounded pieces."""
+def _gunzip(
+    compressed: Iterator[bytes], *, name: str, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[bytes]:
+    """Decompress a gzip stream (``kubectl get ... | gzip``) in bounded pieces.
+
+    Past ``limits.gzip_allowance`` bytes, the output may not exceed ``max_gzip_ratio``
+    times the compressed bytes read (kubectl's JSON compresses some 10 to 20 times): a
+    gzip bomb is refused long before ``max_bytes``.
+    """
     inflater = zlib.decompressobj(wbits=31)
+    read = produced = 0
     try:
         for chunk in compressed:
+            read += len(chunk)
             while chunk:
                 # max_length bounds each piece, so a tiny bomb cannot expand all at once.
-                yield inflater.decompress(chunk, _CHUNK)
+                piece = inflater.decompress(chunk, _CHUNK)
+                produced += len(piece)
+                if produced > limits.gzip_allowance and produced > limits.max_gzip_ratio * read:
+                    raise DumpTooLarge(
+                        f"{name} decompresses to more than {limits.max_gzip_ratio} times its size"
+                        " (the limit; ROUTESCOPE_DUMP_MAX_GZIP_RATIO): not a kubectl dump"
+                    )
+                yield piece
                 chunk = inflater.unconsumed_tail
                 if inflater.eof and inflater.unused_data:  # several gzip members in a row
                     chunk, inflater = inflater.unused_data + chunk, zlib.decompressobj(wbits=31)

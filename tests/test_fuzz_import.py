@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ def _service_port(**port: Any) -> dict[str, Any]:
     service = b.service()
     service["spec"]["ports"] = [{"port": 80, **port}]
     return service
+
+
+def _gzip_blanks(mebibytes: int) -> bytes:
+    packer = zlib.compressobj(1, wbits=31)
+    block = b" " * 1024**2
+    return b"".join(packer.compress(block) for _ in range(mebibytes)) + packer.flush()
 
 
 def corpus() -> dict[str, bytes]:
@@ -124,6 +131,7 @@ def corpus() -> dict[str, bytes]:
         "!!set value": _node_yaml("    x: !!set {a, b}\n"),
         "python tag": b'!!python/object/apply:os.system ["true"]\n',
         "invalid UTF-8": b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "\xff\xfe"}}',
+        "gzip bomb: 200 MiB of blanks": _gzip_blanks(200),
         "gzip of a 5,000-digit integer": gzip.compress(_list(node).replace(b'"n1"', b'"n1", "x": ' + b"7" * 5000, 1)),
     }
     return cases
@@ -172,6 +180,7 @@ EXPECTED = {
     "!!set value": "spec.x is a set",
     "python tag": "could not determine a constructor",
     "invalid UTF-8": "not UTF-8",
+    "gzip bomb: 200 MiB of blanks": "decompresses to more than 100 times its size",
     "gzip of a 5,000-digit integer": "metadata.x is a number 5,000 characters long",
 }
 

@@ -240,3 +240,17 @@ def test_a_yaml_list_refused_at_its_last_item_never_held_its_whole_node_graph():
     error, peak, _ = _bounded(lambda: _read(text))
     assert str(error).startswith("document 1, items[399] (Pod shop/web-399): metadata.labels.a holds a NUL")
     assert peak < 20 * len(text), (peak, len(text))  # before: 65 times
+
+
+def test_a_gzip_bomb_is_refused_by_its_ratio_long_before_max_bytes():
+    import gzip
+
+    bomb = gzip.compress(b" " * (8 * 1024**2))  # 8 MiB of blanks: some 8 KiB compressed
+    limits = Limits(gzip_allowance=1024**2)
+    error, peak, _ = _bounded(lambda: _read(bomb, limits=limits, max_bytes=2 * 1024**3))
+    assert isinstance(error, DumpTooLarge)
+    assert str(error) == ("input decompresses to more than 100 times its size (the limit;"
+                          " ROUTESCOPE_DUMP_MAX_GZIP_RATIO): not a kubectl dump")
+    assert peak < 4 * 1024**2
+    real = gzip.compress(json.dumps([b.node(f"n{i}") for i in range(3000)]).encode())
+    assert len(_read(real, limits=limits)) == 3000  # a real dump compresses far less

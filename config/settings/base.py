@@ -113,6 +113,7 @@ ROUTESCOPE_DUMP_MAX_STRING = env.int("ROUTESCOPE_DUMP_MAX_STRING", default=1_572
 ROUTESCOPE_DUMP_MAX_NUMBER = env.int("ROUTESCOPE_DUMP_MAX_NUMBER", default=32)
 ROUTESCOPE_DUMP_MAX_OBJECTS = env.int("ROUTESCOPE_DUMP_MAX_OBJECTS", default=2_000_000)
 ROUTESCOPE_DUMP_MAX_VALUES = env.int("ROUTESCOPE_DUMP_MAX_VALUES", default=100_000_000)
+ROUTESCOPE_DUMP_MAX_GZIP_RATIO = env.int("ROUTESCOPE_DUMP_MAX_GZIP_RATIO", default=100)
 # An import that would drop more than this share of a cluster's stored objects needs
 # import_cluster --replace.
 ROUTESCOPE_IMPORT_MAX_LOSS = env.float("ROUTESCOPE_IMPORT_MAX_LOSS", default=0.5)
