@@ -101,7 +101,7 @@ def cluster_import(
         raise ObjectError(f"source {source!r} is not one of {', '.join(ClusterSource.values)}")
     plan = plan_objects(objects, dump_limits())
     if plan.stores_nothing and plan.skipped:  # only Secrets, only Events: as good as empty
-        raise ObjectError(plan.nothing_stored_message())
+        raise ObjectError(f"{plan.nothing_stored_message()}: nothing imported")
     with transaction.atomic():
         cluster, created = Cluster.objects.select_for_update().get_or_create(
             name=name, defaults={"source": source}

@@ -67,10 +67,10 @@ class Plan:
                     or self.extra_maps)
 
     def nothing_stored_message(self) -> str:
+        """"the dump holds none of the kinds Routescope stores (...), only 1 Secret"."""
         found = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items())) or "nothing"
         return ("the dump holds none of the kinds Routescope stores (Node, Service,"
-                f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}:"
-                " nothing imported")
+                f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}")
 
 
 @dataclass
