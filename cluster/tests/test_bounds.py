@@ -254,3 +254,13 @@ def test_a_gzip_bomb_is_refused_by_its_ratio_long_before_max_bytes():
     assert peak < 4 * 1024**2
     real = gzip.compress(json.dumps([b.node(f"n{i}") for i in range(3000)]).encode())
     assert len(_read(real, limits=limits)) == 3000  # a real dump compresses far less
+
+
+def test_simulate_reads_dumps_through_the_same_bounds(tmp_path):
+    from tests.contract import run
+
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps([b.node("n1"), _proxy_map("mode: ipvs\n" + alias_bomb(9))]))
+    result = run("simulate", str(path), "--service", "shop/web", "--source", "lb", "--json")
+    assert result.code == 2 and result.one_line_error, result
+    assert "data.config.conf a1[0] is a YAML alias" in result.err
