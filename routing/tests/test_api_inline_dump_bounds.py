@@ -22,7 +22,6 @@ def small_cluster_dump():
 
 
 def _ask(client, dump):
-    # json.dumps escapes a lone surrogate as "\\ud800", as a hostile client would send it.
     body = json.dumps({"cluster_dump": dump, "service": "shop/web", "source": "pod:n1"})
     return client.post("/api/v1/simulate", body, content_type="application/json")
 
@@ -52,28 +51,26 @@ def test_alias_bomb_in_config_conf_is_a_quick_400(anon_client):
                                 " is a YAML alias; anchors and aliases are not accepted in a dump")
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda o: o["metadata"].setdefault("labels", {}).update(a="\ud800"),
-     "metadata.labels.a holds a lone surrogate"),
-    (lambda o: o["metadata"].update(generation=10**40), "metadata.generation is a number of more than 32 digits"),
-], ids=["surrogate", "long-integer"])
-def test_hostile_values_are_400_naming_object_and_path(reader_client, mutate, expected):
+def test_a_long_integer_is_a_400_naming_object_and_path(reader_client):
+    # (Surrogates, NUL and nesting past ROUTESCOPE_API_MAX_JSON_DEPTH are refused by the
+    # API's body parser before the dump is read: config.api_limits.)
     dump = small_cluster_dump()
-    mutate(dump["items"][0])
+    dump["items"][0]["metadata"]["generation"] = 10**40
     error = _error(_ask(reader_client, dump))
     assert error["field"] == "cluster_dump"
-    assert "(Node n1): " + expected in error["message"]
+    assert "(Node n1): metadata.generation is a number of more than 32 digits" in error["message"]
 
 
 def test_deep_nesting_is_a_400_with_the_path(anon_client):
     dump = small_cluster_dump()
     deep: list = []
-    for _ in range(300):
+    for _ in range(20):
         deep = [deep]
     dump["items"][0].setdefault("spec", {})["x"] = deep
-    error = _error(_ask(anon_client, dump))
+    with override_settings(ROUTESCOPE_DUMP_MAX_DEPTH=10):
+        error = _error(_ask(anon_client, dump))
     assert error["field"] == "cluster_dump"
-    assert "(Node n1): spec.x[0][0]" in error["message"] and "nests more than 100 levels" in error["message"]
+    assert "(Node n1): spec.x[0][0]" in error["message"] and "nests more than 10 levels" in error["message"]
 
 
 def test_over_a_count_bound_is_a_413(anon_client):
