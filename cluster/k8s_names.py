@@ -3,7 +3,7 @@
 Each ``check_*`` returns None for a value the API server accepts, else a phrase saying
 why not. The rules and their wording follow upstream:
 ``k8s.io/apimachinery/pkg/util/validation/validation.go`` (IsDNS1123Label,
-IsDNS1123Subdomain, IsDNS1035Label, IsQualifiedName, IsValidLabelValue) and
+IsDNS1123Subdomain, IsDNS1035Label, IsQualifiedName, IsValidLabelValue, IsValidPortName) and
 ``pkg/apis/core/validation/validation.go`` (ValidateServiceName = NameIsDNS1035Label;
 ValidateNodeName, ValidatePodName, ValidateConfigMapName = NameIsDNSSubdomain;
 ValidateNamespaceName = a DNS-1123 label); EndpointSlice names are DNS subdomains
@@ -85,6 +85,24 @@ def check_label_value(value: str) -> str | None:
     if not _LABEL_VALUE.fullmatch(value):
         return ("must be empty or letters, digits, '-', '_' or '.', starting and ending"
                 " with a letter or digit")
+    return None
+
+
+_PORT_NAME = re.compile(r"[-a-z0-9]+")
+
+
+def check_port_name(value: str) -> str | None:
+    """IsValidPortName (an IANA_SVC_NAME): container port names, a Service's named targetPort."""
+    if len(value) > 15:
+        return "must be no more than 15 characters"
+    if not _PORT_NAME.fullmatch(value):
+        return "must contain only lowercase letters, digits and '-'"
+    if not re.search("[a-z]", value):
+        return "must contain at least one letter"
+    if "--" in value:
+        return "must not contain consecutive hyphens (--)"
+    if value.startswith("-") or value.endswith("-"):
+        return "must not begin or end with a hyphen"
     return None
 
 

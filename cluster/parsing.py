@@ -17,6 +17,7 @@ from cluster.k8s_names import (
     NAME_RULES,
     check_dns1123_label,
     check_label_value,
+    check_port_name,
     check_qualified_name,
 )
 from cluster.kube_dump import load_yaml
@@ -202,6 +203,9 @@ def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
             raise r.fail(f"{path}.targetPort must be an integer or a string")
         if isinstance(target, int) and not 0 <= target < 65536:  # 0: unset, the API defaults it
             raise r.fail(f"{path}.targetPort {target} is not a port number (1-65535)")
+        problem = check_port_name(target) if isinstance(target, str) else None
+        if problem:  # validateServicePort upstream: a named targetPort is an IANA_SVC_NAME
+            raise r.fail(f"{path}.targetPort {quote(target)} {problem}")
     return ports
 
 
@@ -333,7 +337,10 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
     for index, container in enumerate(_mappings(r, spec, "containers", path="spec.containers")):
         path = f"spec.containers[{index}]"
         for number, port in enumerate(_mappings(r, container, "ports", path=f"{path}.ports")):
-            r.get(port, "name", str, path=f"{path}.ports[{number}].name")
+            port_name = r.get(port, "name", str, path=f"{path}.ports[{number}].name")
+            problem = check_port_name(port_name) if port_name else None
+            if problem:  # validateContainerPorts upstream
+                raise r.fail(f"{path}.ports[{number}].name {quote(port_name)} {problem}")
             r.port(port, "containerPort", path=f"{path}.ports[{number}].containerPort")
         r.strings(container, "command", path=f"{path}.command")
         r.strings(container, "args", path=f"{path}.args")

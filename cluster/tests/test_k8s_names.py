@@ -17,6 +17,7 @@ from cluster.k8s_names import (
     check_dns1123_label,
     check_dns1123_subdomain,
     check_label_value,
+    check_port_name,
     check_qualified_name,
 )
 from cluster.models import Cluster
@@ -95,6 +96,17 @@ def test_label_value_refuses(value):
     assert check_label_value(value)
 
 
+@pytest.mark.parametrize("value", ["http", "https", "dns-tcp", "h2c", "a", "1a", "metrics-9090", "a" * 15])
+def test_port_name_accepts(value):  # TestIsValidPortName
+    assert check_port_name(value) is None
+
+
+@pytest.mark.parametrize("value", ["", "HTTP", "1234", "a--b", "-http", "http-", "a_b", "a.b", "a" * 16,
+                                   "very-long-port-name"])
+def test_port_name_refuses(value):
+    assert check_port_name(value)
+
+
 # --- at import -------------------------------------------------------------------------
 
 def _service_named(name: str, namespace: str = "shop") -> dict:
@@ -164,6 +176,20 @@ def test_service_selector_and_port_names_are_checked():
     with pytest.raises(ObjectError, match=r"^Service shop/web: spec.ports\[0\].name 'HTTP_1' must be a"
                                           " lowercase RFC 1123 label"):
         cluster_import(name="c", objects=[bad_port])
+
+
+@pytest.mark.django_db
+def test_named_target_and_container_ports_are_checked():
+    service = b.service("web")
+    service["spec"]["ports"][0]["targetPort"] = "Metrics_Port"
+    with pytest.raises(ObjectError, match=r"^Service shop/web: spec.ports\[0\].targetPort 'Metrics_Port'"
+                                          " must contain only lowercase"):
+        cluster_import(name="c", objects=[service])
+    pod = b.pod()
+    pod["spec"]["containers"] = [{"name": "app", "ports": [{"name": "http-metrics-port", "containerPort": 80}]}]
+    with pytest.raises(ObjectError, match=r"^Pod shop/web-1: spec.containers\[0\].ports\[0\].name"
+                                          " 'http-metrics-port' must be no more than 15 characters"):
+        cluster_import(name="c", objects=[pod])
 
 
 @pytest.mark.django_db
