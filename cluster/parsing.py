@@ -10,7 +10,17 @@ from typing import Any
 
 import yaml
 
+from cluster.bounds import DEFAULT_LIMITS, Limits, check_value, quote
 from cluster.fields import ObjectError, Reader, type_name
+from cluster.k8s_names import (
+    ANNOTATIONS_MAX_BYTES,
+    NAME_RULES,
+    check_dns1123_label,
+    check_label_value,
+    check_port_name,
+    check_qualified_name,
+)
+from cluster.kube_dump import load_yaml
 from cluster.redact import pod_redacted
 # The Kubernetes vocabularies are defined once, in the pure engine.
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
@@ -33,17 +43,61 @@ NODE_SCHEDULER_ANNOTATION = "routescope.io/ipvs-scheduler"
 
 
 def identify(obj: dict[str, Any], *, index: int, namespaced: bool) -> tuple[str, str, Reader]:
-    """Return ``(namespace, name, reader)``; namespaced objects without one get "default"."""
+    """Return ``(namespace, name, reader)``; namespaced objects without one get "default".
+
+    Names, the namespace, label keys and values and annotation keys are held to the API
+    server's rules (see ``cluster.k8s_names``): a Service named ``a/b`` is refused here,
+    as ``kubectl apply`` would refuse it.
+    """
     kind = obj["kind"]
     anonymous = Reader(f"{kind} (object {index + 1})")
     meta = anonymous.mapping(obj, "metadata", path="metadata", required=True)
     name = anonymous.get(meta, "name", str, path="metadata.name", required=True)
     if not name.strip():  # an empty name could never be looked up, linked or exported back
         raise anonymous.fail("metadata.name is empty")
+    rule = NAME_RULES.get(kind)
+    problem = rule[0](name) if rule else None
+    if problem:
+        raise anonymous.fail(f"metadata.name {quote(name)} is not a valid {kind} name: {problem}")
     namespace = ""
     if namespaced:
         namespace = anonymous.get(meta, "namespace", str, path="metadata.namespace") or "default"
-    return namespace, name, Reader(f"{kind} {namespace + '/' if namespace else ''}{name}")
+        problem = check_dns1123_label(namespace)
+        if problem:
+            raise anonymous.fail(f"metadata.namespace {quote(namespace)} {problem}")
+    reader = Reader(f"{kind} {namespace + '/' if namespace else ''}{name}")
+    check_labels(reader, meta.get("labels"), path="metadata.labels")
+    _check_annotations(reader, meta.get("annotations"))
+    return namespace, name, reader
+
+
+def check_labels(r: Reader, labels: Any, *, path: str) -> None:
+    """Label keys and values (or a selector's) as ``ValidateLabels`` upstream checks them;
+    values that are not strings are left to ``Reader.string_map`` to report."""
+    if not isinstance(labels, dict):
+        return
+    for key, value in labels.items():
+        problem = check_qualified_name(key) if isinstance(key, str) else "must be a string"
+        if problem:
+            raise r.fail(f"{path} key {quote(key)} {problem}")
+        if isinstance(value, str):
+            problem = check_label_value(value)
+            if problem:
+                raise r.fail(f"{path}.{key} value {quote(value)} {problem}")
+
+
+def _check_annotations(r: Reader, annotations: Any) -> None:
+    if not isinstance(annotations, dict):
+        return
+    size = 0
+    for key, value in annotations.items():
+        problem = check_qualified_name(key.lower()) if isinstance(key, str) else "must be a string"
+        if problem:
+            raise r.fail(f"metadata.annotations key {quote(key)} {problem}")
+        size += len(key) + (len(value) if isinstance(value, str) else 0)
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise r.fail(f"metadata.annotations total {size:,} characters, more than the API"
+                     f" server's {ANNOTATIONS_MAX_BYTES:,}")
 
 
 def _first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str:
@@ -137,7 +191,10 @@ def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
         path = f"spec.ports[{index}]"
         if not isinstance(port, dict):
             raise r.fail(f"{path} must be a mapping")
-        r.get(port, "name", str, path=f"{path}.name")
+        port_name = r.get(port, "name", str, path=f"{path}.name")
+        problem = check_dns1123_label(port_name) if port_name else None
+        if problem:  # validateServicePort upstream
+            raise r.fail(f"{path}.name {quote(port_name)} {problem}")
         r.port(port, "port", path=f"{path}.port", required=True)
         r.choice(port, "protocol", PROTOCOLS, path=f"{path}.protocol")
         r.port(port, "nodePort", path=f"{path}.nodePort")
@@ -146,6 +203,9 @@ def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
             raise r.fail(f"{path}.targetPort must be an integer or a string")
         if isinstance(target, int) and not 0 <= target < 65536:  # 0: unset, the API defaults it
             raise r.fail(f"{path}.targetPort {target} is not a port number (1-65535)")
+        problem = check_port_name(target) if isinstance(target, str) else None
+        if problem:  # validateServicePort upstream: a named targetPort is an IANA_SVC_NAME
+            raise r.fail(f"{path}.targetPort {quote(target)} {problem}")
     return ports
 
 
@@ -190,6 +250,7 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
     selector = spec.get("selector")
     if selector is not None:
         selector = r.string_map(spec, "selector", path="spec.selector")
+        check_labels(r, selector, path="spec.selector")
     return {
         "namespace": namespace,
         "name": name,
@@ -276,7 +337,10 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
     for index, container in enumerate(_mappings(r, spec, "containers", path="spec.containers")):
         path = f"spec.containers[{index}]"
         for number, port in enumerate(_mappings(r, container, "ports", path=f"{path}.ports")):
-            r.get(port, "name", str, path=f"{path}.ports[{number}].name")
+            port_name = r.get(port, "name", str, path=f"{path}.ports[{number}].name")
+            problem = check_port_name(port_name) if port_name else None
+            if problem:  # validateContainerPorts upstream
+                raise r.fail(f"{path}.ports[{number}].name {quote(port_name)} {problem}")
             r.port(port, "containerPort", path=f"{path}.ports[{number}].containerPort")
         r.strings(container, "command", path=f"{path}.command")
         r.strings(container, "args", path=f"{path}.args")
@@ -285,20 +349,29 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
             r.get(mount, "mountPath", str, path=f"{path}.volumeMounts[{number}].mountPath")
 
 
-def parse_kube_proxy_config(obj: dict[str, Any], r: Reader) -> dict[str, Any]:
+def parse_kube_proxy_config(
+    obj: dict[str, Any], r: Reader, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
     """Field values of the ``KubeProxyConfig`` row from the kube-system/kube-proxy ConfigMap.
 
     kube-proxy's own defaults fill what ``config.conf`` leaves out: an empty ``mode`` is
-    iptables, an empty ``ipvs.scheduler`` is rr.
+    iptables, an empty ``ipvs.scheduler`` is rr. ``config.conf`` is read within
+    ``limits`` as the dump itself is: YAML aliases are refused, never expanded.
     """
     data = r.string_map(obj, "data", path="data")
     text = data.get("config.conf", "")
     try:
-        config = yaml.safe_load(text) if text else {}
+        config = load_yaml(text, limits=limits) if text else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise r.fail(f"data.config.conf is not valid YAML{where}") from None
+    except RecursionError:
+        raise r.fail(f"data.config.conf nests more than {limits.max_depth} levels deep") from None
+    found = check_value(config, limits, [limits.max_values])
+    if found is not None:
+        path, problem = found
+        raise r.fail(f"data.config.conf {path + ' ' if path else ''}{problem}")
     if not isinstance(config, dict):
         raise r.fail("data.config.conf must be a KubeProxyConfiguration mapping")
     mode = r.choice(config, "mode", PROXY_MODES, path="data.config.conf mode") or "iptables"

@@ -9,10 +9,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from cluster.dump_limits import dump_limits
 from cluster.fields import ObjectError
-from cluster.models import Cluster, ClusterSource
+from cluster.models import Cluster, ClusterSource, EndpointSlice, Node, Pod, Service
 from cluster.writer import Plan, clear_state, plan_objects, write_plan
 
 #: Cluster names appear in URLs (/clusters/<name>/): no slashes, spaces or other oddities.
@@ -76,6 +78,7 @@ def cluster_import(
     objects: list[dict[str, Any]],
     source: str = ClusterSource.IMPORTED,
     replaced: tuple[str, ...] = (),
+    replace: bool = False,
 ) -> ImportSummary:
     """Store ``objects`` (from :func:`cluster.kube_dump.read_objects`) as cluster ``name``.
 
@@ -83,6 +86,11 @@ def cluster_import(
     transaction. Raises :class:`cluster.fields.ObjectError` (a ``DumpError``) on a bad
     object, leaving the database unchanged. ``replaced`` (from ``read_dump``) is only
     reported in the summary.
+
+    Never wipes by accident: a dump holding none of the kinds stored is refused, and so
+    is one that would drop more than ``ROUTESCOPE_IMPORT_MAX_LOSS`` (a share) of an
+    existing cluster's objects, unless ``replace`` is true; the refusal says how many
+    objects of which kinds would be lost.
     """
     if not CLUSTER_NAME.fullmatch(name or ""):
         raise ObjectError(
@@ -91,18 +99,42 @@ def cluster_import(
         )
     if source not in ClusterSource.values:
         raise ObjectError(f"source {source!r} is not one of {', '.join(ClusterSource.values)}")
-    plan = plan_objects(objects)
+    plan = plan_objects(objects, dump_limits())
+    if plan.stores_nothing and plan.skipped:  # only Secrets, only Events: as good as empty
+        raise ObjectError(f"{plan.nothing_stored_message()}: nothing imported")
     with transaction.atomic():
-        cluster, _ = Cluster.objects.select_for_update().get_or_create(
+        cluster, created = Cluster.objects.select_for_update().get_or_create(
             name=name, defaults={"source": source}
         )
         cluster.source = source
-        return _store(cluster, plan, replaced=replaced)
+        return _store(cluster, plan, replaced=replaced, guard=not created and not replace)
+
+
+#: The stored kinds an import is measured by (endpoints follow their slices).
+_COUNTED = {"Node": Node, "Service": Service, "EndpointSlice": EndpointSlice, "Pod": Pod}
+
+
+def _stored_counts(cluster: Cluster) -> dict[str, int]:
+    return {kind: model.objects.filter(cluster=cluster).count() for kind, model in _COUNTED.items()}
+
+
+def _refuse_large_loss(cluster: Cluster, before: dict[str, int], after: dict[str, int]) -> None:
+    """Raise ``ObjectError`` when going from ``before`` to ``after`` (objects per kind)
+    drops too large a share of ``cluster``; the caller's transaction then rolls back."""
+    lost = {kind: before[kind] - after[kind] for kind in _COUNTED if before[kind] > after[kind]}
+    total = sum(before.values())
+    if total and sum(lost.values()) > total * settings.ROUTESCOPE_IMPORT_MAX_LOSS:
+        kinds = ", ".join(f"{n:,} {kind} ({before[kind]:,} -> {after[kind]:,})" for kind, n in lost.items())
+        raise ObjectError(
+            f"importing would drop {sum(lost.values()):,} of the {total:,} objects stored in"
+            f" cluster {cluster.name!r}: {kinds}; nothing imported (use --replace to replace"
+            " the cluster anyway)"
+        )
 
 
 def cluster_replace_state(*, cluster: Cluster, objects: list[dict[str, Any]]) -> ImportSummary:
     """Replace every object of ``cluster`` with ``objects``, atomically; bumps the revision."""
-    plan = plan_objects(objects)
+    plan = plan_objects(objects, dump_limits())
     with transaction.atomic():
         locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
         summary = _store(locked, plan)
@@ -110,10 +142,17 @@ def cluster_replace_state(*, cluster: Cluster, objects: list[dict[str, Any]]) ->
     return summary
 
 
-def _store(cluster: Cluster, plan: Plan, *, replaced: tuple[str, ...] = ()) -> ImportSummary:
+def _store(
+    cluster: Cluster, plan: Plan, *, replaced: tuple[str, ...] = (), guard: bool = False
+) -> ImportSummary:
     if cluster.pk is None:
         cluster.save()
+    before = _stored_counts(cluster) if guard else None
     written = write_plan(cluster, plan)
+    if before is not None:
+        # Checked after the write so that a bad field is reported first (it would be the
+        # first thing to fix); raising here rolls the whole import back.
+        _refuse_large_loss(cluster, before, written.counts)
     cluster.revision += 1
     summary = ImportSummary(
         cluster=cluster.name,

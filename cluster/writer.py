@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from django.db import models
 
+from cluster.bounds import DEFAULT_LIMITS, Limits
 from cluster.bulk import insert_rows
 from cluster.fields import ObjectError, Reader
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
@@ -59,6 +60,18 @@ class Plan:
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
 
+    @property
+    def stores_nothing(self) -> bool:
+        """True when no object is of a kind Routescope stores (only Secrets, Events...)."""
+        return not (self.nodes or self.services or self.slices or self.pods or self.proxy
+                    or self.extra_maps)
+
+    def nothing_stored_message(self) -> str:
+        """"the dump holds none of the kinds Routescope stores (...), only 1 Secret"."""
+        found = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items())) or "nothing"
+        return ("the dump holds none of the kinds Routescope stores (Node, Service,"
+                f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}")
+
 
 @dataclass
 class Written:
@@ -70,8 +83,11 @@ class Written:
     unknown_nodes: dict[str, int] = field(default_factory=dict)
 
 
-def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
-    """Sort ``objects`` by kind; raise ``ObjectError`` for a nameless or repeated object."""
+def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """Sort ``objects`` by kind; raise ``ObjectError`` for a nameless or repeated object.
+
+    ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
+    """
     plan, seen = Plan(), {}
     lists = {"Node": plan.nodes, "Service": plan.services, "EndpointSlice": plan.slices, "Pod": plan.pods}
     for index, obj in enumerate(objects):
@@ -90,7 +106,7 @@ def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
             )
         seen[key] = index
         if kind == "ConfigMap" and name == KUBE_PROXY_CONFIGMAP[1]:
-            plan.proxy = parse_kube_proxy_config(obj, reader)
+            plan.proxy = parse_kube_proxy_config(obj, reader, limits)
         elif kind == "ConfigMap":
             plan.kube_system_maps.append((obj, reader, name))
         else:
@@ -99,7 +115,7 @@ def plan_objects(objects: Iterable[dict[str, Any]]) -> Plan:
             override = node_overrides(obj, reader)
             if override:
                 plan.overrides[name] = override
-    _keep_mounted_maps(plan)
+    _keep_mounted_maps(plan, limits)
     return plan
 
 
@@ -122,7 +138,7 @@ def _mounted_maps(obj: dict[str, Any]) -> set[str]:
     return names
 
 
-def _keep_mounted_maps(plan: Plan) -> None:
+def _keep_mounted_maps(plan: Plan, limits: Limits = DEFAULT_LIMITS) -> None:
     # A cluster midway through a kube-proxy mode migration runs a second DaemonSet whose
     # Pods mount their own ConfigMap: keep those (the engine reads them per node) and
     # skip every other kube-system ConfigMap, as before.
@@ -136,11 +152,11 @@ def _keep_mounted_maps(plan: Plan) -> None:
             continue
         data = reader.string_map(obj, "data", path="data")
         if "config.conf" in data:
-            parse_kube_proxy_config(obj, reader)  # the same checks as the main ConfigMap
+            parse_kube_proxy_config(obj, reader, limits)  # the same checks as the main ConfigMap
         plan.extra_maps.append(obj)
 
 
-def check_objects(objects: Iterable[dict[str, Any]]) -> None:
+def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse what ``import_cluster`` would refuse, storing nothing (no database access).
 
     The file-based commands (``simulate``, ``analyze``, ``render_rules``) and the API's
@@ -148,7 +164,9 @@ def check_objects(objects: Iterable[dict[str, Any]]) -> None:
     malformed field gets the importer's one-line ``ObjectError`` naming object and field
     instead of a traceback deep in the engine.
     """
-    plan = plan_objects(objects)
+    plan = plan_objects(objects, limits)
+    if plan.stores_nothing and plan.skipped:
+        raise ObjectError(plan.nothing_stored_message())
     for obj, reader, _, name in plan.nodes:
         parse_node(obj, reader, name)
     for obj, reader, namespace, name in plan.services:

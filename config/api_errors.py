@@ -121,9 +121,23 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _invalid_input(error: InputError) -> exceptions.ValidationError:
+class InputTooLarge(exceptions.APIException):
+    """An input over one of its size bounds (e.g. an inline dump over ``ROUTESCOPE_DUMP_MAX_*``)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+    default_detail = "The input is over a size bound."
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+def _invalid_input(error: InputError) -> exceptions.APIException:
     """The one place an input the engine refused (``routing.whatif.errors.InputError``,
-    carrying its request field and code) becomes a 400."""
+    carrying its request field and code) becomes a 400 (a 413 when it is over a size bound)."""
+    if error.code == "too_large":
+        return InputTooLarge(str(error), field=error.field)
     detail = exceptions.ErrorDetail(str(error), code=error.code)
     return exceptions.ValidationError({error.field or "non_field_errors": [detail]})
 
@@ -140,6 +154,8 @@ def _body_for(exc: exceptions.APIException) -> dict[str, Any]:
         message = messages[0] if shown_field is None else f"{shown_field}: {messages[0]}"
         return error_body(code=str(code), message=message, field=shown_field, details=flat)
     code = codes if isinstance(codes, str) else exc.default_code
+    if isinstance(exc, InputTooLarge) and exc.field:
+        return error_body(code=str(code), message=f"{exc.field}: {detail}", field=exc.field)
     return error_body(code=str(code), message=str(detail))
 
 

@@ -7,18 +7,15 @@ fault (``routing.whatif.errors``, the one translation of the engine's structured
 """
 from __future__ import annotations
 
-import io
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.conf import settings
-
-from cluster.kube_dump import DumpError, read_objects
+from cluster.dump_limits import dump_limits
+from cluster.kube_dump import DumpError, DumpTooLarge, read_value
 from cluster.models import Cluster
 from cluster.writer import check_objects
-from routing.engine.errors import EngineError
+from routing.engine.errors import INVALID, EngineError
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -66,16 +63,18 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
             from cluster.selectors import cluster_objects
 
             return snapshot_from_objects(cluster_objects(cluster=cluster), **overrides)
-        data = json.dumps(dump).encode()
-        objects = read_objects(io.BytesIO(data), max_bytes=settings.ROUTESCOPE_MAX_DUMP_BYTES)
+        limits = dump_limits()
+        # The request body is decoded already: read it as a dump file is read, bounds and all.
+        objects = read_value(dump, limits=limits)
         if not objects:
             raise InputError("the dump holds no Kubernetes objects", field="cluster_dump")
-        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+        check_objects(objects, limits)  # the importer's one-line refusals, not an engine traceback
         return snapshot_from_objects(objects, **overrides)
     except EngineError as error:
         raise request_error(error) from None
     except DumpError as error:
-        raise InputError(str(error), field="cluster_dump") from None
+        raise InputError(str(error), field="cluster_dump",
+                         code="too_large" if isinstance(error, DumpTooLarge) else INVALID) from None
 
 
 def simulate_answer(*, snapshot: Snapshot, service: str, source: str, to: str | None = None,

@@ -40,18 +40,19 @@ def test_real_fixture_imports_from_stdin_and_round_trips(path, tmp_path):
 
 
 def test_yaml_export_imports_back_to_the_same_state(tmp_path):
-    for path in REAL:
-        assert run("import_cluster", str(path), "--name", "one").code == 0
+    for path in REAL:  # each fixture replaces the last one's cluster: --replace
+        assert run("import_cluster", str(path), "--name", "one", "--replace").code == 0
         as_yaml = run("export_cluster", "one", "--yaml")
         assert as_yaml.code == 0, as_yaml
-        again = run("import_cluster", write(tmp_path, as_yaml.out, "export.yaml"), "--name", "two")
+        again = run("import_cluster", write(tmp_path, as_yaml.out, "export.yaml"), "--name", "two",
+                    "--replace")
         assert again.code == 0, (path.name, again)
         assert export("two") == export("one"), path.name
 
 
 @pytest.mark.parametrize("path", ODD, ids=[p.name for p in ODD])
 def test_odd_fixture_is_accepted_or_refused_in_one_line(path, stored):
-    result = run("import_cluster", str(path), "--name", "c")
+    result = run("import_cluster", str(path), "--name", "c", "--replace")
     if result.code == 0:
         assert export("c") != ""
     else:

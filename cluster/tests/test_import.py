@@ -162,7 +162,7 @@ def test_dry_run_checks_everything_and_stores_nothing(tmp_path):
     before = database_state()
     path = tmp_path / "dump.json"
     path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": b.small_cluster()}))
-    out, _ = _run(str(path), "--name", "keep", "--dry-run")
+    out, _ = _run(str(path), "--name", "keep", "--dry-run", "--replace")
     assert out.startswith("Dry run, nothing stored: Imported cluster 'keep' (revision 2): 2 Node")
     out, _ = _run(str(path), "--name", "new", "--dry-run")
     assert database_state() == before

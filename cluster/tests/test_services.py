@@ -33,7 +33,7 @@ def test_import_stores_every_kind_and_links_rows():
 
 def test_reimport_replaces_state_and_bumps_revision():
     cluster_import(name="c1", objects=b.small_cluster())
-    summary = cluster_import(name="c1", objects=[b.node("n9", ip="10.0.0.9")])
+    summary = cluster_import(name="c1", objects=[b.node("n9", ip="10.0.0.9")], replace=True)
     cluster = Cluster.objects.get(name="c1")
     assert summary.revision == cluster.revision == 2
     assert list(cluster.nodes.values_list("name", flat=True)) == ["n9"]

@@ -106,6 +106,17 @@ STORAGES = {
 ROUTESCOPE_ANONYMOUS_READ = env.bool("ROUTESCOPE_ANONYMOUS_READ", default=True)
 # Pickled engine snapshots shared by worker processes (routing.snapshots), git-ignored.
 ROUTESCOPE_SNAPSHOT_DIR = env.path("ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots"))
+# Bounds on what one dump (import_cluster, an inline cluster_dump, a config.conf) may hold;
+# anything beyond is refused in one line naming object and path (cluster.bounds).
+ROUTESCOPE_DUMP_MAX_DEPTH = env.int("ROUTESCOPE_DUMP_MAX_DEPTH", default=100)
+ROUTESCOPE_DUMP_MAX_STRING = env.int("ROUTESCOPE_DUMP_MAX_STRING", default=1_572_864)
+ROUTESCOPE_DUMP_MAX_NUMBER = env.int("ROUTESCOPE_DUMP_MAX_NUMBER", default=32)
+ROUTESCOPE_DUMP_MAX_OBJECTS = env.int("ROUTESCOPE_DUMP_MAX_OBJECTS", default=2_000_000)
+ROUTESCOPE_DUMP_MAX_VALUES = env.int("ROUTESCOPE_DUMP_MAX_VALUES", default=100_000_000)
+ROUTESCOPE_DUMP_MAX_GZIP_RATIO = env.int("ROUTESCOPE_DUMP_MAX_GZIP_RATIO", default=100)
+# An import that would drop more than this share of a cluster's stored objects needs
+# import_cluster --replace.
+ROUTESCOPE_IMPORT_MAX_LOSS = env.float("ROUTESCOPE_IMPORT_MAX_LOSS", default=0.5)
 # Largest dump import_cluster / the API accept, in bytes.
 ROUTESCOPE_MAX_DUMP_BYTES = env.int("ROUTESCOPE_MAX_DUMP_BYTES", default=2 * 1024**3)
 # Largest API request body (an inline dump in POST /api/v1/simulate), in bytes: for callers

@@ -51,12 +51,23 @@ def _block_yaml(text: str) -> dict:
     return root
 
 
-def parse_proxy_config(text: str) -> dict:
+def parse_proxy_config(text: str, *, max_number: int = 32) -> dict:
     """``config.conf`` -> {mode, ipvs_scheduler, clusterCIDR, detectLocalMode, masqueradeAll,
-    featureGates (engine gate names -> bool)}; keys absent from the file are left out."""
+    featureGates (engine gate names -> bool)}; keys absent from the file are left out.
+
+    Bounded for hostile text: the block reader is linear and knows no aliases; JSON that
+    nests past the interpreter's recursion limit, or holds a number longer than
+    ``max_number`` characters, is read as block YAML instead (which finds no settings in
+    it) rather than raising.
+    """
+    def bounded_int(digits: str) -> int:
+        if len(digits) > max_number:
+            raise ValueError("number too long")
+        return int(digits)
+
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(text, parse_int=bounded_int)
+    except (ValueError, RecursionError):
         data = _block_yaml(text)
     if not isinstance(data, dict):
         return {}

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
 
+from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_dump
 from cluster.models import ClusterSource
 from cluster.services import cluster_import
@@ -27,6 +28,11 @@ class Command(BaseCommand):
             help="check the dump and print the summary, storing nothing",
         )
         parser.add_argument(
+            "--replace", action="store_true",
+            help="replace the stored cluster even when the dump would drop more than half"
+                 " of its objects (ROUTESCOPE_IMPORT_MAX_LOSS)",
+        )
+        parser.add_argument(
             "--max-bytes", type=int, default=None,
             help="refuse larger dumps (default: ROUTESCOPE_MAX_DUMP_BYTES)",
         )
@@ -34,7 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         limit = options["max_bytes"] or settings.ROUTESCOPE_MAX_DUMP_BYTES
         try:
-            dump = read_dump(options["file"], max_bytes=limit)
+            dump = read_dump(options["file"], max_bytes=limit, limits=dump_limits())
             if not dump.objects:
                 # `[]` or an empty List (kubectl against the wrong context): replacing a
                 # cluster's state with nothing is never what was meant.
@@ -42,7 +48,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 summary = cluster_import(
                     name=options["name"], objects=dump.objects, source=options["source"],
-                    replaced=dump.replaced,
+                    replaced=dump.replaced, replace=options["replace"],
                 )
                 # A dry run goes through every check the real import makes (the database's
                 # included), then rolls the transaction back.

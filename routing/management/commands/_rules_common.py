@@ -6,6 +6,7 @@ import sys
 
 from django.core.management.base import CommandError, CommandParser
 
+from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
 from routing.engine.errors import EngineError
@@ -43,8 +44,8 @@ def parse_sets(pairs: list[str] | None) -> list[str]:
 def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
     """Read a kubectl dump (file or "-") into a snapshot; CommandError(2) on bad input."""
     try:
-        objects = read_objects(path)
-        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+        objects = read_objects(path, limits=dump_limits())
+        check_objects(objects, dump_limits())  # the importer's one-line refusals, not an engine traceback
         overrides = {"proxy_mode": proxy_mode} if proxy_mode else {}
         return snapshot_from_objects(objects, **overrides)
     except BAD_INPUT as exc:

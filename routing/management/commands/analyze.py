@@ -13,6 +13,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
 from routing.management.commands._rules_common import one_line_errors
@@ -89,8 +90,8 @@ class Command(BaseCommand):
             return self._cluster_report(options, sets)
         source = sys.stdin.buffer if options["file"] == "-" else options["file"]
         overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
-        objects = read_objects(source)
-        check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+        objects = read_objects(source, limits=dump_limits())
+        check_objects(objects, dump_limits())  # the importer's one-line refusals, not an engine traceback
         snapshot = snapshot_from_objects(objects, **overrides)
         scenario = build_scenario(snapshot, sets=sets, service=options["service"], proxy_mode=options["proxy_mode"],
                                   ipvs_scheduler=options["ipvs_scheduler"])

@@ -10,6 +10,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
 from routing.engine.errors import EngineError
@@ -81,8 +82,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         try:
             source = sys.stdin.buffer if options["file"] == "-" else options["file"]
-            objects = read_objects(source)
-            check_objects(objects)  # the importer's one-line refusals, not an engine traceback
+            objects = read_objects(source, limits=dump_limits())
+            check_objects(objects, dump_limits())  # the importer's one-line refusals, not an engine traceback
             overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
             if options["node_proxy_mode"]:
                 overrides["node_proxy_modes"] = parse_set_flags(options["node_proxy_mode"], flag="--node-proxy-mode",
