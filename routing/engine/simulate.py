@@ -7,7 +7,6 @@ explanation trail. ``Answer.to_json()`` is the DESIGN.md simulate contract.
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,6 +15,7 @@ from types import MappingProxyType
 from routing.engine.candidates import (
     CLUSTERIP, DESTINATIONS, DROP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, SOURCE_KINDS, Path, path_for,
 )
+from routing.engine import decide
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
@@ -233,12 +233,11 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
         special.add(ep.node)
         special.update(ep.node_hints)
     groups: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
-    per_node_vip = to == NODEPORT or (to == LOADBALANCER and not service.lb_ips)
     for name, share in chosen.nodes:
         config = snapshot.proxy_for(name)
         # dh/lblc/lblcr key on the virtual server's address: the node's own IP for a
         # NodePort, so every node may pin a different backend.
-        own_vip = per_node_vip and config.mode == "ipvs" and config.ipvs_scheduler in ("dh", "lblc", "lblcr")
+        own_vip = decide.vip_depends_on_node(config, service, to)
         key = (name,) if name in special or own_vip else (snapshot.zone_of(name), id(config))
         groups[key].append((name, share))
     paths = []
@@ -263,7 +262,7 @@ def lb_proxies(service: Service) -> bool:
     the packet reaching a node carries the LB's source address, not the client's."""
     if service.lb_ips or not service.lb_uncaptured:
         return False
-    return all(_is_ip(address) for address in service.lb_uncaptured)
+    return all(decide.is_ip(address) for address in service.lb_uncaptured)
 
 
 def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | None, to: str) -> list[Reason]:
@@ -298,32 +297,10 @@ class _Totals:
     latency: Mapping[str, float] | None = None
 
 
-def traffic_for(snapshot: Snapshot, *, service: Service, port: ServicePort, path: Path, to: str) -> Traffic | None:
-    """The IPVS virtual server ``path`` hits (its address, protocol, persistence, weight-0
-    servers, node), for ``choice.choose(..., traffic=)``; the userspace protocol; else None."""
-    if path.mode != "ipvs":
-        return Traffic(protocol=port.protocol) if path.mode == "userspace" else None
-    if to == CLUSTERIP:
-        vip = service.cluster_ips[0]
-    elif to == NODEPORT or (to == LOADBALANCER and not service.lb_ips):
-        # An uncaptured LB ingress comes back through the NodePort: the node IP's server.
-        node = snapshot.nodes.get(path.node)
-        vip = node_address(node.addresses, service.family) if node is not None else ""
-    elif to == LOADBALANCER:
-        vip = service.lb_ips[0]
-    else:
-        vip = service.external_ips[0] if service.external_ips else ""
-    timeout = service.affinity_timeout if service.session_affinity == "ClientIP" else 0
-    return Traffic(destination_vip=vip if _is_ip(vip) else "", protocol=port.protocol, persistence_timeout_s=timeout,
-                   quiesced=path.quiesced)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+def _node_address(snapshot: Snapshot, name: str, service: Service) -> str:
+    """The node's address the NodePort virtual server of ``service``'s family is on."""
+    node = snapshot.nodes.get(name)
+    return node_address(node.addresses, service.family) if node is not None else ""
 
 
 def _choice_notes(path: Path, choice: Choice, traffic: Traffic | None, scheduler: str) -> list[Reason]:
@@ -356,7 +333,8 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
             totals.drop_weights[str(path.drop_reason)] += weight
             continue
         config = snapshot.proxy_for(path.node)
-        traffic = traffic_for(snapshot, service=service, port=port, path=path, to=to)
+        traffic = decide.traffic(path.mode, service, port, to, _node_address(snapshot, path.node, service),
+                                 path.quiesced)
         choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=seed, traffic=traffic)
         notes.extend(choice.reasons)
         notes.extend(_choice_notes(path, choice, traffic, config.ipvs_scheduler))

@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from routing.engine.analysis.findings import findings_for, rank
 from routing.engine.analysis.model import SOURCES, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import node_index
-from routing.engine.analysis.ports import PortContext, analyze_port
+from routing.engine.analysis.ports import PortContext, analyze_port, simple_port, single_config
 from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
-from routing.engine.analysis.simple import simple_port, single_config
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
 from routing.engine.snapshot import Snapshot
 from routing.engine.unproxied import not_proxied

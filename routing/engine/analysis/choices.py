@@ -1,40 +1,22 @@
 """How one group of nodes spreads connections over its candidates, as ``simulate`` does.
 
 iptables and nftables are uniform. IPVS and the userspace proxy get what ``simulate``
-gives them (``simulate.traffic_for``): the virtual server's address (which ``dh``,
-``lblc`` and ``lblcr`` key on), the protocol, persistence (sessionAffinity) and the
-terminating real servers kube-proxy keeps at weight 0 (graceful termination, TCP), to
+gives them (``decide.traffic``): the virtual server's address (which ``dh``, ``lblc`` and
+``lblcr`` key on), the protocol, persistence (sessionAffinity) and the terminating real
+servers kube-proxy keeps at weight 0 (``decide.draining``, graceful termination, TCP), to
 which hash schedulers still map clients, who are then refused. Answers are cached: a
 5,000-node cluster asks the same few questions thousands of times.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from routing.engine.choice import Traffic, choose
+from routing.engine.choice import choose
+from routing.engine.decide import is_ip, persistence, traffic, vip_depends_on_node, virtual_server
 from routing.engine.explain import Code
 from routing.engine.ipvs.hashing import dh_bucket
-from routing.engine.topology import Categorized, available_for_topology
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
-
-#: IPVS schedulers whose choice depends on the virtual server's address.
-VIP_SCHEDULERS = ("dh", "lblc", "lblcr")
-#: IPVS schedulers whose answer depends on positions only (all weights 1, identical
-#: endpoints; dh's table is bucket i -> server i mod n, and its bucket is in the key).
-POSITIONAL = ("rr", "wrr", "lc", "wlc", "sed", "nq", "dh")
-
-
-def node_address_vip(service: Service, to: str) -> bool:
-    """Whether the virtual server for ``to`` is the node's own address (NodePort, or an LB
-    ingress kube-proxy does not capture, which comes back through the NodePort)."""
-    return to == "nodeport" or (to == "loadbalancer" and not service.lb_ips)
-
-
-def vip_depends_on_node(config: ProxyConfig, service: Service, to: str) -> bool:
-    """Whether nodes of one group can get different IPVS answers for ``to``."""
-    return config.mode == "ipvs" and config.ipvs_scheduler in VIP_SCHEDULERS and node_address_vip(service, to)
 
 
 def dh_by_address(config: ProxyConfig, service: Service, to: str) -> bool:
@@ -45,40 +27,12 @@ def dh_by_address(config: ProxyConfig, service: Service, to: str) -> bool:
 
 def address_bucket(address: str) -> int | None:
     """The dh bucket of a node address (None when it is not an IP address)."""
-    return _bucket(address) if _is_ip(address) else None
+    return _bucket(address) if is_ip(address) else None
 
 
-def quiesced(eps: tuple[Endpoint, ...], cands: tuple[Endpoint, ...], cat: Categorized, node: str, zone: str, *,
-             local_answer: bool) -> tuple[Endpoint, ...]:
-    """Terminating endpoints the node's virtual server keeps at weight 0 (``candidates._draining``):
-    those it held while Ready — local ones for a Local answer, those passing the topology
-    filter for a Cluster answer — and no longer has as candidates."""
-    # Endpoints of one port are unique by ip:port, so identity stands in for the key.
-    chosen = {id(ep) for ep in cands}
-    return tuple(ep for ep in eps if ep.terminating and id(ep) not in chosen
-                 and (ep.node == node if local_answer else available_for_topology(ep, cat.topology_mode, node, zone)))
-
-
-def _vip(service: Service, to: str, address: str) -> str:
-    if to == "clusterip":
-        vip = service.cluster_ips[0] if service.cluster_ips else ""
-    elif node_address_vip(service, to):
-        vip = address
-    elif to == "loadbalancer":
-        vip = service.lb_ips[0]
-    else:
-        vip = service.external_ips[0] if service.external_ips else ""
-    return vip if _is_ip(vip) else ""
-
-
-@lru_cache(maxsize=65536)
-def _is_ip(text: str) -> bool:
-    """Parsing addresses is slow and the same few thousand come back for every Service."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+#: IPVS schedulers whose answer depends on positions only (all weights 1, identical
+#: endpoints; dh's table is bucket i -> server i mod n, and its bucket is in the key).
+POSITIONAL = ("rr", "wrr", "lc", "wlc", "sed", "nq", "dh")
 
 
 @lru_cache(maxsize=65536)
@@ -121,13 +75,12 @@ class ChoiceCache:
         elif mode == "userspace":
             key = ("userspace", port.protocol, len(cands))
         else:
-            timeout = service.affinity_timeout if service.session_affinity == "ClientIP" else 0
-            vip: object = _vip(service, to, address)
+            vip: object = virtual_server(service, to, address)
             if config.ipvs_scheduler == "dh" and vip:
                 # dh maps the address to one of 256 buckets: nodes in one bucket get one answer.
                 vip = ("bucket", _bucket(str(vip)))
             ids = len(cands) if config.ipvs_scheduler in POSITIONAL and not draining else self.keys(cands)
-            key = ("ipvs", config.ipvs_scheduler, ids, self.keys(draining), vip, port.protocol, timeout)
+            key = ("ipvs", config.ipvs_scheduler, ids, self.keys(draining), vip, port.protocol, persistence(service))
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self._compute(cands, config, service, port, to, address, draining)
@@ -140,13 +93,11 @@ class ChoiceCache:
         if mode in ("iptables", "nftables"):
             return Spread((1.0 / len(cands),) * len(cands))
         if mode == "userspace":
-            choice = choose(cands, mode=mode, traffic=Traffic(protocol=port.protocol))
+            choice = choose(cands, mode=mode, traffic=traffic(mode, service, port, to, address))
             code = Code.USERSPACE_CONNECTION_CLOSED.value
         else:
-            timeout = service.affinity_timeout if service.session_affinity == "ClientIP" else 0
-            traffic = Traffic(destination_vip=_vip(service, to, address), protocol=port.protocol,
-                              persistence_timeout_s=timeout, quiesced=draining)
-            choice = choose(cands, mode=mode, scheduler=config.ipvs_scheduler, traffic=traffic)
+            choice = choose(cands, mode=mode, scheduler=config.ipvs_scheduler,
+                            traffic=traffic(mode, service, port, to, address, draining))
             code = Code.IPVS_SCHEDULER_REFUSED.value
         shares = tuple(choice.shares.get(ep.key, 0.0) for ep in cands)
         return Spread(shares, choice.refused, code if choice.refused > 0 else None)

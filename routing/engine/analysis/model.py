@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from routing.engine.candidates import DROP, FORWARD, REJECT
+from routing.engine.decide import DROP, FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES
 from routing.engine.types import Endpoint, Service, ServicePort
 

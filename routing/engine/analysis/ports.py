@@ -6,29 +6,28 @@ kube-proxy derives from (N's configuration, N's zone, N's own endpoints, N's nod
 the port (Local sets) and the nodes named in node hints (PreferSameNode) are taken one by
 one, and every other node of a group shares the group's answer, weighted by its count.
 
-The per-node decision mirrors ``routing.engine.candidates.path_for`` (semantics §3-§4, §7.3
-and §7.4) on a precomputed categorisation so that ``categorize_endpoints`` runs once per
-group instead of once per node, and the spread over the candidates is ``simulate``'s
-(``choices``); the tests hold the result equal to ``simulate`` from every node.
+The per-node decision is ``routing.engine.decide.decide``, the one ``simulate`` asks, fed a
+precomputed categorisation so that ``categorize_endpoints`` runs once per group instead of
+once per node; the spread over the candidates is ``simulate``'s (``choices``); the tests
+hold the result equal to ``simulate`` from every node.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from routing.engine.analysis.choices import (
-    ChoiceCache, Spread, address_bucket, dh_by_address, node_address_vip, quiesced, vip_depends_on_node,
-)
-from routing.engine.analysis.decide import Answer, decide, uses_local_path
+from routing.engine.analysis.choices import ChoiceCache, Spread, address_bucket, dh_by_address
 from routing.engine.analysis.model import EXTERNAL, LB, POD, POD_EXTERNAL, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import NodeClass, NodeIndex
-from routing.engine.candidates import DROP, FORWARD, REJECT
+from routing.engine.decide import (
+    DROP, FORWARD, REJECT, Verdict, decide, draining, node_address_vip, uses_local_set, vip_depends_on_node,
+)
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
 from routing.engine.explain import Code
 from routing.engine.families import node_address
 from routing.engine.snapshot import Snapshot
 from routing.engine.sourceranges import filters, firewall_drops, verdict
-from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local
+from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local, externally_accessible
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
 _LOC_INDEX = {name: i for i, name in enumerate(LOCALITIES)}
@@ -72,7 +71,7 @@ class _Port:
                 self.hosting_by_class.setdefault(idx.class_of[n], []).append(n)
         self._cats: dict[tuple, Categorized] = {}
         self._node_cats: dict[str, Categorized] = {}
-        self._answers: dict[tuple, Answer] = {}
+        self._answers: dict[tuple, Verdict] = {}
         self.topology_reasons: dict[str, tuple[str, list[str]]] = {}
         self.topology_modes: dict[str, int] = {}
 
@@ -122,32 +121,37 @@ class _Port:
             found = self._indices[id(cands)] = (cands, positions)
         return found[1]
 
-    def group_answer(self, cls: NodeClass, local_path: bool, *, pod_source: bool, to_cluster_ip: bool) -> Answer:
-        """The answer every non-special node of ``cls`` gets (no endpoint of its own, no
-        node hint naming it). Classes sharing a configuration and a categorisation share it."""
+    def decide(self, cls: NodeClass, cat: Categorized | None, local: tuple[Endpoint, ...] | None, *,
+               pod_source: bool, to: str) -> Verdict:
+        """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local set ``local``."""
+        return decide(cls.config, self.service, self.port, to=to, pod_source=pod_source,
+                      cluster=None if cat is None else cat.cluster, local=local,
+                      has_any=cat is not None and cat.has_any_endpoints, endpoints=self.eps)
+
+    def group_answer(self, cls: NodeClass, *, pod_source: bool, to: str) -> Verdict:
+        """The answer every non-special node of ``cls`` gets (no endpoint of its own, so an
+        empty Local set; no node hint naming it). Classes sharing a configuration and a
+        categorisation share it."""
         cat = self.class_cat(cls)
-        key = (id(cat), cls.config_id, local_path, pod_source, to_cluster_ip)
+        key = (id(cat), cls.config_id, pod_source, to)
         answer = self._answers.get(key)
         if answer is None:
-            answer = self._answers[key] = decide(self.eps, self.service, self.port, cls.config, cat,
-                                                 () if local_path else None, pod_source=pod_source,
-                                                 to_cluster_ip=to_cluster_ip)
+            answer = self._answers[key] = self.decide(cls, cat, (), pod_source=pod_source, to=to)
         return answer
 
-    def spread(self, answer: Answer, cls: NodeClass, cat: Categorized | None, node: str | None, to: str) -> Spread:
+    def spread(self, answer: Verdict, cls: NodeClass, cat: Categorized | None, node: str | None, to: str) -> Spread:
         """How ``node`` (None: any non-special node of ``cls``) spreads ``answer``'s connections."""
         config, port = cls.config, self.port
-        draining: tuple[Endpoint, ...] = ()
+        weight_zero: tuple[Endpoint, ...] = ()
         if config.mode == "ipvs" and self.terminating and cat is not None and port.protocol == "TCP":
-            local_answer = (node is not None and cat.local is not None
-                            and answer.cands == self.local_set(node, config))
-            draining = quiesced(self.eps, answer.cands, cat, node or "", cls.zone, local_answer=local_answer)
+            local = self.local_set(node, config) if node is not None and cat.local is not None else None
+            weight_zero = draining(self.eps, answer.endpoints, local, cat.topology_mode, node or "", cls.zone)
         address = ""
         if node is not None and node_address_vip(self.service, to):
             found = self.ctx.snapshot.nodes.get(node)
             address = node_address(found.addresses, self.service.family) if found is not None else ""
-        return self.ctx.choices.spread(answer.cands, config, service=self.service, port=port, to=to,
-                                       address=address, draining=draining)
+        return self.ctx.choices.spread(answer.endpoints, config, service=self.service, port=port, to=to,
+                                       address=address, draining=weight_zero)
 
     def sole_host(self, cls: NodeClass) -> list[str]:
         """The node of ``cls`` hosting every endpoint of the class's Cluster set, if any: on
@@ -230,12 +234,11 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
     if not idx.total:
         return agg
     weight = 1.0 / idx.total
-    to_cip = to == "clusterip"
     # Pods whose node's podCIDR lies outside loadBalancerSourceRanges: dropped at the LB IP.
     blocked = blocked_pod_nodes(p.ctx.snapshot, p.service, to) if pod_source else frozenset()
     bulk: list[_Bulk] = []
     for cls in idx.classes:
-        local_path = uses_local_path(p.service, p.port, cls.config, pod_source=pod_source, to_cluster_ip=to_cip)
+        local_path = uses_local_set(cls.config, p.service, p.port, to=to, pod_source=pod_source)
         special = _special_nodes(p, cls, local_path, to)
         if blocked:
             special = special + [n for n in cls.names if n in blocked and n not in special]
@@ -244,7 +247,7 @@ def _pod_like(p: _Port, source: str, to: str, *, pod_source: bool) -> SourceAggr
                 continue
             _node_answer(p, agg, cls, node, weight, local_path, to, pod_source=pod_source)
         if len(cls.names) > len(special):
-            answer = p.group_answer(cls, local_path, pod_source=pod_source, to_cluster_ip=to_cip)
+            answer = p.group_answer(cls, pod_source=pod_source, to=to)
             bulk += _class_bulk(p, cls, answer, len(cls.names) - len(special), special, to, None)
     _add_bulk(p, agg, bulk, weight, member=None)
     return agg
@@ -264,7 +267,7 @@ def _firewalled(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weigh
     cat = p.node_cat(node, cls)
     if not firewall_drops(cls.config.mode, cat is not None and cat.has_any_endpoints):
         return False
-    _add_loss(agg, Answer(DROP, (), False, Code.LB_SOURCE_RANGE_DROP.value), 1, weight)
+    _add_loss(agg, Verdict(DROP, (), False, Code.LB_SOURCE_RANGE_DROP), 1, weight)
     return True
 
 
@@ -280,7 +283,7 @@ class _Outside:
         return node not in self.inside
 
 
-def _class_bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: list[str], to: str,
+def _class_bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: list[str], to: str,
                 member: Callable[[str], bool] | None) -> list[_Bulk]:
     """The non-special nodes of ``cls`` as one group, or one group per dh bucket."""
     if not dh_by_address(cls.config, p.service, to):
@@ -297,10 +300,10 @@ def _class_bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: l
 
 
 #: (class, answer, node count, nodes of the class handled one by one, spread or None).
-_Bulk = tuple[NodeClass, Answer, int, list[str], "Spread | None"]
+_Bulk = tuple[NodeClass, Verdict, int, list[str], "Spread | None"]
 
 
-def _bulk(p: _Port, cls: NodeClass, answer: Answer, count: int, special: list[str], to: str) -> _Bulk:
+def _bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: list[str], to: str) -> _Bulk:
     spread = p.spread(answer, cls, p.class_cat(cls), None, to) if answer.action == FORWARD else None
     return (cls, answer, count, special, spread)
 
@@ -324,8 +327,7 @@ def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weig
                  to: str, *, pod_source: bool) -> None:
     cat = p.node_cat(node, cls)
     local = p.local_set(node, cls.config) if local_path else None
-    answer = decide(p.eps, p.service, p.port, cls.config, cat, local, pod_source=pod_source,
-                    to_cluster_ip=to == "clusterip")
+    answer = p.decide(cls, cat, local, pod_source=pod_source, to=to)
     if answer.action != FORWARD:
         _add_loss(agg, answer, 1, weight)
         return
@@ -335,7 +337,7 @@ def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weig
     agg.ipvs_fallback += answer.fallback
     delivered = _add_refused(agg, spread, 1, weight)
     zone = cls.zone
-    for i, share in zip(p.indices(answer.cands), spread.shares):
+    for i, share in zip(p.indices(answer.endpoints), spread.shares):
         if not share:
             continue  # dh/lblc pin one backend: most shares are zero
         mass = delivered * share
@@ -374,11 +376,11 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: floa
         delivered = _add_refused(agg, spread, count, weight)
         if answer.preserved:
             agg.preserved += delivered * count
-        merged.setdefault((id(answer.cands), id(spread)), []).append(entry)
+        merged.setdefault((id(answer.endpoints), id(spread)), []).append(entry)
     loc, same_node = agg.locality, _LOC_INDEX[SAME_NODE]
     agg_shares, ep_zone, ep_class, ep_node = agg.shares, p.ep_zone, p.ep_class, p.ep_node
     for group in merged.values():
-        cands, spread = group[0][1].cands, group[0][4]
+        cands, spread = group[0][1].endpoints, group[0][4]
         assert spread is not None
         unit = weight * (1.0 - spread.refused)
         total = unit * sum(entry[2] for entry in group)
@@ -407,12 +409,13 @@ def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: floa
             loc[same_node] += unit * share
 
 
-def _add_loss(agg: SourceAggregate, answer: Answer, count: int, weight: float) -> None:
+def _add_loss(agg: SourceAggregate, answer: Verdict, count: int, weight: float) -> None:
     agg.actions[answer.action] += count
     agg.dropped += weight * count
     if answer.action == REJECT:
         agg.refused += weight * count
-    agg.drop_reasons[answer.reason or ""] = agg.drop_reasons.get(answer.reason or "", 0) + count
+    code = answer.code.value if answer.code is not None else ""
+    agg.drop_reasons[code] = agg.drop_reasons.get(code, 0) + count
 
 
 def _lb(p: _Port) -> SourceAggregate:
@@ -427,7 +430,7 @@ def _lb(p: _Port) -> SourceAggregate:
             agg.nodes = len(passing)
             for node in passing:
                 cls = idx.classes[idx.class_of[node]]
-                local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
+                local_path = uses_local_set(cls.config, service, port, to="loadbalancer", pod_source=False)
                 _node_answer(p, agg, cls, node, 1.0 / len(passing), local_path, "loadbalancer", pod_source=False)
             return agg
     # No node passes: the load balancer fails open to every backend node.
@@ -449,12 +452,85 @@ def _lb(p: _Port) -> SourceAggregate:
         count = cls.backends if fail_open else cls.healthy
         if not count:
             continue
-        local_path = uses_local_path(service, port, cls.config, pod_source=False, to_cluster_ip=False)
+        local_path = uses_local_set(cls.config, service, port, to="loadbalancer", pod_source=False)
         special = [n for n in _special_nodes(p, cls, local_path, "loadbalancer") if member(n)]
         for node in special:
             _node_answer(p, agg, cls, node, weight, local_path, "loadbalancer", pod_source=False)
         if count > len(special):
-            answer = p.group_answer(cls, local_path, pod_source=False, to_cluster_ip=False)
+            answer = p.group_answer(cls, pod_source=False, to="loadbalancer")
             bulk += _class_bulk(p, cls, answer, count - len(special), special, "loadbalancer", member)
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg
+
+
+def single_config(index: NodeIndex) -> ProxyConfig | None:
+    """The one iptables/nftables configuration every node runs, else None."""
+    configs = {cls.config_id: cls.config for cls in index.classes}
+    if len(configs) != 1:
+        return None
+    (config,) = configs.values()
+    return config if config.mode in ("iptables", "nftables") else None
+
+
+def simple_port(snapshot: Snapshot, index: NodeIndex, config: ProxyConfig | None, service: Service,
+                port: ServicePort) -> PortAnalysis | None:
+    """The common case in closed form, or None when it does not apply.
+
+    A ClusterIP-only port (pods are its only source) whose pods get the Cluster set, with
+    no hints, on a cluster where every node runs one iptables/nftables configuration:
+    every node then gets the same verdict over the same Cluster set, uniform over its
+    endpoints, so the pod source class is one categorisation, one ``decide`` and
+    arithmetic: each endpoint gets 1/k of everything, and the locality split follows from
+    the node count per zone. ``analyze`` uses this when it applies and ``analyze_port``
+    otherwise; the property tests hold both equal (and equal to ``simulate`` from every node).
+    """
+    if (config is None or not index.total or service.type != "ClusterIP" or externally_accessible(service, port)
+            or uses_local_set(config, service, port, to="clusterip", pod_source=True)):
+        return None
+    eps = snapshot.endpoints(service.key, port.name)
+    if any(ep.ready and (ep.zone_hints or ep.node_hints) for ep in eps):
+        return None
+    first = index.classes[0]
+    cat = categorize_endpoints(eps, service=service, port=port, node_name=first.names[0], zone=first.zone,
+                               gates=config.gates, version=config.version)
+    answer = decide(config, service, port, to="clusterip", pod_source=True, cluster=cat.cluster, local=cat.local,
+                    has_any=cat.has_any_endpoints, endpoints=eps)
+    agg = SourceAggregate(POD, "clusterip", nodes=index.total, shares=[0.0] * len(eps))
+    reasons = {str(r.code): (r.message, [f"zone {first.zone or '(none)'}"]) for r in cat.reasons}
+    class_of = index.class_of
+    hosting = {ep.node for ep in eps if ep.node in class_of}
+    if answer.action != FORWARD:
+        # The same loss on every node (with Cluster policy: nothing usable anywhere, refused).
+        agg.actions[answer.action] = index.total
+        agg.dropped = 1.0
+        agg.refused = 1.0 if answer.action == REJECT else 0.0
+        agg.drop_reasons[answer.code.value if answer.code is not None else ""] = index.total
+        return PortAnalysis(service, port, eps, (agg,), len(hosting), reasons, {"": index.total})
+    agg.actions[FORWARD] = index.total
+    agg.preserved = 1.0 if answer.preserved else 0.0
+    cands = answer.endpoints
+    share = 1.0 / len(cands)
+    positions = range(len(eps)) if len(cands) == len(eps) else _positions(eps, cands)
+    zone_of, classes, loc = index.zone_of, index.classes, agg.locality
+    zone_mass: dict[str, float] = {}
+    same_node = _LOC_INDEX[SAME_NODE]
+    per_node = share / index.total
+    for i in positions:
+        ep = eps[i]
+        agg.shares[i] = share
+        zone = ep.zone or zone_of.get(ep.node, "")
+        zone_mass[zone] = zone_mass.get(zone, 0.0) + share
+        if ep.node in class_of:
+            # One node (the endpoint's own) sees it as same-node instead of its zone relation.
+            loc[_LOC_INDEX[locality("", classes[class_of[ep.node]].zone, None, zone)]] -= per_node
+            loc[same_node] += per_node
+    for cls in classes:
+        weight = len(cls.names) / index.total
+        for zone, mass in zone_mass.items():
+            loc[_LOC_INDEX[locality("", cls.zone, None, zone)]] += weight * mass
+    return PortAnalysis(service, port, eps, (agg,), len(hosting), reasons, {"": index.total})
+
+
+def _positions(eps: tuple, cands: tuple) -> list[int]:
+    where = {id(ep): i for i, ep in enumerate(eps)}
+    return [where[id(ep)] for ep in cands]

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from cluster.kube_dump import read_objects
 from routing.engine.analysis import analyze
 from routing.engine.analysis.nodes import node_index
-from routing.engine.analysis.ports import PortContext, analyze_port
-from routing.engine.analysis.simple import simple_port, single_config
+from routing.engine.analysis.ports import PortContext, analyze_port, simple_port, single_config
 from routing.engine.costmodel import LOCALITIES
 from routing.engine.kube import snapshot_from_objects
 from routing.tests.engine.analysis_reference import brute_force
