@@ -25,16 +25,12 @@ def _generate(path: Path, nodes: int, services: int, pods: int) -> None:
         generate_cluster(shape=Shape(nodes=nodes, services=services, pods=pods, zones=3, seed=7), out=out)
 
 
-def _clear_caches() -> None:
-    from routing.engine.rules import iptables, nftables, render
+def _fresh_cache():  # noqa: ANN202
+    """An empty render cache: a from-scratch render keeps nothing from the previous one
+    but the chain-name hashes (naming.*, pure functions of the names)."""
+    from routing.engine.rules.cache import RenderCache
 
-    render._BLOCKS.clear()
-    iptables._MEMO.clear()
-    nftables._MEMO.clear()
-    # One-entry "same tuple as the last call" shortcuts: reset too, so a from-scratch render
-    # keeps nothing but the chain-name caches (naming.*) from the previous one.
-    iptables._LAST_NAMES[0] = nftables._LAST_BASES[0] = (None, None, None)
-    iptables._LAST_IDS[0] = ((), b"")
+    return RenderCache()
 
 
 def _timed(fn) -> tuple[float, float]:  # noqa: ANN001
@@ -69,22 +65,22 @@ def main() -> None:
           f"{total_endpoints(snap)} endpoints in {time.perf_counter() - t:.1f} s (not part of the targets)")
 
     node = sorted(snap.nodes)[len(snap.nodes) // 2]
-    from routing.engine.rules import render as render_module
 
     for mode in ("iptables", "nftables"):
         times = []
         for _ in range(3):
-            _clear_caches()
-            times.append(_timed(lambda: render_node_rules(snap, node, mode)))
+            cache = _fresh_cache()
+            times.append(_timed(lambda: render_node_rules(snap, node, mode, cache=cache)))
         rs = render_node_rules(snap, node, mode)
         print(f"render {mode:8} one node ({node}): {len(rs.text.splitlines()):>7} lines, {len(rs.text) / 1e6:.1f} MB: "
               f"first {_fmt(times[0])} (chain-name hashes computed), then best {_fmt(min(times[1:], key=lambda t: t[1]))} "
               "(rendered from scratch, hashes cached); target < 1 s")
 
     other = sorted(snap.nodes)[len(snap.nodes) // 2 + 3]
-    _clear_caches()
-    render_node_rules(snap, node, "iptables")  # the first node fills the block cache
-    print(f"render iptables another node ({other}) right after: {_fmt(_timed(lambda: render_node_rules(snap, other, 'iptables')))} "
+    cache = _fresh_cache()
+    render_node_rules(snap, node, "iptables", cache=cache)  # the first node fills the block cache
+    print(f"render iptables another node ({other}) right after: "
+          f"{_fmt(_timed(lambda: render_node_rules(snap, other, 'iptables', cache=cache)))} "
           "(blocks shared with the first node are reused)")
 
     sizes = sorted(snap.services, key=lambda k: sum(len(v) for v in snap.endpoint_index.get(k, {}).values()))
@@ -92,8 +88,7 @@ def main() -> None:
         svc = snap.services[key]
         flip = "Local" if svc.internal_traffic_policy == "Cluster" else "Cluster"
         whatif = apply_scenario(snap, Scenario(service_overrides={key: {"internalTrafficPolicy": flip}}))
-        _clear_caches()
-        took = _timed(lambda: diff_rules(snap, whatif, "iptables"))
+        took = _timed(lambda: diff_rules(snap, whatif, "iptables", cache=_fresh_cache()))
         summary = diff_rules(snap, whatif, "iptables").to_json()
         hosts = len({e.node for v in snap.endpoint_index.get(key, {}).values() for e in v})
         print(f"diff iptables, all {summary['nodes_total']} nodes, iTP flip of the {label} Service {key} "

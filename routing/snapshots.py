@@ -28,6 +28,7 @@ from cluster.models import Cluster, EndpointSlice
 from cluster.selectors import cluster_objects
 from routing.engine.incremental import NeedsFullRebuild, snapshot_with_changes
 from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.rules.cache import RenderCache
 from routing.engine.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,26 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
                 _persist_later(key, snapshot)
     _remember(key, snapshot)
     return snapshot
+
+
+#: Rule-render caches (``routing.engine.rules.RenderCache``) per cluster revision: rendering
+#: a node reuses the blocks earlier renders of the same snapshot (or of what-ifs built on
+#: it, which share its endpoint objects) formatted. The engine keeps none itself.
+_render_caches: OrderedDict[StateKey, RenderCache] = OrderedDict()
+
+
+def render_cache_for(*, cluster: Cluster) -> RenderCache:
+    """The render cache for ``cluster``'s current revision (pass it to ``render_node_rules``
+    and ``diff_rules`` with that revision's snapshot)."""
+    key = cluster.state_key
+    with _lock:
+        found = _render_caches.get(key)
+        if found is None:
+            found = _render_caches[key] = RenderCache()
+            while len(_render_caches) > CACHE_SIZE:
+                _render_caches.popitem(last=False)
+        _render_caches.move_to_end(key)
+        return found
 
 
 def _build_lock(pk: int) -> io.BufferedRandom | None:
@@ -158,6 +179,7 @@ def snapshot_cache_clear() -> None:
     deletes)."""
     with _lock:
         _cache.clear()
+        _render_caches.clear()
     with _pending_lock:
         _pending.clear()
     for path in _snapshot_dir().glob("*.pickle"):

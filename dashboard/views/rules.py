@@ -10,9 +10,11 @@ from dashboard import answers
 from dashboard.forms import SERVICE_PARAMS, WhatIfForm
 from dashboard.views.common import cluster_or_404, read_required, render_page
 from routing.engine.rules import RulesError, render_node_rules
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.diff import diff_rules
 from routing.engine.rules.model import MODES
 from routing.selectors import InputError, drift_latest, scenario_snapshot
+from routing.snapshots import render_cache_for
 
 #: Without a Service filter a big cluster's rule set is megabytes: the page asks for one.
 ALL_SERVICES_MAX = 40
@@ -41,16 +43,17 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
         context["error"] = f"{len(snapshot.services)} Services: pick one to see its rules."
     elif node:
         try:
-            ruleset = render_node_rules(snapshot, node, mode, service=service)
+            cache = render_cache_for(cluster=cluster)
+            ruleset = render_node_rules(snapshot, node, mode, service=service, cache=cache)
             context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions, text=ruleset.text)
-            context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes)
+            context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes, cache)
         except (RulesError, InputError) as exc:
             context["error"] = str(exc)
     return render_page(request, "dashboard/rules.html", context, cluster=cluster, section="rules")
 
 
 def _whatif_diff(request: HttpRequest, snapshot: Any, node: str, mode: str, service: str | None,
-                 nodes: list[str]) -> dict[str, Any] | None:
+                 nodes: list[str], cache: RenderCache) -> dict[str, Any] | None:
     """The rule diff on ``node`` under the what-if carried in the query string, if any."""
     if not any(request.GET.get(f) for f in WHATIF_FIELDS) or not service:
         return None
@@ -58,5 +61,5 @@ def _whatif_diff(request: HttpRequest, snapshot: Any, node: str, mode: str, serv
     if not form.is_valid():
         raise InputError("; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
     whatif = scenario_snapshot(snapshot=snapshot, changes=form.changes())
-    result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service)
+    result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service, cache=cache)
     return {"text": result.node_diff(node), "summary": result.to_json(), "query": form.changes()}

@@ -23,11 +23,12 @@ def compare_node_rules(collected: dict, cluster_id: int, node: str) -> dict:
     from cluster.models import Cluster
     from routing.engine.rules import render_node_rules
     from routing.services import drift_report_record
-    from routing.snapshots import snapshot_for_cluster
+    from routing.snapshots import render_cache_for, snapshot_for_cluster
 
     cluster = Cluster.objects.get(pk=cluster_id)
     mode = collected["mode"]
-    expected = render_node_rules(snapshot_for_cluster(cluster=cluster), node, mode)
+    expected = render_node_rules(snapshot_for_cluster(cluster=cluster), node, mode,
+                                 cache=render_cache_for(cluster=cluster))
     drift = rules_drift(expected, unpack_rules(collected))
     result = {"cluster": cluster.name, "node": node, "revision": cluster.revision, **drift.to_json()}
     report = drift_report_record(cluster=cluster, node=node, mode=mode, result=result,

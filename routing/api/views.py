@@ -38,6 +38,7 @@ from routing.selectors import engine_scenario, scenario_snapshot, simulate_answe
 from routing.whatif.errors import request_error
 from routing.services import scenario_apply, scenario_create, scenario_delete, scenario_preview, \
     scenario_update
+from routing.snapshots import render_cache_for
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; error.field names it."),
@@ -187,7 +188,7 @@ class ClusterRulesView(APIView):
             raise ValidationError({"mode": [f"node {node} runs kube-proxy in {mode} mode, which "
                                             "programs no rules we render; pick a mode"]})
         try:
-            rules = render_node_rules(snapshot, node, mode, service=service)
+            rules = render_node_rules(snapshot, node, mode, service=service, cache=render_cache_for(cluster=cluster))
         except RulesError as error:  # names node, service or mode itself
             raise request_error(error) from None
         return Response({
@@ -308,7 +309,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             # The diff covers every node; the one shown in full must exist.
             raise ValidationError({"node": [f"no node {node!r} in this cluster"]})
         try:
-            diff = diff_rules(before, after, query.validated_data["mode"], service=service)
+            diff = diff_rules(before, after, query.validated_data["mode"], service=service,
+                              cache=render_cache_for(cluster=scenario.cluster))
         except RulesError as error:  # names service or mode itself
             raise request_error(error) from None
         return Response({**diff.to_json(), "node": node,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, ScenarioError
 from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
@@ -20,8 +20,12 @@ from routing.engine.snapshot import Snapshot, sort_endpoints
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES, Service
 from routing.engine.whatif_fields import BY_NAME, FIELDS, Value, WhatIfField, field_named
 
-if TYPE_CHECKING:
-    from routing.engine.simulate import Answer
+
+class Answer(Protocol):
+    """What ``diff_answers`` reads of a ``simulate.Answer`` (typed here so that this module,
+    which ``simulate`` imports, never imports ``simulate`` back)."""
+
+    def to_json(self) -> dict: ...
 
 #: Service fields a scenario may override -> (engine attribute, accepted values); derived
 #: from the field table ``routing.engine.whatif_fields.FIELDS``.

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import MODES, NodeContext
 from routing.engine.rules.plan import RulesError, node_context, port_plan, render_options
 from routing.engine.rules.render import gc_paused, merge, render_service, total_endpoints
@@ -136,13 +137,13 @@ class _NodeClasses:
 
 
 def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool,
-                  shared: dict) -> list[str]:
+                  shared: dict, cache: RenderCache) -> list[str]:
     svc = snapshot.services.get(svc_key)
     if svc is None or not svc.proxied or ":" in svc.cluster_ips[0]:
         return []
-    opts = render_options(snapshot, node.name)
-    parts = [render_service(port_plan(snapshot, svc, p, node, shared=shared), node, mode, opts, large=large)
-             for p in svc.ports]
+    opts = render_options(snapshot, node.name, cache=cache)
+    parts = [render_service(port_plan(snapshot, svc, p, node, shared=shared), node, mode, opts, large=large,
+                            cache=cache) for p in svc.ports]
     merged = merge(parts).get(svc_key)
     return merged.lines() if merged else []
 
@@ -154,18 +155,21 @@ def diff_rules(
     *,
     nodes: Iterable[str] | None = None,
     service: str | None = None,
+    cache: RenderCache | None = None,
 ) -> RuleDiff:
     """Diff every node's rules (or ``nodes``) in ``mode`` between the two snapshots.
 
     ``service`` limits the comparison to one Service. Nodes are taken from the baseline.
+    ``cache``: the caller's render cache for these snapshots (a fresh one when None).
     """
     if mode not in MODES:
         raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
     with gc_paused():
-        return _diff(baseline, whatif, mode, nodes, service)
+        return _diff(baseline, whatif, mode, nodes, service, cache if cache is not None else RenderCache())
 
 
-def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] | None, service: str | None) -> RuleDiff:
+def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] | None, service: str | None,
+          cache: RenderCache) -> RuleDiff:
     node_names = list(nodes) if nodes is not None else sorted(baseline.nodes)
     for name in node_names:
         node_context(baseline, name)  # raises RulesError for unknown nodes
@@ -192,7 +196,7 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
                 for i, (snap, large) in enumerate(((baseline, large_b), (whatif, large_w))):
                     if keys[i] not in renders[i]:
                         ctx = node_context(snap, name) if name in snap.nodes else node_context(baseline, name)
-                        lines = _render_lines(snap, svc, ctx, mode, large, shared[i])
+                        lines = _render_lines(snap, svc, ctx, mode, large, shared[i], cache)
                         renders[i][keys[i]] = (lines, frozenset(lines))
                     got.append(renders[i][keys[i]])
                 (before, sb), (after, sa) = got

@@ -6,10 +6,11 @@ Facts from upstream ``pkg/proxy/iptables/proxier.go`` (v1.33+) and the expected 
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 
+from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     CHAIN_REASONS, EpRef, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules,
 )
@@ -47,8 +48,10 @@ def _q(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, large: bool) -> ServiceRules:
-    """The filter and nat lines one service port contributes on ``node``."""
+def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, large: bool,
+                   cache: RenderCache) -> ServiceRules:
+    """The filter and nat lines one service port contributes on ``node`` (endpoint-side
+    chunks, which depend on the service port and its endpoints only, through ``cache``)."""
     out = ServiceRules(service=plan.key)
     spn = naming.service_port_name(plan.namespace, plan.name, plan.port_name)
     proto = plan.protocol.lower()
@@ -62,26 +65,26 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
     uses_local_chain = plan.local is not None and len(local) > 0
     has_any = plan.has_any
 
-    internal_chain, internal_policy = svc_chain, "Cluster"
-    has_internal = has_any
-    if plan.internal_local:
-        internal_chain, internal_policy = svl_chain, "Local"
-        has_internal = has_any and len(local) > 0
-    external_policy_chain, external_policy = svc_chain, "Cluster"
-    has_external = has_any
-    if plan.external_local:
-        external_policy_chain, external_policy = svl_chain, "Local"
-        has_external = has_any and len(local) > 0
+    # The engine's verdicts for a pod calling the ClusterIP and for an external client:
+    # forward (the chain is written), else REJECT (nothing usable anywhere) or DROP.
+    internal = settle(LOCAL if plan.internal_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
+    external = settle(LOCAL if plan.external_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
+    has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
+    internal_chain, internal_policy = (svl_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
+    external_policy_chain, external_policy = (svl_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
     uses_ext_chain = has_any and plan.externally_accessible
     uses_fw = has_any and bool(plan.lb_ips) and bool(plan.source_ranges)
     lb_chain = fw_chain if uses_fw else ext_chain
 
-    if not has_any:
-        int_target, int_comment, int_reason = "REJECT", _q(f"{spn} has no endpoints"), "reject"
-        ext_target, ext_comment, ext_reason = int_target, int_comment, int_reason
+    no_endpoints = _q(f"{spn} has no endpoints")
+    if internal[0] == REJECT:
+        int_target, int_comment, int_reason = "REJECT", no_endpoints, "reject"
     else:
         int_target, int_comment, int_reason = "DROP", _q(f"{spn} has no local endpoints"), "drop-internal"
-        ext_target, ext_comment, ext_reason = "DROP", int_comment, "drop-external"
+    if external[0] == REJECT:
+        ext_target, ext_comment, ext_reason = "REJECT", no_endpoints, "reject"
+    else:
+        ext_target, ext_comment, ext_reason = "DROP", _q(f"{spn} has no local endpoints"), "drop-external"
 
     mp = f"-m {proto} -p {proto}"
     cip = plan.cluster_ip
@@ -223,14 +226,14 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
 
     if uses_cluster_chain:
         out.add("nat-chains", f":{svc_chain} - [0:0]", "chain")
-        _write_dispatch(out, spn, proto, svc_chain, cluster, plan.affinity_timeout, large)
+        _write_dispatch(out, spn, proto, svc_chain, cluster, plan.affinity_timeout, large, cache)
     if uses_local_chain:
         out.add("nat-chains", f":{svl_chain} - [0:0]", "chain")
-        _write_dispatch(out, spn, proto, svl_chain, local, plan.affinity_timeout, large)
+        _write_dispatch(out, spn, proto, svl_chain, local, plan.affinity_timeout, large, cache)
 
     chains, chains_r = out.section("nat-chains")
     nat, nat_r = out.section("nat")
-    block = _sep_block(spn, proto, plan.reachable, bool(plan.affinity_timeout), large, mp)
+    block = _sep_block(spn, proto, plan.reachable, bool(plan.affinity_timeout), large, mp, cache)
     if block is not None:
         chains.append(block[0])
         chains_r.append(block[1])
@@ -239,56 +242,15 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
     return out
 
 
-# Endpoint-side blocks depend only on the service port and its endpoint list, not on the
-# node: memoised so the many nodes (and diff classes) sharing a Cluster set format them once.
-_MEMO: dict[tuple, tuple] = {}
-_MEMO_MAX = 100_000
+def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[str, str]]:
+    """(endpoint string, KUBE-SEP chain) per endpoint, in order. A port's dispatch chunk and
+    its SEP block usually walk the same tuple (Cluster set == reachable set), so the second
+    one reuses the first one's lookups."""
+    return cache.last_names(eps, (spn, proto), lambda: naming.endpoint_seps(spn, proto, eps))
 
 
-_LAST_IDS: list = [((), b"")]
-
-
-def _ids(eps: tuple) -> bytes:
-    # Endpoints are keyed by identity (hashing 1,000 frozen dataclasses per lookup costs more
-    # than the lookup saves), packed into bytes: a tuple of ints would be one more object per
-    # endpoint for the garbage collector to visit. A port's block key, dispatch and SEP
-    # memo usually ask for the same tuple in a row: the last answer is kept (swapped whole).
-    last_eps, last_ids = _LAST_IDS[0]
-    if last_eps is eps:
-        return last_ids
-    ids = array("Q", map(id, eps)).tobytes()
-    _LAST_IDS[0] = (eps, ids)
-    return ids
-
-
-def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
-    # The entry keeps the endpoints alive, so an id is never reused while its entry exists.
-    full = (*key, _ids(eps))
-    hit = _MEMO.get(full)
-    if hit is None:
-        if len(_MEMO) >= _MEMO_MAX:
-            _MEMO.clear()
-        hit = _MEMO[full] = (build(), eps)
-    return hit[0]
-
-
-# The last endpoint tuple's names: a port's dispatch chunk and its SEP block usually walk the
-# same tuple (Cluster set == reachable set), so the second one reuses the first one's lookups.
-# One tuple swapped whole, so a concurrent render never reads a half-updated entry.
-_LAST_NAMES: list = [(None, None, None)]
-
-
-def _names(spn: str, proto: str, eps: tuple) -> list[tuple[str, str]]:
-    """(endpoint string, KUBE-SEP chain) per endpoint, in order."""
-    last_eps, last_key, last_out = _LAST_NAMES[0]
-    if last_eps is eps and last_key == (spn, proto):
-        return last_out
-    out = naming.endpoint_seps(spn, proto, eps)
-    _LAST_NAMES[0] = (eps, (spn, proto), out)
-    return out
-
-
-def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str) -> tuple | None:
+def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str,
+               cache: RenderCache) -> tuple | None:
     """(chain chunk, its reasons, nat chunk, its reasons) of the KUBE-SEP chains, or None
     without endpoints. A chunk is the block's lines joined by newlines (see LazyReasons)."""
 
@@ -296,7 +258,7 @@ def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp
         if not eps:
             return None
         comment = "" if large else f"-m comment --comment {_q(spn)} "
-        entries = _names(spn, proto, eps)
+        entries = _names(spn, proto, eps, cache)
         # Hot loops (one pass per endpoint of the cluster): comprehensions, one string per
         # endpoint and block.
         chains = [f":{sep} - [0:0]" for _, sep in entries]
@@ -310,7 +272,7 @@ def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp
         return "\n".join(chains), CHAIN_REASONS, "\n".join(nat), LazyReasons(_sep_reasons, eps)
 
     eps = tuple(eps)
-    return _memo(("sep", spn, proto, affinity, large, mp), build, eps)
+    return cache.chunk(("sep", spn, proto, affinity, large, mp), build, eps)
 
 
 def _sep_reasons(chunk: str, eps: tuple, _: object) -> list[str]:
@@ -328,20 +290,21 @@ def _dispatch_reasons(chunk: str, eps: tuple, affinity: int | None) -> list[str]
 
 
 def _write_dispatch(
-    out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool
+    out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool,
+    cache: RenderCache,
 ) -> None:
     """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
     eps = tuple(eps)
-    chunk, reasons = _memo(("dispatch", spn, proto, chain, affinity, large),
-                           lambda: _dispatch_chunk(spn, proto, chain, eps, affinity, large), eps)
+    chunk, reasons = cache.chunk(("dispatch", spn, proto, chain, affinity, large),
+                                 lambda: _dispatch_chunk(spn, proto, chain, eps, affinity, large, cache), eps)
     nat, nat_r = out.section("nat")
     nat.append(chunk)
     nat_r.append(reasons)
 
 
 def _dispatch_chunk(spn: str, proto: str, chain: str, eps: tuple, affinity: int | None,
-                    large: bool) -> tuple[str, LazyReasons]:
-    entries = _names(spn, proto, eps)
+                    large: bool, cache: RenderCache) -> tuple[str, LazyReasons]:
+    entries = _names(spn, proto, eps, cache)
     lines: list[str] = []
     if affinity:
         for epstr, sep in entries:

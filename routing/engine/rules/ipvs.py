@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from routing.engine.decide import CLUSTER, LOCAL, settle
 from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
 
 _PROTO_FLAG = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
@@ -20,14 +21,10 @@ def _vs(proto: str, addr: str, port: int) -> str:
 
 
 def _targets(plan: PortPlan, local_policy: bool) -> tuple[tuple[EpRef, ...], str]:
-    """Real servers for one virtual server, and the reason code explaining them."""
-    cluster, local = plan.cluster or (), plan.local or ()
-    if not local_policy:
-        return cluster, "ipvs-rs"
-    if local:
-        return local, "ipvs-rs"
-    # Only a port that also uses the Cluster set has one to fall back to.
-    return (cluster, "ipvs-fallback") if plan.cluster is not None else ((), "ipvs-rs")
+    """Real servers for one virtual server (the engine's verdict: the Local set, or with
+    IPVS the Cluster set when the Local one is empty), and the reason code explaining them."""
+    _, eps, _, fallback = settle(LOCAL if local_policy else CLUSTER, "ipvs", plan.cluster, plan.local, plan.has_any)
+    return eps, "ipvs-fallback" if fallback else "ipvs-rs"
 
 
 def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> ServiceRules:

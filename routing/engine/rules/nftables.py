@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
-from routing.engine.rules.iptables import _ids
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import CHAIN_REASONS, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules
 
 T = "ip kube-proxy"
 
 
-def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> ServiceRules:
-    """The chains, sets, rules and map elements one service port contributes on ``node``."""
+def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, cache: RenderCache) -> ServiceRules:
+    """The chains, sets, rules and map elements one service port contributes on ``node``
+    (endpoint chains and dispatch maps, which depend on the service port and its endpoints
+    only, through ``cache``)."""
     out = ServiceRules(service=plan.key)
     ns, name, proto, pname = plan.namespace, plan.name, plan.protocol.lower(), plan.port_name
     spn = naming.service_port_name(ns, name, pname)
@@ -33,11 +36,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     reachable = plan.reachable
 
     def bases(eps: tuple) -> list[str]:
-        return _bases(ns, name, proto, pname, eps)
+        return _bases(ns, name, proto, pname, eps, cache)
 
     affinity = bool(plan.affinity_timeout)
-    ep_block = _memo(("endpoints", ns, name, proto, pname, affinity),
-                     lambda: _endpoint_chunks(reachable, bases(reachable), proto, affinity), reachable)
+    ep_block = cache.chunk(("endpoints", ns, name, proto, pname, affinity),
+                           lambda: _endpoint_chunks(reachable, bases(reachable), proto, affinity), reachable)
 
     chains, chains_r = out.section("chains")
     if ep_block is not None:
@@ -48,22 +51,19 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     if uses_local_chain:
         out.add("chains", f"add chain {T} {local_chain}", "chain")
 
-    internal_chain, internal_policy, has_internal = svc_chain, "Cluster", has_any
-    if plan.internal_local:
-        internal_chain, internal_policy, has_internal = local_chain, "Local", has_any and len(local) > 0
-    external_chain_target, external_policy, has_external = svc_chain, "Cluster", has_any
-    if plan.external_local:
-        external_chain_target, external_policy, has_external = local_chain, "Local", has_any and len(local) > 0
+    # The engine's verdicts for a pod calling the ClusterIP and for an external client:
+    # forward (the chain is written), else reject (nothing usable anywhere) or drop.
+    internal = settle(LOCAL if plan.internal_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
+    external = settle(LOCAL if plan.external_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
+    has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
+    internal_chain, internal_policy = (local_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
+    external_chain_target, external_policy = (local_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
     uses_ext = has_any and plan.externally_accessible
     if uses_ext:
         out.add("chains", f"add chain {T} {ext_chain}", "chain")
 
-    if not has_any:
-        int_verdict = ext_verdict = "goto reject-chain"
-        int_reason = ext_reason = "reject"
-    else:
-        int_verdict, int_reason = "drop", "drop-internal"
-        ext_verdict, ext_reason = "drop", "drop-external"
+    int_verdict, int_reason = ("goto reject-chain", "reject") if internal[0] == REJECT else ("drop", "drop-internal")
+    ext_verdict, ext_reason = ("goto reject-chain", "reject") if external[0] == REJECT else ("drop", "drop-external")
 
     cip, port = plan.cluster_ip, plan.port
     if cip:
@@ -166,9 +166,9 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
                 f"affinity|{e.ip}:{e.port}",
             )
     if uses_cluster_chain:
-        _dispatch(out, svc_chain, tuple(cluster), bases, affinity)
+        _dispatch(out, svc_chain, tuple(cluster), bases, affinity, cache)
     if uses_local_chain:
-        _dispatch(out, local_chain, tuple(local), bases, affinity)
+        _dispatch(out, local_chain, tuple(local), bases, affinity, cache)
 
     rules, rules_r = out.section("rules")
     if ep_block is not None:
@@ -177,38 +177,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
     return out
 
 
-# Endpoint chains and dispatch maps depend on the service port and its endpoint list only,
-# not on the node: memoised across nodes and diff classes.
-_MEMO: dict[tuple, object] = {}
-_MEMO_MAX = 100_000
-
-
-def _memo(key: tuple, build, eps: tuple = ()):  # noqa: ANN001, ANN202 - tiny internal helper
-    # Endpoints are keyed by identity, packed into bytes (see iptables._ids); the entry keeps
-    # the endpoints alive, so an id is never reused while its entry exists.
-    full = (*key, _ids(eps))
-    hit = _MEMO.get(full)
-    if hit is None:
-        if len(_MEMO) >= _MEMO_MAX:
-            _MEMO.clear()
-        hit = _MEMO[full] = (build(), eps)
-    return hit[0]
-
-
-# The last endpoint tuple's name bases (a port's dispatch map and endpoint chains usually walk
-# the same tuple); one tuple swapped whole, so concurrent renders never read a torn entry.
-_LAST_BASES: list = [(None, None, None)]
-
-
-def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple) -> list[str]:
-    """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order."""
-    last_eps, last_key, last_out = _LAST_BASES[0]
-    key = (ns, name, proto, pname)
-    if last_eps is eps and last_key == key:
-        return last_out
-    out = naming.nft_endpoint_bases(ns, name, proto, pname, eps)
-    _LAST_BASES[0] = (eps, key, out)
-    return out
+def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: RenderCache) -> list[str]:
+    """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order (a
+    port's dispatch map and endpoint chains usually walk the same tuple: asked once)."""
+    return cache.last_bases(eps, (ns, name, proto, pname),
+                            lambda: naming.nft_endpoint_bases(ns, name, proto, pname, eps))
 
 
 def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: bool) -> tuple | None:
@@ -238,7 +211,8 @@ def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[st
     return out
 
 
-def _dispatch(out: ServiceRules, chain: str, eps: tuple, bases, affinity: bool) -> None:  # noqa: ANN001
+def _dispatch(out: ServiceRules, chain: str, eps: tuple, bases, affinity: bool,  # noqa: ANN001
+              cache: RenderCache) -> None:
     """Affinity lookups, then one ``numgen random mod n vmap`` over the endpoints in order."""
 
     def build() -> tuple[list[str], list[str]]:
@@ -253,7 +227,7 @@ def _dispatch(out: ServiceRules, chain: str, eps: tuple, bases, affinity: bool) 
         reasons.append(f"pick|1/{len(eps)} each")
         return lines, reasons
 
-    lines, reasons = _memo(("dispatch", chain, affinity), build, eps)
+    lines, reasons = cache.chunk(("nft-dispatch", chain, affinity), build, eps)
     rules, rules_r = out.section("rules")
     rules.extend(lines)
     rules_r.extend(reasons)

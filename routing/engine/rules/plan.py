@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from functools import lru_cache
 
 from routing.engine.errors import EngineError
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
@@ -48,12 +48,13 @@ def _hosts_endpoints(snapshot: Snapshot, node_name: str) -> bool:
                for eps in ports.values() for ep in eps)
 
 
-def cluster_cidr(snapshot: Snapshot, node_name: str) -> str | None:
+def cluster_cidr(snapshot: Snapshot, node_name: str, cache: RenderCache | None = None) -> str | None:
     """The CIDR kube-proxy's LocalTrafficDetector matches pod traffic with, or None.
 
     ClusterCIDR mode uses ``clusterCIDR``; NodeCIDR mode the node's ``podCIDR``. When the
     dump says a detector exists but not its CIDR (no ConfigMap), the smallest network
-    covering every node's pod CIDR stands in for it.
+    covering every node's pod CIDR stands in for it (computed once per snapshot through
+    ``cache`` when given).
     """
     conf = snapshot.proxy_for(node_name)
     if not conf.local_detector:
@@ -64,12 +65,12 @@ def cluster_cidr(snapshot: Snapshot, node_name: str) -> str | None:
     node = snapshot.nodes.get(node_name)
     if conf.detect_local_mode == "NodeCIDR" and node and node.pod_cidrs:
         return node.pod_cidrs[0]
-    return _pod_supernet(snapshot)
+    if cache is None:
+        return _pod_supernet(snapshot)
+    return cache.per_snapshot(snapshot, "pod-supernet", lambda: _pod_supernet(snapshot))
 
 
-@lru_cache(maxsize=8)
 def _pod_supernet(snapshot: Snapshot) -> str | None:
-    # Cached per snapshot object: the diff asks once per node of a 5,000-node cluster.
     nets = {ipaddress.ip_network(c, strict=False) for n in snapshot.nodes.values() for c in n.pod_cidrs if _v4(c)}
     if not nets:
         return None
@@ -79,11 +80,12 @@ def _pod_supernet(snapshot: Snapshot) -> str | None:
     return str(net)
 
 
-def render_options(snapshot: Snapshot, node_name: str, **changes: object) -> RenderOptions:
+def render_options(snapshot: Snapshot, node_name: str, *, cache: RenderCache | None = None,
+                   **changes: object) -> RenderOptions:
     """kube-proxy flags for ``node_name`` read from the snapshot, plus explicit changes."""
     conf = snapshot.proxy_for(node_name)
     opts = dict(
-        cluster_cidr=cluster_cidr(snapshot, node_name),
+        cluster_cidr=cluster_cidr(snapshot, node_name, cache),
         masquerade_all=conf.masquerade_all,
         ipvs_scheduler=conf.ipvs_scheduler or "rr",
     )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from routing.engine.rules import iptables, ipvs, nftables
-from routing.engine.rules.iptables import _ids
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     MODES, NodeContext, PortPlan, RenderOptions, RuleLine, Sections, ServiceRules, expand,
 )
@@ -70,12 +70,13 @@ def total_endpoints(snapshot: Snapshot) -> int:
     return sum(len(eps) for ports in snapshot.endpoint_index.values() for eps in ports.values())
 
 
-def render_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool) -> ServiceRules:
+def render_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool,
+                   cache: RenderCache) -> ServiceRules:
     """One service port's lines in ``mode``."""
     if mode == "iptables":
-        return iptables.render_service(plan, node, opts, large=large)
+        return iptables.render_service(plan, node, opts, large=large, cache=cache)
     if mode == "nftables":
-        return nftables.render_service(plan, node, opts)
+        return nftables.render_service(plan, node, opts, cache=cache)
     return ipvs.render_service(plan, node, opts)
 
 
@@ -102,52 +103,28 @@ def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
     return out
 
 
-# Rendered blocks keyed by everything they depend on. Nodes in the same zone without local
-# endpoints share nearly every block, so rendering the next node (an agent's check, the
-# rules page, a diff class) reuses them instead of formatting the same lines again.
-_BLOCKS: dict[tuple, tuple[ServiceRules, PortPlan, RenderOptions]] = {}
-_BLOCKS_MAX = 50_000
-
-
-# One object per distinct RenderOptions value, so the block cache can key on its identity and
-# two renders of nodes with the same flags share blocks.
-_OPTIONS: dict[RenderOptions, RenderOptions] = {}
-
-
-def interned_options(opts: RenderOptions) -> RenderOptions:
-    """The canonical object equal to ``opts``."""
-    got = _OPTIONS.get(opts)
-    if got is None:
-        if len(_OPTIONS) >= 1024:
-            _OPTIONS.clear()  # cached blocks keep their own options alive: ids stay unique
-        got = _OPTIONS[opts] = opts
-    return got
-
-
-def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool) -> ServiceRules:
-    """``render_service`` through the block cache (blocks are treated as immutable)."""
+def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool,
+                   cache: RenderCache) -> ServiceRules:
+    """``render_service`` through ``cache``'s blocks (blocks are treated as immutable). Nodes
+    in the same zone without local endpoints share nearly every block, so rendering the
+    next node (an agent's check, the rules page, a diff class) reuses them instead of
+    formatting the same lines again. ``opts`` must be ``cache.options(...)``'s object."""
     # The node itself matters only where the text names it: the LB source-range check
     # (node IP) and, in IPVS, the NodePort virtual server and the hairpin ipset.
     if mode == "ipvs":
         node_part: object = (node.name, node.ip)
     else:
         node_part = node.ip if plan.source_ranges else None
-    # Endpoints enter the key by identity (hashing 150,000 frozen dataclasses would cost
-    # more than the cache saves); the entry keeps the plan, so no id is reused meanwhile.
-    # The options enter by identity too (a frozen dataclass hashes its 11 fields on every
-    # lookup); the entry keeps them alive, so the id stays theirs.
+    # Endpoints enter the key by identity (see RenderCache); the entry keeps the plan, so
+    # no id is reused meanwhile. The options enter by identity too (a frozen dataclass
+    # hashes its 11 fields on every lookup); the entry keeps them alive.
+    ids = cache.ids
     key = (mode, id(opts), large, node_part, plan.namespace, plan.name, plan.port_name, plan.protocol, plan.cluster_ip,
            plan.port, plan.node_port, plan.external_ips, plan.lb_ips, plan.source_ranges, plan.affinity_timeout,
            plan.internal_local, plan.external_local, plan.externally_accessible, plan.health_check_node_port,
-           plan.has_any, None if plan.cluster is None else _ids(plan.cluster),
-           None if plan.local is None else _ids(plan.local))
-    hit = _BLOCKS.get(key)
-    if hit is None:
-        if len(_BLOCKS) >= _BLOCKS_MAX:
-            _BLOCKS.clear()
-        hit = _BLOCKS[key] = (render_service(plan, node, mode, opts, large=large), plan, opts)
-    block = hit[0]
-    return block
+           plan.has_any, None if plan.cluster is None else ids(plan.cluster),
+           None if plan.local is None else ids(plan.local))
+    return cache.block(key, lambda: (render_service(plan, node, mode, opts, large=large, cache=cache), plan, opts))[0]
 
 
 @contextmanager
@@ -181,24 +158,27 @@ def render_node_rules(
     *,
     service: str | None = None,
     options: RenderOptions | None = None,
+    cache: RenderCache | None = None,
 ) -> RuleSet:
     """Render what kube-proxy in ``mode`` programs on ``node_name``.
 
     ``service`` ("ns/name") limits the output to that Service's rules (plus the node-wide
     chains, so the text still loads on its own). ``options`` replaces the kube-proxy flags
-    read from the snapshot. Raises ``RulesError`` for an unknown node, service or mode.
+    read from the snapshot. ``cache``: blocks earlier renders of this snapshot left (the
+    caller's; a fresh one when None). Raises ``RulesError`` for an unknown node, service or mode.
     """
     if mode not in MODES:
         raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
     with gc_paused():
-        return _render(snapshot, node_name, mode, service, options)
+        return _render(snapshot, node_name, mode, service, options, cache if cache is not None else RenderCache())
 
 
-def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, options: RenderOptions | None) -> RuleSet:
+def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, options: RenderOptions | None,
+            cache: RenderCache) -> RuleSet:
     node, plans = node_plans(snapshot, node_name, service=service)
-    opts = interned_options(options or render_options(snapshot, node_name))
+    opts = cache.options(options or render_options(snapshot, node_name, cache=cache))
     large = total_endpoints(snapshot) > opts.large_cluster_threshold
-    parts = [cached_service(p, node, mode, opts, large=large) for p in plans]
+    parts = [cached_service(p, node, mode, opts, large=large, cache=cache) for p in plans]
     services = merge(parts)
     notes = []
     if opts.cluster_cidr is None:

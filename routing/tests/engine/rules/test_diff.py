@@ -68,19 +68,48 @@ def test_nodes_are_grouped_into_few_render_classes() -> None:
 
 
 def test_block_cache_never_changes_a_rendering() -> None:
-    """Rendering node A then B gives B exactly what a fresh render gives (cache cleared)."""
-    from routing.engine.rules import render as render_module
+    """Rendering node A then B through one cache gives B exactly what a fresh render gives."""
+    from routing.engine.rules.cache import RenderCache
     from routing.tests.engine.rules.upstream_cases import overall_objects
 
     snap = snapshot_from_objects(objects("Local", "Local"))
     for mode in ("iptables", "nftables", "ipvs"):
-        render_module._BLOCKS.clear()
-        fresh = render_node_rules(snap, "n2", mode).text
-        render_module._BLOCKS.clear()
-        render_node_rules(snap, "n1", mode)
-        assert render_node_rules(snap, "n2", mode).text == fresh
+        fresh = render_node_rules(snap, "n2", mode, cache=RenderCache()).text
+        cache = RenderCache()
+        render_node_rules(snap, "n1", mode, cache=cache)
+        assert cache.blocks and (cache.memo or mode == "ipvs")
+        assert render_node_rules(snap, "n2", mode, cache=cache).text == fresh
     multi = snapshot_from_objects(overall_objects())
-    assert render_node_rules(multi, "test-node", "iptables").text == render_node_rules(multi, "test-node", "iptables").text
+    cache = RenderCache()
+    assert (render_node_rules(multi, "test-node", "iptables", cache=cache).text
+            == render_node_rules(multi, "test-node", "iptables", cache=cache).text
+            == render_node_rules(multi, "test-node", "iptables").text)
+
+
+def test_rule_renderers_keep_no_module_state() -> None:
+    """Render caches belong to the caller: rendering leaves no module-level mutable state
+    (no dict, list or set at module level grows) in the rule modules."""
+    import importlib
+
+    from routing.engine.rules.cache import RenderCache
+    from routing.tests.engine.rules.upstream_cases import overall_objects
+
+    names = ("cache", "diff", "iptables", "ipvs", "model", "nftables", "plan", "reasons", "render")
+    modules = [importlib.import_module(f"routing.engine.rules.{n}") for n in names]
+
+    def containers() -> dict[str, object]:
+        return {f"{m.__name__}.{k}": repr(v) for m in modules for k, v in vars(m).items()
+                if isinstance(v, (dict, list, set)) and not k.startswith("__")}
+
+    before = containers()
+    snap = snapshot_from_objects(overall_objects())
+    for mode in ("iptables", "nftables", "ipvs"):
+        render_node_rules(snap, "test-node", mode)
+        render_node_rules(snap, "test-node", mode, cache=RenderCache())
+    web = snapshot_from_objects(objects())
+    for mode in ("iptables", "nftables", "ipvs"):
+        diff_rules(web, flip(web, externalTrafficPolicy="Local"), mode)
+    assert containers() == before
 
 
 def test_shared_categorisation_equals_per_node_categorisation() -> None:

@@ -1,0 +1,118 @@
+"""``RenderCache``: what one render leaves for the next, owned and passed in by the caller.
+
+Rendering a node formats hundreds of thousands of lines, and nodes of one zone without
+local endpoints share nearly every block, so a render reuses blocks (and endpoint-side
+chunks) an earlier render of the same snapshot made. The engine keeps none of that itself:
+the caller creates one ``RenderCache`` per snapshot it serves (``routing.snapshots`` keeps
+one beside each cached snapshot; a command makes one per run) and hands it to
+``render_node_rules`` / ``diff_rules``. Without one, each call starts from an empty cache.
+
+Keys hold endpoints and options by identity (hashing 150,000 frozen dataclasses would
+cost more than the cache saves); each entry keeps the objects its key names alive, so an
+id is never reused while its entry exists.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+
+class RenderCache:
+    """Rendered blocks and endpoint-side chunks, for renders of one snapshot (or its what-ifs)."""
+
+    __slots__ = ("blocks", "memo", "max_blocks", "max_memo", "_options", "_snapshots", "_last_ids", "_last_names",
+                 "_last_bases")
+
+    def __init__(self, *, max_blocks: int = 50_000, max_memo: int = 200_000) -> None:
+        #: per-port rendered blocks (``render.cached_service``): key -> (ServiceRules, plan, options).
+        self.blocks: dict[tuple, tuple] = {}
+        #: endpoint-side chunks of the iptables and nftables renderers: key -> (chunk, endpoints).
+        self.memo: dict[tuple, tuple] = {}
+        self.max_blocks, self.max_memo = max_blocks, max_memo
+        self._options: dict[Any, Any] = {}
+        #: (id(snapshot), name) -> (snapshot, value): facts of a whole snapshot (see ``per_snapshot``).
+        self._snapshots: dict[tuple[int, str], tuple[Any, Any]] = {}
+        # One-entry "same tuple as the last call" shortcuts (a port's block key, dispatch
+        # and endpoint chunks usually walk one tuple in a row); each swapped whole.
+        self._last_ids: tuple[tuple, bytes] = ((), b"")
+        self._last_names: tuple = (None, None, None)
+        self._last_bases: tuple = (None, None, None)
+
+    def clear(self) -> None:
+        """Forget everything (the chain-name hashes of ``naming`` are pure and stay)."""
+        self.blocks.clear()
+        self.memo.clear()
+        self._options.clear()
+        self._snapshots.clear()
+        self._last_ids = ((), b"")
+        self._last_names = self._last_bases = (None, None, None)
+
+    def options(self, opts: Any) -> Any:
+        """The canonical object equal to ``opts`` (a ``RenderOptions``), so block keys can
+        hold options by identity and two nodes with the same flags share blocks."""
+        got = self._options.get(opts)
+        if got is None:
+            if len(self._options) >= 1024:
+                self._options.clear()  # cached blocks keep their own options alive: ids stay unique
+            got = self._options[opts] = opts
+        return got
+
+    def per_snapshot(self, snapshot: Any, name: str, compute: Any) -> Any:
+        """``compute()``, once per ``snapshot`` object and ``name`` (a diff asks for the same
+        snapshot-wide fact once per node class); the entry keeps the snapshot alive."""
+        key = (id(snapshot), name)
+        hit = self._snapshots.get(key)
+        if hit is None or hit[0] is not snapshot:
+            if len(self._snapshots) >= 64:
+                self._snapshots.clear()
+            hit = self._snapshots[key] = (snapshot, compute())
+        return hit[1]
+
+    def ids(self, eps: tuple) -> bytes:
+        """The identities of ``eps`` packed into bytes (a tuple of ints would be one more
+        object per endpoint for the garbage collector to visit)."""
+        last_eps, last_ids = self._last_ids
+        if last_eps is eps:
+            return last_ids
+        ids = array("Q", map(id, eps)).tobytes()
+        self._last_ids = (eps, ids)
+        return ids
+
+    def block(self, key: tuple, build: Any) -> Any:
+        """The block for ``key`` (built by ``build()`` on a miss; the key names what it holds alive)."""
+        hit = self.blocks.get(key)
+        if hit is None:
+            if len(self.blocks) >= self.max_blocks:
+                self.blocks.clear()
+            hit = self.blocks[key] = build()
+        return hit
+
+    def chunk(self, key: tuple, build: Any, eps: tuple = ()) -> Any:
+        """The endpoint-side chunk for ``key`` and the endpoint tuple ``eps`` (by identity)."""
+        full = (*key, self.ids(eps))
+        hit = self.memo.get(full)
+        if hit is None:
+            if len(self.memo) >= self.max_memo:
+                self.memo.clear()
+            hit = self.memo[full] = (build(), eps)
+        return hit[0]
+
+    def last_names(self, eps: tuple, key: tuple, compute: Any) -> Any:
+        """``compute()`` for ``(eps, key)``, reusing the previous answer when the same
+        endpoint tuple comes back with the same key (iptables: SEP chain names)."""
+        last_eps, last_key, last_out = self._last_names
+        if last_eps is eps and last_key == key:
+            return last_out
+        out = compute()
+        self._last_names = (eps, key, out)
+        return out
+
+    def last_bases(self, eps: tuple, key: tuple, compute: Any) -> Any:
+        """As ``last_names``, for the nftables endpoint name bases."""
+        last_eps, last_key, last_out = self._last_bases
+        if last_eps is eps and last_key == key:
+            return last_out
+        out = compute()
+        self._last_bases = (eps, key, out)
+        return out
