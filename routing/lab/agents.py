@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from routing.engine.rules import render_node_rules
+from routing.engine.rules.cache import RenderCache
 from routing.engine.snapshot import Snapshot
 from routing.lab.netns import LabError
 from routing.lab.topology import Lab
@@ -67,8 +68,9 @@ class LabAgents:
         from routing.agent.tasks import apply_node_rules, node_queue
 
         expected = {}
+        cache = RenderCache()  # nodes of one zone share most blocks
         for node in self.lab.nodes.values():
-            rules = render_node_rules(snapshot, node.name, mode)
+            rules = render_node_rules(snapshot, node.name, mode, cache=cache)
             expected[node.name] = rules
             apply_node_rules.apply_async(args=[mode, rules.text], queue=node_queue(node.name))
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from routing.engine.rules import render_node_rules
+from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.plan import cluster_cidr
 from routing.engine.snapshot import Snapshot
 from routing.lab import netns
@@ -207,8 +208,9 @@ class Lab:
         """Load the rules ``snapshot`` renders for each node, in ``mode``, into its namespace."""
         if mode not in ("iptables", "nftables"):
             raise LabError(f"the lab runs iptables or nftables rules, not {mode!r} (no IPVS in this kernel)")
+        cache = RenderCache()  # nodes of one zone share most blocks
         for node in self.nodes.values():
-            rules = render_node_rules(snapshot, node.name, mode)
+            rules = render_node_rules(snapshot, node.name, mode, cache=cache)
             netns.ns_run(node.ns, ["nft", "flush", "ruleset"])
             if mode == "iptables":
                 netns.ns_run(node.ns, ["iptables-restore"], stdin=rules.text)
