@@ -136,6 +136,16 @@ def available_for_topology(ep: Endpoint, mode: str, node_name: str, zone: str) -
     return zone in ep.zone_hints
 
 
+def local_endpoints(endpoints: Sequence[Endpoint], node_name: str, gates: FeatureGates) -> tuple[Endpoint, ...]:
+    """kube-proxy's Local set on ``node_name`` (used or not): its Ready endpoints, else
+    (ProxyTerminatingEndpoints) its serving-terminating ones. ``endpoints`` may be the
+    whole port's or only the node's own."""
+    local = tuple(ep for ep in endpoints if ep.node == node_name and ep.ready)
+    if not local and gates.proxy_terminating_endpoints:
+        local = tuple(ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating)
+    return local
+
+
 @dataclass(frozen=True, slots=True)
 class Categorized:
     """The endpoint sets one node programs for one service port."""
@@ -201,12 +211,10 @@ def categorize_endpoints(
     if uses_local_endpoints(service, port, gates):
         usable = endpoints if fallback else [ep for ep in endpoints if ep.ready]
         has_any = has_any or any(usable_anywhere(ep) for ep in usable)
-        local = tuple(ep for ep in endpoints if ep.node == node_name and ep.ready)
-        if not local and fallback:
-            local = tuple(ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating)
-            if local:
-                local_term = True
-                notes.append(reason(Code.LOCAL_TERMINATING_FALLBACK, node=node_name, count=len(local)))
+        local = local_endpoints(endpoints, node_name, gates)
+        if local and not local[0].ready:  # the fallback set holds no Ready endpoint
+            local_term = True
+            notes.append(reason(Code.LOCAL_TERMINATING_FALLBACK, node=node_name, count=len(local)))
     unusable = sum(1 for ep in endpoints if not usable_anywhere(ep))
     if unusable:
         notes.append(reason(Code.NOT_READY_IGNORED, count=unusable))

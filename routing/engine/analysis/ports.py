@@ -27,7 +27,9 @@ from routing.engine.explain import Code
 from routing.engine.families import node_address
 from routing.engine.snapshot import Snapshot
 from routing.engine.sourceranges import filters, firewall_drops, verdict
-from routing.engine.topology import Categorized, categorize_endpoints, external_policy_local, externally_accessible
+from routing.engine.topology import (
+    Categorized, categorize_endpoints, external_policy_local, externally_accessible, local_endpoints,
+)
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
 _LOC_INDEX = {name: i for i, name in enumerate(LOCALITIES)}
@@ -166,12 +168,8 @@ class _Port:
         return [node] if node in hosts and cat.cluster == self.local_set(node, cls.config) else []
 
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
-        """kube-proxy's Local set on ``node``: its Ready endpoints, else its serving-terminating ones."""
-        mine = self.hosting.get(node, ())
-        ready = tuple(ep for ep in mine if ep.ready)
-        if ready or not config.gates.proxy_terminating_endpoints:
-            return ready
-        return tuple(ep for ep in mine if ep.serving and ep.terminating)
+        """kube-proxy's Local set on ``node`` (``topology.local_endpoints`` of its own endpoints)."""
+        return local_endpoints(self.hosting.get(node, ()), node, config.gates)
 
 
 @dataclass(slots=True)

@@ -11,8 +11,8 @@ from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
-    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local, uses_cluster_endpoints,
-    uses_local_endpoints,
+    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local, local_endpoints,
+    uses_cluster_endpoints, uses_local_endpoints,
 )
 from routing.engine.types import FeatureGates, Service, ServicePort
 
@@ -129,11 +129,7 @@ def trivial_categorization(endpoints: tuple, svc: Service, port: ServicePort, no
         return None
     uses_cluster = uses_cluster_endpoints(svc, port, gates)
     uses_local = uses_local_endpoints(svc, port, gates)
-    local = None
-    if uses_local:
-        local = tuple(ep for ep in ready if ep.node == node_name)
-        if not local and gates.proxy_terminating_endpoints:
-            local = tuple(ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating)
+    local = local_endpoints(endpoints, node_name, gates) if uses_local else None
     return (ready if uses_cluster else None), local, uses_cluster or uses_local
 
 
