@@ -64,7 +64,7 @@ class RenderCache:
         key = (id(snapshot), name)
         hit = self._snapshots.get(key)
         if hit is None or hit[0] is not snapshot:
-            if len(self._snapshots) >= 64:
+            if len(self._snapshots) >= 8:  # each entry keeps a snapshot alive
                 self._snapshots.clear()
             hit = self._snapshots[key] = (snapshot, compute())
         return hit[1]
