@@ -72,47 +72,52 @@ class RenderCache:
     def ids(self, eps: tuple) -> bytes:
         """The identities of ``eps`` packed into bytes (a tuple of ints would be one more
         object per endpoint for the garbage collector to visit)."""
-        last_eps, last_ids = self._last_ids
-        if last_eps is eps:
-            return last_ids
+        last = self._last_ids
+        if last[0] is eps:
+            return last[1]
         ids = array("Q", map(id, eps)).tobytes()
         self._last_ids = (eps, ids)
         return ids
 
-    def block(self, key: tuple, build: Any) -> Any:
-        """The block for ``key`` (built by ``build()`` on a miss; the key names what it holds alive)."""
-        hit = self.blocks.get(key)
-        if hit is None:
-            if len(self.blocks) >= self.max_blocks:
-                self.blocks.clear()
-            hit = self.blocks[key] = build()
-        return hit
+    def block(self, key: tuple) -> Any:
+        """The block stored under ``key``, or None."""
+        return self.blocks.get(key)
+
+    def store_block(self, key: tuple, value: tuple) -> tuple:
+        """Store ``value`` (whose members keep alive what ``key`` names by identity)."""
+        blocks = self.blocks
+        if len(blocks) >= self.max_blocks:
+            blocks.clear()
+        blocks[key] = value
+        return value
 
     def chunk(self, key: tuple, build: Any, eps: tuple = ()) -> Any:
         """The endpoint-side chunk for ``key`` and the endpoint tuple ``eps`` (by identity)."""
-        full = (*key, self.ids(eps))
-        hit = self.memo.get(full)
+        last = self._last_ids
+        full = (*key, last[1] if last[0] is eps else self.ids(eps))
+        memo = self.memo
+        hit = memo.get(full)
         if hit is None:
-            if len(self.memo) >= self.max_memo:
-                self.memo.clear()
-            hit = self.memo[full] = (build(), eps)
+            if len(memo) >= self.max_memo:
+                memo.clear()
+            hit = memo[full] = (build(), eps)
         return hit[0]
 
-    def last_names(self, eps: tuple, key: tuple, compute: Any) -> Any:
-        """``compute()`` for ``(eps, key)``, reusing the previous answer when the same
-        endpoint tuple comes back with the same key (iptables: SEP chain names)."""
-        last_eps, last_key, last_out = self._last_names
-        if last_eps is eps and last_key == key:
-            return last_out
-        out = compute()
-        self._last_names = (eps, key, out)
-        return out
+    def last_names(self, eps: tuple, key: tuple) -> Any:
+        """The previous ``remember_names`` answer when it was for this endpoint tuple and
+        ``key``, else None (iptables: a port's dispatch chunk and SEP block walk one tuple)."""
+        last = self._last_names
+        return last[2] if last[0] is eps and last[1] == key else None
 
-    def last_bases(self, eps: tuple, key: tuple, compute: Any) -> Any:
+    def remember_names(self, eps: tuple, key: tuple, names: Any) -> Any:
+        self._last_names = (eps, key, names)  # one tuple swapped whole: no torn entry
+        return names
+
+    def last_bases(self, eps: tuple, key: tuple) -> Any:
         """As ``last_names``, for the nftables endpoint name bases."""
-        last_eps, last_key, last_out = self._last_bases
-        if last_eps is eps and last_key == key:
-            return last_out
-        out = compute()
-        self._last_bases = (eps, key, out)
-        return out
+        last = self._last_bases
+        return last[2] if last[0] is eps and last[1] == key else None
+
+    def remember_bases(self, eps: tuple, key: tuple, bases: Any) -> Any:
+        self._last_bases = (eps, key, bases)
+        return bases

@@ -68,7 +68,8 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
     # The engine's verdicts for a pod calling the ClusterIP and for an external client:
     # forward (the chain is written), else REJECT (nothing usable anywhere) or DROP.
     internal = settle(LOCAL if plan.internal_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
-    external = settle(LOCAL if plan.external_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
+    external = internal if plan.external_local == plan.internal_local else settle(
+        LOCAL if plan.external_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
     has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
     internal_chain, internal_policy = (svl_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
     external_policy_chain, external_policy = (svl_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
@@ -76,15 +77,17 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
     uses_fw = has_any and bool(plan.lb_ips) and bool(plan.source_ranges)
     lb_chain = fw_chain if uses_fw else ext_chain
 
-    no_endpoints = _q(f"{spn} has no endpoints")
-    if internal[0] == REJECT:
-        int_target, int_comment, int_reason = "REJECT", no_endpoints, "reject"
-    else:
-        int_target, int_comment, int_reason = "DROP", _q(f"{spn} has no local endpoints"), "drop-internal"
-    if external[0] == REJECT:
-        ext_target, ext_comment, ext_reason = "REJECT", no_endpoints, "reject"
-    else:
-        ext_target, ext_comment, ext_reason = "DROP", _q(f"{spn} has no local endpoints"), "drop-external"
+    int_target = int_comment = int_reason = ext_target = ext_comment = ext_reason = ""
+    if not (has_internal and has_external):  # the comments are formatted only when written
+        no_endpoints, no_local = _q(f"{spn} has no endpoints"), _q(f"{spn} has no local endpoints")
+        if internal[0] == REJECT:
+            int_target, int_comment, int_reason = "REJECT", no_endpoints, "reject"
+        else:
+            int_target, int_comment, int_reason = "DROP", no_local, "drop-internal"
+        if external[0] == REJECT:
+            ext_target, ext_comment, ext_reason = "REJECT", no_endpoints, "reject"
+        else:
+            ext_target, ext_comment, ext_reason = "DROP", no_local, "drop-external"
 
     mp = f"-m {proto} -p {proto}"
     cip = plan.cluster_ip
@@ -246,7 +249,9 @@ def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[s
     """(endpoint string, KUBE-SEP chain) per endpoint, in order. A port's dispatch chunk and
     its SEP block usually walk the same tuple (Cluster set == reachable set), so the second
     one reuses the first one's lookups."""
-    return cache.last_names(eps, (spn, proto), lambda: naming.endpoint_seps(spn, proto, eps))
+    key = (spn, proto)
+    found = cache.last_names(eps, key)
+    return found if found is not None else cache.remember_names(eps, key, naming.endpoint_seps(spn, proto, eps))
 
 
 def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str,

@@ -54,7 +54,8 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
     # The engine's verdicts for a pod calling the ClusterIP and for an external client:
     # forward (the chain is written), else reject (nothing usable anywhere) or drop.
     internal = settle(LOCAL if plan.internal_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
-    external = settle(LOCAL if plan.external_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
+    external = internal if plan.external_local == plan.internal_local else settle(
+        LOCAL if plan.external_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
     has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
     internal_chain, internal_policy = (local_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
     external_chain_target, external_policy = (local_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
@@ -180,8 +181,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
 def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: RenderCache) -> list[str]:
     """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order (a
     port's dispatch map and endpoint chains usually walk the same tuple: asked once)."""
-    return cache.last_bases(eps, (ns, name, proto, pname),
-                            lambda: naming.nft_endpoint_bases(ns, name, proto, pname, eps))
+    key = (ns, name, proto, pname)
+    found = cache.last_bases(eps, key)
+    if found is not None:
+        return found
+    return cache.remember_bases(eps, key, naming.nft_endpoint_bases(ns, name, proto, pname, eps))
 
 
 def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: bool) -> tuple | None:
