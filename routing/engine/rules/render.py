@@ -124,7 +124,7 @@ def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOpt
            plan.internal_local, plan.external_local, plan.externally_accessible, plan.health_check_node_port,
            plan.has_any, None if plan.cluster is None else ids(plan.cluster),
            None if plan.local is None else ids(plan.local))
-    hit = cache.block(key)
+    hit = cache.blocks.get(key)
     if hit is None:
         hit = cache.store_block(key, (render_service(plan, node, mode, opts, large=large, cache=cache), plan, opts))
     return hit[0]
