@@ -79,12 +79,9 @@ class RenderCache:
         self._last_ids = (eps, ids)
         return ids
 
-    def block(self, key: tuple) -> Any:
-        """The block stored under ``key``, or None."""
-        return self.blocks.get(key)
-
     def store_block(self, key: tuple, value: tuple) -> tuple:
-        """Store ``value`` (whose members keep alive what ``key`` names by identity)."""
+        """Store ``value`` under ``key`` in ``blocks`` (read with ``blocks.get``; the value's
+        members keep alive what ``key`` names by identity)."""
         blocks = self.blocks
         if len(blocks) >= self.max_blocks:
             blocks.clear()
