@@ -13,9 +13,10 @@ EndpointSlices) raise ``NeedsFullRebuild``: the caller rebuilds as before.
 Snapshots built with adapter overrides are not supported (the stored-cluster path uses none).
 """
 from __future__ import annotations
+from typing import Any, cast
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from routing.engine.kube import (
@@ -24,11 +25,11 @@ from routing.engine.kube import (
 from routing.engine.kube_pods import pod_from_object
 from routing.engine.kube_proxy_pods import is_kube_proxy_pod
 from routing.engine.snapshot import Snapshot, freeze, sort_endpoints
-from routing.engine.types import DEFAULT_VERSION, Endpoint, ProxyConfig, Service
+from routing.engine.types import DEFAULT_VERSION, Endpoint, Node, ProxyConfig, Service
 
 #: (namespace, service name) -> that service's current EndpointSlice objects, in the
 #: order a full rebuild would read them.
-SliceSource = Callable[[str, str], Iterable[Mapping]]
+SliceSource = Callable[[str, str], Iterable[Mapping[str, Any]]]
 
 _DERIVED_NOTES = ("no EndpointSlices in the dump", "no EndpointSlices or Endpoints in the dump")
 
@@ -41,7 +42,7 @@ def _key(namespace: str | None, name: str) -> str:
     return f"{namespace or 'default'}/{name}"
 
 
-def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
+def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping[str, Any]],
                           deletes: Iterable[tuple[str, str, str]], service_slices: SliceSource,
                           touched_services: Iterable[str] = ()) -> Snapshot:
     """``snapshot`` with the objects ``upserts`` added or replaced and ``deletes``
@@ -57,8 +58,9 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
     upserts, deletes = list(upserts), list(deletes)
     kinds = {obj.get("kind") for obj in upserts} | {kind for kind, _, _ in deletes}
     # Copy only the mappings that change (pods never: see PodOverlay).
-    nodes = dict(snapshot.nodes) if "Node" in kinds else snapshot.nodes
-    services = dict(snapshot.services) if "Service" in kinds else snapshot.services
+    # Written only for kinds in ``kinds``, i.e. only when copied just here.
+    nodes = cast("dict[str, Node]", dict(snapshot.nodes) if "Node" in kinds else snapshot.nodes)
+    services = cast("dict[str, Service]", dict(snapshot.services) if "Service" in kinds else snapshot.services)
     pod_changes: dict[str, object] = {}
     changed_nodes: set[str] = set()
     dirty: set[str] = set(touched_services)
@@ -114,7 +116,7 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping],
 _GONE = object()
 
 
-class PodOverlay(Mapping):
+class PodOverlay(Mapping[str, Any]):
     """A read-only pods mapping: a base mapping plus a few changes, so one Pod event on a
     150,000-pod cluster costs O(changes) instead of copying the dict (~40 ms). Iterates
     in the order a full rebuild would (changed pods in place, new ones last); folds the
@@ -123,12 +125,12 @@ class PodOverlay(Mapping):
     COMPACT_AT = 4096
     __slots__ = ("_base", "_changes", "_len")
 
-    def __init__(self, base: Mapping, changes: dict) -> None:
+    def __init__(self, base: Mapping[str, Any], changes: dict[str, Any]) -> None:
         self._base, self._changes = base, changes
         self._len = len(base) + sum((v is not _GONE) - (k in base) for k, v in changes.items())
 
     @classmethod
-    def over(cls, pods: Mapping, changes: dict) -> Mapping:
+    def over(cls, pods: Mapping[str, Any], changes: dict[str, Any]) -> Mapping[str, Any]:
         """``pods`` with ``changes`` (key -> Pod, or ``_GONE`` to remove) applied."""
         prior = pods._changes if isinstance(pods, PodOverlay) else {}
         if any(prior.get(key) is _GONE and value is not _GONE for key, value in changes.items()):
@@ -147,7 +149,7 @@ class PodOverlay(Mapping):
             return freeze(dict(cls(base, changes).items()))
         return cls(base, changes)
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         if key in self._changes:
             value = self._changes[key]
             if value is _GONE:
@@ -160,7 +162,7 @@ class PodOverlay(Mapping):
             return self._changes[key] is not _GONE  # type: ignore[index]
         return key in self._base
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         changes = self._changes
         for key in self._base:
             if changes.get(key) is not _GONE:
@@ -172,12 +174,12 @@ class PodOverlay(Mapping):
     def __len__(self) -> int:
         return self._len
 
-    def copy(self) -> dict:
+    def copy(self) -> dict[str, Any]:
         """A plain dict of the pods (what ``MappingProxyType.copy`` gives what-ifs)."""
         return dict(self.items())
 
 
-def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping, pods: Mapping,
+def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping[str, Any], pods: Mapping[str, Any],
                         changed: set[str]) -> Mapping[str, ProxyConfig]:
     """Per-node kube-proxy configuration for the changed nodes (``_node_proxies`` rules)."""
     base = snapshot.proxy
@@ -210,14 +212,15 @@ def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping, pods: Mapping,
     return out
 
 
-def _strip(config: ProxyConfig) -> tuple:
+def _strip(config: ProxyConfig) -> tuple[Any, ...]:
     """The settings of a configuration apart from its release (version and gates)."""
     return (config.mode, config.ipvs_scheduler, config.cluster_cidrs, config.detect_local_mode,
             config.local_detector, config.masquerade_all)
 
 
 def _reindex(snapshot: Snapshot, services: Mapping[str, Service], dirty: set[str],
-             service_slices: SliceSource) -> tuple[dict, dict]:
+             service_slices: SliceSource) -> tuple[Mapping[str, Mapping[str, tuple[Endpoint, ...]]],
+                                                 Mapping[str, frozenset[str]]]:
     """The endpoint index and node -> services index with the ``dirty`` services redone."""
     if not dirty:
         return snapshot.endpoint_index, snapshot.node_services
@@ -251,7 +254,7 @@ def _nodes_of(ports: Mapping[str, tuple[Endpoint, ...]] | None) -> set[str]:
     return {ep.node for eps in (ports or {}).values() for ep in eps if ep.node}
 
 
-def _service_index(svc: Service, slices: Iterable[Mapping]) -> Mapping | None:
+def _service_index(svc: Service, slices: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """One service's port -> endpoints, filtered as ``_snapshot_from_objects`` does."""
     raw, second = service_slice_endpoints(svc, slices)
     if second or len(svc.cluster_ips) > 1:

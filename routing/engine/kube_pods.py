@@ -1,6 +1,7 @@
 """Pods: the what-if's view of them, and endpoints derived from them for dumps that carry
 Pods but no EndpointSlices (what the EndpointSlice controller would publish)."""
 from __future__ import annotations
+from typing import Any
 
 from collections import defaultdict
 from collections.abc import Mapping
@@ -10,12 +11,12 @@ from routing.engine.types import Endpoint, Node, Pod, Service
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 
 
-_EMPTY: Mapping = {}
+_EMPTY: Mapping[str, Any] = {}
 _POD_SETTERS = tuple(getattr(Pod, name).__set__ for name in ("namespace", "name", "node", "ip", "owner", "labels"))
 _OWNERS: dict[tuple[str, str], str] = {}
 
 
-def _owner(refs: list, labels: Mapping) -> str | None:
+def _owner(refs: list[Any], labels: Mapping[str, Any]) -> str | None:
     for ref in refs:
         kind, name = ref.get("kind"), str(ref.get("name", ""))
         if not kind:
@@ -35,7 +36,7 @@ def _owner(refs: list, labels: Mapping) -> str | None:
     return None
 
 
-def pod_from_object(obj: Mapping) -> Pod:
+def pod_from_object(obj: Mapping[str, Any]) -> Pod:
     """A Pod object -> ``Pod`` (slots filled directly: 150,000 pods per large dump)."""
     meta = obj.get("metadata") or _EMPTY
     labels = meta.get("labels") or _EMPTY
@@ -49,18 +50,18 @@ def pod_from_object(obj: Mapping) -> Pod:
     return pod
 
 
-def _pod_ready(obj: Mapping) -> bool:
+def _pod_ready(obj: Mapping[str, Any]) -> bool:
     for cond in (obj.get("status") or {}).get("conditions") or ():
         if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
+            return bool(cond.get("status") == "True")
     return False
 
 
-def _target_port(obj: Mapping, target: object, default: int) -> int | None:
+def _target_port(obj: Mapping[str, Any], target: object, default: int) -> int | None:
     if target is None:
         return default
     if isinstance(target, int) or str(target).isdigit():
-        return int(target)
+        return int(str(target))
     for container in (obj.get("spec") or {}).get("containers") or ():
         for port in container.get("ports") or ():
             if port.get("name") == target:
@@ -68,7 +69,7 @@ def _target_port(obj: Mapping, target: object, default: int) -> int | None:
     return None
 
 
-def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: list[Mapping],
+def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: list[Mapping[str, Any]],
                                nodes: Mapping[str, Node]) -> dict[str, dict[str, list[Endpoint]]]:
     """Endpoints for every selector Service from the Pods it selects.
 
@@ -78,7 +79,7 @@ def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: lis
     hint for its own zone, PreferSameNode a node hint too. ``topology-mode: Auto``'s
     CPU-proportional allocation is not reproduced (no hints written).
     """
-    by_ns: dict[str, list[Mapping]] = defaultdict(list)
+    by_ns: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for obj in pod_objects:
         status = obj.get("status") or {}
         if status.get("podIP") and status.get("phase") not in ("Succeeded", "Failed"):
@@ -95,7 +96,7 @@ def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: lis
             if any(labels.get(k) != v for k, v in wanted.items()):
                 continue
             node = (obj.get("spec") or {}).get("nodeName")
-            zone = nodes[node].zone if node in nodes else ""
+            zone = nodes[node].zone if isinstance(node, str) and node in nodes else ""
             terminating = bool(meta.get("deletionTimestamp"))
             serving = _pod_ready(obj)
             ready = svc.publish_not_ready or (serving and not terminating)

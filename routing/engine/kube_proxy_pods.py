@@ -8,6 +8,7 @@ its flags when it has no config file (kube-proxy ignores most flags once ``--con
 given, so the file wins).
 """
 from __future__ import annotations
+from typing import Any
 
 import posixpath
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ _FLAGS = {"--proxy-mode": "mode", "--ipvs-scheduler": "ipvs_scheduler", "--clust
           "--detect-local-mode": "detectLocalMode"}
 
 
-def is_kube_proxy_pod(obj: Mapping) -> bool:
+def is_kube_proxy_pod(obj: Mapping[str, Any]) -> bool:
     """A kube-system Pod of the kube-proxy DaemonSet (kubeadm/kind label or name)."""
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -26,7 +27,7 @@ def is_kube_proxy_pod(obj: Mapping) -> bool:
         labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith("kube-proxy-"))
 
 
-def _tokens(container: Mapping) -> list[str]:
+def _tokens(container: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for part in list(container.get("command") or ()) + list(container.get("args") or ()):
         # "sh -c 'kube-proxy --config=…'" style launchers put every flag in one string.
@@ -44,7 +45,7 @@ def _flag_values(tokens: list[str]) -> dict[str, str]:
     return values
 
 
-def _config_file(pod: Mapping, container: Mapping, path: str, configmaps: Mapping[str, Mapping]) -> str | None:
+def _config_file(pod: Mapping[str, Any], container: Mapping[str, Any], path: str, configmaps: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The text of the ConfigMap key mounted at ``path`` in ``container``."""
     volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or ()}
     for mount in container.get("volumeMounts") or ():
@@ -61,11 +62,11 @@ def _config_file(pod: Mapping, container: Mapping, path: str, configmaps: Mappin
     return None
 
 
-def node_settings(pods: list[Mapping], configmaps: list[Mapping]) -> dict[str, dict]:
+def node_settings(pods: list[Mapping[str, Any]], configmaps: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """node name -> settings (``parse_proxy_config`` keys) of the kube-proxy Pod on it."""
     by_name = {str((cm.get("metadata") or {}).get("name", "")): cm for cm in configmaps
                if (cm.get("metadata") or {}).get("namespace") == "kube-system"}
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for pod in pods:
         if not is_kube_proxy_pod(pod):
             continue
@@ -77,7 +78,7 @@ def node_settings(pods: list[Mapping], configmaps: list[Mapping]) -> dict[str, d
             if not any("kube-proxy" in t for t in tokens[:3]):
                 continue
             flags = _flag_values(tokens)
-            settings = {key: flags[flag] for flag, key in _FLAGS.items() if flags.get(flag)}
+            settings: dict[str, Any] = {key: flags[flag] for flag, key in _FLAGS.items() if flags.get(flag)}
             if "--masquerade-all" in flags:
                 settings["masqueradeAll"] = flags["--masquerade-all"] in ("", "true", "True", "1")
             if flags.get("--config"):

@@ -19,6 +19,10 @@ from dataclasses import replace
 from routing.engine.errors import ScenarioError
 from routing.engine.types import Endpoint, Node, Pod, Service
 
+# service key -> port name -> endpoints (a scratch copy the what-if edits in place)
+Index = dict[str, Mapping[str, tuple[Endpoint, ...]]]
+IndexView = Mapping[str, Mapping[str, tuple[Endpoint, ...]]]
+
 CONTROLLERS = ("Deployment", "StatefulSet", "ReplicaSet")
 SYNTHETIC_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
@@ -55,19 +59,24 @@ def _free_ips(node: Node | None, used: set[str]) -> Iterator[str]:
 
 def _pick_node(members: list[Pod], nodes: Mapping[str, Node], exclude: frozenset[str]) -> Node | None:
     per_node = Counter(p.node for p in members)
-    per_zone = Counter(nodes[p.node].zone for p in members if p.node in nodes)
+    per_zone = Counter(nodes[p.node].zone for p in members if p.node is not None and p.node in nodes)
     fit = [n for n in nodes.values() if n.ready and not n.unschedulable and not n.deleting and n.name not in exclude]
-    return min(fit, key=lambda n: (per_node[n.name], per_zone[n.zone], n.name), default=None)
+
+    def rank(n: Node) -> tuple[int, int, str]:
+        return per_node[n.name], per_zone[n.zone], n.name
+
+    return min(fit, key=rank) if fit else None
 
 
-def _add_replica(owner: str, members: list[Pod], templates: dict, pods: dict, nodes: Mapping[str, Node],
-                 services: Mapping[str, Service], index: dict, used: set[str], exclude: frozenset[str] = frozenset()) -> None:
+def _add_replica(owner: str, members: list[Pod], templates: dict[tuple[str, str], Endpoint], pods: dict[str, Pod], nodes: Mapping[str, Node],
+                 services: Mapping[str, Service], index: Index, used: set[str], exclude: frozenset[str] = frozenset()) -> None:
     node = _pick_node(members, nodes, exclude)
     if node is None:
         return  # Pending: nowhere to schedule, so no endpoint either.
     namespace, _, name = owner.partition("/")
     serial = sum(1 for key in pods if key.startswith(f"{namespace}/{name}-whatif-"))
-    pod = Pod(namespace=namespace, name=f"{name}-whatif-{serial}", node=node.name, ip=next(_free_ips(node, used)),
+    ip = next(_free_ips(node, used))
+    pod = Pod(namespace=namespace, name=f"{name}-whatif-{serial}", node=node.name, ip=ip,
               owner=members[0].owner if members else f"Deployment/{name}", labels=members[0].labels if members else ())
     pods[pod.key] = pod
     members.append(pod)
@@ -76,20 +85,20 @@ def _add_replica(owner: str, members: list[Pod], templates: dict, pods: dict, no
         dist = svc.traffic_distribution
         zone_hints = frozenset([node.zone]) if node.zone and (dist or tpl.zone_hints) else frozenset()
         node_hints = frozenset([node.name]) if dist == "PreferSameNode" else frozenset()
-        ep = replace(tpl, ip=pod.ip, node=node.name, zone=node.zone or None, ready=True, serving=True,
+        ep = replace(tpl, ip=ip, node=node.name, zone=node.zone or None, ready=True, serving=True,
                      terminating=False, zone_hints=zone_hints, node_hints=node_hints, pod=pod.key)
         ports = dict(index.get(svc_key, {}))
         ports[port] = tuple(ports.get(port, ())) + (ep,)
         index[svc_key] = ports
 
 
-def _used_ips(pods: Mapping[str, Pod], index: Mapping) -> set[str]:
+def _used_ips(pods: Mapping[str, Pod], index: IndexView) -> set[str]:
     used = {p.ip for p in pods.values() if p.ip}
     used.update(ep.ip for ports in index.values() for eps in ports.values() for ep in eps)
     return used
 
 
-def _remove_pods(keys: set[str], pods: dict, index: dict) -> None:
+def _remove_pods(keys: set[str], pods: dict[str, Pod], index: Index) -> None:
     for key in keys:
         pods.pop(key, None)
     for svc, ports in list(index.items()):
@@ -97,7 +106,7 @@ def _remove_pods(keys: set[str], pods: dict, index: dict) -> None:
             index[svc] = {port: tuple(ep for ep in eps if ep.pod not in keys) for port, eps in ports.items()}
 
 
-def scale_owner(owner: str, replicas: int, pods: dict, nodes: Mapping[str, Node], services: Mapping[str, Service], index: dict) -> None:
+def scale_owner(owner: str, replicas: int, pods: dict[str, Pod], nodes: Mapping[str, Node], services: Mapping[str, Service], index: Index) -> None:
     """Scale ``owner`` to ``replicas`` in place (``pods`` and ``index`` are scratch copies)."""
     members = owner_pods(owner, pods)
     if not members:
@@ -113,21 +122,21 @@ def scale_owner(owner: str, replicas: int, pods: dict, nodes: Mapping[str, Node]
         _add_replica(owner, members, templates, pods, nodes, services, index, used)
 
 
-def _deletion_order(members: list[Pod], index: Mapping) -> list[Pod]:
+def _deletion_order(members: list[Pod], index: IndexView) -> list[Pod]:
     """ReplicaSet controller's order: unscheduled, not ready, crowded nodes, newest first."""
     ready = {ep.pod for ports in index.values() for eps in ports.values() for ep in eps if ep.ready}
     crowd = Counter(p.node for p in members)
     return sorted(members, key=lambda p: (p.node is not None, p.key in ready, -crowd[p.node], _reverse_name(p.name)))
 
 
-def _set_conditions(keys: set[str], index: dict, *, ready: bool, serving: bool, terminating: bool) -> None:
+def _set_conditions(keys: set[str], index: Index, *, ready: bool, serving: bool, terminating: bool) -> None:
     for svc, ports in list(index.items()):
         if any(ep.pod in keys for eps in ports.values() for ep in eps):
             index[svc] = {port: tuple(replace(ep, ready=ready, serving=serving, terminating=terminating)
                                       if ep.pod in keys else ep for ep in eps) for port, eps in ports.items()}
 
 
-def roll_owner(owner: str, pods: dict, nodes: Mapping[str, Node], services: Mapping[str, Service], index: dict) -> None:
+def roll_owner(owner: str, pods: dict[str, Pod], nodes: Mapping[str, Node], services: Mapping[str, Service], index: Index) -> None:
     """The middle of a default RollingUpdate (maxSurge 25% rounded up, maxUnavailable 25%
     rounded down): surge pods created but not ready yet, that many old pods terminating
     (still serving, as during their grace period)."""
@@ -151,8 +160,8 @@ def _reverse_name(name: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in name)
 
 
-def reschedule_drained(original: Mapping[str, Pod], pods: dict, nodes: Mapping[str, Node], services: Mapping[str, Service],
-                       index: dict, drained: frozenset[str], original_index: Mapping) -> None:
+def reschedule_drained(original: Mapping[str, Pod], pods: dict[str, Pod], nodes: Mapping[str, Node], services: Mapping[str, Service],
+                       index: Index, drained: frozenset[str], original_index: IndexView) -> None:
     """Evict every pod on ``drained`` nodes; controller-owned ones (not DaemonSets) come back
     on other nodes, bare pods and DaemonSet pods do not."""
     evicted = [p for p in original.values() if p.node in drained]

@@ -5,6 +5,7 @@ Everything here is plain frozen data with ``to_json`` for the API and pages, and
 connections (each source node weighted equally; ``lb``: as the load balancer spreads).
 """
 from __future__ import annotations
+from typing import Any
 
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ class EndpointShare:
     pod: str | None
     share: float
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"ip": self.ip, "port": self.port, "node": self.node, "zone": self.zone, "pod": self.pod,
                 "share": round(self.share, 6)}
@@ -73,7 +74,7 @@ class SourceStats:
                for ep, share in zip(self.port_endpoints, self.shares) if share > 0]
         return tuple(sorted(out, key=lambda e: (e.ip, e.port)))
 
-    def to_json(self, *, endpoints: bool = True) -> dict:
+    def to_json(self, *, endpoints: bool = True) -> dict[str, Any]:
         """JSON-ready dict (``endpoints=False`` leaves the per-endpoint list out)."""
         out = {
             "source": self.source, "to": self.to, "nodes": self.nodes,
@@ -138,7 +139,7 @@ class ServiceRow:
         values = [s.imbalance for s in self.sources if s.imbalance is not None]
         return max(values) if values else None
 
-    def to_json(self, *, endpoints: bool = False) -> dict:
+    def to_json(self, *, endpoints: bool = False) -> dict[str, Any]:
         """JSON-ready dict."""
         sources = [s.to_json(endpoints=endpoints) for s in self.sources]
         pod = next((s for s in sources if s["source"] == "pod"), None)
@@ -177,7 +178,7 @@ class Finding:
     nodes: tuple[str, ...] = ()
     source: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"code": self.code, "severity": self.severity, "impact": round(self.impact, 6),
                 "service": self.service, "port": self.port, "source": self.source,
@@ -200,7 +201,7 @@ class Report:
     #: rows' JSON (without endpoints), built on first use: a report is cached per cluster
     #: revision and its 10,000 rows cost about a second to render.
     #: (init=False: ``dataclasses.replace`` gives a narrowed copy its own, empty cache.)
-    _rows_json: list = field(default_factory=list, init=False, compare=False, repr=False)
+    _rows_json: list[Any] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def row(self, service: str, port: str | None = None) -> ServiceRow | None:
         """The row of ``service`` (``ns/name``) and ``port`` (the only/first port if None)."""
@@ -210,7 +211,7 @@ class Report:
         """Findings about ``service`` (``ns/name``), ranked."""
         return tuple(f for f in self.findings if f.service == service)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Cluster totals: counts by severity and code, and the cross-zone bill."""
         by_severity = {s: 0 for s in SEVERITIES}
         by_code: dict[str, int] = {}
@@ -223,7 +224,7 @@ class Report:
                 "ports_dropping": sum(1 for r in self.rows if r.worst_dropped > 0),
                 "cross_zone_usd_per_month": round(cost, 2)}
 
-    def to_json(self, *, endpoints: bool = False, max_findings: int | None = None) -> dict:
+    def to_json(self, *, endpoints: bool = False, max_findings: int | None = None) -> dict[str, Any]:
         """JSON-ready dict; ``endpoints`` adds per-endpoint shares to every source."""
         findings = self.findings if max_findings is None else self.findings[:max_findings]
         if endpoints:

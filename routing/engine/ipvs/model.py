@@ -5,6 +5,7 @@ one-line explanation for the explanation trail.
 """
 
 from __future__ import annotations
+from typing import Any
 
 import ipaddress
 from collections.abc import Mapping
@@ -213,7 +214,7 @@ class SchedulerResult:
         """``"CODE: sentence"`` for each note."""
         return explain(self.notes)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of this result."""
         return {
             "scheduler": self.scheduler,

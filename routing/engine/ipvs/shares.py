@@ -7,6 +7,7 @@ the answer depends on load.
 """
 
 from __future__ import annotations
+from typing import Any
 
 from collections import Counter
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")
 _DEFAULT_WORKLOAD = Workload(requests=4000)
 # Simulation outcomes by (scheduler, shape, workload, seed); a plain dict evicted oldest-first
 # because Workload holds mappings and cannot be an lru_cache key.
-_SIM_CACHE: dict[tuple, simulate.SimOutcome] = {}
+_SIM_CACHE: dict[tuple[Any, ...], simulate.SimOutcome] = {}
 _SIM_CACHE_SIZE = 512
 
 
@@ -140,7 +141,7 @@ def _analytic(
     return SchedulerResult(scheduler, shares, "analytic", (*notes, "IPVS_LBLC_PINS_VIP"), pinned=endpoints[first])
 
 
-def _persistent_turns(endpoints, scheduler, workload, weights, notes) -> SchedulerResult:
+def _persistent_turns(endpoints: tuple[str, ...], scheduler: str, workload: Workload, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
     """rr/wrr under persistence: the k-th client to arrive takes the k-th turn, then keeps it.
 
     Exact when every client returns within the timeout (templates are re-armed on each
@@ -153,17 +154,18 @@ def _persistent_turns(endpoints, scheduler, workload, weights, notes) -> Schedul
     return SchedulerResult(scheduler, _normalise(endpoints, [counts.get(i, 0) for i in range(len(endpoints))]), "analytic", (*notes, code))
 
 
-def _with_drops(endpoints, counts: Counter, weights, scheduler, method, notes, pinned=None) -> SchedulerResult:
+def _with_drops(endpoints: tuple[str, ...], counts: Counter[int | None], weights: tuple[int, ...], scheduler: str, method: str, notes: tuple[str, ...],
+                pinned: str | None = None) -> SchedulerResult:
     """Turn per-index hit counts into shares, moving hits on weight-0 servers to ``dropped``."""
     total = sum(counts.values())
-    lost = sum(c for i, c in counts.items() if weights[i] <= 0)
+    lost = sum(c for i, c in counts.items() if i is None or weights[i] <= 0)
     kept = [counts.get(i, 0) if weights[i] > 0 else 0 for i in range(len(endpoints))]
     extra = ("IPVS_HASHED_DEST_UNAVAILABLE",) if lost else ()
     dropped = lost / total if total else 0.0
     return SchedulerResult(scheduler, _normalise(endpoints, kept), method, (*notes, *extra), dropped=dropped, pinned=pinned)
 
 
-def _sh(endpoints, workload, weights, notes) -> SchedulerResult:
+def _sh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
     table = hashing.sh_table(weights)
     if workload is None:
         counts = Counter(table)
@@ -174,7 +176,7 @@ def _sh(endpoints, workload, weights, notes) -> SchedulerResult:
     return _with_drops(endpoints, counts, weights, "sh", "analytic", (*notes, "IPVS_SH_HASH_BY_CLIENT", *extra))
 
 
-def _mh(endpoints, workload, weights, notes) -> SchedulerResult:
+def _mh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
     size = workload.mh_table_size if workload else hashing.MH_DEFAULT_TABLE_SIZE
     dests = [hashing.split_endpoint(e) for e in endpoints]
     # The table tiles by last_weight: a server drained to weight 0 keeps its slots.
@@ -192,20 +194,22 @@ def _mh_table_cached(dests: tuple[tuple[str, int], ...], weights: tuple[int, ...
 
 
 @lru_cache(maxsize=4096)
-def _slot_counts(table: tuple[int | None, ...]) -> Counter:
+def _slot_counts(table: tuple[int | None, ...]) -> Counter[int | None]:
     return Counter(table)
 
 
-def _dh(endpoints, workload, weights, notes) -> SchedulerResult:
+def _dh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
     table = hashing.dh_table(len(endpoints))
     notes = (*notes, "IPVS_DH_PINS_ONE_BACKEND")
     if workload is None or not workload.destination_vip:
         return _with_drops(endpoints, Counter(table), weights, "dh", "analytic", (*notes, "IPVS_DH_VIP_UNKNOWN"))
     index = table[hashing.dh_bucket(workload.destination_vip)]
-    return _with_drops(endpoints, Counter({index: 1}), weights, "dh", "analytic", notes, pinned=endpoints[index])
+    return _with_drops(endpoints, Counter({index: 1}), weights, "dh", "analytic", notes,
+                       pinned=endpoints[index] if index is not None else None)
 
 
-def _simulated(endpoints, scheduler, workload, seed, weights, service_ms, notes) -> SchedulerResult:
+def _simulated(endpoints: tuple[str, ...], scheduler: str, workload: Workload, seed: int, weights: tuple[int, ...],
+               service_ms: tuple[float, ...], notes: tuple[str, ...]) -> SchedulerResult:
     # Non-hash schedulers see endpoints only through their position, weight and service
     # time, so runs are shared across services with the same shape.
     key_endpoints = endpoints if scheduler in ("sh", "mh", "dh") else len(endpoints)
@@ -250,7 +254,7 @@ def _simulated(endpoints, scheduler, workload, seed, weights, service_ms, notes)
     )
 
 
-def _workload_key(workload: Workload) -> tuple:
+def _workload_key(workload: Workload) -> tuple[Any, ...]:
     """The workload's hashable part (per-endpoint maps are folded into weights/service_ms)."""
     return (
         workload.arrival_rate, workload.requests, workload.clients, workload.client_ips, workload.client_ports,

@@ -13,6 +13,7 @@ comparisons do.
 """
 
 from __future__ import annotations
+from typing import Any
 
 import heapq
 import ipaddress
@@ -178,6 +179,7 @@ def _hash_picker(
         pinned = table[hashing.dh_bucket(workload.destination_vip or "0.0.0.0")]
         return lambda now, k: pinned if pinned is not None and weights[pinned] > 0 else None
     clients = _client_ips(workload)
+    assert chooser is not None, "sh and mh hash the client: the caller draws one per connection"
     if scheduler == "sh":
         sh = hashing.sh_table(weights)
         by_client = [sh[hashing.sh_bucket(ip)] for ip in clients]
@@ -339,14 +341,15 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     # Which client opens each connection: sh/mh hash it, persistence keys templates on it.
     needs_client = scheduler in ("sh", "mh") or persist > 0
     client_of = rng.integers(0, len(_client_ips(workload)), size=count) if needs_client else None
-    templates: dict[int, list] = {}  # client -> [real server, expiry]: ip_vs_sched_persist()
+    templates: dict[int, list[Any]] = {}  # client -> [real server, expiry]: ip_vs_sched_persist()
     pick = _make_picker(scheduler, endpoints, counters, workload, rng, client_of)
+    client_at = client_of if client_of is not None else np.zeros(count, dtype=np.int64)
     delivered = [0] * n
     latencies: list[float] = []
     dropped = 0
     for k, now in enumerate(arrivals):
         connections.advance(now)
-        template = templates.get(int(client_of[k])) if persist > 0 else None
+        template = templates.get(int(client_at[k])) if persist > 0 else None
         # kube-proxy sets expire_quiescent_template=1: a template whose server has weight 0 is dropped.
         if template is not None and template[1] > now and counters.weight[template[0]] > 0:
             index = template[0]
@@ -354,7 +357,7 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
             index = pick(now, k)
             template = [index, 0.0] if index is not None and persist > 0 else None
             if template is not None:
-                templates[int(client_of[k])] = template
+                templates[int(client_at[k])] = template
         if index is None:
             dropped += 1
             continue

@@ -8,6 +8,7 @@ a handful of classes, never 5,000 nodes.
 """
 
 from __future__ import annotations
+from typing import Any
 
 import difflib
 from collections.abc import Iterable
@@ -44,9 +45,9 @@ class RuleDiff:
     nodes_total: int
     changes: list[NodeChange]
     classes: int
-    _pairs: dict[str, dict[tuple, tuple[list[str], list[str]]]] = field(default_factory=dict, repr=False)
-    _node_class: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
-    _hunks: dict[tuple, list[str]] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, dict[tuple[Any, ...], tuple[list[str], list[str]]]] = field(default_factory=dict, repr=False)
+    _node_class: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict, repr=False)
+    _hunks: dict[tuple[Any, ...], list[str]] = field(default_factory=dict, repr=False)
 
     def node_diff(self, node: str) -> str:
         """Unified diff of ``node``'s rules, one section per changed Service."""
@@ -63,7 +64,7 @@ class RuleDiff:
                 out.extend(hunk)
         return "\n".join(out) + ("\n" if out else "")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The summary as plain data (nodes with changes only)."""
         return {
             "mode": self.mode,
@@ -122,7 +123,7 @@ class _NodeClasses:
         self.needs_ip = svc is not None and (
             (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges))
 
-    def key(self, node: str) -> tuple:
+    def key(self, node: str) -> tuple[Any, ...]:
         """Everything about ``node`` that can change how it renders this Service."""
         if self.absent:
             return ("absent",)
@@ -137,7 +138,7 @@ class _NodeClasses:
 
 
 def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool,
-                  shared: dict, cache: RenderCache) -> list[str]:
+                  shared: dict[str, Any], cache: RenderCache) -> list[str]:
     svc = snapshot.services.get(svc_key)
     if svc is None or not svc.proxied or ":" in svc.cluster_ips[0]:
         return []
@@ -181,14 +182,14 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
         services = tuple(s for s in services if s == service)
     large_b = total_endpoints(baseline) > 1000
     large_w = total_endpoints(whatif) > 1000
-    pairs: dict[str, dict[tuple, tuple[list[str], list[str]]]] = {}
-    counts: dict[tuple, tuple[int, int]] = {}
-    node_class: dict[str, dict[str, tuple]] = {}
+    pairs: dict[str, dict[tuple[Any, ...], tuple[list[str], list[str]]]] = {}
+    counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+    node_class: dict[str, dict[str, tuple[Any, ...]]] = {}
     for svc in services:
         pairs[svc] = {}
         sides = (_NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode))
-        renders: tuple[dict, dict] = ({}, {})  # side key -> (lines, line set); each side once per class
-        shared: tuple[dict, dict] = ({}, {})  # categorisation shared across classes, per side
+        renders: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})  # side key -> (lines, line set); each side once per class
+        shared: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # categorisation shared across classes, per side
         for name in node_names:
             keys = (sides[0].key(name), sides[1].key(name))
             if keys not in pairs[svc]:

@@ -7,6 +7,7 @@ policy finds no local endpoint it falls back to the Cluster set instead of dropp
 """
 
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Sequence
 
@@ -115,7 +116,8 @@ def _companion_iptables(opts: RenderOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def assemble(node: NodeContext, opts: RenderOptions, services: Sequence[ServiceRules]):
+def assemble(node: NodeContext, opts: RenderOptions,
+             services: Sequence[ServiceRules]) -> tuple[str, list[tuple[list[str], list[str], str | None]], dict[str, str]]:
     """``ipvsadm-restore`` text, its rows, and companions {"ipset": …, "iptables": …}."""
     layout: list[tuple[list[str], list[str], str | None]] = []
     ipset = [f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS]
@@ -129,12 +131,12 @@ def assemble(node: NodeContext, opts: RenderOptions, services: Sequence[ServiceR
     return text, layout, {"ipset": "\n".join(ipset) + "\n", "iptables": _companion_iptables(opts)}
 
 
-def parse_ipvsadm(text: str) -> dict[tuple[str, str], dict]:
+def parse_ipvsadm(text: str) -> dict[tuple[str, str], dict[str, Any]]:
     """Parse ``ipvsadm-restore`` text back: {(proto, vip:port): {"scheduler", "persistent",
     "reals": [ip:port, …]}}. Raises ValueError naming the first bad line."""
     import ipaddress
 
-    services: dict[tuple[str, str], dict] = {}
+    services: dict[tuple[str, str], dict[str, Any]] = {}
     flags = {v: k for k, v in _PROTO_FLAG.items()}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -1,6 +1,7 @@
 """Data the rule renderers read and write: per-port plans in, rule sets with reasons out."""
 
 from __future__ import annotations
+from typing import Any
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ CHAIN_REASONS = LazyReasons(_same_reason, "chain")
 """Reasons of a chunk of chain declarations: ``chain`` on every line."""
 
 
-def expand(lines: list[str], reasons: list) -> tuple[list[str], list[str]]:
+def expand(lines: list[str], reasons: list[Any]) -> tuple[list[str], list[str]]:
     """``lines``/``reasons`` with every multi-line chunk split into its lines and reasons."""
     if all(type(r) is str for r in reasons):
         return lines, reasons
@@ -201,7 +202,7 @@ class ServiceRules:
     def lines(self) -> list[str]:
         """All lines of this Service, section by section (the unit the diff compares)."""
         out: list[str] = []
-        for section in sorted(self.sections, key=_SECTION_ORDER.get):
+        for section in sorted(self.sections, key=lambda name: _SECTION_ORDER[name]):
             out.extend(expand(self.sections[section], self.reasons[section])[0])
         return out
 
