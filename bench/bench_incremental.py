@@ -115,7 +115,7 @@ def run(events: int) -> None:
         finally:
             advance_ms.append((time.perf_counter() - t0) * 1000)
 
-    snapshots.snapshot_advance = timed_advance  # watch_events looks it up per batch
+    snapshots.snapshot_advance = timed_advance  # the state_advanced receiver looks it up per batch
     for label, changes in (("Pod relabelled", [_relabel(p, i) for i, p in enumerate(pods)]),
                            ("EndpointSlice endpoint not-ready", [_not_ready(s) for s in slices]),
                            ("Node NotReady", [_node_not_ready(n) for n in nodes])):

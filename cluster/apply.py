@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
-
 from cluster.kube.client import connect
 from cluster.kube.errors import KubeConflict, KubeError
 from cluster.kube.resources import get_object, patch_object
 from cluster.models import Cluster
+from cluster.operations import ApplyError, check_operator
+from cluster.proxy_apply import proxy_change_run, proxy_rollback_run
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_log, job_progress, job_start
 # The what-if field table is the engine's (pure, no Django): one vocabulary for the
@@ -30,18 +30,7 @@ from jobs.services import job_create, job_enqueue, job_finish, job_log, job_prog
 from routing.engine.whatif_fields import BY_NAME
 
 logger = logging.getLogger(__name__)
-PERMISSION = "cluster.operate_cluster"
 APPLY_TASK, ROLLBACK_TASK = "cluster.tasks.apply_changes_task", "cluster.tasks.rollback_task"
-
-
-class ApplyError(ValueError):
-    """Input that cannot be applied: one line naming the change, the request ``field`` at
-    fault (``changes``, ``confirm_restart``, ``cluster``, ``job``) and a ``code``."""
-
-    def __init__(self, message: str, *, field: str = "changes", code: str = "invalid") -> None:
-        super().__init__(message)
-        self.field = field
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -95,12 +84,6 @@ def parse_changes(raw: list) -> list[Change]:
     return changes
 
 
-def check_operator(user) -> None:
-    """Raise ``PermissionDenied`` unless ``user`` may change live clusters."""
-    if user is None or not user.has_perm(PERMISSION):
-        raise PermissionDenied("changing a live cluster needs the 'operate_cluster' permission")
-
-
 def apply_request(*, cluster: Cluster, changes: list, user) -> Job:
     """Check permission and input, then queue an apply job (runs ``apply_changes_task``)."""
     check_operator(user)
@@ -152,8 +135,6 @@ def apply_job_run(*, job_id: int, task_id: str = "") -> Job | None:
     if job is None:
         return None
     if job.kind == Job.Kind.PROXY_CHANGE:
-        from cluster.proxy_apply import proxy_change_run
-
         return proxy_change_run(job=job)
     changes = [Change(**c) for c in job.params["changes"]]
     targets = [(c, _patch_for(c)) for c in changes]
@@ -166,8 +147,6 @@ def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
     if job is None:
         return None
     if job.parent.kind == Job.Kind.PROXY_CHANGE:
-        from cluster.proxy_apply import proxy_rollback_run
-
         return proxy_rollback_run(job=job)
     targets, expected = [], []
     for entry in job.parent.audit_entries.filter(result__in=_APPLIED).order_by("id"):

@@ -25,15 +25,7 @@ from cluster.models import (
     ServiceType,
     TrafficPolicy,
 )
-
-
-class StrictBooleanFilter(filters.TypedChoiceFilter):
-    """``true`` / ``false`` only: a typo is a 400 naming the parameter, not "no filter"."""
-
-    def __init__(self, **kwargs: object) -> None:
-        kwargs.setdefault("choices", (("true", "true"), ("false", "false")))
-        kwargs.setdefault("coerce", lambda value: value == "true")
-        super().__init__(**kwargs)
+from core.filters import CachedFormFilterSet, StrictBooleanFilter
 
 
 def _search(queryset: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet:
@@ -44,23 +36,6 @@ def _search(queryset: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet
             condition |= Q(**{f"{field}__icontains": word})
         queryset = queryset.filter(condition)
     return queryset
-
-
-class CachedFormFilterSet(filters.FilterSet):
-    """A FilterSet that builds its form class once, not on every request.
-
-    django-filter assembles a new form class per FilterSet instance; the filters here are
-    static (their querysets are lazy and copied per form), so one class per FilterSet
-    serves every request and saves a few milliseconds on each list.
-    """
-
-    _form_classes: dict[type, type] = {}
-
-    def get_form_class(self) -> type:
-        cls = type(self)
-        if cls not in CachedFormFilterSet._form_classes:
-            CachedFormFilterSet._form_classes[cls] = super().get_form_class()
-        return CachedFormFilterSet._form_classes[cls]
 
 
 class _ClusterScoped(CachedFormFilterSet):

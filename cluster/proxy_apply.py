@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 import yaml
 
-from cluster.apply import PERMISSION, ApplyError, check_operator
 from cluster.kube.client import connect
 from cluster.kube.errors import KubeError
 from cluster.kube.resources import KUBE_PROXY_CONFIGMAP, get_object, patch_object
 from cluster.models import Cluster, Node
+from cluster.operations import PERMISSION, ApplyError, check_operator
 from cluster.parsing import PROXY_MODES
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_progress

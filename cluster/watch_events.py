@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from cluster.fields import ObjectError
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.signals import state_advanced
 from cluster.parsing import (
     identify,
     node_overrides,
@@ -61,10 +62,9 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
 
 
 def _advance_snapshot(cluster: Cluster, previous_key: tuple, applied: list[tuple[str, dict]]) -> None:
-    """Carry the engine's cached snapshot over to the new revision (only the changed
-    objects are re-read), so readers need not rebuild it from every row."""
-    from routing.snapshots import snapshot_advance  # cluster/ imports no routing/ at load time
-
+    """Tell the apps above (``state_advanced``) what the batch changed, so the engine's
+    cached snapshot is carried over to the new revision (only the changed objects are
+    re-read) instead of rebuilt from every row."""
     final: dict[tuple[str, str, str], dict | None] = {}
     touched: set[str] = set()
     for type_, obj in applied:
@@ -78,13 +78,15 @@ def _advance_snapshot(cluster: Cluster, previous_key: tuple, applied: list[tuple
             if owner:
                 touched.add(f"{namespace}/{owner}")
         final[(kind, namespace, meta.get("name", ""))] = None if type_ == "DELETED" else obj
-    try:
-        snapshot_advance(cluster=cluster, previous_key=previous_key,
-                         upserts=[obj for obj in final.values() if obj is not None],
-                         deletes=[key for key, obj in final.items() if obj is None],
-                         touched_services=touched)
-    except Exception:  # noqa: BLE001 - a cache miss must never fail a stored batch
-        logger.exception("cluster %s: snapshot not advanced", cluster.name)
+    # send_robust: a receiver's failure (a cache miss) must never fail a stored batch.
+    answers = state_advanced.send_robust(
+        sender=Cluster, cluster=cluster, previous_key=previous_key,
+        upserts=[obj for obj in final.values() if obj is not None],
+        deletes=[key for key, obj in final.items() if obj is None], touched_services=touched)
+    for receiver, answer in answers:
+        if isinstance(answer, Exception):
+            logger.error("cluster %s: %s failed on state_advanced", cluster.name,
+                         getattr(receiver, "__qualname__", receiver), exc_info=answer)
 
 
 def _apply(cluster: Cluster, type_: str, obj: dict) -> None:

@@ -1,9 +1,14 @@
-"""/api/v1/: each app's api package contributes its own router."""
+"""/api/v1/: each app's api package contributes its own router; the root lists them all."""
 from django.urls import include, path, re_path
 
-from config.api_errors import UnknownEndpointView
+from cluster.api.urls import router as cluster_router
+from core.api.errors import UnknownEndpointView
+from core.api.root import api_root_urls
+from jobs.api.urls import router as jobs_router
+from routing.api.urls import router as routing_router
 
 urlpatterns = [
+    *api_root_urls(cluster_router, routing_router, jobs_router),
     path("", include("cluster.api.urls")),
     path("", include("routing.api.urls")),
     path("", include("jobs.api.urls")),

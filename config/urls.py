@@ -2,8 +2,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from cluster.api.docs import RedocView, SwaggerView
-from config.api_schema import SchemaView
+from core.api.docs import RedocView, SwaggerView
+from core.api.schema import SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.models import Cluster, KubeProxyConfig, Service
-from cluster.permissions import user_can_operate
+from core.permissions import user_can_operate
 from jobs.models import Job
 from routing.engine.whatif_fields import BY_NAME, WhatIfField
 from routing.models import Scenario

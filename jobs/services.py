@@ -1,11 +1,11 @@
-"""Writes on job rows: create, enqueue, start, progress, log, finish, requeue."""
+"""Writes on job rows: create, enqueue, start, progress, log, finish, requeue, roll back."""
 from __future__ import annotations
 
 import contextlib
 import importlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from celery import current_app
@@ -20,6 +20,36 @@ from jobs.models import Job, SyncRun
 
 logger = logging.getLogger(__name__)
 MESSAGE_MAX = 255
+
+
+class JobRefused(ValueError):
+    """A job action that cannot be done: one line saying why, the request ``field`` at fault
+    and a ``code``; the API answers 400 naming them."""
+
+    def __init__(self, message: str, *, field: str = "job", code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+#: How a finished job is rolled back: set by the app that runs the jobs which change
+#: things (``cluster`` registers its apply rollback in ``ClusterConfig.ready``), so this
+#: app never imports the apps above it.
+_rollback_handler: Callable[..., Job] | None = None
+
+
+def job_rollback_handler_set(handler: Callable[..., Job]) -> None:
+    """Make ``handler(apply_job=, user=, confirm_restart=)`` the one that queues rollbacks."""
+    global _rollback_handler
+    _rollback_handler = handler
+
+
+def job_rollback(*, job: Job, user, confirm_restart: bool = False) -> Job:
+    """Queue the rollback of ``job``; raises :class:`JobRefused` (or a subclass) when it
+    cannot be rolled back."""
+    if _rollback_handler is None:
+        raise JobRefused(f"job {job.pk}: no installed app rolls back jobs")
+    return _rollback_handler(apply_job=job, user=user, confirm_restart=confirm_restart)
 
 
 def job_create(*, kind: str, cluster=None, created_by=None, params: dict | None = None,

@@ -158,6 +158,14 @@ def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Itera
     return snapshot
 
 
+def snapshot_on_state_advanced(sender: object, *, cluster: Cluster, previous_key: StateKey,
+                               upserts: Iterable[dict], deletes: Iterable[tuple[str, str, str]],
+                               touched_services: Iterable[str] = (), **_: object) -> None:
+    """Receiver of ``cluster.signals.state_advanced`` (connected in ``RoutingConfig.ready``)."""
+    snapshot_advance(cluster=cluster, previous_key=previous_key, upserts=upserts,
+                     deletes=deletes, touched_services=touched_services)
+
+
 def snapshot_persist_wait(*, timeout: float = 120.0) -> bool:
     """Wait until snapshots queued for disk are written (tests, benchmarks, a watch
     process shutting down); True when nothing is left pending."""
@@ -329,5 +337,5 @@ def _prune(directory: Path, pk: int) -> None:
         path.unlink(missing_ok=True)
 
 
-__all__: list[str] = ["snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster", "snapshot_path",
-                      "snapshot_persist_wait"]
+__all__: list[str] = ["snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster", "snapshot_on_state_advanced",
+                      "snapshot_path", "snapshot_persist_wait"]

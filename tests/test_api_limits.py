@@ -10,7 +10,7 @@ import pytest
 from django.core.handlers.wsgi import WSGIRequest
 from django.test import override_settings
 
-from config.api_limits import ApiBodyLimitMiddleware
+from core.api.limits import ApiBodyLimitMiddleware
 
 pytest_plugins = ["cluster.api.testing"]
 

@@ -70,7 +70,7 @@ def _examples(operation):
 def api_token(request, transactional_db, small_cluster, operator, reader):
     """A stored cluster, a saved scenario and a finished job for the generated calls to hit,
     and the token of a reader or of an operator (each answers differently: 403 vs 202)."""
-    from cluster.api.tokens import api_token_issue
+    from core.api.tokens import api_token_issue
     from jobs.models import Job
     from jobs.services import job_create, job_finish
     from routing.services import scenario_create

@@ -204,16 +204,6 @@ class PodDetailSerializer(PodSerializer):
         return data
 
 
-class JobLinkSerializer(serializers.Serializer):
-    """Where to follow a job that an action started."""
-
-    job_id = serializers.IntegerField()
-    state = serializers.CharField()
-    url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
-    created = serializers.BooleanField(help_text="False when an already queued or running "
-                                       "job was returned instead of a new one.")
-
-
 class MeSerializer(serializers.Serializer):
     """The caller: identity, how it authenticated, and its rights."""
 

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from cluster.api.throttling import throttle_reset
-from cluster.api.tokens import api_token_issue
+from core.api.throttling import throttle_reset
+from core.api.tokens import api_token_issue
 
 HOST = "127.0.0.1"
 
@@ -186,12 +186,8 @@ def small_cluster(db: Any) -> Any:
     """:func:`small_cluster_objects` imported as cluster ``small``."""
     from cluster.models import Cluster
     from cluster.services import cluster_import
-    from routing.reports import report_cache_clear
-    from routing.snapshots import snapshot_cache_clear
 
-    # Caches key on (cluster pk, revision); a rolled-back test database hands the same
-    # pair to the next test's cluster, so start clean.
-    snapshot_cache_clear()
-    report_cache_clear()
+    # No cache to clear: caches key on the cluster's state key (pk, revision and creation
+    # time), which a rolled-back test database never hands to the next test's cluster.
     cluster_import(name="small", objects=small_cluster_objects())
     return Cluster.objects.get(name="small")

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import QueryDict
-from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -32,8 +31,9 @@ from cluster.filters import (
     ServiceFilterSet,
 )
 from cluster.models import Cluster, Endpoint, EndpointSlice, Node, Pod, Service
-from cluster.permissions import CanOperate, CanRead, user_can_operate, user_can_read
-from config.api_errors import ErrorSerializer, error_body
+from core.api.errors import ErrorSerializer, error_body
+from core.permissions import CanOperate, CanRead, user_can_operate, user_can_read
+from jobs.api.serializers import JobLinkSerializer, job_link
 
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad filter value (field named)."),
@@ -101,12 +101,6 @@ class _ReadOnly(viewsets.ReadOnlyModelViewSet):
         return queryset.defer(*self.list_only) if self.action == "list" else queryset
 
 
-def job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
-    """The body of a 202 answer: the job's id, state and the URL to follow it at."""
-    url = request.build_absolute_uri(reverse("api-job-detail", kwargs={"pk": job.pk}))
-    return {"job_id": job.pk, "state": job.state, "url": url, "created": created}
-
-
 @extend_schema_view(
     list=extend_schema(summary="List clusters", responses={200: s.ClusterSerializer, **_ERRORS},
                        examples=[ex.CLUSTER]),
@@ -132,7 +126,7 @@ class ClusterViewSet(_ReadOnly):
     @extend_schema(
         summary="Sync the cluster from its API server (operators)",
         request=None,
-        responses={202: s.JobLinkSerializer, 409: OpenApiResponse(ErrorSerializer,
+        responses={202: JobLinkSerializer, 409: OpenApiResponse(ErrorSerializer,
                    description="The cluster has no connection settings."), **_ERRORS},
         examples=[ex.JOB_STARTED],
     )

@@ -131,7 +131,9 @@ class RedisServer:
 @contextlib.contextmanager
 def publishing_to(broker_url: str) -> Iterator[None]:
     """Make THIS process send tasks to ``broker_url`` (not eager) for the block."""
-    from config.celery import app
+    from celery import current_app
+
+    app = current_app._get_current_object()  # the project's app (config.celery)
 
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     _reset_pools(app)

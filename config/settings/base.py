@@ -37,7 +37,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "config.api_limits.ApiBodyLimitMiddleware",
+    "core.api.limits.ApiBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.ContentSecurityPolicyMiddleware",
@@ -120,7 +120,7 @@ ROUTESCOPE_IMPORT_MAX_LOSS = env.float("ROUTESCOPE_IMPORT_MAX_LOSS", default=0.5
 # Largest dump import_cluster / the API accept, in bytes.
 ROUTESCOPE_MAX_DUMP_BYTES = env.int("ROUTESCOPE_MAX_DUMP_BYTES", default=2 * 1024**3)
 # Largest API request body (an inline dump in POST /api/v1/simulate), in bytes: for callers
-# with a session or token, and for anonymous ones (config.api_limits). Django's own limit
+# with a session or token, and for anonymous ones (core.api.limits). Django's own limit
 # (forms, request.body) is the larger one.
 ROUTESCOPE_API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024**2)
 ROUTESCOPE_API_MAX_ANON_BODY_BYTES = env.int("API_MAX_ANON_BODY_BYTES", default=1024**2)
@@ -136,7 +136,7 @@ ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS = env.int("INLINE_DUMP_MAX_OBJECTS", default=
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes "not logged in" a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "cluster.api.authentication.FastTokenAuthentication",
+        "core.api.authentication.FastTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -146,18 +146,18 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "config.api_limits.BoundedJSONParser",
+        "core.api.limits.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "config.api_limits.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.limits.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "cluster.api.throttling.AnonThrottle",
-        "cluster.api.throttling.UserThrottle",
+        "core.api.throttling.AnonThrottle",
+        "core.api.throttling.UserThrottle",
     ],
-    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="600/minute"),
         "user": env.str("THROTTLE_USER", default="6000/minute"),

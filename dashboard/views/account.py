@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from rest_framework.authtoken.models import Token
 
-from cluster.api.tokens import api_token_issue, api_token_revoke
+from core.api.tokens import api_token_issue, api_token_revoke
 from dashboard.views.common import render_page
 
 ACTIONS = ("create", "rotate", "revoke")

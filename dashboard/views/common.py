@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from cluster.models import Cluster
-from cluster.permissions import user_can_operate, user_can_read
+from core.permissions import user_can_operate, user_can_read
 
 View = Callable[..., HttpResponse]
 

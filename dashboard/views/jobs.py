@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cluster.apply import ApplyError, rollback_request
-from cluster.permissions import user_can_operate
+from core.permissions import user_can_operate
 from dashboard.views.common import is_htmx, read_required, render_page
 from jobs.models import AuditEntry, Job
 from jobs.selectors import audit_entry_list, job_list as jobs_selector

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cluster.models import Cluster
-from cluster.permissions import user_can_operate
+from core.permissions import user_can_operate
 from cluster.sync_jobs import sync_request
 from dashboard import answers, selectors
 from dashboard.views.common import cluster_or_404, read_required, render_page

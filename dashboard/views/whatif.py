@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cluster.models import Cluster, Service
-from cluster.permissions import user_can_operate
+from core.permissions import user_can_operate
 from dashboard import answers, flowviews, patches
 from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page

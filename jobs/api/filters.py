@@ -4,9 +4,12 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
-from cluster.filters import CachedFormFilterSet, StrictBooleanFilter
-from cluster.models import Cluster
+from core.filters import CachedFormFilterSet, StrictBooleanFilter
 from jobs.models import AuditEntry, Job, SyncRun
+
+#: Jobs name the cluster they acted on by a lazy model reference ("cluster.Cluster"):
+#: this app is below ``cluster`` and never imports it.
+Cluster = Job._meta.get_field("cluster").related_model
 
 
 class JobFilterSet(CachedFormFilterSet):

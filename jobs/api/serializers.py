@@ -1,7 +1,11 @@
 """Serializers of jobs, sync runs and audit entries (what the API shows of background work)."""
 from __future__ import annotations
 
+from typing import Any
+
+from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from jobs.models import AuditEntry, Job, SyncRun
 
@@ -59,3 +63,19 @@ class RollbackRequestSerializer(serializers.Serializer):
     confirm_restart = serializers.BooleanField(
         default=False, help_text="Needed to roll back a kube-proxy change: kube-proxy restarts "
                                  "and reprograms its rules on every node.")
+
+
+class JobLinkSerializer(serializers.Serializer):
+    """Where to follow a job that an action started."""
+
+    job_id = serializers.IntegerField()
+    state = serializers.CharField()
+    url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
+    created = serializers.BooleanField(help_text="False when an already queued or running "
+                                       "job was returned instead of a new one.")
+
+
+def job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:
+    """The body of a 202 answer: the job's id, state and the URL to follow it at."""
+    url = request.build_absolute_uri(reverse("api-job-detail", kwargs={"pk": job.pk}))
+    return {"job_id": job.pk, "state": job.state, "url": url, "created": created}

@@ -10,14 +10,14 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cluster.api.serializers import JobLinkSerializer
-from cluster.api.views import job_link
-from cluster.permissions import CanOperate, CanRead
-from config.api_errors import ErrorSerializer
+from core.api.errors import ErrorSerializer
+from core.permissions import CanOperate, CanRead
 from jobs.api import examples as ex
 from jobs.api import serializers as s
+from jobs.api.serializers import JobLinkSerializer, job_link
 from jobs.api.filters import AuditEntryFilterSet, JobFilterSet, SyncRunFilterSet
 from jobs.models import AuditEntry, Job, SyncRun
+from jobs.services import JobRefused, job_rollback
 
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input (field named)."),
@@ -56,15 +56,13 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
     def rollback(self, request: Request, pk: str | None = None) -> Response:
         """Queue a rollback job that restores what the apply changed."""
-        from cluster.apply import ApplyError, rollback_request
-
         apply_job = self.get_object()
         body = s.RollbackRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = rollback_request(apply_job=apply_job, user=request.user,
-                                   confirm_restart=body.validated_data["confirm_restart"])
-        except ApplyError as error:  # names its field ("job", "confirm_restart") and code
+            job = job_rollback(job=apply_job, user=request.user,
+                               confirm_restart=body.validated_data["confirm_restart"])
+        except JobRefused as error:  # names its field ("job", "confirm_restart") and code
             raise ValidationError({error.field: [ErrorDetail(str(error), code=error.code)]}) from None
         return Response(job_link(request, job, True), status=status.HTTP_202_ACCEPTED)
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cluster.models import Cluster
-from cluster.permissions import CanRead
+from core.permissions import CanRead
 from routing.api.serializers import StrictMixin
 from routing.api.views import ERRORS
 from routing.selectors import drift_latest

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from cluster.filters import CachedFormFilterSet
+from core.filters import CachedFormFilterSet
 from cluster.models import Cluster
 from routing.models import Scenario
 

@@ -25,11 +25,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cluster.api.views import job_link
 from cluster.models import Cluster
-from cluster.permissions import CanOperate, CanRead, CanReadOrWriteOwn
-from config.api_errors import ErrorSerializer, error_body
-from config.api_limits import inline_dump_limit, kube_object_count
+from core.api.errors import ErrorSerializer, error_body
+from core.api.limits import inline_dump_limit, kube_object_count
+from core.permissions import CanOperate, CanRead, CanReadOrWriteOwn
+from jobs.api.serializers import job_link
 from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet

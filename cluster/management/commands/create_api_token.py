@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from cluster.api.tokens import api_token_issue
+from core.api.tokens import api_token_issue
 
 
 class Command(BaseCommand):

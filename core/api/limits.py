@@ -1,6 +1,6 @@
 """Bounds on what one API request may cost: body size, JSON shape, list pages.
 
-Three layers, each answering in the API's error shape (``config.api_errors``):
+Three layers, each answering in the API's error shape (``core.api.errors``):
 
 - :class:`ApiBodyLimitMiddleware` (Django level, before any view reads the body): a body
   whose ``Content-Length`` is over the caller's limit is refused with 413. Callers that send
@@ -94,9 +94,9 @@ class ApiBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
-        # Imported here: config.api_errors imports DRF's views, which load the parser
+        # Imported here: core.api.errors imports DRF's views, which load the parser
         # classes (this module) from the settings.
-        from config.api_errors import error_body
+        from core.api.errors import error_body
 
         if request.path.startswith("/api/") and _has_nul(request):
             return JsonResponse(error_body(
