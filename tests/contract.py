@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL = sorted(p for p in (FIXTURES / "real").iterdir() if p.suffix in (".json", ".yaml"))
 ODD = sorted((FIXTURES / "odd").glob("*.json"))
 

@@ -1,10 +1,11 @@
-"""Where the shared real-cluster fixtures live (next to the repository, as CI lays it out)."""
+"""Where the real-cluster fixtures live: ``tests/fixtures/`` in the repository (origins and
+licences in ``tests/fixtures/real/SOURCES.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from django.conf import settings
 
-FIXTURES = Path(settings.BASE_DIR).parent / "shared" / "fixtures"
+FIXTURES = Path(settings.BASE_DIR) / "tests" / "fixtures"
 REAL = sorted(p for p in (FIXTURES / "real").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
 ODD = sorted((FIXTURES / "odd").glob("*.json"))

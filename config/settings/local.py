@@ -3,3 +3,6 @@ from config.settings.base import *  # noqa: F401,F403
 from config.settings.base import env
 
 DEBUG = env.bool("DEBUG", default=False)
+# WhiteNoise serves static files straight from the app and project directories (finders),
+# so `manage.py runserver` needs no collectstatic, with DEBUG on or off.
+WHITENOISE_USE_FINDERS = True

@@ -4,7 +4,7 @@ sit behind a TLS-terminating ingress or load balancer (``manage.py check --deplo
 The proxy in front must set ``X-Forwarded-Proto: https`` (and strip any the client sent);
 probes and ``/metrics`` are answered before the HTTPS redirect (ops.middleware)."""
 from config.settings.base import *  # noqa: F401,F403
-from config.settings.base import env
+from config.settings.base import STORAGES, env
 
 SECRET_KEY = env.str("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
@@ -21,3 +21,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Hashed, compressed static files cached forever: needs `manage.py collectstatic` first.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

@@ -140,7 +140,7 @@ def test_local_never_leaves_the_node_and_cluster_never_drops(cluster: tuple[list
 
 
 ROOT = Path(__file__).resolve().parents[3]
-DUMPS = sorted(p for p in (ROOT.parent / "shared" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
+DUMPS = sorted(p for p in (ROOT / "tests" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
 DUMPS.append(ROOT / "cluster" / "fixtures" / "demo.json")
 
 

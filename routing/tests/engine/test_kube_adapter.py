@@ -15,7 +15,7 @@ from routing.engine.types import FeatureGates
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, pod_obj, service_obj, slice_obj
 
 # Next to the repository, as CI lays it out (same place cluster/tests/fixtures.py reads).
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "real"
 
 
 def endpoints_of(objects: list[dict], service: str = "default/web", port: str = "http"):

@@ -1,5 +1,5 @@
 """Robustness on dumps nobody here wrote: every service × port × source × destination of
-every file in shared/fixtures/real (and the demo) gets an answer or one clear line.
+every file in tests/fixtures/real (and the demo) gets an answer or one clear line.
 
 The CLI maps ``QuestionError`` to exit status 2 with its message, so "no traceback ever"
 from ``manage.py simulate`` comes down to: ``simulate`` raises nothing else.
@@ -16,7 +16,7 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.simulate import Question, QuestionError, simulate
 
 ROOT = Path(__file__).resolve().parents[3]
-DUMPS = sorted(p for p in (ROOT.parent / "shared" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
+DUMPS = sorted(p for p in (ROOT / "tests" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
 DUMPS.append(ROOT / "cluster" / "fixtures" / "demo.json")
 MODES = [{"proxy_mode": "iptables"}, {"proxy_mode": "nftables"}, {"proxy_mode": "ipvs", "ipvs_scheduler": "sh"},
          {"proxy_mode": "ipvs", "ipvs_scheduler": "dh"}, {"proxy_mode": "userspace"}]
