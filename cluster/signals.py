@@ -6,9 +6,14 @@ and ``deletes`` ((kind, namespace, name) of removed objects); ``touched_services
 the owners of deleted EndpointSlices ("namespace/name"). Sent after the batch committed.
 The routing app connects its snapshot cache to it (``RoutingConfig.ready``), so readers
 need not rebuild the engine snapshot from every row.
+
+``watch_idle``: a watch of ``cluster`` applied everything it received and no event came
+for a moment (or it stopped): the time for slow follow-up work (the routing app pickles
+the advanced snapshot for other processes then, once per burst).
 """
 from __future__ import annotations
 
 from django.dispatch import Signal
 
 state_advanced = Signal()
+watch_idle = Signal()

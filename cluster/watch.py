@@ -18,6 +18,7 @@ from cluster.kube.client import connect
 from cluster.kube.errors import KubeError, KubeGone
 from cluster.kube.resources import CONFIGMAPS, KUBE_PROXY_CONFIGMAP, RESOURCES, watch_objects
 from cluster.models import Cluster
+from cluster.signals import watch_idle
 from cluster.sync import cluster_sync
 from cluster.watch_events import events_apply
 from jobs.models import SyncRun
@@ -107,6 +108,7 @@ def cluster_watch(*, cluster: Cluster, job=None, stop: threading.Event | None = 
     with connect(cluster=cluster) as api:
         readers = _relist(cluster, job, api, events, generation, timeout_seconds, stats)
         last_beat = time.monotonic()
+        busy = False  # batches applied since the last watch_idle
         while readers and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             batch = _next_batch(events, generation)
             control = [item for item in batch if item[1] in ("GONE", "FAILED")]
@@ -118,6 +120,10 @@ def cluster_watch(*, cluster: Cluster, job=None, stop: threading.Event | None = 
                 stats.events.update(f"{o['kind']} {t}" for t, o in changes)
                 if on_batch:
                     on_batch(changes)
+                busy = True
+            elif busy and not batch:
+                _idle(cluster)
+                busy = False
             if any(t == "FAILED" for _g, t, _m in control):
                 stats.error = next(m for _g, t, m in control if t == "FAILED")
                 break
@@ -132,8 +138,17 @@ def cluster_watch(*, cluster: Cluster, job=None, stop: threading.Event | None = 
                 last_beat = time.monotonic()
         stats.resumes += sum(r.resumes for r in readers)
         _stop(readers)
+    if busy:
+        _idle(cluster)
     _record(cluster, job, stats)
     return stats
+
+
+def _idle(cluster: Cluster) -> None:
+    for receiver, answer in watch_idle.send_robust(sender=Cluster, cluster=cluster):
+        if isinstance(answer, Exception):
+            logger.error("cluster %s: %s failed on watch_idle", cluster.name,
+                         getattr(receiver, "__qualname__", receiver), exc_info=answer)
 
 
 def _relist(cluster, job, api, events, generation, timeout_seconds, stats) -> list[_Reader]:

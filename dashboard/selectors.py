@@ -6,14 +6,14 @@ service detail's endpoint grid). None of them computes routing: answers come fro
 """
 from __future__ import annotations
 
-import threading
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
 from cluster.models import Cluster, Endpoint, KubeProxyConfig, Node, Pod, Service
+from routing.cache import state_cache
 
 #: The overview draws at most this many nodes per zone and pod dots per node, so a
 #: 5,000-node cluster renders as fast as the demo; the rest is counted, not drawn.
@@ -66,37 +66,27 @@ class OverviewPicture:
     legend: list[tuple[str, str]]
 
 
-_pictures: OrderedDict[tuple[int, int, float], OverviewPicture] = OrderedDict()
-_pictures_lock = threading.Lock()
-PICTURES_KEPT = 8
+OVERVIEW = "overview"
 
 
 def overview_picture(*, cluster: Cluster) -> OverviewPicture:
     """Counts, kube-proxy configuration, zones → nodes → pods and legend of ``cluster``.
 
-    Built once per cluster revision (every write to a cluster's objects bumps it, exactly
-    as the engine's snapshot cache relies on), so after the first visit the overview of a
-    5,000-node cluster costs no COUNT over 150,000 pods.
+    Built once per cluster state (every write to a cluster's objects bumps its revision,
+    exactly as the engine's snapshot cache relies on), so after the first visit the
+    overview of a 5,000-node cluster costs no COUNT over 150,000 pods.
     """
-    key = cluster.state_key
-    with _pictures_lock:
-        if key in _pictures:
-            _pictures.move_to_end(key)
-            return _pictures[key]
-    proxy = proxy_config(cluster=cluster)
-    zones, legend = overview_zones(cluster=cluster, config=proxy)
-    picture = OverviewPicture(cluster_counts(cluster=cluster), proxy, zones, legend)
-    with _pictures_lock:
-        _pictures[key] = picture
-        while len(_pictures) > PICTURES_KEPT:
-            _pictures.popitem(last=False)
-    return picture
+    def build() -> OverviewPicture:
+        proxy = proxy_config(cluster=cluster)
+        zones, legend = overview_zones(cluster=cluster, config=proxy)
+        return OverviewPicture(cluster_counts(cluster=cluster), proxy, zones, legend)
+
+    return state_cache.get_or_build(cluster.state_key, OVERVIEW, build)
 
 
 def overview_cache_clear() -> None:
     """Forget every cached overview picture (tests write rows without bumping revisions)."""
-    with _pictures_lock:
-        _pictures.clear()
+    state_cache.forget(kind=OVERVIEW)
 
 
 def cluster_counts(*, cluster: Cluster) -> dict[str, int]:

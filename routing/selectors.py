@@ -7,7 +7,6 @@ fault (``routing.whatif.errors``, the one translation of the engine's structured
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,20 +31,6 @@ PREVIEW_SERVICES = 25
 #: The part of an answer a preview shows beside the diff (kept under its old name).
 diff_before = brief
 
-_locks: dict[tuple[int, int, float], threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _build_lock(cluster: Cluster) -> threading.Lock:
-    with _locks_guard:
-        key = cluster.state_key
-        if key not in _locks:
-            if len(_locks) > 64:
-                _locks.clear()  # old revisions; a lock in use stays referenced by its holder
-            _locks[key] = threading.Lock()
-        return _locks[key]
-
-
 def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
                  kube_version: str | None = None) -> Snapshot:
     """The engine snapshot of a stored ``cluster`` (cached per revision) or of an inline
@@ -54,11 +39,9 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
     overrides = {"version": kube_version} if kube_version else {}
     try:
         if cluster is not None and not overrides:
-            # One builder per cluster revision and process: the first request after an
-            # import or sync builds the snapshot (seconds on a big cluster); concurrent
-            # requests wait for it instead of each loading the whole cluster again.
-            with _build_lock(cluster):
-                return snapshot_for_cluster(cluster=cluster)
+            # Built once per cluster state under the state cache's build lock: concurrent
+            # requests wait for the first instead of each loading the whole cluster.
+            return snapshot_for_cluster(cluster=cluster)
         if cluster is not None:
             from cluster.selectors import cluster_objects
 

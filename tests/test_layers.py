@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from cluster.apply import rollback_request
-from cluster.signals import state_advanced
+from cluster.signals import state_advanced, watch_idle
 from jobs import services as job_services
 
 
@@ -15,8 +15,9 @@ def test_the_jobs_api_rolls_back_through_the_cluster_apps_handler() -> None:
 
 
 def test_the_snapshot_cache_listens_to_the_cluster_apps_watch_batches() -> None:
-    uids = [lookup_key[0] for lookup_key, *_ in state_advanced.receivers]
-    assert "routing.snapshots" in uids  # RoutingConfig.ready connects it under this uid
+    for signal in (state_advanced, watch_idle):
+        uids = [lookup_key[0] for lookup_key, *_ in signal.receivers]
+        assert "routing.snapshots" in uids  # RoutingConfig.ready connects it under this uid
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""snapshot_for_cluster: the engine snapshot of a stored cluster, cached per revision."""
+"""snapshot_for_cluster: the engine snapshot of a stored cluster, cached per state (routing.cache)."""
 from __future__ import annotations
 
 import pytest
@@ -56,7 +56,10 @@ def test_a_recreated_cluster_with_the_same_pk_and_revision_is_not_served_stale()
 # ---- persisted cache and watch-batch advance ----------------------------------------------
 
 from cluster.testing.fixtures import fake_api, kubeconfig  # noqa: E402,F401
+from cluster.signals import watch_idle  # noqa: E402
 from cluster.watch_events import events_apply  # noqa: E402
+import routing.snapshots as snapshots  # noqa: E402
+from routing.cache import DISK_KEEP, state_cache  # noqa: E402
 from routing.snapshots import snapshot_path  # noqa: E402
 
 
@@ -75,13 +78,10 @@ def _answer(snapshot) -> dict:
 def test_a_new_process_loads_the_pickle_instead_of_rebuilding(snapshot_dir, monkeypatch) -> None:
     cluster_import(name="c1", objects=objects(True, True))
     cluster = Cluster.objects.get(name="c1")
-    import routing.snapshots as snapshots
-
     built = snapshot_for_cluster(cluster=cluster)
-    assert snapshots.snapshot_persist_wait(timeout=30)
-    assert snapshot_path(cluster.state_key).is_file()
+    assert snapshot_path(cluster.state_key).is_file()  # written before the build lock is released
 
-    snapshots._cache.clear()  # what another worker process starts with
+    state_cache.forget()  # what another worker process starts with
     monkeypatch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
     loaded = snapshot_for_cluster(cluster=cluster)
     assert loaded is not built and _answer(loaded) == _answer(built)
@@ -90,8 +90,6 @@ def test_a_new_process_loads_the_pickle_instead_of_rebuilding(snapshot_dir, monk
 
 @pytest.mark.parametrize("content", [b"", b"not a pickle", b"\x80\x05K\x01."])
 def test_a_corrupt_pickle_is_ignored_and_rebuilt(snapshot_dir, content: bytes) -> None:
-    import routing.snapshots as snapshots
-
     cluster_import(name="c1", objects=objects(True, False))
     cluster = Cluster.objects.get(name="c1")
     path = snapshot_path(cluster.state_key)
@@ -99,30 +97,24 @@ def test_a_corrupt_pickle_is_ignored_and_rebuilt(snapshot_dir, content: bytes) -
     path.write_bytes(content)
     snapshot = snapshot_for_cluster(cluster=cluster)
     assert [e["ip"] for e in _answer(snapshot)["endpoints"]] == ["10.0.0.1"]
-    assert snapshots.snapshot_persist_wait(timeout=30)
     assert path.stat().st_size > len(content)
-    snapshots._cache.clear()
+    state_cache.forget()
     assert _answer(snapshot_for_cluster(cluster=cluster)) == _answer(snapshot)  # rewritten, readable
 
 
 def test_only_the_newest_pickles_of_a_cluster_are_kept(snapshot_dir) -> None:
-    import routing.snapshots as snapshots
-
     cluster_import(name="c1", objects=objects(True))
     cluster = Cluster.objects.get(name="c1")
     for ready in (True, False, True, False, True):
         cluster_replace_state(cluster=cluster, objects=objects(ready, True))
         snapshot_for_cluster(cluster=Cluster.objects.get(name="c1"))
-        assert snapshots.snapshot_persist_wait(timeout=30)
     revisions = sorted(int(p.name.split("-")[1]) for p in snapshot_dir.glob(f"{cluster.pk}-*.pickle"))
     current = Cluster.objects.get(name="c1").revision
-    assert revisions == [current - 2, current - 1, current] and snapshots.DISK_KEEP == 3
+    assert revisions == [current - 2, current - 1, current] and DISK_KEEP == 3
 
 
 def test_a_watch_batch_advances_the_cached_snapshot(snapshot_dir, monkeypatch,
                                                     django_capture_on_commit_callbacks) -> None:
-    import routing.snapshots as snapshots
-
     cluster_import(name="c1", objects=objects(True, True) + [node_obj("n2", zone="b")])
     cluster = Cluster.objects.get(name="c1")
     snapshot_for_cluster(cluster=cluster)
@@ -139,9 +131,11 @@ def test_a_watch_batch_advances_the_cached_snapshot(snapshot_dir, monkeypatch,
     with monkeypatch.context() as patch:
         patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
         advanced = snapshot_for_cluster(cluster=cluster)
-    # The advanced snapshot also reaches disk (from a background thread) for other processes.
-    assert snapshots.snapshot_persist_wait(timeout=30)
-    snapshots._cache.clear()
+    # The advanced snapshot reaches disk, for the other processes, when the watch is idle.
+    assert not snapshot_path(cluster.state_key).is_file()
+    watch_idle.send(sender=Cluster, cluster=cluster)
+    assert snapshot_path(cluster.state_key).is_file()
+    state_cache.forget()
     with monkeypatch.context() as patch:
         patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
         persisted = snapshot_for_cluster(cluster=cluster)
@@ -178,7 +172,6 @@ def test_processes_missing_together_build_once_and_share_the_pickle(snapshot_dir
     import threading
     import time
 
-    import routing.snapshots as snapshots
 
     cluster_import(name="c1", objects=objects(True, True))
     cluster = Cluster.objects.get(name="c1")
@@ -195,7 +188,7 @@ def test_processes_missing_together_build_once_and_share_the_pickle(snapshot_dir
 
     def worker() -> None:
         got.append(snapshot_for_cluster(cluster=cluster))
-        snapshots._cache.clear()  # the next "process" starts empty
+        state_cache.forget()  # the next "process" starts empty
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for thread in threads:
@@ -215,7 +208,6 @@ def test_a_watched_event_from_the_api_server_advances_the_snapshot(transactional
 
     from django.db import connection
 
-    import routing.snapshots as snapshots
     from cluster.sync_jobs import cluster_add_live
     from cluster.testing.objects import endpoint_slice, pod
     from cluster.testing.workers import wait_for
@@ -240,11 +232,13 @@ def test_a_watched_event_from_the_api_server_advances_the_snapshot(transactional
         before = snapshot_for_cluster(cluster=Cluster.objects.get(pk=cluster.pk))
         pods = [pod("shop", f"api-{i}", app="api", node_name="n1", ip=f"10.244.1.{20 + i}") for i in range(3)]
         fake_api.store.upsert(endpoint_slice("shop", "api", pods, {"n1": "z-a"}))
-        wait_for(lambda: Cluster.objects.get(pk=cluster.pk).state_key in snapshots._cache, what="the advance")
+        wait_for(lambda: state_cache.get(Cluster.objects.get(pk=cluster.pk).state_key, "snapshot") is not None,
+                 what="the advance")
     finally:
         stop.set()
         thread.join(timeout=20)
     current = Cluster.objects.get(pk=cluster.pk)
+    assert snapshot_path(current.state_key).is_file()  # pickled when the watch went idle
     with monkeypatch.context() as patch:
         patch.setattr(snapshots, "cluster_objects", lambda **_: pytest.fail("rebuilt from the rows"))
         advanced = snapshot_for_cluster(cluster=current)

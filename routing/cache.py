@@ -1,0 +1,227 @@
+"""One cache for everything derived from a stored cluster's state, keyed by its state key.
+
+The key is ``cluster.state_key`` (pk, revision, creation time): every write to a cluster's
+objects bumps its revision, so an entry is never stale, only evicted. Under each key sit
+values by kind (``"snapshot"``, ``"report"``, ``"overview"``); the newest ``KEEP`` keys
+stay in this process's memory.
+
+One build lock: per cluster and kind, an ``flock`` on a file in
+``settings.ROUTESCOPE_SNAPSHOT_DIR``. It keeps out other processes and, each taker opening
+its own file, other threads; so the first request after an import or sync builds, and the
+requests missing at the same moment wait for it instead of building too.
+
+Persisted kinds (the engine snapshot) are also pickled to that directory, written whole
+before the lock is released (temp file + rename, the newest ``DISK_KEEP`` per cluster): a
+process that misses in memory loads the pickle instead of rebuilding from the database.
+A missing, unreadable or corrupt pickle only means "build it". A value that arrives by
+another road (a watch batch advancing the snapshot) can be written ``later``: ``flush``
+writes the newest such value per cluster and kind, when its caller is idle (the watch
+sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each.
+"""
+from __future__ import annotations
+
+import copyreg
+import fcntl
+import io
+import logging
+import os
+import pickle
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+StateKey = tuple[int, int, float]
+T = TypeVar("T")
+
+#: Cluster states kept in memory (each with all its kinds).
+KEEP = 8
+#: Pickles kept on disk per cluster and kind (the newest states).
+DISK_KEEP = 3
+
+
+class StateCache:
+    """Values derived from a cluster's state, by (state key, kind). Thread-safe."""
+
+    def __init__(self, *, keep: int = KEEP) -> None:
+        self.keep = keep
+        self._entries: OrderedDict[StateKey, dict[str, Any]] = OrderedDict()
+        self._guard = threading.Lock()  # guards _entries/_later; never held while building
+        self._later: dict[tuple[int, str], StateKey] = {}
+
+    def get(self, key: StateKey, kind: str) -> Any | None:
+        """The value in memory, or None."""
+        with self._guard:
+            values = self._entries.get(key)
+            if values is None or kind not in values:
+                return None
+            self._entries.move_to_end(key)
+            return values[kind]
+
+    def put(self, key: StateKey, kind: str, value: Any, *, persist: bool = False,
+            later: bool = False) -> None:
+        """Remember ``value``; with ``persist`` also pickle it for other processes now,
+        with ``later`` at the next :meth:`flush`."""
+        with self._guard:
+            self._entries.setdefault(key, {})[kind] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.keep:
+                self._entries.popitem(last=False)
+            if later:
+                self._later[(key[0], kind)] = key
+        if persist:
+            self._store(key, kind, value)
+
+    def flush(self) -> None:
+        """Pickle the values put ``later`` (the newest per cluster and kind), each under its
+        build lock, so a process waiting for it then loads it."""
+        with self._guard:
+            pending, self._later = self._later, {}
+        for (_pk, kind), key in pending.items():
+            value = self.get(key, kind)
+            if value is not None:
+                with self.build_lock(key, kind):
+                    self._store(key, kind, value)
+
+    def get_or_build(self, key: StateKey, kind: str, build: Callable[[], T], *,
+                     persisted: type | None = None) -> T:
+        """The value at ``key``: from memory, else (``persisted``: the pickle's type) from
+        disk, else ``build()``, once, under the build lock."""
+        value = self.get(key, kind)
+        if value is not None:
+            return value
+        with self.build_lock(key, kind):
+            value = self.get(key, kind)  # built by another thread while we waited
+            if value is None and persisted is not None:
+                value = self._load(key, kind, persisted)  # or written by another process
+                if value is not None:
+                    self.put(key, kind, value)
+            if value is None:
+                value = build()
+                self.put(key, kind, value, persist=persisted is not None)
+        return value
+
+    def forget(self, *, kind: str | None = None, disk: bool = False) -> None:
+        """Drop ``kind`` (every kind by default) from memory; with ``disk`` its pickles too
+        (tests, benchmarks, or rows written behind the revision's back)."""
+        with self._guard:
+            self._later.clear()
+            for values in self._entries.values():
+                if kind is None:
+                    values.clear()
+                else:
+                    values.pop(kind, None)
+        if disk:
+            pattern = "*.pickle" if kind is None else f"*-{kind}.pickle"
+            for path in _directory().glob(pattern):
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def build_lock(self, key: StateKey, kind: str) -> Iterator[None]:
+        """The one build lock of (cluster, kind); without a usable directory, none (each
+        builds)."""
+        try:
+            _directory().mkdir(parents=True, exist_ok=True)
+            handle: io.BufferedRandom | None = open(  # noqa: SIM115 - held across the yield
+                _directory() / f".build-{key[0]}-{kind}.lock", "a+b")
+        except OSError:
+            handle = None
+        if handle is None:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def _load(self, key: StateKey, kind: str, expected: type) -> Any | None:
+        # Only files this project wrote are read: the directory is the server's own.
+        path = pickle_path(key, kind)
+        try:
+            with open(path, "rb") as handle:
+                value = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001 - any broken pickle means "rebuild"
+            logger.warning("state cache %s ignored: %s", path.name, error)
+            return None
+        return value if isinstance(value, expected) else None
+
+    def _store(self, key: StateKey, kind: str, value: Any) -> None:
+        """Write atomically and keep the newest ``DISK_KEEP``; a full or read-only disk only
+        costs the next process a rebuild."""
+        directory = _directory()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pickle")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    _pickler(out).dump(value)
+                os.replace(temp, pickle_path(key, kind))
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+            _prune(directory, key[0], kind)
+        except Exception as error:  # noqa: BLE001 - the value in memory is still good
+            logger.warning("state cache not written: %s", error)
+
+
+#: The process's one cache.
+state_cache = StateCache()
+
+
+def pickle_path(key: StateKey, kind: str) -> Path:
+    """Where the pickle of ``kind`` at ``key`` lives."""
+    pk, revision, created = key
+    return _directory() / f"{pk}-{revision}-{created:.6f}-{kind}.pickle"
+
+
+def _directory() -> Path:
+    return Path(settings.ROUTESCOPE_SNAPSHOT_DIR)
+
+
+def _frozen(mapping: dict) -> MappingProxyType:
+    """Unpickling half of the snapshot's read-only mappings."""
+    return MappingProxyType(mapping)
+
+
+def _reduce_proxy(proxy: MappingProxyType) -> tuple:
+    return _frozen, (dict(proxy),)
+
+
+def _pickler(out: io.BufferedIOBase) -> pickle.Pickler:
+    """A pickler that also writes ``MappingProxyType`` (the snapshot's frozen mappings),
+    which plain pickle refuses."""
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_proxy}
+    return pickler
+
+
+def _prune(directory: Path, pk: int, kind: str) -> None:
+    stale = time.time() - 600
+    for temp in directory.glob(".tmp-*.pickle"):  # left by a process killed mid-write
+        try:
+            if temp.stat().st_mtime < stale:
+                temp.unlink(missing_ok=True)
+        except OSError:
+            continue
+    mine: list[tuple[float, int, Path]] = []
+    for path in directory.glob(f"{pk}-*-{kind}.pickle"):
+        try:
+            _, revision, created, _kind = path.stem.split("-", 3)
+            mine.append((float(created), int(revision), path))
+        except ValueError:
+            continue
+    for *_, path in sorted(mine, reverse=True)[DISK_KEEP:]:
+        path.unlink(missing_ok=True)
