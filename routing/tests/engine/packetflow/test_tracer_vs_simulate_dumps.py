@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[4]
 # The real dumps that hold both Nodes with an address and Services (the others have no node
 # a packet could be traced on: they list Services and Pods only, or Nodes only).
 REAL = ("cilium-dualstack-kind-v1.26.yaml", "k9s-testdata-node-service-pods.json")
-DUMPS = [ROOT.parent / "shared" / "fixtures" / "real" / name for name in REAL]
+DUMPS = [ROOT / "tests" / "fixtures" / "real" / name for name in REAL]
 DUMPS.append(ROOT / "cluster" / "fixtures" / "demo.json")
 EXTERNAL_CLIENT = "203.0.113.2"
 
