@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean lock image
+.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint style bench clean lock image
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ run: venv frontend demo
 
 lint: venv-dev
 	$(VENV)/bin/lint-imports
+
+# ruff (lint + format check) and mypy, configured in pyproject.toml; also the pre-commit
+# hooks. Joins `lint` once the code base is formatted and clean.
+style: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: venv-dev frontend sysdeps lint
 	$(VENV)/bin/pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning routing/tests/engine $(PYTEST_ARGS)
