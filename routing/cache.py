@@ -153,7 +153,7 @@ class StateCache:
                 value = pickle.load(handle)
         except FileNotFoundError:
             return None
-        except Exception as error:  # noqa: BLE001 - any broken pickle means "rebuild"
+        except Exception as error:  # any broken pickle means "rebuild"
             logger.warning("state cache %s ignored: %s", path.name, error)
             return None
         return value if isinstance(value, expected) else None
@@ -173,7 +173,7 @@ class StateCache:
                 Path(temp).unlink(missing_ok=True)
                 raise
             _prune(directory, key[0], kind)
-        except Exception as error:  # noqa: BLE001 - the value in memory is still good
+        except Exception as error:  # the value in memory is still good
             logger.warning("state cache not written: %s", error)
 
 
