@@ -6,6 +6,7 @@ migrate, load_demo, runserver; then fetches every page and every static file the
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -91,3 +92,17 @@ def test_runserver_on_the_local_settings_serves_every_page_without_collectstatic
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_manifest_storage_is_production_only() -> None:
+    probe = ("import importlib, json; print(json.dumps({m: importlib.import_module("
+             "f'config.settings.{m}').STORAGES['staticfiles']['BACKEND'] "
+             "for m in ('local', 'test', 'production')}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(SECRET_KEY="probe-key", ALLOWED_HOSTS="routescope.example")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, check=True,
+                            capture_output=True, text=True, timeout=60)
+    backends = json.loads(result.stdout)
+    assert backends["production"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert backends["local"] == backends["test"] == (
+        "django.contrib.staticfiles.storage.StaticFilesStorage")
