@@ -216,6 +216,9 @@ def _prune(directory: Path, pk: int, kind: str) -> None:
                 temp.unlink(missing_ok=True)
         except OSError:
             continue
+    for old in directory.glob(f"{pk}-*-*.pickle"):
+        if old.stem.count("-") == 2:  # "pk-revision-created": named before kinds, never read
+            old.unlink(missing_ok=True)
     mine: list[tuple[float, int, Path]] = []
     for path in directory.glob(f"{pk}-*-{kind}.pickle"):
         try:

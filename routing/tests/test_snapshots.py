@@ -105,10 +105,13 @@ def test_a_corrupt_pickle_is_ignored_and_rebuilt(snapshot_dir, content: bytes) -
 def test_only_the_newest_pickles_of_a_cluster_are_kept(snapshot_dir) -> None:
     cluster_import(name="c1", objects=objects(True))
     cluster = Cluster.objects.get(name="c1")
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    (snapshot_dir / f"{cluster.pk}-1-1.000000.pickle").write_bytes(b"named before kinds")
     for ready in (True, False, True, False, True):
         cluster_replace_state(cluster=cluster, objects=objects(ready, True))
         snapshot_for_cluster(cluster=Cluster.objects.get(name="c1"))
     revisions = sorted(int(p.name.split("-")[1]) for p in snapshot_dir.glob(f"{cluster.pk}-*.pickle"))
+    assert all(p.name.endswith("-snapshot.pickle") for p in snapshot_dir.glob("*.pickle"))
     current = Cluster.objects.get(name="c1").revision
     assert revisions == [current - 2, current - 1, current] and DISK_KEEP == 3
 
