@@ -18,7 +18,7 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from cluster.kube.errors import KubeConfigError
-from config.version import VERSION
+from core.version import VERSION
 
 #: Sent with every request (kubectl sends ``kubectl/<version>``): audit logs name us.
 USER_AGENT = f"routescope/{VERSION}"

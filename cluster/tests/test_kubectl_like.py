@@ -17,7 +17,7 @@ from cluster.kube.client import FIELD_MANAGER, USER_AGENT, new_api_client
 from cluster.kube.resources import RESOURCES, list_objects, patch_object, watch_objects
 from cluster.models import Cluster
 from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig  # noqa: F401
-from config.version import VERSION
+from core.version import VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 
-from routing.agent.node import read_command
+from routing.agent.node import _ipt_fingerprint, read_command
 from routing.engine.rules.ipvs import parse_ipvsadm
 from routing.engine.rules.render import RuleSet
 
@@ -53,47 +53,6 @@ def read_actual(mode: str, *, netns: str | None = None) -> str:
 
 
 # -- iptables -----------------------------------------------------------------------------
-def _ipt_fingerprint(tokens: list[str]) -> tuple:
-    """A rule's meaning, independent of option order and of iptables-save's expansions."""
-    items: list[tuple[str, str]] = []
-    neg = False
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok == "!":
-            neg = True
-            i += 1
-            continue
-        if tok == "-m":  # match modules are implied by their options
-            i += 2
-            continue
-        if tok in ("--rsource",):
-            i += 1
-            continue
-        if tok == "--mask" and i + 1 < len(tokens) and tokens[i + 1] == "255.255.255.255":
-            i += 2
-            continue
-        if tok.startswith("-") and i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
-            value = tokens[i + 1]
-            i += 2
-        else:
-            value = ""
-            i += 1
-        if tok in ("-d", "-s", "--destination", "--source") and value.endswith("/32"):
-            value = value[:-3]
-        if tok == "--probability":
-            value = f"{float(value):.6f}"
-        if tok == "--or-mark":
-            tok, value = "--set-xmark", f"{value}/{value}"
-        if tok == "--xor-mark":
-            tok, value = "--set-xmark", f"{value}/0x0"
-        items.append((("!" if neg else "") + tok, value))
-        neg = False
-    if ("-j", "REJECT") in items and not any(k == "--reject-with" for k, _ in items):
-        items.append(("--reject-with", "icmp-port-unreachable"))
-    return tuple(sorted(items))
-
-
 #: Empty marker chains, not routing: kube-proxy's and kubelet's canaries (they watch for a
 #: flush of the table) and kubelet's backend hint (what iptables-wrapper reads).
 _MARKERS = {"KUBE-PROXY-CANARY", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"}

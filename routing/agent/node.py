@@ -130,12 +130,51 @@ def apply_node_rules(mode: str, text: str) -> dict:
 _BUILTIN = ("-A INPUT ", "-A FORWARD ", "-A OUTPUT ", "-A PREROUTING ", "-A POSTROUTING ")
 
 
+def _ipt_fingerprint(tokens: list[str]) -> tuple:
+    """A rule's meaning, independent of option order and of iptables-save's expansions."""
+    items: list[tuple[str, str]] = []
+    neg = False
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "!":
+            neg = True
+            i += 1
+            continue
+        if tok == "-m":  # match modules are implied by their options
+            i += 2
+            continue
+        if tok in ("--rsource",):
+            i += 1
+            continue
+        if tok == "--mask" and i + 1 < len(tokens) and tokens[i + 1] == "255.255.255.255":
+            i += 2
+            continue
+        if tok.startswith("-") and i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+            value = tokens[i + 1]
+            i += 2
+        else:
+            value = ""
+            i += 1
+        if tok in ("-d", "-s", "--destination", "--source") and value.endswith("/32"):
+            value = value[:-3]
+        if tok == "--probability":
+            value = f"{float(value):.6f}"
+        if tok == "--or-mark":
+            tok, value = "--set-xmark", f"{value}/{value}"
+        if tok == "--xor-mark":
+            tok, value = "--set-xmark", f"{value}/0x0"
+        items.append((("!" if neg else "") + tok, value))
+        neg = False
+    if ("-j", "REJECT") in items and not any(k == "--reject-with" for k, _ in items):
+        items.append(("--reject-with", "icmp-port-unreachable"))
+    return tuple(sorted(items))
+
+
 def _apply_iptables(prefix: list[str], text: str) -> None:
     """Restore the KUBE-* chains without touching other software's rules, then make sure
     each hook rule (INPUT -> KUBE-…) exists exactly once, as kube-proxy's EnsureRule does
     (one iptables-save to see which are there, one restore inserting the missing ones)."""
-    from routing.agent.drift import _ipt_fingerprint
-
     hooks: list[tuple[str, str]] = []
     body: list[str] = []
     table = "filter"
