@@ -30,9 +30,16 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from routing.whatif.errors import InputError
-
 logger = logging.getLogger(__name__)
+
+
+class RequestInputError(ValueError):
+    """Input refused below the API (``routing.whatif.errors.InputError`` derives from it):
+    one line, the request ``field`` at fault and a ``code``. The handler turns it into a
+    400 (413 for ``too_large``) without knowing the app that raised it."""
+
+    field: str | None
+    code: str
 
 #: Fields DRF uses for errors that belong to no single field.
 _NON_FIELD_KEYS = ("non_field_errors", "detail")
@@ -99,7 +106,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     answered as a JSON 500 in the same shape (never an HTML page, never the exception text,
     which could carry a credential).
     """
-    if isinstance(exc, InputError):
+    if isinstance(exc, RequestInputError):
         exc = _invalid_input(exc)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
@@ -133,7 +140,7 @@ class InputTooLarge(exceptions.APIException):
         self.field = field
 
 
-def _invalid_input(error: InputError) -> exceptions.APIException:
+def _invalid_input(error: RequestInputError) -> exceptions.APIException:
     """The one place an input the engine refused (``routing.whatif.errors.InputError``,
     carrying its request field and code) becomes a 400 (a 413 when it is over a size bound)."""
     if error.code == "too_large":

@@ -8,6 +8,7 @@ is the only place that maps one onto the other; the API turns the result into it
 """
 from __future__ import annotations
 
+from core.api.errors import RequestInputError
 from routing.engine.errors import INVALID, EngineError, ScenarioError
 from routing.engine.kube import SnapshotError
 
@@ -18,7 +19,7 @@ SIMULATE, CHANGES = "simulate", "changes"
 _SNAPSHOT_FIELDS = {"version": "kube_version", "node_proxy_modes": "node_proxy_modes"}
 
 
-class InputError(ValueError):
+class InputError(RequestInputError):
     """Input the engine cannot answer: one line, the request ``field`` at fault, a ``code``."""
 
     def __init__(self, message: str, *, field: str | None = None, code: str = INVALID) -> None:
