@@ -3,7 +3,7 @@
 Sources: kube-proxy pkg/proxy/ipvs/proxier.go (syncEndpoint programs every real server
 with Weight 1; graceful termination sets weight 0; FlagSourceHash only for "mh"; default
 scheduler "rr"), the kernel schedulers net/netfilter/ipvs/ip_vs_{rr,wrr,lc,wlc,sh,dh,mh,
-lblc,lblcr}.c, and ../shared/kube-proxy-semantics.md §7.3.
+lblc,lblcr}.c, and the project design notes (kube-proxy-semantics.md) §7.3.
 """
 
 from __future__ import annotations
