@@ -2,7 +2,9 @@
 
 Reading (lists, details, simulate, previews, rules) needs a logged-in user, or nobody at all
 when ``settings.ROUTESCOPE_ANONYMOUS_READ`` is true (the embedded loopback default).
-Changing a live cluster (sync, apply, rollback) needs ``cluster.operate_cluster``.
+Changing a live cluster (sync, apply, rollback) needs ``cluster.operate_cluster`` and, for a
+request authenticated with an API token, a token of scope ``operate``: a ``read`` token can
+never change a cluster, even when its user is an operator.
 Saving a scenario only stores a user's question, so any authenticated user may do it; only
 its author or an operator may edit or delete it.
 """
@@ -29,6 +31,14 @@ def user_can_operate(user: Any) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(OPERATE_PERMISSION))
 
 
+def request_can_operate(request: Any) -> bool:
+    """True when this request may sync and apply: an operator, through no read-only token."""
+    token = getattr(request, "auth", None)
+    if token is not None and not getattr(token, "can_operate", False):
+        return False
+    return user_can_operate(request.user)
+
+
 class CanRead(BasePermission):
     """Read access: authenticated, or anyone when anonymous reading is on."""
 
@@ -41,10 +51,11 @@ class CanRead(BasePermission):
 class CanOperate(BasePermission):
     """Change access to a live cluster: the ``cluster.operate_cluster`` permission."""
 
-    message = "This needs the 'operate cluster' permission (ask an admin for operator rights)."
+    message = ("This needs the 'operate cluster' permission (ask an admin for operator rights) "
+               "and, with an API token, a token of scope 'operate'.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return user_can_operate(request.user)
+        return request_can_operate(request)
 
 
 class CanReadOrWriteOwn(BasePermission):
@@ -60,4 +71,4 @@ class CanReadOrWriteOwn(BasePermission):
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        return obj.created_by_id == request.user.pk or user_can_operate(request.user)
+        return obj.created_by_id == request.user.pk or request_can_operate(request)

@@ -5,7 +5,7 @@ server's CPU per simulate rose from 3.5 to 4.6 ms and per filtered endpoint list
 to 7.1 ms, enough to miss p95 < 50 ms at 20 clients on 2 workers); each must answer
 exactly as the stock class does:
 
-- token authentication (one raw query) vs DRF's ``TokenAuthentication``;
+- token authentication (hashed keys) vs DRF's ``TokenAuthentication``: header and messages;
 - the lean FilterSet ``__init__`` and cached form class vs django-filter's own;
 - the simulate serializer's shallow ``get_fields`` and the raw cluster lookup vs DRF's
   ``Serializer.get_fields`` and an ORM query;
@@ -110,18 +110,21 @@ def _failure(authentication, key: str) -> str | None:
 
 @pytest.mark.django_db
 def test_token_authentication_answers_as_drf_token_authentication() -> None:
+    # Tokens are hashed at rest (core.models.ApiToken), so DRF's lookup by plain key cannot
+    # run against them; what a client sees is pinned instead: the stock header parsing and
+    # challenge, and the stock messages for an unknown key and an inactive user.
     user = User.objects.create_user("token-parity")
     key = api_token_issue(user=user)
-    ours, stock = FastTokenAuthentication(), TokenAuthentication()
-    (our_user, our_token), (stock_user, stock_token) = (
-        ours.authenticate_credentials(key), stock.authenticate_credentials(key))
-    assert our_user == stock_user == user and our_token.key == stock_token.key == key
-    assert our_token.user == stock_token.user
+    ours = FastTokenAuthentication()
+    assert FastTokenAuthentication.authenticate is TokenAuthentication.authenticate
+    assert ours.authenticate_header(None) == TokenAuthentication().authenticate_header(None)
+    our_user, our_token = ours.authenticate_credentials(key)
+    assert our_user == user and our_token.user == user and our_token.digest != key
     for unknown in ("0" * 40, "nope", ""):
-        assert _failure(ours, unknown) == _failure(stock, unknown) == "Invalid token."
+        assert _failure(ours, unknown) == "Invalid token."
     user.is_active = False
     user.save()
-    assert _failure(ours, key) == _failure(stock, key) == "User inactive or deleted."
+    assert _failure(ours, key) == "User inactive or deleted."
 
 
 LIST_QUERIES = [

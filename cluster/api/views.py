@@ -32,7 +32,7 @@ from cluster.filters import (
 )
 from cluster.models import Cluster, Endpoint, EndpointSlice, Node, Pod, Service
 from core.api.errors import ErrorSerializer, error_body
-from core.permissions import CanOperate, CanRead, user_can_operate, user_can_read
+from core.permissions import CanOperate, CanRead, request_can_operate, user_can_read
 from jobs.api.serializers import JobLinkSerializer, job_link
 
 _ERRORS = {
@@ -252,5 +252,5 @@ class MeView(APIView):
             "authenticated": bool(user and user.is_authenticated),
             "username": user.get_username() if user and user.is_authenticated else None,
             "auth": method, "can_read": user_can_read(user),
-            "can_operate": user_can_operate(user),
+            "can_operate": request_can_operate(request),
         })

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command, load_command_class
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytest_plugins = ["cluster.api.testing"]
@@ -31,10 +30,12 @@ def test_create_api_token_creates_an_operator_and_prints_only_the_key(small_clus
     assert not user.has_usable_password()
     client = APIClient(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/clusters").status_code == 200
-    # Same key on a second run; a new one (and the old one dead) with --rotate.
-    assert _token("ci-bot")[0] == key
+    # A second run prints a new key (only hashes are kept); both work. --rotate kills both.
+    second, _ = _token("ci-bot")
+    assert second != key and user.api_tokens.count() == 2
     rotated, _ = _token("ci-bot", "--rotate")
-    assert rotated != key and Token.objects.get(user=user).key == rotated
+    assert rotated not in (key, second)
+    assert [t.prefix for t in user.api_tokens.all()] == [rotated[:8]]
     old = APIClient(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {key}")
     refused = old.get("/api/v1/clusters")
     assert refused.status_code == 401
@@ -63,8 +64,14 @@ def test_operator_flag_is_needed_to_sync(reader, small_cluster):
     key, _ = _token("reader")
     client = APIClient(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {key}")
     assert client.post("/api/v1/clusters/small/sync").status_code == 403
-    _token("reader", "--operator")
-    assert client.post("/api/v1/clusters/small/sync").status_code == 409  # allowed; not live
+    operate_key, note = _token("reader", "--operator")
+    assert "new operate token" in note
+    operate = APIClient(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {operate_key}")
+    assert operate.post("/api/v1/clusters/small/sync").status_code == 409  # allowed; not live
+    # The first token was made with read scope: it never operates, operator user or not.
+    refused = client.post("/api/v1/clusters/small/sync")
+    assert refused.status_code == 403 and "scope 'operate'" in refused.json()["error"]["message"]
+    assert client.get("/api/v1/me").json()["can_operate"] is False
 
 
 def test_garbage_token_is_401_even_with_anonymous_read(small_cluster):

@@ -16,11 +16,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "core",
     "cluster",
     "routing",
     "jobs",
@@ -247,3 +247,6 @@ LOGGING = {
 }
 # A Celery worker would replace the root handlers with its own plain ones.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# API tokens: days until a new token expires (0: never; `create_api_token --expires-in`).
+ROUTESCOPE_TOKEN_EXPIRY_DAYS = env.int("ROUTESCOPE_TOKEN_EXPIRY_DAYS", default=90)

@@ -1,35 +1,36 @@
-"""Token authentication (``Authorization: Token <key>``) with a cheaper lookup.
+"""Token authentication (``Authorization: Token <key>``) against hashed, expiring tokens.
 
-DRF's ``TokenAuthentication`` builds an ORM query (token joined to its user) on every
-request; compiling it costs more than a simulate answer. This reads the same row with one
-raw SQL statement and applies the same checks (unknown key or inactive user -> 401), so a
-deleted or rotated token stops working at once, in every process.
+The key is looked up by its SHA-256 digest (one query, token joined to its user), so a
+deleted or rotated token stops working at once, in every process. Unknown key, expired
+token or inactive user -> 401 with a message saying which. ``request.auth`` is the
+:class:`core.models.ApiToken`, whose scope :mod:`core.permissions` checks.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import connection
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
+
+from core.api.tokens import token_digest
+from core.models import ApiToken
 
 
 class FastTokenAuthentication(TokenAuthentication):
-    """``TokenAuthentication`` with the token -> user lookup as one raw query."""
+    """``TokenAuthentication`` over :class:`ApiToken` (digest lookup, expiry, scope)."""
 
-    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        User = get_user_model()
-        quote = connection.ops.quote_name
-        pk = quote(User._meta.pk.column)
-        sql = (f"SELECT u.* FROM {quote(User._meta.db_table)} u "
-               f"INNER JOIN {quote(Token._meta.db_table)} t ON t.user_id = u.{pk} "
-               "WHERE t.key = %s")
-        users = list(User.objects.raw(sql, [key]))
-        if not users:
+    model = ApiToken
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
+        token = (ApiToken.objects.select_related("user")
+                 .filter(digest=token_digest(key)).first())
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user = users[0]
-        if not user.is_active:
+        if token.is_expired:
+            assert token.expires is not None
+            raise exceptions.AuthenticationFailed(
+                f"Token expired on {token.expires:%Y-%m-%d %H:%M} UTC; create a new one on "
+                "the account page or with 'manage.py create_api_token USER --rotate'.")
+        if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        return user, Token(key=key, user=user)
+        return token.user, token

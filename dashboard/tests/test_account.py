@@ -6,7 +6,8 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from rest_framework.authtoken.models import Token
+
+from core.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +33,12 @@ def test_create_shows_the_key_once_then_only_masked(client: Client, reader: User
     assert "You have no API token." in page and "reader" in page
     created = client.post("/account/", {"action": "create"})
     key = _shown_key(created.content.decode())
-    assert Token.objects.get(user=reader).key == key
+    token = ApiToken.objects.get(user=reader)
+    assert token.scope == "read" and key not in (token.digest, token.prefix)
     assert _api_status(key) == 200
     again = client.get("/account/").content.decode()
     assert key not in again
-    assert f"{key[:4]}…{key[-4:]}" in again
+    assert f"{key[:8]}…" in again
     assert "no-store" in client.get("/account/")["Cache-Control"]
 
 
@@ -48,7 +50,7 @@ def test_rotate_kills_the_old_key_and_revoke_kills_the_new(client: Client, opera
     assert _api_status(old) == 401 and _api_status(new) == 200
     assert "operator" in client.get("/account/").content.decode()
     client.post("/account/", {"action": "revoke"})
-    assert not Token.objects.filter(user=operator).exists()
+    assert not ApiToken.objects.filter(user=operator).exists()
     assert _api_status(new) == 401
 
 
@@ -56,7 +58,7 @@ def test_an_unknown_action_is_a_400_and_changes_nothing(client: Client, reader: 
     client.force_login(reader)
     response = client.post("/account/", {"action": "steal"})
     assert response.status_code == 400 and "Unknown action" in response.content.decode()
-    assert not Token.objects.filter(user=reader).exists()
+    assert not ApiToken.objects.filter(user=reader).exists()
 
 
 def test_create_when_a_token_exists_never_shows_it_again(client: Client, reader: User) -> None:
@@ -66,4 +68,17 @@ def test_create_when_a_token_exists_never_shows_it_again(client: Client, reader:
     body = again.content.decode()
     assert again.status_code == 409 and key not in body
     assert 'data-testid="new-token"' not in body and "rotate it to get a new key" in body
-    assert Token.objects.get(user=reader).key == key and _api_status(key) == 200
+    assert [t.prefix for t in ApiToken.objects.filter(user=reader)] == [key[:8]]
+    assert _api_status(key) == 200
+
+
+def test_an_operator_chooses_the_scope_a_reader_gets_read(client: Client, operator: User,
+                                                          reader: User) -> None:
+    client.force_login(operator)
+    client.post("/account/", {"action": "create", "scope": "read"})
+    assert list(operator.api_tokens.values_list("scope", flat=True)) == ["read"]
+    client.post("/account/", {"action": "rotate", "scope": "operate"})
+    assert list(operator.api_tokens.values_list("scope", flat=True)) == ["operate"]
+    client.force_login(reader)
+    client.post("/account/", {"action": "create", "scope": "operate"})
+    assert list(reader.api_tokens.values_list("scope", flat=True)) == ["read"]

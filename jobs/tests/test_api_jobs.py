@@ -82,7 +82,7 @@ def test_sync_end_to_end_and_no_credential_in_any_response_or_log(
     assert runs and runs[0]["status"] == "succeeded"
     services = operator_client.get("/api/v1/services", {"cluster": "live"}).json()
     assert services["count"] > 0
-    api_token = operator.auth_token.key
+    api_token = operator_client._credentials["HTTP_AUTHORIZATION"].split()[1]
     bodies = [started.content, operator_client.get(started.json()["url"]).content,
               operator_client.get("/api/v1/clusters/live").content,
               operator_client.get("/api/v1/clusters").content,
