@@ -192,6 +192,17 @@ SPECTACULAR_SETTINGS = {
 # in-process (eager), so the embedded default needs no broker. See config/celery.py.
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The Django cache (API throttle counters among others): shared by every process through
+# Redis when REDIS_URL is set (CACHE_URL overrides), so a limit is one limit however many
+# web processes serve it; this process's memory otherwise.
+CACHE_URL = env.str("CACHE_URL", default="") or REDIS_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "routescope",
+    } if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
