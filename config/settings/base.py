@@ -57,6 +57,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.oidc.sso_context",
             ],
         },
     },
@@ -261,3 +262,29 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
 # API tokens: days until a new token expires (0: never; `create_api_token --expires-in`).
 ROUTESCOPE_TOKEN_EXPIRY_DAYS = env.int("ROUTESCOPE_TOKEN_EXPIRY_DAYS", default=90)
+
+# Single sign-on (OpenID Connect, core/oidc.py): on when OIDC_RP_CLIENT_ID and OIDC_ISSUER
+# are set. Endpoints come from the issuer's discovery document unless set one by one.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+# Which claim names the user, which lists their groups, and which groups make a role.
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_OPERATOR_GROUPS = env.list("OIDC_OPERATOR_GROUPS", default=[])
+OIDC_READER_GROUPS = env.list("OIDC_READER_GROUPS", default=[])  # empty: any IdP user reads
+OIDC_LOGIN_LABEL = env.str("OIDC_LOGIN_LABEL", default="Sign in with single sign-on")
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "core.oidc.GroupMappingOIDCBackend",
+]
