@@ -142,7 +142,8 @@ class StandInProvider:
                     return
                 hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" '
                                  f'value="{html.escape(v)}">' for k, v in query.items())
-                page = ("<!DOCTYPE html><html><head><title>Stand-in IdP</title></head><body>"
+                page = ("<!DOCTYPE html><html><head><title>Stand-in IdP</title>"
+                        "<link rel=\"icon\" href=\"data:,\"></head><body>"
                         "<h1>Stand-in IdP</h1><form method=\"post\" action=\"/authorize\">"
                         f"{hidden}<label>Username <input name=\"login\"></label>"
                         "<button type=\"submit\">Sign in</button></form></body></html>")
