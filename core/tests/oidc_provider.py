@@ -41,6 +41,8 @@ class StandInProvider:
     client_secret: str = "stand-in-secret"
     kid: str = "stand-in-key-1"
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    #: Every access token and id_token handed out (tests check none is stored or logged).
+    issued: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -191,9 +193,10 @@ class StandInProvider:
                         != grant.challenge:
                     self._send(400, {"error": "invalid_grant", "error_description": "PKCE"})
                 else:
-                    access = secrets.token_urlsafe(24)
+                    access, id_token = secrets.token_urlsafe(24), provider._id_token(grant)
                     provider._access[access] = grant.username
+                    provider.issued += [access, id_token]
                     self._send(200, {"access_token": access, "token_type": "Bearer",
-                                     "expires_in": 300, "id_token": provider._id_token(grant)})
+                                     "expires_in": 300, "id_token": id_token})
 
         return Handler

@@ -130,3 +130,18 @@ def test_without_settings_there_is_no_sso(client: Client) -> None:
 def test_the_login_page_offers_sso_when_configured(client: Client, idp) -> None:
     page = client.get("/accounts/login/?next=/jobs/").content.decode()
     assert 'href="/oidc/authenticate/?next=/jobs/"' in page.replace("%2F", "/")
+
+
+def test_no_provider_token_lands_in_a_table_or_the_log(client: Client, idp, caplog) -> None:
+    from django.contrib.sessions.models import Session
+
+    from core.tests.test_tokens import _every_stored_value
+
+    with caplog.at_level("DEBUG"):
+        sso_login(client, idp, "olga")
+    secrets = [*idp.issued, idp.client_secret]
+    assert len(secrets) == 3
+    stored = _every_stored_value() + [str(s.get_decoded()) for s in Session.objects.all()]
+    for secret in secrets:
+        assert not [value for value in stored if secret in value]
+        assert secret not in caplog.text
