@@ -23,7 +23,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
@@ -37,7 +37,8 @@ def idp(settings) -> Iterator[StandInProvider]:
         yield provider
 
 
-def _sign_in(browser, base: str, login: str) -> tuple[object, object, list[str]]:
+def _sign_in(browser: sync_api.Browser, base: str,
+             login: str) -> tuple[sync_api.BrowserContext, sync_api.Page, list[str]]:
     context = browser.new_context()
     tab = context.new_page()
     errors: list[str] = []
@@ -53,7 +54,7 @@ def _sign_in(browser, base: str, login: str) -> tuple[object, object, list[str]]
     return context, tab, errors
 
 
-def _me(tab, base: str) -> dict:
+def _me(tab: sync_api.Page, base: str) -> dict:
     """``/api/v1/me`` with the tab's cookies: who the session is."""
     return tab.request.get(f"{base}/api/v1/me").json()
 

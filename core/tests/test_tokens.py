@@ -36,7 +36,7 @@ def _api(key: str) -> APIClient:
 
 def _every_stored_value() -> list[str]:
     """Every value of every column of every table, as text."""
-    values = []
+    values: list[str] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names(cursor):
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
@@ -66,6 +66,7 @@ def test_an_expired_token_is_a_401_that_says_so(small_cluster) -> None:
     key, note = _cli("ci-bot", "--create", "--expires-in", "7")
     assert "expires " in note
     token = ApiToken.objects.get(user__username="ci-bot")
+    assert token.expires is not None
     assert timedelta(days=6) < token.expires - timezone.now() <= timedelta(days=7)
     assert _api(key).get("/api/v1/clusters").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires=timezone.now() - timedelta(seconds=1))
@@ -82,6 +83,7 @@ def test_the_default_expiry_comes_from_settings(settings, small_cluster) -> None
     settings.ROUTESCOPE_TOKEN_EXPIRY_DAYS = 30
     _cli("ci-bot", "--create")
     token = ApiToken.objects.get(user__username="ci-bot")
+    assert token.expires is not None
     assert timedelta(days=29) < token.expires - timezone.now() <= timedelta(days=30)
 
 
@@ -124,7 +126,8 @@ def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(reader, small
     # inside the test's transaction).
     hash_migration.hash_plain_tokens(django_apps, SimpleNamespace(connection=connection))
     token = ApiToken.objects.get(user=reader)
-    assert token.scope == "operate" and token.expires > timezone.now() + timedelta(days=80)
+    assert token.expires is not None and token.expires > timezone.now() + timedelta(days=80)
+    assert token.scope == "operate"
     assert not [value for value in _every_stored_value() if plain in value]
     assert _api(plain).get("/api/v1/nodes").status_code == 200
     assert _api(plain).post("/api/v1/clusters/small/sync").status_code == 403  # still a reader
