@@ -24,3 +24,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # Tests close every connection after use (CONN_MAX_AGE 0): worker processes and live-server
 # threads must not keep the test database open when pytest drops it.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# The test process counts throttles in its own memory even when REDIS_URL is set for the
+# worker tests: clearing the cache must never flush the broker's Redis database. (The
+# shared-throttle test runs real servers on the local settings instead.)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

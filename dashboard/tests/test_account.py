@@ -82,3 +82,15 @@ def test_an_operator_chooses_the_scope_a_reader_gets_read(client: Client, operat
     client.force_login(reader)
     client.post("/account/", {"action": "create", "scope": "operate"})
     assert list(reader.api_tokens.values_list("scope", flat=True)) == ["read"]
+
+
+def test_an_expired_token_is_marked_so(client: Client, reader: User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(reader)
+    key = _shown_key(client.post("/account/", {"action": "create"}).content.decode())
+    ApiToken.objects.filter(user=reader).update(expires=timezone.now() - timedelta(days=1))
+    assert "<strong>expired</strong>" in client.get("/account/").content.decode()
+    assert _api_status(key) == 401

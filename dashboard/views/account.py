@@ -32,7 +32,7 @@ def account(request: HttpRequest) -> HttpResponse:
                  else ApiToken.Scope.READ)
         if action == "revoke":
             api_token_revoke(user=request.user)
-        elif action == "create" and ApiToken.objects.filter(user=request.user).exists():
+        elif action == "create" and ApiToken.objects.filter(user_id=request.user.pk).exists():
             # "Create" never reveals the key that exists (a stale form, a second tab, or
             # someone at an unlocked screen): only a rotation shows a key, a new one.
             already, status = True, 409
@@ -42,7 +42,7 @@ def account(request: HttpRequest) -> HttpResponse:
             status = 400
     context = {
         "new_key": new_key,
-        "tokens": list(ApiToken.objects.filter(user=request.user)),
+        "tokens": list(ApiToken.objects.filter(user_id=request.user.pk)),
         "bad_action": status == 400,
         "already_has_token": already,
     }
