@@ -8,7 +8,7 @@ forever. The plain rows are then deleted: no raw key stays in any table.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import migrations
@@ -33,7 +33,7 @@ def hash_plain_tokens(apps, schema_editor):
             if isinstance(created, str):
                 created = parse_datetime(created)
             if isinstance(created, datetime) and timezone.is_naive(created):
-                created = timezone.make_aware(created, timezone.utc)
+                created = timezone.make_aware(created, UTC)
             ApiToken.objects.create(
                 user_id=user_id, digest=hashlib.sha256(key.encode()).hexdigest(),
                 prefix=key[:8], scope="operate", created=created or timezone.now(),

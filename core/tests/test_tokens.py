@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -120,14 +120,16 @@ def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(reader, small
                        if connection.vendor == "postgresql" else
                        'CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, '
                        '"created" datetime NOT NULL, "user_id" integer NOT NULL)')
+        # As DRF's rows read back: a naive UTC string on SQLite, aware on PostgreSQL.
         cursor.execute('INSERT INTO "authtoken_token" VALUES (%s, %s, %s)',
-                       [plain, timezone.now(), reader.pk])
+                       [plain, "2026-01-02 03:04:05.000006", reader.pk])
     # The migration reads only the editor's connection (SQLite allows no schema editor
     # inside the test's transaction).
     hash_migration.hash_plain_tokens(django_apps, SimpleNamespace(connection=connection))
     token = ApiToken.objects.get(user=reader)
     assert token.expires is not None and token.expires > timezone.now() + timedelta(days=80)
     assert token.scope == "operate"
+    assert token.created == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert not [value for value in _every_stored_value() if plain in value]
     assert _api(plain).get("/api/v1/nodes").status_code == 200
     assert _api(plain).post("/api/v1/clusters/small/sync").status_code == 403  # still a reader
