@@ -94,3 +94,16 @@ def test_an_expired_token_is_marked_so(client: Client, reader: User) -> None:
     ApiToken.objects.filter(user=reader).update(expires=timezone.now() - timedelta(days=1))
     assert "<strong>expired</strong>" in client.get("/account/").content.decode()
     assert _api_status(key) == 401
+
+
+def test_revoke_one_token_keeps_the_others(client: Client, reader: User, operator: User) -> None:
+    from core.api.tokens import api_token_issue
+
+    keep, drop = api_token_issue(user=reader), api_token_issue(user=reader)
+    others = api_token_issue(user=operator)
+    client.force_login(reader)
+    dropped = ApiToken.objects.get(prefix=drop[:8])
+    owned_elsewhere = ApiToken.objects.get(prefix=others[:8])
+    client.post("/account/", {"action": "revoke", "token": str(owned_elsewhere.pk)})
+    client.post("/account/", {"action": "revoke", "token": str(dropped.pk)})
+    assert (_api_status(keep), _api_status(drop), _api_status(others)) == (200, 401, 200)

@@ -16,7 +16,8 @@ ACTIONS = ("create", "rotate", "revoke")
 @never_cache
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """Show the user's role and tokens; POST creates, rotates or revokes tokens.
+    """Show the user's role and tokens; POST creates, rotates or revokes tokens (one, with
+    ``token=ID``, or all).
 
     A key is shown in full once, in the response to the POST that made it; only its hash is
     stored, so afterwards the page can show nothing but its first characters.
@@ -30,7 +31,9 @@ def account(request: HttpRequest) -> HttpResponse:
         read_only = request.POST.get("scope") == ApiToken.Scope.READ
         scope = (ApiToken.Scope.OPERATE if user_can_operate(request.user) and not read_only
                  else ApiToken.Scope.READ)
-        if action == "revoke":
+        if action == "revoke" and request.POST.get("token", "").isdigit():
+            ApiToken.objects.filter(user_id=request.user.pk, pk=request.POST["token"]).delete()
+        elif action == "revoke":
             api_token_revoke(user=request.user)
         elif action == "create" and ApiToken.objects.filter(user_id=request.user.pk).exists():
             # "Create" never reveals the key that exists (a stale form, a second tab, or
