@@ -10,6 +10,9 @@ claim of the userinfo answer, else of the id_token) decide their role afresh:
 - else in one of ``OIDC_READER_GROUPS``, or that list is empty: reader (permission removed);
 - else: refused.
 
+An SSO session lasts ``OIDC_SESSION_SECONDS`` (8 hours by default), so a role taken away at
+the provider is gone here within that time.
+
 The id_token's signature (JWKS), nonce, expiry, audience (our client id) and issuer are
 checked; PKCE is on. An SSO login never takes over a local account that has a password.
 Nothing of the provider's tokens is stored or logged.
@@ -202,9 +205,18 @@ class SsoStartView(_SsoOnly, OIDCAuthenticationRequestView):
 
 
 class SsoCallbackView(_SsoOnly, OIDCAuthenticationCallbackView):
-    """``/oidc/callback/``: the provider sends the browser back here with a code."""
+    """``/oidc/callback/``: the provider sends the browser back here with a code.
+
+    An SSO session lasts ``OIDC_SESSION_SECONDS``: then the user signs in again and their
+    role is read afresh from their groups.
+    """
 
     get_settings = staticmethod(oidc_setting)
+
+    def login_success(self) -> HttpResponse:
+        response = super().login_success()
+        self.request.session.set_expiry(settings.OIDC_SESSION_SECONDS)
+        return response
 
 
 def sso_context(request: HttpRequest) -> dict[str, Any]:

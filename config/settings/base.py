@@ -282,6 +282,8 @@ OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
 OIDC_OPERATOR_GROUPS = env.list("OIDC_OPERATOR_GROUPS", default=[])
 OIDC_READER_GROUPS = env.list("OIDC_READER_GROUPS", default=[])  # empty: any IdP user reads
+# An SSO session ends after this long; signing in again reads the groups afresh.
+OIDC_SESSION_SECONDS = env.int("OIDC_SESSION_SECONDS", default=8 * 3600)
 OIDC_LOGIN_LABEL = env.str("OIDC_LOGIN_LABEL", default="Sign in with single sign-on")
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
 AUTHENTICATION_BACKENDS = [

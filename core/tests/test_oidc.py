@@ -63,6 +63,7 @@ def test_an_operator_group_member_may_operate(client: Client, idp, small_cluster
     assert (me["username"], me["auth"], me["can_operate"]) == ("olga", "session", True)
     assert client.post("/api/v1/clusters/small/sync", HTTP_HOST="127.0.0.1").status_code == 409
     assert "operator: may sync" in client.get("/account/").content.decode()
+    assert 8 * 3600 - 60 < client.session.get_expiry_age() <= 8 * 3600  # then sign in again
     assert idp.token_requests == [{"grant_type": "authorization_code",
                                    "redirect_uri": "http://testserver/oidc/callback/"}]
 
