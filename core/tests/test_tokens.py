@@ -133,3 +133,18 @@ def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(reader, small
     assert not [value for value in _every_stored_value() if plain in value]
     assert _api(plain).get("/api/v1/nodes").status_code == 200
     assert _api(plain).post("/api/v1/clusters/small/sync").status_code == 403  # still a reader
+
+
+def test_a_read_token_cannot_apply_or_edit_others_scenarios(reader_client, operator,
+                                                           small_cluster) -> None:
+    body = {"name": "cache-cluster", "cluster": "small",
+            "changes": {"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}}}
+    scenario = reader_client.post("/api/v1/scenarios", body, format="json").json()["id"]
+    read, _ = _cli("operator", "--read-only")
+    operate, _ = _cli("operator")
+    for key, statuses in ((read, (403, 403)), (operate, (400, 200))):
+        client = _api(key)  # "small" is imported from a dump: an allowed apply is a 400
+        applied = client.post(f"/api/v1/scenarios/{scenario}/apply", {}, format="json")
+        edited = client.patch(f"/api/v1/scenarios/{scenario}", {"description": "op"},
+                              format="json")
+        assert (applied.status_code, edited.status_code) == statuses
