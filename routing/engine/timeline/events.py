@@ -155,6 +155,8 @@ def _rollout(snapshot: Snapshot, service: Service, lives: dict[str, Life], timin
             terminate(old.pop(0), t, timing)
         if not old and (len(created) == replicas or not pending):
             break
+        if grow or shrink:
+            continue  # the controller acts again at once on what it just changed
         later = [life.ready + timing.min_ready_s for life in created if life.ready + timing.min_ready_s > t]
         if not later:
             break
