@@ -327,7 +327,7 @@ class _Run:
             cur = None
         if cur is None:
             cur = open_w[kind] = {"source": kind, "start": t, "share": extra, "code": code,
-                                  "cause": self._cause(kind, code, pt.why.get(code, set()))}
+                                  "cause": self._cause(kind, code, (pt.why.get(code, set()) - base.why.get(code, set())) or pt.why.get(code, set()))}
         cur["share"] = max(cur["share"], extra)
 
     def _close(self, w: dict, end: float | None) -> dict:
