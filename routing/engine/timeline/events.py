@@ -1,7 +1,10 @@
 """From an event to pod lifecycles (placements come from ``scenario.apply_scenario``)."""
 from __future__ import annotations
 
+import heapq
+import ipaddress
 from collections import Counter
+from dataclasses import replace
 
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -83,7 +86,8 @@ def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: 
     return fresh
 
 
-def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: Timing) -> tuple[list[Life], set[str]]:
+def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: Timing,
+                    cache: dict | None = None) -> tuple[list[Life], set[str]]:
     """(every pod of the timeline, nodes that fail at t=0)."""
     lives = base_lives(snapshot, service)
     dead: set[str] = set()
@@ -109,36 +113,115 @@ def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: 
                 raise TimelineError(f"no node in zone {event.target!r}")
         fresh = _down(dead, lives, snapshot, service, timing)
     elif event.kind == "scale":
-        owner = _owner(snapshot, lives)
-        after = apply_scenario(snapshot, Scenario(scale={owner: int(event.target)}))
-        for life in lives.values():
-            if life.key in snapshot.pods and life.key not in after.pods:
+        owner, members = _members(snapshot, lives)
+        want = int(event.target)
+        if want < len(members):
+            for life in _deletion_order(members)[: len(members) - want]:
                 terminate(life, 0.0, timing)
-        fresh = _new_lives(snapshot, after, service, lives)
-        for life in fresh:
-            _create(life, 0.0, timing)
+        else:
+            fresh = place(snapshot, service, owner, members, want - len(members), cache)
+            for life in fresh:
+                _create(life, 0.0, timing)
     else:
-        fresh = _rollout(snapshot, service, lives, timing)
+        fresh = _rollout(snapshot, service, lives, timing, cache)
     return [*lives.values(), *fresh], dead
 
 
-def _rollout(snapshot: Snapshot, service: Service, lives: dict[str, Life], timing: Timing) -> list[Life]:
+def _members(snapshot: Snapshot, lives: dict[str, Life]) -> tuple[str, list[Life]]:
+    """(owner, its pods behind the Service)."""
+    owner = _owner(snapshot, lives)
+    members = []
+    for life in lives.values():
+        pod = snapshot.pods.get(life.key)
+        if pod is not None and pod.owner and f"{pod.namespace}/{pod.owner.split('/', 1)[1]}" == owner:
+            members.append(life)
+    return owner, members
+
+
+def _deletion_order(members: list[Life]) -> list[Life]:
+    """ReplicaSet deletion ranking (``ActivePodsWithRanks``, as ``scaling.py``): not ready
+    first, then pods on nodes crowded with replicas, then newer (later names)."""
+    crowd = Counter(life.node for life in members)
+    return sorted(members, key=lambda life: (life.accepting(-1.0), -crowd[life.node], tuple(-ord(c) for c in life.key)))
+
+
+def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life], count: int,
+          cache: dict | None = None) -> list[Life]:
+    """``count`` new replicas placed by ``scaling.py``'s rule — a Ready, schedulable node
+    with the fewest replicas of the owner, then the emptiest zone, then name order — with
+    addresses from the node's podCIDR that no pod or endpoint on the node uses. (The same
+    rule as ``apply_scenario(Scenario(scale=...))``, without its whole-cluster scans: one
+    heap per zone, so a 100-pod rollout on 5,000 nodes places in milliseconds.)"""
+    if count <= 0 or not members:
+        return []
+    key = ("place", service.key, owner, count, tuple(life.key for life in members))
+    if cache is not None and key in cache:  # a re-run: same placement, fresh lifecycles
+        return [Life(key=k, node=n, eps=dict(e), new=True) for k, n, e in cache[key]]
+    per_node = Counter(life.node for life in members)
+    per_zone = Counter(snapshot.zone_of(life.node) for life in members)
+    heaps: dict[str, list] = {}
+    for node in snapshot.nodes.values():
+        if node.ready and not node.unschedulable and not node.deleting:
+            heaps.setdefault(node.zone, []).append((per_node[node.name], node.name))
+    for heap in heaps.values():
+        heapq.heapify(heap)
+    used: dict[str, set[str]] = {}
+    namespace, _, name = owner.partition("/")
+    template = members[0]
+    out = []
+    for i in range(count):
+        tops = [(heap[0][0], per_zone[zone], heap[0][1], zone) for zone, heap in heaps.items() if heap]
+        if not tops:
+            break  # Pending: nowhere to schedule
+        replicas, _, node_name, zone = min(tops)
+        heapq.heapreplace(heaps[zone], (replicas + 1, node_name))
+        per_zone[zone] += 1
+        node = snapshot.nodes[node_name]
+        ip = _free_ip(snapshot, node, used, service.key)
+        pod_key = f"{namespace}/{name}-timeline-{i}"
+        eps = {}
+        for port, tpl in template.eps.items():
+            dist = service.traffic_distribution
+            zone_hints = frozenset([node.zone]) if node.zone and (dist or tpl.zone_hints) else frozenset()
+            node_hints = frozenset([node.name]) if dist == "PreferSameNode" else frozenset()
+            eps[port] = replace(tpl, ip=ip, node=node.name, zone=node.zone or None, ready=True, serving=True,
+                                terminating=False, zone_hints=zone_hints, node_hints=node_hints, pod=pod_key)
+        out.append(Life(key=f"{namespace}/{name}-timeline-{i}", node=node.name, eps=eps, new=True))
+    if cache is not None:
+        cache[key] = [(life.key, life.node, dict(life.eps)) for life in out]
+    return out
+
+
+def _free_ip(snapshot: Snapshot, node, used: dict[str, set[str]], service_key: str) -> str:  # noqa: ANN001
+    taken = used.get("")
+    if taken is None:  # pod IPs are unique in the cluster: one set of them all
+        taken = used[""] = {p.ip for p in snapshot.pods.values() if p.ip}
+        for eps in snapshot.endpoint_index.get(service_key, {}).values():
+            taken.update(ep.ip for ep in eps)
+    nets = [ipaddress.ip_network(c, strict=False) for c in node.pod_cidrs] or [ipaddress.ip_network("198.18.0.0/15")]
+    for net in nets:
+        for host in net.hosts():
+            text = str(host)
+            if text not in taken:
+                taken.add(text)
+                return text
+    raise TimelineError(f"no free pod address left on node {node.name}")
+
+
+def _rollout(snapshot: Snapshot, service: Service, lives: dict[str, Life], timing: Timing,
+             cache: dict | None = None) -> list[Life]:
     """The Deployment controller's rolling update, step by step: scale the new ReplicaSet
     up to replicas + maxSurge (counting pods not being deleted), scale the old one down
     while keeping replicas - maxUnavailable available (``rolling.go``: reconcileNewReplicaSet,
     reconcileOldReplicaSets); new pods count as available minReadySeconds after Ready."""
-    owner = _owner(snapshot, lives)
-    old = [life for life in lives.values() if life.key in snapshot.pods and snapshot.pods[life.key].owner
-           and f"{snapshot.pods[life.key].namespace}/{snapshot.pods[life.key].owner.split('/', 1)[1]}" == owner]
+    owner, old = _members(snapshot, lives)
     replicas = len(old)
     if replicas == 0:
         raise TimelineError(f"rollout: no pods of {owner} behind the service")
-    after = apply_scenario(snapshot, Scenario(scale={owner: 2 * replicas}))
-    pending = _new_lives(snapshot, after, service, lives)
+    # New pods go where the scheduler would put them with the old ones still running.
+    pending = place(snapshot, service, owner, old, replicas, cache)
     surge, unavailable = timing.surge_unavailable(replicas)
-    crowd = Counter(life.node for life in old)
-    # ReplicaSet deletion ranking: not ready first, crowded nodes, newest (later names) first.
-    old.sort(key=lambda life: (life.accepting(-1.0), -crowd[life.node], tuple(-ord(c) for c in life.key)))
+    old = _deletion_order(old)
     created: list[Life] = []
     t = 0.0
     for _ in range(4 * replicas + 8):

@@ -12,9 +12,9 @@ def _new_windows(windows: list[dict]) -> list[dict]:
     return [w for w in windows if not w["source"].endswith(":established")]
 
 
-def _rerun(snapshot: Snapshot, request, **changes) -> list[dict]:  # noqa: ANN001
+def _rerun(snapshot: Snapshot, request, shared, **changes) -> list[dict]:  # noqa: ANN001
     from routing.engine.timeline.run import run_timeline
-    return _new_windows(run_timeline(snapshot, replace(request, **changes), recommend=False)["windows"])
+    return _new_windows(run_timeline(snapshot, replace(request, **changes), recommend=False, shared=shared)["windows"])
 
 
 def recommendations(snapshot: Snapshot, request, run, windows: list[dict]) -> list[dict]:  # noqa: ANN001
@@ -38,7 +38,7 @@ def recommendations(snapshot: Snapshot, request, run, windows: list[dict]) -> li
         for _ in range(3):
             grace = max(timing.grace_s, sleep + 5)
             changed = timing.with_fields({"prestop_s": sleep, "grace_s": grace})
-            after = _rerun(snapshot, request, timing=changed)
+            after = _rerun(snapshot, request, run.shared, timing=changed)
             if not [w for w in after if w["code"] in (ENDPOINT_NOT_ACCEPTING, LB_HEALTH_CHECK_LAG, LB_FAIL_OPEN)]:
                 break
             sleep += 5
@@ -50,7 +50,7 @@ def recommendations(snapshot: Snapshot, request, run, windows: list[dict]) -> li
     lb_windows = [w for w in new if w["source"] == "lb"]
     if run.local_ext and lb_windows:
         overrides = {**request.overrides, "externalTrafficPolicy": "Cluster"}
-        after = _rerun(snapshot, request, overrides=overrides)
+        after = _rerun(snapshot, request, run.shared, overrides=overrides)
         ans = simulate(snapshot, Question(service=run.service.key, source="lb", overrides=overrides,
                                           port=run.port.name or run.port.port))
         lost = not ans.client_ip_preserved

@@ -56,8 +56,30 @@ class _Point:
         return self.dropped + self.failing
 
 
+class Shared:
+    """What re-runs of a timeline on the same snapshot may share: the snapshot after the
+    Service what-ifs, the per-moment views (by content) and the answers to them."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.original: Snapshot | None = None
+        self.snapshot: Snapshot | None = None
+        self.views: dict = {}
+        self.memo: dict = {}
+
+    def use(self, snapshot: Snapshot, service: str, overrides: Mapping[str, str]) -> Snapshot:
+        """The snapshot with the Service what-ifs; starts afresh for another snapshot or what-if."""
+        key = (id(snapshot), service, tuple(sorted(overrides.items())))
+        if key != self.key:
+            self.key, self.original, self.views, self.memo = key, snapshot, {}, {}
+            self.snapshot = apply_scenario(snapshot, Scenario(service_overrides={service: dict(overrides)})) \
+                if overrides else snapshot
+        return self.snapshot
+
+
 class _Run:
-    def __init__(self, snapshot: Snapshot, request: TimelineRequest) -> None:
+    def __init__(self, snapshot: Snapshot, request: TimelineRequest, shared: Shared | None = None) -> None:
+        self.original = snapshot
         self.request, self.timing = request, request.timing
         self.event: Event = parse_event(request.event)
         service = snapshot.services.get(request.service)
@@ -67,7 +89,8 @@ class _Run:
             bad = [k for k in request.overrides if k not in SERVICE_FIELDS]
             if bad:
                 raise TimelineError(f"cannot override {bad[0]!r} (allowed: {', '.join(SERVICE_FIELDS)})")
-            snapshot = apply_scenario(snapshot, Scenario(service_overrides={service.key: dict(request.overrides)}))
+            shared = shared if shared is not None else Shared()
+            snapshot = shared.use(snapshot, service.key, request.overrides)
             service = snapshot.services[service.key]
         if service.type == "ExternalName" or service.headless:
             raise TimelineError(f"service {service.key} is not routed by kube-proxy")
@@ -75,7 +98,11 @@ class _Run:
         if port is None:
             raise TimelineError(f"service {service.key} has no port {request.port!r}")
         self.snapshot, self.service, self.port = snapshot, service, port
-        lives, self.dead_nodes = lives_for_event(snapshot, service, self.event, self.timing)
+        if shared is None:
+            shared = Shared()
+        if not request.overrides:
+            shared.use(snapshot, service.key, {})
+        lives, self.dead_nodes = lives_for_event(snapshot, service, self.event, self.timing, shared.memo)
         self.lives = lives
         self.by_ip = {life.ip: life for life in lives}
         self.by_node: dict[str, list[Life]] = defaultdict(list)
@@ -92,23 +119,30 @@ class _Run:
         hinted = {h for life in lives for ep in life.eps.values() for h in ep.node_hints}
         self.special = sorted((set(self.by_node) | hinted | self.dead_nodes) & set(nodes))
         self.hinted = hinted
-        groups: dict[tuple, list[str]] = defaultdict(list)
-        special = set(self.special)
-        for name in nodes:
-            if name not in special:
-                groups[(nodes[name].zone, id(snapshot.proxy_for(name)))].append(name)
-        self.groups = [(members[0], len(members)) for members in groups.values()]
+        self.special_set = special = set(self.special)
         self.local_ext = service.external_traffic_policy == "Local"
         self.local_int = service.internal_traffic_policy == "Local"
-        self.backends = [n for n in nodes.values() if backend_excluded(n) is None]
-        self.memo: dict = {}
-        self.views: dict = {}
+        self.backends = [n.name for n in nodes.values() if backend_excluded(n) is None]
+        backends = set(self.backends)
+        # Nodes without any endpoint, hint or failure of this Service answer alike within a
+        # zone and kube-proxy config, and their health check never changes: grouped once.
+        self.groups = self._group(n for n in nodes if n not in special)
+        self.groups_backends = self._group(n for n in nodes if n not in special and n in backends)
+        self.groups_healthy = self._group(n for n in nodes if n not in special and n in backends and self.hc(n, -1.0))
+        self.special_backends = [n for n in self.special if n in backends]
+        self.shared = shared
+        self.memo: dict = shared.memo
+        self.views: dict = shared.views
+        self.at: dict = {}
         self._lb_belief()
 
     # -- what each node's kube-proxy sees -------------------------------------------------
     def view(self, t: float, delay: float) -> tuple[Snapshot, dict]:
         """The snapshot kube-proxy programs at ``t`` on nodes ``delay`` seconds behind, and
         node -> its local endpoints of this port."""
+        cached = self.at.get((t, delay))
+        if cached is not None:
+            return cached
         s = t - delay
         ports = {}
         local: dict[str, list] = defaultdict(list)
@@ -122,6 +156,7 @@ class _Run:
         sig = (tuple(ports[self.port.name]), tuple(tuple(v) for k, v in sorted(ports.items()) if k != self.port.name), marked)
         hit = self.views.get(sig)
         if hit is not None:
+            self.at[(t, delay)] = hit
             return hit
         index = dict(self.snapshot.endpoint_index)
         index[self.service.key] = MappingProxyType(ports)
@@ -132,7 +167,7 @@ class _Run:
                 nodes[name] = replace(nodes[name], ready=False)
             changes["nodes"] = nodes
         out = (self.snapshot.evolve(**changes), {k: tuple(v) for k, v in local.items()})
-        self.views[sig] = out
+        self.views[sig] = self.at[(t, delay)] = out
         return out
 
     def _marked(self, node: str) -> float:
@@ -193,7 +228,8 @@ class _Run:
         if self.request.exhaustive:
             key = (kind, node, id(view))
         elif policy_local and config.mode in ("iptables", "nftables"):
-            key = (kind, node, local.get(node, ()))
+            # The Local set is the node's own endpoints: nothing else about the node counts.
+            key = (kind, id(config), local.get(node, ()))
         elif policy_local:
             key = (kind, node, id(view))
         else:
@@ -214,19 +250,17 @@ class _Run:
 
     def point(self, kind: str, t: float) -> _Point:
         pt = _Point()
-        weights: list[tuple[str, float]] = []
         fail_open = False
         if kind == "lb":
-            special = set(self.special)
-            healthy = [n.name for n in self.backends if (self.believed(n.name, t) if n.name in special else self.hc(n.name, -1.0))]
-            if not healthy:
+            weights = [(n, 1.0) for n in self.special_backends if self.believed(n, t)] + self.groups_healthy
+            if not weights:
                 fail_open = True
-                healthy = [n.name for n in self.backends]
-            weights = self._weights(healthy)
+                weights = [(n, 1.0) for n in self.special_backends] + self.groups_backends
         else:
-            names = [n for n in self.snapshot.nodes if not (kind == "pod" and n in self.dead_nodes and t >= 0)]
-            weights = self._weights(names)
+            weights = [(n, 1.0) for n in self.special if not (kind == "pod" and n in self.dead_nodes and t >= 0)] + self.groups
         total = sum(w for _, w in weights) or 1.0
+        # Nodes that share an answer are summed first; each answer is then spread once.
+        shared: dict[int, list] = {}
         for node, w in weights:
             w /= total
             if node in self.dead_nodes and t >= 0:
@@ -234,18 +268,26 @@ class _Run:
                 pt.codes[NODE_DOWN] += w
                 pt.why[NODE_DOWN].add(node)
                 continue
-            shares, dropped, rejected, reason, _ = self.answer(kind, node, t)
-            pt.dropped += w * dropped
-            pt.rejected += w * rejected
+            ans = self.answer(kind, node, t)
+            dropped = ans[1]
             if dropped > 0:
                 if kind == "lb" and fail_open:
                     code = LB_FAIL_OPEN
                 elif kind == "lb" and self.local_ext and not self.hc(node, t):
                     code = LB_HEALTH_CHECK_LAG
                 else:
-                    code = reason or "DROPPED"
+                    code = ans[3] or "DROPPED"
                 pt.codes[code] += w * dropped
                 pt.why[code].add(node)
+            entry = shared.get(id(ans))
+            if entry is None:
+                shared[id(ans)] = [ans, w]
+            else:
+                entry[1] += w
+        for ans, w in shared.values():
+            shares, dropped, rejected = ans[0], ans[1], ans[2]
+            pt.dropped += w * dropped
+            pt.rejected += w * rejected
             for ip, share in shares.items():
                 pt.shares[ip] += w * share
                 life = self.by_ip.get(ip)
@@ -255,19 +297,11 @@ class _Run:
                     pt.why[ENDPOINT_NOT_ACCEPTING].add(life.key)
         return pt
 
-    def _weights(self, names: list[str]) -> list[tuple[str, float]]:
-        chosen = set(names)
-        out = [(n, 1.0) for n in self.special if n in chosen]
-        special = set(self.special)
-        if len(chosen) == len(self.snapshot.nodes):
-            out.extend((rep, float(count)) for rep, count in self.groups)
-        else:
-            per_group: dict[tuple, list[str]] = defaultdict(list)
-            for n in names:
-                if n not in special:
-                    per_group[(self.snapshot.zone_of(n), id(self.snapshot.proxy_for(n)))].append(n)
-            out.extend((members[0], float(len(members))) for members in per_group.values())
-        return out
+    def _group(self, names) -> list[tuple[str, float]]:  # noqa: ANN001
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for name in names:
+            groups[(self.snapshot.zone_of(name), id(self.snapshot.proxy_for(name)))].append(name)
+        return [(members[0], float(len(members))) for members in groups.values()]
 
     # -- the whole timeline -----------------------------------------------------------------------
     def times(self) -> list[float]:
@@ -386,10 +420,10 @@ class _Run:
         return out
 
 
-def run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool = True) -> dict:
+def run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool = True, shared: Shared | None = None) -> dict:
     """The timeline JSON: ``{service, event, timing, steps, windows, recommendations}``
     (plus ``baseline``: each source's loss before the event; windows count only loss above it)."""
-    run = _Run(snapshot, request)
+    run = _Run(snapshot, request, shared)
     body = run.run()
     out = {"service": run.service.key,
            "event": {"kind": run.event.kind, "target": run.event.target, "text": run.event.text,
