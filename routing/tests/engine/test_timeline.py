@@ -240,3 +240,30 @@ def test_bad_timing_and_targets(demo):
         run_timeline(demo, TimelineRequest(service="shop/nope", event="rollout"))
     with pytest.raises(TimelineError, match="cannot override"):
         timeline(demo, "rollout", overrides={"type": "NodePort"})
+
+
+def test_recommendations_re_run_gives_what_a_fresh_run_gives(demo):
+    """Re-runs share answers with the first run; a fresh run with the change must agree."""
+    for event in ("drain:node-a1", "rollout", "scale:2"):
+        out = timeline(demo, event, preset="azure")
+        assert out["recommendations"], event
+        for rec in out["recommendations"]:
+            change = rec["change"]
+            if change["kind"] == "timing":
+                fresh = timeline(demo, event, preset="azure", **change["set"])
+            else:
+                fresh = timeline(demo, event, preset="azure", overrides=change["set"])
+            assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+
+
+def test_rollout_places_new_pods_where_apply_scenario_would(demo):
+    """The timeline's own placement follows scaling.py's rule: the same nodes as the
+    what-if ``scale`` gives for the doubled owner (addresses may differ)."""
+    from routing.engine.timeline.events import _members, base_lives, place
+    service = demo.services[SVC]
+    lives = base_lives(demo, service)
+    owner, members = _members(demo, lives)
+    mine = sorted(life.node for life in place(demo, service, owner, members, len(members)))
+    scaled = apply_scenario(demo, Scenario(scale={owner: 2 * len(members)}))
+    theirs = sorted(ep.node for ep in scaled.endpoints(SVC, "http") if ep.pod not in {life.key for life in members})
+    assert mine == theirs
