@@ -154,7 +154,7 @@ def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life],
     heap per zone, so a 100-pod rollout on 5,000 nodes places in milliseconds.)"""
     if count <= 0 or not members:
         return []
-    key = ("place", service.key, owner, count, tuple(life.key for life in members))
+    key = ("place", service.key, service.traffic_distribution, owner, count, tuple(life.key for life in members))
     if cache is not None and key in cache:  # a re-run: same placement, fresh lifecycles
         return [Life(key=k, node=n, eps=dict(e), new=True) for k, n, e in cache[key]]
     per_node = Counter(life.node for life in members)

@@ -66,11 +66,15 @@ class Shared:
         self.snapshot: Snapshot | None = None
         self.views: dict = {}
         self.memo: dict = {}
+        #: placements of new pods: they depend on the nodes, not on timing or policies.
+        self.places: dict = {}
 
     def use(self, snapshot: Snapshot, service: str, overrides: Mapping[str, str]) -> Snapshot:
         """The snapshot with the Service what-ifs; starts afresh for another snapshot or what-if."""
         key = (id(snapshot), service, tuple(sorted(overrides.items())))
         if key != self.key:
+            if self.original is not snapshot:
+                self.places = {}
             self.key, self.original, self.views, self.memo = key, snapshot, {}, {}
             self.snapshot = apply_scenario(snapshot, Scenario(service_overrides={service: dict(overrides)})) \
                 if overrides else snapshot
@@ -102,7 +106,7 @@ class _Run:
             shared = Shared()
         if not request.overrides:
             shared.use(snapshot, service.key, {})
-        lives, self.dead_nodes = lives_for_event(snapshot, service, self.event, self.timing, shared.memo)
+        lives, self.dead_nodes = lives_for_event(snapshot, service, self.event, self.timing, shared.places)
         self.lives = lives
         self.by_ip = {life.ip: life for life in lives}
         self.by_node: dict[str, list[Life]] = defaultdict(list)
@@ -115,7 +119,10 @@ class _Run:
         if service.type == "LoadBalancer":
             self.sources.append("lb")
         nodes = snapshot.nodes
-        self.delay = {name: self.timing.delay(snapshot.proxy_for(name).mode) for name in nodes}
+        delay_key = ("delay", self.timing.endpointslice_s, tuple(sorted(self.timing.sync_s.items())))
+        if delay_key not in shared.memo:
+            shared.memo[delay_key] = {name: self.timing.delay(snapshot.proxy_for(name).mode) for name in nodes}
+        self.delay = shared.memo[delay_key]
         hinted = {h for life in lives for ep in life.eps.values() for h in ep.node_hints}
         self.special = sorted((set(self.by_node) | hinted | self.dead_nodes) & set(nodes))
         self.hinted = hinted
@@ -126,9 +133,13 @@ class _Run:
         backends = set(self.backends)
         # Nodes without any endpoint, hint or failure of this Service answer alike within a
         # zone and kube-proxy config, and their health check never changes: grouped once.
-        self.groups = self._group(n for n in nodes if n not in special)
-        self.groups_backends = self._group(n for n in nodes if n not in special and n in backends)
-        self.groups_healthy = self._group(n for n in nodes if n not in special and n in backends and self.hc(n, -1.0))
+        groups_key = ("groups", tuple(self.special), self.local_ext)
+        if groups_key not in shared.memo:
+            shared.memo[groups_key] = (
+                self._group(n for n in nodes if n not in special),
+                self._group(n for n in nodes if n not in special and n in backends),
+                self._group(n for n in nodes if n not in special and n in backends and self.hc(n, -1.0)))
+        self.groups, self.groups_backends, self.groups_healthy = shared.memo[groups_key]
         self.special_backends = [n for n in self.special if n in backends]
         self.shared = shared
         self.memo: dict = shared.memo
