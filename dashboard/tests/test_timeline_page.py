@@ -48,6 +48,15 @@ def test_the_recommended_prestop_leaves_no_window(client: Client, demo: Cluster)
     assert "data-no-windows" in html
 
 
+def test_node_failure_offers_a_faster_health_check(client: Client, demo: Cluster) -> None:
+    html = client.get(URL, {"event": "node-down:node-a1", "lb_preset": "aws-nlb"}).content.decode()
+    assert "TIMELINE_NODE_DOWN" in html and "a load-balancer health check every 5 s" in html
+    link = re.search(r'href="([^"]*probe_interval=5[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "lb_preset" not in link and "unhealthy_threshold=2" in link
+    again = client.get(link).content.decode()
+    assert "0 s – 10 s (10 s)" in again  # the LB now gives node-a1 up after 2 x 5 s
+
+
 def test_bad_input_is_shown_not_raised(client: Client, demo: Cluster) -> None:
     html = client.get(URL, {"event": "drain:node-a1", "prestop": "90"}).content.decode()
     assert "data-timeline-error" in html and "longer than the grace period" in html

@@ -15,7 +15,10 @@ from routing.engine.errors import ScenarioError
 from routing.engine.timeline import LB_PRESETS, TimelineError
 from routing.timeline_input import timeline_json
 
-PARAMS = ("event", "lb_preset", "prestop", "grace", "on_sigterm", "etp")
+PARAMS = ("event", "lb_preset", "probe_interval", "unhealthy_threshold", "prestop", "grace", "on_sigterm", "etp")
+#: timeline change fields -> this page's query parameters.
+CHANGE_PARAMS = {"prestop_s": "prestop", "grace_s": "grace", "probe_interval": "probe_interval",
+                 "unhealthy_threshold": "unhealthy_threshold"}
 
 
 def _events(snapshot, key: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -43,6 +46,8 @@ def service_timeline(request: HttpRequest, name: str, namespace: str, service: s
     out, error = None, None
     if params["event"]:
         fields = {"service": key, "event": params["event"], "lb_preset": params["lb_preset"] or None,
+                  "probe_interval": params["probe_interval"] or None,
+                  "unhealthy_threshold": params["unhealthy_threshold"] or None,
                   "prestop": params["prestop"] or None, "grace": params["grace"] or None,
                   "on_sigterm": params["on_sigterm"] or None,
                   "set": {"externalTrafficPolicy": params["etp"]} if params["etp"] else {}}
@@ -55,8 +60,10 @@ def service_timeline(request: HttpRequest, name: str, namespace: str, service: s
     for rec in (out or {}).get("recommendations", []):
         change = rec["change"]
         if change["kind"] == "timing":
-            query = {**{k: v for k, v in params.items() if v}, "prestop": f"{change['set']['prestop_s']:g}",
-                     "grace": f"{change['set']['grace_s']:g}"}
+            query = {k: v for k, v in params.items() if v}
+            query.update({CHANGE_PARAMS[k]: f"{v:g}" for k, v in change["set"].items() if k in CHANGE_PARAMS})
+            if "probe_interval" in change["set"]:
+                query.pop("lb_preset", None)  # explicit probe numbers replace the preset
             link, label = f"{here}?{urlencode(query)}", "Re-run with this change"
         else:
             etp = change["set"].get("externalTrafficPolicy", "")

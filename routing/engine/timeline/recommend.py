@@ -20,7 +20,7 @@ def _rerun(snapshot: Snapshot, request, shared, **changes) -> list[dict]:  # noq
 def recommendations(snapshot: Snapshot, request, run, windows: list[dict]) -> list[dict]:  # noqa: ANN001
     """preStop sleep (for events that delete pods), externalTrafficPolicy=Cluster (for
     load-balancer windows of a Local service); each with the windows left after it."""
-    from routing.engine.timeline.run import ENDPOINT_NOT_ACCEPTING, LB_FAIL_OPEN, LB_HEALTH_CHECK_LAG
+    from routing.engine.timeline.run import ENDPOINT_NOT_ACCEPTING, LB_FAIL_OPEN, LB_HEALTH_CHECK_LAG, NODE_DOWN
     new = _new_windows(windows)
     if not new:
         return []
@@ -48,6 +48,17 @@ def recommendations(snapshot: Snapshot, request, run, windows: list[dict]) -> li
                                "client_ip_preserved": None},
                     "windows_after": after})
     lb_windows = [w for w in new if w["source"] == "lb"]
+    probe = timing.lb
+    fast = (5.0, 2)  # the shortest interval and threshold AWS NLB, GCP and Azure all accept
+    if not (deletes and lag) and [w for w in lb_windows if w["code"] in (NODE_DOWN, LB_HEALTH_CHECK_LAG)] \
+            and probe.out_after_s > fast[0] * fast[1]:
+        changed = timing.with_probe(interval_s=fast[0], unhealthy_threshold=fast[1])
+        after = _rerun(snapshot, request, run.shared, timing=changed)
+        out.append({"change": {"kind": "timing", "set": {"probe_interval": fast[0], "unhealthy_threshold": fast[1]},
+                               "text": f"a load-balancer health check every {fast[0]:g} s that gives up after {fast[1]} failures"
+                                       f" ({fast[0] * fast[1]:g} s instead of {probe.out_after_s:g} s) shortens the load-balancer window",
+                               "client_ip_preserved": None},
+                    "windows_after": after})
     if run.local_ext and lb_windows:
         overrides = {**request.overrides, "externalTrafficPolicy": "Cluster"}
         after = _rerun(snapshot, request, run.shared, overrides=overrides)

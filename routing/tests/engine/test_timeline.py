@@ -267,3 +267,15 @@ def test_rollout_places_new_pods_where_apply_scenario_would(demo):
     scaled = apply_scenario(demo, Scenario(scale={owner: 2 * len(members)}))
     theirs = sorted(ep.node for ep in scaled.endpoints(SVC, "http") if ep.pod not in {life.key for life in members})
     assert mine == theirs
+
+
+def test_node_down_recommends_a_faster_health_check_and_checks_it(demo):
+    out = timeline(demo, "node-down:node-a1")  # aws-nlb: out after 90 s
+    rec = next(r for r in out["recommendations"] if "probe_interval" in r["change"]["set"])
+    assert rec["change"]["set"] == {"probe_interval": 5.0, "unhealthy_threshold": 2}
+    before = windows(out, "lb", NODE_DOWN)[0]
+    after = [w for w in rec["windows_after"] if w["source"] == "lb" and w["code"] == NODE_DOWN]
+    assert before["seconds"] == 90.0 and after[0]["seconds"] == 10.0
+    fresh = run_timeline(demo, TimelineRequest(service=SVC, event="node-down:node-a1",
+                                               timing=Timing().with_probe(interval_s=5, unhealthy_threshold=2)))
+    assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
