@@ -146,7 +146,9 @@ class TimelineView(APIView):
             out = timeline_json(snapshot, data)
         except InputError as error:
             raise ValidationError({error.field or "non_field_errors": [str(error)]}) from None
-        except (TimelineError, ScenarioError) as error:
+        except ScenarioError as error:  # a Service what-if the engine refuses
+            raise ValidationError({"set": [" ".join(str(error).split())]}) from None
+        except TimelineError as error:
             message = " ".join(str(error).split())
             raise ValidationError({_field(message): [message]}) from None
         return Response(out)

@@ -73,6 +73,7 @@ def test_probe_numbers_and_timing_fields(tmp_path):
     (("--event", "rollout", "--set", "warp=9"), "unknown timing field"),
     (("--event", "rollout", "--prestop", "60"), "longer than the grace period"),
     (("--event", "rollout", "--grace", "soon"), "must be a number"),
+    (("--event", "rollout", "--set", "externalTrafficPolicy=Sometimes"), "is not one of"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     done = cli(str(DEMO), "--service", "shop/checkout", *args, "--json")
@@ -121,6 +122,9 @@ def test_api_bad_input_uses_the_error_shape(reader_client, anon_client, small_cl
     preset = reader_client.post("/api/v1/timeline", {"cluster": "small", "service": "shop/checkout", "event": "rollout",
                                                      "lb_preset": "oracle"}, format="json")
     assert preset.status_code == 400 and preset.json()["error"]["field"] == "lb_preset"
+    policy = reader_client.post("/api/v1/timeline", {"cluster": "small", "service": "shop/checkout", "event": "drain:n1",
+                                                     "set": {"externalTrafficPolicy": "Sometimes"}}, format="json")
+    assert policy.status_code == 400 and policy.json()["error"]["field"] == "set"
     with override_settings(ROUTESCOPE_ANONYMOUS_READ=False):
         refused = anon_client.post("/api/v1/timeline", {"cluster": "small", "service": "shop/checkout",
                                                         "event": "drain:n1"}, format="json")
