@@ -22,7 +22,7 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
     if not isinstance(service, str) or "/" not in service:
         raise TimelineError("service must be NAMESPACE/NAME")
     if not isinstance(event, str) or not event:
-        raise TimelineError("event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout or scale:N)")
+        raise TimelineError("event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE)")
     preset = fields.get("lb_preset")
     probe = {k: fields.get(k) for k in ("probe_interval", "unhealthy_threshold", "healthy_threshold")}
     if preset not in (None, "") and any(v is not None for v in probe.values()):

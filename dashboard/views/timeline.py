@@ -29,6 +29,7 @@ def _events(snapshot, key: str) -> list[tuple[str, str]]:  # noqa: ANN001
     out = [("rollout", "rolling update")]
     out += [(f"drain:{n}", f"drain {n}") for n in hosting]
     out += [(f"node-down:{n}", f"node {n} fails") for n in hosting]
+    out += [(f"scale-in:{n}", f"autoscaler removes {n}") for n in hosting]
     out += [(f"zone-down:{z}", f"zone {z} goes dark") for z in zones]
     out += [(f"scale:{k}", f"scale to {k}") for k in sorted({max(count - 1, 0), count + 1})]
     return out

@@ -36,7 +36,7 @@ class TimelineQuestionSerializer(serializers.Serializer):
     cluster_dump = serializers.JSONField(required=False, help_text="An inline kubectl dump instead of a stored cluster.")
     service = serializers.RegexField(r"^[^/\s]+/[^/\s]+$", help_text="namespace/name",
                                      error_messages={"invalid": "must be namespace/name"})
-    event = serializers.CharField(help_text="drain:NODE, node-down:NODE, zone-down:ZONE, rollout or scale:N")
+    event = serializers.CharField(help_text="drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE")
     port = serializers.CharField(required=False, allow_null=True, allow_blank=True,
                                  help_text="Port name or number (default: the first).")
     lb_preset = serializers.ChoiceField(sorted(LB_PRESETS), required=False, allow_null=True,

@@ -87,12 +87,12 @@ def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: 
 
 
 def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: Timing,
-                    cache: dict | None = None) -> tuple[list[Life], set[str]]:
-    """(every pod of the timeline, nodes that fail at t=0)."""
+                    cache: dict | None = None) -> tuple[list[Life], dict[str, float]]:
+    """(every pod of the timeline, node -> when it stops answering)."""
     lives = base_lives(snapshot, service)
-    dead: set[str] = set()
+    dead: dict[str, float] = {}
     fresh: list[Life] = []
-    if event.kind == "drain":
+    if event.kind in ("drain", "scale-in"):
         if event.target not in snapshot.nodes:
             raise TimelineError(f"unknown node {event.target!r}")
         for life in lives.values():
@@ -102,16 +102,21 @@ def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: 
         fresh = _new_lives(snapshot, after, service, lives)
         for life in fresh:
             _create(life, 0.0, timing)
+        if event.kind == "scale-in":
+            # The cluster autoscaler deletes the node once its pods are gone; the VM stops.
+            gone = [life.gone for life in lives.values() if life.node == event.target and life.gone < INF]
+            dead = {event.target: max(gone, default=0.0) + timing.node_delete_s}
     elif event.kind in ("node-down", "zone-down"):
         if event.kind == "node-down":
             if event.target not in snapshot.nodes:
                 raise TimelineError(f"unknown node {event.target!r}")
-            dead = {event.target}
+            names = {event.target}
         else:
-            dead = {n.name for n in snapshot.nodes.values() if n.zone == event.target}
-            if not dead:
+            names = {n.name for n in snapshot.nodes.values() if n.zone == event.target}
+            if not names:
                 raise TimelineError(f"no node in zone {event.target!r}")
-        fresh = _down(dead, lives, snapshot, service, timing)
+        dead = dict.fromkeys(names, 0.0)
+        fresh = _down(names, lives, snapshot, service, timing)
     elif event.kind == "scale":
         owner, members = _members(snapshot, lives)
         want = int(event.target)

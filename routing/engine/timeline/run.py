@@ -106,7 +106,18 @@ class _Run:
             shared = Shared()
         if not request.overrides:
             shared.use(snapshot, service.key, {})
-        lives, self.dead_nodes = lives_for_event(snapshot, service, self.event, self.timing, shared.places)
+        lives, dead = lives_for_event(snapshot, service, self.event, self.timing, shared.places)
+        #: node -> when it stops (node-down, zone-down: 0; scale-in: once drained and deleted).
+        self.dead_at: dict[str, float] = dead
+        self.dead_nodes = set(dead)
+        #: node -> when its kube-proxy /healthz turns 503 for the node being removed
+        #: (KEP-3836, proxy_health.go SyncNode: ToBeDeletedByClusterAutoscaler taint or
+        #: deletionTimestamp; beta and on by default from 1.30, KubeProxyDrainingTerminatingNodes).
+        self.ineligible_at: dict[str, float] = {}
+        if self.event.kind == "scale-in":
+            node = self.event.target
+            if snapshot.proxy_for(node).version >= (1, 30):
+                self.ineligible_at[node] = self.timing.endpointslice_s
         self.lives = lives
         self.by_ip = {life.ip: life for life in lives}
         self.by_node: dict[str, list[Life]] = defaultdict(list)
@@ -182,15 +193,21 @@ class _Run:
         return out
 
     def _marked(self, node: str) -> float:
+        if self.event.kind not in ("node-down", "zone-down"):
+            return INF  # a removed node is deleted, not marked NotReady
         return self.timing.node_monitor_grace_s if node in self.dead_nodes else INF
+
+    def dead(self, node: str, t: float) -> bool:
+        at = self.dead_at.get(node)
+        return at is not None and t >= at
 
     # -- the load balancer's belief ----------------------------------------------------------
     def hc(self, node: str, t: float) -> bool:
         """The node's answer to the LB probe at ``t`` (healthCheckNodePort or kube-proxy healthz)."""
-        if node in self.dead_nodes and t >= 0:
+        if self.dead(node, t):
             return False
         if not self.local_ext:
-            return True
+            return t < self.ineligible_at.get(node, INF)
         s = t - self.delay[node]
         for life in self.by_node.get(node, ()):
             st = life.state(s)
@@ -205,7 +222,8 @@ class _Run:
         self.lb_times: set[float] = set()
         for name in self.special:
             d = self.delay[name]
-            points = sorted({0.0, *(x + d for life in self.by_node.get(name, ()) for x in life.changes() if x + d >= 0)})
+            extra = [x for x in (self.dead_at.get(name), self.ineligible_at.get(name)) if x is not None]
+            points = sorted({0.0, *extra, *(x + d for life in self.by_node.get(name, ()) for x in life.changes() if x + d >= 0)})
             base = self.hc(name, -1.0)
             belief, cur, since, flips = base, base, -INF, []
             for i, p in enumerate(points):
@@ -268,13 +286,13 @@ class _Run:
                 fail_open = True
                 weights = [(n, 1.0) for n in self.special_backends] + self.groups_backends
         else:
-            weights = [(n, 1.0) for n in self.special if not (kind == "pod" and n in self.dead_nodes and t >= 0)] + self.groups
+            weights = [(n, 1.0) for n in self.special if not (kind == "pod" and self.dead(n, t))] + self.groups
         total = sum(w for _, w in weights) or 1.0
         # Nodes that share an answer are summed first; each answer is then spread once.
         shared: dict[int, list] = {}
         for node, w in weights:
             w /= total
-            if node in self.dead_nodes and t >= 0:
+            if self.dead(node, t):
                 pt.failing += w
                 pt.codes[NODE_DOWN] += w
                 pt.why[NODE_DOWN].add(node)
@@ -326,6 +344,8 @@ class _Run:
                     found.add(x)
         found.update(self.lb_times)
         found.update(self._marked(n) for n in self.dead_nodes)
+        found.update(self.dead_at.values())
+        found.update(self.ineligible_at.values())
         return sorted(round(x, 6) for x in found if x >= 0 and math.isfinite(x))
 
     def run(self) -> dict:
@@ -397,6 +417,10 @@ class _Run:
         if code == LB_FAIL_OPEN:
             return (f"{who_text}: no node passes the load balancer's health check, so it fails open to every"
                     " backend node; nodes without a local endpoint drop the connections")
+        if code == NODE_DOWN and self.event.kind == "scale-in":
+            return (f"{who_text}: traffic still goes to {names}, whose VM the cluster autoscaler stopped; the load"
+                    f" balancer needs {probe.out_after_s:g} s of failed probes to notice"
+                    + ("" if self.ineligible_at else " (kube-proxy before 1.30 keeps /healthz at 200 for a node being removed)"))
         if code == NODE_DOWN:
             return (f"{who_text}: traffic still goes to {names}, which stopped; the load balancer needs"
                     f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s")

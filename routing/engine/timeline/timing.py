@@ -11,6 +11,10 @@ default (the tests cite the same sources).
   The healthCheckNodePort server's local-endpoint counts are updated in the same sync
   (``proxier.syncProxyRules`` -> ``serviceHealthServer.SyncEndpoints``), so the 503 starts
   when the rules change.
+* Node removal (``scale-in``): kube-proxy's ``/healthz`` (the eTP=Cluster health check)
+  answers 503 once it sees the ``ToBeDeletedByClusterAutoscaler`` taint or a deletion
+  timestamp (KEP-3836, ``pkg/proxy/healthcheck/proxy_health.go`` ``SyncNode``; on by
+  default from 1.30); the healthCheckNodePort of eTP=Local does not look at the node.
 * Node failure: the node lifecycle controller marks a silent node NotReady (and its pods
   not ready) after ``nodeMonitorGracePeriod`` = 40 s; its pods are evicted after the
   ``not-ready``/``unreachable`` toleration of 300 s (DefaultTolerationSeconds admission).
@@ -74,7 +78,7 @@ DEFAULT_PRESET = "aws-nlb"
 DEFAULT_SYNC_S: Mapping[str, float] = MappingProxyType({"iptables": 1.0, "nftables": 1.0, "ipvs": 0.0, "userspace": 1.0})
 
 ON_SIGTERM = ("stop", "serve")
-EVENT_KINDS = ("drain", "node-down", "zone-down", "rollout", "scale")
+EVENT_KINDS = ("drain", "node-down", "zone-down", "rollout", "scale", "scale-in")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,9 @@ class Timing:
     on_sigterm: str = "stop"
     max_surge: str = "25%"
     max_unavailable: str = "25%"
+    #: scale-in: seconds from the node's last pod being gone to its VM stopping (the
+    #: cluster autoscaler deletes the node, the cloud terminates it); an assumption.
+    node_delete_s: float = 0.0
 
     def delay(self, mode: str) -> float:
         """Seconds from a Pod change to the rules of a node running ``mode``."""
@@ -119,7 +126,7 @@ class Timing:
             "node_monitor_grace_s": self.node_monitor_grace_s, "eviction_toleration_s": self.eviction_toleration_s,
             "readiness_delay_s": self.readiness_delay_s, "min_ready_s": self.min_ready_s, "grace_s": self.grace_s,
             "prestop_s": self.prestop_s, "on_sigterm": self.on_sigterm,
-            "max_surge": self.max_surge, "max_unavailable": self.max_unavailable,
+            "max_surge": self.max_surge, "max_unavailable": self.max_unavailable, "node_delete_s": self.node_delete_s,
         }
 
     def with_probe(self, *, preset: str | None = None, interval_s: float | None = None,
@@ -209,7 +216,8 @@ def _resolve(text: str, replicas: int, *, up: bool, name: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """``drain:NODE``, ``node-down:NODE``, ``zone-down:ZONE``, ``rollout`` or ``scale:N``."""
+    """``drain:NODE``, ``node-down:NODE``, ``zone-down:ZONE``, ``rollout``, ``scale:N`` or
+    ``scale-in:NODE`` (the cluster autoscaler removes the node: taint, drain, delete)."""
 
     kind: str
     target: str | None = None
@@ -223,7 +231,7 @@ def parse_event(text: str) -> Event:
     """Parse the ``--event`` value; raises ``TimelineError`` when malformed."""
     kind, sep, target = str(text).strip().partition(":")
     if kind not in EVENT_KINDS:
-        raise TimelineError(f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout or scale:N")
+        raise TimelineError(f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE")
     if kind == "rollout":
         if sep:
             raise TimelineError("event rollout takes no target")

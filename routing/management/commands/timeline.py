@@ -49,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("file", nargs="?", default=None, metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
         parser.add_argument("--cluster", default=None, metavar="NAME", help="a stored cluster instead of a file")
         parser.add_argument("--service", required=True, help="NAMESPACE/NAME")
-        parser.add_argument("--event", required=True, help="drain:NODE, node-down:NODE, zone-down:ZONE, rollout or scale:N")
+        parser.add_argument("--event", required=True, help="drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE")
         parser.add_argument("--port", default=None, help="port name or number (default: the first)")
         parser.add_argument("--lb-preset", default=None, help=f"cloud load-balancer defaults: {', '.join(LB_PRESETS)}")
         parser.add_argument("--probe-interval", default=None, metavar="S", help="LB health-check interval (seconds)")

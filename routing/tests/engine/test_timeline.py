@@ -279,3 +279,30 @@ def test_node_down_recommends_a_faster_health_check_and_checks_it(demo):
     fresh = run_timeline(demo, TimelineRequest(service=SVC, event="node-down:node-a1",
                                                timing=Timing().with_probe(interval_s=5, unhealthy_threshold=2)))
     assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+
+
+@pytest.mark.parametrize(("version", "window"), [("1.29", (30.0, 54.0)), ("1.30", None)])
+def test_scale_in_and_kube_proxy_healthz_for_a_node_being_removed(version, window):
+    """Cluster autoscaler scale-in of node-a1 with eTP=Cluster and an app that serves until
+    it exits (30 s). From 1.30 (KEP-3836, pkg/proxy/healthcheck/proxy_health.go SyncNode:
+    the ToBeDeletedByClusterAutoscaler taint makes /healthz answer 503) the LB takes the
+    node out 1 s + 24 s (gcp) after the taint, before the VM stops at 30 s; before 1.30
+    the LB only notices once the node is gone."""
+    snap = snapshot_from_objects(json.loads(DEMO.read_text())["items"], version=version)
+    out = timeline(snap, "scale-in:node-a1", preset="gcp", on_sigterm="serve",
+                   overrides={"externalTrafficPolicy": "Cluster"})
+    down = windows(out, "lb", NODE_DOWN)
+    if window is None:
+        assert down == []
+    else:
+        assert [(w["start"], w["end"]) for w in down] == [window] and down[0]["share"] == pytest.approx(0.1)
+    assert windows(out, "pod") == []
+
+
+def test_scale_in_waits_for_the_pods_and_the_node_delete_delay(demo):
+    out = timeline(demo, "scale-in:node-a1", preset="gcp", node_delete_s=5)
+    assert out["timing"]["node_delete_s"] == 5
+    # The app stops at SIGTERM (t=0), so the node is deleted then and its VM stops 5 s later:
+    # clients aiming at node-a1's NodePort fail from there.
+    down = windows(out, "external", NODE_DOWN)
+    assert down and down[0]["start"] == 5.0
