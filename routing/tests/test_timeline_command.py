@@ -55,13 +55,14 @@ def test_demo_story_end_to_end_without_a_database():
 
 
 def test_probe_numbers_and_timing_fields(tmp_path):
-    out = json.loads(cli(str(DEMO), "--service", "shop/checkout", "--event", "drain:node-a1", "--probe-interval", "10",
-                         "--unhealthy-threshold", "2", "--set", "endpointslice_s=3", "--json").stdout)
+    out = json.loads(run_command("timeline", str(DEMO), "--service", "shop/checkout", "--event", "drain:node-a1",
+                                 "--probe-interval", "10", "--unhealthy-threshold", "2", "--set", "endpointslice_s=3",
+                                 "--json").out)
     assert out["timing"]["lb"]["preset"] is None and out["timing"]["lb"]["out_after_s"] == 20
     lag = [w for w in out["windows"] if w["code"] == "TIMELINE_LB_HEALTH_CHECK_LAG"]
     assert [(w["start"], w["seconds"]) for w in lag] == [(4.0, 20.0)]
-    text = cli(str(DEMO), *STORY)
-    assert text.returncode == 0 and "recommendation: a preStop sleep of 30 s" in text.stdout
+    text = run_command("timeline", str(DEMO), *STORY)
+    assert text.code == 0 and "recommendation: a preStop sleep of 30 s" in text.out
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -76,16 +77,16 @@ def test_probe_numbers_and_timing_fields(tmp_path):
     (("--event", "rollout", "--set", "externalTrafficPolicy=Sometimes"), "is not one of"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    done = cli(str(DEMO), "--service", "shop/checkout", *args, "--json")
-    assert done.returncode == 2 and done.stdout == ""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], done.stderr
+    done = run_command("timeline", str(DEMO), "--service", "shop/checkout", *args, "--json")
+    assert done.code == 2 and done.out == ""
+    assert done.one_line_error and message in done.err, done
 
 
 def test_missing_flags_and_file_are_one_line():
-    assert cli(str(DEMO), "--service", "shop/checkout").returncode == 2
-    done = cli("/nonexistent.json", "--service", "shop/checkout", "--event", "rollout")
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    missing = cli(str(DEMO), "--service", "shop/checkout")  # argparse, as a shell sees it
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    done = run_command("timeline", "/nonexistent.json", "--service", "shop/checkout", "--event", "rollout")
+    assert done.code == 2 and done.one_line_error
 
 
 @pytest.mark.django_db
@@ -97,7 +98,8 @@ def test_cli_and_api_give_identical_json(reader_client):
         stored = run_command("timeline", "--cluster", "demo", "--service", "shop/checkout", "--event", "drain:node-a1",
                              *extra, "--json")
         assert stored.code == 0, stored
-        from_file = json.loads(cli(str(DEMO), "--service", "shop/checkout", "--event", "drain:node-a1", *extra, "--json").stdout)
+        from_file = json.loads(run_command("timeline", str(DEMO), "--service", "shop/checkout", "--event", "drain:node-a1",
+                                           *extra, "--json").out)
         question = {"service": "shop/checkout", "event": "drain:node-a1", **body}
         api = reader_client.post("/api/v1/timeline", {"cluster": "demo", **question}, format="json")
         assert api.status_code == 200, api.json()

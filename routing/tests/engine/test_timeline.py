@@ -193,7 +193,8 @@ def test_scale_down_terminates_pods_like_a_deletion(demo):
     assert len(last["shares"]["endpoints"]) == 2
 
 
-@pytest.mark.parametrize("event", ["drain:node-a1", "drain:node-b1", "node-down:node-a1", "zone-down:eu-west-1b", "rollout", "scale:1", "scale:6"])
+@pytest.mark.parametrize("event", ["drain:node-a1", "drain:node-b1", "node-down:node-a1", "zone-down:eu-west-1b", "rollout",
+                                   "scale:1", "scale:6", "scale-in:node-b1"])
 def test_shared_answers_equal_answering_every_node(demo, event):
     """The timeline answers identical nodes once; answering each node gives the same JSON."""
     assert timeline(demo, event) == timeline(demo, event, exhaustive=True)
