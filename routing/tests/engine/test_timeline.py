@@ -80,6 +80,12 @@ def test_kube_proxy_and_control_plane_defaults():
     # pkg/apis/core/v1 (DefaultTerminationGracePeriodSeconds = 30); pkg/apis/apps/v1/defaults.go
     # SetDefaults_Deployment: maxSurge and maxUnavailable 25%.
     assert timing.grace_s == 30 and (timing.max_surge, timing.max_unavailable) == ("25%", "25%")
+    # kube-controller-manager endpointsliceUpdatesBatchPeriod defaults to 0s (no batching;
+    # pkg/controller/endpointslice config): the 1 s is the watch round trip we assume.
+    assert timing.endpointslice_s == 1.0
+    # pkg/apis/core/v1/defaults.go SetDefaults_Probe: PeriodSeconds = 10, the assumed time
+    # from container start to Ready (one readiness probe period).
+    assert timing.readiness_delay_s == 10.0 and timing.min_ready_s == 0
     # pkg/controller/deployment/util ResolveFenceposts: surge rounds up, unavailable down;
     # both zero -> maxUnavailable 1.
     assert timing.surge_unavailable(10) == (3, 2)
