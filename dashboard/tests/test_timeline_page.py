@@ -20,6 +20,14 @@ def test_service_detail_links_to_the_timeline(client: Client, demo: Cluster) -> 
     assert f'href="{URL}"' in html and "What happens during a rollout / drain / outage?" in html
 
 
+def test_what_if_explorer_links_to_the_timeline(client: Client, demo: Cluster) -> None:
+    html = client.get("/clusters/demo/what-if/", {"service": "shop/checkout"}).content.decode()
+    assert 'href="/clusters/demo/timeline/?service=shop/checkout"' in html
+    response = client.get("/clusters/demo/timeline/", {"service": "shop/checkout"})
+    assert response.status_code == 302 and response.headers["Location"] == URL
+    assert client.get("/clusters/demo/timeline/", {"service": "nope"}).status_code == 404
+
+
 def test_form_only_until_an_event_is_chosen(client: Client, demo: Cluster) -> None:
     response = client.get(URL)
     assert response.status_code == 200

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
 from cluster.models import Service
@@ -79,3 +79,14 @@ def service_timeline(request: HttpRequest, name: str, namespace: str, service: s
         "resets": [w for w in (out or {}).get("windows", []) if w["source"].endswith(":established")],
     }
     return render_page(request, "dashboard/services/timeline.html", context, cluster=cluster, section="services")
+
+
+@read_required
+def timeline_by_key(request: HttpRequest, name: str) -> HttpResponse:
+    """``?service=ns/name`` (as the what-if explorer knows it) -> that Service's timeline page."""
+    cluster = cluster_or_404(name)
+    namespace, _, service = request.GET.get("service", "").strip().partition("/")
+    if not namespace or not service:
+        raise Http404("service must be namespace/name")
+    row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
+    return redirect("dashboard:service-timeline", cluster.name, row.namespace, row.name)
