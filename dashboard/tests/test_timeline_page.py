@@ -94,4 +94,8 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     tab.wait_for_load_state("networkidle")
     assert "prestop=30" in tab.url and tab.locator("[data-no-windows]").count() == 1
     page.close()  # fails on any console error (a CSP violation is one)
+    phone = Page(browser, live_server.url, width=390)
+    tab = phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone")
+    assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    phone.close()
 
