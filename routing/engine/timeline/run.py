@@ -391,14 +391,15 @@ class _Run:
             windows.append(self._close(cur, t))
             cur = None
         if cur is None:
-            cur = open_w[kind] = {"source": kind, "start": t, "share": extra, "code": code,
-                                  "cause": self._cause(kind, code, (pt.why.get(code, set()) - base.why.get(code, set())) or pt.why.get(code, set()))}
+            cur = open_w[kind] = {"source": kind, "start": t, "share": extra, "code": code, "who": set()}
         cur["share"] = max(cur["share"], extra)
+        # Who is at fault over the whole window (pods or nodes beyond those of the baseline).
+        cur["who"] |= (pt.why.get(code, set()) - base.why.get(code, set())) or pt.why.get(code, set())
 
     def _close(self, w: dict, end: float | None) -> dict:
         return {"source": w["source"], "start": w["start"], "end": end,
                 "seconds": None if end is None else round(end - w["start"], 6),
-                "share": round(w["share"], 6), "cause": w["cause"], "code": w["code"]}
+                "share": round(w["share"], 6), "cause": self._cause(w["source"], w["code"], w["who"]), "code": w["code"]}
 
     def _cause(self, kind: str, code: str, who: set) -> str:
         names = ", ".join(sorted(who)[:3]) + (f" and {len(who) - 3} more" if len(who) > 3 else "")
@@ -427,10 +428,9 @@ class _Run:
         return f"{who_text}: kube-proxy drops or rejects the connections on {names or 'the nodes'} ({code})"
 
     def by_key(self, key: str) -> Life | None:
-        for life in self.lives:
-            if life.key == key:
-                return life
-        return None
+        if not hasattr(self, "_by_key"):
+            self._by_key = {life.key: life for life in self.lives}
+        return self._by_key.get(key)
 
     def _resets(self, baseline: dict) -> list[dict]:
         """Established connections (conntrack keeps them on their endpoint whatever the

@@ -190,6 +190,9 @@ def test_rollout_follows_max_surge_and_max_unavailable(demo):
     assert not set(last["shares"]["endpoints"]) & {"10.244.1.11", "10.244.4.11", "10.244.4.12", "10.244.4.13"}
     stopping = timeline(demo, "rollout")
     assert windows(stopping, "pod", ENDPOINT_NOT_ACCEPTING)
+    # Both old nodes lose their last Ready checkout pod; the one window names both.
+    lag = windows(stopping, "lb", LB_HEALTH_CHECK_LAG)
+    assert len(lag) == 1 and "node-a1" in lag[0]["cause"] and "node-b1" in lag[0]["cause"]
 
 
 def test_scale_down_terminates_pods_like_a_deletion(demo):
