@@ -1,4 +1,6 @@
-"""From an event to pod lifecycles (placements come from ``scenario.apply_scenario``)."""
+"""From an event to pod lifecycles. New pods are placed by ``place``: the rule
+``scenario.apply_scenario`` follows (``scaling.py``), for this Service's pods only — the
+tests check both give the same nodes."""
 from __future__ import annotations
 
 import heapq
@@ -6,7 +8,6 @@ import ipaddress
 from collections import Counter
 from dataclasses import replace
 
-from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.timeline.lives import INF, Life
 from routing.engine.timeline.timing import Event, TimelineError, Timing
@@ -41,15 +42,6 @@ def terminate(life: Life, at: float, timing: Timing) -> None:
     life.gone = life.stop
 
 
-def _new_lives(before: Snapshot, after: Snapshot, service: Service, known: dict[str, Life]) -> list[Life]:
-    out = base_lives(after, service)
-    fresh = [life for key, life in out.items() if key not in known]
-    fresh.sort(key=lambda life: _serial(life.key))
-    for life in fresh:
-        life.new = True
-    return fresh
-
-
 def _serial(key: str) -> tuple:
     tail = key.rsplit("-", 1)[-1]
     return (0, int(tail), key) if tail.isdigit() else (1, 0, key)
@@ -70,7 +62,29 @@ def _owner(snapshot: Snapshot, lives: dict[str, Life]) -> str:
     return owners.most_common(1)[0][0]
 
 
-def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: Service, timing: Timing) -> list[Life]:
+def _replacements(snapshot: Snapshot, service: Service, lives: dict[str, Life], nodes: frozenset[str],
+                  cache: dict | None) -> list[Life]:
+    """The pods a controller recreates for this Service's pods evicted from ``nodes``: per
+    owner, as many as were evicted, placed by ``place`` away from ``nodes`` (what
+    ``apply_scenario(Scenario(nodes_drained=...))`` does, for this Service's pods only;
+    bare and DaemonSet pods are not recreated)."""
+    groups: dict[str, list[Life]] = {}
+    for life in lives.values():
+        pod = snapshot.pods.get(life.key)
+        if pod is None or not pod.owner or pod.owner.split("/", 1)[0] not in ("Deployment", "StatefulSet", "ReplicaSet"):
+            continue
+        groups.setdefault(f"{pod.namespace}/{pod.owner.split('/', 1)[1]}", []).append(life)
+    fresh: list[Life] = []
+    for owner, members in sorted(groups.items()):
+        evicted = [life for life in members if life.node in nodes]
+        staying = [life for life in members if life.node not in nodes]
+        if evicted:
+            fresh += place(snapshot, service, owner, staying, len(evicted), cache, exclude=nodes, template=evicted[0])
+    return fresh
+
+
+def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: Service, timing: Timing,
+          cache: dict | None = None) -> list[Life]:
     marked = timing.node_monitor_grace_s
     evict = marked + timing.eviction_toleration_s
     hit = [life for life in lives.values() if life.node in nodes]
@@ -79,8 +93,7 @@ def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: 
         terminate(life, evict, timing)
     if not hit:
         return []
-    after = apply_scenario(snapshot, Scenario(nodes_drained=frozenset(nodes)))
-    fresh = _new_lives(snapshot, after, service, lives)
+    fresh = _replacements(snapshot, service, lives, frozenset(nodes), cache)
     for life in fresh:
         _create(life, evict, timing)
     return fresh
@@ -98,8 +111,7 @@ def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: 
         for life in lives.values():
             if life.node == event.target:
                 terminate(life, 0.0, timing)
-        after = apply_scenario(snapshot, Scenario(nodes_drained=frozenset([event.target])))
-        fresh = _new_lives(snapshot, after, service, lives)
+        fresh = _replacements(snapshot, service, lives, frozenset([event.target]), cache)
         for life in fresh:
             _create(life, 0.0, timing)
         if event.kind == "scale-in":
@@ -116,7 +128,7 @@ def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: 
             if not names:
                 raise TimelineError(f"no node in zone {event.target!r}")
         dead = dict.fromkeys(names, 0.0)
-        fresh = _down(names, lives, snapshot, service, timing)
+        fresh = _down(names, lives, snapshot, service, timing, cache)
     elif event.kind == "scale":
         owner, members = _members(snapshot, lives)
         want = int(event.target)
@@ -151,28 +163,28 @@ def _deletion_order(members: list[Life]) -> list[Life]:
 
 
 def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life], count: int,
-          cache: dict | None = None) -> list[Life]:
+          cache: dict | None = None, *, exclude: frozenset[str] = frozenset(), template: Life | None = None) -> list[Life]:
     """``count`` new replicas placed by ``scaling.py``'s rule — a Ready, schedulable node
     with the fewest replicas of the owner, then the emptiest zone, then name order — with
     addresses from the node's podCIDR that no pod or endpoint on the node uses. (The same
     rule as ``apply_scenario(Scenario(scale=...))``, without its whole-cluster scans: one
     heap per zone, so a 100-pod rollout on 5,000 nodes places in milliseconds.)"""
-    if count <= 0 or not members:
+    template = template or (members[0] if members else None)
+    if count <= 0 or template is None:
         return []
-    key = ("place", service.key, service.traffic_distribution, owner, count, tuple(life.key for life in members))
+    key = ("place", service.key, service.traffic_distribution, owner, count, tuple(life.key for life in members), exclude)
     if cache is not None and key in cache:  # a re-run: same placement, fresh lifecycles
         return [Life(key=k, node=n, eps=dict(e), new=True) for k, n, e in cache[key]]
     per_node = Counter(life.node for life in members)
     per_zone = Counter(snapshot.zone_of(life.node) for life in members)
     heaps: dict[str, list] = {}
     for node in snapshot.nodes.values():
-        if node.ready and not node.unschedulable and not node.deleting:
+        if node.ready and not node.unschedulable and not node.deleting and node.name not in exclude:
             heaps.setdefault(node.zone, []).append((per_node[node.name], node.name))
     for heap in heaps.values():
         heapq.heapify(heap)
     used: dict[str, set[str]] = {}
     namespace, _, name = owner.partition("/")
-    template = members[0]
     out = []
     for i in range(count):
         tops = [(heap[0][0], per_zone[zone], heap[0][1], zone) for zone, heap in heaps.items() if heap]

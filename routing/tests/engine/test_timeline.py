@@ -316,3 +316,17 @@ def test_scale_in_waits_for_the_pods_and_the_node_delete_delay(demo):
     # clients aiming at node-a1's NodePort fail from there.
     down = windows(out, "external", NODE_DOWN)
     assert down and down[0]["start"] == 5.0
+
+
+@pytest.mark.parametrize("nodes", [("node-a1",), ("node-b1",), ("node-b1", "node-b2", "node-b3")])
+def test_replacements_land_where_apply_scenario_reschedules(demo, nodes):
+    """Drain / node / zone failure: the recreated pods go to the nodes
+    ``apply_scenario(Scenario(nodes_drained=...))`` gives. (Addresses may differ: the what-if
+    also recreates other Services' pods, which take addresses first.)"""
+    from routing.engine.timeline.events import _replacements, base_lives
+    service = demo.services[SVC]
+    lives = base_lives(demo, service)
+    mine = sorted(life.node for life in _replacements(demo, service, lives, frozenset(nodes), None))
+    drained = apply_scenario(demo, Scenario(nodes_drained=frozenset(nodes)))
+    theirs = sorted(ep.node for ep in drained.endpoints(SVC, "http") if ep.pod not in lives)
+    assert mine == theirs and len(mine) == sum(1 for life in lives.values() if life.node in nodes)
