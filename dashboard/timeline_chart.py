@@ -71,7 +71,9 @@ def panels(out: dict) -> list[Panel]:
             x0, x1 = _x(w["start"], span), _x(w["end"] if w["end"] is not None else span, span)
             panel.windows.append({"x": x0, "width": max(1.0, round(x1 - x0, 1)), "y": TOP,
                                   "height": HEIGHT - TOP - BOTTOM, "code": w["code"], "title": w["cause"]})
-        panel.marks = [{"x": _x(0.0, span), "label": out["event"]["text"]}]
+        panel.marks = [{"x": _x(0.0, span), "label": f"t=0 s: {out['event']['text']}", "start": True}]
+        panel.marks += [{"x": _x(m["t"], span), "label": f"t={m['t']:g} s: {m['text']}", "start": False}
+                        for m in out["event"].get("marks", []) if m["t"] > 0]
         result.append(panel)
     return result
 

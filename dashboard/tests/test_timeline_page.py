@@ -45,6 +45,7 @@ def test_drain_story_chart_windows_and_recommendations(client: Client, demo: Clu
     assert html.count('data-timeline-source="') == 3
     assert 'class="tl-window tl-timeline_lb_health_check_lag"' in html
     assert "2 s – 26 s (24 s)" in html  # gcp: 3 x 8 s after the health check fails at 2 s
+    assert "26 s: load balancer takes out: node-a1" in html and 'class="tl-event tl-mark"' in html
     assert "a preStop sleep of 30 s" in html
     # The preStop is re-run on this page; eTP=Cluster opens the what-if with the change.
     assert "prestop=30&amp;grace=35" in html

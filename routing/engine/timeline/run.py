@@ -427,6 +427,39 @@ class _Run:
                     f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s")
         return f"{who_text}: kube-proxy drops or rejects the connections on {names or 'the nodes'} ({code})"
 
+    def marks(self, limit: int = 40) -> list[dict]:
+        """What happens when, in words (pods deleted, Ready, gone; nodes failing; the LB
+        taking nodes out and back), grouped by moment: the chart's event marks."""
+        found: dict[float, list[str]] = defaultdict(list)
+
+        def add(t: float, what: str, names: list[str]) -> None:
+            if names and math.isfinite(t) and t >= 0:
+                shown = ", ".join(sorted(names)[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+                found[round(t, 6)].append(f"{what}: {shown}")
+
+        by_time: dict[tuple, list[str]] = defaultdict(list)
+        for life in self.lives:
+            if life.new:
+                by_time[(life.born, "pod created")].append(life.key)
+                by_time[(life.ready, "pod Ready")].append(life.key)
+            if math.isfinite(life.term) and not self.dead(life.node or "", life.term):
+                by_time[(life.term, "pod deleted (preStop, then SIGTERM)")].append(life.key)
+            if math.isfinite(life.stop) and life.stop_why and not (life.dead <= life.stop):
+                by_time[(life.stop, f"app {life.stop_why}")].append(life.key)
+        for name, at in self.dead_at.items():
+            by_time[(at, "node stops")].append(name)
+        for name in self.dead_nodes:
+            by_time[(self._marked(name), "node controller marks NotReady")].append(name)
+        for name, at in self.ineligible_at.items():
+            by_time[(at, "kube-proxy /healthz 503 (node being removed)")].append(name)
+        if "lb" in self.sources:
+            for name, flips in self.belief.items():
+                for at, healthy in flips:
+                    by_time[(at, "load balancer sends to" if healthy else "load balancer takes out")].append(name)
+        for (t, what), names in by_time.items():
+            add(t, what, names)
+        return [{"t": t, "text": "; ".join(texts)} for t, texts in sorted(found.items())][:limit]
+
     def by_key(self, key: str) -> Life | None:
         if not hasattr(self, "_by_key"):
             self._by_key = {life.key: life for life in self.lives}
@@ -462,7 +495,8 @@ def run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: boo
     body = run.run()
     out = {"service": run.service.key,
            "event": {"kind": run.event.kind, "target": run.event.target, "text": run.event.text,
-                     "port": run.port.name or str(run.port.port), "baseline": body["baseline"]},
+                     "port": run.port.name or str(run.port.port), "baseline": body["baseline"],
+                     "marks": run.marks()},
            "timing": request.timing.to_json(),
            "steps": body["steps"], "windows": body["windows"], "recommendations": []}
     if recommend:

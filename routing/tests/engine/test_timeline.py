@@ -120,6 +120,14 @@ def test_drain_of_the_lone_pod_node_opens_an_lb_window_the_length_the_preset_imp
     assert [w for w in again["windows"] if not w["source"].endswith(":established")] == []
 
 
+def test_event_marks_say_what_happens_when(demo):
+    marks = {m["t"]: m["text"] for m in timeline(demo, "drain:node-a1", preset="gcp")["event"]["marks"]}
+    assert "pod deleted" in marks[0.0] and "app stops at SIGTERM" in marks[0.0] and "pod created" in marks[0.0]
+    assert "pod Ready" in marks[10.0]  # readiness_delay_s
+    assert marks[26.0] == "load balancer takes out: node-a1"  # 2 s + 3 x 8 s
+    assert "load balancer sends to" in marks[20.0]  # the new pod's node: 10 + 2 + 1 x 8 s
+
+
 def test_drain_with_cluster_policy_has_no_lb_window_but_loses_the_client_ip(demo):
     out = timeline(demo, "drain:node-a1", overrides={"externalTrafficPolicy": "Cluster"})
     assert windows(out, "lb", LB_HEALTH_CHECK_LAG) == []
