@@ -1,8 +1,11 @@
 """Run a disruption timeline: snapshots per moment, each answered by ``simulate``."""
 from __future__ import annotations
 
+import gc
 import math
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -488,9 +491,30 @@ class _Run:
         return out
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (as the analysis and the rule renderer do): a
+    timeline allocates many small acyclic objects, and each automatic collection would walk
+    the whole snapshot (millions of objects on a 5,000-node cluster: a gen-2 pass costs more
+    than the timeline). Reference counting still frees everything; the previous state is
+    restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool = True, shared: Shared | None = None) -> dict:
     """The timeline JSON: ``{service, event, timing, steps, windows, recommendations}``
     (plus ``baseline``: each source's loss before the event; windows count only loss above it)."""
+    with _gc_paused():
+        return _run_timeline(snapshot, request, recommend=recommend, shared=shared)
+
+
+def _run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool, shared: Shared | None) -> dict:
     run = _Run(snapshot, request, shared)
     body = run.run()
     out = {"service": run.service.key,
