@@ -338,3 +338,14 @@ def test_replacements_land_where_apply_scenario_reschedules(demo, nodes):
     drained = apply_scenario(demo, Scenario(nodes_drained=frozenset(nodes)))
     theirs = sorted(ep.node for ep in drained.endpoints(SVC, "http") if ep.pod not in lives)
     assert mine == theirs and len(mine) == sum(1 for life in lives.values() if life.node in nodes)
+
+
+def test_a_recommendation_reports_the_change_it_re_ran(demo):
+    """scale:0 leaves no endpoint at all: no preStop closes that, and the recommendation
+    says so with the very sleep and grace period whose re-run it shows."""
+    out = timeline(demo, "scale:0")
+    rec = next(r for r in out["recommendations"] if r["change"]["kind"] == "timing")
+    assert "narrows" in rec["change"]["text"] and rec["windows_after"]
+    fresh = timeline(demo, "scale:0", **rec["change"]["set"])
+    assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+    assert rec["change"]["set"]["grace_s"] >= rec["change"]["set"]["prestop_s"]
