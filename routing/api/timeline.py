@@ -15,7 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cluster.models import Cluster
 from cluster.permissions import CanRead
+from cluster.selectors import cluster_get
 from config.api_errors import ErrorSerializer
 from routing.engine.errors import ScenarioError
 from routing.engine.timeline import LB_PRESETS, TimelineError
@@ -139,8 +141,10 @@ class TimelineView(APIView):
         data = dict(body.validated_data)
         cluster = None
         if "cluster" in data:
-            from routing.api.views import _cluster_named  # noqa: PLC0415
-            cluster = _cluster_named(data["cluster"])
+            try:
+                cluster = cluster_get(name=data["cluster"])
+            except Cluster.DoesNotExist:
+                raise ValidationError({"cluster": [f"no cluster called {data['cluster']!r}"]}) from None
         try:
             snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"))
             out = timeline_json(snapshot, data)

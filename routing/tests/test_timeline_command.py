@@ -119,6 +119,9 @@ def test_api_bad_input_uses_the_error_shape(reader_client, anon_client, small_cl
     typo = reader_client.post("/api/v1/timeline", {"cluster": "small", "service": "shop/checkout", "event": "rollout",
                                                    "presto": 5}, format="json")
     assert typo.status_code == 400 and typo.json()["error"]["field"] == "presto"
+    unknown = reader_client.post("/api/v1/timeline", {"cluster": "nope", "service": "shop/checkout", "event": "rollout"},
+                                 format="json")
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "cluster"
     both = reader_client.post("/api/v1/timeline", {"service": "shop/checkout", "event": "rollout"}, format="json")
     assert both.status_code == 400 and both.json()["error"]["field"] == "cluster"
     preset = reader_client.post("/api/v1/timeline", {"cluster": "small", "service": "shop/checkout", "event": "rollout",
