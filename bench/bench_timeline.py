@@ -12,6 +12,7 @@ fewer. Timed: ``run_timeline(event="rollout")`` with the default timing (aws-nlb
 maxSurge/maxUnavailable 25 %), recommendations and their re-runs included; median of
 ``--runs`` (each run starts cold: nothing is shared between runs). Wall and CPU seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,30 +30,37 @@ TARGET_S = 1.0
 
 
 def dump_path(nodes: int) -> Path:
-    from cluster.generator import Shape, generate_cluster  # noqa: PLC0415 — pure, no Django
+    from cluster.generator import Shape, generate_cluster
 
     path = OUT / f"engine-{nodes}n-{2 * nodes}s-{30 * nodes}p-seed1.json"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out:
-            generate_cluster(shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1), out=out)
+            generate_cluster(
+                shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1),
+                out=out,
+            )
         tmp.rename(path)
     return path
 
 
-def pick_service(snapshot):  # noqa: ANN001, ANN201
+def pick_service(snapshot):
     """(snapshot with the Service's pods owned by a Deployment, service key, owner, pods):
     the LoadBalancer Service with the most endpoints, eTP=Local first. The generator
     writes no ownerReferences, so the set-up gives the Service's pods one Deployment (as
     ``kubectl create deployment`` would) before the rollout."""
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
     best = None
     for key, service in snapshot.services.items():
         if service.type != "LoadBalancer" or not service.ports:
             continue
-        pods = [ep.pod for ep in snapshot.endpoints(key, service.ports[0].name) if ep.pod in snapshot.pods]
+        pods = [
+            ep.pod
+            for ep in snapshot.endpoints(key, service.ports[0].name)
+            if ep.pod in snapshot.pods
+        ]
         rank = (service.external_traffic_policy == "Local", len(pods))
         if pods and (best is None or rank > best[0]):
             best = (rank, key, pods)
@@ -73,9 +81,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from routing.engine.kube import snapshot_from_objects  # noqa: PLC0415
-    from routing.engine.scenario import Scenario, apply_scenario  # noqa: PLC0415
-    from routing.engine.timeline import TimelineRequest, run_timeline  # noqa: PLC0415
+    from routing.engine.kube import snapshot_from_objects
+    from routing.engine.scenario import Scenario, apply_scenario
+    from routing.engine.timeline import TimelineRequest, run_timeline
 
     started = time.perf_counter()
     path = dump_path(args.nodes)
@@ -87,9 +95,11 @@ def main() -> None:
     if count < args.pods_behind:
         snapshot = apply_scenario(snapshot, Scenario(scale={owner: args.pods_behind}))
     behind = len(snapshot.endpoints(service, snapshot.services[service].ports[0].name))
-    print(f"set-up {time.perf_counter() - started:.1f} s: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services; "
-          f"{service} (eTP={snapshot.services[service].external_traffic_policy}), owner {owner}: "
-          f"{count} -> {behind} endpoints")
+    print(
+        f"set-up {time.perf_counter() - started:.1f} s: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services; "
+        f"{service} (eTP={snapshot.services[service].external_traffic_policy}), owner {owner}: "
+        f"{count} -> {behind} endpoints"
+    )
 
     walls, cpus, out = [], [], None
     for _ in range(args.runs):
@@ -99,10 +109,14 @@ def main() -> None:
         cpus.append(time.process_time() - cpu)
     wall, cpu = statistics.median(walls), statistics.median(cpus)
     assert out is not None
-    print(f"rollout timeline: {len(out['steps'])} steps, {len(out['windows'])} windows, "
-          f"{len(out['recommendations'])} recommendations (each re-run)")
-    print(f"median of {args.runs}: {wall:.3f} s wall, {cpu:.3f} s CPU  (target < {TARGET_S:g} s)  "
-          f"{'OK' if wall < TARGET_S else 'OVER'}")
+    print(
+        f"rollout timeline: {len(out['steps'])} steps, {len(out['windows'])} windows, "
+        f"{len(out['recommendations'])} recommendations (each re-run)"
+    )
+    print(
+        f"median of {args.runs}: {wall:.3f} s wall, {cpu:.3f} s CPU  (target < {TARGET_S:g} s)  "
+        f"{'OK' if wall < TARGET_S else 'OVER'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 """The timeline page's time chart: coordinates for a server-rendered SVG (no script, no
 inline style: the template only places shapes and classes)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 140, 44, 12, 10, 26
-SOURCE_TITLES = {"pod": "Pods → ClusterIP", "external": "External → NodePort", "lb": "Load balancer"}
+SOURCE_TITLES = {
+    "pod": "Pods → ClusterIP",
+    "external": "External → NodePort",
+    "lb": "Load balancer",
+}
 
 
 @dataclass
@@ -37,7 +42,9 @@ def _y(share: float) -> float:
 
 
 def _ticks(span: float) -> list[dict]:
-    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9) if span / s <= 8)
+    step = next(
+        s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9) if span / s <= 8
+    )
     out, t = [], 0.0
     while t <= span:
         out.append({"x": _x(t, span), "label": f"{t:g}s"})
@@ -69,14 +76,36 @@ def panels(out: dict) -> list[Panel]:
             if w["source"] != source:
                 continue
             x0, x1 = _x(w["start"], span), _x(w["end"] if w["end"] is not None else span, span)
-            panel.windows.append({"x": x0, "width": max(1.0, round(x1 - x0, 1)), "y": TOP,
-                                  "height": HEIGHT - TOP - BOTTOM, "code": w["code"], "title": w["cause"]})
-        panel.marks = [{"x": _x(0.0, span), "label": f"t=0 s: {out['event']['text']}", "start": True}]
-        panel.marks += [{"x": _x(m["t"], span), "label": f"t={m['t']:g} s: {m['text']}", "start": False}
-                        for m in out["event"].get("marks", []) if m["t"] > 0]
+            panel.windows.append(
+                {
+                    "x": x0,
+                    "width": max(1.0, round(x1 - x0, 1)),
+                    "y": TOP,
+                    "height": HEIGHT - TOP - BOTTOM,
+                    "code": w["code"],
+                    "title": w["cause"],
+                }
+            )
+        panel.marks = [
+            {"x": _x(0.0, span), "label": f"t=0 s: {out['event']['text']}", "start": True}
+        ]
+        panel.marks += [
+            {"x": _x(m["t"], span), "label": f"t={m['t']:g} s: {m['text']}", "start": False}
+            for m in out["event"].get("marks", [])
+            if m["t"] > 0
+        ]
         result.append(panel)
     return result
 
 
-GEOMETRY = {"width": WIDTH, "height": HEIGHT, "left": LEFT, "top": TOP, "plot_bottom": HEIGHT - BOTTOM,
-            "plot_right": WIDTH - RIGHT, "y_full": _y(1.0), "y_half": _y(0.5), "label_y": HEIGHT - 8}
+GEOMETRY = {
+    "width": WIDTH,
+    "height": HEIGHT,
+    "left": LEFT,
+    "top": TOP,
+    "plot_bottom": HEIGHT - BOTTOM,
+    "plot_right": WIDTH - RIGHT,
+    "y_full": _y(1.0),
+    "y_half": _y(0.5),
+    "label_y": HEIGHT - 8,
+}

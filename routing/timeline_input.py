@@ -1,16 +1,28 @@
 """The timeline's inputs, shared by ``manage.py timeline`` and ``POST /api/v1/timeline``
 so both build the same request from the same fields (and give the same JSON)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from routing.engine.scenario import SERVICE_FIELDS
 from routing.engine.snapshot import Snapshot
-from routing.engine.timeline import Timing, TimelineError, TimelineRequest, run_timeline
+from routing.engine.timeline import TimelineError, TimelineRequest, Timing, run_timeline
 
 #: The fields, by their API names (the CLI flags are the same with dashes).
-FIELDS = ("service", "event", "port", "lb_preset", "probe_interval", "unhealthy_threshold", "healthy_threshold",
-          "grace", "prestop", "on_sigterm", "set")
+FIELDS = (
+    "service",
+    "event",
+    "port",
+    "lb_preset",
+    "probe_interval",
+    "unhealthy_threshold",
+    "healthy_threshold",
+    "grace",
+    "prestop",
+    "on_sigterm",
+    "set",
+)
 
 
 def build_request(fields: Mapping[str, object]) -> TimelineRequest:
@@ -22,14 +34,21 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
     if not isinstance(service, str) or "/" not in service:
         raise TimelineError("service must be NAMESPACE/NAME")
     if not isinstance(event, str) or not event:
-        raise TimelineError("event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE)")
+        raise TimelineError(
+            "event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE)"
+        )
     preset = fields.get("lb_preset")
-    probe = {k: fields.get(k) for k in ("probe_interval", "unhealthy_threshold", "healthy_threshold")}
+    probe = {
+        k: fields.get(k) for k in ("probe_interval", "unhealthy_threshold", "healthy_threshold")
+    }
     if preset not in (None, "") and any(v is not None for v in probe.values()):
         raise TimelineError("give a load-balancer preset or probe numbers, not both")
-    timing = Timing().with_probe(preset=preset or None,
-                                 interval_s=probe["probe_interval"], unhealthy_threshold=probe["unhealthy_threshold"],
-                                 healthy_threshold=probe["healthy_threshold"])
+    timing = Timing().with_probe(
+        preset=preset or None,
+        interval_s=probe["probe_interval"],
+        unhealthy_threshold=probe["unhealthy_threshold"],
+        healthy_threshold=probe["healthy_threshold"],
+    )
     sets = fields.get("set") or {}
     if not isinstance(sets, Mapping):
         raise TimelineError("set must map FIELD to VALUE")
@@ -40,10 +59,17 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
             timed[key] = fields[name]
     timing = timing.with_fields(timed)
     if timing.prestop_s > timing.grace_s:
-        raise TimelineError(f"prestop ({timing.prestop_s:g} s) is longer than the grace period ({timing.grace_s:g} s)")
+        raise TimelineError(
+            f"prestop ({timing.prestop_s:g} s) is longer than the grace period ({timing.grace_s:g} s)"
+        )
     port = fields.get("port")
-    return TimelineRequest(service=service, event=event, timing=timing, port=port if port not in ("", None) else None,
-                           overrides=overrides)
+    return TimelineRequest(
+        service=service,
+        event=event,
+        timing=timing,
+        port=port if port not in ("", None) else None,
+        overrides=overrides,
+    )
 
 
 def timeline_json(snapshot: Snapshot, fields: Mapping[str, object]) -> dict:

@@ -1,5 +1,6 @@
 """The disruption timeline page (issue 14): server-side facts, links, strict CSP; and the
 same page in real headless Chromium (marked ``browser``)."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,9 @@ from django.test import Client
 
 from cluster.models import Cluster
 from dashboard.middleware import CONTENT_SECURITY_POLICY
-from dashboard.tests.test_browser import browser  # noqa: F401 — the Chromium fixture of the browser tests
+from dashboard.tests.test_browser import (
+    browser,
+)
 
 pytestmark = pytest.mark.django_db
 URL = "/clusters/demo/services/shop/checkout/timeline/"
@@ -32,7 +35,11 @@ def test_form_only_until_an_event_is_chosen(client: Client, demo: Cluster) -> No
     response = client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'value="drain:node-a1"' in html and 'value="zone-down:eu-west-1b"' in html and "<svg" not in html
+    assert (
+        'value="drain:node-a1"' in html
+        and 'value="zone-down:eu-west-1b"' in html
+        and "<svg" not in html
+    )
 
 
 def test_drain_story_chart_windows_and_recommendations(client: Client, demo: Cluster) -> None:
@@ -41,7 +48,11 @@ def test_drain_story_chart_windows_and_recommendations(client: Client, demo: Clu
     assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     html = response.content.decode()
     # No inline script or style: the chart is shapes and classes only.
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html) and "style=" not in html and "<style" not in html
+    assert (
+        not re.search(r"<script(?![^>]*\bsrc=)", html)
+        and "style=" not in html
+        and "<style" not in html
+    )
     assert html.count('data-timeline-source="') == 3
     assert 'class="tl-window tl-timeline_lb_health_check_lag"' in html
     assert "2 s – 26 s (24 s)" in html  # gcp: 3 x 8 s after the health check fails at 2 s
@@ -53,7 +64,9 @@ def test_drain_story_chart_windows_and_recommendations(client: Client, demo: Clu
 
 
 def test_the_recommended_prestop_leaves_no_window(client: Client, demo: Cluster) -> None:
-    html = client.get(URL, {"event": "drain:node-a1", "lb_preset": "gcp", "prestop": "30", "grace": "35"}).content.decode()
+    html = client.get(
+        URL, {"event": "drain:node-a1", "lb_preset": "gcp", "prestop": "30", "grace": "35"}
+    ).content.decode()
     assert "data-no-windows" in html
 
 
@@ -74,10 +87,11 @@ def test_bad_input_is_shown_not_raised(client: Client, demo: Cluster) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> None:  # noqa: ANN001, F811
+def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> None:
     from django.core.management import call_command
 
     from dashboard.tests.test_browser import Page
+
     call_command("load_demo", verbosity=0)
     page = Page(browser, live_server.url)
     tab = page.open("/clusters/demo/services/shop/checkout/")
@@ -88,7 +102,9 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     tab.wait_for_load_state("networkidle")
     page.shot("timeline-drain")
     assert tab.locator("svg.timeline").count() == 3
-    assert tab.locator("[data-timeline-source='lb'] rect.tl-timeline_lb_health_check_lag").count() == 1
+    assert (
+        tab.locator("[data-timeline-source='lb'] rect.tl-timeline_lb_health_check_lag").count() == 1
+    )
     box = tab.locator("[data-timeline-source='lb'] svg.timeline").bounding_box()
     assert box and box["width"] > 300  # the stylesheet applied (no inline style needed)
     tab.locator("[data-recommendation] a").first.click()
@@ -99,4 +115,3 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     tab = phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone")
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone.close()
-

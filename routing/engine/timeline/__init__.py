@@ -25,7 +25,16 @@ Model, in short (``timing.py`` has the delays and their sources):
   connection draining/termination settings of the cloud LBs, kubelet readiness probes
   failing before exit, kube-proxy's periodic ``syncPeriod`` resyncs, scheduler capacity.
 """
-from routing.engine.timeline.run import TimelineRequest, run_timeline
-from routing.engine.timeline.timing import LB_PRESETS, LBProbe, Timing, TimelineError, parse_event
 
-__all__ = ["LB_PRESETS", "LBProbe", "TimelineError", "TimelineRequest", "Timing", "parse_event", "run_timeline"]
+from routing.engine.timeline.run import TimelineRequest, run_timeline
+from routing.engine.timeline.timing import LB_PRESETS, LBProbe, TimelineError, Timing, parse_event
+
+__all__ = [
+    "LB_PRESETS",
+    "LBProbe",
+    "TimelineError",
+    "TimelineRequest",
+    "Timing",
+    "parse_event",
+    "run_timeline",
+]

@@ -1,6 +1,7 @@
 """From an event to pod lifecycles. New pods are placed by ``place``: the rule
 ``scenario.apply_scenario`` follows (``scaling.py``), for this Service's pods only — the
 tests check both give the same nodes."""
+
 from __future__ import annotations
 
 import heapq
@@ -55,15 +56,26 @@ def _owner(snapshot: Snapshot, lives: dict[str, Life]) -> str:
     owners = Counter()
     for life in lives.values():
         pod = snapshot.pods.get(life.key)
-        if pod is not None and pod.owner and pod.owner.split("/", 1)[0] in ("Deployment", "StatefulSet", "ReplicaSet"):
+        if (
+            pod is not None
+            and pod.owner
+            and pod.owner.split("/", 1)[0] in ("Deployment", "StatefulSet", "ReplicaSet")
+        ):
             owners[f"{pod.namespace}/{pod.owner.split('/', 1)[1]}"] += 1
     if not owners:
-        raise TimelineError("the service's endpoints have no Pods owned by a Deployment, StatefulSet or ReplicaSet")
+        raise TimelineError(
+            "the service's endpoints have no Pods owned by a Deployment, StatefulSet or ReplicaSet"
+        )
     return owners.most_common(1)[0][0]
 
 
-def _replacements(snapshot: Snapshot, service: Service, lives: dict[str, Life], nodes: frozenset[str],
-                  cache: dict | None) -> list[Life]:
+def _replacements(
+    snapshot: Snapshot,
+    service: Service,
+    lives: dict[str, Life],
+    nodes: frozenset[str],
+    cache: dict | None,
+) -> list[Life]:
     """The pods a controller recreates for this Service's pods evicted from ``nodes``: per
     owner, as many as were evicted, placed by ``place`` away from ``nodes`` (what
     ``apply_scenario(Scenario(nodes_drained=...))`` does, for this Service's pods only;
@@ -71,7 +83,11 @@ def _replacements(snapshot: Snapshot, service: Service, lives: dict[str, Life], 
     groups: dict[str, list[Life]] = {}
     for life in lives.values():
         pod = snapshot.pods.get(life.key)
-        if pod is None or not pod.owner or pod.owner.split("/", 1)[0] not in ("Deployment", "StatefulSet", "ReplicaSet"):
+        if (
+            pod is None
+            or not pod.owner
+            or pod.owner.split("/", 1)[0] not in ("Deployment", "StatefulSet", "ReplicaSet")
+        ):
             continue
         groups.setdefault(f"{pod.namespace}/{pod.owner.split('/', 1)[1]}", []).append(life)
     fresh: list[Life] = []
@@ -79,12 +95,27 @@ def _replacements(snapshot: Snapshot, service: Service, lives: dict[str, Life], 
         evicted = [life for life in members if life.node in nodes]
         staying = [life for life in members if life.node not in nodes]
         if evicted:
-            fresh += place(snapshot, service, owner, staying, len(evicted), cache, exclude=nodes, template=evicted[0])
+            fresh += place(
+                snapshot,
+                service,
+                owner,
+                staying,
+                len(evicted),
+                cache,
+                exclude=nodes,
+                template=evicted[0],
+            )
     return fresh
 
 
-def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: Service, timing: Timing,
-          cache: dict | None = None) -> list[Life]:
+def _down(
+    nodes: set[str],
+    lives: dict[str, Life],
+    snapshot: Snapshot,
+    service: Service,
+    timing: Timing,
+    cache: dict | None = None,
+) -> list[Life]:
     marked = timing.node_monitor_grace_s
     evict = marked + timing.eviction_toleration_s
     hit = [life for life in lives.values() if life.node in nodes]
@@ -99,8 +130,9 @@ def _down(nodes: set[str], lives: dict[str, Life], snapshot: Snapshot, service: 
     return fresh
 
 
-def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: Timing,
-                    cache: dict | None = None) -> tuple[list[Life], dict[str, float]]:
+def lives_for_event(
+    snapshot: Snapshot, service: Service, event: Event, timing: Timing, cache: dict | None = None
+) -> tuple[list[Life], dict[str, float]]:
     """(every pod of the timeline, node -> when it stops answering)."""
     lives = base_lives(snapshot, service)
     dead: dict[str, float] = {}
@@ -116,7 +148,11 @@ def lives_for_event(snapshot: Snapshot, service: Service, event: Event, timing: 
             _create(life, 0.0, timing)
         if event.kind == "scale-in":
             # The cluster autoscaler deletes the node once its pods are gone; the VM stops.
-            gone = [life.gone for life in lives.values() if life.node == event.target and life.gone < INF]
+            gone = [
+                life.gone
+                for life in lives.values()
+                if life.node == event.target and life.gone < INF
+            ]
             dead = {event.target: max(gone, default=0.0) + timing.node_delete_s}
     elif event.kind in ("node-down", "zone-down"):
         if event.kind == "node-down":
@@ -150,7 +186,11 @@ def _members(snapshot: Snapshot, lives: dict[str, Life]) -> tuple[str, list[Life
     members = []
     for life in lives.values():
         pod = snapshot.pods.get(life.key)
-        if pod is not None and pod.owner and f"{pod.namespace}/{pod.owner.split('/', 1)[1]}" == owner:
+        if (
+            pod is not None
+            and pod.owner
+            and f"{pod.namespace}/{pod.owner.split('/', 1)[1]}" == owner
+        ):
             members.append(life)
     return owner, members
 
@@ -159,11 +199,27 @@ def _deletion_order(members: list[Life]) -> list[Life]:
     """ReplicaSet deletion ranking (``ActivePodsWithRanks``, as ``scaling.py``): not ready
     first, then pods on nodes crowded with replicas, then newer (later names)."""
     crowd = Counter(life.node for life in members)
-    return sorted(members, key=lambda life: (life.accepting(-1.0), -crowd[life.node], tuple(-ord(c) for c in life.key)))
+    return sorted(
+        members,
+        key=lambda life: (
+            life.accepting(-1.0),
+            -crowd[life.node],
+            tuple(-ord(c) for c in life.key),
+        ),
+    )
 
 
-def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life], count: int,
-          cache: dict | None = None, *, exclude: frozenset[str] = frozenset(), template: Life | None = None) -> list[Life]:
+def place(
+    snapshot: Snapshot,
+    service: Service,
+    owner: str,
+    members: list[Life],
+    count: int,
+    cache: dict | None = None,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    template: Life | None = None,
+) -> list[Life]:
     """``count`` new replicas placed by ``scaling.py``'s rule — a Ready, schedulable node
     with the fewest replicas of the owner, then the emptiest zone, then name order — with
     addresses from the node's podCIDR that no pod or endpoint on the node uses. (The same
@@ -172,7 +228,15 @@ def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life],
     template = template or (members[0] if members else None)
     if count <= 0 or template is None:
         return []
-    key = ("place", service.key, service.traffic_distribution, owner, count, tuple(life.key for life in members), exclude)
+    key = (
+        "place",
+        service.key,
+        service.traffic_distribution,
+        owner,
+        count,
+        tuple(life.key for life in members),
+        exclude,
+    )
     if cache is not None and key in cache:  # a re-run: same placement, fresh lifecycles
         return [Life(key=k, node=n, eps=dict(e), new=True) for k, n, e in cache[key]]
     per_node = Counter(life.node for life in members)
@@ -187,7 +251,9 @@ def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life],
     namespace, _, name = owner.partition("/")
     out = []
     for i in range(count):
-        tops = [(heap[0][0], per_zone[zone], heap[0][1], zone) for zone, heap in heaps.items() if heap]
+        tops = [
+            (heap[0][0], per_zone[zone], heap[0][1], zone) for zone, heap in heaps.items() if heap
+        ]
         if not tops:
             break  # Pending: nowhere to schedule
         replicas, _, node_name, zone = min(tops)
@@ -199,23 +265,37 @@ def place(snapshot: Snapshot, service: Service, owner: str, members: list[Life],
         eps = {}
         for port, tpl in template.eps.items():
             dist = service.traffic_distribution
-            zone_hints = frozenset([node.zone]) if node.zone and (dist or tpl.zone_hints) else frozenset()
+            zone_hints = (
+                frozenset([node.zone]) if node.zone and (dist or tpl.zone_hints) else frozenset()
+            )
             node_hints = frozenset([node.name]) if dist == "PreferSameNode" else frozenset()
-            eps[port] = replace(tpl, ip=ip, node=node.name, zone=node.zone or None, ready=True, serving=True,
-                                terminating=False, zone_hints=zone_hints, node_hints=node_hints, pod=pod_key)
+            eps[port] = replace(
+                tpl,
+                ip=ip,
+                node=node.name,
+                zone=node.zone or None,
+                ready=True,
+                serving=True,
+                terminating=False,
+                zone_hints=zone_hints,
+                node_hints=node_hints,
+                pod=pod_key,
+            )
         out.append(Life(key=f"{namespace}/{name}-timeline-{i}", node=node.name, eps=eps, new=True))
     if cache is not None:
         cache[key] = [(life.key, life.node, dict(life.eps)) for life in out]
     return out
 
 
-def _free_ip(snapshot: Snapshot, node, used: dict[str, set[str]], service_key: str) -> str:  # noqa: ANN001
+def _free_ip(snapshot: Snapshot, node, used: dict[str, set[str]], service_key: str) -> str:
     taken = used.get("")
     if taken is None:  # pod IPs are unique in the cluster: one set of them all
         taken = used[""] = {p.ip for p in snapshot.pods.values() if p.ip}
         for eps in snapshot.endpoint_index.get(service_key, {}).values():
             taken.update(ep.ip for ep in eps)
-    nets = [ipaddress.ip_network(c, strict=False) for c in node.pod_cidrs] or [ipaddress.ip_network("198.18.0.0/15")]
+    nets = [ipaddress.ip_network(c, strict=False) for c in node.pod_cidrs] or [
+        ipaddress.ip_network("198.18.0.0/15")
+    ]
     for net in nets:
         for host in net.hosts():
             text = str(host)
@@ -225,8 +305,13 @@ def _free_ip(snapshot: Snapshot, node, used: dict[str, set[str]], service_key: s
     raise TimelineError(f"no free pod address left on node {node.name}")
 
 
-def _rollout(snapshot: Snapshot, service: Service, lives: dict[str, Life], timing: Timing,
-             cache: dict | None = None) -> list[Life]:
+def _rollout(
+    snapshot: Snapshot,
+    service: Service,
+    lives: dict[str, Life],
+    timing: Timing,
+    cache: dict | None = None,
+) -> list[Life]:
     """The Deployment controller's rolling update, step by step: scale the new ReplicaSet
     up to replicas + maxSurge (counting pods not being deleted), scale the old one down
     while keeping replicas - maxUnavailable available (``rolling.go``: reconcileNewReplicaSet,
@@ -250,14 +335,20 @@ def _rollout(snapshot: Snapshot, service: Service, lives: dict[str, Life], timin
             _create(life, t, timing)
             created.append(life)
         total = len(old) + len(created)
-        shrink = max(0, min(len(old), total - (replicas - unavailable) - (len(created) - available_new)))
+        shrink = max(
+            0, min(len(old), total - (replicas - unavailable) - (len(created) - available_new))
+        )
         for _ in range(shrink):
             terminate(old.pop(0), t, timing)
         if not old and (len(created) == replicas or not pending):
             break
         if grow or shrink:
             continue  # the controller acts again at once on what it just changed
-        later = [life.ready + timing.min_ready_s for life in created if life.ready + timing.min_ready_s > t]
+        later = [
+            life.ready + timing.min_ready_s
+            for life in created
+            if life.ready + timing.min_ready_s > t
+        ]
         if not later:
             break
         t = min(later)

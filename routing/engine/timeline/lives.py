@@ -1,6 +1,7 @@
 """Pod lifecycles: when each endpoint of the Service is born, Ready, terminating, stops
 accepting, leaves the EndpointSlice, or dies with its node — and what the EndpointSlice
 says about it at any moment."""
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,11 @@ class Life:
 
     def changes(self) -> list[float]:
         """Times at which the EndpointSlice view of this pod may change."""
-        return [x for x in (self.born, self.ready, self.term, self.stop, self.gone, self.marked) if math.isfinite(x)]
+        return [
+            x
+            for x in (self.born, self.ready, self.term, self.stop, self.gone, self.marked)
+            if math.isfinite(x)
+        ]
 
     def state(self, s: float) -> tuple[bool, bool, bool] | None:
         """(ready, serving, terminating) in the EndpointSlice at ``s``; None when absent."""
@@ -72,7 +77,10 @@ class Life:
         ep = self._cache.get(key)
         if ep is None:
             base = self.eps[port]
-            ep = base if (base.ready, base.serving, base.terminating) == st else replace(
-                base, ready=st[0], serving=st[1], terminating=st[2])
+            ep = (
+                base
+                if (base.ready, base.serving, base.terminating) == st
+                else replace(base, ready=st[0], serving=st[1], terminating=st[2])
+            )
             self._cache[key] = ep
         return ep

@@ -1,12 +1,12 @@
 """Run a disruption timeline: snapshots per moment, each answered by ``simulate``."""
+
 from __future__ import annotations
 
 import gc
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -14,21 +14,24 @@ from routing.engine.lb import backend_excluded
 from routing.engine.scenario import SERVICE_FIELDS, Scenario, apply_scenario
 from routing.engine.simulate import Question, QuestionError, simulate
 from routing.engine.snapshot import Snapshot, sort_endpoints
+from routing.engine.timeline.codes import (
+    CONNECTIONS_RESET,
+    ENDPOINT_NOT_ACCEPTING,
+    LB_FAIL_OPEN,
+    LB_HEALTH_CHECK_LAG,
+    NODE_DOWN,
+)
 from routing.engine.timeline.events import lives_for_event
 from routing.engine.timeline.lives import INF, Life
+from routing.engine.timeline.recommend import recommendations
 from routing.engine.timeline.timing import Event, TimelineError, Timing, parse_event
 
-#: Window reason codes (public: never rename, only add). Drops kube-proxy itself decides
-#: carry simulate's drop reason (e.g. LOCAL_NO_ENDPOINT_ON_NODE, NO_ENDPOINTS_REJECT).
-ENDPOINT_NOT_ACCEPTING = "TIMELINE_ENDPOINT_NOT_ACCEPTING"
-LB_HEALTH_CHECK_LAG = "TIMELINE_LB_HEALTH_CHECK_LAG"
-LB_FAIL_OPEN = "TIMELINE_LB_FAIL_OPEN"
-NODE_DOWN = "TIMELINE_NODE_DOWN"
-CONNECTIONS_RESET = "TIMELINE_CONNECTIONS_RESET"
-
 SOURCES = ("pod", "external", "lb")
-SOURCE_TEXT = {"pod": "pods calling the ClusterIP", "external": "external clients on a NodePort",
-               "lb": "clients behind the load balancer"}
+SOURCE_TEXT = {
+    "pod": "pods calling the ClusterIP",
+    "external": "external clients on a NodePort",
+    "lb": "clients behind the load balancer",
+}
 EPS = 1e-6
 
 
@@ -79,13 +82,18 @@ class Shared:
             if self.original is not snapshot:
                 self.places = {}
             self.key, self.original, self.views, self.memo = key, snapshot, {}, {}
-            self.snapshot = apply_scenario(snapshot, Scenario(service_overrides={service: dict(overrides)})) \
-                if overrides else snapshot
+            self.snapshot = (
+                apply_scenario(snapshot, Scenario(service_overrides={service: dict(overrides)}))
+                if overrides
+                else snapshot
+            )
         return self.snapshot
 
 
 class _Run:
-    def __init__(self, snapshot: Snapshot, request: TimelineRequest, shared: Shared | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, request: TimelineRequest, shared: Shared | None = None
+    ) -> None:
         self.original = snapshot
         self.request, self.timing = request, request.timing
         self.event: Event = parse_event(request.event)
@@ -95,13 +103,19 @@ class _Run:
         if request.overrides:
             bad = [k for k in request.overrides if k not in SERVICE_FIELDS]
             if bad:
-                raise TimelineError(f"cannot override {bad[0]!r} (allowed: {', '.join(SERVICE_FIELDS)})")
+                raise TimelineError(
+                    f"cannot override {bad[0]!r} (allowed: {', '.join(SERVICE_FIELDS)})"
+                )
             shared = shared if shared is not None else Shared()
             snapshot = shared.use(snapshot, service.key, request.overrides)
             service = snapshot.services[service.key]
         if service.type == "ExternalName" or service.headless:
             raise TimelineError(f"service {service.key} is not routed by kube-proxy")
-        port = service.port(request.port) if request.port not in (None, "") else (service.ports[0] if service.ports else None)
+        port = (
+            service.port(request.port)
+            if request.port not in (None, "")
+            else (service.ports[0] if service.ports else None)
+        )
         if port is None:
             raise TimelineError(f"service {service.key} has no port {request.port!r}")
         self.snapshot, self.service, self.port = snapshot, service, port
@@ -133,9 +147,15 @@ class _Run:
         if service.type == "LoadBalancer":
             self.sources.append("lb")
         nodes = snapshot.nodes
-        delay_key = ("delay", self.timing.endpointslice_s, tuple(sorted(self.timing.sync_s.items())))
+        delay_key = (
+            "delay",
+            self.timing.endpointslice_s,
+            tuple(sorted(self.timing.sync_s.items())),
+        )
         if delay_key not in shared.memo:
-            shared.memo[delay_key] = {name: self.timing.delay(snapshot.proxy_for(name).mode) for name in nodes}
+            shared.memo[delay_key] = {
+                name: self.timing.delay(snapshot.proxy_for(name).mode) for name in nodes
+            }
         self.delay = shared.memo[delay_key]
         hinted = {h for life in lives for ep in life.eps.values() for h in ep.node_hints}
         self.special = sorted((set(self.by_node) | hinted | self.dead_nodes) & set(nodes))
@@ -152,7 +172,10 @@ class _Run:
             shared.memo[groups_key] = (
                 self._group(n for n in nodes if n not in special),
                 self._group(n for n in nodes if n not in special and n in backends),
-                self._group(n for n in nodes if n not in special and n in backends and self.hc(n, -1.0)))
+                self._group(
+                    n for n in nodes if n not in special and n in backends and self.hc(n, -1.0)
+                ),
+            )
         self.groups, self.groups_backends, self.groups_healthy = shared.memo[groups_key]
         self.special_backends = [n for n in self.special if n in backends]
         self.shared = shared
@@ -178,7 +201,11 @@ class _Run:
             if ep.node:
                 local[ep.node].append(ep)
         marked = frozenset(n for n in self.dead_nodes if t >= self._marked(n))
-        sig = (tuple(ports[self.port.name]), tuple(tuple(v) for k, v in sorted(ports.items()) if k != self.port.name), marked)
+        sig = (
+            tuple(ports[self.port.name]),
+            tuple(tuple(v) for k, v in sorted(ports.items()) if k != self.port.name),
+            marked,
+        )
         hit = self.views.get(sig)
         if hit is not None:
             self.at[(t, delay)] = hit
@@ -225,8 +252,21 @@ class _Run:
         self.lb_times: set[float] = set()
         for name in self.special:
             d = self.delay[name]
-            extra = [x for x in (self.dead_at.get(name), self.ineligible_at.get(name)) if x is not None]
-            points = sorted({0.0, *extra, *(x + d for life in self.by_node.get(name, ()) for x in life.changes() if x + d >= 0)})
+            extra = [
+                x for x in (self.dead_at.get(name), self.ineligible_at.get(name)) if x is not None
+            ]
+            points = sorted(
+                {
+                    0.0,
+                    *extra,
+                    *(
+                        x + d
+                        for life in self.by_node.get(name, ())
+                        for x in life.changes()
+                        if x + d >= 0
+                    ),
+                }
+            )
             base = self.hc(name, -1.0)
             belief, cur, since, flips = base, base, -INF, []
             for i, p in enumerate(points):
@@ -269,10 +309,22 @@ class _Run:
         hit = self.memo.get(key)
         if hit is not None:
             return hit
-        to = {"pod": "clusterip", "external": "nodeport", "lb": "loadbalancer" if self.service.lb_ips else "nodeport"}[kind]
+        to = {
+            "pod": "clusterip",
+            "external": "nodeport",
+            "lb": "loadbalancer" if self.service.lb_ips else "nodeport",
+        }[kind]
         source = f"{'pod' if kind == 'pod' else 'external'}:{node}"
         try:
-            ans = simulate(view, Question(service=self.service.key, source=source, to=to, port=self.port.name or self.port.port))
+            ans = simulate(
+                view,
+                Question(
+                    service=self.service.key,
+                    source=source,
+                    to=to,
+                    port=self.port.name or self.port.port,
+                ),
+            )
         except QuestionError as exc:
             raise TimelineError(str(exc)) from None
         shares = {ep.ip: share for ep, share in ans.endpoint_shares.values() if share > 0}
@@ -284,12 +336,16 @@ class _Run:
         pt = _Point()
         fail_open = False
         if kind == "lb":
-            weights = [(n, 1.0) for n in self.special_backends if self.believed(n, t)] + self.groups_healthy
+            weights = [
+                (n, 1.0) for n in self.special_backends if self.believed(n, t)
+            ] + self.groups_healthy
             if not weights:
                 fail_open = True
                 weights = [(n, 1.0) for n in self.special_backends] + self.groups_backends
         else:
-            weights = [(n, 1.0) for n in self.special if not (kind == "pod" and self.dead(n, t))] + self.groups
+            weights = [
+                (n, 1.0) for n in self.special if not (kind == "pod" and self.dead(n, t))
+            ] + self.groups
         total = sum(w for _, w in weights) or 1.0
         # Nodes that share an answer are summed first; each answer is then spread once.
         shared: dict[int, list] = {}
@@ -329,7 +385,7 @@ class _Run:
                     pt.why[ENDPOINT_NOT_ACCEPTING].add(life.key)
         return pt
 
-    def _group(self, names) -> list[tuple[str, float]]:  # noqa: ANN001
+    def _group(self, names) -> list[tuple[str, float]]:
         groups: dict[tuple, list[str]] = defaultdict(list)
         for name in names:
             groups[(self.snapshot.zone_of(name), id(self.snapshot.proxy_for(name)))].append(name)
@@ -360,7 +416,12 @@ class _Run:
             for kind in self.sources:
                 pt = self.point(kind, t)
                 step = self._step(t, kind, pt)
-                sig = (step["shares"]["endpoints"], step["dropped"], step["failing"], step["shares"]["rejected"])
+                sig = (
+                    step["shares"]["endpoints"],
+                    step["dropped"],
+                    step["failing"],
+                    step["shares"]["rejected"],
+                )
                 if sig != last[kind]:
                     steps.append(step)
                     last[kind] = sig
@@ -369,18 +430,41 @@ class _Run:
             if w is not None:
                 windows.append(self._close(w, None))
         windows.extend(self._resets(baseline))
-        windows.sort(key=lambda w: (w["start"], SOURCES.index(w["source"].split(":")[0]) if w["source"].split(":")[0] in SOURCES else 9, w["source"]))
-        return {"steps": steps, "windows": windows,
-                "baseline": {kind: {"dropped": round(b.dropped, 6), "failing": round(b.failing, 6)} for kind, b in baseline.items()}}
+        windows.sort(
+            key=lambda w: (
+                w["start"],
+                SOURCES.index(w["source"].split(":")[0])
+                if w["source"].split(":")[0] in SOURCES
+                else 9,
+                w["source"],
+            )
+        )
+        return {
+            "steps": steps,
+            "windows": windows,
+            "baseline": {
+                kind: {"dropped": round(b.dropped, 6), "failing": round(b.failing, 6)}
+                for kind, b in baseline.items()
+            },
+        }
 
     def _step(self, t: float, kind: str, pt: _Point) -> dict:
         forwarded = max(0.0, 1.0 - pt.dropped - pt.failing)
-        return {"t": t, "source": kind,
-                "shares": {"forwarded": round(forwarded, 6), "rejected": round(pt.rejected, 6),
-                           "endpoints": {ip: round(s, 6) for ip, s in sorted(pt.shares.items()) if s > EPS}},
-                "dropped": round(pt.dropped, 6), "failing": round(pt.failing, 6)}
+        return {
+            "t": t,
+            "source": kind,
+            "shares": {
+                "forwarded": round(forwarded, 6),
+                "rejected": round(pt.rejected, 6),
+                "endpoints": {ip: round(s, 6) for ip, s in sorted(pt.shares.items()) if s > EPS},
+            },
+            "dropped": round(pt.dropped, 6),
+            "failing": round(pt.failing, 6),
+        }
 
-    def _window(self, windows: list, open_w: dict, kind: str, t: float, pt: _Point, base: _Point) -> None:
+    def _window(
+        self, windows: list, open_w: dict, kind: str, t: float, pt: _Point, base: _Point
+    ) -> None:
         extra = pt.loss() - base.loss()
         cur = open_w[kind]
         if extra <= EPS:
@@ -394,40 +478,70 @@ class _Run:
             windows.append(self._close(cur, t))
             cur = None
         if cur is None:
-            cur = open_w[kind] = {"source": kind, "start": t, "share": extra, "code": code, "who": set()}
+            cur = open_w[kind] = {
+                "source": kind,
+                "start": t,
+                "share": extra,
+                "code": code,
+                "who": set(),
+            }
         cur["share"] = max(cur["share"], extra)
         # Who is at fault over the whole window (pods or nodes beyond those of the baseline).
-        cur["who"] |= (pt.why.get(code, set()) - base.why.get(code, set())) or pt.why.get(code, set())
+        cur["who"] |= (pt.why.get(code, set()) - base.why.get(code, set())) or pt.why.get(
+            code, set()
+        )
 
     def _close(self, w: dict, end: float | None) -> dict:
-        return {"source": w["source"], "start": w["start"], "end": end,
-                "seconds": None if end is None else round(end - w["start"], 6),
-                "share": round(w["share"], 6), "cause": self._cause(w["source"], w["code"], w["who"]), "code": w["code"]}
+        return {
+            "source": w["source"],
+            "start": w["start"],
+            "end": end,
+            "seconds": None if end is None else round(end - w["start"], 6),
+            "share": round(w["share"], 6),
+            "cause": self._cause(w["source"], w["code"], w["who"]),
+            "code": w["code"],
+        }
 
     def _cause(self, kind: str, code: str, who: set) -> str:
         names = ", ".join(sorted(who)[:3]) + (f" and {len(who) - 3} more" if len(who) > 3 else "")
         who_text = SOURCE_TEXT[kind]
         probe = self.timing.lb
         if code == ENDPOINT_NOT_ACCEPTING:
-            whys = sorted({self.by_key(k).stop_why for k in who if self.by_key(k) and self.by_key(k).stop_why})
-            return (f"{who_text}: kube-proxy still sends new connections to {names}, whose app no longer accepts"
-                    f" ({'; '.join(whys) or 'not ready'}): the EndpointSlice update and kube-proxy's sync"
-                    f" ({self.timing.endpointslice_s:g} s + minSyncPeriod) have not reached the rules yet")
+            whys = sorted(
+                {self.by_key(k).stop_why for k in who if self.by_key(k) and self.by_key(k).stop_why}
+            )
+            return (
+                f"{who_text}: kube-proxy still sends new connections to {names}, whose app no longer accepts"
+                f" ({'; '.join(whys) or 'not ready'}): the EndpointSlice update and kube-proxy's sync"
+                f" ({self.timing.endpointslice_s:g} s + minSyncPeriod) have not reached the rules yet"
+            )
         if code == LB_HEALTH_CHECK_LAG:
-            return (f"{who_text}: the load balancer still sends to {names}, whose healthCheckNodePort answers 503"
-                    f" (no Ready local endpoint); it needs {probe.unhealthy_threshold} failed probes"
-                    f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop, and kube-proxy drops"
-                    " what arrives (externalTrafficPolicy=Local)")
+            return (
+                f"{who_text}: the load balancer still sends to {names}, whose healthCheckNodePort answers 503"
+                f" (no Ready local endpoint); it needs {probe.unhealthy_threshold} failed probes"
+                f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop, and kube-proxy drops"
+                " what arrives (externalTrafficPolicy=Local)"
+            )
         if code == LB_FAIL_OPEN:
-            return (f"{who_text}: no node passes the load balancer's health check, so it fails open to every"
-                    " backend node; nodes without a local endpoint drop the connections")
+            return (
+                f"{who_text}: no node passes the load balancer's health check, so it fails open to every"
+                " backend node; nodes without a local endpoint drop the connections"
+            )
         if code == NODE_DOWN and self.event.kind == "scale-in":
-            return (f"{who_text}: traffic still goes to {names}, whose VM the cluster autoscaler stopped; the load"
-                    f" balancer needs {probe.out_after_s:g} s of failed probes to notice"
-                    + ("" if self.ineligible_at else " (kube-proxy before 1.30 keeps /healthz at 200 for a node being removed)"))
+            return (
+                f"{who_text}: traffic still goes to {names}, whose VM the cluster autoscaler stopped; the load"
+                f" balancer needs {probe.out_after_s:g} s of failed probes to notice"
+                + (
+                    ""
+                    if self.ineligible_at
+                    else " (kube-proxy before 1.30 keeps /healthz at 200 for a node being removed)"
+                )
+            )
         if code == NODE_DOWN:
-            return (f"{who_text}: traffic still goes to {names}, which stopped; the load balancer needs"
-                    f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s")
+            return (
+                f"{who_text}: traffic still goes to {names}, which stopped; the load balancer needs"
+                f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s"
+            )
         return f"{who_text}: kube-proxy drops or rejects the connections on {names or 'the nodes'} ({code})"
 
     def marks(self, limit: int = 40) -> list[dict]:
@@ -437,7 +551,9 @@ class _Run:
 
         def add(t: float, what: str, names: list[str]) -> None:
             if names and math.isfinite(t) and t >= 0:
-                shown = ", ".join(sorted(names)[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+                shown = ", ".join(sorted(names)[:2]) + (
+                    f" and {len(names) - 2} more" if len(names) > 2 else ""
+                )
                 found[round(t, 6)].append(f"{what}: {shown}")
 
         by_time: dict[tuple, list[str]] = defaultdict(list)
@@ -458,7 +574,9 @@ class _Run:
         if "lb" in self.sources:
             for name, flips in self.belief.items():
                 for at, healthy in flips:
-                    by_time[(at, "load balancer sends to" if healthy else "load balancer takes out")].append(name)
+                    by_time[
+                        (at, "load balancer sends to" if healthy else "load balancer takes out")
+                    ].append(name)
         for (t, what), names in by_time.items():
             add(t, what, names)
         return [{"t": t, "text": "; ".join(texts)} for t, texts in sorted(found.items())][:limit]
@@ -483,11 +601,21 @@ class _Run:
                     by_time[end].append((life.key, share))
             for end, hit in sorted(by_time.items()):
                 share = sum(s for _, s in hit)
-                names = ", ".join(sorted(k for k, _ in hit)[:3]) + (f" and {len(hit) - 3} more" if len(hit) > 3 else "")
-                out.append({"source": f"{kind}:established", "start": end, "end": end, "seconds": 0.0,
-                            "share": round(share, 6), "code": CONNECTIONS_RESET,
-                            "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names} when its app exits are reset"
-                                     " (conntrack keeps established connections on their pod until then)"})
+                names = ", ".join(sorted(k for k, _ in hit)[:3]) + (
+                    f" and {len(hit) - 3} more" if len(hit) > 3 else ""
+                )
+                out.append(
+                    {
+                        "source": f"{kind}:established",
+                        "start": end,
+                        "end": end,
+                        "seconds": 0.0,
+                        "share": round(share, 6),
+                        "code": CONNECTIONS_RESET,
+                        "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names} when its app exits are reset"
+                        " (conntrack keeps established connections on their pod until then)",
+                    }
+                )
         return out
 
 
@@ -507,23 +635,43 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool = True, shared: Shared | None = None) -> dict:
+def run_timeline(
+    snapshot: Snapshot,
+    request: TimelineRequest,
+    *,
+    recommend: bool = True,
+    shared: Shared | None = None,
+) -> dict:
     """The timeline JSON: ``{service, event, timing, steps, windows, recommendations}``
     (plus ``baseline``: each source's loss before the event; windows count only loss above it)."""
     with _gc_paused():
         return _run_timeline(snapshot, request, recommend=recommend, shared=shared)
 
 
-def _run_timeline(snapshot: Snapshot, request: TimelineRequest, *, recommend: bool, shared: Shared | None) -> dict:
+def _run_timeline(
+    snapshot: Snapshot, request: TimelineRequest, *, recommend: bool, shared: Shared | None
+) -> dict:
     run = _Run(snapshot, request, shared)
     body = run.run()
-    out = {"service": run.service.key,
-           "event": {"kind": run.event.kind, "target": run.event.target, "text": run.event.text,
-                     "port": run.port.name or str(run.port.port), "baseline": body["baseline"],
-                     "marks": run.marks()},
-           "timing": request.timing.to_json(),
-           "steps": body["steps"], "windows": body["windows"], "recommendations": []}
+    out = {
+        "service": run.service.key,
+        "event": {
+            "kind": run.event.kind,
+            "target": run.event.target,
+            "text": run.event.text,
+            "port": run.port.name or str(run.port.port),
+            "baseline": body["baseline"],
+            "marks": run.marks(),
+        },
+        "timing": request.timing.to_json(),
+        "steps": body["steps"],
+        "windows": body["windows"],
+        "recommendations": [],
+    }
     if recommend:
-        from routing.engine.timeline.recommend import recommendations
-        out["recommendations"] = recommendations(snapshot, request, run, body["windows"])
+
+        def rerun(changed: TimelineRequest) -> list[dict]:
+            return run_timeline(snapshot, changed, recommend=False, shared=run.shared)["windows"]
+
+        out["recommendations"] = recommendations(request, run, body["windows"], rerun)
     return out

@@ -27,6 +27,7 @@ default (the tests cite the same sources).
   The timeline takes the worst case (the check started failing just after a probe):
   out after interval × unhealthy threshold, back after interval × healthy threshold.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,20 +63,44 @@ class LBProbe:
 
 #: Defaults of the load balancers the cloud providers create for a Service of type
 #: LoadBalancer (each cited in routing/tests/engine/test_timeline_timing.py).
-LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType({
-    "aws-nlb": LBProbe(30, 3, 3, "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-                                 "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 (healthy and unhealthy)"),
-    "aws-elb": LBProbe(10, 6, 2, "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-                                 "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, defaultElbHCHealthyThreshold 2"),
-    "gcp": LBProbe(8, 3, 1, "kubernetes/cloud-provider-gcp providers/gce/gce_loadbalancer_external.go: "
-                            "gceHcCheckIntervalSeconds 8, gceHcUnhealthyThreshold 3, gceHcHealthyThreshold 1"),
-    "azure": LBProbe(5, 2, 1, "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: HealthProbeDefaultProbeInterval 5, "
-                              "HealthProbeDefaultNumOfProbe 2; one good probe puts an instance back"),
-})
+LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType(
+    {
+        "aws-nlb": LBProbe(
+            30,
+            3,
+            3,
+            "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
+            "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 (healthy and unhealthy)",
+        ),
+        "aws-elb": LBProbe(
+            10,
+            6,
+            2,
+            "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
+            "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, defaultElbHCHealthyThreshold 2",
+        ),
+        "gcp": LBProbe(
+            8,
+            3,
+            1,
+            "kubernetes/cloud-provider-gcp providers/gce/gce_loadbalancer_external.go: "
+            "gceHcCheckIntervalSeconds 8, gceHcUnhealthyThreshold 3, gceHcHealthyThreshold 1",
+        ),
+        "azure": LBProbe(
+            5,
+            2,
+            1,
+            "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: HealthProbeDefaultProbeInterval 5, "
+            "HealthProbeDefaultNumOfProbe 2; one good probe puts an instance back",
+        ),
+    }
+)
 DEFAULT_PRESET = "aws-nlb"
 
 #: kube-proxy ``minSyncPeriod`` per mode (defaults.go, see the module docstring).
-DEFAULT_SYNC_S: Mapping[str, float] = MappingProxyType({"iptables": 1.0, "nftables": 1.0, "ipvs": 0.0, "userspace": 1.0})
+DEFAULT_SYNC_S: Mapping[str, float] = MappingProxyType(
+    {"iptables": 1.0, "nftables": 1.0, "ipvs": 0.0, "userspace": 1.0}
+)
 
 ON_SIGTERM = ("stop", "serve")
 EVENT_KINDS = ("drain", "node-down", "zone-down", "rollout", "scale", "scale-in")
@@ -119,29 +144,62 @@ class Timing:
 
     def to_json(self) -> dict:
         return {
-            "endpointslice_s": self.endpointslice_s, "kube_proxy_sync_s": dict(self.sync_s),
-            "lb": {"preset": self.lb_preset or None, "interval_s": self.lb.interval_s,
-                   "unhealthy_threshold": self.lb.unhealthy_threshold, "healthy_threshold": self.lb.healthy_threshold,
-                   "out_after_s": self.lb.out_after_s, "in_after_s": self.lb.in_after_s, "source": self.lb.source or None},
-            "node_monitor_grace_s": self.node_monitor_grace_s, "eviction_toleration_s": self.eviction_toleration_s,
-            "readiness_delay_s": self.readiness_delay_s, "min_ready_s": self.min_ready_s, "grace_s": self.grace_s,
-            "prestop_s": self.prestop_s, "on_sigterm": self.on_sigterm,
-            "max_surge": self.max_surge, "max_unavailable": self.max_unavailable, "node_delete_s": self.node_delete_s,
+            "endpointslice_s": self.endpointslice_s,
+            "kube_proxy_sync_s": dict(self.sync_s),
+            "lb": {
+                "preset": self.lb_preset or None,
+                "interval_s": self.lb.interval_s,
+                "unhealthy_threshold": self.lb.unhealthy_threshold,
+                "healthy_threshold": self.lb.healthy_threshold,
+                "out_after_s": self.lb.out_after_s,
+                "in_after_s": self.lb.in_after_s,
+                "source": self.lb.source or None,
+            },
+            "node_monitor_grace_s": self.node_monitor_grace_s,
+            "eviction_toleration_s": self.eviction_toleration_s,
+            "readiness_delay_s": self.readiness_delay_s,
+            "min_ready_s": self.min_ready_s,
+            "grace_s": self.grace_s,
+            "prestop_s": self.prestop_s,
+            "on_sigterm": self.on_sigterm,
+            "max_surge": self.max_surge,
+            "max_unavailable": self.max_unavailable,
+            "node_delete_s": self.node_delete_s,
         }
 
-    def with_probe(self, *, preset: str | None = None, interval_s: float | None = None,
-                   unhealthy_threshold: int | None = None, healthy_threshold: int | None = None) -> Timing:
+    def with_probe(
+        self,
+        *,
+        preset: str | None = None,
+        interval_s: float | None = None,
+        unhealthy_threshold: int | None = None,
+        healthy_threshold: int | None = None,
+    ) -> Timing:
         """A copy with another LB preset and/or explicit probe numbers (explicit ones win)."""
         out = self
         if preset is not None:
             if preset not in LB_PRESETS:
-                raise TimelineError(f"unknown load-balancer preset {preset!r} (known: {', '.join(LB_PRESETS)})")
+                raise TimelineError(
+                    f"unknown load-balancer preset {preset!r} (known: {', '.join(LB_PRESETS)})"
+                )
             out = replace(out, lb_preset=preset, lb=LB_PRESETS[preset])
-        if interval_s is not None or unhealthy_threshold is not None or healthy_threshold is not None:
+        if (
+            interval_s is not None
+            or unhealthy_threshold is not None
+            or healthy_threshold is not None
+        ):
             lb = out.lb
-            probe = LBProbe(_positive(interval_s, "probe interval") if interval_s is not None else lb.interval_s,
-                            _count(unhealthy_threshold, "unhealthy threshold") if unhealthy_threshold is not None else lb.unhealthy_threshold,
-                            _count(healthy_threshold, "healthy threshold") if healthy_threshold is not None else lb.healthy_threshold)
+            probe = LBProbe(
+                _positive(interval_s, "probe interval")
+                if interval_s is not None
+                else lb.interval_s,
+                _count(unhealthy_threshold, "unhealthy threshold")
+                if unhealthy_threshold is not None
+                else lb.unhealthy_threshold,
+                _count(healthy_threshold, "healthy threshold")
+                if healthy_threshold is not None
+                else lb.healthy_threshold,
+            )
             out = replace(out, lb_preset="", lb=probe)
         return out
 
@@ -154,7 +212,9 @@ class Timing:
                 mode = name.split(".", 1)[1]
                 if mode not in DEFAULT_SYNC_S:
                     raise TimelineError(f"unknown proxy mode in {name!r}")
-                out = replace(out, sync_s=MappingProxyType({**out.sync_s, mode: _seconds(value, name)}))
+                out = replace(
+                    out, sync_s=MappingProxyType({**out.sync_s, mode: _seconds(value, name)})
+                )
             elif name in ("max_surge", "max_unavailable"):
                 text = str(value)
                 _resolve(text, 100, up=True, name=name)
@@ -231,13 +291,17 @@ def parse_event(text: str) -> Event:
     """Parse the ``--event`` value; raises ``TimelineError`` when malformed."""
     kind, sep, target = str(text).strip().partition(":")
     if kind not in EVENT_KINDS:
-        raise TimelineError(f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE")
+        raise TimelineError(
+            f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE"
+        )
     if kind == "rollout":
         if sep:
             raise TimelineError("event rollout takes no target")
         return Event(kind)
     if not target:
-        raise TimelineError(f"event {kind} needs a target ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})")
+        raise TimelineError(
+            f"event {kind} needs a target ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})"
+        )
     if kind == "scale" and (not target.isdigit()):
         raise TimelineError(f"scale:{target}: replicas must be a whole number >= 0")
     return Event(kind, target)

@@ -4,6 +4,7 @@ each event kind, established connections, recommendations re-run, and bad input.
 Demo cluster (cluster/fixtures/demo.json): ``shop/checkout`` is a LoadBalancer with
 externalTrafficPolicy=Local and four pods — one alone on node-a1, three on node-b1.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,28 @@ import pytest
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.simulate import Question, simulate
-from routing.engine.timeline import LB_PRESETS, Timing, TimelineError, TimelineRequest, parse_event, run_timeline
+from routing.engine.timeline import (
+    LB_PRESETS,
+    TimelineError,
+    TimelineRequest,
+    Timing,
+    parse_event,
+    run_timeline,
+)
 from routing.engine.timeline.run import (
-    CONNECTIONS_RESET, ENDPOINT_NOT_ACCEPTING, LB_HEALTH_CHECK_LAG, NODE_DOWN,
+    CONNECTIONS_RESET,
+    ENDPOINT_NOT_ACCEPTING,
+    LB_HEALTH_CHECK_LAG,
+    NODE_DOWN,
 )
 from routing.engine.timeline.timing import DEFAULT_SYNC_S
-from routing.tests.engine.core_builders import endpoint_obj, node_obj, pod_obj, service_obj, slice_obj
+from routing.tests.engine.core_builders import (
+    endpoint_obj,
+    node_obj,
+    pod_obj,
+    service_obj,
+    slice_obj,
+)
 
 DEMO = Path(__file__).resolve().parents[3] / "cluster" / "fixtures" / "demo.json"
 SVC = "shop/checkout"
@@ -30,14 +47,32 @@ def demo():
     return snapshot_from_objects(json.loads(DEMO.read_text())["items"])
 
 
-def timeline(snapshot, event: str, *, preset: str = "aws-nlb", overrides=None, exhaustive: bool = False, **fields):
+def timeline(
+    snapshot,
+    event: str,
+    *,
+    preset: str = "aws-nlb",
+    overrides=None,
+    exhaustive: bool = False,
+    **fields,
+):
     timing = Timing().with_probe(preset=preset).with_fields(fields)
-    return run_timeline(snapshot, TimelineRequest(service=SVC, event=event, timing=timing,
-                                                  overrides=overrides or {}, exhaustive=exhaustive))
+    return run_timeline(
+        snapshot,
+        TimelineRequest(
+            service=SVC,
+            event=event,
+            timing=timing,
+            overrides=overrides or {},
+            exhaustive=exhaustive,
+        ),
+    )
 
 
 def windows(out: dict, source: str, code: str | None = None) -> list[dict]:
-    return [w for w in out["windows"] if w["source"] == source and (code is None or w["code"] == code)]
+    return [
+        w for w in out["windows"] if w["source"] == source and (code is None or w["code"] == code)
+    ]
 
 
 # --- the timing model's defaults, each with where it comes from ---------------------------
@@ -63,7 +98,11 @@ PRESET_SOURCES = [
 @pytest.mark.parametrize(("preset", "interval", "unhealthy", "healthy"), PRESET_SOURCES)
 def test_lb_presets_carry_the_cloud_defaults(preset, interval, unhealthy, healthy):
     probe = LB_PRESETS[preset]
-    assert (probe.interval_s, probe.unhealthy_threshold, probe.healthy_threshold) == (interval, unhealthy, healthy)
+    assert (probe.interval_s, probe.unhealthy_threshold, probe.healthy_threshold) == (
+        interval,
+        unhealthy,
+        healthy,
+    )
     assert probe.out_after_s == interval * unhealthy and probe.source
 
 
@@ -71,7 +110,11 @@ def test_kube_proxy_and_control_plane_defaults():
     # kubernetes/kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go SetDefaults_KubeProxyConfiguration:
     # IPTables.MinSyncPeriod = 1s; IPVS.MinSyncPeriod is not defaulted there (0). nftables
     # shares the iptables default (NFTables.MinSyncPeriod, converted from the generic MinSyncPeriod).
-    assert DEFAULT_SYNC_S["iptables"] == 1.0 and DEFAULT_SYNC_S["nftables"] == 1.0 and DEFAULT_SYNC_S["ipvs"] == 0.0
+    assert (
+        DEFAULT_SYNC_S["iptables"] == 1.0
+        and DEFAULT_SYNC_S["nftables"] == 1.0
+        and DEFAULT_SYNC_S["ipvs"] == 0.0
+    )
     timing = Timing()
     # pkg/controller/nodelifecycle/config/v1alpha1/defaults.go: NodeMonitorGracePeriod = 40s.
     assert timing.node_monitor_grace_s == 40
@@ -89,10 +132,13 @@ def test_kube_proxy_and_control_plane_defaults():
     # pkg/controller/deployment/util ResolveFenceposts: surge rounds up, unavailable down;
     # both zero -> maxUnavailable 1.
     assert timing.surge_unavailable(10) == (3, 2)
-    assert Timing().with_fields({"max_surge": "0", "max_unavailable": "0%"}).surge_unavailable(4) == (0, 1)
+    assert Timing().with_fields({"max_surge": "0", "max_unavailable": "0%"}).surge_unavailable(
+        4
+    ) == (0, 1)
 
 
 # --- the demo story ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("preset", sorted(LB_PRESETS))
 def test_drain_of_the_lone_pod_node_opens_an_lb_window_the_length_the_preset_implies(demo, preset):
@@ -116,13 +162,25 @@ def test_drain_of_the_lone_pod_node_opens_an_lb_window_the_length_the_preset_imp
     assert sleep >= LB_PRESETS[preset].out_after_s + 2
     assert "closes the window" in prestop["change"]["text"]
     # Re-run by hand: the recommended preStop really leaves no window for new connections.
-    again = timeline(demo, "drain:node-a1", preset=preset, prestop_s=sleep, grace_s=prestop["change"]["set"]["grace_s"])
+    again = timeline(
+        demo,
+        "drain:node-a1",
+        preset=preset,
+        prestop_s=sleep,
+        grace_s=prestop["change"]["set"]["grace_s"],
+    )
     assert [w for w in again["windows"] if not w["source"].endswith(":established")] == []
 
 
 def test_event_marks_say_what_happens_when(demo):
-    marks = {m["t"]: m["text"] for m in timeline(demo, "drain:node-a1", preset="gcp")["event"]["marks"]}
-    assert "pod deleted" in marks[0.0] and "app stops at SIGTERM" in marks[0.0] and "pod created" in marks[0.0]
+    marks = {
+        m["t"]: m["text"] for m in timeline(demo, "drain:node-a1", preset="gcp")["event"]["marks"]
+    }
+    assert (
+        "pod deleted" in marks[0.0]
+        and "app stops at SIGTERM" in marks[0.0]
+        and "pod created" in marks[0.0]
+    )
     assert "pod Ready" in marks[10.0]  # readiness_delay_s
     assert marks[26.0] == "load balancer takes out: node-a1"  # 2 s + 3 x 8 s
     assert "load balancer sends to" in marks[20.0]  # the new pod's node: 10 + 2 + 1 x 8 s
@@ -135,10 +193,15 @@ def test_drain_with_cluster_policy_has_no_lb_window_but_loses_the_client_ip(demo
     local = timeline(demo, "drain:node-a1")
     rec = next(r for r in local["recommendations"] if r["change"]["kind"] == "service")
     assert rec["change"]["set"] == {"externalTrafficPolicy": "Cluster"}
-    assert rec["change"]["client_ip_preserved"] is False and "loses the client IP" in rec["change"]["text"]
+    assert (
+        rec["change"]["client_ip_preserved"] is False
+        and "loses the client IP" in rec["change"]["text"]
+    )
     assert not [w for w in rec["windows_after"] if w["code"] == LB_HEALTH_CHECK_LAG]
     # The same answer simulate gives for the change on its own.
-    ans = simulate(demo, Question(service=SVC, source="lb", overrides={"externalTrafficPolicy": "Cluster"}))
+    ans = simulate(
+        demo, Question(service=SVC, source="lb", overrides={"externalTrafficPolicy": "Cluster"})
+    )
     assert ans.client_ip_preserved is False
 
 
@@ -171,12 +234,17 @@ def test_established_connections_are_told_apart(demo):
 
 # --- the other events -------------------------------------------------------------------------
 
+
 def test_node_down_black_holes_until_the_node_controller_and_the_lb_notice(demo):
     out = timeline(demo, "node-down:node-b1", preset="gcp")
     pod = windows(out, "pod")
     # Three of four endpoints sit on node-b1: new pod connections fail until the node
     # controller marks them not ready (40 s) and kube-proxy has synced (2 s).
-    assert pod[0]["code"] == ENDPOINT_NOT_ACCEPTING and pod[0]["start"] == 0.0 and pod[0]["end"] == 42.0
+    assert (
+        pod[0]["code"] == ENDPOINT_NOT_ACCEPTING
+        and pod[0]["start"] == 0.0
+        and pod[0]["end"] == 42.0
+    )
     assert pod[0]["share"] == pytest.approx(0.75, abs=1e-6)
     lb = windows(out, "lb", NODE_DOWN)
     assert lb[0]["start"] == 0.0 and lb[0]["seconds"] == 24.0 and lb[0]["share"] == 0.5
@@ -195,7 +263,12 @@ def test_rollout_follows_max_surge_and_max_unavailable(demo):
     assert windows(out, "pod") == []
     last = [s for s in out["steps"] if s["source"] == "pod"][-1]
     assert len(last["shares"]["endpoints"]) == 4
-    assert not set(last["shares"]["endpoints"]) & {"10.244.1.11", "10.244.4.11", "10.244.4.12", "10.244.4.13"}
+    assert not set(last["shares"]["endpoints"]) & {
+        "10.244.1.11",
+        "10.244.4.11",
+        "10.244.4.12",
+        "10.244.4.13",
+    }
     stopping = timeline(demo, "rollout")
     assert windows(stopping, "pod", ENDPOINT_NOT_ACCEPTING)
     # Both old nodes lose their last Ready checkout pod; the one window names both.
@@ -210,8 +283,19 @@ def test_scale_down_terminates_pods_like_a_deletion(demo):
     assert len(last["shares"]["endpoints"]) == 2
 
 
-@pytest.mark.parametrize("event", ["drain:node-a1", "drain:node-b1", "node-down:node-a1", "zone-down:eu-west-1b", "rollout",
-                                   "scale:1", "scale:6", "scale-in:node-b1"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "drain:node-a1",
+        "drain:node-b1",
+        "node-down:node-a1",
+        "zone-down:eu-west-1b",
+        "rollout",
+        "scale:1",
+        "scale:6",
+        "scale-in:node-b1",
+    ],
+)
 def test_shared_answers_equal_answering_every_node(demo, event):
     """The timeline answers identical nodes once; answering each node gives the same JSON."""
     assert timeline(demo, event) == timeline(demo, event, exhaustive=True)
@@ -234,10 +318,16 @@ def test_small_cluster_rollout_with_zero_unavailable():
 
 # --- bad input --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("reboot:n1", "is not drain:NODE"), ("drain", "needs a target"), ("scale:x", "whole number"),
-    ("rollout:now", "takes no target"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("reboot:n1", "is not drain:NODE"),
+        ("drain", "needs a target"),
+        ("scale:x", "whole number"),
+        ("rollout:now", "takes no target"),
+    ],
+)
 def test_bad_events(text, message):
     with pytest.raises(TimelineError, match=message):
         parse_event(text)
@@ -271,19 +361,26 @@ def test_recommendations_re_run_gives_what_a_fresh_run_gives(demo):
                 fresh = timeline(demo, event, preset="azure", **change["set"])
             else:
                 fresh = timeline(demo, event, preset="azure", overrides=change["set"])
-            assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+            assert rec["windows_after"] == [
+                w for w in fresh["windows"] if not w["source"].endswith(":established")
+            ]
 
 
 def test_rollout_places_new_pods_where_apply_scenario_would(demo):
     """The timeline's own placement follows scaling.py's rule: the same nodes as the
     what-if ``scale`` gives for the doubled owner (addresses may differ)."""
     from routing.engine.timeline.events import _members, base_lives, place
+
     service = demo.services[SVC]
     lives = base_lives(demo, service)
     owner, members = _members(demo, lives)
     mine = sorted(life.node for life in place(demo, service, owner, members, len(members)))
     scaled = apply_scenario(demo, Scenario(scale={owner: 2 * len(members)}))
-    theirs = sorted(ep.node for ep in scaled.endpoints(SVC, "http") if ep.pod not in {life.key for life in members})
+    theirs = sorted(
+        ep.node
+        for ep in scaled.endpoints(SVC, "http")
+        if ep.pod not in {life.key for life in members}
+    )
     assert mine == theirs
 
 
@@ -294,9 +391,17 @@ def test_node_down_recommends_a_faster_health_check_and_checks_it(demo):
     before = windows(out, "lb", NODE_DOWN)[0]
     after = [w for w in rec["windows_after"] if w["source"] == "lb" and w["code"] == NODE_DOWN]
     assert before["seconds"] == 90.0 and after[0]["seconds"] == 10.0
-    fresh = run_timeline(demo, TimelineRequest(service=SVC, event="node-down:node-a1",
-                                               timing=Timing().with_probe(interval_s=5, unhealthy_threshold=2)))
-    assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+    fresh = run_timeline(
+        demo,
+        TimelineRequest(
+            service=SVC,
+            event="node-down:node-a1",
+            timing=Timing().with_probe(interval_s=5, unhealthy_threshold=2),
+        ),
+    )
+    assert rec["windows_after"] == [
+        w for w in fresh["windows"] if not w["source"].endswith(":established")
+    ]
 
 
 @pytest.mark.parametrize(("version", "window"), [("1.29", (30.0, 54.0)), ("1.30", None)])
@@ -307,13 +412,20 @@ def test_scale_in_and_kube_proxy_healthz_for_a_node_being_removed(version, windo
     node out 1 s + 24 s (gcp) after the taint, before the VM stops at 30 s; before 1.30
     the LB only notices once the node is gone."""
     snap = snapshot_from_objects(json.loads(DEMO.read_text())["items"], version=version)
-    out = timeline(snap, "scale-in:node-a1", preset="gcp", on_sigterm="serve",
-                   overrides={"externalTrafficPolicy": "Cluster"})
+    out = timeline(
+        snap,
+        "scale-in:node-a1",
+        preset="gcp",
+        on_sigterm="serve",
+        overrides={"externalTrafficPolicy": "Cluster"},
+    )
     down = windows(out, "lb", NODE_DOWN)
     if window is None:
         assert down == []
     else:
-        assert [(w["start"], w["end"]) for w in down] == [window] and down[0]["share"] == pytest.approx(0.1)
+        assert [(w["start"], w["end"]) for w in down] == [window] and down[0][
+            "share"
+        ] == pytest.approx(0.1)
     assert windows(out, "pod") == []
 
 
@@ -332,6 +444,7 @@ def test_replacements_land_where_apply_scenario_reschedules(demo, nodes):
     ``apply_scenario(Scenario(nodes_drained=...))`` gives. (Addresses may differ: the what-if
     also recreates other Services' pods, which take addresses first.)"""
     from routing.engine.timeline.events import _replacements, base_lives
+
     service = demo.services[SVC]
     lives = base_lives(demo, service)
     mine = sorted(life.node for life in _replacements(demo, service, lives, frozenset(nodes), None))
@@ -347,7 +460,9 @@ def test_a_recommendation_reports_the_change_it_re_ran(demo):
     rec = next(r for r in out["recommendations"] if r["change"]["kind"] == "timing")
     assert "narrows" in rec["change"]["text"] and rec["windows_after"]
     fresh = timeline(demo, "scale:0", **rec["change"]["set"])
-    assert rec["windows_after"] == [w for w in fresh["windows"] if not w["source"].endswith(":established")]
+    assert rec["windows_after"] == [
+        w for w in fresh["windows"] if not w["source"].endswith(":established")
+    ]
     assert rec["change"]["set"]["grace_s"] >= rec["change"]["set"]["prestop_s"]
 
 
