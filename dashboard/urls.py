@@ -2,6 +2,7 @@
 from django.urls import path
 
 from dashboard.views import account, jobs, overview, rules, services, whatif
+from dashboard.views.timeline import service_timeline, timeline_by_key
 
 app_name = "dashboard"
 
@@ -19,7 +20,9 @@ urlpatterns = [
     path("clusters/<str:name>/services/", services.service_list, name="services"),
     path("clusters/<str:name>/services/<str:namespace>/<str:service>/", services.service_detail,
          name="service-detail"),
+    path("clusters/<str:name>/services/<str:namespace>/<str:service>/timeline/", service_timeline, name="service-timeline"),
     path("clusters/<str:name>/what-if/", whatif.explorer, name="whatif"),
+    path("clusters/<str:name>/timeline/", timeline_by_key, name="timeline-by-key"),
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
     path("clusters/<str:name>/what-if/impact/", whatif.impact, name="whatif-impact"),
     path("clusters/<str:name>/rules/", rules.rules, name="rules"),

@@ -3,12 +3,14 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from routing.api import drift, views
+from routing.api.timeline import TimelineView
 
 router = SimpleRouter(trailing_slash=False)
 router.register("scenarios", views.ScenarioViewSet, basename="api-scenario")
 
 urlpatterns = [
     path("simulate", views.SimulateView.as_view(), name="api-simulate"),
+    path("timeline", TimelineView.as_view(), name="api-timeline"),
     path("clusters/<str:name>/analysis", views.ClusterAnalysisView.as_view(),
          name="api-cluster-analysis"),
     path("clusters/<str:name>/rules", views.ClusterRulesView.as_view(), name="api-cluster-rules"),

@@ -1,0 +1,266 @@
+"""``POST /api/v1/timeline``: the CLI's ``timeline`` over HTTP, the same JSON.
+
+Fields are the CLI flags by the same names (``lb_preset``, ``probe_interval``, ``grace``,
+``prestop``, ``on_sigterm``, ``set``), plus ``cluster`` (a stored cluster) or
+``cluster_dump`` (an inline kubectl List). Both go through ``routing.timeline_input``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cluster.models import Cluster
+from cluster.selectors import cluster_get
+from core.api.errors import ErrorSerializer
+from core.permissions import CanRead
+from routing.engine.errors import ScenarioError
+from routing.engine.timeline import LB_PRESETS, TimelineError
+from routing.selectors import InputError, snapshot_for
+from routing.timeline_input import timeline_json
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input; error.field names it."),
+    401: OpenApiResponse(ErrorSerializer, description="Login or token needed."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed."),
+}
+
+
+class TimelineQuestionSerializer(serializers.Serializer):
+    """The CLI's ``timeline`` flags by the same names, plus where the cluster comes from."""
+
+    cluster = serializers.CharField(required=False, help_text="Name of a stored cluster.")
+    cluster_dump = serializers.JSONField(
+        required=False, help_text="An inline kubectl dump instead of a stored cluster."
+    )
+    service = serializers.RegexField(
+        r"^[^/\s]+/[^/\s]+$",
+        help_text="namespace/name",
+        error_messages={"invalid": "must be namespace/name"},
+    )
+    event = serializers.CharField(
+        help_text="drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE"
+    )
+    port = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Port name or number (default: the first).",
+    )
+    lb_preset = serializers.ChoiceField(
+        sorted(LB_PRESETS),
+        required=False,
+        allow_null=True,
+        help_text="Cloud load-balancer health-check defaults (default aws-nlb).",
+    )
+    probe_interval = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0.001,
+        help_text="LB health-check interval, seconds (instead of a preset).",
+    )
+    unhealthy_threshold = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    healthy_threshold = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    grace = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="terminationGracePeriodSeconds (default 30).",
+    )
+    prestop = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="preStop sleep, seconds."
+    )
+    on_sigterm = serializers.ChoiceField(
+        ("stop", "serve"),
+        required=False,
+        allow_null=True,
+        help_text="The app stops accepting at SIGTERM (default) or serves until it exits.",
+    )
+    set = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Service fields (externalTrafficPolicy, …) and timing fields "
+        "(readiness_delay_s, endpointslice_s, sync_s.iptables, max_surge, …).",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: [f"unknown field (known: {', '.join(self.fields)})"]}
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("cluster" in attrs) == ("cluster_dump" in attrs):
+            raise serializers.ValidationError(
+                {"cluster": ["give cluster or cluster_dump, not both"]}
+            )
+        return attrs
+
+
+class _Step(serializers.Serializer):
+    t = serializers.FloatField()
+    source = serializers.CharField(
+        help_text="pod (pod -> ClusterIP), external (-> NodePort) or lb (load balancer)"
+    )
+    shares = serializers.DictField(help_text="forwarded, rejected and endpoints {ip: share}")
+    dropped = serializers.FloatField(help_text="share kube-proxy or the LB drops or rejects")
+    failing = serializers.FloatField(help_text="share sent to a pod or node that does not answer")
+
+
+class _Window(serializers.Serializer):
+    source = serializers.CharField(
+        help_text="pod, external, lb; SOURCE:established for open connections"
+    )
+    start = serializers.FloatField()
+    end = serializers.FloatField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    share = serializers.FloatField(help_text="largest share lost above the baseline")
+    cause = serializers.CharField()
+    code = serializers.CharField()
+
+
+class _Recommendation(serializers.Serializer):
+    change = serializers.DictField(
+        help_text="kind (timing|service), set {field: value}, text, client_ip_preserved"
+    )
+    windows_after = _Window(many=True)
+
+
+class TimelineSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    event = serializers.DictField()
+    timing = serializers.DictField()
+    steps = _Step(many=True)
+    windows = _Window(many=True)
+    recommendations = _Recommendation(many=True)
+
+
+EXAMPLES = [
+    OpenApiExample(
+        "Drain the node of a lone eTP=Local pod",
+        request_only=True,
+        value={
+            "cluster": "demo",
+            "service": "shop/checkout",
+            "event": "drain:node-a1",
+            "lb_preset": "gcp",
+            "on_sigterm": "stop",
+        },
+    ),
+    OpenApiExample(
+        "Its timeline (abridged)",
+        response_only=True,
+        value={
+            "service": "shop/checkout",
+            "event": {"kind": "drain", "target": "node-a1", "text": "drain:node-a1"},
+            "timing": {
+                "endpointslice_s": 1.0,
+                "lb": {"preset": "gcp", "interval_s": 8, "unhealthy_threshold": 3},
+            },
+            "steps": [
+                {
+                    "t": 2.0,
+                    "source": "lb",
+                    "dropped": 0.5,
+                    "failing": 0.0,
+                    "shares": {
+                        "forwarded": 0.5,
+                        "rejected": 0.0,
+                        "endpoints": {"10.244.4.11": 0.166667},
+                    },
+                }
+            ],
+            "windows": [
+                {
+                    "source": "lb",
+                    "start": 2.0,
+                    "end": 26.0,
+                    "seconds": 24.0,
+                    "share": 0.5,
+                    "code": "TIMELINE_LB_HEALTH_CHECK_LAG",
+                    "cause": "the load balancer still sends to node-a1, whose healthCheckNodePort answers 503 …",
+                }
+            ],
+            "recommendations": [
+                {
+                    "change": {
+                        "kind": "timing",
+                        "set": {"prestop_s": 30.0, "grace_s": 35.0},
+                        "text": "a preStop sleep of 30 s (terminationGracePeriodSeconds >= 35 s) closes the window",
+                    },
+                    "windows_after": [],
+                }
+            ],
+        },
+    ),
+]
+
+_FIELD_WORDS = (
+    ("preset", "lb_preset"),
+    ("probe", "probe_interval"),
+    ("threshold", "unhealthy_threshold"),
+    ("prestop", "prestop"),
+    ("grace", "grace"),
+    ("on_sigterm", "on_sigterm"),
+    ("unknown service", "service"),
+    ("service", "service"),
+    ("port", "port"),
+    ("event", "event"),
+    ("node", "event"),
+    ("zone", "event"),
+    ("scale", "event"),
+    ("rollout", "event"),
+    ("field", "set"),
+    ("override", "set"),
+    ("set", "set"),
+)
+
+
+def _field(message: str) -> str:
+    lowered = message.lower()
+    return next((field for word, field in _FIELD_WORDS if word in lowered), "non_field_errors")
+
+
+class TimelineView(APIView):
+    """``POST /api/v1/timeline``: what a rollout / drain / outage does to a Service over time."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        summary="Disruption timeline: failure windows per source over time, with verified fixes",
+        request=TimelineQuestionSerializer,
+        responses={200: TimelineSerializer, **ERRORS},
+        examples=EXAMPLES,
+    )
+    def post(self, request: Request) -> Response:
+        body = TimelineQuestionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        cluster = None
+        if "cluster" in data:
+            try:
+                cluster = cluster_get(name=data["cluster"])
+            except Cluster.DoesNotExist:
+                raise ValidationError(
+                    {"cluster": [f"no cluster called {data['cluster']!r}"]}
+                ) from None
+        try:
+            snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"))
+            out = timeline_json(snapshot, data)
+        except InputError as error:
+            raise ValidationError({error.field or "non_field_errors": [str(error)]}) from None
+        except ScenarioError as error:  # a Service what-if the engine refuses
+            raise ValidationError({"set": [" ".join(str(error).split())]}) from None
+        except TimelineError as error:
+            message = " ".join(str(error).split())
+            raise ValidationError({_field(message): [message]}) from None
+        return Response(out)

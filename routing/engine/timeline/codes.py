@@ -1,0 +1,9 @@
+"""Window reason codes of the timeline (public: never rename, only add)."""
+
+#: Drops kube-proxy itself decides
+#: carry simulate's drop reason (e.g. LOCAL_NO_ENDPOINT_ON_NODE, NO_ENDPOINTS_REJECT).
+ENDPOINT_NOT_ACCEPTING = "TIMELINE_ENDPOINT_NOT_ACCEPTING"
+LB_HEALTH_CHECK_LAG = "TIMELINE_LB_HEALTH_CHECK_LAG"
+LB_FAIL_OPEN = "TIMELINE_LB_FAIL_OPEN"
+NODE_DOWN = "TIMELINE_NODE_DOWN"
+CONNECTIONS_RESET = "TIMELINE_CONNECTIONS_RESET"
