@@ -3,6 +3,7 @@
 Hypothesis: under CI (``CI`` set) examples are derandomised, so a run is reproducible and
 a red CI always reproduces locally with ``CI=true``; laptops explore new examples each run.
 """
+
 import os
 
 from hypothesis import settings

@@ -12,6 +12,7 @@ memory follows its node's rules, not the cluster's pods.
 Needs root (network namespaces), iptables and redis-server. Run:
 ``.venv/bin/python bench/bench_agent_memory.py`` (the generated dump is cached in bench/out/).
 """
+
 from __future__ import annotations
 
 import os
@@ -58,28 +59,52 @@ def main() -> None:
     text = render_node_rules(snap, node, "iptables").text
     pods = sum(1 for _ in snap.pods) if hasattr(snap, "pods") else PODS
     del snap
-    print(f"cluster: {NODES} nodes, {SERVICES} Services, {pods} pods; node {node}: "
-          f"{text.count(chr(10))} iptables lines, {len(text) / 2**20:.1f} MiB")
+    print(
+        f"cluster: {NODES} nodes, {SERVICES} Services, {pods} pods; node {node}: "
+        f"{text.count(chr(10))} iptables lines, {len(text) / 2**20:.1f} MiB"
+    )
 
     ns = f"rs-bench-{secrets.token_hex(3)}"
     port = _free_port()
     subprocess.run(["ip", "netns", "add", ns], check=True)
-    redis = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     agent = None
     try:
         t = time.perf_counter()
-        proc = subprocess.run(["ip", "netns", "exec", ns, "iptables-restore"], input=text, text=True,
-                              capture_output=True)
+        proc = subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables-restore"],
+            input=text,
+            text=True,
+            capture_output=True,
+        )
         assert proc.returncode == 0, proc.stderr[:500]
         print(f"loaded into netns {ns} in {time.perf_counter() - t:.1f} s")
         del text
         broker = f"redis://127.0.0.1:{port}/0"
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
         env.update({"REDIS_URL": broker, "ROUTESCOPE_AGENT_NETNS": ns, "PYTHONPATH": str(ROOT)})
-        agent = subprocess.Popen([sys.executable, "-m", "routing.agent", "--node", node], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "routing.agent", "--node", node],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         ready, done, lines = threading.Event(), threading.Event(), []
 
         def pump() -> None:
@@ -89,6 +114,7 @@ def main() -> None:
                     ready.set()
                 if "collect_node_rules" in line and (" succeeded in " in line or "raised" in line):
                     done.set()
+
         threading.Thread(target=pump, daemon=True).start()
         assert ready.wait(120), "".join(lines[-20:])
         time.sleep(1)
@@ -105,8 +131,10 @@ def main() -> None:
         assert done.wait(300), "".join(lines[-20:])
         took = time.perf_counter() - t
         peak = _status(agent.pid, "VmHWM")
-        print(f"agent RSS idle {idle / 2**20:.0f} MiB; peak over the check {peak / 2**20:.0f} MiB "
-              f"(target < {TARGET_MIB} MiB); check {took:.1f} s")
+        print(
+            f"agent RSS idle {idle / 2**20:.0f} MiB; peak over the check {peak / 2**20:.0f} MiB "
+            f"(target < {TARGET_MIB} MiB); check {took:.1f} s"
+        )
         print("within target" if peak < TARGET_MIB * 2**20 else "OVER TARGET")
     finally:
         if agent is not None:

@@ -11,6 +11,7 @@ a token with ``manage.py create_api_token``, start gunicorn on loopback, warm ev
 source nodes; endpoint lists rotate over Services and nodes. Prints p50/p95/p99 and
 requests/s. Targets: simulate p95 < 50 ms, filtered endpoint list p95 < 100 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ end
 
 def manage(*argv: str, env: dict[str, str]) -> str:
     """Run ``manage.py argv``; stdout, or exit with its stderr."""
-    done = subprocess.run([PY, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [PY, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     if done.returncode:
         sys.exit(f"manage.py {' '.join(argv)} failed: {done.stderr.strip()[-2000:]}")
     return done.stdout
@@ -67,9 +69,22 @@ def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str
     dump = OUT / f"api-{shape}.json"
     if not dump.exists():
         started = time.perf_counter()
-        manage("generate_cluster", "--nodes", str(args.nodes), "--services", str(args.services),
-               "--pods", str(args.pods), "--zones", str(args.zones), "--seed", str(args.seed),
-               "-o", str(dump), env=env)
+        manage(
+            "generate_cluster",
+            "--nodes",
+            str(args.nodes),
+            "--services",
+            str(args.services),
+            "--pods",
+            str(args.pods),
+            "--zones",
+            str(args.zones),
+            "--seed",
+            str(args.seed),
+            "-o",
+            str(dump),
+            env=env,
+        )
         print(f"generated {dump.name} in {time.perf_counter() - started:.1f} s")
     if not args.reuse:
         load(args, env, dump)
@@ -87,8 +102,9 @@ def prepare(args: argparse.Namespace, env: dict[str, str], database: str) -> str
     else:
         import psycopg
 
-        with psycopg.connect(database.replace("postgres://", "postgresql://"),
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            database.replace("postgres://", "postgresql://"), autocommit=True
+        ) as conn:
             conn.execute("ANALYZE")
     print(f"ANALYZE in {time.perf_counter() - started:.1f} s")
     return manage("create_api_token", "bench", "--create", env=env).strip()
@@ -117,13 +133,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get(base: str, path: str, token: str, body: dict | None = None,
-        timeout: float = 120) -> tuple[float, dict]:
+def get(
+    base: str, path: str, token: str, body: dict | None = None, timeout: float = 120
+) -> tuple[float, dict]:
     """One request; (seconds, JSON body)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method="POST" if data else "GET",
-                                     headers={"Authorization": f"Token {token}",
-                                              "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = json.loads(response.read())
@@ -134,8 +154,9 @@ def questions(base: str, token: str, count: int) -> tuple[list, list]:
     """Simulate bodies and endpoint-list paths over many Services and nodes."""
     _, services = get(base, "/api/v1/services?cluster=bench&limit=400&ordering=name", token)
     _, nodes = get(base, "/api/v1/nodes?cluster=bench&limit=200&ordering=name", token)
-    keys = [s["key"] for s in services["results"]
-            if s["ports"] and s["cluster_ip"] not in ("", "None")]
+    keys = [
+        s["key"] for s in services["results"] if s["ports"] and s["cluster_ip"] not in ("", "None")
+    ]
     names = [n["name"] for n in nodes["results"]]
     bodies, paths = [], []
     for i in range(count):
@@ -147,8 +168,11 @@ def questions(base: str, token: str, count: int) -> tuple[list, list]:
         if i % 3 == 1:
             body["set"] = {"internalTrafficPolicy": "Local"}
         bodies.append(body)
-        paths.append(f"/api/v1/endpoints?cluster=bench&service={key}" if i % 2 == 0 else
-                     f"/api/v1/endpoints?cluster=bench&node={node}&ready=true")
+        paths.append(
+            f"/api/v1/endpoints?cluster=bench&service={key}"
+            if i % 2 == 0
+            else f"/api/v1/endpoints?cluster=bench&node={node}&ready=true"
+        )
     return bodies, paths
 
 
@@ -176,14 +200,31 @@ def workers_cpu(master: int) -> float:
 
 
 def run_wrk(base: str, token: str, requests: list[tuple[str, str, str]], args) -> list[float]:
-    lua_requests = ",\n".join("{%s, %s, %s}" % (json.dumps(m), json.dumps(p),
-                                                json.dumps(b) if b else "nil")
-                              for m, p, b in requests)
+    lua_requests = ",\n".join(
+        "{%s, %s, %s}" % (json.dumps(m), json.dumps(p), json.dumps(b) if b else "nil")
+        for m, p, b in requests
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"requests": lua_requests, "token": token})
-    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections),
-                          "-d", f"{args.duration}s", "--timeout", "10s", "-s", script.name, base],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(args.threads),
+            "-c",
+            str(args.connections),
+            "-d",
+            f"{args.duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
     line = next(line for line in out.splitlines() if line.startswith("RESULT"))
     return [float(x) for x in line.split()[1:]]
@@ -205,22 +246,49 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the database of the previous run (skip generate/import)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database of the previous run (skip generate/import)",
+    )
     args = parser.parse_args()
-    database = (f"sqlite:///{OUT / 'api.sqlite3'}" if args.db == "sqlite" else
-                "postgres://postgres@127.0.0.1:5432/routescope_bench_api")
-    env = {**os.environ, "DATABASE_URL": database,
-           "DJANGO_SETTINGS_MODULE": "config.settings.local",
-           "THROTTLE_ANON": "10000000/minute", "THROTTLE_USER": "10000000/minute",
-           "LOG_LEVEL": "WARNING"}
+    database = (
+        f"sqlite:///{OUT / 'api.sqlite3'}"
+        if args.db == "sqlite"
+        else "postgres://postgres@127.0.0.1:5432/routescope_bench_api"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "THROTTLE_ANON": "10000000/minute",
+        "THROTTLE_USER": "10000000/minute",
+        "LOG_LEVEL": "WARNING",
+    }
     token = prepare(args, env, database)
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(PY).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--threads", str(args.server_threads),
-         "--timeout", "300", "--log-level", "warning", "--preload", "-c", str(PRELOAD)],
-        cwd=ROOT, env=env, start_new_session=True)
+        [
+            str(Path(PY).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.server_threads),
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+            "--preload",
+            "-c",
+            str(PRELOAD),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -233,22 +301,31 @@ def main() -> None:
                 time.sleep(0.2)
         bodies, paths = questions(base, token, 300)
         warm(base, token, bodies, args.workers)
-        print(f"{args.connections} clients, {args.duration} s each, gunicorn {args.workers} "
-              f"workers x {args.server_threads} threads, {args.db}")
+        print(
+            f"{args.connections} clients, {args.duration} s each, gunicorn {args.workers} "
+            f"workers x {args.server_threads} threads, {args.db}"
+        )
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"{'endpoint':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-              f"{'requests':>9} {'non-2xx':>8} {'CPU ms/req':>10}")
+        print(
+            f"{'endpoint':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+            f"{'requests':>9} {'non-2xx':>8} {'CPU ms/req':>10}"
+        )
         for label, reqs, target in (
-            ("POST /api/v1/simulate",
-             [("POST", "/api/v1/simulate", json.dumps(b)) for b in bodies], 50),
+            (
+                "POST /api/v1/simulate",
+                [("POST", "/api/v1/simulate", json.dumps(b)) for b in bodies],
+                50,
+            ),
             ("GET /api/v1/endpoints (filtered)", [("GET", p, "") for p in paths], 100),
         ):
             cpu = workers_cpu(server.pid)
             p50, p95, p99, rps, count, errors, _timeouts = run_wrk(base, token, reqs, args)
             cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / max(count, 1)
             verdict = "ok" if p95 < target and not errors else f"MISSES {target} ms"
-            print(f"{label:<34} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rps:8.0f} {int(count):9d} "
-                  f"{int(errors):8d} {cpu_ms:10.2f}  target p95 < {target} ms: {verdict}")
+            print(
+                f"{label:<34} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rps:8.0f} {int(count):9d} "
+                f"{int(errors):8d} {cpu_ms:10.2f}  target p95 < {target} ms: {verdict}"
+            )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -10,6 +10,7 @@ Then ``export_cluster`` writes it back out. Prints wall seconds, CPU seconds (st
 a shared machine) and the child's peak RSS, measured with ``os.wait4``. Targets: under
 60 s and under 2 GB each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,16 +31,27 @@ def dump_path(args: argparse.Namespace) -> Path:
     from cluster.generator import Shape, generate_cluster  # pure: no Django set-up needed
 
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"import-{args.nodes}n-{args.services}s-{args.pods}p-{args.zones}z-seed{args.seed}.json"
+    path = (
+        OUT
+        / f"import-{args.nodes}n-{args.services}s-{args.pods}p-{args.zones}z-seed{args.seed}.json"
+    )
     if not path.exists():
         started = time.perf_counter()
-        shape = Shape(nodes=args.nodes, services=args.services, pods=args.pods, zones=args.zones, seed=args.seed)
+        shape = Shape(
+            nodes=args.nodes,
+            services=args.services,
+            pods=args.pods,
+            zones=args.zones,
+            seed=args.seed,
+        )
         partial = path.with_suffix(".partial")
         with partial.open("w", encoding="utf-8", buffering=1 << 20) as out:
             generate_cluster(shape=shape, out=out)
         partial.rename(path)
-        print(f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
     return path
 
 
@@ -51,8 +63,13 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, str]
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "manage.py", *argv, "--skip-checks"], cwd=ROOT,
-                                 env=env, stdout=out, stderr=err)
+        child = subprocess.Popen(
+            [sys.executable, "manage.py", *argv, "--skip-checks"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -73,8 +90,16 @@ def database(kind: str, pg_url: str) -> dict[str, str]:
     else:
         base, _, name = pg_url.rpartition("/")
         quiet = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
-        subprocess.run(["psql", f"{base}/postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {name}"], check=True, env=quiet)
-        subprocess.run(["psql", f"{base}/postgres", "-q", "-c", f"CREATE DATABASE {name}"], check=True, env=quiet)
+        subprocess.run(
+            ["psql", f"{base}/postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {name}"],
+            check=True,
+            env=quiet,
+        )
+        subprocess.run(
+            ["psql", f"{base}/postgres", "-q", "-c", f"CREATE DATABASE {name}"],
+            check=True,
+            env=quiet,
+        )
         env["DATABASE_URL"] = pg_url
     run(["migrate", "--noinput", "-v", "0"], env)
     return env
@@ -100,7 +125,9 @@ def main() -> None:
         exported = OUT / f"bench_export_{kind}.json"
         wall, cpu, rss, _ = run(["export_cluster", "bench", "-o", str(exported)], env)
         size = exported.stat().st_size / 1e6
-        print(f"{kind:<10} {'export':<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}  {size:.0f} MB written (streamed)")
+        print(
+            f"{kind:<10} {'export':<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}  {size:.0f} MB written (streamed)"
+        )
 
 
 if __name__ == "__main__":

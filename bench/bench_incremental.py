@@ -20,6 +20,7 @@ cold rebuild 11.0-20.1 s (rows 9.7-18.0 s + build 1.3-2.1 s); pickle 34 MB writt
 13.1, 13.1 s (one builds, two wait for its pickle); event -> stored + snapshot advanced:
 Pod 9-10 ms, EndpointSlice 19-20 ms, Node 12-13 ms median (the advance itself 0-4 ms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,10 @@ def run(events: int) -> None:
     from routing.engine.kube import snapshot_from_objects
 
     cluster = max(Cluster.objects.all(), key=lambda c: c.nodes.count())
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; cluster {cluster.name}: "
-          f"{cluster.nodes.count()} nodes, {cluster.pods.count()} pods")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; cluster {cluster.name}: "
+        f"{cluster.nodes.count()} nodes, {cluster.pods.count()} pods"
+    )
     snapshots.snapshot_cache_clear()
     t0 = time.perf_counter()
     objects = cluster_objects(cluster=cluster)
@@ -96,16 +99,28 @@ def run(events: int) -> None:
         loaded = snapshots.snapshot_for_cluster(cluster=cluster)  # memory miss -> pickle
         loads.append(time.perf_counter() - t0)
     assert len(loaded.nodes) == len(snapshot.nodes) and loaded is not snapshot
-    print(f"cold rebuild: rows -> objects {rows_s:.1f} s + snapshot_from_objects {build_s:.1f} s "
-          f"= {rows_s + build_s:.1f} s")
-    print(f"pickle written in {dump_s:.1f} s ({path.stat().st_size / 2**20:.0f} MB); "
-          f"loaded on a memory miss in median {statistics.median(loads):.2f} s (of {len(loads)})")
+    print(
+        f"cold rebuild: rows -> objects {rows_s:.1f} s + snapshot_from_objects {build_s:.1f} s "
+        f"= {rows_s + build_s:.1f} s"
+    )
+    print(
+        f"pickle written in {dump_s:.1f} s ({path.stat().st_size / 2**20:.0f} MB); "
+        f"loaded on a memory miss in median {statistics.median(loads):.2f} s (of {len(loads)})"
+    )
 
     cold_start(cluster, workers=3)
-    pods = list(Pod.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)[:events])
-    slices = list(EndpointSlice.objects.filter(cluster=cluster, service__isnull=False).exclude(
-        raw__endpoints=[]).order_by("pk").values_list("raw", flat=True)[:events])
-    nodes = list(Node.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)[:events])
+    pods = list(
+        Pod.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)[:events]
+    )
+    slices = list(
+        EndpointSlice.objects.filter(cluster=cluster, service__isnull=False)
+        .exclude(raw__endpoints=[])
+        .order_by("pk")
+        .values_list("raw", flat=True)[:events]
+    )
+    nodes = list(
+        Node.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)[:events]
+    )
     advance_ms: list[float] = []
     advance = snapshots.snapshot_advance
 
@@ -117,9 +132,11 @@ def run(events: int) -> None:
             advance_ms.append((time.perf_counter() - t0) * 1000)
 
     snapshots.snapshot_advance = timed_advance  # the state_advanced receiver looks it up per batch
-    for label, changes in (("Pod relabelled", [_relabel(p, i) for i, p in enumerate(pods)]),
-                           ("EndpointSlice endpoint not-ready", [_not_ready(s) for s in slices]),
-                           ("Node NotReady", [_node_not_ready(n) for n in nodes])):
+    for label, changes in (
+        ("Pod relabelled", [_relabel(p, i) for i, p in enumerate(pods)]),
+        ("EndpointSlice endpoint not-ready", [_not_ready(s) for s in slices]),
+        ("Node NotReady", [_node_not_ready(n) for n in nodes]),
+    ):
         times, rebuilt = [], 0
         advance_ms.clear()
         for obj in changes:
@@ -131,13 +148,17 @@ def run(events: int) -> None:
             cluster = Cluster.objects.get(pk=cluster.pk)
             if state_cache.get(cluster.state_key, "snapshot") is None:
                 rebuilt += 1
-        print(f"{label:<34} event -> stored + snapshot advanced: median {statistics.median(times):.0f} ms, "
-              f"max {max(times):.0f} ms over {len(times)} events ({rebuilt} not advanced); "
-              f"of which snapshot_advance median {statistics.median(advance_ms):.0f} ms")
+        print(
+            f"{label:<34} event -> stored + snapshot advanced: median {statistics.median(times):.0f} ms, "
+            f"max {max(times):.0f} ms over {len(times)} events ({rebuilt} not advanced); "
+            f"of which snapshot_advance median {statistics.median(advance_ms):.0f} ms"
+        )
     t0 = time.perf_counter()
     state_cache.flush()  # what the watch does when idle (cluster.signals.watch_idle)
-    print(f"newest advanced snapshot pickled at the watch's idle point in "
-          f"{time.perf_counter() - t0:.1f} s (once per burst)")
+    print(
+        f"newest advanced snapshot pickled at the watch's idle point in "
+        f"{time.perf_counter() - t0:.1f} s (once per burst)"
+    )
 
 
 WORKER = """
@@ -164,8 +185,16 @@ def cold_start(cluster, *, workers: int) -> None:
 
     snapshots.snapshot_cache_clear()  # no pickle on disk either
     code = WORKER.format(root=str(ROOT), pk=cluster.pk)
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready"
     for proc in procs:
@@ -174,8 +203,10 @@ def cold_start(cluster, *, workers: int) -> None:
     waits = sorted(float(proc.stdout.readline()) for proc in procs)
     for proc in procs:
         proc.wait(timeout=300)
-    print(f"cold start, {workers} worker processes asking at once: first page waits "
-          f"{', '.join(f'{w:.1f}' for w in waits)} s (one builds, the others load its pickle)")
+    print(
+        f"cold start, {workers} worker processes asking at once: first page waits "
+        f"{', '.join(f'{w:.1f}' for w in waits)} s (one builds, the others load its pickle)"
+    )
 
 
 def _relabel(obj: dict, index: int) -> dict:
@@ -193,7 +224,9 @@ def _not_ready(obj: dict) -> dict:
 def _node_not_ready(obj: dict) -> dict:
     obj = copy.deepcopy(obj)
     conditions = obj.setdefault("status", {}).setdefault("conditions", [])
-    conditions[:] = [c for c in conditions if c.get("type") != "Ready"] + [{"type": "Ready", "status": "False"}]
+    conditions[:] = [c for c in conditions if c.get("type") != "Ready"] + [
+        {"type": "Ready", "status": "False"}
+    ]
     return obj
 
 

@@ -16,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from routing.engine.ipvs import Workload, scheduler_shares  # noqa: E402
-from routing.engine.ipvs import simulate  # noqa: E402
+from routing.engine.ipvs import (
+    Workload,
+    scheduler_shares,
+    simulate,
+)
 
 LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")
 SIZES = (8, 200)
@@ -55,13 +58,20 @@ def main() -> None:
             service_time_ms={e: 8.0 + (i % 5) * 2.0 for i, e in enumerate(eps)},
         )
         for scheduler in LOAD_DEPENDENT:
-            wall, cpu = best_seconds(lambda: simulate.run(endpoints=eps, scheduler=scheduler, workload=workload, seed=1), args.repeat)
-            print(f"{scheduler:<10}{count:>10}{wall:>10.3f}{cpu:>10.3f}{args.requests / cpu:>18,.0f}")
+            wall, cpu = best_seconds(
+                lambda: simulate.run(endpoints=eps, scheduler=scheduler, workload=workload, seed=1),
+                args.repeat,
+            )
+            print(
+                f"{scheduler:<10}{count:>10}{wall:>10.3f}{cpu:>10.3f}{args.requests / cpu:>18,.0f}"
+            )
     print("\nAnalytic path (scheduler_shares without a workload), calls/s")
     for count in SIZES:
         eps = endpoints(count)
         for scheduler in ("rr", "sh", "dh", "mh"):
-            wall, _ = best_seconds(lambda: scheduler_shares(endpoints=eps, scheduler=scheduler), args.repeat)
+            wall, _ = best_seconds(
+                lambda: scheduler_shares(endpoints=eps, scheduler=scheduler), args.repeat
+            )
             print(f"{scheduler:<10}{count:>10}{wall:>10.5f}{1 / wall:>14,.0f}")
 
 

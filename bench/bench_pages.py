@@ -11,6 +11,7 @@ the median and worst time per page. The first request of a revision builds the e
 snapshot and the cluster-wide analysis (cached per revision); it is reported apart as
 "cold". Target: every page's median under 300 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,14 +30,17 @@ NAME = "bench-pages"
 
 def dump_path(nodes: int) -> Path:
     """The generated dump (shared with bench_engine.py's cache when sizes match)."""
-    from cluster.generator import Shape, generate_cluster  # noqa: PLC0415 — pure, no Django
+    from cluster.generator import Shape, generate_cluster
 
     path = OUT / f"engine-{nodes}n-{2 * nodes}s-{30 * nodes}p-seed1.json"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out:
-            generate_cluster(shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1), out=out)
+            generate_cluster(
+                shape=Shape(nodes=nodes, services=2 * nodes, pods=30 * nodes, zones=3, seed=1),
+                out=out,
+            )
         tmp.rename(path)
     return path
 
@@ -44,21 +48,21 @@ def dump_path(nodes: int) -> Path:
 def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    import django  # noqa: PLC0415
+    import django
 
     django.setup()
-    from django.conf import settings  # noqa: PLC0415
+    from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["*"]
-    from django.core.management import call_command  # noqa: PLC0415
+    from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
 
 
 def ensure_cluster(dump: Path):
-    from cluster.kube_dump import read_objects  # noqa: PLC0415
-    from cluster.models import Cluster  # noqa: PLC0415
-    from cluster.services import cluster_import  # noqa: PLC0415
+    from cluster.kube_dump import read_objects
+    from cluster.models import Cluster
+    from cluster.services import cluster_import
 
     cluster = Cluster.objects.filter(name=NAME).first()
     if cluster is None:
@@ -71,14 +75,18 @@ def ensure_cluster(dump: Path):
 
 def pages(cluster) -> list[tuple[str, str, dict, dict]]:
     """(label, URL, query, headers) for every page, on the cluster's own objects."""
-    from cluster.models import Node, Service  # noqa: PLC0415
-    from jobs.models import Job  # noqa: PLC0415
+    from cluster.models import Node, Service
+    from jobs.models import Job
 
-    local = (Service.objects.filter(cluster=cluster, internal_traffic_policy="Local").first()
-             or Service.objects.filter(cluster=cluster).first())
+    local = (
+        Service.objects.filter(cluster=cluster, internal_traffic_policy="Local").first()
+        or Service.objects.filter(cluster=cluster).first()
+    )
     node = Node.objects.filter(cluster=cluster).order_by("name").first()
     key = f"{local.namespace}/{local.name}"
-    job = Job.objects.filter(cluster=cluster).first() or Job.objects.create(kind="sync", cluster=cluster, state="succeeded")
+    job = Job.objects.filter(cluster=cluster).first() or Job.objects.create(
+        kind="sync", cluster=cluster, state="succeeded"
+    )
     base = f"/clusters/{cluster.name}"
     htmx = {"HTTP_HX_REQUEST": "true"}
     return [
@@ -90,16 +98,28 @@ def pages(cluster) -> list[tuple[str, str, dict, dict]]:
         ("services iTP Local", f"{base}/services/", {"internal_traffic_policy": "Local"}, {}),
         ("service detail", f"{base}/services/{local.namespace}/{local.name}/", {}, {}),
         ("what-if (page)", f"{base}/what-if/", {"service": key, "itp": "Cluster"}, {}),
-        ("what-if preview (htmx)", f"{base}/what-if/", {"service": key, "itp": "Cluster", "etp": "Local"}, htmx),
+        (
+            "what-if preview (htmx)",
+            f"{base}/what-if/",
+            {"service": key, "itp": "Cluster", "etp": "Local"},
+            htmx,
+        ),
         ("what-if node down", f"{base}/what-if/", {"service": key, "down": node.name}, htmx),
         ("rules", f"{base}/rules/", {"node": node.name, "service": key}, {}),
-        ("rules what-if diff", f"{base}/rules/", {"node": node.name, "service": key, "itp": "Cluster"}, {}),
+        (
+            "rules what-if diff",
+            f"{base}/rules/",
+            {"node": node.name, "service": key, "itp": "Cluster"},
+            {},
+        ),
         ("jobs", "/jobs/", {}, {}),
         ("job detail", f"/jobs/{job.pk}/", {}, {}),
     ]
 
 
-def measure(client, url: str, query: dict, headers: dict, runs: int, *, before=None) -> tuple[list[float], list[float]]:
+def measure(
+    client, url: str, query: dict, headers: dict, runs: int, *, before=None
+) -> tuple[list[float], list[float]]:
     """Wall and CPU milliseconds of ``runs`` requests. CPU time counts this process only
     (views, templates, the engine, SQLite; not a PostgreSQL server) and is what stays
     meaningful when the machine is shared and wall time includes waiting for a core."""
@@ -117,7 +137,9 @@ def measure(client, url: str, query: dict, headers: dict, runs: int, *, before=N
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--database-url", default=f"sqlite:///{OUT / 'pages.sqlite3'}")
@@ -126,39 +148,58 @@ def main() -> int:
     dump = dump_path(args.nodes)
     setup_django(args.database_url)
     cluster = ensure_cluster(dump)
-    from django.test import Client  # noqa: PLC0415
+    from django.test import Client
 
     client = Client()
     started = time.perf_counter()
     client.get(f"/clusters/{cluster.name}/")
     cold = (time.perf_counter() - started) * 1000
-    print(f"cluster {cluster.name}: {cluster.nodes.count()} nodes, {cluster.services.count()} services, "
-          f"{cluster.pods.count()} pods on {args.database_url.split(':')[0]}")
-    print(f"cold first request (snapshot + cluster-wide analysis, once per revision): {cold:.0f} ms\n")
+    print(
+        f"cluster {cluster.name}: {cluster.nodes.count()} nodes, {cluster.services.count()} services, "
+        f"{cluster.pods.count()} pods on {args.database_url.split(':')[0]}"
+    )
+    print(
+        f"cold first request (snapshot + cluster-wide analysis, once per revision): {cold:.0f} ms\n"
+    )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-    print(f"{'page':<28}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>9}  target {TARGET_MS:.0f} ms (median)")
+    print(
+        f"{'page':<28}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>9}  target {TARGET_MS:.0f} ms (median)"
+    )
     worst = 0.0
-    from dashboard.selectors import overview_cache_clear  # noqa: PLC0415
+    from dashboard.selectors import overview_cache_clear
 
     rows = pages(cluster)
     # The overview's picture is cached per revision too; also time it rebuilt every time.
     rows.insert(1, ("overview (picture rebuilt)", rows[0][1], {}, {}, overview_cache_clear))
     for label, url, query, headers, *before in rows:
         measure(client, url, query, headers, 1)  # warm this page's own caches
-        wall, cpu = measure(client, url, query, headers, args.runs, before=before[0] if before else None)
+        wall, cpu = measure(
+            client, url, query, headers, args.runs, before=before[0] if before else None
+        )
         times = sorted(wall)
         median = statistics.median(times)
         worst = max(worst, median)
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         flag = "ok" if median < TARGET_MS else "SLOW"
-        print(f"{label:<28}{median:>11.1f}{p95:>9.1f}{times[-1]:>9.1f}{statistics.median(cpu):>9.1f}  {flag}")
+        print(
+            f"{label:<28}{median:>11.1f}{p95:>9.1f}{times[-1]:>9.1f}{statistics.median(cpu):>9.1f}  {flag}"
+        )
     # Not a page: the what-if's cluster-wide impact, fetched by htmx after the preview shows.
     local = pages(cluster)[6][1].rstrip("/").split("/")[-2:]
-    wall, cpu = measure(client, f"/clusters/{cluster.name}/what-if/impact/",
-                        {"service": "/".join(local), "itp": "Cluster"}, {"HTTP_HX_REQUEST": "true"}, 3)
-    print(f"\nlazy fragment (not a page): what-if cluster-wide impact median {statistics.median(wall):.0f} ms "
-          f"(CPU {statistics.median(cpu):.0f} ms) — a full re-analysis of the cluster under the what-if")
-    print(f"\nslowest median: {worst:.1f} ms ({'within' if worst < TARGET_MS else 'OVER'} the {TARGET_MS:.0f} ms target)")
+    wall, cpu = measure(
+        client,
+        f"/clusters/{cluster.name}/what-if/impact/",
+        {"service": "/".join(local), "itp": "Cluster"},
+        {"HTTP_HX_REQUEST": "true"},
+        3,
+    )
+    print(
+        f"\nlazy fragment (not a page): what-if cluster-wide impact median {statistics.median(wall):.0f} ms "
+        f"(CPU {statistics.median(cpu):.0f} ms) — a full re-analysis of the cluster under the what-if"
+    )
+    print(
+        f"\nslowest median: {worst:.1f} ms ({'within' if worst < TARGET_MS else 'OVER'} the {TARGET_MS:.0f} ms target)"
+    )
     return 0 if worst < TARGET_MS else 1
 
 

@@ -22,10 +22,12 @@ def _generate(path: Path, nodes: int, services: int, pods: int) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:
-        generate_cluster(shape=Shape(nodes=nodes, services=services, pods=pods, zones=3, seed=7), out=out)
+        generate_cluster(
+            shape=Shape(nodes=nodes, services=services, pods=pods, zones=3, seed=7), out=out
+        )
 
 
-def _fresh_cache():  # noqa: ANN202
+def _fresh_cache():
     """An empty render cache: a from-scratch render keeps nothing from the previous one
     but the chain-name hashes (naming.*, pure functions of the names)."""
     from routing.engine.rules.cache import RenderCache
@@ -33,7 +35,7 @@ def _fresh_cache():  # noqa: ANN202
     return RenderCache()
 
 
-def _timed(fn) -> tuple[float, float]:  # noqa: ANN001
+def _timed(fn) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process): on a shared 2-core machine under load the
     wall time mostly measures the other processes; the CPU time is what the work costs."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -61,8 +63,10 @@ def main() -> None:
         print(f"generated {path.name} in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     snap = snapshot_from_objects(read_objects(path))
-    print(f"loaded snapshot: {len(snap.nodes)} nodes, {len(snap.services)} services, "
-          f"{total_endpoints(snap)} endpoints in {time.perf_counter() - t:.1f} s (not part of the targets)")
+    print(
+        f"loaded snapshot: {len(snap.nodes)} nodes, {len(snap.services)} services, "
+        f"{total_endpoints(snap)} endpoints in {time.perf_counter() - t:.1f} s (not part of the targets)"
+    )
 
     node = sorted(snap.nodes)[len(snap.nodes) // 2]
 
@@ -72,30 +76,43 @@ def main() -> None:
             cache = _fresh_cache()
             times.append(_timed(lambda: render_node_rules(snap, node, mode, cache=cache)))
         rs = render_node_rules(snap, node, mode)
-        print(f"render {mode:8} one node ({node}): {len(rs.text.splitlines()):>7} lines, {len(rs.text) / 1e6:.1f} MB: "
-              f"first {_fmt(times[0])} (chain-name hashes computed), then best {_fmt(min(times[1:], key=lambda t: t[1]))} "
-              "(rendered from scratch, hashes cached); target < 1 s")
+        print(
+            f"render {mode:8} one node ({node}): {len(rs.text.splitlines()):>7} lines, {len(rs.text) / 1e6:.1f} MB: "
+            f"first {_fmt(times[0])} (chain-name hashes computed), then best {_fmt(min(times[1:], key=lambda t: t[1]))} "
+            "(rendered from scratch, hashes cached); target < 1 s"
+        )
 
     other = sorted(snap.nodes)[len(snap.nodes) // 2 + 3]
     cache = _fresh_cache()
     render_node_rules(snap, node, "iptables", cache=cache)  # the first node fills the block cache
-    print(f"render iptables another node ({other}) right after: "
-          f"{_fmt(_timed(lambda: render_node_rules(snap, other, 'iptables', cache=cache)))} "
-          "(blocks shared with the first node are reused)")
+    print(
+        f"render iptables another node ({other}) right after: "
+        f"{_fmt(_timed(lambda: render_node_rules(snap, other, 'iptables', cache=cache)))} "
+        "(blocks shared with the first node are reused)"
+    )
 
-    sizes = sorted(snap.services, key=lambda k: sum(len(v) for v in snap.endpoint_index.get(k, {}).values()))
+    sizes = sorted(
+        snap.services, key=lambda k: sum(len(v) for v in snap.endpoint_index.get(k, {}).values())
+    )
     for label, key in (("median-size", sizes[len(sizes) // 2]), ("largest", sizes[-1])):
         svc = snap.services[key]
         flip = "Local" if svc.internal_traffic_policy == "Cluster" else "Cluster"
-        whatif = apply_scenario(snap, Scenario(service_overrides={key: {"internalTrafficPolicy": flip}}))
+        whatif = apply_scenario(
+            snap, Scenario(service_overrides={key: {"internalTrafficPolicy": flip}})
+        )
         took = _timed(lambda: diff_rules(snap, whatif, "iptables", cache=_fresh_cache()))
         summary = diff_rules(snap, whatif, "iptables").to_json()
         hosts = len({e.node for v in snap.endpoint_index.get(key, {}).values() for e in v})
-        print(f"diff iptables, all {summary['nodes_total']} nodes, iTP flip of the {label} Service {key} "
-              f"({sum(len(v) for v in snap.endpoint_index.get(key, {}).values())} endpoints on {hosts} nodes): "
-              f"{summary['nodes_changed']} nodes change, {summary['render_classes']} render classes, "
-              f"in {_fmt(took)} (target < 1 s)")
-    print(f"load average during the run: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} CPUs")
+        print(
+            f"diff iptables, all {summary['nodes_total']} nodes, iTP flip of the {label} Service {key} "
+            f"({sum(len(v) for v in snap.endpoint_index.get(key, {}).values())} endpoints on {hosts} nodes): "
+            f"{summary['nodes_changed']} nodes change, {summary['render_classes']} render classes, "
+            f"in {_fmt(took)} (target < 1 s)"
+        )
+    print(
+        f"load average during the run: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} CPUs"
+    )
+
 
 if __name__ == "__main__":
     main()

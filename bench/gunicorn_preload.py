@@ -2,7 +2,7 @@
 the master (with ``--preload``) so forked workers start with it in memory."""
 
 
-def when_ready(server):  # noqa: ANN001 - gunicorn's hook signature
+def when_ready(server):
     """Runs in the master once the app is loaded, before the workers fork."""
     from django.db import connections
 

@@ -3,6 +3,7 @@
 Each script prints its own figures (see bench/README.md); this only runs them in order and
 reports which failed. Extra arguments are not passed on: run a script directly to tune it.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -19,7 +20,9 @@ def main() -> int:
         print(f"== {script.name}", flush=True)
         started = time.perf_counter()
         code = subprocess.call([sys.executable, str(script)], cwd=BENCH.parent)
-        print(f"== {script.name}: exit {code} after {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"== {script.name}: exit {code} after {time.perf_counter() - started:.0f} s", flush=True
+        )
         if code:
             failed.append(script.name)
     if failed:

@@ -2,6 +2,7 @@
 ``raw`` JSON (and everything derived from it) is read-only here: editing one field would
 leave the row disagreeing with the object it was parsed from.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,13 @@ class NodeAdmin(RawJSONAdmin):
 @admin.register(Service)
 class ServiceAdmin(RawJSONAdmin):
     list_display = (
-        "__str__", "cluster", "type", "internal_traffic_policy", "external_traffic_policy",
-        "traffic_distribution", "session_affinity",
+        "__str__",
+        "cluster",
+        "type",
+        "internal_traffic_policy",
+        "external_traffic_policy",
+        "traffic_distribution",
+        "session_affinity",
     )
     list_filter = ("cluster", "type", "internal_traffic_policy", "external_traffic_policy")
     search_fields = ("namespace", "name", "cluster_ip")

@@ -12,6 +12,7 @@ must stay possible): it compares only the fields the apply changed with their au
 resourceVersion it just read. kube-proxy mode/scheduler changes live in
 ``cluster.proxy_apply``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,6 +26,7 @@ from cluster.operations import ApplyError, check_operator
 from cluster.proxy_apply import proxy_change_run, proxy_rollback_run
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_log, job_progress, job_start
+
 # The what-if field table is the engine's (pure, no Django): one vocabulary for the
 # what-if and for the patch that makes it real.
 from routing.engine.whatif_fields import BY_NAME
@@ -66,17 +68,23 @@ def parse_changes(raw: list) -> list[Change]:
         for field, value in fields.items():
             spec = BY_NAME.get(field)
             if spec is None:
-                raise ApplyError(f"{where} ({namespace}/{name}): cannot change {field!r} "
-                                 f"(allowed: {', '.join(BY_NAME)})")
+                raise ApplyError(
+                    f"{where} ({namespace}/{name}): cannot change {field!r} "
+                    f"(allowed: {', '.join(BY_NAME)})"
+                )
             if value is not None:
                 try:  # the field table's own check: the same refusal as a what-if's
                     spec.parse(value, where=field)
                 except ValueError:
-                    raise ApplyError(f"{where} ({namespace}/{name}): {field} {value!r} is not "
-                                     f"{_accepted(spec)}") from None
+                    raise ApplyError(
+                        f"{where} ({namespace}/{name}): {field} {value!r} is not "
+                        f"{_accepted(spec)}"
+                    ) from None
         rv = item.get("expected_resource_version") or ""
         if not isinstance(rv, str):
-            raise ApplyError(f"{where} ({namespace}/{name}): expected_resource_version must be a string")
+            raise ApplyError(
+                f"{where} ({namespace}/{name}): expected_resource_version must be a string"
+            )
         if (namespace, name) in seen:
             raise ApplyError(f"{where}: Service {namespace}/{name} appears twice")
         seen.add((namespace, name))
@@ -89,8 +97,13 @@ def apply_request(*, cluster: Cluster, changes: list, user) -> Job:
     check_operator(user)
     parsed = parse_changes(changes)
     _check_live(cluster)
-    job = job_create(kind=Job.Kind.APPLY, cluster=cluster, created_by=user,
-                     params={"changes": [c.__dict__ for c in parsed]}, task_name=APPLY_TASK)
+    job = job_create(
+        kind=Job.Kind.APPLY,
+        cluster=cluster,
+        created_by=user,
+        params={"changes": [c.__dict__ for c in parsed]},
+        task_name=APPLY_TASK,
+    )
     job.task_args = [job.pk]
     job.save(update_fields=["task_args"])
     job_enqueue(job=job)
@@ -107,13 +120,24 @@ def rollback_request(*, apply_job: Job, user, confirm_restart: bool = False) -> 
         raise ApplyError(f"job {apply_job.pk} is not a finished apply job", field="job")
     if apply_job.kind == Job.Kind.PROXY_CHANGE and not confirm_restart:
         nodes = apply_job.params.get("nodes") or []
-        raise ApplyError(f"confirmation needed: kube-proxy restarts and reprograms its rules "
-                         f"on {len(nodes)} node(s): {', '.join(nodes[:20])}", field="confirm_restart",
-                         code="confirmation_required")
+        raise ApplyError(
+            f"confirmation needed: kube-proxy restarts and reprograms its rules "
+            f"on {len(nodes)} node(s): {', '.join(nodes[:20])}",
+            field="confirm_restart",
+            code="confirmation_required",
+        )
     if not apply_job.audit_entries.filter(result__in=_APPLIED).exists():
-        raise ApplyError(f"job {apply_job.pk} changed nothing: there is nothing to roll back", field="job")
-    job = job_create(kind=Job.Kind.ROLLBACK, cluster=apply_job.cluster, created_by=user,
-                     parent=apply_job, task_name=ROLLBACK_TASK, params=dict(apply_job.params))
+        raise ApplyError(
+            f"job {apply_job.pk} changed nothing: there is nothing to roll back", field="job"
+        )
+    job = job_create(
+        kind=Job.Kind.ROLLBACK,
+        cluster=apply_job.cluster,
+        created_by=user,
+        parent=apply_job,
+        task_name=ROLLBACK_TASK,
+        params=dict(apply_job.params),
+    )
     job.task_args = [job.pk]
     job.save(update_fields=["task_args"])
     job_enqueue(job=job)
@@ -125,8 +149,12 @@ _APPLIED = (AuditEntry.Result.APPLIED, AuditEntry.Result.NOT_VERIFIED)
 
 def _check_live(cluster: Cluster) -> None:
     if not cluster.in_cluster and not cluster.kubeconfig_path:
-        raise ApplyError(f"cluster {cluster.name!r} is not connected to a live API server "
-                         "(add it with add_cluster)", field="cluster", code="not_applicable")
+        raise ApplyError(
+            f"cluster {cluster.name!r} is not connected to a live API server "
+            "(add it with add_cluster)",
+            field="cluster",
+            code="not_applicable",
+        )
 
 
 def apply_job_run(*, job_id: int, task_id: str = "") -> Job | None:
@@ -156,7 +184,7 @@ def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
     return _run(job=job, targets=targets, action=AuditEntry.Action.ROLLBACK, expected=expected)
 
 
-def _accepted(spec) -> str:  # noqa: ANN001
+def _accepted(spec) -> str:
     if spec.kind is int:
         return f"a whole number {spec.minimum}..{spec.maximum}"
     return "one of " + ", ".join(v for v in spec.choices if v)
@@ -193,19 +221,20 @@ def _patch_for(change: Change) -> dict:
     return patch
 
 
-def _run(*, job: Job, targets: list[tuple[Change, dict]], action: str,
-         expected: list[dict] | None = None) -> Job:
+def _run(
+    *, job: Job, targets: list[tuple[Change, dict]], action: str, expected: list[dict] | None = None
+) -> Job:
     """``expected``: per target, the spec fields that must still hold these values."""
     try:
         with connect(cluster=job.cluster) as api:
-            befores = _preview(job=job, api=api, targets=targets, action=action,
-                               expected=expected)
+            befores = _preview(job=job, api=api, targets=targets, action=action, expected=expected)
             if befores is None:
                 return job
             _write(job=job, api=api, targets=targets, befores=befores, action=action)
     except KubeError as error:
-        return job_finish(job=job, state=Job.State.FAILED, error=str(error),
-                          message=f"{action} failed")
+        return job_finish(
+            job=job, state=Job.State.FAILED, error=str(error), message=f"{action} failed"
+        )
     return job
 
 
@@ -213,8 +242,9 @@ def _preview(*, job, api, targets, action, expected=None) -> list[dict] | None:
     """Read and dry-run every patch; on any refusal audit it and fail the job untouched."""
     befores, refused = [], []
     for index, (change, patch) in enumerate(targets):
-        job_progress(job=job, percent=5 + 40 * index // len(targets),
-                     message=f"dry-run {change.label}")
+        job_progress(
+            job=job, percent=5 + 40 * index // len(targets), message=f"dry-run {change.label}"
+        )
         current = get_object(api, "Service", change.namespace, change.name)
         current_rv = current["metadata"]["resourceVersion"]
         befores.append(current)
@@ -222,8 +252,11 @@ def _preview(*, job, api, targets, action, expected=None) -> list[dict] | None:
         patch.setdefault("metadata", {}).setdefault("resourceVersion", current_rv)
         try:
             if change.expected_resource_version and current_rv != change.expected_resource_version:
-                raise KubeConflict(f"{change.label} changed since the preview (resourceVersion "
-                                   f"{change.expected_resource_version} -> {current_rv})", code=409)
+                raise KubeConflict(
+                    f"{change.label} changed since the preview (resourceVersion "
+                    f"{change.expected_resource_version} -> {current_rv})",
+                    code=409,
+                )
             if expected is not None:
                 _check_fields(change, current, expected[index])
             patch_object(api, "Service", change.namespace, change.name, patch, dry_run=True)
@@ -233,8 +266,12 @@ def _preview(*, job, api, targets, action, expected=None) -> list[dict] | None:
     if refused:
         message = f"refused, nothing changed: {', '.join(refused)}"
         job_log(job=job, line=message)
-        job_finish(job=job, state=Job.State.FAILED, message=message[:255],
-                   error="; ".join(e.message for e in job.audit_entries.all()))
+        job_finish(
+            job=job,
+            state=Job.State.FAILED,
+            message=message[:255],
+            error="; ".join(e.message for e in job.audit_entries.all()),
+        )
         return None
     return befores
 
@@ -246,14 +283,17 @@ def _check_fields(change: Change, current: dict, expected: dict) -> None:
         if spec.get(field) != expected[field]:
             raise KubeConflict(
                 f"{change.label}: {field} changed since the apply ({expected[field]!r} -> "
-                f"{spec.get(field)!r}); not rolling back over a later change", code=409)
+                f"{spec.get(field)!r}); not rolling back over a later change",
+                code=409,
+            )
 
 
 def _write(*, job, api, targets, befores, action) -> None:
     failed = unverified = 0
     for index, ((change, patch), current) in enumerate(zip(targets, befores)):
-        job_progress(job=job, percent=50 + 45 * index // len(targets),
-                     message=f"patching {change.label}")
+        job_progress(
+            job=job, percent=50 + 45 * index // len(targets), message=f"patching {change.label}"
+        )
         try:
             patch_object(api, "Service", change.namespace, change.name, patch, dry_run=False)
         except KubeError as error:
@@ -265,14 +305,28 @@ def _write(*, job, api, targets, befores, action) -> None:
         verified = all(_get(spec, _spec_path(f)) == v for f, v in change.set.items())
         result = AuditEntry.Result.APPLIED if verified else AuditEntry.Result.NOT_VERIFIED
         unverified += not verified
-        _audit(job, action, change, current, after, result, "" if verified else
-               "read back differs from what was patched (an admission policy may have changed it)")
+        _audit(
+            job,
+            action,
+            change,
+            current,
+            after,
+            result,
+            ""
+            if verified
+            else "read back differs from what was patched (an admission policy may have changed it)",
+        )
     done = len(targets) - failed
-    errors = [f"{failed} patch(es) refused"] * bool(failed) + \
-        [f"{unverified} Service(s) read back differently"] * bool(unverified)
+    errors = [f"{failed} patch(es) refused"] * bool(failed) + [
+        f"{unverified} Service(s) read back differently"
+    ] * bool(unverified)
     state = Job.State.FAILED if errors else Job.State.SUCCEEDED
-    job_finish(job=job, state=state, message=f"{action}: {done} of {len(targets)} Services changed",
-               error="; ".join(errors) + ("; see the audit entries" if errors else ""))
+    job_finish(
+        job=job,
+        state=state,
+        message=f"{action}: {done} of {len(targets)} Services changed",
+        error="; ".join(errors) + ("; see the audit entries" if errors else ""),
+    )
 
 
 def _result_for(error: KubeError) -> str:
@@ -283,16 +337,28 @@ def _result_for(error: KubeError) -> str:
     return AuditEntry.Result.FAILED
 
 
-def _audit(job: Job, action: str, change: Change, before: dict, after: dict, result: str,
-           message: str) -> AuditEntry:
+def _audit(
+    job: Job, action: str, change: Change, before: dict, after: dict, result: str, message: str
+) -> AuditEntry:
     fields = {_spec_path(f)[0] for f in change.set} | (
-        {"sessionAffinityConfig"} if "sessionAffinity" in change.set else set())
+        {"sessionAffinityConfig"} if "sessionAffinity" in change.set else set()
+    )
     pick = lambda obj: {f: (obj.get("spec") or {}).get(f) for f in sorted(fields)}  # noqa: E731
     user = job.created_by
     return AuditEntry.objects.create(
-        user=user, username=user.get_username() if user else "", cluster=job.cluster,
-        cluster_name=job.cluster.name if job.cluster else "", job=job, action=action,
-        object_kind="Service", object_namespace=change.namespace, object_name=change.name,
-        before=pick(before), after=pick(after), result=result, message=message,
+        user=user,
+        username=user.get_username() if user else "",
+        cluster=job.cluster,
+        cluster_name=job.cluster.name if job.cluster else "",
+        job=job,
+        action=action,
+        object_kind="Service",
+        object_namespace=change.namespace,
+        object_name=change.name,
+        before=pick(before),
+        after=pick(after),
+        result=result,
+        message=message,
         resource_version_before=before["metadata"]["resourceVersion"],
-        resource_version_after=after["metadata"]["resourceVersion"])
+        resource_version_after=after["metadata"]["resourceVersion"],
+    )

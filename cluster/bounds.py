@@ -7,6 +7,7 @@ first thing out of bounds with its path ("spec.ports[0].port"). Every bound is a
 setting (``ROUTESCOPE_DUMP_MAX_*``, see ``cluster.dump_limits``) passed down as a
 :class:`Limits`.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,9 @@ def number(text: str, limits: Limits, convert: type) -> Any:
     ones in quadratic time: a long number is refused before conversion.
     """
     if len(text) > limits.max_number:
-        return Refused(f"is a number {len(text):,} characters long (the limit is"
-                       f" {limits.max_number})")
+        return Refused(
+            f"is a number {len(text):,} characters long (the limit is" f" {limits.max_number})"
+        )
     try:
         return convert(text)
     except ValueError:  # YAML forms such as "0x" that int() does not take
@@ -94,8 +96,10 @@ def _text_problem(value: str, limits: Limits) -> str | None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            return (f"holds a lone surrogate (\\u{ord(value[exc.start]):04x} at character"
-                    f" {exc.start}), which is not text")
+            return (
+                f"holds a lone surrogate (\\u{ord(value[exc.start]):04x} at character"
+                f" {exc.start}), which is not text"
+            )
     return None
 
 
@@ -106,7 +110,7 @@ def _scalar_problem(value: Any, limits: Limits) -> str | None:
     if kind is bool or value is None:
         return None
     if kind is int:  # only a value decoded elsewhere (the API's request body) can be this long
-        if -10**limits.max_number < value < 10**limits.max_number:
+        if -(10**limits.max_number) < value < 10**limits.max_number:
             return None
         return f"is a number of more than {limits.max_number} digits (the limit)"
     if kind is float:
@@ -140,8 +144,10 @@ def check_value(
     if (_fast_plain_ok if plain else _fast_ok)(root, limits, budget):
         return None
     if budget[0] < 0:
-        return "", (f"the dump holds more than {limits.max_values:,} values (the limit;"
-                    " ROUTESCOPE_DUMP_MAX_VALUES)")
+        return "", (
+            f"the dump holds more than {limits.max_values:,} values (the limit;"
+            " ROUTESCOPE_DUMP_MAX_VALUES)"
+        )
     return _locate(root, limits) or ("", "is out of bounds")
 
 
@@ -149,7 +155,7 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
     if type(root) is not dict and type(root) is not list:
         return _scalar_problem(root, limits) is None
     max_depth, max_string = limits.max_depth, limits.max_string
-    top, bottom = 10**limits.max_number, -10**limits.max_number
+    top, bottom = 10**limits.max_number, -(10**limits.max_number)
     stack: list[tuple[Any, int]] = [(root, 1)]
     count = 0
     while stack:
@@ -159,7 +165,12 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
         count += len(container)
         if type(container) is dict:
             for key in container:
-                if type(key) is not str or len(key) > max_string or not key.isascii() or "\x00" in key:
+                if (
+                    type(key) is not str
+                    or len(key) > max_string
+                    or not key.isascii()
+                    or "\x00" in key
+                ):
                     if _key_problem(key, limits):
                         return False
             values = container.values()
@@ -168,8 +179,11 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
         for value in values:
             kind = type(value)
             if kind is str:
-                if len(value) > max_string or "\x00" in value or (
-                        not value.isascii() and _text_problem(value, limits)):
+                if (
+                    len(value) > max_string
+                    or "\x00" in value
+                    or (not value.isascii() and _text_problem(value, limits))
+                ):
                     return False
             elif kind is dict or kind is list:
                 stack.append((value, depth + 1))

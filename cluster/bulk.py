@@ -5,11 +5,13 @@ compiling per-row SQL (about half a millisecond a row). The rows written here ar
 values already checked by ``cluster.parsing``; this module only turns them into columns.
 Callers run it inside their transaction.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db import connection, models
 
@@ -18,16 +20,29 @@ from cluster.fields import ObjectError
 BATCH_SIZE = 2000
 #: The Kubernetes field behind a column, for messages ("status.podIP", not "pod_ip").
 FIELD_PATHS = {
-    "name": "metadata.name", "namespace": "metadata.namespace", "uid": "metadata.uid",
-    "zone": "zone", "region": "region label", "kubelet_version": "status.nodeInfo.kubeletVersion",
-    "kube_proxy_version": "status.nodeInfo.kubeProxyVersion", "cluster_ip": "spec.clusterIP",
-    "ip_family_policy": "spec.ipFamilyPolicy", "traffic_distribution": "spec.trafficDistribution",
+    "name": "metadata.name",
+    "namespace": "metadata.namespace",
+    "uid": "metadata.uid",
+    "zone": "zone",
+    "region": "region label",
+    "kubelet_version": "status.nodeInfo.kubeletVersion",
+    "kube_proxy_version": "status.nodeInfo.kubeProxyVersion",
+    "cluster_ip": "spec.clusterIP",
+    "ip_family_policy": "spec.ipFamilyPolicy",
+    "traffic_distribution": "spec.trafficDistribution",
     "topology_mode": "service.kubernetes.io/topology-mode annotation",
-    "external_name": "spec.externalName", "node_name": "nodeName", "pod_ip": "status.podIP",
-    "phase": "status.phase", "service_name": "kubernetes.io/service-name label",
-    "managed_by": "endpointslice.kubernetes.io/managed-by label", "address": "addresses[0]",
-    "hostname": "hostname", "target_kind": "targetRef.kind", "target_namespace": "targetRef.namespace",
-    "target_name": "targetRef.name", "raw": "the object",
+    "external_name": "spec.externalName",
+    "node_name": "nodeName",
+    "pod_ip": "status.podIP",
+    "phase": "status.phase",
+    "service_name": "kubernetes.io/service-name label",
+    "managed_by": "endpointslice.kubernetes.io/managed-by label",
+    "address": "addresses[0]",
+    "hostname": "hostname",
+    "target_kind": "targetRef.kind",
+    "target_namespace": "targetRef.namespace",
+    "target_name": "targetRef.name",
+    "raw": "the object",
 }
 # An escaped NUL in JSON text: "\u0000" after an even number of backslashes (an odd
 # number means the backslash itself was escaped, i.e. the text "\u0000", which is fine).
@@ -42,7 +57,9 @@ class _Column:
     def __init__(self, field: models.Field) -> None:
         self.attname = field.attname
         self.is_json = isinstance(field, models.JSONField)
-        self.max_length = getattr(field, "max_length", None) if isinstance(field, models.CharField) else None
+        self.max_length = (
+            getattr(field, "max_length", None) if isinstance(field, models.CharField) else None
+        )
         self.default = field.get_default()
 
 
@@ -79,7 +96,9 @@ def insert_rows(
                 out[i] = _dumps(out[i])
             except (TypeError, ValueError) as exc:
                 raise ObjectError(f"{label(row)}: {attnames[i]} is not JSON ({exc})") from None
-            if "\\u0000" in out[i] and _NUL.search(out[i]):  # jsonb cannot store NUL; refuse everywhere
+            if "\\u0000" in out[i] and _NUL.search(
+                out[i]
+            ):  # jsonb cannot store NUL; refuse everywhere
                 raise ObjectError(f"{label(row)}: {attnames[i]} contains a NUL character (\\u0000)")
         for i, limit in sized_columns:
             if out[i] is not None and len(out[i]) > limit:

@@ -1,4 +1,5 @@
 """The bounds of :class:`cluster.bounds.Limits` as this deployment's settings set them."""
+
 from __future__ import annotations
 
 from django.conf import settings

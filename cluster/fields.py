@@ -4,6 +4,7 @@ Pure (no Django): the parsers in ``cluster.parsing`` use these so that every bad
 a dump is reported the same way, e.g.
 ``Service shop/web: spec.ports[0].port must be an integer, got a string``.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 from cluster.kube_dump import DumpError
+
 
 class ObjectError(DumpError):
     """A Kubernetes object with a missing or malformed field (one line: object, field)."""
@@ -40,7 +42,13 @@ def type_name(value: Any) -> str:
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
-_EXPECTED = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "a mapping"}
+_EXPECTED = {
+    str: "a string",
+    int: "an integer",
+    bool: "a boolean",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 class Reader:
@@ -56,7 +64,13 @@ class Reader:
         return ObjectError(f"{self.label}: {message}")
 
     def get(
-        self, data: Any, key: str, expected: type, *, path: str, default: Any = None,
+        self,
+        data: Any,
+        key: str,
+        expected: type,
+        *,
+        path: str,
+        default: Any = None,
         required: bool = False,
     ) -> Any:
         """``data[key]`` checked to be of type ``expected`` (bool is never an int).

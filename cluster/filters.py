@@ -8,6 +8,7 @@ page that looks like "no services".
 Policies are filtered by their *effective* value: an omitted ``internalTrafficPolicy`` is
 ``Cluster`` to kube-proxy, so ``internal_traffic_policy=Cluster`` matches it too.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -42,7 +43,9 @@ class _ClusterScoped(CachedFormFilterSet):
     """Common filters of the models that belong to a cluster."""
 
     cluster = filters.ModelChoiceFilter(
-        queryset=Cluster.objects.all(), to_field_name="name", field_name="cluster",
+        queryset=Cluster.objects.all(),
+        to_field_name="name",
+        field_name="cluster",
         label="Cluster name",
     )
     search_fields: tuple[str, ...] = ()
@@ -92,11 +95,13 @@ class ServiceFilterSet(_ClusterScoped):
     namespace = filters.CharFilter()
     type = filters.ChoiceFilter(choices=ServiceType.choices)
     internal_traffic_policy = filters.ChoiceFilter(
-        choices=TrafficPolicy.choices, method="filter_policy",
+        choices=TrafficPolicy.choices,
+        method="filter_policy",
         label="Effective internalTrafficPolicy (omitted counts as Cluster)",
     )
     external_traffic_policy = filters.ChoiceFilter(
-        choices=TrafficPolicy.choices, method="filter_policy",
+        choices=TrafficPolicy.choices,
+        method="filter_policy",
         label="Effective externalTrafficPolicy (omitted counts as Cluster)",
     )
     traffic_distribution = filters.CharFilter()
@@ -105,8 +110,16 @@ class ServiceFilterSet(_ClusterScoped):
 
     class Meta:
         model = Service
-        fields = ["cluster", "namespace", "name", "type", "internal_traffic_policy",
-                  "external_traffic_policy", "traffic_distribution", "session_affinity"]
+        fields = [
+            "cluster",
+            "namespace",
+            "name",
+            "type",
+            "internal_traffic_policy",
+            "external_traffic_policy",
+            "traffic_distribution",
+            "session_affinity",
+        ]
 
     def filter_policy(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Match the effective policy: an omitted field behaves as ``Cluster``."""
@@ -127,8 +140,9 @@ def _validate_service_key(value: str) -> None:
     if not namespace or not name or "/" in name:
         # The value goes in as a parameter: Django %-formats messages, and a "%" in the
         # input would otherwise turn a 400 into a TypeError (a 500).
-        raise ValidationError("%(value)r is not a Service as namespace/name",
-                              code="invalid", params={"value": value})
+        raise ValidationError(
+            "%(value)r is not a Service as namespace/name", code="invalid", params={"value": value}
+        )
 
 
 class EndpointSliceFilterSet(_ClusterScoped):
@@ -136,11 +150,15 @@ class EndpointSliceFilterSet(_ClusterScoped):
 
     search_fields = ("name", "service_name", "namespace")
     namespace = filters.CharFilter()
-    service = filters.CharFilter(method="filter_service", validators=[_validate_service_key],
-                                 label="Service as namespace/name")
+    service = filters.CharFilter(
+        method="filter_service",
+        validators=[_validate_service_key],
+        label="Service as namespace/name",
+    )
     service_missing = StrictBooleanFilter()
-    address_type = filters.ChoiceFilter(choices=(("IPv4", "IPv4"), ("IPv6", "IPv6"),
-                                                 ("FQDN", "FQDN")))
+    address_type = filters.ChoiceFilter(
+        choices=(("IPv4", "IPv4"), ("IPv6", "IPv6"), ("FQDN", "FQDN"))
+    )
     ordering = filters.OrderingFilter(fields=("namespace", "name", "service_name"))
 
     class Meta:
@@ -156,8 +174,11 @@ class EndpointFilterSet(_ClusterScoped):
     """Endpoints by service, node, zone, conditions, address."""
 
     search_fields = ("address", "node_name", "target_name")
-    service = filters.CharFilter(method="filter_service", validators=[_validate_service_key],
-                                 label="Service as namespace/name")
+    service = filters.CharFilter(
+        method="filter_service",
+        validators=[_validate_service_key],
+        label="Service as namespace/name",
+    )
     namespace = filters.CharFilter(field_name="slice__namespace")
     node = filters.CharFilter(field_name="node_name")
     zone = filters.CharFilter()
@@ -169,8 +190,17 @@ class EndpointFilterSet(_ClusterScoped):
 
     class Meta:
         model = Endpoint
-        fields = ["cluster", "service", "namespace", "node", "zone", "address", "ready",
-                  "serving", "terminating"]
+        fields = [
+            "cluster",
+            "service",
+            "namespace",
+            "node",
+            "zone",
+            "address",
+            "ready",
+            "serving",
+            "terminating",
+        ]
 
     def filter_service(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Endpoints of the service's slices."""

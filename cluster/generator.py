@@ -9,14 +9,16 @@ of objects (only a small tuple per pod is kept between passes).
 
 Pure: standard library only.
 """
+
 from __future__ import annotations
 
 import bisect
 import json
 import random
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 MAX_PODS_PER_NODE = 110  # the kubelet's default max-pods
 SLICE_SIZE = 100  # the EndpointSlice controller's default max endpoints per slice
@@ -84,10 +86,15 @@ def _nodes(rng: random.Random, shape: Shape) -> list[_Node]:
     for i in range(shape.nodes):
         roll = rng.random()
         zone = "" if roll < 0.005 else f"region-1{rng.choices(letters, zone_weights)[0]}"
-        out.append(_Node(
-            name=f"node-{i:05d}", zone=zone, ready=not (0.005 <= roll < 0.015),
-            cordoned=0.015 <= roll < 0.02, ip=f"10.128.{i // 250}.{i % 250 + 1}",
-        ))
+        out.append(
+            _Node(
+                name=f"node-{i:05d}",
+                zone=zone,
+                ready=not (0.005 <= roll < 0.015),
+                cordoned=0.015 <= roll < 0.02,
+                ip=f"10.128.{i // 250}.{i % 250 + 1}",
+            )
+        )
     return out
 
 
@@ -146,16 +153,22 @@ def _node_obj(index: int, n: _Node) -> dict[str, Any]:
     if n.zone:
         labels["topology.kubernetes.io/zone"] = n.zone
         labels["topology.kubernetes.io/region"] = "region-1"
-    spec: dict[str, Any] = {"podCIDR": f"10.{index // 256}.{index % 256}.0/24",
-                            "podCIDRs": [f"10.{index // 256}.{index % 256}.0/24"]}
+    spec: dict[str, Any] = {
+        "podCIDR": f"10.{index // 256}.{index % 256}.0/24",
+        "podCIDRs": [f"10.{index // 256}.{index % 256}.0/24"],
+    }
     if n.cordoned:
         spec["unschedulable"] = True
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": n.name, "labels": labels, "creationTimestamp": CREATED},
         "spec": spec,
         "status": {
-            "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
+            "addresses": [
+                {"type": "InternalIP", "address": n.ip},
+                {"type": "Hostname", "address": n.name},
+            ],
             "conditions": [{"type": "Ready", "status": "True" if n.ready else "Unknown"}],
             "nodeInfo": {"kubeletVersion": "v1.33.4", "kubeProxyVersion": "v1.33.4"},
         },
@@ -196,9 +209,15 @@ def _traits(rng: random.Random) -> _ServiceTraits:
 def _service_obj(i: int, namespace: str, t: _ServiceTraits) -> dict[str, Any]:
     ip = "None" if t.headless else f"10.96.{i // 250}.{i % 250 + 1}"
     port: dict[str, Any] = {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}
-    spec: dict[str, Any] = {"type": t.type, "clusterIP": ip, "clusterIPs": [ip], "ports": [port],
-                            "selector": {"app": f"svc-{i:05d}"}, "internalTrafficPolicy": t.itp,
-                            "sessionAffinity": "ClientIP" if t.affinity else "None"}
+    spec: dict[str, Any] = {
+        "type": t.type,
+        "clusterIP": ip,
+        "clusterIPs": [ip],
+        "ports": [port],
+        "selector": {"app": f"svc-{i:05d}"},
+        "internalTrafficPolicy": t.itp,
+        "sessionAffinity": "ClientIP" if t.affinity else "None",
+    }
     if t.type != "ClusterIP":
         port["nodePort"] = 30000 + i % 2767
         spec["externalTrafficPolicy"] = t.etp
@@ -206,7 +225,11 @@ def _service_obj(i: int, namespace: str, t: _ServiceTraits) -> dict[str, Any]:
             spec["healthCheckNodePort"] = 30000 + (i + 1000) % 2767
     if t.distribution:
         spec["trafficDistribution"] = t.distribution
-    meta: dict[str, Any] = {"name": f"svc-{i:05d}", "namespace": namespace, "creationTimestamp": CREATED}
+    meta: dict[str, Any] = {
+        "name": f"svc-{i:05d}",
+        "namespace": namespace,
+        "creationTimestamp": CREATED,
+    }
     if t.auto:
         meta["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
     status: dict[str, Any] = {"loadBalancer": {}}
@@ -215,16 +238,22 @@ def _service_obj(i: int, namespace: str, t: _ServiceTraits) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec, "status": status}
 
 
-def _slices(i: int, namespace: str, t: _ServiceTraits, pods: list[_Pod], nodes: list[_Node]) -> Iterator[dict]:
+def _slices(
+    i: int, namespace: str, t: _ServiceTraits, pods: list[_Pod], nodes: list[_Node]
+) -> Iterator[dict]:
     hinted = bool(t.distribution or t.auto) and all(nodes[p.node].zone for p in pods)
     for part, start in enumerate(range(0, len(pods), SLICE_SIZE)):
         endpoints = []
-        for p in pods[start:start + SLICE_SIZE]:
+        for p in pods[start : start + SLICE_SIZE]:
             ready = p.state == "ready"
             serving = p.state != "starting"
             entry: dict[str, Any] = {
                 "addresses": [_pod_ip(p)],
-                "conditions": {"ready": ready, "serving": serving, "terminating": p.state == "terminating"},
+                "conditions": {
+                    "ready": ready,
+                    "serving": serving,
+                    "terminating": p.state == "terminating",
+                },
                 "nodeName": nodes[p.node].name,
                 "targetRef": {"kind": "Pod", "name": p.name, "namespace": namespace},
             }
@@ -234,35 +263,59 @@ def _slices(i: int, namespace: str, t: _ServiceTraits, pods: list[_Pod], nodes: 
                     entry["hints"] = {"forZones": [{"name": nodes[p.node].zone}]}
             endpoints.append(entry)
         yield {
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"name": f"svc-{i:05d}-{_hash(i, part + 7)}", "namespace": namespace,
-                         "labels": {"kubernetes.io/service-name": f"svc-{i:05d}",
-                                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "addressType": "IPv4",
+            "metadata": {
+                "name": f"svc-{i:05d}-{_hash(i, part + 7)}",
+                "namespace": namespace,
+                "labels": {
+                    "kubernetes.io/service-name": f"svc-{i:05d}",
+                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                },
+            },
             "endpoints": endpoints,
             "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         }
 
 
 def _pod_obj(service: int, namespace: str, p: _Pod, nodes: list[_Node]) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": p.name, "namespace": namespace, "labels": {"app": f"svc-{service:05d}"},
-                            "creationTimestamp": CREATED}
+    meta: dict[str, Any] = {
+        "name": p.name,
+        "namespace": namespace,
+        "labels": {"app": f"svc-{service:05d}"},
+        "creationTimestamp": CREATED,
+    }
     if p.state == "terminating":
         meta["deletionTimestamp"] = "2026-09-01T00:10:00Z"
     ready = p.state != "starting"
     ip = _pod_ip(p)
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
         "spec": {"nodeName": nodes[p.node].name, "containers": [{"name": "app", "image": "app:1"}]},
-        "status": {"phase": "Running", "hostIP": nodes[p.node].ip, "podIP": ip, "podIPs": [{"ip": ip}],
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "phase": "Running",
+            "hostIP": nodes[p.node].ip,
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
 def _configmap() -> dict[str, Any]:
-    conf = ("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
-            "mode: iptables\nclusterCIDR: 10.0.0.0/9\n")
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "kube-proxy", "namespace": "kube-system"}, "data": {"config.conf": conf}}
+    conf = (
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+        "mode: iptables\nclusterCIDR: 10.0.0.0/9\n"
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "data": {"config.conf": conf},
+    }
 
 
 def generate_cluster(*, shape: Shape, out: IO[str]) -> dict[str, int]:
@@ -273,7 +326,9 @@ def generate_cluster(*, shape: Shape, out: IO[str]) -> dict[str, int]:
     sizes = _sizes(rng, shape.services, shape.pods)
     placed = _place(rng, nodes, sizes)
     traits = [_traits(rng) for _ in range(shape.services)]
-    namespaces = [f"team-{rng.randrange(max(1, shape.services // 20)):03d}" for _ in range(shape.services)]
+    namespaces = [
+        f"team-{rng.randrange(max(1, shape.services // 20)):03d}" for _ in range(shape.services)
+    ]
     counts = {"Node": 0, "Service": 0, "EndpointSlice": 0, "Pod": 0, "ConfigMap": 0}
     out.write('{"apiVersion":"v1","kind":"List","metadata":{"resourceVersion":""},"items":[\n')
     first = True

@@ -9,10 +9,11 @@ ValidateNodeName, ValidatePodName, ValidateConfigMapName = NameIsDNSSubdomain;
 ValidateNamespaceName = a DNS-1123 label); EndpointSlice names are DNS subdomains
 (``pkg/apis/discovery/validation``: ValidateEndpointSliceName).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _LABEL_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -31,8 +32,10 @@ def check_dns1123_label(value: str) -> str | None:
     if len(value) > LABEL_MAX:
         return f"must be no more than {LABEL_MAX} characters"
     if not _LABEL_1123.fullmatch(value):
-        return ("must be a lowercase RFC 1123 label: lowercase letters, digits or '-',"
-                " starting and ending with a letter or digit")
+        return (
+            "must be a lowercase RFC 1123 label: lowercase letters, digits or '-',"
+            " starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -41,8 +44,10 @@ def check_dns1123_subdomain(value: str) -> str | None:
     if len(value) > SUBDOMAIN_MAX:
         return f"must be no more than {SUBDOMAIN_MAX} characters"
     if not _SUBDOMAIN_1123.fullmatch(value):
-        return ("must be a lowercase RFC 1123 subdomain: lowercase letters, digits, '-' or"
-                " '.', starting and ending with a letter or digit")
+        return (
+            "must be a lowercase RFC 1123 subdomain: lowercase letters, digits, '-' or"
+            " '.', starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -51,8 +56,10 @@ def check_dns1035_label(value: str) -> str | None:
     if len(value) > LABEL_MAX:
         return f"must be no more than {LABEL_MAX} characters"
     if not _LABEL_1035.fullmatch(value):
-        return ("must be a DNS-1035 label: lowercase letters, digits or '-', starting with"
-                " a letter and ending with a letter or digit")
+        return (
+            "must be a DNS-1035 label: lowercase letters, digits or '-', starting with"
+            " a letter and ending with a letter or digit"
+        )
     return None
 
 
@@ -60,7 +67,9 @@ def check_qualified_name(value: str) -> str | None:
     """IsQualifiedName: label and annotation keys ("example.com/name" or "name")."""
     parts = value.split("/")
     if len(parts) > 2:
-        return "must be a name with an optional DNS subdomain prefix and '/' (e.g. 'example.com/name')"
+        return (
+            "must be a name with an optional DNS subdomain prefix and '/' (e.g. 'example.com/name')"
+        )
     name = parts[-1]
     if len(parts) == 2:
         if not parts[0]:
@@ -73,8 +82,10 @@ def check_qualified_name(value: str) -> str | None:
     if len(name) > LABEL_MAX:
         return f"name part must be no more than {LABEL_MAX} characters"
     if not _QUALIFIED_NAME.fullmatch(name):
-        return ("name part must be letters, digits, '-', '_' or '.', starting and ending"
-                " with a letter or digit")
+        return (
+            "name part must be letters, digits, '-', '_' or '.', starting and ending"
+            " with a letter or digit"
+        )
     return None
 
 
@@ -83,8 +94,10 @@ def check_label_value(value: str) -> str | None:
     if len(value) > LABEL_MAX:
         return f"must be no more than {LABEL_MAX} characters"
     if not _LABEL_VALUE.fullmatch(value):
-        return ("must be empty or letters, digits, '-', '_' or '.', starting and ending"
-                " with a letter or digit")
+        return (
+            "must be empty or letters, digits, '-', '_' or '.', starting and ending"
+            " with a letter or digit"
+        )
     return None
 
 

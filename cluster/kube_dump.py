@@ -10,6 +10,7 @@ prints), a YAML stream of one or more documents, a ``kind: List``
 and ``apiVersion``, which are then inferred from the list), a bare JSON array of objects, and
 single objects. Objects come back in file order. Any of these may be gzip-compressed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,9 +19,10 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import yaml
 from yaml.composer import Composer
@@ -38,7 +40,13 @@ from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_n
 from cluster.bounds import number as bounded_number
 
 __all__ = [
-    "Dump", "DumpError", "DumpTooLarge", "Limits", "load_yaml", "read_dump", "read_objects",
+    "Dump",
+    "DumpError",
+    "DumpTooLarge",
+    "Limits",
+    "load_yaml",
+    "read_dump",
+    "read_objects",
     "read_value",
 ]
 
@@ -93,8 +101,9 @@ class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConstructorError(None, None, "merge keys (<<) are not accepted in a dump",
-                                       key_node.start_mark)
+                raise ConstructorError(
+                    None, None, "merge keys (<<) are not accepted in a dump", key_node.start_mark
+                )
         super().flatten_mapping(node)
 
     def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
@@ -204,7 +213,9 @@ def _yaml_document(loader: _StreamLoader, where: str, budget: list[int] | None) 
             except TypeError:  # `? [a, b]` : a complex key
                 raise DumpError(f"{where}: a mapping key is a {_type_name(key)}") from None
         loader.get_event()
-        if budget is not None and not (_is_list(document) and isinstance(document.get("items"), list)):
+        if budget is not None and not (
+            _is_list(document) and isinstance(document.get("items"), list)
+        ):
             _check_element(document, where, loader.limits, budget)  # one object: all of it
     else:
         document = _yaml_value(loader)
@@ -231,11 +242,14 @@ def _json_decoder(limits: Limits, keys: dict[str, str] | None = None) -> json.JS
     decoding of :class:`_JsonReader` would otherwise hold a copy of "metadata" per object)."""
     hook = None
     if keys is not None:
+
         def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             return {keys.setdefault(key, key): value for key, value in pairs}
+
     return json.JSONDecoder(
-        parse_int=lambda text: (int(text) if len(text) <= limits.max_number
-                                else bounded_number(text, limits, int)),
+        parse_int=lambda text: (
+            int(text) if len(text) <= limits.max_number else bounded_number(text, limits, int)
+        ),
         parse_float=lambda text: bounded_number(text, limits, float),
         parse_constant=not_a_number,
         object_pairs_hook=hook,
@@ -253,7 +267,9 @@ class Dump:
 
 
 def read_objects(
-    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    max_bytes: int | None = None,
     limits: Limits | None = None,
 ) -> list[dict[str, Any]]:
     """Return the Kubernetes objects in ``source`` as a flat list of dicts, in file order.
@@ -270,7 +286,9 @@ def read_objects(
 
 
 def read_dump(
-    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None = None,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    max_bytes: int | None = None,
     limits: Limits | None = None,
 ) -> Dump:
     """Like :func:`read_objects`, also naming the objects later documents replaced.
@@ -306,8 +324,11 @@ def read_value(value: Any, *, limits: Limits | None = None) -> list[dict[str, An
 
 def _objects(documents: list[Any], limits: Limits = DEFAULT_LIMITS) -> Dump:
     # Decoded JSON was checked element by element already (see _JsonReader).
-    budget = None if isinstance(documents, _Checked) or getattr(documents, "checked", False) \
+    budget = (
+        None
+        if isinstance(documents, _Checked) or getattr(documents, "checked", False)
         else [limits.max_values]
+    )
     per_document: list[list[dict[str, Any]]] = []
     for index, document in enumerate(documents):
         if document is None:  # an empty YAML document between two '---'
@@ -357,8 +378,9 @@ class _Single(list):
 
 def _read_bytes(source: Any, *, max_bytes: int | None, limits: Limits = DEFAULT_LIMITS) -> bytes:
     if isinstance(source, (str, os.PathLike)) and str(source) == "-":
-        return _read_stream(sys.stdin.buffer, name="standard input", max_bytes=max_bytes,
-                            limits=limits)
+        return _read_stream(
+            sys.stdin.buffer, name="standard input", max_bytes=max_bytes, limits=limits
+        )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -370,8 +392,9 @@ def _read_bytes(source: Any, *, max_bytes: int | None, limits: Limits = DEFAULT_
         except OSError as exc:
             raise DumpError(f"cannot read {path}: {exc.strerror or exc}") from None
     if hasattr(source, "read"):
-        return _read_stream(source, name=getattr(source, "name", "input"), max_bytes=max_bytes,
-                            limits=limits)
+        return _read_stream(
+            source, name=getattr(source, "name", "input"), max_bytes=max_bytes, limits=limits
+        )
     raise DumpError(f"cannot read a dump from a {type(source).__name__}")
 
 
@@ -487,7 +510,9 @@ def _yaml_flow_or_fail(
     one, and its line and column help more than YAML's reading of the same text.
     """
     first_key = len(data) - len(stripped) + 1
-    unquoted_start = error.msg.startswith("Expecting property name") and not data[first_key:error.pos].strip()
+    unquoted_start = (
+        error.msg.startswith("Expecting property name") and not data[first_key : error.pos].strip()
+    )
     if not unquoted_start:
         raise DumpError(
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
@@ -561,7 +586,7 @@ class _JsonReader:
         self.plain = _SUSPECT_ESCAPE.search(text) is None
 
     def document(self, position: int, *, where: str) -> tuple[Any, int]:
-        first = self.text[position:position + 1]
+        first = self.text[position : position + 1]
         if first == "[":
             return self._array(position, lambda index: f"{where}, item {index}")
         if first == "{":
@@ -596,7 +621,8 @@ class _JsonReader:
         while True:
             if not text.startswith('"', position):
                 raise json.JSONDecodeError(
-                    "Expecting property name enclosed in double quotes", text, position)
+                    "Expecting property name enclosed in double quotes", text, position
+                )
             key, position = self.decoder.raw_decode(text, position)
             position = _skip(text, position)
             if not text.startswith(":", position):
@@ -661,7 +687,7 @@ def _cut(text: Any) -> str:
 
 
 def _label(obj: dict[str, Any]) -> str:
-    """"Service shop/web" (cut to a readable length), for bounds errors."""
+    """ "Service shop/web" (cut to a readable length), for bounds errors."""
     meta = obj.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     name, namespace = meta.get("name"), meta.get("namespace")
@@ -679,15 +705,26 @@ def _is_list(obj: dict[str, Any]) -> bool:
 
 
 def _flatten(
-    obj: Any, *, where: str, out: list[dict[str, Any]], inherited: tuple[str, str] | None,
-    limits: Limits = DEFAULT_LIMITS, budget: list[int] | None = None,
+    obj: Any,
+    *,
+    where: str,
+    out: list[dict[str, Any]],
+    inherited: tuple[str, str] | None,
+    limits: Limits = DEFAULT_LIMITS,
+    budget: list[int] | None = None,
 ) -> None:
     """Append the objects in ``obj`` to ``out``; ``budget`` (values left, see
     ``cluster.bounds.check_value``) is None when the bounds were checked while decoding."""
     if isinstance(obj, list):  # a bare JSON array of objects
         for index, item in enumerate(obj):
-            _flatten(item, where=f"{where}, item {index}", out=out, inherited=None,
-                     limits=limits, budget=budget)
+            _flatten(
+                item,
+                where=f"{where}, item {index}",
+                out=out,
+                inherited=None,
+                limits=limits,
+                budget=budget,
+            )
         return
     if not isinstance(obj, dict):
         raise DumpError(
@@ -707,13 +744,21 @@ def _flatten(
             raise DumpError(f"{where}: items must be a list, got {_type_name(items)}")
         child = _typed_list_item(obj)
         for index, item in enumerate(items):
-            _flatten(item, where=f"{where}, items[{index}]", out=out, inherited=child,
-                     limits=limits, budget=budget)
+            _flatten(
+                item,
+                where=f"{where}, items[{index}]",
+                out=out,
+                inherited=child,
+                limits=limits,
+                budget=budget,
+            )
         return
     _check_object(obj, where=where)
     if len(out) >= limits.max_objects:
-        raise DumpTooLarge(f"{where}: the dump holds more than {limits.max_objects:,} objects"
-                        " (the limit; ROUTESCOPE_DUMP_MAX_OBJECTS)")
+        raise DumpTooLarge(
+            f"{where}: the dump holds more than {limits.max_objects:,} objects"
+            " (the limit; ROUTESCOPE_DUMP_MAX_OBJECTS)"
+        )
     found = check_value(obj, limits, budget) if budget is not None else None
     if found is not None:
         path, problem = found
@@ -756,4 +801,3 @@ def _type_name(value: Any) -> str:
     if isinstance(value, (int, float)):
         return "a number"
     return names.get(type(value), type(value).__name__)
-

@@ -1,5 +1,6 @@
 """What every change to a live cluster shares (Service applies and kube-proxy changes):
 the operator permission and the one error a refused change raises."""
+
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied

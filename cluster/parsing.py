@@ -4,6 +4,7 @@ Pure (no Django). Each ``parse_*`` function returns a plain dict of model field 
 (``raw`` included) or raises :class:`cluster.fields.ObjectError` naming object and field.
 Kubernetes defaults that kube-proxy applies to omitted fields are applied here once.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,6 +23,7 @@ from cluster.k8s_names import (
 )
 from cluster.kube_dump import load_yaml
 from cluster.redact import pod_redacted
+
 # The Kubernetes vocabularies are defined once, in the pure engine.
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 from routing.engine.types import SESSION_AFFINITIES as AFFINITIES
@@ -96,8 +98,10 @@ def _check_annotations(r: Reader, annotations: Any) -> None:
             raise r.fail(f"metadata.annotations key {quote(key)} {problem}")
         size += len(key) + (len(value) if isinstance(value, str) else 0)
     if size > ANNOTATIONS_MAX_BYTES:
-        raise r.fail(f"metadata.annotations total {size:,} characters, more than the API"
-                     f" server's {ANNOTATIONS_MAX_BYTES:,}")
+        raise r.fail(
+            f"metadata.annotations total {size:,} characters, more than the API"
+            f" server's {ANNOTATIONS_MAX_BYTES:,}"
+        )
 
 
 def _first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str:
@@ -156,11 +160,15 @@ def parse_node(obj: dict[str, Any], r: Reader, name: str) -> dict[str, Any]:
         "labels": labels,
         "taints": _mappings(r, spec, "taints", path="spec.taints"),
         "ready": _condition(r, status, "Ready", default=True),
-        "unschedulable": r.get(spec, "unschedulable", bool, path="spec.unschedulable", default=False),
+        "unschedulable": r.get(
+            spec, "unschedulable", bool, path="spec.unschedulable", default=False
+        ),
         "addresses": addresses,
         "internal_ips": internal,
         "pod_cidrs": cidrs,
-        "kubelet_version": r.get(info, "kubeletVersion", str, path="status.nodeInfo.kubeletVersion", default=""),
+        "kubelet_version": r.get(
+            info, "kubeletVersion", str, path="status.nodeInfo.kubeletVersion", default=""
+        ),
         "kube_proxy_version": r.get(
             info, "kubeProxyVersion", str, path="status.nodeInfo.kubeProxyVersion", default=""
         ),
@@ -230,12 +238,16 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
     config = r.mapping(spec, "sessionAffinityConfig", path="spec.sessionAffinityConfig")
     timeout = r.get(
         r.mapping(config, "clientIP", path="spec.sessionAffinityConfig.clientIP"),
-        "timeoutSeconds", int, path="spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+        "timeoutSeconds",
+        int,
+        path="spec.sessionAffinityConfig.clientIP.timeoutSeconds",
     )
     if timeout is not None and not 0 < timeout <= MAX_AFFINITY_TIMEOUT:
         # The API server's own bound; beyond it the value would not fit the column either.
-        raise r.fail(f"spec.sessionAffinityConfig.clientIP.timeoutSeconds {timeout} is not"
-                     f" within 1-{MAX_AFFINITY_TIMEOUT}")
+        raise r.fail(
+            f"spec.sessionAffinityConfig.clientIP.timeoutSeconds {timeout} is not"
+            f" within 1-{MAX_AFFINITY_TIMEOUT}"
+        )
     if affinity == "ClientIP" and timeout is None:
         timeout = DEFAULT_AFFINITY_TIMEOUT
     external_ips = r.strings(spec, "externalIPs", path="spec.externalIPs")
@@ -259,7 +271,9 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
         "cluster_ips": (ips := _cluster_ips(r, spec)),
         "cluster_ip": ips[0] if ips else "",
         "ip_families": r.strings(spec, "ipFamilies", path="spec.ipFamilies"),
-        "ip_family_policy": r.get(spec, "ipFamilyPolicy", str, path="spec.ipFamilyPolicy", default=""),
+        "ip_family_policy": r.get(
+            spec, "ipFamilyPolicy", str, path="spec.ipFamilyPolicy", default=""
+        ),
         "ports": _service_ports(r, spec),
         "selector": selector,
         "internal_traffic_policy": r.choice(
@@ -275,7 +289,9 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
         or annotations.get("service.kubernetes.io/topology-aware-hints", ""),
         "session_affinity": affinity,
         "session_affinity_timeout": timeout,
-        "health_check_node_port": r.port(spec, "healthCheckNodePort", path="spec.healthCheckNodePort"),
+        "health_check_node_port": r.port(
+            spec, "healthCheckNodePort", path="spec.healthCheckNodePort"
+        ),
         "external_ips": external_ips,
         "load_balancer_ingress": ingress,
         "load_balancer_source_ranges": r.strings(
@@ -283,7 +299,11 @@ def parse_service(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> 
         ),
         "external_name": r.get(spec, "externalName", str, path="spec.externalName", default=""),
         "publish_not_ready_addresses": r.get(
-            spec, "publishNotReadyAddresses", bool, path="spec.publishNotReadyAddresses", default=False
+            spec,
+            "publishNotReadyAddresses",
+            bool,
+            path="spec.publishNotReadyAddresses",
+            default=False,
         ),
         "labels": r.string_map(meta, "labels", path="metadata.labels"),
         "annotations": annotations,
@@ -323,7 +343,9 @@ def parse_pod(obj: dict[str, Any], r: Reader, namespace: str, name: str) -> dict
 def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
     """Check the Pod fields the engine reads but no column stores: owners (the what-if's
     deployments), named container ports (targetPort), a kube-proxy Pod's flags and mounts."""
-    for index, ref in enumerate(_mappings(r, meta, "ownerReferences", path="metadata.ownerReferences")):
+    for index, ref in enumerate(
+        _mappings(r, meta, "ownerReferences", path="metadata.ownerReferences")
+    ):
         r.get(ref, "kind", str, path=f"metadata.ownerReferences[{index}].kind")
         r.get(ref, "name", str, path=f"metadata.ownerReferences[{index}].name")
     for index, volume in enumerate(_mappings(r, spec, "volumes", path="spec.volumes")):
@@ -331,7 +353,9 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
         r.get(volume, "name", str, path=f"{path}.name")
         source = r.mapping(volume, "configMap", path=f"{path}.configMap")
         r.get(source, "name", str, path=f"{path}.configMap.name")
-        for number, item in enumerate(_mappings(r, source, "items", path=f"{path}.configMap.items")):
+        for number, item in enumerate(
+            _mappings(r, source, "items", path=f"{path}.configMap.items")
+        ):
             r.get(item, "key", str, path=f"{path}.configMap.items[{number}].key")
             r.get(item, "path", str, path=f"{path}.configMap.items[{number}].path")
     for index, container in enumerate(_mappings(r, spec, "containers", path="spec.containers")):
@@ -344,7 +368,9 @@ def _pod_parts(r: Reader, meta: dict, spec: dict) -> None:
             r.port(port, "containerPort", path=f"{path}.ports[{number}].containerPort")
         r.strings(container, "command", path=f"{path}.command")
         r.strings(container, "args", path=f"{path}.args")
-        for number, mount in enumerate(_mappings(r, container, "volumeMounts", path=f"{path}.volumeMounts")):
+        for number, mount in enumerate(
+            _mappings(r, container, "volumeMounts", path=f"{path}.volumeMounts")
+        ):
             r.get(mount, "name", str, path=f"{path}.volumeMounts[{number}].name")
             r.get(mount, "mountPath", str, path=f"{path}.volumeMounts[{number}].mountPath")
 
@@ -378,7 +404,9 @@ def parse_kube_proxy_config(
     ipvs = r.mapping(config, "ipvs", path="data.config.conf ipvs")
     scheduler = r.get(ipvs, "scheduler", str, path="data.config.conf ipvs.scheduler") or "rr"
     if scheduler not in IPVS_SCHEDULERS:  # kube-proxy's own validation refuses to start
-        raise r.fail(f"data.config.conf ipvs.scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+        raise r.fail(
+            f"data.config.conf ipvs.scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}"
+        )
     cluster_cidr = r.get(config, "clusterCIDR", str, path="data.config.conf clusterCIDR") or ""
     for part in filter(None, (p.strip() for p in cluster_cidr.split(","))):
         r.cidr(part, path="data.config.conf clusterCIDR")
@@ -409,6 +437,11 @@ def _jsonable(value: Any) -> Any:
 
 
 __all__ = [
-    "ObjectError", "identify", "node_overrides", "parse_kube_proxy_config", "parse_node",
-    "parse_pod", "parse_service",
+    "ObjectError",
+    "identify",
+    "node_overrides",
+    "parse_kube_proxy_config",
+    "parse_node",
+    "parse_pod",
+    "parse_service",
 ]

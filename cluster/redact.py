@@ -8,6 +8,7 @@ this rule). References stay: ``valueFrom`` / ``envFrom`` name a Secret or Config
 not its value. The ``last-applied-configuration`` annotation goes too: it is a verbatim
 copy of the object as applied, env values included.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,9 +44,14 @@ def pod_redacted(obj: dict[str, Any]) -> dict[str, Any]:
         out["metadata"] = {**meta, "annotations": annotations}
     spec = obj.get("spec")
     if isinstance(spec, dict):
-        out["spec"] = {**spec, **{key: [_container_redacted(c) for c in spec[key]]
-                                  for key in _CONTAINER_LISTS
-                                  if isinstance(spec.get(key), list)}}
+        out["spec"] = {
+            **spec,
+            **{
+                key: [_container_redacted(c) for c in spec[key]]
+                for key in _CONTAINER_LISTS
+                if isinstance(spec.get(key), list)
+            },
+        }
     return out
 
 
@@ -53,5 +59,9 @@ def _container_redacted(container: Any) -> Any:
     env = container.get("env") if isinstance(container, dict) else None
     if not isinstance(env, list):
         return container
-    return {**container, "env": [{k: v for k, v in e.items() if k != "value"}
-                                 if isinstance(e, dict) else e for e in env]}
+    return {
+        **container,
+        "env": [
+            {k: v for k, v in e.items() if k != "value"} if isinstance(e, dict) else e for e in env
+        ],
+    }

@@ -1,7 +1,9 @@
 """Reads of cluster state. Views, commands and the engine adapter read through these."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -27,7 +29,11 @@ def cluster_iter_objects(*, cluster: Cluster, chunk_size: int = 2000) -> Iterato
     for model in EXPORT_ORDER:
         rows = model.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)
         yield from rows.iterator(chunk_size=chunk_size)
-    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list("raw", "extra_config_maps").first()
+    proxy = (
+        KubeProxyConfig.objects.filter(cluster=cluster)
+        .values_list("raw", "extra_config_maps")
+        .first()
+    )
     if proxy is not None:
         raw, extra = proxy
         if raw is not None:

@@ -3,6 +3,7 @@
 Every write happens in one transaction (a bad object changes nothing) and bumps the
 cluster's ``revision``. The row-level work lives in ``cluster.writer``.
 """
+
 from __future__ import annotations
 
 import re
@@ -124,7 +125,9 @@ def _refuse_large_loss(cluster: Cluster, before: dict[str, int], after: dict[str
     lost = {kind: before[kind] - after[kind] for kind in _COUNTED if before[kind] > after[kind]}
     total = sum(before.values())
     if total and sum(lost.values()) > total * settings.ROUTESCOPE_IMPORT_MAX_LOSS:
-        kinds = ", ".join(f"{n:,} {kind} ({before[kind]:,} -> {after[kind]:,})" for kind, n in lost.items())
+        kinds = ", ".join(
+            f"{n:,} {kind} ({before[kind]:,} -> {after[kind]:,})" for kind, n in lost.items()
+        )
         raise ObjectError(
             f"importing would drop {sum(lost.values()):,} of the {total:,} objects stored in"
             f" cluster {cluster.name!r}: {kinds}; nothing imported (use --replace to replace"

@@ -11,6 +11,7 @@ need not rebuild the engine snapshot from every row.
 for a moment (or it stopped): the time for slow follow-up work (the routing app pickles
 the advanced snapshot for other processes then, once per burst).
 """
+
 from __future__ import annotations
 
 from django.dispatch import Signal

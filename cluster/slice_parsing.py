@@ -4,6 +4,7 @@ Reads ``discovery.k8s.io/v1`` and the older ``v1beta1`` (whose endpoints carry
 ``topology`` instead of ``nodeName``/``zone``). Conditions get kube-proxy's defaults for
 omitted values: ready and serving True, terminating False.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ One sync per cluster at a time: the caller holds the cluster's active sync ``Job
 partial unique constraint allows only one), and on PostgreSQL a session advisory lock is
 taken as well, so even a sync started outside the job system cannot overlap.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,15 @@ from cluster.fields import ObjectError
 from cluster.kube.client import connect
 from cluster.kube.errors import KubeError
 from cluster.kube.resources import KUBE_PROXY_CONFIGMAP, RESOURCES, list_objects, read_configmap
-from cluster.models import Cluster, ClusterSource, EndpointSlice, KubeProxyConfig, Node, Pod, Service
+from cluster.models import (
+    Cluster,
+    ClusterSource,
+    EndpointSlice,
+    KubeProxyConfig,
+    Node,
+    Pod,
+    Service,
+)
 from cluster.services import cluster_replace_state
 from jobs.models import SyncRun
 
@@ -55,8 +64,9 @@ def object_key(obj: dict) -> tuple[str, str, str]:
     return obj.get("kind", ""), meta.get("namespace", "") or "", meta.get("name", "")
 
 
-def cluster_fetch(*, api_client, on_progress: Progress | None = None,
-                  page_size: int = 500) -> FetchedState:
+def cluster_fetch(
+    *, api_client, on_progress: Progress | None = None, page_size: int = 500
+) -> FetchedState:
     """List every followed resource (and the kube-proxy ConfigMap) from the API server.
 
     The resources are listed concurrently (as informers do), so one resource's network
@@ -69,15 +79,21 @@ def cluster_fetch(*, api_client, on_progress: Progress | None = None,
         counts[resource.plural] = count
 
     with ThreadPoolExecutor(max_workers=len(RESOURCES), thread_name_prefix="list") as pool:
-        futures = [pool.submit(list_objects, api_client, r, page_size=page_size,
-                               on_page=partial(page_done, r)) for r in RESOURCES]
+        futures = [
+            pool.submit(
+                list_objects, api_client, r, page_size=page_size, on_page=partial(page_done, r)
+            )
+            for r in RESOURCES
+        ]
         pending = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
             if on_progress:
                 listed = sum(counts.values())
-                on_progress(5 + 60 * (len(futures) - len(pending)) // len(futures),
-                            f"listed {listed} objects ({', '.join(f'{n} {p}' for p, n in counts.items())})")
+                on_progress(
+                    5 + 60 * (len(futures) - len(pending)) // len(futures),
+                    f"listed {listed} objects ({', '.join(f'{n} {p}' for p, n in counts.items())})",
+                )
             if any(f.done() and f.exception() for f in futures):
                 break
         results = [f.result() for f in futures]  # re-raises the first failure
@@ -87,8 +103,10 @@ def cluster_fetch(*, api_client, on_progress: Progress | None = None,
         state.resource_versions[resource.plural] = rv
         state.counts[resource.kind] = len(items)
     namespace, main = KUBE_PROXY_CONFIGMAP
-    maps = [read_configmap(api_client, namespace, name)
-            for name in [main, *sorted(kube_proxy_mounted_maps(state.objects) - {main})]]
+    maps = [
+        read_configmap(api_client, namespace, name)
+        for name in [main, *sorted(kube_proxy_mounted_maps(state.objects) - {main})]
+    ]
     state.objects.extend(m for m in maps if m is not None)
     state.counts["ConfigMap"] = sum(m is not None for m in maps)
     return state
@@ -107,8 +125,9 @@ def kube_proxy_mounted_maps(objects: list[dict]) -> set[str]:
         meta = obj.get("metadata") or {}
         if obj.get("kind") != "Pod" or meta.get("namespace") != "kube-system":
             continue
-        if (meta.get("labels") or {}).get("k8s-app") != "kube-proxy" \
-                and not meta.get("name", "").startswith("kube-proxy-"):
+        if (meta.get("labels") or {}).get("k8s-app") != "kube-proxy" and not meta.get(
+            "name", ""
+        ).startswith("kube-proxy-"):
             continue
         for volume in (obj.get("spec") or {}).get("volumes") or ():
             source = volume.get("configMap") if isinstance(volume, dict) else None
@@ -132,10 +151,15 @@ def stored_versions(*, cluster: Cluster) -> dict[tuple[str, str, str], str]:
             for name, rv in rows.values_list("name", "rv").iterator(chunk_size=5000):
                 found[(kind, "", name)] = rv or ""
         else:
-            for ns, name, rv in rows.values_list("namespace", "name", "rv").iterator(chunk_size=5000):
+            for ns, name, rv in rows.values_list("namespace", "name", "rv").iterator(
+                chunk_size=5000
+            ):
                 found[(kind, ns, name)] = rv or ""
-    proxy = KubeProxyConfig.objects.filter(cluster=cluster).values_list(
-        "raw", "extra_config_maps").first()
+    proxy = (
+        KubeProxyConfig.objects.filter(cluster=cluster)
+        .values_list("raw", "extra_config_maps")
+        .first()
+    )
     for raw in ([proxy[0]] if proxy and proxy[0] else []) + (list(proxy[1]) if proxy else []):
         found[object_key(raw)] = (raw.get("metadata") or {}).get("resourceVersion") or ""
     return found
@@ -175,8 +199,9 @@ def cluster_sync_lock(*, cluster: Cluster) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
-def cluster_sync(*, cluster: Cluster, job=None, on_progress: Progress | None = None,
-                 page_size: int = 500) -> SyncRun:
+def cluster_sync(
+    *, cluster: Cluster, job=None, on_progress: Progress | None = None, page_size: int = 500
+) -> SyncRun:
     """Run one full sync of ``cluster`` and return its ``SyncRun`` (failed runs included).
 
     Raises nothing for API failures: they end up in ``SyncRun.error``; the caller decides
@@ -190,8 +215,9 @@ def cluster_sync(*, cluster: Cluster, job=None, on_progress: Progress | None = N
         with cluster_sync_lock(cluster=cluster):
             progress(2, "connecting")
             with connect(cluster=cluster) as api_client:
-                fetched = cluster_fetch(api_client=api_client, on_progress=progress,
-                                        page_size=page_size)
+                fetched = cluster_fetch(
+                    api_client=api_client, on_progress=progress, page_size=page_size
+                )
             run.fetch_seconds = time.monotonic() - started
             progress(70, "comparing with the stored state")
             _store(run=run, cluster=cluster, fetched=fetched, progress=progress)
@@ -222,8 +248,9 @@ def _store(*, run: SyncRun, cluster: Cluster, fetched: FetchedState, progress: P
         # One transaction inside: parsing happens before it, so locks are held only
         # while rows are written.
         cluster_replace_state(cluster=cluster, objects=fetched.objects)
-        Cluster.objects.filter(pk=cluster.pk).update(last_synced_at=timezone.now(),
-                                                     source=ClusterSource.SYNCED)
+        Cluster.objects.filter(pk=cluster.pk).update(
+            last_synced_at=timezone.now(), source=ClusterSource.SYNCED
+        )
         run.status = SyncRun.Status.SUCCEEDED
     cluster.refresh_from_db(fields=["revision", "last_synced_at", "source"])
     run.revision_after = cluster.revision

@@ -6,6 +6,7 @@ Only sync retries by itself, and only on transient errors (connection lost, 5xx,
 with exponential backoff, jitter and a bound. Apply and rollback never retry on their
 own: a person decides after reading the conflict or the error.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,10 +26,18 @@ SYNC_SOFT_LIMIT, SYNC_HARD_LIMIT = 540, 600
 APPLY_SOFT_LIMIT, APPLY_HARD_LIMIT = 240, 300
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True,
-             autoretry_for=(TransientSyncError,), retry_backoff=2, retry_backoff_max=60,
-             retry_jitter=True, max_retries=4,
-             soft_time_limit=SYNC_SOFT_LIMIT, time_limit=SYNC_HARD_LIMIT)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(TransientSyncError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=4,
+    soft_time_limit=SYNC_SOFT_LIMIT,
+    time_limit=SYNC_HARD_LIMIT,
+)
 def sync_cluster_task(self, cluster_id: int, job_id: int | None = None) -> None:
     """Sync one cluster. Without ``job_id`` (the periodic schedule) it requests a sync,
     which coalesces with one already queued or running."""
@@ -50,8 +59,13 @@ def sync_cluster_task(self, cluster_id: int, job_id: int | None = None) -> None:
         raise
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True,
-             soft_time_limit=APPLY_SOFT_LIMIT, time_limit=APPLY_HARD_LIMIT)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=APPLY_SOFT_LIMIT,
+    time_limit=APPLY_HARD_LIMIT,
+)
 def apply_changes_task(self, job_id: int) -> None:
     """Apply the Service (or kube-proxy) changes recorded in an apply job."""
     from cluster.apply import apply_job_run
@@ -66,8 +80,13 @@ def apply_changes_task(self, job_id: int) -> None:
         raise
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True,
-             soft_time_limit=APPLY_SOFT_LIMIT, time_limit=APPLY_HARD_LIMIT)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=APPLY_SOFT_LIMIT,
+    time_limit=APPLY_HARD_LIMIT,
+)
 def rollback_task(self, job_id: int) -> None:
     """Restore the before state of the apply job a rollback job points at."""
     from cluster.apply import rollback_job_run
@@ -86,8 +105,9 @@ def rollback_task(self, job_id: int) -> None:
 def requeue_stale_jobs_task(older_than_seconds: float = 60) -> dict:
     """Re-send queued jobs whose message was lost (broker down or restarted without
     persistence); re-queue or fail jobs whose worker died mid-run (no heartbeat)."""
-    return job_requeue_stale(older_than_seconds=older_than_seconds,
-                             lost_after_seconds=SYNC_HARD_LIMIT * 2)
+    return job_requeue_stale(
+        older_than_seconds=older_than_seconds, lost_after_seconds=SYNC_HARD_LIMIT * 2
+    )
 
 
 def _fail(job_id: int, message: str) -> None:
@@ -101,5 +121,5 @@ def _requeue_on_worker_start(sender=None, **kwargs) -> None:
     # Messages published while no broker was reachable exist only as queued rows.
     try:
         job_requeue_stale(older_than_seconds=10)
-    except Exception:  # noqa: BLE001 - a worker must start even if the database is not ready
+    except Exception:
         logger.exception("could not re-send stale jobs at worker start")

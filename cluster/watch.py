@@ -5,6 +5,7 @@ alone writes to the database (``events_apply``, one short transaction per batch)
 broken stream resumes from the last resourceVersion it saw (with backoff); a ``410 Gone``
 (the version was compacted away) makes the whole cluster relist, then watch again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,11 +44,23 @@ class WatchStats:
 class _Reader(threading.Thread):
     """Streams one resource's watch events into ``out``; resumes after broken streams."""
 
-    def __init__(self, api, resource, rv: str, out: queue.Queue, generation: int,
-                 timeout_seconds: int, **list_kwargs) -> None:
+    def __init__(
+        self,
+        api,
+        resource,
+        rv: str,
+        out: queue.Queue,
+        generation: int,
+        timeout_seconds: int,
+        **list_kwargs,
+    ) -> None:
         super().__init__(daemon=True, name=f"watch-{resource.plural}")
         self.api, self.resource, self.rv, self.out = api, resource, rv, out
-        self.generation, self.timeout_seconds, self.list_kwargs = generation, timeout_seconds, list_kwargs
+        self.generation, self.timeout_seconds, self.list_kwargs = (
+            generation,
+            timeout_seconds,
+            list_kwargs,
+        )
         self.stopped = threading.Event()
         self.response = None
         self.resumes = 0
@@ -57,9 +70,13 @@ class _Reader(threading.Thread):
         while not self.stopped.is_set():
             try:
                 for type_, obj in watch_objects(
-                        self.api, self.resource, resource_version=self.rv,
-                        timeout_seconds=self.timeout_seconds,
-                        on_response=self._hold, **self.list_kwargs):
+                    self.api,
+                    self.resource,
+                    resource_version=self.rv,
+                    timeout_seconds=self.timeout_seconds,
+                    on_response=self._hold,
+                    **self.list_kwargs,
+                ):
                     self.rv = (obj.get("metadata") or {}).get("resourceVersion") or self.rv
                     if type_ != "BOOKMARK":
                         self.out.put((self.generation, type_, obj))
@@ -93,13 +110,19 @@ class _Reader(threading.Thread):
     def _shutdown(response) -> None:
         try:
             response.shutdown()
-        except Exception:  # noqa: BLE001 - already closed is fine
+        except Exception:
             pass
 
 
-def cluster_watch(*, cluster: Cluster, job=None, stop: threading.Event | None = None,
-                  max_seconds: float | None = None, timeout_seconds: int = 60,
-                  on_batch=None) -> WatchStats:
+def cluster_watch(
+    *,
+    cluster: Cluster,
+    job=None,
+    stop: threading.Event | None = None,
+    max_seconds: float | None = None,
+    timeout_seconds: int = 60,
+    on_batch=None,
+) -> WatchStats:
     """List, then watch ``cluster`` until ``stop`` is set or ``max_seconds`` pass."""
     stop = stop or threading.Event()
     deadline = time.monotonic() + max_seconds if max_seconds else None
@@ -147,8 +170,12 @@ def cluster_watch(*, cluster: Cluster, job=None, stop: threading.Event | None = 
 def _idle(cluster: Cluster) -> None:
     for receiver, answer in watch_idle.send_robust(sender=Cluster, cluster=cluster):
         if isinstance(answer, Exception):
-            logger.error("cluster %s: %s failed on watch_idle", cluster.name,
-                         getattr(receiver, "__qualname__", receiver), exc_info=answer)
+            logger.error(
+                "cluster %s: %s failed on watch_idle",
+                cluster.name,
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=answer,
+            )
 
 
 def _relist(cluster, job, api, events, generation, timeout_seconds, stats) -> list[_Reader]:
@@ -157,12 +184,22 @@ def _relist(cluster, job, api, events, generation, timeout_seconds, stats) -> li
         stats.error = run.error
         return []
     versions = run.resource_versions
-    readers = [_Reader(api, r, versions[r.plural], events, generation, timeout_seconds)
-               for r in RESOURCES]
+    readers = [
+        _Reader(api, r, versions[r.plural], events, generation, timeout_seconds) for r in RESOURCES
+    ]
     # Resource versions are cluster-wide: the configmap watch starts from the last list's.
-    readers.append(_Reader(api, CONFIGMAPS, versions[RESOURCES[-1].plural], events, generation,
-                           timeout_seconds, namespace=KUBE_PROXY_CONFIGMAP[0],
-                           field_selector=f"metadata.name={KUBE_PROXY_CONFIGMAP[1]}"))
+    readers.append(
+        _Reader(
+            api,
+            CONFIGMAPS,
+            versions[RESOURCES[-1].plural],
+            events,
+            generation,
+            timeout_seconds,
+            namespace=KUBE_PROXY_CONFIGMAP[0],
+            field_selector=f"metadata.name={KUBE_PROXY_CONFIGMAP[1]}",
+        )
+    )
     for reader in readers:
         reader.start()
     return readers
@@ -204,16 +241,28 @@ def _stop(readers: list[_Reader]) -> None:
 def _heartbeat(job, stats: WatchStats) -> None:
     from jobs.services import job_progress
 
-    job_progress(job=job, percent=50, message=f"watching: {sum(stats.events.values())} events, "
-                 f"{stats.relists} relists")
+    job_progress(
+        job=job,
+        percent=50,
+        message=f"watching: {sum(stats.events.values())} events, " f"{stats.relists} relists",
+    )
 
 
 def _record(cluster, job, stats: WatchStats) -> None:
     from django.utils import timezone
 
     SyncRun.objects.create(
-        cluster=cluster, job=job, mode=SyncRun.Mode.WATCH,
+        cluster=cluster,
+        job=job,
+        mode=SyncRun.Mode.WATCH,
         status=SyncRun.Status.FAILED if stats.error else SyncRun.Status.SUCCEEDED,
-        counts={"events": dict(stats.events), "rejected": stats.rejected,
-                "batches": stats.batches, "relists": stats.relists, "resumes": stats.resumes},
-        error=stats.error, finished_at=timezone.now())
+        counts={
+            "events": dict(stats.events),
+            "rejected": stats.rejected,
+            "batches": stats.batches,
+            "relists": stats.relists,
+            "resumes": stats.resumes,
+        },
+        error=stats.error,
+        finished_at=timezone.now(),
+    )

@@ -5,6 +5,7 @@ readers (and the engine's snapshot cache, keyed on the revision) see each batch 
 Rows are built by the same parsers the importer uses (``cluster.parsing``), so a watched
 object is stored exactly as an imported one would be.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from cluster.fields import ObjectError
+from cluster.kube.resources import KUBE_PROXY_CONFIGMAP
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
-from cluster.signals import state_advanced
 from cluster.parsing import (
     identify,
     node_overrides,
@@ -24,12 +25,19 @@ from cluster.parsing import (
     parse_pod,
     parse_service,
 )
-from cluster.kube.resources import KUBE_PROXY_CONFIGMAP
+from cluster.signals import state_advanced
 from cluster.slice_parsing import parse_slice
 
 logger = logging.getLogger(__name__)
-PROXY_DEFAULTS = {"mode": "iptables", "ipvs_scheduler": "rr", "cluster_cidr": "",
-                  "detect_local_mode": "", "masquerade_all": False, "config": {}, "raw": None}
+PROXY_DEFAULTS = {
+    "mode": "iptables",
+    "ipvs_scheduler": "rr",
+    "cluster_cidr": "",
+    "detect_local_mode": "",
+    "masquerade_all": False,
+    "config": {},
+    "raw": None,
+}
 
 
 def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[str, int]:
@@ -51,8 +59,9 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
                 counts["rejected"] += 1
                 logger.warning("cluster %s: watch event skipped: %s", cluster.name, error)
         if counts["applied"]:
-            Cluster.objects.filter(pk=cluster.pk).update(revision=F("revision") + 1,
-                                                         last_synced_at=timezone.now())
+            Cluster.objects.filter(pk=cluster.pk).update(
+                revision=F("revision") + 1, last_synced_at=timezone.now()
+            )
             # Read after our update (its row lock held until commit): the revision this
             # batch moved the cluster from is exactly one less.
             current = Cluster.objects.get(pk=cluster.pk)
@@ -61,7 +70,9 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
     return counts
 
 
-def _advance_snapshot(cluster: Cluster, previous_key: tuple, applied: list[tuple[str, dict]]) -> None:
+def _advance_snapshot(
+    cluster: Cluster, previous_key: tuple, applied: list[tuple[str, dict]]
+) -> None:
     """Tell the apps above (``state_advanced``) what the batch changed, so the engine's
     cached snapshot is carried over to the new revision (only the changed objects are
     re-read) instead of rebuilt from every row."""
@@ -80,13 +91,21 @@ def _advance_snapshot(cluster: Cluster, previous_key: tuple, applied: list[tuple
         final[(kind, namespace, meta.get("name", ""))] = None if type_ == "DELETED" else obj
     # send_robust: a receiver's failure (a cache miss) must never fail a stored batch.
     answers = state_advanced.send_robust(
-        sender=Cluster, cluster=cluster, previous_key=previous_key,
+        sender=Cluster,
+        cluster=cluster,
+        previous_key=previous_key,
         upserts=[obj for obj in final.values() if obj is not None],
-        deletes=[key for key, obj in final.items() if obj is None], touched_services=touched)
+        deletes=[key for key, obj in final.items() if obj is None],
+        touched_services=touched,
+    )
     for receiver, answer in answers:
         if isinstance(answer, Exception):
-            logger.error("cluster %s: %s failed on state_advanced", cluster.name,
-                         getattr(receiver, "__qualname__", receiver), exc_info=answer)
+            logger.error(
+                "cluster %s: %s failed on state_advanced",
+                cluster.name,
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=answer,
+            )
 
 
 def _apply(cluster: Cluster, type_: str, obj: dict) -> None:
@@ -113,8 +132,9 @@ def _node(cluster, name, obj, reader) -> None:
         Node.objects.filter(cluster=cluster, name=name).delete()
         overrides.pop(name, None)
     else:
-        node, created = Node.objects.update_or_create(cluster=cluster, name=name,
-                                                      defaults=parse_node(obj, reader, name))
+        node, created = Node.objects.update_or_create(
+            cluster=cluster, name=name, defaults=parse_node(obj, reader, name)
+        )
         if created:
             Pod.objects.filter(cluster=cluster, node_name=name, node=None).update(node=node)
         override = node_overrides(obj, reader)
@@ -135,8 +155,11 @@ def _service(cluster, namespace, name, obj, reader) -> None:
         Service.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
         return
     service, created = Service.objects.update_or_create(
-        cluster=cluster, namespace=namespace, name=name,
-        defaults=parse_service(obj, reader, namespace, name))
+        cluster=cluster,
+        namespace=namespace,
+        name=name,
+        defaults=parse_service(obj, reader, namespace, name),
+    )
     if created:
         Endpoint.objects.filter(slice__in=slices).update(service=service)
         slices.update(service=service, service_missing=False)
@@ -147,14 +170,21 @@ def _slice(cluster, namespace, name, obj, reader) -> None:
         EndpointSlice.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
         return
     row, entries = parse_slice(obj, reader, namespace, name)
-    service_id = Service.objects.filter(cluster=cluster, namespace=namespace,
-                                        name=row["service_name"]).values_list("pk", flat=True).first()
+    service_id = (
+        Service.objects.filter(cluster=cluster, namespace=namespace, name=row["service_name"])
+        .values_list("pk", flat=True)
+        .first()
+    )
     stored, _ = EndpointSlice.objects.update_or_create(
-        cluster=cluster, namespace=namespace, name=name,
-        defaults={**row, "service_id": service_id, "service_missing": service_id is None})
+        cluster=cluster,
+        namespace=namespace,
+        name=name,
+        defaults={**row, "service_id": service_id, "service_missing": service_id is None},
+    )
     Endpoint.objects.filter(slice=stored).delete()
-    Endpoint.objects.bulk_create(Endpoint(cluster=cluster, slice=stored, service_id=service_id,
-                                          **entry) for entry in entries)
+    Endpoint.objects.bulk_create(
+        Endpoint(cluster=cluster, slice=stored, service_id=service_id, **entry) for entry in entries
+    )
 
 
 def _pod(cluster, namespace, name, obj, reader) -> None:
@@ -162,7 +192,13 @@ def _pod(cluster, namespace, name, obj, reader) -> None:
         Pod.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
         return
     fields = parse_pod(obj, reader, namespace, name)
-    node_id = Node.objects.filter(cluster=cluster, name=fields["node_name"]).values_list(
-        "pk", flat=True).first() if fields["node_name"] else None
-    Pod.objects.update_or_create(cluster=cluster, namespace=namespace, name=name,
-                                 defaults={**fields, "node_id": node_id})
+    node_id = (
+        Node.objects.filter(cluster=cluster, name=fields["node_name"])
+        .values_list("pk", flat=True)
+        .first()
+        if fields["node_name"]
+        else None
+    )
+    Pod.objects.update_or_create(
+        cluster=cluster, namespace=namespace, name=name, defaults={**fields, "node_id": node_id}
+    )

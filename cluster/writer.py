@@ -7,11 +7,13 @@ row into the database, so at most one batch of parsed rows is in memory at a tim
 caller's transaction: a bad object raises ``ObjectError`` part-way and the transaction's
 rollback leaves nothing behind.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from django.db import models
 
@@ -63,14 +65,17 @@ class Plan:
     @property
     def stores_nothing(self) -> bool:
         """True when no object is of a kind Routescope stores (only Secrets, Events...)."""
-        return not (self.nodes or self.services or self.slices or self.pods or self.proxy
-                    or self.extra_maps)
+        return not (
+            self.nodes or self.services or self.slices or self.pods or self.proxy or self.extra_maps
+        )
 
     def nothing_stored_message(self) -> str:
-        """"the dump holds none of the kinds Routescope stores (...), only 1 Secret"."""
+        """ "the dump holds none of the kinds Routescope stores (...), only 1 Secret"."""
         found = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items())) or "nothing"
-        return ("the dump holds none of the kinds Routescope stores (Node, Service,"
-                f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}")
+        return (
+            "the dump holds none of the kinds Routescope stores (Node, Service,"
+            f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}"
+        )
 
 
 @dataclass
@@ -89,7 +94,12 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
     ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
     """
     plan, seen = Plan(), {}
-    lists = {"Node": plan.nodes, "Service": plan.services, "EndpointSlice": plan.slices, "Pod": plan.pods}
+    lists = {
+        "Node": plan.nodes,
+        "Service": plan.services,
+        "EndpointSlice": plan.slices,
+        "Pod": plan.pods,
+    }
     for index, obj in enumerate(objects):
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind not in KNOWN or api_version not in KNOWN[kind]:
@@ -186,7 +196,9 @@ def clear_state(cluster: Cluster) -> None:
 
 
 def _label(kind: str) -> Callable[[dict[str, Any]], str]:
-    return lambda row: f"{kind} {row['namespace'] + '/' if row.get('namespace') else ''}{row['name']}"
+    return (
+        lambda row: f"{kind} {row['namespace'] + '/' if row.get('namespace') else ''}{row['name']}"
+    )
 
 
 def _ids(queryset: models.QuerySet, *keys: str) -> dict[Any, int]:
@@ -199,28 +211,43 @@ def write_plan(cluster: Cluster, plan: Plan) -> Written:
     """Replace ``cluster``'s rows with the plan's objects, parsing them on the way in."""
     clear_state(cluster)
     fixed = {"cluster_id": cluster.pk}
-    counts = {"Node": 0, "Service": 0, "EndpointSlice": 0, "Endpoint": 0, "Pod": 0,
-              "ConfigMap": int(plan.proxy is not None) + len(plan.extra_maps)}
+    counts = {
+        "Node": 0,
+        "Service": 0,
+        "EndpointSlice": 0,
+        "Endpoint": 0,
+        "Pod": 0,
+        "ConfigMap": int(plan.proxy is not None) + len(plan.extra_maps),
+    }
     counts["Node"] = insert_rows(
         Node, (parse_node(o, r, n) for o, r, _, n in plan.nodes), fixed=fixed, label=_label("Node")
     )
     nodes = _ids(Node.objects.filter(cluster=cluster), "name")
     counts["Service"] = insert_rows(
-        Service, (parse_service(o, r, ns, n) for o, r, ns, n in plan.services), fixed=fixed,
+        Service,
+        (parse_service(o, r, ns, n) for o, r, ns, n in plan.services),
+        fixed=fixed,
         label=_label("Service"),
     )
     services = _ids(Service.objects.filter(cluster=cluster), "namespace", "name")
     flagged: list[str] = []
     unknown: Counter = Counter()
     for start in range(0, len(plan.slices), SLICE_CHUNK):
-        chunk = [parse_slice(o, r, ns, n) for o, r, ns, n in plan.slices[start:start + SLICE_CHUNK]]
+        chunk = [
+            parse_slice(o, r, ns, n) for o, r, ns, n in plan.slices[start : start + SLICE_CHUNK]
+        ]
         unknown["Endpoint"] += sum(
-            1 for _, entries in chunk for e in entries if e["node_name"] and e["node_name"] not in nodes
+            1
+            for _, entries in chunk
+            for e in entries
+            if e["node_name"] and e["node_name"] not in nodes
         )
         slices, endpoints = _write_slices(cluster, chunk, services, flagged)
         counts["EndpointSlice"] += slices
         counts["Endpoint"] += endpoints
-    counts["Pod"] = insert_rows(Pod, _pods(plan.pods, nodes, unknown), fixed=fixed, label=_label("Pod"))
+    counts["Pod"] = insert_rows(
+        Pod, _pods(plan.pods, nodes, unknown), fixed=fixed, label=_label("Pod")
+    )
     proxy = plan.proxy or {"mode": "iptables", "ipvs_scheduler": "rr", "raw": None}
     KubeProxyConfig.objects.create(
         cluster=cluster, node_overrides=plan.overrides, extra_config_maps=plan.extra_maps, **proxy
@@ -228,7 +255,9 @@ def write_plan(cluster: Cluster, plan: Plan) -> Written:
     return Written(counts=counts, flagged_slices=flagged, unknown_nodes=+unknown)
 
 
-def _pods(entries: list[Entry], nodes: dict[str, int], unknown: Counter) -> Iterator[dict[str, Any]]:
+def _pods(
+    entries: list[Entry], nodes: dict[str, int], unknown: Counter
+) -> Iterator[dict[str, Any]]:
     for obj, reader, namespace, name in entries:
         row = parse_pod(obj, reader, namespace, name)
         row["node_id"] = nodes.get(row["node_name"])
@@ -256,17 +285,25 @@ def _write_slices(
             flagged.append(f"{row['namespace']}/{row['name']} ({why})")
     fixed = {"cluster_id": cluster.pk}
     names = [(row["namespace"], row["name"]) for row, _ in chunk]
-    count = insert_rows(EndpointSlice, (row for row, _ in chunk), fixed=fixed, label=_label("EndpointSlice"))
+    count = insert_rows(
+        EndpointSlice, (row for row, _ in chunk), fixed=fixed, label=_label("EndpointSlice")
+    )
     # Look the new rows up by name: only this chunk's slices, through the unique index.
     stored = _ids(
-        EndpointSlice.objects.filter(cluster=cluster, name__in=[n for _, n in names]), "namespace", "name"
+        EndpointSlice.objects.filter(cluster=cluster, name__in=[n for _, n in names]),
+        "namespace",
+        "name",
     )
 
     def endpoints() -> Iterator[dict[str, Any]]:
         for row, entries in chunk:
             slice_id = stored[(row["namespace"], row["name"])]
             for entry in entries:
-                entry["slice_id"], entry["service_id"], entry["_slice"] = slice_id, row["service_id"], row
+                entry["slice_id"], entry["service_id"], entry["_slice"] = (
+                    slice_id,
+                    row["service_id"],
+                    row,
+                )
                 yield entry
 
     def label(entry: dict[str, Any]) -> str:

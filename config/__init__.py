@@ -1,4 +1,5 @@
 """Routescope project configuration."""
+
 from config.celery import app as celery_app
 
 __all__ = ("celery_app",)

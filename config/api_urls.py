@@ -1,4 +1,5 @@
 """/api/v1/: each app's api package contributes its own router; the root lists them all."""
+
 from django.urls import include, path, re_path
 
 from cluster.api.urls import router as cluster_router

@@ -4,6 +4,7 @@ With ``REDIS_URL`` set, tasks are sent to Redis and run by ``celery -A config wo
 processes. Without it (the embedded default) ``CELERY_TASK_ALWAYS_EAGER`` runs every task
 in-process, so a laptop needs no broker; job rows still record state and progress.
 """
+
 import os
 
 from celery import Celery

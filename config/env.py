@@ -3,6 +3,7 @@
 Settings modules call these helpers; nothing else in the project reads ``os.environ``
 for configuration.
 """
+
 from __future__ import annotations
 
 import secrets

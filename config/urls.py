@@ -1,4 +1,5 @@
 """Root URLs: admin, API (+ schema and docs), auth, dashboard."""
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -1,5 +1,6 @@
 """API tokens in the admin: see and revoke (delete) them; they are made only by their owner
 or ``create_api_token``, since the key is shown once, at creation."""
+
 from __future__ import annotations
 
 from typing import Any

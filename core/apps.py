@@ -1,4 +1,5 @@
 """``core`` as a Django app: it owns the API token model (see :mod:`core.models`)."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """FilterSet parts shared by every app's lists (API and dashboard tables)."""
+
 from __future__ import annotations
 
 from django_filters import rest_framework as filters

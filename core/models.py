@@ -6,6 +6,7 @@ characters (to recognise it in a list). A token expires (``expires``; null = nev
 scope: ``read`` tokens can never sync or apply, even when their user is an operator;
 ``operate`` tokens act with their user's rights.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -18,8 +19,9 @@ class ApiToken(models.Model):
         READ = "read", "read: lists, answers, previews; never changes a cluster"
         OPERATE = "operate", "operate: also sync and apply, if the user is an operator"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key, hex.")
     prefix = models.CharField(max_length=8, help_text="The key's first characters.")
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)

@@ -17,6 +17,7 @@ The id_token's signature (JWKS), nonce, expiry, audience (our client id) and iss
 checked; PKCE is on. An SSO login never takes over a local account that has a password.
 Nothing of the provider's tokens is stored or logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,20 +53,21 @@ def oidc_enabled() -> bool:
     """True when single sign-on is configured (read at request time)."""
     return bool(getattr(settings, "OIDC_RP_CLIENT_ID", "")) and bool(
         getattr(settings, "OIDC_ISSUER", "")
-        or getattr(settings, "OIDC_OP_AUTHORIZATION_ENDPOINT", ""))
+        or getattr(settings, "OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+    )
 
 
 def discovery_document(issuer: str) -> dict[str, Any]:
     """The provider's ``/.well-known/openid-configuration``, fetched once per process."""
     if issuer not in _discovery_documents:
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-        response = requests.get(url, timeout=settings.OIDC_TIMEOUT,
-                                verify=settings.OIDC_VERIFY_SSL)
+        response = requests.get(url, timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
         response.raise_for_status()
         document = response.json()
         if document.get("issuer") != issuer:
-            raise SuspiciousOperation(f"discovery at {url} names issuer "
-                                      f"{document.get('issuer')!r}, not {issuer!r}")
+            raise SuspiciousOperation(
+                f"discovery at {url} names issuer " f"{document.get('issuer')!r}, not {issuer!r}"
+            )
         _discovery_documents[issuer] = document
     return _discovery_documents[issuer]
 
@@ -129,8 +131,9 @@ class GroupMappingOIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("the id_token comes from another issuer")
         return payload
 
-    def get_userinfo(self, access_token: str, id_token: str,
-                     payload: dict[str, Any]) -> dict[str, Any]:
+    def get_userinfo(
+        self, access_token: str, id_token: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         claims = super().get_userinfo(access_token, id_token, payload)
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo is about another subject than the id_token")
@@ -150,13 +153,16 @@ class GroupMappingOIDCBackend(OIDCAuthenticationBackend):
             logger.warning("SSO login refused: no %s or sub claim", settings.OIDC_USERNAME_CLAIM)
             return False
         if role_for_groups(_groups(claims)) is None:
-            logger.warning("SSO login refused for %s: in none of the reader or operator groups",
-                           username)
+            logger.warning(
+                "SSO login refused for %s: in none of the reader or operator groups", username
+            )
             return False
         local = self.UserModel.objects.filter(username=username).first()
         if local is not None and local.has_usable_password():
-            logger.warning("SSO login refused for %s: a local account with a password has "
-                           "that name", username)
+            logger.warning(
+                "SSO login refused for %s: a local account with a password has " "that name",
+                username,
+            )
             return False
         return True
 
@@ -164,8 +170,9 @@ class GroupMappingOIDCBackend(OIDCAuthenticationBackend):
         return self.UserModel.objects.filter(username=self.get_username(claims))
 
     def create_user(self, claims: dict[str, Any]) -> Any:
-        user = self.UserModel.objects.create_user(self.get_username(claims),
-                                                  email=claims.get("email") or "")
+        user = self.UserModel.objects.create_user(
+            self.get_username(claims), email=claims.get("email") or ""
+        )
         return self.update_user(user, claims)
 
     def update_user(self, user: Any, claims: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ never change a cluster, even when its user is an operator.
 Saving a scenario only stores a user's question, so any authenticated user may do it; only
 its author or an operator may edit or delete it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,10 @@ class CanRead(BasePermission):
 class CanOperate(BasePermission):
     """Change access to a live cluster: the ``cluster.operate_cluster`` permission."""
 
-    message = ("This needs the 'operate cluster' permission (ask an admin for operator rights) "
-               "and, with an API token, a token of scope 'operate'.")
+    message = (
+        "This needs the 'operate cluster' permission (ask an admin for operator rights) "
+        "and, with an API token, a token of scope 'operate'."
+    )
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request_can_operate(request)

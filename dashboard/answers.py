@@ -6,6 +6,7 @@ before | after of a what-if and its node-weighted figures come from the one prev
 ``routing.whatif.preview``, that the API and the CLI use too. This module adds what only
 pages need (the cluster report indexed for tables, a scenario's focus Service).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from routing.engine.snapshot import Snapshot
 from routing.reports import cluster_report
 from routing.selectors import whatif_for
 from routing.snapshots import snapshot_for_cluster
+
 # The questions, their grouping and the before | after comparison are the one preview's.
 from routing.whatif.preview import (  # noqa: F401 - re-exported for the pages
     EACH_NODE_MAX,
@@ -31,7 +33,10 @@ from routing.whatif.preview import (  # noqa: F401 - re-exported for the pages
 )
 from routing.whatif.preview import whatif_groups as preview_groups
 
-def whatif_groups(before: Snapshot, after: Snapshot, key: str, changes: dict[str, Any]) -> list[SourceGroup]:
+
+def whatif_groups(
+    before: Snapshot, after: Snapshot, key: str, changes: dict[str, Any]
+) -> list[SourceGroup]:
     """The preview's groups for a stored scenario's ``changes`` (``routing.whatif.preview``)."""
     return preview_groups(before, after, key, whatif_for(changes).touched_nodes)
 
@@ -58,8 +63,11 @@ def focus_of(snapshot: Snapshot, changes: dict[str, Any]) -> str:
     if changes.get("services"):
         return next(iter(changes["services"]))
     scaled = set(changes.get("scale") or {})
-    nodes = set(changes.get("nodes_down") or ()) | set(changes.get("nodes_drained") or ()) | set(
-        changes.get("nodes_cordoned") or ())
+    nodes = (
+        set(changes.get("nodes_down") or ())
+        | set(changes.get("nodes_drained") or ())
+        | set(changes.get("nodes_cordoned") or ())
+    )
     for key in sorted(snapshot.services):
         if scaled and workload_of(snapshot, key) in scaled:
             return key
@@ -87,7 +95,9 @@ class PageReport:
         self._summary = report.summary()  # walks every row: once per report, not per request
         self._rows: dict[str, ServiceFigures] = {}
         for row in report.rows:
-            figures = ServiceFigures(row.worst_dropped, row.worst_imbalance, row.nodes_covered, row.nodes_total)
+            figures = ServiceFigures(
+                row.worst_dropped, row.worst_imbalance, row.nodes_covered, row.nodes_total
+            )
             seen = self._rows.get(row.service)
             # A multi-port Service shows its worst port.
             if seen is None or figures.dropped > seen.dropped:
@@ -99,9 +109,21 @@ class PageReport:
         data = self._summary
         findings = data["findings"]
         return [
-            ("service ports dropping traffic", f"{data['ports_dropping']:,}", "bad" if data["ports_dropping"] else ""),
-            ("critical findings", f"{findings.get('critical', 0):,}", "bad" if findings.get("critical") else ""),
-            ("warnings", f"{findings.get('warning', 0):,}", "warn" if findings.get("warning") else ""),
+            (
+                "service ports dropping traffic",
+                f"{data['ports_dropping']:,}",
+                "bad" if data["ports_dropping"] else "",
+            ),
+            (
+                "critical findings",
+                f"{findings.get('critical', 0):,}",
+                "bad" if findings.get("critical") else "",
+            ),
+            (
+                "warnings",
+                f"{findings.get('warning', 0):,}",
+                "warn" if findings.get("warning") else "",
+            ),
             ("cross-zone $/month", f"{data['cross_zone_usd_per_month']:,.0f}", ""),
         ]
 
@@ -111,10 +133,12 @@ class PageReport:
 
     def figure(self, name: str) -> Callable[[str], float]:
         """A sort key: Service key -> the named figure (missing sorts first)."""
+
         def get(key: str) -> float:
             row = self._rows.get(key)
             value = getattr(row, name, None) if row else None
             return -1.0 if value is None else float(value)
+
         return get
 
 
@@ -146,10 +170,10 @@ IMPACT_LISTED = 10
 
 def cluster_impact(*, cluster: Cluster, changes: dict[str, Any]) -> Impact:
     """Compare the cluster's analysis before and after ``changes`` (Scenario JSON)."""
-    from routing.engine.errors import EngineError  # noqa: PLC0415
-    from routing.reports import scenario_report  # noqa: PLC0415 — same module as cluster_report
-    from routing.selectors import engine_scenario  # noqa: PLC0415
-    from routing.whatif.errors import CHANGES, request_error  # noqa: PLC0415
+    from routing.engine.errors import EngineError
+    from routing.reports import scenario_report
+    from routing.selectors import engine_scenario
+    from routing.whatif.errors import CHANGES, request_error
 
     before = cluster_report(cluster=cluster)
     try:
@@ -159,12 +183,17 @@ def cluster_impact(*, cluster: Cluster, changes: dict[str, Any]) -> Impact:
     b, a = before.summary(), after.summary()
 
     def keyed(report: Any) -> dict[tuple[str, str, str], tuple[str, str, str]]:
-        return {(f.code, f.service, f.port): (f.severity, f.service, f.message) for f in report.findings}
+        return {
+            (f.code, f.service, f.port): (f.severity, f.service, f.message) for f in report.findings
+        }
 
     old, new = keyed(before), keyed(after)
     return Impact(
         ports_dropping=(b["ports_dropping"], a["ports_dropping"]),
-        findings={s: (b["findings"].get(s, 0), a["findings"].get(s, 0)) for s in ("critical", "warning", "info")},
+        findings={
+            s: (b["findings"].get(s, 0), a["findings"].get(s, 0))
+            for s in ("critical", "warning", "info")
+        },
         cost=(b["cross_zone_usd_per_month"], a["cross_zone_usd_per_month"]),
         new=[new[k] for k in new if k not in old][:IMPACT_LISTED],
         gone=[old[k] for k in old if k not in new][:IMPACT_LISTED],

@@ -4,6 +4,7 @@ Pure presentation: the shares come from the engine's answers; this module only l
 boxes and bands so a template can draw them as SVG (sized by attributes, never by inline
 styles, which the Content-Security-Policy forbids).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -117,9 +118,13 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
         if source.dropped > 0:
             sink = "rejected" if source.action == "reject" else "dropped"
             inflow[sink] = inflow.get(sink, 0.0) + source.dropped * source.weight / total
-    order = sorted((t for t in inflow if t not in DROP_TARGETS)) + [t for t in DROP_TARGETS if t in inflow]
+    order = sorted(t for t in inflow if t not in DROP_TARGETS) + [
+        t for t in DROP_TARGETS if t in inflow
+    ]
     left = _stack([(s.label, s.weight / total, "src", s.detail) for s in sources], LEFT_X, scale)
-    right = _stack([(t, inflow[t], "drop" if t in DROP_TARGETS else "dst", "") for t in order], RIGHT_X, scale)
+    right = _stack(
+        [(t, inflow[t], "drop" if t in DROP_TARGETS else "dst", "") for t in order], RIGHT_X, scale
+    )
     by_label = {box.label: box for box in right}
     # Bands leave each source box top to bottom and enter each target box top to bottom.
     out_offset = {box.label: 0.0 for box in left}
@@ -140,10 +145,13 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
             x0, x1 = box.x + BOX_W, dst.x
             mid = (x0 + x1) / 2
             kind = "drop" if target in DROP_TARGETS else ("cross" if target in source.cross else "")
-            links.append(Link(
-                path=f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}",
-                width=round(width, 1), kind=kind,
-                title=f"{source.label} → {target}: {share * 100:.1f}% of its connections",
-            ))
+            links.append(
+                Link(
+                    path=f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}",
+                    width=round(width, 1),
+                    kind=kind,
+                    title=f"{source.label} → {target}: {share * 100:.1f}% of its connections",
+                )
+            )
     height = max((b.y + b.h for b in left + right), default=MIN_BOX) + GAP
     return Flow(width=WIDTH, height=round(height, 1), sources=left, targets=right, links=links)

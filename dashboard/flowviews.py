@@ -1,4 +1,5 @@
 """Turn the engine's answers for one way into a Service into what the detail page draws."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,9 +76,16 @@ def _by_zone(sources: list[FlowSource], zones: list[str]) -> list[FlowSource]:
                 targets[target] = targets.get(target, 0.0) + share * m.weight / weight
         dropped = sum(m.dropped * m.weight for m in members) / weight
         rejecting = all(m.action == "reject" for m in members if m.dropped > 0)
-        out.append(FlowSource(label=f"{zone} ({weight} node{'s' if weight != 1 else ''})", weight=weight,
-                              targets=targets, dropped=dropped, action="reject" if rejecting else "drop",
-                              cross=frozenset().union(*(m.cross for m in members))))
+        out.append(
+            FlowSource(
+                label=f"{zone} ({weight} node{'s' if weight != 1 else ''})",
+                weight=weight,
+                targets=targets,
+                dropped=dropped,
+                action="reject" if rejecting else "drop",
+                cross=frozenset().union(*(m.cross for m in members)),
+            )
+        )
     return out
 
 
@@ -96,31 +104,68 @@ def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
             label = _target_label(ep)
             targets[label] = ep["share"]
             zone_of_target[label] = ep["zone"] or ""
-        cross = frozenset(t for t in targets if path.group.zone and zone_of_target[t]
-                          and zone_of_target[t] != path.group.zone)
-        sources.append(FlowSource(label=path.group.short or path.group.label, weight=path.group.weight, targets=targets,
-                                  dropped=answer["dropped"], action=answer["action"], cross=cross))
-        rows.append(PathRow(
-            label=path.group.label, nodes=path.group.weight, action=answer["action"],
-            dropped=answer["dropped"], drop_reason=answer["drop_reason"],
-            client_ip_preserved=answer["client_ip_preserved"],
-            latency_ms=(answer.get("latency_ms") or {}).get("expected"),
-            locality=answer.get("locality") or {}, cost=(answer.get("cost") or {}).get("usd_per_month", 0.0)))
+        cross = frozenset(
+            t
+            for t in targets
+            if path.group.zone and zone_of_target[t] and zone_of_target[t] != path.group.zone
+        )
+        sources.append(
+            FlowSource(
+                label=path.group.short or path.group.label,
+                weight=path.group.weight,
+                targets=targets,
+                dropped=answer["dropped"],
+                action=answer["action"],
+                cross=cross,
+            )
+        )
+        rows.append(
+            PathRow(
+                label=path.group.label,
+                nodes=path.group.weight,
+                action=answer["action"],
+                dropped=answer["dropped"],
+                drop_reason=answer["drop_reason"],
+                client_ip_preserved=answer["client_ip_preserved"],
+                latency_ms=(answer.get("latency_ms") or {}).get("expected"),
+                locality=answer.get("locality") or {},
+                cost=(answer.get("cost") or {}).get("usd_per_month", 0.0),
+            )
+        )
         for item in answer.get("reasons") or []:
             messages = by_code.setdefault(item["code"], [])
             if item["message"] not in messages:
                 messages.append(item["message"])
     shares = entry.endpoint_shares
-    node_of = {ep["ip"]: (ep["node"] or "", ep["zone"] or "") for p in entry.paths for ep in p.answer["endpoints"]}
+    node_of = {
+        ep["ip"]: (ep["node"] or "", ep["zone"] or "")
+        for p in entry.paths
+        for ep in p.answer["endpoints"]
+    }
     top = max(shares.values(), default=0.0)
     mean = (sum(shares.values()) / len(shares)) if shares else 0.0
-    bars = [LoadBar(ip, *node_of[ip], share=share, width=round(BAR_WIDTH * share / top, 1) if top else 0,
-                    heavy=len(shares) > 1 and share > 1.5 * mean)
-            for ip, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))]
+    bars = [
+        LoadBar(
+            ip,
+            *node_of[ip],
+            share=share,
+            width=round(BAR_WIDTH * share / top, 1) if top else 0,
+            heavy=len(shares) > 1 and share > 1.5 * mean,
+        )
+        for ip, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     # One line per reason: per-node repeats ("node-a2 has no usable endpoint", "node-a3 …")
     # would bury the few distinct reasons a reader needs.
     trail = [(code, messages[0], len(messages) - 1) for code, messages in by_code.items()]
     if by_zone and entry.key != "lb":
         sources = _by_zone(sources, [p.group.zone for p in entry.paths])
-    return EntryView(entry.key, entry.title, entry.dropped, build_flow(sources), bars, rows, trail,
-                     all(r.client_ip_preserved for r in rows))
+    return EntryView(
+        entry.key,
+        entry.title,
+        entry.dropped,
+        build_flow(sources),
+        bars,
+        rows,
+        trail,
+        all(r.client_ip_preserved for r in rows),
+    )

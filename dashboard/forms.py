@@ -1,4 +1,5 @@
 """Forms of the what-if explorer and the services table."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,12 @@ AS_IS = ("", "as is")
 UNSET = "none"
 #: Query parameters of the fields that existed before the field table, kept so shared
 #: links keep working; every other field's parameter is its table name.
-_LEGACY_PARAMS = {"internalTrafficPolicy": "itp", "externalTrafficPolicy": "etp",
-                  "trafficDistribution": "td", "sessionAffinity": "affinity"}
+_LEGACY_PARAMS = {
+    "internalTrafficPolicy": "itp",
+    "externalTrafficPolicy": "etp",
+    "trafficDistribution": "td",
+    "sessionAffinity": "affinity",
+}
 
 
 def param_of(spec: WhatIfField) -> str:
@@ -29,11 +34,22 @@ SERVICE_PARAMS: dict[str, WhatIfField] = {param_of(f): f for f in FIELDS}
 def whatif_form_field(spec: WhatIfField) -> forms.Field:
     """The form control of one what-if field table row ("as is" = leave it)."""
     if spec.kind is int:
-        return forms.IntegerField(label=spec.name, required=False, min_value=spec.minimum,
-                                  max_value=spec.maximum, help_text=spec.help)
+        return forms.IntegerField(
+            label=spec.name,
+            required=False,
+            min_value=spec.minimum,
+            max_value=spec.maximum,
+            help_text=spec.help,
+        )
     unset = [(UNSET, "none (unset)")] if spec.unset is not None else []
-    return forms.ChoiceField(label=spec.name, required=False, help_text=spec.help,
-                             choices=[AS_IS, *unset, *((v, v) for v in spec.values)])
+    return forms.ChoiceField(
+        label=spec.name,
+        required=False,
+        help_text=spec.help,
+        choices=[AS_IS, *unset, *((v, v) for v in spec.values)],
+    )
+
+
 #: Nodes listed as checkboxes up to this count; a larger cluster gets a text field.
 NODE_CHECKBOXES_MAX = 40
 
@@ -75,12 +91,18 @@ class WhatIfForm(forms.Form):
 
     service = forms.CharField(max_length=510, help_text="namespace/name")
     # One control per row of the field table, added in __init__ (SERVICE_PARAMS).
-    proxy_mode = forms.ChoiceField(label="kube-proxy mode", choices=_choices(PROXY_MODES), required=False)
-    ipvs_scheduler = forms.ChoiceField(label="IPVS scheduler", choices=_choices(IPVS_SCHEDULERS), required=False)
+    proxy_mode = forms.ChoiceField(
+        label="kube-proxy mode", choices=_choices(PROXY_MODES), required=False
+    )
+    ipvs_scheduler = forms.ChoiceField(
+        label="IPVS scheduler", choices=_choices(IPVS_SCHEDULERS), required=False
+    )
     down = NodeListField(label="Nodes down", required=False, widget=NodeListWidget)
     cordon = NodeListField(label="Nodes cordoned", required=False, widget=NodeListWidget)
     drain = NodeListField(label="Nodes drained", required=False, widget=NodeListWidget)
-    scale = forms.IntegerField(label="Scale to replicas", required=False, min_value=0, max_value=10000)
+    scale = forms.IntegerField(
+        label="Scale to replicas", required=False, min_value=0, max_value=10000
+    )
 
     def __init__(self, *args: Any, nodes: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,7 +136,9 @@ class WhatIfForm(forms.Form):
         for param, spec in SERVICE_PARAMS.items():
             value = data.get(param)
             if value not in (None, ""):
-                fields[spec.name] = spec.unset if value == UNSET and spec.unset is not None else value
+                fields[spec.name] = (
+                    spec.unset if value == UNSET and spec.unset is not None else value
+                )
         changes: dict[str, Any] = {}
         if fields:
             changes["services"] = {key: fields}
@@ -122,7 +146,11 @@ class WhatIfForm(forms.Form):
             changes["proxy_mode"] = data["proxy_mode"]
         if data.get("ipvs_scheduler"):
             changes["ipvs_scheduler"] = data["ipvs_scheduler"]
-        for form_name, api_name in (("down", "nodes_down"), ("cordon", "nodes_cordoned"), ("drain", "nodes_drained")):
+        for form_name, api_name in (
+            ("down", "nodes_down"),
+            ("cordon", "nodes_cordoned"),
+            ("drain", "nodes_drained"),
+        ):
             if data.get(form_name):
                 changes[api_name] = data[form_name]
         if data.get("scale") is not None:
@@ -141,7 +169,11 @@ class WhatIfForm(forms.Form):
         for name in ("proxy_mode", "ipvs_scheduler"):
             if changes.get(name):
                 params[name] = changes[name]
-        for form_name, api_name in (("down", "nodes_down"), ("cordon", "nodes_cordoned"), ("drain", "nodes_drained")):
+        for form_name, api_name in (
+            ("down", "nodes_down"),
+            ("cordon", "nodes_cordoned"),
+            ("drain", "nodes_drained"),
+        ):
             if changes.get(api_name):
                 params[form_name] = list(changes[api_name])
         if service in (changes.get("scale") or {}):

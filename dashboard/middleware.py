@@ -1,4 +1,5 @@
 """Security headers for the dashboard pages."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -4,6 +4,7 @@ Writes go through the routing app's services: ``scenario_create`` saves a scenar
 ``scenario_apply`` starts the apply job(s). This module only shows exactly what would be
 patched and says why Apply is not available.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,11 +27,17 @@ def current_value(spec: WhatIfField, raw: dict[str, Any]) -> str:
     if value in (None, "") and spec.default is not None:
         value = spec.default
     return "" if value is None else str(value)
+
+
 #: Parts of a what-if that cannot be patched into a live cluster (routing.services.WHAT_IF_ONLY).
 SIMULATION_ONLY = {
-    "nodes_down": "nodes taken down", "nodes_cordoned": "nodes cordoned", "nodes_drained": "nodes drained",
-    "scale": "workloads scaled", "endpoints_not_ready": "endpoints made not-ready",
-    "endpoints_terminating": "endpoints terminating", "node_proxy_modes": "per-node proxy modes",
+    "nodes_down": "nodes taken down",
+    "nodes_cordoned": "nodes cordoned",
+    "nodes_drained": "nodes drained",
+    "scale": "workloads scaled",
+    "endpoints_not_ready": "endpoints made not-ready",
+    "endpoints_terminating": "endpoints terminating",
+    "node_proxy_modes": "per-node proxy modes",
     "node_ipvs_schedulers": "per-node IPVS schedulers",
 }
 
@@ -74,8 +81,12 @@ def service_patch(*, cluster: Cluster, changes: dict[str, Any]) -> Patch:
     patch = Patch()
     wanted = changes.get("services") or {}
     keys = [tuple(key.split("/", 1)) for key in wanted if "/" in key]
-    rows = {f"{s.namespace}/{s.name}": s for s in Service.objects.filter(cluster=cluster, namespace__in=[k[0] for k in keys],
-                                                                        name__in=[k[1] for k in keys])}
+    rows = {
+        f"{s.namespace}/{s.name}": s
+        for s in Service.objects.filter(
+            cluster=cluster, namespace__in=[k[0] for k in keys], name__in=[k[1] for k in keys]
+        )
+    }
     for key, fields in wanted.items():
         row = rows.get(key)
         if row is None:
@@ -103,17 +114,24 @@ def service_patch(*, cluster: Cluster, changes: dict[str, Any]) -> Patch:
     return patch
 
 
-def apply_blocker(user: Any, cluster: Cluster, scenario: Scenario | None, patch: Patch | None) -> str:
+def apply_blocker(
+    user: Any, cluster: Cluster, scenario: Scenario | None, patch: Patch | None
+) -> str:
     """Why Apply is unavailable ("" when it is available)."""
     if not user_can_operate(user):
-        return ("log in as an operator to apply" if not user.is_authenticated
-                else "applying needs the operate-cluster permission")
+        return (
+            "log in as an operator to apply"
+            if not user.is_authenticated
+            else "applying needs the operate-cluster permission"
+        )
     if scenario is None:
         return "save the what-if as a scenario first (applies are audited per scenario)"
     if patch is None:
         return "nothing to patch"
     if patch.simulation_only:
-        return f"{', '.join(patch.simulation_only)}: what-if only, cannot be applied to a live cluster"
+        return (
+            f"{', '.join(patch.simulation_only)}: what-if only, cannot be applied to a live cluster"
+        )
     if patch.empty:
         return "nothing to patch: the scenario changes no Service field or kube-proxy setting"
     if not (cluster.kubeconfig_path or cluster.in_cluster):
@@ -121,9 +139,13 @@ def apply_blocker(user: Any, cluster: Cluster, scenario: Scenario | None, patch:
     return ""
 
 
-def save_scenario(*, cluster: Cluster, user: Any, name: str, description: str, changes: dict[str, Any]) -> Scenario:
+def save_scenario(
+    *, cluster: Cluster, user: Any, name: str, description: str, changes: dict[str, Any]
+) -> Scenario:
     """Store the scenario through the routing app's service (``InputError`` when refused)."""
-    return scenario_create(cluster=cluster, name=name, description=description, changes=changes, user=user)
+    return scenario_create(
+        cluster=cluster, name=name, description=description, changes=changes, user=user
+    )
 
 
 def start_apply(*, scenario: Scenario, user: Any, confirm_restart: bool) -> list[Job]:

@@ -4,6 +4,7 @@ Each function is shaped for one picture (the overview's zones → nodes → pods
 service detail's endpoint grid). None of them computes routing: answers come from
 ``routing.reports`` and ``routing.engine`` through ``dashboard.answers``.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -76,6 +77,7 @@ def overview_picture(*, cluster: Cluster) -> OverviewPicture:
     exactly as the engine's snapshot cache relies on), so after the first visit the
     overview of a 5,000-node cluster costs no COUNT over 150,000 pods.
     """
+
     def build() -> OverviewPicture:
         proxy = proxy_config(cluster=cluster)
         zones, legend = overview_zones(cluster=cluster, config=proxy)
@@ -111,26 +113,41 @@ def node_proxy_mode(config: KubeProxyConfig | None, node: str) -> str:
     return override.get("mode") or config.mode or "iptables"
 
 
-def overview_zones(*, cluster: Cluster, config: KubeProxyConfig | None) -> tuple[list[ZoneCard], list[tuple[str, str]]]:
+def overview_zones(
+    *, cluster: Cluster, config: KubeProxyConfig | None
+) -> tuple[list[ZoneCard], list[tuple[str, str]]]:
     """Zones → nodes → pods, bounded; and the legend (service key, colour class).
 
     Pod dots carry the classes of the Services they back; the legend lists the Services
     with the most pods among those drawn. Four queries plus one per zone, whatever the
     number of nodes, pods and zones. ``config`` gives each node's kube-proxy mode.
     """
-    zone_rows = (Node.objects.filter(cluster=cluster).order_by().values("zone")
-                 .annotate(n=Count("id"), not_ready=Count("id", filter=Q(ready=False)),
-                           cordoned=Count("id", filter=Q(unschedulable=True))).order_by("zone"))
-    zones = {r["zone"]: ZoneCard(r["zone"] or "(no zone label)", r["n"], r["not_ready"], r["cordoned"])
-             for r in zone_rows}
+    zone_rows = (
+        Node.objects.filter(cluster=cluster)
+        .order_by()
+        .values("zone")
+        .annotate(
+            n=Count("id"),
+            not_ready=Count("id", filter=Q(ready=False)),
+            cordoned=Count("id", filter=Q(unschedulable=True)),
+        )
+        .order_by("zone")
+    )
+    zones = {
+        r["zone"]: ZoneCard(r["zone"] or "(no zone label)", r["n"], r["not_ready"], r["cordoned"])
+        for r in zone_rows
+    }
     drawn: dict[str, NodeCard] = {}
     # The first NODES_PER_ZONE of every zone in one query, unhealthy nodes first: they are
     # what an operator looks for.
     order = [F("ready").asc(), F("unschedulable").desc(), F("name").asc()]
-    rows = (Node.objects.filter(cluster=cluster)
-            .annotate(rank=Window(RowNumber(), partition_by=[F("zone")], order_by=order))
-            .filter(rank__lte=NODES_PER_ZONE).order_by("zone", *order)
-            .values_list("zone", "name", "ready", "unschedulable"))
+    rows = (
+        Node.objects.filter(cluster=cluster)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("zone")], order_by=order))
+        .filter(rank__lte=NODES_PER_ZONE)
+        .order_by("zone", *order)
+        .values_list("zone", "name", "ready", "unschedulable")
+    )
     for zone_key, name, ready, unschedulable in rows:
         card = NodeCard(name, ready, unschedulable, node_proxy_mode(config, name))
         zones[zone_key].nodes.append(card)
@@ -139,32 +156,53 @@ def overview_zones(*, cluster: Cluster, config: KubeProxyConfig | None) -> tuple
     legend = _legend(drawn)
     colour = dict(legend)
     for card in drawn.values():
-        card.pods = [(pod, services, next((colour[k] for k in services.split() if k in colour), ""))
-                     for pod, services, _ in card.pods]
+        card.pods = [
+            (pod, services, next((colour[k] for k in services.split() if k in colour), ""))
+            for pod, services, _ in card.pods
+        ]
     return list(zones.values()), legend
 
 
 def _attach_pods(*, cluster: Cluster, drawn: dict[str, NodeCard]) -> None:
-    counts = (Pod.objects.filter(cluster=cluster, node_name__in=list(drawn)).order_by()
-              .values("node_name").annotate(n=Count("id")))
+    counts = (
+        Pod.objects.filter(cluster=cluster, node_name__in=list(drawn))
+        .order_by()
+        .values("node_name")
+        .annotate(n=Count("id"))
+    )
     for row in counts:
         drawn[row["node_name"]].pod_count = row["n"]
     backing: dict[tuple[str, str], list[str]] = defaultdict(list)
     # No ORDER BY: the model's default (slice, position) would join every slice row.
-    rows = list(Endpoint.objects.filter(cluster=cluster, node_name__in=list(drawn), target_kind="Pod",
-                                        service__isnull=False).order_by()
-                .values_list("target_namespace", "target_name", "service_id"))
-    keys = {pk: f"{ns}/{name}" for pk, ns, name in Service.objects.filter(pk__in={r[2] for r in rows})
-            .order_by().values_list("pk", "namespace", "name")}
+    rows = list(
+        Endpoint.objects.filter(
+            cluster=cluster, node_name__in=list(drawn), target_kind="Pod", service__isnull=False
+        )
+        .order_by()
+        .values_list("target_namespace", "target_name", "service_id")
+    )
+    keys = {
+        pk: f"{ns}/{name}"
+        for pk, ns, name in Service.objects.filter(pk__in={r[2] for r in rows})
+        .order_by()
+        .values_list("pk", "namespace", "name")
+    }
     for pod_ns, pod_name, service_id in rows:
         key = keys[service_id]
         if key not in backing[(pod_ns, pod_name)]:
             backing[(pod_ns, pod_name)].append(key)
     # Only the first PODS_PER_NODE pods of each node leave the database (a window function).
-    pods = (Pod.objects.filter(cluster=cluster, node_name__in=list(drawn))
-            .annotate(rank=Window(RowNumber(), partition_by=[F("node_name")], order_by=[F("namespace"), F("name")]))
-            .filter(rank__lte=PODS_PER_NODE).order_by("node_name", "namespace", "name")
-            .values_list("node_name", "namespace", "name"))
+    pods = (
+        Pod.objects.filter(cluster=cluster, node_name__in=list(drawn))
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("node_name")], order_by=[F("namespace"), F("name")]
+            )
+        )
+        .filter(rank__lte=PODS_PER_NODE)
+        .order_by("node_name", "namespace", "name")
+        .values_list("node_name", "namespace", "name")
+    )
     for node_name, ns, name in pods:
         drawn[node_name].pods.append((f"{ns}/{name}", " ".join(backing.get((ns, name), ())), ""))
 
@@ -189,8 +227,11 @@ def services_by_keys(*, cluster: Cluster, keys: list[tuple[str, str]]) -> list[S
 
 def endpoint_counts(*, services: list[Service]) -> dict[int, tuple[int, int]]:
     """Service id -> (ready endpoints, all endpoints), one grouped query for a page."""
-    rows = (Endpoint.objects.filter(service__in=[s.pk for s in services]).values("service_id")
-            .annotate(total=Count("id"), ready=Count("id", filter=Q(ready=True))))
+    rows = (
+        Endpoint.objects.filter(service__in=[s.pk for s in services])
+        .values("service_id")
+        .annotate(total=Count("id"), ready=Count("id", filter=Q(ready=True)))
+    )
     return {r["service_id"]: (r["ready"], r["total"]) for r in rows}
 
 
@@ -223,33 +264,64 @@ class PlacedEndpoint:
         return "not ready, serving" if self.serving else "not ready"
 
 
-def endpoint_placement(*, cluster: Cluster, service: Service) -> list[tuple[str, list[tuple[str, bool, bool, list[PlacedEndpoint]]]]]:
+def endpoint_placement(
+    *, cluster: Cluster, service: Service
+) -> list[tuple[str, list[tuple[str, bool, bool, list[PlacedEndpoint]]]]]:
     """[(zone, [(node, node ready, cordoned, [endpoints])])] for the Service's endpoints.
 
     Nodes without endpoints are left out (they are counted in the flow diagram's
     sources); endpoints without a node go under "(no node)". Two queries.
     """
-    eps = list(Endpoint.objects.filter(service=service).order_by("node_name", "address")
-               .values_list("address", "target_name", "ready", "serving", "terminating",
-                            "hints_for_zones", "hints_for_nodes", "node_name", "zone"))
+    eps = list(
+        Endpoint.objects.filter(service=service)
+        .order_by("node_name", "address")
+        .values_list(
+            "address",
+            "target_name",
+            "ready",
+            "serving",
+            "terminating",
+            "hints_for_zones",
+            "hints_for_nodes",
+            "node_name",
+            "zone",
+        )
+    )
     names = {row[7] for row in eps if row[7]}
-    nodes = {n.name: n for n in Node.objects.filter(cluster=cluster, name__in=names)
-             .only("name", "zone", "ready", "unschedulable")}
+    nodes = {
+        n.name: n
+        for n in Node.objects.filter(cluster=cluster, name__in=names).only(
+            "name", "zone", "ready", "unschedulable"
+        )
+    }
     grid: dict[str, dict[str, list[PlacedEndpoint]]] = defaultdict(lambda: defaultdict(list))
     for address, pod, ready, serving, terminating, zh, nh, node_name, ep_zone in eps:
         node = nodes.get(node_name)
         zone = (node.zone if node else ep_zone) or "(no zone label)"
-        grid[zone][node_name or "(no node)"].append(PlacedEndpoint(
-            address, pod, ready, serving, terminating,
-            [h.get("name", "") if isinstance(h, dict) else str(h) for h in zh or []],
-            [h.get("name", "") if isinstance(h, dict) else str(h) for h in nh or []]))
+        grid[zone][node_name or "(no node)"].append(
+            PlacedEndpoint(
+                address,
+                pod,
+                ready,
+                serving,
+                terminating,
+                [h.get("name", "") if isinstance(h, dict) else str(h) for h in zh or []],
+                [h.get("name", "") if isinstance(h, dict) else str(h) for h in nh or []],
+            )
+        )
     out = []
     for zone in sorted(grid):
         node_rows = []
         for node_name in sorted(grid[zone]):
             node = nodes.get(node_name)
-            node_rows.append((node_name, node.ready if node else True,
-                              node.unschedulable if node else False, grid[zone][node_name]))
+            node_rows.append(
+                (
+                    node_name,
+                    node.ready if node else True,
+                    node.unschedulable if node else False,
+                    grid[zone][node_name],
+                )
+            )
         out.append((zone, node_rows))
     return out
 

@@ -1,4 +1,5 @@
 """Dashboard pages: one URL per page; htmx requests to the same URL get the fragment."""
+
 from django.urls import path
 
 from dashboard.views import account, jobs, overview, rules, services, whatif
@@ -18,9 +19,16 @@ urlpatterns = [
     path("clusters/<str:name>/", overview.overview, name="overview"),
     path("clusters/<str:name>/sync/", overview.sync, name="sync"),
     path("clusters/<str:name>/services/", services.service_list, name="services"),
-    path("clusters/<str:name>/services/<str:namespace>/<str:service>/", services.service_detail,
-         name="service-detail"),
-    path("clusters/<str:name>/services/<str:namespace>/<str:service>/timeline/", service_timeline, name="service-timeline"),
+    path(
+        "clusters/<str:name>/services/<str:namespace>/<str:service>/",
+        services.service_detail,
+        name="service-detail",
+    ),
+    path(
+        "clusters/<str:name>/services/<str:namespace>/<str:service>/timeline/",
+        service_timeline,
+        name="service-timeline",
+    ),
     path("clusters/<str:name>/what-if/", whatif.explorer, name="whatif"),
     path("clusters/<str:name>/timeline/", timeline_by_key, name="timeline-by-key"),
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),

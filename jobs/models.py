@@ -1,4 +1,5 @@
 """Rows for background work: what pages and the API show instead of Celery internals."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -37,36 +38,55 @@ class Job(models.Model):
     message = models.CharField(max_length=255, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    cluster = models.ForeignKey("cluster.Cluster", null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="jobs")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="jobs")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="children",
-                               help_text="For a rollback: the apply job it reverses.")
+    cluster = models.ForeignKey(
+        "cluster.Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="For a rollback: the apply job it reverses.",
+    )
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
-    task_name = models.CharField(max_length=200, blank=True,
-                                 help_text="The Celery task that runs this job.")
-    task_args = models.JSONField(default=list, blank=True,
-                                 help_text="Its JSON arguments (re-sent if the message is lost).")
+    task_name = models.CharField(
+        max_length=200, blank=True, help_text="The Celery task that runs this job."
+    )
+    task_args = models.JSONField(
+        default=list, blank=True, help_text="Its JSON arguments (re-sent if the message is lost)."
+    )
     celery_task_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life of the process running the job; "
-                                         "a running job without one for a while has lost it.")
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the process running the job; "
+        "a running job without one for a while has lost it.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(progress__lte=100), name="jobs_job_progress_lte_100"),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="jobs_job_progress_lte_100"
+            ),
             # Coalescing in the database itself: at most one queued/running sync per cluster.
             models.UniqueConstraint(
-                fields=["cluster"], condition=Q(kind="sync", state__in=["queued", "running"]),
+                fields=["cluster"],
+                condition=Q(kind="sync", state__in=["queued", "running"]),
                 name="jobs_job_one_active_sync_per_cluster",
             ),
         ]
@@ -97,16 +117,20 @@ class SyncRun(models.Model):
         FULL = "full", "Full list"
         WATCH = "watch", "Watch events"
 
-    cluster = models.ForeignKey("cluster.Cluster", on_delete=models.CASCADE,
-                                related_name="sync_runs")
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="sync_runs")
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="sync_runs"
+    )
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_runs"
+    )
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FULL)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
-    counts = models.JSONField(default=dict, blank=True,
-                              help_text="Objects fetched per kind, and added/changed/removed.")
-    resource_versions = models.JSONField(default=dict, blank=True,
-                                         help_text="List resourceVersion per resource.")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Objects fetched per kind, and added/changed/removed."
+    )
+    resource_versions = models.JSONField(
+        default=dict, blank=True, help_text="List resourceVersion per resource."
+    )
     revision_before = models.PositiveIntegerField(null=True, blank=True)
     revision_after = models.PositiveIntegerField(null=True, blank=True)
     fetch_seconds = models.FloatField(null=True, blank=True)
@@ -147,15 +171,27 @@ class AuditEntry(models.Model):
         NOT_VERIFIED = "not_verified", "Applied, verification mismatch"
 
     created_at = models.DateTimeField(auto_now_add=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.SET_NULL, related_name="audit_entries")
-    username = models.CharField(max_length=150, blank=True,
-                                help_text="Kept when the user is deleted.")
-    cluster = models.ForeignKey("cluster.Cluster", null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="audit_entries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept when the user is deleted."
+    )
+    cluster = models.ForeignKey(
+        "cluster.Cluster",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
     cluster_name = models.CharField(max_length=200, blank=True)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="audit_entries")
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
     action = models.CharField(max_length=20, choices=Action.choices)
     object_kind = models.CharField(max_length=40)
     object_namespace = models.CharField(max_length=253, blank=True)
@@ -172,10 +208,13 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["cluster", "-created_at"], name="jobs_audit_cluster"),
-            models.Index(fields=["object_kind", "object_namespace", "object_name"],
-                         name="jobs_audit_object"),
+            models.Index(
+                fields=["object_kind", "object_namespace", "object_name"], name="jobs_audit_object"
+            ),
         ]
 
     def __str__(self) -> str:
-        return (f"{self.action} {self.object_kind} {self.object_namespace}/{self.object_name}: "
-                f"{self.result}")
+        return (
+            f"{self.action} {self.object_kind} {self.object_namespace}/{self.object_name}: "
+            f"{self.result}"
+        )

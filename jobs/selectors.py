@@ -1,4 +1,5 @@
 """Reads of job, sync-run and audit rows for pages and the API."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -25,8 +26,9 @@ def job_get(*, job_id: int) -> Job:
 
 def job_active_sync(*, cluster) -> Job | None:
     """The cluster's queued or running sync job, if any."""
-    return Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
-                              state__in=Job.ACTIVE_STATES).first()
+    return Job.objects.filter(
+        cluster=cluster, kind=Job.Kind.SYNC, state__in=Job.ACTIVE_STATES
+    ).first()
 
 
 def sync_run_list(*, cluster=None) -> QuerySet[SyncRun]:

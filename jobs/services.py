@@ -1,4 +1,5 @@
 """Writes on job rows: create, enqueue, start, progress, log, finish, requeue, roll back."""
+
 from __future__ import annotations
 
 import contextlib
@@ -52,42 +53,62 @@ def job_rollback(*, job: Job, user, confirm_restart: bool = False) -> Job:
     return _rollback_handler(apply_job=job, user=user, confirm_restart=confirm_restart)
 
 
-def job_create(*, kind: str, cluster=None, created_by=None, params: dict | None = None,
-               parent: Job | None = None, message: str = "queued", task_name: str = "",
-               task_args: list | None = None) -> Job:
+def job_create(
+    *,
+    kind: str,
+    cluster=None,
+    created_by=None,
+    params: dict | None = None,
+    parent: Job | None = None,
+    message: str = "queued",
+    task_name: str = "",
+    task_args: list | None = None,
+) -> Job:
     """A new queued job; ``task_name``/``task_args`` say how ``job_enqueue`` runs it."""
-    return Job.objects.create(kind=kind, cluster=cluster, created_by=_user_or_none(created_by),
-                              params=params or {}, parent=parent, message=message[:MESSAGE_MAX],
-                              task_name=task_name, task_args=task_args or [])
+    return Job.objects.create(
+        kind=kind,
+        cluster=cluster,
+        created_by=_user_or_none(created_by),
+        params=params or {},
+        parent=parent,
+        message=message[:MESSAGE_MAX],
+        task_name=task_name,
+        task_args=task_args or [],
+    )
 
 
-def job_create_sync(*, cluster, created_by=None, task_name: str = "",
-                    task_args=None) -> tuple[Job, bool]:
+def job_create_sync(
+    *, cluster, created_by=None, task_name: str = "", task_args=None
+) -> tuple[Job, bool]:
     """The cluster's queued/running sync job, or a new one: ``(job, created)``.
 
     Duplicate requests coalesce: a partial unique constraint allows one active sync per
     cluster, so two concurrent requests cannot both create one. ``task_args`` may be a
     callable of the new job (arguments usually include its id).
     """
-    existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
-                                  state__in=Job.ACTIVE_STATES).first()
+    existing = Job.objects.filter(
+        cluster=cluster, kind=Job.Kind.SYNC, state__in=Job.ACTIVE_STATES
+    ).first()
     if existing is not None and job_reap_dead(jobs=Job.objects.filter(pk=existing.pk)):
         # Its worker died: the job was re-queued (a fresh message) or failed with the reason.
-        existing = Job.objects.filter(cluster=cluster, kind=Job.Kind.SYNC,
-                                      state__in=Job.ACTIVE_STATES).first()
+        existing = Job.objects.filter(
+            cluster=cluster, kind=Job.Kind.SYNC, state__in=Job.ACTIVE_STATES
+        ).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            job = job_create(kind=Job.Kind.SYNC, cluster=cluster, created_by=created_by,
-                             task_name=task_name)
+            job = job_create(
+                kind=Job.Kind.SYNC, cluster=cluster, created_by=created_by, task_name=task_name
+            )
             if task_args is not None:
                 job.task_args = task_args(job) if callable(task_args) else task_args
                 job.save(update_fields=["task_args"])
         return job, True
     except IntegrityError:
-        return Job.objects.get(cluster=cluster, kind=Job.Kind.SYNC,
-                               state__in=Job.ACTIVE_STATES), False
+        return Job.objects.get(
+            cluster=cluster, kind=Job.Kind.SYNC, state__in=Job.ACTIVE_STATES
+        ), False
 
 
 def job_enqueue(*, job: Job) -> None:
@@ -96,6 +117,7 @@ def job_enqueue(*, job: Job) -> None:
     A broker that is down does not fail the request: the job stays queued with a note in
     its log, and ``job_requeue_stale`` (periodic, and at worker start) sends it again.
     """
+
     def send() -> None:
         try:
             result = _task(job.task_name).apply_async(args=job.task_args)
@@ -123,9 +145,14 @@ def job_start(*, job_id: int, celery_task_id: str = "") -> Job | None:
         # kind: sync is idempotent, patches are guarded by resourceVersions.
         startable |= Q(state=Job.State.RUNNING, celery_task_id=celery_task_id)
     taken = Job.objects.filter(startable, pk=job_id).update(
-        state=Job.State.RUNNING, started_at=now, updated_at=now, heartbeat_at=now,
+        state=Job.State.RUNNING,
+        started_at=now,
+        updated_at=now,
+        heartbeat_at=now,
         message="running",
-        attempts=F("attempts") + 1, celery_task_id=celery_task_id or F("celery_task_id"))
+        attempts=F("attempts") + 1,
+        celery_task_id=celery_task_id or F("celery_task_id"),
+    )
     return Job.objects.get(pk=job_id) if taken else None
 
 
@@ -134,19 +161,22 @@ def job_progress(*, job: Job, percent: int, message: str) -> None:
     job.progress = max(0, min(100, int(percent)))
     job.message = message[:MESSAGE_MAX]
     now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(progress=job.progress, message=job.message,
-                                         updated_at=now, heartbeat_at=now)
+    Job.objects.filter(pk=job.pk).update(
+        progress=job.progress, message=job.message, updated_at=now, heartbeat_at=now
+    )
 
 
 def job_log(*, job: Job, line: str) -> None:
     """Append one line to the job's log (an atomic append: no lost concurrent lines)."""
     stamp = timezone.now().strftime("%H:%M:%S")
-    Job.objects.filter(pk=job.pk).update(log=Concat(F("log"), Value(f"{stamp} {line}\n")),
-                                         updated_at=timezone.now())
+    Job.objects.filter(pk=job.pk).update(
+        log=Concat(F("log"), Value(f"{stamp} {line}\n")), updated_at=timezone.now()
+    )
 
 
-def job_finish(*, job: Job, state: str, message: str = "", error: str = "",
-               result: dict | None = None) -> Job:
+def job_finish(
+    *, job: Job, state: str, message: str = "", error: str = "", result: dict | None = None
+) -> Job:
     """Put the job in a final state with its outcome."""
     if state not in Job.DONE_STATES:
         raise ValueError(f"job_finish needs a final state, not {state!r}")
@@ -156,16 +186,28 @@ def job_finish(*, job: Job, state: str, message: str = "", error: str = "",
     job.finished_at = timezone.now()
     if result is not None:
         job.result = result
-    job.save(update_fields=["state", "message", "error", "progress", "finished_at", "result",
-                            "updated_at"])
+    job.save(
+        update_fields=[
+            "state",
+            "message",
+            "error",
+            "progress",
+            "finished_at",
+            "result",
+            "updated_at",
+        ]
+    )
     return job
 
 
 def job_cancel(*, job: Job) -> bool:
     """Cancel a job that has not started yet; False when it already runs or ran."""
     now = timezone.now()
-    return bool(Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
-        state=Job.State.CANCELLED, message="cancelled", finished_at=now, updated_at=now))
+    return bool(
+        Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
+            state=Job.State.CANCELLED, message="cancelled", finished_at=now, updated_at=now
+        )
+    )
 
 
 @contextlib.contextmanager
@@ -176,8 +218,9 @@ def job_heartbeat(*, job_id: int, every_seconds: float | None = None) -> Iterato
     between them. A job whose heartbeat stops (the process was killed) is found by
     ``job_reap_dead``. A beat that fails (database busy) is skipped, not fatal.
     """
-    every = float(every_seconds if every_seconds is not None
-                  else settings.ROUTESCOPE_JOB_HEARTBEAT_SECONDS)
+    every = float(
+        every_seconds if every_seconds is not None else settings.ROUTESCOPE_JOB_HEARTBEAT_SECONDS
+    )
     if connection.in_atomic_block:
         # The job row was written in this transaction: a beat from another connection
         # could not see it (or would wait on its lock). Only a caller holding a
@@ -191,7 +234,8 @@ def job_heartbeat(*, job_id: int, every_seconds: float | None = None) -> Iterato
             while not stop.wait(every):
                 try:
                     Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
-                        heartbeat_at=timezone.now())
+                        heartbeat_at=timezone.now()
+                    )
                 except DatabaseError as error:
                     logger.warning("job %s: heartbeat skipped (%s)", job_id, error)
         finally:
@@ -229,28 +273,43 @@ def job_reap_dead(*, jobs=None) -> int:
     """
     now = timezone.now()
     stale = Q(heartbeat_at__lt=now - _lost_after()) | Q(
-        heartbeat_at__isnull=True, started_at__lt=now - _lost_after())
+        heartbeat_at__isnull=True, started_at__lt=now - _lost_after()
+    )
     candidates = (jobs if jobs is not None else Job.objects.all()).filter(
-        stale, state=Job.State.RUNNING)
+        stale, state=Job.State.RUNNING
+    )
     reaped = 0
     for job in list(candidates):
         last = job.heartbeat_at or job.started_at
         silent = int((now - last).total_seconds()) if last else 0
         reason = f"worker lost: no heartbeat for {silent}s (attempt {job.attempts})"
-        retry = job.kind == Job.Kind.SYNC and job.task_name and \
-            job.attempts < int(settings.ROUTESCOPE_JOB_MAX_ATTEMPTS)
+        retry = (
+            job.kind == Job.Kind.SYNC
+            and job.task_name
+            and job.attempts < int(settings.ROUTESCOPE_JOB_MAX_ATTEMPTS)
+        )
         still = Job.objects.filter(stale, pk=job.pk, state=Job.State.RUNNING)
         if retry:
-            taken = still.update(state=Job.State.QUEUED, celery_task_id="", updated_at=now,
-                                 message=f"{reason}; retrying"[:MESSAGE_MAX])
+            taken = still.update(
+                state=Job.State.QUEUED,
+                celery_task_id="",
+                updated_at=now,
+                message=f"{reason}; retrying"[:MESSAGE_MAX],
+            )
         else:
-            taken = still.update(state=Job.State.FAILED, finished_at=now, updated_at=now,
-                                 message=reason[:MESSAGE_MAX], error=reason)
+            taken = still.update(
+                state=Job.State.FAILED,
+                finished_at=now,
+                updated_at=now,
+                message=reason[:MESSAGE_MAX],
+                error=reason,
+            )
         if not taken:
             continue
         reaped += 1
         SyncRun.objects.filter(job=job, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.FAILED, error="worker lost", finished_at=now)
+            status=SyncRun.Status.FAILED, error="worker lost", finished_at=now
+        )
         logger.warning("job %s: %s; %s", job.pk, reason, "re-queued" if retry else "failed")
         job_log(job=job, line=reason + ("; re-queued" if retry else "; failed"))
         if retry:
@@ -258,8 +317,12 @@ def job_reap_dead(*, jobs=None) -> int:
     return reaped
 
 
-def job_requeue_stale(*, older_than_seconds: float = 60, republish_after_seconds: float = 900,
-                      lost_after_seconds: float | None = None) -> dict[str, int]:
+def job_requeue_stale(
+    *,
+    older_than_seconds: float = 60,
+    republish_after_seconds: float = 900,
+    lost_after_seconds: float | None = None,
+) -> dict[str, int]:
     """Re-send queued jobs whose message may be lost; fail running jobs whose worker died.
 
     A job whose publish failed (no task id) is re-sent once older than
@@ -271,18 +334,22 @@ def job_requeue_stale(*, older_than_seconds: float = 60, republish_after_seconds
     now = timezone.now()
     unpublished = Q(celery_task_id="", created_at__lte=now - timedelta(seconds=older_than_seconds))
     forgotten = Q(created_at__lte=now - timedelta(seconds=republish_after_seconds))
-    queued = list(Job.objects.filter(unpublished | forgotten, state=Job.State.QUEUED,
-                                     task_name__gt=""))
+    queued = list(
+        Job.objects.filter(unpublished | forgotten, state=Job.State.QUEUED, task_name__gt="")
+    )
     for job in queued:
         job_log(job=job, line="re-sending the task message")
         job_enqueue(job=job)
     lost = job_reap_dead()
     if lost_after_seconds is not None:
-        lost += Job.objects.filter(state=Job.State.RUNNING,
-                                  updated_at__lte=now - timedelta(seconds=lost_after_seconds)
-                                  ).update(state=Job.State.FAILED, finished_at=now,
-                                           message="worker lost", error="worker lost: no "
-                                           "progress within the task's hard time limit")
+        lost += Job.objects.filter(
+            state=Job.State.RUNNING, updated_at__lte=now - timedelta(seconds=lost_after_seconds)
+        ).update(
+            state=Job.State.FAILED,
+            finished_at=now,
+            message="worker lost",
+            error="worker lost: no " "progress within the task's hard time limit",
+        )
     return {"requeued": len(queued), "lost": lost}
 
 

@@ -5,6 +5,7 @@ Both are served by ``ProbeMiddleware`` ahead of host validation and HTTPS redire
 kubelet calls them by pod IP over plain HTTP, which ``ALLOWED_HOSTS`` and
 ``SECURE_SSL_REDIRECT`` would otherwise refuse.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,12 +20,12 @@ _migrated = threading.Event()  # once applied, migrations stay applied: check un
 
 
 def check_database() -> str:
-    """"ok", or the one-line reason the database cannot answer."""
+    """ "ok", or the one-line reason the database cannot answer."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as error:  # noqa: BLE001 - any failure is "not ready"
+    except Exception as error:
         # The probe is unauthenticated: the error's class only; its text (hosts, users) goes to the log.
         log.warning("readyz: database check failed: %s", error)
         return f"error: {type(error).__name__}"
@@ -32,7 +33,7 @@ def check_database() -> str:
 
 
 def check_migrations() -> str:
-    """"ok" when every migration is applied, else how many are not."""
+    """ "ok" when every migration is applied, else how many are not."""
     if _migrated.is_set():
         return "ok"
     from django.db.migrations.executor import MigrationExecutor
@@ -40,7 +41,7 @@ def check_migrations() -> str:
     try:
         executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return f"error: {type(error).__name__}"
     if plan:
         return f"error: {len(plan)} migration(s) not applied"
@@ -49,7 +50,7 @@ def check_migrations() -> str:
 
 
 def check_redis() -> str | None:
-    """"ok", the reason Redis does not answer, or None when no ``REDIS_URL`` is set."""
+    """ "ok", the reason Redis does not answer, or None when no ``REDIS_URL`` is set."""
     url = getattr(settings, "REDIS_URL", "")
     if not url:
         return None
@@ -58,7 +59,7 @@ def check_redis() -> str | None:
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return f"error: {type(error).__name__}"
     finally:
         client.close()
@@ -74,9 +75,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
 def readyz(request: HttpRequest) -> HttpResponse:
     """Ready: 200 when every check passes, else 503 with each check's answer."""
     checks = {"database": check_database()}
-    checks["migrations"] = check_migrations() if checks["database"] == "ok" else "skipped: no database"
+    checks["migrations"] = (
+        check_migrations() if checks["database"] == "ok" else "skipped: no database"
+    )
     redis_state = check_redis()
     if redis_state is not None:
         checks["redis"] = redis_state
     ok = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )

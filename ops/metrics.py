@@ -18,6 +18,7 @@ report; the report is computed once per cluster revision and process):
 
 ``METRICS_TOKEN`` set: the scrape must send ``Authorization: Bearer <token>``.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -43,42 +44,77 @@ class RoutescopeCollector:
         from jobs.models import Job, SyncRun
         from routing.models import RulesDriftReport
 
-        jobs = GaugeMetricFamily("routescope_jobs", "Stored jobs by kind and state.", labels=["kind", "state"])
-        for row in Job.objects.values("kind", "state").annotate(n=Count("id")).order_by("kind", "state"):
+        jobs = GaugeMetricFamily(
+            "routescope_jobs", "Stored jobs by kind and state.", labels=["kind", "state"]
+        )
+        for row in (
+            Job.objects.values("kind", "state").annotate(n=Count("id")).order_by("kind", "state")
+        ):
             jobs.add_metric([row["kind"], row["state"]], row["n"])
         yield jobs
 
-        durations = SummaryMetricFamily("routescope_job_duration_seconds",
-                                        "Run time (started to finished) of finished jobs.", labels=["kind"])
-        run_time = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-        for row in (Job.objects.filter(state__in=Job.DONE_STATES, started_at__isnull=False, finished_at__isnull=False)
-                    .values("kind").annotate(n=Count("id"), total=Sum(run_time)).order_by("kind")):
-            durations.add_metric([row["kind"]], count_value=row["n"],
-                                 sum_value=row["total"].total_seconds() if row["total"] else 0.0)
+        durations = SummaryMetricFamily(
+            "routescope_job_duration_seconds",
+            "Run time (started to finished) of finished jobs.",
+            labels=["kind"],
+        )
+        run_time = ExpressionWrapper(
+            F("finished_at") - F("started_at"), output_field=DurationField()
+        )
+        for row in (
+            Job.objects.filter(
+                state__in=Job.DONE_STATES, started_at__isnull=False, finished_at__isnull=False
+            )
+            .values("kind")
+            .annotate(n=Count("id"), total=Sum(run_time))
+            .order_by("kind")
+        ):
+            durations.add_metric(
+                [row["kind"]],
+                count_value=row["n"],
+                sum_value=row["total"].total_seconds() if row["total"] else 0.0,
+            )
         yield durations
 
         now = time.time()
-        age = GaugeMetricFamily("routescope_cluster_last_sync_age_seconds",
-                                "Seconds since the cluster's last successful sync.", labels=["cluster"])
-        stamp = GaugeMetricFamily("routescope_cluster_last_sync_timestamp_seconds",
-                                  "Unix time of the cluster's last successful sync.", labels=["cluster"])
+        age = GaugeMetricFamily(
+            "routescope_cluster_last_sync_age_seconds",
+            "Seconds since the cluster's last successful sync.",
+            labels=["cluster"],
+        )
+        stamp = GaugeMetricFamily(
+            "routescope_cluster_last_sync_timestamp_seconds",
+            "Unix time of the cluster's last successful sync.",
+            labels=["cluster"],
+        )
         ok = (SyncRun.Status.SUCCEEDED, SyncRun.Status.UNCHANGED)
-        for row in (SyncRun.objects.filter(status__in=ok, finished_at__isnull=False)
-                    .values("cluster__name").annotate(last=Max("finished_at")).order_by("cluster__name")):
+        for row in (
+            SyncRun.objects.filter(status__in=ok, finished_at__isnull=False)
+            .values("cluster__name")
+            .annotate(last=Max("finished_at"))
+            .order_by("cluster__name")
+        ):
             at = row["last"].timestamp()
             age.add_metric([row["cluster__name"]], max(0.0, now - at))
             stamp.add_metric([row["cluster__name"]], at)
         yield age
         yield stamp
 
-        drifted = GaugeMetricFamily("routescope_nodes_drifted",
-                                    "Nodes whose latest agent report shows rules drift.", labels=["cluster"])
-        reported = GaugeMetricFamily("routescope_nodes_reported",
-                                     "Nodes with at least one agent drift report.", labels=["cluster"])
+        drifted = GaugeMetricFamily(
+            "routescope_nodes_drifted",
+            "Nodes whose latest agent report shows rules drift.",
+            labels=["cluster"],
+        )
+        reported = GaugeMetricFamily(
+            "routescope_nodes_reported",
+            "Nodes with at least one agent drift report.",
+            labels=["cluster"],
+        )
         latest: dict[tuple[str, str], bool] = {}
         # Reports keep a short history per node: the newest per (cluster, node) decides.
-        for name, node, in_sync in (RulesDriftReport.objects.order_by("cluster_id", "node", "-checked_at", "-id")
-                                    .values_list("cluster__name", "node", "in_sync")):
+        for name, node, in_sync in RulesDriftReport.objects.order_by(
+            "cluster_id", "node", "-checked_at", "-id"
+        ).values_list("cluster__name", "node", "in_sync"):
             latest.setdefault((name, node), in_sync)
         per_cluster: dict[str, list[int]] = {}
         for (name, _node), in_sync in latest.items():
@@ -97,18 +133,26 @@ class RoutescopeCollector:
         from routing.reports import cluster_report
 
         labels = ["cluster", "namespace", "service", "port", "source"]
-        dropped = GaugeMetricFamily("routescope_service_dropped_share",
-                                    "Share of a source class's connections to a Service port that are dropped "
-                                    "(only non-zero shares are exported).", labels=labels)
-        imbalance = GaugeMetricFamily("routescope_service_imbalance",
-                                      "Endpoint load imbalance (max share / mean share - 1) where above 0.",
-                                      labels=labels)
-        failed = GaugeMetricFamily("routescope_cluster_analysis_failed",
-                                   "1 when the cluster's stored state could not be analysed.", labels=["cluster"])
+        dropped = GaugeMetricFamily(
+            "routescope_service_dropped_share",
+            "Share of a source class's connections to a Service port that are dropped "
+            "(only non-zero shares are exported).",
+            labels=labels,
+        )
+        imbalance = GaugeMetricFamily(
+            "routescope_service_imbalance",
+            "Endpoint load imbalance (max share / mean share - 1) where above 0.",
+            labels=labels,
+        )
+        failed = GaugeMetricFamily(
+            "routescope_cluster_analysis_failed",
+            "1 when the cluster's stored state could not be analysed.",
+            labels=["cluster"],
+        )
         for cluster in clusters:
             try:
                 report = cluster_report(cluster=cluster)
-            except Exception:  # noqa: BLE001 - one broken cluster must not blank the scrape
+            except Exception:
                 log.exception("metrics: analysing cluster %s failed", cluster.name)
                 failed.add_metric([cluster.name], 1)
                 continue
@@ -129,8 +173,12 @@ class RoutescopeCollector:
 def metrics(request: HttpRequest) -> HttpResponse:
     """The exposition; 401 without the bearer token when ``METRICS_TOKEN`` is set."""
     token = getattr(settings, "METRICS_TOKEN", "")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-        return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    if token and not hmac.compare_digest(
+        request.headers.get("Authorization", ""), f"Bearer {token}"
+    ):
+        return HttpResponse(
+            "metrics need the bearer token\n", status=401, content_type="text/plain"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RoutescopeCollector())
     ProcessCollector(registry=registry)

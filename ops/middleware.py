@@ -1,5 +1,6 @@
 """Answer probe and metrics paths before host validation, HTTPS redirect, sessions and
 login: kubelets and Prometheus call pods by IP over plain HTTP."""
+
 from __future__ import annotations
 
 

@@ -18,6 +18,7 @@ another road (a watch batch advancing the snapshot) can be written ``later``: ``
 writes the newest such value per cluster and kind, when its caller is idle (the watch
 sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each.
 """
+
 from __future__ import annotations
 
 import copyreg
@@ -67,8 +68,9 @@ class StateCache:
             self._entries.move_to_end(key)
             return values[kind]
 
-    def put(self, key: StateKey, kind: str, value: Any, *, persist: bool = False,
-            later: bool = False) -> None:
+    def put(
+        self, key: StateKey, kind: str, value: Any, *, persist: bool = False, later: bool = False
+    ) -> None:
         """Remember ``value``; with ``persist`` also pickle it for other processes now,
         with ``later`` at the next :meth:`flush`."""
         with self._guard:
@@ -92,8 +94,9 @@ class StateCache:
                 with self.build_lock(key, kind):
                     self._store(key, kind, value)
 
-    def get_or_build(self, key: StateKey, kind: str, build: Callable[[], T], *,
-                     persisted: type | None = None) -> T:
+    def get_or_build(
+        self, key: StateKey, kind: str, build: Callable[[], T], *, persisted: type | None = None
+    ) -> T:
         """The value at ``key``: from memory, else (``persisted``: the pickle's type) from
         disk, else ``build()``, once, under the build lock."""
         value = self.get(key, kind)
@@ -132,7 +135,8 @@ class StateCache:
         try:
             _directory().mkdir(parents=True, exist_ok=True)
             handle: io.BufferedRandom | None = open(  # noqa: SIM115 - held across the yield
-                _directory() / f".build-{key[0]}-{kind}.lock", "a+b")
+                _directory() / f".build-{key[0]}-{kind}.lock", "a+b"
+            )
         except OSError:
             handle = None
         if handle is None:

@@ -1,4 +1,5 @@
 """Stored what-if scenarios: a user's named set of changes to a cluster, nothing computed."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -19,20 +20,27 @@ class Scenario(models.Model):
     """
 
     name = models.CharField(max_length=200)
-    cluster = models.ForeignKey("cluster.Cluster", on_delete=models.CASCADE,
-                                related_name="scenarios")
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="scenarios"
+    )
     description = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="scenarios")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scenarios",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["cluster", "name"],
-                                    name="routing_scenario_unique_name_per_cluster"),
+            models.UniqueConstraint(
+                fields=["cluster", "name"], name="routing_scenario_unique_name_per_cluster"
+            ),
         ]
         indexes = [models.Index(fields=["cluster", "-updated_at"], name="routing_scenario_recent")]
 
@@ -50,8 +58,9 @@ class RulesDriftReport(models.Model):
     drifted big node must not store megabytes per check.
     """
 
-    cluster = models.ForeignKey("cluster.Cluster", on_delete=models.CASCADE,
-                                related_name="drift_reports")
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="drift_reports"
+    )
     node = models.CharField(max_length=253)
     mode = models.CharField(max_length=16)
     checked_at = models.DateTimeField()
@@ -65,8 +74,11 @@ class RulesDriftReport(models.Model):
 
     class Meta:
         ordering = ["-checked_at", "-id"]
-        indexes = [models.Index(fields=["cluster", "node", "-checked_at"],
-                                name="routing_drift_node_recent")]
+        indexes = [
+            models.Index(
+                fields=["cluster", "node", "-checked_at"], name="routing_drift_node_recent"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.node} ({self.mode}) {'in sync' if self.in_sync else 'drifted'}"

@@ -1,4 +1,5 @@
 """Django side of the cluster-wide analysis: the report of a stored cluster, cached per state."""
+
 from __future__ import annotations
 
 from cluster.models import Cluster
@@ -13,7 +14,8 @@ KIND = "report"
 def cluster_report(*, cluster: Cluster) -> Report:
     """The cluster-wide analysis of ``cluster`` at its current state (computed once per state)."""
     return state_cache.get_or_build(
-        cluster.state_key, KIND, lambda: analyze(snapshot_for_cluster(cluster=cluster)))
+        cluster.state_key, KIND, lambda: analyze(snapshot_for_cluster(cluster=cluster))
+    )
 
 
 def scenario_report(*, cluster: Cluster, scenario: Scenario) -> Report:

@@ -5,6 +5,7 @@ Both go through the one what-if door (``routing.whatif``): the API, the pages an
 get the same numbers. Bad input raises :class:`InputError` naming the request field at
 fault (``routing.whatif.errors``, the one translation of the engine's structured errors).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -23,16 +24,30 @@ from routing.whatif.errors import CHANGES, InputError, request_error
 from routing.whatif.preview import ServicePreview, ask, brief, preview
 from routing.whatif.value import CHANGE_KEYS, WhatIf
 
-__all__ = ["CHANGE_KEYS", "InputError", "diff_before", "drift_latest", "engine_scenario", "preview_services",
-           "scenario_preview", "scenario_snapshot", "service_preview", "simulate_answer", "snapshot_for", "whatif_for"]
+__all__ = [
+    "CHANGE_KEYS",
+    "InputError",
+    "diff_before",
+    "drift_latest",
+    "engine_scenario",
+    "preview_services",
+    "scenario_preview",
+    "scenario_snapshot",
+    "service_preview",
+    "simulate_answer",
+    "snapshot_for",
+    "whatif_for",
+]
 
 #: Services a preview covers when the scenario touches the whole cluster (a proxy mode).
 PREVIEW_SERVICES = 25
 #: The part of an answer a preview shows beside the diff (kept under its old name).
 diff_before = brief
 
-def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
-                 kube_version: str | None = None) -> Snapshot:
+
+def snapshot_for(
+    *, cluster: Cluster | None = None, dump: Any = None, kube_version: str | None = None
+) -> Snapshot:
     """The engine snapshot of a stored ``cluster`` (cached per revision) or of an inline
     ``dump`` (a kubectl List as parsed JSON). ``kube_version`` ("1.29") overrides the
     kube-proxy release (then a stored cluster's snapshot is built afresh)."""
@@ -56,25 +71,49 @@ def snapshot_for(*, cluster: Cluster | None = None, dump: Any = None,
     except EngineError as error:
         raise request_error(error) from None
     except DumpError as error:
-        raise InputError(str(error), field="cluster_dump",
-                         code="too_large" if isinstance(error, DumpTooLarge) else INVALID) from None
+        raise InputError(
+            str(error),
+            field="cluster_dump",
+            code="too_large" if isinstance(error, DumpTooLarge) else INVALID,
+        ) from None
 
 
-def simulate_answer(*, snapshot: Snapshot, service: str, source: str, to: str | None = None,
-                    port: str | int | None = None, overrides: Mapping[str, Any] | None = None,
-                    proxy_mode: str | None = None, ipvs_scheduler: str | None = None,
-                    seed: int = 0, family: str | None = None, client_ip: str | None = None) -> dict[str, Any]:
+def simulate_answer(
+    *,
+    snapshot: Snapshot,
+    service: str,
+    source: str,
+    to: str | None = None,
+    port: str | int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    proxy_mode: str | None = None,
+    ipvs_scheduler: str | None = None,
+    seed: int = 0,
+    family: str | None = None,
+    client_ip: str | None = None,
+) -> dict[str, Any]:
     """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints."""
     try:
-        whatif = WhatIf.for_service(service, overrides or {}, proxy_mode=proxy_mode,
-                                    ipvs_scheduler=ipvs_scheduler)
-        return ask(snapshot, whatif, service=service, source=source, to=to, port=port, seed=seed,
-                   family=family, client_ip=client_ip)
+        whatif = WhatIf.for_service(
+            service, overrides or {}, proxy_mode=proxy_mode, ipvs_scheduler=ipvs_scheduler
+        )
+        return ask(
+            snapshot,
+            whatif,
+            service=service,
+            source=source,
+            to=to,
+            port=port,
+            seed=seed,
+            family=family,
+            client_ip=client_ip,
+        )
     except EngineError as error:
         raise request_error(error) from None
 
 
 # --- scenarios -------------------------------------------------------------------------
+
 
 def whatif_for(changes: Mapping[str, Any]) -> WhatIf:
     """The parsed ``WhatIf`` of a stored scenario's ``changes``; ``InputError`` on
@@ -104,7 +143,8 @@ def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[
     keys = list((changes.get("services") or {}).keys())
     nodes = set(changes.get("nodes_down") or ()) | set(changes.get("nodes_drained") or ())
     pods = set(changes.get("endpoints_not_ready") or ()) | set(
-        changes.get("endpoints_terminating") or ())
+        changes.get("endpoints_terminating") or ()
+    )
     owners = set((changes.get("scale") or {}).keys())
     for key, ports in snapshot.endpoint_index.items():
         if key in keys:
@@ -114,10 +154,15 @@ def preview_services(*, snapshot: Snapshot, changes: Mapping[str, Any]) -> list[
             if touched or (owners and _owner(snapshot, ep) in owners):
                 keys.append(key)
                 break
-    if changes.get("proxy_mode") or changes.get("ipvs_scheduler") or changes.get(
-            "node_proxy_modes") or changes.get("node_ipvs_schedulers"):
-        keys.extend(k for k in sorted(snapshot.services) if k not in keys
-                    and snapshot.services[k].proxied)
+    if (
+        changes.get("proxy_mode")
+        or changes.get("ipvs_scheduler")
+        or changes.get("node_proxy_modes")
+        or changes.get("node_ipvs_schedulers")
+    ):
+        keys.extend(
+            k for k in sorted(snapshot.services) if k not in keys and snapshot.services[k].proxied
+        )
     return keys[:PREVIEW_SERVICES]
 
 
@@ -129,8 +174,9 @@ def _owner(snapshot: Snapshot, ep: Any) -> str | None:
     return f"{pod.namespace}/{pod.owner.split('/', 1)[-1]}"
 
 
-def service_preview(*, snapshot: Snapshot, changes: Mapping[str, Any], service: str,
-                    port: str | None = None) -> ServicePreview:
+def service_preview(
+    *, snapshot: Snapshot, changes: Mapping[str, Any], service: str, port: str | None = None
+) -> ServicePreview:
     """One Service's before | after under ``changes`` (its ``port``, else its first): the
     what-if page's preview, the same computation as :func:`scenario_preview`'s."""
     whatif = whatif_for(changes)
@@ -142,9 +188,13 @@ def service_preview(*, snapshot: Snapshot, changes: Mapping[str, Any], service: 
         raise request_error(error, context=CHANGES) from None
 
 
-def scenario_preview(*, cluster: Cluster, changes: Mapping[str, Any],
-                     services: Iterable[str] | None = None,
-                     sources: Iterable[str] | None = None) -> dict[str, Any]:
+def scenario_preview(
+    *,
+    cluster: Cluster,
+    changes: Mapping[str, Any],
+    services: Iterable[str] | None = None,
+    sources: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Before/after answers and their diff for the Services and sources a scenario touches
     (``routing.whatif.preview``: every node, grouped by equivalence, weighted by node count).
 
@@ -156,8 +206,9 @@ def scenario_preview(*, cluster: Cluster, changes: Mapping[str, Any],
     keys = list(services) if services else preview_services(snapshot=before, changes=changes)
     for key in keys:
         if key not in before.services:
-            raise InputError(f"no Service {key} in cluster {cluster.name}", field="services",
-                             code="unknown")
+            raise InputError(
+                f"no Service {key} in cluster {cluster.name}", field="services", code="unknown"
+            )
     whatif = whatif_for(changes)
     try:
         result = preview(before, whatif, services=keys, sources=list(sources) if sources else None)
@@ -165,22 +216,30 @@ def scenario_preview(*, cluster: Cluster, changes: Mapping[str, Any],
         if error.field == "sources":
             raise InputError(error.message, field="sources", code=error.code) from None
         raise request_error(error, context=CHANGES) from None
-    return {"cluster": cluster.name, "revision": cluster.revision, **result.to_json(),
-            "changes": dict(changes)}
+    return {
+        "cluster": cluster.name,
+        "revision": cluster.revision,
+        **result.to_json(),
+        "changes": dict(changes),
+    }
 
 
 # Node agents' drift reports (appended section; the model has no import-time dependencies).
 from routing.models import RulesDriftReport  # noqa: E402
 
 
-def drift_latest(*, cluster: Cluster, node: str | None = None,
-                 in_sync: bool | None = None) -> list[RulesDriftReport]:
+def drift_latest(
+    *, cluster: Cluster, node: str | None = None, in_sync: bool | None = None
+) -> list[RulesDriftReport]:
     """The latest ``RulesDriftReport`` of each node of ``cluster`` (one query), by node
     name; ``node`` keeps one node's, ``in_sync`` only reports that are (or are not) in sync."""
     from django.db.models import OuterRef, Subquery
 
-    newest = (RulesDriftReport.objects.filter(cluster=cluster, node=OuterRef("node"))
-              .order_by("-checked_at", "-id").values("pk")[:1])
+    newest = (
+        RulesDriftReport.objects.filter(cluster=cluster, node=OuterRef("node"))
+        .order_by("-checked_at", "-id")
+        .values("pk")[:1]
+    )
     reports = RulesDriftReport.objects.filter(cluster=cluster, pk=Subquery(newest))
     if node is not None:
         reports = reports.filter(node=node)

@@ -5,6 +5,7 @@ cluster's current state when saved, so a typo (unknown Service, bad value) is re
 once with the field at fault. Previews and simulations are reads: see
 ``routing.selectors`` (re-exported here for the pages' convenience).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,12 +23,29 @@ from routing.selectors import (
     snapshot_for,
 )
 
-__all__ = ["InputError", "drift_report_record", "scenario_apply", "scenario_apply_changes", "scenario_create",
-           "scenario_delete", "scenario_preview", "scenario_update", "simulate_answer"]
+__all__ = [
+    "InputError",
+    "drift_report_record",
+    "scenario_apply",
+    "scenario_apply_changes",
+    "scenario_create",
+    "scenario_delete",
+    "scenario_preview",
+    "scenario_update",
+    "simulate_answer",
+]
 
 #: Parts of a scenario that exist only as a what-if: nothing to patch on a live cluster.
-WHAT_IF_ONLY = ("nodes_down", "nodes_cordoned", "nodes_drained", "endpoints_not_ready",
-                "endpoints_terminating", "scale", "node_proxy_modes", "node_ipvs_schedulers")
+WHAT_IF_ONLY = (
+    "nodes_down",
+    "nodes_cordoned",
+    "nodes_drained",
+    "endpoints_not_ready",
+    "endpoints_terminating",
+    "scale",
+    "node_proxy_modes",
+    "node_ipvs_schedulers",
+)
 
 
 def _validate(*, cluster: Cluster, changes: dict[str, Any]) -> None:
@@ -35,24 +53,34 @@ def _validate(*, cluster: Cluster, changes: dict[str, Any]) -> None:
     scenario_snapshot(snapshot=snapshot_for(cluster=cluster), changes=changes)
 
 
-def scenario_create(*, cluster: Cluster, name: str, changes: dict[str, Any],
-                    description: str = "", user: Any = None) -> Scenario:
+def scenario_create(
+    *, cluster: Cluster, name: str, changes: dict[str, Any], description: str = "", user: Any = None
+) -> Scenario:
     """Save a named what-if on ``cluster``; ``InputError`` if the name is taken or a change
     does not fit the cluster (unknown Service or node, bad value)."""
     _validate(cluster=cluster, changes=changes)
     try:
         with transaction.atomic():
             return Scenario.objects.create(
-                cluster=cluster, name=name, changes=changes, description=description,
-                created_by=user if user is not None and user.is_authenticated else None)
+                cluster=cluster,
+                name=name,
+                changes=changes,
+                description=description,
+                created_by=user if user is not None and user.is_authenticated else None,
+            )
     except IntegrityError:
-        raise InputError(f"cluster {cluster.name} already has a scenario called {name!r}",
-                         field="name") from None
+        raise InputError(
+            f"cluster {cluster.name} already has a scenario called {name!r}", field="name"
+        ) from None
 
 
-def scenario_update(*, scenario: Scenario, name: str | None = None,
-                    changes: dict[str, Any] | None = None,
-                    description: str | None = None) -> Scenario:
+def scenario_update(
+    *,
+    scenario: Scenario,
+    name: str | None = None,
+    changes: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> Scenario:
     """Change a scenario's name, changes or description (the changes are re-checked)."""
     if changes is not None:
         _validate(cluster=scenario.cluster, changes=changes)
@@ -65,8 +93,10 @@ def scenario_update(*, scenario: Scenario, name: str | None = None,
         with transaction.atomic():
             scenario.save()
     except IntegrityError:
-        raise InputError(f"cluster {scenario.cluster.name} already has a scenario called "
-                         f"{name!r}", field="name") from None
+        raise InputError(
+            f"cluster {scenario.cluster.name} already has a scenario called " f"{name!r}",
+            field="name",
+        ) from None
     return scenario
 
 
@@ -84,15 +114,26 @@ def scenario_apply_changes(*, scenario: Scenario) -> list[dict[str, Any]]:
     versions = {}
     for key in overrides:
         namespace, _, name = key.partition("/")
-        raw = (Service.objects.filter(cluster=scenario.cluster, namespace=namespace, name=name)
-               .values_list("raw", flat=True).first())
+        raw = (
+            Service.objects.filter(cluster=scenario.cluster, namespace=namespace, name=name)
+            .values_list("raw", flat=True)
+            .first()
+        )
         if raw is None:
-            raise InputError(f"Service {key} is not in cluster {scenario.cluster.name} any more",
-                             field="changes.services")
+            raise InputError(
+                f"Service {key} is not in cluster {scenario.cluster.name} any more",
+                field="changes.services",
+            )
         versions[key] = (raw.get("metadata") or {}).get("resourceVersion") or ""
-    return [{"namespace": key.partition("/")[0], "name": key.partition("/")[2],
-             "set": dict(fields), "expected_resource_version": versions[key]}
-            for key, fields in sorted(overrides.items())]
+    return [
+        {
+            "namespace": key.partition("/")[0],
+            "name": key.partition("/")[2],
+            "set": dict(fields),
+            "expected_resource_version": versions[key],
+        }
+        for key, fields in sorted(overrides.items())
+    ]
 
 
 def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = False) -> list[Any]:
@@ -110,9 +151,11 @@ def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = Fal
     changes = scenario.changes
     only = [key for key in WHAT_IF_ONLY if changes.get(key)]
     if only:
-        raise InputError(f"{', '.join(only)} cannot be applied to a live cluster (what-if "
-                         "only); save a scenario with just Service or proxy changes",
-                         field=f"changes.{only[0]}")
+        raise InputError(
+            f"{', '.join(only)} cannot be applied to a live cluster (what-if "
+            "only); save a scenario with just Service or proxy changes",
+            field=f"changes.{only[0]}",
+        )
     mode, scheduler = changes.get("proxy_mode") or None, changes.get("ipvs_scheduler") or None
     if not changes.get("services") and not (mode or scheduler):
         raise InputError("the scenario changes nothing that can be applied", field="changes")
@@ -121,15 +164,30 @@ def scenario_apply(*, scenario: Scenario, user: Any, confirm_restart: bool = Fal
     try:
         with transaction.atomic():
             if changes.get("services"):
-                jobs.append(apply_request(cluster=scenario.cluster, user=user,
-                                          changes=scenario_apply_changes(scenario=scenario)))
+                jobs.append(
+                    apply_request(
+                        cluster=scenario.cluster,
+                        user=user,
+                        changes=scenario_apply_changes(scenario=scenario),
+                    )
+                )
             if mode or scheduler:
-                jobs.append(proxy_change_request(cluster=scenario.cluster, user=user, mode=mode,
-                                                 scheduler=scheduler,
-                                                 confirm_restart=confirm_restart))
+                jobs.append(
+                    proxy_change_request(
+                        cluster=scenario.cluster,
+                        user=user,
+                        mode=mode,
+                        scheduler=scheduler,
+                        confirm_restart=confirm_restart,
+                    )
+                )
     except ApplyError as error:
         # ApplyError names the apply's own input; a scenario carries it under "changes".
-        field = error.field if error.field in ("confirm_restart", "cluster", "changes") else f"changes.{error.field}"
+        field = (
+            error.field
+            if error.field in ("confirm_restart", "cluster", "changes")
+            else f"changes.{error.field}"
+        )
         raise InputError(str(error), field=field, code=error.code) from None
     return jobs
 
@@ -142,7 +200,9 @@ DRIFT_REPORTS_KEPT = 20
 DRIFT_MODES = RULE_MODES
 
 
-def drift_diff_text(*, missing: list[str], extra: list[str], limit: int = DRIFT_DIFF_MAX_CHARS) -> str:
+def drift_diff_text(
+    *, missing: list[str], extra: list[str], limit: int = DRIFT_DIFF_MAX_CHARS
+) -> str:
     """``-`` lines expected but absent, ``+`` lines present but not expected, cut at
     ``limit`` characters (whole lines) with a note saying how many lines were left out."""
     lines = [f"- {line}" for line in missing] + [f"+ {line}" for line in extra]
@@ -158,8 +218,15 @@ def drift_diff_text(*, missing: list[str], extra: list[str], limit: int = DRIFT_
     return "\n".join(kept)
 
 
-def drift_report_record(*, cluster: Cluster, node: str, mode: str, result: dict[str, Any],
-                        agent_hostname: str = "", agent_version: str = "") -> RulesDriftReport:
+def drift_report_record(
+    *,
+    cluster: Cluster,
+    node: str,
+    mode: str,
+    result: dict[str, Any],
+    agent_hostname: str = "",
+    agent_version: str = "",
+) -> RulesDriftReport:
     """Store one node agent's drift check. ``result`` is ``Drift.to_json()`` plus
     ``revision`` (the cluster revision the prediction was rendered from)."""
     from django.utils import timezone
@@ -170,13 +237,23 @@ def drift_report_record(*, cluster: Cluster, node: str, mode: str, result: dict[
         raise ValueError("drift report needs the node name")
     missing, extra = list(result.get("missing") or []), list(result.get("extra") or [])
     report = RulesDriftReport.objects.create(
-        cluster=cluster, node=node, mode=mode, checked_at=timezone.now(),
+        cluster=cluster,
+        node=node,
+        mode=mode,
+        checked_at=timezone.now(),
         cluster_revision=int(result.get("revision", getattr(cluster, "revision", 0)) or 0),
-        in_sync=not missing and not extra, missing_count=len(missing), unexpected_count=len(extra),
+        in_sync=not missing and not extra,
+        missing_count=len(missing),
+        unexpected_count=len(extra),
         diff=drift_diff_text(missing=missing, extra=extra),
-        agent_hostname=agent_hostname[:253], agent_version=agent_version[:64])
+        agent_hostname=agent_hostname[:253],
+        agent_version=agent_version[:64],
+    )
     # Agents check on every change and on a timer: keep each node's recent history only.
-    stale = (RulesDriftReport.objects.filter(cluster=cluster, node=node)
-             .order_by("-checked_at", "-id").values_list("pk", flat=True)[DRIFT_REPORTS_KEPT:])
+    stale = (
+        RulesDriftReport.objects.filter(cluster=cluster, node=node)
+        .order_by("-checked_at", "-id")
+        .values_list("pk", flat=True)[DRIFT_REPORTS_KEPT:]
+    )
     RulesDriftReport.objects.filter(pk__in=list(stale)).delete()
     return report

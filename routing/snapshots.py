@@ -5,6 +5,7 @@ a pickle on disk shared by every process, so only the first process after an imp
 sync pays the full rebuild from the database rows. A watch batch advances a cached
 snapshot incrementally (``snapshot_advance``) instead.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,11 @@ RENDER_KIND = "render"
 def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
     """The engine snapshot of ``cluster`` at its current state (built once per state)."""
     return state_cache.get_or_build(
-        cluster.state_key, KIND,
-        lambda: snapshot_from_objects(cluster_objects(cluster=cluster)), persisted=Snapshot)
+        cluster.state_key,
+        KIND,
+        lambda: snapshot_from_objects(cluster_objects(cluster=cluster)),
+        persisted=Snapshot,
+    )
 
 
 def render_cache_for(*, cluster: Cluster) -> RenderCache:
@@ -41,9 +45,14 @@ def render_cache_for(*, cluster: Cluster) -> RenderCache:
     return state_cache.get_or_build(cluster.state_key, RENDER_KIND, RenderCache)
 
 
-def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Iterable[dict],
-                     deletes: Iterable[tuple[str, str, str]],
-                     touched_services: Iterable[str] = ()) -> Snapshot | None:
+def snapshot_advance(
+    *,
+    cluster: Cluster,
+    previous_key: StateKey,
+    upserts: Iterable[dict],
+    deletes: Iterable[tuple[str, str, str]],
+    touched_services: Iterable[str] = (),
+) -> Snapshot | None:
     """After a watch batch moved ``cluster`` from ``previous_key`` to its current state,
     cache the previous snapshot updated with the batch's changes under the new key (and
     pickle it for the other processes when the watch is next idle).
@@ -58,14 +67,24 @@ def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Itera
         return None
 
     def service_slices(namespace: str, service: str) -> list:
-        return list(EndpointSlice.objects.filter(
-            cluster=cluster, namespace=namespace, service_name=service,
-        ).order_by("pk").values_list("raw", flat=True))
+        return list(
+            EndpointSlice.objects.filter(
+                cluster=cluster,
+                namespace=namespace,
+                service_name=service,
+            )
+            .order_by("pk")
+            .values_list("raw", flat=True)
+        )
 
     try:
-        snapshot = snapshot_with_changes(previous, upserts=upserts, deletes=deletes,
-                                         service_slices=service_slices,
-                                         touched_services=touched_services)
+        snapshot = snapshot_with_changes(
+            previous,
+            upserts=upserts,
+            deletes=deletes,
+            service_slices=service_slices,
+            touched_services=touched_services,
+        )
     except (NeedsFullRebuild, SnapshotError) as why:
         logger.info("cluster %s: snapshot rebuilt in full on next read: %s", cluster.name, why)
         return None
@@ -73,12 +92,24 @@ def snapshot_advance(*, cluster: Cluster, previous_key: StateKey, upserts: Itera
     return snapshot
 
 
-def snapshot_on_state_advanced(sender: object, *, cluster: Cluster, previous_key: StateKey,
-                               upserts: Iterable[dict], deletes: Iterable[tuple[str, str, str]],
-                               touched_services: Iterable[str] = (), **_: object) -> None:
+def snapshot_on_state_advanced(
+    sender: object,
+    *,
+    cluster: Cluster,
+    previous_key: StateKey,
+    upserts: Iterable[dict],
+    deletes: Iterable[tuple[str, str, str]],
+    touched_services: Iterable[str] = (),
+    **_: object,
+) -> None:
     """Receiver of ``cluster.signals.state_advanced`` (connected in ``RoutingConfig.ready``)."""
-    snapshot_advance(cluster=cluster, previous_key=previous_key, upserts=upserts,
-                     deletes=deletes, touched_services=touched_services)
+    snapshot_advance(
+        cluster=cluster,
+        previous_key=previous_key,
+        upserts=upserts,
+        deletes=deletes,
+        touched_services=touched_services,
+    )
 
 
 def snapshot_on_watch_idle(sender: object, **_: object) -> None:
@@ -98,5 +129,12 @@ def snapshot_cache_clear() -> None:
     state_cache.forget(kind=RENDER_KIND)
 
 
-__all__: list[str] = ["render_cache_for", "snapshot_advance", "snapshot_cache_clear", "snapshot_for_cluster",
-                      "snapshot_on_state_advanced", "snapshot_on_watch_idle", "snapshot_path"]
+__all__: list[str] = [
+    "render_cache_for",
+    "snapshot_advance",
+    "snapshot_cache_clear",
+    "snapshot_for_cluster",
+    "snapshot_on_state_advanced",
+    "snapshot_on_watch_idle",
+    "snapshot_path",
+]

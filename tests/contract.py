@@ -1,5 +1,6 @@
 """Helpers for the public-contract tests: run a management command the way the CLI does
 (exit status, stdout, stderr) and build a small, complete dump to break field by field."""
+
 from __future__ import annotations
 
 import copy
@@ -86,50 +87,148 @@ def export(name: str) -> str:
     return result.out
 
 
-_SMALL: dict[str, Any] = {"apiVersion": "v1", "kind": "List", "items": [
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z-a"}},
-     "spec": {"podCIDRs": ["10.244.1.0/24"], "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
-     "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+_SMALL: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "List",
+    "items": [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z-a"}},
+            "spec": {
+                "podCIDRs": ["10.244.1.0/24"],
+                "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}],
+            },
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
                 "conditions": [{"type": "Ready", "status": "True"}],
-                "nodeInfo": {"kubeProxyVersion": "v1.30.1", "kubeletVersion": "v1.30.1"}}},
-    {"apiVersion": "v1", "kind": "Node",
-     "metadata": {"name": "n2", "labels": {"topology.kubernetes.io/zone": "z-b"}},
-     "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.2"}],
-                "conditions": [{"type": "Ready", "status": "True"}]}},
-    {"apiVersion": "v1", "kind": "Service",
-     "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
-     "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
-              "selector": {"app": "web"},
-              "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}],
-              "externalTrafficPolicy": "Local", "internalTrafficPolicy": "Cluster",
-              "healthCheckNodePort": 32000, "externalIPs": ["192.0.2.10"],
-              "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 100}},
-              "trafficDistribution": "PreferClose"},
-     "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}]}}},
-    {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-     "metadata": {"name": "web-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
-     "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-     "endpoints": [
-         {"addresses": ["10.244.1.5"], "conditions": {"ready": True, "serving": True, "terminating": False},
-          "nodeName": "n1", "zone": "z-a", "hints": {"forZones": [{"name": "z-a"}]},
-          "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}},
-         {"addresses": ["10.244.2.5"], "conditions": {"ready": True}, "nodeName": "n2", "zone": "z-b"}]},
-    {"apiVersion": "v1", "kind": "Pod",
-     "metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web", "pod-template-hash": "5d9"},
-                  "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d9", "uid": "u"}]},
-     "spec": {"nodeName": "n1",
-              "containers": [{"name": "web", "image": "nginx", "ports": [{"name": "web", "containerPort": 8080}]}]},
-     "status": {"phase": "Running", "podIP": "10.244.1.5", "podIPs": [{"ip": "10.244.1.5"}],
-                "conditions": [{"type": "Ready", "status": "True"}]}},
-    {"apiVersion": "v1", "kind": "Pod",
-     "metadata": {"name": "kube-proxy-abc", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
-     "spec": {"nodeName": "n2", "hostNetwork": True,
-              "containers": [{"name": "kube-proxy",
-                              "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"],
-                              "volumeMounts": [{"mountPath": "/var/lib/kube-proxy", "name": "kube-proxy"}]}],
-              "volumes": [{"name": "kube-proxy", "configMap": {"name": "kube-proxy"}}]},
-     "status": {"phase": "Running", "podIP": "10.0.0.2"}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-     "data": {"config.conf": KUBE_PROXY_CONF}},
-]}
+                "nodeInfo": {"kubeProxyVersion": "v1.30.1", "kubeletVersion": "v1.30.1"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "n2", "labels": {"topology.kubernetes.io/zone": "z-b"}},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.2"}],
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {
+                "type": "LoadBalancer",
+                "clusterIP": "10.96.0.10",
+                "clusterIPs": ["10.96.0.10"],
+                "selector": {"app": "web"},
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": 80,
+                        "targetPort": 8080,
+                        "nodePort": 30080,
+                        "protocol": "TCP",
+                    }
+                ],
+                "externalTrafficPolicy": "Local",
+                "internalTrafficPolicy": "Cluster",
+                "healthCheckNodePort": 32000,
+                "externalIPs": ["192.0.2.10"],
+                "sessionAffinity": "ClientIP",
+                "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 100}},
+                "trafficDistribution": "PreferClose",
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}]}},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "addressType": "IPv4",
+            "metadata": {
+                "name": "web-abc",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [
+                {
+                    "addresses": ["10.244.1.5"],
+                    "conditions": {"ready": True, "serving": True, "terminating": False},
+                    "nodeName": "n1",
+                    "zone": "z-a",
+                    "hints": {"forZones": [{"name": "z-a"}]},
+                    "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"},
+                },
+                {
+                    "addresses": ["10.244.2.5"],
+                    "conditions": {"ready": True},
+                    "nodeName": "n2",
+                    "zone": "z-b",
+                },
+            ],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "default",
+                "labels": {"app": "web", "pod-template-hash": "5d9"},
+                "ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d9", "uid": "u"}
+                ],
+            },
+            "spec": {
+                "nodeName": "n1",
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "nginx",
+                        "ports": [{"name": "web", "containerPort": 8080}],
+                    }
+                ],
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": "10.244.1.5",
+                "podIPs": [{"ip": "10.244.1.5"}],
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "kube-proxy-abc",
+                "namespace": "kube-system",
+                "labels": {"k8s-app": "kube-proxy"},
+            },
+            "spec": {
+                "nodeName": "n2",
+                "hostNetwork": True,
+                "containers": [
+                    {
+                        "name": "kube-proxy",
+                        "command": [
+                            "/usr/local/bin/kube-proxy",
+                            "--config=/var/lib/kube-proxy/config.conf",
+                        ],
+                        "volumeMounts": [
+                            {"mountPath": "/var/lib/kube-proxy", "name": "kube-proxy"}
+                        ],
+                    }
+                ],
+                "volumes": [{"name": "kube-proxy", "configMap": {"name": "kube-proxy"}}],
+            },
+            "status": {"phase": "Running", "podIP": "10.0.0.2"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "data": {"config.conf": KUBE_PROXY_CONF},
+        },
+    ],
+}

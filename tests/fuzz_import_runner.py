@@ -9,6 +9,7 @@ fails fast instead of exhausting the machine. The parent reads each child's exit
 and peak RSS with ``os.wait4`` and compares the cluster's export before and after.
 Prints one JSON document: the per-input results.
 """
+
 from __future__ import annotations
 
 import io
@@ -66,7 +67,9 @@ def _child(path: str, cluster: str, extra: list[str], err_path: str, allowance: 
         signal.alarm(ALARM_SECONDS)
         from django.core.management import ManagementUtility
 
-        ManagementUtility(["manage.py", "import_cluster", path, "--name", cluster, *extra]).execute()
+        ManagementUtility(
+            ["manage.py", "import_cluster", path, "--name", cluster, *extra]
+        ).execute()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -107,17 +110,19 @@ def main(manifest_path: str) -> None:
             _child(path, cluster, extra, err_path, allowance)
         _, status, usage = os.wait4(pid, 0)
         seconds = time.monotonic() - started
-        results.append({
-            "label": label,
-            "bytes": size,
-            "exit": os.waitstatus_to_exitcode(status),
-            "stderr": Path(err_path).read_text(errors="replace"),
-            "peak_rss": usage.ru_maxrss * 1024,
-            "baseline_rss": baseline,
-            "ceiling": baseline + allowance,
-            "seconds": round(seconds, 3),
-            "unchanged": _export(cluster) == before,
-        })
+        results.append(
+            {
+                "label": label,
+                "bytes": size,
+                "exit": os.waitstatus_to_exitcode(status),
+                "stderr": Path(err_path).read_text(errors="replace"),
+                "peak_rss": usage.ru_maxrss * 1024,
+                "baseline_rss": baseline,
+                "ceiling": baseline + allowance,
+                "seconds": round(seconds, 3),
+                "unchanged": _export(cluster) == before,
+            }
+        )
     json.dump(results, sys.stdout)
 
 

@@ -1,5 +1,6 @@
 """Body limits answer 413 in the error shape, after reading the refused body (drained), so a
 client still uploading gets the answer instead of a reset connection."""
+
 from __future__ import annotations
 
 import io
@@ -17,9 +18,16 @@ pytest_plugins = ["cluster.api.testing"]
 
 def _request(body: bytes, **meta: str) -> tuple[WSGIRequest, io.BytesIO]:
     stream = io.BytesIO(body)
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/simulate", "SERVER_NAME": "x",
-               "SERVER_PORT": "80", "wsgi.input": stream, "CONTENT_TYPE": "application/json",
-               "CONTENT_LENGTH": str(len(body)), **meta}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/simulate",
+        "SERVER_NAME": "x",
+        "SERVER_PORT": "80",
+        "wsgi.input": stream,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        **meta,
+    }
     return WSGIRequest(environ), stream
 
 
@@ -50,8 +58,10 @@ def test_draining_is_bounded():
 def test_a_50_mb_body_sent_at_once_gets_the_413_over_a_real_socket(live_server):
     host, port = live_server.url.removeprefix("http://").split(":")
     body = b"x" * (50 * 1024**2)
-    head = (f"POST /api/v1/simulate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
-            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/simulate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+        f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(head + body)  # no Expect: 100-continue: the whole body is on its way
         answer = b""

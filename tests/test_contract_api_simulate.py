@@ -5,6 +5,7 @@ inline (``cluster_dump``) and the API with the dump stored (``cluster``) — and
 answers must be equal. A question the CLI refuses (exit 2) is a 400 with the one error
 shape naming the field; nothing is ever a 500. Tokens come from ``create_api_token``.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,9 @@ def api(token):
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
 
     def post(body) -> tuple[int, dict]:
-        response = client.post("/api/v1/simulate", json.dumps(body), content_type="application/json")
+        response = client.post(
+            "/api/v1/simulate", json.dumps(body), content_type="application/json"
+        )
         return response.status_code, response.json()
 
     return post
@@ -90,7 +93,11 @@ def test_api_answers_as_the_cli_for_stored_and_inline_dumps(question, api):
 #: message names the word too unless the field's format alone is wrong)
 BAD_QUESTIONS = {
     "unknown service": ({"service": "default/nope"}, "service", "nope"),
-    "service without namespace": ({"service": "web"}, "service", "web"),  # API: "must be namespace/name"
+    "service without namespace": (
+        {"service": "web"},
+        "service",
+        "web",
+    ),  # API: "must be namespace/name"
     "unknown node": ({"source": "pod:n9"}, "source", "n9"),
     "pod without node": ({"source": "pod:"}, "source", "pod:"),
     "unknown source kind": ({"source": "foo:bar"}, "source", "foo:bar"),
@@ -98,10 +105,17 @@ BAD_QUESTIONS = {
     "unknown port": ({"port": "81"}, "port", "81"),
     "destination unknown": ({"to": "bogus"}, "to", "bogus"),
     "lb to the ClusterIP": ({"source": "lb", "to": "clusterip"}, "to", "lb"),
-    "bad set value": ({"set": {"internalTrafficPolicy": "Foo"}}, "set.internalTrafficPolicy", "Foo"),
+    "bad set value": (
+        {"set": {"internalTrafficPolicy": "Foo"}},
+        "set.internalTrafficPolicy",
+        "Foo",
+    ),
     "unknown set field": ({"set": {"foo": "bar"}}, "set.foo", "foo"),
     "set value newer than the cluster": (
-        {"set": {"trafficDistribution": "PreferSameNode"}}, "set.trafficDistribution", "PreferSameNode"),
+        {"set": {"trafficDistribution": "PreferSameNode"}},
+        "set.trafficDistribution",
+        "PreferSameNode",
+    ),
     "bad proxy mode": ({"proxy_mode": "bogus"}, "proxy_mode", "bogus"),
     "bad IPVS scheduler": ({"ipvs_scheduler": "bogus"}, "ipvs_scheduler", "bogus"),
 }
@@ -109,8 +123,12 @@ BAD_QUESTIONS = {
 
 def _cli_args_for(body: dict) -> list[str]:
     args = ["--service", body["service"], "--source", body["source"], "--json"]
-    for key, flag in (("to", "--to"), ("port", "--port"), ("proxy_mode", "--proxy-mode"),
-                      ("ipvs_scheduler", "--ipvs-scheduler")):
+    for key, flag in (
+        ("to", "--to"),
+        ("port", "--port"),
+        ("proxy_mode", "--proxy-mode"),
+        ("ipvs_scheduler", "--ipvs-scheduler"),
+    ):
         if key in body:
             args += [flag, body[key]]
     for key, value in body.get("set", {}).items():
@@ -127,7 +145,11 @@ def test_question_the_cli_refuses_is_a_400_naming_the_field(change, field, word,
     status, answer = api({"cluster_dump": dump, **body})
     assert status == 400, answer
     assert answer["error"]["field"] == field, answer
-    assert word in answer["error"]["message"] or field in ("service", "source") and "must be" in answer["error"]["message"], answer
+    assert (
+        word in answer["error"]["message"]
+        or field in ("service", "source")
+        and "must be" in answer["error"]["message"]
+    ), answer
 
 
 #: cluster_dump values that are not a usable dump; the API must say so, naming cluster_dump
@@ -142,18 +164,18 @@ BAD_DUMPS = {
     "port as a string": 'mutate:2.spec.ports.0.port="80"',
     "endpoint IP not an address": 'mutate:3.endpoints.0.addresses=["10.0.0.300"]',
     "IPv6 endpoint in an IPv4 slice": 'mutate:3.endpoints.0.addresses=["fd00::1"]',
-    "taint as a string": "mutate:0.spec.taints=[\"x\"]",
-    "ingress as a string": "mutate:2.status.loadBalancer.ingress=[\"x\"]",
+    "taint as a string": 'mutate:0.spec.taints=["x"]',
+    "ingress as a string": 'mutate:2.status.loadBalancer.ingress=["x"]',
     "endpoint zone as a number": "mutate:3.endpoints.0.zone=7",
     "endpoint conditions as a list": "mutate:3.endpoints.0.conditions=[]",
-    "owner references as strings": "mutate:4.metadata.ownerReferences=[\"rs\"]",
+    "owner references as strings": 'mutate:4.metadata.ownerReferences=["rs"]',
 }
 
 
 def _dump_for(value):
     if not (isinstance(value, str) and value.startswith("mutate:")):
         return value
-    path, _, raw = value[len("mutate:"):].partition("=")
+    path, _, raw = value[len("mutate:") :].partition("=")
     dump = small_dump()
     keys = [int(k) if k.isdigit() else k for k in path.split(".")]
     target = dump["items"]
@@ -165,21 +187,36 @@ def _dump_for(value):
 
 @pytest.mark.parametrize("value", BAD_DUMPS.values(), ids=BAD_DUMPS.keys())
 def test_malformed_cluster_dump_is_a_400_naming_cluster_dump(value, api):
-    status, answer = api({"cluster_dump": _dump_for(value), "service": "default/web", "source": "pod:n1"})
+    status, answer = api(
+        {"cluster_dump": _dump_for(value), "service": "default/web", "source": "pod:n1"}
+    )
     assert status == 400, answer
     assert answer["error"]["field"] == "cluster_dump", answer
 
 
 #: Wrong JSON types for every request field.
 WRONG_TYPES = {
-    "service": 7, "source": ["pod:n1"], "to": 3, "port": {"name": "http"}, "set": "Local",
-    "proxy_mode": True, "ipvs_scheduler": 5, "seed": "x", "kube_version": 1.29, "cluster": ["demo"],
+    "service": 7,
+    "source": ["pod:n1"],
+    "to": 3,
+    "port": {"name": "http"},
+    "set": "Local",
+    "proxy_mode": True,
+    "ipvs_scheduler": 5,
+    "seed": "x",
+    "kube_version": 1.29,
+    "cluster": ["demo"],
 }
 
 
 @pytest.mark.parametrize("field,value", WRONG_TYPES.items(), ids=WRONG_TYPES.keys())
 def test_wrong_type_for_a_field_is_a_400_naming_it(field, value, api):
-    body = {"cluster_dump": small_dump(), "service": "default/web", "source": "pod:n1", field: value}
+    body = {
+        "cluster_dump": small_dump(),
+        "service": "default/web",
+        "source": "pod:n1",
+        field: value,
+    }
     if field == "cluster":
         del body["cluster_dump"]
     status, answer = api(body)
@@ -192,7 +229,11 @@ def test_unknown_cluster_is_a_400_naming_cluster(api):
     assert status == 400 and answer["error"]["field"] == "cluster", answer
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null", b"42"], ids=["empty", "truncated", "array", "null", "number"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"[]", b"null", b"42"],
+    ids=["empty", "truncated", "array", "null", "number"],
+)
 def test_body_that_is_not_a_json_object_is_a_4xx(body, token):
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.post("/api/v1/simulate", body, content_type="application/json")
@@ -205,8 +246,18 @@ def test_dump_without_nodes_takes_any_node_name_as_the_cli_does(api, tmp_path):
     name, and the API used to refuse the same question ("no node")."""
     dump = small_dump()
     dump["items"] = [o for o in dump["items"] if o["kind"] != "Node"]
-    cli = run("simulate", write(tmp_path, dump), "--service", "default/web", "--source", "pod:elsewhere", "--json")
+    cli = run(
+        "simulate",
+        write(tmp_path, dump),
+        "--service",
+        "default/web",
+        "--source",
+        "pod:elsewhere",
+        "--json",
+    )
     assert cli.code == 0, cli
-    status, answer = api({"cluster_dump": dump, "service": "default/web", "source": "pod:elsewhere"})
+    status, answer = api(
+        {"cluster_dump": dump, "service": "default/web", "source": "pod:elsewhere"}
+    )
     assert status == 200, answer
     assert answer == json.loads(cli.out)

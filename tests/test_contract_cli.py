@@ -4,6 +4,7 @@
 ``DATABASE_URL`` points nowhere); every bad input exits 2 with one line on stderr;
 ``render_rules`` output loads into the real kernel for every real fixture and node.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The DESIGN.md answer: key -> allowed JSON types.
 ANSWER_KEYS = {
-    "service": (str,), "port": (str, int), "source": (dict,), "to": (str,), "proxy_mode": (str,),
-    "action": (str,), "dropped": (float, int), "drop_reason": (str, type(None)),
-    "client_ip_preserved": (bool,), "endpoints": (list,), "explain": (list,),
+    "service": (str,),
+    "port": (str, int),
+    "source": (dict,),
+    "to": (str,),
+    "proxy_mode": (str,),
+    "action": (str,),
+    "dropped": (float, int),
+    "drop_reason": (str, type(None)),
+    "client_ip_preserved": (bool,),
+    "endpoints": (list,),
+    "explain": (list,),
 }
 
 
@@ -41,15 +50,47 @@ def test_simulate_runs_without_a_database_and_reads_stdin(tmp_path):
     """A real process: the database URL names a directory that does not exist."""
     env = {**os.environ, "DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}
     proc = subprocess.run(
-        [sys.executable, "manage.py", "simulate", "-", "--service", "default/web", "--source", "pod:n1", "--json"],
-        input=json.dumps(small_dump()), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+        [
+            sys.executable,
+            "manage.py",
+            "simulate",
+            "-",
+            "--service",
+            "default/web",
+            "--source",
+            "pod:n1",
+            "--json",
+        ],
+        input=json.dumps(small_dump()),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     _check_answer(answer)
     assert answer["service"] == "default/web" and answer["source"] == {"kind": "pod", "node": "n1"}
     bad = subprocess.run(
-        [sys.executable, "manage.py", "simulate", "-", "--service", "default/nope", "--source", "pod:n1", "--json"],
-        input=json.dumps(small_dump()), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+        [
+            sys.executable,
+            "manage.py",
+            "simulate",
+            "-",
+            "--service",
+            "default/nope",
+            "--source",
+            "pod:n1",
+            "--json",
+        ],
+        input=json.dumps(small_dump()),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "Traceback" not in bad.stderr and "nope" in bad.stderr
 
@@ -57,30 +98,66 @@ def test_simulate_runs_without_a_database_and_reads_stdin(tmp_path):
 def test_analyze_runs_without_a_database(tmp_path):
     env = {**os.environ, "DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}
     path = write(tmp_path, small_dump())
-    proc = subprocess.run([sys.executable, "manage.py", "analyze", path, "--json"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "analyze", path, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert isinstance(json.loads(proc.stdout), dict)
 
 
 def test_simulate_answers_every_source_and_destination(tmp_path):
     path = write(tmp_path, small_dump())
-    for source, to in (("pod:n1", None), ("pod:n2", "nodeport"), ("pod:n1", "loadbalancer"),
-                       ("pod:n2", "externalip"), ("external:n1", None), ("external:n2", "loadbalancer"),
-                       ("external:n1", "externalip"), ("lb", None), ("lb", "nodeport")):
-        result = run("simulate", path, "--service", "default/web", "--source", source, "--json",
-                     *(["--to", to] if to else []))
+    for source, to in (
+        ("pod:n1", None),
+        ("pod:n2", "nodeport"),
+        ("pod:n1", "loadbalancer"),
+        ("pod:n2", "externalip"),
+        ("external:n1", None),
+        ("external:n2", "loadbalancer"),
+        ("external:n1", "externalip"),
+        ("lb", None),
+        ("lb", "nodeport"),
+    ):
+        result = run(
+            "simulate",
+            path,
+            "--service",
+            "default/web",
+            "--source",
+            source,
+            "--json",
+            *(["--to", to] if to else []),
+        )
         assert result.code == 0, (source, to, result)
         answer = json.loads(result.out)
         _check_answer(answer)
-        assert answer["to"] == (to or {"pod": "clusterip", "external": "nodeport", "lb": "loadbalancer"}[source.split(":")[0]])
+        assert answer["to"] == (
+            to
+            or {"pod": "clusterip", "external": "nodeport", "lb": "loadbalancer"}[
+                source.split(":")[0]
+            ]
+        )
 
 
 def test_simulate_all_drop_exits_0(tmp_path):
     dump = small_dump()
     dump["items"][3]["endpoints"] = [dump["items"][3]["endpoints"][0]]  # only n1 hosts one
-    result = run("simulate", write(tmp_path, dump), "--service", "default/web", "--source", "external:n2",
-                 "--proxy-mode", "iptables", "--json")  # eTP=Local and no endpoint on n2
+    result = run(
+        "simulate",
+        write(tmp_path, dump),
+        "--service",
+        "default/web",
+        "--source",
+        "external:n2",
+        "--proxy-mode",
+        "iptables",
+        "--json",
+    )  # eTP=Local and no endpoint on n2
     assert result.code == 0, result
     answer = json.loads(result.out)
     _check_answer(answer)
@@ -95,13 +172,34 @@ SIMULATE_BAD = {
     "unknown source kind": (["--service", "default/web", "--source", "foo:bar"], "foo:bar"),
     "external without node": (["--service", "default/web", "--source", "external:"], "external:"),
     "lb with a node": (["--service", "default/web", "--source", "lb:n1"], "lb:n1"),
-    "lb to the ClusterIP": (["--service", "default/web", "--source", "lb", "--to", "clusterip"], "lb"),
-    "unknown destination": (["--service", "default/web", "--source", "pod:n1", "--to", "bogus"], "bogus"),
-    "bad set value": (["--service", "default/web", "--source", "pod:n1", "--set", "internalTrafficPolicy=Foo"], "Foo"),
-    "unknown set field": (["--service", "default/web", "--source", "pod:n1", "--set", "foo=bar"], "foo"),
-    "set without =": (["--service", "default/web", "--source", "pod:n1", "--set", "Local"], "Local"),
-    "bad proxy mode": (["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "bogus"], "bogus"),
-    "bad IPVS scheduler": (["--service", "default/web", "--source", "pod:n1", "--ipvs-scheduler", "bogus"], "bogus"),
+    "lb to the ClusterIP": (
+        ["--service", "default/web", "--source", "lb", "--to", "clusterip"],
+        "lb",
+    ),
+    "unknown destination": (
+        ["--service", "default/web", "--source", "pod:n1", "--to", "bogus"],
+        "bogus",
+    ),
+    "bad set value": (
+        ["--service", "default/web", "--source", "pod:n1", "--set", "internalTrafficPolicy=Foo"],
+        "Foo",
+    ),
+    "unknown set field": (
+        ["--service", "default/web", "--source", "pod:n1", "--set", "foo=bar"],
+        "foo",
+    ),
+    "set without =": (
+        ["--service", "default/web", "--source", "pod:n1", "--set", "Local"],
+        "Local",
+    ),
+    "bad proxy mode": (
+        ["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "bogus"],
+        "bogus",
+    ),
+    "bad IPVS scheduler": (
+        ["--service", "default/web", "--source", "pod:n1", "--ipvs-scheduler", "bogus"],
+        "bogus",
+    ),
     "missing --service": (["--source", "pod:n1"], "--service"),
 }
 
@@ -112,26 +210,43 @@ def test_simulate_bad_question_exits_2_in_one_line(args, word, tmp_path):
     assert result.code == 2 and result.one_line_error and word in result.err, result
 
 
-@pytest.mark.parametrize("content,word", [
-    (None, "cannot read"), (b"{", "invalid JSON"), (b"\x00\xff", "UTF-8"),
-    (b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"taints": ["x"]}}', "spec.taints[0]"),
-], ids=["missing file", "truncated", "binary", "malformed field"])
-def test_simulate_and_analyze_and_render_rules_refuse_a_bad_file_in_one_line(content, word, tmp_path):
+@pytest.mark.parametrize(
+    "content,word",
+    [
+        (None, "cannot read"),
+        (b"{", "invalid JSON"),
+        (b"\x00\xff", "UTF-8"),
+        (
+            b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"taints": ["x"]}}',
+            "spec.taints[0]",
+        ),
+    ],
+    ids=["missing file", "truncated", "binary", "malformed field"],
+)
+def test_simulate_and_analyze_and_render_rules_refuse_a_bad_file_in_one_line(
+    content, word, tmp_path
+):
     path = str(tmp_path / "missing.json") if content is None else write(tmp_path, content)
-    for command, args in (("simulate", ["--service", "default/web", "--source", "pod:n1", "--json"]),
-                          ("analyze", ["--json"]),
-                          ("render_rules", ["--node", "n1", "--mode", "iptables"])):
+    for command, args in (
+        ("simulate", ["--service", "default/web", "--source", "pod:n1", "--json"]),
+        ("analyze", ["--json"]),
+        ("render_rules", ["--node", "n1", "--mode", "iptables"]),
+    ):
         result = run(command, path, *args)
         assert result.code == 2 and result.one_line_error and word in result.err, (command, result)
 
 
-@pytest.mark.parametrize("args,word", [
-    (["--node", "n9", "--mode", "iptables"], "n9"),
-    (["--node", "n1", "--mode", "bogus"], "bogus"),
-    (["--mode", "iptables"], "--node"),
-    (["--node", "n1", "--mode", "iptables", "--service", "default/nope"], "nope"),
-    (["--node", "n1", "--mode", "iptables", "--set", "foo=bar"], "foo"),
-], ids=["unknown node", "unknown mode", "missing --node", "unknown service", "bad set"])
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--node", "n9", "--mode", "iptables"], "n9"),
+        (["--node", "n1", "--mode", "bogus"], "bogus"),
+        (["--mode", "iptables"], "--node"),
+        (["--node", "n1", "--mode", "iptables", "--service", "default/nope"], "nope"),
+        (["--node", "n1", "--mode", "iptables", "--set", "foo=bar"], "foo"),
+    ],
+    ids=["unknown node", "unknown mode", "missing --node", "unknown service", "bad set"],
+)
 def test_render_rules_bad_input_exits_2_in_one_line(args, word, tmp_path):
     result = run("render_rules", write(tmp_path, small_dump()), *args)
     assert result.code == 2 and result.one_line_error and word in result.err, result
@@ -154,7 +269,13 @@ def _nodes_of(path: Path) -> list[str]:
     from routing.engine.kube import snapshot_from_objects
 
     snapshot = snapshot_from_objects(read_objects(path))
-    named = {ep.node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps if ep.node}
+    named = {
+        ep.node
+        for ports in snapshot.endpoint_index.values()
+        for eps in ports.values()
+        for ep in eps
+        if ep.node
+    }
     return sorted(snapshot.nodes) or sorted(named | {"any-node"})
 
 
@@ -168,19 +289,37 @@ def test_rendered_rules_of_every_real_fixture_and_node_load_into_the_kernel():
         for path in REAL:
             snapshot = snapshot_from_objects(read_objects(path))
             for node in _nodes_of(path):
-                for mode, check in (("iptables", ["iptables-restore", "--test"]), ("nftables", ["nft", "-c", "-f", "-"])):
+                for mode, check in (
+                    ("iptables", ["iptables-restore", "--test"]),
+                    ("nftables", ["nft", "-c", "-f", "-"]),
+                ):
                     text = render_node_rules(snapshot, node, mode).text
-                    proc = subprocess.run(["ip", "netns", "exec", ns, *check], input=text, text=True, capture_output=True)
+                    proc = subprocess.run(
+                        ["ip", "netns", "exec", ns, *check],
+                        input=text,
+                        text=True,
+                        capture_output=True,
+                    )
                     assert proc.returncode == 0, (path.name, node, mode, proc.stderr)
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("args,word", [
-    (["x"], "--kubeconfig"),
-    (["x", "--kubeconfig", "/nonexistent/kubeconfig", "--context", "c"], "/nonexistent/kubeconfig"),
-    (["x", "--kubeconfig", "KUBECONFIG", "--context", "nope"], "nope"),
-    (["x", "--kubeconfig", "KUBECONFIG", "--context", "c", "--sync-every", "-5"], "--sync-every"),
-], ids=["no kubeconfig", "missing kubeconfig", "unknown context", "negative interval"])
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["x"], "--kubeconfig"),
+        (
+            ["x", "--kubeconfig", "/nonexistent/kubeconfig", "--context", "c"],
+            "/nonexistent/kubeconfig",
+        ),
+        (["x", "--kubeconfig", "KUBECONFIG", "--context", "nope"], "nope"),
+        (
+            ["x", "--kubeconfig", "KUBECONFIG", "--context", "c", "--sync-every", "-5"],
+            "--sync-every",
+        ),
+    ],
+    ids=["no kubeconfig", "missing kubeconfig", "unknown context", "negative interval"],
+)
 def test_add_cluster_bad_input_exits_2_in_one_line(args, word, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
@@ -212,7 +351,9 @@ def test_create_api_token_unknown_user_exits_2_and_prints_only_the_key_otherwise
     missing = run("create_api_token", "nobody")
     assert missing.code == 2 and missing.one_line_error and "nobody" in missing.err, missing
     created = run("create_api_token", "someone", "--create")
-    assert created.code == 0 and len(created.out.split()) == 1 and len(created.out.strip()) >= 20, created
+    assert (
+        created.code == 0 and len(created.out.split()) == 1 and len(created.out.strip()) >= 20
+    ), created
     # Only a hash is stored, so a key is printed once: a second run prints a new token,
     # and both work until they expire (or --rotate revokes the others).
     again = run("create_api_token", "someone")
@@ -222,8 +363,21 @@ def test_create_api_token_unknown_user_exits_2_and_prints_only_the_key_otherwise
 @pytest.mark.django_db
 def test_generate_cluster_small_imports_and_bad_sizes_exit_2(tmp_path):
     path = str(tmp_path / "gen.json")
-    made = run("generate_cluster", "--nodes", "4", "--services", "3", "--pods", "12", "--zones", "2",
-               "--seed", "7", "-o", path)
+    made = run(
+        "generate_cluster",
+        "--nodes",
+        "4",
+        "--services",
+        "3",
+        "--pods",
+        "12",
+        "--zones",
+        "2",
+        "--seed",
+        "7",
+        "-o",
+        path,
+    )
     assert made.code == 0, made
     assert run("import_cluster", path, "--name", "gen").code == 0
     for args in (["--nodes", "0"], ["--zones", "0"], ["--pods", "-1"]):

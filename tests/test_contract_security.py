@@ -5,6 +5,7 @@ no database row, export, API response, page, admin page or log line — also aft
 that fails (the API server here is a closed loopback port). Anonymous users and readers
 are refused ``sync`` and ``apply``; operators (``create_api_token --operator``) are not.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,7 +35,9 @@ current-context: ctx
 def live(tmp_path):
     path = tmp_path / "kubeconfig"
     path.write_text(KUBECONFIG)
-    result = run("add_cluster", "live", "--kubeconfig", str(path), "--context", "ctx", "--sync-every", "0")
+    result = run(
+        "add_cluster", "live", "--kubeconfig", str(path), "--context", "ctx", "--sync-every", "0"
+    )
     assert result.code == 0, result
     assert SECRET not in result.out + result.err
     return "live"
@@ -59,8 +62,15 @@ def test_no_credential_in_database_export_api_pages_or_logs(live, caplog):
     client = Client()
     client.force_login(admin)
     cluster_pk = json.loads(client.get("/api/v1/clusters/live").content).get("id")
-    pages = ["/api/v1/clusters", "/api/v1/clusters/live", "/api/v1/jobs", "/api/v1/sync-runs",
-             "/clusters/live/", "/jobs/", "/admin/cluster/cluster/"]
+    pages = [
+        "/api/v1/clusters",
+        "/api/v1/clusters/live",
+        "/api/v1/jobs",
+        "/api/v1/sync-runs",
+        "/clusters/live/",
+        "/jobs/",
+        "/admin/cluster/cluster/",
+    ]
     if cluster_pk:
         pages.append(f"/admin/cluster/cluster/{cluster_pk}/change/")
     for url in pages:
@@ -73,12 +83,22 @@ def test_no_credential_in_database_export_api_pages_or_logs(live, caplog):
 def test_only_operators_sync_and_apply(live):
     assert run("load_demo").code == 0
     reader, operator = _token("reader", "--create"), _token("op", "--create", "--operator")
-    clients = {"anonymous": Client(), "reader": Client(HTTP_AUTHORIZATION=f"Token {reader}"),
-               "operator": Client(HTTP_AUTHORIZATION=f"Token {operator}")}
+    clients = {
+        "anonymous": Client(),
+        "reader": Client(HTTP_AUTHORIZATION=f"Token {reader}"),
+        "operator": Client(HTTP_AUTHORIZATION=f"Token {operator}"),
+    }
     created = clients["reader"].post(
-        "/api/v1/scenarios", json.dumps({"name": "flip", "cluster": "demo", "changes": {
-            "services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}}}),
-        content_type="application/json")
+        "/api/v1/scenarios",
+        json.dumps(
+            {
+                "name": "flip",
+                "cluster": "demo",
+                "changes": {"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}},
+            }
+        ),
+        content_type="application/json",
+    )
     assert created.status_code == 201, created.content
     actions = [f"/api/v1/clusters/{live}/sync", f"/api/v1/scenarios/{created.json()['id']}/apply"]
     for who, client in clients.items():
@@ -89,5 +109,9 @@ def test_only_operators_sync_and_apply(live):
             if who == "operator":
                 assert response.status_code not in (401, 403), (who, url, body)
             else:
-                assert response.status_code == (401 if who == "anonymous" else 403), (who, url, body)
+                assert response.status_code == (401 if who == "anonymous" else 403), (
+                    who,
+                    url,
+                    body,
+                )
                 assert body["error"]["code"] in ("not_authenticated", "permission_denied")

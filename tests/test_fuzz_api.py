@@ -6,6 +6,7 @@ state exactly as it was (the cluster exported before and after, and every row co
 The corpus is generated here (big inputs are never stored); its figures are printed at the
 end of each test (``pytest -s``).
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,18 @@ pytest_plugins = ["cluster.api.testing"]
 MB = 1024**2
 #: Bodies from this size up have their peak memory traced (and bounded).
 TRACE_FROM = 64 * 1024
-LIST_PATHS = ("clusters", "nodes", "services", "endpoint-slices", "endpoints", "pods", "jobs",
-              "sync-runs", "audit-entries", "scenarios")
+LIST_PATHS = (
+    "clusters",
+    "nodes",
+    "services",
+    "endpoint-slices",
+    "endpoints",
+    "pods",
+    "jobs",
+    "sync-runs",
+    "audit-entries",
+    "scenarios",
+)
 
 
 @dataclass(frozen=True)
@@ -60,31 +71,48 @@ def _simulate_json(fields: dict[str, Any], name: str, **kw: Any) -> Case:
 def simulate_cases() -> Iterator[Case]:
     """Bodies for POST /api/v1/simulate: structure, size, types, encodings."""
     for depth in (65, 200, 949, 950, 1000, 5000, 100_000):
-        yield _simulate('{"cluster_dump": %s, "service": "a/b", "source": "lb"}'
-                        % _nested(depth), f"list nested {depth}", expect=(400,))
-        yield _simulate(_nested(depth, opener='{"a":', closer="}"), f"object nested {depth}",
-                        expect=(400,))
-    yield _simulate('{"seed": %s, "service": "a/b", "source": "lb"}' % ("9" * 5000),
-                    "integer of 5000 digits", expect=(400,))
-    yield _simulate('{"seed": 1e999, "service": "a/b", "source": "lb"}', "float overflow",
-                    expect=(400,))
+        yield _simulate(
+            '{"cluster_dump": %s, "service": "a/b", "source": "lb"}' % _nested(depth),
+            f"list nested {depth}",
+            expect=(400,),
+        )
+        yield _simulate(
+            _nested(depth, opener='{"a":', closer="}"), f"object nested {depth}", expect=(400,)
+        )
+    yield _simulate(
+        '{"seed": %s, "service": "a/b", "source": "lb"}' % ("9" * 5000),
+        "integer of 5000 digits",
+        expect=(400,),
+    )
+    yield _simulate(
+        '{"seed": 1e999, "service": "a/b", "source": "lb"}', "float overflow", expect=(400,)
+    )
     for literal in ("NaN", "Infinity", "-Infinity"):
-        yield _simulate('{"seed": %s, "cluster": "small", "service": "shop/web", '
-                        '"source": "lb"}' % literal, f"literal {literal}", expect=(400,))
-    yield _simulate('{"cluster": "small", "service": "shop/\\ud800", "source": "pod:n1"}',
-                    "lone surrogate", expect=(400,))
+        yield _simulate(
+            '{"seed": %s, "cluster": "small", "service": "shop/web", ' '"source": "lb"}' % literal,
+            f"literal {literal}",
+            expect=(400,),
+        )
+    yield _simulate(
+        '{"cluster": "small", "service": "shop/\\ud800", "source": "pod:n1"}',
+        "lone surrogate",
+        expect=(400,),
+    )
     yield _simulate(b'{"cluster": "\xff\xfe"}', "invalid UTF-8", expect=(400,))
     yield _simulate(b"\x00" * 64, "NUL bytes", expect=(400,))
     yield _simulate("", "empty body", expect=(400,))
     yield _simulate("[]", "a list, not an object", expect=(400,))
     yield _simulate('"just a string"', "a bare string", expect=(400,))
     yield _simulate("{" * 3, "truncated", expect=(400,))
-    yield _simulate('{"cluster": "small"}', "plain text body", content_type="text/plain",
-                    expect=(415,))
-    yield _simulate("a=b", "form body", content_type="application/x-www-form-urlencoded",
-                    expect=(400,))
-    yield _simulate("--x--", "broken multipart", content_type="multipart/form-data; boundary=x",
-                    expect=(400,))
+    yield _simulate(
+        '{"cluster": "small"}', "plain text body", content_type="text/plain", expect=(415,)
+    )
+    yield _simulate(
+        "a=b", "form body", content_type="application/x-www-form-urlencoded", expect=(400,)
+    )
+    yield _simulate(
+        "--x--", "broken multipart", content_type="multipart/form-data; boundary=x", expect=(400,)
+    )
     yield _simulate_json({"k" * 100_000: 1}, "100 kB unknown key", expect=(400,))
     yield _simulate_json({"cluster": "c" * 100_000}, "100 kB cluster name", expect=(400,))
     yield _simulate_json({"cluster": "%"}, "cluster named %", expect=(400,))
@@ -94,44 +122,79 @@ def simulate_cases() -> Iterator[Case]:
         "source": [1, None, "pod:", "node:n1", "lb:x", "pod:n1 x", ["lb"]],
         "to": ["moon", 1, {}],
         "port": [{}, [], 2**80, -1],
-        "set": [[], "Local", {"internalTrafficPolicy": "Sideways"}, {"x": 1},
-                {"sessionAffinity": ["ClientIP"]}],
+        "set": [
+            [],
+            "Local",
+            {"internalTrafficPolicy": "Sideways"},
+            {"x": 1},
+            {"sessionAffinity": ["ClientIP"]},
+        ],
         "proxy_mode": ["kernelspace", 1],
         "ipvs_scheduler": ["random", []],
         "kube_version": [1.3, "one", "1." + "9" * 5000],
         "seed": [-1, 2**64, "x", 1.5, True],
     }.items():
         for value in values:
-            yield _simulate_json({field: value}, f"{field}={json.dumps(value)[:40]}",
-                                 expect=(400,))
-    yield _simulate_json({"cluster": ..., "cluster_dump": {}}, "empty inline dump",
-                         expect=(400,))
-    yield _simulate_json({"cluster_dump": {"kind": "List", "items": [[[]]] * 3}},
-                         "both cluster and dump", expect=(400,))
-    for dump in ("x", 1, None, [], {"kind": "List", "items": "x"},
-                 {"kind": "List", "items": [{"kind": "Service"}]},
-                 {"kind": "List", "items": [{"kind": "Pod", "metadata": "m"}]},
-                 {"kind": "Service", "metadata": {"name": "\ud800"}}):
-        yield _simulate_json({"cluster": ..., "cluster_dump": dump},
-                             f"dump {json.dumps(dump)[:40]}", expect=(400,))
-    many = {"kind": "List", "items": [{"kind": "ConfigMap", "metadata": {"name": f"c{i}"}}
-                                      for i in range(2001)]}
-    yield _simulate_json({"cluster": ..., "cluster_dump": many},
-                         "anonymous dump of 2001 objects", who="anon", expect=(413,))
+            yield _simulate_json({field: value}, f"{field}={json.dumps(value)[:40]}", expect=(400,))
+    yield _simulate_json({"cluster": ..., "cluster_dump": {}}, "empty inline dump", expect=(400,))
+    yield _simulate_json(
+        {"cluster_dump": {"kind": "List", "items": [[[]]] * 3}},
+        "both cluster and dump",
+        expect=(400,),
+    )
+    for dump in (
+        "x",
+        1,
+        None,
+        [],
+        {"kind": "List", "items": "x"},
+        {"kind": "List", "items": [{"kind": "Service"}]},
+        {"kind": "List", "items": [{"kind": "Pod", "metadata": "m"}]},
+        {"kind": "Service", "metadata": {"name": "\ud800"}},
+    ):
+        yield _simulate_json(
+            {"cluster": ..., "cluster_dump": dump}, f"dump {json.dumps(dump)[:40]}", expect=(400,)
+        )
+    many = {
+        "kind": "List",
+        "items": [{"kind": "ConfigMap", "metadata": {"name": f"c{i}"}} for i in range(2001)],
+    }
+    yield _simulate_json(
+        {"cluster": ..., "cluster_dump": many},
+        "anonymous dump of 2001 objects",
+        who="anon",
+        expect=(413,),
+    )
     yield _simulate("x" * (MB + 1), "anonymous body over 1 MB", who="anon", expect=(413,))
-    yield _simulate('{"cluster_dump": "%s"}' % ("x" * (2 * MB)), "anonymous 2 MB dump",
-                    who="anon", expect=(413,))
+    yield _simulate(
+        '{"cluster_dump": "%s"}' % ("x" * (2 * MB)),
+        "anonymous 2 MB dump",
+        who="anon",
+        expect=(413,),
+    )
 
 
 def query_cases() -> Iterator[Case]:
     """Query strings and paths of the read API."""
-    bad_values = ["%", "%%", "-1", "9" * 30, " ", "x" * 5000, "[]",
-                  "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")]
+    bad_values = [
+        "%",
+        "%%",
+        "-1",
+        "9" * 30,
+        " ",
+        "x" * 5000,
+        "[]",
+        "\ud800".encode("utf-8", "surrogatepass").decode("latin-1"),
+    ]
     for path in LIST_PATHS:
         for param in ("limit", "offset"):
             for value in ("-1", "9223372036854775808", "1e400", "abc"):
-                yield Case(f"{path}?{param}={value[:20]}", "GET",
-                           f"/api/v1/{path}?{param}={value}", expect=(400,))
+                yield Case(
+                    f"{path}?{param}={value[:20]}",
+                    "GET",
+                    f"/api/v1/{path}?{param}={value}",
+                    expect=(400,),
+                )
     for path, params in {
         "endpoints": ("service", "cluster", "ready", "node", "ordering", "q"),
         "endpoint-slices": ("service", "address_type", "service_missing"),
@@ -145,56 +208,117 @@ def query_cases() -> Iterator[Case]:
     }.items():
         for param in params:
             for value in bad_values:
-                yield Case(f"{path}?{param}={value[:20]!r}", "GET",
-                           f"/api/v1/{path}?{param}={_quote(value)}", allow_ok=True)
-    for path in ("nodes", "services", "pods", "endpoints", "jobs", "scenarios", "sync-runs",
-                 "audit-entries", "endpoint-slices"):
+                yield Case(
+                    f"{path}?{param}={value[:20]!r}",
+                    "GET",
+                    f"/api/v1/{path}?{param}={_quote(value)}",
+                    allow_ok=True,
+                )
+    for path in (
+        "nodes",
+        "services",
+        "pods",
+        "endpoints",
+        "jobs",
+        "scenarios",
+        "sync-runs",
+        "audit-entries",
+        "endpoint-slices",
+    ):
         for key in ("99999999999999999999999", "-1", "1e400", "%25", "x" * 300):
             yield Case(f"{path}/{key[:20]}", "GET", f"/api/v1/{path}/{key}", expect=(404,))
     for key in ("%25", "..", "x" * 300):
-        yield Case(f"clusters/{key[:20]}/analysis", "GET", f"/api/v1/clusters/{key}/analysis",
-                   expect=(404,))
-    for path in ("clusters/%00", "clusters/%00/analysis", "clusters/small/rules?node=%00",
-                 "pods?cluster=%00", "scenarios?cluster=%00", "nodes?zone=a%00b"):
+        yield Case(
+            f"clusters/{key[:20]}/analysis",
+            "GET",
+            f"/api/v1/clusters/{key}/analysis",
+            expect=(404,),
+        )
+    for path in (
+        "clusters/%00",
+        "clusters/%00/analysis",
+        "clusters/small/rules?node=%00",
+        "pods?cluster=%00",
+        "scenarios?cluster=%00",
+        "nodes?zone=a%00b",
+    ):
         yield Case(f"NUL in {path}", "GET", f"/api/v1/{path}", expect=(400,))
     for value in ("-1", "9" * 30, "x", "1e400"):
         for param in ("limit", "offset", "max_findings"):
             # A far offset is an empty page (200), not an error.
-            yield Case(f"analysis?{param}={value[:20]}", "GET",
-                       f"/api/v1/clusters/small/analysis?{param}={value}", expect=(400,),
-                       allow_ok=param == "offset" and value == "9" * 30)
+            yield Case(
+                f"analysis?{param}={value[:20]}",
+                "GET",
+                f"/api/v1/clusters/small/analysis?{param}={value}",
+                expect=(400,),
+                allow_ok=param == "offset" and value == "9" * 30,
+            )
     for node in ("x" * 300, "%25"):
-        yield Case(f"rules?node={node[:20]}", "GET", f"/api/v1/clusters/small/rules?node={node}",
-                   expect=(400,))
+        yield Case(
+            f"rules?node={node[:20]}",
+            "GET",
+            f"/api/v1/clusters/small/rules?node={node}",
+            expect=(400,),
+        )
 
 
 def write_cases() -> Iterator[Case]:
     """Bodies for the endpoints that write: scenarios, apply, rollback, sync."""
-    bodies = [b"", b"[]", b"null", b'"x"', b"{" * 2, _nested(2000).encode(),
-              b'{"name": "\\ud800", "cluster": "small", "changes": {}}',
-              b'{"name": "%s", "cluster": "small", "changes": {}}' % (b"n" * 100_000),
-              b'{"name": "x", "cluster": "small", "changes": {"services": {"%": {}}}}',
-              b'{"name": "x", "cluster": "small", "changes": {"scale": {"a/b": 1e400}}}',
-              b'{"name": "x", "cluster": "small", "changes": {"nodes_down": "n1"}}',
-              b'{"name": "x", "cluster": "\\u0000", "changes": {}}',
-              b'{"name": "x", "cluster": "small", "changes": [], "id": 7}',
-              b'{"name": "x", "cluster": "small", "changes": {"scale": {"a/b": 99999999999}}}']
+    bodies = [
+        b"",
+        b"[]",
+        b"null",
+        b'"x"',
+        b"{" * 2,
+        _nested(2000).encode(),
+        b'{"name": "\\ud800", "cluster": "small", "changes": {}}',
+        b'{"name": "%s", "cluster": "small", "changes": {}}' % (b"n" * 100_000),
+        b'{"name": "x", "cluster": "small", "changes": {"services": {"%": {}}}}',
+        b'{"name": "x", "cluster": "small", "changes": {"scale": {"a/b": 1e400}}}',
+        b'{"name": "x", "cluster": "small", "changes": {"nodes_down": "n1"}}',
+        b'{"name": "x", "cluster": "\\u0000", "changes": {}}',
+        b'{"name": "x", "cluster": "small", "changes": [], "id": 7}',
+        b'{"name": "x", "cluster": "small", "changes": {"scale": {"a/b": 99999999999}}}',
+    ]
     for index, body in enumerate(bodies):
-        yield Case(f"create scenario #{index}", "POST", "/api/v1/scenarios", body,
-                   expect=(400,))
-        yield Case(f"update scenario #{index}", "PUT", "/api/v1/scenarios/{scenario}", body,
-                   expect=(400,))
-        yield Case(f"preview #{index}", "POST", "/api/v1/scenarios/{scenario}/preview", body,
-                   # An empty body (also [] or null) previews everything the scenario touches.
-                   expect=(400,), allow_ok=body in (b"", b"[]", b"null"))
-        yield Case(f"apply #{index}", "POST", "/api/v1/scenarios/{scenario}/apply", body,
-                   who="operator", expect=(400,))
-        yield Case(f"rollback #{index}", "POST", "/api/v1/jobs/{job}/rollback", body,
-                   who="operator", expect=(400,))
-    yield Case("sync of an imported cluster", "POST", "/api/v1/clusters/small/sync", b"",
-               who="operator", expect=(409,))
-    yield Case("anonymous scenario", "POST", "/api/v1/scenarios", b"{}", who="anon",
-               expect=(401,))
+        yield Case(f"create scenario #{index}", "POST", "/api/v1/scenarios", body, expect=(400,))
+        yield Case(
+            f"update scenario #{index}", "PUT", "/api/v1/scenarios/{scenario}", body, expect=(400,)
+        )
+        yield Case(
+            f"preview #{index}",
+            "POST",
+            "/api/v1/scenarios/{scenario}/preview",
+            body,
+            # An empty body (also [] or null) previews everything the scenario touches.
+            expect=(400,),
+            allow_ok=body in (b"", b"[]", b"null"),
+        )
+        yield Case(
+            f"apply #{index}",
+            "POST",
+            "/api/v1/scenarios/{scenario}/apply",
+            body,
+            who="operator",
+            expect=(400,),
+        )
+        yield Case(
+            f"rollback #{index}",
+            "POST",
+            "/api/v1/jobs/{job}/rollback",
+            body,
+            who="operator",
+            expect=(400,),
+        )
+    yield Case(
+        "sync of an imported cluster",
+        "POST",
+        "/api/v1/clusters/small/sync",
+        b"",
+        who="operator",
+        expect=(409,),
+    )
+    yield Case("anonymous scenario", "POST", "/api/v1/scenarios", b"{}", who="anon", expect=(401,))
 
 
 def _quote(value: str) -> str:
@@ -211,9 +335,11 @@ def _state() -> dict[str, Any]:
 
     out = io.StringIO()
     call_command("export_cluster", "small", stdout=out)
-    counts = {model._meta.label: model.objects.count()
-              for app in ("cluster", "routing", "jobs") for model in
-              apps.get_app_config(app).get_models()}
+    counts = {
+        model._meta.label: model.objects.count()
+        for app in ("cluster", "routing", "jobs")
+        for model in apps.get_app_config(app).get_models()
+    }
     return {"export": out.getvalue(), "counts": counts, "tokens": ApiToken.objects.count()}
 
 
@@ -228,9 +354,11 @@ class Figures:
     worst_seconds_case: str = ""
 
     def show(self, title: str) -> None:
-        print(f"\n{title}: {self.tried} inputs; worst peak {self.worst_peak / MB:.1f} MB "
-              f"({self.worst_peak_case}); worst time {self.worst_seconds:.2f}s "
-              f"({self.worst_seconds_case})")
+        print(
+            f"\n{title}: {self.tried} inputs; worst peak {self.worst_peak / MB:.1f} MB "
+            f"({self.worst_peak_case}); worst time {self.worst_seconds:.2f}s "
+            f"({self.worst_seconds_case})"
+        )
 
 
 def _check(case: Case, send: Callable[[Case], Any], figures: Figures) -> list[str]:
@@ -259,8 +387,9 @@ def _check(case: Case, send: Callable[[Case], Any], figures: Figures) -> list[st
     if status < 400 and case.allow_ok:
         return problems
     if not 400 <= status < 500 or (case.expect and status not in case.expect):
-        problems.append(f"status {status} (wanted {case.expect or '4xx'}): "
-                        f"{response.content[:300]!r}")
+        problems.append(
+            f"status {status} (wanted {case.expect or '4xx'}): " f"{response.content[:300]!r}"
+        )
         return problems
     try:
         error = response.json()["error"]
@@ -294,6 +423,7 @@ def _sender(clients: dict[str, Any], fill: dict[str, Any]) -> Callable[[Case], A
         if case.body is None:
             return call(path)
         return call(path, data=case.body, content_type=case.content_type)
+
     return send
 
 
@@ -304,10 +434,15 @@ def targets(small_cluster, reader, operator, anon_client, reader_client, operato
     from jobs.services import job_create, job_finish
     from routing.services import scenario_create
 
-    scenario = scenario_create(cluster=small_cluster, name="fix-cache", user=reader, changes={
-        "services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}})
-    job = job_finish(job=job_create(kind=Job.Kind.APPLY, cluster=small_cluster),
-                     state=Job.State.SUCCEEDED)
+    scenario = scenario_create(
+        cluster=small_cluster,
+        name="fix-cache",
+        user=reader,
+        changes={"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}},
+    )
+    job = job_finish(
+        job=job_create(kind=Job.Kind.APPLY, cluster=small_cluster), state=Job.State.SUCCEEDED
+    )
     # The test client has no throttle of its own: lift the rates for the corpus.
     rates = {"anon": "100000/minute", "user": "100000/minute"}
     clients = {"anon": anon_client, "reader": reader_client, "operator": operator_client}
@@ -335,13 +470,15 @@ def test_hostile_writes_are_4xx_and_change_nothing(targets):
 
 def test_authenticated_body_limit_is_a_413_in_the_error_shape(targets):
     with override_settings(ROUTESCOPE_API_MAX_BODY_BYTES=64 * 1024):
-        case = _simulate_json({"cluster_dump": "x" * 100_000}, "over the authenticated limit",
-                              expect=(413,))
+        case = _simulate_json(
+            {"cluster_dump": "x" * 100_000}, "over the authenticated limit", expect=(413,)
+        )
         _run([case], targets, "authenticated limit")
 
 
-def test_endpoint_without_target_is_null_and_the_schema_says_it_may_be(reader_client,
-                                                                        small_objects):
+def test_endpoint_without_target_is_null_and_the_schema_says_it_may_be(
+    reader_client, small_objects
+):
     from cluster.models import Endpoint
     from cluster.services import cluster_import
 

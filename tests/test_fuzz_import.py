@@ -10,6 +10,7 @@ times the input size plus 100 MB. The figures (inputs tried, worst peak memory, 
 are printed at the end of the test (``pytest -s`` shows them); set FUZZ_IMPORT_RESULTS=FILE
 to keep the per-input results as JSON.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -40,14 +41,19 @@ def _list(*items: dict[str, Any]) -> bytes:
 
 
 def _proxy_map(conf: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-            "data": {"config.conf": conf}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "data": {"config.conf": conf},
+    }
 
 
 def _node_yaml(spec_lines: str, name: str = "n1") -> bytes:
-    return (f"apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n"
-            f"  metadata:\n    name: {name}\n  spec:\n{spec_lines}").encode()
+    return (
+        f"apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n"
+        f"  metadata:\n    name: {name}\n  spec:\n{spec_lines}"
+    ).encode()
 
 
 def _with_meta(obj: dict[str, Any], **meta: Any) -> dict[str, Any]:
@@ -73,44 +79,66 @@ def corpus() -> dict[str, bytes]:
     deep_spec = "[" * 300 + "]" * 300
     cases: dict[str, bytes] = {
         # YAML alias expansion ("billion laughs") in config.conf and in a Node's spec.
-        "alias bomb 8 levels in config.conf": _list(node, _proxy_map("mode: ipvs\n" + alias_bomb(8))),
-        "alias bomb 9 levels in config.conf": _list(node, _proxy_map("mode: ipvs\n" + alias_bomb(9))),
+        "alias bomb 8 levels in config.conf": _list(
+            node, _proxy_map("mode: ipvs\n" + alias_bomb(8))
+        ),
+        "alias bomb 9 levels in config.conf": _list(
+            node, _proxy_map("mode: ipvs\n" + alias_bomb(9))
+        ),
         "alias bomb 9 levels in a Node spec": _node_yaml(alias_bomb(9, indent="    ")),
         "alias bomb 12 levels in a Node spec": _node_yaml(alias_bomb(12, indent="    ")),
         "merge-key bomb in a Node spec": _node_yaml(
-            "    a0: &a0 {x: 1}\n" + "".join(
-                f"    a{i}: &a{i} {{<<: [{', '.join([f'*a{i - 1}'] * 9)}]}}\n" for i in range(1, 9))),
+            "    a0: &a0 {x: 1}\n"
+            + "".join(
+                f"    a{i}: &a{i} {{<<: [{', '.join([f'*a{i - 1}'] * 9)}]}}\n" for i in range(1, 9)
+            )
+        ),
         "recursive alias": _node_yaml("    a: &a [*a]\n"),
         "alias bomb in config.conf as YAML dump": (
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\n"
-            "data:\n  config.conf: |\n" + "".join(f"    {line}\n" for line in alias_bomb(9).splitlines())
+            "data:\n  config.conf: |\n"
+            + "".join(f"    {line}\n" for line in alias_bomb(9).splitlines())
         ).encode(),
         # Strings Python or PostgreSQL cannot store.
         "lone surrogate in a label (JSON)": _list(_with_meta(b.node("n1"), labels={"a": "\ud800"})),
         "lone surrogate in a name (JSON)": _list(_with_meta(b.node("n1"), name="n\udfff1")),
-        "lone surrogate in config.conf": _list(node, _proxy_map("mode: ipvs\nx: \"\\ud800\"\n")),
+        "lone surrogate in config.conf": _list(node, _proxy_map('mode: ipvs\nx: "\\ud800"\n')),
         "NUL in an annotation": _list(_with_meta(b.node("n1"), annotations={"a": "x\x00y"})),
         # Numbers past Python's 4,300-digit limit, and non-finite ones.
-        "5,000-digit integer (JSON)": _list(node).replace(b'"n1"', b'"n1", "generation": ' + b"9" * 5000, 1),
+        "5,000-digit integer (JSON)": _list(node).replace(
+            b'"n1"', b'"n1", "generation": ' + b"9" * 5000, 1
+        ),
         "5,000-digit integer (YAML)": _node_yaml("    x: " + "9" * 5000 + "\n"),
-        "5,000-digit integer in config.conf": _list(node, _proxy_map("mode: ipvs\nx: " + "9" * 5000 + "\n")),
-        "100,000-digit float (JSON)": _list(node).replace(b'"n1"', b'"n1", "generation": 1.' + b"5" * 100_000, 1),
+        "5,000-digit integer in config.conf": _list(
+            node, _proxy_map("mode: ipvs\nx: " + "9" * 5000 + "\n")
+        ),
+        "100,000-digit float (JSON)": _list(node).replace(
+            b'"n1"', b'"n1", "generation": 1.' + b"5" * 100_000, 1
+        ),
         "NaN (JSON)": _list(node).replace(b'"n1"', b'"n1", "generation": NaN', 1),
         "1.0e+999 (YAML)": _node_yaml("    x: 1.0e+999\n"),
         # Sizes.
         "1 MB Service name": _list(b.service("x" * 1_000_000)),
         "1 MB label key": _list(_with_meta(b.node("n1"), labels={"k" * 1_000_000: "v"})),
-        "2 MB annotation value": _list(_with_meta(b.node("n1"), annotations={"a": "v" * 2_000_000})),
+        "2 MB annotation value": _list(
+            _with_meta(b.node("n1"), annotations={"a": "v" * 2_000_000})
+        ),
         # Many tiny containers: 25 times their bytes once decoded, refused at the first.
         "3,000,000 empty lists": b"[" + b",".join([b"[]"] * 3_000_000) + b"]",
         "1,000,000 empty mappings in a List": b'{"apiVersion": "v1", "kind": "List", "items": ['
-                                              + b",".join([b"{}"] * 1_000_000) + b"]}",
+        + b",".join([b"{}"] * 1_000_000)
+        + b"]}",
         # Nesting.
         "JSON nested 100,000 levels": b"[" * 100_000 + b"]" * 100_000,
         "YAML nested 100,000 levels": b"- " * 100_000 + b"x\n",
-        "List nested 3,000 levels": b'{"apiVersion": "v1", "kind": "List", "items": [' * 3000 + b"]}" * 3000,
-        "Node spec nested 300 levels": _list(node).replace(b'"spec": {', b'"spec": {"x": ' + deep_spec.encode() + b", ", 1),
-        "config.conf nested 300 levels": _list(node, _proxy_map("mode: ipvs\nx: " + deep_spec + "\n")),
+        "List nested 3,000 levels": b'{"apiVersion": "v1", "kind": "List", "items": [' * 3000
+        + b"]}" * 3000,
+        "Node spec nested 300 levels": _list(node).replace(
+            b'"spec": {', b'"spec": {"x": ' + deep_spec.encode() + b", ", 1
+        ),
+        "config.conf nested 300 levels": _list(
+            node, _proxy_map("mode: ipvs\nx: " + deep_spec + "\n")
+        ),
         # Names and fields Kubernetes refuses.
         "Service named a/b": _list(b.service("a/b")),
         "namespace with an underscore": _list(b.service("web", namespace="shop_1")),
@@ -119,11 +147,25 @@ def corpus() -> dict[str, bytes]:
         "protocol HTTP": _list(_service_port(protocol="HTTP")),
         "IP 999.1.1.1": _list(b.service(clusterIP="999.1.1.1", clusterIPs=["999.1.1.1"])),
         # Dumps that would wipe the stored cluster.
-        "one Secret": _list({"apiVersion": "v1", "kind": "Secret",
-                             "metadata": {"name": "s", "namespace": "shop"}, "data": {"k": "dg=="}}),
-        "20,000 Events": _list(*({"apiVersion": "v1", "kind": "Event", "reason": "Pulled",
-                                   "metadata": {"name": f"e{i}", "namespace": "shop"}}
-                                  for i in range(20_000))),
+        "one Secret": _list(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "shop"},
+                "data": {"k": "dg=="},
+            }
+        ),
+        "20,000 Events": _list(
+            *(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "reason": "Pulled",
+                    "metadata": {"name": f"e{i}", "namespace": "shop"},
+                }
+                for i in range(20_000)
+            )
+        ),
         "one Node instead of the cluster": _list(b.node("n9", ip="10.0.0.9")),
         "empty List": _list(),
         # Not YAML/JSON a dump can hold.
@@ -132,9 +174,12 @@ def corpus() -> dict[str, bytes]:
         "python tag": b'!!python/object/apply:os.system ["true"]\n',
         "invalid UTF-8": b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "\xff\xfe"}}',
         "gzip bomb: 200 MiB of blanks": _gzip_blanks(200),
-        "gzip of a 5,000-digit integer": gzip.compress(_list(node).replace(b'"n1"', b'"n1", "x": ' + b"7" * 5000, 1)),
+        "gzip of a 5,000-digit integer": gzip.compress(
+            _list(node).replace(b'"n1"', b'"n1", "x": ' + b"7" * 5000, 1)
+        ),
     }
     return cases
+
 
 #: What each refusal must say (a part of its one line): the input is refused for the
 #: reason it was built for, not by a later, unrelated check.
@@ -187,7 +232,9 @@ EXPECTED = {
 
 def test_hostile_dumps_exit_2_in_one_line_change_nothing_and_stay_bounded(tmp_path, capsys):
     good = tmp_path / "good.json"
-    good.write_bytes(_list(*b.small_cluster(), b.kube_proxy_configmap("mode: ipvs\nipvs:\n  scheduler: lc\n")))
+    good.write_bytes(
+        _list(*b.small_cluster(), b.kube_proxy_configmap("mode: ipvs\nipvs:\n  scheduler: lc\n"))
+    )
     call_command("import_cluster", str(good), "--name", "fuzz", stdout=open(os.devnull, "w"))  # noqa: SIM115
 
     inputs = []
@@ -200,10 +247,19 @@ def test_hostile_dumps_exit_2_in_one_line_change_nothing_and_stay_bounded(tmp_pa
     del cases  # the test process keeps none of it while the children run
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"cluster": "fuzz", "inputs": inputs}))
-    env = {**os.environ, "DATABASE_URL": database_url_for_tests(),
-           "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "fuzz_import_runner.py"), str(manifest)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "fuzz_import_runner.py"), str(manifest)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)
     (Path(os.environ.get("FUZZ_IMPORT_RESULTS", os.devnull))).write_text(done.stdout)
@@ -232,9 +288,11 @@ def test_hostile_dumps_exit_2_in_one_line_change_nothing_and_stay_bounded(tmp_pa
     worst_memory = max(results, key=lambda r: r["peak_rss"])
     worst_time = max(results, key=lambda r: r["seconds"])
     with capsys.disabled():
-        print(f"\nimport fuzz: {len(results)} inputs tried; worst peak RSS {worst_memory['peak_rss'] >> 20} MB"
-              f" ({worst_memory['label']}, {worst_memory['bytes']:,} bytes; the parent process had"
-              f" {worst_memory['baseline_rss'] >> 20} MB); worst time {worst_time['seconds']:.2f} s"
-              f" ({worst_time['label']})")
+        print(
+            f"\nimport fuzz: {len(results)} inputs tried; worst peak RSS {worst_memory['peak_rss'] >> 20} MB"
+            f" ({worst_memory['label']}, {worst_memory['bytes']:,} bytes; the parent process had"
+            f" {worst_memory['baseline_rss'] >> 20} MB); worst time {worst_time['seconds']:.2f} s"
+            f" ({worst_time['label']})"
+        )
     assert not failures, "\n".join(failures)
     assert len(results) == tried == len(EXPECTED)

@@ -1,5 +1,6 @@
 """The seams between the layers (ARCHITECTURE.md): what a lower app offers, the app above
 plugs into, so no app imports one above it."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,8 +27,15 @@ def test_the_api_root_lists_every_apps_resource_lists(client) -> None:
     response = client.get("/api/v1/", HTTP_HOST="127.0.0.1")
     assert response.status_code == 200
     assert list(response.json()) == [
-        "clusters", "nodes", "services", "endpoint-slices", "endpoints", "pods",  # cluster
+        "clusters",
+        "nodes",
+        "services",
+        "endpoint-slices",
+        "endpoints",
+        "pods",  # cluster
         "scenarios",  # routing
-        "jobs", "sync-runs", "audit-entries",  # jobs
+        "jobs",
+        "sync-runs",
+        "audit-entries",  # jobs
     ]
     assert response.json()["jobs"] == "http://127.0.0.1/api/v1/jobs"

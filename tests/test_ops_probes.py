@@ -1,4 +1,5 @@
 """Probes and metrics against a live server (real HTTP), a real Redis, real workers."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,12 @@ from routing.reports import report_cache_clear
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _get(url: str, *, host: str | None = None, headers: dict | None = None) -> tuple[int, str, dict]:
-    request = urllib.request.Request(url, headers={**({"Host": host} if host else {}), **(headers or {})})
+def _get(
+    url: str, *, host: str | None = None, headers: dict | None = None
+) -> tuple[int, str, dict]:
+    request = urllib.request.Request(
+        url, headers={**({"Host": host} if host else {}), **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode(), dict(response.headers)
@@ -57,8 +62,10 @@ def test_readyz_checks_redis_when_configured(live_server, settings, tmp_path) ->
         redis.stop()
     status, body, _ = _get(f"{live_server.url}/readyz")
     assert status == 503
-    assert json.loads(body) == {"status": "unavailable", "checks": {
-        "database": "ok", "migrations": "ok", "redis": "error: ConnectionError"}}
+    assert json.loads(body) == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "migrations": "ok", "redis": "error: ConnectionError"},
+    }
 
 
 @pytest.mark.django_db
@@ -91,12 +98,23 @@ def test_metrics_export_the_domain_gauges(live_server, settings) -> None:
         SyncRun.objects.filter(pk=run.pk).update(finished_at=now - timedelta(minutes=minutes))
     Job.objects.create(kind=Job.Kind.SYNC, state=Job.State.QUEUED)
     for seconds in (2, 4):
-        Job.objects.create(kind=Job.Kind.APPLY, state=Job.State.SUCCEEDED,
-                           started_at=now - timedelta(seconds=seconds), finished_at=now)
+        Job.objects.create(
+            kind=Job.Kind.APPLY,
+            state=Job.State.SUCCEEDED,
+            started_at=now - timedelta(seconds=seconds),
+            finished_at=now,
+        )
     for node, in_sync in (("node-a1", True), ("node-b1", False)):
-        RulesDriftReport.objects.create(cluster=demo, node=node, mode="iptables", checked_at=now - timedelta(hours=1),
-                                        in_sync=not in_sync)
-        RulesDriftReport.objects.create(cluster=demo, node=node, mode="iptables", checked_at=now, in_sync=in_sync)
+        RulesDriftReport.objects.create(
+            cluster=demo,
+            node=node,
+            mode="iptables",
+            checked_at=now - timedelta(hours=1),
+            in_sync=not in_sync,
+        )
+        RulesDriftReport.objects.create(
+            cluster=demo, node=node, mode="iptables", checked_at=now, in_sync=in_sync
+        )
 
     status, body, headers = _get(f"{live_server.url}/metrics", host="10.244.1.7:8000")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
@@ -104,52 +122,95 @@ def test_metrics_export_the_domain_gauges(live_server, settings) -> None:
     assert series['routescope_jobs{kind="sync",state="queued"}'] == 1
     assert series['routescope_job_duration_seconds_count{kind="apply"}'] == 2
     assert series['routescope_job_duration_seconds_sum{kind="apply"}'] == pytest.approx(6.0)
-    assert 30 * 60 <= series['routescope_cluster_last_sync_age_seconds{cluster="demo"}'] < 30 * 60 + 120
-    assert series['routescope_nodes_drifted{cluster="demo"}'] == 1  # the latest report per node decides
+    assert (
+        30 * 60
+        <= series['routescope_cluster_last_sync_age_seconds{cluster="demo"}']
+        < 30 * 60 + 120
+    )
+    assert (
+        series['routescope_nodes_drifted{cluster="demo"}'] == 1
+    )  # the latest report per node decides
     assert series['routescope_nodes_reported{cluster="demo"}'] == 2
     assert series['routescope_cluster_analysis_failed{cluster="demo"}'] == 0
     dropped = {k: v for k, v in series.items() if k.startswith("routescope_service_dropped_share{")}
     from routing.reports import cluster_report
 
-    expected = {(row.service, row.port, s.source): s.dropped for row in cluster_report(cluster=demo).rows
-                for s in row.sources if s.dropped > 0}
+    expected = {
+        (row.service, row.port, s.source): s.dropped
+        for row in cluster_report(cluster=demo).rows
+        for s in row.sources
+        if s.dropped > 0
+    }
     assert expected, "the demo cluster has Services that drop traffic"
     assert len(dropped) == len(expected)
     for (service, port, source), share in expected.items():
         namespace, name = service.split("/")
-        key = (f'routescope_service_dropped_share{{cluster="demo",namespace="{namespace}",port="{port}",'
-               f'service="{name}",source="{source}"}}')
+        key = (
+            f'routescope_service_dropped_share{{cluster="demo",namespace="{namespace}",port="{port}",'
+            f'service="{name}",source="{source}"}}'
+        )
         assert dropped.get(key) == pytest.approx(share, abs=1e-6), sorted(dropped)
     assert any(k.startswith("routescope_service_imbalance{") for k in series)
     assert "process_resident_memory_bytes" in series
 
     settings.METRICS_TOKEN = "s3cret-scrape"
     assert _get(f"{live_server.url}/metrics")[0] == 401
-    assert _get(f"{live_server.url}/metrics", headers={"Authorization": "Bearer s3cret-scrape"})[0] == 200
+    assert (
+        _get(f"{live_server.url}/metrics", headers={"Authorization": "Bearer s3cret-scrape"})[0]
+        == 200
+    )
 
 
 def _manage(*args: str, env: dict[str, str], clean: bool = False) -> subprocess.CompletedProcess:
     """``manage.py ARGS`` in a subprocess; ``clean``: with nothing of this process's environment
     but PATH, HOME and LANG (what a deployment has; test modules set variables of their own)."""
-    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} if clean else dict(os.environ)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env={**base, "PYTHONPATH": str(REPO), **env})
+    base = (
+        {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        if clean
+        else dict(os.environ)
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, "PYTHONPATH": str(REPO), **env},
+    )
 
 
 def test_json_logs() -> None:
-    proc = _manage("shell", "-c", "import logging; logging.getLogger('routescope.x').warning("
-                   "'sync of %s failed', 'prod', extra={'cluster': 'prod'})",
-                   env={"LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings.test"})
+    proc = _manage(
+        "shell",
+        "-c",
+        "import logging; logging.getLogger('routescope.x').warning("
+        "'sync of %s failed', 'prod', extra={'cluster': 'prod'})",
+        env={"LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+    )
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stderr.strip().splitlines()[-1])
     assert (line["level"], line["logger"], line["message"], line["cluster"]) == (
-        "WARNING", "routescope.x", "sync of prod failed", "prod")
+        "WARNING",
+        "routescope.x",
+        "sync of prod failed",
+        "prod",
+    )
     assert line["time"].endswith("+00:00")
 
 
 def test_production_settings_pass_check_deploy(tmp_path) -> None:
-    proc = _manage("check", "--deploy", "--fail-level", "DEBUG", clean=True, env={
-        "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "k" * 20 + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "routescope.example.com", "DATABASE_URL": f"sqlite:///{tmp_path}/check-deploy.sqlite3"})
+    proc = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "DEBUG",
+        clean=True,
+        env={
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "SECRET_KEY": "k" * 20 + os.urandom(24).hex(),
+            "ALLOWED_HOSTS": "routescope.example.com",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/check-deploy.sqlite3",
+        },
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "System check identified no issues (0 silenced)." in proc.stdout

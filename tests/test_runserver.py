@@ -4,6 +4,7 @@ fresh checkout: no collectstatic, no other step (the manifest storage is product
 Runs the real commands in subprocesses, on a database of its own, as a newcomer would:
 migrate, load_demo, runserver; then fetches every page and every static file they use.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 #: Environment a test run may carry that the newcomer's shell does not.
-NOT_INHERITED = ("DATABASE_URL", "DEBUG", "REDIS_URL", "ROUTESCOPE_ANONYMOUS_READ",
-                 "ROUTESCOPE_SNAPSHOT_DIR", "ALLOWED_HOSTS")
+NOT_INHERITED = (
+    "DATABASE_URL",
+    "DEBUG",
+    "REDIS_URL",
+    "ROUTESCOPE_ANONYMOUS_READ",
+    "ROUTESCOPE_SNAPSHOT_DIR",
+    "ALLOWED_HOSTS",
+)
 PAGES = [
-    "/", "/jobs/", "/accounts/login/",
-    "/clusters/demo/", "/clusters/demo/services/", "/clusters/demo/what-if/",
+    "/",
+    "/jobs/",
+    "/accounts/login/",
+    "/clusters/demo/",
+    "/clusters/demo/services/",
+    "/clusters/demo/what-if/",
     "/clusters/demo/rules/",
-    "/api/v1/", "/api/v1/clusters", "/api/schema/", "/api/docs/", "/api/redoc/",
+    "/api/v1/",
+    "/api/v1/clusters",
+    "/api/schema/",
+    "/api/docs/",
+    "/api/redoc/",
 ]
 
 
@@ -47,20 +62,31 @@ def _get(url: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_runserver_on_the_local_settings_serves_every_page_without_collectstatic(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in NOT_INHERITED and not k.startswith("DJANGO_")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.local",
-               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-               ROUTESCOPE_SNAPSHOT_DIR=str(tmp_path / "snapshots"),
-               SECRET_KEY="runserver-test-key")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in NOT_INHERITED and not k.startswith("DJANGO_")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ROUTESCOPE_SNAPSHOT_DIR=str(tmp_path / "snapshots"),
+        SECRET_KEY="runserver-test-key",
+    )
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--noinput", "-v", "0"], ["load_demo", "-v", "0"]):
-        subprocess.run(manage + command, cwd=REPO, env=env, check=True, timeout=300,
-                       capture_output=True)
+        subprocess.run(
+            manage + command, cwd=REPO, env=env, check=True, timeout=300, capture_output=True
+        )
     port = _free_port()
-    server = subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        manage + ["runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -95,14 +121,26 @@ def test_runserver_on_the_local_settings_serves_every_page_without_collectstatic
 
 
 def test_the_manifest_storage_is_production_only() -> None:
-    probe = ("import importlib, json; print(json.dumps({m: importlib.import_module("
-             "f'config.settings.{m}').STORAGES['staticfiles']['BACKEND'] "
-             "for m in ('local', 'test', 'production')}))")
+    probe = (
+        "import importlib, json; print(json.dumps({m: importlib.import_module("
+        "f'config.settings.{m}').STORAGES['staticfiles']['BACKEND'] "
+        "for m in ('local', 'test', 'production')}))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(SECRET_KEY="probe-key", ALLOWED_HOSTS="routescope.example")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, check=True,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     backends = json.loads(result.stdout)
     assert backends["production"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    assert backends["local"] == backends["test"] == (
-        "django.contrib.staticfiles.storage.StaticFilesStorage")
+    assert (
+        backends["local"]
+        == backends["test"]
+        == ("django.contrib.staticfiles.storage.StaticFilesStorage")
+    )

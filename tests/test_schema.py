@@ -1,5 +1,6 @@
 """The OpenAPI schema is a tested artefact: it builds without warnings, validates, and the
 API answers what it documents (schemathesis: no 5xx, responses match the schema)."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,8 @@ pytest_plugins = ["cluster.api.testing"]
 # The schema as the server serves it, fetched in-process once; the generated calls then go
 # over HTTP to a live server (a real socket, real request parsing, both token kinds).
 live_schema = schemathesis.openapi.from_dict(
-    json.loads(Client(HTTP_HOST="127.0.0.1").get("/api/schema/?format=json").content))
+    json.loads(Client(HTTP_HOST="127.0.0.1").get("/api/schema/?format=json").content)
+)
 
 #: Cases per operation and token kind (documented examples and random ones): enough to walk
 #: every parameter, small enough for CI (the exhaustive coverage phase alone takes minutes
@@ -26,8 +28,9 @@ EXAMPLES = 10
 
 def test_schema_builds_and_validates_without_warnings():
     out = io.StringIO()
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
-                 stdout=out)
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out
+    )
     assert '"/api/v1/simulate"' in out.getvalue()
 
 
@@ -75,10 +78,13 @@ def api_token(request, transactional_db, small_cluster, operator, reader):
     from jobs.services import job_create, job_finish
     from routing.services import scenario_create
 
-    scenario_create(cluster=small_cluster, name="fix-cache", user=reader,
-                    changes={"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}})
-    job_finish(job=job_create(kind=Job.Kind.SYNC, cluster=small_cluster),
-               state=Job.State.SUCCEEDED)
+    scenario_create(
+        cluster=small_cluster,
+        name="fix-cache",
+        user=reader,
+        changes={"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}},
+    )
+    job_finish(job=job_create(kind=Job.Kind.SYNC, cluster=small_cluster), state=Job.State.SUCCEEDED)
     user = {"reader": reader, "operator": operator}[request.param]
     return {"Authorization": f"Token {api_token_issue(user=user)}"}
 
@@ -99,15 +105,22 @@ def test_api_conforms_to_its_schema(api_token, live_server):
     operations = [result.ok() for result in live_schema.get_all_operations()]
     assert len(operations) > 30
     for operation in operations:
-        strategy = st.one_of(operation.as_strategy(),
-                             *operation.get_strategies_from_examples())
+        strategy = st.one_of(operation.as_strategy(), *operation.get_strategies_from_examples())
 
         @given(case=strategy)
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def conforms(case):
-            case.call_and_validate(base_url=live_server.url, headers=api_token,
-                                   checks=[not_a_server_error, response_schema_conformance])
+            case.call_and_validate(
+                base_url=live_server.url,
+                headers=api_token,
+                checks=[not_a_server_error, response_schema_conformance],
+            )
 
         try:
             conforms()
@@ -139,8 +152,14 @@ def test_concurrent_first_schema_requests_all_succeed():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", RACE], cwd=repo, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(repo)})
+    done = subprocess.run(
+        [sys.executable, "-c", RACE],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     assert done.stdout.strip().splitlines()[-1] == str([200] * 6), done.stderr[-2000:]
 
 
@@ -172,11 +191,17 @@ def test_documented_response_examples_match_their_schemas():
         for method, operation in operations.items():
             for code, response in operation["responses"].items():
                 for media in response.get("content", {}).values():
-                    schema = json.loads(json.dumps(media["schema"]).replace(
-                        '"#/components', '"urn:spec#/components'))
+                    schema = json.loads(
+                        json.dumps(media["schema"]).replace(
+                            '"#/components', '"urn:spec#/components'
+                        )
+                    )
                     for name, example in (media.get("examples") or {}).items():
-                        errors = list(jsonschema.Draft202012Validator(
-                            schema, registry=registry).iter_errors(example["value"]))
+                        errors = list(
+                            jsonschema.Draft202012Validator(schema, registry=registry).iter_errors(
+                                example["value"]
+                            )
+                        )
                         assert not errors, f"{method.upper()} {path} {code} {name}: {errors[0]}"
                         checked += 1
     assert checked >= 20

@@ -12,6 +12,7 @@ exactly as the stock class does:
 - the fixed-window throttles (one ``cache.incr``) vs DRF's list of request times, inside
   one window.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -128,12 +129,18 @@ def test_token_authentication_answers_as_drf_token_authentication() -> None:
 
 
 LIST_QUERIES = [
-    "/api/v1/clusters", "/api/v1/clusters?q=small", "/api/v1/clusters?source=nope",
-    "/api/v1/nodes?cluster=small", "/api/v1/nodes?cluster=small&ready=false",
-    "/api/v1/nodes?cluster=small&ready=maybe", "/api/v1/nodes?cluster=nope",
-    "/api/v1/services?cluster=small&ordering=-name", "/api/v1/services?q=web",
+    "/api/v1/clusters",
+    "/api/v1/clusters?q=small",
+    "/api/v1/clusters?source=nope",
+    "/api/v1/nodes?cluster=small",
+    "/api/v1/nodes?cluster=small&ready=false",
+    "/api/v1/nodes?cluster=small&ready=maybe",
+    "/api/v1/nodes?cluster=nope",
+    "/api/v1/services?cluster=small&ordering=-name",
+    "/api/v1/services?q=web",
     "/api/v1/services?cluster=small&internal_traffic_policy=Cluster",
-    "/api/v1/endpoint-slices?cluster=small", "/api/v1/pods?cluster=small&node=n1",
+    "/api/v1/endpoint-slices?cluster=small",
+    "/api/v1/pods?cluster=small&node=n1",
     "/api/v1/endpoints?cluster=small&service=shop/web",
     "/api/v1/endpoints?cluster=small&node=n1&ready=true",
     "/api/v1/endpoints?cluster=small&ready=yes",
@@ -146,7 +153,8 @@ def _answers(client, queries: list[str]) -> list[tuple[int, object]]:
 
 
 def test_lists_filter_as_the_stock_filter_backend_and_filterset_do(
-        reader_client, small_cluster, monkeypatch) -> None:
+    reader_client, small_cluster, monkeypatch
+) -> None:
     ours = _answers(reader_client, LIST_QUERIES)
     monkeypatch.setattr(cluster_views._ReadOnly, "filter_backends", [DjangoFilterBackend])
     monkeypatch.setattr(CachedFormFilterSet, "get_form_class", FilterSet.get_form_class)
@@ -165,13 +173,27 @@ def _stock_cluster_named(name: str, *, field: str = "cluster") -> Cluster:
 SIMULATE_BODIES = [
     {"cluster": "small", "service": "shop/web", "source": "pod:n1"},
     {"cluster": "small", "service": "shop/cache", "source": "pod:n2"},
-    {"cluster": "small", "service": "shop/web", "source": "pod:n1",
-     "set": {"internalTrafficPolicy": "Local"}},
-    {"cluster": "small", "service": "shop/checkout", "source": "lb", "proxy_mode": "ipvs",
-     "ipvs_scheduler": "sh", "seed": 3},
+    {
+        "cluster": "small",
+        "service": "shop/web",
+        "source": "pod:n1",
+        "set": {"internalTrafficPolicy": "Local"},
+    },
+    {
+        "cluster": "small",
+        "service": "shop/checkout",
+        "source": "lb",
+        "proxy_mode": "ipvs",
+        "ipvs_scheduler": "sh",
+        "seed": 3,
+    },
     {"cluster": "small", "service": "shop/web", "source": "pod:n1", "kube_version": 1.30},
-    {"cluster": "small", "service": "shop/web", "source": "pod:n1",
-     "set": {"internalTrafficPolicy": "Sometimes"}},
+    {
+        "cluster": "small",
+        "service": "shop/web",
+        "source": "pod:n1",
+        "set": {"internalTrafficPolicy": "Sometimes"},
+    },
     {"cluster": "small", "service": "shop/web", "source": "pod:n1", "surprise": 1},
     {"cluster": "nope", "service": "shop/web", "source": "pod:n1"},
     {"service": "shop/web", "source": "pod:n1"},
@@ -180,15 +202,22 @@ SIMULATE_BODIES = [
 
 
 def _simulate(client) -> list[tuple[int, object]]:
-    return [(r.status_code, r.json()) for body in SIMULATE_BODIES + SIMULATE_BODIES
-            for r in [client.post("/api/v1/simulate", body, format="json")]]
+    return [
+        (r.status_code, r.json())
+        for body in SIMULATE_BODIES + SIMULATE_BODIES
+        for r in [client.post("/api/v1/simulate", body, format="json")]
+    ]
 
 
 def test_simulate_answers_as_with_the_stock_serializer_fields_and_orm_lookup(
-        reader_client, small_cluster, monkeypatch) -> None:
+    reader_client, small_cluster, monkeypatch
+) -> None:
     ours = _simulate(reader_client)
-    monkeypatch.setattr(routing_serializers.SimulateRequestSerializer, "get_fields",
-                        serializers.Serializer.get_fields)
+    monkeypatch.setattr(
+        routing_serializers.SimulateRequestSerializer,
+        "get_fields",
+        serializers.Serializer.get_fields,
+    )
     monkeypatch.setattr(routing_views, "_cluster_named", _stock_cluster_named)
     stock = _simulate(reader_client)
     assert ours == stock

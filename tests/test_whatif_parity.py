@@ -13,6 +13,7 @@ and check they agree: the page's node-weighted figures per way in equal the API 
 CLI answer equals the API simulate answer equals the preview's "after". A what-if one door
 refuses, every door refuses, naming the same field with the same one-line reason.
 """
+
 from __future__ import annotations
 
 import io
@@ -38,7 +39,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def _demo_services() -> list[str]:
     items = json.loads(DEMO.read_text())["items"]
-    return sorted(f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in items if o["kind"] == "Service")
+    return sorted(
+        f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+        for o in items
+        if o["kind"] == "Service"
+    )
 
 
 def _values(spec: WhatIfField) -> list[Any]:
@@ -77,59 +82,114 @@ def _cli(*args: str) -> tuple[int, str]:
 
 def _page(client: Client, key: str, spec: WhatIfField, value: Any) -> Any:
     shown = UNSET if spec.unset is not None and value == spec.unset else value
-    response = client.get(reverse("dashboard:whatif", args=["demo"]), {"service": key, param_of(spec): shown}, **HTMX)
+    response = client.get(
+        reverse("dashboard:whatif", args=["demo"]), {"service": key, param_of(spec): shown}, **HTMX
+    )
     assert response.status_code == 200
     return response.context
 
 
 def _page_entries(context: Any) -> list[dict[str, Any]]:
     """The page's figures, rounded as the API rounds them."""
-    return [{"entry": d.before.key, "port": d.before.port, "to": d.before.to, "nodes": d.before.nodes_total,
-             "dropped": {"before": round(d.before.dropped, 6), "after": round(d.after.dropped, 6)},
-             "newly_dropped": round(d.newly_dropped, 6), "stops_dropping": round(d.stops_dropping, 6),
-             "moved": [{"ip": ip, "before": round(b, 6), "after": round(a, 6), "change": round(a - b, 6)}
-                       for ip, b, a in d.moved],
-             "changed": d.changed} for d, _before, _after in context["compared"]]
+    return [
+        {
+            "entry": d.before.key,
+            "port": d.before.port,
+            "to": d.before.to,
+            "nodes": d.before.nodes_total,
+            "dropped": {"before": round(d.before.dropped, 6), "after": round(d.after.dropped, 6)},
+            "newly_dropped": round(d.newly_dropped, 6),
+            "stops_dropping": round(d.stops_dropping, 6),
+            "moved": [
+                {"ip": ip, "before": round(b, 6), "after": round(a, 6), "change": round(a - b, 6)}
+                for ip, b, a in d.moved
+            ],
+            "changed": d.changed,
+        }
+        for d, _before, _after in context["compared"]
+    ]
 
 
 def _brief(answer: dict[str, Any]) -> dict[str, Any]:
-    return {k: answer[k] for k in ("action", "dropped", "drop_reason", "client_ip_preserved", "endpoints",
-                                   "explain", "proxy_mode")}
+    return {
+        k: answer[k]
+        for k in (
+            "action",
+            "dropped",
+            "drop_reason",
+            "client_ip_preserved",
+            "endpoints",
+            "explain",
+            "proxy_mode",
+        )
+    }
 
 
 @pytest.mark.parametrize("key", _demo_services())
-def test_api_page_and_cli_give_the_same_numbers(key: str, demo: Any, reader_client: Any, client: Client) -> None:
+def test_api_page_and_cli_give_the_same_numbers(
+    key: str, demo: Any, reader_client: Any, client: Client
+) -> None:
     for spec, value in CASES:
         case = f"{key} {spec.name}={value!r}"
-        created = reader_client.post("/api/v1/scenarios", {
-            "name": case, "cluster": "demo", "changes": {"services": {key: {spec.name: value}}}}, format="json")
+        created = reader_client.post(
+            "/api/v1/scenarios",
+            {"name": case, "cluster": "demo", "changes": {"services": {key: {spec.name: value}}}},
+            format="json",
+        )
         context = _page(client, key, spec, value)
         if created.status_code != 201:
-            simulated = reader_client.post("/api/v1/simulate", {
-                "cluster": "demo", "service": key, "source": "pod:node-a1", "set": {spec.name: value}}, format="json")
-            code, cli = _cli("--service", key, "--source", "pod:node-a1", "--set", f"{spec.name}={value}")
+            simulated = reader_client.post(
+                "/api/v1/simulate",
+                {
+                    "cluster": "demo",
+                    "service": key,
+                    "source": "pod:node-a1",
+                    "set": {spec.name: value},
+                },
+                format="json",
+            )
+            code, cli = _cli(
+                "--service", key, "--source", "pod:node-a1", "--set", f"{spec.name}={value}"
+            )
             # Refused: every door refuses, for the same field and in the same words.
             error = created.json()["error"]
             assert error["field"] == f"changes.services.{key}.{spec.name}", case
             reason = error["message"].split(": ", 1)[1]
             assert context["error"] == reason, case
             assert simulated.status_code == 400, case
-            assert simulated.json()["error"] == {**simulated.json()["error"], "field": f"set.{spec.name}",
-                                                 "code": error["code"], "message": f"set.{spec.name}: {reason}"}, case
+            assert simulated.json()["error"] == {
+                **simulated.json()["error"],
+                "field": f"set.{spec.name}",
+                "code": error["code"],
+                "message": f"set.{spec.name}: {reason}",
+            }, case
             assert code == 2 and cli == reason, case
             continue
-        preview = reader_client.post(f"/api/v1/scenarios/{created.json()['id']}/preview",
-                                     {"services": [key]}, format="json")
+        preview = reader_client.post(
+            f"/api/v1/scenarios/{created.json()['id']}/preview", {"services": [key]}, format="json"
+        )
         assert preview.status_code == 200, case
         (row,) = preview.json()["services"]
         if context.get("error"):
             # kube-proxy leaves it alone (ExternalName, headless): no way in to compare. The
             # page and the preview say why; simulate answers what DNS returns, the same in
             # the CLI and the API, and gives the same reason.
-            assert row["questions"] == [] and row["entries"] == [] and row["error"] == context["error"], case
-            code, cli = _cli("--service", key, "--source", "pod:node-a1", "--set", f"{spec.name}={value}")
-            api = reader_client.post("/api/v1/simulate", {
-                "cluster": "demo", "service": key, "source": "pod:node-a1", "set": {spec.name: value}}, format="json")
+            assert (
+                row["questions"] == [] and row["entries"] == [] and row["error"] == context["error"]
+            ), case
+            code, cli = _cli(
+                "--service", key, "--source", "pod:node-a1", "--set", f"{spec.name}={value}"
+            )
+            api = reader_client.post(
+                "/api/v1/simulate",
+                {
+                    "cluster": "demo",
+                    "service": key,
+                    "source": "pod:node-a1",
+                    "set": {spec.name: value},
+                },
+                format="json",
+            )
             assert code == 0 and api.status_code == 200 and api.json() == json.loads(cli), case
             assert any(context["error"] in line for line in api.json()["explain"]), case
             continue
@@ -143,13 +203,32 @@ def test_api_page_and_cli_give_the_same_numbers(key: str, demo: Any, reader_clie
         # One source per way in: the CLI, the API's simulate and the preview agree.
         for entry in page:
             question = next(q for q in questions if q["to"] == entry["to"])
-            args = ["--service", key, "--source", question["source"], "--to", question["to"], "--port", port,
-                    "--set", f"{spec.name}={value}"]
+            args = [
+                "--service",
+                key,
+                "--source",
+                question["source"],
+                "--to",
+                question["to"],
+                "--port",
+                port,
+                "--set",
+                f"{spec.name}={value}",
+            ]
             code, cli = _cli(*args)
             assert code == 0, (case, cli)
-            api = reader_client.post("/api/v1/simulate", {
-                "cluster": "demo", "service": key, "source": question["source"], "to": question["to"],
-                "port": port, "set": {spec.name: value}}, format="json")
+            api = reader_client.post(
+                "/api/v1/simulate",
+                {
+                    "cluster": "demo",
+                    "service": key,
+                    "source": question["source"],
+                    "to": question["to"],
+                    "port": port,
+                    "set": {spec.name: value},
+                },
+                format="json",
+            )
             assert api.status_code == 200, (case, api.content)
             assert api.json() == json.loads(cli), (case, question["source"])
             assert _brief(api.json()) == question["after"], (case, question["source"])

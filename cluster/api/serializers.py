@@ -4,6 +4,7 @@ List serializers leave out ``raw`` (the object's JSON can be large); detail seri
 it. Connection settings are summarised as ``live``: a kubeconfig *path* is a server detail
 and its contents are a credential, so neither ever leaves the server.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,13 +19,21 @@ from cluster.redact import pod_redacted
 class KubeProxyConfigSerializer(serializers.ModelSerializer):
     """The cluster's kube-proxy configuration (from the kube-system/kube-proxy ConfigMap)."""
 
-    present = serializers.SerializerMethodField(help_text="False when the ConfigMap was absent "
-                                                "and kube-proxy's defaults apply.")
+    present = serializers.SerializerMethodField(
+        help_text="False when the ConfigMap was absent " "and kube-proxy's defaults apply."
+    )
 
     class Meta:
         model = KubeProxyConfig
-        fields = ["mode", "ipvs_scheduler", "cluster_cidr", "detect_local_mode",
-                  "masquerade_all", "node_overrides", "present"]
+        fields = [
+            "mode",
+            "ipvs_scheduler",
+            "cluster_cidr",
+            "detect_local_mode",
+            "masquerade_all",
+            "node_overrides",
+            "present",
+        ]
 
     def get_present(self, obj: KubeProxyConfig) -> bool:
         return obj.raw is not None
@@ -36,13 +45,23 @@ class ClusterSerializer(serializers.ModelSerializer):
     live = serializers.SerializerMethodField(
         help_text="True when the cluster has connection settings (sync and apply possible)."
     )
-    url = serializers.HyperlinkedIdentityField(view_name="api-cluster-detail",
-                                               lookup_field="name")
+    url = serializers.HyperlinkedIdentityField(view_name="api-cluster-detail", lookup_field="name")
 
     class Meta:
         model = Cluster
-        fields = ["url", "name", "source", "revision", "description", "live", "kube_context",
-                  "in_cluster", "last_synced_at", "created_at", "updated_at"]
+        fields = [
+            "url",
+            "name",
+            "source",
+            "revision",
+            "description",
+            "live",
+            "kube_context",
+            "in_cluster",
+            "last_synced_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_live(self, obj: Cluster) -> bool:
         return bool(obj.kubeconfig_path or obj.in_cluster)
@@ -73,8 +92,21 @@ class NodeSerializer(_ScopedSerializer):
 
     class Meta:
         model = Node
-        fields = ["id", "cluster", "name", "zone", "region", "ready", "unschedulable", "labels",
-                  "taints", "internal_ips", "pod_cidrs", "kubelet_version", "kube_proxy_version"]
+        fields = [
+            "id",
+            "cluster",
+            "name",
+            "zone",
+            "region",
+            "ready",
+            "unschedulable",
+            "labels",
+            "taints",
+            "internal_ips",
+            "pod_cidrs",
+            "kubelet_version",
+            "kube_proxy_version",
+        ]
 
 
 class NodeDetailSerializer(NodeSerializer):
@@ -93,12 +125,30 @@ class ServiceSerializer(_ScopedSerializer):
 
     class Meta:
         model = Service
-        fields = ["id", "cluster", "key", "namespace", "name", "type", "cluster_ip",
-                  "cluster_ips", "ports", "selector", "internal_traffic_policy",
-                  "external_traffic_policy", "effective_internal_traffic_policy",
-                  "effective_external_traffic_policy", "traffic_distribution", "topology_mode",
-                  "session_affinity", "session_affinity_timeout", "health_check_node_port",
-                  "external_ips", "load_balancer_ingress", "publish_not_ready_addresses"]
+        fields = [
+            "id",
+            "cluster",
+            "key",
+            "namespace",
+            "name",
+            "type",
+            "cluster_ip",
+            "cluster_ips",
+            "ports",
+            "selector",
+            "internal_traffic_policy",
+            "external_traffic_policy",
+            "effective_internal_traffic_policy",
+            "effective_external_traffic_policy",
+            "traffic_distribution",
+            "topology_mode",
+            "session_affinity",
+            "session_affinity_timeout",
+            "health_check_node_port",
+            "external_ips",
+            "load_balancer_ingress",
+            "publish_not_ready_addresses",
+        ]
 
     def get_key(self, obj: Service) -> str:
         return f"{obj.namespace}/{obj.name}"
@@ -114,9 +164,16 @@ class ServiceDetailSerializer(ServiceSerializer):
     """A Service with labels, annotations and its raw object."""
 
     class Meta(ServiceSerializer.Meta):
-        fields = [*ServiceSerializer.Meta.fields, "ip_families", "ip_family_policy",
-                  "load_balancer_source_ranges", "external_name", "labels", "annotations",
-                  "raw"]
+        fields = [
+            *ServiceSerializer.Meta.fields,
+            "ip_families",
+            "ip_family_policy",
+            "load_balancer_source_ranges",
+            "external_name",
+            "labels",
+            "annotations",
+            "raw",
+        ]
 
 
 class EndpointSliceSerializer(_ScopedSerializer):
@@ -124,8 +181,17 @@ class EndpointSliceSerializer(_ScopedSerializer):
 
     class Meta:
         model = EndpointSlice
-        fields = ["id", "cluster", "namespace", "name", "service_name", "service_missing",
-                  "address_type", "ports", "managed_by"]
+        fields = [
+            "id",
+            "cluster",
+            "namespace",
+            "name",
+            "service_name",
+            "service_missing",
+            "address_type",
+            "ports",
+            "managed_by",
+        ]
 
 
 class EndpointSliceDetailSerializer(EndpointSliceSerializer):
@@ -139,15 +205,30 @@ class EndpointSerializer(_ScopedSerializer):
     """One endpoint; conditions with kube-proxy's defaults applied."""
 
     slice = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    service = serializers.SerializerMethodField(help_text="namespace/name of the owning "
-                                                "Service (from the slice's label)")
+    service = serializers.SerializerMethodField(
+        help_text="namespace/name of the owning " "Service (from the slice's label)"
+    )
     target = serializers.SerializerMethodField(help_text="targetRef as Kind/namespace/name")
 
     class Meta:
         model = Endpoint
-        fields = ["id", "cluster", "service", "slice", "address", "addresses", "ready",
-                  "serving", "terminating", "node_name", "zone", "hostname", "hints_for_zones",
-                  "hints_for_nodes", "target"]
+        fields = [
+            "id",
+            "cluster",
+            "service",
+            "slice",
+            "address",
+            "addresses",
+            "ready",
+            "serving",
+            "terminating",
+            "node_name",
+            "zone",
+            "hostname",
+            "hints_for_zones",
+            "hints_for_nodes",
+            "target",
+        ]
 
     def to_representation(self, obj: Endpoint) -> dict[str, Any]:
         # Written out by hand: endpoint lists are the API's hottest path, and DRF's
@@ -155,12 +236,21 @@ class EndpointSerializer(_ScopedSerializer):
         # generic rendering of the declared fields.
         slice_ = obj.slice
         return {
-            "id": obj.pk, "cluster": obj.cluster.name,
-            "service": f"{slice_.namespace}/{slice_.service_name}", "slice": slice_.name,
-            "address": obj.address, "addresses": obj.addresses, "ready": obj.ready,
-            "serving": obj.serving, "terminating": obj.terminating, "node_name": obj.node_name,
-            "zone": obj.zone, "hostname": obj.hostname, "hints_for_zones": obj.hints_for_zones,
-            "hints_for_nodes": obj.hints_for_nodes, "target": self.get_target(obj),
+            "id": obj.pk,
+            "cluster": obj.cluster.name,
+            "service": f"{slice_.namespace}/{slice_.service_name}",
+            "slice": slice_.name,
+            "address": obj.address,
+            "addresses": obj.addresses,
+            "ready": obj.ready,
+            "serving": obj.serving,
+            "terminating": obj.terminating,
+            "node_name": obj.node_name,
+            "zone": obj.zone,
+            "hostname": obj.hostname,
+            "hints_for_zones": obj.hints_for_zones,
+            "hints_for_nodes": obj.hints_for_nodes,
+            "target": self.get_target(obj),
         }
 
     def get_service(self, obj: Endpoint) -> str:
@@ -188,8 +278,20 @@ class PodSerializer(_ScopedSerializer):
 
     class Meta:
         model = Pod
-        fields = ["id", "cluster", "namespace", "name", "node_name", "pod_ip", "pod_ips",
-                  "host_network", "labels", "phase", "ready", "terminating"]
+        fields = [
+            "id",
+            "cluster",
+            "namespace",
+            "name",
+            "node_name",
+            "pod_ip",
+            "pod_ips",
+            "host_network",
+            "labels",
+            "phase",
+            "ready",
+            "terminating",
+        ]
 
 
 class PodDetailSerializer(PodSerializer):

@@ -4,6 +4,7 @@ Test modules load it with ``pytest_plugins = ["cluster.api.testing"]``. Each cli
 with an empty throttle history, so the order tests run in never makes one of them hit a
 rate limit.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,9 +23,12 @@ HOST = "127.0.0.1"
 
 def _node(name: str, zone: str, *, ready: bool = True, cidr: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone,
-                                              "kubernetes.io/hostname": name}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {"topology.kubernetes.io/zone": zone, "kubernetes.io/hostname": name},
+        },
         "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
         "status": {
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
@@ -34,11 +38,23 @@ def _node(name: str, zone: str, *, ready: bool = True, cidr: str) -> dict[str, A
     }
 
 
-def _service(name: str, *, ip: str, type_: str = "ClusterIP", itp: str | None = None,
-             etp: str | None = None, node_port: int | None = None) -> dict[str, Any]:
+def _service(
+    name: str,
+    *,
+    ip: str,
+    type_: str = "ClusterIP",
+    itp: str | None = None,
+    etp: str | None = None,
+    node_port: int | None = None,
+) -> dict[str, Any]:
     port: dict[str, Any] = {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}
-    spec: dict[str, Any] = {"type": type_, "clusterIP": ip, "clusterIPs": [ip],
-                            "selector": {"app": name}, "ports": [port]}
+    spec: dict[str, Any] = {
+        "type": type_,
+        "clusterIP": ip,
+        "clusterIPs": [ip],
+        "selector": {"app": name},
+        "ports": [port],
+    }
     if node_port:
         port["nodePort"] = node_port
     if itp:
@@ -47,34 +63,55 @@ def _service(name: str, *, ip: str, type_: str = "ClusterIP", itp: str | None = 
         spec["externalTrafficPolicy"] = etp
     if type_ == "LoadBalancer" and etp == "Local":
         spec["healthCheckNodePort"] = 32000
-    status = ({"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
-              if type_ == "LoadBalancer" else {})
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": "shop", "resourceVersion": "100"},
-            "spec": spec, "status": status}
+    status = (
+        {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}} if type_ == "LoadBalancer" else {}
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop", "resourceVersion": "100"},
+        "spec": spec,
+        "status": status,
+    }
 
 
 def _slice(service: str, endpoints: list[tuple[str, str, str, dict[str, bool]]]) -> dict[str, Any]:
     return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": f"{service}-abc", "namespace": "shop",
-                     "labels": {"kubernetes.io/service-name": service}},
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service}-abc",
+            "namespace": "shop",
+            "labels": {"kubernetes.io/service-name": service},
+        },
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         "endpoints": [
-            {"addresses": [ip], "nodeName": node, "zone": zone, "conditions": conditions,
-             "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"{service}-{i}"}}
+            {
+                "addresses": [ip],
+                "nodeName": node,
+                "zone": zone,
+                "conditions": conditions,
+                "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"{service}-{i}"},
+            }
             for i, (ip, node, zone, conditions) in enumerate(endpoints)
         ],
     }
 
 
 def _pod(name: str, node: str, ip: str, app: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
-            "spec": {"nodeName": node},
-            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+        "spec": {"nodeName": node},
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 READY = {"ready": True, "serving": True, "terminating": False}
@@ -99,10 +136,15 @@ def small_cluster_objects() -> list[dict[str, Any]]:
         _node("n3", "zone-b", ready=False, cidr="10.244.3.0/24"),
         _service("web", ip="10.96.0.10"),
         _service("cache", ip="10.96.0.11", itp="Local"),
-        _service("checkout", ip="10.96.0.12", type_="LoadBalancer", etp="Local",
-                 node_port=30080),
-        _slice("web", [("10.244.1.5", "n1", "zone-a", READY), ("10.244.2.5", "n2", "zone-a", READY),
-                       ("10.244.3.5", "n3", "zone-b", READY)]),
+        _service("checkout", ip="10.96.0.12", type_="LoadBalancer", etp="Local", node_port=30080),
+        _slice(
+            "web",
+            [
+                ("10.244.1.5", "n1", "zone-a", READY),
+                ("10.244.2.5", "n2", "zone-a", READY),
+                ("10.244.3.5", "n3", "zone-b", READY),
+            ],
+        ),
         _slice("cache", [("10.244.1.6", "n1", "zone-a", READY)]),
         _slice("checkout", [("10.244.1.7", "n1", "zone-a", READY)]),
         _pod("web-0", "n1", "10.244.1.5", "web"),
@@ -110,11 +152,16 @@ def small_cluster_objects() -> list[dict[str, Any]]:
         _pod("web-2", "n3", "10.244.3.5", "web"),
         _pod("cache-0", "n1", "10.244.1.6", "cache"),
         _pod("checkout-0", "n1", "10.244.1.7", "checkout"),
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-         "data": {"config.conf": "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
-                                 "kind: KubeProxyConfiguration\nmode: iptables\n"
-                                 "clusterCIDR: 10.244.0.0/16\n"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "data": {
+                "config.conf": "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+                "kind: KubeProxyConfiguration\nmode: iptables\n"
+                "clusterCIDR: 10.244.0.0/16\n"
+            },
+        },
     ]
     return copy.deepcopy(objects)
 

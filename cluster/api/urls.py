@@ -2,6 +2,7 @@
 
 ``/api/v1/`` itself (the root listing every app's lists) is wired in ``config.api_urls``.
 """
+
 from __future__ import annotations
 
 from django.urls import path

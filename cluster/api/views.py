@@ -4,6 +4,7 @@ Every list has a fixed number of queries whatever the page size: one for the clu
 filter (when given), one count, one page — related rows come by ``select_related`` and the
 big ``raw`` columns are left out of lists.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,8 +52,14 @@ class _LeanFilterInit:
     filters, so a shallow copy keeps requests apart just as well.
     """
 
-    def __init__(self, data: Any = None, queryset: QuerySet | None = None, *,
-                 request: Any = None, prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        data: Any = None,
+        queryset: QuerySet | None = None,
+        *,
+        request: Any = None,
+        prefix: str | None = None,
+    ) -> None:
         if queryset is None:
             queryset = self._meta.model._default_manager.all()  # type: ignore[attr-defined]
         self.is_bound = data is not None
@@ -60,8 +67,7 @@ class _LeanFilterInit:
         self.queryset = queryset
         self.request = request
         self.form_prefix = prefix
-        self.filters = {name: copy.copy(filter_)
-                        for name, filter_ in self.base_filters.items()}  # type: ignore[attr-defined]
+        self.filters = {name: copy.copy(filter_) for name, filter_ in self.base_filters.items()}  # type: ignore[attr-defined]
         for filter_ in self.filters.values():
             filter_.model = queryset.model
             filter_.parent = self
@@ -80,8 +86,11 @@ class _LeanFilterBackend(DjangoFilterBackend):
         if cls is None:
             return None
         if cls not in _lean_classes:
-            _lean_classes[cls] = type(cls.__name__, (_LeanFilterInit, cls),
-                                      {"__module__": cls.__module__, "__doc__": cls.__doc__})
+            _lean_classes[cls] = type(
+                cls.__name__,
+                (_LeanFilterInit, cls),
+                {"__module__": cls.__module__, "__doc__": cls.__doc__},
+            )
         return _lean_classes[cls]
 
 
@@ -102,11 +111,16 @@ class _ReadOnly(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List clusters", responses={200: s.ClusterSerializer, **_ERRORS},
-                       examples=[ex.CLUSTER]),
-    retrieve=extend_schema(summary="One cluster, with its kube-proxy configuration",
-                           responses={200: s.ClusterDetailSerializer, **_ERRORS},
-                           examples=[ex.CLUSTER_DETAIL]),
+    list=extend_schema(
+        summary="List clusters",
+        responses={200: s.ClusterSerializer, **_ERRORS},
+        examples=[ex.CLUSTER],
+    ),
+    retrieve=extend_schema(
+        summary="One cluster, with its kube-proxy configuration",
+        responses={200: s.ClusterDetailSerializer, **_ERRORS},
+        examples=[ex.CLUSTER_DETAIL],
+    ),
 )
 class ClusterViewSet(_ReadOnly):
     """Stored clusters, looked up by name."""
@@ -126,8 +140,13 @@ class ClusterViewSet(_ReadOnly):
     @extend_schema(
         summary="Sync the cluster from its API server (operators)",
         request=None,
-        responses={202: JobLinkSerializer, 409: OpenApiResponse(ErrorSerializer,
-                   description="The cluster has no connection settings."), **_ERRORS},
+        responses={
+            202: JobLinkSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The cluster has no connection settings."
+            ),
+            **_ERRORS,
+        },
         examples=[ex.JOB_STARTED],
     )
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
@@ -137,9 +156,11 @@ class ClusterViewSet(_ReadOnly):
 
         cluster = self.get_object()
         if not (cluster.kubeconfig_path or cluster.in_cluster):
-            return _conflict(f"cluster {cluster.name!r} was {cluster.get_source_display().lower()}"
-                             " and has no connection settings; add one with "
-                             "'manage.py add_cluster NAME --kubeconfig PATH --context CTX'")
+            return _conflict(
+                f"cluster {cluster.name!r} was {cluster.get_source_display().lower()}"
+                " and has no connection settings; add one with "
+                "'manage.py add_cluster NAME --kubeconfig PATH --context CTX'"
+            )
         job, created = sync_request(cluster=cluster, user=request.user)
         job.refresh_from_db(fields=["state"])
         return Response(job_link(request, job, created), status=status.HTTP_202_ACCEPTED)
@@ -149,19 +170,26 @@ def _conflict(message: str) -> Response:
     return Response(error_body(code="conflict", message=message), status=status.HTTP_409_CONFLICT)
 
 
-def _read_only_schema(name: str, list_serializer: type, detail_serializer: type,
-                      example: OpenApiExample, detail_example: OpenApiExample) -> Any:
+def _read_only_schema(
+    name: str,
+    list_serializer: type,
+    detail_serializer: type,
+    example: OpenApiExample,
+    detail_example: OpenApiExample,
+) -> Any:
     return extend_schema_view(
-        list=extend_schema(summary=f"List {name}", responses={200: list_serializer, **_ERRORS},
-                           examples=[example]),
-        retrieve=extend_schema(summary=f"One of the {name}, with its raw object",
-                               responses={200: detail_serializer, **_ERRORS},
-                               examples=[detail_example]),
+        list=extend_schema(
+            summary=f"List {name}", responses={200: list_serializer, **_ERRORS}, examples=[example]
+        ),
+        retrieve=extend_schema(
+            summary=f"One of the {name}, with its raw object",
+            responses={200: detail_serializer, **_ERRORS},
+            examples=[detail_example],
+        ),
     )
 
 
-@_read_only_schema("nodes", s.NodeSerializer, s.NodeDetailSerializer, ex.NODE,
-                   ex.NODE_DETAIL)
+@_read_only_schema("nodes", s.NodeSerializer, s.NodeDetailSerializer, ex.NODE, ex.NODE_DETAIL)
 class NodeViewSet(_ReadOnly):
     """Nodes of the stored clusters."""
 
@@ -172,8 +200,9 @@ class NodeViewSet(_ReadOnly):
     list_only = ("raw", "addresses", "cluster__import_summary")
 
 
-@_read_only_schema("services", s.ServiceSerializer, s.ServiceDetailSerializer, ex.SERVICE,
-                   ex.SERVICE_DETAIL)
+@_read_only_schema(
+    "services", s.ServiceSerializer, s.ServiceDetailSerializer, ex.SERVICE, ex.SERVICE_DETAIL
+)
 class ServiceViewSet(_ReadOnly):
     """Services of the stored clusters."""
 
@@ -184,8 +213,13 @@ class ServiceViewSet(_ReadOnly):
     list_only = ("raw", "labels", "annotations", "cluster__import_summary")
 
 
-@_read_only_schema("EndpointSlices", s.EndpointSliceSerializer,
-                   s.EndpointSliceDetailSerializer, ex.SLICE, ex.SLICE_DETAIL)
+@_read_only_schema(
+    "EndpointSlices",
+    s.EndpointSliceSerializer,
+    s.EndpointSliceDetailSerializer,
+    ex.SLICE,
+    ex.SLICE_DETAIL,
+)
 class EndpointSliceViewSet(_ReadOnly):
     """EndpointSlices of the stored clusters."""
 
@@ -196,8 +230,9 @@ class EndpointSliceViewSet(_ReadOnly):
     list_only = ("raw", "labels", "cluster__import_summary")
 
 
-@_read_only_schema("endpoints", s.EndpointSerializer, s.EndpointDetailSerializer, ex.ENDPOINT,
-                   ex.ENDPOINT_DETAIL)
+@_read_only_schema(
+    "endpoints", s.EndpointSerializer, s.EndpointDetailSerializer, ex.ENDPOINT, ex.ENDPOINT_DETAIL
+)
 class EndpointViewSet(_ReadOnly):
     """Endpoints (one row per entry of an EndpointSlice)."""
 
@@ -209,10 +244,25 @@ class EndpointViewSet(_ReadOnly):
     filterset_class = EndpointFilterSet
     list_only = ("raw", "slice__raw", "slice__labels", "slice__ports", "cluster__import_summary")
     #: Exactly the columns EndpointSerializer renders: the hottest list loads no more.
-    list_columns = ("cluster__name", "slice__name", "slice__namespace", "slice__service_name",
-                    "address", "addresses", "ready", "serving", "terminating", "node_name",
-                    "zone", "hostname", "hints_for_zones", "hints_for_nodes", "target_kind",
-                    "target_namespace", "target_name")
+    list_columns = (
+        "cluster__name",
+        "slice__name",
+        "slice__namespace",
+        "slice__service_name",
+        "address",
+        "addresses",
+        "ready",
+        "serving",
+        "terminating",
+        "node_name",
+        "zone",
+        "hostname",
+        "hints_for_zones",
+        "hints_for_nodes",
+        "target_kind",
+        "target_namespace",
+        "target_name",
+    )
 
     def get_queryset(self) -> QuerySet:
         if self.action == "list":
@@ -239,18 +289,28 @@ class MeView(APIView):
 
     permission_classes: list = []
 
-    @extend_schema(summary="Who am I: user, how authenticated, read/operate rights",
-                   responses={200: s.MeSerializer, 401: _ERRORS[401]},
-                   examples=[ex.ME])
+    @extend_schema(
+        summary="Who am I: user, how authenticated, read/operate rights",
+        responses={200: s.MeSerializer, 401: _ERRORS[401]},
+        examples=[ex.ME],
+    )
     def get(self, request: Request) -> Response:
         """The caller's identity and rights (anonymous callers get ``authenticated: false``)."""
         user = request.user
         authenticator = request.successful_authenticator
-        method = ("token" if isinstance(authenticator, TokenAuthentication) else
-                  "session" if isinstance(authenticator, SessionAuthentication) else None)
-        return Response({
-            "authenticated": bool(user and user.is_authenticated),
-            "username": user.get_username() if user and user.is_authenticated else None,
-            "auth": method, "can_read": user_can_read(user),
-            "can_operate": request_can_operate(request),
-        })
+        method = (
+            "token"
+            if isinstance(authenticator, TokenAuthentication)
+            else "session"
+            if isinstance(authenticator, SessionAuthentication)
+            else None
+        )
+        return Response(
+            {
+                "authenticated": bool(user and user.is_authenticated),
+                "username": user.get_username() if user and user.is_authenticated else None,
+                "auth": method,
+                "can_read": user_can_read(user),
+                "can_operate": request_can_operate(request),
+            }
+        )

@@ -5,6 +5,7 @@ or "in-cluster" — never the credentials themselves. Every connection re-reads 
 rotating a token in the kubeconfig needs no change here, and nothing secret reaches the
 database, a log line or a page.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,9 +64,11 @@ def _contexts(path: str | Path) -> tuple[list[dict], dict | None]:
         if "no context" in str(error).lower() or "current-context" in str(error):
             return [], None
         raise KubeConfigError(f"kubeconfig {path}: {str(error).splitlines()[0]}") from None
-    except Exception as error:  # noqa: BLE001 - YAML errors and the like: one line
-        raise KubeConfigError(f"kubeconfig {path} is not valid: "
-                              f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    except Exception as error:
+        raise KubeConfigError(
+            f"kubeconfig {path} is not valid: "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None
 
 
 def kubeconfig_contexts(*, path: str | Path) -> list[str]:
@@ -92,12 +95,14 @@ def check_kubeconfig(*, path: str | Path, context: str) -> None:
     names = kubeconfig_contexts(path=path)
     if context not in names:
         known = ", ".join(sorted(n for n in names if n)) or "none"
-        raise KubeConfigError(f"context {context!r} not found in kubeconfig {path} "
-                              f"(contexts: {known})")
+        raise KubeConfigError(
+            f"context {context!r} not found in kubeconfig {path} " f"(contexts: {known})"
+        )
 
 
-def new_api_client(*, kubeconfig_path: str = "", context: str = "",
-                   in_cluster: bool = False) -> k8s.ApiClient:
+def new_api_client(
+    *, kubeconfig_path: str = "", context: str = "", in_cluster: bool = False
+) -> k8s.ApiClient:
     """A fresh ``ApiClient`` (its own configuration: several clusters side by side)."""
     configuration = k8s.Configuration()
     try:
@@ -106,15 +111,18 @@ def new_api_client(*, kubeconfig_path: str = "", context: str = "",
             # and the API server from KUBERNETES_SERVICE_HOST / _PORT.
             account = Path(settings.ROUTESCOPE_SERVICEACCOUNT_DIR)
             k8s_config.incluster_config.InClusterConfigLoader(
-                token_filename=str(account / "token"), cert_filename=str(account / "ca.crt"),
+                token_filename=str(account / "token"),
+                cert_filename=str(account / "ca.crt"),
             ).load_and_set(client_configuration=configuration)
         else:
             check_kubeconfig(path=kubeconfig_path, context=context)
             # persist_config=False: never write refreshed credentials back anywhere.
-            k8s_config.load_kube_config(config_file=os.pathsep.join(map(str, kubeconfig_files(kubeconfig_path))),
-                                        context=context or None,
-                                        client_configuration=configuration,
-                                        persist_config=False)
+            k8s_config.load_kube_config(
+                config_file=os.pathsep.join(map(str, kubeconfig_files(kubeconfig_path))),
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
     except ConfigException as error:
         raise KubeConfigError(f"cannot load Kubernetes config: {error}") from None
     api_client = k8s.ApiClient(configuration=configuration)
@@ -126,10 +134,15 @@ def new_api_client(*, kubeconfig_path: str = "", context: str = "",
 def connect(*, cluster) -> Iterator[k8s.ApiClient]:
     """An ``ApiClient`` for a stored ``Cluster`` row, closed (pools released) on exit."""
     if not cluster.in_cluster and not cluster.kubeconfig_path:
-        raise KubeConfigError(f"cluster {cluster.name!r} has no kubeconfig or in-cluster "
-                              "config (it was imported, not added with add_cluster)")
-    api_client = new_api_client(kubeconfig_path=cluster.kubeconfig_path,
-                                context=cluster.kube_context, in_cluster=cluster.in_cluster)
+        raise KubeConfigError(
+            f"cluster {cluster.name!r} has no kubeconfig or in-cluster "
+            "config (it was imported, not added with add_cluster)"
+        )
+    api_client = new_api_client(
+        kubeconfig_path=cluster.kubeconfig_path,
+        context=cluster.kube_context,
+        in_cluster=cluster.in_cluster,
+    )
     try:
         yield api_client
     finally:

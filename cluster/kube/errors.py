@@ -4,6 +4,7 @@ The client raises ``ApiException`` (with the HTTP headers in its ``str``) or url
 callers here get a ``KubeError`` with a one-line message built from the API's ``Status``
 body, the HTTP code, and whether retrying may help (``transient``).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
 class KubeError(Exception):
     """A failed Kubernetes API call; ``code`` is the HTTP status (0: no answer at all)."""
 
-    def __init__(self, message: str, *, code: int = 0, reason: str = "",
-                 transient: bool = False) -> None:
+    def __init__(
+        self, message: str, *, code: int = 0, reason: str = "", transient: bool = False
+    ) -> None:
         super().__init__(message)
         self.message, self.code, self.reason, self.transient = message, code, reason, transient
 
@@ -50,8 +52,11 @@ def translate(error: BaseException, *, what: str) -> KubeError:
         return KubeConfigError(f"{what}: {error}")
     if isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)):
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return KubeError(f"{what}: API server unreachable or connection lost "
-                         f"({type(error).__name__}: {detail})", transient=True)
+        return KubeError(
+            f"{what}: API server unreachable or connection lost "
+            f"({type(error).__name__}: {detail})",
+            transient=True,
+        )
     raise error
 
 

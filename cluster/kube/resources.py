@@ -4,6 +4,7 @@ Responses are read raw (``_preload_content=False``) and parsed as plain JSON: we
 objects in kubectl form anyway, and building 150,000 pydantic models only to turn them back
 into dicts would dominate a large sync. Every call carries an explicit ``_request_timeout``.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,13 @@ class Resource:
 RESOURCES: tuple[Resource, ...] = (
     Resource("nodes", "Node", "v1", k8s.CoreV1Api, "list_node"),
     Resource("services", "Service", "v1", k8s.CoreV1Api, "list_service_for_all_namespaces"),
-    Resource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", k8s.DiscoveryV1Api,
-             "list_endpoint_slice_for_all_namespaces"),
+    Resource(
+        "endpointslices",
+        "EndpointSlice",
+        "discovery.k8s.io/v1",
+        k8s.DiscoveryV1Api,
+        "list_endpoint_slice_for_all_namespaces",
+    ),
     Resource("pods", "Pod", "v1", k8s.CoreV1Api, "list_pod_for_all_namespaces"),
 )
 BY_KIND = {r.kind: r for r in RESOURCES}
@@ -49,10 +55,14 @@ def _read_json(response) -> dict:
         response.release_conn()
 
 
-def list_objects(api_client: k8s.ApiClient, resource: Resource, *,
-                 page_size: int = PAGE_SIZE,
-                 on_page: Callable[[int], None] | None = None,
-                 restarts: int = 2) -> tuple[list[dict], str]:
+def list_objects(
+    api_client: k8s.ApiClient,
+    resource: Resource,
+    *,
+    page_size: int = PAGE_SIZE,
+    on_page: Callable[[int], None] | None = None,
+    restarts: int = 2,
+) -> tuple[list[dict], str]:
     """Every object of ``resource`` (kubectl form) and the list's resourceVersion.
 
     Pages with ``limit``/``continue``; the server pins one consistent snapshot across the
@@ -74,13 +84,16 @@ def _list_pages(api_client, resource, *, page_size, on_page) -> tuple[list[dict]
     items: list[dict] = []
     token, rv = None, ""
     while True:
-        kwargs = {"limit": page_size, "_preload_content": False,
-                  "_request_timeout": request_timeout()}
+        kwargs = {
+            "limit": page_size,
+            "_preload_content": False,
+            "_request_timeout": request_timeout(),
+        }
         if token:
             kwargs["_continue"] = token
         try:
             page = _read_json(method(**kwargs))
-        except Exception as error:  # noqa: BLE001 - translate() re-raises what it can't map
+        except Exception as error:
             raise translate(error, what=f"list {resource.plural}") from None
         for item in page.get("items") or ():
             # List items come without kind/apiVersion; kubectl (and our store) has them.
@@ -98,9 +111,12 @@ def _list_pages(api_client, resource, *, page_size, on_page) -> tuple[list[dict]
 def read_configmap(api_client: k8s.ApiClient, namespace: str, name: str) -> dict | None:
     """A ConfigMap in kubectl form, or None when it does not exist."""
     try:
-        return _read_json(k8s.CoreV1Api(api_client).read_namespaced_config_map(
-            name, namespace, _preload_content=False, _request_timeout=request_timeout()))
-    except Exception as error:  # noqa: BLE001
+        return _read_json(
+            k8s.CoreV1Api(api_client).read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=request_timeout()
+            )
+        )
+    except Exception as error:
         failure = translate(error, what=f"get configmap {namespace}/{name}")
         if failure.code == 404:
             return None
@@ -118,24 +134,32 @@ def get_object(api_client: k8s.ApiClient, kind: str, namespace: str, name: str) 
     """One namespaced object (Service, ConfigMap or DaemonSet) in kubectl form."""
     api, getter, _patcher = _GETTERS[kind]
     try:
-        return _read_json(getattr(api(api_client), getter)(
-            name, namespace, _preload_content=False, _request_timeout=request_timeout()))
-    except Exception as error:  # noqa: BLE001
+        return _read_json(
+            getattr(api(api_client), getter)(
+                name, namespace, _preload_content=False, _request_timeout=request_timeout()
+            )
+        )
+    except Exception as error:
         raise translate(error, what=f"get {kind} {namespace}/{name}") from None
 
 
-def patch_object(api_client: k8s.ApiClient, kind: str, namespace: str, name: str,
-                 patch: dict, *, dry_run: bool) -> dict:
+def patch_object(
+    api_client: k8s.ApiClient, kind: str, namespace: str, name: str, patch: dict, *, dry_run: bool
+) -> dict:
     """JSON-merge-patch one object; ``dry_run`` asks the server to validate only."""
     api, _getter, patcher = _GETTERS[kind]
-    kwargs = {"_preload_content": False, "_request_timeout": request_timeout(),
-              "_content_type": "application/merge-patch+json", "field_manager": FIELD_MANAGER}
+    kwargs = {
+        "_preload_content": False,
+        "_request_timeout": request_timeout(),
+        "_content_type": "application/merge-patch+json",
+        "field_manager": FIELD_MANAGER,
+    }
     if dry_run:
         kwargs["dry_run"] = "All"
     verb = "dry-run patch" if dry_run else "patch"
     try:
         return _read_json(getattr(api(api_client), patcher)(name, namespace, patch, **kwargs))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise translate(error, what=f"{verb} {kind} {namespace}/{name}") from None
 
 
@@ -153,9 +177,15 @@ def _lines(response) -> Iterator[str]:
         yield buffer.decode("utf-8", errors="replace")
 
 
-def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_version: str,
-                  timeout_seconds: int = 300, on_response: Callable | None = None,
-                  **list_kwargs) -> Iterator[tuple[str, dict]]:
+def watch_objects(
+    api_client: k8s.ApiClient,
+    resource: Resource,
+    *,
+    resource_version: str,
+    timeout_seconds: int = 300,
+    on_response: Callable | None = None,
+    **list_kwargs,
+) -> Iterator[tuple[str, dict]]:
     """Yield ``(type, object)`` watch events after ``resource_version``.
 
     Ends normally when the server closes the watch (``timeout_seconds``); raises
@@ -168,11 +198,16 @@ def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_ver
     connect, _read = request_timeout()
     what = f"watch {resource.plural}"
     try:
-        response = method(watch=True, resource_version=resource_version,
-                          allow_watch_bookmarks=True, timeout_seconds=timeout_seconds,
-                          _preload_content=False,
-                          _request_timeout=(connect, timeout_seconds + connect), **list_kwargs)
-    except Exception as error:  # noqa: BLE001
+        response = method(
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            _preload_content=False,
+            _request_timeout=(connect, timeout_seconds + connect),
+            **list_kwargs,
+        )
+    except Exception as error:
         raise translate(error, what=what) from None
     if on_response:
         on_response(response)
@@ -185,15 +220,19 @@ def watch_objects(api_client: k8s.ApiClient, resource: Resource, *, resource_ver
             if event.get("type") == "ERROR":
                 code = int(obj.get("code") or 0)
                 cls = KubeGone if code == 410 else KubeError
-                raise cls(f"{what}: HTTP {code} {obj.get('reason', '')}: {obj.get('message', '')}",
-                          code=code, reason=obj.get("reason", ""), transient=code >= 500)
+                raise cls(
+                    f"{what}: HTTP {code} {obj.get('reason', '')}: {obj.get('message', '')}",
+                    code=code,
+                    reason=obj.get("reason", ""),
+                    transient=code >= 500,
+                )
             if event.get("type") != "BOOKMARK":
                 obj.setdefault("apiVersion", resource.api_version)
                 obj.setdefault("kind", resource.kind)
             yield event["type"], obj
     except KubeError:
         raise
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise translate(error, what=what) from None
     finally:
         response.close()

@@ -5,244 +5,502 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Unique, e.g. 'prod-eu'.", max_length=253, unique=True)),
-                ('source', models.CharField(choices=[('imported', 'Imported from a dump'), ('synced', 'Synced from a live API server'), ('demo', 'Demo cluster'), ('generated', 'Generated for benchmarks')], default='imported', max_length=16)),
-                ('revision', models.PositiveBigIntegerField(default=0, help_text="Bumped on every change to the cluster's objects.")),
-                ('description', models.TextField(blank=True)),
-                ('kubeconfig_path', models.CharField(blank=True, help_text='Path to a kubeconfig file (never its content).', max_length=1024)),
-                ('kube_context', models.CharField(blank=True, max_length=253)),
-                ('in_cluster', models.BooleanField(default=False, help_text="Use the pod's service account instead of a kubeconfig.")),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('import_summary', models.JSONField(blank=True, default=dict, help_text='Counts, skipped kinds and flags of the last load.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Unique, e.g. 'prod-eu'.", max_length=253, unique=True
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported from a dump"),
+                            ("synced", "Synced from a live API server"),
+                            ("demo", "Demo cluster"),
+                            ("generated", "Generated for benchmarks"),
+                        ],
+                        default="imported",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "revision",
+                    models.PositiveBigIntegerField(
+                        default=0, help_text="Bumped on every change to the cluster's objects."
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                (
+                    "kubeconfig_path",
+                    models.CharField(
+                        blank=True,
+                        help_text="Path to a kubeconfig file (never its content).",
+                        max_length=1024,
+                    ),
+                ),
+                ("kube_context", models.CharField(blank=True, max_length=253)),
+                (
+                    "in_cluster",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Use the pod's service account instead of a kubeconfig.",
+                    ),
+                ),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "import_summary",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Counts, skipped kinds and flags of the last load.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': [('operate_cluster', 'Can sync clusters and apply changes')],
+                "ordering": ["name"],
+                "permissions": [("operate_cluster", "Can sync clusters and apply changes")],
             },
         ),
         migrations.CreateModel(
-            name='KubeProxyConfig',
+            name="KubeProxyConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('iptables', 'iptables'), ('nftables', 'nftables'), ('ipvs', 'IPVS'), ('userspace', 'userspace (removed in 1.26)')], default='iptables', max_length=16)),
-                ('ipvs_scheduler', models.CharField(default='rr', max_length=16)),
-                ('cluster_cidr', models.CharField(blank=True, help_text='clusterCIDR, comma-separated for dual-stack.', max_length=512)),
-                ('detect_local_mode', models.CharField(blank=True, max_length=32)),
-                ('masquerade_all', models.BooleanField(default=False)),
-                ('node_overrides', models.JSONField(blank=True, default=dict)),
-                ('config', models.JSONField(blank=True, default=dict, help_text='The parsed config.conf, as found.')),
-                ('raw', models.JSONField(blank=True, help_text='The ConfigMap; null when absent.', null=True)),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='kube_proxy_config', to='cluster.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("iptables", "iptables"),
+                            ("nftables", "nftables"),
+                            ("ipvs", "IPVS"),
+                            ("userspace", "userspace (removed in 1.26)"),
+                        ],
+                        default="iptables",
+                        max_length=16,
+                    ),
+                ),
+                ("ipvs_scheduler", models.CharField(default="rr", max_length=16)),
+                (
+                    "cluster_cidr",
+                    models.CharField(
+                        blank=True,
+                        help_text="clusterCIDR, comma-separated for dual-stack.",
+                        max_length=512,
+                    ),
+                ),
+                ("detect_local_mode", models.CharField(blank=True, max_length=32)),
+                ("masquerade_all", models.BooleanField(default=False)),
+                ("node_overrides", models.JSONField(blank=True, default=dict)),
+                (
+                    "config",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The parsed config.conf, as found."
+                    ),
+                ),
+                (
+                    "raw",
+                    models.JSONField(
+                        blank=True, help_text="The ConfigMap; null when absent.", null=True
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="kube_proxy_config",
+                        to="cluster.cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'kube-proxy configuration',
+                "verbose_name": "kube-proxy configuration",
             },
         ),
         migrations.CreateModel(
-            name='Node',
+            name="Node",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=253)),
-                ('uid', models.CharField(blank=True, max_length=64)),
-                ('zone', models.CharField(blank=True, max_length=253)),
-                ('region', models.CharField(blank=True, max_length=253)),
-                ('labels', models.JSONField(blank=True, default=dict)),
-                ('taints', models.JSONField(blank=True, default=list)),
-                ('ready', models.BooleanField(default=True)),
-                ('unschedulable', models.BooleanField(default=False, help_text='Cordoned.')),
-                ('addresses', models.JSONField(blank=True, default=list, help_text='[{type, address}, ...]')),
-                ('internal_ips', models.JSONField(blank=True, default=list, help_text='InternalIP addresses.')),
-                ('pod_cidrs', models.JSONField(blank=True, default=list)),
-                ('kubelet_version', models.CharField(blank=True, max_length=64)),
-                ('kube_proxy_version', models.CharField(blank=True, max_length=64)),
-                ('raw', models.JSONField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='nodes', to='cluster.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=253)),
+                ("uid", models.CharField(blank=True, max_length=64)),
+                ("zone", models.CharField(blank=True, max_length=253)),
+                ("region", models.CharField(blank=True, max_length=253)),
+                ("labels", models.JSONField(blank=True, default=dict)),
+                ("taints", models.JSONField(blank=True, default=list)),
+                ("ready", models.BooleanField(default=True)),
+                ("unschedulable", models.BooleanField(default=False, help_text="Cordoned.")),
+                (
+                    "addresses",
+                    models.JSONField(blank=True, default=list, help_text="[{type, address}, ...]"),
+                ),
+                (
+                    "internal_ips",
+                    models.JSONField(blank=True, default=list, help_text="InternalIP addresses."),
+                ),
+                ("pod_cidrs", models.JSONField(blank=True, default=list)),
+                ("kubelet_version", models.CharField(blank=True, max_length=64)),
+                ("kube_proxy_version", models.CharField(blank=True, max_length=64)),
+                ("raw", models.JSONField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="nodes",
+                        to="cluster.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cluster', 'name'],
+                "ordering": ["cluster", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Pod',
+            name="Pod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('uid', models.CharField(blank=True, max_length=64)),
-                ('node_name', models.CharField(blank=True, max_length=253)),
-                ('pod_ip', models.CharField(blank=True, max_length=64)),
-                ('pod_ips', models.JSONField(blank=True, default=list)),
-                ('host_network', models.BooleanField(default=False)),
-                ('labels', models.JSONField(blank=True, default=dict)),
-                ('phase', models.CharField(blank=True, max_length=16)),
-                ('ready', models.BooleanField(default=False, help_text='The Ready condition is True.')),
-                ('terminating', models.BooleanField(default=False, help_text='deletionTimestamp is set.')),
-                ('raw', models.JSONField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pods', to='cluster.cluster')),
-                ('node', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='pods', to='cluster.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("uid", models.CharField(blank=True, max_length=64)),
+                ("node_name", models.CharField(blank=True, max_length=253)),
+                ("pod_ip", models.CharField(blank=True, max_length=64)),
+                ("pod_ips", models.JSONField(blank=True, default=list)),
+                ("host_network", models.BooleanField(default=False)),
+                ("labels", models.JSONField(blank=True, default=dict)),
+                ("phase", models.CharField(blank=True, max_length=16)),
+                (
+                    "ready",
+                    models.BooleanField(default=False, help_text="The Ready condition is True."),
+                ),
+                (
+                    "terminating",
+                    models.BooleanField(default=False, help_text="deletionTimestamp is set."),
+                ),
+                ("raw", models.JSONField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pods",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "node",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="pods",
+                        to="cluster.node",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cluster', 'namespace', 'name'],
+                "ordering": ["cluster", "namespace", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('uid', models.CharField(blank=True, max_length=64)),
-                ('type', models.CharField(choices=[('ClusterIP', 'ClusterIP'), ('NodePort', 'NodePort'), ('LoadBalancer', 'LoadBalancer'), ('ExternalName', 'ExternalName')], default='ClusterIP', max_length=16)),
-                ('cluster_ip', models.CharField(blank=True, max_length=64)),
-                ('cluster_ips', models.JSONField(blank=True, default=list)),
-                ('ip_families', models.JSONField(blank=True, default=list)),
-                ('ip_family_policy', models.CharField(blank=True, max_length=32)),
-                ('ports', models.JSONField(blank=True, default=list)),
-                ('selector', models.JSONField(blank=True, help_text='Null: a selectorless Service.', null=True)),
-                ('internal_traffic_policy', models.CharField(blank=True, choices=[('Cluster', 'Cluster'), ('Local', 'Local')], max_length=16)),
-                ('external_traffic_policy', models.CharField(blank=True, choices=[('Cluster', 'Cluster'), ('Local', 'Local')], max_length=16)),
-                ('traffic_distribution', models.CharField(blank=True, max_length=32)),
-                ('topology_mode', models.CharField(blank=True, help_text='service.kubernetes.io/topology-mode annotation.', max_length=32)),
-                ('session_affinity', models.CharField(default='None', max_length=16)),
-                ('session_affinity_timeout', models.PositiveIntegerField(blank=True, null=True)),
-                ('health_check_node_port', models.PositiveIntegerField(blank=True, null=True)),
-                ('external_ips', models.JSONField(blank=True, default=list)),
-                ('load_balancer_ingress', models.JSONField(blank=True, default=list)),
-                ('load_balancer_source_ranges', models.JSONField(blank=True, default=list)),
-                ('external_name', models.CharField(blank=True, max_length=253)),
-                ('publish_not_ready_addresses', models.BooleanField(default=False)),
-                ('labels', models.JSONField(blank=True, default=dict)),
-                ('annotations', models.JSONField(blank=True, default=dict)),
-                ('raw', models.JSONField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='services', to='cluster.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("uid", models.CharField(blank=True, max_length=64)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("ClusterIP", "ClusterIP"),
+                            ("NodePort", "NodePort"),
+                            ("LoadBalancer", "LoadBalancer"),
+                            ("ExternalName", "ExternalName"),
+                        ],
+                        default="ClusterIP",
+                        max_length=16,
+                    ),
+                ),
+                ("cluster_ip", models.CharField(blank=True, max_length=64)),
+                ("cluster_ips", models.JSONField(blank=True, default=list)),
+                ("ip_families", models.JSONField(blank=True, default=list)),
+                ("ip_family_policy", models.CharField(blank=True, max_length=32)),
+                ("ports", models.JSONField(blank=True, default=list)),
+                (
+                    "selector",
+                    models.JSONField(
+                        blank=True, help_text="Null: a selectorless Service.", null=True
+                    ),
+                ),
+                (
+                    "internal_traffic_policy",
+                    models.CharField(
+                        blank=True,
+                        choices=[("Cluster", "Cluster"), ("Local", "Local")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "external_traffic_policy",
+                    models.CharField(
+                        blank=True,
+                        choices=[("Cluster", "Cluster"), ("Local", "Local")],
+                        max_length=16,
+                    ),
+                ),
+                ("traffic_distribution", models.CharField(blank=True, max_length=32)),
+                (
+                    "topology_mode",
+                    models.CharField(
+                        blank=True,
+                        help_text="service.kubernetes.io/topology-mode annotation.",
+                        max_length=32,
+                    ),
+                ),
+                ("session_affinity", models.CharField(default="None", max_length=16)),
+                ("session_affinity_timeout", models.PositiveIntegerField(blank=True, null=True)),
+                ("health_check_node_port", models.PositiveIntegerField(blank=True, null=True)),
+                ("external_ips", models.JSONField(blank=True, default=list)),
+                ("load_balancer_ingress", models.JSONField(blank=True, default=list)),
+                ("load_balancer_source_ranges", models.JSONField(blank=True, default=list)),
+                ("external_name", models.CharField(blank=True, max_length=253)),
+                ("publish_not_ready_addresses", models.BooleanField(default=False)),
+                ("labels", models.JSONField(blank=True, default=dict)),
+                ("annotations", models.JSONField(blank=True, default=dict)),
+                ("raw", models.JSONField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="services",
+                        to="cluster.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cluster', 'namespace', 'name'],
+                "ordering": ["cluster", "namespace", "name"],
             },
         ),
         migrations.CreateModel(
-            name='EndpointSlice',
+            name="EndpointSlice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('uid', models.CharField(blank=True, max_length=64)),
-                ('service_name', models.CharField(blank=True, help_text='The kubernetes.io/service-name label.', max_length=253)),
-                ('service_missing', models.BooleanField(default=False)),
-                ('address_type', models.CharField(help_text='IPv4, IPv6 or FQDN.', max_length=8)),
-                ('ports', models.JSONField(blank=True, default=list)),
-                ('managed_by', models.CharField(blank=True, max_length=253)),
-                ('labels', models.JSONField(blank=True, default=dict)),
-                ('raw', models.JSONField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='endpoint_slices', to='cluster.cluster')),
-                ('service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='endpoint_slices', to='cluster.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("namespace", models.CharField(max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("uid", models.CharField(blank=True, max_length=64)),
+                (
+                    "service_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="The kubernetes.io/service-name label.",
+                        max_length=253,
+                    ),
+                ),
+                ("service_missing", models.BooleanField(default=False)),
+                ("address_type", models.CharField(help_text="IPv4, IPv6 or FQDN.", max_length=8)),
+                ("ports", models.JSONField(blank=True, default=list)),
+                ("managed_by", models.CharField(blank=True, max_length=253)),
+                ("labels", models.JSONField(blank=True, default=dict)),
+                ("raw", models.JSONField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="endpoint_slices",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="endpoint_slices",
+                        to="cluster.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cluster', 'namespace', 'name'],
+                "ordering": ["cluster", "namespace", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Endpoint',
+            name="Endpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(help_text="Index in the slice's endpoints list.")),
-                ('address', models.CharField(max_length=253)),
-                ('addresses', models.JSONField(default=list)),
-                ('ready', models.BooleanField(default=True)),
-                ('serving', models.BooleanField(default=True)),
-                ('terminating', models.BooleanField(default=False)),
-                ('node_name', models.CharField(blank=True, max_length=253)),
-                ('zone', models.CharField(blank=True, max_length=253)),
-                ('hostname', models.CharField(blank=True, max_length=253)),
-                ('hints_for_zones', models.JSONField(blank=True, default=list)),
-                ('hints_for_nodes', models.JSONField(blank=True, default=list)),
-                ('target_kind', models.CharField(blank=True, max_length=64)),
-                ('target_namespace', models.CharField(blank=True, max_length=253)),
-                ('target_name', models.CharField(blank=True, max_length=253)),
-                ('raw', models.JSONField()),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='endpoints', to='cluster.cluster')),
-                ('slice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='endpoints', to='cluster.endpointslice')),
-                ('service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='endpoints', to='cluster.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveIntegerField(help_text="Index in the slice's endpoints list."),
+                ),
+                ("address", models.CharField(max_length=253)),
+                ("addresses", models.JSONField(default=list)),
+                ("ready", models.BooleanField(default=True)),
+                ("serving", models.BooleanField(default=True)),
+                ("terminating", models.BooleanField(default=False)),
+                ("node_name", models.CharField(blank=True, max_length=253)),
+                ("zone", models.CharField(blank=True, max_length=253)),
+                ("hostname", models.CharField(blank=True, max_length=253)),
+                ("hints_for_zones", models.JSONField(blank=True, default=list)),
+                ("hints_for_nodes", models.JSONField(blank=True, default=list)),
+                ("target_kind", models.CharField(blank=True, max_length=64)),
+                ("target_namespace", models.CharField(blank=True, max_length=253)),
+                ("target_name", models.CharField(blank=True, max_length=253)),
+                ("raw", models.JSONField()),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="endpoints",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "slice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="endpoints",
+                        to="cluster.endpointslice",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="endpoints",
+                        to="cluster.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slice', 'position'],
+                "ordering": ["slice", "position"],
             },
         ),
         migrations.AddIndex(
-            model_name='node',
-            index=models.Index(fields=['cluster', 'zone'], name='node_cluster_zone'),
+            model_name="node",
+            index=models.Index(fields=["cluster", "zone"], name="node_cluster_zone"),
         ),
         migrations.AddConstraint(
-            model_name='node',
-            constraint=models.UniqueConstraint(fields=('cluster', 'name'), name='node_unique_cluster_name'),
+            model_name="node",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "name"), name="node_unique_cluster_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pod',
-            index=models.Index(fields=['cluster', 'node_name'], name='pod_cluster_node'),
+            model_name="pod",
+            index=models.Index(fields=["cluster", "node_name"], name="pod_cluster_node"),
         ),
         migrations.AddIndex(
-            model_name='pod',
-            index=models.Index(fields=['cluster', 'pod_ip'], name='pod_cluster_ip'),
+            model_name="pod",
+            index=models.Index(fields=["cluster", "pod_ip"], name="pod_cluster_ip"),
         ),
         migrations.AddConstraint(
-            model_name='pod',
-            constraint=models.UniqueConstraint(fields=('cluster', 'namespace', 'name'), name='pod_unique_cluster_ns_name'),
+            model_name="pod",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "namespace", "name"), name="pod_unique_cluster_ns_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'name'], name='service_cluster_name'),
+            model_name="service",
+            index=models.Index(fields=["cluster", "name"], name="service_cluster_name"),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'type'], name='service_cluster_type'),
+            model_name="service",
+            index=models.Index(fields=["cluster", "type"], name="service_cluster_type"),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'internal_traffic_policy'], name='service_cluster_itp'),
+            model_name="service",
+            index=models.Index(
+                fields=["cluster", "internal_traffic_policy"], name="service_cluster_itp"
+            ),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'external_traffic_policy'], name='service_cluster_etp'),
+            model_name="service",
+            index=models.Index(
+                fields=["cluster", "external_traffic_policy"], name="service_cluster_etp"
+            ),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'traffic_distribution'], name='service_cluster_td'),
+            model_name="service",
+            index=models.Index(
+                fields=["cluster", "traffic_distribution"], name="service_cluster_td"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='service',
-            constraint=models.UniqueConstraint(fields=('cluster', 'namespace', 'name'), name='service_unique_cluster_ns_name'),
+            model_name="service",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "namespace", "name"), name="service_unique_cluster_ns_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='endpointslice',
-            index=models.Index(fields=['cluster', 'namespace', 'service_name'], name='slice_cluster_service'),
+            model_name="endpointslice",
+            index=models.Index(
+                fields=["cluster", "namespace", "service_name"], name="slice_cluster_service"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='endpointslice',
-            constraint=models.UniqueConstraint(fields=('cluster', 'namespace', 'name'), name='slice_unique_cluster_ns_name'),
+            model_name="endpointslice",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "namespace", "name"), name="slice_unique_cluster_ns_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='endpoint',
-            index=models.Index(fields=['cluster', 'node_name'], name='endpoint_cluster_node'),
+            model_name="endpoint",
+            index=models.Index(fields=["cluster", "node_name"], name="endpoint_cluster_node"),
         ),
         migrations.AddIndex(
-            model_name='endpoint',
-            index=models.Index(fields=['cluster', 'address'], name='endpoint_cluster_address'),
+            model_name="endpoint",
+            index=models.Index(fields=["cluster", "address"], name="endpoint_cluster_address"),
         ),
         migrations.AddConstraint(
-            model_name='endpoint',
-            constraint=models.UniqueConstraint(fields=('slice', 'position'), name='endpoint_unique_slice_position'),
+            model_name="endpoint",
+            constraint=models.UniqueConstraint(
+                fields=("slice", "position"), name="endpoint_unique_slice_position"
+            ),
         ),
     ]

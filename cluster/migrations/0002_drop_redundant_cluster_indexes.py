@@ -5,40 +5,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cluster', '0001_initial'),
+        ("cluster", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='endpoint',
-            name='cluster',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='endpoints', to='cluster.cluster'),
+            model_name="endpoint",
+            name="cluster",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="endpoints",
+                to="cluster.cluster",
+            ),
         ),
         migrations.AlterField(
-            model_name='endpoint',
-            name='slice',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='endpoints', to='cluster.endpointslice'),
+            model_name="endpoint",
+            name="slice",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="endpoints",
+                to="cluster.endpointslice",
+            ),
         ),
         migrations.AlterField(
-            model_name='endpointslice',
-            name='cluster',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='endpoint_slices', to='cluster.cluster'),
+            model_name="endpointslice",
+            name="cluster",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="endpoint_slices",
+                to="cluster.cluster",
+            ),
         ),
         migrations.AlterField(
-            model_name='node',
-            name='cluster',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='nodes', to='cluster.cluster'),
+            model_name="node",
+            name="cluster",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="nodes",
+                to="cluster.cluster",
+            ),
         ),
         migrations.AlterField(
-            model_name='pod',
-            name='cluster',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='pods', to='cluster.cluster'),
+            model_name="pod",
+            name="cluster",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="pods",
+                to="cluster.cluster",
+            ),
         ),
         migrations.AlterField(
-            model_name='service',
-            name='cluster',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='services', to='cluster.cluster'),
+            model_name="service",
+            name="cluster",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="services",
+                to="cluster.cluster",
+            ),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cluster', '0002_drop_redundant_cluster_indexes'),
+        ("cluster", "0002_drop_redundant_cluster_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='kubeproxyconfig',
-            name='extra_config_maps',
-            field=models.JSONField(blank=True, default=list, help_text="Other kube-system ConfigMaps kube-proxy Pods mount (e.g. a second DaemonSet's during a mode migration), kept as found."),
+            model_name="kubeproxyconfig",
+            name="extra_config_maps",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Other kube-system ConfigMaps kube-proxy Pods mount (e.g. a second DaemonSet's during a mode migration), kept as found.",
+            ),
         ),
     ]

@@ -3,6 +3,7 @@
 Rows are written only by ``cluster.services`` (import, replace, sync) and read through
 ``cluster.selectors``; every change to a cluster's objects bumps ``Cluster.revision``.
 """
+
 from cluster.models.cluster import Cluster, ClusterSource, KubeProxyConfig, ProxyMode
 from cluster.models.endpoints import Endpoint, EndpointSlice
 from cluster.models.objects import Node, Pod, Service, ServiceType, TrafficPolicy

@@ -1,4 +1,5 @@
 """The cluster itself and its kube-proxy configuration."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -96,7 +97,8 @@ class KubeProxyConfig(models.Model):
     )
     raw = models.JSONField(null=True, blank=True, help_text="The ConfigMap; null when absent.")
     extra_config_maps = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Other kube-system ConfigMaps kube-proxy Pods mount (e.g. a second"
         " DaemonSet's during a mode migration), kept as found.",
     )

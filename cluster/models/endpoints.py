@@ -1,4 +1,5 @@
 """EndpointSlices and their endpoints."""
+
 from __future__ import annotations
 
 from django.db import models

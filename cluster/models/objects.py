@@ -1,4 +1,5 @@
 """Nodes, Services and Pods as stored rows."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -113,15 +114,9 @@ class Service(models.Model):
         indexes = [
             models.Index(fields=["cluster", "name"], name="service_cluster_name"),
             models.Index(fields=["cluster", "type"], name="service_cluster_type"),
-            models.Index(
-                fields=["cluster", "internal_traffic_policy"], name="service_cluster_itp"
-            ),
-            models.Index(
-                fields=["cluster", "external_traffic_policy"], name="service_cluster_etp"
-            ),
-            models.Index(
-                fields=["cluster", "traffic_distribution"], name="service_cluster_td"
-            ),
+            models.Index(fields=["cluster", "internal_traffic_policy"], name="service_cluster_itp"),
+            models.Index(fields=["cluster", "external_traffic_policy"], name="service_cluster_etp"),
+            models.Index(fields=["cluster", "traffic_distribution"], name="service_cluster_td"),
         ]
 
     def __str__(self) -> str:

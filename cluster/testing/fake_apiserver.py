@@ -12,6 +12,7 @@ Run it by hand (for benchmarks or a demo) with::
 
     python -m cluster.testing.fake_apiserver DUMP.json --kubeconfig /tmp/kc --token T
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.open_sockets.discard(self.connection)
         super().finish()
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass  # request lines would drown the test output; ``requests`` records them
 
     # -- plumbing ----------------------------------------------------------------------
@@ -72,17 +73,26 @@ class _Handler(BaseHTTPRequestHandler):
         if token and (scheme.lower() != "bearer" or given != token):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         match = PATH_RE.match(parts.path)
-        if not match or match["plural"] not in RESOURCES \
-                or RESOURCES[match["plural"]][0] != match["prefix"]:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource "
-                           f"({parts.path})")
+        if (
+            not match
+            or match["plural"] not in RESOURCES
+            or RESOURCES[match["plural"]][0] != match["prefix"]
+        ):
+            raise ApiError(
+                404,
+                "NotFound",
+                f"the server could not find the requested resource " f"({parts.path})",
+            )
         plural = match["plural"]
         time.sleep(fake.delays.get(plural, 0))
         failures = fake.failures.get(plural)
         if failures:
             code = failures.pop(0)
-            raise ApiError(code, "TooManyRequests" if code == 429 else "InternalError",
-                           f"injected failure {code}")
+            raise ApiError(
+                code,
+                "TooManyRequests" if code == 429 else "InternalError",
+                f"injected failure {code}",
+            )
         return plural, match["ns"], match["name"], query
 
     def _guard(self, handler) -> None:
@@ -94,10 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- verbs -------------------------------------------------------------------------
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         self._guard(self._get)
 
-    def do_PATCH(self):  # noqa: N802
+    def do_PATCH(self):
         self._guard(self._patch)
 
     def _get(self, plural, namespace, name, query):
@@ -114,8 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, plural, namespace, query):
         fake = self.server.fake
         limit = int(query["limit"]) if query.get("limit") else None
-        rv, items, token, remaining = fake.store.list_page(plural, namespace, limit,
-                                                           query.get("continue"))
+        rv, items, token, remaining = fake.store.list_page(
+            plural, namespace, limit, query.get("continue")
+        )
         meta = {"resourceVersion": str(rv)}
         if token:
             meta.update({"continue": token, "remainingItemCount": remaining})
@@ -148,14 +159,23 @@ class _Handler(BaseHTTPRequestHandler):
         since = query.get("resourceVersion") or "0"
         with store.lock:
             if since == "0":  # "any version": synthetic ADDED for the current state first
-                pending = [{"type": "ADDED", "object": obj}
-                           for (ns, _n), obj in sorted(store.objects[plural].items())
-                           if namespace is None or ns == namespace]
+                pending = [
+                    {"type": "ADDED", "object": obj}
+                    for (ns, _n), obj in sorted(store.objects[plural].items())
+                    if namespace is None or ns == namespace
+                ]
                 last = store.rv
             elif int(since) < store.compacted_rv:
-                self._chunk({"type": "ERROR", "object": ApiError(
-                    410, "Expired", f"too old resource version: {since} ({store.compacted_rv})"
-                ).status()})
+                self._chunk(
+                    {
+                        "type": "ERROR",
+                        "object": ApiError(
+                            410,
+                            "Expired",
+                            f"too old resource version: {since} ({store.compacted_rv})",
+                        ).status(),
+                    }
+                )
                 self._end_chunks()
                 return
             else:
@@ -171,9 +191,16 @@ class _Handler(BaseHTTPRequestHandler):
                         # As the API server does: a bookmark so the client can resume
                         # from a recent version even when nothing changed.
                         _prefix, kind, api_version, _ns = RESOURCES[plural]
-                        self._chunk({"type": "BOOKMARK", "object": {
-                            "kind": kind, "apiVersion": api_version,
-                            "metadata": {"resourceVersion": str(store.rv)}}})
+                        self._chunk(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": kind,
+                                    "apiVersion": api_version,
+                                    "metadata": {"resourceVersion": str(store.rv)},
+                                },
+                            }
+                        )
                     self._end_chunks()
                     return
                 events = store.events_after(last, plural, namespace)
@@ -200,8 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         dry_run = query.get("dryRun")
         if dry_run not in (None, "All"):
-            raise ApiError(400, "BadRequest", f'Unsupported value: "{dry_run}": supported '
-                           'values: "All"')
+            raise ApiError(
+                400, "BadRequest", f'Unsupported value: "{dry_run}": supported ' 'values: "All"'
+            )
         try:
             patch = json.loads(raw or b"null")
         except ValueError:
@@ -210,8 +238,9 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "")
         if not RESOURCES[plural][3]:
             namespace = ""
-        result = self.server.fake.store.patch(plural, namespace, name, patch, content_type,
-                                              dry_run == "All")
+        result = self.server.fake.store.patch(
+            plural, namespace, name, patch, content_type, dry_run == "All"
+        )
         self._send_json(200, result)
 
 
@@ -237,8 +266,14 @@ class _Server(ThreadingHTTPServer):
 class FakeApiServer:
     """The fake API server: ``start()`` it, point a kubeconfig at ``url``, ``stop()`` it."""
 
-    def __init__(self, objects=(), *, token: str | None = None, port: int = 0,
-                 tls: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        objects=(),
+        *,
+        token: str | None = None,
+        port: int = 0,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.tls = tls  # (certificate file, key file): serve HTTPS, as in-cluster clients expect
         self.store = Store()
         self.store.load(objects)
@@ -270,8 +305,12 @@ class FakeApiServer:
             context.load_cert_chain(*self.tls)
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="fake-apiserver").start()
+        threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="fake-apiserver",
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -328,8 +367,11 @@ class FakeApiServer:
 
     def watch_requests(self, plural: str) -> list[dict]:
         """Query strings of the watch requests received for ``plural`` so far."""
-        return [q for (_m, p, q) in self.requests
-                if p.endswith("/" + plural) and q.get("watch") in ("1", "true")]
+        return [
+            q
+            for (_m, p, q) in self.requests
+            if p.endswith("/" + plural) and q.get("watch") in ("1", "true")
+        ]
 
     # -- kubeconfig ----------------------------------------------------------------------
     def write_kubeconfig(self, path, *, context: str = "fake", token: str | None = None) -> Path:
@@ -337,11 +379,14 @@ class FakeApiServer:
         token = token if token is not None else self.token
         user = {"token": token} if token else {}
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": context,
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
             "users": [{"name": f"{context}-user", "user": user}],
-            "contexts": [{"name": context,
-                          "context": {"cluster": context, "user": f"{context}-user"}}],
+            "contexts": [
+                {"name": context, "context": {"cluster": context, "user": f"{context}-user"}}
+            ],
         }
         path = Path(path)
         path.write_text(json.dumps(config, indent=2))

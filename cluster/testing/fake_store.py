@@ -7,6 +7,7 @@ watches (with compaction, so old versions answer 410 Gone), consistent paginated
 merge / strategic-merge semantics, ``resourceVersion`` preconditions (409) and validation
 of the Service fields we change (422).
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,15 @@ class ApiError(Exception):
 
     def status(self) -> dict:
         """The ``metav1.Status`` body the API server returns for this error."""
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             body["details"] = self.details
         return body
@@ -93,8 +101,11 @@ SERVICE_ENUMS = {f.name: f.values for f in FIELDS if f.kind is str and "." not i
 def _default(plural: str, obj: dict) -> None:
     # The API server's defaulting for the fields we patch: ClientIP affinity gets its timeout.
     spec = obj.get("spec") or {}
-    if plural == "services" and spec.get("sessionAffinity") == "ClientIP" \
-            and not spec.get("sessionAffinityConfig"):
+    if (
+        plural == "services"
+        and spec.get("sessionAffinity") == "ClientIP"
+        and not spec.get("sessionAffinityConfig")
+    ):
         obj["spec"] = {**spec, "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}}}
 
 
@@ -110,8 +121,13 @@ def _field_causes(obj: dict) -> list[tuple[str, str]]:
         if value is None:
             continue
         if not isinstance(value, int) or not spec.minimum <= value <= spec.maximum:
-            causes.append((".".join(spec.path), f"Invalid value: {value}: must be greater than "
-                           f"{spec.minimum - 1} and less than or equal to {spec.maximum}"))
+            causes.append(
+                (
+                    ".".join(spec.path),
+                    f"Invalid value: {value}: must be greater than "
+                    f"{spec.minimum - 1} and less than or equal to {spec.maximum}",
+                )
+            )
     return causes
 
 
@@ -124,16 +140,23 @@ def validate(plural: str, obj: dict) -> None:
         for field, allowed in SERVICE_ENUMS.items():
             value = spec.get(field)
             if value is not None and value not in allowed:
-                causes.append((f"spec.{field}", f'Unsupported value: "{value}": supported values: '
-                               + ", ".join(f'"{a}"' for a in allowed)))
+                causes.append(
+                    (
+                        f"spec.{field}",
+                        f'Unsupported value: "{value}": supported values: '
+                        + ", ".join(f'"{a}"' for a in allowed),
+                    )
+                )
         causes += _field_causes(obj)
         if spec.get("sessionAffinity", "None") == "None" and spec.get("sessionAffinityConfig"):
-            causes.append(("spec.sessionAffinityConfig",
-                           "must not be set when `sessionAffinity` is None"))
+            causes.append(
+                ("spec.sessionAffinityConfig", "must not be set when `sessionAffinity` is None")
+            )
         external = spec.get("type") in ("NodePort", "LoadBalancer") or spec.get("externalIPs")
         if spec.get("externalTrafficPolicy") and not external:
-            causes.append(("spec.externalTrafficPolicy",
-                           "may only be set for externally-accessible services"))
+            causes.append(
+                ("spec.externalTrafficPolicy", "may only be set for externally-accessible services")
+            )
     if plural == "configmaps":
         for key, value in (obj.get("data") or {}).items():
             if not isinstance(value, str):
@@ -141,9 +164,13 @@ def validate(plural: str, obj: dict) -> None:
     if causes:
         kind = RESOURCES[plural][1]
         message = f'{kind} "{name}" is invalid: ' + "; ".join(f"{f}: {m}" for f, m in causes)
-        details = {"name": name, "kind": plural,
-                   "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
-                              for f, m in causes]}
+        details = {
+            "name": name,
+            "kind": plural,
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+            ],
+        }
         raise ApiError(422, "Invalid", message, details)
 
 
@@ -223,8 +250,9 @@ class Store:
         with self.lock:
             obj = self.objects[plural].get((namespace, name))
         if obj is None:
-            raise ApiError(404, "NotFound", f'{plural} "{name}" not found',
-                           {"name": name, "kind": plural})
+            raise ApiError(
+                404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural}
+            )
         return obj
 
     def encoded_item(self, plural: str, key: tuple[str, str]) -> bytes:
@@ -232,13 +260,17 @@ class Store:
         cache_key = (plural, *key)
         data = self._encoded.get(cache_key)
         if data is None:
-            item = {k: v for k, v in self.objects[plural][key].items()
-                    if k not in ("kind", "apiVersion")}
+            item = {
+                k: v
+                for k, v in self.objects[plural][key].items()
+                if k not in ("kind", "apiVersion")
+            }
             data = self._encoded[cache_key] = json.dumps(item, separators=(",", ":")).encode()
         return data
 
-    def list_page(self, plural: str, namespace: str | None, limit: int | None,
-                  token: str | None) -> tuple[int, list[bytes], str | None, int]:
+    def list_page(
+        self, plural: str, namespace: str | None, limit: int | None, token: str | None
+    ) -> tuple[int, list[bytes], str | None, int]:
         """A page of a consistent list: (list resourceVersion, items, continue, remaining)."""
         with self.lock:
             if token:
@@ -247,11 +279,16 @@ class Store:
                     rv, items = self._snapshots[snap_id]
                     offset = int(offset)
                 except (ValueError, KeyError, UnicodeDecodeError):
-                    raise ApiError(410, "Expired", "The provided continue parameter is too old "
-                                   "to display a consistent list result.") from None
+                    raise ApiError(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old "
+                        "to display a consistent list result.",
+                    ) from None
             else:
-                keys = sorted(k for k in self.objects[plural]
-                              if namespace is None or k[0] == namespace)
+                keys = sorted(
+                    k for k in self.objects[plural] if namespace is None or k[0] == namespace
+                )
                 items = [self.encoded_item(plural, k) for k in keys]
                 rv, offset, snap_id = self.rv, 0, uuid.uuid4().hex
             end = len(items) if not limit else min(len(items), offset + limit)
@@ -260,19 +297,24 @@ class Store:
                 self._snapshots[snap_id] = (rv, items)
                 while len(self._snapshots) > SNAPSHOTS_KEPT:
                     self._snapshots.popitem(last=False)
-            next_token = (base64.urlsafe_b64encode(f"{snap_id}:{end}".encode()).decode()
-                          if more else None)
+            next_token = (
+                base64.urlsafe_b64encode(f"{snap_id}:{end}".encode()).decode() if more else None
+            )
             return rv, items[offset:end], next_token, len(items) - end
 
     def events_after(self, rv: int, plural: str, namespace: str | None) -> list[Event]:
         """Logged events newer than ``rv`` for this resource (caller holds the lock)."""
         start = bisect_right([e.rv for e in self.events], rv)
-        return [e for e in self.events[start:]
-                if e.plural == plural and (namespace is None or e.namespace == namespace)]
+        return [
+            e
+            for e in self.events[start:]
+            if e.plural == plural and (namespace is None or e.namespace == namespace)
+        ]
 
     # -- PATCH -------------------------------------------------------------------------
-    def patch(self, plural: str, namespace: str, name: str, patch: dict,
-              content_type: str, dry_run: bool) -> dict:
+    def patch(
+        self, plural: str, namespace: str, name: str, patch: dict, content_type: str, dry_run: bool
+    ) -> dict:
         """Apply a patch as the API server does; ``dry_run`` validates and stores nothing."""
         if not isinstance(patch, dict):
             raise ApiError(400, "BadRequest", "the patch must be a JSON object")
@@ -280,17 +322,24 @@ class Store:
             current = self.get(plural, namespace, name)
             wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
             if wanted_rv is not None and wanted_rv != current["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {plural} '
-                               f'"{name}": the object has been modified; please apply your '
-                               "changes to the latest version and try again",
-                               {"name": name, "kind": plural})
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Operation cannot be fulfilled on {plural} "
+                    f'"{name}": the object has been modified; please apply your '
+                    "changes to the latest version and try again",
+                    {"name": name, "kind": plural},
+                )
             if content_type.startswith("application/merge-patch+json"):
                 merged = merge_patch(current, patch)
             elif content_type.startswith("application/strategic-merge-patch+json"):
                 merged = _strategic_merge_patch(current, patch)
             else:
-                raise ApiError(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format: {content_type}")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format: {content_type}",
+                )
             meta = dict(merged.get("metadata") or {})
             for field in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp"):
                 if field in current["metadata"]:

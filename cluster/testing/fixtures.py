@@ -4,6 +4,7 @@
 ``kubeconfig`` points the official client at it; ``live_cluster`` is a Cluster row added
 the way ``add_cluster`` adds one.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ the SAME database the test uses (``database_url_for_tests``): on SQLite the test
 put the test database in a file for this reason; on PostgreSQL it is ``test_<name>``.
 Tests that use a worker must use ``transactional_db`` so their rows are committed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,19 +46,46 @@ def database_url_for_tests() -> str:
 class Worker:
     """``celery -A config worker --pool=solo`` running in a subprocess until ``stop()``."""
 
-    def __init__(self, *, broker_url: str, database_url: str, name: str = "test",
-                 env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-               "REDIS_URL": broker_url, "DATABASE_URL": database_url,
-               "PYTHONPATH": str(REPO), "LOG_LEVEL": "INFO", **(env or {})}
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        name: str = "test",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "REDIS_URL": broker_url,
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": str(REPO),
+            "LOG_LEVEL": "INFO",
+            **(env or {}),
+        }
         celery = Path(sys.executable).with_name("celery")
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.process = subprocess.Popen(
-            [str(celery), "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
-             f"{name}-{os.getpid()}@%h"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                str(celery),
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{name}-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -108,13 +136,30 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start and wait until it answers PING."""
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     return self

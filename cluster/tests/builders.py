@@ -1,11 +1,18 @@
 """Small builders of Kubernetes object dicts for the cluster tests (overrides by keyword)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 
-def node(name: str = "n1", *, zone: str | None = "z-a", ready: bool = True, ip: str = "10.0.0.1",
-         **extra: Any) -> dict[str, Any]:
+def node(
+    name: str = "n1",
+    *,
+    zone: str | None = "z-a",
+    ready: bool = True,
+    ip: str = "10.0.0.1",
+    **extra: Any,
+) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": name}
     if zone:
         labels["topology.kubernetes.io/zone"] = zone
@@ -15,7 +22,10 @@ def node(name: str = "n1", *, zone: str | None = "z-a", ready: bool = True, ip: 
         "metadata": {"name": name, "labels": labels},
         "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
         "status": {
-            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+            "addresses": [
+                {"type": "InternalIP", "address": ip},
+                {"type": "Hostname", "address": name},
+            ],
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             "nodeInfo": {"kubeletVersion": "v1.33.2", "kubeProxyVersion": "v1.33.2"},
         },
@@ -41,16 +51,23 @@ def service(name: str = "web", namespace: str = "shop", **spec: Any) -> dict[str
     }
 
 
-def endpoint(ip: str = "10.244.1.5", *, node_name: str = "n1", zone: str = "z-a",
-             **extra: Any) -> dict[str, Any]:
+def endpoint(
+    ip: str = "10.244.1.5", *, node_name: str = "n1", zone: str = "z-a", **extra: Any
+) -> dict[str, Any]:
     entry = {"addresses": [ip], "nodeName": node_name, "zone": zone}
     entry.update(extra)
     return entry
 
 
-def endpoint_slice(name: str = "web-abc", namespace: str = "shop", *, service_name: str = "web",
-                   endpoints: list[dict[str, Any]] | None = None, address_type: str = "IPv4",
-                   **extra: Any) -> dict[str, Any]:
+def endpoint_slice(
+    name: str = "web-abc",
+    namespace: str = "shop",
+    *,
+    service_name: str = "web",
+    endpoints: list[dict[str, Any]] | None = None,
+    address_type: str = "IPv4",
+    **extra: Any,
+) -> dict[str, Any]:
     obj = {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -67,8 +84,14 @@ def endpoint_slice(name: str = "web-abc", namespace: str = "shop", *, service_na
     return obj
 
 
-def pod(name: str = "web-1", namespace: str = "shop", *, node_name: str = "n1",
-        ip: str = "10.244.1.5", ready: bool = True) -> dict[str, Any]:
+def pod(
+    name: str = "web-1",
+    namespace: str = "shop",
+    *,
+    node_name: str = "n1",
+    ip: str = "10.244.1.5",
+    ready: bool = True,
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -98,7 +121,9 @@ def small_cluster() -> list[dict[str, Any]]:
         node("n1", zone="z-a", ip="10.0.0.1"),
         node("n2", zone="z-b", ip="10.0.0.2"),
         service("web"),
-        endpoint_slice(endpoints=[endpoint("10.244.1.5"), endpoint("10.244.2.5", node_name="n2", zone="z-b")]),
+        endpoint_slice(
+            endpoints=[endpoint("10.244.1.5"), endpoint("10.244.2.5", node_name="n2", zone="z-b")]
+        ),
         pod("web-1", node_name="n1", ip="10.244.1.5"),
         pod("web-2", node_name="n2", ip="10.244.2.5"),
     ]

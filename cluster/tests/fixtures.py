@@ -1,5 +1,6 @@
 """Where the real-cluster fixtures live: ``tests/fixtures/`` in the repository (origins and
 licences in ``tests/fixtures/real/SOURCES.md``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

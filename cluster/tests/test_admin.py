@@ -1,4 +1,5 @@
 """Admin pages for every cluster model render, with the raw object read-only."""
+
 from __future__ import annotations
 
 import io
@@ -23,10 +24,14 @@ def admin_client_with_demo(admin_client):
 @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])
 def test_changelist_and_change_page(admin_client_with_demo, model):
     opts = model._meta
-    listing = admin_client_with_demo.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    listing = admin_client_with_demo.get(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    )
     assert listing.status_code == 200
     obj = model.objects.order_by("pk").last()
-    page = admin_client_with_demo.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+    page = admin_client_with_demo.get(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    )
     assert page.status_code == 200
     html = page.content.decode()
     if model is not Cluster:
@@ -44,4 +49,6 @@ def test_deleting_a_cluster_in_the_admin(admin_client_with_demo):
     url = reverse("admin:cluster_cluster_delete", args=[demo.pk])
     response = admin_client_with_demo.post(url, {"post": "yes"})
     assert response.status_code == 302
-    assert not Cluster.objects.exists() and not Pod.objects.exists() and not Endpoint.objects.exists()
+    assert (
+        not Cluster.objects.exists() and not Pod.objects.exists() and not Endpoint.objects.exists()
+    )

@@ -1,4 +1,5 @@
 """API auth: create_api_token, token and session auth, throttling, offline docs pages."""
+
 from __future__ import annotations
 
 import io
@@ -57,7 +58,8 @@ def test_create_api_token_command_line_exit_status(capsys):
     assert exit_info.value.code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.strip().splitlines() == [
-        "CommandError: no user 'ghost' (pass --create to create it)"]
+        "CommandError: no user 'ghost' (pass --create to create it)"
+    ]
 
 
 def test_operator_flag_is_needed_to_sync(reader, small_cluster):
@@ -84,8 +86,9 @@ def test_garbage_token_is_401_even_with_anonymous_read(small_cluster):
 def test_throttling_answers_429_in_the_error_shape(anon_client, small_cluster):
     # Per day: the only window edge is midnight UTC, so the test never straddles one.
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/day"}
-    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK,
-                                           "DEFAULT_THROTTLE_RATES": rates}):
+    with override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    ):
         statuses = [anon_client.get("/api/v1/clusters").status_code for _ in range(4)]
         last = anon_client.get("/api/v1/clusters")
     assert statuses == [200, 200, 200, 429]
@@ -95,8 +98,9 @@ def test_throttling_answers_429_in_the_error_shape(anon_client, small_cluster):
 
 def test_user_throttle_counts_each_user_apart(reader_client, operator_client, small_cluster):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "2/day"}
-    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK,
-                                           "DEFAULT_THROTTLE_RATES": rates}):
+    with override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    ):
         reader = [reader_client.get("/api/v1/nodes").status_code for _ in range(3)]
         operator = operator_client.get("/api/v1/nodes").status_code
     assert reader == [200, 200, 429]
@@ -125,8 +129,12 @@ def test_schema_is_served(anon_client):
 
 def test_me_tells_who_the_caller_is(anon_client, reader_client, operator_client, client, reader):
     assert anon_client.get("/api/v1/me").json() == {
-        "authenticated": False, "username": None, "auth": None, "can_read": True,
-        "can_operate": False}
+        "authenticated": False,
+        "username": None,
+        "auth": None,
+        "can_read": True,
+        "can_operate": False,
+    }
     assert reader_client.get("/api/v1/me").json()["can_operate"] is False
     me = operator_client.get("/api/v1/me").json()
     assert (me["username"], me["auth"], me["can_operate"]) == ("operator", "token", True)
@@ -140,5 +148,9 @@ def test_inactive_user_token_is_refused(reader, reader_client, small_cluster):
     reader.save(update_fields=["is_active"])
     refused = reader_client.get("/api/v1/nodes")
     assert refused.status_code == 401
-    assert refused.json()["error"] == {"code": "authentication_failed", "field": None,
-                                       "message": "User inactive or deleted.", "details": None}
+    assert refused.json()["error"] == {
+        "code": "authentication_failed",
+        "field": None,
+        "message": "User inactive or deleted.",
+        "details": None,
+    }

@@ -1,4 +1,5 @@
 """API: clusters, nodes, services, endpoint slices, endpoints, pods (read-only lists)."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,12 +35,14 @@ def test_unknown_cluster_is_a_404_in_the_error_shape(reader_client, small_cluste
 
 
 def test_services_filter_by_effective_policy(reader_client, small_cluster):
-    local = reader_client.get("/api/v1/services", {"cluster": "small",
-                                                   "internal_traffic_policy": "Local"})
+    local = reader_client.get(
+        "/api/v1/services", {"cluster": "small", "internal_traffic_policy": "Local"}
+    )
     assert _names(local) == ["cache"]
     # An omitted policy is Cluster to kube-proxy, so it matches "Cluster".
-    cluster = reader_client.get("/api/v1/services", {"cluster": "small",
-                                                     "internal_traffic_policy": "Cluster"})
+    cluster = reader_client.get(
+        "/api/v1/services", {"cluster": "small", "internal_traffic_policy": "Cluster"}
+    )
     assert _names(cluster) == ["checkout", "web"]
     row = next(r for r in cluster.json()["results"] if r["name"] == "web")
     assert row["internal_traffic_policy"] == ""
@@ -91,12 +94,15 @@ def test_pagination_limit_offset(reader_client, small_cluster):
     assert page["next"] and page["previous"]
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"cluster": "nope"}, "cluster"),
-    ({"service": "no-slash"}, "service"),
-    ({"ready": "maybe"}, "ready"),
-    ({"ordering": "raw"}, "ordering"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"cluster": "nope"}, "cluster"),
+        ({"service": "no-slash"}, "service"),
+        ({"ready": "maybe"}, "ready"),
+        ({"ordering": "raw"}, "ordering"),
+    ],
+)
 def test_bad_filter_values_are_400_naming_the_field(reader_client, small_cluster, params, field):
     response = reader_client.get("/api/v1/endpoints", params)
     assert response.status_code == 400
@@ -105,10 +111,20 @@ def test_bad_filter_values_are_400_naming_the_field(reader_client, small_cluster
     assert error["message"].startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nodes", "/api/v1/services", "/api/v1/endpoint-slices",
-                                  "/api/v1/endpoints", "/api/v1/pods", "/api/v1/clusters"])
-def test_list_query_count_does_not_grow_with_rows(reader_client, small_cluster, small_objects,
-                                                  path, django_assert_num_queries):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/nodes",
+        "/api/v1/services",
+        "/api/v1/endpoint-slices",
+        "/api/v1/endpoints",
+        "/api/v1/pods",
+        "/api/v1/clusters",
+    ],
+)
+def test_list_query_count_does_not_grow_with_rows(
+    reader_client, small_cluster, small_objects, path, django_assert_num_queries
+):
     # Token lookup (1) + count (1) + page (1); the cluster filter adds its lookup (1).
     cluster_import(name="other", objects=small_objects)
     params = {} if path.endswith("clusters") else {"cluster": "small"}

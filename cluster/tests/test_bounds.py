@@ -4,6 +4,7 @@ YAML aliases are never expanded (a "billion laughs" in a Node's spec or in the k
 ConfigMap's config.conf costs what its text costs), and nesting, string length, number
 length, lone surrogates and object/value counts are bounded by ``ROUTESCOPE_DUMP_MAX_*``.
 """
+
 from __future__ import annotations
 
 import io
@@ -58,34 +59,47 @@ def _bounded(call):
 
 
 def test_alias_bomb_in_a_node_spec_is_refused_without_expanding():
-    text = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n"
-            "  metadata:\n    name: n1\n  spec:\n" + alias_bomb(9, indent="    "))
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n"
+        "  metadata:\n    name: n1\n  spec:\n" + alias_bomb(9, indent="    ")
+    )
     error, peak, seconds = _bounded(lambda: _read(text))
     assert isinstance(error, DumpError)
-    assert _one_line(error) == ("document 1, items[0] (Node n1): spec.a1[0] is a YAML alias;"
-                                " anchors and aliases are not accepted in a dump")
+    assert _one_line(error) == (
+        "document 1, items[0] (Node n1): spec.a1[0] is a YAML alias;"
+        " anchors and aliases are not accepted in a dump"
+    )
     assert peak < 5 * 1024**2 and seconds < 5  # 9**9 leaves were never built
 
 
 def _proxy_map(conf: str) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-            "data": {"config.conf": conf}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "data": {"config.conf": conf},
+    }
 
 
 def test_alias_bomb_in_config_conf_is_refused_naming_the_configmap():
     conf = "mode: iptables\n" + alias_bomb(7)
     error, peak, seconds = _bounded(
-        lambda: parse_kube_proxy_config(_proxy_map(conf), Reader("ConfigMap kube-system/kube-proxy")))
+        lambda: parse_kube_proxy_config(
+            _proxy_map(conf), Reader("ConfigMap kube-system/kube-proxy")
+        )
+    )
     assert isinstance(error, ObjectError)
-    assert _one_line(error) == ("ConfigMap kube-system/kube-proxy: data.config.conf a1[0] is a"
-                                " YAML alias; anchors and aliases are not accepted in a dump")
+    assert _one_line(error) == (
+        "ConfigMap kube-system/kube-proxy: data.config.conf a1[0] is a"
+        " YAML alias; anchors and aliases are not accepted in a dump"
+    )
     assert peak < 5 * 1024**2 and seconds < 5
 
 
 def test_merge_keys_are_refused_before_they_copy_anything():
-    text = ("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n"
-            "base: &b {x: 1}\nspec:\n  <<: *b\n")
+    text = (
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n" "base: &b {x: 1}\nspec:\n  <<: *b\n"
+    )
     with pytest.raises(DumpError, match=r"^invalid YAML at line 7, column 3: merge keys \(<<\)"):
         _read(text)
 
@@ -95,24 +109,36 @@ def test_a_plain_anchor_without_alias_is_harmless():
     assert _read(text)[0]["metadata"] == {"name": "n1"}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "\\ud800"}}}',
-     "top level (Node n1): metadata.labels.a holds a lone surrogate (\\ud800 at character 0),"
-     " which is not text"),
-    # libyaml refuses the escape itself.
-    ('apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    a: "\\ud800"\n',
-     "invalid YAML at line 6, column 11: found invalid Unicode character escape code"),
-], ids=["json", "yaml"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "\\ud800"}}}',
+            "top level (Node n1): metadata.labels.a holds a lone surrogate (\\ud800 at character 0),"
+            " which is not text",
+        ),
+        # libyaml refuses the escape itself.
+        (
+            'apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    a: "\\ud800"\n',
+            "invalid YAML at line 6, column 11: found invalid Unicode character escape code",
+        ),
+    ],
+    ids=["json", "yaml"],
+)
 def test_lone_surrogate_is_refused_with_its_path(text, expected):
     with pytest.raises(DumpError) as info:
         _read(text)
     assert _one_line(info.value) == expected
 
 
-@pytest.mark.parametrize("template", [
-    '{{"apiVersion": "v1", "kind": "Node", "metadata": {{"name": "n1", "generation": {}}}}}',
-    "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  generation: {}\n",
-], ids=["json", "yaml"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{"apiVersion": "v1", "kind": "Node", "metadata": {{"name": "n1", "generation": {}}}}}',
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  generation: {}\n",
+    ],
+    ids=["json", "yaml"],
+)
 @pytest.mark.parametrize("number", ["9" * 5000, "9" * 4301 + ".5", "-" + "1" * 40])
 def test_overlong_numbers_are_refused_before_conversion(template, number):
     with pytest.raises(DumpError) as info:
@@ -139,35 +165,57 @@ def test_deep_nesting_inside_an_object_names_the_path():
     with pytest.raises(DumpError) as info:
         _read(text % deep)
     assert _one_line(info.value).startswith(
-        "top level (Pod x/p): spec" + "[0]" * 99 + " nests more than 100 levels deep")
+        "top level (Pod x/p): spec" + "[0]" * 99 + " nests more than 100 levels deep"
+    )
 
 
 def test_nul_and_binary_values_are_refused():
     with pytest.raises(DumpError, match=r"\(Node n1\): metadata.labels.a holds a NUL"):
-        _read('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "x\\u0000"}}}')
+        _read(
+            '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "x\\u0000"}}}'
+        )
     with pytest.raises(DumpError, match=r"\(Node n1\): spec.x is binary data \(YAML !!binary\)"):
         _read("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  x: !!binary aGk=\n")
 
 
 def test_each_bound_is_a_parameter():
-    obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"k": "v" * 50}}}
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "n1", "labels": {"k": "v" * 50}},
+    }
     text = json.dumps({"apiVersion": "v1", "kind": "List", "items": [obj, obj, obj]})
     assert len(_read(text)) == 3
-    with pytest.raises(DumpError, match=r"metadata.labels.k is a string of 50 characters \(the limit is 40\)"):
+    with pytest.raises(
+        DumpError, match=r"metadata.labels.k is a string of 50 characters \(the limit is 40\)"
+    ):
         _read(text, limits=Limits(max_string=40))
-    long_key = json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "k" * 50: 1}})
-    with pytest.raises(DumpError, match=r"\(Node n1\): metadata.k{50} key is a string of 50 characters"):
+    long_key = json.dumps(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "k" * 50: 1}}
+    )
+    with pytest.raises(
+        DumpError, match=r"\(Node n1\): metadata.k{50} key is a string of 50 characters"
+    ):
         _read(long_key, limits=Limits(max_string=40))
-    with pytest.raises(DumpError, match=r"^top level, items\[0\] \(Node n1\): metadata.labels nests more than 2"):
+    with pytest.raises(
+        DumpError, match=r"^top level, items\[0\] \(Node n1\): metadata.labels nests more than 2"
+    ):
         _read(text, limits=Limits(max_depth=2))
     with pytest.raises(DumpTooLarge, match=r"items\[2\]: the dump holds more than 2 objects"):
         _read(text, limits=Limits(max_objects=2))
-    with pytest.raises(DumpTooLarge, match=r"items\[1\] \(Node n1\): the dump holds more than 10 values"):
+    with pytest.raises(
+        DumpTooLarge, match=r"items\[1\] \(Node n1\): the dump holds more than 10 values"
+    ):
         _read(text, limits=Limits(max_values=10))
 
 
 def test_a_megabyte_name_gives_a_short_line():
-    obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n" * 1_000_000}, "spec": {"x": "\ud800"}}
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "n" * 1_000_000},
+        "spec": {"x": "\ud800"},
+    }
     with pytest.raises(DumpError) as info:
         _read(json.dumps(obj))
     assert "(1,000,000 characters)" in _one_line(info.value, limit=300)
@@ -187,8 +235,15 @@ def test_import_reads_the_bounds_from_settings(tmp_path):
     from tests.contract import run
 
     path = tmp_path / "dump.json"
-    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List",
-                                "items": [b.node("n1"), b.node("n2"), b.node("n3")]}))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [b.node("n1"), b.node("n2"), b.node("n3")],
+            }
+        )
+    )
     with override_settings(ROUTESCOPE_DUMP_MAX_OBJECTS=2):
         result = run("import_cluster", str(path), "--name", "c")
     assert result.code == 2 and result.one_line_error, result
@@ -198,7 +253,9 @@ def test_import_reads_the_bounds_from_settings(tmp_path):
     conf.write_text(json.dumps([node, _proxy_map("mode: ipvs\na:\n  b:\n    c:\n      d: 1\n")]))
     with override_settings(ROUTESCOPE_DUMP_MAX_DEPTH=3):  # config.conf is held to them too
         result = run("import_cluster", str(conf), "--name", "c")
-    assert result.code == 2 and "data.config.conf a.b.c nests more than 3 levels" in result.err, result
+    assert (
+        result.code == 2 and "data.config.conf a.b.c nests more than 3 levels" in result.err
+    ), result
     assert run("import_cluster", str(conf), "--name", "c").code == 0
 
 
@@ -206,17 +263,22 @@ def test_yaml_aliases_are_never_expanded_across_list_items():
     # YAML Lists are built one item at a time: an alias to an earlier item's anchor must
     # not copy it (100,000 two-byte aliases of a 1 MB string would be 100 GB).
     big = "x" * 1_000_000
-    text = ("apiVersion: v1\nkind: List\nitems:\n"
-            f"- {{apiVersion: v1, kind: Node, metadata: {{name: n1}}, spec: {{a: &big {big}}}}}\n"
-            + "- {apiVersion: v1, kind: Node, metadata: {name: n2}, spec: {b: *big}}\n" * 1000)
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        f"- {{apiVersion: v1, kind: Node, metadata: {{name: n1}}, spec: {{a: &big {big}}}}}\n"
+        + "- {apiVersion: v1, kind: Node, metadata: {name: n2}, spec: {b: *big}}\n"
+        * 1000
+    )
     error, peak, _ = _bounded(lambda: _read(text))
-    assert str(error) == ("document 1, items[1] (Node n2): spec.b is a YAML alias; anchors and"
-                          " aliases are not accepted in a dump")
+    assert str(error) == (
+        "document 1, items[1] (Node n2): spec.b is a YAML alias; anchors and"
+        " aliases are not accepted in a dump"
+    )
     assert peak < 40 * 1024**2
 
 
 def test_explicitly_tagged_yaml_documents_are_checked_too():
-    text = '--- !!map\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {x: !!binary aGk=}\n'
+    text = "--- !!map\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {x: !!binary aGk=}\n"
     with pytest.raises(DumpError, match=r"^document 1 \(Node n1\): spec.x is binary data"):
         _read(text)
 
@@ -238,7 +300,9 @@ def test_a_yaml_list_refused_at_its_last_item_never_held_its_whole_node_graph():
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     text = yaml.dump({"apiVersion": "v1", "kind": "List", "items": items}, Dumper=dumper)
     error, peak, _ = _bounded(lambda: _read(text))
-    assert str(error).startswith("document 1, items[399] (Pod shop/web-399): metadata.labels.a holds a NUL")
+    assert str(error).startswith(
+        "document 1, items[399] (Pod shop/web-399): metadata.labels.a holds a NUL"
+    )
     assert peak < 20 * len(text), (peak, len(text))  # before: 65 times
 
 
@@ -249,8 +313,10 @@ def test_a_gzip_bomb_is_refused_by_its_ratio_long_before_max_bytes():
     limits = Limits(gzip_allowance=1024**2)
     error, peak, _ = _bounded(lambda: _read(bomb, limits=limits, max_bytes=2 * 1024**3))
     assert isinstance(error, DumpTooLarge)
-    assert str(error) == ("input decompresses to more than 100 times its size (the limit;"
-                          " ROUTESCOPE_DUMP_MAX_GZIP_RATIO): not a kubectl dump")
+    assert str(error) == (
+        "input decompresses to more than 100 times its size (the limit;"
+        " ROUTESCOPE_DUMP_MAX_GZIP_RATIO): not a kubectl dump"
+    )
     assert peak < 4 * 1024**2
     real = gzip.compress(json.dumps([b.node(f"n{i}") for i in range(3000)]).encode())
     assert len(_read(real, limits=limits)) == 3000  # a real dump compresses far less

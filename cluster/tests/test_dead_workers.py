@@ -3,6 +3,7 @@
 The broker's visibility timeout stays at its default (an hour): nothing here relies on the
 message coming back. The heartbeat is what tells a dead job from a slow one.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,9 +14,14 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from cluster.sync_jobs import cluster_add_live, sync_request
-from cluster.testing.fixtures import fake_api, kubeconfig  # noqa: F401
-from cluster.testing.workers import RedisServer, Worker, database_url_for_tests, publishing_to, \
-    wait_for
+from cluster.testing.fixtures import fake_api, kubeconfig
+from cluster.testing.workers import (
+    RedisServer,
+    Worker,
+    database_url_for_tests,
+    publishing_to,
+    wait_for,
+)
 from jobs.models import Job, SyncRun
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
@@ -31,16 +37,19 @@ def broker(tmp_path):
     server.stop()
 
 
-def _start_and_kill_mid_sync(broker, fake_api, kubeconfig):  # noqa: F811
+def _start_and_kill_mid_sync(broker, fake_api, kubeconfig):
     """A live cluster whose sync job's worker was killed while listing pods."""
-    doomed = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
-                    name="doomed", env=WORKER_ENV).wait_ready()
+    doomed = Worker(
+        broker_url=broker.url, database_url=database_url_for_tests(), name="doomed", env=WORKER_ENV
+    ).wait_ready()
     try:
         cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
         fake_api.set_delay("pods", 60)  # the sync hangs on the pod list ...
         job, _ = sync_request(cluster=cluster)
-        wait_for(lambda: any(p == "/api/v1/pods" for (_m, p, _q) in fake_api.requests),
-                 what="the pod list")
+        wait_for(
+            lambda: any(p == "/api/v1/pods" for (_m, p, _q) in fake_api.requests),
+            what="the pod list",
+        )
         started = Job.objects.get(pk=job.pk).heartbeat_at
         wait_for(lambda: Job.objects.get(pk=job.pk).heartbeat_at > started, what="a heartbeat")
     finally:
@@ -50,8 +59,9 @@ def _start_and_kill_mid_sync(broker, fake_api, kubeconfig):  # noqa: F811
 
 
 @override_settings(ROUTESCOPE_JOB_LOST_SECONDS=LOST)
-def test_foreground_sync_takes_over_a_job_whose_worker_was_killed(transactional_db, broker,
-                                                                  fake_api, kubeconfig):  # noqa: F811
+def test_foreground_sync_takes_over_a_job_whose_worker_was_killed(
+    transactional_db, broker, fake_api, kubeconfig
+):
     with publishing_to(broker.url):
         cluster, job, killed = _start_and_kill_mid_sync(broker, fake_api, kubeconfig)
         out = io.StringIO()
@@ -69,8 +79,7 @@ def test_foreground_sync_takes_over_a_job_whose_worker_was_killed(transactional_
 
 
 @override_settings(ROUTESCOPE_JOB_LOST_SECONDS=LOST)
-def test_a_new_request_never_joins_a_dead_job(transactional_db, broker, fake_api,
-                                              kubeconfig):  # noqa: F811
+def test_a_new_request_never_joins_a_dead_job(transactional_db, broker, fake_api, kubeconfig):
     heir = None
     try:
         with publishing_to(broker.url):
@@ -81,12 +90,20 @@ def test_a_new_request_never_joins_a_dead_job(transactional_db, broker, fake_api
             def found_dead():
                 again, _ = sync_request(cluster=cluster)
                 return Job.objects.get(pk=again.pk).state == Job.State.QUEUED
+
             wait_for(found_dead, timeout=LOST + 10, interval=0.2, what="the dead job found")
             detected = time.monotonic() - killed
-            heir = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
-                          name="heir", env=WORKER_ENV).wait_ready()
-            wait_for(lambda: Job.objects.get(pk=job.pk).is_done, timeout=60,
-                     what="the re-queued job to finish")
+            heir = Worker(
+                broker_url=broker.url,
+                database_url=database_url_for_tests(),
+                name="heir",
+                env=WORKER_ENV,
+            ).wait_ready()
+            wait_for(
+                lambda: Job.objects.get(pk=job.pk).is_done,
+                timeout=60,
+                what="the re-queued job to finish",
+            )
         job.refresh_from_db()
         assert job.state == Job.State.SUCCEEDED, job.error + heir.log()[-2000:]
         assert "worker lost: no heartbeat" in job.log and job.attempts == 2

@@ -1,4 +1,5 @@
 """The demo cluster: shape, consistency, and the stories it is meant to tell."""
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,9 @@ def test_nodes_zones_and_odd_nodes(demo):
     assert [n.name for n in nodes if not n.ready] == ["node-b3"]
     assert [n.name for n in nodes if n.unschedulable] == ["node-c2"]
     assert [n.name for n in nodes if not n.zone] == ["edge-1"]
-    assert all(n.kubelet_version.startswith("v1.33.") and n.internal_ips and n.pod_cidrs for n in nodes)
+    assert all(
+        n.kubelet_version.startswith("v1.33.") and n.internal_ips and n.pod_cidrs for n in nodes
+    )
 
 
 def test_service_types_and_every_policy_combination(demo):
@@ -40,8 +43,16 @@ def test_service_types_and_every_policy_combination(demo):
     assert len(services) >= 12
     assert {"ClusterIP", "NodePort", "LoadBalancer"} <= {s.type for s in services}
     exposed = [s for s in services if s.type in ("NodePort", "LoadBalancer") or s.external_ips]
-    combos = {(s.internal_traffic_policy or "Cluster", s.external_traffic_policy or "Cluster") for s in exposed}
-    assert combos == {("Cluster", "Cluster"), ("Cluster", "Local"), ("Local", "Cluster"), ("Local", "Local")}
+    combos = {
+        (s.internal_traffic_policy or "Cluster", s.external_traffic_policy or "Cluster")
+        for s in exposed
+    }
+    assert combos == {
+        ("Cluster", "Cluster"),
+        ("Cluster", "Local"),
+        ("Local", "Cluster"),
+        ("Local", "Local"),
+    }
     assert any(s.session_affinity == "ClientIP" for s in services)
     assert any(s.external_ips for s in services)
     assert any(len(s.cluster_ips) == 2 for s in services)  # dual-stack
@@ -100,13 +111,17 @@ def test_endpoints_match_their_pods(demo):
     assert not demo.endpoint_slices.filter(service_missing=True).exists()
     selected = {s.name: s.selector for s in demo.services.exclude(selector=None)}
     for p in pods.values():
-        assert any(sel and all(p.labels.get(k) == v for k, v in sel.items()) for sel in selected.values())
+        assert any(
+            sel and all(p.labels.get(k) == v for k, v in sel.items()) for sel in selected.values()
+        )
 
 
 def test_kube_proxy_config(demo):
     proxy = KubeProxyConfig.objects.get(cluster=demo)
     assert (proxy.mode, proxy.cluster_cidr, proxy.detect_local_mode) == (
-        "iptables", "10.244.0.0/16,fd00:10:244::/56", "ClusterCIDR",
+        "iptables",
+        "10.244.0.0/16,fd00:10:244::/56",
+        "ClusterCIDR",
     )
 
 
@@ -125,7 +140,9 @@ def test_committed_demo_matches_its_builder():
 
     from cluster.management.commands.load_demo import DEMO_DUMP
 
-    spec = importlib.util.spec_from_file_location("build_demo", DEMO_DUMP.with_name("build_demo.py"))
+    spec = importlib.util.spec_from_file_location(
+        "build_demo", DEMO_DUMP.with_name("build_demo.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build() == json.loads(DEMO_DUMP.read_text())

@@ -3,12 +3,13 @@
 Each case is what a platform engineer should see when opening the demo: if the demo dump
 or the engine drifts, the story stops being true and this fails.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from cluster.management.commands.load_demo import DEMO_DUMP
 from cluster.kube_dump import read_objects
+from cluster.management.commands.load_demo import DEMO_DUMP
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.simulate import Question, simulate
 
@@ -23,8 +24,10 @@ def _ask(snapshot, service, source, **kwargs):
 
 
 def _shares(answer):
-    return {e["node"]: round(sum(x["share"] for x in answer["endpoints"] if x["node"] == e["node"]), 3)
-            for e in answer["endpoints"]}
+    return {
+        e["node"]: round(sum(x["share"] for x in answer["endpoints"] if x["node"] == e["node"]), 3)
+        for e in answer["endpoints"]
+    }
 
 
 def test_checkout_local_lb_sends_half_the_traffic_to_one_pod(snapshot):

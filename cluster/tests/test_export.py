@@ -1,4 +1,5 @@
 """export_cluster prints a kubectl-style List that imports back to the identical state."""
+
 from __future__ import annotations
 
 import io
@@ -45,7 +46,13 @@ def test_export_is_a_kubectl_list_with_the_configmap_last():
     listed = json.loads(_export("c"))
     assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
     assert [o["kind"] for o in listed["items"]] == [
-        "Node", "Node", "Service", "EndpointSlice", "Pod", "Pod", "ConfigMap",
+        "Node",
+        "Node",
+        "Service",
+        "EndpointSlice",
+        "Pod",
+        "Pod",
+        "ConfigMap",
     ]
     assert listed["items"] == [objects[i] for i in (0, 1, 2, 3, 4, 5, 6)]
 
@@ -71,7 +78,9 @@ def test_unknown_cluster():
 def test_export_to_an_unwritable_place_is_one_line(tmp_path):
     cluster_import(name="c", objects=b.small_cluster())
     target = tmp_path / "missing-dir" / "out.json"
-    with pytest.raises(CommandError, match=r"^cannot write .*out\.json: No such file or directory$") as info:
+    with pytest.raises(
+        CommandError, match=r"^cannot write .*out\.json: No such file or directory$"
+    ) as info:
         call_command("export_cluster", "c", "-o", str(target))
     assert info.value.returncode == 2
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 """Field readers: the fast IPv4 check agrees with the standard library on every input."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -28,21 +29,31 @@ def _ours(text: str, family: int | None) -> bool:
     return True
 
 
-octets = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "099", "", "-1", "1e2", " 1"]))
+octets = st.one_of(
+    st.integers(0, 300).map(str), st.sampled_from(["00", "01", "099", "", "-1", "1e2", " 1"])
+)
 dotted = st.lists(octets, min_size=3, max_size=5).map(".".join)
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=st.one_of(dotted, st.ip_addresses().map(str), st.text(max_size=20)),
-       family=st.sampled_from([None, 4, 6]))
+@given(
+    text=st.one_of(dotted, st.ip_addresses().map(str), st.text(max_size=20)),
+    family=st.sampled_from([None, 4, 6]),
+)
 def test_ip_check_matches_ipaddress(text, family):
     assert _ours(text, family) == _reference(text, family)
 
 
 def test_messages_name_the_field():
-    with pytest.raises(ObjectError, match=r"^Pod shop/web: status.podIP '10.0.0.1' is not an IPv6 address$"):
+    with pytest.raises(
+        ObjectError, match=r"^Pod shop/web: status.podIP '10.0.0.1' is not an IPv6 address$"
+    ):
         READER.ip("10.0.0.1", path="status.podIP", family=6)
-    with pytest.raises(ObjectError, match=r"^Pod shop/web: spec.x must be a boolean, got an integer$"):
+    with pytest.raises(
+        ObjectError, match=r"^Pod shop/web: spec.x must be a boolean, got an integer$"
+    ):
         READER.get({"x": 1}, "x", bool, path="spec.x")
-    with pytest.raises(ObjectError, match=r"^Pod shop/web: spec.n must be an integer, got a boolean$"):
+    with pytest.raises(
+        ObjectError, match=r"^Pod shop/web: spec.n must be an integer, got a boolean$"
+    ):
         READER.get({"n": True}, "n", int, path="spec.n")

@@ -1,4 +1,5 @@
 """Whatever a field holds, import ends in success or one clear line: never a traceback."""
+
 from __future__ import annotations
 
 import copy
@@ -17,9 +18,13 @@ from cluster.tests import builders as b
 pytestmark = pytest.mark.django_db
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
     | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
 SAMPLE = b.small_cluster() + [b.kube_proxy_configmap("mode: ipvs\nipvs:\n  scheduler: lc\n")]
@@ -37,8 +42,11 @@ def _paths(value, prefix=()):
             yield from _paths(child, prefix + (index,))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_mutated_objects_import_or_fail_in_one_line(data):
     objects = copy.deepcopy(SAMPLE)
@@ -55,12 +63,17 @@ def test_mutated_objects_import_or_fail_in_one_line(data):
         cluster_import(name="fuzz", objects=read_objects(io.BytesIO(dumped.encode())))
     except DumpError as exc:  # ObjectError is a DumpError
         assert "\n" not in str(exc) and str(exc)
-        assert Cluster.objects.filter(name="fuzz").values_list("revision", flat=True).first() == before
+        assert (
+            Cluster.objects.filter(name="fuzz").values_list("revision", flat=True).first() == before
+        )
 
 
 @settings(max_examples=300, deadline=None)
-@given(raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
-       | JSON.map(lambda v: json.dumps(v).encode()))
+@given(
+    raw=st.binary(max_size=200)
+    | st.text(max_size=200).map(str.encode)
+    | JSON.map(lambda v: json.dumps(v).encode())
+)
 def test_any_bytes_read_or_fail_in_one_line(raw):
     try:
         objects = read_objects(io.BytesIO(raw))

@@ -1,4 +1,5 @@
 """The synthetic cluster generator: deterministic, importable, and realistically skewed."""
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,15 @@ def _kind(objects, kind):
 
 def test_counts_match_the_shape(objects):
     counts = Counter(o["kind"] for o in objects)
-    assert (counts["Node"], counts["Service"], counts["Pod"], counts["ConfigMap"]) == (300, 200, 4000, 1)
-    zones = {o["metadata"]["labels"].get("topology.kubernetes.io/zone") for o in _kind(objects, "Node")}
+    assert (counts["Node"], counts["Service"], counts["Pod"], counts["ConfigMap"]) == (
+        300,
+        200,
+        4000,
+        1,
+    )
+    zones = {
+        o["metadata"]["labels"].get("topology.kubernetes.io/zone") for o in _kind(objects, "Node")
+    }
     assert len(zones - {None}) == 3
 
 
@@ -76,7 +84,10 @@ def test_slices_agree_with_pods(objects):
     for s in slices:
         for e in s["endpoints"]:
             pod = pods[(e["targetRef"]["namespace"], e["targetRef"]["name"])]
-            assert (pod["status"]["podIP"], pod["spec"]["nodeName"]) == (e["addresses"][0], e["nodeName"])
+            assert (pod["status"]["podIP"], pod["spec"]["nodeName"]) == (
+                e["addresses"][0],
+                e["nodeName"],
+            )
             assert ("deletionTimestamp" in pod["metadata"]) == e["conditions"]["terminating"]
 
 
@@ -89,10 +100,24 @@ def test_generated_cluster_imports(objects):
 def test_command_writes_a_file_and_refuses_impossible_shapes(tmp_path):
     target = tmp_path / "gen.json"
     out = io.StringIO()
-    call_command("generate_cluster", "--nodes", "5", "--services", "4", "--pods", "30", "--seed", "1",
-                 "-o", str(target), stdout=out)
+    call_command(
+        "generate_cluster",
+        "--nodes",
+        "5",
+        "--services",
+        "4",
+        "--pods",
+        "30",
+        "--seed",
+        "1",
+        "-o",
+        str(target),
+        stdout=out,
+    )
     assert out.getvalue().startswith(f"Wrote {target}: 5 Node, 4 Service, ")
     assert Counter(o["kind"] for o in read_objects(target))["Pod"] == 30
-    with pytest.raises(CommandError, match="1000 pods do not fit on 2 nodes of 110 pods each") as info:
+    with pytest.raises(
+        CommandError, match="1000 pods do not fit on 2 nodes of 110 pods each"
+    ) as info:
         call_command("generate_cluster", "--nodes", "2", "--pods", "1000", "-o", str(target))
     assert info.value.returncode == 2

@@ -1,4 +1,5 @@
 """import_cluster on real dumps, odd dumps and bad files: summary, exit status 2, no traces."""
+
 from __future__ import annotations
 
 import io
@@ -91,10 +92,19 @@ def test_multi_document_stream_reports_replaced_objects():
 
 
 def test_summary_names_skipped_kinds_and_flagged_slices(tmp_path):
-    dump = {"apiVersion": "v1", "kind": "List", "items": b.small_cluster() + [
-        b.endpoint_slice("lost-1", service_name="lost"),
-        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "shop"}},
-    ]}
+    dump = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": b.small_cluster()
+        + [
+            b.endpoint_slice("lost-1", service_name="lost"),
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "web", "namespace": "shop"},
+            },
+        ],
+    }
     path = tmp_path / "dump.json"
     path.write_text(json.dumps(dump))
     out, _ = _run(str(path), "--name", "c")
@@ -113,15 +123,28 @@ def test_stdin(monkeypatch):
 
 
 BAD_FILES = [
-    ("not-json", '{"kind": "List", "items": [}', "invalid JSON at line 1, column 28: Expecting value"),
+    (
+        "not-json",
+        '{"kind": "List", "items": [}',
+        "invalid JSON at line 1, column 28: Expecting value",
+    ),
     ("not-yaml", "kind: Pod\nmetadata: {name: [x}\n", "invalid YAML at line 2, column 20:"),
-    ("not-kubernetes", "# notes\nhello: world\n", "document 1 is not a Kubernetes object: it has no kind and no apiVersion"),
-    ("bad-field", json.dumps(b.service(ports=[{"port": "http"}])),
-     "Service shop/web: spec.ports[0].port must be an integer, got a string"),
+    (
+        "not-kubernetes",
+        "# notes\nhello: world\n",
+        "document 1 is not a Kubernetes object: it has no kind and no apiVersion",
+    ),
+    (
+        "bad-field",
+        json.dumps(b.service(ports=[{"port": "http"}])),
+        "Service shop/web: spec.ports[0].port must be an integer, got a string",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES])
+@pytest.mark.parametrize(
+    ("text", "message"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES]
+)
 def test_bad_files_exit_2_and_change_nothing(tmp_path, text, message):
     _run(str(REAL[0]), "--name", "keep")
     before = database_state()
@@ -139,7 +162,10 @@ def test_huge_file_is_refused_by_size(tmp_path):
     path = tmp_path / "huge.json"
     with path.open("wb") as handle:  # sparse: 3 GB on disk costs nothing, and is never read
         handle.truncate(3 * 1024**3)
-    with pytest.raises(CommandError, match=r"huge\.json is too large: 3,221,225,472 bytes, the limit is 2,147,483,648 bytes"):
+    with pytest.raises(
+        CommandError,
+        match=r"huge\.json is too large: 3,221,225,472 bytes, the limit is 2,147,483,648 bytes",
+    ):
         _run(str(path), "--name", "huge")
     assert not Cluster.objects.exists()
 
@@ -151,7 +177,9 @@ def test_command_line_prints_one_line_and_exits_2(tmp_path, capsys):
     path = tmp_path / "bad.json"
     path.write_text('{"kind": "Service"}')
     with pytest.raises(SystemExit) as info:
-        ManagementUtility(["manage.py", "import_cluster", str(path), "--name", "x", "--skip-checks"]).execute()
+        ManagementUtility(
+            ["manage.py", "import_cluster", str(path), "--name", "x", "--skip-checks"]
+        ).execute()
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert err == "CommandError: top level: missing apiVersion\n"
@@ -181,5 +209,6 @@ def test_database_errors_are_one_line(monkeypatch):
     with pytest.raises(CommandError) as info:
         _run(str(REAL[0]), "--name", "x")
     assert (str(info.value), info.value.returncode) == (
-        "database error, nothing imported: no such table: cluster_cluster", 1,
+        "database error, nothing imported: no such table: cluster_cluster",
+        1,
     )

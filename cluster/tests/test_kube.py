@@ -1,4 +1,5 @@
 """The fake API server, spoken to by the official kubernetes client over a real socket."""
+
 from __future__ import annotations
 
 import threading
@@ -17,14 +18,14 @@ from cluster.kube.resources import (
     read_configmap,
     watch_objects,
 )
-from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig  # noqa: F401
+from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig
 from cluster.testing.objects import node
 
 NODES = BY_KIND["Node"]
 
 
 @pytest.fixture
-def api(kubeconfig):  # noqa: F811
+def api(kubeconfig):
     client = new_api_client(kubeconfig_path=str(kubeconfig), context="fake")
     yield client
     client.close()
@@ -40,7 +41,7 @@ def test_typed_client_models_deserialise_every_served_kind(api):
     assert core.read_namespaced_service("web", "shop", _request_timeout=5).spec.type == "NodePort"
 
 
-def test_list_pages_with_limit_and_continue_and_adds_kind(api, fake_api):  # noqa: F811
+def test_list_pages_with_limit_and_continue_and_adds_kind(api, fake_api):
     items, rv = list_objects(api, NODES, page_size=2)
     assert [o["metadata"]["name"] for o in items] == ["n1", "n2", "n3"]
     assert {(o["kind"], o["apiVersion"]) for o in items} == {("Node", "v1")}
@@ -50,14 +51,14 @@ def test_list_pages_with_limit_and_continue_and_adds_kind(api, fake_api):  # noq
     assert rv == str(fake_api.store.rv)
 
 
-def test_continued_list_is_the_snapshot_of_its_first_page(api, fake_api):  # noqa: F811
+def test_continued_list_is_the_snapshot_of_its_first_page(api, fake_api):
     first = fake_api.store.list_page("nodes", None, 2, None)
     fake_api.store.upsert(node("n0", "z-a", ip="192.168.0.9"))
     _rv, rest, token, _left = fake_api.store.list_page("nodes", None, 2, first[2])
     assert token is None and len(rest) == 1 and b'"n3"' in rest[0]
 
 
-def test_token_is_required_and_sent_from_the_kubeconfig(fake_api, tmp_path):  # noqa: F811
+def test_token_is_required_and_sent_from_the_kubeconfig(fake_api, tmp_path):
     path = fake_api.write_kubeconfig(tmp_path / "kc", context="fake", token="wrong")
     client = new_api_client(kubeconfig_path=str(path), context="fake")
     with pytest.raises(KubeError, match="HTTP 401") as caught:
@@ -66,42 +67,55 @@ def test_token_is_required_and_sent_from_the_kubeconfig(fake_api, tmp_path):  # 
     client.close()
 
 
-def test_unknown_context_and_missing_file_are_one_line_errors(kubeconfig, tmp_path):  # noqa: F811
+def test_unknown_context_and_missing_file_are_one_line_errors(kubeconfig, tmp_path):
     with pytest.raises(KubeConfigError, match=r"context 'prod' not found .*\(contexts: fake\)"):
         check_kubeconfig(path=kubeconfig, context="prod")
     with pytest.raises(KubeConfigError, match="cannot read kubeconfig"):
         check_kubeconfig(path=tmp_path / "nope", context="fake")
 
 
-def test_dry_run_patch_validates_and_stores_nothing(api, fake_api):  # noqa: F811
+def test_dry_run_patch_validates_and_stores_nothing(api, fake_api):
     before = fake_api.store.rv
-    result = patch_object(api, "Service", "shop", "api", {"spec": {"internalTrafficPolicy": "Local"}},
-                          dry_run=True)
+    result = patch_object(
+        api, "Service", "shop", "api", {"spec": {"internalTrafficPolicy": "Local"}}, dry_run=True
+    )
     assert result["spec"]["internalTrafficPolicy"] == "Local"
     assert "internalTrafficPolicy" not in get_object(api, "Service", "shop", "api")["spec"]
     assert fake_api.store.rv == before
     with pytest.raises(KubeError, match="HTTP 422 Invalid.*may only be set for externally"):
-        patch_object(api, "Service", "shop", "api", {"spec": {"externalTrafficPolicy": "Local"}},
-                     dry_run=True)
+        patch_object(
+            api,
+            "Service",
+            "shop",
+            "api",
+            {"spec": {"externalTrafficPolicy": "Local"}},
+            dry_run=True,
+        )
 
 
-def test_patch_with_a_stale_resource_version_is_a_conflict(api, fake_api):  # noqa: F811
+def test_patch_with_a_stale_resource_version_is_a_conflict(api, fake_api):
     rv = get_object(api, "Service", "shop", "web")["metadata"]["resourceVersion"]
     patch_object(api, "Service", "shop", "web", {"metadata": {"labels": {"x": "1"}}}, dry_run=False)
     with pytest.raises(KubeConflict, match="HTTP 409 Conflict: Operation cannot be fulfilled"):
-        patch_object(api, "Service", "shop", "web",
-                     {"metadata": {"resourceVersion": rv}, "spec": {"sessionAffinity": "ClientIP"}},
-                     dry_run=False)
+        patch_object(
+            api,
+            "Service",
+            "shop",
+            "web",
+            {"metadata": {"resourceVersion": rv}, "spec": {"sessionAffinity": "ClientIP"}},
+            dry_run=False,
+        )
     assert get_object(api, "Service", "shop", "web")["spec"]["sessionAffinity"] == "None"
 
 
 def test_client_ip_affinity_gets_the_api_default_timeout(api):
-    out = patch_object(api, "Service", "shop", "web", {"spec": {"sessionAffinity": "ClientIP"}},
-                       dry_run=False)
+    out = patch_object(
+        api, "Service", "shop", "web", {"spec": {"sessionAffinity": "ClientIP"}}, dry_run=False
+    )
     assert out["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
 
 
-def test_watch_streams_each_event_as_it_happens(api, fake_api):  # noqa: F811
+def test_watch_streams_each_event_as_it_happens(api, fake_api):
     _items, rv = list_objects(api, NODES)
     seen = []
 
@@ -122,7 +136,7 @@ def test_watch_streams_each_event_as_it_happens(api, fake_api):  # noqa: F811
     assert seen[0][2] < 0.45 and seen[1][2] < 0.8
 
 
-def test_broken_watch_is_a_transient_error_and_old_versions_are_gone(api, fake_api):  # noqa: F811
+def test_broken_watch_is_a_transient_error_and_old_versions_are_gone(api, fake_api):
     _items, rv = list_objects(api, NODES)
     threading.Timer(0.2, fake_api.break_watches).start()
     with pytest.raises(KubeError) as caught:
@@ -134,7 +148,7 @@ def test_broken_watch_is_a_transient_error_and_old_versions_are_gone(api, fake_a
         list(watch_objects(api, NODES, resource_version=rv, timeout_seconds=5))
 
 
-def test_server_errors_and_dropped_connections_are_transient(api, fake_api):  # noqa: F811
+def test_server_errors_and_dropped_connections_are_transient(api, fake_api):
     fake_api.fail_next("nodes", 503)
     with pytest.raises(KubeError, match="HTTP 503") as caught:
         list_objects(api, NODES)
@@ -146,16 +160,29 @@ def test_server_errors_and_dropped_connections_are_transient(api, fake_api):  # 
     assert read_configmap(api, "kube-system", "absent") is None
 
 
-def test_watch_ends_with_a_bookmark_of_the_current_version(api, fake_api):  # noqa: F811
+def test_watch_ends_with_a_bookmark_of_the_current_version(api, fake_api):
     _items, rv = list_objects(api, NODES)
-    fake_api.store.upsert({"apiVersion": "v1", "kind": "ConfigMap",
-                           "metadata": {"name": "other", "namespace": "default"}})
+    fake_api.store.upsert(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "other", "namespace": "default"},
+        }
+    )
     events = list(watch_objects(api, NODES, resource_version=rv, timeout_seconds=1))
-    assert events == [("BOOKMARK", {"kind": "Node", "apiVersion": "v1",
-                                    "metadata": {"resourceVersion": str(fake_api.store.rv)}})]
+    assert events == [
+        (
+            "BOOKMARK",
+            {
+                "kind": "Node",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(fake_api.store.rv)},
+            },
+        )
+    ]
 
 
-def test_every_call_has_an_explicit_read_timeout(api, fake_api, settings):  # noqa: F811
+def test_every_call_has_an_explicit_read_timeout(api, fake_api, settings):
     settings.ROUTESCOPE_KUBE_READ_TIMEOUT = 0.3
     fake_api.set_delay("services", 1.0)  # a slow resource
     started = time.monotonic()
@@ -164,7 +191,7 @@ def test_every_call_has_an_explicit_read_timeout(api, fake_api, settings):  # no
     assert caught.value.transient and time.monotonic() - started < 3
 
 
-def test_namespaced_lists_and_unknown_paths(api, fake_api):  # noqa: F811
+def test_namespaced_lists_and_unknown_paths(api, fake_api):
     core = k8s.CoreV1Api(api)
     assert len(core.list_namespaced_pod("shop", _request_timeout=5).items) == 4
     assert core.list_namespaced_pod("other", _request_timeout=5).items == []
@@ -172,11 +199,13 @@ def test_namespaced_lists_and_unknown_paths(api, fake_api):  # noqa: F811
     assert [m.metadata.name for m in maps] == ["kube-proxy"]
     with pytest.raises(KubeError, match="HTTP 404"):
         get_object(api, "Service", "shop", "missing")
-    ds = k8s.AppsV1Api(api).read_namespaced_daemon_set("kube-proxy", "kube-system", _request_timeout=5)
+    ds = k8s.AppsV1Api(api).read_namespaced_daemon_set(
+        "kube-proxy", "kube-system", _request_timeout=5
+    )
     assert ds.spec.template.spec.containers[0].name == "kube-proxy"
 
 
-def test_a_list_whose_continue_token_expires_starts_over(api, fake_api):  # noqa: F811
+def test_a_list_whose_continue_token_expires_starts_over(api, fake_api):
     pages = []
 
     def on_page(count):
@@ -189,5 +218,10 @@ def test_a_list_whose_continue_token_expires_starts_over(api, fake_api):  # noqa
     assert [o["metadata"]["name"] for o in items] == ["n0", "n1", "n2", "n3"]
     assert rv == str(fake_api.store.rv) and pages == [2, 2, 4]
     with pytest.raises(KubeGone):
-        list_objects(api, NODES, page_size=2, restarts=0,
-                     on_page=lambda count: fake_api.expire_continue_tokens())
+        list_objects(
+            api,
+            NODES,
+            page_size=2,
+            restarts=0,
+            on_page=lambda count: fake_api.expire_continue_tokens(),
+        )

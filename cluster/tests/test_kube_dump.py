@@ -1,4 +1,5 @@
 """Reading kubectl dumps: every accepted shape, and one clear line for every bad one."""
+
 from __future__ import annotations
 
 import io
@@ -83,15 +84,30 @@ def test_path_and_stdin(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"kind": "Service",\n "apiVersion": }', "invalid JSON at line 2, column 16: Expecting value"),
+        (
+            '{"kind": "Service",\n "apiVersion": }',
+            "invalid JSON at line 2, column 16: Expecting value",
+        ),
         ("kind: Service\n  apiVersion: v1\n bad: [", "invalid YAML at line 2, column 13:"),
         ("", "empty input: no Kubernetes objects found"),
         ("---\n---\n", "empty input: no Kubernetes objects found"),
-        ("just some words", "document 1 is not a Kubernetes object: expected a mapping with kind and apiVersion, got a string"),
-        ('{"name": "x", "value": 3}', "top level is not a Kubernetes object: it has no kind and no apiVersion"),
-        ('{"kind": "Service", "metadata": {"name": "web"}}', "top level (metadata.name web): missing apiVersion"),
+        (
+            "just some words",
+            "document 1 is not a Kubernetes object: expected a mapping with kind and apiVersion, got a string",
+        ),
+        (
+            '{"name": "x", "value": 3}',
+            "top level is not a Kubernetes object: it has no kind and no apiVersion",
+        ),
+        (
+            '{"kind": "Service", "metadata": {"name": "web"}}',
+            "top level (metadata.name web): missing apiVersion",
+        ),
         ('{"kind": 3, "apiVersion": "v1"}', "top level: kind must be a string, got a number"),
-        ('{"kind": "List", "apiVersion": "v1", "items": {"a": 1}}', "top level: items must be a list, got a mapping"),
+        (
+            '{"kind": "List", "apiVersion": "v1", "items": {"a": 1}}',
+            "top level: items must be a list, got a mapping",
+        ),
         (
             '{"apiVersion": "v1", "items": [{"metadata": {"name": "n9"}, "spec": {}}]}',
             "top level, items[0] (metadata.name n9): missing kind",
@@ -103,8 +119,16 @@ def test_path_and_stdin(tmp_path, monkeypatch):
         ),
     ],
     ids=[
-        "bad-json", "bad-yaml", "empty", "only-separators", "plain-text", "json-not-k8s",
-        "no-apiversion", "kind-not-string", "items-not-list", "list-without-kind",
+        "bad-json",
+        "bad-yaml",
+        "empty",
+        "only-separators",
+        "plain-text",
+        "json-not-k8s",
+        "no-apiversion",
+        "kind-not-string",
+        "items-not-list",
+        "list-without-kind",
         "list-item-without-kind",
     ],
 )
@@ -123,7 +147,9 @@ def test_not_utf8():
 def test_file_over_the_limit_is_refused_by_size(tmp_path):
     path = tmp_path / "big.json"
     path.write_bytes(b" " * 5000 + json.dumps(SVC).encode())
-    with pytest.raises(DumpError, match=r"big\.json is too large: 5,0\d\d bytes, the limit is 1,000 bytes"):
+    with pytest.raises(
+        DumpError, match=r"big\.json is too large: 5,0\d\d bytes, the limit is 1,000 bytes"
+    ):
         read_objects(path, max_bytes=1000)
 
 
@@ -141,7 +167,9 @@ def test_stream_over_the_limit_stops_reading():
             return b" " * (size if size and size > 0 else 1024)
 
     stream = Endless()
-    with pytest.raises(DumpError, match="is too large: more than that, the limit is 3,000,000 bytes"):
+    with pytest.raises(
+        DumpError, match="is too large: more than that, the limit is 3,000,000 bytes"
+    ):
         read_objects(stream, max_bytes=3_000_000)
     assert stream.reads <= 4
 
@@ -158,7 +186,10 @@ def test_later_yaml_document_replaces_an_earlier_object():
         "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: NodePort}\n"
     )
     dump = read_dump(io.BytesIO(text.encode()))
-    assert [(o["kind"], o.get("spec", {}).get("type")) for o in dump.objects] == [("Pod", None), ("Service", "NodePort")]
+    assert [(o["kind"], o.get("spec", {}).get("type")) for o in dump.objects] == [
+        ("Pod", None),
+        ("Service", "NodePort"),
+    ]
     assert dump.replaced == ("Service a/web",)
 
 
@@ -173,7 +204,10 @@ def test_concatenated_json_documents_like_kubectl_watch():
     later = {**SVC, "spec": {"type": "NodePort"}}
     text = json.dumps(first, indent=2) + "\n" + json.dumps(POD) + json.dumps(later) + "\n"
     dump = read_dump(io.BytesIO(text.encode()))
-    assert [(o["kind"], o.get("spec")) for o in dump.objects] == [("Pod", None), ("Service", {"type": "NodePort"})]
+    assert [(o["kind"], o.get("spec")) for o in dump.objects] == [
+        ("Pod", None),
+        ("Service", {"type": "NodePort"}),
+    ]
     assert dump.replaced == ("Service a/web",)
 
 
@@ -189,8 +223,12 @@ def test_gzip_compressed_dump(tmp_path):
     path = tmp_path / "dump.json.gz"
     path.write_bytes(gzip.compress(dump))
     assert _names(read_objects(path)) == ["n1", "web"]
-    two_members = gzip.compress(b"kind: Node\napiVersion: v1\n") + gzip.compress(b"metadata: {name: n2}\n")
-    assert read_objects(io.BytesIO(two_members)) == [{"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n2"}}]
+    two_members = gzip.compress(b"kind: Node\napiVersion: v1\n") + gzip.compress(
+        b"metadata: {name: n2}\n"
+    )
+    assert read_objects(io.BytesIO(two_members)) == [
+        {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n2"}}
+    ]
 
 
 def test_gzip_bomb_is_refused_without_inflating_it():
@@ -198,14 +236,19 @@ def test_gzip_bomb_is_refused_without_inflating_it():
 
     bomb = gzip.compress(b" " * 50_000_000, compresslevel=9)  # ~50 KB that inflates to 50 MB
     assert len(bomb) < 100_000
-    with pytest.raises(DumpError, match="is too large: more than that, the limit is 1,000,000 bytes"):
+    with pytest.raises(
+        DumpError, match="is too large: more than that, the limit is 1,000,000 bytes"
+    ):
         read_objects(io.BytesIO(bomb), max_bytes=1_000_000)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"\x1f\x8b\x08\x00garbage-not-deflate", "input is not a valid gzip file"),
-    (None, "input is a truncated gzip file"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x1f\x8b\x08\x00garbage-not-deflate", "input is not a valid gzip file"),
+        (None, "input is a truncated gzip file"),
+    ],
+)
 def test_broken_gzip(data, message):
     import gzip
 
@@ -217,13 +260,20 @@ def test_broken_gzip(data, message):
 DEEP = "^input nests too deeply to be a Kubernetes dump$"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[" * 100_000 + "]" * 100_000, DEEP),
-    ('{"apiVersion": "v1", "kind": "List", "items": [' * 3000 + "]}" * 3000, DEEP),
-    # libyaml stops at its own depth limit; the pure-Python loader would hit RecursionError.
-    ("- " * 5000 + "x", "^(invalid YAML at line 1, column 1999: exceeded maximum nesting depth|"
-                        "input nests too deeply to be a Kubernetes dump)$"),
-], ids=["json-arrays", "nested-lists", "yaml-sequences"])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, DEEP),
+        ('{"apiVersion": "v1", "kind": "List", "items": [' * 3000 + "]}" * 3000, DEEP),
+        # libyaml stops at its own depth limit; the pure-Python loader would hit RecursionError.
+        (
+            "- " * 5000 + "x",
+            "^(invalid YAML at line 1, column 1999: exceeded maximum nesting depth|"
+            "input nests too deeply to be a Kubernetes dump)$",
+        ),
+    ],
+    ids=["json-arrays", "nested-lists", "yaml-sequences"],
+)
 def test_hostile_nesting_is_one_line(text, message):
     with pytest.raises(DumpError, match=message):
         _read(text)
@@ -235,8 +285,12 @@ def test_yaml_flow_style_is_not_mistaken_for_broken_json():
 
 
 def test_odd_metadata_types_still_give_one_line():
-    with pytest.raises(DumpError, match=r"^top level, items\[0\] \(metadata.name 5/7\): missing kind$"):
-        _read('{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": 7, "namespace": 5}}]}')
+    with pytest.raises(
+        DumpError, match=r"^top level, items\[0\] \(metadata.name 5/7\): missing kind$"
+    ):
+        _read(
+            '{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": 7, "namespace": 5}}]}'
+        )
 
 
 def test_an_error_quoting_a_key_with_control_characters_stays_on_one_line() -> None:

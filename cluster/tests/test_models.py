@@ -1,4 +1,5 @@
 """Model-level guarantees: named constraints hold in the database, the permission exists."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.django_db
 def test_operate_permission_exists():
     permission = Permission.objects.get(codename="operate_cluster")
     assert (permission.content_type.app_label, permission.name) == (
-        "cluster", "Can sync clusters and apply changes",
+        "cluster",
+        "Can sync clusters and apply changes",
     )
 
 
@@ -45,7 +47,20 @@ def test_one_kube_proxy_config_per_cluster():
 def test_readable_names():
     cluster_import(name="c1", objects=b.small_cluster())
     cluster = Cluster.objects.get(name="c1")
-    assert [str(cluster), str(cluster.nodes.first()), str(cluster.services.get()), str(cluster.pods.first()),
-            str(cluster.endpoint_slices.get()), str(cluster.endpoints.first()), str(cluster.kube_proxy_config)] == [
-        "c1", "n1", "shop/web", "shop/web-1", "shop/web-abc", "10.244.1.5", "c1: iptables",
+    assert [
+        str(cluster),
+        str(cluster.nodes.first()),
+        str(cluster.services.get()),
+        str(cluster.pods.first()),
+        str(cluster.endpoint_slices.get()),
+        str(cluster.endpoints.first()),
+        str(cluster.kube_proxy_config),
+    ] == [
+        "c1",
+        "n1",
+        "shop/web",
+        "shop/web-1",
+        "shop/web-abc",
+        "10.244.1.5",
+        "c1: iptables",
     ]

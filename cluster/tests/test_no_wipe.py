@@ -4,6 +4,7 @@ A dump holding none of the kinds Routescope stores (one Secret, only Events) is 
 like an empty one; an import that would drop more than half of a cluster's stored objects
 needs ``import_cluster --replace``, and the refusal says how many objects of which kinds.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,24 +28,41 @@ def _write(tmp_path, objects, name="dump.json"):
 @pytest.fixture
 def stored(tmp_path):
     """Cluster "c" from the small dump; yields a check that it is unchanged."""
-    assert run("import_cluster", _write(tmp_path, b.small_cluster(), "good.json"), "--name", "c").code == 0
+    assert (
+        run("import_cluster", _write(tmp_path, b.small_cluster(), "good.json"), "--name", "c").code
+        == 0
+    )
     before, revision = export("c"), Cluster.objects.get(name="c").revision
     return lambda: export("c") == before and Cluster.objects.get(name="c").revision == revision
 
 
 def _secret(name="s"):
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"},
-            "data": {"k": "dmFsdWU="}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "shop"},
+        "data": {"k": "dmFsdWU="},
+    }
 
 
 def _event(index):
-    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"e{index}", "namespace": "shop"},
-            "reason": "Pulled"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"e{index}", "namespace": "shop"},
+        "reason": "Pulled",
+    }
 
 
-@pytest.mark.parametrize("objects", [[_secret()], [_event(i) for i in range(500)],
-                                     [_secret(), {**b.service(), "apiVersion": "v2"}]],
-                         ids=["one-secret", "only-events", "secret-and-unknown-version"])
+@pytest.mark.parametrize(
+    "objects",
+    [
+        [_secret()],
+        [_event(i) for i in range(500)],
+        [_secret(), {**b.service(), "apiVersion": "v2"}],
+    ],
+    ids=["one-secret", "only-events", "secret-and-unknown-version"],
+)
 def test_a_dump_without_stored_kinds_is_refused(objects, stored, tmp_path):
     result = run("import_cluster", _write(tmp_path, objects), "--name", "c")
     assert result.code == 2 and result.one_line_error, result

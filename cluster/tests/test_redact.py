@@ -1,4 +1,5 @@
 """Read without secrets: literal Pod env values are neither stored (import, sync) nor served."""
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,7 @@ from cluster.models import Pod
 from cluster.redact import LAST_APPLIED, pod_redacted
 from cluster.services import cluster_import
 from cluster.sync import cluster_sync
-from cluster.testing.fixtures import fake_api, kubeconfig, live_cluster  # noqa: F401
+from cluster.testing.fixtures import fake_api, kubeconfig, live_cluster
 from cluster.testing.objects import pod, sample_cluster
 
 SECRET = "hunter2-db-password"
@@ -20,8 +21,10 @@ SECRET = "hunter2-db-password"
 def _leaky(obj: dict) -> dict:
     """A Pod with a literal env value, a Secret reference and a last-applied copy."""
     obj = copy.deepcopy(obj)
-    env = [{"name": "DB_PASSWORD", "value": SECRET},
-           {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api", "key": "key"}}}]
+    env = [
+        {"name": "DB_PASSWORD", "value": SECRET},
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api", "key": "key"}}},
+    ]
     obj["spec"]["containers"][0]["env"] = env
     obj["spec"]["initContainers"] = [{"name": "init", "image": "i:1", "env": [dict(env[0])]}]
     obj["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(obj), "team": "db"}
@@ -31,8 +34,10 @@ def _leaky(obj: dict) -> dict:
 def _assert_clean(raw: dict) -> None:
     assert SECRET not in json.dumps(raw)
     container = raw["spec"]["containers"][0]
-    assert container["env"] == [{"name": "DB_PASSWORD"}, {
-        "name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api", "key": "key"}}}]
+    assert container["env"] == [
+        {"name": "DB_PASSWORD"},
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api", "key": "key"}}},
+    ]
     assert raw["metadata"]["annotations"] == {"team": "db"}
 
 
@@ -61,7 +66,7 @@ def test_import_stores_no_env_values_and_the_api_serves_none():
     _assert_clean(response.json()["raw"])
 
 
-def test_sync_stores_no_env_values(live_cluster, fake_api):  # noqa: F811
+def test_sync_stores_no_env_values(live_cluster, fake_api):
     served = fake_api.store.get("pods", "shop", "web-0")
     fake_api.store.upsert(_leaky(served))
     assert cluster_sync(cluster=live_cluster).status == "succeeded"

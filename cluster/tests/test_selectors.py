@@ -1,4 +1,5 @@
 """Selectors: stored objects come back exactly as imported, whatever text they carry."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,9 +19,13 @@ TEXT = st.text(
 ) | st.sampled_from(["\t", "\\", "\\N", "a\nb", '"', "\\u0041", "\\u0000", "ünïcode ✓", "\r\n"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(annotations=st.dictionaries(st.sampled_from(["a", "b/c", "x.io/y"]), TEXT, max_size=3),
-       label=TEXT)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    annotations=st.dictionaries(st.sampled_from(["a", "b/c", "x.io/y"]), TEXT, max_size=3),
+    label=TEXT,
+)
 def test_objects_round_trip_byte_for_byte(annotations, label):
     objects = b.small_cluster()
     objects[2]["metadata"]["annotations"] = annotations
@@ -36,5 +41,9 @@ def test_list_get_and_counts():
     cluster_import(name="a-cluster", objects=[b.node()])
     assert [c.name for c in cluster_list()] == ["a-cluster", "b-cluster"]
     assert cluster_counts(cluster=cluster_get(name="b-cluster")) == {
-        "Node": 2, "Service": 1, "EndpointSlice": 1, "Endpoint": 2, "Pod": 2,
+        "Node": 2,
+        "Service": 1,
+        "EndpointSlice": 1,
+        "Endpoint": 2,
+        "Pod": 2,
     }

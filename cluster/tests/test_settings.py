@@ -1,4 +1,5 @@
 """Settings defaults: a fresh checkout needs no configuration, and stays safe."""
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,18 @@ CONFIG_VARS = ("DATABASE_URL", "DEBUG", "ALLOWED_HOSTS", "REDIS_URL", "ROUTESCOP
 
 
 def _probe(**env: str) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS and not k.startswith("DJANGO_")}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in CONFIG_VARS and not k.startswith("DJANGO_")
+    }
     clean.update({"SECRET_KEY": "probe-key", **env})
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=settings.BASE_DIR, env=clean,
-        capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", PROBE],
+        cwd=settings.BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(result.stdout)
 
@@ -41,10 +49,16 @@ def test_defaults_without_any_environment():
 
 
 def test_environment_overrides():
-    values = _probe(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x", DEBUG="true",
-                    REDIS_URL="redis://127.0.0.1:6379/0")
+    values = _probe(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/x",
+        DEBUG="true",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
     assert (values["engine"], values["name"], values["debug"], values["eager"]) == (
-        "django.db.backends.postgresql", "x", True, False,
+        "django.db.backends.postgresql",
+        "x",
+        True,
+        False,
     )
 
 

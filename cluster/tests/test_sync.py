@@ -1,4 +1,5 @@
 """Sync from a live API server (the fake one, through the official client and a socket)."""
+
 from __future__ import annotations
 
 import io
@@ -14,29 +15,38 @@ from cluster.models import Cluster, Node, Pod, Service
 from cluster.selectors import cluster_objects
 from cluster.sync import cluster_sync, state_diff, stored_versions
 from cluster.sync_jobs import cluster_add_live, sync_job_run, sync_request
-from cluster.tests.fixtures import REAL
-from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster  # noqa: F401
+from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster
 from cluster.testing.objects import node, pod
+from cluster.tests.fixtures import REAL
 from jobs.models import Job, SyncRun
 from jobs.services import job_create_sync
 
 
 def _keys(objects):
-    return sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
-                  for o in objects)
+    return sorted(
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects
+    )
 
 
-def _served(fake_api):  # noqa: F811
-    served = [o for plural in ("nodes", "services", "endpointslices", "pods")
-              for o in fake_api.store.objects[plural].values()]
+def _served(fake_api):
+    served = [
+        o
+        for plural in ("nodes", "services", "endpointslices", "pods")
+        for o in fake_api.store.objects[plural].values()
+    ]
     return served + [fake_api.store.get("configmaps", "kube-system", "kube-proxy")]
 
 
-def test_sync_stores_every_object_as_served_and_bumps_the_revision(live_cluster, fake_api):  # noqa: F811
+def test_sync_stores_every_object_as_served_and_bumps_the_revision(live_cluster, fake_api):
     run = cluster_sync(cluster=live_cluster, page_size=2)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert run.counts["fetched"] == {"Node": 3, "Service": 2, "EndpointSlice": 2, "Pod": 4,
-                                     "ConfigMap": 1}
+    assert run.counts["fetched"] == {
+        "Node": 3,
+        "Service": 2,
+        "EndpointSlice": 2,
+        "Pod": 4,
+        "ConfigMap": 1,
+    }
     assert run.counts["added"] == 12 and run.revision_after == run.revision_before + 1
     stored = cluster_objects(cluster=live_cluster)
     canonical = lambda objs: sorted(json.dumps(o, sort_keys=True) for o in objs)  # noqa: E731
@@ -46,7 +56,7 @@ def test_sync_stores_every_object_as_served_and_bumps_the_revision(live_cluster,
     assert live_cluster.last_synced_at is not None and live_cluster.source == "synced"
 
 
-def test_second_sync_of_an_unchanged_cluster_changes_nothing(live_cluster):  # noqa: F811
+def test_second_sync_of_an_unchanged_cluster_changes_nothing(live_cluster):
     first = cluster_sync(cluster=live_cluster)
     second = cluster_sync(cluster=live_cluster)
     assert second.status == SyncRun.Status.UNCHANGED
@@ -54,21 +64,25 @@ def test_second_sync_of_an_unchanged_cluster_changes_nothing(live_cluster):  # n
     assert (second.counts["added"], second.counts["changed"], second.counts["removed"]) == (0, 0, 0)
 
 
-def test_changes_on_the_server_are_diffed_and_stored(live_cluster, fake_api):  # noqa: F811
+def test_changes_on_the_server_are_diffed_and_stored(live_cluster, fake_api):
     cluster_sync(cluster=live_cluster)
     fake_api.store.upsert(node("n4", "z-b", ip="192.168.0.4"))
     fake_api.store.delete("pods", "shop", "api-0")
     fake_api.store.upsert(pod("shop", "web-0", app="web", node_name="n4", ip="10.244.4.10"))
     run = cluster_sync(cluster=live_cluster)
     assert (run.counts["added"], run.counts["changed"], run.counts["removed"]) == (1, 1, 1)
-    assert set(Node.objects.filter(cluster=live_cluster).values_list("name", flat=True)) == \
-        {"n1", "n2", "n3", "n4"}
+    assert set(Node.objects.filter(cluster=live_cluster).values_list("name", flat=True)) == {
+        "n1",
+        "n2",
+        "n3",
+        "n4",
+    }
     moved = Pod.objects.get(cluster=live_cluster, name="web-0")
     assert moved.node_name == "n4" and moved.node.name == "n4"
     assert not Pod.objects.filter(cluster=live_cluster, name="api-0").exists()
 
 
-def test_api_server_dying_mid_sync_leaves_the_stored_state_intact(live_cluster, fake_api):  # noqa: F811
+def test_api_server_dying_mid_sync_leaves_the_stored_state_intact(live_cluster, fake_api):
     cluster_sync(cluster=live_cluster)
     before, revision = cluster_objects(cluster=live_cluster), Cluster.objects.get().revision
     fake_api.store.upsert(pod("shop", "web-9", app="web", node_name="n1", ip="10.244.1.99"))
@@ -84,7 +98,7 @@ def test_api_server_dying_mid_sync_leaves_the_stored_state_intact(live_cluster, 
     assert Pod.objects.filter(cluster=live_cluster, name="web-9").exists()
 
 
-def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_api):  # noqa: F811
+def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_api):
     fake_api.stop()
     run = cluster_sync(cluster=live_cluster)
     assert run.status == SyncRun.Status.FAILED and "unreachable" in run.error
@@ -93,24 +107,33 @@ def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_ap
 
 def test_state_diff_compares_resource_versions():
     def obj(name, rv):
-        return {"kind": "Node", "metadata": {"name": name, **({"resourceVersion": rv} if rv else {})}}
+        return {
+            "kind": "Node",
+            "metadata": {"name": name, **({"resourceVersion": rv} if rv else {})},
+        }
 
-    stored = {("Node", "", "a"): "1", ("Node", "", "b"): "2", ("Node", "", "d"): "4",
-              ("Node", "", "e"): ""}
+    stored = {
+        ("Node", "", "a"): "1",
+        ("Node", "", "b"): "2",
+        ("Node", "", "d"): "4",
+        ("Node", "", "e"): "",
+    }
     fetched = [obj("b", "7"), obj("c", "8"), obj("d", "4"), obj("e", None)]
     assert state_diff(stored=stored, fetched=fetched) == {"added": 1, "changed": 2, "removed": 1}
 
 
-def test_stored_versions_reads_every_kind(live_cluster, fake_api):  # noqa: F811
+def test_stored_versions_reads_every_kind(live_cluster, fake_api):
     cluster_sync(cluster=live_cluster)
     versions = stored_versions(cluster=live_cluster)
     assert len(versions) == 12
-    assert versions[("Pod", "shop", "api-0")] == \
-        fake_api.store.get("pods", "shop", "api-0")["metadata"]["resourceVersion"]
+    assert (
+        versions[("Pod", "shop", "api-0")]
+        == fake_api.store.get("pods", "shop", "api-0")["metadata"]["resourceVersion"]
+    )
     assert ("ConfigMap", "kube-system", "kube-proxy") in versions
 
 
-def test_sync_job_runs_once_and_records_progress(live_cluster):  # noqa: F811
+def test_sync_job_runs_once_and_records_progress(live_cluster):
     job, created = job_create_sync(cluster=live_cluster)
     seen = []
     run = sync_job_run(job_id=job.pk, on_progress=lambda p, m: seen.append(p))
@@ -122,7 +145,9 @@ def test_sync_job_runs_once_and_records_progress(live_cluster):  # noqa: F811
     assert SyncRun.objects.count() == 1
 
 
-def test_duplicate_sync_requests_coalesce_into_one_job(live_cluster, django_capture_on_commit_callbacks):  # noqa: F811
+def test_duplicate_sync_requests_coalesce_into_one_job(
+    live_cluster, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         first, created = sync_request(cluster=live_cluster)
         second, again = sync_request(cluster=live_cluster)
@@ -132,7 +157,8 @@ def test_duplicate_sync_requests_coalesce_into_one_job(live_cluster, django_capt
 
 
 def test_token_never_reaches_the_database_logs_or_pages(
-        live_cluster, caplog, fake_api, django_capture_on_commit_callbacks, admin_client):  # noqa: F811
+    live_cluster, caplog, fake_api, django_capture_on_commit_callbacks, admin_client
+):
     client = admin_client
     caplog.set_level(logging.DEBUG)
     out = io.StringIO()
@@ -145,20 +171,42 @@ def test_token_never_reaches_the_database_logs_or_pages(
     assert "listed 11 objects (3 nodes, 2 services" in out.getvalue()
     assert "sync succeeded" in out.getvalue()
     failed = Job.objects.get(state=Job.State.FAILED)
-    pages = [client.get(url, follow=True) for url in (
-        "/", "/clusters/live/", "/jobs/", f"/jobs/{failed.pk}/", f"/api/v1/jobs/{failed.pk}",
-        "/api/v1/sync-runs", "/api/v1/clusters/live")]
+    pages = [
+        client.get(url, follow=True)
+        for url in (
+            "/",
+            "/clusters/live/",
+            "/jobs/",
+            f"/jobs/{failed.pk}/",
+            f"/api/v1/jobs/{failed.pk}",
+            "/api/v1/sync-runs",
+            "/api/v1/clusters/live",
+        )
+    ]
     assert [p.status_code for p in pages] == [200] * 7
     assert "HTTP 500" in pages[3].content.decode()  # the failure is shown ...
-    for text in (dump.getvalue(), caplog.text, out.getvalue(),
-                 *(p.content.decode() for p in pages)):
+    for text in (
+        dump.getvalue(),
+        caplog.text,
+        out.getvalue(),
+        *(p.content.decode() for p in pages),
+    ):
         assert TOKEN not in text  # ... the credentials never are
 
 
-def test_add_cluster_command_stores_only_path_and_context(db, kubeconfig, tmp_path):  # noqa: F811
+def test_add_cluster_command_stores_only_path_and_context(db, kubeconfig, tmp_path):
     out = io.StringIO()
-    call_command("add_cluster", "prod", "--kubeconfig", str(kubeconfig), "--context", "fake",
-                 "--sync-every", "120", stdout=out)
+    call_command(
+        "add_cluster",
+        "prod",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "fake",
+        "--sync-every",
+        "120",
+        stdout=out,
+    )
     cluster = Cluster.objects.get(name="prod")
     assert cluster.kubeconfig_path == str(kubeconfig) and cluster.kube_context == "fake"
     from django_celery_beat.models import PeriodicTask
@@ -183,7 +231,7 @@ def test_sync_cluster_refuses_an_imported_cluster(db):
         call_command("sync_cluster", "x")
 
 
-def test_several_live_clusters_side_by_side(live_cluster, fake_api, tmp_path):  # noqa: F811
+def test_several_live_clusters_side_by_side(live_cluster, fake_api, tmp_path):
     from cluster.testing.fake_apiserver import FakeApiServer
 
     with FakeApiServer([node("solo", "z-q", ip="192.168.9.1")], token="other") as second:
@@ -195,7 +243,7 @@ def test_several_live_clusters_side_by_side(live_cluster, fake_api, tmp_path):  
     assert len(cluster_objects(cluster=live_cluster)) == 12
 
 
-def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):  # noqa: F811
+def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):
     from django.db import connections
 
     from cluster.sync import SyncBusy, cluster_sync_lock
@@ -215,7 +263,9 @@ def test_only_one_sync_of_a_cluster_holds_the_lock(live_cluster):  # noqa: F811
     assert SyncBusy.__mro__[1] is Exception
 
 
-def test_the_periodic_task_requests_a_coalesced_sync(live_cluster, django_capture_on_commit_callbacks):  # noqa: F811
+def test_the_periodic_task_requests_a_coalesced_sync(
+    live_cluster, django_capture_on_commit_callbacks
+):
     from cluster.tasks import sync_cluster_task
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -226,7 +276,7 @@ def test_the_periodic_task_requests_a_coalesced_sync(live_cluster, django_captur
     assert Job.objects.count() == 1
 
 
-def test_schedules_are_created_updated_and_removed(live_cluster):  # noqa: F811
+def test_schedules_are_created_updated_and_removed(live_cluster):
     from django_celery_beat.models import PeriodicTask
 
     from cluster.sync_jobs import sync_schedule
@@ -238,12 +288,14 @@ def test_schedules_are_created_updated_and_removed(live_cluster):  # noqa: F811
     assert not PeriodicTask.objects.filter(name="sync cluster live").exists()
 
 
-def test_add_live_cluster_refuses_bad_names(db, kubeconfig):  # noqa: F811
+def test_add_live_cluster_refuses_bad_names(db, kubeconfig):
     from cluster.kube.errors import KubeConfigError
 
     with pytest.raises(KubeConfigError, match="must be 1-253 letters"):
         cluster_add_live(name="bad name", kubeconfig_path=str(kubeconfig), context="fake")
-    with pytest.raises(KubeConfigError, match="either a kubeconfig path and context, or in-cluster"):
+    with pytest.raises(
+        KubeConfigError, match="either a kubeconfig path and context, or in-cluster"
+    ):
         cluster_add_live(name="x", kubeconfig_path=str(kubeconfig), context="fake", in_cluster=True)
 
 
@@ -265,19 +317,42 @@ def test_a_real_dump_synced_from_an_api_server_equals_its_import(db, path, tmp_p
 
     def rows(cluster):
         return {
-            "nodes": sorted(Node.objects.filter(cluster=cluster).values_list(
-                "name", "zone", "ready", "unschedulable")),
-            "services": sorted(Service.objects.filter(cluster=cluster).values_list(
-                "namespace", "name", "type", "internal_traffic_policy",
-                "external_traffic_policy", "traffic_distribution", "session_affinity")),
-            "slices": sorted(EndpointSlice.objects.filter(cluster=cluster).values_list(
-                "namespace", "name", "service__name", "service_missing")),
-            "endpoints": sorted(Endpoint.objects.filter(cluster=cluster).values_list(
-                "slice__name", "address", "ready", "serving", "terminating", "node_name", "zone")),
-            "pods": sorted(Pod.objects.filter(cluster=cluster).values_list(
-                "namespace", "name", "node__name", "pod_ip", "ready")),
-            "proxy": list(KubeProxyConfig.objects.filter(cluster=cluster).values_list(
-                "mode", "ipvs_scheduler")),
+            "nodes": sorted(
+                Node.objects.filter(cluster=cluster).values_list(
+                    "name", "zone", "ready", "unschedulable"
+                )
+            ),
+            "services": sorted(
+                Service.objects.filter(cluster=cluster).values_list(
+                    "namespace",
+                    "name",
+                    "type",
+                    "internal_traffic_policy",
+                    "external_traffic_policy",
+                    "traffic_distribution",
+                    "session_affinity",
+                )
+            ),
+            "slices": sorted(
+                EndpointSlice.objects.filter(cluster=cluster).values_list(
+                    "namespace", "name", "service__name", "service_missing"
+                )
+            ),
+            "endpoints": sorted(
+                Endpoint.objects.filter(cluster=cluster).values_list(
+                    "slice__name", "address", "ready", "serving", "terminating", "node_name", "zone"
+                )
+            ),
+            "pods": sorted(
+                Pod.objects.filter(cluster=cluster).values_list(
+                    "namespace", "name", "node__name", "pod_ip", "ready"
+                )
+            ),
+            "proxy": list(
+                KubeProxyConfig.objects.filter(cluster=cluster).values_list(
+                    "mode", "ipvs_scheduler"
+                )
+            ),
         }
 
     synced = rows(live)
@@ -285,19 +360,25 @@ def test_a_real_dump_synced_from_an_api_server_equals_its_import(db, path, tmp_p
     assert synced == rows(imported)
 
 
-def test_configmaps_mounted_by_kube_proxy_pods_are_synced(live_cluster, fake_api):  # noqa: F811
+def test_configmaps_mounted_by_kube_proxy_pods_are_synced(live_cluster, fake_api):
     from cluster.models import KubeProxyConfig
     from cluster.testing.objects import KUBE_PROXY_CONF
 
-    migrating = pod("kube-system", "kube-proxy-nft-abcde", app="kube-proxy", node_name="n3",
-                    ip="192.168.0.3")
+    migrating = pod(
+        "kube-system", "kube-proxy-nft-abcde", app="kube-proxy", node_name="n3", ip="192.168.0.3"
+    )
     migrating["metadata"]["labels"] = {"k8s-app": "kube-proxy"}
     migrating["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "kube-proxy-nft"}}]
     fake_api.store.upsert(migrating)
     for name in ("kube-proxy-nft", "coredns"):
-        fake_api.store.upsert({"apiVersion": "v1", "kind": "ConfigMap",
-                               "metadata": {"name": name, "namespace": "kube-system"},
-                               "data": {"config.conf": KUBE_PROXY_CONF.replace("iptables", "nftables")}})
+        fake_api.store.upsert(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "kube-system"},
+                "data": {"config.conf": KUBE_PROXY_CONF.replace("iptables", "nftables")},
+            }
+        )
     run = cluster_sync(cluster=live_cluster)
     assert run.counts["fetched"]["ConfigMap"] == 2
     extra = KubeProxyConfig.objects.get(cluster=live_cluster).extra_config_maps

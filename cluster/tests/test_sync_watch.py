@@ -1,4 +1,5 @@
 """Incremental sync: watch streams applied to the stored state; resume and relist."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ from django.db import connection
 
 from cluster.models import Cluster, Endpoint, KubeProxyConfig, Node, Pod, Service
 from cluster.sync_jobs import cluster_add_live
-from cluster.testing.fixtures import fake_api, kubeconfig  # noqa: F401
+from cluster.testing.fixtures import fake_api, kubeconfig
 from cluster.testing.objects import endpoint_slice, node, pod
 from cluster.testing.workers import wait_for
 from cluster.watch import cluster_watch
@@ -21,12 +22,12 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def cluster(transactional_db, kubeconfig):  # noqa: F811
+def cluster(transactional_db, kubeconfig):
     return cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
 
 
 @contextlib.contextmanager
-def watching(cluster, fake_api):  # noqa: F811
+def watching(cluster, fake_api):
     stop, result = threading.Event(), {}
 
     def run():
@@ -37,8 +38,10 @@ def watching(cluster, fake_api):  # noqa: F811
 
     thread = threading.Thread(target=run)
     thread.start()
-    wait_for(lambda: SyncRun.objects.filter(cluster=cluster, status="succeeded").exists(),
-             what="the initial list")
+    wait_for(
+        lambda: SyncRun.objects.filter(cluster=cluster, status="succeeded").exists(),
+        what="the initial list",
+    )
     plurals = ("nodes", "services", "endpointslices", "pods", "configmaps")
     wait_for(lambda: all(fake_api.watch_requests(p) for p in plurals), what="the watches")
     time.sleep(0.05)  # the last request line is logged just before its stream starts
@@ -53,14 +56,17 @@ def _revision(cluster):
     return Cluster.objects.get(pk=cluster.pk).revision
 
 
-def test_watch_events_become_stored_rows(cluster, fake_api):  # noqa: F811
+def test_watch_events_become_stored_rows(cluster, fake_api):
     with watching(cluster, fake_api) as result:
         revision = _revision(cluster)
         fake_api.store.upsert(node("n4", "z-c", ip="192.168.0.4"))
         fake_api.store.upsert(pod("shop", "web-3", app="web", node_name="n4", ip="10.244.4.10"))
         fake_api.store.delete("pods", "shop", "api-0")
-        wait_for(lambda: Pod.objects.filter(name="web-3", node__name="n4").exists()
-                 and not Pod.objects.filter(name="api-0").exists(), what="pod events")
+        wait_for(
+            lambda: Pod.objects.filter(name="web-3", node__name="n4").exists()
+            and not Pod.objects.filter(name="api-0").exists(),
+            what="pod events",
+        )
         assert Node.objects.get(name="n4").zone == "z-c"
         assert _revision(cluster) > revision
     stats = result["stats"]
@@ -68,29 +74,36 @@ def test_watch_events_become_stored_rows(cluster, fake_api):  # noqa: F811
     assert SyncRun.objects.get(mode="watch").counts["events"]["Pod ADDED"] == 1
 
 
-def test_service_slice_and_kube_proxy_changes(cluster, fake_api):  # noqa: F811
+def test_service_slice_and_kube_proxy_changes(cluster, fake_api):
     with watching(cluster, fake_api):
         svc = fake_api.store.get("services", "shop", "api")
         fake_api.store.upsert({**svc, "spec": {**svc["spec"], "internalTrafficPolicy": "Local"}})
-        pods = [pod("shop", f"api-{i}", app="api", node_name="n1", ip=f"10.244.1.{20 + i}")
-                for i in range(3)]
+        pods = [
+            pod("shop", f"api-{i}", app="api", node_name="n1", ip=f"10.244.1.{20 + i}")
+            for i in range(3)
+        ]
         fake_api.store.upsert(endpoint_slice("shop", "api", pods, {"n1": "z-a"}))
         cm = fake_api.store.get("configmaps", "kube-system", "kube-proxy")
         conf = yaml.safe_load(cm["data"]["config.conf"]) | {"mode": "nftables"}
         fake_api.store.upsert({**cm, "data": {"config.conf": yaml.safe_dump(conf)}})
-        wait_for(lambda: KubeProxyConfig.objects.get(cluster=cluster).mode == "nftables",
-                 what="kube-proxy mode")
-        wait_for(lambda: Endpoint.objects.filter(slice__name="api-abc12").count() == 3,
-                 what="slice endpoints")
+        wait_for(
+            lambda: KubeProxyConfig.objects.get(cluster=cluster).mode == "nftables",
+            what="kube-proxy mode",
+        )
+        wait_for(
+            lambda: Endpoint.objects.filter(slice__name="api-abc12").count() == 3,
+            what="slice endpoints",
+        )
         assert Service.objects.get(name="api").internal_traffic_policy == "Local"
-        assert set(Endpoint.objects.filter(slice__name="api-abc12").values_list(
-            "service__name", flat=True)) == {"api"}
+        assert set(
+            Endpoint.objects.filter(slice__name="api-abc12").values_list("service__name", flat=True)
+        ) == {"api"}
         fake_api.store.delete("services", "shop", "api")
         wait_for(lambda: not Service.objects.filter(name="api").exists(), what="service delete")
         assert Endpoint.objects.get(address="10.244.1.20").service is None
 
 
-def test_broken_stream_resumes_from_the_last_version(cluster, fake_api):  # noqa: F811
+def test_broken_stream_resumes_from_the_last_version(cluster, fake_api):
     with watching(cluster, fake_api) as result:
         fake_api.break_watches()
         fake_api.store.upsert(node("n5", "z-c", ip="192.168.0.5"))
@@ -100,7 +113,7 @@ def test_broken_stream_resumes_from_the_last_version(cluster, fake_api):  # noqa
     assert SyncRun.objects.filter(mode="full").count() == 1
 
 
-def test_gone_resource_version_relists(cluster, fake_api):  # noqa: F811
+def test_gone_resource_version_relists(cluster, fake_api):
     with watching(cluster, fake_api) as result:
         fake_api.set_delay("nodes", 0.3)  # the node watch reconnects after the compaction
         fake_api.break_watches()
@@ -112,7 +125,7 @@ def test_gone_resource_version_relists(cluster, fake_api):  # noqa: F811
     assert any(q.get("resourceVersion") for q in fake_api.watch_requests("nodes"))
 
 
-def test_watch_cluster_command_runs_as_the_sync_job(cluster, fake_api):  # noqa: F811
+def test_watch_cluster_command_runs_as_the_sync_job(cluster, fake_api):
     import io
 
     from django.core.management import call_command
@@ -127,7 +140,7 @@ def test_watch_cluster_command_runs_as_the_sync_job(cluster, fake_api):  # noqa:
     assert job.state == "succeeded" and Node.objects.filter(name="n7").exists()
 
 
-def test_sync_cluster_joins_a_sync_already_running(cluster, fake_api):  # noqa: F811
+def test_sync_cluster_joins_a_sync_already_running(cluster, fake_api):
     import io
 
     from django.core.management import call_command
@@ -152,16 +165,19 @@ def test_sync_cluster_joins_a_sync_already_running(cluster, fake_api):  # noqa: 
     assert SyncRun.objects.filter(mode="full").count() == 1
 
 
-def test_readers_never_see_half_a_sync(cluster, fake_api):  # noqa: F811
+def test_readers_never_see_half_a_sync(cluster, fake_api):
     from cluster.sync import cluster_sync
 
     cluster_sync(cluster=cluster)
     for i in range(1500):
-        fake_api.store.upsert(pod("load", f"p-{i}", app="x", node_name="n1",
-                                  ip=f"10.245.{i // 250}.{i % 250 + 1}"))
+        fake_api.store.upsert(
+            pod("load", f"p-{i}", app="x", node_name="n1", ip=f"10.245.{i // 250}.{i % 250 + 1}")
+        )
     fake_api.store.delete("services", "shop", "api")
-    sql = ("SELECT (SELECT COUNT(*) FROM cluster_pod WHERE cluster_id = %s), "
-           "(SELECT COUNT(*) FROM cluster_service WHERE cluster_id = %s)")
+    sql = (
+        "SELECT (SELECT COUNT(*) FROM cluster_pod WHERE cluster_id = %s), "
+        "(SELECT COUNT(*) FROM cluster_service WHERE cluster_id = %s)"
+    )
     done, seen = threading.Event(), set()
 
     def sync():

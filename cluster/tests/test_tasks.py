@@ -3,6 +3,7 @@
 The worker subprocess opens the same test database (file SQLite or PostgreSQL test DB);
 the tests use ``transactional_db`` so what they write is committed and visible to it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,7 +17,7 @@ from django.db import connection
 from cluster.apply import apply_request, rollback_request
 from cluster.sync_jobs import cluster_add_live, sync_request
 from cluster.tasks import requeue_stale_jobs_task, sync_cluster_task
-from cluster.testing.fixtures import fake_api, kubeconfig  # noqa: F401
+from cluster.testing.fixtures import fake_api, kubeconfig
 from cluster.testing.workers import (
     RedisServer,
     Worker,
@@ -43,7 +44,7 @@ def worker(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def cluster(transactional_db, kubeconfig):  # noqa: F811
+def cluster(transactional_db, kubeconfig):
     return cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
 
 
@@ -51,6 +52,7 @@ def _done(job, timeout=30):
     def finished():
         job.refresh_from_db()
         return job.is_done
+
     wait_for(finished, timeout=timeout, what=f"job {job.pk} to finish")
     return job
 
@@ -64,7 +66,7 @@ def test_sync_runs_on_a_real_worker(worker, cluster):
     assert run.status == SyncRun.Status.SUCCEEDED and run.counts["added"] == 12
 
 
-def test_simultaneous_sync_requests_run_one_sync(worker, cluster, fake_api):  # noqa: F811
+def test_simultaneous_sync_requests_run_one_sync(worker, cluster, fake_api):
     fake_api.set_delay("nodes", 0.3)
     results, barrier = [], threading.Barrier(3)
 
@@ -88,7 +90,7 @@ def test_simultaneous_sync_requests_run_one_sync(worker, cluster, fake_api):  # 
     assert SyncRun.objects.filter(status="succeeded").count() == 1
 
 
-def test_transient_api_errors_are_retried_with_backoff(worker, cluster, fake_api):  # noqa: F811
+def test_transient_api_errors_are_retried_with_backoff(worker, cluster, fake_api):
     fake_api.fail_next("nodes", 503)
     job = _done(sync_request(cluster=cluster)[0], timeout=40)
     assert job.state == Job.State.SUCCEEDED and job.attempts == 2, worker.log()[-2000:]
@@ -97,15 +99,26 @@ def test_transient_api_errors_are_retried_with_backoff(worker, cluster, fake_api
     assert "HTTP 503" in runs[0].error
 
 
-def test_apply_and_rollback_run_on_the_worker(worker, cluster, fake_api):  # noqa: F811
+def test_apply_and_rollback_run_on_the_worker(worker, cluster, fake_api):
     user = User.objects.create_user("ops")
     user.user_permissions.add(Permission.objects.get(codename="operate_cluster"))
     user = User.objects.get(pk=user.pk)
     rv = fake_api.store.get("services", "shop", "api")["metadata"]["resourceVersion"]
     before = fake_api.store.get("services", "shop", "api")["spec"]
-    applied = _done(apply_request(cluster=cluster, user=user, changes=[
-        {"namespace": "shop", "name": "api", "set": {"internalTrafficPolicy": "Local"},
-         "expected_resource_version": rv}]))
+    applied = _done(
+        apply_request(
+            cluster=cluster,
+            user=user,
+            changes=[
+                {
+                    "namespace": "shop",
+                    "name": "api",
+                    "set": {"internalTrafficPolicy": "Local"},
+                    "expected_resource_version": rv,
+                }
+            ],
+        )
+    )
     assert applied.state == Job.State.SUCCEEDED, applied.error
     assert fake_api.store.get("services", "shop", "api")["spec"]["internalTrafficPolicy"] == "Local"
     rolled = _done(rollback_request(apply_job=applied, user=user))
@@ -114,15 +127,19 @@ def test_apply_and_rollback_run_on_the_worker(worker, cluster, fake_api):  # noq
     assert AuditEntry.objects.filter(result="applied").count() == 2
 
 
-def test_redis_restart_loses_no_job_and_runs_none_twice(transactional_db, kubeconfig, fake_api,  # noqa: F811
-                                                       tmp_path):
+def test_redis_restart_loses_no_job_and_runs_none_twice(
+    transactional_db,
+    kubeconfig,
+    fake_api,
+    tmp_path,
+):
     broker = RedisServer(tmp_path).start()
-    process = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
-                     name="restart").wait_ready()
+    process = Worker(
+        broker_url=broker.url, database_url=database_url_for_tests(), name="restart"
+    ).wait_ready()
     try:
         with publishing_to(broker.url):
-            cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig),
-                                       context="fake")
+            cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
             broker.stop()
             job, _ = sync_request(cluster=cluster)  # the broker is down: the message is lost
             job.refresh_from_db()
@@ -143,34 +160,43 @@ def test_redis_restart_loses_no_job_and_runs_none_twice(transactional_db, kubeco
         broker.stop()
 
 
-def test_a_worker_killed_mid_sync_is_replaced_and_the_job_completes(transactional_db, kubeconfig,  # noqa: F811
-                                                                   fake_api, tmp_path):
+def test_a_worker_killed_mid_sync_is_replaced_and_the_job_completes(
+    transactional_db,
+    kubeconfig,
+    fake_api,
+    tmp_path,
+):
     broker = RedisServer(tmp_path).start()
     quick = {"CELERY_VISIBILITY_TIMEOUT": "2"}  # redeliver unacknowledged messages fast
-    first = Worker(broker_url=broker.url, database_url=database_url_for_tests(), name="doomed",
-                   env=quick).wait_ready()
+    first = Worker(
+        broker_url=broker.url, database_url=database_url_for_tests(), name="doomed", env=quick
+    ).wait_ready()
     second = None
     try:
         with publishing_to(broker.url):
-            cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig),
-                                       context="fake")
+            cluster = cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
             fake_api.set_delay("pods", 30)  # the sync hangs on the pod list ...
             job, _ = sync_request(cluster=cluster)
-            wait_for(lambda: any(p == "/api/v1/pods" for (_m, p, _q) in fake_api.requests),
-                     what="the pod list")
+            wait_for(
+                lambda: any(p == "/api/v1/pods" for (_m, p, _q) in fake_api.requests),
+                what="the pod list",
+            )
             first.kill()  # ... and its worker dies
             fake_api.set_delay("pods", 0)
             # Let the visibility timeout pass first, so the heir restores the unacknowledged
             # message when it starts instead of waiting for a periodic restore (flaky under load).
             time.sleep(float(quick["CELERY_VISIBILITY_TIMEOUT"]) + 1)
-            second = Worker(broker_url=broker.url, database_url=database_url_for_tests(),
-                            name="heir", env=quick).wait_ready()
+            second = Worker(
+                broker_url=broker.url, database_url=database_url_for_tests(), name="heir", env=quick
+            ).wait_ready()
             job = _done(job, timeout=120)
             assert job.state == Job.State.SUCCEEDED, second.log()[-3000:]
             assert job.attempts == 2
             runs = list(SyncRun.objects.filter(job=job).order_by("id"))
-            assert [(r.status, r.error) for r in runs] == [("failed", "worker lost"),
-                                                          ("succeeded", "")]
+            assert [(r.status, r.error) for r in runs] == [
+                ("failed", "worker lost"),
+                ("succeeded", ""),
+            ]
     finally:
         first.stop()
         if second is not None:

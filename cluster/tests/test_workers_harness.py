@@ -1,4 +1,5 @@
 """The test harness that points this process at a real broker must leave eager mode working."""
+
 from __future__ import annotations
 
 from cluster.testing.workers import publishing_to

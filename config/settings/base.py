@@ -1,4 +1,5 @@
 """Settings shared by every environment. Read the environment only through ``config.env``."""
+
 from __future__ import annotations
 
 from config.env import BASE_DIR, env, secret_key
@@ -108,7 +109,9 @@ STORAGES = {
 # On the embedded default (loopback) reading needs no login; set to false to require it.
 ROUTESCOPE_ANONYMOUS_READ = env.bool("ROUTESCOPE_ANONYMOUS_READ", default=True)
 # Pickled engine snapshots shared by worker processes (routing.snapshots), git-ignored.
-ROUTESCOPE_SNAPSHOT_DIR = env.path("ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots"))
+ROUTESCOPE_SNAPSHOT_DIR = env.path(
+    "ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots")
+)
 # Bounds on what one dump (import_cluster, an inline cluster_dump, a config.conf) may hold;
 # anything beyond is refused in one line naming object and path (cluster.bounds).
 ROUTESCOPE_DUMP_MAX_DEPTH = env.int("ROUTESCOPE_DUMP_MAX_DEPTH", default=100)
@@ -202,7 +205,9 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": "routescope",
-    } if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -250,10 +255,16 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-                   "json": {"()": "ops.logs.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler",
-                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -3,7 +3,8 @@ sit behind a TLS-terminating ingress or load balancer (``manage.py check --deplo
 
 The proxy in front must set ``X-Forwarded-Proto: https`` (and strip any the client sent);
 probes and ``/metrics`` are answered before the HTTPS redirect (ops.middleware)."""
-from config.settings.base import *  # noqa: F401,F403
+
+from config.settings.base import *
 from config.settings.base import STORAGES, env
 
 SECRET_KEY = env.str("SECRET_KEY")

@@ -1,5 +1,6 @@
 """Test settings: fast hashing, plain static storage (the manifest 404s under live_server)."""
-from config.settings.base import *  # noqa: F401,F403
+
+from config.settings.base import *
 from config.settings.base import STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -12,7 +13,7 @@ REST_FRAMEWORK_THROTTLE_DISABLED = True
 # Worker tests start real `celery worker` processes that must open the test database, and
 # an in-memory SQLite database cannot be shared between processes: on SQLite the test
 # database is a file (on tmpfs when there is one), one per pytest process.
-from config.settings.base import DATABASES  # noqa: E402
+from config.settings.base import DATABASES
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     import os as _os

@@ -5,6 +5,7 @@ deleted or rotated token stops working at once, in every process. Unknown key, e
 token or inactive user -> 401 with a message saying which. ``request.auth`` is the
 :class:`core.models.ApiToken`, whose scope :mod:`core.permissions` checks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,15 +23,15 @@ class FastTokenAuthentication(TokenAuthentication):
     model = ApiToken
 
     def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
-        token = (ApiToken.objects.select_related("user")
-                 .filter(digest=token_digest(key)).first())
+        token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.is_expired:
             assert token.expires is not None
             raise exceptions.AuthenticationFailed(
                 f"Token expired on {token.expires:%Y-%m-%d %H:%M} UTC; create a new one on "
-                "the account page or with 'manage.py create_api_token USER --rotate'.")
+                "the account page or with 'manage.py create_api_token USER --rotate'."
+            )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         return token.user, token

@@ -4,6 +4,7 @@ drf-spectacular's stock Redoc page pulls fonts from Google and its Swagger page 
 script; ours load everything from ``/static/drf_spectacular_sidecar/`` (the sidecar package)
 and keep scripts in files, so the pages work offline and under a strict CSP.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,9 +30,11 @@ _REDOC_PAGE = Engine().from_string("""<!DOCTYPE html>
 """)
 
 
-REDOC_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-             "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
-             "frame-ancestors 'none'")
+REDOC_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
 class SwaggerView(SpectacularSwaggerSplitView):
@@ -43,11 +46,15 @@ class RedocView(SpectacularRedocView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-        page = _REDOC_PAGE.render(Context({
-            "title": self.title,
-            "schema_url": self._get_schema_url(request),
-            "redoc_standalone": self._redoc_standalone(),
-        }))
+        page = _REDOC_PAGE.render(
+            Context(
+                {
+                    "title": self.title,
+                    "schema_url": self._get_schema_url(request),
+                    "redoc_standalone": self._redoc_standalone(),
+                }
+            )
+        )
         response = HttpResponse(page, content_type="text/html; charset=utf-8")
         # Redoc's bundle shows the Redocly logo from its CDN in the menu footer: the policy
         # keeps the browser from fetching it (the logo hides itself; the page needs nothing

@@ -15,6 +15,7 @@ Every error response under ``/api/`` has this body::
 
 Scripts can rely on ``error.code`` and ``error.field``; the message is for people.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class RequestInputError(ValueError):
 
     field: str | None
     code: str
+
 
 #: Fields DRF uses for errors that belong to no single field.
 _NON_FIELD_KEYS = ("non_field_errors", "detail")
@@ -53,8 +54,10 @@ class RequestTooLarge(exceptions.APIException):
 
     def __init__(self) -> None:
         limit = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
-        super().__init__(f"Request body is larger than the server accepts ({limit} bytes); "
-                         "import big dumps with 'manage.py import_cluster' and name the cluster.")
+        super().__init__(
+            f"Request body is larger than the server accepts ({limit} bytes); "
+            "import big dumps with 'manage.py import_cluster' and name the cluster."
+        )
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -64,7 +67,8 @@ class ErrorDetailSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="One line for a person; names the field first.")
     field = serializers.CharField(allow_null=True, help_text="Dotted request field at fault.")
     details = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), allow_null=True,
+        child=serializers.ListField(child=serializers.CharField()),
+        allow_null=True,
         help_text="Every field error: {field: [messages]}.",
     )
 
@@ -82,20 +86,29 @@ TEXT_MAX = 300
 
 def _short(text: str) -> str:
     one_line = " ".join(str(text).split())
-    return one_line if len(one_line) <= TEXT_MAX else one_line[:TEXT_MAX - 1] + "…"
+    return one_line if len(one_line) <= TEXT_MAX else one_line[: TEXT_MAX - 1] + "…"
 
 
-def error_body(*, code: str, message: str, field: str | None = None,
-               details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    *, code: str, message: str, field: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The documented error body; views that answer an error themselves use it too.
 
     Message and field are one line of bounded length; so is everything in ``details``.
     """
     if details is not None:
-        details = {_short(name): [_short(m) for m in messages[:20]]
-                   for name, messages in list(details.items())[:50]}
-    return {"error": {"code": code, "message": _short(message),
-                      "field": None if field is None else _short(field), "details": details}}
+        details = {
+            _short(name): [_short(m) for m in messages[:20]]
+            for name, messages in list(details.items())[:50]
+        }
+    return {
+        "error": {
+            "code": code,
+            "message": _short(message),
+            "field": None if field is None else _short(field),
+            "details": details,
+        }
+    }
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -175,8 +188,9 @@ def _flatten(detail: Any, *, prefix: str) -> dict[str, list[str]]:
             nested_own = prefix and key in _NON_FIELD_KEYS
             name = prefix if nested_own else f"{prefix}.{key}" if prefix else str(key)
             out.update(_flatten(value, prefix=name))
-    elif isinstance(detail, list) and detail and not any(isinstance(v, (dict, list))
-                                                          for v in detail):
+    elif (
+        isinstance(detail, list) and detail and not any(isinstance(v, (dict, list)) for v in detail)
+    ):
         out[prefix] = [str(v) for v in detail]
     elif isinstance(detail, list):
         for index, value in enumerate(detail):

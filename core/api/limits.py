@@ -18,6 +18,7 @@ A refused body is read and thrown away (up to ``ROUTESCOPE_API_DRAIN_MAX_BYTES``
 413 goes out: a server that closes a socket with unread data makes the kernel reset the
 connection, and a client still uploading then sees "connection reset", not the answer.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,11 @@ _CHUNK = 256 * 1024
 
 def body_limit(*, authenticated: bool) -> int:
     """The largest request body (bytes) the API reads for this kind of caller."""
-    limit = int(settings.ROUTESCOPE_API_MAX_BODY_BYTES if authenticated
-                else settings.ROUTESCOPE_API_MAX_ANON_BODY_BYTES)
+    limit = int(
+        settings.ROUTESCOPE_API_MAX_BODY_BYTES
+        if authenticated
+        else settings.ROUTESCOPE_API_MAX_ANON_BODY_BYTES
+    )
     django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # Django's own ceiling, when set
     return limit if django_limit is None else min(limit, int(django_limit))
 
@@ -45,8 +49,10 @@ def body_limit(*, authenticated: bool) -> int:
 def too_large_message(*, limit: int, authenticated: bool) -> str:
     """The one line a 413 says (the limit, and what to do instead)."""
     who = "" if authenticated else " from an anonymous caller (log in or send a token for more)"
-    return (f"Request body is larger than the server accepts{who}: {limit} bytes; import big "
-            "dumps with 'manage.py import_cluster' and name the cluster.")
+    return (
+        f"Request body is larger than the server accepts{who}: {limit} bytes; import big "
+        "dumps with 'manage.py import_cluster' and name the cluster."
+    )
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -82,8 +88,9 @@ def _content_length(meta: dict[str, Any]) -> int:
 def _has_nul(request: Any) -> bool:
     if "\x00" in request.path:
         return True
-    return any("\x00" in key or any("\x00" in v for v in values)
-               for key, values in request.GET.lists())
+    return any(
+        "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
+    )
 
 
 class ApiBodyLimitMiddleware:
@@ -99,19 +106,27 @@ class ApiBodyLimitMiddleware:
         from core.api.errors import error_body
 
         if request.path.startswith("/api/") and _has_nul(request):
-            return JsonResponse(error_body(
-                code="invalid", message="the URL holds a NUL character (%00), which no name, "
-                                        "id or filter value may contain"), status=400)
+            return JsonResponse(
+                error_body(
+                    code="invalid",
+                    message="the URL holds a NUL character (%00), which no name, "
+                    "id or filter value may contain",
+                ),
+                status=400,
+            )
         if request.path.startswith("/api/"):
             length = _content_length(request.META)
             claims = bool(request.META.get("HTTP_AUTHORIZATION")) or bool(
-                getattr(request, "user", None) and request.user.is_authenticated)
+                getattr(request, "user", None) and request.user.is_authenticated
+            )
             limit = body_limit(authenticated=claims)
             if length > limit:
                 drain(request)
                 message = too_large_message(limit=limit, authenticated=claims)
-                return JsonResponse(error_body(code="too_large", message=message),
-                                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                return JsonResponse(
+                    error_body(code="too_large", message=message),
+                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                )
         return self.get_response(request)
 
 
@@ -148,8 +163,9 @@ def json_depth_error(data: Any, *, max_depth: int) -> str | None:
         if depth > max_depth:
             return f"JSON nested deeper than {max_depth} levels"
         if isinstance(node, dict):
-            stack.extend((value, depth + 1) for value in node.values()
-                         if isinstance(value, (dict, list)))
+            stack.extend(
+                (value, depth + 1) for value in node.values() if isinstance(value, (dict, list))
+            )
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node if isinstance(value, (dict, list)))
     return None
@@ -158,8 +174,12 @@ def json_depth_error(data: Any, *, max_depth: int) -> str | None:
 class BoundedJSONParser(JSONParser):
     """DRF's JSON parser with a size bound per caller and a nesting bound."""
 
-    def parse(self, stream: Any, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
         context = parser_context or {}
         request = context.get("request")
         user = getattr(request, "user", None)
@@ -184,8 +204,9 @@ class BoundedJSONParser(JSONParser):
             constant = json.strict_constant if self.strict else None
             data = json.loads(text, parse_constant=constant)
         except RecursionError:
-            raise exceptions.ParseError(f"JSON parse error - nested deeper than {max_depth} "
-                                        "levels") from None
+            raise exceptions.ParseError(
+                f"JSON parse error - nested deeper than {max_depth} " "levels"
+            ) from None
         except (ValueError, LookupError) as error:
             raise exceptions.ParseError(f"JSON parse error - {error}") from None
         problem = json_depth_error(data, max_depth=max_depth)
@@ -194,13 +215,16 @@ class BoundedJSONParser(JSONParser):
         if "\\u0000" in text and any("\x00" in value for value in _strings(data)):
             # No database stores NUL in text (PostgreSQL refuses it): a 400 here, not a 500
             # wherever the string lands.
-            raise exceptions.ParseError("JSON parse error - a string holds a NUL character "
-                                        "(\\u0000)")
+            raise exceptions.ParseError(
+                "JSON parse error - a string holds a NUL character " "(\\u0000)"
+            )
         if _SURROGATE_ESCAPE.search(text) and any(map(_not_text, _strings(data))):
             # json accepts "\ud800" alone, but no database or UTF-8 encoder does: refuse it
             # here, once, instead of a 500 wherever the string is stored or printed.
-            raise exceptions.ParseError("JSON parse error - a string holds a lone UTF-16 "
-                                        "surrogate (\\ud800-\\udfff), which is not text")
+            raise exceptions.ParseError(
+                "JSON parse error - a string holds a lone UTF-16 "
+                "surrogate (\\ud800-\\udfff), which is not text"
+            )
         return data
 
 
@@ -232,14 +256,15 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
-        bounds = {self.limit_query_param: (1, self.max_limit),
-                  self.offset_query_param: (0, self.MAX_OFFSET)}
+        bounds = {
+            self.limit_query_param: (1, self.max_limit),
+            self.offset_query_param: (0, self.MAX_OFFSET),
+        }
         for parameter in parameters:
             low, high = bounds.get(parameter["name"], (None, None))
             if low is not None:
                 parameter["schema"] = {**parameter["schema"], "minimum": low, "maximum": high}
         return parameters
-
 
 
 def kube_object_count(data: Any) -> int:
@@ -260,5 +285,8 @@ def kube_object_count(data: Any) -> int:
 
 def inline_dump_limit(*, authenticated: bool) -> int:
     """The most objects an inline ``cluster_dump`` may hold for this kind of caller."""
-    return int(settings.ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS if authenticated
-               else settings.ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS_ANON)
+    return int(
+        settings.ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS
+        if authenticated
+        else settings.ROUTESCOPE_INLINE_DUMP_MAX_OBJECTS_ANON
+    )

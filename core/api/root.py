@@ -3,6 +3,7 @@
 Each app's ``api.urls`` keeps its own router; the project URLconf (``config.api_urls``) hands
 them all to :func:`api_root_urls`, so no app needs to know another app's routes.
 """
+
 from __future__ import annotations
 
 from typing import Any

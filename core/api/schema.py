@@ -5,6 +5,7 @@ building the schema for the first time in a process (gunicorn threads, a docs pa
 client at once) answered 500 (``'NoneType' object has no attribute 'startswith'``). One
 build at a time; building it is a rare, cacheable request anyway.
 """
+
 from __future__ import annotations
 
 import threading

@@ -8,6 +8,7 @@ Rates live in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``THROTTLE_ANON`` /
 ``THROTTLE_USER`` in the environment) and are read on every request, so tests can lower
 them with ``override_settings``. A 429 says when to retry (``Retry-After``).
 """
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@ Used by ``manage.py create_api_token`` and by the dashboard's account page. A ke
 returned once, to be shown to its owner once; only its SHA-256 digest is stored
 (:class:`core.models.ApiToken`), so no table, log or later page can show it again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ def token_digest(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_issue(*, user: Any, scope: str | None = None, expires_in_days: int | None = None,
-                    rotate: bool = False) -> str:
+def api_token_issue(
+    *, user: Any, scope: str | None = None, expires_in_days: int | None = None, rotate: bool = False
+) -> str:
     """Create an API token for ``user`` and return its raw key (the only time it exists).
 
     ``scope`` defaults to the user's role now: ``operate`` for an operator, else ``read``.
@@ -48,8 +50,13 @@ def api_token_issue(*, user: Any, scope: str | None = None, expires_in_days: int
     key = secrets.token_hex(20)
     now = timezone.now()
     ApiToken.objects.create(
-        user=user, digest=token_digest(key), prefix=key[:PREFIX_CHARS], scope=scope,
-        created=now, expires=now + timedelta(days=expires_in_days) if expires_in_days else None)
+        user=user,
+        digest=token_digest(key),
+        prefix=key[:PREFIX_CHARS],
+        scope=scope,
+        created=now,
+        expires=now + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
     return key
 
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,19 +15,49 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(help_text='SHA-256 of the key, hex.', max_length=64, unique=True)),
-                ('prefix', models.CharField(help_text="The key's first characters.", max_length=8)),
-                ('scope', models.CharField(choices=[('read', 'read: lists, answers, previews; never changes a cluster'), ('operate', 'operate: also sync and apply, if the user is an operator')], default='read', max_length=8)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires', models.DateTimeField(blank=True, help_text='Null: never expires.', null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "digest",
+                    models.CharField(
+                        help_text="SHA-256 of the key, hex.", max_length=64, unique=True
+                    ),
+                ),
+                ("prefix", models.CharField(help_text="The key's first characters.", max_length=8)),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("read", "read: lists, answers, previews; never changes a cluster"),
+                            ("operate", "operate: also sync and apply, if the user is an operator"),
+                        ],
+                        default="read",
+                        max_length=8,
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "expires",
+                    models.DateTimeField(blank=True, help_text="Null: never expires.", null=True),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['-created', '-pk'],
+                "verbose_name": "API token",
+                "ordering": ["-created", "-pk"],
             },
         ),
     ]

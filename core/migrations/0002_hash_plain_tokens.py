@@ -5,6 +5,7 @@ the upgrade. They get scope ``operate`` (what a plain token could do: its user's
 more) and expire ``ROUTESCOPE_TOKEN_EXPIRY_DAYS`` after the migration, so no old key lives
 forever. The plain rows are then deleted: no raw key stays in any table.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,13 @@ def hash_plain_tokens(apps, schema_editor):
             if isinstance(created, datetime) and timezone.is_naive(created):
                 created = timezone.make_aware(created, UTC)
             ApiToken.objects.create(
-                user_id=user_id, digest=hashlib.sha256(key.encode()).hexdigest(),
-                prefix=key[:8], scope="operate", created=created or timezone.now(),
-                expires=expires)
+                user_id=user_id,
+                digest=hashlib.sha256(key.encode()).hexdigest(),
+                prefix=key[:8],
+                scope="operate",
+                created=created or timezone.now(),
+                expires=expires,
+            )
         cursor.execute(f"DELETE FROM {quoted}")
 
 

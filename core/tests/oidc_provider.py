@@ -5,6 +5,7 @@ that sends the browser back with a code, a token endpoint (client secret and PKC
 the code good once) answering a fresh RS256-signed id_token, the JWKS to check it with, and
 userinfo for the access token. Users and their groups are given when it starts.
 """
+
 from __future__ import annotations
 
 import base64
@@ -81,13 +82,22 @@ class StandInProvider:
 
     def claims(self, username: str) -> dict[str, Any]:
         user = self.users[username]
-        return {"sub": f"sub-{username}", "preferred_username": username,
-                "email": f"{username}@example.test", **user}
+        return {
+            "sub": f"sub-{username}",
+            "preferred_username": username,
+            "email": f"{username}@example.test",
+            **user,
+        }
 
     def _id_token(self, grant: _Grant) -> str:
         now = int(time.time())
-        payload = {"iss": self.issuer, "aud": grant.client_id, "iat": now, "exp": now + 300,
-                   "sub": self.claims(grant.username)["sub"]}
+        payload = {
+            "iss": self.issuer,
+            "aud": grant.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "sub": self.claims(grant.username)["sub"],
+        }
         if grant.nonce:
             payload["nonce"] = grant.nonce
         return jwt.encode(payload, self._key, algorithm="RS256", headers={"kid": self.kid})
@@ -99,10 +109,14 @@ class StandInProvider:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: Any, content_type: str = "application/json",
-                      headers: dict[str, str] | None = None) -> None:
-                data = (json.dumps(body) if content_type == "application/json"
-                        else body).encode()
+            def _send(
+                self,
+                status: int,
+                body: Any,
+                content_type: str = "application/json",
+                headers: dict[str, str] | None = None,
+            ) -> None:
+                data = (json.dumps(body) if content_type == "application/json" else body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
@@ -137,18 +151,24 @@ class StandInProvider:
                     self._send(404, {"error": "not_found"})
 
             def _authorize_form(self, query: dict[str, str]) -> None:
-                if query.get("client_id") != provider.client_id or \
-                        query.get("response_type") != "code" or "openid" not in \
-                        query.get("scope", "").split():
+                if (
+                    query.get("client_id") != provider.client_id
+                    or query.get("response_type") != "code"
+                    or "openid" not in query.get("scope", "").split()
+                ):
                     self._send(400, {"error": "invalid_request"})
                     return
-                hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" '
-                                 f'value="{html.escape(v)}">' for k, v in query.items())
-                page = ("<!DOCTYPE html><html><head><title>Stand-in IdP</title>"
-                        "<link rel=\"icon\" href=\"data:,\"></head><body>"
-                        "<h1>Stand-in IdP</h1><form method=\"post\" action=\"/authorize\">"
-                        f"{hidden}<label>Username <input name=\"login\"></label>"
-                        "<button type=\"submit\">Sign in</button></form></body></html>")
+                hidden = "".join(
+                    f'<input type="hidden" name="{html.escape(k)}" ' f'value="{html.escape(v)}">'
+                    for k, v in query.items()
+                )
+                page = (
+                    "<!DOCTYPE html><html><head><title>Stand-in IdP</title>"
+                    '<link rel="icon" href="data:,"></head><body>'
+                    '<h1>Stand-in IdP</h1><form method="post" action="/authorize">'
+                    f'{hidden}<label>Username <input name="login"></label>'
+                    '<button type="submit">Sign in</button></form></body></html>'
+                )
                 self._send(200, page, "text/html; charset=utf-8")
 
             def do_POST(self) -> None:
@@ -161,22 +181,29 @@ class StandInProvider:
                     self._send(404, {"error": "not_found"})
 
             def _authorize(self, form: dict[str, str]) -> None:
-                if form.get("login") not in provider.users or \
-                        form.get("client_id") != provider.client_id:
+                if (
+                    form.get("login") not in provider.users
+                    or form.get("client_id") != provider.client_id
+                ):
                     self._send(403, "<p>Unknown user</p>", "text/html")
                     return
                 code = secrets.token_urlsafe(24)
                 provider._grants[code] = _Grant(
-                    username=form["login"], client_id=form["client_id"],
-                    redirect_uri=form["redirect_uri"], nonce=form.get("nonce"),
-                    challenge=form.get("code_challenge"))
+                    username=form["login"],
+                    client_id=form["client_id"],
+                    redirect_uri=form["redirect_uri"],
+                    nonce=form.get("nonce"),
+                    challenge=form.get("code_challenge"),
+                )
                 back = urlencode({"code": code, "state": form.get("state", "")})
-                self._send(302, "", "text/plain",
-                           headers={"Location": f"{form['redirect_uri']}?{back}"})
+                self._send(
+                    302, "", "text/plain", headers={"Location": f"{form['redirect_uri']}?{back}"}
+                )
 
             def _token(self, form: dict[str, str]) -> None:
                 provider.token_requests.append(
-                    {k: v for k, v in form.items() if k in ("grant_type", "redirect_uri")})
+                    {k: v for k, v in form.items() if k in ("grant_type", "redirect_uri")}
+                )
                 auth = self.headers.get("Authorization", "")
                 if auth.startswith("Basic "):
                     client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
@@ -185,18 +212,34 @@ class StandInProvider:
                 grant = provider._grants.pop(form.get("code", ""), None)
                 if (client_id, secret) != (provider.client_id, provider.client_secret):
                     self._send(401, {"error": "invalid_client"})
-                elif grant is None or form.get("grant_type") != "authorization_code" or \
-                        form.get("redirect_uri") != grant.redirect_uri:
+                elif (
+                    grant is None
+                    or form.get("grant_type") != "authorization_code"
+                    or form.get("redirect_uri") != grant.redirect_uri
+                ):
                     self._send(400, {"error": "invalid_grant"})
-                elif grant.challenge and base64.urlsafe_b64encode(hashlib.sha256(
-                        form.get("code_verifier", "").encode()).digest()).rstrip(b"=").decode() \
-                        != grant.challenge:
+                elif (
+                    grant.challenge
+                    and base64.urlsafe_b64encode(
+                        hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+                    )
+                    .rstrip(b"=")
+                    .decode()
+                    != grant.challenge
+                ):
                     self._send(400, {"error": "invalid_grant", "error_description": "PKCE"})
                 else:
                     access, id_token = secrets.token_urlsafe(24), provider._id_token(grant)
                     provider._access[access] = grant.username
                     provider.issued += [access, id_token]
-                    self._send(200, {"access_token": access, "token_type": "Bearer",
-                                     "expires_in": 300, "id_token": id_token})
+                    self._send(
+                        200,
+                        {
+                            "access_token": access,
+                            "token_type": "Bearer",
+                            "expires_in": 300,
+                            "id_token": id_token,
+                        },
+                    )
 
         return Handler

@@ -1,6 +1,7 @@
 """Single sign-on through a stand-in OpenID Connect provider (a real HTTP server): the code
 flow end to end with Django's test client on our side, group -> reader / operator mapping,
 refusals. The same flow in a real browser is in test_sso_browser.py."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -16,8 +17,11 @@ from core.tests.oidc_provider import StandInProvider
 pytest_plugins = ["cluster.api.testing"]
 pytestmark = pytest.mark.django_db
 
-USERS = {"olga": {"groups": ["rs-operators", "staff"]}, "rita": {"groups": ["rs-readers"]},
-         "nina": {"groups": ["marketing"]}}
+USERS = {
+    "olga": {"groups": ["rs-operators", "staff"]},
+    "rita": {"groups": ["rs-readers"]},
+    "nina": {"groups": ["marketing"]},
+}
 
 
 def configure(settings, provider: StandInProvider) -> None:
@@ -44,8 +48,9 @@ def sso_login(client: Client, idp: StandInProvider, login: str) -> str:
     query = {key: values[0] for key, values in parse_qs(authorize.query).items()}
     assert query["code_challenge_method"] == "S256" and query["nonce"] and query["state"]
     assert requests.get(start["Location"], timeout=10).status_code == 200  # the login form
-    back = requests.post(f"{idp.issuer}/authorize", data={**query, "login": login},
-                         allow_redirects=False, timeout=10)
+    back = requests.post(
+        f"{idp.issuer}/authorize", data={**query, "login": login}, allow_redirects=False, timeout=10
+    )
     assert back.status_code == 302
     callback = urlparse(back.headers["Location"])
     assert callback.path == "/oidc/callback/"
@@ -64,8 +69,9 @@ def test_an_operator_group_member_may_operate(client: Client, idp, small_cluster
     assert client.post("/api/v1/clusters/small/sync", HTTP_HOST="127.0.0.1").status_code == 409
     assert "operator: may sync" in client.get("/account/").content.decode()
     assert 8 * 3600 - 60 < client.session.get_expiry_age() <= 8 * 3600  # then sign in again
-    assert idp.token_requests == [{"grant_type": "authorization_code",
-                                   "redirect_uri": "http://testserver/oidc/callback/"}]
+    assert idp.token_requests == [
+        {"grant_type": "authorization_code", "redirect_uri": "http://testserver/oidc/callback/"}
+    ]
 
 
 def test_a_reader_group_member_only_reads(client: Client, idp, small_cluster) -> None:
@@ -110,11 +116,17 @@ def test_an_id_token_for_another_client_is_refused(client: Client, idp, settings
     # shares its secret: the audience check refuses the token.
     start = client.get("/oidc/authenticate/")
     query = {k: v[0] for k, v in parse_qs(urlparse(start["Location"]).query).items()}
-    back = requests.post(f"{idp.issuer}/authorize", data={**query, "login": "olga"},
-                         allow_redirects=False, timeout=10)
+    back = requests.post(
+        f"{idp.issuer}/authorize",
+        data={**query, "login": "olga"},
+        allow_redirects=False,
+        timeout=10,
+    )
     idp.client_id = settings.OIDC_RP_CLIENT_ID = "someone-else"
-    idp._grants = {code: grant.__class__(**{**grant.__dict__, "client_id": "routescope"})
-                   for code, grant in idp._grants.items()}
+    idp._grants = {
+        code: grant.__class__(**{**grant.__dict__, "client_id": "routescope"})
+        for code, grant in idp._grants.items()
+    }
     callback = urlparse(back.headers["Location"])
     done = client.get(f"{callback.path}?{callback.query}")
     assert done["Location"] == "/accounts/login/?sso=failed"

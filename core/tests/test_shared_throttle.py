@@ -1,5 +1,6 @@
 """Throttles are one limit across processes when REDIS_URL is set (the Django cache is then
 Redis), and per process without it: real gunicorn servers, real Redis (its DB 12)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -36,21 +37,42 @@ def _status(url: str) -> int:
 @contextlib.contextmanager
 def _servers(tmp_path: Path, envs: list[dict[str, str]]) -> Iterator[list[str]]:
     """One gunicorn process per environment; yields their base URLs."""
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith("DJANGO_") and k not in ("REDIS_URL", "CACHE_URL")}
-    base_env.update(DJANGO_SETTINGS_MODULE="config.settings.local", SECRET_KEY="throttle-test",
-                    DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-                    THROTTLE_ANON="4/day", ROUTESCOPE_ANONYMOUS_READ="true")
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DJANGO_") and k not in ("REDIS_URL", "CACHE_URL")
+    }
+    base_env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        SECRET_KEY="throttle-test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        THROTTLE_ANON="4/day",
+        ROUTESCOPE_ANONYMOUS_READ="true",
+    )
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     procs, urls = [], []
     try:
         for extra in envs:
             port = _free_port()
-            procs.append(subprocess.Popen(
-                [gunicorn, "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
-                 "--log-level", "warning"],
-                cwd=REPO, env={**base_env, **extra}, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        gunicorn,
+                        "config.wsgi",
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "-w",
+                        "1",
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=REPO,
+                    env={**base_env, **extra},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 90
         for proc, url in zip(procs, urls):

@@ -1,5 +1,6 @@
 """Single sign-on in a real headless Chromium: from our login page to the stand-in
 provider's form and back to the dashboard, as an operator and as a reader."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,16 @@ from playwright import sync_api
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +46,9 @@ def idp(settings) -> Iterator[StandInProvider]:
         yield provider
 
 
-def _sign_in(browser: sync_api.Browser, base: str,
-             login: str) -> tuple[sync_api.BrowserContext, sync_api.Page, list[str]]:
+def _sign_in(
+    browser: sync_api.Browser, base: str, login: str
+) -> tuple[sync_api.BrowserContext, sync_api.Page, list[str]]:
     context = browser.new_context()
     tab = context.new_page()
     errors: list[str] = []

@@ -1,5 +1,6 @@
 """API tokens hashed at rest: the raw key is in no table, expiry, read / operate scope, and
 the migration of DRF's plain-text tokens."""
+
 from __future__ import annotations
 
 import importlib
@@ -41,8 +42,12 @@ def _every_stored_value() -> list[str]:
         for table in connection.introspection.table_names(cursor):
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             for row in cursor.fetchall():
-                values.extend(bytes(v).decode(errors="replace")
-                              if isinstance(v, (bytes, memoryview)) else str(v) for v in row)
+                values.extend(
+                    bytes(v).decode(errors="replace")
+                    if isinstance(v, (bytes, memoryview))
+                    else str(v)
+                    for v in row
+                )
     return values
 
 
@@ -115,14 +120,18 @@ def test_contradicting_or_negative_flags_exit_2(operator) -> None:
 def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(reader, small_cluster) -> None:
     plain = "0123456789abcdef0123456789abcdef01234567"
     with connection.cursor() as cursor:  # DRF's authtoken table, as an old install has it
-        cursor.execute('CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, '
-                       '"created" timestamp with time zone NOT NULL, "user_id" integer NOT NULL)'
-                       if connection.vendor == "postgresql" else
-                       'CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, '
-                       '"created" datetime NOT NULL, "user_id" integer NOT NULL)')
+        cursor.execute(
+            'CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, '
+            '"created" timestamp with time zone NOT NULL, "user_id" integer NOT NULL)'
+            if connection.vendor == "postgresql"
+            else 'CREATE TABLE "authtoken_token" ("key" varchar(40) PRIMARY KEY, '
+            '"created" datetime NOT NULL, "user_id" integer NOT NULL)'
+        )
         # As DRF's rows read back: a naive UTC string on SQLite, aware on PostgreSQL.
-        cursor.execute('INSERT INTO "authtoken_token" VALUES (%s, %s, %s)',
-                       [plain, "2026-01-02 03:04:05.000006", reader.pk])
+        cursor.execute(
+            'INSERT INTO "authtoken_token" VALUES (%s, %s, %s)',
+            [plain, "2026-01-02 03:04:05.000006", reader.pk],
+        )
     # The migration reads only the editor's connection (SQLite allows no schema editor
     # inside the test's transaction).
     hash_migration.hash_plain_tokens(django_apps, SimpleNamespace(connection=connection))
@@ -135,16 +144,19 @@ def test_plain_tokens_are_hashed_by_the_migration_and_keep_working(reader, small
     assert _api(plain).post("/api/v1/clusters/small/sync").status_code == 403  # still a reader
 
 
-def test_a_read_token_cannot_apply_or_edit_others_scenarios(reader_client, operator,
-                                                           small_cluster) -> None:
-    body = {"name": "cache-cluster", "cluster": "small",
-            "changes": {"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}}}
+def test_a_read_token_cannot_apply_or_edit_others_scenarios(
+    reader_client, operator, small_cluster
+) -> None:
+    body = {
+        "name": "cache-cluster",
+        "cluster": "small",
+        "changes": {"services": {"shop/cache": {"internalTrafficPolicy": "Cluster"}}},
+    }
     scenario = reader_client.post("/api/v1/scenarios", body, format="json").json()["id"]
     read, _ = _cli("operator", "--read-only")
     operate, _ = _cli("operator")
     for key, statuses in ((read, (403, 403)), (operate, (400, 200))):
         client = _api(key)  # "small" is imported from a dump: an allowed apply is a 400
         applied = client.post(f"/api/v1/scenarios/{scenario}/apply", {}, format="json")
-        edited = client.patch(f"/api/v1/scenarios/{scenario}", {"description": "op"},
-                              format="json")
+        edited = client.patch(f"/api/v1/scenarios/{scenario}", {"description": "op"}, format="json")
         assert (applied.status_code, edited.status_code) == statuses

@@ -1,4 +1,5 @@
 """Small presentation filters for the dashboard templates."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,10 +55,13 @@ def pod_dots(pods: list[tuple[str, str, str]]) -> str:
     Built as one escaped string because a 5,000-node overview draws
     thousands of them and per-dot template tags would dominate the page's render time.
     """
-    return mark_safe("".join(  # noqa: S308 — every interpolated value is escaped here
-        f'<span class="pod {escape(colour)}" data-svc="{escape(services)}" '
-        f'title="{escape(pod)}{escape(" → " + services) if services else ""}"></span>'
-        for pod, services, colour in pods))
+    return mark_safe(
+        "".join(
+            f'<span class="pod {escape(colour)}" data-svc="{escape(services)}" '
+            f'title="{escape(pod)}{escape(" → " + services) if services else ""}"></span>'
+            for pod, services, colour in pods
+        )
+    )
 
 
 @register.filter

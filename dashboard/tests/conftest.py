@@ -1,4 +1,5 @@
 """Fixtures of the dashboard tests: the demo cluster, a reader and an operator."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The account page: role, and the API token shown once, masked after, rotated and revoked."""
+
 from __future__ import annotations
 
 import re
@@ -72,8 +73,9 @@ def test_create_when_a_token_exists_never_shows_it_again(client: Client, reader:
     assert _api_status(key) == 200
 
 
-def test_an_operator_chooses_the_scope_a_reader_gets_read(client: Client, operator: User,
-                                                          reader: User) -> None:
+def test_an_operator_chooses_the_scope_a_reader_gets_read(
+    client: Client, operator: User, reader: User
+) -> None:
     client.force_login(operator)
     client.post("/account/", {"action": "create", "scope": "read"})
     assert list(operator.api_tokens.values_list("scope", flat=True)) == ["read"]

@@ -1,5 +1,6 @@
 """The pages' question grouping: asking one node per group must give the same picture as
 asking every node (pure: a generated cluster, no database)."""
+
 from __future__ import annotations
 
 import io
@@ -8,7 +9,13 @@ import json
 import pytest
 
 from cluster.generator import Shape, generate_cluster
-from dashboard.answers import EACH_NODE_MAX, SourceGroup, service_entries, source_groups, whatif_groups
+from dashboard.answers import (
+    EACH_NODE_MAX,
+    SourceGroup,
+    service_entries,
+    source_groups,
+    whatif_groups,
+)
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.simulate import QuestionError
@@ -27,7 +34,11 @@ def every_node(snapshot) -> list[SourceGroup]:
 
 
 def routable(snapshot) -> list[str]:
-    return [k for k, s in sorted(snapshot.services.items()) if s.type != "ExternalName" and not s.headless and s.ports]
+    return [
+        k
+        for k, s in sorted(snapshot.services.items())
+        if s.type != "ExternalName" and not s.headless and s.ports
+    ]
 
 
 def test_a_big_cluster_is_asked_in_groups(snapshot) -> None:
@@ -35,12 +46,21 @@ def test_a_big_cluster_is_asked_in_groups(snapshot) -> None:
     key = routable(snapshot)[0]
     groups = source_groups(snapshot, key)
     assert len(groups) < len(snapshot.nodes)
-    assert sorted(n for g in groups for n in g.nodes) == sorted(snapshot.nodes)  # every node counted once
+    assert sorted(n for g in groups for n in g.nodes) == sorted(
+        snapshot.nodes
+    )  # every node counted once
 
 
-@pytest.mark.parametrize("override", [None, ("internalTrafficPolicy", "Local"), ("externalTrafficPolicy", "Local"),
-                                      ("trafficDistribution", "PreferClose")],
-                         ids=["as-is", "itp-local", "etp-local", "prefer-close"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        None,
+        ("internalTrafficPolicy", "Local"),
+        ("externalTrafficPolicy", "Local"),
+        ("trafficDistribution", "PreferClose"),
+    ],
+    ids=["as-is", "itp-local", "etp-local", "prefer-close"],
+)
 def test_grouped_answers_equal_asking_every_node(snapshot, override) -> None:
     for key in routable(snapshot)[:12]:
         snap = snapshot
@@ -61,7 +81,11 @@ def test_grouped_answers_equal_asking_every_node(snapshot, override) -> None:
 
 def test_whatif_groups_hold_after_nodes_go_down_and_the_mode_changes(snapshot) -> None:
     down = sorted(snapshot.nodes)[:3]
-    changes = {"nodes_down": down, "nodes_drained": [sorted(snapshot.nodes)[5]], "proxy_mode": "ipvs"}
+    changes = {
+        "nodes_down": down,
+        "nodes_drained": [sorted(snapshot.nodes)[5]],
+        "proxy_mode": "ipvs",
+    }
     after = apply_scenario(snapshot, engine_scenario(changes))
     for key in routable(snapshot)[:12]:
         groups = whatif_groups(snapshot, after, key, changes)
@@ -75,4 +99,8 @@ def test_whatif_groups_hold_after_nodes_go_down_and_the_mode_changes(snapshot) -
             for g, f in zip(grouped, full, strict=True):
                 assert g.dropped == pytest.approx(f.dropped, abs=1e-9), (key, g.key)
                 for ip, share in f.endpoint_shares.items():
-                    assert g.endpoint_shares.get(ip, 0.0) == pytest.approx(share, abs=1e-9), (key, g.key, ip)
+                    assert g.endpoint_shares.get(ip, 0.0) == pytest.approx(share, abs=1e-9), (
+                        key,
+                        g.key,
+                        ip,
+                    )

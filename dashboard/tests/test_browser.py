@@ -4,6 +4,7 @@ One browser for the module; every test collects console errors and fails on any.
 page visited is saved as a screenshot under the git-ignored ``artifacts/screenshots/``.
 Needs ``bash scripts/vendor.sh`` to have filled ``static/vendor`` (``make test`` does).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,21 +27,31 @@ from routing.models import Scenario
 # test itself are still synchronous and safe. (Waits use locators, never string predicates:
 # those are eval'd in the page, which our Content-Security-Policy forbids.)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-from playwright import sync_api  # noqa: E402
-from playwright.sync_api import expect  # noqa: E402
+from playwright import sync_api
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 SHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 DEMO_DUMP = Path(settings.BASE_DIR) / "cluster" / "fixtures" / "demo.json"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    assert (Path(settings.BASE_DIR) / "static" / "vendor" / "htmx.min.js").exists(), "run scripts/vendor.sh"
+    assert (
+        Path(settings.BASE_DIR) / "static" / "vendor" / "htmx.min.js"
+    ).exists(), "run scripts/vendor.sh"
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -95,8 +106,11 @@ def page(browser, live_server) -> Iterator[Page]:
 
 
 def dropped_share(cluster: Cluster, name: str) -> str:
-    hosting = set(Endpoint.objects.filter(service__cluster=cluster, service__name=name, ready=True)
-                  .values_list("node_name", flat=True))
+    hosting = set(
+        Endpoint.objects.filter(
+            service__cluster=cluster, service__name=name, ready=True
+        ).values_list("node_name", flat=True)
+    )
     nodes = list(Node.objects.filter(cluster=cluster).values_list("name", flat=True))
     return f"{sum(1 for n in nodes if n not in hosting) / len(nodes) * 100:.1f}%"
 
@@ -104,11 +118,18 @@ def dropped_share(cluster: Cluster, name: str) -> str:
 def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None:
     tab = page.open("/", "overview")
     assert tab.locator("h1").inner_text() == "demo"
-    assert tab.locator(".node.notready").count() == Node.objects.filter(cluster=demo, ready=False).count()
-    tab.locator(".pod[data-svc='shop/cache']").first.hover()  # hovering a pod shows its Service's pods
+    assert (
+        tab.locator(".node.notready").count()
+        == Node.objects.filter(cluster=demo, ready=False).count()
+    )
+    tab.locator(
+        ".pod[data-svc='shop/cache']"
+    ).first.hover()  # hovering a pod shows its Service's pods
     assert tab.locator(".pod.hl").count() == Endpoint.objects.filter(service__name="cache").count()
     tab.locator("[data-legend='shop/checkout']").click()  # pin a Service: its pods stand out
-    assert tab.locator(".pod.hl").count() == Endpoint.objects.filter(service__name="checkout").count()
+    assert (
+        tab.locator(".pod.hl").count() == Endpoint.objects.filter(service__name="checkout").count()
+    )
     page.shot("overview-highlight")
 
     tab = page.open("/clusters/demo/services/", "services")
@@ -117,7 +138,9 @@ def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None
     assert "q=checkout" in tab.url  # htmx pushed the filtered URL
 
     tab = page.open("/clusters/demo/services/shop/checkout/", "service-detail")
-    assert tab.locator("[data-entry-dropped='nodeport']").inner_text() == dropped_share(demo, "checkout")
+    assert tab.locator("[data-entry-dropped='nodeport']").inner_text() == dropped_share(
+        demo, "checkout"
+    )
     assert tab.locator("svg.flow path.link.drop").count() > 0
 
     tab = page.open("/clusters/demo/rules/?node=node-a1&service=shop/checkout", "rules")
@@ -135,9 +158,12 @@ def test_every_page_loads_and_shows_its_facts(page: Page, demo: Cluster) -> None
 
 def test_phone_width_has_no_horizontal_scroll(browser, live_server, demo: Cluster) -> None:
     phone = Page(browser, live_server.url, width=390)
-    for path, name in (("/clusters/demo/", "phone-overview"), ("/clusters/demo/services/shop/cache/", "phone-detail"),
-                       ("/clusters/demo/what-if/?service=shop/cache&itp=Cluster", "phone-whatif"),
-                       ("/clusters/demo/services/", "phone-services")):
+    for path, name in (
+        ("/clusters/demo/", "phone-overview"),
+        ("/clusters/demo/services/shop/cache/", "phone-detail"),
+        ("/clusters/demo/what-if/?service=shop/cache&itp=Cluster", "phone-whatif"),
+        ("/clusters/demo/services/", "phone-services"),
+    ):
         tab = phone.open(path, name)
         assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
     phone.close()
@@ -146,7 +172,9 @@ def test_phone_width_has_no_horizontal_scroll(browser, live_server, demo: Cluste
 def test_flipping_a_whatif_control_updates_the_preview_in_place(page: Page, demo: Cluster) -> None:
     tab = page.open("/clusters/demo/what-if/?service=shop/checkout")
     tab.evaluate("window.__noReload = true")
-    assert tab.locator("[data-after-dropped='nodeport']").inner_text() == dropped_share(demo, "checkout")
+    assert tab.locator("[data-after-dropped='nodeport']").inner_text() == dropped_share(
+        demo, "checkout"
+    )
     tab.select_option("#id_etp", "Cluster")
     expect(tab.locator("[data-after-dropped='nodeport']")).to_have_text("0.0%")
     assert tab.evaluate("window.__noReload") is True  # the page was not reloaded
@@ -176,27 +204,41 @@ def test_saving_a_scenario_and_reopening_its_url(page: Page, demo: Cluster) -> N
     assert "operate-cluster permission" in tab.locator("[data-apply-reason]").inner_text()
 
 
-def test_apply_is_offered_to_operators_runs_a_job_and_rolls_back(page: Page, demo: Cluster, tmp_path: Path) -> None:
+def test_apply_is_offered_to_operators_runs_a_job_and_rolls_back(
+    page: Page, demo: Cluster, tmp_path: Path
+) -> None:
     operator = User.objects.create_user("operator", password="operator-pass-1")
     operator.user_permissions.add(Permission.objects.get(codename="operate_cluster"))
     with FakeApiServer(read_objects(DEMO_DUMP)) as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path=str(kubeconfig), kube_context="fake")
-        scenario = Scenario.objects.create(cluster=demo, name="checkout eTP Cluster",
-                                           changes={"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}}})
+        Cluster.objects.filter(pk=demo.pk).update(
+            kubeconfig_path=str(kubeconfig), kube_context="fake"
+        )
+        scenario = Scenario.objects.create(
+            cluster=demo,
+            name="checkout eTP Cluster",
+            changes={"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}}},
+        )
         page.login("operator", "operator-pass-1")
         # First a sync from the overview: the stored state takes the API server's versions.
         tab = page.open("/clusters/demo/")
         tab.click("button:has-text('Sync now')")
         tab.wait_for_url(re.compile(r"/jobs/\d+/"))
-        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text(
+            "Succeeded", timeout=15_000
+        )
         tab = page.open(f"/scenarios/{scenario.pk}/")
         tab.click("[data-apply]")
-        assert "spec.externalTrafficPolicy: Local → Cluster" in tab.locator("[data-patch]").inner_text()
+        assert (
+            "spec.externalTrafficPolicy: Local → Cluster"
+            in tab.locator("[data-patch]").inner_text()
+        )
         page.shot("apply-confirmation")
         tab.click("#apply-dialog button[type=submit]")
         tab.wait_for_url(re.compile(r"/jobs/\d+/"))
-        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text(
+            "Succeeded", timeout=15_000
+        )
         page.shot("job")
         job = Job.objects.get(kind="apply")
         assert Job.objects.get(kind="sync").state == "succeeded"
@@ -204,9 +246,17 @@ def test_apply_is_offered_to_operators_runs_a_job_and_rolls_back(page: Page, dem
         patched = api.store.get("services", "shop", "checkout")
         assert patched["spec"]["externalTrafficPolicy"] == "Cluster"
         # The job page lists the audited change and offers the rollback.
-        assert "externalTrafficPolicy: Local → Cluster" in tab.locator("[data-audit='applied']").inner_text()
+        assert (
+            "externalTrafficPolicy: Local → Cluster"
+            in tab.locator("[data-audit='applied']").inner_text()
+        )
         tab.click("[data-rollback]")
         tab.wait_for_url(re.compile(rf"/jobs/(?!{job.pk}/)\d+/"))
-        expect(tab.locator("#job-status [data-job-state]")).to_have_text("Succeeded", timeout=15_000)
+        expect(tab.locator("#job-status [data-job-state]")).to_have_text(
+            "Succeeded", timeout=15_000
+        )
         page.shot("rollback")
-        assert api.store.get("services", "shop", "checkout")["spec"]["externalTrafficPolicy"] == "Local"
+        assert (
+            api.store.get("services", "shop", "checkout")["spec"]["externalTrafficPolicy"]
+            == "Local"
+        )

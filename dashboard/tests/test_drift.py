@@ -1,4 +1,5 @@
 """Rules drift on the pages: the overview's card and the rules page's latest report."""
+
 from __future__ import annotations
 
 import re
@@ -13,15 +14,27 @@ from routing.models import RulesDriftReport
 from routing.services import drift_report_record
 
 
-def _record(cluster: Cluster, node: str, *, mode: str = "iptables", missing=(), extra=(),
-            minutes_ago: int = 0) -> RulesDriftReport:
-    report = drift_report_record(cluster=cluster, node=node, mode=mode,
-                                 result={"revision": cluster.revision, "missing": list(missing),
-                                         "extra": list(extra)},
-                                 agent_hostname=f"{node}-host", agent_version="routescope-agent/1")
+def _record(
+    cluster: Cluster,
+    node: str,
+    *,
+    mode: str = "iptables",
+    missing=(),
+    extra=(),
+    minutes_ago: int = 0,
+) -> RulesDriftReport:
+    report = drift_report_record(
+        cluster=cluster,
+        node=node,
+        mode=mode,
+        result={"revision": cluster.revision, "missing": list(missing), "extra": list(extra)},
+        agent_hostname=f"{node}-host",
+        agent_version="routescope-agent/1",
+    )
     if minutes_ago:
         RulesDriftReport.objects.filter(pk=report.pk).update(
-            checked_at=timezone.now() - timedelta(minutes=minutes_ago))
+            checked_at=timezone.now() - timedelta(minutes=minutes_ago)
+        )
     return report
 
 
@@ -31,7 +44,9 @@ def _card(body: str) -> str:
     return match.group(1)
 
 
-def test_overview_says_how_to_start_an_agent_when_none_reported(client: Client, demo: Cluster) -> None:
+def test_overview_says_how_to_start_an_agent_when_none_reported(
+    client: Client, demo: Cluster
+) -> None:
     card = _card(client.get(reverse("dashboard:overview", args=["demo"])).content.decode())
     assert "No node agent has reported yet" in card and "manage.py node_agent --node NODE" in card
     assert "manage.py check_drift --cluster demo" in card
@@ -59,8 +74,9 @@ def test_overview_when_every_reporting_node_is_in_sync(client: Client, demo: Clu
     assert "data-drift-clean" in card and "All 1 reporting node hold" in card
 
 
-def test_overview_query_count_does_not_grow_with_reports(client: Client, demo: Cluster,
-                                                         django_assert_num_queries) -> None:
+def test_overview_query_count_does_not_grow_with_reports(
+    client: Client, demo: Cluster, django_assert_num_queries
+) -> None:
     url = reverse("dashboard:overview", args=["demo"])
     _record(demo, "node-a1", missing=["m"])
     client.get(url)  # warm the per-revision caches
@@ -75,31 +91,45 @@ def test_overview_query_count_does_not_grow_with_reports(client: Client, demo: C
     assert len(re.findall(r"data-drift-node=", _card(body))) == 26
 
 
-def test_rules_page_shows_the_nodes_latest_report_with_its_diff(client: Client, demo: Cluster) -> None:
+def test_rules_page_shows_the_nodes_latest_report_with_its_diff(
+    client: Client, demo: Cluster
+) -> None:
     _record(demo, "node-b1", missing=["old"], minutes_ago=5)
-    _record(demo, "node-b1", missing=["nat/KUBE-SEP-X: -j DNAT"], extra=["chain nat/KUBE-SVC-STALE"])
+    _record(
+        demo, "node-b1", missing=["nat/KUBE-SEP-X: -j DNAT"], extra=["chain nat/KUBE-SVC-STALE"]
+    )
     _record(demo, "node-a1", missing=["elsewhere"])
     url = reverse("dashboard:rules", args=["demo"])
     body = client.get(url, {"node": "node-b1", "mode": "iptables"}).content.decode()
-    section = re.search(r'<section class="card" data-drift="node-b1">(.*?)</section>', body, re.S).group(1)
+    section = re.search(
+        r'<section class="card" data-drift="node-b1">(.*?)</section>', body, re.S
+    ).group(1)
     assert "drifted" in section and "node-b1-host" in section
     diff = re.search(r"<pre class=\"rules\" data-drift-diff>(.*?)</pre>", section, re.S).group(1)
     assert re.findall(r'<span class="(diff-\w+)">([^<]*)</span>', diff) == [
-        ("diff-del", "- nat/KUBE-SEP-X: -j DNAT"), ("diff-add", "+ chain nat/KUBE-SVC-STALE")]
+        ("diff-del", "- nat/KUBE-SEP-X: -j DNAT"),
+        ("diff-add", "+ chain nat/KUBE-SVC-STALE"),
+    ]
     assert "old" not in diff and "elsewhere" not in body
     other = client.get(url, {"node": "node-c1", "mode": "iptables"}).content.decode()
     assert "data-drift=" not in other
 
 
-def test_rules_page_marks_an_in_sync_report_and_a_mode_mismatch(client: Client, demo: Cluster) -> None:
+def test_rules_page_marks_an_in_sync_report_and_a_mode_mismatch(
+    client: Client, demo: Cluster
+) -> None:
     _record(demo, "node-b1", mode="nftables")
-    body = client.get(reverse("dashboard:rules", args=["demo"]), {"node": "node-b1", "mode": "iptables"}).content.decode()
+    body = client.get(
+        reverse("dashboard:rules", args=["demo"]), {"node": "node-b1", "mode": "iptables"}
+    ).content.decode()
     section = re.search(r'data-drift="node-b1">(.*?)</section>', body, re.S).group(1)
     assert "badge-ok" in section and "in sync" in section and "data-drift-diff" not in section
     assert "the agent compared nftables" in section
 
 
-def test_rules_page_query_count_is_fixed(client: Client, demo: Cluster, django_assert_num_queries) -> None:
+def test_rules_page_query_count_is_fixed(
+    client: Client, demo: Cluster, django_assert_num_queries
+) -> None:
     url = reverse("dashboard:rules", args=["demo"])
     params = {"node": "node-b1", "mode": "iptables", "service": "shop/cache"}
     client.get(url, params)  # warm the snapshot cache

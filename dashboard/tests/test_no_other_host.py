@@ -1,6 +1,7 @@
 """Every page, the API docs UIs included, loads only from our own server: a real Chromium
 records every request each page makes (scripts, styles, fonts, images, XHR, and what
 those load in turn) and none may go to another host."""
+
 from __future__ import annotations
 
 import os
@@ -14,14 +15,35 @@ from django.core.management import call_command
 from jobs.models import Job
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-from playwright import sync_api  # noqa: E402
+from playwright import sync_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
-PAGES = ["/", "/clusters/demo/", "/clusters/demo/services/", "/clusters/demo/services/shop/checkout/",
-         "/clusters/demo/what-if/", "/clusters/demo/rules/?node=node-a1&service=shop/checkout", "/jobs/",
-         "/jobs/{job}/", "/account/", "/accounts/login/", "/admin/", "/api/v1/", "/api/docs/", "/api/redoc/"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+PAGES = [
+    "/",
+    "/clusters/demo/",
+    "/clusters/demo/services/",
+    "/clusters/demo/services/shop/checkout/",
+    "/clusters/demo/what-if/",
+    "/clusters/demo/rules/?node=node-a1&service=shop/checkout",
+    "/jobs/",
+    "/jobs/{job}/",
+    "/account/",
+    "/accounts/login/",
+    "/admin/",
+    "/api/v1/",
+    "/api/docs/",
+    "/api/redoc/",
+]
 
 
 @pytest.fixture
@@ -56,10 +78,16 @@ def test_no_page_loads_anything_from_another_host(chromium, live_server) -> None
     context.close()
     visited = {page for page, _url in requests}
     assert len(visited) >= len(PAGES)
-    foreign = [(page, url) for page, url in requests
-               if urlsplit(url).scheme not in ("data", "blob", "about") and urlsplit(url).netloc != ours
-               and url not in blocked]
+    foreign = [
+        (page, url)
+        for page, url in requests
+        if urlsplit(url).scheme not in ("data", "blob", "about")
+        and urlsplit(url).netloc != ours
+        and url not in blocked
+    ]
     assert foreign == []
     # Redoc's bundle asks for the Redocly logo on its CDN; the docs page's policy refuses it.
     assert set(blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
-    assert any(url.endswith(".js") and "/static/drf_spectacular_sidecar/" in url for _p, url in requests)
+    assert any(
+        url.endswith(".js") and "/static/drf_spectacular_sidecar/" in url for _p, url in requests
+    )

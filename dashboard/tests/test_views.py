@@ -1,4 +1,5 @@
 """Server-side page tests: status, the facts each page must show, query counts, headers."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def local_drop_share(cluster: Cluster, namespace: str, name: str) -> float:
     """What a Local policy must drop, from the stored rows alone: the share of nodes that
     host no ready endpoint of the Service (each node is one equally weighted source)."""
-    hosting = set(Endpoint.objects.filter(service__cluster=cluster, service__namespace=namespace,
-                                          service__name=name, ready=True).values_list("node_name", flat=True))
+    hosting = set(
+        Endpoint.objects.filter(
+            service__cluster=cluster, service__namespace=namespace, service__name=name, ready=True
+        ).values_list("node_name", flat=True)
+    )
     nodes = list(Node.objects.filter(cluster=cluster).values_list("name", flat=True))
     return sum(1 for n in nodes if n not in hosting) / len(nodes)
 
@@ -60,8 +64,9 @@ def test_overview_shows_nodes_health_modes_and_findings(client: Client, demo: Cl
     assert f"revision {demo.revision}" in body
 
 
-def test_overview_query_count_does_not_grow_with_pods(client: Client, demo: Cluster,
-                                                     django_assert_num_queries) -> None:
+def test_overview_query_count_does_not_grow_with_pods(
+    client: Client, demo: Cluster, django_assert_num_queries
+) -> None:
     url = reverse("dashboard:overview", args=["demo"])
     client.get(url)  # warm the per-revision snapshot and report caches
     overview_cache_clear()  # measure the picture's own queries too
@@ -71,8 +76,14 @@ def test_overview_query_count_does_not_grow_with_pods(client: Client, demo: Clus
     with django_assert_num_queries(15):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
-    Pod.objects.bulk_create([Pod(cluster=demo, node=node, node_name=node.name, namespace="bulk",
-                                 name=f"p{i}", raw={}) for i in range(300)])
+    Pod.objects.bulk_create(
+        [
+            Pod(
+                cluster=demo, node=node, node_name=node.name, namespace="bulk", name=f"p{i}", raw={}
+            )
+            for i in range(300)
+        ]
+    )
     overview_cache_clear()  # rows written behind the services' back: no revision bump
     with django_assert_num_queries(15):
         body = client.get(url).content.decode()
@@ -99,7 +110,9 @@ def test_services_table_badges_counts_and_drop_share(client: Client, demo: Clust
     assert body.count('data-service="') == Service.objects.filter(cluster=demo).count()
     cache = re.search(r'data-service="shop/cache">(.*?)</tr>', body, re.S).group(1)
     assert "iTP Local" in cache
-    ready = Endpoint.objects.filter(service__cluster=demo, service__name="cache", ready=True).count()
+    ready = Endpoint.objects.filter(
+        service__cluster=demo, service__name="cache", ready=True
+    ).count()
     total = Endpoint.objects.filter(service__cluster=demo, service__name="cache").count()
     assert f">{ready}/{total}<" in cache
     assert as_percent(local_drop_share(demo, "shop", "cache")) in cache
@@ -108,8 +121,11 @@ def test_services_table_badges_counts_and_drop_share(client: Client, demo: Clust
 def test_services_table_filters_search_and_sort(client: Client, demo: Cluster) -> None:
     url = reverse("dashboard:services", args=["demo"])
     local = client.get(url, {"internal_traffic_policy": "Local"}).content.decode()
-    expected = set(Service.objects.filter(cluster=demo, internal_traffic_policy="Local")
-                   .values_list("namespace", "name"))
+    expected = set(
+        Service.objects.filter(cluster=demo, internal_traffic_policy="Local").values_list(
+            "namespace", "name"
+        )
+    )
     assert set(re.findall(r'data-service="([^/]+)/([^"]+)"', local)) == expected
     searched = client.get(url, {"q": "checkout"}).content.decode()
     assert re.findall(r'data-service="([^"]+)"', searched) == ["shop/checkout"]
@@ -121,56 +137,92 @@ def test_services_table_filters_search_and_sort(client: Client, demo: Cluster) -
 
 
 def test_services_table_htmx_gets_only_the_fragment(client: Client, demo: Cluster) -> None:
-    body = client.get(reverse("dashboard:services", args=["demo"]), {"q": "shop"}, **HTMX).content.decode()
+    body = client.get(
+        reverse("dashboard:services", args=["demo"]), {"q": "shop"}, **HTMX
+    ).content.decode()
     assert body.lstrip().startswith('<div id="service-table">')
     assert "<html" not in body
 
 
-def test_services_table_query_count_is_fixed(client: Client, demo: Cluster, django_assert_num_queries) -> None:
+def test_services_table_query_count_is_fixed(
+    client: Client, demo: Cluster, django_assert_num_queries
+) -> None:
     url = reverse("dashboard:services", args=["demo"])
     client.get(url)
-    with django_assert_num_queries(5):  # cluster, nav list, count, one page of rows, endpoint counts
+    with django_assert_num_queries(
+        5
+    ):  # cluster, nav list, count, one page of rows, endpoint counts
         client.get(url)
     # 120 more Services (three pages) cost no extra query.
-    Service.objects.bulk_create([Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={})
-                                 for i in range(120)])
+    Service.objects.bulk_create(
+        [Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={}) for i in range(120)]
+    )
     client.get(url)
     with django_assert_num_queries(5):
         assert client.get(url, {"page": 2}).status_code == 200
 
 
 def test_service_detail_shows_the_local_service_drop(client: Client, demo: Cluster) -> None:
-    body = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "checkout"])).content.decode()
+    body = client.get(
+        reverse("dashboard:service-detail", args=["demo", "shop", "checkout"])
+    ).content.decode()
     expected = as_percent(local_drop_share(demo, "shop", "checkout"))
     assert f'data-entry-dropped="nodeport">{expected}<' in body
     assert 'data-entry-dropped="pod">0.0%<' in body  # iTP is Cluster: pods reach every endpoint
-    assert "<svg class=\"flow\"" in body and 'class="link drop' in body
+    assert '<svg class="flow"' in body and 'class="link drop' in body
     assert "LOCAL_NO_ENDPOINT_ON_NODE" in body  # the explanation trail says why
-    cache = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "cache"])).content.decode()
-    hosting = Endpoint.objects.filter(service__cluster=demo, service__name="cache", ready=True).values("node_name").distinct().count()
+    cache = client.get(
+        reverse("dashboard:service-detail", args=["demo", "shop", "cache"])
+    ).content.decode()
+    hosting = (
+        Endpoint.objects.filter(service__cluster=demo, service__name="cache", ready=True)
+        .values("node_name")
+        .distinct()
+        .count()
+    )
     assert f"data-nodes-reaching>{hosting}/{Node.objects.filter(cluster=demo).count()}<" in cache
 
 
 def test_service_detail_placement_marks_endpoint_states(client: Client, demo: Cluster) -> None:
-    terminating = Endpoint.objects.filter(service__cluster=demo, terminating=True).select_related("service").first()
+    terminating = (
+        Endpoint.objects.filter(service__cluster=demo, terminating=True)
+        .select_related("service")
+        .first()
+    )
     service = terminating.service
-    body = client.get(reverse("dashboard:service-detail", args=["demo", service.namespace, service.name])).content.decode()
+    body = client.get(
+        reverse("dashboard:service-detail", args=["demo", service.namespace, service.name])
+    ).content.decode()
     assert re.search(rf'class="ep terminating"[^>]*>{re.escape(terminating.address)}<', body)
 
 
 def test_service_detail_unknown_service_is_404(client: Client, demo: Cluster) -> None:
-    assert client.get(reverse("dashboard:service-detail", args=["demo", "shop", "nope"])).status_code == 404
+    assert (
+        client.get(reverse("dashboard:service-detail", args=["demo", "shop", "nope"])).status_code
+        == 404
+    )
 
 
 def test_service_detail_groups_sources_by_zone(client: Client, demo: Cluster) -> None:
-    body = client.get(reverse("dashboard:service-detail", args=["demo", "shop", "cache"]), {"by": "zone"}).content.decode()
-    zones = sorted({z or "(no zone label)" for z in Node.objects.filter(cluster=demo).values_list("zone", flat=True)})
+    body = client.get(
+        reverse("dashboard:service-detail", args=["demo", "shop", "cache"]), {"by": "zone"}
+    ).content.decode()
+    zones = sorted(
+        {
+            z or "(no zone label)"
+            for z in Node.objects.filter(cluster=demo).values_list("zone", flat=True)
+        }
+    )
     for zone in zones:
-        count = Node.objects.filter(cluster=demo, zone="" if zone == "(no zone label)" else zone).count()
+        count = Node.objects.filter(
+            cluster=demo, zone="" if zone == "(no zone label)" else zone
+        ).count()
         assert f"{zone} ({count} node{'s' if count != 1 else ''})" in body
 
 
-def test_detail_and_whatif_query_counts_are_fixed(client: Client, demo: Cluster, django_assert_num_queries) -> None:
+def test_detail_and_whatif_query_counts_are_fixed(
+    client: Client, demo: Cluster, django_assert_num_queries
+) -> None:
     detail = reverse("dashboard:service-detail", args=["demo", "shop", "checkout"])
     explorer = reverse("dashboard:whatif", args=["demo"])
     query = {"service": "shop/checkout", "etp": "Cluster"}
@@ -187,7 +239,9 @@ def test_detail_and_whatif_query_counts_are_fixed(client: Client, demo: Cluster,
 def test_empty_cluster_pages_say_what_to_do(client: Client, db) -> None:
     from cluster.services import cluster_import
 
-    cluster_import(name="bare", objects=[{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}])
+    cluster_import(
+        name="bare", objects=[{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}]
+    )
     body = client.get(reverse("dashboard:services", args=["bare"])).content.decode()
     assert "This cluster has no Services" in body and "import_cluster dump.json --name bare" in body
     assert client.get(reverse("dashboard:overview", args=["bare"])).status_code == 200

@@ -1,4 +1,5 @@
 """What-if explorer, scenarios, apply permissions, rules, jobs, login and page headers."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def nodes_without_ready_endpoint(cluster: Cluster, name: str) -> float:
-    hosting = set(Endpoint.objects.filter(service__cluster=cluster, service__name=name, ready=True)
-                  .values_list("node_name", flat=True))
+    hosting = set(
+        Endpoint.objects.filter(
+            service__cluster=cluster, service__name=name, ready=True
+        ).values_list("node_name", flat=True)
+    )
     nodes = list(Node.objects.filter(cluster=cluster).values_list("name", flat=True))
     return sum(1 for n in nodes if n not in hosting) / len(nodes)
 
@@ -46,15 +50,23 @@ def test_flipping_itp_to_local_newly_drops(client: Client, demo: Cluster) -> Non
 
 def test_node_down_moves_traffic_off_its_endpoints(client: Client, demo: Cluster) -> None:
     body = whatif(client, service="shop/inventory", down="node-a1")
-    addresses = set(Endpoint.objects.filter(service__cluster=demo, service__name="inventory", node_name="node-a1")
-                    .values_list("address", flat=True))
-    moved = re.findall(r'<td class="mono">([\d.]+)</td><td class="num">[\d.]+%</td><td class="num">0.0%</td>', body)
+    addresses = set(
+        Endpoint.objects.filter(
+            service__cluster=demo, service__name="inventory", node_name="node-a1"
+        ).values_list("address", flat=True)
+    )
+    moved = re.findall(
+        r'<td class="mono">([\d.]+)</td><td class="num">[\d.]+%</td><td class="num">0.0%</td>', body
+    )
     assert addresses and addresses <= set(moved)
 
 
 def test_explorer_htmx_request_returns_the_preview_fragment(client: Client, demo: Cluster) -> None:
-    body = client.get(reverse("dashboard:whatif", args=["demo"]), {"service": "shop/checkout", "etp": "Cluster"},
-                      **HTMX).content.decode()
+    body = client.get(
+        reverse("dashboard:whatif", args=["demo"]),
+        {"service": "shop/checkout", "etp": "Cluster"},
+        **HTMX,
+    ).content.decode()
     assert body.lstrip().startswith('<section id="preview"')
     assert "<html" not in body and "data-diff" in body
 
@@ -62,32 +74,46 @@ def test_explorer_htmx_request_returns_the_preview_fragment(client: Client, demo
 def test_explorer_reports_bad_input_in_one_line(client: Client, demo: Cluster) -> None:
     assert "unknown node: node-zz" in whatif(client, service="shop/cart", down="node-zz")
     assert "unknown service &#x27;shop/nope&#x27;" in whatif(client, service="shop/nope")
-    assert "only applies in ipvs mode" in whatif(client, service="shop/cart", proxy_mode="nftables",
-                                                 ipvs_scheduler="lc")
+    assert "only applies in ipvs mode" in whatif(
+        client, service="shop/cart", proxy_mode="nftables", ipvs_scheduler="lc"
+    )
 
 
 def test_saving_needs_a_login(client: Client, demo: Cluster) -> None:
-    response = client.post(reverse("dashboard:whatif-save", args=["demo"]),
-                           {"name": "x", "query": "service=shop/checkout&etp=Cluster"})
+    response = client.post(
+        reverse("dashboard:whatif-save", args=["demo"]),
+        {"name": "x", "query": "service=shop/checkout&etp=Cluster"},
+    )
     assert response.status_code == 302 and reverse("login") in response["Location"]
     assert not Scenario.objects.exists()
 
 
-def test_saved_scenario_reopens_with_its_controls(client: Client, demo: Cluster, reader: User) -> None:
+def test_saved_scenario_reopens_with_its_controls(
+    client: Client, demo: Cluster, reader: User
+) -> None:
     client.force_login(reader)
-    response = client.post(reverse("dashboard:whatif-save", args=["demo"]),
-                           {"name": "checkout to Cluster", "query": "service=shop/checkout&etp=Cluster&down=node-c3"})
+    response = client.post(
+        reverse("dashboard:whatif-save", args=["demo"]),
+        {"name": "checkout to Cluster", "query": "service=shop/checkout&etp=Cluster&down=node-c3"},
+    )
     scenario = Scenario.objects.get(name="checkout to Cluster")
-    assert scenario.changes == {"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}},
-                                "nodes_down": ["node-c3"]}
+    assert scenario.changes == {
+        "services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}},
+        "nodes_down": ["node-c3"],
+    }
     assert response["Location"].startswith(reverse("dashboard:scenario", args=[scenario.pk]))
-    body = Client().get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()  # shareable: anonymous
+    body = (
+        Client().get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
+    )  # shareable: anonymous
     assert "Scenario “checkout to Cluster”" in body
     assert '<option value="Cluster" selected>' in body
     assert re.search(r'name="down" value="node-c3" checked', body)
     assert 'data-after-dropped="nodeport"' in body
     listed = whatif(client, service="shop/cart")
-    assert f'href="{reverse("dashboard:scenario", args=[scenario.pk])}">checkout to Cluster</a>' in listed
+    assert (
+        f'href="{reverse("dashboard:scenario", args=[scenario.pk])}">checkout to Cluster</a>'
+        in listed
+    )
 
 
 def test_duplicate_scenario_name_is_refused(client: Client, demo: Cluster, reader: User) -> None:
@@ -113,8 +139,12 @@ def test_apply_is_refused_for_readers(client: Client, demo: Cluster, reader: Use
     assert not Job.objects.exists()
 
 
-def test_apply_is_offered_to_operators_with_the_exact_patch(client: Client, demo: Cluster, operator: User) -> None:
-    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+def test_apply_is_offered_to_operators_with_the_exact_patch(
+    client: Client, demo: Cluster, operator: User
+) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(
+        kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo"
+    )
     scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"}})
     client.force_login(operator)
     body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
@@ -125,7 +155,9 @@ def test_apply_is_offered_to_operators_with_the_exact_patch(client: Client, demo
     assert "spec.externalTrafficPolicy: Local → Cluster" in patch
 
 
-def test_apply_on_an_imported_cluster_says_why_not(client: Client, demo: Cluster, operator: User) -> None:
+def test_apply_on_an_imported_cluster_says_why_not(
+    client: Client, demo: Cluster, operator: User
+) -> None:
     scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"}})
     client.force_login(operator)
     body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
@@ -134,25 +166,40 @@ def test_apply_on_an_imported_cluster_says_why_not(client: Client, demo: Cluster
     assert "Not applied" in response.content.decode() and not Job.objects.exists()
 
 
-def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(client: Client, demo: Cluster) -> None:
+def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(
+    client: Client, demo: Cluster
+) -> None:
     url = reverse("dashboard:rules", args=["demo"])
-    body = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout"}).content.decode()
+    body = client.get(
+        url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout"}
+    ).content.decode()
     assert "KUBE-SVC-" in body and "KUBE-EXT-" in body
-    assert body.count('<tr><td><code>') > 5  # the Service's own lines
+    assert body.count("<tr><td><code>") > 5  # the Service's own lines
     assert '<tr class="infra"><td><code>' in body  # node-wide chains, greyed
     assert "<pre data-rules-text>*filter" in body  # the restore-ready text
-    diff = client.get(url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout",
-                            "etp": "Cluster"}).content.decode()
+    diff = client.get(
+        url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout", "etp": "Cluster"}
+    ).content.decode()
     changed = re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S).group(1)
     assert 'class="diff-add">+' in changed and 'class="diff-del">-' in changed
-    nft = client.get(url, {"node": "node-a1", "mode": "nftables", "service": "shop/cache"}).content.decode()
+    nft = client.get(
+        url, {"node": "node-a1", "mode": "nftables", "service": "shop/cache"}
+    ).content.decode()
     assert "table ip kube-proxy" in nft or "add table ip kube-proxy" in nft
 
 
 def test_jobs_pages_poll_only_while_running(client: Client, demo: Cluster) -> None:
-    running = Job.objects.create(kind="sync", state="running", progress=40, cluster=demo, message="listing pods")
-    done = Job.objects.create(kind="apply", state="failed", progress=100, cluster=demo, error="409 Conflict",
-                              log="dry-run ok\npatch refused")
+    running = Job.objects.create(
+        kind="sync", state="running", progress=40, cluster=demo, message="listing pods"
+    )
+    done = Job.objects.create(
+        kind="apply",
+        state="failed",
+        progress=100,
+        cluster=demo,
+        error="409 Conflict",
+        log="dry-run ok\npatch refused",
+    )
     listing = client.get(reverse("dashboard:jobs")).content.decode()
     assert f"#{running.pk}" in listing and 'hx-trigger="every 2s"' in listing
     live = client.get(reverse("dashboard:job-detail", args=[running.pk])).content.decode()
@@ -166,7 +213,9 @@ def test_sync_is_for_operators_only(client: Client, demo: Cluster, reader: User)
     assert client.post(reverse("dashboard:sync", args=["demo"])).status_code == 403
 
 
-def test_anonymous_read_can_be_switched_off(client: Client, demo: Cluster, settings, reader: User) -> None:
+def test_anonymous_read_can_be_switched_off(
+    client: Client, demo: Cluster, settings, reader: User
+) -> None:
     settings.ROUTESCOPE_ANONYMOUS_READ = False
     response = client.get(reverse("dashboard:services", args=["demo"]))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
@@ -195,11 +244,16 @@ PAGES = [
 
 
 @pytest.mark.parametrize(("name", "args", "params"), PAGES, ids=[p[0] for p in PAGES])
-def test_pages_send_a_strict_csp_and_have_no_inline_code(client: Client, demo: Cluster, name, args, params) -> None:
+def test_pages_send_a_strict_csp_and_have_no_inline_code(
+    client: Client, demo: Cluster, name, args, params
+) -> None:
     response = client.get(reverse(name, args=args), params)
     assert response.status_code == 200
     assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
-    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "script-src 'self'" in CONTENT_SECURITY_POLICY
+    assert (
+        "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+        and "script-src 'self'" in CONTENT_SECURITY_POLICY
+    )
     body = response.content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body), "inline <script>"
     assert not re.search(r"<style[\s>]", body), "inline <style>"
@@ -207,31 +261,45 @@ def test_pages_send_a_strict_csp_and_have_no_inline_code(client: Client, demo: C
     assert not re.search(r"\son[a-z]+=", body), "inline event handler"
 
 
-def test_scaling_the_workload_to_zero_refuses_every_connection(client: Client, demo: Cluster) -> None:
+def test_scaling_the_workload_to_zero_refuses_every_connection(
+    client: Client, demo: Cluster
+) -> None:
     body = whatif(client, service="shop/checkout", scale="0")
     assert 'data-after-dropped="pod" class="diff-del">100.0%<' in body
     assert "newly dropped" in body
 
 
-def test_not_allowed_and_not_found_pages_explain(client: Client, demo: Cluster, reader: User) -> None:
+def test_not_allowed_and_not_found_pages_explain(
+    client: Client, demo: Cluster, reader: User
+) -> None:
     client.force_login(reader)
     forbidden = client.post(reverse("dashboard:sync", args=["demo"]))
-    assert forbidden.status_code == 403 and "operate-cluster permission" in forbidden.content.decode()
+    assert (
+        forbidden.status_code == 403 and "operate-cluster permission" in forbidden.content.decode()
+    )
     missing = client.get(reverse("dashboard:overview", args=["nope"]))
     assert missing.status_code == 404 and "Not found" in missing.content.decode()
 
 
 def test_overview_announces_a_running_sync(client: Client, demo: Cluster) -> None:
-    job = Job.objects.create(kind="sync", state="running", progress=30, cluster=demo, message="listing pods")
+    job = Job.objects.create(
+        kind="sync", state="running", progress=30, cluster=demo, message="listing pods"
+    )
     body = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
     assert f"follow job #{job.pk}" in body and "30%, listing pods" in body
 
 
-def test_proxy_mode_patch_needs_the_restart_confirmation(client: Client, demo: Cluster, operator: User) -> None:
-    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+def test_proxy_mode_patch_needs_the_restart_confirmation(
+    client: Client, demo: Cluster, operator: User
+) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(
+        kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo"
+    )
     scenario = _scenario(demo, proxy_mode="nftables")
     client.force_login(operator)
-    body = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cart"}).content.decode()
+    body = client.get(
+        reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cart"}
+    ).content.decode()
     patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S).group(1)
     assert "mode: iptables → nftables" in patch and "rollout restart" in patch
     assert 'name="confirm_restart" value="yes" required' in body
@@ -240,8 +308,12 @@ def test_proxy_mode_patch_needs_the_restart_confirmation(client: Client, demo: C
     assert not Job.objects.exists()
 
 
-def test_whatif_only_changes_cannot_be_applied(client: Client, demo: Cluster, operator: User) -> None:
-    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo")
+def test_whatif_only_changes_cannot_be_applied(
+    client: Client, demo: Cluster, operator: User
+) -> None:
+    Cluster.objects.filter(pk=demo.pk).update(
+        kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo"
+    )
     scenario = _scenario(demo, nodes_down=["node-a1"])
     client.force_login(operator)
     body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
@@ -251,21 +323,33 @@ def test_whatif_only_changes_cannot_be_applied(client: Client, demo: Cluster, op
 
 def test_stored_scenario_is_previewed_as_saved(client: Client, demo: Cluster) -> None:
     # Saved through the API with more than the controls show: two Services overridden.
-    scenario = _scenario(demo, services={"shop/checkout": {"externalTrafficPolicy": "Cluster"},
-                                         "shop/cache": {"internalTrafficPolicy": "Cluster"}})
-    body = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/checkout"}).content.decode()
+    scenario = _scenario(
+        demo,
+        services={
+            "shop/checkout": {"externalTrafficPolicy": "Cluster"},
+            "shop/cache": {"internalTrafficPolicy": "Cluster"},
+        },
+    )
+    body = client.get(
+        reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/checkout"}
+    ).content.decode()
     assert 'data-after-dropped="nodeport" class="diff-add">0.0%<' in body
     assert "Service shop/cache: {&#x27;internalTrafficPolicy&#x27;: &#x27;Cluster&#x27;}" in body
     patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S)
     assert patch is None  # anonymous: Apply disabled, no dialog
-    cache = client.get(reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cache"}).content.decode()
+    cache = client.get(
+        reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cache"}
+    ).content.decode()
     assert 'data-after-dropped="pod" class="diff-add">0.0%<' in cache
 
 
 def test_cluster_wide_impact_of_a_whatif(client: Client, demo: Cluster) -> None:
     url = reverse("dashboard:whatif-impact", args=["demo"])
     body = client.get(url, {"service": "shop/cache", "itp": "Cluster"}, **HTMX).content.decode()
-    before, after = map(int, re.search(r"dropping traffic: <strong>(\d+)</strong> → <strong[^>]*>(\d+)<", body).groups())
+    before, after = map(
+        int,
+        re.search(r"dropping traffic: <strong>(\d+)</strong> → <strong[^>]*>(\d+)<", body).groups(),
+    )
     assert after == before - 1  # cache stops dropping; nothing else changes
     assert "Resolved findings" in body and "shop/cache" in body
     worse = client.get(url, {"service": "shop/cart", "itp": "Local"}, **HTMX).content.decode()
@@ -281,7 +365,8 @@ def test_sync_button_only_for_live_clusters(client: Client, demo: Cluster, opera
     refused = client.post(reverse("dashboard:sync", args=["demo"]), follow=True)
     assert "no API server to sync from" in refused.content.decode()
     assert not Job.objects.exists()  # no job that could only fail
-    Cluster.objects.filter(pk=demo.pk).update(kubeconfig_path="/nonexistent/kubeconfig",
-                                              kube_context="demo")
+    Cluster.objects.filter(pk=demo.pk).update(
+        kubeconfig_path="/nonexistent/kubeconfig", kube_context="demo"
+    )
     live = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
     assert "Sync now" in live and reverse("dashboard:sync", args=["demo"]) in live

@@ -1,4 +1,5 @@
 """The signed-in user's account: role and personal API tokens (create, rotate, revoke)."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
@@ -29,8 +30,11 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action", "")
         read_only = request.POST.get("scope") == ApiToken.Scope.READ
-        scope = (ApiToken.Scope.OPERATE if user_can_operate(request.user) and not read_only
-                 else ApiToken.Scope.READ)
+        scope = (
+            ApiToken.Scope.OPERATE
+            if user_can_operate(request.user) and not read_only
+            else ApiToken.Scope.READ
+        )
         if action == "revoke" and request.POST.get("token", "").isdigit():
             ApiToken.objects.filter(user_id=request.user.pk, pk=request.POST["token"]).delete()
         elif action == "revoke":
@@ -49,5 +53,6 @@ def account(request: HttpRequest) -> HttpResponse:
         "bad_action": status == 400,
         "already_has_token": already,
     }
-    return render_page(request, "dashboard/account.html", context, cluster=None,
-                       section="account", status=status)
+    return render_page(
+        request, "dashboard/account.html", context, cluster=None, section="account", status=status
+    )

@@ -1,4 +1,5 @@
 """What every dashboard page shares: access rules, the cluster lookup, the nav context."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,7 +30,9 @@ def read_required(view: View) -> View:
 
 def is_htmx(request: HttpRequest) -> bool:
     """True for a request htmx sent (it wants the fragment, not the whole page)."""
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+    return request.headers.get("HX-Request") == "true" and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
 
 
 def cluster_or_404(name: str) -> Cluster:
@@ -37,8 +40,15 @@ def cluster_or_404(name: str) -> Cluster:
     return get_object_or_404(Cluster, name=name)
 
 
-def render_page(request: HttpRequest, template: str, context: dict[str, Any], *,
-                cluster: Cluster | None, section: str, status: int = 200) -> HttpResponse:
+def render_page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    cluster: Cluster | None,
+    section: str,
+    status: int = 200,
+) -> HttpResponse:
     """Render a full page with the top bar's context (cluster switcher, section, role)."""
     context = {
         **context,

@@ -1,4 +1,5 @@
 """Home, cluster switcher and the cluster overview (zones → nodes → pods, findings)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -9,15 +10,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cluster.models import Cluster
-from core.permissions import user_can_operate
 from cluster.sync_jobs import sync_request
+from core.permissions import user_can_operate
 from dashboard import answers, selectors
 from dashboard.views.common import cluster_or_404, read_required, render_page
 from jobs.selectors import job_active_sync, sync_run_latest
 
 FINDINGS_SHOWN = 12
 #: Sections the cluster switcher keeps when it changes cluster (the rest go to the overview).
-SWITCH_SECTIONS = {"services": "dashboard:services", "whatif": "dashboard:whatif", "rules": "dashboard:rules"}
+SWITCH_SECTIONS = {
+    "services": "dashboard:services",
+    "whatif": "dashboard:whatif",
+    "rules": "dashboard:rules",
+}
 
 
 @read_required
@@ -57,7 +62,9 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "active_sync": job_active_sync(cluster=cluster),
         "drift": selectors.drift_card(cluster=cluster),
     }
-    return render_page(request, "dashboard/overview.html", context, cluster=cluster, section="overview")
+    return render_page(
+        request, "dashboard/overview.html", context, cluster=cluster, section="overview"
+    )
 
 
 @require_POST
@@ -70,8 +77,11 @@ def sync(request: HttpRequest, name: str) -> HttpResponse:
     if not (cluster.kubeconfig_path or cluster.in_cluster):
         # An imported cluster has no API server: refuse here rather than queue a job that
         # can only fail.
-        messages.error(request, f"{cluster.name} was imported from a dump: it has no API "
-                                "server to sync from (import the dump again instead).")
+        messages.error(
+            request,
+            f"{cluster.name} was imported from a dump: it has no API "
+            "server to sync from (import the dump again instead).",
+        )
         return redirect("dashboard:overview", name=cluster.name)
     job, created = sync_request(cluster=cluster, user=request.user)
     if not created:

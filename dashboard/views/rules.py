@@ -1,5 +1,6 @@
 """Rules: what kube-proxy programs on a node for a Service, with the reason per rule,
 and the diff under the current what-if."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,9 +35,18 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
     if mode not in MODES:
         mode = "iptables"
     service = request.GET.get("service", "").strip() or None
-    context: dict[str, Any] = {"cluster": cluster, "nodes": nodes, "node": node, "mode": mode, "modes": MODES,
-                               "service": service or "", "error": None, "lines": [], "diff": None,
-                               "services": sorted(snapshot.services)[:200]}
+    context: dict[str, Any] = {
+        "cluster": cluster,
+        "nodes": nodes,
+        "node": node,
+        "mode": mode,
+        "modes": MODES,
+        "service": service or "",
+        "error": None,
+        "lines": [],
+        "diff": None,
+        "services": sorted(snapshot.services)[:200],
+    }
     # The node agent's latest comparison of this node's real rules with the prediction.
     context["drift"] = next(iter(drift_latest(cluster=cluster, node=node)), None) if node else None
     if service is None and len(snapshot.services) > ALL_SERVICES_MAX:
@@ -45,15 +55,27 @@ def rules(request: HttpRequest, name: str) -> HttpResponse:
         try:
             cache = render_cache_for(cluster=cluster)
             ruleset = render_node_rules(snapshot, node, mode, service=service, cache=cache)
-            context.update(lines=ruleset.lines, notes=ruleset.notes, companions=ruleset.companions, text=ruleset.text)
+            context.update(
+                lines=ruleset.lines,
+                notes=ruleset.notes,
+                companions=ruleset.companions,
+                text=ruleset.text,
+            )
             context["diff"] = _whatif_diff(request, snapshot, node, mode, service, nodes, cache)
         except (RulesError, InputError) as exc:
             context["error"] = str(exc)
     return render_page(request, "dashboard/rules.html", context, cluster=cluster, section="rules")
 
 
-def _whatif_diff(request: HttpRequest, snapshot: Any, node: str, mode: str, service: str | None,
-                 nodes: list[str], cache: RenderCache) -> dict[str, Any] | None:
+def _whatif_diff(
+    request: HttpRequest,
+    snapshot: Any,
+    node: str,
+    mode: str,
+    service: str | None,
+    nodes: list[str],
+    cache: RenderCache,
+) -> dict[str, Any] | None:
     """The rule diff on ``node`` under the what-if carried in the query string, if any."""
     if not any(request.GET.get(f) for f in WHATIF_FIELDS) or not service:
         return None

@@ -1,4 +1,5 @@
 """The services table and the service detail page."""
+
 from __future__ import annotations
 
 from django.core.paginator import Paginator
@@ -28,11 +29,26 @@ def service_list(request: HttpRequest, name: str) -> HttpResponse:
     filterset = ServiceFilterSet(data=params, queryset=Service.objects.filter(cluster=cluster))
     for name in ("type", "internal_traffic_policy", "external_traffic_policy", "session_affinity"):
         field = filterset.form.fields[name]
-        field.choices = [("", "any"), *list(field.choices)[1:]]  # "any" reads better than "---------"
+        field.choices = [
+            ("", "any"),
+            *list(field.choices)[1:],
+        ]  # "any" reads better than "---------"
     report = answers.report(cluster=cluster)
-    rows = filterset.qs.only("id", "namespace", "name", "type", "internal_traffic_policy",
-                             "external_traffic_policy", "traffic_distribution", "session_affinity",
-                             "topology_mode") if filterset.is_valid() else Service.objects.none()
+    rows = (
+        filterset.qs.only(
+            "id",
+            "namespace",
+            "name",
+            "type",
+            "internal_traffic_policy",
+            "external_traffic_policy",
+            "traffic_distribution",
+            "session_affinity",
+            "topology_mode",
+        )
+        if filterset.is_valid()
+        else Service.objects.none()
+    )
     if metric:
         # Sort every matching key by the report's figure, then fetch one page of rows.
         keys = list(rows.values_list("namespace", "name"))
@@ -46,13 +62,18 @@ def service_list(request: HttpRequest, name: str) -> HttpResponse:
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         services = list(page.object_list)
     context = {
-        "cluster": cluster, "filterset": filterset, "page": page, "ordering": ordering,
+        "cluster": cluster,
+        "filterset": filterset,
+        "page": page,
+        "ordering": ordering,
         "rows": [(s, report.service(f"{s.namespace}/{s.name}")) for s in services],
         "counts": selectors.endpoint_counts(services=services),
     }
     if is_htmx(request):
         return render(request, "dashboard/services/_table.html", context)
-    return render_page(request, "dashboard/services/list.html", context, cluster=cluster, section="services")
+    return render_page(
+        request, "dashboard/services/list.html", context, cluster=cluster, section="services"
+    )
 
 
 @read_required
@@ -69,12 +90,17 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     except QuestionError as exc:
         entries, error = [], str(exc)
     context = {
-        "cluster": cluster, "service": row, "key": key, "error": error,
-        "ports": row.ports, "port": request.GET.get("port", ""),
+        "cluster": cluster,
+        "service": row,
+        "key": key,
+        "error": error,
+        "ports": row.ports,
+        "port": request.GET.get("port", ""),
         "entries": [flowviews.entry_view(entry, by_zone=by_zone) for entry in entries],
         "by_zone": by_zone,
         "placement": selectors.endpoint_placement(cluster=cluster, service=row),
         "pod_entry": next((e for e in entries if e.key == "pod"), None),
     }
-    return render_page(request, "dashboard/services/detail.html", context, cluster=cluster, section="services")
-
+    return render_page(
+        request, "dashboard/services/detail.html", context, cluster=cluster, section="services"
+    )

@@ -1,4 +1,5 @@
 """The what-if explorer: controls, before | after preview (htmx), save, apply."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,9 @@ SERVICE_PICKS = 30
 SAVED_SHOWN = 12
 
 
-def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+def _preview(
+    cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Before and after for the focused Service, or the error that stops the what-if.
 
     ``stored``: a saved scenario's changes, previewed as saved (they may hold more than the
@@ -34,7 +37,10 @@ def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[
     if stored is None and form.cleaned_data.get("scale") is not None:
         workload = answers.workload_of(snapshot, key)
         if workload is None:
-            return {"changes": changes, "error": f"service {key}: its pods have no controller to scale"}
+            return {
+                "changes": changes,
+                "error": f"service {key}: its pods have no controller to scale",
+            }
         changes["scale"] = {workload: form.cleaned_data["scale"]}
     try:
         # The one preview (routing.whatif.preview), as the API's and the CLI's.
@@ -45,38 +51,60 @@ def _preview(cluster: Cluster, form: WhatIfForm, snapshot: Any, *, stored: dict[
         return {"changes": changes, "error": row.error}
     compared = row.compared
     return {
-        "changes": changes, "error": None,
-        "compared": [(d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared],
+        "changes": changes,
+        "error": None,
+        "compared": [
+            (d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared
+        ],
         "patch": patches.service_patch(cluster=cluster, changes=changes),
     }
 
 
-def _explorer(request: HttpRequest, cluster: Cluster, params: QueryDict, *, scenario: Scenario | None,
-              stored: dict[str, Any] | None = None) -> HttpResponse:
+def _explorer(
+    request: HttpRequest,
+    cluster: Cluster,
+    params: QueryDict,
+    *,
+    scenario: Scenario | None,
+    stored: dict[str, Any] | None = None,
+) -> HttpResponse:
     snapshot = answers.cluster_snapshot(cluster=cluster)
     nodes = sorted(snapshot.nodes)
     form = WhatIfForm(params or None, nodes=nodes)
     context: dict[str, Any] = {
-        "cluster": cluster, "form": form, "scenario": scenario, "nodes": nodes,
+        "cluster": cluster,
+        "form": form,
+        "scenario": scenario,
+        "nodes": nodes,
         "node_checkboxes": len(nodes) <= NODE_CHECKBOXES_MAX,
-        "picks": Service.objects.filter(cluster=cluster).order_by("namespace", "name")
-                 .values_list("namespace", "name")[:SERVICE_PICKS],
+        "picks": Service.objects.filter(cluster=cluster)
+        .order_by("namespace", "name")
+        .values_list("namespace", "name")[:SERVICE_PICKS],
         "save_form": SaveScenarioForm(),
-        "saved": Scenario.objects.filter(cluster=cluster).select_related("created_by")[:SAVED_SHOWN],
+        "saved": Scenario.objects.filter(cluster=cluster).select_related("created_by")[
+            :SAVED_SHOWN
+        ],
         "can_operate": user_can_operate(request.user),
         "query": params.urlencode(),
     }
     if form.is_bound and form.is_valid():
         if form.cleaned_data["service"] not in snapshot.services:
-            form.add_error("service", f"unknown service {form.cleaned_data['service']!r} in cluster {cluster.name}")
+            form.add_error(
+                "service",
+                f"unknown service {form.cleaned_data['service']!r} in cluster {cluster.name}",
+            )
         else:
             context.update(_preview(cluster, form, snapshot, stored=stored))
             if stored is not None:
                 context["hidden_changes"] = _not_in_controls(form, stored)
-    context["apply_block"] = patches.apply_blocker(request.user, cluster, scenario, context.get("patch"))
+    context["apply_block"] = patches.apply_blocker(
+        request.user, cluster, scenario, context.get("patch")
+    )
     if is_htmx(request):
         return render(request, "dashboard/whatif/_preview.html", context)
-    return render_page(request, "dashboard/whatif/explorer.html", context, cluster=cluster, section="whatif")
+    return render_page(
+        request, "dashboard/whatif/explorer.html", context, cluster=cluster, section="whatif"
+    )
 
 
 @read_required
@@ -96,15 +124,21 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     params = request.GET
     if set(params) <= {"service"}:
         snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
-        params = _params_for(scenario, params.get("service") or answers.focus_of(snapshot, scenario.changes))
-        return _explorer(request, scenario.cluster, params, scenario=scenario, stored=scenario.changes)
+        params = _params_for(
+            scenario, params.get("service") or answers.focus_of(snapshot, scenario.changes)
+        )
+        return _explorer(
+            request, scenario.cluster, params, scenario=scenario, stored=scenario.changes
+        )
     return _explorer(request, scenario.cluster, params, scenario=scenario)
 
 
 def _not_in_controls(form: WhatIfForm, stored: dict[str, Any]) -> list[str]:
     """Parts of a stored scenario the controls cannot show (they still count in the preview)."""
     shown = form.changes()
-    hidden = [f"{key}: {stored[key]}" for key in sorted(stored) if key not in shown and key != "scale"]
+    hidden = [
+        f"{key}: {stored[key]}" for key in sorted(stored) if key not in shown and key != "scale"
+    ]
     other_services = sorted(set(stored.get("services") or {}) - set(shown.get("services") or {}))
     hidden += [f"Service {key}: {stored['services'][key]}" for key in other_services]
     if len(stored.get("scale") or {}) > 1:
@@ -140,17 +174,26 @@ def save(request: HttpRequest, name: str) -> HttpResponse:
     form = WhatIfForm(params, nodes=sorted(snapshot.nodes))
     save_form = SaveScenarioForm(request.POST)
     if not (form.is_valid() and save_form.is_valid()):
-        messages.error(request, "Nothing saved: " + "; ".join(
-            f"{f}: {' '.join(e)}" for f, e in {**form.errors, **save_form.errors}.items()))
+        messages.error(
+            request,
+            "Nothing saved: "
+            + "; ".join(
+                f"{f}: {' '.join(e)}" for f, e in {**form.errors, **save_form.errors}.items()
+            ),
+        )
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
     preview = _preview(cluster, form, snapshot)
     if preview["error"]:
         messages.error(request, f"Nothing saved: {preview['error']}")
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
     try:
-        scenario = patches.save_scenario(cluster=cluster, user=request.user, name=save_form.cleaned_data["name"],
-                                         description=save_form.cleaned_data["description"],
-                                         changes=preview["changes"])
+        scenario = patches.save_scenario(
+            cluster=cluster,
+            user=request.user,
+            name=save_form.cleaned_data["name"],
+            description=save_form.cleaned_data["description"],
+            changes=preview["changes"],
+        )
     except InputError as exc:
         messages.error(request, f"Nothing saved: {exc}")
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
@@ -172,12 +215,18 @@ def scenario_apply(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not applied: {blocker}")
         return redirect("dashboard:scenario", pk=pk)
     try:
-        jobs = patches.start_apply(scenario=scenario, user=request.user,
-                                   confirm_restart=request.POST.get("confirm_restart") == "yes")
+        jobs = patches.start_apply(
+            scenario=scenario,
+            user=request.user,
+            confirm_restart=request.POST.get("confirm_restart") == "yes",
+        )
     except InputError as exc:
         messages.error(request, f"Not applied: {exc}")
         return redirect("dashboard:scenario", pk=pk)
-    messages.info(request, f"Started {', '.join(f'job #{job.pk}' for job in jobs)} for scenario “{scenario.name}”.")
+    messages.info(
+        request,
+        f"Started {', '.join(f'job #{job.pk}' for job in jobs)} for scenario “{scenario.name}”.",
+    )
     return redirect("dashboard:job-detail", pk=jobs[0].pk)
 
 

@@ -1,4 +1,5 @@
 """FilterSets of the jobs app's rows (shared by the API lists and the jobs page)."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -49,8 +50,9 @@ class AuditEntryFilterSet(CachedFormFilterSet):
 
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
     # Bounded and whole: an id past 64 bits (or 1e300) overflowed in the database (a 500).
-    job = filters.NumberFilter(field_name="job_id", min_value=1, max_value=2**63 - 1,
-                               decimal_places=0)
+    job = filters.NumberFilter(
+        field_name="job_id", min_value=1, max_value=2**63 - 1, decimal_places=0
+    )
     action = filters.ChoiceFilter(choices=AuditEntry.Action.choices)
     result = filters.ChoiceFilter(choices=AuditEntry.Result.choices)
     namespace = filters.CharFilter(field_name="object_namespace")

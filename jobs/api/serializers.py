@@ -1,4 +1,5 @@
 """Serializers of jobs, sync runs and audit entries (what the API shows of background work)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,24 +15,38 @@ class JobSerializer(serializers.ModelSerializer):
     """A job's state and progress (the list leaves the log out)."""
 
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                              allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     url = serializers.HyperlinkedIdentityField(view_name="api-job-detail")
     done = serializers.BooleanField(source="is_done", read_only=True)
 
     class Meta:
         model = Job
-        fields = ["id", "url", "kind", "state", "done", "progress", "message", "error",
-                  "cluster", "created_by", "parent", "created_at", "updated_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "url",
+            "kind",
+            "state",
+            "done",
+            "progress",
+            "message",
+            "error",
+            "cluster",
+            "created_by",
+            "parent",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class JobDetailSerializer(JobSerializer):
     """A job with its log, input parameters and result."""
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "log", "params", "result", "attempts",
-                  "heartbeat_at"]
+        fields = [*JobSerializer.Meta.fields, "log", "params", "result", "attempts", "heartbeat_at"]
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
@@ -42,9 +57,22 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncRun
-        fields = ["id", "cluster", "job", "mode", "status", "counts", "revision_before",
-                  "revision_after", "fetch_seconds", "apply_seconds", "duration_seconds",
-                  "error", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "cluster",
+            "job",
+            "mode",
+            "status",
+            "counts",
+            "revision_before",
+            "revision_after",
+            "fetch_seconds",
+            "apply_seconds",
+            "duration_seconds",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
@@ -52,17 +80,33 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "created_at", "username", "cluster_name", "job", "action",
-                  "object_kind", "object_namespace", "object_name", "before", "after",
-                  "resource_version_before", "resource_version_after", "result", "message"]
+        fields = [
+            "id",
+            "created_at",
+            "username",
+            "cluster_name",
+            "job",
+            "action",
+            "object_kind",
+            "object_namespace",
+            "object_name",
+            "before",
+            "after",
+            "resource_version_before",
+            "resource_version_after",
+            "result",
+            "message",
+        ]
 
 
 class RollbackRequestSerializer(serializers.Serializer):
     """Roll back a finished apply job."""
 
     confirm_restart = serializers.BooleanField(
-        default=False, help_text="Needed to roll back a kube-proxy change: kube-proxy restarts "
-                                 "and reprograms its rules on every node.")
+        default=False,
+        help_text="Needed to roll back a kube-proxy change: kube-proxy restarts "
+        "and reprograms its rules on every node.",
+    )
 
 
 class JobLinkSerializer(serializers.Serializer):
@@ -71,8 +115,10 @@ class JobLinkSerializer(serializers.Serializer):
     job_id = serializers.IntegerField()
     state = serializers.CharField()
     url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
-    created = serializers.BooleanField(help_text="False when an already queued or running "
-                                       "job was returned instead of a new one.")
+    created = serializers.BooleanField(
+        help_text="False when an already queued or running "
+        "job was returned instead of a new one."
+    )
 
 
 def job_link(request: Request, job: Any, created: bool) -> dict[str, Any]:

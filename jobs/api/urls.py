@@ -1,4 +1,5 @@
 """API routes of the jobs app."""
+
 from rest_framework.routers import SimpleRouter
 
 from jobs.api import views

@@ -1,4 +1,5 @@
 """Jobs (state, progress, log, errors), sync runs and the audit trail; rollback of an apply."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -14,8 +15,8 @@ from core.api.errors import ErrorSerializer
 from core.permissions import CanOperate, CanRead
 from jobs.api import examples as ex
 from jobs.api import serializers as s
-from jobs.api.serializers import JobLinkSerializer, job_link
 from jobs.api.filters import AuditEntryFilterSet, JobFilterSet, SyncRunFilterSet
+from jobs.api.serializers import JobLinkSerializer, job_link
 from jobs.models import AuditEntry, Job, SyncRun
 from jobs.services import JobRefused, job_rollback
 
@@ -28,12 +29,16 @@ _ERRORS = {
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List jobs (newest first)", responses={200: s.JobSerializer,
-                                                                      **_ERRORS},
-                       examples=[ex.JOB]),
-    retrieve=extend_schema(summary="One job: state, progress, log, error, result",
-                           responses={200: s.JobDetailSerializer, **_ERRORS},
-                           examples=[ex.JOB_DETAIL]),
+    list=extend_schema(
+        summary="List jobs (newest first)",
+        responses={200: s.JobSerializer, **_ERRORS},
+        examples=[ex.JOB],
+    ),
+    retrieve=extend_schema(
+        summary="One job: state, progress, log, error, result",
+        responses={200: s.JobDetailSerializer, **_ERRORS},
+        examples=[ex.JOB_DETAIL],
+    ),
 )
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     """Background work: syncs, applies, rollbacks. Poll a job's URL to follow it."""
@@ -50,9 +55,12 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self) -> type:
         return s.JobSerializer if self.action == "list" else s.JobDetailSerializer
 
-    @extend_schema(summary="Roll back a finished apply job (operators)",
-                   request=s.RollbackRequestSerializer,
-                   responses={202: JobLinkSerializer, **_ERRORS}, examples=[ex.ROLLBACK])
+    @extend_schema(
+        summary="Roll back a finished apply job (operators)",
+        request=s.RollbackRequestSerializer,
+        responses={202: JobLinkSerializer, **_ERRORS},
+        examples=[ex.ROLLBACK],
+    )
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
     def rollback(self, request: Request, pk: str | None = None) -> Response:
         """Queue a rollback job that restores what the apply changed."""
@@ -60,19 +68,29 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         body = s.RollbackRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = job_rollback(job=apply_job, user=request.user,
-                               confirm_restart=body.validated_data["confirm_restart"])
+            job = job_rollback(
+                job=apply_job,
+                user=request.user,
+                confirm_restart=body.validated_data["confirm_restart"],
+            )
         except JobRefused as error:  # names its field ("job", "confirm_restart") and code
-            raise ValidationError({error.field: [ErrorDetail(str(error), code=error.code)]}) from None
+            raise ValidationError(
+                {error.field: [ErrorDetail(str(error), code=error.code)]}
+            ) from None
         return Response(job_link(request, job, True), status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List sync runs", responses={200: s.SyncRunSerializer, **_ERRORS},
-                       examples=[ex.SYNC_RUN]),
-    retrieve=extend_schema(summary="One sync run", responses={200: s.SyncRunSerializer,
-                                                              **_ERRORS},
-                           examples=[ex.SYNC_RUN]),
+    list=extend_schema(
+        summary="List sync runs",
+        responses={200: s.SyncRunSerializer, **_ERRORS},
+        examples=[ex.SYNC_RUN],
+    ),
+    retrieve=extend_schema(
+        summary="One sync run",
+        responses={200: s.SyncRunSerializer, **_ERRORS},
+        examples=[ex.SYNC_RUN],
+    ),
 )
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Every sync of every cluster: outcome, object counts, timings, error."""
@@ -85,12 +103,16 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List audit entries", responses={200: s.AuditEntrySerializer,
-                                                                **_ERRORS},
-                       examples=[ex.AUDIT]),
-    retrieve=extend_schema(summary="One audit entry", responses={200: s.AuditEntrySerializer,
-                                                                 **_ERRORS},
-                           examples=[ex.AUDIT]),
+    list=extend_schema(
+        summary="List audit entries",
+        responses={200: s.AuditEntrySerializer, **_ERRORS},
+        examples=[ex.AUDIT],
+    ),
+    retrieve=extend_schema(
+        summary="One audit entry",
+        responses={200: s.AuditEntrySerializer, **_ERRORS},
+        examples=[ex.AUDIT],
+    ),
 )
 class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Who changed which object of which cluster, before -> after, and the result."""

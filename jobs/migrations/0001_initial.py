@@ -6,117 +6,308 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cluster', '0001_initial'),
+        ("cluster", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('sync', 'Sync'), ('apply', 'Apply'), ('rollback', 'Rollback'), ('simulate', 'Simulate'), ('proxy_change', 'Proxy change')], max_length=20)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=20)),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='0..100')),
-                ('message', models.CharField(blank=True, max_length=255)),
-                ('log', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('task_name', models.CharField(blank=True, help_text='The Celery task that runs this job.', max_length=200)),
-                ('task_args', models.JSONField(blank=True, default=list, help_text='Its JSON arguments (re-sent if the message is lost).')),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to='cluster.cluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, help_text='For a rollback: the apply job it reverses.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("sync", "Sync"),
+                            ("apply", "Apply"),
+                            ("rollback", "Rollback"),
+                            ("simulate", "Simulate"),
+                            ("proxy_change", "Proxy change"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0, help_text="0..100")),
+                ("message", models.CharField(blank=True, max_length=255)),
+                ("log", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                (
+                    "task_name",
+                    models.CharField(
+                        blank=True, help_text="The Celery task that runs this job.", max_length=200
+                    ),
+                ),
+                (
+                    "task_args",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Its JSON arguments (re-sent if the message is lost).",
+                    ),
+                ),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For a rollback: the apply job it reverses.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('username', models.CharField(blank=True, help_text='Kept when the user is deleted.', max_length=150)),
-                ('cluster_name', models.CharField(blank=True, max_length=200)),
-                ('action', models.CharField(choices=[('apply', 'Apply'), ('rollback', 'Rollback'), ('proxy_change', 'Proxy change'), ('restart', 'Restart')], max_length=20)),
-                ('object_kind', models.CharField(max_length=40)),
-                ('object_namespace', models.CharField(blank=True, max_length=253)),
-                ('object_name', models.CharField(max_length=253)),
-                ('before', models.JSONField(blank=True, default=dict)),
-                ('after', models.JSONField(blank=True, default=dict)),
-                ('resource_version_before', models.CharField(blank=True, max_length=64)),
-                ('resource_version_after', models.CharField(blank=True, max_length=64)),
-                ('result', models.CharField(choices=[('applied', 'Applied and verified'), ('conflict', 'Refused: changed concurrently'), ('invalid', 'Refused by the API server'), ('failed', 'Failed'), ('not_verified', 'Applied, verification mismatch')], max_length=20)),
-                ('message', models.TextField(blank=True)),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_entries', to='cluster.cluster')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_entries', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_entries', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "username",
+                    models.CharField(
+                        blank=True, help_text="Kept when the user is deleted.", max_length=150
+                    ),
+                ),
+                ("cluster_name", models.CharField(blank=True, max_length=200)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("apply", "Apply"),
+                            ("rollback", "Rollback"),
+                            ("proxy_change", "Proxy change"),
+                            ("restart", "Restart"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("object_kind", models.CharField(max_length=40)),
+                ("object_namespace", models.CharField(blank=True, max_length=253)),
+                ("object_name", models.CharField(max_length=253)),
+                ("before", models.JSONField(blank=True, default=dict)),
+                ("after", models.JSONField(blank=True, default=dict)),
+                ("resource_version_before", models.CharField(blank=True, max_length=64)),
+                ("resource_version_after", models.CharField(blank=True, max_length=64)),
+                (
+                    "result",
+                    models.CharField(
+                        choices=[
+                            ("applied", "Applied and verified"),
+                            ("conflict", "Refused: changed concurrently"),
+                            ("invalid", "Refused by the API server"),
+                            ("failed", "Failed"),
+                            ("not_verified", "Applied, verification mismatch"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_entries",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_entries",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_entries",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('full', 'Full list'), ('watch', 'Watch events')], default='full', max_length=10)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('unchanged', 'Unchanged'), ('failed', 'Failed')], default='running', max_length=20)),
-                ('counts', models.JSONField(blank=True, default=dict, help_text='Objects fetched per kind, and added/changed/removed.')),
-                ('resource_versions', models.JSONField(blank=True, default=dict, help_text='List resourceVersion per resource.')),
-                ('revision_before', models.PositiveIntegerField(blank=True, null=True)),
-                ('revision_after', models.PositiveIntegerField(blank=True, null=True)),
-                ('fetch_seconds', models.FloatField(blank=True, null=True)),
-                ('apply_seconds', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='cluster.cluster')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sync_runs', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("full", "Full list"), ("watch", "Watch events")],
+                        default="full",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("unchanged", "Unchanged"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "counts",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Objects fetched per kind, and added/changed/removed.",
+                    ),
+                ),
+                (
+                    "resource_versions",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="List resourceVersion per resource."
+                    ),
+                ),
+                ("revision_before", models.PositiveIntegerField(blank=True, null=True)),
+                ("revision_after", models.PositiveIntegerField(blank=True, null=True)),
+                ("fetch_seconds", models.FloatField(blank=True, null=True)),
+                ("apply_seconds", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="cluster.cluster",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="sync_runs",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['state', 'created_at'], name='jobs_job_state_created'),
+            model_name="job",
+            index=models.Index(fields=["state", "created_at"], name="jobs_job_state_created"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['cluster', 'kind', '-created_at'], name='jobs_job_cluster_kind'),
+            model_name="job",
+            index=models.Index(
+                fields=["cluster", "kind", "-created_at"], name="jobs_job_cluster_kind"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__lte', 100)), name='jobs_job_progress_lte_100'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__lte", 100)), name="jobs_job_progress_lte_100"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'sync'), ('state__in', ['queued', 'running'])), fields=('cluster',), name='jobs_job_one_active_sync_per_cluster'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "sync"), ("state__in", ["queued", "running"])),
+                fields=("cluster",),
+                name="jobs_job_one_active_sync_per_cluster",
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditentry',
-            index=models.Index(fields=['cluster', '-created_at'], name='jobs_audit_cluster'),
+            model_name="auditentry",
+            index=models.Index(fields=["cluster", "-created_at"], name="jobs_audit_cluster"),
         ),
         migrations.AddIndex(
-            model_name='auditentry',
-            index=models.Index(fields=['object_kind', 'object_namespace', 'object_name'], name='jobs_audit_object'),
+            model_name="auditentry",
+            index=models.Index(
+                fields=["object_kind", "object_namespace", "object_name"], name="jobs_audit_object"
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['cluster', '-started_at'], name='jobs_syncrun_cluster'),
+            model_name="syncrun",
+            index=models.Index(fields=["cluster", "-started_at"], name="jobs_syncrun_cluster"),
         ),
     ]

@@ -1,11 +1,12 @@
 """API: jobs (state, progress, log, errors), the sync trigger, sync runs, audit entries."""
+
 from __future__ import annotations
 
 import logging
 
 import pytest
 
-from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster  # noqa: F401
+from cluster.testing.fixtures import TOKEN, fake_api, kubeconfig, live_cluster
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_finish, job_log, job_progress
 
@@ -53,13 +54,13 @@ def test_sync_of_an_imported_cluster_is_a_conflict(operator_client, small_cluste
     assert "no connection settings" in response.json()["error"]["message"]
 
 
-def test_only_operators_may_sync(reader_client, anon_client, live_cluster):  # noqa: F811
+def test_only_operators_may_sync(reader_client, anon_client, live_cluster):
     assert reader_client.post("/api/v1/clusters/live/sync").status_code == 403
     assert anon_client.post("/api/v1/clusters/live/sync").status_code == 401
     assert not Job.objects.exists()
 
 
-def test_sync_requests_coalesce_into_one_job(operator_client, live_cluster):  # noqa: F811
+def test_sync_requests_coalesce_into_one_job(operator_client, live_cluster):
     first = operator_client.post("/api/v1/clusters/live/sync")
     assert first.status_code == 202
     second = operator_client.post("/api/v1/clusters/live/sync").json()
@@ -69,8 +70,13 @@ def test_sync_requests_coalesce_into_one_job(operator_client, live_cluster):  # 
 
 
 def test_sync_end_to_end_and_no_credential_in_any_response_or_log(
-        operator_client, operator, live_cluster, kubeconfig, caplog,  # noqa: F811
-        django_capture_on_commit_callbacks):
+    operator_client,
+    operator,
+    live_cluster,
+    kubeconfig,
+    caplog,
+    django_capture_on_commit_callbacks,
+):
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
         started = operator_client.post("/api/v1/clusters/live/sync")
@@ -83,11 +89,14 @@ def test_sync_end_to_end_and_no_credential_in_any_response_or_log(
     services = operator_client.get("/api/v1/services", {"cluster": "live"}).json()
     assert services["count"] > 0
     api_token = operator_client._credentials["HTTP_AUTHORIZATION"].split()[1]
-    bodies = [started.content, operator_client.get(started.json()["url"]).content,
-              operator_client.get("/api/v1/clusters/live").content,
-              operator_client.get("/api/v1/clusters").content,
-              operator_client.get("/api/v1/sync-runs").content,
-              operator_client.get("/api/v1/jobs").content]
+    bodies = [
+        started.content,
+        operator_client.get(started.json()["url"]).content,
+        operator_client.get("/api/v1/clusters/live").content,
+        operator_client.get("/api/v1/clusters").content,
+        operator_client.get("/api/v1/sync-runs").content,
+        operator_client.get("/api/v1/jobs").content,
+    ]
     secrets = [TOKEN, api_token, str(kubeconfig), kubeconfig.read_text()]
     for body in bodies:
         for secret in secrets:
@@ -96,8 +105,9 @@ def test_sync_end_to_end_and_no_credential_in_any_response_or_log(
         assert secret not in caplog.text
 
 
-def test_rollback_is_for_operators_and_finished_applies(reader_client, operator_client,
-                                                        small_cluster):
+def test_rollback_is_for_operators_and_finished_applies(
+    reader_client, operator_client, small_cluster
+):
     job = job_create(kind=Job.Kind.SYNC, cluster=small_cluster)
     assert reader_client.post(f"/api/v1/jobs/{job.pk}/rollback").status_code == 403
     response = operator_client.post(f"/api/v1/jobs/{job.pk}/rollback", {}, format="json")
@@ -107,11 +117,18 @@ def test_rollback_is_for_operators_and_finished_applies(reader_client, operator_
 
 
 def test_audit_entries_filter(reader_client, small_cluster):
-    AuditEntry.objects.create(cluster=small_cluster, cluster_name="small", action="apply",
-                              object_kind="Service", object_namespace="shop",
-                              object_name="cache", result="applied", username="operator",
-                              before={"internalTrafficPolicy": "Local"},
-                              after={"internalTrafficPolicy": "Cluster"})
+    AuditEntry.objects.create(
+        cluster=small_cluster,
+        cluster_name="small",
+        action="apply",
+        object_kind="Service",
+        object_namespace="shop",
+        object_name="cache",
+        result="applied",
+        username="operator",
+        before={"internalTrafficPolicy": "Local"},
+        after={"internalTrafficPolicy": "Cluster"},
+    )
     rows = reader_client.get("/api/v1/audit-entries", {"name": "cache"}).json()["results"]
     assert rows[0]["after"] == {"internalTrafficPolicy": "Cluster"}
     assert reader_client.get("/api/v1/audit-entries", {"name": "web"}).json()["count"] == 0

@@ -1,4 +1,5 @@
 """Job services: start-once, progress, log, finish, coalescing, requeue."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -95,21 +96,29 @@ def test_cancel_only_before_start(cluster):
     assert not job_cancel(job=running)
 
 
-def test_requeue_resends_old_queued_jobs_and_fails_lost_ones(cluster, django_capture_on_commit_callbacks):
-    old = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task",
-                     task_args=[0])
-    young = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task")
+def test_requeue_resends_old_queued_jobs_and_fails_lost_ones(
+    cluster, django_capture_on_commit_callbacks
+):
+    old = job_create(
+        kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task", task_args=[0]
+    )
+    young = job_create(
+        kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task"
+    )
     inline = job_create(kind=Job.Kind.SYNC, cluster=cluster)  # run in-process: no task
     stuck = job_create(kind=Job.Kind.APPLY, cluster=cluster)
     job_start(job_id=stuck.pk)
     past = timezone.now() - timedelta(hours=2)
     Job.objects.filter(pk__in=[old.pk, inline.pk]).update(created_at=past)
     Job.objects.filter(pk=stuck.pk).update(updated_at=past)
-    published = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task")
+    published = job_create(
+        kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.rollback_task"
+    )
     Job.objects.filter(pk=published.pk).update(created_at=past, celery_task_id="sent-1")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        counts = job_requeue_stale(older_than_seconds=60, republish_after_seconds=3 * 3600,
-                                   lost_after_seconds=3600)
+        counts = job_requeue_stale(
+            older_than_seconds=60, republish_after_seconds=3 * 3600, lost_after_seconds=3600
+        )
     assert counts == {"requeued": 1, "lost": 1} and len(callbacks) == 1
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         counts = job_requeue_stale(older_than_seconds=60, republish_after_seconds=3600)
@@ -119,9 +128,15 @@ def test_requeue_resends_old_queued_jobs_and_fails_lost_ones(cluster, django_cap
     assert Job.objects.get(pk=stuck.pk).state == Job.State.FAILED
 
 
-def test_enqueue_sends_after_commit_and_records_the_task_id(cluster, django_capture_on_commit_callbacks):
-    job = job_create(kind=Job.Kind.ROLLBACK, cluster=cluster, task_name="cluster.tasks.rollback_task",
-                     task_args=[123456])  # no such job: the (eager) task does nothing
+def test_enqueue_sends_after_commit_and_records_the_task_id(
+    cluster, django_capture_on_commit_callbacks
+):
+    job = job_create(
+        kind=Job.Kind.ROLLBACK,
+        cluster=cluster,
+        task_name="cluster.tasks.rollback_task",
+        task_args=[123456],
+    )  # no such job: the (eager) task does nothing
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job_enqueue(job=job)
         job.refresh_from_db()
@@ -138,22 +153,29 @@ def test_job_list_filters(cluster):
     assert job_list(state="queued").count() == 2
 
 
-def test_dead_jobs_are_requeued_or_failed_with_the_reason(cluster, settings,
-                                                          django_capture_on_commit_callbacks):
+def test_dead_jobs_are_requeued_or_failed_with_the_reason(
+    cluster, settings, django_capture_on_commit_callbacks
+):
     from jobs.models import SyncRun
     from jobs.services import job_is_dead, job_reap_dead
 
     settings.ROUTESCOPE_JOB_LOST_SECONDS = 30
     settings.ROUTESCOPE_JOB_MAX_ATTEMPTS = 2
     silent = timezone.now() - timedelta(seconds=45)
-    sync = job_create(kind=Job.Kind.SYNC, cluster=cluster, task_name="cluster.tasks.sync_cluster_task")
-    apply = job_create(kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.apply_changes_task")
+    sync = job_create(
+        kind=Job.Kind.SYNC, cluster=cluster, task_name="cluster.tasks.sync_cluster_task"
+    )
+    apply = job_create(
+        kind=Job.Kind.APPLY, cluster=cluster, task_name="cluster.tasks.apply_changes_task"
+    )
     alive = job_create(kind=Job.Kind.APPLY, cluster=cluster)
     for job in (sync, apply, alive):
         job_start(job_id=job.pk, celery_task_id=f"t-{job.pk}")
     run = SyncRun.objects.create(cluster=cluster, job=sync)
     Job.objects.filter(pk__in=[sync.pk, apply.pk]).update(heartbeat_at=silent)
-    assert job_is_dead(Job.objects.get(pk=sync.pk)) and not job_is_dead(Job.objects.get(pk=alive.pk))
+    assert job_is_dead(Job.objects.get(pk=sync.pk)) and not job_is_dead(
+        Job.objects.get(pk=alive.pk)
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert job_reap_dead() == 2
     sync, apply = Job.objects.get(pk=sync.pk), Job.objects.get(pk=apply.pk)
@@ -180,6 +202,7 @@ def test_the_periodic_task_finds_dead_jobs_within_a_minute_by_default(cluster, s
     job = job_create(kind=Job.Kind.APPLY, cluster=cluster)
     job_start(job_id=job.pk)
     Job.objects.filter(pk=job.pk).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=base.ROUTESCOPE_JOB_LOST_SECONDS + 1))
+        heartbeat_at=timezone.now() - timedelta(seconds=base.ROUTESCOPE_JOB_LOST_SECONDS + 1)
+    )
     assert job_requeue_stale(older_than_seconds=60)["lost"] == 1  # what the task runs
     assert Job.objects.get(pk=job.pk).error.startswith("worker lost: no heartbeat")

@@ -19,8 +19,16 @@ from routing.agent.node import _ipt_fingerprint, read_command
 from routing.engine.rules.ipvs import parse_ipvsadm
 from routing.engine.rules.render import RuleSet
 
-_SHARED = {"KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL", "KUBE-FORWARD",
-           "KUBE-FIREWALL", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"}
+_SHARED = {
+    "KUBE-SERVICES",
+    "KUBE-NODEPORTS",
+    "KUBE-EXTERNAL-SERVICES",
+    "KUBE-PROXY-FIREWALL",
+    "KUBE-FORWARD",
+    "KUBE-FIREWALL",
+    "KUBE-POSTROUTING",
+    "KUBE-MARK-MASQ",
+}
 
 
 @dataclass
@@ -38,7 +46,12 @@ class Drift:
 
     def to_json(self) -> dict:
         """Plain data for the API and task results."""
-        return {"mode": self.mode, "clean": self.clean, "missing": self.missing, "extra": self.extra}
+        return {
+            "mode": self.mode,
+            "clean": self.clean,
+            "missing": self.missing,
+            "extra": self.extra,
+        }
 
 
 def read_actual(mode: str, *, netns: str | None = None) -> str:
@@ -48,7 +61,9 @@ def read_actual(mode: str, *, netns: str | None = None) -> str:
     if proc.returncode != 0 and mode == "nftables" and "No such file" in proc.stderr:
         return ""  # no kube-proxy table at all: everything expected is missing
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else proc.returncode}")
+        raise RuntimeError(
+            f"{' '.join(cmd)}: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else proc.returncode}"
+        )
     return proc.stdout
 
 
@@ -75,7 +90,9 @@ def _ipt_chains(text: str) -> dict[str, list[tuple]]:
             # kube-proxy's hooks from the built-in chains, compared as a set per chain:
             # without them the KUBE-* chains are never reached.
             tokens = shlex.split(line)
-            chains.setdefault(f"{table}/{tokens[1]} (kube hooks)", []).append(_ipt_fingerprint(tokens[2:]))
+            chains.setdefault(f"{table}/{tokens[1]} (kube hooks)", []).append(
+                _ipt_fingerprint(tokens[2:])
+            )
     return chains
 
 
@@ -97,7 +114,11 @@ def iptables_drift(expected: str, actual: str) -> Drift:
         if a is None:
             drift.extra.append(f"chain {chain}")
             continue
-        if chain.split("/", 1)[1] in _SHARED or chain.endswith("(kube hooks)") or Counter(a) != Counter(b):
+        if (
+            chain.split("/", 1)[1] in _SHARED
+            or chain.endswith("(kube hooks)")
+            or Counter(a) != Counter(b)
+        ):
             ca, cb = Counter(a), Counter(b)
             drift.missing += [_describe(chain, fp) for fp in (ca - cb).elements()]
             drift.extra += [_describe(chain, fp) for fp in (cb - ca).elements()]
@@ -121,7 +142,7 @@ def _nft_expected(text: str) -> tuple[dict[str, list[str]], set[str]]:
         elif line.startswith("add rule") and "/" in words[4]:
             chains.setdefault(words[4], []).append(_squash(" ".join(words[5:])))
         elif line.startswith("add element"):
-            inner = line[line.index("{") + 1:line.rindex("}")]
+            inner = line[line.index("{") + 1 : line.rindex("}")]
             elements.add(f"{words[4]}:{_squash(inner)}")
     return chains, elements
 
@@ -141,7 +162,7 @@ def _nft_actual(text: str) -> tuple[dict[str, list[str]], set[str]]:
         if "/" not in name:
             continue
         rules = [_squash(r) for r in match.group(2).strip().splitlines() if r.strip()]
-        chains[name] = [r for r in rules if not r.startswith(("type", "comment\""))]
+        chains[name] = [r for r in rules if not r.startswith(("type", 'comment"'))]
     return chains, elements
 
 
@@ -178,7 +199,9 @@ def ipvs_drift(expected: str, actual: str) -> Drift:
         else:
             a, b = want[key], got[key]
             if (a["scheduler"], a["persistent"]) != (b["scheduler"], b["persistent"]):
-                drift.extra.append(f"virtual server {vs}: scheduler/persistence {b['scheduler']}/{b['persistent']}")
+                drift.extra.append(
+                    f"virtual server {vs}: scheduler/persistence {b['scheduler']}/{b['persistent']}"
+                )
             drift.missing += [f"{vs} -> {r}" for r in sorted(set(a["reals"]) - set(b["reals"]))]
             drift.extra += [f"{vs} -> {r}" for r in sorted(set(b["reals"]) - set(a["reals"]))]
     return drift

@@ -27,8 +27,11 @@ NETNS_ENV = "ROUTESCOPE_AGENT_NETNS"
 #: What an agent reports as its version in each drift report (a DaemonSet may pin its own
 #: image tag through ``ROUTESCOPE_AGENT_VERSION``).
 AGENT_VERSION = "routescope-agent/1"
-READ_COMMANDS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "table", "ip", "kube-proxy"],
-                 "ipvs": ["ipvsadm", "-Sn"]}
+READ_COMMANDS = {
+    "iptables": ["iptables-save"],
+    "nftables": ["nft", "list", "table", "ip", "kube-proxy"],
+    "ipvs": ["ipvsadm", "-Sn"],
+}
 _CHUNK = 1 << 20
 
 
@@ -60,7 +63,9 @@ def iptables_save_command(netns: str | None = None) -> list[str]:
     for save in ("iptables-nft-save", "iptables-legacy-save"):
         if shutil.which(save) is None:
             continue
-        mangle = subprocess.run([*prefix, save, "-t", "mangle"], capture_output=True, text=True, timeout=30)
+        mangle = subprocess.run(
+            [*prefix, save, "-t", "mangle"], capture_output=True, text=True, timeout=30
+        )
         if mangle.returncode == 0 and any(h in mangle.stdout for h in _IPTABLES_HINTS):
             return [save]
     return ["iptables-save"]
@@ -88,7 +93,9 @@ def read_rules_compressed(mode: str, *, netns: str | None = None) -> tuple[bytes
     if proc.returncode != 0 and mode == "nftables" and "No such file" in stderr:
         return zlib.compress(b""), 0  # no kube-proxy table at all: everything expected is missing
     if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)}: {stderr.strip().splitlines()[0] if stderr.strip() else proc.returncode}")
+        raise RuntimeError(
+            f"{shlex.join(cmd)}: {stderr.strip().splitlines()[0] if stderr.strip() else proc.returncode}"
+        )
     parts.append(packer.flush())
     return b"".join(parts), size
 
@@ -98,16 +105,28 @@ def unpack_rules(collected: dict) -> str:
     return zlib.decompress(base64.b64decode(collected["rules_zlib"])).decode()
 
 
-@shared_task(name="routing.agent.collect_node_rules", acks_late=True, ignore_result=True,
-             soft_time_limit=120, time_limit=180)
+@shared_task(
+    name="routing.agent.collect_node_rules",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=120,
+    time_limit=180,
+)
 def collect_node_rules(mode: str) -> dict:
     """Read this node's rules (read-only) for the chain's next step; no database."""
     packed, size = read_rules_compressed(mode, netns=agent_netns())
-    return {"mode": mode, "rules_zlib": base64.b64encode(packed).decode(), "size": size,
-            "agent_host": agent_host(), "agent_version": os.environ.get("ROUTESCOPE_AGENT_VERSION", AGENT_VERSION)}
+    return {
+        "mode": mode,
+        "rules_zlib": base64.b64encode(packed).decode(),
+        "size": size,
+        "agent_host": agent_host(),
+        "agent_version": os.environ.get("ROUTESCOPE_AGENT_VERSION", AGENT_VERSION),
+    }
 
 
-@shared_task(name="routing.agent.apply_node_rules", acks_late=True, soft_time_limit=120, time_limit=180)
+@shared_task(
+    name="routing.agent.apply_node_rules", acks_late=True, soft_time_limit=120, time_limit=180
+)
 def apply_node_rules(mode: str, text: str) -> dict:
     """Replace the node's kube-proxy rules with ``text`` (iptables-restore or nft -f input).
 
@@ -115,7 +134,9 @@ def apply_node_rules(mode: str, text: str) -> dict:
     kube-proxy owns these rules and Routescope only reads them.
     """
     if os.environ.get(WRITE_ENV) != "1":
-        raise PermissionError("this node agent is read-only (start it with --allow-write to apply rules)")
+        raise PermissionError(
+            "this node agent is read-only (start it with --allow-write to apply rules)"
+        )
     if mode not in ("iptables", "nftables"):
         raise ValueError(f"cannot apply {mode!r} rules")
     prefix = ["ip", "netns", "exec", agent_netns()] if agent_netns() else []
@@ -188,7 +209,9 @@ def _apply_iptables(prefix: list[str], text: str) -> None:
     _run([*prefix, "iptables-restore", "--noflush"], "\n".join(body) + "\n")
     present: set[tuple[str, str, tuple]] = set()
     table = "filter"
-    for line in subprocess.run([*prefix, "iptables-save"], capture_output=True, text=True, check=True).stdout.splitlines():
+    for line in subprocess.run(
+        [*prefix, "iptables-save"], capture_output=True, text=True, check=True
+    ).stdout.splitlines():
         if line.startswith("*"):
             table = line[1:]
         elif line.startswith(_BUILTIN):
@@ -200,7 +223,9 @@ def _apply_iptables(prefix: list[str], text: str) -> None:
         if (table, tokens[1], _ipt_fingerprint(tokens[2:])) not in present:
             missing.setdefault(table, []).append("-I" + line[2:])
     if missing:
-        restore = "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in missing.items())
+        restore = "".join(
+            f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in missing.items()
+        )
         _run([*prefix, "iptables-restore", "--noflush"], restore)
 
 
@@ -213,6 +238,21 @@ def _run(cmd: list[str], stdin: str | None) -> None:
 def worker_argv(celery: str, node: str, *, loglevel: str = "INFO") -> list[str]:
     """The ``celery worker`` command line of one node's agent: its queue only, one process
     (the solo pool: no forked child doubling the memory), no handshakes with other workers."""
-    return [celery, "-A", "config", "worker", "-Q", node_queue(node), "-n", f"agent-{node}@%h",
-            "--pool", "solo", "-I", "routing.agent.node", "--loglevel", loglevel,
-            "--without-mingle", "--without-gossip"]
+    return [
+        celery,
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        node_queue(node),
+        "-n",
+        f"agent-{node}@%h",
+        "--pool",
+        "solo",
+        "-I",
+        "routing.agent.node",
+        "--loglevel",
+        loglevel,
+        "--without-mingle",
+        "--without-gossip",
+    ]

@@ -12,11 +12,17 @@ from __future__ import annotations
 from celery import chain, shared_task
 
 from routing.agent.drift import rules_drift
-from routing.agent.node import (AGENT_VERSION, NETNS_ENV, WRITE_ENV, agent_host, agent_netns,  # noqa: F401
-                                apply_node_rules, collect_node_rules, node_queue, unpack_rules)
+from routing.agent.node import (
+    agent_netns,  # noqa: F401
+    collect_node_rules,
+    node_queue,
+    unpack_rules,
+)
 
 
-@shared_task(name="routing.agent.compare_node_rules", acks_late=True, soft_time_limit=300, time_limit=360)
+@shared_task(
+    name="routing.agent.compare_node_rules", acks_late=True, soft_time_limit=300, time_limit=360
+)
 def compare_node_rules(collected: dict, cluster_id: int, node: str) -> dict:
     """Compare what a node's agent collected with the rules predicted for that node; store
     and return the drift (central worker: needs the database)."""
@@ -27,13 +33,24 @@ def compare_node_rules(collected: dict, cluster_id: int, node: str) -> dict:
 
     cluster = Cluster.objects.get(pk=cluster_id)
     mode = collected["mode"]
-    expected = render_node_rules(snapshot_for_cluster(cluster=cluster), node, mode,
-                                 cache=render_cache_for(cluster=cluster))
+    expected = render_node_rules(
+        snapshot_for_cluster(cluster=cluster), node, mode, cache=render_cache_for(cluster=cluster)
+    )
     drift = rules_drift(expected, unpack_rules(collected))
-    result = {"cluster": cluster.name, "node": node, "revision": cluster.revision, **drift.to_json()}
-    report = drift_report_record(cluster=cluster, node=node, mode=mode, result=result,
-                                 agent_hostname=collected.get("agent_host", ""),
-                                 agent_version=collected.get("agent_version", ""))
+    result = {
+        "cluster": cluster.name,
+        "node": node,
+        "revision": cluster.revision,
+        **drift.to_json(),
+    }
+    report = drift_report_record(
+        cluster=cluster,
+        node=node,
+        mode=mode,
+        result=result,
+        agent_hostname=collected.get("agent_host", ""),
+        agent_version=collected.get("agent_version", ""),
+    )
     return {**result, "report": report.pk}
 
 
@@ -54,7 +71,12 @@ def check_node_rules(cluster_id: int, node: str, mode: str | None = None) -> dic
 def drift_checks_queue(*, cluster_id: int, nodes: list[str], mode: str | None = None) -> list:
     """Queue one check chain per node (collect on ``node.<NODE>``, compare on the default
     queue); the chains' results (each the compare step's), in ``nodes`` order."""
-    return [chain(collect_node_rules.si(mode or node_mode(cluster_id=cluster_id, node=node))
-                  .set(queue=node_queue(node)),
-                  compare_node_rules.s(cluster_id, node)).apply_async()
-            for node in nodes]
+    return [
+        chain(
+            collect_node_rules.si(mode or node_mode(cluster_id=cluster_id, node=node)).set(
+                queue=node_queue(node)
+            ),
+            compare_node_rules.s(cluster_id, node),
+        ).apply_async()
+        for node in nodes
+    ]

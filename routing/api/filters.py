@@ -1,11 +1,12 @@
 """FilterSet of saved scenarios (shared by the API list and the scenarios page)."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from core.filters import CachedFormFilterSet
 from cluster.models import Cluster
+from core.filters import CachedFormFilterSet
 from routing.models import Scenario
 
 

@@ -1,4 +1,5 @@
 """Serializers of the per-node rules, the rules diff and the cluster analysis."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -10,14 +11,17 @@ SERVICE_KEY = r"^[^/\s]+/[^/\s]+$"
 
 # --- rules ------------------------------------------------------------------------------
 
+
 class RulesQuerySerializer(serializers.Serializer):
     """Which node's rules, in which mode, for which Service."""
 
     node = serializers.CharField(help_text="Node whose kube-proxy rules to render.")
-    mode = serializers.ChoiceField(RULE_MODES, required=False,
-                                   help_text="Default: the node's kube-proxy mode.")
-    service = serializers.RegexField(SERVICE_KEY, required=False,
-                                     help_text="Only this Service's rules (namespace/name).")
+    mode = serializers.ChoiceField(
+        RULE_MODES, required=False, help_text="Default: the node's kube-proxy mode."
+    )
+    service = serializers.RegexField(
+        SERVICE_KEY, required=False, help_text="Only this Service's rules (namespace/name)."
+    )
 
 
 class RuleLineSerializer(serializers.Serializer):
@@ -36,11 +40,13 @@ class RulesSerializer(serializers.Serializer):
     node = serializers.CharField()
     mode = serializers.ChoiceField(RULE_MODES)
     service = serializers.CharField(allow_null=True)
-    text = serializers.CharField(help_text="What iptables-restore / nft -f / ipvsadm-restore "
-                                           "accepts.")
+    text = serializers.CharField(
+        help_text="What iptables-restore / nft -f / ipvsadm-restore " "accepts."
+    )
     lines = RuleLineSerializer(many=True)
-    companions = serializers.DictField(child=serializers.CharField(),
-                                       help_text="IPVS: the ipset / iptables text beside it.")
+    companions = serializers.DictField(
+        child=serializers.CharField(), help_text="IPVS: the ipset / iptables text beside it."
+    )
     notes = serializers.ListField(child=serializers.CharField())
 
 
@@ -48,8 +54,9 @@ class RulesDiffQuerySerializer(serializers.Serializer):
     """The mode to compare in, and optionally one node / Service."""
 
     mode = serializers.ChoiceField(RULE_MODES, required=False, default="iptables")
-    node = serializers.CharField(required=False, help_text="Also return this node's "
-                                                           "unified diff.")
+    node = serializers.CharField(
+        required=False, help_text="Also return this node's " "unified diff."
+    )
     service = serializers.RegexField(SERVICE_KEY, required=False)
 
 
@@ -77,21 +84,27 @@ class RulesDiffSerializer(serializers.Serializer):
 
 # --- analysis ---------------------------------------------------------------------------
 
+
 class AnalysisQuerySerializer(serializers.Serializer):
     """Filters and paging of the analysis' Service rows and findings."""
 
-    service = serializers.RegexField(SERVICE_KEY, required=False,
-                                     help_text="Only this Service's rows (namespace/name).")
-    dropping = serializers.BooleanField(required=False, default=False,
-                                        help_text="Only rows where some calls drop.")
+    service = serializers.RegexField(
+        SERVICE_KEY, required=False, help_text="Only this Service's rows (namespace/name)."
+    )
+    dropping = serializers.BooleanField(
+        required=False, default=False, help_text="Only rows where some calls drop."
+    )
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
     offset = serializers.IntegerField(required=False, default=0, min_value=0)
-    endpoints = serializers.BooleanField(required=False, default=False,
-                                         help_text="Add per-endpoint shares to every source.")
-    max_findings = serializers.IntegerField(required=False, default=100, min_value=0,
-                                            max_value=10000)
-    code = serializers.CharField(required=False, help_text="Only findings with this code, "
-                                 "e.g. ITP_LOCAL_DROPS.")
+    endpoints = serializers.BooleanField(
+        required=False, default=False, help_text="Add per-endpoint shares to every source."
+    )
+    max_findings = serializers.IntegerField(
+        required=False, default=100, min_value=0, max_value=10000
+    )
+    code = serializers.CharField(
+        required=False, help_text="Only findings with this code, " "e.g. ITP_LOCAL_DROPS."
+    )
 
 
 class FindingSerializer(serializers.Serializer):
@@ -112,8 +125,10 @@ class AnalysisSerializer(serializers.Serializer):
 
     cluster = serializers.CharField()
     revision = serializers.IntegerField()
-    summary = serializers.DictField(help_text="Counts: nodes, zones, services, findings by "
-                                              "severity, ports dropping, cross-zone cost.")
+    summary = serializers.DictField(
+        help_text="Counts: nodes, zones, services, findings by "
+        "severity, ports dropping, cross-zone cost."
+    )
     cost_model = serializers.DictField(child=serializers.FloatField())
     count = serializers.IntegerField(help_text="Service rows matching the filters.")
     offset = serializers.IntegerField()
@@ -121,6 +136,7 @@ class AnalysisSerializer(serializers.Serializer):
     services = serializers.ListField(
         child=serializers.DictField(),
         help_text="Per Service port: type, policies, endpoint counts, nodes covered, dropped "
-                  "share, imbalance, locality, and per source class statistics.")
+        "share, imbalance, locality, and per source class statistics.",
+    )
     findings = FindingSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())

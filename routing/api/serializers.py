@@ -4,6 +4,7 @@ Requests are strict: an unknown key (a typo such as ``"srouce"``) is a 400 namin
 never silently ignored. Responses mirror ``Answer.to_json()`` (the DESIGN.md contract)
 field by field, so the OpenAPI schema documents exactly what a script receives.
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,6 +13,7 @@ from typing import Any
 from rest_framework import serializers
 
 from cluster.models import Cluster
+
 # Rules and analysis serializers live in their own module (size); views use them as s.X.
 from routing.api.report_serializers import (  # noqa: F401 - re-exported
     RULE_MODES,
@@ -49,8 +51,12 @@ class StrictMixin:
 def whatif_field(spec: WhatIfField) -> serializers.Field:
     """The DRF field (validation and OpenAPI docs) of one what-if field table row."""
     if spec.kind is int:
-        return serializers.IntegerField(required=False, min_value=spec.minimum, max_value=spec.maximum,
-                                        help_text=spec.describe())
+        return serializers.IntegerField(
+            required=False,
+            min_value=spec.minimum,
+            max_value=spec.maximum,
+            help_text=spec.describe(),
+        )
     return serializers.ChoiceField(spec.choices, required=False, help_text=spec.describe())
 
 
@@ -65,11 +71,15 @@ class ServiceOverridesSerializer(serializers.Serializer):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Keyed by the whole name: DRF's own walk would read a dotted name as a path.
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["must be an object of field: value"]})
+            raise serializers.ValidationError(
+                {"non_field_errors": ["must be an object of field: value"]}
+            )
         fields = self.fields
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise serializers.ValidationError({unknown[0]: [f"unknown field (known: {', '.join(fields)})"]})
+            raise serializers.ValidationError(
+                {unknown[0]: [f"unknown field (known: {', '.join(fields)})"]}
+            )
         out, errors = {}, {}
         for name, value in data.items():
             try:
@@ -83,49 +93,77 @@ class ServiceOverridesSerializer(serializers.Serializer):
 
 # --- simulate ---------------------------------------------------------------------------
 
+
 class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
     """The CLI's ``simulate`` flags by the same names, plus where the cluster comes from."""
 
     cluster = serializers.CharField(required=False, help_text="Name of a stored cluster.")
     cluster_dump = serializers.JSONField(
-        required=False, help_text="An inline kubectl dump (a List, or one object) instead of "
-                                  "a stored cluster.")
-    service = serializers.RegexField(SERVICE_KEY, help_text="namespace/name",
-                                     error_messages={"invalid": "must be namespace/name"})
+        required=False,
+        help_text="An inline kubectl dump (a List, or one object) instead of " "a stored cluster.",
+    )
+    service = serializers.RegexField(
+        SERVICE_KEY,
+        help_text="namespace/name",
+        error_messages={"invalid": "must be namespace/name"},
+    )
     source = serializers.RegexField(
-        SOURCE, help_text="pod:NODE (a pod on NODE), external:NODE (a client outside the "
-                          "cluster arriving at NODE) or lb (behind the cloud load balancer).",
-        error_messages={"invalid": "must be pod:NODE, external:NODE or lb"})
-    to = serializers.ChoiceField(DESTINATIONS, required=False, allow_null=True,
-                                 help_text="Default: clusterip for pods, nodeport for "
-                                           "external:NODE, loadbalancer for lb.")
-    port = serializers.CharField(required=False, allow_null=True, allow_blank=True,
-                                 help_text="Port name or number; needed when the Service has "
-                                           "several ports.")
+        SOURCE,
+        help_text="pod:NODE (a pod on NODE), external:NODE (a client outside the "
+        "cluster arriving at NODE) or lb (behind the cloud load balancer).",
+        error_messages={"invalid": "must be pod:NODE, external:NODE or lb"},
+    )
+    to = serializers.ChoiceField(
+        DESTINATIONS,
+        required=False,
+        allow_null=True,
+        help_text="Default: clusterip for pods, nodeport for "
+        "external:NODE, loadbalancer for lb.",
+    )
+    port = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Port name or number; needed when the Service has " "several ports.",
+    )
     set = ServiceOverridesSerializer(required=False, help_text="What-if Service fields.")
     proxy_mode = serializers.ChoiceField(PROXY_MODES, required=False, allow_null=True)
     ipvs_scheduler = serializers.ChoiceField(IPVS_SCHEDULERS, required=False, allow_null=True)
     family = serializers.ChoiceField(
-        ("IPv4", "IPv6"), required=False, allow_null=True,
+        ("IPv4", "IPv6"),
+        required=False,
+        allow_null=True,
         help_text="Which family's kube-proxy answers for a dual-stack Service (default: its "
-                  "primary family, spec.clusterIPs[0]).")
+        "primary family, spec.clusterIPs[0]).",
+    )
     client_ip = serializers.IPAddressField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text="The client's source address, checked against loadBalancerSourceRanges at "
-                  "the LB IP. Default: a pod's from its node's podCIDR, a host process's its "
-                  "node IP, an external or lb client's unknown (taken as inside the ranges).")
-    kube_version = serializers.RegexField(r"^v?\d+\.\d+(\.\d+)?$", required=False,
-                                          help_text="kube-proxy release to model, e.g. 1.29.")
-    seed = serializers.IntegerField(required=False, default=0, min_value=0,
-                                    max_value=2**31 - 1,
-                                    help_text="Seed of the IPVS request-level simulation.")
+        "the LB IP. Default: a pod's from its node's podCIDR, a host process's its "
+        "node IP, an external or lb client's unknown (taken as inside the ranges).",
+    )
+    kube_version = serializers.RegexField(
+        r"^v?\d+\.\d+(\.\d+)?$", required=False, help_text="kube-proxy release to model, e.g. 1.29."
+    )
+    seed = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Seed of the IPVS request-level simulation.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # DRF deep-copies every declared field per request, re-running each field's
         # __init__: about a fifth of a simulate's CPU. bind() only sets attributes on the
         # copy, so plain fields are copied shallowly; the nested serializer stays deep.
-        return {name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer)
-                else copy.copy(field) for name, field in self._declared_fields.items()}
+        return {
+            name: copy.deepcopy(field)
+            if isinstance(field, serializers.BaseSerializer)
+            else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }
 
     def validate_kube_version(self, value: str) -> str:
         # CharField would take the JSON number 1.30 as "1.3": a release must be a string.
@@ -136,7 +174,8 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("cluster" in attrs) == ("cluster_dump" in attrs):
             raise serializers.ValidationError(
-                {"cluster": ["give either cluster (a stored cluster's name) or cluster_dump"]})
+                {"cluster": ["give either cluster (a stored cluster's name) or cluster_dump"]}
+            )
         return attrs
 
 
@@ -160,8 +199,11 @@ class LatencySerializer(serializers.Serializer):
     """Expected hop latency, and the IPVS simulation's percentiles when one ran."""
 
     expected = serializers.FloatField(allow_null=True, help_text="Mean hop latency, ms.")
-    scheduler = serializers.DictField(child=serializers.FloatField(), allow_null=True,
-                                      help_text="p50/p95/p99 from the IPVS simulation.")
+    scheduler = serializers.DictField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="p50/p95/p99 from the IPVS simulation.",
+    )
 
 
 class CostSerializer(serializers.Serializer):
@@ -207,7 +249,8 @@ class SimulateAnswerSerializer(serializers.Serializer):
     explain = serializers.ListField(child=serializers.CharField())
     rejected = serializers.FloatField()
     client_ip_preserved_share = serializers.FloatField(
-        required=False, help_text="Share of forwarded connections that keep the client IP.")
+        required=False, help_text="Share of forwarded connections that keep the client IP."
+    )
     nodes = serializers.DictField(child=serializers.FloatField())
     zones = serializers.DictField(child=serializers.FloatField())
     locality = serializers.DictField(child=serializers.FloatField())
@@ -217,36 +260,55 @@ class SimulateAnswerSerializer(serializers.Serializer):
     ingress_nodes = NodeShareSerializer(many=True)
     session_affinity = AffinitySerializer(allow_null=True)
     reasons = ReasonSerializer(many=True)
-    family = serializers.ChoiceField(("IPv4", "IPv6"), allow_null=True, required=False,
-                                     help_text="IP family of the kube-proxy that answered.")
+    family = serializers.ChoiceField(
+        ("IPv4", "IPv6"),
+        allow_null=True,
+        required=False,
+        help_text="IP family of the kube-proxy that answered.",
+    )
     proxied = serializers.BooleanField(
-        required=False, help_text="False: kube-proxy does not handle the Service (headless, "
-                                  "ExternalName, service-proxy-name label); see dns.")
-    dns = serializers.ListField(child=serializers.CharField(), required=False,
-                                help_text="When not proxied: what cluster DNS returns.")
+        required=False,
+        help_text="False: kube-proxy does not handle the Service (headless, "
+        "ExternalName, service-proxy-name label); see dns.",
+    )
+    dns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="When not proxied: what cluster DNS returns.",
+    )
 
 
 # --- scenarios --------------------------------------------------------------------------
 
+
 class ScenarioChangesSerializer(StrictMixin, serializers.Serializer):
     """A what-if: Service fields per Service, proxy changes, nodes, endpoints, scale."""
 
-    services = serializers.DictField(child=ServiceOverridesSerializer(), required=False,
-                                     help_text='{"namespace/name": {field: value}}')
+    services = serializers.DictField(
+        child=ServiceOverridesSerializer(),
+        required=False,
+        help_text='{"namespace/name": {field: value}}',
+    )
     proxy_mode = serializers.ChoiceField(PROXY_MODES, required=False, allow_null=True)
     ipvs_scheduler = serializers.ChoiceField(IPVS_SCHEDULERS, required=False, allow_null=True)
-    node_proxy_modes = serializers.DictField(child=serializers.ChoiceField(PROXY_MODES),
-                                             required=False)
+    node_proxy_modes = serializers.DictField(
+        child=serializers.ChoiceField(PROXY_MODES), required=False
+    )
     node_ipvs_schedulers = serializers.DictField(
-        child=serializers.ChoiceField(IPVS_SCHEDULERS), required=False)
+        child=serializers.ChoiceField(IPVS_SCHEDULERS), required=False
+    )
     nodes_down = serializers.ListField(child=serializers.CharField(), required=False)
     nodes_cordoned = serializers.ListField(child=serializers.CharField(), required=False)
     nodes_drained = serializers.ListField(child=serializers.CharField(), required=False)
     endpoints_not_ready = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Pods (ns/name) or endpoint IPs.")
+        child=serializers.CharField(), required=False, help_text="Pods (ns/name) or endpoint IPs."
+    )
     endpoints_terminating = serializers.ListField(child=serializers.CharField(), required=False)
-    scale = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=100000),
-                                  required=False, help_text='{"ns/deployment": replicas}')
+    scale = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=100000),
+        required=False,
+        help_text='{"ns/deployment": replicas}',
+    )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         # The stored input as the user gave it: no nulls for the keys they left out.
@@ -256,7 +318,8 @@ class ScenarioChangesSerializer(StrictMixin, serializers.Serializer):
         for key, fields in value.items():
             if "/" not in key or not fields:
                 raise serializers.ValidationError(
-                    f"{key!r}: give a namespace/name and at least one field to change")
+                    f"{key!r}: give a namespace/name and at least one field to change"
+                )
         return value
 
 
@@ -265,14 +328,24 @@ class ScenarioSerializer(serializers.ModelSerializer):
 
     cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
     changes = ScenarioChangesSerializer()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                              allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     url = serializers.HyperlinkedIdentityField(view_name="api-scenario-detail")
 
     class Meta:
         model = Scenario
-        fields = ["id", "url", "name", "cluster", "description", "changes", "created_by",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "name",
+            "cluster",
+            "description",
+            "changes",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         # Uniqueness is checked by the service (one clear message naming "name").
         validators: list = []
 
@@ -294,10 +367,12 @@ class PreviewRequestSerializer(StrictMixin, serializers.Serializer):
     """Narrow a preview to some Services and sources (default: the ones the scenario touches)."""
 
     # Bounded: every Service x source x port is two simulations.
-    services = serializers.ListField(child=serializers.RegexField(SERVICE_KEY), required=False,
-                                     max_length=50)
-    sources = serializers.ListField(child=serializers.RegexField(SOURCE), required=False,
-                                    max_length=50)
+    services = serializers.ListField(
+        child=serializers.RegexField(SERVICE_KEY), required=False, max_length=50
+    )
+    sources = serializers.ListField(
+        child=serializers.RegexField(SOURCE), required=False, max_length=50
+    )
 
 
 class AnswerBriefSerializer(serializers.Serializer):
@@ -364,9 +439,11 @@ class PreviewQuestionSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="The source asked: one node of its group, or lb.")
     port = serializers.CharField()
     to = serializers.CharField()
-    nodes = serializers.ListField(child=serializers.CharField(),
-                                  help_text="Every node this answer stands for (same zone and "
-                                            "kube-proxy, no endpoint or hint of the Service).")
+    nodes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Every node this answer stands for (same zone and "
+        "kube-proxy, no endpoint or hint of the Service).",
+    )
     weight = serializers.IntegerField(help_text="How many sources the answer counts for.")
     before = AnswerBriefSerializer()
     after = AnswerBriefSerializer()
@@ -400,11 +477,15 @@ class PreviewServiceSerializer(serializers.Serializer):
     service = serializers.CharField()
     type = serializers.CharField()
     questions = PreviewQuestionSerializer(many=True)
-    entries = PreviewEntrySerializer(many=True, help_text="Node-weighted figures per way in "
-                                                          "(what the what-if page shows).")
-    error = serializers.CharField(allow_null=True, required=False,
-                                  help_text="Why nothing was asked (e.g. kube-proxy does not proxy "
-                                            "a headless Service: DNS answers instead).")
+    entries = PreviewEntrySerializer(
+        many=True, help_text="Node-weighted figures per way in " "(what the what-if page shows)."
+    )
+    error = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="Why nothing was asked (e.g. kube-proxy does not proxy "
+        "a headless Service: DNS answers instead).",
+    )
 
 
 class PreviewSummarySerializer(serializers.Serializer):
@@ -418,7 +499,8 @@ class PreviewSummarySerializer(serializers.Serializer):
     changed = serializers.IntegerField(help_text="Questions whose answer changes at all.")
     entries_newly_dropping = serializers.IntegerField()
     worst_entry_newly_dropped = serializers.FloatField(
-        help_text="Largest node-weighted newly dropped share of one way in.")
+        help_text="Largest node-weighted newly dropped share of one way in."
+    )
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -435,8 +517,10 @@ class ApplyRequestSerializer(StrictMixin, serializers.Serializer):
     """Confirmations an apply may need."""
 
     confirm_restart = serializers.BooleanField(
-        default=False, help_text="Needed for a proxy mode / scheduler change: kube-proxy "
-                                 "restarts and reprograms its rules on every node.")
+        default=False,
+        help_text="Needed for a proxy mode / scheduler change: kube-proxy "
+        "restarts and reprograms its rules on every node.",
+    )
 
 
 class JobLinksSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
 """API routes of the routing app: simulate, scenarios, and per-cluster analysis and rules."""
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
@@ -11,8 +12,11 @@ router.register("scenarios", views.ScenarioViewSet, basename="api-scenario")
 urlpatterns = [
     path("simulate", views.SimulateView.as_view(), name="api-simulate"),
     path("timeline", TimelineView.as_view(), name="api-timeline"),
-    path("clusters/<str:name>/analysis", views.ClusterAnalysisView.as_view(),
-         name="api-cluster-analysis"),
+    path(
+        "clusters/<str:name>/analysis",
+        views.ClusterAnalysisView.as_view(),
+        name="api-cluster-analysis",
+    ),
     path("clusters/<str:name>/rules", views.ClusterRulesView.as_view(), name="api-cluster-rules"),
     path("clusters/<str:name>/drift", drift.ClusterDriftView.as_view(), name="api-cluster-drift"),
     *router.urls,

@@ -3,6 +3,7 @@
 Views parse input with a serializer, call one selector or service, and render; every
 engine refusal comes back as a 400 naming the request field at fault.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,10 +36,15 @@ from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
 from routing.models import Scenario
 from routing.selectors import engine_scenario, scenario_snapshot, simulate_answer, snapshot_for
-from routing.whatif.errors import request_error
-from routing.services import scenario_apply, scenario_create, scenario_delete, scenario_preview, \
-    scenario_update
+from routing.services import (
+    scenario_apply,
+    scenario_create,
+    scenario_delete,
+    scenario_preview,
+    scenario_update,
+)
 from routing.snapshots import render_cache_for
+from routing.whatif.errors import request_error
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; error.field names it."),
@@ -53,9 +59,13 @@ def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
     # ORM's query compilation costs several times the lookup itself. created_at is part of
     # state_key: leaving it out deferred it, and each state_key read re-queried the row.
     quote = connection.ops.quote_name
-    rows = list(Cluster.objects.raw(
-        f"SELECT {quote('id')}, {quote('name')}, {quote('revision')}, {quote('created_at')} "
-        f"FROM {quote(Cluster._meta.db_table)} WHERE {quote('name')} = %s", [name]))
+    rows = list(
+        Cluster.objects.raw(
+            f"SELECT {quote('id')}, {quote('name')}, {quote('revision')}, {quote('created_at')} "
+            f"FROM {quote(Cluster._meta.db_table)} WHERE {quote('name')} = %s",
+            [name],
+        )
+    )
     cluster = rows[0] if rows else None
     if cluster is None:
         raise ValidationError({field: [f"no cluster called {name!r}"]})
@@ -70,9 +80,13 @@ class SimulateView(APIView):
     @extend_schema(
         summary="Where new connections from a source to a Service land, and what drops",
         request=s.SimulateRequestSerializer,
-        responses={200: s.SimulateAnswerSerializer, **ERRORS,
-                   413: OpenApiResponse(ErrorSerializer, description="Body or inline dump "
-                                        "too large for this caller.")},
+        responses={
+            200: s.SimulateAnswerSerializer,
+            **ERRORS,
+            413: OpenApiResponse(
+                ErrorSerializer, description="Body or inline dump " "too large for this caller."
+            ),
+        },
         examples=examples.SIMULATE,
     )
     def post(self, request: Request) -> Response:
@@ -86,14 +100,22 @@ class SimulateView(APIView):
         cluster = _cluster_named(data["cluster"]) if "cluster" in data else None
         # An InputError (the engine refused the question) is a 400 naming its field:
         # config.api_errors turns it into the error body, for every view.
-        snapshot = snapshot_for(cluster=cluster, dump=data.get("cluster_dump"),
-                                kube_version=data.get("kube_version"))
+        snapshot = snapshot_for(
+            cluster=cluster, dump=data.get("cluster_dump"), kube_version=data.get("kube_version")
+        )
         answer = simulate_answer(
-            snapshot=snapshot, service=data["service"], source=data["source"],
-            to=data.get("to"), port=data.get("port") or None,
-            overrides=data.get("set") or {}, proxy_mode=data.get("proxy_mode"),
-            ipvs_scheduler=data.get("ipvs_scheduler"), seed=data["seed"],
-            family=data.get("family"), client_ip=data.get("client_ip"))
+            snapshot=snapshot,
+            service=data["service"],
+            source=data["source"],
+            to=data.get("to"),
+            port=data.get("port") or None,
+            overrides=data.get("set") or {},
+            proxy_mode=data.get("proxy_mode"),
+            ipvs_scheduler=data.get("ipvs_scheduler"),
+            seed=data["seed"],
+            family=data.get("family"),
+            client_ip=data.get("client_ip"),
+        )
         return Response(answer)
 
 
@@ -106,11 +128,15 @@ def _inline_dump_refusal(dump: Any, *, user: Any) -> Response | None:
     if count <= limit:
         return None
     who = "" if authenticated else " from an anonymous caller (log in or send a token for more)"
-    return Response(error_body(
-        code="too_large", field="cluster_dump",
-        message=f"cluster_dump: {count} objects is more than an inline dump may hold{who}: "
-                f"{limit}; import it with 'manage.py import_cluster' and name the cluster"),
-        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return Response(
+        error_body(
+            code="too_large",
+            field="cluster_dump",
+            message=f"cluster_dump: {count} objects is more than an inline dump may hold{who}: "
+            f"{limit}; import it with 'manage.py import_cluster' and name the cluster",
+        ),
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
 
 
 class ClusterAnalysisView(APIView):
@@ -123,16 +149,20 @@ class ClusterAnalysisView(APIView):
         parameters=[
             OpenApiParameter("service", str, description="Only this Service (namespace/name)."),
             OpenApiParameter("dropping", bool, description="Only rows where some calls drop."),
-            OpenApiParameter("limit", int, description="Service rows per page (default 100, "
-                                                       "max 1000)."),
+            OpenApiParameter(
+                "limit", int, description="Service rows per page (default 100, " "max 1000)."
+            ),
             OpenApiParameter("offset", int, description="First service row."),
             OpenApiParameter("endpoints", bool, description="Per-endpoint shares per source."),
-            OpenApiParameter("max_findings", int, description="At most this many findings "
-                                                              "(default 100)."),
-            OpenApiParameter("code", str, description="Only findings with this code, e.g. "
-                                                      "ITP_LOCAL_DROPS."),
+            OpenApiParameter(
+                "max_findings", int, description="At most this many findings " "(default 100)."
+            ),
+            OpenApiParameter(
+                "code", str, description="Only findings with this code, e.g. " "ITP_LOCAL_DROPS."
+            ),
         ],
-        responses={200: s.AnalysisSerializer, **ERRORS}, examples=examples.ANALYSIS,
+        responses={200: s.AnalysisSerializer, **ERRORS},
+        examples=examples.ANALYSIS,
     )
     def get(self, request: Request, name: str) -> Response:
         from routing.reports import cluster_report
@@ -140,8 +170,9 @@ class ClusterAnalysisView(APIView):
         cluster = get_object_or_404(Cluster, name=name)
         query = s.AnalysisQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        return Response(analysis_body(cluster_report(cluster=cluster), query.validated_data,
-                                      cluster=cluster))
+        return Response(
+            analysis_body(cluster_report(cluster=cluster), query.validated_data, cluster=cluster)
+        )
 
 
 def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> dict[str, Any]:
@@ -151,16 +182,25 @@ def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> di
         rows = [r for r in rows if r.service == query["service"]]
     if query.get("dropping"):
         rows = [r for r in rows if r.worst_dropped > 0]
-    findings = [f for f in report.findings if f.code == query["code"]] if query.get(
-        "code") else report.findings
+    findings = (
+        [f for f in report.findings if f.code == query["code"]]
+        if query.get("code")
+        else report.findings
+    )
     offset, limit = query["offset"], query["limit"]
     full = report.to_json(endpoints=False, max_findings=0)
     return {
-        "cluster": cluster.name, "revision": cluster.revision,
-        "summary": full["summary"], "cost_model": full["cost_model"],
-        "count": len(rows), "offset": offset, "limit": limit,
-        "services": [r.to_json(endpoints=query["endpoints"]) for r in rows[offset:offset + limit]],
-        "findings": [f.to_json() for f in findings[:query["max_findings"]]],
+        "cluster": cluster.name,
+        "revision": cluster.revision,
+        "summary": full["summary"],
+        "cost_model": full["cost_model"],
+        "count": len(rows),
+        "offset": offset,
+        "limit": limit,
+        "services": [
+            r.to_json(endpoints=query["endpoints"]) for r in rows[offset : offset + limit]
+        ],
+        "findings": [f.to_json() for f in findings[: query["max_findings"]]],
         "notes": full["notes"],
     }
 
@@ -172,7 +212,8 @@ class ClusterRulesView(APIView):
 
     @extend_schema(
         summary="The rules kube-proxy programs on a node, each line with its reason",
-        parameters=[s.RulesQuerySerializer], responses={200: s.RulesSerializer, **ERRORS},
+        parameters=[s.RulesQuerySerializer],
+        responses={200: s.RulesSerializer, **ERRORS},
         examples=examples.RULES,
     )
     def get(self, request: Request, name: str) -> Response:
@@ -185,41 +226,74 @@ class ClusterRulesView(APIView):
         snapshot = snapshot_for(cluster=cluster)
         mode = query.validated_data.get("mode") or snapshot.proxy_for(node).mode
         if mode not in s.RULE_MODES:
-            raise ValidationError({"mode": [f"node {node} runs kube-proxy in {mode} mode, which "
-                                            "programs no rules we render; pick a mode"]})
+            raise ValidationError(
+                {
+                    "mode": [
+                        f"node {node} runs kube-proxy in {mode} mode, which "
+                        "programs no rules we render; pick a mode"
+                    ]
+                }
+            )
         try:
-            rules = render_node_rules(snapshot, node, mode, service=service, cache=render_cache_for(cluster=cluster))
+            rules = render_node_rules(
+                snapshot, node, mode, service=service, cache=render_cache_for(cluster=cluster)
+            )
         except RulesError as error:  # names node, service or mode itself
             raise request_error(error) from None
-        return Response({
-            "cluster": cluster.name, "node": rules.node, "mode": rules.mode, "service": service,
-            "text": rules.text, "companions": dict(rules.companions), "notes": list(rules.notes),
-            "lines": [{"text": line.text, "service": line.service or None,
-                       "reason": line.reason, "why": line.why} for line in rules.lines],
-        })
+        return Response(
+            {
+                "cluster": cluster.name,
+                "node": rules.node,
+                "mode": rules.mode,
+                "service": service,
+                "text": rules.text,
+                "companions": dict(rules.companions),
+                "notes": list(rules.notes),
+                "lines": [
+                    {
+                        "text": line.text,
+                        "service": line.service or None,
+                        "reason": line.reason,
+                        "why": line.why,
+                    }
+                    for line in rules.lines
+                ],
+            }
+        )
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List saved scenarios", responses={200: s.ScenarioSerializer,
-                                                                  **ERRORS},
-                       examples=examples.SCENARIO_OUT),
-    retrieve=extend_schema(summary="One scenario", responses={200: s.ScenarioSerializer,
-                                                              **ERRORS},
-                           examples=examples.SCENARIO_OUT),
-    create=extend_schema(summary="Save a what-if scenario (logged-in users)",
-                         request=s.ScenarioSerializer,
-                         responses={201: s.ScenarioSerializer, **ERRORS},
-                         examples=examples.SCENARIO + examples.SCENARIO_OUT),
-    update=extend_schema(summary="Replace a scenario (its author or an operator)",
-                         request=s.ScenarioUpdateSerializer,
-                         responses={200: s.ScenarioSerializer, **ERRORS},
-                         examples=examples.SCENARIO_OUT),
-    partial_update=extend_schema(summary="Change part of a scenario (author or operator)",
-                                 request=s.ScenarioUpdateSerializer,
-                                 responses={200: s.ScenarioSerializer, **ERRORS},
-                                 examples=examples.SCENARIO_OUT),
-    destroy=extend_schema(summary="Delete a scenario (author or operator)",
-                          responses={204: None, **ERRORS}),
+    list=extend_schema(
+        summary="List saved scenarios",
+        responses={200: s.ScenarioSerializer, **ERRORS},
+        examples=examples.SCENARIO_OUT,
+    ),
+    retrieve=extend_schema(
+        summary="One scenario",
+        responses={200: s.ScenarioSerializer, **ERRORS},
+        examples=examples.SCENARIO_OUT,
+    ),
+    create=extend_schema(
+        summary="Save a what-if scenario (logged-in users)",
+        request=s.ScenarioSerializer,
+        responses={201: s.ScenarioSerializer, **ERRORS},
+        examples=examples.SCENARIO + examples.SCENARIO_OUT,
+    ),
+    update=extend_schema(
+        summary="Replace a scenario (its author or an operator)",
+        request=s.ScenarioUpdateSerializer,
+        responses={200: s.ScenarioSerializer, **ERRORS},
+        examples=examples.SCENARIO_OUT,
+    ),
+    partial_update=extend_schema(
+        summary="Change part of a scenario (author or operator)",
+        request=s.ScenarioUpdateSerializer,
+        responses={200: s.ScenarioSerializer, **ERRORS},
+        examples=examples.SCENARIO_OUT,
+    ),
+    destroy=extend_schema(
+        summary="Delete a scenario (author or operator)", responses={204: None, **ERRORS}
+    ),
 )
 class ScenarioViewSet(viewsets.ModelViewSet):
     """Saved what-ifs: only the user's input is stored; previews are computed fresh."""
@@ -240,40 +314,69 @@ class ScenarioViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer: s.ScenarioSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = scenario_create(
-            cluster=data["cluster"], name=data["name"], changes=data["changes"],
-            description=data.get("description", ""), user=self.request.user)
+            cluster=data["cluster"],
+            name=data["name"],
+            changes=data["changes"],
+            description=data.get("description", ""),
+            user=self.request.user,
+        )
 
     def perform_update(self, serializer: s.ScenarioUpdateSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = scenario_update(
-            scenario=serializer.instance, name=data.get("name"),
-            changes=data.get("changes"), description=data.get("description"))
+            scenario=serializer.instance,
+            name=data.get("name"),
+            changes=data.get("changes"),
+            description=data.get("description"),
+        )
 
     def perform_destroy(self, instance: Scenario) -> None:
         scenario_delete(scenario=instance)
 
-    @extend_schema(summary="Preview: before / after / diff for what the scenario touches",
-                   request=s.PreviewRequestSerializer,
-                   responses={200: s.PreviewSerializer, **ERRORS}, examples=examples.PREVIEW)
+    @extend_schema(
+        summary="Preview: before / after / diff for what the scenario touches",
+        request=s.PreviewRequestSerializer,
+        responses={200: s.PreviewSerializer, **ERRORS},
+        examples=examples.PREVIEW,
+    )
     @action(detail=True, methods=["post"], permission_classes=[CanRead])
     def preview(self, request: Request, pk: str | None = None) -> Response:
         """What the scenario changes for each Service and source it touches."""
         scenario = self.get_object()
         body = s.PreviewRequestSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        result = scenario_preview(cluster=scenario.cluster, changes=scenario.changes,
-                                  services=body.validated_data.get("services"),
-                                  sources=body.validated_data.get("sources"))
+        result = scenario_preview(
+            cluster=scenario.cluster,
+            changes=scenario.changes,
+            services=body.validated_data.get("services"),
+            sources=body.validated_data.get("sources"),
+        )
         return Response(result)
 
     @extend_schema(
         summary="Apply the scenario to its live cluster (operators); starts jobs",
         request=s.ApplyRequestSerializer,
         responses={202: s.JobLinksSerializer, 409: OpenApiResponse(ErrorSerializer), **ERRORS},
-        examples=[OpenApiExample("Started", response_only=True, status_codes=["202"], value={
-            "job_id": 7, "state": "queued", "url": "http://127.0.0.1:8000/api/v1/jobs/7",
-            "jobs": [{"job_id": 7, "state": "queued", "created": True,
-                      "url": "http://127.0.0.1:8000/api/v1/jobs/7"}]})],
+        examples=[
+            OpenApiExample(
+                "Started",
+                response_only=True,
+                status_codes=["202"],
+                value={
+                    "job_id": 7,
+                    "state": "queued",
+                    "url": "http://127.0.0.1:8000/api/v1/jobs/7",
+                    "jobs": [
+                        {
+                            "job_id": 7,
+                            "state": "queued",
+                            "created": True,
+                            "url": "http://127.0.0.1:8000/api/v1/jobs/7",
+                        }
+                    ],
+                },
+            )
+        ],
     )
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])
     def apply(self, request: Request, pk: str | None = None) -> Response:
@@ -281,18 +384,30 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         scenario = self.get_object()
         body = s.ApplyRequestSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        jobs = scenario_apply(scenario=scenario, user=request.user,
-                              confirm_restart=body.validated_data["confirm_restart"])
+        jobs = scenario_apply(
+            scenario=scenario,
+            user=request.user,
+            confirm_restart=body.validated_data["confirm_restart"],
+        )
         links = [job_link(request, job, True) for job in jobs]
         first = links[0]
-        return Response({"job_id": first["job_id"], "state": first["state"], "url": first["url"],
-                         "jobs": links}, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": first["url"]})
+        return Response(
+            {
+                "job_id": first["job_id"],
+                "state": first["state"],
+                "url": first["url"],
+                "jobs": links,
+            },
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": first["url"]},
+        )
 
-    @extend_schema(summary="How every node's rules change under the scenario",
-                   parameters=[s.RulesDiffQuerySerializer],
-                   responses={200: s.RulesDiffSerializer, **ERRORS},
-                   examples=examples.RULES_DIFF)
+    @extend_schema(
+        summary="How every node's rules change under the scenario",
+        parameters=[s.RulesDiffQuerySerializer],
+        responses={200: s.RulesDiffSerializer, **ERRORS},
+        examples=examples.RULES_DIFF,
+    )
     @action(detail=True, methods=["get"], url_path="rules-diff", permission_classes=[CanRead])
     def rules_diff(self, request: Request, pk: str | None = None) -> Response:
         """Nodes whose kube-proxy rules change, by how many lines; one node's unified diff."""
@@ -309,16 +424,25 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             # The diff covers every node; the one shown in full must exist.
             raise ValidationError({"node": [f"no node {node!r} in this cluster"]})
         try:
-            diff = diff_rules(before, after, query.validated_data["mode"], service=service,
-                              cache=render_cache_for(cluster=scenario.cluster))
+            diff = diff_rules(
+                before,
+                after,
+                query.validated_data["mode"],
+                service=service,
+                cache=render_cache_for(cluster=scenario.cluster),
+            )
         except RulesError as error:  # names service or mode itself
             raise request_error(error) from None
-        return Response({**diff.to_json(), "node": node,
-                         "node_diff": diff.node_diff(node) if node else None})
+        return Response(
+            {**diff.to_json(), "node": node, "node_diff": diff.node_diff(node) if node else None}
+        )
 
-    @extend_schema(summary="The cluster-wide report as it would be under the scenario",
-                   parameters=[s.AnalysisQuerySerializer],
-                   responses={200: s.AnalysisSerializer, **ERRORS}, examples=examples.ANALYSIS)
+    @extend_schema(
+        summary="The cluster-wide report as it would be under the scenario",
+        parameters=[s.AnalysisQuerySerializer],
+        responses={200: s.AnalysisSerializer, **ERRORS},
+        examples=examples.ANALYSIS,
+    )
     @action(detail=True, methods=["get"], permission_classes=[CanRead])
     def analysis(self, request: Request, pk: str | None = None) -> Response:
         """The analysis after the scenario (computed fresh, not cached)."""
@@ -330,8 +454,9 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         query = s.AnalysisQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         try:
-            report = scenario_report(cluster=scenario.cluster,
-                                     scenario=engine_scenario(scenario.changes))
+            report = scenario_report(
+                cluster=scenario.cluster, scenario=engine_scenario(scenario.changes)
+            )
         except EngineError as error:
             raise request_error(error, context=CHANGES) from None
         return Response(analysis_body(report, query.validated_data, cluster=scenario.cluster))

@@ -7,20 +7,41 @@ arrive spread over the nodes the load balancer deems healthy (``lb_paths``).
 The decision itself is ``routing.engine.decide.decide`` (shared with the analysis and the
 rules renderer); here it gets the node's categorisation and its trail in words.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from routing.engine.decide import (
-    CLUSTERIP, DESTINATIONS, DROP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, decide, draining,
+    CLUSTERIP,
+    DESTINATIONS,
+    DROP,
+    EXTERNALIP,
+    FORWARD,
+    LOADBALANCER,
+    NODEPORT,
+    REJECT,
+    decide,
+    draining,
 )
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import categorize_endpoints
 from routing.engine.types import Endpoint, Service, ServicePort
 
-__all__ = ["CLUSTERIP", "DESTINATIONS", "DROP", "EXTERNALIP", "FORWARD", "LOADBALANCER", "NODEPORT", "REJECT",
-           "SOURCE_KINDS", "Path", "path_for"]
+__all__ = [
+    "CLUSTERIP",
+    "DESTINATIONS",
+    "DROP",
+    "EXTERNALIP",
+    "FORWARD",
+    "LOADBALANCER",
+    "NODEPORT",
+    "REJECT",
+    "SOURCE_KINDS",
+    "Path",
+    "path_for",
+]
 
 #: pod:NODE, external:NODE, lb (DESIGN.md) and host:NODE (a host-network process on NODE).
 SOURCE_KINDS = ("pod", "external", "lb", "host")
@@ -48,8 +69,16 @@ class Path:
     quiesced: tuple[Endpoint, ...] = ()
 
 
-def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: str, pod_source: bool, to: str,
-             host_source: bool = False) -> Path:
+def path_for(
+    snapshot: Snapshot,
+    *,
+    service: Service,
+    port: ServicePort,
+    node: str,
+    pod_source: bool,
+    to: str,
+    host_source: bool = False,
+) -> Path:
     """Decide candidates for one connection NATed on ``node``.
 
     ``pod_source`` — the client is a pod on ``node`` (else an external client arriving at
@@ -64,14 +93,45 @@ def path_for(snapshot: Snapshot, *, service: Service, port: ServicePort, node: s
     if mode == "userspace":
         cat, cluster, local, has_any = None, None, None, False
     else:
-        cat = categorize_endpoints(eps, service=service, port=port, node_name=node, zone=snapshot.zone_of(node),
-                                   gates=config.gates, version=config.version)
+        cat = categorize_endpoints(
+            eps,
+            service=service,
+            port=port,
+            node_name=node,
+            zone=snapshot.zone_of(node),
+            gates=config.gates,
+            version=config.version,
+        )
         cluster, local, has_any = cat.cluster, cat.local, cat.has_any_endpoints
-    verdict = decide(config, service, port, to=to, pod_source=pod_source, host_source=host_source, cluster=cluster,
-                     local=local, has_any=has_any, endpoints=eps, node=node, explain=True)
+    verdict = decide(
+        config,
+        service,
+        port,
+        to=to,
+        pod_source=pod_source,
+        host_source=host_source,
+        cluster=cluster,
+        local=local,
+        has_any=has_any,
+        endpoints=eps,
+        node=node,
+        explain=True,
+    )
     trail = (cat.reasons if cat is not None else ()) + tuple(
-        reason(code, node=node, policy=policy, version=ver) for code, policy in verdict.notes)
+        reason(code, node=node, policy=policy, version=ver) for code, policy in verdict.notes
+    )
     quiesced: tuple[Endpoint, ...] = ()
     if mode == "ipvs" and verdict.action == FORWARD and cat is not None and port.protocol == "TCP":
-        quiesced = draining(eps, verdict.endpoints, cat.local, cat.topology_mode, node, snapshot.zone_of(node))
-    return Path(node, verdict.action, verdict.endpoints, verdict.preserved, verdict.code, trail, mode, quiesced)
+        quiesced = draining(
+            eps, verdict.endpoints, cat.local, cat.topology_mode, node, snapshot.zone_of(node)
+        )
+    return Path(
+        node,
+        verdict.action,
+        verdict.endpoints,
+        verdict.preserved,
+        verdict.code,
+        trail,
+        mode,
+        quiesced,
+    )

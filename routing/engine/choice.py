@@ -7,6 +7,7 @@ separate modules with their own tests), passing what they report back: their
 explanation lines, the refused fraction (IPVS finds no available real server; the
 userspace proxy closes a connection after its last dial) and the pinned backend.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -66,8 +67,15 @@ def uniform_shares(keys: Sequence[str]) -> dict[str, float]:
     return shares
 
 
-def choose(endpoints: Sequence[Endpoint], *, mode: str, scheduler: str = "rr", seed: int = 0,
-           failing: frozenset[str] = frozenset(), traffic: Traffic | None = None) -> Choice:
+def choose(
+    endpoints: Sequence[Endpoint],
+    *,
+    mode: str,
+    scheduler: str = "rr",
+    seed: int = 0,
+    failing: frozenset[str] = frozenset(),
+    traffic: Traffic | None = None,
+) -> Choice:
     """Shares of ``endpoints`` (already the candidate set, kube-proxy order) under ``mode``.
 
     ``traffic`` (IPVS only) describes the virtual server; without it the IPVS answer is
@@ -77,22 +85,34 @@ def choose(endpoints: Sequence[Endpoint], *, mode: str, scheduler: str = "rr", s
     if not keys:
         return Choice({})
     if mode in ("iptables", "nftables"):
-        return Choice(uniform_shares(keys), "analytic", (reason(Code.CHOICE_UNIFORM, mode=mode, count=len(keys)),))
+        return Choice(
+            uniform_shares(keys),
+            "analytic",
+            (reason(Code.CHOICE_UNIFORM, mode=mode, count=len(keys)),),
+        )
     if mode == "ipvs":
         return _ipvs(keys, scheduler, seed, traffic)
     if mode == "userspace":
-        from routing.engine.userspace import userspace_shares  # noqa: PLC0415
+        from routing.engine.userspace import userspace_shares
 
         protocol = traffic.protocol if traffic else "TCP"
         result = userspace_shares(endpoints=keys, failing=failing, protocol=protocol)
         notes = (reason(Code.CHOICE_USERSPACE),)
-        return Choice(dict(result.shares), result.method, notes + _foreign(result.explanations), result.latency_ms,
-                      refused=result.dropped)
+        return Choice(
+            dict(result.shares),
+            result.method,
+            notes + _foreign(result.explanations),
+            result.latency_ms,
+            refused=result.dropped,
+        )
     raise ValueError(f"unknown proxy mode {mode!r}")
 
 
 def _ipvs(keys: list[str], scheduler: str, seed: int, traffic: Traffic | None) -> Choice:
-    from routing.engine.ipvs import Workload, scheduler_shares  # noqa: PLC0415 — separate module, loaded on demand
+    from routing.engine.ipvs import (
+        Workload,
+        scheduler_shares,
+    )
 
     workload = None
     given = keys
@@ -104,13 +124,24 @@ def _ipvs(keys: list[str], scheduler: str, seed: int, traffic: Traffic | None) -
         if _workload_matters(scheduler, traffic, quiesced):
             # Persistence under rr/wrr only regroups turns per client (still 1/n): left out.
             persistence = traffic.persistence_timeout_s if scheduler in LOAD_DEPENDENT else 0
-            workload = Workload(requests=4000, destination_vip=traffic.destination_vip, protocol=traffic.protocol,
-                                weights={key: 0 for key in quiesced}, persistence_timeout_s=float(persistence))
+            workload = Workload(
+                requests=4000,
+                destination_vip=traffic.destination_vip,
+                protocol=traffic.protocol,
+                weights={key: 0 for key in quiesced},
+                persistence_timeout_s=float(persistence),
+            )
     result = scheduler_shares(endpoints=given, scheduler=scheduler, workload=workload, seed=seed)
     notes = (reason(Code.CHOICE_IPVS, scheduler=scheduler, method=result.method),)
     shares = {key: result.shares.get(key, 0.0) for key in keys}
-    return Choice(shares, result.method, notes + _foreign(result.explanations), result.latency_ms,
-                  refused=result.dropped, pinned=result.pinned)
+    return Choice(
+        shares,
+        result.method,
+        notes + _foreign(result.explanations),
+        result.latency_ms,
+        refused=result.dropped,
+        pinned=result.pinned,
+    )
 
 
 LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")

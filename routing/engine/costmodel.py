@@ -7,6 +7,7 @@ zone label is missing on either side. Cost: cross-zone bytes (request + response
 ``request_rate`` requests/s, priced per GB the way AWS and GCP bill inter-zone traffic
 (0.01 USD/GB each way by default). Every number is a constructor argument.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,15 +33,26 @@ class CostModel:
     price_per_gb: float = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("same_node_ms", "same_zone_ms", "cross_zone_ms", "unknown_ms", "request_rate",
-                     "request_bytes", "response_bytes", "price_per_gb"):
+        for name in (
+            "same_node_ms",
+            "same_zone_ms",
+            "cross_zone_ms",
+            "unknown_ms",
+            "request_rate",
+            "request_bytes",
+            "response_bytes",
+            "price_per_gb",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"cost model: {name} must not be negative")
 
     def hop_ms(self, locality: str) -> float:
         """Latency of one hop of ``locality``."""
-        return {SAME_NODE: self.same_node_ms, SAME_ZONE: self.same_zone_ms,
-                CROSS_ZONE: self.cross_zone_ms}.get(locality, self.unknown_ms)
+        return {
+            SAME_NODE: self.same_node_ms,
+            SAME_ZONE: self.same_zone_ms,
+            CROSS_ZONE: self.cross_zone_ms,
+        }.get(locality, self.unknown_ms)
 
 
 def locality(nat_node: str, nat_zone: str, ep_node: str | None, ep_zone: str) -> str:

@@ -10,6 +10,7 @@ Also here, because they are the same node's decision: which terminating endpoint
 virtual server keeps at weight 0 (``draining``), and the virtual server's facts the choice
 among the candidates keys on (``traffic``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,11 +19,20 @@ from functools import lru_cache
 
 from routing.engine.choice import Traffic
 from routing.engine.explain import Code
-from routing.engine.topology import available_for_topology, external_policy_local, internal_policy_local
+from routing.engine.topology import (
+    available_for_topology,
+    external_policy_local,
+    internal_policy_local,
+)
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
 FORWARD, DROP, REJECT = "forward", "drop", "reject"
-CLUSTERIP, NODEPORT, LOADBALANCER, EXTERNALIP = "clusterip", "nodeport", "loadbalancer", "externalip"
+CLUSTERIP, NODEPORT, LOADBALANCER, EXTERNALIP = (
+    "clusterip",
+    "nodeport",
+    "loadbalancer",
+    "externalip",
+)
 DESTINATIONS = (CLUSTERIP, NODEPORT, LOADBALANCER, EXTERNALIP)
 
 #: Which of the node's endpoint sets answers: kube-proxy's Cluster set, its Local set, or
@@ -54,8 +64,17 @@ class Verdict:
     notes: tuple[Note, ...] = ()
 
 
-def route(config: ProxyConfig, service: Service, port: ServicePort, *, to: str, pod_source: bool,
-          host_source: bool = False, mode: str | None = None, notes: list[Note] | None = None) -> tuple[str, bool, str]:
+def route(
+    config: ProxyConfig,
+    service: Service,
+    port: ServicePort,
+    *,
+    to: str,
+    pod_source: bool,
+    host_source: bool = False,
+    mode: str | None = None,
+    notes: list[Note] | None = None,
+) -> tuple[str, bool, str]:
     """(which set answers — CLUSTER, LOCAL or READY —, client IP preserved, the policy word
     a Local drop names) for one source class on a node running ``config`` (in ``mode``,
     default the configured one). ``notes`` collects the trail when given."""
@@ -71,8 +90,18 @@ def route(config: ProxyConfig, service: Service, port: ServicePort, *, to: str, 
             if config.masquerade_all:
                 notes.append((Code.MASQUERADE_ALL, ""))
             elif not preserved:
-                notes.append((Code.MASQUERADE_HOST_SOURCE if host_source else Code.MASQUERADE_OFF_CLUSTER_SOURCE, ""))
-            if service.internal_traffic_policy == "Local" and not config.gates.service_internal_traffic_policy:
+                notes.append(
+                    (
+                        Code.MASQUERADE_HOST_SOURCE
+                        if host_source
+                        else Code.MASQUERADE_OFF_CLUSTER_SOURCE,
+                        "",
+                    )
+                )
+            if (
+                service.internal_traffic_policy == "Local"
+                and not config.gates.service_internal_traffic_policy
+            ):
                 notes.append((Code.ITP_GATE_OFF, ""))
             notes.append((Code.INTERNAL_POLICY_LOCAL, "") if local else (Code.CLUSTER_POLICY, _ITP))
         return (LOCAL if local else CLUSTER), preserved, _ITP
@@ -100,28 +129,63 @@ def route(config: ProxyConfig, service: Service, port: ServicePort, *, to: str, 
                 notes.append((Code.NO_LOCAL_TRAFFIC_DETECTOR, ""))
     if notes is not None:
         notes.append((Code.EXTERNAL_POLICY_LOCAL, ""))
-        notes.append((Code.LB_BALANCES_PER_NODE if to == LOADBALANCER else Code.CLIENT_IP_PRESERVED, ""))
+        notes.append(
+            (Code.LB_BALANCES_PER_NODE if to == LOADBALANCER else Code.CLIENT_IP_PRESERVED, "")
+        )
     return LOCAL, not host_source, _ETP
 
 
-def uses_local_set(config: ProxyConfig, service: Service, port: ServicePort, *, to: str, pod_source: bool,
-                   host_source: bool = False, mode: str | None = None) -> bool:
+def uses_local_set(
+    config: ProxyConfig,
+    service: Service,
+    port: ServicePort,
+    *,
+    to: str,
+    pod_source: bool,
+    host_source: bool = False,
+    mode: str | None = None,
+) -> bool:
     """Whether the node's answer comes from its Local set (``route`` says LOCAL)."""
-    return route(config, service, port, to=to, pod_source=pod_source, host_source=host_source, mode=mode)[0] == LOCAL
+    return (
+        route(
+            config, service, port, to=to, pod_source=pod_source, host_source=host_source, mode=mode
+        )[0]
+        == LOCAL
+    )
 
 
-def decide(config: ProxyConfig, service: Service, port: ServicePort, *, to: str, pod_source: bool,
-           cluster: tuple[Endpoint, ...] | None, local: tuple[Endpoint, ...] | None, has_any: bool,
-           endpoints: tuple[Endpoint, ...] = (), host_source: bool = False, node: str | None = None,
-           mode: str | None = None, explain: bool = False) -> Verdict:
+def decide(
+    config: ProxyConfig,
+    service: Service,
+    port: ServicePort,
+    *,
+    to: str,
+    pod_source: bool,
+    cluster: tuple[Endpoint, ...] | None,
+    local: tuple[Endpoint, ...] | None,
+    has_any: bool,
+    endpoints: tuple[Endpoint, ...] = (),
+    host_source: bool = False,
+    node: str | None = None,
+    mode: str | None = None,
+    explain: bool = False,
+) -> Verdict:
     """The node's verdict from its Cluster set ``cluster``, Local set ``local`` (None: not
     used) and ``has_any`` (kube-proxy's hasEndpoints: REJECT versus DROP): ``route``, then
     ``settle``. ``endpoints``, the port's endpoints, matter only in userspace mode (every
     Ready one); ``node`` only to word the trail, which ``explain`` asks for."""
     mode = mode or config.mode
     notes: list[Note] | None = [] if explain else None
-    which, preserved, policy = route(config, service, port, to=to, pod_source=pod_source, host_source=host_source,
-                                     mode=mode, notes=notes)
+    which, preserved, policy = route(
+        config,
+        service,
+        port,
+        to=to,
+        pod_source=pod_source,
+        host_source=host_source,
+        mode=mode,
+        notes=notes,
+    )
     if which == READY:
         usable = tuple(ep for ep in endpoints if ep.ready)
         action, chosen, code, fallback = (FORWARD, usable, None, False) if usable else _REJECTED
@@ -130,7 +194,12 @@ def decide(config: ProxyConfig, service: Service, port: ServicePort, *, to: str,
     if notes is not None:
         if fallback:
             notes.append((Code.IPVS_LOCAL_FALLBACK_TO_CLUSTER, ""))
-            if to != CLUSTERIP and not pod_source and not host_source and any(ep.node != node for ep in chosen):
+            if (
+                to != CLUSTERIP
+                and not pod_source
+                and not host_source
+                and any(ep.node != node for ep in chosen)
+            ):
                 notes.append((Code.IPVS_FALLBACK_REPLY_LOST, ""))
         elif code is not None:
             # A Cluster set found empty names externalTrafficPolicy (in practice it is only
@@ -139,12 +208,27 @@ def decide(config: ProxyConfig, service: Service, port: ServicePort, *, to: str,
     return Verdict(action, chosen, preserved, code, fallback, () if notes is None else tuple(notes))
 
 
-_REJECTED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (REJECT, (), Code.NO_ENDPOINTS_REJECT, False)
-_DROPPED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (DROP, (), Code.LOCAL_NO_ENDPOINT_ON_NODE, False)
+_REJECTED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (
+    REJECT,
+    (),
+    Code.NO_ENDPOINTS_REJECT,
+    False,
+)
+_DROPPED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (
+    DROP,
+    (),
+    Code.LOCAL_NO_ENDPOINT_ON_NODE,
+    False,
+)
 
 
-def settle(which: str, mode: str, cluster: tuple[Endpoint, ...] | None, local: tuple[Endpoint, ...] | None,
-           has_any: bool) -> tuple[str, tuple[Endpoint, ...], Code | None, bool]:
+def settle(
+    which: str,
+    mode: str,
+    cluster: tuple[Endpoint, ...] | None,
+    local: tuple[Endpoint, ...] | None,
+    has_any: bool,
+) -> tuple[str, tuple[Endpoint, ...], Code | None, bool]:
     """(action, candidates, drop/reject code, IPVS fallback) once ``route`` has said which
     set answers (CLUSTER or LOCAL). The rules renderer asks this directly for the
     ClusterIP and the external-client verdicts of every port it writes (cheap: no trail).
@@ -166,8 +250,14 @@ def settle(which: str, mode: str, cluster: tuple[Endpoint, ...] | None, local: t
     return _DROPPED if has_any else _REJECTED
 
 
-def draining(endpoints: tuple[Endpoint, ...], candidates: tuple[Endpoint, ...], local: tuple[Endpoint, ...] | None,
-             topology_mode: str, node: str, zone: str) -> tuple[Endpoint, ...]:
+def draining(
+    endpoints: tuple[Endpoint, ...],
+    candidates: tuple[Endpoint, ...],
+    local: tuple[Endpoint, ...] | None,
+    topology_mode: str,
+    node: str,
+    zone: str,
+) -> tuple[Endpoint, ...]:
     """Terminating endpoints an IPVS virtual server held before and keeps at weight 0.
 
     kube-proxy's graceful termination (ipvs/graceful_termination.go) sets a removed TCP
@@ -178,8 +268,17 @@ def draining(endpoints: tuple[Endpoint, ...], candidates: tuple[Endpoint, ...], 
     """
     chosen = {ep.key for ep in candidates}
     local_answer = local is not None and candidates == local
-    return tuple(ep for ep in endpoints if ep.terminating and ep.key not in chosen
-                 and (ep.node == node if local_answer else available_for_topology(ep, topology_mode, node, zone)))
+    return tuple(
+        ep
+        for ep in endpoints
+        if ep.terminating
+        and ep.key not in chosen
+        and (
+            ep.node == node
+            if local_answer
+            else available_for_topology(ep, topology_mode, node, zone)
+        )
+    )
 
 
 #: IPVS schedulers whose choice depends on the virtual server's address.
@@ -189,7 +288,11 @@ VIP_SCHEDULERS = ("dh", "lblc", "lblcr")
 def vip_depends_on_node(config: ProxyConfig, service: Service, to: str) -> bool:
     """Whether nodes can get different IPVS answers for ``to`` because each one's virtual
     server is its own address (dh/lblc/lblcr behind a NodePort)."""
-    return config.mode == "ipvs" and config.ipvs_scheduler in VIP_SCHEDULERS and node_address_vip(service, to)
+    return (
+        config.mode == "ipvs"
+        and config.ipvs_scheduler in VIP_SCHEDULERS
+        and node_address_vip(service, to)
+    )
 
 
 def node_address_vip(service: Service, to: str) -> bool:
@@ -218,14 +321,24 @@ def persistence(service: Service) -> int:
     return service.affinity_timeout if service.session_affinity == "ClientIP" else 0
 
 
-def traffic(mode: str, service: Service, port: ServicePort, to: str, node_address: str,
-            quiesced: tuple[Endpoint, ...] = ()) -> Traffic | None:
+def traffic(
+    mode: str,
+    service: Service,
+    port: ServicePort,
+    to: str,
+    node_address: str,
+    quiesced: tuple[Endpoint, ...] = (),
+) -> Traffic | None:
     """What ``choice.choose`` needs about the connection: the IPVS virtual server (address,
     protocol, persistence, weight-0 servers ``quiesced``), the userspace protocol; else None."""
     if mode != "ipvs":
         return Traffic(protocol=port.protocol) if mode == "userspace" else None
-    return Traffic(destination_vip=virtual_server(service, to, node_address), protocol=port.protocol,
-                   persistence_timeout_s=persistence(service), quiesced=quiesced)
+    return Traffic(
+        destination_vip=virtual_server(service, to, node_address),
+        protocol=port.protocol,
+        persistence_timeout_s=persistence(service),
+        quiesced=quiesced,
+    )
 
 
 @lru_cache(maxsize=65536)

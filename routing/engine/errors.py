@@ -14,6 +14,7 @@ exist), ``unsupported_release`` (the cluster's release does not have the value y
 ClusterIP Service). Adapters outside the engine turn these into an HTTP 400 or a CLI
 exit 2 in one place each (``routing.whatif.errors``).
 """
+
 from __future__ import annotations
 
 INVALID = "invalid"
@@ -44,7 +45,7 @@ class ScenarioError(EngineError):
     def service_field(self) -> str | None:
         """For ``services.<key>.<field>`` errors, ``<field>``; else None."""
         if self.field and self.field.startswith("services."):
-            rest = self.field[len("services."):]
+            rest = self.field[len("services.") :]
             # The key holds one "/" and no "."; the field name may hold dots.
             namespace, _, tail = rest.partition("/")
             _name, dot, name = tail.partition(".")

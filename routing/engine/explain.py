@@ -4,6 +4,7 @@ Codes are public (API, CLI, findings): never rename one, only add. Each message 
 ``str.format`` template; ``reason(code, **params)`` fills it in, and ``str(reason)`` gives
 ``"CODE: message"`` as printed in the ``explain`` list.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -130,18 +131,18 @@ MESSAGES: dict[Code, str] = {
     Code.NO_EXTERNAL_ADDRESS: "the service has no {to} address for port {port}",
     Code.HEADLESS_SERVICE: "headless service: kube-proxy programs nothing, clients resolve pod IPs by DNS",
     Code.NOT_PROXIED_HEADLESS: "not proxied by kube-proxy: DNS returns the endpoint addresses of headless Service {service} ({dns}); "
-                               "clients connect to them directly (spread modelled uniform over the returned addresses)",
+    "clients connect to them directly (spread modelled uniform over the returned addresses)",
     Code.NOT_PROXIED_EXTERNAL_NAME: "not proxied by kube-proxy: DNS returns a CNAME to {dns} for ExternalName Service {service}; "
-                                    "the client connects to whatever that name resolves to, outside kube-proxy's rules",
+    "the client connects to whatever that name resolves to, outside kube-proxy's rules",
     Code.NOT_PROXIED_OTHER_PROXY: "not proxied by kube-proxy: DNS returns ClusterIP {dns} of Service {service}, but it carries "
-                                  "service.kubernetes.io/service-proxy-name={proxy}, so kube-proxy ignores it and its "
-                                  "EndpointSlices; only that proxy decides where connections land",
+    "service.kubernetes.io/service-proxy-name={proxy}, so kube-proxy ignores it and its "
+    "EndpointSlices; only that proxy decides where connections land",
     Code.LB_SOURCE_RANGE_DROP: "client {client} is outside loadBalancerSourceRanges {ranges}: {mode} drops it at the load-balancer IP {lb_ip}",
     Code.NODE_ONLY_BETA_ZONE: "node {node} has only the deprecated failure-domain.beta.kubernetes.io/zone={zone}: "
-                              "kube-proxy reads topology.kubernetes.io/zone alone, so the node has no zone for topology hints",
+    "kube-proxy reads topology.kubernetes.io/zone alone, so the node has no zone for topology hints",
     Code.LB_SOURCE_RANGE_ALLOWED: "client {client} is inside loadBalancerSourceRanges {ranges}",
     Code.LB_SOURCE_RANGE_ASSUMED: "loadBalancerSourceRanges {ranges}: the client address is unknown ({why}), "
-                                  "so it is taken as inside them; give one with --client-ip / client_ip to check it",
+    "so it is taken as inside them; give one with --client-ip / client_ip to check it",
     Code.NODE_PROXY_MODE: "node {node} runs kube-proxy {version} in {mode} mode",
     Code.NODE_NOT_READY: "node {node} is not Ready: its kube-proxy rules may be stale",
     Code.IPVS_FALLBACK_REPLY_LOST: "IPVS fallback without SNAT: the remote pod answers the external client directly from its own IP, so the reply is usually discarded",
@@ -149,7 +150,7 @@ MESSAGES: dict[Code, str] = {
     Code.MODE_NOT_IN_RELEASE: "{mode} mode does not exist in kube-proxy {version} ({why}); modelled anyway for the what-if",
     Code.SNAPSHOT_ASSUMPTION: "{note}",
     Code.LB_NO_BACKEND_NODE: "the load balancer has no backend node at all (every node excluded or being deleted): clients get no answer",
-    Code.HOST_SOURCE_LOCAL_TRAFFIC: "a host-network process on {node} reaching an externalTrafficPolicy=Local address is masqueraded and sent to the cluster-wide endpoints (\"route LOCAL traffic\")",
+    Code.HOST_SOURCE_LOCAL_TRAFFIC: 'a host-network process on {node} reaching an externalTrafficPolicy=Local address is masqueraded and sent to the cluster-wide endpoints ("route LOCAL traffic")',
     Code.MASQUERADE_HOST_SOURCE: "the source is the node's own address (outside the cluster CIDR): masqueraded",
     Code.IPVS_SCHEDULER_REFUSED: "ipvs {scheduler} on {node}: {percent} of new connections find no available real server and are refused (ICMP port unreachable)",
     Code.IPVS_PINNED: "ipvs {scheduler} on {node}: every new connection to {vip} goes to one backend, {endpoint} in ip:port list order (a real node adds real servers in kube-proxy's map order, so which one varies by node)",

@@ -8,6 +8,7 @@ cache of the proxier skips endpoints of the other family (endpointslicecache.go
 ``addEndpoints``). ``family_view`` gives one family's view of a ``Service``;
 ``snapshot_for_family`` the whole snapshot as that family's proxiers see it.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -72,13 +73,25 @@ def family_view(service: Service, family: str | None = None) -> Service:
     family's ClusterIP first, and only that family's externalIPs, ingress IPs and source
     ranges. A family the Service has no ClusterIP in returns the Service unchanged with
     ``family`` set to it; callers check ``families(service)`` first."""
-    fields = family_fields(service.type, service.cluster_ips, service.all_external_ips, service.all_lb_ips,
-                           service.all_source_ranges, family)
+    fields = family_fields(
+        service.type,
+        service.cluster_ips,
+        service.all_external_ips,
+        service.all_lb_ips,
+        service.all_source_ranges,
+        family,
+    )
     return replace(service, **fields) if fields else service
 
 
-def family_fields(type_: str, cluster_ips: tuple[str, ...], external_ips: tuple[str, ...], lb_ips: tuple[str, ...],
-                  ranges: tuple[str, ...], family: str | None = None) -> dict:
+def family_fields(
+    type_: str,
+    cluster_ips: tuple[str, ...],
+    external_ips: tuple[str, ...],
+    lb_ips: tuple[str, ...],
+    ranges: tuple[str, ...],
+    family: str | None = None,
+) -> dict:
     """The ``Service`` fields of one family's view (``family_view``); {} for a Service
     without a ClusterIP (headless, ExternalName), which no proxier reads."""
     if type_ == "ExternalName" or not cluster_ips or cluster_ips[0] in ("None", ""):
@@ -87,13 +100,16 @@ def family_fields(type_: str, cluster_ips: tuple[str, ...], external_ips: tuple[
     v6 = family == IPV6
     ips = tuple(ip for ip in cluster_ips if (":" in ip) == v6)
     others = tuple(ip for ip in cluster_ips if (":" in ip) != v6)
-    return {"family": family, "cluster_ips": ips + others if ips else cluster_ips,
-            "external_ips": tuple(ip for ip in external_ips if (":" in ip) == v6),
-            "lb_ips": tuple(ip for ip in lb_ips if (":" in ip) == v6),
-            "lb_source_ranges": tuple(c for c in ranges if (":" in c) == v6)}
+    return {
+        "family": family,
+        "cluster_ips": ips + others if ips else cluster_ips,
+        "external_ips": tuple(ip for ip in external_ips if (":" in ip) == v6),
+        "lb_ips": tuple(ip for ip in lb_ips if (":" in ip) == v6),
+        "lb_source_ranges": tuple(c for c in ranges if (":" in c) == v6),
+    }
 
 
-def snapshot_for_family(snapshot, service_key: str, family: str):  # noqa: ANN001, ANN201
+def snapshot_for_family(snapshot, service_key: str, family: str):
     """``snapshot`` with Service ``service_key`` as its ``family`` proxier sees it: that
     family's view of the Service and that family's endpoints. The caller has checked that
     the Service has a ClusterIP of ``family``."""
@@ -117,8 +133,12 @@ def snapshot_for_family(snapshot, service_key: str, family: str):  # noqa: ANN00
     node_services = dict(snapshot.node_services)
     for node in nodes:
         node_services[node] = node_services.get(node, frozenset()) | {service_key}
-    return snapshot.evolve(services=services, endpoint_index=index, family_endpoints=family_index,
-                           node_services=node_services)
+    return snapshot.evolve(
+        services=services,
+        endpoint_index=index,
+        family_endpoints=family_index,
+        node_services=node_services,
+    )
 
 
 def node_address(addresses: tuple[str, ...], family: str) -> str:

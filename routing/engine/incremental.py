@@ -12,15 +12,21 @@ node version, clusters whose endpoints come from v1 Endpoints or Pods rather tha
 EndpointSlices) raise ``NeedsFullRebuild``: the caller rebuilds as before.
 Snapshots built with adapter overrides are not supported (the stored-cluster path uses none).
 """
+
 from __future__ import annotations
-from typing import Any, cast
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
+from typing import Any, cast
 
 from routing.engine.kube import (
-    SERVICE_NAME_LABEL, _majority_version, _meta, node_from_object, service_from_object, service_slice_endpoints,
+    SERVICE_NAME_LABEL,
+    _majority_version,
+    _meta,
+    node_from_object,
+    service_from_object,
+    service_slice_endpoints,
 )
 from routing.engine.kube_pods import pod_from_object
 from routing.engine.kube_proxy_pods import is_kube_proxy_pod
@@ -42,9 +48,14 @@ def _key(namespace: str | None, name: str) -> str:
     return f"{namespace or 'default'}/{name}"
 
 
-def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping[str, Any]],
-                          deletes: Iterable[tuple[str, str, str]], service_slices: SliceSource,
-                          touched_services: Iterable[str] = ()) -> Snapshot:
+def snapshot_with_changes(
+    snapshot: Snapshot,
+    *,
+    upserts: Iterable[Mapping[str, Any]],
+    deletes: Iterable[tuple[str, str, str]],
+    service_slices: SliceSource,
+    touched_services: Iterable[str] = (),
+) -> Snapshot:
     """``snapshot`` with the objects ``upserts`` added or replaced and ``deletes``
     (``(kind, namespace, name)``, namespace "" for Nodes) removed.
 
@@ -53,14 +64,19 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping[str, 
     that the changes do not name (the owner of a deleted EndpointSlice). Raises
     ``NeedsFullRebuild`` for changes with cluster-wide effects.
     """
-    if any(note.startswith(_DERIVED_NOTES) for note in snapshot.notes) or not snapshot.endpoint_index:
+    if (
+        any(note.startswith(_DERIVED_NOTES) for note in snapshot.notes)
+        or not snapshot.endpoint_index
+    ):
         raise NeedsFullRebuild("endpoints are not read from EndpointSlices in this snapshot")
     upserts, deletes = list(upserts), list(deletes)
     kinds = {obj.get("kind") for obj in upserts} | {kind for kind, _, _ in deletes}
     # Copy only the mappings that change (pods never: see PodOverlay).
     # Written only for kinds in ``kinds``, i.e. only when copied just here.
     nodes = cast("dict[str, Node]", dict(snapshot.nodes) if "Node" in kinds else snapshot.nodes)
-    services = cast("dict[str, Service]", dict(snapshot.services) if "Service" in kinds else snapshot.services)
+    services = cast(
+        "dict[str, Service]", dict(snapshot.services) if "Service" in kinds else snapshot.services
+    )
     pod_changes: dict[str, object] = {}
     changed_nodes: set[str] = set()
     dirty: set[str] = set(touched_services)
@@ -104,13 +120,25 @@ def snapshot_with_changes(snapshot: Snapshot, *, upserts: Iterable[Mapping[str, 
         elif kind == "ConfigMap":
             raise NeedsFullRebuild("a ConfigMap was deleted")
     pods = PodOverlay.over(snapshot.pods, pod_changes) if pod_changes else snapshot.pods
-    node_proxy = _advance_node_proxy(snapshot, nodes, pods, changed_nodes) if changed_nodes else snapshot.node_proxy
+    node_proxy = (
+        _advance_node_proxy(snapshot, nodes, pods, changed_nodes)
+        if changed_nodes
+        else snapshot.node_proxy
+    )
     index, node_services = _reindex(snapshot, services, dirty, service_slices)
     if not index:
         raise NeedsFullRebuild("no service has endpoints any more")
     # ``replace`` rather than ``evolve``: freezing would copy the pod overlay into a dict.
-    return replace(snapshot.evolve(nodes=nodes, services=services, endpoint_index=index,
-                                   node_proxy=node_proxy, node_services=node_services), pods=pods)
+    return replace(
+        snapshot.evolve(
+            nodes=nodes,
+            services=services,
+            endpoint_index=index,
+            node_proxy=node_proxy,
+            node_services=node_services,
+        ),
+        pods=pods,
+    )
 
 
 _GONE = object()
@@ -179,8 +207,9 @@ class PodOverlay(Mapping[str, Any]):
         return dict(self.items())
 
 
-def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping[str, Any], pods: Mapping[str, Any],
-                        changed: set[str]) -> Mapping[str, ProxyConfig]:
+def _advance_node_proxy(
+    snapshot: Snapshot, nodes: Mapping[str, Any], pods: Mapping[str, Any], changed: set[str]
+) -> Mapping[str, ProxyConfig]:
     """Per-node kube-proxy configuration for the changed nodes (``_node_proxies`` rules)."""
     base = snapshot.proxy
     if (_majority_version(nodes) or DEFAULT_VERSION) != base.version:
@@ -201,11 +230,15 @@ def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping[str, Any], pods: Mapp
             continue
         if old is not None and _strip(old) != _strip(base):
             raise NeedsFullRebuild(f"node {name} runs kube-proxy with its own settings")
-        if old is None and any(p.node == name and p.namespace == "kube-system" for p in pods.values()):
+        if old is None and any(
+            p.node == name and p.namespace == "kube-system" for p in pods.values()
+        ):
             raise NeedsFullRebuild(f"node {name} may run a kube-proxy Pod with its own settings")
         if version == base.version:
             continue
-        template = next((c for c in out.values() if c.version == version and _strip(c) == _strip(base)), None)
+        template = next(
+            (c for c in out.values() if c.version == version and _strip(c) == _strip(base)), None
+        )
         if template is None:
             raise NeedsFullRebuild(f"node {name} runs a kube-proxy release no other node runs")
         out[name] = template
@@ -214,13 +247,22 @@ def _advance_node_proxy(snapshot: Snapshot, nodes: Mapping[str, Any], pods: Mapp
 
 def _strip(config: ProxyConfig) -> tuple[Any, ...]:
     """The settings of a configuration apart from its release (version and gates)."""
-    return (config.mode, config.ipvs_scheduler, config.cluster_cidrs, config.detect_local_mode,
-            config.local_detector, config.masquerade_all)
+    return (
+        config.mode,
+        config.ipvs_scheduler,
+        config.cluster_cidrs,
+        config.detect_local_mode,
+        config.local_detector,
+        config.masquerade_all,
+    )
 
 
-def _reindex(snapshot: Snapshot, services: Mapping[str, Service], dirty: set[str],
-             service_slices: SliceSource) -> tuple[Mapping[str, Mapping[str, tuple[Endpoint, ...]]],
-                                                 Mapping[str, frozenset[str]]]:
+def _reindex(
+    snapshot: Snapshot,
+    services: Mapping[str, Service],
+    dirty: set[str],
+    service_slices: SliceSource,
+) -> tuple[Mapping[str, Mapping[str, tuple[Endpoint, ...]]], Mapping[str, frozenset[str]]]:
     """The endpoint index and node -> services index with the ``dirty`` services redone."""
     if not dirty:
         return snapshot.endpoint_index, snapshot.node_services

@@ -4,6 +4,7 @@ Reads Nodes, Services, EndpointSlices (discovery.k8s.io v1 and v1beta1), v1 Endp
 Pods and the ``kube-system/kube-proxy`` ConfigMap. Built once per dump: per-service
 indexes are made here so that every later question is per service, never per cluster.
 """
+
 from __future__ import annotations
 
 import gc
@@ -20,8 +21,18 @@ from routing.engine.kube_proxy_pods import node_settings
 from routing.engine.proxyconf import parse_proxy_config
 from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
 from routing.engine.types import (
-    DEFAULT_VERSION, IPVS_SCHEDULERS, PROXY_MODES, Endpoint, FeatureGates, Node, ProxyConfig,
-    Service, ServicePort, Version, make_endpoint, parse_version,
+    DEFAULT_VERSION,
+    IPVS_SCHEDULERS,
+    PROXY_MODES,
+    Endpoint,
+    FeatureGates,
+    Node,
+    ProxyConfig,
+    Service,
+    ServicePort,
+    Version,
+    make_endpoint,
+    parse_version,
 )
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -93,12 +104,13 @@ def node_from_object(obj: Mapping) -> Node:
         region=str(labels.get(REGION_LABEL) or ""),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
-        deleting=bool(meta.get("deletionTimestamp")) or any(
-            t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()),
+        deleting=bool(meta.get("deletionTimestamp"))
+        or any(t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()),
         exclude_from_lb=_excluded_from_lb(labels),
         addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
         pod_cidrs=tuple(str(c) for c in cidrs),
-        version=_real_version(info.get("kubeProxyVersion")) or _real_version(info.get("kubeletVersion")),
+        version=_real_version(info.get("kubeProxyVersion"))
+        or _real_version(info.get("kubeletVersion")),
     )
 
 
@@ -109,25 +121,38 @@ def service_from_object(obj: Mapping) -> Service:
     ports = []
     for i, p in enumerate(spec.get("ports") or ()):
         try:
-            ports.append(ServicePort(name=str(p.get("name") or ""), port=int(p["port"]),
-                                     protocol=str(p.get("protocol") or "TCP"),
-                                     target_port=p.get("targetPort"), node_port=int(p.get("nodePort") or 0)))
+            ports.append(
+                ServicePort(
+                    name=str(p.get("name") or ""),
+                    port=int(p["port"]),
+                    protocol=str(p.get("protocol") or "TCP"),
+                    target_port=p.get("targetPort"),
+                    node_port=int(p.get("nodePort") or 0),
+                )
+            )
         except (KeyError, TypeError, ValueError):
-            raise SnapshotError(f"{name}: spec.ports[{i}].port is missing or not a number") from None
+            raise SnapshotError(
+                f"{name}: spec.ports[{i}].port is missing or not a number"
+            ) from None
     vip, uncaptured = [], []
     for ing in (status.get("loadBalancer") or {}).get("ingress") or ():
         if ing.get("ip") and ing.get("ipMode") in (None, "", "VIP"):
             vip.append(canonical_ip(str(ing["ip"])))
         else:
             uncaptured.append(str(ing.get("ip") or ing.get("hostname") or ""))
-    cips = [canonical_ip(str(c)) for c in spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])]
+    cips = [
+        canonical_ip(str(c))
+        for c in spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    ]
     annotations = meta.get("annotations") or {}
     labels = meta.get("labels") or {}
     external_ips = tuple(canonical_ip(str(i)) for i in spec.get("externalIPs") or ())
     # serviceport.go trims the ranges: validation lets whitespace padding through.
     ranges = tuple(str(r).strip() for r in spec.get("loadBalancerSourceRanges") or ())
     selector = spec.get("selector")
-    affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds")
+    affinity = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get(
+        "timeoutSeconds"
+    )
     service_type = str(spec.get("type") or "ClusterIP")
     # One family's view (families.family_view), built in place: no second object per Service.
     view = family_fields(service_type, tuple(cips), external_ips, tuple(vip), ranges)
@@ -145,16 +170,22 @@ def service_from_object(obj: Mapping) -> Service:
         internal_traffic_policy=str(spec.get("internalTrafficPolicy") or "Cluster"),
         external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
         traffic_distribution=spec.get("trafficDistribution") or None,
-        topology_annotation=str(next((annotations[a] for a in TOPOLOGY_ANNOTATIONS if a in annotations), "")),
+        topology_annotation=str(
+            next((annotations[a] for a in TOPOLOGY_ANNOTATIONS if a in annotations), "")
+        ),
         hints_annotation=str(annotations.get(HINTS_ANNOTATION) or ""),
         session_affinity=str(spec.get("sessionAffinity") or "None"),
         affinity_timeout=int(affinity) if affinity else 10800,
         health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
         publish_not_ready=bool(spec.get("publishNotReadyAddresses")),
-        selector=tuple(sorted((str(k), str(v)) for k, v in selector.items())) if isinstance(selector, Mapping) else None,
+        selector=tuple(sorted((str(k), str(v)) for k, v in selector.items()))
+        if isinstance(selector, Mapping)
+        else None,
         proxy_name=str(labels[PROXY_NAME_LABEL]) if PROXY_NAME_LABEL in labels else None,
         external_name=str(spec.get("externalName") or ""),
-        all_external_ips=external_ips, all_lb_ips=tuple(vip), all_source_ranges=ranges,
+        all_external_ips=external_ips,
+        all_lb_ips=tuple(vip),
+        all_source_ranges=ranges,
     )
 
 
@@ -173,11 +204,17 @@ def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
     names = tuple(str(h.get("name") or "") for h in entries if isinstance(h, Mapping))
     found = _HINT_SETS.get(names)
     if found is None:
-        found = _HINT_SETS.setdefault(names, frozenset(names)) if len(_HINT_SETS) < 100_000 else frozenset(names)
+        found = (
+            _HINT_SETS.setdefault(names, frozenset(names))
+            if len(_HINT_SETS) < 100_000
+            else frozenset(names)
+        )
     return found
 
 
-def slice_port_endpoints(obj: Mapping, family: str | None = None) -> dict[tuple[str, str], list[Endpoint]]:
+def slice_port_endpoints(
+    obj: Mapping, family: str | None = None
+) -> dict[tuple[str, str], list[Endpoint]]:
     """An EndpointSlice -> (port name, protocol) -> endpoints (endpointslicecache.go
     ``endpointInfoByServicePort`` / ``addEndpoints``); with ``family``, only endpoints
     whose first address is of that family (``addEndpoints`` skips the others)."""
@@ -196,21 +233,25 @@ def slice_port_endpoints(obj: Mapping, family: str | None = None) -> dict[tuple[
         topo = ep.get("topology") or _EMPTY_MAP
         ref = ep.get("targetRef")
         ip = str(addresses[0])
-        parsed.append((
-            # IPv6 has many spellings of one address: one endpoint, as the kernel sees it.
-            # (Endpoint IPv4 is left as written: checking 150,000 addresses for leading
-            # zeros would cost more than the rest of the slice read.)
-            canonical_ip(ip) if ":" in ip else ip,
-            ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
-            ep.get("zone") or topo.get(ZONE_LABEL),
-            ready,
-            # Omitted serving means true whatever ready says (endpointslicecache.go).
-            cond.get("serving") is not False,
-            cond.get("terminating") is True,
-            _hint_names(hints, "forZones"),
-            _hint_names(hints, "forNodes"),
-            f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref and ref.get("kind") == "Pod" else None,
-        ))
+        parsed.append(
+            (
+                # IPv6 has many spellings of one address: one endpoint, as the kernel sees it.
+                # (Endpoint IPv4 is left as written: checking 150,000 addresses for leading
+                # zeros would cost more than the rest of the slice read.)
+                canonical_ip(ip) if ":" in ip else ip,
+                ep.get("nodeName") or (topo.get("kubernetes.io/hostname") if v1beta1 else None),
+                ep.get("zone") or topo.get(ZONE_LABEL),
+                ready,
+                # Omitted serving means true whatever ready says (endpointslicecache.go).
+                cond.get("serving") is not False,
+                cond.get("terminating") is True,
+                _hint_names(hints, "forZones"),
+                _hint_names(hints, "forNodes"),
+                f"{ref.get('namespace', '')}/{ref.get('name', '')}"
+                if ref and ref.get("kind") == "Pod"
+                else None,
+            )
+        )
     out: dict[tuple[str, str], list[Endpoint]] = {}
     for port in obj.get("ports") or ():
         # kube-proxy skips ports with a nil name or port (endpointslicecache.go).
@@ -221,7 +262,8 @@ def slice_port_endpoints(obj: Mapping, family: str | None = None) -> dict[tuple[
         # The API defaults an omitted protocol to TCP.
         out.setdefault((str(name), str(port.get("protocol") or "TCP")), []).extend(
             make_endpoint(ip, number, node, zone, ready, serving, term, zh, nh, pod)
-            for ip, node, zone, ready, serving, term, zh, nh, pod in parsed)
+            for ip, node, zone, ready, serving, term, zh, nh, pod in parsed
+        )
     return out
 
 
@@ -239,7 +281,9 @@ def _slice_family(obj: Mapping) -> str | None:
     return None if kind is None else str(kind)
 
 
-def service_slice_endpoints(svc: Service, slices: Iterable[Mapping]) -> tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]]:
+def service_slice_endpoints(
+    svc: Service, slices: Iterable[Mapping]
+) -> tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]]:
     """One Service's EndpointSlices -> (port name -> endpoints of the Service's primary
     family, the same for its second family when it is dual-stack), as kube-proxy reads them.
 
@@ -265,7 +309,10 @@ def service_slice_endpoints(svc: Service, slices: Iterable[Mapping]) -> tuple[di
     primary = svc.family or _family(svc.cluster_ips[0])
     second = next((_family(ip) for ip in svc.cluster_ips if _family(ip) != primary), None)
     protocols = {port.name: port.protocol for port in svc.ports}
-    out: tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]] = (defaultdict(list), defaultdict(list))
+    out: tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]] = (
+        defaultdict(list),
+        defaultdict(list),
+    )
     for obj in slices:
         labels = _meta(obj).get("labels") or _EMPTY_MAP
         if PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
@@ -301,20 +348,32 @@ def _check_endpoints_object(obj: Mapping) -> None:
         for j, port in enumerate(mappings(subset.get("ports"), f"subsets[{i}].ports")):
             number = port.get("port")
             if type(number) is not int or not 0 < number < 65536:
-                raise SnapshotError(f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number (1-65535)")
+                raise SnapshotError(
+                    f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number (1-65535)"
+                )
         for key in ("addresses", "notReadyAddresses"):
             for j, addr in enumerate(mappings(subset.get(key), f"subsets[{i}].{key}")):
                 try:
-                    ipaddress.ip_address(str(addr.get("ip")) if isinstance(addr.get("ip"), str) else "")
+                    ipaddress.ip_address(
+                        str(addr.get("ip")) if isinstance(addr.get("ip"), str) else ""
+                    )
                 except ValueError:
-                    raise SnapshotError(f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP address") from None
+                    raise SnapshotError(
+                        f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP address"
+                    ) from None
                 if not isinstance(addr.get("nodeName"), (str, type(None))):
-                    raise SnapshotError(f"{name}: subsets[{i}].{key}[{j}].nodeName must be a string")
+                    raise SnapshotError(
+                        f"{name}: subsets[{i}].{key}[{j}].nodeName must be a string"
+                    )
                 if not isinstance(addr.get("targetRef"), (Mapping, type(None))):
-                    raise SnapshotError(f"{name}: subsets[{i}].{key}[{j}].targetRef must be a mapping")
+                    raise SnapshotError(
+                        f"{name}: subsets[{i}].{key}[{j}].targetRef must be a mapping"
+                    )
 
 
-def endpoints_object_endpoints(obj: Mapping, protocols: Mapping[str, str] | None = None) -> dict[str, list[Endpoint]]:
+def endpoints_object_endpoints(
+    obj: Mapping, protocols: Mapping[str, str] | None = None
+) -> dict[str, list[Endpoint]]:
     """A v1 Endpoints object -> port name -> endpoints (for dumps without slices).
     ``protocols`` (Service port name -> protocol): keep only ports matching name and
     protocol, as kube-proxy keys a ServicePortName."""
@@ -329,9 +388,18 @@ def endpoints_object_endpoints(obj: Mapping, protocols: Mapping[str, str] | None
             for key, ok in (("addresses", True), ("notReadyAddresses", False)):
                 for addr in subset.get(key) or ():
                     ref = addr.get("targetRef") or {}
-                    eps.append(Endpoint(ip=canonical_ip(str(addr.get("ip"))), port=int(port.get("port") or 0),
-                                        node=addr.get("nodeName"), ready=ok, serving=ok,
-                                        pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else None))
+                    eps.append(
+                        Endpoint(
+                            ip=canonical_ip(str(addr.get("ip"))),
+                            port=int(port.get("port") or 0),
+                            node=addr.get("nodeName"),
+                            ready=ok,
+                            serving=ok,
+                            pod=f"{ref.get('namespace', '')}/{ref.get('name', '')}"
+                            if ref.get("kind") == "Pod"
+                            else None,
+                        )
+                    )
     return out
 
 
@@ -339,7 +407,9 @@ def _family(ip: str) -> str:
     return "IPv6" if ":" in ip else "IPv4"
 
 
-def _node_config(base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: dict) -> ProxyConfig:
+def _node_config(
+    base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: dict
+) -> ProxyConfig:
     """Per-node configs are interned: 5,000 nodes usually share one or two."""
     key = (version, base)
     if key not in cache:
@@ -362,7 +432,9 @@ def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Sn
         # This adapter reads leniently and trusts the importer's field checks; whatever
         # slips past them (a kind or field the importer does not check) must still be a
         # one-line input error, never a traceback.
-        raise SnapshotError(f"a field of an object in the dump has an unexpected type or value ({exc})") from None
+        raise SnapshotError(
+            f"a field of an object in the dump has an unexpected type or value ({exc})"
+        ) from None
     finally:
         if enabled:
             gc.enable()
@@ -377,8 +449,16 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     ``node_proxy_modes`` (node -> mode, a cluster mid-migration).
     Unknown override names or values raise ``SnapshotError``.
     """
-    allowed = {"proxy_mode", "ipvs_scheduler", "version", "feature_gates", "cluster_cidrs",
-               "local_detector", "masquerade_all", "node_proxy_modes"}
+    allowed = {
+        "proxy_mode",
+        "ipvs_scheduler",
+        "version",
+        "feature_gates",
+        "cluster_cidrs",
+        "local_detector",
+        "masquerade_all",
+        "node_proxy_modes",
+    }
     unknown = set(overrides) - allowed
     if unknown:
         raise SnapshotError(f"unknown snapshot override {sorted(unknown)[0]!r}")
@@ -416,18 +496,40 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
                 for port_name, eps in endpoints_object_endpoints(obj, protocols).items():
                     raw[key][port_name].extend(eps)
     elif not by_kind["EndpointSlice"] and pods:
-        notes.append("no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would")
+        notes.append(
+            "no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would"
+        )
         raw = derive_endpoints_from_pods(services, by_kind["Pod"], nodes)
-    index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in raw.items() if ports}
-    family_index = {key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()}) for key, ports in alt.items()}
+    index = {
+        key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()})
+        for key, ports in raw.items()
+        if ports
+    }
+    family_index = {
+        key: freeze({p: sort_endpoints(eps) for p, eps in ports.items()})
+        for key, ports in alt.items()
+    }
     base, cm_gates = _base_proxy(by_kind["ConfigMap"], nodes, overrides, notes)
-    return Snapshot(nodes=freeze(nodes), services=freeze(services), endpoint_index=freeze(index),
-                    pods=freeze(pods), proxy=base,
-                    node_proxy=freeze(_node_proxies(base, nodes, cm_gates, overrides,
-                                                    node_settings(by_kind["Pod"], by_kind["ConfigMap"]), notes)),
-                    notes=tuple(notes),
-                    node_services=freeze(services_by_node(index)),
-                    family_endpoints=freeze(family_index))
+    return Snapshot(
+        nodes=freeze(nodes),
+        services=freeze(services),
+        endpoint_index=freeze(index),
+        pods=freeze(pods),
+        proxy=base,
+        node_proxy=freeze(
+            _node_proxies(
+                base,
+                nodes,
+                cm_gates,
+                overrides,
+                node_settings(by_kind["Pod"], by_kind["ConfigMap"]),
+                notes,
+            )
+        ),
+        notes=tuple(notes),
+        node_services=freeze(services_by_node(index)),
+        family_endpoints=freeze(family_index),
+    )
 
 
 def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:
@@ -440,20 +542,36 @@ def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:
     if mode not in PROXY_MODES:
         raise SnapshotError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
     if scheduler not in IPVS_SCHEDULERS:
-        raise SnapshotError(f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}")
+        raise SnapshotError(
+            f"ipvs scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}"
+        )
     cidrs = overrides.get("cluster_cidrs")
-    cidrs = tuple(cidrs) if cidrs is not None else tuple(c for c in str(conf.get("clusterCIDR") or "").split(",") if c)
+    cidrs = (
+        tuple(cidrs)
+        if cidrs is not None
+        else tuple(c for c in str(conf.get("clusterCIDR") or "").split(",") if c)
+    )
     detect = str(conf.get("detectLocalMode") or "ClusterCIDR")
     # ClusterCIDR mode without a CIDR gives kube-proxy a no-op detector; the other modes
     # always detect.
-    detector = bool(overrides["local_detector"]) if "local_detector" in overrides else (
-        bool(cidrs) or detect != "ClusterCIDR" or assumed)
-    return {"mode": mode, "ipvs_scheduler": scheduler, "cluster_cidrs": cidrs, "detect_local_mode": detect,
-            "local_detector": detector,
-            "masquerade_all": bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False)))}
+    detector = (
+        bool(overrides["local_detector"])
+        if "local_detector" in overrides
+        else (bool(cidrs) or detect != "ClusterCIDR" or assumed)
+    )
+    return {
+        "mode": mode,
+        "ipvs_scheduler": scheduler,
+        "cluster_cidrs": cidrs,
+        "detect_local_mode": detect,
+        "local_detector": detector,
+        "masquerade_all": bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
+    }
 
 
-def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]) -> tuple[ProxyConfig, dict]:
+def _base_proxy(
+    configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]
+) -> tuple[ProxyConfig, dict]:
     """The cluster-wide kube-proxy configuration (ConfigMap, then overrides)."""
     conf: dict = {}
     for cm in configmaps:
@@ -463,7 +581,9 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
             if text:
                 conf = parse_proxy_config(str(text))
     if not conf:
-        notes.append("no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)")
+        notes.append(
+            "no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)"
+        )
     version = overrides.get("version")
     if isinstance(version, str):
         parsed = parse_version(version)
@@ -476,8 +596,11 @@ def _base_proxy(configmaps: list[Mapping], nodes: Mapping[str, Node], overrides:
     if bad:
         raise SnapshotError(f"unknown feature gate {sorted(bad)[0]!r}")
     base_version: Version = version or _majority_version(nodes) or DEFAULT_VERSION  # type: ignore[assignment]
-    base = ProxyConfig(**_conf_fields(conf, overrides, assumed=not conf), version=base_version,
-                       gates=replace(FeatureGates.for_version(base_version), **gates))
+    base = ProxyConfig(
+        **_conf_fields(conf, overrides, assumed=not conf),
+        version=base_version,
+        gates=replace(FeatureGates.for_version(base_version), **gates),
+    )
     return base, gates
 
 
@@ -489,8 +612,14 @@ def _majority_version(nodes: Mapping[str, Node]) -> Version | None:
     return max(counts, key=lambda v: (counts[v], v)) if counts else None
 
 
-def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, overrides: Mapping,
-                  pod_settings: Mapping[str, dict], notes: list[str]) -> dict[str, ProxyConfig]:
+def _node_proxies(
+    base: ProxyConfig,
+    nodes: Mapping[str, Node],
+    gates: dict,
+    overrides: Mapping,
+    pod_settings: Mapping[str, dict],
+    notes: list[str],
+) -> dict[str, ProxyConfig]:
     """Nodes whose kube-proxy differs from ``base``: another release, or another
     configuration read from the node's own kube-proxy Pod (a mode migration), or a
     ``node_proxy_modes`` override. A ``version`` override applies to every node."""
@@ -500,14 +629,18 @@ def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, ove
         if node not in nodes:
             raise SnapshotError(f"node_proxy_modes: unknown node {node!r}")
         if mode not in PROXY_MODES:
-            raise SnapshotError(f"node_proxy_modes: proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}")
+            raise SnapshotError(
+                f"node_proxy_modes: proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}"
+            )
     cache: dict = {(base.version, base): base}
     out: dict[str, ProxyConfig] = {}
     for node in nodes.values():
         node_base = base
         if node.name in pod_settings:
             try:
-                node_base = replace(base, **_conf_fields(pod_settings[node.name], overrides, assumed=False))
+                node_base = replace(
+                    base, **_conf_fields(pod_settings[node.name], overrides, assumed=False)
+                )
             except SnapshotError as exc:
                 notes.append(f"kube-proxy Pod on {node.name} ignored: {exc}")
         if node.name in modes:
@@ -521,4 +654,6 @@ def _node_proxies(base: ProxyConfig, nodes: Mapping[str, Node], gates: dict, ove
 def objects_summary(snapshot: Snapshot) -> str:
     """One line describing a snapshot (for logs and the CLI)."""
     count = sum(len(eps) for ports in snapshot.endpoint_index.values() for eps in ports.values())
-    return json.dumps({"nodes": len(snapshot.nodes), "services": len(snapshot.services), "endpoints": count})
+    return json.dumps(
+        {"nodes": len(snapshot.nodes), "services": len(snapshot.services), "endpoints": count}
+    )

@@ -1,10 +1,11 @@
 """Pods: the what-if's view of them, and endpoints derived from them for dumps that carry
 Pods but no EndpointSlices (what the EndpointSlice controller would publish)."""
+
 from __future__ import annotations
-from typing import Any
 
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 from routing.engine.types import Endpoint, Node, Pod, Service
 
@@ -12,7 +13,9 @@ TEMPLATE_HASH_LABEL = "pod-template-hash"
 
 
 _EMPTY: Mapping[str, Any] = {}
-_POD_SETTERS = tuple(getattr(Pod, name).__set__ for name in ("namespace", "name", "node", "ip", "owner", "labels"))
+_POD_SETTERS = tuple(
+    getattr(Pod, name).__set__ for name in ("namespace", "name", "node", "ip", "owner", "labels")
+)
 _OWNERS: dict[tuple[str, str], str] = {}
 
 
@@ -42,9 +45,14 @@ def pod_from_object(obj: Mapping[str, Any]) -> Pod:
     labels = meta.get("labels") or _EMPTY
     refs = meta.get("ownerReferences")
     pod = object.__new__(Pod)
-    values = (str(meta.get("namespace") or "default"), str(meta.get("name", "")),
-              (obj.get("spec") or _EMPTY).get("nodeName"), (obj.get("status") or _EMPTY).get("podIP"),
-              _owner(refs, labels) if refs else None, tuple(labels.items()))
+    values = (
+        str(meta.get("namespace") or "default"),
+        str(meta.get("name", "")),
+        (obj.get("spec") or _EMPTY).get("nodeName"),
+        (obj.get("status") or _EMPTY).get("podIP"),
+        _owner(refs, labels) if refs else None,
+        tuple(labels.items()),
+    )
     for setter, value in zip(_POD_SETTERS, values):
         setter(pod, value)
     return pod
@@ -69,8 +77,9 @@ def _target_port(obj: Mapping[str, Any], target: object, default: int) -> int | 
     return None
 
 
-def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: list[Mapping[str, Any]],
-                               nodes: Mapping[str, Node]) -> dict[str, dict[str, list[Endpoint]]]:
+def derive_endpoints_from_pods(
+    services: Mapping[str, Service], pod_objects: list[Mapping[str, Any]], nodes: Mapping[str, Node]
+) -> dict[str, dict[str, list[Endpoint]]]:
     """Endpoints for every selector Service from the Pods it selects.
 
     Mirrors the EndpointSlice controller: ready = pod Ready and not terminating (or
@@ -100,14 +109,30 @@ def derive_endpoints_from_pods(services: Mapping[str, Service], pod_objects: lis
             terminating = bool(meta.get("deletionTimestamp"))
             serving = _pod_ready(obj)
             ready = svc.publish_not_ready or (serving and not terminating)
-            zone_hints = frozenset([zone]) if ready and zone and svc.traffic_distribution else frozenset()
-            node_hints = frozenset([node]) if ready and node and svc.traffic_distribution == "PreferSameNode" else frozenset()
+            zone_hints = (
+                frozenset([zone]) if ready and zone and svc.traffic_distribution else frozenset()
+            )
+            node_hints = (
+                frozenset([node])
+                if ready and node and svc.traffic_distribution == "PreferSameNode"
+                else frozenset()
+            )
             for sp in svc.ports:
                 number = _target_port(obj, sp.target_port, sp.port)
                 if number:
-                    ports[sp.name].append(Endpoint(ip=str(obj["status"]["podIP"]), port=number, node=node, zone=zone or None,
-                                                   ready=ready, serving=serving, terminating=terminating,
-                                                   zone_hints=zone_hints, node_hints=node_hints,
-                                                   pod=f"{svc.namespace}/{meta.get('name', '')}"))
+                    ports[sp.name].append(
+                        Endpoint(
+                            ip=str(obj["status"]["podIP"]),
+                            port=number,
+                            node=node,
+                            zone=zone or None,
+                            ready=ready,
+                            serving=serving,
+                            terminating=terminating,
+                            zone_hints=zone_hints,
+                            node_hints=node_hints,
+                            pod=f"{svc.namespace}/{meta.get('name', '')}",
+                        )
+                    )
         out[key] = dict(ports)
     return out

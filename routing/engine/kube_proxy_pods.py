@@ -7,16 +7,21 @@ cluster CIDR come from its own Pod: the ConfigMap mounted at its ``--config`` pa
 its flags when it has no config file (kube-proxy ignores most flags once ``--config`` is
 given, so the file wins).
 """
+
 from __future__ import annotations
-from typing import Any
 
 import posixpath
 from collections.abc import Mapping
+from typing import Any
 
 from routing.engine.proxyconf import parse_proxy_config
 
-_FLAGS = {"--proxy-mode": "mode", "--ipvs-scheduler": "ipvs_scheduler", "--cluster-cidr": "clusterCIDR",
-          "--detect-local-mode": "detectLocalMode"}
+_FLAGS = {
+    "--proxy-mode": "mode",
+    "--ipvs-scheduler": "ipvs_scheduler",
+    "--cluster-cidr": "clusterCIDR",
+    "--detect-local-mode": "detectLocalMode",
+}
 
 
 def is_kube_proxy_pod(obj: Mapping[str, Any]) -> bool:
@@ -24,7 +29,8 @@ def is_kube_proxy_pod(obj: Mapping[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
     return meta.get("namespace") == "kube-system" and (
-        labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith("kube-proxy-"))
+        labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith("kube-proxy-")
+    )
 
 
 def _tokens(container: Mapping[str, Any]) -> list[str]:
@@ -45,7 +51,12 @@ def _flag_values(tokens: list[str]) -> dict[str, str]:
     return values
 
 
-def _config_file(pod: Mapping[str, Any], container: Mapping[str, Any], path: str, configmaps: Mapping[str, Mapping[str, Any]]) -> str | None:
+def _config_file(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    path: str,
+    configmaps: Mapping[str, Mapping[str, Any]],
+) -> str | None:
     """The text of the ConfigMap key mounted at ``path`` in ``container``."""
     volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or ()}
     for mount in container.get("volumeMounts") or ():
@@ -62,10 +73,15 @@ def _config_file(pod: Mapping[str, Any], container: Mapping[str, Any], path: str
     return None
 
 
-def node_settings(pods: list[Mapping[str, Any]], configmaps: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def node_settings(
+    pods: list[Mapping[str, Any]], configmaps: list[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """node name -> settings (``parse_proxy_config`` keys) of the kube-proxy Pod on it."""
-    by_name = {str((cm.get("metadata") or {}).get("name", "")): cm for cm in configmaps
-               if (cm.get("metadata") or {}).get("namespace") == "kube-system"}
+    by_name = {
+        str((cm.get("metadata") or {}).get("name", "")): cm
+        for cm in configmaps
+        if (cm.get("metadata") or {}).get("namespace") == "kube-system"
+    }
     out: dict[str, dict[str, Any]] = {}
     for pod in pods:
         if not is_kube_proxy_pod(pod):
@@ -78,7 +94,9 @@ def node_settings(pods: list[Mapping[str, Any]], configmaps: list[Mapping[str, A
             if not any("kube-proxy" in t for t in tokens[:3]):
                 continue
             flags = _flag_values(tokens)
-            settings: dict[str, Any] = {key: flags[flag] for flag, key in _FLAGS.items() if flags.get(flag)}
+            settings: dict[str, Any] = {
+                key: flags[flag] for flag, key in _FLAGS.items() if flags.get(flag)
+            }
             if "--masquerade-all" in flags:
                 settings["masqueradeAll"] = flags["--masquerade-all"] in ("", "true", "True", "1")
             if flags.get("--config"):

@@ -19,6 +19,7 @@ Model (documented, configurable only through the snapshot):
   pods: eTP=Local therefore balances per node). If no node passes, the LB fails open to
   every backend node, as AWS NLB and GCP passthrough load balancers do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ class LBNodes:
     reasons: tuple[Reason, ...] = ()
 
 
-def local_ready_ips(snapshot: Snapshot, service: Service, port: ServicePort | None = None) -> dict[str, int]:
+def local_ready_ips(
+    snapshot: Snapshot, service: Service, port: ServicePort | None = None
+) -> dict[str, int]:
     """node -> distinct IPs of Ready endpoints on it (``LocalReadyEndpoints``).
 
     The health check is per Service, not per port: kube-proxy collects the local Ready
@@ -87,11 +90,25 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
             excluded.append((node.name, why))
             continue
         backends.append(node.name)
-        health[node.name] = health_check(node, local_policy=local, local_ready=counts.get(node.name, 0))
+        health[node.name] = health_check(
+            node, local_policy=local, local_ready=counts.get(node.name, 0)
+        )
     passing = [name for name in backends if health[name] == 200]
-    check = f"healthCheckNodePort {service.health_check_node_port}" if local else "kube-proxy :10256/healthz"
+    check = (
+        f"healthCheckNodePort {service.health_check_node_port}"
+        if local
+        else "kube-proxy :10256/healthz"
+    )
     if passing:
-        notes.insert(0, reason(Code.LB_NODES_HEALTH_CHECK, count=len(passing), total=len(snapshot.nodes), check=check))
+        notes.insert(
+            0,
+            reason(
+                Code.LB_NODES_HEALTH_CHECK,
+                count=len(passing),
+                total=len(snapshot.nodes),
+                check=check,
+            ),
+        )
     elif backends:
         passing = backends
         notes.insert(0, reason(Code.LB_NO_HEALTHY_NODE, count=len(backends)))
@@ -101,7 +118,13 @@ def lb_nodes(snapshot: Snapshot, *, service: Service, port: ServicePort) -> LBNo
     shown = excluded if len(excluded) <= 3 else excluded[:2]
     notes.extend(reason(Code.LB_NODE_EXCLUDED, node=f"node {name}", why=why) for name, why in shown)
     if len(excluded) > len(shown):
-        notes.append(reason(Code.LB_NODE_EXCLUDED, node=f"{len(excluded) - len(shown)} more node(s)", why="excluded likewise"))
+        notes.append(
+            reason(
+                Code.LB_NODE_EXCLUDED,
+                node=f"{len(excluded) - len(shown)} more node(s)",
+                why="excluded likewise",
+            )
+        )
     for address in service.lb_uncaptured:
         notes.append(reason(Code.LB_NOT_CAPTURED, address=address))
     share = 1.0 / len(passing) if passing else 0.0

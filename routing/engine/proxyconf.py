@@ -4,6 +4,7 @@ The engine may not import a YAML library, and KubeProxyConfiguration as written 
 kubeadm, kind and the managed offerings is plain block YAML (or JSON), so a small reader
 for ``key: value`` mappings nested by indentation is enough.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,6 +61,7 @@ def parse_proxy_config(text: str, *, max_number: int = 32) -> dict:
     ``max_number`` characters, is read as block YAML instead (which finds no settings in
     it) rather than raising.
     """
+
     def bounded_int(digits: str) -> int:
         if len(digits) > max_number:
             raise ValueError("number too long")
@@ -80,5 +82,7 @@ def parse_proxy_config(text: str, *, max_number: int = 32) -> dict:
         out["ipvs_scheduler"] = ipvs["scheduler"]
     gates = data.get("featureGates")
     if isinstance(gates, dict):
-        out["featureGates"] = {_GATE_NAMES[k]: bool(v) for k, v in gates.items() if k in _GATE_NAMES}
+        out["featureGates"] = {
+            _GATE_NAMES[k]: bool(v) for k, v in gates.items() if k in _GATE_NAMES
+        }
     return out

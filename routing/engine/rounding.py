@@ -1,4 +1,5 @@
 """Rounding shares for output so that they still sum to exactly one million millionths."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ EndpointSlice controller rewriting hints after a ``trafficDistribution`` change,
 downed node turning not-ready, a drained node's Deployment pods rescheduled);
 ``diff_answers`` says what moved between two answers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -27,9 +28,12 @@ class Answer(Protocol):
 
     def to_json(self) -> dict: ...
 
+
 #: Service fields a scenario may override -> (engine attribute, accepted values); derived
 #: from the field table ``routing.engine.whatif_fields.FIELDS``.
-SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {f.name: (f.attr, f.choices) for f in FIELDS}
+SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    f.name: (f.attr, f.choices) for f in FIELDS
+}
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -63,9 +67,22 @@ class Scenario:
 
     def is_empty(self) -> bool:
         """True when applying the scenario can change nothing."""
-        return not any((self.service_overrides, self.proxy_mode, self.ipvs_scheduler, self.node_proxy_modes,
-                        self.node_ipvs_schedulers, self.nodes_down, self.nodes_cordoned, self.nodes_drained,
-                        self.endpoints_not_ready, self.endpoints_terminating, self.scale, self.rollouts))
+        return not any(
+            (
+                self.service_overrides,
+                self.proxy_mode,
+                self.ipvs_scheduler,
+                self.node_proxy_modes,
+                self.node_ipvs_schedulers,
+                self.nodes_down,
+                self.nodes_cordoned,
+                self.nodes_drained,
+                self.endpoints_not_ready,
+                self.endpoints_terminating,
+                self.scale,
+                self.rollouts,
+            )
+        )
 
 
 def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField, Value]]:
@@ -90,8 +107,11 @@ def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[W
                 if now is None:
                     now = getattr(service, next(f.attr for f in FIELDS if f.name == other))
                 if now != wanted:
-                    raise ScenarioError(f"{spec.name} needs {other}={wanted} (Service {key} has {other}={now})",
-                                        field=f"services.{key}.{spec.name}", code=NOT_APPLICABLE)
+                    raise ScenarioError(
+                        f"{spec.name} needs {other}={wanted} (Service {key} has {other}={now})",
+                        field=f"services.{key}.{spec.name}",
+                        code=NOT_APPLICABLE,
+                    )
         out[key] = parsed
     return out
 
@@ -99,42 +119,71 @@ def _service_changes(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[W
 def _check(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField, Value]]:
     """Refuse what cannot apply (field, code and one line); the parsed Service changes."""
     services = _service_changes(snapshot, scenario)
-    for label, modes in (("proxy_mode", [scenario.proxy_mode]), ("node_proxy_modes", scenario.node_proxy_modes.values())):
+    for label, modes in (
+        ("proxy_mode", [scenario.proxy_mode]),
+        ("node_proxy_modes", scenario.node_proxy_modes.values()),
+    ):
         for mode in modes:
             if mode is not None and mode not in PROXY_MODES:
-                raise ScenarioError(f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}",
-                                    field=label, code=INVALID_CHOICE)
-    for label, scheds in (("ipvs_scheduler", [scenario.ipvs_scheduler]),
-                          ("node_ipvs_schedulers", scenario.node_ipvs_schedulers.values())):
+                raise ScenarioError(
+                    f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}",
+                    field=label,
+                    code=INVALID_CHOICE,
+                )
+    for label, scheds in (
+        ("ipvs_scheduler", [scenario.ipvs_scheduler]),
+        ("node_ipvs_schedulers", scenario.node_ipvs_schedulers.values()),
+    ):
         for sched in scheds:
             if sched is not None and sched not in IPVS_SCHEDULERS:
-                raise ScenarioError(f"ipvs scheduler {sched!r} is not one of {', '.join(IPVS_SCHEDULERS)}",
-                                    field=label, code=INVALID_CHOICE)
-    for label, names in (("node_proxy_modes", scenario.node_proxy_modes), ("node_ipvs_schedulers", scenario.node_ipvs_schedulers),
-                         ("nodes_down", scenario.nodes_down), ("nodes_cordoned", scenario.nodes_cordoned),
-                         ("nodes_drained", scenario.nodes_drained)):
+                raise ScenarioError(
+                    f"ipvs scheduler {sched!r} is not one of {', '.join(IPVS_SCHEDULERS)}",
+                    field=label,
+                    code=INVALID_CHOICE,
+                )
+    for label, names in (
+        ("node_proxy_modes", scenario.node_proxy_modes),
+        ("node_ipvs_schedulers", scenario.node_ipvs_schedulers),
+        ("nodes_down", scenario.nodes_down),
+        ("nodes_cordoned", scenario.nodes_cordoned),
+        ("nodes_drained", scenario.nodes_drained),
+    ):
         for name in names:
             if name not in snapshot.nodes:
                 raise ScenarioError(f"{label}: unknown node {name!r}", field=label, code=UNKNOWN)
     for count in scenario.scale.values():
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ScenarioError(f"scale: replicas must be a whole number >= 0, not {count!r}", field="scale",
-                                code=INVALID)
+            raise ScenarioError(
+                f"scale: replicas must be a whole number >= 0, not {count!r}",
+                field="scale",
+                code=INVALID,
+            )
     return services
 
 
-def _override_services(snapshot: Snapshot, changes: Mapping[str, Mapping[WhatIfField, Value]], services: dict,
-                       index: _Tracking) -> None:
+def _override_services(
+    snapshot: Snapshot,
+    changes: Mapping[str, Mapping[WhatIfField, Value]],
+    services: dict,
+    index: _Tracking,
+) -> None:
     for key, fields in changes.items():
         old = services[key]
-        new = replace(old, **{spec.attr: spec.engine_value(value) for spec, value in fields.items()})
+        new = replace(
+            old, **{spec.attr: spec.engine_value(value) for spec, value in fields.items()}
+        )
         services[key] = new
         # The topology annotation wins over the field, so the controller keeps its hints then.
         # Selector-less Services' slices are hand-managed, and an "Auto" topology annotation
         # keeps the topology cache's hints: then the controller rewrites nothing.
         if new.traffic_distribution != old.traffic_distribution and controller_manages(new):
-            index.keep_order(key, {port: tuple(controller_hints(ep, new, snapshot.zone_of) for ep in eps)
-                                   for port, eps in index.get(key, {}).items()})
+            index.keep_order(
+                key,
+                {
+                    port: tuple(controller_hints(ep, new, snapshot.zone_of) for ep in eps)
+                    for port, eps in index.get(key, {}).items()
+                },
+            )
 
 
 class _Tracking(dict):
@@ -168,7 +217,9 @@ def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
     return keys
 
 
-def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: _Tracking) -> None:
+def _rewrite_endpoints(
+    snapshot: Snapshot, scenario: Scenario, services: Mapping[str, Service], index: _Tracking
+) -> None:
     down, drained = scenario.nodes_down, scenario.nodes_drained
     not_ready, terminating = scenario.endpoints_not_ready, scenario.endpoints_terminating
     for key in _affected(snapshot, scenario):
@@ -180,9 +231,13 @@ def _rewrite_endpoints(snapshot: Snapshot, scenario: Scenario, services: Mapping
                 if ep.node in drained:
                     continue
                 if ep.node in down or ep.pod in not_ready or ep.ip in not_ready:
-                    ep = replace(ep, ready=service.publish_not_ready, serving=False, terminating=False)
+                    ep = replace(
+                        ep, ready=service.publish_not_ready, serving=False, terminating=False
+                    )
                 elif ep.pod in terminating or ep.ip in terminating:
-                    ep = replace(ep, ready=service.publish_not_ready, serving=True, terminating=True)
+                    ep = replace(
+                        ep, ready=service.publish_not_ready, serving=True, terminating=True
+                    )
                 out.append(ep)
             new_ports[port] = tuple(out)
         index.keep_order(key, new_ports)
@@ -199,14 +254,27 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     service_changes = _check(snapshot, scenario)
     # Copy only what the scenario can change; mappingproxy.copy() is the C-speed dict copy.
     services = snapshot.services.copy() if scenario.service_overrides else snapshot.services
-    touches_endpoints = bool(scenario.service_overrides or scenario.nodes_down or scenario.nodes_drained
-                             or scenario.endpoints_not_ready or scenario.endpoints_terminating or scenario.scale
-                             or scenario.rollouts)
+    touches_endpoints = bool(
+        scenario.service_overrides
+        or scenario.nodes_down
+        or scenario.nodes_drained
+        or scenario.endpoints_not_ready
+        or scenario.endpoints_terminating
+        or scenario.scale
+        or scenario.rollouts
+    )
     index = _Tracking(snapshot.endpoint_index) if touches_endpoints else None
     node_changes = scenario.nodes_down | scenario.nodes_cordoned | scenario.nodes_drained
     nodes = snapshot.nodes.copy() if node_changes else snapshot.nodes
-    pods = snapshot.pods.copy() if scenario.nodes_drained or scenario.scale or scenario.rollouts else snapshot.pods
-    changes: dict = {"proxy": _proxy(snapshot, scenario), "node_proxy": _node_proxy(snapshot, scenario, snapshot.nodes)}
+    pods = (
+        snapshot.pods.copy()
+        if scenario.nodes_drained or scenario.scale or scenario.rollouts
+        else snapshot.pods
+    )
+    changes: dict = {
+        "proxy": _proxy(snapshot, scenario),
+        "node_proxy": _node_proxy(snapshot, scenario, snapshot.nodes),
+    }
     for name in scenario.nodes_down:
         nodes[name] = replace(nodes[name], ready=False)
     for name in scenario.nodes_cordoned | scenario.nodes_drained:
@@ -215,7 +283,15 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
         _override_services(snapshot, service_changes, services, index)
         _rewrite_endpoints(snapshot, scenario, services, index)
         if scenario.nodes_drained:
-            reschedule_drained(snapshot.pods, pods, nodes, services, index, scenario.nodes_drained, snapshot.endpoint_index)
+            reschedule_drained(
+                snapshot.pods,
+                pods,
+                nodes,
+                services,
+                index,
+                scenario.nodes_drained,
+                snapshot.endpoint_index,
+            )
         for owner, replicas in scenario.scale.items():
             scale_owner(owner, replicas, pods, nodes, services, index)
         for owner in sorted(scenario.rollouts):
@@ -243,17 +319,26 @@ def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict:
     return {"endpoint_index": dict.copy(index), "node_services": node_services}
 
 
-def _proxy(snapshot: Snapshot, scenario: Scenario):  # noqa: ANN202
+def _proxy(snapshot: Snapshot, scenario: Scenario):
     proxy = snapshot.proxy
     if scenario.proxy_mode or scenario.ipvs_scheduler:
-        proxy = replace(proxy, mode=scenario.proxy_mode or proxy.mode, ipvs_scheduler=scenario.ipvs_scheduler or proxy.ipvs_scheduler)
+        proxy = replace(
+            proxy,
+            mode=scenario.proxy_mode or proxy.mode,
+            ipvs_scheduler=scenario.ipvs_scheduler or proxy.ipvs_scheduler,
+        )
     return proxy
 
 
 def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
     """Per-node kube-proxy configs after a cluster-wide or per-node mode change."""
     proxy = _proxy(snapshot, scenario)
-    if not (scenario.proxy_mode or scenario.ipvs_scheduler or scenario.node_proxy_modes or scenario.node_ipvs_schedulers):
+    if not (
+        scenario.proxy_mode
+        or scenario.ipvs_scheduler
+        or scenario.node_proxy_modes
+        or scenario.node_ipvs_schedulers
+    ):
         return snapshot.node_proxy
     out = {}
     for name in nodes:
@@ -262,8 +347,11 @@ def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
             config = replace(config, mode=proxy.mode, ipvs_scheduler=proxy.ipvs_scheduler)
         if name in scenario.node_proxy_modes or name in scenario.node_ipvs_schedulers:
             base = config or proxy
-            config = replace(base, mode=scenario.node_proxy_modes.get(name, base.mode),
-                             ipvs_scheduler=scenario.node_ipvs_schedulers.get(name, base.ipvs_scheduler))
+            config = replace(
+                base,
+                mode=scenario.node_proxy_modes.get(name, base.mode),
+                ipvs_scheduler=scenario.node_ipvs_schedulers.get(name, base.ipvs_scheduler),
+            )
         if config is not None and config != proxy:
             out[name] = config
     return out
@@ -281,23 +369,41 @@ class AnswerDiff:
         change in action, client IP, latency, cross-zone cost and imbalance."""
         old = {e["ip"]: e["share"] for e in self.before["endpoints"]}
         new = {e["ip"]: e["share"] for e in self.after["endpoints"]}
-        moved = [{"ip": ip, "before": old.get(ip, 0.0), "after": new.get(ip, 0.0),
-                  "change": round(new.get(ip, 0.0) - old.get(ip, 0.0), 6)}
-                 for ip in sorted(old.keys() | new.keys()) if abs(new.get(ip, 0.0) - old.get(ip, 0.0)) > 1e-9]
+        moved = [
+            {
+                "ip": ip,
+                "before": old.get(ip, 0.0),
+                "after": new.get(ip, 0.0),
+                "change": round(new.get(ip, 0.0) - old.get(ip, 0.0), 6),
+            }
+            for ip in sorted(old.keys() | new.keys())
+            if abs(new.get(ip, 0.0) - old.get(ip, 0.0)) > 1e-9
+        ]
         delta_drop = round(self.after["dropped"] - self.before["dropped"], 6)
 
         def change(path: tuple[str, ...]) -> dict:
             a, b = self.before, self.after
             for key in path:
                 a, b = (a or {}).get(key), (b or {}).get(key)
-            return {"before": a, "after": b, "change": None if a is None or b is None else round(b - a, 6)}
+            return {
+                "before": a,
+                "after": b,
+                "change": None if a is None or b is None else round(b - a, 6),
+            }
 
         return {
             "moved": moved,
-            "newly_dropped": max(delta_drop, 0.0), "stops_dropping": max(-delta_drop, 0.0),
+            "newly_dropped": max(delta_drop, 0.0),
+            "stops_dropping": max(-delta_drop, 0.0),
             "action": {"before": self.before["action"], "after": self.after["action"]},
-            "drop_reason": {"before": self.before["drop_reason"], "after": self.after["drop_reason"]},
-            "client_ip_preserved": {"before": self.before["client_ip_preserved"], "after": self.after["client_ip_preserved"]},
+            "drop_reason": {
+                "before": self.before["drop_reason"],
+                "after": self.after["drop_reason"],
+            },
+            "client_ip_preserved": {
+                "before": self.before["client_ip_preserved"],
+                "after": self.after["client_ip_preserved"],
+            },
             "latency_ms": change(("latency_ms", "expected")),
             "cost_usd_per_month": change(("cost", "usd_per_month")),
             "cross_zone": change(("locality", "cross_zone")),

@@ -5,6 +5,7 @@
 node's proxy mode spreads over them, then adds locality, latency, cost, imbalance and the
 explanation trail. ``Answer.to_json()`` is the DESIGN.md simulate contract.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -12,10 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from routing.engine.candidates import (
-    CLUSTERIP, DESTINATIONS, DROP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, SOURCE_KINDS, Path, path_for,
-)
 from routing.engine import decide
+from routing.engine.candidates import (
+    CLUSTERIP,
+    DESTINATIONS,
+    DROP,
+    EXTERNALIP,
+    FORWARD,
+    LOADBALANCER,
+    NODEPORT,
+    REJECT,
+    SOURCE_KINDS,
+    Path,
+    path_for,
+)
 from routing.engine.choice import Choice, Traffic, choose
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
@@ -25,7 +36,13 @@ from routing.engine.lb import lb_nodes
 from routing.engine.rounding import exact_float_sum, round_shares
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
-from routing.engine.sourceranges import ClientAddressError, check_client_ip, filters, firewall_drops, verdict
+from routing.engine.sourceranges import (
+    ClientAddressError,
+    check_client_ip,
+    filters,
+    firewall_drops,
+    verdict,
+)
 from routing.engine.types import Endpoint, Service, ServicePort
 from routing.engine.unproxied import not_proxied
 
@@ -37,7 +54,7 @@ __all__ = ["Answer", "Question", "QuestionError", "simulate"]
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """"If a new connection leaves ``source`` for ``service``:``port`` via ``to``…"
+    """ "If a new connection leaves ``source`` for ``service``:``port`` via ``to``…"
 
     ``source``: ``pod:NODE``, ``external:NODE``, ``lb`` or (beyond DESIGN.md) ``host:NODE``,
     a host-network process. ``to``: clusterip, nodeport,
@@ -68,14 +85,20 @@ class Question:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
         kind, _, node = self.source.partition(":")
         if kind not in SOURCE_KINDS or (kind == "lb") != (node == ""):
-            raise QuestionError(f"source {self.source!r} is not pod:NODE, external:NODE, host:NODE or lb",
-                                field="source", code=INVALID)
+            raise QuestionError(
+                f"source {self.source!r} is not pod:NODE, external:NODE, host:NODE or lb",
+                field="source",
+                code=INVALID,
+            )
         return kind, node or None
 
     def scenario(self) -> Scenario:
         """The what-if this question carries (empty when it carries none)."""
-        return Scenario(service_overrides={self.service: dict(self.overrides)} if self.overrides else {},
-                        proxy_mode=self.proxy_mode, ipvs_scheduler=self.ipvs_scheduler)
+        return Scenario(
+            service_overrides={self.service: dict(self.overrides)} if self.overrides else {},
+            proxy_mode=self.proxy_mode,
+            ipvs_scheduler=self.ipvs_scheduler,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +142,14 @@ class Answer:
 
     def to_json(self) -> dict:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
-        keys = sorted(self.endpoint_shares, key=lambda k: (self.endpoint_shares[k][0].ip, self.endpoint_shares[k][0].port))
-        rounded = round_shares([self.endpoint_shares[k][1] for k in keys] + [self.dropped - self.rejected, self.rejected])
+        keys = sorted(
+            self.endpoint_shares,
+            key=lambda k: (self.endpoint_shares[k][0].ip, self.endpoint_shares[k][0].port),
+        )
+        rounded = round_shares(
+            [self.endpoint_shares[k][1] for k in keys]
+            + [self.dropped - self.rejected, self.rejected]
+        )
         endpoints = []
         for key, share in zip(keys, rounded, strict=False):
             ep = self.endpoint_shares[key][0]
@@ -138,23 +167,37 @@ class Answer:
             nodes[entry["node"] or ""] += entry["share"]
             zones[entry["zone"] or ""] += entry["share"]
         return {
-            "service": self.service, "port": self.port,
-            "source": {"kind": self.source_kind, "node": self.source_node}, "to": self.to,
-            "proxy_mode": self.proxy_mode, "action": self.action, "dropped": dropped,
-            "drop_reason": self.drop_reason, "client_ip_preserved": self.client_ip_preserved,
-            "endpoints": endpoints, "explain": [str(r) for r in self.reasons],
+            "service": self.service,
+            "port": self.port,
+            "source": {"kind": self.source_kind, "node": self.source_node},
+            "to": self.to,
+            "proxy_mode": self.proxy_mode,
+            "action": self.action,
+            "dropped": dropped,
+            "drop_reason": self.drop_reason,
+            "client_ip_preserved": self.client_ip_preserved,
+            "endpoints": endpoints,
+            "explain": [str(r) for r in self.reasons],
             "rejected": rounded[-1],
             "client_ip_preserved_share": round(self.client_ip_preserved_share, 6),
             "nodes": {k: round(v, 6) for k, v in sorted(nodes.items())},
             "zones": {k: round(v, 6) for k, v in sorted(zones.items())},
             "locality": {k: round(self.locality.get(k, 0.0), 6) for k in LOCALITIES},
-            "latency_ms": {"expected": None if self.expected_latency_ms is None else round(self.expected_latency_ms, 4),
-                           "scheduler": dict(self.scheduler_latency_ms) if self.scheduler_latency_ms else None},
-            "cost": {"cross_zone_bytes_per_s": round(self.cross_zone_bytes_per_s, 3),
-                     "usd_per_month": round(self.cost_usd_per_month, 4)},
+            "latency_ms": {
+                "expected": None
+                if self.expected_latency_ms is None
+                else round(self.expected_latency_ms, 4),
+                "scheduler": dict(self.scheduler_latency_ms) if self.scheduler_latency_ms else None,
+            },
+            "cost": {
+                "cross_zone_bytes_per_s": round(self.cross_zone_bytes_per_s, 3),
+                "usd_per_month": round(self.cost_usd_per_month, 4),
+            },
             "imbalance": None if self.imbalance is None else round(self.imbalance, 4),
             "ingress_nodes": [{"node": n, "share": round(s, 6)} for n, s in self.ingress_nodes],
-            "session_affinity": None if self.session_affinity_timeout is None else {"timeout_seconds": self.session_affinity_timeout},
+            "session_affinity": None
+            if self.session_affinity_timeout is None
+            else {"timeout_seconds": self.session_affinity_timeout},
             "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
             "family": self.family or None,
             "proxied": self.proxied,
@@ -162,20 +205,35 @@ class Answer:
         }
 
 
-def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePort, str, str | None, str]:
+def _resolve(
+    snapshot: Snapshot, question: Question
+) -> tuple[Service, ServicePort, str, str | None, str]:
     service = snapshot.services.get(question.service)
     if service is None:
         raise QuestionError(f"unknown service {question.service!r}", field="service", code=UNKNOWN)
     port = service.port(question.port)
     if port is None:
         names = ", ".join(p.name or str(p.port) for p in service.ports) or "none"
-        raise QuestionError(f"service {service.key} has no port {question.port!r} (ports: {names})" if question.port not in (None, "")
-                            else f"service {service.key} has several ports, pick one with --port ({names})",
-                            field="port", code=UNKNOWN if question.port not in (None, "") else INVALID)
+        raise QuestionError(
+            f"service {service.key} has no port {question.port!r} (ports: {names})"
+            if question.port not in (None, "")
+            else f"service {service.key} has several ports, pick one with --port ({names})",
+            field="port",
+            code=UNKNOWN if question.port not in (None, "") else INVALID,
+        )
     kind, node = question.parse_source()
     # A dump without Node objects cannot say which names exist: any name is taken then.
-    if node is not None and node not in snapshot.nodes and snapshot.nodes and not any(
-            ep.node == node for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps):
+    if (
+        node is not None
+        and node not in snapshot.nodes
+        and snapshot.nodes
+        and not any(
+            ep.node == node
+            for ports in snapshot.endpoint_index.values()
+            for eps in ports.values()
+            for ep in eps
+        )
+    ):
         raise QuestionError(f"unknown node {node!r}", field="source", code=UNKNOWN)
     to = question.to or DEFAULT_TO[kind]
     if question.to is None and kind == "external" and not port.node_port:
@@ -183,28 +241,48 @@ def _resolve(snapshot: Snapshot, question: Question) -> tuple[Service, ServicePo
         # external address the port does have.
         to = LOADBALANCER if service.lb_ips else EXTERNALIP if service.external_ips else NODEPORT
     if to not in DESTINATIONS:
-        raise QuestionError(f"destination {to!r} is not one of {', '.join(DESTINATIONS)}", field="to", code=INVALID_CHOICE)
+        raise QuestionError(
+            f"destination {to!r} is not one of {', '.join(DESTINATIONS)}",
+            field="to",
+            code=INVALID_CHOICE,
+        )
     if kind == "lb":
         if service.type != "LoadBalancer":
-            raise QuestionError(f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer",
-                                field="source", code=NOT_APPLICABLE)
+            raise QuestionError(
+                f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer",
+                field="source",
+                code=NOT_APPLICABLE,
+            )
         if to not in (LOADBALANCER, NODEPORT):
-            raise QuestionError("source lb reaches the service through its load balancer (--to loadbalancer or nodeport)",
-                                field="to", code=NOT_APPLICABLE)
+            raise QuestionError(
+                "source lb reaches the service through its load balancer (--to loadbalancer or nodeport)",
+                field="to",
+                code=NOT_APPLICABLE,
+            )
     if to == NODEPORT and not port.node_port:
-        raise QuestionError(f"service {service.key} port {port.name or port.port} has no nodePort", field="to",
-                            code=NOT_APPLICABLE)
+        raise QuestionError(
+            f"service {service.key} port {port.name or port.port} has no nodePort",
+            field="to",
+            code=NOT_APPLICABLE,
+        )
     if to == LOADBALANCER and kind != "lb" and not service.lb_ips:
         if kind == "pod" and service.lb_uncaptured and port.node_port:
             # Not captured on nodes: the packet really leaves for the LB, which sends it
             # back through a NodePort on the nodes it deems healthy.
             return service, port, "pod-via-lb", node, to
-        raise QuestionError(f"service {service.key} has no load-balancer IP captured by kube-proxy"
-                            + _other_family(service, service.all_lb_ips, "load-balancer IPs"), field="to",
-                            code=NOT_APPLICABLE)
+        raise QuestionError(
+            f"service {service.key} has no load-balancer IP captured by kube-proxy"
+            + _other_family(service, service.all_lb_ips, "load-balancer IPs"),
+            field="to",
+            code=NOT_APPLICABLE,
+        )
     if to == EXTERNALIP and not service.external_ips:
-        raise QuestionError(f"service {service.key} has no externalIPs" + _other_family(service, service.all_external_ips, "externalIPs"),
-                            field="to", code=NOT_APPLICABLE)
+        raise QuestionError(
+            f"service {service.key} has no externalIPs"
+            + _other_family(service, service.all_external_ips, "externalIPs"),
+            field="to",
+            code=NOT_APPLICABLE,
+        )
     return service, port, kind, node, to
 
 
@@ -215,17 +293,29 @@ def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> st
     if not others or not service.family:
         return ""
     other = family_of(others[0])
-    tail = (f"; ask for --family {other}" if other in families(service)
-            else f", and the Service has no {other} ClusterIP, so no kube-proxy programs them")
+    tail = (
+        f"; ask for --family {other}"
+        if other in families(service)
+        else f", and the Service has no {other} ClusterIP, so no kube-proxy programs them"
+    )
     return f" of its family {service.family}: its {what} {', '.join(others)} are {other}{tail}"
 
 
-def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
+def _paths(
+    snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str
+) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
     if kind not in ("lb", "pod-via-lb"):
-        path = path_for(snapshot, service=service, port=port, node=node, pod_source=kind == "pod", to=to,
-                        host_source=kind == "host")
+        path = path_for(
+            snapshot,
+            service=service,
+            port=port,
+            node=node,
+            pod_source=kind == "pod",
+            to=to,
+            host_source=kind == "host",
+        )
         return [(path, 1.0)], [], ()
     chosen = lb_nodes(snapshot, service=service, port=port)
     special = set()
@@ -244,13 +334,21 @@ def _paths(snapshot: Snapshot, service: Service, port: ServicePort, kind: str, n
     proxying = lb_proxies(service)
     notes = list(chosen.reasons)
     if proxying:
-        notes.append(reason(Code.LB_PROXY_REPLACES_SOURCE, address=", ".join(service.lb_uncaptured)))
+        notes.append(
+            reason(Code.LB_PROXY_REPLACES_SOURCE, address=", ".join(service.lb_uncaptured))
+        )
     for members in groups.values():
         # A pod whose packet comes back from a pass-through LB (hostname ingress) still has
         # a pod source IP: the arriving node's short-circuit rule matches it. A proxying
         # LB (ipMode Proxy) opens its own connection: the node sees the LB's address.
-        path = path_for(snapshot, service=service, port=port, node=members[0][0],
-                        pod_source=kind == "pod-via-lb" and not proxying, to=LOADBALANCER)
+        path = path_for(
+            snapshot,
+            service=service,
+            port=port,
+            node=members[0][0],
+            pod_source=kind == "pod-via-lb" and not proxying,
+            to=LOADBALANCER,
+        )
         if proxying:
             path = replace(path, client_ip_preserved=False)
         paths.append((path, sum(share for _, share in members)))
@@ -265,7 +363,9 @@ def lb_proxies(service: Service) -> bool:
     return all(decide.is_ip(address) for address in service.lb_uncaptured)
 
 
-def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | None, to: str) -> list[Reason]:
+def _context_notes(
+    snapshot: Snapshot, service: Service, kind: str, node: str | None, to: str
+) -> list[Reason]:
     """Facts around the answer: source ranges, release/mode mismatches, dual-stack."""
     notes = []
     if to == LOADBALANCER and service.lb_source_ranges:
@@ -273,13 +373,20 @@ def _context_notes(snapshot: Snapshot, service: Service, kind: str, node: str | 
     config = snapshot.proxy_for(node)
     ver = f"v{config.version[0]}.{config.version[1]}"
     why = {"userspace": "removed in 1.26", "nftables": "added in 1.29"}.get(config.mode)
-    if (config.mode == "userspace" and config.version >= (1, 26)) or (config.mode == "nftables" and config.version < (1, 29)):
+    if (config.mode == "userspace" and config.version >= (1, 26)) or (
+        config.mode == "nftables" and config.version < (1, 29)
+    ):
         notes.append(reason(Code.MODE_NOT_IN_RELEASE, mode=config.mode, version=ver, why=why))
     found = snapshot.nodes.get(node) if node else None
     if found is not None and not found.zone and found.beta_zone:
         notes.append(reason(Code.NODE_ONLY_BETA_ZONE, node=node, zone=found.beta_zone))
     if len(service.cluster_ips) > 1:
-        notes.append(reason(Code.DUAL_STACK_PRIMARY_FAMILY, family=service.family or ("IPv6" if ":" in service.cluster_ips[0] else "IPv4")))
+        notes.append(
+            reason(
+                Code.DUAL_STACK_PRIMARY_FAMILY,
+                family=service.family or ("IPv6" if ":" in service.cluster_ips[0] else "IPv4"),
+            )
+        )
     if kind == "pod-via-lb":
         notes.extend(reason(Code.LB_NOT_CAPTURED, address=a) for a in service.lb_uncaptured)
     return notes
@@ -303,26 +410,63 @@ def _node_address(snapshot: Snapshot, name: str, service: Service) -> str:
     return node_address(node.addresses, service.family) if node is not None else ""
 
 
-def _choice_notes(path: Path, choice: Choice, traffic: Traffic | None, scheduler: str) -> list[Reason]:
+def _choice_notes(
+    path: Path, choice: Choice, traffic: Traffic | None, scheduler: str
+) -> list[Reason]:
     """What the IPVS / userspace outcome adds to the trail beyond the scheduler's own lines."""
     notes: list[Reason] = []
     if path.quiesced:
-        notes.append(reason(Code.IPVS_GRACEFUL_WEIGHT_ZERO, node=path.node, endpoints=", ".join(ep.key for ep in path.quiesced)))
+        notes.append(
+            reason(
+                Code.IPVS_GRACEFUL_WEIGHT_ZERO,
+                node=path.node,
+                endpoints=", ".join(ep.key for ep in path.quiesced),
+            )
+        )
     if path.mode == "ipvs" and traffic is not None and traffic.persistence_timeout_s:
-        notes.append(reason(Code.IPVS_PERSISTENT, vip=traffic.destination_vip or "the VIP", timeout=traffic.persistence_timeout_s))
+        notes.append(
+            reason(
+                Code.IPVS_PERSISTENT,
+                vip=traffic.destination_vip or "the VIP",
+                timeout=traffic.persistence_timeout_s,
+            )
+        )
     if choice.pinned is not None and traffic is not None and traffic.destination_vip:
-        notes.append(reason(Code.IPVS_PINNED, scheduler=scheduler, node=path.node, vip=traffic.destination_vip, endpoint=choice.pinned))
+        notes.append(
+            reason(
+                Code.IPVS_PINNED,
+                scheduler=scheduler,
+                node=path.node,
+                vip=traffic.destination_vip,
+                endpoint=choice.pinned,
+            )
+        )
     if choice.refused > 0:
         percent = f"{choice.refused:.1%}"
         if path.mode == "ipvs":
-            notes.append(reason(Code.IPVS_SCHEDULER_REFUSED, scheduler=scheduler, node=path.node, percent=percent))
+            notes.append(
+                reason(
+                    Code.IPVS_SCHEDULER_REFUSED,
+                    scheduler=scheduler,
+                    node=path.node,
+                    percent=percent,
+                )
+            )
         else:
             notes.append(reason(Code.USERSPACE_CONNECTION_CLOSED, node=path.node, percent=percent))
     return notes
 
 
-def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, notes: list[Reason], *,
-                service: Service, port: ServicePort, to: str) -> _Totals:
+def _accumulate(
+    snapshot: Snapshot,
+    paths: list[tuple[Path, float]],
+    seed: int,
+    notes: list[Reason],
+    *,
+    service: Service,
+    port: ServicePort,
+    to: str,
+) -> _Totals:
     """Spread each path's weight over its endpoints with the node's proxy mode."""
     totals = _Totals()
     for path, weight in paths:
@@ -333,9 +477,16 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
             totals.drop_weights[str(path.drop_reason)] += weight
             continue
         config = snapshot.proxy_for(path.node)
-        traffic = decide.traffic(path.mode, service, port, to, _node_address(snapshot, path.node, service),
-                                 path.quiesced)
-        choice = choose(path.endpoints, mode=path.mode, scheduler=config.ipvs_scheduler, seed=seed, traffic=traffic)
+        traffic = decide.traffic(
+            path.mode, service, port, to, _node_address(snapshot, path.node, service), path.quiesced
+        )
+        choice = choose(
+            path.endpoints,
+            mode=path.mode,
+            scheduler=config.ipvs_scheduler,
+            seed=seed,
+            traffic=traffic,
+        )
         notes.extend(choice.reasons)
         notes.extend(_choice_notes(path, choice, traffic, config.ipvs_scheduler))
         totals.latency = totals.latency or choice.latency_ms
@@ -345,7 +496,11 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
             lost = weight * choice.refused
             totals.dropped += lost
             totals.rejected += lost
-            code = Code.IPVS_SCHEDULER_REFUSED if path.mode == "ipvs" else Code.USERSPACE_CONNECTION_CLOSED
+            code = (
+                Code.IPVS_SCHEDULER_REFUSED
+                if path.mode == "ipvs"
+                else Code.USERSPACE_CONNECTION_CLOSED
+            )
             totals.drop_weights[str(code)] += lost
             weight -= lost
         nat_zone = snapshot.zone_of(path.node)
@@ -353,7 +508,9 @@ def _accumulate(snapshot: Snapshot, paths: list[tuple[Path, float]], seed: int, 
             share = weight * choice.shares.get(ep.key, 0.0)
             prev = totals.shares.get(ep.key)
             totals.shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
-            totals.locality[locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
+            totals.locality[
+                locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))
+            ] += share
     if not paths:
         # An LB without a single backend node: nothing reaches any kube-proxy.
         totals.dropped = 1.0
@@ -378,7 +535,15 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
     kind = "pod" if kind == "pod-via-lb" else kind
     if node is not None:
         config = snapshot.proxy_for(node)
-        notes.insert(0, reason(Code.NODE_PROXY_MODE, node=node, mode=config.mode, version=f"v{config.version[0]}.{config.version[1]}"))
+        notes.insert(
+            0,
+            reason(
+                Code.NODE_PROXY_MODE,
+                node=node,
+                mode=config.mode,
+                version=f"v{config.version[0]}.{config.version[1]}",
+            ),
+        )
         if node in snapshot.nodes and not snapshot.nodes[node].ready:
             notes.append(reason(Code.NODE_NOT_READY, node=node))
     totals = _accumulate(snapshot, paths, question.seed, notes, service=service, port=port, to=to)
@@ -387,31 +552,68 @@ def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostM
     # What the dump did not say and the adapter assumed, last: it qualifies the whole answer.
     notes.extend(reason(Code.SNAPSHOT_ASSUMPTION, note=note) for note in snapshot.notes)
     forwarded = 1.0 - totals.dropped
-    action = FORWARD if forwarded > 1e-12 else (REJECT if totals.rejected >= totals.dropped - 1e-12 else DROP)
-    preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [p.client_ip_preserved for p, _ in paths]
+    action = (
+        FORWARD
+        if forwarded > 1e-12
+        else (REJECT if totals.rejected >= totals.dropped - 1e-12 else DROP)
+    )
+    preserved = [p.client_ip_preserved for p, _ in paths if p.action == FORWARD] or [
+        p.client_ip_preserved for p, _ in paths
+    ]
     kept = sum(w for p, w in paths if p.action == FORWARD and p.client_ip_preserved)
     positive = [s for _, s in totals.shares.values() if s > 0]
-    bytes_per_s = model.request_rate * totals.locality.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+    bytes_per_s = (
+        model.request_rate
+        * totals.locality.get(CROSS_ZONE, 0.0)
+        * (model.request_bytes + model.response_bytes)
+    )
     drops = totals.drop_weights
     return Answer(
-        service=service.key, port=port.name or str(port.port), source_kind=kind, source_node=node, to=to,
-        proxy_mode=snapshot.proxy_for(node).mode, action=action, endpoint_shares=totals.shares, dropped=totals.dropped,
-        rejected=totals.rejected, drop_reason=max(drops, key=drops.__getitem__) if drops else None,
-        client_ip_preserved=all(preserved), locality=dict(totals.locality),
+        service=service.key,
+        port=port.name or str(port.port),
+        source_kind=kind,
+        source_node=node,
+        to=to,
+        proxy_mode=snapshot.proxy_for(node).mode,
+        action=action,
+        endpoint_shares=totals.shares,
+        dropped=totals.dropped,
+        rejected=totals.rejected,
+        drop_reason=max(drops, key=drops.__getitem__) if drops else None,
+        client_ip_preserved=all(preserved),
+        locality=dict(totals.locality),
         client_ip_preserved_share=kept / forwarded if forwarded > 1e-12 else 0.0,
-        expected_latency_ms=(sum(model.hop_ms(k) * v for k, v in totals.locality.items()) / forwarded) if forwarded > 1e-12 else None,
-        scheduler_latency_ms=totals.latency, cross_zone_bytes_per_s=bytes_per_s,
+        expected_latency_ms=(
+            sum(model.hop_ms(k) * v for k, v in totals.locality.items()) / forwarded
+        )
+        if forwarded > 1e-12
+        else None,
+        scheduler_latency_ms=totals.latency,
+        cross_zone_bytes_per_s=bytes_per_s,
         cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
         imbalance=(max(positive) / (sum(positive) / len(positive))) if positive else None,
-        reasons=_dedupe(notes), ingress_nodes=ingress,
-        session_affinity_timeout=service.affinity_timeout if service.session_affinity == "ClientIP" else None,
-        zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}),
+        reasons=_dedupe(notes),
+        ingress_nodes=ingress,
+        session_affinity_timeout=service.affinity_timeout
+        if service.session_affinity == "ClientIP"
+        else None,
+        zone_of=MappingProxyType(
+            {ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}
+        ),
         family=service.family,
     )
 
 
-def _source_ranges(snapshot: Snapshot, service: Service, paths: list[tuple[Path, float]], notes: list[Reason],
-                   kind: str, node: str | None, to: str, client_ip: str | None) -> list[tuple[Path, float]]:
+def _source_ranges(
+    snapshot: Snapshot,
+    service: Service,
+    paths: list[tuple[Path, float]],
+    notes: list[Reason],
+    kind: str,
+    node: str | None,
+    to: str,
+    client_ip: str | None,
+) -> list[tuple[Path, float]]:
     """Paths whose kube-proxy drops the client at the LB IP (outside loadBalancerSourceRanges)
     become drops; the verdict joins the explanation either way."""
     if not filters(service, to) or kind == "pod-via-lb":
@@ -432,7 +634,15 @@ def _source_ranges(snapshot: Snapshot, service: Service, paths: list[tuple[Path,
     for path, weight in paths:
         no_endpoints = path.action == REJECT and path.drop_reason == Code.NO_ENDPOINTS_REJECT
         if firewall_drops(path.mode, not no_endpoints):
-            path = Path(path.node, DROP, (), path.client_ip_preserved, Code.LB_SOURCE_RANGE_DROP, (), path.mode)
+            path = Path(
+                path.node,
+                DROP,
+                (),
+                path.client_ip_preserved,
+                Code.LB_SOURCE_RANGE_DROP,
+                (),
+                path.mode,
+            )
         out.append((path, weight))
     return out
 
@@ -458,18 +668,34 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
     lost = 0.0 if eps else 1.0
     loc: dict[str, float] = defaultdict(float)
     for ep in eps:
-        loc[locality(node, snapshot.zone_of(node), ep.node, ep.zone or snapshot.zone_of(ep.node))] += share
-    bytes_per_s = model.request_rate * loc.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+        loc[
+            locality(node, snapshot.zone_of(node), ep.node, ep.zone or snapshot.zone_of(ep.node))
+        ] += share
+    bytes_per_s = (
+        model.request_rate * loc.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+    )
     return Answer(
-        service=service.key, port=label, source_kind=kind, source_node=node,
-        to=question.to or DEFAULT_TO[kind], proxy_mode=snapshot.proxy_for(node).mode, action=REJECT if lost else FORWARD,
-        endpoint_shares={ep.key: (ep, share) for ep in eps}, dropped=lost, rejected=lost,
+        service=service.key,
+        port=label,
+        source_kind=kind,
+        source_node=node,
+        to=question.to or DEFAULT_TO[kind],
+        proxy_mode=snapshot.proxy_for(node).mode,
+        action=REJECT if lost else FORWARD,
+        endpoint_shares={ep.key: (ep, share) for ep in eps},
+        dropped=lost,
+        rejected=lost,
         drop_reason=str(found.reason.code) if lost else None,
-        client_ip_preserved=True, locality=dict(loc),
+        client_ip_preserved=True,
+        locality=dict(loc),
         expected_latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) if eps else None,
-        scheduler_latency_ms=None, cross_zone_bytes_per_s=bytes_per_s,
+        scheduler_latency_ms=None,
+        cross_zone_bytes_per_s=bytes_per_s,
         cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
-        imbalance=1.0 if eps else None, reasons=(found.reason,), proxied=False, dns=found.dns,
+        imbalance=1.0 if eps else None,
+        reasons=(found.reason,),
+        proxied=False,
+        dns=found.dns,
         zone_of=MappingProxyType({ep.node: snapshot.zone_of(ep.node) for ep in eps if ep.node}),
     )
 
@@ -477,15 +703,21 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
 def _family_snapshot(snapshot: Snapshot, question: Question) -> Snapshot:
     """The snapshot as the ``question.family`` proxier sees the question's Service."""
     if question.family not in FAMILIES:
-        raise QuestionError(f"family {question.family!r} is not one of {', '.join(FAMILIES)}", field="family",
-                            code=INVALID_CHOICE)
+        raise QuestionError(
+            f"family {question.family!r} is not one of {', '.join(FAMILIES)}",
+            field="family",
+            code=INVALID_CHOICE,
+        )
     service = snapshot.services.get(question.service)
     if service is None:
         raise QuestionError(f"unknown service {question.service!r}", field="service", code=UNKNOWN)
     if service.proxied and question.family not in families(service):
-        raise QuestionError(f"service {service.key} has no {question.family} ClusterIP "
-                            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it",
-                            field="family", code=NOT_APPLICABLE)
+        raise QuestionError(
+            f"service {service.key} has no {question.family} ClusterIP "
+            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it",
+            field="family",
+            code=NOT_APPLICABLE,
+        )
     return snapshot_for_family(snapshot, question.service, question.family)
 
 
@@ -507,6 +739,10 @@ def _dedupe(notes: list[Reason], *, per_code: int = 3) -> tuple[Reason, ...]:
     out = []
     for i, note in enumerate(kept):
         extra = counts[str(note.code)] - per_code
-        last = all(str(later.code) != str(note.code) for later in kept[i + 1:])
-        out.append(Reason(note.code, f"{note.message} (and {extra} more like it)") if extra > 0 and last else note)
+        last = all(str(later.code) != str(note.code) for later in kept[i + 1 :])
+        out.append(
+            Reason(note.code, f"{note.message} (and {extra} more like it)")
+            if extra > 0 and last
+            else note
+        )
     return tuple(out)

@@ -13,6 +13,7 @@ Follows ``staging/src/k8s.io/endpointslice/trafficdist/trafficdist.go``:
   slices are hand-managed and never touched (``Controller.syncService`` returns early when
   ``service.Spec.Selector == nil``), so a what-if changes nothing in them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,7 +33,9 @@ def controller_manages(service: Service) -> bool:
     return service.selector is not None and service.topology_annotation not in ("Auto", "auto")
 
 
-def controller_hints(ep: Endpoint, service: Service, zone_of: Callable[[str | None], str]) -> Endpoint:
+def controller_hints(
+    ep: Endpoint, service: Service, zone_of: Callable[[str | None], str]
+) -> Endpoint:
     """``ep`` as the controller rewrites it for ``service.traffic_distribution``.
 
     The controller fills ``endpoint.zone`` from the node's ``topology.kubernetes.io/zone``
@@ -40,7 +43,11 @@ def controller_hints(ep: Endpoint, service: Service, zone_of: Callable[[str | No
     """
     dist = service.traffic_distribution
     if dist not in CLOSE_DISTRIBUTIONS:
-        return ep if not (ep.zone_hints or ep.node_hints) else replace(ep, zone_hints=_NONE, node_hints=_NONE)
+        return (
+            ep
+            if not (ep.zone_hints or ep.node_hints)
+            else replace(ep, zone_hints=_NONE, node_hints=_NONE)
+        )
     if not ep.ready:
         return ep
     zone = ep.zone or zone_of(ep.node)

@@ -1,4 +1,5 @@
 """The immutable cluster snapshot the engine answers questions about."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,7 +20,9 @@ def freeze(mapping: Mapping) -> Mapping:
     return MappingProxyType(mapping if type(mapping) is dict else dict(mapping))
 
 
-def services_by_node(index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]]) -> dict[str, frozenset[str]]:
+def services_by_node(
+    index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]],
+) -> dict[str, frozenset[str]]:
     """node -> keys of the services with an endpoint on it."""
     found: dict[str, set[str]] = {}
     for key, ports in index.items():
@@ -59,7 +62,9 @@ class Snapshot:
     #: "namespace/name" -> Service.
     services: Mapping[str, Service] = field(default_factory=lambda: _EMPTY)
     #: "namespace/name" -> port name -> endpoints (de-duplicated, sorted by "ip:port").
-    endpoint_index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(default_factory=lambda: _EMPTY)
+    endpoint_index: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(
+        default_factory=lambda: _EMPTY
+    )
     #: "namespace/name" -> Pod (only what the what-if needs).
     pods: Mapping[str, Pod] = field(default_factory=lambda: _EMPTY)
     #: kube-proxy configuration of nodes not listed in ``node_proxy``.
@@ -75,7 +80,9 @@ class Snapshot:
     #: "namespace/name" -> port name -> endpoints of a dual-stack Service's *second* IP
     #: family (``endpoint_index`` holds its primary family); read by
     #: ``routing.engine.families.snapshot_for_family``.
-    family_endpoints: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(default_factory=lambda: _EMPTY)
+    family_endpoints: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(
+        default_factory=lambda: _EMPTY
+    )
 
     def endpoints(self, service_key: str, port_name: str) -> tuple[Endpoint, ...]:
         """kube-proxy's endpoint list for one service port (empty when unknown)."""
@@ -94,7 +101,15 @@ class Snapshot:
 
     def evolve(self, **changes: object) -> Snapshot:
         """A copy with some fields replaced (mappings are frozen on the way in)."""
-        for name in ("nodes", "services", "endpoint_index", "pods", "node_proxy", "node_services", "family_endpoints"):
+        for name in (
+            "nodes",
+            "services",
+            "endpoint_index",
+            "pods",
+            "node_proxy",
+            "node_services",
+            "family_endpoints",
+        ):
             if name in changes:
                 changes[name] = freeze(changes[name])  # type: ignore[arg-type]
         return replace(self, **changes)

@@ -25,6 +25,7 @@ verdict when the whole pod CIDR is inside (or wholly outside) the ranges; an ext
 load-balancer client only when the question gives ``client_ip``. Otherwise the client is
 taken as inside, and the answer says so.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -85,7 +86,9 @@ def check_client_ip(client_ip: str | None) -> None:
         raise ClientAddressError(f"client_ip {client_ip!r} is not an IP address") from None
 
 
-def verdict(snapshot: Snapshot, service: Service, kind: str, node: str | None, client_ip: str | None) -> Verdict:
+def verdict(
+    snapshot: Snapshot, service: Service, kind: str, node: str | None, client_ip: str | None
+) -> Verdict:
     """Does the client of a question pass ``service``'s loadBalancerSourceRanges?"""
     nets = _networks(service.lb_source_ranges)
     ranges = ", ".join(service.lb_source_ranges)
@@ -97,13 +100,19 @@ def verdict(snapshot: Snapshot, service: Service, kind: str, node: str | None, c
     found = snapshot.nodes.get(node) if node else None
     family = 6 if service.family == "IPv6" else 4
     if kind == "host":
-        address = next((a for a in (found.addresses if found else ()) if _version(a) == family), None)
+        address = next(
+            (a for a in (found.addresses if found else ()) if _version(a) == family), None
+        )
         if address is None:
             return _assumed(ranges, f"node {node}'s address is not in the dump")
         inside = any(ipaddress.ip_address(address) in net for net in nets)
-        return _decided(service, inside, f"host process on {node} ({address})", ranges, snapshot, node)
+        return _decided(
+            service, inside, f"host process on {node} ({address})", ranges, snapshot, node
+        )
     if kind == "pod":
-        cidrs = [c for c in (found.pod_cidrs if found else ()) if _version(c.split("/")[0]) == family]
+        cidrs = [
+            c for c in (found.pod_cidrs if found else ()) if _version(c.split("/")[0]) == family
+        ]
         if not cidrs:
             return _assumed(ranges, f"node {node}'s podCIDR is not in the dump")
         pod_nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
@@ -121,12 +130,25 @@ def _version(text: str) -> int:
     return 6 if ":" in text else 4
 
 
-def _decided(service: Service, inside: bool, client: str, ranges: str, snapshot: Snapshot, node: str | None) -> Verdict:
+def _decided(
+    service: Service, inside: bool, client: str, ranges: str, snapshot: Snapshot, node: str | None
+) -> Verdict:
     if inside:
-        return Verdict(True, client, reason(Code.LB_SOURCE_RANGE_ALLOWED, client=client, ranges=ranges))
+        return Verdict(
+            True, client, reason(Code.LB_SOURCE_RANGE_ALLOWED, client=client, ranges=ranges)
+        )
     mode = snapshot.proxy_for(node).mode
-    return Verdict(False, client, reason(Code.LB_SOURCE_RANGE_DROP, client=client, ranges=ranges, mode=mode,
-                                         lb_ip=", ".join(service.lb_ips)))
+    return Verdict(
+        False,
+        client,
+        reason(
+            Code.LB_SOURCE_RANGE_DROP,
+            client=client,
+            ranges=ranges,
+            mode=mode,
+            lb_ip=", ".join(service.lb_ips),
+        ),
+    )
 
 
 def _assumed(ranges: str, why: str) -> Verdict:

@@ -4,13 +4,21 @@ Decide first (``topology_mode``), then apply (``categorize_endpoints``). Works o
 service port as seen from one node. ``None`` in a result means "this set is not used by
 the service"; an empty tuple means "used, and nothing is left".
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from routing.engine.explain import Code, Reason, reason
-from routing.engine.types import DEFAULT_VERSION, Endpoint, FeatureGates, Service, ServicePort, Version
+from routing.engine.types import (
+    DEFAULT_VERSION,
+    Endpoint,
+    FeatureGates,
+    Service,
+    ServicePort,
+    Version,
+)
 
 MODE_NONE = ""
 MODE_SAME_ZONE = "PreferSameZone"
@@ -92,26 +100,41 @@ def topology_mode(
     any_hints = any(ep.zone_hints or ep.node_hints for ep in ready)
     if not any_hints:
         if service.traffic_distribution:
-            return TopologyDecision(MODE_NONE, (reason(Code.TRAFFIC_DISTRIBUTION_WITHOUT_HINTS, value=service.traffic_distribution),))
+            return TopologyDecision(
+                MODE_NONE,
+                (
+                    reason(
+                        Code.TRAFFIC_DISTRIBUTION_WITHOUT_HINTS, value=service.traffic_distribution
+                    ),
+                ),
+            )
         return TopologyDecision(MODE_NONE)
     ver = f"v{version[0]}.{version[1]}"
     if not gates.topology_aware_hints:
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_GATE_OFF, version=ver),))
     # Before ServiceTrafficDistribution (1.31) kube-proxy also demanded the annotation.
-    if not gates.service_traffic_distribution and not annotation_enables_hints(service.annotation_read_by(version), version):
+    if not gates.service_traffic_distribution and not annotation_enables_hints(
+        service.annotation_read_by(version), version
+    ):
         return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_NO_ANNOTATION, version=ver),))
     if not gates.service_traffic_distribution and not zone:
         # Before 1.31 canUseTopology refused a node without a zone label up front.
-        return TopologyDecision(MODE_NONE, (reason(Code.HINTS_IGNORED_NODE_WITHOUT_ZONE, node=node_name),))
+        return TopologyDecision(
+            MODE_NONE, (reason(Code.HINTS_IGNORED_NODE_WITHOUT_ZONE, node=node_name),)
+        )
     notes: list[Reason] = []
     if gates.prefer_same_traffic_distribution:
         missing = next((ep for ep in ready if not ep.node_hints), None)
         if missing is None:
             if any(node_name in ep.node_hints for ep in ready):
-                return TopologyDecision(MODE_SAME_NODE, (reason(Code.TOPOLOGY_SAME_NODE, node=node_name),))
+                return TopologyDecision(
+                    MODE_SAME_NODE, (reason(Code.TOPOLOGY_SAME_NODE, node=node_name),)
+                )
             notes.append(reason(Code.NODE_HINTS_IGNORED_NO_HINT_FOR_NODE, node=node_name))
         elif any(ep.node_hints for ep in ready):
-            notes.append(reason(Code.NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT, endpoint=missing.key))
+            notes.append(
+                reason(Code.NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT, endpoint=missing.key)
+            )
     elif any(ep.node_hints for ep in ready):
         notes.append(reason(Code.NODE_HINTS_IGNORED_GATE_OFF, version=ver))
     missing = next((ep for ep in ready if not ep.zone_hints), None)
@@ -136,13 +159,17 @@ def available_for_topology(ep: Endpoint, mode: str, node_name: str, zone: str) -
     return zone in ep.zone_hints
 
 
-def local_endpoints(endpoints: Sequence[Endpoint], node_name: str, gates: FeatureGates) -> tuple[Endpoint, ...]:
+def local_endpoints(
+    endpoints: Sequence[Endpoint], node_name: str, gates: FeatureGates
+) -> tuple[Endpoint, ...]:
     """kube-proxy's Local set on ``node_name`` (used or not): its Ready endpoints, else
     (ProxyTerminatingEndpoints) its serving-terminating ones. ``endpoints`` may be the
     whole port's or only the node's own."""
     local = tuple(ep for ep in endpoints if ep.node == node_name and ep.ready)
     if not local and gates.proxy_terminating_endpoints:
-        local = tuple(ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating)
+        local = tuple(
+            ep for ep in endpoints if ep.node == node_name and ep.serving and ep.terminating
+        )
     return local
 
 
@@ -186,8 +213,12 @@ def categorize_endpoints(
     ProxyTerminatingEndpoints (on from 1.26).
     """
     if not endpoints:
-        return Categorized(None if not uses_cluster_endpoints(service, port, gates) else (),
-                           None if not uses_local_endpoints(service, port, gates) else (), False, MODE_NONE)
+        return Categorized(
+            None if not uses_cluster_endpoints(service, port, gates) else (),
+            None if not uses_local_endpoints(service, port, gates) else (),
+            False,
+            MODE_NONE,
+        )
     notes: list[Reason] = []
     mode = MODE_NONE
     cluster: tuple[Endpoint, ...] | None = None
@@ -195,10 +226,14 @@ def categorize_endpoints(
     has_any = False
     fallback = gates.proxy_terminating_endpoints
     if uses_cluster_endpoints(service, port, gates):
-        decision = topology_mode(endpoints, service=service, node_name=node_name, zone=zone, gates=gates, version=version)
+        decision = topology_mode(
+            endpoints, service=service, node_name=node_name, zone=zone, gates=gates, version=version
+        )
         mode = decision.mode
         notes.extend(decision.reasons)
-        cluster = tuple(ep for ep in endpoints if ep.ready and available_for_topology(ep, mode, node_name, zone))
+        cluster = tuple(
+            ep for ep in endpoints if ep.ready and available_for_topology(ep, mode, node_name, zone)
+        )
         if not cluster and fallback:
             # Topology already fell back to "" if no Ready endpoint matched it, so an empty
             # set here means no Ready endpoint anywhere.

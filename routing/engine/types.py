@@ -4,6 +4,7 @@ Every field is documented against the Kubernetes API field it mirrors. The adapt
 ``routing.engine.kube`` is the only place that reads Kubernetes objects; everything else
 in the engine works on these frozen values.
 """
+
 from __future__ import annotations
 
 import re
@@ -180,6 +181,7 @@ class Service:
         if version < (1, 27) and self.hints_annotation is not None:
             return self.hints_annotation
         return self.topology_annotation
+
     #: ``spec.sessionAffinity``: None or ClientIP.
     session_affinity: str = "None"
     #: ``spec.sessionAffinityConfig.clientIP.timeoutSeconds`` (API default 10800).
@@ -269,17 +271,43 @@ class Endpoint:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
-_ENDPOINT_SETTERS = tuple(getattr(Endpoint, name).__set__ for name in (
-    "ip", "port", "node", "zone", "ready", "serving", "terminating", "zone_hints", "node_hints", "pod"))
+_ENDPOINT_SETTERS = tuple(
+    getattr(Endpoint, name).__set__
+    for name in (
+        "ip",
+        "port",
+        "node",
+        "zone",
+        "ready",
+        "serving",
+        "terminating",
+        "zone_hints",
+        "node_hints",
+        "pod",
+    )
+)
 
 
-def make_endpoint(ip: str, port: int, node: str | None, zone: str | None, ready: bool, serving: bool,
-                  terminating: bool, zone_hints: frozenset[str], node_hints: frozenset[str], pod: str | None) -> Endpoint:
+def make_endpoint(
+    ip: str,
+    port: int,
+    node: str | None,
+    zone: str | None,
+    ready: bool,
+    serving: bool,
+    terminating: bool,
+    zone_hints: frozenset[str],
+    node_hints: frozenset[str],
+    pod: str | None,
+) -> Endpoint:
     """``Endpoint(...)`` for bulk loads: fills the slots directly, skipping the frozen
     dataclass ``__init__`` (twice as fast for the 150,000 endpoints of a large cluster).
     All arguments are required and positional, in field order."""
     obj = object.__new__(Endpoint)
-    for setter, value in zip(_ENDPOINT_SETTERS, (ip, port, node, zone, ready, serving, terminating, zone_hints, node_hints, pod)):
+    for setter, value in zip(
+        _ENDPOINT_SETTERS,
+        (ip, port, node, zone, ready, serving, terminating, zone_hints, node_hints, pod),
+    ):
         setter(obj, value)
     return obj
 

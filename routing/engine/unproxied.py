@@ -12,6 +12,7 @@ verdict but what cluster DNS hands the client:
 * ExternalName: a CNAME to ``spec.externalName``;
 * another service proxy's Service: its ClusterIP, which only that proxy programs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,15 +39,30 @@ def not_proxied(snapshot: Snapshot, service: Service) -> NotProxied | None:
         return None
     if service.type == "ExternalName":
         target = service.external_name or "(spec.externalName unset)"
-        return NotProxied(reason(Code.NOT_PROXIED_EXTERNAL_NAME, service=service.key, dns=target), (target,))
+        return NotProxied(
+            reason(Code.NOT_PROXIED_EXTERNAL_NAME, service=service.key, dns=target), (target,)
+        )
     if service.headless:
         eps = dns_endpoints(snapshot, service)
         dns = tuple(dict.fromkeys(ep.ip for ep in eps))
-        shown = ", ".join(dns[:10]) + (f" and {len(dns) - 10} more" if len(dns) > 10 else "") if dns else "no address"
-        return NotProxied(reason(Code.NOT_PROXIED_HEADLESS, service=service.key, dns=shown), dns, eps)
+        shown = (
+            ", ".join(dns[:10]) + (f" and {len(dns) - 10} more" if len(dns) > 10 else "")
+            if dns
+            else "no address"
+        )
+        return NotProxied(
+            reason(Code.NOT_PROXIED_HEADLESS, service=service.key, dns=shown), dns, eps
+        )
     addresses = tuple(ip for ip in service.cluster_ips if ip not in ("", "None"))
-    return NotProxied(reason(Code.NOT_PROXIED_OTHER_PROXY, service=service.key, dns=", ".join(addresses) or "none",
-                             proxy=service.proxy_name or '""'), addresses)
+    return NotProxied(
+        reason(
+            Code.NOT_PROXIED_OTHER_PROXY,
+            service=service.key,
+            dns=", ".join(addresses) or "none",
+            proxy=service.proxy_name or '""',
+        ),
+        addresses,
+    )
 
 
 def dns_endpoints(snapshot: Snapshot, service: Service) -> tuple[Endpoint, ...]:

@@ -68,7 +68,9 @@ def userspace_shares(
         raise ValueError(f"failing endpoint {unknown[0]!r} is not among the endpoints")
     notes = ["USERSPACE_REMOVED_1_26", "USERSPACE_ROUND_ROBIN", "USERSPACE_SOURCE_IP_LOST"]
     if not endpoints:
-        return SchedulerResult("userspace", {}, "analytic", (*notes, "USERSPACE_NO_ENDPOINTS"), dropped=1.0)
+        return SchedulerResult(
+            "userspace", {}, "analytic", (*notes, "USERSPACE_NO_ENDPOINTS"), dropped=1.0
+        )
     if len(endpoints) > 1:
         notes.append("USERSPACE_ORDER_SHUFFLED")
     down = [e in failing for e in endpoints]
@@ -101,7 +103,9 @@ def userspace_shares(
     )
 
 
-def userspace_connections(*, endpoints: Sequence[str], failing: frozenset[str] = frozenset(), count: int) -> list[tuple[str | None, int]]:
+def userspace_connections(
+    *, endpoints: Sequence[str], failing: frozenset[str] = frozenset(), count: int
+) -> list[tuple[str | None, int]]:
     """The first ``count`` connections from a fresh round-robin index, one after another.
 
     Each item is (endpoint reached or None, failed dials before it) — the trace that shows a
@@ -159,7 +163,12 @@ def _delay(tries_failed: int, failure: str) -> float:
 def _delay_stats(delays: Sequence[float]) -> dict[str, float]:
     values = np.asarray(delays, dtype=float)
     p50, p95, p99 = np.percentile(values, [50, 95, 99], method="inverted_cdf")
-    return {"mean": round(float(values.mean()), 3), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+    return {
+        "mean": round(float(values.mean()), 3),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+    }
 
 
 def _shares(endpoints: Sequence[str], delivered: Sequence[int]) -> dict[str, float]:
@@ -167,7 +176,9 @@ def _shares(endpoints: Sequence[str], delivered: Sequence[int]) -> dict[str, flo
     return {e: (d / total if total else 0.0) for e, d in zip(endpoints, delivered)}
 
 
-def _concurrent(endpoints: tuple[str, ...], down: list[bool], notes: list[str], failure: str) -> SchedulerResult:
+def _concurrent(
+    endpoints: tuple[str, ...], down: list[bool], notes: list[str], failure: str
+) -> SchedulerResult:
     # Every dial lands on a uniformly random list position, independently: P(fail) = f/n.
     n, f = len(endpoints), sum(down)
     q = f / n
@@ -177,7 +188,9 @@ def _concurrent(endpoints: tuple[str, ...], down: list[bool], notes: list[str], 
     dropped = q**tries
     if dropped:
         notes.append("USERSPACE_ALL_TRIES_FAILED")
-    outcomes = [(_delay(k, failure), (q**k) * (1 - q)) for k in range(tries)] + [(_delay(tries, failure), dropped)]
+    outcomes = [(_delay(k, failure), (q**k) * (1 - q)) for k in range(tries)] + [
+        (_delay(tries, failure), dropped)
+    ]
     return SchedulerResult(
         "userspace",
         _shares(endpoints, [0 if d else 1 for d in down]),

@@ -6,6 +6,7 @@ parsing, the apply patch builder and the fake API server's validation. Adding a 
 adding a ``WhatIfField`` here (and, if kube-proxy reads it, teaching the engine what it
 does); see ``docs/adding-a-whatif-field.md``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,7 +16,12 @@ from types import MappingProxyType
 from typing import Any
 
 from routing.engine.errors import INVALID, INVALID_CHOICE, UNSUPPORTED_RELEASE, ScenarioError
-from routing.engine.types import SESSION_AFFINITIES, TRAFFIC_DISTRIBUTIONS, TRAFFIC_POLICIES, Version
+from routing.engine.types import (
+    SESSION_AFFINITIES,
+    TRAFFIC_DISTRIBUTIONS,
+    TRAFFIC_POLICIES,
+    Version,
+)
 
 #: Every Service type kube-proxy programs.
 ALL_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
@@ -78,19 +84,33 @@ class WhatIfField:
         """``raw`` (text from a flag or a form, or JSON) as this field's value; raises
         ``ScenarioError`` with ``field=where`` when it is not an allowed value."""
         if self.kind is int:
-            text = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+            text = (
+                str(raw).strip()
+                if isinstance(raw, (str, int)) and not isinstance(raw, bool)
+                else ""
+            )
             if not text.lstrip("-").isdigit():
-                raise ScenarioError(f"{self.name}={raw!r} is not a whole number", field=where, code=INVALID)
+                raise ScenarioError(
+                    f"{self.name}={raw!r} is not a whole number", field=where, code=INVALID
+                )
             number = int(text)
             if (self.minimum is not None and number < self.minimum) or (
-                    self.maximum is not None and number > self.maximum):
-                raise ScenarioError(f"{self.name}={number} is not between {self.minimum} and {self.maximum}",
-                                    field=where, code=INVALID)
+                self.maximum is not None and number > self.maximum
+            ):
+                raise ScenarioError(
+                    f"{self.name}={number} is not between {self.minimum} and {self.maximum}",
+                    field=where,
+                    code=INVALID,
+                )
             return number
         if isinstance(raw, str) and raw in self._accepted:
             return raw
-        shown = ", ".join(v for v in self.choices if v) + (' or "" (unset)' if self.unset == "" else "")
-        raise ScenarioError(f"{self.name}={raw!r} is not one of {shown}", field=where, code=INVALID_CHOICE)
+        shown = ", ".join(v for v in self.choices if v) + (
+            ' or "" (unset)' if self.unset == "" else ""
+        )
+        raise ScenarioError(
+            f"{self.name}={raw!r} is not one of {shown}", field=where, code=INVALID_CHOICE
+        )
 
     def check_release(self, value: Value, version: Version, *, where: str) -> None:
         """Refuse a value the cluster's Kubernetes release does not have."""
@@ -101,11 +121,19 @@ class WhatIfField:
             return
         first, last = span
         if version < first:
-            raise ScenarioError(f"{self.name}={value} needs Kubernetes {first[0]}.{first[1]}+ "
-                                f"(cluster runs {version[0]}.{version[1]})", field=where, code=UNSUPPORTED_RELEASE)
+            raise ScenarioError(
+                f"{self.name}={value} needs Kubernetes {first[0]}.{first[1]}+ "
+                f"(cluster runs {version[0]}.{version[1]})",
+                field=where,
+                code=UNSUPPORTED_RELEASE,
+            )
         if last is not None and version > last:
-            raise ScenarioError(f"{self.name}={value} was removed after Kubernetes {last[0]}.{last[1]} "
-                                f"(cluster runs {version[0]}.{version[1]})", field=where, code=UNSUPPORTED_RELEASE)
+            raise ScenarioError(
+                f"{self.name}={value} was removed after Kubernetes {last[0]}.{last[1]} "
+                f"(cluster runs {version[0]}.{version[1]})",
+                field=where,
+                code=UNSUPPORTED_RELEASE,
+            )
 
     def engine_value(self, value: Value) -> Any:
         """The engine attribute's value for ``value`` (the unset value becomes None)."""
@@ -116,38 +144,69 @@ class WhatIfField:
         if self.kind is int:
             accepts = f"a whole number {self.minimum}..{self.maximum}"
         else:
-            accepts = ", ".join(v for v in self.values) + (' ("" removes it)' if self.unset == "" else "")
-        acts = "" if self.service_types == ALL_TYPES else f" Acts on {', '.join(self.service_types)} Services."
+            accepts = ", ".join(v for v in self.values) + (
+                ' ("" removes it)' if self.unset == "" else ""
+            )
+        acts = (
+            ""
+            if self.service_types == ALL_TYPES
+            else f" Acts on {', '.join(self.service_types)} Services."
+        )
         needs = f" Needs {self.requires[0]}={self.requires[1]}." if self.requires else ""
         return f"{self.help} Accepts {accepts}.{acts}{needs}"
 
 
 FIELDS: tuple[WhatIfField, ...] = (
     WhatIfField(
-        "internalTrafficPolicy", "internal_traffic_policy", str, values=TRAFFIC_POLICIES, default="Cluster",
+        "internalTrafficPolicy",
+        "internal_traffic_policy",
+        str,
+        values=TRAFFIC_POLICIES,
+        default="Cluster",
         help="Local keeps calls from pods on their own node (dropped where no endpoint is local).",
     ),
     WhatIfField(
-        "externalTrafficPolicy", "external_traffic_policy", str, values=TRAFFIC_POLICIES, default="Cluster",
+        "externalTrafficPolicy",
+        "external_traffic_policy",
+        str,
+        values=TRAFFIC_POLICIES,
+        default="Cluster",
         service_types=EXTERNAL_TYPES,
         help="Local keeps external traffic on the node it arrives at and keeps the client IP.",
     ),
     WhatIfField(
-        "trafficDistribution", "traffic_distribution", str, values=TRAFFIC_DISTRIBUTIONS, unset="", default="",
-        releases={"PreferClose": ((1, 31), None), "PreferSameZone": ((1, 34), None),
-                  "PreferSameNode": ((1, 34), None)},  # KEP-4444, KEP-3015
+        "trafficDistribution",
+        "traffic_distribution",
+        str,
+        values=TRAFFIC_DISTRIBUTIONS,
+        unset="",
+        default="",
+        releases={
+            "PreferClose": ((1, 31), None),
+            "PreferSameZone": ((1, 34), None),
+            "PreferSameNode": ((1, 34), None),
+        },  # KEP-4444, KEP-3015
         help="Topology preference; the EndpointSlice controller writes hints kube-proxy follows.",
     ),
     WhatIfField(
-        "sessionAffinity", "session_affinity", str, values=SESSION_AFFINITIES, default="None",
+        "sessionAffinity",
+        "session_affinity",
+        str,
+        values=SESSION_AFFINITIES,
+        default="None",
         help="ClientIP sticks each client to one endpoint.",
     ),
     WhatIfField(
         # kube-proxy programs it as the iptables "recent --seconds", the nftables affinity
         # set's timeout and the IPVS persistence timeout; the API accepts 1..86400 and only
         # beside sessionAffinity ClientIP (MaxClientIPServiceAffinitySeconds).
-        "sessionAffinityConfig.clientIP.timeoutSeconds", "affinity_timeout", int, minimum=1, maximum=86400,
-        default=10800, requires=("sessionAffinity", "ClientIP"),
+        "sessionAffinityConfig.clientIP.timeoutSeconds",
+        "affinity_timeout",
+        int,
+        minimum=1,
+        maximum=86400,
+        default=10800,
+        requires=("sessionAffinity", "ClientIP"),
         help="How long a ClientIP client sticks to its endpoint after its last packet, in seconds.",
     ),
 )
@@ -162,5 +221,7 @@ def field_named(name: str, *, where: str) -> WhatIfField:
     """The field called ``name``; ``ScenarioError(code="unknown")`` naming the allowed ones."""
     found = BY_NAME.get(name)
     if found is None:
-        raise ScenarioError(f"cannot override {name!r} (allowed: {', '.join(NAMES)})", field=where, code="unknown")
+        raise ScenarioError(
+            f"cannot override {name!r} (allowed: {', '.join(NAMES)})", field=where, code="unknown"
+        )
     return found

@@ -49,8 +49,21 @@ class LabAgents:
         events = []
         for node in self.lab.nodes.values():
             proc = subprocess.Popen(
-                [sys.executable, str(MANAGE), "node_agent", "--node", node.name, "--netns", node.ns, "--allow-write"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                [
+                    sys.executable,
+                    str(MANAGE),
+                    "node_agent",
+                    "--node",
+                    node.name,
+                    "--netns",
+                    node.ns,
+                    "--allow-write",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             self.procs.append(proc)
             lines: list[str] = []
             self.logs[node.name] = lines
@@ -60,7 +73,9 @@ class LabAgents:
         deadline = time.monotonic() + self.ready_timeout
         for name, ready in events:
             if not ready.wait(max(0.0, deadline - time.monotonic())):
-                raise LabError(f"node agent for {name} not ready: {''.join(self.logs[name][-5:]).strip()}")
+                raise LabError(
+                    f"node agent for {name} not ready: {''.join(self.logs[name][-5:]).strip()}"
+                )
 
     def program(self, snapshot: Snapshot, mode: str, *, timeout: float = 60) -> None:
         """Send each node its rules through its queue; wait until every node holds them."""
@@ -82,7 +97,9 @@ class LabAgents:
             time.sleep(0.1)
         if pending:
             name = next(iter(pending))
-            raise LabError(f"node agent for {name} did not apply the rules: {''.join(self.logs[name][-5:]).strip()}")
+            raise LabError(
+                f"node agent for {name} did not apply the rules: {''.join(self.logs[name][-5:]).strip()}"
+            )
 
     def close(self) -> None:
         """Stop every worker (TERM, then KILL)."""

@@ -54,7 +54,9 @@ def delete(names: Sequence[str]) -> list[str]:
     failed = []
     for name in names:
         if os.path.exists(os.path.join(NETNS_DIR, name)):
-            proc = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(
+                ["ip", "netns", "del", name], capture_output=True, text=True, timeout=30
+            )
             if proc.returncode != 0:
                 failed.append(name)
     return failed

@@ -65,12 +65,16 @@ class Fit:
     ok: bool
 
 
-def goodness_of_fit(observed: Mapping[str, int], expected_shares: Mapping[str, float], *, alpha: float) -> Fit:
+def goodness_of_fit(
+    observed: Mapping[str, int], expected_shares: Mapping[str, float], *, alpha: float
+) -> Fit:
     """Pearson's chi-square test. An outcome with predicted share 0 that was observed is an
     outright disagreement (``impossible``); one category alone passes iff nothing fell outside."""
     n = sum(observed.values())
     cats = [k for k, share in expected_shares.items() if share > 0]
-    impossible = tuple(sorted(k for k, count in observed.items() if count and expected_shares.get(k, 0.0) <= 0))
+    impossible = tuple(
+        sorted(k for k, count in observed.items() if count and expected_shares.get(k, 0.0) <= 0)
+    )
     if n == 0:
         return Fit(0.0, 0, 0.0, impossible, False)
     if len(cats) <= 1:

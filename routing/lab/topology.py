@@ -116,7 +116,10 @@ class Lab:
                     self.pods[ep.ip].ports.add(ep.port)
         cidr = cluster_cidr(self.snapshot, first)
         for name, lab_node in self.nodes.items():
-            self.clients[name] = (f"{self.tag}-c{lab_node.index}", self._client_ip(name, cidr, used))
+            self.clients[name] = (
+                f"{self.tag}-c{lab_node.index}",
+                self._client_ip(name, cidr, used),
+            )
             used.add(self.clients[name][1])
 
     def _client_ip(self, node_name: str, cidr: str | None, used: set[str]) -> str:
@@ -150,29 +153,47 @@ class Lab:
         self._add_ns(ext_ns)
         hosts.append((ext_ns, ext_ip, "fx"))
         for ns, _, port in hosts:
-            fab += [f"link add {port} type veth peer name eth0 netns {ns}", f"link set {port} master br0",
-                    f"link set {port} up"]
+            fab += [
+                f"link add {port} type veth peer name eth0 netns {ns}",
+                f"link set {port} master br0",
+                f"link set {port} up",
+            ]
         netns.ip_batch(self.fabric, fab)
         node_ns = {n.ns for n in self.nodes.values()}
         for ns, ip, _ in hosts:
             cmds = ["link set lo up", f"addr add {ip}/32 dev eth0", "link set eth0 up"]
-            cmds += [f"route add {other}/32 dev eth0 scope link" for _, other, _ in hosts if other != ip]
+            cmds += [
+                f"route add {other}/32 dev eth0 scope link" for _, other, _ in hosts if other != ip
+            ]
             if ns in node_ns:
                 # Real nodes have a default route, so traffic to a Service IP is forwarded
                 # (and meets kube-proxy's FORWARD-path REJECT/DROP) instead of failing
                 # route lookup. The default leads to a veth whose peer sits unbridged in
                 # the fabric namespace (no forwarding there): a sink inside the lab.
-                cmds += [f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} netns {self.fabric}",
-                         "link set sink0 up", "route add default dev sink0"]
+                cmds += [
+                    f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} netns {self.fabric}",
+                    "link set sink0 up",
+                    "route add default dev sink0",
+                ]
             netns.ip_batch(ns, cmds)
         netns.ip_batch(self.fabric, [f"link set s{n.index} up" for n in self.nodes.values()])
         for node in self.nodes.values():
-            netns.ns_run(node.ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
-                                   "net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0",
-                                   # REJECT answers with ICMP; rate limiting would turn
-                                   # refusals into timeouts under a burst of connections.
-                                   "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000",
-                                   "net.ipv4.icmp_msgs_burst=100000"])
+            netns.ns_run(
+                node.ns,
+                [
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ip_forward=1",
+                    "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0",
+                    "net.ipv4.conf.eth0.rp_filter=0",
+                    # REJECT answers with ICMP; rate limiting would turn
+                    # refusals into timeouts under a burst of connections.
+                    "net.ipv4.icmp_ratelimit=0",
+                    "net.ipv4.icmp_msgs_per_sec=100000",
+                    "net.ipv4.icmp_msgs_burst=100000",
+                ],
+            )
         self._attach_pods()
         self.responders.start()
 
@@ -187,8 +208,12 @@ class Lab:
             attached.append((ns, ip, name))
         for k, (ns, ip, home) in enumerate(attached):
             gw = self.nodes[home].ip
-            node_cmds[home] += [f"link add v{k} type veth peer name eth0 netns {ns}",
-                                f"addr add {gw}/32 dev v{k}", f"link set v{k} up", f"route add {ip}/32 dev v{k}"]
+            node_cmds[home] += [
+                f"link add v{k} type veth peer name eth0 netns {ns}",
+                f"addr add {gw}/32 dev v{k}",
+                f"link set v{k} up",
+                f"route add {ip}/32 dev v{k}",
+            ]
             for other in self.nodes:
                 if other != home:
                     node_cmds[other].append(f"route add {ip}/32 via {gw} dev eth0 onlink")
@@ -197,8 +222,16 @@ class Lab:
             netns.ip_batch(self.nodes[name].ns, cmds)
         for ns, ip, home in attached:
             gw = self.nodes[home].ip
-            netns.ip_batch(ns, ["link set lo up", f"addr add {ip}/32 dev eth0", "link set eth0 up",
-                                f"route add {gw}/32 dev eth0 scope link", f"route add default via {gw} dev eth0"])
+            netns.ip_batch(
+                ns,
+                [
+                    "link set lo up",
+                    f"addr add {ip}/32 dev eth0",
+                    "link set eth0 up",
+                    f"route add {gw}/32 dev eth0 scope link",
+                    f"route add default via {gw} dev eth0",
+                ],
+            )
         for pod in self.pods.values():
             for port in sorted(pod.ports):
                 self.responders.listen(pod.ns, pod.ip, port)
@@ -207,7 +240,9 @@ class Lab:
     def program(self, snapshot: Snapshot, mode: str) -> None:
         """Load the rules ``snapshot`` renders for each node, in ``mode``, into its namespace."""
         if mode not in ("iptables", "nftables"):
-            raise LabError(f"the lab runs iptables or nftables rules, not {mode!r} (no IPVS in this kernel)")
+            raise LabError(
+                f"the lab runs iptables or nftables rules, not {mode!r} (no IPVS in this kernel)"
+            )
         cache = RenderCache()  # nodes of one zone share most blocks
         for node in self.nodes.values():
             rules = render_node_rules(snapshot, node.name, mode, cache=cache)
@@ -219,4 +254,7 @@ class Lab:
 
     def route_external(self, dest_ip: str, via_node: str) -> None:
         """Send the external client's traffic for ``dest_ip`` (an LB IP or externalIP) to a node."""
-        netns.ip_batch(self.external[0], [f"route replace {dest_ip}/32 via {self.nodes[via_node].ip} dev eth0 onlink"])
+        netns.ip_batch(
+            self.external[0],
+            [f"route replace {dest_ip}/32 via {self.nodes[via_node].ip} dev eth0 onlink"],
+        )

@@ -87,7 +87,9 @@ class Outcomes:
     errors: Counter = field(default_factory=Counter)
 
 
-def burst(ns: str, dest: str, port: int, n: int, *, timeout: float = 0.6, concurrency: int = 100) -> Outcomes:
+def burst(
+    ns: str, dest: str, port: int, n: int, *, timeout: float = 0.6, concurrency: int = 100
+) -> Outcomes:
     """Open ``n`` TCP connections from namespace ``ns`` to ``dest:port`` and classify each."""
     return burst_many([(ns, dest, port)], n, timeout=timeout, concurrency=concurrency)[0]
 
@@ -113,7 +115,9 @@ def burst_many(
     return outs
 
 
-def _one_round(targets: list[tuple[str, str, int]], counts: list[int], timeout: float, outs: list[Outcomes]) -> None:
+def _one_round(
+    targets: list[tuple[str, str, int]], counts: list[int], timeout: float, outs: list[Outcomes]
+) -> None:
     sel = selectors.DefaultSelector()
     for i, ((ns, dest, port), count) in enumerate(zip(targets, counts)):
         if not count:

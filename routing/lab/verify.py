@@ -50,7 +50,9 @@ def default_sources(snapshot: Snapshot, service: str) -> list[str]:
     return out
 
 
-def _target(lab: Lab, snapshot: Snapshot, source: str, to: str, port_name: str) -> tuple[str, str, int]:
+def _target(
+    lab: Lab, snapshot: Snapshot, source: str, to: str, port_name: str
+) -> tuple[str, str, int]:
     """(client namespace, destination IP, destination port) for one source."""
     kind, _, node = source.partition(":")
     svc = snapshot.services[lab.service]
@@ -113,18 +115,28 @@ def verify(
         for source in (s for s in chosen if s != "lb"):
             kind = source.partition(":")[0]
             to = "clusterip" if kind == "pod" else "nodeport"
-            question = Question(service=lab.service, source=source, to=to, port=svc_port.name or None, proxy_mode=mode)
+            question = Question(
+                service=lab.service,
+                source=source,
+                to=to,
+                port=svc_port.name or None,
+                proxy_mode=mode,
+            )
             answer = simulate(snapshot, question).to_json()
             plans.append((source, to, answer, _target(lab, snapshot, source, to, svc_port.name)))
         outcomes = burst_many([p[3] for p in plans], requests)
         for (source, to, answer, _), outcome in zip(plans, outcomes):
-            results.append(_judge(lab, snapshot, mode, source, to, answer, outcome, requests, alpha))
+            results.append(
+                _judge(lab, snapshot, mode, source, to, answer, outcome, requests, alpha)
+            )
         if "lb" in chosen:
             results.append(_verify_lb(lab, snapshot, mode, svc_port, requests, alpha))
     return results
 
 
-def _verify_lb(lab: Lab, snapshot: Snapshot, mode: str, svc_port, requests: int, alpha: float) -> SourceResult:
+def _verify_lb(
+    lab: Lab, snapshot: Snapshot, mode: str, svc_port, requests: int, alpha: float
+) -> SourceResult:
     """The cloud load balancer: external clients spread equally over the ingress nodes the
     engine reports (those passing the health check), each arriving at that node.
 
@@ -135,16 +147,24 @@ def _verify_lb(lab: Lab, snapshot: Snapshot, mode: str, svc_port, requests: int,
     """
     svc = snapshot.services[lab.service]
     if svc.lb_source_ranges:
-        raise LabError(f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, which the lab cannot reach")
+        raise LabError(
+            f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, which the lab cannot reach"
+        )
     if not svc_port.node_port:
-        raise LabError(f"{lab.service} port {svc_port.name or svc_port.port} has no NodePort for the lb source")
-    question = Question(service=lab.service, source="lb", port=svc_port.name or None, proxy_mode=mode)
+        raise LabError(
+            f"{lab.service} port {svc_port.name or svc_port.port} has no NodePort for the lb source"
+        )
+    question = Question(
+        service=lab.service, source="lb", port=svc_port.name or None, proxy_mode=mode
+    )
     answer = simulate(snapshot, question).to_json()
     ingress = answer.get("ingress_nodes") or []
     if not ingress:
         raise LabError(f"{lab.service}: the load balancer has no ingress node to send from")
     if max(n["share"] for n in ingress) - min(n["share"] for n in ingress) > 1e-6:
-        raise LabError(f"{lab.service}: the lab spreads the lb source equally; the engine's spread is uneven")
+        raise LabError(
+            f"{lab.service}: the lab spreads the lb source equally; the engine's spread is uneven"
+        )
     per_node = max(1, requests // len(ingress))
     targets = [(lab.external[0], lab.nodes[n["node"]].ip, svc_port.node_port) for n in ingress]
     merged = Outcomes()
@@ -152,14 +172,27 @@ def _verify_lb(lab: Lab, snapshot: Snapshot, mode: str, svc_port, requests: int,
         merged.counts.update(outcome.counts)
         merged.peers.update(outcome.peers)
         merged.errors.update(outcome.errors)
-    return _judge(lab, snapshot, mode, "lb", "loadbalancer", answer, merged, per_node * len(ingress), alpha)
+    return _judge(
+        lab, snapshot, mode, "lb", "loadbalancer", answer, merged, per_node * len(ingress), alpha
+    )
 
 
-def _judge(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, answer: dict, outcome: Outcomes,
-           requests: int, alpha: float) -> SourceResult:
+def _judge(
+    lab: Lab,
+    snapshot: Snapshot,
+    mode: str,
+    source: str,
+    to: str,
+    answer: dict,
+    outcome: Outcomes,
+    requests: int,
+    alpha: float,
+) -> SourceResult:
     expected = expected_shares(answer)
     observed = Counter({k: v for k, v in outcome.counts.items() if v})
-    client_ip = lab.clients[source.partition(":")[2]][1] if source.startswith("pod:") else lab.external[1]
+    client_ip = (
+        lab.clients[source.partition(":")[2]][1] if source.startswith("pod:") else lab.external[1]
+    )
     forwarded = sum(outcome.peers.values())
     preserved = answer["client_ip_preserved"]
     seen_client = outcome.peers.get(client_ip, 0)
@@ -168,7 +201,11 @@ def _judge(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, answer
     if snapshot.services[lab.service].session_affinity == "ClientIP" and answer["endpoints"]:
         landed = [k for k in observed if k not in ("drop", "reject", "error")]
         allowed = {k for k, v in expected.items() if v > 0}
-        ok = len(landed) == 1 and landed[0] in allowed and sum(observed.values()) == observed[landed[0]]
+        ok = (
+            len(landed) == 1
+            and landed[0] in allowed
+            and sum(observed.values()) == observed[landed[0]]
+        )
         p = None
         note = "sessionAffinity=ClientIP: one client sticks to one endpoint"
     else:
@@ -177,22 +214,41 @@ def _judge(lab: Lab, snapshot: Snapshot, mode: str, source: str, to: str, answer
         if fit.impossible:
             note = "observed outcomes the engine calls impossible: " + ", ".join(fit.impossible)
     if outcome.errors:
-        note = (note + "; " if note else "") + "socket errors: " + ", ".join(f"{k}x{v}" for k, v in outcome.errors.items())
-    return SourceResult(mode, source, to, requests, observed, expected, p, preserved, preserved_ok,
-                        ok and preserved_ok, note)
+        note = (
+            (note + "; " if note else "")
+            + "socket errors: "
+            + ", ".join(f"{k}x{v}" for k, v in outcome.errors.items())
+        )
+    return SourceResult(
+        mode,
+        source,
+        to,
+        requests,
+        observed,
+        expected,
+        p,
+        preserved,
+        preserved_ok,
+        ok and preserved_ok,
+        note,
+    )
 
 
 def format_table(results: list[SourceResult], *, alpha: float) -> str:
     """A fixed-width table: one row per (mode, source, outcome)."""
-    lines = [f"chi-square goodness of fit per source, alpha={alpha} (p < alpha or an impossible outcome = DISAGREE)",
-             f"{'mode':9} {'source':22} {'to':10} {'outcome':16} {'observed':>9} {'expected':>9} {'p-value':>9}  verdict"]
+    lines = [
+        f"chi-square goodness of fit per source, alpha={alpha} (p < alpha or an impossible outcome = DISAGREE)",
+        f"{'mode':9} {'source':22} {'to':10} {'outcome':16} {'observed':>9} {'expected':>9} {'p-value':>9}  verdict",
+    ]
     for r in results:
         keys = sorted(set(r.observed) | {k for k, v in r.expected.items() if v > 0})
         for i, k in enumerate(keys):
             exp = r.expected.get(k, 0.0) * r.requests
             p = "" if i or r.p_value is None else f"{r.p_value:.4f}"
             verdict = "" if i else ("agree" if r.ok else "DISAGREE")
-            lines.append(f"{r.mode:9} {r.source:22} {r.to:10} {k:16} {r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}")
+            lines.append(
+                f"{r.mode:9} {r.source:22} {r.to:10} {k:16} {r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}"
+            )
         src = "client IP preserved" if r.preserved_expected else "client IP masqueraded"
         lines.append(f"{'':9} {'':22} {'':10} {src:16} {'ok' if r.preserved_ok else 'WRONG':>9}")
         if r.note:

@@ -5,32 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cluster', '0003_kube_proxy_extra_config_maps'),
-        ('routing', '0001_initial'),
+        ("cluster", "0003_kube_proxy_extra_config_maps"),
+        ("routing", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RulesDriftReport',
+            name="RulesDriftReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('node', models.CharField(max_length=253)),
-                ('mode', models.CharField(max_length=16)),
-                ('checked_at', models.DateTimeField()),
-                ('cluster_revision', models.PositiveBigIntegerField(default=0)),
-                ('in_sync', models.BooleanField()),
-                ('missing_count', models.PositiveIntegerField(default=0)),
-                ('unexpected_count', models.PositiveIntegerField(default=0)),
-                ('diff', models.TextField(blank=True)),
-                ('agent_hostname', models.CharField(blank=True, max_length=253)),
-                ('agent_version', models.CharField(blank=True, max_length=64)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drift_reports', to='cluster.cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("node", models.CharField(max_length=253)),
+                ("mode", models.CharField(max_length=16)),
+                ("checked_at", models.DateTimeField()),
+                ("cluster_revision", models.PositiveBigIntegerField(default=0)),
+                ("in_sync", models.BooleanField()),
+                ("missing_count", models.PositiveIntegerField(default=0)),
+                ("unexpected_count", models.PositiveIntegerField(default=0)),
+                ("diff", models.TextField(blank=True)),
+                ("agent_hostname", models.CharField(blank=True, max_length=253)),
+                ("agent_version", models.CharField(blank=True, max_length=64)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drift_reports",
+                        to="cluster.cluster",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-checked_at', '-id'],
-                'indexes': [models.Index(fields=['cluster', 'node', '-checked_at'], name='routing_drift_node_recent')],
+                "ordering": ["-checked_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["cluster", "node", "-checked_at"], name="routing_drift_node_recent"
+                    )
+                ],
             },
         ),
     ]

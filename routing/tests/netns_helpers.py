@@ -23,10 +23,14 @@ def load(ns: str, mode: str, text: str) -> subprocess.CompletedProcess:
     """Flush the namespace's ruleset and load ``text`` with iptables-restore or nft -f."""
     subprocess.run(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"], check=True)
     cmd = ["iptables-restore"] if mode == "iptables" else ["nft", "-f", "-"]
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], input=text, capture_output=True, text=True)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], input=text, capture_output=True, text=True
+    )
 
 
 def saved(ns: str, mode: str) -> str:
     """What the kernel holds now (iptables-save / nft list ruleset)."""
     cmd = ["iptables-save"] if mode == "iptables" else ["nft", "list", "ruleset"]
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
+    ).stdout

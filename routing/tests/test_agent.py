@@ -37,11 +37,21 @@ def test_freshly_programmed_node_has_no_drift(demo, mode: str) -> None:
 
 def test_deleted_iptables_rule_and_foreign_chain_are_reported(demo) -> None:
     expected = render_node_rules(demo, "node-b1", "iptables")
-    sep_rule = next(line for line in expected.text.splitlines() if line.startswith("-A KUBE-SEP-") and "DNAT" in line)
+    sep_rule = next(
+        line
+        for line in expected.text.splitlines()
+        if line.startswith("-A KUBE-SEP-") and "DNAT" in line
+    )
     with scratch_namespace() as ns:
         assert load(ns, "iptables", expected.text).returncode == 0
-        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-D", *shlex.split(sep_rule)[1:]], check=True)
-        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-N", "KUBE-SVC-STALESTALESTALE"], check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-D", *shlex.split(sep_rule)[1:]],
+            check=True,
+        )
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-N", "KUBE-SVC-STALESTALESTALE"],
+            check=True,
+        )
         drift = rules_drift(expected, read_actual("iptables", netns=ns))
     chain = sep_rule.split()[1]
     assert any(m.startswith(f"nat/{chain}:") and "--to-destination" in m for m in drift.missing)
@@ -52,8 +62,22 @@ def test_missing_nftables_element_is_reported(demo) -> None:
     expected = render_node_rules(demo, "node-b1", "nftables")
     with scratch_namespace() as ns:
         assert load(ns, "nftables", expected.text).returncode == 0
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "element", "ip", "kube-proxy", "cluster-ips",
-                        "{ 10.96.0.13 }"], check=True)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "delete",
+                "element",
+                "ip",
+                "kube-proxy",
+                "cluster-ips",
+                "{ 10.96.0.13 }",
+            ],
+            check=True,
+        )
         drift = rules_drift(expected, read_actual("nftables", netns=ns))
     assert drift.missing == ["element cluster-ips:10.96.0.13"] and not drift.extra
 
@@ -70,9 +94,13 @@ def test_check_task_reports_drift_for_a_stored_cluster(monkeypatch) -> None:
     with scratch_namespace() as ns:
         monkeypatch.setenv(NETNS_ENV, ns)
         result = check_node_rules(cluster.pk, "node-a1", "nftables")
-        assert not result["clean"] and any(m.startswith("chain service-") for m in result["missing"])
+        assert not result["clean"] and any(
+            m.startswith("chain service-") for m in result["missing"]
+        )
         monkeypatch.setenv(WRITE_ENV, "1")
-        text = render_node_rules(snapshot_from_objects(read_objects(DEMO)), "node-a1", "nftables").text
+        text = render_node_rules(
+            snapshot_from_objects(read_objects(DEMO)), "node-a1", "nftables"
+        ).text
         apply_node_rules("nftables", text)
         assert check_node_rules(cluster.pk, "node-a1", "nftables")["clean"]
 
@@ -84,13 +112,28 @@ def test_apply_refuses_without_the_write_flag(monkeypatch) -> None:
     assert node_queue("node-a1") == "node.node-a1"
 
 
-
 def test_apply_is_idempotent_and_keeps_other_rules(demo, monkeypatch) -> None:
     """Applying twice leaves each hook once; a rule of other software survives."""
     expected = render_node_rules(demo, "node-a1", "iptables")
     with scratch_namespace() as ns:
-        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22",
-                        "-j", "ACCEPT"], check=True)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "iptables",
+                "-A",
+                "INPUT",
+                "-p",
+                "tcp",
+                "--dport",
+                "22",
+                "-j",
+                "ACCEPT",
+            ],
+            check=True,
+        )
         monkeypatch.setenv(NETNS_ENV, ns)
         monkeypatch.setenv(WRITE_ENV, "1")
         apply_node_rules("iptables", expected.text)
@@ -109,9 +152,12 @@ def test_agent_reads_the_iptables_backend_kube_proxy_uses(demo, monkeypatch) -> 
 
     expected = render_node_rules(demo, "node-b1", "iptables")
     with scratch_namespace() as ns:
-        restore = subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy-restore"],
-                                 input=expected.text + "*mangle\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n",
-                                 text=True, capture_output=True)
+        restore = subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables-legacy-restore"],
+            input=expected.text + "*mangle\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n",
+            text=True,
+            capture_output=True,
+        )
         assert restore.returncode == 0, restore.stderr
         try:
             assert iptables_save_command(ns) == ["iptables-legacy-save"]
@@ -119,5 +165,11 @@ def test_agent_reads_the_iptables_backend_kube_proxy_uses(demo, monkeypatch) -> 
             assert rules_drift(expected, unpack_rules(collect_node_rules("iptables"))).clean
         finally:
             for table in ("nat", "filter", "mangle"):
-                subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-F"], capture_output=True)
-                subprocess.run(["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-X"], capture_output=True)
+                subprocess.run(
+                    ["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-F"],
+                    capture_output=True,
+                )
+                subprocess.run(
+                    ["ip", "netns", "exec", ns, "iptables-legacy", "-t", table, "-X"],
+                    capture_output=True,
+                )

@@ -1,4 +1,5 @@
 """API: scenarios — CRUD, preview (the what-if diff), apply (operators only), rules diff."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,16 +30,21 @@ def test_create_list_retrieve_scenario(reader_client, reader, small_cluster):
     assert reader_client.get(f"/api/v1/scenarios/{body['id']}").json()["name"] == "cache-cluster"
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"services": {"shop/nope": {"internalTrafficPolicy": "Local"}}}, "changes.services"),
-    ({"services": {"shop/web": {"internalTrafficPolicy": "Sideways"}}},
-     "changes.services.shop/web.internalTrafficPolicy"),
-    ({"services": {"shop/web": {"replicas": "3"}}}, "changes.services.shop/web.replicas"),
-    ({"nodes_down": ["n9"]}, "changes.nodes_down"),
-    ({"proxy_mode": "ebpf"}, "changes.proxy_mode"),
-    ({"scale": {"shop/web": -1}}, "changes.scale.shop/web"),
-    ({"nodes_gone": ["n1"]}, "changes.nodes_gone"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"services": {"shop/nope": {"internalTrafficPolicy": "Local"}}}, "changes.services"),
+        (
+            {"services": {"shop/web": {"internalTrafficPolicy": "Sideways"}}},
+            "changes.services.shop/web.internalTrafficPolicy",
+        ),
+        ({"services": {"shop/web": {"replicas": "3"}}}, "changes.services.shop/web.replicas"),
+        ({"nodes_down": ["n9"]}, "changes.nodes_down"),
+        ({"proxy_mode": "ebpf"}, "changes.proxy_mode"),
+        ({"scale": {"shop/web": -1}}, "changes.scale.shop/web"),
+        ({"nodes_gone": ["n1"]}, "changes.nodes_gone"),
+    ],
+)
 def test_bad_changes_are_refused_naming_the_field(reader_client, small_cluster, changes, field):
     response = _create(reader_client, changes=changes)
     assert response.status_code == 400, response.content
@@ -56,22 +62,33 @@ def test_duplicate_name_and_unknown_cluster(reader_client, small_cluster):
     assert unknown.json()["error"]["field"] == "cluster"
 
 
-def test_only_author_or_operator_may_change_or_delete(reader_client, operator_client, anon_client,
-                                                      small_cluster, django_user_model):
+def test_only_author_or_operator_may_change_or_delete(
+    reader_client, operator_client, anon_client, small_cluster, django_user_model
+):
     scenario_id = _create(reader_client).json()["id"]
     other = django_user_model.objects.create_user("other")
     from cluster.api.testing import _client
 
     other_client = _client(other, token=True)
-    assert other_client.patch(f"/api/v1/scenarios/{scenario_id}", {"description": "mine"},
-                              format="json").status_code == 403
-    assert anon_client.post("/api/v1/scenarios", {"name": "a", "cluster": "small",
-                                                  "changes": {}}, format="json").status_code == 401
-    renamed = reader_client.patch(f"/api/v1/scenarios/{scenario_id}", {"name": "renamed"},
-                                  format="json")
+    assert (
+        other_client.patch(
+            f"/api/v1/scenarios/{scenario_id}", {"description": "mine"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        anon_client.post(
+            "/api/v1/scenarios", {"name": "a", "cluster": "small", "changes": {}}, format="json"
+        ).status_code
+        == 401
+    )
+    renamed = reader_client.patch(
+        f"/api/v1/scenarios/{scenario_id}", {"name": "renamed"}, format="json"
+    )
     assert renamed.status_code == 200 and renamed.json()["name"] == "renamed"
-    moved = reader_client.patch(f"/api/v1/scenarios/{scenario_id}", {"cluster": "other"},
-                                format="json")
+    moved = reader_client.patch(
+        f"/api/v1/scenarios/{scenario_id}", {"cluster": "other"}, format="json"
+    )
     assert moved.status_code == 400 and moved.json()["error"]["field"] == "cluster"
     assert operator_client.delete(f"/api/v1/scenarios/{scenario_id}").status_code == 204
     assert not Scenario.objects.exists()
@@ -79,8 +96,9 @@ def test_only_author_or_operator_may_change_or_delete(reader_client, operator_cl
 
 def test_update_rechecks_changes(reader_client, small_cluster):
     scenario_id = _create(reader_client).json()["id"]
-    bad = reader_client.patch(f"/api/v1/scenarios/{scenario_id}",
-                              {"changes": {"nodes_drained": ["ghost"]}}, format="json")
+    bad = reader_client.patch(
+        f"/api/v1/scenarios/{scenario_id}", {"changes": {"nodes_drained": ["ghost"]}}, format="json"
+    )
     assert bad.status_code == 400
     assert Scenario.objects.get(pk=scenario_id).changes == CACHE_LOCAL
 
@@ -99,8 +117,7 @@ def test_preview_shows_cache_calls_stop_dropping(reader_client, small_cluster):
     n3 = by_source["pod:n3"]
     assert n3["before"]["action"] == "drop" and n3["after"]["action"] == "forward"
     assert n3["diff"]["stops_dropping"] == 1.0
-    assert n3["diff"]["moved"] == [{"ip": "10.244.1.6", "before": 0.0, "after": 1.0,
-                                    "change": 1.0}]
+    assert n3["diff"]["moved"] == [{"ip": "10.244.1.6", "before": 0.0, "after": 1.0, "change": 1.0}]
     assert by_source["pod:n1"]["diff"]["moved"] == []
     assert preview["summary"]["questions_stop_dropping"] == 2
     assert preview["summary"]["questions_newly_dropping"] == 0
@@ -111,26 +128,33 @@ def test_preview_shows_cache_calls_stop_dropping(reader_client, small_cluster):
 
 
 def test_preview_node_down_and_explicit_sources(anon_client, reader_client, small_cluster):
-    scenario_id = _create(reader_client, name="n1-down",
-                          changes={"nodes_down": ["n1"]}).json()["id"]
-    response = anon_client.post(f"/api/v1/scenarios/{scenario_id}/preview",
-                                {"services": ["shop/web"], "sources": ["pod:n2"]}, format="json")
+    scenario_id = _create(reader_client, name="n1-down", changes={"nodes_down": ["n1"]}).json()[
+        "id"
+    ]
+    response = anon_client.post(
+        f"/api/v1/scenarios/{scenario_id}/preview",
+        {"services": ["shop/web"], "sources": ["pod:n2"]},
+        format="json",
+    )
     assert response.status_code == 200
     (question,) = response.json()["services"][0]["questions"]
     before = {e["ip"] for e in question["before"]["endpoints"]}
     after = {e["ip"] for e in question["after"]["endpoints"]}
     assert "10.244.1.5" in before and "10.244.1.5" not in after
-    bad = anon_client.post(f"/api/v1/scenarios/{scenario_id}/preview",
-                           {"services": ["shop/nope"]}, format="json")
+    bad = anon_client.post(
+        f"/api/v1/scenarios/{scenario_id}/preview", {"services": ["shop/nope"]}, format="json"
+    )
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "services"
-    ghost = anon_client.post(f"/api/v1/scenarios/{scenario_id}/preview",
-                             {"services": ["shop/web"], "sources": ["pod:n9"]}, format="json")
+    ghost = anon_client.post(
+        f"/api/v1/scenarios/{scenario_id}/preview",
+        {"services": ["shop/web"], "sources": ["pod:n9"]},
+        format="json",
+    )
     assert ghost.status_code == 400
     assert (ghost.json()["error"]["field"], ghost.json()["error"]["code"]) == ("sources", "unknown")
 
 
-def test_apply_needs_an_operator_and_a_live_cluster(reader_client, operator_client,
-                                                    small_cluster):
+def test_apply_needs_an_operator_and_a_live_cluster(reader_client, operator_client, small_cluster):
     scenario_id = _create(reader_client).json()["id"]
     refused = reader_client.post(f"/api/v1/scenarios/{scenario_id}/apply", {}, format="json")
     assert refused.status_code == 403
@@ -142,15 +166,15 @@ def test_apply_needs_an_operator_and_a_live_cluster(reader_client, operator_clie
 
 
 def test_apply_refuses_what_if_only_changes(reader_client, operator_client, small_cluster):
-    scenario_id = _create(reader_client, name="down",
-                          changes={"nodes_down": ["n1"]}).json()["id"]
+    scenario_id = _create(reader_client, name="down", changes={"nodes_down": ["n1"]}).json()["id"]
     response = operator_client.post(f"/api/v1/scenarios/{scenario_id}/apply", {}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "changes.nodes_down"
 
 
-def test_apply_on_a_live_cluster_queues_a_job(reader_client, operator_client, operator,
-                                             small_cluster):
+def test_apply_on_a_live_cluster_queues_a_job(
+    reader_client, operator_client, operator, small_cluster
+):
     from jobs.models import Job
 
     small_cluster.kubeconfig_path = "/nonexistent/kubeconfig"
@@ -162,9 +186,14 @@ def test_apply_on_a_live_cluster_queues_a_job(reader_client, operator_client, op
     body = response.json()
     job = Job.objects.get(pk=body["job_id"])
     assert job.kind == "apply" and job.created_by == operator and job.cluster == small_cluster
-    assert job.params["changes"] == [{"namespace": "shop", "name": "cache",
-                                      "set": {"internalTrafficPolicy": "Cluster"},
-                                      "expected_resource_version": "100"}]
+    assert job.params["changes"] == [
+        {
+            "namespace": "shop",
+            "name": "cache",
+            "set": {"internalTrafficPolicy": "Cluster"},
+            "expected_resource_version": "100",
+        }
+    ]
     assert body["url"].endswith(f"/api/v1/jobs/{job.pk}")
     assert response["Location"] == body["url"]
 
@@ -172,22 +201,23 @@ def test_apply_on_a_live_cluster_queues_a_job(reader_client, operator_client, op
 def test_proxy_change_needs_confirmation(reader_client, operator_client, small_cluster):
     small_cluster.kubeconfig_path = "/nonexistent/kubeconfig"
     small_cluster.save()
-    scenario_id = _create(reader_client, name="ipvs",
-                          changes={"proxy_mode": "ipvs"}).json()["id"]
+    scenario_id = _create(reader_client, name="ipvs", changes={"proxy_mode": "ipvs"}).json()["id"]
     response = operator_client.post(f"/api/v1/scenarios/{scenario_id}/apply", {}, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["field"] == "confirm_restart"
     assert "3 node(s)" in error["message"]
-    confirmed = operator_client.post(f"/api/v1/scenarios/{scenario_id}/apply",
-                                     {"confirm_restart": True}, format="json")
+    confirmed = operator_client.post(
+        f"/api/v1/scenarios/{scenario_id}/apply", {"confirm_restart": True}, format="json"
+    )
     assert confirmed.status_code == 202
 
 
 def test_rules_diff_under_a_scenario(reader_client, small_cluster):
     scenario_id = _create(reader_client).json()["id"]
-    response = reader_client.get(f"/api/v1/scenarios/{scenario_id}/rules-diff",
-                                 {"mode": "iptables", "node": "n2"})
+    response = reader_client.get(
+        f"/api/v1/scenarios/{scenario_id}/rules-diff", {"mode": "iptables", "node": "n2"}
+    )
     assert response.status_code == 200, response.content
     diff = response.json()
     assert diff["services"] == ["shop/cache"]

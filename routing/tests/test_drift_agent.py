@@ -1,6 +1,7 @@
 """End to end: ``check_node_rules`` for the demo cluster against a scratch network namespace
 loaded with the predicted rules (in sync), then altered (drift); the stored report and
 ``GET /api/v1/clusters/demo/drift`` say so."""
+
 from __future__ import annotations
 
 import shlex
@@ -40,24 +41,39 @@ def _api_report(client, node: str) -> dict:
 
 def test_iptables_node_in_sync_then_drifted(demo, anon_client, monkeypatch) -> None:
     expected = render_node_rules(snapshot_for_cluster(cluster=demo), "node-b1", "iptables")
-    sep_rule = next(line for line in expected.text.splitlines()
-                    if line.startswith("-A KUBE-SEP-") and "DNAT" in line)
+    sep_rule = next(
+        line
+        for line in expected.text.splitlines()
+        if line.startswith("-A KUBE-SEP-") and "DNAT" in line
+    )
     with scratch_namespace() as ns:
         monkeypatch.setenv(NETNS_ENV, ns)
         assert load(ns, "iptables", expected.text).returncode == 0
         first = check_node_rules(demo.pk, "node-b1", "iptables")
         stored = RulesDriftReport.objects.get(pk=first["report"])
-        assert first["clean"] and stored.in_sync and (stored.missing_count, stored.unexpected_count) == (0, 0)
+        assert (
+            first["clean"]
+            and stored.in_sync
+            and (stored.missing_count, stored.unexpected_count) == (0, 0)
+        )
         assert (stored.cluster, stored.node, stored.mode, stored.cluster_revision) == (
-            demo, "node-b1", "iptables", demo.revision)
+            demo,
+            "node-b1",
+            "iptables",
+            demo.revision,
+        )
         assert ns in stored.agent_hostname and stored.agent_version == AGENT_VERSION
         in_sync = _api_report(anon_client, "node-b1")
         assert in_sync["in_sync"] and in_sync["diff"] == "" and in_sync["current"]
 
-        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-D", *shlex.split(sep_rule)[1:]],
-                       check=True)
-        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-N", "KUBE-SVC-STALESTALESTALE"],
-                       check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-D", *shlex.split(sep_rule)[1:]],
+            check=True,
+        )
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-N", "KUBE-SVC-STALESTALESTALE"],
+            check=True,
+        )
         second = check_node_rules(demo.pk, "node-b1", "iptables")
     drifted = RulesDriftReport.objects.get(pk=second["report"])
     assert not drifted.in_sync and (drifted.missing_count, drifted.unexpected_count) == (1, 1)
@@ -69,7 +85,9 @@ def test_iptables_node_in_sync_then_drifted(demo, anon_client, monkeypatch) -> N
     assert (shown["in_sync"], shown["missing_count"], shown["unexpected_count"]) == (False, 1, 1)
     assert shown["diff"] == drifted.diff
     assert RulesDriftReport.objects.filter(cluster=demo, node="node-b1").count() == 2
-    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "false"}).json()["reports"]] == ["node-b1"]
+    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "false"}).json()["reports"]] == [
+        "node-b1"
+    ]
 
 
 def test_nftables_node_missing_an_element(demo, anon_client, monkeypatch) -> None:
@@ -78,16 +96,36 @@ def test_nftables_node_missing_an_element(demo, anon_client, monkeypatch) -> Non
         monkeypatch.setenv(NETNS_ENV, ns)
         assert load(ns, "nftables", expected.text).returncode == 0
         assert check_node_rules(demo.pk, "node-a1", "nftables")["clean"]
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "element", "ip", "kube-proxy", "cluster-ips",
-                        "{ 10.96.0.13 }"], check=True)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "delete",
+                "element",
+                "ip",
+                "kube-proxy",
+                "cluster-ips",
+                "{ 10.96.0.13 }",
+            ],
+            check=True,
+        )
         check_node_rules(demo.pk, "node-a1", "nftables")
     shown = _api_report(anon_client, "node-a1")
     assert (shown["mode"], shown["in_sync"], shown["missing_count"], shown["unexpected_count"]) == (
-        "nftables", False, 1, 0)
+        "nftables",
+        False,
+        1,
+        0,
+    )
     assert shown["diff"] == "- element cluster-ips:10.96.0.13"
 
 
-def test_check_drift_command_runs_the_check_and_stores_the_report(demo, monkeypatch, capsys) -> None:
+def test_check_drift_command_runs_the_check_and_stores_the_report(
+    demo, monkeypatch, capsys
+) -> None:
     expected = render_node_rules(snapshot_for_cluster(cluster=demo), "node-b1", "nftables")
     with scratch_namespace() as ns:
         monkeypatch.setenv(NETNS_ENV, ns)
@@ -98,10 +136,13 @@ def test_check_drift_command_runs_the_check_and_stores_the_report(demo, monkeypa
     assert (report.node, report.mode, report.in_sync) == ("node-b1", "nftables", True)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--cluster", "nope"], "no cluster called 'nope'"),
-    (["--cluster", "demo", "--node", "node-zz"], "no node 'node-zz' in cluster demo"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cluster", "nope"], "no cluster called 'nope'"),
+        (["--cluster", "demo", "--node", "node-zz"], "no node 'node-zz' in cluster demo"),
+    ],
+)
 def test_check_drift_command_refuses_bad_input(demo, args, message) -> None:
     from django.core.management.base import CommandError
 

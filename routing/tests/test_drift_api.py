@@ -1,5 +1,6 @@
 """Rules drift reports: the service that stores them, the latest-per-node selector, and
 ``GET /api/v1/clusters/{name}/drift``."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,13 +19,18 @@ URL = "/api/v1/clusters/small/drift"
 
 
 def _record(cluster, node: str, *, missing=(), extra=(), minutes_ago: int = 0) -> RulesDriftReport:
-    report = drift_report_record(cluster=cluster, node=node, mode="iptables",
-                                 result={"revision": cluster.revision, "missing": list(missing),
-                                         "extra": list(extra)},
-                                 agent_hostname=f"{node}-host", agent_version="routescope-agent/1")
+    report = drift_report_record(
+        cluster=cluster,
+        node=node,
+        mode="iptables",
+        result={"revision": cluster.revision, "missing": list(missing), "extra": list(extra)},
+        agent_hostname=f"{node}-host",
+        agent_version="routescope-agent/1",
+    )
     if minutes_ago:
         RulesDriftReport.objects.filter(pk=report.pk).update(
-            checked_at=timezone.now() - timedelta(minutes=minutes_ago))
+            checked_at=timezone.now() - timedelta(minutes=minutes_ago)
+        )
     return report
 
 
@@ -63,18 +69,31 @@ def test_api_lists_latest_per_node(reader_client, reports):
     response = reader_client.get(URL)
     assert response.status_code == 200
     body = response.json()
-    assert (body["cluster"], body["revision"], body["nodes_reported"], body["nodes_drifted"]) == \
-        ("small", reports.revision, 2, 1)
+    assert (body["cluster"], body["revision"], body["nodes_reported"], body["nodes_drifted"]) == (
+        "small",
+        reports.revision,
+        2,
+        1,
+    )
     n1, n2 = body["reports"]
     assert (n1["node"], n1["in_sync"], n1["missing_count"], n1["diff"]) == ("n1", True, 0, "")
-    assert (n2["node"], n2["missing_count"], n2["unexpected_count"], n2["current"]) == ("n2", 2, 1, True)
+    assert (n2["node"], n2["missing_count"], n2["unexpected_count"], n2["current"]) == (
+        "n2",
+        2,
+        1,
+        True,
+    )
     assert n2["diff"].splitlines() == ["- a", "- b", "+ chain nat/KUBE-SVC-STALE"]
     assert n2["agent_version"] == "routescope-agent/1" and n2["checked_at"].endswith("Z")
 
 
 def test_api_filters(anon_client, reports):
-    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "false"}).json()["reports"]] == ["n2"]
-    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "true"}).json()["reports"]] == ["n1"]
+    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "false"}).json()["reports"]] == [
+        "n2"
+    ]
+    assert [r["node"] for r in anon_client.get(URL, {"in_sync": "true"}).json()["reports"]] == [
+        "n1"
+    ]
     assert [r["node"] for r in anon_client.get(URL, {"node": "n2"}).json()["reports"]] == ["n2"]
     assert anon_client.get(URL, {"node": "n3"}).json()["reports"] == []
 
@@ -96,7 +115,10 @@ def test_anonymous_read_follows_the_setting(anon_client, reports, settings):
     assert anon_client.get(URL).status_code == 200
     settings.ROUTESCOPE_ANONYMOUS_READ = False
     response = anon_client.get(URL)
-    assert response.status_code in (401, 403) and response.json()["error"]["code"] == "not_authenticated"
+    assert (
+        response.status_code in (401, 403)
+        and response.json()["error"]["code"] == "not_authenticated"
+    )
 
 
 def test_report_of_an_older_revision_is_not_current(anon_client, reports):

@@ -53,11 +53,15 @@ def test_measured_traffic_agrees_with_prediction(lab, demo, itp: str, etp: str) 
     alpha = 0.001 / comparisons
     snapshot = policies(demo, itp, etp)
     results = verify(lab, snapshot, modes=("iptables", "nftables"), requests=80, alpha=alpha)
-    assert len(results) == 2 * 2 * len(demo.nodes)  # both modes x (pod:NODE + external:NODE) x nodes
+    assert len(results) == 2 * 2 * len(
+        demo.nodes
+    )  # both modes x (pod:NODE + external:NODE) x nodes
     assert all(r.ok for r in results), format_table([r for r in results if not r.ok], alpha=alpha)
     # The policies really bite: with eTP=Local an external client at a node without a
     # local endpoint times out, with eTP=Cluster it never does.
-    far_node = next(n for n in sorted(demo.nodes) if n not in {e.node for e in demo.endpoints(SERVICE, "http")})
+    far_node = next(
+        n for n in sorted(demo.nodes) if n not in {e.node for e in demo.endpoints(SERVICE, "http")}
+    )
     far = next(r for r in results if r.source == f"external:{far_node}" and r.mode == "nftables")
     assert (far.observed.get("drop", 0) == 80) == (etp == "Local")
 
@@ -65,9 +69,17 @@ def test_measured_traffic_agrees_with_prediction(lab, demo, itp: str, etp: str) 
 def test_a_wrong_prediction_is_caught(lab, demo) -> None:
     """Rules for eTP=Local, prediction for eTP=Cluster: external sources must DISAGREE."""
     predicted, programmed = policies(demo, "Cluster", "Cluster"), policies(demo, "Cluster", "Local")
-    far = next(n for n in sorted(demo.nodes) if n not in {e.node for e in demo.endpoints(SERVICE, "http")})
-    results = verify(lab, predicted, modes=("iptables",), requests=60, rules_from=programmed,
-                     sources=[f"external:{far}", f"pod:{far}"])
+    far = next(
+        n for n in sorted(demo.nodes) if n not in {e.node for e in demo.endpoints(SERVICE, "http")}
+    )
+    results = verify(
+        lab,
+        predicted,
+        modes=("iptables",),
+        requests=60,
+        rules_from=programmed,
+        sources=[f"external:{far}", f"pod:{far}"],
+    )
     by_source = {r.source: r for r in results}
     assert not by_source[f"external:{far}"].ok
     assert by_source[f"pod:{far}"].ok  # pod traffic is the same under both policies
@@ -85,8 +97,22 @@ def test_lab_removes_its_namespaces_after_an_error(demo) -> None:
 def test_lab_command_prints_a_table_and_exits_zero_on_agreement() -> None:
     out = StringIO()
     # A small alpha: this test is about the command's output, not about catching luck.
-    call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--requests", "40", "--alpha", "0.00001",
-                 "--source", "pod:node-a1", "--source", "external:node-b1", stdout=out)
+    call_command(
+        "lab",
+        "verify",
+        str(DEMO),
+        "--service",
+        SERVICE,
+        "--requests",
+        "40",
+        "--alpha",
+        "0.00001",
+        "--source",
+        "pod:node-a1",
+        "--source",
+        "external:node-b1",
+        stdout=out,
+    )
     text = out.getvalue()
     assert "chi-square goodness of fit" in text and "agree" in text
     assert not any(line.endswith("DISAGREE") for line in text.splitlines())
@@ -114,17 +140,36 @@ def test_what_if_reaches_lab_nodes_through_their_agents() -> None:
     broker = "redis://127.0.0.1:6379/7"
     redis.Redis.from_url(broker).flushdb()
     baseline = snapshot_from_objects(objects("Cluster", "Cluster"))
-    whatif = apply_scenario(baseline, Scenario(service_overrides={"ns/web": {"internalTrafficPolicy": "Local"}}))
-    with Lab(baseline, "ns/web") as small, LabAgents(small, broker_url=broker) as agents, publishing_to(broker):
-        before = verify(small, baseline, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents)
-        after = verify(small, whatif, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents)
+    whatif = apply_scenario(
+        baseline, Scenario(service_overrides={"ns/web": {"internalTrafficPolicy": "Local"}})
+    )
+    with (
+        Lab(baseline, "ns/web") as small,
+        LabAgents(small, broker_url=broker) as agents,
+        publishing_to(broker),
+    ):
+        before = verify(
+            small, baseline, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents
+        )
+        after = verify(
+            small, whatif, modes=("iptables",), requests=40, sources=["pod:n1"], programmer=agents
+        )
     assert before[0].ok and before[0].observed.get("10.1.2.5") == 40
     assert after[0].ok and after[0].observed.get("drop") == 40  # iTP=Local, no endpoint on n1
 
 
 def test_lab_command_rejects_an_unknown_source_with_status_2() -> None:
     with pytest.raises(CommandError) as err:
-        call_command("lab", "verify", str(DEMO), "--service", SERVICE, "--source", "host:node-a1", stdout=StringIO())
+        call_command(
+            "lab",
+            "verify",
+            str(DEMO),
+            "--service",
+            SERVICE,
+            "--source",
+            "host:node-a1",
+            stdout=StringIO(),
+        )
     assert err.value.returncode == 2 and "pod:NODE" in str(err.value)
 
 
@@ -143,7 +188,9 @@ def test_lb_source_spreads_over_healthy_nodes_and_agrees(lab, demo, mode: str) -
 def test_lb_source_catches_a_wrong_prediction(lab, demo) -> None:
     """Rules for eTP=Cluster (every node, per pod), prediction for eTP=Local (per node)."""
     predicted, programmed = policies(demo, "Cluster", "Local"), policies(demo, "Cluster", "Cluster")
-    results = verify(lab, predicted, modes=("iptables",), sources=["lb"], requests=120, rules_from=programmed)
+    results = verify(
+        lab, predicted, modes=("iptables",), sources=["lb"], requests=120, rules_from=programmed
+    )
     assert not results[0].ok  # client IP masqueraded under eTP=Cluster, preserved predicted
 
 

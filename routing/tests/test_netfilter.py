@@ -30,7 +30,10 @@ COMBOS = [(i, e) for i in ("Cluster", "Local") for e in ("Cluster", "Local")]
 def demo_variants():
     snap = snapshot_from_objects(read_objects(DEMO))
     for itp, etp in COMBOS:
-        overrides = {key: {"internalTrafficPolicy": itp, "externalTrafficPolicy": etp} for key in snap.services}
+        overrides = {
+            key: {"internalTrafficPolicy": itp, "externalTrafficPolicy": etp}
+            for key in snap.services
+        }
         yield f"iTP={itp},eTP={etp}", apply_scenario(snap, Scenario(service_overrides=overrides))
 
 
@@ -70,7 +73,11 @@ def test_loaded_iptables_rules_read_back_identically() -> None:
 
     def shape(rules: set[str]) -> tuple[Counter, set]:
         per_chain = Counter(r.split()[1] for r in rules)
-        dnat = {(r.split()[1], r.split("--to-destination ")[1]) for r in rules if "--to-destination" in r}
+        dnat = {
+            (r.split()[1], r.split("--to-destination ")[1])
+            for r in rules
+            if "--to-destination" in r
+        }
         return per_chain, dnat
 
     want, got = shape(_kube_nat_rules(text)), shape(_kube_nat_rules(back))
@@ -93,7 +100,9 @@ def test_loaded_nftables_ruleset_has_every_service_chain() -> None:
 def test_small_cases_load(mode: str) -> None:
     cases = [("upstream overall", snapshot_from_objects(overall_objects()), [NODE])]
     for itp, etp in COMBOS:
-        cases.append((f"policy {itp}/{etp}", snapshot_from_objects(policy_objects(itp, etp)), ["n1", "n2"]))
+        cases.append(
+            (f"policy {itp}/{etp}", snapshot_from_objects(policy_objects(itp, etp)), ["n1", "n2"])
+        )
     with scratch_namespace() as ns:
         for label, snap, nodes in cases:
             for node in nodes:
@@ -104,7 +113,11 @@ def test_small_cases_load(mode: str) -> None:
 def test_a_broken_ruleset_is_refused_by_the_kernel() -> None:
     """The loader really checks: a rule jumping to an undeclared chain fails."""
     with scratch_namespace() as ns:
-        proc = load(ns, "iptables", "*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j KUBE-SVC-NOPE\nCOMMIT\n")
+        proc = load(
+            ns,
+            "iptables",
+            "*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j KUBE-SVC-NOPE\nCOMMIT\n",
+        )
     assert proc.returncode != 0
 
 

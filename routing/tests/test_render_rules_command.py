@@ -26,26 +26,54 @@ def test_iptables_text_is_restore_input_for_the_node() -> None:
 
 
 def test_json_carries_a_reason_for_every_line() -> None:
-    payload = json.loads(run(DEMO, "--node", "node-c1", "--mode", "nftables", "--service", "shop/checkout",
-                             "--set", "externalTrafficPolicy=Local", "--format", "json"))
+    payload = json.loads(
+        run(
+            DEMO,
+            "--node",
+            "node-c1",
+            "--mode",
+            "nftables",
+            "--service",
+            "shop/checkout",
+            "--set",
+            "externalTrafficPolicy=Local",
+            "--format",
+            "json",
+        )
+    )
     assert len(payload["lines"]) == payload["text"].count("\n")
     drops = [line for line in payload["lines"] if line["reason"] == "drop-external"]
-    assert drops and "externalTrafficPolicy=Local" in drops[0]["why"] and "node-c1" in drops[0]["why"]
+    assert (
+        drops and "externalTrafficPolicy=Local" in drops[0]["why"] and "node-c1" in drops[0]["why"]
+    )
 
 
 def test_diff_shows_the_what_if_change() -> None:
-    text = run(DEMO, "--node", "node-c1", "--mode", "iptables", "--service", "shop/checkout",
-               "--set", "internalTrafficPolicy=Local", "--diff")
+    text = run(
+        DEMO,
+        "--node",
+        "node-c1",
+        "--mode",
+        "iptables",
+        "--service",
+        "shop/checkout",
+        "--set",
+        "internalTrafficPolicy=Local",
+        "--diff",
+    )
     assert text.startswith("# shop/checkout\n--- node-c1 baseline\n+++ node-c1 what-if\n")
     assert any(line.startswith("+") and line.endswith("-j DROP") for line in text.splitlines())
 
 
-@pytest.mark.parametrize("args", [
-    ("--node", "nope", "--mode", "iptables"),
-    ("--node", "node-a1", "--mode", "iptables", "--set", "internalTrafficPolicy=Sometimes"),
-    ("--node", "node-a1", "--mode", "iptables", "--set", "novalue"),
-    ("--node", "node-a1", "--mode", "iptables", "--service", "shop/none"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--node", "nope", "--mode", "iptables"),
+        ("--node", "node-a1", "--mode", "iptables", "--set", "internalTrafficPolicy=Sometimes"),
+        ("--node", "node-a1", "--mode", "iptables", "--set", "novalue"),
+        ("--node", "node-a1", "--mode", "iptables", "--service", "shop/none"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args) -> None:
     with pytest.raises(CommandError) as err:
         run(DEMO, *args)

@@ -1,6 +1,7 @@
 """The one what-if door (``routing.whatif``): every surface is derived from the field table,
 engine errors become request errors in one place, and the one preview groups every node
 by equivalence and weights its figures by node count."""
+
 from __future__ import annotations
 
 import io
@@ -23,37 +24,65 @@ from routing.whatif.preview import SourceGroup, preview, service_entries
 from routing.whatif.value import WhatIf
 
 
-def _a_value(spec):  # noqa: ANN001, ANN202
+def _a_value(spec):
     return 600 if spec.kind is int else spec.values[-1]
 
 
 # --- one translation of engine errors ----------------------------------------------------
 
-@pytest.mark.parametrize(("error", "context", "field"), [
-    (ScenarioError("x", field="services.shop/web.sessionAffinity"), SIMULATE, "set.sessionAffinity"),
-    (ScenarioError("x", field="services.shop/web.sessionAffinity"), CHANGES,
-     "changes.services.shop/web.sessionAffinity"),
-    (ScenarioError("x", field="services"), SIMULATE, "service"),
-    (ScenarioError("x", field="proxy_mode"), SIMULATE, "proxy_mode"),
-    (ScenarioError("x", field="nodes_down"), CHANGES, "changes.nodes_down"),
-    (QuestionError("x", field="port"), SIMULATE, "port"),
-    (SnapshotError("x"), SIMULATE, "cluster_dump"),
-    (SnapshotError("x", field="version"), SIMULATE, "kube_version"),
-], ids=["set", "changes", "unknown service", "proxy", "changes key", "question", "dump", "release"])
-def test_engine_fields_become_request_fields(error, context, field) -> None:  # noqa: ANN001
+
+@pytest.mark.parametrize(
+    ("error", "context", "field"),
+    [
+        (
+            ScenarioError("x", field="services.shop/web.sessionAffinity"),
+            SIMULATE,
+            "set.sessionAffinity",
+        ),
+        (
+            ScenarioError("x", field="services.shop/web.sessionAffinity"),
+            CHANGES,
+            "changes.services.shop/web.sessionAffinity",
+        ),
+        (ScenarioError("x", field="services"), SIMULATE, "service"),
+        (ScenarioError("x", field="proxy_mode"), SIMULATE, "proxy_mode"),
+        (ScenarioError("x", field="nodes_down"), CHANGES, "changes.nodes_down"),
+        (QuestionError("x", field="port"), SIMULATE, "port"),
+        (SnapshotError("x"), SIMULATE, "cluster_dump"),
+        (SnapshotError("x", field="version"), SIMULATE, "kube_version"),
+    ],
+    ids=[
+        "set",
+        "changes",
+        "unknown service",
+        "proxy",
+        "changes key",
+        "question",
+        "dump",
+        "release",
+    ],
+)
+def test_engine_fields_become_request_fields(error, context, field) -> None:
     assert request_error(error, context=context).field == field
 
 
 def test_request_errors_keep_the_engine_code_and_one_line() -> None:
-    found = request_error(ScenarioError("bad\n  value", field="scale", code="invalid"), context=CHANGES)
+    found = request_error(
+        ScenarioError("bad\n  value", field="scale", code="invalid"), context=CHANGES
+    )
     assert (str(found), found.field, found.code) == ("bad value", "changes.scale", "invalid")
 
 
 # --- the parsed value ---------------------------------------------------------------------
 
+
 def test_whatif_round_trips_a_stored_scenario() -> None:
-    changes = {"services": {"shop/web": {spec.name: _a_value(spec) for spec in FIELDS}},
-               "proxy_mode": "ipvs", "nodes_down": ["n2", "n1"], "scale": {"shop/web": 2}}
+    changes = {
+        "services": {"shop/web": {spec.name: _a_value(spec) for spec in FIELDS}},
+        "proxy_mode": "ipvs",
+        "nodes_down": ["n2", "n1"],
+        "scale": {"shop/web": 2},
+    }
     whatif = WhatIf.from_changes(changes)
     assert whatif.changes() == {**changes, "nodes_down": ["n1", "n2"]}
     assert whatif.scenario().service_overrides == changes["services"]
@@ -70,15 +99,23 @@ def test_numbers_typed_on_the_command_line_become_numbers() -> None:
 
 # --- every surface derives from the table ---------------------------------------------------
 
+
 def test_api_set_serializer_has_every_field_and_validates_it() -> None:
     assert list(ServiceOverridesSerializer().fields) == list(NAMES)
     for spec in FIELDS:
-        body = SimulateRequestSerializer(data={"cluster": "c", "service": "a/b", "source": "lb",
-                                               "set": {spec.name: _a_value(spec)}})
+        body = SimulateRequestSerializer(
+            data={
+                "cluster": "c",
+                "service": "a/b",
+                "source": "lb",
+                "set": {spec.name: _a_value(spec)},
+            }
+        )
         assert body.is_valid(), body.errors
         assert body.validated_data["set"] == {spec.name: _a_value(spec)}
-        bad = SimulateRequestSerializer(data={"cluster": "c", "service": "a/b", "source": "lb",
-                                              "set": {spec.name: "Sideways"}})
+        bad = SimulateRequestSerializer(
+            data={"cluster": "c", "service": "a/b", "source": "lb", "set": {spec.name: "Sideways"}}
+        )
         assert not bad.is_valid() and spec.name in bad.errors["set"]
 
 
@@ -87,7 +124,9 @@ def test_openapi_documents_every_field() -> None:
 
     out = io.StringIO()
     call_command("spectacular", "--format", "openapi-json", stdout=out)
-    properties = json.loads(out.getvalue())["components"]["schemas"]["ServiceOverrides"]["properties"]
+    properties = json.loads(out.getvalue())["components"]["schemas"]["ServiceOverrides"][
+        "properties"
+    ]
     assert list(properties) == list(NAMES)
     for spec in FIELDS:
         assert spec.help in properties[spec.name]["description"]
@@ -101,7 +140,9 @@ def test_page_form_has_a_control_per_field_and_round_trips() -> None:
             form = WhatIfForm({"service": "shop/web", param_of(spec): shown})
             assert form.is_valid(), form.errors
             assert form.changes() == {"services": {"shop/web": {spec.name: value}}}
-            assert WhatIfForm.initial_from_changes("shop/web", form.changes())[param_of(spec)] == shown
+            assert (
+                WhatIfForm.initial_from_changes("shop/web", form.changes())[param_of(spec)] == shown
+            )
 
 
 def test_cli_help_lists_every_field() -> None:
@@ -119,7 +160,9 @@ def test_apply_patch_puts_every_field_at_its_path() -> None:
             node = node[key]
         assert node == value
         # The page's "before" column reads the same path back.
-        assert current_value(spec, {"spec": _patch_for(Change("a", "b", {spec.name: value}))["spec"]}) == str(value)
+        assert current_value(
+            spec, {"spec": _patch_for(Change("a", "b", {spec.name: value}))["spec"]}
+        ) == str(value)
 
 
 def test_fake_api_server_refuses_what_the_table_refuses() -> None:
@@ -135,6 +178,7 @@ def test_fake_api_server_refuses_what_the_table_refuses() -> None:
 
 # --- one preview, one grouping rule ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def big():
     out = io.StringIO()
@@ -142,8 +186,12 @@ def big():
     return snapshot_from_objects(json.loads(out.getvalue())["items"])
 
 
-def test_preview_groups_nodes_and_weights_by_node_count(big) -> None:  # noqa: ANN001
-    keys = [k for k, s in sorted(big.services.items()) if s.type != "ExternalName" and not s.headless and s.ports][:6]
+def test_preview_groups_nodes_and_weights_by_node_count(big) -> None:
+    keys = [
+        k
+        for k, s in sorted(big.services.items())
+        if s.type != "ExternalName" and not s.headless and s.ports
+    ][:6]
     whatif = WhatIf(services={k: {"internalTrafficPolicy": "Local"} for k in keys})
     result = preview(big, whatif, services=keys)
     every = [SourceGroup(n, (n,), big.zone_of(n)) for n in big.nodes]
@@ -153,8 +201,21 @@ def test_preview_groups_nodes_and_weights_by_node_count(big) -> None:  # noqa: A
         assert len(asked) < 2 * len(big.nodes) + 1  # grouped, not one question per node
         for diff in row.compared:
             assert diff.before.nodes_total == (1 if diff.before.key == "lb" else len(big.nodes))
-            full = {e.key: e for e in service_entries(result.after, row.service, port=diff.after.port, groups=every)}
+            full = {
+                e.key: e
+                for e in service_entries(
+                    result.after, row.service, port=diff.after.port, groups=every
+                )
+            }
             assert diff.after.dropped == pytest.approx(full[diff.after.key].dropped, abs=1e-9)
-        for entry in result.to_json()["services"][[r.service for r in result.services].index(row.service)]["entries"]:
-            assert sum(q["weight"] for q in result.questions(row)
-                       if q["port"] == entry["port"] and q["to"] == entry["to"]) == entry["nodes"]
+        for entry in result.to_json()["services"][
+            [r.service for r in result.services].index(row.service)
+        ]["entries"]:
+            assert (
+                sum(
+                    q["weight"]
+                    for q in result.questions(row)
+                    if q["port"] == entry["port"] and q["to"] == entry["to"]
+                )
+                == entry["nodes"]
+            )

@@ -1,5 +1,6 @@
 """The command line's side of the what-if door: ``--set FIELD=VALUE`` for ``simulate``,
 ``analyze`` and ``render_rules``, and the one-line refusal (exit 2) for any engine error."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,9 @@ from routing.whatif.value import WhatIf, parse_set_flags, service_fields
 BAD_INPUT = 2
 
 #: ``--set`` help, from the field table.
-SET_HELP = "what-if Service field, repeatable: " + "; ".join(f"{f.name} ({f.describe()})" for f in FIELDS)
+SET_HELP = "what-if Service field, repeatable: " + "; ".join(
+    f"{f.name} ({f.describe()})" for f in FIELDS
+)
 
 
 def bad_input(error: Exception, *, prefix: str = "") -> CommandError:
@@ -24,8 +27,14 @@ def bad_input(error: Exception, *, prefix: str = "") -> CommandError:
     return CommandError(f"{prefix}{text}" if prefix else text or "bad input", returncode=BAD_INPUT)
 
 
-def whatif_from_flags(snapshot: Snapshot, sets: Iterable[str], *, services: Sequence[str] | None,
-                      proxy_mode: str | None = None, ipvs_scheduler: str | None = None) -> WhatIf:
+def whatif_from_flags(
+    snapshot: Snapshot,
+    sets: Iterable[str],
+    *,
+    services: Sequence[str] | None,
+    proxy_mode: str | None = None,
+    ipvs_scheduler: str | None = None,
+) -> WhatIf:
     """The command line's what-if: ``--set`` flags on ``services`` (None: every Service).
 
     Raises the engine's ``ScenarioError`` for a malformed flag, an unknown field or value."""
@@ -35,4 +44,6 @@ def whatif_from_flags(snapshot: Snapshot, sets: Iterable[str], *, services: Sequ
             raise ScenarioError(f"unknown service {service!r}", field="services", code=UNKNOWN)
     targets = list(services) if services is not None else sorted(snapshot.services)
     typed = {key: service_fields(key, fields) for key in targets} if fields else {}
-    return WhatIf(services=typed, proxy_mode=proxy_mode or None, ipvs_scheduler=ipvs_scheduler or None)
+    return WhatIf(
+        services=typed, proxy_mode=proxy_mode or None, ipvs_scheduler=ipvs_scheduler or None
+    )

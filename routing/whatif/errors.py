@@ -6,6 +6,7 @@ request names it in the request's: ``set.internalTrafficPolicy`` in a simulate b
 is the only place that maps one onto the other; the API turns the result into its 400
 (``routing.api.errors``), the pages into a form message and the CLI into one line, exit 2.
 """
+
 from __future__ import annotations
 
 from core.api.errors import RequestInputError

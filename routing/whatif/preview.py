@@ -16,6 +16,7 @@ group holds: an entry's figures (dropped, endpoint shares, latency, cost) are av
 weighted by node count, so a 5,000-node cluster costs a few dozen questions and still
 reports what every node sees. ``tests`` check grouped == every node.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -35,16 +36,32 @@ from routing.whatif.value import WhatIf
 EACH_NODE_MAX = 24
 
 
-def ask(snapshot: Snapshot, whatif: WhatIf | None, *, service: str, source: str, to: str | None = None,
-        port: str | int | None = None, seed: int = 0, family: str | None = None,
-        client_ip: str | None = None) -> dict[str, Any]:
+def ask(
+    snapshot: Snapshot,
+    whatif: WhatIf | None,
+    *,
+    service: str,
+    source: str,
+    to: str | None = None,
+    port: str | int | None = None,
+    seed: int = 0,
+    family: str | None = None,
+    client_ip: str | None = None,
+) -> dict[str, Any]:
     """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``.
 
     Raises the engine's ``ScenarioError`` / ``QuestionError`` (``routing.whatif.errors``
     names the request field)."""
     after = apply_scenario(snapshot, whatif.scenario()) if whatif is not None else snapshot
-    question = Question(service=service, source=source, to=to, port=port, seed=seed, family=family,
-                        client_ip=client_ip)
+    question = Question(
+        service=service,
+        source=source,
+        to=to,
+        port=port,
+        seed=seed,
+        family=family,
+        client_ip=client_ip,
+    )
     return simulate(after, question).to_json()
 
 
@@ -93,8 +110,13 @@ class Entry:
     @property
     def latency_ms(self) -> float | None:
         """Expected latency of a forwarded connection, weighted by forwarded traffic."""
-        pairs = [((p.answer.get("latency_ms") or {}).get("expected"), p.group.weight * (1 - p.answer["dropped"]))
-                 for p in self.paths]
+        pairs = [
+            (
+                (p.answer.get("latency_ms") or {}).get("expected"),
+                p.group.weight * (1 - p.answer["dropped"]),
+            )
+            for p in self.paths
+        ]
         pairs = [(ms, w) for ms, w in pairs if ms is not None and w > 0]
         total = sum(w for _, w in pairs)
         return sum(ms * w for ms, w in pairs) / total if total else None
@@ -102,7 +124,12 @@ class Entry:
     @property
     def cost_usd_per_month(self) -> float:
         """Cross-zone cost of the entry: every source node sends the cost model's rate."""
-        return float(sum((p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight for p in self.paths))
+        return float(
+            sum(
+                (p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight
+                for p in self.paths
+            )
+        )
 
     @property
     def nodes_reaching(self) -> int:
@@ -117,8 +144,11 @@ class Entry:
     @property
     def client_ip_lost(self) -> int:
         """Source nodes whose forwarded connections are SNATed (client IP lost)."""
-        return sum(p.group.weight for p in self.paths
-                   if p.answer["action"] == "forward" and not p.answer["client_ip_preserved"])
+        return sum(
+            p.group.weight
+            for p in self.paths
+            if p.answer["action"] == "forward" and not p.answer["client_ip_preserved"]
+        )
 
     @property
     def endpoint_shares(self) -> dict[str, float]:
@@ -143,7 +173,9 @@ def special_nodes(snapshot: Snapshot, key: str) -> set[str]:
     return special
 
 
-def source_groups(snapshot: Snapshot, key: str, *, special: set[str] | None = None) -> list[SourceGroup]:
+def source_groups(
+    snapshot: Snapshot, key: str, *, special: set[str] | None = None
+) -> list[SourceGroup]:
     """The nodes to ask about Service ``key``: each node in a small cluster, else groups.
 
     ``special`` adds nodes to ask one by one (a what-if compares two snapshots on the same
@@ -153,28 +185,42 @@ def source_groups(snapshot: Snapshot, key: str, *, special: set[str] | None = No
     if len(names) <= EACH_NODE_MAX:
         return [SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names]
     special = special_nodes(snapshot, key) | (special or set())
-    groups = [SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names if name in special]
+    groups = [
+        SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names if name in special
+    ]
     for cls in node_index(snapshot).classes:
         rest = tuple(n for n in cls.names if n not in special)
         if rest:
             label = f"{len(rest)} other node{'s' if len(rest) != 1 else ''} in {cls.zone or 'no zone'} ({cls.config.mode})"
-            groups.append(SourceGroup(label, rest, cls.zone, f"{cls.zone or 'no zone'} ×{len(rest)}"))
+            groups.append(
+                SourceGroup(label, rest, cls.zone, f"{cls.zone or 'no zone'} ×{len(rest)}")
+            )
     return groups
 
 
-def whatif_groups(before: Snapshot, after: Snapshot, key: str, touched: Iterable[str] = ()) -> list[SourceGroup]:
+def whatif_groups(
+    before: Snapshot, after: Snapshot, key: str, touched: Iterable[str] = ()
+) -> list[SourceGroup]:
     """Groups valid on both sides of a what-if: nodes special before or after, and the
     ``touched`` nodes (taken down or drained), are asked one by one."""
     special = special_nodes(before, key) | special_nodes(after, key) | set(touched)
     return source_groups(before, key, special=special)
 
 
-def _ask_groups(snapshot: Snapshot, service: Service, groups: Sequence[SourceGroup], kind: str, to: str,
-                port: str) -> list[PathAnswer]:
+def _ask_groups(
+    snapshot: Snapshot,
+    service: Service,
+    groups: Sequence[SourceGroup],
+    kind: str,
+    to: str,
+    port: str,
+) -> list[PathAnswer]:
     paths = []
     for group in groups:
         source = f"{kind}:{group.nodes[0]}"
-        answer = simulate(snapshot, Question(service=service.key, source=source, to=to, port=port)).to_json()
+        answer = simulate(
+            snapshot, Question(service=service.key, source=source, to=to, port=port)
+        ).to_json()
         paths.append(PathAnswer(group, source, answer))
     return paths
 
@@ -191,8 +237,13 @@ def routed_service(snapshot: Snapshot, key: str) -> Service:
     return service
 
 
-def service_entries(snapshot: Snapshot, key: str, *, port: str | None = None,
-                    groups: list[SourceGroup] | None = None) -> list[Entry]:
+def service_entries(
+    snapshot: Snapshot,
+    key: str,
+    *,
+    port: str | None = None,
+    groups: list[SourceGroup] | None = None,
+) -> list[Entry]:
     """Every way into Service ``key`` (``port``, else its first) on ``snapshot``.
 
     Raises ``QuestionError`` for an unknown service or port, or one kube-proxy ignores.
@@ -203,22 +254,45 @@ def service_entries(snapshot: Snapshot, key: str, *, port: str | None = None,
         raise QuestionError(f"service {key} has no port {port!r}", field="port", code=UNKNOWN)
     port_name = chosen.name or str(chosen.port)
     groups = groups or source_groups(snapshot, key)
-    entries = [Entry("pod", "Pods → ClusterIP", "clusterip",
-                     _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name), port_name)]
+    entries = [
+        Entry(
+            "pod",
+            "Pods → ClusterIP",
+            "clusterip",
+            _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name),
+            port_name,
+        )
+    ]
     if chosen.node_port:
-        entries.append(Entry("nodeport", "External clients → NodePort", "nodeport",
-                             _ask_groups(snapshot, service, groups, "external", "nodeport", port_name), port_name))
+        entries.append(
+            Entry(
+                "nodeport",
+                "External clients → NodePort",
+                "nodeport",
+                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name),
+                port_name,
+            )
+        )
     if service.type == "LoadBalancer":
         answer = simulate(snapshot, Question(service=key, source="lb", port=port_name)).to_json()
-        entries.append(Entry("lb", "Cloud load balancer", "loadbalancer",
-                             [PathAnswer(SourceGroup("cloud LB", ("lb",)), "lb", answer)], port_name))
+        entries.append(
+            Entry(
+                "lb",
+                "Cloud load balancer",
+                "loadbalancer",
+                [PathAnswer(SourceGroup("cloud LB", ("lb",)), "lb", answer)],
+                port_name,
+            )
+        )
     return entries
 
 
 #: Source kind -> (entry key, title, destination) for explicitly named sources.
-_ENTRY_OF = {"pod": ("pod", "Pods → ClusterIP", "clusterip"),
-             "external": ("nodeport", "External clients → NodePort", "nodeport"),
-             "lb": ("lb", "Cloud load balancer", "loadbalancer")}
+_ENTRY_OF = {
+    "pod": ("pod", "Pods → ClusterIP", "clusterip"),
+    "external": ("nodeport", "External clients → NodePort", "nodeport"),
+    "lb": ("lb", "Cloud load balancer", "loadbalancer"),
+}
 
 
 def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[str]) -> list[Entry]:
@@ -231,14 +305,19 @@ def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[st
             raise QuestionError(f"{source!r} is not pod:NODE, external:NODE or lb", field="sources")
         entry_key, title, to = _ENTRY_OF[kind]
         try:
-            answer = simulate(snapshot, Question(service=key, source=source, to=to, port=port)).to_json()
+            answer = simulate(
+                snapshot, Question(service=key, source=source, to=to, port=port)
+            ).to_json()
         except QuestionError as error:
             if error.field == "source" and error.code == UNKNOWN:
                 raise QuestionError(error.message, field="sources", code=UNKNOWN) from None
             continue
-        group = SourceGroup(node or "cloud LB", (node or "lb",), snapshot.zone_of(node) if node else "")
+        group = SourceGroup(
+            node or "cloud LB", (node or "lb",), snapshot.zone_of(node) if node else ""
+        )
         entries.setdefault(entry_key, Entry(entry_key, title, to, [], port)).paths.append(
-            PathAnswer(group, source, answer))
+            PathAnswer(group, source, answer)
+        )
     return list(entries.values())
 
 
@@ -264,25 +343,38 @@ class EntryDiff:
     def moved(self) -> list[tuple[str, float, float]]:
         """(endpoint IP, share before, share after) where the entry's share changed."""
         old, new = self.before.endpoint_shares, self.after.endpoint_shares
-        return [(ip, old.get(ip, 0.0), new.get(ip, 0.0)) for ip in sorted(old.keys() | new.keys())
-                if abs(old.get(ip, 0.0) - new.get(ip, 0.0)) > 1e-6]
+        return [
+            (ip, old.get(ip, 0.0), new.get(ip, 0.0))
+            for ip in sorted(old.keys() | new.keys())
+            if abs(old.get(ip, 0.0) - new.get(ip, 0.0)) > 1e-6
+        ]
 
     @property
     def changed(self) -> bool:
         """Anything moved, or an action or client-IP outcome changed."""
         return bool(self.moved) or any(
             d["action"]["before"] != d["action"]["after"]
-            or d["client_ip_preserved"]["before"] != d["client_ip_preserved"]["after"] for _, d in self.diffs)
+            or d["client_ip_preserved"]["before"] != d["client_ip_preserved"]["after"]
+            for _, d in self.diffs
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The entry's node-weighted figures before and after (what the page shows)."""
         return {
-            "entry": self.before.key, "port": self.before.port, "to": self.before.to,
+            "entry": self.before.key,
+            "port": self.before.port,
+            "to": self.before.to,
             "nodes": self.before.nodes_total,
-            "dropped": {"before": round(self.before.dropped, 6), "after": round(self.after.dropped, 6)},
-            "newly_dropped": round(self.newly_dropped, 6), "stops_dropping": round(self.stops_dropping, 6),
-            "moved": [{"ip": ip, "before": round(b, 6), "after": round(a, 6), "change": round(a - b, 6)}
-                      for ip, b, a in self.moved],
+            "dropped": {
+                "before": round(self.before.dropped, 6),
+                "after": round(self.after.dropped, 6),
+            },
+            "newly_dropped": round(self.newly_dropped, 6),
+            "stops_dropping": round(self.stops_dropping, 6),
+            "moved": [
+                {"ip": ip, "before": round(b, 6), "after": round(a, 6), "change": round(a - b, 6)}
+                for ip, b, a in self.moved
+            ],
             "changed": self.changed,
         }
 
@@ -296,8 +388,11 @@ def compare(before: list[Entry], after: list[Entry]) -> list[EntryDiff]:
         if other is None:
             continue
         other_paths = {p.group.label: p for p in other.paths}
-        diffs = [(p.group.label, AnswerDiff(p.answer, other_paths[p.group.label].answer).to_json())
-                 for p in entry.paths if p.group.label in other_paths]
+        diffs = [
+            (p.group.label, AnswerDiff(p.answer, other_paths[p.group.label].answer).to_json())
+            for p in entry.paths
+            if p.group.label in other_paths
+        ]
         out.append(EntryDiff(entry, other, diffs))
     return out
 
@@ -330,35 +425,66 @@ class Preview:
                 new = after.get(path.group.label)
                 if new is None:
                     continue
-                out.append({"source": path.source, "port": diff.before.port, "to": path.answer["to"],
-                            "nodes": [n for n in path.group.nodes if n != "lb"], "weight": path.group.weight,
-                            "before": brief(path.answer), "after": brief(new.answer),
-                            "diff": AnswerDiff(path.answer, new.answer).to_json()})
+                out.append(
+                    {
+                        "source": path.source,
+                        "port": diff.before.port,
+                        "to": path.answer["to"],
+                        "nodes": [n for n in path.group.nodes if n != "lb"],
+                        "weight": path.group.weight,
+                        "before": brief(path.answer),
+                        "after": brief(new.answer),
+                        "diff": AnswerDiff(path.answer, new.answer).to_json(),
+                    }
+                )
         return out
 
     def to_json(self) -> dict[str, Any]:
         """The API's preview body (without the cluster's name and revision)."""
-        rows: list[dict[str, Any]] = [{"service": row.service, "type": row.type, "questions": self.questions(row),
-                 "entries": [d.to_json() for d in row.compared], "error": row.error} for row in self.services]
+        rows: list[dict[str, Any]] = [
+            {
+                "service": row.service,
+                "type": row.type,
+                "questions": self.questions(row),
+                "entries": [d.to_json() for d in row.compared],
+                "error": row.error,
+            }
+            for row in self.services
+        ]
         questions = [q for row in rows for q in row["questions"]]
         entries = [e for row in rows for e in row["entries"]]
         return {
             "changes": self.whatif.changes(),
             "services": rows,
             "summary": {
-                "services": len(rows), "questions": len(questions),
-                "questions_newly_dropping": sum(1 for q in questions if q["diff"]["newly_dropped"] > 0),
-                "worst_newly_dropped": max((q["diff"]["newly_dropped"] for q in questions), default=0.0),
-                "questions_stop_dropping": sum(1 for q in questions if q["diff"]["stops_dropping"] > 0),
+                "services": len(rows),
+                "questions": len(questions),
+                "questions_newly_dropping": sum(
+                    1 for q in questions if q["diff"]["newly_dropped"] > 0
+                ),
+                "worst_newly_dropped": max(
+                    (q["diff"]["newly_dropped"] for q in questions), default=0.0
+                ),
+                "questions_stop_dropping": sum(
+                    1 for q in questions if q["diff"]["stops_dropping"] > 0
+                ),
                 "changed": sum(1 for q in questions if _changed(q["diff"])),
                 "entries_newly_dropping": sum(1 for e in entries if e["newly_dropped"] > 0),
-                "worst_entry_newly_dropped": max((e["newly_dropped"] for e in entries), default=0.0),
+                "worst_entry_newly_dropped": max(
+                    (e["newly_dropped"] for e in entries), default=0.0
+                ),
             },
         }
 
 
-def preview(before: Snapshot, whatif: WhatIf, *, services: Sequence[str], ports: Sequence[str] | None = None,
-            sources: Sequence[str] | None = None) -> Preview:
+def preview(
+    before: Snapshot,
+    whatif: WhatIf,
+    *,
+    services: Sequence[str],
+    ports: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> Preview:
     """Before | after of ``whatif`` for ``services`` (each port, or only ``ports``), from
     every node grouped by the module's rule, or from the named ``sources`` only.
 
@@ -376,22 +502,41 @@ def preview(before: Snapshot, whatif: WhatIf, *, services: Sequence[str], ports:
         compared: list[EntryDiff] = []
         for port in names if ports is None else [p for p in names if p in ports]:
             if sources:
-                compared += compare(source_entries(before, key, port, sources), source_entries(after, key, port, sources))
+                compared += compare(
+                    source_entries(before, key, port, sources),
+                    source_entries(after, key, port, sources),
+                )
             else:
                 groups = whatif_groups(before, after, key, whatif.touched_nodes)
-                compared += compare(service_entries(before, key, port=port, groups=groups),
-                                    service_entries(after, key, port=port, groups=groups))
+                compared += compare(
+                    service_entries(before, key, port=port, groups=groups),
+                    service_entries(after, key, port=port, groups=groups),
+                )
         rows.append(ServicePreview(key, service.type, compared))
     return Preview(whatif, before, after, rows)
 
 
 def brief(answer: dict[str, Any]) -> dict[str, Any]:
     """The part of an answer a preview shows beside the diff."""
-    return {key: answer[key] for key in ("action", "dropped", "drop_reason", "client_ip_preserved",
-                                         "endpoints", "explain", "proxy_mode")}
+    return {
+        key: answer[key]
+        for key in (
+            "action",
+            "dropped",
+            "drop_reason",
+            "client_ip_preserved",
+            "endpoints",
+            "explain",
+            "proxy_mode",
+        )
+    }
 
 
 def _changed(diff: dict[str, Any]) -> bool:
-    return bool(diff["moved"] or diff["newly_dropped"] or diff["stops_dropping"]
-                or diff["action"]["before"] != diff["action"]["after"]
-                or diff["client_ip_preserved"]["before"] != diff["client_ip_preserved"]["after"])
+    return bool(
+        diff["moved"]
+        or diff["newly_dropped"]
+        or diff["stops_dropping"]
+        or diff["action"]["before"] != diff["action"]["after"]
+        or diff["client_ip_preserved"]["before"] != diff["client_ip_preserved"]["after"]
+    )

@@ -6,6 +6,7 @@ FIELD=VALUE`` flags all become the same immutable value, checked against the fie
 Checks that need the cluster (does the Service exist, does its release have the value)
 are the engine's, in ``apply_scenario``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -20,12 +21,20 @@ from routing.engine.whatif_fields import Value, field_named
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 #: Keys of a stored scenario's ``changes`` JSON (``routing.models.Scenario.changes``).
-SET_KEYS = ("nodes_down", "nodes_cordoned", "nodes_drained", "endpoints_not_ready", "endpoints_terminating")
+SET_KEYS = (
+    "nodes_down",
+    "nodes_cordoned",
+    "nodes_drained",
+    "endpoints_not_ready",
+    "endpoints_terminating",
+)
 MAP_KEYS = ("node_proxy_modes", "node_ipvs_schedulers", "scale")
 CHANGE_KEYS = ("services", "proxy_mode", "ipvs_scheduler", *MAP_KEYS, *SET_KEYS)
 
 
-def parse_set_flags(items: Iterable[str], *, flag: str = "--set", shape: str = "FIELD=VALUE") -> dict[str, str]:
+def parse_set_flags(
+    items: Iterable[str], *, flag: str = "--set", shape: str = "FIELD=VALUE"
+) -> dict[str, str]:
     """``["FIELD=VALUE", ...]`` (repeated CLI flags) -> ``{FIELD: VALUE}``; a malformed
     item is a ``ScenarioError`` on ``services`` (the names and values are checked later)."""
     out: dict[str, str] = {}
@@ -68,8 +77,11 @@ class WhatIf:
         """A stored scenario's ``changes`` JSON; ``ScenarioError`` names the key at fault."""
         unknown = sorted(set(changes) - set(CHANGE_KEYS))
         if unknown:
-            raise ScenarioError(f"unknown change {unknown[0]!r} (known: {', '.join(CHANGE_KEYS)})",
-                                field=unknown[0], code=UNKNOWN)
+            raise ScenarioError(
+                f"unknown change {unknown[0]!r} (known: {', '.join(CHANGE_KEYS)})",
+                field=unknown[0],
+                code=UNKNOWN,
+            )
         services = changes.get("services") or {}
 
         def names(key: str) -> frozenset[str]:
@@ -79,32 +91,55 @@ class WhatIf:
             return MappingProxyType(dict(changes.get(key) or {}))
 
         return cls(
-            services=MappingProxyType({key: MappingProxyType(service_fields(key, fields))
-                                       for key, fields in services.items()}),
+            services=MappingProxyType(
+                {
+                    key: MappingProxyType(service_fields(key, fields))
+                    for key, fields in services.items()
+                }
+            ),
             proxy_mode=changes.get("proxy_mode") or None,
             ipvs_scheduler=changes.get("ipvs_scheduler") or None,
-            node_proxy_modes=mapping("node_proxy_modes"), node_ipvs_schedulers=mapping("node_ipvs_schedulers"),
-            scale=mapping("scale"), nodes_down=names("nodes_down"), nodes_cordoned=names("nodes_cordoned"),
-            nodes_drained=names("nodes_drained"), endpoints_not_ready=names("endpoints_not_ready"),
+            node_proxy_modes=mapping("node_proxy_modes"),
+            node_ipvs_schedulers=mapping("node_ipvs_schedulers"),
+            scale=mapping("scale"),
+            nodes_down=names("nodes_down"),
+            nodes_cordoned=names("nodes_cordoned"),
+            nodes_drained=names("nodes_drained"),
+            endpoints_not_ready=names("endpoints_not_ready"),
             endpoints_terminating=names("endpoints_terminating"),
         )
 
     @classmethod
-    def for_service(cls, service: str, sets: Mapping[str, object], *, proxy_mode: str | None = None,
-                    ipvs_scheduler: str | None = None) -> WhatIf:
+    def for_service(
+        cls,
+        service: str,
+        sets: Mapping[str, object],
+        *,
+        proxy_mode: str | None = None,
+        ipvs_scheduler: str | None = None,
+    ) -> WhatIf:
         """One Service's ``set`` (API) / ``--set`` (CLI) plus the cluster-wide proxy flags."""
         fields = service_fields(service, sets) if sets else None
-        return cls(services=MappingProxyType({service: MappingProxyType(fields)}) if fields else _EMPTY,
-                   proxy_mode=proxy_mode or None, ipvs_scheduler=ipvs_scheduler or None)
+        return cls(
+            services=MappingProxyType({service: MappingProxyType(fields)}) if fields else _EMPTY,
+            proxy_mode=proxy_mode or None,
+            ipvs_scheduler=ipvs_scheduler or None,
+        )
 
     def scenario(self) -> Scenario:
         """The engine's ``Scenario`` for this what-if."""
         # Both are immutable: the mappings are shared, not copied (simulate's hot path).
         return Scenario(
-            service_overrides=self.services, proxy_mode=self.proxy_mode, ipvs_scheduler=self.ipvs_scheduler,
-            node_proxy_modes=self.node_proxy_modes, node_ipvs_schedulers=self.node_ipvs_schedulers,
-            scale=self.scale, nodes_down=self.nodes_down, nodes_cordoned=self.nodes_cordoned,
-            nodes_drained=self.nodes_drained, endpoints_not_ready=self.endpoints_not_ready,
+            service_overrides=self.services,
+            proxy_mode=self.proxy_mode,
+            ipvs_scheduler=self.ipvs_scheduler,
+            node_proxy_modes=self.node_proxy_modes,
+            node_ipvs_schedulers=self.node_ipvs_schedulers,
+            scale=self.scale,
+            nodes_down=self.nodes_down,
+            nodes_cordoned=self.nodes_cordoned,
+            nodes_drained=self.nodes_drained,
+            endpoints_not_ready=self.endpoints_not_ready,
             endpoints_terminating=self.endpoints_terminating,
         )
 
@@ -128,4 +163,9 @@ class WhatIf:
     def touched_nodes(self) -> frozenset[str]:
         """Nodes the what-if takes down, drains or switches to another kube-proxy setting:
         their answers may part from their zone's, so a preview asks them one by one."""
-        return self.nodes_down | self.nodes_drained | set(self.node_proxy_modes) | set(self.node_ipvs_schedulers)
+        return (
+            self.nodes_down
+            | self.nodes_drained
+            | set(self.node_proxy_modes)
+            | set(self.node_ipvs_schedulers)
+        )

@@ -1,4 +1,5 @@
 """``manage.py export_cluster NAME``: print a cluster as a kubectl-style List."""
+
 from __future__ import annotations
 
 import json
@@ -36,10 +37,14 @@ class Command(BaseCommand):
                     self._write(out.write, objects, as_yaml=options["yaml"])
                 os.replace(partial, options["output"])
             except OSError as exc:
-                raise CommandError(f"cannot write {options['output']}: {exc.strerror}", returncode=2) from None
+                raise CommandError(
+                    f"cannot write {options['output']}: {exc.strerror}", returncode=2
+                ) from None
             return
         try:
-            self._write(lambda text: self.stdout.write(text, ending=""), objects, as_yaml=options["yaml"])
+            self._write(
+                lambda text: self.stdout.write(text, ending=""), objects, as_yaml=options["yaml"]
+            )
         except BrokenPipeError:  # `export_cluster x | head`: the reader left, stop quietly
             sys.stderr.close()
 
@@ -52,7 +57,9 @@ class Command(BaseCommand):
                 text = yaml.dump([obj], Dumper=_Dumper, default_flow_style=False, sort_keys=False)
                 write(text)
             return
-        write('{\n"apiVersion": "v1",\n"kind": "List",\n"metadata": {"resourceVersion": ""},\n"items": [')
+        write(
+            '{\n"apiVersion": "v1",\n"kind": "List",\n"metadata": {"resourceVersion": ""},\n"items": ['
+        )
         for index, obj in enumerate(objects):
             write(("\n" if index == 0 else ",\n") + json.dumps(obj, ensure_ascii=False))
         write("\n]\n}\n")

@@ -1,4 +1,5 @@
 """``manage.py generate_cluster --nodes N --services S --pods P --zones Z --seed K -o FILE``."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,13 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", default="-", help="file to write, - for stdout")
 
     def handle(self, *args, **options):
-        shape = Shape(nodes=options["nodes"], services=options["services"], pods=options["pods"],
-                      zones=options["zones"], seed=options["seed"])
+        shape = Shape(
+            nodes=options["nodes"],
+            services=options["services"],
+            pods=options["pods"],
+            zones=options["zones"],
+            seed=options["seed"],
+        )
         try:
             shape.check()
         except ValueError as exc:
@@ -38,6 +44,10 @@ class Command(BaseCommand):
                 counts = generate_cluster(shape=shape, out=out)
             os.replace(partial, options["output"])
         except OSError as exc:
-            raise CommandError(f"cannot write {options['output']}: {exc.strerror}", returncode=2) from None
+            raise CommandError(
+                f"cannot write {options['output']}: {exc.strerror}", returncode=2
+            ) from None
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        self.stdout.write(f"Wrote {options['output']}: {summary} in {time.monotonic() - started:.1f} s")
+        self.stdout.write(
+            f"Wrote {options['output']}: {summary} in {time.monotonic() - started:.1f} s"
+        )

@@ -1,4 +1,5 @@
 """``manage.py import_cluster FILE|- --name NAME``: load a kubectl dump as a cluster."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -24,16 +25,20 @@ class Command(BaseCommand):
             "--source", default=ClusterSource.IMPORTED, choices=ClusterSource.values
         )
         parser.add_argument(
-            "--dry-run", action="store_true",
+            "--dry-run",
+            action="store_true",
             help="check the dump and print the summary, storing nothing",
         )
         parser.add_argument(
-            "--replace", action="store_true",
+            "--replace",
+            action="store_true",
             help="replace the stored cluster even when the dump would drop more than half"
-                 " of its objects (ROUTESCOPE_IMPORT_MAX_LOSS)",
+            " of its objects (ROUTESCOPE_IMPORT_MAX_LOSS)",
         )
         parser.add_argument(
-            "--max-bytes", type=int, default=None,
+            "--max-bytes",
+            type=int,
+            default=None,
             help="refuse larger dumps (default: ROUTESCOPE_MAX_DUMP_BYTES)",
         )
 
@@ -47,8 +52,11 @@ class Command(BaseCommand):
                 raise DumpError(f"{options['file']} holds no Kubernetes objects: nothing imported")
             with transaction.atomic():
                 summary = cluster_import(
-                    name=options["name"], objects=dump.objects, source=options["source"],
-                    replaced=dump.replaced, replace=options["replace"],
+                    name=options["name"],
+                    objects=dump.objects,
+                    source=options["source"],
+                    replaced=dump.replaced,
+                    replace=options["replace"],
                 )
                 # A dry run goes through every check the real import makes (the database's
                 # included), then rolls the transaction back.

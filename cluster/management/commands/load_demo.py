@@ -1,4 +1,5 @@
 """``manage.py load_demo [--if-empty]``: load the demo cluster from cluster/fixtures/demo.json."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default="demo")
         parser.add_argument(
-            "--if-empty", action="store_true",
+            "--if-empty",
+            action="store_true",
             help="do nothing when any cluster exists (what `make run` uses)",
         )
 

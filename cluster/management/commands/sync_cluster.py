@@ -5,10 +5,10 @@ instead of starting a second one, but never forever: a job whose worker died (no
 heartbeat for ``ROUTESCOPE_JOB_LOST_SECONDS``) or that no worker picks up within that time
 is run here, and the whole wait is bounded by ``--wait-timeout``.
 """
+
 import time
 
 from django.conf import settings
-
 from django.core.management.base import BaseCommand, CommandError
 
 from cluster.models import Cluster
@@ -23,20 +23,32 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--async", dest="run_async", action="store_true",
-                            help="queue the sync for a worker and print the job id")
-        parser.add_argument("--wait-timeout", type=float, default=None, metavar="SECONDS",
-                            help="give up following another process's sync after this long "
-                                 "(default: the sync task's hard time limit plus the "
-                                 "heartbeat loss time)")
+        parser.add_argument(
+            "--async",
+            dest="run_async",
+            action="store_true",
+            help="queue the sync for a worker and print the job id",
+        )
+        parser.add_argument(
+            "--wait-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="give up following another process's sync after this long "
+            "(default: the sync task's hard time limit plus the "
+            "heartbeat loss time)",
+        )
 
     def handle(self, *args, name, run_async, wait_timeout=None, **options):
         cluster = Cluster.objects.filter(name=name).first()
         if cluster is None:
             raise CommandError(f"no cluster named {name!r}", returncode=2)
         if not cluster.in_cluster and not cluster.kubeconfig_path:
-            raise CommandError(f"cluster {name!r} was imported, not added with add_cluster: "
-                               "it has no API server to sync from", returncode=2)
+            raise CommandError(
+                f"cluster {name!r} was imported, not added with add_cluster: "
+                "it has no API server to sync from",
+                returncode=2,
+            )
         if run_async:
             job, created = sync_request(cluster=cluster)
             verb = "queued" if created else "already queued/running"
@@ -85,9 +97,11 @@ class Command(BaseCommand):
             if job.state == Job.State.QUEUED and time.monotonic() - start > lost:
                 return False
             if time.monotonic() > deadline:
-                raise CommandError(f"gave up waiting for sync job {job.pk} after "
-                                   f"{time.monotonic() - start:.0f}s (state {job.state}: "
-                                   f"{job.message})")
+                raise CommandError(
+                    f"gave up waiting for sync job {job.pk} after "
+                    f"{time.monotonic() - start:.0f}s (state {job.state}: "
+                    f"{job.message})"
+                )
             time.sleep(POLL_SECONDS)
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"sync failed: {job.error}")
@@ -102,4 +116,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"sync {run.status}: {fetched}; added {run.counts['added']}, changed "
             f"{run.counts['changed']}, removed {run.counts['removed']}; revision "
-            f"{run.revision_after} ({run.fetch_seconds:.1f}s fetch, {run.apply_seconds:.1f}s store)")
+            f"{run.revision_after} ({run.fetch_seconds:.1f}s fetch, {run.apply_seconds:.1f}s store)"
+        )

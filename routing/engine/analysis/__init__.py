@@ -5,6 +5,7 @@
 host or are hinted by its endpoints (see ``ports``). The result equals averaging
 ``simulate`` over every source node, which the tests check on random clusters.
 """
+
 from __future__ import annotations
 
 import gc
@@ -20,7 +21,16 @@ from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, 
 from routing.engine.snapshot import Snapshot
 from routing.engine.unproxied import not_proxied
 
-__all__ = ["SOURCES", "EndpointShare", "Finding", "Report", "ServiceRow", "SourceStats", "analyze", "source_stats"]
+__all__ = [
+    "SOURCES",
+    "EndpointShare",
+    "Finding",
+    "Report",
+    "ServiceRow",
+    "SourceStats",
+    "analyze",
+    "source_stats",
+]
 
 
 def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
@@ -61,10 +71,14 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
         unhandled = not_proxied(snapshot, service)
         if unhandled is not None:
             # kube-proxy leaves it alone: no row, one finding saying what DNS returns.
-            findings.append(Finding(str(unhandled.reason.code), "info", 0.0, key, "", unhandled.reason.message))
+            findings.append(
+                Finding(str(unhandled.reason.code), "info", 0.0, key, "", unhandled.reason.message)
+            )
             continue
         for port in service.ports:
-            pa = simple_port(snapshot, index, config, service, port) or analyze_port(ctx, service, port)
+            pa = simple_port(snapshot, index, config, service, port) or analyze_port(
+                ctx, service, port
+            )
             row = _row(pa, model, index.total)
             rows.append(row)
             findings.extend(findings_for(row, pa))
@@ -74,8 +88,12 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     zones = tuple(sorted({cls.zone for cls in index.classes}))
     notes = snapshot.notes
     if not index.total:
-        notes += ("no Node in the snapshot: the per-node source classes have no node to start from",)
-    return Report(tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, notes)
+        notes += (
+            "no Node in the snapshot: the per-node source classes have no node to start from",
+        )
+    return Report(
+        tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, notes
+    )
 
 
 def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> SourceStats:
@@ -83,18 +101,33 @@ def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> So
     forwarded = sum(agg.locality)
     loc = dict(zip(LOCALITIES, agg.locality, strict=True))
     positive = [s for s in agg.shares if s > 0]
-    cross_bytes = model.request_rate * loc[CROSS_ZONE] * (model.request_bytes + model.response_bytes)
-    drop_reason = max(agg.drop_reasons, key=lambda k: (agg.drop_reasons[k], k)) if agg.drop_reasons else None
+    cross_bytes = (
+        model.request_rate * loc[CROSS_ZONE] * (model.request_bytes + model.response_bytes)
+    )
+    drop_reason = (
+        max(agg.drop_reasons, key=lambda k: (agg.drop_reasons[k], k)) if agg.drop_reasons else None
+    )
     return SourceStats(
-        source=agg.source, to=agg.to, nodes=agg.nodes, forward_nodes=agg.actions["forward"],
-        drop_nodes=agg.actions["drop"], reject_nodes=agg.actions["reject"], dropped=agg.dropped, refused=agg.refused,
+        source=agg.source,
+        to=agg.to,
+        nodes=agg.nodes,
+        forward_nodes=agg.actions["forward"],
+        drop_nodes=agg.actions["drop"],
+        reject_nodes=agg.actions["reject"],
+        dropped=agg.dropped,
+        refused=agg.refused,
         drop_reason=drop_reason or None,
         locality={k: (v / forwarded if forwarded > 1e-12 else 0.0) for k, v in loc.items()},
         client_ip_preserved=agg.preserved / forwarded if forwarded > 1e-12 else 0.0,
         imbalance=max(positive) * len(positive) / sum(positive) if positive else None,
-        latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded if forwarded > 1e-12 else None,
-        cross_zone_bytes_per_s=cross_bytes, cost_usd_per_month=cross_bytes * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
-        port_endpoints=endpoints, shares=tuple(agg.shares), lb_fail_open=agg.lb_fail_open,
+        latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded
+        if forwarded > 1e-12
+        else None,
+        cross_zone_bytes_per_s=cross_bytes,
+        cost_usd_per_month=cross_bytes * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        port_endpoints=endpoints,
+        shares=tuple(agg.shares),
+        lb_fail_open=agg.lb_fail_open,
         ipvs_fallback_nodes=agg.ipvs_fallback,
     )
 
@@ -104,12 +137,23 @@ def _row(pa: PortAnalysis, model: CostModel, nodes_total: int) -> ServiceRow:
     sources = tuple(source_stats(agg, eps, model) for agg in pa.sources)
     pod = sources[0]
     return ServiceRow(
-        service=service.key, port=port.name or str(port.port), port_number=port.port, protocol=port.protocol,
-        type=service.type, internal_traffic_policy=service.internal_traffic_policy,
-        external_traffic_policy=service.external_traffic_policy, traffic_distribution=service.traffic_distribution,
-        session_affinity=service.session_affinity, endpoints_total=len(eps),
+        service=service.key,
+        port=port.name or str(port.port),
+        port_number=port.port,
+        protocol=port.protocol,
+        type=service.type,
+        internal_traffic_policy=service.internal_traffic_policy,
+        external_traffic_policy=service.external_traffic_policy,
+        traffic_distribution=service.traffic_distribution,
+        session_affinity=service.session_affinity,
+        endpoints_total=len(eps),
         endpoints_ready=sum(1 for ep in eps if ep.ready),
-        endpoints_terminating=sum(1 for ep in eps if ep.serving and ep.terminating and not ep.ready),
-        nodes_hosting=pa.hosting_nodes, nodes_covered=pod.forward_nodes, nodes_total=nodes_total,
-        topology=dict(pa.topology_modes), sources=sources,
+        endpoints_terminating=sum(
+            1 for ep in eps if ep.serving and ep.terminating and not ep.ready
+        ),
+        nodes_hosting=pa.hosting_nodes,
+        nodes_covered=pod.forward_nodes,
+        nodes_total=nodes_total,
+        topology=dict(pa.topology_modes),
+        sources=sources,
     )

@@ -7,6 +7,7 @@ servers kube-proxy keeps at weight 0 (``decide.draining``, graceful termination,
 which hash schedulers still map clients, who are then refused. Answers are cached: a
 5,000-node cluster asks the same few questions thousands of times.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,8 +66,17 @@ class ChoiceCache:
             found = self._keys[id(cands)] = (cands, tuple(ep.key for ep in cands))
         return found[1]
 
-    def spread(self, cands: tuple[Endpoint, ...], config: ProxyConfig, *, service: Service, port: ServicePort,
-               to: str, address: str = "", draining: tuple[Endpoint, ...] = ()) -> Spread:
+    def spread(
+        self,
+        cands: tuple[Endpoint, ...],
+        config: ProxyConfig,
+        *,
+        service: Service,
+        port: ServicePort,
+        to: str,
+        address: str = "",
+        draining: tuple[Endpoint, ...] = (),
+    ) -> Spread:
         """How ``config``'s proxy mode spreads new connections over ``cands`` on a node whose
         virtual server has address ``address`` (NodePort) and weight-0 servers ``draining``."""
         mode = config.mode
@@ -79,16 +89,37 @@ class ChoiceCache:
             if config.ipvs_scheduler == "dh" and vip:
                 # dh maps the address to one of 256 buckets: nodes in one bucket get one answer.
                 vip = ("bucket", _bucket(str(vip)))
-            ids = len(cands) if config.ipvs_scheduler in POSITIONAL and not draining else self.keys(cands)
-            key = ("ipvs", config.ipvs_scheduler, ids, self.keys(draining), vip, port.protocol, persistence(service))
+            ids = (
+                len(cands)
+                if config.ipvs_scheduler in POSITIONAL and not draining
+                else self.keys(cands)
+            )
+            key = (
+                "ipvs",
+                config.ipvs_scheduler,
+                ids,
+                self.keys(draining),
+                vip,
+                port.protocol,
+                persistence(service),
+            )
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._compute(cands, config, service, port, to, address, draining)
+            found = self._cache[key] = self._compute(
+                cands, config, service, port, to, address, draining
+            )
         return found
 
     @staticmethod
-    def _compute(cands: tuple[Endpoint, ...], config: ProxyConfig, service: Service, port: ServicePort, to: str,
-                 address: str, draining: tuple[Endpoint, ...]) -> Spread:
+    def _compute(
+        cands: tuple[Endpoint, ...],
+        config: ProxyConfig,
+        service: Service,
+        port: ServicePort,
+        to: str,
+        address: str,
+        draining: tuple[Endpoint, ...],
+    ) -> Spread:
         mode = config.mode
         if mode in ("iptables", "nftables"):
             return Spread((1.0 / len(cands),) * len(cands))
@@ -96,8 +127,12 @@ class ChoiceCache:
             choice = choose(cands, mode=mode, traffic=traffic(mode, service, port, to, address))
             code = Code.USERSPACE_CONNECTION_CLOSED.value
         else:
-            choice = choose(cands, mode=mode, scheduler=config.ipvs_scheduler,
-                            traffic=traffic(mode, service, port, to, address, draining))
+            choice = choose(
+                cands,
+                mode=mode,
+                scheduler=config.ipvs_scheduler,
+                traffic=traffic(mode, service, port, to, address, draining),
+            )
             code = Code.IPVS_SCHEDULER_REFUSED.value
         shares = tuple(choice.shares.get(ep.key, 0.0) for ep in cands)
         return Spread(shares, choice.refused, code if choice.refused > 0 else None)

@@ -4,6 +4,7 @@ Each rule reads one service port's row (and its categorisation notes) and return
 one ``Finding``. Impact = fraction of the source class's connections concerned × the
 severity weight, so a critical drop of 60% outranks a warning about 90% imbalance.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -20,18 +21,45 @@ IMBALANCE_THRESHOLD = 1.5
 CROSS_ZONE_THRESHOLD = 0.5
 MAX_NODES = 20
 
-_HINT_CODES = (Code.HINTS_IGNORED_ENDPOINT_WITHOUT_HINT, Code.HINTS_IGNORED_NODE_WITHOUT_ZONE,
-               Code.HINTS_IGNORED_NO_HINT_FOR_ZONE, Code.HINTS_IGNORED_NO_ANNOTATION, Code.HINTS_IGNORED_GATE_OFF,
-               Code.NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT, Code.NODE_HINTS_IGNORED_NO_HINT_FOR_NODE,
-               Code.NODE_HINTS_IGNORED_GATE_OFF, Code.TRAFFIC_DISTRIBUTION_WITHOUT_HINTS)
-_SOURCE_WORDS = {"pod": "calls from pods", "external": "external connections", "pod-external": "pod calls to the external address",
-                 "lb": "load-balancer clients"}
+_HINT_CODES = (
+    Code.HINTS_IGNORED_ENDPOINT_WITHOUT_HINT,
+    Code.HINTS_IGNORED_NODE_WITHOUT_ZONE,
+    Code.HINTS_IGNORED_NO_HINT_FOR_ZONE,
+    Code.HINTS_IGNORED_NO_ANNOTATION,
+    Code.HINTS_IGNORED_GATE_OFF,
+    Code.NODE_HINTS_IGNORED_ENDPOINT_WITHOUT_HINT,
+    Code.NODE_HINTS_IGNORED_NO_HINT_FOR_NODE,
+    Code.NODE_HINTS_IGNORED_GATE_OFF,
+    Code.TRAFFIC_DISTRIBUTION_WITHOUT_HINTS,
+)
+_SOURCE_WORDS = {
+    "pod": "calls from pods",
+    "external": "external connections",
+    "pod-external": "pod calls to the external address",
+    "lb": "load-balancer clients",
+}
 
 
-def _finding(row: ServiceRow, code: str, severity: str, share: float, message: str, *,
-             nodes: Iterable[str] = (), source: str | None = None) -> Finding:
-    return Finding(code, severity, WEIGHT[severity] * max(0.0, min(1.0, share)), row.service, row.port, message,
-                   tuple(sorted(n for n in nodes if n))[:MAX_NODES], source)
+def _finding(
+    row: ServiceRow,
+    code: str,
+    severity: str,
+    share: float,
+    message: str,
+    *,
+    nodes: Iterable[str] = (),
+    source: str | None = None,
+) -> Finding:
+    return Finding(
+        code,
+        severity,
+        WEIGHT[severity] * max(0.0, min(1.0, share)),
+        row.service,
+        row.port,
+        message,
+        tuple(sorted(n for n in nodes if n))[:MAX_NODES],
+        source,
+    )
 
 
 def _hosting(pa: PortAnalysis) -> list[str]:
@@ -54,12 +82,23 @@ def terminating_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     """Served only by terminating endpoints (ProxyTerminatingEndpoints fallback)."""
     if Code.TERMINATING_FALLBACK.value not in pa.topology_reasons:
         return None
-    message = (f"only terminating endpoints: serving via the terminating fallback "
-               f"({row.endpoints_terminating} serving-terminating endpoint(s), none ready)")
-    return _finding(row, "ONLY_TERMINATING_ENDPOINTS", "warning", 1.0, message, nodes=(ep.node for ep in pa.endpoints if ep.terminating))
+    message = (
+        f"only terminating endpoints: serving via the terminating fallback "
+        f"({row.endpoints_terminating} serving-terminating endpoint(s), none ready)"
+    )
+    return _finding(
+        row,
+        "ONLY_TERMINATING_ENDPOINTS",
+        "warning",
+        1.0,
+        message,
+        nodes=(ep.node for ep in pa.endpoints if ep.terminating),
+    )
 
 
-def _drops(row: ServiceRow, pa: PortAnalysis, source: str, code: str, severity: str, policy: str) -> Finding | None:
+def _drops(
+    row: ServiceRow, pa: PortAnalysis, source: str, code: str, severity: str, policy: str
+) -> Finding | None:
     stats = row.source(source)
     lost = stats.drop_nodes + stats.reject_nodes if stats else 0
     if stats is None or not lost or stats.reject_nodes == stats.nodes:
@@ -68,8 +107,10 @@ def _drops(row: ServiceRow, pa: PortAnalysis, source: str, code: str, severity: 
     where = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
     # IPVS answers an empty virtual server with a refusal rather than a silent drop.
     verb = "dropped" if stats.drop_nodes >= stats.reject_nodes else "refused"
-    message = (f"{policy}=Local: {_SOURCE_WORDS[source]} on {lost} of {stats.nodes} nodes are {verb}"
-               f" (ready endpoints only on {where or 'no node'})")
+    message = (
+        f"{policy}=Local: {_SOURCE_WORDS[source]} on {lost} of {stats.nodes} nodes are {verb}"
+        f" (ready endpoints only on {where or 'no node'})"
+    )
     return _finding(row, code, severity, stats.dropped, message, nodes=hosts, source=source)
 
 
@@ -89,12 +130,21 @@ def lb_fail_open(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if lb is None or not (lb.lb_fail_open or not lb.nodes):
         return None
     if not lb.nodes:
-        return _finding(row, "LB_NO_BACKEND_NODE", "critical", 1.0,
-                        "the load balancer has no backend node (none in the snapshot, or all excluded/deleting): clients get no answer",
-                        source="lb")
-    message = (f"no node passes the load balancer health check: it fails open to all {lb.nodes} nodes"
-               f" and {lb.dropped:.0%} of its connections are not delivered")
-    return _finding(row, "LB_NO_HEALTHY_NODE", "critical", max(lb.dropped, 0.5), message, source="lb")
+        return _finding(
+            row,
+            "LB_NO_BACKEND_NODE",
+            "critical",
+            1.0,
+            "the load balancer has no backend node (none in the snapshot, or all excluded/deleting): clients get no answer",
+            source="lb",
+        )
+    message = (
+        f"no node passes the load balancer health check: it fails open to all {lb.nodes} nodes"
+        f" and {lb.dropped:.0%} of its connections are not delivered"
+    )
+    return _finding(
+        row, "LB_NO_HEALTHY_NODE", "critical", max(lb.dropped, 0.5), message, source="lb"
+    )
 
 
 def _describe(e: EndpointShare) -> str:
@@ -102,7 +152,9 @@ def _describe(e: EndpointShare) -> str:
     return f"pod {name} on {e.node}" if e.node else f"pod {name}"
 
 
-def _imbalance(row: ServiceRow, stats: SourceStats | None, code: str, prefix: str) -> Finding | None:
+def _imbalance(
+    row: ServiceRow, stats: SourceStats | None, code: str, prefix: str
+) -> Finding | None:
     if stats is None or stats.imbalance is None or stats.imbalance < IMBALANCE_THRESHOLD:
         return None
     eps = stats.endpoints
@@ -110,15 +162,27 @@ def _imbalance(row: ServiceRow, stats: SourceStats | None, code: str, prefix: st
     low = min(eps, key=lambda e: (e.share, e.ip))
     ratio = top.share / low.share
     message = f"{prefix}{_describe(top)} takes {ratio:.1f}× the traffic of {_describe(low)} ({_SOURCE_WORDS[stats.source]})"
-    return _finding(row, code, "warning", 1.0 - low.share / top.share, message, nodes=(top.node or "", low.node or ""),
-                    source=stats.source)
+    return _finding(
+        row,
+        code,
+        "warning",
+        1.0 - low.share / top.share,
+        message,
+        nodes=(top.node or "", low.node or ""),
+        source=stats.source,
+    )
 
 
 def etp_local_imbalance(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     """eTP=Local: the load balancer splits per node, so pods on crowded nodes get less."""
     if row.external_traffic_policy != "Local":
         return None
-    return _imbalance(row, row.source("lb") or row.source("external"), "ETP_LOCAL_IMBALANCE", "externalTrafficPolicy=Local: ")
+    return _imbalance(
+        row,
+        row.source("lb") or row.source("external"),
+        "ETP_LOCAL_IMBALANCE",
+        "externalTrafficPolicy=Local: ",
+    )
 
 
 def internal_imbalance(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
@@ -134,14 +198,22 @@ def hints_ignored(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
         if not found:
             continue
         message, where = found
-        intended = bool(row.traffic_distribution) or any(ep.zone_hints or ep.node_hints for ep in pa.endpoints)
+        intended = bool(row.traffic_distribution) or any(
+            ep.zone_hints or ep.node_hints for ep in pa.endpoints
+        )
         nodes_affected = row.topology.get("", 0)
         share = nodes_affected / row.nodes_total if row.nodes_total else 1.0
-        text = message.replace("hints ignored: ", "hints ignored because ", 1) if message.startswith(("hints", "node hints")) else message
+        text = (
+            message.replace("hints ignored: ", "hints ignored because ", 1)
+            if message.startswith(("hints", "node hints"))
+            else message
+        )
         if not text.startswith(("hints", "node hints")):
             text = f"hints ignored because {text}"
         text += f" (on {', '.join(sorted(set(where))[:3])}{'…' if len(set(where)) > 3 else ''})"
-        return _finding(row, code.value, "warning" if intended else "info", share, text, source="pod")
+        return _finding(
+            row, code.value, "warning" if intended else "info", share, text, source="pod"
+        )
     return None
 
 
@@ -150,8 +222,14 @@ def client_ip_lost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     external = [s for s in row.sources if s.source in ("external", "lb") and s.forward_nodes]
     if not external or any(s.client_ip_preserved > 0 for s in external):
         return None
-    return _finding(row, "CLIENT_IP_LOST", "info", 1.0,
-                    "client IP lost on every external path: externalTrafficPolicy=Cluster SNATs to the node IP", source=external[0].source)
+    return _finding(
+        row,
+        "CLIENT_IP_LOST",
+        "info",
+        1.0,
+        "client IP lost on every external path: externalTrafficPolicy=Cluster SNATs to the node IP",
+        source=external[0].source,
+    )
 
 
 def ipvs_local_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
@@ -160,12 +238,21 @@ def ipvs_local_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if not hit:
         return None
     s = max(hit, key=lambda x: x.ipvs_fallback_nodes)
-    message = (f"IPVS: {s.ipvs_fallback_nodes} of {s.nodes} nodes have no local endpoint and forward "
-               f"{_SOURCE_WORDS[s.source]} to remote endpoints instead of dropping (kubernetes#97081)")
+    message = (
+        f"IPVS: {s.ipvs_fallback_nodes} of {s.nodes} nodes have no local endpoint and forward "
+        f"{_SOURCE_WORDS[s.source]} to remote endpoints instead of dropping (kubernetes#97081)"
+    )
     if s.source in ("external", "lb"):
         # No SNAT on that path: the endpoint answers the client directly, from the wrong address.
         message += "; without SNAT the replies bypass the node and usually never reach the client"
-    return _finding(row, "IPVS_LOCAL_FALLBACK", "warning", s.ipvs_fallback_nodes / max(s.nodes, 1), message, source=s.source)
+    return _finding(
+        row,
+        "IPVS_LOCAL_FALLBACK",
+        "warning",
+        s.ipvs_fallback_nodes / max(s.nodes, 1),
+        message,
+        source=s.source,
+    )
 
 
 def cross_zone_cost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
@@ -179,8 +266,17 @@ def cross_zone_cost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
 
 
 RULES: tuple[Callable[[ServiceRow, PortAnalysis], Finding | None], ...] = (
-    no_endpoints, terminating_fallback, itp_local_drops, etp_local_drops, lb_fail_open, etp_local_imbalance,
-    internal_imbalance, hints_ignored, ipvs_local_fallback, client_ip_lost, cross_zone_cost,
+    no_endpoints,
+    terminating_fallback,
+    itp_local_drops,
+    etp_local_drops,
+    lb_fail_open,
+    etp_local_imbalance,
+    internal_imbalance,
+    hints_ignored,
+    ipvs_local_fallback,
+    client_ip_lost,
+    cross_zone_cost,
 )
 
 
@@ -192,4 +288,6 @@ def findings_for(row: ServiceRow, pa: PortAnalysis) -> list[Finding]:
 def rank(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Highest impact first; ties by severity, then service, port and code (stable output)."""
     order = {"critical": 0, "warning": 1, "info": 2}
-    return tuple(sorted(findings, key=lambda f: (-f.impact, order[f.severity], f.service, f.port, f.code)))
+    return tuple(
+        sorted(findings, key=lambda f: (-f.impact, order[f.severity], f.service, f.port, f.code))
+    )

@@ -1,10 +1,11 @@
 """The analysis' per-port records: raw sums per source class, and what a port hands the report."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from routing.engine.decide import DROP, FORWARD, REJECT
 from routing.engine.costmodel import LOCALITIES
+from routing.engine.decide import DROP, FORWARD, REJECT
 from routing.engine.types import Endpoint, Service, ServicePort
 
 #: Source class names. "pod-external" is a pod calling its own cluster's NodePort / LB IP /

@@ -7,6 +7,7 @@ first two are properties of the node alone, so nodes are grouped once per snapsh
 (configuration, zone); per service only the few nodes hosting or hinted by its endpoints
 are looked at one by one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,8 +68,25 @@ def node_index(snapshot: Snapshot) -> NodeIndex:
     config_ids: dict[ProxyConfig, int] = {}
     for i, ((config, zone), names) in enumerate(groups.items()):
         config_id = config_ids.setdefault(config, len(config_ids))
-        classes.append(NodeClass(i, config, config_id, zone, tuple(names), sum(backend[n] for n in names),
-                                 sum(backend[n] and ready[n] for n in names)))
+        classes.append(
+            NodeClass(
+                i,
+                config,
+                config_id,
+                zone,
+                tuple(names),
+                sum(backend[n] for n in names),
+                sum(backend[n] and ready[n] for n in names),
+            )
+        )
         class_of.update(dict.fromkeys(names, i))
-    return NodeIndex(tuple(classes), class_of, zone_of, backend, ready, len(zone_of),
-                     sum(c.backends for c in classes), sum(c.healthy for c in classes))
+    return NodeIndex(
+        tuple(classes),
+        class_of,
+        zone_of,
+        backend,
+        ready,
+        len(zone_of),
+        sum(c.backends for c in classes),
+        sum(c.healthy for c in classes),
+    )

@@ -11,24 +11,44 @@ precomputed categorisation so that ``categorize_endpoints`` runs once per group 
 once per node; the spread over the candidates is ``simulate``'s (``choices``); the tests
 hold the result equal to ``simulate`` from every node.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from routing.engine.analysis.choices import ChoiceCache, Spread, address_bucket, dh_by_address
-from routing.engine.analysis.model import EXTERNAL, LB, POD, POD_EXTERNAL, PortAnalysis, SourceAggregate
-from routing.engine.analysis.nodes import NodeClass, NodeIndex
-from routing.engine.decide import (
-    DROP, FORWARD, REJECT, Verdict, decide, draining, node_address_vip, uses_local_set, vip_depends_on_node,
+from routing.engine.analysis.model import (
+    EXTERNAL,
+    LB,
+    POD,
+    POD_EXTERNAL,
+    PortAnalysis,
+    SourceAggregate,
 )
+from routing.engine.analysis.nodes import NodeClass, NodeIndex
 from routing.engine.costmodel import LOCALITIES, SAME_NODE, locality
+from routing.engine.decide import (
+    DROP,
+    FORWARD,
+    REJECT,
+    Verdict,
+    decide,
+    draining,
+    node_address_vip,
+    uses_local_set,
+    vip_depends_on_node,
+)
 from routing.engine.explain import Code
 from routing.engine.families import node_address
 from routing.engine.snapshot import Snapshot
 from routing.engine.sourceranges import filters, firewall_drops, verdict
 from routing.engine.topology import (
-    Categorized, categorize_endpoints, external_policy_local, externally_accessible, local_endpoints,
+    Categorized,
+    categorize_endpoints,
+    external_policy_local,
+    externally_accessible,
+    local_endpoints,
 )
 from routing.engine.types import Endpoint, ProxyConfig, Service, ServicePort
 
@@ -47,7 +67,9 @@ class _Port:
         # cluster, and list comprehensions are several times faster per item.
         nodes = [ep.node for ep in eps]
         self.ep_class: list[int] = [class_of.get(n, -1) for n in nodes]
-        self.ep_node: list[str | None] = [n if c >= 0 else None for n, c in zip(nodes, self.ep_class)]
+        self.ep_node: list[str | None] = [
+            n if c >= 0 else None for n, c in zip(nodes, self.ep_class)
+        ]
         # simulate reads the zone as ``ep.zone or snapshot.zone_of(ep.node)``.
         self.ep_zone: list[str] = [ep.zone or zone_of.get(n, "") for ep, n in zip(eps, nodes)]
         self.hosting: dict[str, list[Endpoint]] = {}
@@ -102,8 +124,15 @@ class _Port:
         return cat
 
     def _categorize(self, node: str, cls: NodeClass) -> Categorized:
-        return categorize_endpoints(self.eps, service=self.service, port=self.port, node_name=node, zone=cls.zone,
-                                    gates=cls.config.gates, version=cls.config.version)
+        return categorize_endpoints(
+            self.eps,
+            service=self.service,
+            port=self.port,
+            node_name=node,
+            zone=cls.zone,
+            gates=cls.config.gates,
+            version=cls.config.version,
+        )
 
     def _note(self, cat: Categorized, where: str) -> None:
         for r in cat.reasons:
@@ -123,12 +152,27 @@ class _Port:
             found = self._indices[id(cands)] = (cands, positions)
         return found[1]
 
-    def decide(self, cls: NodeClass, cat: Categorized | None, local: tuple[Endpoint, ...] | None, *,
-               pod_source: bool, to: str) -> Verdict:
+    def decide(
+        self,
+        cls: NodeClass,
+        cat: Categorized | None,
+        local: tuple[Endpoint, ...] | None,
+        *,
+        pod_source: bool,
+        to: str,
+    ) -> Verdict:
         """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local set ``local``."""
-        return decide(cls.config, self.service, self.port, to=to, pod_source=pod_source,
-                      cluster=None if cat is None else cat.cluster, local=local,
-                      has_any=cat is not None and cat.has_any_endpoints, endpoints=self.eps)
+        return decide(
+            cls.config,
+            self.service,
+            self.port,
+            to=to,
+            pod_source=pod_source,
+            cluster=None if cat is None else cat.cluster,
+            local=local,
+            has_any=cat is not None and cat.has_any_endpoints,
+            endpoints=self.eps,
+        )
 
     def group_answer(self, cls: NodeClass, *, pod_source: bool, to: str) -> Verdict:
         """The answer every non-special node of ``cls`` gets (no endpoint of its own, so an
@@ -141,19 +185,39 @@ class _Port:
             answer = self._answers[key] = self.decide(cls, cat, (), pod_source=pod_source, to=to)
         return answer
 
-    def spread(self, answer: Verdict, cls: NodeClass, cat: Categorized | None, node: str | None, to: str) -> Spread:
+    def spread(
+        self, answer: Verdict, cls: NodeClass, cat: Categorized | None, node: str | None, to: str
+    ) -> Spread:
         """How ``node`` (None: any non-special node of ``cls``) spreads ``answer``'s connections."""
         config, port = cls.config, self.port
         weight_zero: tuple[Endpoint, ...] = ()
-        if config.mode == "ipvs" and self.terminating and cat is not None and port.protocol == "TCP":
-            local = self.local_set(node, config) if node is not None and cat.local is not None else None
-            weight_zero = draining(self.eps, answer.endpoints, local, cat.topology_mode, node or "", cls.zone)
+        if (
+            config.mode == "ipvs"
+            and self.terminating
+            and cat is not None
+            and port.protocol == "TCP"
+        ):
+            local = (
+                self.local_set(node, config) if node is not None and cat.local is not None else None
+            )
+            weight_zero = draining(
+                self.eps, answer.endpoints, local, cat.topology_mode, node or "", cls.zone
+            )
         address = ""
         if node is not None and node_address_vip(self.service, to):
             found = self.ctx.snapshot.nodes.get(node)
-            address = node_address(found.addresses, self.service.family) if found is not None else ""
-        return self.ctx.choices.spread(answer.endpoints, config, service=self.service, port=port, to=to,
-                                       address=address, draining=weight_zero)
+            address = (
+                node_address(found.addresses, self.service.family) if found is not None else ""
+            )
+        return self.ctx.choices.spread(
+            answer.endpoints,
+            config,
+            service=self.service,
+            port=port,
+            to=to,
+            address=address,
+            draining=weight_zero,
+        )
 
     def sole_host(self, cls: NodeClass) -> list[str]:
         """The node of ``cls`` hosting every endpoint of the class's Cluster set, if any: on
@@ -189,8 +253,12 @@ class PortContext:
             groups: dict[int | None, list[str]] = {}
             for name in cls.names:
                 node = self.snapshot.nodes[name]
-                groups.setdefault(address_bucket(node_address(node.addresses, family)) if node.addresses else None,
-                                  []).append(name)
+                groups.setdefault(
+                    address_bucket(node_address(node.addresses, family))
+                    if node.addresses
+                    else None,
+                    [],
+                ).append(name)
             found = self._dh_groups[(cls.index, family)] = list(groups.values())
         return found
 
@@ -207,11 +275,15 @@ def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortA
         sources.append(_lb(p))
     for cls in ctx.index.classes:
         hinted = p.hinted_by_class.get(cls.index, [])
-        groups = [(p.class_cat(cls), len(cls.names) - len(hinted))] + [(p.node_cat(n, cls), 1) for n in hinted]
+        groups = [(p.class_cat(cls), len(cls.names) - len(hinted))] + [
+            (p.node_cat(n, cls), 1) for n in hinted
+        ]
         for cat, count in groups:
             mode = cat.topology_mode if cat is not None else ""
             p.topology_modes[mode] = p.topology_modes.get(mode, 0) + count
-    return PortAnalysis(service, port, p.eps, tuple(sources), len(p.hosting), p.topology_reasons, p.topology_modes)
+    return PortAnalysis(
+        service, port, p.eps, tuple(sources), len(p.hosting), p.topology_reasons, p.topology_modes
+    )
 
 
 def _external_destination(service: Service, port: ServicePort) -> str | None:
@@ -256,7 +328,9 @@ def blocked_pod_nodes(snapshot: Snapshot, service: Service, to: str) -> frozense
     (``sourceranges.verdict`` for ``pod:NODE``, no client IP given)."""
     if not filters(service, to):
         return frozenset()
-    return frozenset(n for n in snapshot.nodes if verdict(snapshot, service, "pod", n, None).allowed is False)
+    return frozenset(
+        n for n in snapshot.nodes if verdict(snapshot, service, "pod", n, None).allowed is False
+    )
 
 
 def _firewalled(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weight: float) -> bool:
@@ -281,8 +355,15 @@ class _Outside:
         return node not in self.inside
 
 
-def _class_bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: list[str], to: str,
-                member: Callable[[str], bool] | None) -> list[_Bulk]:
+def _class_bulk(
+    p: _Port,
+    cls: NodeClass,
+    answer: Verdict,
+    count: int,
+    special: list[str],
+    to: str,
+    member: Callable[[str], bool] | None,
+) -> list[_Bulk]:
     """The non-special nodes of ``cls`` as one group, or one group per dh bucket."""
     if not dh_by_address(cls.config, p.service, to):
         return [_bulk(p, cls, answer, count, special, to)]
@@ -292,7 +373,11 @@ def _class_bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: 
         inside = {n for n in names if n not in skip and (member is None or member(n))}
         if inside:
             rep = min(inside)
-            spread = p.spread(answer, cls, p.class_cat(cls), rep, to) if answer.action == FORWARD else None
+            spread = (
+                p.spread(answer, cls, p.class_cat(cls), rep, to)
+                if answer.action == FORWARD
+                else None
+            )
             out.append((cls, answer, len(inside), _Outside(inside), spread))  # type: ignore[arg-type]
     return out
 
@@ -301,7 +386,9 @@ def _class_bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: 
 _Bulk = tuple[NodeClass, Verdict, int, list[str], "Spread | None"]
 
 
-def _bulk(p: _Port, cls: NodeClass, answer: Verdict, count: int, special: list[str], to: str) -> _Bulk:
+def _bulk(
+    p: _Port, cls: NodeClass, answer: Verdict, count: int, special: list[str], to: str
+) -> _Bulk:
     spread = p.spread(answer, cls, p.class_cat(cls), None, to) if answer.action == FORWARD else None
     return (cls, answer, count, special, spread)
 
@@ -311,7 +398,9 @@ def _special_nodes(p: _Port, cls: NodeClass, local_path: bool, to: str) -> list[
     endpoints when the answer comes from the Local set, or when IPVS keeps terminating
     endpoints at weight 0 (which ones depends on the node); every node when IPVS keys its
     choice on the node's own address (dh/lblc/lblcr behind a NodePort)."""
-    if vip_depends_on_node(cls.config, p.service, to) and not dh_by_address(cls.config, p.service, to):
+    if vip_depends_on_node(cls.config, p.service, to) and not dh_by_address(
+        cls.config, p.service, to
+    ):
         return list(cls.names)
     out = p.hinted_by_class.get(cls.index, [])
     if local_path:
@@ -321,8 +410,17 @@ def _special_nodes(p: _Port, cls: NodeClass, local_path: bool, to: str) -> list[
     return out
 
 
-def _node_answer(p: _Port, agg: SourceAggregate, cls: NodeClass, node: str, weight: float, local_path: bool,
-                 to: str, *, pod_source: bool) -> None:
+def _node_answer(
+    p: _Port,
+    agg: SourceAggregate,
+    cls: NodeClass,
+    node: str,
+    weight: float,
+    local_path: bool,
+    to: str,
+    *,
+    pod_source: bool,
+) -> None:
     cat = p.node_cat(node, cls)
     local = p.local_set(node, cls.config) if local_path else None
     answer = p.decide(cls, cat, local, pod_source=pod_source, to=to)
@@ -356,8 +454,14 @@ def _add_refused(agg: SourceAggregate, spread: Spread, count: int, weight: float
     return weight * (1.0 - spread.refused)
 
 
-def _add_bulk(p: _Port, agg: SourceAggregate, entries: list[_Bulk], weight: float,
-              *, member: Callable[[str], bool] | None) -> None:
+def _add_bulk(
+    p: _Port,
+    agg: SourceAggregate,
+    entries: list[_Bulk],
+    weight: float,
+    *,
+    member: Callable[[str], bool] | None,
+) -> None:
     """Add groups of interchangeable nodes (see ``_Bulk``). Classes whose answers share one
     candidate tuple and one spread are summed together, so each endpoint is visited once
     per distinct answer, not per class. An endpoint is same-node for exactly one node of a
@@ -423,13 +527,28 @@ def _lb(p: _Port) -> SourceAggregate:
     local_lb = external_policy_local(service, port) and service.type == "LoadBalancer"
     if local_lb:
         # healthCheckNodePort answers 200 only on Ready backends with a Ready local endpoint.
-        passing = [n for n, eps in p.hosting.items() if idx.backend[n] and idx.ready[n] and any(ep.ready for ep in eps)]
+        passing = [
+            n
+            for n, eps in p.hosting.items()
+            if idx.backend[n] and idx.ready[n] and any(ep.ready for ep in eps)
+        ]
         if passing:
             agg.nodes = len(passing)
             for node in passing:
                 cls = idx.classes[idx.class_of[node]]
-                local_path = uses_local_set(cls.config, service, port, to="loadbalancer", pod_source=False)
-                _node_answer(p, agg, cls, node, 1.0 / len(passing), local_path, "loadbalancer", pod_source=False)
+                local_path = uses_local_set(
+                    cls.config, service, port, to="loadbalancer", pod_source=False
+                )
+                _node_answer(
+                    p,
+                    agg,
+                    cls,
+                    node,
+                    1.0 / len(passing),
+                    local_path,
+                    "loadbalancer",
+                    pod_source=False,
+                )
             return agg
     # No node passes: the load balancer fails open to every backend node.
     fail_open = local_lb or not idx.total_healthy
@@ -456,7 +575,9 @@ def _lb(p: _Port) -> SourceAggregate:
             _node_answer(p, agg, cls, node, weight, local_path, "loadbalancer", pod_source=False)
         if count > len(special):
             answer = p.group_answer(cls, pod_source=False, to="loadbalancer")
-            bulk += _class_bulk(p, cls, answer, count - len(special), special, "loadbalancer", member)
+            bulk += _class_bulk(
+                p, cls, answer, count - len(special), special, "loadbalancer", member
+            )
     _add_bulk(p, agg, bulk, weight, member=member)
     return agg
 
@@ -470,8 +591,13 @@ def single_config(index: NodeIndex) -> ProxyConfig | None:
     return config if config.mode in ("iptables", "nftables") else None
 
 
-def simple_port(snapshot: Snapshot, index: NodeIndex, config: ProxyConfig | None, service: Service,
-                port: ServicePort) -> PortAnalysis | None:
+def simple_port(
+    snapshot: Snapshot,
+    index: NodeIndex,
+    config: ProxyConfig | None,
+    service: Service,
+    port: ServicePort,
+) -> PortAnalysis | None:
     """The common case in closed form, or None when it does not apply.
 
     A ClusterIP-only port (pods are its only source) whose pods get the Cluster set, with
@@ -482,17 +608,38 @@ def simple_port(snapshot: Snapshot, index: NodeIndex, config: ProxyConfig | None
     the node count per zone. ``analyze`` uses this when it applies and ``analyze_port``
     otherwise; the property tests hold both equal (and equal to ``simulate`` from every node).
     """
-    if (config is None or not index.total or service.type != "ClusterIP" or externally_accessible(service, port)
-            or uses_local_set(config, service, port, to="clusterip", pod_source=True)):
+    if (
+        config is None
+        or not index.total
+        or service.type != "ClusterIP"
+        or externally_accessible(service, port)
+        or uses_local_set(config, service, port, to="clusterip", pod_source=True)
+    ):
         return None
     eps = snapshot.endpoints(service.key, port.name)
     if any(ep.ready and (ep.zone_hints or ep.node_hints) for ep in eps):
         return None
     first = index.classes[0]
-    cat = categorize_endpoints(eps, service=service, port=port, node_name=first.names[0], zone=first.zone,
-                               gates=config.gates, version=config.version)
-    answer = decide(config, service, port, to="clusterip", pod_source=True, cluster=cat.cluster, local=cat.local,
-                    has_any=cat.has_any_endpoints, endpoints=eps)
+    cat = categorize_endpoints(
+        eps,
+        service=service,
+        port=port,
+        node_name=first.names[0],
+        zone=first.zone,
+        gates=config.gates,
+        version=config.version,
+    )
+    answer = decide(
+        config,
+        service,
+        port,
+        to="clusterip",
+        pod_source=True,
+        cluster=cat.cluster,
+        local=cat.local,
+        has_any=cat.has_any_endpoints,
+        endpoints=eps,
+    )
     agg = SourceAggregate(POD, "clusterip", nodes=index.total, shares=[0.0] * len(eps))
     reasons = {str(r.code): (r.message, [f"zone {first.zone or '(none)'}"]) for r in cat.reasons}
     class_of = index.class_of

@@ -4,10 +4,11 @@ Everything here is plain frozen data with ``to_json`` for the API and pages, and
 ``render_text`` for ``manage.py analyze``. Shares are fractions of the source class's new
 connections (each source node weighted equally; ``lb``: as the load balancer spreads).
 """
+
 from __future__ import annotations
-from typing import Any
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from routing.engine.costmodel import LOCALITIES, CostModel
 from routing.engine.types import Endpoint
@@ -29,8 +30,14 @@ class EndpointShare:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"ip": self.ip, "port": self.port, "node": self.node, "zone": self.zone, "pod": self.pod,
-                "share": round(self.share, 6)}
+        return {
+            "ip": self.ip,
+            "port": self.port,
+            "node": self.node,
+            "zone": self.zone,
+            "pod": self.pod,
+            "share": round(self.share, 6),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +77,35 @@ class SourceStats:
     @property
     def endpoints(self) -> tuple[EndpointShare, ...]:
         """Endpoints with a share above zero, sorted by IP then port."""
-        out = [EndpointShare(ep.ip, ep.port, ep.node, ep.zone, ep.pod, share)
-               for ep, share in zip(self.port_endpoints, self.shares) if share > 0]
+        out = [
+            EndpointShare(ep.ip, ep.port, ep.node, ep.zone, ep.pod, share)
+            for ep, share in zip(self.port_endpoints, self.shares)
+            if share > 0
+        ]
         return tuple(sorted(out, key=lambda e: (e.ip, e.port)))
 
     def to_json(self, *, endpoints: bool = True) -> dict[str, Any]:
         """JSON-ready dict (``endpoints=False`` leaves the per-endpoint list out)."""
         out = {
-            "source": self.source, "to": self.to, "nodes": self.nodes,
-            "actions": {"forward": self.forward_nodes, "drop": self.drop_nodes, "reject": self.reject_nodes},
-            "dropped": round(self.dropped, 6), "refused": round(self.refused, 6), "drop_reason": self.drop_reason,
+            "source": self.source,
+            "to": self.to,
+            "nodes": self.nodes,
+            "actions": {
+                "forward": self.forward_nodes,
+                "drop": self.drop_nodes,
+                "reject": self.reject_nodes,
+            },
+            "dropped": round(self.dropped, 6),
+            "refused": round(self.refused, 6),
+            "drop_reason": self.drop_reason,
             "locality": {k: round(self.locality.get(k, 0.0), 6) for k in LOCALITIES},
             "client_ip_preserved": round(self.client_ip_preserved, 6),
             "imbalance": None if self.imbalance is None else round(self.imbalance, 4),
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 4),
-            "cost": {"cross_zone_bytes_per_s": round(self.cross_zone_bytes_per_s, 3),
-                     "usd_per_month": round(self.cost_usd_per_month, 4)},
+            "cost": {
+                "cross_zone_bytes_per_s": round(self.cross_zone_bytes_per_s, 3),
+                "usd_per_month": round(self.cost_usd_per_month, 4),
+            },
             "lb_fail_open": self.lb_fail_open,
         }
         if endpoints:
@@ -144,14 +164,27 @@ class ServiceRow:
         sources = [s.to_json(endpoints=endpoints) for s in self.sources]
         pod = next((s for s in sources if s["source"] == "pod"), None)
         return {
-            "service": self.service, "port": self.port, "port_number": self.port_number, "protocol": self.protocol,
+            "service": self.service,
+            "port": self.port,
+            "port_number": self.port_number,
+            "protocol": self.protocol,
             "type": self.type,
-            "policies": {"internalTrafficPolicy": self.internal_traffic_policy,
-                         "externalTrafficPolicy": self.external_traffic_policy,
-                         "trafficDistribution": self.traffic_distribution, "sessionAffinity": self.session_affinity},
-            "endpoints": {"total": self.endpoints_total, "ready": self.endpoints_ready,
-                          "terminating": self.endpoints_terminating},
-            "nodes": {"hosting": self.nodes_hosting, "covered": self.nodes_covered, "total": self.nodes_total},
+            "policies": {
+                "internalTrafficPolicy": self.internal_traffic_policy,
+                "externalTrafficPolicy": self.external_traffic_policy,
+                "trafficDistribution": self.traffic_distribution,
+                "sessionAffinity": self.session_affinity,
+            },
+            "endpoints": {
+                "total": self.endpoints_total,
+                "ready": self.endpoints_ready,
+                "terminating": self.endpoints_terminating,
+            },
+            "nodes": {
+                "hosting": self.nodes_hosting,
+                "covered": self.nodes_covered,
+                "total": self.nodes_total,
+            },
             "topology": dict(self.topology),
             "dropped": round(self.worst_dropped, 6),
             "imbalance": None if self.worst_imbalance is None else round(self.worst_imbalance, 4),
@@ -180,9 +213,16 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"code": self.code, "severity": self.severity, "impact": round(self.impact, 6),
-                "service": self.service, "port": self.port, "source": self.source,
-                "message": self.message, "nodes": list(self.nodes)}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "impact": round(self.impact, 6),
+            "service": self.service,
+            "port": self.port,
+            "source": self.source,
+            "message": self.message,
+            "nodes": list(self.nodes),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +245,10 @@ class Report:
 
     def row(self, service: str, port: str | None = None) -> ServiceRow | None:
         """The row of ``service`` (``ns/name``) and ``port`` (the only/first port if None)."""
-        return next((r for r in self.rows if r.service == service and (port is None or r.port == port)), None)
+        return next(
+            (r for r in self.rows if r.service == service and (port is None or r.port == port)),
+            None,
+        )
 
     def findings_for(self, service: str) -> tuple[Finding, ...]:
         """Findings about ``service`` (``ns/name``), ranked."""
@@ -219,12 +262,21 @@ class Report:
             by_severity[f.severity] += 1
             by_code[f.code] = by_code.get(f.code, 0) + 1
         cost = sum(s.cost_usd_per_month for r in self.rows for s in r.sources if s.source == "pod")
-        return {"nodes": self.nodes, "zones": list(self.zones), "services": self.services, "service_ports": len(self.rows),
-                "proxy_modes": dict(self.proxy_modes), "findings": by_severity, "finding_codes": dict(sorted(by_code.items())),
-                "ports_dropping": sum(1 for r in self.rows if r.worst_dropped > 0),
-                "cross_zone_usd_per_month": round(cost, 2)}
+        return {
+            "nodes": self.nodes,
+            "zones": list(self.zones),
+            "services": self.services,
+            "service_ports": len(self.rows),
+            "proxy_modes": dict(self.proxy_modes),
+            "findings": by_severity,
+            "finding_codes": dict(sorted(by_code.items())),
+            "ports_dropping": sum(1 for r in self.rows if r.worst_dropped > 0),
+            "cross_zone_usd_per_month": round(cost, 2),
+        }
 
-    def to_json(self, *, endpoints: bool = False, max_findings: int | None = None) -> dict[str, Any]:
+    def to_json(
+        self, *, endpoints: bool = False, max_findings: int | None = None
+    ) -> dict[str, Any]:
         """JSON-ready dict; ``endpoints`` adds per-endpoint shares to every source."""
         findings = self.findings if max_findings is None else self.findings[:max_findings]
         if endpoints:
@@ -235,8 +287,12 @@ class Report:
             services = list(self._rows_json)
         return {
             "summary": self.summary(),
-            "cost_model": {"request_rate": self.model.request_rate, "request_bytes": self.model.request_bytes,
-                           "response_bytes": self.model.response_bytes, "price_per_gb": self.model.price_per_gb},
+            "cost_model": {
+                "request_rate": self.model.request_rate,
+                "request_bytes": self.model.request_bytes,
+                "response_bytes": self.model.response_bytes,
+                "price_per_gb": self.model.price_per_gb,
+            },
             "services": services,
             "findings": [f.to_json() for f in findings],
             "notes": list(self.notes),

@@ -5,14 +5,16 @@ one-line explanation for the explanation trail.
 """
 
 from __future__ import annotations
-from typing import Any
 
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
-from routing.engine.types import IPVS_SCHEDULERS as SCHEDULERS  # noqa: F401 - re-exported; defined once, in types
+from routing.engine.types import (
+    IPVS_SCHEDULERS as SCHEDULERS,  # noqa: F401 - re-exported; defined once, in types
+)
 
 # Kernel defaults kube-proxy leaves alone unless --ipvs-tcpfin-timeout / --ipvs-udp-timeout
 # are set: ip_vs_proto_tcp.c keeps a closed connection (FIN_WAIT, then TIME_WAIT) for 2 min,
@@ -140,23 +142,36 @@ class Workload:
         if self.workers < 1:
             raise ValueError(f"workload workers must be >= 1, got {self.workers}")
         if self.connection_lifetime_s < 0:
-            raise ValueError(f"workload connection_lifetime_s must be >= 0, got {self.connection_lifetime_s}")
+            raise ValueError(
+                f"workload connection_lifetime_s must be >= 0, got {self.connection_lifetime_s}"
+            )
         if self.handshake_ms < 0:
             raise ValueError(f"workload handshake_ms must be >= 0, got {self.handshake_ms}")
         if self.persistence_timeout_s < 0:
-            raise ValueError(f"workload persistence_timeout_s must be >= 0, got {self.persistence_timeout_s}")
+            raise ValueError(
+                f"workload persistence_timeout_s must be >= 0, got {self.persistence_timeout_s}"
+            )
         if self.protocol not in ("TCP", "UDP", "SCTP"):
             raise ValueError(f"workload protocol must be TCP, UDP or SCTP, got {self.protocol!r}")
         if self.client_ports and len(self.client_ports) != len(self.client_ips):
             raise ValueError("workload client_ports must pair one-to-one with client_ips")
-        times = self.service_time_ms.values() if isinstance(self.service_time_ms, Mapping) else [self.service_time_ms]
+        times = (
+            self.service_time_ms.values()
+            if isinstance(self.service_time_ms, Mapping)
+            else [self.service_time_ms]
+        )
         if any(not t > 0 for t in (*times, self.default_service_time_ms)):
             raise ValueError("workload service times must be > 0 ms")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("workload weights must be >= 0")
         if self.mh_table_size not in MH_TABLE_SIZES:
-            raise ValueError(f"workload mh_table_size must be one of the kernel's primes {MH_TABLE_SIZES}, got {self.mh_table_size}")
-        for field_name, address in (("destination_vip", self.destination_vip), ("client_base_ip", self.client_base_ip)):
+            raise ValueError(
+                f"workload mh_table_size must be one of the kernel's primes {MH_TABLE_SIZES}, got {self.mh_table_size}"
+            )
+        for field_name, address in (
+            ("destination_vip", self.destination_vip),
+            ("client_base_ip", self.client_base_ip),
+        ):
             if address and not _is_ip(address):
                 raise ValueError(f"workload {field_name} {address!r} is not an IP address")
         bad = next((ip for ip in self.client_ips if not _is_ip(ip)), None)
@@ -222,8 +237,12 @@ class SchedulerResult:
             "method": self.method,
             "notes": list(self.notes),
             "latency_ms": dict(self.latency_ms) if self.latency_ms is not None else None,
-            "active_connections": dict(self.active_connections) if self.active_connections is not None else None,
+            "active_connections": dict(self.active_connections)
+            if self.active_connections is not None
+            else None,
             "dropped": self.dropped,
             "pinned": self.pinned,
-            "connect_delay_ms": dict(self.connect_delay_ms) if self.connect_delay_ms is not None else None,
+            "connect_delay_ms": dict(self.connect_delay_ms)
+            if self.connect_delay_ms is not None
+            else None,
         }

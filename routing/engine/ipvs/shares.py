@@ -7,11 +7,11 @@ the answer depends on load.
 """
 
 from __future__ import annotations
-from typing import Any
 
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from routing.engine.ipvs import hashing, simulate
 from routing.engine.ipvs.model import SCHEDULERS, SchedulerResult, Workload
@@ -26,7 +26,13 @@ _SIM_CACHE: dict[tuple[Any, ...], simulate.SimOutcome] = {}
 _SIM_CACHE_SIZE = 512
 
 
-def needs_simulation(*, scheduler: str, workload: Workload | None, weights: Sequence[int], service_ms: Sequence[float]) -> bool:
+def needs_simulation(
+    *,
+    scheduler: str,
+    workload: Workload | None,
+    weights: Sequence[int],
+    service_ms: Sequence[float],
+) -> bool:
     """True when the shares depend on live connection counts under this workload.
 
     rr/wrr/sh/mh/dh never need it (their choice ignores load); ``workload.simulate`` forces
@@ -68,7 +74,9 @@ def scheduler_shares(
     4000 connections) because they have no load-free answer. Deterministic for a given ``seed``.
     """
     if scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown IPVS scheduler {scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
+        raise ValueError(
+            f"unknown IPVS scheduler {scheduler!r}; expected one of {', '.join(SCHEDULERS)}"
+        )
     endpoints = tuple(endpoints)
     if len(set(endpoints)) != len(endpoints):
         raise ValueError("duplicate endpoint ids given to scheduler_shares")
@@ -82,11 +90,17 @@ def scheduler_shares(
             base_notes += ("IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES",)
     if not any(w > 0 for w in weights):
         return SchedulerResult(
-            scheduler, {e: 0.0 for e in endpoints}, "analytic", (*base_notes, "IPVS_NO_AVAILABLE_DEST"), dropped=1.0
+            scheduler,
+            {e: 0.0 for e in endpoints},
+            "analytic",
+            (*base_notes, "IPVS_NO_AVAILABLE_DEST"),
+            dropped=1.0,
         )
     chosen = workload or _DEFAULT_WORKLOAD
     service_ms = tuple(chosen.service_time(e) for e in endpoints) if workload is not None else ()
-    if needs_simulation(scheduler=scheduler, workload=workload, weights=weights, service_ms=service_ms):
+    if needs_simulation(
+        scheduler=scheduler, workload=workload, weights=weights, service_ms=service_ms
+    ):
         service_ms = service_ms or tuple(chosen.service_time(e) for e in endpoints)
         return _simulated(endpoints, scheduler, chosen, seed, weights, service_ms, base_notes)
     return _analytic(endpoints, scheduler, workload, weights, base_notes)
@@ -94,7 +108,16 @@ def scheduler_shares(
 
 def _base_notes(scheduler: str, weights: Sequence[int], count: int) -> tuple[str, ...]:
     notes = ["IPVS_PER_NODE_STATE"]
-    if all(w == 1 for w in weights) and scheduler in ("wrr", "wlc", "sh", "mh", "lblc", "lblcr", "sed", "nq"):
+    if all(w == 1 for w in weights) and scheduler in (
+        "wrr",
+        "wlc",
+        "sh",
+        "mh",
+        "lblc",
+        "lblcr",
+        "sed",
+        "nq",
+    ):
         notes.append("IPVS_WEIGHTS_ALL_ONE")
     if any(w == 0 for w in weights):
         notes.append("IPVS_WEIGHT_ZERO_QUIESCED")
@@ -111,7 +134,11 @@ def _normalise(endpoints: Sequence[str], amounts: Sequence[float]) -> dict[str, 
 
 
 def _analytic(
-    endpoints: tuple[str, ...], scheduler: str, workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]
+    endpoints: tuple[str, ...],
+    scheduler: str,
+    workload: Workload | None,
+    weights: tuple[int, ...],
+    notes: tuple[str, ...],
 ) -> SchedulerResult:
     positive = [w if w > 0 else 0 for w in weights]
     if scheduler in ("rr", "wrr") and workload is not None and workload.persistence_timeout_s > 0:
@@ -123,10 +150,16 @@ def _analytic(
             code = "IPVS_WRR_BY_WEIGHT" if scheduler == "wrr" else "IPVS_WLC_BY_WEIGHT"
             amounts = positive
         else:
-            code = "IPVS_RR_UNIFORM" if scheduler in ("rr", "wrr") else "IPVS_LEAST_CONN_UNIFORM_IDENTICAL"
+            code = (
+                "IPVS_RR_UNIFORM"
+                if scheduler in ("rr", "wrr")
+                else "IPVS_LEAST_CONN_UNIFORM_IDENTICAL"
+            )
             amounts = [1 if p else 0 for p in positive]
         extra = ("IPVS_LC_COUNTS_INACTIVE",) if scheduler in ("lc", "wlc") else ()
-        return SchedulerResult(scheduler, _normalise(endpoints, amounts), "analytic", (*notes, code, *extra))
+        return SchedulerResult(
+            scheduler, _normalise(endpoints, amounts), "analytic", (*notes, code, *extra)
+        )
     if scheduler == "sh":
         return _sh(endpoints, workload, weights, notes)
     if scheduler == "mh":
@@ -138,10 +171,18 @@ def _analytic(
     # order, and the cache keeps it while it never has more than one active connection.
     first = next(i for i, w in enumerate(weights) if w > 0)
     shares = {e: (1.0 if i == first else 0.0) for i, e in enumerate(endpoints)}
-    return SchedulerResult(scheduler, shares, "analytic", (*notes, "IPVS_LBLC_PINS_VIP"), pinned=endpoints[first])
+    return SchedulerResult(
+        scheduler, shares, "analytic", (*notes, "IPVS_LBLC_PINS_VIP"), pinned=endpoints[first]
+    )
 
 
-def _persistent_turns(endpoints: tuple[str, ...], scheduler: str, workload: Workload, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
+def _persistent_turns(
+    endpoints: tuple[str, ...],
+    scheduler: str,
+    workload: Workload,
+    weights: tuple[int, ...],
+    notes: tuple[str, ...],
+) -> SchedulerResult:
     """rr/wrr under persistence: the k-th client to arrive takes the k-th turn, then keeps it.
 
     Exact when every client returns within the timeout (templates are re-armed on each
@@ -150,46 +191,95 @@ def _persistent_turns(endpoints: tuple[str, ...], scheduler: str, workload: Work
     clients = len(workload.client_ips) if workload.client_ips else workload.clients
     picker = simulate.turn_picker(scheduler, list(weights))
     counts = Counter(picker(0.0, k) for k in range(clients))
-    code = "IPVS_RR_UNIFORM" if scheduler == "rr" or len({w for w in weights if w > 0}) == 1 else "IPVS_WRR_BY_WEIGHT"
-    return SchedulerResult(scheduler, _normalise(endpoints, [counts.get(i, 0) for i in range(len(endpoints))]), "analytic", (*notes, code))
+    code = (
+        "IPVS_RR_UNIFORM"
+        if scheduler == "rr" or len({w for w in weights if w > 0}) == 1
+        else "IPVS_WRR_BY_WEIGHT"
+    )
+    return SchedulerResult(
+        scheduler,
+        _normalise(endpoints, [counts.get(i, 0) for i in range(len(endpoints))]),
+        "analytic",
+        (*notes, code),
+    )
 
 
-def _with_drops(endpoints: tuple[str, ...], counts: Counter[int | None], weights: tuple[int, ...], scheduler: str, method: str, notes: tuple[str, ...],
-                pinned: str | None = None) -> SchedulerResult:
+def _with_drops(
+    endpoints: tuple[str, ...],
+    counts: Counter[int | None],
+    weights: tuple[int, ...],
+    scheduler: str,
+    method: str,
+    notes: tuple[str, ...],
+    pinned: str | None = None,
+) -> SchedulerResult:
     """Turn per-index hit counts into shares, moving hits on weight-0 servers to ``dropped``."""
     total = sum(counts.values())
     lost = sum(c for i, c in counts.items() if i is None or weights[i] <= 0)
     kept = [counts.get(i, 0) if weights[i] > 0 else 0 for i in range(len(endpoints))]
     extra = ("IPVS_HASHED_DEST_UNAVAILABLE",) if lost else ()
     dropped = lost / total if total else 0.0
-    return SchedulerResult(scheduler, _normalise(endpoints, kept), method, (*notes, *extra), dropped=dropped, pinned=pinned)
+    return SchedulerResult(
+        scheduler,
+        _normalise(endpoints, kept),
+        method,
+        (*notes, *extra),
+        dropped=dropped,
+        pinned=pinned,
+    )
 
 
-def _sh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
+def _sh(
+    endpoints: tuple[str, ...],
+    workload: Workload | None,
+    weights: tuple[int, ...],
+    notes: tuple[str, ...],
+) -> SchedulerResult:
     table = hashing.sh_table(weights)
     if workload is None:
         counts = Counter(table)
-        return _with_drops(endpoints, counts, weights, "sh", "analytic", (*notes, "IPVS_SH_HASH_BY_CLIENT", "IPVS_SH_BUCKET_SHARE"))
+        return _with_drops(
+            endpoints,
+            counts,
+            weights,
+            "sh",
+            "analytic",
+            (*notes, "IPVS_SH_HASH_BY_CLIENT", "IPVS_SH_BUCKET_SHARE"),
+        )
     clients = simulate._client_ips(workload)
     counts = Counter(table[hashing.sh_bucket(ip)] for ip in clients)
     extra = ("IPVS_SH_FEW_CLIENTS_SKEW",) if len(clients) < 32 * len(endpoints) else ()
-    return _with_drops(endpoints, counts, weights, "sh", "analytic", (*notes, "IPVS_SH_HASH_BY_CLIENT", *extra))
+    return _with_drops(
+        endpoints, counts, weights, "sh", "analytic", (*notes, "IPVS_SH_HASH_BY_CLIENT", *extra)
+    )
 
 
-def _mh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
+def _mh(
+    endpoints: tuple[str, ...],
+    workload: Workload | None,
+    weights: tuple[int, ...],
+    notes: tuple[str, ...],
+) -> SchedulerResult:
     size = workload.mh_table_size if workload else hashing.MH_DEFAULT_TABLE_SIZE
     dests = [hashing.split_endpoint(e) for e in endpoints]
     # The table tiles by last_weight: a server drained to weight 0 keeps its slots.
     table = _mh_table_cached(tuple(dests), tuple(w if w > 0 else 1 for w in weights), size)
     notes = (*notes, "IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT")
     if workload is not None and workload.client_ports:
-        counts = Counter(table[hashing.mh_slot(ip, port, size=size)] for ip, port in zip(workload.client_ips, workload.client_ports))
+        counts = Counter(
+            table[hashing.mh_slot(ip, port, size=size)]
+            for ip, port in zip(workload.client_ips, workload.client_ports)
+        )
         return _with_drops(endpoints, counts, weights, "mh", "analytic", notes)
-    return _with_drops(endpoints, _slot_counts(table), weights, "mh", "analytic", (*notes, "IPVS_MH_SLOT_SHARE"))
+    return _with_drops(
+        endpoints, _slot_counts(table), weights, "mh", "analytic", (*notes, "IPVS_MH_SLOT_SHARE")
+    )
 
 
 @lru_cache(maxsize=4096)
-def _mh_table_cached(dests: tuple[tuple[str, int], ...], weights: tuple[int, ...], size: int) -> tuple[int | None, ...]:
+def _mh_table_cached(
+    dests: tuple[tuple[str, int], ...], weights: tuple[int, ...], size: int
+) -> tuple[int | None, ...]:
     return tuple(hashing.mh_table(dests, weights, size=size))
 
 
@@ -198,25 +288,48 @@ def _slot_counts(table: tuple[int | None, ...]) -> Counter[int | None]:
     return Counter(table)
 
 
-def _dh(endpoints: tuple[str, ...], workload: Workload | None, weights: tuple[int, ...], notes: tuple[str, ...]) -> SchedulerResult:
+def _dh(
+    endpoints: tuple[str, ...],
+    workload: Workload | None,
+    weights: tuple[int, ...],
+    notes: tuple[str, ...],
+) -> SchedulerResult:
     table = hashing.dh_table(len(endpoints))
     notes = (*notes, "IPVS_DH_PINS_ONE_BACKEND")
     if workload is None or not workload.destination_vip:
-        return _with_drops(endpoints, Counter(table), weights, "dh", "analytic", (*notes, "IPVS_DH_VIP_UNKNOWN"))
+        return _with_drops(
+            endpoints, Counter(table), weights, "dh", "analytic", (*notes, "IPVS_DH_VIP_UNKNOWN")
+        )
     index = table[hashing.dh_bucket(workload.destination_vip)]
-    return _with_drops(endpoints, Counter({index: 1}), weights, "dh", "analytic", notes,
-                       pinned=endpoints[index] if index is not None else None)
+    return _with_drops(
+        endpoints,
+        Counter({index: 1}),
+        weights,
+        "dh",
+        "analytic",
+        notes,
+        pinned=endpoints[index] if index is not None else None,
+    )
 
 
-def _simulated(endpoints: tuple[str, ...], scheduler: str, workload: Workload, seed: int, weights: tuple[int, ...],
-               service_ms: tuple[float, ...], notes: tuple[str, ...]) -> SchedulerResult:
+def _simulated(
+    endpoints: tuple[str, ...],
+    scheduler: str,
+    workload: Workload,
+    seed: int,
+    weights: tuple[int, ...],
+    service_ms: tuple[float, ...],
+    notes: tuple[str, ...],
+) -> SchedulerResult:
     # Non-hash schedulers see endpoints only through their position, weight and service
     # time, so runs are shared across services with the same shape.
     key_endpoints = endpoints if scheduler in ("sh", "mh", "dh") else len(endpoints)
     key = (scheduler, key_endpoints, weights, service_ms, _workload_key(workload), seed)
     outcome = _SIM_CACHE.get(key)
     if outcome is None:
-        outcome = simulate.run(endpoints=endpoints, scheduler=scheduler, workload=workload, seed=seed)
+        outcome = simulate.run(
+            endpoints=endpoints, scheduler=scheduler, workload=workload, seed=seed
+        )
         if len(_SIM_CACHE) >= _SIM_CACHE_SIZE:
             _SIM_CACHE.pop(next(iter(_SIM_CACHE)))
         _SIM_CACHE[key] = outcome
@@ -232,11 +345,17 @@ def _simulated(endpoints: tuple[str, ...], scheduler: str, workload: Workload, s
     if scheduler in ("lblc", "lblcr"):
         extra.append("IPVS_LBLC_PINS_VIP")
         if sum(1 for d in outcome.delivered if d) > 1:
-            extra.append("IPVS_LBLCR_SET_GROWS" if scheduler == "lblcr" else "IPVS_LBLC_REBALANCES_UNDER_LOAD")
+            extra.append(
+                "IPVS_LBLCR_SET_GROWS"
+                if scheduler == "lblcr"
+                else "IPVS_LBLC_REBALANCES_UNDER_LOAD"
+            )
     if scheduler == "dh":
         extra.append("IPVS_DH_PINS_ONE_BACKEND")
     if scheduler in ("sh", "mh"):
-        extra.append("IPVS_SH_HASH_BY_CLIENT" if scheduler == "sh" else "IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT")
+        extra.append(
+            "IPVS_SH_HASH_BY_CLIENT" if scheduler == "sh" else "IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT"
+        )
     total = sum(outcome.delivered) + outcome.dropped
     if outcome.dropped:
         extra.append("IPVS_HASHED_DEST_UNAVAILABLE")
@@ -257,8 +376,18 @@ def _simulated(endpoints: tuple[str, ...], scheduler: str, workload: Workload, s
 def _workload_key(workload: Workload) -> tuple[Any, ...]:
     """The workload's hashable part (per-endpoint maps are folded into weights/service_ms)."""
     return (
-        workload.arrival_rate, workload.requests, workload.clients, workload.client_ips, workload.client_ports,
-        workload.client_base_ip, workload.workers, workload.connection_lifetime_s, workload.destination_vip,
-        workload.protocol, workload.inactive_timeout(), workload.mh_table_size, workload.persistence_timeout_s,
+        workload.arrival_rate,
+        workload.requests,
+        workload.clients,
+        workload.client_ips,
+        workload.client_ports,
+        workload.client_base_ip,
+        workload.workers,
+        workload.connection_lifetime_s,
+        workload.destination_vip,
+        workload.protocol,
+        workload.inactive_timeout(),
+        workload.mh_table_size,
+        workload.persistence_timeout_s,
         workload.handshake_ms,
     )

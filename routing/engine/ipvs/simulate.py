@@ -13,12 +13,12 @@ comparisons do.
 """
 
 from __future__ import annotations
-from typing import Any
 
 import heapq
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,20 +94,28 @@ def _make_picker(
         # lc compares raw overhead and wlc overhead/weight; with kube-proxy's weight 1 they agree,
         # and lc only differs by ignoring non-zero weights, which weighted_least would honour.
         if scheduler == "lc":
+
             def pick_lc(now: float, k: int) -> int | None:
                 if not counters.usable.any():
                     return None
-                return int(np.argmin(np.where(counters.usable, counters.overhead(), np.iinfo(np.int64).max)))
+                return int(
+                    np.argmin(
+                        np.where(counters.usable, counters.overhead(), np.iinfo(np.int64).max)
+                    )
+                )
+
             return pick_lc
         return lambda now, k: counters.weighted_least(counters.overhead())
     if scheduler == "sed":
         return lambda now, k: counters.weighted_least(counters.active + 1)
     if scheduler == "nq":
+
         def pick_nq(now: float, k: int) -> int | None:
             idle = counters.usable & (counters.active == 0)
             if idle.any():
                 return int(np.argmax(idle))
             return counters.weighted_least(counters.active + 1)
+
         return pick_nq
     if scheduler in ("rr", "wrr"):
         return turn_picker(scheduler, weights)
@@ -188,10 +196,15 @@ def _hash_picker(
     dests = [hashing.split_endpoint(e) for e in endpoints]
     mh = hashing.mh_table(dests, [w if w > 0 else 1 for w in weights], size=size)
     if workload.client_ports:
-        fixed = [mh[hashing.mh_slot(ip, port, size=size)] for ip, port in zip(clients, workload.client_ports)]
+        fixed = [
+            mh[hashing.mh_slot(ip, port, size=size)]
+            for ip, port in zip(clients, workload.client_ports)
+        ]
         return lambda now, k: _available(fixed[chooser[k]], weights)
     ports = rng.integers(*EPHEMERAL_PORTS, size=workload.requests)
-    return lambda now, k: _available(mh[hashing.mh_slot(clients[chooser[k]], int(ports[k]), size=size)], weights)
+    return lambda now, k: _available(
+        mh[hashing.mh_slot(clients[chooser[k]], int(ports[k]), size=size)], weights
+    )
 
 
 def _available(index: int | None, weights: list[int]) -> int | None:
@@ -334,8 +347,12 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     lifetime = workload.connection_lifetime_s
     idle = rng.exponential(lifetime, size=count).tolist() if lifetime > 0 else [0.0] * count
     mean_s = [workload.service_time(e) / 1000.0 for e in endpoints]
-    free_at = [[0.0] * workload.workers for _ in range(n)]  # per endpoint, a heap of worker free times
-    connections = _Connections(counters, udp=workload.protocol == "UDP", linger=workload.inactive_timeout())
+    free_at = [
+        [0.0] * workload.workers for _ in range(n)
+    ]  # per endpoint, a heap of worker free times
+    connections = _Connections(
+        counters, udp=workload.protocol == "UDP", linger=workload.inactive_timeout()
+    )
     handshake = workload.handshake_ms / 1000.0
     persist = workload.persistence_timeout_s
     # Which client opens each connection: sh/mh hash it, persistence keys templates on it.

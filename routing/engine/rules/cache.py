@@ -21,8 +21,17 @@ from typing import Any
 class RenderCache:
     """Rendered blocks and endpoint-side chunks, for renders of one snapshot (or its what-ifs)."""
 
-    __slots__ = ("blocks", "memo", "max_blocks", "max_memo", "_options", "_snapshots", "_last_ids", "_last_names",
-                 "_last_bases")
+    __slots__ = (
+        "blocks",
+        "memo",
+        "max_blocks",
+        "max_memo",
+        "_options",
+        "_snapshots",
+        "_last_ids",
+        "_last_names",
+        "_last_bases",
+    )
 
     def __init__(self, *, max_blocks: int = 50_000, max_memo: int = 200_000) -> None:
         #: per-port rendered blocks (``render.cached_service``): key -> (ServiceRules, plan, options).

@@ -8,11 +8,11 @@ a handful of classes, never 5,000 nodes.
 """
 
 from __future__ import annotations
-from typing import Any
 
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import MODES, NodeContext
@@ -45,7 +45,9 @@ class RuleDiff:
     nodes_total: int
     changes: list[NodeChange]
     classes: int
-    _pairs: dict[str, dict[tuple[Any, ...], tuple[list[str], list[str]]]] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, dict[tuple[Any, ...], tuple[list[str], list[str]]]] = field(
+        default_factory=dict, repr=False
+    )
     _node_class: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict, repr=False)
     _hunks: dict[tuple[Any, ...], list[str]] = field(default_factory=dict, repr=False)
 
@@ -56,7 +58,9 @@ class RuleDiff:
             hunk = self._hunks.get((svc, cls))
             if hunk is None:
                 before, after = self._pairs[svc][cls]
-                hunk = self._hunks[(svc, cls)] = list(difflib.unified_diff(before, after, lineterm="", n=1))[2:]
+                hunk = self._hunks[(svc, cls)] = list(
+                    difflib.unified_diff(before, after, lineterm="", n=1)
+                )[2:]
             if hunk:
                 out.append(f"# {svc}")
                 out.append(f"--- {node} baseline")
@@ -73,7 +77,12 @@ class RuleDiff:
             "nodes_changed": len(self.changes),
             "render_classes": self.classes,
             "nodes": [
-                {"node": c.node, "added": c.added, "removed": c.removed, "services": list(c.services)}
+                {
+                    "node": c.node,
+                    "added": c.added,
+                    "removed": c.removed,
+                    "services": list(c.services),
+                }
                 for c in self.changes
             ],
         }
@@ -81,17 +90,20 @@ class RuleDiff:
 
 def changed_services(baseline: Snapshot, whatif: Snapshot) -> tuple[str, ...]:
     """Service keys whose Service object or endpoint lists differ between the snapshots."""
-    if baseline.proxy != whatif.proxy or dict(baseline.node_proxy) != dict(whatif.node_proxy) or (
-        dict(baseline.nodes) != dict(whatif.nodes)
+    if (
+        baseline.proxy != whatif.proxy
+        or dict(baseline.node_proxy) != dict(whatif.node_proxy)
+        or (dict(baseline.nodes) != dict(whatif.nodes))
     ):
         return tuple(sorted(set(baseline.services) | set(whatif.services)))
     out = []
     for key in sorted(set(baseline.services) | set(whatif.services)):
-        if baseline.services.get(key) != whatif.services.get(key):
-            out.append(key)
-        elif baseline.endpoint_index.get(key) is not whatif.endpoint_index.get(key) and dict(
-            baseline.endpoint_index.get(key) or {}
-        ) != dict(whatif.endpoint_index.get(key) or {}):
+        if (
+            baseline.services.get(key) != whatif.services.get(key)
+            or baseline.endpoint_index.get(key) is not whatif.endpoint_index.get(key)
+            and dict(baseline.endpoint_index.get(key) or {})
+            != dict(whatif.endpoint_index.get(key) or {})
+        ):
             out.append(key)
     return tuple(out)
 
@@ -118,10 +130,13 @@ class _NodeClasses:
         # their addresses only where the text contains them.
         self.zoned, self.named, self.ipvs = zone_hints, node_hints, mode == "ipvs"
         self.uses_local = svc is not None and (
-            mode == "ipvs" or svc.internal_traffic_policy == "Local"
-            or any(external_policy_local(svc, p) for p in svc.ports))
+            mode == "ipvs"
+            or svc.internal_traffic_policy == "Local"
+            or any(external_policy_local(svc, p) for p in svc.ports)
+        )
         self.needs_ip = svc is not None and (
-            (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges))
+            (mode == "ipvs" and any(p.node_port for p in svc.ports)) or bool(svc.lb_source_ranges)
+        )
 
     def key(self, node: str) -> tuple[Any, ...]:
         """Everything about ``node`` that can change how it renders this Service."""
@@ -137,14 +152,30 @@ class _NodeClasses:
         )
 
 
-def _render_lines(snapshot: Snapshot, svc_key: str, node: NodeContext, mode: str, large: bool,
-                  shared: dict[str, Any], cache: RenderCache) -> list[str]:
+def _render_lines(
+    snapshot: Snapshot,
+    svc_key: str,
+    node: NodeContext,
+    mode: str,
+    large: bool,
+    shared: dict[str, Any],
+    cache: RenderCache,
+) -> list[str]:
     svc = snapshot.services.get(svc_key)
     if svc is None or not svc.proxied or ":" in svc.cluster_ips[0]:
         return []
     opts = render_options(snapshot, node.name, cache=cache)
-    parts = [render_service(port_plan(snapshot, svc, p, node, shared=shared), node, mode, opts, large=large,
-                            cache=cache) for p in svc.ports]
+    parts = [
+        render_service(
+            port_plan(snapshot, svc, p, node, shared=shared),
+            node,
+            mode,
+            opts,
+            large=large,
+            cache=cache,
+        )
+        for p in svc.ports
+    ]
     merged = merge(parts).get(svc_key)
     return merged.lines() if merged else []
 
@@ -164,21 +195,34 @@ def diff_rules(
     ``cache``: the caller's render cache for these snapshots (a fresh one when None).
     """
     if mode not in MODES:
-        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
+        raise RulesError(
+            f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice"
+        )
     with gc_paused():
-        return _diff(baseline, whatif, mode, nodes, service, cache if cache is not None else RenderCache())
+        return _diff(
+            baseline, whatif, mode, nodes, service, cache if cache is not None else RenderCache()
+        )
 
 
-def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] | None, service: str | None,
-          cache: RenderCache) -> RuleDiff:
+def _diff(
+    baseline: Snapshot,
+    whatif: Snapshot,
+    mode: str,
+    nodes: Iterable[str] | None,
+    service: str | None,
+    cache: RenderCache,
+) -> RuleDiff:
     node_names = list(nodes) if nodes is not None else sorted(baseline.nodes)
     for name in node_names:
         node_context(baseline, name)  # raises RulesError for unknown nodes
     services = changed_services(baseline, whatif)
     if service is not None:
         if service not in baseline.services and service not in whatif.services:
-            raise RulesError(f"unknown service {service!r} (expected namespace/name)", field="service",
-                             code="unknown")
+            raise RulesError(
+                f"unknown service {service!r} (expected namespace/name)",
+                field="service",
+                code="unknown",
+            )
         services = tuple(s for s in services if s == service)
     large_b = total_endpoints(baseline) > 1000
     large_w = total_endpoints(whatif) > 1000
@@ -188,15 +232,25 @@ def _diff(baseline: Snapshot, whatif: Snapshot, mode: str, nodes: Iterable[str] 
     for svc in services:
         pairs[svc] = {}
         sides = (_NodeClasses(baseline, svc, mode), _NodeClasses(whatif, svc, mode))
-        renders: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})  # side key -> (lines, line set); each side once per class
-        shared: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # categorisation shared across classes, per side
+        renders: tuple[dict[Any, Any], dict[Any, Any]] = (
+            {},
+            {},
+        )  # side key -> (lines, line set); each side once per class
+        shared: tuple[dict[str, Any], dict[str, Any]] = (
+            {},
+            {},
+        )  # categorisation shared across classes, per side
         for name in node_names:
             keys = (sides[0].key(name), sides[1].key(name))
             if keys not in pairs[svc]:
                 got = []
                 for i, (snap, large) in enumerate(((baseline, large_b), (whatif, large_w))):
                     if keys[i] not in renders[i]:
-                        ctx = node_context(snap, name) if name in snap.nodes else node_context(baseline, name)
+                        ctx = (
+                            node_context(snap, name)
+                            if name in snap.nodes
+                            else node_context(baseline, name)
+                        )
                         lines = _render_lines(snap, svc, ctx, mode, large, shared[i], cache)
                         renders[i][keys[i]] = (lines, frozenset(lines))
                     got.append(renders[i][keys[i]])

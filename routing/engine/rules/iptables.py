@@ -12,26 +12,78 @@ from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
-    CHAIN_REASONS, EpRef, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules,
+    CHAIN_REASONS,
+    EpRef,
+    LazyReasons,
+    NodeContext,
+    PortPlan,
+    RenderOptions,
+    Sections,
+    ServiceRules,
 )
 
 # (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
 # order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
 _JUMPS = (
-    ("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", "-m conntrack --ctstate NEW "),
-    ("filter", "FORWARD", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", "-m conntrack --ctstate NEW "),
+    (
+        "filter",
+        "INPUT",
+        "KUBE-EXTERNAL-SERVICES",
+        "kubernetes externally-visible service portals",
+        "-m conntrack --ctstate NEW ",
+    ),
+    (
+        "filter",
+        "FORWARD",
+        "KUBE-EXTERNAL-SERVICES",
+        "kubernetes externally-visible service portals",
+        "-m conntrack --ctstate NEW ",
+    ),
     ("filter", "INPUT", "KUBE-NODEPORTS", "kubernetes health check service ports", ""),
-    ("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", "-m conntrack --ctstate NEW "),
-    ("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", "-m conntrack --ctstate NEW "),
+    (
+        "filter",
+        "FORWARD",
+        "KUBE-SERVICES",
+        "kubernetes service portals",
+        "-m conntrack --ctstate NEW ",
+    ),
+    (
+        "filter",
+        "OUTPUT",
+        "KUBE-SERVICES",
+        "kubernetes service portals",
+        "-m conntrack --ctstate NEW ",
+    ),
     ("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", ""),
-    ("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
-    ("filter", "OUTPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
-    ("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", "-m conntrack --ctstate NEW "),
+    (
+        "filter",
+        "INPUT",
+        "KUBE-PROXY-FIREWALL",
+        "kubernetes load balancer firewall",
+        "-m conntrack --ctstate NEW ",
+    ),
+    (
+        "filter",
+        "OUTPUT",
+        "KUBE-PROXY-FIREWALL",
+        "kubernetes load balancer firewall",
+        "-m conntrack --ctstate NEW ",
+    ),
+    (
+        "filter",
+        "FORWARD",
+        "KUBE-PROXY-FIREWALL",
+        "kubernetes load balancer firewall",
+        "-m conntrack --ctstate NEW ",
+    ),
     ("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", ""),
     ("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", ""),
     ("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", ""),
 )
-_BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
+_BUILTIN = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+}
 
 
 def probability(n: int) -> str:
@@ -48,8 +100,9 @@ def _q(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, large: bool,
-                   cache: RenderCache) -> ServiceRules:
+def render_service(
+    plan: PortPlan, node: NodeContext, opts: RenderOptions, *, large: bool, cache: RenderCache
+) -> ServiceRules:
     """The filter and nat lines one service port contributes on ``node`` (endpoint-side
     chunks, which depend on the service port and its endpoints only, through ``cache``)."""
     out = ServiceRules(service=plan.key)
@@ -67,12 +120,23 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
 
     # The engine's verdicts for a pod calling the ClusterIP and for an external client:
     # forward (the chain is written), else REJECT (nothing usable anywhere) or DROP.
-    internal = settle(LOCAL if plan.internal_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
-    external = internal if plan.external_local == plan.internal_local else settle(
-        LOCAL if plan.external_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any)
+    internal = settle(
+        LOCAL if plan.internal_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any
+    )
+    external = (
+        internal
+        if plan.external_local == plan.internal_local
+        else settle(
+            LOCAL if plan.external_local else CLUSTER, "iptables", plan.cluster, plan.local, has_any
+        )
+    )
     has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
-    internal_chain, internal_policy = (svl_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
-    external_policy_chain, external_policy = (svl_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
+    internal_chain, internal_policy = (
+        (svl_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
+    )
+    external_policy_chain, external_policy = (
+        (svl_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
+    )
     uses_ext_chain = has_any and plan.externally_accessible
     uses_fw = has_any and bool(plan.lb_ips) and bool(plan.source_ranges)
     lb_chain = fw_chain if uses_fw else ext_chain
@@ -178,7 +242,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
         if opts.masquerade_all:
             out.add("nat", f"-A {internal_chain} {match} -j KUBE-MARK-MASQ", "masq-all")
         elif opts.cluster_cidr:
-            out.add("nat", f"-A {internal_chain} {match} ! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ", "masq-offcluster")
+            out.add(
+                "nat",
+                f"-A {internal_chain} {match} ! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ",
+                "masq-offcluster",
+            )
 
     if uses_ext_chain:
         out.add("nat-chains", f":{ext_chain} - [0:0]", "chain")
@@ -209,7 +277,9 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, la
                 "ext-local-route",
             )
         if has_external:
-            out.add("nat", f"-A {ext_chain} -j {external_policy_chain}", f"ext-policy|{external_policy}")
+            out.add(
+                "nat", f"-A {ext_chain} -j {external_policy_chain}", f"ext-policy|{external_policy}"
+            )
 
     if uses_fw:
         out.add("nat-chains", f":{fw_chain} - [0:0]", "chain")
@@ -251,11 +321,16 @@ def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[s
     one reuses the first one's lookups."""
     key = (spn, proto)
     found = cache.last_names(eps, key)
-    return found if found is not None else cache.remember_names(eps, key, naming.endpoint_seps(spn, proto, eps))
+    return (
+        found
+        if found is not None
+        else cache.remember_names(eps, key, naming.endpoint_seps(spn, proto, eps))
+    )
 
 
-def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str,
-               cache: RenderCache) -> tuple | None:
+def _sep_block(
+    spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str, cache: RenderCache
+) -> tuple | None:
     """(chain chunk, its reasons, nat chunk, its reasons) of the KUBE-SEP chains, or None
     without endpoints. A chunk is the block's lines joined by newlines (see LazyReasons)."""
 
@@ -268,12 +343,16 @@ def _sep_block(spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp
         # endpoint and block.
         chains = [f":{sep} - [0:0]" for _, sep in entries]
         if affinity:
-            nat = [f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n"
-                   f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT --to-destination {epstr}"
-                   for ep, (epstr, sep) in zip(eps, entries)]
+            nat = [
+                f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n"
+                f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT --to-destination {epstr}"
+                for ep, (epstr, sep) in zip(eps, entries)
+            ]
         else:
-            nat = [f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j DNAT --to-destination {epstr}"
-                   for ep, (epstr, sep) in zip(eps, entries)]
+            nat = [
+                f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j DNAT --to-destination {epstr}"
+                for ep, (epstr, sep) in zip(eps, entries)
+            ]
         return "\n".join(chains), CHAIN_REASONS, "\n".join(nat), LazyReasons(_sep_reasons, eps)
 
     eps = tuple(eps)
@@ -295,26 +374,44 @@ def _dispatch_reasons(chunk: str, eps: tuple, affinity: int | None) -> list[str]
 
 
 def _write_dispatch(
-    out: ServiceRules, spn: str, proto: str, chain: str, eps: Sequence[EpRef], affinity: int | None, large: bool,
+    out: ServiceRules,
+    spn: str,
+    proto: str,
+    chain: str,
+    eps: Sequence[EpRef],
+    affinity: int | None,
+    large: bool,
     cache: RenderCache,
 ) -> None:
     """Affinity rules, then the 1/n, 1/(n-1), … statistic rules (last one unconditional)."""
     eps = tuple(eps)
-    chunk, reasons = cache.chunk(("dispatch", spn, proto, chain, affinity, large),
-                                 lambda: _dispatch_chunk(spn, proto, chain, eps, affinity, large, cache), eps)
+    chunk, reasons = cache.chunk(
+        ("dispatch", spn, proto, chain, affinity, large),
+        lambda: _dispatch_chunk(spn, proto, chain, eps, affinity, large, cache),
+        eps,
+    )
     nat, nat_r = out.section("nat")
     nat.append(chunk)
     nat_r.append(reasons)
 
 
-def _dispatch_chunk(spn: str, proto: str, chain: str, eps: tuple, affinity: int | None,
-                    large: bool, cache: RenderCache) -> tuple[str, LazyReasons]:
+def _dispatch_chunk(
+    spn: str,
+    proto: str,
+    chain: str,
+    eps: tuple,
+    affinity: int | None,
+    large: bool,
+    cache: RenderCache,
+) -> tuple[str, LazyReasons]:
     entries = _names(spn, proto, eps, cache)
     lines: list[str] = []
     if affinity:
         for epstr, sep in entries:
             comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
-            lines.append(f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}")
+            lines.append(
+                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}"
+            )
     n = len(eps)
     if large and n < _PROB_N:
         # No per-endpoint comment: the k-th rule gets probability 1/(n-k), the last none.
@@ -328,7 +425,9 @@ def _dispatch_chunk(spn: str, proto: str, chain: str, eps: tuple, affinity: int 
             if i < last:
                 k = n - i
                 p = _PROB[k] if k < _PROB_N else probability(k)
-                lines.append(f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}")
+                lines.append(
+                    f"-A {chain} {comment}-m statistic --mode random --probability {p} -j {sep}"
+                )
             else:
                 lines.append(f"-A {chain} {comment}-j {sep}")
     return "\n".join(lines), LazyReasons(_dispatch_reasons, eps, affinity)
@@ -349,9 +448,26 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
     """Node-wide lines by section: ``filter-chains``, ``filter-head``, ``filter-tail``,
     ``nat-chains``, ``nat-head``, ``nat-tail`` and ``hooks-filter``/``hooks-nat``."""
     mark = opts.masquerade_mark
-    sec: dict[str, list[tuple[str, str]]] = {k: [] for k in (
-        "filter-chains", "filter-head", "filter-tail", "nat-chains", "nat-head", "nat-tail", "hooks-filter", "hooks-nat")}
-    for chain in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"):
+    sec: dict[str, list[tuple[str, str]]] = {
+        k: []
+        for k in (
+            "filter-chains",
+            "filter-head",
+            "filter-tail",
+            "nat-chains",
+            "nat-head",
+            "nat-tail",
+            "hooks-filter",
+            "hooks-nat",
+        )
+    }
+    for chain in (
+        "KUBE-SERVICES",
+        "KUBE-EXTERNAL-SERVICES",
+        "KUBE-FORWARD",
+        "KUBE-NODEPORTS",
+        "KUBE-PROXY-FIREWALL",
+    ):
         sec["filter-chains"].append((f":{chain} - [0:0]", "base"))
     for chain in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
         sec["nat-chains"].append((f":{chain} - [0:0]", "base"))
@@ -367,20 +483,28 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
     ]
     if opts.localhost_nodeports:
         sec["filter-chains"].append((":KUBE-FIREWALL - [0:0]", "localnet"))
-        sec["filter-head"].append((
-            '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
-            "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
-            "localnet",
-        ))
-    dest = "-m addrtype --dst-type LOCAL" + ("" if opts.localhost_nodeports else " ! -d 127.0.0.0/8")
-    sec["nat-tail"].append((
-        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
-        f'in this chain" {dest} -j KUBE-NODEPORTS',
-        "nodeports-jump",
-    ))
+        sec["filter-head"].append(
+            (
+                '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+                "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+                "localnet",
+            )
+        )
+    dest = "-m addrtype --dst-type LOCAL" + (
+        "" if opts.localhost_nodeports else " ! -d 127.0.0.0/8"
+    )
+    sec["nat-tail"].append(
+        (
+            '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
+            f'in this chain" {dest} -j KUBE-NODEPORTS',
+            "nodeports-jump",
+        )
+    )
     if not opts.conntrack_tcp_liberal:
         nfacct = "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts " if opts.nfacct else ""
-        sec["filter-tail"].append((f"-A KUBE-FORWARD -m conntrack --ctstate INVALID {nfacct}-j DROP", "forward"))
+        sec["filter-tail"].append(
+            (f"-A KUBE-FORWARD -m conntrack --ctstate INVALID {nfacct}-j DROP", "forward")
+        )
     sec["filter-tail"] += [
         (
             '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
@@ -396,14 +520,19 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
     if opts.include_jumps:
         jumps = list(_JUMPS)
         if opts.localhost_nodeports:
-            jumps += [("filter", "INPUT", "KUBE-FIREWALL", "", ""), ("filter", "OUTPUT", "KUBE-FIREWALL", "", "")]
+            jumps += [
+                ("filter", "INPUT", "KUBE-FIREWALL", "", ""),
+                ("filter", "OUTPUT", "KUBE-FIREWALL", "", ""),
+            ]
         for table, src, dst, comment, extra in reversed(jumps):
             c = f'-m comment --comment "{comment}" ' if comment else ""
             sec[f"hooks-{table}"].append((f"-A {src} {extra}{c}-j {dst}", "hook"))
     return sec
 
 
-def assemble(base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions):
+def assemble(
+    base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions
+):
     """Join base and per-service lines into restore text.
 
     Returns (text, layout): layout is a list of (lines, reasons, service) blocks and

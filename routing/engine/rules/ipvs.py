@@ -7,9 +7,9 @@ policy finds no local endpoint it falls back to the Cluster set instead of dropp
 """
 
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Sequence
+from typing import Any
 
 from routing.engine.decide import CLUSTER, LOCAL, settle
 from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
@@ -24,7 +24,9 @@ def _vs(proto: str, addr: str, port: int) -> str:
 def _targets(plan: PortPlan, local_policy: bool) -> tuple[tuple[EpRef, ...], str]:
     """Real servers for one virtual server (the engine's verdict: the Local set, or with
     IPVS the Cluster set when the Local one is empty), and the reason code explaining them."""
-    _, eps, _, fallback = settle(LOCAL if local_policy else CLUSTER, "ipvs", plan.cluster, plan.local, plan.has_any)
+    _, eps, _, fallback = settle(
+        LOCAL if local_policy else CLUSTER, "ipvs", plan.cluster, plan.local, plan.has_any
+    )
     return eps, "ipvs-fallback" if fallback else "ipvs-rs"
 
 
@@ -43,7 +45,9 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions) -> Se
         vips.append((node.ip, plan.node_port, plan.external_local, "nodeport"))
     for addr, port, local_policy, kind in vips:
         vs = _vs(proto, addr, port)
-        out.add("ipvs", f"-A {vs} -s {opts.ipvs_scheduler}{persist}", f"ipvs-vs|{kind} {addr}:{port}")
+        out.add(
+            "ipvs", f"-A {vs} -s {opts.ipvs_scheduler}{persist}", f"ipvs-vs|{kind} {addr}:{port}"
+        )
         eps, reason = _targets(plan, local_policy)
         for ep in eps:
             out.add("ipvs", f"-a {vs} -r {ep.ip}:{ep.port} -m -w 1", f"{reason}|{ep.ip}:{ep.port}")
@@ -68,22 +72,42 @@ def _ipsets(out: ServiceRules, plan: PortPlan, node: NodeContext, proto: str) ->
         if plan.source_ranges:
             out.add("ipset", f"add KUBE-LOAD-BALANCER-FW {ip},{entry}", "fw-drop")
             for cidr in plan.source_ranges:
-                out.add("ipset", f"add KUBE-LOAD-BALANCER-SOURCE-CIDR {ip},{entry},{cidr}", f"fw-allow|{cidr}")
+                out.add(
+                    "ipset",
+                    f"add KUBE-LOAD-BALANCER-SOURCE-CIDR {ip},{entry},{cidr}",
+                    f"fw-allow|{cidr}",
+                )
     if plan.node_port and proto in ("tcp", "udp"):
-        out.add("ipset", f"add KUBE-NODE-PORT-{proto.upper()} {plan.node_port}", f"nodeport|{plan.node_port}")
+        out.add(
+            "ipset",
+            f"add KUBE-NODE-PORT-{proto.upper()} {plan.node_port}",
+            f"nodeport|{plan.node_port}",
+        )
         if plan.external_local:
-            out.add("ipset", f"add KUBE-NODE-PORT-LOCAL-{proto.upper()} {plan.node_port}", f"nodeport|{plan.node_port}")
+            out.add(
+                "ipset",
+                f"add KUBE-NODE-PORT-LOCAL-{proto.upper()} {plan.node_port}",
+                f"nodeport|{plan.node_port}",
+            )
     if plan.health_check_node_port:
-        out.add("ipset", f"add KUBE-HEALTH-CHECK-NODE-PORT {plan.health_check_node_port}", "healthcheck")
+        out.add(
+            "ipset", f"add KUBE-HEALTH-CHECK-NODE-PORT {plan.health_check_node_port}", "healthcheck"
+        )
 
 
 _SETS = (
-    ("KUBE-LOOP-BACK", "hash:ip,port,ip"), ("KUBE-CLUSTER-IP", "hash:ip,port"),
-    ("KUBE-EXTERNAL-IP", "hash:ip,port"), ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port"),
-    ("KUBE-LOAD-BALANCER", "hash:ip,port"), ("KUBE-LOAD-BALANCER-FW", "hash:ip,port"),
-    ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port"), ("KUBE-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net"),
-    ("KUBE-NODE-PORT-TCP", "bitmap:port range 0-65535"), ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port range 0-65535"),
-    ("KUBE-NODE-PORT-UDP", "bitmap:port range 0-65535"), ("KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port range 0-65535"),
+    ("KUBE-LOOP-BACK", "hash:ip,port,ip"),
+    ("KUBE-CLUSTER-IP", "hash:ip,port"),
+    ("KUBE-EXTERNAL-IP", "hash:ip,port"),
+    ("KUBE-EXTERNAL-IP-LOCAL", "hash:ip,port"),
+    ("KUBE-LOAD-BALANCER", "hash:ip,port"),
+    ("KUBE-LOAD-BALANCER-FW", "hash:ip,port"),
+    ("KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port"),
+    ("KUBE-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net"),
+    ("KUBE-NODE-PORT-TCP", "bitmap:port range 0-65535"),
+    ("KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port range 0-65535"),
+    ("KUBE-NODE-PORT-UDP", "bitmap:port range 0-65535"),
+    ("KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port range 0-65535"),
     ("KUBE-HEALTH-CHECK-NODE-PORT", "bitmap:port range 0-65535"),
 )
 
@@ -94,33 +118,39 @@ def _companion_iptables(opts: RenderOptions) -> str:
     masq_src = f"! -s {opts.cluster_cidr} " if opts.cluster_cidr else ""
     lines = [
         "*nat",
-        ":KUBE-SERVICES - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-NODE-PORT - [0:0]",
-        ":KUBE-LOAD-BALANCER - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
-        f"-A KUBE-POSTROUTING -m comment --comment \"Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose\" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE",
+        ":KUBE-SERVICES - [0:0]",
+        ":KUBE-POSTROUTING - [0:0]",
+        ":KUBE-NODE-PORT - [0:0]",
+        ":KUBE-LOAD-BALANCER - [0:0]",
+        ":KUBE-MARK-MASQ - [0:0]",
+        '-A KUBE-POSTROUTING -m comment --comment "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE',
         f"-A KUBE-POSTROUTING -m mark ! --mark {m}/{m} -j RETURN",
         f"-A KUBE-POSTROUTING -j MARK --xor-mark {m}",
-        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {m}",
-        "-A KUBE-SERVICES -m comment --comment \"Kubernetes service lb portal\" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER",
-        f"-A KUBE-SERVICES {masq_src}-m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ",
-        "-A KUBE-SERVICES -m comment --comment \"Kubernetes service external ip + port for masquerade and filter purpose\" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ",
+        '-A KUBE-SERVICES -m comment --comment "Kubernetes service lb portal" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER',
+        f'-A KUBE-SERVICES {masq_src}-m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ',
+        '-A KUBE-SERVICES -m comment --comment "Kubernetes service external ip + port for masquerade and filter purpose" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ',
         "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
-        "-A KUBE-LOAD-BALANCER -m comment --comment \"Kubernetes service load balancer ip + port with externalTrafficPolicy=local\" -m set --match-set KUBE-LOAD-BALANCER-LOCAL dst,dst -j RETURN",
+        '-A KUBE-LOAD-BALANCER -m comment --comment "Kubernetes service load balancer ip + port with externalTrafficPolicy=local" -m set --match-set KUBE-LOAD-BALANCER-LOCAL dst,dst -j RETURN',
         "-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ",
-        "-A KUBE-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port with externalTrafficPolicy=local\" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN",
-        "-A KUBE-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ",
-        "-A KUBE-NODE-PORT -p udp -m comment --comment \"Kubernetes nodeport UDP port with externalTrafficPolicy=local\" -m set --match-set KUBE-NODE-PORT-LOCAL-UDP dst -j RETURN",
-        "-A KUBE-NODE-PORT -p udp -m comment --comment \"Kubernetes nodeport UDP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ",
+        '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN',
+        '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ',
+        '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-UDP dst -j RETURN',
+        '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ',
         "COMMIT",
     ]
     return "\n".join(lines) + "\n"
 
 
-def assemble(node: NodeContext, opts: RenderOptions,
-             services: Sequence[ServiceRules]) -> tuple[str, list[tuple[list[str], list[str], str | None]], dict[str, str]]:
+def assemble(
+    node: NodeContext, opts: RenderOptions, services: Sequence[ServiceRules]
+) -> tuple[str, list[tuple[list[str], list[str], str | None]], dict[str, str]]:
     """``ipvsadm-restore`` text, its rows, and companions {"ipset": …, "iptables": …}."""
     layout: list[tuple[list[str], list[str], str | None]] = []
-    ipset = [f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS]
+    ipset = [
+        f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS
+    ]
     lines: list[str] = []
     for svc in services:
         if "ipvs" in svc.sections:

@@ -1,15 +1,24 @@
 """Data the rule renderers read and write: per-port plans in, rule sets with reasons out."""
 
 from __future__ import annotations
-from typing import Any
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 MODES = ("iptables", "nftables", "ipvs")
 # Reading order of a Service's lines in diffs: declarations before the rules using them.
-_SECTION_ORDER = {"filter": 0, "nat-chains": 1, "nat": 2, "chains": 3, "sets": 4, "rules": 5, "elements": 6,
-                  "ipvs": 7, "ipset": 8}
+_SECTION_ORDER = {
+    "filter": 0,
+    "nat-chains": 1,
+    "nat": 2,
+    "chains": 3,
+    "sets": 4,
+    "rules": 5,
+    "elements": 6,
+    "ipvs": 7,
+    "ipset": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,9 @@ class LazyReasons:
 
     __slots__ = ("_a", "_b", "_build")
 
-    def __init__(self, build: Callable[[str, object, object], list[str]], a: object = None, b: object = None) -> None:
+    def __init__(
+        self, build: Callable[[str, object, object], list[str]], a: object = None, b: object = None
+    ) -> None:
         # A module-level function and two arguments rather than a closure: one object per
         # chunk instead of five for the garbage collector to walk after a render.
         self._build = build

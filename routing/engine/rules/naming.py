@@ -35,8 +35,16 @@ def _b32(text: str, chars: int) -> str:
     value = int.from_bytes(hashlib.sha256(text.encode()).digest()[:nbytes], "big")
     p = _PAIRS
     if chars == 16:
-        return (p[value >> 70] + p[(value >> 60) & 1023] + p[(value >> 50) & 1023] + p[(value >> 40) & 1023]
-                + p[(value >> 30) & 1023] + p[(value >> 20) & 1023] + p[(value >> 10) & 1023] + p[value & 1023])
+        return (
+            p[value >> 70]
+            + p[(value >> 60) & 1023]
+            + p[(value >> 50) & 1023]
+            + p[(value >> 40) & 1023]
+            + p[(value >> 30) & 1023]
+            + p[(value >> 20) & 1023]
+            + p[(value >> 10) & 1023]
+            + p[value & 1023]
+        )
     return "".join(p[(value >> shift) & 1023] for shift in range(10 * (chars // 2 - 1), -1, -10))
 
 
@@ -99,7 +107,7 @@ def _port_names(spn: str, protocol: str) -> dict:
     return {}
 
 
-def endpoint_seps(spn: str, protocol: str, eps) -> list[tuple[str, str]]:  # noqa: ANN001
+def endpoint_seps(spn: str, protocol: str, eps) -> list[tuple[str, str]]:
     """:func:`endpoint_sep` for each endpoint (``.ip``/``.port``) of one service port, through a
     per-port table keyed by (ip, port): a dict probe per endpoint instead of a 4-argument
     cache call."""
@@ -120,7 +128,7 @@ def _port_bases(namespace: str, name: str, protocol: str, port_name: str) -> dic
     return {}
 
 
-def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str, eps) -> list[str]:  # noqa: ANN001
+def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str, eps) -> list[str]:
     """:func:`nft_endpoint_base` for each endpoint of one service port (per-port table)."""
     table = _port_bases(namespace, name, protocol, port_name)
     if len(table) > 65536:
@@ -130,7 +138,9 @@ def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str,
     if None in out:
         for i, ep in enumerate(eps):
             if out[i] is None:
-                out[i] = table[(ep.ip, ep.port)] = nft_endpoint_base(namespace, name, protocol, port_name, ep.ip, ep.port)
+                out[i] = table[(ep.ip, ep.port)] = nft_endpoint_base(
+                    namespace, name, protocol, port_name, ep.ip, ep.port
+                )
     return out
 
 
@@ -148,7 +158,11 @@ def nft_service_base(namespace: str, name: str, protocol: str, port_name: str) -
 
 
 @lru_cache(maxsize=262144)
-def nft_endpoint_base(namespace: str, name: str, protocol: str, port_name: str, ip: str, port: int) -> str:
+def nft_endpoint_base(
+    namespace: str, name: str, protocol: str, port_name: str, ip: str, port: int
+) -> str:
     """``HASH-ns/name/proto/port__ip/port`` (IPv6 colons become dots)."""
     ip_part = ip.replace(":", ".")
-    return _nft_hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name}__{ip_part}/{port}")
+    return _nft_hash_and_truncate(
+        f"{namespace}/{name}/{protocol.lower()}/{port_name}__{ip_part}/{port}"
+    )

@@ -13,12 +13,22 @@ from collections.abc import Sequence
 from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
 from routing.engine.rules.cache import RenderCache
-from routing.engine.rules.model import CHAIN_REASONS, LazyReasons, NodeContext, PortPlan, RenderOptions, Sections, ServiceRules
+from routing.engine.rules.model import (
+    CHAIN_REASONS,
+    LazyReasons,
+    NodeContext,
+    PortPlan,
+    RenderOptions,
+    Sections,
+    ServiceRules,
+)
 
 T = "ip kube-proxy"
 
 
-def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, cache: RenderCache) -> ServiceRules:
+def render_service(
+    plan: PortPlan, node: NodeContext, opts: RenderOptions, *, cache: RenderCache
+) -> ServiceRules:
     """The chains, sets, rules and map elements one service port contributes on ``node``
     (endpoint chains and dispatch maps, which depend on the service port and its endpoints
     only, through ``cache``)."""
@@ -39,8 +49,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
         return _bases(ns, name, proto, pname, eps, cache)
 
     affinity = bool(plan.affinity_timeout)
-    ep_block = cache.chunk(("endpoints", ns, name, proto, pname, affinity),
-                           lambda: _endpoint_chunks(reachable, bases(reachable), proto, affinity), reachable)
+    ep_block = cache.chunk(
+        ("endpoints", ns, name, proto, pname, affinity),
+        lambda: _endpoint_chunks(reachable, bases(reachable), proto, affinity),
+        reachable,
+    )
 
     chains, chains_r = out.section("chains")
     if ep_block is not None:
@@ -53,18 +66,33 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
 
     # The engine's verdicts for a pod calling the ClusterIP and for an external client:
     # forward (the chain is written), else reject (nothing usable anywhere) or drop.
-    internal = settle(LOCAL if plan.internal_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
-    external = internal if plan.external_local == plan.internal_local else settle(
-        LOCAL if plan.external_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any)
+    internal = settle(
+        LOCAL if plan.internal_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any
+    )
+    external = (
+        internal
+        if plan.external_local == plan.internal_local
+        else settle(
+            LOCAL if plan.external_local else CLUSTER, "nftables", plan.cluster, plan.local, has_any
+        )
+    )
     has_internal, has_external = internal[0] == FORWARD, external[0] == FORWARD
-    internal_chain, internal_policy = (local_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
-    external_chain_target, external_policy = (local_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
+    internal_chain, internal_policy = (
+        (local_chain, "Local") if plan.internal_local else (svc_chain, "Cluster")
+    )
+    external_chain_target, external_policy = (
+        (local_chain, "Local") if plan.external_local else (svc_chain, "Cluster")
+    )
     uses_ext = has_any and plan.externally_accessible
     if uses_ext:
         out.add("chains", f"add chain {T} {ext_chain}", "chain")
 
-    int_verdict, int_reason = ("goto reject-chain", "reject") if internal[0] == REJECT else ("drop", "drop-internal")
-    ext_verdict, ext_reason = ("goto reject-chain", "reject") if external[0] == REJECT else ("drop", "drop-external")
+    int_verdict, int_reason = (
+        ("goto reject-chain", "reject") if internal[0] == REJECT else ("drop", "drop-internal")
+    )
+    ext_verdict, ext_reason = (
+        ("goto reject-chain", "reject") if external[0] == REJECT else ("drop", "drop-external")
+    )
 
     cip, port = plan.cluster_ip, plan.port
     if cip:
@@ -83,7 +111,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
             )
     for eip in plan.external_ips:
         if has_any:
-            out.add("elements", f"add element {T} service-ips {{ {eip} . {proto} . {port} : goto {ext_chain} }}", f"externalip|{eip}")
+            out.add(
+                "elements",
+                f"add element {T} service-ips {{ {eip} . {proto} . {port} : goto {ext_chain} }}",
+                f"externalip|{eip}",
+            )
         if not has_external:
             out.add(
                 "elements",
@@ -95,9 +127,17 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
         out.add("chains", f"add chain {T} {fw_chain}", "chain")
     for lbip in plan.lb_ips:
         if has_any:
-            out.add("elements", f"add element {T} service-ips {{ {lbip} . {proto} . {port} : goto {ext_chain} }}", f"loadbalancer|{lbip}")
+            out.add(
+                "elements",
+                f"add element {T} service-ips {{ {lbip} . {proto} . {port} : goto {ext_chain} }}",
+                f"loadbalancer|{lbip}",
+            )
         if uses_fw:
-            out.add("elements", f"add element {T} firewall-ips {{ {lbip} . {proto} . {port} : goto {fw_chain} }}", "fw-drop")
+            out.add(
+                "elements",
+                f"add element {T} firewall-ips {{ {lbip} . {proto} . {port} : goto {fw_chain} }}",
+                "fw-drop",
+            )
     if not has_external:
         for lbip in plan.lb_ips:
             out.add(
@@ -121,7 +161,11 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
 
     if has_internal and cip:
         if opts.masquerade_all:
-            out.add("rules", f"add rule {T} {internal_chain} ip daddr {cip} jump mark-for-masquerade", "masq-all")
+            out.add(
+                "rules",
+                f"add rule {T} {internal_chain} ip daddr {cip} jump mark-for-masquerade",
+                "masq-all",
+            )
         elif opts.cluster_cidr:
             out.add(
                 "rules",
@@ -150,13 +194,21 @@ def render_service(plan: PortPlan, node: NodeContext, opts: RenderOptions, *, ca
                 "ext-local-route",
             )
         if has_external:
-            out.add("rules", f"add rule {T} {ext_chain} goto {external_chain_target}", f"ext-policy|{external_policy}")
+            out.add(
+                "rules",
+                f"add rule {T} {ext_chain} goto {external_chain_target}",
+                f"ext-policy|{external_policy}",
+            )
 
     if uses_fw:
         sources = [c.strip() for c in plan.source_ranges]
         if any(_contains(c, node.ip) for c in sources):
             sources += list(plan.lb_ips)
-        out.add("rules", f"add rule {T} {fw_chain} ip saddr != {{ {', '.join(sources)} }} drop", "fw-drop")
+        out.add(
+            "rules",
+            f"add rule {T} {fw_chain} ip saddr != {{ {', '.join(sources)} }} drop",
+            "fw-drop",
+        )
 
     if plan.affinity_timeout:
         for e, b in zip(reachable, bases(reachable)):
@@ -188,7 +240,9 @@ def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: Render
     return cache.remember_bases(eps, key, naming.nft_endpoint_bases(ns, name, proto, pname, eps))
 
 
-def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: bool) -> tuple | None:
+def _endpoint_chunks(
+    reachable: tuple, bases: list[str], proto: str, affinity: bool
+) -> tuple | None:
     """(chain chunk, its reasons, rule chunk, its reasons) of the per-endpoint chains, or None
     without endpoints; a chunk is the block's lines joined by newlines (see LazyReasons)."""
     if not reachable:
@@ -196,27 +250,46 @@ def _endpoint_chunks(reachable: tuple, bases: list[str], proto: str, affinity: b
     # Hot loop (every endpoint of the cluster): comprehensions, one string per endpoint.
     chains = "\n".join([f"add chain {T} endpoint-{b}" for b in bases])
     if affinity:
-        rules = [f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
-                 f"add rule {T} endpoint-{b} update @affinity-{b} {{ ip saddr }}\n"
-                 f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
-                 for e, b in zip(reachable, bases)]
+        rules = [
+            f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
+            f"add rule {T} endpoint-{b} update @affinity-{b} {{ ip saddr }}\n"
+            f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
+            for e, b in zip(reachable, bases)
+        ]
     else:
-        rules = [f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
-                 f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
-                 for e, b in zip(reachable, bases)]
-    return chains, CHAIN_REASONS, "\n".join(rules), LazyReasons(_endpoint_reasons, reachable, affinity)
+        rules = [
+            f"add rule {T} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade\n"
+            f"add rule {T} endpoint-{b} meta l4proto {proto} dnat to {e.ip}:{e.port}"
+            for e, b in zip(reachable, bases)
+        ]
+    return (
+        chains,
+        CHAIN_REASONS,
+        "\n".join(rules),
+        LazyReasons(_endpoint_reasons, reachable, affinity),
+    )
 
 
 def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[str]:
     out: list[str] = []
     for e in reachable:
         where = f"{e.ip}:{e.port}"
-        out += ("hairpin", f"affinity|{where}", f"dnat|{where}") if affinity else ("hairpin", f"dnat|{where}")
+        out += (
+            ("hairpin", f"affinity|{where}", f"dnat|{where}")
+            if affinity
+            else ("hairpin", f"dnat|{where}")
+        )
     return out
 
 
-def _dispatch(out: ServiceRules, chain: str, eps: tuple, bases, affinity: bool,  # noqa: ANN001
-              cache: RenderCache) -> None:
+def _dispatch(
+    out: ServiceRules,
+    chain: str,
+    eps: tuple,
+    bases,
+    affinity: bool,
+    cache: RenderCache,
+) -> None:
     """Affinity lookups, then one ``numgen random mod n vmap`` over the endpoints in order."""
 
     def build() -> tuple[list[str], list[str]]:
@@ -256,10 +329,30 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     sets = [
         ("set", "cluster-ips", "ipv4_addr", "Active ClusterIPs"),
         ("set", "nodeport-ips", "ipv4_addr", "IPs that accept NodePort traffic"),
-        ("map", "firewall-ips", "ipv4_addr . inet_proto . inet_service : verdict", "destinations that are subject to LoadBalancerSourceRanges"),
-        ("map", "no-endpoint-nodeports", "inet_proto . inet_service : verdict", "vmap to drop or reject packets to service nodeports with no endpoints"),
-        ("map", "no-endpoint-services", "ipv4_addr . inet_proto . inet_service : verdict", "vmap to drop or reject packets to services with no endpoints"),
-        ("map", "service-ips", "ipv4_addr . inet_proto . inet_service : verdict", "ClusterIP, ExternalIP and LoadBalancer IP traffic"),
+        (
+            "map",
+            "firewall-ips",
+            "ipv4_addr . inet_proto . inet_service : verdict",
+            "destinations that are subject to LoadBalancerSourceRanges",
+        ),
+        (
+            "map",
+            "no-endpoint-nodeports",
+            "inet_proto . inet_service : verdict",
+            "vmap to drop or reject packets to service nodeports with no endpoints",
+        ),
+        (
+            "map",
+            "no-endpoint-services",
+            "ipv4_addr . inet_proto . inet_service : verdict",
+            "vmap to drop or reject packets to services with no endpoints",
+        ),
+        (
+            "map",
+            "service-ips",
+            "ipv4_addr . inet_proto . inet_service : verdict",
+            "ClusterIP, ExternalIP and LoadBalancer IP traffic",
+        ),
         ("map", "service-nodeports", "inet_proto . inet_service : verdict", "NodePort traffic"),
     ]
     for kind, name, typ, comment in sets:
@@ -286,13 +379,18 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     ]
     rows += [(f"add chain {T} {c}", "hook" if "hook" in c else "base") for c in chains]
     rules = [
-        ('cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"', "base"),
+        (
+            'cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+            "base",
+        ),
     ]
     if opts.service_cidrs:
-        rules.append((
-            f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop comment "Drop traffic to unallocated ClusterIPs"',
-            "base",
-        ))
+        rules.append(
+            (
+                f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop comment "Drop traffic to unallocated ClusterIPs"',
+                "base",
+            )
+        )
     rules += [
         ("filter-prerouting-pre-dnat ct state new jump firewall-check", "hook"),
         ("filter-forward ct state new jump service-endpoints-check", "hook"),
@@ -306,24 +404,54 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
         (f"mark-for-masquerade mark set mark or {m}", "masq"),
         (f"masquerading mark and {m} == 0 return", "masq"),
         (f"masquerading mark set mark xor {m}", "masq"),
-        ("masquerading masquerade fully-random" if opts.random_fully else "masquerading masquerade", "masq"),
+        (
+            "masquerading masquerade fully-random"
+            if opts.random_fully
+            else "masquerading masquerade",
+            "masq",
+        ),
         ("nat-output jump services", "hook"),
         ("nat-postrouting jump masquerading", "hook"),
         ("nat-prerouting jump services", "hook"),
     ]
     if match_all:
-        rules.append(("nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports", "base"))
+        rules.append(
+            (
+                "nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
+                "base",
+            )
+        )
     else:
-        rules.append(("nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports", "base"))
+        rules.append(
+            (
+                "nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
+                "base",
+            )
+        )
     rules += [
         ("reject-chain reject", "base"),
         ("services ip daddr . meta l4proto . th dport vmap @service-ips", "base"),
     ]
     if match_all:
-        rules.append(("services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports", "nodeports-jump"))
+        rules.append(
+            (
+                "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
+                "nodeports-jump",
+            )
+        )
     else:
-        rules.append(("services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports", "nodeports-jump"))
-    rules.append(("service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services", "base"))
+        rules.append(
+            (
+                "services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
+                "nodeports-jump",
+            )
+        )
+    rules.append(
+        (
+            "service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
+            "base",
+        )
+    )
     rows += [(f"add rule {T} {r}", reason) for r, reason in rules]
     if not match_all:
         rows.append((f"add element {T} nodeport-ips {{ {node.ip} }}", "base"))

@@ -11,8 +11,13 @@ from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
-    categorize_endpoints, external_policy_local, externally_accessible, internal_policy_local, local_endpoints,
-    uses_cluster_endpoints, uses_local_endpoints,
+    categorize_endpoints,
+    external_policy_local,
+    externally_accessible,
+    internal_policy_local,
+    local_endpoints,
+    uses_cluster_endpoints,
+    uses_local_endpoints,
 )
 from routing.engine.types import FeatureGates, Service, ServicePort
 
@@ -33,22 +38,38 @@ def node_context(snapshot: Snapshot, node_name: str) -> NodeContext:
         # As simulate does: a dump without Node objects (`kubectl get svc,endpointslices`)
         # cannot say which names exist, and endpoints may name nodes the dump leaves out.
         # Such a node's address is unknown; its zone is what its endpoints say.
-        zone = next((ep.zone for ports in snapshot.endpoint_index.values() for eps in ports.values()
-                     for ep in eps if ep.node == node_name and ep.zone), None)
+        zone = next(
+            (
+                ep.zone
+                for ports in snapshot.endpoint_index.values()
+                for eps in ports.values()
+                for ep in eps
+                if ep.node == node_name and ep.zone
+            ),
+            None,
+        )
         return NodeContext(name=node_name, ip=None, zone=zone or "")
     if node is None:
         known = ", ".join(sorted(snapshot.nodes)[:5]) or "none"
-        raise RulesError(f"unknown node {node_name!r} (known: {known})", field="node", code="unknown")
+        raise RulesError(
+            f"unknown node {node_name!r} (known: {known})", field="node", code="unknown"
+        )
     ip = next((a for a in node.addresses if _v4(a)), None)
     return NodeContext(name=node.name, ip=ip, zone=node.zone)
 
 
 def _hosts_endpoints(snapshot: Snapshot, node_name: str) -> bool:
-    return any(ep.node == node_name for ports in snapshot.endpoint_index.values()
-               for eps in ports.values() for ep in eps)
+    return any(
+        ep.node == node_name
+        for ports in snapshot.endpoint_index.values()
+        for eps in ports.values()
+        for ep in eps
+    )
 
 
-def cluster_cidr(snapshot: Snapshot, node_name: str, cache: RenderCache | None = None) -> str | None:
+def cluster_cidr(
+    snapshot: Snapshot, node_name: str, cache: RenderCache | None = None
+) -> str | None:
     """The CIDR kube-proxy's LocalTrafficDetector matches pod traffic with, or None.
 
     ClusterCIDR mode uses ``clusterCIDR``; NodeCIDR mode the node's ``podCIDR``. When the
@@ -71,7 +92,12 @@ def cluster_cidr(snapshot: Snapshot, node_name: str, cache: RenderCache | None =
 
 
 def _pod_supernet(snapshot: Snapshot) -> str | None:
-    nets = {ipaddress.ip_network(c, strict=False) for n in snapshot.nodes.values() for c in n.pod_cidrs if _v4(c)}
+    nets = {
+        ipaddress.ip_network(c, strict=False)
+        for n in snapshot.nodes.values()
+        for c in n.pod_cidrs
+        if _v4(c)
+    }
     if not nets:
         return None
     net = next(iter(nets))
@@ -80,8 +106,9 @@ def _pod_supernet(snapshot: Snapshot) -> str | None:
     return str(net)
 
 
-def render_options(snapshot: Snapshot, node_name: str, *, cache: RenderCache | None = None,
-                   **changes: object) -> RenderOptions:
+def render_options(
+    snapshot: Snapshot, node_name: str, *, cache: RenderCache | None = None, **changes: object
+) -> RenderOptions:
     """kube-proxy flags for ``node_name`` read from the snapshot, plus explicit changes."""
     conf = snapshot.proxy_for(node_name)
     opts = dict(
@@ -98,8 +125,11 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
     if service is not None:
         svc = snapshot.services.get(service)
         if svc is None:
-            raise RulesError(f"unknown service {service!r} (expected namespace/name)", field="service",
-                             code="unknown")
+            raise RulesError(
+                f"unknown service {service!r} (expected namespace/name)",
+                field="service",
+                code="unknown",
+            )
         candidates: Iterable[Service] = [svc]
     else:
         candidates = (snapshot.services[k] for k in sorted(snapshot.services))
@@ -107,8 +137,9 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
     return [s for s in candidates if s.proxied and _v4(s.cluster_ips[0])]
 
 
-def trivial_categorization(endpoints: tuple, svc: Service, port: ServicePort, node_name: str,
-                           gates: FeatureGates) -> tuple | None:
+def trivial_categorization(
+    endpoints: tuple, svc: Service, port: ServicePort, node_name: str, gates: FeatureGates
+) -> tuple | None:
     """``categorize_endpoints``' (cluster, local, has_any) when no topology filter can apply:
     no endpoint carries a zone or node hint and at least one is Ready (so the topology mode
     is none, the Cluster set is the Ready endpoints and its terminating fallback is moot);
@@ -133,7 +164,9 @@ def trivial_categorization(endpoints: tuple, svc: Service, port: ServicePort, no
     return (ready if uses_cluster else None), local, uses_cluster or uses_local
 
 
-def _categorize(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, shared: dict | None):
+def _categorize(
+    snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, shared: dict | None
+):
     """(cluster, local, has_any) for ``node``; with ``shared``, nodes that can only differ in
     their local endpoints share one full categorisation.
 
@@ -163,13 +196,22 @@ def _categorize(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeC
     if rep is None:
         rep = reps[rep_key] = categorize_endpoints(endpoints, node_name=node.name, **kwargs)
     own = by_node.get(node.name, ())
-    local = categorize_endpoints(own, node_name=node.name, **kwargs).local if own else (
-        None if rep.local is None else ())
+    local = (
+        categorize_endpoints(own, node_name=node.name, **kwargs).local
+        if own
+        else (None if rep.local is None else ())
+    )
     return rep.cluster, local, rep.has_any_endpoints
 
 
-def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, *,
-              shared: dict | None = None) -> PortPlan:
+def port_plan(
+    snapshot: Snapshot,
+    svc: Service,
+    port: ServicePort,
+    node: NodeContext,
+    *,
+    shared: dict | None = None,
+) -> PortPlan:
     """One service port as ``node``'s kube-proxy programs it (``shared``: see _categorize)."""
     conf = snapshot.proxy_for(node.name)
     endpoints = snapshot.endpoints(svc.key, port.name)
@@ -178,7 +220,11 @@ def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeCon
         trivial = trivial_categorization(endpoints, svc, port, node.name, conf.gates)
     cluster, local, has_any = trivial or _categorize(snapshot, svc, port, node, shared)
     affinity = svc.affinity_timeout if svc.session_affinity == "ClientIP" else None
-    hc = svc.health_check_node_port if (svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local") else 0
+    hc = (
+        svc.health_check_node_port
+        if (svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local")
+        else 0
+    )
     return PortPlan(
         namespace=svc.namespace,
         name=svc.name,
@@ -204,8 +250,14 @@ def port_plan(snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeCon
     )
 
 
-def node_plans(snapshot: Snapshot, node_name: str, *, service: str | None = None) -> tuple[NodeContext, list[PortPlan]]:
+def node_plans(
+    snapshot: Snapshot, node_name: str, *, service: str | None = None
+) -> tuple[NodeContext, list[PortPlan]]:
     """Every proxied service port (or one Service's ports) as ``node_name`` programs them."""
     node = node_context(snapshot, node_name)
-    plans = [port_plan(snapshot, svc, port, node) for svc in proxied_services(snapshot, service) for port in svc.ports]
+    plans = [
+        port_plan(snapshot, svc, port, node)
+        for svc in proxied_services(snapshot, service)
+        for port in svc.ports
+    ]
     return node, plans

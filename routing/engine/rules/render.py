@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from routing.engine.rules import iptables, ipvs, nftables
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
-    MODES, NodeContext, PortPlan, RenderOptions, RuleLine, Sections, ServiceRules, expand,
+    MODES,
+    NodeContext,
+    PortPlan,
+    RenderOptions,
+    RuleLine,
+    Sections,
+    ServiceRules,
+    expand,
 )
 from routing.engine.rules.plan import RulesError, node_plans, render_options
 from routing.engine.rules.reasons import explain
@@ -45,7 +52,9 @@ class RuleSet:
                     for name in entry.names:
                         if name in svc.sections:
                             lines, reasons = expand(svc.sections[name], svc.reasons[name])
-                            out.extend((line, svc.service, reason) for line, reason in zip(lines, reasons))
+                            out.extend(
+                                (line, svc.service, reason) for line, reason in zip(lines, reasons)
+                            )
                 continue
             lines, reasons, service = entry
             lines, reasons = expand(lines, reasons)
@@ -70,8 +79,15 @@ def total_endpoints(snapshot: Snapshot) -> int:
     return sum(len(eps) for ports in snapshot.endpoint_index.values() for eps in ports.values())
 
 
-def render_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool,
-                   cache: RenderCache) -> ServiceRules:
+def render_service(
+    plan: PortPlan,
+    node: NodeContext,
+    mode: str,
+    opts: RenderOptions,
+    *,
+    large: bool,
+    cache: RenderCache,
+) -> ServiceRules:
     """One service port's lines in ``mode``."""
     if mode == "iptables":
         return iptables.render_service(plan, node, opts, large=large, cache=cache)
@@ -91,8 +107,11 @@ def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
             out[part.service] = part
             continue
         if part.service not in copied:  # first extra port: copy before extending
-            target = ServiceRules(service=part.service, sections={k: list(v) for k, v in target.sections.items()},
-                                  reasons={k: list(v) for k, v in target.reasons.items()})
+            target = ServiceRules(
+                service=part.service,
+                sections={k: list(v) for k, v in target.sections.items()},
+                reasons={k: list(v) for k, v in target.reasons.items()},
+            )
             out[part.service] = target
             copied.add(part.service)
         for section, lines in part.sections.items():
@@ -103,8 +122,15 @@ def merge(parts: list[ServiceRules]) -> dict[str, ServiceRules]:
     return out
 
 
-def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOptions, *, large: bool,
-                   cache: RenderCache) -> ServiceRules:
+def cached_service(
+    plan: PortPlan,
+    node: NodeContext,
+    mode: str,
+    opts: RenderOptions,
+    *,
+    large: bool,
+    cache: RenderCache,
+) -> ServiceRules:
     """``render_service`` through ``cache``'s blocks (blocks are treated as immutable). Nodes
     in the same zone without local endpoints share nearly every block, so rendering the
     next node (an agent's check, the rules page, a diff class) reuses them instead of
@@ -119,14 +145,35 @@ def cached_service(plan: PortPlan, node: NodeContext, mode: str, opts: RenderOpt
     # no id is reused meanwhile. The options enter by identity too (a frozen dataclass
     # hashes its 11 fields on every lookup); the entry keeps them alive.
     ids = cache.ids
-    key = (mode, id(opts), large, node_part, plan.namespace, plan.name, plan.port_name, plan.protocol, plan.cluster_ip,
-           plan.port, plan.node_port, plan.external_ips, plan.lb_ips, plan.source_ranges, plan.affinity_timeout,
-           plan.internal_local, plan.external_local, plan.externally_accessible, plan.health_check_node_port,
-           plan.has_any, None if plan.cluster is None else ids(plan.cluster),
-           None if plan.local is None else ids(plan.local))
+    key = (
+        mode,
+        id(opts),
+        large,
+        node_part,
+        plan.namespace,
+        plan.name,
+        plan.port_name,
+        plan.protocol,
+        plan.cluster_ip,
+        plan.port,
+        plan.node_port,
+        plan.external_ips,
+        plan.lb_ips,
+        plan.source_ranges,
+        plan.affinity_timeout,
+        plan.internal_local,
+        plan.external_local,
+        plan.externally_accessible,
+        plan.health_check_node_port,
+        plan.has_any,
+        None if plan.cluster is None else ids(plan.cluster),
+        None if plan.local is None else ids(plan.local),
+    )
     hit = cache.blocks.get(key)
     if hit is None:
-        hit = cache.store_block(key, (render_service(plan, node, mode, opts, large=large, cache=cache), plan, opts))
+        hit = cache.store_block(
+            key, (render_service(plan, node, mode, opts, large=large, cache=cache), plan, opts)
+        )
     return hit[0]
 
 
@@ -171,13 +218,28 @@ def render_node_rules(
     caller's; a fresh one when None). Raises ``RulesError`` for an unknown node, service or mode.
     """
     if mode not in MODES:
-        raise RulesError(f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice")
+        raise RulesError(
+            f"mode {mode!r} is not one of {', '.join(MODES)}", field="mode", code="invalid_choice"
+        )
     with gc_paused():
-        return _render(snapshot, node_name, mode, service, options, cache if cache is not None else RenderCache())
+        return _render(
+            snapshot,
+            node_name,
+            mode,
+            service,
+            options,
+            cache if cache is not None else RenderCache(),
+        )
 
 
-def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, options: RenderOptions | None,
-            cache: RenderCache) -> RuleSet:
+def _render(
+    snapshot: Snapshot,
+    node_name: str,
+    mode: str,
+    service: str | None,
+    options: RenderOptions | None,
+    cache: RenderCache,
+) -> RuleSet:
     node, plans = node_plans(snapshot, node_name, service=service)
     opts = cache.options(options or render_options(snapshot, node_name, cache=cache))
     large = total_endpoints(snapshot) > opts.large_cluster_threshold
@@ -185,9 +247,13 @@ def _render(snapshot: Snapshot, node_name: str, mode: str, service: str | None, 
     services = merge(parts)
     notes = []
     if opts.cluster_cidr is None:
-        notes.append("no LocalTrafficDetector: no off-cluster masquerade and no eTP=Local pod short-circuit")
+        notes.append(
+            "no LocalTrafficDetector: no off-cluster masquerade and no eTP=Local pod short-circuit"
+        )
     if mode == "iptables":
-        text, rows = iptables.assemble(iptables.base_rules(node, opts), list(services.values()), opts)
+        text, rows = iptables.assemble(
+            iptables.base_rules(node, opts), list(services.values()), opts
+        )
         return RuleSet(node.name, mode, text, rows, services, notes=tuple(notes))
     if mode == "nftables":
         text, rows = nftables.assemble(nftables.base_rules(node, opts), list(services.values()))

@@ -101,7 +101,9 @@ class Trace:
 
     @property
     def masquerade_share(self) -> float:
-        return sum(o.share for o in self.outcomes if o.masquerade and o.verdict in (DNAT, ACCEPT, PASS))
+        return sum(
+            o.share for o in self.outcomes if o.masquerade and o.verdict in (DNAT, ACCEPT, PASS)
+        )
 
     def output(self) -> str:
         """Upstream ``tracePacket``'s answer: sorted DNAT destinations, or ACCEPT / DROP /
@@ -169,8 +171,19 @@ class _IptRule:
     probability: float | None
 
 
-_SKIP_MODULES = {"comment", "tcp", "udp", "sctp", "nfacct", "conntrack", "addrtype", "mark", "statistic", "recent",
-                 "multiport"}
+_SKIP_MODULES = {
+    "comment",
+    "tcp",
+    "udp",
+    "sctp",
+    "nfacct",
+    "conntrack",
+    "addrtype",
+    "mark",
+    "statistic",
+    "recent",
+    "multiport",
+}
 
 
 @lru_cache(maxsize=4)
@@ -224,8 +237,21 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> _IptRule:
                     args[words[i]] = ""
                     i += 1
             continue
-        if w in ("-p", "-s", "-d", "--dport", "--dst-type", "--src-type", "--ctstate", "--mark", "--comment",
-                 "--nfacct-name", "--mode", "--name", "--seconds"):
+        if w in (
+            "-p",
+            "-s",
+            "-d",
+            "--dport",
+            "--dst-type",
+            "--src-type",
+            "--ctstate",
+            "--mark",
+            "--comment",
+            "--nfacct-name",
+            "--mode",
+            "--name",
+            "--seconds",
+        ):
             matches.append((w, neg, (words[i + 1],)))
             i += 2
         elif w == "--probability":
@@ -244,7 +270,16 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> _IptRule:
 
 def _ipt_matches(rule: _IptRule, pkt: Packet, st: _State, host: _Host) -> bool:
     for opt, neg, vals in rule.matches:
-        if opt in ("--comment", "--nfacct-name", "--mode", "--name", "--seconds", "--reap", "--rsource", "--set"):
+        if opt in (
+            "--comment",
+            "--nfacct-name",
+            "--mode",
+            "--name",
+            "--seconds",
+            "--reap",
+            "--rsource",
+            "--set",
+        ):
             continue
         if opt == "--rcheck":
             ok = False  # no earlier connection from this client
@@ -279,7 +314,10 @@ def _add_hook_jumps(tables: dict[str, dict[str, list[_IptRule]]]) -> None:
     dumps) gets the jumps kube-proxy installs outside it (``iptablesJumpChains``)."""
     jumps = list(_JUMPS)
     if "KUBE-FIREWALL" in tables.get("filter", {}):
-        jumps += [("filter", "INPUT", "KUBE-FIREWALL", "", ""), ("filter", "OUTPUT", "KUBE-FIREWALL", "", "")]
+        jumps += [
+            ("filter", "INPUT", "KUBE-FIREWALL", "", ""),
+            ("filter", "OUTPUT", "KUBE-FIREWALL", "", ""),
+        ]
     for name, builtins in _BUILTIN.items():
         table = tables.setdefault(name, {})
         if any(chain in table for chain in builtins):
@@ -327,7 +365,9 @@ class _IptablesWalker:
             live = nxt
         return out + [(s, "return") for s in live]
 
-    def target(self, table: str, rule: _IptRule, st: _State, depth: int) -> list[tuple[_State, str]]:
+    def target(
+        self, table: str, rule: _IptRule, st: _State, depth: int
+    ) -> list[tuple[_State, str]]:
         t, a = rule.target, rule.target_args
         if t is None:
             return [(st, "continue")]
@@ -340,7 +380,14 @@ class _IptablesWalker:
         if t == "RETURN":
             return [(st, "return")]
         if t == "ACCEPT":
-            return [(replace(st, verdict="accept", filter_accept=st.filter_accept or table == "filter"), "stop")]
+            return [
+                (
+                    replace(
+                        st, verdict="accept", filter_accept=st.filter_accept or table == "filter"
+                    ),
+                    "stop",
+                )
+            ]
         if t in ("DROP", "REJECT"):
             return [(replace(st, verdict=t.lower()), "stop")]
         if t == "DNAT":
@@ -377,7 +424,9 @@ def _trace_iptables(text: str, pkt: Packet, host: _Host) -> Trace:
             routed += w.hook("filter", "INPUT" if host.is_local(st.dst) else "FORWARD", [st])
         states = routed
     states = w.hook("nat", "POSTROUTING", states)
-    if host.is_local(pkt.src):  # a host process reaching a local address comes back in through INPUT
+    if host.is_local(
+        pkt.src
+    ):  # a host process reaching a local address comes back in through INPUT
         looped: list[_State] = []
         for st in states:
             looped += w.hook("filter", "INPUT", [st]) if host.is_local(st.dst) else [st]
@@ -436,7 +485,10 @@ def _parse_nft(text: str) -> _NftTable:
         if not line or line.startswith("#"):
             continue
         words = line.split()
-        if words[:2] in (["flush", "table"], ["delete", "table"], ["add", "table"]) or words[0] == "flush":
+        if (
+            words[:2] in (["flush", "table"], ["delete", "table"], ["add", "table"])
+            or words[0] == "flush"
+        ):
             continue
         if words[0] != "add" or words[2:4] != ["ip", "kube-proxy"]:
             raise TraceError(f"not a kube-proxy table line: {line}")
@@ -457,14 +509,16 @@ def _parse_nft(text: str) -> _NftTable:
             t.chains.setdefault(name, []).append(body.split())
             t.raw.setdefault(name, []).append(line)
         elif kind == "element":
-            body = _strip_comment(line[line.index("{") + 1:line.rindex("}")])
+            body = _strip_comment(line[line.index("{") + 1 : line.rindex("}")])
             for element in body.split(","):
                 element = element.strip()
                 if not element:
                     continue
                 if ":" in element.split():
                     key, verdict = element.split(" : ", 1)
-                    t.maps.setdefault(name, {})[tuple(k.strip() for k in key.split(" . "))] = verdict.split()
+                    t.maps.setdefault(name, {})[tuple(k.strip() for k in key.split(" . "))] = (
+                        verdict.split()
+                    )
                 else:
                     t.sets.setdefault(name, []).append(element)
         else:
@@ -515,8 +569,12 @@ class _NftWalker:
         raise TraceError(f"unknown verdict {' '.join(words)}")
 
     def key_value(self, part: str, st: _State) -> str:
-        return {"ip daddr": st.dst, "meta l4proto": self.pkt.protocol, "th dport": str(self.pkt.port),
-                "ip saddr": self.pkt.src}[part]
+        return {
+            "ip daddr": st.dst,
+            "meta l4proto": self.pkt.protocol,
+            "th dport": str(self.pkt.port),
+            "ip saddr": self.pkt.src,
+        }[part]
 
     def rule(self, w: list[str], raw: str, st: _State, depth: int) -> list[tuple[_State, str]]:
         i = 0
@@ -544,7 +602,7 @@ class _NftWalker:
                     j += 1
                 if w[j] == "{":
                     end = w.index("}", j)
-                    members = [x.rstrip(",") for x in w[j + 1:end] if x != ","]
+                    members = [x.rstrip(",") for x in w[j + 1 : end] if x != ","]
                     j = end + 1
                 elif w[j].startswith("@"):
                     members = self.t.sets.get(w[j][1:], [])
@@ -555,7 +613,7 @@ class _NftWalker:
                 if _in(value, members) == neg:
                     return [(st, "continue")]
                 i = j
-            elif tok == "fib" and w[i + 2:i + 4] == ["type", "local"]:
+            elif tok == "fib" and w[i + 2 : i + 4] == ["type", "local"]:
                 value = pkt.src if w[i + 1] == "saddr" else st.dst
                 if not self.host.is_local(value):
                     return [(st, "continue")]
@@ -584,7 +642,7 @@ class _NftWalker:
             elif tok == "numgen":
                 n = int(w[i + 3])
                 end = w.index("}", i)
-                entries = " ".join(w[i + 6:end]).split(" , ")
+                entries = " ".join(w[i + 6 : end]).split(" , ")
                 self.matched.append(raw)
                 res: list[tuple[_State, str]] = []
                 for entry in entries:
@@ -594,7 +652,9 @@ class _NftWalker:
             elif tok == "dnat" and w[i + 1] == "to":
                 self.matched.append(raw)
                 dest = w[i + 2]
-                return [(replace(st, dnat=dest, dst=dest.rpartition(":")[0], verdict="accept"), "stop")]
+                return [
+                    (replace(st, dnat=dest, dst=dest.rpartition(":")[0], verdict="accept"), "stop")
+                ]
             elif tok == "masquerade":
                 self.matched.append(raw)
                 return [(replace(st, masq=True, verdict="accept"), "stop")]
@@ -606,7 +666,9 @@ class _NftWalker:
         self.matched.append(raw)
         return [(st, "continue")]
 
-    def hook(self, name: str, states: list[_State], types: tuple[str, ...] = ("filter", "nat")) -> list[_State]:
+    def hook(
+        self, name: str, states: list[_State], types: tuple[str, ...] = ("filter", "nat")
+    ) -> list[_State]:
         for _prio, typ, chain in self.t.hooks.get(name, []):
             if typ not in types:
                 continue
@@ -632,7 +694,9 @@ def _trace_nftables(text: str, pkt: Packet, host: _Host) -> Trace:
             routed += w.hook("input" if host.is_local(st.dst) else "forward", [st])
         states = routed
     states = w.hook("postrouting", states)
-    if host.is_local(pkt.src):  # a host process reaching a local address comes back in through input
+    if host.is_local(
+        pkt.src
+    ):  # a host process reaching a local address comes back in through input
         looped: list[_State] = []
         for st in states:
             looped += w.hook("input", [st], ("filter",)) if host.is_local(st.dst) else [st]
@@ -654,8 +718,15 @@ def trace_text(text: str, mode: str, packet: Packet, local_ips: Iterable[str]) -
     raise TraceError(f"cannot trace mode {mode!r} (iptables or nftables)")
 
 
-def trace(snapshot: Snapshot, node: str, packet: Packet, mode: str, *, options: RenderOptions | None = None,
-          local_ips: Iterable[str] | None = None) -> Trace:
+def trace(
+    snapshot: Snapshot,
+    node: str,
+    packet: Packet,
+    mode: str,
+    *,
+    options: RenderOptions | None = None,
+    local_ips: Iterable[str] | None = None,
+) -> Trace:
     """Render ``node``'s rules in ``mode`` and trace ``packet`` through them. ``local_ips``
     defaults to the node's addresses."""
     from routing.engine.rules.render import render_node_rules

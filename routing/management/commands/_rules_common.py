@@ -21,6 +21,7 @@ BAD_INPUT = (DumpError, EngineError, ValueError, OSError)
 def one_line_errors(parser: CommandParser, name: str) -> CommandParser:
     """Make ``parser`` report a bad or missing flag in one line, exit 2 (argparse would
     print its whole usage block first), as ``simulate`` and ``analyze`` do."""
+
     def error(message: str) -> None:
         if parser.called_from_command_line:
             sys.stderr.write(f"{name}: {message}\n")
@@ -45,7 +46,9 @@ def load_snapshot(path: str, *, proxy_mode: str | None = None) -> Snapshot:
     """Read a kubectl dump (file or "-") into a snapshot; CommandError(2) on bad input."""
     try:
         objects = read_objects(path, limits=dump_limits())
-        check_objects(objects, dump_limits())  # the importer's one-line refusals, not an engine traceback
+        check_objects(
+            objects, dump_limits()
+        )  # the importer's one-line refusals, not an engine traceback
         overrides = {"proxy_mode": proxy_mode} if proxy_mode else {}
         return snapshot_from_objects(objects, **overrides)
     except BAD_INPUT as exc:

@@ -18,11 +18,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--cluster", required=True)
-        parser.add_argument("--node", action="append", dest="nodes", metavar="NODE",
-                            help="only this node (repeatable); default every node of the cluster")
-        parser.add_argument("--mode", choices=DRIFT_MODES, help="default: the node's kube-proxy mode")
-        parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                            help="wait this long for each agent's answer and print it")
+        parser.add_argument(
+            "--node",
+            action="append",
+            dest="nodes",
+            metavar="NODE",
+            help="only this node (repeatable); default every node of the cluster",
+        )
+        parser.add_argument(
+            "--mode", choices=DRIFT_MODES, help="default: the node's kube-proxy mode"
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="wait this long for each agent's answer and print it",
+        )
 
     def handle(self, *args, **opts):
         from cluster.models import Cluster
@@ -40,7 +52,9 @@ class Command(BaseCommand):
         failed = 0
         for node in nodes:
             try:
-                result = drift_checks_queue(cluster_id=cluster.pk, nodes=[node], mode=opts["mode"])[0]
+                result = drift_checks_queue(cluster_id=cluster.pk, nodes=[node], mode=opts["mode"])[
+                    0
+                ]
                 if not (result.ready() or opts["wait"]):
                     self.stdout.write(f"{node}: queued on node.{node} (task {result.id})")
                     continue
@@ -49,8 +63,11 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(f"{node}: check failed: {' '.join(str(error).split())[:300]}")
                 continue
-            state = "in sync" if answer["clean"] else \
-                f"DRIFT: {len(answer['missing'])} missing, {len(answer['extra'])} unexpected"
+            state = (
+                "in sync"
+                if answer["clean"]
+                else f"DRIFT: {len(answer['missing'])} missing, {len(answer['extra'])} unexpected"
+            )
             self.stdout.write(f"{node} ({answer['mode']}): {state}")
         if failed:
             raise CommandError(f"{failed} of {len(nodes)} check(s) failed", returncode=1)

@@ -18,12 +18,18 @@ from routing.lab.agents import LabAgents
 from routing.lab.netns import LabError
 from routing.lab.topology import PREFIX, Lab
 from routing.lab.verify import format_table, verify
-from routing.management.commands._rules_common import BAD_INPUT, fail, load_snapshot, parse_sets, whatif
+from routing.management.commands._rules_common import (
+    BAD_INPUT,
+    fail,
+    load_snapshot,
+    parse_sets,
+    whatif,
+)
 
 MATRIX = [(i, e) for i in TRAFFIC_POLICIES for e in TRAFFIC_POLICIES]
 
 
-def _interrupt(signum, frame):  # noqa: ANN001 - signal handler signature
+def _interrupt(signum, frame):
     # Turn SIGTERM into the same unwinding as Ctrl-C so the lab's finally-cleanup runs.
     raise KeyboardInterrupt
 
@@ -34,21 +40,42 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        v = sub.add_parser("verify", help="build the lab and compare measured traffic with the prediction")
+        v = sub.add_parser(
+            "verify", help="build the lab and compare measured traffic with the prediction"
+        )
         v.add_argument("file", help="kubectl dump (JSON or YAML), or - for stdin")
         v.add_argument("--service", required=True, help="namespace/name")
-        v.add_argument("--source", action="append", dest="sources",
-                       help="pod:NODE, external:NODE or lb (repeatable; default: every node, both kinds)")
-        v.add_argument("--set", action="append", dest="sets", metavar="FIELD=VALUE",
-                       help="what-if override for the Service, e.g. externalTrafficPolicy=Local")
+        v.add_argument(
+            "--source",
+            action="append",
+            dest="sources",
+            help="pod:NODE, external:NODE or lb (repeatable; default: every node, both kinds)",
+        )
+        v.add_argument(
+            "--set",
+            action="append",
+            dest="sets",
+            metavar="FIELD=VALUE",
+            help="what-if override for the Service, e.g. externalTrafficPolicy=Local",
+        )
         v.add_argument("--mode", choices=["iptables", "nftables", "both"], default="both")
-        v.add_argument("--requests", type=int, default=200, help="connections per source (default 200)")
-        v.add_argument("--alpha", type=float, default=0.001, help="significance level (default 0.001)")
+        v.add_argument(
+            "--requests", type=int, default=200, help="connections per source (default 200)"
+        )
+        v.add_argument(
+            "--alpha", type=float, default=0.001, help="significance level (default 0.001)"
+        )
         v.add_argument("--port", help="service port name or number (default: first TCP port)")
-        v.add_argument("--matrix", action="store_true",
-                       help="also run every internalTrafficPolicy x externalTrafficPolicy combination")
-        v.add_argument("--via-agents", action="store_true",
-                       help="program each node through its node agent's queue (needs REDIS_URL)")
+        v.add_argument(
+            "--matrix",
+            action="store_true",
+            help="also run every internalTrafficPolicy x externalTrafficPolicy combination",
+        )
+        v.add_argument(
+            "--via-agents",
+            action="store_true",
+            help="program each node through its node agent's queue (needs REDIS_URL)",
+        )
         sub.add_parser("cleanup", help=f"delete leftover {PREFIX}* namespaces")
 
     def handle(self, *args, **opts):
@@ -69,13 +96,21 @@ class Command(BaseCommand):
         for source in opts["sources"] or ():
             kind, _, node = source.partition(":")
             if source != "lb" and (kind not in ("pod", "external") or node not in snapshot.nodes):
-                raise fail(f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump, or lb")
+                raise fail(
+                    f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump, or lb"
+                )
         snapshot = whatif(snapshot, parse_sets(opts["sets"]), opts["service"])
         variants = [("as given", snapshot)]
         if opts["matrix"]:
             for itp, etp in MATRIX:
-                scenario = Scenario(service_overrides={opts["service"]: {
-                    "internalTrafficPolicy": itp, "externalTrafficPolicy": etp}})
+                scenario = Scenario(
+                    service_overrides={
+                        opts["service"]: {
+                            "internalTrafficPolicy": itp,
+                            "externalTrafficPolicy": etp,
+                        }
+                    }
+                )
                 variants.append((f"iTP={itp} eTP={etp}", apply_scenario(snapshot, scenario)))
         modes = ("iptables", "nftables") if opts["mode"] == "both" else (opts["mode"],)
         if opts["via_agents"] and not settings.REDIS_URL:
@@ -88,8 +123,16 @@ class Command(BaseCommand):
                 if opts["via_agents"]:
                     programmer = stack.enter_context(LabAgents(lab, broker_url=settings.REDIS_URL))
                 for label, variant in variants:
-                    results = verify(lab, variant, modes=modes, sources=opts["sources"], requests=opts["requests"],
-                                     alpha=opts["alpha"], port=opts["port"], programmer=programmer)
+                    results = verify(
+                        lab,
+                        variant,
+                        modes=modes,
+                        sources=opts["sources"],
+                        requests=opts["requests"],
+                        alpha=opts["alpha"],
+                        port=opts["port"],
+                        programmer=programmer,
+                    )
                     self.stdout.write(f"== {opts['service']} ({label}) ==")
                     self.stdout.write(format_table(results, alpha=opts["alpha"]))
                     agree = agree and all(r.ok for r in results)
@@ -102,5 +145,7 @@ class Command(BaseCommand):
         finally:
             signal.signal(signal.SIGTERM, old)
         if not agree:
-            raise CommandError("measured traffic DISAGREES with the prediction (see table)", returncode=1)
+            raise CommandError(
+                "measured traffic DISAGREES with the prediction (see table)", returncode=1
+            )
         self.stdout.write("all sources agree with the prediction")

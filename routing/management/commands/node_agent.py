@@ -21,12 +21,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--node", required=True)
-        parser.add_argument("--netns", help="act for this network namespace instead of the host (lab)")
-        parser.add_argument("--allow-write", action="store_true", help="allow apply_node_rules (never needed on real nodes)")
+        parser.add_argument(
+            "--netns", help="act for this network namespace instead of the host (lab)"
+        )
+        parser.add_argument(
+            "--allow-write",
+            action="store_true",
+            help="allow apply_node_rules (never needed on real nodes)",
+        )
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args, **opts):
-        celery = shutil.which("celery", path=os.path.dirname(os.sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        celery = shutil.which(
+            "celery",
+            path=os.path.dirname(os.sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        )
         if celery is None:
             raise CommandError("celery executable not found", returncode=2)
         env = dict(os.environ)

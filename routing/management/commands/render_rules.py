@@ -10,7 +10,13 @@ from django.core.management.base import BaseCommand
 from routing.engine.rules import RulesError, render_node_rules
 from routing.engine.rules.diff import diff_rules
 from routing.engine.rules.model import MODES
-from routing.management.commands._rules_common import fail, load_snapshot, one_line_errors, parse_sets, whatif
+from routing.management.commands._rules_common import (
+    fail,
+    load_snapshot,
+    one_line_errors,
+    parse_sets,
+    whatif,
+)
 
 
 class Command(BaseCommand):
@@ -19,21 +25,38 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def create_parser(self, prog_name, subcommand, **kwargs):
-        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs), "render_rules")
+        return one_line_errors(
+            super().create_parser(prog_name, subcommand, **kwargs), "render_rules"
+        )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="kubectl dump (JSON or YAML), or - for stdin")
         parser.add_argument("--node", required=True)
         parser.add_argument("--mode", required=True, choices=MODES)
         parser.add_argument("--service", help="only this Service (namespace/name)")
-        parser.add_argument("--set", action="append", dest="sets", metavar="FIELD=VALUE",
-                            help="what-if Service override, e.g. internalTrafficPolicy=Local (repeatable)")
-        parser.add_argument("--format", choices=["text", "json"], default="text",
-                            help="json adds the policy reason of every line")
-        parser.add_argument("--diff", action="store_true",
-                            help="print the unified diff between the dump and the --set what-if instead")
-        parser.add_argument("--companions", action="store_true",
-                            help="ipvs: also print the ipset and iptables companions (after the ipvsadm text)")
+        parser.add_argument(
+            "--set",
+            action="append",
+            dest="sets",
+            metavar="FIELD=VALUE",
+            help="what-if Service override, e.g. internalTrafficPolicy=Local (repeatable)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["text", "json"],
+            default="text",
+            help="json adds the policy reason of every line",
+        )
+        parser.add_argument(
+            "--diff",
+            action="store_true",
+            help="print the unified diff between the dump and the --set what-if instead",
+        )
+        parser.add_argument(
+            "--companions",
+            action="store_true",
+            help="ipvs: also print the ipset and iptables companions (after the ipvsadm text)",
+        )
 
     def handle(self, *args, **opts):
         sets = parse_sets(opts["sets"])
@@ -42,16 +65,31 @@ class Command(BaseCommand):
         try:
             if opts["diff"]:
                 self.stdout.write(
-                    diff_rules(baseline, snapshot, opts["mode"], nodes=[opts["node"]], service=opts["service"])
-                    .node_diff(opts["node"]), ending="")
+                    diff_rules(
+                        baseline,
+                        snapshot,
+                        opts["mode"],
+                        nodes=[opts["node"]],
+                        service=opts["service"],
+                    ).node_diff(opts["node"]),
+                    ending="",
+                )
                 return
-            ruleset = render_node_rules(snapshot, opts["node"], opts["mode"], service=opts["service"])
+            ruleset = render_node_rules(
+                snapshot, opts["node"], opts["mode"], service=opts["service"]
+            )
         except RulesError as exc:
             raise fail(str(exc)) from None
         if opts["format"] == "json":
             payload = {
-                "node": ruleset.node, "mode": ruleset.mode, "text": ruleset.text, "notes": list(ruleset.notes),
-                "lines": [{"text": l.text, "service": l.service, "reason": l.reason, "why": l.why} for l in ruleset.lines],
+                "node": ruleset.node,
+                "mode": ruleset.mode,
+                "text": ruleset.text,
+                "notes": list(ruleset.notes),
+                "lines": [
+                    {"text": l.text, "service": l.service, "reason": l.reason, "why": l.why}
+                    for l in ruleset.lines
+                ],
                 "companions": ruleset.companions,
             }
             self.stdout.write(json.dumps(payload, indent=1))

@@ -3,6 +3,7 @@
 Runs on a dump file without touching the database. Exit 0 when the question was answered
 (also when everything drops), 2 with one line on stderr for bad input.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,19 +40,27 @@ def summary_lines(answer: dict) -> list[str]:
     if answer["endpoints"]:
         lines.append(f"{'endpoint':<40} {'node':<20} {'zone':<12} share")
         for ep in answer["endpoints"]:
-            lines.append(f"{ep['ip']:<40} {ep['node'] or '-':<20} {ep['zone'] or '-':<12} {ep['share']:.1%}")
+            lines.append(
+                f"{ep['ip']:<40} {ep['node'] or '-':<20} {ep['zone'] or '-':<12} {ep['share']:.1%}"
+            )
     loc = answer["locality"]
-    lines.append("locality: " + ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in loc.items() if v))
+    lines.append(
+        "locality: " + ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in loc.items() if v)
+    )
     if answer["latency_ms"]["expected"] is not None:
-        lines.append(f"expected hop latency: {answer['latency_ms']['expected']} ms   "
-                     f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   imbalance: {answer['imbalance']}")
+        lines.append(
+            f"expected hop latency: {answer['latency_ms']['expected']} ms   "
+            f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   imbalance: {answer['imbalance']}"
+        )
     lines.append("why:")
     lines.extend(f"  - {line}" for line in answer["explain"])
     return lines
 
 
 class Command(BaseCommand):
-    help = "Where new connections from SOURCE to a Service land, and what drops (no database needed)."
+    help = (
+        "Where new connections from SOURCE to a Service land, and what drops (no database needed)."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 
@@ -60,45 +69,91 @@ class Command(BaseCommand):
         return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs), "simulate")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin")
+        parser.add_argument(
+            "file", metavar="FILE|-", help="kubectl dump (JSON or YAML); - reads stdin"
+        )
         parser.add_argument("--service", required=True, help="NAMESPACE/NAME")
-        parser.add_argument("--source", required=True, help="pod:NODE, external:NODE or lb (also host:NODE, a host-network process)")
-        parser.add_argument("--to", default=None, help="clusterip, nodeport, loadbalancer or externalip")
+        parser.add_argument(
+            "--source",
+            required=True,
+            help="pod:NODE, external:NODE or lb (also host:NODE, a host-network process)",
+        )
+        parser.add_argument(
+            "--to", default=None, help="clusterip, nodeport, loadbalancer or externalip"
+        )
         parser.add_argument("--port", default=None, help="port name or number (needed if several)")
-        parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                            help=SET_HELP)
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP
+        )
         parser.add_argument("--proxy-mode", choices=PROXY_MODES, default=None)
         parser.add_argument("--ipvs-scheduler", choices=IPVS_SCHEDULERS, default=None)
-        parser.add_argument("--node-proxy-mode", action="append", default=[], metavar="NODE=MODE",
-                            help="kube-proxy mode of one node (a cluster halfway through a migration)")
-        parser.add_argument("--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the IPVS request-level simulation")
-        parser.add_argument("--family", choices=("IPv4", "IPv6"), default=None,
-                            help="which family's kube-proxy answers for a dual-stack Service (default: its primary family)")
-        parser.add_argument("--client-ip", default=None, metavar="IP",
-                            help="the client's source address, checked against loadBalancerSourceRanges at the LB IP")
+        parser.add_argument(
+            "--node-proxy-mode",
+            action="append",
+            default=[],
+            metavar="NODE=MODE",
+            help="kube-proxy mode of one node (a cluster halfway through a migration)",
+        )
+        parser.add_argument(
+            "--kube-version", default=None, help="override the kube-proxy release, e.g. 1.29"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed of the IPVS request-level simulation"
+        )
+        parser.add_argument(
+            "--family",
+            choices=("IPv4", "IPv6"),
+            default=None,
+            help="which family's kube-proxy answers for a dual-stack Service (default: its primary family)",
+        )
+        parser.add_argument(
+            "--client-ip",
+            default=None,
+            metavar="IP",
+            help="the client's source address, checked against loadBalancerSourceRanges at the LB IP",
+        )
         parser.add_argument("--json", action="store_true", help="print the JSON answer")
 
     def handle(self, *args, **options) -> None:
         try:
             source = sys.stdin.buffer if options["file"] == "-" else options["file"]
             objects = read_objects(source, limits=dump_limits())
-            check_objects(objects, dump_limits())  # the importer's one-line refusals, not an engine traceback
-            overrides: dict = {"version": options["kube_version"]} if options["kube_version"] else {}
+            check_objects(
+                objects, dump_limits()
+            )  # the importer's one-line refusals, not an engine traceback
+            overrides: dict = (
+                {"version": options["kube_version"]} if options["kube_version"] else {}
+            )
             if options["node_proxy_mode"]:
-                overrides["node_proxy_modes"] = parse_set_flags(options["node_proxy_mode"], flag="--node-proxy-mode",
-                                                                shape="NODE=MODE")
+                overrides["node_proxy_modes"] = parse_set_flags(
+                    options["node_proxy_mode"], flag="--node-proxy-mode", shape="NODE=MODE"
+                )
             snapshot = snapshot_from_objects(objects, **overrides)
             # The same door as POST /api/v1/simulate: one what-if value, one ask.
-            whatif = whatif_from_flags(snapshot, options["set"], services=[options["service"]] if options["set"] else [],
-                                       proxy_mode=options["proxy_mode"], ipvs_scheduler=options["ipvs_scheduler"])
-            answer = ask(snapshot, whatif, service=options["service"], source=options["source"], to=options["to"],
-                         port=options["port"], seed=options["seed"], family=options["family"],
-                         client_ip=options["client_ip"])
+            whatif = whatif_from_flags(
+                snapshot,
+                options["set"],
+                services=[options["service"]] if options["set"] else [],
+                proxy_mode=options["proxy_mode"],
+                ipvs_scheduler=options["ipvs_scheduler"],
+            )
+            answer = ask(
+                snapshot,
+                whatif,
+                service=options["service"],
+                source=options["source"],
+                to=options["to"],
+                port=options["port"],
+                seed=options["seed"],
+                family=options["family"],
+                client_ip=options["client_ip"],
+            )
         except (DumpError, EngineError) as exc:
             raise bad_input(exc) from None
         except OSError as exc:
-            raise CommandError(f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT) from None
+            raise CommandError(
+                f"cannot read {options['file']}: {exc.strerror or exc}", returncode=BAD_INPUT
+            ) from None
         if options["json"]:
             self.stdout.write(json.dumps(answer))
         else:

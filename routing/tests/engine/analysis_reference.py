@@ -3,6 +3,7 @@
 This is what ``routing.engine.analysis`` must equal without doing it: per source class,
 the mean over all source nodes (``lb``: one ``simulate`` with source ``lb``).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -28,17 +29,28 @@ class Expected:
     actions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def brute_force(snapshot: Snapshot, service: str, port: str | int, source: str, to: str) -> Expected:
+def brute_force(
+    snapshot: Snapshot, service: str, port: str | int, source: str, to: str
+) -> Expected:
     """Average ``simulate`` over every node for source ``pod``/``external``/``pod-external``,
     or ask it once for ``lb``."""
     out = Expected()
     if source == "lb":
-        answers = [(simulate(snapshot, Question(service=service, source="lb", to=to, port=port)), 1.0)]
+        answers = [
+            (simulate(snapshot, Question(service=service, source="lb", to=to, port=port)), 1.0)
+        ]
     else:
         kind = "external" if source == "external" else "pod"
         names = list(snapshot.nodes)
-        answers = [(simulate(snapshot, Question(service=service, source=f"{kind}:{n}", to=to, port=port)), 1.0 / len(names))
-                   for n in names]
+        answers = [
+            (
+                simulate(
+                    snapshot, Question(service=service, source=f"{kind}:{n}", to=to, port=port)
+                ),
+                1.0 / len(names),
+            )
+            for n in names
+        ]
     for answer, weight in answers:
         out.actions[answer.action] += 1
         out.dropped += weight * answer.dropped

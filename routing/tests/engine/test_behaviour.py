@@ -12,6 +12,7 @@ The cluster (zones a, a, b)::
 Each case cites the upstream proxier test whose rule it exercises (K/K
 pkg/proxy/iptables/proxier_test.go unless noted; nftables mirrors them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,11 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.simulate import Question, simulate
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
-WEB = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.1.0.12", "n1"), endpoint_obj("10.3.0.31", "n3")]
+WEB = [
+    endpoint_obj("10.1.0.11", "n1"),
+    endpoint_obj("10.1.0.12", "n1"),
+    endpoint_obj("10.3.0.31", "n3"),
+]
 ALL_WEB = {"10.1.0.11", "10.1.0.12", "10.3.0.31"}
 
 
@@ -30,18 +35,36 @@ def cluster(**snapshot_overrides: object):
     objects = [node_obj("n1", zone="a"), node_obj("n2", zone="a"), node_obj("n3", zone="b")]
     for name, kwargs, endpoints in (
         ("web", {}, WEB),
-        ("web-lb-local", {"type": "LoadBalancer", "etp": "Local", "lb_ips": ["192.0.2.10"], "hc_port": 32000}, WEB),
+        (
+            "web-lb-local",
+            {"type": "LoadBalancer", "etp": "Local", "lb_ips": ["192.0.2.10"], "hc_port": 32000},
+            WEB,
+        ),
         ("web-lb", {"type": "LoadBalancer", "lb_ips": ["192.0.2.11"]}, WEB),
         ("web-itp-local", {"itp": "Local"}, WEB),
         ("web-both-local", {"type": "NodePort", "itp": "Local", "etp": "Local"}, WEB),
         ("web-extip-local", {"etp": "Local", "external_ips": ["198.51.100.7"]}, WEB),
-        ("draining", {"type": "NodePort", "etp": "Local"},
-         [endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
-          endpoint_obj("10.3.0.31", "n3")]),
-        ("all-terminating", {},
-         [endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
-          endpoint_obj("10.3.0.31", "n3", ready=False, serving=False, terminating=True)]),
-        ("dead", {"type": "NodePort", "etp": "Local"}, [endpoint_obj("10.1.0.11", "n1", ready=False, serving=False)]),
+        (
+            "draining",
+            {"type": "NodePort", "etp": "Local"},
+            [
+                endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
+                endpoint_obj("10.3.0.31", "n3"),
+            ],
+        ),
+        (
+            "all-terminating",
+            {},
+            [
+                endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
+                endpoint_obj("10.3.0.31", "n3", ready=False, serving=False, terminating=True),
+            ],
+        ),
+        (
+            "dead",
+            {"type": "NodePort", "etp": "Local"},
+            [endpoint_obj("10.1.0.11", "n1", ready=False, serving=False)],
+        ),
     ):
         objects.append(service_obj(name, **kwargs))
         objects.append(slice_obj(name, endpoints))
@@ -66,58 +89,191 @@ CASES = (
     # TestInternalTrafficPolicy: iTP=Cluster uses every endpoint.
     Case("pod on n2 -> ClusterIP, iTP=Cluster: every endpoint", "web", "pod:n2", None, ALL_WEB),
     # TestInternalTrafficPolicy "internalTrafficPolicy is local and there are local endpoints"
-    Case("pod on n1 -> ClusterIP, iTP=Local: only n1's endpoints", "web-itp-local", "pod:n1", None, {"10.1.0.11", "10.1.0.12"}),
+    Case(
+        "pod on n1 -> ClusterIP, iTP=Local: only n1's endpoints",
+        "web-itp-local",
+        "pod:n1",
+        None,
+        {"10.1.0.11", "10.1.0.12"},
+    ),
     # TestInternalTrafficPolicy "... and there is no local endpoint": DROP, not REJECT
-    Case("pod on n2 -> ClusterIP, iTP=Local, nothing on n2: drop", "web-itp-local", "pod:n2", None, set(),
-         action="drop", drop_reason="LOCAL_NO_ENDPOINT_ON_NODE"),
+    Case(
+        "pod on n2 -> ClusterIP, iTP=Local, nothing on n2: drop",
+        "web-itp-local",
+        "pod:n2",
+        None,
+        set(),
+        action="drop",
+        drop_reason="LOCAL_NO_ENDPOINT_ON_NODE",
+    ),
     # TestOnlyLocalNodePorts: eTP=Local NodePort from outside reaches local endpoints, no SNAT
-    Case("external at n1 -> NodePort, eTP=Local: local endpoints, client IP kept", "web-lb-local", "external:n1", "nodeport",
-         {"10.1.0.11", "10.1.0.12"}),
-    Case("external at n2 -> NodePort, eTP=Local, nothing on n2: drop", "web-lb-local", "external:n2", "nodeport", set(),
-         action="drop", drop_reason="LOCAL_NO_ENDPOINT_ON_NODE"),
+    Case(
+        "external at n1 -> NodePort, eTP=Local: local endpoints, client IP kept",
+        "web-lb-local",
+        "external:n1",
+        "nodeport",
+        {"10.1.0.11", "10.1.0.12"},
+    ),
+    Case(
+        "external at n2 -> NodePort, eTP=Local, nothing on n2: drop",
+        "web-lb-local",
+        "external:n2",
+        "nodeport",
+        set(),
+        action="drop",
+        drop_reason="LOCAL_NO_ENDPOINT_ON_NODE",
+    ),
     # TestInternalExternalMasquerade: eTP=Cluster external traffic is masqueraded
-    Case("external at n2 -> LB IP, eTP=Cluster: every endpoint, SNAT", "web-lb", "external:n2", "loadbalancer", ALL_WEB,
-         preserved=False),
+    Case(
+        "external at n2 -> LB IP, eTP=Cluster: every endpoint, SNAT",
+        "web-lb",
+        "external:n2",
+        "loadbalancer",
+        ALL_WEB,
+        preserved=False,
+    ),
     # TestInternalExternalMasquerade "pod to NodePort/LB of eTP=Local": short-circuit, not masqueraded
-    Case("pod on n2 -> own NodePort, eTP=Local: short-circuit to cluster set", "web-lb-local", "pod:n2", "nodeport", ALL_WEB),
-    Case("pod on n2 -> LB IP, eTP=Local: short-circuit", "web-lb-local", "pod:n2", "loadbalancer", ALL_WEB),
-    Case("pod on n2 -> externalIP, eTP=Local: short-circuit", "web-extip-local", "pod:n2", "externalip", ALL_WEB),
+    Case(
+        "pod on n2 -> own NodePort, eTP=Local: short-circuit to cluster set",
+        "web-lb-local",
+        "pod:n2",
+        "nodeport",
+        ALL_WEB,
+    ),
+    Case(
+        "pod on n2 -> LB IP, eTP=Local: short-circuit",
+        "web-lb-local",
+        "pod:n2",
+        "loadbalancer",
+        ALL_WEB,
+    ),
+    Case(
+        "pod on n2 -> externalIP, eTP=Local: short-circuit",
+        "web-extip-local",
+        "pod:n2",
+        "externalip",
+        ALL_WEB,
+    ),
     # semantics §3.3: short-circuit wins even with iTP=Local
-    Case("pod on n2 -> NodePort, iTP=Local + eTP=Local: still the cluster set", "web-both-local", "pod:n2", "nodeport", ALL_WEB),
+    Case(
+        "pod on n2 -> NodePort, iTP=Local + eTP=Local: still the cluster set",
+        "web-both-local",
+        "pod:n2",
+        "nodeport",
+        ALL_WEB,
+    ),
     # TestInternalExternalMasquerade "no LocalTrafficDetector": the pod is treated as external
-    Case("no cluster CIDR: pod on n2 -> NodePort eTP=Local drops like an outsider", "web-lb-local", "pod:n2", "nodeport", set(),
-         action="drop", snapshot={"local_detector": False}),
+    Case(
+        "no cluster CIDR: pod on n2 -> NodePort eTP=Local drops like an outsider",
+        "web-lb-local",
+        "pod:n2",
+        "nodeport",
+        set(),
+        action="drop",
+        snapshot={"local_detector": False},
+    ),
     # TestInternalExternalMasquerade: pod -> NodePort of an eTP=Cluster service is masqueraded
-    Case("pod on n2 -> LB IP, eTP=Cluster: SNAT", "web-lb", "pod:n2", "loadbalancer", ALL_WEB, preserved=False),
+    Case(
+        "pod on n2 -> LB IP, eTP=Cluster: SNAT",
+        "web-lb",
+        "pod:n2",
+        "loadbalancer",
+        ALL_WEB,
+        preserved=False,
+    ),
     # --masquerade-all
-    Case("masqueradeAll: pod -> ClusterIP loses its IP", "web", "pod:n1", None, ALL_WEB, preserved=False,
-         snapshot={"masquerade_all": True}),
+    Case(
+        "masqueradeAll: pod -> ClusterIP loses its IP",
+        "web",
+        "pod:n1",
+        None,
+        ALL_WEB,
+        preserved=False,
+        snapshot={"masquerade_all": True},
+    ),
     # TestTerminatingEndpointsTrafficPolicyLocal: local serving-terminating endpoint used when no local ready one
-    Case("external at n1 -> NodePort eTP=Local, only a terminating pod on n1: used", "draining", "external:n1", "nodeport",
-         {"10.1.0.11"}),
+    Case(
+        "external at n1 -> NodePort eTP=Local, only a terminating pod on n1: used",
+        "draining",
+        "external:n1",
+        "nodeport",
+        {"10.1.0.11"},
+    ),
     # TestTerminatingEndpointsTrafficPolicyCluster: cluster set ignores terminating while a ready one exists
-    Case("pod on n1 -> ClusterIP, a ready pod elsewhere: terminating one skipped", "draining", "pod:n1", None, {"10.3.0.31"}),
+    Case(
+        "pod on n1 -> ClusterIP, a ready pod elsewhere: terminating one skipped",
+        "draining",
+        "pod:n1",
+        None,
+        {"10.3.0.31"},
+    ),
     # TestTerminatingEndpointsTrafficPolicyCluster: all terminating -> serving ones only
     Case("all terminating: only the serving one", "all-terminating", "pod:n2", None, {"10.1.0.11"}),
     # TestOverallIPTablesRules "has no endpoints": REJECT on every address
-    Case("no usable endpoint: ClusterIP rejected", "dead", "pod:n1", None, set(), action="reject", drop_reason="NO_ENDPOINTS_REJECT"),
-    Case("no usable endpoint: NodePort rejected, not dropped", "dead", "external:n2", "nodeport", set(), action="reject"),
+    Case(
+        "no usable endpoint: ClusterIP rejected",
+        "dead",
+        "pod:n1",
+        None,
+        set(),
+        action="reject",
+        drop_reason="NO_ENDPOINTS_REJECT",
+    ),
+    Case(
+        "no usable endpoint: NodePort rejected, not dropped",
+        "dead",
+        "external:n2",
+        "nodeport",
+        set(),
+        action="reject",
+    ),
     # IPVS (pkg/proxy/ipvs/proxier.go syncEndpoint, kubernetes#97081): Local falls back to cluster
-    Case("ipvs: external at n2 eTP=Local without local pod goes remote", "web-lb-local", "external:n2", "nodeport", ALL_WEB,
-         mode="ipvs"),
-    Case("ipvs: iTP=Local internal-only with no local pod: empty virtual server, refused", "web-itp-local", "pod:n2", None, set(),
-         action="reject", mode="ipvs"),
-    Case("ipvs: pod -> NodePort eTP=Local uses local endpoints (no short-circuit)", "web-lb-local", "pod:n1", "nodeport",
-         {"10.1.0.11", "10.1.0.12"}, mode="ipvs"),
+    Case(
+        "ipvs: external at n2 eTP=Local without local pod goes remote",
+        "web-lb-local",
+        "external:n2",
+        "nodeport",
+        ALL_WEB,
+        mode="ipvs",
+    ),
+    Case(
+        "ipvs: iTP=Local internal-only with no local pod: empty virtual server, refused",
+        "web-itp-local",
+        "pod:n2",
+        None,
+        set(),
+        action="reject",
+        mode="ipvs",
+    ),
+    Case(
+        "ipvs: pod -> NodePort eTP=Local uses local endpoints (no short-circuit)",
+        "web-lb-local",
+        "pod:n1",
+        "nodeport",
+        {"10.1.0.11", "10.1.0.12"},
+        mode="ipvs",
+    ),
     # userspace (removed 1.26): no policies, always proxied from the node
-    Case("userspace: iTP=Local ignored, client IP lost", "web-itp-local", "pod:n2", None, ALL_WEB, preserved=False, mode="userspace"),
+    Case(
+        "userspace: iTP=Local ignored, client IP lost",
+        "web-itp-local",
+        "pod:n2",
+        None,
+        ALL_WEB,
+        preserved=False,
+        mode="userspace",
+    ),
 )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_behaviour(case: Case) -> None:
-    answer = simulate(cluster(**case.snapshot), Question(service=f"default/{case.service}", source=case.source, to=case.to,
-                                                         proxy_mode=case.mode)).to_json()
+    answer = simulate(
+        cluster(**case.snapshot),
+        Question(
+            service=f"default/{case.service}", source=case.source, to=case.to, proxy_mode=case.mode
+        ),
+    ).to_json()
     assert {e["ip"] for e in answer["endpoints"]} == case.lands_on
     assert answer["action"] == case.action
     if case.action == "forward":
@@ -131,11 +287,30 @@ def test_behaviour(case: Case) -> None:
 
 HOST_CASES = (
     # semantics §3.3 "related paths" (iptables "masquerade LOCAL traffic" / "route LOCAL traffic")
-    Case("host process on n2 -> NodePort eTP=Local: cluster set, masqueraded", "web-lb-local", "host:n2", "nodeport", ALL_WEB,
-         preserved=False),
-    Case("host process on n2 -> ClusterIP: masqueraded, iTP applies", "web-itp-local", "host:n2", None, set(), action="drop"),
-    Case("host process on n1 -> ClusterIP iTP=Cluster: every endpoint, masqueraded", "web", "host:n1", None, ALL_WEB,
-         preserved=False),
+    Case(
+        "host process on n2 -> NodePort eTP=Local: cluster set, masqueraded",
+        "web-lb-local",
+        "host:n2",
+        "nodeport",
+        ALL_WEB,
+        preserved=False,
+    ),
+    Case(
+        "host process on n2 -> ClusterIP: masqueraded, iTP applies",
+        "web-itp-local",
+        "host:n2",
+        None,
+        set(),
+        action="drop",
+    ),
+    Case(
+        "host process on n1 -> ClusterIP iTP=Cluster: every endpoint, masqueraded",
+        "web",
+        "host:n1",
+        None,
+        ALL_WEB,
+        preserved=False,
+    ),
 )
 
 

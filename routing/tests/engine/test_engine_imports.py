@@ -1,4 +1,5 @@
 """The engine's own layering: no import cycle between its modules, and one decider."""
+
 from __future__ import annotations
 
 import ast
@@ -92,6 +93,11 @@ def test_one_decider() -> None:
     graph = import_graph()
     for gone in ("routing.engine.analysis.decide", "routing.engine.analysis.simple"):
         assert gone not in graph
-    for caller in ("routing.engine.candidates", "routing.engine.analysis.ports", "routing.engine.rules.iptables",
-                   "routing.engine.rules.nftables", "routing.engine.rules.ipvs"):
+    for caller in (
+        "routing.engine.candidates",
+        "routing.engine.analysis.ports",
+        "routing.engine.rules.iptables",
+        "routing.engine.rules.nftables",
+        "routing.engine.rules.ipvs",
+    ):
         assert "routing.engine.decide" in graph[caller], caller

@@ -17,13 +17,24 @@ from routing.engine.ipvs import hashing
 
 # lib/siphash_kunit.c, 64-bit build: key bytes 00..0f, input bytes 00..len-1.
 KUNIT_HSIPHASH_KEY = (0x0706050403020100, 0x0F0E0D0C0B0A0908)
-KUNIT_HSIPHASH_VECTORS = {0: 0x050FC4DC, 1: 0x7D57CA93, 2: 0x4DC7D44D, 3: 0xE7DDF7FB, 4: 0x88D38328, 5: 0x49533B67, 63: 0xB7BBB3A8}
+KUNIT_HSIPHASH_VECTORS = {
+    0: 0x050FC4DC,
+    1: 0x7D57CA93,
+    2: 0x4DC7D44D,
+    3: 0xE7DDF7FB,
+    4: 0x88D38328,
+    5: 0x49533B67,
+    63: 0xB7BBB3A8,
+}
 
 
 @pytest.mark.parametrize("length", sorted(KUNIT_HSIPHASH_VECTORS), ids=lambda n: f"len{n}")
 def test_hsiphash_matches_kernel_kunit_vectors(length):
     """hsiphash on 64-bit kernels is SipHash-1-3 truncated to 32 bits (lib/siphash.c HPOSTAMBLE)."""
-    digest = hashing.siphash(bytes(range(length)), KUNIT_HSIPHASH_KEY, c_rounds=1, d_rounds=3) & 0xFFFFFFFF
+    digest = (
+        hashing.siphash(bytes(range(length)), KUNIT_HSIPHASH_KEY, c_rounds=1, d_rounds=3)
+        & 0xFFFFFFFF
+    )
     assert digest == KUNIT_HSIPHASH_VECTORS[length]
 
 
@@ -59,8 +70,12 @@ BUCKET_CASES = (
     # IPv6 folds to the XOR of its four words: ::1 -> 1, like 0.0.0.1.
     BucketCase("::1 folds like 0.0.0.1", "::1", 97),
     # 2001:db8::1: 0x20010DB8 ^ 0 ^ 0 ^ 1 = 0x20010DB9 (the fold of 32.1.13.185), then hash_32 as written in hash.h.
-    BucketCase("2001:db8::1 folds to 0x20010DB9", "2001:db8::1", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24),
-    BucketCase("32.1.13.185 shares that fold", "32.1.13.185", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24),
+    BucketCase(
+        "2001:db8::1 folds to 0x20010DB9", "2001:db8::1", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24
+    ),
+    BucketCase(
+        "32.1.13.185 shares that fold", "32.1.13.185", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24
+    ),
 )
 
 
@@ -88,9 +103,16 @@ class TableCase:
 #   [1,1,1]: 0,1,2,0,1,2,... -> 86/85/85.     [2,1]: 0,0,1 x 85 + 0 -> 171/85.
 #   [1,0,1]: 0,1,2,... -> 86/85/85 (bucket of dest 1 exists but is unavailable).
 SH_TABLE_CASES = (
-    TableCase("three equal dests tile round robin", (1, 1, 1), {0: 86, 1: 85, 2: 85}, (0, 1, 2, 0, 1, 2)),
+    TableCase(
+        "three equal dests tile round robin", (1, 1, 1), {0: 86, 1: 85, 2: 85}, (0, 1, 2, 0, 1, 2)
+    ),
     TableCase("weight 2 fills two buckets per turn", (2, 1), {0: 171, 1: 85}, (0, 0, 1, 0, 0, 1)),
-    TableCase("weight 0 still takes one bucket per turn", (1, 0, 1), {0: 86, 1: 85, 2: 85}, (0, 1, 2, 0, 1, 2)),
+    TableCase(
+        "weight 0 still takes one bucket per turn",
+        (1, 0, 1),
+        {0: 86, 1: 85, 2: 85},
+        (0, 1, 2, 0, 1, 2),
+    ),
     TableCase("one dest takes every bucket", (1,), {0: 256}, (0, 0, 0)),
 )
 
@@ -169,7 +191,11 @@ def test_mh_slot_includes_source_port():
 
 @pytest.mark.parametrize(
     "endpoint, message",
-    [("10.0.0.1", "is not ip:port"), ("nonsense:80", "is not an IP address"), ("10.0.0.1:70000", "outside 0..65535")],
+    [
+        ("10.0.0.1", "is not ip:port"),
+        ("nonsense:80", "is not an IP address"),
+        ("10.0.0.1:70000", "outside 0..65535"),
+    ],
     ids=["missing port", "not an address", "port too large"],
 )
 def test_split_endpoint_rejects_malformed_ids(endpoint, message):

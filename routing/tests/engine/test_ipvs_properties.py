@@ -25,7 +25,11 @@ ENDPOINT_LISTS = st.lists(
 
 
 @settings(max_examples=30, deadline=None)
-@given(endpoints=ENDPOINT_LISTS, scheduler=st.sampled_from([s for s in SCHEDULERS if s not in ("sed", "nq")]), data=st.data())
+@given(
+    endpoints=ENDPOINT_LISTS,
+    scheduler=st.sampled_from([s for s in SCHEDULERS if s not in ("sed", "nq")]),
+    data=st.data(),
+)
 def test_shares_are_a_distribution_and_quiesced_servers_get_nothing(endpoints, scheduler, data):
     zero = data.draw(st.sets(st.sampled_from(endpoints), max_size=len(endpoints)))
     workload = Workload(weights={e: 0 for e in zero}, simulate=False, destination_vip="10.96.0.1")

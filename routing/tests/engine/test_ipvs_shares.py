@@ -47,9 +47,21 @@ class Case:
 
 ANALYTIC_CASES = (
     # ip_vs_rr.c: each new connection takes the next dest with weight > 0.
-    Case("rr: kube-proxy weight 1 -> equal thirds", "rr", EPS3, {e: 1 / 3 for e in EPS3}, note="IPVS_RR_UNIFORM"),
+    Case(
+        "rr: kube-proxy weight 1 -> equal thirds",
+        "rr",
+        EPS3,
+        {e: 1 / 3 for e in EPS3},
+        note="IPVS_RR_UNIFORM",
+    ),
     # ip_vs_wrr.c with all weights 1 (proxier.go newDest Weight: 1) is plain round robin.
-    Case("wrr with kube-proxy weights equals rr", "wrr", EPS3, {e: 1 / 3 for e in EPS3}, note="IPVS_WEIGHTS_ALL_ONE"),
+    Case(
+        "wrr with kube-proxy weights equals rr",
+        "wrr",
+        EPS3,
+        {e: 1 / 3 for e in EPS3},
+        note="IPVS_WEIGHTS_ALL_ONE",
+    ),
     Case(
         "wrr with weights 3:1 splits 3/4 : 1/4",
         "wrr",
@@ -68,8 +80,20 @@ ANALYTIC_CASES = (
         note="IPVS_WEIGHT_ZERO_QUIESCED",
     ),
     # ip_vs_lc.c / ip_vs_wlc.c: identical servers -> symmetric steady state.
-    Case("lc with identical endpoints is uniform", "lc", EPS4, {e: 0.25 for e in EPS4}, note="IPVS_LEAST_CONN_UNIFORM_IDENTICAL"),
-    Case("wlc with identical endpoints is uniform", "wlc", EPS4, {e: 0.25 for e in EPS4}, note="IPVS_LC_COUNTS_INACTIVE"),
+    Case(
+        "lc with identical endpoints is uniform",
+        "lc",
+        EPS4,
+        {e: 0.25 for e in EPS4},
+        note="IPVS_LEAST_CONN_UNIFORM_IDENTICAL",
+    ),
+    Case(
+        "wlc with identical endpoints is uniform",
+        "wlc",
+        EPS4,
+        {e: 0.25 for e in EPS4},
+        note="IPVS_LC_COUNTS_INACTIVE",
+    ),
     # ip_vs_sh.c: with no client population, each dest's share is its bucket count / 256.
     Case(
         "sh without clients: bucket shares 86/85/85 of 256",
@@ -160,13 +184,21 @@ ANALYTIC_CASES = (
         {EPS3[0]: 1365 / 4093, EPS3[1]: 1364 / 4093, EPS3[2]: 1364 / 4093},
         note="IPVS_MH_SLOT_SHARE",
     ),
-    Case("a single endpoint takes everything", "mh", EPS3[:1], {EPS3[0]: 1.0}, note="IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT"),
+    Case(
+        "a single endpoint takes everything",
+        "mh",
+        EPS3[:1],
+        {EPS3[0]: 1.0},
+        note="IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT",
+    ),
 )
 
 
 @pytest.mark.parametrize("case", ANALYTIC_CASES, ids=lambda c: c.name)
 def test_analytic_shares(case):
-    result = scheduler_shares(endpoints=case.endpoints, scheduler=case.scheduler, workload=case.workload)
+    result = scheduler_shares(
+        endpoints=case.endpoints, scheduler=case.scheduler, workload=case.workload
+    )
     assert result.method == "analytic"
     assert result.shares == pytest.approx(case.expected)
     assert case.note in result.notes
@@ -177,14 +209,18 @@ def test_analytic_shares(case):
 
 def test_shares_cover_every_endpoint_and_sum_to_one():
     for scheduler in SCHEDULERS:
-        result = scheduler_shares(endpoints=EPS4, scheduler=scheduler, workload=Workload(requests=2000))
+        result = scheduler_shares(
+            endpoints=EPS4, scheduler=scheduler, workload=Workload(requests=2000)
+        )
         assert set(result.shares) == set(EPS4), scheduler
         assert sum(result.shares.values()) == pytest.approx(1.0), scheduler
         assert all(code in REASONS for code in result.notes), scheduler
 
 
 def test_every_note_has_an_explanation_line():
-    result = scheduler_shares(endpoints=EPS3, scheduler="dh", workload=Workload(destination_vip="10.96.0.10"))
+    result = scheduler_shares(
+        endpoints=EPS3, scheduler="dh", workload=Workload(destination_vip="10.96.0.10")
+    )
     assert result.explanations[-1].startswith("IPVS_DH_PINS_ONE_BACKEND: ")
     assert result.to_json()["pinned"] == result.pinned
 
@@ -196,7 +232,9 @@ def test_no_endpoints_drops_everything():
 
 
 def test_all_weights_zero_drops_everything():
-    result = scheduler_shares(endpoints=EPS3, scheduler="lc", workload=Workload(weights={e: 0 for e in EPS3}))
+    result = scheduler_shares(
+        endpoints=EPS3, scheduler="lc", workload=Workload(weights={e: 0 for e in EPS3})
+    )
     assert result.dropped == 1.0 and set(result.shares.values()) == {0.0}
 
 
@@ -204,7 +242,9 @@ def test_mh_with_explicit_client_ports_maps_each_connection():
     """With the mh-port flag one client IP reaches several backends — unlike sh, which pins it."""
     ips = ("10.244.3.9",) * 40
     ports = tuple(range(41000, 41040))
-    mh = scheduler_shares(endpoints=EPS4, scheduler="mh", workload=Workload(client_ips=ips, client_ports=ports))
+    mh = scheduler_shares(
+        endpoints=EPS4, scheduler="mh", workload=Workload(client_ips=ips, client_ports=ports)
+    )
     sh = scheduler_shares(endpoints=EPS4, scheduler="sh", workload=Workload(client_ips=ips[:1]))
     assert sum(1 for s in mh.shares.values() if s > 0) >= 3
     assert sorted(sh.shares.values()) == [0.0, 0.0, 0.0, 1.0]
@@ -213,7 +253,10 @@ def test_mh_with_explicit_client_ports_maps_each_connection():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"endpoints": EPS3, "scheduler": "roundrobin"}, "unknown IPVS scheduler 'roundrobin'; expected one of rr, wrr"),
+        (
+            {"endpoints": EPS3, "scheduler": "roundrobin"},
+            "unknown IPVS scheduler 'roundrobin'; expected one of rr, wrr",
+        ),
         ({"endpoints": EPS3, "scheduler": "RR"}, "unknown IPVS scheduler 'RR'"),
         ({"endpoints": ("10.1.0.1",), "scheduler": "rr"}, "is not ip:port"),
         ({"endpoints": (EPS3[0], EPS3[0]), "scheduler": "rr"}, "duplicate endpoint"),
@@ -254,7 +297,10 @@ def test_result_is_a_frozen_dataclass():
         ({"destination_vip": "cluster-ip"}, "destination_vip 'cluster-ip' is not an IP address"),
         ({"client_ips": ("10.0.0.1", "10.0.0.999")}, "client_ips entry '10.0.0.999'"),
         ({"mh_table_size": 4096}, "mh_table_size must be one of the kernel's primes"),
-        ({"client_ips": ("10.0.0.1",), "client_ports": (70000,)}, "client_ports must be within 0..65535"),
+        (
+            {"client_ips": ("10.0.0.1",), "client_ports": (70000,)},
+            "client_ports must be within 0..65535",
+        ),
     ],
     ids=["vip not an address", "bad client ip", "mh size not a kernel prime", "port out of range"],
 )

@@ -6,6 +6,7 @@ ICMP port unreachable; userspace closes after its last dial), the backend dh pin
 the virtual server's own address, weight-0 real servers for terminating endpoints
 (kube-proxy ipvs/graceful_termination.go, TCP only), and persistence for ClientIP.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,7 +21,11 @@ from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_o
 from routing.tests.engine.test_simulate import snap
 
 THREE = (node_obj("n1", zone="a"), node_obj("n2", zone="a"), node_obj("n3", zone="b"))
-WEB = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.1.0.12", "n2"), endpoint_obj("10.3.0.31", "n3")]
+WEB = [
+    endpoint_obj("10.1.0.11", "n1"),
+    endpoint_obj("10.1.0.12", "n2"),
+    endpoint_obj("10.3.0.31", "n3"),
+]
 DRAINING = endpoint_obj("10.1.0.9", "n1", ready=False, serving=False, terminating=True)
 
 
@@ -39,18 +44,28 @@ def codes(answer) -> list[str]:
 def with_nodes_addresses(objects: tuple[dict, ...]) -> tuple[dict, ...]:
     out = []
     for i, obj in enumerate(objects, start=1):
-        obj = {**obj, "status": {**obj["status"], "addresses": [{"type": "InternalIP", "address": f"172.16.0.{i}"}]}}
+        obj = {
+            **obj,
+            "status": {
+                **obj["status"],
+                "addresses": [{"type": "InternalIP", "address": f"172.16.0.{i}"}],
+            },
+        }
         out.append(obj)
     return tuple(out)
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_every_scheduler_answers_through_simulate(scheduler: str) -> None:
-    s = snap(*THREE, services=[(service_obj("web"), WEB)], proxy_mode="ipvs", ipvs_scheduler=scheduler)
+    s = snap(
+        *THREE, services=[(service_obj("web"), WEB)], proxy_mode="ipvs", ipvs_scheduler=scheduler
+    )
     answer = simulate(s, Question(service="default/web", source="pod:n1"))
     data = answer.to_json()
     assert data["proxy_mode"] == "ipvs" and data["action"] == "forward"
-    assert math.isclose(sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9)
+    assert math.isclose(
+        sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9
+    )
     assert {e["ip"] for e in data["endpoints"]} <= {"10.1.0.11", "10.1.0.12", "10.3.0.31"}
     # The scheduler's own explanation lines arrive verbatim, "CODE: sentence".
     ipvs_lines = [r for r in answer.reasons if str(r.code) in REASONS]
@@ -61,8 +76,12 @@ def test_every_scheduler_answers_through_simulate(scheduler: str) -> None:
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_question_what_if_switches_every_scheduler(scheduler: str) -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
-    data = simulate(s, Question(service="default/web", source="pod:n2", proxy_mode="ipvs",
-                                ipvs_scheduler=scheduler)).to_json()
+    data = simulate(
+        s,
+        Question(
+            service="default/web", source="pod:n2", proxy_mode="ipvs", ipvs_scheduler=scheduler
+        ),
+    ).to_json()
     assert data["proxy_mode"] == "ipvs"
     assert f"CHOICE_IPVS: ipvs scheduler {scheduler}" in " ".join(data["explain"])
 
@@ -70,7 +89,12 @@ def test_question_what_if_switches_every_scheduler(scheduler: str) -> None:
 @pytest.mark.parametrize("cluster_ip", ["10.96.0.10", "10.96.7.201", "10.100.3.3"])
 def test_dh_pins_the_backend_the_cluster_ip_hashes_to(cluster_ip: str) -> None:
     """semantics §7.3: dh hashes the destination; a ClusterIP is one address -> one backend."""
-    s = snap(*THREE, services=[(service_obj("web", cluster_ip=cluster_ip), WEB)], proxy_mode="ipvs", ipvs_scheduler="dh")
+    s = snap(
+        *THREE,
+        services=[(service_obj("web", cluster_ip=cluster_ip), WEB)],
+        proxy_mode="ipvs",
+        ipvs_scheduler="dh",
+    )
     answer = simulate(s, Question(service="default/web", source="pod:n1"))
     keys = sorted(["10.1.0.11:8080", "10.1.0.12:8080", "10.3.0.31:8080"])
     expected = keys[kernel_dh_index(cluster_ip, 3)].split(":")[0]
@@ -94,7 +118,12 @@ def test_terminating_endpoint_is_a_weight_zero_server_that_refuses_its_sh_client
     """graceful_termination.go: a removed TCP real server stays at weight 0; sh still
     hashes clients to it (kernel keeps last_weight) and, without the fallback flag
     kube-proxy never sets, IPVS answers them with ICMP port unreachable."""
-    s = snap(*THREE, services=[(service_obj("web"), [*WEB, DRAINING])], proxy_mode="ipvs", ipvs_scheduler="sh")
+    s = snap(
+        *THREE,
+        services=[(service_obj("web"), [*WEB, DRAINING])],
+        proxy_mode="ipvs",
+        ipvs_scheduler="sh",
+    )
     answer = simulate(s, Question(service="default/web", source="pod:n1"))
     data = answer.to_json()
     assert data["action"] == "forward"
@@ -103,11 +132,18 @@ def test_terminating_endpoint_is_a_weight_zero_server_that_refuses_its_sh_client
     assert data["drop_reason"] == "IPVS_SCHEDULER_REFUSED"
     assert "10.1.0.9" not in {e["ip"] for e in data["endpoints"]}
     assert {Code.IPVS_GRACEFUL_WEIGHT_ZERO, Code.IPVS_SCHEDULER_REFUSED} <= set(codes(answer))
-    assert math.isclose(sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9)
+    assert math.isclose(
+        sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9
+    )
 
 
 def test_terminating_endpoint_at_weight_zero_takes_nothing_from_rr() -> None:
-    s = snap(*THREE, services=[(service_obj("web"), [*WEB, DRAINING])], proxy_mode="ipvs", ipvs_scheduler="rr")
+    s = snap(
+        *THREE,
+        services=[(service_obj("web"), [*WEB, DRAINING])],
+        proxy_mode="ipvs",
+        ipvs_scheduler="rr",
+    )
     data = simulate(s, Question(service="default/web", source="pod:n1")).to_json()
     assert data["dropped"] == 0.0
     assert sorted(e["share"] for e in data["endpoints"]) == [0.333333, 0.333333, 0.333334]
@@ -122,7 +158,9 @@ def test_udp_real_servers_are_removed_at_once_not_quiesced() -> None:
     from routing.tests.engine.core_builders import slice_obj
 
     eps = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.1.0.12", "n2"), DRAINING]
-    s = snapshot_from_objects([*objects, slice_obj("dns", eps, ports=slice_ports)], proxy_mode="ipvs", ipvs_scheduler="sh")
+    s = snapshot_from_objects(
+        [*objects, slice_obj("dns", eps, ports=slice_ports)], proxy_mode="ipvs", ipvs_scheduler="sh"
+    )
     answer = simulate(s, Question(service="default/dns", source="pod:n1"))
     assert answer.dropped == 0.0
     assert Code.IPVS_GRACEFUL_WEIGHT_ZERO not in codes(answer)
@@ -130,8 +168,10 @@ def test_udp_real_servers_are_removed_at_once_not_quiesced() -> None:
 
 def test_serving_terminating_fallback_servers_keep_weight_one() -> None:
     """With no Ready endpoint the fallback set is programmed normally (weight 1): nothing refused."""
-    eps = [endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
-           endpoint_obj("10.1.0.12", "n2", ready=False, serving=True, terminating=True)]
+    eps = [
+        endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
+        endpoint_obj("10.1.0.12", "n2", ready=False, serving=True, terminating=True),
+    ]
     s = snap(*THREE, services=[(service_obj("web"), eps)], proxy_mode="ipvs", ipvs_scheduler="sh")
     answer = simulate(s, Question(service="default/web", source="pod:n1"))
     assert answer.dropped == 0.0 and answer.action == "forward"
@@ -144,7 +184,9 @@ def test_session_affinity_makes_the_virtual_server_persistent() -> None:
     answer = simulate(s, Question(service="default/web", source="pod:n1"))
     assert answer.to_json()["session_affinity"] == {"timeout_seconds": 10800}
     assert {Code.IPVS_PERSISTENT, "IPVS_PERSISTENCE_PER_CLIENT"} <= set(codes(answer))
-    assert math.isclose(sum(s for _, s in answer.endpoint_shares.values()) + answer.dropped, 1.0, abs_tol=1e-9)
+    assert math.isclose(
+        sum(s for _, s in answer.endpoint_shares.values()) + answer.dropped, 1.0, abs_tol=1e-9
+    )
 
 
 def test_simulated_schedulers_are_reproducible_under_a_seed() -> None:
@@ -170,8 +212,10 @@ def test_lb_through_node_ports_pins_per_node_under_dh() -> None:
     """An uncaptured LB ingress arrives on each node's NodePort virtual server (the node's
     IP): dh pins per node, so over the LB's nodes the shares follow each node's pin."""
     nodes = with_nodes_addresses(THREE)
-    service = {**service_obj("web", type="LoadBalancer"),
-               "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}}
+    service = {
+        **service_obj("web", type="LoadBalancer"),
+        "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}},
+    }
     s = snap(*nodes, services=[(service, WEB)], proxy_mode="ipvs", ipvs_scheduler="dh")
     data = simulate(s, Question(service="default/web", source="lb")).to_json()
     keys = sorted(["10.1.0.11:8080", "10.1.0.12:8080", "10.3.0.31:8080"])
@@ -187,9 +231,22 @@ def test_dh_pinned_to_a_draining_server_refuses_everything() -> None:
     available" for every new connection until kube-proxy deletes it. The cluster IP is
     picked (by the independent kernel formula) so that its bucket holds the draining pod."""
     keys = sorted(["10.1.0.11:8080", "10.1.0.12:8080", "10.3.0.31:8080", "10.1.0.9:8080"])
-    cluster_ip = next(f"10.96.0.{i}" for i in range(1, 255) if keys[kernel_dh_index(f"10.96.0.{i}", 4)] == "10.1.0.9:8080")
-    s = snap(*THREE, services=[(service_obj("web", cluster_ip=cluster_ip), [*WEB, DRAINING])],
-             proxy_mode="ipvs", ipvs_scheduler="dh")
+    cluster_ip = next(
+        f"10.96.0.{i}"
+        for i in range(1, 255)
+        if keys[kernel_dh_index(f"10.96.0.{i}", 4)] == "10.1.0.9:8080"
+    )
+    s = snap(
+        *THREE,
+        services=[(service_obj("web", cluster_ip=cluster_ip), [*WEB, DRAINING])],
+        proxy_mode="ipvs",
+        ipvs_scheduler="dh",
+    )
     data = simulate(s, Question(service="default/web", source="pod:n2")).to_json()
-    assert (data["action"], data["dropped"], data["rejected"], data["endpoints"]) == ("reject", 1.0, 1.0, [])
+    assert (data["action"], data["dropped"], data["rejected"], data["endpoints"]) == (
+        "reject",
+        1.0,
+        1.0,
+        [],
+    )
     assert data["drop_reason"] == "IPVS_SCHEDULER_REFUSED"

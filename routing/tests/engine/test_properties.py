@@ -2,6 +2,7 @@
 leaves the node; Cluster never drops while a usable endpoint exists; an empty what-if
 changes nothing; answers are deterministic under a seed — in every proxy mode and IPVS
 scheduler."""
+
 from __future__ import annotations
 
 import math
@@ -20,41 +21,64 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 #: schedulers that hash to a fixed real server: a weight-0 (draining) one is refused.
 HASHING = ("dh", "sh", "mh")
 
-endpoint_st = st.fixed_dictionaries({
-    "node": st.sampled_from(NODES),
-    "ready": st.sampled_from([True, False, None]),
-    "serving": st.sampled_from([True, False, None]),
-    "terminating": st.sampled_from([True, False, None]),
-    "zones": st.sampled_from([(), ("a",), ("b",), ("a", "b")]),
-    "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
-})
+endpoint_st = st.fixed_dictionaries(
+    {
+        "node": st.sampled_from(NODES),
+        "ready": st.sampled_from([True, False, None]),
+        "serving": st.sampled_from([True, False, None]),
+        "terminating": st.sampled_from([True, False, None]),
+        "zones": st.sampled_from([(), ("a",), ("b",), ("a", "b")]),
+        "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
+    }
+)
 
-world_st = st.fixed_dictionaries({
-    "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
-    "endpoints": st.lists(endpoint_st, max_size=7),
-    "itp": st.sampled_from(["Cluster", "Local"]),
-    "etp": st.sampled_from(["Cluster", "Local"]),
-    "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
-    "mode": st.sampled_from(MODES),
-    "scheduler": st.sampled_from(SCHEDULERS),
-    "affinity": st.sampled_from([None, "ClientIP"]),
-    "seed": st.integers(0, 3),
-    "source": st.sampled_from(["pod", "external", "lb"]),
-    "node": st.sampled_from(NODES),
-    "detector": st.booleans(),
-})
+world_st = st.fixed_dictionaries(
+    {
+        "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
+        "endpoints": st.lists(endpoint_st, max_size=7),
+        "itp": st.sampled_from(["Cluster", "Local"]),
+        "etp": st.sampled_from(["Cluster", "Local"]),
+        "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
+        "mode": st.sampled_from(MODES),
+        "scheduler": st.sampled_from(SCHEDULERS),
+        "affinity": st.sampled_from([None, "ClientIP"]),
+        "seed": st.integers(0, 3),
+        "source": st.sampled_from(["pod", "external", "lb"]),
+        "node": st.sampled_from(NODES),
+        "detector": st.booleans(),
+    }
+)
 
 
 def build(world: dict):
     nodes = [node_obj(n, zone=z) for n, z in zip(NODES, world["zones"], strict=True)]
-    eps = [endpoint_obj(f"10.0.0.{i + 1}", e["node"], ready=e["ready"], serving=e["serving"],
-                        terminating=e["terminating"], zones=e["zones"], nodes=e["nodes"])
-           for i, e in enumerate(world["endpoints"])]
-    service = service_obj("web", type=world["type"], itp=world["itp"], etp=world["etp"],
-                          lb_ips=["192.0.2.1"] if world["type"] == "LoadBalancer" else None, hc_port=32000,
-                          affinity=world.get("affinity"))
-    snapshot = snapshot_from_objects(nodes + [service, slice_obj("web", eps)], proxy_mode=world["mode"],
-                                     ipvs_scheduler=world.get("scheduler", "rr"), local_detector=world["detector"])
+    eps = [
+        endpoint_obj(
+            f"10.0.0.{i + 1}",
+            e["node"],
+            ready=e["ready"],
+            serving=e["serving"],
+            terminating=e["terminating"],
+            zones=e["zones"],
+            nodes=e["nodes"],
+        )
+        for i, e in enumerate(world["endpoints"])
+    ]
+    service = service_obj(
+        "web",
+        type=world["type"],
+        itp=world["itp"],
+        etp=world["etp"],
+        lb_ips=["192.0.2.1"] if world["type"] == "LoadBalancer" else None,
+        hc_port=32000,
+        affinity=world.get("affinity"),
+    )
+    snapshot = snapshot_from_objects(
+        nodes + [service, slice_obj("web", eps)],
+        proxy_mode=world["mode"],
+        ipvs_scheduler=world.get("scheduler", "rr"),
+        local_detector=world["detector"],
+    )
     return snapshot, service
 
 
@@ -65,12 +89,18 @@ def question(world: dict) -> Question:
     if kind == "lb" and world["type"] != "LoadBalancer":
         kind = "external"
     source = "lb" if kind == "lb" else f"{kind}:{world['node']}"
-    to = None if kind != "pod" or world["type"] == "ClusterIP" else ("nodeport" if world["node"] != "n4" else None)
+    to = (
+        None
+        if kind != "pod" or world["type"] == "ClusterIP"
+        else ("nodeport" if world["node"] != "n4" else None)
+    )
     return Question(service="default/web", source=source, to=to, seed=world.get("seed", 0))
 
 
 def usable(snapshot) -> bool:
-    return any(e.ready or (e.serving and e.terminating) for e in snapshot.endpoints("default/web", "http"))
+    return any(
+        e.ready or (e.serving and e.terminating) for e in snapshot.endpoints("default/web", "http")
+    )
 
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -84,7 +114,9 @@ def test_shares_and_dropped_sum_to_one(world: dict) -> None:
     raw = sum(share for _, share in answer.endpoint_shares.values()) + answer.dropped
     assert math.isclose(raw, 1.0, abs_tol=1e-9)
     out = answer.to_json()
-    assert round((sum(e["share"] for e in out["endpoints"]) + out["dropped"]) * 1_000_000) == 1_000_000
+    assert (
+        round((sum(e["share"] for e in out["endpoints"]) + out["dropped"]) * 1_000_000) == 1_000_000
+    )
     assert all(e["share"] > 0 for e in out["endpoints"])
 
 
@@ -97,7 +129,9 @@ def test_local_policy_never_leaves_the_node(world: dict) -> None:
     q = question(world)
     kind, node = q.parse_source()
     answer = simulate(snapshot, q).to_json()
-    local_internal = kind == "pod" and (q.to or "clusterip") == "clusterip" and world["itp"] == "Local"
+    local_internal = (
+        kind == "pod" and (q.to or "clusterip") == "clusterip" and world["itp"] == "Local"
+    )
     local_external = kind == "external" and world["etp"] == "Local"
     if local_internal or local_external:
         assert {e["node"] for e in answer["endpoints"]} <= {node}
@@ -121,7 +155,9 @@ def test_cluster_policy_never_drops_while_something_is_usable(world: dict) -> No
         hashing = world["mode"] == "ipvs" and world["scheduler"] in HASHING
         # dh pins the VIP to one server: when that is a draining weight-0 one, every new
         # connection is refused (ip_vs_dh_schedule finds no available destination).
-        assert answer.action == "forward" or (hashing and answer.drop_reason == "IPVS_SCHEDULER_REFUSED")
+        assert answer.action == "forward" or (
+            hashing and answer.drop_reason == "IPVS_SCHEDULER_REFUSED"
+        )
         if not hashing:
             assert answer.dropped == 0.0
     else:
@@ -133,7 +169,10 @@ def test_cluster_policy_never_drops_while_something_is_usable(world: dict) -> No
 def test_empty_scenario_changes_nothing(world: dict) -> None:
     snapshot, _ = build(world)
     q = question(world)
-    assert simulate(apply_scenario(snapshot, Scenario()), q).to_json() == simulate(snapshot, q).to_json()
+    assert (
+        simulate(apply_scenario(snapshot, Scenario()), q).to_json()
+        == simulate(snapshot, q).to_json()
+    )
 
 
 @SETTINGS
@@ -141,7 +180,11 @@ def test_empty_scenario_changes_nothing(world: dict) -> None:
 def test_reject_exactly_when_nothing_is_usable_anywhere(world: dict) -> None:
     """semantics §4: REJECT iff no endpoint is ready or serving-terminating; a Local policy
     with endpoints elsewhere DROPs instead (iptables/nftables, one NAT node)."""
-    world = {**world, "mode": "iptables", "source": "pod" if world["source"] == "lb" else world["source"]}
+    world = {
+        **world,
+        "mode": "iptables",
+        "source": "pod" if world["source"] == "lb" else world["source"],
+    }
     snapshot, _ = build(world)
     answer = simulate(snapshot, question(world))
     assert (answer.action == "reject") == (not usable(snapshot))

@@ -4,6 +4,7 @@ every file in tests/fixtures/real (and the demo) gets an answer or one clear lin
 The CLI maps ``QuestionError`` to exit status 2 with its message, so "no traceback ever"
 from ``manage.py simulate`` comes down to: ``simulate`` raises nothing else.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,17 +17,26 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.simulate import Question, QuestionError, simulate
 
 ROOT = Path(__file__).resolve().parents[3]
-DUMPS = sorted(p for p in (ROOT / "tests" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml"))
+DUMPS = sorted(
+    p for p in (ROOT / "tests" / "fixtures" / "real").glob("*") if p.suffix in (".json", ".yaml")
+)
 DUMPS.append(ROOT / "cluster" / "fixtures" / "demo.json")
-MODES = [{"proxy_mode": "iptables"}, {"proxy_mode": "nftables"}, {"proxy_mode": "ipvs", "ipvs_scheduler": "sh"},
-         {"proxy_mode": "ipvs", "ipvs_scheduler": "dh"}, {"proxy_mode": "userspace"}]
+MODES = [
+    {"proxy_mode": "iptables"},
+    {"proxy_mode": "nftables"},
+    {"proxy_mode": "ipvs", "ipvs_scheduler": "sh"},
+    {"proxy_mode": "ipvs", "ipvs_scheduler": "dh"},
+    {"proxy_mode": "userspace"},
+]
 DESTINATIONS = (None, "clusterip", "nodeport", "loadbalancer", "externalip")
 
 
 def check(answer) -> None:
     data = answer.to_json()
     assert data["action"] in ("forward", "drop", "reject")
-    assert math.isclose(sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9)
+    assert math.isclose(
+        sum(e["share"] for e in data["endpoints"]) + data["dropped"], 1.0, abs_tol=1e-9
+    )
     assert all(e["share"] > 0 for e in data["endpoints"])
     assert [e["ip"] for e in data["endpoints"]] == sorted(e["ip"] for e in data["endpoints"])
     assert (data["action"] == "forward") == bool(data["endpoints"])
@@ -44,11 +54,17 @@ def test_every_question_on_a_real_dump_answers_or_says_why(path: Path, overrides
             for source in (f"pod:{nodes[0]}", f"external:{nodes[-1]}", f"host:{nodes[0]}", "lb"):
                 for to in DESTINATIONS:
                     try:
-                        answer = simulate(snapshot, Question(service=key, source=source, port=port, to=to, seed=1))
+                        answer = simulate(
+                            snapshot, Question(service=key, source=source, port=port, to=to, seed=1)
+                        )
                     except QuestionError as err:
                         assert str(err) and "\n" not in str(err)
                         continue
                     check(answer)
                     answered += 1
-    routable = [s for s in snapshot.services.values() if not s.headless and s.type != "ExternalName" and s.ports]
+    routable = [
+        s
+        for s in snapshot.services.values()
+        if not s.headless and s.type != "ExternalName" and s.ports
+    ]
     assert answered > 0 or not routable

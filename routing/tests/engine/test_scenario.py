@@ -5,6 +5,7 @@ Behaviour table form: "from SOURCE to web under scenario S -> these endpoints". 
       zone a                 zone a           zone b
     | n1: web-1, web-2 |   | n2: -   |    | n3: web-3 |
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,22 +15,39 @@ import pytest
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, ScenarioError, apply_scenario, diff_answers
 from routing.engine.simulate import Question, simulate
-from routing.tests.engine.core_builders import endpoint_obj, node_obj, pod_obj, service_obj, slice_obj
+from routing.tests.engine.core_builders import (
+    endpoint_obj,
+    node_obj,
+    pod_obj,
+    service_obj,
+    slice_obj,
+)
 
 
 def cluster(version: str = "v1.35.0", distribution: str | None = None):
-    nodes = [node_obj("n1", zone="a", version=version, pod_cidr="10.1.0.0/24"),
-             node_obj("n2", zone="a", version=version, pod_cidr="10.2.0.0/24"),
-             node_obj("n3", zone="b", version=version, pod_cidr="10.3.0.0/24")]
-    pods = [pod_obj("web-1", "n1", "10.1.0.11"), pod_obj("web-2", "n1", "10.1.0.12"), pod_obj("web-3", "n3", "10.3.0.31")]
-    eps = [endpoint_obj("10.1.0.11", "n1", pod="default/web-1"), endpoint_obj("10.1.0.12", "n1", pod="default/web-2"),
-           endpoint_obj("10.3.0.31", "n3", pod="default/web-3")]
+    nodes = [
+        node_obj("n1", zone="a", version=version, pod_cidr="10.1.0.0/24"),
+        node_obj("n2", zone="a", version=version, pod_cidr="10.2.0.0/24"),
+        node_obj("n3", zone="b", version=version, pod_cidr="10.3.0.0/24"),
+    ]
+    pods = [
+        pod_obj("web-1", "n1", "10.1.0.11"),
+        pod_obj("web-2", "n1", "10.1.0.12"),
+        pod_obj("web-3", "n3", "10.3.0.31"),
+    ]
+    eps = [
+        endpoint_obj("10.1.0.11", "n1", pod="default/web-1"),
+        endpoint_obj("10.1.0.12", "n1", pod="default/web-2"),
+        endpoint_obj("10.3.0.31", "n3", pod="default/web-3"),
+    ]
     lb = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"], distribution=distribution)
     return snapshot_from_objects(nodes + pods + [lb, slice_obj("web", eps)])
 
 
 def lands(snapshot, source: str = "pod:n2", **question: object) -> dict[str, float]:
-    answer = simulate(snapshot, Question(service="default/web", source=source, **question)).to_json()
+    answer = simulate(
+        snapshot, Question(service="default/web", source=source, **question)
+    ).to_json()
     return {e["ip"]: e["share"] for e in answer["endpoints"]}
 
 
@@ -44,28 +62,79 @@ class Case:
 
 CASES = (
     Case("no scenario: every pod", Scenario(), "pod:n2", {"10.1.0.11", "10.1.0.12", "10.3.0.31"}),
-    Case("n1 down: its pods turn not-ready", Scenario(nodes_down=frozenset({"n1"})), "pod:n2", {"10.3.0.31"}),
-    Case("n3 cordoned: routing unchanged", Scenario(nodes_cordoned=frozenset({"n3"})), "pod:n2",
-         {"10.1.0.11", "10.1.0.12", "10.3.0.31"}),
-    Case("web-3 terminating: ready pods preferred", Scenario(endpoints_terminating=frozenset({"default/web-3"})), "pod:n2",
-         {"10.1.0.11", "10.1.0.12"}),
-    Case("every pod not ready: reject", Scenario(endpoints_not_ready=frozenset({"default/web-1", "default/web-2", "10.3.0.31"})),
-         "pod:n2", set(), "reject"),
-    Case("iTP=Local on n2 (no pod): drop", Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}}),
-         "pod:n2", set(), "drop"),
-    Case("eTP=Local, external at n3: only web-3",
-         Scenario(service_overrides={"default/web": {"externalTrafficPolicy": "Local"}}), "external:n3", {"10.3.0.31"}),
-    Case("PreferClose: controller writes zone hints, n2 stays in zone a",
-         Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}), "pod:n2", {"10.1.0.11", "10.1.0.12"}),
-    Case("PreferSameNode: n1 keeps to itself",
-         Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}), "pod:n1", {"10.1.0.11", "10.1.0.12"}),
-    Case("ipvs everywhere, eTP=Local at n2 falls back to cluster",
-         Scenario(proxy_mode="ipvs", service_overrides={"default/web": {"externalTrafficPolicy": "Local"}}), "external:n2",
-         {"10.1.0.11", "10.1.0.12", "10.3.0.31"}),
-    Case("only n2 migrated to ipvs: same fallback there",
-         Scenario(node_proxy_modes={"n2": "ipvs"}, service_overrides={"default/web": {"externalTrafficPolicy": "Local"}}),
-         "external:n2", {"10.1.0.11", "10.1.0.12", "10.3.0.31"}),
-    Case("scaled to 1: one pod left (crowded n1 loses first)", Scenario(scale={"default/web": 1}), "pod:n2", {"10.3.0.31"}),
+    Case(
+        "n1 down: its pods turn not-ready",
+        Scenario(nodes_down=frozenset({"n1"})),
+        "pod:n2",
+        {"10.3.0.31"},
+    ),
+    Case(
+        "n3 cordoned: routing unchanged",
+        Scenario(nodes_cordoned=frozenset({"n3"})),
+        "pod:n2",
+        {"10.1.0.11", "10.1.0.12", "10.3.0.31"},
+    ),
+    Case(
+        "web-3 terminating: ready pods preferred",
+        Scenario(endpoints_terminating=frozenset({"default/web-3"})),
+        "pod:n2",
+        {"10.1.0.11", "10.1.0.12"},
+    ),
+    Case(
+        "every pod not ready: reject",
+        Scenario(endpoints_not_ready=frozenset({"default/web-1", "default/web-2", "10.3.0.31"})),
+        "pod:n2",
+        set(),
+        "reject",
+    ),
+    Case(
+        "iTP=Local on n2 (no pod): drop",
+        Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}}),
+        "pod:n2",
+        set(),
+        "drop",
+    ),
+    Case(
+        "eTP=Local, external at n3: only web-3",
+        Scenario(service_overrides={"default/web": {"externalTrafficPolicy": "Local"}}),
+        "external:n3",
+        {"10.3.0.31"},
+    ),
+    Case(
+        "PreferClose: controller writes zone hints, n2 stays in zone a",
+        Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}),
+        "pod:n2",
+        {"10.1.0.11", "10.1.0.12"},
+    ),
+    Case(
+        "PreferSameNode: n1 keeps to itself",
+        Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}),
+        "pod:n1",
+        {"10.1.0.11", "10.1.0.12"},
+    ),
+    Case(
+        "ipvs everywhere, eTP=Local at n2 falls back to cluster",
+        Scenario(
+            proxy_mode="ipvs", service_overrides={"default/web": {"externalTrafficPolicy": "Local"}}
+        ),
+        "external:n2",
+        {"10.1.0.11", "10.1.0.12", "10.3.0.31"},
+    ),
+    Case(
+        "only n2 migrated to ipvs: same fallback there",
+        Scenario(
+            node_proxy_modes={"n2": "ipvs"},
+            service_overrides={"default/web": {"externalTrafficPolicy": "Local"}},
+        ),
+        "external:n2",
+        {"10.1.0.11", "10.1.0.12", "10.3.0.31"},
+    ),
+    Case(
+        "scaled to 1: one pod left (crowded n1 loses first)",
+        Scenario(scale={"default/web": 1}),
+        "pod:n2",
+        {"10.3.0.31"},
+    ),
 )
 
 
@@ -107,27 +176,47 @@ def test_drain_moves_controller_pods_off_the_node() -> None:
 
 def test_prefer_same_node_needs_1_34() -> None:
     with pytest.raises(ScenarioError, match=r"needs Kubernetes 1.34\+"):
-        apply_scenario(cluster(version="v1.31.2"), Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}))
+        apply_scenario(
+            cluster(version="v1.31.2"),
+            Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}),
+        )
 
 
 def test_clearing_traffic_distribution_removes_controller_hints() -> None:
     before = cluster(distribution=None)
-    hinted = apply_scenario(before, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}))
-    cleared = apply_scenario(hinted, Scenario(service_overrides={"default/web": {"trafficDistribution": ""}}))
+    hinted = apply_scenario(
+        before, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}})
+    )
+    cleared = apply_scenario(
+        hinted, Scenario(service_overrides={"default/web": {"trafficDistribution": ""}})
+    )
     assert all(not e.zone_hints for e in cleared.endpoints("default/web", "http"))
     assert len(lands(cleared)) == 3
 
 
-@pytest.mark.parametrize(("scenario", "message"), [
-    (Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Nearby"}}), "is not one of Cluster, Local"),
-    (Scenario(service_overrides={"default/web": {"type": "NodePort"}}), "cannot override 'type'"),
-    (Scenario(service_overrides={"default/nope": {"internalTrafficPolicy": "Local"}}), "unknown service"),
-    (Scenario(proxy_mode="ebpf"), "proxy mode 'ebpf'"),
-    (Scenario(ipvs_scheduler="fastest"), "ipvs scheduler 'fastest'"),
-    (Scenario(nodes_down=frozenset({"n9"})), "nodes_down: unknown node 'n9'"),
-    (Scenario(scale={"default/web": -1}), "replicas must be"),
-    (Scenario(scale={"default/ghost": 2}), "no pods owned"),
-], ids=["bad value", "bad field", "service", "mode", "scheduler", "node", "negative", "owner"])
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        (
+            Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Nearby"}}),
+            "is not one of Cluster, Local",
+        ),
+        (
+            Scenario(service_overrides={"default/web": {"type": "NodePort"}}),
+            "cannot override 'type'",
+        ),
+        (
+            Scenario(service_overrides={"default/nope": {"internalTrafficPolicy": "Local"}}),
+            "unknown service",
+        ),
+        (Scenario(proxy_mode="ebpf"), "proxy mode 'ebpf'"),
+        (Scenario(ipvs_scheduler="fastest"), "ipvs scheduler 'fastest'"),
+        (Scenario(nodes_down=frozenset({"n9"})), "nodes_down: unknown node 'n9'"),
+        (Scenario(scale={"default/web": -1}), "replicas must be"),
+        (Scenario(scale={"default/ghost": 2}), "no pods owned"),
+    ],
+    ids=["bad value", "bad field", "service", "mode", "scheduler", "node", "negative", "owner"],
+)
 def test_bad_scenarios_fail_in_one_line(scenario: Scenario, message: str) -> None:
     with pytest.raises(ScenarioError, match=message) as err:
         apply_scenario(cluster(), scenario)
@@ -136,7 +225,9 @@ def test_bad_scenarios_fail_in_one_line(scenario: Scenario, message: str) -> Non
 
 def test_diff_says_what_moved_and_what_now_drops() -> None:
     before_snap = cluster()
-    after_snap = apply_scenario(before_snap, Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}}))
+    after_snap = apply_scenario(
+        before_snap, Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}})
+    )
     q = Question(service="default/web", source="pod:n2")
     diff = diff_answers(simulate(before_snap, q), simulate(after_snap, q)).to_json()
     assert diff["newly_dropped"] == 1.0 and diff["stops_dropping"] == 0.0
@@ -147,10 +238,16 @@ def test_diff_says_what_moved_and_what_now_drops() -> None:
 
 def test_diff_of_preferclose_cuts_cross_zone_cost() -> None:
     before_snap = cluster()
-    after_snap = apply_scenario(before_snap, Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}))
+    after_snap = apply_scenario(
+        before_snap,
+        Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferClose"}}),
+    )
     q = Question(service="default/web", source="pod:n2")
     diff = diff_answers(simulate(before_snap, q), simulate(after_snap, q)).to_json()
-    assert diff["cross_zone"]["before"] == pytest.approx(1 / 3, abs=1e-6) and diff["cross_zone"]["after"] == 0.0
+    assert (
+        diff["cross_zone"]["before"] == pytest.approx(1 / 3, abs=1e-6)
+        and diff["cross_zone"]["after"] == 0.0
+    )
     assert diff["latency_ms"]["change"] < 0
 
 

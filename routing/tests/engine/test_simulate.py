@@ -1,4 +1,5 @@
 """simulate(): the DESIGN.md answer contract, the cloud-LB model, locality, cost, imbalance."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,19 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.simulate import Question, QuestionError, simulate
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
-CONTRACT_KEYS = {"service", "port", "source", "to", "proxy_mode", "action", "dropped", "drop_reason",
-                 "client_ip_preserved", "endpoints", "explain"}
+CONTRACT_KEYS = {
+    "service",
+    "port",
+    "source",
+    "to",
+    "proxy_mode",
+    "action",
+    "dropped",
+    "drop_reason",
+    "client_ip_preserved",
+    "endpoints",
+    "explain",
+}
 
 
 def snap(*nodes: dict, services: list[tuple[dict, list[dict]]], **overrides: object):
@@ -22,33 +34,56 @@ def snap(*nodes: dict, services: list[tuple[dict, list[dict]]], **overrides: obj
 
 
 THREE = (node_obj("n1", zone="a"), node_obj("n2", zone="a"), node_obj("n3", zone="b"))
-WEB = [endpoint_obj("10.1.0.11", "n1"), endpoint_obj("10.1.0.12", "n1"), endpoint_obj("10.3.0.31", "n3")]
+WEB = [
+    endpoint_obj("10.1.0.11", "n1"),
+    endpoint_obj("10.1.0.12", "n1"),
+    endpoint_obj("10.3.0.31", "n3"),
+]
 
 
 def test_answer_has_exactly_the_documented_shape() -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
     answer = simulate(s, Question(service="default/web", source="pod:n1")).to_json()
-    assert CONTRACT_KEYS <= set(answer)
+    assert set(answer) >= CONTRACT_KEYS
     assert answer["source"] == {"kind": "pod", "node": "n1"}
-    assert answer["to"] == "clusterip" and answer["port"] == "http" and answer["proxy_mode"] == "iptables"
+    assert (
+        answer["to"] == "clusterip"
+        and answer["port"] == "http"
+        and answer["proxy_mode"] == "iptables"
+    )
     assert all(set(e) == {"ip", "node", "zone", "share"} for e in answer["endpoints"])
     assert [e["ip"] for e in answer["endpoints"]] == sorted(e["ip"] for e in answer["endpoints"])
-    assert math.isclose(sum(e["share"] for e in answer["endpoints"]) + answer["dropped"], 1.0, abs_tol=1e-9)
+    assert math.isclose(
+        sum(e["share"] for e in answer["endpoints"]) + answer["dropped"], 1.0, abs_tol=1e-9
+    )
     assert all(isinstance(line, str) and ": " in line for line in answer["explain"])
 
 
 def test_thirds_are_rounded_to_six_decimals_and_still_sum_to_one() -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
-    shares = [e["share"] for e in simulate(s, Question(service="default/web", source="pod:n2")).to_json()["endpoints"]]
+    shares = [
+        e["share"]
+        for e in simulate(s, Question(service="default/web", source="pod:n2")).to_json()[
+            "endpoints"
+        ]
+    ]
     assert sorted(shares) == [0.333333, 0.333333, 0.333334]
     assert round(sum(shares) * 1_000_000) == 1_000_000
 
 
 def test_lb_with_local_policy_balances_per_node_not_per_pod() -> None:
     """upstream docs create-external-load-balancer "Caveats": n1 (2 pods) and n3 (1 pod) each get half."""
-    service = service_obj("web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000)
-    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()
-    assert {e["ip"]: e["share"] for e in answer["endpoints"]} == {"10.1.0.11": 0.25, "10.1.0.12": 0.25, "10.3.0.31": 0.5}
+    service = service_obj(
+        "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
+    )
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")
+    ).to_json()
+    assert {e["ip"]: e["share"] for e in answer["endpoints"]} == {
+        "10.1.0.11": 0.25,
+        "10.1.0.12": 0.25,
+        "10.3.0.31": 0.5,
+    }
     assert answer["imbalance"] == 1.5
     assert [n["node"] for n in answer["ingress_nodes"]] == ["n1", "n3"]
     assert answer["client_ip_preserved"] is True and answer["locality"]["same_node"] == 1.0
@@ -56,18 +91,36 @@ def test_lb_with_local_policy_balances_per_node_not_per_pod() -> None:
 
 def test_lb_with_cluster_policy_uses_every_ready_node_and_snats() -> None:
     service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
-    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")
+    ).to_json()
     assert len(answer["ingress_nodes"]) == 3
     assert sorted(e["share"] for e in answer["endpoints"]) == [0.333333, 0.333333, 0.333334]
     assert answer["client_ip_preserved"] is False
 
 
-@pytest.mark.parametrize(("node", "expected"), [
-    (node_obj("n2", zone="a", ready=False), {"n1", "n3"}),
-    (node_obj("n2", zone="a", labels={"node.kubernetes.io/exclude-from-external-load-balancers": ""}), {"n1", "n3"}),
-    (node_obj("n2", zone="a", deleting=True), {"n1", "n3"}),
-    (node_obj("n2", zone="a", unschedulable=True), {"n1", "n2", "n3"}),
-], ids=["NotReady fails kube-proxy healthz", "exclusion label", "being deleted", "cordoned stays in"])
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        (node_obj("n2", zone="a", ready=False), {"n1", "n3"}),
+        (
+            node_obj(
+                "n2",
+                zone="a",
+                labels={"node.kubernetes.io/exclude-from-external-load-balancers": ""},
+            ),
+            {"n1", "n3"},
+        ),
+        (node_obj("n2", zone="a", deleting=True), {"n1", "n3"}),
+        (node_obj("n2", zone="a", unschedulable=True), {"n1", "n2", "n3"}),
+    ],
+    ids=[
+        "NotReady fails kube-proxy healthz",
+        "exclusion label",
+        "being deleted",
+        "cordoned stays in",
+    ],
+)
 def test_lb_node_set(node: dict, expected: set[str]) -> None:
     service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
     s = snap(THREE[0], node, THREE[2], services=[(service, WEB)])
@@ -77,17 +130,28 @@ def test_lb_node_set(node: dict, expected: set[str]) -> None:
 
 def test_lb_health_check_ignores_terminating_local_endpoints() -> None:
     """service_health.go counts Ready local endpoints only: a node whose pod is terminating fails."""
-    service = service_obj("web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000)
-    eps = [endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True), endpoint_obj("10.3.0.31", "n3")]
-    answer = simulate(snap(*THREE, services=[(service, eps)]), Question(service="default/web", source="lb")).to_json()
+    service = service_obj(
+        "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
+    )
+    eps = [
+        endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
+        endpoint_obj("10.3.0.31", "n3"),
+    ]
+    answer = simulate(
+        snap(*THREE, services=[(service, eps)]), Question(service="default/web", source="lb")
+    ).to_json()
     assert [n["node"] for n in answer["ingress_nodes"]] == ["n3"]
     assert [e["ip"] for e in answer["endpoints"]] == ["10.3.0.31"]
 
 
 def test_lb_fails_open_when_no_node_passes() -> None:
-    service = service_obj("web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000)
+    service = service_obj(
+        "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
+    )
     eps = [endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True)]
-    answer = simulate(snap(*THREE, services=[(service, eps)]), Question(service="default/web", source="lb")).to_json()
+    answer = simulate(
+        snap(*THREE, services=[(service, eps)]), Question(service="default/web", source="lb")
+    ).to_json()
     assert len(answer["ingress_nodes"]) == 3
     # n1 still routes to its terminating pod; n2 and n3 drop.
     assert answer["endpoints"][0]["ip"] == "10.1.0.11"
@@ -97,13 +161,27 @@ def test_lb_fails_open_when_no_node_passes() -> None:
 
 def test_locality_latency_and_cost_follow_the_model() -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
-    model = CostModel(same_node_ms=1, same_zone_ms=2, cross_zone_ms=10, request_rate=10, request_bytes=500,
-                      response_bytes=500, price_per_gb=1.0)
+    model = CostModel(
+        same_node_ms=1,
+        same_zone_ms=2,
+        cross_zone_ms=10,
+        request_rate=10,
+        request_bytes=500,
+        response_bytes=500,
+        price_per_gb=1.0,
+    )
     answer = simulate(s, Question(service="default/web", source="pod:n2"), model=model).to_json()
-    assert answer["locality"] == {"same_node": 0.0, "same_zone": 0.666667, "cross_zone": 0.333333, "unknown": 0.0}
+    assert answer["locality"] == {
+        "same_node": 0.0,
+        "same_zone": 0.666667,
+        "cross_zone": 0.333333,
+        "unknown": 0.0,
+    }
     assert answer["latency_ms"]["expected"] == pytest.approx((2 * 2 + 10) / 3, abs=1e-3)
     assert answer["cost"]["cross_zone_bytes_per_s"] == pytest.approx(10 * 1000 / 3, abs=1e-3)
-    assert answer["cost"]["usd_per_month"] == pytest.approx(10 * 1000 / 3 * 30 * 24 * 3600 / 1e9, abs=1e-4)
+    assert answer["cost"]["usd_per_month"] == pytest.approx(
+        10 * 1000 / 3 * 30 * 24 * 3600 / 1e9, abs=1e-4
+    )
     assert answer["zones"] == {"a": 0.666667, "b": 0.333333}
 
 
@@ -117,13 +195,22 @@ def test_session_affinity_keeps_shares_and_says_why() -> None:
 
 def test_question_overrides_apply_only_to_that_answer() -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
-    local = simulate(s, Question(service="default/web", source="pod:n2", overrides={"internalTrafficPolicy": "Local"}))
+    local = simulate(
+        s,
+        Question(
+            service="default/web", source="pod:n2", overrides={"internalTrafficPolicy": "Local"}
+        ),
+    )
     assert local.action == "drop"
     assert simulate(s, Question(service="default/web", source="pod:n2")).action == "forward"
 
 
 def test_mixed_mode_cluster_uses_each_nodes_mode() -> None:
-    s = snap(*THREE, services=[(service_obj("web", type="NodePort", etp="Local"), WEB)], node_proxy_modes={"n2": "ipvs"})
+    s = snap(
+        *THREE,
+        services=[(service_obj("web", type="NodePort", etp="Local"), WEB)],
+        node_proxy_modes={"n2": "ipvs"},
+    )
     ipvs = simulate(s, Question(service="default/web", source="external:n2")).to_json()
     iptables = simulate(s, Question(service="default/web", source="external:n1")).to_json()
     assert ipvs["proxy_mode"] == "ipvs" and ipvs["action"] == "forward"
@@ -132,23 +219,41 @@ def test_mixed_mode_cluster_uses_each_nodes_mode() -> None:
 
 def test_version_from_nodes_decides_hint_rules() -> None:
     """Before 1.31 the topology annotation was required (KEP-4444); nodes say 1.29 here."""
-    nodes = (node_obj("n1", zone="a", version="v1.29.4"), node_obj("n3", zone="b", version="v1.29.4"))
-    eps = [endpoint_obj("10.1.0.11", "n1", zones=("a",)), endpoint_obj("10.3.0.31", "n3", zones=("b",))]
+    nodes = (
+        node_obj("n1", zone="a", version="v1.29.4"),
+        node_obj("n3", zone="b", version="v1.29.4"),
+    )
+    eps = [
+        endpoint_obj("10.1.0.11", "n1", zones=("a",)),
+        endpoint_obj("10.3.0.31", "n3", zones=("b",)),
+    ]
     s = snap(*nodes, services=[(service_obj("web"), eps)])
-    assert len(simulate(s, Question(service="default/web", source="pod:n1")).to_json()["endpoints"]) == 2
+    assert (
+        len(simulate(s, Question(service="default/web", source="pod:n1")).to_json()["endpoints"])
+        == 2
+    )
     s135 = snap(*nodes, services=[(service_obj("web"), eps)], version="1.35")
-    assert [e["ip"] for e in simulate(s135, Question(service="default/web", source="pod:n1")).to_json()["endpoints"]] == ["10.1.0.11"]
+    assert [
+        e["ip"]
+        for e in simulate(s135, Question(service="default/web", source="pod:n1")).to_json()[
+            "endpoints"
+        ]
+    ] == ["10.1.0.11"]
 
 
-@pytest.mark.parametrize(("question", "message"), [
-    (Question(service="default/nope", source="pod:n1"), "unknown service"),
-    (Question(service="default/web", source="pod:n9"), "unknown node"),
-    (Question(service="default/web", source="pod:n1", port="grpc"), "has no port"),
-    (Question(service="default/web", source="mars"), "is not pod:NODE"),
-    (Question(service="default/web", source="pod:n1", to="wormhole"), "destination"),
-    (Question(service="default/web", source="pod:n1", to="nodeport"), "no nodePort"),
-    (Question(service="default/web", source="lb"), "not LoadBalancer"),
-], ids=["service", "node", "port", "source", "dest", "no nodeport", "no lb"])
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        (Question(service="default/nope", source="pod:n1"), "unknown service"),
+        (Question(service="default/web", source="pod:n9"), "unknown node"),
+        (Question(service="default/web", source="pod:n1", port="grpc"), "has no port"),
+        (Question(service="default/web", source="mars"), "is not pod:NODE"),
+        (Question(service="default/web", source="pod:n1", to="wormhole"), "destination"),
+        (Question(service="default/web", source="pod:n1", to="nodeport"), "no nodePort"),
+        (Question(service="default/web", source="lb"), "not LoadBalancer"),
+    ],
+    ids=["service", "node", "port", "source", "dest", "no nodeport", "no lb"],
+)
 def test_bad_questions_raise_one_line(question: Question, message: str) -> None:
     s = snap(*THREE, services=[(service_obj("web"), WEB)])
     with pytest.raises(QuestionError, match=message) as err:
@@ -161,18 +266,36 @@ def test_pod_to_uncaptured_lb_comes_back_through_node_ports() -> None:
     packet to a NodePort, where the pod source IP matches the short-circuit rule."""
     service = service_obj("web", type="LoadBalancer", etp="Local", hc_port=32000)
     service["status"]["loadBalancer"]["ingress"] = [{"hostname": "web.elb.example.com"}]
-    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="pod:n2", to="loadbalancer")).to_json()
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]),
+        Question(service="default/web", source="pod:n2", to="loadbalancer"),
+    ).to_json()
     assert {e["ip"] for e in answer["endpoints"]} == {"10.1.0.11", "10.1.0.12", "10.3.0.31"}
     assert answer["source"] == {"kind": "pod", "node": "n2"}
     assert any(line.startswith("LB_NOT_CAPTURED") for line in answer["explain"])
 
 
-@pytest.mark.parametrize(("service", "question", "code"), [
-    (service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"]) | {}, Question(service="default/web", source="lb"), None),
-    (service_obj("web"), Question(service="default/web", source="pod:n1", proxy_mode="userspace"), "MODE_NOT_IN_RELEASE"),
-    (service_obj("web", type="NodePort", etp="Local"), Question(service="default/web", source="external:n2", proxy_mode="ipvs"),
-     "IPVS_FALLBACK_REPLY_LOST"),
-], ids=["no ranges, no note", "userspace on 1.35", "ipvs fallback for an outsider"])
+@pytest.mark.parametrize(
+    ("service", "question", "code"),
+    [
+        (
+            service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"]) | {},
+            Question(service="default/web", source="lb"),
+            None,
+        ),
+        (
+            service_obj("web"),
+            Question(service="default/web", source="pod:n1", proxy_mode="userspace"),
+            "MODE_NOT_IN_RELEASE",
+        ),
+        (
+            service_obj("web", type="NodePort", etp="Local"),
+            Question(service="default/web", source="external:n2", proxy_mode="ipvs"),
+            "IPVS_FALLBACK_REPLY_LOST",
+        ),
+    ],
+    ids=["no ranges, no note", "userspace on 1.35", "ipvs fallback for an outsider"],
+)
 def test_context_notes(service: dict, question: Question, code: str | None) -> None:
     explain = simulate(snap(*THREE, services=[(service, WEB)]), question).to_json()["explain"]
     notes = {line.split(":")[0] for line in explain}
@@ -185,13 +308,18 @@ def test_context_notes(service: dict, question: Question, code: str | None) -> N
 def test_lb_source_ranges_are_mentioned() -> None:
     service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
     service["spec"]["loadBalancerSourceRanges"] = ["203.0.113.0/24 "]
-    explain = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()["explain"]
+    explain = simulate(
+        snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="lb")
+    ).to_json()["explain"]
     assert any(line.startswith("LB_SOURCE_RANGES") and "203.0.113.0/24" in line for line in explain)
 
 
 def test_external_default_destination_is_the_address_the_port_has() -> None:
     service = service_obj("web", external_ips=["198.51.100.7"], etp="Local")
-    answer = simulate(snap(*THREE, services=[(service, WEB)]), Question(service="default/web", source="external:n3")).to_json()
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]),
+        Question(service="default/web", source="external:n3"),
+    ).to_json()
     assert answer["to"] == "externalip"
     assert [e["ip"] for e in answer["endpoints"]] == ["10.3.0.31"]
 
@@ -199,7 +327,10 @@ def test_external_default_destination_is_the_address_the_port_has() -> None:
 def test_ten_equal_shares_sum_to_one_in_float_arithmetic() -> None:
     """0.1 * 10 sums to 0.9999999999999999 in floats; the answer moves one millionth."""
     eps = [endpoint_obj(f"10.0.0.{i}", "n1") for i in range(1, 11)]
-    answer = simulate(snap(*THREE, services=[(service_obj("web"), eps)]), Question(service="default/web", source="pod:n1")).to_json()
+    answer = simulate(
+        snap(*THREE, services=[(service_obj("web"), eps)]),
+        Question(service="default/web", source="pod:n1"),
+    ).to_json()
     shares = [e["share"] for e in answer["endpoints"]]
     assert sum(shares) + answer["dropped"] == 1.0
     assert all(abs(s - 0.1) <= 1.0000001e-6 for s in shares)
@@ -209,14 +340,22 @@ def test_lb_without_any_backend_node_drops_everything() -> None:
     excluded = {"node.kubernetes.io/exclude-from-external-load-balancers": "true"}
     nodes = (node_obj("n1", zone="a", labels=excluded), node_obj("n3", zone="b", deleting=True))
     service = service_obj("web", type="LoadBalancer", lb_ips=["192.0.2.1"])
-    answer = simulate(snap(*nodes, services=[(service, WEB)]), Question(service="default/web", source="lb")).to_json()
-    assert (answer["action"], answer["dropped"], answer["drop_reason"]) == ("drop", 1.0, "LB_NO_BACKEND_NODE")
+    answer = simulate(
+        snap(*nodes, services=[(service, WEB)]), Question(service="default/web", source="lb")
+    ).to_json()
+    assert (answer["action"], answer["dropped"], answer["drop_reason"]) == (
+        "drop",
+        1.0,
+        "LB_NO_BACKEND_NODE",
+    )
     assert answer["endpoints"] == []
 
 
 def test_mixed_mode_lb_reports_the_preserved_share() -> None:
     """n1 in iptables keeps the client IP (eTP=Local); n3 in userspace always loses it."""
-    service = service_obj("web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000)
+    service = service_obj(
+        "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
+    )
     s = snap(*THREE, services=[(service, WEB)], node_proxy_modes={"n3": "userspace"})
     answer = simulate(s, Question(service="default/web", source="lb")).to_json()
     assert answer["client_ip_preserved"] is False
@@ -224,5 +363,10 @@ def test_mixed_mode_lb_reports_the_preserved_share() -> None:
 
 
 def test_adapter_assumptions_close_the_explanation() -> None:
-    answer = simulate(snap(*THREE, services=[(service_obj("web"), WEB)]), Question(service="default/web", source="pod:n1")).to_json()
-    assert answer["explain"][-1].startswith("SNAPSHOT_ASSUMPTION: no kube-system/kube-proxy ConfigMap")
+    answer = simulate(
+        snap(*THREE, services=[(service_obj("web"), WEB)]),
+        Question(service="default/web", source="pod:n1"),
+    ).to_json()
+    assert answer["explain"][-1].startswith(
+        "SNAPSHOT_ASSUMPTION: no kube-system/kube-proxy ConfigMap"
+    )

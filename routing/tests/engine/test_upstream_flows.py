@@ -5,6 +5,7 @@ Each upstream flow "source -> destination: these endpoints, masquerade yes/no" b
 question to ``simulate`` on the same Services and EndpointSlices. Upstream's node is
 ``test-node``; "node to X" flows are our ``host:`` source.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,14 +22,34 @@ NODE = "test-node"
 def masquerade_cluster(**overrides: object):
     """TestInternalExternalMasquerade's setupTest: svc1 plain, svc2 eTP=Local, svc3 iTP=Local."""
     objects = [node_obj(NODE), node_obj("remote")]
-    for n, (name, kwargs) in enumerate((("svc1", {}), ("svc2", {"etp": "Local"}), ("svc3", {"itp": "Local"})), start=1):
+    for n, (name, kwargs) in enumerate(
+        (("svc1", {}), ("svc2", {"etp": "Local"}), ("svc3", {"itp": "Local"})), start=1
+    ):
         ports = [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 3000 + n}]
         lb = {1: "1.2.3.4", 2: "5.6.7.8", 3: "9.10.11.12"}[n]
-        objects.append(service_obj(name, namespace=f"ns{n}", type="LoadBalancer", cluster_ip=f"172.30.0.{40 + n}",
-                                   ports=ports, lb_ips=[lb], hc_port=30000 + n, **kwargs))
-        objects.append(slice_obj(name, [endpoint_obj(f"10.180.0.{n}", NODE, ready=None),
-                                        endpoint_obj(f"10.180.1.{n}", "remote", ready=None)],
-                                 namespace=f"ns{n}", ports=[{"name": "p80", "port": 80, "protocol": "TCP"}]))
+        objects.append(
+            service_obj(
+                name,
+                namespace=f"ns{n}",
+                type="LoadBalancer",
+                cluster_ip=f"172.30.0.{40 + n}",
+                ports=ports,
+                lb_ips=[lb],
+                hc_port=30000 + n,
+                **kwargs,
+            )
+        )
+        objects.append(
+            slice_obj(
+                name,
+                [
+                    endpoint_obj(f"10.180.0.{n}", NODE, ready=None),
+                    endpoint_obj(f"10.180.1.{n}", "remote", ready=None),
+                ],
+                namespace=f"ns{n}",
+                ports=[{"name": "p80", "port": 80, "protocol": "TCP"}],
+            )
+        )
     return snapshot_from_objects(objects, **overrides)
 
 
@@ -63,16 +84,41 @@ FLOWS = (
     # upstream sends this flow to svc1's NodePort (3001); asked of svc2 it is the same rule
     Flow("node to NodePort with eTP:Local", "ns2/svc2", "host", "nodeport", both(2), True),
     Flow("node to LB with eTP:Local", "ns2/svc2", "host", "loadbalancer", both(2), True),
-    Flow("external to ClusterIP with eTP:Local", "ns2/svc2", "external", "clusterip", both(2), True),
-    Flow("external to NodePort with eTP:Local", "ns2/svc2", "external", "nodeport", "10.180.0.2:80", False),
-    Flow("external to LB with eTP:Local", "ns2/svc2", "external", "loadbalancer", "10.180.0.2:80", False),
+    Flow(
+        "external to ClusterIP with eTP:Local", "ns2/svc2", "external", "clusterip", both(2), True
+    ),
+    Flow(
+        "external to NodePort with eTP:Local",
+        "ns2/svc2",
+        "external",
+        "nodeport",
+        "10.180.0.2:80",
+        False,
+    ),
+    Flow(
+        "external to LB with eTP:Local",
+        "ns2/svc2",
+        "external",
+        "loadbalancer",
+        "10.180.0.2:80",
+        False,
+    ),
     Flow("pod to ClusterIP with iTP:Local", "ns3/svc3", "pod", "clusterip", "10.180.0.3:80", False),
     Flow("pod to NodePort with iTP:Local", "ns3/svc3", "pod", "nodeport", both(3), True),
     Flow("pod to LB with iTP:Local", "ns3/svc3", "pod", "loadbalancer", both(3), True),
-    Flow("node to ClusterIP with iTP:Local", "ns3/svc3", "host", "clusterip", "10.180.0.3:80", True),
+    Flow(
+        "node to ClusterIP with iTP:Local", "ns3/svc3", "host", "clusterip", "10.180.0.3:80", True
+    ),
     Flow("node to NodePort with iTP:Local", "ns3/svc3", "host", "nodeport", both(3), True),
     Flow("node to LB with iTP:Local", "ns3/svc3", "host", "loadbalancer", both(3), True),
-    Flow("external to ClusterIP with iTP:Local", "ns3/svc3", "external", "clusterip", "10.180.0.3:80", True),
+    Flow(
+        "external to ClusterIP with iTP:Local",
+        "ns3/svc3",
+        "external",
+        "clusterip",
+        "10.180.0.3:80",
+        True,
+    ),
     Flow("external to NodePort with iTP:Local", "ns3/svc3", "external", "nodeport", both(3), True),
     Flow("external to LB with iTP:Local", "ns3/svc3", "external", "loadbalancer", both(3), True),
 )
@@ -80,16 +126,27 @@ FLOWS = (
 #: upstream testCases: name -> (snapshot overrides, {flow name: (output or None, masq or None)})
 VARIANTS = {
     "base": ({}, {}),
-    "no LocalTrafficDetector": ({"local_detector": False}, {
-        "node to ClusterIP": (None, False), "node to ClusterIP with eTP:Local": (None, False),
-        "node to ClusterIP with iTP:Local": (None, False), "external to ClusterIP": (None, False),
-        "external to ClusterIP with eTP:Local": (None, False), "external to ClusterIP with iTP:Local": (None, False),
-        "pod to NodePort with eTP:Local": ("10.180.0.2:80", None), "pod to LB with eTP:Local": ("10.180.0.2:80", None),
-    }),
-    "masqueradeAll": ({"masquerade_all": True}, {
-        "pod to ClusterIP": (None, True), "pod to ClusterIP with eTP:Local": (None, True),
-        "pod to ClusterIP with iTP:Local": (None, True),
-    }),
+    "no LocalTrafficDetector": (
+        {"local_detector": False},
+        {
+            "node to ClusterIP": (None, False),
+            "node to ClusterIP with eTP:Local": (None, False),
+            "node to ClusterIP with iTP:Local": (None, False),
+            "external to ClusterIP": (None, False),
+            "external to ClusterIP with eTP:Local": (None, False),
+            "external to ClusterIP with iTP:Local": (None, False),
+            "pod to NodePort with eTP:Local": ("10.180.0.2:80", None),
+            "pod to LB with eTP:Local": ("10.180.0.2:80", None),
+        },
+    ),
+    "masqueradeAll": (
+        {"masquerade_all": True},
+        {
+            "pod to ClusterIP": (None, True),
+            "pod to ClusterIP with eTP:Local": (None, True),
+            "pod to ClusterIP with iTP:Local": (None, True),
+        },
+    ),
 }
 
 CASES = [(variant, flow) for variant in VARIANTS for flow in FLOWS]
@@ -102,8 +159,10 @@ def test_internal_external_masquerade(variant: str, flow: Flow) -> None:
     output, masq = changes.get(flow.name, (None, None))
     output = output or flow.output
     masq = flow.masq if masq is None else masq
-    answer = simulate(masquerade_cluster(**overrides),
-                      Question(service=flow.service, source=f"{flow.source}:{NODE}", to=flow.to)).to_json()
+    answer = simulate(
+        masquerade_cluster(**overrides),
+        Question(service=flow.service, source=f"{flow.source}:{NODE}", to=flow.to),
+    ).to_json()
     assert answer["action"] == "forward"
     assert ", ".join(f"{e['ip']}:80" for e in answer["endpoints"]) == output
     assert answer["client_ip_preserved"] is (not masq)
@@ -111,43 +170,118 @@ def test_internal_external_masquerade(variant: str, flow: Flow) -> None:
 
 def terminating_cluster(etp: str, endpoints: list[dict]):
     """TestTerminatingEndpointsTrafficPolicy{Local,Cluster}: svc1 LoadBalancer 1.2.3.4."""
-    service = service_obj("svc1", namespace="ns1", type="LoadBalancer", cluster_ip="172.30.1.1", etp=etp,
-                          ports=[{"name": "", "port": 80, "protocol": "TCP", "nodePort": 30080}],
-                          lb_ips=["1.2.3.4"], hc_port=30000)
-    return snapshot_from_objects([node_obj(NODE), node_obj("node-1"), service,
-                                  slice_obj("svc1", endpoints, namespace="ns1",
-                                            ports=[{"name": "", "port": 80, "protocol": "TCP"}])])
+    service = service_obj(
+        "svc1",
+        namespace="ns1",
+        type="LoadBalancer",
+        cluster_ip="172.30.1.1",
+        etp=etp,
+        ports=[{"name": "", "port": 80, "protocol": "TCP", "nodePort": 30080}],
+        lb_ips=["1.2.3.4"],
+        hc_port=30000,
+    )
+    return snapshot_from_objects(
+        [
+            node_obj(NODE),
+            node_obj("node-1"),
+            service,
+            slice_obj(
+                "svc1",
+                endpoints,
+                namespace="ns1",
+                ports=[{"name": "", "port": 80, "protocol": "TCP"}],
+            ),
+        ]
+    )
 
 
 def cond(ip: str, node: str, ready: bool, serving: bool, terminating: bool) -> dict:
     return endpoint_obj(ip, node, ready=ready, serving=serving, terminating=terminating)
 
 
-READY_EXIST = [cond("10.0.1.1", NODE, True, True, False), cond("10.0.1.2", NODE, True, True, False),
-               cond("10.0.1.3", NODE, False, True, True), cond("10.0.1.4", NODE, False, False, True),
-               cond("10.0.1.5", "node-1", True, True, False)]
-ONLY_TERMINATING_LOCAL = [cond("10.0.1.2", NODE, False, True, True), cond("10.0.1.3", NODE, False, True, True),
-                          cond("10.0.1.4", NODE, False, False, True), cond("10.0.1.5", "node-1", True, True, False)]
+READY_EXIST = [
+    cond("10.0.1.1", NODE, True, True, False),
+    cond("10.0.1.2", NODE, True, True, False),
+    cond("10.0.1.3", NODE, False, True, True),
+    cond("10.0.1.4", NODE, False, False, True),
+    cond("10.0.1.5", "node-1", True, True, False),
+]
+ONLY_TERMINATING_LOCAL = [
+    cond("10.0.1.2", NODE, False, True, True),
+    cond("10.0.1.3", NODE, False, True, True),
+    cond("10.0.1.4", NODE, False, False, True),
+    cond("10.0.1.5", "node-1", True, True, False),
+]
 REMOTE_TERMINATING = [cond("10.0.1.5", "node-1", False, True, True)]
-NOTHING_USABLE = [cond("10.0.1.5", NODE, False, False, True), cond("10.0.1.5", "node-1", False, False, True)]
-CLUSTER_READY_EXIST = [cond("10.0.1.1", NODE, True, True, False), cond("10.0.1.2", NODE, True, True, False),
-                       cond("10.0.1.3", "another-node", False, True, True), cond("10.0.1.4", "another-node", False, False, True),
-                       cond("10.0.1.5", "another-node", True, True, False)]
-CLUSTER_ONLY_TERMINATING = [cond("10.0.1.2", NODE, False, True, True), cond("10.0.1.3", NODE, False, True, True),
-                            cond("10.0.1.4", "another-node", False, False, True),
-                            cond("10.0.1.5", "another-node", False, True, True)]
+NOTHING_USABLE = [
+    cond("10.0.1.5", NODE, False, False, True),
+    cond("10.0.1.5", "node-1", False, False, True),
+]
+CLUSTER_READY_EXIST = [
+    cond("10.0.1.1", NODE, True, True, False),
+    cond("10.0.1.2", NODE, True, True, False),
+    cond("10.0.1.3", "another-node", False, True, True),
+    cond("10.0.1.4", "another-node", False, False, True),
+    cond("10.0.1.5", "another-node", True, True, False),
+]
+CLUSTER_ONLY_TERMINATING = [
+    cond("10.0.1.2", NODE, False, True, True),
+    cond("10.0.1.3", NODE, False, True, True),
+    cond("10.0.1.4", "another-node", False, False, True),
+    cond("10.0.1.5", "another-node", False, True, True),
+]
 
 TERMINATING = (
     # (upstream test, case, eTP, endpoints, pod->ClusterIP, external->LB, external masq)
-    ("Local", "ready endpoints exist", READY_EXIST, "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", "10.0.1.1:80, 10.0.1.2:80", False),
-    ("Local", "only terminating endpoints exist", ONLY_TERMINATING_LOCAL, "10.0.1.5:80", "10.0.1.2:80, 10.0.1.3:80", False),
-    ("Local", "terminating endpoints on remote node", REMOTE_TERMINATING, "10.0.1.5:80", "DROP", False),
+    (
+        "Local",
+        "ready endpoints exist",
+        READY_EXIST,
+        "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+        "10.0.1.1:80, 10.0.1.2:80",
+        False,
+    ),
+    (
+        "Local",
+        "only terminating endpoints exist",
+        ONLY_TERMINATING_LOCAL,
+        "10.0.1.5:80",
+        "10.0.1.2:80, 10.0.1.3:80",
+        False,
+    ),
+    (
+        "Local",
+        "terminating endpoints on remote node",
+        REMOTE_TERMINATING,
+        "10.0.1.5:80",
+        "DROP",
+        False,
+    ),
     ("Local", "no usable endpoints on any node", NOTHING_USABLE, "REJECT", "REJECT", False),
-    ("Cluster", "ready endpoints exist", CLUSTER_READY_EXIST, "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
-     "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", True),
-    ("Cluster", "only terminating endpoints exist", CLUSTER_ONLY_TERMINATING, "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
-     "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80", True),
-    ("Cluster", "terminating endpoints on remote node", REMOTE_TERMINATING, "10.0.1.5:80", "10.0.1.5:80", True),
+    (
+        "Cluster",
+        "ready endpoints exist",
+        CLUSTER_READY_EXIST,
+        "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+        "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+        True,
+    ),
+    (
+        "Cluster",
+        "only terminating endpoints exist",
+        CLUSTER_ONLY_TERMINATING,
+        "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
+        "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
+        True,
+    ),
+    (
+        "Cluster",
+        "terminating endpoints on remote node",
+        REMOTE_TERMINATING,
+        "10.0.1.5:80",
+        "10.0.1.5:80",
+        True,
+    ),
     ("Cluster", "no usable endpoints on any node", NOTHING_USABLE, "REJECT", "REJECT", True),
 )
 
@@ -158,13 +292,19 @@ def _outcome(answer: dict) -> str:
     return ", ".join(f"{e['ip']}:80" for e in answer["endpoints"])
 
 
-@pytest.mark.parametrize(("etp", "case", "endpoints", "pod_out", "ext_out", "ext_masq"), TERMINATING,
-                         ids=[f"TestTerminatingEndpointsTrafficPolicy{t[0]}: {t[1]}" for t in TERMINATING])
-def test_terminating_endpoints_traffic_policy(etp: str, case: str, endpoints: list[dict], pod_out: str,
-                                              ext_out: str, ext_masq: bool) -> None:
+@pytest.mark.parametrize(
+    ("etp", "case", "endpoints", "pod_out", "ext_out", "ext_masq"),
+    TERMINATING,
+    ids=[f"TestTerminatingEndpointsTrafficPolicy{t[0]}: {t[1]}" for t in TERMINATING],
+)
+def test_terminating_endpoints_traffic_policy(
+    etp: str, case: str, endpoints: list[dict], pod_out: str, ext_out: str, ext_masq: bool
+) -> None:
     snapshot = terminating_cluster(etp, endpoints)
     pod = simulate(snapshot, Question(service="ns1/svc1", source=f"pod:{NODE}")).to_json()
-    ext = simulate(snapshot, Question(service="ns1/svc1", source=f"external:{NODE}", to="loadbalancer")).to_json()
+    ext = simulate(
+        snapshot, Question(service="ns1/svc1", source=f"external:{NODE}", to="loadbalancer")
+    ).to_json()
     assert _outcome(pod) == pod_out
     assert _outcome(ext) == ext_out
     if ext["action"] == "forward":

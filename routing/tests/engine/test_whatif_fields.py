@@ -6,6 +6,7 @@ Cluster (from ``test_scenario``)::
       zone a                 zone a           zone b
     | n1: web-1, web-2 |   | n2: -   |    | n3: web-3 |
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +20,12 @@ from routing.engine.whatif_fields import BY_NAME, FIELDS, field_named
 from routing.tests.engine.test_scenario import cluster
 
 
-def _valid_values(spec):  # noqa: ANN001, ANN202
+def _valid_values(spec):
     return [spec.minimum, spec.maximum] if spec.kind is int else list(spec.choices)
 
 
 @pytest.mark.parametrize("spec", FIELDS, ids=[f.name for f in FIELDS])
-def test_every_field_parses_its_own_values_and_refuses_others(spec) -> None:  # noqa: ANN001
+def test_every_field_parses_its_own_values_and_refuses_others(spec) -> None:
     for value in _valid_values(spec):
         assert spec.parse(value, where="w") == value
     with pytest.raises(ScenarioError) as err:
@@ -40,7 +41,7 @@ def test_the_scenario_model_is_derived_from_the_table() -> None:
 
 
 @pytest.mark.parametrize("spec", FIELDS, ids=[f.name for f in FIELDS])
-def test_every_field_value_lands_on_the_engine_service(spec) -> None:  # noqa: ANN001
+def test_every_field_value_lands_on_the_engine_service(spec) -> None:
     before = cluster()
     for value in _valid_values(spec):
         overrides = {spec.name: value}
@@ -49,7 +50,9 @@ def test_every_field_value_lands_on_the_engine_service(spec) -> None:  # noqa: A
         try:
             after = apply_scenario(before, Scenario(service_overrides={"default/web": overrides}))
         except ScenarioError as error:
-            assert error.code == "unsupported_release", error  # the only refusal of a valid value here
+            assert (
+                error.code == "unsupported_release"
+            ), error  # the only refusal of a valid value here
             continue
         assert getattr(after.services["default/web"], spec.attr) == spec.engine_value(value)
 
@@ -64,17 +67,38 @@ class Case:
 
 
 BAD = (
-    Case("unknown field", Scenario(service_overrides={"default/web": {"type": "NodePort"}}),
-         "services.default/web.type", "unknown"),
-    Case("value not in the table", Scenario(service_overrides={"default/web": {"sessionAffinity": "Cookie"}}),
-         "services.default/web.sessionAffinity", "invalid_choice"),
-    Case("value newer than the release (KEP-3015: PreferSameNode from 1.34)",
-         Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}),
-         "services.default/web.trafficDistribution", "unsupported_release", version="v1.31.2"),
-    Case("unknown Service", Scenario(service_overrides={"default/nope": {"sessionAffinity": "None"}}),
-         "services", "unknown"),
+    Case(
+        "unknown field",
+        Scenario(service_overrides={"default/web": {"type": "NodePort"}}),
+        "services.default/web.type",
+        "unknown",
+    ),
+    Case(
+        "value not in the table",
+        Scenario(service_overrides={"default/web": {"sessionAffinity": "Cookie"}}),
+        "services.default/web.sessionAffinity",
+        "invalid_choice",
+    ),
+    Case(
+        "value newer than the release (KEP-3015: PreferSameNode from 1.34)",
+        Scenario(service_overrides={"default/web": {"trafficDistribution": "PreferSameNode"}}),
+        "services.default/web.trafficDistribution",
+        "unsupported_release",
+        version="v1.31.2",
+    ),
+    Case(
+        "unknown Service",
+        Scenario(service_overrides={"default/nope": {"sessionAffinity": "None"}}),
+        "services",
+        "unknown",
+    ),
     Case("proxy mode", Scenario(proxy_mode="ebpf"), "proxy_mode", "invalid_choice"),
-    Case("per-node proxy mode", Scenario(node_proxy_modes={"n1": "ebpf"}), "node_proxy_modes", "invalid_choice"),
+    Case(
+        "per-node proxy mode",
+        Scenario(node_proxy_modes={"n1": "ebpf"}),
+        "node_proxy_modes",
+        "invalid_choice",
+    ),
     Case("scheduler", Scenario(ipvs_scheduler="fastest"), "ipvs_scheduler", "invalid_choice"),
     Case("node", Scenario(nodes_down=frozenset({"n9"})), "nodes_down", "unknown"),
     Case("replicas", Scenario(scale={"default/web": -1}), "scale", "invalid"),
@@ -97,13 +121,21 @@ QUESTIONS = (
     (Question(service="default/web", source="pod:n1", port="grpc"), "port", "unknown"),
     (Question(service="default/web", source="pod:n1", to="wormhole"), "to", "invalid_choice"),
     (Question(service="default/web", source="pod:n1", to="externalip"), "to", "not_applicable"),
-    (Question(service="default/web", source="pod:n1", overrides={"internalTrafficPolicy": "Nearby"}),
-     "services.default/web.internalTrafficPolicy", "invalid_choice"),
+    (
+        Question(
+            service="default/web", source="pod:n1", overrides={"internalTrafficPolicy": "Nearby"}
+        ),
+        "services.default/web.internalTrafficPolicy",
+        "invalid_choice",
+    ),
 )
 
 
-@pytest.mark.parametrize(("question", "field", "code"), QUESTIONS,
-                         ids=["service", "node", "source", "port", "dest", "no externalIP", "set value"])
+@pytest.mark.parametrize(
+    ("question", "field", "code"),
+    QUESTIONS,
+    ids=["service", "node", "source", "port", "dest", "no externalIP", "set value"],
+)
 def test_question_errors_carry_field_and_code(question: Question, field: str, code: str) -> None:
     with pytest.raises((QuestionError, ScenarioError)) as err:
         simulate(cluster(), question)
@@ -128,39 +160,58 @@ TIMEOUT = "sessionAffinityConfig.clientIP.timeoutSeconds"
 def test_affinity_timeout_reaches_the_answer_and_every_mode_s_rules() -> None:
     from routing.engine.rules import render_node_rules
 
-    after = apply_scenario(cluster(), Scenario(service_overrides={"default/web": {
-        "sessionAffinity": "ClientIP", TIMEOUT: 600}}))
+    after = apply_scenario(
+        cluster(),
+        Scenario(service_overrides={"default/web": {"sessionAffinity": "ClientIP", TIMEOUT: 600}}),
+    )
     answer = simulate(after, Question(service="default/web", source="pod:n2")).to_json()
     assert answer["session_affinity"] == {"timeout_seconds": 600}
     assert any("600s" in line for line in answer["explain"])
     # Shares over many clients are unchanged by how long each one sticks.
     plain = simulate(cluster(), Question(service="default/web", source="pod:n2")).to_json()
     assert answer["endpoints"] == plain["endpoints"]
-    for mode, text in (("iptables", "--seconds 600"), ("nftables", "timeout 600s"), ("ipvs", "-p 600")):
+    for mode, text in (
+        ("iptables", "--seconds 600"),
+        ("nftables", "timeout 600s"),
+        ("ipvs", "-p 600"),
+    ):
         assert text in render_node_rules(after, "n2", mode, service="default/web").text, mode
 
 
 def test_affinity_timeout_needs_client_ip_affinity() -> None:
     with pytest.raises(ScenarioError) as err:
         apply_scenario(cluster(), Scenario(service_overrides={"default/web": {TIMEOUT: 600}}))
-    assert (err.value.field, err.value.code) == (f"services.default/web.{TIMEOUT}", "not_applicable")
+    assert (err.value.field, err.value.code) == (
+        f"services.default/web.{TIMEOUT}",
+        "not_applicable",
+    )
     assert "needs sessionAffinity=ClientIP" in err.value.message
 
 
 @pytest.mark.parametrize("value", [0, 86401, "ten"])
 def test_affinity_timeout_outside_what_the_api_accepts_is_refused(value: object) -> None:
     with pytest.raises(ScenarioError) as err:
-        apply_scenario(cluster(), Scenario(service_overrides={"default/web": {
-            "sessionAffinity": "ClientIP", TIMEOUT: value}}))
+        apply_scenario(
+            cluster(),
+            Scenario(
+                service_overrides={"default/web": {"sessionAffinity": "ClientIP", TIMEOUT: value}}
+            ),
+        )
     assert (err.value.field, err.value.code) == (f"services.default/web.{TIMEOUT}", "invalid")
 
 
-@pytest.mark.parametrize(("node", "mode", "service", "field", "code"), [
-    ("n9", "iptables", None, "node", "unknown"),
-    ("n1", "ebpf", None, "mode", "invalid_choice"),
-    ("n1", "iptables", "default/nope", "service", "unknown"),
-], ids=["node", "mode", "service"])
-def test_rules_errors_carry_field_and_code(node: str, mode: str, service: str | None, field: str, code: str) -> None:
+@pytest.mark.parametrize(
+    ("node", "mode", "service", "field", "code"),
+    [
+        ("n9", "iptables", None, "node", "unknown"),
+        ("n1", "ebpf", None, "mode", "invalid_choice"),
+        ("n1", "iptables", "default/nope", "service", "unknown"),
+    ],
+    ids=["node", "mode", "service"],
+)
+def test_rules_errors_carry_field_and_code(
+    node: str, mode: str, service: str | None, field: str, code: str
+) -> None:
     from routing.engine.rules import RulesError, render_node_rules
 
     with pytest.raises(RulesError) as err:

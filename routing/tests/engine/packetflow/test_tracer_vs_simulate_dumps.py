@@ -72,30 +72,46 @@ def test_tracer_agrees_with_simulate_on_real_dumps(path: Path, mode: str) -> Non
             sources["pod"] = pod_address(cidr, taken)
         for key, svc in snap.services.items():
             for sp in svc.ports:
-                targets = {"clusterip": svc.cluster_ips[0] if svc.cluster_ips else None,
-                           "nodeport": node.addresses[0] if sp.node_port else None,
-                           "loadbalancer": svc.lb_ips[0] if svc.lb_ips else None,
-                           "externalip": svc.external_ips[0] if svc.external_ips else None}
+                targets = {
+                    "clusterip": svc.cluster_ips[0] if svc.cluster_ips else None,
+                    "nodeport": node.addresses[0] if sp.node_port else None,
+                    "loadbalancer": svc.lb_ips[0] if svc.lb_ips else None,
+                    "externalip": svc.external_ips[0] if svc.external_ips else None,
+                }
                 for kind, src in sources.items():
                     for to, dst in targets.items():
                         if dst is None:
                             continue
                         try:
-                            answer = simulate(snap, Question(service=key, source=f"{kind}:{node_name}", to=to,
-                                                             port=sp.name or str(sp.port),
-                                                             client_ip=src if to == "loadbalancer" else None))
+                            answer = simulate(
+                                snap,
+                                Question(
+                                    service=key,
+                                    source=f"{kind}:{node_name}",
+                                    to=to,
+                                    port=sp.name or str(sp.port),
+                                    client_ip=src if to == "loadbalancer" else None,
+                                ),
+                            )
                         except QuestionError:
                             continue
                         if not answer.proxied:
                             continue
                         port = sp.node_port if to == "nodeport" else sp.port
-                        t = trace_text(text, mode, Packet(src, dst, port, sp.protocol), node.addresses)
+                        t = trace_text(
+                            text, mode, Packet(src, dst, port, sp.protocol), node.addresses
+                        )
                         want, want_masq, want_shares = verdict_of_answer(answer)
                         got, got_masq, got_shares = verdict_of_trace(t)
                         compared += 1
-                        same = (want == got and (want_masq is None or want_masq == got_masq)
-                                and all(abs(got_shares[k] - v) < 1e-9 for k, v in want_shares.items()))
+                        same = (
+                            want == got
+                            and (want_masq is None or want_masq == got_masq)
+                            and all(abs(got_shares[k] - v) < 1e-9 for k, v in want_shares.items())
+                        )
                         if not same:
-                            disagreements.append((node_name, key, sp.name, kind, to, want, want_masq, got, got_masq))
+                            disagreements.append(
+                                (node_name, key, sp.name, kind, to, want, want_masq, got, got_masq)
+                            )
     assert not disagreements, disagreements[:5]
     assert compared > 0

@@ -26,32 +26,36 @@ ADDRESS = {"n1": "192.168.0.1", "n2": "192.168.0.2", "n3": "192.168.0.3"}
 POD_SOURCE = "10.1.0.2"  # inside the cluster CIDR, never an endpoint
 LB_IP, EXTERNAL_IP, CLUSTER_IP = "192.0.2.1", "198.51.100.7", "10.96.0.10"
 
-endpoint_st = st.fixed_dictionaries({
-    "node": st.sampled_from(NODES),
-    "ready": st.sampled_from([True, False, None]),
-    "serving": st.sampled_from([True, False, None]),
-    "terminating": st.sampled_from([True, False, None]),
-    "zones": st.sampled_from([(), ("a",), ("b",)]),
-    "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
-})
+endpoint_st = st.fixed_dictionaries(
+    {
+        "node": st.sampled_from(NODES),
+        "ready": st.sampled_from([True, False, None]),
+        "serving": st.sampled_from([True, False, None]),
+        "terminating": st.sampled_from([True, False, None]),
+        "zones": st.sampled_from([(), ("a",), ("b",)]),
+        "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
+    }
+)
 
-world_st = st.fixed_dictionaries({
-    "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
-    "endpoints": st.lists(endpoint_st, max_size=6),
-    "itp": st.sampled_from(["Cluster", "Local"]),
-    "etp": st.sampled_from(["Cluster", "Local"]),
-    "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
-    "external_ip": st.booleans(),
-    "affinity": st.sampled_from([None, "ClientIP"]),
-    "mode": st.sampled_from(["iptables", "nftables"]),
-    "detector": st.booleans(),
-    "masquerade_all": st.booleans(),
-    "node": st.sampled_from(NODES),
-    "source": st.sampled_from(["pod", "host", "external"]),
-    "to": st.sampled_from(["clusterip", "nodeport", "loadbalancer", "externalip"]),
-    # none; the external client's; the pods'; the nodes' network.
-    "ranges": st.sampled_from([None, ["203.0.113.0/24"], ["10.0.0.0/8"], ["192.168.0.0/24"]]),
-})
+world_st = st.fixed_dictionaries(
+    {
+        "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
+        "endpoints": st.lists(endpoint_st, max_size=6),
+        "itp": st.sampled_from(["Cluster", "Local"]),
+        "etp": st.sampled_from(["Cluster", "Local"]),
+        "type": st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
+        "external_ip": st.booleans(),
+        "affinity": st.sampled_from([None, "ClientIP"]),
+        "mode": st.sampled_from(["iptables", "nftables"]),
+        "detector": st.booleans(),
+        "masquerade_all": st.booleans(),
+        "node": st.sampled_from(NODES),
+        "source": st.sampled_from(["pod", "host", "external"]),
+        "to": st.sampled_from(["clusterip", "nodeport", "loadbalancer", "externalip"]),
+        # none; the external client's; the pods'; the nodes' network.
+        "ranges": st.sampled_from([None, ["203.0.113.0/24"], ["10.0.0.0/8"], ["192.168.0.0/24"]]),
+    }
+)
 
 
 def build(world: dict):
@@ -60,12 +64,29 @@ def build(world: dict):
         obj = node_obj(name, zone=zone)
         obj["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS[name]}]
         nodes.append(obj)
-    eps = [endpoint_obj(f"10.0.0.{i + 1}", e["node"], ready=e["ready"], serving=e["serving"],
-                        terminating=e["terminating"], zones=e["zones"], nodes=e["nodes"])
-           for i, e in enumerate(world["endpoints"])]
-    service = service_obj("web", type=world["type"], cluster_ip=CLUSTER_IP, itp=world["itp"], etp=world["etp"],
-                          lb_ips=[LB_IP] if world["type"] == "LoadBalancer" else None, hc_port=32000,
-                          affinity=world["affinity"], external_ips=[EXTERNAL_IP] if world["external_ip"] else None)
+    eps = [
+        endpoint_obj(
+            f"10.0.0.{i + 1}",
+            e["node"],
+            ready=e["ready"],
+            serving=e["serving"],
+            terminating=e["terminating"],
+            zones=e["zones"],
+            nodes=e["nodes"],
+        )
+        for i, e in enumerate(world["endpoints"])
+    ]
+    service = service_obj(
+        "web",
+        type=world["type"],
+        cluster_ip=CLUSTER_IP,
+        itp=world["itp"],
+        etp=world["etp"],
+        lb_ips=[LB_IP] if world["type"] == "LoadBalancer" else None,
+        hc_port=32000,
+        affinity=world["affinity"],
+        external_ips=[EXTERNAL_IP] if world["external_ip"] else None,
+    )
     if world["ranges"]:
         service["spec"]["loadBalancerSourceRanges"] = world["ranges"]
     overrides: dict = {"proxy_mode": world["mode"], "masquerade_all": world["masquerade_all"]}
@@ -90,18 +111,33 @@ def test_rendered_rules_send_connections_where_simulate_says(world: dict) -> Non
     node = world["node"]
     src = {"pod": POD_SOURCE, "host": ADDRESS[node], "external": "203.0.113.2"}[world["source"]]
     try:
-        answer = simulate(snap, Question(service="default/web", source=f"{world['source']}:{node}", to=world["to"],
-                                         client_ip=src))
+        answer = simulate(
+            snap,
+            Question(
+                service="default/web",
+                source=f"{world['source']}:{node}",
+                to=world["to"],
+                client_ip=src,
+            ),
+        )
     except QuestionError:
         return  # a destination this Service does not have
     svc = snap.services["default/web"]
     sp = svc.ports[0]
-    dst, port = {"clusterip": (CLUSTER_IP, sp.port), "nodeport": (ADDRESS[node], sp.node_port),
-                 "loadbalancer": (LB_IP, sp.port), "externalip": (EXTERNAL_IP, sp.port)}[world["to"]]
+    dst, port = {
+        "clusterip": (CLUSTER_IP, sp.port),
+        "nodeport": (ADDRESS[node], sp.node_port),
+        "loadbalancer": (LB_IP, sp.port),
+        "externalip": (EXTERNAL_IP, sp.port),
+    }[world["to"]]
     text = render_node_rules(snap, node, world["mode"]).text
     t = trace_text(text, world["mode"], Packet(src, dst, port, sp.protocol), [ADDRESS[node]])
     want, want_masq, want_shares = outcome_of_answer(answer)
-    if t.output() == "" and world["source"] == "host" and world["to"] in ("loadbalancer", "externalip"):
+    if (
+        t.output() == ""
+        and world["source"] == "host"
+        and world["to"] in ("loadbalancer", "externalip")
+    ):
         # iptables only: with no endpoints kube-proxy writes the REJECT for these addresses in
         # KUBE-EXTERNAL-SERVICES, which INPUT and FORWARD jump to but OUTPUT does not, so
         # the host's packet leaves the node untouched (toward the LB / the address's owner)
@@ -116,4 +152,7 @@ def test_rendered_rules_send_connections_where_simulate_says(world: dict) -> Non
     if want_masq is not None:
         assert t.masquerade is want_masq, t.matched
     assert got_shares.keys() == want_shares.keys()
-    assert all(abs(got_shares[k] - v) < 1e-9 for k, v in want_shares.items()), (got_shares, want_shares)
+    assert all(abs(got_shares[k] - v) < 1e-9 for k, v in want_shares.items()), (
+        got_shares,
+        want_shares,
+    )

@@ -27,7 +27,16 @@ from routing.engine.rules.trace import Packet, trace_text
 from routing.engine.simulate import Question, simulate
 from routing.engine.snapshot import Snapshot
 from routing.tests.engine.packetflow.upstream_tables import (
-    LOCAL_IPS, MODE, NFT, NODE, NODE_IP, SERVICE_CIDR, TABLES, UNPORTED, Flow, Table,
+    LOCAL_IPS,
+    MODE,
+    NFT,
+    NODE,
+    NODE_IP,
+    SERVICE_CIDR,
+    TABLES,
+    UNPORTED,
+    Flow,
+    Table,
 )
 
 CASES = [(file, table, flow) for table in TABLES for flow in table.flows for file in flow.files]
@@ -57,8 +66,12 @@ def traced(file: str, table: Table, flow: Flow):
     extra = dict(table.render)
     if file == NFT:
         extra["service_cidrs"] = (SERVICE_CIDR,)  # the nftables fake proxier's serviceCIDRs
-    text = render_node_rules(snap, NODE, MODE[file], options=render_options(snap, NODE, **extra)).text
-    return trace_text(text, MODE[file], Packet(flow.src, flow.dst, flow.port, flow.protocol), LOCAL_IPS)
+    text = render_node_rules(
+        snap, NODE, MODE[file], options=render_options(snap, NODE, **extra)
+    ).text
+    return trace_text(
+        text, MODE[file], Packet(flow.src, flow.dst, flow.port, flow.protocol), LOCAL_IPS
+    )
 
 
 @pytest.mark.parametrize(("file", "table", "flow"), CASES, ids=IDS)
@@ -108,21 +121,37 @@ def question_for(table: Table, flow: Flow) -> Question | str:
     else:
         source = f"external:{NODE}"
     # The flow's source address is the client loadBalancerSourceRanges are checked against.
-    return Question(service=svc.key, source=source, to=to, port=sp.name or None,
-                    client_ip=flow.src if to == "loadbalancer" else None)
+    return Question(
+        service=svc.key,
+        source=source,
+        to=to,
+        port=sp.name or None,
+        client_ip=flow.src if to == "loadbalancer" else None,
+    )
 
 
 SIM_CASES = [(f, t, fl) for f, t, fl in CASES if isinstance(question_for(t, fl), Question)]
 SIM_IDS = [case_id(*c) for c in SIM_CASES]
-NOT_ASKABLE = [(case_id(f, t, fl), question_for(t, fl)) for f, t, fl in CASES if not isinstance(question_for(t, fl), Question)]
+NOT_ASKABLE = [
+    (case_id(f, t, fl), question_for(t, fl))
+    for f, t, fl in CASES
+    if not isinstance(question_for(t, fl), Question)
+]
 
 
 def simulated(table: Table, flow: Flow):
     answer = simulate(snapshot_for(table), question_for(table, flow))
     if answer.action != "forward":
         return answer.action.upper(), False, {}
-    shares = {f"{ep.ip}:{ep.port}": share for ep, share in answer.endpoint_shares.values() if share > 0}
-    out = ", ".join(sorted(shares, key=lambda k: (ipaddress.ip_address(k.rpartition(':')[0]), int(k.rpartition(':')[2]))))
+    shares = {
+        f"{ep.ip}:{ep.port}": share for ep, share in answer.endpoint_shares.values() if share > 0
+    }
+    out = ", ".join(
+        sorted(
+            shares,
+            key=lambda k: (ipaddress.ip_address(k.rpartition(":")[0]), int(k.rpartition(":")[2])),
+        )
+    )
     return out, not answer.client_ip_preserved, shares
 
 
@@ -134,7 +163,10 @@ def test_simulate_matches_upstream(file: str, table: Table, flow: Flow) -> None:
     if cid in KNOWN_SIMULATE_GAPS:
         assert not agrees, f"{cid} now agrees with upstream: remove it from KNOWN_SIMULATE_GAPS"
         return
-    assert (output, masq if output not in ("DROP", "REJECT") else flow.masq) == (flow.output, flow.masq)
+    assert (output, masq if output not in ("DROP", "REJECT") else flow.masq) == (
+        flow.output,
+        flow.masq,
+    )
     traced_shares = traced(file, table, flow).endpoints
     assert traced_shares.keys() == shares.keys()
     assert all(abs(traced_shares[k] - shares[k]) < 1e-9 for k in shares)
@@ -173,12 +205,17 @@ EXPECTED_COUNTS = {
 
 def test_case_counts() -> None:
     """The per-test counts the closing note reports; unported subtests counted apart."""
+
     def test_of(file: str, table: Table) -> tuple[str, str]:
         return MODE[file], table.test.split("/")[0].split(" + ")[0]
 
     traced_n = Counter(test_of(f, t) for f, t, _ in CASES)
     asked = Counter(test_of(f, t) for f, t, _ in SIM_CASES)
-    gaps = Counter(test_of(f, t) for f, t, fl in SIM_CASES if case_id(f, t, fl) in KNOWN_SIMULATE_GAPS)
+    gaps = Counter(
+        test_of(f, t) for f, t, fl in SIM_CASES if case_id(f, t, fl) in KNOWN_SIMULATE_GAPS
+    )
     assert {k: (traced_n[k], asked[k], gaps[k]) for k in traced_n} == EXPECTED_COUNTS
-    assert sum(n for n, _ in UNPORTED.values()) == 37  # TestNodePorts: IPv6 and --nodeport-addresses subtests
+    assert (
+        sum(n for n, _ in UNPORTED.values()) == 37
+    )  # TestNodePorts: IPv6 and --nodeport-addresses subtests
     assert len(NOT_ASKABLE) + len(SIM_CASES) == len(CASES) == 416

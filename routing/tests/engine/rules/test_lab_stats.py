@@ -11,10 +11,18 @@ import pytest
 from routing.lab.stats import chi2_sf, goodness_of_fit
 
 
-@pytest.mark.parametrize(("x", "df", "p"), [
-    (3.841, 1, 0.05), (6.635, 1, 0.01), (5.991, 2, 0.05), (9.210, 2, 0.01),
-    (11.070, 5, 0.05), (23.209, 10, 0.01), (10.828, 1, 0.001),
-])
+@pytest.mark.parametrize(
+    ("x", "df", "p"),
+    [
+        (3.841, 1, 0.05),
+        (6.635, 1, 0.01),
+        (5.991, 2, 0.05),
+        (9.210, 2, 0.01),
+        (11.070, 5, 0.05),
+        (23.209, 10, 0.01),
+        (10.828, 1, 0.001),
+    ],
+)
 def test_critical_values(x: float, df: int, p: float) -> None:
     assert chi2_sf(x, df) == pytest.approx(p, rel=2e-3)
 

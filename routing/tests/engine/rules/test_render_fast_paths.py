@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 
 from routing.engine.kube import snapshot_from_objects
-from routing.engine.rules import RenderOptions, render_node_rules
-from routing.engine.rules import naming
+from routing.engine.rules import RenderOptions, naming, render_node_rules
 from routing.engine.rules.iptables import probability
-from routing.engine.rules.plan import node_plans, proxied_services, render_options, trivial_categorization
+from routing.engine.rules.plan import (
+    node_plans,
+    proxied_services,
+    render_options,
+    trivial_categorization,
+)
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.topology import categorize_endpoints
 
@@ -43,8 +47,17 @@ def _variants() -> list:
     for objs in (_demo_objects(), plain):
         snap = snapshot_from_objects(objs)
         for itp, etp in POLICIES:
-            out.append(apply_scenario(snap, Scenario(service_overrides={
-                k: {"internalTrafficPolicy": itp, "externalTrafficPolicy": etp} for k in snap.services})))
+            out.append(
+                apply_scenario(
+                    snap,
+                    Scenario(
+                        service_overrides={
+                            k: {"internalTrafficPolicy": itp, "externalTrafficPolicy": etp}
+                            for k in snap.services
+                        }
+                    ),
+                )
+            )
     return out
 
 
@@ -58,7 +71,12 @@ def test_demo_variants_exercise_the_fast_paths() -> None:
     eps = [e for ports in plain.endpoint_index.values() for v in ports.values() for e in v]
     assert not any(e.zone_hints or e.node_hints for e in eps)
     hinted = VARIANTS[0]
-    assert any(e.zone_hints or e.node_hints for ports in hinted.endpoint_index.values() for v in ports.values() for e in v)
+    assert any(
+        e.zone_hints or e.node_hints
+        for ports in hinted.endpoint_index.values()
+        for v in ports.values()
+        for e in v
+    )
     assert any(not e.ready for e in eps)
     assert any(s.session_affinity == "ClientIP" for s in plain.services.values())
 
@@ -74,9 +92,20 @@ def test_trivial_categorization_equals_categorize_endpoints() -> None:
                     got = trivial_categorization(endpoints, svc, port, node, conf.gates)
                     if got is None:
                         continue
-                    cat = categorize_endpoints(endpoints, service=svc, port=port, node_name=node,
-                                               zone=snap.nodes[node].zone, gates=conf.gates, version=conf.version)
-                    assert got == (cat.cluster, cat.local, cat.has_any_endpoints), (svc.key, port.name, node)
+                    cat = categorize_endpoints(
+                        endpoints,
+                        service=svc,
+                        port=port,
+                        node_name=node,
+                        zone=snap.nodes[node].zone,
+                        gates=conf.gates,
+                        version=conf.version,
+                    )
+                    assert got == (cat.cluster, cat.local, cat.has_any_endpoints), (
+                        svc.key,
+                        port.name,
+                        node,
+                    )
                     applied += 1
     assert applied > 300
 
@@ -86,7 +115,11 @@ def _ipt_reference(plan, large: bool) -> list[list[tuple[str, str]]]:
     spn = naming.service_port_name(plan.namespace, plan.name, plan.port_name)
     proto = plan.protocol
     mp = f"-m {proto} -p {proto}"
-    comment = "" if large else (f'-m comment --comment "{spn}" ' if " " in spn else f"-m comment --comment {spn} ")
+    comment = (
+        ""
+        if large
+        else (f'-m comment --comment "{spn}" ' if " " in spn else f"-m comment --comment {spn} ")
+    )
     blocks = []
     chains, nat = [], []
     for e in plan.reachable:
@@ -95,10 +128,14 @@ def _ipt_reference(plan, large: bool) -> list[list[tuple[str, str]]]:
         chains.append((f":{sep} - [0:0]", "chain"))
         nat.append((f"-A {sep} {comment}-s {e.ip} -j KUBE-MARK-MASQ", "hairpin"))
         recent = f"-m recent --name {sep} --set " if plan.affinity_timeout else ""
-        nat.append((f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}", f"dnat|{epstr}"))
+        nat.append(
+            (f"-A {sep} {comment}{recent}{mp} -j DNAT --to-destination {epstr}", f"dnat|{epstr}")
+        )
     blocks += [chains, nat]
-    for chain_kind, eps, used in (("svc", plan.cluster or (), plan.cluster is not None),
-                                  ("svl", plan.local or (), plan.local is not None)):
+    for chain_kind, eps, used in (
+        ("svc", plan.cluster or (), plan.cluster is not None),
+        ("svl", plan.local or (), plan.local is not None),
+    ):
         if not used or not eps:
             continue
         chain = (naming.svc_chain if chain_kind == "svc" else naming.svl_chain)(spn, proto)
@@ -109,13 +146,22 @@ def _ipt_reference(plan, large: bool) -> list[list[tuple[str, str]]]:
             sep = naming.sep_chain(spn, proto, epstr)
             c = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
             if plan.affinity_timeout:
-                rows.append((f"-A {chain} {c}-m recent --name {sep} --rcheck --seconds {plan.affinity_timeout} "
-                             f"--reap -j {sep}", f"affinity|{epstr}"))
+                rows.append(
+                    (
+                        f"-A {chain} {c}-m recent --name {sep} --rcheck --seconds {plan.affinity_timeout} "
+                        f"--reap -j {sep}",
+                        f"affinity|{epstr}",
+                    )
+                )
         for i, e in enumerate(eps):
             epstr = naming.endpoint_string(e.ip, e.port)
             sep = naming.sep_chain(spn, proto, epstr)
             c = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
-            stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
+            stat = (
+                f"-m statistic --mode random --probability {probability(n - i)} "
+                if i < n - 1
+                else ""
+            )
             rows.append((f"-A {chain} {c}{stat}-j {sep}", f"pick|{epstr} 1/{n}"))
         blocks.append(rows)
     return [b for b in blocks if b]
@@ -124,25 +170,42 @@ def _ipt_reference(plan, large: bool) -> list[list[tuple[str, str]]]:
 def _nft_reference(plan) -> list[list[tuple[str, str]]]:
     """Per-endpoint nftables blocks of one port, one line at a time (the slow path)."""
     t = "ip kube-proxy"
-    base = {(e.ip, e.port): naming.nft_endpoint_base(plan.namespace, plan.name, plan.protocol, plan.port_name, e.ip,
-                                                     e.port) for e in plan.reachable}
+    base = {
+        (e.ip, e.port): naming.nft_endpoint_base(
+            plan.namespace, plan.name, plan.protocol, plan.port_name, e.ip, e.port
+        )
+        for e in plan.reachable
+    }
     chains, rules = [], []
     for e in plan.reachable:
         b = base[(e.ip, e.port)]
         chains.append((f"add chain {t} endpoint-{b}", "chain"))
-        rules.append((f"add rule {t} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade", "hairpin"))
+        rules.append(
+            (f"add rule {t} endpoint-{b} ip saddr {e.ip} jump mark-for-masquerade", "hairpin")
+        )
         if plan.affinity_timeout:
-            rules.append((f"add rule {t} endpoint-{b} update @affinity-{b} {{ ip saddr }}", f"affinity|{e.ip}:{e.port}"))
-        rules.append((f"add rule {t} endpoint-{b} meta l4proto {plan.protocol} dnat to {e.ip}:{e.port}",
-                      f"dnat|{e.ip}:{e.port}"))
+            rules.append(
+                (
+                    f"add rule {t} endpoint-{b} update @affinity-{b} {{ ip saddr }}",
+                    f"affinity|{e.ip}:{e.port}",
+                )
+            )
+        rules.append(
+            (
+                f"add rule {t} endpoint-{b} meta l4proto {plan.protocol} dnat to {e.ip}:{e.port}",
+                f"dnat|{e.ip}:{e.port}",
+            )
+        )
     return [b for b in (chains, rules) if b]
 
 
-def _assert_contiguous(rows: list[tuple[str, str]], block: list[tuple[str, str]], where: str) -> None:
+def _assert_contiguous(
+    rows: list[tuple[str, str]], block: list[tuple[str, str]], where: str
+) -> None:
     lines = [r[0] for r in rows]
     assert block[0][0] in lines, (where, block[0])
     start = lines.index(block[0][0])
-    assert rows[start:start + len(block)] == block, where
+    assert rows[start : start + len(block)] == block, where
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
@@ -162,12 +225,16 @@ def test_chunked_render_equals_line_by_line_reference(mode: str, large: bool) ->
                 by_service.setdefault(s or "", []).append((t, r))
             for key, svc_rules in rs.services.items():
                 assert sorted(svc_rules.lines()) == sorted(t for t, _ in by_service[key]), key
-                assert svc_rules.pairs() and sorted(svc_rules.pairs()) == sorted(by_service[key]), key
+                assert svc_rules.pairs() and sorted(svc_rules.pairs()) == sorted(
+                    by_service[key]
+                ), key
             _, plans = node_plans(snap, node)
             for plan in plans:
                 blocks = _ipt_reference(plan, large) if mode == "iptables" else _nft_reference(plan)
                 for block in blocks:
-                    _assert_contiguous(by_service[plan.key], block, f"{node} {plan.key}:{plan.port_name}")
+                    _assert_contiguous(
+                        by_service[plan.key], block, f"{node} {plan.key}:{plan.port_name}"
+                    )
                     checked += 1
     assert checked > 200
 

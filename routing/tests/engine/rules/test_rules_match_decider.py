@@ -20,7 +20,15 @@ import shlex
 
 from hypothesis import HealthCheck, given, settings
 
-from routing.engine.candidates import CLUSTERIP, EXTERNALIP, FORWARD, LOADBALANCER, NODEPORT, REJECT, path_for
+from routing.engine.candidates import (
+    CLUSTERIP,
+    EXTERNALIP,
+    FORWARD,
+    LOADBALANCER,
+    NODEPORT,
+    REJECT,
+    path_for,
+)
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.rules import render_node_rules
 from routing.engine.rules.plan import proxied_services, render_options
@@ -44,6 +52,7 @@ def _in(addr: str, cidr: str) -> bool:
 
 
 # -- iptables ---------------------------------------------------------------------------------
+
 
 def _iptables_tables(text: str) -> dict[str, dict[str, list[list[str]]]]:
     tables: dict[str, dict[str, list[list[str]]]] = {}
@@ -93,13 +102,38 @@ def _iptables_match(words: list[str], pkt: Packet) -> tuple[bool, bool, str | No
             ok, negate = not ok, False
         if not ok:
             return False, False, None, None
-        i += 2 if word in ("-d", "-s", "--dport", "-p", "--dst-type", "--src-type", "--probability", "-j",
-                           "--to-destination", "-m", "--comment", "--name", "--seconds", "--mode", "--ctstate",
-                           "--nfacct-name", "--mark", "--xor-mark", "--or-mark") else 1
+        i += (
+            2
+            if word
+            in (
+                "-d",
+                "-s",
+                "--dport",
+                "-p",
+                "--dst-type",
+                "--src-type",
+                "--probability",
+                "-j",
+                "--to-destination",
+                "-m",
+                "--comment",
+                "--name",
+                "--seconds",
+                "--mode",
+                "--ctstate",
+                "--nfacct-name",
+                "--mark",
+                "--xor-mark",
+                "--or-mark",
+            )
+            else 1
+        )
     return True, random_choice, target, dnat
 
 
-def _iptables_walk(chains: dict[str, list[list[str]]], chain: str, pkt: Packet, masq: bool, depth: int = 0) -> list:
+def _iptables_walk(
+    chains: dict[str, list[list[str]]], chain: str, pkt: Packet, masq: bool, depth: int = 0
+) -> list:
     """Outcomes [(verdict, endpoint or None, masquerade)] of ``pkt`` entering ``chain``;
     ("return", None, masq) when it falls through."""
     assert depth < 20
@@ -112,8 +146,15 @@ def _iptables_walk(chains: dict[str, list[list[str]]], chain: str, pkt: Packet, 
             masq = True
             continue
         if target in ("DNAT", "DROP", "REJECT", "ACCEPT"):
-            return out + [({"DNAT": "forward", "DROP": "drop", "REJECT": "reject", "ACCEPT": "accept"}[target],
-                           dnat, masq)]
+            return out + [
+                (
+                    {"DNAT": "forward", "DROP": "drop", "REJECT": "reject", "ACCEPT": "accept"}[
+                        target
+                    ],
+                    dnat,
+                    masq,
+                )
+            ]
         if target == "RETURN":
             return out + [("return", None, masq)]
         results = _iptables_walk(chains, target, pkt, masq, depth + 1)
@@ -129,7 +170,9 @@ def _iptables_walk(chains: dict[str, list[list[str]]], chain: str, pkt: Packet, 
 
 def iptables_verdict(text: str, pkt: Packet) -> list:
     tables = _iptables_tables(text)
-    nat = [r for r in _iptables_walk(tables["nat"], "KUBE-SERVICES", pkt, False) if r[0] != "return"]
+    nat = [
+        r for r in _iptables_walk(tables["nat"], "KUBE-SERVICES", pkt, False) if r[0] != "return"
+    ]
     if nat:
         return nat
     # Not DNATed: the filter table's no-endpoint rules decide.
@@ -155,37 +198,44 @@ def _nft_parse(text: str) -> tuple[dict[str, dict[str, str]], dict[str, list[str
             key, _, verdict = body.partition(" : ")
             maps.setdefault(found.group(1), {})[key.strip()] = verdict.strip()
         elif line.startswith("add rule ip kube-proxy "):
-            chain, _, rule = line[len("add rule ip kube-proxy "):].partition(" ")
+            chain, _, rule = line[len("add rule ip kube-proxy ") :].partition(" ")
             chains.setdefault(chain, []).append(rule)
     return maps, chains
 
 
-def _nft_walk(chains: dict[str, list[str]], chain: str, pkt: Packet, masq: bool, depth: int = 0) -> list:
+def _nft_walk(
+    chains: dict[str, list[str]], chain: str, pkt: Packet, masq: bool, depth: int = 0
+) -> list:
     assert depth < 20
     for rule in chains.get(chain, []):
         rule = re.sub(r' comment "[^"]*"', "", rule)
         words = rule.split()
         i, ok = 0, True
         while ok and i < len(words):
-            if words[i:i + 2] == ["ip", "daddr"]:
+            if words[i : i + 2] == ["ip", "daddr"]:
                 neg = words[i + 2] == "!="
                 value = words[i + 3 if neg else i + 2]
                 ok = _in(pkt.dst, value) != neg
                 i += 4 if neg else 3
-            elif words[i:i + 2] == ["ip", "saddr"]:
+            elif words[i : i + 2] == ["ip", "saddr"]:
                 neg = words[i + 2] == "!="
                 value = words[i + 3 if neg else i + 2]
                 if value.startswith("@"):
                     ok = False  # sessionAffinity set: a new client is not in it
                 elif value == "{":
                     end = words.index("}", i)
-                    ok = any(_in(pkt.src, v.strip(",")) for v in words[i + 4 if neg else i + 3:end]) != neg
+                    ok = (
+                        any(
+                            _in(pkt.src, v.strip(",")) for v in words[i + 4 if neg else i + 3 : end]
+                        )
+                        != neg
+                    )
                     i = end + 1
                     continue
                 else:
                     ok = _in(pkt.src, value) != neg
                 i += 4 if neg else 3
-            elif words[i:i + 4] == ["fib", "saddr", "type", "local"]:
+            elif words[i : i + 4] == ["fib", "saddr", "type", "local"]:
                 ok = pkt.src_local
                 i += 4
             else:
@@ -232,7 +282,8 @@ def nftables_verdict(text: str, pkt: Packet) -> list:
 
 # -- the property -----------------------------------------------------------------------------
 
-def _questions(svc, port) -> list[tuple[str, str, int]]:  # noqa: ANN001
+
+def _questions(svc, port) -> list[tuple[str, str, int]]:
     """(destination kind, address, port) a client can use."""
     out = [(CLUSTERIP, svc.cluster_ips[0], port.port)]
     if port.node_port:
@@ -254,17 +305,34 @@ def _compare(snapshot: Snapshot, mode: str) -> int:
                     if to != CLUSTERIP:
                         sources.append(("external", CLIENT_IP, False))
                     for kind, src, src_local in sources:
-                        want = path_for(snapshot, service=svc, port=port, node=name, pod_source=kind == "pod",
-                                        host_source=kind == "host", to=to)
-                        pkt = Packet(src, address or HOST_IP, dport, src_local=src_local,
-                                     dst_local=to == NODEPORT)
-                        got = (iptables_verdict if mode == "iptables" else nftables_verdict)(text, pkt)
+                        want = path_for(
+                            snapshot,
+                            service=svc,
+                            port=port,
+                            node=name,
+                            pod_source=kind == "pod",
+                            host_source=kind == "host",
+                            to=to,
+                        )
+                        pkt = Packet(
+                            src,
+                            address or HOST_IP,
+                            dport,
+                            src_local=src_local,
+                            dst_local=to == NODEPORT,
+                        )
+                        got = (iptables_verdict if mode == "iptables" else nftables_verdict)(
+                            text, pkt
+                        )
                         where = f"{mode} {svc.key}:{port.port} on {name}: {kind} -> {to} (detector {detector})"
                         actions = {g[0] for g in got}
                         assert actions == {want.action}, (where, got, want.action)
                         if want.action == FORWARD:
                             assert {g[1] for g in got} == {ep.key for ep in want.endpoints}, where
-                            assert {not g[2] for g in got} == {want.client_ip_preserved}, (where, got)
+                            assert {not g[2] for g in got} == {want.client_ip_preserved}, (
+                                where,
+                                got,
+                            )
                         checked += 1
     return checked
 
@@ -288,9 +356,18 @@ def _ipvs_compare(snapshot: Snapshot) -> int:
                         continue  # no node IP: kube-proxy has no address to bind the NodePort to
                     vs = f"{address or node.addresses[0]}:{dport}"
                     for kind in ("pod", "external") if to != CLUSTERIP else ("pod",):
-                        want = path_for(snapshot, service=svc, port=port, node=name, pod_source=kind == "pod", to=to)
+                        want = path_for(
+                            snapshot,
+                            service=svc,
+                            port=port,
+                            node=name,
+                            pod_source=kind == "pod",
+                            to=to,
+                        )
                         assert vs in servers, (svc.key, name, vs)
-                        expected = {ep.key for ep in want.endpoints} if want.action == FORWARD else set()
+                        expected = (
+                            {ep.key for ep in want.endpoints} if want.action == FORWARD else set()
+                        )
                         assert want.action in (FORWARD, REJECT)
                         assert servers[vs] == expected, (svc.key, name, kind, to)
                         checked += 1
@@ -331,10 +408,19 @@ def test_the_interpreters_see_every_verdict() -> None:
     from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
     objects = [node_obj("n1", zone="a"), node_obj("n2", zone="b")]
-    for i, (itp, etp, where) in enumerate([("Local", "Local", "n1"), ("Cluster", "Local", "n1"),
-                                            ("Cluster", "Cluster", None)]):
-        objects.append(service_obj(f"s{i}", type="LoadBalancer", cluster_ip=f"10.96.0.{10 + i}", itp=itp, etp=etp,
-                                   lb_ips=[f"192.0.2.{i + 1}"]))
+    for i, (itp, etp, where) in enumerate(
+        [("Local", "Local", "n1"), ("Cluster", "Local", "n1"), ("Cluster", "Cluster", None)]
+    ):
+        objects.append(
+            service_obj(
+                f"s{i}",
+                type="LoadBalancer",
+                cluster_ip=f"10.96.0.{10 + i}",
+                itp=itp,
+                etp=etp,
+                lb_ips=[f"192.0.2.{i + 1}"],
+            )
+        )
         eps = [endpoint_obj(f"10.244.{i}.1", where, pod=f"default/s{i}-a")] if where else []
         objects.append(slice_obj(f"s{i}", eps))
     for mode in ("iptables", "nftables"):
@@ -345,8 +431,20 @@ def test_the_interpreters_see_every_verdict() -> None:
             for name in snapshot.nodes:
                 for port in svc.ports:
                     for kind in ("pod", "host", "external"):
-                        path = path_for(snapshot, service=svc, port=port, node=name, pod_source=kind == "pod",
-                                        host_source=kind == "host", to=NODEPORT)
-                        seen.add((path.action, path.client_ip_preserved if path.action == FORWARD else None))
+                        path = path_for(
+                            snapshot,
+                            service=svc,
+                            port=port,
+                            node=name,
+                            pod_source=kind == "pod",
+                            host_source=kind == "host",
+                            to=NODEPORT,
+                        )
+                        seen.add(
+                            (
+                                path.action,
+                                path.client_ip_preserved if path.action == FORWARD else None,
+                            )
+                        )
         assert {("forward", True), ("forward", False), ("drop", None), ("reject", None)} <= seen
     assert _ipvs_compare(_snapshot((objects, {}), "ipvs")) > 10

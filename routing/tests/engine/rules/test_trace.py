@@ -10,21 +10,35 @@ import pytest
 
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.rules.trace import DNAT, DROP, Packet, TraceError, trace, trace_text
-from routing.tests.engine.rules.upstream_cases import NODE, node, overall_objects, port, proxy_configmap, service
+from routing.tests.engine.rules.upstream_cases import (
+    NODE,
+    node,
+    overall_objects,
+    port,
+    proxy_configmap,
+    service,
+    slice_port,
+)
 from routing.tests.engine.rules.upstream_cases import ep as endpoint
 from routing.tests.engine.rules.upstream_cases import slice_ as eps_slice
-from routing.tests.engine.rules.upstream_cases import slice_port
 
 POD = "10.0.0.2"
 
 
 def three_endpoints(**spec: object):
-    return snapshot_from_objects([
-        node(), proxy_configmap(),
-        service("ns1", "svc1", "172.30.0.41", [port()], **spec),
-        eps_slice("ns1", "svc1", [endpoint("10.180.0.1"), endpoint("10.180.0.2"), endpoint("10.180.0.3")],
-                  [slice_port()]),
-    ])
+    return snapshot_from_objects(
+        [
+            node(),
+            proxy_configmap(),
+            service("ns1", "svc1", "172.30.0.41", [port()], **spec),
+            eps_slice(
+                "ns1",
+                "svc1",
+                [endpoint("10.180.0.1"), endpoint("10.180.0.2"), endpoint("10.180.0.3")],
+                [slice_port()],
+            ),
+        ]
+    )
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
@@ -38,7 +52,9 @@ def test_three_endpoints_get_a_third_each(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
 def test_affinity_lookup_misses_for_a_first_connection(mode: str) -> None:
-    snap = three_endpoints(sessionAffinity="ClientIP", sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}})
+    snap = three_endpoints(
+        sessionAffinity="ClientIP", sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}}
+    )
     t = trace(snap, NODE, Packet(POD, "172.30.0.41", 80), mode)
     assert len(t.endpoints) == 3 and all(abs(s - 1 / 3) < 1e-9 for s in t.endpoints.values())
 
@@ -118,11 +134,20 @@ def test_nftables_goto_returns_to_the_caller_of_the_caller() -> None:
 
 def test_unknown_rule_text_is_refused() -> None:
     with pytest.raises(TraceError):
-        trace_text("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING --frobnicate 1 -j ACCEPT\nCOMMIT\n",
-                   "iptables", Packet(POD, "1.1.1.1", 80), [])
+        trace_text(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING --frobnicate 1 -j ACCEPT\nCOMMIT\n",
+            "iptables",
+            Packet(POD, "1.1.1.1", 80),
+            [],
+        )
     with pytest.raises(TraceError):
-        trace_text("add chain ip kube-proxy pre { type nat hook prerouting priority -100 ; }\n"
-                   "add rule ip kube-proxy pre frobnicate\n", "nftables", Packet(POD, "1.1.1.1", 80), [])
+        trace_text(
+            "add chain ip kube-proxy pre { type nat hook prerouting priority -100 ; }\n"
+            "add rule ip kube-proxy pre frobnicate\n",
+            "nftables",
+            Packet(POD, "1.1.1.1", 80),
+            [],
+        )
     with pytest.raises(TraceError):
         trace_text("", "ipvs", Packet(POD, "1.1.1.1", 80), [])
 
@@ -141,13 +166,20 @@ TRACE_PACKET_FLOWS = (
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
-@pytest.mark.parametrize(("name", "src", "dst", "port", "output", "masq"), TRACE_PACKET_FLOWS,
-                         ids=[f[0] for f in TRACE_PACKET_FLOWS])
-def test_upstream_expected_text(mode: str, name: str, src: str, dst: str, port: int, output: str, masq: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "src", "dst", "port", "output", "masq"),
+    TRACE_PACKET_FLOWS,
+    ids=[f[0] for f in TRACE_PACKET_FLOWS],
+)
+def test_upstream_expected_text(
+    mode: str, name: str, src: str, dst: str, port: int, output: str, masq: bool
+) -> None:
     from routing.tests.engine.rules.upstream_expected import IPTABLES_OVERALL, NFTABLES_OVERALL
 
     text = IPTABLES_OVERALL if mode == "iptables" else NFTABLES_OVERALL
-    t = trace_text(text, mode, Packet(src, dst, port), ["192.168.0.2", "192.168.1.2", "192.168.99.11"])
+    t = trace_text(
+        text, mode, Packet(src, dst, port), ["192.168.0.2", "192.168.1.2", "192.168.99.11"]
+    )
     assert t.output() == output
     assert t.masquerade is masq
 
@@ -157,5 +189,7 @@ def test_health_check_node_port_accepted_by_upstream_iptables_text() -> None:
     writes no accept rule for it)."""
     from routing.tests.engine.rules.upstream_expected import IPTABLES_OVERALL
 
-    t = trace_text(IPTABLES_OVERALL, "iptables", Packet("192.168.0.2", "192.168.0.2", 30000), ["192.168.0.2"])
+    t = trace_text(
+        IPTABLES_OVERALL, "iptables", Packet("192.168.0.2", "192.168.0.2", 30000), ["192.168.0.2"]
+    )
     assert t.output() == "ACCEPT"

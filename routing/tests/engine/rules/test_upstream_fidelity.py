@@ -12,7 +12,9 @@ from routing.tests.engine.rules.upstream_cases import CLUSTER_CIDR, NODE, overal
 from routing.tests.engine.rules.upstream_expected import IPTABLES_OVERALL, NFTABLES_OVERALL
 
 # The flags of upstream's NewFakeProxier.
-FAKE_IPTABLES = RenderOptions(cluster_cidr=CLUSTER_CIDR, nfacct=True, random_fully=False, include_jumps=False)
+FAKE_IPTABLES = RenderOptions(
+    cluster_cidr=CLUSTER_CIDR, nfacct=True, random_fully=False, include_jumps=False
+)
 FAKE_NFTABLES = RenderOptions(cluster_cidr=CLUSTER_CIDR, service_cidrs=("172.30.0.0/16",))
 
 
@@ -47,8 +49,14 @@ def test_nftables_declares_every_chain_before_it_is_referenced() -> None:
                 assert words[i + 1] in declared, line
             if word.startswith("@"):
                 assert word[1:] in declared or word[1:] in {
-                    "cluster-ips", "nodeport-ips", "firewall-ips", "no-endpoint-nodeports",
-                    "no-endpoint-services", "service-ips", "service-nodeports"}, line
+                    "cluster-ips",
+                    "nodeport-ips",
+                    "firewall-ips",
+                    "no-endpoint-nodeports",
+                    "no-endpoint-services",
+                    "service-ips",
+                    "service-nodeports",
+                }, line
 
 
 def test_large_cluster_mode_drops_endpoint_comments_only() -> None:
