@@ -106,7 +106,7 @@ def main() -> None:
         whatif = apply_scenario(
             snap, Scenario(service_overrides={key: {"internalTrafficPolicy": flip}})
         )
-        # A fresh cache per call, made inside the timed call as before.
+        # A fresh cache per call, made inside the timed call (its cost counts).
         took = _timed(
             lambda whatif=whatif: diff_rules(snap, whatif, "iptables", cache=_fresh_cache())
         )
