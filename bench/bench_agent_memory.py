@@ -108,6 +108,7 @@ def main() -> None:
         ready, done, lines = threading.Event(), threading.Event(), []
 
         def pump() -> None:
+            assert agent.stdout is not None  # stdout=PIPE
             for line in agent.stdout:
                 lines.append(line)
                 if " ready." in line:

@@ -201,7 +201,7 @@ def workers_cpu(master: int) -> float:
 
 def run_wrk(base: str, token: str, requests: list[tuple[str, str, str]], args) -> list[float]:
     lua_requests = ",\n".join(
-        "{%s, %s, %s}" % (json.dumps(m), json.dumps(p), json.dumps(b) if b else "nil")
+        "{" + ", ".join((json.dumps(m), json.dumps(p), json.dumps(b) if b else "nil")) + "}"
         for m, p, b in requests
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:

@@ -192,9 +192,8 @@ def report(results: list[dict]) -> str:
     lines.append(_row(head, widths))
     lines.extend(_row(b, widths) for b in body)
     lines.append(
-        "(seconds are wall clock, fastest of --repeat runs; CPU seconds in brackets; 1-min load average "
-        + ", ".join(f"{r['load_average']:.1f}" for r in results)
-        + ")"
+        "(seconds are wall clock, fastest of --repeat runs; CPU seconds in brackets; "
+        "1-min load average " + ", ".join(f"{r['load_average']:.1f}" for r in results) + ")"
     )
     lines.append("")
     per = [

@@ -126,7 +126,8 @@ def main() -> None:
         wall, cpu, rss, _ = run(["export_cluster", "bench", "-o", str(exported)], env)
         size = exported.stat().st_size / 1e6
         print(
-            f"{kind:<10} {'export':<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}  {size:.0f} MB written (streamed)"
+            f"{kind:<10} {'export':<8} {wall:7.1f} {cpu:7.1f} {rss:8.0f}"
+            f"  {size:.0f} MB written (streamed)"
         )
 
 

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -149,7 +150,8 @@ def run(events: int) -> None:
             if state_cache.get(cluster.state_key, "snapshot") is None:
                 rebuilt += 1
         print(
-            f"{label:<34} event -> stored + snapshot advanced: median {statistics.median(times):.0f} ms, "
+            f"{label:<34} event -> stored + snapshot advanced: "
+            f"median {statistics.median(times):.0f} ms, "
             f"max {max(times):.0f} ms over {len(times)} events ({rebuilt} not advanced); "
             f"of which snapshot_advance median {statistics.median(advance_ms):.0f} ms"
         )
@@ -195,12 +197,16 @@ def cold_start(cluster, *, workers: int) -> None:
         )
         for _ in range(workers)
     ]
+    pipes: list[tuple[IO[str], IO[str]]] = []
     for proc in procs:
-        assert proc.stdout.readline().strip() == "ready"
-    for proc in procs:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    waits = sorted(float(proc.stdout.readline()) for proc in procs)
+        assert proc.stdin is not None and proc.stdout is not None  # opened with PIPE
+        pipes.append((proc.stdin, proc.stdout))
+    for _stdin, stdout in pipes:
+        assert stdout.readline().strip() == "ready"
+    for stdin, _stdout in pipes:
+        stdin.write("go\n")
+        stdin.flush()
+    waits = sorted(float(stdout.readline()) for _stdin, stdout in pipes)
     for proc in procs:
         proc.wait(timeout=300)
     print(

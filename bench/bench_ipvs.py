@@ -10,6 +10,7 @@ analytic-path cost of scheduler_shares for the hash schedulers for comparison.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,9 @@ def main() -> None:
         )
         for scheduler in LOAD_DEPENDENT:
             wall, cpu = best_seconds(
-                lambda: simulate.run(endpoints=eps, scheduler=scheduler, workload=workload, seed=1),
+                functools.partial(
+                    simulate.run, endpoints=eps, scheduler=scheduler, workload=workload, seed=1
+                ),
                 args.repeat,
             )
             print(
@@ -70,7 +73,8 @@ def main() -> None:
         eps = endpoints(count)
         for scheduler in ("rr", "sh", "dh", "mh"):
             wall, _ = best_seconds(
-                lambda: scheduler_shares(endpoints=eps, scheduler=scheduler), args.repeat
+                functools.partial(scheduler_shares, endpoints=eps, scheduler=scheduler),
+                args.repeat,
             )
             print(f"{scheduler:<10}{count:>10}{wall:>10.5f}{1 / wall:>14,.0f}")
 

@@ -7,6 +7,7 @@ The generated dump is cached in bench/out/.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -65,7 +66,8 @@ def main() -> None:
     snap = snapshot_from_objects(read_objects(path))
     print(
         f"loaded snapshot: {len(snap.nodes)} nodes, {len(snap.services)} services, "
-        f"{total_endpoints(snap)} endpoints in {time.perf_counter() - t:.1f} s (not part of the targets)"
+        f"{total_endpoints(snap)} endpoints in {time.perf_counter() - t:.1f} s"
+        " (not part of the targets)"
     )
 
     node = sorted(snap.nodes)[len(snap.nodes) // 2]
@@ -74,11 +76,15 @@ def main() -> None:
         times = []
         for _ in range(3):
             cache = _fresh_cache()
-            times.append(_timed(lambda: render_node_rules(snap, node, mode, cache=cache)))
+            times.append(
+                _timed(functools.partial(render_node_rules, snap, node, mode, cache=cache))
+            )
         rs = render_node_rules(snap, node, mode)
         print(
-            f"render {mode:8} one node ({node}): {len(rs.text.splitlines()):>7} lines, {len(rs.text) / 1e6:.1f} MB: "
-            f"first {_fmt(times[0])} (chain-name hashes computed), then best {_fmt(min(times[1:], key=lambda t: t[1]))} "
+            f"render {mode:8} one node ({node}): {len(rs.text.splitlines()):>7} lines, "
+            f"{len(rs.text) / 1e6:.1f} MB: "
+            f"first {_fmt(times[0])} (chain-name hashes computed), "
+            f"then best {_fmt(min(times[1:], key=lambda t: t[1]))} "
             "(rendered from scratch, hashes cached); target < 1 s"
         )
 
@@ -100,17 +106,23 @@ def main() -> None:
         whatif = apply_scenario(
             snap, Scenario(service_overrides={key: {"internalTrafficPolicy": flip}})
         )
-        took = _timed(lambda: diff_rules(snap, whatif, "iptables", cache=_fresh_cache()))
+        # A fresh cache per call, made inside the timed call (its cost counts).
+        took = _timed(
+            lambda whatif=whatif: diff_rules(snap, whatif, "iptables", cache=_fresh_cache())
+        )
         summary = diff_rules(snap, whatif, "iptables").to_json()
         hosts = len({e.node for v in snap.endpoint_index.get(key, {}).values() for e in v})
         print(
-            f"diff iptables, all {summary['nodes_total']} nodes, iTP flip of the {label} Service {key} "
-            f"({sum(len(v) for v in snap.endpoint_index.get(key, {}).values())} endpoints on {hosts} nodes): "
+            f"diff iptables, all {summary['nodes_total']} nodes, "
+            f"iTP flip of the {label} Service {key} "
+            f"({sum(len(v) for v in snap.endpoint_index.get(key, {}).values())} endpoints"
+            f" on {hosts} nodes): "
             f"{summary['nodes_changed']} nodes change, {summary['render_classes']} render classes, "
             f"in {_fmt(took)} (target < 1 s)"
         )
     print(
-        f"load average during the run: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} CPUs"
+        f"load average during the run: {Path('/proc/loadavg').read_text().split()[0]}"
+        f" on {os.cpu_count()} CPUs"
     )
 
 

@@ -83,6 +83,7 @@ def watch_latency(server, env: dict[str, str], events: int) -> None:
     ).count() == full_runs or not server.watch_requests("pods"):
         time.sleep(0.2)
         if watcher.poll() is not None:
+            assert watcher.stderr is not None  # stderr=PIPE
             raise SystemExit(f"watch_cluster exited: {watcher.stderr.read()[-500:]}")
     print(f"watch_cluster: initial list (unchanged) in {time.perf_counter() - started:.1f} s")
     time.sleep(1.0)  # the watches connect

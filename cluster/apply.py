@@ -174,6 +174,7 @@ def rollback_job_run(*, job_id: int, task_id: str = "") -> Job | None:
     job = job_start(job_id=job_id, celery_task_id=task_id)
     if job is None:
         return None
+    assert job.parent is not None  # a rollback job always names the job it undoes
     if job.parent.kind == Job.Kind.PROXY_CHANGE:
         return proxy_rollback_run(job=job)
     targets, expected = [], []
@@ -314,7 +315,10 @@ def _write(*, job, api, targets, befores, action) -> None:
             result,
             ""
             if verified
-            else "read back differs from what was patched (an admission policy may have changed it)",
+            else (
+                "read back differs from what was patched"
+                " (an admission policy may have changed it)"
+            ),
         )
     done = len(targets) - failed
     errors = [f"{failed} patch(es) refused"] * bool(failed) + [

@@ -170,9 +170,8 @@ def _fast_ok(root: Any, limits: Limits, budget: list[int]) -> bool:
                     or len(key) > max_string
                     or not key.isascii()
                     or "\x00" in key
-                ):
-                    if _key_problem(key, limits):
-                        return False
+                ) and _key_problem(key, limits):
+                    return False
             values = container.values()
         else:
             values = container

@@ -76,7 +76,8 @@ def insert_rows(
     :class:`ObjectError` naming the object (``label(row)``) and the field. Returns the
     number of rows written.
     """
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Options.concrete_fields is a cached_property django-stubs does not declare.
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]  # type: ignore[attr-defined]
     columns = [_Column(f) for f in fields]
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
@@ -87,7 +88,7 @@ def insert_rows(
     json_columns = [i for i, c in enumerate(columns) if c.is_json]
     sized_columns = [(i, c.max_length) for i, c in enumerate(columns) if c.max_length is not None]
 
-    def values(row: dict[str, Any]) -> list:
+    def values(row: dict[str, Any]) -> list[Any]:
         out = [row.get(name, default) for name, default in zip(attnames, defaults)]
         for i in json_columns:
             if out[i] is None:
@@ -96,9 +97,8 @@ def insert_rows(
                 out[i] = _dumps(out[i])
             except (TypeError, ValueError) as exc:
                 raise ObjectError(f"{label(row)}: {attnames[i]} is not JSON ({exc})") from None
-            if "\\u0000" in out[i] and _NUL.search(
-                out[i]
-            ):  # jsonb cannot store NUL; refuse everywhere
+            # jsonb cannot store NUL; refuse everywhere
+            if "\\u0000" in out[i] and _NUL.search(out[i]):
                 raise ObjectError(f"{label(row)}: {attnames[i]} contains a NUL character (\\u0000)")
         for i, limit in sized_columns:
             if out[i] is not None and len(out[i]) > limit:
@@ -115,7 +115,7 @@ def insert_rows(
                     count += 1
             return count
         sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
-        batch: list[tuple] = []
+        batch: list[list[Any]] = []
         for row in rows:
             batch.append(values(row))
             if len(batch) >= BATCH_SIZE:

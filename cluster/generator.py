@@ -42,7 +42,8 @@ class Shape:
             raise ValueError("need nodes >= 1, services >= 0, pods >= 0 and 1 <= zones <= 26")
         if self.pods > self.nodes * MAX_PODS_PER_NODE:
             raise ValueError(
-                f"{self.pods} pods do not fit on {self.nodes} nodes of {MAX_PODS_PER_NODE} pods each"
+                f"{self.pods} pods do not fit on {self.nodes} nodes"
+                f" of {MAX_PODS_PER_NODE} pods each"
             )
         if self.pods and not self.services:
             raise ValueError("pods need at least one service (every pod belongs to a deployment)")

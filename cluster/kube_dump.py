@@ -139,10 +139,12 @@ class _StreamLoader(_KubeLoader, Composer):
     """
 
     def __init__(self, text: str) -> None:
-        _KubeLoader.__init__(self, text)
+        # The base is picked at runtime (libyaml's CSafeLoader when built), so mypy sees it
+        # as an unknown class and its __init__ as object's.
+        _KubeLoader.__init__(self, text)  # type: ignore[call-arg]
         Composer.__init__(self)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(AliasEvent):
             event = self.get_event()
             return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
@@ -194,11 +196,11 @@ def _yaml_document(loader: _StreamLoader, where: str, budget: list[int] | None) 
     loader.get_event()  # DocumentStartEvent
     start = loader.peek_event()
     if getattr(start, "tag", None) is not None and not getattr(start, "implicit", True):
-        document = _yaml_value(loader)  # an explicit tag: composed whole, as PyYAML does
+        document: Any = _yaml_value(loader)  # an explicit tag: composed whole, as PyYAML does
         if budget is not None and document is not None:
             _check_element(document, where, loader.limits, budget)
     elif loader.check_event(SequenceStartEvent):
-        document: Any = _yaml_sequence(loader, lambda index: f"{where}, item {index}", budget)
+        document = _yaml_sequence(loader, lambda index: f"{where}, item {index}", budget)
     elif loader.check_event(MappingStartEvent):
         loader.get_event()
         document = {}
@@ -597,7 +599,8 @@ class _JsonReader:
         return self.decoder.raw_decode(self.text, position)
 
     def _array(self, position: int, where: Any) -> tuple[list[Any], int]:
-        text, out = self.text, []
+        text = self.text
+        out: list[Any] = []
         position = _skip(text, position + 1)
         if text.startswith("]", position):
             return out, position + 1
@@ -614,7 +617,8 @@ class _JsonReader:
                 raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
 
     def _object(self, position: int, where: str) -> tuple[dict[str, Any], int]:
-        text, out = self.text, {}
+        text = self.text
+        out: dict[str, Any] = {}
         position = _skip(text, position + 1)
         if text.startswith("}", position):
             return out, position + 1
@@ -761,6 +765,7 @@ def _flatten(
         )
     found = check_value(obj, limits, budget) if budget is not None else None
     if found is not None:
+        assert budget is not None  # only a budgeted check finds anything
         path, problem = found
         error = DumpTooLarge if budget[0] < 0 else DumpError
         raise error(f"{where}{_label(obj)}: {path + ' ' if path else ''}{problem}")

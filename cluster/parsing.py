@@ -405,7 +405,8 @@ def parse_kube_proxy_config(
     scheduler = r.get(ipvs, "scheduler", str, path="data.config.conf ipvs.scheduler") or "rr"
     if scheduler not in IPVS_SCHEDULERS:  # kube-proxy's own validation refuses to start
         raise r.fail(
-            f"data.config.conf ipvs.scheduler {scheduler!r} is not one of {', '.join(IPVS_SCHEDULERS)}"
+            f"data.config.conf ipvs.scheduler {scheduler!r}"
+            f" is not one of {', '.join(IPVS_SCHEDULERS)}"
         )
     cluster_cidr = r.get(config, "clusterCIDR", str, path="data.config.conf clusterCIDR") or ""
     for part in filter(None, (p.strip() for p in cluster_cidr.split(","))):

@@ -124,6 +124,7 @@ def proxy_change_run(*, job: Job) -> Job:
 
 def proxy_rollback_run(*, job: Job) -> Job:
     """Put the config.conf the proxy change replaced back, and restart again."""
+    assert job.parent is not None  # a rollback job always names the job it undoes
     entry = job.parent.audit_entries.filter(
         object_kind="ConfigMap", result=AuditEntry.Result.APPLIED
     ).first()
@@ -139,6 +140,7 @@ def proxy_rollback_run(*, job: Job) -> Job:
 
 def _apply(*, job: Job, action: str, new_text, expected_rv: str) -> Job:
     namespace, name = KUBE_PROXY_CONFIGMAP
+    assert job.cluster is not None  # proxy change jobs are created for a cluster
     try:
         with connect(cluster=job.cluster) as api:
             current = get_object(api, "ConfigMap", namespace, name)

@@ -112,7 +112,12 @@ def cluster_import(
 
 
 #: The stored kinds an import is measured by (endpoints follow their slices).
-_COUNTED = {"Node": Node, "Service": Service, "EndpointSlice": EndpointSlice, "Pod": Pod}
+_COUNTED: dict[str, type[Node] | type[Service] | type[EndpointSlice] | type[Pod]] = {
+    "Node": Node,
+    "Service": Service,
+    "EndpointSlice": EndpointSlice,
+    "Pod": Pod,
+}
 
 
 def _stored_counts(cluster: Cluster) -> dict[str, int]:

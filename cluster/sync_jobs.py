@@ -69,6 +69,7 @@ def sync_job_run(
             on_progress(percent, message)
 
     with job_heartbeat(job_id=job.pk):  # a killed process stops beating: job_reap_dead
+        assert job.cluster is not None  # sync jobs are created for a cluster
         run = cluster_sync(cluster=job.cluster, job=job, on_progress=progress)
     job_log(
         job=job,

@@ -8,12 +8,14 @@ broken stream resumes from the last resourceVersion it saw (with backoff); a ``4
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from cluster.kube.client import connect
 from cluster.kube.errors import KubeError, KubeGone
@@ -108,10 +110,8 @@ class _Reader(threading.Thread):
 
     @staticmethod
     def _shutdown(response) -> None:
-        try:
+        with contextlib.suppress(Exception):
             response.shutdown()
-        except Exception:
-            pass
 
 
 def cluster_watch(
@@ -126,7 +126,8 @@ def cluster_watch(
     """List, then watch ``cluster`` until ``stop`` is set or ``max_seconds`` pass."""
     stop = stop or threading.Event()
     deadline = time.monotonic() + max_seconds if max_seconds else None
-    stats, events = WatchStats(), queue.Queue()
+    stats = WatchStats()
+    events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
     generation = 0
     with connect(cluster=cluster) as api:
         readers = _relist(cluster, job, api, events, generation, timeout_seconds, stats)

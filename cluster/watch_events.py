@@ -76,7 +76,7 @@ def _advance_snapshot(
     """Tell the apps above (``state_advanced``) what the batch changed, so the engine's
     cached snapshot is carried over to the new revision (only the changed objects are
     re-read) instead of rebuilt from every row."""
-    final: dict[tuple[str, str, str], dict | None] = {}
+    final: dict[tuple[str | None, str, str], dict | None] = {}
     touched: set[str] = set()
     for type_, obj in applied:
         kind = obj.get("kind")

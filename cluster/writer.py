@@ -93,7 +93,8 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
 
     ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
     """
-    plan, seen = Plan(), {}
+    plan = Plan()
+    seen: dict[tuple[str, str, str], int] = {}
     lists = {
         "Node": plan.nodes,
         "Service": plan.services,
@@ -112,7 +113,8 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
         key = (kind, namespace, name)
         if key in seen:
             raise ObjectError(
-                f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1} have the same name"
+                f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1}"
+                " have the same name"
             )
         seen[key] = index
         if kind == "ConfigMap" and name == KUBE_PROXY_CONFIGMAP[1]:
@@ -192,7 +194,8 @@ def clear_state(cluster: Cluster) -> None:
     # Children before parents, each as one DELETE statement: the ORM's cascade collector
     # would load every row of a 150,000-pod cluster into memory first.
     for model in (Endpoint, EndpointSlice, Pod, Service, Node, KubeProxyConfig):
-        model.objects.filter(cluster=cluster)._raw_delete(model.objects.db)
+        # QuerySet._raw_delete is private Django API, absent from django-stubs.
+        model.objects.filter(cluster=cluster)._raw_delete(model.objects.db)  # type: ignore[union-attr]
 
 
 def _label(kind: str) -> Callable[[dict[str, Any]], str]:

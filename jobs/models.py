@@ -138,6 +138,8 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: Not a column: set by ``cluster_sync`` on the run it returns (retry the failure?).
+    error_transient: bool
 
     class Meta:
         ordering = ["-started_at", "-id"]

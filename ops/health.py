@@ -26,7 +26,8 @@ def check_database() -> str:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as error:
-        # The probe is unauthenticated: the error's class only; its text (hosts, users) goes to the log.
+        # The probe is unauthenticated: the error's class only; its text (hosts, users) goes
+        # to the log.
         log.warning("readyz: database check failed: %s", error)
         return f"error: {type(error).__name__}"
     return "ok"

@@ -217,7 +217,8 @@ def test_simulate_bad_question_exits_2_in_one_line(args, word, tmp_path):
         (b"{", "invalid JSON"),
         (b"\x00\xff", "UTF-8"),
         (
-            b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"taints": ["x"]}}',
+            b'{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},'
+            b' "spec": {"taints": ["x"]}}',
             "spec.taints[0]",
         ),
     ],

@@ -72,7 +72,7 @@ def simulate_cases() -> Iterator[Case]:
     """Bodies for POST /api/v1/simulate: structure, size, types, encodings."""
     for depth in (65, 200, 949, 950, 1000, 5000, 100_000):
         yield _simulate(
-            '{"cluster_dump": %s, "service": "a/b", "source": "lb"}' % _nested(depth),
+            '{"cluster_dump": ' + _nested(depth) + ', "service": "a/b", "source": "lb"}',
             f"list nested {depth}",
             expect=(400,),
         )
@@ -89,7 +89,7 @@ def simulate_cases() -> Iterator[Case]:
     )
     for literal in ("NaN", "Infinity", "-Infinity"):
         yield _simulate(
-            '{"seed": %s, "cluster": "small", "service": "shop/web", ' '"source": "lb"}' % literal,
+            '{"seed": ' + literal + ', "cluster": "small", "service": "shop/web", "source": "lb"}',
             f"literal {literal}",
             expect=(400,),
         )
@@ -117,7 +117,7 @@ def simulate_cases() -> Iterator[Case]:
     yield _simulate_json({"cluster": "c" * 100_000}, "100 kB cluster name", expect=(400,))
     yield _simulate_json({"cluster": "%"}, "cluster named %", expect=(400,))
     yield _simulate_json({"cluster": "\x00"}, "cluster named NUL", expect=(400,))
-    for field, values in {
+    bad_values: dict[str, list[Any]] = {
         "service": [1, None, [], {}, "a", "a/b/c", "%/%", "/", " / ", "x" * 10_000],
         "source": [1, None, "pod:", "node:n1", "lb:x", "pod:n1 x", ["lb"]],
         "to": ["moon", 1, {}],
@@ -133,7 +133,8 @@ def simulate_cases() -> Iterator[Case]:
         "ipvs_scheduler": ["random", []],
         "kube_version": [1.3, "one", "1." + "9" * 5000],
         "seed": [-1, 2**64, "x", 1.5, True],
-    }.items():
+    }
+    for field, values in bad_values.items():
         for value in values:
             yield _simulate_json({field: value}, f"{field}={json.dumps(value)[:40]}", expect=(400,))
     yield _simulate_json({"cluster": ..., "cluster_dump": {}}, "empty inline dump", expect=(400,))
@@ -142,6 +143,7 @@ def simulate_cases() -> Iterator[Case]:
         "both cluster and dump",
         expect=(400,),
     )
+    dump: Any
     for dump in (
         "x",
         1,
@@ -336,7 +338,7 @@ def _state() -> dict[str, Any]:
     out = io.StringIO()
     call_command("export_cluster", "small", stdout=out)
     counts = {
-        model._meta.label: model.objects.count()
+        model._meta.label: model._default_manager.count()
         for app in ("cluster", "routing", "jobs")
         for model in apps.get_app_config(app).get_models()
     }
@@ -406,7 +408,8 @@ def _check(case: Case, send: Callable[[Case], Any], figures: Figures) -> list[st
 def _run(cases: list[Case], send: Callable[[Case], Any], title: str) -> None:
     send(Case("warm-up", "GET", "/api/v1/clusters/small"))  # imports are not the input's cost
     before = _state()
-    figures, failures = Figures(), []
+    figures = Figures()
+    failures: list[str] = []
     for case in cases:
         problems = _check(case, send, figures)
         failures.extend(f"{case.who} {case.method} {case.name}: {p}" for p in problems)

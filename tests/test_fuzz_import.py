@@ -95,7 +95,8 @@ def corpus() -> dict[str, bytes]:
         ),
         "recursive alias": _node_yaml("    a: &a [*a]\n"),
         "alias bomb in config.conf as YAML dump": (
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\n"
+            "apiVersion: v1\nkind: ConfigMap\n"
+            "metadata:\n  name: kube-proxy\n  namespace: kube-system\n"
             "data:\n  config.conf: |\n"
             + "".join(f"    {line}\n" for line in alias_bomb(9).splitlines())
         ).encode(),
@@ -212,7 +213,9 @@ EXPECTED = {
     "Node spec nested 300 levels": "nests more than 100 levels deep",
     "config.conf nested 300 levels": "nests more than 100 levels deep",
     "Service named a/b": "metadata.name 'a/b' is not a valid Service name",
-    "namespace with an underscore": "metadata.namespace 'shop_1' must be a lowercase RFC 1123 label",
+    "namespace with an underscore": (
+        "metadata.namespace 'shop_1' must be a lowercase RFC 1123 label"
+    ),
     "label value with a space": "metadata.labels.app value 'a b'",
     "port 70000": "spec.ports[0].port 70000 is not a port number",
     "protocol HTTP": "spec.ports[0].protocol 'HTTP' is not one of",
@@ -289,7 +292,8 @@ def test_hostile_dumps_exit_2_in_one_line_change_nothing_and_stay_bounded(tmp_pa
     worst_time = max(results, key=lambda r: r["seconds"])
     with capsys.disabled():
         print(
-            f"\nimport fuzz: {len(results)} inputs tried; worst peak RSS {worst_memory['peak_rss'] >> 20} MB"
+            f"\nimport fuzz: {len(results)} inputs tried;"
+            f" worst peak RSS {worst_memory['peak_rss'] >> 20} MB"
             f" ({worst_memory['label']}, {worst_memory['bytes']:,} bytes; the parent process had"
             f" {worst_memory['baseline_rss'] >> 20} MB); worst time {worst_time['seconds']:.2f} s"
             f" ({worst_time['label']})"

@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,10 @@ def _image_missing() -> str | None:
         ).returncode
         != 0
     ):
-        return f"image {IMAGE} not built on this machine: `make image` builds it (minutes, so `make test` does not)"
+        return (
+            f"image {IMAGE} not built on this machine:"
+            " `make image` builds it (minutes, so `make test` does not)"
+        )
     return None
 
 
@@ -118,7 +122,8 @@ def test_built_image_serves_healthz_and_readyz_as_non_root(tmp_path) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline, answers = time.monotonic() + 60, {}
+        deadline = time.monotonic() + 60
+        answers: dict[str, tuple[int, Any]] = {}
         while time.monotonic() < deadline and len(answers) < 2:
             for path in ("/healthz", "/readyz"):
                 try:
@@ -196,6 +201,7 @@ def _agent_starts_with_only_the_broker_url(name: str, tmp_path: Path) -> None:
     try:
         lines = []
         deadline = time.monotonic() + 90
+        assert agent.stdout is not None  # stdout=PIPE
         for line in agent.stdout:
             lines.append(line)
             if " ready." in line or time.monotonic() > deadline:

@@ -71,7 +71,9 @@ def test_readyz_checks_redis_when_configured(live_server, settings, tmp_path) ->
 @pytest.mark.django_db
 def test_readyz_is_unavailable_while_a_migration_is_not_applied() -> None:
     health._migrated.clear()
-    MigrationRecorder.Migration.objects.filter(app="jobs").order_by("-id").first().delete()
+    latest = MigrationRecorder.Migration.objects.filter(app="jobs").order_by("-id").first()
+    assert latest is not None  # the test database is migrated
+    latest.delete()
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"] == "error: 1 migration(s) not applied"
@@ -93,8 +95,8 @@ def test_metrics_export_the_domain_gauges(live_server, settings) -> None:
     call_command("load_demo", verbosity=0)
     demo = Cluster.objects.get(name="demo")
     now = timezone.now()
-    for minutes, status in ((30, SyncRun.Status.SUCCEEDED), (10, SyncRun.Status.FAILED)):
-        run = SyncRun.objects.create(cluster=demo, status=status)
+    for minutes, run_status in ((30, SyncRun.Status.SUCCEEDED), (10, SyncRun.Status.FAILED)):
+        run = SyncRun.objects.create(cluster=demo, status=run_status)
         SyncRun.objects.filter(pk=run.pk).update(finished_at=now - timedelta(minutes=minutes))
     Job.objects.create(kind=Job.Kind.SYNC, state=Job.State.QUEUED)
     for seconds in (2, 4):

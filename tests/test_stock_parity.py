@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.test import APIRequestFactory
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
 
 from cluster.api import views as cluster_views
 from cluster.models import Cluster
@@ -40,7 +41,7 @@ from routing.api import views as routing_views
 pytest_plugins = ["cluster.api.testing"]
 
 # A day-long window: the run never straddles a window edge (where the fixed window resets).
-RATES = {"anon": "3/day", "user": "5/day"}
+RATES: dict[str, str | None] = {"anon": "3/day", "user": "5/day"}
 
 
 class StockAnon(AnonRateThrottle):
@@ -77,7 +78,7 @@ def test_anonymous_clients_are_limited_as_the_stock_anon_throttle_limits_them() 
     assert ours == stock == [True, True, True, False, False, False]
     # Another address has its own count, in both.
     assert AnonThrottle().allow_request(_request(AnonymousUser(), "198.51.100.1"), None)
-    assert StockAnon().allow_request(_request(AnonymousUser(), "198.51.100.1"), None)
+    assert StockAnon().allow_request(_request(AnonymousUser(), "198.51.100.1"), APIView())
 
 
 @pytest.mark.django_db
@@ -98,7 +99,8 @@ def test_a_refused_request_says_when_to_retry_within_the_window() -> None:
     for _ in range(4):
         allowed = throttle.allow_request(_request(AnonymousUser()), None)
     assert not allowed
-    assert 0 < throttle.wait() <= 86400
+    wait = throttle.wait()
+    assert wait is not None and 0 < wait <= 86400
 
 
 def _failure(authentication, key: str) -> str | None:
@@ -118,7 +120,8 @@ def test_token_authentication_answers_as_drf_token_authentication() -> None:
     key = api_token_issue(user=user)
     ours = FastTokenAuthentication()
     assert FastTokenAuthentication.authenticate is TokenAuthentication.authenticate
-    assert ours.authenticate_header(None) == TokenAuthentication().authenticate_header(None)
+    request = _request(AnonymousUser())
+    assert ours.authenticate_header(request) == TokenAuthentication().authenticate_header(request)
     our_user, our_token = ours.authenticate_credentials(key)
     assert our_user == user and our_token.user == user and our_token.digest != key
     for unknown in ("0" * 40, "nope", ""):

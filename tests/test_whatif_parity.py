@@ -34,7 +34,7 @@ pytest_plugins = ["cluster.api.testing"]
 pytestmark = pytest.mark.django_db
 
 DEMO = Path(settings.BASE_DIR) / "cluster" / "fixtures" / "demo.json"
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 def _demo_services() -> list[str]:

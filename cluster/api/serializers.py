@@ -84,7 +84,9 @@ class ClusterDetailSerializer(ClusterSerializer):
 class _ScopedSerializer(serializers.ModelSerializer):
     """Rows that belong to a cluster name it (and keep ``raw`` for the detail view)."""
 
-    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    cluster: serializers.SlugRelatedField[Cluster] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
 
 
 class NodeSerializer(_ScopedSerializer):
@@ -204,9 +206,11 @@ class EndpointSliceDetailSerializer(EndpointSliceSerializer):
 class EndpointSerializer(_ScopedSerializer):
     """One endpoint; conditions with kube-proxy's defaults applied."""
 
-    slice = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    slice: serializers.SlugRelatedField[EndpointSlice] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     service = serializers.SerializerMethodField(
-        help_text="namespace/name of the owning " "Service (from the slice's label)"
+        help_text="namespace/name of the owning Service (from the slice's label)"
     )
     target = serializers.SerializerMethodField(help_text="targetRef as Kind/namespace/name")
 

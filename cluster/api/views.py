@@ -102,10 +102,14 @@ class _ReadOnly(viewsets.ReadOnlyModelViewSet):
     detail_serializer_class: type[serializers.Serializer]
     list_only: tuple[str, ...] = ()
 
-    def get_serializer_class(self) -> type[serializers.Serializer]:
-        return self.detail_serializer_class if self.action == "retrieve" else self.serializer_class
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        if self.action == "retrieve":
+            return self.detail_serializer_class
+        assert self.serializer_class is not None  # every subclass sets one
+        return self.serializer_class
 
     def get_queryset(self) -> QuerySet:
+        assert self.queryset is not None  # every subclass sets one
         queryset = self.queryset.all()
         return queryset.defer(*self.list_only) if self.action == "list" else queryset
 

@@ -16,6 +16,7 @@ Run it by hand (for benchmarks or a demo) with::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import socket
@@ -257,10 +258,8 @@ class _Server(ThreadingHTTPServer):
     def drop_connections(self) -> None:
         """Cut every open client connection (kept-alive ones too), like a dead process."""
         for sock in list(self.open_sockets):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class FakeApiServer:

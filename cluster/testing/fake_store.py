@@ -120,6 +120,8 @@ def _field_causes(obj: dict) -> list[tuple[str, str]]:
             value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             continue
+        # int fields always carry their range (see FieldSpec.kind).
+        assert spec.minimum is not None and spec.maximum is not None
         if not isinstance(value, int) or not spec.minimum <= value <= spec.maximum:
             causes.append(
                 (
@@ -275,9 +277,11 @@ class Store:
         with self.lock:
             if token:
                 try:
-                    snap_id, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+                    snap_id, offset_text = (
+                        base64.urlsafe_b64decode(token.encode()).decode().split(":")
+                    )
                     rv, items = self._snapshots[snap_id]
-                    offset = int(offset)
+                    offset = int(offset_text)
                 except (ValueError, KeyError, UnicodeDecodeError):
                     raise ApiError(
                         410,

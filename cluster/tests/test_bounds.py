@@ -113,8 +113,10 @@ def test_a_plain_anchor_without_alias_is_harmless():
     ("text", "expected"),
     [
         (
-            '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "\\ud800"}}}',
-            "top level (Node n1): metadata.labels.a holds a lone surrogate (\\ud800 at character 0),"
+            '{"apiVersion": "v1", "kind": "Node",'
+            ' "metadata": {"name": "n1", "labels": {"a": "\\ud800"}}}',
+            "top level (Node n1): metadata.labels.a holds a lone surrogate"
+            " (\\ud800 at character 0),"
             " which is not text",
         ),
         # libyaml refuses the escape itself.
@@ -161,7 +163,10 @@ def test_json_non_finite_numbers_are_refused(value):
 
 def test_deep_nesting_inside_an_object_names_the_path():
     deep = "[" * 150 + "]" * 150
-    text = '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"}, "spec": %s}'
+    text = (
+        '{"apiVersion": "v1", "kind": "Pod",'
+        ' "metadata": {"name": "p", "namespace": "x"}, "spec": %s}'
+    )
     with pytest.raises(DumpError) as info:
         _read(text % deep)
     assert _one_line(info.value).startswith(
@@ -172,7 +177,8 @@ def test_deep_nesting_inside_an_object_names_the_path():
 def test_nul_and_binary_values_are_refused():
     with pytest.raises(DumpError, match=r"\(Node n1\): metadata.labels.a holds a NUL"):
         _read(
-            '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"a": "x\\u0000"}}}'
+            '{"apiVersion": "v1", "kind": "Node",'
+            ' "metadata": {"name": "n1", "labels": {"a": "x\\u0000"}}}'
         )
     with pytest.raises(DumpError, match=r"\(Node n1\): spec.x is binary data \(YAML !!binary\)"):
         _read("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  x: !!binary aGk=\n")

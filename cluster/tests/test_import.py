@@ -109,7 +109,8 @@ def test_summary_names_skipped_kinds_and_flagged_slices(tmp_path):
     path.write_text(json.dumps(dump))
     out, _ = _run(str(path), "--name", "c")
     assert out.splitlines() == [
-        "Imported cluster 'c' (revision 1): 2 Node, 1 Service, 2 EndpointSlice, 3 Endpoint, 2 Pod, 0 ConfigMap",
+        "Imported cluster 'c' (revision 1): 2 Node, 1 Service, 2 EndpointSlice, 3 Endpoint,"
+        " 2 Pod, 0 ConfigMap",
         "Skipped (not used by Routescope): 1 Endpoints",
         "Flagged EndpointSlice shop/lost-1 (Service shop/lost not found)",
     ]

@@ -291,7 +291,8 @@ def _with(obj: dict, **meta) -> dict:
         ),
         (
             _with(b.node("n1"), annotations={"big": "x" * (256 * 1024)}),
-            "^Node n1: metadata.annotations total 262,147 characters, more than the API server's 262,144",
+            "^Node n1: metadata.annotations total 262,147 characters,"
+            " more than the API server's 262,144",
         ),
     ],
     ids=[

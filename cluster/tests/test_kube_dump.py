@@ -53,7 +53,10 @@ def test_multi_document_yaml_with_empty_documents_and_a_list():
 
 
 def test_yaml_timestamps_stay_strings():
-    text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  creationTimestamp: 2024-05-01T10:00:00Z\n"
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"
+        "  creationTimestamp: 2024-05-01T10:00:00Z\n"
+    )
     (pod,) = _read(text)
     assert pod["metadata"]["creationTimestamp"] == "2024-05-01T10:00:00Z"
 
@@ -93,7 +96,8 @@ def test_path_and_stdin(tmp_path, monkeypatch):
         ("---\n---\n", "empty input: no Kubernetes objects found"),
         (
             "just some words",
-            "document 1 is not a Kubernetes object: expected a mapping with kind and apiVersion, got a string",
+            "document 1 is not a Kubernetes object:"
+            " expected a mapping with kind and apiVersion, got a string",
         ),
         (
             '{"name": "x", "value": 3}',
@@ -181,9 +185,11 @@ def test_missing_file():
 
 def test_later_yaml_document_replaces_an_earlier_object():
     text = (
-        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: ClusterIP}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\n"
+        "spec: {type: ClusterIP}\n---\n"
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n---\n"
-        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: NodePort}\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\n"
+        "spec: {type: NodePort}\n"
     )
     dump = read_dump(io.BytesIO(text.encode()))
     assert [(o["kind"], o.get("spec", {}).get("type")) for o in dump.objects] == [
@@ -289,7 +295,8 @@ def test_odd_metadata_types_still_give_one_line():
         DumpError, match=r"^top level, items\[0\] \(metadata.name 5/7\): missing kind$"
     ):
         _read(
-            '{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": 7, "namespace": 5}}]}'
+            '{"apiVersion": "v1", "kind": "List",'
+            ' "items": [{"metadata": {"name": 7, "namespace": 5}}]}'
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -21,7 +22,7 @@ SECRET = "hunter2-db-password"
 def _leaky(obj: dict) -> dict:
     """A Pod with a literal env value, a Secret reference and a last-applied copy."""
     obj = copy.deepcopy(obj)
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "DB_PASSWORD", "value": SECRET},
         {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api", "key": "key"}}},
     ]

@@ -293,7 +293,8 @@ BAD = [
         "service-bad-type",
         2,
         _break(["spec", "type"], "Ingress"),
-        "Service shop/web: spec.type 'Ingress' is not one of ClusterIP, NodePort, LoadBalancer, ExternalName",
+        "Service shop/web: spec.type 'Ingress' is not one of"
+        " ClusterIP, NodePort, LoadBalancer, ExternalName",
     ),
     (
         "service-bad-policy",
@@ -360,7 +361,8 @@ BAD = [
         "configmap-bad-mode",
         None,
         b.kube_proxy_configmap("mode: kernelspace\n"),
-        "ConfigMap kube-system/kube-proxy: data.config.conf mode 'kernelspace' is not one of iptables, nftables, ipvs, userspace",
+        "ConfigMap kube-system/kube-proxy: data.config.conf mode 'kernelspace'"
+        " is not one of iptables, nftables, ipvs, userspace",
     ),
     (
         "configmap-bad-yaml",
@@ -375,7 +377,8 @@ BAD = [
             **b.node("n7", ip="10.0.0.7"),
             "metadata": {"name": "n7", "annotations": {"routescope.io/kube-proxy-mode": "ebpf"}},
         },
-        "Node n7: metadata.annotations.routescope.io/kube-proxy-mode 'ebpf' is not one of iptables, nftables, ipvs, userspace",
+        "Node n7: metadata.annotations.routescope.io/kube-proxy-mode 'ebpf'"
+        " is not one of iptables, nftables, ipvs, userspace",
     ),
 ]
 

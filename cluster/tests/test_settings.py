@@ -14,7 +14,8 @@ from config.env import secret_key
 
 PROBE = (
     "import json, importlib; s = importlib.import_module('config.settings.local');"
-    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'],"
+    " 'name': str(s.DATABASES['default']['NAME']),"
     " 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'eager': s.CELERY_TASK_ALWAYS_EAGER,"
     " 'tz': s.TIME_ZONE, 'anon': s.ROUTESCOPE_ANONYMOUS_READ}))"
 )

@@ -31,8 +31,10 @@ _REDOC_PAGE = Engine().from_string("""<!DOCTYPE html>
 
 
 REDOC_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; "
     "frame-ancestors 'none'"
 )
 

@@ -169,7 +169,7 @@ def _body_for(exc: exceptions.APIException) -> dict[str, Any]:
         flat = _flatten(detail, prefix="")
         flat_codes = _flatten(codes, prefix="") if isinstance(codes, (dict, list)) else {}
         field, messages = next(iter(flat.items()), (None, ["Invalid input."]))
-        code = (flat_codes.get(field) or ["invalid"])[0]
+        code = ((flat_codes.get(field) if field is not None else None) or ["invalid"])[0]
         shown_field = None if field in _NON_FIELD_KEYS or field == "" else field
         message = messages[0] if shown_field is None else f"{shown_field}: {messages[0]}"
         return error_body(code=str(code), message=message, field=shown_field, details=flat)

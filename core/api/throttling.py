@@ -36,6 +36,7 @@ class _FixedWindowThrottle(BaseThrottle):
         if not rate or ident is None:
             return True
         limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+        assert limit is not None and period is not None  # a set rate parses to both
         now = time.time()
         key = window_key(self.scope, ident, period, now)
         cache.add(key, 0, period + 1)
@@ -85,4 +86,5 @@ def throttle_reset(*, scope: str, ident: str) -> None:
     rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
     if rate:
         _limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+        assert period is not None  # a set rate parses to both
         cache.delete(window_key(scope, ident, period, time.time()))

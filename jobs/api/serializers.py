@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Model
 from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -14,8 +15,11 @@ from jobs.models import AuditEntry, Job, SyncRun
 class JobSerializer(serializers.ModelSerializer):
     """A job's state and progress (the list leaves the log out)."""
 
-    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    created_by = serializers.SlugRelatedField(
+    # Model, not Cluster/User: this app never imports ``cluster`` (it is below it).
+    cluster: serializers.SlugRelatedField[Model] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
+    created_by: serializers.SlugRelatedField[Model] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     url = serializers.HyperlinkedIdentityField(view_name="api-job-detail")
@@ -52,7 +56,9 @@ class JobDetailSerializer(JobSerializer):
 class SyncRunSerializer(serializers.ModelSerializer):
     """One sync of a cluster: outcome, counts, timings, error."""
 
-    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    cluster: serializers.SlugRelatedField[Model] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:

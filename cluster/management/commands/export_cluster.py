@@ -58,7 +58,8 @@ class Command(BaseCommand):
                 write(text)
             return
         write(
-            '{\n"apiVersion": "v1",\n"kind": "List",\n"metadata": {"resourceVersion": ""},\n"items": ['
+            '{\n"apiVersion": "v1",\n"kind": "List",\n'
+            '"metadata": {"resourceVersion": ""},\n"items": ['
         )
         for index, obj in enumerate(objects):
             write(("\n" if index == 0 else ",\n") + json.dumps(obj, ensure_ascii=False))
