@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint style bench clean lock image
+.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean lock image
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -56,12 +56,10 @@ run: venv frontend demo
 	@echo "Routescope is serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120 --access-logfile -
 
+# Import layers and engine purity (import-linter), ruff (lint + format check) and mypy (strict
+# for routing/engine), all configured in pyproject.toml; .pre-commit-config.yaml runs the same.
 lint: venv-dev
 	$(VENV)/bin/lint-imports
-
-# ruff (lint + format check) and mypy, configured in pyproject.toml; also the pre-commit
-# hooks. Joins `lint` once the code base is formatted and clean.
-style: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
