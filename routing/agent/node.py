@@ -85,6 +85,7 @@ def read_rules_compressed(mode: str, *, netns: str | None = None) -> tuple[bytes
     parts: list[bytes] = []
     size = 0
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
         while chunk := proc.stdout.read(_CHUNK):
             size += len(chunk)
             parts.append(packer.compress(chunk))
@@ -139,7 +140,8 @@ def apply_node_rules(mode: str, text: str) -> dict:
         )
     if mode not in ("iptables", "nftables"):
         raise ValueError(f"cannot apply {mode!r} rules")
-    prefix = ["ip", "netns", "exec", agent_netns()] if agent_netns() else []
+    netns = agent_netns()
+    prefix = ["ip", "netns", "exec", netns] if netns else []
     if mode == "nftables":
         subprocess.run([*prefix, "nft", "delete", "table", "ip", "kube-proxy"], capture_output=True)
         _run([*prefix, "nft", "-f", "-"], text)

@@ -107,8 +107,8 @@ class Lab:
             used.add(ip)
             self.nodes[name] = LabNode(name, f"{self.tag}-n{i}", ip, i)
         first = next(iter(self.nodes))
-        for j, (ip, node) in enumerate(sorted(pod_ips.items())):
-            home = node if node in self.nodes else first
+        for j, (ip, host) in enumerate(sorted(pod_ips.items())):
+            home = host if host in self.nodes else first
             self.pods[ip] = LabPod(ip, home, f"{self.tag}-p{j}")
         for port in svc.ports:
             for ep in self.snapshot.endpoints(self.service, port.name):

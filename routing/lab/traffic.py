@@ -141,7 +141,9 @@ def _one_round(
         if not events and time.monotonic() >= deadline:
             break
         for key, mask in events:
-            sock, (i, connected) = key.fileobj, key.data
+            fileobj, (i, connected) = key.fileobj, key.data
+            assert isinstance(fileobj, socket.socket)  # only sockets are registered
+            sock = fileobj
             out = outs[i]
             if mask & selectors.EVENT_WRITE and not connected:
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

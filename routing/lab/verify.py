@@ -57,6 +57,7 @@ def _target(
     kind, _, node = source.partition(":")
     svc = snapshot.services[lab.service]
     port = svc.port(port_name)
+    assert port is not None  # port_name is the name of one of svc.ports
     if node not in lab.nodes:
         raise LabError(f"source {source!r}: unknown node")
     if to == "clusterip":

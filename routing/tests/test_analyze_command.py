@@ -192,7 +192,9 @@ def test_stored_cluster_report_is_cached_per_revision() -> None:
         cluster=cluster,
         scenario=Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}}),
     )
-    assert what_if.row("default/web").worst_dropped == pytest.approx(1 / 3)
+    web = what_if.row("default/web")
+    assert web is not None
+    assert web.worst_dropped == pytest.approx(1 / 3)
     cluster_replace_state(cluster=cluster, objects=_objects()[:3])
     cluster.refresh_from_db()
     second = cluster_report(cluster=cluster)
