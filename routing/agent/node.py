@@ -94,9 +94,8 @@ def read_rules_compressed(mode: str, *, netns: str | None = None) -> tuple[bytes
     if proc.returncode != 0 and mode == "nftables" and "No such file" in stderr:
         return zlib.compress(b""), 0  # no kube-proxy table at all: everything expected is missing
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{shlex.join(cmd)}: {stderr.strip().splitlines()[0] if stderr.strip() else proc.returncode}"
-        )
+        err = stderr.strip()
+        raise RuntimeError(f"{shlex.join(cmd)}: {err.splitlines()[0] if err else proc.returncode}")
     parts.append(packer.flush())
     return b"".join(parts), size
 

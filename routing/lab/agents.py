@@ -97,9 +97,8 @@ class LabAgents:
             time.sleep(0.1)
         if pending:
             name = next(iter(pending))
-            raise LabError(
-                f"node agent for {name} did not apply the rules: {''.join(self.logs[name][-5:]).strip()}"
-            )
+            tail = "".join(self.logs[name][-5:]).strip()
+            raise LabError(f"node agent for {name} did not apply the rules: {tail}")
 
     def close(self) -> None:
         """Stop every worker (TERM, then KILL)."""

@@ -171,7 +171,8 @@ class Lab:
                 # route lookup. The default leads to a veth whose peer sits unbridged in
                 # the fabric namespace (no forwarding there): a sink inside the lab.
                 cmds += [
-                    f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} netns {self.fabric}",
+                    f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} "
+                    f"netns {self.fabric}",
                     "link set sink0 up",
                     "route add default dev sink0",
                 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import resource
 import selectors
@@ -65,10 +66,8 @@ class Responders:
     def close(self) -> None:
         """Stop the thread and close every socket."""
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         for sock in self._sockets:

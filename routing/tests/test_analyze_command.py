@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _objects() -> list[dict]:
-    """Three nodes in zones a/b/c; web (ClusterIP) on n1 and n2; shop (NodePort, eTP=Local) on n1."""
+    """Three nodes in zones a/b/c; web (ClusterIP) on n1 and n2; shop (NodePort, eTP=Local)
+    on n1."""
     return [
         node_obj("n1", zone="a"),
         node_obj("n2", zone="b"),
@@ -241,7 +242,7 @@ def test_service_flag_prints_every_source_in_detail(dump: Path) -> None:
     text = run(str(dump), "--service", "default/shop")
     assert "default/web" not in text
     assert (
-        "external -> nodeport: 3 node(s): 1 forward, 2 drop, 0 reject; dropped 66.7% (LOCAL_NO_ENDPOINT_ON_NODE)"
-        in text
+        "external -> nodeport: 3 node(s): 1 forward, 2 drop, 0 reject; "
+        "dropped 66.7% (LOCAL_NO_ENDPOINT_ON_NODE)" in text
     )
     assert "pod-external -> nodeport: 3 node(s): 3 forward, 0 drop, 0 reject; dropped 0.0%" in text
