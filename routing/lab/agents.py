@@ -115,7 +115,8 @@ class LabAgents:
 
 
 def _pump(proc: subprocess.Popen, lines: list[str], ready: threading.Event) -> None:
-    for line in proc.stdout:  # type: ignore[union-attr]
+    assert proc.stdout is not None  # the agents are started with stdout=PIPE
+    for line in proc.stdout:
         lines.append(line)
         del lines[:-200]
         if " ready." in line:

@@ -50,8 +50,10 @@ class Responders:
             for key, _ in self._sel.select(timeout=0.5):
                 if key.data is None:
                     return
+                listener = key.fileobj
+                assert isinstance(listener, socket.socket)  # only sockets are registered
                 try:
-                    conn, peer = key.fileobj.accept()  # type: ignore[union-attr]
+                    conn, peer = listener.accept()
                 except OSError:
                     continue
                 try:
@@ -169,7 +171,8 @@ def _one_round(
             sock.close()
     for key in list(sel.get_map().values()):
         outs[key.data[0]].counts["drop"] += 1
-        key.fileobj.close()  # type: ignore[union-attr]
+        assert isinstance(key.fileobj, socket.socket)  # only sockets are registered
+        key.fileobj.close()
     sel.close()
 
 
