@@ -100,7 +100,8 @@ class Flow:
 
 
 def _stack(items: list[tuple[str, float, str, str]], x: float, scale: float) -> list[Box]:
-    boxes, y = [], GAP
+    boxes: list[Box] = []
+    y: float = GAP
     for label, value, kind, detail in items:
         h = max(MIN_BOX, value * scale)
         boxes.append(Box(label=label, x=x, y=y, h=h, value=value, kind=kind, detail=detail))
@@ -147,7 +148,10 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
             kind = "drop" if target in DROP_TARGETS else ("cross" if target in source.cross else "")
             links.append(
                 Link(
-                    path=f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}",
+                    path=(
+                        f"M{x0:.1f},{y0:.1f} "
+                        f"C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}"
+                    ),
                     width=round(width, 1),
                     kind=kind,
                     title=f"{source.label} → {target}: {share * 100:.1f}% of its connections",

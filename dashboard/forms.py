@@ -110,7 +110,7 @@ class WhatIfForm(forms.Form):
         controls = {param: whatif_form_field(spec) for param, spec in SERVICE_PARAMS.items()}
         # Service fields right after "service", as the explorer lays them out.
         rest = [(k, v) for k, v in self.fields.items() if k != "service"]
-        self.fields = {"service": self.fields["service"], **controls, **dict(rest)}  # type: ignore[assignment]
+        self.fields = {"service": self.fields["service"], **controls, **dict(rest)}
 
     def service_field_controls(self) -> list[forms.BoundField]:
         """The bound controls of the Service fields (the explorer's first fieldset)."""
@@ -119,6 +119,7 @@ class WhatIfForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         """Nodes must exist; an IPVS scheduler needs ipvs mode."""
         data = super().clean()
+        assert data is not None  # Form.clean() returns cleaned_data
         known = set(self.nodes)
         for name in ("down", "cordon", "drain"):
             unknown = [n for n in data.get(name) or [] if n not in known]

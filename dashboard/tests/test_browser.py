@@ -48,7 +48,7 @@ DEMO_DUMP = Path(settings.BASE_DIR) / "cluster" / "fixtures" / "demo.json"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[sync_api.Browser]:
     assert (
         Path(settings.BASE_DIR) / "static" / "vendor" / "htmx.min.js"
     ).exists(), "run scripts/vendor.sh"
@@ -68,7 +68,7 @@ def demo(transactional_db) -> Cluster:
 class Page:
     """A browser tab on the live server that records console errors and screenshots."""
 
-    def __init__(self, browser: object, base: str, *, width: int = 1280) -> None:
+    def __init__(self, browser: sync_api.Browser, base: str, *, width: int = 1280) -> None:
         self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.tab = self.context.new_page()
         self.base = base
@@ -76,7 +76,7 @@ class Page:
         self.tab.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.tab.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open(self, path: str, shot: str | None = None) -> object:
+    def open(self, path: str, shot: str | None = None) -> sync_api.Page:
         self.tab.goto(self.base + path)
         self.tab.wait_for_load_state("networkidle")
         if shot:
@@ -192,7 +192,9 @@ def test_saving_a_scenario_and_reopening_its_url(page: Page, demo: Cluster) -> N
     tab.click("form[action$='/save/'] button[type=submit]")
     tab.wait_for_url(re.compile(r"/scenarios/\d+/"))
     scenario = Scenario.objects.get(name="cache reachable everywhere")
-    fresh = Page(tab.context.browser, page.base)
+    browser = tab.context.browser
+    assert browser is not None  # the context came from a launched browser
+    fresh = Page(browser, page.base)
     again = fresh.open(f"/scenarios/{scenario.pk}/", "scenario")
     assert again.locator("h1").inner_text() == "Scenario “cache reachable everywhere”"
     assert again.locator("#id_itp").input_value() == "Cluster"

@@ -14,6 +14,12 @@ from routing.models import RulesDriftReport
 from routing.services import drift_report_record
 
 
+def _found(match: re.Match[str] | None) -> re.Match[str]:
+    """The match, failing the test (not with AttributeError) when there is none."""
+    assert match is not None, "pattern not found"
+    return match
+
+
 def _record(
     cluster: Cluster,
     node: str,
@@ -59,7 +65,7 @@ def test_overview_lists_only_nodes_out_of_sync(client: Client, demo: Cluster) ->
     _record(demo, "node-b1", mode="nftables", missing=["a", "b", "c"], extra=["x"])
     card = _card(client.get(reverse("dashboard:overview", args=["demo"])).content.decode())
     assert re.findall(r'data-drift-node="([^"]+)"', card) == ["node-b1"]
-    row = re.search(r'data-drift-node="node-b1">(.*?)</tr>', card, re.S).group(1)
+    row = _found(re.search(r'data-drift-node="node-b1">(.*?)</tr>', card, re.S)).group(1)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
     assert cells[1] == "nftables" and cells[3:5] == ["3", "1"]
     rules_url = reverse("dashboard:rules", args=["demo"])
@@ -101,11 +107,13 @@ def test_rules_page_shows_the_nodes_latest_report_with_its_diff(
     _record(demo, "node-a1", missing=["elsewhere"])
     url = reverse("dashboard:rules", args=["demo"])
     body = client.get(url, {"node": "node-b1", "mode": "iptables"}).content.decode()
-    section = re.search(
-        r'<section class="card" data-drift="node-b1">(.*?)</section>', body, re.S
+    section = _found(
+        re.search(r'<section class="card" data-drift="node-b1">(.*?)</section>', body, re.S)
     ).group(1)
     assert "drifted" in section and "node-b1-host" in section
-    diff = re.search(r"<pre class=\"rules\" data-drift-diff>(.*?)</pre>", section, re.S).group(1)
+    diff = _found(
+        re.search(r"<pre class=\"rules\" data-drift-diff>(.*?)</pre>", section, re.S)
+    ).group(1)
     assert re.findall(r'<span class="(diff-\w+)">([^<]*)</span>', diff) == [
         ("diff-del", "- nat/KUBE-SEP-X: -j DNAT"),
         ("diff-add", "+ chain nat/KUBE-SVC-STALE"),
@@ -122,7 +130,7 @@ def test_rules_page_marks_an_in_sync_report_and_a_mode_mismatch(
     body = client.get(
         reverse("dashboard:rules", args=["demo"]), {"node": "node-b1", "mode": "iptables"}
     ).content.decode()
-    section = re.search(r'data-drift="node-b1">(.*?)</section>', body, re.S).group(1)
+    section = _found(re.search(r'data-drift="node-b1">(.*?)</section>', body, re.S)).group(1)
     assert "badge-ok" in section and "in sync" in section and "data-drift-diff" not in section
     assert "the agent compared nftables" in section
 

@@ -9,6 +9,12 @@ import pytest
 from dashboard.flow import BOX_W, LEFT_X, RIGHT_X, FlowSource, build_flow
 
 
+def _found(match: re.Match[str] | None) -> re.Match[str]:
+    """The match, failing the test (not with AttributeError) when there is none."""
+    assert match is not None, "pattern not found"
+    return match
+
+
 def test_bands_are_proportional_to_weight_times_share() -> None:
     flow = build_flow(
         [
@@ -50,7 +56,8 @@ def test_links_join_the_box_edges_and_the_picture_fits() -> None:
     flow = build_flow([FlowSource(f"n{i}", 1, {"a": 1.0}) for i in range(5)])
     for link in flow.links:
         x0, y0, x1, y1 = map(
-            float, re.match(r"M([\d.]+),([\d.]+) C.* ([\d.]+),([\d.]+)$", link.path).groups()
+            float,
+            _found(re.match(r"M([\d.]+),([\d.]+) C.* ([\d.]+),([\d.]+)$", link.path)).groups(),
         )
         assert x0 == LEFT_X + BOX_W and x1 == RIGHT_X
         assert 0 < y0 < flow.height and 0 < y1 < flow.height

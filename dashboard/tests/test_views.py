@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -16,7 +17,14 @@ from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+# Extra WSGI environ for Client.get(), typed as its **extra is.
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
+
+
+def _found(match: re.Match[str] | None) -> re.Match[str]:
+    """The match, failing the test (not with AttributeError) when there is none."""
+    assert match is not None, "pattern not found"
+    return match
 
 
 def local_drop_share(cluster: Cluster, namespace: str, name: str) -> float:
@@ -76,6 +84,7 @@ def test_overview_query_count_does_not_grow_with_pods(
     with django_assert_num_queries(15):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
+    assert node is not None
     Pod.objects.bulk_create(
         [
             Pod(
@@ -108,7 +117,7 @@ def test_cluster_switcher_lists_every_cluster(client: Client, demo: Cluster) -> 
 def test_services_table_badges_counts_and_drop_share(client: Client, demo: Cluster) -> None:
     body = client.get(reverse("dashboard:services", args=["demo"])).content.decode()
     assert body.count('data-service="') == Service.objects.filter(cluster=demo).count()
-    cache = re.search(r'data-service="shop/cache">(.*?)</tr>', body, re.S).group(1)
+    cache = _found(re.search(r'data-service="shop/cache">(.*?)</tr>', body, re.S)).group(1)
     assert "iTP Local" in cache
     ready = Endpoint.objects.filter(
         service__cluster=demo, service__name="cache", ready=True
@@ -189,6 +198,7 @@ def test_service_detail_placement_marks_endpoint_states(client: Client, demo: Cl
         .select_related("service")
         .first()
     )
+    assert terminating is not None and terminating.service is not None
     service = terminating.service
     body = client.get(
         reverse("dashboard:service-detail", args=["demo", service.namespace, service.name])

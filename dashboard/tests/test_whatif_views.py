@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,7 +17,14 @@ from routing.models import Scenario
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+# Extra WSGI environ for Client.get(), typed as its **extra is.
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
+
+
+def _found(match: re.Match[str] | None) -> re.Match[str]:
+    """The match, failing the test (not with AttributeError) when there is none."""
+    assert match is not None, "pattern not found"
+    return match
 
 
 def nodes_without_ready_endpoint(cluster: Cluster, name: str) -> float:
@@ -149,7 +157,7 @@ def test_apply_is_offered_to_operators_with_the_exact_patch(
     client.force_login(operator)
     body = client.get(reverse("dashboard:scenario", args=[scenario.pk])).content.decode()
     assert 'data-open-dialog="apply-dialog" data-apply>' in body
-    patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S).group(1)
+    patch = _found(re.search(r"<pre data-patch>(.*?)</pre>", body, re.S)).group(1)
     version = (demo.services.get(name="checkout").raw["metadata"]).get("resourceVersion")
     assert f"Service shop/checkout (resourceVersion {version})" in patch
     assert "spec.externalTrafficPolicy: Local → Cluster" in patch
@@ -180,7 +188,9 @@ def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(
     diff = client.get(
         url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout", "etp": "Cluster"}
     ).content.decode()
-    changed = re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S).group(1)
+    changed = _found(
+        re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S)
+    ).group(1)
     assert 'class="diff-add">+' in changed and 'class="diff-del">-' in changed
     nft = client.get(
         url, {"node": "node-a1", "mode": "nftables", "service": "shop/cache"}
@@ -300,7 +310,7 @@ def test_proxy_mode_patch_needs_the_restart_confirmation(
     body = client.get(
         reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cart"}
     ).content.decode()
-    patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S).group(1)
+    patch = _found(re.search(r"<pre data-patch>(.*?)</pre>", body, re.S)).group(1)
     assert "mode: iptables → nftables" in patch and "rollout restart" in patch
     assert 'name="confirm_restart" value="yes" required' in body
     response = client.post(reverse("dashboard:scenario-apply", args=[scenario.pk]), follow=True)
@@ -348,7 +358,9 @@ def test_cluster_wide_impact_of_a_whatif(client: Client, demo: Cluster) -> None:
     body = client.get(url, {"service": "shop/cache", "itp": "Cluster"}, **HTMX).content.decode()
     before, after = map(
         int,
-        re.search(r"dropping traffic: <strong>(\d+)</strong> → <strong[^>]*>(\d+)<", body).groups(),
+        _found(
+            re.search(r"dropping traffic: <strong>(\d+)</strong> → <strong[^>]*>(\d+)<", body)
+        ).groups(),
     )
     assert after == before - 1  # cache stops dropping; nothing else changes
     assert "Resolved findings" in body and "shop/cache" in body

@@ -81,7 +81,7 @@ def _whatif_diff(
         return None
     form = WhatIfForm(request.GET, nodes=nodes)
     if not form.is_valid():
-        raise InputError("; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+        raise InputError("; ".join(f"{f}: {' '.join(map(str, e))}" for f, e in form.errors.items()))
     whatif = scenario_snapshot(snapshot=snapshot, changes=form.changes())
     result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service, cache=cache)
     return {"text": result.node_diff(node), "summary": result.to_json(), "query": form.changes()}

@@ -121,7 +121,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     control is flipped the query string carries the whole what-if, as on the explorer.
     """
     scenario = get_object_or_404(Scenario.objects.select_related("cluster", "created_by"), pk=pk)
-    params = request.GET
+    params: QueryDict = request.GET
     if set(params) <= {"service"}:
         snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
         params = _params_for(
@@ -178,7 +178,8 @@ def save(request: HttpRequest, name: str) -> HttpResponse:
             request,
             "Nothing saved: "
             + "; ".join(
-                f"{f}: {' '.join(e)}" for f, e in {**form.errors, **save_form.errors}.items()
+                f"{f}: {' '.join(map(str, e))}"
+                for f, e in {**form.errors, **save_form.errors}.items()
             ),
         )
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
@@ -239,7 +240,9 @@ def impact(request: HttpRequest, name: str) -> HttpResponse:
     form = WhatIfForm(request.GET, nodes=sorted(snapshot.nodes))
     context: dict[str, Any] = {"cluster": cluster, "error": None}
     if not form.is_valid():
-        context["error"] = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+        context["error"] = "; ".join(
+            f"{f}: {' '.join(map(str, e))}" for f, e in form.errors.items()
+        )
     else:
         preview_changes = _preview(cluster, form, snapshot)["changes"]
         try:

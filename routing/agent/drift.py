@@ -61,9 +61,8 @@ def read_actual(mode: str, *, netns: str | None = None) -> str:
     if proc.returncode != 0 and mode == "nftables" and "No such file" in proc.stderr:
         return ""  # no kube-proxy table at all: everything expected is missing
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)}: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else proc.returncode}"
-        )
+        err = proc.stderr.strip()
+        raise RuntimeError(f"{' '.join(cmd)}: {err.splitlines()[0] if err else proc.returncode}")
     return proc.stdout
 
 

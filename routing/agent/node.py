@@ -85,6 +85,7 @@ def read_rules_compressed(mode: str, *, netns: str | None = None) -> tuple[bytes
     parts: list[bytes] = []
     size = 0
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
         while chunk := proc.stdout.read(_CHUNK):
             size += len(chunk)
             parts.append(packer.compress(chunk))
@@ -93,9 +94,8 @@ def read_rules_compressed(mode: str, *, netns: str | None = None) -> tuple[bytes
     if proc.returncode != 0 and mode == "nftables" and "No such file" in stderr:
         return zlib.compress(b""), 0  # no kube-proxy table at all: everything expected is missing
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{shlex.join(cmd)}: {stderr.strip().splitlines()[0] if stderr.strip() else proc.returncode}"
-        )
+        err = stderr.strip()
+        raise RuntimeError(f"{shlex.join(cmd)}: {err.splitlines()[0] if err else proc.returncode}")
     parts.append(packer.flush())
     return b"".join(parts), size
 
@@ -139,7 +139,8 @@ def apply_node_rules(mode: str, text: str) -> dict:
         )
     if mode not in ("iptables", "nftables"):
         raise ValueError(f"cannot apply {mode!r} rules")
-    prefix = ["ip", "netns", "exec", agent_netns()] if agent_netns() else []
+    netns = agent_netns()
+    prefix = ["ip", "netns", "exec", netns] if netns else []
     if mode == "nftables":
         subprocess.run([*prefix, "nft", "delete", "table", "ip", "kube-proxy"], capture_output=True)
         _run([*prefix, "nft", "-f", "-"], text)

@@ -13,7 +13,13 @@ from celery import chain, shared_task
 
 from routing.agent.drift import rules_drift
 from routing.agent.node import (
+    # Those marked F401 are re-exported: the lab and the agent tests import them from here.
+    AGENT_VERSION,  # noqa: F401
+    NETNS_ENV,  # noqa: F401
+    WRITE_ENV,  # noqa: F401
+    agent_host,  # noqa: F401
     agent_netns,  # noqa: F401
+    apply_node_rules,  # noqa: F401
     collect_node_rules,
     node_queue,
     unpack_rules,

@@ -88,7 +88,8 @@ EXAMPLE = [
                     "in_sync": False,
                     "missing_count": 1,
                     "unexpected_count": 1,
-                    "diff": "- nat/KUBE-SEP-ABCDEF0123456789: -j DNAT -p tcp --to-destination 10.244.1.7:6379\n"
+                    "diff": "- nat/KUBE-SEP-ABCDEF0123456789: -j DNAT -p tcp "
+                    "--to-destination 10.244.1.7:6379\n"
                     "+ chain nat/KUBE-SVC-STALESTALESTALE",
                     "agent_hostname": "node-b1",
                     "agent_version": "routescope-agent/1",

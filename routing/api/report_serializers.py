@@ -115,7 +115,8 @@ class FindingSerializer(serializers.Serializer):
     impact = serializers.FloatField(help_text="0..1, ranks findings.")
     service = serializers.CharField()
     port = serializers.CharField()
-    source = serializers.CharField(allow_null=True)
+    # A field named `source`: DRF-stubs type the Field.source attribute (the dotted path).
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     message = serializers.CharField()
     nodes = serializers.ListField(child=serializers.CharField())
 

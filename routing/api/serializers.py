@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from cluster.models import Cluster
@@ -53,8 +54,9 @@ def whatif_field(spec: WhatIfField) -> serializers.Field:
     if spec.kind is int:
         return serializers.IntegerField(
             required=False,
-            min_value=spec.minimum,
-            max_value=spec.maximum,
+            # None is DRF's own default (no bound); its stubs type these parameters as int.
+            min_value=spec.minimum,  # type: ignore[arg-type]
+            max_value=spec.maximum,  # type: ignore[arg-type]
             help_text=spec.describe(),
         )
     return serializers.ChoiceField(spec.choices, required=False, help_text=spec.describe())
@@ -107,7 +109,8 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
         help_text="namespace/name",
         error_messages={"invalid": "must be namespace/name"},
     )
-    source = serializers.RegexField(
+    # A field named `source`: DRF-stubs type the Field.source attribute (the dotted path).
+    source = serializers.RegexField(  # type: ignore[assignment]
         SOURCE,
         help_text="pod:NODE (a pod on NODE), external:NODE (a client outside the "
         "cluster arriving at NODE) or lb (behind the cloud load balancer).",
@@ -238,7 +241,8 @@ class SimulateAnswerSerializer(serializers.Serializer):
 
     service = serializers.CharField()
     port = serializers.CharField()
-    source = SimulateSourceSerializer()
+    # A field named `source`: DRF-stubs type the Field.source attribute (the dotted path).
+    source = SimulateSourceSerializer()  # type: ignore[assignment]
     to = serializers.ChoiceField(DESTINATIONS)
     proxy_mode = serializers.ChoiceField(PROXY_MODES)
     action = serializers.ChoiceField(("forward", "drop", "reject"))
@@ -328,7 +332,7 @@ class ScenarioSerializer(serializers.ModelSerializer):
 
     cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
     changes = ScenarioChangesSerializer()
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     url = serializers.HyperlinkedIdentityField(view_name="api-scenario-detail")
@@ -436,7 +440,8 @@ class AnswerDiffSerializer(serializers.Serializer):
 class PreviewQuestionSerializer(serializers.Serializer):
     """One source asking one Service port: before, after, diff."""
 
-    source = serializers.CharField(help_text="The source asked: one node of its group, or lb.")
+    # A field named `source`: DRF-stubs type the Field.source attribute (the dotted path).
+    source = serializers.CharField(help_text="The source asked: one node of its group, or lb.")  # type: ignore[assignment]
     port = serializers.CharField()
     to = serializers.CharField()
     nodes = serializers.ListField(

@@ -24,6 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from cluster.models import Cluster
@@ -311,7 +312,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             return s.ScenarioUpdateSerializer
         return s.ScenarioSerializer
 
-    def perform_create(self, serializer: s.ScenarioSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Scenario]) -> None:
+        # A ScenarioSerializer (get_serializer_class).
         data = serializer.validated_data
         serializer.instance = scenario_create(
             cluster=data["cluster"],
@@ -321,10 +323,13 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             user=self.request.user,
         )
 
-    def perform_update(self, serializer: s.ScenarioUpdateSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Scenario]) -> None:
+        # A ScenarioUpdateSerializer bound to the one Scenario get_object() fetched.
         data = serializer.validated_data
+        scenario = serializer.instance
+        assert isinstance(scenario, Scenario)
         serializer.instance = scenario_update(
-            scenario=serializer.instance,
+            scenario=scenario,
             name=data.get("name"),
             changes=data.get("changes"),
             description=data.get("description"),

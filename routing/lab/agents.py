@@ -97,9 +97,8 @@ class LabAgents:
             time.sleep(0.1)
         if pending:
             name = next(iter(pending))
-            raise LabError(
-                f"node agent for {name} did not apply the rules: {''.join(self.logs[name][-5:]).strip()}"
-            )
+            tail = "".join(self.logs[name][-5:]).strip()
+            raise LabError(f"node agent for {name} did not apply the rules: {tail}")
 
     def close(self) -> None:
         """Stop every worker (TERM, then KILL)."""
@@ -116,7 +115,8 @@ class LabAgents:
 
 
 def _pump(proc: subprocess.Popen, lines: list[str], ready: threading.Event) -> None:
-    for line in proc.stdout:  # type: ignore[union-attr]
+    assert proc.stdout is not None  # the agents are started with stdout=PIPE
+    for line in proc.stdout:
         lines.append(line)
         del lines[:-200]
         if " ready." in line:

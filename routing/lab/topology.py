@@ -107,8 +107,8 @@ class Lab:
             used.add(ip)
             self.nodes[name] = LabNode(name, f"{self.tag}-n{i}", ip, i)
         first = next(iter(self.nodes))
-        for j, (ip, node) in enumerate(sorted(pod_ips.items())):
-            home = node if node in self.nodes else first
+        for j, (ip, host) in enumerate(sorted(pod_ips.items())):
+            home = host if host in self.nodes else first
             self.pods[ip] = LabPod(ip, home, f"{self.tag}-p{j}")
         for port in svc.ports:
             for ep in self.snapshot.endpoints(self.service, port.name):
@@ -171,7 +171,8 @@ class Lab:
                 # route lookup. The default leads to a veth whose peer sits unbridged in
                 # the fabric namespace (no forwarding there): a sink inside the lab.
                 cmds += [
-                    f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} netns {self.fabric}",
+                    f"link add sink0 type veth peer name s{ns.rsplit('-n', 1)[1]} "
+                    f"netns {self.fabric}",
                     "link set sink0 up",
                     "route add default dev sink0",
                 ]

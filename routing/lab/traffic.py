@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import resource
 import selectors
@@ -49,8 +50,10 @@ class Responders:
             for key, _ in self._sel.select(timeout=0.5):
                 if key.data is None:
                     return
+                listener = key.fileobj
+                assert isinstance(listener, socket.socket)  # only sockets are registered
                 try:
-                    conn, peer = key.fileobj.accept()  # type: ignore[union-attr]
+                    conn, peer = listener.accept()
                 except OSError:
                     continue
                 try:
@@ -65,10 +68,8 @@ class Responders:
     def close(self) -> None:
         """Stop the thread and close every socket."""
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         for sock in self._sockets:
@@ -141,7 +142,9 @@ def _one_round(
         if not events and time.monotonic() >= deadline:
             break
         for key, mask in events:
-            sock, (i, connected) = key.fileobj, key.data
+            fileobj, (i, connected) = key.fileobj, key.data
+            assert isinstance(fileobj, socket.socket)  # only sockets are registered
+            sock = fileobj
             out = outs[i]
             if mask & selectors.EVENT_WRITE and not connected:
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -168,7 +171,8 @@ def _one_round(
             sock.close()
     for key in list(sel.get_map().values()):
         outs[key.data[0]].counts["drop"] += 1
-        key.fileobj.close()  # type: ignore[union-attr]
+        assert isinstance(key.fileobj, socket.socket)  # only sockets are registered
+        key.fileobj.close()
     sel.close()
 
 

@@ -57,6 +57,7 @@ def _target(
     kind, _, node = source.partition(":")
     svc = snapshot.services[lab.service]
     port = svc.port(port_name)
+    assert port is not None  # port_name is the name of one of svc.ports
     if node not in lab.nodes:
         raise LabError(f"source {source!r}: unknown node")
     if to == "clusterip":
@@ -148,7 +149,8 @@ def _verify_lb(
     svc = snapshot.services[lab.service]
     if svc.lb_source_ranges:
         raise LabError(
-            f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, which the lab cannot reach"
+            f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, "
+            "which the lab cannot reach"
         )
     if not svc_port.node_port:
         raise LabError(
@@ -237,8 +239,10 @@ def _judge(
 def format_table(results: list[SourceResult], *, alpha: float) -> str:
     """A fixed-width table: one row per (mode, source, outcome)."""
     lines = [
-        f"chi-square goodness of fit per source, alpha={alpha} (p < alpha or an impossible outcome = DISAGREE)",
-        f"{'mode':9} {'source':22} {'to':10} {'outcome':16} {'observed':>9} {'expected':>9} {'p-value':>9}  verdict",
+        f"chi-square goodness of fit per source, alpha={alpha} "
+        "(p < alpha or an impossible outcome = DISAGREE)",
+        f"{'mode':9} {'source':22} {'to':10} {'outcome':16} "
+        f"{'observed':>9} {'expected':>9} {'p-value':>9}  verdict",
     ]
     for r in results:
         keys = sorted(set(r.observed) | {k for k, v in r.expected.items() if v > 0})
@@ -247,7 +251,8 @@ def format_table(results: list[SourceResult], *, alpha: float) -> str:
             p = "" if i or r.p_value is None else f"{r.p_value:.4f}"
             verdict = "" if i else ("agree" if r.ok else "DISAGREE")
             lines.append(
-                f"{r.mode:9} {r.source:22} {r.to:10} {k:16} {r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}"
+                f"{r.mode:9} {r.source:22} {r.to:10} {k:16} "
+                f"{r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}"
             )
         src = "client IP preserved" if r.preserved_expected else "client IP masqueraded"
         lines.append(f"{'':9} {'':22} {'':10} {src:16} {'ok' if r.preserved_ok else 'WRONG':>9}")

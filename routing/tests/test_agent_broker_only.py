@@ -147,7 +147,8 @@ def test_agent_with_only_the_broker_url_checks_its_node(transactional_db, tmp_pa
                     env=_agent_env(agent_url, DJANGO_SETTINGS_MODULE="config.settings.agent"),
                 )
                 assert ping.returncode == 0 and ping.stdout.strip().endswith(": pong"), ping.stderr
-                # The worker Deployment's liveness probe (a central worker by name); nobody -> exit 1.
+                # The worker Deployment's liveness probe (a central worker by name);
+                # nobody -> exit 1.
                 central_name = f"central-{os.getpid()}@{socket.gethostname()}"
                 app_env = {
                     **os.environ,

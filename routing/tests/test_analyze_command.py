@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _objects() -> list[dict]:
-    """Three nodes in zones a/b/c; web (ClusterIP) on n1 and n2; shop (NodePort, eTP=Local) on n1."""
+    """Three nodes in zones a/b/c; web (ClusterIP) on n1 and n2; shop (NodePort, eTP=Local)
+    on n1."""
     return [
         node_obj("n1", zone="a"),
         node_obj("n2", zone="b"),
@@ -192,7 +193,9 @@ def test_stored_cluster_report_is_cached_per_revision() -> None:
         cluster=cluster,
         scenario=Scenario(service_overrides={"default/web": {"internalTrafficPolicy": "Local"}}),
     )
-    assert what_if.row("default/web").worst_dropped == pytest.approx(1 / 3)
+    web = what_if.row("default/web")
+    assert web is not None
+    assert web.worst_dropped == pytest.approx(1 / 3)
     cluster_replace_state(cluster=cluster, objects=_objects()[:3])
     cluster.refresh_from_db()
     second = cluster_report(cluster=cluster)
@@ -239,7 +242,7 @@ def test_service_flag_prints_every_source_in_detail(dump: Path) -> None:
     text = run(str(dump), "--service", "default/shop")
     assert "default/web" not in text
     assert (
-        "external -> nodeport: 3 node(s): 1 forward, 2 drop, 0 reject; dropped 66.7% (LOCAL_NO_ENDPOINT_ON_NODE)"
-        in text
+        "external -> nodeport: 3 node(s): 1 forward, 2 drop, 0 reject; "
+        "dropped 66.7% (LOCAL_NO_ENDPOINT_ON_NODE)" in text
     )
     assert "pod-external -> nodeport: 3 node(s): 3 forward, 0 drop, 0 reject; dropped 0.0%" in text

@@ -66,7 +66,7 @@ def test_a_long_integer_is_a_400_naming_object_and_path(reader_client):
     assert "(Node n1): metadata.generation is a number of more than 32 digits" in error["message"]
 
 
-def test_deep_nesting_is_a_400_with_the_path(anon_client):
+def test_deep_nesting_is_a_400_with_the_path(anon_client) -> None:
     dump = small_cluster_dump()
     deep: list = []
     for _ in range(20):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -25,7 +26,7 @@ URL = "/api/v1/clusters/demo/drift"
 
 
 @pytest.fixture
-def demo(db) -> Cluster:
+def demo(db) -> Iterator[Cluster]:
     snapshot_cache_clear()
     report_cache_clear()
     call_command("load_demo", verbosity=0)

@@ -86,11 +86,10 @@ def test_a_wrong_prediction_is_caught(lab, demo) -> None:
 
 
 def test_lab_removes_its_namespaces_after_an_error(demo) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with Lab(demo, SERVICE) as lab:
-            tag = lab.tag
-            assert netns.existing(tag)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), Lab(demo, SERVICE) as lab:
+        tag = lab.tag
+        assert netns.existing(tag)
+        raise RuntimeError("boom")
     assert netns.existing(tag) == []
 
 

@@ -1,5 +1,5 @@
-"""``manage.py simulate --proxy-mode ipvs --ipvs-scheduler X`` for every scheduler kube-proxy accepts,
-and ``--proxy-mode userspace`` (DESIGN.md CLI contract; semantics §7.3, §7.4)."""
+"""``manage.py simulate --proxy-mode ipvs --ipvs-scheduler X`` for every scheduler kube-proxy
+accepts, and ``--proxy-mode userspace`` (DESIGN.md CLI contract; semantics §7.3, §7.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""snapshot_for_cluster: the engine snapshot of a stored cluster, cached per state (routing.cache)."""
+"""snapshot_for_cluster: the engine snapshot of a stored cluster, cached per state
+(routing.cache)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -167,7 +168,7 @@ def test_apply_patch_puts_every_field_at_its_path() -> None:
 
 def test_fake_api_server_refuses_what_the_table_refuses() -> None:
     for spec in FIELDS:
-        bad = {"metadata": {"name": "b"}, "spec": {"type": "NodePort"}}
+        bad: dict[str, Any] = {"metadata": {"name": "b"}, "spec": {"type": "NodePort"}}
         node = bad
         for key in spec.path[:-1]:
             node = node.setdefault(key, {})

@@ -191,7 +191,10 @@ def source_groups(
     for cls in node_index(snapshot).classes:
         rest = tuple(n for n in cls.names if n not in special)
         if rest:
-            label = f"{len(rest)} other node{'s' if len(rest) != 1 else ''} in {cls.zone or 'no zone'} ({cls.config.mode})"
+            label = (
+                f"{len(rest)} other node{'s' if len(rest) != 1 else ''} "
+                f"in {cls.zone or 'no zone'} ({cls.config.mode})"
+            )
             groups.append(
                 SourceGroup(label, rest, cls.zone, f"{cls.zone or 'no zone'} ×{len(rest)}")
             )

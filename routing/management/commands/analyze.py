@@ -58,7 +58,10 @@ def only_service(report: Report, service: str) -> Report:
 
 
 class Command(BaseCommand):
-    help = "Cluster-wide routing report: every Service and source class, drops, imbalance, locality, findings."
+    help = (
+        "Cluster-wide routing report: every Service and source class, drops, imbalance, "
+        "locality, findings."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 

@@ -97,7 +97,8 @@ class Command(BaseCommand):
             kind, _, node = source.partition(":")
             if source != "lb" and (kind not in ("pod", "external") or node not in snapshot.nodes):
                 raise fail(
-                    f"--source {source!r}: expected pod:NODE or external:NODE with a node of the dump, or lb"
+                    f"--source {source!r}: expected pod:NODE or external:NODE "
+                    "with a node of the dump, or lb"
                 )
         snapshot = whatif(snapshot, parse_sets(opts["sets"]), opts["service"])
         variants = [("as given", snapshot)]

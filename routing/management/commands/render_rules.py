@@ -87,8 +87,8 @@ class Command(BaseCommand):
                 "text": ruleset.text,
                 "notes": list(ruleset.notes),
                 "lines": [
-                    {"text": l.text, "service": l.service, "reason": l.reason, "why": l.why}
-                    for l in ruleset.lines
+                    {"text": r.text, "service": r.service, "reason": r.reason, "why": r.why}
+                    for r in ruleset.lines
                 ],
                 "companions": ruleset.companions,
             }

@@ -28,7 +28,8 @@ def summary_lines(answer: dict) -> list[str]:
     src = answer["source"]
     source = f"{src['kind']}:{src['node']}" if src["node"] else src["kind"]
     lines = [
-        f"{answer['service']} port {answer['port']} from {source} via {answer['to']} ({answer['proxy_mode']})",
+        f"{answer['service']} port {answer['port']} from {source} "
+        f"via {answer['to']} ({answer['proxy_mode']})",
         f"action: {answer['action']}   dropped: {answer['dropped']:.1%}"
         + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")
         + f"   client IP preserved: {'yes' if answer['client_ip_preserved'] else 'no'}",
@@ -50,7 +51,8 @@ def summary_lines(answer: dict) -> list[str]:
     if answer["latency_ms"]["expected"] is not None:
         lines.append(
             f"expected hop latency: {answer['latency_ms']['expected']} ms   "
-            f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   imbalance: {answer['imbalance']}"
+            f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   "
+            f"imbalance: {answer['imbalance']}"
         )
     lines.append("why:")
     lines.extend(f"  - {line}" for line in answer["explain"])
@@ -104,13 +106,19 @@ class Command(BaseCommand):
             "--family",
             choices=("IPv4", "IPv6"),
             default=None,
-            help="which family's kube-proxy answers for a dual-stack Service (default: its primary family)",
+            help=(
+                "which family's kube-proxy answers for a dual-stack Service "
+                "(default: its primary family)"
+            ),
         )
         parser.add_argument(
             "--client-ip",
             default=None,
             metavar="IP",
-            help="the client's source address, checked against loadBalancerSourceRanges at the LB IP",
+            help=(
+                "the client's source address, checked against loadBalancerSourceRanges "
+                "at the LB IP"
+            ),
         )
         parser.add_argument("--json", action="store_true", help="print the JSON answer")
 
