@@ -246,3 +246,24 @@ def drift_latest(
     if in_sync is not None:
         reports = reports.filter(in_sync=in_sync)
     return list(reports.order_by("node"))
+
+
+def scenario_export(*, scenario: Any, fmt: str) -> dict[str, Any]:
+    """A saved what-if's Service patches in ``fmt`` (``routing.whatif.export``), built from
+    the Services as stored: works on imported clusters too, with nothing applied."""
+    from cluster.models import Service
+    from routing.whatif.export import export
+
+    whatif = whatif_for(scenario.changes)
+    keys = list(whatif.services)
+    names = {key.partition("/")[2] for key in keys}
+    rows = Service.objects.filter(cluster=scenario.cluster, name__in=names).only(
+        "namespace", "name", "raw")
+    found = {f"{row.namespace}/{row.name}": row.raw for row in rows
+             if f"{row.namespace}/{row.name}" in keys}
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise InputError(f"no Service {missing[0]} in cluster {scenario.cluster.name}",
+                         field="changes.services", code="unknown")
+    return {"scenario": scenario.pk, "cluster": scenario.cluster.name,
+            **export(whatif, found).to_json(fmt)}
