@@ -411,3 +411,110 @@ def test_the_patch_endpoint_is_in_the_openapi_schema(client):
     operation = schema["paths"]["/api/v1/scenarios/{id}/patch"]["get"]
     params = {p["name"]: p for p in operation["parameters"]}
     assert params["format"]["schema"]["enum"] == ["patch", "kubectl", "kustomize", "yaml"]
+
+
+# --- check: a change's manifests before they merge ----------------------------------------
+
+FRONTEND = """apiVersion: v1
+kind: Service
+metadata: {{name: frontend, namespace: shop, labels: {{team: {team}}}}}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: {etp}
+  selector: {{app: frontend}}
+  ports:
+  - {{name: http, port: 80, targetPort: 8080}}
+  - {{name: https, port: 443, targetPort: 8443}}
+"""
+CHECKOUT_REPLICAS = """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: checkout, namespace: shop}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: checkout}}
+  template: {metadata: {labels: {app: checkout}}, spec: {containers: [{name: c, image: x}]}}
+"""
+
+
+def _manifest(tmp_path, text: str, name: str = "change.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_etp_local_on_a_service_with_pods_on_few_nodes_fails_naming_the_drop(
+    capsys, tmp_path
+):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 1, err
+    assert out.startswith("### Routescope check: ❌")
+    dropping = [line for line in out.splitlines() if "LOCAL_NO_ENDPOINT_ON_NODE" in line]
+    assert dropping and all(
+        "| shop/frontend |" in line and "new-drops" in line for line in dropping
+    )
+    assert "dropped 0.0% → 100.0%" in dropping[0] and "external:" in dropping[0]
+    # The same verdict as JUnit XML and JSON.
+    code, xml, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "junit")
+    import xml.etree.ElementTree as ET
+
+    suite = ET.fromstring(xml)
+    assert code == 1 and suite.get("failures") == "1" and suite.find("testcase/failure") is not None
+    code, body, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    report = json.loads(body)
+    assert code == 1 and report["passed"] is False and report["summary"]["new-drops"] > 0
+    assert report["summary"]["client-ip-regained"] > 0
+
+
+def test_check_a_harmless_change_passes(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="storefront", etp="Cluster"))
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 0, err
+    assert "✅ passes" in out and "No routing change." in out
+
+
+def test_check_policy_decides_what_fails(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, _ = routescope(capsys, "check", "--cluster", DEMO, change, "--fail-on", "imbalance>2")
+    assert code == 0  # drops are reported but not a failure under this policy
+    code, _, _ = routescope(
+        capsys, "check", "--cluster", DEMO, change, "--fail-on", "client-ip-regained"
+    )
+    assert code == 1
+
+
+def test_check_scaling_a_deployment_to_zero_drops_its_service(capsys, tmp_path):
+    change = _manifest(tmp_path, CHECKOUT_REPLICAS)
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    report = json.loads(out)
+    assert code == 1 and report["services"] == ["shop/checkout"]
+    assert all(f["after"]["dropped"] == 1.0 for f in report["findings"])
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("kind: Service\nmetadata: {name: [\n", "change.yaml"),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, namespace: shop}\n",
+            "unknown kind",
+        ),
+        (
+            FRONTEND.format(team="x", etp="Local").replace("name: frontend", "name: nowhere"),
+            "unknown Service shop/nowhere",
+        ),
+    ],
+    ids=["bad-yaml", "unknown-kind", "unknown-service"],
+)
+def test_check_bad_input_exits_2_with_one_line(capsys, tmp_path, text, says):
+    change = _manifest(tmp_path, text)
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+
+
+def test_check_refuses_an_unknown_policy_rule(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, err = routescope(capsys, "check", "--cluster", DEMO, change, "--fail-on", "bad>x")
+    assert code == 2 and "--fail-on" in err and len(err.strip().splitlines()) == 1

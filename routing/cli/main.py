@@ -122,6 +122,23 @@ def build_parser() -> Parser:
     rul.add_argument("--service", default=None, metavar="NS/NAME")
     rul.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD=VALUE")
     _common(rul)
+
+    chk = sub.add_parser("check", help="what a change's manifests do to routing (CI)")
+    chk.add_argument(
+        "changed",
+        nargs="+",
+        metavar="CHANGED.yaml",
+        help="manifests the change applies (multi-document YAML or JSON)",
+    )
+    chk.add_argument("--cluster", required=True, metavar="DUMP", help="the cluster as a dump file")
+    chk.add_argument(
+        "--fail-on",
+        default="new-drops,client-ip-lost",
+        metavar="RULES",
+        help="exit 1 when a finding matches: new-drops, client-ip-lost, drops-stop, "
+        "client-ip-regained, imbalance>N, cross-zone-cost>N (USD/month)",
+    )
+    chk.add_argument("-o", "--output", choices=("markdown", "junit", "json"), default="markdown")
     return parser
 
 
@@ -130,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], str] = HANDLERS[args.command]
     try:
+        if args.command == "check":
+            return run_check(args)
         text = handler(args)
     except CliError as error:
         return _refuse(args.command, str(error), error.code)
@@ -285,6 +304,17 @@ def run_whatif(args: argparse.Namespace) -> str:
     return whatif.run(args)
 
 
+def run_check(args: argparse.Namespace) -> int:
+    """``routescope check``: prints the report; exit 1 when the policy fails."""
+    from routing.cli import check, local  # noqa: PLC0415
+
+    check.parse_policy(args.fail_on)  # a bad rule is refused before any file is read
+    change = check.read_change(args.changed)
+    report = check.check(local.read_dump(args.cluster), change, args.fail_on)
+    sys.stdout.write(check.render(report, args.output) + "\n")
+    return errors.OK if report["passed"] else errors.CHECK_FAILED
+
+
 def _quote(name: str) -> str:
     from urllib.parse import quote  # noqa: PLC0415
 
@@ -296,6 +326,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "analyze": run_analyze,
     "whatif": run_whatif,
     "render-rules": run_render_rules,
+    "check": run_check,
 }
 
 
