@@ -9,10 +9,11 @@ null.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from routing.engine.analysis import Report
-from routing.engine.rules.render import RuleSet
+if TYPE_CHECKING:  # only named in annotations: ``routescope simulate`` loads neither
+    from routing.engine.analysis import Report
+    from routing.engine.rules.render import RuleSet
 
 #: The analysis query's defaults (the API's ``AnalysisQuerySerializer``).
 ANALYSIS_QUERY = {

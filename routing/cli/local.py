@@ -15,14 +15,11 @@ from typing import Any
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
 from cluster.plan import check_objects
-from routing.bodies import analysis_body, rules_body
-from routing.engine.analysis import analyze
 from routing.engine.kube import snapshot_from_objects
-from routing.engine.rules import render_node_rules
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.whatif.flags import whatif_from_flags
-from routing.whatif.preview import ask, preview
+from routing.whatif.preview import ask
 from routing.whatif.value import WhatIf
 
 
@@ -80,6 +77,9 @@ def analysis(
 ) -> dict[str, Any]:
     """``GET /api/v1/clusters/{name}/analysis``'s body (``--set`` on ``query``'s Service or
     on every Service)."""
+    from routing.bodies import analysis_body  # noqa: PLC0415 — imported per subcommand
+    from routing.engine.analysis import analyze  # noqa: PLC0415
+
     service = query.get("service")
     whatif = whatif_from_flags(
         snapshot,
@@ -96,6 +96,8 @@ def whatif_preview(
     snapshot: Snapshot, whatif: WhatIf, *, services: Sequence[str], sources: Sequence[str] | None
 ) -> dict[str, Any]:
     """``POST /api/v1/scenarios/{id}/preview``'s body for ``whatif``."""
+    from routing.whatif.preview import preview  # noqa: PLC0415
+
     result = preview(
         snapshot, whatif, services=services, sources=list(sources) if sources else None
     )
@@ -106,6 +108,9 @@ def rules(
     snapshot: Snapshot, *, node: str, mode: str | None, service: str | None, sets: Sequence[str]
 ) -> dict[str, Any]:
     """``GET /api/v1/clusters/{name}/rules``'s body (after the ``--set`` what-if)."""
+    from routing.bodies import rules_body  # noqa: PLC0415
+    from routing.engine.rules import render_node_rules  # noqa: PLC0415
+
     if sets:
         whatif = whatif_from_flags(snapshot, sets, services=[service] if service else None)
         snapshot = apply_scenario(snapshot, whatif.scenario())
