@@ -26,9 +26,9 @@ $(VENV)/.dev: requirements.lock requirements-dev.lock | $(VENV)/bin/activate
 	touch $@ $(VENV)/.runtime
 
 # The `routescope` command (pyproject.toml [project.scripts]): the project itself, editable,
-# without dependencies (the lock installed them) or a build venv (setuptools is the venv's).
+# without dependencies (the lock installed them); pip builds it with the pinned setuptools.
 $(VENV)/.cli: pyproject.toml | $(VENV)/.runtime
-	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PIP) install -q --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.runtime $(VENV)/.cli

@@ -518,3 +518,42 @@ def test_check_refuses_an_unknown_policy_rule(capsys, tmp_path):
     change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
     code, _, err = routescope(capsys, "check", "--cluster", DEMO, change, "--fail-on", "bad>x")
     assert code == 2 and "--fail-on" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_make_installs_a_working_routescope_script(tmp_path):
+    """The Makefile's install step, in a scratch venv that borrows the project's packages."""
+    import re
+    import sysconfig
+
+    recipe = re.search(
+        r"^\$\(VENV\)/\.cli:.*\n\t\$\(PIP\) (.+)$", (ROOT / "Makefile").read_text(), re.M
+    )
+    assert recipe, "Makefile: no $(VENV)/.cli recipe"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    install = subprocess.run(
+        [*pip, *recipe.group(1).split()], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert install.returncode == 0, install.stderr
+    site = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "zz-project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    proc = subprocess.run(
+        [str(venv / "bin" / "routescope"), *CALLS["simulate"], "-o", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["service"] == "shop/frontend"
