@@ -557,3 +557,25 @@ def test_make_installs_a_working_routescope_script(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["service"] == "shop/frontend"
+
+
+def test_check_against_a_server_reports_as_against_the_dump(capsys, served, tmp_path):
+    server, _ = served
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, local, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    assert code == 1
+    code, remote, err = routescope(
+        capsys, "check", *server, "--cluster-name", "demo", change, "-o", "json"
+    )
+    assert code == 1, err
+    assert json.loads(remote) == json.loads(local)
+    code, _, err = routescope(capsys, "check", *server, "--cluster-name", "nowhere", change)
+    assert code == 2 and "404" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_needs_one_cluster(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, err = routescope(capsys, "check", change)
+    assert code == 2 and "--cluster" in err
+    code, _, err = routescope(capsys, "check", "--cluster-name", "demo", change)
+    assert code == 2 and "--server" in err

@@ -41,6 +41,12 @@ def read_dump(path: str) -> list[dict[str, Any]]:
     return objects
 
 
+def check_dump(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects fetched from a server, refused as the importer would refuse them."""
+    check_objects(objects, env_limits())
+    return objects
+
+
 def load_snapshot(path: str, **overrides: object) -> Snapshot:
     """A dump file as an engine snapshot."""
     return snapshot_from_objects(read_dump(path), **overrides)

@@ -130,7 +130,10 @@ def build_parser() -> Parser:
         metavar="CHANGED.yaml",
         help="manifests the change applies (multi-document YAML or JSON)",
     )
-    chk.add_argument("--cluster", required=True, metavar="DUMP", help="the cluster as a dump file")
+    chk.add_argument("--cluster", metavar="DUMP", help="the cluster as a dump file")
+    chk.add_argument(
+        "--cluster-name", metavar="NAME", help="with --server: a stored cluster (fetched as a List)"
+    )
     chk.add_argument(
         "--fail-on",
         default="new-drops,client-ip-lost",
@@ -139,6 +142,8 @@ def build_parser() -> Parser:
         "client-ip-regained, imbalance>N, cross-zone-cost>N (USD/month)",
     )
     chk.add_argument("-o", "--output", choices=("markdown", "junit", "json"), default="markdown")
+    chk.add_argument("--server", default=os.environ.get("ROUTESCOPE_SERVER"), metavar="URL")
+    chk.add_argument("--token", default=os.environ.get("ROUTESCOPE_TOKEN"), metavar="T")
     return parser
 
 
@@ -309,8 +314,20 @@ def run_check(args: argparse.Namespace) -> int:
     from routing.cli import check, local  # noqa: PLC0415
 
     check.parse_policy(args.fail_on)  # a bad rule is refused before any file is read
+    if (args.cluster is None) == (args.cluster_name is None):
+        raise CliError("give --cluster DUMP, or --server URL --cluster-name NAME")
+    if args.cluster_name is not None and not args.server:
+        raise CliError("--cluster-name NAME needs --server URL")
     change = check.read_change(args.changed)
-    report = check.check(local.read_dump(args.cluster), change, args.fail_on)
+    if args.cluster_name is not None:
+        from routing.cli.remote import Server  # noqa: PLC0415
+        from routing.cli.local import check_dump  # noqa: PLC0415
+
+        listed = Server(args.server, args.token).get(f"clusters/{_quote(args.cluster_name)}/export")
+        objects = check_dump(listed.get("items") or [])
+    else:
+        objects = local.read_dump(args.cluster)
+    report = check.check(objects, change, args.fail_on)
     sys.stdout.write(check.render(report, args.output) + "\n")
     return errors.OK if report["passed"] else errors.CHECK_FAILED
 
