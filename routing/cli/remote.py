@@ -38,12 +38,7 @@ class Server:
         """``POST /api/v1/{path}`` with a JSON body, as JSON."""
         return self._call("POST", path, json.dumps(body).encode())
 
-    def text(self, path: str, query: Mapping[str, Any]) -> str:
-        """``GET /api/v1/{path}?query`` as text."""
-        suffix = f"?{urllib.parse.urlencode(query)}"
-        return self._call("GET", f"{path}{suffix}", None, raw=True)
-
-    def _call(self, method: str, path: str, data: bytes | None, *, raw: bool = False) -> Any:
+    def _call(self, method: str, path: str, data: bytes | None) -> Any:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -60,7 +55,7 @@ class Server:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach {self.url}: {reason}") from None
-        return payload.decode() if raw else json.loads(payload)
+        return json.loads(payload)
 
 
 def _param(value: Any) -> str:
