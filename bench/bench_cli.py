@@ -81,7 +81,7 @@ def change_of(dump: Path, count: int = 20) -> Path:
 
 def bench_check(nodes: int, runs: int) -> bool:
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench_engine import dump_path  # noqa: PLC0415 — the cached generated dump
+    from bench_engine import dump_path
 
     dump = dump_path(nodes)
     change = change_of(dump)

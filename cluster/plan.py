@@ -9,8 +9,9 @@ booting Django, and ``cluster.writer`` writes a plan to the database.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from cluster.bounds import DEFAULT_LIMITS, Limits
 from cluster.fields import ObjectError, Reader
@@ -93,7 +94,8 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
         key = (kind, namespace, name)
         if key in seen:
             raise ObjectError(
-                f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1} have the same name"
+                f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1}"
+                " have the same name"
             )
         seen[key] = index
         if kind == "ConfigMap" and name == KUBE_PROXY_CONFIGMAP[1]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.testing.fixtures import fake_api  # noqa: F401
+from cluster.testing.fixtures import fake_api
 from routing.cli.main import main
 from tests.contract import run
 
@@ -315,7 +315,7 @@ EXPORTS = [
 @pytest.mark.parametrize("sets, expected", EXPORTS, ids=["etp-local", "affinity-itp"])
 def test_exported_patch_applied_to_the_fake_api_server_gives_the_previewed_service(
     capsys,
-    fake_api,  # noqa: F811
+    fake_api,
     tmp_path,
     sets,
     expected,
@@ -354,7 +354,7 @@ def test_exported_patch_applied_to_the_fake_api_server_gives_the_previewed_servi
     assert yaml.safe_load(entry["patch"])["spec"] == expected["spec"]
 
 
-def test_unsetting_a_field_exports_null(capsys, fake_api, tmp_path):  # noqa: F811
+def test_unsetting_a_field_exports_null(capsys, fake_api, tmp_path):
     dump = _served_dump(fake_api, tmp_path)
     code, out, err = routescope(
         capsys,
@@ -497,7 +497,8 @@ def test_check_scaling_a_deployment_to_zero_drops_its_service(capsys, tmp_path):
     [
         ("kind: Service\nmetadata: {name: [\n", "change.yaml"),
         (
-            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, namespace: shop}\n",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+            "metadata: {name: x, namespace: shop}\n",
             "unknown kind",
         ),
         (

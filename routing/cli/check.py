@@ -85,9 +85,8 @@ def parse_policy(text: str) -> tuple[set[str], dict[str, float]]:
 
 def read_change(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
     """(file, object) of every manifest; CliError for an unknown kind."""
-    from cluster.kube_dump import read_objects  # noqa: PLC0415
-
-    from routing.cli.local import env_limits  # noqa: PLC0415
+    from cluster.kube_dump import read_objects
+    from routing.cli.local import env_limits
 
     out = []
     for path in paths:
@@ -202,13 +201,13 @@ def check(
     objects: list[dict[str, Any]], change: list[tuple[str, dict[str, Any]]], fail_on: str
 ) -> dict[str, Any]:
     """The report: every finding per Service × source, the policy's verdict, notes."""
-    from routing.engine.kube import snapshot_from_objects  # noqa: PLC0415
-    from routing.engine.scenario import apply_scenario  # noqa: PLC0415
-    from routing.whatif.value import WhatIf  # noqa: PLC0415
+    from routing.engine.kube import snapshot_from_objects
+    from routing.engine.scenario import apply_scenario
+    from routing.whatif.value import WhatIf
 
     flags, limits = parse_policy(fail_on)
     before = snapshot_from_objects(objects)
-    from routing.engine.scaling import owner_pods  # noqa: PLC0415
+    from routing.engine.scaling import owner_pods
 
     laid, scale, replaced, proxy, notes = overlay(
         objects, change, lambda owner: bool(owner_pods(owner, before.pods))
@@ -247,7 +246,7 @@ def check(
 
 
 def _owned_services(snapshot: Any, scale: Mapping[str, int]) -> set[str]:
-    from routing.engine.scaling import owner_pods  # noqa: PLC0415
+    from routing.engine.scaling import owner_pods
 
     pods = {p.key for owner in scale for p in owner_pods(owner, snapshot.pods)}
     return {
@@ -258,8 +257,8 @@ def _owned_services(snapshot: Any, scale: Mapping[str, int]) -> set[str]:
 
 
 def _service_findings(before: Any, after: Any, key: str, notes: list[str]) -> list[Finding]:
-    from routing.engine.errors import QuestionError  # noqa: PLC0415
-    from routing.whatif.preview import compare, service_entries, whatif_groups  # noqa: PLC0415
+    from routing.engine.errors import QuestionError
+    from routing.whatif.preview import compare, service_entries, whatif_groups
 
     service = before.services[key]
     out = []

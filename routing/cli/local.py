@@ -83,8 +83,8 @@ def analysis(
 ) -> dict[str, Any]:
     """``GET /api/v1/clusters/{name}/analysis``'s body (``--set`` on ``query``'s Service or
     on every Service)."""
-    from routing.bodies import analysis_body  # noqa: PLC0415 — imported per subcommand
-    from routing.engine.analysis import analyze  # noqa: PLC0415
+    from routing.bodies import analysis_body
+    from routing.engine.analysis import analyze
 
     service = query.get("service")
     whatif = whatif_from_flags(
@@ -102,7 +102,7 @@ def whatif_preview(
     snapshot: Snapshot, whatif: WhatIf, *, services: Sequence[str], sources: Sequence[str] | None
 ) -> dict[str, Any]:
     """``POST /api/v1/scenarios/{id}/preview``'s body for ``whatif``."""
-    from routing.whatif.preview import preview  # noqa: PLC0415
+    from routing.whatif.preview import preview
 
     result = preview(
         snapshot, whatif, services=services, sources=list(sources) if sources else None
@@ -114,8 +114,8 @@ def rules(
     snapshot: Snapshot, *, node: str, mode: str | None, service: str | None, sets: Sequence[str]
 ) -> dict[str, Any]:
     """``GET /api/v1/clusters/{name}/rules``'s body (after the ``--set`` what-if)."""
-    from routing.bodies import rules_body  # noqa: PLC0415
-    from routing.engine.rules import render_node_rules  # noqa: PLC0415
+    from routing.bodies import rules_body
+    from routing.engine.rules import render_node_rules
 
     if sets:
         whatif = whatif_from_flags(snapshot, sets, services=[service] if service else None)

@@ -57,7 +57,7 @@ def _source_args(parser: argparse.ArgumentParser, *, server_only: str) -> None:
 
 
 def _whatif_args(parser: argparse.ArgumentParser) -> None:
-    from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES  # noqa: PLC0415
+    from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 
     parser.add_argument(
         "--set",
@@ -169,7 +169,7 @@ def _refuse(command: str, message: str, code: int) -> int:
 
 
 def _one_line(error: Exception) -> str:
-    from routing.whatif.flags import one_line  # noqa: PLC0415
+    from routing.whatif.flags import one_line
 
     if isinstance(error, OSError) and not isinstance(error, ValueError):
         return f"cannot read {error.filename or 'input'}: {error.strerror or error}"
@@ -179,7 +179,7 @@ def _one_line(error: Exception) -> str:
 def _mode(args: argparse.Namespace, *, server_needs: str) -> Any:
     """The server (``--server``) or None (file mode); refuses a mixed or empty choice."""
     if args.server:
-        from routing.cli.remote import Server  # noqa: PLC0415
+        from routing.cli.remote import Server
 
         if server_needs == "cluster" and not (args.cluster or getattr(args, "file", None)):
             raise CliError("with --server give --cluster NAME (or a FILE to send inline)")
@@ -193,7 +193,7 @@ def _mode(args: argparse.Namespace, *, server_needs: str) -> Any:
 
 def run_simulate(args: argparse.Namespace) -> str:
     """``routescope simulate``."""
-    from routing.cli import local  # noqa: PLC0415
+    from routing.cli import local
 
     server = _mode(args, server_needs="cluster")
     question = {
@@ -204,7 +204,7 @@ def run_simulate(args: argparse.Namespace) -> str:
         "client_ip": args.client_ip,
     }
     if server is not None:
-        from routing.whatif.value import parse_set_flags  # noqa: PLC0415
+        from routing.whatif.value import parse_set_flags
 
         body: dict[str, Any] = {
             "service": args.service,
@@ -265,7 +265,7 @@ def run_analyze(args: argparse.Namespace) -> str:
             )
         body = server.get(f"clusters/{_quote(args.cluster)}/analysis", query)
     else:
-        from routing.cli import local  # noqa: PLC0415
+        from routing.cli import local
 
         if args.limit < 1 or args.offset < 0 or args.max_findings < 0:
             raise CliError("--limit must be >= 1, --offset and --max-findings >= 0")
@@ -288,7 +288,7 @@ def run_render_rules(args: argparse.Namespace) -> str:
         query = {"node": args.node, "mode": args.mode, "service": args.service}
         body = server.get(f"clusters/{_quote(args.cluster)}/rules", query)
     else:
-        from routing.cli import local  # noqa: PLC0415
+        from routing.cli import local
 
         body = local.rules(
             local.load_snapshot(args.file),
@@ -304,14 +304,14 @@ def run_render_rules(args: argparse.Namespace) -> str:
 
 def run_whatif(args: argparse.Namespace) -> str:
     """``routescope whatif``."""
-    from routing.cli import whatif  # noqa: PLC0415
+    from routing.cli import whatif
 
     return whatif.run(args)
 
 
 def run_check(args: argparse.Namespace) -> int:
     """``routescope check``: prints the report; exit 1 when the policy fails."""
-    from routing.cli import check, local  # noqa: PLC0415
+    from routing.cli import check, local
 
     check.parse_policy(args.fail_on)  # a bad rule is refused before any file is read
     if (args.cluster is None) == (args.cluster_name is None):
@@ -320,8 +320,8 @@ def run_check(args: argparse.Namespace) -> int:
         raise CliError("--cluster-name NAME needs --server URL")
     change = check.read_change(args.changed)
     if args.cluster_name is not None:
-        from routing.cli.remote import Server  # noqa: PLC0415
-        from routing.cli.local import check_dump  # noqa: PLC0415
+        from routing.cli.local import check_dump
+        from routing.cli.remote import Server
 
         listed = Server(args.server, args.token).get(f"clusters/{_quote(args.cluster_name)}/export")
         objects = check_dump(listed.get("items") or [])
@@ -333,7 +333,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _quote(name: str) -> str:
-    from urllib.parse import quote  # noqa: PLC0415
+    from urllib.parse import quote
 
     return quote(name, safe="")
 

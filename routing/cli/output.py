@@ -170,7 +170,7 @@ def render(
     if fmt == "json":
         return json.dumps(body)
     if fmt == "yaml":
-        import yaml  # noqa: PLC0415 — only for -o yaml
+        import yaml
 
         return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip("\n")
     if fmt == "table" and table is not None:

@@ -48,7 +48,7 @@ class Server:
             f"{self.url}/api/v1/{path}", data=data, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             raise CliError(f"server: {error.code} {_error_line(error.read())}") from None

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def _server(args: argparse.Namespace) -> Any:
-    from routing.cli.remote import Server  # noqa: PLC0415
+    from routing.cli.remote import Server
 
     if args.scenario is None or args.file or args.sets or args.proxy_mode or args.ipvs_scheduler:
         raise CliError("with --server give --scenario ID (a saved what-if), not a FILE or --set")
@@ -40,10 +40,10 @@ def _server_export(args: argparse.Namespace) -> str:
 
 
 def _file_export(args: argparse.Namespace) -> str:
-    from routing.cli import local  # noqa: PLC0415
-    from routing.engine.kube import snapshot_from_objects  # noqa: PLC0415
-    from routing.whatif.export import export  # noqa: PLC0415
-    from routing.whatif.flags import whatif_from_flags  # noqa: PLC0415
+    from routing.cli import local
+    from routing.engine.kube import snapshot_from_objects
+    from routing.whatif.export import export
+    from routing.whatif.flags import whatif_from_flags
 
     _file_checks(args)
     objects = local.read_dump(args.file)
@@ -76,8 +76,8 @@ def _server_preview(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _file_preview(args: argparse.Namespace) -> dict[str, Any]:
-    from routing.cli import local  # noqa: PLC0415
-    from routing.whatif.flags import whatif_from_flags  # noqa: PLC0415
+    from routing.cli import local
+    from routing.whatif.flags import whatif_from_flags
 
     _file_checks(args)
     snapshot = local.load_snapshot(args.file)

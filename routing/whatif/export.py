@@ -183,6 +183,6 @@ def _changed(service: Mapping[str, Any], patch: dict[str, Any]) -> dict[str, Any
 
 
 def _yaml(data: Any) -> str:
-    import yaml  # noqa: PLC0415 — only the text formats need it
+    import yaml
 
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
