@@ -62,6 +62,19 @@ def routescope(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def routescope_process(*args: str) -> tuple[int, str, str]:
+    """Run ``routescope ARGS`` as a process of its own (server mode: the live server runs in
+    this test process and logs to its stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "routing.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def test_the_console_script_names_main():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts["routescope"].partition(":")
@@ -227,9 +240,9 @@ def test_server_mode_prints_the_file_modes_json(capsys, served):
         ),
     ]
     for local_args, server_args in pairs:
-        code, out, err = routescope(capsys, *local_args, "-o", "json")
+        code, out, err = routescope_process(*local_args, "-o", "json")
         assert code == 0, err
-        code, remote, err = routescope(capsys, *server_args, "-o", "json")
+        code, remote, err = routescope_process(*server_args, "-o", "json")
         assert code == 0, (server_args, err)
         assert _without_identity(json.loads(remote)) == _without_identity(
             json.loads(out)
@@ -246,8 +259,8 @@ def test_server_mode_refusals_are_one_line(capsys, served):
         (["whatif", "--scenario", "999999"], "404"),
         (["analyze", "--cluster", "demo", "--server", server[1], "--token", "wrong"], "401"),
     ]:
-        code, out, err = routescope(
-            capsys, *args, *server[:2], *([] if "--token" in args else server[2:])
+        code, out, err = routescope_process(
+            *args, *server[:2], *([] if "--token" in args else server[2:])
         )
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, (args, err)
         assert says in err, (args, err)
@@ -397,10 +410,10 @@ def test_a_whatif_without_service_fields_has_no_patch(capsys):
 def test_the_api_exports_a_saved_scenario_on_an_imported_cluster(capsys, served):
     server, scenario = served
     for fmt in ("patch", "kubectl", "kustomize", "yaml"):
-        code, local, err = routescope(capsys, *CALLS["whatif"], "-o", fmt)
+        code, local, err = routescope_process(*CALLS["whatif"], "-o", fmt)
         assert code == 0, err
-        code, remote, err = routescope(
-            capsys, "whatif", "--scenario", str(scenario), *server, "-o", fmt
+        code, remote, err = routescope_process(
+            "whatif", "--scenario", str(scenario), *server, "-o", fmt
         )
         assert code == 0, err
         assert remote == local, fmt
@@ -563,14 +576,14 @@ def test_make_installs_a_working_routescope_script(tmp_path):
 def test_check_against_a_server_reports_as_against_the_dump(capsys, served, tmp_path):
     server, _ = served
     change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
-    code, local, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    code, local, _ = routescope_process("check", "--cluster", DEMO, change, "-o", "json")
     assert code == 1
-    code, remote, err = routescope(
-        capsys, "check", *server, "--cluster-name", "demo", change, "-o", "json"
+    code, remote, err = routescope_process(
+        "check", *server, "--cluster-name", "demo", change, "-o", "json"
     )
     assert code == 1, err
     assert json.loads(remote) == json.loads(local)
-    code, _, err = routescope(capsys, "check", *server, "--cluster-name", "nowhere", change)
+    code, _, err = routescope_process("check", *server, "--cluster-name", "nowhere", change)
     assert code == 2 and "404" in err and len(err.strip().splitlines()) == 1
 
 
