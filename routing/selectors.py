@@ -261,12 +261,18 @@ def whatif_export(*, cluster: Cluster, changes: Mapping[str, Any]) -> Any:
         return None
     names = {key.partition("/")[2] for key in keys}
     rows = Service.objects.filter(cluster=cluster, name__in=names).only("namespace", "name", "raw")
-    found = {f"{row.namespace}/{row.name}": row.raw for row in rows
-             if f"{row.namespace}/{row.name}" in keys}
+    found = {
+        f"{row.namespace}/{row.name}": row.raw
+        for row in rows
+        if f"{row.namespace}/{row.name}" in keys
+    }
     missing = [key for key in keys if key not in found]
     if missing:
-        raise InputError(f"no Service {missing[0]} in cluster {cluster.name}",
-                         field="changes.services", code="unknown")
+        raise InputError(
+            f"no Service {missing[0]} in cluster {cluster.name}",
+            field="changes.services",
+            code="unknown",
+        )
     return export(whatif, found)
 
 

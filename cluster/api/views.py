@@ -168,11 +168,27 @@ class ClusterViewSet(_ReadOnly):
 
     @extend_schema(
         summary="The cluster as a kubectl-style List (what `manage.py export_cluster` prints)",
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="apiVersion v1, kind "
-                                        "List, items: every stored object"), **_ERRORS},
-        examples=[OpenApiExample("A List", response_only=True, value={
-            "apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
-            "items": [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a1"}}]})],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="apiVersion v1, kind " "List, items: every stored object",
+            ),
+            **_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "A List",
+                response_only=True,
+                value={
+                    "apiVersion": "v1",
+                    "kind": "List",
+                    "metadata": {"resourceVersion": ""},
+                    "items": [
+                        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a1"}}
+                    ],
+                },
+            )
+        ],
     )
     @action(detail=True, methods=["get"], permission_classes=[CanRead])
     def export(self, request: Request, name: str | None = None) -> StreamingHttpResponse:

@@ -536,9 +536,12 @@ class PatchQuerySerializer(serializers.Serializer):
     """Which form of the scenario's Service patch (``routing.whatif.export``)."""
 
     format = serializers.ChoiceField(
-        ("patch", "kubectl", "kustomize", "yaml"), required=False, default="patch",
+        ("patch", "kubectl", "kustomize", "yaml"),
+        required=False,
+        default="patch",
         help_text="patch: JSON merge patch per Service (JSON Lines); kubectl: `kubectl patch` "
-                  "commands; kustomize: a `patches:` list; yaml: each changed Service.")
+        "commands; kustomize: a `patches:` list; yaml: each changed Service.",
+    )
 
 
 class ServicePatchSerializer(serializers.Serializer):
@@ -554,6 +557,8 @@ class PatchSerializer(serializers.Serializer):
     cluster = serializers.CharField()
     format = serializers.CharField()
     text = serializers.CharField(help_text="What `routescope whatif -o FORMAT` prints.")
-    notes = serializers.ListField(child=serializers.CharField(),
-                                  help_text="Changes that are no Service patch (proxy mode...).")
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Changes that are no Service patch (proxy mode...).",
+    )
     services = ServicePatchSerializer(many=True)
