@@ -49,6 +49,7 @@ CALLS = {
         "externalTrafficPolicy=Local",
     ],
     "render-rules": ["render-rules", DEMO, "--node", "node-a1", "--service", "shop/cart"],
+    "timeline": ["timeline", DEMO, "--service", "shop/checkout", "--event", "drain:node-b1"],
 }
 
 
@@ -125,6 +126,13 @@ def test_simulate_json_is_manage_py_simulate_json(capsys):
     result = run("simulate", *CALLS["simulate"][1:], "--json")
     assert code == 0 and result.code == 0
     assert json.loads(out) == json.loads(result.out)
+
+
+def test_timeline_json_is_manage_py_timeline_json(capsys):
+    code, out, _ = routescope(capsys, *CALLS["timeline"], "-o", "json")
+    result = run("timeline", *CALLS["timeline"][1:], "--json")
+    assert code == 0 and result.code == 0
+    assert json.loads(out) == json.loads(result.out) and json.loads(out)["windows"]
 
 
 def test_whatif_json_names_the_new_drops(capsys):
@@ -238,6 +246,8 @@ def test_server_mode_prints_the_file_modes_json(capsys, served):
             CALLS["whatif"],
             ["whatif", "--scenario", str(scenario), "--service", "shop/frontend", *server],
         ),
+        (CALLS["timeline"], [*CALLS["timeline"], *server]),  # the file sent inline
+        (CALLS["timeline"], ["timeline", "--cluster", "demo", *CALLS["timeline"][2:], *server]),
     ]
     for local_args, server_args in pairs:
         code, out, err = routescope_process(*local_args, "-o", "json")

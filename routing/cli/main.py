@@ -1,9 +1,9 @@
 """``routescope``: Routescope from scripts and pipelines (DESIGN.md, "Contracts added later").
 
-``routescope simulate | analyze | whatif | render-rules | check`` answer on a kubectl dump
-FILE without booting Django, or with ``--server URL --token T`` ask a Routescope REST API;
-both print the API's JSON with ``-o json``. Exit 0 ok, 1 check failed, 2 bad input (one line on
-stderr). ``ROUTESCOPE_SERVER`` / ``ROUTESCOPE_TOKEN`` stand in for the two flags.
+``routescope simulate | analyze | whatif | render-rules | check | timeline`` answer on a
+kubectl dump FILE without booting Django, or with ``--server URL --token T`` ask a
+Routescope REST API; both print the API's JSON with ``-o json``. Exit 0 ok, 1 check
+failed, 2 bad input (one line on stderr). ``ROUTESCOPE_SERVER`` / ``ROUTESCOPE_TOKEN`` stand in for the two flags.
 """
 
 from __future__ import annotations
@@ -122,6 +122,13 @@ def build_parser() -> Parser:
     rul.add_argument("--service", default=None, metavar="NS/NAME")
     rul.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD=VALUE")
     _common(rul)
+
+    tim = sub.add_parser("timeline", help="a rollout / drain / outage, second by second")
+    _source_args(tim, server_only="with --server")
+    from routing.cli import timeline
+
+    timeline.add_arguments(tim)
+    _common(tim)
 
     chk = sub.add_parser("check", help="what a change's manifests do to routing (CI)")
     chk.add_argument(
@@ -332,6 +339,13 @@ def run_check(args: argparse.Namespace) -> int:
     return errors.OK if report["passed"] else errors.CHECK_FAILED
 
 
+def run_timeline(args: argparse.Namespace) -> str:
+    """``routescope timeline``."""
+    from routing.cli import timeline
+
+    return timeline.run(args, _mode(args, server_needs="cluster"))
+
+
 def _quote(name: str) -> str:
     from urllib.parse import quote
 
@@ -344,6 +358,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "whatif": run_whatif,
     "render-rules": run_render_rules,
     "check": run_check,
+    "timeline": run_timeline,
 }
 
 

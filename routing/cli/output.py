@@ -152,6 +152,55 @@ def _kept(answer: dict) -> str:
     return "kept" if answer["client_ip_preserved"] else "lost"
 
 
+def timeline_lines(out: dict) -> list[str]:
+    """A readable rendering of the timeline JSON (``manage.py timeline`` prints it too)."""
+    lb = out["timing"]["lb"]
+    lines = [
+        f"{out['service']}: {out['event']['text']} (load balancer: {lb['preset'] or 'custom'}, "
+        f"out after {lb['out_after_s']:g} s, back after {lb['in_after_s']:g} s)"
+    ]
+    if not out["windows"]:
+        lines.append("no connection fails")
+    for w in out["windows"]:
+        span = f"t={w['start']:g}s" + (
+            f"..{w['end']:g}s ({w['seconds']:g} s)"
+            if w["seconds"]
+            else ""
+            if w["end"] is not None
+            else " onwards"
+        )
+        lines.append(f"- {w['source']}: {span}, {w['share']:.1%} [{w['code']}] {w['cause']}")
+    for rec in out["recommendations"]:
+        left = len(rec["windows_after"])
+        lines.append(f"recommendation: {rec['change']['text']} ({left} window(s) left)")
+    return lines
+
+
+def timeline_rows(out: dict) -> Rows:
+    """One row per failure window; the recommendations after."""
+    rows = [
+        [
+            w["source"],
+            f"{w['start']:g}",
+            "-" if w["end"] is None else f"{w['end']:g}",
+            pct(w["share"]),
+            w["code"],
+            w["cause"],
+        ]
+        for w in out["windows"]
+    ]
+    notes = [
+        f"recommendation: {r['change']['text']} ({len(r['windows_after'])} window(s) left)"
+        for r in out["recommendations"]
+    ]
+    return (
+        f"{out['service']}: {out['event']['text']}",
+        ["source", "start s", "end s", "share", "code", "cause"],
+        rows,
+        notes,
+    )
+
+
 def rules_rows(body: dict) -> Rows:
     """One row per rule line with its reason."""
     rows = [[line["text"], line["service"] or "-", line["reason"] or "-"] for line in body["lines"]]
