@@ -3,7 +3,8 @@
 ``routescope simulate | analyze | whatif | render-rules | check | timeline`` answer on a
 kubectl dump FILE without booting Django, or with ``--server URL --token T`` ask a
 Routescope REST API; both print the API's JSON with ``-o json``. Exit 0 ok, 1 check
-failed, 2 bad input (one line on stderr). ``ROUTESCOPE_SERVER`` / ``ROUTESCOPE_TOKEN`` stand in for the two flags.
+failed, 2 bad input (one line on stderr). ``ROUTESCOPE_SERVER`` / ``ROUTESCOPE_TOKEN``
+stand in for the two flags.
 """
 
 from __future__ import annotations
