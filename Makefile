@@ -25,8 +25,14 @@ $(VENV)/.dev: requirements.lock requirements-dev.lock | $(VENV)/bin/activate
 	$(PIP) install -q --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
 
-venv: $(VENV)/.runtime
-venv-dev: $(VENV)/.dev
+# The `routescope` command (pyproject.toml [project.scripts]): the project itself, editable,
+# without dependencies (the lock installed them); pip builds it with the pinned setuptools.
+$(VENV)/.cli: pyproject.toml | $(VENV)/.runtime
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.runtime $(VENV)/.cli
+venv-dev: $(VENV)/.dev $(VENV)/.cli
 
 # Front-end libraries come from npm (lockfile committed) and are copied under static/vendor/.
 node_modules/.stamp: package.json package-lock.json

@@ -246,3 +246,41 @@ def drift_latest(
     if in_sync is not None:
         reports = reports.filter(in_sync=in_sync)
     return list(reports.order_by("node"))
+
+
+def whatif_export(*, cluster: Cluster, changes: Mapping[str, Any]) -> Any:
+    """The ``routing.whatif.export.Export`` of ``changes`` on ``cluster``, built from the
+    Services as stored (works on imported clusters, with nothing applied); None when the
+    what-if sets no Service field."""
+    from cluster.models import Service
+    from routing.whatif.export import export
+
+    whatif = whatif_for(changes)
+    keys = list(whatif.services)
+    if not keys:
+        return None
+    names = {key.partition("/")[2] for key in keys}
+    rows = Service.objects.filter(cluster=cluster, name__in=names).only("namespace", "name", "raw")
+    found = {
+        f"{row.namespace}/{row.name}": row.raw
+        for row in rows
+        if f"{row.namespace}/{row.name}" in keys
+    }
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise InputError(
+            f"no Service {missing[0]} in cluster {cluster.name}",
+            field="changes.services",
+            code="unknown",
+        )
+    return export(whatif, found)
+
+
+def scenario_export(*, scenario: Any, fmt: str) -> dict[str, Any]:
+    """A saved what-if's Service patches in ``fmt`` (``routing.whatif.export``)."""
+    from routing.whatif.export import Export
+
+    found = whatif_export(cluster=scenario.cluster, changes=scenario.changes)
+    if found is None:
+        found = Export((), tuple(f"not a Service patch: {key}" for key in scenario.changes))
+    return {"scenario": scenario.pk, "cluster": scenario.cluster.name, **found.to_json(fmt)}

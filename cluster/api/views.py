@@ -11,8 +11,9 @@ import copy
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import QueryDict
+from django.http import QueryDict, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -168,6 +169,47 @@ class ClusterViewSet(_ReadOnly):
         job, created = sync_request(cluster=cluster, user=request.user)
         job.refresh_from_db(fields=["state"])
         return Response(job_link(request, job, created), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The cluster as a kubectl-style List (what `manage.py export_cluster` prints)",
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="apiVersion v1, kind " "List, items: every stored object",
+            ),
+            **_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "A List",
+                response_only=True,
+                value={
+                    "apiVersion": "v1",
+                    "kind": "List",
+                    "metadata": {"resourceVersion": ""},
+                    "items": [
+                        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a1"}}
+                    ],
+                },
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"], permission_classes=[CanRead])
+    def export(self, request: Request, name: str | None = None) -> StreamingHttpResponse:
+        """Streamed object by object (`routescope check --server` reads it)."""
+        from cluster.selectors import cluster_iter_objects
+
+        objects = cluster_iter_objects(cluster=self.get_object())
+        return StreamingHttpResponse(_list_chunks(objects), content_type="application/json")
+
+
+def _list_chunks(objects: Any) -> Any:
+    import json
+
+    yield '{"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": ['
+    for index, obj in enumerate(objects):
+        yield ("" if index == 0 else ",") + json.dumps(obj, ensure_ascii=False)
+    yield "]}"
 
 
 def _conflict(message: str) -> Response:

@@ -262,3 +262,24 @@ def test_apply_is_offered_to_operators_runs_a_job_and_rolls_back(
             api.store.get("services", "shop", "checkout")["spec"]["externalTrafficPolicy"]
             == "Local"
         )
+
+
+def test_the_whatif_copy_button_copies_the_kubectl_patch_on_an_imported_cluster(
+    page: Page, demo: Cluster
+) -> None:
+    """No Apply on the imported demo, but the patch is one click away (static copytext.js,
+    bound again after the htmx swap that brings it)."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=page.base)
+    tab = page.open("/clusters/demo/what-if/?service=shop/checkout")
+    tab.select_option("#id_etp", "Cluster")  # the preview (and the copies) arrive by htmx
+    expect(tab.locator("[data-after-dropped='nodeport']")).to_have_text("0.0%")
+    tab.locator("details[data-export='kubectl'] summary").click()
+    button = tab.locator("[data-copy-from='export-kubectl']")
+    button.click()
+    expect(button).to_have_text("Copied")
+    copied = tab.evaluate("navigator.clipboard.readText()")
+    assert copied == (
+        "kubectl patch service checkout -n shop --type merge -p "
+        '\'{"spec":{"externalTrafficPolicy":"Cluster"}}\''
+    )
+    page.shot("whatif-copy")

@@ -382,3 +382,27 @@ def test_sync_button_only_for_live_clusters(client: Client, demo: Cluster, opera
     )
     live = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
     assert "Sync now" in live and reverse("dashboard:sync", args=["demo"]) in live
+
+
+def test_an_imported_cluster_gets_the_whatif_as_copyable_patches(
+    client: Client, demo: Cluster
+) -> None:
+    """No Apply on an imported cluster, but the patch can be taken away (routing.whatif.export)."""
+    import html
+    import json
+    import shlex
+
+    body = whatif(client, service="shop/checkout", etp="Cluster")
+    assert "data-apply-reason" in body  # Apply stays refused
+    for fmt in ("kubectl", "patch", "kustomize", "yaml"):
+        assert f'data-copy-from="export-{fmt}"' in body, fmt
+    kubectl = html.unescape(re.search(r'<pre id="export-kubectl">(.*?)</pre>', body, re.S).group(1))
+    words = shlex.split(kubectl)
+    assert words[:6] == ["kubectl", "patch", "service", "checkout", "-n", "shop"]
+    assert json.loads(words[-1]) == {"spec": {"externalTrafficPolicy": "Cluster"}}
+    assert "<script>" not in body and " style=" not in body  # the copy is static/js/copytext.js
+
+
+def test_a_whatif_without_service_fields_offers_no_patch(client: Client, demo: Cluster) -> None:
+    body = whatif(client, service="shop/inventory", down="node-a1")
+    assert "data-copy-from" not in body

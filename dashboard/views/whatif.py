@@ -18,7 +18,7 @@ from dashboard import answers, flowviews, patches
 from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
 from routing.models import Scenario
-from routing.selectors import InputError, service_preview
+from routing.selectors import InputError, service_preview, whatif_export
 
 SERVICE_PICKS = 30
 SAVED_SHOWN = 12
@@ -57,7 +57,26 @@ def _preview(
             (d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared
         ],
         "patch": patches.service_patch(cluster=cluster, changes=changes),
+        "export": _export(cluster, changes),
     }
+
+
+#: (format, label) of the "Take it away" copies (routing.whatif.export).
+EXPORTS = (
+    ("kubectl", "kubectl patch"),
+    ("patch", "JSON merge patch"),
+    ("kustomize", "kustomize patch"),
+    ("yaml", "changed Service YAML"),
+)
+
+
+def _export(cluster: Cluster, changes: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The what-if as copyable patches: needs no Apply, so imported clusters get it too."""
+    try:
+        found = whatif_export(cluster=cluster, changes=changes)
+    except InputError:
+        return []
+    return [(fmt, label, found.text(fmt)) for fmt, label in EXPORTS] if found else []
 
 
 def _explorer(

@@ -302,3 +302,29 @@ RULES_DIFF = [
         },
     )
 ]
+PATCH = [
+    OpenApiExample(
+        "eTP=Local on shop/checkout as a kubectl command",
+        response_only=True,
+        value={
+            "scenario": 3,
+            "cluster": "demo",
+            "format": "kubectl",
+            "text": "kubectl patch service checkout -n shop --type merge -p "
+            '\'{"spec":{"externalTrafficPolicy":"Local"}}\'',
+            "notes": [],
+            "services": [
+                {
+                    "service": "shop/checkout",
+                    "merge_patch": {"spec": {"externalTrafficPolicy": "Local"}},
+                    "changed": {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": "checkout", "namespace": "shop"},
+                        "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"},
+                    },
+                }
+            ],
+        },
+    )
+]

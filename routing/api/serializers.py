@@ -535,3 +535,35 @@ class JobLinksSerializer(serializers.Serializer):
     state = serializers.CharField()
     url = serializers.CharField(help_text="GET this to follow progress, log and errors.")
     jobs = serializers.ListField(child=serializers.DictField())
+
+
+class PatchQuerySerializer(serializers.Serializer):
+    """Which form of the scenario's Service patch (``routing.whatif.export``)."""
+
+    format = serializers.ChoiceField(
+        ("patch", "kubectl", "kustomize", "yaml"),
+        required=False,
+        default="patch",
+        help_text="patch: JSON merge patch per Service (JSON Lines); kubectl: `kubectl patch` "
+        "commands; kustomize: a `patches:` list; yaml: each changed Service.",
+    )
+
+
+class ServicePatchSerializer(serializers.Serializer):
+    service = serializers.CharField(help_text="namespace/name")
+    merge_patch = serializers.DictField(help_text="RFC 7386 JSON merge patch of the Service.")
+    changed = serializers.DictField(help_text="The Service after the patch (no status).")
+
+
+class PatchSerializer(serializers.Serializer):
+    """A scenario's Service changes, taken away as text and as JSON."""
+
+    scenario = serializers.IntegerField()
+    cluster = serializers.CharField()
+    format = serializers.CharField()
+    text = serializers.CharField(help_text="What `routescope whatif -o FORMAT` prints.")
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Changes that are no Service patch (proxy mode...).",
+    )
+    services = ServicePatchSerializer(many=True)

@@ -22,9 +22,11 @@ from drf_spectacular.utils import (
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from cluster.models import Cluster
@@ -32,6 +34,7 @@ from core.api.errors import ErrorSerializer, error_body
 from core.api.limits import inline_dump_limit, kube_object_count
 from core.permissions import CanOperate, CanRead, CanReadOrWriteOwn
 from jobs.api.serializers import job_link
+from routing import bodies
 from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
@@ -140,6 +143,22 @@ def _inline_dump_refusal(dump: Any, *, user: Any) -> Response | None:
     )
 
 
+class _NoFormatOverride:
+    """DRF's settings with ``URL_FORMAT_OVERRIDE`` off (``?format=`` left to the view)."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(api_settings, name)
+
+
+class FormatIsAField(DefaultContentNegotiation):
+    """Content negotiation for ``GET /scenarios/{id}/patch?format=kubectl``: there ``format``
+    names the patch form (the issue's contract), not one of DRF's renderers."""
+
+    settings = _NoFormatOverride()
+
+
 class ClusterAnalysisView(APIView):
     """``GET /api/v1/clusters/{name}/analysis``: the cluster-wide report."""
 
@@ -177,33 +196,8 @@ class ClusterAnalysisView(APIView):
 
 
 def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> dict[str, Any]:
-    """The report's JSON with its Service rows filtered and paged."""
-    rows = report.rows
-    if query.get("service"):
-        rows = [r for r in rows if r.service == query["service"]]
-    if query.get("dropping"):
-        rows = [r for r in rows if r.worst_dropped > 0]
-    findings = (
-        [f for f in report.findings if f.code == query["code"]]
-        if query.get("code")
-        else report.findings
-    )
-    offset, limit = query["offset"], query["limit"]
-    full = report.to_json(endpoints=False, max_findings=0)
-    return {
-        "cluster": cluster.name,
-        "revision": cluster.revision,
-        "summary": full["summary"],
-        "cost_model": full["cost_model"],
-        "count": len(rows),
-        "offset": offset,
-        "limit": limit,
-        "services": [
-            r.to_json(endpoints=query["endpoints"]) for r in rows[offset : offset + limit]
-        ],
-        "findings": [f.to_json() for f in findings[: query["max_findings"]]],
-        "notes": full["notes"],
-    }
+    """The report's JSON with its Service rows filtered and paged (``routescope analyze``'s)."""
+    return bodies.analysis_body(report, query, cluster=cluster.name, revision=cluster.revision)
 
 
 class ClusterRulesView(APIView):
@@ -241,26 +235,7 @@ class ClusterRulesView(APIView):
             )
         except RulesError as error:  # names node, service or mode itself
             raise request_error(error) from None
-        return Response(
-            {
-                "cluster": cluster.name,
-                "node": rules.node,
-                "mode": rules.mode,
-                "service": service,
-                "text": rules.text,
-                "companions": dict(rules.companions),
-                "notes": list(rules.notes),
-                "lines": [
-                    {
-                        "text": line.text,
-                        "service": line.service or None,
-                        "reason": line.reason,
-                        "why": line.why,
-                    }
-                    for line in rules.lines
-                ],
-            }
-        )
+        return Response(bodies.rules_body(rules, cluster=cluster.name, service=service))
 
 
 @extend_schema_view(
@@ -441,6 +416,28 @@ class ScenarioViewSet(viewsets.ModelViewSet):
         return Response(
             {**diff.to_json(), "node": node, "node_diff": diff.node_diff(node) if node else None}
         )
+
+    @extend_schema(
+        summary="The scenario's Service changes as a patch: merge patch, kubectl, kustomize, YAML",
+        parameters=[s.PatchQuerySerializer],
+        responses={200: s.PatchSerializer, **ERRORS},
+        examples=examples.PATCH,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="patch",
+        permission_classes=[CanRead],
+        content_negotiation_class=FormatIsAField,
+    )
+    def export_patch(self, request: Request, pk: str | None = None) -> Response:
+        """Take the what-if away: nothing is applied (works on imported clusters too)."""
+        from routing.selectors import scenario_export
+
+        scenario = self.get_object()
+        query = s.PatchQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(scenario_export(scenario=scenario, fmt=query.validated_data["format"]))
 
     @extend_schema(
         summary="The cluster-wide report as it would be under the scenario",

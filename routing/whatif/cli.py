@@ -1,49 +1,18 @@
 """The command line's side of the what-if door: ``--set FIELD=VALUE`` for ``simulate``,
-``analyze`` and ``render_rules``, and the one-line refusal (exit 2) for any engine error."""
+``analyze`` and ``render_rules``, and the one-line refusal (exit 2) for any engine error.
+``routing.whatif.flags`` holds the Django-free part (the ``routescope`` command imports it
+there)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from django.core.management.base import CommandError
 
-from routing.engine.errors import UNKNOWN, EngineError, ScenarioError
-from routing.engine.snapshot import Snapshot
-from routing.engine.whatif_fields import FIELDS
-from routing.whatif.value import WhatIf, parse_set_flags, service_fields
+from routing.whatif.flags import BAD_INPUT, SET_HELP, one_line, whatif_from_flags
 
-#: Exit status for bad input (DESIGN.md).
-BAD_INPUT = 2
-
-#: ``--set`` help, from the field table.
-SET_HELP = "what-if Service field, repeatable: " + "; ".join(
-    f"{f.name} ({f.describe()})" for f in FIELDS
-)
+__all__ = ["BAD_INPUT", "SET_HELP", "bad_input", "whatif_from_flags"]
 
 
 def bad_input(error: Exception, *, prefix: str = "") -> CommandError:
     """One line on stderr and exit 2 for an engine (or any input) error."""
-    text = error.message if isinstance(error, EngineError) else " ".join(str(error).split())
+    text = one_line(error)
     return CommandError(f"{prefix}{text}" if prefix else text or "bad input", returncode=BAD_INPUT)
-
-
-def whatif_from_flags(
-    snapshot: Snapshot,
-    sets: Iterable[str],
-    *,
-    services: Sequence[str] | None,
-    proxy_mode: str | None = None,
-    ipvs_scheduler: str | None = None,
-) -> WhatIf:
-    """The command line's what-if: ``--set`` flags on ``services`` (None: every Service).
-
-    Raises the engine's ``ScenarioError`` for a malformed flag, an unknown field or value."""
-    fields = parse_set_flags(sets)
-    for service in services or ():
-        if service not in snapshot.services:
-            raise ScenarioError(f"unknown service {service!r}", field="services", code=UNKNOWN)
-    targets = list(services) if services is not None else sorted(snapshot.services)
-    typed = {key: service_fields(key, fields) for key in targets} if fields else {}
-    return WhatIf(
-        services=typed, proxy_mode=proxy_mode or None, ipvs_scheduler=ipvs_scheduler or None
-    )

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.engine.analysis.nodes import node_index
 from routing.engine.errors import UNKNOWN, QuestionError
 from routing.engine.scenario import AnswerDiff, apply_scenario
 from routing.engine.simulate import Question, simulate
@@ -188,6 +187,10 @@ def source_groups(
     groups = [
         SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names if name in special
     ]
+    # Imported here: the analysis package loads numpy, which ``ask`` (one simulate
+    # question, ``routescope simulate``'s hot path) never needs.
+    from routing.engine.analysis.nodes import node_index
+
     for cls in node_index(snapshot).classes:
         rest = tuple(n for n in cls.names if n not in special)
         if rest:

@@ -4,8 +4,9 @@ import * as switcher from "./switcher.js";
 import * as topology from "./topology.js";
 import * as dialogs from "./dialogs.js";
 import * as copylink from "./copylink.js";
+import * as copytext from "./copytext.js";
 
-const features = [theme, switcher, topology, dialogs, copylink];
+const features = [theme, switcher, topology, dialogs, copylink, copytext];
 
 function initAll(root) {
   for (const feature of features) feature.init(root);

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
+from routing.cli.output import summary_lines  # shared with routescope
 from routing.engine.errors import EngineError
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
@@ -21,42 +22,6 @@ from routing.management.commands._rules_common import one_line_errors
 from routing.whatif.cli import BAD_INPUT, SET_HELP, bad_input, whatif_from_flags
 from routing.whatif.preview import ask
 from routing.whatif.value import parse_set_flags
-
-
-def summary_lines(answer: dict) -> list[str]:
-    """A readable rendering of the simulate JSON."""
-    src = answer["source"]
-    source = f"{src['kind']}:{src['node']}" if src["node"] else src["kind"]
-    lines = [
-        f"{answer['service']} port {answer['port']} from {source} "
-        f"via {answer['to']} ({answer['proxy_mode']})",
-        f"action: {answer['action']}   dropped: {answer['dropped']:.1%}"
-        + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")
-        + f"   client IP preserved: {'yes' if answer['client_ip_preserved'] else 'no'}",
-    ]
-    if answer.get("ingress_nodes"):
-        shown = ", ".join(f"{n['node']} {n['share']:.1%}" for n in answer["ingress_nodes"][:10])
-        more = len(answer["ingress_nodes"]) - 10
-        lines.append(f"load balancer sends to: {shown}" + (f" (+{more} more)" if more > 0 else ""))
-    if answer["endpoints"]:
-        lines.append(f"{'endpoint':<40} {'node':<20} {'zone':<12} share")
-        for ep in answer["endpoints"]:
-            lines.append(
-                f"{ep['ip']:<40} {ep['node'] or '-':<20} {ep['zone'] or '-':<12} {ep['share']:.1%}"
-            )
-    loc = answer["locality"]
-    lines.append(
-        "locality: " + ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in loc.items() if v)
-    )
-    if answer["latency_ms"]["expected"] is not None:
-        lines.append(
-            f"expected hop latency: {answer['latency_ms']['expected']} ms   "
-            f"cross-zone cost: {answer['cost']['usd_per_month']} USD/month   "
-            f"imbalance: {answer['imbalance']}"
-        )
-    lines.append("why:")
-    lines.extend(f"  - {line}" for line in answer["explain"])
-    return lines
 
 
 class Command(BaseCommand):

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cluster.kube_dump import DumpError, read_objects
 from cluster.writer import check_objects
+from routing.cli.output import timeline_lines as summary_lines  # shared with routescope
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import SnapshotError, snapshot_from_objects
 from routing.engine.timeline import LB_PRESETS, TimelineError
@@ -20,30 +21,6 @@ from routing.management.commands._rules_common import one_line_errors
 from routing.timeline_input import timeline_json
 
 BAD_INPUT = 2
-
-
-def summary_lines(out: dict) -> list[str]:
-    """A readable rendering of the timeline JSON."""
-    lb = out["timing"]["lb"]
-    lines = [
-        f"{out['service']}: {out['event']['text']} (load balancer: {lb['preset'] or 'custom'}, "
-        f"out after {lb['out_after_s']:g} s, back after {lb['in_after_s']:g} s)"
-    ]
-    if not out["windows"]:
-        lines.append("no connection fails")
-    for w in out["windows"]:
-        span = f"t={w['start']:g}s" + (
-            f"..{w['end']:g}s ({w['seconds']:g} s)"
-            if w["seconds"]
-            else ""
-            if w["end"] is not None
-            else " onwards"
-        )
-        lines.append(f"- {w['source']}: {span}, {w['share']:.1%} [{w['code']}] {w['cause']}")
-    for rec in out["recommendations"]:
-        left = len(rec["windows_after"])
-        lines.append(f"recommendation: {rec['change']['text']} ({left} window(s) left)")
-    return lines
 
 
 class Command(BaseCommand):

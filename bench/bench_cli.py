@@ -1,0 +1,123 @@
+"""``routescope`` from a script: wall time per call, in fresh processes (as a CI job runs it).
+
+- ``routescope simulate`` on the demo dump (``cluster/fixtures/demo.json``), beside
+  ``manage.py simulate`` for the same question (the Django start-up ``routescope`` avoids);
+- ``--check``: ``routescope check`` of a 20-document change (Services with
+  ``externalTrafficPolicy`` flipped) against the generated 5,000-node dump, beside a plain
+  ``json.load`` of that dump (the dump is the one ``bench_engine.py`` caches).
+
+Runs ``python -m routing.cli.main`` (what the ``routescope`` entry point calls), so it needs
+no installed script. Targets: simulate <= 150 ms per call; check <= 2x json.load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "cluster" / "fixtures" / "demo.json"
+QUESTION = ["--service", "shop/frontend", "--port", "http", "--source", "external:node-a1"]
+TARGET_SIMULATE_MS = 150.0
+TARGET_CHECK_RATIO = 2.0
+
+
+def wall(command: list[str], runs: int) -> list[float]:
+    """Wall ms of ``runs`` fresh processes of ``command`` (exit status checked)."""
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        out.append((time.perf_counter() - started) * 1000)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(command[:4])}: exit {proc.returncode}: {proc.stderr}")
+    return out
+
+
+def show(name: str, samples: list[float]) -> float:
+    median = statistics.median(samples)
+    p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
+    print(f"{name:<44} median {median:7.1f} ms   p95 {p95:7.1f} ms   ({len(samples)} runs)")
+    return median
+
+
+def bench_simulate(runs: int) -> bool:
+    cli = [sys.executable, "-m", "routing.cli.main", "simulate", str(DEMO), *QUESTION, "-o", "json"]
+    manage = [sys.executable, "manage.py", "simulate", str(DEMO), *QUESTION, "--json"]
+    median = show("routescope simulate (demo dump)", wall(cli, runs))
+    show("manage.py simulate (same question)", wall(manage, max(3, runs // 4)))
+    ok = median <= TARGET_SIMULATE_MS
+    print(f"target <= {TARGET_SIMULATE_MS:.0f} ms: {'met' if ok else 'MISSED'}")
+    return ok
+
+
+def change_of(dump: Path, count: int = 20) -> Path:
+    """``count`` of the dump's Services with externalTrafficPolicy flipped, as YAML."""
+    import yaml
+
+    with open(dump, encoding="utf-8") as handle:
+        items = json.load(handle)["items"]
+    services = [
+        o
+        for o in items
+        if o["kind"] == "Service" and o["spec"].get("type") in ("NodePort", "LoadBalancer")
+    ][:count]
+    docs = []
+    for obj in services:
+        spec = {k: v for k, v in obj["spec"].items() if k not in ("clusterIP", "clusterIPs")}
+        etp = spec.get("externalTrafficPolicy", "Cluster")
+        spec["externalTrafficPolicy"] = "Cluster" if etp == "Local" else "Local"
+        meta = {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}
+        docs.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec})
+    path = dump.with_name(dump.stem + f"-change{count}.yaml")
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def bench_check(nodes: int, runs: int) -> bool:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_engine import dump_path
+
+    dump = dump_path(nodes)
+    change = change_of(dump)
+    load = [sys.executable, "-c", f"import json; json.load(open({str(dump)!r}))"]
+    check = [
+        sys.executable,
+        "-m",
+        "routing.cli.main",
+        "check",
+        "--cluster",
+        str(dump),
+        str(change),
+        "-o",
+        "json",
+    ]
+    base = show(f"json.load of the {nodes}-node dump", wall(load, runs))
+    median = show("routescope check (20-document change)", wall(check, runs))
+    ratio = median / base
+    print(
+        f"check / json.load = {ratio:.2f} (target <= {TARGET_CHECK_RATIO:.0f}): "
+        f"{'met' if ratio <= TARGET_CHECK_RATIO else 'MISSED'}"
+    )
+    return ratio <= TARGET_CHECK_RATIO
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--check", action="store_true", help="also time check on a big dump")
+    parser.add_argument("--nodes", type=int, default=5000)
+    args = parser.parse_args()
+    ok = bench_simulate(args.runs)
+    if args.check:
+        ok = bench_check(args.nodes, max(1, args.runs // 10)) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""A dump's objects sorted by kind and checked as the importer would, without a database.
+
+``plan_objects`` sorts objects by kind, skips what Routescope does not store and refuses
+duplicates, without parsing; ``check_objects`` parses every object and stores nothing. Both
+are plain Python (no Django): the ``routescope`` command's file mode runs them without
+booting Django, and ``cluster.writer`` writes a plan to the database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.bounds import DEFAULT_LIMITS, Limits
+from cluster.fields import ObjectError, Reader
+from cluster.parsing import (
+    identify,
+    node_overrides,
+    parse_kube_proxy_config,
+    parse_node,
+    parse_pod,
+    parse_service,
+)
+from cluster.slice_parsing import parse_slice
+
+#: The kinds stored, with the API groups read for each.
+KNOWN = {
+    "Node": ("v1",),
+    "Service": ("v1",),
+    "Pod": ("v1",),
+    "EndpointSlice": ("discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"),
+    "ConfigMap": ("v1",),
+}
+KUBE_PROXY_CONFIGMAP = ("kube-system", "kube-proxy")
+
+#: (object, reader naming it, namespace, name)
+Entry = tuple[dict[str, Any], Reader, str, str]
+
+
+@dataclass
+class Plan:
+    """A dump's objects sorted by kind, not yet parsed."""
+
+    nodes: list[Entry] = field(default_factory=list)
+    services: list[Entry] = field(default_factory=list)
+    slices: list[Entry] = field(default_factory=list)
+    pods: list[Entry] = field(default_factory=list)
+    proxy: dict[str, Any] | None = None
+    #: Other kube-system ConfigMaps, kept only when a kube-proxy Pod mounts them.
+    kube_system_maps: list[tuple[dict[str, Any], Reader, str]] = field(default_factory=list)
+    extra_maps: list[dict[str, Any]] = field(default_factory=list)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def stores_nothing(self) -> bool:
+        """True when no object is of a kind Routescope stores (only Secrets, Events...)."""
+        return not (
+            self.nodes or self.services or self.slices or self.pods or self.proxy or self.extra_maps
+        )
+
+    def nothing_stored_message(self) -> str:
+        """ "the dump holds none of the kinds Routescope stores (...), only 1 Secret"."""
+        found = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items())) or "nothing"
+        return (
+            "the dump holds none of the kinds Routescope stores (Node, Service,"
+            f" EndpointSlice, Pod, the kube-system/kube-proxy ConfigMap), only {found}"
+        )
+
+
+def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """Sort ``objects`` by kind; raise ``ObjectError`` for a nameless or repeated object.
+
+    ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
+    """
+    plan, seen = Plan(), {}
+    lists = {
+        "Node": plan.nodes,
+        "Service": plan.services,
+        "EndpointSlice": plan.slices,
+        "Pod": plan.pods,
+    }
+    for index, obj in enumerate(objects):
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind not in KNOWN or api_version not in KNOWN[kind]:
+            plan.skipped[kind if kind not in KNOWN else f"{kind} ({api_version})"] += 1
+            continue
+        namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
+        if kind == "ConfigMap" and namespace != "kube-system":
+            plan.skipped["ConfigMap"] += 1
+            continue
+        key = (kind, namespace, name)
+        if key in seen:
+            raise ObjectError(
+                f"duplicate {reader.label}: objects {seen[key] + 1} and {index + 1}"
+                " have the same name"
+            )
+        seen[key] = index
+        if kind == "ConfigMap" and name == KUBE_PROXY_CONFIGMAP[1]:
+            plan.proxy = parse_kube_proxy_config(obj, reader, limits)
+        elif kind == "ConfigMap":
+            plan.kube_system_maps.append((obj, reader, name))
+        else:
+            lists[kind].append((obj, reader, namespace, name))
+        if kind == "Node":
+            override = node_overrides(obj, reader)
+            if override:
+                plan.overrides[name] = override
+    _keep_mounted_maps(plan, limits)
+    return plan
+
+
+def _is_kube_proxy_pod(obj: dict[str, Any], namespace: str, name: str) -> bool:
+    labels = obj["metadata"].get("labels")
+    app = labels.get("k8s-app") if isinstance(labels, dict) else None
+    return namespace == "kube-system" and (app == "kube-proxy" or name.startswith("kube-proxy-"))
+
+
+def _mounted_maps(obj: dict[str, Any]) -> set[str]:
+    """Names of the ConfigMaps a Pod's volumes refer to (malformed parts ignored here;
+    parse_pod reports them)."""
+    spec = obj.get("spec")
+    volumes = spec.get("volumes") if isinstance(spec, dict) else None
+    names = set()
+    for volume in volumes if isinstance(volumes, list) else ():
+        source = volume.get("configMap") if isinstance(volume, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            names.add(source["name"])
+    return names
+
+
+def _keep_mounted_maps(plan: Plan, limits: Limits = DEFAULT_LIMITS) -> None:
+    # A cluster midway through a kube-proxy mode migration runs a second DaemonSet whose
+    # Pods mount their own ConfigMap: keep those (the engine reads them per node) and
+    # skip every other kube-system ConfigMap, as before.
+    mounted: set[str] = set()
+    for obj, _, namespace, name in plan.pods:
+        if _is_kube_proxy_pod(obj, namespace, name):
+            mounted |= _mounted_maps(obj)
+    for obj, reader, name in plan.kube_system_maps:
+        if name not in mounted:
+            plan.skipped["ConfigMap"] += 1
+            continue
+        data = reader.string_map(obj, "data", path="data")
+        if "config.conf" in data:
+            parse_kube_proxy_config(obj, reader, limits)  # the same checks as the main ConfigMap
+        plan.extra_maps.append(obj)
+
+
+def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse what ``import_cluster`` would refuse, storing nothing (no database access).
+
+    The file-based commands (``simulate``, ``analyze``, ``render_rules``) and the API's
+    inline dumps call this before the engine's lenient adapter sees the objects, so a
+    malformed field gets the importer's one-line ``ObjectError`` naming object and field
+    instead of a traceback deep in the engine.
+    """
+    plan = plan_objects(objects, limits)
+    if plan.stores_nothing and plan.skipped:
+        raise ObjectError(plan.nothing_stored_message())
+    for obj, reader, _, name in plan.nodes:
+        parse_node(obj, reader, name)
+    for obj, reader, namespace, name in plan.services:
+        parse_service(obj, reader, namespace, name)
+    for obj, reader, namespace, name in plan.slices:
+        parse_slice(obj, reader, namespace, name)
+    for obj, reader, namespace, name in plan.pods:
+        parse_pod(obj, reader, namespace, name)

@@ -1,0 +1,80 @@
+"""The JSON bodies the REST API and the ``routescope`` command share (no Django).
+
+``GET /api/v1/clusters/{name}/analysis`` and ``routescope analyze FILE`` print the same
+``analysis_body``; ``GET /api/v1/clusters/{name}/rules`` and ``routescope render-rules FILE``
+the same ``rules_body``. A file has no stored cluster: its ``cluster`` and ``revision`` are
+null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only named in annotations: ``routescope simulate`` loads neither
+    from routing.engine.analysis import Report
+    from routing.engine.rules.render import RuleSet
+
+#: The analysis query's defaults (the API's ``AnalysisQuerySerializer``).
+ANALYSIS_QUERY = {
+    "service": None,
+    "dropping": False,
+    "limit": 100,
+    "offset": 0,
+    "endpoints": False,
+    "max_findings": 100,
+    "code": None,
+}
+
+
+def analysis_body(
+    report: Report, query: Mapping[str, Any], *, cluster: str | None, revision: int | None
+) -> dict[str, Any]:
+    """The report's JSON with its Service rows filtered and paged by ``query``."""
+    query = {**ANALYSIS_QUERY, **query}
+    rows = report.rows
+    if query["service"]:
+        rows = tuple(r for r in rows if r.service == query["service"])
+    if query["dropping"]:
+        rows = tuple(r for r in rows if r.worst_dropped > 0)
+    findings = report.findings
+    if query["code"]:
+        findings = tuple(f for f in findings if f.code == query["code"])
+    offset, limit = query["offset"], query["limit"]
+    full = report.to_json(endpoints=False, max_findings=0)
+    return {
+        "cluster": cluster,
+        "revision": revision,
+        "summary": full["summary"],
+        "cost_model": full["cost_model"],
+        "count": len(rows),
+        "offset": offset,
+        "limit": limit,
+        "services": [
+            r.to_json(endpoints=query["endpoints"]) for r in rows[offset : offset + limit]
+        ],
+        "findings": [f.to_json() for f in findings[: query["max_findings"]]],
+        "notes": full["notes"],
+    }
+
+
+def rules_body(rules: RuleSet, *, cluster: str | None, service: str | None) -> dict[str, Any]:
+    """One node's rendered kube-proxy rules, each line with its reason."""
+    return {
+        "cluster": cluster,
+        "node": rules.node,
+        "mode": rules.mode,
+        "service": service,
+        "text": rules.text,
+        "companions": dict(rules.companions),
+        "notes": list(rules.notes),
+        "lines": [
+            {
+                "text": line.text,
+                "service": line.service or None,
+                "reason": line.reason,
+                "why": line.why,
+            }
+            for line in rules.lines
+        ],
+    }

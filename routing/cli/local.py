@@ -1,0 +1,128 @@
+"""File mode: the answers of ``routescope`` computed here, from a kubectl dump (no Django).
+
+Each function returns exactly the JSON body the REST API returns for the same question,
+with ``cluster`` and ``revision`` null (a file is no stored cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from cluster.bounds import Limits
+from cluster.kube_dump import read_objects
+from cluster.plan import check_objects
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import apply_scenario
+from routing.engine.snapshot import Snapshot
+from routing.whatif.flags import whatif_from_flags
+from routing.whatif.preview import ask
+from routing.whatif.value import WhatIf
+
+
+def env_limits() -> Limits:
+    """The dump bounds from ``ROUTESCOPE_DUMP_MAX_*`` (as the server's settings read them)."""
+    found = {}
+    for item in fields(Limits):
+        raw = os.environ.get(f"ROUTESCOPE_DUMP_{item.name.upper()}")
+        if raw is not None:
+            found[item.name] = int(raw)
+    return Limits(**found)
+
+
+def read_dump(path: str) -> list[dict[str, Any]]:
+    """The objects of a dump file (``-``: standard input), refused as the importer would."""
+    limits = env_limits()
+    objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits)
+    check_objects(objects, limits)
+    return objects
+
+
+def check_dump(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects fetched from a server, refused as the importer would refuse them."""
+    check_objects(objects, env_limits())
+    return objects
+
+
+def load_snapshot(path: str, **overrides: object) -> Snapshot:
+    """A dump file as an engine snapshot."""
+    return snapshot_from_objects(read_dump(path), **overrides)
+
+
+def simulate_body(
+    snapshot: Snapshot,
+    *,
+    service: str,
+    source: str,
+    sets: Sequence[str],
+    proxy_mode: str | None,
+    ipvs_scheduler: str | None,
+    **question: Any,
+) -> dict[str, Any]:
+    """``POST /api/v1/simulate``'s answer."""
+    whatif = whatif_from_flags(
+        snapshot,
+        sets,
+        services=[service] if sets else [],
+        proxy_mode=proxy_mode,
+        ipvs_scheduler=ipvs_scheduler,
+    )
+    return ask(snapshot, whatif, service=service, source=source, **question)
+
+
+def analysis(
+    snapshot: Snapshot,
+    *,
+    sets: Sequence[str],
+    proxy_mode: str | None,
+    ipvs_scheduler: str | None,
+    query: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``GET /api/v1/clusters/{name}/analysis``'s body (``--set`` on ``query``'s Service or
+    on every Service)."""
+    from routing.bodies import analysis_body
+    from routing.engine.analysis import analyze
+
+    service = query.get("service")
+    whatif = whatif_from_flags(
+        snapshot,
+        sets,
+        services=[service] if service else None,
+        proxy_mode=proxy_mode,
+        ipvs_scheduler=ipvs_scheduler,
+    )
+    report = analyze(apply_scenario(snapshot, whatif.scenario()))
+    return analysis_body(report, query, cluster=None, revision=None)
+
+
+def whatif_preview(
+    snapshot: Snapshot, whatif: WhatIf, *, services: Sequence[str], sources: Sequence[str] | None
+) -> dict[str, Any]:
+    """``POST /api/v1/scenarios/{id}/preview``'s body for ``whatif``."""
+    from routing.whatif.preview import preview
+
+    result = preview(
+        snapshot, whatif, services=services, sources=list(sources) if sources else None
+    )
+    return {"cluster": None, "revision": None, **result.to_json(), "changes": whatif.changes()}
+
+
+def rules(
+    snapshot: Snapshot, *, node: str, mode: str | None, service: str | None, sets: Sequence[str]
+) -> dict[str, Any]:
+    """``GET /api/v1/clusters/{name}/rules``'s body (after the ``--set`` what-if)."""
+    from routing.bodies import rules_body
+    from routing.engine.rules import render_node_rules
+
+    if sets:
+        whatif = whatif_from_flags(snapshot, sets, services=[service] if service else None)
+        snapshot = apply_scenario(snapshot, whatif.scenario())
+    if node not in snapshot.nodes:
+        raise ValueError(f"no node {node!r} in this cluster")
+    ruleset = render_node_rules(
+        snapshot, node, mode or snapshot.proxy_for(node).mode, service=service
+    )
+    return rules_body(ruleset, cluster=None, service=service)

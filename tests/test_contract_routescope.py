@@ -1,0 +1,605 @@
+"""Contract: the ``routescope`` console command (DESIGN.md, "Contracts added later").
+
+File mode never loads Django (a real process, its ``sys.modules`` checked after each
+subcommand); every subcommand answers in every ``-o`` format; bad input exits 2 with one
+line on stderr; ``--server URL --token T`` against a live server prints exactly the JSON of
+file mode (a file is no stored cluster: only ``cluster`` and ``revision`` differ there).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.testing.fixtures import fake_api
+from routing.cli.main import main
+from tests.contract import run
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = str(ROOT / "cluster" / "fixtures" / "demo.json")
+
+#: One file-mode call per subcommand (the demo dump).
+CALLS = {
+    "simulate": [
+        "simulate",
+        DEMO,
+        "--service",
+        "shop/frontend",
+        "--port",
+        "http",
+        "--source",
+        "external:node-a1",
+        "--set",
+        "externalTrafficPolicy=Local",
+    ],
+    "analyze": ["analyze", DEMO, "--service", "shop/checkout"],
+    "whatif": [
+        "whatif",
+        DEMO,
+        "--service",
+        "shop/frontend",
+        "--set",
+        "externalTrafficPolicy=Local",
+    ],
+    "render-rules": ["render-rules", DEMO, "--node", "node-a1", "--service", "shop/cart"],
+    "timeline": ["timeline", DEMO, "--service", "shop/checkout", "--event", "drain:node-b1"],
+}
+
+
+def routescope(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``routescope ARGS`` in-process: (exit status, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's refusals
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def routescope_process(*args: str) -> tuple[int, str, str]:
+    """Run ``routescope ARGS`` as a process of its own (server mode: the live server runs in
+    this test process and logs to its stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "routing.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_the_console_script_names_main():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = scripts["routescope"].partition(":")
+    assert getattr(import_module(module), name) is main
+
+
+@pytest.mark.parametrize("command", sorted(CALLS))
+def test_file_mode_never_loads_django(command):
+    code = (
+        "import sys; from routing.cli.main import main; rc = main(sys.argv[1:]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('django', 'rest_framework', 'celery', 'config')), file=sys.stderr); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *CALLS[command], "-o", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "[]"
+    json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml", "table", "markdown"])
+@pytest.mark.parametrize("command", sorted(CALLS))
+def test_every_subcommand_in_every_format(capsys, command, fmt):
+    code, out, err = routescope(capsys, *CALLS[command], "-o", fmt)
+    assert code == 0 and err == "", err
+    as_json = json.loads(routescope(capsys, *CALLS[command], "-o", "json")[1])
+    if fmt == "json":
+        assert json.loads(out) == as_json
+    elif fmt == "yaml" and command == "whatif":  # DESIGN.md: whatif's yaml is the Service
+        changed = yaml.safe_load(out)
+        assert changed["kind"] == "Service" and changed["metadata"]["name"] == "frontend"
+        assert changed["spec"]["externalTrafficPolicy"] == "Local"
+    elif fmt == "yaml":
+        assert yaml.safe_load(out) == as_json
+    elif fmt == "markdown":
+        assert out.startswith("### ") and "\n| " in out and "|---|" in out
+    else:
+        assert out.strip() and not out.startswith("{")
+
+
+def test_simulate_json_is_manage_py_simulate_json(capsys):
+    code, out, _ = routescope(capsys, *CALLS["simulate"], "-o", "json")
+    result = run("simulate", *CALLS["simulate"][1:], "--json")
+    assert code == 0 and result.code == 0
+    assert json.loads(out) == json.loads(result.out)
+
+
+def test_timeline_json_is_manage_py_timeline_json(capsys):
+    code, out, _ = routescope(capsys, *CALLS["timeline"], "-o", "json")
+    result = run("timeline", *CALLS["timeline"][1:], "--json")
+    assert code == 0 and result.code == 0
+    assert json.loads(out) == json.loads(result.out) and json.loads(out)["windows"]
+
+
+def test_whatif_json_names_the_new_drops(capsys):
+    code, out, _ = routescope(capsys, *CALLS["whatif"], "-o", "json")
+    body = json.loads(out)
+    assert body["changes"] == {"services": {"shop/frontend": {"externalTrafficPolicy": "Local"}}}
+    assert body["summary"]["questions_newly_dropping"] > 0
+    assert body["cluster"] is None and body["revision"] is None
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["simulate", DEMO, "--service", "shop/nope", "--source", "pod:node-a1"], "nope"),
+        (
+            ["simulate", "/nonexistent/dump.json", "--service", "a/b", "--source", "lb"],
+            "cannot read",
+        ),
+        (["simulate", DEMO, "--source", "lb"], "--service"),
+        (
+            ["simulate", DEMO, "--service", "shop/cart", "--source", "pod:node-a1", "-o", "xml"],
+            "xml",
+        ),
+        (
+            [
+                "simulate",
+                DEMO,
+                "--service",
+                "shop/cart",
+                "--source",
+                "pod:node-a1",
+                "--set",
+                "externalTrafficPolicy=Sometimes",
+            ],
+            "Sometimes",
+        ),
+        (["simulate", "--cluster", "demo", "--service", "shop/cart", "--source", "lb"], "--server"),
+        (["analyze"], "FILE"),
+        (["whatif", DEMO, "--set", "internalTrafficPolicy=Local"], "--service"),
+        (["render-rules", DEMO, "--node", "no-such-node"], "no-such-node"),
+        (["bogus"], "bogus"),
+        (
+            [
+                "simulate",
+                "--server",
+                "ftp://x",
+                "--cluster",
+                "c",
+                "--service",
+                "a/b",
+                "--source",
+                "lb",
+            ],
+            "ftp",
+        ),
+        (["analyze", "--server", "http://127.0.0.1:9", "--cluster", "demo"], "cannot reach"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, args, says):
+    code, out, err = routescope(capsys, *args)
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err and says in lines[0], err
+
+
+def test_bad_yaml_exits_2_with_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: List\nitems: [\n")
+    code, _, err = routescope(capsys, "analyze", str(bad))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+# --- server mode against a live server --------------------------------------------------
+
+
+@pytest.fixture
+def served(live_server, transactional_db):
+    """The demo imported as cluster ``demo`` on a live server, a reader's token and a saved
+    what-if (eTP=Local on shop/frontend)."""
+    from cluster.kube_dump import read_objects
+    from cluster.models import Cluster
+    from cluster.services import cluster_import
+    from routing.services import scenario_create
+
+    cluster_import(name="demo", objects=read_objects(DEMO))
+    token = run("create_api_token", "reader", "--create")
+    assert token.code == 0, token
+    scenario = scenario_create(
+        cluster=Cluster.objects.get(name="demo"),
+        name="etp",
+        changes={"services": {"shop/frontend": {"externalTrafficPolicy": "Local"}}},
+    )
+    return ["--server", live_server.url, "--token", token.out.strip()], scenario.pk
+
+
+def _without_identity(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in ("cluster", "revision")}
+
+
+def test_server_mode_prints_the_file_modes_json(capsys, served):
+    server, scenario = served
+    pairs = [
+        (CALLS["simulate"], [*CALLS["simulate"], *server]),  # the file sent inline
+        (CALLS["simulate"], ["simulate", "--cluster", "demo", *CALLS["simulate"][2:], *server]),
+        (CALLS["analyze"], ["analyze", "--cluster", "demo", *CALLS["analyze"][2:], *server]),
+        (
+            CALLS["render-rules"],
+            ["render-rules", "--cluster", "demo", *CALLS["render-rules"][2:], *server],
+        ),
+        (
+            CALLS["whatif"],
+            ["whatif", "--scenario", str(scenario), "--service", "shop/frontend", *server],
+        ),
+        (CALLS["timeline"], [*CALLS["timeline"], *server]),  # the file sent inline
+        (CALLS["timeline"], ["timeline", "--cluster", "demo", *CALLS["timeline"][2:], *server]),
+    ]
+    for local_args, server_args in pairs:
+        code, out, err = routescope_process(*local_args, "-o", "json")
+        assert code == 0, err
+        code, remote, err = routescope_process(*server_args, "-o", "json")
+        assert code == 0, (server_args, err)
+        assert _without_identity(json.loads(remote)) == _without_identity(
+            json.loads(out)
+        ), server_args
+        if "--cluster" in server_args or "--scenario" in server_args:
+            assert json.loads(remote).get("cluster", "demo") == "demo"
+
+
+def test_server_mode_refusals_are_one_line(capsys, served):
+    server, _ = served
+    for args, says in [
+        (["simulate", "--cluster", "demo", "--service", "shop/nope", "--source", "lb"], "400"),
+        (["analyze", "--cluster", "nowhere"], "404"),
+        (["whatif", "--scenario", "999999"], "404"),
+        (["analyze", "--cluster", "demo", "--server", server[1], "--token", "wrong"], "401"),
+    ]:
+        code, out, err = routescope_process(
+            *args, *server[:2], *([] if "--token" in args else server[2:])
+        )
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, (args, err)
+        assert says in err, (args, err)
+
+
+# --- export: the what-if as patches ---------------------------------------------------
+
+
+def _served_dump(server, tmp_path) -> str:
+    """The sample cluster as a dump, its Service shop/web exactly as the fake server serves it."""
+    from cluster.testing.objects import sample_cluster
+
+    served = server.store.get("services", "shop", "web")
+    items = [
+        served if (o["kind"], o["metadata"]["name"]) == ("Service", "web") else o
+        for o in sample_cluster()
+    ]
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    return str(path)
+
+
+def _patch_served(server, patch: dict) -> dict:
+    import urllib.request
+
+    from cluster.testing.fixtures import TOKEN
+
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/namespaces/shop/services/web",
+        data=json.dumps(patch).encode(),
+        method="PATCH",
+        headers={
+            "Content-Type": "application/merge-patch+json",
+            "Authorization": f"Bearer {TOKEN}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    return server.store.get("services", "shop", "web")
+
+
+#: (what-if flags, the merge patch they export)
+EXPORTS = [
+    (["--set", "externalTrafficPolicy=Local"], {"spec": {"externalTrafficPolicy": "Local"}}),
+    (
+        [
+            "--set",
+            "sessionAffinity=ClientIP",
+            "--set",
+            "sessionAffinityConfig.clientIP.timeoutSeconds=60",
+            "--set",
+            "internalTrafficPolicy=Local",
+        ],
+        {
+            "spec": {
+                "sessionAffinity": "ClientIP",
+                "internalTrafficPolicy": "Local",
+                "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+            }
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("sets, expected", EXPORTS, ids=["etp-local", "affinity-itp"])
+def test_exported_patch_applied_to_the_fake_api_server_gives_the_previewed_service(
+    capsys,
+    fake_api,
+    tmp_path,
+    sets,
+    expected,
+):
+    import shlex
+
+    dump = _served_dump(fake_api, tmp_path)
+    args = ["whatif", dump, "--service", "shop/web", *sets]
+    code, out, err = routescope(capsys, *args, "-o", "patch")
+    assert code == 0, err
+    patch = json.loads(out)
+    assert patch == expected
+    code, previewed, _ = routescope(capsys, *args, "-o", "yaml")
+    previewed = yaml.safe_load(previewed)
+    served = _patch_served(fake_api, patch)
+    meta = {
+        k: v
+        for k, v in served["metadata"].items()
+        if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")
+    }
+    assert {**served, "metadata": meta, "status": None} == {**previewed, "status": None}
+    assert "status" not in previewed
+    # The kubectl command carries the same patch; the kustomize entry targets the Service.
+    code, kubectl, _ = routescope(capsys, *args, "-o", "kubectl")
+    words = shlex.split(kubectl)
+    assert words[:6] == ["kubectl", "patch", "service", "web", "-n", "shop"]
+    assert json.loads(words[words.index("-p") + 1]) == expected and "merge" in words
+    code, kustomize, _ = routescope(capsys, *args, "-o", "kustomize")
+    entry = yaml.safe_load(kustomize)["patches"][0]
+    assert entry["target"] == {
+        "version": "v1",
+        "kind": "Service",
+        "name": "web",
+        "namespace": "shop",
+    }
+    assert yaml.safe_load(entry["patch"])["spec"] == expected["spec"]
+
+
+def test_unsetting_a_field_exports_null(capsys, fake_api, tmp_path):
+    dump = _served_dump(fake_api, tmp_path)
+    code, out, err = routescope(
+        capsys,
+        "whatif",
+        dump,
+        "--service",
+        "shop/web",
+        "--set",
+        "trafficDistribution=",
+        "--set",
+        "sessionAffinity=None",
+        "-o",
+        "patch",
+    )
+    assert code == 0, err
+    assert json.loads(out) == {
+        "spec": {
+            "trafficDistribution": None,
+            "sessionAffinity": "None",
+            "sessionAffinityConfig": None,
+        }
+    }
+
+
+def test_a_whatif_without_service_fields_has_no_patch(capsys):
+    code, out, err = routescope(
+        capsys,
+        "whatif",
+        DEMO,
+        "--service",
+        "shop/frontend",
+        "--proxy-mode",
+        "ipvs",
+        "-o",
+        "kubectl",
+    )
+    assert code == 2 and out == "" and "--set" in err
+
+
+def test_the_api_exports_a_saved_scenario_on_an_imported_cluster(capsys, served):
+    server, scenario = served
+    for fmt in ("patch", "kubectl", "kustomize", "yaml"):
+        code, local, err = routescope_process(*CALLS["whatif"], "-o", fmt)
+        assert code == 0, err
+        code, remote, err = routescope_process(
+            "whatif", "--scenario", str(scenario), *server, "-o", fmt
+        )
+        assert code == 0, err
+        assert remote == local, fmt
+
+
+def test_the_patch_endpoint_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/scenarios/{id}/patch"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert params["format"]["schema"]["enum"] == ["patch", "kubectl", "kustomize", "yaml"]
+
+
+# --- check: a change's manifests before they merge ----------------------------------------
+
+FRONTEND = """apiVersion: v1
+kind: Service
+metadata: {{name: frontend, namespace: shop, labels: {{team: {team}}}}}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: {etp}
+  selector: {{app: frontend}}
+  ports:
+  - {{name: http, port: 80, targetPort: 8080}}
+  - {{name: https, port: 443, targetPort: 8443}}
+"""
+CHECKOUT_REPLICAS = """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: checkout, namespace: shop}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: checkout}}
+  template: {metadata: {labels: {app: checkout}}, spec: {containers: [{name: c, image: x}]}}
+"""
+
+
+def _manifest(tmp_path, text: str, name: str = "change.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_etp_local_on_a_service_with_pods_on_few_nodes_fails_naming_the_drop(
+    capsys, tmp_path
+):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 1, err
+    assert out.startswith("### Routescope check: ❌")
+    dropping = [line for line in out.splitlines() if "LOCAL_NO_ENDPOINT_ON_NODE" in line]
+    assert dropping and all(
+        "| shop/frontend |" in line and "new-drops" in line for line in dropping
+    )
+    assert "dropped 0.0% → 100.0%" in dropping[0] and "external:" in dropping[0]
+    # The same verdict as JUnit XML and JSON.
+    code, xml, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "junit")
+    import xml.etree.ElementTree as ET
+
+    suite = ET.fromstring(xml)
+    assert code == 1 and suite.get("failures") == "1" and suite.find("testcase/failure") is not None
+    code, body, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    report = json.loads(body)
+    assert code == 1 and report["passed"] is False and report["summary"]["new-drops"] > 0
+    assert report["summary"]["client-ip-regained"] > 0
+
+
+def test_check_a_harmless_change_passes(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="storefront", etp="Cluster"))
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 0, err
+    assert "✅ passes" in out and "No routing change." in out
+
+
+def test_check_policy_decides_what_fails(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, _ = routescope(capsys, "check", "--cluster", DEMO, change, "--fail-on", "imbalance>2")
+    assert code == 0  # drops are reported but not a failure under this policy
+    code, _, _ = routescope(
+        capsys, "check", "--cluster", DEMO, change, "--fail-on", "client-ip-regained"
+    )
+    assert code == 1
+
+
+def test_check_scaling_a_deployment_to_zero_drops_its_service(capsys, tmp_path):
+    change = _manifest(tmp_path, CHECKOUT_REPLICAS)
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, change, "-o", "json")
+    report = json.loads(out)
+    assert code == 1 and report["services"] == ["shop/checkout"]
+    assert all(f["after"]["dropped"] == 1.0 for f in report["findings"])
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("kind: Service\nmetadata: {name: [\n", "change.yaml"),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+            "metadata: {name: x, namespace: shop}\n",
+            "unknown kind",
+        ),
+        (
+            FRONTEND.format(team="x", etp="Local").replace("name: frontend", "name: nowhere"),
+            "unknown Service shop/nowhere",
+        ),
+    ],
+    ids=["bad-yaml", "unknown-kind", "unknown-service"],
+)
+def test_check_bad_input_exits_2_with_one_line(capsys, tmp_path, text, says):
+    change = _manifest(tmp_path, text)
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+
+
+def test_check_refuses_an_unknown_policy_rule(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, err = routescope(capsys, "check", "--cluster", DEMO, change, "--fail-on", "bad>x")
+    assert code == 2 and "--fail-on" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_make_installs_a_working_routescope_script(tmp_path):
+    """The Makefile's install step, in a scratch venv that borrows the project's packages."""
+    import re
+    import sysconfig
+
+    recipe = re.search(
+        r"^\$\(VENV\)/\.cli:.*\n\t\$\(PIP\) (.+)$", (ROOT / "Makefile").read_text(), re.M
+    )
+    assert recipe, "Makefile: no $(VENV)/.cli recipe"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    install = subprocess.run(
+        [*pip, *recipe.group(1).split()], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert install.returncode == 0, install.stderr
+    site = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "zz-project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    proc = subprocess.run(
+        [str(venv / "bin" / "routescope"), *CALLS["simulate"], "-o", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["service"] == "shop/frontend"
+
+
+def test_check_against_a_server_reports_as_against_the_dump(capsys, served, tmp_path):
+    server, _ = served
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, local, _ = routescope_process("check", "--cluster", DEMO, change, "-o", "json")
+    assert code == 1
+    code, remote, err = routescope_process(
+        "check", *server, "--cluster-name", "demo", change, "-o", "json"
+    )
+    assert code == 1, err
+    assert json.loads(remote) == json.loads(local)
+    code, _, err = routescope_process("check", *server, "--cluster-name", "nowhere", change)
+    assert code == 2 and "404" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_needs_one_cluster(capsys, tmp_path):
+    change = _manifest(tmp_path, FRONTEND.format(team="web", etp="Local"))
+    code, _, err = routescope(capsys, "check", change)
+    assert code == 2 and "--cluster" in err
+    code, _, err = routescope(capsys, "check", "--cluster-name", "demo", change)
+    assert code == 2 and "--server" in err
