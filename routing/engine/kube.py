@@ -349,7 +349,8 @@ def _check_endpoints_object(obj: Mapping) -> None:
             number = port.get("port")
             if type(number) is not int or not 0 < number < 65536:
                 raise SnapshotError(
-                    f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number (1-65535)"
+                    f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number "
+                    "(1-65535)"
                 )
         for key in ("addresses", "notReadyAddresses"):
             for j, addr in enumerate(mappings(subset.get(key), f"subsets[{i}].{key}")):
@@ -359,7 +360,8 @@ def _check_endpoints_object(obj: Mapping) -> None:
                     )
                 except ValueError:
                     raise SnapshotError(
-                        f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP address"
+                        f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP "
+                        "address"
                     ) from None
                 if not isinstance(addr.get("nodeName"), (str, type(None))):
                     raise SnapshotError(
@@ -497,7 +499,8 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
                     raw[key][port_name].extend(eps)
     elif not by_kind["EndpointSlice"] and pods:
         notes.append(
-            "no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would"
+            "no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way "
+            "the EndpointSlice controller would"
         )
         raw = derive_endpoints_from_pods(services, by_kind["Pod"], nodes)
     index = {
@@ -582,7 +585,8 @@ def _base_proxy(
                 conf = parse_proxy_config(str(text))
     if not conf:
         notes.append(
-            "no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)"
+            "no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable "
+            "(cluster CIDR assumed set)"
         )
     version = overrides.get("version")
     if isinstance(version, str):

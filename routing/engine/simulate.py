@@ -249,13 +249,19 @@ def _resolve(
     if kind == "lb":
         if service.type != "LoadBalancer":
             raise QuestionError(
-                f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer",
+                (
+                    f"service {service.key} is type {service.type}, not LoadBalancer: no cloud "
+                    "load balancer"
+                ),
                 field="source",
                 code=NOT_APPLICABLE,
             )
         if to not in (LOADBALANCER, NODEPORT):
             raise QuestionError(
-                "source lb reaches the service through its load balancer (--to loadbalancer or nodeport)",
+                (
+                    "source lb reaches the service through its load balancer (--to loadbalancer "
+                    "or nodeport)"
+                ),
                 field="to",
                 code=NOT_APPLICABLE,
             )
@@ -714,7 +720,8 @@ def _family_snapshot(snapshot: Snapshot, question: Question) -> Snapshot:
     if service.proxied and question.family not in families(service):
         raise QuestionError(
             f"service {service.key} has no {question.family} ClusterIP "
-            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it",
+            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier "
+            "programs it",
             field="family",
             code=NOT_APPLICABLE,
         )

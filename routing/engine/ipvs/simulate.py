@@ -88,7 +88,6 @@ def _make_picker(
     client_of: np.ndarray | None,
 ) -> Callable[[float, int], int | None]:
     """Return pick(now, request_index) -> endpoint index or None, holding the scheduler's state."""
-    n = counters.n
     weights = [int(w) for w in counters.weight]
     if scheduler in ("lc", "wlc"):
         # lc compares raw overhead and wlc overhead/weight; with kube-proxy's weight 1 they agree,

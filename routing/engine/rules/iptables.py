@@ -161,13 +161,19 @@ def render_service(
         if has_internal:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} cluster IP" {mp} -d {cip} {dport} -j {internal_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} cluster IP" {mp} -d {cip} '
+                    f"{dport} -j {internal_chain}"
+                ),
                 f"clusterip|{internal_policy}",
             )
         else:
             out.add(
                 "filter",
-                f"-A KUBE-SERVICES -m comment --comment {int_comment} {mp} -d {cip} {dport} -j {int_target}",
+                (
+                    f"-A KUBE-SERVICES -m comment --comment {int_comment} {mp} -d {cip} {dport} "
+                    f"-j {int_target}"
+                ),
                 int_reason,
             )
 
@@ -175,13 +181,19 @@ def render_service(
         if has_any:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} external IP" {mp} -d {eip} {dport} -j {ext_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} external IP" {mp} -d {eip} '
+                    f"{dport} -j {ext_chain}"
+                ),
                 f"externalip|{eip}",
             )
         if not has_external:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {eip} {dport} -j {ext_target}",
+                (
+                    f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {eip} "
+                    f"{dport} -j {ext_target}"
+                ),
                 ext_reason,
             )
 
@@ -189,13 +201,17 @@ def render_service(
         if has_any:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} loadbalancer IP" {mp} -d {lbip} {dport} -j {lb_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} loadbalancer IP" {mp} -d '
+                    f"{lbip} {dport} -j {lb_chain}"
+                ),
                 f"loadbalancer|{lbip}",
             )
         if uses_fw:
             out.add(
                 "filter",
-                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{spn} traffic not accepted by {fw_chain}" '
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{spn} traffic not accepted by '
+                f'{fw_chain}" '
                 f"{mp} -d {lbip} {dport} -j DROP",
                 "fw-drop",
             )
@@ -203,7 +219,10 @@ def render_service(
         for lbip in plan.lb_ips:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {lbip} {dport} -j {ext_target}",
+                (
+                    f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {lbip} "
+                    f"{dport} -j {ext_target}"
+                ),
                 ext_reason,
             )
 
@@ -212,19 +231,24 @@ def render_service(
             if opts.localhost_nodeports and opts.nfacct:
                 out.add(
                     "nat",
-                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} -d 127.0.0.0/8 --dport {plan.node_port} "
+                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} -d 127.0.0.0/8 "
+                    f"--dport {plan.node_port} "
                     f"-m nfacct --nfacct-name localhost_nps_accepted_pkts -j {ext_chain}",
                     f"nodeport|{plan.node_port}",
                 )
             out.add(
                 "nat",
-                f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} --dport {plan.node_port} -j {ext_chain}",
+                (
+                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} --dport "
+                    f"{plan.node_port} -j {ext_chain}"
+                ),
                 f"nodeport|{plan.node_port}",
             )
         if not has_external:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} -m addrtype --dst-type LOCAL "
+                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} -m addrtype "
+                "--dst-type LOCAL "
                 f"{mp} --dport {plan.node_port} -j {ext_target}",
                 ext_reason,
             )
@@ -253,26 +277,32 @@ def render_service(
         if not plan.external_local:
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external destinations" -j KUBE-MARK-MASQ',
+                (
+                    f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external '
+                    'destinations" -j KUBE-MARK-MASQ'
+                ),
                 "ext-masq",
             )
         else:
             if opts.cluster_cidr:
                 out.add(
                     "nat",
-                    f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external destinations" '
+                    f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external '
+                    'destinations" '
                     f"-s {opts.cluster_cidr} -j {svc_chain}",
                     "ext-short-circuit",
                 )
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} external destinations" '
+                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} '
+                'external destinations" '
                 f"-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
                 "ext-local-masq",
             )
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external destinations" '
+                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external '
+                'destinations" '
                 f"-m addrtype --src-type LOCAL -j {svc_chain}",
                 "ext-local-route",
             )
@@ -293,7 +323,10 @@ def render_service(
                 out.add("nat", f"{head} -s {lbip} -j {ext_chain}", f"fw-allow|{lbip}")
         out.add(
             "nat",
-            f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"',
+            (
+                f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by '
+                'KUBE-PROXY-FIREWALL"'
+            ),
             "fw-drop",
         )
 
@@ -345,12 +378,16 @@ def _sep_block(
         if affinity:
             nat = [
                 f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n"
-                f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT --to-destination {epstr}"
+                f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT "
+                f"--to-destination {epstr}"
                 for ep, (epstr, sep) in zip(eps, entries)
             ]
         else:
             nat = [
-                f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j DNAT --to-destination {epstr}"
+                (
+                    f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j "
+                    f"DNAT --to-destination {epstr}"
+                )
                 for ep, (epstr, sep) in zip(eps, entries)
             ]
         return "\n".join(chains), CHAIN_REASONS, "\n".join(nat), LazyReasons(_sep_reasons, eps)
@@ -410,7 +447,8 @@ def _dispatch_chunk(
         for epstr, sep in entries:
             comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
             lines.append(
-                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}"
+                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} "
+                f"--reap -j {sep}"
             )
     n = len(eps)
     if large and n < _PROB_N:
@@ -475,7 +513,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
         (f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN", "masq"),
         (f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}", "masq"),
         (
-            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+            (
+                '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring '
+                'SNAT" -j MASQUERADE'
+            )
             + (" --random-fully" if opts.random_fully else ""),
             "masq",
         ),
@@ -485,7 +526,8 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
         sec["filter-chains"].append((":KUBE-FIREWALL - [0:0]", "localnet"))
         sec["filter-head"].append(
             (
-                '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+                '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+                "-d 127.0.0.0/8 "
                 "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
                 "localnet",
             )
@@ -495,7 +537,8 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
     )
     sec["nat-tail"].append(
         (
-            '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
+            '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
+            "must be the last rule "
             f'in this chain" {dest} -j KUBE-NODEPORTS',
             "nodeports-jump",
         )

@@ -100,13 +100,19 @@ def render_service(
         if has_internal:
             out.add(
                 "elements",
-                f"add element {T} service-ips {{ {cip} . {proto} . {port} : goto {internal_chain} }}",
+                (
+                    f"add element {T} service-ips {{ {cip} . {proto} . {port} : goto "
+                    f"{internal_chain} }}"
+                ),
                 f"clusterip|{internal_policy}",
             )
         else:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {cip} . {proto} . {port} comment "{spn}" : {int_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {cip} . {proto} . {port} comment "
+                    f'"{spn}" : {int_verdict} }}'
+                ),
                 int_reason,
             )
     for eip in plan.external_ips:
@@ -119,7 +125,10 @@ def render_service(
         if not has_external:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {eip} . {proto} . {port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {eip} . {proto} . {port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
     uses_fw = bool(plan.lb_ips) and bool(plan.source_ranges)
@@ -142,20 +151,29 @@ def render_service(
         for lbip in plan.lb_ips:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {lbip} . {proto} . {port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {lbip} . {proto} . {port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
     if plan.node_port:
         if has_any:
             out.add(
                 "elements",
-                f"add element {T} service-nodeports {{ {proto} . {plan.node_port} : goto {ext_chain} }}",
+                (
+                    f"add element {T} service-nodeports {{ {proto} . {plan.node_port} : goto "
+                    f"{ext_chain} }}"
+                ),
                 f"nodeport|{plan.node_port}",
             )
         if not has_external:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-nodeports {{ {proto} . {plan.node_port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-nodeports {{ {proto} . {plan.node_port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
 
@@ -169,7 +187,10 @@ def render_service(
         elif opts.cluster_cidr:
             out.add(
                 "rules",
-                f"add rule {T} {internal_chain} ip daddr {cip} ip saddr != {opts.cluster_cidr} jump mark-for-masquerade",
+                (
+                    f"add rule {T} {internal_chain} ip daddr {cip} ip saddr != "
+                    f"{opts.cluster_cidr} jump mark-for-masquerade"
+                ),
                 "masq-offcluster",
             )
 
@@ -180,17 +201,26 @@ def render_service(
             if opts.cluster_cidr:
                 out.add(
                     "rules",
-                    f'add rule {T} {ext_chain} ip saddr {opts.cluster_cidr} goto {svc_chain} comment "short-circuit pod traffic"',
+                    (
+                        f"add rule {T} {ext_chain} ip saddr {opts.cluster_cidr} goto {svc_chain} "
+                        'comment "short-circuit pod traffic"'
+                    ),
                     "ext-short-circuit",
                 )
             out.add(
                 "rules",
-                f'add rule {T} {ext_chain} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+                (
+                    f"add rule {T} {ext_chain} fib saddr type local jump mark-for-masquerade "
+                    'comment "masquerade local traffic"'
+                ),
                 "ext-local-masq",
             )
             out.add(
                 "rules",
-                f'add rule {T} {ext_chain} fib saddr type local goto {svc_chain} comment "short-circuit local traffic"',
+                (
+                    f"add rule {T} {ext_chain} fib saddr type local goto {svc_chain} comment "
+                    '"short-circuit local traffic"'
+                ),
                 "ext-local-route",
             )
         if has_external:
@@ -380,14 +410,20 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     rows += [(f"add chain {T} {c}", "hook" if "hook" in c else "base") for c in chains]
     rules = [
         (
-            'cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+            (
+                'cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to '
+                'invalid ports of ClusterIPs"'
+            ),
             "base",
         ),
     ]
     if opts.service_cidrs:
         rules.append(
             (
-                f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop comment "Drop traffic to unallocated ClusterIPs"',
+                (
+                    f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop '
+                    'comment "Drop traffic to unallocated ClusterIPs"'
+                ),
                 "base",
             )
         )
@@ -417,14 +453,20 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     if match_all:
         rules.append(
             (
-                "nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
+                (
+                    "nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport "
+                    "vmap @no-endpoint-nodeports"
+                ),
                 "base",
             )
         )
     else:
         rules.append(
             (
-                "nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
+                (
+                    "nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap "
+                    "@no-endpoint-nodeports"
+                ),
                 "base",
             )
         )
@@ -435,7 +477,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     if match_all:
         rules.append(
             (
-                "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
+                (
+                    "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th "
+                    "dport vmap @service-nodeports"
+                ),
                 "nodeports-jump",
             )
         )

@@ -340,7 +340,7 @@ def test_behaviour(case: Case) -> None:
         if name == "shares":
             got = {e.ip: e.share for e in stats.endpoints}
             assert got == pytest.approx(expected), name
-        elif isinstance(expected, float) or isinstance(expected, dict):
+        elif isinstance(expected, (float, dict)):
             assert getattr(stats, name) == pytest.approx(expected), name
         else:
             assert getattr(stats, name) == expected, name

@@ -316,15 +316,24 @@ def test_mode_migration_read_from_each_nodes_kube_proxy_pod() -> None:
             {"mode": "nftables", "clusterCIDR": "10.0.0.0/8"},
         ),
         (
-            "mode: \"ipvs\"  # migrated\nipvs:\n  excludeCIDRs: null\n  scheduler: 'sh'\nmasqueradeAll: true\n",
+            (
+                'mode: "ipvs"  # migrated\nipvs:\n  excludeCIDRs: null\n  scheduler: '
+                "'sh'\nmasqueradeAll: true\n"
+            ),
             {"mode": "ipvs", "ipvs_scheduler": "sh", "masqueradeAll": True},
         ),
         (
-            'mode: ""\nfeatureGates:\n  PreferSameTrafficDistribution: false\n  SomethingElse: true\n',
+            (
+                'mode: ""\nfeatureGates:\n  PreferSameTrafficDistribution: false\n  '
+                "SomethingElse: true\n"
+            ),
             {"featureGates": {"prefer_same_traffic_distribution": False}},
         ),
         (
-            "detectLocalMode: NodeCIDR\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n",
+            (
+                "detectLocalMode: NodeCIDR\nclientConnection:\n  kubeconfig: "
+                "/var/lib/kube-proxy/kubeconfig.conf\n"
+            ),
             {"detectLocalMode": "NodeCIDR"},
         ),
     ],

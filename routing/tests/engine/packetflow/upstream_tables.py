@@ -434,7 +434,10 @@ def _node_ports() -> list[Table]:
                     files=(NFT,),
                 ),
             ),
-            note="nftables: default --nodeport-addresses is the node IP (192.168.0.2/32 in the fake proxier)",
+            note=(
+                "nftables: default --nodeport-addresses is the node IP (192.168.0.2/32 in the "
+                "fake proxier)"
+            ),
         ),
         Table(
             "TestNodePorts/ipv4, localhost-nodeports enabled",

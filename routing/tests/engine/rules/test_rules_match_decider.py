@@ -324,7 +324,10 @@ def _compare(snapshot: Snapshot, mode: str) -> int:
                         got = (iptables_verdict if mode == "iptables" else nftables_verdict)(
                             text, pkt
                         )
-                        where = f"{mode} {svc.key}:{port.port} on {name}: {kind} -> {to} (detector {detector})"
+                        where = (
+                            f"{mode} {svc.key}:{port.port} on {name}: {kind} -> {to} (detector "
+                            f"{detector})"
+                        )
                         actions = {g[0] for g in got}
                         assert actions == {want.action}, (where, got, want.action)
                         if want.action == FORWARD:

@@ -83,7 +83,9 @@ def proxy_configmap(cluster_cidr: str = CLUSTER_CIDR, mode: str = "iptables") ->
         "kind": "ConfigMap",
         "metadata": {"namespace": "kube-system", "name": "kube-proxy"},
         "data": {
-            "config.conf": f"kind: KubeProxyConfiguration\nmode: {mode}\nclusterCIDR: {cluster_cidr}\n"
+            "config.conf": (
+                f"kind: KubeProxyConfiguration\nmode: {mode}\nclusterCIDR: {cluster_cidr}\n"
+            )
         },
     }
 
