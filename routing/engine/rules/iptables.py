@@ -6,7 +6,7 @@ Facts from upstream ``pkg/proxy/iptables/proxier.go`` (v1.33+) and the expected 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
@@ -14,6 +14,7 @@ from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     CHAIN_REASONS,
     EpRef,
+    Layout,
     LazyReasons,
     NodeContext,
     PortPlan,
@@ -21,6 +22,9 @@ from routing.engine.rules.model import (
     Sections,
     ServiceRules,
 )
+
+#: (chain chunk, its reasons, rule chunk, its reasons) of a per-endpoint block.
+_Chunks = tuple[str, LazyReasons, str, LazyReasons]
 
 # (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
 # order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
@@ -348,7 +352,9 @@ def render_service(
     return out
 
 
-def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[str, str]]:
+def _names(
+    spn: str, proto: str, eps: tuple[EpRef, ...], cache: RenderCache
+) -> list[tuple[str, str]]:
     """(endpoint string, KUBE-SEP chain) per endpoint, in order. A port's dispatch chunk and
     its SEP block usually walk the same tuple (Cluster set == reachable set), so the second
     one reuses the first one's lookups."""
@@ -362,12 +368,18 @@ def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[s
 
 
 def _sep_block(
-    spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str, cache: RenderCache
-) -> tuple | None:
+    spn: str,
+    proto: str,
+    eps: tuple[EpRef, ...],
+    affinity: bool,
+    large: bool,
+    mp: str,
+    cache: RenderCache,
+) -> _Chunks | None:
     """(chain chunk, its reasons, nat chunk, its reasons) of the KUBE-SEP chains, or None
     without endpoints. A chunk is the block's lines joined by newlines (see LazyReasons)."""
 
-    def build() -> tuple | None:
+    def build() -> _Chunks | None:
         if not eps:
             return None
         comment = "" if large else f"-m comment --comment {_q(spn)} "
@@ -396,14 +408,14 @@ def _sep_block(
     return cache.chunk(("sep", spn, proto, affinity, large, mp), build, eps)
 
 
-def _sep_reasons(chunk: str, eps: tuple, _: object) -> list[str]:
+def _sep_reasons(chunk: str, eps: tuple[EpRef, ...], _: object) -> list[str]:
     out: list[str] = []
     for ep in eps:
         out += ("hairpin", "dnat|" + naming.endpoint_string(ep.ip, ep.port))
     return out
 
 
-def _dispatch_reasons(chunk: str, eps: tuple, affinity: int | None) -> list[str]:
+def _dispatch_reasons(chunk: str, eps: tuple[EpRef, ...], affinity: int | None) -> list[str]:
     strs = [naming.endpoint_string(ep.ip, ep.port) for ep in eps]
     out = [f"affinity|{e}" for e in strs] if affinity else []
     out += [f"pick|{e} 1/{len(eps)}" for e in strs]
@@ -436,7 +448,7 @@ def _dispatch_chunk(
     spn: str,
     proto: str,
     chain: str,
-    eps: tuple,
+    eps: tuple[EpRef, ...],
     affinity: int | None,
     large: bool,
     cache: RenderCache,
@@ -575,22 +587,23 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
 
 def assemble(
     base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions
-):
+) -> tuple[str, Layout]:
     """Join base and per-service lines into restore text.
 
     Returns (text, layout): layout is a list of (lines, reasons, service) blocks and
-    ``Sections`` entries in text order, from which ``RuleSet.rows`` is built only when someone asks for reasons.
+    ``Sections`` entries in text order, from which ``RuleSet.rows`` is built only when
+    someone asks for reasons.
     """
-    layout: list = []
+    layout: Layout = []
     lines: list[str] = []
 
-    def put(pairs, service=None):
+    def put(pairs: Iterable[tuple[str, str]], service: str | None = None) -> None:
         pairs = list(pairs)
         block = [p[0] for p in pairs]
         layout.append((block, [p[1] for p in pairs], service))
         lines.extend(block)
 
-    def put_section(section):
+    def put_section(section: str) -> None:
         layout.append(Sections(services, (section,)))
         for svc in services:
             if section in svc.sections:

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from routing.engine.decide import CLUSTER, LOCAL, settle
-from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.model import (
+    EpRef,
+    Layout,
+    NodeContext,
+    PortPlan,
+    RenderOptions,
+    ServiceRules,
+)
 
 _PROTO_FLAG = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
 
@@ -181,9 +188,9 @@ def _companion_iptables(opts: RenderOptions) -> str:
 
 def assemble(
     node: NodeContext, opts: RenderOptions, services: Sequence[ServiceRules]
-) -> tuple[str, list[tuple[list[str], list[str], str | None]], dict[str, str]]:
+) -> tuple[str, Layout, dict[str, str]]:
     """``ipvsadm-restore`` text, its rows, and companions {"ipset": …, "iptables": …}."""
-    layout: list[tuple[list[str], list[str], str | None]] = []
+    layout: Layout = []
     ipset = [
         f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS
     ]

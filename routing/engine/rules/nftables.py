@@ -8,13 +8,15 @@ or map element that names it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     CHAIN_REASONS,
+    EpRef,
+    Layout,
     LazyReasons,
     NodeContext,
     PortPlan,
@@ -22,6 +24,9 @@ from routing.engine.rules.model import (
     Sections,
     ServiceRules,
 )
+
+#: (chain chunk, its reasons, rule chunk, its reasons) of a per-endpoint block.
+_Chunks = tuple[str, LazyReasons, str, LazyReasons]
 
 T = "ip kube-proxy"
 
@@ -45,7 +50,7 @@ def render_service(
     uses_local_chain = plan.local is not None and len(local) > 0
     reachable = plan.reachable
 
-    def bases(eps: tuple) -> list[str]:
+    def bases(eps: tuple[EpRef, ...]) -> list[str]:
         return _bases(ns, name, proto, pname, eps, cache)
 
     affinity = bool(plan.affinity_timeout)
@@ -260,7 +265,9 @@ def render_service(
     return out
 
 
-def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: RenderCache) -> list[str]:
+def _bases(
+    ns: str, name: str, proto: str, pname: str, eps: tuple[EpRef, ...], cache: RenderCache
+) -> list[str]:
     """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order (a
     port's dispatch map and endpoint chains usually walk the same tuple: asked once)."""
     key = (ns, name, proto, pname)
@@ -271,8 +278,8 @@ def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: Render
 
 
 def _endpoint_chunks(
-    reachable: tuple, bases: list[str], proto: str, affinity: bool
-) -> tuple | None:
+    reachable: tuple[EpRef, ...], bases: list[str], proto: str, affinity: bool
+) -> _Chunks | None:
     """(chain chunk, its reasons, rule chunk, its reasons) of the per-endpoint chains, or None
     without endpoints; a chunk is the block's lines joined by newlines (see LazyReasons)."""
     if not reachable:
@@ -300,7 +307,7 @@ def _endpoint_chunks(
     )
 
 
-def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[str]:
+def _endpoint_reasons(chunk: str, reachable: tuple[EpRef, ...], affinity: object) -> list[str]:
     out: list[str] = []
     for e in reachable:
         where = f"{e.ip}:{e.port}"
@@ -315,8 +322,8 @@ def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[st
 def _dispatch(
     out: ServiceRules,
     chain: str,
-    eps: tuple,
-    bases,
+    eps: tuple[EpRef, ...],
+    bases: Callable[[tuple[EpRef, ...]], list[str]],
     affinity: bool,
     cache: RenderCache,
 ) -> None:
@@ -506,10 +513,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
 _SECTIONS = ("chains", "sets", "rules", "elements")
 
 
-def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]):
+def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]) -> tuple[str, Layout]:
     """Join base and per-service lines into ``nft -f`` text; returns (text, layout)."""
     lines = [b[0] for b in base]
-    layout: list = [(list(lines), [b[1] for b in base], None), Sections(services, _SECTIONS)]
+    layout: Layout = [(list(lines), [b[1] for b in base], None), Sections(services, _SECTIONS)]
     for svc in services:
         for section in _SECTIONS:
             if section in svc.sections:
