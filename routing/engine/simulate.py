@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from routing.engine import decide
 from routing.engine.candidates import (
@@ -140,7 +141,7 @@ class Answer:
     proxied: bool = True
     dns: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
         keys = sorted(
             self.endpoint_shares,
@@ -150,7 +151,7 @@ class Answer:
             [self.endpoint_shares[k][1] for k in keys]
             + [self.dropped - self.rejected, self.rejected]
         )
-        endpoints = []
+        endpoints: list[dict[str, Any]] = []
         for key, share in zip(keys, rounded, strict=False):
             ep = self.endpoint_shares[key][0]
             if share <= 0:
@@ -162,7 +163,8 @@ class Answer:
         for entry, share in zip(endpoints, exact, strict=False):
             entry["share"] = share
         dropped = exact[-1]
-        nodes, zones = defaultdict(float), defaultdict(float)
+        nodes: defaultdict[str, float] = defaultdict(float)
+        zones: defaultdict[str, float] = defaultdict(float)
         for entry in endpoints:
             nodes[entry["node"] or ""] += entry["share"]
             zones[entry["zone"] or ""] += entry["share"]
@@ -309,10 +311,11 @@ def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> st
 
 def _paths(
     snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str
-) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
+) -> tuple[list[tuple[Path, float]], list[Reason], tuple[tuple[str, float], ...]]:
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
     if kind not in ("lb", "pod-via-lb"):
+        assert node is not None  # parse_source: only an "lb" source comes without a node
         path = path_for(
             snapshot,
             service=service,
@@ -328,7 +331,7 @@ def _paths(
     for ep in snapshot.endpoints(service.key, port.name):
         special.add(ep.node)
         special.update(ep.node_hints)
-    groups: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
+    groups: dict[tuple[object, ...], list[tuple[str, float]]] = defaultdict(list)
     for name, share in chosen.nodes:
         config = snapshot.proxy_for(name)
         # dh/lblc/lblcr key on the virtual server's address: the node's own IP for a

@@ -19,6 +19,7 @@ from routing.engine.analysis.ports import PortContext, analyze_port, simple_port
 from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
 from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
 from routing.engine.snapshot import Snapshot
+from routing.engine.types import Endpoint
 from routing.engine.unproxied import not_proxied
 
 __all__ = [
@@ -96,7 +97,9 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     )
 
 
-def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> SourceStats:
+def source_stats(
+    agg: SourceAggregate, endpoints: tuple[Endpoint, ...], model: CostModel
+) -> SourceStats:
     """Turn a raw aggregate (shares of all connections) into report figures."""
     forwarded = sum(agg.locality)
     loc = dict(zip(LOCALITIES, agg.locality, strict=True))

@@ -47,7 +47,7 @@ def _finding(
     share: float,
     message: str,
     *,
-    nodes: Iterable[str] = (),
+    nodes: Iterable[str | None] = (),  # None (no node) is skipped
     source: str | None = None,
 ) -> Finding:
     return Finding(

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routing.engine.types import (
-    IPVS_SCHEDULERS as SCHEDULERS,  # noqa: F401 - re-exported; defined once, in types
-)
+from routing.engine.types import IPVS_SCHEDULERS
+
+#: the scheduler names kube-proxy can program (re-exported; defined once, in types).
+SCHEDULERS = IPVS_SCHEDULERS
 
 # Kernel defaults kube-proxy leaves alone unless --ipvs-tcpfin-timeout / --ipvs-udp-timeout
 # are set: ip_vs_proto_tcp.c keeps a closed connection (FIN_WAIT, then TIME_WAIT) for 2 min,
