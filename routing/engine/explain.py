@@ -200,26 +200,35 @@ MESSAGES: dict[Code, str] = {
     Code.HEADLESS_SERVICE: (
         "headless service: kube-proxy programs nothing, clients resolve pod IPs by DNS"
     ),
-    Code.NOT_PROXIED_HEADLESS: "not proxied by kube-proxy: DNS returns the endpoint addresses of headless Service "
-    "{service} ({dns}); "
-    "clients connect to them directly (spread modelled uniform over the returned addresses)",
-    Code.NOT_PROXIED_EXTERNAL_NAME: "not proxied by kube-proxy: DNS returns a CNAME to {dns} for ExternalName Service "
-    "{service}; "
-    "the client connects to whatever that name resolves to, outside kube-proxy's rules",
-    Code.NOT_PROXIED_OTHER_PROXY: "not proxied by kube-proxy: DNS returns ClusterIP {dns} of Service {service}, but it "
-    "carries "
-    "service.kubernetes.io/service-proxy-name={proxy}, so kube-proxy ignores it and its "
-    "EndpointSlices; only that proxy decides where connections land",
+    Code.NOT_PROXIED_HEADLESS: (
+        "not proxied by kube-proxy: DNS returns the endpoint addresses of headless Service "
+        "{service} ({dns}); clients connect to them directly (spread modelled uniform over the "
+        "returned addresses)"
+    ),
+    Code.NOT_PROXIED_EXTERNAL_NAME: (
+        "not proxied by kube-proxy: DNS returns a CNAME to {dns} for ExternalName Service "
+        "{service}; the client connects to whatever that name resolves to, outside "
+        "kube-proxy's rules"
+    ),
+    Code.NOT_PROXIED_OTHER_PROXY: (
+        "not proxied by kube-proxy: DNS returns ClusterIP {dns} of Service {service}, but it "
+        "carries service.kubernetes.io/service-proxy-name={proxy}, so kube-proxy ignores it "
+        "and its EndpointSlices; only that proxy decides where connections land"
+    ),
     Code.LB_SOURCE_RANGE_DROP: (
         "client {client} is outside loadBalancerSourceRanges {ranges}: {mode} drops it at the "
         "load-balancer IP {lb_ip}"
     ),
-    Code.NODE_ONLY_BETA_ZONE: "node {node} has only the deprecated failure-domain.beta.kubernetes.io/zone={zone}: "
-    "kube-proxy reads topology.kubernetes.io/zone alone, so the node has no zone for topology "
-    "hints",
+    Code.NODE_ONLY_BETA_ZONE: (
+        "node {node} has only the deprecated failure-domain.beta.kubernetes.io/zone={zone}: "
+        "kube-proxy reads topology.kubernetes.io/zone alone, so the node has no zone for "
+        "topology hints"
+    ),
     Code.LB_SOURCE_RANGE_ALLOWED: "client {client} is inside loadBalancerSourceRanges {ranges}",
-    Code.LB_SOURCE_RANGE_ASSUMED: "loadBalancerSourceRanges {ranges}: the client address is unknown ({why}), "
-    "so it is taken as inside them; give one with --client-ip / client_ip to check it",
+    Code.LB_SOURCE_RANGE_ASSUMED: (
+        "loadBalancerSourceRanges {ranges}: the client address is unknown ({why}), "
+        "so it is taken as inside them; give one with --client-ip / client_ip to check it"
+    ),
     Code.NODE_PROXY_MODE: "node {node} runs kube-proxy {version} in {mode} mode",
     Code.NODE_NOT_READY: "node {node} is not Ready: its kube-proxy rules may be stale",
     Code.IPVS_FALLBACK_REPLY_LOST: (

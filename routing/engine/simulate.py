@@ -29,7 +29,14 @@ from routing.engine.candidates import (
     path_for,
 )
 from routing.engine.choice import Choice, Traffic, choose
-from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
+from routing.engine.costmodel import (
+    CROSS_ZONE,
+    DEFAULT_COST_MODEL,
+    LOCALITIES,
+    SECONDS_PER_MONTH,
+    CostModel,
+    locality,
+)
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.families import FAMILIES, families, family_of, node_address, snapshot_for_family
@@ -527,7 +534,9 @@ def _accumulate(
     return totals
 
 
-def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
+def simulate(
+    snapshot: Snapshot, question: Question, *, model: CostModel = DEFAULT_COST_MODEL
+) -> Answer:
     """Answer ``question`` on ``snapshot`` (after applying the question's own what-if)."""
     if question.family is not None:
         snapshot = _family_snapshot(snapshot, question)

@@ -164,7 +164,8 @@ class _Port:
         pod_source: bool,
         to: str,
     ) -> Verdict:
-        """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local set ``local``."""
+        """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local
+        set ``local``."""
         return decide(
             cls.config,
             self.service,
@@ -235,7 +236,8 @@ class _Port:
         return [node] if node in hosts and cat.cluster == self.local_set(node, cls.config) else []
 
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
-        """kube-proxy's Local set on ``node`` (``topology.local_endpoints`` of its own endpoints)."""
+        """kube-proxy's Local set on ``node`` (``topology.local_endpoints`` of its own
+        endpoints)."""
         return local_endpoints(self.hosting.get(node, ()), node, config.gates)
 
 
@@ -525,7 +527,8 @@ def _add_loss(agg: SourceAggregate, answer: Verdict, count: int, weight: float) 
 
 
 def _lb(p: _Port) -> SourceAggregate:
-    """Clients behind the cloud load balancer, spread over the nodes it deems healthy (``lb.lb_nodes``)."""
+    """Clients behind the cloud load balancer, spread over the nodes it deems healthy
+    (``lb.lb_nodes``)."""
     idx, service, port = p.ctx.index, p.service, p.port
     agg = SourceAggregate(LB, "loadbalancer", shares=[0.0] * len(p.eps))
     local_lb = external_policy_local(service, port) and service.type == "LoadBalancer"

@@ -36,7 +36,10 @@ def _cells(row: ServiceRow) -> tuple[str, ...]:
         f"{row.nodes_covered}/{row.nodes_total}",
         f"{row.worst_dropped:.0%}",
         "-" if imbalance is None else f"{imbalance:.2f}",
-        f"{loc.get('same_node', 0):.0%}/{loc.get('same_zone', 0):.0%}/{loc.get('cross_zone', 0):.0%}",
+        (
+            f"{loc.get('same_node', 0):.0%}/{loc.get('same_zone', 0):.0%}/"
+            f"{loc.get('cross_zone', 0):.0%}"
+        ),
         ",".join(s.source for s in row.sources),
     )
 

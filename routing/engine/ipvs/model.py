@@ -174,7 +174,8 @@ def explain(codes: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Workload:
-    """The traffic one node's IPVS virtual server sees, for the load- and client-dependent schedulers.
+    """The traffic one node's IPVS virtual server sees, for the load- and client-dependent
+    schedulers.
 
     arrival_rate:         new connections per second (Poisson).
     requests:             connections simulated (each carries one request).
@@ -191,7 +192,8 @@ class Workload:
     handshake_ms:         time from SYN to ESTABLISHED (about one round trip); IPVS counts the
                           connection as inactive until then, so bursts can double up on an
                           "idle" server under lc/sed/nq. 0 = counted active at once.
-    destination_vip:      the packets' destination address (ClusterIP, node IP, LB IP); dh hashes it.
+    destination_vip:      the packets' destination address (ClusterIP, node IP, LB IP); dh
+                          hashes it.
     weights:              real-server weights; kube-proxy always programs 1 (0 while gracefully
                           terminating). Missing endpoints get 1.
     protocol:             "TCP", "UDP" or "SCTP" (UDP flows never count as active in IPVS).
@@ -200,7 +202,8 @@ class Workload:
                           timeout = timeoutSeconds, default 10800); 0 = no affinity. The
                           scheduler then runs once per client; later connections follow the
                           client's template.
-    mh_table_size:        Maglev table size (a kernel prime; default 4093 = CONFIG_IP_VS_MH_TAB_INDEX 12).
+    mh_table_size:        Maglev table size (a kernel prime; default 4093 =
+                          CONFIG_IP_VS_MH_TAB_INDEX 12).
     simulate:             True forces the simulation (to get latency), False forbids it,
                           None simulates only when the answer depends on load.
     """
@@ -292,7 +295,8 @@ class Workload:
 
 @dataclass(frozen=True)
 class SchedulerResult:
-    """Where one node's IPVS (or the userspace proxy) sends new connections among the endpoints given.
+    """Where one node's IPVS (or the userspace proxy) sends new connections among the
+    endpoints given.
 
     shares:      endpoint -> fraction of the *delivered* new connections; sums to 1 over the
                  endpoints given (all 0.0 when nothing is delivered).
