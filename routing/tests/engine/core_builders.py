@@ -43,7 +43,7 @@ def svc(
     **overrides: object,
 ) -> Service:
     """A one-port Service ``ns1/svc1:p80``; ``node_port`` makes it externally accessible."""
-    fields = dict(
+    fields: dict[str, object] = dict(
         namespace="ns1",
         name="svc1",
         type="NodePort" if node_port else "ClusterIP",

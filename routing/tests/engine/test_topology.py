@@ -497,6 +497,7 @@ def test_cluster_set_keeps_kube_proxy_order() -> None:
     got = categorize_endpoints(
         eps, service=svc(), port=svc().ports[0], node_name=THIS_NODE, zone=""
     )
+    assert got.cluster is not None
     assert [e.key for e in got.cluster] == ["10.0.0.10:80", "10.0.0.9:80"]
 
 

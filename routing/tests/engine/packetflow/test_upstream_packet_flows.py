@@ -146,7 +146,9 @@ NOT_ASKABLE = [
 
 
 def simulated(table: Table, flow: Flow):
-    answer = simulate(snapshot_for(table), question_for(table, flow))
+    question = question_for(table, flow)
+    assert isinstance(question, Question), question  # callers ask only askable flows
+    answer = simulate(snapshot_for(table), question)
     if answer.action != "forward":
         return answer.action.upper(), False, {}
     shares = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
@@ -137,7 +138,7 @@ def _iptables_walk(
     """Outcomes [(verdict, endpoint or None, masquerade)] of ``pkt`` entering ``chain``;
     ("return", None, masq) when it falls through."""
     assert depth < 20
-    out = []
+    out: list[Any] = []
     for rule in chains.get(chain, []):
         ok, random_choice, target, dnat = _iptables_match(rule, pkt)
         if not ok or target is None:
