@@ -106,7 +106,8 @@ def service_obj(
     selector: dict | None = None,
     annotations: dict | None = None,
 ) -> dict:
-    """A Service object; ``ports`` defaults to one named port "http" 80 (nodePort 30080 if exposed)."""
+    """A Service object; ``ports`` defaults to one named port "http" 80 (nodePort 30080 if
+    exposed)."""
     if ports is None:
         ports = [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]
         if type in ("NodePort", "LoadBalancer"):

@@ -361,7 +361,8 @@ CASES = (
         set(),
         True,
     ),
-    # upstream (1.26 file): "iTP: Local, eTP: Local, PTE disabled, all endpoints remote and terminating"
+    # upstream (1.26 file): "iTP: Local, eTP: Local, PTE disabled, all endpoints remote and
+    # terminating"
     Case(
         "PTE off, remote terminating only: nothing anywhere",
         svc(itp="Local", etp="Local", node_port=8080),

@@ -184,7 +184,8 @@ def test_known_gaps_name_real_cases() -> None:
     assert set(KNOWN_SIMULATE_GAPS) <= set(SIM_IDS)
 
 
-#: (file mode, upstream test) -> (flows through the tracer, of them asked of simulate, of them known gaps)
+#: (file mode, upstream test) -> (flows through the tracer, of them asked of simulate, of them known
+#: gaps)
 EXPECTED_COUNTS = {
     ("iptables", "TestTracePacket"): (7, 5, 0),
     ("iptables", "TestNoEndpointsReject"): (6, 6, 0),
