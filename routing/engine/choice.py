@@ -160,7 +160,8 @@ def _workload_matters(scheduler: str, traffic: Traffic, quiesced: Sequence[str])
 
 
 def _foreign(lines: Sequence[str]) -> tuple[Reason, ...]:
-    """``"CODE: sentence"`` lines from the scheduler modules, kept verbatim (their own vocabulary)."""
+    """``"CODE: sentence"`` lines from the scheduler modules, kept verbatim (their own
+    vocabulary)."""
     out = []
     for text in lines:
         name, _, message = str(text).partition(": ")

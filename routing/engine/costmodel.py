@@ -55,8 +55,13 @@ class CostModel:
         }.get(locality, self.unknown_ms)
 
 
-def locality(nat_node: str, nat_zone: str, ep_node: str | None, ep_zone: str) -> str:
-    """Where an endpoint is relative to the node that NATed the connection."""
+#: the default model (frozen, so one shared instance serves as every default argument).
+DEFAULT_COST_MODEL = CostModel()
+
+
+def locality(nat_node: str | None, nat_zone: str, ep_node: str | None, ep_zone: str) -> str:
+    """Where an endpoint is relative to the node that NATed the connection (None: no node,
+    e.g. a load-balancer client; then nothing is on the same node)."""
     if ep_node and ep_node == nat_node:
         return SAME_NODE
     if not nat_zone or not ep_zone:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from routing.engine.choice import Traffic
 from routing.engine.explain import Code
@@ -208,13 +209,13 @@ def decide(
     return Verdict(action, chosen, preserved, code, fallback, () if notes is None else tuple(notes))
 
 
-_REJECTED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (
+_REJECTED: tuple[str, tuple[()], Code | None, bool] = (
     REJECT,
     (),
     Code.NO_ENDPOINTS_REJECT,
     False,
 )
-_DROPPED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (
+_DROPPED: tuple[str, tuple[()], Code | None, bool] = (
     DROP,
     (),
     Code.LOCAL_NO_ENDPOINT_ON_NODE,
@@ -222,13 +223,17 @@ _DROPPED: tuple[str, tuple[Endpoint, ...], Code | None, bool] = (
 )
 
 
+#: an endpoint as ``settle`` passes it through: engine ``Endpoint``s, or the rules' ``EpRef``s.
+_E = TypeVar("_E")
+
+
 def settle(
     which: str,
     mode: str,
-    cluster: tuple[Endpoint, ...] | None,
-    local: tuple[Endpoint, ...] | None,
+    cluster: tuple[_E, ...] | None,
+    local: tuple[_E, ...] | None,
     has_any: bool,
-) -> tuple[str, tuple[Endpoint, ...], Code | None, bool]:
+) -> tuple[str, tuple[_E, ...], Code | None, bool]:
     """(action, candidates, drop/reject code, IPVS fallback) once ``route`` has said which
     set answers (CLUSTER or LOCAL). The rules renderer asks this directly for the
     ClusterIP and the external-client verdicts of every port it writes (cheap: no trail).

@@ -15,8 +15,12 @@ import ipaddress
 import re
 from dataclasses import replace
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypedDict
 
 from routing.engine.types import Service
+
+if TYPE_CHECKING:
+    from routing.engine.snapshot import Snapshot
 
 IPV4, IPV6 = "IPv4", "IPv6"
 _ODD_V4 = re.compile(r"(^|\.)0\d|\s")
@@ -84,6 +88,16 @@ def family_view(service: Service, family: str | None = None) -> Service:
     return replace(service, **fields) if fields else service
 
 
+class FamilyFields(TypedDict, total=False):
+    """The ``Service`` fields that differ between the per-family views (``family_fields``)."""
+
+    family: str
+    cluster_ips: tuple[str, ...]
+    external_ips: tuple[str, ...]
+    lb_ips: tuple[str, ...]
+    lb_source_ranges: tuple[str, ...]
+
+
 def family_fields(
     type_: str,
     cluster_ips: tuple[str, ...],
@@ -91,7 +105,7 @@ def family_fields(
     lb_ips: tuple[str, ...],
     ranges: tuple[str, ...],
     family: str | None = None,
-) -> dict:
+) -> FamilyFields:
     """The ``Service`` fields of one family's view (``family_view``); {} for a Service
     without a ClusterIP (headless, ExternalName), which no proxier reads."""
     if type_ == "ExternalName" or not cluster_ips or cluster_ips[0] in ("None", ""):
@@ -109,7 +123,7 @@ def family_fields(
     }
 
 
-def snapshot_for_family(snapshot, service_key: str, family: str):
+def snapshot_for_family(snapshot: Snapshot, service_key: str, family: str) -> Snapshot:
     """``snapshot`` with Service ``service_key`` as its ``family`` proxier sees it: that
     family's view of the Service and that family's endpoints. The caller has checked that
     the Service has a ClusterIP of ``family``."""

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from routing.engine.errors import EngineError
 from routing.engine.families import canonical_ip, family_fields
@@ -55,7 +56,7 @@ class SnapshotError(EngineError):
     ``field`` is None for the objects themselves, or the snapshot override at fault."""
 
 
-def _meta(obj: Mapping) -> Mapping:
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata") or {}
     if not isinstance(meta, Mapping):
         raise SnapshotError(f"{obj.get('kind', 'object')}: metadata is not a mapping")
@@ -66,7 +67,7 @@ _GO_FALSE = {"0", "f", "F", "false", "False", "FALSE"}
 _GO_TRUE = {"1", "t", "T", "true", "True", "TRUE"}
 
 
-def _excluded_from_lb(labels: Mapping) -> bool:
+def _excluded_from_lb(labels: Mapping[str, Any]) -> bool:
     """cloud-provider ``nodeIncludedPredicate``: the label excludes unless its value parses
     (Go ``strconv.ParseBool``) as false; an empty or unparsable value excludes."""
     if EXCLUDE_LB_LABEL not in labels:
@@ -82,7 +83,7 @@ def _real_version(text: object) -> Version | None:
     return version if version and version >= (1, 0) else None
 
 
-def node_from_object(obj: Mapping) -> Node:
+def node_from_object(obj: Mapping[str, Any]) -> Node:
     """A Node object -> ``Node``."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
     labels = meta.get("labels") or {}
@@ -114,7 +115,7 @@ def node_from_object(obj: Mapping) -> Node:
     )
 
 
-def service_from_object(obj: Mapping) -> Service:
+def service_from_object(obj: Mapping[str, Any]) -> Service:
     """A Service object -> ``Service`` (defaults as the API server fills them)."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
     name = f"Service {meta.get('namespace', 'default')}/{meta.get('name', '')}"
@@ -190,11 +191,11 @@ def service_from_object(obj: Mapping) -> Service:
 
 
 _NO_HINTS: frozenset[str] = frozenset()
-_EMPTY_MAP: Mapping = {}
+_EMPTY_MAP: Mapping[str, Any] = {}
 _HINT_SETS: dict[tuple[str, ...], frozenset[str]] = {}
 
 
-def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
+def _hint_names(hints: Mapping[str, Any] | None, key: str) -> frozenset[str]:
     """Hint names as a frozenset, interned: a cluster has few distinct hint sets."""
     entries = hints.get(key) if hints else None
     if not entries:
@@ -213,7 +214,7 @@ def _hint_names(hints: Mapping | None, key: str) -> frozenset[str]:
 
 
 def slice_port_endpoints(
-    obj: Mapping, family: str | None = None
+    obj: Mapping[str, Any], family: str | None = None
 ) -> dict[tuple[str, str], list[Endpoint]]:
     """An EndpointSlice -> (port name, protocol) -> endpoints (endpointslicecache.go
     ``endpointInfoByServicePort`` / ``addEndpoints``); with ``family``, only endpoints
@@ -267,7 +268,7 @@ def slice_port_endpoints(
     return out
 
 
-def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
+def slice_endpoints(obj: Mapping[str, Any]) -> dict[str, list[Endpoint]]:
     """An EndpointSlice -> port name -> endpoints, whatever the ports' protocols (see
     ``slice_port_endpoints`` for kube-proxy's (name, protocol) keys)."""
     out: dict[str, list[Endpoint]] = {}
@@ -276,13 +277,13 @@ def slice_endpoints(obj: Mapping) -> dict[str, list[Endpoint]]:
     return out
 
 
-def _slice_family(obj: Mapping) -> str | None:
+def _slice_family(obj: Mapping[str, Any]) -> str | None:
     kind = obj.get("addressType")
     return None if kind is None else str(kind)
 
 
 def service_slice_endpoints(
-    svc: Service, slices: Iterable[Mapping]
+    svc: Service, slices: Iterable[Mapping[str, Any]]
 ) -> tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]]:
     """One Service's EndpointSlices -> (port name -> endpoints of the Service's primary
     family, the same for its second family when it is dual-stack), as kube-proxy reads them.
@@ -331,13 +332,13 @@ def service_slice_endpoints(
     return dict(out[0]), dict(out[1])
 
 
-def _check_endpoints_object(obj: Mapping) -> None:
+def _check_endpoints_object(obj: Mapping[str, Any]) -> None:
     """The importer does not store v1 Endpoints, so their fields are checked here: one
     line naming object and field instead of a traceback further on."""
     meta = _meta(obj)
     name = f"Endpoints {meta.get('namespace') or 'default'}/{meta.get('name', '')}"
 
-    def mappings(value: object, path: str) -> list:
+    def mappings(value: object, path: str) -> list[Any]:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
@@ -349,7 +350,8 @@ def _check_endpoints_object(obj: Mapping) -> None:
             number = port.get("port")
             if type(number) is not int or not 0 < number < 65536:
                 raise SnapshotError(
-                    f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number (1-65535)"
+                    f"{name}: subsets[{i}].ports[{j}].port {number!r} is not a port number "
+                    "(1-65535)"
                 )
         for key in ("addresses", "notReadyAddresses"):
             for j, addr in enumerate(mappings(subset.get(key), f"subsets[{i}].{key}")):
@@ -359,7 +361,8 @@ def _check_endpoints_object(obj: Mapping) -> None:
                     )
                 except ValueError:
                     raise SnapshotError(
-                        f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP address"
+                        f"{name}: subsets[{i}].{key}[{j}].ip {addr.get('ip')!r} is not an IP "
+                        "address"
                     ) from None
                 if not isinstance(addr.get("nodeName"), (str, type(None))):
                     raise SnapshotError(
@@ -372,7 +375,7 @@ def _check_endpoints_object(obj: Mapping) -> None:
 
 
 def endpoints_object_endpoints(
-    obj: Mapping, protocols: Mapping[str, str] | None = None
+    obj: Mapping[str, Any], protocols: Mapping[str, str] | None = None
 ) -> dict[str, list[Endpoint]]:
     """A v1 Endpoints object -> port name -> endpoints (for dumps without slices).
     ``protocols`` (Service port name -> protocol): keep only ports matching name and
@@ -407,8 +410,12 @@ def _family(ip: str) -> str:
     return "IPv6" if ":" in ip else "IPv4"
 
 
+#: interned per-node configs: (version, base config) -> config.
+_ConfigCache = dict[tuple[Version, ProxyConfig], ProxyConfig]
+
+
 def _node_config(
-    base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: dict
+    base: ProxyConfig, version: Version, gate_overrides: Mapping[str, bool], cache: _ConfigCache
 ) -> ProxyConfig:
     """Per-node configs are interned: 5,000 nodes usually share one or two."""
     key = (version, base)
@@ -418,7 +425,7 @@ def _node_config(
     return cache[key]
 
 
-def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Snapshot:
+def snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: object) -> Snapshot:
     """See ``_snapshot_from_objects``; runs with the cyclic GC paused, because building
     hundreds of thousands of small immutable objects otherwise triggers collections over
     an ever larger heap (they hold no cycles)."""
@@ -440,7 +447,7 @@ def snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Sn
             gc.enable()
 
 
-def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> Snapshot:
+def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: object) -> Snapshot:
     """Build a ``Snapshot`` from Kubernetes object dicts (a flattened kubectl dump).
 
     ``overrides`` (all optional): ``proxy_mode``, ``ipvs_scheduler``, ``version`` ("1.29"
@@ -462,7 +469,7 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     unknown = set(overrides) - allowed
     if unknown:
         raise SnapshotError(f"unknown snapshot override {sorted(unknown)[0]!r}")
-    by_kind: dict[str, list[Mapping]] = defaultdict(list)
+    by_kind: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for i, obj in enumerate(objects):
         if not isinstance(obj, Mapping):
             raise SnapshotError(f"item {i}: not a Kubernetes object (mapping)")
@@ -473,7 +480,7 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     pods = {p.key: p for p in (pod_from_object(o) for o in by_kind["Pod"]) if p.name}
     raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
     alt: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
-    slices_of: dict[str, list[Mapping]] = defaultdict(list)
+    slices_of: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for obj in by_kind["EndpointSlice"]:
         meta = _meta(obj)
         svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
@@ -497,7 +504,8 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
                     raw[key][port_name].extend(eps)
     elif not by_kind["EndpointSlice"] and pods:
         notes.append(
-            "no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way the EndpointSlice controller would"
+            "no EndpointSlices or Endpoints in the dump: endpoints derived from Pods the way "
+            "the EndpointSlice controller would"
         )
         raw = derive_endpoints_from_pods(services, by_kind["Pod"], nodes)
     index = {
@@ -532,7 +540,9 @@ def _snapshot_from_objects(objects: Iterable[Mapping], **overrides: object) -> S
     )
 
 
-def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:
+def _conf_fields(
+    conf: Mapping[str, Any], overrides: Mapping[str, Any], *, assumed: bool
+) -> dict[str, Any]:
     """ProxyConfig fields from parsed ``config.conf`` settings, overrides winning.
 
     ``assumed``: no configuration was found, so a standard install is assumed (kubeadm,
@@ -570,10 +580,13 @@ def _conf_fields(conf: Mapping, overrides: Mapping, *, assumed: bool) -> dict:
 
 
 def _base_proxy(
-    configmaps: list[Mapping], nodes: Mapping[str, Node], overrides: Mapping, notes: list[str]
-) -> tuple[ProxyConfig, dict]:
+    configmaps: list[Mapping[str, Any]],
+    nodes: Mapping[str, Node],
+    overrides: Mapping[str, Any],
+    notes: list[str],
+) -> tuple[ProxyConfig, dict[str, bool]]:
     """The cluster-wide kube-proxy configuration (ConfigMap, then overrides)."""
-    conf: dict = {}
+    conf: dict[str, Any] = {}
     for cm in configmaps:
         meta = _meta(cm)
         if meta.get("namespace") == "kube-system" and meta.get("name") == "kube-proxy":
@@ -582,7 +595,8 @@ def _base_proxy(
                 conf = parse_proxy_config(str(text))
     if not conf:
         notes.append(
-            "no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable (cluster CIDR assumed set)"
+            "no kube-system/kube-proxy ConfigMap: iptables mode, pod traffic detectable "
+            "(cluster CIDR assumed set)"
         )
     version = overrides.get("version")
     if isinstance(version, str):
@@ -590,12 +604,12 @@ def _base_proxy(
         if parsed is None:
             raise SnapshotError(f"version {version!r} is not like 1.29", field="version")
         version = parsed
-    gates = dict(conf.get("featureGates") or {})
+    gates: dict[str, bool] = dict(conf.get("featureGates") or {})
     gates.update(overrides.get("feature_gates") or {})
     bad = set(gates) - set(FeatureGates.__dataclass_fields__)
     if bad:
         raise SnapshotError(f"unknown feature gate {sorted(bad)[0]!r}")
-    base_version: Version = version or _majority_version(nodes) or DEFAULT_VERSION  # type: ignore[assignment]
+    base_version: Version = version or _majority_version(nodes) or DEFAULT_VERSION
     base = ProxyConfig(
         **_conf_fields(conf, overrides, assumed=not conf),
         version=base_version,
@@ -615,9 +629,9 @@ def _majority_version(nodes: Mapping[str, Node]) -> Version | None:
 def _node_proxies(
     base: ProxyConfig,
     nodes: Mapping[str, Node],
-    gates: dict,
-    overrides: Mapping,
-    pod_settings: Mapping[str, dict],
+    gates: dict[str, bool],
+    overrides: Mapping[str, Any],
+    pod_settings: Mapping[str, dict[str, Any]],
     notes: list[str],
 ) -> dict[str, ProxyConfig]:
     """Nodes whose kube-proxy differs from ``base``: another release, or another
@@ -632,7 +646,7 @@ def _node_proxies(
             raise SnapshotError(
                 f"node_proxy_modes: proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}"
             )
-    cache: dict = {(base.version, base): base}
+    cache: _ConfigCache = {(base.version, base): base}
     out: dict[str, ProxyConfig] = {}
     for node in nodes.values():
         node_base = base

@@ -8,6 +8,7 @@ for ``key: value`` mappings nested by indentation is enough.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 _GATE_NAMES = {
     "TopologyAwareHints": "topology_aware_hints",
@@ -30,10 +31,10 @@ def _scalar(text: str) -> object:
     return text
 
 
-def _block_yaml(text: str) -> dict:
+def _block_yaml(text: str) -> dict[str, Any]:
     """Nested ``key: value`` mappings; list items and flow values are kept as raw text."""
-    root: dict = {}
-    stack: list[tuple[int, dict]] = [(-1, root)]
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith(("#", "-", "---")) or ":" not in stripped:
@@ -44,7 +45,7 @@ def _block_yaml(text: str) -> dict:
         key, _, value = stripped.partition(":")
         parent = stack[-1][1]
         if value.strip() == "":
-            child: dict = {}
+            child: dict[str, Any] = {}
             parent[key.strip().strip("\"'")] = child
             stack.append((indent, child))
         else:
@@ -52,7 +53,7 @@ def _block_yaml(text: str) -> dict:
     return root
 
 
-def parse_proxy_config(text: str, *, max_number: int = 32) -> dict:
+def parse_proxy_config(text: str, *, max_number: int = 32) -> dict[str, Any]:
     """``config.conf`` -> {mode, ipvs_scheduler, clusterCIDR, detectLocalMode, masqueradeAll,
     featureGates (engine gate names -> bool)}; keys absent from the file are left out.
 
@@ -73,7 +74,7 @@ def parse_proxy_config(text: str, *, max_number: int = 32) -> dict:
         data = _block_yaml(text)
     if not isinstance(data, dict):
         return {}
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key in ("mode", "clusterCIDR", "detectLocalMode", "masqueradeAll"):
         if data.get(key) not in (None, ""):
             out[key] = data[key]

@@ -12,13 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, ScenarioError
 from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
 from routing.engine.slicehints import controller_hints, controller_manages
 from routing.engine.snapshot import Snapshot, sort_endpoints
-from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES, Service
+from routing.engine.types import (
+    IPVS_SCHEDULERS,
+    PROXY_MODES,
+    Endpoint,
+    Node,
+    ProxyConfig,
+    Service,
+)
 from routing.engine.whatif_fields import BY_NAME, FIELDS, Value, WhatIfField, field_named
 
 
@@ -26,7 +33,7 @@ class Answer(Protocol):
     """What ``diff_answers`` reads of a ``simulate.Answer`` (typed here so that this module,
     which ``simulate`` imports, never imports ``simulate`` back)."""
 
-    def to_json(self) -> dict: ...
+    def to_json(self) -> dict[str, Any]: ...
 
 
 #: Service fields a scenario may override -> (engine attribute, accepted values); derived
@@ -35,7 +42,10 @@ SERVICE_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     f.name: (f.attr, f.choices) for f in FIELDS
 }
 
-_EMPTY: Mapping = MappingProxyType({})
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # empty: fits every mapping field
 
 
 @dataclass(frozen=True)
@@ -164,7 +174,7 @@ def _check(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField
 def _override_services(
     snapshot: Snapshot,
     changes: Mapping[str, Mapping[WhatIfField, Value]],
-    services: dict,
+    services: dict[str, Service],
     index: _Tracking,
 ) -> None:
     for key, fields in changes.items():
@@ -186,25 +196,30 @@ def _override_services(
             )
 
 
-class _Tracking(dict):
+class _Tracking(dict[str, Mapping[str, tuple[Endpoint, ...]]]):
     """The endpoint index being rewritten; remembers which services were written so only
     those are re-sorted and re-indexed."""
 
-    def __init__(self, base: Mapping) -> None:
+    def __init__(self, base: Mapping[str, Mapping[str, tuple[Endpoint, ...]]]) -> None:
         super().__init__(base.copy() if isinstance(base, MappingProxyType) else base)
         self.written: set[str] = set()
         #: services rewritten in place (conditions, hints, removals): still in kube-proxy order.
         self.in_order: set[str] = set()
 
-    def __setitem__(self, key: str, value: object) -> None:
+    def __setitem__(self, key: str, value: Mapping[str, tuple[Endpoint, ...]]) -> None:
         self.written.add(key)
         self.in_order.discard(key)
         super().__setitem__(key, value)
 
-    def keep_order(self, key: str, value: object) -> None:
+    def keep_order(self, key: str, value: Mapping[str, tuple[Endpoint, ...]]) -> None:
         """Write ``value`` whose endpoints keep their kube-proxy order (no re-sort needed)."""
         self[key] = value
         self.in_order.add(key)
+
+
+def _thaw(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
+    """A mutable copy of a snapshot mapping; mappingproxy.copy() is the C-speed dict copy."""
+    return mapping.copy() if isinstance(mapping, MappingProxyType) else dict(mapping)
 
 
 def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
@@ -252,8 +267,9 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     if scenario.is_empty():
         return snapshot
     service_changes = _check(snapshot, scenario)
-    # Copy only what the scenario can change; mappingproxy.copy() is the C-speed dict copy.
-    services = snapshot.services.copy() if scenario.service_overrides else snapshot.services
+    # Copy only what the scenario can change (``_thaw``).
+    new_services = _thaw(snapshot.services) if scenario.service_overrides else None
+    services = snapshot.services if new_services is None else new_services
     touches_endpoints = bool(
         scenario.service_overrides
         or scenario.nodes_down
@@ -265,44 +281,52 @@ def apply_scenario(snapshot: Snapshot, scenario: Scenario) -> Snapshot:
     )
     index = _Tracking(snapshot.endpoint_index) if touches_endpoints else None
     node_changes = scenario.nodes_down | scenario.nodes_cordoned | scenario.nodes_drained
-    nodes = snapshot.nodes.copy() if node_changes else snapshot.nodes
-    pods = (
-        snapshot.pods.copy()
+    nodes: Mapping[str, Node] = snapshot.nodes
+    if node_changes:
+        new_nodes = _thaw(snapshot.nodes)
+        for name in scenario.nodes_down:
+            new_nodes[name] = replace(new_nodes[name], ready=False)
+        for name in scenario.nodes_cordoned | scenario.nodes_drained:
+            new_nodes[name] = replace(new_nodes[name], unschedulable=True)
+        nodes = new_nodes
+    new_pods = (
+        _thaw(snapshot.pods)
         if scenario.nodes_drained or scenario.scale or scenario.rollouts
-        else snapshot.pods
+        else None
     )
-    changes: dict = {
+    pods = snapshot.pods if new_pods is None else new_pods
+    changes: dict[str, object] = {
         "proxy": _proxy(snapshot, scenario),
         "node_proxy": _node_proxy(snapshot, scenario, snapshot.nodes),
     }
-    for name in scenario.nodes_down:
-        nodes[name] = replace(nodes[name], ready=False)
-    for name in scenario.nodes_cordoned | scenario.nodes_drained:
-        nodes[name] = replace(nodes[name], unschedulable=True)
     if index is not None:
-        _override_services(snapshot, service_changes, services, index)
+        if new_services is not None:  # else there is no Service change (_check)
+            _override_services(snapshot, service_changes, new_services, index)
         _rewrite_endpoints(snapshot, scenario, services, index)
-        if scenario.nodes_drained:
-            reschedule_drained(
-                snapshot.pods,
-                pods,
-                nodes,
-                services,
-                index,
-                scenario.nodes_drained,
-                snapshot.endpoint_index,
-            )
-        for owner, replicas in scenario.scale.items():
-            scale_owner(owner, replicas, pods, nodes, services, index)
-        for owner in sorted(scenario.rollouts):
-            roll_owner(owner, pods, nodes, services, index)
+        if new_pods is not None:  # else nothing is drained, scaled or rolled out
+            if scenario.nodes_drained:
+                reschedule_drained(
+                    snapshot.pods,
+                    new_pods,
+                    nodes,
+                    services,
+                    index,
+                    scenario.nodes_drained,
+                    snapshot.endpoint_index,
+                )
+            for owner, replicas in scenario.scale.items():
+                scale_owner(owner, replicas, new_pods, nodes, services, index)
+            for owner in sorted(scenario.rollouts):
+                roll_owner(owner, new_pods, nodes, services, index)
         changes.update(_finish_index(snapshot, index))
     return snapshot.evolve(services=services, nodes=nodes, pods=pods, **changes)
 
 
-def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict:
+def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict[str, object]:
     """Sort and freeze the rewritten services; extend the node -> services index."""
-    node_services = snapshot.node_services.copy() if index.written else snapshot.node_services
+    if not index.written:
+        return {"endpoint_index": dict.copy(index), "node_services": snapshot.node_services}
+    node_services = _thaw(snapshot.node_services)
     for key in index.written:
         ports = index[key]
         if ports is snapshot.endpoint_index.get(key):
@@ -319,7 +343,7 @@ def _finish_index(snapshot: Snapshot, index: _Tracking) -> dict:
     return {"endpoint_index": dict.copy(index), "node_services": node_services}
 
 
-def _proxy(snapshot: Snapshot, scenario: Scenario):
+def _proxy(snapshot: Snapshot, scenario: Scenario) -> ProxyConfig:
     proxy = snapshot.proxy
     if scenario.proxy_mode or scenario.ipvs_scheduler:
         proxy = replace(
@@ -330,7 +354,9 @@ def _proxy(snapshot: Snapshot, scenario: Scenario):
     return proxy
 
 
-def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
+def _node_proxy(
+    snapshot: Snapshot, scenario: Scenario, nodes: Mapping[str, Node]
+) -> Mapping[str, ProxyConfig]:
     """Per-node kube-proxy configs after a cluster-wide or per-node mode change."""
     proxy = _proxy(snapshot, scenario)
     if not (
@@ -340,7 +366,7 @@ def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
         or scenario.node_ipvs_schedulers
     ):
         return snapshot.node_proxy
-    out = {}
+    out: dict[str, ProxyConfig] = {}
     for name in nodes:
         config = snapshot.node_proxy.get(name)
         if config is not None and (scenario.proxy_mode or scenario.ipvs_scheduler):
@@ -361,10 +387,10 @@ def _node_proxy(snapshot: Snapshot, scenario: Scenario, nodes: Mapping) -> dict:
 class AnswerDiff:
     """What a scenario changed for one question."""
 
-    before: dict
-    after: dict
+    before: dict[str, Any]
+    after: dict[str, Any]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """moved (per-endpoint share change), newly_dropped / stops_dropping, and the
         change in action, client IP, latency, cross-zone cost and imbalance."""
         old = {e["ip"]: e["share"] for e in self.before["endpoints"]}
@@ -381,8 +407,9 @@ class AnswerDiff:
         ]
         delta_drop = round(self.after["dropped"] - self.before["dropped"], 6)
 
-        def change(path: tuple[str, ...]) -> dict:
-            a, b = self.before, self.after
+        def change(path: tuple[str, ...]) -> dict[str, Any]:
+            a: Any = self.before
+            b: Any = self.after
             for key in path:
                 a, b = (a or {}).get(key), (b or {}).get(key)
             return {

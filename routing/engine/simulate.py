@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from routing.engine import decide
 from routing.engine.candidates import (
@@ -28,7 +29,14 @@ from routing.engine.candidates import (
     path_for,
 )
 from routing.engine.choice import Choice, Traffic, choose
-from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel, locality
+from routing.engine.costmodel import (
+    CROSS_ZONE,
+    DEFAULT_COST_MODEL,
+    LOCALITIES,
+    SECONDS_PER_MONTH,
+    CostModel,
+    locality,
+)
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.families import FAMILIES, families, family_of, node_address, snapshot_for_family
@@ -140,7 +148,7 @@ class Answer:
     proxied: bool = True
     dns: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
         keys = sorted(
             self.endpoint_shares,
@@ -150,7 +158,7 @@ class Answer:
             [self.endpoint_shares[k][1] for k in keys]
             + [self.dropped - self.rejected, self.rejected]
         )
-        endpoints = []
+        endpoints: list[dict[str, Any]] = []
         for key, share in zip(keys, rounded, strict=False):
             ep = self.endpoint_shares[key][0]
             if share <= 0:
@@ -162,7 +170,8 @@ class Answer:
         for entry, share in zip(endpoints, exact, strict=False):
             entry["share"] = share
         dropped = exact[-1]
-        nodes, zones = defaultdict(float), defaultdict(float)
+        nodes: defaultdict[str, float] = defaultdict(float)
+        zones: defaultdict[str, float] = defaultdict(float)
         for entry in endpoints:
             nodes[entry["node"] or ""] += entry["share"]
             zones[entry["zone"] or ""] += entry["share"]
@@ -249,13 +258,19 @@ def _resolve(
     if kind == "lb":
         if service.type != "LoadBalancer":
             raise QuestionError(
-                f"service {service.key} is type {service.type}, not LoadBalancer: no cloud load balancer",
+                (
+                    f"service {service.key} is type {service.type}, not LoadBalancer: no cloud "
+                    "load balancer"
+                ),
                 field="source",
                 code=NOT_APPLICABLE,
             )
         if to not in (LOADBALANCER, NODEPORT):
             raise QuestionError(
-                "source lb reaches the service through its load balancer (--to loadbalancer or nodeport)",
+                (
+                    "source lb reaches the service through its load balancer (--to loadbalancer "
+                    "or nodeport)"
+                ),
                 field="to",
                 code=NOT_APPLICABLE,
             )
@@ -303,10 +318,11 @@ def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> st
 
 def _paths(
     snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str
-) -> tuple[list[tuple[Path, float]], list[Reason], tuple]:
+) -> tuple[list[tuple[Path, float]], list[Reason], tuple[tuple[str, float], ...]]:
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
     if kind not in ("lb", "pod-via-lb"):
+        assert node is not None  # parse_source: only an "lb" source comes without a node
         path = path_for(
             snapshot,
             service=service,
@@ -322,7 +338,7 @@ def _paths(
     for ep in snapshot.endpoints(service.key, port.name):
         special.add(ep.node)
         special.update(ep.node_hints)
-    groups: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
+    groups: dict[tuple[object, ...], list[tuple[str, float]]] = defaultdict(list)
     for name, share in chosen.nodes:
         config = snapshot.proxy_for(name)
         # dh/lblc/lblcr key on the virtual server's address: the node's own IP for a
@@ -518,7 +534,9 @@ def _accumulate(
     return totals
 
 
-def simulate(snapshot: Snapshot, question: Question, *, model: CostModel = CostModel()) -> Answer:
+def simulate(
+    snapshot: Snapshot, question: Question, *, model: CostModel = DEFAULT_COST_MODEL
+) -> Answer:
     """Answer ``question`` on ``snapshot`` (after applying the question's own what-if)."""
     if question.family is not None:
         snapshot = _family_snapshot(snapshot, question)
@@ -714,7 +732,8 @@ def _family_snapshot(snapshot: Snapshot, question: Question) -> Snapshot:
     if service.proxied and question.family not in families(service):
         raise QuestionError(
             f"service {service.key} has no {question.family} ClusterIP "
-            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier programs it",
+            f"(clusterIPs: {', '.join(service.cluster_ips)}): no {question.family} proxier "
+            "programs it",
             field="family",
             code=NOT_APPLICABLE,
         )

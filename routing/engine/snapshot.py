@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from routing.engine.types import Endpoint, Node, Pod, ProxyConfig, Service
 
-_EMPTY: Mapping = MappingProxyType({})
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # empty: fits every mapping field
 
 
-def freeze(mapping: Mapping) -> Mapping:
+def freeze(mapping: Mapping[_K, _V]) -> Mapping[_K, _V]:
     """A read-only view of ``mapping``. A plain dict is wrapped, not copied: callers hand
     over dicts they built and never touch again (copying 10,000 services per what-if
     would cost more than the what-if)."""
@@ -99,7 +103,7 @@ class Snapshot:
         node = self.nodes.get(node_name) if node_name else None
         return node.zone if node else ""
 
-    def evolve(self, **changes: object) -> Snapshot:
+    def evolve(self, **changes: Any) -> Snapshot:
         """A copy with some fields replaced (mappings are frozen on the way in)."""
         for name in (
             "nodes",
@@ -111,5 +115,5 @@ class Snapshot:
             "family_endpoints",
         ):
             if name in changes:
-                changes[name] = freeze(changes[name])  # type: ignore[arg-type]
+                changes[name] = freeze(changes[name])
         return replace(self, **changes)

@@ -52,7 +52,7 @@ class Verdict:
 
 
 @lru_cache(maxsize=4096)
-def _networks(ranges: tuple[str, ...]) -> tuple:
+def _networks(ranges: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     out = []
     for text in ranges:
         try:
@@ -100,15 +100,11 @@ def verdict(
     found = snapshot.nodes.get(node) if node else None
     family = 6 if service.family == "IPv6" else 4
     if kind == "host":
-        address = next(
-            (a for a in (found.addresses if found else ()) if _version(a) == family), None
-        )
-        if address is None:
+        host = next((a for a in (found.addresses if found else ()) if _version(a) == family), None)
+        if host is None:
             return _assumed(ranges, f"node {node}'s address is not in the dump")
-        inside = any(ipaddress.ip_address(address) in net for net in nets)
-        return _decided(
-            service, inside, f"host process on {node} ({address})", ranges, snapshot, node
-        )
+        inside = any(ipaddress.ip_address(host) in net for net in nets)
+        return _decided(service, inside, f"host process on {node} ({host})", ranges, snapshot, node)
     if kind == "pod":
         cidrs = [
             c for c in (found.pod_cidrs if found else ()) if _version(c.split("/")[0]) == family
@@ -116,7 +112,7 @@ def verdict(
         if not cidrs:
             return _assumed(ranges, f"node {node}'s podCIDR is not in the dump")
         pod_nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
-        within = all(any(p.subnet_of(n) for n in nets if n.version == p.version) for p in pod_nets)
+        within = all(any(_subnet_of(p, n) for n in nets) for p in pod_nets)
         apart = not any(p.overlaps(n) for p in pod_nets for n in nets if n.version == p.version)
         label = f"pods on {node} ({', '.join(cidrs)})"
         if within or apart:
@@ -124,6 +120,18 @@ def verdict(
         return _assumed(ranges, f"{label} are partly inside them")
     who = "a load-balancer client" if kind == "lb" else "an external client"
     return _assumed(ranges, f"{who}'s address was not given")
+
+
+def _subnet_of(
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    """``inner.subnet_of(outer)`` for two networks of one family; False across families."""
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False
 
 
 def _version(text: str) -> int:

@@ -26,7 +26,8 @@ MODE_SAME_NODE = "PreferSameNode"
 
 
 def externally_accessible(service: Service, port: ServicePort) -> bool:
-    """A NodePort, a captured LB ingress IP or an externalIP exists for ``port`` (serviceport.go)."""
+    """A NodePort, a captured LB ingress IP or an externalIP exists for ``port``
+    (serviceport.go)."""
     return bool(port.node_port or service.lb_ips or service.external_ips)
 
 
@@ -57,7 +58,8 @@ def usable_anywhere(ep: Endpoint) -> bool:
 
 
 def annotation_enables_hints(value: str, version: Version) -> bool:
-    """Whether kube-proxy ``version`` (without ServiceTrafficDistribution) accepts the hints annotation.
+    """Whether kube-proxy ``version`` (without ServiceTrafficDistribution) accepts the hints
+    annotation.
 
     Up to 1.26 ``canUseTopology`` took only "auto"/"Auto" (topology_test.go: "aUto" is
     ignored); from 1.27 (the ``topology-mode`` annotation, K/K #116522) any non-empty
@@ -195,6 +197,9 @@ class Categorized:
     local_terminating: bool = False
 
 
+_DEFAULT_GATES = FeatureGates()  # frozen: one shared default
+
+
 def categorize_endpoints(
     endpoints: Sequence[Endpoint],
     *,
@@ -202,7 +207,7 @@ def categorize_endpoints(
     port: ServicePort,
     node_name: str,
     zone: str,
-    gates: FeatureGates = FeatureGates(),
+    gates: FeatureGates = _DEFAULT_GATES,
     version: Version = DEFAULT_VERSION,
 ) -> Categorized:
     """Split ``endpoints`` (one service port, sorted) into kube-proxy's sets on ``node_name``.

@@ -17,8 +17,15 @@ from routing.engine.analysis.model import SOURCES, PortAnalysis, SourceAggregate
 from routing.engine.analysis.nodes import node_index
 from routing.engine.analysis.ports import PortContext, analyze_port, simple_port, single_config
 from routing.engine.analysis.report import EndpointShare, Finding, Report, ServiceRow, SourceStats
-from routing.engine.costmodel import CROSS_ZONE, LOCALITIES, SECONDS_PER_MONTH, CostModel
+from routing.engine.costmodel import (
+    CROSS_ZONE,
+    DEFAULT_COST_MODEL,
+    LOCALITIES,
+    SECONDS_PER_MONTH,
+    CostModel,
+)
 from routing.engine.snapshot import Snapshot
+from routing.engine.types import Endpoint
 from routing.engine.unproxied import not_proxied
 
 __all__ = [
@@ -33,7 +40,7 @@ __all__ = [
 ]
 
 
-def analyze(snapshot: Snapshot, *, model: CostModel = CostModel()) -> Report:
+def analyze(snapshot: Snapshot, *, model: CostModel = DEFAULT_COST_MODEL) -> Report:
     """The cluster-wide report of ``snapshot`` under the latency/cost ``model``.
 
     Rows: one per port of every Service kube-proxy programs (headless, ExternalName and
@@ -96,7 +103,9 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
     )
 
 
-def source_stats(agg: SourceAggregate, endpoints: tuple, model: CostModel) -> SourceStats:
+def source_stats(
+    agg: SourceAggregate, endpoints: tuple[Endpoint, ...], model: CostModel
+) -> SourceStats:
     """Turn a raw aggregate (shares of all connections) into report figures."""
     forwarded = sum(agg.locality)
     loc = dict(zip(LOCALITIES, agg.locality, strict=True))

@@ -55,7 +55,7 @@ class Spread:
 class ChoiceCache:
     """Spreads by (mode, candidates, virtual-server facts); identical questions share one object."""
 
-    _cache: dict[tuple, Spread] = field(default_factory=dict)
+    _cache: dict[tuple[object, ...], Spread] = field(default_factory=dict)
     #: id(candidates) -> (candidates, their ip:port keys): big sets are asked about often.
     _keys: dict[int, tuple[tuple[Endpoint, ...], tuple[str, ...]]] = field(default_factory=dict)
 
@@ -81,7 +81,7 @@ class ChoiceCache:
         virtual server has address ``address`` (NodePort) and weight-0 servers ``draining``."""
         mode = config.mode
         if mode in ("iptables", "nftables"):
-            key: tuple = ("uniform", len(cands))
+            key: tuple[object, ...] = ("uniform", len(cands))
         elif mode == "userspace":
             key = ("userspace", port.protocol, len(cands))
         else:

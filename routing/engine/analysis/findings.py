@@ -47,7 +47,7 @@ def _finding(
     share: float,
     message: str,
     *,
-    nodes: Iterable[str] = (),
+    nodes: Iterable[str | None] = (),  # None (no node) is skipped
     source: str | None = None,
 ) -> Finding:
     return Finding(
@@ -74,7 +74,10 @@ def no_endpoints(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if row.endpoints_total == 0:
         message = "no endpoints: connections are refused"
     else:
-        message = f"no ready endpoints ({row.endpoints_total} endpoint(s), none ready or serving-terminating): connections are refused"
+        message = (
+            f"no ready endpoints ({row.endpoints_total} endpoint(s), none ready or "
+            "serving-terminating): connections are refused"
+        )
     return _finding(row, "NO_READY_ENDPOINTS", "critical", 1.0, message, source="pod")
 
 
@@ -135,7 +138,10 @@ def lb_fail_open(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
             "LB_NO_BACKEND_NODE",
             "critical",
             1.0,
-            "the load balancer has no backend node (none in the snapshot, or all excluded/deleting): clients get no answer",
+            (
+                "the load balancer has no backend node (none in the snapshot, or all "
+                "excluded/deleting): clients get no answer"
+            ),
             source="lb",
         )
     message = (
@@ -161,7 +167,10 @@ def _imbalance(
     top = max(eps, key=lambda e: (e.share, e.ip))
     low = min(eps, key=lambda e: (e.share, e.ip))
     ratio = top.share / low.share
-    message = f"{prefix}{_describe(top)} takes {ratio:.1f}× the traffic of {_describe(low)} ({_SOURCE_WORDS[stats.source]})"
+    message = (
+        f"{prefix}{_describe(top)} takes {ratio:.1f}× the traffic of {_describe(low)} "
+        f"({_SOURCE_WORDS[stats.source]})"
+    )
     return _finding(
         row,
         code,
@@ -261,7 +270,10 @@ def cross_zone_cost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if pod is None or pod.locality.get(CROSS_ZONE, 0.0) < CROSS_ZONE_THRESHOLD:
         return None
     share = pod.locality[CROSS_ZONE]
-    message = f"cross-zone traffic share {share:.0%} costs ${pod.cost_usd_per_month:,.2f}/month at the model's request rate"
+    message = (
+        f"cross-zone traffic share {share:.0%} costs ${pod.cost_usd_per_month:,.2f}/month at the "
+        "model's request rate"
+    )
     return _finding(row, "CROSS_ZONE_COST", "info", share, message, source="pod")
 
 

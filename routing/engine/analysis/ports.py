@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from routing.engine.analysis.choices import ChoiceCache, Spread, address_bucket, dh_by_address
 from routing.engine.analysis.model import (
@@ -62,7 +63,9 @@ class _Port:
         self.ctx, self.service, self.port = ctx, service, port
         snap, idx = ctx.snapshot, ctx.index
         self.eps = eps = snap.endpoints(service.key, port.name)
-        class_of, zone_of = idx.class_of, idx.zone_of
+        # Typed for the lookups below: an endpoint without a node (None) simply misses.
+        class_of = cast("dict[str | None, int]", idx.class_of)
+        zone_of = cast("dict[str | None, str]", idx.zone_of)
         # Comprehensions, not one explicit loop: this runs for every endpoint of the
         # cluster, and list comprehensions are several times faster per item.
         nodes = [ep.node for ep in eps]
@@ -93,9 +96,9 @@ class _Port:
         for n in self.hosting:
             if n not in self.node_hinted:
                 self.hosting_by_class.setdefault(idx.class_of[n], []).append(n)
-        self._cats: dict[tuple, Categorized] = {}
+        self._cats: dict[tuple[object, ...], Categorized] = {}
         self._node_cats: dict[str, Categorized] = {}
-        self._answers: dict[tuple, Verdict] = {}
+        self._answers: dict[tuple[object, ...], Verdict] = {}
         self.topology_reasons: dict[str, tuple[str, list[str]]] = {}
         self.topology_modes: dict[str, int] = {}
 
@@ -161,7 +164,8 @@ class _Port:
         pod_source: bool,
         to: str,
     ) -> Verdict:
-        """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local set ``local``."""
+        """The engine's verdict on a node of ``cls`` with categorisation ``cat`` and Local
+        set ``local``."""
         return decide(
             cls.config,
             self.service,
@@ -232,7 +236,8 @@ class _Port:
         return [node] if node in hosts and cat.cluster == self.local_set(node, cls.config) else []
 
     def local_set(self, node: str, config: ProxyConfig) -> tuple[Endpoint, ...]:
-        """kube-proxy's Local set on ``node`` (``topology.local_endpoints`` of its own endpoints)."""
+        """kube-proxy's Local set on ``node`` (``topology.local_endpoints`` of its own
+        endpoints)."""
         return local_endpoints(self.hosting.get(node, ()), node, config.gates)
 
 
@@ -467,7 +472,7 @@ def _add_bulk(
     per distinct answer, not per class. An endpoint is same-node for exactly one node of a
     group when its node is in the group (in the class, not handled one by one, and
     ``member`` of the weighted set)."""
-    merged: dict[tuple, list[_Bulk]] = {}
+    merged: dict[tuple[object, ...], list[_Bulk]] = {}
     for entry in entries:
         cls, answer, count, _, spread = entry
         if answer.action != FORWARD or spread is None:
@@ -504,6 +509,7 @@ def _add_bulk(
             if hit is None:
                 continue
             node = ep_node[i]
+            assert node is not None  # a known class (hit) means a known node
             if node in hit[1] or (member is not None and not member(node)):
                 continue
             # One node of the group is this endpoint's own: same node there, not same/cross zone.
@@ -521,7 +527,8 @@ def _add_loss(agg: SourceAggregate, answer: Verdict, count: int, weight: float) 
 
 
 def _lb(p: _Port) -> SourceAggregate:
-    """Clients behind the cloud load balancer, spread over the nodes it deems healthy (``lb.lb_nodes``)."""
+    """Clients behind the cloud load balancer, spread over the nodes it deems healthy
+    (``lb.lb_nodes``)."""
     idx, service, port = p.ctx.index, p.service, p.port
     agg = SourceAggregate(LB, "loadbalancer", shares=[0.0] * len(p.eps))
     local_lb = external_policy_local(service, port) and service.type == "LoadBalancer"
@@ -656,7 +663,9 @@ def simple_port(
     cands = answer.endpoints
     share = 1.0 / len(cands)
     positions = range(len(eps)) if len(cands) == len(eps) else _positions(eps, cands)
-    zone_of, classes, loc = index.zone_of, index.classes, agg.locality
+    # Typed for the lookup below: an endpoint without a node (None) simply misses.
+    zone_of = cast("dict[str | None, str]", index.zone_of)
+    classes, loc = index.classes, agg.locality
     zone_mass: dict[str, float] = {}
     same_node = _LOC_INDEX[SAME_NODE]
     per_node = share / index.total
@@ -676,6 +685,6 @@ def simple_port(
     return PortAnalysis(service, port, eps, (agg,), len(hosting), reasons, {"": index.total})
 
 
-def _positions(eps: tuple, cands: tuple) -> list[int]:
+def _positions(eps: tuple[Endpoint, ...], cands: tuple[Endpoint, ...]) -> list[int]:
     where = {id(ep): i for i, ep in enumerate(eps)}
     return [where[id(ep)] for ep in cands]

@@ -36,7 +36,10 @@ def _cells(row: ServiceRow) -> tuple[str, ...]:
         f"{row.nodes_covered}/{row.nodes_total}",
         f"{row.worst_dropped:.0%}",
         "-" if imbalance is None else f"{imbalance:.2f}",
-        f"{loc.get('same_node', 0):.0%}/{loc.get('same_zone', 0):.0%}/{loc.get('cross_zone', 0):.0%}",
+        (
+            f"{loc.get('same_node', 0):.0%}/{loc.get('same_zone', 0):.0%}/"
+            f"{loc.get('cross_zone', 0):.0%}"
+        ),
         ",".join(s.source for s in row.sources),
     )
 
@@ -50,14 +53,16 @@ def _detail(row: ServiceRow, max_endpoints: int = 10) -> list[str]:
     for s in row.sources:
         loc = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in s.locality.items() if v)
         lines.append(
-            f"  {s.source} -> {s.to}: {s.nodes} node(s): {s.forward_nodes} forward, {s.drop_nodes} drop, "
+            f"  {s.source} -> {s.to}: {s.nodes} node(s): {s.forward_nodes} forward, "
+            f"{s.drop_nodes} drop, "
             f"{s.reject_nodes} reject; dropped {s.dropped:.1%}"
             + (f" ({s.drop_reason})" if s.drop_reason else "")
         )
         extra = f"; imbalance {s.imbalance:.2f}" if s.imbalance is not None else ""
         latency = f"; hop latency {s.latency_ms:.3f} ms" if s.latency_ms is not None else ""
         lines.append(
-            f"    locality: {loc or '-'}; client IP kept {s.client_ip_preserved:.0%}{extra}{latency}; "
+            f"    locality: {loc or '-'}; client IP kept "
+            f"{s.client_ip_preserved:.0%}{extra}{latency}; "
             f"cross-zone {s.cost_usd_per_month:,.2f} USD/month"
         )
         top = sorted(s.endpoints, key=lambda e: (-e.share, e.ip))

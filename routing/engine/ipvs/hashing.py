@@ -216,5 +216,6 @@ def mh_table(
 
 
 def mh_slot(client_ip: str, client_port: int, *, size: int = MH_DEFAULT_TABLE_SIZE) -> int:
-    """ip_vs_mh_get(): lookup slot of a client (kube-proxy sets the mh-port flag, so the port counts)."""
+    """ip_vs_mh_get(): lookup slot of a client (kube-proxy sets the mh-port flag, so the
+    port counts)."""
     return mh_hashkey(client_ip, client_port, MH_KEY1) % size

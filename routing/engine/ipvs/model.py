@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from routing.engine.types import (
-    IPVS_SCHEDULERS as SCHEDULERS,  # noqa: F401 - re-exported; defined once, in types
-)
+from routing.engine.types import IPVS_SCHEDULERS
+
+#: the scheduler names kube-proxy can program (re-exported; defined once, in types).
+SCHEDULERS = IPVS_SCHEDULERS
 
 # Kernel defaults kube-proxy leaves alone unless --ipvs-tcpfin-timeout / --ipvs-udp-timeout
 # are set: ip_vs_proto_tcp.c keeps a closed connection (FIN_WAIT, then TIME_WAIT) for 2 min,
@@ -24,41 +25,132 @@ UDP_TIMEOUT_S = 300.0
 
 REASONS: Mapping[str, str] = MappingProxyType(
     {
-        "IPVS_WEIGHTS_ALL_ONE": "kube-proxy programs every real server with weight 1, so weighted variants behave like their plain ones",
-        "IPVS_RR_UNIFORM": "rr/wrr hand new connections to real servers in turn: equal shares, whatever their load",
+        "IPVS_WEIGHTS_ALL_ONE": (
+            "kube-proxy programs every real server with weight 1, so weighted variants behave "
+            "like their plain ones"
+        ),
+        "IPVS_RR_UNIFORM": (
+            "rr/wrr hand new connections to real servers in turn: equal shares, whatever their "
+            "load"
+        ),
         "IPVS_WRR_BY_WEIGHT": "wrr gives each real server a share proportional to its weight",
-        "IPVS_WLC_BY_WEIGHT": "wlc levels connection counts per unit of weight: at light load (lingering inactive counts dominate) shares follow the weights; under load, queues shift them toward capacity",
-        "IPVS_WEIGHT_ZERO_QUIESCED": "a real server with weight 0 (kube-proxy's graceful termination) gets no new connections",
-        "IPVS_LEAST_CONN_UNIFORM_IDENTICAL": "least-connection schedulers split evenly when the endpoints are identical (steady state by symmetry)",
-        "IPVS_LOAD_DEPENDENT_SIMULATED": "the scheduler reacts to live connection counts: shares come from a seeded request-level simulation",
-        "IPVS_LC_COUNTS_INACTIVE": "lc/wlc/lblc weigh activeconns*256 + inactconns, and closed connections stay inactive for minutes",
-        "IPVS_UDP_ALL_INACTIVE": "UDP flows never become active in IPVS: lc sees only inactive counts and sed/nq see every server as idle",
-        "IPVS_SED_NQ_FIRST_DEST_WHEN_IDLE": "sed/nq pick the first idle real server in list order, so light load piles onto one backend",
-        "IPVS_SH_HASH_BY_CLIENT": "sh hashes the client IP only (kube-proxy sets no sh-port flag): every connection of a client lands on one backend",
-        "IPVS_SH_BUCKET_SHARE": "no client population given: shares are each backend's fraction of the 256 sh buckets",
-        "IPVS_SH_FEW_CLIENTS_SKEW": "few distinct clients: the hash places them unevenly, so backends get unequal shares",
-        "IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT": "mh hashes client IP and source port (kube-proxy sets the mh-port flag): each new connection is placed anew",
+        "IPVS_WLC_BY_WEIGHT": (
+            "wlc levels connection counts per unit of weight: at light load (lingering inactive "
+            "counts dominate) shares follow the weights; under load, queues shift them toward "
+            "capacity"
+        ),
+        "IPVS_WEIGHT_ZERO_QUIESCED": (
+            "a real server with weight 0 (kube-proxy's graceful termination) gets no new "
+            "connections"
+        ),
+        "IPVS_LEAST_CONN_UNIFORM_IDENTICAL": (
+            "least-connection schedulers split evenly when the endpoints are identical (steady "
+            "state by symmetry)"
+        ),
+        "IPVS_LOAD_DEPENDENT_SIMULATED": (
+            "the scheduler reacts to live connection counts: shares come from a seeded "
+            "request-level simulation"
+        ),
+        "IPVS_LC_COUNTS_INACTIVE": (
+            "lc/wlc/lblc weigh activeconns*256 + inactconns, and closed connections stay inactive "
+            "for minutes"
+        ),
+        "IPVS_UDP_ALL_INACTIVE": (
+            "UDP flows never become active in IPVS: lc sees only inactive counts and sed/nq see "
+            "every server as idle"
+        ),
+        "IPVS_SED_NQ_FIRST_DEST_WHEN_IDLE": (
+            "sed/nq pick the first idle real server in list order, so light load piles onto one "
+            "backend"
+        ),
+        "IPVS_SH_HASH_BY_CLIENT": (
+            "sh hashes the client IP only (kube-proxy sets no sh-port flag): every connection of "
+            "a client lands on one backend"
+        ),
+        "IPVS_SH_BUCKET_SHARE": (
+            "no client population given: shares are each backend's fraction of the 256 sh buckets"
+        ),
+        "IPVS_SH_FEW_CLIENTS_SKEW": (
+            "few distinct clients: the hash places them unevenly, so backends get unequal shares"
+        ),
+        "IPVS_MH_HASH_BY_CLIENT_IP_AND_PORT": (
+            "mh hashes client IP and source port (kube-proxy sets the mh-port flag): each new "
+            "connection is placed anew"
+        ),
         "IPVS_MH_SLOT_SHARE": "shares are each backend's fraction of the Maglev lookup table",
-        "IPVS_DH_PINS_ONE_BACKEND": "dh hashes the destination address; a Service VIP is one address, so one backend gets every new connection",
-        "IPVS_DH_VIP_UNKNOWN": "no destination VIP given: shares are each backend's chance of being the pinned one",
-        "IPVS_LBLC_PINS_VIP": "lblc/lblcr cache one backend (set) per destination VIP; at light load one backend gets every new connection",
-        "IPVS_LBLC_REBALANCES_UNDER_LOAD": "lblc moves the VIP to the least-loaded backend once its backend has >1 active connection and another is idle",
-        "IPVS_LBLCR_SET_GROWS": "lblcr adds backends to the VIP's set under load and only drops one after 24 h without change",
-        "IPVS_HASHED_DEST_UNAVAILABLE": "the hashed backend has weight 0 and kube-proxy sets no fallback flag: IPVS answers those connections with ICMP port unreachable (refused)",
-        "IPVS_NO_AVAILABLE_DEST": "no real server can take new connections: IPVS answers ICMP port unreachable, so clients see connection refused",
-        "IPVS_DEST_ORDER_AS_GIVEN": "list-order tie-breaks and hash tables follow the endpoint order given (on a node it is kube-proxy's map order)",
-        "IPVS_PER_NODE_STATE": "each node's IPVS schedules on its own: counts and round-robin position are per node",
-        "IPVS_PERSISTENCE_PER_CLIENT": "sessionAffinity ClientIP makes the virtual server persistent: the scheduler picks once per client and later connections follow that client's template",
-        "IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES": "kube-proxy sets expire_quiescent_template=1: clients pinned to a weight-0 server are rescheduled",
-        "IPVS_SED_EQUALS_NQ_EQUAL_WEIGHTS": "with equal weights nq and sed pick the same server (both take the first idle one, else the fewest active)",
-        "USERSPACE_REMOVED_1_26": "userspace mode was deprecated in 1.23 and removed in 1.26; modelled for clusters still running it",
-        "USERSPACE_ROUND_ROBIN": "kube-proxy accepted each connection itself and round-robined over the service port's endpoint list",
-        "USERSPACE_ORDER_SHUFFLED": "the list was shuffled on every endpoints update; the order given stands for one such shuffle",
-        "USERSPACE_RETRY_NEXT_ENDPOINT": "a failed dial moved to the next endpoint in the list (up to 4 tries, timeouts 250 ms, 500 ms, 1 s, 2 s): a failing endpoint's share goes to the one after it",
-        "USERSPACE_ALL_TRIES_FAILED": "some connections met a failing endpoint on all 4 tries and were closed",
-        "USERSPACE_UDP_NO_RETRY": "a UDP dial never fails, so flows sent to a dead endpoint are lost rather than retried",
+        "IPVS_DH_PINS_ONE_BACKEND": (
+            "dh hashes the destination address; a Service VIP is one address, so one backend gets "
+            "every new connection"
+        ),
+        "IPVS_DH_VIP_UNKNOWN": (
+            "no destination VIP given: shares are each backend's chance of being the pinned one"
+        ),
+        "IPVS_LBLC_PINS_VIP": (
+            "lblc/lblcr cache one backend (set) per destination VIP; at light load one backend "
+            "gets every new connection"
+        ),
+        "IPVS_LBLC_REBALANCES_UNDER_LOAD": (
+            "lblc moves the VIP to the least-loaded backend once its backend has >1 active "
+            "connection and another is idle"
+        ),
+        "IPVS_LBLCR_SET_GROWS": (
+            "lblcr adds backends to the VIP's set under load and only drops one after 24 h "
+            "without change"
+        ),
+        "IPVS_HASHED_DEST_UNAVAILABLE": (
+            "the hashed backend has weight 0 and kube-proxy sets no fallback flag: IPVS answers "
+            "those connections with ICMP port unreachable (refused)"
+        ),
+        "IPVS_NO_AVAILABLE_DEST": (
+            "no real server can take new connections: IPVS answers ICMP port unreachable, so "
+            "clients see connection refused"
+        ),
+        "IPVS_DEST_ORDER_AS_GIVEN": (
+            "list-order tie-breaks and hash tables follow the endpoint order given (on a node it "
+            "is kube-proxy's map order)"
+        ),
+        "IPVS_PER_NODE_STATE": (
+            "each node's IPVS schedules on its own: counts and round-robin position are per node"
+        ),
+        "IPVS_PERSISTENCE_PER_CLIENT": (
+            "sessionAffinity ClientIP makes the virtual server persistent: the scheduler picks "
+            "once per client and later connections follow that client's template"
+        ),
+        "IPVS_PERSISTENCE_QUIESCED_TEMPLATE_EXPIRES": (
+            "kube-proxy sets expire_quiescent_template=1: clients pinned to a weight-0 server are "
+            "rescheduled"
+        ),
+        "IPVS_SED_EQUALS_NQ_EQUAL_WEIGHTS": (
+            "with equal weights nq and sed pick the same server (both take the first idle one, "
+            "else the fewest active)"
+        ),
+        "USERSPACE_REMOVED_1_26": (
+            "userspace mode was deprecated in 1.23 and removed in 1.26; modelled for clusters "
+            "still running it"
+        ),
+        "USERSPACE_ROUND_ROBIN": (
+            "kube-proxy accepted each connection itself and round-robined over the service port's "
+            "endpoint list"
+        ),
+        "USERSPACE_ORDER_SHUFFLED": (
+            "the list was shuffled on every endpoints update; the order given stands for one such "
+            "shuffle"
+        ),
+        "USERSPACE_RETRY_NEXT_ENDPOINT": (
+            "a failed dial moved to the next endpoint in the list (up to 4 tries, timeouts 250 "
+            "ms, 500 ms, 1 s, 2 s): a failing endpoint's share goes to the one after it"
+        ),
+        "USERSPACE_ALL_TRIES_FAILED": (
+            "some connections met a failing endpoint on all 4 tries and were closed"
+        ),
+        "USERSPACE_UDP_NO_RETRY": (
+            "a UDP dial never fails, so flows sent to a dead endpoint are lost rather than retried"
+        ),
         "USERSPACE_NO_ENDPOINTS": "no endpoints: kube-proxy closed every accepted connection",
-        "USERSPACE_SOURCE_IP_LOST": "backends saw the node's address: the proxy opened a new connection, so the client IP never survived",
+        "USERSPACE_SOURCE_IP_LOST": (
+            "backends saw the node's address: the proxy opened a new connection, so the client IP "
+            "never survived"
+        ),
     }
 )
 
@@ -82,7 +174,8 @@ def explain(codes: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Workload:
-    """The traffic one node's IPVS virtual server sees, for the load- and client-dependent schedulers.
+    """The traffic one node's IPVS virtual server sees, for the load- and client-dependent
+    schedulers.
 
     arrival_rate:         new connections per second (Poisson).
     requests:             connections simulated (each carries one request).
@@ -99,7 +192,8 @@ class Workload:
     handshake_ms:         time from SYN to ESTABLISHED (about one round trip); IPVS counts the
                           connection as inactive until then, so bursts can double up on an
                           "idle" server under lc/sed/nq. 0 = counted active at once.
-    destination_vip:      the packets' destination address (ClusterIP, node IP, LB IP); dh hashes it.
+    destination_vip:      the packets' destination address (ClusterIP, node IP, LB IP); dh
+                          hashes it.
     weights:              real-server weights; kube-proxy always programs 1 (0 while gracefully
                           terminating). Missing endpoints get 1.
     protocol:             "TCP", "UDP" or "SCTP" (UDP flows never count as active in IPVS).
@@ -108,7 +202,8 @@ class Workload:
                           timeout = timeoutSeconds, default 10800); 0 = no affinity. The
                           scheduler then runs once per client; later connections follow the
                           client's template.
-    mh_table_size:        Maglev table size (a kernel prime; default 4093 = CONFIG_IP_VS_MH_TAB_INDEX 12).
+    mh_table_size:        Maglev table size (a kernel prime; default 4093 =
+                          CONFIG_IP_VS_MH_TAB_INDEX 12).
     simulate:             True forces the simulation (to get latency), False forbids it,
                           None simulates only when the answer depends on load.
     """
@@ -166,7 +261,8 @@ class Workload:
             raise ValueError("workload weights must be >= 0")
         if self.mh_table_size not in MH_TABLE_SIZES:
             raise ValueError(
-                f"workload mh_table_size must be one of the kernel's primes {MH_TABLE_SIZES}, got {self.mh_table_size}"
+                f"workload mh_table_size must be one of the kernel's primes {MH_TABLE_SIZES}, "
+                f"got {self.mh_table_size}"
             )
         for field_name, address in (
             ("destination_vip", self.destination_vip),
@@ -199,13 +295,15 @@ class Workload:
 
 @dataclass(frozen=True)
 class SchedulerResult:
-    """Where one node's IPVS (or the userspace proxy) sends new connections among the endpoints given.
+    """Where one node's IPVS (or the userspace proxy) sends new connections among the
+    endpoints given.
 
     shares:      endpoint -> fraction of the *delivered* new connections; sums to 1 over the
                  endpoints given (all 0.0 when nothing is delivered).
     method:      "analytic" (exact steady state or exact hash mapping) or "simulated".
     notes:       reason codes (keys of ``REASONS``); ``explanations`` spells them out.
-    latency_ms:  {"p50","p95","p99","mean"} response time (handshake + queue + service) when simulated, else None.
+    latency_ms:  {"p50","p95","p99","mean"} response time (handshake + queue + service) when
+                 simulated, else None.
     active_connections: endpoint -> time-averaged active connections when simulated, else None.
     dropped:     fraction of new connections that find no real server, 0..1. IPVS answers them
                  with ICMP port unreachable (ip_vs_leave), i.e. refused, not silently dropped;

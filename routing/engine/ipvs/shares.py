@@ -1,4 +1,5 @@
-"""``scheduler_shares``: how one node's IPVS spreads new connections over a virtual server's real servers.
+"""``scheduler_shares``: how one node's IPVS spreads new connections over a virtual
+server's real servers.
 
 Decide, then apply: :func:`needs_simulation` decides whether the steady state is known in
 closed form; the analytic helpers compute exact shares (or exact hash mappings) where it
@@ -39,10 +40,10 @@ def needs_simulation(
     the answer either way. lc/wlc with identical endpoints are uniform by symmetry (their
     inactive counts keep recent connection counts level), so they simulate only with
     differing service times or weights, for UDP, or when too few closed connections linger
-    (arrival rate x inactive timeout < 10 per server) to break ties. sed/nq always depend on load: the
-    first idle server in list order wins. lblc/lblcr are analytic only without a workload
-    (the light-load limit: the VIP stays pinned). Persistence (sessionAffinity) makes every
-    load-dependent scheduler simulated; rr/wrr stay analytic per client.
+    (arrival rate x inactive timeout < 10 per server) to break ties. sed/nq always depend
+    on load: the first idle server in list order wins. lblc/lblcr are analytic only without
+    a workload (the light-load limit: the VIP stays pinned). Persistence (sessionAffinity)
+    makes every load-dependent scheduler simulated; rr/wrr stay analytic per client.
     """
     if workload is not None and workload.simulate is not None:
         return workload.simulate

@@ -66,7 +66,8 @@ class _Counters:
         return int(np.argmin(scores))
 
     def overloaded(self, index: int) -> bool:
-        """lblc/lblcr is_overloaded(): busier than its weight while some server sits under half its weight."""
+        """lblc/lblcr is_overloaded(): busier than its weight while some server sits under
+        half its weight."""
         if self.active[index] <= self.weight[index]:
             return False
         return bool((self.active * 2 < self.weight).any())
@@ -88,7 +89,6 @@ def _make_picker(
     client_of: np.ndarray | None,
 ) -> Callable[[float, int], int | None]:
     """Return pick(now, request_index) -> endpoint index or None, holding the scheduler's state."""
-    n = counters.n
     weights = [int(w) for w in counters.weight]
     if scheduler in ("lc", "wlc"):
         # lc compares raw overhead and wlc overhead/weight; with kube-proxy's weight 1 they agree,
@@ -147,7 +147,8 @@ def turn_picker(scheduler: str, weights: list[int]) -> Callable[[float, int], in
 
 
 def _wrr_picker(weights: list[int]) -> Callable[[float, int], int | None]:
-    """ip_vs_wrr_schedule(): interleaved weighted round robin (current weight cw steps down by gcd)."""
+    """ip_vs_wrr_schedule(): interleaved weighted round robin (current weight cw steps down
+    by gcd)."""
     positive = [w for w in weights if w > 0]
     divisor = 0
     for w in positive:
@@ -272,7 +273,8 @@ def _lblcr_picker(counters: _Counters) -> Callable[[float, int], int | None]:
 
 
 class _Connections:
-    """IPVS connection entries of one virtual server: active until close, then inactive until expiry."""
+    """IPVS connection entries of one virtual server: active until close, then inactive
+    until expiry."""
 
     def __init__(self, counters: _Counters, *, udp: bool, linger: float) -> None:
         self.counters = counters
@@ -367,7 +369,8 @@ def run(*, endpoints: Sequence[str], scheduler: str, workload: Workload, seed: i
     for k, now in enumerate(arrivals):
         connections.advance(now)
         template = templates.get(int(client_at[k])) if persist > 0 else None
-        # kube-proxy sets expire_quiescent_template=1: a template whose server has weight 0 is dropped.
+        # kube-proxy sets expire_quiescent_template=1: a template whose server has weight 0
+        # is dropped.
         if template is not None and template[1] > now and counters.weight[template[0]] > 0:
             index = template[0]
         else:

@@ -15,7 +15,18 @@ id is never reused while its entry exists.
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+if TYPE_CHECKING:
+    from routing.engine.rules.model import PortPlan, RenderOptions, ServiceRules
+
+_T = TypeVar("_T")
+
+#: a cache key: a tuple of hashable parts (names, ports, options and endpoint tuples by identity).
+CacheKey = tuple[object, ...]
+#: a rendered per-port block: (ServiceRules, the plan and the options it was rendered from).
+Block = tuple["ServiceRules", "PortPlan", "RenderOptions"]
 
 
 class RenderCache:
@@ -34,19 +45,21 @@ class RenderCache:
     )
 
     def __init__(self, *, max_blocks: int = 50_000, max_memo: int = 200_000) -> None:
-        #: per-port rendered blocks (``render.cached_service``): key -> (ServiceRules, plan, options).
-        self.blocks: dict[tuple, tuple] = {}
+        #: per-port rendered blocks (``render.cached_service``):
+        #: key -> (ServiceRules, plan, options).
+        self.blocks: dict[CacheKey, Block] = {}
         #: endpoint-side chunks of the iptables and nftables renderers: key -> (chunk, endpoints).
-        self.memo: dict[tuple, tuple] = {}
+        self.memo: dict[CacheKey, tuple[Any, ...]] = {}
         self.max_blocks, self.max_memo = max_blocks, max_memo
         self._options: dict[Any, Any] = {}
-        #: (id(snapshot), name) -> (snapshot, value): facts of a whole snapshot (see ``per_snapshot``).
+        #: (id(snapshot), name) -> (snapshot, value): facts of a whole snapshot
+        #: (see ``per_snapshot``).
         self._snapshots: dict[tuple[int, str], tuple[Any, Any]] = {}
         # One-entry "same tuple as the last call" shortcuts (a port's block key, dispatch
         # and endpoint chunks usually walk one tuple in a row); each swapped whole.
-        self._last_ids: tuple[tuple, bytes] = ((), b"")
-        self._last_names: tuple = (None, None, None)
-        self._last_bases: tuple = (None, None, None)
+        self._last_ids: tuple[tuple[object, ...], bytes] = ((), b"")
+        self._last_names: tuple[object, object, list[tuple[str, str]] | None] = (None, None, None)
+        self._last_bases: tuple[object, object, list[str] | None] = (None, None, None)
 
     def clear(self) -> None:
         """Forget everything (the chain-name hashes of ``naming`` are pure and stay)."""
@@ -67,7 +80,7 @@ class RenderCache:
             got = self._options[opts] = opts
         return got
 
-    def per_snapshot(self, snapshot: Any, name: str, compute: Any) -> Any:
+    def per_snapshot(self, snapshot: object, name: str, compute: Callable[[], _T]) -> _T:
         """``compute()``, once per ``snapshot`` object and ``name`` (a diff asks for the same
         snapshot-wide fact once per node class); the entry keeps the snapshot alive."""
         key = (id(snapshot), name)
@@ -76,9 +89,10 @@ class RenderCache:
             if len(self._snapshots) >= 8:  # each entry keeps a snapshot alive
                 self._snapshots.clear()
             hit = self._snapshots[key] = (snapshot, compute())
-        return hit[1]
+        # Entries are keyed by ``name``, and each name is only ever computed by one caller.
+        return cast(_T, hit[1])
 
-    def ids(self, eps: tuple) -> bytes:
+    def ids(self, eps: tuple[object, ...]) -> bytes:
         """The identities of ``eps`` packed into bytes (a tuple of ints would be one more
         object per endpoint for the garbage collector to visit)."""
         last = self._last_ids
@@ -88,7 +102,7 @@ class RenderCache:
         self._last_ids = (eps, ids)
         return ids
 
-    def store_block(self, key: tuple, value: tuple) -> tuple:
+    def store_block(self, key: CacheKey, value: Block) -> Block:
         """Store ``value`` under ``key`` in ``blocks`` (read with ``blocks.get``; the value's
         members keep alive what ``key`` names by identity)."""
         blocks = self.blocks
@@ -97,7 +111,7 @@ class RenderCache:
         blocks[key] = value
         return value
 
-    def chunk(self, key: tuple, build: Any, eps: tuple = ()) -> Any:
+    def chunk(self, key: CacheKey, build: Callable[[], _T], eps: tuple[object, ...] = ()) -> _T:
         """The endpoint-side chunk for ``key`` and the endpoint tuple ``eps`` (by identity)."""
         last = self._last_ids
         full = (*key, last[1] if last[0] is eps else self.ids(eps))
@@ -107,23 +121,26 @@ class RenderCache:
             if len(memo) >= self.max_memo:
                 memo.clear()
             hit = memo[full] = (build(), eps)
-        return hit[0]
+        # ``key`` starts with the chunk kind, and each kind has one builder (one type).
+        return cast(_T, hit[0])
 
-    def last_names(self, eps: tuple, key: tuple) -> Any:
+    def last_names(self, eps: tuple[object, ...], key: CacheKey) -> list[tuple[str, str]] | None:
         """The previous ``remember_names`` answer when it was for this endpoint tuple and
         ``key``, else None (iptables: a port's dispatch chunk and SEP block walk one tuple)."""
         last = self._last_names
         return last[2] if last[0] is eps and last[1] == key else None
 
-    def remember_names(self, eps: tuple, key: tuple, names: Any) -> Any:
+    def remember_names(
+        self, eps: tuple[object, ...], key: CacheKey, names: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
         self._last_names = (eps, key, names)  # one tuple swapped whole: no torn entry
         return names
 
-    def last_bases(self, eps: tuple, key: tuple) -> Any:
+    def last_bases(self, eps: tuple[object, ...], key: CacheKey) -> list[str] | None:
         """As ``last_names``, for the nftables endpoint name bases."""
         last = self._last_bases
         return last[2] if last[0] is eps and last[1] == key else None
 
-    def remember_bases(self, eps: tuple, key: tuple, bases: Any) -> Any:
+    def remember_bases(self, eps: tuple[object, ...], key: CacheKey, bases: list[str]) -> list[str]:
         self._last_bases = (eps, key, bases)
         return bases

@@ -16,7 +16,13 @@ from typing import Any
 
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import MODES, NodeContext
-from routing.engine.rules.plan import RulesError, node_context, port_plan, render_options
+from routing.engine.rules.plan import (
+    RulesError,
+    SharedCategorization,
+    node_context,
+    port_plan,
+    render_options,
+)
 from routing.engine.rules.render import gc_paused, merge, render_service, total_endpoints
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import external_policy_local
@@ -158,7 +164,7 @@ def _render_lines(
     node: NodeContext,
     mode: str,
     large: bool,
-    shared: dict[str, Any],
+    shared: SharedCategorization,
     cache: RenderCache,
 ) -> list[str]:
     svc = snapshot.services.get(svc_key)
@@ -236,7 +242,7 @@ def _diff(
             {},
             {},
         )  # side key -> (lines, line set); each side once per class
-        shared: tuple[dict[str, Any], dict[str, Any]] = (
+        shared: tuple[SharedCategorization, SharedCategorization] = (
             {},
             {},
         )  # categorisation shared across classes, per side

@@ -6,7 +6,7 @@ Facts from upstream ``pkg/proxy/iptables/proxier.go`` (v1.33+) and the expected 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
@@ -14,6 +14,7 @@ from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     CHAIN_REASONS,
     EpRef,
+    Layout,
     LazyReasons,
     NodeContext,
     PortPlan,
@@ -21,6 +22,9 @@ from routing.engine.rules.model import (
     Sections,
     ServiceRules,
 )
+
+#: (chain chunk, its reasons, rule chunk, its reasons) of a per-endpoint block.
+_Chunks = tuple[str, LazyReasons, str, LazyReasons]
 
 # (table, kernel chain, kube chain, comment, extra match) in kube-proxy's iptablesJumpChains
 # order. kube-proxy *prepends* each, so the kernel chain ends up holding them in reverse.
@@ -161,13 +165,19 @@ def render_service(
         if has_internal:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} cluster IP" {mp} -d {cip} {dport} -j {internal_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} cluster IP" {mp} -d {cip} '
+                    f"{dport} -j {internal_chain}"
+                ),
                 f"clusterip|{internal_policy}",
             )
         else:
             out.add(
                 "filter",
-                f"-A KUBE-SERVICES -m comment --comment {int_comment} {mp} -d {cip} {dport} -j {int_target}",
+                (
+                    f"-A KUBE-SERVICES -m comment --comment {int_comment} {mp} -d {cip} {dport} "
+                    f"-j {int_target}"
+                ),
                 int_reason,
             )
 
@@ -175,13 +185,19 @@ def render_service(
         if has_any:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} external IP" {mp} -d {eip} {dport} -j {ext_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} external IP" {mp} -d {eip} '
+                    f"{dport} -j {ext_chain}"
+                ),
                 f"externalip|{eip}",
             )
         if not has_external:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {eip} {dport} -j {ext_target}",
+                (
+                    f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {eip} "
+                    f"{dport} -j {ext_target}"
+                ),
                 ext_reason,
             )
 
@@ -189,13 +205,17 @@ def render_service(
         if has_any:
             out.add(
                 "nat",
-                f'-A KUBE-SERVICES -m comment --comment "{spn} loadbalancer IP" {mp} -d {lbip} {dport} -j {lb_chain}',
+                (
+                    f'-A KUBE-SERVICES -m comment --comment "{spn} loadbalancer IP" {mp} -d '
+                    f"{lbip} {dport} -j {lb_chain}"
+                ),
                 f"loadbalancer|{lbip}",
             )
         if uses_fw:
             out.add(
                 "filter",
-                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{spn} traffic not accepted by {fw_chain}" '
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{spn} traffic not accepted by '
+                f'{fw_chain}" '
                 f"{mp} -d {lbip} {dport} -j DROP",
                 "fw-drop",
             )
@@ -203,7 +223,10 @@ def render_service(
         for lbip in plan.lb_ips:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {lbip} {dport} -j {ext_target}",
+                (
+                    f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {mp} -d {lbip} "
+                    f"{dport} -j {ext_target}"
+                ),
                 ext_reason,
             )
 
@@ -212,19 +235,24 @@ def render_service(
             if opts.localhost_nodeports and opts.nfacct:
                 out.add(
                     "nat",
-                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} -d 127.0.0.0/8 --dport {plan.node_port} "
+                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} -d 127.0.0.0/8 "
+                    f"--dport {plan.node_port} "
                     f"-m nfacct --nfacct-name localhost_nps_accepted_pkts -j {ext_chain}",
                     f"nodeport|{plan.node_port}",
                 )
             out.add(
                 "nat",
-                f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} --dport {plan.node_port} -j {ext_chain}",
+                (
+                    f"-A KUBE-NODEPORTS -m comment --comment {_q(spn)} {mp} --dport "
+                    f"{plan.node_port} -j {ext_chain}"
+                ),
                 f"nodeport|{plan.node_port}",
             )
         if not has_external:
             out.add(
                 "filter",
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} -m addrtype --dst-type LOCAL "
+                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} -m addrtype "
+                "--dst-type LOCAL "
                 f"{mp} --dport {plan.node_port} -j {ext_target}",
                 ext_reason,
             )
@@ -253,26 +281,32 @@ def render_service(
         if not plan.external_local:
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external destinations" -j KUBE-MARK-MASQ',
+                (
+                    f'-A {ext_chain} -m comment --comment "masquerade traffic for {spn} external '
+                    'destinations" -j KUBE-MARK-MASQ'
+                ),
                 "ext-masq",
             )
         else:
             if opts.cluster_cidr:
                 out.add(
                     "nat",
-                    f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external destinations" '
+                    f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external '
+                    'destinations" '
                     f"-s {opts.cluster_cidr} -j {svc_chain}",
                     "ext-short-circuit",
                 )
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} external destinations" '
+                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {spn} '
+                'external destinations" '
                 f"-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
                 "ext-local-masq",
             )
             out.add(
                 "nat",
-                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external destinations" '
+                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {spn} external '
+                'destinations" '
                 f"-m addrtype --src-type LOCAL -j {svc_chain}",
                 "ext-local-route",
             )
@@ -293,7 +327,10 @@ def render_service(
                 out.add("nat", f"{head} -s {lbip} -j {ext_chain}", f"fw-allow|{lbip}")
         out.add(
             "nat",
-            f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"',
+            (
+                f'-A {fw_chain} -m comment --comment "other traffic to {spn} will be dropped by '
+                'KUBE-PROXY-FIREWALL"'
+            ),
             "fw-drop",
         )
 
@@ -315,7 +352,9 @@ def render_service(
     return out
 
 
-def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[str, str]]:
+def _names(
+    spn: str, proto: str, eps: tuple[EpRef, ...], cache: RenderCache
+) -> list[tuple[str, str]]:
     """(endpoint string, KUBE-SEP chain) per endpoint, in order. A port's dispatch chunk and
     its SEP block usually walk the same tuple (Cluster set == reachable set), so the second
     one reuses the first one's lookups."""
@@ -329,12 +368,18 @@ def _names(spn: str, proto: str, eps: tuple, cache: RenderCache) -> list[tuple[s
 
 
 def _sep_block(
-    spn: str, proto: str, eps: tuple, affinity: bool, large: bool, mp: str, cache: RenderCache
-) -> tuple | None:
+    spn: str,
+    proto: str,
+    eps: tuple[EpRef, ...],
+    affinity: bool,
+    large: bool,
+    mp: str,
+    cache: RenderCache,
+) -> _Chunks | None:
     """(chain chunk, its reasons, nat chunk, its reasons) of the KUBE-SEP chains, or None
     without endpoints. A chunk is the block's lines joined by newlines (see LazyReasons)."""
 
-    def build() -> tuple | None:
+    def build() -> _Chunks | None:
         if not eps:
             return None
         comment = "" if large else f"-m comment --comment {_q(spn)} "
@@ -345,12 +390,16 @@ def _sep_block(
         if affinity:
             nat = [
                 f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n"
-                f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT --to-destination {epstr}"
+                f"-A {sep} {comment}-m recent --name {sep} --set {mp} -j DNAT "
+                f"--to-destination {epstr}"
                 for ep, (epstr, sep) in zip(eps, entries)
             ]
         else:
             nat = [
-                f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j DNAT --to-destination {epstr}"
+                (
+                    f"-A {sep} {comment}-s {ep.ip} -j KUBE-MARK-MASQ\n-A {sep} {comment}{mp} -j "
+                    f"DNAT --to-destination {epstr}"
+                )
                 for ep, (epstr, sep) in zip(eps, entries)
             ]
         return "\n".join(chains), CHAIN_REASONS, "\n".join(nat), LazyReasons(_sep_reasons, eps)
@@ -359,14 +408,14 @@ def _sep_block(
     return cache.chunk(("sep", spn, proto, affinity, large, mp), build, eps)
 
 
-def _sep_reasons(chunk: str, eps: tuple, _: object) -> list[str]:
+def _sep_reasons(chunk: str, eps: tuple[EpRef, ...], _: object) -> list[str]:
     out: list[str] = []
     for ep in eps:
         out += ("hairpin", "dnat|" + naming.endpoint_string(ep.ip, ep.port))
     return out
 
 
-def _dispatch_reasons(chunk: str, eps: tuple, affinity: int | None) -> list[str]:
+def _dispatch_reasons(chunk: str, eps: tuple[EpRef, ...], affinity: int | None) -> list[str]:
     strs = [naming.endpoint_string(ep.ip, ep.port) for ep in eps]
     out = [f"affinity|{e}" for e in strs] if affinity else []
     out += [f"pick|{e} 1/{len(eps)}" for e in strs]
@@ -399,7 +448,7 @@ def _dispatch_chunk(
     spn: str,
     proto: str,
     chain: str,
-    eps: tuple,
+    eps: tuple[EpRef, ...],
     affinity: int | None,
     large: bool,
     cache: RenderCache,
@@ -410,7 +459,8 @@ def _dispatch_chunk(
         for epstr, sep in entries:
             comment = "" if large else f'-m comment --comment "{spn} -> {epstr}" '
             lines.append(
-                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} --reap -j {sep}"
+                f"-A {chain} {comment}-m recent --name {sep} --rcheck --seconds {affinity} "
+                f"--reap -j {sep}"
             )
     n = len(eps)
     if large and n < _PROB_N:
@@ -475,7 +525,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
         (f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN", "masq"),
         (f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}", "masq"),
         (
-            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+            (
+                '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring '
+                'SNAT" -j MASQUERADE'
+            )
             + (" --random-fully" if opts.random_fully else ""),
             "masq",
         ),
@@ -485,7 +538,8 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
         sec["filter-chains"].append((":KUBE-FIREWALL - [0:0]", "localnet"))
         sec["filter-head"].append(
             (
-                '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+                '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+                "-d 127.0.0.0/8 "
                 "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
                 "localnet",
             )
@@ -495,7 +549,8 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
     )
     sec["nat-tail"].append(
         (
-            '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
+            '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
+            "must be the last rule "
             f'in this chain" {dest} -j KUBE-NODEPORTS',
             "nodeports-jump",
         )
@@ -532,22 +587,23 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> dict[str, list[tuple[s
 
 def assemble(
     base: dict[str, list[tuple[str, str]]], services: Sequence[ServiceRules], opts: RenderOptions
-):
+) -> tuple[str, Layout]:
     """Join base and per-service lines into restore text.
 
     Returns (text, layout): layout is a list of (lines, reasons, service) blocks and
-    ``Sections`` entries in text order, from which ``RuleSet.rows`` is built only when someone asks for reasons.
+    ``Sections`` entries in text order, from which ``RuleSet.rows`` is built only when
+    someone asks for reasons.
     """
-    layout: list = []
+    layout: Layout = []
     lines: list[str] = []
 
-    def put(pairs, service=None):
+    def put(pairs: Iterable[tuple[str, str]], service: str | None = None) -> None:
         pairs = list(pairs)
         block = [p[0] for p in pairs]
         layout.append((block, [p[1] for p in pairs], service))
         lines.extend(block)
 
-    def put_section(section):
+    def put_section(section: str) -> None:
         layout.append(Sections(services, (section,)))
         for svc in services:
             if section in svc.sections:

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from routing.engine.decide import CLUSTER, LOCAL, settle
-from routing.engine.rules.model import EpRef, NodeContext, PortPlan, RenderOptions, ServiceRules
+from routing.engine.rules.model import (
+    EpRef,
+    Layout,
+    NodeContext,
+    PortPlan,
+    RenderOptions,
+    ServiceRules,
+)
 
 _PROTO_FLAG = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
 
@@ -123,21 +130,57 @@ def _companion_iptables(opts: RenderOptions) -> str:
         ":KUBE-NODE-PORT - [0:0]",
         ":KUBE-LOAD-BALANCER - [0:0]",
         ":KUBE-MARK-MASQ - [0:0]",
-        '-A KUBE-POSTROUTING -m comment --comment "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE',
+        (
+            '-A KUBE-POSTROUTING -m comment --comment "Kubernetes endpoints dst ip:port, source '
+            'ip for solving hairpin purpose" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j '
+            "MASQUERADE"
+        ),
         f"-A KUBE-POSTROUTING -m mark ! --mark {m}/{m} -j RETURN",
         f"-A KUBE-POSTROUTING -j MARK --xor-mark {m}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+        (
+            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+            "-j MASQUERADE"
+        ),
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {m}",
-        '-A KUBE-SERVICES -m comment --comment "Kubernetes service lb portal" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER',
-        f'-A KUBE-SERVICES {masq_src}-m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ',
-        '-A KUBE-SERVICES -m comment --comment "Kubernetes service external ip + port for masquerade and filter purpose" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ',
+        (
+            '-A KUBE-SERVICES -m comment --comment "Kubernetes service lb portal" -m set '
+            "--match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER"
+        ),
+        (
+            f'-A KUBE-SERVICES {masq_src}-m comment --comment "Kubernetes service cluster ip + '
+            'port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j '
+            "KUBE-MARK-MASQ"
+        ),
+        (
+            '-A KUBE-SERVICES -m comment --comment "Kubernetes service external ip + port for '
+            'masquerade and filter purpose" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j '
+            "KUBE-MARK-MASQ"
+        ),
         "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
-        '-A KUBE-LOAD-BALANCER -m comment --comment "Kubernetes service load balancer ip + port with externalTrafficPolicy=local" -m set --match-set KUBE-LOAD-BALANCER-LOCAL dst,dst -j RETURN',
+        (
+            '-A KUBE-LOAD-BALANCER -m comment --comment "Kubernetes service load balancer ip + '
+            'port with externalTrafficPolicy=local" -m set --match-set KUBE-LOAD-BALANCER-LOCAL '
+            "dst,dst -j RETURN"
+        ),
         "-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ",
-        '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN',
-        '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ',
-        '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-UDP dst -j RETURN',
-        '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ',
+        (
+            '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with '
+            'externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j '
+            "RETURN"
+        ),
+        (
+            '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for '
+            'masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ'
+        ),
+        (
+            '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port with '
+            'externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-UDP dst -j '
+            "RETURN"
+        ),
+        (
+            '-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port for '
+            'masquerade purpose" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ'
+        ),
         "COMMIT",
     ]
     return "\n".join(lines) + "\n"
@@ -145,9 +188,9 @@ def _companion_iptables(opts: RenderOptions) -> str:
 
 def assemble(
     node: NodeContext, opts: RenderOptions, services: Sequence[ServiceRules]
-) -> tuple[str, list[tuple[list[str], list[str], str | None]], dict[str, str]]:
+) -> tuple[str, Layout, dict[str, str]]:
     """``ipvsadm-restore`` text, its rows, and companions {"ipset": …, "iptables": …}."""
-    layout: list[tuple[list[str], list[str], str | None]] = []
+    layout: Layout = []
     ipset = [
         f"create {name} {typ}" + ("" if "bitmap" in typ else " family inet") for name, typ in _SETS
     ]

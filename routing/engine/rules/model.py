@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 MODES = ("iptables", "nftables", "ipvs")
 # Reading order of a Service's lines in diffs: declarations before the rules using them.
@@ -128,7 +128,7 @@ class LazyReasons:
     __slots__ = ("_a", "_b", "_build")
 
     def __init__(
-        self, build: Callable[[str, object, object], list[str]], a: object = None, b: object = None
+        self, build: Callable[[str, Any, Any], list[str]], a: object = None, b: object = None
     ) -> None:
         # A module-level function and two arguments rather than a closure: one object per
         # chunk instead of five for the garbage collector to walk after a render.
@@ -149,10 +149,10 @@ CHAIN_REASONS = LazyReasons(_same_reason, "chain")
 """Reasons of a chunk of chain declarations: ``chain`` on every line."""
 
 
-def expand(lines: list[str], reasons: list[Any]) -> tuple[list[str], list[str]]:
+def expand(lines: list[str], reasons: Sequence[str | LazyReasons]) -> tuple[list[str], list[str]]:
     """``lines``/``reasons`` with every multi-line chunk split into its lines and reasons."""
     if all(type(r) is str for r in reasons):
-        return lines, reasons
+        return lines, cast(list[str], reasons)  # callers pass lists; every item is a str
     out_l: list[str] = []
     out_r: list[str] = []
     for line, reason in zip(lines, reasons):
@@ -161,7 +161,7 @@ def expand(lines: list[str], reasons: list[Any]) -> tuple[list[str], list[str]]:
             out_r.append(reason)
         else:
             out_l.extend(line.split("\n"))
-            out_r.extend(reason.expand(line))
+            out_r.extend(cast(LazyReasons, reason).expand(line))  # not a str: a LazyReasons
     return out_l, out_r
 
 
@@ -196,9 +196,9 @@ class ServiceRules:
 
     service: str
     sections: dict[str, list[str]] = field(default_factory=dict)
-    reasons: dict[str, list[str]] = field(default_factory=dict)
+    reasons: dict[str, list[str | LazyReasons]] = field(default_factory=dict)
 
-    def section(self, name: str) -> tuple[list[str], list[str]]:
+    def section(self, name: str) -> tuple[list[str], list[str | LazyReasons]]:
         """(lines, reasons) lists of ``name``, for hot loops that append directly."""
         if name not in self.sections:
             self.sections[name] = []
@@ -223,3 +223,8 @@ class ServiceRules:
         for section, lines in self.sections.items():
             out.extend(zip(*expand(lines, self.reasons[section])))
         return out
+
+
+#: A rendered text's layout, in text order: (lines, their reasons, service key or None)
+#: blocks and ``Sections`` entries (see ``RuleSet.rows``).
+Layout = list[tuple[list[str], Sequence[str | LazyReasons], str | None] | Sections]

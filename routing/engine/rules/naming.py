@@ -14,7 +14,20 @@ base32 characters of its own SHA-256 and a dash, cut to 237 characters + ``...``
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Protocol, cast
+
+
+class IpPort(Protocol):
+    """An endpoint as the chain names see it (``EpRef`` or an engine ``Endpoint``)."""
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
 
 # nftables names may be 256 characters; kube-proxy reserves 16 for its prefixes.
 _NFT_BASE_MAX = 256 - 16
@@ -103,11 +116,11 @@ def endpoint_sep(spn: str, protocol: str, ip: str, port: int) -> tuple[str, str]
 
 
 @lru_cache(maxsize=65536)
-def _port_names(spn: str, protocol: str) -> dict:
+def _port_names(spn: str, protocol: str) -> dict[tuple[str, int], tuple[str, str]]:
     return {}
 
 
-def endpoint_seps(spn: str, protocol: str, eps) -> list[tuple[str, str]]:
+def endpoint_seps(spn: str, protocol: str, eps: Sequence[IpPort]) -> list[tuple[str, str]]:
     """:func:`endpoint_sep` for each endpoint (``.ip``/``.port``) of one service port, through a
     per-port table keyed by (ip, port): a dict probe per endpoint instead of a 4-argument
     cache call."""
@@ -120,15 +133,19 @@ def endpoint_seps(spn: str, protocol: str, eps) -> list[tuple[str, str]]:
         for i, ep in enumerate(eps):
             if out[i] is None:
                 out[i] = table[(ep.ip, ep.port)] = endpoint_sep(spn, protocol, ep.ip, ep.port)
-    return out
+    return cast(list[tuple[str, str]], out)  # every None was filled in just above
 
 
 @lru_cache(maxsize=65536)
-def _port_bases(namespace: str, name: str, protocol: str, port_name: str) -> dict:
+def _port_bases(
+    namespace: str, name: str, protocol: str, port_name: str
+) -> dict[tuple[str, int], str]:
     return {}
 
 
-def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str, eps) -> list[str]:
+def nft_endpoint_bases(
+    namespace: str, name: str, protocol: str, port_name: str, eps: Sequence[IpPort]
+) -> list[str]:
     """:func:`nft_endpoint_base` for each endpoint of one service port (per-port table)."""
     table = _port_bases(namespace, name, protocol, port_name)
     if len(table) > 65536:
@@ -141,7 +158,7 @@ def nft_endpoint_bases(namespace: str, name: str, protocol: str, port_name: str,
                 out[i] = table[(ep.ip, ep.port)] = nft_endpoint_base(
                     namespace, name, protocol, port_name, ep.ip, ep.port
                 )
-    return out
+    return cast(list[str], out)  # every None was filled in just above
 
 
 def _nft_hash_and_truncate(name: str) -> str:

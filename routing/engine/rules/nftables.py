@@ -8,13 +8,15 @@ or map element that names it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from routing.engine.decide import CLUSTER, FORWARD, LOCAL, REJECT, settle
 from routing.engine.rules import naming
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     CHAIN_REASONS,
+    EpRef,
+    Layout,
     LazyReasons,
     NodeContext,
     PortPlan,
@@ -22,6 +24,9 @@ from routing.engine.rules.model import (
     Sections,
     ServiceRules,
 )
+
+#: (chain chunk, its reasons, rule chunk, its reasons) of a per-endpoint block.
+_Chunks = tuple[str, LazyReasons, str, LazyReasons]
 
 T = "ip kube-proxy"
 
@@ -45,7 +50,7 @@ def render_service(
     uses_local_chain = plan.local is not None and len(local) > 0
     reachable = plan.reachable
 
-    def bases(eps: tuple) -> list[str]:
+    def bases(eps: tuple[EpRef, ...]) -> list[str]:
         return _bases(ns, name, proto, pname, eps, cache)
 
     affinity = bool(plan.affinity_timeout)
@@ -100,13 +105,19 @@ def render_service(
         if has_internal:
             out.add(
                 "elements",
-                f"add element {T} service-ips {{ {cip} . {proto} . {port} : goto {internal_chain} }}",
+                (
+                    f"add element {T} service-ips {{ {cip} . {proto} . {port} : goto "
+                    f"{internal_chain} }}"
+                ),
                 f"clusterip|{internal_policy}",
             )
         else:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {cip} . {proto} . {port} comment "{spn}" : {int_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {cip} . {proto} . {port} comment "
+                    f'"{spn}" : {int_verdict} }}'
+                ),
                 int_reason,
             )
     for eip in plan.external_ips:
@@ -119,7 +130,10 @@ def render_service(
         if not has_external:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {eip} . {proto} . {port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {eip} . {proto} . {port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
     uses_fw = bool(plan.lb_ips) and bool(plan.source_ranges)
@@ -142,20 +156,29 @@ def render_service(
         for lbip in plan.lb_ips:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-services {{ {lbip} . {proto} . {port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-services {{ {lbip} . {proto} . {port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
     if plan.node_port:
         if has_any:
             out.add(
                 "elements",
-                f"add element {T} service-nodeports {{ {proto} . {plan.node_port} : goto {ext_chain} }}",
+                (
+                    f"add element {T} service-nodeports {{ {proto} . {plan.node_port} : goto "
+                    f"{ext_chain} }}"
+                ),
                 f"nodeport|{plan.node_port}",
             )
         if not has_external:
             out.add(
                 "elements",
-                f'add element {T} no-endpoint-nodeports {{ {proto} . {plan.node_port} comment "{spn}" : {ext_verdict} }}',
+                (
+                    f"add element {T} no-endpoint-nodeports {{ {proto} . {plan.node_port} comment "
+                    f'"{spn}" : {ext_verdict} }}'
+                ),
                 ext_reason,
             )
 
@@ -169,7 +192,10 @@ def render_service(
         elif opts.cluster_cidr:
             out.add(
                 "rules",
-                f"add rule {T} {internal_chain} ip daddr {cip} ip saddr != {opts.cluster_cidr} jump mark-for-masquerade",
+                (
+                    f"add rule {T} {internal_chain} ip daddr {cip} ip saddr != "
+                    f"{opts.cluster_cidr} jump mark-for-masquerade"
+                ),
                 "masq-offcluster",
             )
 
@@ -180,17 +206,26 @@ def render_service(
             if opts.cluster_cidr:
                 out.add(
                     "rules",
-                    f'add rule {T} {ext_chain} ip saddr {opts.cluster_cidr} goto {svc_chain} comment "short-circuit pod traffic"',
+                    (
+                        f"add rule {T} {ext_chain} ip saddr {opts.cluster_cidr} goto {svc_chain} "
+                        'comment "short-circuit pod traffic"'
+                    ),
                     "ext-short-circuit",
                 )
             out.add(
                 "rules",
-                f'add rule {T} {ext_chain} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+                (
+                    f"add rule {T} {ext_chain} fib saddr type local jump mark-for-masquerade "
+                    'comment "masquerade local traffic"'
+                ),
                 "ext-local-masq",
             )
             out.add(
                 "rules",
-                f'add rule {T} {ext_chain} fib saddr type local goto {svc_chain} comment "short-circuit local traffic"',
+                (
+                    f"add rule {T} {ext_chain} fib saddr type local goto {svc_chain} comment "
+                    '"short-circuit local traffic"'
+                ),
                 "ext-local-route",
             )
         if has_external:
@@ -230,7 +265,9 @@ def render_service(
     return out
 
 
-def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: RenderCache) -> list[str]:
+def _bases(
+    ns: str, name: str, proto: str, pname: str, eps: tuple[EpRef, ...], cache: RenderCache
+) -> list[str]:
     """The ``HASH-ns/name/proto/port__ip/port`` name base of each endpoint, in order (a
     port's dispatch map and endpoint chains usually walk the same tuple: asked once)."""
     key = (ns, name, proto, pname)
@@ -241,8 +278,8 @@ def _bases(ns: str, name: str, proto: str, pname: str, eps: tuple, cache: Render
 
 
 def _endpoint_chunks(
-    reachable: tuple, bases: list[str], proto: str, affinity: bool
-) -> tuple | None:
+    reachable: tuple[EpRef, ...], bases: list[str], proto: str, affinity: bool
+) -> _Chunks | None:
     """(chain chunk, its reasons, rule chunk, its reasons) of the per-endpoint chains, or None
     without endpoints; a chunk is the block's lines joined by newlines (see LazyReasons)."""
     if not reachable:
@@ -270,7 +307,7 @@ def _endpoint_chunks(
     )
 
 
-def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[str]:
+def _endpoint_reasons(chunk: str, reachable: tuple[EpRef, ...], affinity: object) -> list[str]:
     out: list[str] = []
     for e in reachable:
         where = f"{e.ip}:{e.port}"
@@ -285,8 +322,8 @@ def _endpoint_reasons(chunk: str, reachable: tuple, affinity: object) -> list[st
 def _dispatch(
     out: ServiceRules,
     chain: str,
-    eps: tuple,
-    bases,
+    eps: tuple[EpRef, ...],
+    bases: Callable[[tuple[EpRef, ...]], list[str]],
     affinity: bool,
     cache: RenderCache,
 ) -> None:
@@ -380,14 +417,20 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     rows += [(f"add chain {T} {c}", "hook" if "hook" in c else "base") for c in chains]
     rules = [
         (
-            'cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+            (
+                'cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to '
+                'invalid ports of ClusterIPs"'
+            ),
             "base",
         ),
     ]
     if opts.service_cidrs:
         rules.append(
             (
-                f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop comment "Drop traffic to unallocated ClusterIPs"',
+                (
+                    f'cluster-ips-check ip daddr {{ {", ".join(opts.service_cidrs)} }} drop '
+                    'comment "Drop traffic to unallocated ClusterIPs"'
+                ),
                 "base",
             )
         )
@@ -417,14 +460,20 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     if match_all:
         rules.append(
             (
-                "nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
+                (
+                    "nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport "
+                    "vmap @no-endpoint-nodeports"
+                ),
                 "base",
             )
         )
     else:
         rules.append(
             (
-                "nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
+                (
+                    "nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap "
+                    "@no-endpoint-nodeports"
+                ),
                 "base",
             )
         )
@@ -435,7 +484,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
     if match_all:
         rules.append(
             (
-                "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
+                (
+                    "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th "
+                    "dport vmap @service-nodeports"
+                ),
                 "nodeports-jump",
             )
         )
@@ -461,10 +513,10 @@ def base_rules(node: NodeContext, opts: RenderOptions) -> list[tuple[str, str]]:
 _SECTIONS = ("chains", "sets", "rules", "elements")
 
 
-def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]):
+def assemble(base: list[tuple[str, str]], services: Sequence[ServiceRules]) -> tuple[str, Layout]:
     """Join base and per-service lines into ``nft -f`` text; returns (text, layout)."""
     lines = [b[0] for b in base]
-    layout: list = [(list(lines), [b[1] for b in base], None), Sections(services, _SECTIONS)]
+    layout: Layout = [(list(lines), [b[1] for b in base], None), Sections(services, _SECTIONS)]
     for svc in services:
         for section in _SECTIONS:
             if section in svc.sections:

@@ -11,6 +11,7 @@ from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import NodeContext, PortPlan, RenderOptions
 from routing.engine.snapshot import Snapshot
 from routing.engine.topology import (
+    Categorized,
     categorize_endpoints,
     external_policy_local,
     externally_accessible,
@@ -19,12 +20,26 @@ from routing.engine.topology import (
     uses_cluster_endpoints,
     uses_local_endpoints,
 )
-from routing.engine.types import FeatureGates, Service, ServicePort
+from routing.engine.types import Endpoint, FeatureGates, ProxyConfig, Service, ServicePort
 
 
 class RulesError(EngineError):
     """Bad input for rendering (unknown node, service or mode): one line, and ``field``
     ``node``, ``service`` or ``mode``."""
+
+
+#: (cluster, local, has_any) as ``categorize_endpoints`` gives them for one node.
+_Sets = tuple[tuple[Endpoint, ...] | None, tuple[Endpoint, ...] | None, bool]
+#: ``_categorize``'s per-port index: endpoints by node, whether any carries zone / node
+#: hints, and the full categorisation per (config, zone, node name) representative.
+_PortIndex = tuple[
+    dict[str | None, list[Endpoint]],
+    bool,
+    bool,
+    dict[tuple[ProxyConfig, str | None, str | None], Categorized],
+]
+#: categorisation shared across node classes: (service key, port name) -> index.
+SharedCategorization = dict[tuple[str, str], _PortIndex]
 
 
 def _v4(ip: str) -> bool:
@@ -93,7 +108,7 @@ def cluster_cidr(
 
 def _pod_supernet(snapshot: Snapshot) -> str | None:
     nets = {
-        ipaddress.ip_network(c, strict=False)
+        ipaddress.IPv4Network(c, strict=False)  # _v4: no ":", so never an IPv6 network
         for n in snapshot.nodes.values()
         for c in n.pod_cidrs
         if _v4(c)
@@ -111,7 +126,7 @@ def render_options(
 ) -> RenderOptions:
     """kube-proxy flags for ``node_name`` read from the snapshot, plus explicit changes."""
     conf = snapshot.proxy_for(node_name)
-    opts = dict(
+    opts: dict[str, object] = dict(
         cluster_cidr=cluster_cidr(snapshot, node_name, cache),
         masquerade_all=conf.masquerade_all,
         ipvs_scheduler=conf.ipvs_scheduler or "rr",
@@ -138,8 +153,12 @@ def proxied_services(snapshot: Snapshot, service: str | None = None) -> list[Ser
 
 
 def trivial_categorization(
-    endpoints: tuple, svc: Service, port: ServicePort, node_name: str, gates: FeatureGates
-) -> tuple | None:
+    endpoints: tuple[Endpoint, ...],
+    svc: Service,
+    port: ServicePort,
+    node_name: str,
+    gates: FeatureGates,
+) -> _Sets | None:
     """``categorize_endpoints``' (cluster, local, has_any) when no topology filter can apply:
     no endpoint carries a zone or node hint and at least one is Ready (so the topology mode
     is none, the Cluster set is the Ready endpoints and its terminating fallback is moot);
@@ -165,8 +184,12 @@ def trivial_categorization(
 
 
 def _categorize(
-    snapshot: Snapshot, svc: Service, port: ServicePort, node: NodeContext, shared: dict | None
-):
+    snapshot: Snapshot,
+    svc: Service,
+    port: ServicePort,
+    node: NodeContext,
+    shared: SharedCategorization | None,
+) -> _Sets:
     """(cluster, local, has_any) for ``node``; with ``shared``, nodes that can only differ in
     their local endpoints share one full categorisation.
 
@@ -178,13 +201,21 @@ def _categorize(
     """
     conf = snapshot.proxy_for(node.name)
     endpoints = snapshot.endpoints(svc.key, port.name)
-    kwargs = dict(service=svc, port=port, zone=node.zone, gates=conf.gates, version=conf.version)
+    zone, gates, version = node.zone, conf.gates, conf.version
     if shared is None:
-        cat = categorize_endpoints(endpoints, node_name=node.name, **kwargs)
+        cat = categorize_endpoints(
+            endpoints,
+            service=svc,
+            port=port,
+            node_name=node.name,
+            zone=zone,
+            gates=gates,
+            version=version,
+        )
         return cat.cluster, cat.local, cat.has_any_endpoints
     index = shared.get((svc.key, port.name))
     if index is None:
-        by_node: dict[str | None, list] = {}
+        by_node: dict[str | None, list[Endpoint]] = {}
         for e in endpoints:
             by_node.setdefault(e.node, []).append(e)
         zoned = any(e.zone_hints for e in endpoints)
@@ -194,10 +225,26 @@ def _categorize(
     rep_key = (conf, node.zone if zoned else None, node.name if named else None)
     rep = reps.get(rep_key)
     if rep is None:
-        rep = reps[rep_key] = categorize_endpoints(endpoints, node_name=node.name, **kwargs)
+        rep = reps[rep_key] = categorize_endpoints(
+            endpoints,
+            service=svc,
+            port=port,
+            node_name=node.name,
+            zone=zone,
+            gates=gates,
+            version=version,
+        )
     own = by_node.get(node.name, ())
     local = (
-        categorize_endpoints(own, node_name=node.name, **kwargs).local
+        categorize_endpoints(
+            own,
+            service=svc,
+            port=port,
+            node_name=node.name,
+            zone=zone,
+            gates=gates,
+            version=version,
+        ).local
         if own
         else (None if rep.local is None else ())
     )
@@ -210,7 +257,7 @@ def port_plan(
     port: ServicePort,
     node: NodeContext,
     *,
-    shared: dict | None = None,
+    shared: SharedCategorization | None = None,
 ) -> PortPlan:
     """One service port as ``node``'s kube-proxy programs it (``shared``: see _categorize)."""
     conf = snapshot.proxy_for(node.name)

@@ -14,8 +14,13 @@ _TEXT = {
     "localnet": "blocks martian connections to 127.0.0.0/8 (localhost NodePorts are on)",
     "chain": "declares a chain used by {service}",
     "clusterip": "ClusterIP traffic for {service} is dispatched to its {detail} endpoints",
-    "reject": "REJECT because {service} has no usable endpoint anywhere (none ready or serving-terminating)",
-    "drop-internal": "DROP because internalTrafficPolicy=Local and node {node} has no local endpoint",
+    "reject": (
+        "REJECT because {service} has no usable endpoint anywhere (none ready or "
+        "serving-terminating)"
+    ),
+    "drop-internal": (
+        "DROP because internalTrafficPolicy=Local and node {node} has no local endpoint"
+    ),
     "drop-external": (
         "DROP because externalTrafficPolicy=Local and node {node} has no local endpoint "
         "(pod traffic was already short-circuited to the Cluster set)"
@@ -24,7 +29,9 @@ _TEXT = {
     "loadbalancer": "traffic to load-balancer IP {detail} enters {service}'s external chain",
     "nodeport": "NodePort {detail} on node {node} enters {service}'s external chain",
     "nodeports-jump": "NodePort traffic to this node's own addresses is checked last",
-    "healthcheck": "health-check node port {detail} for {service} (eTP=Local LoadBalancer) is accepted",
+    "healthcheck": (
+        "health-check node port {detail} for {service} (eTP=Local LoadBalancer) is accepted"
+    ),
     "masq-offcluster": "ClusterIP traffic from outside the cluster CIDR is masqueraded",
     "masq-all": "--masquerade-all: every ClusterIP connection is masqueraded",
     "ext-masq": "externalTrafficPolicy=Cluster: external traffic is masqueraded (client IP lost)",

@@ -11,6 +11,7 @@ from routing.engine.rules import iptables, ipvs, nftables
 from routing.engine.rules.cache import RenderCache
 from routing.engine.rules.model import (
     MODES,
+    Layout,
     NodeContext,
     PortPlan,
     RenderOptions,
@@ -37,7 +38,7 @@ class RuleSet:
     node: str
     mode: str
     text: str
-    layout: list[tuple[list[str], list[str], str | None] | Sections]
+    layout: Layout
     services: dict[str, ServiceRules]
     companions: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -56,8 +57,8 @@ class RuleSet:
                                 (line, svc.service, reason) for line, reason in zip(lines, reasons)
                             )
                 continue
-            lines, reasons, service = entry
-            lines, reasons = expand(lines, reasons)
+            block_lines, block_reasons, service = entry
+            lines, reasons = expand(block_lines, block_reasons)
             out.extend((line, service, reason) for line, reason in zip(lines, reasons))
         return out
 

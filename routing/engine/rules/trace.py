@@ -118,7 +118,7 @@ class Trace:
         return ", ".join(parts)
 
 
-def _endpoint_key(dest: str) -> tuple:
+def _endpoint_key(dest: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
     ip, _, port = dest.rpartition(":")
     return (ipaddress.ip_address(ip), int(port))
 
@@ -435,7 +435,7 @@ def _trace_iptables(text: str, pkt: Packet, host: _Host) -> Trace:
 
 
 def _outcomes(states: list[_State]) -> tuple[Outcome, ...]:
-    merged: dict[tuple, float] = {}
+    merged: dict[tuple[str, str | None, bool], float] = {}
     key: tuple[str, str | None, bool]
     for st in states:
         if st.verdict in (DROP, REJECT):

@@ -43,7 +43,7 @@ def svc(
     **overrides: object,
 ) -> Service:
     """A one-port Service ``ns1/svc1:p80``; ``node_port`` makes it externally accessible."""
-    fields = dict(
+    fields: dict[str, object] = dict(
         namespace="ns1",
         name="svc1",
         type="NodePort" if node_port else "ClusterIP",
@@ -106,7 +106,8 @@ def service_obj(
     selector: dict | None = None,
     annotations: dict | None = None,
 ) -> dict:
-    """A Service object; ``ports`` defaults to one named port "http" 80 (nodePort 30080 if exposed)."""
+    """A Service object; ``ports`` defaults to one named port "http" 80 (nodePort 30080 if
+    exposed)."""
     if ports is None:
         ports = [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]
         if type in ("NodePort", "LoadBalancer"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -20,12 +21,12 @@ from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_o
 EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 
-def nodes(count: int, zones: tuple[str, ...] = ("a", "b", "c"), **kw: object) -> list[dict]:
+def nodes(count: int, zones: tuple[str, ...] = ("a", "b", "c"), **kw: Any) -> list[dict]:
     """``n1``..``nN`` spread round-robin over ``zones``."""
     return [node_obj(f"n{i}", zone=zones[(i - 1) % len(zones)], **kw) for i in range(1, count + 1)]
 
 
-def eps(*placements: tuple[str, str], **cond: object) -> list[dict]:
+def eps(*placements: tuple[str, str | None], **cond: Any) -> list[dict]:
     """Endpoints ``(pod name, node)``; IPs 10.0.0.1, 10.0.0.2, … in order."""
     return [
         endpoint_obj(f"10.0.0.{i}", node, pod=f"default/{pod}", **cond)
@@ -340,7 +341,7 @@ def test_behaviour(case: Case) -> None:
         if name == "shares":
             got = {e.ip: e.share for e in stats.endpoints}
             assert got == pytest.approx(expected), name
-        elif isinstance(expected, float) or isinstance(expected, dict):
+        elif isinstance(expected, (float, dict)):
             assert getattr(stats, name) == pytest.approx(expected), name
         else:
             assert getattr(stats, name) == expected, name
@@ -440,8 +441,10 @@ def test_prefer_same_node_counts_nodes_per_topology_mode() -> None:
         ),
     ]
     row = analyze(snapshot_from_objects(objects)).row("default/web")
+    assert row is not None
     assert row.topology == {"PreferSameNode": 2, "PreferSameZone": 1, "": 1}
     pod = row.source("pod")
+    assert pod is not None
     # n1 -> web-1, n2 -> web-2 (same node); n3 -> both (same zone); n4 -> both (cross zone).
     assert pod.locality == pytest.approx(
         {"same_node": 0.5, "same_zone": 0.25, "cross_zone": 0.25, "unknown": 0.0}

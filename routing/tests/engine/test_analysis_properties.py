@@ -36,14 +36,15 @@ def clusters(draw: st.DrawFn) -> tuple[list[dict], dict]:
     versions = st.sampled_from([None, "v1.35.1", "v1.30.4", "v1.25.9", "v1.33.0"])
     # Half the clusters run one release everywhere (one kube-proxy configuration: the
     # analysis' closed-form path), half a mix.
-    same = draw(versions) if draw(st.booleans()) else False
+    one_release = draw(st.booleans())
+    same = draw(versions) if one_release else None
     for name in names:
         objects.append(
             node_obj(
                 name,
                 zone=draw(st.sampled_from(["a", "a", "b", "c", None])),
                 ready=draw(st.sampled_from([True, True, True, False])),
-                version=draw(versions) if same is False else same,
+                version=same if one_release else draw(versions),
                 labels={EXCLUDE: ""} if draw(st.integers(0, 9)) == 0 else None,
                 deleting=draw(st.integers(0, 14)) == 0,
             )
@@ -189,6 +190,7 @@ def test_local_never_leaves_the_node_and_cluster_never_drops(
     snapshot = snapshot_from_objects(objects, **overrides)
     for row in analyze(snapshot).rows:
         pod = row.source("pod")
+        assert pod is not None
         gates_on = all(
             snapshot.proxy_for(n).gates.service_internal_traffic_policy for n in snapshot.nodes
         )

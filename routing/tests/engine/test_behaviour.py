@@ -132,7 +132,8 @@ CASES = (
         ALL_WEB,
         preserved=False,
     ),
-    # TestInternalExternalMasquerade "pod to NodePort/LB of eTP=Local": short-circuit, not masqueraded
+    # TestInternalExternalMasquerade "pod to NodePort/LB of eTP=Local": short-circuit, not
+    # masqueraded
     Case(
         "pod on n2 -> own NodePort, eTP=Local: short-circuit to cluster set",
         "web-lb-local",
@@ -191,7 +192,8 @@ CASES = (
         preserved=False,
         snapshot={"masquerade_all": True},
     ),
-    # TestTerminatingEndpointsTrafficPolicyLocal: local serving-terminating endpoint used when no local ready one
+    # TestTerminatingEndpointsTrafficPolicyLocal: local serving-terminating endpoint used when no
+    # local ready one
     Case(
         "external at n1 -> NodePort eTP=Local, only a terminating pod on n1: used",
         "draining",
@@ -199,7 +201,8 @@ CASES = (
         "nodeport",
         {"10.1.0.11"},
     ),
-    # TestTerminatingEndpointsTrafficPolicyCluster: cluster set ignores terminating while a ready one exists
+    # TestTerminatingEndpointsTrafficPolicyCluster: cluster set ignores terminating while a ready
+    # one exists
     Case(
         "pod on n1 -> ClusterIP, a ready pod elsewhere: terminating one skipped",
         "draining",

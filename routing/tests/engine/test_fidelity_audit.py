@@ -203,7 +203,8 @@ CASES = (
         {"192.168.50.10": 1.0},
         service="default/ext",
     ),
-    # Dual-stack: the IPv6 slice feeds an IPv6-primary service; the IPv4 slice is the other proxier's.
+    # Dual-stack: the IPv6 slice feeds an IPv6-primary service; the IPv4 slice is the other
+    # proxier's.
     Case(
         "IPv6-primary dual-stack service uses the IPv6 slice",
         "pod:n1",

@@ -517,6 +517,7 @@ def test_analysis_pod_calls_to_the_lb_ip_agree_with_simulate(mode: str) -> None:
     del objs[3]["spec"]["ports"][0]["nodePort"]
     snap = snapshot_from_objects(objs, proxy_mode=mode)
     row = analyze(snap).row("default/web")
+    assert row is not None
     stats = next(s for s in row.sources if s.source == "pod-external")
     assert stats.to == "loadbalancer"
     expected = brute_force(snap, "default/web", "http", "pod-external", "loadbalancer")

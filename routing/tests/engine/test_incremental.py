@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -112,8 +113,8 @@ def base_objects() -> list[dict]:
     ]
 
 
-def answers(snapshot: Snapshot) -> list:
-    out = []
+def answers(snapshot: Snapshot) -> list[object]:
+    out: list[object] = []
     for key in sorted(snapshot.services):
         for source in [f"pod:{n}" for n in (*NODES, "n9")] + ["external:n1", "lb"]:
             try:
@@ -153,9 +154,10 @@ def advance(snapshot: Snapshot, objects: dict[Ident, dict], batch: list) -> tupl
             final[key] = None
         else:
             key = ident(event)
-            old = objects.get(key)
-            if old is not None and key[0] == "EndpointSlice":
-                touched.add(f"{key[1]}/{old['metadata']['labels']['kubernetes.io/service-name']}")
+            existing = objects.get(key)
+            if existing is not None and key[0] == "EndpointSlice":
+                name = existing["metadata"]["labels"]["kubernetes.io/service-name"]
+                touched.add(f"{key[1]}/{name}")
             objects[key] = event
             final[key] = event
 
@@ -204,7 +206,7 @@ def test_incremental_snapshot_answers_like_a_full_rebuild(
 def test_common_events_take_the_incremental_path() -> None:
     objects = {ident(o): o for o in base_objects()}
     snapshot = snapshot_from_objects(list(objects.values()))
-    batches = [
+    batches: list[list[Any]] = [
         [node_obj("n1", zone="a", version="v1.29.3", ready=False)],
         [service_obj("web", cluster_ip="10.96.0.7", itp="Local")],
         [
@@ -257,6 +259,7 @@ def test_pod_changes_stack_then_fold_into_a_plain_mapping(monkeypatch) -> None:
     }
     snapshot = snapshot_from_objects(list(objects.values()))
     kinds = []
+    batch: list[Any]
     for batch in (
         [pod_obj("web-9", "n2", "10.1.0.9")],
         [("Pod", "default", "web-1")],

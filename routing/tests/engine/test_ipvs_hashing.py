@@ -39,13 +39,15 @@ def test_hsiphash_matches_kernel_kunit_vectors(length):
 
 
 def test_siphash_2_4_matches_reference_vector():
-    """SipHash-2-4 reference: key 00..0f, empty message -> 0x726fdb47dd0e0e31 (veorq/SipHash vectors.h)."""
+    """SipHash-2-4 reference: key 00..0f, empty message -> 0x726fdb47dd0e0e31 (veorq/SipHash
+    vectors.h)."""
     key = (0x0706050403020100, 0x0F0E0D0C0B0A0908)
     assert hashing.siphash(b"", key) == 0x726FDB47DD0E0E31
 
 
 def test_hsiphash_u32_is_the_four_byte_little_endian_case():
-    """ip_vs_mh_hashkey hashes a u32 in memory order: on x86 that is input bytes 00 01 02 03 = 0x03020100."""
+    """ip_vs_mh_hashkey hashes a u32 in memory order: on x86 that is input bytes 00 01 02 03 =
+    0x03020100."""
     assert hashing.hsiphash_u32(0x03020100, KUNIT_HSIPHASH_KEY) == KUNIT_HSIPHASH_VECTORS[4]
 
 
@@ -69,7 +71,8 @@ BUCKET_CASES = (
     BucketCase("0.0.0.0 lands in bucket 0", "0.0.0.0", 0),
     # IPv6 folds to the XOR of its four words: ::1 -> 1, like 0.0.0.1.
     BucketCase("::1 folds like 0.0.0.1", "::1", 97),
-    # 2001:db8::1: 0x20010DB8 ^ 0 ^ 0 ^ 1 = 0x20010DB9 (the fold of 32.1.13.185), then hash_32 as written in hash.h.
+    # 2001:db8::1: 0x20010DB8 ^ 0 ^ 0 ^ 1 = 0x20010DB9 (the fold of 32.1.13.185), then hash_32 as
+    # written in hash.h.
     BucketCase(
         "2001:db8::1 folds to 0x20010DB9", "2001:db8::1", ((0x20010DB9 * 0x61C88647) % 2**32) >> 24
     ),
@@ -81,7 +84,8 @@ BUCKET_CASES = (
 
 @pytest.mark.parametrize("case", BUCKET_CASES, ids=lambda c: c.name)
 def test_sh_bucket_is_kernel_hash_32_of_source_address(case):
-    """ip_vs_sh_hashkey(): hash_32(port + ntohl(addr), 8) with port 0 (kube-proxy sets no sh-port flag)."""
+    """ip_vs_sh_hashkey(): hash_32(port + ntohl(addr), 8) with port 0 (kube-proxy sets no sh-port
+    flag)."""
     assert hashing.sh_bucket(case.address) == case.bucket
 
 
@@ -132,7 +136,8 @@ def test_dh_table_ignores_weights_and_tiles_round_robin():
 
 
 def test_mh_default_table_size_is_4093():
-    """Kconfig IP_VS_MH_TAB_INDEX defaults to 12 -> primes[12 - 8] = 4093 (251 is the minimum, index 8)."""
+    """Kconfig IP_VS_MH_TAB_INDEX defaults to 12 -> primes[12 - 8] = 4093 (251 is the minimum, index
+    8)."""
     assert hashing.MH_DEFAULT_TABLE_SIZE == 4093
 
 
@@ -184,7 +189,8 @@ def test_mh_removing_a_dest_moves_few_clients():
 
 
 def test_mh_slot_includes_source_port():
-    """kube-proxy sets FlagSourceHash (IP_VS_SVC_F_SCHED2 = mh-port): one client, many ports, many slots."""
+    """kube-proxy sets FlagSourceHash (IP_VS_SVC_F_SCHED2 = mh-port): one client, many ports, many
+    slots."""
     slots = {hashing.mh_slot("10.244.1.7", port) for port in range(40000, 40050)}
     assert len(slots) > 40
 

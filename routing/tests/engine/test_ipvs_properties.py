@@ -63,6 +63,7 @@ def test_userspace_drops_only_behind_four_consecutive_failures(endpoints, data):
     result = userspace_shares(endpoints=endpoints, failing=failing)
     down = [e in failing for e in endpoints]
     n = len(down)
-    # A start position fails iff its four dials (wrapping around the list) all hit failing endpoints.
+    # A start position fails iff its four dials (wrapping around the list) all hit failing
+    # endpoints.
     has_run_of_four = any(all(down[(i + k) % n] for k in range(4)) for i in range(n))
     assert (result.dropped > 0) == has_run_of_four

@@ -310,7 +310,8 @@ def test_bad_workload_addresses_are_rejected_up_front(kwargs, message):
 
 
 def test_ipv6_endpoints_and_clients_hash_like_the_kernel():
-    """IPv6 addresses fold to the XOR of their four 32-bit words (ip_vs_sh_hashkey, ip_vs_mh_hashkey)."""
+    """IPv6 addresses fold to the XOR of their four 32-bit words (ip_vs_sh_hashkey,
+    ip_vs_mh_hashkey)."""
     eps = ("[fd00::1]:8080", "[fd00::2]:8080", "[fd00::3]:8080")
     # Client ::1 folds to 1, like 0.0.0.1 -> bucket 97 -> 97 mod 3 = 1 -> second endpoint.
     sh = scheduler_shares(endpoints=eps, scheduler="sh", workload=Workload(client_ips=("::1",)))

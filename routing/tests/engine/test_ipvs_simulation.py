@@ -1,4 +1,5 @@
-"""The seeded request-level simulation: reproducible, kernel rules, and agreement with the analytic answers.
+"""The seeded request-level simulation: reproducible, kernel rules, and agreement with the analytic
+answers.
 
 Kernel rules under test: ip_vs_lc.c (fewest activeconns*256 + inactconns, first wins ties),
 ip_vs_sed.c ((active+1)/weight), ip_vs_nq.c (first idle server, else sed), ip_vs_lblc.c /
@@ -333,7 +334,8 @@ def test_quiesced_server_loses_its_persistent_clients():
 
 
 def test_wlc_with_unequal_weights_tracks_weight_at_light_load():
-    """ip_vs_wlc.c levels overhead/weight; at light load overhead is the lingering inactive count -> 3:1."""
+    """ip_vs_wlc.c levels overhead/weight; at light load overhead is the lingering inactive count ->
+    3:1."""
     workload = Workload(weights={EPS4[0]: 3}, arrival_rate=50, requests=6000)
     simulated = scheduler_shares(endpoints=EPS4[:2], scheduler="wlc", workload=workload)
     analytic = scheduler_shares(
@@ -347,7 +349,8 @@ def test_wlc_with_unequal_weights_tracks_weight_at_light_load():
 
 
 def test_wlc_weight_cannot_buy_capacity_under_load():
-    """Same capacity, weight 3:1, near saturation: active*256 dominates and the queue pushes back."""
+    """Same capacity, weight 3:1, near saturation: active*256 dominates and the queue pushes
+    back."""
     result = scheduler_shares(
         endpoints=EPS4[:2],
         scheduler="wlc",
@@ -357,7 +360,8 @@ def test_wlc_weight_cannot_buy_capacity_under_load():
 
 
 def test_lblc_over_udp_never_lets_go_of_the_vip():
-    """is_overloaded() reads activeconns, which UDP flows never raise: one backend takes it all, queue and all."""
+    """is_overloaded() reads activeconns, which UDP flows never raise: one backend takes it all,
+    queue and all."""
     result = scheduler_shares(
         endpoints=EPS4,
         scheduler="lblc",
@@ -368,7 +372,8 @@ def test_lblc_over_udp_never_lets_go_of_the_vip():
 
 
 def test_handshake_window_lets_nq_double_up_on_a_server_that_looks_idle():
-    """New connections count as inactive until ESTABLISHED (__ip_vs_update_dest sets IP_VS_CONN_F_INACTIVE).
+    """New connections count as inactive until ESTABLISHED (__ip_vs_update_dest sets
+    IP_VS_CONN_F_INACTIVE).
 
     nq keys on activeconns only, so a SYN arriving within the handshake of another still sees
     that server idle and queues behind it: mean latency grows by more than the handshake itself.

@@ -167,7 +167,8 @@ def test_udp_real_servers_are_removed_at_once_not_quiesced() -> None:
 
 
 def test_serving_terminating_fallback_servers_keep_weight_one() -> None:
-    """With no Ready endpoint the fallback set is programmed normally (weight 1): nothing refused."""
+    """With no Ready endpoint the fallback set is programmed normally (weight 1): nothing
+    refused."""
     eps = [
         endpoint_obj("10.1.0.11", "n1", ready=False, serving=True, terminating=True),
         endpoint_obj("10.1.0.12", "n2", ready=False, serving=True, terminating=True),

@@ -126,7 +126,8 @@ def test_kube_proxy_configmap_sets_mode_scheduler_and_detector() -> None:
         "kind": "ConfigMap",
         "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
         "data": {
-            "config.conf": "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+            "config.conf": "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+            "kind: KubeProxyConfiguration\n"
             'clusterCIDR: ""\nipvs:\n  scheduler: lc\n  syncPeriod: 30s\nmode: ipvs\n'
             "featureGates:\n  TopologyAwareHints: false\n"
         },
@@ -316,15 +317,24 @@ def test_mode_migration_read_from_each_nodes_kube_proxy_pod() -> None:
             {"mode": "nftables", "clusterCIDR": "10.0.0.0/8"},
         ),
         (
-            "mode: \"ipvs\"  # migrated\nipvs:\n  excludeCIDRs: null\n  scheduler: 'sh'\nmasqueradeAll: true\n",
+            (
+                'mode: "ipvs"  # migrated\nipvs:\n  excludeCIDRs: null\n  scheduler: '
+                "'sh'\nmasqueradeAll: true\n"
+            ),
             {"mode": "ipvs", "ipvs_scheduler": "sh", "masqueradeAll": True},
         ),
         (
-            'mode: ""\nfeatureGates:\n  PreferSameTrafficDistribution: false\n  SomethingElse: true\n',
+            (
+                'mode: ""\nfeatureGates:\n  PreferSameTrafficDistribution: false\n  '
+                "SomethingElse: true\n"
+            ),
             {"featureGates": {"prefer_same_traffic_distribution": False}},
         ),
         (
-            "detectLocalMode: NodeCIDR\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n",
+            (
+                "detectLocalMode: NodeCIDR\nclientConnection:\n  kubeconfig: "
+                "/var/lib/kube-proxy/kubeconfig.conf\n"
+            ),
             {"detectLocalMode": "NodeCIDR"},
         ),
     ],
@@ -346,7 +356,8 @@ def test_kube_proxy_configuration_reader(text: str, expected: dict) -> None:
     ids=["ready", "terminating but serving", "gone"],
 )
 def test_graceful_termination_captured_sequence(state: str, action: str, code: str) -> None:
-    """A real pod's termination captured in three dumps (cilium graceful-termination test, KEP-1669)."""
+    """A real pod's termination captured in three dumps (cilium graceful-termination test,
+    KEP-1669)."""
     from routing.engine.simulate import Question, simulate
 
     s = snapshot_from_objects(read_objects(FIXTURES / f"cilium-graceful-termination-{state}.yaml"))
@@ -358,7 +369,8 @@ def test_graceful_termination_captured_sequence(state: str, action: str, code: s
 
 
 def test_deprecated_hints_annotation_wins_over_topology_mode() -> None:
-    """K/K serviceport.go newBaseServiceInfo: topology-aware-hints has precedence over topology-mode."""
+    """K/K serviceport.go newBaseServiceInfo: topology-aware-hints has precedence over
+    topology-mode."""
     from routing.engine.kube import snapshot_from_objects
 
     obj = {

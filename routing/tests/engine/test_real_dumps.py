@@ -50,7 +50,8 @@ def test_every_question_on_a_real_dump_answers_or_says_why(path: Path, overrides
     nodes = list(snapshot.nodes) or ["nowhere"]
     answered = 0
     for key, service in snapshot.services.items():
-        for port in [p.name or str(p.port) for p in service.ports] or [None]:
+        port_names: list[str | None] = [p.name or str(p.port) for p in service.ports]
+        for port in port_names or [None]:
             for source in (f"pod:{nodes[0]}", f"external:{nodes[-1]}", f"host:{nodes[0]}", "lb"):
                 for to in DESTINATIONS:
                     try:

@@ -9,11 +9,13 @@ Behaviour table form: "from SOURCE to web under scenario S -> these endpoints". 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from routing.engine.errors import ScenarioError
 from routing.engine.kube import snapshot_from_objects
-from routing.engine.scenario import Scenario, ScenarioError, apply_scenario, diff_answers
+from routing.engine.scenario import Scenario, apply_scenario, diff_answers
 from routing.engine.simulate import Question, simulate
 from routing.tests.engine.core_builders import (
     endpoint_obj,
@@ -44,7 +46,7 @@ def cluster(version: str = "v1.35.0", distribution: str | None = None):
     return snapshot_from_objects(nodes + pods + [lb, slice_obj("web", eps)])
 
 
-def lands(snapshot, source: str = "pod:n2", **question: object) -> dict[str, float]:
+def lands(snapshot, source: str = "pod:n2", **question: Any) -> dict[str, float]:
     answer = simulate(
         snapshot, Question(service="default/web", source=source, **question)
     ).to_json()
@@ -163,8 +165,8 @@ def test_scale_up_places_new_pods_on_emptiest_nodes_with_node_cidr_addresses() -
     assert len(eps) == 5
     new = [e for e in eps if e.pod and "whatif" in e.pod]
     # n2 has no replica; then n2 and n3 tie on one each and zone b (1) is emptier than zone a (3).
-    assert sorted(e.node for e in new) == ["n2", "n3"]
-    assert all(e.ip.startswith(f"10.{e.node[1]}.0.") for e in new)
+    assert sorted(str(e.node) for e in new) == ["n2", "n3"]
+    assert all(e.ip.startswith(f"10.{str(e.node)[1]}.0.") for e in new)
 
 
 def test_drain_moves_controller_pods_off_the_node() -> None:

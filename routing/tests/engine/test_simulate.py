@@ -72,7 +72,8 @@ def test_thirds_are_rounded_to_six_decimals_and_still_sum_to_one() -> None:
 
 
 def test_lb_with_local_policy_balances_per_node_not_per_pod() -> None:
-    """upstream docs create-external-load-balancer "Caveats": n1 (2 pods) and n3 (1 pod) each get half."""
+    """upstream docs create-external-load-balancer "Caveats": n1 (2 pods) and n3 (1 pod) each get
+    half."""
     service = service_obj(
         "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
     )
@@ -129,7 +130,8 @@ def test_lb_node_set(node: dict, expected: set[str]) -> None:
 
 
 def test_lb_health_check_ignores_terminating_local_endpoints() -> None:
-    """service_health.go counts Ready local endpoints only: a node whose pod is terminating fails."""
+    """service_health.go counts Ready local endpoints only: a node whose pod is terminating
+    fails."""
     service = service_obj(
         "web", type="LoadBalancer", etp="Local", lb_ips=["192.0.2.1"], hc_port=32000
     )

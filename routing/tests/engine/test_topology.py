@@ -361,7 +361,8 @@ CASES = (
         set(),
         True,
     ),
-    # upstream (1.26 file): "iTP: Local, eTP: Local, PTE disabled, all endpoints remote and terminating"
+    # upstream (1.26 file): "iTP: Local, eTP: Local, PTE disabled, all endpoints remote and
+    # terminating"
     Case(
         "PTE off, remote terminating only: nothing anywhere",
         svc(itp="Local", etp="Local", node_port=8080),
@@ -497,6 +498,7 @@ def test_cluster_set_keeps_kube_proxy_order() -> None:
     got = categorize_endpoints(
         eps, service=svc(), port=svc().ports[0], node_name=THIS_NODE, zone=""
     )
+    assert got.cluster is not None
     assert [e.key for e in got.cluster] == ["10.0.0.10:80", "10.0.0.9:80"]
 
 

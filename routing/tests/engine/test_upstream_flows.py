@@ -22,8 +22,8 @@ NODE = "test-node"
 def masquerade_cluster(**overrides: object):
     """TestInternalExternalMasquerade's setupTest: svc1 plain, svc2 eTP=Local, svc3 iTP=Local."""
     objects = [node_obj(NODE), node_obj("remote")]
-    for n, (name, kwargs) in enumerate(
-        (("svc1", {}), ("svc2", {"etp": "Local"}), ("svc3", {"itp": "Local"})), start=1
+    for n, (name, etp, itp) in enumerate(
+        (("svc1", None, None), ("svc2", "Local", None), ("svc3", None, "Local")), start=1
     ):
         ports = [{"name": "p80", "port": 80, "protocol": "TCP", "nodePort": 3000 + n}]
         lb = {1: "1.2.3.4", 2: "5.6.7.8", 3: "9.10.11.12"}[n]
@@ -36,7 +36,8 @@ def masquerade_cluster(**overrides: object):
                 ports=ports,
                 lb_ips=[lb],
                 hc_port=30000 + n,
-                **kwargs,
+                etp=etp,
+                itp=itp,
             )
         )
         objects.append(
@@ -124,7 +125,7 @@ FLOWS = (
 )
 
 #: upstream testCases: name -> (snapshot overrides, {flow name: (output or None, masq or None)})
-VARIANTS = {
+VARIANTS: dict[str, tuple[dict[str, object], dict[str, tuple[str | None, bool | None]]]] = {
     "base": ({}, {}),
     "no LocalTrafficDetector": (
         {"local_detector": False},

@@ -1,9 +1,10 @@
 """On dumps nobody here wrote, ``simulate`` and the tracer over the rendered rules agree.
 
 For every dump in shared/fixtures/real (and the demo), in iptables and nftables mode, on
-the first three nodes with an address (by name): every Service port × source (a pod on the node, a host process,
-an external client) × destination (ClusterIP, the node's NodePort, the first LB IP, the
-first externalIP) that ``simulate`` answers is traced through the node's rendered rules.
+the first three nodes with an address (by name): every Service port × source (a pod on
+the node, a host process, an external client) × destination (ClusterIP, the node's
+NodePort, the first LB IP, the first externalIP) that ``simulate`` answers is traced
+through the node's rendered rules.
 The verdict (endpoints, DROP, REJECT), the masquerade flag and each endpoint's share must
 be the same. For the LB destination ``simulate`` is given the traced packet's source as
 ``client_ip``, so ``loadBalancerSourceRanges`` are checked against the same address.

@@ -109,14 +109,20 @@ def question_for(table: Table, flow: Flow) -> Question | str:
     eps = {e.ip for ports in snap.endpoint_index.get(svc.key, {}).values() for e in ports}
     src = ipaddress.ip_address(flow.src)
     if flow.src in svc.lb_ips:
-        return "a host connection SNATted to the LB IP by something outside kube-proxy is not a source kind"
+        return (
+            "a host connection SNATted to the LB IP by something outside kube-proxy is not a "
+            "source kind"
+        )
     if src.is_loopback:
         return "a localhost source is not a source kind"
     if flow.src == NODE_IP:
         source = f"host:{NODE}"
     elif src in ipaddress.ip_network("10.0.0.0/8"):
         if flow.src in eps:
-            return "a pod calling itself (hairpin): our pod source is any pod on the node, not a given pod IP"
+            return (
+                "a pod calling itself (hairpin): our pod source is any pod on the node, not a "
+                "given pod IP"
+            )
         source = f"pod:{NODE}"
     else:
         source = f"external:{NODE}"
@@ -140,7 +146,9 @@ NOT_ASKABLE = [
 
 
 def simulated(table: Table, flow: Flow):
-    answer = simulate(snapshot_for(table), question_for(table, flow))
+    question = question_for(table, flow)
+    assert isinstance(question, Question), question  # callers ask only askable flows
+    answer = simulate(snapshot_for(table), question)
     if answer.action != "forward":
         return answer.action.upper(), False, {}
     shares = {
@@ -176,7 +184,8 @@ def test_known_gaps_name_real_cases() -> None:
     assert set(KNOWN_SIMULATE_GAPS) <= set(SIM_IDS)
 
 
-#: (file mode, upstream test) -> (flows through the tracer, of them asked of simulate, of them known gaps)
+#: (file mode, upstream test) -> (flows through the tracer, of them asked of simulate, of them known
+#: gaps)
 EXPECTED_COUNTS = {
     ("iptables", "TestTracePacket"): (7, 5, 0),
     ("iptables", "TestNoEndpointsReject"): (6, 6, 0),

@@ -434,7 +434,10 @@ def _node_ports() -> list[Table]:
                     files=(NFT,),
                 ),
             ),
-            note="nftables: default --nodeport-addresses is the node IP (192.168.0.2/32 in the fake proxier)",
+            note=(
+                "nftables: default --nodeport-addresses is the node IP (192.168.0.2/32 in the "
+                "fake proxier)"
+            ),
         ),
         Table(
             "TestNodePorts/ipv4, localhost-nodeports enabled",
@@ -879,8 +882,9 @@ def _terminating(policy: str) -> list[Table]:
 
 def _internal_external_masquerade() -> list[Table]:
     objects = []
-    for n, (lb, extra) in enumerate(
-        (("1.2.3.4", {}), ("5.6.7.8", {"etp": "Local"}), ("9.10.11.12", {"itp": "Local"})), start=1
+    for n, (lb, etp, itp) in enumerate(
+        (("1.2.3.4", None, None), ("5.6.7.8", "Local", None), ("9.10.11.12", None, "Local")),
+        start=1,
     ):
         objects.append(
             _service(
@@ -891,7 +895,8 @@ def _internal_external_masquerade() -> list[Table]:
                 "LoadBalancer",
                 lb=(lb,),
                 hc_port=30000 + n,
-                **extra,
+                etp=etp,
+                itp=itp,
             )
         )
         objects.append(
@@ -971,7 +976,7 @@ def _internal_external_masquerade() -> list[Table]:
         Flow("external to NodePort with iTP:Local", EXTERNAL_CLIENT, NODE_IP, 3003, both(3), True),
         Flow("external to LB with iTP:Local", EXTERNAL_CLIENT, "9.10.11.12", 80, both(3), True),
     )
-    no_detector = {
+    no_detector: dict[str, tuple[str | None, bool | None]] = {
         "node to ClusterIP": (None, False),
         "node to ClusterIP with eTP:Local": (None, False),
         "node to ClusterIP with iTP:Local": (None, False),
@@ -981,12 +986,12 @@ def _internal_external_masquerade() -> list[Table]:
         "pod to NodePort with eTP:Local": ("10.180.0.2:80", None),
         "pod to LB with eTP:Local": ("10.180.0.2:80", None),
     }
-    masq_all = {
+    masq_all: dict[str, tuple[str | None, bool | None]] = {
         "pod to ClusterIP": (None, True),
         "pod to ClusterIP with eTP:Local": (None, True),
         "pod to ClusterIP with iTP:Local": (None, True),
     }
-    variants = (
+    variants: tuple[tuple[str, dict[str, bool], dict[str, tuple[str | None, bool | None]]], ...] = (
         ("base", {}, {}),
         ("no LocalTrafficDetector", {"local_detector": False}, no_detector),
         ("masqueradeAll", {"masquerade_all": True}, masq_all),

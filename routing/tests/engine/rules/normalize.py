@@ -31,8 +31,10 @@ def iptables_view(text: str) -> dict:
         if line.startswith("*"):
             current = tables.setdefault(line[1:], {"chains": set(), "rules": {}, "last": {}})
         elif line.startswith(":"):
+            assert current is not None, "chain before its *table line"
             current["chains"].add(line.split()[0][1:])
         elif line.startswith("-A "):
+            assert current is not None, "rule before its *table line"
             chain = line.split()[1]
             current["rules"].setdefault(chain, []).append(line)
             current["last"][chain] = line

@@ -148,7 +148,8 @@ def _ipt_reference(plan, large: bool) -> list[list[tuple[str, str]]]:
             if plan.affinity_timeout:
                 rows.append(
                     (
-                        f"-A {chain} {c}-m recent --name {sep} --rcheck --seconds {plan.affinity_timeout} "
+                        f"-A {chain} {c}-m recent --name {sep} --rcheck --seconds "
+                        f"{plan.affinity_timeout} "
                         f"--reap -j {sep}",
                         f"affinity|{epstr}",
                     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
@@ -137,7 +138,7 @@ def _iptables_walk(
     """Outcomes [(verdict, endpoint or None, masquerade)] of ``pkt`` entering ``chain``;
     ("return", None, masq) when it falls through."""
     assert depth < 20
-    out = []
+    out: list[Any] = []
     for rule in chains.get(chain, []):
         ok, random_choice, target, dnat = _iptables_match(rule, pkt)
         if not ok or target is None:
@@ -324,7 +325,10 @@ def _compare(snapshot: Snapshot, mode: str) -> int:
                         got = (iptables_verdict if mode == "iptables" else nftables_verdict)(
                             text, pkt
                         )
-                        where = f"{mode} {svc.key}:{port.port} on {name}: {kind} -> {to} (detector {detector})"
+                        where = (
+                            f"{mode} {svc.key}:{port.port} on {name}: {kind} -> {to} (detector "
+                            f"{detector})"
+                        )
                         actions = {g[0] for g in got}
                         assert actions == {want.action}, (where, got, want.action)
                         if want.action == FORWARD:

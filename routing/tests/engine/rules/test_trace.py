@@ -120,7 +120,7 @@ add rule ip kube-proxy a goto b
 add rule ip kube-proxy a dnat to 10.3.3.3:80
 add rule ip kube-proxy b numgen random mod 4 vmap { 0 : goto c , 1 : drop , 2 : goto c , 3 : goto c }
 add rule ip kube-proxy c return
-"""
+"""  # noqa: E501 - nft rules kept one a line, as nft writes them
 
 
 def test_nftables_goto_returns_to_the_caller_of_the_caller() -> None:

@@ -24,7 +24,7 @@ def node(name: str = NODE, ip: str = "192.168.0.2", zone: str | None = None) -> 
 
 def service(ns: str, name: str, cluster_ip: str, ports: list[dict], **spec: object) -> dict:
     status = spec.pop("status", {})
-    body = {
+    body: dict[str, object] = {
         "clusterIP": cluster_ip,
         "clusterIPs": [cluster_ip],
         "ports": ports,
@@ -83,7 +83,9 @@ def proxy_configmap(cluster_cidr: str = CLUSTER_CIDR, mode: str = "iptables") ->
         "kind": "ConfigMap",
         "metadata": {"namespace": "kube-system", "name": "kube-proxy"},
         "data": {
-            "config.conf": f"kind: KubeProxyConfiguration\nmode: {mode}\nclusterCIDR: {cluster_cidr}\n"
+            "config.conf": (
+                f"kind: KubeProxyConfiguration\nmode: {mode}\nclusterCIDR: {cluster_cidr}\n"
+            )
         },
     }
 
