@@ -75,7 +75,8 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
 
     ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
     """
-    plan, seen = Plan(), {}
+    plan = Plan()
+    seen: dict[tuple[str, str, str], int] = {}
     lists = {
         "Node": plan.nodes,
         "Service": plan.services,

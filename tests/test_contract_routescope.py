@@ -58,7 +58,7 @@ def routescope(capsys, *args: str) -> tuple[int, str, str]:
     try:
         code = main(list(args))
     except SystemExit as exc:  # argparse's refusals
-        code = exc.code
+        code = exc.code if isinstance(exc.code, int) else 2
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

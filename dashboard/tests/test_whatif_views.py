@@ -396,7 +396,9 @@ def test_an_imported_cluster_gets_the_whatif_as_copyable_patches(
     assert "data-apply-reason" in body  # Apply stays refused
     for fmt in ("kubectl", "patch", "kustomize", "yaml"):
         assert f'data-copy-from="export-{fmt}"' in body, fmt
-    kubectl = html.unescape(re.search(r'<pre id="export-kubectl">(.*?)</pre>', body, re.S).group(1))
+    found = re.search(r'<pre id="export-kubectl">(.*?)</pre>', body, re.S)
+    assert found, "no kubectl export on the page"
+    kubectl = html.unescape(found.group(1))
     words = shlex.split(kubectl)
     assert words[:6] == ["kubectl", "patch", "service", "checkout", "-n", "shop"]
     assert json.loads(words[-1]) == {"spec": {"externalTrafficPolicy": "Cluster"}}

@@ -156,7 +156,7 @@ class FormatIsAField(DefaultContentNegotiation):
     """Content negotiation for ``GET /scenarios/{id}/patch?format=kubectl``: there ``format``
     names the patch form (the issue's contract), not one of DRF's renderers."""
 
-    settings = _NoFormatOverride()
+    settings = _NoFormatOverride()  # type: ignore[assignment]  # stands in for DRF's settings object
 
 
 class ClusterAnalysisView(APIView):

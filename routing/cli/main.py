@@ -158,11 +158,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``routescope``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], str] = HANDLERS[args.command]
     try:
-        if args.command == "check":
+        if args.command == "check":  # the one subcommand whose exit status is its verdict
             return run_check(args)
-        text = handler(args)
+        text = HANDLERS[args.command](args)
     except CliError as error:
         return _refuse(args.command, str(error), error.code)
     except _INPUT_ERRORS as error:
@@ -358,7 +357,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "analyze": run_analyze,
     "whatif": run_whatif,
     "render-rules": run_render_rules,
-    "check": run_check,
     "timeline": run_timeline,
 }
 
