@@ -4,7 +4,7 @@ Everything else is derived from ``FIELDS``: the scenario model (``routing.engine
 the API's ``set`` serializer and OpenAPI docs, the pages' form, the CLI's ``--set``
 parsing, the apply patch builder and the fake API server's validation. Adding a field means
 adding a ``WhatIfField`` here (and, if kube-proxy reads it, teaching the engine what it
-does); see ``docs/adding-a-whatif-field.md``.
+does); see "Adding a what-if field" in ``ARCHITECTURE.md``.
 """
 
 from __future__ import annotations
