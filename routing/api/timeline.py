@@ -187,7 +187,10 @@ EXAMPLES = [
                     "seconds": 24.0,
                     "share": 0.5,
                     "code": "TIMELINE_LB_HEALTH_CHECK_LAG",
-                    "cause": "the load balancer still sends to node-a1, whose healthCheckNodePort answers 503 …",
+                    "cause": (
+                        "the load balancer still sends to node-a1, "
+                        "whose healthCheckNodePort answers 503 …"
+                    ),
                 }
             ],
             "recommendations": [
@@ -195,7 +198,10 @@ EXAMPLES = [
                     "change": {
                         "kind": "timing",
                         "set": {"prestop_s": 30.0, "grace_s": 35.0},
-                        "text": "a preStop sleep of 30 s (terminationGracePeriodSeconds >= 35 s) closes the window",
+                        "text": (
+                            "a preStop sleep of 30 s "
+                            "(terminationGracePeriodSeconds >= 35 s) closes the window"
+                        ),
                     },
                     "windows_after": [],
                 }

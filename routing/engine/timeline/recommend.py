@@ -61,7 +61,8 @@ def recommendations(request, run, windows: list[dict], rerun) -> list[dict]:
                 "change": {
                     "kind": "timing",
                     "set": {"prestop_s": sleep, "grace_s": grace},
-                    "text": f"a preStop sleep of {sleep:g} s (terminationGracePeriodSeconds >= {grace:g} s)"
+                    "text": f"a preStop sleep of {sleep:g} s"
+                    f" (terminationGracePeriodSeconds >= {grace:g} s)"
                     + (" closes the window" if not after else " narrows the windows"),
                     "client_ip_preserved": None,
                 },
@@ -83,8 +84,10 @@ def recommendations(request, run, windows: list[dict], rerun) -> list[dict]:
                 "change": {
                     "kind": "timing",
                     "set": {"probe_interval": fast[0], "unhealthy_threshold": fast[1]},
-                    "text": f"a load-balancer health check every {fast[0]:g} s that gives up after {fast[1]} failures"
-                    f" ({fast[0] * fast[1]:g} s instead of {probe.out_after_s:g} s) shortens the load-balancer window",
+                    "text": f"a load-balancer health check every {fast[0]:g} s"
+                    f" that gives up after {fast[1]} failures"
+                    f" ({fast[0] * fast[1]:g} s instead of {probe.out_after_s:g} s)"
+                    " shortens the load-balancer window",
                     "client_ip_preserved": None,
                 },
                 "windows_after": after,

@@ -233,7 +233,8 @@ class _Run:
 
     # -- the load balancer's belief ----------------------------------------------------------
     def hc(self, node: str, t: float) -> bool:
-        """The node's answer to the LB probe at ``t`` (healthCheckNodePort or kube-proxy healthz)."""
+        """The node's answer to the LB probe at ``t`` (healthCheckNodePort or kube-proxy
+        healthz)."""
         if self.dead(node, t):
             return False
         if not self.local_ext:
@@ -426,7 +427,7 @@ class _Run:
                     steps.append(step)
                     last[kind] = sig
                 self._window(windows, open_w, kind, t, pt, baseline[kind])
-        for kind, w in open_w.items():
+        for w in open_w.values():
             if w is not None:
                 windows.append(self._close(w, None))
         windows.extend(self._resets(baseline))
@@ -511,25 +512,31 @@ class _Run:
                 {self.by_key(k).stop_why for k in who if self.by_key(k) and self.by_key(k).stop_why}
             )
             return (
-                f"{who_text}: kube-proxy still sends new connections to {names}, whose app no longer accepts"
-                f" ({'; '.join(whys) or 'not ready'}): the EndpointSlice update and kube-proxy's sync"
-                f" ({self.timing.endpointslice_s:g} s + minSyncPeriod) have not reached the rules yet"
+                f"{who_text}: kube-proxy still sends new connections to {names},"
+                f" whose app no longer accepts ({'; '.join(whys) or 'not ready'}):"
+                " the EndpointSlice update and kube-proxy's sync"
+                f" ({self.timing.endpointslice_s:g} s + minSyncPeriod)"
+                " have not reached the rules yet"
             )
         if code == LB_HEALTH_CHECK_LAG:
             return (
-                f"{who_text}: the load balancer still sends to {names}, whose healthCheckNodePort answers 503"
+                f"{who_text}: the load balancer still sends to {names},"
+                " whose healthCheckNodePort answers 503"
                 f" (no Ready local endpoint); it needs {probe.unhealthy_threshold} failed probes"
-                f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop, and kube-proxy drops"
+                f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop,"
+                " and kube-proxy drops"
                 " what arrives (externalTrafficPolicy=Local)"
             )
         if code == LB_FAIL_OPEN:
             return (
-                f"{who_text}: no node passes the load balancer's health check, so it fails open to every"
-                " backend node; nodes without a local endpoint drop the connections"
+                f"{who_text}: no node passes the load balancer's health check,"
+                " so it fails open to every backend node;"
+                " nodes without a local endpoint drop the connections"
             )
         if code == NODE_DOWN and self.event.kind == "scale-in":
             return (
-                f"{who_text}: traffic still goes to {names}, whose VM the cluster autoscaler stopped; the load"
+                f"{who_text}: traffic still goes to {names},"
+                " whose VM the cluster autoscaler stopped; the load"
                 f" balancer needs {probe.out_after_s:g} s of failed probes to notice"
                 + (
                     ""
@@ -540,9 +547,13 @@ class _Run:
         if code == NODE_DOWN:
             return (
                 f"{who_text}: traffic still goes to {names}, which stopped; the load balancer needs"
-                f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s"
+                f" {probe.out_after_s:g} s to notice,"
+                f" the node controller {self.timing.node_monitor_grace_s:g} s"
             )
-        return f"{who_text}: kube-proxy drops or rejects the connections on {names or 'the nodes'} ({code})"
+        return (
+            f"{who_text}: kube-proxy drops or rejects the connections"
+            f" on {names or 'the nodes'} ({code})"
+        )
 
     def marks(self, limit: int = 40) -> list[dict]:
         """What happens when, in words (pods deleted, Ready, gone; nodes failing; the LB
@@ -612,7 +623,8 @@ class _Run:
                         "seconds": 0.0,
                         "share": round(share, 6),
                         "code": CONNECTIONS_RESET,
-                        "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names} when its app exits are reset"
+                        "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names}"
+                        " when its app exits are reset"
                         " (conntrack keeps established connections on their pod until then)",
                     }
                 )

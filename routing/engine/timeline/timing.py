@@ -70,14 +70,16 @@ LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType(
             3,
             3,
             "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-            "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 (healthy and unhealthy)",
+            "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 "
+            "(healthy and unhealthy)",
         ),
         "aws-elb": LBProbe(
             10,
             6,
             2,
             "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-            "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, defaultElbHCHealthyThreshold 2",
+            "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, "
+            "defaultElbHCHealthyThreshold 2",
         ),
         "gcp": LBProbe(
             8,
@@ -90,7 +92,8 @@ LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType(
             5,
             2,
             1,
-            "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: HealthProbeDefaultProbeInterval 5, "
+            "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: "
+            "HealthProbeDefaultProbeInterval 5, "
             "HealthProbeDefaultNumOfProbe 2; one good probe puts an instance back",
         ),
     }
@@ -292,7 +295,8 @@ def parse_event(text: str) -> Event:
     kind, sep, target = str(text).strip().partition(":")
     if kind not in EVENT_KINDS:
         raise TimelineError(
-            f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE"
+            f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout,"
+            " scale:N or scale-in:NODE"
         )
     if kind == "rollout":
         if sep:
@@ -300,7 +304,8 @@ def parse_event(text: str) -> Event:
         return Event(kind)
     if not target:
         raise TimelineError(
-            f"event {kind} needs a target ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})"
+            f"event {kind} needs a target"
+            f" ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})"
         )
     if kind == "scale" and (not target.isdigit()):
         raise TimelineError(f"scale:{target}: replicas must be a whole number >= 0")

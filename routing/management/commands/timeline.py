@@ -47,7 +47,10 @@ def summary_lines(out: dict) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "What a rollout / drain / node or zone outage / scale-down does to a Service, second by second."
+    help = (
+        "What a rollout / drain / node or zone outage / scale-down does to a Service,"
+        " second by second."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 
@@ -109,7 +112,10 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=VALUE",
-            help="a Service field (externalTrafficPolicy, ...) or a timing field (readiness_delay_s, max_surge, ...)",
+            help=(
+                "a Service field (externalTrafficPolicy, ...)"
+                " or a timing field (readiness_delay_s, max_surge, ...)"
+            ),
         )
         parser.add_argument("--json", action="store_true", help="print the JSON timeline")
 
