@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
+from typing import Any
 
 
 class TimelineError(ValueError):
@@ -145,7 +146,7 @@ class Timing:
             unavailable = 1
         return surge, unavailable
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "endpointslice_s": self.endpointslice_s,
             "kube_proxy_sync_s": dict(self.sync_s),
@@ -221,13 +222,17 @@ class Timing:
             elif name in ("max_surge", "max_unavailable"):
                 text = str(value)
                 _resolve(text, 100, up=True, name=name)
-                out = replace(out, **{name: text})
+                # a field chosen by name: its type (str) is checked above, not by mypy
+                text_change: dict[str, Any] = {name: text}
+                out = replace(out, **text_change)
             elif name == "on_sigterm":
                 if value not in ON_SIGTERM:
                     raise TimelineError(f"on_sigterm must be stop or serve, not {value!r}")
                 out = replace(out, on_sigterm=str(value))
             elif name in names:
-                out = replace(out, **{name: _seconds(value, name)})
+                # a field chosen by name: every one left in ``names`` is a float
+                float_change: dict[str, Any] = {name: _seconds(value, name)}
+                out = replace(out, **float_change)
             else:
                 raise TimelineError(f"unknown timing field {name!r}")
         return out
