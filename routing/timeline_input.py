@@ -65,6 +65,8 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
             f" ({timing.grace_s:g} s)"
         )
     port = fields.get("port")
+    if port is not None and not isinstance(port, (str, int)):
+        raise TimelineError(f"port must be a name or a number, not {port!r}")
     return TimelineRequest(
         service=service,
         event=event,

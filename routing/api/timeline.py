@@ -108,7 +108,8 @@ class TimelineQuestionSerializer(serializers.Serializer):
 
 class _Step(serializers.Serializer):
     t = serializers.FloatField()
-    source = serializers.CharField(
+    # DRF's metaclass moves declared fields off the class; the stubs see Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="pod (pod -> ClusterIP), external (-> NodePort) or lb (load balancer)"
     )
     shares = serializers.DictField(help_text="forwarded, rejected and endpoints {ip: share}")
@@ -117,7 +118,8 @@ class _Step(serializers.Serializer):
 
 
 class _Window(serializers.Serializer):
-    source = serializers.CharField(
+    # DRF's metaclass moves declared fields off the class; the stubs see Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="pod, external, lb; SOURCE:established for open connections"
     )
     start = serializers.FloatField()

@@ -174,19 +174,21 @@ class Timing:
     def with_probe(
         self,
         *,
-        preset: str | None = None,
-        interval_s: float | None = None,
-        unhealthy_threshold: int | None = None,
-        healthy_threshold: int | None = None,
+        preset: object = None,
+        interval_s: object = None,
+        unhealthy_threshold: object = None,
+        healthy_threshold: object = None,
     ) -> Timing:
-        """A copy with another LB preset and/or explicit probe numbers (explicit ones win)."""
+        """A copy with another LB preset and/or explicit probe numbers (explicit ones win);
+        the values are checked here, so they may come straight from user input."""
         out = self
         if preset is not None:
             if preset not in LB_PRESETS:
                 raise TimelineError(
                     f"unknown load-balancer preset {preset!r} (known: {', '.join(LB_PRESETS)})"
                 )
-            out = replace(out, lb_preset=preset, lb=LB_PRESETS[preset])
+            name = str(preset)  # one of the LB_PRESETS keys: the same string
+            out = replace(out, lb_preset=name, lb=LB_PRESETS[name])
         if (
             interval_s is not None
             or unhealthy_threshold is not None

@@ -23,7 +23,7 @@ from routing.engine.timeline import (
     parse_event,
     run_timeline,
 )
-from routing.engine.timeline.run import (
+from routing.engine.timeline.codes import (
     CONNECTIONS_RESET,
     ENDPOINT_NOT_ACCEPTING,
     LB_HEALTH_CHECK_LAG,
