@@ -7,8 +7,9 @@ The dump comes from ``cluster.generator`` (as ``manage.py generate_cluster --nod
 --services 10000 --pods 150000 --zones 3 --seed 1``) and is cached under ``bench/out/``.
 Set-up (not timed): the snapshot; the Service is the LoadBalancer with the most pods
 (externalTrafficPolicy=Local preferred, the hard case: per-node health checks); its pods
-are given one Deployment (the generator writes no ownerReferences), which is scaled to ``--pods-behind`` replicas with ``apply_scenario`` when it has
-fewer. Timed: ``run_timeline(event="rollout")`` with the default timing (aws-nlb preset,
+are given one Deployment (the generator writes no ownerReferences), which is scaled to
+``--pods-behind`` replicas with ``apply_scenario`` when it has fewer. Timed:
+``run_timeline(event="rollout")`` with the default timing (aws-nlb preset,
 maxSurge/maxUnavailable 25 %), recommendations and their re-runs included; median of
 ``--runs`` (each run starts cold: nothing is shared between runs). Wall and CPU seconds.
 """
@@ -96,7 +97,8 @@ def main() -> None:
         snapshot = apply_scenario(snapshot, Scenario(scale={owner: args.pods_behind}))
     behind = len(snapshot.endpoints(service, snapshot.services[service].ports[0].name))
     print(
-        f"set-up {time.perf_counter() - started:.1f} s: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services; "
+        f"set-up {time.perf_counter() - started:.1f} s: {len(snapshot.nodes)} nodes, "
+        f"{len(snapshot.services)} services; "
         f"{service} (eTP={snapshot.services[service].external_traffic_policy}), owner {owner}: "
         f"{count} -> {behind} endpoints"
     )

@@ -64,7 +64,7 @@ def panels(out: dict) -> list[Panel]:
         base = baseline.get(source, {})
         floor = base.get("dropped", 0.0) + base.get("failing", 0.0)
         panel = Panel(source=source, title=SOURCE_TITLES[source], ticks=_ticks(span))
-        coords = [(LEFT, _y(0.0))]
+        coords: list[tuple[float, float]] = [(LEFT, _y(0.0))]
         for step in steps:
             lost = max(0.0, step["dropped"] + step["failing"] - floor)
             panel.peak = max(panel.peak, lost)

@@ -35,7 +35,8 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
         raise TimelineError("service must be NAMESPACE/NAME")
     if not isinstance(event, str) or not event:
         raise TimelineError(
-            "event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE)"
+            "event is required (drain:NODE, node-down:NODE, zone-down:ZONE, rollout,"
+            " scale:N or scale-in:NODE)"
         )
     preset = fields.get("lb_preset")
     probe = {
@@ -60,9 +61,12 @@ def build_request(fields: Mapping[str, object]) -> TimelineRequest:
     timing = timing.with_fields(timed)
     if timing.prestop_s > timing.grace_s:
         raise TimelineError(
-            f"prestop ({timing.prestop_s:g} s) is longer than the grace period ({timing.grace_s:g} s)"
+            f"prestop ({timing.prestop_s:g} s) is longer than the grace period"
+            f" ({timing.grace_s:g} s)"
         )
     port = fields.get("port")
+    if port is not None and not isinstance(port, (str, int)):
+        raise TimelineError(f"port must be a name or a number, not {port!r}")
     return TimelineRequest(
         service=service,
         event=event,

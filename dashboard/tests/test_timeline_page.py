@@ -4,6 +4,7 @@ same page in real headless Chromium (marked ``browser``)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from django.test import Client
@@ -13,6 +14,9 @@ from dashboard.middleware import CONTENT_SECURITY_POLICY
 from dashboard.tests.test_browser import (
     browser,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page as Tab
 
 pytestmark = pytest.mark.django_db
 URL = "/clusters/demo/services/shop/checkout/timeline/"
@@ -73,7 +77,9 @@ def test_the_recommended_prestop_leaves_no_window(client: Client, demo: Cluster)
 def test_node_failure_offers_a_faster_health_check(client: Client, demo: Cluster) -> None:
     html = client.get(URL, {"event": "node-down:node-a1", "lb_preset": "aws-nlb"}).content.decode()
     assert "TIMELINE_NODE_DOWN" in html and "a load-balancer health check every 5 s" in html
-    link = re.search(r'href="([^"]*probe_interval=5[^"]*)"', html).group(1).replace("&amp;", "&")
+    found = re.search(r'href="([^"]*probe_interval=5[^"]*)"', html)
+    assert found is not None
+    link = found.group(1).replace("&amp;", "&")
     assert "lb_preset" not in link and "unhealthy_threshold=2" in link
     again = client.get(link).content.decode()
     assert "0 s – 10 s (10 s)" in again  # the LB now gives node-a1 up after 2 x 5 s
@@ -94,7 +100,8 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
 
     call_command("load_demo", verbosity=0)
     page = Page(browser, live_server.url)
-    tab = page.open("/clusters/demo/services/shop/checkout/")
+    # Page.open returns the playwright tab, typed object in test_browser
+    tab = cast("Tab", page.open("/clusters/demo/services/shop/checkout/"))
     tab.click("[data-timeline-link]")
     tab.select_option("#tl-event", "drain:node-a1")
     tab.select_option("#tl-preset", "gcp")
@@ -112,6 +119,6 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     assert "prestop=30" in tab.url and tab.locator("[data-no-windows]").count() == 1
     page.close()  # fails on any console error (a CSP violation is one)
     phone = Page(browser, live_server.url, width=390)
-    tab = phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone")
+    tab = cast("Tab", phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone"))
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone.close()

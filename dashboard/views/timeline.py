@@ -93,7 +93,8 @@ def service_timeline(request: HttpRequest, name: str, namespace: str, service: s
             link, label = f"{here}?{urlencode(query)}", "Re-run with this change"
         else:
             etp = change["set"].get("externalTrafficPolicy", "")
-            link = f"{reverse('dashboard:whatif', args=[cluster.name])}?{urlencode({'service': key, 'etp': etp})}"
+            whatif_query = urlencode({"service": key, "etp": etp})
+            link = f"{reverse('dashboard:whatif', args=[cluster.name])}?{whatif_query}"
             label = "Open in the what-if"
         recs.append(
             {

@@ -108,7 +108,8 @@ class TimelineQuestionSerializer(serializers.Serializer):
 
 class _Step(serializers.Serializer):
     t = serializers.FloatField()
-    source = serializers.CharField(
+    # DRF's metaclass moves declared fields off the class; the stubs see Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="pod (pod -> ClusterIP), external (-> NodePort) or lb (load balancer)"
     )
     shares = serializers.DictField(help_text="forwarded, rejected and endpoints {ip: share}")
@@ -117,7 +118,8 @@ class _Step(serializers.Serializer):
 
 
 class _Window(serializers.Serializer):
-    source = serializers.CharField(
+    # DRF's metaclass moves declared fields off the class; the stubs see Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="pod, external, lb; SOURCE:established for open connections"
     )
     start = serializers.FloatField()
@@ -187,7 +189,10 @@ EXAMPLES = [
                     "seconds": 24.0,
                     "share": 0.5,
                     "code": "TIMELINE_LB_HEALTH_CHECK_LAG",
-                    "cause": "the load balancer still sends to node-a1, whose healthCheckNodePort answers 503 …",
+                    "cause": (
+                        "the load balancer still sends to node-a1, "
+                        "whose healthCheckNodePort answers 503 …"
+                    ),
                 }
             ],
             "recommendations": [
@@ -195,7 +200,10 @@ EXAMPLES = [
                     "change": {
                         "kind": "timing",
                         "set": {"prestop_s": 30.0, "grace_s": 35.0},
-                        "text": "a preStop sleep of 30 s (terminationGracePeriodSeconds >= 35 s) closes the window",
+                        "text": (
+                            "a preStop sleep of 30 s "
+                            "(terminationGracePeriodSeconds >= 35 s) closes the window"
+                        ),
                     },
                     "windows_after": [],
                 }

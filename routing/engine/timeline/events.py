@@ -8,11 +8,15 @@ import heapq
 import ipaddress
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 from routing.engine.snapshot import Snapshot
 from routing.engine.timeline.lives import INF, Life
 from routing.engine.timeline.timing import Event, TimelineError, Timing
-from routing.engine.types import Service
+from routing.engine.types import Endpoint, Node, Service
+
+#: placements of new pods, kept across re-runs (``run.Shared.places``): key -> (pod, node, eps).
+PlaceCache = dict[tuple[Any, ...], list[tuple[str, str | None, dict[str, Endpoint]]]]
 
 
 def base_lives(snapshot: Snapshot, service: Service) -> dict[str, Life]:
@@ -43,7 +47,7 @@ def terminate(life: Life, at: float, timing: Timing) -> None:
     life.gone = life.stop
 
 
-def _serial(key: str) -> tuple:
+def _serial(key: str) -> tuple[int, int, str]:
     tail = key.rsplit("-", 1)[-1]
     return (0, int(tail), key) if tail.isdigit() else (1, 0, key)
 
@@ -53,7 +57,7 @@ def _create(life: Life, at: float, timing: Timing) -> None:
 
 
 def _owner(snapshot: Snapshot, lives: dict[str, Life]) -> str:
-    owners = Counter()
+    owners: Counter[str] = Counter()
     for life in lives.values():
         pod = snapshot.pods.get(life.key)
         if (
@@ -74,7 +78,7 @@ def _replacements(
     service: Service,
     lives: dict[str, Life],
     nodes: frozenset[str],
-    cache: dict | None,
+    cache: PlaceCache | None,
 ) -> list[Life]:
     """The pods a controller recreates for this Service's pods evicted from ``nodes``: per
     owner, as many as were evicted, placed by ``place`` away from ``nodes`` (what
@@ -114,7 +118,7 @@ def _down(
     snapshot: Snapshot,
     service: Service,
     timing: Timing,
-    cache: dict | None = None,
+    cache: PlaceCache | None = None,
 ) -> list[Life]:
     marked = timing.node_monitor_grace_s
     evict = marked + timing.eviction_toleration_s
@@ -131,13 +135,19 @@ def _down(
 
 
 def lives_for_event(
-    snapshot: Snapshot, service: Service, event: Event, timing: Timing, cache: dict | None = None
+    snapshot: Snapshot,
+    service: Service,
+    event: Event,
+    timing: Timing,
+    cache: PlaceCache | None = None,
 ) -> tuple[list[Life], dict[str, float]]:
     """(every pod of the timeline, node -> when it stops answering)."""
     lives = base_lives(snapshot, service)
     dead: dict[str, float] = {}
     fresh: list[Life] = []
+    # parse_event: every kind but rollout has a target.
     if event.kind in ("drain", "scale-in"):
+        assert event.target is not None
         if event.target not in snapshot.nodes:
             raise TimelineError(f"unknown node {event.target!r}")
         for life in lives.values():
@@ -155,6 +165,7 @@ def lives_for_event(
             ]
             dead = {event.target: max(gone, default=0.0) + timing.node_delete_s}
     elif event.kind in ("node-down", "zone-down"):
+        assert event.target is not None
         if event.kind == "node-down":
             if event.target not in snapshot.nodes:
                 raise TimelineError(f"unknown node {event.target!r}")
@@ -166,6 +177,7 @@ def lives_for_event(
         dead = dict.fromkeys(names, 0.0)
         fresh = _down(names, lives, snapshot, service, timing, cache)
     elif event.kind == "scale":
+        assert event.target is not None
         owner, members = _members(snapshot, lives)
         want = int(event.target)
         if want < len(members):
@@ -215,7 +227,7 @@ def place(
     owner: str,
     members: list[Life],
     count: int,
-    cache: dict | None = None,
+    cache: PlaceCache | None = None,
     *,
     exclude: frozenset[str] = frozenset(),
     template: Life | None = None,
@@ -241,7 +253,7 @@ def place(
         return [Life(key=k, node=n, eps=dict(e), new=True) for k, n, e in cache[key]]
     per_node = Counter(life.node for life in members)
     per_zone = Counter(snapshot.zone_of(life.node) for life in members)
-    heaps: dict[str, list] = {}
+    heaps: dict[str, list[tuple[int, str]]] = {}
     for node in snapshot.nodes.values():
         if node.ready and not node.unschedulable and not node.deleting and node.name not in exclude:
             heaps.setdefault(node.zone, []).append((per_node[node.name], node.name))
@@ -287,7 +299,7 @@ def place(
     return out
 
 
-def _free_ip(snapshot: Snapshot, node, used: dict[str, set[str]], service_key: str) -> str:
+def _free_ip(snapshot: Snapshot, node: Node, used: dict[str, set[str]], service_key: str) -> str:
     taken = used.get("")
     if taken is None:  # pod IPs are unique in the cluster: one set of them all
         taken = used[""] = {p.ip for p in snapshot.pods.values() if p.ip}
@@ -310,7 +322,7 @@ def _rollout(
     service: Service,
     lives: dict[str, Life],
     timing: Timing,
-    cache: dict | None = None,
+    cache: PlaceCache | None = None,
 ) -> list[Life]:
     """The Deployment controller's rolling update, step by step: scale the new ReplicaSet
     up to replicas + maxSurge (counting pods not being deleted), scale the old one down

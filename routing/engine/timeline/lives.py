@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from routing.engine.types import Endpoint
 
@@ -30,7 +31,7 @@ class Life:
     marked: float = INF
     #: why the app stops accepting (for the causes in words).
     stop_why: str = ""
-    _cache: dict = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def ip(self) -> str:

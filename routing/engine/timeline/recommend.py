@@ -3,32 +3,71 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from routing.engine.simulate import Question, simulate
+from routing.engine.snapshot import Snapshot
 from routing.engine.timeline.codes import (
     ENDPOINT_NOT_ACCEPTING,
     LB_FAIL_OPEN,
     LB_HEALTH_CHECK_LAG,
     NODE_DOWN,
 )
+from routing.engine.timeline.timing import Event, Timing
+from routing.engine.types import Service, ServicePort
 
 
-def _new_windows(windows: list[dict]) -> list[dict]:
+class _Request(Protocol):
+    """What is read of a ``TimelineRequest`` (a dataclass: re-runs ``replace`` it)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def timing(self) -> Timing: ...
+
+    @property
+    def overrides(self) -> Mapping[str, str]: ...
+
+
+class _RunView(Protocol):
+    """What is read of the timeline run (``run._Run``; not imported: no import cycle)."""
+
+    event: Event
+    snapshot: Snapshot
+    original: Snapshot
+    service: Service
+    port: ServicePort
+    local_ext: bool
+    sources: list[str]
+
+
+_R = TypeVar("_R", bound=_Request)
+
+
+def _new_windows(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [w for w in windows if not w["source"].endswith(":established")]
 
 
-def _rerun(rerun, request, **changes) -> list[dict]:
+def _rerun(
+    rerun: Callable[[_R], list[dict[str, Any]]], request: _R, **changes: Any
+) -> list[dict[str, Any]]:
     return _new_windows(rerun(replace(request, **changes)))
 
 
-def recommendations(request, run, windows: list[dict], rerun) -> list[dict]:
+def recommendations(
+    request: _R,
+    run: _RunView,
+    windows: list[dict[str, Any]],
+    rerun: Callable[[_R], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
     """preStop sleep (for events that delete pods), externalTrafficPolicy=Cluster (for
     load-balancer windows of a Local service); each with the windows left after it."""
     new = _new_windows(windows)
     if not new:
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     timing = request.timing
     deletes = run.event.kind in ("drain", "rollout", "scale")
     lag = [
@@ -61,7 +100,8 @@ def recommendations(request, run, windows: list[dict], rerun) -> list[dict]:
                 "change": {
                     "kind": "timing",
                     "set": {"prestop_s": sleep, "grace_s": grace},
-                    "text": f"a preStop sleep of {sleep:g} s (terminationGracePeriodSeconds >= {grace:g} s)"
+                    "text": f"a preStop sleep of {sleep:g} s"
+                    f" (terminationGracePeriodSeconds >= {grace:g} s)"
                     + (" closes the window" if not after else " narrows the windows"),
                     "client_ip_preserved": None,
                 },
@@ -83,8 +123,10 @@ def recommendations(request, run, windows: list[dict], rerun) -> list[dict]:
                 "change": {
                     "kind": "timing",
                     "set": {"probe_interval": fast[0], "unhealthy_threshold": fast[1]},
-                    "text": f"a load-balancer health check every {fast[0]:g} s that gives up after {fast[1]} failures"
-                    f" ({fast[0] * fast[1]:g} s instead of {probe.out_after_s:g} s) shortens the load-balancer window",
+                    "text": f"a load-balancer health check every {fast[0]:g} s"
+                    f" that gives up after {fast[1]} failures"
+                    f" ({fast[0] * fast[1]:g} s instead of {probe.out_after_s:g} s)"
+                    " shortens the load-balancer window",
                     "client_ip_preserved": None,
                 },
                 "windows_after": after,

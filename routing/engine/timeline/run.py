@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from routing.engine.lb import backend_excluded
 from routing.engine.scenario import SERVICE_FIELDS, Scenario, apply_scenario
@@ -21,10 +22,11 @@ from routing.engine.timeline.codes import (
     LB_HEALTH_CHECK_LAG,
     NODE_DOWN,
 )
-from routing.engine.timeline.events import lives_for_event
+from routing.engine.timeline.events import PlaceCache, lives_for_event
 from routing.engine.timeline.lives import INF, Life
 from routing.engine.timeline.recommend import recommendations
 from routing.engine.timeline.timing import Event, TimelineError, Timing, parse_event
+from routing.engine.types import Endpoint
 
 SOURCES = ("pod", "external", "lb")
 SOURCE_TEXT = {
@@ -33,6 +35,11 @@ SOURCE_TEXT = {
     "lb": "clients behind the load balancer",
 }
 EPS = 1e-6
+
+#: what a node's kube-proxy programs: the snapshot, and node -> its local endpoints of the port.
+_View = tuple[Snapshot, dict[str, tuple[Endpoint, ...]]]
+#: one answer: (ip -> share, dropped, rejected, drop reason, client IP preserved).
+_Answer = tuple[dict[str, float], float, float, str | None, bool]
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,9 @@ class _Point:
     dropped: float = 0.0
     rejected: float = 0.0
     failing: float = 0.0
-    shares: dict = field(default_factory=lambda: defaultdict(float))
-    codes: dict = field(default_factory=lambda: defaultdict(float))
-    why: dict = field(default_factory=lambda: defaultdict(set))
+    shares: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    codes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    why: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def loss(self) -> float:
         return self.dropped + self.failing
@@ -67,13 +74,14 @@ class Shared:
     Service what-ifs, the per-moment views (by content) and the answers to them."""
 
     def __init__(self) -> None:
-        self.key: tuple | None = None
+        self.key: tuple[int, str, tuple[tuple[str, str], ...]] | None = None
         self.original: Snapshot | None = None
         self.snapshot: Snapshot | None = None
-        self.views: dict = {}
-        self.memo: dict = {}
+        self.views: dict[Hashable, _View] = {}
+        #: delays, node groups and answers, each under its own kind of key.
+        self.memo: dict[Hashable, Any] = {}
         #: placements of new pods: they depend on the nodes, not on timing or policies.
-        self.places: dict = {}
+        self.places: PlaceCache = {}
 
     def use(self, snapshot: Snapshot, service: str, overrides: Mapping[str, str]) -> Snapshot:
         """The snapshot with the Service what-ifs; starts afresh for another snapshot or what-if."""
@@ -87,6 +95,7 @@ class Shared:
                 if overrides
                 else snapshot
             )
+        assert self.snapshot is not None  # set together with self.key
         return self.snapshot
 
 
@@ -133,6 +142,7 @@ class _Run:
         self.ineligible_at: dict[str, float] = {}
         if self.event.kind == "scale-in":
             node = self.event.target
+            assert node is not None  # parse_event: scale-in has a target
             if snapshot.proxy_for(node).version >= (1, 30):
                 self.ineligible_at[node] = self.timing.endpointslice_s
         self.lives = lives
@@ -179,13 +189,13 @@ class _Run:
         self.groups, self.groups_backends, self.groups_healthy = shared.memo[groups_key]
         self.special_backends = [n for n in self.special if n in backends]
         self.shared = shared
-        self.memo: dict = shared.memo
-        self.views: dict = shared.views
-        self.at: dict = {}
+        self.memo: dict[Hashable, Any] = shared.memo
+        self.views: dict[Hashable, _View] = shared.views
+        self.at: dict[tuple[float, float], _View] = {}
         self._lb_belief()
 
     # -- what each node's kube-proxy sees -------------------------------------------------
-    def view(self, t: float, delay: float) -> tuple[Snapshot, dict]:
+    def view(self, t: float, delay: float) -> _View:
         """The snapshot kube-proxy programs at ``t`` on nodes ``delay`` seconds behind, and
         node -> its local endpoints of this port."""
         cached = self.at.get((t, delay))
@@ -193,7 +203,7 @@ class _Run:
             return cached
         s = t - delay
         ports = {}
-        local: dict[str, list] = defaultdict(list)
+        local: dict[str, list[Endpoint]] = defaultdict(list)
         for p in self.service.ports:
             eps = [ep for life in self.lives if (ep := life.endpoint(p.name, s)) is not None]
             ports[p.name] = sort_endpoints(eps)
@@ -212,13 +222,13 @@ class _Run:
             return hit
         index = dict(self.snapshot.endpoint_index)
         index[self.service.key] = MappingProxyType(ports)
-        changes: dict = {"endpoint_index": index}
+        changes: dict[str, object] = {"endpoint_index": index}
         if marked:
             nodes = dict(self.snapshot.nodes)
             for name in marked:
                 nodes[name] = replace(nodes[name], ready=False)
             changes["nodes"] = nodes
-        out = (self.snapshot.evolve(**changes), {k: tuple(v) for k, v in local.items()})
+        out: _View = (self.snapshot.evolve(**changes), {k: tuple(v) for k, v in local.items()})
         self.views[sig] = self.at[(t, delay)] = out
         return out
 
@@ -233,7 +243,8 @@ class _Run:
 
     # -- the load balancer's belief ----------------------------------------------------------
     def hc(self, node: str, t: float) -> bool:
-        """The node's answer to the LB probe at ``t`` (healthCheckNodePort or kube-proxy healthz)."""
+        """The node's answer to the LB probe at ``t`` (healthCheckNodePort or kube-proxy
+        healthz)."""
         if self.dead(node, t):
             return False
         if not self.local_ext:
@@ -293,10 +304,11 @@ class _Run:
         return value
 
     # -- answers ----------------------------------------------------------------------------------
-    def answer(self, kind: str, node: str, t: float) -> tuple:
+    def answer(self, kind: str, node: str, t: float) -> _Answer:
         view, local = self.view(t, self.delay[node])
         config = self.snapshot.proxy_for(node)
         policy_local = self.local_int if kind == "pod" else self.local_ext
+        key: tuple[Hashable, ...]
         if self.request.exhaustive:
             key = (kind, node, id(view))
         elif policy_local and config.mode in ("iptables", "nftables"):
@@ -306,7 +318,7 @@ class _Run:
             key = (kind, node, id(view))
         else:
             key = (kind, self.snapshot.zone_of(node), id(config), node in self.hinted, id(view))
-        hit = self.memo.get(key)
+        hit: _Answer | None = self.memo.get(key)
         if hit is not None:
             return hit
         to = {
@@ -328,7 +340,7 @@ class _Run:
         except QuestionError as exc:
             raise TimelineError(str(exc)) from None
         shares = {ep.ip: share for ep, share in ans.endpoint_shares.values() if share > 0}
-        out = (shares, ans.dropped, ans.rejected, ans.drop_reason, ans.client_ip_preserved)
+        out: _Answer = (shares, ans.dropped, ans.rejected, ans.drop_reason, ans.client_ip_preserved)
         self.memo[key] = out
         return out
 
@@ -348,7 +360,7 @@ class _Run:
             ] + self.groups
         total = sum(w for _, w in weights) or 1.0
         # Nodes that share an answer are summed first; each answer is then spread once.
-        shared: dict[int, list] = {}
+        shared: dict[int, list[Any]] = {}  # id(answer) -> [answer, weight]
         for node, w in weights:
             w /= total
             if self.dead(node, t):
@@ -385,8 +397,8 @@ class _Run:
                     pt.why[ENDPOINT_NOT_ACCEPTING].add(life.key)
         return pt
 
-    def _group(self, names) -> list[tuple[str, float]]:
-        groups: dict[tuple, list[str]] = defaultdict(list)
+    def _group(self, names: Iterable[str]) -> list[tuple[str, float]]:
+        groups: dict[tuple[str, int], list[str]] = defaultdict(list)
         for name in names:
             groups[(self.snapshot.zone_of(name), id(self.snapshot.proxy_for(name)))].append(name)
         return [(members[0], float(len(members))) for members in groups.values()]
@@ -407,11 +419,12 @@ class _Run:
         found.update(self.ineligible_at.values())
         return sorted(round(x, 6) for x in found if x >= 0 and math.isfinite(x))
 
-    def run(self) -> dict:
+    def run(self) -> dict[str, Any]:
         baseline = {kind: self.point(kind, -1.0) for kind in self.sources}
-        steps, windows = [], []
-        open_w: dict[str, dict | None] = {kind: None for kind in self.sources}
-        last: dict[str, tuple | None] = {kind: None for kind in self.sources}
+        steps: list[dict[str, Any]] = []
+        windows: list[dict[str, Any]] = []
+        open_w: dict[str, dict[str, Any] | None] = {kind: None for kind in self.sources}
+        last: dict[str, tuple[Any, ...] | None] = {kind: None for kind in self.sources}
         for t in self.times():
             for kind in self.sources:
                 pt = self.point(kind, t)
@@ -426,7 +439,7 @@ class _Run:
                     steps.append(step)
                     last[kind] = sig
                 self._window(windows, open_w, kind, t, pt, baseline[kind])
-        for kind, w in open_w.items():
+        for w in open_w.values():
             if w is not None:
                 windows.append(self._close(w, None))
         windows.extend(self._resets(baseline))
@@ -448,7 +461,7 @@ class _Run:
             },
         }
 
-    def _step(self, t: float, kind: str, pt: _Point) -> dict:
+    def _step(self, t: float, kind: str, pt: _Point) -> dict[str, Any]:
         forwarded = max(0.0, 1.0 - pt.dropped - pt.failing)
         return {
             "t": t,
@@ -463,7 +476,13 @@ class _Run:
         }
 
     def _window(
-        self, windows: list, open_w: dict, kind: str, t: float, pt: _Point, base: _Point
+        self,
+        windows: list[dict[str, Any]],
+        open_w: dict[str, dict[str, Any] | None],
+        kind: str,
+        t: float,
+        pt: _Point,
+        base: _Point,
     ) -> None:
         extra = pt.loss() - base.loss()
         cur = open_w[kind]
@@ -491,7 +510,7 @@ class _Run:
             code, set()
         )
 
-    def _close(self, w: dict, end: float | None) -> dict:
+    def _close(self, w: dict[str, Any], end: float | None) -> dict[str, Any]:
         return {
             "source": w["source"],
             "start": w["start"],
@@ -502,34 +521,44 @@ class _Run:
             "code": w["code"],
         }
 
-    def _cause(self, kind: str, code: str, who: set) -> str:
+    def _cause(self, kind: str, code: str, who: set[str]) -> str:
         names = ", ".join(sorted(who)[:3]) + (f" and {len(who) - 3} more" if len(who) > 3 else "")
         who_text = SOURCE_TEXT[kind]
         probe = self.timing.lb
         if code == ENDPOINT_NOT_ACCEPTING:
             whys = sorted(
-                {self.by_key(k).stop_why for k in who if self.by_key(k) and self.by_key(k).stop_why}
+                {
+                    life.stop_why
+                    for k in who
+                    if (life := self.by_key(k)) is not None and life.stop_why
+                }
             )
             return (
-                f"{who_text}: kube-proxy still sends new connections to {names}, whose app no longer accepts"
-                f" ({'; '.join(whys) or 'not ready'}): the EndpointSlice update and kube-proxy's sync"
-                f" ({self.timing.endpointslice_s:g} s + minSyncPeriod) have not reached the rules yet"
+                f"{who_text}: kube-proxy still sends new connections to {names},"
+                f" whose app no longer accepts ({'; '.join(whys) or 'not ready'}):"
+                " the EndpointSlice update and kube-proxy's sync"
+                f" ({self.timing.endpointslice_s:g} s + minSyncPeriod)"
+                " have not reached the rules yet"
             )
         if code == LB_HEALTH_CHECK_LAG:
             return (
-                f"{who_text}: the load balancer still sends to {names}, whose healthCheckNodePort answers 503"
+                f"{who_text}: the load balancer still sends to {names},"
+                " whose healthCheckNodePort answers 503"
                 f" (no Ready local endpoint); it needs {probe.unhealthy_threshold} failed probes"
-                f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop, and kube-proxy drops"
+                f" {probe.interval_s:g} s apart ({probe.out_after_s:g} s) to stop,"
+                " and kube-proxy drops"
                 " what arrives (externalTrafficPolicy=Local)"
             )
         if code == LB_FAIL_OPEN:
             return (
-                f"{who_text}: no node passes the load balancer's health check, so it fails open to every"
-                " backend node; nodes without a local endpoint drop the connections"
+                f"{who_text}: no node passes the load balancer's health check,"
+                " so it fails open to every backend node;"
+                " nodes without a local endpoint drop the connections"
             )
         if code == NODE_DOWN and self.event.kind == "scale-in":
             return (
-                f"{who_text}: traffic still goes to {names}, whose VM the cluster autoscaler stopped; the load"
+                f"{who_text}: traffic still goes to {names},"
+                " whose VM the cluster autoscaler stopped; the load"
                 f" balancer needs {probe.out_after_s:g} s of failed probes to notice"
                 + (
                     ""
@@ -540,11 +569,15 @@ class _Run:
         if code == NODE_DOWN:
             return (
                 f"{who_text}: traffic still goes to {names}, which stopped; the load balancer needs"
-                f" {probe.out_after_s:g} s to notice, the node controller {self.timing.node_monitor_grace_s:g} s"
+                f" {probe.out_after_s:g} s to notice,"
+                f" the node controller {self.timing.node_monitor_grace_s:g} s"
             )
-        return f"{who_text}: kube-proxy drops or rejects the connections on {names or 'the nodes'} ({code})"
+        return (
+            f"{who_text}: kube-proxy drops or rejects the connections"
+            f" on {names or 'the nodes'} ({code})"
+        )
 
-    def marks(self, limit: int = 40) -> list[dict]:
+    def marks(self, limit: int = 40) -> list[dict[str, Any]]:
         """What happens when, in words (pods deleted, Ready, gone; nodes failing; the LB
         taking nodes out and back), grouped by moment: the chart's event marks."""
         found: dict[float, list[str]] = defaultdict(list)
@@ -556,7 +589,7 @@ class _Run:
                 )
                 found[round(t, 6)].append(f"{what}: {shown}")
 
-        by_time: dict[tuple, list[str]] = defaultdict(list)
+        by_time: dict[tuple[float, str], list[str]] = defaultdict(list)
         for life in self.lives:
             if life.new:
                 by_time[(life.born, "pod created")].append(life.key)
@@ -586,10 +619,10 @@ class _Run:
             self._by_key = {life.key: life for life in self.lives}
         return self._by_key.get(key)
 
-    def _resets(self, baseline: dict) -> list[dict]:
+    def _resets(self, baseline: dict[str, _Point]) -> list[dict[str, Any]]:
         """Established connections (conntrack keeps them on their endpoint whatever the
         rules say): those open at t=0 on a pod are reset when its app exits or its node dies."""
-        out = []
+        out: list[dict[str, Any]] = []
         for kind, base in baseline.items():
             by_time: dict[float, list[tuple[str, float]]] = defaultdict(list)
             for ip, share in base.shares.items():
@@ -612,7 +645,8 @@ class _Run:
                         "seconds": 0.0,
                         "share": round(share, 6),
                         "code": CONNECTIONS_RESET,
-                        "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names} when its app exits are reset"
+                        "cause": f"{SOURCE_TEXT[kind]}: connections still open on {names}"
+                        " when its app exits are reset"
                         " (conntrack keeps established connections on their pod until then)",
                     }
                 )
@@ -641,7 +675,7 @@ def run_timeline(
     *,
     recommend: bool = True,
     shared: Shared | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The timeline JSON: ``{service, event, timing, steps, windows, recommendations}``
     (plus ``baseline``: each source's loss before the event; windows count only loss above it)."""
     with _gc_paused():
@@ -650,10 +684,10 @@ def run_timeline(
 
 def _run_timeline(
     snapshot: Snapshot, request: TimelineRequest, *, recommend: bool, shared: Shared | None
-) -> dict:
+) -> dict[str, Any]:
     run = _Run(snapshot, request, shared)
     body = run.run()
-    out = {
+    out: dict[str, Any] = {
         "service": run.service.key,
         "event": {
             "kind": run.event.kind,
@@ -670,8 +704,10 @@ def _run_timeline(
     }
     if recommend:
 
-        def rerun(changed: TimelineRequest) -> list[dict]:
-            return run_timeline(snapshot, changed, recommend=False, shared=run.shared)["windows"]
+        def rerun(changed: TimelineRequest) -> list[dict[str, Any]]:
+            body = run_timeline(snapshot, changed, recommend=False, shared=run.shared)
+            windows: list[dict[str, Any]] = body["windows"]
+            return windows
 
         out["recommendations"] = recommendations(request, run, body["windows"], rerun)
     return out

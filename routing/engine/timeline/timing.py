@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
+from typing import Any
 
 
 class TimelineError(ValueError):
@@ -70,14 +71,16 @@ LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType(
             3,
             3,
             "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-            "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 (healthy and unhealthy)",
+            "defaultNlbHealthCheckInterval 30, defaultNlbHealthCheckThreshold 3 "
+            "(healthy and unhealthy)",
         ),
         "aws-elb": LBProbe(
             10,
             6,
             2,
             "kubernetes/cloud-provider-aws pkg/providers/v1/aws_loadbalancer.go: "
-            "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, defaultElbHCHealthyThreshold 2",
+            "defaultElbHCInterval 10, defaultElbHCUnhealthyThreshold 6, "
+            "defaultElbHCHealthyThreshold 2",
         ),
         "gcp": LBProbe(
             8,
@@ -90,7 +93,8 @@ LB_PRESETS: Mapping[str, LBProbe] = MappingProxyType(
             5,
             2,
             1,
-            "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: HealthProbeDefaultProbeInterval 5, "
+            "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: "
+            "HealthProbeDefaultProbeInterval 5, "
             "HealthProbeDefaultNumOfProbe 2; one good probe puts an instance back",
         ),
     }
@@ -142,7 +146,7 @@ class Timing:
             unavailable = 1
         return surge, unavailable
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "endpointslice_s": self.endpointslice_s,
             "kube_proxy_sync_s": dict(self.sync_s),
@@ -170,19 +174,21 @@ class Timing:
     def with_probe(
         self,
         *,
-        preset: str | None = None,
-        interval_s: float | None = None,
-        unhealthy_threshold: int | None = None,
-        healthy_threshold: int | None = None,
+        preset: object = None,
+        interval_s: object = None,
+        unhealthy_threshold: object = None,
+        healthy_threshold: object = None,
     ) -> Timing:
-        """A copy with another LB preset and/or explicit probe numbers (explicit ones win)."""
+        """A copy with another LB preset and/or explicit probe numbers (explicit ones win);
+        the values are checked here, so they may come straight from user input."""
         out = self
         if preset is not None:
             if preset not in LB_PRESETS:
                 raise TimelineError(
                     f"unknown load-balancer preset {preset!r} (known: {', '.join(LB_PRESETS)})"
                 )
-            out = replace(out, lb_preset=preset, lb=LB_PRESETS[preset])
+            name = str(preset)  # one of the LB_PRESETS keys: the same string
+            out = replace(out, lb_preset=name, lb=LB_PRESETS[name])
         if (
             interval_s is not None
             or unhealthy_threshold is not None
@@ -218,13 +224,17 @@ class Timing:
             elif name in ("max_surge", "max_unavailable"):
                 text = str(value)
                 _resolve(text, 100, up=True, name=name)
-                out = replace(out, **{name: text})
+                # a field chosen by name: its type (str) is checked above, not by mypy
+                text_change: dict[str, Any] = {name: text}
+                out = replace(out, **text_change)
             elif name == "on_sigterm":
                 if value not in ON_SIGTERM:
                     raise TimelineError(f"on_sigterm must be stop or serve, not {value!r}")
                 out = replace(out, on_sigterm=str(value))
             elif name in names:
-                out = replace(out, **{name: _seconds(value, name)})
+                # a field chosen by name: every one left in ``names`` is a float
+                float_change: dict[str, Any] = {name: _seconds(value, name)}
+                out = replace(out, **float_change)
             else:
                 raise TimelineError(f"unknown timing field {name!r}")
         return out
@@ -292,7 +302,8 @@ def parse_event(text: str) -> Event:
     kind, sep, target = str(text).strip().partition(":")
     if kind not in EVENT_KINDS:
         raise TimelineError(
-            f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE"
+            f"event {text!r} is not drain:NODE, node-down:NODE, zone-down:ZONE, rollout,"
+            " scale:N or scale-in:NODE"
         )
     if kind == "rollout":
         if sep:
@@ -300,7 +311,8 @@ def parse_event(text: str) -> Event:
         return Event(kind)
     if not target:
         raise TimelineError(
-            f"event {kind} needs a target ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})"
+            f"event {kind} needs a target"
+            f" ({kind}:{'N' if kind == 'scale' else 'ZONE' if kind == 'zone-down' else 'NODE'})"
         )
     if kind == "scale" and (not target.isdigit()):
         raise TimelineError(f"scale:{target}: replicas must be a whole number >= 0")

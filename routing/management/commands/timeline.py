@@ -24,7 +24,10 @@ BAD_INPUT = 2
 
 
 class Command(BaseCommand):
-    help = "What a rollout / drain / node or zone outage / scale-down does to a Service, second by second."
+    help = (
+        "What a rollout / drain / node or zone outage / scale-down does to a Service,"
+        " second by second."
+    )
     requires_system_checks: list = []
     requires_migrations_checks = False
 
@@ -86,7 +89,10 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=VALUE",
-            help="a Service field (externalTrafficPolicy, ...) or a timing field (readiness_delay_s, max_surge, ...)",
+            help=(
+                "a Service field (externalTrafficPolicy, ...)"
+                " or a timing field (readiness_delay_s, max_surge, ...)"
+            ),
         )
         parser.add_argument("--json", action="store_true", help="print the JSON timeline")
 

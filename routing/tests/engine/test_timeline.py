@@ -23,7 +23,7 @@ from routing.engine.timeline import (
     parse_event,
     run_timeline,
 )
-from routing.engine.timeline.run import (
+from routing.engine.timeline.codes import (
     CONNECTIONS_RESET,
     ENDPOINT_NOT_ACCEPTING,
     LB_HEALTH_CHECK_LAG,
@@ -82,14 +82,16 @@ PRESET_SOURCES = [
     # ELB Healthcheck"): defaultNlbHealthCheckInterval = 30, defaultNlbHealthCheckThreshold = 3,
     # used for both HealthyThreshold and UnhealthyThreshold in buildTargetGroupHealthCheck.
     ("aws-nlb", 30, 3, 3),
-    # same file: defaultElbHCInterval = 10, defaultElbHCUnhealthyThreshold = 6, defaultElbHCHealthyThreshold = 2.
+    # same file: defaultElbHCInterval = 10, defaultElbHCUnhealthyThreshold = 6,
+    # defaultElbHCHealthyThreshold = 2.
     ("aws-elb", 10, 6, 2),
     # kubernetes/cloud-provider-gcp (legacy-cloud-providers/gce gce_loadbalancer_external.go, and
     # ingress-gce pkg/healthchecksl4): gceHcCheckIntervalSeconds = 8, gceHcUnhealthyThreshold = 3
     # ("3 * 8 = 24 seconds before the LB will steer traffic away"), gceHcHealthyThreshold = 1.
     ("gcp", 8, 3, 1),
-    # kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go: HealthProbeDefaultProbeInterval = 5,
-    # HealthProbeDefaultNumOfProbe = 2 (https://learn.microsoft.com/azure/load-balancer/load-balancer-custom-probe-overview:
+    # kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go:
+    # HealthProbeDefaultProbeInterval = 5, HealthProbeDefaultNumOfProbe = 2
+    # (https://learn.microsoft.com/azure/load-balancer/load-balancer-custom-probe-overview:
     # a probe that succeeds once puts the instance back in rotation).
     ("azure", 5, 2, 1),
 ]
@@ -107,9 +109,10 @@ def test_lb_presets_carry_the_cloud_defaults(preset, interval, unhealthy, health
 
 
 def test_kube_proxy_and_control_plane_defaults():
-    # kubernetes/kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go SetDefaults_KubeProxyConfiguration:
-    # IPTables.MinSyncPeriod = 1s; IPVS.MinSyncPeriod is not defaulted there (0). nftables
-    # shares the iptables default (NFTables.MinSyncPeriod, converted from the generic MinSyncPeriod).
+    # kubernetes/kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go
+    # SetDefaults_KubeProxyConfiguration: IPTables.MinSyncPeriod = 1s; IPVS.MinSyncPeriod is
+    # not defaulted there (0). nftables shares the iptables default (NFTables.MinSyncPeriod,
+    # converted from the generic MinSyncPeriod).
     assert (
         DEFAULT_SYNC_S["iptables"] == 1.0
         and DEFAULT_SYNC_S["nftables"] == 1.0
