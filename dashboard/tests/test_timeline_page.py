@@ -4,7 +4,6 @@ same page in real headless Chromium (marked ``browser``)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, cast
 
 import pytest
 from django.test import Client
@@ -14,9 +13,6 @@ from dashboard.middleware import CONTENT_SECURITY_POLICY
 from dashboard.tests.test_browser import (
     browser,
 )
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Page as Tab
 
 pytestmark = pytest.mark.django_db
 URL = "/clusters/demo/services/shop/checkout/timeline/"
@@ -101,7 +97,7 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     call_command("load_demo", verbosity=0)
     page = Page(browser, live_server.url)
     # Page.open returns the playwright tab, typed object in test_browser
-    tab = cast("Tab", page.open("/clusters/demo/services/shop/checkout/"))
+    tab = page.open("/clusters/demo/services/shop/checkout/")
     tab.click("[data-timeline-link]")
     tab.select_option("#tl-event", "drain:node-a1")
     tab.select_option("#tl-preset", "gcp")
@@ -119,6 +115,6 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     assert "prestop=30" in tab.url and tab.locator("[data-no-windows]").count() == 1
     page.close()  # fails on any console error (a CSP violation is one)
     phone = Page(browser, live_server.url, width=390)
-    tab = cast("Tab", phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone"))
+    tab = phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone")
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone.close()
