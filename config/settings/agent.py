@@ -6,6 +6,7 @@ reaches the database or signs a session. Deliberately does not import ``base``.
 """
 
 from config.env import env
+from config.logging_config import logging_config
 
 # The agent's own broker URL, e.g. redis://agent:<agent password>@redis:6379/0.
 REDIS_URL = env.str("REDIS_URL")
@@ -30,18 +31,4 @@ CELERY_TIMEZONE = TIME_ZONE
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "ops.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "plain",
-        }
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.env import BASE_DIR, env, secret_key
+from config.logging_config import logging_config
 
 SECRET_KEY = secret_key()
 DEBUG = env.bool("DEBUG", default=False)
@@ -252,22 +253,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # LOG_FORMAT=json: one JSON object per line (ops.logs.JsonFormatter), for log collectors.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "ops.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "plain",
-        }
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"), quiet_sql=True)
 # A Celery worker would replace the root handlers with its own plain ones.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
