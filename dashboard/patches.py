@@ -76,17 +76,28 @@ class Patch:
         return not self.services and not self.proxy
 
 
-def service_patch(*, cluster: Cluster, changes: dict[str, Any]) -> Patch:
-    """What applying ``changes`` would send to the API server, field by field."""
-    patch = Patch()
-    wanted = changes.get("services") or {}
-    keys = [tuple(key.split("/", 1)) for key in wanted if "/" in key]
-    rows = {
+def changed_services(*, cluster: Cluster, changes: dict[str, Any]) -> dict[str, Service]:
+    """The stored rows (namespace, name, raw) of the Services ``changes`` sets, by key."""
+    keys = [tuple(key.split("/", 1)) for key in changes.get("services") or {} if "/" in key]
+    if not keys:
+        return {}
+    return {
         f"{s.namespace}/{s.name}": s
         for s in Service.objects.filter(
             cluster=cluster, namespace__in=[k[0] for k in keys], name__in=[k[1] for k in keys]
-        )
+        ).only("namespace", "name", "raw")
     }
+
+
+def service_patch(
+    *, cluster: Cluster, changes: dict[str, Any], rows: dict[str, Service] | None = None
+) -> Patch:
+    """What applying ``changes`` would send to the API server, field by field (``rows``: the
+    changed Services' rows when the caller has them, see :func:`changed_services`)."""
+    patch = Patch()
+    wanted = changes.get("services") or {}
+    if rows is None:
+        rows = changed_services(cluster=cluster, changes=changes)
     for key, fields in wanted.items():
         row = rows.get(key)
         if row is None:

@@ -248,10 +248,13 @@ def drift_latest(
     return list(reports.order_by("node"))
 
 
-def whatif_export(*, cluster: Cluster, changes: Mapping[str, Any]) -> Any:
+def whatif_export(
+    *, cluster: Cluster, changes: Mapping[str, Any], raws: Mapping[str, Any] | None = None
+) -> Any:
     """The ``routing.whatif.export.Export`` of ``changes`` on ``cluster``, built from the
     Services as stored (works on imported clusters, with nothing applied); None when the
-    what-if sets no Service field."""
+    what-if sets no Service field. ``raws``: the changed Services' raw objects by key, when
+    the caller has read them already."""
     from cluster.models import Service
     from routing.whatif.export import export
 
@@ -259,13 +262,13 @@ def whatif_export(*, cluster: Cluster, changes: Mapping[str, Any]) -> Any:
     keys = list(whatif.services)
     if not keys:
         return None
-    names = {key.partition("/")[2] for key in keys}
-    rows = Service.objects.filter(cluster=cluster, name__in=names).only("namespace", "name", "raw")
-    found = {
-        f"{row.namespace}/{row.name}": row.raw
-        for row in rows
-        if f"{row.namespace}/{row.name}" in keys
-    }
+    if raws is None:
+        names = {key.partition("/")[2] for key in keys}
+        rows = Service.objects.filter(cluster=cluster, name__in=names).only(
+            "namespace", "name", "raw"
+        )
+        raws = {f"{row.namespace}/{row.name}": row.raw for row in rows}
+    found = {key: raws[key] for key in keys if key in raws}
     missing = [key for key in keys if key not in found]
     if missing:
         raise InputError(

@@ -50,14 +50,15 @@ def _preview(
     if row.error:
         return {"changes": changes, "error": row.error}
     compared = row.compared
+    rows = patches.changed_services(cluster=cluster, changes=changes)  # one read for both
     return {
         "changes": changes,
         "error": None,
         "compared": [
             (d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared
         ],
-        "patch": patches.service_patch(cluster=cluster, changes=changes),
-        "export": _export(cluster, changes),
+        "patch": patches.service_patch(cluster=cluster, changes=changes, rows=rows),
+        "export": _export(cluster, changes, {key: s.raw for key, s in rows.items()}),
     }
 
 
@@ -70,10 +71,12 @@ EXPORTS = (
 )
 
 
-def _export(cluster: Cluster, changes: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _export(
+    cluster: Cluster, changes: dict[str, Any], raws: dict[str, Any]
+) -> list[tuple[str, str, str]]:
     """The what-if as copyable patches: needs no Apply, so imported clusters get it too."""
     try:
-        found = whatif_export(cluster=cluster, changes=changes)
+        found = whatif_export(cluster=cluster, changes=changes, raws=raws)
     except InputError:
         return []
     return [(fmt, label, found.text(fmt)) for fmt, label in EXPORTS] if found else []
