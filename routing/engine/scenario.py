@@ -26,7 +26,15 @@ from routing.engine.types import (
     ProxyConfig,
     Service,
 )
-from routing.engine.whatif_fields import BY_NAME, FIELDS, Value, WhatIfField, field_named
+from routing.engine.whatif_fields import (
+    BY_NAME,
+    FIELDS,
+    MODE_RELEASES,
+    Value,
+    WhatIfField,
+    check_release,
+    field_named,
+)
 
 
 class Answer(Protocol):
@@ -130,16 +138,21 @@ def _check(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField
     """Refuse what cannot apply (field, code and one line); the parsed Service changes."""
     services = _service_changes(snapshot, scenario)
     for label, modes in (
-        ("proxy_mode", [scenario.proxy_mode]),
-        ("node_proxy_modes", scenario.node_proxy_modes.values()),
+        ("proxy_mode", [(None, scenario.proxy_mode)]),
+        ("node_proxy_modes", list(scenario.node_proxy_modes.items())),
     ):
-        for mode in modes:
+        for node, mode in modes:
             if mode is not None and mode not in PROXY_MODES:
                 raise ScenarioError(
                     f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}",
                     field=label,
                     code=INVALID_CHOICE,
                 )
+            if mode is not None:
+                # A removed mode is refused like a version-gated field value.
+                version = snapshot.proxy_for(node).version
+                where = label if node is None else f"{label}.{node}"
+                check_release("proxy_mode", mode, MODE_RELEASES.get(mode), version, where=where)
     for label, scheds in (
         ("ipvs_scheduler", [scenario.ipvs_scheduler]),
         ("node_ipvs_schedulers", scenario.node_ipvs_schedulers.values()),
