@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -375,3 +376,32 @@ def test_adapter_assumptions_close_the_explanation() -> None:
     assert answer["explain"][-1].startswith(
         "SNAPSHOT_ASSUMPTION: no kube-system/kube-proxy ConfigMap"
     )
+
+
+# --- forwarded is not working: outcome and effective_dropped (issue 11 item 7) ---------------
+# Upstream pkg/proxy/ipvs/proxier.go: with externalTrafficPolicy=Local external traffic is
+# not masqueraded, and an empty Local set makes IPVS program the Cluster set instead
+# (kubernetes#97081). A remote pod then replies to the client from its own IP: lost.
+
+
+def test_ipvs_local_fallback_to_remote_endpoints_is_forwarded_but_not_working() -> None:
+    service = service_obj("web", type="NodePort", etp="Local")
+    ask = Question(service="default/web", source="external:n2", proxy_mode="ipvs")
+    answer = simulate(snap(*THREE, services=[(service, WEB)]), ask).to_json()
+    assert (answer["action"], answer["dropped"]) == ("forward", 0.0)  # kube-proxy's verdict
+    assert (answer["outcome"], answer["effective_dropped"]) == ("replies_lost", 1.0)
+    assert any(line.startswith("IPVS_FALLBACK_REPLY_LOST") for line in answer["explain"])
+    # iptables drops the same connections outright: same effective share, other outcome.
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), replace(ask, proxy_mode=None)
+    ).to_json()
+    assert (answer["action"], answer["outcome"], answer["effective_dropped"]) == (
+        "drop",
+        "dropped",
+        1.0,
+    )
+    # The node with an endpoint of its own keeps the client IP and gets its replies.
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), replace(ask, source="external:n1")
+    ).to_json()
+    assert (answer["outcome"], answer["effective_dropped"]) == ("ok", 0.0)
