@@ -418,7 +418,8 @@ class AnswerDiff:
             for ip in sorted(old.keys() | new.keys())
             if abs(new.get(ip, 0.0) - old.get(ip, 0.0)) > 1e-9
         ]
-        delta_drop = round(self.after["dropped"] - self.before["dropped"], 6)
+        # Effective: a share forwarded whose replies are lost never "stops dropping".
+        delta_drop = round(_failing(self.after) - _failing(self.before), 6)
 
         def change(path: tuple[str, ...]) -> dict[str, Any]:
             a: Any = self.before
@@ -436,6 +437,10 @@ class AnswerDiff:
             "newly_dropped": max(delta_drop, 0.0),
             "stops_dropping": max(-delta_drop, 0.0),
             "action": {"before": self.before["action"], "after": self.after["action"]},
+            "outcome": {
+                "before": self.before.get("outcome"),
+                "after": self.after.get("outcome"),
+            },
             "drop_reason": {
                 "before": self.before["drop_reason"],
                 "after": self.after["drop_reason"],
@@ -449,6 +454,12 @@ class AnswerDiff:
             "cross_zone": change(("locality", "cross_zone")),
             "imbalance": change(("imbalance",)),
         }
+
+
+def _failing(answer: Mapping[str, Any]) -> float:
+    """The share of new connections that do not work (``effective_dropped``: dropped,
+    refused or forwarded with replies lost); ``dropped`` for answers stored without it."""
+    return float(answer.get("effective_dropped", answer["dropped"]))
 
 
 def diff_answers(before: Answer, after: Answer) -> AnswerDiff:

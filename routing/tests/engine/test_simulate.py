@@ -9,6 +9,7 @@ import pytest
 
 from routing.engine.costmodel import CostModel
 from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import diff_answers
 from routing.engine.simulate import Question, QuestionError, simulate
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
@@ -405,3 +406,18 @@ def test_ipvs_local_fallback_to_remote_endpoints_is_forwarded_but_not_working() 
         snap(*THREE, services=[(service, WEB)]), replace(ask, source="external:n1")
     ).to_json()
     assert (answer["outcome"], answer["effective_dropped"]) == ("ok", 0.0)
+
+
+def test_a_what_if_to_ipvs_never_says_stops_dropping_when_replies_are_lost() -> None:
+    """iptables drops eTP=Local NodePort traffic at n2 (no local endpoint); IPVS forwards it
+    to the Cluster set without SNAT (pkg/proxy/ipvs/proxier.go, kubernetes#97081), whose
+    replies are lost: the what-if stops no failure."""
+    service = service_obj("web", type="NodePort", etp="Local")
+    snapshot = snap(*THREE, services=[(service, WEB)])
+    ask = Question(service="default/web", source="external:n2")
+    diff = diff_answers(
+        simulate(snapshot, ask), simulate(snapshot, replace(ask, proxy_mode="ipvs"))
+    ).to_json()
+    assert diff["action"] == {"before": "drop", "after": "forward"}
+    assert diff["outcome"] == {"before": "dropped", "after": "replies_lost"}
+    assert (diff["stops_dropping"], diff["newly_dropped"]) == (0.0, 0.0)
