@@ -30,7 +30,8 @@ DEMO_QUESTIONS = [
     ("shop/cache", "pod:node-c3", None, None, {"internalTrafficPolicy": "Cluster"}, "ipvs"),
     ("shop/cart", "pod:node-a1", None, None, {"trafficDistribution": "PreferClose"}, "nftables"),
     ("shop/payments", "pod:node-b2", None, None, {"sessionAffinity": "ClientIP"}, None),
-    ("default/kubernetes", "pod:node-a1", None, "https", {}, "userspace"),
+    # userspace: refused on this 1.26+ cluster (see BAD_QUESTIONS); iptables named explicitly
+    ("default/kubernetes", "pod:node-a1", None, "https", {}, "iptables"),
 ]
 
 
@@ -115,6 +116,12 @@ BAD_QUESTIONS = {
         {"set": {"trafficDistribution": "PreferSameNode"}},
         "set.trafficDistribution",
         "PreferSameNode",
+    ),
+    # the dump runs 1.30; userspace was removed in 1.26 (CHANGELOG-1.26, #112133)
+    "mode removed before the cluster's release": (
+        {"proxy_mode": "userspace"},
+        "proxy_mode",
+        "userspace",
     ),
     "bad proxy mode": ({"proxy_mode": "bogus"}, "proxy_mode", "bogus"),
     "bad IPVS scheduler": ({"ipvs_scheduler": "bogus"}, "ipvs_scheduler", "bogus"),

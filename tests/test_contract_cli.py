@@ -196,6 +196,11 @@ SIMULATE_BAD = {
         ["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "bogus"],
         "bogus",
     ),
+    # the dump runs 1.30; the userspace proxier was removed in 1.26 (CHANGELOG-1.26)
+    "userspace on 1.30": (
+        ["--service", "default/web", "--source", "pod:n1", "--proxy-mode", "userspace"],
+        "removed after Kubernetes 1.25",
+    ),
     "bad IPVS scheduler": (
         ["--service", "default/web", "--source", "pod:n1", "--ipvs-scheduler", "bogus"],
         "bogus",

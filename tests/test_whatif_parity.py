@@ -98,6 +98,10 @@ def _page_entries(context: Any) -> list[dict[str, Any]]:
             "to": d.before.to,
             "nodes": d.before.nodes_total,
             "dropped": {"before": round(d.before.dropped, 6), "after": round(d.after.dropped, 6)},
+            "effective_dropped": {
+                "before": round(d.before.effective_dropped, 6),
+                "after": round(d.after.effective_dropped, 6),
+            },
             "newly_dropped": round(d.newly_dropped, 6),
             "stops_dropping": round(d.stops_dropping, 6),
             "moved": [
@@ -115,7 +119,9 @@ def _brief(answer: dict[str, Any]) -> dict[str, Any]:
         k: answer[k]
         for k in (
             "action",
+            "outcome",
             "dropped",
+            "effective_dropped",
             "drop_reason",
             "client_ip_preserved",
             "endpoints",

@@ -408,3 +408,19 @@ def test_an_imported_cluster_gets_the_whatif_as_copyable_patches(
 def test_a_whatif_without_service_fields_offers_no_patch(client: Client, demo: Cluster) -> None:
     body = whatif(client, service="shop/inventory", down="node-a1")
     assert "data-copy-from" not in body
+
+
+def test_ipvs_forwarding_into_lost_replies_never_stops_dropping(
+    client: Client, demo: Cluster
+) -> None:
+    """checkout is eTP=Local: iptables drops at nodes without a checkout pod; IPVS forwards
+    there to the Cluster set without SNAT (pkg/proxy/ipvs/proxier.go, kubernetes#97081), so
+    the replies are lost: kube-proxy's drop share falls, the share that works does not."""
+    body = whatif(client, service="shop/checkout", proxy_mode="ipvs")
+    failing = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
+    assert f'data-before-dropped="nodeport">{failing}<' in body
+    assert 'data-after-dropped="nodeport" class="">0.0%<' in body
+    assert f'data-before-effective-dropped="nodeport">{failing}<' in body
+    assert f'data-after-effective-dropped="nodeport">{failing}<' in body
+    assert "stops dropping" not in body
+    assert "replies_lost" in body

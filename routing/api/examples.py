@@ -46,7 +46,9 @@ SIMULATE = [
             "to": "clusterip",
             "proxy_mode": "iptables",
             "action": "forward",
+            "outcome": "ok",
             "dropped": 0.0,
+            "effective_dropped": 0.0,
             "drop_reason": None,
             "client_ip_preserved": True,
             "endpoints": [
@@ -187,7 +189,9 @@ SCENARIO_OUT = [
 
 _BRIEF = {
     "action": "drop",
+    "outcome": "dropped",
     "dropped": 1.0,
+    "effective_dropped": 1.0,
     "drop_reason": "LOCAL_NO_ENDPOINT_ON_NODE",
     "client_ip_preserved": True,
     "endpoints": [],
@@ -217,7 +221,9 @@ PREVIEW = [
                             "after": {
                                 **_BRIEF,
                                 "action": "forward",
+                                "outcome": "ok",
                                 "dropped": 0.0,
+                                "effective_dropped": 0.0,
                                 "drop_reason": None,
                                 "client_ip_preserved": False,
                                 "endpoints": [
@@ -241,6 +247,7 @@ PREVIEW = [
                                 "newly_dropped": 0.0,
                                 "stops_dropping": 1.0,
                                 "action": {"before": "drop", "after": "forward"},
+                                "outcome": {"before": "dropped", "after": "ok"},
                                 "drop_reason": {
                                     "before": "LOCAL_NO_ENDPOINT_ON_NODE",
                                     "after": None,
@@ -260,6 +267,7 @@ PREVIEW = [
                             "to": "nodeport",
                             "nodes": 10,
                             "dropped": {"before": 0.9, "after": 0.0},
+                            "effective_dropped": {"before": 0.9, "after": 0.0},
                             "newly_dropped": 0.0,
                             "stops_dropping": 0.9,
                             "changed": True,

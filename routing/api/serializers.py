@@ -29,6 +29,7 @@ from routing.api.report_serializers import (  # noqa: F401 - re-exported
     RulesSerializer,
 )
 from routing.engine.candidates import DESTINATIONS
+from routing.engine.simulate import OUTCOMES
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 from routing.engine.whatif_fields import FIELDS, WhatIfField
 from routing.models import Scenario
@@ -245,8 +246,20 @@ class SimulateAnswerSerializer(serializers.Serializer):
     source = SimulateSourceSerializer()  # type: ignore[assignment]
     to = serializers.ChoiceField(DESTINATIONS)
     proxy_mode = serializers.ChoiceField(PROXY_MODES)
-    action = serializers.ChoiceField(("forward", "drop", "reject"))
+    action = serializers.ChoiceField(
+        ("forward", "drop", "reject"), help_text="kube-proxy's verdict for the connection."
+    )
+    outcome = serializers.ChoiceField(
+        OUTCOMES,
+        help_text=(
+            "Whether the connections work: ok, partly_dropped, replies_lost (forwarded but the "
+            "replies never reach the client), dropped, refused, not_proxied."
+        ),
+    )
     dropped = serializers.FloatField()
+    effective_dropped = serializers.FloatField(
+        help_text="Share that does not work: dropped, refused, or forwarded with replies lost."
+    )
     drop_reason = serializers.CharField(allow_null=True)
     client_ip_preserved = serializers.BooleanField()
     endpoints = AnswerEndpointSerializer(many=True)
@@ -383,7 +396,9 @@ class AnswerBriefSerializer(serializers.Serializer):
     """The part of a simulate answer a preview shows beside the diff."""
 
     action = serializers.ChoiceField(("forward", "drop", "reject"))
+    outcome = serializers.ChoiceField(OUTCOMES)
     dropped = serializers.FloatField()
+    effective_dropped = serializers.FloatField()
     drop_reason = serializers.CharField(allow_null=True)
     client_ip_preserved = serializers.BooleanField()
     endpoints = AnswerEndpointSerializer(many=True)
@@ -429,6 +444,9 @@ class AnswerDiffSerializer(serializers.Serializer):
     newly_dropped = serializers.FloatField()
     stops_dropping = serializers.FloatField()
     action = BeforeAfterTextSerializer()
+    outcome = BeforeAfterTextSerializer(
+        help_text="Whether the connections work (ok, replies_lost, dropped, refused, ...)."
+    )
     drop_reason = BeforeAfterTextSerializer()
     client_ip_preserved = BeforeAfterBoolSerializer()
     latency_ms = NumberChangeSerializer()
@@ -470,8 +488,13 @@ class PreviewEntrySerializer(serializers.Serializer):
     to = serializers.CharField()
     nodes = serializers.IntegerField(help_text="Source nodes counted.")
     dropped = BeforeAfterNumberSerializer()
-    newly_dropped = serializers.FloatField()
-    stops_dropping = serializers.FloatField()
+    effective_dropped = BeforeAfterNumberSerializer(
+        help_text="Share that does not work: dropped, refused or forwarded with replies lost."
+    )
+    newly_dropped = serializers.FloatField(help_text="Newly failing (effective_dropped rises).")
+    stops_dropping = serializers.FloatField(
+        help_text="Failing before and working after (effective_dropped falls)."
+    )
     moved = MovedSerializer(many=True)
     changed = serializers.BooleanField()
 

@@ -33,6 +33,11 @@ def summary_lines(answer: dict) -> list[str]:
         + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")
         + f"   client IP preserved: {'yes' if answer['client_ip_preserved'] else 'no'}",
     ]
+    if "outcome" in answer:
+        lines.append(
+            f"outcome: {answer['outcome']}   not working (effective dropped): "
+            f"{answer['effective_dropped']:.1%}"
+        )
     if answer.get("ingress_nodes"):
         shown = ", ".join(f"{n['node']} {n['share']:.1%}" for n in answer["ingress_nodes"][:10])
         more = len(answer["ingress_nodes"]) - 10

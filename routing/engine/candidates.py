@@ -23,6 +23,7 @@ from routing.engine.decide import (
     REJECT,
     decide,
     draining,
+    replies_lost,
 )
 from routing.engine.explain import Code, Reason, reason
 from routing.engine.snapshot import Snapshot
@@ -67,6 +68,9 @@ class Path:
     #: IPVS only: terminating endpoints that left this virtual server and stay as weight-0
     #: real servers while their TCP connections drain (graceful termination).
     quiesced: tuple[Endpoint, ...] = ()
+    #: keys of the ``endpoints`` whose replies never reach the client although kube-proxy
+    #: forwards to them (``decide.replies_lost``): counted in ``effective_dropped``.
+    lost: frozenset[str] = frozenset()
 
 
 def path_for(
@@ -125,6 +129,19 @@ def path_for(
         quiesced = draining(
             eps, verdict.endpoints, cat.local, cat.topology_mode, node, snapshot.zone_of(node)
         )
+    lost = frozenset(
+        ep.key
+        for ep in verdict.endpoints
+        if replies_lost(
+            verdict.fallback,
+            verdict.preserved,
+            ep.node,
+            node=node,
+            to=to,
+            pod_source=pod_source,
+            host_source=host_source,
+        )
+    )
     return Path(
         node,
         verdict.action,
@@ -134,4 +151,5 @@ def path_for(
         trail,
         mode,
         quiesced,
+        lost,
     )

@@ -195,11 +195,17 @@ def decide(
     if notes is not None:
         if fallback:
             notes.append((Code.IPVS_LOCAL_FALLBACK_TO_CLUSTER, ""))
-            if (
-                to != CLUSTERIP
-                and not pod_source
-                and not host_source
-                and any(ep.node != node for ep in chosen)
+            if any(
+                replies_lost(
+                    True,
+                    preserved,
+                    ep.node,
+                    node=node,
+                    to=to,
+                    pod_source=pod_source,
+                    host_source=host_source,
+                )
+                for ep in chosen
             ):
                 notes.append((Code.IPVS_FALLBACK_REPLY_LOST, ""))
         elif code is not None:
@@ -207,6 +213,38 @@ def decide(
             # ever empty when nothing is usable anywhere, a REJECT that names no policy).
             notes.append((code, policy if which == LOCAL else _ETP))
     return Verdict(action, chosen, preserved, code, fallback, () if notes is None else tuple(notes))
+
+
+def replies_lost(
+    fallback: bool,
+    preserved: bool,
+    endpoint_node: str | None,
+    *,
+    node: str | None,
+    to: str,
+    pod_source: bool,
+    host_source: bool = False,
+) -> bool:
+    """Whether a connection kube-proxy on ``node`` forwards to an endpoint on
+    ``endpoint_node`` never gets its replies back (reason ``IPVS_FALLBACK_REPLY_LOST``):
+    forwarded, but not working, so ``simulate`` and the analysis count it in
+    ``effective_dropped`` with outcome ``replies_lost``.
+
+    Upstream ``pkg/proxy/ipvs/proxier.go`` (``syncService`` / ``writeIptablesRules``): with
+    externalTrafficPolicy=Local the external traffic is not masqueraded (the client IP is
+    kept), yet when the Local set is empty IPVS programs the Cluster set (``fallback``,
+    kubernetes#97081). A remote pod then answers the external client straight from its own
+    IP, not through the node that DNATed: the client discards the reply (asymmetric path).
+    Only external clients at a node address (not the ClusterIP, not pods or host processes
+    on the node) and only without SNAT (``preserved``)."""
+    return (
+        fallback
+        and preserved
+        and to != CLUSTERIP
+        and not pod_source
+        and not host_source
+        and endpoint_node != node
+    )
 
 
 _REJECTED: tuple[str, tuple[()], Code | None, bool] = (

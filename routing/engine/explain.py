@@ -233,7 +233,7 @@ MESSAGES: dict[Code, str] = {
     Code.NODE_NOT_READY: "node {node} is not Ready: its kube-proxy rules may be stale",
     Code.IPVS_FALLBACK_REPLY_LOST: (
         "IPVS fallback without SNAT: the remote pod answers the external client directly from its "
-        "own IP, so the reply is usually discarded"
+        "own IP, so the reply is discarded: forwarded, yet not working (outcome replies_lost)"
     ),
     Code.LB_SOURCE_RANGES: (
         "loadBalancerSourceRanges {ranges}: clients outside them are dropped at the load-balancer "

@@ -26,7 +26,15 @@ from routing.engine.types import (
     ProxyConfig,
     Service,
 )
-from routing.engine.whatif_fields import BY_NAME, FIELDS, Value, WhatIfField, field_named
+from routing.engine.whatif_fields import (
+    BY_NAME,
+    FIELDS,
+    MODE_RELEASES,
+    Value,
+    WhatIfField,
+    check_release,
+    field_named,
+)
 
 
 class Answer(Protocol):
@@ -130,16 +138,21 @@ def _check(snapshot: Snapshot, scenario: Scenario) -> dict[str, dict[WhatIfField
     """Refuse what cannot apply (field, code and one line); the parsed Service changes."""
     services = _service_changes(snapshot, scenario)
     for label, modes in (
-        ("proxy_mode", [scenario.proxy_mode]),
-        ("node_proxy_modes", scenario.node_proxy_modes.values()),
+        ("proxy_mode", [(None, scenario.proxy_mode)]),
+        ("node_proxy_modes", list(scenario.node_proxy_modes.items())),
     ):
-        for mode in modes:
+        for node, mode in modes:
             if mode is not None and mode not in PROXY_MODES:
                 raise ScenarioError(
                     f"proxy mode {mode!r} is not one of {', '.join(PROXY_MODES)}",
                     field=label,
                     code=INVALID_CHOICE,
                 )
+            if mode is not None:
+                # A removed mode is refused like a version-gated field value.
+                version = snapshot.proxy_for(node).version
+                where = label if node is None else f"{label}.{node}"
+                check_release("proxy_mode", mode, MODE_RELEASES.get(mode), version, where=where)
     for label, scheds in (
         ("ipvs_scheduler", [scenario.ipvs_scheduler]),
         ("node_ipvs_schedulers", scenario.node_ipvs_schedulers.values()),
@@ -405,7 +418,8 @@ class AnswerDiff:
             for ip in sorted(old.keys() | new.keys())
             if abs(new.get(ip, 0.0) - old.get(ip, 0.0)) > 1e-9
         ]
-        delta_drop = round(self.after["dropped"] - self.before["dropped"], 6)
+        # Effective: a share forwarded whose replies are lost never "stops dropping".
+        delta_drop = round(_failing(self.after) - _failing(self.before), 6)
 
         def change(path: tuple[str, ...]) -> dict[str, Any]:
             a: Any = self.before
@@ -423,6 +437,10 @@ class AnswerDiff:
             "newly_dropped": max(delta_drop, 0.0),
             "stops_dropping": max(-delta_drop, 0.0),
             "action": {"before": self.before["action"], "after": self.after["action"]},
+            "outcome": {
+                "before": self.before.get("outcome"),
+                "after": self.after.get("outcome"),
+            },
             "drop_reason": {
                 "before": self.before["drop_reason"],
                 "after": self.after["drop_reason"],
@@ -436,6 +454,12 @@ class AnswerDiff:
             "cross_zone": change(("locality", "cross_zone")),
             "imbalance": change(("imbalance",)),
         }
+
+
+def _failing(answer: Mapping[str, Any]) -> float:
+    """The share of new connections that do not work (``effective_dropped``: dropped,
+    refused or forwarded with replies lost); ``dropped`` for answers stored without it."""
+    return float(answer.get("effective_dropped", answer["dropped"]))
 
 
 def diff_answers(before: Answer, after: Answer) -> AnswerDiff:

@@ -109,6 +109,28 @@ class Question:
         )
 
 
+#: ``outcome`` values: does the connection work (``action`` is kube-proxy's verdict)?
+#: ok — forwarded and answered; partly_dropped — forwarded, but some share is dropped or
+#: refused; replies_lost — forwarded (some or all of it) to endpoints whose replies never
+#: reach the client; dropped / refused — kube-proxy's DROP / REJECT for all of it;
+#: not_proxied — kube-proxy does not handle the Service (DNS answers).
+OUTCOMES = ("ok", "partly_dropped", "replies_lost", "dropped", "refused", "not_proxied")
+
+
+def outcome_of(action: str, dropped: float, replies_lost: float, *, proxied: bool = True) -> str:
+    """The ``outcome`` of an answer with kube-proxy's ``action``, its ``dropped`` share and
+    the forwarded share whose replies are lost (``decide.replies_lost``)."""
+    if action == REJECT:
+        return "refused"
+    if action == DROP:
+        return "dropped"
+    if replies_lost > 1e-9:
+        return "replies_lost"
+    if dropped > 1e-9:
+        return "partly_dropped"
+    return "ok" if proxied else "not_proxied"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The answer to one ``Question`` (raw shares; ``to_json`` rounds them)."""
@@ -147,6 +169,14 @@ class Answer:
     #: when a headless Service has no address to return — and ``dns`` lists it.
     proxied: bool = True
     dns: tuple[str, ...] = ()
+    #: forwarded share whose replies never reach the client (IPVS eTP=Local fallback to a
+    #: remote endpoint without SNAT): kube-proxy forwards it, yet it does not work.
+    replies_lost: float = 0.0
+
+    @property
+    def outcome(self) -> str:
+        """Whether the connections work, beside kube-proxy's own ``action`` (``OUTCOMES``)."""
+        return outcome_of(self.action, self.dropped, self.replies_lost, proxied=self.proxied)
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md simulate object, plus extra keys (nodes, zones, locality, …)."""
@@ -183,6 +213,8 @@ class Answer:
             "proxy_mode": self.proxy_mode,
             "action": self.action,
             "dropped": dropped,
+            "outcome": self.outcome,
+            "effective_dropped": round(min(1.0, dropped + self.replies_lost), 6),
             "drop_reason": self.drop_reason,
             "client_ip_preserved": self.client_ip_preserved,
             "endpoints": endpoints,
@@ -417,6 +449,8 @@ class _Totals:
     drop_weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     dropped: float = 0.0
     rejected: float = 0.0
+    #: forwarded share whose replies never reach the client (``decide.replies_lost``).
+    replies_lost: float = 0.0
     latency: Mapping[str, float] | None = None
 
 
@@ -524,6 +558,8 @@ def _accumulate(
             share = weight * choice.shares.get(ep.key, 0.0)
             prev = totals.shares.get(ep.key)
             totals.shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
+            if ep.key in path.lost:
+                totals.replies_lost += share
             totals.locality[
                 locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))
             ] += share
@@ -596,6 +632,7 @@ def simulate(
         action=action,
         endpoint_shares=totals.shares,
         dropped=totals.dropped,
+        replies_lost=totals.replies_lost,
         rejected=totals.rejected,
         drop_reason=max(drops, key=drops.__getitem__) if drops else None,
         client_ip_preserved=all(preserved),

@@ -114,26 +114,7 @@ class WhatIfField:
 
     def check_release(self, value: Value, version: Version, *, where: str) -> None:
         """Refuse a value the cluster's Kubernetes release does not have."""
-        if not self.releases:
-            return
-        span = self.releases.get(str(value))
-        if span is None:
-            return
-        first, last = span
-        if version < first:
-            raise ScenarioError(
-                f"{self.name}={value} needs Kubernetes {first[0]}.{first[1]}+ "
-                f"(cluster runs {version[0]}.{version[1]})",
-                field=where,
-                code=UNSUPPORTED_RELEASE,
-            )
-        if last is not None and version > last:
-            raise ScenarioError(
-                f"{self.name}={value} was removed after Kubernetes {last[0]}.{last[1]} "
-                f"(cluster runs {version[0]}.{version[1]})",
-                field=where,
-                code=UNSUPPORTED_RELEASE,
-            )
+        check_release(self.name, value, self.releases.get(str(value)), version, where=where)
 
     def engine_value(self, value: Value) -> Any:
         """The engine attribute's value for ``value`` (the unset value becomes None)."""
@@ -154,6 +135,44 @@ class WhatIfField:
         )
         needs = f" Needs {self.requires[0]}={self.requires[1]}." if self.requires else ""
         return f"{self.help} Accepts {accepts}.{acts}{needs}"
+
+
+def check_release(
+    name: str,
+    value: Value,
+    span: tuple[Version, Version | None] | None,
+    version: Version,
+    *,
+    where: str,
+) -> None:
+    """Refuse ``name=value`` when ``version`` is outside ``span`` (first, last minor; last
+    None = still there; span None = every release): ``ScenarioError(code=UNSUPPORTED_RELEASE)``."""
+    if span is None:
+        return
+    first, last = span
+    if version < first:
+        raise ScenarioError(
+            f"{name}={value} needs Kubernetes {first[0]}.{first[1]}+ "
+            f"(cluster runs {version[0]}.{version[1]})",
+            field=where,
+            code=UNSUPPORTED_RELEASE,
+        )
+    if last is not None and version > last:
+        raise ScenarioError(
+            f"{name}={value} was removed after Kubernetes {last[0]}.{last[1]} "
+            f"(cluster runs {version[0]}.{version[1]})",
+            field=where,
+            code=UNSUPPORTED_RELEASE,
+        )
+
+
+#: proxy mode -> (first, last) Kubernetes minor whose kube-proxy has it, for the
+#: ``proxy_mode`` / ``node_proxy_modes`` what-ifs. userspace: removed in 1.26
+#: (CHANGELOG-1.26, kubernetes/kubernetes#112133: "the userspace proxy mode ... has
+#: been removed"); 1.25 was the last release with ``pkg/proxy/userspace``.
+MODE_RELEASES: Mapping[str, tuple[Version, Version | None]] = MappingProxyType(
+    {"userspace": ((1, 0), (1, 25))}
+)
 
 
 FIELDS: tuple[WhatIfField, ...] = (

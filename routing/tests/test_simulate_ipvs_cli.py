@@ -59,7 +59,10 @@ def test_every_ipvs_scheduler_from_the_cli(dump: Path, scheduler: str, source: s
 
 
 def test_userspace_from_the_cli(dump: Path) -> None:
-    answer = simulate_json(dump, "--source", "pod:n1", "--proxy-mode", "userspace")
+    # userspace exists up to 1.25 (removed in 1.26, CHANGELOG-1.26): name such a release
+    answer = simulate_json(
+        dump, "--source", "pod:n1", "--proxy-mode", "userspace", "--kube-version", "1.25"
+    )
     assert answer["proxy_mode"] == "userspace" and answer["client_ip_preserved"] is False
     assert [e["share"] for e in answer["endpoints"]] == [0.5, 0.5]
 

@@ -107,6 +107,21 @@ class Entry:
         return float(sum(p.answer["dropped"] * p.group.weight for p in self.paths)) / total
 
     @property
+    def effective_dropped(self) -> float:
+        """The node-weighted share that does not work: dropped, refused, or forwarded with
+        the replies lost (the answers' ``effective_dropped``)."""
+        total = sum(p.group.weight for p in self.paths) or 1
+        return (
+            float(
+                sum(
+                    p.answer.get("effective_dropped", p.answer["dropped"]) * p.group.weight
+                    for p in self.paths
+                )
+            )
+            / total
+        )
+
+    @property
     def latency_ms(self) -> float | None:
         """Expected latency of a forwarded connection, weighted by forwarded traffic."""
         pairs = [
@@ -337,13 +352,15 @@ class EntryDiff:
 
     @property
     def newly_dropped(self) -> float:
-        """Node-weighted share of the entry's connections dropped after but not before."""
-        return max(self.after.dropped - self.before.dropped, 0.0)
+        """Node-weighted share of the entry's connections failing after but not before
+        (dropped, refused or replies lost: ``effective_dropped``)."""
+        return max(self.after.effective_dropped - self.before.effective_dropped, 0.0)
 
     @property
     def stops_dropping(self) -> float:
-        """Node-weighted share dropped before and delivered after."""
-        return max(self.before.dropped - self.after.dropped, 0.0)
+        """Node-weighted share failing before and working after: a share kube-proxy now
+        forwards but whose replies are lost does not count (``effective_dropped``)."""
+        return max(self.before.effective_dropped - self.after.effective_dropped, 0.0)
 
     @property
     def moved(self) -> list[tuple[str, float, float]]:
@@ -374,6 +391,10 @@ class EntryDiff:
             "dropped": {
                 "before": round(self.before.dropped, 6),
                 "after": round(self.after.dropped, 6),
+            },
+            "effective_dropped": {
+                "before": round(self.before.effective_dropped, 6),
+                "after": round(self.after.effective_dropped, 6),
             },
             "newly_dropped": round(self.newly_dropped, 6),
             "stops_dropping": round(self.stops_dropping, 6),
@@ -528,7 +549,9 @@ def brief(answer: dict[str, Any]) -> dict[str, Any]:
         key: answer[key]
         for key in (
             "action",
+            "outcome",
             "dropped",
+            "effective_dropped",
             "drop_reason",
             "client_ip_preserved",
             "endpoints",

@@ -138,6 +138,7 @@ def source_stats(
         shares=tuple(agg.shares),
         lb_fail_open=agg.lb_fail_open,
         ipvs_fallback_nodes=agg.ipvs_fallback,
+        replies_lost=agg.replies_lost,
     )
 
 

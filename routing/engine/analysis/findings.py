@@ -251,14 +251,19 @@ def ipvs_local_fallback(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
         f"IPVS: {s.ipvs_fallback_nodes} of {s.nodes} nodes have no local endpoint and forward "
         f"{_SOURCE_WORDS[s.source]} to remote endpoints instead of dropping (kubernetes#97081)"
     )
-    if s.source in ("external", "lb"):
-        # No SNAT on that path: the endpoint answers the client directly, from the wrong address.
-        message += "; without SNAT the replies bypass the node and usually never reach the client"
+    if s.replies_lost > 0:
+        # No SNAT on that path: the endpoint answers the client directly, from the wrong
+        # address (decide.replies_lost) — simulate's outcome "replies_lost", counted in
+        # effective_dropped like a drop.
+        message += (
+            f"; without SNAT the replies bypass the node and never reach the client "
+            f"({s.replies_lost:.0%} of connections forwarded but not working: replies_lost)"
+        )
     return _finding(
         row,
         "IPVS_LOCAL_FALLBACK",
         "warning",
-        s.ipvs_fallback_nodes / max(s.nodes, 1),
+        s.replies_lost or s.ipvs_fallback_nodes / max(s.nodes, 1),
         message,
         source=s.source,
     )

@@ -40,6 +40,9 @@ class SourceAggregate:
     lb_fail_open: bool = False
     #: source nodes whose IPVS replaced an empty Local set by the Cluster set.
     ipvs_fallback: int = 0
+    #: share of all connections forwarded whose replies never reach the client
+    #: (``decide.replies_lost``): counted in ``effective_dropped``.
+    replies_lost: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from routing.engine.decide import (
     decide,
     draining,
     node_address_vip,
+    replies_lost,
     uses_local_set,
     vip_depends_on_node,
 )
@@ -443,6 +444,8 @@ def _node_answer(
             continue  # dh/lblc pin one backend: most shares are zero
         mass = delivered * share
         agg.shares[i] += mass
+        if answer.fallback and _lost(agg, answer, p.ep_node[i], node):
+            agg.replies_lost += mass
         agg.locality[_LOC_INDEX[locality(node, zone, p.ep_node[i], p.ep_zone[i])]] += mass
     if answer.preserved:
         agg.preserved += delivered
@@ -497,6 +500,9 @@ def _add_bulk(
             if not share:
                 continue
             agg_shares[i] += total * share
+            # The group's nodes have no endpoint of their own: every endpoint is remote.
+            if group[0][1].fallback and _lost(agg, group[0][1], ep_node[i], None):
+                agg.replies_lost += total * share
             zone = ep_zone[i]
             zone_mass[zone] = zone_mass.get(zone, 0.0) + share
         by_class = {}
@@ -515,6 +521,21 @@ def _add_bulk(
             # One node of the group is this endpoint's own: same node there, not same/cross zone.
             loc[_LOC_INDEX[locality("", hit[0].zone, None, ep_zone[i])]] -= unit * share
             loc[same_node] += unit * share
+
+
+def _lost(
+    agg: SourceAggregate, answer: Verdict, endpoint_node: str | None, node: str | None
+) -> bool:
+    """``decide.replies_lost`` for ``agg``'s source class (``node`` None: a node other
+    than ``endpoint_node``)."""
+    return replies_lost(
+        answer.fallback,
+        answer.preserved,
+        endpoint_node,
+        node=node if node is not None else f"\0not {endpoint_node}",
+        to=agg.to,
+        pod_source=agg.source in (POD, POD_EXTERNAL),
+    )
 
 
 def _add_loss(agg: SourceAggregate, answer: Verdict, count: int, weight: float) -> None:

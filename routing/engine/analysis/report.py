@@ -73,6 +73,14 @@ class SourceStats:
     lb_fail_open: bool = False
     #: nodes whose IPVS forwards Local-policy traffic to remote endpoints (kubernetes#97081).
     ipvs_fallback_nodes: int = 0
+    #: share of all connections forwarded whose replies never reach the client.
+    replies_lost: float = 0.0
+
+    @property
+    def effective_dropped(self) -> float:
+        """Share that does not work: dropped, refused, or forwarded with replies lost
+        (``simulate``'s ``effective_dropped``)."""
+        return min(1.0, self.dropped + self.replies_lost)
 
     @property
     def endpoints(self) -> tuple[EndpointShare, ...]:

@@ -21,6 +21,8 @@ class Expected:
     shares: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     dropped: float = 0.0
     refused: float = 0.0
+    #: simulate's ``effective_dropped`` (dropped + forwarded with replies lost), averaged.
+    effective_dropped: float = 0.0
     locality: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     #: share of all connections forwarded with the client IP preserved.
     preserved: float = 0.0
@@ -55,6 +57,7 @@ def brute_force(
         out.actions[answer.action] += 1
         out.dropped += weight * answer.dropped
         out.refused += weight * answer.rejected
+        out.effective_dropped += weight * min(1.0, answer.dropped + answer.replies_lost)
         for key, (_, share) in answer.endpoint_shares.items():
             out.shares[key] += weight * share
         for name in LOCALITIES:

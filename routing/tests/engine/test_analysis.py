@@ -319,8 +319,19 @@ CASES = (
         _ipvs_local,
         source="external",
         overrides={"proxy_mode": "ipvs"},
-        stats={"dropped": 0.0, "ipvs_fallback_nodes": 3, "shares": {"10.0.0.1": 1.0}},
-        findings=(("IPVS_LOCAL_FALLBACK", "IPVS: 3 of 4 nodes have no local endpoint"),),
+        # pkg/proxy/ipvs/proxier.go: no SNAT for eTP=Local, so the 3 fallback nodes' replies
+        # are lost: forwarded (dropped 0) yet 75% effectively dropped, as simulate says.
+        stats={
+            "dropped": 0.0,
+            "ipvs_fallback_nodes": 3,
+            "shares": {"10.0.0.1": 1.0},
+            "replies_lost": 0.75,
+            "effective_dropped": 0.75,
+        },
+        findings=(
+            ("IPVS_LOCAL_FALLBACK", "IPVS: 3 of 4 nodes have no local endpoint"),
+            ("IPVS_LOCAL_FALLBACK", "75% of connections forwarded but not working"),
+        ),
         absent=("ETP_LOCAL_DROPS",),
     ),
 )

@@ -131,6 +131,9 @@ def _assert_equal(stats, expected, where: str) -> None:
         ), f"{where} share of {key}"
     assert stats.dropped == pytest.approx(expected.dropped, abs=TOL), f"{where} dropped"
     assert stats.refused == pytest.approx(expected.refused, abs=TOL), f"{where} refused"
+    assert stats.effective_dropped == pytest.approx(
+        expected.effective_dropped, abs=TOL
+    ), f"{where} effective_dropped"
     forwarded = 1.0 - stats.dropped
     for name in LOCALITIES:
         assert stats.locality[name] * forwarded == pytest.approx(

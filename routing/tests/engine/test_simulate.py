@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from routing.engine.costmodel import CostModel
 from routing.engine.kube import snapshot_from_objects
+from routing.engine.scenario import diff_answers
 from routing.engine.simulate import Question, QuestionError, simulate
 from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
 
@@ -287,7 +289,8 @@ def test_pod_to_uncaptured_lb_comes_back_through_node_ports() -> None:
         ),
         (
             service_obj("web"),
-            Question(service="default/web", source="pod:n1", proxy_mode="userspace"),
+            # observed, not a what-if: the dump says userspace on 1.35 (a what-if is refused)
+            Question(service="default/web", source="pod:n1"),
             "MODE_NOT_IN_RELEASE",
         ),
         (
@@ -299,7 +302,9 @@ def test_pod_to_uncaptured_lb_comes_back_through_node_ports() -> None:
     ids=["no ranges, no note", "userspace on 1.35", "ipvs fallback for an outsider"],
 )
 def test_context_notes(service: dict, question: Question, code: str | None) -> None:
-    explain = simulate(snap(*THREE, services=[(service, WEB)]), question).to_json()["explain"]
+    overrides = {"proxy_mode": "userspace"} if code == "MODE_NOT_IN_RELEASE" else {}
+    snapshot = snap(*THREE, services=[(service, WEB)], **overrides)
+    explain = simulate(snapshot, question).to_json()["explain"]
     notes = {line.split(":")[0] for line in explain}
     if code is None:
         assert not notes & {"LB_SOURCE_RANGES", "MODE_NOT_IN_RELEASE", "IPVS_FALLBACK_REPLY_LOST"}
@@ -372,3 +377,47 @@ def test_adapter_assumptions_close_the_explanation() -> None:
     assert answer["explain"][-1].startswith(
         "SNAPSHOT_ASSUMPTION: no kube-system/kube-proxy ConfigMap"
     )
+
+
+# --- forwarded is not working: outcome and effective_dropped (issue 11 item 7) ---------------
+# Upstream pkg/proxy/ipvs/proxier.go: with externalTrafficPolicy=Local external traffic is
+# not masqueraded, and an empty Local set makes IPVS program the Cluster set instead
+# (kubernetes#97081). A remote pod then replies to the client from its own IP: lost.
+
+
+def test_ipvs_local_fallback_to_remote_endpoints_is_forwarded_but_not_working() -> None:
+    service = service_obj("web", type="NodePort", etp="Local")
+    ask = Question(service="default/web", source="external:n2", proxy_mode="ipvs")
+    answer = simulate(snap(*THREE, services=[(service, WEB)]), ask).to_json()
+    assert (answer["action"], answer["dropped"]) == ("forward", 0.0)  # kube-proxy's verdict
+    assert (answer["outcome"], answer["effective_dropped"]) == ("replies_lost", 1.0)
+    assert any(line.startswith("IPVS_FALLBACK_REPLY_LOST") for line in answer["explain"])
+    # iptables drops the same connections outright: same effective share, other outcome.
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), replace(ask, proxy_mode=None)
+    ).to_json()
+    assert (answer["action"], answer["outcome"], answer["effective_dropped"]) == (
+        "drop",
+        "dropped",
+        1.0,
+    )
+    # The node with an endpoint of its own keeps the client IP and gets its replies.
+    answer = simulate(
+        snap(*THREE, services=[(service, WEB)]), replace(ask, source="external:n1")
+    ).to_json()
+    assert (answer["outcome"], answer["effective_dropped"]) == ("ok", 0.0)
+
+
+def test_a_what_if_to_ipvs_never_says_stops_dropping_when_replies_are_lost() -> None:
+    """iptables drops eTP=Local NodePort traffic at n2 (no local endpoint); IPVS forwards it
+    to the Cluster set without SNAT (pkg/proxy/ipvs/proxier.go, kubernetes#97081), whose
+    replies are lost: the what-if stops no failure."""
+    service = service_obj("web", type="NodePort", etp="Local")
+    snapshot = snap(*THREE, services=[(service, WEB)])
+    ask = Question(service="default/web", source="external:n2")
+    diff = diff_answers(
+        simulate(snapshot, ask), simulate(snapshot, replace(ask, proxy_mode="ipvs"))
+    ).to_json()
+    assert diff["action"] == {"before": "drop", "after": "forward"}
+    assert diff["outcome"] == {"before": "dropped", "after": "replies_lost"}
+    assert (diff["stops_dropping"], diff["newly_dropped"]) == (0.0, 0.0)

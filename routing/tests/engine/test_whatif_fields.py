@@ -99,6 +99,21 @@ BAD = (
         "node_proxy_modes",
         "invalid_choice",
     ),
+    # Upstream: the userspace proxier (pkg/proxy/userspace) was removed in v1.26.0
+    # (CHANGELOG-1.26, kubernetes/kubernetes#112133); 1.25 is the last release with it.
+    Case(
+        "userspace mode after its removal (1.26+)",
+        Scenario(proxy_mode="userspace"),
+        "proxy_mode",
+        "unsupported_release",
+        version="v1.26.0",
+    ),
+    Case(
+        "per-node userspace mode after its removal (1.26+)",
+        Scenario(node_proxy_modes={"n2": "userspace"}),
+        "node_proxy_modes.n2",
+        "unsupported_release",
+    ),
     Case("scheduler", Scenario(ipvs_scheduler="fastest"), "ipvs_scheduler", "invalid_choice"),
     Case("node", Scenario(nodes_down=frozenset({"n9"})), "nodes_down", "unknown"),
     Case("replicas", Scenario(scale={"default/web": -1}), "scale", "invalid"),
@@ -224,3 +239,16 @@ def test_descriptions_say_what_a_field_accepts_acts_on_and_needs() -> None:
     assert "Accepts Cluster, Local." in etp and "Acts on NodePort, LoadBalancer Services." in etp
     assert "Acts on" not in BY_NAME["internalTrafficPolicy"].describe()
     assert "Needs sessionAffinity=ClientIP." in BY_NAME[TIMEOUT].describe()
+
+
+def test_userspace_what_if_is_accepted_up_to_1_25_and_explained_after() -> None:
+    """CHANGELOG-1.26: "the userspace proxy mode ... has been removed" (#112133)."""
+    after = apply_scenario(cluster(version="v1.25.9"), Scenario(proxy_mode="userspace"))
+    assert after.proxy.mode == "userspace"
+    with pytest.raises(ScenarioError, match=r"removed after Kubernetes 1\.25.*runs 1\.26"):
+        apply_scenario(cluster(version="v1.26.0"), Scenario(proxy_mode="userspace"))
+    with pytest.raises(ScenarioError) as err:
+        simulate(
+            cluster(), Question(service="default/web", source="pod:n1", proxy_mode="userspace")
+        )
+    assert (err.value.field, err.value.code) == ("proxy_mode", "unsupported_release")
