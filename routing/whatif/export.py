@@ -175,11 +175,27 @@ def _changed(service: Mapping[str, Any], patch: dict[str, Any]) -> dict[str, Any
     else:
         metadata.pop("annotations", None)
     changed["metadata"] = metadata
-    return {
+    head = {
         "apiVersion": changed.pop("apiVersion", "v1"),
         "kind": changed.pop("kind", "Service"),
-        **changed,
+        "metadata": changed.pop("metadata"),
     }
+    if "spec" in changed:
+        head["spec"] = changed.pop("spec")
+    # One order whatever the source kept: a dump keeps kubectl's key order, PostgreSQL's
+    # jsonb its own, and the same what-if must export the same text from either.
+    return {
+        key: _canonical(value) for key, value in {**head, **dict(sorted(changed.items()))}.items()
+    }
+
+
+def _canonical(data: Any) -> Any:
+    """``data`` with every mapping's keys sorted (list order is meaning, so kept)."""
+    if isinstance(data, Mapping):
+        return {key: _canonical(data[key]) for key in sorted(data)}
+    if isinstance(data, list):
+        return [_canonical(item) for item in data]
+    return data
 
 
 def _yaml(data: Any) -> str:
