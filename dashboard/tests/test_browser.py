@@ -16,34 +16,18 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from playwright import sync_api
+from playwright.sync_api import expect
 
 from cluster.kube_dump import read_objects
 from cluster.models import Cluster, Endpoint, Node
 from cluster.testing.fake_apiserver import FakeApiServer
+from core.testing.browser import SHOTS, Page, chromium
 from jobs.models import Job
 from routing.models import Scenario
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-# test itself are still synchronous and safe. (Waits use locators, never string predicates:
-# those are eval'd in the page, which our Content-Security-Policy forbids.)
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-from playwright import sync_api
-from playwright.sync_api import expect
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-SHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 DEMO_DUMP = Path(settings.BASE_DIR) / "cluster" / "fixtures" / "demo.json"
 
 
@@ -52,50 +36,14 @@ def browser() -> Iterator[sync_api.Browser]:
     assert (
         Path(settings.BASE_DIR) / "static" / "vendor" / "htmx.min.js"
     ).exists(), "run scripts/vendor.sh"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def demo(transactional_db) -> Cluster:
     call_command("load_demo", verbosity=0)
     return Cluster.objects.get(name="demo")
-
-
-class Page:
-    """A browser tab on the live server that records console errors and screenshots."""
-
-    def __init__(self, browser: sync_api.Browser, base: str, *, width: int = 1280) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
-        self.tab = self.context.new_page()
-        self.base = base
-        self.errors: list[str] = []
-        self.tab.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.tab.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def open(self, path: str, shot: str | None = None) -> sync_api.Page:
-        self.tab.goto(self.base + path)
-        self.tab.wait_for_load_state("networkidle")
-        if shot:
-            self.shot(shot)
-        return self.tab
-
-    def shot(self, name: str) -> None:
-        self.tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-    def login(self, username: str, password: str) -> None:
-        self.open("/accounts/login/")
-        self.tab.fill("#id_username", username)
-        self.tab.fill("#id_password", password)
-        self.tab.click("button[type=submit]")
-        self.tab.wait_for_load_state("networkidle")
-
-    def close(self) -> None:
-        self.context.close()
-        assert self.errors == [], f"console errors: {self.errors}"
 
 
 @pytest.fixture

@@ -11,23 +11,12 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
-
-from jobs.models import Job
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from playwright import sync_api
 
+from core.testing.browser import chromium as launch_chromium
+from jobs.models import Job
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 PAGES = [
     "/",
     "/clusters/demo/",
@@ -48,10 +37,8 @@ PAGES = [
 
 @pytest.fixture
 def chromium() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+    with launch_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def test_no_page_loads_anything_from_another_host(chromium, live_server) -> None:
