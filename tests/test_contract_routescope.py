@@ -709,6 +709,42 @@ def test_check_a_new_daemonset_runs_on_every_fitting_node(capsys, tmp_path):
     assert "external:node-c2" not in out and "(3 of 10 nodes fit; not " in out
 
 
+def test_check_a_changed_daemonset_leaves_the_nodes_it_no_longer_fits(capsys, tmp_path):
+    # ingress-nginx's 4 pods (node-a1, node-a2, node-b1, node-c1) as a DaemonSet's; its new
+    # nodeSelector keeps zone a: the pods on node-b1 and node-c1 go, node-a3 gets one, and
+    # the eTP=Local Service drops external clients at node-b1 and node-c1.
+    def daemon(items):
+        for obj in items:
+            if obj["kind"] == "Pod" and obj["metadata"]["name"].startswith("ingress-nginx-"):
+                obj["metadata"]["ownerReferences"] = [
+                    {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ingress-nginx"}
+                ]
+
+    cluster = _demo_with(tmp_path, daemon)
+    change = _manifest(
+        tmp_path,
+        (
+            INGRESS_DAEMONS
+            % _template(
+                "{app: ingress-nginx}",
+                "containers: [{name: c, image: x}], "
+                "nodeSelector: {topology.kubernetes.io/zone: eu-west-1a}",
+            )
+        ).replace("ingress-nginx-node", "ingress-nginx"),
+    )
+    code, report = _check_json(capsys, cluster, change)
+    assert code == 1
+    assert (
+        "DaemonSet edge/ingress-nginx: pods leave 2 node(s) (nodeSelector / taints no longer fit)"
+        in report["notes"]
+    )
+    assert any(n.startswith("DaemonSet edge/ingress-nginx: 1 new pod(s)") for n in report["notes"])
+    new_drops = {f["source"] for f in report["findings"] if "new-drops" in f["changes"]}
+    assert {"external:node-b1", "external:node-c1"} <= new_drops
+    stopped = {f["source"] for f in report["findings"] if "drops-stop" in f["changes"]}
+    assert "external:node-a3" in stopped and "external:node-a1" not in new_drops | stopped
+
+
 def test_check_readiness_and_publish_not_ready_addresses(capsys, tmp_path):
     # Every cart pod NotReady (its EndpointSlice says so too): the Service rejects. A change
     # setting publishNotReadyAddresses makes the EndpointSlice controller publish them ready
