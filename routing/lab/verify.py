@@ -261,12 +261,14 @@ def verify_timeline(
 ) -> list[SourceResult]:
     """Load each moment's rules and compare real packets with the timeline's step.
 
-    Per moment and source kind (``pod``: a client pod on every live node to the ClusterIP;
-    ``external``: an external client at every live node's NodePort), ``requests`` connections
-    per node, pooled, against the step's shares (chi-square, as ``verify``). The ``lb``
-    source is left out: the load balancer's health-check belief is not a rule the lab can
-    load. Whether a pod still accepts (the step's ``failing``) is the app's business, not
-    the rules': the lab's pods always answer, so a share sent to a stopping pod lands there.
+    Per moment and source kind, ``requests`` connections per node, pooled, against the
+    step's shares (chi-square, as ``verify``): ``pod`` from a client pod on every live node
+    to the ClusterIP, ``external`` from the external client to every live node's NodePort,
+    ``lb`` from the external client to the NodePort of every live node the load balancer
+    sends to then (as ``_verify_lb``: the lab has no cloud LB; a Service with
+    loadBalancerSourceRanges is checked without it). Whether a pod still accepts (the
+    step's ``failing``) is the app's business, not the rules': the lab's pods always
+    answer, so a share sent to a stopping pod lands there.
     """
     svc = lab.snapshot.services[lab.service]
     if svc.session_affinity == "ClientIP":
@@ -274,16 +276,26 @@ def verify_timeline(
     port = next((p for p in svc.ports if p.protocol == "TCP"), None)
     if port is None:
         raise LabError(f"{lab.service}: the lab sends TCP and the Service has no TCP port")
+    kinds = ["pod", "external"] + ([] if svc.lb_source_ranges else ["lb"])
     results = []
     for moment in steps:
         (programmer or lab).program(moment.snapshot, mode)
-        live = [n for n in sorted(lab.nodes) if n not in moment.dead]
-        for kind in ("pod", "external"):
+        for kind in kinds:
             step = moment.steps.get(kind)
-            if step is None or not live:
+            senders = sorted((moment.lb_nodes if kind == "lb" else set(lab.nodes)) - moment.dead)
+            if step is None or not senders:
                 continue
-            to = "clusterip" if kind == "pod" else "nodeport"
-            targets = [_target(lab, moment.snapshot, f"{kind}:{n}", to, port.name) for n in live]
+            to = {"pod": "clusterip", "external": "nodeport", "lb": "loadbalancer"}[kind]
+            targets = [
+                _target(
+                    lab,
+                    moment.snapshot,
+                    f"{kind if kind == 'pod' else 'external'}:{n}",
+                    "clusterip" if kind == "pod" else "nodeport",
+                    port.name,
+                )
+                for n in senders
+            ]
             merged = Outcomes()
             for outcome in burst_many(targets, requests):
                 merged.counts.update(outcome.counts)
@@ -307,7 +319,7 @@ def verify_timeline(
                     mode,
                     f"t={moment.t:g}s {kind}",
                     to,
-                    requests * len(live),
+                    requests * len(senders),
                     observed,
                     expected,
                     fit.p_value,
