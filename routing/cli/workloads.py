@@ -43,6 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.cli.errors import CliError
+from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
+from routing.engine.scaling import free_ips, pick_node
+from routing.engine.snapshot import sort_endpoints
 
 #: Labels a controller puts on its pods besides the template's.
 CONTROLLER_LABELS = (
@@ -205,17 +208,20 @@ def _label_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return " ".join(parts) or "ports"
 
 
+@dataclass
+class _Cluster:
+    """What placing pods needs: the Node objects, the engine's nodes, addresses in use."""
+
+    nodes: dict[str, dict[str, Any]]
+    engine_nodes: Mapping[str, Any]
+    used: set[str]
+
+
 def lay(
     objects: list[dict[str, Any]], workloads: list[tuple[str, dict[str, Any]]], snapshot: Any
 ) -> Laid:
     """Lay ``workloads`` (path, manifest) over ``objects`` (the cluster's, as the engine
     snapshot ``snapshot`` reads them): relabelled, new and removed Pods."""
-    from routing.engine.kube_pods import pod_from_object
-    from routing.engine.scaling import free_ips, pick_node
-
-    out = list(objects)
-    laid = Laid(out)
-    nodes = {str(_meta(o).get("name")): o for o in objects if o.get("kind") == "Node"}
     used = {
         str((o.get("status") or {}).get("podIP"))
         for o in objects
@@ -224,99 +230,120 @@ def lay(
     used |= {
         ep.ip for ports in snapshot.endpoint_index.values() for eps in ports.values() for ep in eps
     }
+    cluster = _Cluster(
+        {str(_meta(o).get("name")): o for o in objects if o.get("kind") == "Node"},
+        snapshot.nodes,
+        used,
+    )
+    laid = Laid(list(objects))
     for path, workload in workloads:
         kind, key = workload["kind"], _key(workload)
         namespace, _, name = key.partition("/")
-        spec = workload.get("spec") or {}
-        template = spec.get("template")
-        if not isinstance(template, Mapping):
+        if not isinstance((workload.get("spec") or {}).get("template"), Mapping):
             raise CliError(f"{path}: {kind} {key} has no spec.template")
-        pod_spec = template.get("spec") or {}
         mine = [
             i
-            for i, o in enumerate(out)
+            for i, o in enumerate(laid.objects)
             if o.get("kind") == "Pod"
             and (_meta(o).get("namespace") or "default") == namespace
             and _owned(o, kind, name)
         ]
-        relabelled = 0
-        for i in mine:
-            new = _relabelled(out[i], template)
-            if new is not None:
-                change = _label_change(_meta(out[i]).get("labels") or {}, _meta(new)["labels"])
-                out[i] = new
-                relabelled += 1
-        if relabelled:
-            laid.namespaces.add(namespace)
-            laid.notes.append(f"{kind} {key}: pod template {change} on {relabelled} pod(s)")
+        _relabel(laid, workload, mine)
         if kind == "DaemonSet":
-            want = {
-                n
-                for n, node in nodes.items()
-                if not _meta(node).get("deletionTimestamp") and fits(node, pod_spec, daemon=True)
-            }
-            have = {(out[i].get("spec") or {}).get("nodeName"): i for i in mine}
-            gone = {i for n, i in have.items() if n not in want}
-            if gone:
-                out[:] = [o for i, o in enumerate(out) if i not in gone]
-                laid.notes.append(
-                    f"DaemonSet {key}: pods leave {len(gone)} node(s) "
-                    "(nodeSelector / taints no longer fit)"
-                )
-            added = sorted(want - set(have))
-            for node_name in added:
-                engine_node = snapshot.nodes.get(node_name)
-                ip = next(free_ips(engine_node, used))
-                ready = engine_node is None or engine_node.ready
-                out.append(_pod(workload, f"{name}-{node_name}", nodes[node_name], ip, ready))
-            if added or gone:
-                laid.namespaces.add(namespace)
-            if added:
-                left = sorted(set(nodes) - want)
-                laid.notes.append(
-                    f"DaemonSet {key}: {len(added)} new pod(s), one per fitting node "
-                    f"({len(want)} of {len(nodes)} nodes fit"
-                    + (
-                        f"; not {', '.join(left[:5])}{' …' if len(left) > 5 else ''})"
-                        if left
-                        else ")"
-                    )
-                )
-            continue
-        if mine:
-            continue  # replicas of a running workload: the what-if's scale, in check
-        replicas = spec.get("replicas", 1)
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise CliError(f"{path}: {kind} {key}: bad replicas {replicas!r}")
-        fitting = {
-            n: snapshot.nodes[n]
-            for n, node in nodes.items()
-            if n in snapshot.nodes and fits(node, pod_spec)
-        }
-        members: list[Any] = []
-        placed: dict[str, int] = {}
-        for serial in range(replicas):
-            node = pick_node(members, fitting)
-            if node is None:
-                laid.notes.append(
-                    f"{kind} {key}: {replicas - serial} of {replicas} replica(s) Pending "
-                    "(no Ready, schedulable node fits nodeSelector and taints)"
-                )
-                break
-            pod_name = (
-                f"{name}-{serial}" if kind == "StatefulSet" else f"{name}-{NEW_HASH}-{serial}"
-            )
-            pod = _pod(workload, pod_name, nodes[node.name], next(free_ips(node, used)), True)
-            out.append(pod)
-            members.append(pod_from_object(pod))
-            placed[node.name] = placed.get(node.name, 0) + 1
-        if placed:
-            laid.namespaces.add(namespace)
-            laid.notes.append(
-                f"{kind} {key}: new, {sum(placed.values())} pod(s) on "
-                + ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(placed.items()))
-            )
+            _daemons(laid, cluster, workload, mine)
+        elif not mine:
+            _replicas(laid, cluster, workload, path)
+        # else: replicas of a running workload are the what-if's scale, in check
     return laid
+
+
+def _relabel(laid: Laid, workload: Mapping[str, Any], mine: list[int]) -> None:
+    """The workload's running pods with its template's labels and container ports."""
+    template = workload["spec"]["template"]
+    changes = []
+    for i in mine:
+        new = _relabelled(laid.objects[i], template)
+        if new is not None:
+            old = _meta(laid.objects[i]).get("labels") or {}
+            changes.append(_label_change(old, _meta(new)["labels"]))
+            laid.objects[i] = new
+    if changes:
+        laid.namespaces.add(_key(workload).partition("/")[0])
+        laid.notes.append(
+            f"{workload['kind']} {_key(workload)}: pod template {changes[0]} "
+            f"on {len(changes)} pod(s)"
+        )
+
+
+def _daemons(laid: Laid, cluster: _Cluster, workload: Mapping[str, Any], mine: list[int]) -> None:
+    """One pod per fitting node: the DaemonSet's pods elsewhere go, missing ones come."""
+    key, name = _key(workload), _meta(workload)["name"]
+    pod_spec = workload["spec"]["template"].get("spec") or {}
+    nodes = cluster.nodes
+    want = {
+        n
+        for n, node in nodes.items()
+        if not _meta(node).get("deletionTimestamp") and fits(node, pod_spec, daemon=True)
+    }
+    have = {(laid.objects[i].get("spec") or {}).get("nodeName"): i for i in mine}
+    gone = {i for n, i in have.items() if n not in want}
+    if gone:
+        laid.objects[:] = [o for i, o in enumerate(laid.objects) if i not in gone]
+        laid.notes.append(
+            f"DaemonSet {key}: pods leave {len(gone)} node(s) (nodeSelector / taints no longer fit)"
+        )
+    added = sorted(want - set(have))
+    for node_name in added:
+        engine_node = cluster.engine_nodes.get(node_name)
+        ip = next(free_ips(engine_node, cluster.used))
+        ready = engine_node is None or engine_node.ready
+        laid.objects.append(_pod(workload, f"{name}-{node_name}", nodes[node_name], ip, ready))
+    if added or gone:
+        laid.namespaces.add(key.partition("/")[0])
+    if added:
+        left = sorted(set(nodes) - want)
+        unfit = f"; not {', '.join(left[:5])}{' …' if len(left) > 5 else ''}" if left else ""
+        laid.notes.append(
+            f"DaemonSet {key}: {len(added)} new pod(s), one per fitting node "
+            f"({len(want)} of {len(nodes)} nodes fit{unfit})"
+        )
+
+
+def _replicas(laid: Laid, cluster: _Cluster, workload: Mapping[str, Any], path: str) -> None:
+    """A new Deployment's or StatefulSet's replicas, placed one by one by ``pick_node``."""
+    kind, key, name = workload["kind"], _key(workload), _meta(workload)["name"]
+    spec = workload["spec"]
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise CliError(f"{path}: {kind} {key}: bad replicas {replicas!r}")
+    pod_spec = spec["template"].get("spec") or {}
+    fitting = {
+        n: cluster.engine_nodes[n]
+        for n, node in cluster.nodes.items()
+        if n in cluster.engine_nodes and fits(node, pod_spec)
+    }
+    members: list[Any] = []
+    placed: dict[str, int] = {}
+    for serial in range(replicas):
+        node = pick_node(members, fitting)
+        if node is None:
+            laid.notes.append(
+                f"{kind} {key}: {replicas - serial} of {replicas} replica(s) Pending "
+                "(no Ready, schedulable node fits nodeSelector and taints)"
+            )
+            break
+        pod_name = f"{name}-{serial}" if kind == "StatefulSet" else f"{name}-{NEW_HASH}-{serial}"
+        ip = next(free_ips(node, cluster.used))
+        pod = _pod(workload, pod_name, cluster.nodes[node.name], ip, True)
+        laid.objects.append(pod)
+        members.append(pod_from_object(pod))
+        placed[node.name] = placed.get(node.name, 0) + 1
+    if placed:
+        laid.namespaces.add(key.partition("/")[0])
+        laid.notes.append(
+            f"{kind} {key}: new, {sum(placed.values())} pod(s) on "
+            + ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(placed.items()))
+        )
 
 
 def rederive(
@@ -328,8 +355,6 @@ def rederive(
 ) -> tuple[Any, set[str]]:
     """``after`` with derived endpoints for every selector Service of ``namespaces`` whose
     derived endpoints differ from those before; (snapshot, keys of those Services)."""
-    from routing.engine.kube_pods import derive_endpoints_from_pods
-    from routing.engine.snapshot import sort_endpoints
 
     def derived(snapshot: Any, pods: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         services = {
