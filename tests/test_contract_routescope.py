@@ -784,6 +784,27 @@ def test_check_readiness_and_publish_not_ready_addresses(capsys, tmp_path):
     assert report["findings"] and all(f["after"]["dropped"] == 0.0 for f in report["findings"])
 
 
+def test_check_workloads_against_a_server_report_as_against_the_dump(served, tmp_path):
+    # The server's export carries what the workload model reads (pod labels, owners,
+    # readiness, node taints and labels): the same report from a stored cluster.
+    server, _ = served
+    change = _manifest(
+        tmp_path,
+        CART_SELECTS_V2
+        + _deployment("cart-v2", "{app: cart-v2}", 2)
+        + _deployment("checkout", "{app: checkout-v2}", 4)
+        + INGRESS_DAEMONS % _template("{app: ingress-nginx}"),
+    )
+    code, local, err = routescope_process("check", "--cluster", DEMO, change, "-o", "json")
+    assert code == 1, err
+    code, remote, err = routescope_process(
+        "check", *server, "--cluster-name", "demo", change, "-o", "json"
+    )
+    assert code == 1, err
+    assert json.loads(remote) == json.loads(local)
+    assert len(json.loads(local)["notes"]) >= 5
+
+
 def test_check_refuses_a_workload_without_a_template(capsys, tmp_path):
     change = _manifest(
         tmp_path,
