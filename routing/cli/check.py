@@ -226,13 +226,15 @@ def check(
     )
     placed = wl.lay(laid, workloads, before)
     notes = placed.notes + notes
-    namespaces = placed.namespaces | {key.partition("/")[0] for key in replaced}
     after = snapshot_from_objects(placed.objects) if (replaced or proxy or workloads) else before
     rederived: set[str] = set()
-    if namespaces:
-        pods = [o for o in placed.objects if o.get("kind") == "Pod"]
+    if replaced or workloads:
         after, rederived = wl.rederive(
-            before, after, [o for o in objects if o.get("kind") == "Pod"], pods, namespaces
+            before,
+            after,
+            [o for o in objects if o.get("kind") == "Pod"],
+            [o for o in placed.objects if o.get("kind") == "Pod"],
+            replaced,
         )
         notes += [
             f"Service {key}: endpoints derived from the pods it selects after the change"

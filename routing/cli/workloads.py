@@ -29,10 +29,11 @@ Model (the change's end state, after its rollout has finished):
 Endpoints are then derived from the Pods by the EndpointSlice controller's rules
 (``routing.engine.kube_pods.derive_endpoints_from_pods``: selector, readiness and
 ``publishNotReadyAddresses``, named target ports, ``trafficDistribution`` hints) for every
-selector Service of the namespaces the change touches; a Service whose derived endpoints
-differ before and after the change (its selector or ``publishNotReadyAddresses`` changed,
-or pods started or stopped matching) gets the derived ones, the others keep the cluster's
-EndpointSlices as they are.
+Service the change may touch — a replaced Service whose selector, ``publishNotReadyAddresses``
+or ports changed, a Service selecting a pod the change relabelled, created or removed — and
+one whose derived endpoints differ before and after the change gets the derived ones; all
+others keep the cluster's EndpointSlices as they are (so a big cluster pays only for what
+the change touches).
 """
 
 from __future__ import annotations
@@ -74,8 +75,6 @@ class Laid:
     """The objects with the workloads laid over them."""
 
     objects: list[dict[str, Any]]
-    #: namespaces whose Pods changed (their Services are re-derived).
-    namespaces: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
 
@@ -221,7 +220,10 @@ def lay(
     objects: list[dict[str, Any]], workloads: list[tuple[str, dict[str, Any]]], snapshot: Any
 ) -> Laid:
     """Lay ``workloads`` (path, manifest) over ``objects`` (the cluster's, as the engine
-    snapshot ``snapshot`` reads them): relabelled, new and removed Pods."""
+    snapshot ``snapshot`` reads them): relabelled, new and removed Pods (new dicts; the
+    cluster's own are kept as they are)."""
+    if not workloads:
+        return Laid(objects)
     used = {
         str((o.get("status") or {}).get("podIP"))
         for o in objects
@@ -268,7 +270,6 @@ def _relabel(laid: Laid, workload: Mapping[str, Any], mine: list[int]) -> None:
             changes.append(_label_change(old, _meta(new)["labels"]))
             laid.objects[i] = new
     if changes:
-        laid.namespaces.add(_key(workload).partition("/")[0])
         laid.notes.append(
             f"{workload['kind']} {_key(workload)}: pod template {changes[0]} "
             f"on {len(changes)} pod(s)"
@@ -298,8 +299,6 @@ def _daemons(laid: Laid, cluster: _Cluster, workload: Mapping[str, Any], mine: l
         ip = next(free_ips(engine_node, cluster.used))
         ready = engine_node is None or engine_node.ready
         laid.objects.append(_pod(workload, f"{name}-{node_name}", nodes[node_name], ip, ready))
-    if added or gone:
-        laid.namespaces.add(key.partition("/")[0])
     if added:
         left = sorted(set(nodes) - want)
         unfit = f"; not {', '.join(left[:5])}{' …' if len(left) > 5 else ''}" if left else ""
@@ -339,11 +338,55 @@ def _replicas(laid: Laid, cluster: _Cluster, workload: Mapping[str, Any], path: 
         members.append(pod_from_object(pod))
         placed[node.name] = placed.get(node.name, 0) + 1
     if placed:
-        laid.namespaces.add(key.partition("/")[0])
         laid.notes.append(
             f"{kind} {key}: new, {sum(placed.values())} pod(s) on "
             + ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(placed.items()))
         )
+
+
+def _selects(selector: Any, pod: Mapping[str, Any]) -> bool:
+    labels = _meta(pod).get("labels") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector)
+
+
+def _candidates(
+    before: Any,
+    after: Any,
+    before_pods: Sequence[Mapping[str, Any]],
+    after_pods: Sequence[Mapping[str, Any]],
+    replaced: set[str],
+) -> set[str]:
+    """Services whose endpoints may change: a replaced Service whose selector,
+    ``publishNotReadyAddresses`` or ports changed, and every selector Service that selects
+    (before or after) a pod the change relabelled, created or removed (those pods are new
+    objects, the others the cluster's own)."""
+    before_ids, after_ids = {id(p) for p in before_pods}, {id(p) for p in after_pods}
+    changed = [p for p in after_pods if id(p) not in before_ids]
+    changed += [p for p in before_pods if id(p) not in after_ids]
+    out = set()
+    for key in replaced:
+        old, new = before.services.get(key), after.services.get(key)
+        if (
+            new is not None
+            and new.selector
+            and (
+                old is None
+                or (old.selector, old.publish_not_ready, old.ports)
+                != (new.selector, new.publish_not_ready, new.ports)
+            )
+        ):
+            out.add(key)
+    namespaces = {_meta(p).get("namespace") or "default" for p in changed}
+    for snapshot in (before, after):
+        for key, svc in snapshot.services.items():
+            if (
+                svc.namespace in namespaces
+                and svc.proxy_name is None
+                and key in after.services
+                and any(_selects(svc.selector, p) for p in changed)
+            ):
+                out.add(key)
+    return out
 
 
 def rederive(
@@ -351,17 +394,18 @@ def rederive(
     after: Any,
     before_pods: Sequence[Mapping[str, Any]],
     after_pods: Sequence[Mapping[str, Any]],
-    namespaces: set[str],
+    replaced: set[str],
 ) -> tuple[Any, set[str]]:
-    """``after`` with derived endpoints for every selector Service of ``namespaces`` whose
-    derived endpoints differ from those before; (snapshot, keys of those Services)."""
+    """``after`` with endpoints derived from the pods for every Service the change may
+    touch (``_candidates``) whose derived endpoints differ before and after; (snapshot,
+    keys of those Services). The other Services keep the cluster's EndpointSlices."""
+    candidates = _candidates(before, after, before_pods, after_pods, replaced)
+    if not candidates:
+        return after, set()
+    namespaces = {key.partition("/")[0] for key in candidates}
 
     def derived(snapshot: Any, pods: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        services = {
-            k: s
-            for k, s in snapshot.services.items()
-            if s.namespace in namespaces and s.selector and s.proxy_name is None
-        }
+        services = {k: snapshot.services[k] for k in candidates if k in snapshot.services}
         mine = [p for p in pods if (_meta(p).get("namespace") or "default") in namespaces]
         return {
             key: {p: sort_endpoints(eps) for p, eps in ports.items()}
