@@ -152,11 +152,11 @@ def test_saved_timeline_has_a_shareable_url_listed_on_the_service(
     saved = SavedTimeline.objects.get(name="checkout drain")
     assert response.status_code == 302 and response.headers["Location"] == f"/timelines/{saved.pk}/"
     assert saved.service == "shop/checkout" and saved.created_by == reader
-    assert saved.question == {
+    assert saved.question == {  # as the API stores it (its serializer)
         "event": "drain:node-a1",
         "lb_preset": "gcp",
-        "prestop": "30",
-        "grace": "35",
+        "prestop": 30.0,
+        "grace": 35.0,
     }
     # Anyone who can read opens the shared URL: the question re-run, the form filled in.
     client.logout()
@@ -176,6 +176,11 @@ def test_saved_timeline_has_a_shareable_url_listed_on_the_service(
     again = _save(client)  # the same name again: refused, nothing saved, back to the page
     assert again.status_code == 302 and again.headers["Location"].startswith(URL + "?event=")
     assert SavedTimeline.objects.count() == 1
+    bad = client.post(
+        "/clusters/demo/services/shop/checkout/timeline/save/",
+        {"name": "x", "query": "event=drain%3Anode-a1&lb_preset=nope"},
+    )
+    assert bad.status_code == 302 and SavedTimeline.objects.count() == 1
     assert client.get("/timelines/999999/").status_code == 404
 
 

@@ -16,6 +16,7 @@ from cluster.models import Cluster, Service
 from dashboard import answers
 from dashboard.timeline_chart import GEOMETRY, panels
 from dashboard.views.common import cluster_or_404, read_required, render_page
+from routing.api.timeline import SavedQuestionSerializer
 from routing.engine.errors import ScenarioError
 from routing.engine.timeline import LB_PRESETS, TimelineError
 from routing.models import SavedTimeline
@@ -136,12 +137,20 @@ def save(request: HttpRequest, name: str, namespace: str, service: str) -> HttpR
     if not params["event"]:
         messages.error(request, "Nothing saved: choose an event first.")
         return redirect(back)
+    # The API's serializer: a question saved here is stored exactly as one saved there.
+    body = SavedQuestionSerializer(
+        data={k: v for k, v in _question(params).items() if v not in (None, "", {})}
+    )
+    if not body.is_valid():
+        problems = "; ".join(f"{f}: {' '.join(map(str, e))}" for f, e in body.errors.items())
+        messages.error(request, f"Nothing saved: {problems}")
+        return redirect(back)
     try:
         timeline = saved_timeline_create(
             cluster=cluster,
             name=form.cleaned_data["name"],
             service=f"{row.namespace}/{row.name}",
-            question=_question(params),
+            question=dict(body.validated_data),
             user=request.user,
         )
     except InputError as exc:
