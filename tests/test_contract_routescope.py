@@ -610,6 +610,14 @@ def test_check_pod_template_labels_that_stop_matching_drop_the_service(capsys, t
     )
     code, out, _ = routescope(capsys, "check", "--cluster", DEMO, same)
     assert code == 0 and "No routing change." in out and "+track=stable on 4 pod(s)" in out
+    # Without replicas (an autoscaled workload's chart): the running count is kept.
+    autoscaled = _manifest(
+        tmp_path,
+        _deployment("checkout", "{app: checkout}", 4).replace("  replicas: 4\n", ""),
+        "autoscaled.yaml",
+    )
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, autoscaled)
+    assert code == 0 and "No routing change." in out and "replicas" not in out
 
 
 def test_check_a_changed_selector_stops_matching_until_a_new_deployment_matches(capsys, tmp_path):

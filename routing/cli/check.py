@@ -163,7 +163,9 @@ def overlay(
             owner = owner if owner is not None and pod_count(owner) else None
             if owner is None:
                 continue  # a new workload: its pods are placed by routing.cli.workloads
-            replicas = (obj.get("spec") or {}).get("replicas", 1)
+            # No replicas (an autoscaled workload's chart omits them): kubectl apply keeps
+            # the running count.
+            replicas = (obj.get("spec") or {}).get("replicas", pod_count(owner))
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise CliError(f"{path}: {kind} {key}: bad replicas {replicas!r}")
             if replicas != pod_count(owner):
