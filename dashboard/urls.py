@@ -2,8 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import account, jobs, overview, rules, services, whatif
-from dashboard.views.timeline import service_timeline, timeline_by_key
+from dashboard.views import account, jobs, overview, rules, services, timeline, whatif
 
 app_name = "dashboard"
 
@@ -26,11 +25,17 @@ urlpatterns = [
     ),
     path(
         "clusters/<str:name>/services/<str:namespace>/<str:service>/timeline/",
-        service_timeline,
+        timeline.service_timeline,
         name="service-timeline",
     ),
+    path(
+        "clusters/<str:name>/services/<str:namespace>/<str:service>/timeline/save/",
+        timeline.save,
+        name="timeline-save",
+    ),
+    path("timelines/<int:pk>/", timeline.saved, name="saved-timeline"),
     path("clusters/<str:name>/what-if/", whatif.explorer, name="whatif"),
-    path("clusters/<str:name>/timeline/", timeline_by_key, name="timeline-by-key"),
+    path("clusters/<str:name>/timeline/", timeline.timeline_by_key, name="timeline-by-key"),
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
     path("clusters/<str:name>/what-if/impact/", whatif.impact, name="whatif-impact"),
     path("clusters/<str:name>/rules/", rules.rules, name="rules"),

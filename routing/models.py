@@ -82,3 +82,44 @@ class RulesDriftReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node} ({self.mode}) {'in sync' if self.in_sync else 'drifted'}"
+
+
+class SavedTimeline(models.Model):
+    """A disruption timeline question saved to be shared: the Service, the event, the timing
+    model and the Service what-ifs, as ``POST /api/v1/timeline`` takes them, nothing computed.
+
+    Like a scenario it is re-run on the cluster's current state each time it is opened
+    (``routing.services.saved_timeline_run``). ``question`` holds the timeline fields of
+    ``routing.timeline_input.FIELDS`` other than ``service`` (which has its own column so a
+    Service page can list its timelines)::
+
+        {"event": "drain:node-a1", "lb_preset": "gcp", "prestop": 30, "grace": 35,
+         "on_sigterm": "stop", "set": {"externalTrafficPolicy": "Cluster"}}
+    """
+
+    name = models.CharField(max_length=200)
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="saved_timelines"
+    )
+    service = models.CharField(max_length=507, help_text="namespace/name")
+    question = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="saved_timelines",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"], name="routing_timeline_unique_name_per_cluster"
+            ),
+        ]
+        indexes = [models.Index(fields=["cluster", "service"], name="routing_timeline_service")]
+
+    def __str__(self) -> str:
+        return self.name

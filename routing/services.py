@@ -13,8 +13,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from cluster.models import Cluster
+from routing.engine.errors import ScenarioError
 from routing.engine.rules.model import MODES as RULE_MODES
-from routing.models import RulesDriftReport, Scenario
+from routing.engine.timeline import TimelineError
+from routing.models import RulesDriftReport, SavedTimeline, Scenario
 from routing.selectors import (
     InputError,
     scenario_preview,
@@ -22,10 +24,15 @@ from routing.selectors import (
     simulate_answer,
     snapshot_for,
 )
+from routing.timeline_input import FIELDS as TIMELINE_FIELDS
+from routing.timeline_input import timeline_json
 
 __all__ = [
     "InputError",
     "drift_report_record",
+    "saved_timeline_create",
+    "saved_timeline_delete",
+    "saved_timeline_run",
     "scenario_apply",
     "scenario_apply_changes",
     "scenario_create",
@@ -257,3 +264,47 @@ def drift_report_record(
     )
     RulesDriftReport.objects.filter(pk__in=list(stale)).delete()
     return report
+
+
+def saved_timeline_run(
+    *, cluster: Cluster, service: str, question: dict[str, Any]
+) -> dict[str, Any]:
+    """The timeline JSON of ``question`` about ``service`` on the cluster as it is now;
+    ``InputError`` (naming the field) when the cluster no longer fits it."""
+    unknown = sorted(k for k in question if k not in TIMELINE_FIELDS or k == "service")
+    if unknown:
+        raise InputError(f"unknown timeline field {unknown[0]!r}", field="question")
+    snapshot = snapshot_for(cluster=cluster)
+    if service not in snapshot.services:
+        raise InputError(f"cluster {cluster.name} has no Service {service}", field="service")
+    try:
+        return timeline_json(snapshot, {**question, "service": service})
+    except (TimelineError, ScenarioError) as error:
+        raise InputError(" ".join(str(error).split()), field="question") from None
+
+
+def saved_timeline_create(
+    *, cluster: Cluster, name: str, service: str, question: dict[str, Any], user: Any = None
+) -> SavedTimeline:
+    """Save a timeline question to share; ``InputError`` if the name is taken or the
+    question does not run on the cluster as it is now (it is run once to find out)."""
+    question = {k: v for k, v in question.items() if v not in (None, "", {})}
+    saved_timeline_run(cluster=cluster, service=service, question=question)
+    try:
+        with transaction.atomic():
+            return SavedTimeline.objects.create(
+                cluster=cluster,
+                name=name,
+                service=service,
+                question=question,
+                created_by=user if user is not None and user.is_authenticated else None,
+            )
+    except IntegrityError:
+        raise InputError(
+            f"cluster {cluster.name} already has a timeline called {name!r}", field="name"
+        ) from None
+
+
+def saved_timeline_delete(*, saved: SavedTimeline) -> None:
+    """Delete a saved timeline."""
+    saved.delete()

@@ -544,6 +544,284 @@ def test_check_refuses_an_unknown_policy_rule(capsys, tmp_path):
     assert code == 2 and "--fail-on" in err and len(err.strip().splitlines()) == 1
 
 
+# --- check: workloads (issue 15) ------------------------------------------------------------
+
+
+def _template(labels: str, spec: str = "containers: [{name: c, image: x}]") -> str:
+    return f"template: {{metadata: {{labels: {labels}}}, spec: {{{spec}}}}}"
+
+
+def _deployment(name: str, labels: str, replicas: int, spec: str = "") -> str:
+    template = _template(labels, spec) if spec else _template(labels)
+    return (
+        "---\napiVersion: apps/v1\nkind: Deployment\n"
+        f"metadata: {{name: {name}, namespace: shop}}\n"
+        f"spec:\n  replicas: {replicas}\n  {template}\n"
+    )
+
+
+CART_SELECTS_V2 = """---
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {app: cart-v2}
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"""
+INGRESS_DAEMONS = """---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: ingress-nginx-node, namespace: edge}
+spec:
+  %s
+"""
+
+
+def _demo_with(tmp_path, edit) -> str:
+    """The demo dump with ``edit(items)`` applied, as a file."""
+    dump = json.loads(Path(DEMO).read_text())
+    edit(dump["items"])
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(dump))
+    return str(path)
+
+
+def _check_json(capsys, cluster: str, change: str, *flags: str) -> tuple[int, dict]:
+    code, out, err = routescope(capsys, "check", "--cluster", cluster, change, "-o", "json", *flags)
+    assert code in (0, 1), err
+    return code, json.loads(out)
+
+
+def test_check_pod_template_labels_that_stop_matching_drop_the_service(capsys, tmp_path):
+    # A Deployment whose pod template relabels its pods app=checkout-v2: the Service's
+    # selector app=checkout stops matching, so the EndpointSlice controller empties it.
+    change = _manifest(tmp_path, _deployment("checkout", "{app: checkout-v2}", 4))
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 1, err
+    assert out.startswith("### Routescope check: ❌")
+    rows = [line for line in out.splitlines() if line.startswith("| shop/checkout |")]
+    assert rows and all("new-drops" in r and "dropped 0.0% → 100.0%" in r for r in rows)
+    assert "- Deployment shop/checkout: pod template ~app=checkout-v2 on 4 pod(s)" in out
+    assert "- Service shop/checkout: endpoints derived from the pods it selects" in out
+    # The same template with the Service's label kept (one more label): nothing changes.
+    same = _manifest(
+        tmp_path, _deployment("checkout", "{app: checkout, track: stable}", 4), "same.yaml"
+    )
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, same)
+    assert code == 0 and "No routing change." in out and "+track=stable on 4 pod(s)" in out
+    # Without replicas (an autoscaled workload's chart): the running count is kept.
+    autoscaled = _manifest(
+        tmp_path,
+        _deployment("checkout", "{app: checkout}", 4).replace("  replicas: 4\n", ""),
+        "autoscaled.yaml",
+    )
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, autoscaled)
+    assert code == 0 and "No routing change." in out and "replicas" not in out
+
+
+def test_check_a_changed_selector_stops_matching_until_a_new_deployment_matches(capsys, tmp_path):
+    alone = _manifest(tmp_path, CART_SELECTS_V2)
+    code, report = _check_json(capsys, DEMO, alone)
+    assert code == 1 and report["services"] == ["shop/cart"]
+    assert report["findings"] and all(
+        f["after"]["dropped"] == 1.0 and "new-drops" in f["changes"] for f in report["findings"]
+    )
+    # With the Deployment the selector now names, the Service has 3 endpoints again.
+    both = _manifest(
+        tmp_path, CART_SELECTS_V2 + _deployment("cart-v2", "{app: cart-v2}", 3), "both.yaml"
+    )
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, both)
+    assert code == 0, err
+    assert "✅ passes" in out and "No routing change." in out
+
+
+def test_check_places_a_new_deployment_as_the_scheduler_spreads_it(capsys, tmp_path):
+    # Placement (routing.engine.scaling.pick_node): Ready, schedulable nodes with the fewest
+    # pods of the workload, then the emptiest zone, then name order. edge-1 (no zone) comes
+    # first by name, and again as the 9th (its zone "" is the emptiest); node-b3 (NotReady)
+    # and node-c2 (cordoned) are never chosen.
+    change = _manifest(
+        tmp_path, CART_SELECTS_V2 + _deployment("cart-v2", "{app: cart-v2}", 9), "spread.yaml"
+    )
+    _, report = _check_json(capsys, DEMO, change)
+    placed = next(n for n in report["notes"] if n.startswith("Deployment shop/cart-v2: new"))
+    assert placed == (
+        "Deployment shop/cart-v2: new, 9 pod(s) on edge-1×2, node-a1, node-a2, node-a3, "
+        "node-b1, node-b2, node-c1, node-c3"
+    )
+
+    # A NoSchedule taint keeps replicas off a node unless the template tolerates it;
+    # nodeSelector narrows the nodes to those with the labels.
+    def taint(items):
+        node = next(o for o in items if o["kind"] == "Node" and o["metadata"]["name"] == "node-a1")
+        node["spec"]["taints"] = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
+
+    tainted = _demo_with(tmp_path, taint)
+    two = _manifest(tmp_path, _deployment("cart-v2", "{app: cart-v2}", 2), "two.yaml")
+    _, report = _check_json(capsys, tainted, two)
+    assert "Deployment shop/cart-v2: new, 2 pod(s) on edge-1, node-a2" in report["notes"]
+    tolerant = _manifest(
+        tmp_path,
+        _deployment(
+            "cart-v2",
+            "{app: cart-v2}",
+            2,
+            "containers: [{name: c, image: x}], "
+            "tolerations: [{key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}], "
+            "nodeSelector: {topology.kubernetes.io/zone: eu-west-1a}",
+        ),
+        "tolerant.yaml",
+    )
+    _, report = _check_json(capsys, tainted, tolerant)
+    assert "Deployment shop/cart-v2: new, 2 pod(s) on node-a1, node-a2" in report["notes"]
+    nowhere = _manifest(
+        tmp_path,
+        _deployment("cart-v2", "{app: cart-v2}", 2, "nodeSelector: {disk: nvme}"),
+        "nowhere.yaml",
+    )
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, nowhere)
+    assert code == 0 and "2 of 2 replica(s) Pending" in out
+
+
+def test_check_a_new_daemonset_runs_on_every_fitting_node(capsys, tmp_path):
+    # edge/ingress-nginx is eTP=Local (and iTP=Local): nodes without one of its pods drop.
+    # A DaemonSet of the same pods lands on every node, cordoned node-c2 included (the
+    # DaemonSet controller tolerates node.kubernetes.io/unschedulable), but not on node-b3,
+    # whose node.kubernetes.io/unreachable:NoSchedule taint daemon pods do not tolerate
+    # (pkg/controller/daemon/util/daemonset_util.go, AddOrUpdateDaemonPodTolerations).
+    change = _manifest(tmp_path, INGRESS_DAEMONS % _template("{app: ingress-nginx}"))
+    code, report = _check_json(capsys, DEMO, change)
+    assert code == 0 and report["passed"]
+    assert (
+        "DaemonSet edge/ingress-nginx-node: 9 new pod(s), one per fitting node "
+        "(9 of 10 nodes fit; not node-b3)"
+    ) in report["notes"]
+    stopped = {f["source"] for f in report["findings"] if "drops-stop" in f["changes"]}
+    assert {"external:node-c2", "external:edge-1", "external:node-a3"} <= stopped
+    assert "external:node-b3" not in stopped and "external:node-a1" not in stopped
+    # nodeSelector: only zone a's nodes; node-a1 and node-a2 already run one.
+    zone_a = _manifest(
+        tmp_path,
+        INGRESS_DAEMONS
+        % _template(
+            "{app: ingress-nginx}",
+            "containers: [{name: c, image: x}], "
+            "nodeSelector: {topology.kubernetes.io/zone: eu-west-1a}",
+        ),
+        "zone-a.yaml",
+    )
+    code, out, _ = routescope(capsys, "check", "--cluster", DEMO, zone_a)
+    assert code == 0
+    assert "| edge/ingress-nginx | http | external:node-a3 | 1 | dropped 100.0% → 0.0%" in out
+    assert "external:node-c2" not in out and "(3 of 10 nodes fit; not " in out
+
+
+def test_check_a_changed_daemonset_leaves_the_nodes_it_no_longer_fits(capsys, tmp_path):
+    # ingress-nginx's 4 pods (node-a1, node-a2, node-b1, node-c1) as a DaemonSet's; its new
+    # nodeSelector keeps zone a: the pods on node-b1 and node-c1 go, node-a3 gets one, and
+    # the eTP=Local Service drops external clients at node-b1 and node-c1.
+    def daemon(items):
+        for obj in items:
+            if obj["kind"] == "Pod" and obj["metadata"]["name"].startswith("ingress-nginx-"):
+                obj["metadata"]["ownerReferences"] = [
+                    {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ingress-nginx"}
+                ]
+
+    cluster = _demo_with(tmp_path, daemon)
+    change = _manifest(
+        tmp_path,
+        (
+            INGRESS_DAEMONS
+            % _template(
+                "{app: ingress-nginx}",
+                "containers: [{name: c, image: x}], "
+                "nodeSelector: {topology.kubernetes.io/zone: eu-west-1a}",
+            )
+        ).replace("ingress-nginx-node", "ingress-nginx"),
+    )
+    code, report = _check_json(capsys, cluster, change)
+    assert code == 1
+    assert (
+        "DaemonSet edge/ingress-nginx: pods leave 2 node(s) (nodeSelector / taints no longer fit)"
+        in report["notes"]
+    )
+    assert any(n.startswith("DaemonSet edge/ingress-nginx: 1 new pod(s)") for n in report["notes"])
+    new_drops = {f["source"] for f in report["findings"] if "new-drops" in f["changes"]}
+    assert {"external:node-b1", "external:node-c1"} <= new_drops
+    stopped = {f["source"] for f in report["findings"] if "drops-stop" in f["changes"]}
+    assert "external:node-a3" in stopped and "external:node-a1" not in new_drops | stopped
+
+
+def test_check_readiness_and_publish_not_ready_addresses(capsys, tmp_path):
+    # Every cart pod NotReady (its EndpointSlice says so too): the Service rejects. A change
+    # setting publishNotReadyAddresses makes the EndpointSlice controller publish them ready
+    # (staging/src/k8s.io/endpointslice/utils.go, podToEndpoint: ready =
+    # publishNotReadyAddresses || (serving && !terminating)).
+    def not_ready(items):
+        for obj in items:
+            if obj["kind"] == "Pod" and obj["metadata"]["name"].startswith("cart-"):
+                obj["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            if (
+                obj["kind"] == "EndpointSlice"
+                and obj["metadata"]["labels"].get("kubernetes.io/service-name") == "cart"
+            ):
+                for ep in obj["endpoints"]:
+                    ep["conditions"] = {"ready": False, "serving": False, "terminating": False}
+
+    cluster = _demo_with(tmp_path, not_ready)
+    publish = _manifest(
+        tmp_path,
+        CART_SELECTS_V2.replace("{app: cart-v2}", "{app: cart}").replace(
+            "  sessionAffinity", "  publishNotReadyAddresses: true\n  sessionAffinity"
+        ),
+    )
+    code, out, err = routescope(capsys, "check", "--cluster", cluster, publish)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("| shop/cart |")]
+    assert rows and all("dropped 100.0% → 0.0%" in r for r in rows)
+    code, _, _ = routescope(
+        capsys, "check", "--cluster", cluster, publish, "--fail-on", "drops-stop"
+    )
+    assert code == 1
+    # A new workload's pods are Ready once running: cart-v2 serves where cart's pods do not.
+    v2 = _manifest(
+        tmp_path, CART_SELECTS_V2 + _deployment("cart-v2", "{app: cart-v2}", 3), "v2.yaml"
+    )
+    _, report = _check_json(capsys, cluster, v2)
+    assert report["findings"] and all(f["after"]["dropped"] == 0.0 for f in report["findings"])
+
+
+def test_check_workloads_against_a_server_report_as_against_the_dump(served, tmp_path):
+    # The server's export carries what the workload model reads (pod labels, owners,
+    # readiness, node taints and labels): the same report from a stored cluster.
+    server, _ = served
+    change = _manifest(
+        tmp_path,
+        CART_SELECTS_V2
+        + _deployment("cart-v2", "{app: cart-v2}", 2)
+        + _deployment("checkout", "{app: checkout-v2}", 4)
+        + INGRESS_DAEMONS % _template("{app: ingress-nginx}"),
+    )
+    code, local, err = routescope_process("check", "--cluster", DEMO, change, "-o", "json")
+    assert code == 1, err
+    code, remote, err = routescope_process(
+        "check", *server, "--cluster-name", "demo", change, "-o", "json"
+    )
+    assert code == 1, err
+    assert json.loads(remote) == json.loads(local)
+    assert len(json.loads(local)["notes"]) >= 5
+
+
+def test_check_refuses_a_workload_without_a_template(capsys, tmp_path):
+    change = _manifest(
+        tmp_path,
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x, namespace: edge}\nspec: {}\n",
+    )
+    code, out, err = routescope(capsys, "check", "--cluster", DEMO, change)
+    assert code == 2 and out == "" and "has no spec.template" in err
+
+
 @pytest.mark.slow
 def test_make_installs_a_working_routescope_script(tmp_path):
     """The Makefile's install step, in a scratch venv that borrows the project's packages."""

@@ -4,6 +4,7 @@ same page in real headless Chromium (marked ``browser``)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -118,3 +119,102 @@ def test_timeline_page_in_chromium(browser, live_server, transactional_db) -> No
     tab = phone.open(URL + "?event=drain:node-a1&lb_preset=gcp", "timeline-phone")
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone.close()
+
+
+def _save(client: Client, name: str = "checkout drain") -> Any:
+    return client.post(
+        "/clusters/demo/services/shop/checkout/timeline/save/",
+        {"name": name, "query": "event=drain%3Anode-a1&lb_preset=gcp&prestop=30&grace=35"},
+    )
+
+
+def test_saving_needs_a_login_like_scenarios(client: Client, demo: Cluster) -> None:
+    from routing.models import SavedTimeline
+
+    html = client.get(URL, {"event": "drain:node-a1"}).content.decode()
+    assert "data-timeline-save" not in html and "Log in to save this timeline" in html
+    response = _save(client)
+    assert response.status_code == 302 and response.headers["Location"].startswith(
+        "/accounts/login/"
+    )
+    assert not SavedTimeline.objects.exists()
+
+
+def test_saved_timeline_has_a_shareable_url_listed_on_the_service(
+    client: Client, demo: Cluster, reader
+) -> None:
+    from routing.models import SavedTimeline
+
+    client.force_login(reader)
+    html = client.get(URL, {"event": "drain:node-a1", "lb_preset": "gcp"}).content.decode()
+    assert "data-timeline-save" in html and 'name="query" value="event=drain%3Anode-a1' in html
+    response = _save(client)
+    saved = SavedTimeline.objects.get(name="checkout drain")
+    assert response.status_code == 302 and response.headers["Location"] == f"/timelines/{saved.pk}/"
+    assert saved.service == "shop/checkout" and saved.created_by == reader
+    assert saved.question == {  # as the API stores it (its serializer)
+        "event": "drain:node-a1",
+        "lb_preset": "gcp",
+        "prestop": 30.0,
+        "grace": 35.0,
+    }
+    # Anyone who can read opens the shared URL: the question re-run, the form filled in.
+    client.logout()
+    shared = client.get(f"/timelines/{saved.pk}/").content.decode()
+    assert "data-saved-timeline" in shared and "checkout drain" in shared and "by reader" in shared
+    assert 'value="drain:node-a1" selected' in shared and 'value="30"' in shared
+    assert "data-no-windows" in shared  # the preStop of 30 s closes the LB window
+    assert f'action="{URL}"' in shared  # changing the form asks the Service's page
+    for page in ("/clusters/demo/services/shop/checkout/", URL):
+        listed = client.get(page).content.decode()
+        assert f'href="/timelines/{saved.pk}/"' in listed and "data-saved-timelines" in listed
+    assert (
+        "data-saved-timelines"
+        not in client.get("/clusters/demo/services/shop/web/").content.decode()
+    )
+    client.force_login(reader)
+    again = _save(client)  # the same name again: refused, nothing saved, back to the page
+    assert again.status_code == 302 and again.headers["Location"].startswith(URL + "?event=")
+    assert SavedTimeline.objects.count() == 1
+    bad = client.post(
+        "/clusters/demo/services/shop/checkout/timeline/save/",
+        {"name": "x", "query": "event=drain%3Anode-a1&lb_preset=nope"},
+    )
+    assert bad.status_code == 302 and SavedTimeline.objects.count() == 1
+    assert client.get("/timelines/999999/").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_save_share_and_open_the_recommendation_in_the_what_if_in_chromium(
+    browser, live_server, transactional_db
+) -> None:
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    from dashboard.tests.test_browser import Page
+    from routing.models import SavedTimeline
+
+    call_command("load_demo", verbosity=0)
+    User.objects.create_user("reader", password="reader-pass-1")
+    page = Page(browser, live_server.url)
+    page.login("reader", "reader-pass-1")
+    tab = page.open(URL + "?event=drain:node-a1&lb_preset=gcp")
+    tab.fill("#tl-name", "checkout drain in gcp")
+    tab.click("[data-timeline-save] button[type=submit]")
+    tab.wait_for_url(re.compile(r"/timelines/\d+/$"))
+    saved = SavedTimeline.objects.get(name="checkout drain in gcp")
+    page.shot("timeline-saved")
+    fresh = Page(browser, live_server.url)  # someone else, not logged in, opens the link
+    shared = fresh.open(f"/timelines/{saved.pk}/")
+    assert shared.locator("[data-saved-timeline]").count() == 1
+    assert shared.locator("#tl-event").input_value() == "drain:node-a1"
+    assert shared.locator("[data-window-code='TIMELINE_LB_HEALTH_CHECK_LAG']").count() == 1
+    # The eTP=Cluster recommendation opens the what-if with the change already made.
+    shared.locator("[data-recommendation] a", has_text="Open in the what-if").click()
+    shared.wait_for_load_state("networkidle")
+    assert "/what-if/" in shared.url and "etp=Cluster" in shared.url
+    assert shared.locator("#id_etp").input_value() == "Cluster"
+    assert shared.locator("[data-after-dropped='nodeport']").inner_text() == "0.0%"
+    fresh.close()
+    page.close()

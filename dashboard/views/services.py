@@ -11,6 +11,7 @@ from cluster.models import Service
 from dashboard import answers, flowviews, selectors
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
 from routing.engine.simulate import QuestionError
+from routing.models import SavedTimeline
 
 PAGE_SIZE = 50
 #: Orderings by the analysis' figures; the FilterSet orders by stored columns.
@@ -100,6 +101,9 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
         "by_zone": by_zone,
         "placement": selectors.endpoint_placement(cluster=cluster, service=row),
         "pod_entry": next((e for e in entries if e.key == "pod"), None),
+        "saved_list": SavedTimeline.objects.filter(cluster=cluster, service=key).select_related(
+            "created_by"
+        ),
     }
     return render_page(
         request, "dashboard/services/detail.html", context, cluster=cluster, section="services"

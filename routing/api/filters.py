@@ -7,7 +7,7 @@ from django_filters import rest_framework as filters
 
 from cluster.models import Cluster
 from core.filters import CachedFormFilterSet
-from routing.models import Scenario
+from routing.models import SavedTimeline, Scenario
 
 
 class ScenarioFilterSet(CachedFormFilterSet):
@@ -27,3 +27,15 @@ class ScenarioFilterSet(CachedFormFilterSet):
         for word in value.split():
             queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word))
         return queryset
+
+
+class SavedTimelineFilterSet(CachedFormFilterSet):
+    """Saved timelines by cluster name, Service (ns/name), author."""
+
+    cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all(), to_field_name="name")
+    service = filters.CharFilter(help_text="namespace/name")
+    created_by = filters.CharFilter(field_name="created_by__username")
+
+    class Meta:
+        model = SavedTimeline
+        fields = ["cluster", "service", "created_by"]

@@ -1,16 +1,29 @@
-"""``POST /api/v1/timeline``: the CLI's ``timeline`` over HTTP, the same JSON.
+"""``POST /api/v1/timeline``: the CLI's ``timeline`` over HTTP, the same JSON; and
+``/api/v1/timelines``: saved timeline questions (list, create, retrieve, delete, run).
 
 Fields are the CLI flags by the same names (``lb_preset``, ``probe_interval``, ``grace``,
 ``prestop``, ``on_sigterm``, ``set``), plus ``cluster`` (a stored cluster) or
 ``cluster_dump`` (an inline kubectl List). Both go through ``routing.timeline_input``.
+A saved timeline keeps the question only (as a scenario keeps its changes) and is run on
+the cluster's current state at ``GET /api/v1/timelines/{id}/run``; the permissions are the
+scenarios' (read as a reader, save when logged in, delete your own or as an operator).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,10 +32,13 @@ from rest_framework.views import APIView
 from cluster.models import Cluster
 from cluster.selectors import cluster_get
 from core.api.errors import ErrorSerializer
-from core.permissions import CanRead
+from core.permissions import CanRead, CanReadOrWriteOwn
+from routing.api.filters import SavedTimelineFilterSet
 from routing.engine.errors import ScenarioError
 from routing.engine.timeline import LB_PRESETS, TimelineError
+from routing.models import SavedTimeline
 from routing.selectors import InputError, snapshot_for
+from routing.services import saved_timeline_create, saved_timeline_delete, saved_timeline_run
 from routing.timeline_input import timeline_json
 
 ERRORS = {
@@ -30,6 +46,7 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Login or token needed."),
     403: OpenApiResponse(ErrorSerializer, description="Not allowed."),
 }
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object.")}
 
 
 class TimelineQuestionSerializer(serializers.Serializer):
@@ -271,4 +288,147 @@ class TimelineView(APIView):
         except TimelineError as error:
             message = " ".join(str(error).split())
             raise ValidationError({_field(message): [message]}) from None
+        return Response(out)
+
+
+class SavedQuestionSerializer(TimelineQuestionSerializer):
+    """The timeline question a saved timeline keeps: ``POST /api/v1/timeline``'s fields
+    without the cluster and the Service (the saved timeline's own fields)."""
+
+    cluster = None  # type: ignore[assignment]
+    cluster_dump = None  # type: ignore[assignment]
+    service = None  # type: ignore[assignment]
+
+    def validate(self, attrs: dict) -> dict:
+        return attrs
+
+
+class SavedTimelineSerializer(serializers.ModelSerializer):
+    """A saved timeline question on one cluster (run fresh at ``…/run``)."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
+    service = serializers.RegexField(
+        r"^[^/\s]+/[^/\s]+$",
+        max_length=507,
+        help_text="namespace/name",
+        error_messages={"invalid": "must be namespace/name"},
+    )
+    question = SavedQuestionSerializer()
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    url = serializers.HyperlinkedIdentityField(view_name="api-timeline-saved-detail")
+
+    class Meta:
+        model = SavedTimeline
+        fields = ["id", "url", "name", "cluster", "service", "question", "created_by", "created_at"]
+        # Uniqueness is checked by the service (one clear message naming "name").
+        validators: list = []
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {f for f, v in self.fields.items() if not v.read_only})
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["unknown or read-only field"]})
+        return super().to_internal_value(data)
+
+
+SAVED_EXAMPLES = [
+    OpenApiExample(
+        "Save the drain story with the recommended preStop",
+        request_only=True,
+        value={
+            "name": "checkout drain, preStop 30 s",
+            "cluster": "demo",
+            "service": "shop/checkout",
+            "question": {"event": "drain:node-a1", "lb_preset": "gcp", "prestop": 30, "grace": 35},
+        },
+    ),
+    OpenApiExample(
+        "A saved timeline",
+        response_only=True,
+        value={
+            "id": 7,
+            "url": "https://routescope.example/api/v1/timelines/7",
+            "name": "checkout drain, preStop 30 s",
+            "cluster": "demo",
+            "service": "shop/checkout",
+            "question": {"event": "drain:node-a1", "lb_preset": "gcp", "prestop": 30, "grace": 35},
+            "created_by": "alice",
+            "created_at": "2026-12-06T05:40:00Z",
+        },
+    ),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Saved timelines (filter by cluster, service, created_by)",
+        responses={200: SavedTimelineSerializer, **ERRORS},
+        examples=SAVED_EXAMPLES[1:],
+    ),
+    retrieve=extend_schema(
+        summary="A saved timeline's question",
+        responses={200: SavedTimelineSerializer, **ERRORS, **NOT_FOUND},
+        examples=SAVED_EXAMPLES[1:],
+    ),
+    create=extend_schema(
+        summary="Save a timeline question (logged in); it is run once to check it",
+        examples=SAVED_EXAMPLES,
+        responses={201: SavedTimelineSerializer, **ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete a saved timeline (author or operator)",
+        responses={204: None, **ERRORS, **NOT_FOUND},
+    ),
+)
+class SavedTimelineViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Saved timeline questions, shared like scenarios: only the question is stored."""
+
+    permission_classes = [CanReadOrWriteOwn]
+    serializer_class = SavedTimelineSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SavedTimelineFilterSet
+
+    def get_queryset(self) -> QuerySet[SavedTimeline]:
+        return SavedTimeline.objects.select_related("cluster", "created_by")
+
+    def perform_create(self, serializer: serializers.BaseSerializer[SavedTimeline]) -> None:
+        data = serializer.validated_data
+        try:
+            serializer.instance = saved_timeline_create(
+                cluster=data["cluster"],
+                name=data["name"],
+                service=data["service"],
+                question=dict(data["question"]),
+                user=self.request.user,
+            )
+        except InputError as error:
+            raise ValidationError({error.field or "non_field_errors": [str(error)]}) from None
+
+    def perform_destroy(self, instance: SavedTimeline) -> None:
+        saved_timeline_delete(saved=instance)
+
+    @extend_schema(
+        summary="Run a saved timeline on the cluster as it is now",
+        request=None,
+        responses={200: TimelineSerializer, **ERRORS, **NOT_FOUND},
+        examples=EXAMPLES[1:],
+    )
+    @action(detail=True, methods=["get"], permission_classes=[CanRead])
+    def run(self, request: Request, pk: str | None = None) -> Response:
+        """The same JSON as ``POST /api/v1/timeline`` with the saved question."""
+        saved = self.get_object()
+        try:
+            out = saved_timeline_run(
+                cluster=saved.cluster, service=saved.service, question=saved.question
+            )
+        except InputError as error:
+            raise ValidationError({error.field or "non_field_errors": [str(error)]}) from None
         return Response(out)

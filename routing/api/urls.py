@@ -4,10 +4,11 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from routing.api import drift, views
-from routing.api.timeline import TimelineView
+from routing.api.timeline import SavedTimelineViewSet, TimelineView
 
 router = SimpleRouter(trailing_slash=False)
 router.register("scenarios", views.ScenarioViewSet, basename="api-scenario")
+router.register("timelines", SavedTimelineViewSet, basename="api-timeline-saved")
 
 urlpatterns = [
     path("simulate", views.SimulateView.as_view(), name="api-simulate"),

@@ -1,15 +1,19 @@
 """``routescope check``: what a change's manifests do to routing, before they merge.
 
 The manifests (rendered Helm / Kustomize output: Services, Deployments / StatefulSets /
-DaemonSets, the kube-system/kube-proxy ConfigMap) are laid over the cluster's objects: a
-Service or the ConfigMap replaces the cluster's, a Deployment's or StatefulSet's
+DaemonSets with their pod templates, the kube-system/kube-proxy ConfigMap) are laid over
+the cluster's objects: a Service or the ConfigMap replaces the cluster's; the workloads'
+pods are relabelled, created or removed (``routing.cli.workloads``: pod template labels,
+new Deployments / StatefulSets placed as the scheduler spreads them, DaemonSets on every
+fitting node, readiness) and every Service whose selected pods change gets the endpoints
+the EndpointSlice controller would publish; a running Deployment's or StatefulSet's
 ``replicas`` scales its pods (``routing.engine.scaling``). Every Service touched is then
 asked from every node before and after (``routing.whatif.preview``'s grouping), and each
 Service × source reports new drops, drops that stop, client IP lost or regained,
 imbalance and cross-zone cost. ``--fail-on`` turns findings into exit 1.
 
-Not modelled (reported as notes): a changed selector or pod template (EndpointSlices are
-taken from the cluster as they are), new workloads, DaemonSet changes.
+Not modelled (said in the notes where it applies): node capacity, affinity and topology
+spread constraints, the rollout's intermediate states (``routescope timeline`` has them).
 """
 
 from __future__ import annotations
@@ -112,17 +116,26 @@ def _key(obj: Mapping[str, Any]) -> str:
 
 
 def overlay(
-    objects: list[dict[str, Any]], change: list[tuple[str, dict[str, Any]]], has_pods: Any
-) -> tuple[list[dict[str, Any]], dict[str, int], set[str], bool, list[str]]:
-    """The cluster's objects with the change laid over them: (objects, scale by owner,
-    Services replaced, kube-proxy changed, notes). ``has_pods(owner)``: does the cluster
-    run pods of that Deployment / StatefulSet / ReplicaSet ("ns/name")."""
+    objects: list[dict[str, Any]], change: list[tuple[str, dict[str, Any]]], pod_count: Any
+) -> tuple[
+    list[dict[str, Any]],
+    dict[str, int],
+    set[str],
+    bool,
+    list[str],
+    list[tuple[str, dict[str, Any]]],
+]:
+    """The cluster's objects with the change's Services and ConfigMap laid over them:
+    (objects, scale by owner, Services replaced, kube-proxy changed, notes, workloads for
+    ``routing.cli.workloads.lay``). ``pod_count(owner)``: how many pods the cluster runs of
+    that Deployment / StatefulSet / ReplicaSet ("ns/name")."""
     services = {_key(o): i for i, o in enumerate(objects) if o.get("kind") == "Service"}
     out = list(objects)
     scale: dict[str, int] = {}
     replaced: set[str] = set()
     proxy = False
     notes: list[str] = []
+    workloads: list[tuple[str, dict[str, Any]]] = []
     owners = _replica_sets(objects)
     for path, obj in change:
         kind, key = obj["kind"], _key(obj)
@@ -143,21 +156,22 @@ def overlay(
             out.append(obj)
             proxy = True
         elif kind == "DaemonSet":
-            notes.append(f"DaemonSet {key}: not modelled (its pods follow the nodes)")
+            workloads.append((path, obj))
         else:
-            owner = key if has_pods(key) else owners.get(key) if kind == "Deployment" else None
-            owner = owner if owner is not None and has_pods(owner) else None
-            replicas = (obj.get("spec") or {}).get("replicas", 1)
-            if owner is None or not isinstance(replicas, int) or replicas < 0:
-                notes.append(
-                    f"{kind} {key}: no pods in the cluster (a new workload is not " "modelled)"
-                    if owner is None
-                    else f"{kind} {key}: bad replicas"
-                )
-                continue
-            scale[owner] = replicas
-            notes.append(f"{kind} {key}: replicas {replicas} (pod template not compared)")
-    return out, scale, replaced, proxy, notes
+            workloads.append((path, obj))
+            owner = key if pod_count(key) else owners.get(key) if kind == "Deployment" else None
+            owner = owner if owner is not None and pod_count(owner) else None
+            if owner is None:
+                continue  # a new workload: its pods are placed by routing.cli.workloads
+            # No replicas (an autoscaled workload's chart omits them): kubectl apply keeps
+            # the running count.
+            replicas = (obj.get("spec") or {}).get("replicas", pod_count(owner))
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise CliError(f"{path}: {kind} {key}: bad replicas {replicas!r}")
+            if replicas != pod_count(owner):
+                scale[owner] = replicas
+                notes.append(f"{kind} {key}: replicas {pod_count(owner)} → {replicas}")
+    return out, scale, replaced, proxy, notes, workloads
 
 
 def _with_status(new: dict[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
@@ -201,21 +215,37 @@ def check(
     objects: list[dict[str, Any]], change: list[tuple[str, dict[str, Any]]], fail_on: str
 ) -> dict[str, Any]:
     """The report: every finding per Service × source, the policy's verdict, notes."""
+    from routing.cli import workloads as wl
     from routing.engine.kube import snapshot_from_objects
+    from routing.engine.scaling import owner_pods
     from routing.engine.scenario import apply_scenario
     from routing.whatif.value import WhatIf
 
     flags, limits = parse_policy(fail_on)
     before = snapshot_from_objects(objects)
-    from routing.engine.scaling import owner_pods
-
-    laid, scale, replaced, proxy, notes = overlay(
-        objects, change, lambda owner: bool(owner_pods(owner, before.pods))
+    laid, scale, replaced, proxy, notes, workloads = overlay(
+        objects, change, lambda owner: len(owner_pods(owner, before.pods))
     )
-    after = snapshot_from_objects(laid) if (replaced or proxy) else before
+    placed = wl.lay(laid, workloads, before)
+    notes = placed.notes + notes
+    after = snapshot_from_objects(placed.objects) if (replaced or proxy or workloads) else before
+    rederived: set[str] = set()
+    if replaced or workloads:
+        after, rederived = wl.rederive(
+            before,
+            after,
+            [o for o in objects if o.get("kind") == "Pod"],
+            [o for o in placed.objects if o.get("kind") == "Pod"],
+            replaced,
+        )
+        notes += [
+            f"Service {key}: endpoints derived from the pods it selects after the change"
+            for key in sorted(rederived)
+        ]
     if scale:
         after = apply_scenario(after, WhatIf(scale=scale).scenario())
-    touched = set(replaced) | _owned_services(before, scale)
+    touched = set(replaced) | rederived | _owned_services(before, scale)
+    touched |= _owned_services(after, scale)
     if proxy:
         touched |= set(before.services)
     findings: list[Finding] = []
@@ -359,7 +389,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"### Routescope check: {verdict}",
         "",
         f"{len(report['services'])} Services checked; "
-        + ", ".join(f"{n} {k}" for k, n in report["summary"].items() if n)
+        + (", ".join(f"{n} {k}" for k, n in report["summary"].items() if n) or "no change")
         + ".",
         "",
     ]

@@ -25,12 +25,18 @@ TIMING = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``manage.py timeline``, by the same names."""
     parser.add_argument("--service", required=True, metavar="NS/NAME")
+    add_event_arguments(parser)
+    parser.add_argument("--port", default=None)
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD=VALUE")
+
+
+def add_event_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--event`` and the timing flags (``manage.py lab verify --timeline`` takes them too)."""
     parser.add_argument(
         "--event",
-        required=True,
-        help="drain:NODE, node-down:NODE, zone-down:ZONE, rollout, " "scale:N or scale-in:NODE",
+        required=required,
+        help="drain:NODE, node-down:NODE, zone-down:ZONE, rollout, scale:N or scale-in:NODE",
     )
-    parser.add_argument("--port", default=None)
     parser.add_argument("--lb-preset", default=None)
     parser.add_argument("--probe-interval", default=None, metavar="S")
     parser.add_argument("--unhealthy-threshold", default=None, metavar="N")
@@ -38,16 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace", default=None, metavar="S")
     parser.add_argument("--prestop", default=None, metavar="S")
     parser.add_argument("--on-sigterm", default=None, choices=("stop", "serve"))
-    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD=VALUE")
+
+
+def fields_from(args: Any, service: str, port: str | None, sets: list[str]) -> dict[str, Any]:
+    """The timeline fields (``routing.timeline_input.FIELDS``) of parsed flags (a Namespace
+    or a management command's options dict)."""
+    from routing.whatif.value import parse_set_flags
+
+    get = args.get if isinstance(args, dict) else lambda name: getattr(args, name)
+    fields: dict[str, Any] = {"service": service, "event": get("event"), "port": port}
+    fields.update({name: get(name) for name, _ in TIMING})
+    fields["set"] = parse_set_flags(sets)
+    return fields
 
 
 def run(args: argparse.Namespace, server: Any) -> str:
     """The timeline JSON (file or server), rendered as ``-o`` asks."""
-    from routing.whatif.value import parse_set_flags
-
-    fields: dict[str, Any] = {"service": args.service, "event": args.event, "port": args.port}
-    fields.update({name: getattr(args, name) for name, _ in TIMING})
-    fields["set"] = parse_set_flags(args.sets)
+    fields = fields_from(args, args.service, args.port, args.sets)
     if server is not None:
         body = {k: _typed(k, v) for k, v in fields.items() if v is not None}
         if args.cluster:

@@ -49,7 +49,9 @@ def _templates(
     return out
 
 
-def _free_ips(node: Node | None, used: set[str]) -> Iterator[str]:
+def free_ips(node: Node | None, used: set[str]) -> Iterator[str]:
+    """Pod addresses from ``node``'s ``podCIDR`` (else 198.18.0.0/15) not in ``used``
+    (each one handed out is added to it)."""
     nets = [ipaddress.ip_network(c, strict=False) for c in (node.pod_cidrs if node else ())] or [
         SYNTHETIC_RANGE
     ]
@@ -64,9 +66,12 @@ def _free_ips(node: Node | None, used: set[str]) -> Iterator[str]:
     )
 
 
-def _pick_node(
-    members: list[Pod], nodes: Mapping[str, Node], exclude: frozenset[str]
+def pick_node(
+    members: list[Pod], nodes: Mapping[str, Node], exclude: frozenset[str] = frozenset()
 ) -> Node | None:
+    """Where the next replica of ``members``' owner goes: a Ready, schedulable node (not
+    being deleted, not in ``exclude``) with the fewest of its replicas, then the emptiest
+    zone, then name order; None when no node fits (the pod stays Pending)."""
     per_node = Counter(p.node for p in members)
     per_zone = Counter(
         nodes[p.node].zone for p in members if p.node is not None and p.node in nodes
@@ -94,12 +99,12 @@ def _add_replica(
     used: set[str],
     exclude: frozenset[str] = frozenset(),
 ) -> None:
-    node = _pick_node(members, nodes, exclude)
+    node = pick_node(members, nodes, exclude)
     if node is None:
         return  # Pending: nowhere to schedule, so no endpoint either.
     namespace, _, name = owner.partition("/")
     serial = sum(1 for key in pods if key.startswith(f"{namespace}/{name}-whatif-"))
-    ip = next(_free_ips(node, used))
+    ip = next(free_ips(node, used))
     pod = Pod(
         namespace=namespace,
         name=f"{name}-whatif-{serial}",

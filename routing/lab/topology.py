@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from routing.engine.rules import render_node_rules
@@ -48,13 +49,15 @@ class Lab:
     """A built lab. Use as a context manager: everything is removed on exit, whatever
     happened (exceptions, KeyboardInterrupt)."""
 
-    def __init__(self, snapshot: Snapshot, service: str) -> None:
+    def __init__(self, snapshot: Snapshot, service: str, *, also: Sequence[Snapshot] = ()) -> None:
         if service not in snapshot.services:
             raise LabError(f"unknown service {service!r}")
         if not snapshot.nodes:
             raise LabError("the dump has no Node objects")
         self.snapshot = snapshot
         self.service = service
+        #: further snapshots whose endpoints get a pod too (a timeline's moments).
+        self.also = tuple(also)
         self.tag = PREFIX + secrets.token_hex(3)
         self.fabric = f"{self.tag}-fab"
         self.nodes: dict[str, LabNode] = {}
@@ -93,10 +96,14 @@ class Lab:
     def _plan(self) -> None:
         svc = self.snapshot.services[self.service]
         pod_ips: dict[str, str | None] = {}
-        for port in svc.ports:
-            for ep in self.snapshot.endpoints(self.service, port.name):
-                if ":" in ep.ip:
-                    continue
+        endpoints = [
+            ep
+            for snapshot in (self.snapshot, *self.also)
+            for port in svc.ports
+            for ep in snapshot.endpoints(self.service, port.name)
+        ]
+        for ep in endpoints:
+            if ":" not in ep.ip:
                 pod_ips.setdefault(ep.ip, ep.node)
         used = set(pod_ips) | {EXTERNAL_CLIENT_IP}
         for i, name in enumerate(sorted(self.snapshot.nodes)):
@@ -110,10 +117,9 @@ class Lab:
         for j, (ip, host) in enumerate(sorted(pod_ips.items())):
             home = host if host in self.nodes else first
             self.pods[ip] = LabPod(ip, home, f"{self.tag}-p{j}")
-        for port in svc.ports:
-            for ep in self.snapshot.endpoints(self.service, port.name):
-                if ep.ip in self.pods:
-                    self.pods[ep.ip].ports.add(ep.port)
+        for ep in endpoints:
+            if ep.ip in self.pods:
+                self.pods[ep.ip].ports.add(ep.port)
         cidr = cluster_cidr(self.snapshot, first)
         for name, lab_node in self.nodes.items():
             self.clients[name] = (

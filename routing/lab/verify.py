@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from routing.engine.simulate import Question, simulate
 from routing.engine.snapshot import Snapshot
+from routing.engine.timeline import Moment
 from routing.lab.netns import LabError
 from routing.lab.stats import goodness_of_fit
 from routing.lab.topology import Lab
@@ -39,6 +40,8 @@ class SourceResult:
     preserved_ok: bool
     ok: bool
     note: str = ""
+    #: False for pooled sources (a timeline step): no one client address to look for.
+    client_ip_checked: bool = True
 
 
 def default_sources(snapshot: Snapshot, service: str) -> list[str]:
@@ -236,6 +239,100 @@ def _judge(
     )
 
 
+def timeline_expected(step: dict) -> dict[str, float]:
+    """Outcome -> share among the live nodes, from one timeline step: the endpoints' shares,
+    ``reject`` and ``drop`` (a down node's share, counted as failing, sends nothing here)."""
+    shares = dict(step["shares"]["endpoints"])
+    rejected = step["shares"]["rejected"]
+    shares["reject"] = rejected
+    shares["drop"] = max(0.0, step["dropped"] - rejected)
+    total = sum(shares.values())
+    return {k: v / total for k, v in shares.items()} if total > 0 else shares
+
+
+def verify_timeline(
+    lab: Lab,
+    steps: list[Moment],
+    *,
+    mode: str = "iptables",
+    requests: int = 40,
+    alpha: float = 0.001,
+    programmer=None,
+) -> list[SourceResult]:
+    """Load each moment's rules and compare real packets with the timeline's step.
+
+    Per moment and source kind, ``requests`` connections per node, pooled, against the
+    step's shares (chi-square, as ``verify``): ``pod`` from a client pod on every live node
+    to the ClusterIP, ``external`` from the external client to every live node's NodePort,
+    ``lb`` from the external client to the NodePort of every live node the load balancer
+    sends to then (as ``_verify_lb``: the lab has no cloud LB; a Service with
+    loadBalancerSourceRanges is checked without it). Whether a pod still accepts (the
+    step's ``failing``) is the app's business, not the rules': the lab's pods always
+    answer, so a share sent to a stopping pod lands there.
+    """
+    svc = lab.snapshot.services[lab.service]
+    if svc.session_affinity == "ClientIP":
+        raise LabError(f"{lab.service}: ClientIP affinity pins each client; pooled shares differ")
+    port = next((p for p in svc.ports if p.protocol == "TCP"), None)
+    if port is None:
+        raise LabError(f"{lab.service}: the lab sends TCP and the Service has no TCP port")
+    kinds = ["pod", "external"] + ([] if svc.lb_source_ranges else ["lb"])
+    results = []
+    for moment in steps:
+        (programmer or lab).program(moment.snapshot, mode)
+        for kind in kinds:
+            step = moment.steps.get(kind)
+            senders = sorted((moment.lb_nodes if kind == "lb" else set(lab.nodes)) - moment.dead)
+            if step is None or not senders:
+                continue
+            to = {"pod": "clusterip", "external": "nodeport", "lb": "loadbalancer"}[kind]
+            targets = [
+                _target(
+                    lab,
+                    moment.snapshot,
+                    f"{kind if kind == 'pod' else 'external'}:{n}",
+                    "clusterip" if kind == "pod" else "nodeport",
+                    port.name,
+                )
+                for n in senders
+            ]
+            merged = Outcomes()
+            for outcome in burst_many(targets, requests):
+                merged.counts.update(outcome.counts)
+                merged.errors.update(outcome.errors)
+            expected = timeline_expected(step)
+            observed = Counter({k: v for k, v in merged.counts.items() if v})
+            fit = goodness_of_fit(observed, expected, alpha=alpha)
+            note = (
+                "observed outcomes the timeline calls impossible: " + ", ".join(fit.impossible)
+                if fit.impossible
+                else ""
+            )
+            if merged.errors:
+                note = (
+                    (note + "; " if note else "")
+                    + "socket errors: "
+                    + ", ".join(f"{k}x{v}" for k, v in merged.errors.items())
+                )
+            results.append(
+                SourceResult(
+                    mode,
+                    f"t={moment.t:g}s {kind}",
+                    to,
+                    requests * len(senders),
+                    observed,
+                    expected,
+                    fit.p_value,
+                    True,
+                    True,
+                    fit.ok,
+                    note,
+                    client_ip_checked=False,
+                )
+            )
+    return results
+
+
 def format_table(results: list[SourceResult], *, alpha: float) -> str:
     """A fixed-width table: one row per (mode, source, outcome)."""
     lines = [
@@ -254,8 +351,10 @@ def format_table(results: list[SourceResult], *, alpha: float) -> str:
                 f"{r.mode:9} {r.source:22} {r.to:10} {k:16} "
                 f"{r.observed.get(k, 0):>9} {exp:>9.1f} {p:>9}  {verdict}"
             )
-        src = "client IP preserved" if r.preserved_expected else "client IP masqueraded"
-        lines.append(f"{'':9} {'':22} {'':10} {src:16} {'ok' if r.preserved_ok else 'WRONG':>9}")
+        if r.client_ip_checked:
+            src = "client IP preserved" if r.preserved_expected else "client IP masqueraded"
+            ok = "ok" if r.preserved_ok else "WRONG"
+            lines.append(f"{'':9} {'':22} {'':10} {src:16} {ok:>9}")
         if r.note:
             lines.append(f"{'':9} note: {r.note}")
     return "\n".join(lines)

@@ -5,7 +5,8 @@ scale-down does to one Service, second by second.
 ordinary snapshots (the EndpointSlices as each node's kube-proxy sees them at that moment),
 answers each with ``simulate.simulate`` and compares the answers with what the pods really
 do at that moment. Public names: ``TimelineRequest``, ``run_timeline``, ``Timing``,
-``LBProbe``, ``LB_PRESETS``, ``parse_event``, ``TimelineError``.
+``LBProbe``, ``LB_PRESETS``, ``parse_event``, ``TimelineError``; ``moments`` (each distinct
+step snapshot, for the netns lab).
 
 Model, in short (``timing.py`` has the delays and their sources):
 
@@ -26,15 +27,17 @@ Model, in short (``timing.py`` has the delays and their sources):
   failing before exit, kube-proxy's periodic ``syncPeriod`` resyncs, scheduler capacity.
 """
 
-from routing.engine.timeline.run import TimelineRequest, run_timeline
+from routing.engine.timeline.run import Moment, TimelineRequest, moments, run_timeline
 from routing.engine.timeline.timing import LB_PRESETS, LBProbe, TimelineError, Timing, parse_event
 
 __all__ = [
     "LB_PRESETS",
     "LBProbe",
+    "Moment",
     "TimelineError",
     "TimelineRequest",
     "Timing",
+    "moments",
     "parse_event",
     "run_timeline",
 ]

@@ -653,6 +653,52 @@ class _Run:
         return out
 
 
+@dataclass(frozen=True)
+class Moment:
+    """One moment at which the rules or the load balancer's spread change: the ordinary
+    snapshot every node's kube-proxy programs then, the nodes down, the nodes the load
+    balancer sends to (empty without an ``lb`` source) and each source's step (as in
+    ``steps``)."""
+
+    t: float
+    snapshot: Snapshot
+    dead: frozenset[str]
+    lb_nodes: frozenset[str]
+    steps: Mapping[str, dict[str, Any]]
+
+
+def moments(snapshot: Snapshot, request: TimelineRequest) -> list[Moment]:
+    """The timeline's distinct rule sets and load-balancer spreads in time order, for
+    checking each with real packets (``manage.py lab verify --timeline``). Every node must
+    program with the same delay (one proxy mode): then each moment is one snapshot."""
+    with _gc_paused():
+        run = _Run(snapshot, request)
+        delays = set(run.delay.values()) or {0.0}
+        if len(delays) > 1:
+            raise TimelineError(
+                "nodes program their rules at different delays (mixed proxy modes): "
+                "no single snapshot per moment"
+            )
+        delay = delays.pop()
+        out: list[Moment] = []
+        seen: set[tuple[int, frozenset[str], frozenset[str]]] = set()
+        for t in run.times():
+            view, _ = run.view(t, delay)
+            dead = frozenset(n for n in run.dead_at if run.dead(n, t))
+            lb: frozenset[str] = frozenset()
+            if "lb" in run.sources:
+                # point("lb"): the backends the LB believes healthy, else all (fail open).
+                lb = frozenset(n for n in run.backends if run.believed(n, t)) or frozenset(
+                    run.backends
+                )
+            if (id(view), dead, lb) in seen:
+                continue
+            seen.add((id(view), dead, lb))
+            steps = {kind: run._step(t, kind, run.point(kind, t)) for kind in run.sources}
+            out.append(Moment(t, view, dead, lb, steps))
+        return out
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector (as the analysis and the rule renderer do): a

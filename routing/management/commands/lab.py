@@ -1,6 +1,10 @@
 """``manage.py lab verify FILE --service NS/NAME`` — build the cluster from network
 namespaces, program the rendered rules, send real connections and compare with the
-engine's prediction. ``manage.py lab cleanup`` removes namespaces a killed run left."""
+engine's prediction. ``--timeline --event EVENT`` (and the timeline's timing flags, as
+``manage.py timeline`` takes them) does so for each moment of the disruption timeline: each
+distinct step snapshot's rules are loaded in turn and real packets per source class are
+compared with the step's shares. ``manage.py lab cleanup`` removes namespaces a killed run
+left."""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ from contextlib import ExitStack
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from routing.cli.timeline import add_event_arguments, fields_from
 from routing.engine.scenario import Scenario, apply_scenario
+from routing.engine.timeline import TimelineError, moments
 from routing.engine.types import TRAFFIC_POLICIES
 from routing.lab import netns
 from routing.lab.agents import LabAgents
 from routing.lab.netns import LabError
 from routing.lab.topology import PREFIX, Lab
-from routing.lab.verify import format_table, verify
+from routing.lab.verify import format_table, verify, verify_timeline
 from routing.management.commands._rules_common import (
     BAD_INPUT,
     fail,
@@ -25,6 +31,7 @@ from routing.management.commands._rules_common import (
     parse_sets,
     whatif,
 )
+from routing.timeline_input import build_request
 
 MATRIX = [(i, e) for i in TRAFFIC_POLICIES for e in TRAFFIC_POLICIES]
 
@@ -76,6 +83,13 @@ class Command(BaseCommand):
             action="store_true",
             help="program each node through its node agent's queue (needs REDIS_URL)",
         )
+        v.add_argument(
+            "--timeline",
+            action="store_true",
+            help="check every moment of the disruption timeline of --event (with the timing "
+            "flags below; --set then takes timeline fields too); --requests is per node",
+        )
+        add_event_arguments(v, required=False)
         sub.add_parser("cleanup", help=f"delete leftover {PREFIX}* namespaces")
 
     def handle(self, *args, **opts):
@@ -100,6 +114,9 @@ class Command(BaseCommand):
                     f"--source {source!r}: expected pod:NODE or external:NODE "
                     "with a node of the dump, or lb"
                 )
+        modes = ("iptables", "nftables") if opts["mode"] == "both" else (opts["mode"],)
+        if opts["timeline"]:
+            return self._timeline(opts, modes)
         snapshot = whatif(snapshot, parse_sets(opts["sets"]), opts["service"])
         variants = [("as given", snapshot)]
         if opts["matrix"]:
@@ -113,7 +130,6 @@ class Command(BaseCommand):
                     }
                 )
                 variants.append((f"iTP={itp} eTP={etp}", apply_scenario(snapshot, scenario)))
-        modes = ("iptables", "nftables") if opts["mode"] == "both" else (opts["mode"],)
         if opts["via_agents"] and not settings.REDIS_URL:
             raise fail("--via-agents needs REDIS_URL (a real broker the node agents consume from)")
         old = signal.signal(signal.SIGTERM, _interrupt)
@@ -150,3 +166,49 @@ class Command(BaseCommand):
                 "measured traffic DISAGREES with the prediction (see table)", returncode=1
             )
         self.stdout.write("all sources agree with the prediction")
+
+    def _timeline(self, opts: dict, modes: tuple[str, ...]) -> None:
+        """Per mode: the timeline's moments for that mode, each moment's rules loaded and
+        measured against its step."""
+        if not opts["event"]:
+            raise fail("--timeline needs --event (drain:NODE, node-down:NODE, rollout, ...)")
+        if opts["matrix"] or opts["via_agents"] or opts["sources"]:
+            raise fail(
+                "--timeline checks every source class itself: no --matrix, "
+                "--via-agents or --source"
+            )
+        runs = []
+        try:
+            request = build_request(
+                fields_from(opts, opts["service"], opts["port"], parse_sets(opts["sets"]))
+            )
+            for mode in modes:
+                snapshot = load_snapshot(opts["file"], proxy_mode=mode)
+                runs.append((mode, snapshot, moments(snapshot, request)))
+        except (TimelineError, *BAD_INPUT) as exc:
+            raise fail(" ".join(str(exc).split())) from None
+        old = signal.signal(signal.SIGTERM, _interrupt)
+        agree = True
+        try:
+            for mode, snapshot, steps in runs:
+                also = [m.snapshot for m in steps]
+                with Lab(snapshot, opts["service"], also=also) as lab:
+                    results = verify_timeline(
+                        lab, steps, mode=mode, requests=opts["requests"], alpha=opts["alpha"]
+                    )
+                self.stdout.write(
+                    f"== {opts['service']} {opts['event']} ({mode}, {len(steps)} moments) =="
+                )
+                self.stdout.write(format_table(results, alpha=opts["alpha"]))
+                agree = agree and all(r.ok for r in results)
+        except KeyboardInterrupt:
+            raise CommandError("interrupted; lab namespaces removed", returncode=130) from None
+        except LabError as exc:
+            raise CommandError(f"lab: {exc}", returncode=1) from None
+        finally:
+            signal.signal(signal.SIGTERM, old)
+        if not agree:
+            raise CommandError(
+                "measured traffic DISAGREES with the timeline (see table)", returncode=1
+            )
+        self.stdout.write("every moment agrees with the timeline")
