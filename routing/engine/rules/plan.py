@@ -95,12 +95,16 @@ def cluster_cidr(
     conf = snapshot.proxy_for(node_name)
     if not conf.local_detector:
         return None
+    node = snapshot.nodes.get(node_name)
+    if conf.detect_local_mode == "NodeCIDR":
+        # server_linux.go getLocalDetectors: NodeCIDR matches the node's own podCIDR,
+        # whatever clusterCIDR says.
+        own = [c for c in (node.pod_cidrs if node else ()) if _v4(c)]
+        if own:
+            return own[0].strip()
     v4 = [c for c in conf.cluster_cidrs if _v4(c)]
     if v4:
         return v4[0].strip()
-    node = snapshot.nodes.get(node_name)
-    if conf.detect_local_mode == "NodeCIDR" and node and node.pod_cidrs:
-        return node.pod_cidrs[0]
     if cache is None:
         return _pod_supernet(snapshot)
     return cache.per_snapshot(snapshot, "pod-supernet", lambda: _pod_supernet(snapshot))
