@@ -112,8 +112,14 @@ class Node:
     ready: bool = True
     #: ``spec.unschedulable`` (cordoned).
     unschedulable: bool = False
-    #: ``metadata.deletionTimestamp`` is set (kube-proxy healthz then fails).
+    #: ``metadata.deletionTimestamp`` is set, or the node carries the
+    #: ``ToBeDeletedByClusterAutoscaler`` taint (kube-proxy healthz then fails).
     deleting: bool = False
+    #: the ``ToBeDeletedByClusterAutoscaler`` taint (which of the two ``deleting`` is).
+    delete_taint: bool = False
+    #: kube-proxy's own liveness on this node, from its Pod's Ready condition when the dump
+    #: has the Pod; None: unknown (``lb.proxy_alive`` then assumes from node readiness).
+    proxy_healthy: bool | None = None
     #: label ``node.kubernetes.io/exclude-from-external-load-balancers`` is present.
     exclude_from_lb: bool = False
     #: ``status.addresses`` of type InternalIP (then ExternalIP).
