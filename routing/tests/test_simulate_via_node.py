@@ -59,6 +59,9 @@ def test_manage_and_routescope_answer_via_node_alike(capsys) -> None:
     assert json.loads(out) == answer
     plain = json.loads(manage("--json").stdout)
     assert plain["via_node"] is None and plain["outcome"] == "ok"
+    table = manage("--via-node", "node-a1")
+    assert table.returncode == 0 and "via nodeport of node node-a1" in table.stdout
+    assert "outcome: replies_lost" in table.stdout
 
 
 def test_unknown_via_node_is_one_line_exit_2(capsys) -> None:
