@@ -687,11 +687,11 @@ def simulate(
     paths, notes, ingress = _paths(snapshot, service, port, kind, node, to, via)
     if via is not None and to != NODEPORT:
         notes.insert(0, reason(Code.VIA_NODE_CAPTURED_AT_SOURCE, to=to, source=node, via=via))
-    notes.extend(_context_notes(snapshot, service, kind, node, to))
-    paths = _source_ranges(snapshot, service, paths, notes, kind, node, to, question.client_ip)
-    kind = "pod" if kind == "pod-via-lb" else kind
     # The node doing the NAT: the source's own, or the one whose NodePort it called.
     nat_node = via if via is not None and to == NODEPORT else node
+    notes.extend(_context_notes(snapshot, service, kind, nat_node, to))
+    paths = _source_ranges(snapshot, service, paths, notes, kind, node, to, question.client_ip)
+    kind = "pod" if kind == "pod-via-lb" else kind
     if nat_node is not None:
         config = snapshot.proxy_for(nat_node)
         notes.insert(

@@ -143,3 +143,22 @@ def test_via_node_refusals(kw: dict, field: str, code: str) -> None:
     with pytest.raises(QuestionError) as err:
         ask(**kw)
     assert err.value.field == field and err.value.code == code
+
+
+def test_the_called_node_s_proxy_mode_answers() -> None:
+    # pkg/proxy/ipvs/proxier.go syncProxyRules: IPVS has no pod short-circuit for
+    # eTP=Local (KUBE-NODE-PORT-LOCAL-TCP sends external traffic to the local set), so the
+    # called node's mode, not the source's, decides: n2 in IPVS mode answers from its own
+    # two endpoints and keeps the client address; replies pass back through n2.
+    objects = [
+        *NODES,
+        service_obj("web", type="NodePort", etp="Local"),
+        SLICE,
+        *proxy_config("ClusterCIDR"),
+    ]
+    snapshot = snapshot_from_objects(objects, node_proxy_modes={"n2": "ipvs"})
+    question = Question(service="default/web", source="pod:n1", to="nodeport", via_node="n2")
+    result = simulate(snapshot, question).to_json()
+    assert result["proxy_mode"] == "ipvs"
+    assert shares(result) == {"10.244.2.5": 0.5, "10.244.2.6": 0.5}
+    assert result["outcome"] == "ok" and result["client_ip_preserved"] is True
