@@ -256,6 +256,7 @@ def _strip(config: ProxyConfig) -> tuple[Any, ...]:
         config.ipvs_scheduler,
         config.cluster_cidrs,
         config.detect_local_mode,
+        config.detect_local_interface,
         config.local_detector,
         config.masquerade_all,
     )

@@ -592,6 +592,16 @@ def _conf_fields(
         "ipvs_scheduler": scheduler,
         "cluster_cidrs": cidrs,
         "detect_local_mode": detect,
+        "detect_local_interface": str(
+            conf.get(
+                {
+                    "BridgeInterface": "bridgeInterface",
+                    "InterfaceNamePrefix": "interfaceNamePrefix",
+                }.get(detect, ""),
+                "",
+            )
+            or ""
+        ),
         "local_detector": detector,
         "masquerade_all": bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
     }

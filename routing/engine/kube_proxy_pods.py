@@ -21,6 +21,8 @@ _FLAGS = {
     "--ipvs-scheduler": "ipvs_scheduler",
     "--cluster-cidr": "clusterCIDR",
     "--detect-local-mode": "detectLocalMode",
+    "--pod-bridge-interface": "bridgeInterface",
+    "--pod-interface-name-prefix": "interfaceNamePrefix",
 }
 
 

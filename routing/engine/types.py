@@ -84,6 +84,9 @@ class ProxyConfig:
     cluster_cidrs: tuple[str, ...] = ()
     #: ``detectLocalMode``: ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix.
     detect_local_mode: str = "ClusterCIDR"
+    #: ``detectLocal.bridgeInterface`` (BridgeInterface) or ``detectLocal.interfaceNamePrefix``
+    #: (InterfaceNamePrefix): the interface the detector matches; "" for the CIDR modes.
+    detect_local_interface: str = ""
     #: Whether kube-proxy can tell pod traffic from other traffic (a LocalTrafficDetector
     #: exists). Without one there is no eTP=Local short-circuit and no off-cluster
     #: ClusterIP masquerade (semantics §3.3, §5).

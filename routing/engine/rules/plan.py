@@ -110,6 +110,18 @@ def cluster_cidr(
     return cache.per_snapshot(snapshot, "pod-supernet", lambda: _pod_supernet(snapshot))
 
 
+def local_interface(conf: ProxyConfig) -> str | None:
+    """The interface match of an interface-based LocalTrafficDetector (iptables spelling:
+    the bridge, or the prefix and "+"), None for the CIDR modes or no detector."""
+    if not conf.local_detector or not conf.detect_local_interface:
+        return None
+    if conf.detect_local_mode == "BridgeInterface":
+        return conf.detect_local_interface
+    if conf.detect_local_mode == "InterfaceNamePrefix":
+        return conf.detect_local_interface + "+"
+    return None
+
+
 def _pod_supernet(snapshot: Snapshot) -> str | None:
     nets = {
         ipaddress.IPv4Network(c, strict=False)  # _v4: no ":", so never an IPv6 network
@@ -132,6 +144,7 @@ def render_options(
     conf = snapshot.proxy_for(node_name)
     opts: dict[str, object] = dict(
         cluster_cidr=cluster_cidr(snapshot, node_name, cache),
+        local_interface=local_interface(conf),
         masquerade_all=conf.masquerade_all,
         ipvs_scheduler=conf.ipvs_scheduler or "rr",
     )

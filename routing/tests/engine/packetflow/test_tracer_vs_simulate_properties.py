@@ -166,9 +166,11 @@ via_world_st = st.fixed_dictionaries(
         "endpoints": st.lists(endpoint_st, max_size=6),
         "etp": st.sampled_from(["Cluster", "Local"]),
         "mode": st.sampled_from(["iptables", "nftables"]),
-        "detect": st.sampled_from(["ClusterCIDR", "NodeCIDR"]),
+        "detect": st.sampled_from(
+            ["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"]
+        ),
         "masquerade_all": st.booleans(),
-        "pair": st.sampled_from([(a, b) for a in NODES for b in NODES if a != b]),
+        "pair": st.sampled_from([(a, b) for a in NODES for b in NODES]),
         "source": st.sampled_from(["pod", "host"]),
     }
 )
@@ -180,8 +182,10 @@ def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> N
     """A pod (from its node's podCIDR) or host process (its node IP) on node A sending to
     node B's NodePort: B's rendered rules, traced with that source and B's own address as
     the only local one, land where ``simulate(via_node=B)`` says — same endpoints, shares,
-    DROP/REJECT and masquerade — for ClusterCIDR and NodeCIDR detection
-    (cmd/kube-proxy/app/server_linux.go getLocalDetectors)."""
+    DROP/REJECT and masquerade — for every detectLocalMode
+    (cmd/kube-proxy/app/server_linux.go getLocalDetectors). The packet from another node
+    comes in on B's uplink; a pod of B itself (A = B) on its bridge / veth, which is what
+    the interface detectors match (pkg/proxy/util/localdetector.go)."""
     nodes = []
     for name, zone in zip(NODES, world["zones"], strict=True):
         obj = node_obj(name, zone=zone, pod_cidr=POD_CIDR[name])
@@ -204,7 +208,12 @@ def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> N
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-        "data": {"config.conf": f"clusterCIDR: 10.0.0.0/8\ndetectLocalMode: {world['detect']}\n"},
+        "data": {
+            "config.conf": (
+                f"clusterCIDR: 10.0.0.0/8\ndetectLocalMode: {world['detect']}\n"
+                "detectLocal:\n  bridgeInterface: cni0\n  interfaceNamePrefix: veth\n"
+            )
+        },
     }
     snap = snapshot_from_objects(
         [*nodes, service, slice_obj("web", eps), config],
@@ -212,6 +221,9 @@ def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> N
         masquerade_all=world["masquerade_all"],
     )
     a, b = world["pair"]
+    if a == b and world["source"] == "host":
+        return  # the node's own process: src-type LOCAL, covered by the test above
+    iif = "eth0" if a != b else {"BridgeInterface": "cni0"}.get(world["detect"], "veth3f2a")
     src = f"10.1.{a[1]}.2" if world["source"] == "pod" else ADDRESS[a]
     answer = simulate(
         snap,
@@ -220,7 +232,7 @@ def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> N
     sp = snap.services["default/web"].ports[0]
     text = render_node_rules(snap, b, world["mode"]).text
     t = trace_text(
-        text, world["mode"], Packet(src, ADDRESS[b], sp.node_port, sp.protocol), [ADDRESS[b]]
+        text, world["mode"], Packet(src, ADDRESS[b], sp.node_port, sp.protocol, iif), [ADDRESS[b]]
     )
     want, want_masq, want_shares = outcome_of_answer(answer)
     if t.dropped or t.rejected or not t.endpoints:
