@@ -560,9 +560,7 @@ def _lb(p: _Port) -> SourceAggregate:
         # healthCheckNodePort answers 200 on backends whose kube-proxy is alive and that
         # have a Ready local endpoint of the Service (any slice port).
         counts = local_ready_ips(p.ctx.snapshot, service)
-        passing = [
-            n for n in p.ctx.snapshot.nodes if counts.get(n) and idx.backend[n] and idx.alive[n]
-        ]
+        passing = [n for n in counts if idx.backend.get(n) and idx.alive[n]]
         if passing:
             agg.nodes = len(passing)
             for node in passing:
