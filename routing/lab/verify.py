@@ -59,7 +59,16 @@ def parse_source(source: str) -> tuple[str, str | None]:
 def client_ip(lab: Lab, source: str) -> str:
     """The address the lab's client for ``source`` sends from."""
     kind, _, node = parse_source(source)[0].partition(":")
-    return lab.clients[node][1] if kind == "pod" else lab.external[1]
+    if kind == "pod":
+        return lab.clients[node][1]
+    return lab.nodes[node].ip if kind == "host" else lab.external[1]
+
+
+def _client_ns(lab: Lab, kind: str, node: str) -> str:
+    """The namespace a ``kind`` source on ``node`` sends from (a host process: the node's)."""
+    if kind == "pod":
+        return lab.clients[node][0]
+    return lab.nodes[node].ns if kind == "host" else lab.external[0]
 
 
 def _target(
@@ -74,23 +83,24 @@ def _target(
     if node not in lab.nodes:
         raise LabError(f"source {source!r}: unknown node")
     if to == "clusterip":
-        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
+        ns = _client_ns(lab, kind, node)
         if kind == "external":
             lab.route_external(svc.cluster_ips[0], node)
         return ns, svc.cluster_ips[0], port.port
     if to == "nodeport":
         if not port.node_port:
             raise LabError(f"{lab.service} port {port_name or port.port} has no NodePort")
-        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
+        ns = _client_ns(lab, kind, node)
         if via is not None and via not in lab.nodes:
             raise LabError(f"source {source!r}: unknown node {via!r} to go through")
         return ns, lab.nodes[via or node].ip, port.node_port
     ips = svc.lb_ips if to == "loadbalancer" else svc.external_ips
     if not ips:
         raise LabError(f"source {source!r} cannot be sent to {to} in the lab")
-    if kind == "pod":
-        # The pod's default route leads to its node, which captures the address itself.
-        return lab.clients[node][0], ips[0], port.port
+    if kind in ("pod", "host"):
+        # The pod's default route leads to its node, which captures the address itself
+        # (as it does for its own processes).
+        return _client_ns(lab, kind, node), ips[0], port.port
     lab.route_external(ips[0], node)
     return lab.external[0], ips[0], port.port
 

@@ -265,6 +265,20 @@ def test_pod_through_another_nodes_nodeport_agrees(lab, demo, mode: str) -> None
     assert result.observed.get("10.244.1.11") == 60 and result.preserved_expected
 
 
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_host_process_through_another_nodes_nodeport_agrees(lab, demo, mode: str) -> None:
+    """A host process on node-a2 (the node's own address) calling node-a1's NodePort: no
+    detector counts a node address as pod traffic, so eTP=Local answers from node-a1's
+    Local set with the client address kept (pkg/proxy/iptables/proxier.go syncProxyRules:
+    the external chain's jump to KUBE-SVL), and the one local endpoint replies through
+    node-a1."""
+    (result,) = verify(
+        lab, demo, modes=(mode,), sources=["host:node-a2@node-a1"], requests=60, alpha=1e-5
+    )
+    assert result.ok, format_table([result], alpha=1e-5)
+    assert result.observed.get("10.244.1.11") == 60 and result.preserved_expected
+
+
 def test_via_node_catches_a_wrong_detector(lab, demo) -> None:
     """Rules with NodeCIDR detection, prediction with ClusterCIDR: the lab disagrees."""
     node_cidr = _detect_local(demo, "NodeCIDR")
