@@ -91,6 +91,7 @@ def simulate_answer(
     seed: int = 0,
     family: str | None = None,
     client_ip: str | None = None,
+    via_node: str | None = None,
 ) -> dict[str, Any]:
     """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints."""
     try:
@@ -107,6 +108,7 @@ def simulate_answer(
             seed=seed,
             family=family,
             client_ip=client_ip,
+            via_node=via_node,
         )
     except EngineError as error:
         raise request_error(error) from None

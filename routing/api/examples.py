@@ -25,6 +25,17 @@ SIMULATE = [
         },
     ),
     OpenApiExample(
+        "Pod on node-a2 calls node-a1's NodePort (via_node)",
+        request_only=True,
+        value={
+            "cluster": "demo",
+            "service": "shop/checkout",
+            "source": "pod:node-a2",
+            "to": "nodeport",
+            "via_node": "node-a1",
+        },
+    ),
+    OpenApiExample(
         "Inline dump instead of a stored cluster",
         request_only=True,
         value={
@@ -43,6 +54,7 @@ SIMULATE = [
             "service": "shop/web",
             "port": "http",
             "source": {"kind": "pod", "node": "n1"},
+            "via_node": None,
             "to": "clusterip",
             "proxy_mode": "iptables",
             "action": "forward",

@@ -147,6 +147,15 @@ class SimulateRequestSerializer(StrictMixin, serializers.Serializer):
         "the LB IP. Default: a pod's from its node's podCIDR, a host process's its "
         "node IP, an external or lb client's unknown (taken as inside the ranges).",
     )
+    via_node = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=253,
+        help_text="A pod:NODE or host:NODE source calling this node's NodePort (default: its "
+        "own node). Its kube-proxy's detectLocalMode decides whether the packet counts as pod "
+        "traffic; externalIPs and LB IPs are captured on the source's own node.",
+    )
     kube_version = serializers.RegexField(
         r"^v?\d+\.\d+(\.\d+)?$", required=False, help_text="kube-proxy release to model, e.g. 1.29."
     )

@@ -119,6 +119,7 @@ class SimulateView(APIView):
             seed=data["seed"],
             family=data.get("family"),
             client_ip=data.get("client_ip"),
+            via_node=data.get("via_node") or None,
         )
         return Response(answer)
 

@@ -74,6 +74,8 @@ def _whatif_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> Parser:
     """The command line of ``routescope``."""
+    from routing.whatif.flags import add_question_flags
+
     parser = Parser(prog="routescope", description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -86,8 +88,7 @@ def build_parser() -> Parser:
     _whatif_args(sim)
     sim.add_argument("--kube-version", default=None)
     sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--family", choices=("IPv4", "IPv6"), default=None)
-    sim.add_argument("--client-ip", default=None, metavar="IP")
+    add_question_flags(sim)
     _common(sim)
 
     ana = sub.add_parser("analyze", help="the cluster-wide report")
@@ -209,6 +210,7 @@ def run_simulate(args: argparse.Namespace) -> str:
         "seed": args.seed,
         "family": args.family,
         "client_ip": args.client_ip,
+        "via_node": args.via_node,
     }
     if server is not None:
         from routing.whatif.value import parse_set_flags

@@ -26,8 +26,9 @@ def summary_lines(answer: dict) -> list[str]:
     """A readable rendering of the simulate JSON (``manage.py simulate`` prints it too)."""
     src = answer["source"]
     source = f"{src['kind']}:{src['node']}" if src["node"] else src["kind"]
+    through = f" of node {answer['via_node']}" if answer.get("via_node") else ""
     lines = [
-        f"{answer['service']} port {answer['port']} from {source} via {answer['to']} "
+        f"{answer['service']} port {answer['port']} from {source} via {answer['to']}{through} "
         f"({answer['proxy_mode']})",
         f"action: {answer['action']}   dropped: {answer['dropped']:.1%}"
         + (f" ({answer['drop_reason']})" if answer["drop_reason"] else "")

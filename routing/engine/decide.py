@@ -247,6 +247,32 @@ def replies_lost(
     )
 
 
+def pod_traffic_from_another_node(config: ProxyConfig) -> tuple[bool, str]:
+    """Whether kube-proxy running ``config`` counts a packet from a pod on *another* node,
+    arriving at this node's address, as pod traffic ("local" to its LocalTrafficDetector),
+    and why.
+
+    Upstream ``pkg/proxy/util/localdetector.go`` and ``cmd/kube-proxy/app/server_linux.go``
+    (``getLocalDetectors``): ClusterCIDR matches ``-s <clusterCIDR>`` (``NewDetectLocalByCIDR``)
+    — every pod of the cluster; NodeCIDR matches ``-s <this node's podCIDR>`` — only this
+    node's pods; BridgeInterface (``NewDetectLocalByBridgeInterface``, ``-i <bridge>``) and
+    InterfaceNamePrefix (``NewDetectLocalByInterfaceNamePrefix``, ``-i <prefix>+``) match the
+    interface the packet came in on, and a packet from another node arrives on the uplink.
+    Without a detector (``NewNoOpLocalDetector``) nothing is pod traffic."""
+    if not config.local_detector:
+        return False, "it has no local-traffic detector"
+    mode = config.detect_local_mode or "ClusterCIDR"
+    if mode == "ClusterCIDR":
+        cidrs = ", ".join(config.cluster_cidrs) or "the cluster CIDR"
+        return True, f"the pod's address is inside {cidrs}"
+    if mode == "NodeCIDR":
+        return False, "detectLocalMode NodeCIDR matches only its own podCIDR"
+    return False, (
+        f"detectLocalMode {mode} matches the interface the packet came in on, and it arrives "
+        "from another node, not from a local pod interface"
+    )
+
+
 _REJECTED: tuple[str, tuple[()], Code | None, bool] = (
     REJECT,
     (),

@@ -86,6 +86,15 @@ class Code(StrEnum):
     LB_NO_BACKEND_NODE = "LB_NO_BACKEND_NODE"
     SNAPSHOT_ASSUMPTION = "SNAPSHOT_ASSUMPTION"
     MASQUERADE_HOST_SOURCE = "MASQUERADE_HOST_SOURCE"
+    # a source reaching a NodePort through another node (issue 11, item 9)
+    VIA_NODE = "VIA_NODE"
+    VIA_NODE_POD_TRAFFIC = "VIA_NODE_POD_TRAFFIC"
+    VIA_NODE_NOT_POD_TRAFFIC = "VIA_NODE_NOT_POD_TRAFFIC"
+    VIA_NODE_CAPTURED_AT_SOURCE = "VIA_NODE_CAPTURED_AT_SOURCE"
+    VIA_NODE_REPLY_BYPASSES = "VIA_NODE_REPLY_BYPASSES"
+    # load balancer health checks (issue 11, item 6)
+    LB_NO_INGRESS = "LB_NO_INGRESS"
+    LB_NODE_HEALTH = "LB_NODE_HEALTH"
 
 
 MESSAGES: dict[Code, str] = {
@@ -284,6 +293,31 @@ MESSAGES: dict[Code, str] = {
         "dual-stack service: answered for family {family}; kube-proxy runs one proxier per family "
         "(--family / family picks the other)"
     ),
+    Code.VIA_NODE: (
+        "the {who} on {source} sends to node {via}'s NodePort: {via}'s address is not local on "
+        "{source}, so kube-proxy there leaves the packet alone and kube-proxy on {via} NATs it"
+    ),
+    Code.VIA_NODE_POD_TRAFFIC: (
+        "kube-proxy on {via} counts the packet from {source} as pod traffic (detectLocalMode "
+        "{mode}: {why})"
+    ),
+    Code.VIA_NODE_NOT_POD_TRAFFIC: (
+        "kube-proxy on {via} does not count the packet from {source} as its pod traffic "
+        "({why}): handled like an external client's"
+    ),
+    Code.VIA_NODE_CAPTURED_AT_SOURCE: (
+        "{to} addresses are programmed on every node: kube-proxy on {source} NATs the "
+        "connection itself, it never reaches {via}"
+    ),
+    Code.VIA_NODE_REPLY_BYPASSES: (
+        "{via} DNATs without SNAT, so endpoint(s) {endpoints} answer {source} directly, not "
+        "through {via}: the client discards the reply (outcome replies_lost)"
+    ),
+    Code.LB_NO_INGRESS: (
+        "LoadBalancer {service} has no ingress address yet (status.loadBalancer is empty): "
+        "no load balancer sends it any client"
+    ),
+    Code.LB_NODE_HEALTH: "load balancer health check {check} on node {node}: {answer} ({why})",
 }
 
 

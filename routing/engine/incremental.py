@@ -85,6 +85,10 @@ def snapshot_with_changes(
         if kind == "Node":
             node = node_from_object(obj)
             if node.name:
+                # kube-proxy's liveness comes from its Pod, which this batch did not touch.
+                old = snapshot.nodes.get(node.name)
+                if old is not None and old.proxy_healthy is not None:
+                    node = replace(node, proxy_healthy=old.proxy_healthy)
                 nodes[node.name] = node
                 changed_nodes.add(node.name)
         elif kind == "Service":
@@ -252,6 +256,7 @@ def _strip(config: ProxyConfig) -> tuple[Any, ...]:
         config.ipvs_scheduler,
         config.cluster_cidrs,
         config.detect_local_mode,
+        config.detect_local_interface,
         config.local_detector,
         config.masquerade_all,
     )
@@ -272,6 +277,8 @@ def _reindex(
     for key in dirty:
         if key in snapshot.family_endpoints:
             raise NeedsFullRebuild(f"dual-stack service {key} changed")
+        if key in snapshot.unserved_endpoints:
+            raise NeedsFullRebuild(f"service {key} had slice ports it does not name")
         old = index.pop(key, None)
         svc = services.get(key)
         new = _service_index(svc, service_slices(*key.split("/", 1))) if svc is not None else None
@@ -298,7 +305,12 @@ def _nodes_of(ports: Mapping[str, tuple[Endpoint, ...]] | None) -> set[str]:
 
 def _service_index(svc: Service, slices: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """One service's port -> endpoints, filtered as ``_snapshot_from_objects`` does."""
-    raw, second = service_slice_endpoints(svc, slices)
+    unserved: list[Endpoint] = []
+    raw, second = service_slice_endpoints(svc, slices, unserved)
+    if unserved:
+        # Slice ports no Service port names feed only the health check
+        # (``Snapshot.unserved_endpoints``): rare enough to rebuild for.
+        raise NeedsFullRebuild(f"service {svc.key} has slice ports it does not name")
     if second or len(svc.cluster_ips) > 1:
         # The second family's endpoints live in ``Snapshot.family_endpoints``.
         raise NeedsFullRebuild(f"dual-stack service {svc.key} changed")

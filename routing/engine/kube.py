@@ -18,7 +18,7 @@ from typing import Any
 from routing.engine.errors import EngineError
 from routing.engine.families import canonical_ip, family_fields
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
-from routing.engine.kube_proxy_pods import node_settings
+from routing.engine.kube_proxy_pods import node_settings, proxy_pod_ready
 from routing.engine.proxyconf import parse_proxy_config
 from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
 from routing.engine.types import (
@@ -96,6 +96,9 @@ def node_from_object(obj: Mapping[str, Any]) -> Node:
         by_type[addr.get("type", "")].append(str(addr.get("address", "")))
     info = status.get("nodeInfo") or {}
     cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+    delete_taint = any(
+        t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()
+    )
     return Node(
         name=str(meta.get("name", "")),
         # kube-proxy reads only topology.kubernetes.io/zone (topology.go CategorizeEndpoints:
@@ -105,8 +108,8 @@ def node_from_object(obj: Mapping[str, Any]) -> Node:
         region=str(labels.get(REGION_LABEL) or ""),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
-        deleting=bool(meta.get("deletionTimestamp"))
-        or any(t.get("key") == "ToBeDeletedByClusterAutoscaler" for t in spec.get("taints") or ()),
+        deleting=bool(meta.get("deletionTimestamp")) or delete_taint,
+        delete_taint=delete_taint,
         exclude_from_lb=_excluded_from_lb(labels),
         addresses=tuple(by_type.get("InternalIP", []) + by_type.get("ExternalIP", [])),
         pod_cidrs=tuple(str(c) for c in cidrs),
@@ -283,7 +286,9 @@ def _slice_family(obj: Mapping[str, Any]) -> str | None:
 
 
 def service_slice_endpoints(
-    svc: Service, slices: Iterable[Mapping[str, Any]]
+    svc: Service,
+    slices: Iterable[Mapping[str, Any]],
+    unserved: list[Endpoint] | None = None,
 ) -> tuple[dict[str, list[Endpoint]], dict[str, list[Endpoint]]]:
     """One Service's EndpointSlices -> (port name -> endpoints of the Service's primary
     family, the same for its second family when it is dual-stack), as kube-proxy reads them.
@@ -296,6 +301,9 @@ def service_slice_endpoints(
       are read by none.
     * A Service port is served by the slice ports with its name *and* protocol
       (``ServicePortName`` keys on both; endpointslicecache.go ``endpointInfoByServicePort``).
+      The primary family's endpoints of slice ports no Service port names go to
+      ``unserved`` when given: the EndpointsMap keeps them and the health check counts them
+      (``Snapshot.unserved_endpoints``).
     """
     if svc.type == "ExternalName" or svc.proxy_name is not None:
         return {}, {}
@@ -329,6 +337,8 @@ def service_slice_endpoints(
         for (port_name, protocol), eps in slice_port_endpoints(obj, kind).items():
             if protocols.get(port_name) == protocol:
                 target[port_name].extend(eps)
+            elif unserved is not None and kind == primary:
+                unserved.extend(eps)
     return dict(out[0]), dict(out[1])
 
 
@@ -476,6 +486,9 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         by_kind[str(obj.get("kind", ""))].append(obj)
     notes: list[str] = []
     nodes = {n.name: n for n in map(node_from_object, by_kind["Node"]) if n.name}
+    for name, alive in proxy_pod_ready(by_kind["Pod"]).items():
+        if name in nodes:
+            nodes[name] = replace(nodes[name], proxy_healthy=alive)
     services = {s.key: s for s in map(service_from_object, by_kind["Service"]) if s.name}
     pods = {p.key: p for p in (pod_from_object(o) for o in by_kind["Pod"]) if p.name}
     raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
@@ -487,9 +500,13 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         key = f"{meta.get('namespace') or 'default'}/{svc_name}"
         if svc_name and key in services:
             slices_of[key].append(obj)
+    unserved: dict[str, tuple[Endpoint, ...]] = {}
     for key, slices in slices_of.items():
-        primary, secondary = service_slice_endpoints(services[key], slices)
+        extra: list[Endpoint] = []
+        primary, secondary = service_slice_endpoints(services[key], slices, extra)
         raw[key] = primary
+        if extra:
+            unserved[key] = tuple(extra)
         if secondary:
             alt[key] = secondary
     if not by_kind["EndpointSlice"] and by_kind["Endpoints"]:
@@ -537,6 +554,7 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         notes=tuple(notes),
         node_services=freeze(services_by_node(index)),
         family_endpoints=freeze(family_index),
+        unserved_endpoints=freeze(unserved),
     )
 
 
@@ -574,6 +592,16 @@ def _conf_fields(
         "ipvs_scheduler": scheduler,
         "cluster_cidrs": cidrs,
         "detect_local_mode": detect,
+        "detect_local_interface": str(
+            conf.get(
+                {
+                    "BridgeInterface": "bridgeInterface",
+                    "InterfaceNamePrefix": "interfaceNamePrefix",
+                }.get(detect, ""),
+                "",
+            )
+            or ""
+        ),
         "local_detector": detector,
         "masquerade_all": bool(overrides.get("masquerade_all", conf.get("masqueradeAll", False))),
     }

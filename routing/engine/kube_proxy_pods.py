@@ -21,6 +21,8 @@ _FLAGS = {
     "--ipvs-scheduler": "ipvs_scheduler",
     "--cluster-cidr": "clusterCIDR",
     "--detect-local-mode": "detectLocalMode",
+    "--pod-bridge-interface": "bridgeInterface",
+    "--pod-interface-name-prefix": "interfaceNamePrefix",
 }
 
 
@@ -71,6 +73,24 @@ def _config_file(
                 key = item.get("key", key)
         return data.get(key)
     return None
+
+
+def proxy_pod_ready(pods: list[Mapping[str, Any]]) -> dict[str, bool]:
+    """node name -> whether its kube-proxy Pod is Ready (Running, Ready condition True),
+    for the nodes whose kube-proxy Pod the dump has with a status: kube-proxy's own
+    liveness, apart from the node's readiness (``lb.proxy_alive``)."""
+    out: dict[str, bool] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        status = pod.get("status") or {}
+        if not node or not status or not is_kube_proxy_pod(pod):
+            continue
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or ()
+        )
+        out[str(node)] = ready and status.get("phase", "Running") == "Running"
+    return out
 
 
 def node_settings(

@@ -55,6 +55,7 @@ def _block_yaml(text: str) -> dict[str, Any]:
 
 def parse_proxy_config(text: str, *, max_number: int = 32) -> dict[str, Any]:
     """``config.conf`` -> {mode, ipvs_scheduler, clusterCIDR, detectLocalMode, masqueradeAll,
+    bridgeInterface / interfaceNamePrefix (``detectLocal``),
     featureGates (engine gate names -> bool)}; keys absent from the file are left out.
 
     Bounded for hostile text: the block reader is linear and knows no aliases; JSON that
@@ -78,6 +79,11 @@ def parse_proxy_config(text: str, *, max_number: int = 32) -> dict[str, Any]:
     for key in ("mode", "clusterCIDR", "detectLocalMode", "masqueradeAll"):
         if data.get(key) not in (None, ""):
             out[key] = data[key]
+    local = data.get("detectLocal")
+    if isinstance(local, dict):
+        for key in ("bridgeInterface", "interfaceNamePrefix"):
+            if local.get(key) not in (None, ""):
+                out[key] = str(local[key])
     ipvs = data.get("ipvs")
     if isinstance(ipvs, dict) and ipvs.get("scheduler"):
         out["ipvs_scheduler"] = ipvs["scheduler"]

@@ -88,6 +88,10 @@ class Question:
     #: LB IP (``sourceranges``); None: a pod's from its node's podCIDR, a host process's
     #: its node IP, an external / LB client's unknown (taken as inside the ranges).
     client_ip: str | None = None
+    #: ``via_node``: a pod or host process on its node calling the NodePort of *this* node
+    #: (``--via-node``); None: its own node. Meaningful for ``to`` nodeport; externalIPs and
+    #: LB IPs are captured on the source's own node (``VIA_NODE_CAPTURED_AT_SOURCE``).
+    via_node: str | None = None
 
     def parse_source(self) -> tuple[str, str | None]:
         """(kind, node) of ``source``; raises ``QuestionError`` when malformed."""
@@ -172,6 +176,10 @@ class Answer:
     #: forwarded share whose replies never reach the client (IPVS eTP=Local fallback to a
     #: remote endpoint without SNAT): kube-proxy forwards it, yet it does not work.
     replies_lost: float = 0.0
+    #: the node whose NodePort the source called (``Question.via_node``), None: its own.
+    via_node: str | None = None
+    #: keys of the endpoints whose share is in ``replies_lost`` (not in the JSON).
+    lost_endpoints: frozenset[str] = frozenset()
 
     @property
     def outcome(self) -> str:
@@ -209,6 +217,7 @@ class Answer:
             "service": self.service,
             "port": self.port,
             "source": {"kind": self.source_kind, "node": self.source_node},
+            "via_node": self.via_node,
             "to": self.to,
             "proxy_mode": self.proxy_mode,
             "action": self.action,
@@ -263,18 +272,7 @@ def _resolve(
             code=UNKNOWN if question.port not in (None, "") else INVALID,
         )
     kind, node = question.parse_source()
-    # A dump without Node objects cannot say which names exist: any name is taken then.
-    if (
-        node is not None
-        and node not in snapshot.nodes
-        and snapshot.nodes
-        and not any(
-            ep.node == node
-            for ports in snapshot.endpoint_index.values()
-            for eps in ports.values()
-            for ep in eps
-        )
-    ):
+    if node is not None and not _known_node(snapshot, node):
         raise QuestionError(f"unknown node {node!r}", field="source", code=UNKNOWN)
     to = question.to or DEFAULT_TO[kind]
     if question.to is None and kind == "external" and not port.node_port:
@@ -333,6 +331,94 @@ def _resolve(
     return service, port, kind, node, to
 
 
+def _known_node(snapshot: Snapshot, name: str) -> bool:
+    """A node of the dump (a dump without Node objects cannot say which names exist: any
+    name is taken then, as is a name only endpoints carry)."""
+    return (
+        name in snapshot.nodes
+        or not snapshot.nodes
+        or any(
+            ep.node == name
+            for ports in snapshot.endpoint_index.values()
+            for eps in ports.values()
+            for ep in eps
+        )
+    )
+
+
+def _via_node(
+    snapshot: Snapshot, question: Question, kind: str, node: str | None, to: str
+) -> str | None:
+    """The other node whose NodePort the source calls (``Question.via_node``), or None when
+    the source's own node answers; refuses what cannot be asked."""
+    via = question.via_node or None
+    if via is None:
+        return None
+    if not _known_node(snapshot, via):
+        raise QuestionError(f"unknown node {via!r}", field="via_node", code=UNKNOWN)
+    if kind not in ("pod", "host"):
+        raise QuestionError(
+            "via_node is for pod:NODE and host:NODE sources"
+            + (
+                " (the LB IP is not captured by kube-proxy: the load balancer picks the node)"
+                if kind == "pod-via-lb"
+                else " (an external:NODE source already names the node it arrives at)"
+            ),
+            field="via_node",
+            code=NOT_APPLICABLE,
+        )
+    if via == node:
+        return None
+    if to == CLUSTERIP:
+        raise QuestionError(
+            "a ClusterIP is NATed on the source's own node: via_node applies to --to nodeport "
+            "(externalIPs and LB IPs are captured on the source's node too)",
+            field="via_node",
+            code=NOT_APPLICABLE,
+        )
+    return via
+
+
+def _via_path(
+    snapshot: Snapshot,
+    service: Service,
+    port: ServicePort,
+    kind: str,
+    node: str,
+    via: str,
+) -> tuple[Path, list[Reason]]:
+    """A pod or host process on ``node`` calling ``via``'s NodePort: the packet leaves
+    ``node`` untouched (``via``'s address is not local there, so no KUBE-NODEPORTS /
+    ``fib daddr type local`` match) and is NATed on ``via``, where its source is a pod of
+    another node (local only to a ClusterCIDR detector: ``decide.pod_traffic_from_another_node``)
+    or ``node``'s own address (never pod traffic). Kept client addresses make the endpoints
+    answer ``node`` directly, bypassing ``via``'s conntrack, unless they run on ``via``."""
+    who = "pod" if kind == "pod" else "host process"
+    notes = [reason(Code.VIA_NODE, who=who, source=node, via=via)]
+    config = snapshot.proxy_for(via)
+    if kind == "pod":
+        local, why = decide.pod_traffic_from_another_node(config)
+    else:
+        local, why = False, f"the source address is node {node}'s own, not a pod's"
+    if local:
+        mode = config.detect_local_mode or "ClusterCIDR"
+        notes.append(reason(Code.VIA_NODE_POD_TRAFFIC, via=via, source=node, mode=mode, why=why))
+    else:
+        notes.append(reason(Code.VIA_NODE_NOT_POD_TRAFFIC, via=via, source=node, why=why))
+    path = path_for(snapshot, service=service, port=port, node=via, pod_source=local, to=NODEPORT)
+    if path.action == FORWARD and path.client_ip_preserved:
+        bypass = [ep for ep in path.endpoints if ep.node != via]
+        if bypass:
+            path = replace(path, lost=path.lost | {ep.key for ep in bypass})
+            shown = ", ".join(ep.key for ep in bypass[:3]) + (
+                f" and {len(bypass) - 3} more" if len(bypass) > 3 else ""
+            )
+            notes.append(
+                reason(Code.VIA_NODE_REPLY_BYPASSES, via=via, source=node, endpoints=shown)
+            )
+    return path, notes
+
+
 def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> str:
     """Why addresses the Service does have are not this family's proxier's (serviceport.go
     filters them by family), and whether another proxier programs them."""
@@ -349,10 +435,20 @@ def _other_family(service: Service, addresses: tuple[str, ...], what: str) -> st
 
 
 def _paths(
-    snapshot: Snapshot, service: Service, port: ServicePort, kind: str, node: str | None, to: str
+    snapshot: Snapshot,
+    service: Service,
+    port: ServicePort,
+    kind: str,
+    node: str | None,
+    to: str,
+    via: str | None = None,
 ) -> tuple[list[tuple[Path, float]], list[Reason], tuple[tuple[str, float], ...]]:
     """(path, weight) pairs. For ``lb``, nodes that must see the same answer (same zone and
     proxy config, no endpoint and no node hint of theirs) are decided once."""
+    if via is not None and to == NODEPORT:
+        assert node is not None  # _via_node: only pod and host sources
+        path, notes = _via_path(snapshot, service, port, kind, node, via)
+        return [(path, 1.0)], notes, ()
     if kind not in ("lb", "pod-via-lb"):
         assert node is not None  # parse_source: only an "lb" source comes without a node
         path = path_for(
@@ -451,6 +547,7 @@ class _Totals:
     rejected: float = 0.0
     #: forwarded share whose replies never reach the client (``decide.replies_lost``).
     replies_lost: float = 0.0
+    lost: set[str] = field(default_factory=set)
     latency: Mapping[str, float] | None = None
 
 
@@ -560,13 +657,16 @@ def _accumulate(
             totals.shares[ep.key] = (ep, share + (prev[1] if prev else 0.0))
             if ep.key in path.lost:
                 totals.replies_lost += share
+                totals.lost.add(ep.key)
             totals.locality[
                 locality(path.node, nat_zone, ep.node, ep.zone or snapshot.zone_of(ep.node))
             ] += share
     if not paths:
-        # An LB without a single backend node: nothing reaches any kube-proxy.
+        # An LB without a single backend node, or no LB yet: nothing reaches any kube-proxy.
         totals.dropped = 1.0
-        totals.drop_weights[str(Code.LB_NO_BACKEND_NODE)] = 1.0
+        pending = not service.lb_ips and not service.lb_uncaptured
+        code = Code.LB_NO_INGRESS if pending else Code.LB_NO_BACKEND_NODE
+        totals.drop_weights[str(code)] = 1.0
     return totals
 
 
@@ -583,23 +683,28 @@ def simulate(
     if unhandled is not None:
         return unhandled
     service, port, kind, node, to = _resolve(snapshot, question)
-    paths, notes, ingress = _paths(snapshot, service, port, kind, node, to)
-    notes.extend(_context_notes(snapshot, service, kind, node, to))
+    via = _via_node(snapshot, question, kind, node, to)
+    paths, notes, ingress = _paths(snapshot, service, port, kind, node, to, via)
+    if via is not None and to != NODEPORT:
+        notes.insert(0, reason(Code.VIA_NODE_CAPTURED_AT_SOURCE, to=to, source=node, via=via))
+    # The node doing the NAT: the source's own, or the one whose NodePort it called.
+    nat_node = via if via is not None and to == NODEPORT else node
+    notes.extend(_context_notes(snapshot, service, kind, nat_node, to))
     paths = _source_ranges(snapshot, service, paths, notes, kind, node, to, question.client_ip)
     kind = "pod" if kind == "pod-via-lb" else kind
-    if node is not None:
-        config = snapshot.proxy_for(node)
+    if nat_node is not None:
+        config = snapshot.proxy_for(nat_node)
         notes.insert(
             0,
             reason(
                 Code.NODE_PROXY_MODE,
-                node=node,
+                node=nat_node,
                 mode=config.mode,
                 version=f"v{config.version[0]}.{config.version[1]}",
             ),
         )
-        if node in snapshot.nodes and not snapshot.nodes[node].ready:
-            notes.append(reason(Code.NODE_NOT_READY, node=node))
+        if nat_node in snapshot.nodes and not snapshot.nodes[nat_node].ready:
+            notes.append(reason(Code.NODE_NOT_READY, node=nat_node))
     totals = _accumulate(snapshot, paths, question.seed, notes, service=service, port=port, to=to)
     if service.session_affinity == "ClientIP":
         notes.append(reason(Code.SESSION_AFFINITY, timeout=service.affinity_timeout))
@@ -628,7 +733,7 @@ def simulate(
         source_kind=kind,
         source_node=node,
         to=to,
-        proxy_mode=snapshot.proxy_for(node).mode,
+        proxy_mode=snapshot.proxy_for(nat_node).mode,
         action=action,
         endpoint_shares=totals.shares,
         dropped=totals.dropped,
@@ -656,6 +761,8 @@ def simulate(
             {ep.node: snapshot.zone_of(ep.node) for ep, _ in totals.shares.values() if ep.node}
         ),
         family=service.family,
+        via_node=via,
+        lost_endpoints=frozenset(totals.lost),
     )
 
 

@@ -87,6 +87,10 @@ class Snapshot:
     family_endpoints: Mapping[str, Mapping[str, tuple[Endpoint, ...]]] = field(
         default_factory=lambda: _EMPTY
     )
+    #: "namespace/name" -> endpoints of EndpointSlice ports no Service port names (name and
+    #: protocol): kube-proxy keeps them in its EndpointsMap, where only the health check
+    #: (``lb.local_ready_ips``) counts them. What-ifs leave them as the dump has them.
+    unserved_endpoints: Mapping[str, tuple[Endpoint, ...]] = field(default_factory=lambda: _EMPTY)
 
     def endpoints(self, service_key: str, port_name: str) -> tuple[Endpoint, ...]:
         """kube-proxy's endpoint list for one service port (empty when unknown)."""
@@ -113,6 +117,7 @@ class Snapshot:
             "node_proxy",
             "node_services",
             "family_endpoints",
+            "unserved_endpoints",
         ):
             if name in changes:
                 changes[name] = freeze(changes[name])

@@ -84,6 +84,9 @@ class ProxyConfig:
     cluster_cidrs: tuple[str, ...] = ()
     #: ``detectLocalMode``: ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix.
     detect_local_mode: str = "ClusterCIDR"
+    #: ``detectLocal.bridgeInterface`` (BridgeInterface) or ``detectLocal.interfaceNamePrefix``
+    #: (InterfaceNamePrefix): the interface the detector matches; "" for the CIDR modes.
+    detect_local_interface: str = ""
     #: Whether kube-proxy can tell pod traffic from other traffic (a LocalTrafficDetector
     #: exists). Without one there is no eTP=Local short-circuit and no off-cluster
     #: ClusterIP masquerade (semantics §3.3, §5).
@@ -112,8 +115,14 @@ class Node:
     ready: bool = True
     #: ``spec.unschedulable`` (cordoned).
     unschedulable: bool = False
-    #: ``metadata.deletionTimestamp`` is set (kube-proxy healthz then fails).
+    #: ``metadata.deletionTimestamp`` is set, or the node carries the
+    #: ``ToBeDeletedByClusterAutoscaler`` taint (kube-proxy healthz then fails).
     deleting: bool = False
+    #: the ``ToBeDeletedByClusterAutoscaler`` taint (which of the two ``deleting`` is).
+    delete_taint: bool = False
+    #: kube-proxy's own liveness on this node, from its Pod's Ready condition when the dump
+    #: has the Pod; None: unknown (``lb.proxy_alive`` then assumes from node readiness).
+    proxy_healthy: bool | None = None
     #: label ``node.kubernetes.io/exclude-from-external-load-balancers`` is present.
     exclude_from_lb: bool = False
     #: ``status.addresses`` of type InternalIP (then ExternalIP).

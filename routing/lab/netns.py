@@ -79,3 +79,30 @@ def inside(ns: str) -> Iterator[None]:
         finally:
             os.close(target)
             os.close(own)
+
+
+NETLINK_NETFILTER = 12
+_CT_FLUSH = (1 << 8) | 2  # NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
+_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
+
+
+def flush_conntrack(ns: str) -> None:
+    """Forget every IPv4 connection-tracking entry of namespace ``ns`` (what
+    ``conntrack -F`` does: a ctnetlink DELETE without attributes).
+
+    Reprogramming a lab node must not leave the previous rules' NAT decisions behind: a
+    connection that never completed (its replies went around the node) keeps a SYN_SENT
+    entry for two minutes, and a new connection reusing its ports would follow it."""
+    import socket
+    import struct
+
+    body = struct.pack("BBH", socket.AF_INET, 0, 0)  # nfgenmsg: family, version, res_id
+    header = struct.pack("IHHII", 16 + len(body), _CT_FLUSH, _NLM_F_REQUEST | _NLM_F_ACK, 1, 0)
+    with inside(ns), socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
+        sock.send(header + body)
+        reply = sock.recv(4096)
+    # NLMSG_ERROR (2) carrying error 0 is the ack.
+    kind = struct.unpack_from("H", reply, 4)[0]
+    error = struct.unpack_from("i", reply, 16)[0] if kind == 2 else 0
+    if error not in (0, -2):  # -ENOENT: the table was empty
+        raise LabError(f"conntrack flush in {ns}: {os.strerror(-error)}")

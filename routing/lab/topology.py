@@ -259,6 +259,11 @@ class Lab:
             else:
                 netns.ns_run(node.ns, ["nft", "-f", "-"], stdin=rules.text)
 
+    def forget_connections(self) -> None:
+        """Flush every node's connection tracking (``netns.flush_conntrack``)."""
+        for node in self.nodes.values():
+            netns.flush_conntrack(node.ns)
+
     def route_external(self, dest_ip: str, via_node: str) -> None:
         """Send the external client's traffic for ``dest_ip`` (an LB IP or externalIP) to a node."""
         netns.ip_batch(

@@ -53,10 +53,32 @@ def default_sources(snapshot: Snapshot, service: str) -> list[str]:
     return out
 
 
+def parse_source(source: str) -> tuple[str, str | None]:
+    """``pod:A@B`` (a pod on A calling B's NodePort) -> (``pod:A``, ``B``); else (source, None)."""
+    plain, _, via = source.partition("@")
+    return plain, via or None
+
+
+def client_ip(lab: Lab, source: str) -> str:
+    """The address the lab's client for ``source`` sends from."""
+    kind, _, node = parse_source(source)[0].partition(":")
+    if kind == "pod":
+        return lab.clients[node][1]
+    return lab.nodes[node].ip if kind == "host" else lab.external[1]
+
+
+def _client_ns(lab: Lab, kind: str, node: str) -> str:
+    """The namespace a ``kind`` source on ``node`` sends from (a host process: the node's)."""
+    if kind == "pod":
+        return lab.clients[node][0]
+    return lab.nodes[node].ns if kind == "host" else lab.external[0]
+
+
 def _target(
     lab: Lab, snapshot: Snapshot, source: str, to: str, port_name: str
 ) -> tuple[str, str, int]:
     """(client namespace, destination IP, destination port) for one source."""
+    source, via = parse_source(source)
     kind, _, node = source.partition(":")
     svc = snapshot.services[lab.service]
     port = svc.port(port_name)
@@ -64,29 +86,46 @@ def _target(
     if node not in lab.nodes:
         raise LabError(f"source {source!r}: unknown node")
     if to == "clusterip":
-        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
+        ns = _client_ns(lab, kind, node)
         if kind == "external":
             lab.route_external(svc.cluster_ips[0], node)
         return ns, svc.cluster_ips[0], port.port
     if to == "nodeport":
         if not port.node_port:
             raise LabError(f"{lab.service} port {port_name or port.port} has no NodePort")
-        ns = lab.clients[node][0] if kind == "pod" else lab.external[0]
-        return ns, lab.nodes[node].ip, port.node_port
+        ns = _client_ns(lab, kind, node)
+        if via is not None and via not in lab.nodes:
+            raise LabError(f"source {source!r}: unknown node {via!r} to go through")
+        return ns, lab.nodes[via or node].ip, port.node_port
     ips = svc.lb_ips if to == "loadbalancer" else svc.external_ips
-    if not ips or kind != "external":
+    if not ips:
         raise LabError(f"source {source!r} cannot be sent to {to} in the lab")
+    if kind in ("pod", "host"):
+        # The pod's default route leads to its node, which captures the address itself
+        # (as it does for its own processes).
+        return _client_ns(lab, kind, node), ips[0], port.port
     lab.route_external(ips[0], node)
     return lab.external[0], ips[0], port.port
 
 
-def expected_shares(answer_json: dict) -> dict[str, float]:
-    """Outcome -> predicted share, from the simulate JSON."""
+def expected_shares(answer_json: dict, lost_ips: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Outcome -> predicted share, from the simulate JSON. Connections to ``lost_ips``
+    (endpoints whose replies never reach the client: ``replies_lost``) can only time out,
+    so their share is expected as ``drop``."""
     shares = {ep["ip"]: ep["share"] for ep in answer_json["endpoints"]}
     rejected = answer_json.get("rejected", 0.0) or 0.0
+    lost = sum(shares.pop(ip, 0.0) for ip in lost_ips)
     shares["reject"] = rejected
-    shares["drop"] = max(0.0, answer_json["dropped"] - rejected)
+    shares["drop"] = max(0.0, answer_json["dropped"] - rejected) + lost
     return shares
+
+
+def _predict(snapshot: Snapshot, question: Question) -> dict:
+    """The simulate JSON, plus ``lost_ips``: the endpoint IPs whose replies are lost."""
+    answer = simulate(snapshot, question)
+    out = answer.to_json()
+    out["lost_ips"] = frozenset(answer.endpoint_shares[key][0].ip for key in answer.lost_endpoints)
+    return out
 
 
 def verify(
@@ -100,8 +139,14 @@ def verify(
     port: str | None = None,
     rules_from: Snapshot | None = None,
     programmer=None,
+    to: str | None = None,
 ) -> list[SourceResult]:
     """Program the lab with ``snapshot``'s rules in each mode and compare every source.
+
+    ``to`` sends every source to that destination (default: a pod's ClusterIP, an external
+    client's NodePort); a source ``pod:A@B`` is a pod on A calling node B's NodePort
+    (``Question.via_node``). Every question carries the lab client's real address
+    (``client_ip``), so ``loadBalancerSourceRanges`` are decided, never assumed.
 
     ``rules_from`` programs the rules of another snapshot while still predicting from
     ``snapshot`` — how the tests prove a wrong prediction is caught. ``programmer`` (e.g.
@@ -115,23 +160,35 @@ def verify(
     chosen = sources or default_sources(snapshot, lab.service)
     for mode in modes:
         (programmer or lab).program(rules_from or snapshot, mode)
+        lab.forget_connections()
         plans = []
         for source in (s for s in chosen if s != "lb"):
-            kind = source.partition(":")[0]
-            to = "clusterip" if kind == "pod" else "nodeport"
+            plain, via = parse_source(source)
+            kind = plain.partition(":")[0]
+            dest = to or ("nodeport" if via or kind != "pod" else "clusterip")
             question = Question(
                 service=lab.service,
-                source=source,
-                to=to,
+                source=plain,
+                to=dest,
                 port=svc_port.name or None,
                 proxy_mode=mode,
+                via_node=via,
+                client_ip=client_ip(lab, source),
             )
-            answer = simulate(snapshot, question).to_json()
-            plans.append((source, to, answer, _target(lab, snapshot, source, to, svc_port.name)))
-        outcomes = burst_many([p[3] for p in plans], requests)
-        for (source, to, answer, _), outcome in zip(plans, outcomes):
+            plans.append((source, dest, _predict(snapshot, question)))
+        # External clients reach a ClusterIP, LB IP or externalIP by a route in their one
+        # namespace: those sources take turns; the rest run side by side.
+        routed = [p for p in plans if p[0].startswith("external:") and p[1] != "nodeport"]
+        side = [p for p in plans if p not in routed]
+        outcomes = burst_many(
+            [_target(lab, snapshot, p[0], p[1], svc_port.name) for p in side], requests
+        )
+        for plan in routed:
+            target = _target(lab, snapshot, plan[0], plan[1], svc_port.name)
+            outcomes += burst_many([target], requests)
+        for (source, dest, answer), outcome in zip(side + routed, outcomes):
             results.append(
-                _judge(lab, snapshot, mode, source, to, answer, outcome, requests, alpha)
+                _judge(lab, snapshot, mode, source, dest, answer, outcome, requests, alpha)
             )
         if "lb" in chosen:
             results.append(_verify_lb(lab, snapshot, mode, svc_port, requests, alpha))
@@ -144,25 +201,32 @@ def _verify_lb(
     """The cloud load balancer: external clients spread equally over the ingress nodes the
     engine reports (those passing the health check), each arriving at that node.
 
-    The lab has no cloud LB, so each node's share of the connections is sent to its
-    NodePort: a VIP-mode LB IP and the NodePort enter the same per-service external chain
-    (KUBE-EXT / external-…), so the rules decide alike — except loadBalancerSourceRanges,
-    which only guard the LB IP (the lab refuses such services rather than mis-measure).
+    The lab has no cloud LB: each ingress node's share of the connections is sent to the
+    LB IP routed to that node (one node at a time) when the Service has a captured LB IP,
+    else to the node's NodePort — a VIP-mode LB IP and the NodePort enter the same
+    per-service external chain (KUBE-EXT / external-…). Going to the LB IP also meets
+    ``loadBalancerSourceRanges`` (KUBE-FW / the firewall-ips map), which guard only it.
     """
     svc = snapshot.services[lab.service]
-    if svc.lb_source_ranges:
+    lb_ip = next(iter(svc.lb_ips), None)
+    if lb_ip is None and not svc_port.node_port:
+        raise LabError(
+            f"{lab.service} port {svc_port.name or svc_port.port} has no LB IP or NodePort "
+            "for the lb source"
+        )
+    if lb_ip is None and svc.lb_source_ranges:
         raise LabError(
             f"{lab.service}: loadBalancerSourceRanges guard only the LB IP, "
-            "which the lab cannot reach"
-        )
-    if not svc_port.node_port:
-        raise LabError(
-            f"{lab.service} port {svc_port.name or svc_port.port} has no NodePort for the lb source"
+            "and the Service has none kube-proxy captures"
         )
     question = Question(
-        service=lab.service, source="lb", port=svc_port.name or None, proxy_mode=mode
+        service=lab.service,
+        source="lb",
+        port=svc_port.name or None,
+        proxy_mode=mode,
+        client_ip=lab.external[1],
     )
-    answer = simulate(snapshot, question).to_json()
+    answer = _predict(snapshot, question)
     ingress = answer.get("ingress_nodes") or []
     if not ingress:
         raise LabError(f"{lab.service}: the load balancer has no ingress node to send from")
@@ -171,9 +235,16 @@ def _verify_lb(
             f"{lab.service}: the lab spreads the lb source equally; the engine's spread is uneven"
         )
     per_node = max(1, requests // len(ingress))
-    targets = [(lab.external[0], lab.nodes[n["node"]].ip, svc_port.node_port) for n in ingress]
+    if lb_ip is None:
+        targets = [(lab.external[0], lab.nodes[n["node"]].ip, svc_port.node_port) for n in ingress]
+        outcomes = burst_many(targets, per_node)
+    else:
+        outcomes = []
+        for entry in ingress:
+            lab.route_external(lb_ip, entry["node"])
+            outcomes += burst_many([(lab.external[0], lb_ip, svc_port.port)], per_node)
     merged = Outcomes()
-    for outcome in burst_many(targets, per_node):
+    for outcome in outcomes:
         merged.counts.update(outcome.counts)
         merged.peers.update(outcome.peers)
         merged.errors.update(outcome.errors)
@@ -193,14 +264,11 @@ def _judge(
     requests: int,
     alpha: float,
 ) -> SourceResult:
-    expected = expected_shares(answer)
+    expected = expected_shares(answer, answer.get("lost_ips", frozenset()))
     observed = Counter({k: v for k, v in outcome.counts.items() if v})
-    client_ip = (
-        lab.clients[source.partition(":")[2]][1] if source.startswith("pod:") else lab.external[1]
-    )
     forwarded = sum(outcome.peers.values())
     preserved = answer["client_ip_preserved"]
-    seen_client = outcome.peers.get(client_ip, 0)
+    seen_client = outcome.peers.get(client_ip(lab, source), 0)
     preserved_ok = forwarded == 0 or (seen_client == forwarded if preserved else seen_client == 0)
     note = ""
     if snapshot.services[lab.service].session_affinity == "ClientIP" and answer["endpoints"]:

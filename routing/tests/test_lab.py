@@ -118,6 +118,30 @@ def test_lab_command_prints_a_table_and_exits_zero_on_agreement() -> None:
     assert "all sources agree" in text
 
 
+def test_lab_command_runs_a_via_node_source_to_the_nodeport() -> None:
+    out = StringIO()
+    call_command(
+        "lab",
+        "verify",
+        str(DEMO),
+        "--service",
+        SERVICE,
+        "--mode",
+        "nftables",
+        "--requests",
+        "40",
+        "--alpha",
+        "0.00001",
+        "--source",
+        "pod:node-a2@node-a1",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "pod:node-a2@node-a1" in text and "all sources agree" in text
+    # 3 of checkout's 4 endpoints answer node-a2 directly: the table expects drops.
+    assert any(" drop " in line and "30.0" in line for line in text.splitlines())
+
+
 def test_lab_command_rejects_bad_input_with_status_2() -> None:
     with pytest.raises(CommandError) as err:
         call_command("lab", "verify", str(DEMO), "--service", "shop/nope", stdout=StringIO())
@@ -203,3 +227,100 @@ def test_close_sweeps_namespaces_carrying_the_lab_tag(demo) -> None:
     subprocess.run(["ip", "netns", "add", stray], check=True)
     lab.close()
     assert netns.existing(lab.tag) == []
+
+
+def _detect_local(snapshot, mode: str):
+    """``snapshot`` with every node's kube-proxy on ``detectLocalMode`` ``mode``."""
+    from dataclasses import replace
+
+    return snapshot.evolve(
+        proxy=replace(snapshot.proxy, detect_local_mode=mode),
+        node_proxy={n: replace(c, detect_local_mode=mode) for n, c in snapshot.node_proxy.items()},
+    )
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_pod_through_another_nodes_nodeport_agrees(lab, demo, mode: str) -> None:
+    """A pod on node A calling node B's NodePort (``via_node``), eTP=Local checkout.
+
+    ClusterCIDR detection (cmd/kube-proxy/app/server_linux.go ``getLocalDetectors`` →
+    pkg/proxy/util/localdetector.go ``NewDetectLocalByCIDR`` with the cluster CIDR): B
+    takes the pod of A for its own pod traffic and short-circuits to the Cluster set
+    without SNAT (pkg/proxy/iptables/proxier.go ``syncProxyRules``, "pod traffic for … external
+    destinations"), so every endpoint not on B answers A directly and the reply is lost:
+    measured as timeouts. NodeCIDR detection (the detector's CIDR is B's own podCIDR)
+    does not: the Local set on B answers, client IP kept."""
+    a_far, a_one, b_three = "node-a2", "node-a1", "node-b1"
+    sources = [f"pod:{a_far}@{a_one}", f"pod:{a_one}@{b_three}"]
+    results = verify(lab, demo, modes=(mode,), sources=sources, requests=80, alpha=1e-5)
+    assert all(r.ok for r in results), format_table(results, alpha=1e-5)
+    by = {r.source: r for r in results}
+    # 3 of the 4 endpoints sit on node-b1: their replies bypass node-a1.
+    assert by[sources[0]].expected["drop"] == pytest.approx(0.75)
+    assert by[sources[0]].observed.get("10.244.1.11", 0) > 0
+    assert by[sources[1]].expected["drop"] == pytest.approx(0.25)
+    node_cidr = _detect_local(demo, "NodeCIDR")
+    (result,) = verify(lab, node_cidr, modes=(mode,), sources=sources[:1], requests=60, alpha=1e-5)
+    assert result.ok, format_table([result], alpha=1e-5)
+    assert result.observed.get("10.244.1.11") == 60 and result.preserved_expected
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_host_process_through_another_nodes_nodeport_agrees(lab, demo, mode: str) -> None:
+    """A host process on node-a2 (the node's own address) calling node-a1's NodePort: no
+    detector counts a node address as pod traffic, so eTP=Local answers from node-a1's
+    Local set with the client address kept (pkg/proxy/iptables/proxier.go syncProxyRules:
+    the external chain's jump to KUBE-SVL), and the one local endpoint replies through
+    node-a1."""
+    (result,) = verify(
+        lab, demo, modes=(mode,), sources=["host:node-a2@node-a1"], requests=60, alpha=1e-5
+    )
+    assert result.ok, format_table([result], alpha=1e-5)
+    assert result.observed.get("10.244.1.11") == 60 and result.preserved_expected
+
+
+def test_via_node_catches_a_wrong_detector(lab, demo) -> None:
+    """Rules with NodeCIDR detection, prediction with ClusterCIDR: the lab disagrees."""
+    node_cidr = _detect_local(demo, "NodeCIDR")
+    results = verify(
+        lab,
+        demo,
+        modes=("iptables",),
+        sources=["pod:node-a2@node-a1"],
+        requests=60,
+        rules_from=node_cidr,
+    )
+    assert not results[0].ok
+
+
+def _ranged(snapshot, ranges: tuple[str, ...]):
+    from dataclasses import replace
+
+    svc = snapshot.services[SERVICE]
+    return snapshot.evolve(
+        services={**snapshot.services, SERVICE: replace(svc, lb_source_ranges=ranges)}
+    )
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_load_balancer_source_ranges_with_real_packets(lab, demo, mode: str) -> None:
+    """loadBalancerSourceRanges at the LB IP (pkg/proxy/iptables/proxier.go
+    ``syncProxyRules`` KUBE-FW-*, pkg/proxy/nftables/proxier.go ``firewall-ips``): the
+    external client (203.0.113.10) and a pod are let through when inside the ranges and
+    dropped when outside, through the LB source and straight to the LB IP alike."""
+    etp_cluster = policies(demo, "Cluster", "Cluster")
+    pod_node = "node-a2"
+    pod_ip = lab.clients[pod_node][1]
+    inside = _ranged(etp_cluster, ("203.0.113.0/24", f"{pod_ip}/32"))
+    outside = _ranged(etp_cluster, ("198.51.100.0/24",))
+    sources = [f"external:{pod_node}", f"pod:{pod_node}", "lb"]
+    kept = verify(
+        lab, inside, modes=(mode,), sources=sources, to="loadbalancer", requests=60, alpha=1e-5
+    )
+    dropped = verify(
+        lab, outside, modes=(mode,), sources=sources, to="loadbalancer", requests=60, alpha=1e-5
+    )
+    assert all(r.ok for r in kept + dropped), format_table(kept + dropped, alpha=1e-5)
+    assert all(r.observed.get("drop", 0) == 0 for r in kept)
+    assert all(r.observed.get("drop", 0) == r.requests for r in dropped)
+    assert all(r.expected["drop"] == 1.0 for r in dropped)

@@ -110,6 +110,37 @@ def test_small_cases_load(mode: str) -> None:
                 assert proc.returncode == 0, f"{label} {node}: {proc.stderr.strip()[:300]}"
 
 
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+@pytest.mark.parametrize(
+    ("detect", "match"),
+    [
+        ("BridgeInterface", {"iptables": "-i cni0", "nftables": 'iifname "cni0"'}),
+        ("InterfaceNamePrefix", {"iptables": "-i veth+", "nftables": 'iifname "veth*"'}),
+    ],
+)
+def test_interface_detectors_render_interface_matches_the_kernel_loads(
+    mode: str, detect: str, match: dict
+) -> None:
+    """pkg/proxy/util/localdetector.go NewDetectLocalByBridgeInterface /
+    NewDetectLocalByInterfaceNamePrefix: the short-circuit and the off-cluster masquerade
+    match the input interface (``-i cni0`` / ``-i veth+``, ``iifname``), not a CIDR."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "data": {
+            "config.conf": f"clusterCIDR: 10.0.0.0/8\ndetectLocalMode: {detect}\n"
+            "detectLocal:\n  bridgeInterface: cni0\n  interfaceNamePrefix: veth\n"
+        },
+    }
+    snap = snapshot_from_objects([*policy_objects("Cluster", "Local"), config])
+    text = render_node_rules(snap, "n1", mode).text
+    assert match[mode] in text and "10.0.0.0/8" not in text
+    with scratch_namespace() as ns:
+        proc = load(ns, mode, text)
+    assert proc.returncode == 0, proc.stderr.strip()[:300]
+
+
 def test_a_broken_ruleset_is_refused_by_the_kernel() -> None:
     """The loader really checks: a rule jumping to an undeclared chain fails."""
     with scratch_namespace() as ns:

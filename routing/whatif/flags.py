@@ -7,6 +7,7 @@ never loads Django.
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
 from collections.abc import Iterable, Sequence
 
 from routing.engine.errors import UNKNOWN, EngineError, ScenarioError
@@ -21,6 +22,36 @@ BAD_INPUT = 2
 SET_HELP = "what-if Service field, repeatable: " + "; ".join(
     f"{f.name} ({f.describe()})" for f in FIELDS
 )
+
+
+def add_question_flags(parser: ArgumentParser) -> None:
+    """``--family``, ``--client-ip`` and ``--via-node``: the simulate question's flags beyond
+    DESIGN.md's, shared by ``manage.py simulate`` and ``routescope simulate`` (the API's
+    ``family``, ``client_ip`` and ``via_node``)."""
+    parser.add_argument(
+        "--family",
+        choices=("IPv4", "IPv6"),
+        default=None,
+        help=(
+            "which family's kube-proxy answers for a dual-stack Service "
+            "(default: its primary family)"
+        ),
+    )
+    parser.add_argument(
+        "--client-ip",
+        default=None,
+        metavar="IP",
+        help="the client's source address, checked against loadBalancerSourceRanges at the LB IP",
+    )
+    parser.add_argument(
+        "--via-node",
+        default=None,
+        metavar="NODE",
+        help=(
+            "a pod:NODE or host:NODE source calling this node's NodePort (default: its own "
+            "node); the node's detectLocalMode decides whether it counts as pod traffic"
+        ),
+    )
 
 
 def one_line(error: Exception) -> str:

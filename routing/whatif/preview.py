@@ -46,6 +46,7 @@ def ask(
     seed: int = 0,
     family: str | None = None,
     client_ip: str | None = None,
+    via_node: str | None = None,
 ) -> dict[str, Any]:
     """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``.
 
@@ -60,6 +61,7 @@ def ask(
         seed=seed,
         family=family,
         client_ip=client_ip,
+        via_node=via_node,
     )
     return simulate(after, question).to_json()
 

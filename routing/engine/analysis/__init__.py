@@ -24,6 +24,7 @@ from routing.engine.costmodel import (
     SECONDS_PER_MONTH,
     CostModel,
 )
+from routing.engine.families import families
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Endpoint
 from routing.engine.unproxied import not_proxied
@@ -94,6 +95,13 @@ def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
         modes[cls.config.mode] = modes.get(cls.config.mode, 0) + len(cls.names)
     zones = tuple(sorted({cls.zone for cls in index.classes}))
     notes = snapshot.notes
+    dual = [key for key, svc in snapshot.services.items() if svc.proxied and len(families(svc)) > 1]
+    if dual:
+        # One row per Service port (routing/engine/README.md, "Per-family analysis").
+        notes += (
+            f"{len(dual)} dual-stack Service(s) (e.g. {min(dual)}) are reported for their "
+            "primary family only; simulate --family answers the other family's proxier",
+        )
     if not index.total:
         notes += (
             "no Node in the snapshot: the per-node source classes have no node to start from",

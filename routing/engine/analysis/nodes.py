@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routing.engine.lb import backend_excluded
+from routing.engine.lb import backend_excluded, healthz, proxy_alive
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import ProxyConfig
 
@@ -45,8 +45,11 @@ class NodeIndex:
     zone_of: dict[str, str]
     #: node name -> registered as an LB backend.
     backend: dict[str, bool]
-    #: node name -> Ready (its kube-proxy answers health checks).
+    #: node name -> kube-proxy's /healthz answers 200 there (``lb.healthz``: eTP=Cluster).
     ready: dict[str, bool]
+    #: node name -> kube-proxy there is alive (``lb.proxy_alive``: the healthCheckNodePort's
+    #: half of the answer besides local endpoints).
+    alive: dict[str, bool]
     total: int
     total_backends: int
     total_healthy: int
@@ -58,11 +61,14 @@ def node_index(snapshot: Snapshot) -> NodeIndex:
     zone_of: dict[str, str] = {}
     backend: dict[str, bool] = {}
     ready: dict[str, bool] = {}
+    alive: dict[str, bool] = {}
+    version = snapshot.proxy.version  # the control plane's service controller
     for name, node in snapshot.nodes.items():
         groups.setdefault((snapshot.proxy_for(name), node.zone), []).append(name)
         zone_of[name] = node.zone
-        backend[name] = backend_excluded(node) is None
-        ready[name] = node.ready
+        backend[name] = backend_excluded(node, version) is None
+        ready[name] = healthz(node)[0]
+        alive[name] = proxy_alive(node)[0]
     classes = []
     class_of: dict[str, int] = {}
     config_ids: dict[ProxyConfig, int] = {}
@@ -86,6 +92,7 @@ def node_index(snapshot: Snapshot) -> NodeIndex:
         zone_of,
         backend,
         ready,
+        alive,
         len(zone_of),
         sum(c.backends for c in classes),
         sum(c.healthy for c in classes),

@@ -43,6 +43,7 @@ from routing.engine.decide import (
 )
 from routing.engine.explain import Code
 from routing.engine.families import node_address
+from routing.engine.lb import local_ready_ips
 from routing.engine.snapshot import Snapshot
 from routing.engine.sourceranges import filters, firewall_drops, verdict
 from routing.engine.topology import (
@@ -278,6 +279,8 @@ def analyze_port(ctx: PortContext, service: Service, port: ServicePort) -> PortA
         sources.append(_pod_like(p, EXTERNAL, external_to, pod_source=False))
         sources.append(_pod_like(p, POD_EXTERNAL, external_to, pod_source=True))
     if service.type == "LoadBalancer" and (service.lb_ips or service.lb_uncaptured):
+        # Without an ingress address yet no load balancer exists: no lb source to report
+        # (simulate answers it with LB_NO_INGRESS).
         sources.append(_lb(p))
     for cls in ctx.index.classes:
         hinted = p.hinted_by_class.get(cls.index, [])
@@ -554,12 +557,10 @@ def _lb(p: _Port) -> SourceAggregate:
     agg = SourceAggregate(LB, "loadbalancer", shares=[0.0] * len(p.eps))
     local_lb = external_policy_local(service, port) and service.type == "LoadBalancer"
     if local_lb:
-        # healthCheckNodePort answers 200 only on Ready backends with a Ready local endpoint.
-        passing = [
-            n
-            for n, eps in p.hosting.items()
-            if idx.backend[n] and idx.ready[n] and any(ep.ready for ep in eps)
-        ]
+        # healthCheckNodePort answers 200 on backends whose kube-proxy is alive and that
+        # have a Ready local endpoint of the Service (any slice port).
+        counts = local_ready_ips(p.ctx.snapshot, service)
+        passing = [n for n in counts if idx.backend.get(n) and idx.alive[n]]
         if passing:
             agg.nodes = len(passing)
             for node in passing:

@@ -269,10 +269,10 @@ def render_service(
         match = f'-m comment --comment "{spn} cluster IP" {mp} -d {cip} {dport}'
         if opts.masquerade_all:
             out.add("nat", f"-A {internal_chain} {match} -j KUBE-MARK-MASQ", "masq-all")
-        elif opts.cluster_cidr:
+        elif opts.detects_local:
             out.add(
                 "nat",
-                f"-A {internal_chain} {match} ! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ",
+                f"-A {internal_chain} {match} {opts.ipt_local(negate=True)} -j KUBE-MARK-MASQ",
                 "masq-offcluster",
             )
 
@@ -288,12 +288,12 @@ def render_service(
                 "ext-masq",
             )
         else:
-            if opts.cluster_cidr:
+            if opts.detects_local:
                 out.add(
                     "nat",
                     f'-A {ext_chain} -m comment --comment "pod traffic for {spn} external '
                     'destinations" '
-                    f"-s {opts.cluster_cidr} -j {svc_chain}",
+                    f"{opts.ipt_local()} -j {svc_chain}",
                     "ext-short-circuit",
                 )
             out.add(

@@ -122,7 +122,7 @@ _SETS = (
 def _companion_iptables(opts: RenderOptions) -> str:
     """The static nat rules that classify traffic with the ipsets before IPVS sees it."""
     m = opts.masquerade_mark
-    masq_src = f"! -s {opts.cluster_cidr} " if opts.cluster_cidr else ""
+    masq_src = f"{opts.ipt_local(negate=True)} " if opts.detects_local else ""
     lines = [
         "*nat",
         ":KUBE-SERVICES - [0:0]",

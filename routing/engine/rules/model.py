@@ -33,6 +33,11 @@ class RenderOptions:
     """
 
     cluster_cidr: str | None = None
+    #: the detector matches the input interface instead (``BridgeInterface``: the bridge's
+    #: name; ``InterfaceNamePrefix``: the prefix and "+"), pkg/proxy/util/localdetector.go
+    #: ``NewDetectLocalByBridgeInterface`` / ``NewDetectLocalByInterfaceNamePrefix``; it wins
+    #: over ``cluster_cidr``.
+    local_interface: str | None = None
     masquerade_all: bool = False
     masquerade_mark: str = "0x4000"
     localhost_nodeports: bool = True
@@ -43,6 +48,27 @@ class RenderOptions:
     service_cidrs: tuple[str, ...] = ()
     large_cluster_threshold: int = 1000
     ipvs_scheduler: str = "rr"
+
+    @property
+    def detects_local(self) -> bool:
+        """A LocalTrafficDetector exists (``IsImplemented``)."""
+        return bool(self.local_interface or self.cluster_cidr)
+
+    def ipt_local(self, *, negate: bool = False) -> str:
+        """The detector's iptables match (``IfLocal`` / ``IfNotLocal``)."""
+        bang = "! " if negate else ""
+        if self.local_interface:
+            return f"{bang}-i {self.local_interface}"
+        return f"{bang}-s {self.cluster_cidr}"
+
+    def nft_local(self, *, negate: bool = False) -> str:
+        """The detector's nftables match (``IfLocalNFT`` / ``IfNotLocalNFT``)."""
+        op = "!= " if negate else ""
+        if self.local_interface:
+            name = self.local_interface
+            name = name[:-1] + "*" if name.endswith("+") else name
+            return f'iifname {op}"{name}"'
+        return f"ip saddr {op}{self.cluster_cidr}"
 
 
 @dataclass(frozen=True)

@@ -189,12 +189,12 @@ def render_service(
                 f"add rule {T} {internal_chain} ip daddr {cip} jump mark-for-masquerade",
                 "masq-all",
             )
-        elif opts.cluster_cidr:
+        elif opts.detects_local:
             out.add(
                 "rules",
                 (
-                    f"add rule {T} {internal_chain} ip daddr {cip} ip saddr != "
-                    f"{opts.cluster_cidr} jump mark-for-masquerade"
+                    f"add rule {T} {internal_chain} ip daddr {cip} "
+                    f"{opts.nft_local(negate=True)} jump mark-for-masquerade"
                 ),
                 "masq-offcluster",
             )
@@ -203,11 +203,11 @@ def render_service(
         if not plan.external_local:
             out.add("rules", f"add rule {T} {ext_chain} jump mark-for-masquerade", "ext-masq")
         else:
-            if opts.cluster_cidr:
+            if opts.detects_local:
                 out.add(
                     "rules",
                     (
-                        f"add rule {T} {ext_chain} ip saddr {opts.cluster_cidr} goto {svc_chain} "
+                        f"add rule {T} {ext_chain} {opts.nft_local()} goto {svc_chain} "
                         'comment "short-circuit pod traffic"'
                     ),
                     "ext-short-circuit",

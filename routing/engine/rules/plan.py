@@ -95,15 +95,31 @@ def cluster_cidr(
     conf = snapshot.proxy_for(node_name)
     if not conf.local_detector:
         return None
+    node = snapshot.nodes.get(node_name)
+    if conf.detect_local_mode == "NodeCIDR":
+        # server_linux.go getLocalDetectors: NodeCIDR matches the node's own podCIDR,
+        # whatever clusterCIDR says.
+        own = [c for c in (node.pod_cidrs if node else ()) if _v4(c)]
+        if own:
+            return own[0].strip()
     v4 = [c for c in conf.cluster_cidrs if _v4(c)]
     if v4:
         return v4[0].strip()
-    node = snapshot.nodes.get(node_name)
-    if conf.detect_local_mode == "NodeCIDR" and node and node.pod_cidrs:
-        return node.pod_cidrs[0]
     if cache is None:
         return _pod_supernet(snapshot)
     return cache.per_snapshot(snapshot, "pod-supernet", lambda: _pod_supernet(snapshot))
+
+
+def local_interface(conf: ProxyConfig) -> str | None:
+    """The interface match of an interface-based LocalTrafficDetector (iptables spelling:
+    the bridge, or the prefix and "+"), None for the CIDR modes or no detector."""
+    if not conf.local_detector or not conf.detect_local_interface:
+        return None
+    if conf.detect_local_mode == "BridgeInterface":
+        return conf.detect_local_interface
+    if conf.detect_local_mode == "InterfaceNamePrefix":
+        return conf.detect_local_interface + "+"
+    return None
 
 
 def _pod_supernet(snapshot: Snapshot) -> str | None:
@@ -128,6 +144,7 @@ def render_options(
     conf = snapshot.proxy_for(node_name)
     opts: dict[str, object] = dict(
         cluster_cidr=cluster_cidr(snapshot, node_name, cache),
+        local_interface=local_interface(conf),
         masquerade_all=conf.masquerade_all,
         ipvs_scheduler=conf.ipvs_scheduler or "rr",
     )

@@ -247,7 +247,7 @@ def _render(
     parts = [cached_service(p, node, mode, opts, large=large, cache=cache) for p in plans]
     services = merge(parts)
     notes = []
-    if opts.cluster_cidr is None:
+    if not opts.detects_local:
         notes.append(
             "no LocalTrafficDetector: no off-cluster masquerade and no eTP=Local pod short-circuit"
         )

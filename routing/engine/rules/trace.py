@@ -58,6 +58,9 @@ class Packet:
     dst: str
     port: int
     protocol: str = "tcp"
+    #: the interface it came in on ("" for a locally generated packet): what the
+    #: BridgeInterface / InterfaceNamePrefix local-traffic detectors match.
+    iif: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,11 @@ class _State:
 @lru_cache(maxsize=4096)
 def _net(text: str) -> ipaddress.IPv4Network:
     return ipaddress.ip_network(text.strip(), strict=False)  # type: ignore[return-value]
+
+
+def _iface(iif: str, name: str, prefix: bool) -> bool:
+    """iptables ``-i NAME`` / ``-i PREFIX+``, nftables ``iifname "NAME"`` / ``"PREFIX*"``."""
+    return iif.startswith(name) if prefix else iif == name
 
 
 def _in(ip: str, nets: Iterable[str]) -> bool:
@@ -241,6 +249,7 @@ def _parse_ipt_rule(raw: str, words: list[str]) -> _IptRule:
             "-p",
             "-s",
             "-d",
+            "-i",
             "--dport",
             "--dst-type",
             "--src-type",
@@ -287,6 +296,8 @@ def _ipt_matches(rule: _IptRule, pkt: Packet, st: _State, host: _Host) -> bool:
             ok = vals[0].lower() == pkt.protocol
         elif opt == "-s":
             ok = _in(pkt.src, (vals[0],))
+        elif opt == "-i":
+            ok = _iface(pkt.iif, vals[0].removesuffix("+"), vals[0].endswith("+"))
         elif opt == "-d":
             ok = _in(st.dst, (vals[0],))
         elif opt == "--dport":
@@ -613,6 +624,15 @@ class _NftWalker:
                 if _in(value, members) == neg:
                     return [(st, "continue")]
                 i = j
+            elif tok == "iifname":
+                j = i + 1
+                neg = w[j] == "!="
+                if neg:
+                    j += 1
+                name = w[j].strip('"')
+                if _iface(pkt.iif, name.removesuffix("*"), name.endswith("*")) == neg:
+                    return [(st, "continue")]
+                i = j + 1
             elif tok == "fib" and w[i + 2 : i + 4] == ["type", "local"]:
                 value = pkt.src if w[i + 1] == "saddr" else st.dst
                 if not self.host.is_local(value):

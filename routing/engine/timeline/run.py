@@ -173,7 +173,8 @@ class _Run:
         self.special_set = special = set(self.special)
         self.local_ext = service.external_traffic_policy == "Local"
         self.local_int = service.internal_traffic_policy == "Local"
-        self.backends = [n.name for n in nodes.values() if backend_excluded(n) is None]
+        version = snapshot.proxy.version
+        self.backends = [n.name for n in nodes.values() if backend_excluded(n, version) is None]
         backends = set(self.backends)
         # Nodes without any endpoint, hint or failure of this Service answer alike within a
         # zone and kube-proxy config, and their health check never changes: grouped once.

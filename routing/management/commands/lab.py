@@ -23,7 +23,7 @@ from routing.lab import netns
 from routing.lab.agents import LabAgents
 from routing.lab.netns import LabError
 from routing.lab.topology import PREFIX, Lab
-from routing.lab.verify import format_table, verify, verify_timeline
+from routing.lab.verify import format_table, parse_source, verify, verify_timeline
 from routing.management.commands._rules_common import (
     BAD_INPUT,
     fail,
@@ -56,7 +56,17 @@ class Command(BaseCommand):
             "--source",
             action="append",
             dest="sources",
-            help="pod:NODE, external:NODE or lb (repeatable; default: every node, both kinds)",
+            help=(
+                "pod:NODE, external:NODE, lb, or pod:NODE@OTHER (a pod on NODE calling OTHER's "
+                "NodePort) (repeatable; default: every node, both kinds)"
+            ),
+        )
+        v.add_argument(
+            "--to",
+            choices=["clusterip", "nodeport", "loadbalancer", "externalip"],
+            default=None,
+            help="send every source there (default: pods the ClusterIP, external clients "
+            "the NodePort); loadbalancer meets loadBalancerSourceRanges",
         )
         v.add_argument(
             "--set",
@@ -108,11 +118,16 @@ class Command(BaseCommand):
         if opts["service"] not in snapshot.services:
             raise fail(f"unknown service {opts['service']!r}")
         for source in opts["sources"] or ():
-            kind, _, node = source.partition(":")
-            if source != "lb" and (kind not in ("pod", "external") or node not in snapshot.nodes):
+            plain, via = parse_source(source)
+            kind, _, node = plain.partition(":")
+            if source != "lb" and (
+                kind not in ("pod", "external")
+                or node not in snapshot.nodes
+                or (via is not None and (kind != "pod" or via not in snapshot.nodes))
+            ):
                 raise fail(
                     f"--source {source!r}: expected pod:NODE or external:NODE "
-                    "with a node of the dump, or lb"
+                    "with a node of the dump, pod:NODE@OTHER, or lb"
                 )
         modes = ("iptables", "nftables") if opts["mode"] == "both" else (opts["mode"],)
         if opts["timeline"]:
@@ -149,6 +164,7 @@ class Command(BaseCommand):
                         alpha=opts["alpha"],
                         port=opts["port"],
                         programmer=programmer,
+                        to=opts["to"],
                     )
                     self.stdout.write(f"== {opts['service']} ({label}) ==")
                     self.stdout.write(format_table(results, alpha=opts["alpha"]))

@@ -20,6 +20,7 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
 from routing.management.commands._rules_common import one_line_errors
 from routing.whatif.cli import BAD_INPUT, SET_HELP, bad_input, whatif_from_flags
+from routing.whatif.flags import add_question_flags
 from routing.whatif.preview import ask
 from routing.whatif.value import parse_set_flags
 
@@ -67,24 +68,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the IPVS request-level simulation"
         )
-        parser.add_argument(
-            "--family",
-            choices=("IPv4", "IPv6"),
-            default=None,
-            help=(
-                "which family's kube-proxy answers for a dual-stack Service "
-                "(default: its primary family)"
-            ),
-        )
-        parser.add_argument(
-            "--client-ip",
-            default=None,
-            metavar="IP",
-            help=(
-                "the client's source address, checked against loadBalancerSourceRanges "
-                "at the LB IP"
-            ),
-        )
+        add_question_flags(parser)
         parser.add_argument("--json", action="store_true", help="print the JSON answer")
 
     def handle(self, *args, **options) -> None:
@@ -120,6 +104,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 family=options["family"],
                 client_ip=options["client_ip"],
+                via_node=options["via_node"],
             )
         except (DumpError, EngineError) as exc:
             raise bad_input(exc) from None

@@ -589,3 +589,22 @@ def test_what_if_hints_under_a_topology_annotation(annotation: str, rewritten: b
     )
     hinted = any(ep.zone_hints for ep in after.endpoints("default/web", "http"))
     assert hinted is rewritten
+
+
+def test_analysis_names_the_dual_stack_services_it_reports_for_one_family() -> None:
+    # pkg/proxy/serviceport.go newBaseServiceInfo: one ServicePort per family's proxier;
+    # the analysis keeps one row per Service port (the primary family's) and says so.
+    from routing.engine.analysis import analyze
+
+    dual = service_obj("web")
+    dual["spec"]["clusterIPs"] = ["10.96.0.10", "fd00::10"]
+    single = service_obj("api", cluster_ip="10.96.0.11")
+    objs = [*NODES, dual, single, slice_obj("web", [endpoint_obj("10.1.0.1", "n1")])]
+    report = analyze(snapshot_from_objects(objs))
+    assert [n for n in report.notes if "dual-stack" in n] == [
+        "1 dual-stack Service(s) (e.g. default/web) are reported for their primary family "
+        "only; simulate --family answers the other family's proxier"
+    ]
+    assert not any(
+        "dual-stack" in n for n in analyze(snapshot_from_objects([*NODES, single])).notes
+    )

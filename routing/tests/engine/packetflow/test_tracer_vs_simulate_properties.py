@@ -156,3 +156,91 @@ def test_rendered_rules_send_connections_where_simulate_says(world: dict) -> Non
         got_shares,
         want_shares,
     )
+
+
+POD_CIDR = {"n1": "10.1.1.0/24", "n2": "10.1.2.0/24", "n3": "10.1.3.0/24"}
+
+via_world_st = st.fixed_dictionaries(
+    {
+        "zones": st.tuples(*[st.sampled_from(["a", "b", None]) for _ in NODES]),
+        "endpoints": st.lists(endpoint_st, max_size=6),
+        "etp": st.sampled_from(["Cluster", "Local"]),
+        "mode": st.sampled_from(["iptables", "nftables"]),
+        "detect": st.sampled_from(
+            ["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"]
+        ),
+        "masquerade_all": st.booleans(),
+        "pair": st.sampled_from([(a, b) for a in NODES for b in NODES]),
+        "source": st.sampled_from(["pod", "host"]),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(via_world_st)
+def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> None:
+    """A pod (from its node's podCIDR) or host process (its node IP) on node A sending to
+    node B's NodePort: B's rendered rules, traced with that source and B's own address as
+    the only local one, land where ``simulate(via_node=B)`` says — same endpoints, shares,
+    DROP/REJECT and masquerade — for every detectLocalMode
+    (cmd/kube-proxy/app/server_linux.go getLocalDetectors). The packet from another node
+    comes in on B's uplink; a pod of B itself (A = B) on its bridge / veth, which is what
+    the interface detectors match (pkg/proxy/util/localdetector.go)."""
+    nodes = []
+    for name, zone in zip(NODES, world["zones"], strict=True):
+        obj = node_obj(name, zone=zone, pod_cidr=POD_CIDR[name])
+        obj["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS[name]}]
+        nodes.append(obj)
+    eps = [
+        endpoint_obj(
+            f"10.0.0.{i + 1}",
+            e["node"],
+            ready=e["ready"],
+            serving=e["serving"],
+            terminating=e["terminating"],
+            zones=e["zones"],
+            nodes=e["nodes"],
+        )
+        for i, e in enumerate(world["endpoints"])
+    ]
+    service = service_obj("web", type="NodePort", cluster_ip=CLUSTER_IP, etp=world["etp"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "data": {
+            "config.conf": (
+                f"clusterCIDR: 10.0.0.0/8\ndetectLocalMode: {world['detect']}\n"
+                "detectLocal:\n  bridgeInterface: cni0\n  interfaceNamePrefix: veth\n"
+            )
+        },
+    }
+    snap = snapshot_from_objects(
+        [*nodes, service, slice_obj("web", eps), config],
+        proxy_mode=world["mode"],
+        masquerade_all=world["masquerade_all"],
+    )
+    a, b = world["pair"]
+    if a == b and world["source"] == "host":
+        return  # the node's own process: src-type LOCAL, covered by the test above
+    iif = "eth0" if a != b else {"BridgeInterface": "cni0"}.get(world["detect"], "veth3f2a")
+    src = f"10.1.{a[1]}.2" if world["source"] == "pod" else ADDRESS[a]
+    answer = simulate(
+        snap,
+        Question(service="default/web", source=f"{world['source']}:{a}", to="nodeport", via_node=b),
+    )
+    sp = snap.services["default/web"].ports[0]
+    text = render_node_rules(snap, b, world["mode"]).text
+    t = trace_text(
+        text, world["mode"], Packet(src, ADDRESS[b], sp.node_port, sp.protocol, iif), [ADDRESS[b]]
+    )
+    want, want_masq, want_shares = outcome_of_answer(answer)
+    if t.dropped or t.rejected or not t.endpoints:
+        got, got_shares = t.output(), {}
+    else:
+        got, got_shares = ", ".join(sorted(t.endpoints)), t.endpoints
+    assert got == want, (t.matched, answer.to_json()["explain"])
+    if want_masq is not None:
+        assert t.masquerade is want_masq, t.matched
+    assert got_shares.keys() == want_shares.keys()
+    assert all(abs(got_shares[k] - v) < 1e-9 for k, v in want_shares.items())
