@@ -104,12 +104,22 @@ class PageReport:
         shown = status.shown
         self.analysed = shown is not None
         body = stored_report(shown) if shown is not None else {}
+        #: the first findings (the overview's), ranked, and how many there are in all.
         self.findings = [
-            Finding(**{**f, "nodes": tuple(f["nodes"])}) for f in body.get("findings", ())
+            Finding(**{**f, "nodes": tuple(f["nodes"])}) for f in body.get("top_findings", ())
         ]
+        self.findings_total = body.get("findings_total", 0)
         self._summary = body.get("summary")
-        figures = stored_figures(shown) if shown is not None else {}
-        self._rows = {key: ServiceFigures(*values) for key, values in figures.items()}
+        self._figures: dict[str, ServiceFigures] | None = None
+
+    @property
+    def _rows(self) -> dict[str, ServiceFigures]:
+        """The services table's figures, read on first use (the overview needs none)."""
+        if self._figures is None:
+            shown = self.status.shown
+            figures = stored_figures(shown) if shown is not None else {}
+            self._figures = {key: ServiceFigures(*values) for key, values in figures.items()}
+        return self._figures
 
     @property
     def summary(self) -> list[tuple[str, str, str]]:

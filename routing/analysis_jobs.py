@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import pickle
+import time
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +56,8 @@ logger = logging.getLogger(__name__)
 #: cluster is analysed again.
 FORMAT = 1
 SHARD_TASK = "routing.tasks.analysis_shard_task"
+#: Findings kept in the small ``report`` column (the overview shows the first dozen).
+TOP_FINDINGS = 50
 ACTIVE = ClusterAnalysis.ACTIVE_STATES
 
 
@@ -153,12 +156,13 @@ def analysis_shard_run(*, job_id: int, task_id: str = "") -> None:
     job = job_start(job_id=job_id, celery_task_id=task_id)
     if job is None:
         return  # taken by another delivery, or cancelled
+    timings: dict[str, float] = {}
     with job_heartbeat(job_id=job.pk):
-        note = _shard(job)
+        note = _shard(job, timings)
     if note:
         job_finish(job=job, state=Job.State.CANCELLED, message=note)
     else:
-        job_finish(job=job, state=Job.State.SUCCEEDED, message="shard stored")
+        job_finish(job=job, state=Job.State.SUCCEEDED, message="shard stored", result=timings)
 
 
 def analysis_fail(*, job: Job, error: str) -> None:
@@ -184,8 +188,9 @@ def analysis_watch(*, analysis: ClusterAnalysis) -> None:
         analysis_fail(job=failed, error=failed.error or failed.message)
 
 
-def _shard(job: Job) -> str:
-    """Analyse and store one shard; a reason when the analysis is no longer wanted."""
+def _shard(job: Job, timings: dict[str, float]) -> str:
+    """Analyse and store one shard; a reason when the analysis is no longer wanted.
+    ``timings`` gets the seconds of each step (the job's result: benchmarks read it)."""
     pk, shard, of = job.params["analysis"], job.params["shard"], job.params["of"]
     analysis = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).first()
     if analysis is None:
@@ -200,10 +205,14 @@ def _shard(job: Job) -> str:
         # The state moved on: the request for the new revision supersedes this one.
         return "superseded by a newer revision"
     job_progress(job=job, percent=10, message=f"shard {shard + 1}/{of}: loading the snapshot")
+    started = time.perf_counter()
     snapshot = snapshot_for_cluster(cluster=cluster)
+    timings["snapshot_s"] = round(time.perf_counter() - started, 3)
     job_progress(job=job, percent=40, message=f"shard {shard + 1}/{of}: analysing")
+    started = time.perf_counter()
     part = analyze(snapshot, model=cost_model_of(inputs), services=shard_keys(snapshot, shard, of))
     data = pickle.dumps(_without_endpoints(part), protocol=pickle.HIGHEST_PROTOCOL)
+    timings["analyze_s"] = round(time.perf_counter() - started, 3)
     try:
         with transaction.atomic():
             # A write first: it takes the analysis row's lock (PostgreSQL) or the database's
@@ -221,7 +230,9 @@ def _shard(job: Job) -> str:
     except IntegrityError:  # the analysis was deleted (pruned) meanwhile
         return "superseded by a newer revision"
     if done >= of:
+        started = time.perf_counter()
         _merge(pk)
+        timings["merge_s"] = round(time.perf_counter() - started, 3)
     return ""
 
 
@@ -261,11 +272,14 @@ def _merge(pk: int) -> None:
 
 
 def stored_payload(report: Report) -> dict[str, Any]:
-    """The stored columns of ``report``: ``report`` (summary, cost model, findings, notes),
-    ``rows`` (the API's Service rows) and ``figures`` (the services table's, per Service:
-    its worst port's dropped, imbalance, nodes covered, nodes total)."""
+    """The stored columns of ``report``: ``report`` (summary, cost model, notes, the first
+    ``TOP_FINDINGS`` findings and their total: the overview's, small), ``findings`` (all,
+    ranked), ``rows`` (the API's Service rows) and ``figures`` (the services table's, per
+    Service: its worst port's dropped, imbalance, nodes covered, nodes total)."""
     body = report.to_json(endpoints=False)
-    rows = body.pop("services")
+    rows, findings = body.pop("services"), body.pop("findings")
+    body["top_findings"] = findings[:TOP_FINDINGS]
+    body["findings_total"] = len(findings)
     figures: dict[str, list[Any]] = {}
     for row in report.rows:
         seen = figures.get(row.service)
@@ -277,7 +291,7 @@ def stored_payload(report: Report) -> dict[str, Any]:
                 row.nodes_covered,
                 row.nodes_total,
             ]
-    return {"report": body, "rows": rows, "figures": figures}
+    return {"report": body, "findings": findings, "rows": rows, "figures": figures}
 
 
 def analysis_prune(*, cluster: Cluster) -> None:

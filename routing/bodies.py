@@ -52,15 +52,16 @@ def analysis_body(
 
 def stored_analysis_body(
     stored: Mapping[str, Any],
+    findings: list[dict[str, Any]],
     rows: list[dict[str, Any]],
     query: Mapping[str, Any],
     *,
     cluster: str,
     revision: int,
 ) -> dict[str, Any]:
-    """``analysis_body`` of a stored analysis: ``stored`` is the report's JSON without its
-    rows (``summary``, ``cost_model``, ``findings``, ``notes``), ``rows`` the rows' JSON
-    (without per-endpoint shares: ``query["endpoints"]`` is not served from here)."""
+    """``analysis_body`` of a stored analysis: ``stored`` holds ``summary``,
+    ``cost_model`` and ``notes``, ``findings`` every finding's JSON (ranked), ``rows`` the
+    rows' JSON (without per-endpoint shares: ``query["endpoints"]`` is not served here)."""
     query = {**ANALYSIS_QUERY, **query}
     if query["service"]:
         rows = [r for r in rows if r["service"] == query["service"]]
@@ -74,7 +75,7 @@ def stored_analysis_body(
         revision=revision,
         count=len(rows),
         services=rows[offset : offset + limit],
-        findings=_findings(stored["findings"], query, code=lambda f: f["code"]),
+        findings=_findings(findings, query, code=lambda f: f["code"]),
     )
 
 

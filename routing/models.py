@@ -95,10 +95,11 @@ class ClusterAnalysis(models.Model):
     (``routing.stored_analysis``): while a revision is analysed they show the newest
     ``done`` one with the progress of the one in flight.
 
-    ``report`` holds the report's JSON without the Service rows (``summary``,
-    ``cost_model``, ``findings``, ``notes``: what the overview needs); ``rows`` the rows'
-    API JSON (``analysis_body``), ``figures`` the services table's per-Service figures
-    ``{"ns/name": [dropped, imbalance, nodes_covered, nodes_total]}`` (its worst port).
+    ``report`` holds what the overview needs, small (``summary``, ``cost_model``,
+    ``notes``, the ``top_findings`` and ``findings_total``); ``findings`` every ranked
+    finding, ``rows`` the rows' API JSON (``analysis_body``), ``figures`` the services
+    table's per-Service figures ``{"ns/name": [dropped, imbalance, nodes_covered,
+    nodes_total]}`` (its worst port).
     """
 
     class State(models.TextChoices):
@@ -123,6 +124,7 @@ class ClusterAnalysis(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     report = models.JSONField(default=dict, blank=True)
+    findings = models.JSONField(default=list, blank=True)
     rows = models.JSONField(default=list, blank=True)
     figures = models.JSONField(default=dict, blank=True)
 

@@ -147,8 +147,13 @@ _columns = _Columns()
 
 
 def stored_report(analysis: ClusterAnalysis) -> dict[str, Any]:
-    """``summary``, ``cost_model``, ``findings`` (all, ranked) and ``notes``."""
+    """``summary``, ``cost_model``, ``notes``, ``top_findings``, ``findings_total``."""
     return _columns.get(analysis, "report")
+
+
+def stored_findings(analysis: ClusterAnalysis) -> list[dict[str, Any]]:
+    """Every finding's JSON, ranked."""
+    return _columns.get(analysis, "findings")
 
 
 def stored_rows(analysis: ClusterAnalysis) -> list[dict[str, Any]]:

@@ -56,7 +56,7 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "zones": picture.zones,
         "legend": picture.legend,
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],
-        "findings_total": len(report.findings),
+        "findings_total": report.findings_total,
         "summary": report.summary,
         "last_sync": sync_run_latest(cluster=cluster),
         "active_sync": job_active_sync(cluster=cluster),

@@ -193,7 +193,12 @@ class ClusterAnalysisView(APIView):
     )
     def get(self, request: Request, name: str) -> Response:
         from routing.reports import cluster_report
-        from routing.stored_analysis import analysis_status, stored_report, stored_rows
+        from routing.stored_analysis import (
+            analysis_status,
+            stored_findings,
+            stored_report,
+            stored_rows,
+        )
 
         cluster = get_object_or_404(Cluster, name=name)
         query = s.AnalysisQuerySerializer(data=request.query_params.dict())
@@ -214,6 +219,7 @@ class ClusterAnalysisView(APIView):
             )
         body = bodies.stored_analysis_body(
             stored_report(status.shown),
+            stored_findings(status.shown),
             stored_rows(status.shown),
             query.validated_data,
             cluster=cluster.name,

@@ -131,7 +131,9 @@ def test_a_revision_is_analysed_by_workers_stored_and_shown(
     whole = analyze(snapshot_for_cluster(cluster=demo)).to_json(endpoints=False)
     assert stored.rows == whole["services"]
     assert stored.report["summary"] == whole["summary"]
-    assert stored.report["findings"] == whole["findings"]
+    assert stored.findings == whole["findings"]
+    assert stored.report["top_findings"] == whole["findings"][: len(stored.report["top_findings"])]
+    assert stored.report["findings_total"] == len(whole["findings"])
     assert stored.figures["shop/checkout"][0] > 0  # the demo's iTP=Local drop
 
     page = Client().get(reverse("dashboard:overview", args=["demo"])).content.decode()
@@ -211,6 +213,9 @@ def test_a_worker_killed_mid_shard_is_retried_and_pages_keep_the_previous_result
         assert 'id="analysis-status"' in page and "<progress" in page
         assert f"data-analysis-revision>{previous.revision}<" in page
         assert f"Analysing revision {pending.revision}" in page
+        table = client.get(reverse("dashboard:services", args=["big"])).content.decode()
+        assert 'id="analysis-status"' in table and "data-service" in table
+        assert f"data-analysis-revision>{previous.revision}<" in table
         api = client.get("/api/v1/clusters/big/analysis?limit=1").json()
         assert api["revision"] == previous.revision
         assert api["analysis"]["state"] in ("queued", "running")
