@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,7 +126,7 @@ def shard_figures(analysis) -> dict[str, float]:
     from jobs.models import Job
 
     jobs = list(Job.objects.filter(kind="analysis", params__analysis=analysis.pk))
-    first = min(j.started_at for j in jobs)
+    first = min(j.started_at for j in jobs if j.started_at is not None)
     steps = {
         key: sum(float(j.result.get(key, 0.0)) for j in jobs)
         for key in ("snapshot_s", "analyze_s", "merge_s")
@@ -133,7 +134,7 @@ def shard_figures(analysis) -> dict[str, float]:
     return {"compute_s": (analysis.finished_at - first).total_seconds(), **steps}
 
 
-def timed_get(client, url: str, query: dict | None = None) -> tuple[float, object]:
+def timed_get(client, url: str, query: dict | None = None) -> tuple[float, Any]:
     started = time.perf_counter()
     response = client.get(url, query or {})
     return (time.perf_counter() - started) * 1000, response

@@ -261,3 +261,29 @@ def test_without_a_broker_the_first_page_analyses_inline(db) -> None:
     stored = ClusterAnalysis.objects.get(cluster=demo)
     assert (stored.revision, stored.state) == (demo.revision, "done")
     assert not Job.objects.filter(kind=Job.Kind.ANALYSIS).exists()
+
+
+def test_before_the_first_analysis_is_stored_pages_and_api_say_it_runs(db, settings) -> None:
+    """With workers configured but none done yet: no blocked request, no figures, the
+    progress (0 of the shards) on the page and a 202 from the API."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ROUTESCOPE_ANALYSIS_SHARDS = SHARDS
+    call_command("load_demo", verbosity=0)  # (the hook's on-commit never fires in `db`)
+    client = Client()
+    response = client.get("/api/v1/clusters/demo/analysis")
+    assert response.status_code == 202 and response["Retry-After"] == "2"
+    body = response.json()
+    assert body["analysis"]["state"] == "queued" and body["analysis"]["revision"] is None
+    assert body["analysis"]["progress"] == {
+        "revision": 1,
+        "shards_done": 0,
+        "shards_total": SHARDS,
+        "percent": 0,
+        "error": None,
+    }
+    page = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert 'data-analysis-state="queued"' in page and "0/4 shards" in page
+    assert "data-findings-pending" in page and "data-finding=" not in page
+    # One analysis, requested once however many requests ask.
+    assert ClusterAnalysis.objects.count() == 1
+    assert Job.objects.filter(kind=Job.Kind.ANALYSIS, state=Job.State.QUEUED).count() == SHARDS
