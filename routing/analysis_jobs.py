@@ -84,12 +84,19 @@ def cost_model_of(inputs: dict[str, Any]) -> CostModel:
 def analysis_request(*, cluster: Cluster, shards: int | None = None) -> ClusterAnalysis:
     """The analysis of ``cluster``'s current revision and inputs: the one already recorded,
     else a new one whose shard jobs are sent once the transaction commits (superseding
-    any older analysis still in flight)."""
+    any older analysis still in flight); an unsaved queued one while a writer holds the
+    cluster (it requests its own revision's analysis when it commits)."""
     fingerprint = inputs_fingerprint(analysis_inputs(cluster))
     count = max(1, int(shards or settings.ROUTESCOPE_ANALYSIS_SHARDS))
     with transaction.atomic():
-        # One request at a time per cluster: the row lock orders them.
-        current = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        # One request at a time per cluster: the row lock orders them. An import or sync
+        # holding it is writing a newer revision, whose hook requests after its commit:
+        # never wait for it (a page asks here), answer with an unsaved placeholder.
+        current = Cluster.objects.select_for_update(skip_locked=True).filter(pk=cluster.pk).first()
+        if current is None:
+            return ClusterAnalysis(
+                cluster=cluster, revision=cluster.revision, inputs=fingerprint, shards_total=count
+            )
         analysis, created = ClusterAnalysis.objects.get_or_create(
             cluster=current,
             revision=current.revision,

@@ -107,7 +107,7 @@ def analysis_status(*, cluster: Cluster) -> AnalysisStatus:
             current = analysis_request(cluster=cluster)
         else:
             analysis_watch(analysis=current)
-            current = analyses.get(pk=current.pk)
+            current = analyses.filter(pk=current.pk).first() or current
     if current.state == ClusterAnalysis.State.DONE:
         return AnalysisStatus(current, None, cluster.revision)
     shown = analyses.filter(state=ClusterAnalysis.State.DONE).first()
