@@ -287,3 +287,22 @@ def test_before_the_first_analysis_is_stored_pages_and_api_say_it_runs(db, setti
     # One analysis, requested once however many requests ask.
     assert ClusterAnalysis.objects.count() == 1
     assert Job.objects.filter(kind=Job.Kind.ANALYSIS, state=Job.State.QUEUED).count() == SHARDS
+
+
+def test_a_shard_failed_for_good_fails_its_analysis_and_pages_say_so(db, settings) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ROUTESCOPE_ANALYSIS_SHARDS = SHARDS
+    call_command("load_demo", verbosity=0)
+    client = Client()
+    assert client.get("/api/v1/clusters/demo/analysis").status_code == 202  # requested
+    shard = Job.objects.filter(kind=Job.Kind.ANALYSIS).order_by("id").first()
+    assert shard is not None
+    Job.objects.filter(pk=shard.pk).update(
+        state=Job.State.FAILED, error="internal error: MemoryError: "
+    )  # what routing.tasks records for a shard that raised
+    body = client.get("/api/v1/clusters/demo/analysis").json()
+    assert body["analysis"]["state"] == "failed"
+    assert body["analysis"]["progress"]["error"] == "internal error: MemoryError: "
+    page = client.get(reverse("dashboard:overview", args=["demo"])).content.decode()
+    assert 'data-analysis-state="failed"' in page and "failed: internal error" in page
+    assert ClusterAnalysis.objects.get().state == ClusterAnalysis.State.FAILED
