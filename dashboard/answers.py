@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.models import Cluster
+from routing.engine.analysis import Finding
 from routing.engine.snapshot import Snapshot
 from routing.reports import cluster_report
 from routing.selectors import whatif_for
 from routing.snapshots import snapshot_for_cluster
+from routing.stored_analysis import (
+    AnalysisStatus,
+    analysis_status,
+    identity,
+    stored_figures,
+    stored_report,
+)
 
 # The questions, their grouping and the before | after comparison are the one preview's.
 from routing.whatif.preview import (  # noqa: F401 - re-exported for the pages
@@ -87,26 +95,38 @@ class ServiceFigures:
 
 
 class PageReport:
-    """The cluster-wide analysis (``routing.reports.cluster_report``) indexed for pages."""
+    """The stored cluster-wide analysis (``routing.stored_analysis``) indexed for pages,
+    with its ``status``: which revision the results are of, and the progress of the
+    analysis in flight (``analysed`` is False while none has finished yet)."""
 
-    def __init__(self, report: Any) -> None:
-        self.report = report
-        self.findings = list(report.findings)
-        self._summary = report.summary()  # walks every row: once per report, not per request
-        self._rows: dict[str, ServiceFigures] = {}
-        for row in report.rows:
-            figures = ServiceFigures(
-                row.worst_dropped, row.worst_imbalance, row.nodes_covered, row.nodes_total
-            )
-            seen = self._rows.get(row.service)
-            # A multi-port Service shows its worst port.
-            if seen is None or figures.dropped > seen.dropped:
-                self._rows[row.service] = figures
+    def __init__(self, status: AnalysisStatus) -> None:
+        self.status = status
+        shown = status.shown
+        self.analysed = shown is not None
+        body = stored_report(shown) if shown is not None else {}
+        #: the first findings (the overview's), ranked, and how many there are in all.
+        self.findings = [
+            Finding(**{**f, "nodes": tuple(f["nodes"])}) for f in body.get("top_findings", ())
+        ]
+        self.findings_total = body.get("findings_total", 0)
+        self._summary = body.get("summary")
+        self._figures: dict[str, ServiceFigures] | None = None
+
+    @property
+    def _rows(self) -> dict[str, ServiceFigures]:
+        """The services table's figures, read on first use (the overview needs none)."""
+        if self._figures is None:
+            shown = self.status.shown
+            figures = stored_figures(shown) if shown is not None else {}
+            self._figures = {key: ServiceFigures(*values) for key, values in figures.items()}
+        return self._figures
 
     @property
     def summary(self) -> list[tuple[str, str, str]]:
-        """(label, value, tone) tiles for the overview."""
+        """(label, value, tone) tiles for the overview (none before the first analysis)."""
         data = self._summary
+        if data is None:
+            return []
         findings = data["findings"]
         return [
             (
@@ -146,10 +166,15 @@ _page_report: list[PageReport] = []
 
 
 def report(*, cluster: Cluster) -> PageReport:
-    """The cluster's analysis (cached per revision by ``routing.reports``), indexed once."""
-    raw = cluster_report(cluster=cluster)
-    if not _page_report or _page_report[0].report is not raw:
-        _page_report[:] = [PageReport(raw)]  # one index at a time keeps memory flat
+    """The cluster's stored analysis and its status (never analyses in the request with
+    workers; see ``routing.stored_analysis.analysis_status``), indexed once per analysis."""
+    status = analysis_status(cluster=cluster)
+    if _page_report and status.shown is not None:
+        cached = _page_report[0]
+        if cached.status.shown and identity(cached.status.shown) == identity(status.shown):
+            cached.status = status  # the progress moves; the results do not
+            return cached
+    _page_report[:] = [PageReport(status)]  # one index at a time keeps memory flat
     return _page_report[0]
 
 

@@ -17,6 +17,11 @@ urlpatterns = [
     path("scenarios/<int:pk>/apply/", whatif.scenario_apply, name="scenario-apply"),
     path("clusters/<str:name>/", overview.overview, name="overview"),
     path("clusters/<str:name>/sync/", overview.sync, name="sync"),
+    path(
+        "clusters/<str:name>/analysis-status/",
+        overview.analysis_status,
+        name="analysis-status",
+    ),
     path("clusters/<str:name>/services/", services.service_list, name="services"),
     path(
         "clusters/<str:name>/services/<str:namespace>/<str:service>/",

@@ -21,6 +21,7 @@ class Job(models.Model):
         ROLLBACK = "rollback", "Rollback"
         SIMULATE = "simulate", "Simulate"
         PROXY_CHANGE = "proxy_change", "Proxy change"
+        ANALYSIS = "analysis", "Analysis shard"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -263,13 +263,18 @@ def _lost_after() -> timedelta:
     return timedelta(seconds=float(settings.ROUTESCOPE_JOB_LOST_SECONDS))
 
 
+#: Kinds whose job runs again, from the start, when its worker died (idempotent work).
+RETRIED_KINDS = (Job.Kind.SYNC, Job.Kind.ANALYSIS)
+
+
 def job_reap_dead(*, jobs=None) -> int:
     """Re-queue or fail running jobs whose process died; returns how many were found.
 
-    A sync is idempotent, so it is re-queued with a fresh task message until it has had
-    ``ROUTESCOPE_JOB_MAX_ATTEMPTS`` attempts; an apply or rollback (a person should look
-    first) and a sync out of attempts end failed, the reason in ``error``. Each job is
-    taken with a conditional update, so two reapers never both act on it.
+    A sync and an analysis shard are idempotent, so they are re-queued with a fresh task
+    message until they have had ``ROUTESCOPE_JOB_MAX_ATTEMPTS`` attempts; an apply or
+    rollback (a person should look first) and a job out of attempts end failed, the
+    reason in ``error``. Each job is taken with a conditional update, so two reapers never
+    both act on it.
     """
     now = timezone.now()
     stale = Q(heartbeat_at__lt=now - _lost_after()) | Q(
@@ -284,7 +289,7 @@ def job_reap_dead(*, jobs=None) -> int:
         silent = int((now - last).total_seconds()) if last else 0
         reason = f"worker lost: no heartbeat for {silent}s (attempt {job.attempts})"
         retry = (
-            job.kind == Job.Kind.SYNC
+            job.kind in RETRIED_KINDS
             and job.task_name
             and job.attempts < int(settings.ROUTESCOPE_JOB_MAX_ATTEMPTS)
         )

@@ -130,7 +130,7 @@ class RoutescopeCollector:
         yield from self._service_series(Cluster.objects.order_by("name"))
 
     def _service_series(self, clusters):
-        from routing.reports import cluster_report
+        from routing.stored_analysis import analysis_status, stored_rows
 
         labels = ["cluster", "namespace", "service", "port", "source"]
         dropped = GaugeMetricFamily(
@@ -146,25 +146,31 @@ class RoutescopeCollector:
         )
         failed = GaugeMetricFamily(
             "routescope_cluster_analysis_failed",
-            "1 when the cluster's stored state could not be analysed.",
+            "1 when the analysis of the cluster's current state failed.",
             labels=["cluster"],
         )
         for cluster in clusters:
+            # The stored analysis (the workers'; inline without a broker): a scrape never
+            # analyses a cluster itself.
             try:
-                report = cluster_report(cluster=cluster)
+                status = analysis_status(cluster=cluster)
+                rows = stored_rows(status.shown) if status.shown is not None else []
             except Exception:
                 log.exception("metrics: analysing cluster %s failed", cluster.name)
                 failed.add_metric([cluster.name], 1)
                 continue
-            failed.add_metric([cluster.name], 0)
-            for row in report.rows:
-                namespace, _, service = row.service.partition("/")
-                for stats in row.sources:
-                    key = [cluster.name, namespace, service, row.port, stats.source]
-                    if stats.dropped > 0:
-                        dropped.add_metric(key, round(stats.dropped, 6))
-                    if stats.imbalance:
-                        imbalance.add_metric(key, round(stats.imbalance, 4))
+            pending = status.pending
+            failed.add_metric(
+                [cluster.name], int(pending is not None and pending.state == "failed")
+            )
+            for row in rows:
+                namespace, _, service = row["service"].partition("/")
+                for stats in row["sources"]:
+                    key = [cluster.name, namespace, service, row["port"], stats["source"]]
+                    if stats["dropped"] > 0:
+                        dropped.add_metric(key, stats["dropped"])
+                    if stats["imbalance"]:
+                        imbalance.add_metric(key, stats["imbalance"])
         yield dropped
         yield imbalance
         yield failed

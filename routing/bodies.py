@@ -37,23 +37,74 @@ def analysis_body(
         rows = tuple(r for r in rows if r.service == query["service"])
     if query["dropping"]:
         rows = tuple(r for r in rows if r.worst_dropped > 0)
-    findings = report.findings
-    if query["code"]:
-        findings = tuple(f for f in findings if f.code == query["code"])
     offset, limit = query["offset"], query["limit"]
     full = report.to_json(endpoints=False, max_findings=0)
+    return _body(
+        full,
+        query,
+        cluster=cluster,
+        revision=revision,
+        count=len(rows),
+        services=[r.to_json(endpoints=query["endpoints"]) for r in rows[offset : offset + limit]],
+        findings=[f.to_json() for f in _findings(report.findings, query, code=lambda f: f.code)],
+    )
+
+
+def stored_analysis_body(
+    stored: Mapping[str, Any],
+    findings: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    query: Mapping[str, Any],
+    *,
+    cluster: str,
+    revision: int,
+) -> dict[str, Any]:
+    """``analysis_body`` of a stored analysis: ``stored`` holds ``summary``,
+    ``cost_model`` and ``notes``, ``findings`` every finding's JSON (ranked), ``rows`` the
+    rows' JSON (without per-endpoint shares: ``query["endpoints"]`` is not served here)."""
+    query = {**ANALYSIS_QUERY, **query}
+    if query["service"]:
+        rows = [r for r in rows if r["service"] == query["service"]]
+    if query["dropping"]:
+        rows = [r for r in rows if r["dropped"] > 0]
+    offset, limit = query["offset"], query["limit"]
+    return _body(
+        stored,
+        query,
+        cluster=cluster,
+        revision=revision,
+        count=len(rows),
+        services=rows[offset : offset + limit],
+        findings=_findings(findings, query, code=lambda f: f["code"]),
+    )
+
+
+def _findings(findings: Any, query: Mapping[str, Any], *, code: Any) -> list[Any]:
+    if query["code"]:
+        findings = [f for f in findings if code(f) == query["code"]]
+    return list(findings[: query["max_findings"]])
+
+
+def _body(
+    full: Mapping[str, Any],
+    query: Mapping[str, Any],
+    *,
+    cluster: str | None,
+    revision: int | None,
+    count: int,
+    services: list[Any],
+    findings: list[Any],
+) -> dict[str, Any]:
     return {
         "cluster": cluster,
         "revision": revision,
         "summary": full["summary"],
         "cost_model": full["cost_model"],
-        "count": len(rows),
-        "offset": offset,
-        "limit": limit,
-        "services": [
-            r.to_json(endpoints=query["endpoints"]) for r in rows[offset : offset + limit]
-        ],
-        "findings": [f.to_json() for f in findings[: query["max_findings"]]],
+        "count": count,
+        "offset": query["offset"],
+        "limit": query["limit"],
+        "services": services,
+        "findings": findings,
         "notes": full["notes"],
     }
 

@@ -123,3 +123,88 @@ class SavedTimeline(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ClusterAnalysis(models.Model):
+    """The cluster-wide analysis of one cluster revision, computed by Celery workers.
+
+    Keyed by cluster, ``revision`` and ``inputs`` (the fingerprint of what besides the
+    stored state the analysis depends on: ``routing.analysis_jobs.analysis_inputs``). The
+    work is split into ``shards_total`` shards of Services (``jobs.Job`` rows of kind
+    ``analysis``, one per shard, whose parts are ``AnalysisPart`` rows); the last shard
+    merges them and stores the result here. Pages and the API read these rows only
+    (``routing.stored_analysis``): while a revision is analysed they show the newest
+    ``done`` one with the progress of the one in flight.
+
+    ``report`` holds what the overview needs, small (``summary``, ``cost_model``,
+    ``notes``, the ``top_findings`` and ``findings_total``); ``findings`` every ranked
+    finding, ``rows`` the rows' API JSON (``analysis_body``), ``figures`` the services
+    table's per-Service figures ``{"ns/name": [dropped, imbalance, nodes_covered,
+    nodes_total]}`` (its worst port).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="analyses"
+    )
+    revision = models.PositiveBigIntegerField()
+    inputs = models.CharField(max_length=64, help_text="Fingerprint of analysis_inputs().")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    shards_total = models.PositiveIntegerField(default=1)
+    shards_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    rows = models.JSONField(default=list, blank=True)
+    figures = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-revision", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "revision", "inputs"], name="routing_analysis_one_per_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["cluster", "state", "-revision"], name="routing_analysis_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"Analysis of cluster {self.cluster_id} r{self.revision} ({self.state})"
+
+    @property
+    def progress(self) -> int:
+        """Percent of shards done."""
+        return 100 * self.shards_done // max(1, self.shards_total)
+
+
+class AnalysisPart(models.Model):
+    """One shard's report (pickled ``routing.engine.analysis.Report`` without per-endpoint
+    shares), kept until the last shard merges the parts into the ``ClusterAnalysis``.
+
+    Only this project's workers write it (as the snapshot pickles of ``routing.cache``).
+    """
+
+    analysis = models.ForeignKey(ClusterAnalysis, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["analysis", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "index"], name="routing_part_one_per_shard")
+        ]
+
+    def __str__(self) -> str:
+        return f"Part {self.index} of analysis {self.analysis_id}"

@@ -229,7 +229,9 @@ def served(live_server, transactional_db):
 
 
 def _without_identity(body: dict) -> dict:
-    return {k: v for k, v in body.items() if k not in ("cluster", "revision")}
+    # A stored cluster's name, revision and its stored analysis' state (``analysis``: which
+    # revision the figures are of, the progress of the one in flight): a file has none.
+    return {k: v for k, v in body.items() if k not in ("cluster", "revision", "analysis")}
 
 
 def test_server_mode_prints_the_file_modes_json(capsys, served):

@@ -183,6 +183,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # One schema name per choice set shared by several fields (the schema builds warning-free).
     "ENUM_NAME_OVERRIDES": {
+        "AnalysisStateEnum": "routing.api.report_serializers.ANALYSIS_STATES",
+        "StateEnum": "jobs.models.Job.State",
         "TrafficPolicyEnum": ["Cluster", "Local"],
         "AnswerActionEnum": ["forward", "drop", "reject"],
         "SourceKindEnum": ["pod", "external", "lb"],
@@ -240,6 +242,9 @@ CELERY_BEAT_SCHEDULE = {
 ROUTESCOPE_JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
 ROUTESCOPE_JOB_LOST_SECONDS = env.float("JOB_LOST_SECONDS", default=30.0)
 ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# The stored cluster-wide analysis of a new revision is split into this many shards of
+# Services (one Celery task each; routing/analysis_jobs.py).
+ROUTESCOPE_ANALYSIS_SHARDS = env.int("ROUTESCOPE_ANALYSIS_SHARDS", default=4)
 # Where add_cluster looks without --kubeconfig, as kubectl does: KUBECONFIG (a list, merged),
 # else ~/.kube/config.
 ROUTESCOPE_KUBECONFIG_DEFAULT = env.str("KUBECONFIG", default="~/.kube/config")

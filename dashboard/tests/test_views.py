@@ -80,8 +80,8 @@ def test_overview_query_count_does_not_grow_with_pods(
     overview_cache_clear()  # measure the picture's own queries too
     # cluster, nav list, 3 counts, proxy config, zone aggregate, nodes drawn, pod counts,
     # endpoints, their Services' names, pods, latest drift report per node, latest sync run,
-    # active sync job.
-    with django_assert_num_queries(15):
+    # active sync job, the stored analysis of the revision.
+    with django_assert_num_queries(16):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
     assert node is not None
@@ -94,12 +94,13 @@ def test_overview_query_count_does_not_grow_with_pods(
         ]
     )
     overview_cache_clear()  # rows written behind the services' back: no revision bump
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         body = client.get(url).content.decode()
     assert f"+{Pod.objects.filter(node=node).count() - PODS_PER_NODE} more pods" in body
     # A second visit at the same revision reuses the picture: only the per-request reads.
-    # cluster, nav list, latest drift report per node, latest sync run, active sync job
-    with django_assert_num_queries(5):
+    # cluster, nav list, latest drift report per node, latest sync run, active sync job,
+    # the stored analysis of the revision
+    with django_assert_num_queries(6):
         client.get(url)
 
 
@@ -158,16 +159,16 @@ def test_services_table_query_count_is_fixed(
 ) -> None:
     url = reverse("dashboard:services", args=["demo"])
     client.get(url)
-    with django_assert_num_queries(
-        5
-    ):  # cluster, nav list, count, one page of rows, endpoint counts
+    # cluster, nav list, the stored analysis of the revision, count, one page of rows,
+    # endpoint counts
+    with django_assert_num_queries(6):
         client.get(url)
     # 120 more Services (three pages) cost no extra query.
     Service.objects.bulk_create(
         [Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={}) for i in range(120)]
     )
     client.get(url)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert client.get(url, {"page": 2}).status_code == 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -56,14 +56,32 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "zones": picture.zones,
         "legend": picture.legend,
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],
-        "findings_total": len(report.findings),
+        "findings_total": report.findings_total,
         "summary": report.summary,
         "last_sync": sync_run_latest(cluster=cluster),
         "active_sync": job_active_sync(cluster=cluster),
         "drift": selectors.drift_card(cluster=cluster),
+        "analysis": report.status,
+        "analysed": report.analysed,
     }
     return render_page(
         request, "dashboard/overview.html", context, cluster=cluster, section="overview"
+    )
+
+
+@read_required
+def analysis_status(request: HttpRequest, name: str) -> HttpResponse:
+    """The stored analysis' status fragment the overview and services pages poll; once
+    the results shown are not the ones the page holds (``shown``), it reloads the page."""
+    cluster = cluster_or_404(name)
+    status = answers.report(cluster=cluster).status
+    shown = str(status.shown.revision) if status.shown else ""
+    if status.is_current or shown != request.GET.get("shown", ""):
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(
+        request, "dashboard/_analysis_status.html", {"cluster": cluster, "analysis": status}
     )
 
 

@@ -69,6 +69,7 @@ def service_list(request: HttpRequest, name: str) -> HttpResponse:
         "ordering": ordering,
         "rows": [(s, report.service(f"{s.namespace}/{s.name}")) for s in services],
         "counts": selectors.endpoint_counts(services=services),
+        "analysis": report.status,
     }
     if is_htmx(request):
         return render(request, "dashboard/services/_table.html", context)

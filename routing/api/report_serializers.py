@@ -121,11 +121,54 @@ class FindingSerializer(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.CharField())
 
 
+#: ``AnalysisStatus.to_json()["state"]`` (routing.stored_analysis).
+ANALYSIS_STATES = ("current", "queued", "running", "failed", "none")
+
+
+class AnalysisProgressSerializer(serializers.Serializer):
+    """The analysis of the current revision while it runs."""
+
+    revision = serializers.IntegerField()
+    shards_done = serializers.IntegerField()
+    shards_total = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    error = serializers.CharField(allow_null=True, help_text="Why it failed, when it did.")
+
+
+class AnalysisStateSerializer(serializers.Serializer):
+    """Which revision the stored figures are of, and the progress of the one in flight."""
+
+    state = serializers.ChoiceField(
+        choices=ANALYSIS_STATES,
+        help_text="current: the figures are the current revision's; queued / running: "
+        "the current revision is being analysed (the figures are an older revision's); "
+        "failed: its analysis failed.",
+    )
+    revision = serializers.IntegerField(
+        allow_null=True, help_text="The revision the figures are of."
+    )
+    current_revision = serializers.IntegerField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    age_seconds = serializers.FloatField(allow_null=True)
+    progress = AnalysisProgressSerializer(allow_null=True)
+
+
+class AnalysisPendingSerializer(serializers.Serializer):
+    """202: no analysis of the cluster is stored yet."""
+
+    cluster = serializers.CharField()
+    analysis = AnalysisStateSerializer()
+
+
 class AnalysisSerializer(serializers.Serializer):
     """The cluster-wide report: summary, Service rows (paged), ranked findings."""
 
     cluster = serializers.CharField()
-    revision = serializers.IntegerField()
+    revision = serializers.IntegerField(help_text="The revision the report is of.")
+    analysis = AnalysisStateSerializer(
+        required=False,
+        help_text="A stored cluster's analysis state (absent for scenarios and files).",
+    )
     summary = serializers.DictField(
         help_text="Counts: nodes, zones, services, findings by "
         "severity, ports dropping, cross-zone cost."

@@ -18,6 +18,7 @@ from cluster.models import Cluster
 # Rules and analysis serializers live in their own module (size); views use them as s.X.
 from routing.api.report_serializers import (  # noqa: F401 - re-exported
     RULE_MODES,
+    AnalysisPendingSerializer,
     AnalysisQuerySerializer,
     AnalysisSerializer,
     FindingSerializer,

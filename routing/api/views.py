@@ -182,18 +182,51 @@ class ClusterAnalysisView(APIView):
                 "code", str, description="Only findings with this code, e.g. " "ITP_LOCAL_DROPS."
             ),
         ],
-        responses={200: s.AnalysisSerializer, **ERRORS},
+        responses={
+            200: s.AnalysisSerializer,
+            202: OpenApiResponse(
+                s.AnalysisPendingSerializer,
+                description="No analysis of this cluster is stored yet: the first one runs.",
+            ),
+            **ERRORS,
+        },
         examples=examples.ANALYSIS,
     )
     def get(self, request: Request, name: str) -> Response:
         from routing.reports import cluster_report
+        from routing.stored_analysis import (
+            analysis_status,
+            stored_findings,
+            stored_report,
+            stored_rows,
+        )
 
         cluster = get_object_or_404(Cluster, name=name)
         query = s.AnalysisQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        return Response(
-            analysis_body(cluster_report(cluster=cluster), query.validated_data, cluster=cluster)
+        if query.validated_data["endpoints"]:
+            # Per-endpoint shares are not stored: computed from the current state.
+            return Response(
+                analysis_body(
+                    cluster_report(cluster=cluster), query.validated_data, cluster=cluster
+                )
+            )
+        status = analysis_status(cluster=cluster)
+        if status.shown is None:  # the first analysis is still running
+            return Response(
+                {"cluster": cluster.name, "analysis": status.to_json()},
+                status=202,
+                headers={"Retry-After": "2"},
+            )
+        body = bodies.stored_analysis_body(
+            stored_report(status.shown),
+            stored_findings(status.shown),
+            stored_rows(status.shown),
+            query.validated_data,
+            cluster=cluster.name,
+            revision=status.shown.revision,
         )
+        return Response({**body, "analysis": status.to_json()})
 
 
 def analysis_body(report: Any, query: dict[str, Any], *, cluster: Cluster) -> dict[str, Any]:

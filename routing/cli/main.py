@@ -273,6 +273,12 @@ def run_analyze(args: argparse.Namespace) -> str:
                 "and use `routescope whatif --scenario ID`)"
             )
         body = server.get(f"clusters/{_quote(args.cluster)}/analysis", query)
+        if "services" not in body:  # 202: the cluster's first analysis is still running
+            progress = (body.get("analysis") or {}).get("progress") or {}
+            raise CliError(
+                f"the first analysis of cluster {args.cluster} is still running "
+                f"({progress.get('percent', 0)}%): try again shortly"
+            )
     else:
         from routing.cli import local
 

@@ -9,7 +9,7 @@ host or are hinted by its endpoints (see ``ports``). The result equals averaging
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from routing.engine.analysis.findings import findings_for, rank
@@ -37,20 +37,58 @@ __all__ = [
     "ServiceRow",
     "SourceStats",
     "analyze",
+    "merge",
+    "shard_keys",
     "source_stats",
 ]
 
 
-def analyze(snapshot: Snapshot, *, model: CostModel = DEFAULT_COST_MODEL) -> Report:
+def analyze(
+    snapshot: Snapshot,
+    *,
+    model: CostModel = DEFAULT_COST_MODEL,
+    services: Collection[str] | None = None,
+) -> Report:
     """The cluster-wide report of ``snapshot`` under the latency/cost ``model``.
 
     Rows: one per port of every Service kube-proxy programs (headless, ExternalName and
     other proxies' Services are skipped, as kube-proxy skips them: each gets an info
     finding ``NOT_PROXIED_*`` saying what DNS returns instead), sorted by ``namespace/name``
     then port order. Findings: ranked by impact.
+
+    ``services`` (keys ``namespace/name``) limits the rows and findings to those Services:
+    one shard of the analysis; ``merge`` of the shards' reports equals the whole report
+    (each Service port is analysed on its own, against the whole snapshot's nodes).
     """
     with _gc_paused():
-        return _analyze(snapshot, model)
+        return _analyze(snapshot, model, services)
+
+
+def shard_keys(snapshot: Snapshot, shard: int, of: int) -> list[str]:
+    """Service keys of shard ``shard`` (0-based) of ``of``: contiguous runs of the sorted
+    keys, so merging the shards in order keeps the report's row order."""
+    if not 0 <= shard < of:
+        raise ValueError(f"shard {shard} is not in 0..{of - 1}")
+    keys = sorted(snapshot.services)
+    return keys[len(keys) * shard // of : len(keys) * (shard + 1) // of]
+
+
+def merge(parts: Sequence[Report]) -> Report:
+    """One report from the reports of ``shard_keys`` shards, given in shard order: rows
+    concatenated, findings ranked together; cluster totals are every part's own."""
+    if not parts:
+        raise ValueError("merge needs at least one part")
+    first = parts[0]
+    return Report(
+        tuple(row for part in parts for row in part.rows),
+        rank(finding for part in parts for finding in part.findings),
+        first.nodes,
+        first.zones,
+        first.services,
+        first.proxy_modes,
+        first.model,
+        first.notes,
+    )
 
 
 @contextmanager
@@ -68,13 +106,17 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _analyze(snapshot: Snapshot, model: CostModel) -> Report:
+def _analyze(snapshot: Snapshot, model: CostModel, services: Collection[str] | None) -> Report:
     index = node_index(snapshot)
     ctx = PortContext(snapshot, index)
     config = single_config(index)
     rows: list[ServiceRow] = []
     findings = []
-    for key in sorted(snapshot.services):
+    wanted = (
+        snapshot.services.keys() if services is None else snapshot.services.keys() & set(services)
+    )
+    keys = sorted(wanted)
+    for key in keys:
         service = snapshot.services[key]
         unhandled = not_proxied(snapshot, service)
         if unhandled is not None:

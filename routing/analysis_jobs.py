@@ -1,0 +1,341 @@
+"""The cluster-wide analysis as a job per revision (issue 13): request, shards, merge, store.
+
+When an import, sync or watch batch makes a new revision (``RoutingConfig.ready`` connects
+the hooks), ``analysis_request`` records a ``ClusterAnalysis`` for (cluster, revision,
+inputs) and queues one ``jobs.Job`` of kind ``analysis`` per shard of Services
+(``ROUTESCOPE_ANALYSIS_SHARDS``); Celery workers run them (``routing.tasks``). Each shard
+analyses its Services against the whole snapshot (``routing.engine.analysis.analyze``
+with ``services=``) and stores its part; the shard that stores the last part merges the
+parts (``merge``) and stores the result. Everything is idempotent and conditional:
+
+* a newer revision supersedes an analysis still queued or running: its queued shards are
+  cancelled, a running shard's part is refused, its merge never lands (every write checks
+  the analysis is still active), so an older result never overwrites a newer one;
+* a killed worker's shard is found by the jobs' heartbeat (``jobs.services.job_reap_dead``)
+  and run again from the start; parts are keyed by shard, so a re-run replaces its part.
+
+Without a broker (``CELERY_TASK_ALWAYS_EAGER``: the embedded default) there are no workers:
+``analysis_store_inline`` computes the report in-process, from the state cache, and
+stores it the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pickle
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cluster.models import Cluster
+from jobs.models import Job
+from jobs.services import (
+    job_create,
+    job_enqueue,
+    job_finish,
+    job_heartbeat,
+    job_progress,
+    job_reap_dead,
+    job_start,
+)
+from routing.engine.analysis import Report, analyze, merge, shard_keys
+from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
+from routing.models import AnalysisPart, ClusterAnalysis
+from routing.reports import cluster_report
+from routing.snapshots import snapshot_for_cluster
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the stored JSON changes shape or the engine's figures change meaning: every
+#: cluster is analysed again.
+FORMAT = 1
+SHARD_TASK = "routing.tasks.analysis_shard_task"
+#: Findings kept in the small ``report`` column (the overview shows the first dozen).
+TOP_FINDINGS = 50
+ACTIVE = ClusterAnalysis.ACTIVE_STATES
+
+
+def analysis_inputs(cluster: Cluster) -> dict[str, Any]:
+    """What besides the stored state the analysis of ``cluster`` depends on (JSON).
+
+    The one place to add per-cluster settings (a traffic / cost model): a change here
+    gives a new fingerprint, so the cluster is analysed again.
+    """
+    return {"format": FORMAT, "cost_model": dataclasses.asdict(DEFAULT_COST_MODEL)}
+
+
+def inputs_fingerprint(inputs: dict[str, Any]) -> str:
+    """A short stable digest of ``analysis_inputs``."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cost_model_of(inputs: dict[str, Any]) -> CostModel:
+    """The engine's cost model named by ``inputs``."""
+    return CostModel(**inputs["cost_model"])
+
+
+def analysis_request(*, cluster: Cluster, shards: int | None = None) -> ClusterAnalysis:
+    """The analysis of ``cluster``'s current revision and inputs: the one already recorded,
+    else a new one whose shard jobs are sent once the transaction commits (superseding
+    any older analysis still in flight); an unsaved queued one while a writer holds the
+    cluster (it requests its own revision's analysis when it commits)."""
+    fingerprint = inputs_fingerprint(analysis_inputs(cluster))
+    count = max(1, int(shards or settings.ROUTESCOPE_ANALYSIS_SHARDS))
+    with transaction.atomic():
+        # One request at a time per cluster: the row lock orders them. An import or sync
+        # holding it is writing a newer revision, whose hook requests after its commit:
+        # never wait for it (a page asks here), answer with an unsaved placeholder.
+        current = Cluster.objects.select_for_update(skip_locked=True).filter(pk=cluster.pk).first()
+        if current is None:
+            return ClusterAnalysis(
+                cluster=cluster, revision=cluster.revision, inputs=fingerprint, shards_total=count
+            )
+        analysis, created = ClusterAnalysis.objects.get_or_create(
+            cluster=current,
+            revision=current.revision,
+            inputs=fingerprint,
+            defaults={"shards_total": count},
+        )
+        if not created:
+            return analysis
+        _supersede(current, keep=analysis)
+        for shard in range(count):
+            job = job_create(
+                kind=Job.Kind.ANALYSIS,
+                cluster=current,
+                params={"analysis": analysis.pk, "shard": shard, "of": count},
+                message=f"analysis of revision {current.revision}: shard {shard + 1}/{count}",
+                task_name=SHARD_TASK,
+            )
+            job.task_args = [job.pk]
+            job.save(update_fields=["task_args"])
+            job_enqueue(job=job)
+        analysis_prune(cluster=current)
+    return analysis
+
+
+def analysis_store_inline(*, cluster: Cluster) -> ClusterAnalysis:
+    """Compute the analysis of ``cluster``'s current revision in this process and store
+    it (no broker: the embedded default, tests); an existing one is returned as is."""
+    inputs = analysis_inputs(cluster)
+    fingerprint = inputs_fingerprint(inputs)
+    found = ClusterAnalysis.objects.filter(
+        cluster=cluster, revision=cluster.revision, inputs=fingerprint, state="done"
+    ).first()
+    if found is not None:
+        return found
+    model = cost_model_of(inputs)
+    started = timezone.now()
+    report = (
+        cluster_report(cluster=cluster)
+        if model == DEFAULT_COST_MODEL
+        else analyze(snapshot_for_cluster(cluster=cluster), model=model)
+    )
+    with transaction.atomic():
+        analysis, _ = ClusterAnalysis.objects.update_or_create(
+            cluster=cluster,
+            revision=cluster.revision,
+            inputs=fingerprint,
+            defaults={
+                "state": ClusterAnalysis.State.DONE,
+                "shards_total": 1,
+                "shards_done": 1,
+                "started_at": started,
+                "finished_at": timezone.now(),
+                **stored_payload(report),
+            },
+        )
+        analysis_prune(cluster=cluster)
+    return analysis
+
+
+def analysis_shard_run(*, job_id: int, task_id: str = "") -> None:
+    """Run one shard job (the Celery task's body): analyse its Services, store the part,
+    and merge when it is the last one. A shard of an analysis no longer active ends
+    cancelled."""
+    job = job_start(job_id=job_id, celery_task_id=task_id)
+    if job is None:
+        return  # taken by another delivery, or cancelled
+    timings: dict[str, float] = {}
+    with job_heartbeat(job_id=job.pk):
+        note = _shard(job, timings)
+    if note:
+        job_finish(job=job, state=Job.State.CANCELLED, message=note)
+    else:
+        job_finish(job=job, state=Job.State.SUCCEEDED, message="shard stored", result=timings)
+
+
+def analysis_fail(*, job: Job, error: str) -> None:
+    """A shard failed for good (a bug, a time limit): its analysis ends failed, so pages
+    say so instead of waiting for it (the previous results stay shown)."""
+    ClusterAnalysis.objects.filter(pk=job.params.get("analysis"), state__in=ACTIVE).update(
+        state=ClusterAnalysis.State.FAILED, finished_at=timezone.now(), error=error[:2000]
+    )
+
+
+def analysis_watch(*, analysis: ClusterAnalysis) -> None:
+    """Look after an analysis in flight (pages call this while they show its progress):
+    re-queue its shards whose worker died (the jobs' heartbeat check), and fail it when a
+    shard failed for good."""
+    if analysis.state not in ACTIVE:
+        return
+    shards = Job.objects.filter(
+        kind=Job.Kind.ANALYSIS, cluster_id=analysis.cluster_id, params__analysis=analysis.pk
+    )
+    job_reap_dead(jobs=shards)
+    failed = shards.filter(state=Job.State.FAILED).first()
+    if failed is not None:
+        analysis_fail(job=failed, error=failed.error or failed.message)
+
+
+def _shard(job: Job, timings: dict[str, float]) -> str:
+    """Analyse and store one shard; a reason when the analysis is no longer wanted.
+    ``timings`` gets the seconds of each step (the job's result: benchmarks read it)."""
+    pk, shard, of = job.params["analysis"], job.params["shard"], job.params["of"]
+    analysis = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).first()
+    if analysis is None:
+        return "superseded by a newer revision"
+    now = timezone.now()
+    ClusterAnalysis.objects.filter(pk=pk, state=ClusterAnalysis.State.QUEUED).update(
+        state=ClusterAnalysis.State.RUNNING, started_at=now
+    )
+    cluster = Cluster.objects.get(pk=analysis.cluster_id)
+    inputs = analysis_inputs(cluster)
+    if cluster.revision != analysis.revision or inputs_fingerprint(inputs) != analysis.inputs:
+        # The state moved on: the request for the new revision supersedes this one.
+        return "superseded by a newer revision"
+    job_progress(job=job, percent=10, message=f"shard {shard + 1}/{of}: loading the snapshot")
+    started = time.perf_counter()
+    snapshot = snapshot_for_cluster(cluster=cluster)
+    timings["snapshot_s"] = round(time.perf_counter() - started, 3)
+    job_progress(job=job, percent=40, message=f"shard {shard + 1}/{of}: analysing")
+    started = time.perf_counter()
+    part = analyze(snapshot, model=cost_model_of(inputs), services=shard_keys(snapshot, shard, of))
+    data = pickle.dumps(_without_endpoints(part), protocol=pickle.HIGHEST_PROTOCOL)
+    timings["analyze_s"] = round(time.perf_counter() - started, 3)
+    try:
+        with transaction.atomic():
+            # A write first: it takes the analysis row's lock (PostgreSQL) or the database's
+            # write lock (SQLite) before reading, so the shards finishing together count in
+            # turn and exactly one of them sees the last part.
+            if not ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
+                state=ClusterAnalysis.State.RUNNING
+            ):
+                return "superseded by a newer revision"
+            AnalysisPart.objects.update_or_create(
+                analysis_id=pk, index=shard, defaults={"data": data}
+            )
+            done = AnalysisPart.objects.filter(analysis_id=pk).count()
+            ClusterAnalysis.objects.filter(pk=pk).update(shards_done=done)
+    except IntegrityError:  # the analysis was deleted (pruned) meanwhile
+        return "superseded by a newer revision"
+    if done >= of:
+        started = time.perf_counter()
+        _merge(pk)
+        timings["merge_s"] = round(time.perf_counter() - started, 3)
+    return ""
+
+
+def _without_endpoints(report: Report) -> Report:
+    """The report without per-endpoint shares (not stored: the API computes them on
+    demand), so a shard's part stays small."""
+    rows = tuple(
+        dataclasses.replace(
+            row,
+            sources=tuple(
+                dataclasses.replace(s, port_endpoints=(), shares=()) for s in row.sources
+            ),
+        )
+        for row in report.rows
+    )
+    return dataclasses.replace(report, rows=rows)
+
+
+def _merge(pk: int) -> None:
+    """Merge the parts of analysis ``pk`` and store the result, if it is still active."""
+    blobs = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
+    # Only this project's workers write parts (see AnalysisPart).
+    parts = [pickle.loads(bytes(part.data)) for part in blobs]
+    payload = stored_payload(merge(parts))
+    with transaction.atomic():
+        stored = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
+            state=ClusterAnalysis.State.DONE,
+            shards_done=len(parts),
+            finished_at=timezone.now(),
+            **payload,
+        )
+        if not stored:
+            return
+        AnalysisPart.objects.filter(analysis_id=pk).delete()
+        analysis = ClusterAnalysis.objects.only("cluster_id").get(pk=pk)
+        analysis_prune(cluster=Cluster.objects.get(pk=analysis.cluster_id))
+
+
+def stored_payload(report: Report) -> dict[str, Any]:
+    """The stored columns of ``report``: ``report`` (summary, cost model, notes, the first
+    ``TOP_FINDINGS`` findings and their total: the overview's, small), ``findings`` (all,
+    ranked), ``rows`` (the API's Service rows) and ``figures`` (the services table's, per
+    Service: its worst port's dropped, imbalance, nodes covered, nodes total)."""
+    body = report.to_json(endpoints=False)
+    rows, findings = body.pop("services"), body.pop("findings")
+    body["top_findings"] = findings[:TOP_FINDINGS]
+    body["findings_total"] = len(findings)
+    figures: dict[str, list[Any]] = {}
+    for row in report.rows:
+        seen = figures.get(row.service)
+        # A multi-port Service shows its worst port.
+        if seen is None or row.worst_dropped > seen[0]:
+            figures[row.service] = [
+                row.worst_dropped,
+                row.worst_imbalance,
+                row.nodes_covered,
+                row.nodes_total,
+            ]
+    return {"report": body, "findings": findings, "rows": rows, "figures": figures}
+
+
+def analysis_prune(*, cluster: Cluster) -> None:
+    """Keep, per cluster, the newest done analysis and the one in flight (the newest
+    active); delete the rest and their finished shard jobs."""
+    analyses = ClusterAnalysis.objects.filter(cluster=cluster)
+    keep = [
+        pk
+        for pk in (
+            analyses.filter(state=ClusterAnalysis.State.DONE).values_list("pk", flat=True).first(),
+            analyses.filter(state__in=ACTIVE).values_list("pk", flat=True).first(),
+        )
+        if pk is not None
+    ]
+    analyses.exclude(pk__in=keep).delete()
+    Job.objects.filter(kind=Job.Kind.ANALYSIS, cluster=cluster).exclude(
+        state__in=Job.ACTIVE_STATES
+    ).exclude(params__analysis__in=keep).delete()
+
+
+def _supersede(cluster: Cluster, *, keep: ClusterAnalysis) -> None:
+    now = timezone.now()
+    older = ClusterAnalysis.objects.filter(cluster=cluster, state__in=ACTIVE).exclude(pk=keep.pk)
+    revisions = sorted(older.values_list("revision", flat=True))
+    if not revisions:
+        return
+    older.update(
+        state=ClusterAnalysis.State.SUPERSEDED,
+        finished_at=now,
+        error=f"superseded by revision {keep.revision}",
+    )
+    Job.objects.filter(kind=Job.Kind.ANALYSIS, cluster=cluster, state=Job.State.QUEUED).update(
+        state=Job.State.CANCELLED,
+        message=f"superseded by revision {keep.revision}",
+        finished_at=now,
+        updated_at=now,
+    )
+    logger.info(
+        "cluster %s: analysis of revision %s supersedes %s", cluster.pk, keep.revision, revisions
+    )

@@ -1,0 +1,166 @@
+"""Reading the stored cluster-wide analysis (``routing.analysis_jobs`` writes it).
+
+Pages and the API never analyse in the request: they show the stored analysis of the
+cluster's current revision, or, while that one is being computed, the newest finished one
+with the progress of the one in flight (``AnalysisStatus``). The large JSON columns are
+read once per process and analysis (a finished analysis never changes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from cluster.models import Cluster
+from routing.analysis_jobs import (
+    analysis_inputs,
+    analysis_request,
+    analysis_store_inline,
+    analysis_watch,
+    inputs_fingerprint,
+)
+from routing.models import ClusterAnalysis
+
+#: Columns every status read needs (the large JSON ones are read on demand).
+_META = (
+    "id",
+    "cluster_id",
+    "revision",
+    "inputs",
+    "state",
+    "shards_total",
+    "shards_done",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisStatus:
+    """What a page or the API shows of a cluster's analysis."""
+
+    #: the finished analysis whose results are shown (None: none finished yet).
+    shown: ClusterAnalysis | None
+    #: the analysis of the current revision when it is not finished (queued, running,
+    #: failed); None when ``shown`` is the current one.
+    pending: ClusterAnalysis | None
+    current_revision: int
+
+    @property
+    def is_current(self) -> bool:
+        """The results shown are the current revision's."""
+        return self.pending is None and self.shown is not None
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Seconds since the shown analysis finished."""
+        if self.shown is None or self.shown.finished_at is None:
+            return None
+        return max(0.0, (timezone.now() - self.shown.finished_at).total_seconds())
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's ``analysis`` object."""
+        pending = self.pending
+        state = "current" if self.is_current else (pending.state if pending else "none")
+        return {
+            "state": state,
+            "revision": self.shown.revision if self.shown else None,
+            "current_revision": self.current_revision,
+            "finished_at": self.shown.finished_at.isoformat()
+            if self.shown and self.shown.finished_at
+            else None,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+            "progress": None
+            if pending is None
+            else {
+                "revision": pending.revision,
+                "shards_done": pending.shards_done,
+                "shards_total": pending.shards_total,
+                "percent": pending.progress,
+                "error": pending.error or None,
+            },
+        }
+
+
+def analysis_status(*, cluster: Cluster) -> AnalysisStatus:
+    """The cluster's analysis as it stands; never waits for workers.
+
+    The current (revision, inputs) analysis when finished. Without a broker (eager tasks)
+    it is computed here, inline, the first time. With workers it is requested (a no-op
+    when the revision's hook did already) and the newest finished analysis is shown with
+    the progress of the current one; its dead shards are re-queued meanwhile.
+    """
+    fingerprint = inputs_fingerprint(analysis_inputs(cluster))
+    analyses = ClusterAnalysis.objects.filter(cluster=cluster).only(*_META)
+    current = analyses.filter(revision=cluster.revision, inputs=fingerprint).first()
+    if current is None or current.state != ClusterAnalysis.State.DONE:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            current = analysis_store_inline(cluster=cluster)
+        elif current is None:
+            current = analysis_request(cluster=cluster)
+        else:
+            analysis_watch(analysis=current)
+            current = analyses.filter(pk=current.pk).first() or current
+    if current.state == ClusterAnalysis.State.DONE:
+        return AnalysisStatus(current, None, cluster.revision)
+    shown = analyses.filter(state=ClusterAnalysis.State.DONE).first()
+    return AnalysisStatus(shown, current, cluster.revision)
+
+
+def identity(analysis: ClusterAnalysis) -> tuple[Any, ...]:
+    """What tells one finished analysis from any other, even where ids are handed out
+    again (a rolled-back test database)."""
+    return (analysis.pk, analysis.cluster_id, analysis.revision, analysis.finished_at)
+
+
+class _Columns:
+    """A finished analysis' JSON columns, read once per process (the newest few)."""
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, analysis: ClusterAnalysis, column: str) -> Any:
+        key = (*identity(analysis), column)
+        with self._guard:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
+        with self._guard:
+            self._values[key] = value
+            while len(self._values) > self.KEEP * 3:
+                self._values.popitem(last=False)
+        return value
+
+
+_columns = _Columns()
+
+
+def stored_report(analysis: ClusterAnalysis) -> dict[str, Any]:
+    """``summary``, ``cost_model``, ``notes``, ``top_findings``, ``findings_total``."""
+    return _columns.get(analysis, "report")
+
+
+def stored_findings(analysis: ClusterAnalysis) -> list[dict[str, Any]]:
+    """Every finding's JSON, ranked."""
+    return _columns.get(analysis, "findings")
+
+
+def stored_rows(analysis: ClusterAnalysis) -> list[dict[str, Any]]:
+    """The Service rows' JSON (the API's, without per-endpoint shares)."""
+    return _columns.get(analysis, "rows")
+
+
+def stored_figures(analysis: ClusterAnalysis) -> dict[str, list[Any]]:
+    """Per Service ``[dropped, imbalance, nodes_covered, nodes_total]`` (its worst port)."""
+    return _columns.get(analysis, "figures")

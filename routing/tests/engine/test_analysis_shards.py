@@ -1,0 +1,62 @@
+"""The analysis split into shards of Services and merged equals the whole analysis.
+
+What the stored analysis (``routing/analysis_jobs.py``) relies on to spread one revision's
+analysis over several Celery workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cluster.kube_dump import read_objects
+from routing.engine.analysis import analyze, merge, shard_keys
+from routing.engine.kube import snapshot_from_objects
+from routing.tests.engine.test_analysis_properties import clusters
+
+DEMO = Path(__file__).resolve().parents[3] / "cluster" / "fixtures" / "demo.json"
+
+
+def _demo():
+    return snapshot_from_objects(read_objects(DEMO))
+
+
+@pytest.mark.parametrize("of", [1, 2, 3, 7, 64])
+def test_demo_shards_merged_equal_the_whole_report(of: int) -> None:
+    snapshot = _demo()
+    whole = analyze(snapshot)
+    parts = [analyze(snapshot, services=shard_keys(snapshot, i, of)) for i in range(of)]
+    merged = merge(parts)
+    assert merged.to_json(endpoints=True) == whole.to_json(endpoints=True)
+    assert merged.summary() == whole.summary()
+    assert len(whole.findings) > 0 and len(whole.rows) > 1  # the demo has something to split
+
+
+def test_shards_cover_every_service_once() -> None:
+    snapshot = _demo()
+    keys = [k for i in range(5) for k in shard_keys(snapshot, i, 5)]
+    assert keys == sorted(snapshot.services)
+    with pytest.raises(ValueError):
+        shard_keys(snapshot, 5, 5)
+
+
+def test_one_shard_has_only_its_services() -> None:
+    snapshot = _demo()
+    keys = shard_keys(snapshot, 0, 3)
+    part = analyze(snapshot, services=keys)
+    assert {r.service for r in part.rows} <= set(keys)
+    assert {f.service for f in part.findings} <= set(keys)
+    assert part.services == len(snapshot.services)  # cluster totals stay the cluster's
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters(), st.integers(1, 4))
+def test_random_clusters_shards_merged_equal_the_whole(cluster, of) -> None:
+    objects, overrides = cluster
+    snapshot = snapshot_from_objects(objects, **overrides)
+    whole = analyze(snapshot)
+    merged = merge([analyze(snapshot, services=shard_keys(snapshot, i, of)) for i in range(of)])
+    assert merged.to_json(endpoints=True) == whole.to_json(endpoints=True)
