@@ -117,7 +117,8 @@ def _switch_diff(
 ) -> dict[str, Any]:
     """A proxy-mode or IPVS-scheduler what-if on ``node``: each side rendered in the mode the
     node runs on that side, so a mode switch shows the whole rule set replaced (kube-proxy
-    starting in a new mode cleans up the old mode's rules and programs its own)."""
+    starting in a new mode cleans up the old mode's rules and programs its own:
+    cmd/kube-proxy/app/server_linux.go, kubernetes/kubernetes#131243)."""
     before, after = snapshot.proxy_for(node), whatif.proxy_for(node)
     old = _full_text(snapshot, node, before.mode, service, cache)
     # The what-if snapshot gets a cache of its own: the cluster's is the stored revision's.
