@@ -37,7 +37,7 @@ def rules(client: Client, cluster: str, **params: str) -> str:
 
 
 def diff_lines(body: str) -> list[str]:
-    block = _found(re.search(r'<pre class="rules" data-rules-diff>(.*?)</pre>', body, re.S))
+    block = _found(re.search(r'<pre class="rules" data-rules-diff[^>]*>(.*?)</pre>', body, re.S))
     return [html.unescape(re.sub(r"<[^>]+>", "", line)) for line in block.group(1).splitlines()]
 
 

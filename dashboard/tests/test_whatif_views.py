@@ -195,7 +195,7 @@ def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(
         url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout", "etp": "Cluster"}
     ).content.decode()
     changed = _found(
-        re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S)
+        re.search(r"<pre class=\"rules\" data-rules-diff[^>]*>(.*?)</pre>", diff, re.S)
     ).group(1)
     assert 'class="diff-add">+' in changed and 'class="diff-del">-' in changed
     nft = client.get(
