@@ -43,15 +43,16 @@ def _preview(
                 "error": f"service {key}: its pods have no controller to scale",
             }
         changes["scale"] = {workload: form.cleaned_data["scale"]}
-    unproxied = not_proxied(snapshot, snapshot.services[key])
-    if unproxied is not None:
-        # Headless / ExternalName: no kube-proxy rule to change, DNS answers instead.
-        return {"changes": changes, "error": None, "not_proxied": unproxied}
     try:
         # The one preview (routing.whatif.preview), as the API's and the CLI's.
         row = service_preview(snapshot=snapshot, changes=changes, service=key)
     except InputError as exc:
         return {"changes": changes, "error": str(exc)}
+    unproxied = not_proxied(snapshot, snapshot.services[key])
+    if unproxied is not None:
+        # Headless / ExternalName: no kube-proxy rule to change, DNS answers instead (the
+        # preview's row.error says so in the same words): a fact, not an error.
+        return {"changes": changes, "error": None, "not_proxied": unproxied}
     if row.error:
         return {"changes": changes, "error": row.error}
     compared = row.compared
