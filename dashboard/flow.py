@@ -23,7 +23,7 @@ MIN_BOX = 18
 #: with the replies lost), dropped, refused, replies lost (the engine's ``outcome``). The
 #: first two are drawn calm: no client of the load balancer meets them.
 EXPECTED = "dropped by design"
-EXPECTED_LOST = "replies lost, LB avoids"
+EXPECTED_LOST = "lost, LB avoids"  # replies lost; short enough for the label column
 REPLIES_LOST = "replies lost"
 DROP_TARGETS = (EXPECTED, EXPECTED_LOST, "dropped", "rejected", REPLIES_LOST)
 

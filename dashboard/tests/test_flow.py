@@ -101,14 +101,14 @@ def test_replies_lost_and_by_design_drops_get_their_own_sinks() -> None:
     assert [(b.label, b.kind) for b in flow.targets] == [
         ("z", "dst"),
         ("dropped by design", "expected"),
-        ("replies lost, LB avoids", "expected"),
+        ("lost, LB avoids", "expected"),
         ("replies lost", "drop"),
     ]
     kinds = {link.title.split(":")[0]: link.kind for link in flow.links}
     assert kinds == {
         "n1 → replies lost": "drop",
         "n2 → dropped by design": "expected",
-        "n3 → replies lost, LB avoids": "expected",
+        "n3 → lost, LB avoids": "expected",
         "n4 → z": "",
     }
 

@@ -136,6 +136,7 @@ def test_ipvs_whatif_is_never_green_and_its_rules_are_replaced(page: Page) -> No
     sync_api.expect(verdict).to_be_visible()
     assert verdict.locator(".badge-ok, .diff-add").count() == 0
     assert colour(tab, "[data-after-failing='nodeport']") != token(tab, "--ok")
+    assert tab.locator("[data-after-outcome='nodeport'] .outcome-ok").count() == 0
     sync_api.expect(tab.locator("[data-after-outcome='nodeport']")).to_contain_text(
         "80.0% replies lost on nodes the load balancer avoids"
     )

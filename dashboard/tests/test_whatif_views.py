@@ -432,6 +432,8 @@ def test_ipvs_forwarding_into_lost_replies_never_stops_dropping(
     assert f'data-after-effective-dropped="nodeport">{failing}<' in body
     verdict = _found(re.search(r'<p data-verdict="nodeport">(.*?)</p>', body, re.S)).group(1)
     assert "stops failing" not in verdict and "diff-add" not in verdict  # never green
+    after = _found(re.search(r'data-after-outcome="nodeport">(.*?)</li>', body, re.S)).group(1)
+    assert "outcome-ok" not in after and "outcome-expected" in after
     assert f"{failing} replies lost on nodes the load balancer avoids" in body
     assert "kept, replies lost" in body  # no SNAT is why the replies are lost
     # Per source: kube-proxy's drop becomes the engine's outcome replies_lost, on nodes the
