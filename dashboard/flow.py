@@ -18,7 +18,14 @@ LEFT_X = LABEL_W
 RIGHT_X = WIDTH - LABEL_W - BOX_W
 GAP = 8
 MIN_BOX = 18
-DROP_TARGETS = ("dropped", "rejected")
+#: Sinks for connections that never work, in drawing order: failing on a node the
+#: Service's load balancer avoids by design (eTP=Local: dropped, or under IPVS forwarded
+#: with the replies lost), dropped, refused, replies lost (the engine's ``outcome``). The
+#: first two are drawn calm: no client of the load balancer meets them.
+EXPECTED = "dropped by design"
+EXPECTED_LOST = "lost, LB avoids"  # replies lost; short enough for the label column
+REPLIES_LOST = "replies lost"
+DROP_TARGETS = (EXPECTED, EXPECTED_LOST, "dropped", "rejected", REPLIES_LOST)
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,8 @@ class FlowSource:
 
     ``weight`` is the source's part of all traffic drawn (e.g. its node count); ``targets``
     maps an endpoint label to the share of this source's connections it receives;
-    ``dropped`` is the share dropped (``action`` "reject" draws it as rejected).
+    ``dropped`` is the share dropped (``action`` "reject" draws it as rejected, ``expected``
+    as dropped by design); ``lost`` the share forwarded whose replies never come back.
     """
 
     label: str
@@ -37,6 +45,16 @@ class FlowSource:
     action: str = "forward"
     detail: str = ""
     cross: frozenset[str] = field(default_factory=frozenset)
+    lost: float = 0.0
+    expected: bool = False
+
+    @property
+    def failing(self) -> list[tuple[str, float]]:
+        """(sink, share) of this source's connections that do not work."""
+        if self.expected:
+            return [(EXPECTED, self.dropped), (EXPECTED_LOST, self.lost)]
+        sink = "rejected" if self.action == "reject" else "dropped"
+        return [(sink, self.dropped), (REPLIES_LOST, self.lost)]
 
 
 @dataclass(frozen=True)
@@ -116,16 +134,14 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
     for source in sources:
         for target, share in source.targets.items():
             inflow[target] = inflow.get(target, 0.0) + share * source.weight / total
-        if source.dropped > 0:
-            sink = "rejected" if source.action == "reject" else "dropped"
-            inflow[sink] = inflow.get(sink, 0.0) + source.dropped * source.weight / total
+        for sink, share in source.failing:
+            if share > 0:
+                inflow[sink] = inflow.get(sink, 0.0) + share * source.weight / total
     order = sorted(t for t in inflow if t not in DROP_TARGETS) + [
         t for t in DROP_TARGETS if t in inflow
     ]
     left = _stack([(s.label, s.weight / total, "src", s.detail) for s in sources], LEFT_X, scale)
-    right = _stack(
-        [(t, inflow[t], "drop" if t in DROP_TARGETS else "dst", "") for t in order], RIGHT_X, scale
-    )
+    right = _stack([(t, inflow[t], _sink_kind(t), "") for t in order], RIGHT_X, scale)
     by_label = {box.label: box for box in right}
     # Bands leave each source box top to bottom and enter each target box top to bottom.
     out_offset = {box.label: 0.0 for box in left}
@@ -133,8 +149,7 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
     links: list[Link] = []
     for source, box in zip(sources, left):
         flows = [(t, sh) for t, sh in sorted(source.targets.items()) if sh > 0]
-        if source.dropped > 0:
-            flows.append(("rejected" if source.action == "reject" else "dropped", source.dropped))
+        flows += [(sink, share) for sink, share in source.failing if share > 0]
         for target, share in flows:
             value = share * source.weight / total
             width = max(1.0, value * scale)
@@ -145,7 +160,10 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
             in_offset[target] += width
             x0, x1 = box.x + BOX_W, dst.x
             mid = (x0 + x1) / 2
-            kind = "drop" if target in DROP_TARGETS else ("cross" if target in source.cross else "")
+            if target in DROP_TARGETS:
+                kind = _sink_kind(target)
+            else:
+                kind = "cross" if target in source.cross else ""
             links.append(
                 Link(
                     path=(
@@ -159,3 +177,10 @@ def build_flow(sources: list[FlowSource], *, scale: float = 320.0) -> Flow:
             )
     height = max((b.y + b.h for b in left + right), default=MIN_BOX) + GAP
     return Flow(width=WIDTH, height=round(height, 1), sources=left, targets=right, links=links)
+
+
+def _sink_kind(target: str) -> str:
+    """CSS kind of a target box or band: an endpoint, a failing sink, or the calm one."""
+    if target in (EXPECTED, EXPECTED_LOST):
+        return "expected"
+    return "drop" if target in DROP_TARGETS else "dst"

@@ -87,6 +87,49 @@ def test_sources_merge_per_zone_with_weighted_shares() -> None:
     assert merged[1].targets == {"a": 0.5, "b": 0.5} and merged[1].dropped == 0
 
 
+def test_replies_lost_and_by_design_drops_get_their_own_sinks() -> None:
+    """Truth first: a share forwarded whose replies are lost flows into a red "replies
+    lost" sink, not to endpoints; a drop on a node the LB avoids into a calm one."""
+    flow = build_flow(
+        [
+            FlowSource("n1", 1, {}, lost=1.0),
+            FlowSource("n2", 1, {}, dropped=1.0, action="drop", expected=True),
+            FlowSource("n3", 1, {}, lost=1.0, expected=True),
+            FlowSource("n4", 1, {"z": 1.0}),
+        ]
+    )
+    assert [(b.label, b.kind) for b in flow.targets] == [
+        ("z", "dst"),
+        ("dropped by design", "expected"),
+        ("lost, LB avoids", "expected"),
+        ("replies lost", "drop"),
+    ]
+    kinds = {link.title.split(":")[0]: link.kind for link in flow.links}
+    assert kinds == {
+        "n1 → replies lost": "drop",
+        "n2 → dropped by design": "expected",
+        "n3 → lost, LB avoids": "expected",
+        "n4 → z": "",
+    }
+
+
+def test_a_zone_is_by_design_only_when_every_dropping_node_is() -> None:
+    from dashboard.flowviews import _by_zone
+
+    calm, mixed = _by_zone(
+        [
+            FlowSource("n1", 1, {}, dropped=1.0, expected=True),
+            FlowSource("n2", 1, {"a": 1.0}),
+            FlowSource("n3", 1, {}, dropped=1.0, expected=True),
+            FlowSource("n4", 1, {}, dropped=1.0),
+            FlowSource("n5", 2, {}, lost=1.0),
+        ],
+        ["z1", "z1", "z2", "z2", "z2"],
+    )
+    assert calm.expected and calm.dropped == 0.5
+    assert not mixed.expected and mixed.dropped == 0.5 and mixed.lost == 0.5
+
+
 @pytest.mark.parametrize(
     ("share", "text"),
     [

@@ -42,18 +42,24 @@ def whatif(client: Client, **params: str) -> str:
 
 
 def test_flipping_etp_to_cluster_stops_the_nodeport_drops(client: Client, demo: Cluster) -> None:
+    """checkout's NodePort drops sit on the nodes its LB's health check avoids (eTP=Local
+    without a local endpoint): by design, met by no client of the LB. The flip ends them,
+    shown as a by-design change, not as a rescue of failing clients."""
     body = whatif(client, service="shop/checkout", etp="Cluster")
     before = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
     assert f'data-before-dropped="nodeport">{before}<' in body
-    assert 'data-after-dropped="nodeport" class="diff-add">0.0%<' in body
-    assert "stops dropping" in body
+    assert 'data-after-dropped="nodeport">0.0%<' in body
+    assert 'data-before-failing="nodeport">0.0%<' in body
+    assert 'data-after-failing="nodeport" class="">0.0%<' in body
+    assert f"by design, on nodes the LB avoids: {before} → 0.0%" in body
+    assert "stops failing" not in body
 
 
 def test_flipping_itp_to_local_newly_drops(client: Client, demo: Cluster) -> None:
     body = whatif(client, service="shop/checkout", itp="Local")
     after = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
-    assert f'data-after-dropped="pod" class="diff-del">{after}<' in body
-    assert "newly dropped" in body
+    assert f'data-after-failing="pod" class="diff-del">{after}<' in body
+    assert f'data-verdict-badge="newly failing">newly failing {after}<' in body
 
 
 def test_node_down_moves_traffic_off_its_endpoints(client: Client, demo: Cluster) -> None:
@@ -189,7 +195,7 @@ def test_rules_page_shows_rules_with_reasons_and_the_whatif_diff(
         url, {"node": "node-c1", "mode": "iptables", "service": "shop/checkout", "etp": "Cluster"}
     ).content.decode()
     changed = _found(
-        re.search(r"<pre class=\"rules\" data-rules-diff>(.*?)</pre>", diff, re.S)
+        re.search(r"<pre class=\"rules\" data-rules-diff[^>]*>(.*?)</pre>", diff, re.S)
     ).group(1)
     assert 'class="diff-add">+' in changed and 'class="diff-del">-' in changed
     nft = client.get(
@@ -275,8 +281,9 @@ def test_scaling_the_workload_to_zero_refuses_every_connection(
     client: Client, demo: Cluster
 ) -> None:
     body = whatif(client, service="shop/checkout", scale="0")
-    assert 'data-after-dropped="pod" class="diff-del">100.0%<' in body
-    assert "newly dropped" in body
+    assert 'data-after-failing="pod" class="diff-del">100.0%<' in body
+    assert "100.0% refused" in body  # no endpoint left anywhere: kube-proxy rejects
+    assert "newly failing" in body
 
 
 def test_not_allowed_and_not_found_pages_explain(
@@ -343,14 +350,15 @@ def test_stored_scenario_is_previewed_as_saved(client: Client, demo: Cluster) ->
     body = client.get(
         reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/checkout"}
     ).content.decode()
-    assert 'data-after-dropped="nodeport" class="diff-add">0.0%<' in body
+    assert 'data-after-dropped="nodeport">0.0%<' in body
     assert "Service shop/cache: {&#x27;internalTrafficPolicy&#x27;: &#x27;Cluster&#x27;}" in body
     patch = re.search(r"<pre data-patch>(.*?)</pre>", body, re.S)
     assert patch is None  # anonymous: Apply disabled, no dialog
     cache = client.get(
         reverse("dashboard:scenario", args=[scenario.pk]), {"service": "shop/cache"}
     ).content.decode()
-    assert 'data-after-dropped="pod" class="diff-add">0.0%<' in cache
+    assert 'data-after-failing="pod" class="diff-add">0.0%<' in cache
+    assert "stops failing" in cache
 
 
 def test_cluster_wide_impact_of_a_whatif(client: Client, demo: Cluster) -> None:
@@ -419,8 +427,15 @@ def test_ipvs_forwarding_into_lost_replies_never_stops_dropping(
     body = whatif(client, service="shop/checkout", proxy_mode="ipvs")
     failing = f"{nodes_without_ready_endpoint(demo, 'checkout') * 100:.1f}%"
     assert f'data-before-dropped="nodeport">{failing}<' in body
-    assert 'data-after-dropped="nodeport" class="">0.0%<' in body
+    assert 'data-after-dropped="nodeport">0.0%<' in body
     assert f'data-before-effective-dropped="nodeport">{failing}<' in body
     assert f'data-after-effective-dropped="nodeport">{failing}<' in body
-    assert "stops dropping" not in body
-    assert "replies_lost" in body
+    verdict = _found(re.search(r'<p data-verdict="nodeport">(.*?)</p>', body, re.S)).group(1)
+    assert "stops failing" not in verdict and "diff-add" not in verdict  # never green
+    after = _found(re.search(r'data-after-outcome="nodeport">(.*?)</li>', body, re.S)).group(1)
+    assert "outcome-ok" not in after and "outcome-expected" in after
+    assert f"{failing} replies lost on nodes the load balancer avoids" in body
+    assert "kept, replies lost" in body  # no SNAT is why the replies are lost
+    # Per source: kube-proxy's drop becomes the engine's outcome replies_lost, on nodes the
+    # LB's health check avoids (no local endpoint).
+    assert 'data-outcome-badge="replies lost (LB avoids this node)"' in body

@@ -3,6 +3,7 @@ and the diff under the current what-if."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +20,13 @@ from routing.snapshots import render_cache_for
 
 #: Without a Service filter a big cluster's rule set is megabytes: the page asks for one.
 ALL_SERVICES_MAX = 40
+#: What each mode's main text is fed to.
+RESTORE_INPUT = {
+    "iptables": "iptables-restore input",
+    "nftables": "nft -f input",
+    "ipvs": "ipvsadm-restore input",
+    "userspace": "rules",
+}
 #: Query parameters that carry a what-if (the form's, so a new field table row counts too).
 WHATIF_FIELDS = (*SERVICE_PARAMS, "proxy_mode", "ipvs_scheduler", "down", "cordon", "drain")
 
@@ -83,5 +91,69 @@ def _whatif_diff(
     if not form.is_valid():
         raise InputError("; ".join(f"{f}: {' '.join(map(str, e))}" for f, e in form.errors.items()))
     whatif = scenario_snapshot(snapshot=snapshot, changes=form.changes())
+    before, after = snapshot.proxy_for(node), whatif.proxy_for(node)
+    if (before.mode, before.ipvs_scheduler) != (after.mode, after.ipvs_scheduler):
+        return _switch_diff(snapshot, whatif, node, service, cache) | {"query": form.changes()}
     result = diff_rules(snapshot, whatif, mode, nodes=[node], service=service, cache=cache)
     return {"text": result.node_diff(node), "summary": result.to_json(), "query": form.changes()}
+
+
+def _full_text(
+    snapshot: Any, node: str, mode: str, service: str, cache: RenderCache | None = None
+) -> list[str]:
+    """Every text kube-proxy in ``mode`` programs on ``node``: its main input and, for IPVS,
+    the ipset and iptables companions, each under a heading line."""
+    if mode not in MODES:  # the removed userspace mode: no rule text is modelled
+        return [f"# {mode}: kube-proxy programs no rule text this page renders"]
+    ruleset = render_node_rules(snapshot, node, mode, service=service, cache=cache)
+    lines = [f"# {ruleset.mode}: {RESTORE_INPUT[ruleset.mode]}", *ruleset.text.splitlines()]
+    for title, text in ruleset.companions.items():
+        lines += [f"# {ruleset.mode}: {title}", *text.splitlines()]
+    return lines
+
+
+def _switch_diff(
+    snapshot: Any, whatif: Any, node: str, service: str, cache: RenderCache
+) -> dict[str, Any]:
+    """A proxy-mode or IPVS-scheduler what-if on ``node``: each side rendered in the mode the
+    node runs on that side, so a mode switch shows the whole rule set replaced (kube-proxy
+    starting in a new mode cleans up the old mode's rules and programs its own:
+    cmd/kube-proxy/app/server_linux.go, kubernetes/kubernetes#131243)."""
+    before, after = snapshot.proxy_for(node), whatif.proxy_for(node)
+    old = _full_text(snapshot, node, before.mode, service, cache)
+    # The what-if snapshot gets a cache of its own: the cluster's is the stored revision's.
+    new = _full_text(whatif, node, after.mode, service)
+    header = [f"--- {node} {_describe(before)}", f"+++ {node} {_describe(after)} (what-if)"]
+    if before.mode != after.mode:
+        # Replaced, not edited: the old mode's rules go even where a line reads the same
+        # (e.g. KUBE-SERVICES exists in both), so no line is shown as kept.
+        hunk = [*header, f"@@ -1,{len(old)} +1,{len(new)} @@"]
+        hunk += [f"-{line}" for line in old] + [f"+{line}" for line in new]
+    else:
+        hunk = list(difflib.unified_diff(old, new, lineterm="", n=1))
+        hunk = header + hunk[2:] if hunk else []
+    # Rule lines only: the header, hunk marks and the section headings do not count.
+    removed = sum(1 for line in hunk[3:] if line.startswith("-") and not line.startswith("-# "))
+    added = sum(1 for line in hunk[3:] if line.startswith("+") and not line.startswith("+# "))
+    return {
+        "text": "\n".join(hunk) + ("\n" if hunk else ""),
+        "summary": {"nodes_total": 1, "nodes_changed": 1 if hunk else 0},
+        "switch": {
+            "before": _describe(before),
+            "after": _describe(after),
+            "replaced": before.mode != after.mode,
+            "scheduler": after.ipvs_scheduler,
+            "scheduler_unused": before.mode == after.mode != "ipvs",
+            "removed": removed,
+            "added": added,
+            "lines_before": len(old),
+            "lines_after": len(new),
+        },
+    }
+
+
+def _describe(config: Any) -> str:
+    """What a node's kube-proxy runs: "iptables", or "ipvs (scheduler rr)"."""
+    if config.mode == "ipvs":
+        return f"ipvs (scheduler {config.ipvs_scheduler})"
+    return str(config.mode)

@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, render
 
 from cluster.filters import ServiceFilterSet
 from cluster.models import Service
-from dashboard import answers, flowviews, selectors
+from dashboard import answers, facts, flowviews, selectors
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
 from routing.engine.simulate import QuestionError
+from routing.engine.unproxied import not_proxied
 from routing.models import SavedTimeline
 
 PAGE_SIZE = 50
@@ -80,27 +81,34 @@ def service_list(request: HttpRequest, name: str) -> HttpResponse:
 
 @read_required
 def service_detail(request: HttpRequest, name: str, namespace: str, service: str) -> HttpResponse:
-    """Endpoint placement, the flow diagram per way in, load bars, locality, the trail."""
+    """The Service's facts, then per way in: its outcome, the flow diagram, load bars,
+    locality and the trail; a Service kube-proxy leaves alone says what DNS returns."""
     cluster = cluster_or_404(name)
     row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
     key = f"{namespace}/{service}"
     by_zone = request.GET.get("by") == "zone"
     snapshot = answers.cluster_snapshot(cluster=cluster)
-    error = None
-    try:
-        entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
-    except QuestionError as exc:
-        entries, error = [], str(exc)
+    placement = selectors.endpoint_placement(cluster=cluster, service=row)
+    engine_service = snapshot.services.get(key)
+    unproxied = not_proxied(snapshot, engine_service) if engine_service else None
+    error, entries = None, []
+    if unproxied is None:
+        try:
+            entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
+        except QuestionError as exc:
+            error = str(exc)
     context = {
         "cluster": cluster,
         "service": row,
         "key": key,
         "error": error,
+        "facts": facts.service_facts(row, placement),
+        "not_proxied": unproxied,
         "ports": row.ports,
         "port": request.GET.get("port", ""),
-        "entries": [flowviews.entry_view(entry, by_zone=by_zone) for entry in entries],
+        "entries": flowviews.entry_views(entries, by_zone=by_zone),
         "by_zone": by_zone,
-        "placement": selectors.endpoint_placement(cluster=cluster, service=row),
+        "placement": placement,
         "pod_entry": next((e for e in entries if e.key == "pod"), None),
         "saved_list": SavedTimeline.objects.filter(cluster=cluster, service=key).select_related(
             "created_by"

@@ -17,6 +17,7 @@ from core.permissions import user_can_operate
 from dashboard import answers, flowviews, patches
 from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.engine.unproxied import not_proxied
 from routing.models import Scenario
 from routing.selectors import InputError, service_preview, whatif_export
 
@@ -47,19 +48,41 @@ def _preview(
         row = service_preview(snapshot=snapshot, changes=changes, service=key)
     except InputError as exc:
         return {"changes": changes, "error": str(exc)}
+    unproxied = not_proxied(snapshot, snapshot.services[key])
+    if unproxied is not None:
+        # Headless / ExternalName: no kube-proxy rule to change, DNS answers instead (the
+        # preview's row.error says so in the same words): a fact, not an error.
+        return {"changes": changes, "error": None, "not_proxied": unproxied}
     if row.error:
         return {"changes": changes, "error": row.error}
     compared = row.compared
     rows = patches.changed_services(cluster=cluster, changes=changes)  # one read for both
+    # Each side's views know which nodes its load balancer uses (by-design drops).
+    befores = flowviews.entry_views([d.before for d in compared])
+    afters = flowviews.entry_views([d.after for d in compared])
     return {
         "changes": changes,
         "error": None,
         "compared": [
-            (d, flowviews.entry_view(d.before), flowviews.entry_view(d.after)) for d in compared
+            (d, before, after, _source_rows(d, before, after))
+            for d, before, after in zip(compared, befores, afters)
         ],
         "patch": patches.service_patch(cluster=cluster, changes=changes, rows=rows),
         "export": _export(cluster, changes, {key: s.raw for key, s in rows.items()}),
     }
+
+
+def _source_rows(
+    diff: answers.EntryDiff, before: flowviews.EntryView, after: flowviews.EntryView
+) -> list[tuple[str, flowviews.PathRow, flowviews.PathRow, dict[str, Any]]]:
+    """(source, its row before, after, the engine's diff) for the per-source table."""
+    after_rows = {r.label: r for r in after.paths}
+    diffs = dict(diff.diffs)
+    return [
+        (r.label, r, after_rows[r.label], diffs[r.label])
+        for r in before.paths
+        if r.label in after_rows and r.label in diffs
+    ]
 
 
 #: (format, label) of the "Take it away" copies (routing.whatif.export).
@@ -206,6 +229,8 @@ def save(request: HttpRequest, name: str) -> HttpResponse:
         )
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
     preview = _preview(cluster, form, snapshot)
+    if preview.get("not_proxied"):
+        preview["error"] = preview["not_proxied"].reason.message
     if preview["error"]:
         messages.error(request, f"Nothing saved: {preview['error']}")
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")

@@ -180,7 +180,9 @@ class AnalysisSerializer(serializers.Serializer):
     services = serializers.ListField(
         child=serializers.DictField(),
         help_text="Per Service port: type, policies, endpoint counts, nodes covered, dropped "
-        "share, imbalance, locality, and per source class statistics.",
+        "share (kube-proxy's) and effective_dropped (not working: dropped, refused or replies "
+        "lost), imbalance, locality, and per source class statistics (each with simulate's "
+        "outcome, effective_dropped and replies_lost).",
     )
     findings = FindingSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())

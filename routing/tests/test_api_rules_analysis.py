@@ -65,6 +65,12 @@ def test_analysis_reports_the_itp_local_drop(reader_client, small_cluster):
     assert rows["shop/cache"]["dropped"] > 0
     assert rows["shop/web"]["dropped"] == 0
     assert any(f["service"] == "shop/cache" for f in report["findings"])
+    # simulate's words beside kube-proxy's (issue 11): the dropped pod calls do not work.
+    pod = next(s for s in rows["shop/cache"]["sources"] if s["source"] == "pod")
+    assert pod["effective_dropped"] == pod["dropped"] > 0 and pod["replies_lost"] == 0
+    assert pod["outcome"] in ("partly_dropped", "dropped")
+    assert rows["shop/cache"]["effective_dropped"] == rows["shop/cache"]["dropped"]
+    assert all(s["outcome"] == "ok" for s in rows["shop/web"]["sources"])
 
 
 def test_analysis_filters_and_paging(anon_client, small_cluster):

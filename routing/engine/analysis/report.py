@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.engine.costmodel import LOCALITIES, CostModel
+from routing.engine.decide import DROP, FORWARD, REJECT
+from routing.engine.simulate import outcome_of
 from routing.engine.types import Endpoint
 
 #: Severity of a finding, most severe first.
@@ -83,6 +85,16 @@ class SourceStats:
         return min(1.0, self.dropped + self.replies_lost)
 
     @property
+    def outcome(self) -> str:
+        """``simulate``'s ``outcome`` for the class as a whole: ``ok``, ``partly_dropped`` or
+        ``replies_lost`` when some node forwards, else ``refused`` / ``dropped``."""
+        if self.forward_nodes or self.effective_dropped <= 1e-9:
+            action = FORWARD
+        else:
+            action = REJECT if self.reject_nodes and not self.drop_nodes else DROP
+        return outcome_of(action, self.dropped, self.replies_lost)
+
+    @property
     def endpoints(self) -> tuple[EndpointShare, ...]:
         """Endpoints with a share above zero, sorted by IP then port."""
         out = [
@@ -105,6 +117,9 @@ class SourceStats:
             },
             "dropped": round(self.dropped, 6),
             "refused": round(self.refused, 6),
+            "replies_lost": round(self.replies_lost, 6),
+            "effective_dropped": round(self.effective_dropped, 6),
+            "outcome": self.outcome,
             "drop_reason": self.drop_reason,
             "locality": {k: round(self.locality.get(k, 0.0), 6) for k in LOCALITIES},
             "client_ip_preserved": round(self.client_ip_preserved, 6),
@@ -162,6 +177,11 @@ class ServiceRow:
         return max((s.dropped for s in self.sources), default=0.0)
 
     @property
+    def worst_effective_dropped(self) -> float:
+        """The highest share not working (dropped, refused, replies lost) over the classes."""
+        return max((s.effective_dropped for s in self.sources), default=0.0)
+
+    @property
     def worst_imbalance(self) -> float | None:
         """The highest imbalance over the source classes."""
         values = [s.imbalance for s in self.sources if s.imbalance is not None]
@@ -195,6 +215,7 @@ class ServiceRow:
             },
             "topology": dict(self.topology),
             "dropped": round(self.worst_dropped, 6),
+            "effective_dropped": round(self.worst_effective_dropped, 6),
             "imbalance": None if self.worst_imbalance is None else round(self.worst_imbalance, 4),
             "locality": pod["locality"] if pod else None,
             "sources": sources,
