@@ -243,8 +243,9 @@ def test_detail_and_whatif_query_counts_are_fixed(
     explorer = reverse("dashboard:whatif", args=["demo"])
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
-    # detail: cluster, nav list, the Service row, its endpoints, their nodes.
-    with django_assert_num_queries(5):
+    # detail: cluster, nav list, the Service row, its endpoints, their nodes, its saved
+    # timelines.
+    with django_assert_num_queries(6):
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
     # kube-proxy config.
