@@ -192,8 +192,9 @@ def _elements(
 ) -> list[Any]:
     out: list[Any] = []
     dropped: list[int] = []
-    # Every value takes at least a byte: a dump shorter than the count bound is within it.
-    always = retention.size > limits.max_values
+    # Every value counted (a mapping's pair, a list's element) takes at least two bytes,
+    # itself and a comma or closing bracket: a dump under twice the count bound is within it.
+    always = retention.size > 2 * limits.max_values
     for index, raw in enumerate(raws):
         view = memoryview(raw)
         element = _decode_json(view)

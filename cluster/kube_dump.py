@@ -781,6 +781,20 @@ def _flatten(
             raise DumpError(f"{where}: items must be a list, got {_type_name(items)}")
         child = _typed_list_item(obj)
         for index, item in enumerate(items):
+            # The common item (an object with string kind and apiVersion, checked while
+            # decoded) is taken here, without naming it; anything else the long way.
+            if (
+                budget is None
+                and type(item) is dict
+                and type(item.get("kind")) is str
+                and type(item.get("apiVersion")) is str
+                and item["kind"]
+                and item["apiVersion"]
+                and not _is_list(item)
+                and len(out) < limits.max_objects
+            ):
+                out.append(item)
+                continue
             _flatten(
                 item,
                 where=f"{where}, items[{index}]",
