@@ -9,6 +9,9 @@ prints), a YAML stream of one or more documents, a ``kind: List``
 (nested Lists flattened), typed API lists such as ``ServiceList`` (whose items omit ``kind``
 and ``apiVersion``, which are then inferred from the list), a bare JSON array of objects, and
 single objects. Objects come back in file order. Any of these may be gzip-compressed.
+
+A JSON dump is read by :mod:`cluster.dump_json` (msgspec, memory-bounded) when its bytes hold
+nothing only the exact reader here words; otherwise, and for YAML, by the code below.
 """
 
 from __future__ import annotations
