@@ -2,6 +2,8 @@
 
 - ``routescope simulate`` on the demo dump (``cluster/fixtures/demo.json``), beside
   ``manage.py simulate`` for the same question (the Django start-up ``routescope`` avoids);
+- ``--analyze``: ``routescope analyze`` of the generated 5,000-node dump end to end,
+  beside a plain ``json.load`` of it (target <= 1x);
 - ``--check``: ``routescope check`` of a 20-document change (Services with
   ``externalTrafficPolicy`` flipped) against the generated 5,000-node dump, beside a plain
   ``json.load`` of that dump (the dump is the one ``bench_engine.py`` caches).
@@ -25,6 +27,7 @@ DEMO = ROOT / "cluster" / "fixtures" / "demo.json"
 QUESTION = ["--service", "shop/frontend", "--port", "http", "--source", "external:node-a1"]
 TARGET_SIMULATE_MS = 150.0
 TARGET_CHECK_RATIO = 2.0
+TARGET_ANALYZE_RATIO = 1.0
 
 
 def wall(command: list[str], runs: int) -> list[float]:
@@ -107,15 +110,37 @@ def bench_check(nodes: int, runs: int) -> bool:
     return ratio <= TARGET_CHECK_RATIO
 
 
+def bench_analyze(nodes: int, runs: int) -> bool:
+    """``routescope analyze DUMP`` end to end (read, the importer's checks, snapshot,
+    analysis, JSON out) beside a plain ``json.load`` of the same file, in the same run."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_engine import dump_path
+
+    dump = dump_path(nodes)
+    load = [sys.executable, "-c", f"import json; json.load(open({str(dump)!r}))"]
+    analyze = [sys.executable, "-m", "routing.cli.main", "analyze", str(dump), "-o", "json"]
+    base = show(f"json.load of the {nodes}-node dump", wall(load, runs))
+    median = show("routescope analyze (end to end)", wall(analyze, runs))
+    ratio = median / base
+    print(
+        f"analyze / json.load = {ratio:.2f} (target <= {TARGET_ANALYZE_RATIO:.1f}): "
+        f"{'met' if ratio <= TARGET_ANALYZE_RATIO else 'MISSED'}"
+    )
+    return ratio <= TARGET_ANALYZE_RATIO
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--check", action="store_true", help="also time check on a big dump")
+    parser.add_argument("--analyze", action="store_true", help="also time analyze on it")
     parser.add_argument("--nodes", type=int, default=5000)
     args = parser.parse_args()
     ok = bench_simulate(args.runs)
     if args.check:
         ok = bench_check(args.nodes, max(1, args.runs // 10)) and ok
+    if args.analyze:
+        ok = bench_analyze(args.nodes, max(1, args.runs // 10)) and ok
     return 0 if ok else 1
 
 

@@ -193,16 +193,40 @@ def node_overrides(obj: dict[str, Any], r: Reader) -> dict[str, str]:
     return override
 
 
+def check_port_names(r: Reader, names: list[str | None], *, path: str, required: bool) -> None:
+    """Port names as the API server holds them: each a DNS-1123 label when set, none
+    repeated, and (``required``) each set. Upstream: ``pkg/apis/core/validation``
+    ``ValidateService`` / ``validateServicePort`` (a name is required when a Service has
+    more than one port; ``allPortNames`` refuses a duplicate) and ``pkg/apis/discovery/
+    validation`` ``validateEndpointPorts`` (an EndpointSlice port name, optional, is a
+    DNS-1123 label, unique within the slice)."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not name:
+            if required:
+                raise r.fail(
+                    f"missing {path}[{index}].name (required when there is more than one port)"
+                )
+            continue
+        problem = check_dns1123_label(name)
+        if problem:
+            raise r.fail(f"{path}[{index}].name {quote(name)} {problem}")
+        if name in seen:
+            raise r.fail(
+                f"{path}[{index}].name {quote(name)} repeats {path}[{seen[name]}].name"
+                " (port names must be unique)"
+            )
+        seen[name] = index
+
+
 def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
     ports = r.items(spec, "ports", path="spec.ports")
+    names: list[str | None] = []
     for index, port in enumerate(ports):
         path = f"spec.ports[{index}]"
         if not isinstance(port, dict):
             raise r.fail(f"{path} must be a mapping")
-        port_name = r.get(port, "name", str, path=f"{path}.name")
-        problem = check_dns1123_label(port_name) if port_name else None
-        if problem:  # validateServicePort upstream
-            raise r.fail(f"{path}.name {quote(port_name)} {problem}")
+        names.append(r.get(port, "name", str, path=f"{path}.name"))
         r.port(port, "port", path=f"{path}.port", required=True)
         r.choice(port, "protocol", PROTOCOLS, path=f"{path}.protocol")
         r.port(port, "nodePort", path=f"{path}.nodePort")
@@ -214,6 +238,7 @@ def _service_ports(r: Reader, spec: dict) -> list[dict[str, Any]]:
         problem = check_port_name(target) if isinstance(target, str) else None
         if problem:  # validateServicePort upstream: a named targetPort is an IANA_SVC_NAME
             raise r.fail(f"{path}.targetPort {quote(target)} {problem}")
+    check_port_names(r, names, path="spec.ports", required=len(ports) > 1)
     return ports
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.fields import Reader
-from cluster.parsing import ADDRESS_TYPES, PROTOCOLS, SERVICE_NAME_LABEL
+from cluster.parsing import ADDRESS_TYPES, PROTOCOLS, SERVICE_NAME_LABEL, check_port_names
 
 _FAMILY = {"IPv4": 4, "IPv6": 6}
 
@@ -25,13 +25,15 @@ def parse_slice(
     if address_type not in ADDRESS_TYPES:
         raise r.fail(f"addressType {address_type!r} is not one of {', '.join(ADDRESS_TYPES)}")
     ports = r.items(obj, "ports", path="ports")
+    names: list[str | None] = []
     for index, port in enumerate(ports):
         path = f"ports[{index}]"
         if not isinstance(port, dict):
             raise r.fail(f"{path} must be a mapping")
-        r.get(port, "name", str, path=f"{path}.name")
+        names.append(r.get(port, "name", str, path=f"{path}.name"))
         r.port(port, "port", path=f"{path}.port")
         r.choice(port, "protocol", PROTOCOLS, path=f"{path}.protocol")
+    check_port_names(r, names, path="ports", required=False)
     endpoints = [
         _parse_endpoint(r, entry, index, address_type)
         for index, entry in enumerate(r.items(obj, "endpoints", path="endpoints"))

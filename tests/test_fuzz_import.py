@@ -14,6 +14,7 @@ to keep the per-input results as JSON.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -73,6 +74,19 @@ def _gzip_blanks(mebibytes: int) -> bytes:
     return b"".join(packer.compress(block) for _ in range(mebibytes)) + packer.flush()
 
 
+def _big_dump_bad_at_the_end(field: bytes) -> bytes:
+    """A generated 1,500-node / 45,000-pod dump (about 30 MB, valid in every way) whose
+    last object ends with ``field``: decoded whole first, it would cost some seven times
+    its size before the refusal (issue 17)."""
+    from cluster.generator import Shape, generate_cluster
+
+    out = io.StringIO()
+    generate_cluster(shape=Shape(nodes=1500, services=3000, pods=45_000, seed=3), out=out)
+    text = out.getvalue().encode()
+    end = text.rindex(b"}", 0, text.rindex(b"]"))  # the last object's closing brace
+    return text[:end] + b', "x": ' + field + text[end:]
+
+
 def corpus() -> dict[str, bytes]:
     """label -> file content; every one must be refused with exit 2."""
     node = b.node("n1")
@@ -129,6 +143,12 @@ def corpus() -> dict[str, bytes]:
         "1,000,000 empty mappings in a List": b'{"apiVersion": "v1", "kind": "List", "items": ['
         + b",".join([b"{}"] * 1_000_000)
         + b"]}",
+        # Valid-looking large dumps, bad only in their last field: refused within the
+        # memory bound (the elements past it are checked, dropped, decoded again later).
+        "30 MB dump, 2 MB string in its last field": _big_dump_bad_at_the_end(
+            b'"' + b"v" * 2_000_000 + b'"'
+        ),
+        "30 MB dump, 5,000-digit integer in its last field": _big_dump_bad_at_the_end(b"9" * 5000),
         # Nesting.
         "JSON nested 100,000 levels": b"[" * 100_000 + b"]" * 100_000,
         "YAML nested 100,000 levels": b"- " * 100_000 + b"x\n",
@@ -207,6 +227,8 @@ EXPECTED = {
     "2 MB annotation value": "metadata.annotations.a is a string of 2,000,000 characters",
     "3,000,000 empty lists": "top level, item 0 is an empty list, not a Kubernetes object",
     "1,000,000 empty mappings in a List": "items[0] is not a Kubernetes object: it has no kind",
+    "30 MB dump, 2 MB string in its last field": "x is a string of 2,000,000 characters",
+    "30 MB dump, 5,000-digit integer in its last field": "x is a number 5,000 characters long",
     "JSON nested 100,000 levels": "nests too deeply",
     "YAML nested 100,000 levels": "nest",  # libyaml ("exceeded maximum nesting depth") or ours
     "List nested 3,000 levels": "nests too deeply",

@@ -1,0 +1,210 @@
+"""The fast way through a JSON dump: split and decoded by msgspec (C), memory bounded.
+
+Pure (no Django). :mod:`cluster.kube_dump` tries :func:`fast_documents` first on JSON text;
+it answers None whenever the bytes hold anything whose exact refusal only the standard
+library reader words (a long or 64-bit-overflowing number, a ``\\u0000`` or surrogate
+escape, ``NaN``, a BOM, invalid JSON, several documents in a row...), and the caller then
+reads the dump the exact, slower way. A dump this path accepts is decoded once, its
+elements checked one at a time (:func:`cluster.kube_dump._check_element`) as they are
+decoded, with the cyclic garbage collector paused (the decoded objects hold no cycles, and
+collections over an ever larger heap would otherwise cost more than the decoding).
+
+:class:`Retention` bounds what a refused dump costs: decoded objects take some six times
+their text, so once the decoded elements have grown the process by twice the input size
+(plus an allowance), later elements are checked and dropped, and decoded again only when the
+whole dump has passed. A dump whose last field is bad is refused holding at most its bytes,
+that bounded share of decoded elements, and one element.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+
+from cluster.bounds import Limits
+
+#: Re-measure the process's size after this many bytes of elements.
+_MEASURE_EVERY = 1024**2
+#: The split elements and the decoded ones kept may grow the process by this much beyond
+#: twice the input size (the input itself is held too: three times plus 80 MB in all).
+_ALLOWANCE = 80 * 1024**2
+#: What msgspec's split costs per element (a ``Raw`` and its list slot), a little over.
+_RAW_BYTES = 72
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+#: Escapes that can decode to NUL or a lone surrogate (only the exact reader words them).
+#: A superset, searched in one pass (an alternation would cost more than the decoding).
+_SUSPECT_ESCAPE = re.compile(rb"\\u[0dD][089a-fA-F]")
+
+#: ``check(element, where, walk)``; ``walk`` False when the element's text shows it
+#: within the depth and length bounds, so only its shape needs checking.
+#: Plain Python values (dicts, lists, str, int, float, bool, None) from JSON bytes.
+_decode_json = msgspec.json.Decoder().decode
+
+Check = Callable[[Any, str, bool], None]
+#: Bytes that can be part of a JSON number.
+_NUMBER_BYTES = b"-+0123456789.eE"
+_AS_DIGITS = bytes(0x31 if chr(b).encode() in _NUMBER_BYTES else 0x20 for b in range(256))
+
+
+def _resident() -> int | None:
+    """This process's resident set in bytes (None where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Retention:
+    """Decides, element by element, whether a decoded element may be kept now or must be
+    dropped after its check and decoded again once the whole dump has passed."""
+
+    def __init__(self, size: int, *, copies: int = 1) -> None:
+        """``size``: the input's bytes; ``copies``: how many copies of it the reader holds
+        (the exact reader holds the bytes and the decoded text)."""
+        self.start, self.size = _resident(), size
+        self.limit = limit(size) - (copies - 1) * size
+        self.keeping = self.start is not None
+        self.unmeasured = 0
+
+    def keep(self, nbytes: int) -> bool:
+        if not self.keeping:
+            return self.start is None  # no /proc: nothing to measure, keep everything
+        self.unmeasured += nbytes
+        if self.unmeasured >= _MEASURE_EVERY:
+            self.unmeasured = 0
+            now = _resident()
+            assert self.start is not None
+            if now is not None and now - self.start > self.limit:
+                self.keeping = False
+        return self.keeping
+
+
+def limit(size: int) -> int:
+    """How far the elements of a ``size``-byte dump may grow the process before later ones
+    are dropped after their check."""
+    return 2 * size + _ALLOWANCE
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic GC off for the block (restored as it was)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _long_number(data: bytes, limits: Limits) -> bool:
+    """A superset of the numbers the exact reader treats specially: a run of number bytes
+    longer than the limit, or long enough to be an integer past 64 bits (msgspec and the
+    standard library could disagree on those). One ``translate`` and one substring
+    search: no regex backtracking."""
+    run = min(19, limits.max_number + 1)
+    return b"1" * run in data.translate(_AS_DIGITS)
+
+
+def fast_documents(data: bytes, limits: Limits, check: Check) -> list[Any] | None:
+    """The one JSON document in ``data`` with every element checked by ``check(element,
+    where)``, or None when the exact reader must decide (see the module's docstring).
+
+    The answer is a one-item list (the document); a List's ``items`` and a bare array's
+    elements are checked one at a time, anything else whole, with the same ``where``
+    wording as the exact reader ("top level, items[3]", "top level, item 3").
+    """
+    head = data.lstrip(b" \t\r\n")[:1]
+    if head not in (b"{", b"[") or data.startswith(b"\xef\xbb\xbf"):
+        return None
+    # Every element is split out before any is checked: the split must fit the bound
+    # whatever the elements are (three million "[]" would cost 25 times their bytes).
+    # An element is at least a comma apart from the next, so this bounds their count.
+    if _RAW_BYTES * (data.count(b",") + 1) > limit(len(data)):
+        return None
+    # (NaN and Infinity need no search: msgspec refuses them, and the exact
+    # reader then words the refusal.)
+    if _SUSPECT_ESCAPE.search(data) or _long_number(data, limits):
+        return None
+    try:
+        with collector_paused():
+            return _decode(data, head, limits, check)
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return None
+
+
+def _decode(data: bytes, head: bytes, limits: Limits, check: Check) -> list[Any]:
+    retention = Retention(len(data))  # from before the split: its cost counts too
+    if head == b"[":
+        elements = msgspec.json.decode(data, type=list[msgspec.Raw])
+        return [_elements(elements, retention, lambda i: f"top level, item {i}", check, limits)]
+    fields = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+    items = fields.get("items")
+    if items is None or bytes(memoryview(items)[:1]) != b"[":
+        document = _decode_json(data)
+        check(document, "top level", True)
+        return [document]
+    # As the exact reader does: an "items" array is checked element by element, and
+    # the whole object too unless it is a List.
+    order = list(fields)
+    document = {k: _decode_json(memoryview(v)) for k, v in fields.items() if k != "items"}
+    elements = msgspec.json.decode(items, type=list[msgspec.Raw])
+    del fields, items
+    document["items"] = _elements(
+        elements, retention, lambda i: f"top level, items[{i}]", check, limits
+    )
+    document = {key: document[key] for key in order}
+    if not _is_list(document):
+        check(document, "top level", True)
+    return [document]
+
+
+def _is_list(document: dict[str, Any]) -> bool:
+    # cluster.kube_dump._is_list, knowing that "items" is a list.
+    kind = document.get("kind")
+    return kind is None or (isinstance(kind, str) and kind.endswith("List"))
+
+
+def _needs_walk(view: memoryview, limits: Limits) -> bool:
+    """False when the element's text alone shows it within the bounds: no string or key
+    longer than the text, no deeper nesting than its opening brackets, and (checked once
+    for the whole dump by the caller) no more values than the dump has bytes."""
+    if len(view) <= limits.max_string:
+        raw = bytes(view)
+        return raw.count(b"{") + raw.count(b"[") > limits.max_depth
+    return True
+
+
+def _elements(
+    raws: list[msgspec.Raw],
+    retention: Retention,
+    where: Callable[[int], str],
+    check: Check,
+    limits: Limits,
+) -> list[Any]:
+    out: list[Any] = []
+    dropped: list[int] = []
+    # Every value counted (a mapping's pair, a list's element) takes at least two bytes,
+    # itself and a comma or closing bracket: a dump under twice the count bound is within it.
+    always = retention.size > 2 * limits.max_values
+    for index, raw in enumerate(raws):
+        view = memoryview(raw)
+        element = _decode_json(view)
+        check(element, where(index), always or _needs_walk(view, limits))
+        if retention.keep(len(view)):
+            out.append(element)
+        else:
+            out.append(None)
+            dropped.append(index)
+        del element
+    for index in dropped:  # the whole dump passed: decode what was let go again
+        out[index] = _decode_json(memoryview(raws[index]))
+    return out
