@@ -83,7 +83,7 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
     key = f"{namespace}/{service}"
     by_zone = request.GET.get("by") == "zone"
-    snapshot = answers.cluster_snapshot(cluster=cluster)
+    snapshot = answers.service_snapshot(cluster=cluster, key=key)
     error = None
     try:
         entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
