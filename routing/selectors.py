@@ -86,6 +86,7 @@ def one_service_snapshot(
     changes: Mapping[str, Any] | None = None,
     sources: Iterable[str] = (),
     kube_version: str | None = None,
+    with_pods: bool = True,
 ) -> Snapshot:
     """What a question about some of ``cluster``'s Services needs, without loading the
     whole cluster in this process (``routing.snapshots.service_snapshot``: the cached node
@@ -98,6 +99,7 @@ def one_service_snapshot(
             services=services,
             changes=changes,
             source_nodes=[node for _, _, node in (s.partition(":") for s in sources) if node],
+            with_pods=with_pods,
             **overrides,
         )
     except EngineError as error:

@@ -95,6 +95,7 @@ def service_snapshot(
     services: Iterable[str],
     changes: Mapping[str, Any] | None = None,
     source_nodes: Iterable[str] = (),
+    with_pods: bool = True,
     **overrides: object,
 ) -> Snapshot:
     """The snapshot a question about ``services`` ("namespace/name") needs, without the
@@ -110,6 +111,8 @@ def service_snapshot(
     derived from every Pod), or a source node that is no Node but hosts some endpoint
     (simulate accepts such a name only because of the other Services' endpoints).
     ``overrides``: ``snapshot_from_objects``'s (``version``), applied to the node table.
+    ``with_pods=False`` skips the Pods (one query and their raw objects): simulate and the
+    preview never read ``Snapshot.pods``; only the what-ifs that move pods do.
     """
     keys = sorted(set(services) | set((changes or {}).get("services") or {}))
     base = (
@@ -152,7 +155,7 @@ def service_snapshot(
         if ep.pod
     }
     pods: dict[str, Any] = {}
-    if pod_keys:
+    if pod_keys and with_pods:
         namespaces, names = zip(*(key.split("/", 1) for key in pod_keys), strict=True)
         found = Pod.objects.filter(
             cluster=cluster, namespace__in=set(namespaces), name__in=set(names)

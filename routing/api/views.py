@@ -116,6 +116,7 @@ class SimulateView(APIView):
                 services=[data["service"]],
                 sources=[data["source"]],
                 kube_version=data.get("kube_version"),
+                with_pods=False,  # simulate never reads them
             )
         else:
             snapshot = snapshot_for(
