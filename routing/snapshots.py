@@ -9,6 +9,8 @@ snapshot incrementally (``snapshot_advance``) instead.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,13 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
         lambda: snapshot_from_objects(cluster_objects(cluster=cluster)),
         persisted=Snapshot,
     )
+
+
+#: One-service snapshots kept per process (least recently used out): a few KB each beside
+#: the node table they share, and a repeated question then costs no query.
+PARTS_KEEP = 512
+_PARTS: OrderedDict[tuple, Snapshot] = OrderedDict()
+_PARTS_GUARD = threading.Lock()
 
 
 def node_objects(*, cluster: Cluster) -> list[dict]:
@@ -131,6 +140,12 @@ def service_snapshot(
         strays and Endpoint.objects.filter(cluster=cluster, node_name__in=strays).exists()
     ):
         return whole()
+    part_key = (cluster.state_key, tuple(keys), with_pods)
+    if not overrides:
+        with _PARTS_GUARD:
+            if part_key in _PARTS:
+                _PARTS.move_to_end(part_key)
+                return _PARTS[part_key]
     wanted = [key.partition("/")[::2] for key in keys]
     rows = Q(pk__in=[])
     owned = Q(pk__in=[])
@@ -161,13 +176,19 @@ def service_snapshot(
             cluster=cluster, namespace__in=set(namespaces), name__in=set(names)
         ).values_list("raw", flat=True)
         pods = {p.key: p for p in map(pod_from_object, found) if p.key in pod_keys}
-    return base.evolve(
+    found = base.evolve(
         services=part.services,
         endpoint_index=part.endpoint_index,
         family_endpoints=part.family_endpoints,
         node_services=part.node_services,
         pods=pods,
     )
+    if not overrides:
+        with _PARTS_GUARD:
+            _PARTS[part_key] = found
+            while len(_PARTS) > PARTS_KEEP:
+                _PARTS.popitem(last=False)
+    return found
 
 
 def render_cache_for(*, cluster: Cluster) -> RenderCache:
@@ -261,6 +282,8 @@ def snapshot_cache_clear() -> None:
     deletes)."""
     state_cache.forget(kind=KIND, disk=True)
     state_cache.forget(kind=NODES_KIND, disk=True)
+    with _PARTS_GUARD:
+        _PARTS.clear()
     state_cache.forget(kind=RENDER_KIND)
 
 

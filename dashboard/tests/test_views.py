@@ -237,14 +237,13 @@ def test_detail_and_whatif_query_counts_are_fixed(
     explorer = reverse("dashboard:whatif", args=["demo"])
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
-    # detail: cluster, nav list, the Service row, its endpoints, their nodes; and the
-    # one-service snapshot (routing.snapshots.service_snapshot; the node table is cached):
-    # the Service's raw row, its EndpointSlices, the Pods behind them.
-    with django_assert_num_queries(8):
+    # detail: cluster, nav list, the Service row, its endpoints, their nodes (the one-service
+    # snapshot, routing.snapshots.service_snapshot, is cached per state like the node table).
+    with django_assert_num_queries(5):
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
-    # kube-proxy config; the same three rows of the one-service snapshot.
-    with django_assert_num_queries(9):
+    # kube-proxy config.
+    with django_assert_num_queries(6):
         client.get(explorer, query)
 
 

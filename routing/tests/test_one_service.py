@@ -214,3 +214,14 @@ def test_a_process_keeps_one_whole_snapshot_whatever_the_number_of_clusters() ->
         False,
         False,
     ]
+
+
+def test_a_repeated_one_service_question_reads_no_rows(django_assert_num_queries) -> None:
+    snapshot_cache_clear()
+    cluster = _cluster(5, 4, 4)
+    key = sorted(node_table_for_cluster(cluster=cluster).nodes)[0] and "/".join(
+        sorted(cluster.services.values_list("namespace", "name"))[0]
+    )
+    first = service_snapshot(cluster=cluster, services=[key])
+    with django_assert_num_queries(0):
+        assert service_snapshot(cluster=cluster, services=[key]) is first
