@@ -172,10 +172,10 @@ def service_snapshot(
     pods: dict[str, Any] = {}
     if pod_keys and with_pods:
         namespaces, names = zip(*(key.split("/", 1) for key in pod_keys), strict=True)
-        found = Pod.objects.filter(
+        raws = Pod.objects.filter(
             cluster=cluster, namespace__in=set(namespaces), name__in=set(names)
         ).values_list("raw", flat=True)
-        pods = {p.key: p for p in map(pod_from_object, found) if p.key in pod_keys}
+        pods = {p.key: p for p in map(pod_from_object, raws) if p.key in pod_keys}
     found = base.evolve(
         services=part.services,
         endpoint_index=part.endpoint_index,
