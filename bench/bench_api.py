@@ -6,7 +6,7 @@
 Steps: generate the dump once with ``manage.py generate_cluster`` (cached under
 ``bench/out/``), import it with ``manage.py import_cluster`` into a fresh database, print
 a token with ``manage.py create_api_token``, start gunicorn on loopback, warm every worker
-(each builds its engine snapshot once per cluster revision), then drive ``wrk`` with
+(each loads the cluster's node table once per revision), then drive ``wrk`` with
 ``--connections`` concurrent clients: simulate questions rotate over many Services and
 source nodes; endpoint lists rotate over Services and nodes. Prints p50/p95/p99 and
 requests/s. Targets: simulate p95 < 50 ms, filtered endpoint list p95 < 100 ms.
@@ -28,9 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-#: gunicorn hooks: with --preload the master builds the cluster's engine snapshot once
-#: before forking, so every worker starts warm (copy-on-write) instead of each loading
-#: the 5,000-node cluster from the database on its first request.
+#: gunicorn hooks: with --preload the master builds the cluster's node table once before
+#: forking, so every worker starts warm (copy-on-write); a simulate then reads only the
+#: asked Service's rows (ARCHITECTURE.md, "One-service path"), never the whole cluster.
 PRELOAD = ROOT / "bench" / "gunicorn_preload.py"
 PY = sys.executable
 LUA = """
@@ -177,7 +177,7 @@ def questions(base: str, token: str, count: int) -> tuple[list, list]:
 
 
 def warm(base: str, token: str, bodies: list, workers: int) -> None:
-    """Every worker builds its snapshot on its first simulate (seconds on 5,000 nodes):
+    """Every worker reads its node table on its first simulate (from the pickle or memory):
     ask one question at a time until a run of answers is fast (all workers warm)."""
     started = time.perf_counter()
     fast = 0
@@ -185,7 +185,7 @@ def warm(base: str, token: str, bodies: list, workers: int) -> None:
         fast = fast + 1 if get(base, "/api/v1/simulate", token, body, timeout=900)[0] < 0.2 else 0
         if fast >= 10 * workers:
             break
-    print(f"warm-up (snapshots built in every worker) {time.perf_counter() - started:.1f} s")
+    print(f"warm-up (node tables in every worker) {time.perf_counter() - started:.1f} s")
 
 
 def workers_cpu(master: int) -> float:

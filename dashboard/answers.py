@@ -17,8 +17,8 @@ from cluster.models import Cluster
 from routing.engine.analysis import Finding
 from routing.engine.snapshot import Snapshot
 from routing.reports import cluster_report
-from routing.selectors import whatif_for
-from routing.snapshots import snapshot_for_cluster
+from routing.selectors import one_service_snapshot, whatif_for
+from routing.snapshots import node_table_for_cluster, snapshot_for_cluster
 from routing.stored_analysis import (
     AnalysisStatus,
     analysis_status,
@@ -52,6 +52,20 @@ def whatif_groups(
 def cluster_snapshot(*, cluster: Cluster) -> Snapshot:
     """The engine snapshot of ``cluster`` (cached per revision by ``routing.snapshots``)."""
     return snapshot_for_cluster(cluster=cluster)
+
+
+def service_snapshot(
+    *, cluster: Cluster, key: str, changes: dict[str, Any] | None = None
+) -> Snapshot:
+    """What the Service page and the what-if preview of Service ``key`` need: the node
+    table and that Service's rows (plus the Services ``changes`` set fields of), not the
+    whole cluster (``routing.snapshots.service_snapshot``)."""
+    return one_service_snapshot(cluster=cluster, services=[key], changes=changes)
+
+
+def node_names(*, cluster: Cluster) -> list[str]:
+    """``cluster``'s node names, sorted, from its cached node table."""
+    return sorted(node_table_for_cluster(cluster=cluster).nodes)
 
 
 def workload_of(snapshot: Snapshot, key: str) -> str | None:

@@ -3,7 +3,8 @@
 The key is ``cluster.state_key`` (pk, revision, creation time): every write to a cluster's
 objects bumps its revision, so an entry is never stale, only evicted. Under each key sit
 values by kind (``"snapshot"``, ``"report"``, ``"overview"``); the newest ``KEEP`` keys
-stay in this process's memory.
+stay in this process's memory, and of a kind listed in ``KIND_KEEP`` only that many (the
+whole-cluster snapshot: one per process, whatever the number of clusters).
 
 One build lock: per cluster and kind, an ``flock`` on a file in
 ``settings.ROUTESCOPE_SNAPSHOT_DIR``. It keeps out other processes and, each taker opening
@@ -48,13 +49,18 @@ T = TypeVar("T")
 KEEP = 8
 #: Pickles kept on disk per cluster and kind (the newest states).
 DISK_KEEP = 3
+#: Kinds kept in fewer states than ``KEEP``: a whole-cluster snapshot of a 5,000-node
+#: cluster holds ~0.9 GB, so a process keeps one (the newest used); the per-cluster node
+#: tables of the one-service path (``routing.snapshots``) are small and keep ``KEEP``.
+KIND_KEEP = {"snapshot": 1}
 
 
 class StateCache:
     """Values derived from a cluster's state, by (state key, kind). Thread-safe."""
 
-    def __init__(self, *, keep: int = KEEP) -> None:
+    def __init__(self, *, keep: int = KEEP, kind_keep: dict[str, int] | None = None) -> None:
         self.keep = keep
+        self.kind_keep = dict(KIND_KEEP if kind_keep is None else kind_keep)
         self._entries: OrderedDict[StateKey, dict[str, Any]] = OrderedDict()
         self._guard = threading.Lock()  # guards _entries/_later; never held while building
         self._later: dict[tuple[int, str], StateKey] = {}
@@ -78,6 +84,11 @@ class StateCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.keep:
                 self._entries.popitem(last=False)
+            limit = self.kind_keep.get(kind)
+            if limit is not None:
+                holding = [k for k, values in reversed(self._entries.items()) if kind in values]
+                for old in holding[limit:]:  # least recently used first out
+                    del self._entries[old][kind]
             if later:
                 self._later[(key[0], kind)] = key
         if persist:

@@ -19,7 +19,7 @@ from routing.engine.errors import INVALID, EngineError
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
-from routing.snapshots import snapshot_for_cluster
+from routing.snapshots import service_snapshot, snapshot_for_cluster
 from routing.whatif.errors import CHANGES, InputError, request_error
 from routing.whatif.preview import ServicePreview, ask, brief, preview
 from routing.whatif.value import CHANGE_KEYS, WhatIf
@@ -30,6 +30,7 @@ __all__ = [
     "diff_before",
     "drift_latest",
     "engine_scenario",
+    "one_service_snapshot",
     "preview_services",
     "scenario_preview",
     "scenario_snapshot",
@@ -76,6 +77,33 @@ def snapshot_for(
             field="cluster_dump",
             code="too_large" if isinstance(error, DumpTooLarge) else INVALID,
         ) from None
+
+
+def one_service_snapshot(
+    *,
+    cluster: Cluster,
+    services: Iterable[str],
+    changes: Mapping[str, Any] | None = None,
+    sources: Iterable[str] = (),
+    kube_version: str | None = None,
+    with_pods: bool = True,
+) -> Snapshot:
+    """What a question about some of ``cluster``'s Services needs, without loading the
+    whole cluster in this process (``routing.snapshots.service_snapshot``: the cached node
+    table plus those Services' rows): simulate, the Service page, one-Service previews.
+    ``sources``: the question's sources ("pod:NODE", "lb" …)."""
+    overrides = {"version": kube_version} if kube_version else {}
+    try:
+        return service_snapshot(
+            cluster=cluster,
+            services=services,
+            changes=changes,
+            source_nodes=[node for _, _, node in (s.partition(":") for s in sources) if node],
+            with_pods=with_pods,
+            **overrides,
+        )
+    except EngineError as error:
+        raise request_error(error) from None
 
 
 def simulate_answer(
@@ -204,8 +232,14 @@ def scenario_preview(
     every node). Every Service port is asked; a source with no way into a port (e.g.
     ``external:NODE`` for a port without a nodePort) is skipped.
     """
-    before = snapshot_for(cluster=cluster)
-    keys = list(services) if services else preview_services(snapshot=before, changes=changes)
+    if services:
+        keys = list(services)
+        before = one_service_snapshot(
+            cluster=cluster, services=keys, changes=changes, sources=sources or ()
+        )
+    else:
+        before = snapshot_for(cluster=cluster)
+        keys = preview_services(snapshot=before, changes=changes)
     for key in keys:
         if key not in before.services:
             raise InputError(

@@ -9,14 +9,20 @@ snapshot incrementally (``snapshot_advance``) instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from cluster.models import Cluster, EndpointSlice
+from django.db.models import Q
+
+from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
 from cluster.selectors import cluster_objects
 from routing.cache import StateKey, pickle_path, state_cache
-from routing.engine.incremental import NeedsFullRebuild, snapshot_with_changes
+from routing.engine.incremental import DERIVED_NOTES, NeedsFullRebuild, snapshot_with_changes
 from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.kube_pods import pod_from_object
 from routing.engine.rules.cache import RenderCache
 from routing.engine.snapshot import Snapshot
 
@@ -24,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 KIND = "snapshot"
 RENDER_KIND = "render"
+NODES_KIND = "nodes"
+
+#: What-if parts that move pods between nodes: their new pods' addresses depend on every
+#: pod of the cluster (``routing.engine.scaling``), so only the whole snapshot answers them.
+WHOLE_CLUSTER_CHANGES = ("nodes_drained", "scale", "rollouts")
 
 
 def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
@@ -34,6 +45,150 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
         lambda: snapshot_from_objects(cluster_objects(cluster=cluster)),
         persisted=Snapshot,
     )
+
+
+#: One-service snapshots kept per process (least recently used out): a few KB each beside
+#: the node table they share, and a repeated question then costs no query.
+PARTS_KEEP = 512
+_PARTS: OrderedDict[tuple, Snapshot] = OrderedDict()
+_PARTS_GUARD = threading.Lock()
+
+
+def node_objects(*, cluster: Cluster) -> list[dict]:
+    """What every Service's answer shares: the Nodes, the kube-proxy ConfigMaps and the
+    kube-system Pods (a node's own kube-proxy Pod may carry its configuration)."""
+    objects: list[dict] = list(
+        Node.objects.filter(cluster=cluster).order_by("pk").values_list("raw", flat=True)
+    )
+    objects += (
+        Pod.objects.filter(cluster=cluster, namespace="kube-system")
+        .order_by("pk")
+        .values_list("raw", flat=True)
+    )
+    proxy = (
+        KubeProxyConfig.objects.filter(cluster=cluster)
+        .values_list("raw", "extra_config_maps")
+        .first()
+    )
+    if proxy is not None:
+        raw, extra = proxy
+        objects += ([raw] if raw is not None else []) + list(extra)
+    return objects
+
+
+def node_table(*, cluster: Cluster, **overrides: object) -> Snapshot:
+    """The node table of ``cluster`` built from its rows (see :func:`node_table_for_cluster`).
+    Built without Services or EndpointSlices, the adapter would note endpoints derived from
+    the kube-system Pods: that note is not the cluster's (the one-service path falls back
+    to the whole snapshot for clusters stored without EndpointSlices)."""
+    table = snapshot_from_objects(node_objects(cluster=cluster), **overrides)
+    return table.evolve(notes=tuple(n for n in table.notes if not n.startswith(DERIVED_NOTES)))
+
+
+def node_table_for_cluster(*, cluster: Cluster) -> Snapshot:
+    """``cluster``'s nodes and per-node kube-proxy configuration at its current state: a
+    snapshot without Services (a few MB for 5,000 nodes), cached and pickled per state like
+    the whole snapshot. The one-service path (:func:`service_snapshot`) lays one Service's
+    objects over it."""
+    return state_cache.get_or_build(
+        cluster.state_key,
+        NODES_KIND,
+        lambda: node_table(cluster=cluster),
+        persisted=Snapshot,
+    )
+
+
+def service_snapshot(
+    *,
+    cluster: Cluster,
+    services: Iterable[str],
+    changes: Mapping[str, Any] | None = None,
+    source_nodes: Iterable[str] = (),
+    with_pods: bool = True,
+    **overrides: object,
+) -> Snapshot:
+    """The snapshot a question about ``services`` ("namespace/name") needs, without the
+    rest of the cluster: the node table (:func:`node_table_for_cluster`), those Services,
+    their EndpointSlices and the Pods behind them, read by index. Every answer about these
+    Services — simulate from any source, their preview under a what-if that sets Service
+    fields, a proxy mode or scheduler, nodes down or cordoned, endpoints not ready or
+    terminating — is the one the whole snapshot gives (``routing/tests/test_one_service.py``).
+
+    Falls back to the whole snapshot (:func:`snapshot_for_cluster`) where one Service's
+    rows cannot give the same answer: a what-if in ``WHOLE_CLUSTER_CHANGES`` (new pods take
+    addresses no other pod uses), a cluster stored without EndpointSlices (endpoints are
+    derived from every Pod), or a source node that is no Node but hosts some endpoint
+    (simulate accepts such a name only because of the other Services' endpoints).
+    ``overrides``: ``snapshot_from_objects``'s (``version``), applied to the node table.
+    ``with_pods=False`` skips the Pods (one query and their raw objects): simulate and the
+    preview never read ``Snapshot.pods``; only the what-ifs that move pods do.
+    """
+    keys = sorted(set(services) | set((changes or {}).get("services") or {}))
+    base = (
+        node_table(cluster=cluster, **overrides)
+        if overrides
+        else node_table_for_cluster(cluster=cluster)
+    )
+    strays = [n for n in source_nodes if base.nodes and n not in base.nodes]
+
+    def whole() -> Snapshot:
+        if overrides:
+            return snapshot_from_objects(cluster_objects(cluster=cluster), **overrides)
+        return snapshot_for_cluster(cluster=cluster)
+
+    if any((changes or {}).get(part) not in (None, [], {}) for part in WHOLE_CLUSTER_CHANGES) or (
+        strays and Endpoint.objects.filter(cluster=cluster, node_name__in=strays).exists()
+    ):
+        return whole()
+    part_key = (cluster.state_key, tuple(keys), with_pods)
+    if not overrides:
+        with _PARTS_GUARD:
+            if part_key in _PARTS:
+                _PARTS.move_to_end(part_key)
+                return _PARTS[part_key]
+    wanted = [key.partition("/")[::2] for key in keys]
+    rows = Q(pk__in=[])
+    owned = Q(pk__in=[])
+    for namespace, name in wanted:
+        rows |= Q(namespace=namespace, name=name)
+        owned |= Q(namespace=namespace, service_name=name)
+    objects = list(Service.objects.filter(rows, cluster=cluster).values_list("raw", flat=True))
+    slices = list(  # in the whole build's order (by pk), which settles duplicate endpoints
+        EndpointSlice.objects.filter(owned, cluster=cluster)
+        .order_by("pk")
+        .values_list("raw", flat=True)
+    )
+    if not slices and not EndpointSlice.objects.filter(cluster=cluster).exists():
+        return whole()
+    part = snapshot_from_objects(objects + slices)
+    pod_keys = {
+        ep.pod
+        for index in (part.endpoint_index, part.family_endpoints)
+        for ports in index.values()
+        for eps in ports.values()
+        for ep in eps
+        if ep.pod
+    }
+    pods: dict[str, Any] = {}
+    if pod_keys and with_pods:
+        namespaces, names = zip(*(key.split("/", 1) for key in pod_keys), strict=True)
+        raws = Pod.objects.filter(
+            cluster=cluster, namespace__in=set(namespaces), name__in=set(names)
+        ).values_list("raw", flat=True)
+        pods = {p.key: p for p in map(pod_from_object, raws) if p.key in pod_keys}
+    found = base.evolve(
+        services=part.services,
+        endpoint_index=part.endpoint_index,
+        family_endpoints=part.family_endpoints,
+        node_services=part.node_services,
+        pods=pods,
+    )
+    if not overrides:
+        with _PARTS_GUARD:
+            _PARTS[part_key] = found
+            while len(_PARTS) > PARTS_KEEP:
+                _PARTS.popitem(last=False)
+    return found
 
 
 def render_cache_for(*, cluster: Cluster) -> RenderCache:
@@ -126,11 +281,16 @@ def snapshot_cache_clear() -> None:
     """Forget every cached snapshot, in this process and on disk (tests, or after bulk
     deletes)."""
     state_cache.forget(kind=KIND, disk=True)
+    state_cache.forget(kind=NODES_KIND, disk=True)
+    with _PARTS_GUARD:
+        _PARTS.clear()
     state_cache.forget(kind=RENDER_KIND)
 
 
 __all__: list[str] = [
+    "node_table_for_cluster",
     "render_cache_for",
+    "service_snapshot",
     "snapshot_advance",
     "snapshot_cache_clear",
     "snapshot_for_cluster",

@@ -244,7 +244,8 @@ def test_detail_and_whatif_query_counts_are_fixed(
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
     # detail: cluster, nav list, the Service row, its endpoints, their nodes, its saved
-    # timelines.
+    # timelines (the one-service snapshot, routing.snapshots.service_snapshot, is cached per
+    # state like the node table).
     with django_assert_num_queries(6):
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,

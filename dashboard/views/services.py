@@ -87,7 +87,7 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     row = get_object_or_404(Service, cluster=cluster, namespace=namespace, name=service)
     key = f"{namespace}/{service}"
     by_zone = request.GET.get("by") == "zone"
-    snapshot = answers.cluster_snapshot(cluster=cluster)
+    snapshot = answers.service_snapshot(cluster=cluster, key=key)
     placement = selectors.endpoint_placement(cluster=cluster, service=row)
     engine_service = snapshot.services.get(key)
     unproxied = not_proxied(snapshot, engine_service) if engine_service else None

@@ -85,6 +85,18 @@ def _source_rows(
     ]
 
 
+def _snapshot(cluster: Cluster, form: WhatIfForm, stored: dict[str, Any] | None) -> Any:
+    """What the preview of the form's Service needs: that Service's rows and the node
+    table (``answers.service_snapshot``), or the whole cluster for a what-if that moves pods
+    (a scale, drain or rollout)."""
+    changes = dict(stored) if stored is not None else form.changes()
+    if stored is None and form.cleaned_data.get("scale") is not None:
+        changes["scale"] = form.cleaned_data["scale"]
+    return answers.service_snapshot(
+        cluster=cluster, key=form.cleaned_data["service"], changes=changes
+    )
+
+
 #: (format, label) of the "Take it away" copies (routing.whatif.export).
 EXPORTS = (
     ("kubectl", "kubectl patch"),
@@ -113,8 +125,7 @@ def _explorer(
     scenario: Scenario | None,
     stored: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    snapshot = answers.cluster_snapshot(cluster=cluster)
-    nodes = sorted(snapshot.nodes)
+    nodes = answers.node_names(cluster=cluster)
     form = WhatIfForm(params or None, nodes=nodes)
     context: dict[str, Any] = {
         "cluster": cluster,
@@ -133,6 +144,7 @@ def _explorer(
         "query": params.urlencode(),
     }
     if form.is_bound and form.is_valid():
+        snapshot = _snapshot(cluster, form, stored)
         if form.cleaned_data["service"] not in snapshot.services:
             form.add_error(
                 "service",
@@ -168,10 +180,11 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     scenario = get_object_or_404(Scenario.objects.select_related("cluster", "created_by"), pk=pk)
     params: QueryDict = request.GET
     if set(params) <= {"service"}:
-        snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
-        params = _params_for(
-            scenario, params.get("service") or answers.focus_of(snapshot, scenario.changes)
-        )
+        focus = params.get("service") or next(iter(scenario.changes.get("services") or {}), "")
+        if not focus:  # found among every Service's endpoints
+            snapshot = answers.cluster_snapshot(cluster=scenario.cluster)
+            focus = answers.focus_of(snapshot, scenario.changes)
+        params = _params_for(scenario, focus)
         return _explorer(
             request, scenario.cluster, params, scenario=scenario, stored=scenario.changes
         )
@@ -215,8 +228,7 @@ def save(request: HttpRequest, name: str) -> HttpResponse:
         messages.error(request, "Log in to save a scenario.")
         return redirect(f"{reverse('login')}?next={reverse('dashboard:whatif', args=[name])}")
     params = QueryDict(request.POST.get("query", ""))
-    snapshot = answers.cluster_snapshot(cluster=cluster)
-    form = WhatIfForm(params, nodes=sorted(snapshot.nodes))
+    form = WhatIfForm(params, nodes=answers.node_names(cluster=cluster))
     save_form = SaveScenarioForm(request.POST)
     if not (form.is_valid() and save_form.is_valid()):
         messages.error(
@@ -228,7 +240,7 @@ def save(request: HttpRequest, name: str) -> HttpResponse:
             ),
         )
         return redirect(f"{reverse('dashboard:whatif', args=[name])}?{params.urlencode()}")
-    preview = _preview(cluster, form, snapshot)
+    preview = _preview(cluster, form, _snapshot(cluster, form, None))
     if preview.get("not_proxied"):
         preview["error"] = preview["not_proxied"].reason.message
     if preview["error"]:

@@ -39,7 +39,13 @@ from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
 from routing.models import Scenario
-from routing.selectors import engine_scenario, scenario_snapshot, simulate_answer, snapshot_for
+from routing.selectors import (
+    engine_scenario,
+    one_service_snapshot,
+    scenario_snapshot,
+    simulate_answer,
+    snapshot_for,
+)
 from routing.services import (
     scenario_apply,
     scenario_create,
@@ -104,9 +110,18 @@ class SimulateView(APIView):
         cluster = _cluster_named(data["cluster"]) if "cluster" in data else None
         # An InputError (the engine refused the question) is a 400 naming its field:
         # config.api_errors turns it into the error body, for every view.
-        snapshot = snapshot_for(
-            cluster=cluster, dump=data.get("cluster_dump"), kube_version=data.get("kube_version")
-        )
+        if cluster is not None:  # one Service's rows and the node table, not the cluster
+            snapshot = one_service_snapshot(
+                cluster=cluster,
+                services=[data["service"]],
+                sources=[data["source"]],
+                kube_version=data.get("kube_version"),
+                with_pods=False,  # simulate never reads them
+            )
+        else:
+            snapshot = snapshot_for(
+                dump=data.get("cluster_dump"), kube_version=data.get("kube_version")
+            )
         answer = simulate_answer(
             snapshot=snapshot,
             service=data["service"],

@@ -37,7 +37,8 @@ from routing.engine.types import DEFAULT_VERSION, Endpoint, Node, ProxyConfig, S
 #: order a full rebuild would read them.
 SliceSource = Callable[[str, str], Iterable[Mapping[str, Any]]]
 
-_DERIVED_NOTES = ("no EndpointSlices in the dump", "no EndpointSlices or Endpoints in the dump")
+#: The adapter's notes when endpoints are not read from EndpointSlices.
+DERIVED_NOTES = ("no EndpointSlices in the dump", "no EndpointSlices or Endpoints in the dump")
 
 
 class NeedsFullRebuild(Exception):
@@ -65,7 +66,7 @@ def snapshot_with_changes(
     ``NeedsFullRebuild`` for changes with cluster-wide effects.
     """
     if (
-        any(note.startswith(_DERIVED_NOTES) for note in snapshot.notes)
+        any(note.startswith(DERIVED_NOTES) for note in snapshot.notes)
         or not snapshot.endpoint_index
     ):
         raise NeedsFullRebuild("endpoints are not read from EndpointSlices in this snapshot")
