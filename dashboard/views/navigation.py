@@ -95,11 +95,17 @@ def node_loss(request: HttpRequest, name: str, node: str) -> HttpResponse:
     }
     if hosted:
         try:
-            context["preview"] = scenario_preview(
+            context["preview"] = preview = scenario_preview(
                 cluster=cluster, changes=changes, services=hosted[:LOSS_SERVICES_MAX]
             )
         except InputError as error:
             context["error"] = str(error)
+        else:
+            rows = [(r["service"], e) for r in preview["services"] for e in r["entries"]]
+            context["worse"] = [(s, e) for s, e in rows if e["newly_dropped"] > 0]
+            context["worse_services"] = len({s for s, _ in context["worse"]})
+            context["fine"] = [(s, e) for s, e in rows if e["newly_dropped"] <= 0]
+            context["refused"] = [r for r in preview["services"] if r["error"]]
     return render(request, "dashboard/nodes/_loss.html", context)
 
 
