@@ -7,7 +7,8 @@ Every door asks through here, so the same what-if gives the same numbers everywh
 - ``preview`` answers every way into the Services a what-if touches, before and after
   (``POST /api/v1/scenarios/{id}/preview``, the what-if page and its apply dialog).
 
-**Node grouping** (one rule for all): every node is a source. In a cluster of up to
+**Node grouping** (one rule for all): every node is a source — after the what-if, except
+a node it takes down (``scenario.sends_traffic``: its pods and NodePorts send nothing). In a cluster of up to
 ``EACH_NODE_MAX`` nodes each node is asked on its own; beyond, nodes that must see the
 same answer — same zone and kube-proxy configuration, hosting no endpoint of the Service
 and named in none of its node hints, before or after the what-if, and not taken down or
