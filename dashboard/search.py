@@ -12,13 +12,15 @@ and is cut at ``LIMIT``. A load balancer IP is looked for among the cluster's
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.urls import reverse
 
 from cluster.models import Cluster, Node, Pod, Service
+
+_Row = TypeVar("_Row", Service, Pod, Node)
 
 #: Results kept per kind (the page says when a kind has more).
 LIMIT = 8
@@ -81,38 +83,49 @@ def _service_hit(cluster: Cluster, service: Service, why: str) -> Hit:
     return Hit(f"{service.namespace}/{service.name}", why, url)
 
 
+def _by_name(rows: QuerySet[_Row], q: str, *fields: str) -> list[_Row]:
+    """Up to ``LIMIT + 1`` rows named ``q`` (``namespace/name`` narrows to a namespace):
+    exact names first, then name prefixes, each by name.
+
+    No ORDER BY on the prefix query: on a big cluster a short prefix matches tens of
+    thousands of pods, and sorting them all to keep nine would cost more than the rest of
+    the search; the index hands them out in name order anyway, the few kept are sorted here.
+    """
+    namespace, slash, name = q.partition("/")
+    if slash:
+        rows = rows.filter(**{"namespace": namespace})  # Services and pods (nodes have none)
+    else:
+        name = q
+    rows = rows.order_by().only("pk", *fields)
+    exact = sorted(rows.filter(name=name)[: LIMIT + 1], key=_key)
+    more = rows.filter(name__startswith=name).exclude(pk__in=[r.pk for r in exact])
+    return exact + sorted(more[: LIMIT + 1 - len(exact)], key=_key)
+
+
+def _key(row: Any) -> tuple[str, str]:
+    return (row.name, getattr(row, "namespace", ""))
+
+
 def _services(cluster: Cluster, q: str) -> Group:
     rows = Service.objects.filter(cluster=cluster).order_by()
-    found: dict[int, Hit] = {}
-
-    def add(queryset: QuerySet[Service], why: Callable[[Service], str]) -> None:
-        for service in queryset.only("pk", "namespace", "name", "type", "cluster_ip")[: LIMIT + 1]:
-            found.setdefault(service.pk, _service_hit(cluster, service, why(service)))
-
-    if _is_ip(q):
-        add(rows.filter(cluster_ip=q), lambda s: f"ClusterIP {q} · {s.type}")
-        lbs = rows.filter(type="LoadBalancer").only(
-            "pk", "namespace", "name", "load_balancer_ingress", "external_ips"
-        )
-        for service in lbs.iterator():
-            ips = {i.get("ip") for i in service.load_balancer_ingress or [] if isinstance(i, dict)}
-            if q in ips | set(service.external_ips or []):
-                found.setdefault(
-                    service.pk, _service_hit(cluster, service, f"load balancer IP {q}")
-                )
-    else:
-        namespace, slash, name = q.partition("/")
-        if slash:
-            add(
-                rows.filter(namespace=namespace, name__startswith=name).order_by("name"),
-                lambda s: f"{s.type} · {s.cluster_ip or 'no ClusterIP'}",
-            )
-        else:
-            add(
-                rows.filter(name__startswith=q).order_by("name", "namespace"),
-                lambda s: f"{s.type} · {s.cluster_ip or 'no ClusterIP'}",
-            )
-    return _cut(Group("Services"), list(found.values()))
+    if not _is_ip(q):
+        found = _by_name(rows, q, "namespace", "name", "type", "cluster_ip")
+        hits = [
+            _service_hit(cluster, s, f"{s.type} · {s.cluster_ip or 'no ClusterIP'}") for s in found
+        ]
+        return _cut(Group("Services"), hits)
+    by_ip = {
+        s.pk: _service_hit(cluster, s, f"ClusterIP {q} · {s.type}")
+        for s in rows.filter(cluster_ip=q).only("pk", "namespace", "name", "type")[: LIMIT + 1]
+    }
+    lbs = rows.filter(type="LoadBalancer").only(
+        "pk", "namespace", "name", "load_balancer_ingress", "external_ips"
+    )
+    for service in lbs.iterator():
+        ips = {i.get("ip") for i in service.load_balancer_ingress or [] if isinstance(i, dict)}
+        if q in ips | set(service.external_ips or []):
+            by_ip.setdefault(service.pk, _service_hit(cluster, service, f"load balancer IP {q}"))
+    return _cut(Group("Services"), list(by_ip.values()))
 
 
 def _namespaces(cluster: Cluster, q: str) -> Group:
@@ -133,17 +146,14 @@ def _namespaces(cluster: Cluster, q: str) -> Group:
 
 def _pods(cluster: Cluster, q: str) -> Group:
     rows = Pod.objects.filter(cluster=cluster).order_by()
-    if _is_ip(q):
-        rows = rows.filter(pod_ip=q)
-    else:
-        namespace, slash, name = q.partition("/")
-        rows = (
-            rows.filter(namespace=namespace, name__startswith=name)
-            if slash
-            else rows.filter(name__startswith=q)
-        ).order_by("name", "namespace")
+    fields = ("namespace", "name", "node_name", "pod_ip")
+    found = (
+        sorted(rows.filter(pod_ip=q).only(*fields)[: LIMIT + 1], key=_key)
+        if _is_ip(q)
+        else _by_name(rows, q, *fields)
+    )
     hits = []
-    for pod in rows.only("namespace", "name", "node_name", "pod_ip")[: LIMIT + 1]:
+    for pod in found:
         detail = f"pod {pod.pod_ip or 'no IP'} on {pod.node_name or 'no node'}"
         url = (
             reverse("dashboard:node", args=[cluster.name, pod.node_name])
@@ -158,11 +168,7 @@ def _pods(cluster: Cluster, q: str) -> Group:
 def _nodes(cluster: Cluster, q: str) -> Group:
     if "/" in q or _is_ip(q):
         return Group("Nodes")
-    rows = (
-        Node.objects.filter(cluster=cluster, name__startswith=q)
-        .order_by("name")
-        .only("name", "zone", "ready")[: LIMIT + 1]
-    )
+    rows = _by_name(Node.objects.filter(cluster=cluster), q, "name", "zone", "ready")
     hits = [
         Hit(
             node.name,

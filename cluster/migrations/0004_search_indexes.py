@@ -4,30 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cluster', '0003_kube_proxy_extra_config_maps'),
+        ("cluster", "0003_kube_proxy_extra_config_maps"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='node',
-            index=models.Index(fields=['cluster', 'name'], name='node_cluster_name_prefix', opclasses=['int8_ops', 'varchar_pattern_ops']),
+            model_name="node",
+            index=models.Index(
+                fields=["cluster", "name"],
+                name="node_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ),
         migrations.AddIndex(
-            model_name='pod',
-            index=models.Index(fields=['cluster', 'name'], name='pod_cluster_name_prefix', opclasses=['int8_ops', 'varchar_pattern_ops']),
+            model_name="pod",
+            index=models.Index(
+                fields=["cluster", "name"],
+                name="pod_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'cluster_ip'], name='service_cluster_clusterip'),
+            model_name="service",
+            index=models.Index(fields=["cluster", "cluster_ip"], name="service_cluster_clusterip"),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'name'], name='service_cluster_name_prefix', opclasses=['int8_ops', 'varchar_pattern_ops']),
+            model_name="service",
+            index=models.Index(
+                fields=["cluster", "name"],
+                name="service_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ),
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(fields=['cluster', 'namespace'], name='service_cluster_ns_prefix', opclasses=['int8_ops', 'varchar_pattern_ops']),
+            model_name="service",
+            index=models.Index(
+                fields=["cluster", "namespace"],
+                name="service_cluster_ns_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ),
     ]

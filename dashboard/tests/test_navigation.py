@@ -267,6 +267,9 @@ def test_legend_scales_past_ten_and_always_labels_critical_services() -> None:
     assert len(shown) == 22 and len({r.colour for r in rows["legend"] if r.colour}) == 20
     assert [r.key for r in rows["legend_more"]] == [f"ns/s{i}" for i in range(20, 30) if i != 25]
     assert rows["critical"] == {"ns/s25", "ns/gone"}
+    assert rows["legend_hidden"] == 0
+    many = legend_rows([(f"ns/m{i:03}", f"c{i}" if i < 20 else "") for i in range(200)], [])
+    assert len(many["legend_more"]) == 60 and many["legend_hidden"] == 120
     assert not rows["legend"][0].drawn and rows["legend"][1].drawn
 
 

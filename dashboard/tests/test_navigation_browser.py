@@ -1,12 +1,14 @@
 """Issue 16, search/navigation and phone/live data, in real headless Chromium against a
-live server with the demo cluster: each feature on a desktop in the light scheme and on a
-390 px phone in the dark one, each page checked by axe-core (no serious violation)."""
+live server with the demo cluster: each feature on a desktop and on a 390 px phone, in
+the light and the dark scheme, each page checked by axe-core (no serious violation)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,12 +18,15 @@ from django.utils import timezone
 from playwright import sync_api
 from playwright.sync_api import expect
 
+from cluster.generator import Shape, generate_cluster
 from cluster.models import Cluster, Endpoint, Node
+from cluster.services import cluster_import
 from core.testing.browser import PHONE_WIDTH, Page, chromium
+from dashboard import answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-LAYOUTS = [(1280, "light"), (PHONE_WIDTH, "dark")]
-IDS = ["desktop-light", "phone-dark"]
+LAYOUTS = [(1280, "light"), (1280, "dark"), (PHONE_WIDTH, "light"), (PHONE_WIDTH, "dark")]
+IDS = ["desktop-light", "desktop-dark", "phone-light", "phone-dark"]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,17 @@ def no_serious_violation(page: Page) -> None:
     assert violations == [], json.dumps(violations, indent=1)
 
 
+def layout_width(page: Page) -> int:
+    size = page.tab.viewport_size
+    assert size is not None
+    return size["width"]
+
+
 def layout(page: Page) -> str:
-    return "phone" if page.tab.viewport_size["width"] <= PHONE_WIDTH else "desktop"
+    """ "phone-dark", "desktop-light"…: the screenshot suffix of the tab's layout."""
+    dark = page.tab.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
+    phone = layout_width(page) <= PHONE_WIDTH
+    return f"{'phone' if phone else 'desktop'}-{'dark' if dark else 'light'}"
 
 
 def hosting_node(cluster: Cluster, service: str) -> str:
@@ -155,7 +169,7 @@ def test_synced_cluster_shows_data_age_and_reloads_when_the_revision_moves(
 ) -> None:
     settings.ROUTESCOPE_LIVE_POLL_SECONDS = 1
     Cluster.objects.filter(pk=demo.pk).update(
-        last_synced_at=timezone.now() - timezone.timedelta(minutes=5),
+        last_synced_at=timezone.now() - timedelta(minutes=5),
         kubeconfig_path="/etc/kube/config",
     )
     tab = page.open("/clusters/demo/")
@@ -182,7 +196,7 @@ def test_phone_services_table_keeps_its_key_columns_and_flows_are_readable(
     page: Page, demo: Cluster
 ) -> None:
     tab = page.open("/clusters/demo/services/")
-    width = tab.viewport_size["width"]
+    width = layout_width(page)
     rows = tab.locator("tr[data-service]")
     assert rows.count() > 0
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
@@ -196,7 +210,7 @@ def test_phone_services_table_keeps_its_key_columns_and_flows_are_readable(
 
     tab = page.open("/clusters/demo/services/shop/checkout/")
     flow_list = tab.locator("[data-flow-list]").first
-    if layout(page) == "phone":
+    if layout(page).startswith("phone"):
         expect(flow_list).to_be_visible()
         size = flow_list.evaluate(
             "e => parseFloat(getComputedStyle(e.querySelector('li')).fontSize)"
@@ -215,7 +229,7 @@ def test_overview_legend_labels_critical_services_and_pins_any(page: Page, demo:
     critical = tab.locator("[data-legend-critical]")
     assert critical.count() >= 1
     expect(critical.first).to_contain_text("critical")
-    key = critical.first.get_attribute("data-legend")
+    key = critical.first.get_attribute("data-legend") or ""
     critical.first.click()
     pods = Endpoint.objects.filter(
         service__cluster=demo, service__namespace=key.split("/")[0], service__name=key.split("/")[1]
@@ -236,3 +250,34 @@ def test_a_node_taken_down_sends_nothing_in_the_whatif(page: Page, demo: Cluster
     assert node in sources("Before")
     assert node not in sources("After") and sources("After")
     no_serious_violation(page)
+
+
+def test_overview_legend_scales_past_twenty_services(page: Page, transactional_db) -> None:
+    """A generated cluster with more Services than colours: twenty get a colour, the rest
+    are folded under "more Services" and still highlight their pods; every Service with a
+    critical finding is labelled."""
+    out = io.StringIO()
+    generate_cluster(shape=Shape(nodes=12, services=40, pods=240, zones=3, seed=7), out=out)
+    cluster_import(name="big", objects=json.loads(out.getvalue())["items"], source="generated")
+    big = Cluster.objects.get(name="big")
+    critical = {f.service for f in answers.report(cluster=big).findings if f.severity == "critical"}
+    tab = page.open("/clusters/big/")
+    colours = tab.evaluate(
+        """() => new Set([...document.querySelectorAll('.legend > [data-legend] .pod')]
+             .map(d => [...d.classList].find(c => /^c\\d+$/.test(c))).filter(Boolean)).size"""
+    )
+    assert colours == 20
+    labelled = set(
+        tab.locator("[data-legend-critical]").evaluate_all("bs => bs.map(b => b.dataset.legend)")
+    )
+    assert labelled == critical
+    more = tab.locator("[data-legend-more]")
+    more.locator("summary").click()
+    button = more.locator("[data-legend]").first
+    key = button.get_attribute("data-legend") or ""
+    button.click()
+    drawn = tab.locator(f'.pod[data-svc~="{key}"]').count()
+    assert drawn > 0
+    expect(tab.locator(".pod.hl")).to_have_count(drawn)
+    no_serious_violation(page)
+    page.shot(f"legend-big-{layout(page)}")

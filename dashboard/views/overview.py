@@ -22,6 +22,9 @@ from dashboard.views.common import cluster_or_404, read_required, render_page
 from jobs.selectors import job_active_sync, sync_run_latest
 
 FINDINGS_SHOWN = 12
+#: Uncoloured Services the legend lists (a big cluster draws pods of hundreds; search finds
+#: the rest).
+LEGEND_MORE_MAX = 60
 #: Sections the cluster switcher keeps when it changes cluster (the rest go to the overview).
 SWITCH_SECTIONS = {
     "services": "dashboard:services",
@@ -148,9 +151,11 @@ def legend_rows(legend: list[tuple[str, str]], findings: Iterable[Any]) -> dict[
     drawn = dict(legend)
     first = [LegendRow(k, drawn.get(k, ""), True, k in drawn) for k in sorted(critical)]
     rest = [LegendRow(k, c, False) for k, c in legend if k not in critical]
+    more = [r for r in rest if not r.colour]
     return {
         "legend": first + [r for r in rest if r.colour],
-        "legend_more": [r for r in rest if not r.colour],
+        "legend_more": more[:LEGEND_MORE_MAX],
+        "legend_hidden": len(more) - len(more[:LEGEND_MORE_MAX]),
         "critical": frozenset(critical),
     }
 

@@ -8,14 +8,14 @@ Every door asks through here, so the same what-if gives the same numbers everywh
   (``POST /api/v1/scenarios/{id}/preview``, the what-if page and its apply dialog).
 
 **Node grouping** (one rule for all): every node is a source — after the what-if, except
-a node it takes down (``scenario.sends_traffic``: its pods and NodePorts send nothing). In a cluster of up to
-``EACH_NODE_MAX`` nodes each node is asked on its own; beyond, nodes that must see the
-same answer — same zone and kube-proxy configuration, hosting no endpoint of the Service
-and named in none of its node hints, before or after the what-if, and not taken down or
-drained by it — are asked once as a group. Each answer counts for as many nodes as its
-group holds: an entry's figures (dropped, endpoint shares, latency, cost) are averages
-weighted by node count, so a 5,000-node cluster costs a few dozen questions and still
-reports what every node sees. ``tests`` check grouped == every node.
+a node it takes down (``scenario.sends_traffic``: its pods and NodePorts send nothing).
+In a cluster of up to ``EACH_NODE_MAX`` nodes each node is asked on its own; beyond,
+nodes that must see the same answer — same zone and kube-proxy configuration, hosting no
+endpoint of the Service and named in none of its node hints, before or after the what-if,
+and not taken down or drained by it — are asked once as a group. Each answer counts for
+as many nodes as its group holds: an entry's figures (dropped, endpoint shares, latency,
+cost) are averages weighted by node count, so a 5,000-node cluster costs a few dozen
+questions and still reports what every node sees. ``tests`` check grouped == every node.
 """
 
 from __future__ import annotations
