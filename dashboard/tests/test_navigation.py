@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -284,3 +285,32 @@ def test_overview_rings_critical_services_dots(client: Client, demo: Cluster) ->
         assert re.search(rf'data-legend="{re.escape(key)}"[^>]*data-legend-critical', body)
     assert critical, "the demo has a critical finding"
     assert re.search(r'class="pod [^"]*\bcrit" data-svc="[^"]*"', body)
+
+
+def test_node_loss_keeps_to_its_budget_and_links_the_rest(
+    client: Client, demo: Cluster, monkeypatch
+) -> None:
+    """Services spread over many nodes cost the preview one question per node: past the
+    budget they are linked to the what-if page instead of asked (fewest nodes first)."""
+    from dashboard.views import navigation
+
+    name = _hosting_node(demo, "checkout")
+    spread = {
+        f"{ns}/{n}": count
+        for ns, n, count in Endpoint.objects.filter(cluster=demo)
+        .exclude(service=None)
+        .order_by()
+        .values_list("service__namespace", "service__name")
+        .annotate(nodes=Count("node_name", distinct=True))
+        .values_list("service__namespace", "service__name", "nodes")
+    }
+    hosted = sorted(navigation._hosted_services(demo, name))
+    by_spread = sorted(hosted, key=lambda k: (spread[k], k))
+    assert len(by_spread) >= 3
+    budget = spread[by_spread[0]] + spread[by_spread[1]]
+    monkeypatch.setattr(navigation, "LOSS_NODES_BUDGET", budget)
+    body = client.get(reverse("dashboard:node-loss", args=["demo", name])).content.decode()
+    asked = set(re.findall(r'data-loss-service="([^"]+)"', body))
+    assert asked == set(by_spread[:2])
+    for key in by_spread[2:]:
+        assert f"?service={key}&amp;down={name}" in body.split("data-loss-not-shown")[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -19,6 +20,10 @@ from routing.selectors import InputError, drift_latest, scenario_preview
 NODE_PODS_MAX = 250
 #: Services whose loss the node page previews (those with endpoints on the node, first).
 LOSS_SERVICES_MAX = 12
+#: The preview asks every node hosting a Service's endpoints on its own: the node page
+#: previews Services (fewest such nodes first) while their sum stays within this budget,
+#: so a Service spread over thousands of nodes is linked to the what-if page instead.
+LOSS_NODES_BUDGET = 400
 
 
 @read_required
@@ -78,6 +83,29 @@ def _hosted_services(cluster: Any, node: str) -> list[str]:
     return sorted(f"{ns}/{n}" for ns, n in rows)
 
 
+def _within_budget(cluster: Any, hosted: list[str]) -> list[str]:
+    """The hosted Services the node page previews: fewest endpoint nodes first, at most
+    ``LOSS_SERVICES_MAX`` and ``LOSS_NODES_BUDGET`` endpoint nodes in all (one query)."""
+    spread = {
+        f"{row['service__namespace']}/{row['service__name']}": row["nodes"]
+        for row in Endpoint.objects.filter(
+            cluster=cluster,
+            service__namespace__in={k.partition("/")[0] for k in hosted},
+            service__name__in={k.partition("/")[2] for k in hosted},
+        )
+        .order_by()
+        .values("service__namespace", "service__name")
+        .annotate(nodes=Count("node_name", distinct=True))
+    }
+    shown, used = [], 0
+    for key in sorted(hosted, key=lambda k: (spread.get(k, 0), k)):
+        if len(shown) == LOSS_SERVICES_MAX or used + spread.get(key, 0) > LOSS_NODES_BUDGET:
+            break
+        shown.append(key)
+        used += spread.get(key, 0)
+    return sorted(shown)
+
+
 @read_required
 def node_loss(request: HttpRequest, name: str, node: str) -> HttpResponse:
     """What taking ``node`` down would do: the what-if door's preview (``nodes_down``) of
@@ -86,17 +114,18 @@ def node_loss(request: HttpRequest, name: str, node: str) -> HttpResponse:
     if not Node.objects.filter(cluster=cluster, name=node).exists():
         raise Http404(f"no node {node} in cluster {cluster.name}")
     hosted = _hosted_services(cluster, node)
-    changes = {"nodes_down": [node]}
+    shown = _within_budget(cluster, hosted)
     context: dict[str, Any] = {
         "cluster": cluster,
         "node": node,
         "hosted": hosted,
-        "shown": hosted[:LOSS_SERVICES_MAX],
+        "shown": shown,
+        "not_shown": [key for key in hosted if key not in shown],
     }
-    if hosted:
+    if shown:
         try:
             context["preview"] = preview = scenario_preview(
-                cluster=cluster, changes=changes, services=hosted[:LOSS_SERVICES_MAX]
+                cluster=cluster, changes={"nodes_down": [node]}, services=shown
             )
         except InputError as error:
             context["error"] = str(error)
