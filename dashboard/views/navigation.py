@@ -97,7 +97,8 @@ def _within_budget(cluster: Any, hosted: list[str]) -> list[str]:
         .values("service__namespace", "service__name")
         .annotate(nodes=Count("node_name", distinct=True))
     }
-    shown, used = [], 0
+    shown: list[str] = []
+    used = 0
     for key in sorted(hosted, key=lambda k: (spread.get(k, 0), k)):
         if len(shown) == LOSS_SERVICES_MAX or used + spread.get(key, 0) > LOSS_NODES_BUDGET:
             break
