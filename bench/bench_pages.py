@@ -76,7 +76,7 @@ def ensure_cluster(dump: Path):
 
 def pages(cluster) -> list[tuple[str, str, dict, dict]]:
     """(label, URL, query, headers) for every page, on the cluster's own objects."""
-    from cluster.models import Node, Service
+    from cluster.models import Node, Pod, Service
     from jobs.models import Job
 
     local = (
@@ -86,6 +86,9 @@ def pages(cluster) -> list[tuple[str, str, dict, dict]]:
     node = Node.objects.filter(cluster=cluster).order_by("name").first()
     assert local is not None and node is not None  # the bench cluster has both
     key = f"{local.namespace}/{local.name}"
+    pod_ip = (
+        Pod.objects.filter(cluster=cluster).exclude(pod_ip="").values_list("pod_ip", flat=True)[0]
+    )
     job = Job.objects.filter(cluster=cluster).first() or Job.objects.create(
         kind="sync", cluster=cluster, state="succeeded"
     )
@@ -116,6 +119,13 @@ def pages(cluster) -> list[tuple[str, str, dict, dict]]:
         ),
         ("jobs", "/jobs/", {}, {}),
         ("job detail", f"/jobs/{job.pk}/", {}, {}),
+        ("search box (htmx, name)", f"{base}/search/", {"q": local.name[:5]}, htmx),
+        ("search box (htmx, pod IP)", f"{base}/search/", {"q": pod_ip}, htmx),
+        ("search box (htmx, LB IP)", f"{base}/search/", {"q": "203.0.113.250"}, htmx),
+        ("search page", f"{base}/search/", {"q": node.name[:6]}, {}),
+        ("node page", f"{base}/nodes/{node.name}/", {}, {}),
+        ("node loss (htmx)", f"{base}/nodes/{node.name}/loss/", {}, htmx),
+        ("scenarios", f"{base}/scenarios/", {}, {}),
     ]
 
 

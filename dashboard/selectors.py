@@ -20,7 +20,8 @@ from routing.cache import state_cache
 #: 5,000-node cluster renders as fast as the demo; the rest is counted, not drawn.
 NODES_PER_ZONE = 24
 PODS_PER_NODE = 24
-LEGEND_SIZE = 10
+#: Services given a colour of their own on the overview (the rest are listed, uncoloured).
+LEGEND_SIZE = 20
 
 
 @dataclass
@@ -154,7 +155,7 @@ def overview_zones(
         drawn[name] = card
     _attach_pods(cluster=cluster, drawn=drawn)
     legend = _legend(drawn)
-    colour = dict(legend)
+    colour = {key: c for key, c in legend if c}
     for card in drawn.values():
         card.pods = [
             (pod, services, next((colour[k] for k in services.split() if k in colour), ""))
@@ -212,7 +213,11 @@ def _legend(drawn: dict[str, NodeCard]) -> list[tuple[str, str]]:
     for card in drawn.values():
         for _pod, services, _colour in card.pods:
             counter.update(services.split())
-    return [(key, f"c{i}") for i, (key, _n) in enumerate(counter.most_common(LEGEND_SIZE))]
+    # Every Service drawn, most pods first; the first LEGEND_SIZE get a colour.
+    return [
+        (key, f"c{i}" if i < LEGEND_SIZE else "")
+        for i, (key, _n) in enumerate(counter.most_common())
+    ]
 
 
 def services_by_keys(*, cluster: Cluster, keys: list[tuple[str, str]]) -> list[Service]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import account, jobs, overview, rules, services, timeline, whatif
+from dashboard.views import account, jobs, navigation, overview, rules, services, timeline, whatif
 
 app_name = "dashboard"
 
@@ -44,4 +44,9 @@ urlpatterns = [
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
     path("clusters/<str:name>/what-if/impact/", whatif.impact, name="whatif-impact"),
     path("clusters/<str:name>/rules/", rules.rules, name="rules"),
+    path("clusters/<str:name>/search/", navigation.search_page, name="search"),
+    path("clusters/<str:name>/nodes/<str:node>/", navigation.node_page, name="node"),
+    path("clusters/<str:name>/nodes/<str:node>/loss/", navigation.node_loss, name="node-loss"),
+    path("clusters/<str:name>/scenarios/", navigation.scenarios, name="scenarios"),
+    path("clusters/<str:name>/revision/", navigation.revision, name="revision"),
 ]

@@ -40,7 +40,16 @@ class Node(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["cluster", "name"], name="node_unique_cluster_name")
         ]
-        indexes = [models.Index(fields=["cluster", "zone"], name="node_cluster_zone")]
+        indexes = [
+            models.Index(fields=["cluster", "zone"], name="node_cluster_zone"),
+            # The dashboard's search: name prefixes (LIKE 'x%' on PostgreSQL needs the
+            # pattern operator class; other databases ignore ``opclasses``).
+            models.Index(
+                fields=["cluster", "name"],
+                name="node_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -117,6 +126,18 @@ class Service(models.Model):
             models.Index(fields=["cluster", "internal_traffic_policy"], name="service_cluster_itp"),
             models.Index(fields=["cluster", "external_traffic_policy"], name="service_cluster_etp"),
             models.Index(fields=["cluster", "traffic_distribution"], name="service_cluster_td"),
+            # The dashboard's search: ClusterIP, name and namespace prefixes.
+            models.Index(fields=["cluster", "cluster_ip"], name="service_cluster_clusterip"),
+            models.Index(
+                fields=["cluster", "name"],
+                name="service_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["cluster", "namespace"],
+                name="service_cluster_ns_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ]
 
     def __str__(self) -> str:
@@ -155,6 +176,12 @@ class Pod(models.Model):
         indexes = [
             models.Index(fields=["cluster", "node_name"], name="pod_cluster_node"),
             models.Index(fields=["cluster", "pod_ip"], name="pod_cluster_ip"),
+            # The dashboard's search: pod name prefixes.
+            models.Index(
+                fields=["cluster", "name"],
+                name="pod_cluster_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

@@ -109,6 +109,9 @@ STORAGES = {
 
 # On the embedded default (loopback) reading needs no login; set to false to require it.
 ROUTESCOPE_ANONYMOUS_READ = env.bool("ROUTESCOPE_ANONYMOUS_READ", default=True)
+# Pages of a cluster synced from an API server poll its revision this often (seconds) and
+# reload when it moves.
+ROUTESCOPE_LIVE_POLL_SECONDS = env.int("ROUTESCOPE_LIVE_POLL_SECONDS", default=15)
 # Pickled engine snapshots shared by worker processes (routing.snapshots), git-ignored.
 ROUTESCOPE_SNAPSHOT_DIR = env.path(
     "ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots")

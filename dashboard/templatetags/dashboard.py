@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from django import template
@@ -49,15 +50,21 @@ def subtract(value: Any, other: Any) -> float:
 
 
 @register.filter
-def pod_dots(pods: list[tuple[str, str, str]]) -> str:
-    """The overview's pod dots for one node: (pod, Service keys, colour class) each.
+def pod_dots(pods: list[tuple[str, str, str]], critical: Container[str] = ()) -> str:
+    """The overview's pod dots for one node: (pod, Service keys, colour class) each; a pod
+    backing a Service in ``critical`` (with a critical finding) is ringed.
 
     Built as one escaped string because a 5,000-node overview draws
     thousands of them and per-dot template tags would dominate the page's render time.
     """
+
+    def classes(services: str, colour: str) -> str:
+        crit = critical and any(key in critical for key in services.split())
+        return f"{colour} crit" if crit else colour
+
     return mark_safe(
         "".join(
-            f'<span class="pod {escape(colour)}" data-svc="{escape(services)}" '
+            f'<span class="pod {escape(classes(services, colour))}" data-svc="{escape(services)}" '
             f'title="{escape(pod)}{escape(" → " + services) if services else ""}"></span>'
             for pod, services, colour in pods
         )

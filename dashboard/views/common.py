@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -56,5 +57,8 @@ def render_page(
         "nav_clusters": list(Cluster.objects.order_by("name").values_list("name", flat=True)),
         "nav_section": section,
         "can_operate": user_can_operate(request.user),
+        # A cluster synced from an API server changes under the page: it polls the revision.
+        "nav_live": bool(cluster and (cluster.kubeconfig_path or cluster.in_cluster)),
+        "nav_live_every": settings.ROUTESCOPE_LIVE_POLL_SECONDS,
     }
     return render(request, template, context, status=status)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
-from cluster.models import Cluster
+from cluster.models import Cluster, Node, Service
 from cluster.sync_jobs import sync_request
 from core.permissions import user_can_operate
 from dashboard import answers, selectors
@@ -17,6 +22,9 @@ from dashboard.views.common import cluster_or_404, read_required, render_page
 from jobs.selectors import job_active_sync, sync_run_latest
 
 FINDINGS_SHOWN = 12
+#: Uncoloured Services the legend lists (a big cluster draws pods of hundreds; search finds
+#: the rest).
+LEGEND_MORE_MAX = 60
 #: Sections the cluster switcher keeps when it changes cluster (the rest go to the overview).
 SWITCH_SECTIONS = {
     "services": "dashboard:services",
@@ -36,11 +44,47 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @read_required
 def switch(request: HttpRequest) -> HttpResponse:
-    """Cluster switcher target: go to the same section of the chosen cluster."""
+    """Cluster switcher target: the same page of the chosen cluster (``next``, the page the
+    switcher sat on), else the same section, else its overview."""
     cluster = cluster_or_404(request.GET.get("cluster", ""))
-    section = request.GET.get("section", "")
-    target = SWITCH_SECTIONS.get(section, "dashboard:overview")
-    return redirect(reverse(target, args=[cluster.name]))
+    place = same_place(request.GET.get("next", ""), cluster)
+    if place is None:
+        target = SWITCH_SECTIONS.get(request.GET.get("section", ""), "dashboard:overview")
+        place = reverse(target, args=[cluster.name])
+    return redirect(place)
+
+
+def same_place(path: str, cluster: Cluster) -> str | None:
+    """``path`` (a page of another cluster, with its query) moved to ``cluster``: the same
+    Service or node when ``cluster`` has it, else the list it belongs to; a page that
+    belongs to no cluster stays. None for anything that is not one of our pages."""
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    try:
+        match = resolve(parts.path)
+    except Resolver404:
+        return None
+    if match.namespaces != ["dashboard"]:
+        return None
+    if match.url_name in ("scenario", "scenario-apply"):
+        return reverse("dashboard:scenarios", args=[cluster.name])
+    if "name" not in match.kwargs:
+        return path if match.url_name != "switch" else None
+    kwargs = {**match.kwargs, "name": cluster.name}
+    if (
+        "service" in kwargs
+        and not Service.objects.filter(
+            cluster=cluster, namespace=kwargs["namespace"], name=kwargs["service"]
+        ).exists()
+    ):
+        return reverse("dashboard:services", args=[cluster.name])
+    if "node" in kwargs and not Node.objects.filter(cluster=cluster, name=kwargs["node"]).exists():
+        return reverse("dashboard:overview", args=[cluster.name])
+    if match.url_name in ("sync", "whatif-save", "whatif-impact", "node-loss", "revision"):
+        return reverse("dashboard:overview", args=[cluster.name])
+    target = reverse(f"dashboard:{match.url_name}", kwargs=kwargs)
+    return f"{target}?{parts.query}" if parts.query else target
 
 
 @read_required
@@ -54,7 +98,7 @@ def overview(request: HttpRequest, name: str) -> HttpResponse:
         "counts": picture.counts,
         "proxy": picture.proxy,
         "zones": picture.zones,
-        "legend": picture.legend,
+        **legend_rows(picture.legend, report.findings),
         "findings": [(f, *_split(f.service)) for f in report.findings[:FINDINGS_SHOWN]],
         "findings_total": report.findings_total,
         "summary": report.summary,
@@ -105,6 +149,33 @@ def sync(request: HttpRequest, name: str) -> HttpResponse:
     if not created:
         messages.info(request, f"A sync of {cluster.name} is already running (job #{job.pk}).")
     return redirect("dashboard:job-detail", pk=job.pk)
+
+
+@dataclass(frozen=True)
+class LegendRow:
+    """One Service of the overview's legend: its colour class ("" past the palette)."""
+
+    key: str
+    colour: str
+    critical: bool
+    drawn: bool = True
+
+
+def legend_rows(legend: list[tuple[str, str]], findings: Iterable[Any]) -> dict[str, Any]:
+    """The legend as the overview shows it: Services with a critical finding first (always
+    labelled, drawn or not), then the coloured ones, the rest folded away (``legend_more``);
+    ``critical`` rings their pods' dots."""
+    critical = {f.service for f in findings if f.severity == "critical" and f.service}
+    drawn = dict(legend)
+    first = [LegendRow(k, drawn.get(k, ""), True, k in drawn) for k in sorted(critical)]
+    rest = [LegendRow(k, c, False) for k, c in legend if k not in critical]
+    more = [r for r in rest if not r.colour]
+    return {
+        "legend": first + [r for r in rest if r.colour],
+        "legend_more": more[:LEGEND_MORE_MAX],
+        "legend_hidden": len(more) - len(more[:LEGEND_MORE_MAX]),
+        "critical": frozenset(critical),
+    }
 
 
 def _split(key: str) -> tuple[str, str]:

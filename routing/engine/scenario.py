@@ -235,6 +235,20 @@ def _thaw(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     return mapping.copy() if isinstance(mapping, MappingProxyType) else dict(mapping)
 
 
+def sends_traffic(scenario: Scenario, node: str) -> bool:
+    """Whether ``node`` is still a source of traffic after ``scenario``.
+
+    A node taken down (``nodes_down``) is powered off or cut off from the network: its
+    pods send nothing and no client reaches its NodePorts, so it is no source at all. Its
+    own endpoints turn not-ready (``_rewrite_endpoints``, as the node lifecycle controller
+    marks an unreachable node's pods: kubernetes ``pkg/controller/nodelifecycle``,
+    ``MarkPodsNotReady``) and cloud load balancers leave it by health check
+    (``lb.health_check``). Cordoned and drained nodes still send: cordoning changes no
+    routing, and a drained node keeps its DaemonSet and bare pods.
+    """
+    return node not in scenario.nodes_down
+
+
 def _affected(snapshot: Snapshot, scenario: Scenario) -> set[str]:
     """Services whose endpoints a node- or pod-level change can touch."""
     if scenario.endpoints_not_ready or scenario.endpoints_terminating:

@@ -7,14 +7,15 @@ Every door asks through here, so the same what-if gives the same numbers everywh
 - ``preview`` answers every way into the Services a what-if touches, before and after
   (``POST /api/v1/scenarios/{id}/preview``, the what-if page and its apply dialog).
 
-**Node grouping** (one rule for all): every node is a source. In a cluster of up to
-``EACH_NODE_MAX`` nodes each node is asked on its own; beyond, nodes that must see the
-same answer — same zone and kube-proxy configuration, hosting no endpoint of the Service
-and named in none of its node hints, before or after the what-if, and not taken down or
-drained by it — are asked once as a group. Each answer counts for as many nodes as its
-group holds: an entry's figures (dropped, endpoint shares, latency, cost) are averages
-weighted by node count, so a 5,000-node cluster costs a few dozen questions and still
-reports what every node sees. ``tests`` check grouped == every node.
+**Node grouping** (one rule for all): every node is a source — after the what-if, except
+a node it takes down (``scenario.sends_traffic``: its pods and NodePorts send nothing).
+In a cluster of up to ``EACH_NODE_MAX`` nodes each node is asked on its own; beyond,
+nodes that must see the same answer — same zone and kube-proxy configuration, hosting no
+endpoint of the Service and named in none of its node hints, before or after the what-if,
+and not taken down or drained by it — are asked once as a group. Each answer counts for
+as many nodes as its group holds: an entry's figures (dropped, endpoint shares, latency,
+cost) are averages weighted by node count, so a 5,000-node cluster costs a few dozen
+questions and still reports what every node sees. ``tests`` check grouped == every node.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.engine.errors import UNKNOWN, QuestionError
-from routing.engine.scenario import AnswerDiff, apply_scenario
+from routing.engine.scenario import AnswerDiff, Scenario, apply_scenario, sends_traffic
 from routing.engine.simulate import Question, simulate
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import Service
@@ -276,7 +277,7 @@ def service_entries(
     if chosen is None:
         raise QuestionError(f"service {key} has no port {port!r}", field="port", code=UNKNOWN)
     port_name = chosen.name or str(chosen.port)
-    groups = groups or source_groups(snapshot, key)
+    groups = source_groups(snapshot, key) if groups is None else groups
     entries = [
         Entry(
             "pod",
@@ -529,20 +530,34 @@ def preview(
             continue
         names = [p.name or str(p.port) for p in service.ports]
         compared: list[EntryDiff] = []
+        scenario = whatif.scenario()
         for port in names if ports is None else [p for p in names if p in ports]:
             if sources:
                 compared += compare(
                     source_entries(before, key, port, sources),
-                    source_entries(after, key, port, sources),
+                    source_entries(after, key, port, _senders(scenario, sources)),
                 )
             else:
                 groups = whatif_groups(before, after, key, whatif.touched_nodes)
                 compared += compare(
                     service_entries(before, key, port=port, groups=groups),
-                    service_entries(after, key, port=port, groups=groups),
+                    service_entries(
+                        after, key, port=port, groups=_sending_groups(scenario, groups)
+                    ),
                 )
         rows.append(ServicePreview(key, service.type, compared))
     return Preview(whatif, before, after, rows)
+
+
+def _sending_groups(scenario: Scenario, groups: list[SourceGroup]) -> list[SourceGroup]:
+    """The groups still sending after ``scenario``: a downed node is no source (its
+    group is its own, ``whatif_groups`` asks touched nodes one by one)."""
+    return [g for g in groups if all(sends_traffic(scenario, n) for n in g.nodes)]
+
+
+def _senders(scenario: Scenario, sources: Sequence[str]) -> list[str]:
+    """The named sources still sending after ``scenario`` (``lb`` always does)."""
+    return [s for s in sources if sends_traffic(scenario, s.partition(":")[2])]
 
 
 def brief(answer: dict[str, Any]) -> dict[str, Any]:

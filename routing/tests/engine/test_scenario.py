@@ -15,7 +15,7 @@ import pytest
 
 from routing.engine.errors import ScenarioError
 from routing.engine.kube import snapshot_from_objects
-from routing.engine.scenario import Scenario, apply_scenario, diff_answers
+from routing.engine.scenario import Scenario, apply_scenario, diff_answers, sends_traffic
 from routing.engine.simulate import Question, simulate
 from routing.tests.engine.core_builders import (
     endpoint_obj,
@@ -24,6 +24,8 @@ from routing.tests.engine.core_builders import (
     service_obj,
     slice_obj,
 )
+from routing.whatif.preview import preview
+from routing.whatif.value import WhatIf
 
 
 def cluster(version: str = "v1.35.0", distribution: str | None = None):
@@ -271,3 +273,36 @@ def test_rollout_of_eight_terminates_two_old_pods_still_serving() -> None:
     assert sum(1 for e in eps if e.terminating and e.serving and not e.ready) == 2
     assert sum(1 for e in eps if not e.ready and not e.serving) == 2
     assert len(lands(after)) == 6
+
+
+def test_a_downed_node_sends_no_traffic_in_the_preview() -> None:
+    """A node taken down is powered off or cut off: neither its pods (pod:n3) nor clients
+    through its NodePort (external:n3) send anything after the what-if, while its
+    endpoint web-3 turns not-ready (kubernetes pkg/controller/nodelifecycle,
+    ``MarkPodsNotReady``) and the cloud LB leaves it by health check
+    (pkg/proxy/healthcheck/service_health.go, ``ServeHTTP`` answers 503 once no local
+    endpoint is ready; a dead node answers nothing)."""
+    snapshot = cluster()
+    whatif = WhatIf.from_changes({"nodes_down": ["n3"]})
+    assert not sends_traffic(whatif.scenario(), "n3")
+    assert sends_traffic(whatif.scenario(), "n1")
+    row = preview(snapshot, whatif, services=["default/web"]).services[0]
+    pods = next(d for d in row.compared if d.before.key == "pod")
+    assert {p.group.label for p in pods.before.paths} == {"n1", "n2", "n3"}
+    assert {p.group.label for p in pods.after.paths} == {"n1", "n2"}
+    # Before, n3's pods sent a third of the pod traffic; after, nothing comes from n3 and
+    # the two remaining sources split theirs over web-1 and web-2 only.
+    assert pods.after.nodes_total == 2
+    assert set(pods.after.endpoint_shares) == {"10.1.0.11", "10.1.0.12"}
+    assert sum(pods.after.endpoint_shares.values()) == pytest.approx(1.0)
+    nodeport = next(d for d in row.compared if d.before.key == "nodeport")
+    assert "n3" not in {p.group.label for p in nodeport.after.paths}
+    # Named sources too: asking from the downed node gives no entry after.
+    named = preview(snapshot, whatif, services=["default/web"], sources=["pod:n3", "pod:n1"])
+    after = named.services[0].compared[0].after
+    assert [p.source for p in after.paths] == ["pod:n1"]
+
+
+def test_a_cordoned_or_drained_node_still_sends() -> None:
+    scenario = Scenario(nodes_cordoned=frozenset({"n1"}), nodes_drained=frozenset({"n3"}))
+    assert sends_traffic(scenario, "n1") and sends_traffic(scenario, "n3")
