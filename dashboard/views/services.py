@@ -10,6 +10,7 @@ from cluster.filters import ServiceFilterSet
 from cluster.models import Service
 from dashboard import answers, flowviews, selectors
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.costs import cost_inputs
 from routing.engine.simulate import QuestionError
 
 PAGE_SIZE = 50
@@ -86,7 +87,9 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     snapshot = answers.cluster_snapshot(cluster=cluster)
     error = None
     try:
-        entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
+        entries = answers.service_entries(
+            snapshot, key, port=request.GET.get("port") or None, model=cost_inputs(cluster)
+        )
     except QuestionError as exc:
         entries, error = [], str(exc)
     context = {

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.errors import UNKNOWN, QuestionError
 from routing.engine.scenario import AnswerDiff, apply_scenario
 from routing.engine.simulate import Question, simulate
@@ -46,8 +47,10 @@ def ask(
     seed: int = 0,
     family: str | None = None,
     client_ip: str | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> dict[str, Any]:
-    """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``.
+    """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``,
+    priced under ``model``.
 
     Raises the engine's ``ScenarioError`` / ``QuestionError`` (``routing.whatif.errors``
     names the request field)."""
@@ -61,7 +64,7 @@ def ask(
         family=family,
         client_ip=client_ip,
     )
-    return simulate(after, question).to_json()
+    return simulate(after, question, model=model).to_json()
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,16 @@ class Entry:
 
     @property
     def cost_usd_per_month(self) -> float:
-        """Cross-zone cost of the entry: every source node sends the cost model's rate."""
+        """Cross-zone cost of the entry: the Service's rate is spread evenly over the source
+        nodes (``costmodel``), so the node-weighted mean of the answers' costs — the
+        analysis' figure for this way in."""
+        total = sum(p.group.weight for p in self.paths) or 1
         return float(
             sum(
                 (p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight
                 for p in self.paths
             )
+            / total
         )
 
     @property
@@ -235,12 +242,13 @@ def _ask_groups(
     kind: str,
     to: str,
     port: str,
+    model: CostModel,
 ) -> list[PathAnswer]:
     paths = []
     for group in groups:
         source = f"{kind}:{group.nodes[0]}"
         answer = simulate(
-            snapshot, Question(service=service.key, source=source, to=to, port=port)
+            snapshot, Question(service=service.key, source=source, to=to, port=port), model=model
         ).to_json()
         paths.append(PathAnswer(group, source, answer))
     return paths
@@ -264,6 +272,7 @@ def service_entries(
     *,
     port: str | None = None,
     groups: list[SourceGroup] | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> list[Entry]:
     """Every way into Service ``key`` (``port``, else its first) on ``snapshot``.
 
@@ -280,7 +289,7 @@ def service_entries(
             "pod",
             "Pods → ClusterIP",
             "clusterip",
-            _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name),
+            _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name, model),
             port_name,
         )
     ]
@@ -290,12 +299,14 @@ def service_entries(
                 "nodeport",
                 "External clients → NodePort",
                 "nodeport",
-                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name),
+                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name, model),
                 port_name,
             )
         )
     if service.type == "LoadBalancer":
-        answer = simulate(snapshot, Question(service=key, source="lb", port=port_name)).to_json()
+        answer = simulate(
+            snapshot, Question(service=key, source="lb", port=port_name), model=model
+        ).to_json()
         entries.append(
             Entry(
                 "lb",
@@ -316,7 +327,13 @@ _ENTRY_OF = {
 }
 
 
-def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[str]) -> list[Entry]:
+def source_entries(
+    snapshot: Snapshot,
+    key: str,
+    port: str,
+    sources: Sequence[str],
+    model: CostModel = DEFAULT_COST_MODEL,
+) -> list[Entry]:
     """Entries for explicitly named sources (each one node, or the LB); a source with no
     way into this port (e.g. external:NODE without a nodePort) is left out."""
     entries: dict[str, Entry] = {}
@@ -327,7 +344,7 @@ def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[st
         entry_key, title, to = _ENTRY_OF[kind]
         try:
             answer = simulate(
-                snapshot, Question(service=key, source=source, to=to, port=port)
+                snapshot, Question(service=key, source=source, to=to, port=port), model=model
             ).to_json()
         except QuestionError as error:
             if error.field == "source" and error.code == UNKNOWN:
@@ -511,6 +528,7 @@ def preview(
     services: Sequence[str],
     ports: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> Preview:
     """Before | after of ``whatif`` for ``services`` (each port, or only ``ports``), from
     every node grouped by the module's rule, or from the named ``sources`` only.
@@ -530,14 +548,14 @@ def preview(
         for port in names if ports is None else [p for p in names if p in ports]:
             if sources:
                 compared += compare(
-                    source_entries(before, key, port, sources),
-                    source_entries(after, key, port, sources),
+                    source_entries(before, key, port, sources, model),
+                    source_entries(after, key, port, sources, model),
                 )
             else:
                 groups = whatif_groups(before, after, key, whatif.touched_nodes)
                 compared += compare(
-                    service_entries(before, key, port=port, groups=groups),
-                    service_entries(after, key, port=port, groups=groups),
+                    service_entries(before, key, port=port, groups=groups, model=model),
+                    service_entries(after, key, port=port, groups=groups, model=model),
                 )
         rows.append(ServicePreview(key, service.type, compared))
     return Preview(whatif, before, after, rows)

@@ -123,8 +123,28 @@ def itp_local_drops(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
 
 
 def etp_local_drops(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
-    """eTP=Local and a node without a local endpoint: NodePort clients there time out."""
-    return _drops(row, pa, "external", "ETP_LOCAL_DROPS", "warning", "externalTrafficPolicy")
+    """eTP=Local and a node without a local endpoint: NodePort clients there time out.
+
+    Behind a load balancer whose health check (``healthCheckNodePort``) keeps every client
+    off those nodes this is the policy working as designed: info, not a warning."""
+    found = _drops(row, pa, "external", "ETP_LOCAL_DROPS", "warning", "externalTrafficPolicy")
+    lb = row.source("lb")
+    if found is None or lb is None or lb.effective_dropped > 0 or not lb.forward_nodes:
+        return found
+    message = (
+        found.message + "; expected: the load balancer's health check sends its clients only "
+        "to nodes with a local endpoint, so only clients dialling a node's NodePort directly "
+        "are affected"
+    )
+    return _finding(
+        row,
+        found.code,
+        "info",
+        found.impact / WEIGHT["warning"],
+        message,
+        nodes=found.nodes,
+        source="external",
+    )
 
 
 def lb_fail_open(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
@@ -166,10 +186,10 @@ def _imbalance(
     eps = stats.endpoints
     top = max(eps, key=lambda e: (e.share, e.ip))
     low = min(eps, key=lambda e: (e.share, e.ip))
-    ratio = top.share / low.share
+    # The one imbalance figure (costmodel.imbalance: busiest / mean), as the tables show it.
     message = (
-        f"{prefix}{_describe(top)} takes {ratio:.1f}× the traffic of {_describe(low)} "
-        f"({_SOURCE_WORDS[stats.source]})"
+        f"{prefix}imbalance {stats.imbalance:.2f}× ({_SOURCE_WORDS[stats.source]}): "
+        f"{_describe(top)} takes {top.share:.0%}, {_describe(low)} {low.share:.0%}"
     )
     return _finding(
         row,
@@ -275,9 +295,10 @@ def cross_zone_cost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if pod is None or pod.locality.get(CROSS_ZONE, 0.0) < CROSS_ZONE_THRESHOLD:
         return None
     share = pod.locality[CROSS_ZONE]
+    # The port's whole bill (pods and outside clients), the figure every page shows.
     message = (
-        f"cross-zone traffic share {share:.0%} costs ${pod.cost_usd_per_month:,.2f}/month at the "
-        "model's request rate"
+        f"{share:.0%} of pod calls cross a zone: this port's cross-zone bill is "
+        f"${row.cost_usd_per_month:,.2f}/month under the cluster's cost model"
     )
     return _finding(row, "CROSS_ZONE_COST", "info", share, message, source="pod")
 

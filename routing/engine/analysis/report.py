@@ -162,6 +162,24 @@ class ServiceRow:
         return max((s.dropped for s in self.sources), default=0.0)
 
     @property
+    def external_way(self) -> SourceStats | None:
+        """The way outside clients come in, priced at the external rate: the load balancer,
+        else the NodePort (None for a Service with neither)."""
+        lb = self.source("lb")
+        if lb is not None:
+            return lb
+        external = self.source("external")
+        return external if external is not None and external.to == "nodeport" else None
+
+    @property
+    def cost_usd_per_month(self) -> float:
+        """This port's cross-zone bill: pod calls plus outside clients (``costmodel``)."""
+        pod, external = self.source("pod"), self.external_way
+        return (pod.cost_usd_per_month if pod else 0.0) + (
+            external.cost_usd_per_month if external else 0.0
+        )
+
+    @property
     def worst_imbalance(self) -> float | None:
         """The highest imbalance over the source classes."""
         values = [s.imbalance for s in self.sources if s.imbalance is not None]
@@ -197,6 +215,7 @@ class ServiceRow:
             "dropped": round(self.worst_dropped, 6),
             "imbalance": None if self.worst_imbalance is None else round(self.worst_imbalance, 4),
             "locality": pod["locality"] if pod else None,
+            "cost_usd_per_month": round(self.cost_usd_per_month, 4),
             "sources": sources,
         }
 
@@ -262,6 +281,10 @@ class Report:
         """Findings about ``service`` (``ns/name``), ranked."""
         return tuple(f for f in self.findings if f.service == service)
 
+    def service_cost(self, service: str) -> float:
+        """Service ``service``'s cross-zone bill, USD/month: the sum over its ports."""
+        return sum(r.cost_usd_per_month for r in self.rows if r.service == service)
+
     def summary(self) -> dict[str, Any]:
         """Cluster totals: counts by severity and code, and the cross-zone bill."""
         by_severity = {s: 0 for s in SEVERITIES}
@@ -269,7 +292,7 @@ class Report:
         for f in self.findings:
             by_severity[f.severity] += 1
             by_code[f.code] = by_code.get(f.code, 0) + 1
-        cost = sum(s.cost_usd_per_month for r in self.rows for s in r.sources if s.source == "pod")
+        cost = sum(r.cost_usd_per_month for r in self.rows)
         return {
             "nodes": self.nodes,
             "zones": list(self.zones),
@@ -297,6 +320,7 @@ class Report:
             "summary": self.summary(),
             "cost_model": {
                 "request_rate": self.model.request_rate,
+                "external_request_rate": self.model.external_request_rate,
                 "request_bytes": self.model.request_bytes,
                 "response_bytes": self.model.response_bytes,
                 "price_per_gb": self.model.price_per_gb,
