@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import account, jobs, overview, rules, services, whatif
+from dashboard.views import account, findings, jobs, overview, rules, services, whatif
 from dashboard.views.timeline import service_timeline, timeline_by_key
 
 app_name = "dashboard"
@@ -34,4 +34,6 @@ urlpatterns = [
     path("clusters/<str:name>/what-if/save/", whatif.save, name="whatif-save"),
     path("clusters/<str:name>/what-if/impact/", whatif.impact, name="whatif-impact"),
     path("clusters/<str:name>/rules/", rules.rules, name="rules"),
+    path("clusters/<str:name>/findings/", findings.findings, name="findings"),
+    path("clusters/<str:name>/settings/", findings.cost_settings_page, name="settings"),
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from cluster.filters import ServiceFilterSet
 from cluster.models import Service
-from dashboard import answers, flowviews, selectors
+from dashboard import answers, findings, flowviews, selectors
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
 from routing.costs import cost_inputs
 from routing.engine.simulate import QuestionError
@@ -103,7 +105,22 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
         "by_zone": by_zone,
         "placement": selectors.endpoint_placement(cluster=cluster, service=row),
         "pod_entry": next((e for e in entries if e.key == "pod"), None),
+        **_findings_section(cluster, key, entries),
     }
     return render_page(
         request, "dashboard/services/detail.html", context, cluster=cluster, section="services"
     )
+
+
+def _findings_section(cluster: Any, key: str, entries: list[Any]) -> dict[str, Any]:
+    """The findings and cost section (``services/_findings.html``): the Service's findings,
+    each an anchor the findings page links to, and its bill under the cost model."""
+    report = answers.report(cluster=cluster).report
+    return {
+        "service_findings": findings.links(cluster, list(report.findings_for(key))),
+        "cost": findings.service_cost_facts(
+            cluster=cluster, key=key, entries=entries, report=report
+        )
+        if entries
+        else None,
+    }

@@ -359,6 +359,21 @@ def source_entries(
     return list(entries.values())
 
 
+def service_cost(entries: Iterable[Entry]) -> float:
+    """The cross-zone bill (USD/month) of the ports ``entries`` cover: per port, pod calls
+    plus outside clients (the load balancer, else the NodePort) — the analysis' rule
+    (``ServiceRow.cost_usd_per_month``), so pages and findings show one number."""
+    by_port: dict[str, dict[str, Entry]] = {}
+    for entry in entries:
+        by_port.setdefault(entry.port, {})[entry.key] = entry
+    return sum(
+        way.cost_usd_per_month
+        for ways in by_port.values()
+        for way in (ways.get("pod"), ways.get("lb") or ways.get("nodeport"))
+        if way is not None
+    )
+
+
 @dataclass
 class EntryDiff:
     """One entry before and after, with the engine's diff of every source's answers."""

@@ -8,6 +8,7 @@ severity weight, so a critical drop of 60% outranks a warning about 90% imbalanc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from routing.engine.analysis.model import PortAnalysis
 from routing.engine.analysis.report import EndpointShare, Finding, ServiceRow, SourceStats
@@ -318,9 +319,30 @@ RULES: tuple[Callable[[ServiceRow, PortAnalysis], Finding | None], ...] = (
 )
 
 
+def fix_for(finding: Finding, row: ServiceRow) -> tuple[str, str] | None:
+    """The one-field what-if that removes ``finding`` (the findings page's "try the fix"),
+    or None when no Service field does (e.g. no endpoints at all, hints ignored)."""
+    itp, etp = row.internal_traffic_policy, row.external_traffic_policy
+    code = finding.code
+    if code == "ITP_LOCAL_DROPS" or (code == "LOAD_IMBALANCE" and itp == "Local"):
+        return ("internalTrafficPolicy", "Cluster")
+    if code in ("ETP_LOCAL_DROPS", "ETP_LOCAL_IMBALANCE", "LB_NO_HEALTHY_NODE") and etp == "Local":
+        return ("externalTrafficPolicy", "Cluster")
+    if code == "IPVS_LOCAL_FALLBACK":
+        if finding.source == "pod" and itp == "Local":
+            return ("internalTrafficPolicy", "Cluster")
+        return ("externalTrafficPolicy", "Cluster") if etp == "Local" else None
+    if code == "CLIENT_IP_LOST" and etp == "Cluster":
+        return ("externalTrafficPolicy", "Local")
+    # CROSS_ZONE_COST has none: trafficDistribution keeps calls in their zone only where
+    # every zone has endpoints, which a Service field cannot promise.
+    return None
+
+
 def findings_for(row: ServiceRow, pa: PortAnalysis) -> list[Finding]:
-    """Every finding about one service port."""
-    return [f for rule in RULES if (f := rule(row, pa)) is not None]
+    """Every finding about one service port, each with the what-if that removes it."""
+    found = [f for rule in RULES if (f := rule(row, pa)) is not None]
+    return [replace(f, fix=fix_for(f, row)) for f in found]
 
 
 def rank(findings: Iterable[Finding]) -> tuple[Finding, ...]:

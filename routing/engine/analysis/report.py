@@ -237,6 +237,8 @@ class Finding:
     #: nodes named by the finding (capped at 20).
     nodes: tuple[str, ...] = ()
     source: str | None = None
+    #: the what-if that removes it: (field of ``whatif_fields.FIELDS``, value), or None.
+    fix: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -249,6 +251,7 @@ class Finding:
             "source": self.source,
             "message": self.message,
             "nodes": list(self.nodes),
+            "fix": None if self.fix is None else {"field": self.fix[0], "value": self.fix[1]},
         }
 
 
