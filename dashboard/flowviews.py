@@ -53,7 +53,7 @@ class EntryView:
     flow: Flow
     bars: list[LoadBar]
     paths: list[PathRow]
-    #: (reason code, first message, how many more sources gave the same code).
+    #: (reason code, first message, how many other distinct lines of that code).
     trail: list[tuple[str, str, int]]
     preserved_everywhere: bool
 
@@ -96,6 +96,8 @@ def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
     """
     sources, rows = [], []
     by_code: dict[str, list[str]] = {}
+    #: per code, the most lines one answer left out (simulate keeps a few per code).
+    hidden: dict[str, int] = {}
     zone_of_target: dict[str, str] = {}
     for path in entry.paths:
         answer = path.answer
@@ -136,6 +138,7 @@ def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
             messages = by_code.setdefault(item["code"], [])
             if item["message"] not in messages:
                 messages.append(item["message"])
+            hidden[item["code"]] = max(hidden.get(item["code"], 0), item.get("more", 0))
     shares = entry.endpoint_shares
     node_of = {
         ep["ip"]: (ep["node"] or "", ep["zone"] or "")
@@ -156,7 +159,12 @@ def entry_view(entry: Entry, *, by_zone: bool = False) -> EntryView:
     ]
     # One line per reason: per-node repeats ("node-a2 has no usable endpoint", "node-a3 …")
     # would bury the few distinct reasons a reader needs.
-    trail = [(code, messages[0], len(messages) - 1) for code, messages in by_code.items()]
+    # "more" = the other distinct lines of the code: those shown by any source, plus the
+    # most one answer left out (lines left out by several answers may be the same line).
+    trail = [
+        (code, messages[0], len(messages) - 1 + hidden.get(code, 0))
+        for code, messages in by_code.items()
+    ]
     if by_zone and entry.key != "lb":
         sources = _by_zone(sources, [p.group.zone for p in entry.paths])
     return EntryView(

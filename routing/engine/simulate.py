@@ -239,7 +239,10 @@ class Answer:
             "session_affinity": None
             if self.session_affinity_timeout is None
             else {"timeout_seconds": self.session_affinity_timeout},
-            "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
+            "reasons": [
+                {"code": str(r.code), "message": r.message, **({"more": r.more} if r.more else {})}
+                for r in self.reasons
+            ],
             "family": self.family or None,
             "proxied": self.proxied,
             **({"dns": list(self.dns)} if not self.proxied else {}),
@@ -794,9 +797,5 @@ def _dedupe(notes: list[Reason], *, per_code: int = 3) -> tuple[Reason, ...]:
     for i, note in enumerate(kept):
         extra = counts[str(note.code)] - per_code
         last = all(str(later.code) != str(note.code) for later in kept[i + 1 :])
-        out.append(
-            Reason(note.code, f"{note.message} (and {extra} more like it)")
-            if extra > 0 and last
-            else note
-        )
+        out.append(Reason(note.code, note.message, more=extra) if extra > 0 and last else note)
     return tuple(out)
