@@ -32,14 +32,27 @@ def _traffic(row: Any) -> Traffic:
     return Traffic(**{name: getattr(row, name) for name in TRAFFIC_FIELDS})
 
 
+#: attribute of a ``Cluster`` instance holding its model for the rest of the request.
+_MEMO = "_routescope_cost_inputs"
+
+
 def cost_inputs(cluster: Cluster) -> CostModel:
     """The cost model of ``cluster``: its settings (defaults when never saved) and every
-    Service override."""
+    Service override. Read once per ``Cluster`` instance (one request's): the saving
+    functions below forget it."""
+    memo = cluster.__dict__.get(_MEMO)
+    if memo is None:
+        memo = cluster.__dict__[_MEMO] = _read(cluster)
+    return memo
+
+
+def _read(cluster: Cluster) -> CostModel:
     stored = CostSettings.objects.filter(cluster=cluster).first()
     settings = stored or CostSettings(cluster=cluster)
+    # Saving an override creates the settings row (``_bump``): no row, no override to read.
     overrides = tuple(
         (f"{row.namespace}/{row.name}", _traffic(row))
-        for row in ServiceTraffic.objects.filter(cluster=cluster)
+        for row in (ServiceTraffic.objects.filter(cluster=cluster) if stored else ())
     )
     return CostModel(
         traffic=_traffic(settings),
@@ -67,6 +80,7 @@ def cost_settings(cluster: Cluster) -> SettingsView:
 
 
 def _bump(cluster: Cluster) -> None:
+    cluster.__dict__.pop(_MEMO, None)
     row, _ = CostSettings.objects.get_or_create(cluster=cluster)
     CostSettings.objects.filter(pk=row.pk).update(version=F("version") + 1)
 

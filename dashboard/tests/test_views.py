@@ -81,7 +81,7 @@ def test_overview_query_count_does_not_grow_with_pods(
     # cluster, nav list, 3 counts, proxy config, zone aggregate, nodes drawn, pod counts,
     # endpoints, their Services' names, pods, latest drift report per node, latest sync run,
     # active sync job.
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):  # + the cost model's settings (routing.costs)
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
     assert node is not None
@@ -94,12 +94,12 @@ def test_overview_query_count_does_not_grow_with_pods(
         ]
     )
     overview_cache_clear()  # rows written behind the services' back: no revision bump
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         body = client.get(url).content.decode()
     assert f"+{Pod.objects.filter(node=node).count() - PODS_PER_NODE} more pods" in body
     # A second visit at the same revision reuses the picture: only the per-request reads.
     # cluster, nav list, latest drift report per node, latest sync run, active sync job
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):  # + the cost model's settings
         client.get(url)
 
 
@@ -159,15 +159,15 @@ def test_services_table_query_count_is_fixed(
     url = reverse("dashboard:services", args=["demo"])
     client.get(url)
     with django_assert_num_queries(
-        5
-    ):  # cluster, nav list, count, one page of rows, endpoint counts
+        6
+    ):  # cluster, nav list, count, one page of rows, endpoint counts, cost settings
         client.get(url)
     # 120 more Services (three pages) cost no extra query.
     Service.objects.bulk_create(
         [Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={}) for i in range(120)]
     )
     client.get(url)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert client.get(url, {"page": 2}).status_code == 200
 
 
@@ -238,11 +238,11 @@ def test_detail_and_whatif_query_counts_are_fixed(
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
     # detail: cluster, nav list, the Service row, its endpoints, their nodes.
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):  # + the cost model's settings
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
-    # kube-proxy config.
-    with django_assert_num_queries(6):
+    # kube-proxy config, the cost model's settings.
+    with django_assert_num_queries(7):
         client.get(explorer, query)
 
 
