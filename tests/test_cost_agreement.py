@@ -172,3 +172,37 @@ def test_whatif_page_and_analysis_agree(demo: Any, spec: WhatIfField, value: Any
         checked += 1
     # A value the demo's release refuses everywhere is refused naming the field.
     assert checked or all(spec.name in error for error in refusals), refusals
+
+
+def test_flipping_external_traffic_policy_moves_the_cluster_total(demo: Any) -> None:
+    """Outside clients are part of the bill: eTP=Local keeps load-balancer traffic on the
+    node it lands on, eTP=Cluster spreads it over zones (issue 16: the total did not move)."""
+    from dashboard.answers import cluster_impact
+    from routing.reports import cluster_report
+
+    report = cluster_report(cluster=demo)
+    impact = cluster_impact(
+        cluster=demo,
+        changes={"services": {"shop/checkout": {"externalTrafficPolicy": "Cluster"}}},
+    )
+    assert impact.cost[0] == pytest.approx(report.summary()["cross_zone_usd_per_month"])
+    assert impact.cost[1] > impact.cost[0]
+
+
+def test_etp_local_drops_behind_a_healthy_load_balancer_is_info(demo: Any) -> None:
+    """The expected NodePort drops of an eTP=Local LoadBalancer Service whose health check
+    keeps every client on nodes with an endpoint are not painted as an outage."""
+    from routing.reports import cluster_report
+
+    report = cluster_report(cluster=demo)
+    seen = 0
+    for finding in report.findings:
+        if finding.code != "ETP_LOCAL_DROPS":
+            continue
+        row = report.row(finding.service, finding.port)
+        assert row is not None
+        lb = row.source("lb")
+        healthy = lb is not None and lb.forward_nodes and lb.effective_dropped == 0
+        assert finding.severity == ("info" if healthy else "warning"), finding
+        seen += bool(healthy)
+    assert seen, "the demo has an eTP=Local LoadBalancer behind a healthy health check"
