@@ -141,8 +141,9 @@ class ServiceTrafficForm(forms.Form):
 
     def __init__(self, *args: Any, services: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Chosen by the page's "Show" form (GET), which loads that Service's values.
         self.fields["service"] = forms.ChoiceField(
-            label="Service", choices=[(s, s) for s in services]
+            label="Service", choices=[(s, s) for s in services], widget=forms.HiddenInput
         )
 
 

@@ -126,12 +126,19 @@ def test_settings_page_changes_every_figure(browser, live_server, width, scheme)
     # One Service's own traffic from its page's "edit the cost model" link.
     tab.get_by_role("link", name="edit the cost model").click()
     tab.wait_for_load_state("networkidle")
-    assert tab.locator("#id_service").input_value() == "shop/cache"
-    tab.fill("#id_request_rate", "0")
-    tab.fill("#id_external_request_rate", "0")
+    assert tab.locator("#id_svc-service").input_value() == "shop/cache"
+    expect(tab.locator("[data-chosen-service]")).to_have_text("shop/cache")
+    tab.fill("#id_svc-request_rate", "0")
+    tab.fill("#id_svc-external_request_rate", "0")
     tab.get_by_role("button", name="Save for this Service").click()
     tab.wait_for_load_state("networkidle")
     expect(tab.locator('[data-override="shop/cache"]')).to_be_visible()
+    # Picking another Service shows its own values (the cluster's defaults here).
+    tab.select_option("#pick-service", "shop/cart")
+    tab.get_by_role("button", name="Show its traffic").click()
+    tab.wait_for_load_state("networkidle")
+    assert tab.locator("#id_svc-service").input_value() == "shop/cart"
+    assert float(tab.locator("#id_svc-request_rate").input_value()) == 100.0
     page.shot(f"i16-settings-override-{width}-{scheme}")
     _axe(page, found)
     tab = page.open("/clusters/demo/services/shop/cache/")

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from cluster.models import Cluster
 from routing.engine.whatif_fields import FIELDS
 
 pytestmark = pytest.mark.django_db
@@ -152,21 +153,25 @@ def test_settings_page_is_read_only_for_readers_and_saving_reanalyses(demo, read
     values = {name: form[name].value() for name in form.fields}
     values["price_per_gb"] = 0.05
     assert user.post(url, values).status_code == 302
-    after = cluster_report(cluster=demo)
+
+    def fresh() -> Cluster:  # as every request reads it (cost inputs: once per instance)
+        return Cluster.objects.get(pk=demo.pk)
+
+    after = cluster_report(cluster=fresh())
     assert after is not before and after.model.price_per_gb == 0.05
     assert after.summary()["cross_zone_usd_per_month"] == pytest.approx(
         before.summary()["cross_zone_usd_per_month"] * 5, rel=1e-3
     )
     override = {
-        "service": "shop/cache",
-        "request_rate": 10,
-        "external_request_rate": 0,
-        "request_bytes": 100,
-        "response_bytes": 100,
+        "svc-service": "shop/cache",
+        "svc-request_rate": 10,
+        "svc-external_request_rate": 0,
+        "svc-request_bytes": 100,
+        "svc-response_bytes": 100,
     }
     assert user.post(url, override).status_code == 302
-    assert cluster_report(cluster=demo).model.traffic_for("shop/cache").request_rate == 10
+    assert cluster_report(cluster=fresh()).model.traffic_for("shop/cache").request_rate == 10
     listed = user.get(url).content.decode()
     assert 'data-override="shop/cache"' in listed
     assert user.post(url, {**override, "remove": "1"}).status_code == 302
-    assert cluster_report(cluster=demo).model.traffic_for("shop/cache").request_rate == 100
+    assert cluster_report(cluster=fresh()).model.traffic_for("shop/cache").request_rate == 100

@@ -30,6 +30,9 @@ from routing.costs import (
     service_traffic_save,
 )
 
+#: the per-Service form's prefix (its fields share names with the cluster defaults' form).
+TRAFFIC = "svc"
+
 
 @read_required
 def findings(request: HttpRequest, name: str) -> HttpResponse:
@@ -72,14 +75,14 @@ def cost_settings_page(request: HttpRequest, name: str) -> HttpResponse:
     chosen = request.GET.get("service") or (services[0] if services else "")
     settings_form = CostSettingsForm(instance=stored.settings)
     traffic_form = ServiceTrafficForm(
-        initial=service_traffic_initial(model, chosen), services=services
+        initial=service_traffic_initial(model, chosen), services=services, prefix=TRAFFIC
     )
     if request.method == "POST":
         if not can_edit:
             messages.error(request, "Log in to change the cost model.")
             return redirect(f"{reverse('login')}?next={request.path}")
-        if "remove" in request.POST or "service" in request.POST:
-            traffic_form = ServiceTrafficForm(request.POST, services=services)
+        if f"{TRAFFIC}-service" in request.POST:
+            traffic_form = ServiceTrafficForm(request.POST, services=services, prefix=TRAFFIC)
             if traffic_form.is_valid():
                 data = traffic_form.cleaned_data
                 namespace, _, service = data["service"].partition("/")
@@ -114,6 +117,8 @@ def cost_settings_page(request: HttpRequest, name: str) -> HttpResponse:
         "settings_form": settings_form,
         "traffic_form": traffic_form,
         "overrides": stored.overrides,
+        "services": services,
+        "chosen": chosen,
         "version": stored.settings.version,
         "fingerprint": model.fingerprint(),
     }
