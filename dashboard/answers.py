@@ -24,7 +24,9 @@ from routing.stored_analysis import (
     analysis_status,
     identity,
     stored_figures,
+    stored_findings,
     stored_report,
+    stored_rows,
 )
 
 # The questions, their grouping and the before | after comparison are the one preview's.
@@ -119,12 +121,36 @@ class PageReport:
         self.analysed = shown is not None
         body = stored_report(shown) if shown is not None else {}
         #: the first findings (the overview's), ranked, and how many there are in all.
-        self.findings = [
-            Finding(**{**f, "nodes": tuple(f["nodes"])}) for f in body.get("top_findings", ())
-        ]
+        self.findings = [Finding.from_json(f) for f in body.get("top_findings", ())]
         self.findings_total = body.get("findings_total", 0)
         self._summary = body.get("summary")
         self._figures: dict[str, ServiceFigures] | None = None
+        self._all_findings: list[Finding] | None = None
+        self._costs: dict[str, float] | None = None
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        """Every finding, ranked (the findings page's), read on first use."""
+        if self._all_findings is None:
+            shown = self.status.shown
+            stored = stored_findings(shown) if shown is not None else []
+            self._all_findings = [Finding.from_json(f) for f in stored]
+        return self._all_findings
+
+    def findings_for(self, key: str) -> list[Finding]:
+        """The findings about Service ``key`` (``ns/name``), ranked."""
+        return [f for f in self.all_findings if f.service == key]
+
+    def service_cost(self, key: str) -> float:
+        """Service ``key``'s cross-zone bill, USD/month: the sum over its ports' stored rows
+        (the figure the overview's total adds up, under the cluster's cost model)."""
+        if self._costs is None:
+            shown = self.status.shown
+            costs: dict[str, float] = {}
+            for row in stored_rows(shown) if shown is not None else ():
+                costs[row["service"]] = costs.get(row["service"], 0.0) + row["cost_usd_per_month"]
+            self._costs = costs
+        return self._costs.get(key, 0.0)
 
     @property
     def _rows(self) -> dict[str, ServiceFigures]:

@@ -138,7 +138,7 @@ class EntryView:
     flow: Flow
     bars: list[LoadBar]
     paths: list[PathRow]
-    #: (reason code, first message, how many more sources gave the same code).
+    #: (reason code, first message, how many other distinct lines of that code).
     trail: list[tuple[str, str, int]]
     preserved_everywhere: bool
     outcome: Outcome = field(default_factory=Outcome)
@@ -252,6 +252,8 @@ def entry_view(
     sources, rows = [], []
     expected = [by_design(entry, path, lb_served) for path in entry.paths]
     by_code: dict[str, list[str]] = {}
+    #: per code, the most lines one answer left out (simulate keeps a few per code).
+    hidden: dict[str, int] = {}
     zone_of_target: dict[str, str] = {}
     for path, designed in zip(entry.paths, expected):
         answer = path.answer
@@ -301,6 +303,7 @@ def entry_view(
             messages = by_code.setdefault(item["code"], [])
             if item["message"] not in messages:
                 messages.append(item["message"])
+            hidden[item["code"]] = max(hidden.get(item["code"], 0), item.get("more", 0))
     shares = entry.endpoint_shares
     node_of = {
         ep["ip"]: (ep["node"] or "", ep["zone"] or "")
@@ -321,7 +324,12 @@ def entry_view(
     ]
     # One line per reason: per-node repeats ("node-a2 has no usable endpoint", "node-a3 …")
     # would bury the few distinct reasons a reader needs.
-    trail = [(code, messages[0], len(messages) - 1) for code, messages in by_code.items()]
+    # "more" = the other distinct lines of the code: those shown by any source, plus the
+    # most one answer left out (lines left out by several answers may be the same line).
+    trail = [
+        (code, messages[0], len(messages) - 1 + hidden.get(code, 0))
+        for code, messages in by_code.items()
+    ]
     if by_zone and entry.key != "lb":
         sources = _by_zone(sources, [p.group.zone for p in entry.paths])
     return EntryView(

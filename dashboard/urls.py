@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from dashboard.views import account, jobs, navigation, overview, rules, services, timeline, whatif
+from dashboard.views import (
+    account,
+    findings,
+    jobs,
+    navigation,
+    overview,
+    rules,
+    services,
+    timeline,
+    whatif,
+)
 
 app_name = "dashboard"
 
@@ -49,4 +59,6 @@ urlpatterns = [
     path("clusters/<str:name>/nodes/<str:node>/loss/", navigation.node_loss, name="node-loss"),
     path("clusters/<str:name>/scenarios/", navigation.scenarios, name="scenarios"),
     path("clusters/<str:name>/revision/", navigation.revision, name="revision"),
+    path("clusters/<str:name>/findings/", findings.findings, name="findings"),
+    path("clusters/<str:name>/settings/", findings.cost_settings_page, name="settings"),
 ]

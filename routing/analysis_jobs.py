@@ -44,8 +44,9 @@ from jobs.services import (
     job_reap_dead,
     job_start,
 )
+from routing.costs import cost_inputs
 from routing.engine.analysis import Report, analyze, merge, shard_keys
-from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
+from routing.engine.costmodel import CostModel
 from routing.models import AnalysisPart, ClusterAnalysis
 from routing.reports import cluster_report
 from routing.snapshots import snapshot_for_cluster
@@ -67,7 +68,7 @@ def analysis_inputs(cluster: Cluster) -> dict[str, Any]:
     The one place to add per-cluster settings (a traffic / cost model): a change here
     gives a new fingerprint, so the cluster is analysed again.
     """
-    return {"format": FORMAT, "cost_model": dataclasses.asdict(DEFAULT_COST_MODEL)}
+    return {"format": FORMAT, "cost_model": cost_inputs(cluster).to_json()}
 
 
 def inputs_fingerprint(inputs: dict[str, Any]) -> str:
@@ -78,7 +79,7 @@ def inputs_fingerprint(inputs: dict[str, Any]) -> str:
 
 def cost_model_of(inputs: dict[str, Any]) -> CostModel:
     """The engine's cost model named by ``inputs``."""
-    return CostModel(**inputs["cost_model"])
+    return CostModel.from_json(inputs["cost_model"])
 
 
 def analysis_request(*, cluster: Cluster, shards: int | None = None) -> ClusterAnalysis:
@@ -131,13 +132,8 @@ def analysis_store_inline(*, cluster: Cluster) -> ClusterAnalysis:
     ).first()
     if found is not None:
         return found
-    model = cost_model_of(inputs)
     started = timezone.now()
-    report = (
-        cluster_report(cluster=cluster)
-        if model == DEFAULT_COST_MODEL
-        else analyze(snapshot_for_cluster(cluster=cluster), model=model)
-    )
+    report = cluster_report(cluster=cluster)  # under cost_inputs(cluster), as ``inputs`` says
     with transaction.atomic():
         analysis, _ = ClusterAnalysis.objects.update_or_create(
             cluster=cluster,

@@ -125,15 +125,17 @@ class StateCache:
         return value
 
     def forget(self, *, kind: str | None = None, disk: bool = False) -> None:
-        """Drop ``kind`` (every kind by default) from memory; with ``disk`` its pickles too
+        """Drop ``kind`` and its ``kind:…`` variants (every kind by default) from memory; with
+        ``disk`` its pickles too
         (tests, benchmarks, or rows written behind the revision's back)."""
         with self._guard:
             self._later.clear()
             for values in self._entries.values():
                 if kind is None:
                     values.clear()
-                else:
-                    values.pop(kind, None)
+                else:  # the kind, and its variants "kind:…" (e.g. per cost model)
+                    for name in [k for k in values if k == kind or k.startswith(f"{kind}:")]:
+                        del values[name]
         if disk:
             pattern = "*.pickle" if kind is None else f"*-{kind}.pickle"
             for path in _directory().glob(pattern):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -208,3 +209,54 @@ class AnalysisPart(models.Model):
 
     def __str__(self) -> str:
         return f"Part {self.index} of analysis {self.analysis_id}"
+
+
+class CostSettings(models.Model):
+    """One cluster's traffic and cost model inputs (``routing.engine.costmodel``).
+
+    Defaults are the engine's (``CostModel()``); ``version`` goes up on every save of these
+    settings or of a Service's ``ServiceTraffic``, and is part of what the cached report
+    depends on (through ``routing.costs.cost_inputs(cluster).fingerprint()``)."""
+
+    cluster = models.OneToOneField(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="cost_settings"
+    )
+    request_rate = models.FloatField(default=100.0, validators=[MinValueValidator(0)])
+    external_request_rate = models.FloatField(default=100.0, validators=[MinValueValidator(0)])
+    request_bytes = models.PositiveIntegerField(default=2_048)
+    response_bytes = models.PositiveIntegerField(default=16_384)
+    price_per_gb = models.FloatField(default=0.01, validators=[MinValueValidator(0)])
+    same_node_ms = models.FloatField(default=0.05, validators=[MinValueValidator(0)])
+    same_zone_ms = models.FloatField(default=0.25, validators=[MinValueValidator(0)])
+    cross_zone_ms = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
+    unknown_ms = models.FloatField(default=0.5, validators=[MinValueValidator(0)])
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cost settings of {self.cluster_id} v{self.version}"
+
+
+class ServiceTraffic(models.Model):
+    """One Service's own traffic, overriding the cluster's defaults in ``CostSettings``."""
+
+    cluster = models.ForeignKey(
+        "cluster.Cluster", on_delete=models.CASCADE, related_name="service_traffic"
+    )
+    namespace = models.CharField(max_length=253)
+    name = models.CharField(max_length=253)
+    request_rate = models.FloatField(validators=[MinValueValidator(0)])
+    external_request_rate = models.FloatField(validators=[MinValueValidator(0)])
+    request_bytes = models.PositiveIntegerField()
+    response_bytes = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "namespace", "name"], name="routing_service_traffic_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"

@@ -15,6 +15,8 @@ from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, DumpTooLarge, read_value
 from cluster.models import Cluster
 from cluster.writer import check_objects
+from routing.costs import cost_inputs
+from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.errors import INVALID, EngineError
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
@@ -120,8 +122,10 @@ def simulate_answer(
     family: str | None = None,
     client_ip: str | None = None,
     via_node: str | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> dict[str, Any]:
-    """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints."""
+    """The DESIGN.md simulate answer (``Answer.to_json()``), the same as the CLI prints,
+    priced under ``model`` (a stored cluster's: ``routing.costs.cost_inputs``)."""
     try:
         whatif = WhatIf.for_service(
             service, overrides or {}, proxy_mode=proxy_mode, ipvs_scheduler=ipvs_scheduler
@@ -137,6 +141,7 @@ def simulate_answer(
             family=family,
             client_ip=client_ip,
             via_node=via_node,
+            model=model,
         )
     except EngineError as error:
         raise request_error(error) from None
@@ -205,7 +210,12 @@ def _owner(snapshot: Snapshot, ep: Any) -> str | None:
 
 
 def service_preview(
-    *, snapshot: Snapshot, changes: Mapping[str, Any], service: str, port: str | None = None
+    *,
+    snapshot: Snapshot,
+    changes: Mapping[str, Any],
+    service: str,
+    port: str | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> ServicePreview:
     """One Service's before | after under ``changes`` (its ``port``, else its first): the
     what-if page's preview, the same computation as :func:`scenario_preview`'s."""
@@ -213,7 +223,7 @@ def service_preview(
     found = snapshot.services.get(service)
     ports = [port] if port else [p.name or str(p.port) for p in found.ports[:1]] if found else None
     try:
-        return preview(snapshot, whatif, services=[service], ports=ports).services[0]
+        return preview(snapshot, whatif, services=[service], ports=ports, model=model).services[0]
     except EngineError as error:
         raise request_error(error, context=CHANGES) from None
 
@@ -247,7 +257,13 @@ def scenario_preview(
             )
     whatif = whatif_for(changes)
     try:
-        result = preview(before, whatif, services=keys, sources=list(sources) if sources else None)
+        result = preview(
+            before,
+            whatif,
+            services=keys,
+            sources=list(sources) if sources else None,
+            model=cost_inputs(cluster),
+        )
     except EngineError as error:
         if error.field == "sources":
             raise InputError(error.message, field="sources", code=error.code) from None

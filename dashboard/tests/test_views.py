@@ -80,8 +80,9 @@ def test_overview_query_count_does_not_grow_with_pods(
     overview_cache_clear()  # measure the picture's own queries too
     # cluster, nav list, 3 counts, proxy config, zone aggregate, nodes drawn, pod counts,
     # endpoints, their Services' names, pods, latest drift report per node, latest sync run,
-    # active sync job, the stored analysis of the revision.
-    with django_assert_num_queries(16):
+    # active sync job, the stored analysis of the revision, the cost model's settings
+    # (routing.costs).
+    with django_assert_num_queries(17):
         assert client.get(url).status_code == 200
     node = Node.objects.filter(cluster=demo).first()
     assert node is not None
@@ -99,8 +100,8 @@ def test_overview_query_count_does_not_grow_with_pods(
     assert f"+{Pod.objects.filter(node=node).count() - PODS_PER_NODE} more pods" in body
     # A second visit at the same revision reuses the picture: only the per-request reads.
     # cluster, nav list, latest drift report per node, latest sync run, active sync job,
-    # the stored analysis of the revision
-    with django_assert_num_queries(6):
+    # the stored analysis of the revision, the cost model's settings
+    with django_assert_num_queries(7):
         client.get(url)
 
 
@@ -160,8 +161,8 @@ def test_services_table_query_count_is_fixed(
     url = reverse("dashboard:services", args=["demo"])
     client.get(url)
     # cluster, nav list, the stored analysis of the revision, count, one page of rows,
-    # endpoint counts
-    with django_assert_num_queries(6):
+    # endpoint counts, the cost model's settings
+    with django_assert_num_queries(7):
         client.get(url)
     # 120 more Services (three pages) cost no extra query.
     Service.objects.bulk_create(
@@ -244,13 +245,13 @@ def test_detail_and_whatif_query_counts_are_fixed(
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
     # detail: cluster, nav list, the Service row, its endpoints, their nodes, its saved
-    # timelines (the one-service snapshot, routing.snapshots.service_snapshot, is cached per
-    # state like the node table).
-    with django_assert_num_queries(6):
+    # timelines, the cost model's settings (the one-service snapshot,
+    # routing.snapshots.service_snapshot, is cached per state like the node table).
+    with django_assert_num_queries(7):
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
-    # kube-proxy config.
-    with django_assert_num_queries(6):
+    # kube-proxy config, the cost model's settings.
+    with django_assert_num_queries(7):
         client.get(explorer, query)
 
 

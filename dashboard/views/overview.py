@@ -30,6 +30,8 @@ SWITCH_SECTIONS = {
     "services": "dashboard:services",
     "whatif": "dashboard:whatif",
     "rules": "dashboard:rules",
+    "findings": "dashboard:findings",
+    "settings": "dashboard:settings",
 }
 
 

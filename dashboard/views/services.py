@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from cluster.filters import ServiceFilterSet
 from cluster.models import Service
-from dashboard import answers, facts, flowviews, selectors
+from dashboard import answers, facts, findings, flowviews, selectors
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.costs import cost_inputs
 from routing.engine.simulate import QuestionError
 from routing.engine.unproxied import not_proxied
 from routing.models import SavedTimeline
@@ -94,7 +97,9 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
     error, entries = None, []
     if unproxied is None:
         try:
-            entries = answers.service_entries(snapshot, key, port=request.GET.get("port") or None)
+            entries = answers.service_entries(
+                snapshot, key, port=request.GET.get("port") or None, model=cost_inputs(cluster)
+            )
         except QuestionError as exc:
             error = str(exc)
     context = {
@@ -113,7 +118,22 @@ def service_detail(request: HttpRequest, name: str, namespace: str, service: str
         "saved_list": SavedTimeline.objects.filter(cluster=cluster, service=key).select_related(
             "created_by"
         ),
+        **_findings_section(cluster, key, entries),
     }
     return render_page(
         request, "dashboard/services/detail.html", context, cluster=cluster, section="services"
     )
+
+
+def _findings_section(cluster: Any, key: str, entries: list[Any]) -> dict[str, Any]:
+    """The findings and cost section (``services/_findings.html``): the Service's findings,
+    each an anchor the findings page links to, and its bill under the cost model."""
+    page = answers.report(cluster=cluster)
+    return {
+        "service_findings": findings.links(cluster, page.findings_for(key)),
+        "cost": findings.service_cost_facts(
+            cluster=cluster, key=key, entries=entries, service_bill=page.service_cost(key)
+        )
+        if entries
+        else None,
+    }

@@ -17,6 +17,7 @@ from core.permissions import user_can_operate
 from dashboard import answers, flowviews, patches
 from dashboard.forms import NODE_CHECKBOXES_MAX, SaveScenarioForm, WhatIfForm
 from dashboard.views.common import cluster_or_404, is_htmx, read_required, render_page
+from routing.costs import cost_inputs
 from routing.engine.unproxied import not_proxied
 from routing.models import Scenario
 from routing.selectors import InputError, service_preview, whatif_export
@@ -45,7 +46,9 @@ def _preview(
         changes["scale"] = {workload: form.cleaned_data["scale"]}
     try:
         # The one preview (routing.whatif.preview), as the API's and the CLI's.
-        row = service_preview(snapshot=snapshot, changes=changes, service=key)
+        row = service_preview(
+            snapshot=snapshot, changes=changes, service=key, model=cost_inputs(cluster)
+        )
     except InputError as exc:
         return {"changes": changes, "error": str(exc)}
     unproxied = not_proxied(snapshot, snapshot.services[key])

@@ -245,6 +245,11 @@ class ReasonSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable reason code, e.g. LOCAL_NO_ENDPOINT_ON_NODE.")
     message = serializers.CharField()
+    more = serializers.IntegerField(
+        required=False,
+        help_text="Further distinct lines of this code left out (present when above 0); "
+        "the explain line ends '(and N more like it)'.",
+    )
 
 
 class SimulateAnswerSerializer(serializers.Serializer):

@@ -38,6 +38,8 @@ from routing import bodies
 from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
+from routing.costs import cost_inputs
+from routing.engine.costmodel import DEFAULT_COST_MODEL
 from routing.models import Scenario
 from routing.selectors import (
     engine_scenario,
@@ -135,6 +137,7 @@ class SimulateView(APIView):
             family=data.get("family"),
             client_ip=data.get("client_ip"),
             via_node=data.get("via_node") or None,
+            model=cost_inputs(cluster) if cluster is not None else DEFAULT_COST_MODEL,
         )
         return Response(answer)
 

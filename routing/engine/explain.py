@@ -328,9 +328,13 @@ class Reason:
     #: a ``Code``, or a code from a scheduler module (``routing.engine.ipvs``) kept verbatim.
     code: Code | str
     message: str
+    #: further distinct lines of this code left out of the answer (``simulate`` keeps a
+    #: few per code): the trail says "(and N more like it)".
+    more: int = 0
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+        suffix = f" (and {self.more} more like it)" if self.more else ""
+        return f"{self.code}: {self.message}{suffix}"
 
 
 def reason(code: Code, **params: object) -> Reason:

@@ -33,8 +33,8 @@ from routing.engine.costmodel import (
     CROSS_ZONE,
     DEFAULT_COST_MODEL,
     LOCALITIES,
-    SECONDS_PER_MONTH,
     CostModel,
+    imbalance,
     locality,
 )
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, QuestionError
@@ -248,7 +248,10 @@ class Answer:
             "session_affinity": None
             if self.session_affinity_timeout is None
             else {"timeout_seconds": self.session_affinity_timeout},
-            "reasons": [{"code": str(r.code), "message": r.message} for r in self.reasons],
+            "reasons": [
+                {"code": str(r.code), "message": r.message, **({"more": r.more} if r.more else {})}
+                for r in self.reasons
+            ],
             "family": self.family or None,
             "proxied": self.proxied,
             **({"dns": list(self.dns)} if not self.proxied else {}),
@@ -721,10 +724,8 @@ def simulate(
     ]
     kept = sum(w for p, w in paths if p.action == FORWARD and p.client_ip_preserved)
     positive = [s for _, s in totals.shares.values() if s > 0]
-    bytes_per_s = (
-        model.request_rate
-        * totals.locality.get(CROSS_ZONE, 0.0)
-        * (model.request_bytes + model.response_bytes)
+    bytes_per_s, usd = model.cross_zone(
+        service.key, kind, totals.locality.get(CROSS_ZONE, 0.0), len(service.ports)
     )
     drops = totals.drop_weights
     return Answer(
@@ -750,8 +751,8 @@ def simulate(
         else None,
         scheduler_latency_ms=totals.latency,
         cross_zone_bytes_per_s=bytes_per_s,
-        cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
-        imbalance=(max(positive) / (sum(positive) / len(positive))) if positive else None,
+        cost_usd_per_month=usd,
+        imbalance=imbalance(positive),
         reasons=_dedupe(notes),
         ingress_nodes=ingress,
         session_affinity_timeout=service.affinity_timeout
@@ -833,8 +834,8 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
         loc[
             locality(node, snapshot.zone_of(node), ep.node, ep.zone or snapshot.zone_of(ep.node))
         ] += share
-    bytes_per_s = (
-        model.request_rate * loc.get(CROSS_ZONE, 0.0) * (model.request_bytes + model.response_bytes)
+    bytes_per_s, usd = model.cross_zone(
+        service.key, kind, loc.get(CROSS_ZONE, 0.0), len(service.ports)
     )
     return Answer(
         service=service.key,
@@ -853,7 +854,7 @@ def _not_proxied(snapshot: Snapshot, question: Question, model: CostModel) -> An
         expected_latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) if eps else None,
         scheduler_latency_ms=None,
         cross_zone_bytes_per_s=bytes_per_s,
-        cost_usd_per_month=bytes_per_s * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        cost_usd_per_month=usd,
         imbalance=1.0 if eps else None,
         reasons=(found.reason,),
         proxied=False,
@@ -903,9 +904,5 @@ def _dedupe(notes: list[Reason], *, per_code: int = 3) -> tuple[Reason, ...]:
     for i, note in enumerate(kept):
         extra = counts[str(note.code)] - per_code
         last = all(str(later.code) != str(note.code) for later in kept[i + 1 :])
-        out.append(
-            Reason(note.code, f"{note.message} (and {extra} more like it)")
-            if extra > 0 and last
-            else note
-        )
+        out.append(Reason(note.code, note.message, more=extra) if extra > 0 and last else note)
     return tuple(out)

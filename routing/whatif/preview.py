@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.errors import UNKNOWN, QuestionError
 from routing.engine.scenario import AnswerDiff, Scenario, apply_scenario, sends_traffic
 from routing.engine.simulate import Question, simulate
@@ -48,8 +49,10 @@ def ask(
     family: str | None = None,
     client_ip: str | None = None,
     via_node: str | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> dict[str, Any]:
-    """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``.
+    """The simulate answer (DESIGN.md JSON) to one question on ``snapshot`` after ``whatif``,
+    priced under ``model``.
 
     Raises the engine's ``ScenarioError`` / ``QuestionError`` (``routing.whatif.errors``
     names the request field)."""
@@ -64,7 +67,7 @@ def ask(
         client_ip=client_ip,
         via_node=via_node,
     )
-    return simulate(after, question).to_json()
+    return simulate(after, question, model=model).to_json()
 
 
 @dataclass(frozen=True)
@@ -140,12 +143,16 @@ class Entry:
 
     @property
     def cost_usd_per_month(self) -> float:
-        """Cross-zone cost of the entry: every source node sends the cost model's rate."""
+        """Cross-zone cost of the entry: the Service's rate is spread evenly over the source
+        nodes (``costmodel``), so the node-weighted mean of the answers' costs — the
+        analysis' figure for this way in."""
+        total = sum(p.group.weight for p in self.paths) or 1
         return float(
             sum(
                 (p.answer.get("cost") or {}).get("usd_per_month", 0.0) * p.group.weight
                 for p in self.paths
             )
+            / total
         )
 
     @property
@@ -238,12 +245,13 @@ def _ask_groups(
     kind: str,
     to: str,
     port: str,
+    model: CostModel,
 ) -> list[PathAnswer]:
     paths = []
     for group in groups:
         source = f"{kind}:{group.nodes[0]}"
         answer = simulate(
-            snapshot, Question(service=service.key, source=source, to=to, port=port)
+            snapshot, Question(service=service.key, source=source, to=to, port=port), model=model
         ).to_json()
         paths.append(PathAnswer(group, source, answer))
     return paths
@@ -267,6 +275,7 @@ def service_entries(
     *,
     port: str | None = None,
     groups: list[SourceGroup] | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> list[Entry]:
     """Every way into Service ``key`` (``port``, else its first) on ``snapshot``.
 
@@ -283,7 +292,7 @@ def service_entries(
             "pod",
             "Pods → ClusterIP",
             "clusterip",
-            _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name),
+            _ask_groups(snapshot, service, groups, "pod", "clusterip", port_name, model),
             port_name,
         )
     ]
@@ -293,12 +302,14 @@ def service_entries(
                 "nodeport",
                 "External clients → NodePort",
                 "nodeport",
-                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name),
+                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name, model),
                 port_name,
             )
         )
     if service.type == "LoadBalancer":
-        answer = simulate(snapshot, Question(service=key, source="lb", port=port_name)).to_json()
+        answer = simulate(
+            snapshot, Question(service=key, source="lb", port=port_name), model=model
+        ).to_json()
         entries.append(
             Entry(
                 "lb",
@@ -319,7 +330,13 @@ _ENTRY_OF = {
 }
 
 
-def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[str]) -> list[Entry]:
+def source_entries(
+    snapshot: Snapshot,
+    key: str,
+    port: str,
+    sources: Sequence[str],
+    model: CostModel = DEFAULT_COST_MODEL,
+) -> list[Entry]:
     """Entries for explicitly named sources (each one node, or the LB); a source with no
     way into this port (e.g. external:NODE without a nodePort) is left out."""
     entries: dict[str, Entry] = {}
@@ -330,7 +347,7 @@ def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[st
         entry_key, title, to = _ENTRY_OF[kind]
         try:
             answer = simulate(
-                snapshot, Question(service=key, source=source, to=to, port=port)
+                snapshot, Question(service=key, source=source, to=to, port=port), model=model
             ).to_json()
         except QuestionError as error:
             if error.field == "source" and error.code == UNKNOWN:
@@ -343,6 +360,21 @@ def source_entries(snapshot: Snapshot, key: str, port: str, sources: Sequence[st
             PathAnswer(group, source, answer)
         )
     return list(entries.values())
+
+
+def service_cost(entries: Iterable[Entry]) -> float:
+    """The cross-zone bill (USD/month) of the ports ``entries`` cover: per port, pod calls
+    plus outside clients (the load balancer, else the NodePort) — the analysis' rule
+    (``ServiceRow.cost_usd_per_month``), so pages and findings show one number."""
+    by_port: dict[str, dict[str, Entry]] = {}
+    for entry in entries:
+        by_port.setdefault(entry.port, {})[entry.key] = entry
+    return sum(
+        way.cost_usd_per_month
+        for ways in by_port.values()
+        for way in (ways.get("pod"), ways.get("lb") or ways.get("nodeport"))
+        if way is not None
+    )
 
 
 @dataclass
@@ -514,6 +546,7 @@ def preview(
     services: Sequence[str],
     ports: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
+    model: CostModel = DEFAULT_COST_MODEL,
 ) -> Preview:
     """Before | after of ``whatif`` for ``services`` (each port, or only ``ports``), from
     every node grouped by the module's rule, or from the named ``sources`` only.
@@ -534,15 +567,19 @@ def preview(
         for port in names if ports is None else [p for p in names if p in ports]:
             if sources:
                 compared += compare(
-                    source_entries(before, key, port, sources),
-                    source_entries(after, key, port, _senders(scenario, sources)),
+                    source_entries(before, key, port, sources, model),
+                    source_entries(after, key, port, _senders(scenario, sources), model),
                 )
             else:
                 groups = whatif_groups(before, after, key, whatif.touched_nodes)
                 compared += compare(
-                    service_entries(before, key, port=port, groups=groups),
+                    service_entries(before, key, port=port, groups=groups, model=model),
                     service_entries(
-                        after, key, port=port, groups=_sending_groups(scenario, groups)
+                        after,
+                        key,
+                        port=port,
+                        groups=_sending_groups(scenario, groups),
+                        model=model,
                     ),
                 )
         rows.append(ServicePreview(key, service.type, compared))

@@ -21,8 +21,8 @@ from routing.engine.costmodel import (
     CROSS_ZONE,
     DEFAULT_COST_MODEL,
     LOCALITIES,
-    SECONDS_PER_MONTH,
     CostModel,
+    imbalance,
 )
 from routing.engine.families import families
 from routing.engine.snapshot import Snapshot
@@ -154,15 +154,18 @@ def _analyze(snapshot: Snapshot, model: CostModel, services: Collection[str] | N
 
 
 def source_stats(
-    agg: SourceAggregate, endpoints: tuple[Endpoint, ...], model: CostModel
+    agg: SourceAggregate,
+    endpoints: tuple[Endpoint, ...],
+    model: CostModel,
+    service: str = "",
+    ports: int = 1,
 ) -> SourceStats:
-    """Turn a raw aggregate (shares of all connections) into report figures."""
+    """Turn a raw aggregate (shares of all connections) into report figures; the cost is
+    ``service``'s (one of its ``ports``) under ``model``."""
     forwarded = sum(agg.locality)
     loc = dict(zip(LOCALITIES, agg.locality, strict=True))
-    positive = [s for s in agg.shares if s > 0]
-    cross_bytes = (
-        model.request_rate * loc[CROSS_ZONE] * (model.request_bytes + model.response_bytes)
-    )
+    kind = "pod" if agg.source == "pod-external" else agg.source
+    cross_bytes, usd = model.cross_zone(service, kind, loc[CROSS_ZONE], ports)
     drop_reason = (
         max(agg.drop_reasons, key=lambda k: (agg.drop_reasons[k], k)) if agg.drop_reasons else None
     )
@@ -178,12 +181,12 @@ def source_stats(
         drop_reason=drop_reason or None,
         locality={k: (v / forwarded if forwarded > 1e-12 else 0.0) for k, v in loc.items()},
         client_ip_preserved=agg.preserved / forwarded if forwarded > 1e-12 else 0.0,
-        imbalance=max(positive) * len(positive) / sum(positive) if positive else None,
+        imbalance=imbalance(agg.shares),
         latency_ms=sum(model.hop_ms(k) * v for k, v in loc.items()) / forwarded
         if forwarded > 1e-12
         else None,
         cross_zone_bytes_per_s=cross_bytes,
-        cost_usd_per_month=cross_bytes * SECONDS_PER_MONTH / 1e9 * model.price_per_gb,
+        cost_usd_per_month=usd,
         port_endpoints=endpoints,
         shares=tuple(agg.shares),
         lb_fail_open=agg.lb_fail_open,
@@ -194,7 +197,9 @@ def source_stats(
 
 def _row(pa: PortAnalysis, model: CostModel, nodes_total: int) -> ServiceRow:
     service, port, eps = pa.service, pa.port, pa.endpoints
-    sources = tuple(source_stats(agg, eps, model) for agg in pa.sources)
+    sources = tuple(
+        source_stats(agg, eps, model, service.key, len(service.ports)) for agg in pa.sources
+    )
     pod = sources[0]
     return ServiceRow(
         service=service.key,

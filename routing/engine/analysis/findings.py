@@ -8,6 +8,7 @@ severity weight, so a critical drop of 60% outranks a warning about 90% imbalanc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from routing.engine.analysis.model import PortAnalysis
 from routing.engine.analysis.report import EndpointShare, Finding, ServiceRow, SourceStats
@@ -123,8 +124,28 @@ def itp_local_drops(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
 
 
 def etp_local_drops(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
-    """eTP=Local and a node without a local endpoint: NodePort clients there time out."""
-    return _drops(row, pa, "external", "ETP_LOCAL_DROPS", "warning", "externalTrafficPolicy")
+    """eTP=Local and a node without a local endpoint: NodePort clients there time out.
+
+    Behind a load balancer whose health check (``healthCheckNodePort``) keeps every client
+    off those nodes this is the policy working as designed: info, not a warning."""
+    found = _drops(row, pa, "external", "ETP_LOCAL_DROPS", "warning", "externalTrafficPolicy")
+    lb = row.source("lb")
+    if found is None or lb is None or lb.effective_dropped > 0 or not lb.forward_nodes:
+        return found
+    message = (
+        found.message + "; expected: the load balancer's health check sends its clients only "
+        "to nodes with a local endpoint, so only clients dialling a node's NodePort directly "
+        "are affected"
+    )
+    return _finding(
+        row,
+        found.code,
+        "info",
+        found.impact / WEIGHT["warning"],
+        message,
+        nodes=found.nodes,
+        source="external",
+    )
 
 
 def lb_fail_open(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
@@ -166,10 +187,10 @@ def _imbalance(
     eps = stats.endpoints
     top = max(eps, key=lambda e: (e.share, e.ip))
     low = min(eps, key=lambda e: (e.share, e.ip))
-    ratio = top.share / low.share
+    # The one imbalance figure (costmodel.imbalance: busiest / mean), as the tables show it.
     message = (
-        f"{prefix}{_describe(top)} takes {ratio:.1f}× the traffic of {_describe(low)} "
-        f"({_SOURCE_WORDS[stats.source]})"
+        f"{prefix}imbalance {stats.imbalance:.2f}× ({_SOURCE_WORDS[stats.source]}): "
+        f"{_describe(top)} takes {top.share:.0%}, {_describe(low)} {low.share:.0%}"
     )
     return _finding(
         row,
@@ -275,9 +296,10 @@ def cross_zone_cost(row: ServiceRow, pa: PortAnalysis) -> Finding | None:
     if pod is None or pod.locality.get(CROSS_ZONE, 0.0) < CROSS_ZONE_THRESHOLD:
         return None
     share = pod.locality[CROSS_ZONE]
+    # The port's whole bill (pods and outside clients), the figure every page shows.
     message = (
-        f"cross-zone traffic share {share:.0%} costs ${pod.cost_usd_per_month:,.2f}/month at the "
-        "model's request rate"
+        f"{share:.0%} of pod calls cross a zone: this port's cross-zone bill is "
+        f"${row.cost_usd_per_month:,.2f}/month under the cluster's cost model"
     )
     return _finding(row, "CROSS_ZONE_COST", "info", share, message, source="pod")
 
@@ -297,9 +319,30 @@ RULES: tuple[Callable[[ServiceRow, PortAnalysis], Finding | None], ...] = (
 )
 
 
+def fix_for(finding: Finding, row: ServiceRow) -> tuple[str, str] | None:
+    """The one-field what-if that removes ``finding`` (the findings page's "try the fix"),
+    or None when no Service field does (e.g. no endpoints at all, hints ignored)."""
+    itp, etp = row.internal_traffic_policy, row.external_traffic_policy
+    code = finding.code
+    if code == "ITP_LOCAL_DROPS" or (code == "LOAD_IMBALANCE" and itp == "Local"):
+        return ("internalTrafficPolicy", "Cluster")
+    if code in ("ETP_LOCAL_DROPS", "ETP_LOCAL_IMBALANCE", "LB_NO_HEALTHY_NODE") and etp == "Local":
+        return ("externalTrafficPolicy", "Cluster")
+    if code == "IPVS_LOCAL_FALLBACK":
+        if finding.source == "pod" and itp == "Local":
+            return ("internalTrafficPolicy", "Cluster")
+        return ("externalTrafficPolicy", "Cluster") if etp == "Local" else None
+    if code == "CLIENT_IP_LOST" and etp == "Cluster":
+        return ("externalTrafficPolicy", "Local")
+    # CROSS_ZONE_COST has none: trafficDistribution keeps calls in their zone only where
+    # every zone has endpoints, which a Service field cannot promise.
+    return None
+
+
 def findings_for(row: ServiceRow, pa: PortAnalysis) -> list[Finding]:
-    """Every finding about one service port."""
-    return [f for rule in RULES if (f := rule(row, pa)) is not None]
+    """Every finding about one service port, each with the what-if that removes it."""
+    found = [f for rule in RULES if (f := rule(row, pa)) is not None]
+    return [replace(f, fix=fix_for(f, row)) for f in found]
 
 
 def rank(findings: Iterable[Finding]) -> tuple[Finding, ...]:

@@ -182,6 +182,24 @@ class ServiceRow:
         return max((s.effective_dropped for s in self.sources), default=0.0)
 
     @property
+    def external_way(self) -> SourceStats | None:
+        """The way outside clients come in, priced at the external rate: the load balancer,
+        else the NodePort (None for a Service with neither)."""
+        lb = self.source("lb")
+        if lb is not None:
+            return lb
+        external = self.source("external")
+        return external if external is not None and external.to == "nodeport" else None
+
+    @property
+    def cost_usd_per_month(self) -> float:
+        """This port's cross-zone bill: pod calls plus outside clients (``costmodel``)."""
+        pod, external = self.source("pod"), self.external_way
+        return (pod.cost_usd_per_month if pod else 0.0) + (
+            external.cost_usd_per_month if external else 0.0
+        )
+
+    @property
     def worst_imbalance(self) -> float | None:
         """The highest imbalance over the source classes."""
         values = [s.imbalance for s in self.sources if s.imbalance is not None]
@@ -218,6 +236,7 @@ class ServiceRow:
             "effective_dropped": round(self.worst_effective_dropped, 6),
             "imbalance": None if self.worst_imbalance is None else round(self.worst_imbalance, 4),
             "locality": pod["locality"] if pod else None,
+            "cost_usd_per_month": round(self.cost_usd_per_month, 4),
             "sources": sources,
         }
 
@@ -239,6 +258,24 @@ class Finding:
     #: nodes named by the finding (capped at 20).
     nodes: tuple[str, ...] = ()
     source: str | None = None
+    #: the what-if that removes it: (field of ``whatif_fields.FIELDS``, value), or None.
+    fix: tuple[str, str] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        """The finding ``to_json`` wrote (a stored analysis' findings, read by the pages)."""
+        fix = data.get("fix")
+        return cls(
+            code=data["code"],
+            severity=data["severity"],
+            impact=data["impact"],
+            service=data["service"],
+            port=data["port"],
+            message=data["message"],
+            nodes=tuple(data.get("nodes") or ()),
+            source=data.get("source"),
+            fix=None if fix is None else (fix["field"], fix["value"]),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -251,6 +288,7 @@ class Finding:
             "source": self.source,
             "message": self.message,
             "nodes": list(self.nodes),
+            "fix": None if self.fix is None else {"field": self.fix[0], "value": self.fix[1]},
         }
 
 
@@ -283,6 +321,10 @@ class Report:
         """Findings about ``service`` (``ns/name``), ranked."""
         return tuple(f for f in self.findings if f.service == service)
 
+    def service_cost(self, service: str) -> float:
+        """Service ``service``'s cross-zone bill, USD/month: the sum over its ports."""
+        return sum(r.cost_usd_per_month for r in self.rows if r.service == service)
+
     def summary(self) -> dict[str, Any]:
         """Cluster totals: counts by severity and code, and the cross-zone bill."""
         by_severity = {s: 0 for s in SEVERITIES}
@@ -290,7 +332,7 @@ class Report:
         for f in self.findings:
             by_severity[f.severity] += 1
             by_code[f.code] = by_code.get(f.code, 0) + 1
-        cost = sum(s.cost_usd_per_month for r in self.rows for s in r.sources if s.source == "pod")
+        cost = sum(r.cost_usd_per_month for r in self.rows)
         return {
             "nodes": self.nodes,
             "zones": list(self.zones),
@@ -318,6 +360,7 @@ class Report:
             "summary": self.summary(),
             "cost_model": {
                 "request_rate": self.model.request_rate,
+                "external_request_rate": self.model.external_request_rate,
                 "request_bytes": self.model.request_bytes,
                 "response_bytes": self.model.response_bytes,
                 "price_per_gb": self.model.price_per_gb,

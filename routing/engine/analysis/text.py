@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from routing.engine.analysis.report import Report, ServiceRow
+from routing.engine.costmodel import LOCALITIES, LOCALITY_LABELS
 
 _HEADER = (
     "SERVICE:PORT",
@@ -12,7 +13,7 @@ _HEADER = (
     "COVERED",
     "DROP",
     "IMBAL",
-    "NODE/ZONE/CROSS",
+    "NODE/ZONE/CROSS/NO-ZONE",
     "SOURCES",
 )
 
@@ -36,10 +37,7 @@ def _cells(row: ServiceRow) -> tuple[str, ...]:
         f"{row.nodes_covered}/{row.nodes_total}",
         f"{row.worst_dropped:.0%}",
         "-" if imbalance is None else f"{imbalance:.2f}",
-        (
-            f"{loc.get('same_node', 0):.0%}/{loc.get('same_zone', 0):.0%}/"
-            f"{loc.get('cross_zone', 0):.0%}"
-        ),
+        "/".join(f"{loc.get(k, 0):.0%}" for k in LOCALITIES),
         ",".join(s.source for s in row.sources),
     )
 
@@ -51,7 +49,7 @@ def _detail(row: ServiceRow, max_endpoints: int = 10) -> list[str]:
         f"externalTrafficPolicy={row.external_traffic_policy}):"
     ]
     for s in row.sources:
-        loc = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in s.locality.items() if v)
+        loc = ", ".join(f"{LOCALITY_LABELS[k]} {v:.0%}" for k, v in s.locality.items() if v)
         lines.append(
             f"  {s.source} -> {s.to}: {s.nodes} node(s): {s.forward_nodes} forward, "
             f"{s.drop_nodes} drop, "
@@ -85,7 +83,8 @@ def render_text(report: Report, *, max_findings: int | None = 50, detail: bool =
         f"{report.nodes} nodes, zones: {zones}; kube-proxy: {modes}; "
         f"{report.services} services, {len(report.rows)} service port(s); "
         f"cross-zone bill {summary['cross_zone_usd_per_month']:,.2f} USD/month "
-        f"at {report.model.request_rate:g} req/s per service",
+        f"at {report.model.request_rate:g} req/s from pods and "
+        f"{report.model.external_request_rate:g} req/s from outside per service",
         "",
     ]
     table = [_HEADER, *(_cells(r) for r in report.rows)]

@@ -214,7 +214,10 @@ CASES = (
             "shares": {"10.0.0.1": 0.5, "10.0.0.2": 1 / 6, "10.0.0.3": 1 / 6, "10.0.0.4": 1 / 6},
         },
         findings=(
-            ("ETP_LOCAL_IMBALANCE", "pod web-7 on n2 takes 3.0× the traffic of pod web-1 on n5"),
+            (
+                "ETP_LOCAL_IMBALANCE",
+                "imbalance 2.00× (load-balancer clients): pod web-7 on n2 takes 50%",
+            ),
         ),
         absent=("CLIENT_IP_LOST",),
     ),
@@ -303,7 +306,12 @@ CASES = (
             "locality": {"same_node": 0.25, "same_zone": 0.25, "cross_zone": 0.5, "unknown": 0.0},
             "cost_usd_per_month": 100 * 0.5 * 18432 * 2_592_000 / 1e9 * 0.01,
         },
-        findings=(("CROSS_ZONE_COST", "cross-zone traffic share 50% costs $23.89/month"),),
+        findings=(
+            (
+                "CROSS_ZONE_COST",
+                "50% of pod calls cross a zone: this port's cross-zone bill is $23.89/month",
+            ),
+        ),
     ),
     Case(
         "LB with no healthy backend fails open and the Local nodes drop",

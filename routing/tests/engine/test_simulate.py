@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from routing.engine.costmodel import CostModel
+from routing.engine.costmodel import CostModel, Traffic
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import diff_answers
 from routing.engine.simulate import Question, QuestionError, simulate
@@ -169,9 +169,7 @@ def test_locality_latency_and_cost_follow_the_model() -> None:
         same_node_ms=1,
         same_zone_ms=2,
         cross_zone_ms=10,
-        request_rate=10,
-        request_bytes=500,
-        response_bytes=500,
+        traffic=Traffic(request_rate=10, request_bytes=500, response_bytes=500),
         price_per_gb=1.0,
     )
     answer = simulate(s, Question(service="default/web", source="pod:n2"), model=model).to_json()
