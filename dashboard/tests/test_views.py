@@ -95,7 +95,7 @@ def test_overview_query_count_does_not_grow_with_pods(
         ]
     )
     overview_cache_clear()  # rows written behind the services' back: no revision bump
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(17):
         body = client.get(url).content.decode()
     assert f"+{Pod.objects.filter(node=node).count() - PODS_PER_NODE} more pods" in body
     # A second visit at the same revision reuses the picture: only the per-request reads.
@@ -169,7 +169,7 @@ def test_services_table_query_count_is_fixed(
         [Service(cluster=demo, namespace="bulk", name=f"svc-{i}", raw={}) for i in range(120)]
     )
     client.get(url)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert client.get(url, {"page": 2}).status_code == 200
 
 
@@ -245,9 +245,10 @@ def test_detail_and_whatif_query_counts_are_fixed(
     query = {"service": "shop/checkout", "etp": "Cluster"}
     client.get(detail), client.get(explorer, query)
     # detail: cluster, nav list, the Service row, its endpoints, their nodes, its saved
-    # timelines, the cost model's settings (the one-service snapshot,
-    # routing.snapshots.service_snapshot, is cached per state like the node table).
-    with django_assert_num_queries(7):
+    # timelines, the cost model's settings, the stored analysis (its findings and bill; the
+    # one-service snapshot, routing.snapshots.service_snapshot, is cached per state like
+    # the node table).
+    with django_assert_num_queries(8):
         client.get(detail)
     # explorer: cluster, nav list, service picks, saved scenarios, the patch's Service rows,
     # kube-proxy config, the cost model's settings.
