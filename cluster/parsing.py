@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, check_value, quote
+from cluster.fast_checks import identity_checks_out
 from cluster.fields import ObjectError, Reader, type_name
 from cluster.k8s_names import (
     ANNOTATIONS_MAX_BYTES,
@@ -52,6 +53,10 @@ def identify(obj: dict[str, Any], *, index: int, namespaced: bool) -> tuple[str,
     as ``kubectl apply`` would refuse it.
     """
     kind = obj["kind"]
+    known = identity_checks_out(obj, namespaced=namespaced)  # the common case, in one C pass
+    if known is not None:
+        namespace, name = known
+        return namespace, name, Reader(f"{kind} {namespace + '/' if namespace else ''}{name}")
     anonymous = Reader(f"{kind} (object {index + 1})")
     meta = anonymous.mapping(obj, "metadata", path="metadata", required=True)
     name = anonymous.get(meta, "name", str, path="metadata.name", required=True)
