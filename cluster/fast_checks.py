@@ -260,7 +260,7 @@ class _SliceFQDN(_SliceCommon):
 
 
 #: Slices by ``addressType``; IPv6 ones (ipaddress-checked) always take the parser.
-_SLICES: dict[Any, type[_SliceCommon]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+_SLICES: dict[str, type[_SliceCommon]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
 
 
 def pod_checks_out(obj: dict[str, Any]) -> bool:
@@ -274,7 +274,8 @@ def pod_checks_out(obj: dict[str, Any]) -> bool:
 
 def slice_checks_out(obj: dict[str, Any]) -> bool:
     """True when ``parse_slice`` accepts ``obj`` (False: ask it)."""
-    shape = _SLICES.get(obj.get("addressType"))
+    address_type = obj.get("addressType")
+    shape = _SLICES.get(address_type) if isinstance(address_type, str) else None
     if shape is None:
         return False
     try:
