@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, check_value, quote
+from cluster.fast_checks import identity_checks_out
 from cluster.fields import ObjectError, Reader, type_name
 from cluster.k8s_names import (
     ANNOTATIONS_MAX_BYTES,
@@ -51,6 +52,17 @@ def identify(obj: dict[str, Any], *, index: int, namespaced: bool) -> tuple[str,
     server's rules (see ``cluster.k8s_names``): a Service named ``a/b`` is refused here,
     as ``kubectl apply`` would refuse it.
     """
+    known = identity_checks_out(obj, namespaced=namespaced)  # the common case, in one C pass
+    if known is None:
+        return identify_exactly(obj, index=index, namespaced=namespaced)
+    namespace, name = known
+    return namespace, name, Reader(f"{obj['kind']} {namespace + '/' if namespace else ''}{name}")
+
+
+def identify_exactly(
+    obj: dict[str, Any], *, index: int, namespaced: bool
+) -> tuple[str, str, Reader]:
+    """``identify`` field by field: the one wording of every refusal."""
     kind = obj["kind"]
     anonymous = Reader(f"{kind} (object {index + 1})")
     meta = anonymous.mapping(obj, "metadata", path="metadata", required=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from cluster.bounds import DEFAULT_LIMITS, Limits
 from cluster.dump_json import collector_paused
+from cluster.fast_checks import pod_checks_out, slice_checks_out
 from cluster.fields import ObjectError, Reader
 from cluster.parsing import (
     identify,
@@ -168,7 +169,10 @@ def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LI
             parse_node(obj, reader, name)
         for obj, reader, namespace, name in plan.services:
             parse_service(obj, reader, namespace, name)
+        # The hot kinds: one C pass each; the parsers (and their messages) when it says no.
         for obj, reader, namespace, name in plan.slices:
-            parse_slice(obj, reader, namespace, name)
+            if not slice_checks_out(obj):
+                parse_slice(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.pods:
-            parse_pod(obj, reader, namespace, name)
+            if not pod_checks_out(obj):
+                parse_pod(obj, reader, namespace, name)

@@ -1,0 +1,287 @@
+"""The importer's checks of the hot kinds in one C pass: msgspec shapes of Pod and EndpointSlice.
+
+Pure (no Django). A large dump is almost all Pods and EndpointSlices, and walking them
+field by field through :class:`cluster.fields.Reader` is most of what checking a dump
+costs. Each ``*_checks_out`` here converts an object to a :mod:`msgspec` Struct that
+spells out, as types and constraints, everything ``cluster.parsing.parse_pod`` /
+``cluster.slice_parsing.parse_slice`` hold the object to. It answers True only for an
+object those parsers accept (the conversion is done in C and the result thrown away); on
+anything else, or anything it does not model (an IPv6 address, a long port list...), it
+answers False and the caller runs the parser, whose ``ObjectError`` is then the only
+wording a user ever sees. The shapes may refuse more than the parsers (a malformed
+condition after the Ready one, say): that only costs the slow path, never a message.
+
+``tests/test_fast_checks.py`` holds both to the same verdicts over generated objects with
+single-field corruptions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, field
+
+from cluster.fields import _OCTET
+from cluster.k8s_names import ANNOTATIONS_MAX_BYTES, check_dns1123_label
+
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+#: A dotted-quad IPv4 address, as ``Reader.ip``'s fast regex takes it (others: slow path).
+IPv4 = Annotated[str, Meta(pattern=rf"\A{_IPV4}\Z")]
+#: "" or an IPv4 address (a Pod's ``status.podIP``: empty means unset).
+IPv4OrEmpty = Annotated[str, Meta(pattern=rf"\A(?:{_IPV4})?\Z")]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+#: IsValidPortName (``cluster.k8s_names.check_port_name``), or "" (unset).
+_PORT_NAME = r"(?=[-a-z0-9]{1,15}\Z)(?=.*[a-z])(?!.*--)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+PortName = Annotated[str, Meta(pattern=rf"\A(?:{_PORT_NAME})?\Z")]
+Protocol = Literal["TCP", "UDP", "SCTP", ""]
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
+#: IsDNS1123Label, or "" (a namespace left out is "default").
+Namespace = Annotated[str, Meta(max_length=63, pattern=rf"\A(?:{_LABEL})?\Z")]
+Subdomain = Annotated[str, Meta(max_length=253, pattern=rf"\A{_SUBDOMAIN}\Z")]
+Dns1035 = Annotated[str, Meta(max_length=63, pattern=r"\A[a-z](?:[-a-z0-9]*[a-z0-9])?\Z")]
+_NAME_PART = r"(?=[^/]{1,63}\Z)(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z"
+#: IsQualifiedName: a label key.
+LabelKey = Annotated[str, Meta(pattern=rf"\A(?:(?=[^/]{{1,253}}/){_SUBDOMAIN}/)?{_NAME_PART}")]
+#: IsQualifiedName of the lowercased key: an annotation key.
+_ANY_CASE_SUBDOMAIN = _SUBDOMAIN.replace("a-z", "a-zA-Z")
+AnnotationKey = Annotated[
+    str, Meta(pattern=rf"\A(?:(?=[^/]{{1,253}}/){_ANY_CASE_SUBDOMAIN}/)?{_NAME_PART}")
+]
+LabelValue = Annotated[
+    str, Meta(max_length=63, pattern=r"\A(?:(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
+]
+Strings = dict[str, str]
+
+
+class _Shape(msgspec.Struct, gc=False, kw_only=True):
+    """No cycles and thrown away at once: no GC tracking; required fields anywhere."""
+
+
+# -- Names (``cluster.parsing.identify``) ------------------------------------------------
+
+
+class _Meta(_Shape):
+    name: str
+    namespace: Namespace | None = None
+    labels: dict[LabelKey, LabelValue] | None = None
+    annotations: dict[AnnotationKey, Any] | None = None
+
+
+class _SubdomainMeta(_Meta, kw_only=True):
+    name: Subdomain
+
+
+class _ServiceMeta(_Meta, kw_only=True):
+    name: Dns1035
+
+
+class _Named(_Shape):
+    metadata: _Meta
+
+
+class _NamedService(_Named):
+    metadata: _ServiceMeta
+
+
+class _NamedSubdomain(_Named):
+    metadata: _SubdomainMeta
+
+
+#: ``cluster.k8s_names.NAME_RULES`` as shapes.
+_NAMED: dict[str, type[_Named]] = {
+    "Service": _NamedService,
+    "Node": _NamedSubdomain,
+    "Pod": _NamedSubdomain,
+    "EndpointSlice": _NamedSubdomain,
+    "ConfigMap": _NamedSubdomain,
+}
+
+
+def identity_checks_out(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, str] | None:
+    """``(namespace, name)`` when ``identify`` accepts ``obj``'s metadata (None: ask it)."""
+    shape = _NAMED.get(obj["kind"])
+    if shape is None:
+        return None
+    try:
+        meta = msgspec.convert(obj, shape).metadata
+    except msgspec.ValidationError:
+        return None
+    annotations = meta.annotations
+    if annotations:
+        size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
+        if size > ANNOTATIONS_MAX_BYTES:
+            return None
+    return (meta.namespace or "default") if namespaced else "", meta.name
+
+
+# -- Pod (``parse_pod`` and ``_pod_parts``) ------------------------------------------------
+
+
+class _OwnerRef(_Shape):
+    kind: str | None = None
+    name: str | None = None
+
+
+class _PodMeta(_Shape):
+    uid: str | None = None
+    labels: Strings | None = None
+    owner_references: list[_OwnerRef] | None = field(default=None, name="ownerReferences")
+
+
+class _KeyToPath(_Shape):
+    key: str | None = None
+    path: str | None = None
+
+
+class _ConfigMapSource(_Shape):
+    name: str | None = None
+    items: list[_KeyToPath] | None = None
+
+
+class _Volume(_Shape):
+    name: str | None = None
+    config_map: _ConfigMapSource | None = field(default=None, name="configMap")
+
+
+class _ContainerPort(_Shape):
+    name: PortName | None = None
+    container_port: Port | None = field(default=None, name="containerPort")
+
+
+class _Mount(_Shape):
+    name: str | None = None
+    mount_path: str | None = field(default=None, name="mountPath")
+
+
+class _Container(_Shape):
+    ports: list[_ContainerPort] | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    volume_mounts: list[_Mount] | None = field(default=None, name="volumeMounts")
+
+
+class _PodSpec(_Shape):
+    node_name: str | None = field(default=None, name="nodeName")
+    host_network: bool | None = field(default=None, name="hostNetwork")
+    volumes: list[_Volume] | None = None
+    containers: list[_Container] | None = None
+
+
+class _PodIP(_Shape):
+    ip: IPv4
+
+
+class _Condition(_Shape):
+    type: str | None = None
+    status: str | None = None
+
+
+class _PodStatus(_Shape):
+    pod_ip: IPv4OrEmpty | None = field(default=None, name="podIP")
+    pod_ips: list[_PodIP] | None = field(default=None, name="podIPs")
+    phase: str | None = None
+    conditions: list[_Condition] | None = None
+
+
+class _Pod(_Shape):
+    metadata: _PodMeta
+    spec: _PodSpec | None = None
+    status: _PodStatus | None = None
+
+
+# -- EndpointSlice (``parse_slice`` and ``_parse_endpoint``) -------------------------------
+
+
+class _SliceMeta(_Shape):
+    uid: str | None = None
+    labels: Strings | None = None
+
+
+class _SlicePort(_Shape):
+    name: str | None = None
+    port: Port | None = None
+    protocol: Protocol | None = None
+
+
+class _EndpointConditions(_Shape):
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class _Hint(_Shape):
+    name: str
+
+
+class _Hints(_Shape):
+    for_zones: list[_Hint] | None = field(default=None, name="forZones")
+    for_nodes: list[_Hint] | None = field(default=None, name="forNodes")
+
+
+class _TargetRef(_Shape):
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+
+
+class _EndpointCommon(_Shape):
+    conditions: _EndpointConditions | None = None
+    topology: Strings | None = None
+    hints: _Hints | None = None
+    target_ref: _TargetRef | None = field(default=None, name="targetRef")
+    node_name: str | None = field(default=None, name="nodeName")
+    zone: str | None = None
+    hostname: str | None = None
+
+
+class _EndpointV4(_EndpointCommon, kw_only=True):
+    addresses: Annotated[list[IPv4], Meta(min_length=1)]
+
+
+class _EndpointFQDN(_EndpointCommon, kw_only=True):
+    addresses: Annotated[list[str], Meta(min_length=1)]
+
+
+class _SliceCommon(_Shape):
+    metadata: _SliceMeta
+    ports: list[_SlicePort] | None = None
+
+
+class _SliceV4(_SliceCommon):
+    address_type: Literal["IPv4"] = field(default="IPv4", name="addressType")
+    endpoints: list[_EndpointV4] | None = None
+
+
+class _SliceFQDN(_SliceCommon):
+    address_type: Literal["FQDN"] = field(default="FQDN", name="addressType")
+    endpoints: list[_EndpointFQDN] | None = None
+
+
+#: Slices by ``addressType``; IPv6 ones (ipaddress-checked) always take the parser.
+_SLICES: dict[str, type[_SliceCommon]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+
+
+def pod_checks_out(obj: dict[str, Any]) -> bool:
+    """True when ``parse_pod`` accepts ``obj`` (False: ask it)."""
+    try:
+        msgspec.convert(obj, _Pod)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def slice_checks_out(obj: dict[str, Any]) -> bool:
+    """True when ``parse_slice`` accepts ``obj`` (False: ask it)."""
+    address_type = obj.get("addressType")
+    shape = _SLICES.get(address_type) if isinstance(address_type, str) else None
+    if shape is None:
+        return False
+    try:
+        checked = msgspec.convert(obj, shape)
+    except msgspec.ValidationError:
+        return False
+    # check_port_names: each set name a DNS-1123 label, none repeated.
+    names = [port.name for port in checked.ports or () if port.name]
+    return len(set(names)) == len(names) and not any(map(check_dns1123_label, names))
