@@ -33,7 +33,8 @@ def test_the_api_root_lists_every_apps_resource_lists(client) -> None:
         "endpoint-slices",
         "endpoints",
         "pods",  # cluster
-        "scenarios",  # routing
+        "scenarios",
+        "timelines",  # routing
         "jobs",
         "sync-runs",
         "audit-entries",  # jobs

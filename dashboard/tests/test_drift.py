@@ -87,13 +87,13 @@ def test_overview_query_count_does_not_grow_with_reports(
     _record(demo, "node-a1", missing=["m"])
     client.get(url)  # warm the per-revision caches
     # cluster, nav list, latest drift per node, latest sync run, active sync job, the
-    # stored analysis of the revision
-    with django_assert_num_queries(6):
+    # stored analysis of the revision, the cost model's settings
+    with django_assert_num_queries(7):
         client.get(url)
     for i in range(25):
         _record(demo, f"node-x{i}", missing=["m"], minutes_ago=1)
         _record(demo, f"node-x{i}", missing=["m", "n"])
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         body = client.get(url).content.decode()
     assert len(re.findall(r"data-drift-node=", _card(body))) == 26
 

@@ -20,8 +20,12 @@ def test_every_source_row_of_every_demo_service_sums_to_100_percent(demo, client
             reverse("dashboard:service-detail", args=["demo", namespace, name])
         ).content.decode()
         assert "Locality (node / zone / cross / no zone)" in html or "Per source" not in html
+        # Only the per-source tables (the facts header above them has tables of its own).
+        tables = html.split("Locality (node / zone / cross / no zone)", 1)[-1]
         for label, cell in re.findall(
-            r"<tr[^>]*>\s*<td>([^<]+)</td>.*?<td class=\"hide-sm small\">([^<]+)</td>", html, re.S
+            r"<tr[^>]*>\s*<td>([^<]+)</td>.*?<td class=\"hide-sm small\">([^<]+)</td>",
+            tables,
+            re.S,
         ):
             shares = [int(x) for x in re.findall(r"(\d+)%", cell)]
             assert len(shares) == 4, (name, label, cell)

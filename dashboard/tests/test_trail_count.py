@@ -15,7 +15,9 @@ def _answer(reasons: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "endpoints": [],
         "dropped": 1.0,
+        "effective_dropped": 1.0,
         "action": "drop",
+        "outcome": "dropped",
         "drop_reason": None,
         "client_ip_preserved": False,
         "latency_ms": None,
