@@ -48,6 +48,9 @@ _SUSPECT_ESCAPE = re.compile(rb"\\u[0dD][089a-fA-F]")
 _decode_json = msgspec.json.Decoder().decode
 
 Check = Callable[[Any, str, bool], None]
+#: ``settle(obj, index)``: the caller's own checks of one object, run on an element before it is
+#: let go (raises to refuse the dump).
+Settle = Callable[[dict[str, Any], int], None]
 #: Bytes that can be part of a JSON number.
 _NUMBER_BYTES = b"-+0123456789.eE"
 _AS_DIGITS = bytes(0x31 if chr(b).encode() in _NUMBER_BYTES else 0x20 for b in range(256))
@@ -114,7 +117,9 @@ def _long_number(data: bytes, limits: Limits) -> bool:
     return b"1" * run in data.translate(_AS_DIGITS)
 
 
-def fast_documents(data: bytes, limits: Limits, check: Check) -> list[Any] | None:
+def fast_documents(
+    data: bytes, limits: Limits, check: Check, settle: Settle | None = None
+) -> list[Any] | None:
     """The one JSON document in ``data`` with every element checked by ``check(element,
     where)``, or None when the exact reader must decide (see the module's docstring).
 
@@ -136,16 +141,20 @@ def fast_documents(data: bytes, limits: Limits, check: Check) -> list[Any] | Non
         return None
     try:
         with collector_paused():
-            return _decode(data, head, limits, check)
+            return _decode(data, head, limits, check, settle)
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
 
 
-def _decode(data: bytes, head: bytes, limits: Limits, check: Check) -> list[Any]:
+def _decode(
+    data: bytes, head: bytes, limits: Limits, check: Check, settle: Settle | None
+) -> list[Any]:
     retention = Retention(len(data))  # from before the split: its cost counts too
     if head == b"[":
         elements = msgspec.json.decode(data, type=list[msgspec.Raw])
-        return [_elements(elements, retention, lambda i: f"top level, item {i}", check, limits)]
+        return [
+            _elements(elements, retention, lambda i: f"top level, item {i}", check, limits, settle)
+        ]
     fields = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
     items = fields.get("items")
     if items is None or bytes(memoryview(items)[:1]) != b"[":
@@ -159,7 +168,7 @@ def _decode(data: bytes, head: bytes, limits: Limits, check: Check) -> list[Any]
     elements = msgspec.json.decode(items, type=list[msgspec.Raw])
     del fields, items
     document["items"] = _elements(
-        elements, retention, lambda i: f"top level, items[{i}]", check, limits
+        elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle
     )
     document = {key: document[key] for key in order}
     if not _is_list(document):
@@ -189,9 +198,13 @@ def _elements(
     where: Callable[[int], str],
     check: Check,
     limits: Limits,
+    settle: Settle | None = None,
 ) -> list[Any]:
     out: list[Any] = []
     dropped: list[int] = []
+    # An element's index is its object's number while no earlier element was a nested
+    # List (which the reader flattens into several objects).
+    flat = True
     # Every value counted (a mapping's pair, a list's element) takes at least two bytes,
     # itself and a comma or closing bracket: a dump under twice the count bound is within it.
     always = retention.size > 2 * limits.max_values
@@ -202,8 +215,14 @@ def _elements(
         if retention.keep(len(view)):
             out.append(element)
         else:
+            # Let go of it only once it passed the caller's own per-object checks too, so
+            # a dump refused for its last object is refused within the bound as well.
+            if settle is not None and flat and isinstance(element, dict):
+                settle(element, index)
             out.append(None)
             dropped.append(index)
+        if flat and not (isinstance(element, dict) and not _is_list(element)):
+            flat = False
         del element
     for index in dropped:  # the whole dump passed: decode what was let go again
         out[index] = _decode_json(memoryview(raws[index]))

@@ -41,7 +41,7 @@ from yaml.events import (
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number
 from cluster.bounds import number as bounded_number
-from cluster.dump_json import Retention, collector_paused, fast_documents
+from cluster.dump_json import Retention, Settle, collector_paused, fast_documents
 
 __all__ = [
     "Dump",
@@ -277,6 +277,7 @@ def read_objects(
     *,
     max_bytes: int | None = None,
     limits: Limits | None = None,
+    settle: Settle | None = None,
 ) -> list[dict[str, Any]]:
     """Return the Kubernetes objects in ``source`` as a flat list of dicts, in file order.
 
@@ -288,7 +289,7 @@ def read_objects(
     decoded objects may hold (depth, string and number length, counts; see
     :class:`cluster.bounds.Limits`); anything beyond is refused naming object and path.
     """
-    return read_dump(source, max_bytes=max_bytes, limits=limits).objects
+    return read_dump(source, max_bytes=max_bytes, limits=limits, settle=settle).objects
 
 
 def read_dump(
@@ -296,6 +297,7 @@ def read_dump(
     *,
     max_bytes: int | None = None,
     limits: Limits | None = None,
+    settle: Settle | None = None,
 ) -> Dump:
     """Like :func:`read_objects`, also naming the objects later documents replaced.
 
@@ -304,6 +306,12 @@ def read_dump(
     the same kind, namespace and name, so only the later one is returned. Within one
     document (one ``List``, as ``kubectl get`` prints) a repeated object is left in place
     for the importer to refuse: no API server lists an object twice.
+
+    ``settle(obj, index)`` is the caller's own check of one object (the importer's:
+    ``cluster.plan.check_object``). A large JSON dump's objects decoded past the memory
+    bound are let go once checked and decoded again at the end; ``settle`` runs on them
+    before they are let go, so a dump the caller would refuse for its last object is
+    refused within the bound too. Its exception propagates as raised.
     """
     limits = limits or DEFAULT_LIMITS
     data = _read_bytes(source, max_bytes=max_bytes, limits=limits)
@@ -311,7 +319,7 @@ def read_dump(
         # Decoding builds millions of small containers that hold no cycles: the cyclic GC
         # would only walk an ever larger heap again and again (half the time it took).
         with collector_paused():
-            documents = _parse(data, limits)
+            documents = _parse(data, limits, settle)
             del data  # the decoded objects are what we keep; let the raw bytes go first
             return _objects(documents, limits)
     except RecursionError:  # hostile nesting: the parsers and _flatten recurse per level
@@ -476,7 +484,7 @@ def _too_big(name: str, size: int | None, limit: int) -> str:
     return f"{name} is too large: {actual}, the limit is {limit:,} bytes"
 
 
-def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS, settle: Settle | None = None) -> list[Any]:
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise DumpError("empty input: no Kubernetes objects found")
@@ -488,6 +496,7 @@ def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
             lambda item, where, walk: _check_element(
                 item, where, limits, budget, plain=True, walk=walk
             ),
+            settle,
         )
         if fast is not None:
             return _checked(_Single(fast))

@@ -152,6 +152,31 @@ def _keep_mounted_maps(plan: Plan, limits: Limits = DEFAULT_LIMITS) -> None:
         plan.extra_maps.append(obj)
 
 
+def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """The importer's checks of one object on its own (``index``: its place in the dump),
+    raising the ``ObjectError`` ``check_objects`` would raise for it; what needs the other
+    objects (repeats, an empty or kind-less dump, mounted ConfigMaps) is left to
+    ``check_objects``. The dump reader runs it on the objects it lets go of
+    (``cluster.kube_dump.read_dump``'s ``settle``)."""
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind not in KNOWN or api_version not in KNOWN[kind]:
+        return
+    namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
+    if kind == "Node":
+        node_overrides(obj, reader)
+        parse_node(obj, reader, name)
+    elif kind == "Service":
+        parse_service(obj, reader, namespace, name)
+    elif kind == "EndpointSlice":
+        if not slice_checks_out(obj):
+            parse_slice(obj, reader, namespace, name)
+    elif kind == "Pod":
+        if not pod_checks_out(obj):
+            parse_pod(obj, reader, namespace, name)
+    elif kind == "ConfigMap" and namespace == "kube-system" and name == KUBE_PROXY_CONFIGMAP[1]:
+        parse_kube_proxy_config(obj, reader, limits)
+
+
 def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse what ``import_cluster`` would refuse, storing nothing (no database access).
 

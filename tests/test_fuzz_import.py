@@ -87,6 +87,18 @@ def _big_dump_bad_at_the_end(field: bytes) -> bytes:
     return text[:end] + b', "x": ' + field + text[end:]
 
 
+def _big_dump_misnamed_at_the_end() -> bytes:
+    """The same generated dump with its last object's name one Kubernetes refuses: the
+    importer's own checks, not the reader's bounds, refuse it — still within the bound."""
+    from cluster.generator import Shape, generate_cluster
+
+    out = io.StringIO()
+    generate_cluster(shape=Shape(nodes=1500, services=3000, pods=45_000, seed=3), out=out)
+    text = out.getvalue().encode()
+    start = text.rindex(b'"name":"') + len(b'"name":"')
+    return text[:start] + b"Bad_Name!" + text[text.index(b'"', start) :]
+
+
 def corpus() -> dict[str, bytes]:
     """label -> file content; every one must be refused with exit 2."""
     node = b.node("n1")
@@ -149,6 +161,9 @@ def corpus() -> dict[str, bytes]:
             b'"' + b"v" * 2_000_000 + b'"'
         ),
         "30 MB dump, 5,000-digit integer in its last field": _big_dump_bad_at_the_end(b"9" * 5000),
+        "30 MB dump, a name Kubernetes refuses in its last object": (
+            _big_dump_misnamed_at_the_end()
+        ),
         # Nesting.
         "JSON nested 100,000 levels": b"[" * 100_000 + b"]" * 100_000,
         "YAML nested 100,000 levels": b"- " * 100_000 + b"x\n",
@@ -229,6 +244,7 @@ EXPECTED = {
     "1,000,000 empty mappings in a List": "items[0] is not a Kubernetes object: it has no kind",
     "30 MB dump, 2 MB string in its last field": "x is a string of 2,000,000 characters",
     "30 MB dump, 5,000-digit integer in its last field": "x is a number 5,000 characters long",
+    "30 MB dump, a name Kubernetes refuses in its last object": "'Bad_Name!' is not a valid",
     "JSON nested 100,000 levels": "nests too deeply",
     "YAML nested 100,000 levels": "nest",  # libyaml ("exceeded maximum nesting depth") or ours
     "List nested 3,000 levels": "nests too deeply",

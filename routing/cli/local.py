@@ -14,7 +14,7 @@ from typing import Any
 
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
-from cluster.plan import check_objects
+from cluster.plan import check_object, check_objects
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -36,7 +36,11 @@ def env_limits() -> Limits:
 def read_dump(path: str) -> list[dict[str, Any]]:
     """The objects of a dump file (``-``: standard input), refused as the importer would."""
     limits = env_limits()
-    objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits)
+    objects = read_objects(
+        sys.stdin.buffer if path == "-" else path,
+        limits=limits,
+        settle=lambda obj, index: check_object(obj, index, limits),
+    )
     check_objects(objects, limits)
     return objects
 

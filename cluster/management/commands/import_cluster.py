@@ -9,6 +9,7 @@ from django.db import DatabaseError, transaction
 from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError, read_dump
 from cluster.models import ClusterSource
+from cluster.plan import check_object
 from cluster.services import cluster_import
 
 
@@ -45,7 +46,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         limit = options["max_bytes"] or settings.ROUTESCOPE_MAX_DUMP_BYTES
         try:
-            dump = read_dump(options["file"], max_bytes=limit, limits=dump_limits())
+            limits = dump_limits()
+            dump = read_dump(
+                options["file"],
+                max_bytes=limit,
+                limits=limits,
+                settle=lambda obj, index: check_object(obj, index, limits),
+            )
             if not dump.objects:
                 # `[]` or an empty List (kubectl against the wrong context): replacing a
                 # cluster's state with nothing is never what was meant.
