@@ -221,8 +221,7 @@ def _elements(
                 settle(element, index)
             out.append(None)
             dropped.append(index)
-        if flat and not (isinstance(element, dict) and not _is_list(element)):
-            flat = False
+        flat = flat and isinstance(element, dict) and not _is_list(element)
         del element
     for index in dropped:  # the whole dump passed: decode what was let go again
         out[index] = _decode_json(memoryview(raws[index]))
