@@ -27,8 +27,9 @@ from cluster.proxy_apply import proxy_change_run, proxy_rollback_run
 from jobs.models import AuditEntry, Job
 from jobs.services import job_create, job_enqueue, job_finish, job_log, job_progress, job_start
 
-# The what-if field table is the engine's (pure, no Django): one vocabulary for the
-# what-if and for the patch that makes it real.
+# The what-if field table and the patch builder are the engine's (pure, no Django): one
+# vocabulary for the what-if and for the patch that makes it real.
+from routing.engine.servicepatch import service_merge_patch, spec_path
 from routing.engine.whatif_fields import BY_NAME
 
 logger = logging.getLogger(__name__)
@@ -191,13 +192,6 @@ def _accepted(spec) -> str:
     return "one of " + ", ".join(v for v in spec.choices if v)
 
 
-def _spec_path(name: str) -> tuple[str, ...]:
-    """Where field ``name`` lives under ``spec`` (the field table's path; a top-level spec
-    key, e.g. an audited ``sessionAffinityConfig`` being rolled back, as itself)."""
-    found = BY_NAME.get(name)
-    return found.path[1:] if found is not None else (name,)
-
-
 def _get(obj: dict, path: tuple[str, ...]) -> object:
     value: object = obj
     for key in path:
@@ -206,17 +200,8 @@ def _get(obj: dict, path: tuple[str, ...]) -> object:
 
 
 def _patch_for(change: Change) -> dict:
-    spec: dict = {}
-    for name, value in change.set.items():
-        *parents, leaf = _spec_path(name)
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    if spec.get("sessionAffinity") in ("None", None) and "sessionAffinity" in spec:
-        # The API refuses a sessionAffinityConfig beside sessionAffinity None.
-        spec.setdefault("sessionAffinityConfig", None)
-    patch = {"spec": spec}
+    """The change's merge patch (the exports' builder), guarded by the previewed version."""
+    patch = service_merge_patch(change.set)
     if change.expected_resource_version:
         patch["metadata"] = {"resourceVersion": change.expected_resource_version}
     return patch
@@ -303,7 +288,9 @@ def _write(*, job, api, targets, befores, action) -> None:
             continue
         after = get_object(api, "Service", change.namespace, change.name)
         spec = after.get("spec") or {}
-        verified = all(_get(spec, _spec_path(f)) == v for f, v in change.set.items())
+        verified = all(
+            _get(spec, spec_path(f)) == _get(patch["spec"], spec_path(f)) for f in change.set
+        )
         result = AuditEntry.Result.APPLIED if verified else AuditEntry.Result.NOT_VERIFIED
         unverified += not verified
         _audit(
@@ -344,7 +331,7 @@ def _result_for(error: KubeError) -> str:
 def _audit(
     job: Job, action: str, change: Change, before: dict, after: dict, result: str, message: str
 ) -> AuditEntry:
-    fields = {_spec_path(f)[0] for f in change.set} | (
+    fields = {spec_path(f)[0] for f in change.set} | (
         {"sessionAffinityConfig"} if "sessionAffinity" in change.set else set()
     )
     pick = lambda obj: {f: (obj.get("spec") or {}).get(f) for f in sorted(fields)}  # noqa: E731

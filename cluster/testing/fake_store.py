@@ -11,7 +11,6 @@ of the Service fields we change (422).
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import threading
 import uuid
@@ -19,6 +18,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from routing.engine.servicepatch import apply_merge_patch
 from routing.engine.whatif_fields import FIELDS
 
 # plural -> (api prefix, kind, apiVersion, namespaced)
@@ -68,19 +68,6 @@ class Event:
     object: dict
 
 
-def merge_patch(target, patch):
-    """RFC 7386 JSON merge patch: maps merge recursively, ``null`` deletes, the rest replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 def _strategic_merge_patch(target, patch):
     # The fields Routescope patches are scalars and maps, where a strategic merge patch
     # behaves exactly like a JSON merge patch; lists are replaced whole (the behaviour for
@@ -90,7 +77,7 @@ def _strategic_merge_patch(target, patch):
             if key.startswith("$"):
                 raise ApiError(400, "BadRequest", f"unsupported patch directive {key!r}")
             _strategic_merge_patch(None, value)
-    return merge_patch(target, patch) if target is not None else patch
+    return apply_merge_patch(target, patch) if target is not None else patch
 
 
 #: The Service enums the API server validates, from the what-if field table (top-level
@@ -210,7 +197,7 @@ class Store:
             obj = self.objects[plural].pop((namespace, name))
             self._encoded.pop((plural, namespace, name), None)
             self.rv += 1
-            obj = merge_patch(obj, {"metadata": {"resourceVersion": str(self.rv)}})
+            obj = apply_merge_patch(obj, {"metadata": {"resourceVersion": str(self.rv)}})
             self._record(plural, "DELETED", obj)
 
     def compact(self) -> None:
@@ -335,7 +322,7 @@ class Store:
                     {"name": name, "kind": plural},
                 )
             if content_type.startswith("application/merge-patch+json"):
-                merged = merge_patch(current, patch)
+                merged = apply_merge_patch(current, patch)
             elif content_type.startswith("application/strategic-merge-patch+json"):
                 merged = _strategic_merge_patch(current, patch)
             else:

@@ -346,3 +346,29 @@ def test_proxy_mode_change_needs_a_second_confirmation(live_cluster, fake_api, o
     rollback_job_run(job_id=rollback.pk)
     text = fake_api.store.get("configmaps", "kube-system", "kube-proxy")["data"]["config.conf"]
     assert yaml.safe_load(text)["mode"] == "iptables"
+
+
+def test_the_unset_value_removes_the_field_and_verifies(live_cluster, fake_api, operator):
+    # "" is the what-if's "unset" of trafficDistribution: the patch must remove the field
+    # (null), as the exports do — the API server refuses "" as a value.
+    first = _run(
+        apply_request(
+            cluster=live_cluster,
+            changes=[_change(fake_api, "api", trafficDistribution="PreferClose")],
+            user=operator,
+        )
+    )
+    assert first.state == Job.State.SUCCEEDED, first.error
+    job = _run(
+        apply_request(
+            cluster=live_cluster,
+            changes=[_change(fake_api, "api", trafficDistribution="")],
+            user=operator,
+        )
+    )
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert "trafficDistribution" not in _svc(fake_api, "api")["spec"]
+    (entry,) = AuditEntry.objects.filter(job=job)
+    assert entry.result == AuditEntry.Result.APPLIED
+    assert entry.before == {"trafficDistribution": "PreferClose"}
+    assert entry.after == {"trafficDistribution": None}

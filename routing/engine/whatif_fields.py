@@ -2,9 +2,10 @@
 
 Everything else is derived from ``FIELDS``: the scenario model (``routing.engine.scenario``),
 the API's ``set`` serializer and OpenAPI docs, the pages' form, the CLI's ``--set``
-parsing, the apply patch builder and the fake API server's validation. Adding a field means
-adding a ``WhatIfField`` here (and, if kube-proxy reads it, teaching the engine what it
-does); see "Adding a what-if field" in ``ARCHITECTURE.md``.
+parsing, the Service patch builder (``routing.engine.servicepatch``) and the fake API
+server's validation. Adding a field means adding a ``WhatIfField`` here (and, if
+kube-proxy reads it, teaching the engine what it does); see "Adding a what-if field" in
+``ARCHITECTURE.md``.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ Service patch: ``notes`` names them and the text formats carry them as comments.
 
 from __future__ import annotations
 
-import copy
 import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from routing.engine.whatif_fields import BY_NAME, Value
+from routing.engine.servicepatch import apply_merge_patch, service_merge_patch
+from routing.engine.whatif_fields import Value
 from routing.whatif.value import WhatIf
 
 #: ``format`` values: JSON merge patch, kubectl command, kustomize entry, changed Service.
@@ -37,31 +37,9 @@ _SERVER_METADATA = (
 
 
 def merge_patch(fields: Mapping[str, Value]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch setting ``fields`` (field table names) on a Service."""
-    spec: dict[str, Any] = {}
-    for name, value in fields.items():
-        spec_field = BY_NAME[name]
-        *parents, leaf = spec_field.path[1:]
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = None if spec_field.unset is not None and value == spec_field.unset else value
-    if spec.get("sessionAffinity") == "None":
-        spec["sessionAffinityConfig"] = None
-    return {"spec": spec}
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: maps merge recursively, ``null`` deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
+    """RFC 7386 JSON merge patch setting ``fields`` (field table names) on a Service
+    (:func:`routing.engine.servicepatch.service_merge_patch`, the apply job's builder too)."""
+    return service_merge_patch(fields)
 
 
 @dataclass(frozen=True)
