@@ -8,7 +8,7 @@ once with the field at fault. Previews and simulations are reads: see
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
@@ -55,9 +55,31 @@ WHAT_IF_ONLY = (
 )
 
 
+_Named = TypeVar("_Named", Scenario, SavedTimeline)
+
+
 def _validate(*, cluster: Cluster, changes: dict[str, Any]) -> None:
     """Refuse changes the engine cannot apply to the cluster as it is now."""
     scenario_snapshot(snapshot=snapshot_for(cluster=cluster), changes=changes)
+
+
+def _save_named(
+    model: type[_Named], kind: str, *, cluster: Cluster, name: str, user: Any, **fields: Any
+) -> _Named:
+    """Save a named question (a scenario, a timeline) on ``cluster``, by ``user`` when signed
+    in; ``InputError`` on the name field when the cluster already has one called ``name``."""
+    try:
+        with transaction.atomic():
+            return model.objects.create(
+                cluster=cluster,
+                name=name,
+                created_by=user if user is not None and user.is_authenticated else None,
+                **fields,
+            )
+    except IntegrityError:
+        raise InputError(
+            f"cluster {cluster.name} already has a {kind} called {name!r}", field="name"
+        ) from None
 
 
 def scenario_create(
@@ -66,19 +88,15 @@ def scenario_create(
     """Save a named what-if on ``cluster``; ``InputError`` if the name is taken or a change
     does not fit the cluster (unknown Service or node, bad value)."""
     _validate(cluster=cluster, changes=changes)
-    try:
-        with transaction.atomic():
-            return Scenario.objects.create(
-                cluster=cluster,
-                name=name,
-                changes=changes,
-                description=description,
-                created_by=user if user is not None and user.is_authenticated else None,
-            )
-    except IntegrityError:
-        raise InputError(
-            f"cluster {cluster.name} already has a scenario called {name!r}", field="name"
-        ) from None
+    return _save_named(
+        Scenario,
+        "scenario",
+        cluster=cluster,
+        name=name,
+        user=user,
+        changes=changes,
+        description=description,
+    )
 
 
 def scenario_update(
@@ -290,19 +308,15 @@ def saved_timeline_create(
     question does not run on the cluster as it is now (it is run once to find out)."""
     question = {k: v for k, v in question.items() if v not in (None, "", {})}
     saved_timeline_run(cluster=cluster, service=service, question=question)
-    try:
-        with transaction.atomic():
-            return SavedTimeline.objects.create(
-                cluster=cluster,
-                name=name,
-                service=service,
-                question=question,
-                created_by=user if user is not None and user.is_authenticated else None,
-            )
-    except IntegrityError:
-        raise InputError(
-            f"cluster {cluster.name} already has a timeline called {name!r}", field="name"
-        ) from None
+    return _save_named(
+        SavedTimeline,
+        "timeline",
+        cluster=cluster,
+        name=name,
+        user=user,
+        service=service,
+        question=question,
+    )
 
 
 def saved_timeline_delete(*, saved: SavedTimeline) -> None:
