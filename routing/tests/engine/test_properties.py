@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.simulate import Question, simulate
-from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+from routing.tests.engine.core_builders import node_obj, service_obj, slice_obj
+from routing.tests.engine.worlds import endpoint_objects, endpoint_strategy
 
 NODES = ("n1", "n2", "n3", "n4")
 MODES = ("iptables", "nftables", "ipvs", "userspace")
@@ -21,16 +22,7 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 #: schedulers that hash to a fixed real server: a weight-0 (draining) one is refused.
 HASHING = ("dh", "sh", "mh")
 
-endpoint_st = st.fixed_dictionaries(
-    {
-        "node": st.sampled_from(NODES),
-        "ready": st.sampled_from([True, False, None]),
-        "serving": st.sampled_from([True, False, None]),
-        "terminating": st.sampled_from([True, False, None]),
-        "zones": st.sampled_from([(), ("a",), ("b",), ("a", "b")]),
-        "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
-    }
-)
+endpoint_st = endpoint_strategy(NODES, hint_zones=((), ("a",), ("b",), ("a", "b")))
 
 world_st = st.fixed_dictionaries(
     {
@@ -52,18 +44,7 @@ world_st = st.fixed_dictionaries(
 
 def build(world: dict):
     nodes = [node_obj(n, zone=z) for n, z in zip(NODES, world["zones"], strict=True)]
-    eps = [
-        endpoint_obj(
-            f"10.0.0.{i + 1}",
-            e["node"],
-            ready=e["ready"],
-            serving=e["serving"],
-            terminating=e["terminating"],
-            zones=e["zones"],
-            nodes=e["nodes"],
-        )
-        for i, e in enumerate(world["endpoints"])
-    ]
+    eps = endpoint_objects(world["endpoints"])
     service = service_obj(
         "web",
         type=world["type"],

@@ -19,23 +19,15 @@ from routing.engine.kube import snapshot_from_objects
 from routing.engine.rules.render import render_node_rules
 from routing.engine.rules.trace import Packet, trace_text
 from routing.engine.simulate import Question, QuestionError, simulate
-from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj, slice_obj
+from routing.tests.engine.core_builders import node_obj, service_obj, slice_obj
+from routing.tests.engine.worlds import endpoint_objects, endpoint_strategy
 
 NODES = ("n1", "n2", "n3")
 ADDRESS = {"n1": "192.168.0.1", "n2": "192.168.0.2", "n3": "192.168.0.3"}
 POD_SOURCE = "10.1.0.2"  # inside the cluster CIDR, never an endpoint
 LB_IP, EXTERNAL_IP, CLUSTER_IP = "192.0.2.1", "198.51.100.7", "10.96.0.10"
 
-endpoint_st = st.fixed_dictionaries(
-    {
-        "node": st.sampled_from(NODES),
-        "ready": st.sampled_from([True, False, None]),
-        "serving": st.sampled_from([True, False, None]),
-        "terminating": st.sampled_from([True, False, None]),
-        "zones": st.sampled_from([(), ("a",), ("b",)]),
-        "nodes": st.sampled_from([(), ("n1",), ("n2",)]),
-    }
-)
+endpoint_st = endpoint_strategy(NODES)
 
 world_st = st.fixed_dictionaries(
     {
@@ -64,18 +56,7 @@ def build(world: dict):
         obj = node_obj(name, zone=zone)
         obj["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS[name]}]
         nodes.append(obj)
-    eps = [
-        endpoint_obj(
-            f"10.0.0.{i + 1}",
-            e["node"],
-            ready=e["ready"],
-            serving=e["serving"],
-            terminating=e["terminating"],
-            zones=e["zones"],
-            nodes=e["nodes"],
-        )
-        for i, e in enumerate(world["endpoints"])
-    ]
+    eps = endpoint_objects(world["endpoints"])
     service = service_obj(
         "web",
         type=world["type"],
@@ -191,18 +172,7 @@ def test_rendered_rules_of_the_called_node_agree_with_via_node(world: dict) -> N
         obj = node_obj(name, zone=zone, pod_cidr=POD_CIDR[name])
         obj["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS[name]}]
         nodes.append(obj)
-    eps = [
-        endpoint_obj(
-            f"10.0.0.{i + 1}",
-            e["node"],
-            ready=e["ready"],
-            serving=e["serving"],
-            terminating=e["terminating"],
-            zones=e["zones"],
-            nodes=e["nodes"],
-        )
-        for i, e in enumerate(world["endpoints"])
-    ]
+    eps = endpoint_objects(world["endpoints"])
     service = service_obj("web", type="NodePort", cluster_ip=CLUSTER_IP, etp=world["etp"])
     config = {
         "apiVersion": "v1",
