@@ -25,6 +25,8 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from routing.cli.errors import CliError
+from routing.engine.snapshot import Snapshot
+from routing.whatif.preview import EACH_NODE_MAX
 
 #: Kinds a change may hold: (apiVersion, kind).
 KINDS = {
@@ -228,7 +230,11 @@ def check(
     )
     placed = wl.lay(laid, workloads, before)
     notes = placed.notes + notes
-    after = snapshot_from_objects(placed.objects) if (replaced or proxy or workloads) else before
+    after = (
+        after_snapshot(before, objects, placed.objects, proxy=proxy)
+        if (replaced or proxy or workloads)
+        else before
+    )
     rederived: set[str] = set()
     if replaced or workloads:
         after, rederived = wl.rederive(
@@ -249,8 +255,14 @@ def check(
     if proxy:
         touched |= set(before.services)
     findings: list[Finding] = []
+    if touched and len(before.nodes) > EACH_NODE_MAX:
+        from routing.engine.analysis.nodes import node_index
+
+        nodes = node_index(before)  # the node classes every Service's groups are cut from
+    else:
+        nodes = None
     for key in sorted(touched):
-        findings += _service_findings(before, after, key, notes)
+        findings += _service_findings(before, after, key, notes, nodes)
     for finding in findings:
         finding.failed = _broken(finding, flags, limits)
     failed = [f for f in findings if f.failed]
@@ -275,8 +287,93 @@ def check(
     }
 
 
+def after_snapshot(
+    before: Snapshot,
+    objects: Sequence[Mapping[str, Any]],
+    laid: Sequence[Mapping[str, Any]],
+    *,
+    proxy: bool = False,
+    incremental: bool = True,
+) -> Snapshot:
+    """The snapshot of ``laid`` (the cluster's ``objects``, from which ``before`` was built,
+    with a change laid over them: replaced Services and relabelled Pods in place, removed
+    Pods gone, new Pods last). ``before`` advanced by the objects that differ
+    (``routing.engine.incremental.snapshot_with_changes``: only the changed Services'
+    endpoints are read again, pods are overlaid), which equals ``snapshot_from_objects(laid)``
+    (``routing/tests/test_check_incremental.py``); built from every object when the change
+    moves what that path does not cover: the kube-proxy ConfigMap (``proxy``), a kube-proxy
+    or kube-system Pod, a dual-stack Service, a pod that leaves and comes back under its name.
+    """
+    from routing.engine.incremental import NeedsFullRebuild
+    from routing.engine.kube import snapshot_from_objects
+
+    if incremental and not proxy:
+        try:
+            return _advanced(before, objects, laid)
+        except NeedsFullRebuild:
+            pass
+    return snapshot_from_objects(laid)
+
+
+def _ident(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    kind = str(obj.get("kind", ""))
+    namespace = "" if kind == "Node" else str(meta.get("namespace") or "default")
+    return kind, namespace, str(meta.get("name", ""))
+
+
+def _advanced(
+    before: Snapshot, objects: Sequence[Mapping[str, Any]], laid: Sequence[Mapping[str, Any]]
+) -> Snapshot:
+    from routing.engine.incremental import NeedsFullRebuild, snapshot_with_changes
+    from routing.engine.kube import SERVICE_NAME_LABEL
+
+    # ``laid`` holds the cluster's own dicts wherever the change left an object alone.
+    old_ids = {id(o) for o in objects}
+    new_ids = {id(o) for o in laid}
+    upserts = [o for o in laid if id(o) not in old_ids]
+    upserted = {_ident(o) for o in upserts}
+    gone = [o for o in objects if id(o) not in new_ids]
+    deletes = [ident for ident in map(_ident, gone) if ident not in upserted]
+    if any(kind != "Pod" for kind, _, _ in deletes):
+        raise NeedsFullRebuild("the change removes an object that is no Pod")
+    if any(o.get("kind") not in ("Service", "Pod") for o in upserts):
+        raise NeedsFullRebuild("the change replaces an object that is no Service or Pod")
+
+    slices: dict[str, list[Mapping[str, Any]]] | None = None
+
+    def service_slices(namespace: str, name: str) -> list[Mapping[str, Any]]:
+        nonlocal slices
+        if slices is None:  # the slices of every Service (the change replaces none)
+            slices = {}
+            for obj in objects:
+                if obj.get("kind") == "EndpointSlice":
+                    meta = obj.get("metadata") or {}
+                    owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+                    if owner:
+                        key = f"{meta.get('namespace') or 'default'}/{owner}"
+                        slices.setdefault(key, []).append(obj)
+        return slices.get(f"{namespace}/{name}", [])
+
+    after = snapshot_with_changes(
+        before, upserts=upserts, deletes=deletes, service_slices=service_slices
+    )
+    if (upserts or deletes) and any(kind == "Pod" for kind, _, _ in upserted | set(deletes)):
+        # The overlay keeps a changed pod where it was and puts new ones last, as ``laid``
+        # does, unless a pod left and another took its name (then it sits last in ``laid``).
+        order = dict.fromkeys(
+            f"{namespace}/{name}" for kind, namespace, name in map(_ident, laid) if kind == "Pod"
+        )
+        if list(order) != list(after.pods):
+            raise NeedsFullRebuild("a pod left and came back under its name")
+    return after
+
+
 def _owned_services(snapshot: Any, scale: Mapping[str, int]) -> set[str]:
     from routing.engine.scaling import owner_pods
+
+    if not scale:
+        return set()
 
     pods = {p.key for owner in scale for p in owner_pods(owner, snapshot.pods)}
     return {
@@ -286,15 +383,18 @@ def _owned_services(snapshot: Any, scale: Mapping[str, int]) -> set[str]:
     }
 
 
-def _service_findings(before: Any, after: Any, key: str, notes: list[str]) -> list[Finding]:
+def _service_findings(
+    before: Any, after: Any, key: str, notes: list[str], nodes: Any = None
+) -> list[Finding]:
     from routing.engine.errors import QuestionError
     from routing.whatif.preview import compare, service_entries, whatif_groups
 
     service = before.services[key]
     out = []
+    groups = None
     for port in [p.name or str(p.port) for p in service.ports]:
         try:
-            groups = whatif_groups(before, after, key)
+            groups = groups or whatif_groups(before, after, key, nodes=nodes)
             diffs = compare(
                 service_entries(before, key, port=port, groups=groups),
                 service_entries(after, key, port=port, groups=groups),

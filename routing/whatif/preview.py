@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.errors import UNKNOWN, QuestionError
@@ -32,6 +32,9 @@ from routing.engine.snapshot import Snapshot
 from routing.engine.types import Service
 from routing.engine.unproxied import not_proxied
 from routing.whatif.value import WhatIf
+
+if TYPE_CHECKING:
+    from routing.engine.analysis.nodes import NodeIndex
 
 #: Up to this many nodes every node is its own source; beyond, equivalent nodes are grouped.
 EACH_NODE_MAX = 24
@@ -198,12 +201,17 @@ def special_nodes(snapshot: Snapshot, key: str) -> set[str]:
 
 
 def source_groups(
-    snapshot: Snapshot, key: str, *, special: set[str] | None = None
+    snapshot: Snapshot,
+    key: str,
+    *,
+    special: set[str] | None = None,
+    nodes: NodeIndex | None = None,
 ) -> list[SourceGroup]:
     """The nodes to ask about Service ``key``: each node in a small cluster, else groups.
 
     ``special`` adds nodes to ask one by one (a what-if compares two snapshots on the same
-    groups, so it passes the special nodes of both).
+    groups, so it passes the special nodes of both). ``nodes``: ``node_index(snapshot)``,
+    when the caller asks about many Services of one snapshot.
     """
     names = list(snapshot.nodes)
     if len(names) <= EACH_NODE_MAX:
@@ -216,7 +224,7 @@ def source_groups(
     # question, ``routescope simulate``'s hot path) never needs.
     from routing.engine.analysis.nodes import node_index
 
-    for cls in node_index(snapshot).classes:
+    for cls in (nodes or node_index(snapshot)).classes:
         rest = tuple(n for n in cls.names if n not in special)
         if rest:
             label = (
@@ -230,12 +238,18 @@ def source_groups(
 
 
 def whatif_groups(
-    before: Snapshot, after: Snapshot, key: str, touched: Iterable[str] = ()
+    before: Snapshot,
+    after: Snapshot,
+    key: str,
+    touched: Iterable[str] = (),
+    *,
+    nodes: NodeIndex | None = None,
 ) -> list[SourceGroup]:
     """Groups valid on both sides of a what-if: nodes special before or after, and the
-    ``touched`` nodes (taken down or drained), are asked one by one."""
+    ``touched`` nodes (taken down or drained), are asked one by one. ``nodes``:
+    ``node_index(before)``, as for ``source_groups``."""
     special = special_nodes(before, key) | special_nodes(after, key) | set(touched)
-    return source_groups(before, key, special=special)
+    return source_groups(before, key, special=special, nodes=nodes)
 
 
 def _ask_groups(
