@@ -218,13 +218,12 @@ def check(
 ) -> dict[str, Any]:
     """The report: every finding per Service × source, the policy's verdict, notes."""
     from routing.cli import workloads as wl
-    from routing.engine.kube import snapshot_from_objects
     from routing.engine.scaling import owner_pods
     from routing.engine.scenario import apply_scenario
     from routing.whatif.value import WhatIf
 
     flags, limits = parse_policy(fail_on)
-    before = snapshot_from_objects(objects)
+    before = before_snapshot(objects, change)
     laid, scale, replaced, proxy, notes, workloads = overlay(
         objects, change, lambda owner: len(owner_pods(owner, before.pods))
     )
@@ -285,6 +284,72 @@ def check(
         "findings": [f.to_json() for f in findings],
         "notes": notes,
     }
+
+
+def before_snapshot(
+    objects: Sequence[Mapping[str, Any]],
+    change: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    partial: bool = True,
+) -> Snapshot:
+    """The cluster's snapshot as far as ``change`` needs it. A change of Services only
+    touches those Services (no pod moves, no kube-proxy setting): their answers need the
+    node table (every Node, the kube-proxy ConfigMaps and the kube-system Pods: zones,
+    readiness, every node's kube-proxy configuration and health) and their own
+    EndpointSlices, nothing another Service holds — ARCHITECTURE.md, "One-service path",
+    the rule ``routing.snapshots.service_snapshot`` follows for stored clusters. So only
+    those are read (``services_snapshot``); any other change, or a cluster without
+    EndpointSlices, gets the whole build. ``routing/tests/test_check_incremental.py``
+    holds the reports equal either way."""
+    from routing.engine.kube import snapshot_from_objects
+
+    keys = {_key(obj) for _, obj in change if obj.get("kind") == "Service"}
+    if partial and keys and all(obj.get("kind") == "Service" for _, obj in change):
+        found = services_snapshot(objects, keys)
+        if found is not None:
+            return found
+    return snapshot_from_objects(objects)
+
+
+def services_snapshot(objects: Sequence[Mapping[str, Any]], keys: set[str]) -> Snapshot | None:
+    """The node table with the Services ``keys`` ("namespace/name") and their
+    EndpointSlices laid over it, in the whole build's order; None for a cluster without
+    EndpointSlices (its endpoints come from v1 Endpoints or every Pod)."""
+    from routing.engine.incremental import DERIVED_NOTES
+    from routing.engine.kube import SERVICE_NAME_LABEL, snapshot_from_objects
+
+    table: list[Mapping[str, Any]] = []
+    mine: list[Mapping[str, Any]] = []
+    slices = False
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind == "Pod":
+            if (obj.get("metadata") or {}).get("namespace") == "kube-system":
+                table.append(obj)  # a node's kube-proxy Pod: its liveness, its own settings
+        elif kind == "EndpointSlice":
+            slices = True
+            meta = obj.get("metadata") or {}
+            owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if owner and f"{meta.get('namespace') or 'default'}/{owner}" in keys:
+                mine.append(obj)
+        elif kind == "Service":
+            if _key(obj) in keys:
+                mine.append(obj)
+        elif kind in ("Node", "ConfigMap"):
+            table.append(obj)
+    if not slices:
+        return None
+    base = snapshot_from_objects(table)
+    part = snapshot_from_objects(mine)
+    return base.evolve(
+        services=part.services,
+        endpoint_index=part.endpoint_index,
+        family_endpoints=part.family_endpoints,
+        unserved_endpoints=part.unserved_endpoints,
+        node_services=part.node_services,
+        # Built without slices, the table notes endpoints derived from its Pods: not so.
+        notes=tuple(n for n in base.notes if not n.startswith(DERIVED_NOTES)),
+    )
 
 
 def after_snapshot(

@@ -215,9 +215,27 @@ def answers(snapshot: Snapshot, keys: list[str]) -> list[Any]:
 
 @contextlib.contextmanager
 def full_builds_only() -> Iterator[None]:
-    """``check`` with every after-snapshot built from all objects (the path it replaces)."""
-    with mock.patch.object(chk, "_advanced", side_effect=NeedsFullRebuild("test")):
+    """``check`` with both snapshots built from all objects (the paths they replace)."""
+    with (
+        mock.patch.object(chk, "_advanced", side_effect=NeedsFullRebuild("test")),
+        mock.patch.object(chk, "services_snapshot", return_value=None),
+    ):
         yield
+
+
+@contextlib.contextmanager
+def partial_counting() -> Iterator[list[bool]]:
+    """Records, per before-snapshot, whether only the changed Services were read."""
+    taken: list[bool] = []
+    real = chk.services_snapshot
+
+    def spy(*args: Any) -> Snapshot | None:
+        result = real(*args)
+        taken.append(result is not None)
+        return result
+
+    with mock.patch.object(chk, "services_snapshot", spy):
+        yield taken
 
 
 @contextlib.contextmanager
@@ -262,11 +280,13 @@ def test_the_advanced_after_snapshot_equals_a_whole_build(case: tuple[int, list]
 @given(changes())
 def test_the_check_reports_the_same_either_way(case: tuple[int, list]) -> None:
     seed, change = case
-    with counting() as taken:
+    with counting() as taken, partial_counting() as partial:
         report = chk.check(cluster(seed), change, "new-drops,client-ip-lost,imbalance>1.5")
     with full_builds_only():
         whole = chk.check(cluster(seed), change, "new-drops,client-ip-lost,imbalance>1.5")
     assert report == whole
+    # Services alone: only they (and the node table) are read before the change.
+    assert partial == ([True] if all(o["kind"] == "Service" for _, o in change) else [])
     if any(obj["kind"] == "ConfigMap" for _, obj in change):
         assert taken == []  # the ConfigMap moves every node's kube-proxy: a whole build
     else:
@@ -389,7 +409,64 @@ def test_routescope_check_prints_the_same_either_way(tmp_path: Any) -> None:
         assert code == 1 and taken == [True]
         assert (code, text) == (code_whole, whole)
         assert text.strip()
+    services_only = tmp_path / "services.yaml"
+    services_only.write_text(yaml.safe_dump_all(docs[:-1]))
+    with partial_counting() as partial:
+        code, text = _run("check", "--cluster", str(dump), str(services_only), "-o", "json")
+    with full_builds_only():
+        assert _run("check", "--cluster", str(dump), str(services_only), "-o", "json") == (
+            code,
+            text,
+        )
+    assert partial == [True] and json.loads(text)["findings"]
     report = json.loads(_run("check", "--cluster", str(dump), str(change), "-o", "json")[1])
     assert set(report["services"]) >= {
         f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in external
     }
+
+
+@settings(derandomize=True, max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 3), picks=st.lists(st.integers(0, 100), min_size=1, max_size=3))
+def test_the_changed_services_alone_answer_like_the_whole_cluster(
+    seed: int, picks: list[int]
+) -> None:
+    from routing.whatif.preview import service_entries, source_groups
+
+    objects = cluster(seed)
+    whole = snapshot_from_objects(objects)
+    keys = sorted(whole.services)
+    chosen = {keys[i % len(keys)] for i in picks}
+    part = chk.services_snapshot(objects, chosen)
+    assert part is not None and set(part.services) == chosen
+    assert (part.nodes, part.proxy, part.node_proxy, part.notes) == (
+        whole.nodes,
+        whole.proxy,
+        whole.node_proxy,
+        whole.notes,
+    )
+    assert answers(part, sorted(chosen)) == answers(whole, sorted(chosen))
+    for key in chosen:
+        assert source_groups(part, key) == source_groups(whole, key)
+        try:
+            expected = service_entries(whole, key)
+        except QuestionError as error:
+            expected = str(error)
+        try:
+            got = service_entries(part, key)
+        except QuestionError as error:
+            got = str(error)
+        assert got == expected
+
+
+def test_a_cluster_without_endpoint_slices_is_read_whole() -> None:
+    objects = [o for o in cluster(0) if o["kind"] != "EndpointSlice"]
+    key = next(iter(snapshot_from_objects(objects).services))
+    assert chk.services_snapshot(objects, {key}) is None
+    # check then builds the whole snapshot (endpoints derived from every Pod) and says so.
+    svc = _services(objects)[0]
+    change = [("change.yaml", _service_doc(svc, internalTrafficPolicy="Local"))]
+    with partial_counting() as partial:
+        before = chk.before_snapshot(objects, change)
+    assert partial == [False]
+    assert any("derived from Pods" in note for note in before.notes)
+    assert len(before.services) == len(snapshot_from_objects(objects).services)
