@@ -447,6 +447,8 @@ def test_the_changed_services_alone_answer_like_the_whole_cluster(
     assert answers(part, sorted(chosen)) == answers(whole, sorted(chosen))
     for key in chosen:
         assert source_groups(part, key) == source_groups(whole, key)
+        expected: object
+        got: object
         try:
             expected = service_entries(whole, key)
         except QuestionError as error:
