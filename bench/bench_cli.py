@@ -6,7 +6,9 @@
   beside a plain ``json.load`` of it (target <= 1x);
 - ``--check``: ``routescope check`` of a 20-document change (Services with
   ``externalTrafficPolicy`` flipped) against the generated 5,000-node dump, beside a plain
-  ``json.load`` of that dump (the dump is the one ``bench_engine.py`` caches).
+  ``json.load`` of that dump (the dump is the one ``bench_engine.py`` caches): wall and CPU;
+- ``--daemonset``: ``routescope check`` of a DaemonSet on the dump's largest zone (~2,000
+  nodes) that a Service selects: wall, CPU, peak RSS.
 
 Runs ``python -m routing.cli.main`` (what the ``routescope`` entry point calls), so it needs
 no installed script. Targets: simulate <= 150 ms per call; check <= 2x json.load.
@@ -139,6 +141,99 @@ def bench_check(nodes: int, runs: int) -> bool:
     return ratio <= TARGET_CHECK_RATIO
 
 
+def daemonset_change(dump: Path) -> tuple[Path, str]:
+    """A DaemonSet on the dump's most common zone, selected by a NodePort / LoadBalancer
+    Service with Cluster policies and no topology (its endpoints then sit on some 2,000
+    nodes), as YAML; (path, the Service's key)."""
+    import yaml
+
+    with open(dump, encoding="utf-8") as handle:
+        items = json.load(handle)["items"]
+    zones: dict[str, int] = {}
+    for obj in items:
+        if obj["kind"] == "Node":
+            zone = obj["metadata"].get("labels", {}).get("topology.kubernetes.io/zone")
+            if zone:
+                zones[zone] = zones.get(zone, 0) + 1
+    zone = max(zones, key=lambda z: zones[z])
+    svc = next(
+        o
+        for o in items
+        if o["kind"] == "Service"
+        and o["spec"].get("type") in ("NodePort", "LoadBalancer")
+        and o["spec"].get("externalTrafficPolicy", "Cluster") == "Cluster"
+        and o["spec"].get("internalTrafficPolicy", "Cluster") == "Cluster"
+        and "trafficDistribution" not in o["spec"]
+        and not o["metadata"].get("annotations")
+    )
+    labels = dict(svc["spec"]["selector"])
+    daemon = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "node-agent", "namespace": svc["metadata"]["namespace"]},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "nodeSelector": {"topology.kubernetes.io/zone": zone},
+                    "containers": [{"name": "agent", "image": "agent:1"}],
+                },
+            },
+        },
+    }
+    path = dump.with_name(dump.stem + "-daemonset.yaml")
+    path.write_text(yaml.safe_dump(daemon, sort_keys=False))
+    return path, f"{svc['metadata']['namespace']}/{svc['metadata']['name']}"
+
+
+def bench_daemonset(nodes: int, runs: int) -> None:
+    """``routescope check`` of a DaemonSet reaching ~2,000 nodes that a Service selects:
+    wall, CPU and peak RSS per run (the preview's per-node questions were nodes x
+    endpoints before hosting nodes were bundled: 155 s CPU, 5.5 GB)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_engine import dump_path
+
+    dump = dump_path(nodes)
+    change, key = daemonset_change(dump)
+    check = [
+        sys.executable,
+        "-m",
+        "routing.cli.main",
+        "check",
+        "--cluster",
+        str(dump),
+        str(change),
+        "-o",
+        "json",
+    ]
+    for _ in range(runs):
+        took, cpu, peak, code, out = measured(check)
+        if code not in (0, 1):
+            raise SystemExit(f"check --daemonset: exit {code}")
+        report = json.loads(out)
+        print(
+            f"routescope check, DaemonSet behind {key}: wall {took:.1f} s, CPU {cpu:.1f} s, "
+            f"peak RSS {peak / 1024:.0f} MB; {len(report['findings'])} findings "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+        print(f"  {report['notes'][0] if report['notes'] else ''}")
+
+
+def measured(command: list[str]) -> tuple[float, float, int, int, bytes]:
+    """(wall s, CPU s, peak RSS KiB, exit status, stdout) of one fresh process."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, out.read()
+
+
 def bench_analyze(nodes: int, runs: int) -> bool:
     """``routescope analyze DUMP`` end to end (read, the importer's checks, snapshot,
     analysis, JSON out) beside a plain ``json.load`` of the same file, in the same run."""
@@ -163,6 +258,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--check", action="store_true", help="also time check on a big dump")
     parser.add_argument("--analyze", action="store_true", help="also time analyze on it")
+    parser.add_argument(
+        "--daemonset", action="store_true", help="also time check of a DaemonSet on ~2,000 nodes"
+    )
     parser.add_argument("--nodes", type=int, default=5000)
     args = parser.parse_args()
     ok = bench_simulate(args.runs)
@@ -170,6 +268,8 @@ def main() -> int:
         ok = bench_check(args.nodes, max(1, min(args.runs, 3))) and ok
     if args.analyze:
         ok = bench_analyze(args.nodes, max(1, args.runs // 10)) and ok
+    if args.daemonset:
+        bench_daemonset(args.nodes, 1)
     return 0 if ok else 1
 
 

@@ -456,13 +456,19 @@ def _service_findings(
 
     service = before.services[key]
     out = []
-    groups = None
+    groups: dict[str, Any] = {}
     for port in [p.name or str(p.port) for p in service.ports]:
         try:
-            groups = groups or whatif_groups(before, after, key, nodes=nodes)
+            for kind in ("pod", "external"):
+                if kind not in groups:
+                    groups[kind] = whatif_groups(before, after, key, nodes=nodes, kind=kind)
             diffs = compare(
-                service_entries(before, key, port=port, groups=groups),
-                service_entries(after, key, port=port, groups=groups),
+                service_entries(
+                    before, key, port=port, groups=groups["pod"], external_groups=groups["external"]
+                ),
+                service_entries(
+                    after, key, port=port, groups=groups["pod"], external_groups=groups["external"]
+                ),
             )
         except QuestionError as error:
             notes.append(f"{key} port {port}: {error.message}")

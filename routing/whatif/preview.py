@@ -206,20 +206,27 @@ def source_groups(
     *,
     special: set[str] | None = None,
     nodes: NodeIndex | None = None,
+    bundles: Sequence[SourceGroup] = (),
 ) -> list[SourceGroup]:
     """The nodes to ask about Service ``key``: each node in a small cluster, else groups.
 
     ``special`` adds nodes to ask one by one (a what-if compares two snapshots on the same
     groups, so it passes the special nodes of both). ``nodes``: ``node_index(snapshot)``,
-    when the caller asks about many Services of one snapshot.
+    when the caller asks about many Services of one snapshot. ``bundles``: groups of
+    special nodes that answer alike (``whatif_groups``: nodes hosting endpoints alike),
+    asked once each instead of node by node.
     """
     names = list(snapshot.nodes)
     if len(names) <= EACH_NODE_MAX:
         return [SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names]
-    special = special_nodes(snapshot, key) | (special or set())
+    bundled = {name for group in bundles for name in group.nodes}
+    special = special_nodes(snapshot, key) | (special or set()) | bundled
     groups = [
-        SourceGroup(name, (name,), snapshot.zone_of(name)) for name in names if name in special
+        SourceGroup(name, (name,), snapshot.zone_of(name))
+        for name in names
+        if name in special and name not in bundled
     ]
+    groups += bundles
     # Imported here: the analysis package loads numpy, which ``ask`` (one simulate
     # question, ``routescope simulate``'s hot path) never needs.
     from routing.engine.analysis.nodes import node_index
@@ -244,12 +251,127 @@ def whatif_groups(
     touched: Iterable[str] = (),
     *,
     nodes: NodeIndex | None = None,
+    kind: str | None = None,
 ) -> list[SourceGroup]:
     """Groups valid on both sides of a what-if: nodes special before or after, and the
     ``touched`` nodes (taken down or drained), are asked one by one. ``nodes``:
-    ``node_index(before)``, as for ``source_groups``."""
-    special = special_nodes(before, key) | special_nodes(after, key) | set(touched)
-    return source_groups(before, key, special=special, nodes=nodes)
+    ``node_index(before)``, as for ``source_groups``.
+
+    Beyond ``EACH_NODE_MAX`` nodes hosting endpoints (a DaemonSet's Service), hosting
+    nodes that answer alike are asked once per bundle rather than one by one (which made
+    such a Service cost nodes × endpoints): where the traffic policy of the source
+    ``kind`` ("pod": internalTrafficPolicy, "external": externalTrafficPolicy, None: both)
+    is Cluster on both sides and the Service has no topology (no traffic distribution,
+    hints or topology annotation), kube-proxy on any node picks among every endpoint of
+    the cluster; a node's own endpoints then count only through its locality (same node,
+    same zone), which the bundle key holds: the node's zone and kube-proxy configuration
+    (iptables or nftables: IPVS may weigh endpoints per node) on both sides, and its local
+    endpoints' port, conditions and zone before and after. Nodes named in node hints or
+    ``touched`` stay alone. ``tests``: bundled answers equal asking every node.
+    """
+    touched = set(touched)
+    special = special_nodes(before, key) | special_nodes(after, key) | touched
+    bundles: list[SourceGroup] = []
+    if len(before.nodes) > EACH_NODE_MAX:
+        hosts = (_local_endpoints(before, key), _local_endpoints(after, key))
+        hosting = (hosts[0].keys() | hosts[1].keys()) - touched - _hinted(before, key)
+        hosting -= _hinted(after, key)
+        if len(hosting) > EACH_NODE_MAX and all(
+            _hosts_alike(snapshot, key, kind) for snapshot in (before, after)
+        ):
+            bundles = _bundles(before, after, hosting, hosts)
+    return source_groups(before, key, special=special, nodes=nodes, bundles=bundles)
+
+
+#: Proxy modes where a node's choice among every endpoint does not depend on the node.
+_BUNDLED_MODES = ("iptables", "nftables")
+
+
+def _local_endpoints(snapshot: Snapshot, key: str) -> dict[str, tuple[Any, ...]]:
+    """node -> its endpoints of Service ``key`` as a node's answer sees them (port,
+    conditions, zone, hints), sorted; not which ones they are."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for port, eps in snapshot.endpoint_index.get(key, {}).items():
+        for ep in eps:
+            if ep.node:
+                out.setdefault(ep.node, []).append(
+                    (
+                        port,
+                        ep.ready,
+                        ep.serving,
+                        ep.terminating,
+                        ep.zone or "",
+                        tuple(sorted(ep.zone_hints)),
+                        tuple(sorted(ep.node_hints)),
+                    )
+                )
+    return {node: tuple(sorted(found)) for node, found in out.items()}
+
+
+def _hinted(snapshot: Snapshot, key: str) -> set[str]:
+    return {
+        node
+        for eps in snapshot.endpoint_index.get(key, {}).values()
+        for ep in eps
+        for node in ep.node_hints
+    }
+
+
+def _hosts_alike(snapshot: Snapshot, key: str, kind: str | None) -> bool:
+    """Does kube-proxy pick among every endpoint of ``key`` from any node, for ``kind``?"""
+    service = snapshot.services.get(key)
+    if service is None:
+        return False
+    policies = {
+        "pod": (service.internal_traffic_policy,),
+        "external": (service.external_traffic_policy,),
+    }.get(kind or "", (service.internal_traffic_policy, service.external_traffic_policy))
+    return (
+        all(policy == "Cluster" for policy in policies)
+        and service.traffic_distribution is None
+        and not service.topology_annotation
+        and not service.hints_annotation
+        and not any(
+            ep.zone_hints or ep.node_hints
+            for eps in snapshot.endpoint_index.get(key, {}).values()
+            for ep in eps
+        )
+    )
+
+
+def _bundles(
+    before: Snapshot,
+    after: Snapshot,
+    hosting: set[str],
+    hosts: tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]],
+) -> list[SourceGroup]:
+    """The hosting nodes bundled by what their answers depend on (in snapshot order)."""
+    found: dict[tuple[Any, ...], list[str]] = {}
+    for name in before.nodes:
+        if name not in hosting or name not in after.nodes:
+            continue
+        configs = (before.proxy_for(name), after.proxy_for(name))
+        if any(config.mode not in _BUNDLED_MODES for config in configs):
+            continue
+        zones = (before.zone_of(name), after.zone_of(name))
+        found.setdefault(
+            (configs, zones, hosts[0].get(name, ()), hosts[1].get(name, ())), []
+        ).append(name)
+    out = []
+    labels: set[str] = set()
+    for (configs, zones, local, _), names in found.items():
+        if len(names) < 2:
+            continue  # asked alone, as before
+        zone, count = zones[0], len(local)
+        label = (
+            f"{len(names)} nodes hosting {count} endpoint{'s' if count != 1 else ''} "
+            f"in {zone or 'no zone'} ({configs[0].mode})"
+        )
+        while label in labels:
+            label += "'"
+        labels.add(label)
+        out.append(SourceGroup(label, tuple(names), zone, f"{zone or 'no zone'} ×{len(names)}"))
+    return out
 
 
 def _ask_groups(
@@ -290,8 +412,10 @@ def service_entries(
     port: str | None = None,
     groups: list[SourceGroup] | None = None,
     model: CostModel = DEFAULT_COST_MODEL,
+    external_groups: list[SourceGroup] | None = None,
 ) -> list[Entry]:
     """Every way into Service ``key`` (``port``, else its first) on ``snapshot``.
+    ``groups`` ask the pod sources, and the external ones unless ``external_groups``.
 
     Raises ``QuestionError`` for an unknown service or port, or one kube-proxy ignores.
     """
@@ -316,7 +440,15 @@ def service_entries(
                 "nodeport",
                 "External clients → NodePort",
                 "nodeport",
-                _ask_groups(snapshot, service, groups, "external", "nodeport", port_name, model),
+                _ask_groups(
+                    snapshot,
+                    service,
+                    groups if external_groups is None else external_groups,
+                    "external",
+                    "nodeport",
+                    port_name,
+                    model,
+                ),
                 port_name,
             )
         )
@@ -585,14 +717,23 @@ def preview(
                     source_entries(after, key, port, _senders(scenario, sources), model),
                 )
             else:
-                groups = whatif_groups(before, after, key, whatif.touched_nodes)
+                groups = whatif_groups(before, after, key, whatif.touched_nodes, kind="pod")
+                external = whatif_groups(before, after, key, whatif.touched_nodes, kind="external")
                 compared += compare(
-                    service_entries(before, key, port=port, groups=groups, model=model),
+                    service_entries(
+                        before,
+                        key,
+                        port=port,
+                        groups=groups,
+                        external_groups=external,
+                        model=model,
+                    ),
                     service_entries(
                         after,
                         key,
                         port=port,
                         groups=_sending_groups(scenario, groups),
+                        external_groups=_sending_groups(scenario, external),
                         model=model,
                     ),
                 )
