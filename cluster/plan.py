@@ -9,7 +9,7 @@ booting Django, and ``cluster.writer`` writes a plan to the database.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,13 +177,21 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
         parse_kube_proxy_config(obj, reader, limits)
 
 
-def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> None:
+def check_objects(
+    objects: Iterable[dict[str, Any]],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    checked: Collection[int] = (),
+) -> None:
     """Refuse what ``import_cluster`` would refuse, storing nothing (no database access).
 
     The file-based commands (``simulate``, ``analyze``, ``render_rules``) and the API's
     inline dumps call this before the engine's lenient adapter sees the objects, so a
     malformed field gets the importer's one-line ``ObjectError`` naming object and field
     instead of a traceback deep in the engine.
+
+    ``checked``: ``id()`` of objects ``check_object`` passed already (the dump reader's
+    ``settle``): only what needs the other objects is checked for them again.
     """
     # The parsed rows are thrown away at once and hold no cycles: no cyclic GC meanwhile.
     with collector_paused():
@@ -191,13 +199,15 @@ def check_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LI
         if plan.stores_nothing and plan.skipped:
             raise ObjectError(plan.nothing_stored_message())
         for obj, reader, _, name in plan.nodes:
-            parse_node(obj, reader, name)
+            if id(obj) not in checked:
+                parse_node(obj, reader, name)
         for obj, reader, namespace, name in plan.services:
-            parse_service(obj, reader, namespace, name)
+            if id(obj) not in checked:
+                parse_service(obj, reader, namespace, name)
         # The hot kinds: one C pass each; the parsers (and their messages) when it says no.
         for obj, reader, namespace, name in plan.slices:
-            if not slice_checks_out(obj):
+            if id(obj) not in checked and not slice_checks_out(obj):
                 parse_slice(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.pods:
-            if not pod_checks_out(obj):
+            if id(obj) not in checked and not pod_checks_out(obj):
                 parse_pod(obj, reader, namespace, name)

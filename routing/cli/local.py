@@ -14,7 +14,7 @@ from typing import Any
 
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
-from cluster.plan import check_object, check_objects
+from cluster.plan import KNOWN, check_object, check_objects
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -34,15 +34,35 @@ def env_limits() -> Limits:
 
 
 def read_dump(path: str) -> list[dict[str, Any]]:
-    """The objects of a dump file (``-``: standard input), refused as the importer would."""
+    """The objects of a dump file (``-``: standard input), refused as the importer would.
+
+    The reader lets go of a large dump's later objects once ``check_object`` passed them
+    (decoding them again at the end): ``check_objects`` then checks only what needs the
+    other objects for those, not each again."""
     limits = env_limits()
-    objects = read_objects(
-        sys.stdin.buffer if path == "-" else path,
-        limits=limits,
-        settle=lambda obj, index: check_object(obj, index, limits),
-    )
-    check_objects(objects, limits)
+    settled: dict[int, tuple[Any, ...]] = {}
+
+    def settle(obj: dict[str, Any], index: int) -> None:
+        check_object(obj, index, limits)
+        if obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]:
+            settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
+
+    objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
+    # While no earlier element was a nested List, an element's index is its object's: the
+    # same object, decoded again (checked here all the same, by what it is).
+    checked = {
+        id(objects[index])
+        for index, identity in settled.items()
+        if index < len(objects) and _identity(objects[index]) == identity
+    }
+    check_objects(objects, limits, checked=checked)
     return objects
+
+
+def _identity(obj: dict[str, Any]) -> tuple[Any, ...]:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return (obj.get("kind"), obj.get("apiVersion"), meta.get("namespace"), meta.get("name"))
 
 
 def check_dump(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,7 +15,9 @@ endpoint of the Service and named in none of its node hints, before or after the
 and not taken down or drained by it — are asked once as a group. Each answer counts for
 as many nodes as its group holds: an entry's figures (dropped, endpoint shares, latency,
 cost) are averages weighted by node count, so a 5,000-node cluster costs a few dozen
-questions and still reports what every node sees. ``tests`` check grouped == every node.
+questions and still reports what every node sees. Nodes hosting endpoints are asked alone,
+unless more than ``EACH_NODE_MAX`` do and they answer alike (``whatif_groups``: bundles).
+``tests`` check grouped == every node.
 """
 
 from __future__ import annotations

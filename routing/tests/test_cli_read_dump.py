@@ -1,0 +1,130 @@
+"""``routing.cli.local.read_dump``: objects the dump reader let go of past its memory bound
+were checked by ``check_object`` then (``settle``), so ``check_objects`` does not parse them
+again; everything it refuses is still refused, with the same line."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster import dump_json, plan
+from cluster.fields import ObjectError
+from cluster.tests import builders as b
+from routing.cli import local
+
+
+@pytest.fixture
+def nothing_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every element is let go after its check and decoded again at the end."""
+    monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often each object parser runs (in ``check_object`` and ``check_objects`` alike)."""
+    counts = {"node": 0, "service": 0, "pod": 0}
+    for kind, name in (("node", "parse_node"), ("service", "parse_service")):
+        real = getattr(plan, name)
+
+        def spy(*args: Any, _real: Any = real, _kind: str = kind) -> Any:
+            counts[_kind] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(plan, name, spy)
+    real_pods = plan.pod_checks_out
+
+    def pods(obj: Any) -> bool:
+        counts["pod"] += 1
+        return real_pods(obj)
+
+    monkeypatch.setattr(plan, "pod_checks_out", pods)
+    return counts
+
+
+def _write(tmp_path: Path, document: dict[str, Any]) -> str:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def test_objects_settled_while_read_are_not_parsed_again(
+    tmp_path: Path, nothing_kept: None, parsed: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = b.small_cluster()
+    settled: list[int] = []
+    real = local.check_object
+
+    def settle(obj: dict[str, Any], index: int, limits: Any) -> None:
+        settled.append(index)
+        real(obj, index, limits)
+
+    monkeypatch.setattr(local, "check_object", settle)
+    assert local.read_dump(_write(tmp_path, _list(objects))) == objects
+    assert settled == list(range(len(objects)))  # every object let go, checked as it went
+    assert parsed == {"node": 2, "service": 1, "pod": 2}  # once each, not twice
+
+
+def test_objects_kept_are_parsed_once_too(tmp_path: Path, parsed: dict[str, int]) -> None:
+    objects = b.small_cluster()
+    assert local.read_dump(_write(tmp_path, _list(objects))) == objects
+    assert parsed == {"node": 2, "service": 1, "pod": 2}
+
+
+def test_a_typed_lists_items_are_checked_with_the_kind_filled_in(
+    tmp_path: Path, nothing_kept: None
+) -> None:
+    # A ServiceList's items have no kind while read (settle cannot check them): they are
+    # checked when the whole dump is, as before.
+    bad = b.service("web")
+    bad["spec"]["ports"][0]["port"] = 70000
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects([copy.deepcopy(bad)])
+    items = [{k: v for k, v in bad.items() if k not in ("kind", "apiVersion")}]
+    document = {"apiVersion": "v1", "kind": "ServiceList", "items": items}
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, document))
+    assert str(found.value) == str(whole.value)
+
+
+def test_after_a_nested_list_every_object_is_checked_by_the_whole_check(
+    tmp_path: Path, nothing_kept: None, parsed: dict[str, int]
+) -> None:
+    bad = b.service("api")
+    bad["spec"]["ports"][0]["protocol"] = "HTTP"
+    nested = _list([b.node("n1"), b.node("n2")])
+    with pytest.raises(ObjectError, match="protocol"):
+        local.read_dump(_write(tmp_path, _list([b.node("n0"), nested, bad])))
+    parsed.update(node=0, service=0, pod=0)
+    good = _list([b.node("n0"), nested, b.service("web")])
+    assert [o["metadata"]["name"] for o in local.read_dump(_write(tmp_path, good))] == [
+        "n0",
+        "n1",
+        "n2",
+        "web",
+    ]
+    # n0 settled while read; after the nested List nothing is: n1, n2, web parsed by the
+    # whole check.
+    assert parsed == {"node": 3, "service": 1, "pod": 0}
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_bad_object_is_refused_with_the_line_the_whole_check_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    if not kept:
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+    objects = b.small_cluster()
+    objects[4]["metadata"]["name"] = "Bad_Name"
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects(copy.deepcopy(objects))
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, _list(objects)))
+    assert str(found.value) == str(whole.value)
