@@ -138,7 +138,7 @@ def overlay(
     proxy = False
     notes: list[str] = []
     workloads: list[tuple[str, dict[str, Any]]] = []
-    owners = _replica_sets(objects)
+    owners: dict[str, str] | None = None  # read only for a Deployment of the change
     for path, obj in change:
         kind, key = obj["kind"], _key(obj)
         if kind == "Service":
@@ -161,7 +161,15 @@ def overlay(
             workloads.append((path, obj))
         else:
             workloads.append((path, obj))
-            owner = key if pod_count(key) else owners.get(key) if kind == "Deployment" else None
+            if kind == "Deployment" and owners is None:
+                owners = _replica_sets(objects)
+            owner = (
+                key
+                if pod_count(key)
+                else owners.get(key)
+                if kind == "Deployment" and owners is not None
+                else None
+            )
             owner = owner if owner is not None and pod_count(owner) else None
             if owner is None:
                 continue  # a new workload: its pods are placed by routing.cli.workloads
@@ -236,11 +244,13 @@ def check(
     )
     rederived: set[str] = set()
     if replaced or workloads:
+        pods = [o for o in objects if o.get("kind") == "Pod"]
         after, rederived = wl.rederive(
             before,
             after,
-            [o for o in objects if o.get("kind") == "Pod"],
-            [o for o in placed.objects if o.get("kind") == "Pod"],
+            pods,
+            # No workload: the change moved no pod (``laid`` holds the cluster's own).
+            [o for o in placed.objects if o.get("kind") == "Pod"] if workloads else pods,
             replaced,
         )
         notes += [
