@@ -15,6 +15,8 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cluster.generator import Shape, generate_cluster
 from routing.cli import check as chk
@@ -171,3 +173,40 @@ def test_a_daemonset_service_is_asked_a_few_times_not_once_per_node() -> None:
     assert len(groups) <= 3 * 6
     labels = [g.label for g in groups]
     assert len(labels) == len(set(labels))
+
+
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 2),
+    etp=st.sampled_from(("Cluster", "Local")),
+    down=st.lists(st.integers(0, NODES - 1), max_size=3),
+    not_ready=st.lists(st.integers(0, 200), max_size=6),
+    overrides=st.fixed_dictionaries(
+        {},
+        optional={
+            "internalTrafficPolicy": st.sampled_from(("Cluster", "Local")),
+            "externalTrafficPolicy": st.sampled_from(("Cluster", "Local")),
+            "sessionAffinity": st.sampled_from(("None", "ClientIP")),
+        },
+    ),
+    mode=st.sampled_from((None, "iptables", "nftables", "ipvs")),
+)
+def test_bundles_hold_under_generated_whatifs(
+    seed: int,
+    etp: str,
+    down: list[int],
+    not_ready: list[int],
+    overrides: dict[str, str],
+    mode: str | None,
+) -> None:
+    snapshot, key = daemon_cluster(seed, etp=etp)
+    names = list(snapshot.nodes)
+    ips = sorted({ep.ip for eps in snapshot.endpoint_index[key].values() for ep in eps})
+    scenario = Scenario(
+        service_overrides={key: overrides} if overrides else {},
+        proxy_mode=mode,
+        nodes_down=frozenset(names[i] for i in down),
+        endpoints_not_ready=frozenset(ips[i % len(ips)] for i in not_ready),
+    )
+    after = apply_scenario(snapshot, scenario)
+    bundled_equals_every_node(snapshot, after, key, scenario.nodes_down)
