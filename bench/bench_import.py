@@ -79,11 +79,11 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, str]
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read()
 
 
-def database(kind: str, pg_url: str) -> dict[str, str]:
+def database(kind: str, pg_url: str, sqlite_name: str = "bench_import.sqlite3") -> dict[str, str]:
     """Environment for a freshly created, migrated database of ``kind``."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "SECRET_KEY": "bench"}
     if kind == "sqlite":
-        path = OUT / "bench_import.sqlite3"
+        path = OUT / sqlite_name
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         env["DATABASE_URL"] = f"sqlite:///{path}"

@@ -17,7 +17,7 @@ single-field corruptions.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import Meta, field
@@ -260,28 +260,41 @@ class _SliceFQDN(_SliceCommon):
 
 
 #: Slices by ``addressType``; IPv6 ones (ipaddress-checked) always take the parser.
-_SLICES: dict[str, type[_SliceCommon]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+_SLICES: dict[str, type[_SliceV4] | type[_SliceFQDN]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+
+
+def checked_pod(obj: dict[str, Any]) -> _Pod | None:
+    """``obj`` as its shape when ``parse_pod`` accepts it (None: ask it). ``cluster.rows``
+    builds the Pod's row from the shape's fields."""
+    try:
+        return msgspec.convert(obj, _Pod)
+    except msgspec.ValidationError:
+        return None
 
 
 def pod_checks_out(obj: dict[str, Any]) -> bool:
     """True when ``parse_pod`` accepts ``obj`` (False: ask it)."""
+    return checked_pod(obj) is not None
+
+
+def checked_slice(obj: dict[str, Any]) -> _SliceV4 | _SliceFQDN | None:
+    """``obj`` as its shape when ``parse_slice`` accepts it (None: ask it). ``cluster.rows``
+    builds the slice's and its endpoints' rows from the shape's fields."""
+    address_type = obj.get("addressType")
+    shape = _SLICES.get(address_type) if isinstance(address_type, str) else None
+    if shape is None:
+        return None
     try:
-        msgspec.convert(obj, _Pod)
+        checked = cast("_SliceV4 | _SliceFQDN", msgspec.convert(obj, shape))
     except msgspec.ValidationError:
-        return False
-    return True
+        return None
+    # check_port_names: each set name a DNS-1123 label, none repeated.
+    names = [port.name for port in checked.ports or () if port.name]
+    if len(set(names)) == len(names) and not any(map(check_dns1123_label, names)):
+        return checked
+    return None
 
 
 def slice_checks_out(obj: dict[str, Any]) -> bool:
     """True when ``parse_slice`` accepts ``obj`` (False: ask it)."""
-    address_type = obj.get("addressType")
-    shape = _SLICES.get(address_type) if isinstance(address_type, str) else None
-    if shape is None:
-        return False
-    try:
-        checked = msgspec.convert(obj, shape)
-    except msgspec.ValidationError:
-        return False
-    # check_port_names: each set name a DNS-1123 label, none repeated.
-    names = [port.name for port in checked.ports or () if port.name]
-    return len(set(names)) == len(names) and not any(map(check_dns1123_label, names))
+    return checked_slice(obj) is not None

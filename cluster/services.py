@@ -16,7 +16,7 @@ from django.db import transaction
 from cluster.dump_limits import dump_limits
 from cluster.fields import ObjectError
 from cluster.models import Cluster, ClusterSource, EndpointSlice, Node, Pod, Service
-from cluster.writer import Plan, clear_state, plan_objects, write_plan
+from cluster.writer import Plan, clear_state, plan_objects, write_plan, write_session
 
 #: Cluster names appear in URLs (/clusters/<name>/): no slashes, spaces or other oddities.
 CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
@@ -100,15 +100,16 @@ def cluster_import(
         )
     if source not in ClusterSource.values:
         raise ObjectError(f"source {source!r} is not one of {', '.join(ClusterSource.values)}")
-    plan = plan_objects(objects, dump_limits())
-    if plan.stores_nothing and plan.skipped:  # only Secrets, only Events: as good as empty
-        raise ObjectError(f"{plan.nothing_stored_message()}: nothing imported")
-    with transaction.atomic():
-        cluster, created = Cluster.objects.select_for_update().get_or_create(
-            name=name, defaults={"source": source}
-        )
-        cluster.source = source
-        return _store(cluster, plan, replaced=replaced, guard=not created and not replace)
+    with write_session():
+        plan = plan_objects(objects, dump_limits())
+        if plan.stores_nothing and plan.skipped:  # only Secrets, only Events: as good as empty
+            raise ObjectError(f"{plan.nothing_stored_message()}: nothing imported")
+        with transaction.atomic():
+            cluster, created = Cluster.objects.select_for_update().get_or_create(
+                name=name, defaults={"source": source}
+            )
+            cluster.source = source
+            return _store(cluster, plan, replaced=replaced, guard=not created and not replace)
 
 
 #: The stored kinds an import is measured by (endpoints follow their slices).
@@ -142,10 +143,11 @@ def _refuse_large_loss(cluster: Cluster, before: dict[str, int], after: dict[str
 
 def cluster_replace_state(*, cluster: Cluster, objects: list[dict[str, Any]]) -> ImportSummary:
     """Replace every object of ``cluster`` with ``objects``, atomically; bumps the revision."""
-    plan = plan_objects(objects, dump_limits())
-    with transaction.atomic():
-        locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
-        summary = _store(locked, plan)
+    with write_session():
+        plan = plan_objects(objects, dump_limits())
+        with transaction.atomic():
+            locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
+            summary = _store(locked, plan)
     cluster.revision, cluster.import_summary = locked.revision, locked.import_summary
     return summary
 

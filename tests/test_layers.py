@@ -3,16 +3,32 @@ plugs into, so no app imports one above it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
-from cluster.apply import rollback_request
+from cluster import apply
 from cluster.signals import state_advanced, watch_idle
 from jobs import services as job_services
 
 
-def test_the_jobs_api_rolls_back_through_the_cluster_apps_handler() -> None:
-    assert job_services._rollback_handler is rollback_request
+def test_the_jobs_api_rolls_back_through_the_cluster_apps_handler(monkeypatch) -> None:
+    # The hook imports cluster.apply (and the Kubernetes client) only when called.
+    calls = []
+
+    def rollback_request(**kwargs):
+        calls.append(kwargs)
+        return "job"
+
+    monkeypatch.setattr(apply, "rollback_request", rollback_request)
+    assert job_services._rollback_handler is not None
+    answer = job_services._rollback_handler(apply_job="j", user="u", confirm_restart=True)
+    assert answer == "job"
+    assert calls == [{"apply_job": "j", "user": "u", "confirm_restart": True}]
 
 
 def test_the_snapshot_cache_listens_to_the_cluster_apps_watch_batches() -> None:
@@ -40,3 +56,18 @@ def test_the_api_root_lists_every_apps_resource_lists(client) -> None:
         "audit-entries",  # jobs
     ]
     assert response.json()["jobs"] == "http://127.0.0.1/api/v1/jobs"
+
+
+def test_django_start_up_leaves_the_kubernetes_client_unimported() -> None:
+    """``import_cluster`` and the other commands start without it (over a CPU second)."""
+    code = (
+        "import sys, django; django.setup();"
+        "from cluster.management.commands import import_cluster;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "SECRET_KEY": "x"}
+    env["PYTHONPATH"] = str(settings.BASE_DIR)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
