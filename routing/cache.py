@@ -50,8 +50,9 @@ KEEP = 8
 #: Pickles kept on disk per cluster and kind (the newest states).
 DISK_KEEP = 3
 #: Kinds kept in fewer states than ``KEEP``: a whole-cluster snapshot of a 5,000-node
-#: cluster holds ~0.9 GB, so a process keeps one (the newest used); the per-cluster node
-#: tables of the one-service path (``routing.snapshots``) are small and keep ``KEEP``.
+#: cluster holds ~0.9 GB, so a process keeps one (the newest used). A caller may bound its
+#: kind by a setting instead (``put(..., keep=N)``): the per-cluster node tables of the
+#: one-service path (``routing.snapshots``, ``ROUTESCOPE_NODE_TABLES_KEEP``).
 KIND_KEEP = {"snapshot": 1}
 
 
@@ -75,16 +76,24 @@ class StateCache:
             return values[kind]
 
     def put(
-        self, key: StateKey, kind: str, value: Any, *, persist: bool = False, later: bool = False
+        self,
+        key: StateKey,
+        kind: str,
+        value: Any,
+        *,
+        persist: bool = False,
+        later: bool = False,
+        keep: int | None = None,
     ) -> None:
         """Remember ``value``; with ``persist`` also pickle it for other processes now,
-        with ``later`` at the next :meth:`flush`."""
+        with ``later`` at the next :meth:`flush`. ``keep``: at most that many states hold
+        ``kind`` (least recently used out), instead of ``KIND_KEEP``'s bound."""
         with self._guard:
             self._entries.setdefault(key, {})[kind] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self.keep:
                 self._entries.popitem(last=False)
-            limit = self.kind_keep.get(kind)
+            limit = self.kind_keep.get(kind) if keep is None else max(1, keep)
             if limit is not None:
                 holding = [k for k, values in reversed(self._entries.items()) if kind in values]
                 for old in holding[limit:]:  # least recently used first out
@@ -105,11 +114,22 @@ class StateCache:
                 with self.build_lock(key, kind):
                     self._store(key, kind, value)
 
+    def keys_holding(self, kind: str) -> set[StateKey]:
+        """The states whose ``kind`` is in memory."""
+        with self._guard:
+            return {key for key, values in self._entries.items() if kind in values}
+
     def get_or_build(
-        self, key: StateKey, kind: str, build: Callable[[], T], *, persisted: type | None = None
+        self,
+        key: StateKey,
+        kind: str,
+        build: Callable[[], T],
+        *,
+        persisted: type | None = None,
+        keep: int | None = None,
     ) -> T:
         """The value at ``key``: from memory, else (``persisted``: the pickle's type) from
-        disk, else ``build()``, once, under the build lock."""
+        disk, else ``build()``, once, under the build lock (``keep``: see :meth:`put`)."""
         value = self.get(key, kind)
         if value is not None:
             return value
@@ -118,10 +138,10 @@ class StateCache:
             if value is None and persisted is not None:
                 value = self._load(key, kind, persisted)  # or written by another process
                 if value is not None:
-                    self.put(key, kind, value)
+                    self.put(key, kind, value, keep=keep)
             if value is None:
                 value = build()
-                self.put(key, kind, value, persist=persisted is not None)
+                self.put(key, kind, value, persist=persisted is not None, keep=keep)
         return value
 
     def forget(self, *, kind: str | None = None, disk: bool = False) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
@@ -48,7 +49,9 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
 
 
 #: One-service snapshots kept per process (least recently used out): a few KB each beside
-#: the node table they share, and a repeated question then costs no query.
+#: the node table they share, and a repeated question then costs no query. Only those of
+#: the states whose node table the process keeps (``node_tables_keep``): the others would
+#: hold on to their evicted node tables.
 PARTS_KEEP = 512
 _PARTS: OrderedDict[tuple, Snapshot] = OrderedDict()
 _PARTS_GUARD = threading.Lock()
@@ -89,13 +92,30 @@ def node_table_for_cluster(*, cluster: Cluster) -> Snapshot:
     """``cluster``'s nodes and per-node kube-proxy configuration at its current state: a
     snapshot without Services (a few MB for 5,000 nodes), cached and pickled per state like
     the whole snapshot. The one-service path (:func:`service_snapshot`) lays one Service's
-    objects over it."""
+    objects over it. A process keeps the node tables of ``node_tables_keep()`` states
+    (least recently used out; an evicted one is loaded again from its pickle)."""
     return state_cache.get_or_build(
         cluster.state_key,
         NODES_KIND,
         lambda: node_table(cluster=cluster),
         persisted=Snapshot,
+        keep=node_tables_keep(),
     )
+
+
+def node_tables_keep() -> int:
+    """How many cluster states' node tables a process keeps: ``ROUTESCOPE_NODE_TABLES_KEEP``
+    (at least 1)."""
+    return max(1, int(getattr(settings, "ROUTESCOPE_NODE_TABLES_KEEP", 2)))
+
+
+def _parts_prune() -> None:
+    """Drop the one-service snapshots of states whose node table was evicted (each holds
+    its node table)."""
+    live = state_cache.keys_holding(NODES_KIND)
+    with _PARTS_GUARD:
+        for part_key in [k for k in _PARTS if k[0] not in live]:
+            del _PARTS[part_key]
 
 
 def service_snapshot(
@@ -142,10 +162,12 @@ def service_snapshot(
         return whole()
     part_key = (cluster.state_key, tuple(keys), with_pods)
     if not overrides:
+        _parts_prune()
         with _PARTS_GUARD:
-            if part_key in _PARTS:
+            cached = _PARTS.get(part_key)
+            if cached is not None and cached.nodes is base.nodes:  # laid over this table
                 _PARTS.move_to_end(part_key)
-                return _PARTS[part_key]
+                return cached
     wanted = [key.partition("/")[::2] for key in keys]
     rows = Q(pk__in=[])
     owned = Q(pk__in=[])

@@ -116,6 +116,10 @@ ROUTESCOPE_LIVE_POLL_SECONDS = env.int("ROUTESCOPE_LIVE_POLL_SECONDS", default=1
 ROUTESCOPE_SNAPSHOT_DIR = env.path(
     "ROUTESCOPE_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "snapshots")
 )
+# Cluster states whose node table (the one-service path's per-cluster nodes and kube-proxy
+# configuration, routing.snapshots) a web process keeps in memory, least recently used out;
+# another cluster's is loaded again from its pickle. Bounds a process serving many clusters.
+ROUTESCOPE_NODE_TABLES_KEEP = env.int("ROUTESCOPE_NODE_TABLES_KEEP", default=2)
 # Bounds on what one dump (import_cluster, an inline cluster_dump, a config.conf) may hold;
 # anything beyond is refused in one line naming object and path (cluster.bounds).
 ROUTESCOPE_DUMP_MAX_DEPTH = env.int("ROUTESCOPE_DUMP_MAX_DEPTH", default=100)

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from cluster.generator import Shape, generate_cluster
 from cluster.models import Cluster
 from cluster.services import cluster_import
-from routing.cache import state_cache
+from routing import snapshots
+from routing.cache import StateCache, state_cache
 from routing.selectors import InputError, simulate_answer, whatif_for
 from routing.snapshots import (
     KIND,
@@ -197,9 +198,11 @@ def test_what_ifs_that_move_pods_and_stray_source_nodes_take_the_whole_snapshot(
     )
 
 
-def test_a_process_keeps_one_whole_snapshot_whatever_the_number_of_clusters() -> None:
+def test_a_process_keeps_one_whole_snapshot_whatever_the_number_of_clusters(settings) -> None:
     """Memory does not grow as clusters x processes: the whole-cluster kind is kept in one
-    state per process (``routing.cache.KIND_KEEP``), the small node tables in ``KEEP``."""
+    state per process (``routing.cache.KIND_KEEP``), the node tables in
+    ``ROUTESCOPE_NODE_TABLES_KEEP`` (here 3)."""
+    settings.ROUTESCOPE_NODE_TABLES_KEEP = 3
     snapshot_cache_clear()
     clusters = [_cluster(seed, 4, 4) for seed in (11, 12, 13)]
     for cluster in clusters:
@@ -225,3 +228,111 @@ def test_a_repeated_one_service_question_reads_no_rows(django_assert_num_queries
     first = service_snapshot(cluster=cluster, services=[key])
     with django_assert_num_queries(0):
         assert service_snapshot(cluster=cluster, services=[key]) is first
+
+
+def _first_service(cluster: Cluster) -> str:
+    return "/".join(sorted(cluster.services.values_list("namespace", "name"))[0])
+
+
+def _table(cluster: Cluster) -> Any:
+    """The node table of ``cluster`` in this process's memory (it must be there)."""
+    table = state_cache.get(cluster.state_key, NODES_KIND)
+    assert table is not None
+    return table
+
+
+def _questions(cluster: Cluster, key: str) -> list[Any]:
+    """Simulate from every node (host and pod) and the etp=Local preview of ``key``."""
+    part = service_snapshot(cluster=cluster, services=[key])
+    answers = [
+        _answer(part, service=key, source=source)
+        for node in sorted(part.nodes)
+        for source in (f"host:{node}", f"pod:{node}")
+    ]
+    changes = {"services": {key: {"externalTrafficPolicy": "Local"}}}
+    changed = service_snapshot(cluster=cluster, services=[key], changes=changes)
+    return [*answers, _preview(changed, changes, key)]
+
+
+def test_a_process_keeps_the_node_tables_of_n_clusters_and_answers_alike_after_eviction(
+    settings, tmp_path
+) -> None:
+    """Issue 13: after one-Service questions about more clusters than
+    ``ROUTESCOPE_NODE_TABLES_KEEP``, the process holds that many node tables (and only the
+    one-Service snapshots laid over them); a cluster asked again gets the same answers from
+    its table loaded again (pickle) or rebuilt (rows)."""
+    settings.ROUTESCOPE_SNAPSHOT_DIR = tmp_path / "snapshots"
+    settings.ROUTESCOPE_NODE_TABLES_KEEP = 2
+    snapshot_cache_clear()
+    clusters = [_cluster(seed, 5, 4) for seed in (21, 22, 23, 24)]
+    first_answers = {}
+    first_tables = {}
+    for cluster in clusters:
+        key = _first_service(cluster)
+        first_answers[cluster.pk] = _questions(cluster, key)
+        assert all("action" in answer for answer in first_answers[cluster.pk][:-1])
+        first_tables[cluster.pk] = _table(cluster)
+        held = state_cache.keys_holding(NODES_KIND)
+        assert len(held) <= 2 and cluster.state_key in held
+    assert state_cache.keys_holding(NODES_KIND) == {c.state_key for c in clusters[2:]}
+    # the one-Service snapshots left are laid over the two tables kept, none over an evicted one
+    kept = [first_tables[c.pk] for c in clusters[2:]]
+    assert snapshots._PARTS
+    assert all(any(p.nodes is t.nodes for t in kept) for p in snapshots._PARTS.values())
+    assert {k[0] for k in snapshots._PARTS} == {c.state_key for c in clusters[2:]}
+
+    evicted = clusters[0]
+    assert _questions(evicted, _first_service(evicted)) == first_answers[evicted.pk]
+    again = _table(evicted)
+    assert again is not first_tables[evicted.pk]  # loaded again, not kept
+    assert dict(again.nodes) == dict(first_tables[evicted.pk].nodes)
+    assert state_cache.keys_holding(NODES_KIND) == {clusters[3].state_key, evicted.state_key}
+
+    state_cache.forget(kind=NODES_KIND, disk=True)  # no pickle: rebuilt from the rows
+    evicted = clusters[1]
+    assert _questions(evicted, _first_service(evicted)) == first_answers[evicted.pk]
+    assert len(state_cache.keys_holding(NODES_KIND)) == 1
+    snapshot_cache_clear()
+
+
+def test_a_one_service_snapshot_over_an_evicted_table_is_not_served(settings, tmp_path) -> None:
+    """A node table asked outside the one-Service path can evict the table a cached
+    one-Service snapshot lies over; asking that Service again lays it over the table in
+    memory instead of keeping the evicted one alive."""
+    settings.ROUTESCOPE_SNAPSHOT_DIR = tmp_path / "snapshots"
+    settings.ROUTESCOPE_NODE_TABLES_KEEP = 1
+    snapshot_cache_clear()
+    one, other = _cluster(31, 4, 3), _cluster(32, 4, 3)
+    key = _first_service(one)
+    first = service_snapshot(cluster=one, services=[key])
+    node_table_for_cluster(cluster=other)  # evicts one's table; its part is still cached
+    again = service_snapshot(cluster=one, services=[key])
+    table = _table(one)
+    assert again is not first and again.nodes is table.nodes and first.nodes is not table.nodes
+    source = f"pod:{sorted(table.nodes)[0]}"
+    assert _answer(again, service=key, source=source) == _answer(first, service=key, source=source)
+    assert "action" in _answer(again, service=key, source=source)
+    assert [p.nodes is table.nodes for p in snapshots._PARTS.values()] == [True]
+    snapshot_cache_clear()
+
+
+def test_state_cache_keep_bounds_a_kind_least_recently_used_out() -> None:
+    cache = StateCache(keep=8, kind_keep={})
+    keys = [(pk, 1, 0.0) for pk in range(1, 5)]
+    for key in keys[:3]:
+        cache.put(key, "nodes", key[0], keep=2)
+        cache.put(key, "other", key[0])
+    assert cache.keys_holding("nodes") == {keys[1], keys[2]}
+    assert cache.keys_holding("other") == set(keys[:3])  # other kinds are not bounded by it
+    assert cache.get(keys[1], "nodes") == 2  # now the most recently used
+    cache.put(keys[3], "nodes", 4, keep=2)
+    assert cache.keys_holding("nodes") == {keys[1], keys[3]}
+    cache.put(keys[0], "nodes", 1, keep=0)  # at least one
+    assert cache.keys_holding("nodes") == {keys[0]}
+
+
+def test_node_tables_keep_reads_the_setting(settings) -> None:
+    settings.ROUTESCOPE_NODE_TABLES_KEEP = 5
+    assert snapshots.node_tables_keep() == 5
+    settings.ROUTESCOPE_NODE_TABLES_KEEP = 0
+    assert snapshots.node_tables_keep() == 1
