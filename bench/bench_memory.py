@@ -70,6 +70,128 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> None:
         conn.execute("ANALYZE")
 
 
+STORE_ANALYSIS = """
+from cluster.models import Cluster
+from routing.analysis_jobs import analysis_store_inline
+import sys, time
+started = time.perf_counter()
+cluster = Cluster.objects.get(name=sys.argv[-1])
+analysis = analysis_store_inline(cluster=cluster)
+print(f"{cluster.name} analysis {analysis.pk} stored ({time.perf_counter() - started:.1f} s)")
+"""
+
+
+def store_analyses(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """The stored analysis of every cluster's current revision, each computed in a child
+    process of its own (as a Celery worker would): the overview then reads it, as it does
+    in production once the analysis job ran, instead of computing it in the web process."""
+    for i in range(1, args.clusters + 1):
+        done = subprocess.run(
+            [
+                PY,
+                "-c",
+                "import django; django.setup(); exec(__import__('sys').argv[1])",
+                STORE_ANALYSIS,
+                f"mem-{i}",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            sys.exit(f"storing the analysis of mem-{i} failed: {done.stderr.strip()[-2000:]}")
+        print(done.stdout.strip(), flush=True)
+
+
+def deep_mb(root: object, seen: set[int] | None = None) -> float:
+    """Bytes (MB) of ``root`` and everything it references, not counting modules, types,
+    functions or objects in ``seen`` (shared with the caller to split overlapping caches)."""
+    import gc
+    import types
+
+    seen = set() if seen is None else seen
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+    total, stack = 0, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total / 1024**2
+
+
+def malloc_free_mb() -> float:
+    """Bytes (MB) glibc holds freed but not returned to the system (mallinfo2 fordblks)."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+            ).split()
+        ]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2().fordblks / 1024**2
+
+
+def cache_sizes(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """``--sizes``: the same requests through the Django test client in this one process,
+    then, after each cluster, the deep size of each per-process cache (the state cache by
+    kind, the one-Service snapshots, the stored analysis columns), glibc's freed-but-kept
+    bytes and this process's RSS: where the growth per cluster goes."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    from routing import cache, snapshots, stored_analysis
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    listing = client.get("/api/v1/services?cluster=mem-1&limit=100&ordering=name").json()
+    rows = listing["results"]
+    service = next((s for s in rows if s["type"] == "LoadBalancer"), rows[0])
+    namespace, name = service["key"].split("/")
+    print(f"--sizes: one process, Service {service['key']}; MB after each cluster")
+    for i in range(1, args.clusters + 1):
+        cluster = f"mem-{i}"
+        paths = [f"/clusters/{cluster}/"] if args.overview else []
+        paths += [
+            f"/clusters/{cluster}/services/{namespace}/{name}/",
+            f"/clusters/{cluster}/what-if/?service={namespace}/{name}&etp=Local",
+        ]
+        for path in paths:
+            assert client.get(path).status_code == 200, path
+        answer = client.post(
+            "/api/v1/simulate",
+            {"cluster": cluster, "service": service["key"], "source": "lb"},
+            content_type="application/json",
+        )
+        assert answer.status_code == 200, answer.content[:300]
+        seen: set[int] = set()
+        sizes: dict[str, float] = {}
+        entries = list(cache.state_cache._entries.items())
+        kinds = sorted({kind for _, values in entries for kind in values})
+        for kind in kinds:  # a kind's size counts what an earlier kind did not
+            held = [values[kind] for _, values in entries if kind in values]
+            sizes[f"{kind} x{len(held)}"] = deep_mb(held, seen)
+        sizes[f"one-Service x{len(snapshots._PARTS)}"] = deep_mb(dict(snapshots._PARTS), seen)
+        columns = stored_analysis._columns._values
+        sizes[f"columns x{len(columns)}"] = deep_mb(dict(columns), seen)
+        figures = "  ".join(f"{k} {v:.1f}" for k, v in sizes.items())
+        print(
+            f"{cluster}: RSS {rss_mb(os.getpid()):.0f}, malloc free {malloc_free_mb():.0f}; "
+            f"{figures}",
+            flush=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -111,6 +233,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DB)
     parser.add_argument("--overview", action="store_true", help="also serve the overview")
     parser.add_argument("--reuse", action="store_true", help="keep the imported clusters")
+    parser.add_argument(
+        "--sizes",
+        action="store_true",
+        help="no server: the requests in this process, printing each cache's size per cluster",
+    )
     args = parser.parse_args()
     snapshots = OUT / "memory-snapshots"
     env = {
@@ -124,8 +251,13 @@ def main() -> None:
     }
     if not args.reuse:
         prepare(args, env)
+    if args.overview:
+        store_analyses(args, env)
     for stale in snapshots.glob("*.pickle"):  # every run starts cold
         stale.unlink()
+    if args.sizes:
+        cache_sizes(args, env)
+        return
     port = free_port()
     server = subprocess.Popen(
         [
