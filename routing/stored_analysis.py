@@ -121,9 +121,14 @@ def identity(analysis: ClusterAnalysis) -> tuple[Any, ...]:
 
 
 class _Columns:
-    """A finished analysis' JSON columns, read once per process (the newest few)."""
+    """A finished analysis' JSON columns, read once per process: the small ``report`` of
+    the newest ``KEEP`` analyses, the large ones (``LARGE``: every finding, the API rows and
+    the services table's figures, ~50 MB in memory for a 10,000-Service cluster) of the
+    newest ``ROUTESCOPE_ANALYSIS_COLUMNS_KEEP`` (default 1), least recently used out, so a
+    process browsing many clusters does not keep each one's."""
 
     KEEP = 4
+    LARGE = frozenset({"findings", "rows", "figures"})
 
     def __init__(self) -> None:
         self._values: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -138,9 +143,26 @@ class _Columns:
         value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
         with self._guard:
             self._values[key] = value
-            while len(self._values) > self.KEEP * 3:
-                self._values.popitem(last=False)
+            self._bound()
         return value
+
+    def _bound(self) -> None:
+        """Drop the columns of the analyses used least recently beyond the two bounds."""
+        limits = {False: self.KEEP, True: analysis_columns_keep()}
+        kept: dict[bool, set[tuple[Any, ...]]] = {False: set(), True: set()}
+        for key in reversed(list(self._values)):  # the most recently used first
+            large = key[-1] in self.LARGE
+            analysis = key[:-1]
+            if analysis not in kept[large] and len(kept[large]) >= limits[large]:
+                del self._values[key]
+            else:
+                kept[large].add(analysis)
+
+
+def analysis_columns_keep() -> int:
+    """How many analyses' large columns a process keeps: ``ROUTESCOPE_ANALYSIS_COLUMNS_KEEP``
+    (at least 1)."""
+    return max(1, int(getattr(settings, "ROUTESCOPE_ANALYSIS_COLUMNS_KEEP", 1)))
 
 
 _columns = _Columns()

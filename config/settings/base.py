@@ -120,6 +120,10 @@ ROUTESCOPE_SNAPSHOT_DIR = env.path(
 # configuration, routing.snapshots) a web process keeps in memory, least recently used out;
 # another cluster's is loaded again from its pickle. Bounds a process serving many clusters.
 ROUTESCOPE_NODE_TABLES_KEEP = env.int("ROUTESCOPE_NODE_TABLES_KEEP", default=2)
+# Stored analyses whose large JSON columns (every finding, the API rows, the services table's
+# figures: ~50 MB in memory for a 10,000-Service cluster) a web process keeps once read,
+# least recently used out (routing.stored_analysis).
+ROUTESCOPE_ANALYSIS_COLUMNS_KEEP = env.int("ROUTESCOPE_ANALYSIS_COLUMNS_KEEP", default=1)
 # Bounds on what one dump (import_cluster, an inline cluster_dump, a config.conf) may hold;
 # anything beyond is refused in one line naming object and path (cluster.bounds).
 ROUTESCOPE_DUMP_MAX_DEPTH = env.int("ROUTESCOPE_DUMP_MAX_DEPTH", default=100)
