@@ -23,10 +23,10 @@ from routing.stored_analysis import (
     AnalysisStatus,
     analysis_status,
     identity,
+    stored_costs,
     stored_figures,
     stored_findings,
     stored_report,
-    stored_rows,
 )
 
 # The questions, their grouping and the before | after comparison are the one preview's.
@@ -146,10 +146,7 @@ class PageReport:
         (the figure the overview's total adds up, under the cluster's cost model)."""
         if self._costs is None:
             shown = self.status.shown
-            costs: dict[str, float] = {}
-            for row in stored_rows(shown) if shown is not None else ():
-                costs[row["service"]] = costs.get(row["service"], 0.0) + row["cost_usd_per_month"]
-            self._costs = costs
+            self._costs = stored_costs(shown) if shown is not None else {}
         return self._costs.get(key, 0.0)
 
     @property

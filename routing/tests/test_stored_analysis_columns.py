@@ -19,6 +19,7 @@ from routing.analysis_jobs import analysis_store_inline
 from routing.models import ClusterAnalysis
 from routing.stored_analysis import (
     analysis_columns_keep,
+    stored_costs,
     stored_figures,
     stored_findings,
     stored_report,
@@ -44,7 +45,7 @@ def _analysis(seed: int) -> ClusterAnalysis:
 
 def _held() -> dict[str, set[int]]:
     """Per column, the analyses (pk) whose value this process holds."""
-    held: dict[str, set[int]] = {column: set() for column in READERS}
+    held: dict[str, set[int]] = {column: set() for column in (*READERS, "costs")}
     for key in stored_analysis._columns._values:
         held[key[-1]].add(key[0])
     return held
@@ -95,3 +96,21 @@ def test_analysis_columns_keep_reads_the_setting(settings) -> None:
     assert analysis_columns_keep() == 3
     settings.ROUTESCOPE_ANALYSIS_COLUMNS_KEEP = 0
     assert analysis_columns_keep() == 1
+
+
+def test_a_service_pages_costs_are_kept_without_the_rows(columns, settings) -> None:
+    """The Service page's bill per Service is summed from the rows once per analysis and
+    kept small (with the reports), the ~40 MB rows not."""
+    settings.ROUTESCOPE_ANALYSIS_COLUMNS_KEEP = 1
+    analyses = [_analysis(seed) for seed in (8, 9)]
+    costs = stored_costs(analyses[0])
+    held = _held()
+    assert held["costs"] == {analyses[0].pk} and not held["rows"]
+    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analyses[0].pk)
+    expected: dict[str, float] = {}
+    for row in rows:
+        expected[row["service"]] = expected.get(row["service"], 0.0) + row["cost_usd_per_month"]
+    assert costs == expected and len(costs) > 1 and any(costs.values())
+    stored_rows(analyses[1])  # the other analysis' large columns evict none of the small
+    stored_costs(analyses[1])
+    assert _held()["costs"] == {a.pk for a in analyses}
