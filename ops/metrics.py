@@ -130,7 +130,7 @@ class RoutescopeCollector:
         yield from self._service_series(Cluster.objects.order_by("name"))
 
     def _service_series(self, clusters):
-        from routing.stored_analysis import analysis_status, stored_rows
+        from routing.stored_analysis import analysis_status, stored_series
 
         labels = ["cluster", "namespace", "service", "port", "source"]
         dropped = GaugeMetricFamily(
@@ -154,7 +154,7 @@ class RoutescopeCollector:
             # analyses a cluster itself.
             try:
                 status = analysis_status(cluster=cluster)
-                rows = stored_rows(status.shown) if status.shown is not None else []
+                series = stored_series(status.shown) if status.shown is not None else []
             except Exception:
                 log.exception("metrics: analysing cluster %s failed", cluster.name)
                 failed.add_metric([cluster.name], 1)
@@ -163,14 +163,12 @@ class RoutescopeCollector:
             failed.add_metric(
                 [cluster.name], int(pending is not None and pending.state == "failed")
             )
-            for row in rows:
-                namespace, _, service = row["service"].partition("/")
-                for stats in row["sources"]:
-                    key = [cluster.name, namespace, service, row["port"], stats["source"]]
-                    if stats["dropped"] > 0:
-                        dropped.add_metric(key, stats["dropped"])
-                    if stats["imbalance"]:
-                        imbalance.add_metric(key, stats["imbalance"])
+            for namespace, service, port, source, share, uneven in series:
+                key = [cluster.name, namespace, service, port, source]
+                if share > 0:
+                    dropped.add_metric(key, share)
+                if uneven:
+                    imbalance.add_metric(key, uneven)
         yield dropped
         yield imbalance
         yield failed

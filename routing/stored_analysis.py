@@ -208,6 +208,36 @@ def _costs(rows: list[dict[str, Any]]) -> dict[str, float]:
     return costs
 
 
+#: One exported series of ``/metrics``: namespace, Service, port, source, dropped share,
+#: imbalance.
+Series = tuple[str, str, str, str, float, float]
+
+
+def stored_series(analysis: ClusterAnalysis) -> list[Series]:
+    """The Service rows' non-zero dropped shares and imbalances, per port and source (what
+    ``/metrics`` exports), derived from the rows once per analysis and kept without them."""
+    return _columns.get(analysis, "rows", _series, "series")
+
+
+def _series(rows: list[dict[str, Any]]) -> list[Series]:
+    found: list[Series] = []
+    for row in rows:
+        namespace, _, service = row["service"].partition("/")
+        for stats in row["sources"]:
+            if stats["dropped"] > 0 or stats["imbalance"]:
+                found.append(
+                    (
+                        namespace,
+                        service,
+                        row["port"],
+                        stats["source"],
+                        stats["dropped"],
+                        stats["imbalance"],
+                    )
+                )
+    return found
+
+
 def stored_figures(analysis: ClusterAnalysis) -> dict[str, list[Any]]:
     """Per Service ``[dropped, imbalance, nodes_covered, nodes_total]`` (its worst port)."""
     return _columns.get(analysis, "figures")

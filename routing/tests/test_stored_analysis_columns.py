@@ -24,6 +24,7 @@ from routing.stored_analysis import (
     stored_findings,
     stored_report,
     stored_rows,
+    stored_series,
 )
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def _analysis(seed: int) -> ClusterAnalysis:
 
 def _held() -> dict[str, set[int]]:
     """Per column, the analyses (pk) whose value this process holds."""
-    held: dict[str, set[int]] = {column: set() for column in (*READERS, "costs")}
+    held: dict[str, set[int]] = {column: set() for column in (*READERS, "costs", "series")}
     for key in stored_analysis._columns._values:
         held[key[-1]].add(key[0])
     return held
@@ -114,3 +115,17 @@ def test_a_service_pages_costs_are_kept_without_the_rows(columns, settings) -> N
     stored_rows(analyses[1])  # the other analysis' large columns evict none of the small
     stored_costs(analyses[1])
     assert _held()["costs"] == {a.pk for a in analyses}
+
+
+def test_metrics_series_are_kept_without_the_rows(columns) -> None:
+    analysis = _analysis(10)
+    series = stored_series(analysis)
+    assert _held()["series"] == {analysis.pk} and not _held()["rows"]
+    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk)
+    expected = [
+        (*row["service"].split("/"), row["port"], s["source"], s["dropped"], s["imbalance"])
+        for row in rows
+        for s in row["sources"]
+        if s["dropped"] > 0 or s["imbalance"]
+    ]
+    assert series == expected and series
