@@ -105,6 +105,16 @@ class StateCache:
                 with self.build_lock(key, kind):
                     self._store(key, kind, value)
 
+    def find(self, key: StateKey, kind: str, *, persisted: type) -> Any | None:
+        """The value at ``key`` from memory, else from its pickle (then kept in memory);
+        None when neither has it. Never builds."""
+        value = self.get(key, kind)
+        if value is None:
+            value = self._load(key, kind, persisted)
+            if value is not None:
+                self.put(key, kind, value)
+        return value
+
     def get_or_build(
         self, key: StateKey, kind: str, build: Callable[[], T], *, persisted: type | None = None
     ) -> T:

@@ -346,6 +346,40 @@ def snapshot_advance(
     return snapshot
 
 
+def _builds_node_table(kind: str, namespace: str) -> bool:
+    """Whether an object of ``kind`` in ``namespace`` is one the node table is built from
+    (:func:`node_objects`: Nodes, kube-system Pods, the kube-proxy ConfigMap)."""
+    return kind in ("Node", "ConfigMap") or (kind == "Pod" and namespace == "kube-system")
+
+
+def node_table_advance(
+    *,
+    cluster: Cluster,
+    previous_key: StateKey,
+    upserts: Iterable[dict],
+    deletes: Iterable[tuple[str, str, str]],
+) -> Snapshot | None:
+    """After a watch batch moved ``cluster`` from ``previous_key`` to its current state,
+    carry the previous state's node table over to the new state when the batch touched
+    nothing it is built from (pickled when the watch is next idle, for the analysis'
+    shard workers and the one-service path), so it is not rebuilt from every Node row per
+    revision. None when the batch touched it or the previous table is nowhere (the next
+    reader builds it)."""
+    touched = any(
+        _builds_node_table(
+            str(obj.get("kind", "")), str((obj.get("metadata") or {}).get("namespace") or "")
+        )
+        for obj in upserts
+    ) or any(_builds_node_table(kind, namespace) for kind, namespace, _ in deletes)
+    if touched:
+        return None
+    table = state_cache.find(previous_key, NODES_KIND, persisted=Snapshot)
+    if table is None:
+        return None
+    state_cache.put(cluster.state_key, NODES_KIND, table, later=True)
+    return table
+
+
 def snapshot_on_state_advanced(
     sender: object,
     *,
@@ -357,6 +391,7 @@ def snapshot_on_state_advanced(
     **_: object,
 ) -> None:
     """Receiver of ``cluster.signals.state_advanced`` (connected in ``RoutingConfig.ready``)."""
+    node_table_advance(cluster=cluster, previous_key=previous_key, upserts=upserts, deletes=deletes)
     snapshot_advance(
         cluster=cluster,
         previous_key=previous_key,
@@ -388,6 +423,7 @@ def snapshot_cache_clear() -> None:
 
 __all__: list[str] = [
     "ServicePlan",
+    "node_table_advance",
     "node_table_for_cluster",
     "render_cache_for",
     "service_plan",

@@ -281,3 +281,62 @@ def test_many_keys_are_read_by_their_text_in_chunks(monkeypatch: pytest.MonkeyPa
     assert dict(rows.unserved_endpoints) == dict(whole.unserved_endpoints)
     some = services_snapshot(cluster=cluster, keys=keys[1:4])
     assert sorted(some.services) == sorted(keys[1:4])
+
+
+def _batch(cluster: Cluster, obj: dict[str, Any], capture: Any) -> Cluster:
+    from cluster.watch_events import events_apply
+
+    with capture(execute=True):  # the state_advanced signal goes out on commit
+        events_apply(cluster=cluster, events=[("MODIFIED", obj)])
+    return Cluster.objects.get(pk=cluster.pk)
+
+
+def test_a_watch_batch_carries_the_node_table_over_unless_it_touches_it(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from routing.cache import state_cache
+    from routing.snapshots import NODES_KIND, node_table, node_table_for_cluster
+
+    snapshot_cache_clear()
+    cluster = _cluster(17, 5, 4, edge=False)
+    table = node_table_for_cluster(cluster=cluster)
+    state_cache.forget(kind=NODES_KIND)  # only its pickle left: carried from disk
+    service = dict(Cluster.objects.get(pk=cluster.pk).services.order_by("pk")[0].raw)
+    service["metadata"] = {**service["metadata"], "labels": {"bench": "1"}}
+    moved = _batch(cluster, service, django_capture_on_commit_callbacks)
+    assert moved.revision == cluster.revision + 1
+    carried = state_cache.get(moved.state_key, NODES_KIND)
+    assert carried is not None and carried.nodes == table.nodes
+    fresh = node_table(cluster=moved)
+    assert (carried.nodes, carried.node_proxy, carried.proxy, carried.notes) == (
+        fresh.nodes,
+        fresh.node_proxy,
+        fresh.proxy,
+        fresh.notes,
+    )
+    # A Node changed: its table is rebuilt from the rows by the next reader.
+    node = dict(moved.nodes.order_by("pk")[0].raw)
+    node["metadata"] = {
+        **node["metadata"],
+        "labels": {**node["metadata"].get("labels", {}), "topology.kubernetes.io/zone": "z9"},
+    }
+    again = _batch(moved, node, django_capture_on_commit_callbacks)
+    assert state_cache.get(again.state_key, NODES_KIND) is None
+    rebuilt = node_table_for_cluster(cluster=again)
+    assert rebuilt.nodes[node["metadata"]["name"]].zone == "z9"
+    # A kube-system Pod (a node's kube-proxy may carry its own mode) touches it too.
+    name = node["metadata"]["name"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"kube-proxy-{name}", "namespace": "kube-system"},
+        "spec": {
+            "nodeName": name,
+            "containers": [{"name": "kube-proxy", "command": ["kube-proxy", "--proxy-mode=ipvs"]}],
+        },
+        "status": {"phase": "Running"},
+    }
+    node_table_for_cluster(cluster=again)
+    last = _batch(again, pod, django_capture_on_commit_callbacks)
+    assert state_cache.get(last.state_key, NODES_KIND) is None
+    assert node_table_for_cluster(cluster=last).proxy_for(name).mode == "ipvs"
