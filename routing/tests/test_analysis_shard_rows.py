@@ -34,6 +34,7 @@ from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
 from routing.models import ClusterAnalysis
 from routing.selectors import simulate_answer
 from routing.snapshots import (
+    SERVICE_WEIGHT,
     service_plan,
     service_snapshot,
     services_snapshot,
@@ -340,3 +341,28 @@ def test_a_watch_batch_carries_the_node_table_over_unless_it_touches_it(
     last = _batch(again, pod, django_capture_on_commit_callbacks)
     assert state_cache.get(last.state_key, NODES_KIND) is None
     assert node_table_for_cluster(cluster=last).proxy_for(name).mode == "ipvs"
+
+
+def test_watch_idle_pickles_the_node_table_before_the_request_and_the_snapshot_after() -> None:
+    from cluster.signals import watch_idle
+
+    uids = [key[0] for key, *_ in watch_idle.receivers if str(key[0]).startswith("routing.")]
+    assert uids == ["routing.nodes", "routing.analysis", "routing.snapshots"]
+
+
+def test_the_plan_is_read_once_per_state(django_assert_num_queries: Any) -> None:
+    from cluster.models import EndpointSlice
+
+    snapshot_cache_clear()
+    cluster = _cluster(19, 3, 3, edge=False)
+    plan = service_plan(cluster=cluster)
+    again = Cluster.objects.get(pk=cluster.pk)
+    with django_assert_num_queries(0):
+        assert service_plan(cluster=again) is plan
+    # Weights: SERVICE_WEIGHT per Service plus one per endpoint of its slices.
+    expected = dict.fromkeys(plan.keys, SERVICE_WEIGHT)
+    for namespace, service, raw in EndpointSlice.objects.filter(cluster=cluster).values_list(
+        "namespace", "service_name", "raw"
+    ):
+        expected[f"{namespace}/{service}"] += len(raw.get("endpoints") or ())
+    assert plan.weights == expected and max(expected.values()) > SERVICE_WEIGHT
