@@ -169,8 +169,11 @@ def analysis_shard_run(*, job_id: int, task_id: str = "") -> None:
     if job is None:
         return  # taken by another delivery, or cancelled
     timings: dict[str, float] = {}
+    cpu = time.process_time()
     with job_heartbeat(job_id=job.pk):
         note = _shard(job, timings)
+    # This process' CPU seconds for the shard (its threads' too: the heartbeat's is tiny).
+    timings["cpu_s"] = round(time.process_time() - cpu, 3)
     if note:
         job_finish(job=job, state=Job.State.CANCELLED, message=note)
     else:
@@ -202,7 +205,8 @@ def analysis_watch(*, analysis: ClusterAnalysis) -> None:
 
 def _shard(job: Job, timings: dict[str, float]) -> str:
     """Analyse and store one shard; a reason when the analysis is no longer wanted.
-    ``timings`` gets the seconds of each step (the job's result: benchmarks read it)."""
+    ``timings`` gets the wall seconds of each step (the job's result, with the shard's
+    CPU seconds ``cpu_s``: benchmarks read it)."""
     pk, shard, of = job.params["analysis"], job.params["shard"], job.params["of"]
     analysis = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).first()
     if analysis is None:
