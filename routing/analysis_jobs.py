@@ -223,6 +223,7 @@ def _shard(job: Job, timings: dict[str, float]) -> str:
     job_progress(job=job, percent=10, message=f"shard {shard + 1}/{of}: reading its rows")
     started = time.perf_counter()
     plan = service_plan(cluster=cluster)
+    timings["plan_s"] = round(time.perf_counter() - started, 3)
     keys = key_shard(plan.keys, shard, of, weights=plan.weights)
     snapshot = services_snapshot(cluster=cluster, keys=keys)
     if Cluster.objects.filter(pk=cluster.pk).values_list("revision", flat=True).first() != (
