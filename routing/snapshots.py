@@ -249,15 +249,15 @@ class ServicePlan:
 
 
 def service_plan(*, cluster: Cluster) -> ServicePlan:
-    """``cluster``'s :class:`ServicePlan` at its current state: built once (two queries,
-    :func:`service_plan_rows`) and kept in the state cache like the node table, so the
-    shards of one analysis read it once."""
-    return state_cache.get_or_build(
-        cluster.state_key,
-        PLAN_KIND,
-        lambda: service_plan_rows(cluster=cluster),
-        persisted=ServicePlan,
-    )
+    """``cluster``'s :class:`ServicePlan` at its current state: read from the rows (two
+    queries, :func:`service_plan_rows`) and kept in the state cache like the node table,
+    so later shards of the analysis load it. No build lock: shards starting together read
+    it side by side (a few hundred ms each) rather than one waiting for the other."""
+    found = state_cache.find(cluster.state_key, PLAN_KIND, persisted=ServicePlan)
+    if found is None:
+        found = service_plan_rows(cluster=cluster)
+        state_cache.put(cluster.state_key, PLAN_KIND, found, persist=True)
+    return found
 
 
 def service_plan_rows(*, cluster: Cluster) -> ServicePlan:
