@@ -31,7 +31,7 @@ import logging
 import pickle
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -280,7 +280,7 @@ class ShardPart:
     costs: tuple[float, ...] = ()
     dropping: int = 0
     #: rows (service ports).
-    ports: int = field(default=0)
+    ports: int = 0
 
 
 def shard_part(report: Report) -> ShardPart:
