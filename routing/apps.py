@@ -13,21 +13,15 @@ class RoutingConfig(AppConfig):
         from cluster.models import Cluster
         from cluster.signals import state_advanced, watch_idle
         from routing.signals import analysis_on_revision, analysis_on_watch_idle
-        from routing.snapshots import (
-            node_table_on_watch_idle,
-            snapshot_on_state_advanced,
-            snapshot_on_watch_idle,
-        )
+        from routing.snapshots import snapshot_on_state_advanced, snapshot_on_watch_idle
 
         state_advanced.connect(snapshot_on_state_advanced, dispatch_uid="routing.snapshots")
-        watch_idle.connect(node_table_on_watch_idle, dispatch_uid="routing.nodes")
+        watch_idle.connect(snapshot_on_watch_idle, dispatch_uid="routing.snapshots")
         # Every new revision is analysed by the workers, its result stored for the pages
         # (routing/analysis_jobs.py): import and sync save Cluster.revision; a watch asks
-        # once per burst (watch_idle, after the carried node table is pickled for the
-        # workers to load), so a steady event stream does not supersede every analysis
-        # before it finishes.
+        # once per burst (watch_idle, after the carried node table the shards read and
+        # the advanced snapshot other pages read are pickled: a CPU-bound write that,
+        # done later, would take a core from the shard workers on a small box), so a
+        # steady event stream does not supersede every analysis before it finishes.
         post_save.connect(analysis_on_revision, sender=Cluster, dispatch_uid="routing.analysis")
         watch_idle.connect(analysis_on_watch_idle, dispatch_uid="routing.analysis")
-        # Receivers run in connection order: the node table's pickle (which the shards
-        # read) before the request, the whole snapshot's (other pages') after it.
-        watch_idle.connect(snapshot_on_watch_idle, dispatch_uid="routing.snapshots")

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -94,16 +94,11 @@ class StateCache:
         if persist:
             self._store(key, kind, value)
 
-    def flush(self, *, kinds: Collection[str] | None = None) -> None:
-        """Pickle the values put ``later`` (the newest per cluster and kind; only ``kinds``
-        when given), each under its build lock, so a process waiting for it then loads it."""
+    def flush(self) -> None:
+        """Pickle the values put ``later`` (the newest per cluster and kind), each under its
+        build lock, so a process waiting for it then loads it."""
         with self._guard:
-            if kinds is None:
-                pending, self._later = self._later, {}
-            else:
-                pending = {k: v for k, v in self._later.items() if k[1] in kinds}
-                for k in pending:
-                    del self._later[k]
+            pending, self._later = self._later, {}
         for (_pk, kind), key in pending.items():
             value = self.get(key, kind)
             if value is not None:

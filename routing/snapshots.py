@@ -421,16 +421,10 @@ def snapshot_on_state_advanced(
     )
 
 
-def node_table_on_watch_idle(sender: object, **_: object) -> None:
-    """Receiver of ``cluster.signals.watch_idle``, before the analysis is requested: pickle
-    the node tables carried over (:func:`node_table_advance`) for the shard workers."""
-    state_cache.flush(kinds=(NODES_KIND,))
-
-
 def snapshot_on_watch_idle(sender: object, **_: object) -> None:
-    """Receiver of ``cluster.signals.watch_idle``, after the analysis is requested (its
-    shards read rows and the node table, not the whole snapshot): pickle the newest
-    advanced snapshots for the other processes' whole-cluster pages."""
+    """Receiver of ``cluster.signals.watch_idle``, before the analysis is requested: pickle
+    the newest advanced snapshots (for the other processes' whole-cluster pages) and the
+    carried node tables (for the analysis' shards)."""
     state_cache.flush()
 
 
@@ -454,7 +448,6 @@ __all__: list[str] = [
     "ServicePlan",
     "node_table_advance",
     "node_table_for_cluster",
-    "node_table_on_watch_idle",
     "render_cache_for",
     "service_plan",
     "service_plan_rows",
