@@ -249,15 +249,16 @@ class ServicePlan:
 
 
 def service_plan(*, cluster: Cluster) -> ServicePlan:
-    """``cluster``'s :class:`ServicePlan` at its current state: read from the rows (two
-    queries, :func:`service_plan_rows`) and kept in the state cache like the node table,
-    so later shards of the analysis load it. No build lock: shards starting together read
-    it side by side (a few hundred ms each) rather than one waiting for the other."""
-    found = state_cache.find(cluster.state_key, PLAN_KIND, persisted=ServicePlan)
-    if found is None:
-        found = service_plan_rows(cluster=cluster)
-        state_cache.put(cluster.state_key, PLAN_KIND, found, persist=True)
-    return found
+    """``cluster``'s :class:`ServicePlan` at its current state: read from the rows once
+    (two queries, :func:`service_plan_rows`) and kept in the state cache like the node
+    table; shards starting together wait for the first one's read (under the build lock)
+    rather than repeat its queries: on a busy box the same wait, less work."""
+    return state_cache.get_or_build(
+        cluster.state_key,
+        PLAN_KIND,
+        lambda: service_plan_rows(cluster=cluster),
+        persisted=ServicePlan,
+    )
 
 
 def service_plan_rows(*, cluster: Cluster) -> ServicePlan:
