@@ -4,9 +4,13 @@ When an import, sync or watch batch makes a new revision (``RoutingConfig.ready`
 the hooks), ``analysis_request`` records a ``ClusterAnalysis`` for (cluster, revision,
 inputs) and queues one ``jobs.Job`` of kind ``analysis`` per shard of Services
 (``ROUTESCOPE_ANALYSIS_SHARDS``); Celery workers run them (``routing.tasks``). Each shard
-analyses its Services against the whole snapshot (``routing.engine.analysis.analyze``
-with ``services=``) and stores its part; the shard that stores the last part merges the
-parts (``merge``) and stores the result. Everything is idempotent and conditional:
+takes a run of the sorted Service keys balanced by endpoint count
+(``routing.snapshots.service_plan``, ``routing.engine.analysis.key_shard``), builds the
+snapshot of only those Services over the cluster's node table
+(``routing.snapshots.services_snapshot``), analyses it with the cluster's Service totals
+(``analyze(..., totals=)``: exactly the whole snapshot's rows and findings) and stores its
+part, its rows' JSON already rendered (``ShardPart``); the shard that stores the last part
+merges the parts and stores the result. Everything is idempotent and conditional:
 
 * a newer revision supersedes an analysis still queued or running: its queued shards are
   cancelled, a running shard's part is refused, its merge never lands (every write checks
@@ -21,16 +25,20 @@ stores it the same way.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import pickle
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Expression, JSONField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from cluster.models import Cluster
@@ -45,17 +53,18 @@ from jobs.services import (
     job_start,
 )
 from routing.costs import cost_inputs
-from routing.engine.analysis import Report, analyze, merge, shard_keys
+from routing.engine.analysis import Report, analyze, key_shard, merge
 from routing.engine.costmodel import CostModel
 from routing.models import AnalysisPart, ClusterAnalysis
 from routing.reports import cluster_report
-from routing.snapshots import snapshot_for_cluster
+from routing.snapshots import service_plan, services_snapshot
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the stored JSON changes shape or the engine's figures change meaning: every
-#: cluster is analysed again.
-FORMAT = 1
+#: cluster is analysed again. 2: shards analysed over their own Services' rows (the
+#: health check now counts endpoints of slice ports no Service port names).
+FORMAT = 2
 SHARD_TASK = "routing.tasks.analysis_shard_task"
 #: Findings kept in the small ``report`` column (the overview shows the first dozen).
 TOP_FINDINGS = 50
@@ -160,8 +169,11 @@ def analysis_shard_run(*, job_id: int, task_id: str = "") -> None:
     if job is None:
         return  # taken by another delivery, or cancelled
     timings: dict[str, float] = {}
+    cpu = time.process_time()
     with job_heartbeat(job_id=job.pk):
         note = _shard(job, timings)
+    # This process' CPU seconds for the shard (its threads' too: the heartbeat's is tiny).
+    timings["cpu_s"] = round(time.process_time() - cpu, 3)
     if note:
         job_finish(job=job, state=Job.State.CANCELLED, message=note)
     else:
@@ -193,7 +205,8 @@ def analysis_watch(*, analysis: ClusterAnalysis) -> None:
 
 def _shard(job: Job, timings: dict[str, float]) -> str:
     """Analyse and store one shard; a reason when the analysis is no longer wanted.
-    ``timings`` gets the seconds of each step (the job's result: benchmarks read it)."""
+    ``timings`` gets the wall seconds of each step (the job's result, with the shard's
+    CPU seconds ``cpu_s``: benchmarks read it)."""
     pk, shard, of = job.params["analysis"], job.params["shard"], job.params["of"]
     analysis = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).first()
     if analysis is None:
@@ -207,14 +220,23 @@ def _shard(job: Job, timings: dict[str, float]) -> str:
     if cluster.revision != analysis.revision or inputs_fingerprint(inputs) != analysis.inputs:
         # The state moved on: the request for the new revision supersedes this one.
         return "superseded by a newer revision"
-    job_progress(job=job, percent=10, message=f"shard {shard + 1}/{of}: loading the snapshot")
+    job_progress(job=job, percent=10, message=f"shard {shard + 1}/{of}: reading its rows")
     started = time.perf_counter()
-    snapshot = snapshot_for_cluster(cluster=cluster)
+    plan = service_plan(cluster=cluster)
+    timings["plan_s"] = round(time.perf_counter() - started, 3)
+    keys = key_shard(plan.keys, shard, of, weights=plan.weights)
+    snapshot = services_snapshot(cluster=cluster, keys=keys)
+    if Cluster.objects.filter(pk=cluster.pk).values_list("revision", flat=True).first() != (
+        analysis.revision
+    ):
+        # A write committed while the rows were read (it bumps the revision in the same
+        # transaction): they may mix two states. The new revision's request supersedes.
+        return "superseded by a newer revision"
     timings["snapshot_s"] = round(time.perf_counter() - started, 3)
     job_progress(job=job, percent=40, message=f"shard {shard + 1}/{of}: analysing")
     started = time.perf_counter()
-    part = analyze(snapshot, model=cost_model_of(inputs), services=shard_keys(snapshot, shard, of))
-    data = pickle.dumps(_without_endpoints(part), protocol=pickle.HIGHEST_PROTOCOL)
+    report = analyze(snapshot, model=cost_model_of(inputs), services=keys, totals=plan.totals)
+    data = pickle.dumps(shard_part(report), protocol=pickle.HIGHEST_PROTOCOL)
     timings["analyze_s"] = round(time.perf_counter() - started, 3)
     try:
         with transaction.atomic():
@@ -239,19 +261,81 @@ def _shard(job: Job, timings: dict[str, float]) -> str:
     return ""
 
 
-def _without_endpoints(report: Report) -> Report:
-    """The report without per-endpoint shares (not stored: the API computes them on
-    demand), so a shard's part stays small."""
-    rows = tuple(
-        dataclasses.replace(
-            row,
-            sources=tuple(
-                dataclasses.replace(s, port_endpoints=(), shares=()) for s in row.sources
-            ),
-        )
-        for row in report.rows
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class ShardPart:
+    """One shard's share of the stored analysis (an ``AnalysisPart``, pickled), rendered
+    in the shard so the merge only joins: the report without rows (cluster figures,
+    cost model, notes, the shard's findings), the rows' JSON (``ServiceRow.to_json``,
+    encoded by msgspec), the services table's figures, and what the summary sums over
+    rows."""
+
+    head: Report
+    #: a JSON array of the shard's rows (without per-endpoint shares).
+    rows_json: bytes
+    figures: dict[str, list[Any]]
+    #: every row's ``cost_usd_per_month``, in row order (summed in the whole report's order).
+    costs: tuple[float, ...] = ()
+    dropping: int = 0
+    #: rows (service ports).
+    ports: int = 0
+
+
+def shard_part(report: Report) -> ShardPart:
+    """``report`` (one shard's) as its stored part."""
+    return ShardPart(
+        head=Report((), report.findings, *_head_fields(report)),
+        rows_json=_encode([row.to_json() for row in report.rows]),
+        figures=_figures(report),
+        costs=tuple(row.cost_usd_per_month for row in report.rows),
+        dropping=sum(1 for row in report.rows if row.worst_dropped > 0),
+        ports=len(report.rows),
     )
-    return dataclasses.replace(report, rows=rows)
+
+
+def _head_fields(report: Report) -> tuple[Any, ...]:
+    return (
+        report.nodes,
+        report.zones,
+        report.services,
+        report.proxy_modes,
+        report.model,
+        report.notes,
+    )
+
+
+def merged_payload(parts: Sequence[ShardPart]) -> dict[str, bytes]:
+    """The stored columns (``stored_payload``'s, as JSON text) of the shards' ``parts``
+    given in shard order: equal to ``stored_payload`` of the whole report."""
+    head = merge([part.head for part in parts])
+    body = head.to_json()
+    body.pop("services")
+    findings = body.pop("findings")
+    body["summary"].update(
+        service_ports=sum(part.ports for part in parts),
+        ports_dropping=sum(part.dropping for part in parts),
+        cross_zone_usd_per_month=round(sum(c for part in parts for c in part.costs), 2),
+    )
+    body["top_findings"] = findings[:TOP_FINDINGS]
+    body["findings_total"] = len(findings)
+    arrays = [part.rows_json[1:-1] for part in parts if len(part.rows_json) > 2]
+    figures: dict[str, list[Any]] = {}
+    for part in parts:
+        figures.update(part.figures)
+    return {
+        "report": _encode(body),
+        "findings": _encode(findings),
+        "rows": b"[" + b",".join(arrays) + b"]",
+        "figures": _encode(figures),
+    }
+
+
+def _json_column(text: bytes) -> Expression:
+    """A JSON column's value from its JSON text as is (no decode and encode again)."""
+    cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    return RawSQL(cast, (text.decode(),), output_field=JSONField())
 
 
 def _merge(pk: int) -> None:
@@ -259,7 +343,7 @@ def _merge(pk: int) -> None:
     blobs = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
     # Only this project's workers write parts (see AnalysisPart).
     parts = [pickle.loads(bytes(part.data)) for part in blobs]
-    payload = stored_payload(merge(parts))
+    payload = {k: _json_column(v) for k, v in merged_payload(parts).items()}
     with transaction.atomic():
         stored = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
             state=ClusterAnalysis.State.DONE,
@@ -283,6 +367,12 @@ def stored_payload(report: Report) -> dict[str, Any]:
     rows, findings = body.pop("services"), body.pop("findings")
     body["top_findings"] = findings[:TOP_FINDINGS]
     body["findings_total"] = len(findings)
+    return {"report": body, "findings": findings, "rows": rows, "figures": _figures(report)}
+
+
+def _figures(report: Report) -> dict[str, list[Any]]:
+    """The services table's figures: per Service, its worst port's dropped, imbalance,
+    nodes covered, nodes total."""
     figures: dict[str, list[Any]] = {}
     for row in report.rows:
         seen = figures.get(row.service)
@@ -294,7 +384,7 @@ def stored_payload(report: Report) -> dict[str, Any]:
                 row.nodes_covered,
                 row.nodes_total,
             ]
-    return {"report": body, "findings": findings, "rows": rows, "figures": figures}
+    return figures
 
 
 def analysis_prune(*, cluster: Cluster) -> None:

@@ -19,8 +19,9 @@ class RoutingConfig(AppConfig):
         watch_idle.connect(snapshot_on_watch_idle, dispatch_uid="routing.snapshots")
         # Every new revision is analysed by the workers, its result stored for the pages
         # (routing/analysis_jobs.py): import and sync save Cluster.revision; a watch asks
-        # once per burst (watch_idle, after the advanced snapshot is pickled for the
-        # workers to load), so a steady event stream does not supersede every analysis
-        # before it finishes.
+        # once per burst (watch_idle, after the carried node table the shards read and
+        # the advanced snapshot other pages read are pickled: a CPU-bound write that,
+        # done later, would take a core from the shard workers on a small box), so a
+        # steady event stream does not supersede every analysis before it finishes.
         post_save.connect(analysis_on_revision, sender=Cluster, dispatch_uid="routing.analysis")
         watch_idle.connect(analysis_on_watch_idle, dispatch_uid="routing.analysis")

@@ -119,6 +119,16 @@ class StateCache:
         with self._guard:
             return {key for key, values in self._entries.items() if kind in values}
 
+    def find(self, key: StateKey, kind: str, *, persisted: type) -> Any | None:
+        """The value at ``key`` from memory, else from its pickle (then kept in memory);
+        None when neither has it. Never builds."""
+        value = self.get(key, kind)
+        if value is None:
+            value = self._load(key, kind, persisted)
+            if value is not None:
+                self.put(key, kind, value)
+        return value
+
     def get_or_build(
         self,
         key: StateKey,

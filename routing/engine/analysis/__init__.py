@@ -9,8 +9,9 @@ host or are hinted by its endpoints (see ``ports``). The result equals averaging
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from routing.engine.analysis.findings import findings_for, rank
 from routing.engine.analysis.model import SOURCES, PortAnalysis, SourceAggregate
@@ -26,7 +27,7 @@ from routing.engine.costmodel import (
 )
 from routing.engine.families import families
 from routing.engine.snapshot import Snapshot
-from routing.engine.types import Endpoint
+from routing.engine.types import Endpoint, Service
 from routing.engine.unproxied import not_proxied
 
 __all__ = [
@@ -35,12 +36,33 @@ __all__ = [
     "Finding",
     "Report",
     "ServiceRow",
+    "ServiceTotals",
     "SourceStats",
     "analyze",
+    "key_shard",
     "merge",
     "shard_keys",
     "source_stats",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTotals:
+    """The cluster-wide Service figures of a report that one shard's Services cannot give:
+    how many Services the cluster has, and its dual-stack proxied ones (the report's note
+    names the first). A shard analysed on a snapshot of its own Services only
+    (``routing.snapshots.services_snapshot``) is handed the cluster's."""
+
+    services: int
+    dual_stack: int = 0
+    #: the smallest key of a dual-stack proxied Service ("" when none).
+    first_dual_stack: str = ""
+
+    @classmethod
+    def of(cls, services: Mapping[str, Service]) -> ServiceTotals:
+        """The totals of ``services`` (key -> Service), as ``analyze`` counts them."""
+        dual = [key for key, svc in services.items() if svc.proxied and len(families(svc)) > 1]
+        return cls(len(services), len(dual), min(dual, default=""))
 
 
 def analyze(
@@ -48,6 +70,7 @@ def analyze(
     *,
     model: CostModel = DEFAULT_COST_MODEL,
     services: Collection[str] | None = None,
+    totals: ServiceTotals | None = None,
 ) -> Report:
     """The cluster-wide report of ``snapshot`` under the latency/cost ``model``.
 
@@ -59,18 +82,47 @@ def analyze(
     ``services`` (keys ``namespace/name``) limits the rows and findings to those Services:
     one shard of the analysis; ``merge`` of the shards' reports equals the whole report
     (each Service port is analysed on its own, against the whole snapshot's nodes).
+
+    ``totals``: the cluster's Service figures (count, dual-stack Services) when
+    ``snapshot`` holds only some of its Services (a shard's snapshot: the nodes and the
+    shard's Services); by default the snapshot's own.
     """
     with _gc_paused():
-        return _analyze(snapshot, model, services)
+        return _analyze(snapshot, model, services, totals or ServiceTotals.of(snapshot.services))
 
 
 def shard_keys(snapshot: Snapshot, shard: int, of: int) -> list[str]:
     """Service keys of shard ``shard`` (0-based) of ``of``: contiguous runs of the sorted
     keys, so merging the shards in order keeps the report's row order."""
+    return key_shard(snapshot.services, shard, of)
+
+
+def key_shard(
+    keys: Collection[str], shard: int, of: int, *, weights: Mapping[str, float] | None = None
+) -> list[str]:
+    """Keys of shard ``shard`` (0-based) of ``of``: contiguous runs of the sorted ``keys``,
+    so merging the shards in order keeps the report's row order.
+
+    Without ``weights`` every shard gets the same number of keys (give or take one). With
+    ``weights`` (key -> cost; a missing key weighs 1) the runs are cut where the running
+    total crosses each ``of``-th of the whole, a key going to the shard holding its
+    weight's midpoint: shards of about equal cost, some possibly empty."""
     if not 0 <= shard < of:
         raise ValueError(f"shard {shard} is not in 0..{of - 1}")
-    keys = sorted(snapshot.services)
-    return keys[len(keys) * shard // of : len(keys) * (shard + 1) // of]
+    ordered = sorted(keys)
+    if weights is None:
+        return ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
+    costs = [max(0.0, float(weights.get(key, 1.0))) for key in ordered]
+    total = sum(costs)
+    if total <= 0:
+        return key_shard(ordered, shard, of)
+    out: list[str] = []
+    before = 0.0
+    for key, cost in zip(ordered, costs, strict=True):
+        if min(of - 1, int((before + cost / 2) * of / total)) == shard:
+            out.append(key)
+        before += cost
+    return out
 
 
 def merge(parts: Sequence[Report]) -> Report:
@@ -106,7 +158,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _analyze(snapshot: Snapshot, model: CostModel, services: Collection[str] | None) -> Report:
+def _analyze(
+    snapshot: Snapshot,
+    model: CostModel,
+    services: Collection[str] | None,
+    totals: ServiceTotals,
+) -> Report:
     index = node_index(snapshot)
     ctx = PortContext(snapshot, index)
     config = single_config(index)
@@ -137,19 +194,19 @@ def _analyze(snapshot: Snapshot, model: CostModel, services: Collection[str] | N
         modes[cls.config.mode] = modes.get(cls.config.mode, 0) + len(cls.names)
     zones = tuple(sorted({cls.zone for cls in index.classes}))
     notes = snapshot.notes
-    dual = [key for key, svc in snapshot.services.items() if svc.proxied and len(families(svc)) > 1]
-    if dual:
+    if totals.dual_stack:
         # One row per Service port (routing/engine/README.md, "Per-family analysis").
         notes += (
-            f"{len(dual)} dual-stack Service(s) (e.g. {min(dual)}) are reported for their "
-            "primary family only; simulate --family answers the other family's proxier",
+            f"{totals.dual_stack} dual-stack Service(s) (e.g. {totals.first_dual_stack}) are "
+            "reported for their primary family only; simulate --family answers the other "
+            "family's proxier",
         )
     if not index.total:
         notes += (
             "no Node in the snapshot: the per-node source classes have no node to start from",
         )
     return Report(
-        tuple(rows), rank(findings), index.total, zones, len(snapshot.services), modes, model, notes
+        tuple(rows), rank(findings), index.total, zones, totals.services, modes, model, notes
     )
 
 
