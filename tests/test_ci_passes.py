@@ -49,6 +49,7 @@ def test_make_test_lints_and_runs_both_suites() -> None:
     assert len(pytest_runs) == 2
     assert "routing/tests/engine" in pytest_runs[0] and "-p no:django" in pytest_runs[0]
     assert "--ignore=routing/tests/engine" in pytest_runs[1]
+    assert "-n 3 --dist loadgroup" in pytest_runs[1]  # the Django suite on xdist workers
     assert not any("-m database" in c for c in pytest_runs)  # the whole suite
 
 
@@ -58,6 +59,7 @@ def test_make_test_postgres_runs_only_database_tests_and_no_lint() -> None:
     assert not any(tool in c for c in commands for tool in ("lint-imports", "ruff", "mypy"))
     assert len(pytest_runs) == 1
     assert "-m database" in pytest_runs[0] and "--ignore=routing/tests/engine" in pytest_runs[0]
+    assert "-n 3 --dist loadgroup" in pytest_runs[0]
 
 
 def test_the_postgresql_pass_defaults_to_the_ci_database() -> None:
@@ -144,3 +146,48 @@ def test_the_database_marker_goes_to_tests_that_use_the_database(
         "test_live_server",
     }
     assert rest == {"test_pure", "test_settings_only"}
+
+
+def test_netns_tests_share_one_xdist_group_and_a_module_group_is_kept(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest((REPO / "conftest.py").read_text())
+    pytester.makepyfile(
+        test_groups="""
+        import pytest
+
+        @pytest.mark.netns
+        def test_kernel_a():
+            pass
+
+        @pytest.mark.netns
+        def test_kernel_b():
+            pass
+
+        @pytest.mark.netns
+        @pytest.mark.xdist_group("own")
+        def test_kernel_in_its_own_group():
+            pass
+
+        def test_free():
+            pass
+        """
+    )
+    # Real xdist workers: the group must be set before pytest-xdist reads it.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:django", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup", "-v"
+    )
+    result.assert_outcomes(passed=4)
+    # "[gw1] [ 25%] PASSED test_groups.py::test_kernel_a@netns": worker and reported id.
+    ran_on = {
+        line.split("PASSED ")[-1].split("::")[-1].strip(): line.split("]")[0].lstrip("[")
+        for line in result.outlines
+        if "PASSED" in line
+    }
+    assert set(ran_on) == {
+        "test_kernel_a@netns",
+        "test_kernel_b@netns",
+        "test_kernel_in_its_own_group@own",
+        "test_free",
+    }
+    assert ran_on["test_kernel_a@netns"] == ran_on["test_kernel_b@netns"]
