@@ -71,9 +71,11 @@ def test_the_postgresql_pass_defaults_to_the_ci_database() -> None:
     assert "test-postgres: export DATABASE_URL := $(POSTGRES_URL)" in makefile
 
 
-def test_the_database_marker_goes_to_tests_that_use_the_database(
+def test_the_conftest_marks_database_tests_and_groups_netns_tests_on_xdist(
     pytester: pytest.Pytester,
 ) -> None:
+    """One inner run on real xdist workers: each sample test asserts the marks it must
+    carry (or not), and the report shows which worker ran which group."""
     # The project's conftest.py as is; stand-ins for pytest-django's fixtures (the hook
     # reads names only), so the inner run needs no Django.
     pytester.makeconftest((REPO / "conftest.py").read_text())
@@ -101,64 +103,39 @@ def test_the_database_marker_goes_to_tests_that_use_the_database(
         def settings():
             return {}
 
+        def database(request):
+            return request.node.get_closest_marker("database") is not None
+
         @pytest.mark.django_db
-        def test_marked():
-            pass
+        def test_marked(request):
+            assert database(request)
 
         @pytest.mark.django_db(transaction=True)
         class TestMarkedClass:
-            def test_in_class(self):
-                pass
+            def test_in_class(self, request):
+                assert database(request)
 
-        def test_db_fixture(db):
-            pass
+        def test_db_fixture(db, request):
+            assert database(request)
 
-        def test_through_a_project_fixture(demo):
-            pass
+        def test_through_a_project_fixture(demo, request):
+            assert database(request)
 
-        def test_transactional(transactional_db):
-            pass
+        def test_transactional(transactional_db, request):
+            assert database(request)
 
-        def test_live_server(live_server):
-            pass
+        def test_live_server(live_server, request):
+            assert database(request)
 
-        def test_pure():
-            pass
+        def test_pure(request):
+            assert not database(request)
 
-        def test_settings_only(settings):
-            pass
-        """
-    )
-    picked = pytester.runpytest_subprocess(
-        "-p", "no:django", "-p", "no:cacheprovider", "-m", "database", "--collect-only", "-q"
-    )
-    left = pytester.runpytest_subprocess(
-        "-p", "no:django", "-p", "no:cacheprovider", "-m", "not database", "--collect-only", "-q"
-    )
-    names = {line.split("::")[-1] for line in picked.outlines if "::" in line}
-    rest = {line.split("::")[-1] for line in left.outlines if "::" in line}
-    assert names == {
-        "test_marked",
-        "test_in_class",
-        "test_db_fixture",
-        "test_through_a_project_fixture",
-        "test_transactional",
-        "test_live_server",
-    }
-    assert rest == {"test_pure", "test_settings_only"}
-
-
-def test_netns_tests_share_one_xdist_group_and_a_module_group_is_kept(
-    pytester: pytest.Pytester,
-) -> None:
-    pytester.makeconftest((REPO / "conftest.py").read_text())
-    pytester.makepyfile(
-        test_groups="""
-        import pytest
+        def test_settings_only(settings, request):
+            assert not database(request)
 
         @pytest.mark.netns
-        def test_kernel_a():
-            pass
+        def test_kernel_a(request):
+            assert not database(request)
 
         @pytest.mark.netns
         def test_kernel_b():
@@ -168,26 +145,23 @@ def test_netns_tests_share_one_xdist_group_and_a_module_group_is_kept(
         @pytest.mark.xdist_group("own")
         def test_kernel_in_its_own_group():
             pass
-
-        def test_free():
-            pass
         """
     )
-    # Real xdist workers: the group must be set before pytest-xdist reads it.
+    # Real xdist workers: the groups must be set before pytest-xdist reads them, and reach
+    # the scheduler through pytest 9.2's node ids.
     result = pytester.runpytest_subprocess(
         "-p", "no:django", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup", "-v"
     )
-    result.assert_outcomes(passed=4)
-    # "[gw1] [ 25%] PASSED test_groups.py::test_kernel_a@netns": worker and reported id.
+    result.assert_outcomes(passed=11)
+    # "[gw1] [ 25%] PASSED test_sample.py::test_kernel_a@netns": worker and reported id.
     ran_on = {
         line.split("PASSED ")[-1].split("::")[-1].strip(): line.split("]")[0].lstrip("[")
         for line in result.outlines
         if "PASSED" in line
     }
-    assert set(ran_on) == {
+    assert {name for name in ran_on if "@" in name} == {
         "test_kernel_a@netns",
         "test_kernel_b@netns",
         "test_kernel_in_its_own_group@own",
-        "test_free",
     }
     assert ran_on["test_kernel_a@netns"] == ran_on["test_kernel_b@netns"]
