@@ -8,8 +8,12 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The Django suite runs on pytest-xdist workers: most of its time is waiting (Celery worker
+# subprocesses, headless Chromium, servers), so 3 workers pay on 2 cores. Tests that must
+# not run side by side share an xdist_group (conftest.py). `make test XDIST=` runs it serially.
+XDIST ?= -n 3 --dist loadgroup
 
-.PHONY: run test venv venv-dev frontend sysdeps migrate demo lint bench clean lock image
+.PHONY: run test test-postgres venv venv-dev frontend sysdeps migrate demo lint bench clean lock image
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +76,15 @@ lint: venv-dev
 
 test: venv-dev frontend sysdeps lint
 	$(VENV)/bin/pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning routing/tests/engine $(PYTEST_ARGS)
-	$(VENV)/bin/pytest --ignore=routing/tests/engine $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=routing/tests/engine $(XDIST) $(PYTEST_ARGS)
+
+# CI's second pass (.ci/run, after `make test`): only the tests that use the database (the
+# `database` marker, set in conftest.py), against PostgreSQL; no lint, no engine suite (they
+# do not depend on the database and ran once already). DATABASE_URL, when set, is used.
+POSTGRES_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/routescope_ci)
+test-postgres: export DATABASE_URL := $(POSTGRES_URL)
+test-postgres: venv-dev frontend sysdeps
+	$(VENV)/bin/pytest -m database --ignore=routing/tests/engine $(XDIST) $(PYTEST_ARGS)
 
 LOCK_OPTS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 lock: venv-dev

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
-import redis
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
@@ -27,18 +27,28 @@ from cluster.testing.workers import (
 )
 from jobs.models import AuditEntry, Job, SyncRun
 
-pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
-SHARED_REDIS = "redis://127.0.0.1:6379/5"
+# The module's tests share one worker (module-scoped): under pytest-xdist they run on one
+# xdist worker, so it starts once.
+pytestmark = [pytest.mark.worker, pytest.mark.timeout(120), pytest.mark.xdist_group("test_tasks")]
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker):
-    """One worker on the machine's Redis (DB 5, flushed) for the module's tests."""
-    redis.Redis.from_url(SHARED_REDIS).flushdb()
+def module_broker(tmp_path_factory) -> Iterator[RedisServer]:
+    """A private redis-server for the module's worker: a fixed DB of the machine's Redis
+    would be shared with any other pytest process (xdist workers, another checkout's run),
+    whose flush or whose worker would take this module's messages."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(module_broker, django_db_setup, django_db_blocker):
+    """One worker on the module's private Redis for the module's tests."""
     with django_db_blocker.unblock():
         url = database_url_for_tests()
-    process = Worker(broker_url=SHARED_REDIS, database_url=url).wait_ready()
-    with publishing_to(SHARED_REDIS):
+    process = Worker(broker_url=module_broker.url, database_url=url).wait_ready()
+    with publishing_to(module_broker.url):
         yield process
     process.stop()
 

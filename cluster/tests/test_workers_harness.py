@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.test import override_settings
+
 from cluster.testing.workers import publishing_to
 from config.celery import app
 
@@ -22,3 +24,14 @@ def test_eager_tasks_still_run_after_publishing_to_a_broker() -> None:
     with publishing_to("redis://127.0.0.1:6379/5"):
         pass
     assert echo.apply_async(args=(4,)).get() == 4
+
+
+def test_an_overridden_celery_setting_reaches_the_app_and_so_does_its_restore() -> None:
+    # The app copies its configuration from the Django settings once: without following
+    # the overrides, a process whose first use fell inside one (a worker test's
+    # CELERY_TASK_ALWAYS_EAGER = False) sent every later eager task to a broker.
+    assert app.conf.task_always_eager is True
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+        assert app.conf.task_always_eager is False
+    assert app.conf.task_always_eager is True
+    assert echo.apply_async(args=(5,)).get() == 5

@@ -38,7 +38,13 @@ from routing.engine.analysis import analyze
 from routing.models import AnalysisPart, ClusterAnalysis
 from routing.snapshots import snapshot_cache_clear, snapshot_for_cluster
 
-pytestmark = [pytest.mark.worker, pytest.mark.timeout(240)]
+# One xdist worker runs the module (pytest-xdist, --dist loadgroup): the BIG objects are
+# generated once (module fixture) and the mid-flight tests do not compete with each other.
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.timeout(240),
+    pytest.mark.xdist_group("analysis_jobs"),
+]
 
 LOST = 2.0  # seconds without a heartbeat that make a running shard dead
 WORKER_ENV = {"JOB_HEARTBEAT_SECONDS": "0.3", "JOB_LOST_SECONDS": str(LOST)}
