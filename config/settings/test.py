@@ -30,3 +30,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # worker tests: clearing the cache must never flush the broker's Redis database. (The
 # shared-throttle test runs real servers on the local settings instead.)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Cached snapshot pickles are pruned per cluster pk, and every test database numbers its
+# clusters from 1: parallel pytest processes (pytest-xdist) must not prune each other's.
+# One directory per xdist worker; the Celery workers a test starts inherit the variable.
+import os as _os
+
+if "ROUTESCOPE_SNAPSHOT_DIR" not in _os.environ:
+    ROUTESCOPE_SNAPSHOT_DIR = (
+        BASE_DIR / "var" / "test-snapshots" / _os.environ.get("PYTEST_XDIST_WORKER", "main")
+    )
