@@ -243,14 +243,7 @@ def _service_rows(*, cluster: Cluster, keys: list[str]) -> tuple[list[dict], lis
 
 def _laid_over(base: Snapshot, part: Snapshot, *, pods: Mapping[str, Any]) -> Snapshot:
     """``part``'s Services and endpoints over the node table ``base``."""
-    return base.evolve(
-        services=part.services,
-        endpoint_index=part.endpoint_index,
-        family_endpoints=part.family_endpoints,
-        unserved_endpoints=part.unserved_endpoints,
-        node_services=part.node_services,
-        pods=pods,
-    )
+    return base.with_services_of(part, pods=pods)
 
 
 #: A Service's weight in the shard split beside one per endpoint: reading, building and

@@ -351,12 +351,8 @@ def services_snapshot(objects: Sequence[Mapping[str, Any]], keys: set[str]) -> S
         return None
     base = snapshot_from_objects(table)
     part = snapshot_from_objects(mine)
-    return base.evolve(
-        services=part.services,
-        endpoint_index=part.endpoint_index,
-        family_endpoints=part.family_endpoints,
-        unserved_endpoints=part.unserved_endpoints,
-        node_services=part.node_services,
+    return base.with_services_of(
+        part,
         # Built without slices, the table notes endpoints derived from its Pods: not so.
         notes=tuple(n for n in base.notes if not n.startswith(DERIVED_NOTES)),
     )

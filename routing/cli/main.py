@@ -10,11 +10,9 @@ stand in for the two flags.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from routing.cli import errors, output
@@ -328,6 +326,7 @@ def run_whatif(args: argparse.Namespace) -> str:
 
 def run_check(args: argparse.Namespace) -> int:
     """``routescope check``: prints the report; exit 1 when the policy fails."""
+    from cluster.dump_json import collector_paused
     from routing.cli import check
 
     check.parse_policy(args.fail_on)  # a bad rule is refused before any file is read
@@ -340,7 +339,7 @@ def run_check(args: argparse.Namespace) -> int:
     # cycles: the cyclic GC would walk them again and again (each time a reader re-enables
     # it), for nothing. Off while they live (they are gone when ``_check_report``
     # returns, so the first collection after has nothing of theirs to walk).
-    with _collector_off():
+    with collector_paused():
         report = _check_report(args, change)
     sys.stdout.write(check.render(report, args.output) + "\n")
     return errors.OK if report["passed"] else errors.CHECK_FAILED
@@ -357,18 +356,6 @@ def _check_report(args: argparse.Namespace, change: list[tuple[str, dict[str, An
     else:
         objects = local.read_dump(args.cluster)
     return check.check(objects, change, args.fail_on)
-
-
-@contextmanager
-def _collector_off() -> Iterator[None]:
-    """The cyclic GC off for the block (restored as it was)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def run_timeline(args: argparse.Namespace) -> str:

@@ -122,3 +122,15 @@ class Snapshot:
             if name in changes:
                 changes[name] = freeze(changes[name])
         return replace(self, **changes)
+
+    def with_services_of(self, part: Snapshot, **changes: Any) -> Snapshot:
+        """This snapshot (a node table) with ``part``'s Services and their endpoints laid
+        over it; ``changes`` as for :meth:`evolve`."""
+        return self.evolve(
+            services=part.services,
+            endpoint_index=part.endpoint_index,
+            family_endpoints=part.family_endpoints,
+            unserved_endpoints=part.unserved_endpoints,
+            node_services=part.node_services,
+            **changes,
+        )
