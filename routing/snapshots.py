@@ -25,7 +25,12 @@ from cluster.selectors import cluster_objects
 from routing.cache import StateKey, pickle_path, state_cache
 from routing.engine.analysis import ServiceTotals
 from routing.engine.incremental import DERIVED_NOTES, NeedsFullRebuild, snapshot_with_changes
-from routing.engine.kube import PROXY_NAME_LABEL, SnapshotError, snapshot_from_objects
+from routing.engine.kube import (
+    PROXY_NAME_LABEL,
+    SnapshotError,
+    shared_by_every_service,
+    snapshot_from_objects,
+)
 from routing.engine.kube_pods import pod_from_object
 from routing.engine.rules.cache import RenderCache
 from routing.engine.snapshot import Snapshot
@@ -191,7 +196,7 @@ def service_snapshot(
             cluster=cluster, namespace__in=set(namespaces), name__in=set(names)
         ).values_list("raw", flat=True)
         pods = {p.key: p for p in map(pod_from_object, raws) if p.key in pod_keys}
-    found = _laid_over(base, part, pods=pods)
+    found = base.with_services_of(part, pods=pods)
     if not overrides:
         with _PARTS_GUARD:
             _PARTS[part_key] = found
@@ -239,11 +244,6 @@ def _service_rows(*, cluster: Cluster, keys: list[str]) -> tuple[list[dict], lis
         EndpointSlice.objects.filter(cluster=cluster), keys, "service_name", ("raw",)
     )
     return [raw for _, raw in services], [raw for _, raw in slices]
-
-
-def _laid_over(base: Snapshot, part: Snapshot, *, pods: Mapping[str, Any]) -> Snapshot:
-    """``part``'s Services and endpoints over the node table ``base``."""
-    return base.with_services_of(part, pods=pods)
 
 
 #: A Service's weight in the shard split beside one per endpoint: reading, building and
@@ -323,7 +323,7 @@ def services_snapshot(*, cluster: Cluster, keys: Collection[str]) -> Snapshot:
         return snapshot_for_cluster(cluster=cluster)
     objects, slices = _service_rows(cluster=cluster, keys=sorted(set(keys)))
     part = snapshot_from_objects(objects + slices)
-    return _laid_over(node_table_for_cluster(cluster=cluster), part, pods={})
+    return node_table_for_cluster(cluster=cluster).with_services_of(part, pods={})
 
 
 def render_cache_for(*, cluster: Cluster) -> RenderCache:
@@ -382,12 +382,6 @@ def snapshot_advance(
     return snapshot
 
 
-def _builds_node_table(kind: str, namespace: str) -> bool:
-    """Whether an object of ``kind`` in ``namespace`` is one the node table is built from
-    (:func:`node_objects`: Nodes, kube-system Pods, the kube-proxy ConfigMap)."""
-    return kind in ("Node", "ConfigMap") or (kind == "Pod" and namespace == "kube-system")
-
-
 def node_table_advance(
     *,
     cluster: Cluster,
@@ -402,11 +396,11 @@ def node_table_advance(
     revision. None when the batch touched it or the previous table is nowhere (the next
     reader builds it)."""
     touched = any(
-        _builds_node_table(
+        shared_by_every_service(
             str(obj.get("kind", "")), str((obj.get("metadata") or {}).get("namespace") or "")
         )
         for obj in upserts
-    ) or any(_builds_node_table(kind, namespace) for kind, namespace, _ in deletes)
+    ) or any(shared_by_every_service(kind, namespace) for kind, namespace, _ in deletes)
     if touched:
         return None
     table = state_cache.find(previous_key, NODES_KIND, persisted=Snapshot)

@@ -326,26 +326,25 @@ def services_snapshot(objects: Sequence[Mapping[str, Any]], keys: set[str]) -> S
     EndpointSlices laid over it, in the whole build's order; None for a cluster without
     EndpointSlices (its endpoints come from v1 Endpoints or every Pod)."""
     from routing.engine.incremental import DERIVED_NOTES
-    from routing.engine.kube import SERVICE_NAME_LABEL, snapshot_from_objects
+    from routing.engine.kube import (
+        shared_by_every_service,
+        slice_service_key,
+        snapshot_from_objects,
+    )
 
     table: list[Mapping[str, Any]] = []
     mine: list[Mapping[str, Any]] = []
     slices = False
     for obj in objects:
-        kind = obj.get("kind")
-        if kind == "Pod":
-            if (obj.get("metadata") or {}).get("namespace") == "kube-system":
-                table.append(obj)  # a node's kube-proxy Pod: its liveness, its own settings
-        elif kind == "EndpointSlice":
+        kind = str(obj.get("kind", ""))
+        if kind == "EndpointSlice":
             slices = True
-            meta = obj.get("metadata") or {}
-            owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-            if owner and f"{meta.get('namespace') or 'default'}/{owner}" in keys:
+            if slice_service_key(obj) in keys:
                 mine.append(obj)
         elif kind == "Service":
             if _key(obj) in keys:
                 mine.append(obj)
-        elif kind in ("Node", "ConfigMap"):
+        elif shared_by_every_service(kind, str((obj.get("metadata") or {}).get("namespace"))):
             table.append(obj)
     if not slices:
         return None
@@ -397,7 +396,7 @@ def _advanced(
     before: Snapshot, objects: Sequence[Mapping[str, Any]], laid: Sequence[Mapping[str, Any]]
 ) -> Snapshot:
     from routing.engine.incremental import NeedsFullRebuild, snapshot_with_changes
-    from routing.engine.kube import SERVICE_NAME_LABEL
+    from routing.engine.kube import slice_service_key
 
     # ``laid`` holds the cluster's own dicts wherever the change left an object alone.
     old_ids = {id(o) for o in objects}
@@ -419,10 +418,8 @@ def _advanced(
             slices = {}
             for obj in objects:
                 if obj.get("kind") == "EndpointSlice":
-                    meta = obj.get("metadata") or {}
-                    owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-                    if owner:
-                        key = f"{meta.get('namespace') or 'default'}/{owner}"
+                    key = slice_service_key(obj)
+                    if key:
                         slices.setdefault(key, []).append(obj)
         return slices.get(f"{namespace}/{name}", [])
 

@@ -67,6 +67,21 @@ _GO_FALSE = {"0", "f", "F", "false", "False", "FALSE"}
 _GO_TRUE = {"1", "t", "T", "true", "True", "TRUE"}
 
 
+def slice_service_key(obj: Mapping[str, Any]) -> str | None:
+    """ "namespace/name" of the Service an EndpointSlice object belongs to (its
+    ``kubernetes.io/service-name`` label); None without that label."""
+    meta = _meta(obj)
+    owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{meta.get('namespace') or 'default'}/{owner}" if owner else None
+
+
+def shared_by_every_service(kind: str, namespace: str) -> bool:
+    """Whether an object of ``kind`` in ``namespace`` is one every Service's answer reads:
+    Nodes, the kube-proxy ConfigMaps and the kube-system Pods (a node's own kube-proxy
+    Pod may carry its configuration) -- what a node table is built from."""
+    return kind in ("Node", "ConfigMap") or (kind == "Pod" and namespace == "kube-system")
+
+
 def _excluded_from_lb(labels: Mapping[str, Any]) -> bool:
     """cloud-provider ``nodeIncludedPredicate``: the label excludes unless its value parses
     (Go ``strconv.ParseBool``) as false; an empty or unparsable value excludes."""
