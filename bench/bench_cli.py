@@ -106,6 +106,12 @@ def change_of(dump: Path, count: int = 20) -> Path:
     return path
 
 
+def check_command(dump: Path, change: Path) -> list[str]:
+    """``routescope check --cluster DUMP CHANGE -o json`` in a fresh interpreter."""
+    cli = [sys.executable, "-m", "routing.cli.main", "check"]
+    return [*cli, "--cluster", str(dump), str(change), "-o", "json"]
+
+
 def bench_check(nodes: int, runs: int) -> bool:
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_engine import dump_path
@@ -113,17 +119,7 @@ def bench_check(nodes: int, runs: int) -> bool:
     dump = dump_path(nodes)
     change = change_of(dump)
     load = [sys.executable, "-c", f"import json; json.load(open({str(dump)!r}))"]
-    check = [
-        sys.executable,
-        "-m",
-        "routing.cli.main",
-        "check",
-        "--cluster",
-        str(dump),
-        str(change),
-        "-o",
-        "json",
-    ]
+    check = check_command(dump, change)
     base_cpu: list[float] = []
     check_cpu: list[float] = []
     base_wall: list[float] = []
@@ -196,17 +192,7 @@ def bench_daemonset(nodes: int, runs: int) -> None:
 
     dump = dump_path(nodes)
     change, key = daemonset_change(dump)
-    check = [
-        sys.executable,
-        "-m",
-        "routing.cli.main",
-        "check",
-        "--cluster",
-        str(dump),
-        str(change),
-        "-o",
-        "json",
-    ]
+    check = check_command(dump, change)
     for _ in range(runs):
         took, cpu, peak, code, out = measured(check)
         if code not in (0, 1):
