@@ -268,16 +268,16 @@ def whatif_groups(
     the cluster; a node's own endpoints then count only through its locality (same node,
     same zone), which the bundle key holds: the node's zone and kube-proxy configuration
     (iptables or nftables: IPVS may weigh endpoints per node) on both sides, and its local
-    endpoints' port, conditions and zone before and after. Nodes named in node hints or
-    ``touched`` stay alone. ``tests``: bundled answers equal asking every node.
+    endpoints' port, conditions and zone before and after (a Service with any hint is
+    never bundled). ``touched`` nodes stay alone. ``tests``: bundled answers equal asking
+    every node.
     """
     touched = set(touched)
     special = special_nodes(before, key) | special_nodes(after, key) | touched
     bundles: list[SourceGroup] = []
     if len(before.nodes) > EACH_NODE_MAX:
         hosts = (_local_endpoints(before, key), _local_endpoints(after, key))
-        hosting = (hosts[0].keys() | hosts[1].keys()) - touched - _hinted(before, key)
-        hosting -= _hinted(after, key)
+        hosting = (hosts[0].keys() | hosts[1].keys()) - touched
         if len(hosting) > EACH_NODE_MAX and all(
             _hosts_alike(snapshot, key, kind) for snapshot in (before, after)
         ):
@@ -308,15 +308,6 @@ def _local_endpoints(snapshot: Snapshot, key: str) -> dict[str, tuple[Any, ...]]
                     )
                 )
     return {node: tuple(sorted(found)) for node, found in out.items()}
-
-
-def _hinted(snapshot: Snapshot, key: str) -> set[str]:
-    return {
-        node
-        for eps in snapshot.endpoint_index.get(key, {}).values()
-        for ep in eps
-        for node in ep.node_hints
-    }
 
 
 def _hosts_alike(snapshot: Snapshot, key: str, kind: str | None) -> bool:
