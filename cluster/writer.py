@@ -12,7 +12,6 @@ rollback leaves nothing behind.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import Any
 from django.db import connection, models
 
 from cluster.bulk import insert_rows
+from cluster.dump_json import collector_paused
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
 from cluster.plan import (  # noqa: F401 — re-exported: callers import them from here
     KNOWN,
@@ -50,25 +50,20 @@ def write_session() -> Iterator[None]:
       them in a cycle, and each collection of the oldest generation would walk them all.
     - On SQLite, the connection's page cache is raised to ``SQLITE_IMPORT_CACHE_KIB``.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    raw, cache = None, None
-    try:
-        if connection.vendor == "sqlite":
-            # On the DB-API connection: a PRAGMA is no part of the transaction, and the
-            # restore must run even where a failed atomic block refuses Django queries.
-            connection.ensure_connection()
-            raw = connection.connection
-            cache = raw.execute("PRAGMA cache_size").fetchone()[0]
-            raw.execute(f"PRAGMA cache_size = -{int(SQLITE_IMPORT_CACHE_KIB)}")
-        yield
-    finally:
+    with collector_paused():
+        raw, cache = None, None
         try:
+            if connection.vendor == "sqlite":
+                # On the DB-API connection: a PRAGMA is no part of the transaction, and the
+                # restore must run even where a failed atomic block refuses Django queries.
+                connection.ensure_connection()
+                raw = connection.connection
+                cache = raw.execute("PRAGMA cache_size").fetchone()[0]
+                raw.execute(f"PRAGMA cache_size = -{int(SQLITE_IMPORT_CACHE_KIB)}")
+            yield
+        finally:
             if raw is not None and cache is not None and connection.connection is raw:
                 raw.execute(f"PRAGMA cache_size = {int(cache)}")
-        finally:
-            if enabled:
-                gc.enable()
 
 
 @dataclass
