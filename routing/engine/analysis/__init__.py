@@ -41,7 +41,6 @@ __all__ = [
     "analyze",
     "key_shard",
     "merge",
-    "shard_keys",
     "source_stats",
 ]
 
@@ -91,12 +90,6 @@ def analyze(
         return _analyze(snapshot, model, services, totals or ServiceTotals.of(snapshot.services))
 
 
-def shard_keys(snapshot: Snapshot, shard: int, of: int) -> list[str]:
-    """Service keys of shard ``shard`` (0-based) of ``of``: contiguous runs of the sorted
-    keys, so merging the shards in order keeps the report's row order."""
-    return key_shard(snapshot.services, shard, of)
-
-
 def key_shard(
     keys: Collection[str], shard: int, of: int, *, weights: Mapping[str, float] | None = None
 ) -> list[str]:
@@ -126,7 +119,7 @@ def key_shard(
 
 
 def merge(parts: Sequence[Report]) -> Report:
-    """One report from the reports of ``shard_keys`` shards, given in shard order: rows
+    """One report from the reports of ``key_shard`` shards, given in shard order: rows
     concatenated, findings ranked together; cluster totals are every part's own."""
     if not parts:
         raise ValueError("merge needs at least one part")

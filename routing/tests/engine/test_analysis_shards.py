@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cluster.kube_dump import read_objects
-from routing.engine.analysis import analyze, merge, shard_keys
+from routing.engine.analysis import analyze, key_shard, merge
 from routing.engine.kube import snapshot_from_objects
 from routing.tests.engine.test_analysis_properties import clusters
 
@@ -28,7 +28,7 @@ def _demo():
 def test_demo_shards_merged_equal_the_whole_report(of: int) -> None:
     snapshot = _demo()
     whole = analyze(snapshot)
-    parts = [analyze(snapshot, services=shard_keys(snapshot, i, of)) for i in range(of)]
+    parts = [analyze(snapshot, services=key_shard(snapshot.services, i, of)) for i in range(of)]
     merged = merge(parts)
     assert merged.to_json(endpoints=True) == whole.to_json(endpoints=True)
     assert merged.summary() == whole.summary()
@@ -37,15 +37,15 @@ def test_demo_shards_merged_equal_the_whole_report(of: int) -> None:
 
 def test_shards_cover_every_service_once() -> None:
     snapshot = _demo()
-    keys = [k for i in range(5) for k in shard_keys(snapshot, i, 5)]
+    keys = [k for i in range(5) for k in key_shard(snapshot.services, i, 5)]
     assert keys == sorted(snapshot.services)
     with pytest.raises(ValueError):
-        shard_keys(snapshot, 5, 5)
+        key_shard(snapshot.services, 5, 5)
 
 
 def test_one_shard_has_only_its_services() -> None:
     snapshot = _demo()
-    keys = shard_keys(snapshot, 0, 3)
+    keys = key_shard(snapshot.services, 0, 3)
     part = analyze(snapshot, services=keys)
     assert {r.service for r in part.rows} <= set(keys)
     assert {f.service for f in part.findings} <= set(keys)
@@ -58,5 +58,7 @@ def test_random_clusters_shards_merged_equal_the_whole(cluster, of) -> None:
     objects, overrides = cluster
     snapshot = snapshot_from_objects(objects, **overrides)
     whole = analyze(snapshot)
-    merged = merge([analyze(snapshot, services=shard_keys(snapshot, i, of)) for i in range(of)])
+    merged = merge(
+        [analyze(snapshot, services=key_shard(snapshot.services, i, of)) for i in range(of)]
+    )
     assert merged.to_json(endpoints=True) == whole.to_json(endpoints=True)
