@@ -16,6 +16,7 @@ nothing only the exact reader here words; otherwise, and for YAML, by the code b
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -26,18 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-
-import yaml
-from yaml.composer import Composer
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-)
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number
 from cluster.bounds import number as bounded_number
@@ -56,7 +45,6 @@ __all__ = [
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The longest error line: whatever a file holds, a refusal stays readable.
 MAX_MESSAGE = 1000
 
@@ -81,84 +69,97 @@ class DumpTooLarge(DumpError):
     """A dump over a size bound (bytes, objects, values): the API answers 413."""
 
 
-class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
-    """A safe YAML loader that keeps timestamps as the strings Kubernetes sent.
-
-    PyYAML would turn an unquoted ``creationTimestamp`` into a ``datetime``, which neither
-    survives JSON storage nor exports back to the same text.
-
-    Bounded (``limits``, set per load): a YAML alias is never expanded, it becomes a
-    :class:`~cluster.bounds.Refused` marker the bounds check reports with its path, so
-    a "billion laughs" costs no more than its text; merge keys (``<<``), which copy
-    mappings while the document is still being composed, are refused outright; numbers
-    too long to be a Kubernetes field are not converted.
-    """
-
-    limits: Limits = DEFAULT_LIMITS
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects or node in self.recursive_objects:
-            # A second reference to one node: an alias. Expanding aliases is what blows up.
-            return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
-        return super().construct_object(node, deep=deep)
-
-    def flatten_mapping(self, node: yaml.MappingNode) -> None:
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConstructorError(
-                    None, None, "merge keys (<<) are not accepted in a dump", key_node.start_mark
-                )
-        super().flatten_mapping(node)
-
-    def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
-        text = self.construct_scalar(node)
-        if len(text) > self.limits.max_number:
-            return bounded_number(text, self.limits, int)
-        return SafeConstructor.construct_yaml_int(self, node)
-
-    def construct_bounded_float(self, node: yaml.ScalarNode) -> Any:
-        text = self.construct_scalar(node)
-        if len(text) > self.limits.max_number:
-            return bounded_number(text, self.limits, float)
-        return SafeConstructor.construct_yaml_float(self, node)
-
-
-_KubeLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
-}
-_KubeLoader.add_constructor("tag:yaml.org,2002:int", _KubeLoader.construct_bounded_int)
-_KubeLoader.add_constructor("tag:yaml.org,2002:float", _KubeLoader.construct_bounded_float)
-
-
 _ALIAS_TAG = "tag:routescope,2026:alias"
 
 
-class _StreamLoader(_KubeLoader, Composer):
-    """libyaml's parser with PyYAML's Python composer, so that a document can be composed
-    one List item at a time (libyaml's own composer only builds whole documents).
+@functools.cache
+def _stream_loader() -> Any:
+    """The YAML loader class, built on first use: PyYAML is imported only when a YAML
+    document is read (a JSON dump, and the ``routescope`` command on one, never pay for it)."""
+    import yaml
+    from yaml.composer import Composer
+    from yaml.constructor import ConstructorError, SafeConstructor
+    from yaml.events import AliasEvent
 
-    An alias is composed as a marker node, never as the anchored node again: whatever is
-    built and when, no alias is ever expanded.
-    """
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def __init__(self, text: str) -> None:
-        # The base is picked at runtime (libyaml's CSafeLoader when built), so mypy sees it
-        # as an unknown class and its __init__ as object's.
-        _KubeLoader.__init__(self, text)  # type: ignore[call-arg]
-        Composer.__init__(self)
+    class _KubeLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+        """A safe YAML loader that keeps timestamps as the strings Kubernetes sent.
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(AliasEvent):
-            event = self.get_event()
-            return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
-        return Composer.compose_node(self, parent, index)
+        PyYAML would turn an unquoted ``creationTimestamp`` into a ``datetime``, which neither
+        survives JSON storage nor exports back to the same text.
 
-    def construct_alias(self, node: yaml.ScalarNode) -> Refused:
-        return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
+        Bounded (``limits``, set per load): a YAML alias is never expanded, it becomes a
+        :class:`~cluster.bounds.Refused` marker the bounds check reports with its path, so
+        a "billion laughs" costs no more than its text; merge keys (``<<``), which copy
+        mappings while the document is still being composed, are refused outright; numbers
+        too long to be a Kubernetes field are not converted.
+        """
 
+        limits: Limits = DEFAULT_LIMITS
 
-_StreamLoader.add_constructor(_ALIAS_TAG, _StreamLoader.construct_alias)
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            if node in self.constructed_objects or node in self.recursive_objects:
+                # A second reference to one node: an alias. Expanding aliases is what blows up.
+                return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
+            return super().construct_object(node, deep=deep)
+
+        def flatten_mapping(self, node: yaml.MappingNode) -> None:
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConstructorError(
+                        None,
+                        None,
+                        "merge keys (<<) are not accepted in a dump",
+                        key_node.start_mark,
+                    )
+            super().flatten_mapping(node)
+
+        def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
+            text = self.construct_scalar(node)
+            if len(text) > self.limits.max_number:
+                return bounded_number(text, self.limits, int)
+            return SafeConstructor.construct_yaml_int(self, node)
+
+        def construct_bounded_float(self, node: yaml.ScalarNode) -> Any:
+            text = self.construct_scalar(node)
+            if len(text) > self.limits.max_number:
+                return bounded_number(text, self.limits, float)
+            return SafeConstructor.construct_yaml_float(self, node)
+
+    _KubeLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _KubeLoader.add_constructor("tag:yaml.org,2002:int", _KubeLoader.construct_bounded_int)
+    _KubeLoader.add_constructor("tag:yaml.org,2002:float", _KubeLoader.construct_bounded_float)
+
+    class _StreamLoader(_KubeLoader, Composer):
+        """libyaml's parser with PyYAML's Python composer, so that a document can be composed
+        one List item at a time (libyaml's own composer only builds whole documents).
+
+        An alias is composed as a marker node, never as the anchored node again: whatever is
+        built and when, no alias is ever expanded.
+        """
+
+        def __init__(self, text: str) -> None:
+            # The base is picked at runtime (libyaml's CSafeLoader when built), so mypy sees it
+            # as an unknown class and its __init__ as object's.
+            _KubeLoader.__init__(self, text)  # type: ignore[call-arg]
+            Composer.__init__(self)
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            if self.check_event(AliasEvent):
+                event = self.get_event()
+                return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
+            return Composer.compose_node(self, parent, index)
+
+        def construct_alias(self, node: yaml.ScalarNode) -> Refused:
+            return Refused("is a YAML alias; anchors and aliases are not accepted in a dump")
+
+    _StreamLoader.add_constructor(_ALIAS_TAG, _StreamLoader.construct_alias)
+
+    return _StreamLoader
 
 
 def _load_yaml_all(text: str, limits: Limits, *, check: bool = True) -> list[Any]:
@@ -166,7 +167,9 @@ def _load_yaml_all(text: str, limits: Limits, *, check: bool = True) -> list[Any
     sequence) is composed, built and, with ``check``, bounds-checked one element at a time:
     PyYAML's node graph costs some 50 times the text, so a whole List document is never
     composed at once, and a hostile one is refused at its first bad element."""
-    loader = _StreamLoader(text)
+    from yaml.events import StreamEndEvent
+
+    loader = _stream_loader()(text)
     loader.limits = limits
     budget = [limits.max_values]
     try:
@@ -180,11 +183,13 @@ def _load_yaml_all(text: str, limits: Limits, *, check: bool = True) -> list[Any
         loader.dispose()
 
 
-def _yaml_value(loader: _StreamLoader) -> Any:
+def _yaml_value(loader: Any) -> Any:
     return loader.construct_document(loader.compose_node(None, None))
 
 
-def _yaml_sequence(loader: _StreamLoader, where: Any, budget: list[int] | None) -> list[Any]:
+def _yaml_sequence(loader: Any, where: Any, budget: list[int] | None) -> list[Any]:
+    from yaml.events import SequenceEndEvent
+
     loader.get_event()  # SequenceStartEvent
     out: list[Any] = []
     while not loader.check_event(SequenceEndEvent):
@@ -196,7 +201,9 @@ def _yaml_sequence(loader: _StreamLoader, where: Any, budget: list[int] | None) 
     return out
 
 
-def _yaml_document(loader: _StreamLoader, where: str, budget: list[int] | None) -> Any:
+def _yaml_document(loader: Any, where: str, budget: list[int] | None) -> Any:
+    from yaml.events import MappingEndEvent, MappingStartEvent, SequenceStartEvent
+
     loader.get_event()  # DocumentStartEvent
     start = loader.peek_event()
     if getattr(start, "tag", None) is not None and not getattr(start, "implicit", True):
@@ -236,6 +243,8 @@ def load_yaml(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Any:
     Raises ``yaml.YAMLError`` for bad YAML and ``RecursionError`` for hostile nesting;
     the caller then runs :func:`cluster.bounds.check_value` on the result.
     """
+    import yaml
+
     documents = _load_yaml_all(text, limits, check=False)
     if len(documents) > 1:
         raise yaml.YAMLError("expected one YAML document, found several")
@@ -518,6 +527,8 @@ def _parse(data: bytes, limits: Limits = DEFAULT_LIMITS, settle: Settle | None =
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DumpError(f"input is not UTF-8 text (byte offset {exc.start})") from None
+    import yaml
+
     try:
         return _load_yaml_all(text, limits)
     except yaml.MarkedYAMLError as exc:
@@ -545,6 +556,8 @@ def _yaml_flow_or_fail(
         raise DumpError(
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    import yaml
+
     try:
         documents = _load_yaml_all(data.decode("utf-8-sig"), limits)
     except (yaml.YAMLError, UnicodeDecodeError):
@@ -568,6 +581,8 @@ def _json_stream(text: str, limits: Limits) -> list[Any]:
             document, position = reader.document(position, where=f"document {len(documents) + 1}")
         except json.JSONDecodeError as exc:
             if text.startswith("---", position):  # JSON documents in a YAML stream
+                import yaml
+
                 try:
                     return _load_yaml_all(text, limits)
                 except yaml.YAMLError:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from cluster.bounds import DEFAULT_LIMITS, Limits, check_value, quote
 from cluster.fast_checks import identity_checks_out
 from cluster.fields import ObjectError, Reader, type_name
@@ -423,6 +421,8 @@ def parse_kube_proxy_config(
     """
     data = r.string_map(obj, "data", path="data")
     text = data.get("config.conf", "")
+    import yaml  # here, not at the top: a dump without kube-proxy's ConfigMap needs no YAML
+
     try:
         config = load_yaml(text, limits=limits) if text else {}
     except yaml.YAMLError as exc:

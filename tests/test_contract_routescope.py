@@ -101,6 +101,36 @@ def test_file_mode_never_loads_django(command):
     json.loads(proc.stdout)
 
 
+def test_a_json_dump_without_yaml_in_it_never_loads_pyyaml(tmp_path):
+    """Start-up is most of a call (issue 15: <= 150 ms): PyYAML (and OpenSSL's hashlib) are
+    imported only when a YAML document is read, here none: the demo without kube-proxy's
+    ConfigMap (whose config.conf is YAML text)."""
+    dump = json.loads(Path(DEMO).read_text())
+    dump["items"] = [item for item in dump["items"] if item["kind"] != "ConfigMap"]
+    path = tmp_path / "no-configmap.json"
+    path.write_text(json.dumps(dump))
+    code = (
+        "import sys; from routing.cli.main import main; rc = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('yaml', 'hashlib') if m in sys.modules), file=sys.stderr); "
+        "sys.exit(rc)"
+    )
+    args = ["simulate", str(path), *CALLS["simulate"][2:], "-o", "json"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "[]"
+    assert json.loads(proc.stdout)["service"] == "shop/frontend"
+    # the same dump as YAML is read all the same (PyYAML loaded on demand)
+    (tmp_path / "no-configmap.yaml").write_text(yaml.safe_dump(dump))
+    args[1] = str(tmp_path / "no-configmap.yaml")
+    proc_yaml = subprocess.run(
+        [sys.executable, "-m", "routing.cli.main", *args], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc_yaml.returncode == 0, proc_yaml.stderr
+    assert json.loads(proc_yaml.stdout) == json.loads(proc.stdout)
+
+
 @pytest.mark.parametrize("fmt", ["json", "yaml", "table", "markdown"])
 @pytest.mark.parametrize("command", sorted(CALLS))
 def test_every_subcommand_in_every_format(capsys, command, fmt):

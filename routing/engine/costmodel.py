@@ -30,7 +30,6 @@ same part of the rate), so the analysis' per-port figure, the mean of per-node
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -185,6 +184,8 @@ class CostModel:
 
     def fingerprint(self) -> str:
         """A stable digest of every input: equal models, equal fingerprints."""
+        import hashlib  # here: OpenSSL's module costs a command's start-up more than this call
+
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -265,7 +265,9 @@ def test_gc_pause_restores_the_collector_and_leaves_others_frozen_objects_alone(
     try:
         with gc_paused():
             pass
-        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        # untouched: an unfreeze() would empty it, a freeze() would add every object since;
+        # a few may come and go meanwhile (another thread of the test process, xdist's)
+        assert abs(gc.get_freeze_count() - frozen) < 100 and gc.isenabled()
     finally:
         gc.unfreeze()
     gc.disable()
