@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from cluster.models import Cluster
@@ -34,16 +34,48 @@ def _traffic(row: Any) -> Traffic:
 
 #: attribute of a ``Cluster`` instance holding its model for the rest of the request.
 _MEMO = "_routescope_cost_inputs"
+#: attribute a hot path may set on a ``Cluster`` it loaded by hand: its ``CostSettings``
+#: version (None: no row), read in the same query (``routing.api.views._cluster_named``).
+COST_VERSION = "cost_version"
+#: Models shared by the requests of this process, keyed by cluster pk, creation time and
+#: settings version: every save bumps the version (``_bump``), so a key never goes stale.
+_SHARED: dict[tuple[Any, ...], CostModel] = {}
+_SHARED_MAX = 64
+_UNREAD = object()
 
 
 def cost_inputs(cluster: Cluster) -> CostModel:
     """The cost model of ``cluster``: its settings (defaults when never saved) and every
     Service override. Read once per ``Cluster`` instance (one request's): the saving
-    functions below forget it."""
+    functions below forget it. Across requests the model is shared per settings version,
+    which costs one small query (none when the instance carries ``COST_VERSION``) instead
+    of reading the settings and every override again."""
     memo = cluster.__dict__.get(_MEMO)
     if memo is None:
-        memo = cluster.__dict__[_MEMO] = _read(cluster)
+        memo = cluster.__dict__[_MEMO] = _shared(cluster)
     return memo
+
+
+def _shared(cluster: Cluster) -> CostModel:
+    if "created_at" not in cluster.__dict__ or connection.in_atomic_block:
+        # A deferred creation time would cost a query of its own; inside a transaction a
+        # version may still roll back and be handed out again with other inputs.
+        return _read(cluster)
+    version = cluster.__dict__.get(COST_VERSION, _UNREAD)
+    if version is _UNREAD:
+        table = connection.ops.quote_name(CostSettings._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT version FROM {table} WHERE cluster_id = %s", [cluster.pk])
+            row = cursor.fetchone()
+        version = row[0] if row else None
+    key = (cluster.pk, cluster.created_at, version)
+    model = _SHARED.get(key)
+    if model is None:
+        model = _read(cluster)
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.pop(next(iter(_SHARED)), None)
+        _SHARED[key] = model
+    return model
 
 
 def _read(cluster: Cluster) -> CostModel:

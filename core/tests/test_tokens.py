@@ -160,3 +160,31 @@ def test_a_read_token_cannot_apply_or_edit_others_scenarios(
         applied = client.post(f"/api/v1/scenarios/{scenario}/apply", {}, format="json")
         edited = client.patch(f"/api/v1/scenarios/{scenario}", {"description": "op"}, format="json")
         assert (applied.status_code, edited.status_code) == statuses
+
+
+def test_the_hand_written_lookup_loads_what_the_orm_loads():
+    """``token_with_user`` (one raw query on every API call) gives the token and its user
+    field for field as the ORM's ``select_related`` does: datetimes aware, booleans, null
+    expiry, scope; an unknown digest gives None."""
+    from core.api.authentication import token_with_user
+    from core.api.tokens import token_digest
+
+    user = User.objects.create_user("lookup", password="x", is_staff=True, first_name="Ada")
+    user.last_login = timezone.now() - timedelta(days=2)
+    user.save()
+    for expires in (None, timezone.now() + timedelta(days=3)):
+        key = f"k-{expires is None}-0123456789abcdef"
+        ApiToken.objects.create(
+            user=user, digest=token_digest(key), prefix=key[:8], scope="operate", expires=expires
+        )
+        found = token_with_user(token_digest(key))
+        orm = ApiToken.objects.select_related("user").get(digest=token_digest(key))
+        assert found is not None and found.pk == orm.pk
+        for field in ApiToken._meta.concrete_fields:
+            assert getattr(found, field.attname) == getattr(orm, field.attname), field.name
+        for field in User._meta.concrete_fields:
+            assert getattr(found.user, field.attname) == getattr(orm.user, field.attname)
+        assert found.expires is None or found.expires.tzinfo is not None
+        assert found.user.is_staff is True and found.can_operate
+        assert found.user.last_login.tzinfo is not None
+    assert token_with_user(token_digest("no-such-key")) is None

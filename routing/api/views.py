@@ -38,9 +38,9 @@ from routing import bodies
 from routing.api import examples
 from routing.api import serializers as s
 from routing.api.filters import ScenarioFilterSet
-from routing.costs import cost_inputs
+from routing.costs import COST_VERSION, cost_inputs
 from routing.engine.costmodel import DEFAULT_COST_MODEL
-from routing.models import Scenario
+from routing.models import CostSettings, Scenario
 from routing.selectors import (
     engine_scenario,
     one_service_snapshot,
@@ -70,11 +70,16 @@ def _cluster_named(name: str, *, field: str = "cluster") -> Cluster:
     # Only what the snapshot cache keys on, in one raw query: on the simulate hot path the
     # ORM's query compilation costs several times the lookup itself. created_at is part of
     # state_key: leaving it out deferred it, and each state_key read re-queried the row.
+    # The cost settings' version rides along: cost_inputs then shares the cluster's cost
+    # model across requests without a query of its own (routing.costs.COST_VERSION).
     quote = connection.ops.quote_name
+    costs = quote(CostSettings._meta.db_table)
     rows = list(
         Cluster.objects.raw(
-            f"SELECT {quote('id')}, {quote('name')}, {quote('revision')}, {quote('created_at')} "
-            f"FROM {quote(Cluster._meta.db_table)} WHERE {quote('name')} = %s",
+            f"SELECT c.{quote('id')}, c.{quote('name')}, c.{quote('revision')}, "
+            f"c.{quote('created_at')}, (SELECT {quote('version')} FROM {costs} "
+            f"WHERE {quote('cluster_id')} = c.{quote('id')}) AS {quote(COST_VERSION)} "
+            f"FROM {quote(Cluster._meta.db_table)} c WHERE c.{quote('name')} = %s",
             [name],
         )
     )
