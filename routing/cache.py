@@ -65,6 +65,9 @@ class StateCache:
         self._entries: OrderedDict[StateKey, dict[str, Any]] = OrderedDict()
         self._guard = threading.Lock()  # guards _entries/_later; never held while building
         self._later: dict[tuple[int, str], StateKey] = {}
+        #: goes up on every put and forget: what is in memory may have changed since a
+        #: reader last looked (``routing.snapshots._parts_prune`` skips its pass when not)
+        self.changes = 0
 
     def get(self, key: StateKey, kind: str) -> Any | None:
         """The value in memory, or None."""
@@ -89,6 +92,7 @@ class StateCache:
         with ``later`` at the next :meth:`flush`. ``keep``: at most that many states hold
         ``kind`` (least recently used out), instead of ``KIND_KEEP``'s bound."""
         with self._guard:
+            self.changes += 1
             self._entries.setdefault(key, {})[kind] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self.keep:
@@ -159,6 +163,7 @@ class StateCache:
         ``disk`` its pickles too
         (tests, benchmarks, or rows written behind the revision's back)."""
         with self._guard:
+            self.changes += 1
             self._later.clear()
             for values in self._entries.values():
                 if kind is None:

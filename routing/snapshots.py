@@ -64,6 +64,8 @@ def snapshot_for_cluster(*, cluster: Cluster) -> Snapshot:
 PARTS_KEEP = 512
 _PARTS: OrderedDict[tuple, Snapshot] = OrderedDict()
 _PARTS_GUARD = threading.Lock()
+#: ``state_cache.changes`` at the last prune (``_parts_prune``)
+_PARTS_SEEN = -1
 
 
 def node_objects(*, cluster: Cluster) -> list[dict]:
@@ -120,9 +122,15 @@ def node_tables_keep() -> int:
 
 def _parts_prune() -> None:
     """Drop the one-service snapshots of states whose node table was evicted (each holds
-    its node table)."""
-    live = state_cache.keys_holding(NODES_KIND)
+    its node table). Only when the state cache changed since the last pass: until a node
+    table is put or evicted there is nothing to drop, and the pass walks up to
+    ``PARTS_KEEP`` keys on every one-service question."""
+    global _PARTS_SEEN
     with _PARTS_GUARD:
+        if state_cache.changes == _PARTS_SEEN:
+            return
+        _PARTS_SEEN = state_cache.changes
+        live = state_cache.keys_holding(NODES_KIND)
         for part_key in [k for k in _PARTS if k[0] not in live]:
             del _PARTS[part_key]
 

@@ -336,3 +336,24 @@ def test_node_tables_keep_reads_the_setting(settings) -> None:
     assert snapshots.node_tables_keep() == 5
     settings.ROUTESCOPE_NODE_TABLES_KEEP = 0
     assert snapshots.node_tables_keep() == 1
+
+
+def test_the_parts_are_walked_only_after_the_state_cache_changed(monkeypatch):
+    """Every one-service question prunes the parts; the walk (up to PARTS_KEEP keys) runs
+    only when a value was put in or forgotten from the state cache since the last one."""
+    walks = []
+    real = state_cache.keys_holding
+    monkeypatch.setattr(state_cache, "keys_holding", lambda kind: walks.append(kind) or real(kind))
+    snapshots._parts_prune()
+    snapshots._parts_prune()
+    assert len(walks) <= 1  # the first may walk (whatever ran before changed the cache)
+    walks.clear()
+    snapshots._parts_prune()
+    assert walks == []
+    state_cache.put(("no-such-state", 0, 0.0), "other", object())
+    snapshots._parts_prune()
+    snapshots._parts_prune()
+    assert walks == [NODES_KIND]
+    state_cache.forget(kind="other")
+    snapshots._parts_prune()
+    assert walks == [NODES_KIND, NODES_KIND]
