@@ -184,12 +184,40 @@ def _is_list(document: dict[str, Any]) -> bool:
 
 def _needs_walk(view: memoryview, limits: Limits) -> bool:
     """False when the element's text alone shows it within the bounds: no string or key
-    longer than the text, no deeper nesting than its opening brackets, and (checked once
-    for the whole dump by the caller) no more values than the dump has bytes."""
+    longer than the text, nesting no deeper than the limit (see :func:`_depth`), and
+    (checked once for the whole dump by the caller) no more values than the dump has
+    bytes."""
     if len(view) <= limits.max_string:
         raw = bytes(view)
-        return raw.count(b"{") + raw.count(b"[") > limits.max_depth
+        if raw.count(b"{") + raw.count(b"[") <= limits.max_depth:
+            return False
+        return _depth(raw, limits.max_depth) > limits.max_depth
     return True
+
+
+#: Brackets as parentheses (``bytes.translate``: everything else deleted).
+_PARENS = bytes.maketrans(b"{[}]", b"(())")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{[}]")
+
+
+def _depth(raw: bytes, most: int) -> int:
+    """How deep ``raw`` (one JSON value's text) nests, or ``most + 1`` once past ``most``
+    (or when an escaped quote makes the strings' extent unclear: the caller then walks
+    the decoded value). In C: the text between quotes (strings) dropped, the brackets
+    left as parentheses, innermost pairs removed one level at a time."""
+    if b'\\"' in raw:
+        return most + 1
+    brackets = b"".join(raw.split(b'"')[::2]).translate(_PARENS, _NOT_BRACKETS)
+    depth = 0
+    while brackets:
+        depth += 1
+        if depth > most:
+            break
+        shorter = brackets.replace(b"()", b"")
+        if len(shorter) == len(brackets):  # unbalanced (cannot be, as decoded): walk
+            return most + 1
+        brackets = shorter
+    return depth
 
 
 def _elements(

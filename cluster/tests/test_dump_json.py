@@ -73,15 +73,39 @@ def test_what_only_the_exact_reader_words_is_left_to_it(text):
 
 
 def test_elements_whose_text_could_break_a_bound_are_walked():
-    deep = b.node("n1")
-    deep["spec"]["x"] = [[[[[]]]]]
-    long = b.node("n2")
-    long["metadata"]["labels"] = {"a": "v" * 500}
     plain = b.node("n3")
     text = json.dumps(plain).encode()
-    limits = Limits(max_depth=text.count(b"{") + text.count(b"[") + 2, max_string=len(text) + 50)
-    _, seen = _checked(_dump(deep, long, plain), limits)
-    assert [walk for _, walk in seen] == [True, True, False]
+    limits = Limits(max_depth=text.count(b"{") + text.count(b"[") + 2, max_string=len(text) + 300)
+    deep = b.node("n1")
+    deep["spec"]["x"] = json.loads("[" * limits.max_depth + "]" * limits.max_depth)
+    long = b.node("n2")
+    long["metadata"]["labels"] = {"a": "v" * 2000}
+    # More brackets than the depth limit, but side by side: its text shows it shallow.
+    wide = b.node("n4")
+    wide["spec"]["x"] = [[] for _ in range(limits.max_depth)]
+    # Brackets inside strings do not count; an escaped quote hides where strings end.
+    quoted = b.node("n5")
+    quoted["metadata"]["labels"] = {"a": "]" * 3, "b": "[" * limits.max_depth}
+    escaped = b.node("n6")
+    escaped["spec"]["x"] = [[] for _ in range(limits.max_depth)] + ['a"b']
+    _, seen = _checked(_dump(deep, long, plain, wide, quoted, escaped), limits)
+    assert [walk for _, walk in seen] == [True, True, False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (b"{}", 1),
+        (b"[[], {}, [1]]", 2),
+        (b'{"a": [1, {"b": []}], "c": "}}]]"}', 4),
+        (b'{"a": "[[[[", "b": {"c": {}}}', 3),
+        (b"[" * 50 + b"]" * 50, 11),  # past the most asked: most + 1
+        (b'{"a": "x\\"y"}', 11),  # an escaped quote: past the most
+    ],
+)
+def test_depth_is_read_off_the_text(text, depth):
+    assert json.loads(text) is not None  # valid JSON
+    assert dump_json._depth(text, 10) == depth
 
 
 def test_past_the_memory_bound_elements_are_dropped_and_decoded_again(monkeypatch):

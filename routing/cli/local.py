@@ -33,13 +33,14 @@ def env_limits() -> Limits:
     return Limits(**found)
 
 
-def read_dump(path: str) -> list[dict[str, Any]]:
-    """The objects of a dump file (``-``: standard input), refused as the importer would.
+def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
+    """The objects of a dump file (``-``: standard input), refused as the importer would
+    (within ``limits``, by default :func:`env_limits`).
 
     The reader lets go of a large dump's later objects once ``check_object`` passed them
     (decoding them again at the end): ``check_objects`` then checks only what needs the
     other objects for those, not each again."""
-    limits = env_limits()
+    limits = limits or env_limits()
     settled: dict[int, tuple[Any, ...]] = {}
 
     def settle(obj: dict[str, Any], index: int) -> None:
@@ -108,7 +109,7 @@ def analysis(
     """``GET /api/v1/clusters/{name}/analysis``'s body (``--set`` on ``query``'s Service or
     on every Service)."""
     from routing.bodies import analysis_body
-    from routing.engine.analysis import analyze
+    from routing.cli.forked import analyze_forked
 
     service = query.get("service")
     whatif = whatif_from_flags(
@@ -118,7 +119,7 @@ def analysis(
         proxy_mode=proxy_mode,
         ipvs_scheduler=ipvs_scheduler,
     )
-    report = analyze(apply_scenario(snapshot, whatif.scenario()))
+    report = analyze_forked(apply_scenario(snapshot, whatif.scenario()))
     return analysis_body(report, query, cluster=None, revision=None)
 
 

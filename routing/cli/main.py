@@ -284,13 +284,19 @@ def run_analyze(args: argparse.Namespace) -> str:
 
         if args.limit < 1 or args.offset < 0 or args.max_findings < 0:
             raise CliError("--limit must be >= 1, --offset and --max-findings >= 0")
-        body = local.analysis(
-            local.load_snapshot(args.file),
-            sets=args.sets,
-            proxy_mode=args.proxy_mode,
-            ipvs_scheduler=args.ipvs_scheduler,
-            query=query,
-        )
+        from cluster.dump_json import collector_paused
+
+        # The dump's objects, the snapshot and the analysis are millions of small
+        # containers without cycles: no cyclic GC while they live (it would walk them
+        # each time a reader re-enabled it).
+        with collector_paused():
+            body = local.analysis(
+                local.load_snapshot(args.file),
+                sets=args.sets,
+                proxy_mode=args.proxy_mode,
+                ipvs_scheduler=args.ipvs_scheduler,
+                query=query,
+            )
     return output.render(body, args.output, rows=output.analysis_rows)
 
 

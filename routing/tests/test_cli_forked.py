@@ -1,0 +1,99 @@
+"""``routing.cli.forked.analyze_forked``: the file mode's analysis over two processes gives
+exactly the one-process report, also when its child fails; and when it forks at all."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cluster.generator import Shape, generate_cluster
+from routing.cli import forked
+from routing.engine.analysis import analyze
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.snapshot import Snapshot
+
+
+def _snapshot(nodes: int, services: int, pods: int, seed: int) -> Snapshot:
+    out = io.StringIO()
+    generate_cluster(shape=Shape(nodes=nodes, services=services, pods=pods, seed=seed), out=out)
+    return snapshot_from_objects(json.loads(out.getvalue())["items"])
+
+
+def _json(report: object) -> str:
+    return json.dumps(report.to_json(endpoints=True), sort_keys=True)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    nodes=st.integers(1, 12),
+    services=st.integers(0, 30),
+    pods_per_service=st.integers(0, 4),
+    seed=st.integers(0, 10_000),
+)
+def test_two_processes_give_the_one_process_report(nodes, services, pods_per_service, seed):
+    pods = min(services * pods_per_service, nodes * 20)
+    snapshot = _snapshot(nodes, services, pods, seed)
+    whole = analyze(snapshot)
+    split = forked.analyze_forked(snapshot, processes=2)
+    assert split == whole
+    assert _json(split) == _json(whole)
+
+
+def test_a_failed_child_is_redone_here(monkeypatch):
+    snapshot = _snapshot(6, 40, 100, 3)
+
+    class Broken:
+        HIGHEST_PROTOCOL = 5
+
+        @staticmethod
+        def dumps(*args, **kwargs):  # runs in the child: it exits 1 without a report
+            raise RuntimeError("torn")
+
+    monkeypatch.setattr(forked, "pickle", Broken)
+    calls = []
+    real = forked.analyze
+
+    def counted(*args, **kwargs):
+        calls.append((os.getpid(), tuple(kwargs.get("services") or ())))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forked, "analyze", counted)
+    split = forked.analyze_forked(snapshot, processes=2)
+    assert _json(split) == _json(real(snapshot))
+    # This process analysed both halves (the child's count stayed in the child).
+    assert [pid for pid, _ in calls] == [os.getpid(), os.getpid()]
+    assert sorted(key for _, keys in calls for key in keys) == sorted(snapshot.services)
+
+
+def test_halves_are_weighted_by_endpoints():
+    snapshot = _snapshot(4, 10, 60, 1)
+    weights = forked.service_weights(snapshot)
+    assert set(weights) == set(snapshot.services)
+    for key, weight in weights.items():
+        endpoints = sum(len(eps) for eps in snapshot.endpoint_index.get(key, {}).values())
+        assert weight == forked.SERVICE_WEIGHT + endpoints
+
+
+@pytest.mark.parametrize(
+    ("services", "env", "cpus", "expected"),
+    [
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 2),
+        (forked.FORK_MIN_SERVICES, None, 2, 1),  # small: one process
+        (forked.FORK_MIN_SERVICES + 1, "1", 2, 1),  # forced
+        (forked.FORK_MIN_SERVICES + 1, "x", 2, 2),  # not a number: the default
+        (forked.FORK_MIN_SERVICES + 1, None, 1, 1),  # one CPU
+    ],
+)
+def test_when_it_forks(monkeypatch, services, env, cpus, expected):
+    if env is None:
+        monkeypatch.delenv(forked.PROCESSES_ENV, raising=False)
+    else:
+        monkeypatch.setenv(forked.PROCESSES_ENV, env)
+    monkeypatch.setattr(forked.os, "cpu_count", lambda: cpus)
+    snapshot = Snapshot(services={f"ns/s{i}": None for i in range(services)})
+    assert forked.processes_for(snapshot) == expected
