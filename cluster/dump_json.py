@@ -197,17 +197,19 @@ def _needs_walk(view: memoryview, limits: Limits) -> bool:
 
 #: Brackets as parentheses (``bytes.translate``: everything else deleted).
 _PARENS = bytes.maketrans(b"{[}]", b"(())")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{[}]")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'{[}]"')
 
 
 def _depth(raw: bytes, most: int) -> int:
     """How deep ``raw`` (one JSON value's text) nests, or ``most + 1`` once past ``most``
     (or when an escaped quote makes the strings' extent unclear: the caller then walks
-    the decoded value). In C: the text between quotes (strings) dropped, the brackets
-    left as parentheses, innermost pairs removed one level at a time."""
+    the decoded value). In C: quotes and brackets kept, what lies between quotes
+    (strings) dropped, the brackets as parentheses, innermost pairs removed one level at a
+    time."""
     if b'\\"' in raw:
         return most + 1
-    brackets = b"".join(raw.split(b'"')[::2]).translate(_PARENS, _NOT_BRACKETS)
+    marks = raw.translate(None, _NOT_MARKS)  # quotes and brackets only: a short string
+    brackets = b"".join(marks.split(b'"')[::2]).translate(_PARENS)
     depth = 0
     while brackets:
         depth += 1

@@ -8,18 +8,23 @@ analyses the second half of the Services (the Celery shards' split,
 process analyses the first, both against the same snapshot (shared copy-on-write; the
 cyclic GC stays paused, so its pages are not touched by collections); the child's
 ``Report`` comes back pickled through a pipe and the two are ``merge``d, which equals the
-whole analysis (``routing/tests/test_analysis_shard_rows.py``). Should the child fail in
-any way, this process analyses its half itself: the same report, or the same error.
+whole analysis (``routing/tests/test_analysis_shard_rows.py``). The rows' endpoints are
+the snapshot's own objects, which both processes hold at the same addresses since the
+fork: they are pickled by that address (a persistent id) rather than by value, half the
+bytes. Should the child fail in any way, this process analyses its half itself: the same
+report, or the same error.
 
 ``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import sys
 from collections.abc import Mapping
+from typing import IO, Any
 
 from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
@@ -65,6 +70,7 @@ def analyze_forked(
     weights = service_weights(snapshot)
     mine, theirs = (key_shard(weights, shard, 2, weights=weights) for shard in (0, 1))
     totals = ServiceTotals.of(snapshot.services)
+    shared = _shared(snapshot)
     sys.stdout.flush()
     sys.stderr.flush()
     read, write = os.pipe()
@@ -74,9 +80,8 @@ def analyze_forked(
         try:
             os.close(read)
             part = analyze(snapshot, model=model, services=theirs, totals=totals)
-            data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write, "wb") as out:
-                out.write(data)
+                _Pickler(out, shared).dump(part)
         except BaseException:  # the parent redoes the half (and raises)
             status = 1
         finally:
@@ -88,15 +93,47 @@ def analyze_forked(
         with os.fdopen(read, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
-    second = _part(data) if os.waitstatus_to_exitcode(status) == 0 else None
+    second = _part(data, shared) if os.waitstatus_to_exitcode(status) == 0 else None
     if second is None:
         second = analyze(snapshot, model=model, services=theirs, totals=totals)
     return merge([first, second])
 
 
-def _part(data: bytes) -> Report | None:
+def _shared(snapshot: Snapshot) -> dict[int, object]:
+    """``id()`` -> object of the snapshot's endpoint tuples and endpoints (alive in both
+    processes, at the same address, as long as this mapping holds them)."""
+    out: dict[int, object] = {}
+    tuples = [eps for ports in snapshot.endpoint_index.values() for eps in ports.values()]
+    tuples += [eps for ports in snapshot.family_endpoints.values() for eps in ports.values()]
+    tuples += list(snapshot.unserved_endpoints.values())
+    for eps in tuples:
+        out[id(eps)] = eps
+        for ep in eps:
+            out[id(ep)] = ep
+    return out
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = shared
+
+    def persistent_id(self, obj: object) -> int | None:
+        return id(obj) if self.shared.get(id(obj), self) is obj else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file)
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> object:
+        return self.shared[pid]
+
+
+def _part(data: bytes, shared: dict[int, object]) -> Report | None:
     try:
-        part = pickle.loads(data)  # our own child's bytes
+        part = _Unpickler(io.BytesIO(data), shared).load()  # our own child's bytes
     except Exception:  # a torn pipe: the parent analyses that half
         return None
     return part if isinstance(part, Report) else None

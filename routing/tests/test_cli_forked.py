@@ -44,17 +44,27 @@ def test_two_processes_give_the_one_process_report(nodes, services, pods_per_ser
     assert _json(split) == _json(whole)
 
 
+def test_the_childs_endpoints_come_back_as_the_snapshots_own_objects():
+    snapshot = _snapshot(6, 40, 120, 5)
+    shared = forked._shared(snapshot)
+    split = forked.analyze_forked(snapshot, processes=2)
+    second_half = split.rows[len(split.rows) // 2 :]
+    endpoints = [ep for row in second_half for st in row.sources for ep in st.port_endpoints]
+    assert endpoints
+    assert all(shared.get(id(ep)) is ep for ep in endpoints)
+
+
 def test_a_failed_child_is_redone_here(monkeypatch):
     snapshot = _snapshot(6, 40, 100, 3)
 
     class Broken:
-        HIGHEST_PROTOCOL = 5
+        def __init__(self, *args, **kwargs):
+            pass
 
-        @staticmethod
-        def dumps(*args, **kwargs):  # runs in the child: it exits 1 without a report
+        def dump(self, obj):  # runs in the child: it exits 1 without a report
             raise RuntimeError("torn")
 
-    monkeypatch.setattr(forked, "pickle", Broken)
+    monkeypatch.setattr(forked, "_Pickler", Broken)
     calls = []
     real = forked.analyze
 
@@ -97,3 +107,27 @@ def test_when_it_forks(monkeypatch, services, env, cpus, expected):
     monkeypatch.setattr(forked.os, "cpu_count", lambda: cpus)
     snapshot = Snapshot(services={f"ns/s{i}": None for i in range(services)})
     assert forked.processes_for(snapshot) == expected
+
+
+def test_the_command_process_prints_what_main_returns(capsys):
+    """``python -m routing.cli.main`` (``console``: the process ends without freeing what
+    it built) prints exactly ``main``'s answer, and refuses bad input the same way."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from routing.cli.main import main
+
+    root = Path(__file__).resolve().parents[2]
+    demo = str(root / "cluster" / "fixtures" / "demo.json")
+    for args, code in ((["analyze", demo, "-o", "json"], 0), (["analyze", "/nonexistent"], 2)):
+        assert main(args) == code
+        mine = capsys.readouterr()
+        proc = subprocess.run(
+            [sys.executable, "-m", "routing.cli.main", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (proc.returncode, proc.stdout, proc.stderr) == (code, mine.out, mine.err)

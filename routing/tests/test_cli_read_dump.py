@@ -128,3 +128,46 @@ def test_a_bad_object_is_refused_with_the_line_the_whole_check_gives(
     with pytest.raises(ObjectError) as found:
         local.read_dump(_write(tmp_path, _list(objects)))
     assert str(found.value) == str(whole.value)
+
+
+def test_settled_objects_names_are_identified_once(
+    tmp_path: Path, nothing_kept: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identified: list[str] = []
+    real = plan.identify
+
+    def spy(obj: dict[str, Any], **kwargs: Any) -> Any:
+        identified.append(obj["metadata"]["name"])
+        return real(obj, **kwargs)
+
+    monkeypatch.setattr(plan, "identify", spy)
+    objects = b.small_cluster()
+    assert local.read_dump(_write(tmp_path, _list(objects))) == objects
+    assert sorted(identified) == sorted(o["metadata"]["name"] for o in objects)
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_repeated_object_is_refused_with_the_line_the_whole_check_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    if not kept:
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+    objects = b.small_cluster()
+    objects.append(copy.deepcopy(objects[1]))
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects(copy.deepcopy(objects))
+    assert "duplicate" in str(whole.value)
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, _list(objects)))
+    assert str(found.value) == str(whole.value)
+
+
+def test_plan_reads_a_checked_objects_identity_as_identify_gives_it() -> None:
+    objects = b.small_cluster()
+    objects[0]["metadata"].pop("namespace", None)
+    ids = {id(o) for o in objects}
+    fast, whole = plan.plan_objects(objects, checked=ids), plan.plan_objects(objects)
+    for kind in ("nodes", "services", "slices", "pods"):
+        mine = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(fast, kind)]
+        theirs = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(whole, kind)]
+        assert mine == theirs
