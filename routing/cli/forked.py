@@ -1,4 +1,10 @@
-"""The cluster-wide analysis of a large dump over two processes (file mode, issue 13).
+"""A large dump's file-mode commands over two processes (issue 13): the check beside the
+snapshot's build, then the cluster-wide analysis in two halves.
+
+:func:`built_while_checked`: the importer's whole check of a dump's objects (what needs
+the other objects, and the objects the reader did not settle while reading) runs in an
+``os.fork`` child while this process builds the snapshot from the same objects; a
+refusal comes back pickled and wins, as it would have in order.
 
 ``routescope analyze FILE`` and ``manage.py analyze FILE`` build the whole snapshot, then
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
@@ -14,7 +20,7 @@ fork: they are pickled by that address (a persistent id) rather than by value, h
 bytes. Should the child fail in any way, this process analyses its half itself: the same
 report, or the same error.
 
-``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process.
+``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process for both.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import io
 import os
 import pickle
 import sys
-from collections.abc import Mapping
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeVar, cast
 
 from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
@@ -36,19 +42,85 @@ FORK_MIN_SERVICES = 2000
 SERVICE_WEIGHT = 8
 #: The variable that caps the processes (1: never fork).
 PROCESSES_ENV = "ROUTESCOPE_ANALYZE_PROCESSES"
+#: From this many objects a dump's whole check runs in a child while the snapshot builds.
+FORK_MIN_OBJECTS = 20_000
+
+T = TypeVar("T")
 
 
-def processes_for(snapshot: Snapshot) -> int:
-    """How many processes analyse ``snapshot``: 2 for a large one on a multi-core box
-    (``os.fork`` available), else 1; ``ROUTESCOPE_ANALYZE_PROCESSES`` caps it."""
+def may_fork() -> bool:
+    """True on a multi-core box with ``os.fork``, unless ``ROUTESCOPE_ANALYZE_PROCESSES``
+    says 1."""
     raw = os.environ.get(PROCESSES_ENV, "").strip()
     try:
         cap = int(raw) if raw else 2
     except ValueError:
         cap = 2
-    if cap < 2 or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
-        return 1
-    return 2 if len(snapshot.services) > FORK_MIN_SERVICES else 1
+    return cap >= 2 and hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+
+
+def processes_for(snapshot: Snapshot) -> int:
+    """How many processes analyse ``snapshot``: 2 for a large one when :func:`may_fork`,
+    else 1."""
+    return 2 if may_fork() and len(snapshot.services) > FORK_MIN_SERVICES else 1
+
+
+def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fork: bool) -> T:
+    """``check()`` then ``build()``, as one would run them in order (``build`` trusts what
+    ``check`` refuses), with ``fork``: ``check`` in a forked child while this process
+    builds. The outcome is the one in order: ``check``'s refusal (its exception, pickled
+    back) before anything ``build`` raised, else ``build``'s answer or error. A child that
+    fails otherwise (killed, an exception that does not pickle) has ``check`` run here."""
+    if not fork:
+        check()
+        return build()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 when check() passed, 1 with its refusal pickled
+        status = 2
+        try:
+            os.close(read)
+            try:
+                check()
+                refusal = b""
+            except Exception as exc:
+                refusal = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write, "wb") as out:
+                out.write(refusal)
+            status = 1 if refusal else 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    built: T | None = None
+    error: Exception | None = None
+    try:
+        built = build()
+    except Exception as exc:  # raised below, unless check() refused first
+        error = exc
+    finally:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 1:
+        refused = _refusal(data)
+        if refused is not None:
+            raise refused
+    if code != 0:
+        check()  # the child's word is lost: ask here (raises its refusal)
+    if error is not None:
+        raise error
+    return cast(T, built)
+
+
+def _refusal(data: bytes) -> Exception | None:
+    try:
+        refusal = pickle.loads(data)  # our own child's bytes
+    except Exception:  # torn: the caller checks again
+        return None
+    return refusal if isinstance(refusal, Exception) else None
 
 
 def service_weights(snapshot: Snapshot) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Any
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
 from cluster.plan import KNOWN, check_object, check_objects
+from routing.cli.forked import FORK_MIN_OBJECTS, built_while_checked, may_fork
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -41,6 +42,14 @@ def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
     (decoding them again at the end): ``check_objects`` then checks only what needs the
     other objects for those, not each again."""
     limits = limits or env_limits()
+    objects, checked = _read_settled(path, limits)
+    check_objects(objects, limits, checked=checked)
+    return objects
+
+
+def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[int]]:
+    """The dump's objects, read with ``check_object`` run on those the reader let go of,
+    and the ``id()`` of those (still to be checked as a whole: ``check_objects``)."""
     settled: dict[int, tuple[Any, ...]] = {}
 
     def settle(obj: dict[str, Any], index: int) -> None:
@@ -56,8 +65,7 @@ def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
         for index, identity in settled.items()
         if index < len(objects) and _identity(objects[index]) == identity
     }
-    check_objects(objects, limits, checked=checked)
-    return objects
+    return objects, checked
 
 
 def _identity(obj: dict[str, Any]) -> tuple[Any, ...]:
@@ -87,9 +95,24 @@ def held(value: Any) -> Any:
     return value
 
 
-def load_snapshot(path: str, **overrides: object) -> Snapshot:
-    """A dump file as an engine snapshot."""
-    return held(snapshot_from_objects(held(read_dump(path)), **overrides))
+def load_snapshot(
+    path: str, limits: Limits | None = None, *, hold: bool = False, **overrides: object
+) -> Snapshot:
+    """A dump file as an engine snapshot, refused as :func:`read_dump` refuses it. For a
+    large dump the whole check runs beside the build (``forked.built_while_checked``).
+    ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
+    caller keeps the cyclic GC off meanwhile."""
+    limits = limits or env_limits()
+    objects, checked = _read_settled(path, limits)
+    snapshot = built_while_checked(
+        lambda: check_objects(objects, limits, checked=checked),
+        lambda: snapshot_from_objects(objects, **overrides),
+        fork=len(objects) >= FORK_MIN_OBJECTS and may_fork(),
+    )
+    if hold:
+        held(objects)
+        held(snapshot)
+    return snapshot
 
 
 def simulate_body(
@@ -134,7 +157,8 @@ def analysis(
         proxy_mode=proxy_mode,
         ipvs_scheduler=ipvs_scheduler,
     )
-    report = held(analyze_forked(held(apply_scenario(snapshot, whatif.scenario()))))
+    report = analyze_forked(apply_scenario(snapshot, whatif.scenario()))
+    held(report)
     return analysis_body(report, query, cluster=None, revision=None)
 
 

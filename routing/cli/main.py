@@ -292,7 +292,7 @@ def run_analyze(args: argparse.Namespace) -> str:
         # each time a reader re-enabled it).
         with collector_paused():
             body = local.analysis(
-                local.load_snapshot(args.file),
+                local.load_snapshot(args.file, hold=True),
                 sets=args.sets,
                 proxy_mode=args.proxy_mode,
                 ipvs_scheduler=args.ipvs_scheduler,

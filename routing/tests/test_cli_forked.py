@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import fields
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -131,3 +132,91 @@ def test_the_command_process_prints_what_main_returns(capsys):
             timeout=120,
         )
         assert (proc.returncode, proc.stdout, proc.stderr) == (code, mine.out, mine.err)
+
+
+class _Refused(ValueError):
+    pass
+
+
+class _Unpicklable(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.hook = lambda: None  # pickle refuses a lambda: the child cannot send it
+
+
+def _refuse(error: Exception):
+    def check() -> None:
+        raise error
+
+    return check
+
+
+def _fail():
+    raise KeyError("built from what the check refuses")
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_built_while_checked_answers_as_in_order(fork):
+    assert forked.built_while_checked(lambda: None, lambda: 42, fork=fork) == 42
+    with pytest.raises(_Refused, match="bad field"):
+        forked.built_while_checked(_refuse(_Refused("bad field")), lambda: 42, fork=fork)
+    # The check's refusal wins over whatever the build made of the refused objects.
+    with pytest.raises(_Refused, match="bad field"):
+        forked.built_while_checked(_refuse(_Refused("bad field")), _fail, fork=fork)
+    with pytest.raises(KeyError, match="built from"):
+        forked.built_while_checked(lambda: None, _fail, fork=fork)
+
+
+def test_a_refusal_the_child_cannot_send_is_asked_here():
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(os.getpid())
+        raise _Unpicklable("bad field")
+
+    with pytest.raises(_Unpicklable, match="bad field"):
+        forked.built_while_checked(check, lambda: 42, fork=True)
+    assert calls == [os.getpid()]  # the child's call stayed in the child
+
+
+def _dump_file(tmp_path, objects) -> str:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    return str(path)
+
+
+@pytest.mark.parametrize("bad", [None, "Bad_Name", "duplicate"])
+def test_load_snapshot_checks_beside_the_build_as_read_dump_checks(tmp_path, monkeypatch, bad):
+    from cluster.fields import ObjectError
+    from cluster.tests import builders as b
+    from routing.cli import local
+
+    monkeypatch.setattr(local, "FORK_MIN_OBJECTS", 1)
+    monkeypatch.setattr(local, "may_fork", lambda: True)
+    forks: list[bool] = []
+    real = local.built_while_checked
+
+    def spy(check, build, *, fork):
+        forks.append(fork)
+        return real(check, build, fork=fork)
+
+    monkeypatch.setattr(local, "built_while_checked", spy)
+    objects = b.small_cluster()
+    if bad == "Bad_Name":
+        objects[3]["metadata"]["name"] = "Bad_Name"
+    elif bad == "duplicate":
+        objects.append(json.loads(json.dumps(objects[2])))
+    path = _dump_file(tmp_path, objects)
+    if bad is None:
+        mine, theirs = local.load_snapshot(path), snapshot_from_objects(local.read_dump(path))
+        assert [getattr(mine, f.name) for f in fields(mine)] == [
+            getattr(theirs, f.name) for f in fields(theirs)
+        ]
+        assert mine.services and mine.nodes
+    else:
+        with pytest.raises(ObjectError) as in_order:
+            local.read_dump(path)
+        with pytest.raises(ObjectError) as beside:
+            local.load_snapshot(path)
+        assert str(beside.value) == str(in_order.value)
+    assert forks == [True]

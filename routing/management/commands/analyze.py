@@ -17,11 +17,10 @@ from cluster.dump_json import collector_paused
 from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError
 from routing.cli.forked import analyze_forked
-from routing.cli.local import read_dump
+from routing.cli.local import load_snapshot
 from routing.engine.analysis import Report
 from routing.engine.analysis.text import render_text
 from routing.engine.errors import EngineError
-from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
@@ -145,9 +144,7 @@ class Command(BaseCommand):
         # refusals (not an engine traceback), the cyclic GC off while the dump's objects
         # and the snapshot live, a large analysis over two processes.
         with collector_paused():
-            objects = read_dump(options["file"], dump_limits())
-            snapshot = snapshot_from_objects(objects, **overrides)
-            del objects
+            snapshot = load_snapshot(options["file"], dump_limits(), **overrides)
             scenario = build_scenario(
                 snapshot,
                 sets=sets,
