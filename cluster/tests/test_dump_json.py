@@ -135,3 +135,108 @@ def test_a_bad_element_is_refused_after_the_dropped_ones_with_its_path(monkeypat
             io.BytesIO(_dump(*(b.node(f"n{i}") for i in range(3)), bad)),
             limits=Limits(max_string=300),
         )
+
+
+class _Settle:
+    """A settle that may hand the later elements to a child (``fork``), refusing objects
+    named in ``bad``; notes which it checked here and which it was told of (``record``)."""
+
+    fork = True
+
+    def __init__(self, bad=(), error=DumpError):
+        self.bad, self.error = set(bad), error
+        self.checked: list[int] = []
+        self.recorded: list[int] = []
+
+    def __call__(self, obj, index):
+        if obj.get("metadata", {}).get("name") in self.bad:
+            raise self.error(f"object {index + 1} refused")
+        self.checked.append(index)
+
+    def record(self, obj, index):
+        self.recorded.append(index)
+
+
+class _Unpicklable(DumpError):
+    def __init__(self, message):
+        super().__init__(message)
+        self.hook = lambda: None  # the child cannot send it back
+
+
+def _read_aside(data: bytes, settle, limits: Limits = DEFAULT_LIMITS):
+    return read_objects(io.BytesIO(data), limits=limits, settle=settle)
+
+
+@pytest.fixture
+def aside(monkeypatch):
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    # Nothing kept in this process: its part is settled here too.
+    monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+
+
+def test_a_child_checks_and_settles_the_later_elements(aside):
+    items = [b.node(f"n{i}") for i in range(10)]
+    settle = _Settle()
+    assert _read_aside(_dump(*items), settle) == items
+    split = len(settle.checked)
+    assert 0 < split < len(items)
+    assert settle.checked == list(range(split))  # this process's part, settled here
+    assert settle.recorded == list(range(split, len(items)))  # the child's, recorded
+
+
+@pytest.mark.parametrize("where", [2, 9])
+def test_a_refusal_is_the_one_read_in_order(aside, monkeypatch, where):
+    items = [b.node(f"n{i}") for i in range(10)]
+    items[where]["metadata"]["labels"] = {"a": "v" * 400}
+    limits = Limits(max_string=300)
+    with pytest.raises(DumpError) as alone:
+        _read_aside(_dump(*items), None, limits)
+    with pytest.raises(DumpError) as beside:
+        _read_aside(_dump(*items), _Settle(), limits)
+    assert str(beside.value) == str(alone.value)
+    assert f"items[{where}]" in str(beside.value)
+    # The caller's own refusal too, and an earlier one wins over a later one.
+    with pytest.raises(DumpError, match="object 10 refused"):
+        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), _Settle(bad={"n9"}))
+    with pytest.raises(DumpError, match="object 2 refused"):
+        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), _Settle(bad={"n1", "n9"}))
+
+
+def test_a_refusal_the_child_cannot_send_is_read_here(aside):
+    settle = _Settle(bad={"n9"}, error=_Unpicklable)
+    with pytest.raises(_Unpicklable, match="object 10 refused"):
+        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), settle)
+    assert 9 not in settle.recorded
+
+
+def test_after_a_nested_list_the_childs_part_is_read_here(aside):
+    items = [b.node("n0"), {"apiVersion": "v1", "kind": "List", "items": [b.node("m0")]}]
+    items += [b.node(f"n{i}") for i in range(1, 9)]
+    settle = _Settle()
+    objects = _read_aside(_dump(*items), settle)
+    assert [o["metadata"]["name"] for o in objects] == ["n0", "m0"] + [
+        f"n{i}" for i in range(1, 9)
+    ]
+    # Only n0 (and the List itself) came before the nested List's objects: nothing after
+    # it is settled by index, here or by the child.
+    assert settle.checked == [0, 1] and settle.recorded == []
+
+
+def test_without_fork_or_record_no_child(monkeypatch, aside):
+    started = []
+    real = dump_json._Aside.start.__func__
+
+    def spy(cls, *args):
+        found = real(cls, *args)
+        started.append(found is not None)
+        if found is not None:
+            found.close()
+        return None
+
+    monkeypatch.setattr(dump_json._Aside, "start", classmethod(spy))
+    items = [b.node(f"n{i}") for i in range(10)]
+    plain = _Settle()
+    plain.fork = False
+    assert _read_aside(_dump(*items), plain) == items
+    assert _read_aside(_dump(*items), lambda obj, index: None) == items
+    assert started == [False, False]

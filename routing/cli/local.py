@@ -50,13 +50,8 @@ def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
 def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[int]]:
     """The dump's objects, read with ``check_object`` run on those the reader let go of,
     and the ``id()`` of those (still to be checked as a whole: ``check_objects``)."""
-    settled: dict[int, tuple[Any, ...]] = {}
-
-    def settle(obj: dict[str, Any], index: int) -> None:
-        check_object(obj, index, limits)
-        if obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]:
-            settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
-
+    settle = _Settle(limits, fork=may_fork())
+    settled = settle.settled
     objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
     # While no earlier element was a nested List, an element's index is its object's: the
     # same object, decoded again (checked here all the same, by what it is).
@@ -66,6 +61,24 @@ def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[
         if index < len(objects) and _identity(objects[index]) == identity
     }
     return objects, checked
+
+
+class _Settle:
+    """The dump reader's ``settle``: ``check_object`` on each object it lets go of, noted
+    by index with what it is. ``fork``: the reader may have a child settle a large dump's
+    later objects (``cluster.dump_json``); it then ``record``s each here, decoded again."""
+
+    def __init__(self, limits: Limits, *, fork: bool) -> None:
+        self.limits, self.fork = limits, fork
+        self.settled: dict[int, tuple[Any, ...]] = {}
+
+    def __call__(self, obj: dict[str, Any], index: int) -> None:
+        check_object(obj, index, self.limits)
+        self.record(obj, index)
+
+    def record(self, obj: dict[str, Any], index: int) -> None:
+        if obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]:
+            self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
 
 
 def _identity(obj: dict[str, Any]) -> tuple[Any, ...]:
