@@ -9,15 +9,16 @@ refusal comes back pickled and wins, as it would have in order.
 ``routescope analyze FILE`` and ``manage.py analyze FILE`` build the whole snapshot, then
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
 than :data:`FORK_MIN_SERVICES` Services and more than one CPU, one ``os.fork`` child
-analyses the second half of the Services (the Celery shards' split,
-``key_shard(weights=)``, weight = ``SERVICE_WEIGHT`` + the Service's endpoints) while this
-process analyses the first, both against the same snapshot (shared copy-on-write; the
-cyclic GC stays paused, so its pages are not touched by collections); the child's
+analyses the last runs of the sorted Services (the Celery shards' split,
+``key_shard(weights=)``, weight = ``SERVICE_WEIGHT`` + the Service's endpoints;
+``CHILD_SHARE`` of the weight) while this process analyses the others, both against
+the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
+touched by collections); the child's
 ``Report`` comes back pickled through a pipe and the two are ``merge``d, which equals the
 whole analysis (``routing/tests/test_analysis_shard_rows.py``). The rows' endpoints are
 the snapshot's own objects, which both processes hold at the same addresses since the
 fork: they are pickled by that address (a persistent id) rather than by value, half the
-bytes. Should the child fail in any way, this process analyses its half itself: the same
+bytes. Should the child fail in any way, this process analyses its part itself: the same
 report, or the same error.
 
 ``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process for both.
@@ -40,6 +41,9 @@ from routing.engine.snapshot import Snapshot
 FORK_MIN_SERVICES = 2000
 #: Analysing a Service costs about as much as 8 of its endpoints (``routing.snapshots``).
 SERVICE_WEIGHT = 8
+#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services.
+CHILD_SHARE = 0.42
+_RUNS = 50
 #: The variable that caps the processes (1: never fork).
 PROCESSES_ENV = "ROUTESCOPE_ANALYZE_PROCESSES"
 #: From this many objects a dump's whole check runs in a child while the snapshot builds.
@@ -140,21 +144,25 @@ def analyze_forked(
     if (processes_for(snapshot) if processes is None else processes) < 2:
         return analyze(snapshot, model=model)
     weights = service_weights(snapshot)
-    mine, theirs = (key_shard(weights, shard, 2, weights=weights) for shard in (0, 1))
+    # The child's part is the smaller: pickling its report costs it about a third more.
+    runs = [key_shard(weights, shard, _RUNS, weights=weights) for shard in range(_RUNS)]
+    cut = _RUNS - round(_RUNS * CHILD_SHARE)
+    mine = [key for run in runs[:cut] for key in run]
+    theirs = [key for run in runs[cut:] for key in run]
     totals = ServiceTotals.of(snapshot.services)
     shared = _shared(snapshot)
     sys.stdout.flush()
     sys.stderr.flush()
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its half, pickled down the pipe, then gone without clean-up
+    if pid == 0:  # the child: its part, pickled down the pipe, then gone without clean-up
         status = 0
         try:
             os.close(read)
             part = analyze(snapshot, model=model, services=theirs, totals=totals)
             with os.fdopen(write, "wb") as out:
                 _Pickler(out, shared).dump(part)
-        except BaseException:  # the parent redoes the half (and raises)
+        except BaseException:  # the parent redoes that part (and raises)
             status = 1
         finally:
             os._exit(status)
@@ -206,6 +214,6 @@ class _Unpickler(pickle.Unpickler):
 def _part(data: bytes, shared: dict[int, object]) -> Report | None:
     try:
         part = _Unpickler(io.BytesIO(data), shared).load()  # our own child's bytes
-    except Exception:  # a torn pipe: the parent analyses that half
+    except Exception:  # a torn pipe: the parent analyses that part
         return None
     return part if isinstance(part, Report) else None

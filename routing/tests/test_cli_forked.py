@@ -49,7 +49,7 @@ def test_the_childs_endpoints_come_back_as_the_snapshots_own_objects():
     snapshot = _snapshot(6, 40, 120, 5)
     shared = forked._shared(snapshot)
     split = forked.analyze_forked(snapshot, processes=2)
-    second_half = split.rows[len(split.rows) // 2 :]
+    second_half = split.rows[len(split.rows) * 2 // 3 :]
     endpoints = [ep for row in second_half for st in row.sources for ep in st.port_endpoints]
     assert endpoints
     assert all(shared.get(id(ep)) is ep for ep in endpoints)
