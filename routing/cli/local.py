@@ -55,11 +55,11 @@ def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[
     objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
     # While no earlier element was a nested List, an element's index is its object's: the
     # same object, decoded again (checked here all the same, by what it is).
-    checked = {
-        id(objects[index])
-        for index, identity in settled.items()
-        if index < len(objects) and _identity(objects[index]) == identity
-    }
+    checked = set()
+    for index, seen in settled.items():
+        obj = objects[index] if index < len(objects) else None
+        if obj is not None and (obj is seen or _identity(obj) == seen):
+            checked.add(id(obj))
     return objects, checked
 
 
@@ -70,15 +70,22 @@ class _Settle:
 
     def __init__(self, limits: Limits, *, fork: bool) -> None:
         self.limits, self.fork = limits, fork
-        self.settled: dict[int, tuple[Any, ...]] = {}
+        #: index -> what was checked: the object's identity, or (``record``) the very
+        #: object the reader returns.
+        self.settled: dict[int, Any] = {}
 
     def __call__(self, obj: dict[str, Any], index: int) -> None:
         check_object(obj, index, self.limits)
-        self.record(obj, index)
+        if _known(obj):
+            self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
 
     def record(self, obj: dict[str, Any], index: int) -> None:
-        if obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]:
-            self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
+        if _known(obj):
+            self.settled[index] = obj
+
+
+def _known(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]
 
 
 def _identity(obj: dict[str, Any]) -> tuple[Any, ...]:

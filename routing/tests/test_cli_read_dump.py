@@ -171,3 +171,37 @@ def test_plan_reads_a_checked_objects_identity_as_identify_gives_it() -> None:
         mine = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(fast, kind)]
         theirs = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(whole, kind)]
         assert mine == theirs
+
+
+@pytest.fixture
+def aside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child checks and settles the later objects (``cluster.dump_json._Aside``)."""
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setattr(local, "may_fork", lambda: True)
+
+
+def test_objects_a_child_settled_are_not_parsed_again(
+    tmp_path: Path, aside: None, parsed: dict[str, int]
+) -> None:
+    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
+    read, checked = local._read_settled(_write(tmp_path, _list(objects)), local.env_limits())
+    assert read == objects
+    assert read[-1]["metadata"]["name"] == "extra5" and id(read[-1]) in checked
+    parsed.update(node=0, service=0, pod=0)
+    local.check_objects(read, local.env_limits(), checked=checked)
+    # The child's objects were parsed in the child only; the kept ones are parsed here.
+    kept = [o for o in read if id(o) not in checked]
+    assert parsed["node"] == sum(1 for o in kept if o["kind"] == "Node")
+
+
+@pytest.mark.parametrize("where", [1, -1])
+def test_a_bad_object_either_side_of_the_child_is_refused_with_the_whole_checks_line(
+    tmp_path: Path, aside: None, where: int
+) -> None:
+    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
+    objects[where]["metadata"]["labels"] = {"app": "a b"}
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects(copy.deepcopy(objects))
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, _list(objects)))
+    assert str(found.value) == str(whole.value)
