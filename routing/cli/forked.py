@@ -60,7 +60,15 @@ def may_fork() -> bool:
         cap = int(raw) if raw else 2
     except ValueError:
         cap = 2
-    return cap >= 2 and hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+    return cap >= 2 and hasattr(os, "fork") and _cpus() >= 2
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def processes_for(snapshot: Snapshot) -> int:

@@ -101,11 +101,12 @@ def test_halves_are_weighted_by_endpoints():
     ],
 )
 def test_when_it_forks(monkeypatch, services, env, cpus, expected):
+    assert forked._cpus() >= 1
     if env is None:
         monkeypatch.delenv(forked.PROCESSES_ENV, raising=False)
     else:
         monkeypatch.setenv(forked.PROCESSES_ENV, env)
-    monkeypatch.setattr(forked.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(forked, "_cpus", lambda: cpus)
     snapshot = Snapshot(services={f"ns/s{i}": None for i in range(services)})
     assert forked.processes_for(snapshot) == expected
 
