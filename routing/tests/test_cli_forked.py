@@ -91,24 +91,29 @@ def test_halves_are_weighted_by_endpoints():
 
 
 @pytest.mark.parametrize(
-    ("services", "env", "cpus", "expected"),
+    ("services", "env", "cpus", "load", "expected"),
     [
-        (forked.FORK_MIN_SERVICES + 1, None, 2, 2),
-        (forked.FORK_MIN_SERVICES, None, 2, 1),  # small: one process
-        (forked.FORK_MIN_SERVICES + 1, "1", 2, 1),  # forced
-        (forked.FORK_MIN_SERVICES + 1, "x", 2, 2),  # not a number: the default
-        (forked.FORK_MIN_SERVICES + 1, None, 1, 1),  # one CPU
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 0.3, 2),
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 1.5, 2),  # one core free
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 1.6, 1),  # busy box: one process
+        (forked.FORK_MIN_SERVICES + 1, "2", 2, 6.0, 2),  # forced, whatever the load
+        (forked.FORK_MIN_SERVICES, None, 2, 0.3, 1),  # small: one process
+        (forked.FORK_MIN_SERVICES + 1, "1", 2, 0.3, 1),  # forced
+        (forked.FORK_MIN_SERVICES + 1, "x", 2, 0.3, 2),  # not a number: by the load
+        (forked.FORK_MIN_SERVICES + 1, "2", 1, 0.0, 1),  # one CPU
     ],
 )
-def test_when_it_forks(monkeypatch, services, env, cpus, expected):
-    assert forked._cpus() >= 1
+def test_when_it_forks(monkeypatch, services, env, cpus, load, expected):
+    assert forked._cpus() >= 1 and forked._load() >= 0
     if env is None:
         monkeypatch.delenv(forked.PROCESSES_ENV, raising=False)
     else:
         monkeypatch.setenv(forked.PROCESSES_ENV, env)
     monkeypatch.setattr(forked, "_cpus", lambda: cpus)
+    monkeypatch.setattr(forked, "_load", lambda: load)
     snapshot = Snapshot(services={f"ns/s{i}": None for i in range(services)})
     assert forked.processes_for(snapshot) == expected
+    assert forked.may_fork() == (cpus >= 2 and env != "1" and (env == "2" or load <= 1.5))
 
 
 def test_the_command_process_prints_what_main_returns(capsys):
