@@ -18,9 +18,12 @@ that bounded share of decoded elements, and one element.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import pickle
 import re
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -184,12 +187,42 @@ def _is_list(document: dict[str, Any]) -> bool:
 
 def _needs_walk(view: memoryview, limits: Limits) -> bool:
     """False when the element's text alone shows it within the bounds: no string or key
-    longer than the text, no deeper nesting than its opening brackets, and (checked once
-    for the whole dump by the caller) no more values than the dump has bytes."""
+    longer than the text, nesting no deeper than the limit (see :func:`_depth`), and
+    (checked once for the whole dump by the caller) no more values than the dump has
+    bytes."""
     if len(view) <= limits.max_string:
         raw = bytes(view)
-        return raw.count(b"{") + raw.count(b"[") > limits.max_depth
+        if raw.count(b"{") + raw.count(b"[") <= limits.max_depth:
+            return False
+        return _depth(raw, limits.max_depth) > limits.max_depth
     return True
+
+
+#: Brackets as parentheses (``bytes.translate``: everything else deleted).
+_PARENS = bytes.maketrans(b"{[}]", b"(())")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'{[}]"')
+
+
+def _depth(raw: bytes, most: int) -> int:
+    """How deep ``raw`` (one JSON value's text) nests, or ``most + 1`` once past ``most``
+    (or when an escaped quote makes the strings' extent unclear: the caller then walks
+    the decoded value). In C: quotes and brackets kept, what lies between quotes
+    (strings) dropped, the brackets as parentheses, innermost pairs removed one level at a
+    time."""
+    if b'\\"' in raw:
+        return most + 1
+    marks = raw.translate(None, _NOT_MARKS)  # quotes and brackets only: a short string
+    brackets = b"".join(marks.split(b'"')[::2]).translate(_PARENS)
+    depth = 0
+    while brackets:
+        depth += 1
+        if depth > most:
+            break
+        shorter = brackets.replace(b"()", b"")
+        if len(shorter) == len(brackets):  # unbalanced (cannot be, as decoded): walk
+            return most + 1
+        brackets = shorter
+    return depth
 
 
 def _elements(
@@ -202,27 +235,173 @@ def _elements(
 ) -> list[Any]:
     out: list[Any] = []
     dropped: list[int] = []
-    # An element's index is its object's number while no earlier element was a nested
-    # List (which the reader flattens into several objects).
-    flat = True
     # Every value counted (a mapping's pair, a list's element) takes at least two bytes,
     # itself and a comma or closing bracket: a dump under twice the count bound is within it.
     always = retention.size > 2 * limits.max_values
-    for index, raw in enumerate(raws):
-        view = memoryview(raw)
+    aside = _Aside.start(raws, where, check, limits, settle) if not always else None
+    end = aside.split if aside is not None else len(raws)
+    try:
+        flat = _pass(raws, 0, end, out, dropped, retention, where, check, limits, settle, always)
+        settled = aside.verdict() if aside is not None and flat else None
+    finally:
+        if aside is not None:
+            aside.close()
+    if end < len(raws):
+        if settled is None:  # no word from the child (or a nested List before its part)
+            _pass(
+                raws,
+                end,
+                len(raws),
+                out,
+                dropped,
+                retention,
+                where,
+                check,
+                limits,
+                settle,
+                flat=flat,
+            )
+        else:  # the child checked and settled them all: decoded again below, like the dropped
+            out.extend([None] * (len(raws) - end))
+            dropped.extend(range(end, len(raws)))
+    for index in dropped:  # the whole dump passed: decode what was let go again
+        out[index] = _decode_json(memoryview(raws[index]))
+    record = getattr(settle, "record", None)
+    if settled is not None and record is not None:
+        for index in range(end, settled):
+            record(out[index], index)
+    return out
+
+
+def _pass(
+    raws: list[msgspec.Raw],
+    start: int,
+    end: int,
+    out: list[Any],
+    dropped: list[int],
+    retention: Retention | None,
+    where: Callable[[int], str],
+    check: Check,
+    limits: Limits,
+    settle: Settle | None,
+    always: bool = False,
+    flat: bool = True,
+) -> bool:
+    """Check elements ``start``..``end`` in order, keeping what ``retention`` lets keep
+    (None: nothing); True while no element was a nested List (``flat``)."""
+    for index in range(start, end):
+        view = memoryview(raws[index])
         element = _decode_json(view)
         check(element, where(index), always or _needs_walk(view, limits))
-        if retention.keep(len(view)):
+        if retention is not None and retention.keep(len(view)):
             out.append(element)
         else:
             # Let go of it only once it passed the caller's own per-object checks too, so
             # a dump refused for its last object is refused within the bound as well.
+            # (An element's index is its object's number while no earlier element was a
+            # nested List, which the reader flattens into several objects.)
             if settle is not None and flat and isinstance(element, dict):
                 settle(element, index)
             out.append(None)
             dropped.append(index)
         flat = flat and isinstance(element, dict) and not _is_list(element)
         del element
-    for index in dropped:  # the whole dump passed: decode what was let go again
-        out[index] = _decode_json(memoryview(raws[index]))
-    return out
+    return flat
+
+
+#: From this many elements the later ones are checked by a child (``Settle.fork``).
+_ASIDE_MIN = 20_000
+#: The child's share of the elements, by bytes: it settles each (about as much again as
+#: decoding it), while this process keeps what it can and decodes what it let go again.
+_ASIDE_SHARE = 0.4
+
+
+class _Aside:
+    """The dump's later elements checked and settled in an ``os.fork`` child while this
+    process checks the earlier ones (memory: the child holds one element at a time).
+
+    Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
+    settled (its own notes stay in the child). The child answers how many of its elements
+    it settled (all, unless one was a nested List) or its refusal, pickled; its elements
+    are then decoded again here, as dropped ones are. A refusal from this process's part
+    comes first, as in order; a child that fails otherwise leaves its part to this
+    process."""
+
+    def __init__(self, split: int, pid: int, read: int) -> None:
+        self.split, self.pid, self.read = split, pid, read
+
+    @classmethod
+    def start(
+        cls,
+        raws: list[msgspec.Raw],
+        where: Callable[[int], str],
+        check: Check,
+        limits: Limits,
+        settle: Settle | None,
+    ) -> _Aside | None:
+        if (
+            settle is None
+            or not getattr(settle, "fork", False)
+            or not hasattr(settle, "record")
+            or len(raws) < _ASIDE_MIN
+        ):
+            return None
+        sizes = [len(raw) for raw in raws]
+        target, total, split = sum(sizes) * (1 - _ASIDE_SHARE), 0, len(raws)
+        for index, size in enumerate(sizes):
+            total += size
+            if total >= target:
+                split = index + 1
+                break
+        if split >= len(raws):
+            return None
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: check and settle raws[split:], answer, gone
+            status = 2
+            try:
+                os.close(read)
+                try:
+                    ignored: list[Any] = []
+                    flat = _pass(
+                        raws, split, len(raws), [], ignored, None, where, check, limits, settle
+                    )
+                    answer: Any = len(raws) if flat else None
+                except Exception as exc:
+                    answer = exc
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        return cls(split, pid, read)
+
+    def verdict(self) -> int | None:
+        """The end of the settled run of the child's elements (None: unknown, check them
+        here); raises the child's refusal."""
+        with os.fdopen(self.read, "rb") as pipe:
+            self.read = -1
+            data = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        try:
+            answer = pickle.loads(data)  # our own child's bytes
+        except Exception:  # torn: this process checks that part
+            return None
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer if isinstance(answer, int) else None
+
+    def close(self) -> None:
+        """Ends a child whose answer is no longer wanted (this process refused first)."""
+        if self.read >= 0:
+            os.close(self.read)
+            self.read = -1
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0

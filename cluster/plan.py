@@ -72,10 +72,17 @@ class Plan:
         )
 
 
-def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIMITS) -> Plan:
+def plan_objects(
+    objects: Iterable[dict[str, Any]],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    checked: Collection[int] = (),
+) -> Plan:
     """Sort ``objects`` by kind; raise ``ObjectError`` for a nameless or repeated object.
 
     ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
+    ``checked``: ``id()`` of objects ``check_object`` passed, whose names ``identify``
+    accepted then: read here without holding them to the rules again.
     """
     plan = Plan()
     seen: dict[tuple[str, str, str], int] = {}
@@ -90,7 +97,10 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
         if kind not in KNOWN or api_version not in KNOWN[kind]:
             plan.skipped[kind if kind not in KNOWN else f"{kind} ({api_version})"] += 1
             continue
-        namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
+        if id(obj) in checked:
+            namespace, name, reader = _identified(obj, namespaced=kind != "Node")
+        else:
+            namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
         if kind == "ConfigMap" and namespace != "kube-system":
             plan.skipped["ConfigMap"] += 1
             continue
@@ -113,6 +123,14 @@ def plan_objects(objects: Iterable[dict[str, Any]], limits: Limits = DEFAULT_LIM
                 plan.overrides[name] = override
     _keep_mounted_maps(plan, limits)
     return plan
+
+
+def _identified(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, str, Reader]:
+    """``identify``'s answer for an object it accepted before (the same values)."""
+    meta = obj["metadata"]
+    namespace = (meta.get("namespace") or "default") if namespaced else ""
+    name = meta["name"]
+    return namespace, name, Reader(f"{obj['kind']} {namespace + '/' if namespace else ''}{name}")
 
 
 def _is_kube_proxy_pod(obj: dict[str, Any], namespace: str, name: str) -> bool:
@@ -195,7 +213,7 @@ def check_objects(
     """
     # The parsed rows are thrown away at once and hold no cycles: no cyclic GC meanwhile.
     with collector_paused():
-        plan = plan_objects(objects, limits)
+        plan = plan_objects(objects, limits, checked=checked)
         if plan.stores_nothing and plan.skipped:
             raise ObjectError(plan.nothing_stored_message())
         for obj, reader, _, name in plan.nodes:

@@ -38,7 +38,7 @@ def analysis_body(
     if query["dropping"]:
         rows = tuple(r for r in rows if r.worst_dropped > 0)
     offset, limit = query["offset"], query["limit"]
-    full = report.to_json(endpoints=False, max_findings=0)
+    full = report.head_json()  # summary, cost model, notes: no row rendered for them
     return _body(
         full,
         query,

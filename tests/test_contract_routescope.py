@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from cluster.testing.fixtures import fake_api
-from routing.cli.main import main
+from routing.cli.main import console, main
 from tests.contract import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +76,10 @@ def routescope_process(*args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_the_console_script_names_main():
+def test_the_console_script_names_console():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts["routescope"].partition(":")
-    assert getattr(import_module(module), name) is main
+    assert getattr(import_module(module), name) is console
 
 
 @pytest.mark.parametrize("command", sorted(CALLS))

@@ -15,6 +15,7 @@ from typing import Any
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
 from cluster.plan import KNOWN, check_object, check_objects
+from routing.cli.forked import FORK_MIN_OBJECTS, built_while_checked, may_fork
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -33,30 +34,58 @@ def env_limits() -> Limits:
     return Limits(**found)
 
 
-def read_dump(path: str) -> list[dict[str, Any]]:
-    """The objects of a dump file (``-``: standard input), refused as the importer would.
+def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
+    """The objects of a dump file (``-``: standard input), refused as the importer would
+    (within ``limits``, by default :func:`env_limits`).
 
     The reader lets go of a large dump's later objects once ``check_object`` passed them
     (decoding them again at the end): ``check_objects`` then checks only what needs the
     other objects for those, not each again."""
-    limits = env_limits()
-    settled: dict[int, tuple[Any, ...]] = {}
+    limits = limits or env_limits()
+    objects, checked = _read_settled(path, limits)
+    check_objects(objects, limits, checked=checked)
+    return objects
 
-    def settle(obj: dict[str, Any], index: int) -> None:
-        check_object(obj, index, limits)
-        if obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]:
-            settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
 
+def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[int]]:
+    """The dump's objects, read with ``check_object`` run on those the reader let go of,
+    and the ``id()`` of those (still to be checked as a whole: ``check_objects``)."""
+    settle = _Settle(limits, fork=may_fork())
+    settled = settle.settled
     objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
     # While no earlier element was a nested List, an element's index is its object's: the
     # same object, decoded again (checked here all the same, by what it is).
-    checked = {
-        id(objects[index])
-        for index, identity in settled.items()
-        if index < len(objects) and _identity(objects[index]) == identity
-    }
-    check_objects(objects, limits, checked=checked)
-    return objects
+    checked = set()
+    for index, seen in settled.items():
+        obj = objects[index] if index < len(objects) else None
+        if obj is not None and (obj is seen or _identity(obj) == seen):
+            checked.add(id(obj))
+    return objects, checked
+
+
+class _Settle:
+    """The dump reader's ``settle``: ``check_object`` on each object it lets go of, noted
+    by index with what it is. ``fork``: the reader may have a child settle a large dump's
+    later objects (``cluster.dump_json``); it then ``record``s each here, decoded again."""
+
+    def __init__(self, limits: Limits, *, fork: bool) -> None:
+        self.limits, self.fork = limits, fork
+        #: index -> what was checked: the object's identity, or (``record``) the very
+        #: object the reader returns.
+        self.settled: dict[int, Any] = {}
+
+    def __call__(self, obj: dict[str, Any], index: int) -> None:
+        check_object(obj, index, self.limits)
+        if _known(obj):
+            self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
+
+    def record(self, obj: dict[str, Any], index: int) -> None:
+        if _known(obj):
+            self.settled[index] = obj
+
+
+def _known(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]
 
 
 def _identity(obj: dict[str, Any]) -> tuple[Any, ...]:
@@ -71,9 +100,39 @@ def check_dump(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return objects
 
 
-def load_snapshot(path: str, **overrides: object) -> Snapshot:
-    """A dump file as an engine snapshot."""
-    return snapshot_from_objects(read_dump(path), **overrides)
+#: Set by ``routing.cli.main.console`` (``routescope`` run as a command): what a command
+#: builds from a large dump (its objects, the snapshot, the report: millions of small
+#: containers) is then held here until the process ends, which frees it all at once,
+#: instead of being freed one object at a time (about half a second for nothing).
+HOLD = False
+HELD: list[object] = []
+
+
+def held(value: Any) -> Any:
+    """``value``, kept in :data:`HELD` until the process ends when :data:`HOLD` is set."""
+    if HOLD:
+        HELD.append(value)
+    return value
+
+
+def load_snapshot(
+    path: str, limits: Limits | None = None, *, hold: bool = False, **overrides: object
+) -> Snapshot:
+    """A dump file as an engine snapshot, refused as :func:`read_dump` refuses it. For a
+    large dump the whole check runs beside the build (``forked.built_while_checked``).
+    ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
+    caller keeps the cyclic GC off meanwhile."""
+    limits = limits or env_limits()
+    objects, checked = _read_settled(path, limits)
+    snapshot = built_while_checked(
+        lambda: check_objects(objects, limits, checked=checked),
+        lambda: snapshot_from_objects(objects, **overrides),
+        fork=len(objects) >= FORK_MIN_OBJECTS and may_fork(),
+    )
+    if hold:
+        held(objects)
+        held(snapshot)
+    return snapshot
 
 
 def simulate_body(
@@ -108,7 +167,7 @@ def analysis(
     """``GET /api/v1/clusters/{name}/analysis``'s body (``--set`` on ``query``'s Service or
     on every Service)."""
     from routing.bodies import analysis_body
-    from routing.engine.analysis import analyze
+    from routing.cli.forked import analyze_forked
 
     service = query.get("service")
     whatif = whatif_from_flags(
@@ -118,7 +177,8 @@ def analysis(
         proxy_mode=proxy_mode,
         ipvs_scheduler=ipvs_scheduler,
     )
-    report = analyze(apply_scenario(snapshot, whatif.scenario()))
+    report = analyze_forked(apply_scenario(snapshot, whatif.scenario()))
+    held(report)
     return analysis_body(report, query, cluster=None, revision=None)
 
 

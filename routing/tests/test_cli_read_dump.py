@@ -128,3 +128,80 @@ def test_a_bad_object_is_refused_with_the_line_the_whole_check_gives(
     with pytest.raises(ObjectError) as found:
         local.read_dump(_write(tmp_path, _list(objects)))
     assert str(found.value) == str(whole.value)
+
+
+def test_settled_objects_names_are_identified_once(
+    tmp_path: Path, nothing_kept: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identified: list[str] = []
+    real = plan.identify
+
+    def spy(obj: dict[str, Any], **kwargs: Any) -> Any:
+        identified.append(obj["metadata"]["name"])
+        return real(obj, **kwargs)
+
+    monkeypatch.setattr(plan, "identify", spy)
+    objects = b.small_cluster()
+    assert local.read_dump(_write(tmp_path, _list(objects))) == objects
+    assert sorted(identified) == sorted(o["metadata"]["name"] for o in objects)
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_repeated_object_is_refused_with_the_line_the_whole_check_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    if not kept:
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+    objects = b.small_cluster()
+    objects.append(copy.deepcopy(objects[1]))
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects(copy.deepcopy(objects))
+    assert "duplicate" in str(whole.value)
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, _list(objects)))
+    assert str(found.value) == str(whole.value)
+
+
+def test_plan_reads_a_checked_objects_identity_as_identify_gives_it() -> None:
+    objects = b.small_cluster()
+    objects[0]["metadata"].pop("namespace", None)
+    ids = {id(o) for o in objects}
+    fast, whole = plan.plan_objects(objects, checked=ids), plan.plan_objects(objects)
+    for kind in ("nodes", "services", "slices", "pods"):
+        mine = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(fast, kind)]
+        theirs = [(o["metadata"]["name"], r.label, ns, n) for o, r, ns, n in getattr(whole, kind)]
+        assert mine == theirs
+
+
+@pytest.fixture
+def aside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child checks and settles the later objects (``cluster.dump_json._Aside``)."""
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setattr(local, "may_fork", lambda: True)
+
+
+def test_objects_a_child_settled_are_not_parsed_again(
+    tmp_path: Path, aside: None, parsed: dict[str, int]
+) -> None:
+    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
+    read, checked = local._read_settled(_write(tmp_path, _list(objects)), local.env_limits())
+    assert read == objects
+    assert read[-1]["metadata"]["name"] == "extra5" and id(read[-1]) in checked
+    parsed.update(node=0, service=0, pod=0)
+    local.check_objects(read, local.env_limits(), checked=checked)
+    # The child's objects were parsed in the child only; the kept ones are parsed here.
+    kept = [o for o in read if id(o) not in checked]
+    assert parsed["node"] == sum(1 for o in kept if o["kind"] == "Node")
+
+
+@pytest.mark.parametrize("where", [1, -1])
+def test_a_bad_object_either_side_of_the_child_is_refused_with_the_whole_checks_line(
+    tmp_path: Path, aside: None, where: int
+) -> None:
+    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
+    objects[where]["metadata"]["labels"] = {"app": "a b"}
+    with pytest.raises(ObjectError) as whole:
+        plan.check_objects(copy.deepcopy(objects))
+    with pytest.raises(ObjectError) as found:
+        local.read_dump(_write(tmp_path, _list(objects)))
+    assert str(found.value) == str(whole.value)

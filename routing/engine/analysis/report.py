@@ -356,6 +356,17 @@ class Report:
             if not self._rows_json and self.rows:
                 self._rows_json.extend(r.to_json() for r in self.rows)
             services = list(self._rows_json)
+        head = self.head_json()
+        return {
+            "summary": head["summary"],
+            "cost_model": head["cost_model"],
+            "services": services,
+            "findings": [f.to_json() for f in findings],
+            "notes": head["notes"],
+        }
+
+    def head_json(self) -> dict[str, Any]:
+        """``to_json``'s ``summary``, ``cost_model`` and ``notes`` (no row rendered)."""
         return {
             "summary": self.summary(),
             "cost_model": {
@@ -365,7 +376,5 @@ class Report:
                 "response_bytes": self.model.response_bytes,
                 "price_per_gb": self.model.price_per_gb,
             },
-            "services": services,
-            "findings": [f.to_json() for f in findings],
             "notes": list(self.notes),
         }

@@ -10,17 +10,17 @@ A FILE needs no database. Exit 0 with the report, 2 with one line on stderr for 
 from __future__ import annotations
 
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cluster.dump_json import collector_paused
 from cluster.dump_limits import dump_limits
-from cluster.kube_dump import DumpError, read_objects
-from cluster.writer import check_objects
-from routing.engine.analysis import Report, analyze
+from cluster.kube_dump import DumpError
+from routing.cli.forked import analyze_forked
+from routing.cli.local import load_snapshot
+from routing.engine.analysis import Report
 from routing.engine.analysis.text import render_text
 from routing.engine.errors import EngineError
-from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import Scenario, apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.engine.types import IPVS_SCHEDULERS, PROXY_MODES
@@ -139,21 +139,20 @@ class Command(BaseCommand):
         sets = options["set"]
         if options["cluster"] is not None:
             return self._cluster_report(options, sets)
-        source = sys.stdin.buffer if options["file"] == "-" else options["file"]
         overrides = {"version": options["kube_version"]} if options["kube_version"] else {}
-        objects = read_objects(source, limits=dump_limits())
-        check_objects(
-            objects, dump_limits()
-        )  # the importer's one-line refusals, not an engine traceback
-        snapshot = snapshot_from_objects(objects, **overrides)
-        scenario = build_scenario(
-            snapshot,
-            sets=sets,
-            service=options["service"],
-            proxy_mode=options["proxy_mode"],
-            ipvs_scheduler=options["ipvs_scheduler"],
-        )
-        return analyze(apply_scenario(snapshot, scenario))
+        # The ``routescope analyze FILE`` path: one read with the importer's one-line
+        # refusals (not an engine traceback), the cyclic GC off while the dump's objects
+        # and the snapshot live, a large analysis over two processes.
+        with collector_paused():
+            snapshot = load_snapshot(options["file"], dump_limits(), **overrides)
+            scenario = build_scenario(
+                snapshot,
+                sets=sets,
+                service=options["service"],
+                proxy_mode=options["proxy_mode"],
+                ipvs_scheduler=options["ipvs_scheduler"],
+            )
+            return analyze_forked(apply_scenario(snapshot, scenario))
 
     def _cluster_report(self, options: dict, sets: list[str]) -> Report:
         # The database is only touched for --cluster, so FILE runs work without one.

@@ -404,6 +404,12 @@ def test_report_json_and_text_shapes() -> None:
     assert data["findings"][0]["code"] == "ITP_LOCAL_DROPS"
     text = render_text(report)
     assert "default/web:http" in text and "ITP_LOCAL_DROPS" in text and "3/9" in text
+    # The head (what a paged body reads besides its rows) renders no row and equals
+    # to_json's parts.
+    fresh = _report(CASES[0])
+    head = fresh.head_json()
+    assert not fresh._rows_json
+    assert head == {k: data[k] for k in ("summary", "cost_model", "notes")}
 
 
 def test_headless_and_externalname_services_are_skipped() -> None:

@@ -1,0 +1,246 @@
+"""A large dump's file-mode commands over two processes (issue 13): the check beside the
+snapshot's build, then the cluster-wide analysis in two halves.
+
+:func:`built_while_checked`: the importer's whole check of a dump's objects (what needs
+the other objects, and the objects the reader did not settle while reading) runs in an
+``os.fork`` child while this process builds the snapshot from the same objects; a
+refusal comes back pickled and wins, as it would have in order.
+
+``routescope analyze FILE`` and ``manage.py analyze FILE`` build the whole snapshot, then
+ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
+than :data:`FORK_MIN_SERVICES` Services and more than one CPU, one ``os.fork`` child
+analyses the last runs of the sorted Services (the Celery shards' split,
+``key_shard(weights=)``, weight = ``SERVICE_WEIGHT`` + the Service's endpoints;
+``CHILD_SHARE`` of the weight) while this process analyses the others, both against
+the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
+touched by collections); the child's
+``Report`` comes back pickled through a pipe and the two are ``merge``d, which equals the
+whole analysis (``routing/tests/test_analysis_shard_rows.py``). The rows' endpoints are
+the snapshot's own objects, which both processes hold at the same addresses since the
+fork: they are pickled by that address (a persistent id) rather than by value, half the
+bytes. Should the child fail in any way, this process analyses its part itself: the same
+report, or the same error.
+
+Only when a core is free (:func:`may_fork`): on a busy box one process answers sooner.
+``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process, ``=2`` the children whatever the load.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeVar, cast
+
+from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
+from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
+from routing.engine.snapshot import Snapshot
+
+#: Below this many Services one process answers (a fork costs ~10 ms and the pickle more).
+FORK_MIN_SERVICES = 2000
+#: Analysing a Service costs about as much as 8 of its endpoints (``routing.snapshots``).
+SERVICE_WEIGHT = 8
+#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services.
+CHILD_SHARE = 0.42
+_RUNS = 50
+#: The variable that decides the processes (1: never fork; 2: fork whatever the load).
+PROCESSES_ENV = "ROUTESCOPE_ANALYZE_PROCESSES"
+#: From this many objects a dump's whole check runs in a child while the snapshot builds.
+FORK_MIN_OBJECTS = 20_000
+
+T = TypeVar("T")
+
+
+def may_fork() -> bool:
+    """True when a second process would run on a free core: two CPUs in this process's
+    affinity, ``os.fork``, and (unless ``ROUTESCOPE_ANALYZE_PROCESSES`` says 2) a load
+    average leaving one idle. ``ROUTESCOPE_ANALYZE_PROCESSES=1``: never.
+
+    On a busy box the children only add their overhead (about a quarter more CPU time:
+    copy-on-write pages, the pickles, work done twice) to cores that are not free: one
+    process answers sooner there."""
+    raw = os.environ.get(PROCESSES_ENV, "").strip()
+    try:
+        wanted = int(raw) if raw else 0
+    except ValueError:
+        wanted = 0
+    if wanted == 1 or not hasattr(os, "fork"):
+        return False
+    cpus = _cpus()
+    if cpus < 2:
+        return False
+    return wanted >= 2 or _load() <= cpus - 0.5
+
+
+def _load() -> float:
+    """The one-minute load average (0 where the OS does not tell it)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def processes_for(snapshot: Snapshot) -> int:
+    """How many processes analyse ``snapshot``: 2 for a large one when :func:`may_fork`,
+    else 1."""
+    return 2 if may_fork() and len(snapshot.services) > FORK_MIN_SERVICES else 1
+
+
+def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fork: bool) -> T:
+    """``check()`` then ``build()``, as one would run them in order (``build`` trusts what
+    ``check`` refuses), with ``fork``: ``check`` in a forked child while this process
+    builds. The outcome is the one in order: ``check``'s refusal (its exception, pickled
+    back) before anything ``build`` raised, else ``build``'s answer or error. A child that
+    fails otherwise (killed, an exception that does not pickle) has ``check`` run here."""
+    if not fork:
+        check()
+        return build()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 when check() passed, 1 with its refusal pickled
+        status = 2
+        try:
+            os.close(read)
+            try:
+                check()
+                refusal = b""
+            except Exception as exc:
+                refusal = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write, "wb") as out:
+                out.write(refusal)
+            status = 1 if refusal else 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    built: T | None = None
+    error: Exception | None = None
+    try:
+        built = build()
+    except Exception as exc:  # raised below, unless check() refused first
+        error = exc
+    finally:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 1:
+        refused = _refusal(data)
+        if refused is not None:
+            raise refused
+    if code != 0:
+        check()  # the child's word is lost: ask here (raises its refusal)
+    if error is not None:
+        raise error
+    return cast(T, built)
+
+
+def _refusal(data: bytes) -> Exception | None:
+    try:
+        refusal = pickle.loads(data)  # our own child's bytes
+    except Exception:  # torn: the caller checks again
+        return None
+    return refusal if isinstance(refusal, Exception) else None
+
+
+def service_weights(snapshot: Snapshot) -> dict[str, int]:
+    """Key -> ``SERVICE_WEIGHT`` + the Service's endpoints (over its ports)."""
+    endpoints: Mapping[str, Mapping[str, tuple[object, ...]]] = snapshot.endpoint_index
+    return {
+        key: SERVICE_WEIGHT + sum(len(eps) for eps in endpoints.get(key, {}).values())
+        for key in snapshot.services
+    }
+
+
+def analyze_forked(
+    snapshot: Snapshot, *, model: CostModel = DEFAULT_COST_MODEL, processes: int | None = None
+) -> Report:
+    """``analyze(snapshot, model=model)``, over two processes when ``processes`` (by
+    default :func:`processes_for`) says 2."""
+    if (processes_for(snapshot) if processes is None else processes) < 2:
+        return analyze(snapshot, model=model)
+    weights = service_weights(snapshot)
+    # The child's part is the smaller: pickling its report costs it about a third more.
+    runs = [key_shard(weights, shard, _RUNS, weights=weights) for shard in range(_RUNS)]
+    cut = _RUNS - round(_RUNS * CHILD_SHARE)
+    mine = [key for run in runs[:cut] for key in run]
+    theirs = [key for run in runs[cut:] for key in run]
+    totals = ServiceTotals.of(snapshot.services)
+    shared = _shared(snapshot)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its part, pickled down the pipe, then gone without clean-up
+        status = 0
+        try:
+            os.close(read)
+            part = analyze(snapshot, model=model, services=theirs, totals=totals)
+            with os.fdopen(write, "wb") as out:
+                _Pickler(out, shared).dump(part)
+        except BaseException:  # the parent redoes that part (and raises)
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write)
+    try:
+        first = analyze(snapshot, model=model, services=mine, totals=totals)
+    finally:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    second = _part(data, shared) if os.waitstatus_to_exitcode(status) == 0 else None
+    if second is None:
+        second = analyze(snapshot, model=model, services=theirs, totals=totals)
+    return merge([first, second])
+
+
+def _shared(snapshot: Snapshot) -> dict[int, object]:
+    """``id()`` -> object of the snapshot's endpoint tuples and endpoints (alive in both
+    processes, at the same address, as long as this mapping holds them)."""
+    out: dict[int, object] = {}
+    tuples = [eps for ports in snapshot.endpoint_index.values() for eps in ports.values()]
+    tuples += [eps for ports in snapshot.family_endpoints.values() for eps in ports.values()]
+    tuples += list(snapshot.unserved_endpoints.values())
+    for eps in tuples:
+        out[id(eps)] = eps
+        for ep in eps:
+            out[id(ep)] = ep
+    return out
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = shared
+
+    def persistent_id(self, obj: object) -> int | None:
+        return id(obj) if self.shared.get(id(obj), self) is obj else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file)
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> object:
+        return self.shared[pid]
+
+
+def _part(data: bytes, shared: dict[int, object]) -> Report | None:
+    try:
+        part = _Unpickler(io.BytesIO(data), shared).load()  # our own child's bytes
+    except Exception:  # a torn pipe: the parent analyses that part
+        return None
+    return part if isinstance(part, Report) else None

@@ -1,0 +1,228 @@
+"""``routing.cli.forked.analyze_forked``: the file mode's analysis over two processes gives
+exactly the one-process report, also when its child fails; and when it forks at all."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import fields
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cluster.generator import Shape, generate_cluster
+from routing.cli import forked
+from routing.engine.analysis import analyze
+from routing.engine.kube import snapshot_from_objects
+from routing.engine.snapshot import Snapshot
+
+
+def _snapshot(nodes: int, services: int, pods: int, seed: int) -> Snapshot:
+    out = io.StringIO()
+    generate_cluster(shape=Shape(nodes=nodes, services=services, pods=pods, seed=seed), out=out)
+    return snapshot_from_objects(json.loads(out.getvalue())["items"])
+
+
+def _json(report: object) -> str:
+    return json.dumps(report.to_json(endpoints=True), sort_keys=True)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    nodes=st.integers(1, 12),
+    services=st.integers(0, 30),
+    pods_per_service=st.integers(0, 4),
+    seed=st.integers(0, 10_000),
+)
+def test_two_processes_give_the_one_process_report(nodes, services, pods_per_service, seed):
+    pods = min(services * pods_per_service, nodes * 20)
+    snapshot = _snapshot(nodes, services, pods, seed)
+    whole = analyze(snapshot)
+    split = forked.analyze_forked(snapshot, processes=2)
+    assert split == whole
+    assert _json(split) == _json(whole)
+
+
+def test_the_childs_endpoints_come_back_as_the_snapshots_own_objects():
+    snapshot = _snapshot(6, 40, 120, 5)
+    shared = forked._shared(snapshot)
+    split = forked.analyze_forked(snapshot, processes=2)
+    second_half = split.rows[len(split.rows) * 2 // 3 :]
+    endpoints = [ep for row in second_half for st in row.sources for ep in st.port_endpoints]
+    assert endpoints
+    assert all(shared.get(id(ep)) is ep for ep in endpoints)
+
+
+def test_a_failed_child_is_redone_here(monkeypatch):
+    snapshot = _snapshot(6, 40, 100, 3)
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def dump(self, obj):  # runs in the child: it exits 1 without a report
+            raise RuntimeError("torn")
+
+    monkeypatch.setattr(forked, "_Pickler", Broken)
+    calls = []
+    real = forked.analyze
+
+    def counted(*args, **kwargs):
+        calls.append((os.getpid(), tuple(kwargs.get("services") or ())))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forked, "analyze", counted)
+    split = forked.analyze_forked(snapshot, processes=2)
+    assert _json(split) == _json(real(snapshot))
+    # This process analysed both halves (the child's count stayed in the child).
+    assert [pid for pid, _ in calls] == [os.getpid(), os.getpid()]
+    assert sorted(key for _, keys in calls for key in keys) == sorted(snapshot.services)
+
+
+def test_halves_are_weighted_by_endpoints():
+    snapshot = _snapshot(4, 10, 60, 1)
+    weights = forked.service_weights(snapshot)
+    assert set(weights) == set(snapshot.services)
+    for key, weight in weights.items():
+        endpoints = sum(len(eps) for eps in snapshot.endpoint_index.get(key, {}).values())
+        assert weight == forked.SERVICE_WEIGHT + endpoints
+
+
+@pytest.mark.parametrize(
+    ("services", "env", "cpus", "load", "expected"),
+    [
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 0.3, 2),
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 1.5, 2),  # one core free
+        (forked.FORK_MIN_SERVICES + 1, None, 2, 1.6, 1),  # busy box: one process
+        (forked.FORK_MIN_SERVICES + 1, "2", 2, 6.0, 2),  # forced, whatever the load
+        (forked.FORK_MIN_SERVICES, None, 2, 0.3, 1),  # small: one process
+        (forked.FORK_MIN_SERVICES + 1, "1", 2, 0.3, 1),  # forced
+        (forked.FORK_MIN_SERVICES + 1, "x", 2, 0.3, 2),  # not a number: by the load
+        (forked.FORK_MIN_SERVICES + 1, "2", 1, 0.0, 1),  # one CPU
+    ],
+)
+def test_when_it_forks(monkeypatch, services, env, cpus, load, expected):
+    assert forked._cpus() >= 1 and forked._load() >= 0
+    if env is None:
+        monkeypatch.delenv(forked.PROCESSES_ENV, raising=False)
+    else:
+        monkeypatch.setenv(forked.PROCESSES_ENV, env)
+    monkeypatch.setattr(forked, "_cpus", lambda: cpus)
+    monkeypatch.setattr(forked, "_load", lambda: load)
+    snapshot = Snapshot(services={f"ns/s{i}": None for i in range(services)})
+    assert forked.processes_for(snapshot) == expected
+    assert forked.may_fork() == (cpus >= 2 and env != "1" and (env == "2" or load <= 1.5))
+
+
+def test_the_command_process_prints_what_main_returns(capsys):
+    """``python -m routing.cli.main`` (``console``: the process ends without freeing what
+    it built) prints exactly ``main``'s answer, and refuses bad input the same way."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from routing.cli.main import main
+
+    root = Path(__file__).resolve().parents[2]
+    demo = str(root / "cluster" / "fixtures" / "demo.json")
+    for args, code in ((["analyze", demo, "-o", "json"], 0), (["analyze", "/nonexistent"], 2)):
+        assert main(args) == code
+        mine = capsys.readouterr()
+        proc = subprocess.run(
+            [sys.executable, "-m", "routing.cli.main", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (proc.returncode, proc.stdout, proc.stderr) == (code, mine.out, mine.err)
+
+
+class _Refused(ValueError):
+    pass
+
+
+class _Unpicklable(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.hook = lambda: None  # pickle refuses a lambda: the child cannot send it
+
+
+def _refuse(error: Exception):
+    def check() -> None:
+        raise error
+
+    return check
+
+
+def _fail():
+    raise KeyError("built from what the check refuses")
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_built_while_checked_answers_as_in_order(fork):
+    assert forked.built_while_checked(lambda: None, lambda: 42, fork=fork) == 42
+    with pytest.raises(_Refused, match="bad field"):
+        forked.built_while_checked(_refuse(_Refused("bad field")), lambda: 42, fork=fork)
+    # The check's refusal wins over whatever the build made of the refused objects.
+    with pytest.raises(_Refused, match="bad field"):
+        forked.built_while_checked(_refuse(_Refused("bad field")), _fail, fork=fork)
+    with pytest.raises(KeyError, match="built from"):
+        forked.built_while_checked(lambda: None, _fail, fork=fork)
+
+
+def test_a_refusal_the_child_cannot_send_is_asked_here():
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(os.getpid())
+        raise _Unpicklable("bad field")
+
+    with pytest.raises(_Unpicklable, match="bad field"):
+        forked.built_while_checked(check, lambda: 42, fork=True)
+    assert calls == [os.getpid()]  # the child's call stayed in the child
+
+
+def _dump_file(tmp_path, objects) -> str:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    return str(path)
+
+
+@pytest.mark.parametrize("bad", [None, "Bad_Name", "duplicate"])
+def test_load_snapshot_checks_beside_the_build_as_read_dump_checks(tmp_path, monkeypatch, bad):
+    from cluster.fields import ObjectError
+    from cluster.tests import builders as b
+    from routing.cli import local
+
+    monkeypatch.setattr(local, "FORK_MIN_OBJECTS", 1)
+    monkeypatch.setattr(local, "may_fork", lambda: True)
+    forks: list[bool] = []
+    real = local.built_while_checked
+
+    def spy(check, build, *, fork):
+        forks.append(fork)
+        return real(check, build, fork=fork)
+
+    monkeypatch.setattr(local, "built_while_checked", spy)
+    objects = b.small_cluster()
+    if bad == "Bad_Name":
+        objects[3]["metadata"]["name"] = "Bad_Name"
+    elif bad == "duplicate":
+        objects.append(json.loads(json.dumps(objects[2])))
+    path = _dump_file(tmp_path, objects)
+    if bad is None:
+        mine, theirs = local.load_snapshot(path), snapshot_from_objects(local.read_dump(path))
+        assert [getattr(mine, f.name) for f in fields(mine)] == [
+            getattr(theirs, f.name) for f in fields(theirs)
+        ]
+        assert mine.services and mine.nodes
+    else:
+        with pytest.raises(ObjectError) as in_order:
+            local.read_dump(path)
+        with pytest.raises(ObjectError) as beside:
+            local.load_snapshot(path)
+        assert str(beside.value) == str(in_order.value)
+    assert forks == [True]
