@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from cluster.models.cluster import Cluster
+from cluster.models.jsontext import WholeJSONField
 from cluster.models.objects import Service
 
 
@@ -31,7 +32,7 @@ class EndpointSlice(models.Model):
     ports = models.JSONField(default=list, blank=True)
     managed_by = models.CharField(max_length=253, blank=True)
     labels = models.JSONField(default=dict, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
@@ -82,7 +83,7 @@ class Endpoint(models.Model):
     target_kind = models.CharField(max_length=64, blank=True)
     target_namespace = models.CharField(max_length=253, blank=True)
     target_name = models.CharField(max_length=253, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["slice", "position"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from cluster.models.cluster import Cluster
+from cluster.models.jsontext import WholeJSONField
 
 
 class Node(models.Model):
@@ -33,7 +34,7 @@ class Node(models.Model):
     pod_cidrs = models.JSONField(default=list, blank=True)
     kubelet_version = models.CharField(max_length=64, blank=True)
     kube_proxy_version = models.CharField(max_length=64, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["cluster", "name"]
@@ -111,7 +112,7 @@ class Service(models.Model):
     publish_not_ready_addresses = models.BooleanField(default=False)
     labels = models.JSONField(default=dict, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
@@ -164,7 +165,7 @@ class Pod(models.Model):
     phase = models.CharField(max_length=16, blank=True)
     ready = models.BooleanField(default=False, help_text="The Ready condition is True.")
     terminating = models.BooleanField(default=False, help_text="deletionTimestamp is set.")
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
