@@ -16,7 +16,11 @@ class EndpointSlice(models.Model):
     """
 
     cluster = models.ForeignKey(
-        Cluster, on_delete=models.CASCADE, related_name="endpoint_slices", db_index=False
+        Cluster,
+        on_delete=models.CASCADE,
+        related_name="endpoint_slices",
+        db_index=False,
+        db_constraint=False,
     )
     service = models.ForeignKey(
         Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="endpoint_slices"
@@ -61,7 +65,11 @@ class Endpoint(models.Model):
 
     # Indexed through (cluster, node_name) and the (slice, position) unique constraint.
     cluster = models.ForeignKey(
-        Cluster, on_delete=models.CASCADE, related_name="endpoints", db_index=False
+        Cluster,
+        on_delete=models.CASCADE,
+        related_name="endpoints",
+        db_index=False,
+        db_constraint=False,
     )
     slice = models.ForeignKey(
         EndpointSlice, on_delete=models.CASCADE, related_name="endpoints", db_index=False
