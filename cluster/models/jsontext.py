@@ -36,9 +36,16 @@ class WholeJSONField(models.JSONField):
                 return Json(adapted.obj, adapted.dumps)
         return adapted
 
+    def select_format(self, compiler: Any, sql: str, params: Any) -> Any:
+        # Read as text, decoded by JSONField.from_db_value: psycopg's own json loader took
+        # three to four times as long for the same rows (an export of 150,000 Pods: 2.7 CPU
+        # s against 0.8).
+        sql, params = super().select_format(compiler, sql, params)  # type: ignore[misc]
+        if compiler.connection.vendor == "postgresql":
+            return f"({sql})::text", params
+        return sql, params
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        # psycopg decodes ``json`` itself (Django has it hand ``jsonb`` over as text, and
-        # decodes that here): the value is already the object.
-        if connection.vendor == "postgresql":
-            return value
+        if value is not None and not isinstance(value, str):
+            return value  # decoded by psycopg: a query that bypassed select_format
         return super().from_db_value(value, expression, connection)
