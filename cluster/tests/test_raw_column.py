@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, models
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
-from cluster.models import Cluster, Endpoint, EndpointSlice, Node, Pod, Service
+from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
 from cluster.redact import pod_redacted
 from cluster.selectors import cluster_objects
 from cluster.services import cluster_import
@@ -25,17 +25,17 @@ pytestmark = pytest.mark.django_db
 MODELS = (Node, Service, EndpointSlice, Endpoint, Pod)
 
 
-def _column_type(model: type[models.Model]) -> str:
+def _column_type(model: type[models.Model], column: str = "raw") -> str:
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT data_type FROM information_schema.columns"
-                " WHERE table_name = %s AND column_name = 'raw'",
-                [table],
+                " WHERE table_name = %s AND column_name = %s",
+                [table, column],
             )
             return cursor.fetchone()[0]
-        cursor.execute(f"SELECT type FROM pragma_table_info('{table}') WHERE name = 'raw'")
+        cursor.execute(f"SELECT type FROM pragma_table_info('{table}') WHERE name = '{column}'")
         return cursor.fetchone()[0].lower()
 
 
@@ -46,6 +46,12 @@ def test_raw_is_json_not_jsonb(model):
     # The other JSON columns stay jsonb on PostgreSQL (labels are searched with `?`).
     if connection.vendor == "postgresql":
         assert _column_type_of(model, "labels" if model is not Endpoint else "addresses") == "jsonb"
+
+
+def test_the_kube_proxy_configmaps_are_json_too():
+    expected = "json" if connection.vendor == "postgresql" else "text"
+    assert _column_type(KubeProxyConfig) == expected
+    assert _column_type(KubeProxyConfig, "extra_config_maps") == expected
 
 
 def _column_type_of(model: type[models.Model], column: str) -> str:
@@ -82,10 +88,11 @@ def test_an_import_stores_each_object_as_written():
         _unsorted(b.service("web")),
         slice_,
         _unsorted(b.pod("web-1", node_name="n1", ip="10.244.1.5")),
+        _unsorted(b.kube_proxy_configmap("mode: ipvs\n")),
     ]
     cluster_import(name="c", objects=objects)
     cluster = Cluster.objects.get(name="c")
-    node, service, stored_slice, pod = objects
+    node, service, stored_slice, pod, proxy = objects
     read = {
         Node: [node],
         Service: [service],
@@ -96,9 +103,10 @@ def test_an_import_stores_each_object_as_written():
     for model, expected in read.items():
         raws = list(model.objects.filter(cluster=cluster).values_list("raw", flat=True))
         assert [_typed(r) for r in raws] == [_typed(e) for e in expected], model.__name__
-    # export reads the same rows: the objects come back key for key
-    exported = [o for o in cluster_objects(cluster=cluster) if o["kind"] != "ConfigMap"]
-    assert json.dumps(exported) == json.dumps([node, service, stored_slice, pod_redacted(pod)])
+    # export reads the same rows (and the kube-proxy ConfigMap): back key for key
+    exported = cluster_objects(cluster=cluster)
+    expected = [node, service, stored_slice, pod_redacted(pod), proxy]
+    assert json.dumps(exported) == json.dumps(expected)
 
 
 def test_key_lookups_and_orm_writes_work_on_raw():
