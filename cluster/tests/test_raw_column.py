@@ -130,3 +130,15 @@ def test_raw_is_read_as_text_and_decoded_once():
     as_text = '("cluster_pod"."raw")::text' in str(query.query)
     assert as_text == (connection.vendor == "postgresql")
     assert sorted(raw["metadata"]["name"] for raw in query) == ["web-1", "web-2"]
+
+
+def test_bulk_create_stores_raw_as_written():
+    """The ORM's multi-row insert (a watch batch's endpoints; UNNEST of a json[] on
+    PostgreSQL) keeps each object as written too."""
+    cluster = Cluster.objects.create(name="c")
+    raws = [{"zz": 1, "a": {"y": 0.5, "b": [1, "x"]}}, {"b": None, "aa": "é"}]
+    Node.objects.bulk_create(
+        [Node(cluster=cluster, name=f"n{i}", raw=raw) for i, raw in enumerate(raws)]
+    )
+    stored = Node.objects.filter(cluster=cluster).order_by("name").values_list("raw", flat=True)
+    assert [_typed(r) for r in stored] == [_typed(r) for r in raws]
