@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from cluster.models.jsontext import WholeJSONField
+
 
 class ClusterSource(models.TextChoices):
     """Where a cluster's state came from."""
@@ -95,8 +97,9 @@ class KubeProxyConfig(models.Model):
     config = models.JSONField(
         default=dict, blank=True, help_text="The parsed config.conf, as found."
     )
-    raw = models.JSONField(null=True, blank=True, help_text="The ConfigMap; null when absent.")
-    extra_config_maps = models.JSONField(
+    # Kept as written, like every object's raw (cluster.models.jsontext).
+    raw = WholeJSONField(null=True, blank=True, help_text="The ConfigMap; null when absent.")
+    extra_config_maps = WholeJSONField(
         default=list,
         blank=True,
         help_text="Other kube-system ConfigMaps kube-proxy Pods mount (e.g. a second"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from cluster.models.cluster import Cluster
+from cluster.models.jsontext import WholeJSONField
 from cluster.models.objects import Service
 
 
@@ -15,7 +16,11 @@ class EndpointSlice(models.Model):
     """
 
     cluster = models.ForeignKey(
-        Cluster, on_delete=models.CASCADE, related_name="endpoint_slices", db_index=False
+        Cluster,
+        on_delete=models.CASCADE,
+        related_name="endpoint_slices",
+        db_index=False,
+        db_constraint=False,
     )
     service = models.ForeignKey(
         Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="endpoint_slices"
@@ -31,7 +36,7 @@ class EndpointSlice(models.Model):
     ports = models.JSONField(default=list, blank=True)
     managed_by = models.CharField(max_length=253, blank=True)
     labels = models.JSONField(default=dict, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
@@ -60,7 +65,11 @@ class Endpoint(models.Model):
 
     # Indexed through (cluster, node_name) and the (slice, position) unique constraint.
     cluster = models.ForeignKey(
-        Cluster, on_delete=models.CASCADE, related_name="endpoints", db_index=False
+        Cluster,
+        on_delete=models.CASCADE,
+        related_name="endpoints",
+        db_index=False,
+        db_constraint=False,
     )
     slice = models.ForeignKey(
         EndpointSlice, on_delete=models.CASCADE, related_name="endpoints", db_index=False
@@ -82,7 +91,7 @@ class Endpoint(models.Model):
     target_kind = models.CharField(max_length=64, blank=True)
     target_namespace = models.CharField(max_length=253, blank=True)
     target_name = models.CharField(max_length=253, blank=True)
-    raw = models.JSONField()
+    raw = WholeJSONField()
 
     class Meta:
         ordering = ["slice", "position"]

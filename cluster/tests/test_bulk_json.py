@@ -152,8 +152,10 @@ def test_an_import_reads_back_what_it_was_given():
     pod["spec"]["overhead"] = {"f": 0.1, "big": 2**64, "neg": -0.0, "e": 1e16}
     cluster_import(name="c", objects=[b.node(), pod])
     stored = Pod.objects.get(cluster=Cluster.objects.get(name="c"))
+    # raw is json text on every database (cluster.models.jsontext): read back as written,
+    # key order and number types included.
+    assert _typed(stored.raw) == _typed(json.loads(OLD(pod)))
     ordered = connection.vendor != "postgresql"  # jsonb keeps its own key order
-    assert _typed(stored.raw, ordered=ordered) == _typed(_as_stored(OLD(pod)), ordered=ordered)
     labels = pod["metadata"]["labels"]
     assert _typed(stored.labels, ordered=ordered) == _typed(labels, ordered=ordered)
 
