@@ -32,11 +32,14 @@ import os
 import pickle
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
-from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.snapshot import Snapshot
+
+if TYPE_CHECKING:  # imported where used: every file-mode command loads this module, and
+    # the analysis engine is a third of ``routescope simulate``'s start-up
+    from routing.engine.analysis import Report
 
 #: Below this many Services one process answers (a fork costs ~10 ms and the pickle more).
 FORK_MIN_SERVICES = 2000
@@ -168,6 +171,8 @@ def analyze_forked(
 ) -> Report:
     """``analyze(snapshot, model=model)``, over two processes when ``processes`` (by
     default :func:`processes_for`) says 2."""
+    from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
+
     if (processes_for(snapshot) if processes is None else processes) < 2:
         return analyze(snapshot, model=model)
     weights = service_weights(snapshot)
@@ -239,6 +244,8 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _part(data: bytes, shared: dict[int, object]) -> Report | None:
+    from routing.engine.analysis import Report
+
     try:
         part = _Unpickler(io.BytesIO(data), shared).load()  # our own child's bytes
     except Exception:  # a torn pipe: the parent analyses that part
