@@ -67,13 +67,15 @@ def test_a_failed_child_is_redone_here(monkeypatch):
 
     monkeypatch.setattr(forked, "_Pickler", Broken)
     calls = []
-    real = forked.analyze
+    from routing.engine import analysis as engine_analysis  # analyze_forked imports it there
+
+    real = engine_analysis.analyze
 
     def counted(*args, **kwargs):
         calls.append((os.getpid(), tuple(kwargs.get("services") or ())))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(forked, "analyze", counted)
+    monkeypatch.setattr(engine_analysis, "analyze", counted)
     split = forked.analyze_forked(snapshot, processes=2)
     assert _json(split) == _json(real(snapshot))
     # This process analysed both halves (the child's count stayed in the child).
