@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -65,6 +65,7 @@ class StateCache:
         self._entries: OrderedDict[StateKey, dict[str, Any]] = OrderedDict()
         self._guard = threading.Lock()  # guards _entries/_later; never held while building
         self._later: dict[tuple[int, str], StateKey] = {}
+        self._writers: list[threading.Thread] = []  # reapers of background flushes
 
     def get(self, key: StateKey, kind: str) -> Any | None:
         """The value in memory, or None."""
@@ -103,16 +104,71 @@ class StateCache:
         if persist:
             self._store(key, kind, value)
 
-    def flush(self) -> None:
-        """Pickle the values put ``later`` (the newest per cluster and kind), each under its
-        build lock, so a process waiting for it then loads it."""
+    def flush(
+        self,
+        *,
+        kinds: Collection[str] | None = None,
+        skip: Collection[str] = (),
+        background: bool = False,
+    ) -> None:
+        """Pickle the values put ``later`` (the newest per cluster and kind; only ``kinds``
+        when given, never ``skip``), each under its build lock, so a process waiting for it
+        then loads it. With ``background`` they are written by a forked child at the
+        lowest CPU priority (``nice`` 19), so the write takes only a core nobody else wants
+        (the analysis' shard workers run meanwhile); :meth:`wait_background` waits for it."""
         with self._guard:
-            pending, self._later = self._later, {}
-        for (_pk, kind), key in pending.items():
-            value = self.get(key, kind)
-            if value is not None:
-                with self.build_lock(key, kind):
-                    self._store(key, kind, value)
+            chosen = {
+                slot: key
+                for slot, key in self._later.items()
+                if (kinds is None or slot[1] in kinds) and slot[1] not in skip
+            }
+            for slot in chosen:
+                del self._later[slot]
+        values = [
+            (key, kind, value)
+            for (_pk, kind), key in chosen.items()
+            if (value := self.get(key, kind)) is not None
+        ]
+        if not values:
+            return
+        if background and hasattr(os, "fork"):
+            self._store_in_child(values)
+            return
+        for key, kind, value in values:
+            with self.build_lock(key, kind):
+                self._store(key, kind, value)
+
+    def _store_in_child(self, values: list[tuple[StateKey, str, Any]]) -> None:
+        """Write ``values`` from a forked child at ``nice`` 19 (copy-on-write: the child
+        sees this process' values as they are now, and only writes files), reaped by a
+        thread of this process."""
+        pid = os.fork()
+        if pid == 0:  # the child: write, then leave without running any of the parent's exits
+            code = 1
+            try:
+                os.nice(19)
+                for key, kind, value in values:
+                    with self.build_lock(key, kind):
+                        self._store(key, kind, value)
+                code = 0
+            finally:
+                os._exit(code)
+        reaper = threading.Thread(
+            target=os.waitpid, args=(pid, 0), name=f"state-cache-writer-{pid}", daemon=True
+        )
+        reaper.start()
+        with self._guard:
+            self._writers = [t for t in self._writers if t.is_alive()] + [reaper]
+
+    def wait_background(self, timeout: float | None = None) -> bool:
+        """Wait for the pickles :meth:`flush` handed to a child; False when one is still
+        being written after ``timeout`` seconds."""
+        with self._guard:
+            writers = list(self._writers)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for writer in writers:
+            writer.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(writer.is_alive() for writer in writers)
 
     def keys_holding(self, kind: str) -> set[StateKey]:
         """The states whose ``kind`` is in memory."""

@@ -344,12 +344,69 @@ def test_a_watch_batch_carries_the_node_table_over_unless_it_touches_it(
 
 
 def test_watch_idle_pickles_before_the_request() -> None:
-    """The carried node table (the shards read it) and the whole snapshot are written
-    before the analysis is requested, not beside its shards."""
+    """The carried node table (the shards read it) is written before the analysis is
+    requested; the whole snapshot (other pages read it) after."""
     from cluster.signals import watch_idle
 
     uids = [key[0] for key, *_ in watch_idle.receivers if str(key[0]).startswith("routing.")]
-    assert uids == ["routing.snapshots", "routing.analysis"]
+    assert uids == ["routing.snapshots", "routing.analysis", "routing.snapshots.whole"]
+
+
+@pytest.mark.django_db(transaction=True)  # the request runs on commit, as in a watch process
+def test_with_workers_the_whole_snapshot_is_pickled_after_the_request_by_a_niced_child(
+    settings: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    """With a broker, a watch's idle pickles the node table, requests the analysis (its
+    shards start at once), then hands the whole snapshot's pickle to a forked child at
+    ``nice`` 19: the same snapshot reaches disk without taking a core from the shards."""
+    import os
+    import pickle
+
+    from cluster.signals import watch_idle
+    from cluster.watch_events import events_apply
+    from routing import analysis_jobs, cache
+    from routing.cache import pickle_path, state_cache
+    from routing.snapshots import NODES_KIND, node_table_for_cluster, snapshot_path
+
+    snapshot_cache_clear()
+    cluster = _cluster(23, 4, 3, edge=False)
+    node_table_for_cluster(cluster=cluster)
+    before = snapshot_for_cluster(cluster=cluster)
+    service = dict(Cluster.objects.get(pk=cluster.pk).services.order_by("pk")[0].raw)
+    service["metadata"] = {**service["metadata"], "labels": {"bench": "2"}}
+    events_apply(cluster=cluster, events=[("MODIFIED", service)])  # advances both, later
+    moved = Cluster.objects.get(pk=cluster.pk)
+    advanced = snapshot_for_cluster(cluster=moved)
+    assert advanced is not before and not snapshot_path(moved.state_key).is_file()
+
+    seen: list[tuple[bool, bool]] = []
+
+    def request(*, cluster: Cluster) -> None:
+        key = cluster.state_key
+        seen.append((pickle_path(key, NODES_KIND).is_file(), snapshot_path(key).is_file()))
+
+    monkeypatch.setattr(analysis_jobs, "analysis_request", request)
+    store = cache.StateCache._store
+    parent = os.getpid()
+
+    def niceness_noted(self: Any, key: Any, kind: str, value: Any) -> None:
+        (tmp_path / f"{kind}-{os.getpid()}").write_text(str(os.nice(0)))
+        store(self, key, kind, value)
+
+    monkeypatch.setattr(cache.StateCache, "_store", niceness_noted)
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # workers: the idle signal requests the analysis
+    watch_idle.send(sender=Cluster, cluster=moved)
+    assert seen == [(True, False)]  # the node table on disk, the whole snapshot not yet
+    assert state_cache.wait_background(timeout=120)
+    with open(snapshot_path(moved.state_key), "rb") as handle:
+        written = pickle.load(handle)
+    assert dict(written.services) == dict(advanced.services)
+    assert dict(written.endpoint_index) == dict(advanced.endpoint_index)
+    notes = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert notes[f"{NODES_KIND}-{parent}"] == str(os.nice(0))  # in this process, first
+    (child,) = [name for name in notes if name.startswith("snapshot-")]
+    assert child != f"snapshot-{parent}" and notes[child] == "19"
+    snapshot_cache_clear()
 
 
 def test_the_plan_is_read_once_per_state(django_assert_num_queries: Any) -> None:
