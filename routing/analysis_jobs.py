@@ -154,7 +154,10 @@ def analysis_store_inline(*, cluster: Cluster) -> ClusterAnalysis:
                 "shards_done": 1,
                 "started_at": started,
                 "finished_at": timezone.now(),
-                **stored_payload(report),
+                **{
+                    column: _encode(value).decode() if column in TEXT_COLUMNS else value
+                    for column, value in stored_payload(report).items()
+                },
             },
         )
         analysis_prune(cluster=cluster)
@@ -332,10 +335,19 @@ def merged_payload(parts: Sequence[ShardPart]) -> dict[str, bytes]:
     }
 
 
+#: Columns stored as JSON text, not ``jsonb`` (``ClusterAnalysis``: only read whole).
+TEXT_COLUMNS = frozenset({"findings", "rows"})
+
+
 def _json_column(text: bytes) -> Expression:
     """A JSON column's value from its JSON text as is (no decode and encode again)."""
     cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     return RawSQL(cast, (text.decode(),), output_field=JSONField())
+
+
+def _column(name: str, text: bytes) -> Expression | str:
+    """Column ``name``'s value from its JSON text: as is for a text column, else cast."""
+    return text.decode() if name in TEXT_COLUMNS else _json_column(text)
 
 
 def _merge(pk: int) -> None:
@@ -343,7 +355,7 @@ def _merge(pk: int) -> None:
     blobs = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
     # Only this project's workers write parts (see AnalysisPart).
     parts = [pickle.loads(bytes(part.data)) for part in blobs]
-    payload = {k: _json_column(v) for k, v in merged_payload(parts).items()}
+    payload = {k: _column(k, v) for k, v in merged_payload(parts).items()}
     with transaction.atomic():
         stored = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
             state=ClusterAnalysis.State.DONE,

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.utils import timezone
 
 from cluster.models import Cluster
 from routing.analysis_jobs import (
+    TEXT_COLUMNS,
     analysis_inputs,
     analysis_request,
     analysis_store_inline,
@@ -26,6 +28,8 @@ from routing.analysis_jobs import (
     inputs_fingerprint,
 )
 from routing.models import ClusterAnalysis
+
+_decode = msgspec.json.Decoder().decode
 
 #: Columns every status read needs (the large JSON ones are read on demand).
 _META = (
@@ -150,6 +154,8 @@ class _Columns:
                 self._values.move_to_end(key)
                 return self._values[key]
         value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
+        if column in TEXT_COLUMNS:  # JSON text, not a JSON column
+            value = _decode(value)
         if derive is not None:
             value = derive(value)
         with self._guard:

@@ -195,6 +195,48 @@ def test_shards_from_rows_merge_into_the_whole_analysis(
     assert merge(_shards(cluster, of, weighted=False)).to_json() == whole.to_json()
 
 
+def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
+    """Parts merged by the last shard (``_merge``: findings and rows stored as JSON text,
+    report and figures as JSON) and the inline store read back through the readers as
+    the whole report's ``stored_payload``."""
+    import pickle
+
+    from routing import stored_analysis
+    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline
+    from routing.analysis_jobs import inputs_fingerprint as fingerprint
+    from routing.models import AnalysisPart
+
+    snapshot_cache_clear()
+    cluster = _cluster(29, 8, 9)
+    expected = _as_json(stored_payload(analyze(snapshot_for_cluster(cluster=cluster))))
+    parts = _shards(cluster, 3)
+    merging = ClusterAnalysis.objects.create(
+        cluster=cluster,
+        revision=cluster.revision,
+        inputs=fingerprint(analysis_inputs(cluster)),
+        shards_total=3,
+        state=ClusterAnalysis.State.RUNNING,
+    )
+    for index, part in enumerate(parts):
+        data = pickle.dumps(shard_part(part), protocol=pickle.HIGHEST_PROTOCOL)
+        AnalysisPart.objects.create(analysis=merging, index=index, data=data)
+    _merge(merging.pk)
+    merged = ClusterAnalysis.objects.get(pk=merging.pk)
+    assert merged.state == ClusterAnalysis.State.DONE and isinstance(merged.rows, str)
+    read = {
+        "report": stored_analysis.stored_report(merged),
+        "findings": stored_analysis.stored_findings(merged),
+        "rows": stored_analysis.stored_rows(merged),
+        "figures": stored_analysis.stored_figures(merged),
+    }
+    assert read == expected and read["rows"] and read["findings"]
+    merged.delete()
+    inline = analysis_store_inline(cluster=cluster)
+    assert inline.pk != merged.pk and json.loads(inline.rows) == expected["rows"]
+    assert stored_analysis.stored_rows(inline) == expected["rows"]
+    assert stored_analysis.stored_findings(inline) == expected["findings"]
+
+
 def test_edge_services_are_in_the_merged_analysis() -> None:
     snapshot_cache_clear()
     cluster = _cluster(5, 6, 3)
@@ -259,8 +301,10 @@ def test_shard_jobs_store_the_whole_analysis(django_capture_on_commit_callbacks:
     stored = ClusterAnalysis.objects.get(pk=analysis.pk)
     assert stored.state == ClusterAnalysis.State.DONE and stored.shards_done == 3
     expected = _as_json(stored_payload(whole))
-    for column in ("report", "findings", "rows", "figures"):
+    for column in ("report", "figures"):
         assert getattr(stored, column) == expected[column], column
+    for column in ("findings", "rows"):  # JSON text
+        assert json.loads(getattr(stored, column)) == expected[column], column
 
 
 def test_many_keys_are_read_by_their_text_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,7 +77,12 @@ def test_large_columns_of_n_analyses_and_reports_of_keep(columns, settings) -> N
     # read again after eviction: the stored values, now held in place of the least recent
     again = _read_all(analyses[0])
     assert again == first[analyses[0].pk]
-    stored = ClusterAnalysis.objects.values("findings", "rows", "figures").get(pk=analyses[0].pk)
+    row = ClusterAnalysis.objects.values("findings", "rows", "figures").get(pk=analyses[0].pk)
+    stored = {
+        "findings": json.loads(row["findings"]),  # JSON text columns
+        "rows": json.loads(row["rows"]),
+        "figures": row["figures"],
+    }
     assert {k: again[k] for k in stored} == stored
     held = _held()
     assert held["rows"] == {analyses[0].pk, analyses[-1].pk}
@@ -107,7 +112,7 @@ def test_a_service_pages_costs_are_kept_without_the_rows(columns, settings) -> N
     costs = stored_costs(analyses[0])
     held = _held()
     assert held["costs"] == {analyses[0].pk} and not held["rows"]
-    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analyses[0].pk)
+    rows = json.loads(ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analyses[0].pk))
     expected: dict[str, float] = {}
     for row in rows:
         expected[row["service"]] = expected.get(row["service"], 0.0) + row["cost_usd_per_month"]
@@ -121,7 +126,7 @@ def test_metrics_series_are_kept_without_the_rows(columns) -> None:
     analysis = _analysis(10)
     series = stored_series(analysis)
     assert _held()["series"] == {analysis.pk} and not _held()["rows"]
-    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk)
+    rows = json.loads(ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk))
     expected = [
         (*row["service"].split("/"), row["port"], s["source"], s["dropped"], s["imbalance"])
         for row in rows
