@@ -63,8 +63,9 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the stored JSON changes shape or the engine's figures change meaning: every
 #: cluster is analysed again. 2: shards analysed over their own Services' rows (the
-#: health check now counts endpoints of slice ports no Service port names).
-FORMAT = 2
+#: health check now counts endpoints of slice ports no Service port names). 3: each
+#: Service's figures end with its cross-zone bill (the Service page reads no rows).
+FORMAT = 3
 SHARD_TASK = "routing.tasks.analysis_shard_task"
 #: Findings kept in the small ``report`` column (the overview shows the first dozen).
 TOP_FINDINGS = 50
@@ -374,7 +375,8 @@ def stored_payload(report: Report) -> dict[str, Any]:
     """The stored columns of ``report``: ``report`` (summary, cost model, notes, the first
     ``TOP_FINDINGS`` findings and their total: the overview's, small), ``findings`` (all,
     ranked), ``rows`` (the API's Service rows) and ``figures`` (the services table's, per
-    Service: its worst port's dropped, imbalance, nodes covered, nodes total)."""
+    Service: its worst port's dropped, imbalance, nodes covered, nodes total, and its
+    cross-zone bill summed over its ports)."""
     body = report.to_json(endpoints=False)
     rows, findings = body.pop("services"), body.pop("findings")
     body["top_findings"] = findings[:TOP_FINDINGS]
@@ -384,9 +386,13 @@ def stored_payload(report: Report) -> dict[str, Any]:
 
 def _figures(report: Report) -> dict[str, list[Any]]:
     """The services table's figures: per Service, its worst port's dropped, imbalance,
-    nodes covered, nodes total."""
+    nodes covered, nodes total; then the Service page's bill, USD/month: the sum of its
+    ports' ``cost_usd_per_month`` as their JSON has it (rounded to 4 places), in row
+    order: exactly what summing the stored rows gives."""
     figures: dict[str, list[Any]] = {}
+    costs: dict[str, float] = {}
     for row in report.rows:
+        costs[row.service] = costs.get(row.service, 0.0) + round(row.cost_usd_per_month, 4)
         seen = figures.get(row.service)
         # A multi-port Service shows its worst port.
         if seen is None or row.worst_dropped > seen[0]:
@@ -396,6 +402,8 @@ def _figures(report: Report) -> dict[str, list[Any]]:
                 row.nodes_covered,
                 row.nodes_total,
             ]
+    for service, values in figures.items():
+        values.append(costs[service])
     return figures
 
 
