@@ -17,7 +17,9 @@ process that misses in memory loads the pickle instead of rebuilding from the da
 A missing, unreadable or corrupt pickle only means "build it". A value that arrives by
 another road (a watch batch advancing the snapshot) can be written ``later``: ``flush``
 writes the newest such value per cluster and kind, when its caller is idle (the watch
-sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each.
+sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each;
+``flush(background=True)`` leaves the writing to a forked child at ``nice`` 19 (one at a
+time: what comes meanwhile is written by the next child, the newest per cluster and kind).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class StateCache:
         self._guard = threading.Lock()  # guards _entries/_later; never held while building
         self._later: dict[tuple[int, str], StateKey] = {}
         self._writers: list[threading.Thread] = []  # reapers of background flushes
+        self._writing = False  # a child writes: later background flushes wait for it
+        self._deferred: dict[tuple[int, str], tuple[StateKey, str]] = {}
 
     def get(self, key: StateKey, kind: str) -> Any | None:
         """The value in memory, or None."""
@@ -132,6 +136,12 @@ class StateCache:
         if not values:
             return
         if background and hasattr(os, "fork"):
+            with self._guard:
+                if self._writing:  # one child at a time: the running one's reaper takes these
+                    for key, kind, _value in values:
+                        self._deferred[(key[0], kind)] = (key, kind)
+                    return
+                self._writing = True
             self._store_in_child(values)
             return
         for key, kind, value in values:
@@ -141,8 +151,19 @@ class StateCache:
     def _store_in_child(self, values: list[tuple[StateKey, str, Any]]) -> None:
         """Write ``values`` from a forked child at ``nice`` 19 (copy-on-write: the child
         sees this process' values as they are now, and only writes files), reaped by a
-        thread of this process."""
-        pid = os.fork()
+        thread of this process, which then hands what was deferred meanwhile (the newest
+        per cluster and kind) to the next child: one child at a time, so a burst of idle
+        watches never holds several copies of a large snapshot."""
+        try:
+            pid = os.fork()
+        except OSError as error:  # no child (memory, process limits): write them here
+            logger.warning("state cache written in the foreground: %s", error)
+            with self._guard:
+                self._writing = False
+            for key, kind, value in values:
+                with self.build_lock(key, kind):
+                    self._store(key, kind, value)
+            return
         if pid == 0:  # the child: write, then leave without running any of the parent's exits
             code = 1
             try:
@@ -154,21 +175,43 @@ class StateCache:
             finally:
                 os._exit(code)
         reaper = threading.Thread(
-            target=os.waitpid, args=(pid, 0), name=f"state-cache-writer-{pid}", daemon=True
+            target=self._reap, args=(pid,), name=f"state-cache-writer-{pid}", daemon=True
         )
-        reaper.start()
         with self._guard:
             self._writers = [t for t in self._writers if t.is_alive()] + [reaper]
+        reaper.start()
+
+    def _reap(self, pid: int) -> None:
+        os.waitpid(pid, 0)
+        while True:
+            with self._guard:
+                deferred, self._deferred = self._deferred, {}
+                if not deferred:
+                    self._writing = False
+                    return
+            values = [
+                (key, kind, value)
+                for key, kind in deferred.values()
+                if (value := self.get(key, kind)) is not None
+            ]
+            if values:
+                self._store_in_child(values)  # its own reaper takes over
+                return
 
     def wait_background(self, timeout: float | None = None) -> bool:
-        """Wait for the pickles :meth:`flush` handed to a child; False when one is still
-        being written after ``timeout`` seconds."""
-        with self._guard:
-            writers = list(self._writers)
+        """Wait for the pickles :meth:`flush` handed to children (those deferred to a next
+        child too); False when one is still being written after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for writer in writers:
-            writer.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not any(writer.is_alive() for writer in writers)
+        while True:
+            with self._guard:
+                writers = [t for t in self._writers if t.is_alive()]
+            if not writers:
+                return True
+            for writer in writers:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                writer.join(left)
 
     def keys_holding(self, kind: str) -> set[StateKey]:
         """The states whose ``kind`` is in memory."""
