@@ -167,7 +167,7 @@ class StateCache:
         if pid == 0:  # the child: write, then leave without running any of the parent's exits
             code = 1
             try:
-                os.nice(19)
+                _lowest_priority()
                 for key, kind, value in values:
                     with self.build_lock(key, kind):
                         self._store(key, kind, value)
@@ -325,6 +325,21 @@ class StateCache:
 
 #: The process's one cache.
 state_cache = StateCache()
+
+
+def _lowest_priority() -> None:
+    """This (forked) process at the lowest CPU priority: ``nice`` 19, in a session of its
+    own whose autogroup is at ``nice`` 19 too. With the kernel's autogroups (Linux's
+    default for processes outside a cgroup), a process's nice only ranks it inside its
+    session: left in the watch's session, the child would still take that session's whole
+    share of the CPU from other sessions' processes (the shard workers)."""
+    os.nice(19)
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write("19")
+    except OSError:  # no autogroups (or not Linux): the plain nice is what there is
+        pass
 
 
 def pickle_path(key: StateKey, kind: str) -> Path:

@@ -435,6 +435,9 @@ def test_with_workers_the_whole_snapshot_is_pickled_after_the_request_by_a_niced
 
     def niceness_noted(self: Any, key: Any, kind: str, value: Any) -> None:
         (tmp_path / f"{kind}-{os.getpid()}").write_text(str(os.nice(0)))
+        if os.path.exists("/proc/self/autogroup"):  # the session's share, where autogroups are
+            with open("/proc/self/autogroup") as autogroup:
+                (tmp_path / f"group-{kind}-{os.getpid()}").write_text(autogroup.read())
         store(self, key, kind, value)
 
     monkeypatch.setattr(cache.StateCache, "_store", niceness_noted)
@@ -450,6 +453,9 @@ def test_with_workers_the_whole_snapshot_is_pickled_after_the_request_by_a_niced
     assert notes[f"{NODES_KIND}-{parent}"] == str(os.nice(0))  # in this process, first
     (child,) = [name for name in notes if name.startswith("snapshot-")]
     assert child != f"snapshot-{parent}" and notes[child] == "19"
+    if f"group-{child}" in notes:  # its own session's autogroup, at nice 19 as well
+        assert notes[f"group-{child}"].split()[-1] == "19"
+        assert notes[f"group-{child}"] != notes[f"group-{NODES_KIND}-{parent}"]
     snapshot_cache_clear()
 
 
