@@ -49,6 +49,18 @@ def cluster_objects(*, cluster: Cluster) -> list[dict[str, Any]]:
     return list(cluster_iter_objects(cluster=cluster))
 
 
+def written_counts(*, cluster: Cluster) -> dict[str, int] | None:
+    """Rows per kind as the import or sync that made ``cluster``'s current revision wrote
+    them (``import_summary``: it replaced every row and bumped the revision in the same
+    transaction), so no COUNT over the big tables is needed; None once any other write
+    (a watch batch) moved the revision on, or when the summary has no counts."""
+    summary = cluster.import_summary or {}
+    counts = summary.get("counts")
+    if summary.get("revision") != cluster.revision or not isinstance(counts, dict):
+        return None
+    return {str(kind): int(n) for kind, n in counts.items()}
+
+
 def cluster_counts(*, cluster: Cluster) -> dict[str, int]:
     """Rows per kind, for summaries and pages."""
     return {

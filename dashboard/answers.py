@@ -155,7 +155,7 @@ class PageReport:
         if self._figures is None:
             shown = self.status.shown
             figures = stored_figures(shown) if shown is not None else {}
-            self._figures = {key: ServiceFigures(*values) for key, values in figures.items()}
+            self._figures = {key: ServiceFigures(*values[:4]) for key, values in figures.items()}
         return self._figures
 
     @property

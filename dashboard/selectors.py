@@ -14,6 +14,7 @@ from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
 from cluster.models import Cluster, Endpoint, KubeProxyConfig, Node, Pod, Service
+from cluster.selectors import written_counts
 from routing.cache import state_cache
 
 #: The overview draws at most this many nodes per zone and pod dots per node, so a
@@ -82,7 +83,8 @@ def overview_picture(*, cluster: Cluster) -> OverviewPicture:
     def build() -> OverviewPicture:
         proxy = proxy_config(cluster=cluster)
         zones, legend = overview_zones(cluster=cluster, config=proxy)
-        return OverviewPicture(cluster_counts(cluster=cluster), proxy, zones, legend)
+        nodes = sum(zone.node_count for zone in zones)
+        return OverviewPicture(cluster_counts(cluster=cluster, nodes=nodes), proxy, zones, legend)
 
     return state_cache.get_or_build(cluster.state_key, OVERVIEW, build)
 
@@ -92,13 +94,21 @@ def overview_cache_clear() -> None:
     state_cache.forget(kind=OVERVIEW)
 
 
-def cluster_counts(*, cluster: Cluster) -> dict[str, int]:
-    """Object counts shown on the overview (one query per kind, all index-only)."""
-    return {
-        "nodes": Node.objects.filter(cluster=cluster).count(),
-        "services": Service.objects.filter(cluster=cluster).count(),
-        "pods": Pod.objects.filter(cluster=cluster).count(),
-    }
+def cluster_counts(*, cluster: Cluster, nodes: int | None = None) -> dict[str, int]:
+    """Object counts shown on the overview. ``nodes``: the zones' node counts summed (the
+    overview's zone aggregate counts every node). Services and Pods as the import or sync
+    of the current revision wrote them (``cluster.selectors.written_counts``), else one
+    COUNT each: right after an import PostgreSQL has not yet vacuumed the new rows, so
+    counting 150,000 Pods reads the heap (~0.9 s on a busy box), not the index alone."""
+    written = written_counts(cluster=cluster)
+    if written is not None and {"Service", "Pod"} <= written.keys():
+        services, pods = written["Service"], written["Pod"]
+    else:
+        services = Service.objects.filter(cluster=cluster).count()
+        pods = Pod.objects.filter(cluster=cluster).count()
+    if nodes is None:
+        nodes = Node.objects.filter(cluster=cluster).count()
+    return {"nodes": nodes, "services": services, "pods": pods}
 
 
 def proxy_config(*, cluster: Cluster) -> KubeProxyConfig | None:

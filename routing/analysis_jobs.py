@@ -63,8 +63,9 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the stored JSON changes shape or the engine's figures change meaning: every
 #: cluster is analysed again. 2: shards analysed over their own Services' rows (the
-#: health check now counts endpoints of slice ports no Service port names).
-FORMAT = 2
+#: health check now counts endpoints of slice ports no Service port names). 3: each
+#: Service's figures end with its cross-zone bill (the Service page reads no rows).
+FORMAT = 3
 SHARD_TASK = "routing.tasks.analysis_shard_task"
 #: Findings kept in the small ``report`` column (the overview shows the first dozen).
 TOP_FINDINGS = 50
@@ -154,7 +155,10 @@ def analysis_store_inline(*, cluster: Cluster) -> ClusterAnalysis:
                 "shards_done": 1,
                 "started_at": started,
                 "finished_at": timezone.now(),
-                **stored_payload(report),
+                **{
+                    column: _encode(value).decode() if column in TEXT_COLUMNS else value
+                    for column, value in stored_payload(report).items()
+                },
             },
         )
         analysis_prune(cluster=cluster)
@@ -332,10 +336,19 @@ def merged_payload(parts: Sequence[ShardPart]) -> dict[str, bytes]:
     }
 
 
+#: Columns stored as JSON text, not ``jsonb`` (``ClusterAnalysis``: only read whole).
+TEXT_COLUMNS = frozenset({"findings", "rows"})
+
+
 def _json_column(text: bytes) -> Expression:
     """A JSON column's value from its JSON text as is (no decode and encode again)."""
     cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     return RawSQL(cast, (text.decode(),), output_field=JSONField())
+
+
+def _column(name: str, text: bytes) -> Expression | str:
+    """Column ``name``'s value from its JSON text: as is for a text column, else cast."""
+    return text.decode() if name in TEXT_COLUMNS else _json_column(text)
 
 
 def _merge(pk: int) -> None:
@@ -343,7 +356,7 @@ def _merge(pk: int) -> None:
     blobs = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
     # Only this project's workers write parts (see AnalysisPart).
     parts = [pickle.loads(bytes(part.data)) for part in blobs]
-    payload = {k: _json_column(v) for k, v in merged_payload(parts).items()}
+    payload = {k: _column(k, v) for k, v in merged_payload(parts).items()}
     with transaction.atomic():
         stored = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
             state=ClusterAnalysis.State.DONE,
@@ -362,7 +375,8 @@ def stored_payload(report: Report) -> dict[str, Any]:
     """The stored columns of ``report``: ``report`` (summary, cost model, notes, the first
     ``TOP_FINDINGS`` findings and their total: the overview's, small), ``findings`` (all,
     ranked), ``rows`` (the API's Service rows) and ``figures`` (the services table's, per
-    Service: its worst port's dropped, imbalance, nodes covered, nodes total)."""
+    Service: its worst port's dropped, imbalance, nodes covered, nodes total, and its
+    cross-zone bill summed over its ports)."""
     body = report.to_json(endpoints=False)
     rows, findings = body.pop("services"), body.pop("findings")
     body["top_findings"] = findings[:TOP_FINDINGS]
@@ -372,9 +386,13 @@ def stored_payload(report: Report) -> dict[str, Any]:
 
 def _figures(report: Report) -> dict[str, list[Any]]:
     """The services table's figures: per Service, its worst port's dropped, imbalance,
-    nodes covered, nodes total."""
+    nodes covered, nodes total; then the Service page's bill, USD/month: the sum of its
+    ports' ``cost_usd_per_month`` as their JSON has it (rounded to 4 places), in row
+    order: exactly what summing the stored rows gives."""
     figures: dict[str, list[Any]] = {}
+    costs: dict[str, float] = {}
     for row in report.rows:
+        costs[row.service] = costs.get(row.service, 0.0) + round(row.cost_usd_per_month, 4)
         seen = figures.get(row.service)
         # A multi-port Service shows its worst port.
         if seen is None or row.worst_dropped > seen[0]:
@@ -384,6 +402,8 @@ def _figures(report: Report) -> dict[str, list[Any]]:
                 row.nodes_covered,
                 row.nodes_total,
             ]
+    for service, values in figures.items():
+        values.append(costs[service])
     return figures
 
 

@@ -17,7 +17,9 @@ process that misses in memory loads the pickle instead of rebuilding from the da
 A missing, unreadable or corrupt pickle only means "build it". A value that arrives by
 another road (a watch batch advancing the snapshot) can be written ``later``: ``flush``
 writes the newest such value per cluster and kind, when its caller is idle (the watch
-sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each.
+sends ``cluster.signals.watch_idle``), so a burst of events costs one pickle, not one each;
+``flush(background=True)`` leaves the writing to a forked child at ``nice`` 19 (one at a
+time: what comes meanwhile is written by the next child, the newest per cluster and kind).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -68,6 +70,9 @@ class StateCache:
         #: goes up on every put and forget: what is in memory may have changed since a
         #: reader last looked (``routing.snapshots._parts_prune`` skips its pass when not)
         self.changes = 0
+        self._writers: list[threading.Thread] = []  # reapers of background flushes
+        self._writing = False  # a child writes: later background flushes wait for it
+        self._deferred: dict[tuple[int, str], tuple[StateKey, str]] = {}
 
     def get(self, key: StateKey, kind: str) -> Any | None:
         """The value in memory, or None."""
@@ -107,16 +112,110 @@ class StateCache:
         if persist:
             self._store(key, kind, value)
 
-    def flush(self) -> None:
-        """Pickle the values put ``later`` (the newest per cluster and kind), each under its
-        build lock, so a process waiting for it then loads it."""
+    def flush(
+        self,
+        *,
+        kinds: Collection[str] | None = None,
+        skip: Collection[str] = (),
+        background: bool = False,
+    ) -> None:
+        """Pickle the values put ``later`` (the newest per cluster and kind; only ``kinds``
+        when given, never ``skip``), each under its build lock, so a process waiting for it
+        then loads it. With ``background`` they are written by a forked child at the
+        lowest CPU priority (``nice`` 19), so the write takes only a core nobody else wants
+        (the analysis' shard workers run meanwhile); :meth:`wait_background` waits for it."""
         with self._guard:
-            pending, self._later = self._later, {}
-        for (_pk, kind), key in pending.items():
-            value = self.get(key, kind)
-            if value is not None:
+            chosen = {
+                slot: key
+                for slot, key in self._later.items()
+                if (kinds is None or slot[1] in kinds) and slot[1] not in skip
+            }
+            for slot in chosen:
+                del self._later[slot]
+        values = [
+            (key, kind, value)
+            for (_pk, kind), key in chosen.items()
+            if (value := self.get(key, kind)) is not None
+        ]
+        if not values:
+            return
+        if background and hasattr(os, "fork"):
+            with self._guard:
+                if self._writing:  # one child at a time: the running one's reaper takes these
+                    for key, kind, _value in values:
+                        self._deferred[(key[0], kind)] = (key, kind)
+                    return
+                self._writing = True
+            self._store_in_child(values)
+            return
+        for key, kind, value in values:
+            with self.build_lock(key, kind):
+                self._store(key, kind, value)
+
+    def _store_in_child(self, values: list[tuple[StateKey, str, Any]]) -> None:
+        """Write ``values`` from a forked child at ``nice`` 19 (copy-on-write: the child
+        sees this process' values as they are now, and only writes files), reaped by a
+        thread of this process, which then hands what was deferred meanwhile (the newest
+        per cluster and kind) to the next child: one child at a time, so a burst of idle
+        watches never holds several copies of a large snapshot."""
+        try:
+            pid = os.fork()
+        except OSError as error:  # no child (memory, process limits): write them here
+            logger.warning("state cache written in the foreground: %s", error)
+            with self._guard:
+                self._writing = False
+            for key, kind, value in values:
                 with self.build_lock(key, kind):
                     self._store(key, kind, value)
+            return
+        if pid == 0:  # the child: write, then leave without running any of the parent's exits
+            code = 1
+            try:
+                _lowest_priority()
+                for key, kind, value in values:
+                    with self.build_lock(key, kind):
+                        self._store(key, kind, value)
+                code = 0
+            finally:
+                os._exit(code)
+        reaper = threading.Thread(
+            target=self._reap, args=(pid,), name=f"state-cache-writer-{pid}", daemon=True
+        )
+        with self._guard:
+            self._writers = [t for t in self._writers if t.is_alive()] + [reaper]
+        reaper.start()
+
+    def _reap(self, pid: int) -> None:
+        os.waitpid(pid, 0)
+        while True:
+            with self._guard:
+                deferred, self._deferred = self._deferred, {}
+                if not deferred:
+                    self._writing = False
+                    return
+            values = [
+                (key, kind, value)
+                for key, kind in deferred.values()
+                if (value := self.get(key, kind)) is not None
+            ]
+            if values:
+                self._store_in_child(values)  # its own reaper takes over
+                return
+
+    def wait_background(self, timeout: float | None = None) -> bool:
+        """Wait for the pickles :meth:`flush` handed to children (those deferred to a next
+        child too); False when one is still being written after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._guard:
+                writers = [t for t in self._writers if t.is_alive()]
+            if not writers:
+                return True
+            for writer in writers:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                writer.join(left)
 
     def keys_holding(self, kind: str) -> set[StateKey]:
         """The states whose ``kind`` is in memory."""
@@ -231,6 +330,21 @@ class StateCache:
 
 #: The process's one cache.
 state_cache = StateCache()
+
+
+def _lowest_priority() -> None:
+    """This (forked) process at the lowest CPU priority: ``nice`` 19, in a session of its
+    own whose autogroup is at ``nice`` 19 too. With the kernel's autogroups (Linux's
+    default for processes outside a cgroup), a process's nice only ranks it inside its
+    session: left in the watch's session, the child would still take that session's whole
+    share of the CPU from other sessions' processes (the shard workers)."""
+    os.nice(19)
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write("19")
+    except OSError:  # no autogroups (or not Linux): the plain nice is what there is
+        pass
 
 
 def pickle_path(key: StateKey, kind: str) -> Path:

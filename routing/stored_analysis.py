@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.utils import timezone
 
 from cluster.models import Cluster
 from routing.analysis_jobs import (
+    TEXT_COLUMNS,
     analysis_inputs,
     analysis_request,
     analysis_store_inline,
@@ -26,6 +28,8 @@ from routing.analysis_jobs import (
     inputs_fingerprint,
 )
 from routing.models import ClusterAnalysis
+
+_decode = msgspec.json.Decoder().decode
 
 #: Columns every status read needs (the large JSON ones are read on demand).
 _META = (
@@ -150,6 +154,8 @@ class _Columns:
                 self._values.move_to_end(key)
                 return self._values[key]
         value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
+        if column in TEXT_COLUMNS:  # JSON text, not a JSON column
+            value = _decode(value)
         if derive is not None:
             value = derive(value)
         with self._guard:
@@ -196,9 +202,21 @@ def stored_rows(analysis: ClusterAnalysis) -> list[dict[str, Any]]:
 
 def stored_costs(analysis: ClusterAnalysis) -> dict[str, float]:
     """Per Service its cross-zone bill, USD/month: the sum over its ports' stored rows
-    (what a Service page shows; kept without the rows, ~40 MB in memory for 10,000
-    Services, which only the API and ``/metrics`` read whole)."""
-    return _columns.get(analysis, "rows", _costs, "costs")
+    (what a Service page shows), read off the figures (their fifth value; an analysis
+    stored before ``FORMAT`` 3 sums its rows instead) and kept without them; the rows,
+    ~40 MB in memory for 10,000 Services, only the API and ``/metrics`` read whole."""
+
+    def derive(figures: dict[str, list[Any]]) -> dict[str, float]:
+        if all(len(values) > FIGURE_COST for values in figures.values()):
+            return {service: values[FIGURE_COST] for service, values in figures.items()}
+        rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk)
+        return _costs(_decode(rows))
+
+    return _columns.get(analysis, "figures", derive, "costs")
+
+
+#: Where a Service's bill sits in its stored figures (``FORMAT`` 3 on).
+FIGURE_COST = 4
 
 
 def _costs(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -239,5 +257,6 @@ def _series(rows: list[dict[str, Any]]) -> list[Series]:
 
 
 def stored_figures(analysis: ClusterAnalysis) -> dict[str, list[Any]]:
-    """Per Service ``[dropped, imbalance, nodes_covered, nodes_total]`` (its worst port)."""
+    """Per Service ``[dropped, imbalance, nodes_covered, nodes_total]`` (its worst port),
+    then its bill (``stored_costs``; absent from analyses stored before ``FORMAT`` 3)."""
     return _columns.get(analysis, "figures")

@@ -53,7 +53,11 @@ class Worker:
         database_url: str,
         name: str = "test",
         env: dict[str, str] | None = None,
+        own_session: bool = False,
     ) -> None:
+        """``own_session``: started in a session of its own, as a worker run as a service
+        is (with the kernel's autogroups, each session gets its share of the CPU: workers
+        left in the starter's session share one session's share between them)."""
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -85,6 +89,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=own_session,
         )
         threading.Thread(target=self._read, daemon=True).start()
 

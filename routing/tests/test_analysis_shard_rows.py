@@ -195,6 +195,48 @@ def test_shards_from_rows_merge_into_the_whole_analysis(
     assert merge(_shards(cluster, of, weighted=False)).to_json() == whole.to_json()
 
 
+def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
+    """Parts merged by the last shard (``_merge``: findings and rows stored as JSON text,
+    report and figures as JSON) and the inline store read back through the readers as
+    the whole report's ``stored_payload``."""
+    import pickle
+
+    from routing import stored_analysis
+    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline
+    from routing.analysis_jobs import inputs_fingerprint as fingerprint
+    from routing.models import AnalysisPart
+
+    snapshot_cache_clear()
+    cluster = _cluster(29, 8, 9)
+    expected = _as_json(stored_payload(analyze(snapshot_for_cluster(cluster=cluster))))
+    parts = _shards(cluster, 3)
+    merging = ClusterAnalysis.objects.create(
+        cluster=cluster,
+        revision=cluster.revision,
+        inputs=fingerprint(analysis_inputs(cluster)),
+        shards_total=3,
+        state=ClusterAnalysis.State.RUNNING,
+    )
+    for index, part in enumerate(parts):
+        data = pickle.dumps(shard_part(part), protocol=pickle.HIGHEST_PROTOCOL)
+        AnalysisPart.objects.create(analysis=merging, index=index, data=data)
+    _merge(merging.pk)
+    merged = ClusterAnalysis.objects.get(pk=merging.pk)
+    assert merged.state == ClusterAnalysis.State.DONE and isinstance(merged.rows, str)
+    read = {
+        "report": stored_analysis.stored_report(merged),
+        "findings": stored_analysis.stored_findings(merged),
+        "rows": stored_analysis.stored_rows(merged),
+        "figures": stored_analysis.stored_figures(merged),
+    }
+    assert read == expected and read["rows"] and read["findings"]
+    merged.delete()
+    inline = analysis_store_inline(cluster=cluster)
+    assert inline.pk != merged.pk and json.loads(inline.rows) == expected["rows"]
+    assert stored_analysis.stored_rows(inline) == expected["rows"]
+    assert stored_analysis.stored_findings(inline) == expected["findings"]
+
+
 def test_edge_services_are_in_the_merged_analysis() -> None:
     snapshot_cache_clear()
     cluster = _cluster(5, 6, 3)
@@ -259,8 +301,10 @@ def test_shard_jobs_store_the_whole_analysis(django_capture_on_commit_callbacks:
     stored = ClusterAnalysis.objects.get(pk=analysis.pk)
     assert stored.state == ClusterAnalysis.State.DONE and stored.shards_done == 3
     expected = _as_json(stored_payload(whole))
-    for column in ("report", "findings", "rows", "figures"):
+    for column in ("report", "figures"):
         assert getattr(stored, column) == expected[column], column
+    for column in ("findings", "rows"):  # JSON text
+        assert json.loads(getattr(stored, column)) == expected[column], column
 
 
 def test_many_keys_are_read_by_their_text_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,12 +388,75 @@ def test_a_watch_batch_carries_the_node_table_over_unless_it_touches_it(
 
 
 def test_watch_idle_pickles_before_the_request() -> None:
-    """The carried node table (the shards read it) and the whole snapshot are written
-    before the analysis is requested, not beside its shards."""
+    """The carried node table (the shards read it) is written before the analysis is
+    requested; the whole snapshot (other pages read it) after."""
     from cluster.signals import watch_idle
 
     uids = [key[0] for key, *_ in watch_idle.receivers if str(key[0]).startswith("routing.")]
-    assert uids == ["routing.snapshots", "routing.analysis"]
+    assert uids == ["routing.snapshots", "routing.analysis", "routing.snapshots.whole"]
+
+
+@pytest.mark.django_db(transaction=True)  # the request runs on commit, as in a watch process
+def test_with_workers_the_whole_snapshot_is_pickled_after_the_request_by_a_niced_child(
+    settings: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    """With a broker, a watch's idle pickles the node table, requests the analysis (its
+    shards start at once), then hands the whole snapshot's pickle to a forked child at
+    ``nice`` 19: the same snapshot reaches disk without taking a core from the shards."""
+    import os
+    import pickle
+
+    from cluster.signals import watch_idle
+    from cluster.watch_events import events_apply
+    from routing import analysis_jobs, cache
+    from routing.cache import pickle_path, state_cache
+    from routing.snapshots import NODES_KIND, node_table_for_cluster, snapshot_path
+
+    snapshot_cache_clear()
+    cluster = _cluster(23, 4, 3, edge=False)
+    node_table_for_cluster(cluster=cluster)
+    before = snapshot_for_cluster(cluster=cluster)
+    service = dict(Cluster.objects.get(pk=cluster.pk).services.order_by("pk")[0].raw)
+    service["metadata"] = {**service["metadata"], "labels": {"bench": "2"}}
+    events_apply(cluster=cluster, events=[("MODIFIED", service)])  # advances both, later
+    moved = Cluster.objects.get(pk=cluster.pk)
+    advanced = snapshot_for_cluster(cluster=moved)
+    assert advanced is not before and not snapshot_path(moved.state_key).is_file()
+
+    seen: list[tuple[bool, bool]] = []
+
+    def request(*, cluster: Cluster) -> None:
+        key = cluster.state_key
+        seen.append((pickle_path(key, NODES_KIND).is_file(), snapshot_path(key).is_file()))
+
+    monkeypatch.setattr(analysis_jobs, "analysis_request", request)
+    store = cache.StateCache._store
+    parent = os.getpid()
+
+    def niceness_noted(self: Any, key: Any, kind: str, value: Any) -> None:
+        (tmp_path / f"{kind}-{os.getpid()}").write_text(str(os.nice(0)))
+        if os.path.exists("/proc/self/autogroup"):  # the session's share, where autogroups are
+            with open("/proc/self/autogroup") as autogroup:
+                (tmp_path / f"group-{kind}-{os.getpid()}").write_text(autogroup.read())
+        store(self, key, kind, value)
+
+    monkeypatch.setattr(cache.StateCache, "_store", niceness_noted)
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # workers: the idle signal requests the analysis
+    watch_idle.send(sender=Cluster, cluster=moved)
+    assert seen == [(True, False)]  # the node table on disk, the whole snapshot not yet
+    assert state_cache.wait_background(timeout=120)
+    with open(snapshot_path(moved.state_key), "rb") as handle:
+        written = pickle.load(handle)
+    assert dict(written.services) == dict(advanced.services)
+    assert dict(written.endpoint_index) == dict(advanced.endpoint_index)
+    notes = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert notes[f"{NODES_KIND}-{parent}"] == str(os.nice(0))  # in this process, first
+    (child,) = [name for name in notes if name.startswith("snapshot-")]
+    assert child != f"snapshot-{parent}" and notes[child] == "19"
+    if f"group-{child}" in notes:  # its own session's autogroup, at nice 19 as well
+        assert notes[f"group-{child}"].split()[-1] == "19"
+        assert notes[f"group-{child}"] != notes[f"group-{NODES_KIND}-{parent}"]
+    snapshot_cache_clear()
 
 
 def test_the_plan_is_read_once_per_state(django_assert_num_queries: Any) -> None:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from cluster.generator import Shape, generate_cluster
 from cluster.models import Cluster
@@ -77,7 +78,12 @@ def test_large_columns_of_n_analyses_and_reports_of_keep(columns, settings) -> N
     # read again after eviction: the stored values, now held in place of the least recent
     again = _read_all(analyses[0])
     assert again == first[analyses[0].pk]
-    stored = ClusterAnalysis.objects.values("findings", "rows", "figures").get(pk=analyses[0].pk)
+    row = ClusterAnalysis.objects.values("findings", "rows", "figures").get(pk=analyses[0].pk)
+    stored = {
+        "findings": json.loads(row["findings"]),  # JSON text columns
+        "rows": json.loads(row["rows"]),
+        "figures": row["figures"],
+    }
     assert {k: again[k] for k in stored} == stored
     held = _held()
     assert held["rows"] == {analyses[0].pk, analyses[-1].pk}
@@ -99,29 +105,52 @@ def test_analysis_columns_keep_reads_the_setting(settings) -> None:
     assert analysis_columns_keep() == 1
 
 
-def test_a_service_pages_costs_are_kept_without_the_rows(columns, settings) -> None:
-    """The Service page's bill per Service is summed from the rows once per analysis and
-    kept small (with the reports), the ~40 MB rows not."""
-    settings.ROUTESCOPE_ANALYSIS_COLUMNS_KEEP = 1
-    analyses = [_analysis(seed) for seed in (8, 9)]
-    costs = stored_costs(analyses[0])
-    held = _held()
-    assert held["costs"] == {analyses[0].pk} and not held["rows"]
-    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analyses[0].pk)
+def _row_costs(analysis: ClusterAnalysis) -> dict[str, float]:
+    """Per Service the sum of its stored rows' bills, in row order."""
+    rows = json.loads(ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk))
     expected: dict[str, float] = {}
     for row in rows:
         expected[row["service"]] = expected.get(row["service"], 0.0) + row["cost_usd_per_month"]
+    return expected
+
+
+def test_a_service_pages_costs_are_kept_without_the_rows(
+    columns, settings, django_assert_num_queries
+) -> None:
+    """The Service page's bill per Service is read off the stored figures (no rows read)
+    once per analysis and kept small (with the reports), equal to summing the rows."""
+    settings.ROUTESCOPE_ANALYSIS_COLUMNS_KEEP = 1
+    analyses = [_analysis(seed) for seed in (8, 9, 11)]
+    with django_assert_num_queries(1):  # the figures column, not the rows
+        costs = stored_costs(analyses[0])
+    held = _held()
+    assert held["costs"] == {analyses[0].pk} and not held["rows"] and not held["figures"]
+    expected = _row_costs(analyses[0])
     assert costs == expected and len(costs) > 1 and any(costs.values())
+    call_command("load_demo", verbosity=0)  # Services of several ports: their bills sum them
+    demo = analysis_store_inline(cluster=Cluster.objects.get(name="demo"))
+    assert len(stored_rows(demo)) > len(stored_figures(demo))
+    assert stored_costs(demo) == _row_costs(demo) and any(stored_costs(demo).values())
     stored_rows(analyses[1])  # the other analysis' large columns evict none of the small
     stored_costs(analyses[1])
-    assert _held()["costs"] == {a.pk for a in analyses}
+    assert _held()["costs"] >= {a.pk for a in analyses[:2]}
+
+
+def test_an_analysis_stored_before_costs_in_figures_sums_its_rows(columns) -> None:
+    """Figures of four values (``FORMAT`` 2): the bill is summed from the rows, as before."""
+    analysis = _analysis(12)
+    expected = _row_costs(analysis)
+    old = {k: v[:4] for k, v in stored_figures(analysis).items()}
+    ClusterAnalysis.objects.filter(pk=analysis.pk).update(figures=old)
+    columns._values.clear()
+    assert stored_costs(analysis) == expected and any(expected.values())
 
 
 def test_metrics_series_are_kept_without_the_rows(columns) -> None:
     analysis = _analysis(10)
     series = stored_series(analysis)
     assert _held()["series"] == {analysis.pk} and not _held()["rows"]
-    rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk)
+    rows = json.loads(ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk))
     expected = [
         (*row["service"].split("/"), row["port"], s["source"], s["dropped"], s["imbalance"])
         for row in rows
