@@ -17,8 +17,10 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
+from cluster import fast_checks
 from cluster.fast_checks import identity_checks_out, pod_checks_out, slice_checks_out
 from cluster.fields import ObjectError, Reader
 from cluster.generator import Shape, generate_cluster
@@ -253,3 +255,70 @@ def test_ipv6_slices_take_the_parser_and_keep_its_message():
         "refused",
         "EndpointSlice shop/web-abc12: endpoints[1].addresses[0] '10.0.0.1' is not an IPv6 address",
     )
+
+
+# Namespaces, label keys and label values: each distinct string matched once
+# (``fast_checks._Accepted``), with the verdict the ``str`` type's ``Meta`` gives.
+_NAME_STRINGS = [
+    "",
+    "shop",
+    "Shop",
+    "a" * 63,
+    "a" * 64,
+    "-a",
+    "a-",
+    "a.b",
+    "a_b",
+    "example.com/tier",
+    "Example.com/tier",
+    "example.com/",
+    "/tier",
+    "a/b/c",
+    "x" * 254 + "/a",
+    "é",
+    "a\n",
+]
+
+
+@pytest.mark.parametrize(
+    "rule, accepted",
+    [
+        (fast_checks.Namespace, fast_checks._namespace_ok),
+        (fast_checks.LabelKey, fast_checks._label_key_ok),
+        (fast_checks.LabelValue, fast_checks._label_value_ok),
+    ],
+)
+def test_a_name_string_is_accepted_once_as_its_rule_accepts_it(rule, accepted):
+    for _ in range(2):  # the second time from what was remembered
+        for text in _NAME_STRINGS:
+            try:
+                msgspec.convert(text, rule)
+                expected = True
+            except msgspec.ValidationError:
+                expected = False
+            assert accepted(text) is expected, text
+    remembered = {t for t in _NAME_STRINGS if t in accepted.seen}
+    assert remembered == {t for t in _NAME_STRINGS if accepted(t)}  # only what it accepted
+
+
+def test_remembered_name_strings_are_bounded(monkeypatch):
+    accepted = fast_checks._Accepted(fast_checks.LabelValue)
+    monkeypatch.setattr(fast_checks, "_ACCEPTED_MAX", 3)
+    for index in range(10):
+        assert accepted(f"v{index}")
+        assert len(accepted.seen) <= 3
+    assert not accepted("-bad")
+
+
+def test_a_bad_namespace_or_label_is_refused_after_good_ones_were_remembered():
+    good = copy.deepcopy(POD)
+    assert identity_checks_out(good, namespaced=True) == ("shop", "web-7d9f-abcde")
+    for where, bad in [
+        ("namespace", "Shop"),
+        ("labels", {"app": "web", "example.com/tier": "-front"}),
+        ("labels", {"app": "web", "Example.com/tier": "front"}),
+    ]:
+        obj = copy.deepcopy(POD)
+        obj["metadata"][where] = bad
+        assert identity_checks_out(obj, namespaced=True) is None
+        assert _outcome(obj, fast=True) == _outcome(obj, fast=False)
