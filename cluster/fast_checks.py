@@ -153,14 +153,18 @@ def identity_checks_out(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, 
         meta = msgspec.convert(obj, shape).metadata
     except msgspec.ValidationError:
         return None
-    if not _names_check_out(meta):
+    if not _names_check_out(meta) or not _annotations_fit(meta):
         return None
+    return (meta.namespace or "default") if namespaced else "", meta.name
+
+
+def _annotations_fit(meta: _Meta) -> bool:
     annotations = meta.annotations
     if annotations:
         size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
         if size > ANNOTATIONS_MAX_BYTES:
-            return None
-    return (meta.namespace or "default") if namespaced else "", meta.name
+            return False
+    return True
 
 
 # -- Pod (``parse_pod`` and ``_pod_parts``) ------------------------------------------------
@@ -308,6 +312,34 @@ class _SliceFQDN(_SliceCommon):
 
 #: Slices by ``addressType``; IPv6 ones (ipaddress-checked) always take the parser.
 _SLICES: dict[str, type[_SliceV4] | type[_SliceFQDN]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+
+
+class _NamedPodMeta(_SubdomainMeta, kw_only=True):
+    """A Pod's metadata as both ``_NamedSubdomain`` and ``_Pod`` hold it."""
+
+    uid: str | None = None
+    owner_references: list[_OwnerRef] | None = field(default=None, name="ownerReferences")
+
+
+class _NamedPod(_Shape):
+    """``_NamedSubdomain`` and ``_Pod`` in one: a Pod's names and fields in one pass."""
+
+    metadata: _NamedPodMeta
+    spec: _PodSpec | None = None
+    status: _PodStatus | None = None
+
+
+def named_pod_checks_out(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """``(namespace, name)`` when both ``identify`` and ``parse_pod`` accept the Pod
+    ``obj`` — :func:`identity_checks_out` and :func:`pod_checks_out` in one conversion
+    (None: ask them, one after the other, as before)."""
+    try:
+        meta = msgspec.convert(obj, _NamedPod).metadata
+    except msgspec.ValidationError:
+        return None
+    if not _names_check_out(meta) or not _annotations_fit(meta):
+        return None
+    return meta.namespace or "default", meta.name
 
 
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:

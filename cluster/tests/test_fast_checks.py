@@ -21,11 +21,16 @@ import msgspec
 import pytest
 
 from cluster import fast_checks
-from cluster.fast_checks import identity_checks_out, pod_checks_out, slice_checks_out
+from cluster.fast_checks import (
+    identity_checks_out,
+    named_pod_checks_out,
+    pod_checks_out,
+    slice_checks_out,
+)
 from cluster.fields import ObjectError, Reader
 from cluster.generator import Shape, generate_cluster
 from cluster.parsing import identify, identify_exactly, parse_node, parse_pod, parse_service
-from cluster.plan import check_objects
+from cluster.plan import check_object, check_objects
 from cluster.slice_parsing import parse_slice
 
 POD: dict[str, Any] = {
@@ -322,3 +327,38 @@ def test_a_bad_namespace_or_label_is_refused_after_good_ones_were_remembered():
         obj["metadata"][where] = bad
         assert identity_checks_out(obj, namespaced=True) is None
         assert _outcome(obj, fast=True) == _outcome(obj, fast=False)
+
+
+def _pod_corruptions() -> Iterator[dict[str, Any]]:
+    yield from _corruptions(POD)
+    rng = random.Random(17)
+    paths = [p for p in _paths(POD) if p not in (("kind",), ("apiVersion",))]
+    for _ in range(1500):
+        obj = POD
+        for _ in range(2):
+            live = [p for p in paths if _reachable(obj, p)]
+            obj = _replaced(obj, rng.choice(live), rng.choice([GONE, *VALUES]))
+        yield obj
+
+
+def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
+    said = {True: 0, False: 0}
+    for obj in _pod_corruptions():
+        both = identity_checks_out(obj, namespaced=True)
+        if both is not None and not pod_checks_out(obj):
+            both = None
+        assert named_pod_checks_out(obj) == both, json.dumps(obj)
+        said[both is not None] += 1
+    assert said[True] > 100 and said[False] > 100, said
+
+
+def test_check_object_and_check_objects_refuse_a_pod_as_the_parsers_do():
+    for obj in _pod_corruptions():
+        expected = _outcome(obj, fast=False)
+        for check in (lambda o: check_object(o, 0), lambda o: check_objects([o])):
+            try:
+                check(obj)
+                got: tuple[str, ...] = ("accepted",)
+            except ObjectError as exc:
+                got = ("refused", str(exc))
+            assert got == expected[: len(got)], json.dumps(obj)
