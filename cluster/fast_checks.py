@@ -17,6 +17,8 @@ single-field corruptions.
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
@@ -64,8 +66,11 @@ class _Shape(msgspec.Struct, gc=False, kw_only=True):
 
 class _Meta(_Shape):
     name: str
-    namespace: Namespace | None = None
-    labels: dict[LabelKey, LabelValue] | None = None
+    # Namespaces, label keys and label values repeat from object to object: their rules
+    # (``Namespace``, ``LabelKey``, ``LabelValue``) are checked once per distinct string
+    # by :func:`_names_check_out`, not by a pattern on each object.
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
     annotations: dict[AnnotationKey, Any] | None = None
 
 
@@ -99,6 +104,46 @@ _NAMED: dict[str, type[_Named]] = {
 }
 
 
+class _Accepted:
+    """Strings one rule (a ``str`` type's ``Meta``: length and pattern) accepted, so each
+    distinct one is matched once. At most :data:`_ACCEPTED_MAX` are kept (then forgotten
+    all at once): hostile input cannot grow it."""
+
+    def __init__(self, rule: Any) -> None:
+        meta = rule.__metadata__[0]
+        self.search = re.compile(meta.pattern).search
+        self.max_length = meta.max_length if meta.max_length is not None else sys.maxsize
+        self.seen: set[str] = set()
+
+    def __call__(self, text: str) -> bool:
+        if text in self.seen:
+            return True
+        if len(text) > self.max_length or self.search(text) is None:
+            return False
+        if len(self.seen) >= _ACCEPTED_MAX:
+            self.seen.clear()
+        self.seen.add(text)
+        return True
+
+
+_ACCEPTED_MAX = 100_000
+_namespace_ok = _Accepted(Namespace)
+_label_key_ok = _Accepted(LabelKey)
+_label_value_ok = _Accepted(LabelValue)
+
+
+def _names_check_out(meta: _Meta) -> bool:
+    """``meta``'s namespace, label keys and label values within their rules."""
+    if meta.namespace is not None and not _namespace_ok(meta.namespace):
+        return False
+    labels = meta.labels
+    if labels:
+        for key, value in labels.items():
+            if not (_label_key_ok(key) and _label_value_ok(value)):
+                return False
+    return True
+
+
 def identity_checks_out(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, str] | None:
     """``(namespace, name)`` when ``identify`` accepts ``obj``'s metadata (None: ask it)."""
     shape = _NAMED.get(obj["kind"])
@@ -108,12 +153,18 @@ def identity_checks_out(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, 
         meta = msgspec.convert(obj, shape).metadata
     except msgspec.ValidationError:
         return None
+    if not _names_check_out(meta) or not _annotations_fit(meta):
+        return None
+    return (meta.namespace or "default") if namespaced else "", meta.name
+
+
+def _annotations_fit(meta: _Meta) -> bool:
     annotations = meta.annotations
     if annotations:
         size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
         if size > ANNOTATIONS_MAX_BYTES:
-            return None
-    return (meta.namespace or "default") if namespaced else "", meta.name
+            return False
+    return True
 
 
 # -- Pod (``parse_pod`` and ``_pod_parts``) ------------------------------------------------
@@ -261,6 +312,34 @@ class _SliceFQDN(_SliceCommon):
 
 #: Slices by ``addressType``; IPv6 ones (ipaddress-checked) always take the parser.
 _SLICES: dict[str, type[_SliceV4] | type[_SliceFQDN]] = {"IPv4": _SliceV4, "FQDN": _SliceFQDN}
+
+
+class _NamedPodMeta(_SubdomainMeta, kw_only=True):
+    """A Pod's metadata as both ``_NamedSubdomain`` and ``_Pod`` hold it."""
+
+    uid: str | None = None
+    owner_references: list[_OwnerRef] | None = field(default=None, name="ownerReferences")
+
+
+class _NamedPod(_Shape):
+    """``_NamedSubdomain`` and ``_Pod`` in one: a Pod's names and fields in one pass."""
+
+    metadata: _NamedPodMeta
+    spec: _PodSpec | None = None
+    status: _PodStatus | None = None
+
+
+def named_pod_checks_out(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """``(namespace, name)`` when both ``identify`` and ``parse_pod`` accept the Pod
+    ``obj`` — :func:`identity_checks_out` and :func:`pod_checks_out` in one conversion
+    (None: ask them, one after the other, as before)."""
+    try:
+        meta = msgspec.convert(obj, _NamedPod).metadata
+    except msgspec.ValidationError:
+        return None
+    if not _names_check_out(meta) or not _annotations_fit(meta):
+        return None
+    return meta.namespace or "default", meta.name
 
 
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cluster.bounds import DEFAULT_LIMITS, Limits
 from cluster.dump_json import collector_paused
-from cluster.fast_checks import pod_checks_out, slice_checks_out
+from cluster.fast_checks import named_pod_checks_out, pod_checks_out, slice_checks_out
 from cluster.fields import ObjectError, Reader
 from cluster.parsing import (
     identify,
@@ -77,12 +77,15 @@ def plan_objects(
     limits: Limits = DEFAULT_LIMITS,
     *,
     checked: Collection[int] = (),
+    whole_pods: set[int] | None = None,
 ) -> Plan:
     """Sort ``objects`` by kind; raise ``ObjectError`` for a nameless or repeated object.
 
     ``limits`` bounds what a kube-proxy ``config.conf`` may hold (see ``cluster.bounds``).
     ``checked``: ``id()`` of objects ``check_object`` passed, whose names ``identify``
-    accepted then: read here without holding them to the rules again.
+    accepted then: read here without holding them to the rules again. ``whole_pods``
+    (``check_objects``): Pods are checked whole here when one shape takes their names and
+    fields at once (``named_pod_checks_out``), and their ``id()`` added to it.
     """
     plan = Plan()
     seen: dict[tuple[str, str, str], int] = {}
@@ -99,6 +102,9 @@ def plan_objects(
             continue
         if id(obj) in checked:
             namespace, name, reader = _identified(obj, namespaced=kind != "Node")
+        elif kind == "Pod" and whole_pods is not None and named_pod_checks_out(obj) is not None:
+            namespace, name, reader = _identified(obj, namespaced=True)
+            whole_pods.add(id(obj))
         else:
             namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
         if kind == "ConfigMap" and namespace != "kube-system":
@@ -179,6 +185,8 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
     if kind not in KNOWN or api_version not in KNOWN[kind]:
         return
+    if kind == "Pod" and named_pod_checks_out(obj) is not None:
+        return  # names and fields in one pass: what identify and the Pod checks accept
     namespace, name, reader = identify(obj, index=index, namespaced=kind != "Node")
     if kind == "Node":
         node_overrides(obj, reader)
@@ -213,7 +221,8 @@ def check_objects(
     """
     # The parsed rows are thrown away at once and hold no cycles: no cyclic GC meanwhile.
     with collector_paused():
-        plan = plan_objects(objects, limits, checked=checked)
+        whole_pods: set[int] = set()
+        plan = plan_objects(objects, limits, checked=checked, whole_pods=whole_pods)
         if plan.stores_nothing and plan.skipped:
             raise ObjectError(plan.nothing_stored_message())
         for obj, reader, _, name in plan.nodes:
@@ -227,5 +236,5 @@ def check_objects(
             if id(obj) not in checked and not slice_checks_out(obj):
                 parse_slice(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.pods:
-            if id(obj) not in checked and not pod_checks_out(obj):
+            if id(obj) not in checked and id(obj) not in whole_pods and not pod_checks_out(obj):
                 parse_pod(obj, reader, namespace, name)

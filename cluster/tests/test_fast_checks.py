@@ -17,13 +17,20 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
-from cluster.fast_checks import identity_checks_out, pod_checks_out, slice_checks_out
+from cluster import fast_checks
+from cluster.fast_checks import (
+    identity_checks_out,
+    named_pod_checks_out,
+    pod_checks_out,
+    slice_checks_out,
+)
 from cluster.fields import ObjectError, Reader
 from cluster.generator import Shape, generate_cluster
 from cluster.parsing import identify, identify_exactly, parse_node, parse_pod, parse_service
-from cluster.plan import check_objects
+from cluster.plan import check_object, check_objects
 from cluster.slice_parsing import parse_slice
 
 POD: dict[str, Any] = {
@@ -253,3 +260,105 @@ def test_ipv6_slices_take_the_parser_and_keep_its_message():
         "refused",
         "EndpointSlice shop/web-abc12: endpoints[1].addresses[0] '10.0.0.1' is not an IPv6 address",
     )
+
+
+# Namespaces, label keys and label values: each distinct string matched once
+# (``fast_checks._Accepted``), with the verdict the ``str`` type's ``Meta`` gives.
+_NAME_STRINGS = [
+    "",
+    "shop",
+    "Shop",
+    "a" * 63,
+    "a" * 64,
+    "-a",
+    "a-",
+    "a.b",
+    "a_b",
+    "example.com/tier",
+    "Example.com/tier",
+    "example.com/",
+    "/tier",
+    "a/b/c",
+    "x" * 254 + "/a",
+    "é",
+    "a\n",
+]
+
+
+@pytest.mark.parametrize(
+    "rule, accepted",
+    [
+        (fast_checks.Namespace, fast_checks._namespace_ok),
+        (fast_checks.LabelKey, fast_checks._label_key_ok),
+        (fast_checks.LabelValue, fast_checks._label_value_ok),
+    ],
+)
+def test_a_name_string_is_accepted_once_as_its_rule_accepts_it(rule, accepted):
+    for _ in range(2):  # the second time from what was remembered
+        for text in _NAME_STRINGS:
+            try:
+                msgspec.convert(text, rule)
+                expected = True
+            except msgspec.ValidationError:
+                expected = False
+            assert accepted(text) is expected, text
+    remembered = {t for t in _NAME_STRINGS if t in accepted.seen}
+    assert remembered == {t for t in _NAME_STRINGS if accepted(t)}  # only what it accepted
+
+
+def test_remembered_name_strings_are_bounded(monkeypatch):
+    accepted = fast_checks._Accepted(fast_checks.LabelValue)
+    monkeypatch.setattr(fast_checks, "_ACCEPTED_MAX", 3)
+    for index in range(10):
+        assert accepted(f"v{index}")
+        assert len(accepted.seen) <= 3
+    assert not accepted("-bad")
+
+
+def test_a_bad_namespace_or_label_is_refused_after_good_ones_were_remembered():
+    good = copy.deepcopy(POD)
+    assert identity_checks_out(good, namespaced=True) == ("shop", "web-7d9f-abcde")
+    for where, bad in [
+        ("namespace", "Shop"),
+        ("labels", {"app": "web", "example.com/tier": "-front"}),
+        ("labels", {"app": "web", "Example.com/tier": "front"}),
+    ]:
+        obj = copy.deepcopy(POD)
+        obj["metadata"][where] = bad
+        assert identity_checks_out(obj, namespaced=True) is None
+        assert _outcome(obj, fast=True) == _outcome(obj, fast=False)
+
+
+def _pod_corruptions() -> Iterator[dict[str, Any]]:
+    yield from _corruptions(POD)
+    rng = random.Random(17)
+    paths = [p for p in _paths(POD) if p not in (("kind",), ("apiVersion",))]
+    for _ in range(1500):
+        obj = POD
+        for _ in range(2):
+            live = [p for p in paths if _reachable(obj, p)]
+            obj = _replaced(obj, rng.choice(live), rng.choice([GONE, *VALUES]))
+        yield obj
+
+
+def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
+    said = {True: 0, False: 0}
+    for obj in _pod_corruptions():
+        both = identity_checks_out(obj, namespaced=True)
+        if both is not None and not pod_checks_out(obj):
+            both = None
+        assert named_pod_checks_out(obj) == both, json.dumps(obj)
+        said[both is not None] += 1
+    assert said[True] > 100 and said[False] > 100, said
+
+
+def test_check_object_and_check_objects_refuse_a_pod_as_the_parsers_do():
+    for obj in _pod_corruptions():
+        expected = _outcome(obj, fast=False)
+        for check in (lambda o: check_object(o, 0), lambda o: check_objects([o])):
+            try:
+                check(obj)
+                got: tuple[str, ...] = ("accepted",)
+            except ObjectError as exc:
+                got = ("refused", str(exc))
+            assert got == expected[: len(got)], json.dumps(obj)

@@ -18,7 +18,7 @@ from typing import Any
 from routing.engine.errors import EngineError
 from routing.engine.families import canonical_ip, family_fields
 from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
-from routing.engine.kube_proxy_pods import node_settings, proxy_pod_ready
+from routing.engine.kube_proxy_pods import is_kube_proxy_pod, node_settings, proxy_pod_ready
 from routing.engine.proxyconf import parse_proxy_config
 from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
 from routing.engine.types import (
@@ -501,7 +501,9 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         by_kind[str(obj.get("kind", ""))].append(obj)
     notes: list[str] = []
     nodes = {n.name: n for n in map(node_from_object, by_kind["Node"]) if n.name}
-    for name, alive in proxy_pod_ready(by_kind["Pod"]).items():
+    # The kube-proxy Pods, picked out once (each reader below only reads those).
+    proxy_pods = [pod for pod in by_kind["Pod"] if is_kube_proxy_pod(pod)]
+    for name, alive in proxy_pod_ready(proxy_pods).items():
         if name in nodes:
             nodes[name] = replace(nodes[name], proxy_healthy=alive)
     services = {s.key: s for s in map(service_from_object, by_kind["Service"]) if s.name}
@@ -562,7 +564,7 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
                 nodes,
                 cm_gates,
                 overrides,
-                node_settings(by_kind["Pod"], by_kind["ConfigMap"]),
+                node_settings(proxy_pods, by_kind["ConfigMap"]),
                 notes,
             )
         ),

@@ -29,9 +29,11 @@ _FLAGS = {
 def is_kube_proxy_pod(obj: Mapping[str, Any]) -> bool:
     """A kube-system Pod of the kube-proxy DaemonSet (kubeadm/kind label or name)."""
     meta = obj.get("metadata") or {}
+    if meta.get("namespace") != "kube-system":
+        return False
     labels = meta.get("labels") or {}
-    return meta.get("namespace") == "kube-system" and (
-        labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith("kube-proxy-")
+    return labels.get("k8s-app") == "kube-proxy" or str(meta.get("name", "")).startswith(
+        "kube-proxy-"
     )
 
 

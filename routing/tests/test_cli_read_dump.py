@@ -25,7 +25,8 @@ def nothing_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def parsed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often each object parser runs (in ``check_object`` and ``check_objects`` alike)."""
+    """How often each object parser (or a Pod's shape) runs (in ``check_object`` and
+    ``check_objects`` alike)."""
     counts = {"node": 0, "service": 0, "pod": 0}
     for kind, name in (("node", "parse_node"), ("service", "parse_service")):
         real = getattr(plan, name)
@@ -35,13 +36,15 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             return _real(*args)
 
         monkeypatch.setattr(plan, name, spy)
-    real_pods = plan.pod_checks_out
+    # A Pod's fields are checked by one of its shapes: alone, or with its names.
+    for name in ("pod_checks_out", "named_pod_checks_out"):
+        real_pods = getattr(plan, name)
 
-    def pods(obj: Any) -> bool:
-        counts["pod"] += 1
-        return real_pods(obj)
+        def pods(obj: Any, _real: Any = real_pods) -> Any:
+            counts["pod"] += 1
+            return _real(obj)
 
-    monkeypatch.setattr(plan, "pod_checks_out", pods)
+        monkeypatch.setattr(plan, name, pods)
     return counts
 
 
@@ -134,13 +137,15 @@ def test_settled_objects_names_are_identified_once(
     tmp_path: Path, nothing_kept: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     identified: list[str] = []
-    real = plan.identify
+    # A Pod's names are identified with its fields, by one shape (else by identify).
+    for name in ("identify", "named_pod_checks_out"):
+        real = getattr(plan, name)
 
-    def spy(obj: dict[str, Any], **kwargs: Any) -> Any:
-        identified.append(obj["metadata"]["name"])
-        return real(obj, **kwargs)
+        def spy(obj: dict[str, Any], _real: Any = real, **kwargs: Any) -> Any:
+            identified.append(obj["metadata"]["name"])
+            return _real(obj, **kwargs)
 
-    monkeypatch.setattr(plan, "identify", spy)
+        monkeypatch.setattr(plan, name, spy)
     objects = b.small_cluster()
     assert local.read_dump(_write(tmp_path, _list(objects))) == objects
     assert sorted(identified) == sorted(o["metadata"]["name"] for o in objects)
