@@ -18,12 +18,9 @@ that bounded share of decoded elements, and one element.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import pickle
 import re
-import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 import msgspec
 
 from cluster.bounds import Limits
+from cluster.child import Child
 
 #: Re-measure the process's size after this many bytes of elements.
 _MEASURE_EVERY = 1024**2
@@ -322,13 +320,12 @@ class _Aside:
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
     settled (its own notes stay in the child). The child answers how many of its elements
-    it settled (all, unless one was a nested List) or its refusal, pickled; its elements
-    are then decoded again here, as dropped ones are. A refusal from this process's part
-    comes first, as in order; a child that fails otherwise leaves its part to this
-    process."""
+    it settled (all, unless one was a nested List) or its refusal; its elements are then
+    decoded again here, as dropped ones are. A refusal from this process's part comes
+    first, as in order; a child that fails otherwise leaves its part to this process."""
 
-    def __init__(self, split: int, pid: int, read: int) -> None:
-        self.split, self.pid, self.read = split, pid, read
+    def __init__(self, split: int, child: Child) -> None:
+        self.split, self.child = split, child
 
     @classmethod
     def start(
@@ -355,53 +352,25 @@ class _Aside:
                 break
         if split >= len(raws):
             return None
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: check and settle raws[split:], answer, gone
-            status = 2
-            try:
-                os.close(read)
-                try:
-                    ignored: list[Any] = []
-                    flat = _pass(
-                        raws, split, len(raws), [], ignored, None, where, check, limits, settle
-                    )
-                    answer: Any = len(raws) if flat else None
-                except Exception as exc:
-                    answer = exc
-                with os.fdopen(write, "wb") as pipe:
-                    pipe.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write)
-        return cls(split, pid, read)
+
+        def settle_theirs() -> int | None:  # in the child: check and settle raws[split:]
+            ignored: list[Any] = []
+            flat = _pass(raws, split, len(raws), [], ignored, None, where, check, limits, settle)
+            return len(raws) if flat else None
+
+        return cls(split, Child.start(settle_theirs))
 
     def verdict(self) -> int | None:
         """The end of the settled run of the child's elements (None: unknown, check them
         here); raises the child's refusal."""
-        with os.fdopen(self.read, "rb") as pipe:
-            self.read = -1
-            data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if os.waitstatus_to_exitcode(status) != 0:
+        outcome = self.child.outcome()
+        if outcome is None:
             return None
-        try:
-            answer = pickle.loads(data)  # our own child's bytes
-        except Exception:  # torn: this process checks that part
-            return None
-        if isinstance(answer, BaseException):
+        answered, answer = outcome
+        if not answered:
             raise answer
         return answer if isinstance(answer, int) else None
 
     def close(self) -> None:
         """Ends a child whose answer is no longer wanted (this process refused first)."""
-        if self.read >= 0:
-            os.close(self.read)
-            self.read = -1
-        if self.pid:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+        self.child.close()

@@ -27,13 +27,12 @@ Only when a core is free (:func:`may_fork`): on a busy box one process answers s
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import sys
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
+from cluster.child import Child
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
 from routing.engine.snapshot import Snapshot
 
@@ -108,25 +107,7 @@ def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fo
     if not fork:
         check()
         return build()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: exit 0 when check() passed, 1 with its refusal pickled
-        status = 2
-        try:
-            os.close(read)
-            try:
-                check()
-                refusal = b""
-            except Exception as exc:
-                refusal = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write, "wb") as out:
-                out.write(refusal)
-            status = 1 if refusal else 0
-        finally:
-            os._exit(status)
-    os.close(write)
+    child = Child.start(check)
     built: T | None = None
     error: Exception | None = None
     try:
@@ -134,27 +115,14 @@ def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fo
     except Exception as exc:  # raised below, unless check() refused first
         error = exc
     finally:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 1:
-        refused = _refusal(data)
-        if refused is not None:
-            raise refused
-    if code != 0:
+        outcome = child.outcome()
+    if outcome is None:
         check()  # the child's word is lost: ask here (raises its refusal)
+    elif not outcome[0]:
+        raise outcome[1]
     if error is not None:
         raise error
     return cast(T, built)
-
-
-def _refusal(data: bytes) -> Exception | None:
-    try:
-        refusal = pickle.loads(data)  # our own child's bytes
-    except Exception:  # torn: the caller checks again
-        return None
-    return refusal if isinstance(refusal, Exception) else None
 
 
 def service_weights(snapshot: Snapshot) -> dict[str, int]:
@@ -171,7 +139,7 @@ def analyze_forked(
 ) -> Report:
     """``analyze(snapshot, model=model)``, over two processes when ``processes`` (by
     default :func:`processes_for`) says 2."""
-    from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
+    from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
 
     if (processes_for(snapshot) if processes is None else processes) < 2:
         return analyze(snapshot, model=model)
@@ -183,32 +151,18 @@ def analyze_forked(
     theirs = [key for run in runs[cut:] for key in run]
     totals = ServiceTotals.of(snapshot.services)
     shared = _shared(snapshot)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its part, pickled down the pipe, then gone without clean-up
-        status = 0
-        try:
-            os.close(read)
-            part = analyze(snapshot, model=model, services=theirs, totals=totals)
-            with os.fdopen(write, "wb") as out:
-                _Pickler(out, shared).dump(part)
-        except BaseException:  # the parent redoes that part (and raises)
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write)
+    child = Child.start(
+        lambda: analyze(snapshot, model=model, services=theirs, totals=totals),
+        write=lambda out, outcome: _Pickler(out, shared).dump(outcome),
+    )
     try:
         first = analyze(snapshot, model=model, services=mine, totals=totals)
     finally:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-    second = _part(data, shared) if os.waitstatus_to_exitcode(status) == 0 else None
-    if second is None:
-        second = analyze(snapshot, model=model, services=theirs, totals=totals)
-    return merge([first, second])
+        outcome = child.outcome(read=lambda pipe: _Unpickler(pipe, shared).load())
+    part = outcome[1] if outcome is not None and outcome[0] else None
+    if not isinstance(part, Report):  # the child failed in any way: its part is done here
+        part = analyze(snapshot, model=model, services=theirs, totals=totals)
+    return merge([first, part])
 
 
 def _shared(snapshot: Snapshot) -> dict[int, object]:
@@ -241,13 +195,3 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> object:
         return self.shared[pid]
-
-
-def _part(data: bytes, shared: dict[int, object]) -> Report | None:
-    from routing.engine.analysis import Report
-
-    try:
-        part = _Unpickler(io.BytesIO(data), shared).load()  # our own child's bytes
-    except Exception:  # a torn pipe: the parent analyses that part
-        return None
-    return part if isinstance(part, Report) else None
