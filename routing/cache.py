@@ -148,6 +148,10 @@ class StateCache:
                 self._writing = True
             self._store_in_child(values)
             return
+        self._store_all(values)
+
+    def _store_all(self, values: list[tuple[StateKey, str, Any]]) -> None:
+        """Pickle each value under its build lock (a process waiting for it then loads it)."""
         for key, kind, value in values:
             with self.build_lock(key, kind):
                 self._store(key, kind, value)
@@ -164,17 +168,13 @@ class StateCache:
             logger.warning("state cache written in the foreground: %s", error)
             with self._guard:
                 self._writing = False
-            for key, kind, value in values:
-                with self.build_lock(key, kind):
-                    self._store(key, kind, value)
+            self._store_all(values)
             return
         if pid == 0:  # the child: write, then leave without running any of the parent's exits
             code = 1
             try:
                 _lowest_priority()
-                for key, kind, value in values:
-                    with self.build_lock(key, kind):
-                        self._store(key, kind, value)
+                self._store_all(values)
                 code = 0
             finally:
                 os._exit(code)
