@@ -23,7 +23,7 @@ from django.db.models.functions import Concat
 from cluster.models import Cluster, Endpoint, EndpointSlice, KubeProxyConfig, Node, Pod, Service
 from cluster.selectors import cluster_objects
 from routing.cache import StateKey, pickle_path, state_cache
-from routing.engine.analysis import ServiceTotals
+from routing.engine.analysis import SERVICE_WEIGHT, ServiceTotals
 from routing.engine.incremental import DERIVED_NOTES, NeedsFullRebuild, snapshot_with_changes
 from routing.engine.kube import (
     PROXY_NAME_LABEL,
@@ -252,12 +252,6 @@ def _service_rows(*, cluster: Cluster, keys: list[str]) -> tuple[list[dict], lis
         EndpointSlice.objects.filter(cluster=cluster), keys, "service_name", ("raw",)
     )
     return [raw for _, raw in services], [raw for _, raw in slices]
-
-
-#: A Service's weight in the shard split beside one per endpoint: reading, building and
-#: analysing a Service costs about as much as 8 of its endpoints (measured on the
-#: generated 5,000-node cluster: ~0.23 ms per Service, ~0.03 ms per endpoint).
-SERVICE_WEIGHT = 8
 
 
 @dataclass(frozen=True)

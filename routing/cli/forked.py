@@ -10,7 +10,7 @@ refusal comes back pickled and wins, as it would have in order.
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
 than :data:`FORK_MIN_SERVICES` Services and more than one CPU, one ``os.fork`` child
 analyses the last runs of the sorted Services (the Celery shards' split,
-``key_shard(weights=)``, weight = ``SERVICE_WEIGHT`` + the Service's endpoints;
+``key_shard(weights=)``, weight = ``service_weights``: ``SERVICE_WEIGHT`` + endpoints;
 ``CHILD_SHARE`` of the weight) while this process analyses the others, both against
 the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
 touched by collections); the child's
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from cluster.child import Child
@@ -42,8 +42,6 @@ if TYPE_CHECKING:  # imported where used: every file-mode command loads this mod
 
 #: Below this many Services one process answers (a fork costs ~10 ms and the pickle more).
 FORK_MIN_SERVICES = 2000
-#: Analysing a Service costs about as much as 8 of its endpoints (``routing.snapshots``).
-SERVICE_WEIGHT = 8
 #: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services.
 CHILD_SHARE = 0.42
 _RUNS = 50
@@ -125,21 +123,19 @@ def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fo
     return cast(T, built)
 
 
-def service_weights(snapshot: Snapshot) -> dict[str, int]:
-    """Key -> ``SERVICE_WEIGHT`` + the Service's endpoints (over its ports)."""
-    endpoints: Mapping[str, Mapping[str, tuple[object, ...]]] = snapshot.endpoint_index
-    return {
-        key: SERVICE_WEIGHT + sum(len(eps) for eps in endpoints.get(key, {}).values())
-        for key in snapshot.services
-    }
-
-
 def analyze_forked(
     snapshot: Snapshot, *, model: CostModel = DEFAULT_COST_MODEL, processes: int | None = None
 ) -> Report:
     """``analyze(snapshot, model=model)``, over two processes when ``processes`` (by
     default :func:`processes_for`) says 2."""
-    from routing.engine.analysis import Report, ServiceTotals, analyze, key_shard, merge
+    from routing.engine.analysis import (
+        Report,
+        ServiceTotals,
+        analyze,
+        key_shard,
+        merge,
+        service_weights,
+    )
 
     if (processes_for(snapshot) if processes is None else processes) < 2:
         return analyze(snapshot, model=model)

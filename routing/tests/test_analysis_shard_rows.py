@@ -30,11 +30,10 @@ from routing.analysis_jobs import (
     shard_part,
     stored_payload,
 )
-from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
+from routing.engine.analysis import SERVICE_WEIGHT, ServiceTotals, analyze, key_shard, merge
 from routing.models import ClusterAnalysis
 from routing.selectors import simulate_answer
 from routing.snapshots import (
-    SERVICE_WEIGHT,
     service_plan,
     service_snapshot,
     services_snapshot,

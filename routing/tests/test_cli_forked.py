@@ -85,11 +85,13 @@ def test_a_failed_child_is_redone_here(monkeypatch):
 
 def test_halves_are_weighted_by_endpoints():
     snapshot = _snapshot(4, 10, 60, 1)
-    weights = forked.service_weights(snapshot)
+    from routing.engine.analysis import SERVICE_WEIGHT, service_weights
+
+    weights = service_weights(snapshot)
     assert set(weights) == set(snapshot.services)
     for key, weight in weights.items():
         endpoints = sum(len(eps) for eps in snapshot.endpoint_index.get(key, {}).values())
-        assert weight == forked.SERVICE_WEIGHT + endpoints
+        assert weight == SERVICE_WEIGHT + endpoints
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from routing.engine.types import Endpoint, Service
 from routing.engine.unproxied import not_proxied
 
 __all__ = [
+    "SERVICE_WEIGHT",
     "SOURCES",
     "EndpointShare",
     "Finding",
@@ -41,6 +42,7 @@ __all__ = [
     "analyze",
     "key_shard",
     "merge",
+    "service_weights",
     "source_stats",
 ]
 
@@ -88,6 +90,22 @@ def analyze(
     """
     with _gc_paused():
         return _analyze(snapshot, model, services, totals or ServiceTotals.of(snapshot.services))
+
+
+#: A Service's weight in the shard split beside one per endpoint: reading, building and
+#: analysing a Service costs about as much as 8 of its endpoints (measured on the
+#: generated 5,000-node cluster: ~0.23 ms per Service, ~0.03 ms per endpoint).
+SERVICE_WEIGHT = 8
+
+
+def service_weights(snapshot: Snapshot) -> dict[str, int]:
+    """Key -> ``SERVICE_WEIGHT`` + the Service's endpoints (over its ports): the cost of its
+    share of an analysis, for :func:`key_shard`'s ``weights``."""
+    endpoints = snapshot.endpoint_index
+    return {
+        key: SERVICE_WEIGHT + sum(len(eps) for eps in endpoints.get(key, {}).values())
+        for key in snapshot.services
+    }
 
 
 def key_shard(
