@@ -55,7 +55,17 @@ def worker(module_broker, django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def cluster(transactional_db, kubeconfig):
-    return cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
+    yield cluster_add_live(name="live", kubeconfig_path=str(kubeconfig), context="fake")
+    # A sync's new revision queues the analysis' shard jobs on the worker: let them finish
+    # before the database is flushed, or the flush's TRUNCATE and a shard's transaction
+    # can deadlock (seen on PostgreSQL), failing this test's teardown and the next setup.
+    wait_for(
+        lambda: not Job.objects.filter(
+            kind=Job.Kind.ANALYSIS, state__in=Job.ACTIVE_STATES
+        ).exists(),
+        timeout=120,
+        what="the analysis jobs a sync queued",
+    )
 
 
 def _done(job, timeout=30):
