@@ -50,13 +50,14 @@ def cluster_objects(*, cluster: Cluster) -> list[dict[str, Any]]:
 
 
 def written_counts(*, cluster: Cluster) -> dict[str, int] | None:
-    """Rows per kind as the import or sync that made ``cluster``'s current revision wrote
-    them (``import_summary``: it replaced every row and bumped the revision in the same
-    transaction), so no COUNT over the big tables is needed; None once any other write
-    (a watch batch) moved the revision on, or when the summary has no counts."""
-    summary = cluster.import_summary or {}
-    counts = summary.get("counts")
-    if summary.get("revision") != cluster.revision or not isinstance(counts, dict):
+    """Rows per kind at ``cluster``'s current revision without a COUNT over the big tables:
+    as the import or sync that wrote them counted them, moved on by every watch batch since
+    (``Cluster.row_counts``, written in the same transaction as the revision); None when
+    they are of another revision (a cluster stored before the counts were kept, or any
+    write that does not keep them)."""
+    kept = cluster.row_counts or {}
+    counts = kept.get("counts")
+    if kept.get("revision") != cluster.revision or not isinstance(counts, dict):
         return None
     return {str(kind): int(n) for kind, n in counts.items()}
 

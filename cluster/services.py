@@ -149,6 +149,7 @@ def cluster_replace_state(*, cluster: Cluster, objects: list[dict[str, Any]]) ->
             locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
             summary = _store(locked, plan)
     cluster.revision, cluster.import_summary = locked.revision, locked.import_summary
+    cluster.row_counts = locked.row_counts
     return summary
 
 
@@ -174,8 +175,9 @@ def _store(
         unknown_nodes=written.unknown_nodes,
     )
     cluster.import_summary = summary.to_json()
+    cluster.row_counts = {"revision": cluster.revision, "counts": dict(written.counts)}
     # Only what an import owns: connection settings edited meanwhile stay as they are.
-    cluster.save(update_fields=["revision", "import_summary", "source", "updated_at"])
+    cluster.save(update_fields=["revision", "import_summary", "row_counts", "source", "updated_at"])
     return summary
 
 

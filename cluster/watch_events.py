@@ -9,6 +9,8 @@ object is stored exactly as an imported one would be.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -48,11 +50,14 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
     """
     counts = {"applied": 0, "rejected": 0}
     applied: list[tuple[str, dict]] = []
+    rows: Counter[str] = Counter()  # rows added (+) and deleted (-) per model label
     with transaction.atomic():
         for type_, obj in events:
             try:
+                moved: Counter[str] = Counter()
                 with transaction.atomic():
-                    _apply(cluster, type_, obj)
+                    _apply(cluster, type_, obj, moved)
+                rows.update(moved)
                 counts["applied"] += 1
                 applied.append((type_, obj))
             except ObjectError as error:
@@ -66,8 +71,43 @@ def events_apply(*, cluster: Cluster, events: list[tuple[str, dict]]) -> dict[st
             # batch moved the cluster from is exactly one less.
             current = Cluster.objects.get(pk=cluster.pk)
             previous_key = (current.pk, current.revision - 1, current.state_key[2])
+            _count_rows(current, rows)
             transaction.on_commit(lambda: _advance_snapshot(current, previous_key, applied))
     return counts
+
+
+#: The kinds whose rows ``Cluster.row_counts`` keeps, by model.
+_COUNTED = {
+    Node: "Node",
+    Service: "Service",
+    EndpointSlice: "EndpointSlice",
+    Endpoint: "Endpoint",
+    Pod: "Pod",
+}
+_LABELS = {model._meta.label: kind for model, kind in _COUNTED.items()}
+
+
+def _count_rows(current: Cluster, rows: Counter[str]) -> None:
+    """Move the cluster's kept row counts on by the batch's rows (in the batch's
+    transaction, beside its revision), when they were those of the revision it started
+    from; otherwise leave them stale (pages count the rows instead)."""
+    kept = current.row_counts or {}
+    counts = kept.get("counts")
+    if kept.get("revision") != current.revision - 1 or not isinstance(counts, dict):
+        return
+    moved = dict(counts)
+    for label, delta in rows.items():
+        kind = _LABELS.get(label)
+        if kind is not None and kind in moved:
+            moved[kind] = int(moved[kind]) + delta
+    current.row_counts = {"revision": current.revision, "counts": moved}
+    Cluster.objects.filter(pk=current.pk).update(row_counts=current.row_counts)
+
+
+def _deleted(moved: Counter[str], queryset: Any) -> None:
+    """Delete ``queryset``'s rows (and what cascades), counting them in ``moved``."""
+    _, per_model = queryset.delete()
+    moved.subtract(per_model)
 
 
 def _advance_snapshot(
@@ -108,34 +148,35 @@ def _advance_snapshot(
             )
 
 
-def _apply(cluster: Cluster, type_: str, obj: dict) -> None:
+def _apply(cluster: Cluster, type_: str, obj: dict, moved: Counter[str]) -> None:
     kind = obj.get("kind")
     namespace, name, reader = identify(obj, index=0, namespaced=kind != "Node")
     deleted = type_ == "DELETED"
     if kind == "Node":
-        _node(cluster, name, None if deleted else obj, reader)
+        _node(cluster, name, None if deleted else obj, reader, moved)
     elif kind == "Service":
-        _service(cluster, namespace, name, None if deleted else obj, reader)
+        _service(cluster, namespace, name, None if deleted else obj, reader, moved)
     elif kind == "EndpointSlice":
-        _slice(cluster, namespace, name, None if deleted else obj, reader)
+        _slice(cluster, namespace, name, None if deleted else obj, reader, moved)
     elif kind == "Pod":
-        _pod(cluster, namespace, name, None if deleted else obj, reader)
+        _pod(cluster, namespace, name, None if deleted else obj, reader, moved)
     elif kind == "ConfigMap" and (namespace, name) == KUBE_PROXY_CONFIGMAP:
         fields = PROXY_DEFAULTS if deleted else parse_kube_proxy_config(obj, reader)
         KubeProxyConfig.objects.update_or_create(cluster=cluster, defaults=fields)
 
 
-def _node(cluster, name, obj, reader) -> None:
+def _node(cluster, name, obj, reader, moved) -> None:
     proxy, _ = KubeProxyConfig.objects.get_or_create(cluster=cluster, defaults=PROXY_DEFAULTS)
     overrides = dict(proxy.node_overrides)
     if obj is None:
-        Node.objects.filter(cluster=cluster, name=name).delete()
+        _deleted(moved, Node.objects.filter(cluster=cluster, name=name))
         overrides.pop(name, None)
     else:
         node, created = Node.objects.update_or_create(
             cluster=cluster, name=name, defaults=parse_node(obj, reader, name)
         )
         if created:
+            moved[Node._meta.label] += 1
             Pod.objects.filter(cluster=cluster, node_name=name, node=None).update(node=node)
         override = node_overrides(obj, reader)
         if override:
@@ -147,12 +188,12 @@ def _node(cluster, name, obj, reader) -> None:
         proxy.save(update_fields=["node_overrides"])
 
 
-def _service(cluster, namespace, name, obj, reader) -> None:
+def _service(cluster, namespace, name, obj, reader, moved) -> None:
     slices = EndpointSlice.objects.filter(cluster=cluster, namespace=namespace, service_name=name)
     if obj is None:
         Endpoint.objects.filter(slice__in=slices).update(service=None)
         slices.update(service=None, service_missing=True)
-        Service.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
+        _deleted(moved, Service.objects.filter(cluster=cluster, namespace=namespace, name=name))
         return
     service, created = Service.objects.update_or_create(
         cluster=cluster,
@@ -161,13 +202,16 @@ def _service(cluster, namespace, name, obj, reader) -> None:
         defaults=parse_service(obj, reader, namespace, name),
     )
     if created:
+        moved[Service._meta.label] += 1
         Endpoint.objects.filter(slice__in=slices).update(service=service)
         slices.update(service=service, service_missing=False)
 
 
-def _slice(cluster, namespace, name, obj, reader) -> None:
+def _slice(cluster, namespace, name, obj, reader, moved) -> None:
     if obj is None:
-        EndpointSlice.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
+        _deleted(
+            moved, EndpointSlice.objects.filter(cluster=cluster, namespace=namespace, name=name)
+        )
         return
     row, entries = parse_slice(obj, reader, namespace, name)
     service_id = (
@@ -175,21 +219,23 @@ def _slice(cluster, namespace, name, obj, reader) -> None:
         .values_list("pk", flat=True)
         .first()
     )
-    stored, _ = EndpointSlice.objects.update_or_create(
+    stored, created = EndpointSlice.objects.update_or_create(
         cluster=cluster,
         namespace=namespace,
         name=name,
         defaults={**row, "service_id": service_id, "service_missing": service_id is None},
     )
-    Endpoint.objects.filter(slice=stored).delete()
-    Endpoint.objects.bulk_create(
+    moved[EndpointSlice._meta.label] += created
+    _deleted(moved, Endpoint.objects.filter(slice=stored))
+    added = Endpoint.objects.bulk_create(
         Endpoint(cluster=cluster, slice=stored, service_id=service_id, **entry) for entry in entries
     )
+    moved[Endpoint._meta.label] += len(added)
 
 
-def _pod(cluster, namespace, name, obj, reader) -> None:
+def _pod(cluster, namespace, name, obj, reader, moved) -> None:
     if obj is None:
-        Pod.objects.filter(cluster=cluster, namespace=namespace, name=name).delete()
+        _deleted(moved, Pod.objects.filter(cluster=cluster, namespace=namespace, name=name))
         return
     fields = parse_pod(obj, reader, namespace, name)
     node_id = (
@@ -199,6 +245,7 @@ def _pod(cluster, namespace, name, obj, reader) -> None:
         if fields["node_name"]
         else None
     )
-    Pod.objects.update_or_create(
+    _, created = Pod.objects.update_or_create(
         cluster=cluster, namespace=namespace, name=name, defaults={**fields, "node_id": node_id}
     )
+    moved[Pod._meta.label] += created

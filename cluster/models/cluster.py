@@ -43,6 +43,10 @@ class Cluster(models.Model):
     import_summary = models.JSONField(
         default=dict, blank=True, help_text="Counts, skipped kinds and flags of the last load."
     )
+    #: ``{"revision": n, "counts": {kind: rows}}``: the rows per kind at revision ``n``, as
+    #: the import or sync that wrote them counted them and each watch batch since moved
+    #: them on (``cluster.selectors.written_counts``), so pages need no COUNT over the Pods.
+    row_counts = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
