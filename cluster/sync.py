@@ -25,6 +25,7 @@ from django.db import connection
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
+from cluster.dump_json import collector_paused
 from cluster.fields import ObjectError
 from cluster.kube.client import connect
 from cluster.kube.errors import KubeError
@@ -214,13 +215,16 @@ def cluster_sync(
     try:
         with cluster_sync_lock(cluster=cluster):
             progress(2, "connecting")
-            with connect(cluster=cluster) as api_client:
-                fetched = cluster_fetch(
-                    api_client=api_client, on_progress=progress, page_size=page_size
-                )
-            run.fetch_seconds = time.monotonic() - started
-            progress(70, "comparing with the stored state")
-            _store(run=run, cluster=cluster, fetched=fetched, progress=progress)
+            # The listed objects hold no cycles: collections over an ever larger heap of
+            # them would cost more than decoding them (restored however the sync ends).
+            with collector_paused():
+                with connect(cluster=cluster) as api_client:
+                    fetched = cluster_fetch(
+                        api_client=api_client, on_progress=progress, page_size=page_size
+                    )
+                run.fetch_seconds = time.monotonic() - started
+                progress(70, "comparing with the stored state")
+                _store(run=run, cluster=cluster, fetched=fetched, progress=progress)
     except (KubeError, SyncBusy, ObjectError) as error:
         run.status, run.error = SyncRun.Status.FAILED, str(error)
         run.error_transient = getattr(error, "transient", False)

@@ -98,6 +98,66 @@ def test_api_server_dying_mid_sync_leaves_the_stored_state_intact(live_cluster, 
     assert Pod.objects.filter(cluster=live_cluster, name="web-9").exists()
 
 
+def test_the_sync_pauses_the_cyclic_gc_and_restores_it_however_it_ends(
+    live_cluster, fake_api, monkeypatch
+):
+    """The listed objects are decoded and stored with the cyclic GC off (a 150,000-Pod list
+    otherwise spends most of its decoding in collections); it is on again after a sync that
+    succeeded and after one whose API server dropped the connection."""
+    import gc
+
+    import cluster.sync as sync
+
+    seen: list[bool] = []
+    fetch = sync.cluster_fetch
+    monkeypatch.setattr(
+        sync, "cluster_fetch", lambda **kw: seen.append(gc.isenabled()) or fetch(**kw)
+    )
+    assert gc.isenabled()
+    assert cluster_sync(cluster=live_cluster).status == SyncRun.Status.SUCCEEDED
+    assert seen == [False] and gc.isenabled()
+    fake_api.fail_list_after("pods", 1)
+    assert cluster_sync(cluster=live_cluster, page_size=2).status == SyncRun.Status.FAILED
+    assert seen == [False, False] and gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"items": [{"kind": "Pod", "metadata": {"name": "a\\u00e9"}}], "n": 1.5}',
+        b'{"n": 123456789012345678901234567890}',
+        b'{"n": NaN, "m": -Infinity}',
+        b'{"s": "\\ud800"}',
+        b'{"n": 1e400}',
+        b'{"a": 1, "a": 2}',
+        '{"s": "caf\\u00e9 \\u2603"}',
+    ],
+)
+def test_api_responses_decode_as_the_standard_library_reads_them(text):
+    """msgspec reads the API server's responses; whatever it refuses, the standard library
+    reads (or refuses, with its own words): the same values either way."""
+    import math
+
+    from cluster.kube.resources import decode_json
+
+    got, expected = decode_json(text), json.loads(text)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert type(got) is type(expected)
+    if "NaN" in str(text):
+        assert math.isnan(got["n"]) and got["m"] == -math.inf
+
+
+@pytest.mark.parametrize("text", [b'{"a": ', b"[1, 2,]", b'{"a": 1} {"b": 2}'])
+def test_invalid_api_responses_are_refused_in_the_standard_librarys_words(text):
+    from cluster.kube.resources import decode_json
+
+    with pytest.raises(json.JSONDecodeError) as refused:
+        decode_json(text)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    assert str(refused.value) == str(expected.value)
+
+
 def test_stopped_api_server_fails_the_sync_with_the_reason(live_cluster, fake_api):
     fake_api.stop()
     run = cluster_sync(cluster=live_cluster)
