@@ -9,8 +9,10 @@ takes a run of the sorted Service keys balanced by endpoint count
 snapshot of only those Services over the cluster's node table
 (``routing.snapshots.services_snapshot``), analyses it with the cluster's Service totals
 (``analyze(..., totals=)``: exactly the whole snapshot's rows and findings) and stores its
-part, its rows' JSON already rendered (``ShardPart``); the shard that stores the last part
-merges the parts and stores the result. Everything is idempotent and conditional:
+part, its rows' JSON already rendered (``ShardPart``: the rows in their own column, kept as
+the analysis' stored rows); the shard that stores the last part merges the rest (findings,
+summary, figures) and stores the result. Shards shrink (``shard_sizes``) so that workers
+taking them in turn finish together. Everything is idempotent and conditional:
 
 * a newer revision supersedes an analysis still queued or running: its queued shards are
   cancelled, a running shard's part is refused, its merge never lands (every write checks
@@ -32,7 +34,7 @@ import os
 import pickle
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -262,7 +264,7 @@ def _shard(job: Job, timings: dict[str, float]) -> str:
     job_progress(job=job, percent=40, message=f"shard {shard + 1}/{of}: analysing")
     started = time.perf_counter()
     report = analyze(snapshot, model=cost_model_of(inputs), services=keys, totals=plan.totals)
-    data = pickle.dumps(shard_part(report), protocol=pickle.HIGHEST_PROTOCOL)
+    columns = part_columns(shard_part(report))
     timings["analyze_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     try:
@@ -274,9 +276,7 @@ def _shard(job: Job, timings: dict[str, float]) -> str:
                 state=ClusterAnalysis.State.RUNNING
             ):
                 return "superseded by a newer revision"
-            AnalysisPart.objects.update_or_create(
-                analysis_id=pk, index=shard, defaults={"data": data}
-            )
+            AnalysisPart.objects.update_or_create(analysis_id=pk, index=shard, defaults=columns)
             done = AnalysisPart.objects.filter(analysis_id=pk).count()
             ClusterAnalysis.objects.filter(pk=pk).update(shards_done=done)
     except IntegrityError:  # the analysis was deleted (pruned) meanwhile
@@ -294,8 +294,8 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True)
 class ShardPart:
-    """One shard's share of the stored analysis (an ``AnalysisPart``, pickled), rendered
-    in the shard so the merge only joins: the report without rows (cluster figures,
+    """One shard's share of the stored analysis (an ``AnalysisPart``: ``part_columns``),
+    rendered in the shard so the merge only joins: the report without rows (cluster figures,
     cost model, notes, the shard's findings), the rows' JSON (``ServiceRow.to_json``,
     encoded by msgspec), the services table's figures, and what the summary sums over
     rows."""
@@ -321,6 +321,15 @@ def shard_part(report: Report) -> ShardPart:
         dropping=sum(1 for row in report.rows if row.worst_dropped > 0),
         ports=len(report.rows),
     )
+
+
+def part_columns(part: ShardPart) -> dict[str, Any]:
+    """``part`` as its ``AnalysisPart`` columns: its rows' JSON text in ``rows`` (kept: the
+    analysis' stored rows), the rest pickled in ``data`` (what the merge reads)."""
+    return {
+        "data": pickle.dumps(replace(part, rows_json=b"[]"), protocol=pickle.HIGHEST_PROTOCOL),
+        "rows": part.rows_json.decode(),
+    }
 
 
 def _head_fields(report: Report) -> tuple[Any, ...]:
@@ -382,22 +391,25 @@ def _merge(pk: int, timings: dict[str, float] | None = None) -> None:
     timings = {} if timings is None else timings
     started = time.perf_counter()
     blobs = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
-    # Only this project's workers write parts (see AnalysisPart).
-    parts = [pickle.loads(bytes(part.data)) for part in blobs]
+    # Only this project's workers write parts (see AnalysisPart). Their rows stay where
+    # their shards wrote them: the stored rows column is left empty, which readers take
+    # as "joined from the parts" (``routing.stored_analysis.rows_text``).
+    parts = [pickle.loads(bytes(data)) for data in blobs.values_list("data", flat=True)]
     timings["merge_read_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    payload = {k: _column(k, v) for k, v in merged_payload(parts).items()}
+    payload = {k: _column(k, v) for k, v in merged_payload(parts).items() if k != "rows"}
     timings["merge_join_s"] = round(time.perf_counter() - started, 3)
     with transaction.atomic():
         stored = ClusterAnalysis.objects.filter(pk=pk, state__in=ACTIVE).update(
             state=ClusterAnalysis.State.DONE,
             shards_done=len(parts),
             finished_at=timezone.now(),
+            rows="",
             **payload,
         )
         if not stored:
             return
-        AnalysisPart.objects.filter(analysis_id=pk).delete()
+        blobs.update(data=b"")
         analysis = ClusterAnalysis.objects.only("cluster_id").get(pk=pk)
         analysis_prune(cluster=Cluster.objects.get(pk=analysis.cluster_id))
 

@@ -43,6 +43,7 @@ from routing.snapshots import (
     snapshot_cache_clear,
     snapshot_for_cluster,
 )
+from routing.stored_analysis import rows_text
 
 pytestmark = pytest.mark.django_db
 
@@ -209,7 +210,7 @@ def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
     import pickle
 
     from routing import stored_analysis
-    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline
+    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline, part_columns
     from routing.analysis_jobs import inputs_fingerprint as fingerprint
     from routing.models import AnalysisPart
 
@@ -225,11 +226,18 @@ def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
         state=ClusterAnalysis.State.RUNNING,
     )
     for index, part in enumerate(parts):
-        data = pickle.dumps(shard_part(part), protocol=pickle.HIGHEST_PROTOCOL)
-        AnalysisPart.objects.create(analysis=merging, index=index, data=data)
+        columns = part_columns(shard_part(part))
+        assert pickle.loads(columns["data"]).rows_json == b"[]"  # the rows go apart
+        AnalysisPart.objects.create(analysis=merging, index=index, **columns)
     _merge(merging.pk)
     merged = ClusterAnalysis.objects.get(pk=merging.pk)
-    assert merged.state == ClusterAnalysis.State.DONE and isinstance(merged.rows, str)
+    assert merged.state == ClusterAnalysis.State.DONE and merged.rows == ""
+    # The parts keep their rows (the readers join them), not the rest.
+    kept = AnalysisPart.objects.filter(analysis=merging).order_by("index")
+    assert [bytes(p.data) for p in kept] == [b""] * 3
+    assert [json.loads(p.rows) for p in kept] == [
+        _as_json([row.to_json() for row in part.rows]) for part in parts
+    ]
     read = {
         "report": stored_analysis.stored_report(merged),
         "findings": stored_analysis.stored_findings(merged),
@@ -333,8 +341,8 @@ def test_shard_jobs_store_the_whole_analysis(
     expected = _as_json(stored_payload(whole))
     for column in ("report", "figures"):
         assert getattr(stored, column) == expected[column], column
-    for column in ("findings", "rows"):  # JSON text
-        assert json.loads(getattr(stored, column)) == expected[column], column
+    assert json.loads(stored.findings) == expected["findings"]  # JSON text
+    assert stored.rows == "" and json.loads(rows_text(stored.pk)) == expected["rows"]
 
 
 def test_many_keys_are_read_by_their_text_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
