@@ -1,6 +1,6 @@
 """Stored-analysis benchmark (issue 13): the cluster-wide analysis as Celery jobs per revision.
 
-    .venv/bin/python bench/bench_analysis_jobs.py [--nodes 5000] [--shards 4] [--rounds 2]
+    .venv/bin/python bench/bench_analysis_jobs.py [--nodes 5000] [--shards N] [--rounds 2]
         [--database-url postgres://postgres@127.0.0.1:5432/rs_bench_analysis] [--runs 15]
         [--one-session]
 
@@ -67,13 +67,14 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup(database_url: str, broker_url: str, shards: int) -> None:
+def setup(database_url: str, broker_url: str, shards: int | None) -> None:
     os.environ.update(
         DATABASE_URL=database_url,
         REDIS_URL=broker_url,
         DJANGO_SETTINGS_MODULE="config.settings.test",
-        ROUTESCOPE_ANALYSIS_SHARDS=str(shards),
     )
+    if shards is not None:  # else the setting's default
+        os.environ["ROUTESCOPE_ANALYSIS_SHARDS"] = str(shards)
     import django
 
     django.setup()
@@ -112,18 +113,25 @@ def wait_stored(cluster, revision: int, timeout: float = 600):
     from routing.models import ClusterAnalysis
 
     deadline = time.monotonic() + timeout
+    # Polled by its state only: reading the stored row (~17 MB of columns) on every poll
+    # made the bench see the result ~0.1 s late.
+    small = ("pk", "state", "error", "revision", "created_at", "started_at", "finished_at")
     while time.monotonic() < deadline:
-        found = ClusterAnalysis.objects.filter(
-            cluster=cluster, revision=revision, state="done"
-        ).first()
+        found = (
+            ClusterAnalysis.objects.filter(cluster=cluster, revision=revision, state="done")
+            .only(*small)
+            .first()
+        )
         if found is not None:
             return found
-        failed = ClusterAnalysis.objects.filter(
-            cluster=cluster, revision=revision, state="failed"
-        ).first()
+        failed = (
+            ClusterAnalysis.objects.filter(cluster=cluster, revision=revision, state="failed")
+            .only(*small)
+            .first()
+        )
         if failed is not None:
             raise SystemExit(f"analysis failed: {failed.error}")
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise SystemExit(f"analysis of revision {revision} not stored within {timeout:.0f} s")
 
 
@@ -154,6 +162,58 @@ def shard_figures(analysis) -> dict[str, float]:
     return {"compute_s": (analysis.finished_at - first).total_seconds(), **steps}
 
 
+def postgres_cpu() -> float | None:
+    """CPU seconds the local PostgreSQL server's processes used so far (Linux): every live
+    ``postgres`` process's user + system time, plus the postmaster's reaped children's
+    (ended backends: the workers' connections). None when not readable."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    found = False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name != "postgres":
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found = True
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if _name(fields[1]) != "postgres":  # the postmaster: its reaped backends' time
+            total += (int(fields[13]) + int(fields[14])) / tick  # cutime, cstime
+    return total if found else None
+
+
+def _name(pid: str) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.index("(") + 1 : stat.rindex(")")]
+
+
+def timeline(analysis, clock: float) -> list[str]:
+    """One line per shard job of ``analysis``: its worker process, when it started and
+    finished (seconds after ``clock``, the revision's time) and its step times."""
+    from jobs.models import Job
+
+    jobs = Job.objects.filter(kind="analysis", params__analysis=analysis.pk).order_by("id")
+    lines = [f"    requested {analysis.created_at.timestamp() - clock:.3f}"]
+    for job in jobs:
+        started = job.started_at.timestamp() - clock if job.started_at else float("nan")
+        finished = job.finished_at.timestamp() - clock if job.finished_at else float("nan")
+        steps = " ".join(f"{k.removesuffix('_s')} {v}" for k, v in job.result.items() if k != "pid")
+        lines.append(
+            f"    shard {job.params['shard']:>2} pid {job.result.get('pid', '?')}: "
+            f"{started:.3f} -> {finished:.3f}  {steps}"
+        )
+    lines.append(f"    stored {analysis.finished_at.timestamp() - clock:.3f}")
+    return lines
+
+
 def timed_get(client, url: str, query: dict | None = None) -> tuple[float, Any]:
     started = time.perf_counter()
     response = client.get(url, query or {})
@@ -165,10 +225,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--nodes", type=int, default=5000)
-    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--shards", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--database-url", default=DEFAULT_DB)
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="step 3: print each shard job's worker, start, end and steps",
+    )
     parser.add_argument(
         "--one-session",
         action="store_true",
@@ -286,17 +351,20 @@ def main() -> int:
         snapshot_for_cluster(cluster=cluster)
         print(
             f"\n{'workers':<9}{'revision -> stored s':>22}{'requested s':>13}{'compute s':>11}"
-            f"{'snapshot s':>12}{'analyse s':>11}{'merge s':>9}{'CPU s':>7}"
-            "  (steps summed over shards)"
+            f"{'snapshot s':>12}{'analyse s':>11}{'merge s':>9}{'CPU s':>7}{'PG CPU s':>10}"
+            "  (steps summed over shards; PG: the server's processes)"
         )
         results: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
         for round_ in range(args.rounds):
             for count in (1, 2):
                 workers = start_workers(redis.url, args.database_url, count)
+                server = postgres_cpu()
                 started, clock = time.perf_counter(), time.time()
                 revision = new_revision(cluster, objects, f"r{round_}-{count}")
                 analysis = wait_stored(cluster, revision)
                 wall = time.perf_counter() - started
+                after = postgres_cpu()
+                server = after - server if after is not None and server is not None else None
                 steps = shard_figures(analysis)
                 results[count].append((wall, steps["compute_s"]))
                 # When the watch's idle signal requested the analysis (its batch, the
@@ -306,7 +374,10 @@ def main() -> int:
                     f"{count:<9}{wall:>22.1f}{requested:>13.1f}{steps['compute_s']:>11.1f}"
                     f"{steps['snapshot_s']:>12.1f}{steps['analyze_s']:>11.1f}"
                     f"{steps['merge_s']:>9.1f}{steps['cpu_s']:>7.1f}"
+                    f"{'?' if server is None else f'{server:.1f}':>10}"
                 )
+                if args.timeline:
+                    print("\n".join(timeline(analysis, clock)))
                 stop(workers)
                 workers = []
         best = {n: min(r[0] for r in rows) for n, rows in results.items()}

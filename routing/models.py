@@ -146,7 +146,10 @@ class ClusterAnalysis(models.Model):
     ``findings`` and ``rows`` (~4 and ~13 MB for 10,000 Services) are JSON *text*, only
     ever read whole (``routing.stored_analysis`` decodes them): storing them as ``jsonb``
     made PostgreSQL parse them in the merge's serial end (~0.6 s at rest); as text they
-    are copied and compressed (lz4 where the server has it: migration 0006).
+    are copied and compressed (lz4 where the server has it: migration 0006). An analysis
+    merged from shards leaves ``rows`` empty (``""``): its rows stay in its parts, each
+    written by its own shard, and readers join them in shard order
+    (``routing.stored_analysis.rows_text``), so the merge neither reads nor writes them.
     """
 
     class State(models.TextChoices):
@@ -196,8 +199,10 @@ class ClusterAnalysis(models.Model):
 
 
 class AnalysisPart(models.Model):
-    """One shard's report (pickled ``routing.engine.analysis.Report`` without per-endpoint
-    shares), kept until the last shard merges the parts into the ``ClusterAnalysis``.
+    """One shard's share of a ``ClusterAnalysis``: ``data``, the rest of its part (a pickled
+    ``routing.analysis_jobs.ShardPart`` without rows: its findings, figures and sums),
+    until the last shard merges the parts (then emptied), and ``rows``, its rows' API
+    JSON (an array), kept with the analysis: they are its stored rows, in shard order.
 
     Only this project's workers write it (as the snapshot pickles of ``routing.cache``).
     """
@@ -205,6 +210,7 @@ class AnalysisPart(models.Model):
     analysis = models.ForeignKey(ClusterAnalysis, on_delete=models.CASCADE, related_name="parts")
     index = models.PositiveIntegerField()
     data = models.BinaryField()
+    rows = models.TextField(default="[]", blank=True, help_text="JSON text (a list).")
 
     class Meta:
         ordering = ["analysis", "index"]

@@ -27,7 +27,7 @@ from routing.analysis_jobs import (
     analysis_watch,
     inputs_fingerprint,
 )
-from routing.models import ClusterAnalysis
+from routing.models import AnalysisPart, ClusterAnalysis
 
 _decode = msgspec.json.Decoder().decode
 
@@ -153,7 +153,10 @@ class _Columns:
             if key in self._values:
                 self._values.move_to_end(key)
                 return self._values[key]
-        value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
+        if column == "rows":
+            value = rows_text(analysis.pk)
+        else:
+            value = ClusterAnalysis.objects.values_list(column, flat=True).get(pk=analysis.pk)
         if column in TEXT_COLUMNS:  # JSON text, not a JSON column
             value = _decode(value)
         if derive is not None:
@@ -174,6 +177,18 @@ class _Columns:
                 del self._values[key]
             else:
                 kept[large].add(analysis)
+
+
+def rows_text(pk: int) -> str:
+    """The stored rows of analysis ``pk``, as JSON text: its ``rows`` column, or, when the
+    merge left it empty, its shards' row arrays (``AnalysisPart.rows``) joined in shard
+    order."""
+    text = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=pk)
+    if text:
+        return text
+    parts = AnalysisPart.objects.filter(analysis_id=pk).order_by("index")
+    arrays = [rows[1:-1] for rows in parts.values_list("rows", flat=True) if len(rows) > 2]
+    return "[" + ",".join(arrays) + "]"
 
 
 def analysis_columns_keep() -> int:
@@ -209,8 +224,7 @@ def stored_costs(analysis: ClusterAnalysis) -> dict[str, float]:
     def derive(figures: dict[str, list[Any]]) -> dict[str, float]:
         if all(len(values) > FIGURE_COST for values in figures.values()):
             return {service: values[FIGURE_COST] for service, values in figures.items()}
-        rows = ClusterAnalysis.objects.values_list("rows", flat=True).get(pk=analysis.pk)
-        return _costs(_decode(rows))
+        return _costs(_decode(rows_text(analysis.pk)))
 
     return _columns.get(analysis, "figures", derive, "costs")
 

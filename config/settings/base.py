@@ -255,7 +255,7 @@ ROUTESCOPE_JOB_LOST_SECONDS = env.float("JOB_LOST_SECONDS", default=30.0)
 ROUTESCOPE_JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # The stored cluster-wide analysis of a new revision is split into this many shards of
 # Services (one Celery task each; routing/analysis_jobs.py).
-ROUTESCOPE_ANALYSIS_SHARDS = env.int("ROUTESCOPE_ANALYSIS_SHARDS", default=4)
+ROUTESCOPE_ANALYSIS_SHARDS = env.int("ROUTESCOPE_ANALYSIS_SHARDS", default=6)
 # Where add_cluster looks without --kubeconfig, as kubectl does: KUBECONFIG (a list, merged),
 # else ~/.kube/config.
 ROUTESCOPE_KUBECONFIG_DEFAULT = env.str("KUBECONFIG", default="~/.kube/config")

@@ -37,6 +37,7 @@ from routing.analysis_jobs import analysis_inputs, inputs_fingerprint
 from routing.engine.analysis import analyze
 from routing.models import AnalysisPart, ClusterAnalysis
 from routing.snapshots import snapshot_cache_clear, snapshot_for_cluster
+from routing.stored_analysis import rows_text
 
 # One xdist worker runs the module (pytest-xdist, --dist loadgroup): the BIG objects are
 # generated once (module fixture) and the mid-flight tests do not compete with each other.
@@ -131,11 +132,13 @@ def test_a_revision_is_analysed_by_workers_stored_and_shown(
     jobs = list(_shard_jobs(stored))
     assert [j.params["shard"] for j in jobs] == list(range(SHARDS))
     assert {j.state for j in jobs} == {Job.State.SUCCEEDED}
-    assert not AnalysisPart.objects.filter(analysis=stored).exists()  # merged, then dropped
+    # Merged: each part keeps only its rows (the stored rows, joined by the readers).
+    parts = AnalysisPart.objects.filter(analysis=stored).order_by("index")
+    assert [bytes(p.data) for p in parts] == [b""] * SHARDS and stored.rows == ""
 
     # The merged shards are exactly the whole analysis of the revision.
     whole = analyze(snapshot_for_cluster(cluster=demo)).to_json(endpoints=False)
-    assert json.loads(stored.rows) == whole["services"]  # JSON text, as the merge wrote it
+    assert json.loads(rows_text(stored.pk)) == whole["services"]  # the shards' JSON text
     assert stored.report["summary"] == whole["summary"]
     assert json.loads(stored.findings) == whole["findings"]
     assert stored.report["top_findings"] == whole["findings"][: len(stored.report["top_findings"])]

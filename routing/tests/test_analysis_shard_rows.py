@@ -28,18 +28,22 @@ from routing.analysis_jobs import (
     analysis_request,
     merged_payload,
     shard_part,
+    shard_sizes,
     stored_payload,
 )
-from routing.engine.analysis import SERVICE_WEIGHT, ServiceTotals, analyze, key_shard, merge
+from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
 from routing.models import ClusterAnalysis
 from routing.selectors import simulate_answer
 from routing.snapshots import (
+    PLAN_SERVICE_WEIGHT,
+    raw_decode,
     service_plan,
     service_snapshot,
     services_snapshot,
     snapshot_cache_clear,
     snapshot_for_cluster,
 )
+from routing.stored_analysis import rows_text
 
 pytestmark = pytest.mark.django_db
 
@@ -148,11 +152,15 @@ def _cluster(seed: int, nodes: int, services: int, *, edge: bool = True) -> Clus
     return Cluster.objects.get(name=name)
 
 
-def _shards(cluster: Cluster, of: int, *, weighted: bool = True) -> list[Any]:
+def _shards(
+    cluster: Cluster, of: int, *, weighted: bool = True, sizes: list[float] | None = None
+) -> list[Any]:
     plan = service_plan(cluster=cluster)
     reports = []
     for shard in range(of):
-        keys = key_shard(plan.keys, shard, of, weights=plan.weights if weighted else None)
+        keys = key_shard(
+            plan.keys, shard, of, weights=plan.weights if weighted else None, sizes=sizes
+        )
         snapshot = services_snapshot(cluster=cluster, keys=keys)
         assert set(snapshot.services) <= set(keys)
         reports.append(analyze(snapshot, services=keys, totals=plan.totals))
@@ -190,8 +198,9 @@ def test_shards_from_rows_merge_into_the_whole_analysis(
     payload = merged_payload([shard_part(part) for part in parts])
     stored = {column: json.loads(text) for column, text in payload.items()}
     assert stored == _as_json(stored_payload(whole))
-    # Even shards (by Service count) merge the same.
+    # Even shards (by Service count) merge the same, and so do shrinking ones (the jobs').
     assert merge(_shards(cluster, of, weighted=False)).to_json() == whole.to_json()
+    assert merge(_shards(cluster, of, sizes=shard_sizes(of))).to_json() == whole.to_json()
 
 
 def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
@@ -201,7 +210,7 @@ def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
     import pickle
 
     from routing import stored_analysis
-    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline
+    from routing.analysis_jobs import _merge, analysis_inputs, analysis_store_inline, part_columns
     from routing.analysis_jobs import inputs_fingerprint as fingerprint
     from routing.models import AnalysisPart
 
@@ -217,11 +226,18 @@ def test_stored_columns_read_back_equal_whatever_path_stored_them() -> None:
         state=ClusterAnalysis.State.RUNNING,
     )
     for index, part in enumerate(parts):
-        data = pickle.dumps(shard_part(part), protocol=pickle.HIGHEST_PROTOCOL)
-        AnalysisPart.objects.create(analysis=merging, index=index, data=data)
+        columns = part_columns(shard_part(part))
+        assert pickle.loads(columns["data"]).rows_json == b"[]"  # the rows go apart
+        AnalysisPart.objects.create(analysis=merging, index=index, **columns)
     _merge(merging.pk)
     merged = ClusterAnalysis.objects.get(pk=merging.pk)
-    assert merged.state == ClusterAnalysis.State.DONE and isinstance(merged.rows, str)
+    assert merged.state == ClusterAnalysis.State.DONE and merged.rows == ""
+    # The parts keep their rows (the readers join them), not the rest.
+    kept = AnalysisPart.objects.filter(analysis=merging).order_by("index")
+    assert [bytes(p.data) for p in kept] == [b""] * 3
+    assert [json.loads(p.rows) for p in kept] == [
+        _as_json([row.to_json() for row in part.rows]) for part in parts
+    ]
     read = {
         "report": stored_analysis.stored_report(merged),
         "findings": stored_analysis.stored_findings(merged),
@@ -290,20 +306,43 @@ def test_one_service_path_keeps_unserved_slice_ports_for_the_health_check() -> N
     )
 
 
-def test_shard_jobs_store_the_whole_analysis(django_capture_on_commit_callbacks: Any) -> None:
-    """The shard jobs (run inline: eager tasks) store what the whole report gives."""
+def test_shard_jobs_store_the_whole_analysis(
+    django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shard jobs (run inline: eager tasks) store what the whole report gives; each
+    reads its rows with the cyclic GC paused (restored after), in the shrinking sizes the
+    request recorded."""
+    import gc
+
+    import routing.analysis_jobs as analysis_jobs
+    from jobs.models import Job
+
     snapshot_cache_clear()
     cluster = _cluster(11, 8, 10)
     whole = analyze(snapshot_for_cluster(cluster=cluster))
+    read: list[tuple[int, bool]] = []
+
+    def noted(*, cluster: Cluster, keys: list[str]) -> Any:
+        read.append((len(keys), gc.isenabled()))
+        return services_snapshot(cluster=cluster, keys=keys)
+
+    monkeypatch.setattr(analysis_jobs, "services_snapshot", noted)
+    assert gc.isenabled()
     with django_capture_on_commit_callbacks(execute=True):
         analysis = analysis_request(cluster=cluster, shards=3)
+    assert gc.isenabled()
+    assert [enabled for _, enabled in read] == [False, False, False]
+    assert sum(count for count, _ in read) == len(service_plan(cluster=cluster).keys)
+    params = [job.params for job in Job.objects.filter(kind="analysis").order_by("pk")]
+    assert [p["sizes"] for p in params] == [shard_sizes(3)] * 3
+    assert shard_sizes(3) == [1.0, 0.7, 0.49]
     stored = ClusterAnalysis.objects.get(pk=analysis.pk)
     assert stored.state == ClusterAnalysis.State.DONE and stored.shards_done == 3
     expected = _as_json(stored_payload(whole))
     for column in ("report", "figures"):
         assert getattr(stored, column) == expected[column], column
-    for column in ("findings", "rows"):  # JSON text
-        assert json.loads(getattr(stored, column)) == expected[column], column
+    assert json.loads(stored.findings) == expected["findings"]  # JSON text
+    assert stored.rows == "" and json.loads(rows_text(stored.pk)) == expected["rows"]
 
 
 def test_many_keys_are_read_by_their_text_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -467,10 +506,35 @@ def test_the_plan_is_read_once_per_state(django_assert_num_queries: Any) -> None
     again = Cluster.objects.get(pk=cluster.pk)
     with django_assert_num_queries(0):
         assert service_plan(cluster=again) is plan
-    # Weights: SERVICE_WEIGHT per Service plus one per endpoint of its slices.
-    expected = dict.fromkeys(plan.keys, SERVICE_WEIGHT)
+    # Weights: PLAN_SERVICE_WEIGHT per Service plus one per endpoint of its slices.
+    expected = dict.fromkeys(plan.keys, PLAN_SERVICE_WEIGHT)
     for namespace, service, raw in EndpointSlice.objects.filter(cluster=cluster).values_list(
         "namespace", "service_name", "raw"
     ):
         expected[f"{namespace}/{service}"] += len(raw.get("endpoints") or ())
-    assert plan.weights == expected and max(expected.values()) > SERVICE_WEIGHT
+    assert plan.weights == expected and max(expected.values()) > PLAN_SERVICE_WEIGHT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"kind":"Service","metadata":{"name":"a","labels":{"x":"1","x":"2"}}}',
+        '{"n":123456789012345678901234567890,"m":-9223372036854775809,"f":1.0000000000000001}',
+        '{"e":1e400,"g":-1e400}',
+        '{"nan":NaN,"inf":Infinity}',
+        '{"lone":"\\ud800","pair":"\\ud83d\\ude00","nul":"\\u0000","u":"\u00e9\u4e2d"}',
+        '[0.1,-0.0,5e-324,1.7976931348623157e308,{"deep":[[[[]]]]}]',
+        "not json at all",
+        '{"a": 1',
+    ],
+)
+def test_raw_columns_decode_as_django_reads_them(text: str) -> None:
+    """``raw_decode`` (msgspec, then json where msgspec refuses) gives what the JSONField
+    gives: ``json.loads``, or the text itself when it is no JSON."""
+    try:
+        expected: Any = json.loads(text)
+    except json.JSONDecodeError:
+        expected = text
+    got = raw_decode(text)
+    assert repr(got) == repr(expected)  # NaN != NaN, but their reprs agree
+    assert type(got) is type(expected)

@@ -9,9 +9,11 @@ host or are hinted by its endpoints (see ``ports``). The result equals averaging
 from __future__ import annotations
 
 import gc
+from bisect import bisect_right
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import accumulate
 
 from routing.engine.analysis.findings import findings_for, rank
 from routing.engine.analysis.model import SOURCES, PortAnalysis, SourceAggregate
@@ -109,7 +111,12 @@ def service_weights(snapshot: Snapshot) -> dict[str, int]:
 
 
 def key_shard(
-    keys: Collection[str], shard: int, of: int, *, weights: Mapping[str, float] | None = None
+    keys: Collection[str],
+    shard: int,
+    of: int,
+    *,
+    weights: Mapping[str, float] | None = None,
+    sizes: Sequence[float] | None = None,
 ) -> list[str]:
     """Keys of shard ``shard`` (0-based) of ``of``: contiguous runs of the sorted ``keys``,
     so merging the shards in order keeps the report's row order.
@@ -117,20 +124,31 @@ def key_shard(
     Without ``weights`` every shard gets the same number of keys (give or take one). With
     ``weights`` (key -> cost; a missing key weighs 1) the runs are cut where the running
     total crosses each ``of``-th of the whole, a key going to the shard holding its
-    weight's midpoint: shards of about equal cost, some possibly empty."""
+    weight's midpoint: shards of about equal cost, some possibly empty. ``sizes`` (one
+    positive number per shard) makes shard ``i`` about ``sizes[i] / sum(sizes)`` of the
+    whole instead of an ``of``-th (of the weight, or of the keys without ``weights``)."""
     if not 0 <= shard < of:
         raise ValueError(f"shard {shard} is not in 0..{of - 1}")
+    if sizes is not None and (len(sizes) != of or min(sizes) <= 0):
+        raise ValueError(f"sizes must be {of} positive numbers")
     ordered = sorted(keys)
-    if weights is None:
+    if weights is None and sizes is None:
         return ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
-    costs = [max(0.0, float(weights.get(key, 1.0))) for key in ordered]
+    costs = [1.0 if weights is None else max(0.0, float(weights.get(key, 1.0))) for key in ordered]
     total = sum(costs)
     if total <= 0:
-        return key_shard(ordered, shard, of)
+        return key_shard(ordered, shard, of, sizes=sizes)
+    # With ``sizes``: each shard's upper bound, as a share of the whole.
+    bounds = None if sizes is None else list(accumulate(size / sum(sizes) for size in sizes))
     out: list[str] = []
     before = 0.0
     for key, cost in zip(ordered, costs, strict=True):
-        if min(of - 1, int((before + cost / 2) * of / total)) == shard:
+        middle = before + cost / 2
+        if bounds is None:
+            index = int(middle * of / total)
+        else:
+            index = bisect_right(bounds, middle / total)
+        if min(of - 1, index) == shard:
             out.append(key)
         before += cost
     return out

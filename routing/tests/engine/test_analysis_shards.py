@@ -62,3 +62,24 @@ def test_random_clusters_shards_merged_equal_the_whole(cluster, of) -> None:
         [analyze(snapshot, services=key_shard(snapshot.services, i, of)) for i in range(of)]
     )
     assert merged.to_json(endpoints=True) == whole.to_json(endpoints=True)
+
+
+def test_sized_shards_cover_every_key_once_in_their_shares() -> None:
+    keys = [f"ns/s{i:03}" for i in range(100)]
+    sizes = [1.0, 0.7, 0.49, 0.343, 0.2401, 0.16807]
+    for weights in (None, dict.fromkeys(keys, 3)):
+        shards = [key_shard(keys, i, 6, weights=weights, sizes=sizes) for i in range(6)]
+        assert [k for shard in shards for k in shard] == keys  # contiguous runs, in order
+        assert [len(shard) for shard in shards] == [34, 24, 16, 12, 8, 6]
+    # A heavy key takes the share it falls in; the shares after it stay as sized.
+    heavy = dict.fromkeys(keys, 1) | {"ns/s000": 60}
+    shards = [key_shard(keys, i, 3, weights=heavy, sizes=[2, 1, 1]) for i in range(3)]
+    assert shards[0][0] == "ns/s000" and [k for s in shards for k in s] == keys
+    assert [len(shard) for shard in shards] == [20, 40, 40]
+    # Equal sizes cut as no sizes do.
+    assert [key_shard(keys, i, 4, weights=heavy, sizes=[5, 5, 5, 5]) for i in range(4)] == [
+        key_shard(keys, i, 4, weights=heavy) for i in range(4)
+    ]
+    for bad in ([1.0, 1.0], [1.0, 0.0, 1.0], [1.0, -1.0, 1.0]):
+        with pytest.raises(ValueError):
+            key_shard(keys, 0, 3, sizes=bad)
