@@ -2,21 +2,19 @@
 
 Responses are read raw (``_preload_content=False``) and parsed as plain JSON: we store the
 objects in kubectl form anyway, and building 150,000 pydantic models only to turn them back
-into dicts would dominate a large sync. The JSON is decoded by msgspec (C; the standard
-library only for what msgspec refuses, so its acceptance and wording stay the rule). Every
+into dicts would dominate a large sync. The JSON is decoded by msgspec
+(``cluster.fastjson.loads``: the standard library's acceptance and wording). Every
 call carries an explicit ``_request_timeout``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
 from kubernetes import client as k8s
 
+from cluster.fastjson import loads
 from cluster.kube.client import FIELD_MANAGER, request_timeout
 from cluster.kube.errors import KubeError, KubeGone, translate
 
@@ -52,22 +50,9 @@ CONFIGMAPS = Resource("configmaps", "ConfigMap", "v1", k8s.CoreV1Api, "list_name
 KUBE_PROXY_CONFIGMAP = ("kube-system", "kube-proxy")
 
 
-_decode = msgspec.json.Decoder().decode
-
-
-def decode_json(data: bytes | str) -> Any:
-    """``json.loads(data)``, by msgspec when it can (several times faster on a list page
-    of 500 Pods); what it refuses (NaN, a lone surrogate escape, a number out of range,
-    invalid JSON) is read by the standard library, which accepts or words the refusal."""
-    try:
-        return _decode(data)
-    except msgspec.MsgspecError:
-        return json.loads(data)
-
-
 def _read_json(response) -> dict:
     try:
-        return decode_json(response.data)
+        return loads(response.data)
     finally:
         response.release_conn()
 
@@ -232,7 +217,7 @@ def watch_objects(
         for line in _lines(response):
             if not line.strip():
                 continue
-            event = decode_json(line)
+            event = loads(line)
             obj = event.get("object") or {}
             if event.get("type") == "ERROR":
                 code = int(obj.get("code") or 0)

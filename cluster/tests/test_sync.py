@@ -138,7 +138,7 @@ def test_api_responses_decode_as_the_standard_library_reads_them(text):
     reads (or refuses, with its own words): the same values either way."""
     import math
 
-    from cluster.kube.resources import decode_json
+    from cluster.fastjson import loads as decode_json
 
     got, expected = decode_json(text), json.loads(text)
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
@@ -149,7 +149,7 @@ def test_api_responses_decode_as_the_standard_library_reads_them(text):
 
 @pytest.mark.parametrize("text", [b'{"a": ', b"[1, 2,]", b'{"a": 1} {"b": 2}'])
 def test_invalid_api_responses_are_refused_in_the_standard_librarys_words(text):
-    from cluster.kube.resources import decode_json
+    from cluster.fastjson import loads as decode_json
 
     with pytest.raises(json.JSONDecodeError) as refused:
         decode_json(text)
