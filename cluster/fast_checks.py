@@ -342,6 +342,19 @@ def named_pod_checks_out(obj: dict[str, Any]) -> tuple[str, str] | None:
     return meta.namespace or "default", meta.name
 
 
+_named_pod_from_json = msgspec.json.Decoder(_NamedPod).decode
+
+
+def named_pod_text_checks_out(text: bytes | memoryview) -> bool:
+    """True when :func:`named_pod_checks_out` accepts the Pod whose JSON text is ``text``,
+    decoded straight into the shape (no dicts: about half the work)."""
+    try:
+        meta = _named_pod_from_json(text).metadata
+    except msgspec.DecodeError:  # a ValidationError, or text that is no JSON
+        return False
+    return _names_check_out(meta) and _annotations_fit(meta)
+
+
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:
     """``obj`` as its shape when ``parse_pod`` accepts it (None: ask it). ``cluster.rows``
     builds the Pod's row from the shape's fields."""

@@ -24,6 +24,7 @@ from cluster import fast_checks
 from cluster.fast_checks import (
     identity_checks_out,
     named_pod_checks_out,
+    named_pod_text_checks_out,
     pod_checks_out,
     slice_checks_out,
 )
@@ -348,6 +349,7 @@ def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
         if both is not None and not pod_checks_out(obj):
             both = None
         assert named_pod_checks_out(obj) == both, json.dumps(obj)
+        assert named_pod_text_checks_out(json.dumps(obj).encode()) == (both is not None)
         said[both is not None] += 1
     assert said[True] > 100 and said[False] > 100, said
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
-from cluster.plan import KNOWN, check_object, check_objects
+from cluster.plan import KNOWN, check_object, check_objects, pod_text_checks_out
 from routing.cli.forked import FORK_MIN_OBJECTS, built_while_checked, may_fork
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.scenario import apply_scenario
@@ -78,6 +78,9 @@ class _Settle:
         check_object(obj, index, self.limits)
         if _known(obj):
             self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
+
+    #: A v1 Pod's text that ``check_object`` passes (read by the child checking them).
+    accepts_pod_text = staticmethod(pod_text_checks_out)
 
     def record(self, obj: dict[str, Any], index: int) -> None:
         if _known(obj):
