@@ -10,7 +10,7 @@ refusal comes back pickled and wins, as it would have in order.
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
 than :data:`FORK_MIN_SERVICES` Services and more than one CPU, one ``os.fork`` child
 analyses the last runs of the sorted Services (the Celery shards' split,
-``key_shard(weights=)``, weight = ``service_weights``: ``SERVICE_WEIGHT`` + endpoints;
+``key_shards(weights=)``, weight = ``service_weights``: ``SERVICE_WEIGHT`` + endpoints;
 ``CHILD_SHARE`` of the weight) while this process analyses the others, both against
 the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
 touched by collections); the child's
@@ -132,7 +132,7 @@ def analyze_forked(
         Report,
         ServiceTotals,
         analyze,
-        key_shard,
+        key_shards,
         merge,
         service_weights,
     )
@@ -141,7 +141,7 @@ def analyze_forked(
         return analyze(snapshot, model=model)
     weights = service_weights(snapshot)
     # The child's part is the smaller: pickling its report costs it about a third more.
-    runs = [key_shard(weights, shard, _RUNS, weights=weights) for shard in range(_RUNS)]
+    runs = key_shards(weights, _RUNS, weights=weights)
     cut = _RUNS - round(_RUNS * CHILD_SHARE)
     mine = [key for run in runs[:cut] for key in run]
     theirs = [key for run in runs[cut:] for key in run]

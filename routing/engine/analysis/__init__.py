@@ -41,6 +41,7 @@ __all__ = [
     "SourceStats",
     "analyze",
     "key_shard",
+    "key_shards",
     "merge",
     "service_weights",
     "source_stats",
@@ -120,20 +121,30 @@ def key_shard(
     weight's midpoint: shards of about equal cost, some possibly empty."""
     if not 0 <= shard < of:
         raise ValueError(f"shard {shard} is not in 0..{of - 1}")
+    return key_shards(keys, of, weights=weights)[shard]
+
+
+def key_shards(
+    keys: Collection[str], of: int, *, weights: Mapping[str, float] | None = None
+) -> list[list[str]]:
+    """Every shard of :func:`key_shard`, in order, from one sort of ``keys``."""
+    if of < 1:
+        raise ValueError(f"{of} shards: at least one is needed")
     ordered = sorted(keys)
-    if weights is None:
-        return ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
-    costs = [max(0.0, float(weights.get(key, 1.0))) for key in ordered]
-    total = sum(costs)
-    if total <= 0:
-        return key_shard(ordered, shard, of)
-    out: list[str] = []
-    before = 0.0
-    for key, cost in zip(ordered, costs, strict=True):
-        if min(of - 1, int((before + cost / 2) * of / total)) == shard:
-            out.append(key)
-        before += cost
-    return out
+    if weights is not None:
+        costs = [max(0.0, float(weights.get(key, 1.0))) for key in ordered]
+        total = sum(costs)
+        if total > 0:
+            out: list[list[str]] = [[] for _ in range(of)]
+            before = 0.0
+            for key, cost in zip(ordered, costs, strict=True):
+                out[min(of - 1, int((before + cost / 2) * of / total))].append(key)
+                before += cost
+            return out
+    return [
+        ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
+        for shard in range(of)
+    ]
 
 
 def merge(parts: Sequence[Report]) -> Report:
