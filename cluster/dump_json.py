@@ -333,8 +333,9 @@ class _Aside:
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
     settled (its own notes stay in the child); its ``accepts_pod_text(text)``, if any, says
-    when ``settle`` passes a Pod read off its text alone. The child holds one Pod at a time and
-    answers its first bounds refusal (if any) and the Pods ``settle`` refused before it.
+    when ``text`` is a v1 Pod ``settle`` passes, read off its text alone. The child holds
+    one Pod at a time and answers its first bounds refusal (if any) and the Pods ``settle``
+    refused before it.
     Refusals come out as one process reading in order gives them: the earliest of this
     process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
     (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
@@ -371,11 +372,11 @@ class _Aside:
             refused: list[int] = []  # settle's refusals, by index
             for index, raw in enumerate(raws):
                 view = memoryview(raw)
-                if not _pod_text(view):
+                # A Pod the caller's check passes, read off its text (no dicts to build),
+                # and within the bounds by its text (a Pod: a mapping with a kind).
+                if accepts is not None and accepts(view) and not _needs_walk(view, limits):
                     continue
-                # Within the bounds by its text (a Pod: a mapping with a kind), and passed
-                # by the caller's check read off the text: no dicts to build.
-                if accepts is not None and not _needs_walk(view, limits) and accepts(view):
+                if not _pod_text(view):
                     continue
                 element = _decode_json(view)
                 try:

@@ -209,8 +209,8 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
 
 
 def pod_text_checks_out(text: bytes | memoryview) -> bool:
-    """True when ``check_object`` passes the v1 Pod whose JSON text is ``text`` without a
-    word (False: ask it, with the decoded object)."""
+    """True when ``text`` is a v1 Pod's JSON text that ``check_object`` passes without a
+    word (False: another kind, or ask ``check_object`` with the decoded object)."""
     return named_pod_text_checks_out(text)
 
 
