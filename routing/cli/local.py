@@ -123,13 +123,14 @@ def load_snapshot(
 ) -> Snapshot:
     """A dump file as an engine snapshot, refused as :func:`read_dump` refuses it. For a
     large dump the whole check runs beside the build (``forked.built_while_checked``).
+    Its pods are built when first read (``pods_when_read``: the objects are not changed).
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
     limits = limits or env_limits()
     objects, checked = _read_settled(path, limits)
     snapshot = built_while_checked(
         lambda: check_objects(objects, limits, checked=checked),
-        lambda: snapshot_from_objects(objects, **overrides),
+        lambda: snapshot_from_objects(objects, pods_when_read=True, **overrides),
         fork=len(objects) >= FORK_MIN_OBJECTS and may_fork(),
     )
     if hold:
