@@ -451,15 +451,20 @@ def _node_config(
     return cache[key]
 
 
-def snapshot_from_objects(
-    objects: Iterable[Mapping[str, Any]], *, pods_when_read: bool = False, **overrides: object
-) -> Snapshot:
+def snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: object) -> Snapshot:
     """See ``_snapshot_from_objects``; runs with the cyclic GC paused, because building
     hundreds of thousands of small immutable objects otherwise triggers collections over
-    an ever larger heap (they hold no cycles). ``pods_when_read``: ``Snapshot.pods`` is
-    built from the Pod objects when first read (``kube_pods.PodsWhenRead``; the caller
-    keeps the objects unchanged meanwhile), unless endpoints are derived from the Pods."""
-    return _adapted(lambda: _snapshot_from_objects(objects, pods_when_read, **overrides))
+    an ever larger heap (they hold no cycles)."""
+    return _adapted(lambda: _snapshot_from_objects(objects, False, **overrides))
+
+
+def snapshot_with_pods_when_read(
+    objects: Iterable[Mapping[str, Any]], **overrides: object
+) -> Snapshot:
+    """:func:`snapshot_from_objects`, with ``Snapshot.pods`` built from the Pod objects when
+    first read (``kube_pods.PodsWhenRead``; the caller keeps the objects unchanged
+    meanwhile), unless endpoints are derived from the Pods (no EndpointSlices)."""
+    return _adapted(lambda: _snapshot_from_objects(objects, True, **overrides))
 
 
 T = TypeVar("T")

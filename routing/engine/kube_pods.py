@@ -59,9 +59,9 @@ def pod_from_object(obj: Mapping[str, Any]) -> Pod:
 
 
 class PodsWhenRead(Mapping[str, Pod]):
-    """A snapshot's pods, built by ``build()`` when first read (``snapshot_from_objects``'
-    ``pods_when_read``): the cluster-wide analysis and ``simulate`` never read them, and
-    150,000 of them cost a fifth of a large dump's snapshot."""
+    """A snapshot's pods, built by ``build()`` when first read
+    (``kube.snapshot_with_pods_when_read``): the cluster-wide analysis and ``simulate``
+    never read them, and 150,000 of them cost a fifth of a large dump's snapshot."""
 
     __slots__ = ("_build", "_pods")
 

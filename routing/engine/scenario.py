@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from routing.engine.errors import INVALID, INVALID_CHOICE, NOT_APPLICABLE, UNKNOWN, ScenarioError
-from routing.engine.kube_pods import PodsWhenRead
 from routing.engine.scaling import reschedule_drained, roll_owner, scale_owner
 from routing.engine.slicehints import controller_hints, controller_manages
 from routing.engine.snapshot import Snapshot, sort_endpoints
@@ -233,8 +232,9 @@ class _Tracking(dict[str, Mapping[str, tuple[Endpoint, ...]]]):
 
 def _thaw(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     """A mutable copy of a snapshot mapping; mappingproxy.copy() is the C-speed dict copy."""
-    if isinstance(mapping, PodsWhenRead):
-        mapping = mapping.built()
+    built = getattr(mapping, "built", None)  # PodsWhenRead: the pods themselves
+    if built is not None:
+        mapping = built()
     return mapping.copy() if isinstance(mapping, MappingProxyType) else dict(mapping)
 
 
