@@ -7,7 +7,8 @@ Each run is a fresh process doing what ``analyze FILE -o json`` does in one proc
 (``ROUTESCOPE_ANALYZE_PROCESSES=1``: no fork), one step at a time, cyclic GC off as the
 command keeps it: the dump read with the importer's per-object checks
 (``routing.cli.local._read_settled``), the cross-object checks (``check_objects``), the
-snapshot (``snapshot_from_objects``), the analysis and the JSON body. Beside them a plain
+snapshot (``snapshot_with_pods_when_read``, as ``load_snapshot`` builds it), the analysis
+and the JSON body. Beside them a plain
 ``json.load`` of the same file (the issue's yardstick). Modes, interleaved run by run:
 
 - ``shipped``: the reader as it is (its memory bound: past 2x the input + 80 MB of growth,
@@ -55,8 +56,13 @@ def child(mode: str, path: str) -> None:
         from cluster.plan import check_objects
         from routing.bodies import analysis_body
         from routing.cli import local, output
+        from routing.engine import kube
         from routing.engine.analysis import analyze
-        from routing.engine.kube import snapshot_from_objects
+
+        # As ``load_snapshot`` builds it (pods when read), where the checkout has that.
+        snapshot_from_objects = getattr(
+            kube, "snapshot_with_pods_when_read", kube.snapshot_from_objects
+        )
 
         if mode == "unbounded":
             dump_json.limit = lambda size: 1 << 62

@@ -78,6 +78,11 @@ class Retention:
         self.keeping = self.start is not None
         self.unmeasured = 0
 
+    @property
+    def dropping(self) -> bool:
+        """True once later elements are let go (never where nothing can be measured)."""
+        return not self.keeping and self.start is not None
+
     def keep(self, nbytes: int) -> bool:
         if not self.keeping:
             return self.start is None  # no /proc: nothing to measure, keep everything
@@ -237,37 +242,17 @@ def _elements(
     # itself and a comma or closing bracket: a dump under twice the count bound is within it.
     always = retention.size > 2 * limits.max_values
     aside = _Aside.start(raws, where, check, limits, settle) if not always else None
-    end = aside.split if aside is not None else len(raws)
-    try:
-        flat = _pass(raws, 0, end, out, dropped, retention, where, check, limits, settle, always)
-        settled = aside.verdict() if aside is not None and flat else None
-    finally:
-        if aside is not None:
+    if aside is None:
+        _pass(raws, 0, len(raws), out, dropped, retention, where, check, limits, settle, always)
+    else:
+        try:
+            aside.read(raws, out, dropped, retention, where, check, limits)
+        finally:
             aside.close()
-    if end < len(raws):
-        if settled is None:  # no word from the child (or a nested List before its part)
-            _pass(
-                raws,
-                end,
-                len(raws),
-                out,
-                dropped,
-                retention,
-                where,
-                check,
-                limits,
-                settle,
-                flat=flat,
-            )
-        else:  # the child checked and settled them all: decoded again below, like the dropped
-            out.extend([None] * (len(raws) - end))
-            dropped.extend(range(end, len(raws)))
     for index in dropped:  # the whole dump passed: decode what was let go again
         out[index] = _decode_json(memoryview(raws[index]))
-    record = getattr(settle, "record", None)
-    if settled is not None and record is not None:
-        for index in range(end, settled):
-            record(out[index], index)
+    if aside is not None:
+        aside.record(out)
     return out
 
 
@@ -307,25 +292,62 @@ def _pass(
     return flat
 
 
-#: From this many elements the later ones are checked by a child (``Settle.fork``).
+#: From this many elements a child checks the Pods (``Settle.fork``).
 _ASIDE_MIN = 20_000
-#: The child's share of the elements, by bytes: it settles each (about as much again as
-#: decoding it), while this process keeps what it can and decodes what it let go again.
-_ASIDE_SHARE = 0.4
+
+
+class _Head(msgspec.Struct, gc=False):
+    """An element's kind and apiVersion (its other fields skipped by msgspec, in C)."""
+
+    kind: Any = None
+    api_version: Any = msgspec.field(default=None, name="apiVersion")
+
+
+_decode_head = msgspec.json.Decoder(_Head).decode
+
+
+def _pod_text(view: memoryview) -> bool:
+    """True when the element's text is a v1 Pod (as :func:`_pod_value` of it decoded)."""
+    try:
+        head = _decode_head(view)
+    except msgspec.ValidationError:  # not a mapping
+        return False
+    return head.kind == "Pod" and head.api_version == "v1"
+
+
+def _pod_value(element: Any) -> bool:
+    return (
+        type(element) is dict and element.get("kind") == "Pod" and element.get("apiVersion") == "v1"
+    )
+
+
+#: ``(index, exception)``: an element refused, by its place in the dump.
+Refusal = tuple[int, Exception]
 
 
 class _Aside:
-    """The dump's later elements checked and settled in an ``os.fork`` child while this
-    process checks the earlier ones (memory: the child holds one element at a time).
+    """A large dump's Pods (most of its bytes) checked and settled in an ``os.fork`` child
+    while this process checks the other elements as :func:`_pass` does and decodes the
+    Pods without checking them (kept, or let go past the memory bound and decoded again
+    at the end, like dropped elements).
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
-    settled (its own notes stay in the child). The child answers how many of its elements
-    it settled (all, unless one was a nested List) or its refusal; its elements are then
-    decoded again here, as dropped ones are. A refusal from this process's part comes
-    first, as in order; a child that fails otherwise leaves its part to this process."""
+    settled (its own notes stay in the child); its ``accepts_pod_text(text)``, if any, says
+    when ``text`` is a v1 Pod ``settle`` passes, read off its text alone. The child holds
+    one Pod at a time and answers its first bounds refusal (if any) and the Pods ``settle``
+    refused before it.
+    Refusals come out as one process reading in order gives them: the earliest of this
+    process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
+    (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
+    refuses it in its own order). A child that fails otherwise leaves the Pods to this
+    process; after a nested List no later Pod is settled (its index is not its object's).
+    """
 
-    def __init__(self, split: int, child: Child) -> None:
-        self.split, self.child = split, child
+    def __init__(self, child: Child, settle: Settle) -> None:
+        self.child, self.settle = child, settle
+        #: The Pods' indices, in order; those the child settled (None: none).
+        self.pods: list[int] = []
+        self.settled: Callable[[int], bool] | None = None
 
     @classmethod
     def start(
@@ -343,34 +365,160 @@ class _Aside:
             or len(raws) < _ASIDE_MIN
         ):
             return None
-        sizes = [len(raw) for raw in raws]
-        target, total, split = sum(sizes) * (1 - _ASIDE_SHARE), 0, len(raws)
-        for index, size in enumerate(sizes):
-            total += size
-            if total >= target:
-                split = index + 1
+        theirs = settle
+        accepts = getattr(settle, "accepts_pod_text", None)
+
+        def check_pods() -> tuple[Refusal | None, list[int]]:  # in the child
+            refused: list[int] = []  # settle's refusals, by index
+            for index, raw in enumerate(raws):
+                view = memoryview(raw)
+                # A Pod the caller's check passes, read off its text (no dicts to build),
+                # and within the bounds by its text (a Pod: a mapping with a kind).
+                if accepts is not None and accepts(view) and not _needs_walk(view, limits):
+                    continue
+                if not _pod_text(view):
+                    continue
+                element = _decode_json(view)
+                try:
+                    check(element, where(index), _needs_walk(view, limits))
+                except Exception as exc:  # the read stops here (raised by the parent)
+                    return (index, exc), refused
+                try:
+                    theirs(element, index)
+                except Exception:  # redone by the parent if it let this Pod go
+                    refused.append(index)
+                del element
+            return None, refused
+
+        return cls(Child.start(check_pods), settle)
+
+    def read(
+        self,
+        raws: list[msgspec.Raw],
+        out: list[Any],
+        dropped: list[int],
+        retention: Retention,
+        where: Callable[[int], str],
+        check: Check,
+        limits: Limits,
+    ) -> None:
+        """Every element decoded into ``out`` (None: let go, its index in ``dropped``), the
+        others than Pods checked here; raises the first refusal in order."""
+        first: Refusal | None = None
+        pods, settle = self.pods, self.settle
+        # Elements after a nested List are not settled (their index is not their object's).
+        flat, flat_until = True, len(raws)
+        for index, raw in enumerate(raws):
+            view = memoryview(raw)
+            if retention.dropping and _pod_text(view):
+                pods.append(index)
+                out.append(None)
+                dropped.append(index)
+                continue
+            element = _decode_json(view)
+            if _pod_value(element):
+                pods.append(index)
+                if retention.keep(len(view)):
+                    out.append(element)
+                else:
+                    out.append(None)
+                    dropped.append(index)
+                continue
+            try:
+                check(element, where(index), _needs_walk(view, limits))
+                kept = retention.keep(len(view))
+                if not kept and flat and isinstance(element, dict):
+                    settle(element, index)
+            except Exception as exc:  # raised below, unless the child's Pods refused first
+                first = index, exc
                 break
-        if split >= len(raws):
-            return None
+            if kept:
+                out.append(element)
+            else:
+                out.append(None)
+                dropped.append(index)
+            if flat and not (isinstance(element, dict) and not _is_list(element)):
+                flat, flat_until = False, index
+            del element
+        # Settled one by one (as they are read in one process): the Pods let go, before any
+        # nested List.
+        let_go = dropped[0] if dropped else len(raws)
+        answer = self._verdict()
+        if answer is None:  # no word from the child: the Pods are checked here
+            theirs = self._check_here(raws, out, where, check, limits, settle, let_go, flat_until)
+        else:
+            theirs, refused = answer
+            redo = [i for i in refused if let_go <= i <= flat_until]
+            if redo and (theirs is None or redo[0] < theirs[0]):
+                theirs = _settle_refusal(raws, redo[0], settle) or theirs
+            skip = set(refused)
+            self.settled = lambda index: index <= flat_until and index not in skip
+        if theirs is not None and (first is None or theirs[0] < first[0]):
+            first = theirs
+        if first is not None:
+            raise first[1]
 
-        def settle_theirs() -> int | None:  # in the child: check and settle raws[split:]
-            ignored: list[Any] = []
-            flat = _pass(raws, split, len(raws), [], ignored, None, where, check, limits, settle)
-            return len(raws) if flat else None
-
-        return cls(split, Child.start(settle_theirs))
-
-    def verdict(self) -> int | None:
-        """The end of the settled run of the child's elements (None: unknown, check them
-        here); raises the child's refusal."""
+    def _verdict(self) -> tuple[Refusal | None, list[int]] | None:
+        """The child's first bounds refusal and the Pods ``settle`` refused; None when the
+        child gave no word."""
         outcome = self.child.outcome()
-        if outcome is None:
+        if outcome is None or not outcome[0]:
             return None
-        answered, answer = outcome
-        if not answered:
-            raise answer
-        return answer if isinstance(answer, int) else None
+        answer = outcome[1]
+        if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], list)):
+            return None
+        refusal = answer[0]
+        if refusal is None or (
+            isinstance(refusal, tuple)
+            and len(refusal) == 2
+            and isinstance(refusal[0], int)
+            and isinstance(refusal[1], Exception)
+        ):
+            return refusal, answer[1]
+        return None
+
+    def _check_here(
+        self,
+        raws: list[msgspec.Raw],
+        out: list[Any],
+        where: Callable[[int], str],
+        check: Check,
+        limits: Limits,
+        settle: Settle,
+        let_go: int,
+        flat_until: int,
+    ) -> Refusal | None:
+        for index in self.pods:
+            view = memoryview(raws[index])
+            element = out[index]
+            if element is None:
+                element = _decode_json(view)  # let go again after its check
+            try:
+                check(element, where(index), _needs_walk(view, limits))
+                if let_go <= index <= flat_until:
+                    settle(element, index)
+            except Exception as exc:
+                return index, exc
+        return None
+
+    def record(self, out: list[Any]) -> None:
+        """Tells ``settle`` of the Pods the child settled (as decoded here)."""
+        record = getattr(self.settle, "record", None)
+        settled = self.settled
+        if settled is not None and record is not None:
+            for index in self.pods:
+                if settled(index):
+                    record(out[index], index)
 
     def close(self) -> None:
-        """Ends a child whose answer is no longer wanted (this process refused first)."""
+        """Ends a child whose answer is no longer wanted."""
         self.child.close()
+
+
+def _settle_refusal(raws: list[msgspec.Raw], index: int, settle: Settle) -> Refusal | None:
+    """``settle``'s refusal of element ``index`` (which the child saw), raised here."""
+    try:
+        settle(_decode_json(memoryview(raws[index])), index)
+    except Exception as exc:
+        return index, exc
+    return None

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -410,9 +411,13 @@ def _read_bytes(source: Any, *, max_bytes: int | None, limits: Limits = DEFAULT_
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            size = path.stat().st_size
-            if max_bytes is not None and size > max_bytes:
-                raise DumpTooLarge(_too_big(str(path), size, max_bytes))
+            found = path.stat()
+            if max_bytes is not None and found.st_size > max_bytes:
+                raise DumpTooLarge(_too_big(str(path), found.st_size, max_bytes))
+            if max_bytes is None and stat.S_ISREG(found.st_mode):
+                data = _read_whole(path)
+                if data is not None:
+                    return data
             with path.open("rb") as handle:
                 return _read_stream(handle, name=str(path), max_bytes=max_bytes, limits=limits)
         except OSError as exc:
@@ -422,6 +427,16 @@ def _read_bytes(source: Any, *, max_bytes: int | None, limits: Limits = DEFAULT_
             source, name=getattr(source, "name", "input"), max_bytes=max_bytes, limits=limits
         )
     raise DumpError(f"cannot read a dump from a {type(source).__name__}")
+
+
+def _read_whole(path: Path) -> bytes | None:
+    """A regular, uncompressed file's bytes in one read (one buffer, not chunks joined:
+    half the copying and the memory); None when it starts as gzip does."""
+    with path.open("rb", buffering=0) as raw:
+        if raw.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC:
+            return None
+        raw.seek(0)
+        return raw.readall()
 
 
 def _read_stream(

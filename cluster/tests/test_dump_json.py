@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 
 import pytest
 
@@ -138,13 +140,11 @@ def test_a_bad_element_is_refused_after_the_dropped_ones_with_its_path(monkeypat
 
 
 class _Settle:
-    """A settle that may hand the later elements to a child (``fork``), refusing objects
-    named in ``bad``; notes which it checked here and which it was told of (``record``)."""
+    """A settle that may hand the Pods to a child (``fork``), refusing objects named in
+    ``bad``; notes which it checked here and which it was told of (``record``)."""
 
-    fork = True
-
-    def __init__(self, bad=(), error=DumpError):
-        self.bad, self.error = set(bad), error
+    def __init__(self, bad=(), error=DumpError, fork=True):
+        self.bad, self.error, self.fork = set(bad), error, fork
         self.checked: list[int] = []
         self.recorded: list[int] = []
 
@@ -154,6 +154,7 @@ class _Settle:
         self.checked.append(index)
 
     def record(self, obj, index):
+        assert obj["kind"] == "Pod"
         self.recorded.append(index)
 
 
@@ -170,51 +171,145 @@ def _read_aside(data: bytes, settle, limits: Limits = DEFAULT_LIMITS):
 @pytest.fixture
 def aside(monkeypatch):
     monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
-    # Nothing kept in this process: its part is settled here too.
-    monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
 
 
-def test_a_child_checks_and_settles_the_later_elements(aside):
-    items = [b.node(f"n{i}") for i in range(10)]
+def _let_go(monkeypatch, start: int = 0) -> None:
+    """Elements from ``start`` on are let go after their check and decoded again."""
+
+    def keep(self, nbytes):  # counted per read (one Retention each)
+        self.seen = getattr(self, "seen", 0) + 1
+        self.keeping = self.keeping and self.seen <= start
+        return self.keeping
+
+    monkeypatch.setattr(dump_json.Retention, "keep", keep)
+
+
+@pytest.fixture(params=[None, 0, 5], ids=["kept", "let-go", "let-go-from-5"])
+def let_go(request, monkeypatch):
+    """Every element kept, or let go (from the first, or from the sixth)."""
+    if request.param is not None:
+        _let_go(monkeypatch, request.param)
+    return request.param
+
+
+def _mixed(n: int = 10):
+    """Nodes and Pods in turn: n0, p1, n2, p3..."""
+    return [b.node(f"n{i}") if i % 2 == 0 else b.pod(f"p{i}", ip=f"10.0.0.{i}") for i in range(n)]
+
+
+def test_a_child_checks_and_settles_the_pods(aside, let_go):
+    items = _mixed()
     settle = _Settle()
     assert _read_aside(_dump(*items), settle) == items
-    split = len(settle.checked)
-    assert 0 < split < len(items)
-    assert settle.checked == list(range(split))  # this process's part, settled here
-    assert settle.recorded == list(range(split, len(items)))  # the child's, recorded
+    nodes = [0, 2, 4, 6, 8]
+    # The Nodes let go are settled here; the Pods, all, by the child.
+    assert settle.checked == ([] if let_go is None else [i for i in nodes if i >= let_go])
+    assert settle.recorded == [1, 3, 5, 7, 9]
 
 
-@pytest.mark.parametrize("where", [2, 9])
-def test_a_refusal_is_the_one_read_in_order(aside, monkeypatch, where):
-    items = [b.node(f"n{i}") for i in range(10)]
-    items[where]["metadata"]["labels"] = {"a": "v" * 400}
+def _outcome(items, settle, limits=DEFAULT_LIMITS):
+    """The refusal's line, or the indices settled and recorded."""
+    try:
+        _read_aside(_dump(*items), settle, limits)
+    except DumpError as exc:
+        return str(exc)
+    return sorted(settle.checked + settle.recorded)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"p5"},  # a bad Pod after good ones
+        {"p3", "n6"},  # a bad Pod before a bad Node
+        {"n2", "p7"},  # a bad Node before a bad Pod
+        {"p9"},  # the last element
+    ],
+)
+def test_the_callers_refusal_is_the_one_read_in_order(aside, let_go, bad):
+    alone = _outcome(_mixed(), _Settle(bad=bad, fork=False))
+    beside = _outcome(_mixed(), _Settle(bad=bad))
+    if let_go is None:  # nothing let go, nothing settled by this process: no refusal
+        assert alone == []
+        assert beside == [i for i in (1, 3, 5, 7, 9) if f"p{i}" not in bad]
+    else:
+        first = min(int(name[1:]) for name in bad if int(name[1:]) >= let_go)
+        assert alone == f"object {first + 1} refused"
+        assert beside == alone
+
+
+@pytest.mark.parametrize("where", [(3,), (2, 5), (5, 2), (9,)])
+def test_a_bounds_refusal_is_the_one_read_in_order(aside, let_go, where):
+    items = _mixed()
+    for index in where:
+        items[index]["metadata"]["labels"] = {"a": "v" * 400}
     limits = Limits(max_string=300)
-    with pytest.raises(DumpError) as alone:
-        _read_aside(_dump(*items), None, limits)
-    with pytest.raises(DumpError) as beside:
-        _read_aside(_dump(*items), _Settle(), limits)
-    assert str(beside.value) == str(alone.value)
-    assert f"items[{where}]" in str(beside.value)
-    # The caller's own refusal too, and an earlier one wins over a later one.
-    with pytest.raises(DumpError, match="object 10 refused"):
-        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), _Settle(bad={"n9"}))
-    with pytest.raises(DumpError, match="object 2 refused"):
-        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), _Settle(bad={"n1", "n9"}))
+    alone = _outcome(items, None, limits)
+    assert f"items[{min(where)}]" in alone
+    assert _outcome(items, _Settle(), limits) == alone
+    # Against the caller's refusal: whichever a reader in order meets first.
+    for bad in ({"p1"}, {"n8"}, {"p7"}):
+        expected = _outcome(items, _Settle(bad=bad, fork=False), limits)
+        assert _outcome(items, _Settle(bad=bad), limits) == expected
+
+
+def test_the_callers_refusal_of_a_pod_is_raised_here(aside, monkeypatch):
+    # The child names the Pods refused (whatever the exception): the one that counts is
+    # settled again here, so even a refusal that does not pickle is raised as it was.
+    _let_go(monkeypatch)
+    settle = _Settle(bad={"p9"}, error=_Unpicklable)
+    with pytest.raises(_Unpicklable, match="object 10 refused"):
+        _read_aside(_dump(*_mixed()), settle)
+    assert settle.recorded == []
+    assert settle.checked == [0, 2, 4, 6, 8]  # the Pods in the child
 
 
 def test_a_refusal_the_child_cannot_send_is_read_here(aside):
-    settle = _Settle(bad={"n9"}, error=_Unpicklable)
-    with pytest.raises(_Unpicklable, match="object 10 refused"):
-        _read_aside(_dump(*(b.node(f"n{i}") for i in range(10))), settle)
-    assert 9 not in settle.recorded
+    items = _mixed()
+    items[7]["metadata"]["labels"] = {"a": "v" * 400}
+    limits = Limits(max_string=300)
+    real = dump_json._Aside._verdict
+    answers = []
+
+    def verdict(self):
+        answers.append(real(self))
+        return None  # as if the child's word were lost
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dump_json._Aside, "_verdict", verdict)
+        here = _outcome(items, _Settle(), limits)
+    assert "items[7]" in here and here == _outcome(items, None, limits)
+    assert answers and answers[0] is not None and answers[0][0][0] == 7  # the child's word
 
 
-def test_after_a_nested_list_the_childs_part_is_read_here(aside):
+def test_a_killed_child_leaves_the_pods_to_this_process(aside, let_go, monkeypatch):
+    parent = os.getpid()
+    real = dump_json._pod_text
+
+    def killed(view):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(view)
+
+    monkeypatch.setattr(dump_json, "_pod_text", killed)
+    settle = _Settle()
+    assert _read_aside(_dump(*_mixed()), settle) == _mixed()
+    # Nothing recorded: what this process let go it settled itself.
+    assert settle.recorded == []
+    assert sorted(settle.checked) == ([] if let_go is None else list(range(let_go, 10)))
+    if let_go is not None:
+        alone = _outcome(_mixed(), _Settle(bad={"p5", "n8"}, fork=False))
+        assert _outcome(_mixed(), _Settle(bad={"p5", "n8"})) == alone
+
+
+def test_after_a_nested_list_no_later_pod_is_settled(aside, monkeypatch):
+    _let_go(monkeypatch)
     items = [b.node("n0"), {"apiVersion": "v1", "kind": "List", "items": [b.node("m0")]}]
-    items += [b.node(f"n{i}") for i in range(1, 9)]
+    items += _mixed()[1:]
     settle = _Settle()
     objects = _read_aside(_dump(*items), settle)
-    assert [o["metadata"]["name"] for o in objects] == ["n0", "m0"] + [f"n{i}" for i in range(1, 9)]
+    assert [o["metadata"]["name"] for o in objects] == ["n0", "m0"] + [
+        o["metadata"]["name"] for o in items[2:]
+    ]
     # Only n0 (and the List itself) came before the nested List's objects: nothing after
     # it is settled by index, here or by the child.
     assert settle.checked == [0, 1] and settle.recorded == []
@@ -232,9 +327,7 @@ def test_without_fork_or_record_no_child(monkeypatch, aside):
         return None
 
     monkeypatch.setattr(dump_json._Aside, "start", classmethod(spy))
-    items = [b.node(f"n{i}") for i in range(10)]
-    plain = _Settle()
-    plain.fork = False
-    assert _read_aside(_dump(*items), plain) == items
+    items = _mixed()
+    assert _read_aside(_dump(*items), _Settle(fork=False)) == items
     assert _read_aside(_dump(*items), lambda obj, index: None) == items
     assert started == [False, False]

@@ -24,6 +24,7 @@ from cluster import fast_checks
 from cluster.fast_checks import (
     identity_checks_out,
     named_pod_checks_out,
+    named_pod_text_checks_out,
     pod_checks_out,
     slice_checks_out,
 )
@@ -348,8 +349,15 @@ def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
         if both is not None and not pod_checks_out(obj):
             both = None
         assert named_pod_checks_out(obj) == both, json.dumps(obj)
+        assert named_pod_text_checks_out(json.dumps(obj).encode()) == (both is not None)
         said[both is not None] += 1
     assert said[True] > 100 and said[False] > 100, said
+    # Only a v1 Pod's text: another kind or API version with the same fields is not one.
+    for kind, api_version in (("Node", "v1"), ("Pod", "v2"), (None, "v1")):
+        other = {**POD, "kind": kind, "apiVersion": api_version}
+        assert named_pod_checks_out(other) is not None
+        assert not named_pod_text_checks_out(json.dumps(other).encode())
+    assert named_pod_text_checks_out(json.dumps(POD).encode())
 
 
 def test_check_object_and_check_objects_refuse_a_pod_as_the_parsers_do():

@@ -84,6 +84,35 @@ def test_path_and_stdin(tmp_path, monkeypatch):
     assert read_objects("-") == [POD]
 
 
+def test_a_regular_file_is_read_in_one_piece_a_gzip_one_inflated(tmp_path, monkeypatch):
+    import gzip
+
+    from cluster import kube_dump
+
+    dump = json.dumps({"apiVersion": "v1", "kind": "List", "items": [NODE, SVC]}).encode()
+    plain, packed, empty = tmp_path / "d.json", tmp_path / "d.json.gz", tmp_path / "e.json"
+    plain.write_bytes(dump)
+    packed.write_bytes(gzip.compress(dump))
+    empty.write_bytes(b"")
+    assert kube_dump._read_whole(plain) == dump
+    assert kube_dump._read_whole(packed) is None  # left to the stream's inflater
+    streamed: list[str] = []
+    real = kube_dump._read_stream
+
+    def stream(handle, **kwargs):
+        streamed.append(kwargs["name"])
+        return real(handle, **kwargs)
+
+    monkeypatch.setattr(kube_dump, "_read_stream", stream)
+    assert read_objects(plain) == read_objects(packed) == [NODE, SVC]
+    assert streamed == [str(packed)]
+    # A bound on the bytes keeps the bounded stream read.
+    assert read_objects(plain, max_bytes=len(dump)) == [NODE, SVC]
+    assert streamed == [str(packed), str(plain)]
+    with pytest.raises(DumpError, match="empty input"):
+        read_objects(empty)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

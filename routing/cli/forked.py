@@ -10,14 +10,14 @@ refusal comes back pickled and wins, as it would have in order.
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
 than :data:`FORK_MIN_SERVICES` Services and more than one CPU, one ``os.fork`` child
 analyses the last runs of the sorted Services (the Celery shards' split,
-``key_shard(weights=)``, weight = ``service_weights``: ``SERVICE_WEIGHT`` + endpoints;
+``key_shards(weights=)``, weight = ``service_weights``: ``SERVICE_WEIGHT`` + endpoints;
 ``CHILD_SHARE`` of the weight) while this process analyses the others, both against
 the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
 touched by collections); the child's
 ``Report`` comes back pickled through a pipe and the two are ``merge``d, which equals the
 whole analysis (``routing/tests/test_analysis_shard_rows.py``). The rows' endpoints are
 the snapshot's own objects, which both processes hold at the same addresses since the
-fork: they are pickled by that address (a persistent id) rather than by value, half the
+fork: they are pickled by that address (``reducer_override``) rather than by value, half the
 bytes. Should the child fail in any way, this process analyses its part itself: the same
 report, or the same error.
 
@@ -132,7 +132,7 @@ def analyze_forked(
         Report,
         ServiceTotals,
         analyze,
-        key_shard,
+        key_shards,
         merge,
         service_weights,
     )
@@ -141,7 +141,7 @@ def analyze_forked(
         return analyze(snapshot, model=model)
     weights = service_weights(snapshot)
     # The child's part is the smaller: pickling its report costs it about a third more.
-    runs = [key_shard(weights, shard, _RUNS, weights=weights) for shard in range(_RUNS)]
+    runs = key_shards(weights, _RUNS, weights=weights)
     cut = _RUNS - round(_RUNS * CHILD_SHARE)
     mine = [key for run in runs[:cut] for key in run]
     theirs = [key for run in runs[cut:] for key in run]
@@ -176,12 +176,27 @@ def _shared(snapshot: Snapshot) -> dict[int, object]:
 
 
 class _Pickler(pickle.Pickler):
+    """Pickles a shared object as its address (``reducer_override``: called only for
+    objects other than the plain builtins, so strings, numbers and tuples cost no Python
+    call each, as a ``persistent_id`` would)."""
+
     def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.shared = shared
 
-    def persistent_id(self, obj: object) -> int | None:
-        return id(obj) if self.shared.get(id(obj), self) is obj else None
+    def reducer_override(self, obj: object) -> Any:
+        if self.shared.get(id(obj), self) is obj:
+            return _shared_object, (id(obj),)
+        return NotImplemented
+
+
+#: The shared objects while :class:`_Unpickler` loads (this process is single-threaded).
+_LOADING: dict[int, object] = {}
+
+
+def _shared_object(address: int) -> object:
+    """A shared object by its address (what :class:`_Pickler` wrote for it)."""
+    return _LOADING[address]
 
 
 class _Unpickler(pickle.Unpickler):
@@ -189,5 +204,9 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self.shared = shared
 
-    def persistent_load(self, pid: Any) -> object:
-        return self.shared[pid]
+    def load(self) -> Any:
+        _LOADING.update(self.shared)  # _shared_object reads them
+        try:
+            return super().load()
+        finally:
+            _LOADING.clear()

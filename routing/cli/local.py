@@ -14,9 +14,9 @@ from typing import Any
 
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
-from cluster.plan import KNOWN, check_object, check_objects
+from cluster.plan import KNOWN, check_object, check_objects, pod_text_checks_out
 from routing.cli.forked import FORK_MIN_OBJECTS, built_while_checked, may_fork
-from routing.engine.kube import snapshot_from_objects
+from routing.engine.kube import snapshot_with_pods_when_read
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
 from routing.whatif.flags import whatif_from_flags
@@ -79,6 +79,9 @@ class _Settle:
         if _known(obj):
             self.settled[index] = _identity(obj)  # checked as it is (no kind filled in later)
 
+    #: A v1 Pod's text that ``check_object`` passes (read by the child checking them).
+    accepts_pod_text = staticmethod(pod_text_checks_out)
+
     def record(self, obj: dict[str, Any], index: int) -> None:
         if _known(obj):
             self.settled[index] = obj
@@ -120,13 +123,14 @@ def load_snapshot(
 ) -> Snapshot:
     """A dump file as an engine snapshot, refused as :func:`read_dump` refuses it. For a
     large dump the whole check runs beside the build (``forked.built_while_checked``).
+    Its pods are built when first read (``snapshot_with_pods_when_read``).
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
     limits = limits or env_limits()
     objects, checked = _read_settled(path, limits)
     snapshot = built_while_checked(
         lambda: check_objects(objects, limits, checked=checked),
-        lambda: snapshot_from_objects(objects, **overrides),
+        lambda: snapshot_with_pods_when_read(objects, **overrides),
         fork=len(objects) >= FORK_MIN_OBJECTS and may_fork(),
     )
     if hold:

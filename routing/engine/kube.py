@@ -11,13 +11,13 @@ import gc
 import ipaddress
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from routing.engine.errors import EngineError
 from routing.engine.families import canonical_ip, family_fields
-from routing.engine.kube_pods import derive_endpoints_from_pods, pod_from_object
+from routing.engine.kube_pods import PodsWhenRead, derive_endpoints_from_pods, pod_from_object
 from routing.engine.kube_proxy_pods import is_kube_proxy_pod, node_settings, proxy_pod_ready
 from routing.engine.proxyconf import parse_proxy_config
 from routing.engine.snapshot import Snapshot, freeze, services_by_node, sort_endpoints
@@ -28,6 +28,7 @@ from routing.engine.types import (
     Endpoint,
     FeatureGates,
     Node,
+    Pod,
     ProxyConfig,
     Service,
     ServicePort,
@@ -454,10 +455,26 @@ def snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: obj
     """See ``_snapshot_from_objects``; runs with the cyclic GC paused, because building
     hundreds of thousands of small immutable objects otherwise triggers collections over
     an ever larger heap (they hold no cycles)."""
+    return _adapted(lambda: _snapshot_from_objects(objects, False, **overrides))
+
+
+def snapshot_with_pods_when_read(
+    objects: Iterable[Mapping[str, Any]], **overrides: object
+) -> Snapshot:
+    """:func:`snapshot_from_objects`, with ``Snapshot.pods`` built from the Pod objects when
+    first read (``kube_pods.PodsWhenRead``; the caller keeps the objects unchanged
+    meanwhile), unless endpoints are derived from the Pods (no EndpointSlices)."""
+    return _adapted(lambda: _snapshot_from_objects(objects, True, **overrides))
+
+
+T = TypeVar("T")
+
+
+def _adapted(build: Callable[[], T]) -> T:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _snapshot_from_objects(objects, **overrides)
+        return build()
     except SnapshotError:
         raise
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
@@ -472,7 +489,13 @@ def snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: obj
             gc.enable()
 
 
-def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: object) -> Snapshot:
+def _pods_from_objects(objects: list[Mapping[str, Any]]) -> dict[str, Pod]:
+    return {p.key: p for p in (pod_from_object(o) for o in objects) if p.name}
+
+
+def _snapshot_from_objects(
+    objects: Iterable[Mapping[str, Any]], pods_when_read: bool = False, **overrides: object
+) -> Snapshot:
     """Build a ``Snapshot`` from Kubernetes object dicts (a flattened kubectl dump).
 
     ``overrides`` (all optional): ``proxy_mode``, ``ipvs_scheduler``, ``version`` ("1.29"
@@ -507,7 +530,12 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         if name in nodes:
             nodes[name] = replace(nodes[name], proxy_healthy=alive)
     services = {s.key: s for s in map(service_from_object, by_kind["Service"]) if s.name}
-    pods = {p.key: p for p in (pod_from_object(o) for o in by_kind["Pod"]) if p.name}
+    pod_objects = by_kind["Pod"]
+    pods: Mapping[str, Pod]
+    if pods_when_read and by_kind["EndpointSlice"]:  # (else endpoints may come from Pods)
+        pods = PodsWhenRead(lambda: freeze(_adapted(lambda: _pods_from_objects(pod_objects))))
+    else:
+        pods = freeze(_pods_from_objects(pod_objects))
     raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
     alt: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
     slices_of: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -556,7 +584,7 @@ def _snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: ob
         nodes=freeze(nodes),
         services=freeze(services),
         endpoint_index=freeze(index),
-        pods=freeze(pods),
+        pods=pods,
         proxy=base,
         node_proxy=freeze(
             _node_proxies(

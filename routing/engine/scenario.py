@@ -232,6 +232,9 @@ class _Tracking(dict[str, Mapping[str, tuple[Endpoint, ...]]]):
 
 def _thaw(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     """A mutable copy of a snapshot mapping; mappingproxy.copy() is the C-speed dict copy."""
+    built = getattr(mapping, "built", None)  # PodsWhenRead: the pods themselves
+    if built is not None:
+        mapping = built()
     return mapping.copy() if isinstance(mapping, MappingProxyType) else dict(mapping)
 
 

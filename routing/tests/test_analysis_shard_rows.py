@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from routing.analysis_jobs import (
     shard_sizes,
     stored_payload,
 )
-from routing.engine.analysis import ServiceTotals, analyze, key_shard, merge
+from routing.engine.analysis import ServiceTotals, analyze, key_shard, key_shards, merge
 from routing.models import ClusterAnalysis
 from routing.selectors import simulate_answer
 from routing.snapshots import (
@@ -290,6 +291,15 @@ def test_weighted_shards_balance_endpoints_and_cover_every_key_once() -> None:
     even = [key_shard(keys, i, 4) for i in range(4)]
     assert [len(shard) for shard in even] == [5, 5, 5, 5]
     assert key_shard([], 0, 3, weights={}) == []
+    # All shards at once, from one sort: the same runs.
+    rng = random.Random(5)
+    many = [f"ns/s{i:04}" for i in range(500)]
+    skewed = {key: rng.choice([0, 1, 8, 40, 300]) for key in many[::2]}
+    for of in (1, 3, 50):
+        for w in (None, weights, skewed, {}):
+            assert key_shards(many, of, weights=w) == [
+                key_shard(many, i, of, weights=w) for i in range(of)
+            ]
     with pytest.raises(ValueError):
         key_shard(keys, 4, 4, weights=weights)
 

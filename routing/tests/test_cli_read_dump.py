@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -185,28 +187,115 @@ def aside(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local, "may_fork", lambda: True)
 
 
-def test_objects_a_child_settled_are_not_parsed_again(
+def test_pods_a_child_settled_are_not_parsed_again(
     tmp_path: Path, aside: None, parsed: dict[str, int]
 ) -> None:
-    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
+    objects = b.small_cluster() + [b.pod(f"extra{i}") for i in range(6)]
     read, checked = local._read_settled(_write(tmp_path, _list(objects)), local.env_limits())
     assert read == objects
-    assert read[-1]["metadata"]["name"] == "extra5" and id(read[-1]) in checked
-    parsed.update(node=0, service=0, pod=0)
+    # Every Pod checked by the child (none here); the rest kept, for the whole check.
+    assert checked == {id(o) for o in read if o["kind"] == "Pod"}
+    assert parsed == {"node": 0, "service": 0, "pod": 0}
     local.check_objects(read, local.env_limits(), checked=checked)
-    # The child's objects were parsed in the child only; the kept ones are parsed here.
-    kept = [o for o in read if id(o) not in checked]
-    assert parsed["node"] == sum(1 for o in kept if o["kind"] == "Node")
+    assert parsed == {"node": 2, "service": 1, "pod": 0}
 
 
-@pytest.mark.parametrize("where", [1, -1])
-def test_a_bad_object_either_side_of_the_child_is_refused_with_the_whole_checks_line(
-    tmp_path: Path, aside: None, where: int
+def _bad_pod_field(objects: list[dict[str, Any]], index: int) -> None:
+    objects[index]["status"]["podIP"] = "not-an-ip"
+
+
+def _bad_service_port(objects: list[dict[str, Any]], index: int) -> None:
+    objects[index]["spec"]["ports"][0]["port"] = 70000
+
+
+def _dump_case(case: str) -> list[dict[str, Any]]:
+    """small_cluster (Nodes n1 n2, Service web, its slice, Pods web-1 web-2), then a
+    Service api and Pods extra0..5, broken as ``case`` says."""
+    objects = b.small_cluster() + [b.service("api")] + [b.pod(f"extra{i}") for i in range(6)]
+    if case == "bad Pod after good ones":
+        _bad_pod_field(objects, 9)
+    elif case == "bad Pod before bad Service":
+        _bad_pod_field(objects, 4)
+        _bad_service_port(objects, 6)
+    elif case == "bad Service before bad Pod":
+        _bad_service_port(objects, 2)
+        objects[10]["metadata"]["name"] = "Bad_Name"
+    elif case == "bad Pod name after bad Pod field":
+        _bad_pod_field(objects, 5)
+        objects[8]["metadata"]["name"] = "Bad_Name"
+    elif case == "repeated Pod":
+        objects[11] = copy.deepcopy(objects[4])
+    elif case == "Pod beyond a bound":
+        objects[9]["metadata"]["labels"] = {"app": "v" * 5000}
+        _bad_pod_field(objects, 5)
+    elif case == "kube-proxy Pod mounting a bad ConfigMap":
+        proxy = b.pod("kube-proxy-a", "kube-system")
+        proxy["metadata"]["labels"] = {"k8s-app": "kube-proxy"}
+        proxy["spec"]["volumes"] = [{"name": "c", "configMap": {"name": "kube-proxy-b"}}]
+        config = b.kube_proxy_configmap("mode: [")
+        config["metadata"]["name"] = "kube-proxy-b"
+        objects += [proxy, config]
+    return objects
+
+
+CASES = [
+    "bad Pod after good ones",
+    "bad Pod before bad Service",
+    "bad Service before bad Pod",
+    "bad Pod name after bad Pod field",
+    "repeated Pod",
+    "Pod beyond a bound",
+    "kube-proxy Pod mounting a bad ConfigMap",
+]
+
+
+def _refusal(path: str, monkeypatch: pytest.MonkeyPatch, *, fork: bool) -> str:
+    with monkeypatch.context() as patch:
+        patch.setattr(local, "may_fork", lambda: fork)
+        with pytest.raises(ValueError) as found:
+            local.read_dump(path, local.env_limits())
+    return f"{type(found.value).__name__}: {found.value}"
+
+
+@pytest.mark.parametrize("kept", [True, False])
+@pytest.mark.parametrize("case", CASES)
+def test_a_child_checking_the_pods_refuses_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool, case: str
 ) -> None:
-    objects = b.small_cluster() + [b.node(f"extra{i}") for i in range(6)]
-    objects[where]["metadata"]["labels"] = {"app": "a b"}
-    with pytest.raises(ObjectError) as whole:
-        plan.check_objects(copy.deepcopy(objects))
-    with pytest.raises(ObjectError) as found:
-        local.read_dump(_write(tmp_path, _list(objects)))
-    assert str(found.value) == str(whole.value)
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setenv("ROUTESCOPE_DUMP_MAX_STRING", "4000")
+    if not kept:
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+    objects = _dump_case(case)
+    path = _write(tmp_path, _list(objects))
+    alone = _refusal(path, monkeypatch, fork=False)
+    assert _refusal(path, monkeypatch, fork=True) == alone
+    if kept and case != "Pod beyond a bound":  # the whole check's line
+        with pytest.raises(ObjectError) as whole:
+            plan.check_objects(copy.deepcopy(objects), local.env_limits())
+        assert alone == f"ObjectError: {whole.value}"
+
+
+@pytest.mark.parametrize("case", [None, *CASES])
+def test_a_killed_pod_child_leaves_the_pods_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str | None
+) -> None:
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setenv("ROUTESCOPE_DUMP_MAX_STRING", "4000")
+    objects = _dump_case(case or "")
+    path = _write(tmp_path, _list(objects))
+    alone = None if case is None else _refusal(path, monkeypatch, fork=False)
+    parent, real = os.getpid(), dump_json._pod_text
+
+    def killed(view: memoryview) -> bool:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(view)
+
+    monkeypatch.setattr(dump_json, "_pod_text", killed)
+    if case is None:
+        monkeypatch.setattr(local, "may_fork", lambda: True)
+        read, checked = local._read_settled(path, local.env_limits())
+        assert read == objects and not checked  # nothing settled by the child
+    else:
+        assert _refusal(path, monkeypatch, fork=True) == alone

@@ -43,6 +43,7 @@ __all__ = [
     "SourceStats",
     "analyze",
     "key_shard",
+    "key_shards",
     "merge",
     "service_weights",
     "source_stats",
@@ -129,18 +130,34 @@ def key_shard(
     whole instead of an ``of``-th (of the weight, or of the keys without ``weights``)."""
     if not 0 <= shard < of:
         raise ValueError(f"shard {shard} is not in 0..{of - 1}")
+    return key_shards(keys, of, weights=weights, sizes=sizes)[shard]
+
+
+def key_shards(
+    keys: Collection[str],
+    of: int,
+    *,
+    weights: Mapping[str, float] | None = None,
+    sizes: Sequence[float] | None = None,
+) -> list[list[str]]:
+    """Every shard of :func:`key_shard`, in order, from one sort of ``keys``."""
+    if of < 1:
+        raise ValueError(f"{of} shards: at least one is needed")
     if sizes is not None and (len(sizes) != of or min(sizes) <= 0):
         raise ValueError(f"sizes must be {of} positive numbers")
     ordered = sorted(keys)
     if weights is None and sizes is None:
-        return ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
+        return [
+            ordered[len(ordered) * shard // of : len(ordered) * (shard + 1) // of]
+            for shard in range(of)
+        ]
     costs = [1.0 if weights is None else max(0.0, float(weights.get(key, 1.0))) for key in ordered]
     total = sum(costs)
     if total <= 0:
-        return key_shard(ordered, shard, of, sizes=sizes)
+        return key_shards(ordered, of, sizes=sizes)
     # With ``sizes``: each shard's upper bound, as a share of the whole.
     bounds = None if sizes is None else list(accumulate(size / sum(sizes) for size in sizes))
-    out: list[str] = []
+    out: list[list[str]] = [[] for _ in range(of)]
     before = 0.0
     for key, cost in zip(ordered, costs, strict=True):
         middle = before + cost / 2
@@ -148,8 +165,7 @@ def key_shard(
             index = int(middle * of / total)
         else:
             index = bisect_right(bounds, middle / total)
-        if min(of - 1, index) == shard:
-            out.append(key)
+        out[min(of - 1, index)].append(key)
         before += cost
     return out
 

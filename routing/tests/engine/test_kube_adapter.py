@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cluster.kube_dump import read_objects
-from routing.engine.kube import SnapshotError, snapshot_from_objects
+from routing.engine.kube import SnapshotError, snapshot_from_objects, snapshot_with_pods_when_read
 from routing.engine.types import FeatureGates
 from routing.tests.engine.core_builders import (
     endpoint_obj,
@@ -387,3 +387,74 @@ def test_deprecated_hints_annotation_wins_over_topology_mode() -> None:
         "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]},
     }
     assert snapshot_from_objects([obj]).services["default/web"].topology_annotation == "disabled"
+
+
+def _pods_cluster() -> list[dict]:
+    return [
+        node_obj("n1", zone="a"),
+        service_obj("web"),
+        slice_obj("web", [endpoint_obj("10.0.0.1", "n1")]),
+        pod_obj("web-1", "n1", "10.0.0.1"),
+        pod_obj("web-2", "n1", "10.0.0.2", owner=None),
+        pod_obj("other", "n1", "10.0.0.3", app="other", namespace="team"),
+    ]
+
+
+def test_pods_when_read_are_built_on_first_read_the_same(monkeypatch) -> None:
+    from routing.engine import kube
+    from routing.engine.kube_pods import PodsWhenRead
+    from routing.engine.kube_pods import pod_from_object as real
+
+    objects = _pods_cluster()
+    eager = snapshot_from_objects(objects)
+    built: list[str] = []
+
+    def spy(obj):
+        built.append(obj["metadata"]["name"])
+        return real(obj)
+
+    monkeypatch.setattr(kube, "pod_from_object", spy)
+    lazy = snapshot_with_pods_when_read(objects)
+    assert isinstance(lazy.pods, PodsWhenRead)
+    assert lazy.endpoint_index == eager.endpoint_index and lazy.nodes == eager.nodes
+    assert built == []  # nothing read yet
+    assert list(lazy.pods.items()) == list(eager.pods.items())
+    assert built == ["web-1", "web-2", "other"]  # once, on the first read
+    assert lazy.pods == eager.pods and dict(lazy.pods) == dict(eager.pods)
+    assert len(lazy.pods) == 3 and "team/other" in lazy.pods
+    assert lazy.pods.get("default/web-1") == eager.pods["default/web-1"]
+    assert lazy.pods.get("nope") is None and built == ["web-1", "web-2", "other"]
+    with pytest.raises(KeyError):
+        lazy.pods["nope"]
+
+
+def test_pods_when_read_without_slices_are_built_at_once() -> None:
+    from routing.engine.kube_pods import PodsWhenRead
+
+    objects = [o for o in _pods_cluster() if o["kind"] != "EndpointSlice"]
+    lazy = snapshot_with_pods_when_read(objects)
+    assert not isinstance(lazy.pods, PodsWhenRead)  # endpoints were derived from them
+    eager = snapshot_from_objects(objects)
+    assert lazy.endpoint_index == eager.endpoint_index and lazy.pods == eager.pods
+
+
+def test_a_pod_the_adapter_cannot_read_is_one_line_when_read() -> None:
+    objects = _pods_cluster()
+    objects[3]["metadata"]["ownerReferences"] = [7]
+    with pytest.raises(SnapshotError) as eager:
+        snapshot_from_objects(objects)
+    lazy = snapshot_with_pods_when_read(objects)
+    with pytest.raises(SnapshotError) as late:
+        lazy.pods.get("default/web-1")
+    assert str(late.value) == str(eager.value) and "\n" not in str(late.value)
+
+
+def test_a_what_if_moving_pods_reads_pods_when_read() -> None:
+    from routing.engine.scenario import Scenario, apply_scenario
+
+    objects = _pods_cluster()
+    scenario = Scenario(nodes_drained=frozenset({"n1"}))
+    eager = apply_scenario(snapshot_from_objects(objects), scenario)
+    lazy = apply_scenario(snapshot_with_pods_when_read(objects), scenario)
+    assert dict(lazy.pods) == dict(eager.pods)
+    assert lazy.endpoint_index == eager.endpoint_index
