@@ -161,6 +161,28 @@ def _decode(
         return [
             _elements(elements, retention, lambda i: f"top level, item {i}", check, limits, settle)
         ]
+    try:  # the common List (these four keys at most): its items found in one pass
+        common = _decode_list(data)
+    except msgspec.ValidationError:  # other keys, or items no array: the general way
+        common = None
+    if common is not None:
+        document = {
+            key: _decode_json(value)
+            for key, value in (
+                ("apiVersion", common.api_version),
+                ("kind", common.kind),
+                ("metadata", common.metadata),
+            )
+            if value is not msgspec.UNSET
+        }
+        if _is_list(document):
+            elements = common.items
+            del common
+            document["items"] = _elements(
+                elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle
+            )
+            return [document]
+        del common, document  # an object with items, checked whole: its keys in order
     fields = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
     items = fields.get("items")
     if items is None or bytes(memoryview(items)[:1]) != b"[":
@@ -180,6 +202,20 @@ def _decode(
     if not _is_list(document):
         check(document, "top level", True)
     return [document]
+
+
+class _List(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A List document with no other keys than these (any other: a ValidationError)."""
+
+    items: list[msgspec.Raw]
+    api_version: msgspec.Raw | msgspec.UnsetType = msgspec.field(
+        default=msgspec.UNSET, name="apiVersion"
+    )
+    kind: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_decode_list = msgspec.json.Decoder(_List).decode
 
 
 def _is_list(document: dict[str, Any]) -> bool:
