@@ -55,10 +55,10 @@ def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[
     objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
     # While no earlier element was a nested List, an element's index is its object's: the
     # same object, decoded again (checked here all the same, by what it is).
-    checked = set()
+    checked = settle.recorded
     for index, seen in settled.items():
         obj = objects[index] if index < len(objects) else None
-        if obj is not None and (obj is seen or _identity(obj) == seen):
+        if obj is not None and _identity(obj) == seen:
             checked.add(id(obj))
     return objects, checked
 
@@ -66,13 +66,15 @@ def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[
 class _Settle:
     """The dump reader's ``settle``: ``check_object`` on each object it lets go of, noted
     by index with what it is. ``fork``: the reader may have a child settle a large dump's
-    later objects (``cluster.dump_json``); it then ``record``s each here, decoded again."""
+    Pods (``cluster.dump_json``); it then ``record``s each here, the very object it returns."""
 
     def __init__(self, limits: Limits, *, fork: bool) -> None:
         self.limits, self.fork = limits, fork
-        #: index -> what was checked: the object's identity, or (``record``) the very
-        #: object the reader returns.
+        #: index -> the identity of the object checked (decoded again later).
         self.settled: dict[int, Any] = {}
+        #: ``id()`` of the objects ``record``ed (alive: the reader returns them, within
+        #: its answer should it not be a List).
+        self.recorded: set[int] = set()
 
     def __call__(self, obj: dict[str, Any], index: int) -> None:
         check_object(obj, index, self.limits)
@@ -84,7 +86,7 @@ class _Settle:
 
     def record(self, obj: dict[str, Any], index: int) -> None:
         if _known(obj):
-            self.settled[index] = obj
+            self.recorded.add(id(obj))
 
 
 def _known(obj: dict[str, Any]) -> bool:
