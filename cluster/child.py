@@ -6,7 +6,8 @@ or ``(False, exception)`` when ``work`` raised, pickled down a pipe, then ends a
 (``os._exit``: nothing of this process's is freed or flushed twice). :meth:`Child.outcome`
 waits for it: the pair, or None when the child gave no word (killed, a pickling error, a
 torn pipe) — the caller then does the work itself. :meth:`Child.close` ends a child whose
-answer is no longer wanted.
+answer is no longer wanted. :meth:`Child.start_answers`: several answers, read one at a
+time (:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 #: How an outcome goes down the pipe and comes back (``pickle`` by default; a caller
@@ -35,10 +36,12 @@ def _read(pipe: IO[bytes]) -> Any:
 
 
 class Child:
-    """A forked child's one answer (see the module)."""
+    """A forked child's one answer (see the module), or its answers one after another
+    (:meth:`start_answers`)."""
 
-    def __init__(self, pid: int, read: int) -> None:
-        self.pid, self.read = pid, read
+    def __init__(self, pid: int, read: int, wake: int = -1) -> None:
+        self.pid, self.read, self.wake = pid, read, wake
+        self.pipe: IO[bytes] | None = None
 
     @classmethod
     def start(cls, work: Callable[[], Any], *, write: Write = _write) -> Child:
@@ -62,6 +65,70 @@ class Child:
         os.close(send)
         return cls(pid, read)
 
+    @classmethod
+    def start_answers(cls, work: Callable[[Callable[[], bool]], Iterator[Any]]) -> Child:
+        """A child sending each answer ``work(wait)`` yields as ``(True, answer)`` (then
+        ``(False, exception)`` should it raise), read one at a time by :meth:`next`.
+        ``wait()`` blocks the child until this process calls :meth:`go` (True), or gives
+        up on it (False: :meth:`close`, or this process ended)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read, send = os.pipe()
+        woken, wake = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            status = 2
+            try:
+                os.close(read)
+                os.close(wake)
+
+                def wait() -> bool:
+                    with os.fdopen(woken, "rb") as pipe:
+                        return pipe.read(1) == b"1"
+
+                with os.fdopen(send, "wb") as out:
+                    answers = work(wait)
+                    while True:
+                        try:
+                            outcome = (True, next(answers))
+                        except StopIteration:
+                            break
+                        except Exception as exc:
+                            outcome = (False, exc)
+                        # Whole or not at all: one that does not pickle ends the word.
+                        out.write(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+                        out.flush()
+                        if not outcome[0]:
+                            break
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(send)
+        os.close(woken)
+        return cls(pid, read, wake)
+
+    def go(self) -> None:
+        """Lets a :meth:`start_answers` child past its ``wait()``."""
+        if self.wake >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.wake, b"1")
+            os.close(self.wake)
+            self.wake = -1
+
+    def next(self) -> tuple[bool, Any] | None:
+        """A :meth:`start_answers` child's next outcome; None when it gives no more word
+        (ended, killed, torn)."""
+        if self.read < 0:
+            return None
+        if self.pipe is None:
+            self.pipe = os.fdopen(self.read, "rb")
+        try:
+            outcome = pickle.load(self.pipe)  # our own child's bytes
+        except Exception:
+            return None
+        ok = isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)
+        return outcome if ok else None
+
     def outcome(self, *, read: Read = _read) -> tuple[bool, Any] | None:
         """``(True, answer)`` or ``(False, exception)``; None when the child gave no word."""
         with os.fdopen(self.read, "rb") as pipe:
@@ -80,9 +147,15 @@ class Child:
 
     def close(self) -> None:
         """Ends the child if its outcome was not taken (this process refused first)."""
-        if self.read >= 0:
+        if self.wake >= 0:
+            os.close(self.wake)
+            self.wake = -1
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
+        elif self.read >= 0:
             os.close(self.read)
-            self.read = -1
+        self.read = -1
         if self.pid:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)

@@ -19,11 +19,12 @@ that bounded share of decoded elements, and one element.
 from __future__ import annotations
 
 import gc
+import operator
 import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -161,6 +162,28 @@ def _decode(
         return [
             _elements(elements, retention, lambda i: f"top level, item {i}", check, limits, settle)
         ]
+    try:  # the common List (these four keys at most): its items found in one pass
+        common = _decode_list(data)
+    except msgspec.ValidationError:  # other keys, or items no array: the general way
+        common = None
+    if common is not None:
+        document = {
+            key: _decode_json(value)
+            for key, value in (
+                ("apiVersion", common.api_version),
+                ("kind", common.kind),
+                ("metadata", common.metadata),
+            )
+            if value is not msgspec.UNSET
+        }
+        if _is_list(document):
+            elements = common.items
+            del common
+            document["items"] = _elements(
+                elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle
+            )
+            return [document]
+        del common, document  # an object with items, checked whole: its keys in order
     fields = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
     items = fields.get("items")
     if items is None or bytes(memoryview(items)[:1]) != b"[":
@@ -180,6 +203,20 @@ def _decode(
     if not _is_list(document):
         check(document, "top level", True)
     return [document]
+
+
+class _List(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A List document with no other keys than these (any other: a ValidationError)."""
+
+    items: list[msgspec.Raw]
+    api_version: msgspec.Raw | msgspec.UnsetType = msgspec.field(
+        default=msgspec.UNSET, name="apiVersion"
+    )
+    kind: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_decode_list = msgspec.json.Decoder(_List).decode
 
 
 def _is_list(document: dict[str, Any]) -> bool:
@@ -247,12 +284,24 @@ def _elements(
     else:
         try:
             aside.read(raws, out, dropped, retention, where, check, limits)
-        finally:
+        except BaseException:
             aside.close()
-    for index in dropped:  # the whole dump passed: decode what was let go again
-        out[index] = _decode_json(memoryview(raws[index]))
-    if aside is not None:
-        aside.record(out)
+            raise
+    kept = False
+    try:
+        if aside is not None and aside.whole is not None:
+            aside.child.go()  # the child checks the dump as a whole meanwhile
+        for index in dropped:  # the whole dump passed: decode what was let go again
+            out[index] = _decode_json(memoryview(raws[index]))
+        if aside is not None:
+            aside.record(out)
+            if aside.whole is not None:
+                aside.out = out
+                aside.whole(aside)  # the caller asks for its verdict (and closes it)
+                kept = True
+    finally:
+        if aside is not None and not kept:
+            aside.close()
     return out
 
 
@@ -341,13 +390,24 @@ class _Aside:
     (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
     refuses it in its own order). A child that fails otherwise leaves the Pods to this
     process; after a nested List no later Pod is settled (its index is not its object's).
+
+    When ``settle`` also offers ``keep_whole_check``, ``check_whole(objects, checked)``
+    and ``planned_pod(text)``, the child then checks the dump as a whole (once this
+    process's read passed: ``Child.go``): it rebuilds the objects from the elements, the
+    Pods it settled as much as ``planned_pod`` reads of them, and answers a second time
+    with ``check_whole``'s verdict, which :meth:`whole_verdict` gives the caller for
+    objects that are the elements one for one (else no word: the caller checks them).
     """
 
-    def __init__(self, child: Child, settle: Settle) -> None:
-        self.child, self.settle = child, settle
+    def __init__(
+        self, child: Child, settle: Settle, whole: Callable[[_Aside], None] | None
+    ) -> None:
+        self.child, self.settle, self.whole = child, settle, whole
         #: The Pods' indices, in order; those the child settled (None: none).
         self.pods: list[int] = []
         self.settled: Callable[[int], bool] | None = None
+        #: The elements decoded here (when handed to ``whole``).
+        self.out: list[Any] | None = None
 
     @classmethod
     def start(
@@ -367,14 +427,21 @@ class _Aside:
             return None
         theirs = settle
         accepts = getattr(settle, "accepts_pod_text", None)
+        # The caller's whole check, run by the child on its own copy of the elements.
+        keep = getattr(settle, "keep_whole_check", None)
+        check_whole = getattr(settle, "check_whole", None)
+        planned_pod = getattr(settle, "planned_pod", None)
+        whole = keep if keep is not None and check_whole and planned_pod else None
 
-        def check_pods() -> tuple[Refusal | None, list[int]]:  # in the child
+        def answers(wait: Callable[[], bool]) -> Iterator[Any]:  # in the child
             refused: list[int] = []  # settle's refusals, by index
+            settled = bytearray(len(raws))  # 1: a Pod settle passed
             for index, raw in enumerate(raws):
                 view = memoryview(raw)
                 # A Pod the caller's check passes, read off its text (no dicts to build),
                 # and within the bounds by its text (a Pod: a mapping with a kind).
                 if accepts is not None and accepts(view) and not _needs_walk(view, limits):
+                    settled[index] = 1
                     continue
                 if not _pod_text(view):
                     continue
@@ -382,15 +449,30 @@ class _Aside:
                 try:
                     check(element, where(index), _needs_walk(view, limits))
                 except Exception as exc:  # the read stops here (raised by the parent)
-                    return (index, exc), refused
+                    yield (index, exc), refused
+                    return
                 try:
                     theirs(element, index)
+                    settled[index] = 1
                 except Exception:  # redone by the parent if it let this Pod go
                     refused.append(index)
                 del element
-            return None, refused
+            yield None, refused
+            if whole is None or not wait():  # the read passed: the whole check asked
+                return
+            assert check_whole is not None and planned_pod is not None
+            rebuilt = _rebuilt(raws, settled, planned_pod, limits)
+            if rebuilt is None:
+                yield None  # objects the reader may make otherwise: checked by the parent
+                return
+            try:
+                check_whole(*rebuilt)
+            except Exception as exc:
+                yield (exc,)
+                return
+            yield (None,)
 
-        return cls(Child.start(check_pods), settle)
+        return cls(Child.start_answers(answers), settle, whole)
 
     def read(
         self,
@@ -461,7 +543,7 @@ class _Aside:
     def _verdict(self) -> tuple[Refusal | None, list[int]] | None:
         """The child's first bounds refusal and the Pods ``settle`` refused; None when the
         child gave no word."""
-        outcome = self.child.outcome()
+        outcome = self.child.next()
         if outcome is None or not outcome[0]:
             return None
         answer = outcome[1]
@@ -510,9 +592,78 @@ class _Aside:
                 if settled(index):
                     record(out[index], index)
 
+    def whole_verdict(self, objects: list[Any]) -> tuple[Exception | None] | None:
+        """The child's verdict of the caller's whole check (``check_whole``) of
+        ``objects``: ``(None,)`` passed, ``(exception,)`` refused; None when it has no word
+        on them (ended, or objects the reader may have made otherwise than the elements
+        one for one), the caller then checks them itself. Closes the child."""
+        try:
+            out = self.out
+            if (
+                out is None
+                or self.settled is None  # no first word: no second
+                or len(objects) != len(out)
+                or not all(map(operator.is_, objects, out))
+            ):
+                return None
+            outcome = self.child.next()
+            if outcome is None or not outcome[0]:
+                return None
+            answer = outcome[1]
+            if (
+                isinstance(answer, tuple)
+                and len(answer) == 1
+                and (answer[0] is None or isinstance(answer[0], Exception))
+            ):
+                return cast(tuple[Exception | None], answer)
+            return None
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Ends a child whose answer is no longer wanted."""
         self.child.close()
+
+
+def _rebuilt(
+    raws: list[msgspec.Raw],
+    settled: bytearray,
+    planned_pod: Callable[[memoryview], dict[str, Any] | None],
+    limits: Limits,
+) -> tuple[list[dict[str, Any]], set[int]] | None:
+    """The objects a List of these elements reads as (each element one object, as
+    ``cluster.kube_dump`` takes the common item), the Pods ``settle`` passed as much of
+    them as the whole check reads (``planned_pod``), and the ``id()`` of those; None when
+    an element would be read otherwise (no plain object: a nested List, no kind...)."""
+    if len(raws) > limits.max_objects:
+        return None
+    objects: list[dict[str, Any]] = []
+    checked: set[int] = set()
+    for index, raw in enumerate(raws):
+        view = memoryview(raw)
+        obj = planned_pod(view) if settled[index] else None
+        if obj is None:
+            obj = _decode_json(view)
+            if not _plain_object(obj):
+                return None
+        if settled[index]:
+            checked.add(id(obj))
+        objects.append(obj)
+    return objects, checked
+
+
+def _plain_object(obj: Any) -> bool:
+    """An item ``cluster.kube_dump`` takes as it is (``_flatten``'s common item)."""
+    if type(obj) is not dict:
+        return False
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    return (
+        type(kind) is str
+        and type(api_version) is str
+        and bool(kind)
+        and bool(api_version)
+        and not (kind.endswith("List") and "items" in obj)
+    )
 
 
 def _settle_refusal(raws: list[msgspec.Raw], index: int, settle: Settle) -> Refusal | None:

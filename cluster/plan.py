@@ -13,6 +13,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from cluster.bounds import DEFAULT_LIMITS, Limits
 from cluster.dump_json import collector_paused
 from cluster.fast_checks import (
@@ -206,6 +208,45 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
             parse_pod(obj, reader, namespace, name)
     elif kind == "ConfigMap" and namespace == "kube-system" and name == KUBE_PROXY_CONFIGMAP[1]:
         parse_kube_proxy_config(obj, reader, limits)
+
+
+class _PlannedMeta(msgspec.Struct, gc=False):
+    name: Any = None
+    namespace: Any = None
+    labels: Any = None
+
+
+class _PlannedSpec(msgspec.Struct, gc=False):
+    volumes: Any = None
+
+
+class _PlannedPod(msgspec.Struct, gc=False):
+    """What :func:`check_objects` reads of a Pod ``check_object`` passed: its names, its
+    labels and its volumes (a kube-proxy Pod's mounted ConfigMaps)."""
+
+    metadata: _PlannedMeta
+    spec: _PlannedSpec | None = None
+
+
+_planned_pod_from_json = msgspec.json.Decoder(_PlannedPod).decode
+
+
+def planned_pod(text: bytes | memoryview) -> dict[str, Any] | None:
+    """A v1 Pod's JSON text that ``check_object`` passed, as much of it as
+    :func:`check_objects` reads (the same answer as with the whole object); None: another
+    shape, decode it whole."""
+    try:
+        pod = _planned_pod_from_json(text)
+    except msgspec.DecodeError:
+        return None
+    meta = pod.metadata
+    spec = pod.spec
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": meta.name, "namespace": meta.namespace, "labels": meta.labels},
+        "spec": None if spec is None else {"volumes": spec.volumes},
+    }
 
 
 def pod_text_checks_out(text: bytes | memoryview) -> bool:

@@ -33,3 +33,52 @@ def test_close_ends_a_child_whose_answer_is_not_wanted():
     except ProcessLookupError:
         alive = False
     assert not alive
+
+
+def _two_answers(wait):
+    yield os.getpid()
+    yield ("woken", wait())
+    raise ValueError("then refused")
+
+
+def test_answers_one_at_a_time_the_second_after_go():
+    child = Child.start_answers(_two_answers)
+    try:
+        first = child.next()
+        assert first is not None and first[0] is True and first[1] != os.getpid()
+        child.go()
+        assert child.next() == (True, ("woken", True))
+        answered, refusal = child.next()
+        assert answered is False and isinstance(refusal, ValueError)
+        assert child.next() is None  # no more word
+    finally:
+        child.close()
+    assert child.pid == 0
+
+
+def test_a_child_not_let_go_on_is_told_so_or_ended():
+    child = Child.start_answers(_two_answers)
+    assert child.next()[0] is True
+    os.close(child.wake)  # given up on: wait() answers False
+    child.wake = -1
+    assert child.next() == (True, ("woken", False))
+    child.close()
+    killed = Child.start_answers(lambda wait: iter([wait()]))
+    killed.close()  # ended while it waits
+    assert killed.pid == 0
+
+
+def test_no_more_word_from_a_child_that_died_or_cannot_pickle():
+    def dies(wait):
+        yield 1
+        os._exit(0)
+
+    def unpicklable(wait):
+        yield 1
+        yield lambda: 1
+
+    for work in (dies, unpicklable):
+        child = Child.start_answers(work)
+        assert child.next() == (True, 1)
+        assert child.next() is None
+        child.close()

@@ -39,6 +39,74 @@ def test_an_ordinary_dump_takes_the_fast_path_with_the_same_objects():
     assert read_objects(io.BytesIO(data)) == json.loads(data)["items"]
 
 
+def _split_in_one_pass(monkeypatch) -> list[bool]:
+    """Notes, per fast read, whether the List's items were found in one pass."""
+    taken: list[bool] = []
+    real = dump_json._decode_list
+
+    def decode_list(data):
+        try:
+            found = real(data)
+        except Exception:
+            taken.append(False)
+            raise
+        taken.append(True)
+        return found
+
+    monkeypatch.setattr(dump_json, "_decode_list", decode_list)
+    return taken
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}},
+        {"kind": "PodList", "apiVersion": "v1"},
+        {"apiVersion": "v1"},  # a List that lost its kind
+        {},
+    ],
+)
+def test_a_common_list_has_its_items_found_in_one_pass(monkeypatch, head):
+    taken = _split_in_one_pass(monkeypatch)
+    items = b.small_cluster()
+    data = json.dumps({**head, "items": items}).encode()
+    found, seen = _checked(data)
+    assert taken == [True]
+    # The same document (a List's own keys are not kept in the text's order: the caller
+    # reads its items only).
+    assert found == [json.loads(data)]
+    assert [where for where, _ in seen] == [f"top level, items[{i}]" for i in range(len(items))]
+    assert read_objects(io.BytesIO(data)) == items
+
+
+@pytest.mark.parametrize(
+    ("text", "whole", "split"),
+    [
+        # another key: the general way, keys in the text's order
+        (b'{"kind": "List", "items": [{"kind": "Node"}], "extra": {"a": 1}}', False, False),
+        # split, but no List: the general way, checked whole
+        (b'{"items": [{"kind": "Node"}], "kind": "Node"}', True, True),
+        (b'{"kind": "List", "items": null}', True, False),
+        (b'{"kind": "List", "items": {"a": 1}}', True, False),
+    ],
+)
+def test_any_other_document_with_items_is_read_the_general_way(monkeypatch, text, whole, split):
+    taken = _split_in_one_pass(monkeypatch)
+    found, seen = _checked(text)
+    assert found == [json.loads(text)]
+    assert list(found[0]) == list(json.loads(text))  # keys in the text's order
+    assert ("top level", True) in seen if whole else seen == [("top level, items[0]", False)]
+    assert taken == [split]
+
+
+def test_repeated_items_keys_read_as_the_exact_reader_reads_them(monkeypatch):
+    taken = _split_in_one_pass(monkeypatch)
+    text = b'{"kind": "List", "items": [{"kind": "Node"}], "items": [{"kind": "Pod"}]}'
+    found, _ = _checked(text)
+    assert taken == [True]
+    assert found == [json.loads(text)] == [{"kind": "List", "items": [{"kind": "Pod"}]}]
+
+
 def test_a_bare_array_and_a_single_object_take_the_fast_path():
     node = b.node("n1")
     assert _checked(json.dumps([node]).encode())[0] == [[node]]

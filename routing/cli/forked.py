@@ -1,10 +1,6 @@
-"""A large dump's file-mode commands over two processes (issue 13): the check beside the
-snapshot's build, then the cluster-wide analysis in two halves.
-
-:func:`built_while_checked`: the importer's whole check of a dump's objects (what needs
-the other objects, and the objects the reader did not settle while reading) runs in an
-``os.fork`` child while this process builds the snapshot from the same objects; a
-refusal comes back pickled and wins, as it would have in order.
+"""A large dump's file-mode commands over two processes (issue 13): the cluster-wide
+analysis in two halves. (The dump's check runs in the child the reader forks,
+``cluster.dump_json._Aside``.)
 
 ``routescope analyze FILE`` and ``manage.py analyze FILE`` build the whole snapshot, then
 ask :func:`analyze_forked` instead of :func:`routing.engine.analysis.analyze`: with more
@@ -29,8 +25,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from cluster.child import Child
 from routing.engine.costmodel import DEFAULT_COST_MODEL, CostModel
@@ -47,10 +42,6 @@ CHILD_SHARE = 0.42
 _RUNS = 50
 #: The variable that decides the processes (1: never fork; 2: fork whatever the load).
 PROCESSES_ENV = "ROUTESCOPE_ANALYZE_PROCESSES"
-#: From this many objects a dump's whole check runs in a child while the snapshot builds.
-FORK_MIN_OBJECTS = 20_000
-
-T = TypeVar("T")
 
 
 def may_fork() -> bool:
@@ -94,33 +85,6 @@ def processes_for(snapshot: Snapshot) -> int:
     """How many processes analyse ``snapshot``: 2 for a large one when :func:`may_fork`,
     else 1."""
     return 2 if may_fork() and len(snapshot.services) > FORK_MIN_SERVICES else 1
-
-
-def built_while_checked(check: Callable[[], None], build: Callable[[], T], *, fork: bool) -> T:
-    """``check()`` then ``build()``, as one would run them in order (``build`` trusts what
-    ``check`` refuses), with ``fork``: ``check`` in a forked child while this process
-    builds. The outcome is the one in order: ``check``'s refusal (its exception, pickled
-    back) before anything ``build`` raised, else ``build``'s answer or error. A child that
-    fails otherwise (killed, an exception that does not pickle) has ``check`` run here."""
-    if not fork:
-        check()
-        return build()
-    child = Child.start(check)
-    built: T | None = None
-    error: Exception | None = None
-    try:
-        built = build()
-    except Exception as exc:  # raised below, unless check() refused first
-        error = exc
-    finally:
-        outcome = child.outcome()
-    if outcome is None:
-        check()  # the child's word is lost: ask here (raises its refusal)
-    elif not outcome[0]:
-        raise outcome[1]
-    if error is not None:
-        raise error
-    return cast(T, built)
 
 
 def analyze_forked(

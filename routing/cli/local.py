@@ -14,8 +14,8 @@ from typing import Any
 
 from cluster.bounds import Limits
 from cluster.kube_dump import read_objects
-from cluster.plan import KNOWN, check_object, check_objects, pod_text_checks_out
-from routing.cli.forked import FORK_MIN_OBJECTS, built_while_checked, may_fork
+from cluster.plan import KNOWN, check_object, check_objects, planned_pod, pod_text_checks_out
+from routing.cli.forked import may_fork
 from routing.engine.kube import snapshot_with_pods_when_read
 from routing.engine.scenario import apply_scenario
 from routing.engine.snapshot import Snapshot
@@ -47,18 +47,27 @@ def read_dump(path: str, limits: Limits | None = None) -> list[dict[str, Any]]:
     return objects
 
 
-def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[int]]:
+def _read_settled(
+    path: str, limits: Limits, settle: _Settle | None = None
+) -> tuple[list[dict[str, Any]], set[int]]:
     """The dump's objects, read with ``check_object`` run on those the reader let go of,
     and the ``id()`` of those (still to be checked as a whole: ``check_objects``)."""
-    settle = _Settle(limits, fork=may_fork())
+    settle = settle or _Settle(limits, fork=may_fork())
     settled = settle.settled
-    objects = read_objects(sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle)
+    try:
+        objects = read_objects(
+            sys.stdin.buffer if path == "-" else path, limits=limits, settle=settle
+        )
+    except BaseException:
+        if settle.whole is not None:
+            settle.whole.close()
+        raise
     # While no earlier element was a nested List, an element's index is its object's: the
     # same object, decoded again (checked here all the same, by what it is).
-    checked = set()
+    checked = settle.recorded
     for index, seen in settled.items():
         obj = objects[index] if index < len(objects) else None
-        if obj is not None and (obj is seen or _identity(obj) == seen):
+        if obj is not None and _identity(obj) == seen:
             checked.add(id(obj))
     return objects, checked
 
@@ -66,13 +75,19 @@ def _read_settled(path: str, limits: Limits) -> tuple[list[dict[str, Any]], set[
 class _Settle:
     """The dump reader's ``settle``: ``check_object`` on each object it lets go of, noted
     by index with what it is. ``fork``: the reader may have a child settle a large dump's
-    later objects (``cluster.dump_json``); it then ``record``s each here, decoded again."""
+    Pods (``cluster.dump_json``); it then ``record``s each here, the very object it returns."""
 
-    def __init__(self, limits: Limits, *, fork: bool) -> None:
+    def __init__(self, limits: Limits, *, fork: bool, whole: bool = False) -> None:
         self.limits, self.fork = limits, fork
-        #: index -> what was checked: the object's identity, or (``record``) the very
-        #: object the reader returns.
+        if whole:  # the child checking the Pods then checks the dump as a whole too
+            self.keep_whole_check = self._keep_whole_check
+        #: That child (``cluster.dump_json._Aside``), once the read passed.
+        self.whole: Any = None
+        #: index -> the identity of the object checked (decoded again later).
         self.settled: dict[int, Any] = {}
+        #: ``id()`` of the objects ``record``ed (alive: the reader returns them, within
+        #: its answer should it not be a List).
+        self.recorded: set[int] = set()
 
     def __call__(self, obj: dict[str, Any], index: int) -> None:
         check_object(obj, index, self.limits)
@@ -84,7 +99,17 @@ class _Settle:
 
     def record(self, obj: dict[str, Any], index: int) -> None:
         if _known(obj):
-            self.settled[index] = obj
+            self.recorded.add(id(obj))
+
+    def _keep_whole_check(self, whole: Any) -> None:
+        self.whole = whole
+
+    #: A Pod ``check_object`` passed, as much of it as ``check_objects`` reads then.
+    planned_pod = staticmethod(planned_pod)
+
+    def check_whole(self, objects: list[dict[str, Any]], checked: set[int]) -> None:
+        """``check_objects`` (run by the child, on its own copy of the objects)."""
+        check_objects(objects, self.limits, checked=checked)
 
 
 def _known(obj: dict[str, Any]) -> bool:
@@ -122,17 +147,32 @@ def load_snapshot(
     path: str, limits: Limits | None = None, *, hold: bool = False, **overrides: object
 ) -> Snapshot:
     """A dump file as an engine snapshot, refused as :func:`read_dump` refuses it. For a
-    large dump the whole check runs beside the build (``forked.built_while_checked``).
+    large dump the whole check (``check_objects``) runs beside the build in the child the
+    reader forked to check the Pods (``cluster.dump_json._Aside``, forked while the heap
+    was small: no copy-on-write of the decoded objects); its refusal wins, as in order.
     Its pods are built when first read (``snapshot_with_pods_when_read``).
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
     limits = limits or env_limits()
-    objects, checked = _read_settled(path, limits)
-    snapshot = built_while_checked(
-        lambda: check_objects(objects, limits, checked=checked),
-        lambda: snapshot_with_pods_when_read(objects, **overrides),
-        fork=len(objects) >= FORK_MIN_OBJECTS and may_fork(),
-    )
+    settle = _Settle(limits, fork=may_fork(), whole=True)
+    objects, checked = _read_settled(path, limits, settle)
+    if settle.whole is None:
+        check_objects(objects, limits, checked=checked)
+        snapshot = snapshot_with_pods_when_read(objects, **overrides)
+    else:  # the child checks the dump as a whole meanwhile; its refusal wins, as in order
+        error: Exception | None = None
+        try:
+            snapshot = snapshot_with_pods_when_read(objects, **overrides)
+        except Exception as exc:  # the build trusts what the check refuses
+            error = exc
+        finally:
+            verdict = settle.whole.whole_verdict(objects)
+        if verdict is None:  # no word from it: checked here
+            check_objects(objects, limits, checked=checked)
+        elif verdict[0] is not None:
+            raise verdict[0]
+        if error is not None:
+            raise error
     if hold:
         held(objects)
         held(snapshot)

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cluster.fields import ObjectError
 from cluster.generator import Shape, generate_cluster
+from cluster.tests import builders as b
 from routing.cli import forked
 from routing.engine.analysis import analyze
 from routing.engine.kube import snapshot_from_objects
@@ -144,49 +146,10 @@ def test_the_command_process_prints_what_main_returns(capsys):
         assert (proc.returncode, proc.stdout, proc.stderr) == (code, mine.out, mine.err)
 
 
-class _Refused(ValueError):
-    pass
-
-
-class _Unpicklable(ValueError):
+class _Unpicklable(ObjectError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.hook = lambda: None  # pickle refuses a lambda: the child cannot send it
-
-
-def _refuse(error: Exception):
-    def check() -> None:
-        raise error
-
-    return check
-
-
-def _fail():
-    raise KeyError("built from what the check refuses")
-
-
-@pytest.mark.parametrize("fork", [True, False])
-def test_built_while_checked_answers_as_in_order(fork):
-    assert forked.built_while_checked(lambda: None, lambda: 42, fork=fork) == 42
-    with pytest.raises(_Refused, match="bad field"):
-        forked.built_while_checked(_refuse(_Refused("bad field")), lambda: 42, fork=fork)
-    # The check's refusal wins over whatever the build made of the refused objects.
-    with pytest.raises(_Refused, match="bad field"):
-        forked.built_while_checked(_refuse(_Refused("bad field")), _fail, fork=fork)
-    with pytest.raises(KeyError, match="built from"):
-        forked.built_while_checked(lambda: None, _fail, fork=fork)
-
-
-def test_a_refusal_the_child_cannot_send_is_asked_here():
-    calls: list[int] = []
-
-    def check() -> None:
-        calls.append(os.getpid())
-        raise _Unpicklable("bad field")
-
-    with pytest.raises(_Unpicklable, match="bad field"):
-        forked.built_while_checked(check, lambda: 42, fork=True)
-    assert calls == [os.getpid()]  # the child's call stayed in the child
 
 
 def _dump_file(tmp_path, objects) -> str:
@@ -195,22 +158,29 @@ def _dump_file(tmp_path, objects) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("bad", [None, "Bad_Name", "duplicate"])
-def test_load_snapshot_checks_beside_the_build_as_read_dump_checks(tmp_path, monkeypatch, bad):
-    from cluster.fields import ObjectError
-    from cluster.tests import builders as b
+@pytest.fixture
+def pod_child(monkeypatch) -> list[object]:
+    """The Pod child from 4 elements on; its verdicts of the whole check, as taken here."""
+    from cluster import dump_json
     from routing.cli import local
 
-    monkeypatch.setattr(local, "FORK_MIN_OBJECTS", 1)
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
     monkeypatch.setattr(local, "may_fork", lambda: True)
-    forks: list[bool] = []
-    real = local.built_while_checked
+    verdicts: list[object] = []
+    real = dump_json._Aside.whole_verdict
 
-    def spy(check, build, *, fork):
-        forks.append(fork)
-        return real(check, build, fork=fork)
+    def spy(self, objects):
+        verdicts.append(real(self, objects))
+        return verdicts[-1]
 
-    monkeypatch.setattr(local, "built_while_checked", spy)
+    monkeypatch.setattr(dump_json._Aside, "whole_verdict", spy)
+    return verdicts
+
+
+@pytest.mark.parametrize("bad", [None, "Bad_Name", "duplicate"])
+def test_load_snapshot_checks_in_the_pod_child_as_read_dump_checks(tmp_path, pod_child, bad):
+    from routing.cli import local
+
     objects = b.small_cluster()
     if bad == "Bad_Name":
         objects[3]["metadata"]["name"] = "Bad_Name"
@@ -223,10 +193,49 @@ def test_load_snapshot_checks_beside_the_build_as_read_dump_checks(tmp_path, mon
             getattr(theirs, f.name) for f in fields(theirs)
         ]
         assert mine.services and mine.nodes
+        assert pod_child == [(None,)]
     else:
         with pytest.raises(ObjectError) as in_order:
             local.read_dump(path)
         with pytest.raises(ObjectError) as beside:
             local.load_snapshot(path)
         assert str(beside.value) == str(in_order.value)
-    assert forks == [True]
+        assert len(pod_child) == 1 and str(pod_child[0][0]) == str(in_order.value)
+
+
+def _failing_build(*args, **kwargs):
+    raise KeyError("built from what the check refuses")
+
+
+def test_the_whole_checks_refusal_wins_over_the_builds_error(tmp_path, pod_child, monkeypatch):
+    from routing.cli import local
+
+    monkeypatch.setattr(local, "snapshot_with_pods_when_read", _failing_build)
+    objects = b.small_cluster()
+    path = _dump_file(tmp_path, objects)
+    with pytest.raises(KeyError, match="built from"):
+        local.load_snapshot(path)
+    objects[3]["metadata"]["name"] = "Bad_Name"
+    path = _dump_file(tmp_path, objects)
+    with pytest.raises(ObjectError, match="Bad_Name"):
+        local.load_snapshot(path)
+    assert [type(v[0]) for v in pod_child] == [type(None), ObjectError]
+
+
+def test_a_whole_check_refusal_the_child_cannot_send_is_asked_here(
+    tmp_path, pod_child, monkeypatch
+):
+    from routing.cli import local
+
+    calls: list[int] = []
+
+    def check(self, objects, checked):
+        calls.append(os.getpid())
+        raise _Unpicklable("bad field")
+
+    monkeypatch.setattr(local._Settle, "check_whole", check)
+    with pytest.raises(ObjectError, match="Bad_Name"):
+        objects = b.small_cluster()
+        objects[3]["metadata"]["name"] = "Bad_Name"
+        local.load_snapshot(_dump_file(tmp_path, objects))
+    assert pod_child == [None] and calls == []  # the child's call stayed in the child

@@ -299,3 +299,133 @@ def test_a_killed_pod_child_leaves_the_pods_to_this_process(
         assert read == objects and not checked  # nothing settled by the child
     else:
         assert _refusal(path, monkeypatch, fork=True) == alone
+
+
+def _load_refusal(path: str, monkeypatch: pytest.MonkeyPatch, *, fork: bool) -> str | None:
+    """``load_snapshot``'s refusal (None: it passed)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(local, "may_fork", lambda: fork)
+        try:
+            local.load_snapshot(path, local.env_limits())
+        except ValueError as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture
+def checked_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How often ``check_objects`` runs in this process (for ``load_snapshot``)."""
+    calls: list[int] = []
+    real, parent = local.check_objects, os.getpid()
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent:
+            calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "check_objects", spy)
+    return calls
+
+
+@pytest.mark.parametrize("kept", [True, False])
+@pytest.mark.parametrize("case", [None, *CASES])
+def test_the_pod_child_checks_the_dump_as_a_whole_as_one_process_does(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    checked_here: list[int],
+    kept: bool,
+    case: str | None,
+) -> None:
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setenv("ROUTESCOPE_DUMP_MAX_STRING", "4000")
+    if not kept:
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
+    path = _write(tmp_path, _list(_dump_case(case or "")))
+    alone = _load_refusal(path, monkeypatch, fork=False)
+    assert (alone is None) == (case is None)
+    if case is None:
+        assert checked_here == [1]
+    checked_here.clear()
+    assert _load_refusal(path, monkeypatch, fork=True) == alone
+    # The whole check ran in the child (unless the read refused first).
+    assert checked_here == []
+
+
+def test_the_whole_check_sees_repeated_pods_and_mounted_configmaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked_here: list[int]
+) -> None:
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    objects = _dump_case("kube-proxy Pod mounting a bad ConfigMap")
+    objects.append(copy.deepcopy(objects[-2]))  # the kube-proxy Pod again, after its map
+    path = _write(tmp_path, _list(objects))
+    alone = _load_refusal(path, monkeypatch, fork=False)
+    assert alone is not None and "duplicate Pod kube-system/kube-proxy-a" in alone
+    checked_here.clear()
+    assert _load_refusal(path, monkeypatch, fork=True) == alone
+    assert checked_here == []
+    objects.pop()  # no repeat: the ConfigMap the kube-proxy Pod mounts is refused
+    path = _write(tmp_path, _list(objects))
+    alone = _load_refusal(path, monkeypatch, fork=False)
+    assert alone is not None and "kube-proxy-b" in alone
+    checked_here.clear()
+    assert _load_refusal(path, monkeypatch, fork=True) == alone
+    assert checked_here == []
+
+
+@pytest.mark.parametrize("case", [None, *CASES])
+def test_a_pod_child_killed_before_the_whole_check_leaves_it_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked_here: list[int], case: str | None
+) -> None:
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    monkeypatch.setenv("ROUTESCOPE_DUMP_MAX_STRING", "4000")
+    path = _write(tmp_path, _list(_dump_case(case or "")))
+    alone = _load_refusal(path, monkeypatch, fork=False)
+    checked_here.clear()
+
+    def killed(self: Any, objects: Any, checked: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)  # only ever run in the child
+
+    monkeypatch.setattr(local._Settle, "check_whole", killed)
+    assert _load_refusal(path, monkeypatch, fork=True) == alone
+    read_refused = case == "Pod beyond a bound"  # the read's refusal: no whole check
+    assert checked_here == ([] if read_refused else [1])
+
+
+def test_items_the_reader_fills_in_are_checked_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked_here: list[int]
+) -> None:
+    """A typed List's items without kind get it from the List: the child's own copy of
+    the elements would not read as the objects do, so this process checks them."""
+    monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
+    pods = [b.pod(f"p{i}") for i in range(6)]
+    pods[3]["metadata"]["name"] = "Bad_Name"
+    for pod in pods[4:]:
+        del pod["kind"]
+    path = _write(tmp_path, {"apiVersion": "v1", "kind": "PodList", "items": pods})
+    alone = _load_refusal(path, monkeypatch, fork=False)
+    assert alone is not None and "Bad_Name" in alone
+    checked_here.clear()
+    assert _load_refusal(path, monkeypatch, fork=True) == alone
+    assert checked_here == [1]
+
+
+def test_planned_pod_reads_as_the_whole_pod_for_the_whole_check() -> None:
+    proxy = b.pod("kube-proxy-a", "kube-system")
+    proxy["metadata"]["labels"] = {"k8s-app": "kube-proxy"}
+    proxy["spec"]["volumes"] = [{"name": "c", "configMap": {"name": "kube-proxy-b"}}]
+    plain = b.pod("web-1")
+    plain["metadata"].pop("namespace", None)
+    for pod in (proxy, plain):
+        planned = plan.planned_pod(json.dumps(pod).encode())
+        assert planned is not None
+        assert (
+            plan._identified(planned, namespaced=True)[:2]
+            == plan._identified(pod, namespaced=True)[:2]
+        )
+        assert plan._mounted_maps(planned) == plan._mounted_maps(pod)
+        name = pod["metadata"]["name"]
+        namespace = pod["metadata"].get("namespace") or "default"
+        assert plan._is_kube_proxy_pod(planned, namespace, name) == plan._is_kube_proxy_pod(
+            pod, namespace, name
+        )
+    assert plan.planned_pod(b'{"metadata": 1}') is None  # another shape: decoded whole
