@@ -35,6 +35,28 @@ def _read(pipe: IO[bytes]) -> Any:
     return pickle.load(pipe)  # our own child's bytes
 
 
+def _forked(run: Callable[[], None]) -> int:
+    """Fork; the child runs ``run()`` and is gone at once without clean-up (``os._exit``: 0
+    when ``run`` returned, 2 when it raised). The child's pid, here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        status = 2
+        try:
+            run()
+            status = 0
+        finally:
+            os._exit(status)
+    return pid
+
+
+def _well_formed(outcome: Any) -> tuple[bool, Any] | None:
+    """``outcome`` when it is an ``(answered, value)`` pair, else None (no word)."""
+    ok = isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)
+    return outcome if ok else None
+
+
 class Child:
     """A forked child's one answer (see the module), or its answers one after another
     (:meth:`start_answers`)."""
@@ -45,23 +67,18 @@ class Child:
 
     @classmethod
     def start(cls, work: Callable[[], Any], *, write: Write = _write) -> Child:
-        sys.stdout.flush()
-        sys.stderr.flush()
         read, send = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: its outcome down the pipe, then gone without clean-up
-            status = 2
+
+        def answer() -> None:  # in the child: its outcome down the pipe
+            os.close(read)
             try:
-                os.close(read)
-                try:
-                    outcome: tuple[bool, Any] = (True, work())
-                except Exception as exc:
-                    outcome = (False, exc)
-                with os.fdopen(send, "wb") as out:
-                    write(out, outcome)
-                status = 0
-            finally:
-                os._exit(status)
+                outcome: tuple[bool, Any] = (True, work())
+            except Exception as exc:
+                outcome = (False, exc)
+            with os.fdopen(send, "wb") as out:
+                write(out, outcome)
+
+        pid = _forked(answer)
         os.close(send)
         return cls(pid, read)
 
@@ -71,38 +88,33 @@ class Child:
         ``(False, exception)`` should it raise), read one at a time by :meth:`next`.
         ``wait()`` blocks the child until this process calls :meth:`go` (True), or gives
         up on it (False: :meth:`close`, or this process ended)."""
-        sys.stdout.flush()
-        sys.stderr.flush()
         read, send = os.pipe()
         woken, wake = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            status = 2
-            try:
-                os.close(read)
-                os.close(wake)
 
-                def wait() -> bool:
-                    with os.fdopen(woken, "rb") as pipe:
-                        return pipe.read(1) == b"1"
+        def answer_each() -> None:  # in the child: each outcome down the pipe
+            os.close(read)
+            os.close(wake)
 
-                with os.fdopen(send, "wb") as out:
-                    answers = work(wait)
-                    while True:
-                        try:
-                            outcome = (True, next(answers))
-                        except StopIteration:
-                            break
-                        except Exception as exc:
-                            outcome = (False, exc)
-                        # Whole or not at all: one that does not pickle ends the word.
-                        out.write(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
-                        out.flush()
-                        if not outcome[0]:
-                            break
-                status = 0
-            finally:
-                os._exit(status)
+            def wait() -> bool:
+                with os.fdopen(woken, "rb") as pipe:
+                    return pipe.read(1) == b"1"
+
+            with os.fdopen(send, "wb") as out:
+                produced = work(wait)
+                while True:
+                    try:
+                        outcome = (True, next(produced))
+                    except StopIteration:
+                        break
+                    except Exception as exc:
+                        outcome = (False, exc)
+                    # Whole or not at all: one that does not pickle ends the word.
+                    out.write(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+                    out.flush()
+                    if not outcome[0]:
+                        break
+
+        pid = _forked(answer_each)
         os.close(send)
         os.close(woken)
         return cls(pid, read, wake)
@@ -123,11 +135,9 @@ class Child:
         if self.pipe is None:
             self.pipe = os.fdopen(self.read, "rb")
         try:
-            outcome = pickle.load(self.pipe)  # our own child's bytes
+            return _well_formed(pickle.load(self.pipe))  # our own child's bytes
         except Exception:
             return None
-        ok = isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)
-        return outcome if ok else None
 
     def outcome(self, *, read: Read = _read) -> tuple[bool, Any] | None:
         """``(True, answer)`` or ``(False, exception)``; None when the child gave no word."""
@@ -139,11 +149,9 @@ class Child:
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         try:
-            outcome = read(io.BytesIO(data))
+            return _well_formed(read(io.BytesIO(data)))
         except Exception:  # torn: the caller does the work
             return None
-        ok = isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)
-        return outcome if ok else None
 
     def close(self) -> None:
         """Ends the child if its outcome was not taken (this process refused first)."""
