@@ -133,7 +133,8 @@ _label_value_ok = _Accepted(LabelValue)
 
 
 def _names_check_out(meta: _Meta) -> bool:
-    """``meta``'s namespace, label keys and label values within their rules."""
+    """``meta``'s namespace, label keys and label values within their rules, and its
+    annotations within their size (what ``identify`` checks beyond the shape)."""
     if meta.namespace is not None and not _namespace_ok(meta.namespace):
         return False
     labels = meta.labels
@@ -141,6 +142,11 @@ def _names_check_out(meta: _Meta) -> bool:
         for key, value in labels.items():
             if not (_label_key_ok(key) and _label_value_ok(value)):
                 return False
+    annotations = meta.annotations
+    if annotations:
+        size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
+        if size > ANNOTATIONS_MAX_BYTES:
+            return False
     return True
 
 
@@ -153,18 +159,9 @@ def identity_checks_out(obj: dict[str, Any], *, namespaced: bool) -> tuple[str, 
         meta = msgspec.convert(obj, shape).metadata
     except msgspec.ValidationError:
         return None
-    if not _names_check_out(meta) or not _annotations_fit(meta):
+    if not _names_check_out(meta):
         return None
     return (meta.namespace or "default") if namespaced else "", meta.name
-
-
-def _annotations_fit(meta: _Meta) -> bool:
-    annotations = meta.annotations
-    if annotations:
-        size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
-        if size > ANNOTATIONS_MAX_BYTES:
-            return False
-    return True
 
 
 # -- Pod (``parse_pod`` and ``_pod_parts``) ------------------------------------------------
@@ -337,7 +334,7 @@ def named_pod_checks_out(obj: dict[str, Any]) -> tuple[str, str] | None:
         meta = msgspec.convert(obj, _NamedPod).metadata
     except msgspec.ValidationError:
         return None
-    if not _names_check_out(meta) or not _annotations_fit(meta):
+    if not _names_check_out(meta):
         return None
     return meta.namespace or "default", meta.name
 
@@ -360,7 +357,7 @@ def named_pod_text_checks_out(text: bytes | memoryview) -> bool:
         meta = _named_pod_from_json(text).metadata
     except msgspec.DecodeError:  # a ValidationError, or text that is no JSON
         return False
-    return _names_check_out(meta) and _annotations_fit(meta)
+    return _names_check_out(meta)
 
 
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:
