@@ -216,14 +216,20 @@ def test_one_field_corrupted_same_verdict_same_message(base):
 
 @pytest.mark.parametrize("base", [POD, SLICE], ids=lambda o: o["kind"])
 def test_two_fields_corrupted_same_verdict_same_message(base):
-    rng = random.Random(13)
+    for obj in _two_fields_corrupted(base, seed=13, count=3000):
+        assert _outcome(obj, fast=True) == _outcome(obj, fast=False), json.dumps(obj)
+
+
+def _two_fields_corrupted(base: dict[str, Any], *, seed: int, count: int) -> Iterator[Any]:
+    """``count`` copies of ``base`` with two fields (not kind, apiVersion) replaced or gone."""
+    rng = random.Random(seed)
     paths = [p for p in _paths(base) if p not in (("kind",), ("apiVersion",))]
-    for _ in range(3000):
+    for _ in range(count):
         obj = base
         for _ in range(2):
             live = [p for p in paths if _reachable(obj, p)]
             obj = _replaced(obj, rng.choice(live), rng.choice([GONE, *VALUES]))
-        assert _outcome(obj, fast=True) == _outcome(obj, fast=False), json.dumps(obj)
+        yield obj
 
 
 def _reachable(obj: Any, path: tuple) -> bool:
@@ -332,14 +338,7 @@ def test_a_bad_namespace_or_label_is_refused_after_good_ones_were_remembered():
 
 def _pod_corruptions() -> Iterator[dict[str, Any]]:
     yield from _corruptions(POD)
-    rng = random.Random(17)
-    paths = [p for p in _paths(POD) if p not in (("kind",), ("apiVersion",))]
-    for _ in range(1500):
-        obj = POD
-        for _ in range(2):
-            live = [p for p in paths if _reachable(obj, p)]
-            obj = _replaced(obj, rng.choice(live), rng.choice([GONE, *VALUES]))
-        yield obj
+    yield from _two_fields_corrupted(POD, seed=17, count=1500)
 
 
 def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
