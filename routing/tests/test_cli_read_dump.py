@@ -120,16 +120,28 @@ def test_after_a_nested_list_every_object_is_checked_by_the_whole_check(
     assert parsed == {"node": 3, "service": 1, "pod": 0}
 
 
+def _bad_name(objects: list[dict[str, Any]]) -> str:
+    objects[4]["metadata"]["name"] = "Bad_Name"
+    return "Bad_Name"
+
+
+def _repeated(objects: list[dict[str, Any]]) -> str:
+    objects.append(copy.deepcopy(objects[1]))
+    return "duplicate"
+
+
 @pytest.mark.parametrize("kept", [True, False])
-def test_a_bad_object_is_refused_with_the_line_the_whole_check_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+@pytest.mark.parametrize("breaking", [_bad_name, _repeated], ids=["bad-name", "repeated"])
+def test_a_bad_or_repeated_object_is_refused_with_the_line_the_whole_check_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool, breaking: Any
 ) -> None:
     if not kept:
         monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
     objects = b.small_cluster()
-    objects[4]["metadata"]["name"] = "Bad_Name"
+    said = breaking(objects)
     with pytest.raises(ObjectError) as whole:
         plan.check_objects(copy.deepcopy(objects))
+    assert said in str(whole.value)
     with pytest.raises(ObjectError) as found:
         local.read_dump(_write(tmp_path, _list(objects)))
     assert str(found.value) == str(whole.value)
@@ -151,22 +163,6 @@ def test_settled_objects_names_are_identified_once(
     objects = b.small_cluster()
     assert local.read_dump(_write(tmp_path, _list(objects))) == objects
     assert sorted(identified) == sorted(o["metadata"]["name"] for o in objects)
-
-
-@pytest.mark.parametrize("kept", [True, False])
-def test_a_repeated_object_is_refused_with_the_line_the_whole_check_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
-) -> None:
-    if not kept:
-        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
-    objects = b.small_cluster()
-    objects.append(copy.deepcopy(objects[1]))
-    with pytest.raises(ObjectError) as whole:
-        plan.check_objects(copy.deepcopy(objects))
-    assert "duplicate" in str(whole.value)
-    with pytest.raises(ObjectError) as found:
-        local.read_dump(_write(tmp_path, _list(objects)))
-    assert str(found.value) == str(whole.value)
 
 
 def test_plan_reads_a_checked_objects_identity_as_identify_gives_it() -> None:
