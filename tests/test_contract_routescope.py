@@ -20,6 +20,7 @@ import yaml
 
 from cluster.testing.fixtures import fake_api
 from routing.cli.main import console, main
+from routing.testing import routescope_process
 from tests.contract import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,19 +62,6 @@ def routescope(capsys, *args: str) -> tuple[int, str, str]:
         code = exc.code if isinstance(exc.code, int) else 2
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def routescope_process(*args: str) -> tuple[int, str, str]:
-    """Run ``routescope ARGS`` as a process of its own (server mode: the live server runs in
-    this test process and logs to its stderr)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "routing.cli.main", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_the_console_script_names_console():

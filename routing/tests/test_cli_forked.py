@@ -125,25 +125,14 @@ def test_when_it_forks(monkeypatch, services, env, cpus, load, expected):
 def test_the_command_process_prints_what_main_returns(capsys):
     """``python -m routing.cli.main`` (``console``: the process ends without freeing what
     it built) prints exactly ``main``'s answer, and refuses bad input the same way."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from routing.cli.main import main
+    from routing.testing import ROOT, routescope_process
 
-    root = Path(__file__).resolve().parents[2]
-    demo = str(root / "cluster" / "fixtures" / "demo.json")
+    demo = str(ROOT / "cluster" / "fixtures" / "demo.json")
     for args, code in ((["analyze", demo, "-o", "json"], 0), (["analyze", "/nonexistent"], 2)):
         assert main(args) == code
         mine = capsys.readouterr()
-        proc = subprocess.run(
-            [sys.executable, "-m", "routing.cli.main", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (proc.returncode, proc.stdout, proc.stderr) == (code, mine.out, mine.err)
+        assert routescope_process(*args) == (code, mine.out, mine.err)
 
 
 class _Unpicklable(ObjectError):
