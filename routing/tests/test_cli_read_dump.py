@@ -352,20 +352,17 @@ def test_the_whole_check_sees_repeated_pods_and_mounted_configmaps(
 ) -> None:
     monkeypatch.setattr(dump_json, "_ASIDE_MIN", 4)
     objects = _dump_case("kube-proxy Pod mounting a bad ConfigMap")
-    objects.append(copy.deepcopy(objects[-2]))  # the kube-proxy Pod again, after its map
-    path = _write(tmp_path, _list(objects))
-    alone = _load_refusal(path, monkeypatch, fork=False)
-    assert alone is not None and "duplicate Pod kube-system/kube-proxy-a" in alone
-    checked_here.clear()
-    assert _load_refusal(path, monkeypatch, fork=True) == alone
-    assert checked_here == []
-    objects.pop()  # no repeat: the ConfigMap the kube-proxy Pod mounts is refused
-    path = _write(tmp_path, _list(objects))
-    alone = _load_refusal(path, monkeypatch, fork=False)
-    assert alone is not None and "kube-proxy-b" in alone
-    checked_here.clear()
-    assert _load_refusal(path, monkeypatch, fork=True) == alone
-    assert checked_here == []
+    repeated = [*objects, copy.deepcopy(objects[-2])]  # the kube-proxy Pod again, after its map
+    for dump, said in (
+        (repeated, "duplicate Pod kube-system/kube-proxy-a"),
+        (objects, "kube-proxy-b"),  # no repeat: the ConfigMap the kube-proxy Pod mounts
+    ):
+        path = _write(tmp_path, _list(dump))
+        alone = _load_refusal(path, monkeypatch, fork=False)
+        assert alone is not None and said in alone
+        checked_here.clear()
+        assert _load_refusal(path, monkeypatch, fork=True) == alone
+        assert checked_here == []
 
 
 @pytest.mark.parametrize("case", [None, *CASES])
