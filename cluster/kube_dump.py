@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from cluster.bounds import DEFAULT_LIMITS, Limits, Refused, check_value, not_a_number
 from cluster.bounds import number as bounded_number
-from cluster.dump_json import Retention, Settle, collector_paused, fast_documents
+from cluster.dump_json import PodText, Retention, Settle, collector_paused, fast_documents
 
 __all__ = [
     "Dump",
@@ -827,7 +827,7 @@ def _flatten(
             # decoded) is taken here, without naming it; anything else the long way.
             if (
                 budget is None
-                and type(item) is dict
+                and (type(item) is dict or type(item) is PodText)
                 and type(item.get("kind")) is str
                 and type(item.get("apiVersion")) is str
                 and item["kind"]

@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from cluster.bounds import Limits
+from cluster.dump_json import whole as whole_object
 from cluster.kube_dump import read_objects
 from cluster.plan import KNOWN, check_object, check_objects, planned_pod, pod_text_checks_out
 from routing.cli.forked import may_fork
@@ -81,6 +82,9 @@ class _Settle:
         self.limits, self.fork = limits, fork
         if whole:  # the child checking the Pods then checks the dump as a whole too
             self.keep_whole_check = self._keep_whole_check
+        #: The reader may keep Pods outside kube-system as their text (``PodText``):
+        #: the snapshot reads them only when asked for its pods.
+        self.pods_as_text = whole
         #: That child (``cluster.dump_json._Aside``), once the read passed.
         self.whole: Any = None
         #: index -> the identity of the object checked (decoded again later).
@@ -150,25 +154,27 @@ def load_snapshot(
     large dump the whole check (``check_objects``) runs beside the build in the child the
     reader forked to check the Pods (``cluster.dump_json._Aside``, forked while the heap
     was small: no copy-on-write of the decoded objects); its refusal wins, as in order.
-    Its pods are built when first read (``snapshot_with_pods_when_read``).
+    The reader then keeps the Pods outside kube-system as their text
+    (``cluster.dump_json.PodText``): the snapshot's pods are built from them when first
+    read (``snapshot_with_pods_when_read``), which the analysis and ``simulate`` never do.
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
     limits = limits or env_limits()
     settle = _Settle(limits, fork=may_fork(), whole=True)
     objects, checked = _read_settled(path, limits, settle)
     if settle.whole is None:
-        check_objects(objects, limits, checked=checked)
-        snapshot = snapshot_with_pods_when_read(objects, **overrides)
+        check_objects(_whole(objects), limits, checked=checked)
+        snapshot = snapshot_with_pods_when_read(objects, whole_pod=whole_object, **overrides)
     else:  # the child checks the dump as a whole meanwhile; its refusal wins, as in order
         error: Exception | None = None
         try:
-            snapshot = snapshot_with_pods_when_read(objects, **overrides)
+            snapshot = snapshot_with_pods_when_read(objects, whole_pod=whole_object, **overrides)
         except Exception as exc:  # the build trusts what the check refuses
             error = exc
         finally:
             verdict = settle.whole.whole_verdict(objects)
         if verdict is None:  # no word from it: checked here
-            check_objects(objects, limits, checked=checked)
+            check_objects(_whole(objects), limits, checked=checked)
         elif verdict[0] is not None:
             raise verdict[0]
         if error is not None:
@@ -177,6 +183,12 @@ def load_snapshot(
         held(objects)
         held(snapshot)
     return snapshot
+
+
+def _whole(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``objects`` with each ``PodText`` decoded whole, for ``check_objects`` (the caller
+    keeps ``objects`` alive meanwhile: the ``id()`` of its checked objects stay theirs)."""
+    return [whole_object(obj) for obj in objects]
 
 
 def simulate_body(

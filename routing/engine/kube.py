@@ -455,16 +455,23 @@ def snapshot_from_objects(objects: Iterable[Mapping[str, Any]], **overrides: obj
     """See ``_snapshot_from_objects``; runs with the cyclic GC paused, because building
     hundreds of thousands of small immutable objects otherwise triggers collections over
     an ever larger heap (they hold no cycles)."""
-    return _adapted(lambda: _snapshot_from_objects(objects, False, **overrides))
+    return _adapted(lambda: _snapshot_from_objects(objects, False, None, **overrides))
 
 
 def snapshot_with_pods_when_read(
-    objects: Iterable[Mapping[str, Any]], **overrides: object
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    whole_pod: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    **overrides: object,
 ) -> Snapshot:
     """:func:`snapshot_from_objects`, with ``Snapshot.pods`` built from the Pod objects when
     first read (``kube_pods.PodsWhenRead``; the caller keeps the objects unchanged
-    meanwhile), unless endpoints are derived from the Pods (no EndpointSlices)."""
-    return _adapted(lambda: _snapshot_from_objects(objects, True, **overrides))
+    meanwhile), unless endpoints are derived from the Pods (no EndpointSlices).
+
+    ``whole_pod(obj)``: the whole Pod a Pod object stands for, when the caller holds some
+    as no more than their kind and namespace (``cluster.dump_json.PodText``: none of them
+    in ``kube-system``, so none a kube-proxy Pod); asked only for the Pods read."""
+    return _adapted(lambda: _snapshot_from_objects(objects, True, whole_pod, **overrides))
 
 
 T = TypeVar("T")
@@ -489,12 +496,20 @@ def _adapted(build: Callable[[], T]) -> T:
             gc.enable()
 
 
-def _pods_from_objects(objects: list[Mapping[str, Any]]) -> dict[str, Pod]:
+def _itself(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj
+
+
+def _pods_from_objects(objects: Iterable[Mapping[str, Any]]) -> dict[str, Pod]:
     return {p.key: p for p in (pod_from_object(o) for o in objects) if p.name}
 
 
 def _snapshot_from_objects(
-    objects: Iterable[Mapping[str, Any]], pods_when_read: bool = False, **overrides: object
+    objects: Iterable[Mapping[str, Any]],
+    pods_when_read: bool = False,
+    whole_pod: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    /,
+    **overrides: object,
 ) -> Snapshot:
     """Build a ``Snapshot`` from Kubernetes object dicts (a flattened kubectl dump).
 
@@ -524,7 +539,8 @@ def _snapshot_from_objects(
         by_kind[str(obj.get("kind", ""))].append(obj)
     notes: list[str] = []
     nodes = {n.name: n for n in map(node_from_object, by_kind["Node"]) if n.name}
-    # The kube-proxy Pods, picked out once (each reader below only reads those).
+    # The kube-proxy Pods, picked out once (each reader below only reads those; a Pod
+    # ``whole_pod`` would make whole is none of them).
     proxy_pods = [pod for pod in by_kind["Pod"] if is_kube_proxy_pod(pod)]
     for name, alive in proxy_pod_ready(proxy_pods).items():
         if name in nodes:
@@ -533,8 +549,13 @@ def _snapshot_from_objects(
     pod_objects = by_kind["Pod"]
     pods: Mapping[str, Pod]
     if pods_when_read and by_kind["EndpointSlice"]:  # (else endpoints may come from Pods)
-        pods = PodsWhenRead(lambda: freeze(_adapted(lambda: _pods_from_objects(pod_objects))))
+        read = whole_pod or _itself
+        pods = PodsWhenRead(
+            lambda: freeze(_adapted(lambda: _pods_from_objects(map(read, pod_objects))))
+        )
     else:
+        if whole_pod is not None:
+            pod_objects = by_kind["Pod"] = list(map(whole_pod, pod_objects))
         pods = freeze(_pods_from_objects(pod_objects))
     raw: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
     alt: dict[str, dict[str, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))

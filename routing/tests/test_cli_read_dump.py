@@ -422,3 +422,69 @@ def test_planned_pod_reads_as_the_whole_pod_for_the_whole_check() -> None:
             pod, namespace, name
         )
     assert plan.planned_pod(b'{"metadata": 1}') is None  # another shape: decoded whole
+
+
+def _proxy_pod(name: str, node: str, mode: str, *, ready: bool) -> dict[str, Any]:
+    pod = b.pod(name, "kube-system", node_name=node, ip=f"10.0.0.{node[1:]}", ready=ready)
+    pod["metadata"]["labels"] = {"k8s-app": "kube-proxy"}
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["containers"] = [
+        {"name": "kube-proxy", "command": ["/usr/local/bin/kube-proxy", f"--proxy-mode={mode}"]}
+    ]
+    return pod
+
+
+@pytest.mark.parametrize("child", ["answers", "killed"])
+def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside: None, child: str
+) -> None:
+    """``load_snapshot`` with the Pod child: the Pods reach the build as their text
+    (``PodText``), but for those in kube-system (kube-proxy Pods: the nodes' modes and
+    health), and the snapshot is the one-process snapshot, its pods included."""
+    coredns = b.pod("coredns-1", "kube-system", node_name="n2", ip="10.244.2.9")
+    objects = [
+        *b.small_cluster(),
+        *(b.pod(f"extra{i}", "default" if i % 2 else "shop") for i in range(6)),
+        _proxy_pod("kube-proxy-a", "n1", "ipvs", ready=True),
+        coredns,
+        _proxy_pod("kube-proxy-b", "n2", "nftables", ready=False),
+    ]
+    path = _write(tmp_path, _list(copy.deepcopy(objects)))
+    with monkeypatch.context() as patch:
+        patch.setattr(local, "may_fork", lambda: False)
+        alone = local.load_snapshot(path)
+    built: list[list[dict[str, Any]]] = []
+    real_build = local.snapshot_with_pods_when_read
+
+    def build(objects: list[dict[str, Any]], **kwargs: Any) -> Any:
+        built.append(list(objects))
+        return real_build(objects, **kwargs)
+
+    monkeypatch.setattr(local, "snapshot_with_pods_when_read", build)
+    if child == "killed":  # no word from the child: the Pods are checked, and read, here
+        parent, real = os.getpid(), local._Settle.accepts_pod_text
+
+        def killed(view: memoryview) -> str | None:
+            if os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(view)
+
+        monkeypatch.setattr(local._Settle, "accepts_pod_text", staticmethod(killed))
+    forked = local.load_snapshot(path)
+    (seen,) = built
+    as_text = [
+        obj["metadata"]["namespace"]
+        for obj, read in zip(objects, seen, strict=True)
+        if type(read) is dump_json.PodText
+    ]
+    if child == "answers":
+        assert sorted(as_text) == ["default"] * 3 + ["shop"] * 5
+    else:
+        assert as_text == []
+    assert [dump_json.whole(obj) for obj in seen] == objects
+    assert forked.nodes == alone.nodes
+    assert forked.nodes["n1"].proxy_healthy and not forked.nodes["n2"].proxy_healthy
+    assert [forked.proxy_for(n).mode for n in ("n1", "n2")] == ["ipvs", "nftables"]
+    assert [alone.proxy_for(n) for n in ("n1", "n2")] == [forked.proxy_for(n) for n in ("n1", "n2")]
+    assert forked.endpoint_index == alone.endpoint_index
+    assert dict(forked.pods) == dict(alone.pods) and len(forked.pods) == 11

@@ -438,6 +438,34 @@ def test_pods_when_read_without_slices_are_built_at_once() -> None:
     assert lazy.endpoint_index == eager.endpoint_index and lazy.pods == eager.pods
 
 
+@pytest.mark.parametrize("slices", [True, False])
+def test_pods_held_as_stand_ins_are_made_whole_by_whole_pod(slices: bool) -> None:
+    """``whole_pod``: the caller's stand-ins for Pods (kind and apiVersion only) are made
+    whole for the pods, when read, or at once when endpoints are derived from them."""
+    objects = [o for o in _pods_cluster() if slices or o["kind"] != "EndpointSlice"]
+    stand_ins = {}
+    held = []
+    for obj in objects:
+        if obj["kind"] == "Pod":
+            stand_in = {"kind": "Pod", "apiVersion": obj["apiVersion"]}
+            stand_ins[id(stand_in)] = obj
+            obj = stand_in
+        held.append(obj)
+    asked: list[str] = []
+
+    def whole_pod(obj):
+        found = stand_ins[id(obj)]
+        asked.append(found["metadata"]["name"])
+        return found
+
+    snapshot = snapshot_with_pods_when_read(held, whole_pod=whole_pod)
+    assert asked == ([] if slices else ["web-1", "web-2", "other"])
+    eager = snapshot_from_objects(objects)
+    assert snapshot.endpoint_index == eager.endpoint_index and snapshot.nodes == eager.nodes
+    assert dict(snapshot.pods) == dict(eager.pods)
+    assert asked == ["web-1", "web-2", "other"]  # once
+
+
 def test_a_pod_the_adapter_cannot_read_is_one_line_when_read() -> None:
     objects = _pods_cluster()
     objects[3]["metadata"]["ownerReferences"] = [7]
