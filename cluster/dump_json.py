@@ -364,11 +364,6 @@ def _pod_text(view: memoryview) -> bool:
     return head.kind == "Pod" and head.api_version == "v1"
 
 
-def _in_kube_system(element: Any) -> bool:
-    meta = element.get("metadata") if type(element) is dict else None
-    return type(meta) is dict and meta.get("namespace") == "kube-system"
-
-
 def _pod_value(element: Any) -> bool:
     return (
         type(element) is dict and element.get("kind") == "Pod" and element.get("apiVersion") == "v1"
@@ -376,9 +371,8 @@ def _pod_value(element: Any) -> bool:
 
 
 class PodText(dict[str, Any]):
-    """A v1 Pod that the reader kept as its JSON text (the caller's ``settle`` says
-    ``pods_as_text``: it reads few of a large dump's Pods, if any); those in
-    ``kube-system`` are read whole once the child checking the Pods named them. As a
+    """A v1 Pod outside ``kube-system`` that the reader kept as its JSON text (the caller's
+    ``settle`` says ``pods_as_text``: it reads few of a large dump's Pods, if any). As a
     mapping it holds only ``kind`` and ``apiVersion`` (what it is; no namespace: no
     kube-proxy Pod); :func:`whole` decodes it when it is wanted."""
 
@@ -397,13 +391,31 @@ def whole(obj: Any) -> Any:
     return _decode_json(memoryview(obj.text)) if type(obj) is PodText else obj
 
 
+class _PodHeadMeta(msgspec.Struct, gc=False):
+    namespace: Any = None
+
+
+class _PodHead(msgspec.Struct, gc=False):
+    """An element's kind, apiVersion and namespace (its other fields skipped, in C)."""
+
+    kind: Any = None
+    api_version: Any = msgspec.field(default=None, name="apiVersion")
+    metadata: _PodHeadMeta | None = None
+
+
+_decode_pod_head = msgspec.json.Decoder(_PodHead).decode
+
+
 def _pod_kept_as_text(raw: msgspec.Raw) -> PodText | None:
-    """The element as a :class:`PodText` when its text is a v1 Pod (None: decode it)."""
+    """The element as a :class:`PodText` when its text is a v1 Pod whose namespace is not
+    ``kube-system`` (None: decode it, a kube-proxy Pod is read whole)."""
     try:
-        head = _decode_head(raw)
-    except msgspec.ValidationError:  # not a mapping
+        head = _decode_pod_head(raw)
+    except msgspec.ValidationError:  # not a mapping, or its metadata not one
         return None
     if head.kind != "Pod" or head.api_version != "v1":
+        return None
+    if head.metadata is not None and head.metadata.namespace == "kube-system":
         return None
     return PodText(raw)
 
@@ -419,11 +431,10 @@ class _Aside:
     at the end, like dropped elements).
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
-    settled (its own notes stay in the child); its ``accepts_pod_text(text)``, if any,
-    answers the namespace of ``text`` when it is a v1 Pod ``settle`` passes, read off its
-    text alone (None: not one). The child holds one Pod at a time and answers its first
-    bounds refusal (if any), the Pods ``settle`` refused before it and the Pods in
-    ``kube-system``.
+    settled (its own notes stay in the child); its ``accepts_pod_text(text)``, if any, says
+    when ``text`` is a v1 Pod ``settle`` passes, read off its text alone. The child holds
+    one Pod at a time and answers its first bounds refusal (if any) and the Pods ``settle``
+    refused before it.
     Refusals come out as one process reading in order gives them: the earliest of this
     process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
     (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
@@ -437,12 +448,10 @@ class _Aside:
     with ``check_whole``'s verdict, which :meth:`whole_verdict` gives the caller for
     objects that are the elements one for one (else no word: the caller checks them).
 
-    When ``settle`` says ``pods_as_text``, this process does not decode the Pods: each
-    stays a :class:`PodText` (its text, decoded by :func:`whole` when the caller wants
-    it), neither kept against the memory bound nor let go, but for those the child names
-    in its first answer as in ``kube-system`` (``accepts_pod_text`` then answers a Pod's
-    namespace), read whole then; when the child gives no word, the Pods are read whole
-    as they are checked here.
+    When ``settle`` says ``pods_as_text``, this process does not decode the Pods outside
+    ``kube-system``: each stays a :class:`PodText` (its text, decoded by :func:`whole` when
+    the caller wants it), neither kept against the memory bound nor let go; when the child
+    gives no word, they are read whole as they are checked here.
     """
 
     def __init__(
@@ -481,27 +490,21 @@ class _Aside:
 
         def answers(wait: Callable[[], bool]) -> Iterator[Any]:  # in the child
             refused: list[int] = []  # settle's refusals, by index
-            kube_system: list[int] = []  # the Pods in kube-system, by index
             settled = bytearray(len(raws))  # 1: a Pod settle passed
             for index, raw in enumerate(raws):
                 view = memoryview(raw)
                 # A Pod the caller's check passes, read off its text (no dicts to build),
                 # and within the bounds by its text (a Pod: a mapping with a kind).
-                namespace = accepts(view) if accepts is not None else None
-                if namespace and not _needs_walk(view, limits):
+                if accepts is not None and accepts(view) and not _needs_walk(view, limits):
                     settled[index] = 1
-                    if namespace == "kube-system":
-                        kube_system.append(index)
                     continue
                 if not _pod_text(view):
                     continue
                 element = _decode_json(view)
-                if _in_kube_system(element):
-                    kube_system.append(index)
                 try:
                     check(element, where(index), _needs_walk(view, limits))
                 except Exception as exc:  # the read stops here (raised by the parent)
-                    yield (index, exc), refused, kube_system
+                    yield (index, exc), refused
                     return
                 try:
                     theirs(element, index)
@@ -509,7 +512,7 @@ class _Aside:
                 except Exception:  # redone by the parent if it let this Pod go
                     refused.append(index)
                 del element
-            yield None, refused, kube_system
+            yield None, refused
             if whole is None or not wait():  # the read passed: the whole check asked
                 return
             assert check_whole is not None and planned_pod is not None
@@ -588,10 +591,7 @@ class _Aside:
         if answer is None:  # no word from the child: the Pods are checked here
             theirs = self._check_here(raws, out, where, check, limits, settle, let_go, flat_until)
         else:
-            theirs, refused, kube_system = answer
-            for index in kube_system:  # (kube-proxy Pods among them: read whole)
-                if index < len(out):  # (else this process stopped before it: refused)
-                    out[index] = whole(out[index])
+            theirs, refused = answer
             redo = [i for i in refused if let_go <= i <= flat_until]
             if redo and (theirs is None or redo[0] < theirs[0]):
                 theirs = _settle_refusal(raws, redo[0], settle) or theirs
@@ -602,19 +602,14 @@ class _Aside:
         if first is not None:
             raise first[1]
 
-    def _verdict(self) -> tuple[Refusal | None, list[int], list[int]] | None:
-        """The child's first bounds refusal, the Pods ``settle`` refused and the Pods in
-        kube-system (by index); None when the child gave no word."""
+    def _verdict(self) -> tuple[Refusal | None, list[int]] | None:
+        """The child's first bounds refusal and the Pods ``settle`` refused; None when the
+        child gave no word."""
         outcome = self.child.next()
         if outcome is None or not outcome[0]:
             return None
         answer = outcome[1]
-        if not (
-            isinstance(answer, tuple)
-            and len(answer) == 3
-            and isinstance(answer[1], list)
-            and isinstance(answer[2], list)
-        ):
+        if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], list)):
             return None
         refusal = answer[0]
         if refusal is None or (
@@ -623,7 +618,7 @@ class _Aside:
             and isinstance(refusal[0], int)
             and isinstance(refusal[1], Exception)
         ):
-            return refusal, answer[1], answer[2]
+            return refusal, answer[1]
         return None
 
     def _check_here(

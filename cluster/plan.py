@@ -249,10 +249,9 @@ def planned_pod(text: bytes | memoryview) -> dict[str, Any] | None:
     }
 
 
-def pod_text_checks_out(text: bytes | memoryview) -> str | None:
-    """The Pod's namespace when ``text`` is a v1 Pod's JSON text that ``check_object``
-    passes without a word (None: another kind, or ask ``check_object`` with the decoded
-    object)."""
+def pod_text_checks_out(text: bytes | memoryview) -> bool:
+    """True when ``text`` is a v1 Pod's JSON text that ``check_object`` passes without a
+    word (False: another kind, or ask ``check_object`` with the decoded object)."""
     return named_pod_text_checks_out(text)
 
 

@@ -464,7 +464,7 @@ def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
     if child == "killed":  # no word from the child: the Pods are checked, and read, here
         parent, real = os.getpid(), local._Settle.accepts_pod_text
 
-        def killed(view: memoryview) -> str | None:
+        def killed(view: memoryview) -> bool:
             if os.getpid() != parent:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(view)
