@@ -451,7 +451,12 @@ class _Aside:
     When ``settle`` says ``pods_as_text``, this process does not decode the Pods outside
     ``kube-system``: each stays a :class:`PodText` (its text, decoded by :func:`whole` when
     the caller wants it), neither kept against the memory bound nor let go; when the child
-    gives no word, they are read whole as they are checked here.
+    gives no word, they are read whole as they are checked here. ``settle``'s
+    ``before_verdict(elements)``, if any, is handed the elements before this process
+    waits for the child's first answer, when they are all in hand (none let go) and
+    each an object the reader returns as it is (``_plain_object``; a ``PodText`` is one),
+    and no refusal came yet: whatever it makes of them is the caller's to keep or drop
+    (the read may still be refused).
     """
 
     def __init__(
@@ -546,6 +551,7 @@ class _Aside:
         as_text = getattr(settle, "pods_as_text", False)
         # Elements after a nested List are not settled (their index is not their object's).
         flat, flat_until = True, len(raws)
+        plain = True  # every element an object the reader returns as it is
         for index, raw in enumerate(raws):
             if as_text:
                 as_pod_text = _pod_kept_as_text(raw)
@@ -583,7 +589,11 @@ class _Aside:
                 dropped.append(index)
             if flat and not (isinstance(element, dict) and not _is_list(element)):
                 flat, flat_until = False, index
+            plain = plain and _plain_object(element)
             del element
+        early = getattr(settle, "before_verdict", None)
+        if early is not None and first is None and not dropped and plain:
+            early(out)  # while the child still checks the Pods
         # Settled one by one (as they are read in one process): the Pods let go, before any
         # nested List.
         let_go = dropped[0] if dropped else len(raws)

@@ -6,9 +6,10 @@ with ``cluster`` and ``revision`` null (a file is no stored cluster).
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -78,13 +79,26 @@ class _Settle:
     by index with what it is. ``fork``: the reader may have a child settle a large dump's
     Pods (``cluster.dump_json``); it then ``record``s each here, the very object it returns."""
 
-    def __init__(self, limits: Limits, *, fork: bool, whole: bool = False) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        fork: bool,
+        whole: bool = False,
+        build: Callable[[list[dict[str, Any]]], Snapshot] | None = None,
+    ) -> None:
         self.limits, self.fork = limits, fork
         if whole:  # the child checking the Pods then checks the dump as a whole too
             self.keep_whole_check = self._keep_whole_check
         #: The reader may keep Pods outside kube-system as their text (``PodText``):
         #: the snapshot reads them only when asked for its pods.
         self.pods_as_text = whole
+        #: ``build(objects)``: the snapshot, built by :meth:`snapshot_of` (or before the
+        #: reader waits for the Pod child, from the elements then in hand).
+        self.build = build
+        if build is not None:
+            self.before_verdict = self._build_early
+        self._early: tuple[list[dict[str, Any]], _Built] | None = None
         #: That child (``cluster.dump_json._Aside``), once the read passed.
         self.whole: Any = None
         #: index -> the identity of the object checked (decoded again later).
@@ -114,6 +128,33 @@ class _Settle:
     def check_whole(self, objects: list[dict[str, Any]], checked: set[int]) -> None:
         """``check_objects`` (run by the child, on its own copy of the objects)."""
         check_objects(objects, self.limits, checked=checked)
+
+    def _build_early(self, elements: list[dict[str, Any]]) -> None:
+        # (a copy: the reader may yet make a Pod whole in its list)
+        self._early = (list(elements), self._built(elements))
+
+    def snapshot_of(self, objects: list[dict[str, Any]]) -> _Built:
+        """The snapshot of ``objects`` or the build's error: the one built before the
+        Pod child's answer when it was built from these very objects, else built now."""
+        early, self._early = self._early, None
+        if (
+            early is not None
+            and len(early[0]) == len(objects)
+            and all(map(operator.is_, early[0], objects))
+        ):
+            return early[1]
+        return self._built(objects)
+
+    def _built(self, objects: list[dict[str, Any]]) -> _Built:
+        assert self.build is not None
+        try:
+            return self.build(objects), None
+        except Exception as exc:  # the build trusts what the check refuses
+            return None, exc
+
+
+#: A snapshot, or the exception its build raised.
+_Built = tuple[Snapshot | None, Exception | None]
 
 
 def _known(obj: dict[str, Any]) -> bool:
@@ -156,21 +197,24 @@ def load_snapshot(
     was small: no copy-on-write of the decoded objects); its refusal wins, as in order.
     The reader then keeps the Pods outside kube-system as their text
     (``cluster.dump_json.PodText``): the snapshot's pods are built from them when first
-    read (``snapshot_with_pods_when_read``), which the analysis and ``simulate`` never do.
+    read (``snapshot_with_pods_when_read``), which the analysis and ``simulate`` never do;
+    and the snapshot is built while the child still checks the Pods, when the reader has
+    every object in hand by then (``before_verdict``).
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
     limits = limits or env_limits()
-    settle = _Settle(limits, fork=may_fork(), whole=True)
+
+    def build(objects: list[dict[str, Any]]) -> Snapshot:
+        return snapshot_with_pods_when_read(objects, whole_pod=whole_object, **overrides)
+
+    settle = _Settle(limits, fork=may_fork(), whole=True, build=build)
     objects, checked = _read_settled(path, limits, settle)
     if settle.whole is None:
         check_objects(_whole(objects), limits, checked=checked)
-        snapshot = snapshot_with_pods_when_read(objects, whole_pod=whole_object, **overrides)
+        snapshot = build(objects)
     else:  # the child checks the dump as a whole meanwhile; its refusal wins, as in order
-        error: Exception | None = None
         try:
-            snapshot = snapshot_with_pods_when_read(objects, whole_pod=whole_object, **overrides)
-        except Exception as exc:  # the build trusts what the check refuses
-            error = exc
+            built, error = settle.snapshot_of(objects)
         finally:
             verdict = settle.whole.whole_verdict(objects)
         if verdict is None:  # no word from it: checked here
@@ -179,6 +223,8 @@ def load_snapshot(
             raise verdict[0]
         if error is not None:
             raise error
+        assert built is not None
+        snapshot = built
     if hold:
         held(objects)
         held(snapshot)

@@ -434,13 +434,14 @@ def _proxy_pod(name: str, node: str, mode: str, *, ready: bool) -> dict[str, Any
     return pod
 
 
-@pytest.mark.parametrize("child", ["answers", "killed"])
+@pytest.mark.parametrize("child", ["answers", "killed", "others let go"])
 def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside: None, child: str
 ) -> None:
     """``load_snapshot`` with the Pod child: the Pods reach the build as their text
     (``PodText``), but for those in kube-system (kube-proxy Pods: the nodes' modes and
-    health), and the snapshot is the one-process snapshot, its pods included."""
+    health), and the snapshot is the one-process snapshot, its pods included. It is
+    built while the child checks the Pods, unless the reader let objects go."""
     coredns = b.pod("coredns-1", "kube-system", node_name="n2", ip="10.244.2.9")
     objects = [
         *b.small_cluster(),
@@ -454,13 +455,22 @@ def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
         patch.setattr(local, "may_fork", lambda: False)
         alone = local.load_snapshot(path)
     built: list[list[dict[str, Any]]] = []
-    real_build = local.snapshot_with_pods_when_read
+    events: list[str] = []
+    real_build, real_verdict = local.snapshot_with_pods_when_read, dump_json._Aside._verdict
 
     def build(objects: list[dict[str, Any]], **kwargs: Any) -> Any:
         built.append(list(objects))
+        events.append("build")
         return real_build(objects, **kwargs)
 
+    def verdict(self: Any) -> Any:
+        events.append("the child's first answer")
+        return real_verdict(self)
+
     monkeypatch.setattr(local, "snapshot_with_pods_when_read", build)
+    monkeypatch.setattr(dump_json._Aside, "_verdict", verdict)
+    if child == "others let go":
+        monkeypatch.setattr(dump_json.Retention, "keep", lambda self, nbytes: False)
     if child == "killed":  # no word from the child: the Pods are checked, and read, here
         parent, real = os.getpid(), local._Settle.accepts_pod_text
 
@@ -471,16 +481,26 @@ def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
 
         monkeypatch.setattr(local._Settle, "accepts_pod_text", staticmethod(killed))
     forked = local.load_snapshot(path)
-    (seen,) = built
+    # Built before the child's first answer; again when the child gave none (the
+    # objects then read whole here are not those it was built from).
+    assert (
+        events
+        == {
+            "answers": ["build", "the child's first answer"],
+            "killed": ["build", "the child's first answer", "build"],
+            "others let go": ["the child's first answer", "build"],
+        }[child]
+    )
+    seen = built[-1]
     as_text = [
         obj["metadata"]["namespace"]
         for obj, read in zip(objects, seen, strict=True)
         if type(read) is dump_json.PodText
     ]
-    if child == "answers":
-        assert sorted(as_text) == ["default"] * 3 + ["shop"] * 5
-    else:
+    if child == "killed":
         assert as_text == []
+    else:
+        assert sorted(as_text) == ["default"] * 3 + ["shop"] * 5
     assert [dump_json.whole(obj) for obj in seen] == objects
     assert forked.nodes == alone.nodes
     assert forked.nodes["n1"].proxy_healthy and not forked.nodes["n2"].proxy_healthy
