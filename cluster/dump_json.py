@@ -443,7 +443,8 @@ class _Aside:
 
     When ``settle`` also offers ``keep_whole_check``, ``check_whole(objects, checked)``
     and ``planned_pod(text)``, the child then checks the dump as a whole (once this
-    process's read passed: ``Child.go``): it rebuilds the objects from the elements, the
+    process's own elements passed: ``Child.go``, given before this process reads the
+    child's first answer, so that it works while this process goes on): it rebuilds the objects from the elements, the
     Pods it settled as much as ``planned_pod`` reads of them, and answers a second time
     with ``check_whole``'s verdict, which :meth:`whole_verdict` gives the caller for
     objects that are the elements one for one (else no word: the caller checks them).
@@ -518,7 +519,7 @@ class _Aside:
                     refused.append(index)
                 del element
             yield None, refused
-            if whole is None or not wait():  # the read passed: the whole check asked
+            if whole is None or not wait():  # this process's part passed: asked
                 return
             assert check_whole is not None and planned_pod is not None
             rebuilt = _rebuilt(raws, settled, planned_pod, limits)
@@ -591,6 +592,8 @@ class _Aside:
                 flat, flat_until = False, index
             plain = plain and _plain_object(element)
             del element
+        if first is None and self.whole is not None:
+            self.child.go()  # its whole check, while this process goes on
         early = getattr(settle, "before_verdict", None)
         if early is not None and first is None and not dropped and plain:
             early(out)  # while the child still checks the Pods
