@@ -444,10 +444,11 @@ class _Aside:
     When ``settle`` also offers ``keep_whole_check``, ``check_whole(objects, checked)``
     and ``planned_pod(text)``, the child then checks the dump as a whole (once this
     process's own elements passed: ``Child.go``, given before this process reads the
-    child's first answer, so that it works while this process goes on): it rebuilds the objects from the elements, the
-    Pods it settled as much as ``planned_pod`` reads of them, and answers a second time
-    with ``check_whole``'s verdict, which :meth:`whole_verdict` gives the caller for
-    objects that are the elements one for one (else no word: the caller checks them).
+    child's first answer, so that it works while this process goes on): it rebuilds the
+    objects from the elements, the Pods it settled as much as ``planned_pod`` reads of
+    them, and answers a second time with ``check_whole``'s verdict, which
+    :meth:`whole_verdict` gives the caller for objects that are the elements one for one
+    (else no word: the caller checks them).
 
     When ``settle`` says ``pods_as_text``, this process does not decode the Pods outside
     ``kube-system``: each stays a :class:`PodText` (its text, decoded by :func:`whole` when
@@ -464,9 +465,10 @@ class _Aside:
         self, child: Child, settle: Settle, whole: Callable[[_Aside], None] | None
     ) -> None:
         self.child, self.settle, self.whole = child, settle, whole
-        #: The Pods' indices, in order; those the child settled (None: none).
+        #: The Pods' indices, in order; those the child settled (None: none): those up to
+        #: the first index but the second's.
         self.pods: list[int] = []
-        self.settled: Callable[[int], bool] | None = None
+        self.settled: tuple[int, set[int]] | None = None
         #: The elements decoded here (when handed to ``whole``).
         self.out: list[Any] | None = None
 
@@ -609,7 +611,7 @@ class _Aside:
             if redo and (theirs is None or redo[0] < theirs[0]):
                 theirs = _settle_refusal(raws, redo[0], settle) or theirs
             skip = set(refused)
-            self.settled = lambda index: index <= flat_until and index not in skip
+            self.settled = flat_until, skip
         if theirs is not None and (first is None or theirs[0] < first[0]):
             first = theirs
         if first is not None:
@@ -663,10 +665,10 @@ class _Aside:
     def record(self, out: list[Any]) -> None:
         """Tells ``settle`` of the Pods the child settled (as decoded here)."""
         record = getattr(self.settle, "record", None)
-        settled = self.settled
-        if settled is not None and record is not None:
+        if self.settled is not None and record is not None:
+            last, skip = self.settled
             for index in self.pods:
-                if settled(index):
+                if index <= last and index not in skip:
                     record(out[index], index)
 
     def whole_verdict(self, objects: list[Any]) -> tuple[Exception | None] | None:

@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from cluster.bounds import Limits
+from cluster.dump_json import PodText
 from cluster.dump_json import whole as whole_object
 from cluster.kube_dump import read_objects
 from cluster.plan import KNOWN, check_object, check_objects, planned_pod, pod_text_checks_out
@@ -158,6 +159,8 @@ _Built = tuple[Snapshot | None, Exception | None]
 
 
 def _known(obj: dict[str, Any]) -> bool:
+    if type(obj) is PodText:
+        return True
     return obj.get("kind") in KNOWN and obj.get("apiVersion") in KNOWN[obj["kind"]]
 
 

@@ -534,7 +534,7 @@ def _snapshot_from_objects(
         raise SnapshotError(f"unknown snapshot override {sorted(unknown)[0]!r}")
     by_kind: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for i, obj in enumerate(objects):
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict) and not isinstance(obj, Mapping):  # (dict: in C)
             raise SnapshotError(f"item {i}: not a Kubernetes object (mapping)")
         by_kind[str(obj.get("kind", ""))].append(obj)
     notes: list[str] = []
