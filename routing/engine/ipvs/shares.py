@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from routing.engine.ipvs import hashing, simulate
+from routing.engine.ipvs import hashing
 from routing.engine.ipvs.model import SCHEDULERS, SchedulerResult, Workload
+
+if TYPE_CHECKING:  # imported where used: it needs numpy (a tenth of a second to import),
+    # which no Service the analysis meets outside IPVS asks for
+    from routing.engine.ipvs import simulate
 
 LOAD_DEPENDENT = ("lc", "wlc", "sed", "nq", "lblc", "lblcr")
 # With no workload, sed/nq still need one (their answer depends on load): kube-proxy's typical
@@ -190,6 +194,8 @@ def _persistent_turns(
     use) and clients send at equal rates: shares are clients per server / clients.
     """
     clients = len(workload.client_ips) if workload.client_ips else workload.clients
+    from routing.engine.ipvs import simulate
+
     picker = simulate.turn_picker(scheduler, list(weights))
     counts = Counter(picker(0.0, k) for k in range(clients))
     code = (
@@ -247,6 +253,8 @@ def _sh(
             "analytic",
             (*notes, "IPVS_SH_HASH_BY_CLIENT", "IPVS_SH_BUCKET_SHARE"),
         )
+    from routing.engine.ipvs import simulate
+
     clients = simulate._client_ips(workload)
     counts = Counter(table[hashing.sh_bucket(ip)] for ip in clients)
     extra = ("IPVS_SH_FEW_CLIENTS_SKEW",) if len(clients) < 32 * len(endpoints) else ()
@@ -328,6 +336,8 @@ def _simulated(
     key = (scheduler, key_endpoints, weights, service_ms, _workload_key(workload), seed)
     outcome = _SIM_CACHE.get(key)
     if outcome is None:
+        from routing.engine.ipvs import simulate
+
         outcome = simulate.run(
             endpoints=endpoints, scheduler=scheduler, workload=workload, seed=seed
         )

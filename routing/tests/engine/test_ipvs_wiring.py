@@ -251,3 +251,29 @@ def test_dh_pinned_to_a_draining_server_refuses_everything() -> None:
         [],
     )
     assert data["drop_reason"] == "IPVS_SCHEDULER_REFUSED"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "numpy"), [("", False), ("proxy_mode='ipvs', ipvs_scheduler='sed'", True)]
+)
+def test_the_analysis_imports_numpy_only_for_a_simulated_scheduler(
+    overrides: str, numpy: bool
+) -> None:
+    """numpy (a tenth of a second to import) is the seeded simulation's alone: analysing
+    an iptables cluster, as ``routescope analyze FILE`` mostly does, never imports it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from routing.engine.analysis import analyze\n"
+        "from routing.tests.engine.test_simulate import snap\n"
+        "from routing.tests.engine.core_builders import endpoint_obj, node_obj, service_obj\n"
+        "web = (service_obj('web'), [endpoint_obj('10.1.0.1', 'n1')])\n"
+        f"analyze(snap(node_obj('n1'), services=[web], {overrides}))\n"
+        "print('numpy' in sys.modules)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == [str(numpy)]
