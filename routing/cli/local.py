@@ -9,7 +9,8 @@ from __future__ import annotations
 import operator
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
@@ -205,6 +206,19 @@ def load_snapshot(
     every object in hand by then (``before_verdict``).
     ``hold``: the objects and the snapshot go to :data:`HELD` (when :data:`HOLD`); the
     caller keeps the cyclic GC off meanwhile."""
+    with checked_when_done(path, limits, hold=hold, **overrides) as snapshot:
+        return snapshot
+    raise AssertionError("unreachable: the block returns, or the check raises")
+
+
+@contextmanager
+def checked_when_done(
+    path: str, limits: Limits | None = None, *, hold: bool = False, **overrides: object
+) -> Iterator[Snapshot]:
+    """:func:`load_snapshot`'s snapshot, handed to the block while the child may still be
+    checking the dump as a whole: its verdict is asked for when the block ends, and its
+    refusal wins over whatever the block raised (what the snapshot is asked trusts what
+    the check refuses), as in order. ``routescope analyze FILE`` analyses meanwhile."""
     limits = limits or env_limits()
 
     def build(objects: list[dict[str, Any]]) -> Snapshot:
@@ -212,26 +226,46 @@ def load_snapshot(
 
     settle = _Settle(limits, fork=may_fork(), whole=True, build=build)
     objects, checked = _read_settled(path, limits, settle)
-    if settle.whole is None:
+    aside = settle.whole
+    if aside is None:
         check_objects(_whole(objects), limits, checked=checked)
-        snapshot = build(objects)
+        snapshot: Snapshot | None = build(objects)
+        finish: Callable[[], None] = _nothing
     else:  # the child checks the dump as a whole meanwhile; its refusal wins, as in order
+
+        def finish() -> None:
+            verdict = aside.whole_verdict(objects)
+            if verdict is None:  # no word from it: checked here
+                check_objects(_whole(objects), limits, checked=checked)
+            elif verdict[0] is not None:
+                raise verdict[0]
+
         try:
-            built, error = settle.snapshot_of(objects)
-        finally:
-            verdict = settle.whole.whole_verdict(objects)
-        if verdict is None:  # no word from it: checked here
-            check_objects(_whole(objects), limits, checked=checked)
-        elif verdict[0] is not None:
-            raise verdict[0]
+            snapshot, error = settle.snapshot_of(objects)
+        except BaseException:
+            aside.close()
+            raise
         if error is not None:
+            finish()
             raise error
-        assert built is not None
-        snapshot = built
+    assert snapshot is not None
     if hold:
         held(objects)
         held(snapshot)
-    return snapshot
+    try:
+        yield snapshot
+    except Exception:
+        finish()
+        raise
+    except BaseException:
+        if aside is not None:
+            aside.close()
+        raise
+    finish()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _whole(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -291,13 +291,15 @@ def run_analyze(args: argparse.Namespace) -> str:
         # containers without cycles: no cyclic GC while they live (it would walk them
         # each time a reader re-enabled it).
         with collector_paused():
-            body = local.analysis(
-                local.load_snapshot(args.file, hold=True),
-                sets=args.sets,
-                proxy_mode=args.proxy_mode,
-                ipvs_scheduler=args.ipvs_scheduler,
-                query=query,
-            )
+            # Analysed while the Pod child may still check the dump: its refusal wins.
+            with local.checked_when_done(args.file, hold=True) as snapshot:
+                body = local.analysis(
+                    snapshot,
+                    sets=args.sets,
+                    proxy_mode=args.proxy_mode,
+                    ipvs_scheduler=args.ipvs_scheduler,
+                    query=query,
+                )
             if local.HELD:
                 # Held to the end (``console``): out of the collector's sight, or its
                 # first pass after this block would walk every one of them.

@@ -211,6 +211,34 @@ def test_the_whole_checks_refusal_wins_over_the_builds_error(tmp_path, pod_child
     assert [type(v[0]) for v in pod_child] == [type(None), ObjectError]
 
 
+@pytest.mark.parametrize("bad", [None, "Bad_Name"])
+@pytest.mark.parametrize("block", ["passes", "raises"])
+def test_the_block_runs_before_the_whole_checks_verdict_which_wins(tmp_path, pod_child, bad, block):
+    """``checked_when_done``: the snapshot is asked while the child may still check the
+    dump; its refusal comes when the block ends and wins over the block's own error."""
+    from routing.cli import local
+
+    objects = b.small_cluster()
+    if bad:
+        objects[3]["metadata"]["name"] = bad
+    path = _dump_file(tmp_path, objects)
+    ran: list[int] = []
+    with pytest.raises(Exception) as raised:  # (which one is the point)
+        with local.checked_when_done(path) as snapshot:
+            assert pod_child == []  # no verdict taken yet
+            ran.append(len(snapshot.services))
+            if block == "raises":
+                raise KeyError("asked what the check refuses")
+        raise LookupError("nothing refused")
+    assert ran == [1] and len(pod_child) == 1
+    if bad:
+        assert isinstance(raised.value, ObjectError) and "Bad_Name" in str(raised.value)
+    elif block == "raises":
+        assert isinstance(raised.value, KeyError)
+    else:
+        assert type(raised.value) is LookupError and pod_child == [(None,)]
+
+
 def test_a_whole_check_refusal_the_child_cannot_send_is_asked_here(
     tmp_path, pod_child, monkeypatch
 ):
