@@ -142,25 +142,55 @@ def fast_documents(
     # An element is at least a comma apart from the next, so this bounds their count.
     if _RAW_BYTES * (data.count(b",") + 1) > limit(len(data)):
         return None
-    # (NaN and Infinity need no search: msgspec refuses them, and the exact
-    # reader then words the refusal.)
-    if _SUSPECT_ESCAPE.search(data) or _long_number(data, limits):
-        return None
     try:
         with collector_paused():
-            return _decode(data, head, limits, check, settle)
-    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+            return _decode(data, head, limits, check, settle, _Scans(data, limits))
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError, _Exact):
         return None
+
+
+class _Exact(Exception):
+    """The exact reader must read this input (:class:`_Scans` found what only it words)."""
+
+
+#: The Pod child's first answer when :class:`_Scans` found something.
+_EXACT = "the exact reader"
+
+
+class _Scans:
+    """The two searches of the whole input for what only the exact reader words: a
+    suspect escape and a long number (NaN and Infinity need none: msgspec refuses them,
+    and the exact reader then words the refusal). About a quarter of a second for 100 MB,
+    so a Pod child, when one reads the elements, runs them first (off this process's
+    path); else :meth:`check` runs them here, before any element is checked."""
+
+    def __init__(self, data: bytes, limits: Limits) -> None:
+        self.data, self.limits = data, limits
+
+    def found(self) -> bool:
+        return bool(_SUSPECT_ESCAPE.search(self.data)) or _long_number(self.data, self.limits)
+
+    def check(self) -> None:
+        """Raises :class:`_Exact` when :meth:`found`."""
+        if self.found():
+            raise _Exact
 
 
 def _decode(
-    data: bytes, head: bytes, limits: Limits, check: Check, settle: Settle | None
+    data: bytes,
+    head: bytes,
+    limits: Limits,
+    check: Check,
+    settle: Settle | None,
+    scans: _Scans,
 ) -> list[Any]:
     retention = Retention(len(data))  # from before the split: its cost counts too
     if head == b"[":
         elements = msgspec.json.decode(data, type=list[msgspec.Raw])
         return [
-            _elements(elements, retention, lambda i: f"top level, item {i}", check, limits, settle)
+            _elements(
+                elements, retention, lambda i: f"top level, item {i}", check, limits, settle, scans
+            )
         ]
     try:  # the common List (these four keys at most): its items found in one pass
         common = _decode_list(data)
@@ -180,13 +210,20 @@ def _decode(
             elements = common.items
             del common
             document["items"] = _elements(
-                elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle
+                elements,
+                retention,
+                lambda i: f"top level, items[{i}]",
+                check,
+                limits,
+                settle,
+                scans,
             )
             return [document]
         del common, document  # an object with items, checked whole: its keys in order
     fields = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
     items = fields.get("items")
     if items is None or bytes(memoryview(items)[:1]) != b"[":
+        scans.check()
         document = _decode_json(data)
         check(document, "top level", True)
         return [document]
@@ -197,7 +234,7 @@ def _decode(
     elements = msgspec.json.decode(items, type=list[msgspec.Raw])
     del fields, items
     document["items"] = _elements(
-        elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle
+        elements, retention, lambda i: f"top level, items[{i}]", check, limits, settle, scans
     )
     document = {key: document[key] for key in order}
     if not _is_list(document):
@@ -271,15 +308,17 @@ def _elements(
     where: Callable[[int], str],
     check: Check,
     limits: Limits,
-    settle: Settle | None = None,
+    settle: Settle | None,
+    scans: _Scans,
 ) -> list[Any]:
     out: list[Any] = []
     dropped: list[int] = []
     # Every value counted (a mapping's pair, a list's element) takes at least two bytes,
     # itself and a comma or closing bracket: a dump under twice the count bound is within it.
     always = retention.size > 2 * limits.max_values
-    aside = _Aside.start(raws, where, check, limits, settle) if not always else None
+    aside = _Aside.start(raws, where, check, limits, settle, scans) if not always else None
     if aside is None:
+        scans.check()
         _pass(raws, 0, len(raws), out, dropped, retention, where, check, limits, settle, always)
     else:
         try:
@@ -431,10 +470,12 @@ class _Aside:
     at the end, like dropped elements).
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
-    settled (its own notes stay in the child); its ``accepts_pod_text(text)``, if any, says
-    when ``text`` is a v1 Pod ``settle`` passes, read off its text alone. The child holds
-    one Pod at a time and answers its first bounds refusal (if any) and the Pods ``settle``
-    refused before it.
+    settled (its own notes stay in the child). The child first runs the input's
+    :class:`_Scans` (should they find anything, its one answer says so, and the exact
+    reader reads the input; without a word from the child, this process runs them). The
+    caller's ``accepts_pod_text(text)``, if any, says when ``text`` is a v1 Pod ``settle``
+    passes, read off its text alone. The child holds one Pod at a time and answers its
+    first bounds refusal (if any) and the Pods ``settle`` refused before it.
     Refusals come out as one process reading in order gives them: the earliest of this
     process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
     (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
@@ -462,9 +503,13 @@ class _Aside:
     """
 
     def __init__(
-        self, child: Child, settle: Settle, whole: Callable[[_Aside], None] | None
+        self,
+        child: Child,
+        settle: Settle,
+        whole: Callable[[_Aside], None] | None,
+        scans: _Scans,
     ) -> None:
-        self.child, self.settle, self.whole = child, settle, whole
+        self.child, self.settle, self.whole, self.scans = child, settle, whole, scans
         #: The Pods' indices, in order; those the child settled (None: none): those up to
         #: the first index but the second's.
         self.pods: list[int] = []
@@ -480,6 +525,7 @@ class _Aside:
         check: Check,
         limits: Limits,
         settle: Settle | None,
+        scans: _Scans,
     ) -> _Aside | None:
         if (
             settle is None
@@ -497,6 +543,9 @@ class _Aside:
         whole = keep if keep is not None and check_whole and planned_pod else None
 
         def answers(wait: Callable[[], bool]) -> Iterator[Any]:  # in the child
+            if scans.found():  # before anything is decoded
+                yield _EXACT
+                return
             refused: list[int] = []  # settle's refusals, by index
             settled = bytearray(len(raws))  # 1: a Pod settle passed
             for index, raw in enumerate(raws):
@@ -535,7 +584,7 @@ class _Aside:
                 return
             yield (None,)
 
-        return cls(Child.start_answers(answers), settle, whole)
+        return cls(Child.start_answers(answers), settle, whole, scans)
 
     def read(
         self,
@@ -604,6 +653,7 @@ class _Aside:
         let_go = dropped[0] if dropped else len(raws)
         answer = self._verdict()
         if answer is None:  # no word from the child: the Pods are checked here
+            self.scans.check()
             theirs = self._check_here(raws, out, where, check, limits, settle, let_go, flat_until)
         else:
             theirs, refused = answer
@@ -619,11 +669,14 @@ class _Aside:
 
     def _verdict(self) -> tuple[Refusal | None, list[int]] | None:
         """The child's first bounds refusal and the Pods ``settle`` refused; None when the
-        child gave no word."""
+        child gave no word. Raises :class:`_Exact` when its :class:`_Scans` found
+        something."""
         outcome = self.child.next()
         if outcome is None or not outcome[0]:
             return None
         answer = outcome[1]
+        if answer == _EXACT:
+            raise _Exact
         if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], list)):
             return None
         refusal = answer[0]

@@ -399,3 +399,40 @@ def test_without_fork_or_record_no_child(monkeypatch, aside):
     assert _read_aside(_dump(*items), _Settle(fork=False)) == items
     assert _read_aside(_dump(*items), lambda obj, index: None) == items
     assert started == [False, False]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ['"a\\u0000b"', '"\\u0041"', "12345678901234567890"],
+    ids=["NUL", "escaped letter", "past 64 bits"],
+)
+@pytest.mark.parametrize("child", ["answers", "killed"])
+def test_with_a_pod_child_what_only_the_exact_reader_words_is_still_left_to_it(
+    aside, monkeypatch, tmp_path, odd, child
+):
+    """The input's scans run in the Pod child, before anything is decoded (here, when the
+    child gives no word): the exact reader reads the input all the same."""
+    items = _mixed()
+    items[7]["metadata"]["annotations"] = {"x": "ODD"}
+    data = _dump(*items).replace(b'"ODD"', odd.encode())
+    ran = tmp_path / "scans"
+    parent, real = os.getpid(), dump_json._Scans.found
+
+    def found(self):
+        with ran.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if child == "killed" and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self)
+
+    monkeypatch.setattr(dump_json._Scans, "found", found)
+    check = lambda item, where, walk: None  # noqa: E731
+    assert dump_json.fast_documents(data, DEFAULT_LIMITS, check, _Settle()) is None
+    pids = [int(line) for line in ran.read_text().split()]
+    assert len(pids) == (1 if child == "answers" else 2)
+    assert (pids[-1] == parent) == (child == "killed")
+    # Without the odd value the child's scans find nothing: the fast path reads it.
+    ran.unlink()
+    plain = _dump(*_mixed())
+    found_plain = dump_json.fast_documents(plain, DEFAULT_LIMITS, check, _Settle())
+    assert found_plain == [json.loads(plain)]
