@@ -17,7 +17,7 @@ from cluster.dump_json import collector_paused
 from cluster.dump_limits import dump_limits
 from cluster.kube_dump import DumpError
 from routing.cli.forked import analyze_forked
-from routing.cli.local import load_snapshot
+from routing.cli.local import checked_when_done
 from routing.engine.analysis import Report
 from routing.engine.analysis.text import render_text
 from routing.engine.errors import EngineError
@@ -143,8 +143,11 @@ class Command(BaseCommand):
         # The ``routescope analyze FILE`` path: one read with the importer's one-line
         # refusals (not an engine traceback), the cyclic GC off while the dump's objects
         # and the snapshot live, a large analysis over two processes.
-        with collector_paused():
-            snapshot = load_snapshot(options["file"], dump_limits(), **overrides)
+        # Analysed while the Pod child may still check the dump: its refusal wins.
+        with (
+            collector_paused(),
+            checked_when_done(options["file"], dump_limits(), **overrides) as snapshot,
+        ):
             scenario = build_scenario(
                 snapshot,
                 sets=sets,
