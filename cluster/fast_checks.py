@@ -385,13 +385,126 @@ def checked_slice(obj: dict[str, Any]) -> _SliceV4 | _SliceFQDN | None:
         checked = cast("_SliceV4 | _SliceFQDN", msgspec.convert(obj, shape))
     except msgspec.ValidationError:
         return None
-    # check_port_names: each set name a DNS-1123 label, none repeated.
-    names = [port.name for port in checked.ports or () if port.name]
-    if len(set(names)) == len(names) and not any(map(check_dns1123_label, names)):
-        return checked
-    return None
+    return checked if _port_names_check_out(checked.ports, required=False) else None
+
+
+def _port_names_check_out(
+    ports: list[_SlicePort] | list[_ServicePort] | None, *, required: bool
+) -> bool:
+    """``check_port_names``: each set name a DNS-1123 label, none repeated, and
+    (``required``: more than one port) each set."""
+    names = [port.name for port in ports or () if port.name]
+    if required and len(names) != len(ports or ()):
+        return False
+    return len(set(names)) == len(names) and not any(map(check_dns1123_label, names))
 
 
 def slice_checks_out(obj: dict[str, Any]) -> bool:
     """True when ``parse_slice`` accepts ``obj`` (False: ask it)."""
     return checked_slice(obj) is not None
+
+
+# -- Service (``parse_service``, ``_service_ports`` and ``_cluster_ips``) -------------------
+
+#: An IPv4 address or "None" (a headless Service's ``clusterIPs`` entry).
+IPv4OrNone = Annotated[str, Meta(pattern=rf"\A(?:{_IPV4}|None)\Z")]
+#: ``spec.clusterIP``: also "" (unset).
+IPv4OrNoneOrEmpty = Annotated[str, Meta(pattern=rf"\A(?:{_IPV4}|None)?\Z")]
+#: A named ``targetPort`` (IsValidPortName: "" is refused) or a number, 0 meaning unset.
+TargetPortName = Annotated[str, Meta(pattern=rf"\A{_PORT_NAME}\Z")]
+TargetPortNumber = Annotated[int, Meta(ge=0, le=65535)]
+#: ``cluster.parsing.MAX_AFFINITY_TIMEOUT``.
+AffinityTimeout = Annotated[int, Meta(ge=1, le=86400)]
+#: ``cluster.parsing.SERVICE_TYPES``, ``routing.engine.types`` ``SESSION_AFFINITIES`` and
+#: ``TRAFFIC_POLICIES``, or "" (unset); ``tests/test_fast_checks.py`` holds them equal.
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName", ""]
+Affinity = Literal["None", "ClientIP", ""]
+Policy = Literal["Cluster", "Local", ""]
+
+
+class _ServicePort(_Shape, kw_only=True):
+    name: str | None = None
+    port: Port
+    protocol: Protocol | None = None
+    node_port: Port | None = field(default=None, name="nodePort")
+    target_port: TargetPortNumber | TargetPortName | None = field(default=None, name="targetPort")
+
+
+class _ClientIPConfig(_Shape):
+    timeout_seconds: AffinityTimeout | None = field(default=None, name="timeoutSeconds")
+
+
+class _AffinityConfig(_Shape):
+    client_ip: _ClientIPConfig | None = field(default=None, name="clientIP")
+
+
+class _ServiceSpec(_Shape):
+    type: ServiceType | None = None
+    session_affinity: Affinity | None = field(default=None, name="sessionAffinity")
+    session_affinity_config: _AffinityConfig | None = field(
+        default=None, name="sessionAffinityConfig"
+    )
+    external_ips: list[IPv4] | None = field(default=None, name="externalIPs")
+    cluster_ips: list[IPv4OrNone] | None = field(default=None, name="clusterIPs")
+    cluster_ip: IPv4OrNoneOrEmpty | None = field(default=None, name="clusterIP")
+    ip_families: list[str] | None = field(default=None, name="ipFamilies")
+    ip_family_policy: str | None = field(default=None, name="ipFamilyPolicy")
+    ports: list[_ServicePort] | None = None
+    # Its keys and values are held to the label rules by _selector_checks_out.
+    selector: Strings | None = None
+    internal_traffic_policy: Policy | None = field(default=None, name="internalTrafficPolicy")
+    external_traffic_policy: Policy | None = field(default=None, name="externalTrafficPolicy")
+    traffic_distribution: str | None = field(default=None, name="trafficDistribution")
+    health_check_node_port: Port | None = field(default=None, name="healthCheckNodePort")
+    load_balancer_source_ranges: list[str] | None = field(
+        default=None, name="loadBalancerSourceRanges"
+    )
+    external_name: str | None = field(default=None, name="externalName")
+    publish_not_ready_addresses: bool | None = field(default=None, name="publishNotReadyAddresses")
+
+
+class _Ingress(_Shape):
+    ip: IPv4OrEmpty | None = None
+
+
+class _LoadBalancer(_Shape):
+    ingress: list[_Ingress] | None = None
+
+
+class _ServiceStatus(_Shape):
+    load_balancer: _LoadBalancer | None = field(default=None, name="loadBalancer")
+
+
+class _ServiceFieldsMeta(_Shape):
+    uid: str | None = None
+    labels: Strings | None = None
+    annotations: Strings | None = None
+
+
+class _Service(_Shape):
+    metadata: _ServiceFieldsMeta
+    spec: _ServiceSpec
+    status: _ServiceStatus | None = None
+
+
+def _service_fields_check_out(spec: _ServiceSpec) -> bool:
+    """What ``parse_service`` checks beyond the shape: the ports' names and the selector's
+    keys and values (the label rules)."""
+    ports = spec.ports
+    if not _port_names_check_out(ports, required=ports is not None and len(ports) > 1):
+        return False
+    selector = spec.selector
+    if selector:
+        for key, value in selector.items():
+            if not (_label_key_ok(key) and _label_value_ok(value)):
+                return False
+    return True
+
+
+def service_checks_out(obj: dict[str, Any]) -> bool:
+    """True when ``parse_service`` accepts ``obj`` (False: ask it)."""
+    try:
+        service = msgspec.convert(obj, _Service)
+    except msgspec.ValidationError:
+        return False
+    return _service_fields_check_out(service.spec)

@@ -21,6 +21,7 @@ from cluster.fast_checks import (
     named_pod_checks_out,
     named_pod_text_checks_out,
     pod_checks_out,
+    service_checks_out,
     slice_checks_out,
 )
 from cluster.fields import ObjectError, Reader
@@ -199,7 +200,8 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
         node_overrides(obj, reader)
         parse_node(obj, reader, name)
     elif kind == "Service":
-        parse_service(obj, reader, namespace, name)
+        if not service_checks_out(obj):
+            parse_service(obj, reader, namespace, name)
     elif kind == "EndpointSlice":
         if not slice_checks_out(obj):
             parse_slice(obj, reader, namespace, name)
@@ -280,10 +282,10 @@ def check_objects(
         for obj, reader, _, name in plan.nodes:
             if id(obj) not in checked:
                 parse_node(obj, reader, name)
-        for obj, reader, namespace, name in plan.services:
-            if id(obj) not in checked:
-                parse_service(obj, reader, namespace, name)
         # The hot kinds: one C pass each; the parsers (and their messages) when it says no.
+        for obj, reader, namespace, name in plan.services:
+            if id(obj) not in checked and not service_checks_out(obj):
+                parse_service(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.slices:
             if id(obj) not in checked and not slice_checks_out(obj):
                 parse_slice(obj, reader, namespace, name)
