@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
@@ -350,14 +351,16 @@ class _NamedPodText(_NamedPod, kw_only=True):
 _named_pod_from_json = msgspec.json.Decoder(_NamedPodText).decode
 
 
-def named_pod_text_checks_out(text: bytes | memoryview) -> bool:
-    """True when ``text`` is the JSON text of a v1 Pod :func:`named_pod_checks_out`
-    accepts, decoded straight into the shape (no dicts: about half the work)."""
+def named_pod_text_checks_out(text: bytes | memoryview) -> tuple[str, str] | None:
+    """:func:`named_pod_checks_out`'s answer for the JSON text of a v1 Pod (None: another
+    kind too), decoded straight into the shape (no dicts: about half the work)."""
     try:
         meta = _named_pod_from_json(text).metadata
     except msgspec.DecodeError:  # a ValidationError, or text that is no JSON
-        return False
-    return _names_check_out(meta)
+        return None
+    if not _names_check_out(meta):
+        return None
+    return meta.namespace or "default", meta.name
 
 
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:
@@ -508,3 +511,81 @@ def service_checks_out(obj: dict[str, Any]) -> bool:
     except msgspec.ValidationError:
         return False
     return _service_fields_check_out(service.spec)
+
+
+# -- Names and fields off the text (the dump reader's child) ------------------------------
+
+
+class _NamedServiceMeta(_ServiceMeta, kw_only=True):
+    """A Service's metadata as both ``_NamedService`` and ``_Service`` hold it."""
+
+    uid: str | None = None
+    annotations: dict[AnnotationKey, str] | None = None
+
+
+class _NamedServiceText(_Shape):
+    """A v1 Service's text: ``_NamedService`` and ``_Service`` in one."""
+
+    kind: Literal["Service"]
+    api_version: Literal["v1"] = field(name="apiVersion")
+    metadata: _NamedServiceMeta
+    spec: _ServiceSpec
+    status: _ServiceStatus | None = None
+
+
+class _NamedSliceMeta(_SubdomainMeta, kw_only=True):
+    """A slice's metadata as both ``_NamedSubdomain`` and ``_SliceMeta`` hold it."""
+
+    uid: str | None = None
+
+
+class _NamedSliceText(_Shape):
+    """An EndpointSlice's text: ``_NamedSubdomain`` and ``_SliceCommon`` in one."""
+
+    kind: Literal["EndpointSlice"]
+    api_version: Literal["discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"] = field(
+        name="apiVersion"
+    )
+    metadata: _NamedSliceMeta
+    ports: list[_SlicePort] | None = None
+
+
+class _NamedSliceV4Text(_NamedSliceText, kw_only=True):
+    address_type: Literal["IPv4"] = field(name="addressType")
+    endpoints: list[_EndpointV4] | None = None
+
+
+class _NamedSliceFQDNText(_NamedSliceText, kw_only=True):
+    address_type: Literal["FQDN"] = field(name="addressType")
+    endpoints: list[_EndpointFQDN] | None = None
+
+
+#: Each shape refuses another kind's text at its ``kind`` (early in the text, as a rule).
+_TEXT_SHAPES: tuple[Callable[[bytes | memoryview], _NamedServiceText | _NamedSliceText], ...] = (
+    msgspec.json.Decoder(_NamedServiceText).decode,
+    msgspec.json.Decoder(_NamedSliceV4Text).decode,
+    msgspec.json.Decoder(_NamedSliceFQDNText).decode,
+)
+
+
+def named_text_checks_out(text: bytes | memoryview) -> tuple[str, str, str] | None:
+    """``(kind, namespace, name)`` when ``text`` is the JSON text of a v1 Service or an
+    EndpointSlice that both ``identify`` and its parser accept (``check_object`` passes
+    it), decoded straight into the shapes (no dicts); None: anything else (ask them)."""
+    for decode in _TEXT_SHAPES:
+        try:
+            shape = decode(text)
+            break
+        except msgspec.ValidationError:
+            continue
+        except msgspec.DecodeError:  # no JSON
+            return None
+    else:
+        return None
+    if isinstance(shape, _NamedServiceText):
+        fields_ok = _service_fields_check_out(shape.spec)
+    else:
+        fields_ok = _port_names_check_out(shape.ports, required=False)
+    if not (fields_ok and _names_check_out(shape.metadata)):
+        return None
+    return shape.kind, shape.metadata.namespace or "default", shape.metadata.name

@@ -25,6 +25,7 @@ from cluster.fast_checks import (
     identity_checks_out,
     named_pod_checks_out,
     named_pod_text_checks_out,
+    named_text_checks_out,
     pod_checks_out,
     service_checks_out,
     slice_checks_out,
@@ -387,15 +388,15 @@ def test_a_pods_names_and_fields_in_one_pass_as_the_two_shapes_say():
         if both is not None and not pod_checks_out(obj):
             both = None
         assert named_pod_checks_out(obj) == both, json.dumps(obj)
-        assert named_pod_text_checks_out(json.dumps(obj).encode()) == (both is not None)
+        assert named_pod_text_checks_out(json.dumps(obj).encode()) == both
         said[both is not None] += 1
     assert said[True] > 100 and said[False] > 100, said
     # Only a v1 Pod's text: another kind or API version with the same fields is not one.
     for kind, api_version in (("Node", "v1"), ("Pod", "v2"), (None, "v1")):
         other = {**POD, "kind": kind, "apiVersion": api_version}
         assert named_pod_checks_out(other) is not None
-        assert not named_pod_text_checks_out(json.dumps(other).encode())
-    assert named_pod_text_checks_out(json.dumps(POD).encode())
+        assert named_pod_text_checks_out(json.dumps(other).encode()) is None
+    assert named_pod_text_checks_out(json.dumps(POD).encode()) == ("shop", "web-7d9f-abcde")
 
 
 def test_check_object_and_check_objects_refuse_a_pod_as_the_parsers_do():
@@ -419,3 +420,28 @@ def test_the_service_shape_spells_the_parsers_vocabularies():
     assert get_args(fast_checks.Affinity) == (*AFFINITIES, "")
     assert get_args(fast_checks.Policy) == (*POLICIES, "")
     assert fast_checks.AffinityTimeout.__metadata__[0].le == MAX_AFFINITY_TIMEOUT
+
+
+def _named_corruptions() -> Iterator[dict[str, Any]]:
+    for base in (SERVICE, HEADLESS_SERVICE, SLICE, FQDN_SLICE):
+        yield from _corruptions(base)
+        yield from _two_fields_corrupted(base, seed=19, count=500)
+
+
+def test_a_services_or_slices_text_checks_out_as_check_object_says():
+    """``named_text_checks_out`` (the dump reader's child, off the text): a key only for
+    a Service or EndpointSlice ``check_object`` passes, the names ``identify`` gives (it
+    may say no to more: that only costs the parsers' way)."""
+    said = {True: 0, False: 0}
+    for obj in _named_corruptions():
+        outcome = _outcome(obj, fast=False)
+        key = named_text_checks_out(json.dumps(obj).encode())
+        if key is not None:
+            assert outcome[0] == "accepted" and key == (obj["kind"], *outcome[1:3]), json.dumps(obj)
+            check_object(obj, 0)
+        said[key is not None] += 1
+    assert said[True] > 100 and said[False] > 1000, said
+    # Only those kinds' text: a Pod, a Node, another API version are not.
+    for other in (POD, NODE, {**SERVICE, "apiVersion": "v2"}, {**SLICE, "kind": "Slice"}):
+        assert named_text_checks_out(json.dumps(other).encode()) is None
+    assert named_text_checks_out(b"[1, 2]") is None and named_text_checks_out(b"{") is None
