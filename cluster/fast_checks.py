@@ -1,18 +1,21 @@
-"""The importer's checks of the hot kinds in one C pass: msgspec shapes of Pod and EndpointSlice.
+"""The importer's checks of the hot kinds in one C pass: msgspec shapes of Pod, Service and
+EndpointSlice.
 
-Pure (no Django). A large dump is almost all Pods and EndpointSlices, and walking them
-field by field through :class:`cluster.fields.Reader` is most of what checking a dump
-costs. Each ``*_checks_out`` here converts an object to a :mod:`msgspec` Struct that
-spells out, as types and constraints, everything ``cluster.parsing.parse_pod`` /
-``cluster.slice_parsing.parse_slice`` hold the object to. It answers True only for an
-object those parsers accept (the conversion is done in C and the result thrown away); on
-anything else, or anything it does not model (an IPv6 address, a long port list...), it
-answers False and the caller runs the parser, whose ``ObjectError`` is then the only
-wording a user ever sees. The shapes may refuse more than the parsers (a malformed
-condition after the Ready one, say): that only costs the slow path, never a message.
+Pure (no Django). A large dump is almost all Pods, Services and EndpointSlices, and walking
+them field by field through :class:`cluster.fields.Reader` is most of what checking a dump
+costs. Each ``*_checks_out`` here converts an object (or decodes its JSON text, the
+``*_text_checks_out``) to a :mod:`msgspec` Struct that spells out, as types and
+constraints, everything ``cluster.parsing.parse_pod`` / ``parse_service`` /
+``cluster.slice_parsing.parse_slice`` (and ``identify``, for the ``named_*``) hold the
+object to. It answers True only for an object those parsers accept (the conversion is done
+in C and the result thrown away); on anything else, or anything it does not model (an IPv6
+address, a long port list...), it answers False and the caller runs the parser, whose
+``ObjectError`` is then the only wording a user ever sees. The shapes may refuse more than
+the parsers (a malformed condition after the Ready one, say): that only costs the slow
+path, never a message.
 
 ``tests/test_fast_checks.py`` holds both to the same verdicts over generated objects with
-single-field corruptions.
+single- and two-field corruptions.
 """
 
 from __future__ import annotations
