@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
@@ -474,8 +474,9 @@ class _Aside:
     :class:`_Scans` (should they find anything, its one answer says so, and the exact
     reader reads the input; without a word from the child, this process runs them). The
     caller's ``accepts_pod_text(text)``, if any, says when ``text`` is a v1 Pod ``settle``
-    passes, read off its text alone. The child holds one Pod at a time and answers its
-    first bounds refusal (if any) and the Pods ``settle`` refused before it.
+    passes, read off its text alone (true: its answer, kept for ``named_key``). The child
+    holds one Pod at a time (and those answers) and answers its first bounds refusal (if
+    any) and the Pods ``settle`` refused before it.
     Refusals come out as one process reading in order gives them: the earliest of this
     process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
     (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
@@ -489,7 +490,11 @@ class _Aside:
     objects from the elements, the Pods it settled as much as ``planned_pod`` reads of
     them, and answers a second time with ``check_whole``'s verdict, which
     :meth:`whole_verdict` gives the caller for objects that are the elements one for one
-    (else no word: the caller checks them).
+    (else no word: the caller checks them). With ``named_key(text, accepted)`` and
+    ``passes_with_named(objects, keys, checked)`` too, the elements whose names are all
+    the whole check reads of them (``accepted``: ``accepts_pod_text``'s answer for a Pod)
+    are left out of those objects, known by their keys, and ``check_whole`` is asked only
+    when ``passes_with_named`` says no.
 
     When ``settle`` says ``pods_as_text``, this process does not decode the Pods outside
     ``kube-system``: each stays a :class:`PodText` (its text, decoded by :func:`whole` when
@@ -541,6 +546,9 @@ class _Aside:
         check_whole = getattr(settle, "check_whole", None)
         planned_pod = getattr(settle, "planned_pod", None)
         whole = keep if keep is not None and check_whole and planned_pod else None
+        # Objects the whole check reads only the names of, and its check given them.
+        named = getattr(settle, "named_key", None)
+        passes = getattr(settle, "passes_with_named", None)
 
         def answers(wait: Callable[[], bool]) -> Iterator[Any]:  # in the child
             if scans.found():  # before anything is decoded
@@ -548,12 +556,15 @@ class _Aside:
                 return
             refused: list[int] = []  # settle's refusals, by index
             settled = bytearray(len(raws))  # 1: a Pod settle passed
+            accepted: list[Any] = [None] * len(raws)  # accepts' answers, by index
             for index, raw in enumerate(raws):
                 view = memoryview(raw)
                 # A Pod the caller's check passes, read off its text (no dicts to build),
                 # and within the bounds by its text (a Pod: a mapping with a kind).
-                if accepts is not None and accepts(view) and not _needs_walk(view, limits):
+                known = accepts(view) if accepts is not None else None
+                if known and not _needs_walk(view, limits):
                     settled[index] = 1
+                    accepted[index] = known
                     continue
                 if not _pod_text(view):
                     continue
@@ -573,16 +584,8 @@ class _Aside:
             if whole is None or not wait():  # this process's part passed: asked
                 return
             assert check_whole is not None and planned_pod is not None
-            rebuilt = _rebuilt(raws, settled, planned_pod, limits)
-            if rebuilt is None:
-                yield None  # objects the reader may make otherwise: checked by the parent
-                return
-            try:
-                check_whole(*rebuilt)
-            except Exception as exc:
-                yield (exc,)
-                return
-            yield (None,)
+            hooks = _WholeCheck(check_whole, planned_pod, named, passes)
+            yield _whole_answer(raws, settled, accepted, limits, hooks)
 
         return cls(Child.start_answers(answers), settle, whole, scans)
 
@@ -757,22 +760,82 @@ class _Aside:
         self.child.close()
 
 
+class _WholeCheck(NamedTuple):
+    """The caller's whole check, as the child runs it (see :class:`_Aside`)."""
+
+    check_whole: Callable[[list[dict[str, Any]], set[int]], None]
+    planned_pod: Callable[[memoryview], dict[str, Any] | None]
+    named_key: Callable[[memoryview, Any], Any] | None
+    passes_with_named: Callable[[list[dict[str, Any]], list[Any], set[int]], bool] | None
+
+
+def _whole_answer(
+    raws: list[msgspec.Raw],
+    settled: bytearray,
+    accepted: list[Any],
+    limits: Limits,
+    hooks: _WholeCheck,
+) -> tuple[Exception | None] | None:
+    """The child's second answer: ``(None,)`` when ``check_whole`` of the objects the
+    elements read as passes, ``(exception,)`` its refusal, None: no word (objects the
+    reader may make otherwise: checked by the parent). The elements ``named_key`` names
+    are left out first and ``passes_with_named`` asked; only when it says no are they
+    all rebuilt for ``check_whole`` (its refusal's wording)."""
+    if hooks.named_key is not None and hooks.passes_with_named is not None:
+        named = (hooks.named_key, accepted)
+        rebuilt = _rebuilt(raws, settled, hooks.planned_pod, limits, named)
+        if rebuilt is None:
+            return None
+        objects, checked, keys = rebuilt
+        if not keys:
+            return _checked_whole(hooks.check_whole, objects, checked)
+        if hooks.passes_with_named(objects, keys, checked):
+            return (None,)
+        del rebuilt, objects, checked, keys
+    rebuilt = _rebuilt(raws, settled, hooks.planned_pod, limits)
+    if rebuilt is None:
+        return None
+    return _checked_whole(hooks.check_whole, rebuilt[0], rebuilt[1])
+
+
+def _checked_whole(
+    check_whole: Callable[[list[dict[str, Any]], set[int]], None],
+    objects: list[dict[str, Any]],
+    checked: set[int],
+) -> tuple[Exception | None]:
+    try:
+        check_whole(objects, checked)
+    except Exception as exc:
+        return (exc,)
+    return (None,)
+
+
 def _rebuilt(
     raws: list[msgspec.Raw],
     settled: bytearray,
     planned_pod: Callable[[memoryview], dict[str, Any] | None],
     limits: Limits,
-) -> tuple[list[dict[str, Any]], set[int]] | None:
+    named: tuple[Callable[[memoryview, Any], Any], list[Any]] | None = None,
+) -> tuple[list[dict[str, Any]], set[int], list[Any]] | None:
     """The objects a List of these elements reads as (each element one object, as
     ``cluster.kube_dump`` takes the common item), the Pods ``settle`` passed as much of
-    them as the whole check reads (``planned_pod``), and the ``id()`` of those; None when
-    an element would be read otherwise (no plain object: a nested List, no kind...)."""
+    them as the whole check reads (``planned_pod``), and the ``id()`` of those; with
+    ``named`` (``settle.named_key`` and the answers it is given by index), the elements
+    it names left out, their keys listed third. None when an element would be read
+    otherwise (no plain object: a nested List, no kind...)."""
     if len(raws) > limits.max_objects:
         return None
     objects: list[dict[str, Any]] = []
     checked: set[int] = set()
+    keys: list[Any] = []
+    named_key, accepted = named if named is not None else (None, [])
     for index, raw in enumerate(raws):
         view = memoryview(raw)
+        if named_key is not None:
+            key = named_key(view, accepted[index])
+            if key is not None:
+                keys.append(key)
+                continue
         obj = planned_pod(view) if settled[index] else None
         if obj is None:
             obj = _decode_json(view)
@@ -781,7 +844,7 @@ def _rebuilt(
         if settled[index]:
             checked.add(id(obj))
         objects.append(obj)
-    return objects, checked
+    return objects, checked, keys
 
 
 def _plain_object(obj: Any) -> bool:

@@ -1,24 +1,28 @@
-"""The importer's checks of the hot kinds in one C pass: msgspec shapes of Pod and EndpointSlice.
+"""The importer's checks of the hot kinds in one C pass: msgspec shapes of Pod, Service and
+EndpointSlice.
 
-Pure (no Django). A large dump is almost all Pods and EndpointSlices, and walking them
-field by field through :class:`cluster.fields.Reader` is most of what checking a dump
-costs. Each ``*_checks_out`` here converts an object to a :mod:`msgspec` Struct that
-spells out, as types and constraints, everything ``cluster.parsing.parse_pod`` /
-``cluster.slice_parsing.parse_slice`` hold the object to. It answers True only for an
-object those parsers accept (the conversion is done in C and the result thrown away); on
-anything else, or anything it does not model (an IPv6 address, a long port list...), it
-answers False and the caller runs the parser, whose ``ObjectError`` is then the only
-wording a user ever sees. The shapes may refuse more than the parsers (a malformed
-condition after the Ready one, say): that only costs the slow path, never a message.
+Pure (no Django). A large dump is almost all Pods, Services and EndpointSlices, and walking
+them field by field through :class:`cluster.fields.Reader` is most of what checking a dump
+costs. Each ``*_checks_out`` here converts an object (or decodes its JSON text, the
+``*_text_checks_out``) to a :mod:`msgspec` Struct that spells out, as types and
+constraints, everything ``cluster.parsing.parse_pod`` / ``parse_service`` /
+``cluster.slice_parsing.parse_slice`` (and ``identify``, for the ``named_*``) hold the
+object to. It answers True only for an object those parsers accept (the conversion is done
+in C and the result thrown away); on anything else, or anything it does not model (an IPv6
+address, a long port list...), it answers False and the caller runs the parser, whose
+``ObjectError`` is then the only wording a user ever sees. The shapes may refuse more than
+the parsers (a malformed condition after the Ready one, say): that only costs the slow
+path, never a message.
 
 ``tests/test_fast_checks.py`` holds both to the same verdicts over generated objects with
-single-field corruptions.
+single- and two-field corruptions.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
@@ -350,14 +354,16 @@ class _NamedPodText(_NamedPod, kw_only=True):
 _named_pod_from_json = msgspec.json.Decoder(_NamedPodText).decode
 
 
-def named_pod_text_checks_out(text: bytes | memoryview) -> bool:
-    """True when ``text`` is the JSON text of a v1 Pod :func:`named_pod_checks_out`
-    accepts, decoded straight into the shape (no dicts: about half the work)."""
+def named_pod_text_checks_out(text: bytes | memoryview) -> tuple[str, str] | None:
+    """:func:`named_pod_checks_out`'s answer for the JSON text of a v1 Pod (None: another
+    kind too), decoded straight into the shape (no dicts: about half the work)."""
     try:
         meta = _named_pod_from_json(text).metadata
     except msgspec.DecodeError:  # a ValidationError, or text that is no JSON
-        return False
-    return _names_check_out(meta)
+        return None
+    if not _names_check_out(meta):
+        return None
+    return meta.namespace or "default", meta.name
 
 
 def checked_pod(obj: dict[str, Any]) -> _Pod | None:
@@ -385,13 +391,204 @@ def checked_slice(obj: dict[str, Any]) -> _SliceV4 | _SliceFQDN | None:
         checked = cast("_SliceV4 | _SliceFQDN", msgspec.convert(obj, shape))
     except msgspec.ValidationError:
         return None
-    # check_port_names: each set name a DNS-1123 label, none repeated.
-    names = [port.name for port in checked.ports or () if port.name]
-    if len(set(names)) == len(names) and not any(map(check_dns1123_label, names)):
-        return checked
-    return None
+    return checked if _port_names_check_out(checked.ports, required=False) else None
+
+
+def _port_names_check_out(
+    ports: list[_SlicePort] | list[_ServicePort] | None, *, required: bool
+) -> bool:
+    """``check_port_names``: each set name a DNS-1123 label, none repeated, and
+    (``required``: more than one port) each set."""
+    names = [port.name for port in ports or () if port.name]
+    if required and len(names) != len(ports or ()):
+        return False
+    return len(set(names)) == len(names) and not any(map(check_dns1123_label, names))
 
 
 def slice_checks_out(obj: dict[str, Any]) -> bool:
     """True when ``parse_slice`` accepts ``obj`` (False: ask it)."""
     return checked_slice(obj) is not None
+
+
+# -- Service (``parse_service``, ``_service_ports`` and ``_cluster_ips``) -------------------
+
+#: An IPv4 address or "None" (a headless Service's ``clusterIPs`` entry).
+IPv4OrNone = Annotated[str, Meta(pattern=rf"\A(?:{_IPV4}|None)\Z")]
+#: ``spec.clusterIP``: also "" (unset).
+IPv4OrNoneOrEmpty = Annotated[str, Meta(pattern=rf"\A(?:{_IPV4}|None)?\Z")]
+#: A named ``targetPort`` (IsValidPortName: "" is refused) or a number, 0 meaning unset.
+TargetPortName = Annotated[str, Meta(pattern=rf"\A{_PORT_NAME}\Z")]
+TargetPortNumber = Annotated[int, Meta(ge=0, le=65535)]
+#: ``cluster.parsing.MAX_AFFINITY_TIMEOUT``.
+AffinityTimeout = Annotated[int, Meta(ge=1, le=86400)]
+#: ``cluster.parsing.SERVICE_TYPES``, ``routing.engine.types`` ``SESSION_AFFINITIES`` and
+#: ``TRAFFIC_POLICIES``, or "" (unset); ``tests/test_fast_checks.py`` holds them equal.
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName", ""]
+Affinity = Literal["None", "ClientIP", ""]
+Policy = Literal["Cluster", "Local", ""]
+
+
+class _ServicePort(_Shape, kw_only=True):
+    name: str | None = None
+    port: Port
+    protocol: Protocol | None = None
+    node_port: Port | None = field(default=None, name="nodePort")
+    target_port: TargetPortNumber | TargetPortName | None = field(default=None, name="targetPort")
+
+
+class _ClientIPConfig(_Shape):
+    timeout_seconds: AffinityTimeout | None = field(default=None, name="timeoutSeconds")
+
+
+class _AffinityConfig(_Shape):
+    client_ip: _ClientIPConfig | None = field(default=None, name="clientIP")
+
+
+class _ServiceSpec(_Shape):
+    type: ServiceType | None = None
+    session_affinity: Affinity | None = field(default=None, name="sessionAffinity")
+    session_affinity_config: _AffinityConfig | None = field(
+        default=None, name="sessionAffinityConfig"
+    )
+    external_ips: list[IPv4] | None = field(default=None, name="externalIPs")
+    cluster_ips: list[IPv4OrNone] | None = field(default=None, name="clusterIPs")
+    cluster_ip: IPv4OrNoneOrEmpty | None = field(default=None, name="clusterIP")
+    ip_families: list[str] | None = field(default=None, name="ipFamilies")
+    ip_family_policy: str | None = field(default=None, name="ipFamilyPolicy")
+    ports: list[_ServicePort] | None = None
+    # Its keys and values are held to the label rules by _selector_checks_out.
+    selector: Strings | None = None
+    internal_traffic_policy: Policy | None = field(default=None, name="internalTrafficPolicy")
+    external_traffic_policy: Policy | None = field(default=None, name="externalTrafficPolicy")
+    traffic_distribution: str | None = field(default=None, name="trafficDistribution")
+    health_check_node_port: Port | None = field(default=None, name="healthCheckNodePort")
+    load_balancer_source_ranges: list[str] | None = field(
+        default=None, name="loadBalancerSourceRanges"
+    )
+    external_name: str | None = field(default=None, name="externalName")
+    publish_not_ready_addresses: bool | None = field(default=None, name="publishNotReadyAddresses")
+
+
+class _Ingress(_Shape):
+    ip: IPv4OrEmpty | None = None
+
+
+class _LoadBalancer(_Shape):
+    ingress: list[_Ingress] | None = None
+
+
+class _ServiceStatus(_Shape):
+    load_balancer: _LoadBalancer | None = field(default=None, name="loadBalancer")
+
+
+class _ServiceFieldsMeta(_Shape):
+    uid: str | None = None
+    labels: Strings | None = None
+    annotations: Strings | None = None
+
+
+class _Service(_Shape):
+    metadata: _ServiceFieldsMeta
+    spec: _ServiceSpec
+    status: _ServiceStatus | None = None
+
+
+def _service_fields_check_out(spec: _ServiceSpec) -> bool:
+    """What ``parse_service`` checks beyond the shape: the ports' names and the selector's
+    keys and values (the label rules)."""
+    ports = spec.ports
+    if not _port_names_check_out(ports, required=ports is not None and len(ports) > 1):
+        return False
+    selector = spec.selector
+    if selector:
+        for key, value in selector.items():
+            if not (_label_key_ok(key) and _label_value_ok(value)):
+                return False
+    return True
+
+
+def service_checks_out(obj: dict[str, Any]) -> bool:
+    """True when ``parse_service`` accepts ``obj`` (False: ask it)."""
+    try:
+        service = msgspec.convert(obj, _Service)
+    except msgspec.ValidationError:
+        return False
+    return _service_fields_check_out(service.spec)
+
+
+# -- Names and fields off the text (the dump reader's child) ------------------------------
+
+
+class _NamedServiceMeta(_ServiceMeta, kw_only=True):
+    """A Service's metadata as both ``_NamedService`` and ``_Service`` hold it."""
+
+    uid: str | None = None
+    annotations: dict[AnnotationKey, str] | None = None
+
+
+class _NamedServiceText(_Shape):
+    """A v1 Service's text: ``_NamedService`` and ``_Service`` in one."""
+
+    kind: Literal["Service"]
+    api_version: Literal["v1"] = field(name="apiVersion")
+    metadata: _NamedServiceMeta
+    spec: _ServiceSpec
+    status: _ServiceStatus | None = None
+
+
+class _NamedSliceMeta(_SubdomainMeta, kw_only=True):
+    """A slice's metadata as both ``_NamedSubdomain`` and ``_SliceMeta`` hold it."""
+
+    uid: str | None = None
+
+
+class _NamedSliceText(_Shape):
+    """An EndpointSlice's text: ``_NamedSubdomain`` and ``_SliceCommon`` in one."""
+
+    kind: Literal["EndpointSlice"]
+    api_version: Literal["discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"] = field(
+        name="apiVersion"
+    )
+    metadata: _NamedSliceMeta
+    ports: list[_SlicePort] | None = None
+
+
+class _NamedSliceV4Text(_NamedSliceText, kw_only=True):
+    address_type: Literal["IPv4"] = field(name="addressType")
+    endpoints: list[_EndpointV4] | None = None
+
+
+class _NamedSliceFQDNText(_NamedSliceText, kw_only=True):
+    address_type: Literal["FQDN"] = field(name="addressType")
+    endpoints: list[_EndpointFQDN] | None = None
+
+
+#: Each shape refuses another kind's text at its ``kind`` (early in the text, as a rule).
+_TEXT_SHAPES: tuple[Callable[[bytes | memoryview], _NamedServiceText | _NamedSliceText], ...] = (
+    msgspec.json.Decoder(_NamedServiceText).decode,
+    msgspec.json.Decoder(_NamedSliceV4Text).decode,
+    msgspec.json.Decoder(_NamedSliceFQDNText).decode,
+)
+
+
+def named_text_checks_out(text: bytes | memoryview) -> tuple[str, str, str] | None:
+    """``(kind, namespace, name)`` when ``text`` is the JSON text of a v1 Service or an
+    EndpointSlice that both ``identify`` and its parser accept (``check_object`` passes
+    it), decoded straight into the shapes (no dicts); None: anything else (ask them)."""
+    for decode in _TEXT_SHAPES:
+        try:
+            shape = decode(text)
+            break
+        except msgspec.ValidationError:
+            continue
+        except msgspec.DecodeError:  # no JSON
+            return None
+    else:
+        return None
+    if isinstance(shape, _NamedServiceText):
+        fields_ok = _service_fields_check_out(shape.spec)
+    else:
+        fields_ok = _port_names_check_out(shape.ports, required=False)
+    if not (fields_ok and _names_check_out(shape.metadata)):
+        return None
+    return shape.kind, shape.metadata.namespace or "default", shape.metadata.name

@@ -20,7 +20,9 @@ from cluster.dump_json import collector_paused
 from cluster.fast_checks import (
     named_pod_checks_out,
     named_pod_text_checks_out,
+    named_text_checks_out,
     pod_checks_out,
+    service_checks_out,
     slice_checks_out,
 )
 from cluster.fields import ObjectError, Reader
@@ -199,7 +201,8 @@ def check_object(obj: dict[str, Any], index: int, limits: Limits = DEFAULT_LIMIT
         node_overrides(obj, reader)
         parse_node(obj, reader, name)
     elif kind == "Service":
-        parse_service(obj, reader, namespace, name)
+        if not service_checks_out(obj):
+            parse_service(obj, reader, namespace, name)
     elif kind == "EndpointSlice":
         if not slice_checks_out(obj):
             parse_slice(obj, reader, namespace, name)
@@ -249,9 +252,10 @@ def planned_pod(text: bytes | memoryview) -> dict[str, Any] | None:
     }
 
 
-def pod_text_checks_out(text: bytes | memoryview) -> bool:
-    """True when ``text`` is a v1 Pod's JSON text that ``check_object`` passes without a
-    word (False: another kind, or ask ``check_object`` with the decoded object)."""
+def pod_text_checks_out(text: bytes | memoryview) -> tuple[str, str] | None:
+    """``(namespace, name)`` when ``text`` is a v1 Pod's JSON text that ``check_object``
+    passes without a word (None: another kind, or ask ``check_object`` with the decoded
+    object)."""
     return named_pod_text_checks_out(text)
 
 
@@ -271,22 +275,83 @@ def check_objects(
     ``checked``: ``id()`` of objects ``check_object`` passed already (the dump reader's
     ``settle``): only what needs the other objects is checked for them again.
     """
+    _checked_plan(objects, limits, checked=checked)
+
+
+def _checked_plan(
+    objects: Iterable[dict[str, Any]],
+    limits: Limits,
+    *,
+    checked: Collection[int],
+    more_stored: bool = False,
+) -> Plan:
+    """:func:`check_objects`'s plan of ``objects``, once they passed; ``more_stored``:
+    objects of the kinds stored are known to stand beside them (none among them is no
+    refusal then)."""
     # The parsed rows are thrown away at once and hold no cycles: no cyclic GC meanwhile.
     with collector_paused():
         whole_pods: set[int] = set()
         plan = plan_objects(objects, limits, checked=checked, whole_pods=whole_pods)
-        if plan.stores_nothing and plan.skipped:
+        if plan.stores_nothing and plan.skipped and not more_stored:
             raise ObjectError(plan.nothing_stored_message())
         for obj, reader, _, name in plan.nodes:
             if id(obj) not in checked:
                 parse_node(obj, reader, name)
-        for obj, reader, namespace, name in plan.services:
-            if id(obj) not in checked:
-                parse_service(obj, reader, namespace, name)
         # The hot kinds: one C pass each; the parsers (and their messages) when it says no.
+        for obj, reader, namespace, name in plan.services:
+            if id(obj) not in checked and not service_checks_out(obj):
+                parse_service(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.slices:
             if id(obj) not in checked and not slice_checks_out(obj):
                 parse_slice(obj, reader, namespace, name)
         for obj, reader, namespace, name in plan.pods:
             if id(obj) not in checked and id(obj) not in whole_pods and not pod_checks_out(obj):
                 parse_pod(obj, reader, namespace, name)
+    return plan
+
+
+#: ``(kind, namespace, name)``: what :func:`check_objects` reads of an object it only
+#: holds to be the one of that name (see :func:`named_key`).
+Key = tuple[str, str, str]
+
+
+def named_key(text: bytes | memoryview, pod: tuple[str, str] | None) -> Key | None:
+    """The :data:`Key` of an element's JSON text when ``check_object`` passes it and its
+    names are all :func:`check_objects` reads of it then: a v1 Pod it passed already
+    (``pod``: its namespace and name, :func:`pod_text_checks_out`) outside kube-system
+    (there a kube-proxy Pod's volumes are read too), a v1 Service or an EndpointSlice its
+    text shows passing (``fast_checks.named_text_checks_out``). None: decode it."""
+    if pod is None:
+        return named_text_checks_out(text)
+    namespace, name = pod
+    return None if namespace == KUBE_PROXY_CONFIGMAP[0] else ("Pod", namespace, name)
+
+
+def passes_with_named(
+    objects: Iterable[dict[str, Any]],
+    named: list[Key],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    checked: Collection[int] = (),
+) -> bool:
+    """True when :func:`check_objects` passes ``objects`` together with the objects
+    ``named`` (their :func:`named_key`), wherever those stand among them: the checks of
+    ``objects`` pass and no two objects have one name. False: it may refuse them, and
+    ``check_objects`` of them all, in order, words the refusal (a repeat's message
+    numbers the objects)."""
+    keys = set(named)
+    if len(keys) != len(named):
+        return False
+    try:
+        plan = _checked_plan(objects, limits, checked=checked, more_stored=bool(keys))
+    except Exception:  # check_objects of them all raises it, in its order
+        return False
+    return not any(
+        (kind, namespace, name) in keys
+        for kind, entries in (
+            ("Service", plan.services),
+            ("EndpointSlice", plan.slices),
+            ("Pod", plan.pods),
+        )
+        for _, _, namespace, name in entries
+    )

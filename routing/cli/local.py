@@ -18,7 +18,16 @@ from cluster.bounds import Limits
 from cluster.dump_json import PodText
 from cluster.dump_json import whole as whole_object
 from cluster.kube_dump import read_objects
-from cluster.plan import KNOWN, check_object, check_objects, planned_pod, pod_text_checks_out
+from cluster.plan import (
+    KNOWN,
+    Key,
+    check_object,
+    check_objects,
+    named_key,
+    passes_with_named,
+    planned_pod,
+    pod_text_checks_out,
+)
 from routing.cli.forked import may_fork
 from routing.engine.kube import snapshot_with_pods_when_read
 from routing.engine.scenario import apply_scenario
@@ -130,6 +139,17 @@ class _Settle:
     def check_whole(self, objects: list[dict[str, Any]], checked: set[int]) -> None:
         """``check_objects`` (run by the child, on its own copy of the objects)."""
         check_objects(objects, self.limits, checked=checked)
+
+    #: An element's name, when that is all ``check_objects`` reads of it (the child then
+    #: leaves it out of its copy of the objects).
+    named_key = staticmethod(named_key)
+
+    def passes_with_named(
+        self, objects: list[dict[str, Any]], named: list[Key], checked: set[int]
+    ) -> bool:
+        """True when ``check_objects`` passes ``objects`` and those ``named`` (run by the
+        child; False: it calls ``check_whole`` with them all)."""
+        return passes_with_named(objects, named, self.limits, checked=checked)
 
     def _build_early(self, elements: list[dict[str, Any]]) -> None:
         # (a copy: the reader may yet make a Pod whole in its list)

@@ -4,6 +4,7 @@ again; everything it refuses is still refused, with the same line."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cluster import dump_json, plan
@@ -27,10 +29,11 @@ def nothing_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def parsed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often each object parser (or a Pod's shape) runs (in ``check_object`` and
-    ``check_objects`` alike)."""
+    """How often each object parser (or a Service's or a Pod's shape) runs (in
+    ``check_object`` and ``check_objects`` alike)."""
     counts = {"node": 0, "service": 0, "pod": 0}
-    for kind, name in (("node", "parse_node"), ("service", "parse_service")):
+    # A Service's fields are checked by its shape (its parser only when that says no).
+    for kind, name in (("node", "parse_node"), ("service", "service_checks_out")):
         real = getattr(plan, name)
 
         def spy(*args: Any, _real: Any = real, _kind: str = kind) -> Any:
@@ -221,6 +224,16 @@ def _dump_case(case: str) -> list[dict[str, Any]]:
         objects[8]["metadata"]["name"] = "Bad_Name"
     elif case == "repeated Pod":
         objects[11] = copy.deepcopy(objects[4])
+    elif case == "repeated Pod after a bad Node field":  # the repeat is found first
+        objects[0]["status"]["addresses"] = "x"
+        objects[11] = copy.deepcopy(objects[4])
+    elif case == "repeated Pod, one read whole":  # past max_string: not checked off its text
+        objects[11] = copy.deepcopy(objects[4])
+        objects[11]["metadata"]["annotations"] = {"a": "v" * 2500, "b": "v" * 2500}
+    elif case == "repeated Service":
+        objects[6] = copy.deepcopy(objects[2])
+    elif case == "repeated EndpointSlice":
+        objects.append(copy.deepcopy(objects[3]))
     elif case == "Pod beyond a bound":
         objects[9]["metadata"]["labels"] = {"app": "v" * 5000}
         _bad_pod_field(objects, 5)
@@ -240,6 +253,10 @@ CASES = [
     "bad Service before bad Pod",
     "bad Pod name after bad Pod field",
     "repeated Pod",
+    "repeated Pod after a bad Node field",
+    "repeated Pod, one read whole",
+    "repeated Service",
+    "repeated EndpointSlice",
     "Pod beyond a bound",
     "kube-proxy Pod mounting a bad ConfigMap",
 ]
@@ -375,13 +392,70 @@ def test_a_pod_child_killed_before_the_whole_check_leaves_it_here(
     alone = _load_refusal(path, monkeypatch, fork=False)
     checked_here.clear()
 
-    def killed(self: Any, objects: Any, checked: Any) -> None:
+    def killed(self: Any, *args: Any) -> None:
         os.kill(os.getpid(), signal.SIGKILL)  # only ever run in the child
 
     monkeypatch.setattr(local._Settle, "check_whole", killed)
+    monkeypatch.setattr(local._Settle, "passes_with_named", killed)
     assert _load_refusal(path, monkeypatch, fork=True) == alone
     read_refused = case == "Pod beyond a bound"  # the read's refusal: no whole check
     assert checked_here == ([] if read_refused else [1])
+
+
+def _child_whole_answer(objects: list[dict[str, Any]]) -> tuple[Any, list[Any], int]:
+    """The whole check's answer as the Pod child gives it (in this process): the answer,
+    the keys it knew objects by alone, how often ``check_whole`` ran."""
+    limits = local.env_limits()
+    settle = local._Settle(limits, fork=True, whole=True)
+    raws = [msgspec.Raw(json.dumps(obj).encode()) for obj in objects]
+    settled = bytearray(len(raws))
+    accepted: list[Any] = [None] * len(raws)
+    for index, raw in enumerate(raws):  # as the child's first pass
+        known = settle.accepts_pod_text(memoryview(raw))
+        if known and not dump_json._needs_walk(memoryview(raw), limits):
+            settled[index], accepted[index] = 1, known
+        elif objects[index]["kind"] == "Pod":
+            with contextlib.suppress(ObjectError):
+                settle(copy.deepcopy(objects[index]), index)
+                settled[index] = 1
+    calls: list[int] = []
+
+    def check_whole(objects: list[dict[str, Any]], checked: set[int]) -> None:
+        calls.append(1)
+        settle.check_whole(objects, checked)
+
+    hooks = dump_json._WholeCheck(
+        check_whole, settle.planned_pod, settle.named_key, settle.passes_with_named
+    )
+    answer = dump_json._whole_answer(raws, settled, accepted, limits, hooks)
+    keys = dump_json._rebuilt(
+        raws, settled, settle.planned_pod, limits, (settle.named_key, accepted)
+    )
+    assert keys is not None
+    return answer, keys[2], len(calls)
+
+
+@pytest.mark.parametrize("case", [None, *(c for c in CASES if c != "Pod beyond a bound")])
+def test_the_child_knows_what_passed_off_its_text_by_name_alone(
+    monkeypatch: pytest.MonkeyPatch, case: str | None
+) -> None:
+    """Services, EndpointSlices and Pods (outside kube-system) that pass off their text are
+    known by their names alone; ``check_objects`` of every object runs only when those
+    may not pass, and its refusal is the one given. (A Pod beyond a bound: the read
+    refuses it, no whole check.)"""
+    monkeypatch.setenv("ROUTESCOPE_DUMP_MAX_STRING", "4000")
+    objects = _dump_case(case or "")
+    answer, keys, calls = _child_whole_answer(objects)
+    try:
+        plan.check_objects(copy.deepcopy(objects), local.env_limits())
+        alone = None
+    except ObjectError as exc:
+        alone = str(exc)
+    assert answer is not None
+    assert (None if answer[0] is None else str(answer[0])) == alone
+    assert calls == (0 if alone is None else 1)
+    assert {k[0] for k in keys} == {"Service", "EndpointSlice", "Pod"}
+    assert not any(k[:2] == ("Pod", "kube-system") for k in keys)  # a kube-proxy Pod's volumes
 
 
 def test_items_the_reader_fills_in_are_checked_here(
@@ -474,7 +548,7 @@ def test_a_forked_read_keeps_pods_as_text_and_builds_the_same_snapshot(
     if child == "killed":  # no word from the child: the Pods are checked, and read, here
         parent, real = os.getpid(), local._Settle.accepts_pod_text
 
-        def killed(view: memoryview) -> bool:
+        def killed(view: memoryview) -> tuple[str, str] | None:
             if os.getpid() != parent:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(view)
