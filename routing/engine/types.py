@@ -8,7 +8,8 @@ in the engine works on these frozen values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 #: A Kubernetes minor release as ``(major, minor)``, e.g. ``(1, 35)``.
 Version = tuple[int, int]
@@ -280,45 +281,54 @@ class Endpoint:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
-_ENDPOINT_SETTERS = tuple(
-    getattr(Endpoint, name).__set__
-    for name in (
-        "ip",
-        "port",
-        "node",
-        "zone",
-        "ready",
-        "serving",
-        "terminating",
-        "zone_hints",
-        "node_hints",
-        "pod",
-    )
-)
+def _endpoint_maker() -> Callable[..., Endpoint]:
+    new = object.__new__
+    # The slots' setters, bound once: the maker's closure reads them as fast as locals.
+    (
+        set_ip,
+        set_port,
+        set_node,
+        set_zone,
+        set_ready,
+        set_serving,
+        set_terminating,
+        set_zone_hints,
+        set_node_hints,
+        set_pod,
+    ) = (getattr(Endpoint, f.name).__set__ for f in fields(Endpoint))
+
+    def make_endpoint(
+        ip: str,
+        port: int,
+        node: str | None,
+        zone: str | None,
+        ready: bool,
+        serving: bool,
+        terminating: bool,
+        zone_hints: frozenset[str],
+        node_hints: frozenset[str],
+        pod: str | None,
+    ) -> Endpoint:
+        """``Endpoint(...)`` for bulk loads: fills the slots directly, skipping the frozen
+        dataclass ``__init__`` (about 40% of its cost for the 150,000 endpoints of a large
+        cluster). All arguments are required and positional, in field order."""
+        obj = new(Endpoint)
+        set_ip(obj, ip)
+        set_port(obj, port)
+        set_node(obj, node)
+        set_zone(obj, zone)
+        set_ready(obj, ready)
+        set_serving(obj, serving)
+        set_terminating(obj, terminating)
+        set_zone_hints(obj, zone_hints)
+        set_node_hints(obj, node_hints)
+        set_pod(obj, pod)
+        return obj
+
+    return make_endpoint
 
 
-def make_endpoint(
-    ip: str,
-    port: int,
-    node: str | None,
-    zone: str | None,
-    ready: bool,
-    serving: bool,
-    terminating: bool,
-    zone_hints: frozenset[str],
-    node_hints: frozenset[str],
-    pod: str | None,
-) -> Endpoint:
-    """``Endpoint(...)`` for bulk loads: fills the slots directly, skipping the frozen
-    dataclass ``__init__`` (twice as fast for the 150,000 endpoints of a large cluster).
-    All arguments are required and positional, in field order."""
-    obj = object.__new__(Endpoint)
-    for setter, value in zip(
-        _ENDPOINT_SETTERS,
-        (ip, port, node, zone, ready, serving, terminating, zone_hints, node_hints, pod),
-    ):
-        setter(obj, value)
-    return obj
+make_endpoint = _endpoint_maker()
 
 
 @dataclass(frozen=True, slots=True)
