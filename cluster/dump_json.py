@@ -464,10 +464,11 @@ Refusal = tuple[int, Exception]
 
 
 class _Aside:
-    """A large dump's Pods (most of its bytes) checked and settled in an ``os.fork`` child
-    while this process checks the other elements as :func:`_pass` does and decodes the
-    Pods without checking them (kept, or let go past the memory bound and decoded again
-    at the end, like dropped elements).
+    """A large dump read over two processes: an ``os.fork`` child checks every element
+    within the bounds and settles the Pods (most of the bytes), while this process decodes
+    the elements without checking them (kept, or let go past the memory bound and decoded
+    again at the end, like dropped elements; one let go is checked and settled here
+    first, as :func:`_pass` does).
 
     Only when the caller's ``settle`` says ``fork`` and can ``record`` an object the child
     settled (its own notes stay in the child). The child first runs the input's
@@ -478,10 +479,11 @@ class _Aside:
     holds one Pod at a time (and those answers) and answers its first bounds refusal (if
     any) and the Pods ``settle`` refused before it.
     Refusals come out as one process reading in order gives them: the earliest of this
-    process's, the child's bounds refusal and ``settle``'s refusal of a Pod let go here
-    (one kept is not settled: ``settle`` is not told of it, and the caller's whole check
-    refuses it in its own order). A child that fails otherwise leaves the Pods to this
-    process; after a nested List no later Pod is settled (its index is not its object's).
+    process's (of what it let go), the child's bounds refusal and ``settle``'s refusal of
+    a Pod let go here (one kept is not settled: ``settle`` is not told of it, and the
+    caller's whole check refuses it in its own order). A child that fails otherwise
+    leaves its checks to this process; after a nested List no later Pod is settled (its
+    index is not its object's).
 
     When ``settle`` also offers ``keep_whole_check``, ``check_whole(objects, checked)``
     and ``planned_pod(text)``, the child then checks the dump as a whole (once this
@@ -566,14 +568,15 @@ class _Aside:
                     settled[index] = 1
                     accepted[index] = known
                     continue
-                if not _pod_text(view):
-                    continue
+                pod = _pod_text(view)
                 element = _decode_json(view)
                 try:
                     check(element, where(index), _needs_walk(view, limits))
                 except Exception as exc:  # the read stops here (raised by the parent)
                     yield (index, exc), refused
                     return
+                if not pod:  # (its own checks: the parent's, should it let it go)
+                    continue
                 try:
                     theirs(element, index)
                     settled[index] = 1
@@ -599,10 +602,11 @@ class _Aside:
         check: Check,
         limits: Limits,
     ) -> None:
-        """Every element decoded into ``out`` (None: let go, its index in ``dropped``), the
-        others than Pods checked here; raises the first refusal in order."""
+        """Every element decoded into ``out`` (None: let go, its index in ``dropped``), those
+        let go checked here; raises the first refusal in order."""
         first: Refusal | None = None
         pods, settle = self.pods, self.settle
+        unchecked: list[int] = []  # elements kept here unchecked (the child checks them)
         as_text = getattr(settle, "pods_as_text", False)
         # Elements after a nested List are not settled (their index is not their object's).
         flat, flat_until = True, len(raws)
@@ -629,15 +633,17 @@ class _Aside:
                     out.append(None)
                     dropped.append(index)
                 continue
-            try:
-                check(element, where(index), _needs_walk(view, limits))
-                kept = retention.keep(len(view))
-                if not kept and flat and isinstance(element, dict):
-                    settle(element, index)
-            except Exception as exc:  # raised below, unless the child's Pods refused first
-                first = index, exc
-                break
+            kept = retention.keep(len(view))
+            if not kept:  # checked before it is let go
+                try:
+                    check(element, where(index), _needs_walk(view, limits))
+                    if flat and isinstance(element, dict):
+                        settle(element, index)
+                except Exception as exc:  # raised below, unless the child refused before
+                    first = index, exc
+                    break
             if kept:
+                unchecked.append(index)
                 out.append(element)
             else:
                 out.append(None)
@@ -655,9 +661,11 @@ class _Aside:
         # nested List.
         let_go = dropped[0] if dropped else len(raws)
         answer = self._verdict()
-        if answer is None:  # no word from the child: the Pods are checked here
+        if answer is None:  # no word from the child: what it checks is checked here
             self.scans.check()
-            theirs = self._check_here(raws, out, where, check, limits, settle, let_go, flat_until)
+            theirs = self._check_here(
+                raws, out, unchecked, where, check, limits, settle, let_go, flat_until
+            )
         else:
             theirs, refused = answer
             redo = [i for i in refused if let_go <= i <= flat_until]
@@ -696,6 +704,7 @@ class _Aside:
         self,
         raws: list[msgspec.Raw],
         out: list[Any],
+        unchecked: list[int],
         where: Callable[[int], str],
         check: Check,
         limits: Limits,
@@ -703,7 +712,10 @@ class _Aside:
         let_go: int,
         flat_until: int,
     ) -> Refusal | None:
-        for index in self.pods:
+        """The first refusal, in order, of the Pods and the ``unchecked`` elements (kept
+        here unchecked), as the child would have answered it."""
+        pods = set(self.pods)
+        for index in sorted((*self.pods, *unchecked)):
             view = memoryview(raws[index])
             element = out[index]
             if type(element) is PodText:  # read whole from now on
@@ -712,7 +724,7 @@ class _Aside:
                 element = _decode_json(view)  # let go again after its check
             try:
                 check(element, where(index), _needs_walk(view, limits))
-                if let_go <= index <= flat_until:
+                if index in pods and let_go <= index <= flat_until:
                     settle(element, index)
             except Exception as exc:
                 return index, exc

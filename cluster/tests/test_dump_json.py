@@ -331,9 +331,12 @@ def test_the_callers_refusal_of_a_pod_is_raised_here(aside, monkeypatch):
     assert settle.checked == [0, 2, 4, 6, 8]  # the Pods in the child
 
 
-def test_a_refusal_the_child_cannot_send_is_read_here(aside):
+@pytest.mark.parametrize("bad", [7, 2], ids=["Pod", "Node kept unchecked here"])
+def test_a_refusal_the_child_cannot_send_is_read_here(aside, bad):
+    """The child checks every element's bounds (the others than Pods are only decoded
+    here, unless let go): without its word, this process checks them all."""
     items = _mixed()
-    items[7]["metadata"]["labels"] = {"a": "v" * 400}
+    items[bad]["metadata"]["labels"] = {"a": "v" * 400}
     limits = Limits(max_string=300)
     real = dump_json._Aside._verdict
     answers = []
@@ -345,8 +348,8 @@ def test_a_refusal_the_child_cannot_send_is_read_here(aside):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dump_json._Aside, "_verdict", verdict)
         here = _outcome(items, _Settle(), limits)
-    assert "items[7]" in here and here == _outcome(items, None, limits)
-    assert answers and answers[0] is not None and answers[0][0][0] == 7  # the child's word
+    assert f"items[{bad}]" in here and here == _outcome(items, None, limits)
+    assert answers and answers[0] is not None and answers[0][0][0] == bad  # the child's word
 
 
 def test_a_killed_child_leaves_the_pods_to_this_process(aside, let_go, monkeypatch):
