@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import fields
+import pickle
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from routing.cli import forked
 from routing.engine.analysis import analyze
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.snapshot import Snapshot
+from routing.engine.types import Endpoint
 
 
 def _snapshot(nodes: int, services: int, pods: int, seed: int) -> Snapshot:
@@ -47,27 +49,71 @@ def test_two_processes_give_the_one_process_report(nodes, services, pods_per_ser
     assert _json(split) == _json(whole)
 
 
-def test_the_childs_endpoints_come_back_as_the_snapshots_own_objects():
+def test_the_childs_endpoints_come_back_as_the_snapshots_own_tuples():
     snapshot = _snapshot(6, 40, 120, 5)
-    shared = forked._shared(snapshot)
     split = forked.analyze_forked(snapshot, processes=2)
     second_half = split.rows[len(split.rows) * 2 // 3 :]
-    endpoints = [ep for row in second_half for st in row.sources for ep in st.port_endpoints]
-    assert endpoints
-    assert all(shared.get(id(ep)) is ep for ep in endpoints)
+    sources = [(row, s) for row in second_half for s in row.sources if s.port_endpoints]
+    assert sources
+    for row, source in sources:
+        ports = snapshot.endpoint_index[row.service]
+        assert any(held is source.port_endpoints for held in ports.values())
 
 
-def test_a_failed_child_is_redone_here(monkeypatch):
+class _NoObjects(pickle.Pickler):
+    """Refuses anything but the builtins pickle writes without a Python call."""
+
+    def reducer_override(self, obj):
+        raise AssertionError(f"a {type(obj).__name__} in the state")
+
+
+def test_the_childs_part_goes_as_builtins_and_comes_back_equal():
+    snapshot = _snapshot(8, 30, 90, 7)
+    report = analyze(snapshot)
+    # One source whose endpoints are not the snapshot's tuple: sent by value.
+    row = report.rows[0]
+    foreign = (*row.sources[0].port_endpoints, Endpoint("10.9.9.9", 9))
+    odd = replace(row, sources=(replace(row.sources[0], port_endpoints=foreign),))
+    state = forked.part_state(report, snapshot)
+    _NoObjects(io.BytesIO()).dump(state)
+    head = replace(report, rows=(), findings=())
+    back = forked.part_report(pickle.loads(pickle.dumps(state)), head, snapshot)
+    assert back == report and _json(back) == _json(report)
+    for mine, theirs in zip(back.rows, report.rows, strict=True):
+        for got, sent in zip(mine.sources, theirs.sources, strict=True):
+            assert got.port_endpoints is sent.port_endpoints
+    with_odd = replace(report, rows=(odd, *report.rows[1:]))
+    back = forked.part_report(forked.part_state(with_odd, snapshot), head, snapshot)
+    assert back == with_odd and back.rows[0].sources[0].port_endpoints == foreign
+
+
+def _fails_in_the_child(monkeypatch):
+    real = forked.part_state
+    here = os.getpid()
+
+    def state(report, snapshot):  # raises only in the child
+        if os.getpid() == here:
+            return real(report, snapshot)
+        raise RuntimeError("torn")
+
+    monkeypatch.setattr(forked, "part_state", state)
+
+
+def _dies_in_the_child(monkeypatch):
+    monkeypatch.setattr(forked, "part_state", lambda report, snapshot: os._exit(3))
+
+
+def _unreadable_here(monkeypatch):
+    def broken(state, head, snapshot):
+        raise KeyError("not what part_state writes")
+
+    monkeypatch.setattr(forked, "part_report", broken)
+
+
+@pytest.mark.parametrize("failure", [_fails_in_the_child, _dies_in_the_child, _unreadable_here])
+def test_a_failed_child_is_redone_here(monkeypatch, failure):
     snapshot = _snapshot(6, 40, 100, 3)
-
-    class Broken:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def dump(self, obj):  # runs in the child: it exits 1 without a report
-            raise RuntimeError("torn")
-
-    monkeypatch.setattr(forked, "_Pickler", Broken)
+    failure(monkeypatch)
     calls = []
     from routing.engine import analysis as engine_analysis  # analyze_forked imports it there
 
@@ -79,7 +125,7 @@ def test_a_failed_child_is_redone_here(monkeypatch):
 
     monkeypatch.setattr(engine_analysis, "analyze", counted)
     split = forked.analyze_forked(snapshot, processes=2)
-    assert _json(split) == _json(real(snapshot))
+    assert split == real(snapshot) and _json(split) == _json(real(snapshot))
     # This process analysed both halves (the child's count stayed in the child).
     assert [pid for pid, _ in calls] == [os.getpid(), os.getpid()]
     assert sorted(key for _, keys in calls for key in keys) == sorted(snapshot.services)
