@@ -13,26 +13,12 @@ time (:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
-
-#: How an outcome goes down the pipe and comes back (``pickle`` by default; a caller
-#: sharing objects by address passes its own pickler and unpickler).
-Write = Callable[[IO[bytes], Any], None]
-Read = Callable[[IO[bytes]], Any]
-
-
-def _write(out: IO[bytes], outcome: Any) -> None:
-    pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _read(pipe: IO[bytes]) -> Any:
-    return pickle.load(pipe)  # our own child's bytes
 
 
 def _forked(run: Callable[[], None]) -> int:
@@ -66,7 +52,7 @@ class Child:
         self.pipe: IO[bytes] | None = None
 
     @classmethod
-    def start(cls, work: Callable[[], Any], *, write: Write = _write) -> Child:
+    def start(cls, work: Callable[[], Any]) -> Child:
         read, send = os.pipe()
 
         def answer() -> None:  # in the child: its outcome down the pipe
@@ -76,7 +62,7 @@ class Child:
             except Exception as exc:
                 outcome = (False, exc)
             with os.fdopen(send, "wb") as out:
-                write(out, outcome)
+                pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
 
         pid = _forked(answer)
         os.close(send)
@@ -139,7 +125,7 @@ class Child:
         except Exception:
             return None
 
-    def outcome(self, *, read: Read = _read) -> tuple[bool, Any] | None:
+    def outcome(self) -> tuple[bool, Any] | None:
         """``(True, answer)`` or ``(False, exception)``; None when the child gave no word."""
         with os.fdopen(self.read, "rb") as pipe:
             self.read = -1
@@ -149,7 +135,7 @@ class Child:
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         try:
-            return _well_formed(read(io.BytesIO(data)))
+            return _well_formed(pickle.loads(data))  # our own child's bytes
         except Exception:  # torn: the caller does the work
             return None
 
