@@ -42,7 +42,9 @@ if TYPE_CHECKING:  # imported where used: every file-mode command loads this mod
 
 #: Below this many Services one process answers (a fork costs ~10 ms and the transfer more).
 FORK_MIN_SERVICES = 2000
-#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services.
+#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services: on the
+#: generated 5,000-node dump ~48% of the analysis time, and with its part's encoding
+#: (~0.05 CPU s) as long as this process's share, after which this process decodes it.
 CHILD_SHARE = 0.42
 _RUNS = 50
 #: The variable that decides the processes (1: never fork; 2: fork whatever the load).
