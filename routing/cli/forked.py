@@ -11,13 +11,14 @@ analyses the last runs of the sorted Services (the Celery shards' split,
 the same snapshot (shared copy-on-write; the cyclic GC stays paused, so its pages are not
 touched by collections); the two are ``merge``d, which equals the whole analysis
 (``routing/tests/test_analysis_shard_rows.py``). Of the child's ``Report`` only what
-``merge`` takes comes back, pickled through a pipe as plain tuples (:func:`part_state`:
-no Python call per object, unlike the dataclasses' own pickling) and built back straight
-into the slots (:func:`part_report`): on the 5,000-node dump ~0.05 CPU s there and ~0.06
-here, against ~0.18 and ~0.13 for the ``Report`` pickled whole. The rows' endpoints are
-the snapshot's own tuples, which both processes hold since the fork: each goes as the port
-name it is filed under. Should the child fail in any way, this process analyses its part
-itself: the same report, or the same error.
+``merge`` takes comes back, pickled through a pipe as plain tuples (:func:`part_states`:
+no Python call per object, unlike the dataclasses' own pickling) in pieces, each built
+back straight into the slots (:func:`part_report`) while the child encodes the next: on
+the 5,000-node dump ~0.05 CPU s there and ~0.07 here, against ~0.18 and ~0.13, one after
+the other, for the ``Report`` pickled whole. The rows' endpoints are the snapshot's own
+tuples, which both processes hold since the fork: each goes as the port name it is filed
+under. Should the child fail in any way (an exception, no word, a piece missing), this
+process analyses its whole part itself: the same report, or the same error.
 
 Only when a core is free (:func:`may_fork`): on a busy box one process answers sooner.
 ``ROUTESCOPE_ANALYZE_PROCESSES=1`` forces one process, ``=2`` the children whatever the load.
@@ -26,7 +27,7 @@ Only when a core is free (:func:`may_fork`): on a busy box one process answers s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, replace
 from functools import cache
 from operator import attrgetter
@@ -42,11 +43,15 @@ if TYPE_CHECKING:  # imported where used: every file-mode command loads this mod
 
 #: Below this many Services one process answers (a fork costs ~10 ms and the transfer more).
 FORK_MIN_SERVICES = 2000
-#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services: on the
-#: generated 5,000-node dump ~48% of the analysis time, and with its part's encoding
-#: (~0.05 CPU s) as long as this process's share, after which this process decodes it.
-CHILD_SHARE = 0.42
+#: The child's share of the analysis (by weight), in ``_RUNS`` runs of Services: about
+#: half the analysis time on the generated 5,000-node dump (the first Services cost less
+#: per weight), the child's encoding (~0.05 CPU s) overlapping this process's decoding
+#: (~0.07) piece by piece. (There 0.42 and 0.48 measured ~0.02 and ~0.06 s slower.)
+CHILD_SHARE = 0.44
 _RUNS = 50
+#: Rows per piece of the child's part (:func:`part_states`): this process builds one back
+#: while the child encodes the next.
+_PIECE_ROWS = 500
 #: The variable that decides the processes (1: never fork; 2: fork whatever the load).
 PROCESSES_ENV = "ROUTESCOPE_ANALYZE_PROCESSES"
 
@@ -109,69 +114,85 @@ def analyze_forked(
     mine = [key for run in runs[:cut] for key in run]
     theirs = [key for run in runs[cut:] for key in run]
     totals = ServiceTotals.of(snapshot.services)
-    child = Child.start(
-        lambda: part_state(analyze(snapshot, model=model, services=theirs, totals=totals), snapshot)
+    child = Child.start_answers(
+        lambda wait: part_states(
+            analyze(snapshot, model=model, services=theirs, totals=totals), snapshot
+        )
     )
     try:
         first = analyze(snapshot, model=model, services=mine, totals=totals)
+        part = _part(child, first, snapshot)
     finally:
-        outcome = child.outcome()
-    part = _part(outcome, first, snapshot)
+        child.close()
     if part is None:  # the child failed in any way: its part is done here
         part = analyze(snapshot, model=model, services=theirs, totals=totals)
     return merge([first, part])
 
 
-#: A report's rows and findings as :func:`part_state` writes them.
-PartState = tuple[list[tuple[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]]], list[Any]]
+#: One piece of a report as :func:`part_states` writes it: rows, and with the last piece
+#: the findings (None before).
+PartState = tuple[list[tuple[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]]], Any]
 
 
-def part_state(report: Report, snapshot: Snapshot) -> PartState:
+def part_states(report: Report, snapshot: Snapshot) -> Iterator[PartState]:
     """What ``merge`` takes of ``report`` (its rows and findings; the rest is every part's
-    own), as tuples, lists, dicts, strings and numbers, which pickle without a Python call
-    each: per row its fields but ``sources``, and per source its fields but
-    ``port_endpoints``, with where those are: the name of the row's Service's port that
-    holds that very tuple in ``snapshot.endpoint_index`` (the tuple itself, by value, in
-    the one case it is not there)."""
+    own), in pieces of :data:`_PIECE_ROWS` rows, the findings with the last: tuples,
+    lists, dicts, strings and numbers, which pickle without a Python call each. Per row its
+    fields but ``sources``, and per source its fields but ``port_endpoints``, with where
+    those are: the name of the row's Service's port that holds that very tuple in
+    ``snapshot.endpoint_index`` (the tuple itself, by value, in the one case it is not
+    there)."""
     row_shape, source_shape, finding_shape = _shapes()
     index = snapshot.endpoint_index
-    rows = []
-    for row in report.rows:
-        ports = index.get(row.service, {})
-        sources = [
-            (source_shape.values(source), _endpoints_ref(ports, source.port_endpoints))
-            for source in row.sources
-        ]
-        rows.append((row_shape.values(row), sources))
-    return rows, [finding_shape.values(finding) for finding in report.findings]
+    rows = report.rows
+    for start in range(0, len(rows) or 1, _PIECE_ROWS):
+        piece = []
+        for row in rows[start : start + _PIECE_ROWS]:
+            ports = index.get(row.service, {})
+            sources = [
+                (source_shape.values(source), _endpoints_ref(ports, source.port_endpoints))
+                for source in row.sources
+            ]
+            piece.append((row_shape.values(row), sources))
+        last = start + _PIECE_ROWS >= len(rows)
+        yield piece, [finding_shape.values(f) for f in report.findings] if last else None
 
 
-def part_report(state: PartState, head: Report, snapshot: Snapshot) -> Report:
-    """The rows and findings :func:`part_state` wrote, the rest ``head``'s; each source's
-    endpoints are ``snapshot``'s own tuple again."""
+def part_report(pieces: Iterable[PartState], head: Report, snapshot: Snapshot) -> Report:
+    """The rows and findings :func:`part_states` wrote, the rest ``head``'s; each source's
+    endpoints are ``snapshot``'s own tuple again. ValueError when the pieces end before
+    the last."""
     row_shape, source_shape, finding_shape = _shapes()
     index = snapshot.endpoint_index
     service = row_shape.names.index("service")
     rows = []
-    for values, sources in state[0]:
-        ports = index.get(values[service], {})
-        built = tuple(
-            source_shape.build((*source, ports[ref] if isinstance(ref, str) else ref))
-            for source, ref in sources
-        )
-        rows.append(row_shape.build((*values, built)))
-    findings = tuple(finding_shape.build(values) for values in state[1])
-    return replace(head, rows=tuple(rows), findings=findings)
+    for piece, findings in pieces:
+        for values, sources in piece:
+            ports = index.get(values[service], {})
+            built = tuple(
+                source_shape.build((*source, ports[ref] if isinstance(ref, str) else ref))
+                for source, ref in sources
+            )
+            rows.append(row_shape.build((*values, built)))
+        if findings is not None:
+            built_findings = tuple(finding_shape.build(values) for values in findings)
+            return replace(head, rows=tuple(rows), findings=built_findings)
+    raise ValueError("the report's pieces ended before its findings")
 
 
-def _part(outcome: tuple[bool, Any] | None, head: Report, snapshot: Snapshot) -> Report | None:
-    """The child's part of the report from its ``outcome``; None when it has none."""
-    if outcome is None or not outcome[0]:
-        return None
+def _part(child: Child, head: Report, snapshot: Snapshot) -> Report | None:
+    """The child's part of the report, built here piece by piece as the child sends them
+    (it encodes the next meanwhile); None when it has none."""
     try:
-        return part_report(outcome[1], head, snapshot)
-    except Exception:  # not what part_state writes: the caller does the work
+        return part_report(_answers(child), head, snapshot)
+    except Exception:  # no more word, or not what part_states writes: the caller does it
         return None
+
+
+def _answers(child: Child) -> Iterator[Any]:
+    """The child's answers until it gives no more word or raised."""
+    while (outcome := child.next()) is not None and outcome[0]:
+        yield outcome[1]
 
 
 def _endpoints_ref(ports: Mapping[str, tuple[Any, ...]], endpoints: tuple[Any, ...]) -> Any:

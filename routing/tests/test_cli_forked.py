@@ -67,50 +67,81 @@ class _NoObjects(pickle.Pickler):
         raise AssertionError(f"a {type(obj).__name__} in the state")
 
 
-def test_the_childs_part_goes_as_builtins_and_comes_back_equal():
+@pytest.mark.parametrize("piece_rows", [1, 7, 500])
+def test_the_childs_part_goes_as_builtins_and_comes_back_equal(monkeypatch, piece_rows):
+    monkeypatch.setattr(forked, "_PIECE_ROWS", piece_rows)
     snapshot = _snapshot(8, 30, 90, 7)
     report = analyze(snapshot)
-    # One source whose endpoints are not the snapshot's tuple: sent by value.
-    row = report.rows[0]
-    foreign = (*row.sources[0].port_endpoints, Endpoint("10.9.9.9", 9))
-    odd = replace(row, sources=(replace(row.sources[0], port_endpoints=foreign),))
-    state = forked.part_state(report, snapshot)
-    _NoObjects(io.BytesIO()).dump(state)
+    pieces = list(forked.part_states(report, snapshot))
+    assert len(pieces) == -(-len(report.rows) // piece_rows)
+    assert [findings is None for _, findings in pieces] == [True] * (len(pieces) - 1) + [False]
+    for piece in pieces:
+        _NoObjects(io.BytesIO()).dump(piece)
     head = replace(report, rows=(), findings=())
-    back = forked.part_report(pickle.loads(pickle.dumps(state)), head, snapshot)
+    back = forked.part_report(pickle.loads(pickle.dumps(pieces)), head, snapshot)
     assert back == report and _json(back) == _json(report)
     for mine, theirs in zip(back.rows, report.rows, strict=True):
         for got, sent in zip(mine.sources, theirs.sources, strict=True):
             assert got.port_endpoints is sent.port_endpoints
+    with pytest.raises(ValueError, match="ended before"):
+        forked.part_report(pieces[:-1], head, snapshot)
+    # One source whose endpoints are not the snapshot's tuple: sent by value.
+    row = report.rows[0]
+    foreign = (*row.sources[0].port_endpoints, Endpoint("10.9.9.9", 9))
+    odd = replace(row, sources=(replace(row.sources[0], port_endpoints=foreign),))
     with_odd = replace(report, rows=(odd, *report.rows[1:]))
-    back = forked.part_report(forked.part_state(with_odd, snapshot), head, snapshot)
+    back = forked.part_report(forked.part_states(with_odd, snapshot), head, snapshot)
     assert back == with_odd and back.rows[0].sources[0].port_endpoints == foreign
 
 
+def test_a_part_without_rows_is_one_piece():
+    snapshot = _snapshot(3, 0, 0, 1)
+    report = analyze(snapshot)
+    assert report.rows == ()
+    pieces = list(forked.part_states(report, snapshot))
+    assert len(pieces) == 1
+    assert forked.part_report(pieces, report, snapshot) == report
+
+
 def _fails_in_the_child(monkeypatch):
-    real = forked.part_state
+    real = forked.part_states
     here = os.getpid()
 
-    def state(report, snapshot):  # raises only in the child
-        if os.getpid() == here:
-            return real(report, snapshot)
-        raise RuntimeError("torn")
+    def states(report, snapshot):  # raises only in the child
+        if os.getpid() != here:
+            raise RuntimeError("torn")
+        yield from real(report, snapshot)
 
-    monkeypatch.setattr(forked, "part_state", state)
+    monkeypatch.setattr(forked, "part_states", states)
 
 
 def _dies_in_the_child(monkeypatch):
-    monkeypatch.setattr(forked, "part_state", lambda report, snapshot: os._exit(3))
+    monkeypatch.setattr(forked, "part_states", lambda report, snapshot: os._exit(3))
+
+
+def _dies_after_its_first_piece(monkeypatch):
+    monkeypatch.setattr(forked, "_PIECE_ROWS", 5)
+    real = forked.part_states
+
+    def states(report, snapshot):
+        pieces = real(report, snapshot)
+        yield next(pieces)
+        os._exit(0)
+
+    monkeypatch.setattr(forked, "part_states", states)
 
 
 def _unreadable_here(monkeypatch):
-    def broken(state, head, snapshot):
-        raise KeyError("not what part_state writes")
+    def broken(pieces, head, snapshot):
+        raise KeyError("not what part_states writes")
 
     monkeypatch.setattr(forked, "part_report", broken)
 
 
-@pytest.mark.parametrize("failure", [_fails_in_the_child, _dies_in_the_child, _unreadable_here])
+@pytest.mark.parametrize(
+    "failure",
+    [_fails_in_the_child, _dies_in_the_child, _dies_after_its_first_piece, _unreadable_here],
+)
 def test_a_failed_child_is_redone_here(monkeypatch, failure):
     snapshot = _snapshot(6, 40, 100, 3)
     failure(monkeypatch)
