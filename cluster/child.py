@@ -6,8 +6,9 @@ or ``(False, exception)`` when ``work`` raised, pickled down a pipe, then ends a
 (``os._exit``: nothing of this process's is freed or flushed twice). :meth:`Child.outcome`
 waits for it: the pair, or None when the child gave no word (killed, a pickling error, a
 torn pipe) — the caller then does the work itself. :meth:`Child.close` ends a child whose
-answer is no longer wanted. :meth:`Child.start_answers`: several answers, read one at a
-time (:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
+answer is no longer wanted (``wait=False``: without waiting for its end, reaped at the next
+fork). :meth:`Child.start_answers`: several answers, read one at a time
+(:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+#: Children closed without waiting for their end (:meth:`Child.close`), not reaped yet.
+_ENDING: set[int] = set()
+
 
 def _forked(run: Callable[[], None]) -> int:
     """Fork; the child runs ``run()`` and is gone at once without clean-up (``os._exit``: 0
-    when ``run`` returned, 2 when it raised). The child's pid, here."""
+    when ``run`` returned, 2 when it raised). The child's pid, here. (First reaps the
+    children closed without waiting that have ended since.)"""
+    _reap_ended()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -35,6 +41,15 @@ def _forked(run: Callable[[], None]) -> int:
         finally:
             os._exit(status)
     return pid
+
+
+def _reap_ended() -> None:
+    """Reaps the children of :data:`_ENDING` that have ended."""
+    for pid in list(_ENDING):
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue  # still ending
+        _ENDING.discard(pid)
 
 
 def _well_formed(outcome: Any) -> tuple[bool, Any] | None:
@@ -139,8 +154,10 @@ class Child:
         except Exception:  # torn: the caller does the work
             return None
 
-    def close(self) -> None:
-        """Ends the child if its outcome was not taken (this process refused first)."""
+    def close(self, *, wait: bool = True) -> None:
+        """Ends the child if its outcome was not taken (this process refused first).
+        ``wait=False``: goes on without waiting for its end (a child that wrote to much of
+        a large heap takes ~20 ms to end); it is reaped at the next fork here."""
         if self.wake >= 0:
             os.close(self.wake)
             self.wake = -1
@@ -153,5 +170,8 @@ class Child:
         if self.pid:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            if wait:
+                os.waitpid(self.pid, 0)
+            else:
+                _ENDING.add(self.pid)
             self.pid = 0
