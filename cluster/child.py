@@ -6,14 +6,14 @@ or ``(False, exception)`` when ``work`` raised, pickled down a pipe, then ends a
 (``os._exit``: nothing of this process's is freed or flushed twice). :meth:`Child.outcome`
 waits for it: the pair, or None when the child gave no word (killed, a pickling error, a
 torn pipe) — the caller then does the work itself. :meth:`Child.close` ends a child whose
-answer is no longer wanted. :meth:`Child.start_answers`: several answers, read one at a
-time (:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
+answer is no longer wanted (``wait=False``: without waiting for its end, reaped at the next
+fork). :meth:`Child.start_answers`: several answers, read one at a time
+(:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
 import signal
@@ -21,23 +21,15 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-#: How an outcome goes down the pipe and comes back (``pickle`` by default; a caller
-#: sharing objects by address passes its own pickler and unpickler).
-Write = Callable[[IO[bytes], Any], None]
-Read = Callable[[IO[bytes]], Any]
-
-
-def _write(out: IO[bytes], outcome: Any) -> None:
-    pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _read(pipe: IO[bytes]) -> Any:
-    return pickle.load(pipe)  # our own child's bytes
+#: Children closed without waiting for their end (:meth:`Child.close`), not reaped yet.
+_ENDING: set[int] = set()
 
 
 def _forked(run: Callable[[], None]) -> int:
     """Fork; the child runs ``run()`` and is gone at once without clean-up (``os._exit``: 0
-    when ``run`` returned, 2 when it raised). The child's pid, here."""
+    when ``run`` returned, 2 when it raised). The child's pid, here. (First reaps the
+    children closed without waiting that have ended since.)"""
+    _reap_ended()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -49,6 +41,15 @@ def _forked(run: Callable[[], None]) -> int:
         finally:
             os._exit(status)
     return pid
+
+
+def _reap_ended() -> None:
+    """Reaps the children of :data:`_ENDING` that have ended."""
+    for pid in list(_ENDING):
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue  # still ending
+        _ENDING.discard(pid)
 
 
 def _well_formed(outcome: Any) -> tuple[bool, Any] | None:
@@ -66,7 +67,7 @@ class Child:
         self.pipe: IO[bytes] | None = None
 
     @classmethod
-    def start(cls, work: Callable[[], Any], *, write: Write = _write) -> Child:
+    def start(cls, work: Callable[[], Any]) -> Child:
         read, send = os.pipe()
 
         def answer() -> None:  # in the child: its outcome down the pipe
@@ -76,7 +77,7 @@ class Child:
             except Exception as exc:
                 outcome = (False, exc)
             with os.fdopen(send, "wb") as out:
-                write(out, outcome)
+                pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
 
         pid = _forked(answer)
         os.close(send)
@@ -139,7 +140,7 @@ class Child:
         except Exception:
             return None
 
-    def outcome(self, *, read: Read = _read) -> tuple[bool, Any] | None:
+    def outcome(self) -> tuple[bool, Any] | None:
         """``(True, answer)`` or ``(False, exception)``; None when the child gave no word."""
         with os.fdopen(self.read, "rb") as pipe:
             self.read = -1
@@ -149,12 +150,14 @@ class Child:
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         try:
-            return _well_formed(read(io.BytesIO(data)))
+            return _well_formed(pickle.loads(data))  # our own child's bytes
         except Exception:  # torn: the caller does the work
             return None
 
-    def close(self) -> None:
-        """Ends the child if its outcome was not taken (this process refused first)."""
+    def close(self, *, wait: bool = True) -> None:
+        """Ends the child if its outcome was not taken (this process refused first).
+        ``wait=False``: goes on without waiting for its end (a child that wrote to much of
+        a large heap takes ~20 ms to end); it is reaped at the next fork here."""
         if self.wake >= 0:
             os.close(self.wake)
             self.wake = -1
@@ -167,5 +170,8 @@ class Child:
         if self.pid:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            if wait:
+                os.waitpid(self.pid, 0)
+            else:
+                _ENDING.add(self.pid)
             self.pid = 0

@@ -35,6 +35,30 @@ def test_close_ends_a_child_whose_answer_is_not_wanted():
     assert not alive
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)  # a zombie too: ended, not reaped
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_close_without_waiting_leaves_the_child_to_the_next_fork():
+    from cluster import child as module
+
+    child = Child.start(lambda: time.sleep(60))
+    pid = child.pid
+    child.close(wait=False)
+    assert child.pid == 0 and pid in module._ENDING
+    deadline = time.monotonic() + 10
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+        assert time.monotonic() < deadline  # killed: it ends at once
+        time.sleep(0.01)
+    assert _alive(pid)  # ended, not reaped yet
+    assert Child.start(lambda: 1).outcome() == (True, 1)
+    assert pid not in module._ENDING and not _alive(pid)
+
+
 def _two_answers(wait):
     yield os.getpid()
     yield ("woken", wait())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import fields
+import pickle
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from routing.cli import forked
 from routing.engine.analysis import analyze
 from routing.engine.kube import snapshot_from_objects
 from routing.engine.snapshot import Snapshot
+from routing.engine.types import Endpoint
 
 
 def _snapshot(nodes: int, services: int, pods: int, seed: int) -> Snapshot:
@@ -47,27 +49,102 @@ def test_two_processes_give_the_one_process_report(nodes, services, pods_per_ser
     assert _json(split) == _json(whole)
 
 
-def test_the_childs_endpoints_come_back_as_the_snapshots_own_objects():
+def test_the_childs_endpoints_come_back_as_the_snapshots_own_tuples():
     snapshot = _snapshot(6, 40, 120, 5)
-    shared = forked._shared(snapshot)
     split = forked.analyze_forked(snapshot, processes=2)
     second_half = split.rows[len(split.rows) * 2 // 3 :]
-    endpoints = [ep for row in second_half for st in row.sources for ep in st.port_endpoints]
-    assert endpoints
-    assert all(shared.get(id(ep)) is ep for ep in endpoints)
+    sources = [(row, s) for row in second_half for s in row.sources if s.port_endpoints]
+    assert sources
+    for row, source in sources:
+        ports = snapshot.endpoint_index[row.service]
+        assert any(held is source.port_endpoints for held in ports.values())
 
 
-def test_a_failed_child_is_redone_here(monkeypatch):
-    snapshot = _snapshot(6, 40, 100, 3)
+class _NoObjects(pickle.Pickler):
+    """Refuses anything but the builtins pickle writes without a Python call."""
 
-    class Broken:
-        def __init__(self, *args, **kwargs):
-            pass
+    def reducer_override(self, obj):
+        raise AssertionError(f"a {type(obj).__name__} in the state")
 
-        def dump(self, obj):  # runs in the child: it exits 1 without a report
+
+@pytest.mark.parametrize("piece_rows", [1, 7, 500])
+def test_the_childs_part_goes_as_builtins_and_comes_back_equal(monkeypatch, piece_rows):
+    monkeypatch.setattr(forked, "_PIECE_ROWS", piece_rows)
+    snapshot = _snapshot(8, 30, 90, 7)
+    report = analyze(snapshot)
+    pieces = list(forked.part_states(report, snapshot))
+    assert len(pieces) == -(-len(report.rows) // piece_rows)
+    assert [findings is None for _, findings in pieces] == [True] * (len(pieces) - 1) + [False]
+    for piece in pieces:
+        _NoObjects(io.BytesIO()).dump(piece)
+    head = replace(report, rows=(), findings=())
+    back = forked.part_report(pickle.loads(pickle.dumps(pieces)), head, snapshot)
+    assert back == report and _json(back) == _json(report)
+    for mine, theirs in zip(back.rows, report.rows, strict=True):
+        for got, sent in zip(mine.sources, theirs.sources, strict=True):
+            assert got.port_endpoints is sent.port_endpoints
+    with pytest.raises(ValueError, match="ended before"):
+        forked.part_report(pieces[:-1], head, snapshot)
+    # One source whose endpoints are not the snapshot's tuple: sent by value.
+    row = report.rows[0]
+    foreign = (*row.sources[0].port_endpoints, Endpoint("10.9.9.9", 9))
+    odd = replace(row, sources=(replace(row.sources[0], port_endpoints=foreign),))
+    with_odd = replace(report, rows=(odd, *report.rows[1:]))
+    back = forked.part_report(forked.part_states(with_odd, snapshot), head, snapshot)
+    assert back == with_odd and back.rows[0].sources[0].port_endpoints == foreign
+
+
+def test_a_part_without_rows_is_one_piece():
+    snapshot = _snapshot(3, 0, 0, 1)
+    report = analyze(snapshot)
+    assert report.rows == ()
+    pieces = list(forked.part_states(report, snapshot))
+    assert len(pieces) == 1
+    assert forked.part_report(pieces, report, snapshot) == report
+
+
+def _fails_in_the_child(monkeypatch):
+    real = forked.part_states
+    here = os.getpid()
+
+    def states(report, snapshot):  # raises only in the child
+        if os.getpid() != here:
             raise RuntimeError("torn")
+        yield from real(report, snapshot)
 
-    monkeypatch.setattr(forked, "_Pickler", Broken)
+    monkeypatch.setattr(forked, "part_states", states)
+
+
+def _dies_in_the_child(monkeypatch):
+    monkeypatch.setattr(forked, "part_states", lambda report, snapshot: os._exit(3))
+
+
+def _dies_after_its_first_piece(monkeypatch):
+    monkeypatch.setattr(forked, "_PIECE_ROWS", 5)
+    real = forked.part_states
+
+    def states(report, snapshot):
+        pieces = real(report, snapshot)
+        yield next(pieces)
+        os._exit(0)
+
+    monkeypatch.setattr(forked, "part_states", states)
+
+
+def _unreadable_here(monkeypatch):
+    def broken(pieces, head, snapshot):
+        raise KeyError("not what part_states writes")
+
+    monkeypatch.setattr(forked, "part_report", broken)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [_fails_in_the_child, _dies_in_the_child, _dies_after_its_first_piece, _unreadable_here],
+)
+def test_a_failed_child_is_redone_here(monkeypatch, failure):
+    snapshot = _snapshot(6, 40, 100, 3)
+    failure(monkeypatch)
     calls = []
     from routing.engine import analysis as engine_analysis  # analyze_forked imports it there
 
@@ -79,7 +156,7 @@ def test_a_failed_child_is_redone_here(monkeypatch):
 
     monkeypatch.setattr(engine_analysis, "analyze", counted)
     split = forked.analyze_forked(snapshot, processes=2)
-    assert _json(split) == _json(real(snapshot))
+    assert split == real(snapshot) and _json(split) == _json(real(snapshot))
     # This process analysed both halves (the child's count stayed in the child).
     assert [pid for pid, _ in calls] == [os.getpid(), os.getpid()]
     assert sorted(key for _, keys in calls for key in keys) == sorted(snapshot.services)
