@@ -1,14 +1,15 @@
-"""One answer computed by a forked child while this process goes on (plain Python: the
-``routescope`` command's file mode uses it, see ``routing.cli.forked``).
+"""Answers computed by a forked child while this process goes on (plain Python: the
+``routescope`` command's file mode uses it, see ``cluster.dump_json`` and
+``routing.cli.forked``).
 
-:meth:`Child.start` forks; the child runs ``work()`` and sends back ``(True, answer)``,
-or ``(False, exception)`` when ``work`` raised, pickled down a pipe, then ends at once
-(``os._exit``: nothing of this process's is freed or flushed twice). :meth:`Child.outcome`
-waits for it: the pair, or None when the child gave no word (killed, a pickling error, a
-torn pipe) — the caller then does the work itself. :meth:`Child.close` ends a child whose
-answer is no longer wanted (``wait=False``: without waiting for its end, reaped at the next
-fork). :meth:`Child.start_answers`: several answers, read one at a time
-(:meth:`Child.next`), the child waiting for :meth:`Child.go` where its work asks.
+:meth:`Child.start_answers` forks; the child sends each answer its work yields as
+``(True, answer)``, or ``(False, exception)`` when the work raised, pickled down a pipe,
+then ends at once (``os._exit``: nothing of this process's is freed or flushed twice).
+:meth:`Child.next` reads them one at a time: the pair, or None when the child gives no
+more word (killed, a pickling error, a torn pipe) — the caller then does the work itself.
+The child waits for :meth:`Child.go` where its work asks. :meth:`Child.close` ends a child
+whose answers are no longer wanted (``wait=False``: without waiting for its end, reaped at
+the next fork).
 """
 
 from __future__ import annotations
@@ -59,29 +60,11 @@ def _well_formed(outcome: Any) -> tuple[bool, Any] | None:
 
 
 class Child:
-    """A forked child's one answer (see the module), or its answers one after another
-    (:meth:`start_answers`)."""
+    """A forked child's answers, one after another (see the module)."""
 
     def __init__(self, pid: int, read: int, wake: int = -1) -> None:
         self.pid, self.read, self.wake = pid, read, wake
         self.pipe: IO[bytes] | None = None
-
-    @classmethod
-    def start(cls, work: Callable[[], Any]) -> Child:
-        read, send = os.pipe()
-
-        def answer() -> None:  # in the child: its outcome down the pipe
-            os.close(read)
-            try:
-                outcome: tuple[bool, Any] = (True, work())
-            except Exception as exc:
-                outcome = (False, exc)
-            with os.fdopen(send, "wb") as out:
-                pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
-
-        pid = _forked(answer)
-        os.close(send)
-        return cls(pid, read)
 
     @classmethod
     def start_answers(cls, work: Callable[[Callable[[], bool]], Iterator[Any]]) -> Child:
@@ -138,20 +121,6 @@ class Child:
         try:
             return _well_formed(pickle.load(self.pipe))  # our own child's bytes
         except Exception:
-            return None
-
-    def outcome(self) -> tuple[bool, Any] | None:
-        """``(True, answer)`` or ``(False, exception)``; None when the child gave no word."""
-        with os.fdopen(self.read, "rb") as pipe:
-            self.read = -1
-            data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        try:
-            return _well_formed(pickle.loads(data))  # our own child's bytes
-        except Exception:  # torn: the caller does the work
             return None
 
     def close(self, *, wait: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""``cluster.child.Child``: one answer from a forked child, or no word."""
+"""``cluster.child.Child``: a forked child's answers one at a time, or no word."""
 
 from __future__ import annotations
 
@@ -8,20 +8,37 @@ import time
 from cluster.child import Child
 
 
+def _first(work):
+    """The first outcome of a child doing ``work()`` (its only answer), and the child closed."""
+
+    def answers(wait):
+        yield work()
+
+    child = Child.start_answers(answers)
+    try:
+        return child.next()
+    finally:
+        child.close()
+
+
 def test_an_answer_and_a_refusal_come_back():
-    assert Child.start(lambda: {"pid": os.getpid(), "n": 3}).outcome()[1]["n"] == 3
-    assert Child.start(lambda: os.getpid()).outcome()[1] != os.getpid()
-    answered, refusal = Child.start(lambda: int("x")).outcome()
+    assert _first(lambda: {"pid": os.getpid(), "n": 3})[1]["n"] == 3
+    assert _first(lambda: os.getpid())[1] != os.getpid()
+    answered, refusal = _first(lambda: int("x"))
     assert answered is False and isinstance(refusal, ValueError)
 
 
 def test_no_word_when_the_child_dies_or_its_answer_does_not_pickle():
-    assert Child.start(lambda: os._exit(0)).outcome() is None  # ended without an answer
-    assert Child.start(lambda: (lambda: 1)).outcome() is None  # a lambda does not pickle
+    assert _first(lambda: os._exit(0)) is None  # ended without an answer
+    assert _first(lambda: (lambda: 1)) is None  # a lambda does not pickle
+
+
+def _sleeping():
+    return Child.start_answers(lambda wait: iter([time.sleep(60)]))
 
 
 def test_close_ends_a_child_whose_answer_is_not_wanted():
-    child = Child.start(lambda: time.sleep(60))
+    child = _sleeping()
     pid = child.pid
     started = time.monotonic()
     child.close()
@@ -46,7 +63,7 @@ def _alive(pid):
 def test_close_without_waiting_leaves_the_child_to_the_next_fork():
     from cluster import child as module
 
-    child = Child.start(lambda: time.sleep(60))
+    child = _sleeping()
     pid = child.pid
     child.close(wait=False)
     assert child.pid == 0 and pid in module._ENDING
@@ -55,7 +72,7 @@ def test_close_without_waiting_leaves_the_child_to_the_next_fork():
         assert time.monotonic() < deadline  # killed: it ends at once
         time.sleep(0.01)
     assert _alive(pid)  # ended, not reaped yet
-    assert Child.start(lambda: 1).outcome() == (True, 1)
+    assert _first(lambda: 1) == (True, 1)  # (a fork: the ended child reaped first)
     assert pid not in module._ENDING and not _alive(pid)
 
 
