@@ -469,7 +469,7 @@ def snapshot_with_pods_when_read(
     meanwhile), unless endpoints are derived from the Pods (no EndpointSlices).
 
     ``whole_pod(obj)``: the whole Pod a Pod object stands for, when the caller holds some
-    as no more than their kind and namespace (``cluster.dump_json.PodText``: none of them
+    as no more than their kind (``cluster.dump_json.PodText``: none of them
     in ``kube-system``, so none a kube-proxy Pod); asked only for the Pods read."""
     return _adapted(lambda: _snapshot_from_objects(objects, True, whole_pod, **overrides))
 
