@@ -434,11 +434,9 @@ class _PodHeadMeta(msgspec.Struct, gc=False):
     namespace: Any = None
 
 
-class _PodHead(msgspec.Struct, gc=False):
+class _PodHead(_Head, gc=False):
     """An element's kind, apiVersion and namespace (its other fields skipped, in C)."""
 
-    kind: Any = None
-    api_version: Any = msgspec.field(default=None, name="apiVersion")
     metadata: _PodHeadMeta | None = None
 
 

@@ -136,16 +136,20 @@ _label_key_ok = _Accepted(LabelKey)
 _label_value_ok = _Accepted(LabelValue)
 
 
+def _labels_check_out(labels: dict[str, str] | None) -> bool:
+    """``labels`` (or a selector) within the label rules: each key and each value."""
+    return not labels or all(
+        _label_key_ok(key) and _label_value_ok(value) for key, value in labels.items()
+    )
+
+
 def _names_check_out(meta: _Meta) -> bool:
     """``meta``'s namespace, label keys and label values within their rules, and its
     annotations within their size (what ``identify`` checks beyond the shape)."""
     if meta.namespace is not None and not _namespace_ok(meta.namespace):
         return False
-    labels = meta.labels
-    if labels:
-        for key, value in labels.items():
-            if not (_label_key_ok(key) and _label_value_ok(value)):
-                return False
+    if not _labels_check_out(meta.labels):
+        return False
     annotations = meta.annotations
     if annotations:
         size = sum(len(k) + (len(v) if isinstance(v, str) else 0) for k, v in annotations.items())
@@ -456,7 +460,7 @@ class _ServiceSpec(_Shape):
     ip_families: list[str] | None = field(default=None, name="ipFamilies")
     ip_family_policy: str | None = field(default=None, name="ipFamilyPolicy")
     ports: list[_ServicePort] | None = None
-    # Its keys and values are held to the label rules by _selector_checks_out.
+    # Its keys and values are held to the label rules by _service_fields_check_out.
     selector: Strings | None = None
     internal_traffic_policy: Policy | None = field(default=None, name="internalTrafficPolicy")
     external_traffic_policy: Policy | None = field(default=None, name="externalTrafficPolicy")
@@ -499,12 +503,7 @@ def _service_fields_check_out(spec: _ServiceSpec) -> bool:
     ports = spec.ports
     if not _port_names_check_out(ports, required=ports is not None and len(ports) > 1):
         return False
-    selector = spec.selector
-    if selector:
-        for key, value in selector.items():
-            if not (_label_key_ok(key) and _label_value_ok(value)):
-                return False
-    return True
+    return _labels_check_out(spec.selector)
 
 
 def service_checks_out(obj: dict[str, Any]) -> bool:
